@@ -1,0 +1,88 @@
+// The `tollgate` command line: finds the subcommand, prints help, maps errors to exit
+// codes. Everything it runs lives in the parts (probes, daemonset, collector, lab, bench).
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type Command,
+  ExitCode,
+  NotImplementedError,
+  parseCommandArgs,
+  UsageError,
+} from './command.js';
+import { agent } from './commands/agent.js';
+import { bench } from './commands/bench.js';
+import { collector } from './commands/collector.js';
+import { demo } from './commands/demo.js';
+import { manifests } from './commands/manifests.js';
+import { session } from './commands/session.js';
+import { up } from './commands/up.js';
+
+export const commands: readonly Command[] = [up, demo, agent, collector, session, bench, manifests];
+
+/** The package version, found from source (cli/) and from the build (dist/cli/) alike. */
+function version(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) return 'unknown';
+    dir = parent;
+  }
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function mainHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+  return `Usage: tollgate COMMAND [options]
+
+Tollgate measures what each service-mesh sidecar costs: the latency it adds per
+direction, its CPU and memory per 1,000 requests, and the connections around it.
+
+Commands:
+${lines.join('\n')}
+
+Run 'tollgate COMMAND --help' for a command's options.
+Also usable as a kubectl plugin: kubectl tollgate COMMAND.
+
+Exit codes: 0 success, 1 failure, 2 usage error, 3 not implemented yet.`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(mainHelp());
+    return name === undefined ? ExitCode.usage : ExitCode.ok;
+  }
+  if (name === '--version' || name === '-V') {
+    console.log(version());
+    return ExitCode.ok;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    console.error(`tollgate: unknown command '${name}'\n\n${mainHelp()}`);
+    return ExitCode.usage;
+  }
+  try {
+    const args = parseCommandArgs(command, rest);
+    if (args.values.help) {
+      console.log(command.usage);
+      return ExitCode.ok;
+    }
+    return await command.run(args);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`tollgate ${command.name}: ${error.message}\n\n${command.usage}`);
+      return ExitCode.usage;
+    }
+    if (error instanceof NotImplementedError) {
+      console.error(`tollgate ${command.name}: ${error.message}`);
+      return ExitCode.notImplemented;
+    }
+    console.error(
+      `tollgate ${command.name}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    return ExitCode.failure;
+  }
+}

@@ -1,0 +1,101 @@
+// The `tollgate` command's surface: help, argument errors and exit codes are real even
+// where a subcommand's work has not landed yet.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { commands } from '../../cli/main.js';
+
+const repo = new URL('../..', import.meta.url).pathname;
+const subcommands = ['up', 'demo', 'agent', 'collector', 'session', 'bench', 'manifests'];
+
+/** Runs the CLI from source, so the test never sees a stale build. */
+function tollgate(...args: string[]) {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(repo, 'cli/tollgate.ts'), ...args],
+    {
+      encoding: 'utf8',
+    },
+  );
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('--help lists every subcommand and exits 0', () => {
+  const r = tollgate('--help');
+  assert.equal(r.code, 0);
+  for (const name of subcommands) assert.match(r.out, new RegExp(`^  ${name} `, 'm'));
+  assert.deepEqual(
+    commands.map((c) => c.name),
+    subcommands,
+  );
+});
+
+test('no command prints help and exits 2; an unknown command exits 2', () => {
+  assert.equal(tollgate().code, 2);
+  const r = tollgate('frobnicate');
+  assert.equal(r.code, 2);
+  assert.match(r.err, /unknown command 'frobnicate'/);
+});
+
+test('every subcommand has its own --help', () => {
+  for (const name of subcommands) {
+    const r = tollgate(name, '--help');
+    assert.equal(r.code, 0, name);
+    assert.match(r.out, new RegExp(`^Usage: tollgate ${name}`), name);
+  }
+});
+
+test('argument errors exit 2 and say what is wrong', () => {
+  const cases: [string[], RegExp][] = [
+    [['agent'], /--collector HOST:PORT is required/],
+    [['agent', '--collector', 'nohost'], /must be HOST:PORT/],
+    [['agent', '--collector', 'h:70000'], /port in 1-65535/],
+    [['agent', '--collector', 'h:1', '--interval', '0'], /--interval must be a positive number/],
+    [['up', '--bogus'], /Unknown option '--bogus'/],
+    [['demo', '--duration'], /argument missing/],
+    [['bench'], /exactly one benchmark NAME/],
+    [['bench', 'speed'], /NAME must be one of/],
+    [['session'], /an ACTION is required/],
+    [['session', 'compare', 'a'], /expected two session IDs/],
+    [['session', 'export', 'a'], /needs -o FILE/],
+    [['session', 'start', '--name', 'x', '--label', 'novalue'], /--label must be K=V/],
+    [['manifests', '--overlay', 'root'], /--overlay must be one of least-privilege, privileged/],
+  ];
+  for (const [args, message] of cases) {
+    const r = tollgate(...args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.err, message, args.join(' '));
+  }
+});
+
+test('well-formed calls to work not yet landed exit 3, never 0', () => {
+  const r = tollgate('agent', '--collector', '[::1]:7471');
+  assert.equal(r.code, 3);
+  assert.match(r.err, /not implemented yet \(issue #5\)/);
+  assert.equal(tollgate('bench', 'ingest', '--json').code, 3);
+});
+
+test('--version prints the package version', () => {
+  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string };
+  const r = tollgate('--version');
+  assert.equal(r.code, 0);
+  assert.equal(r.out.trim(), pkg.version);
+});
+
+test('installed as kubectl-tollgate it works as a kubectl plugin', (t) => {
+  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
+    bin: Record<string, string>;
+  };
+  assert.equal(pkg.bin.tollgate, 'bin/tollgate.js');
+  assert.equal(pkg.bin['kubectl-tollgate'], 'bin/tollgate.js');
+  // kubectl runs `kubectl-tollgate` found on PATH; the built shim must work under that name.
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-bin-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  symlinkSync(join(repo, 'bin/tollgate.js'), join(dir, 'kubectl-tollgate'));
+  const r = spawnSync(join(dir, 'kubectl-tollgate'), ['--help'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /Usage: tollgate COMMAND/);
+});
