@@ -1,0 +1,284 @@
+// A lab: network-namespace pods on a private bridge, each with an app and, when meshed, a
+// haproxy sidecar that captures its traffic with iptables REDIRECT. Shared by the demo,
+// the tests and the benchmarks. Everything it creates is in its ledger and removed by
+// destroy(), on Ctrl-C and SIGTERM, at process exit, and (after a crash) by the next lab.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import type { AppConfig } from './app-server.js';
+import { runIn } from './exec.js';
+import { readHaproxyStats } from './haproxy-stats.js';
+import { LAB_STATE_DIR, Ledger } from './ledger.js';
+import type { LoadOptions, LoadResult } from './load.js';
+import { createNode, createPodNetwork } from './network.js';
+import {
+  DEFAULT_SIDECAR_PORTS,
+  type HaproxyStatRow,
+  haproxyConfig,
+  lookupUser,
+  meshRules,
+} from './sidecar-config.js';
+import { nodeEntry, spawnInNetns, waitForLine } from './spawn.js';
+
+export interface PodSpec {
+  /** Lowercase letters, digits and dashes. */
+  name: string;
+  service: string;
+  meshed: boolean;
+  /** false: a pod with no app, e.g. where a load generator runs. */
+  app?: boolean;
+  port?: number;
+  serviceTimeMs?: number;
+  /** Services this pod's app calls for every request. */
+  calls?: string[];
+}
+
+export interface LabPod {
+  name: string;
+  service: string;
+  netns: string;
+  address: string;
+  port: number;
+  meshed: boolean;
+  appPid?: number;
+  sidecarPid?: number;
+  statsSocket?: string;
+  controlSocket?: string;
+}
+
+export interface LabOptions {
+  stateDir?: string;
+  /** haproxy threads per sidecar. */
+  sidecarThreads?: number;
+}
+
+const DEFAULT_APP_PORT = 9080;
+const POD_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
+export class LabError extends Error {
+  override name = 'LabError';
+}
+
+export class Lab {
+  readonly pods = new Map<string, LabPod>();
+  private destroyed = false;
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    this.destroy();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  private readonly onExit = () => this.destroy();
+
+  private constructor(
+    private readonly ledger: Ledger,
+    readonly nodeNamespace: string,
+    readonly dir: string,
+  ) {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+    process.on('exit', this.onExit);
+  }
+
+  get id(): string {
+    return this.ledger.id;
+  }
+
+  /** Builds the lab; on any failure removes what it built and rethrows. */
+  static async create(specs: readonly PodSpec[], options: LabOptions = {}): Promise<Lab> {
+    if (process.getuid?.() !== 0)
+      throw new LabError('the lab needs root (network namespaces, iptables)');
+    validateSpecs(specs);
+    const stateDir = options.stateDir ?? LAB_STATE_DIR;
+    Ledger.reapStale(stateDir);
+    const id = randomBytes(3).toString('hex');
+    const ledger = Ledger.create(id, stateDir);
+    const dir = join(stateDir, id);
+    ledger.recordPath(dir);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const lab = new Lab(ledger, `tg${id}-node`, dir);
+    try {
+      createNode(ledger, lab.nodeNamespace);
+      specs.forEach((spec, index) => {
+        const netns = `tg${id}-${spec.name}`;
+        const address = createPodNetwork(ledger, lab.nodeNamespace, netns, index);
+        lab.pods.set(spec.name, {
+          name: spec.name,
+          service: spec.service,
+          netns,
+          address,
+          port: spec.port ?? DEFAULT_APP_PORT,
+          meshed: spec.meshed,
+        });
+      });
+      // Sidecars first, so apps' first calls already go through them.
+      for (const spec of specs)
+        if (spec.meshed)
+          await lab.startSidecar(lab.pods.get(spec.name)!, options.sidecarThreads ?? 1);
+      await Promise.all(specs.filter((s) => s.app !== false).map((s) => lab.startApp(s)));
+      return lab;
+    } catch (error) {
+      lab.destroy();
+      throw error;
+    }
+  }
+
+  pod(name: string): LabPod {
+    const pod = this.pods.get(name);
+    if (!pod) throw new LabError(`no pod named ${name}`);
+    return pod;
+  }
+
+  /** The URLs of every pod of a service, as an app or load generator inside the lab reaches them. */
+  serviceUrls(service: string): string[] {
+    const urls = [...this.pods.values()]
+      .filter((p) => p.service === service)
+      .map((p) => `http://${p.address}:${p.port}/`);
+    if (urls.length === 0) throw new LabError(`no pod serves ${service}`);
+    return urls;
+  }
+
+  /** haproxy's own counters for a meshed pod's sidecar. */
+  sidecarStats(podName: string): Promise<HaproxyStatRow[]> {
+    const pod = this.pod(podName);
+    if (!pod.statsSocket) throw new LabError(`${podName} has no sidecar`);
+    return readHaproxyStats(pod.statsSocket);
+  }
+
+  /** The app's own counters: requests served. */
+  appStats(podName: string): Promise<{ requests: number; downstreamErrors: number }> {
+    const pod = this.pod(podName);
+    if (!pod.controlSocket) return Promise.reject(new LabError(`${podName} has no app`));
+    return new Promise((resolve, reject) => {
+      const req = request({ socketPath: pod.controlSocket, path: '/' }, (res) => {
+        let body = '';
+        res.on('data', (c) => {
+          body += c;
+        });
+        res.on('end', () => resolve(JSON.parse(body)));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  /** Runs the constant-rate load generator inside a pod and returns its result. */
+  async load(fromPod: string, options: LoadOptions): Promise<LoadResult> {
+    const pod = this.pod(fromPod);
+    const child = spawnInNetns(
+      this.ledger,
+      pod.netns,
+      `load in ${fromPod}`,
+      process.execPath,
+      [...nodeEntry(import.meta.url, 'load-main'), JSON.stringify(options)],
+      join(this.dir, `${fromPod}.load.log`),
+    );
+    const line = await waitForLine(
+      child,
+      /^\{/,
+      `load generator in ${fromPod}`,
+      options.durationS * 1000 + options.timeoutMs + 15_000,
+    );
+    return JSON.parse(line) as LoadResult;
+  }
+
+  /** Removes everything the lab created. Idempotent; returns what could not be removed. */
+  destroy(): string[] {
+    if (this.destroyed) return [];
+    this.destroyed = true;
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    process.off('exit', this.onExit);
+    return this.ledger.teardown();
+  }
+
+  private async startSidecar(pod: LabPod, threads: number): Promise<void> {
+    const user = lookupUser(readFileSync('/etc/passwd', 'utf8'), 'haproxy');
+    if (!user) throw new LabError("user 'haproxy' not found: install Debian's haproxy package");
+    const statsSocket = join(this.dir, `${pod.name}.haproxy.sock`);
+    const config = join(this.dir, `${pod.name}.haproxy.cfg`);
+    writeFileSync(
+      config,
+      haproxyConfig({
+        ports: DEFAULT_SIDECAR_PORTS,
+        appPort: pod.port,
+        statsSocket,
+        ...user,
+        threads,
+      }),
+    );
+    const child = spawnInNetns(
+      this.ledger,
+      pod.netns,
+      `haproxy of ${pod.name}`,
+      'haproxy',
+      ['-db', '-f', config],
+      join(this.dir, `${pod.name}.haproxy.log`),
+    );
+    pod.sidecarPid = child.pid;
+    pod.statsSocket = statsSocket;
+    await waitFor(() => readHaproxyStats(statsSocket, 500), `haproxy of ${pod.name}`);
+    for (const rule of meshRules(pod.port, DEFAULT_SIDECAR_PORTS, user.uid))
+      runIn(pod.netns, 'iptables', rule);
+  }
+
+  private async startApp(spec: PodSpec): Promise<void> {
+    const pod = this.pod(spec.name);
+    const config: AppConfig = {
+      service: spec.service,
+      pod: spec.name,
+      port: pod.port,
+      serviceTimeMs: spec.serviceTimeMs ?? 0,
+      downstream: (spec.calls ?? []).map((service) => ({
+        service,
+        urls: this.serviceUrls(service),
+      })),
+      controlSocket: join(this.dir, `${spec.name}.app.sock`),
+    };
+    const child = spawnInNetns(
+      this.ledger,
+      pod.netns,
+      `app of ${spec.name}`,
+      process.execPath,
+      [...nodeEntry(import.meta.url, 'app-server'), JSON.stringify(config)],
+      join(this.dir, `${spec.name}.app.log`),
+    );
+    pod.appPid = child.pid;
+    pod.controlSocket = config.controlSocket;
+    await waitForLine(child, /^ready /, `app of ${spec.name}`);
+  }
+}
+
+function validateSpecs(specs: readonly PodSpec[]): void {
+  const names = new Set<string>();
+  for (const spec of specs) {
+    if (!POD_NAME.test(spec.name))
+      throw new LabError(`pod name '${spec.name}' must match ${POD_NAME}`);
+    if (names.has(spec.name)) throw new LabError(`two pods named ${spec.name}`);
+    names.add(spec.name);
+  }
+  const services = new Set(specs.filter((s) => s.app !== false).map((s) => s.service));
+  for (const spec of specs) {
+    for (const called of spec.calls ?? []) {
+      if (!services.has(called))
+        throw new LabError(`${spec.name} calls ${called}, which no pod serves`);
+    }
+  }
+}
+
+async function waitFor(
+  probe: () => Promise<unknown>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await probe();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline)
+        throw new LabError(`${what} not ready: ${(error as Error).message}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
