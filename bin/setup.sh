@@ -46,6 +46,13 @@ if [ ! -r /sys/kernel/btf/vmlinux ]; then
   say "WARNING: the CO-RE probes cannot load here; build the kernel with CONFIG_DEBUG_INFO_BTF=y."
 fi
 
+# Classic tracepoints and bpftrace find events through tracefs; some machines boot
+# without it mounted (tp_btf programs do not need it).
+if [ ! -d /sys/kernel/tracing/events ] && [ "$(id -u)" -eq 0 ]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>>"$log" ||
+    say "WARNING: could not mount tracefs at /sys/kernel/tracing; classic tracepoints will not attach"
+fi
+
 stamp=node_modules/.tollgate-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

@@ -1,0 +1,59 @@
+// CPU and resident memory of a process from /proc, as the agent samples sidecars and apps.
+// The parsers are pure; readProcessResources does the I/O.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+export interface ProcessResources {
+  cpuUserNs: number;
+  cpuSystemNs: number;
+  rssBytes: number;
+}
+
+/** utime and stime (fields 14 and 15 of /proc/<pid>/stat) in clock ticks. */
+export function parseStatCpuTicks(stat: string): { user: number; system: number } {
+  // comm may contain spaces and ')': count fields after the last ')'. Field 3 is rest[0].
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const user = Number(rest[11]);
+  const system = Number(rest[12]);
+  if (!Number.isFinite(user) || !Number.isFinite(system))
+    throw new Error('malformed /proc/<pid>/stat');
+  return { user, system };
+}
+
+/** VmRSS of /proc/<pid>/status in bytes (0 for kernel threads, which have none). */
+export function parseStatusRss(status: string): number {
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+let ticksPerSecond: number | undefined;
+
+function clockTicksPerSecond(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond =
+        Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+/** The process's resources now, or undefined when it has exited. */
+export function readProcessResources(
+  pid: number,
+  procRoot = '/proc',
+): ProcessResources | undefined {
+  try {
+    const ticks = parseStatCpuTicks(readFileSync(`${procRoot}/${pid}/stat`, 'utf8'));
+    const nsPerTick = 1e9 / clockTicksPerSecond();
+    return {
+      cpuUserNs: ticks.user * nsPerTick,
+      cpuSystemNs: ticks.system * nsPerTick,
+      rssBytes: parseStatusRss(readFileSync(`${procRoot}/${pid}/status`, 'utf8')),
+    };
+  } catch {
+    return undefined;
+  }
+}

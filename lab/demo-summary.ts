@@ -1,0 +1,136 @@
+// What the demo reports, computed from its measurements, and the text it prints. Pure.
+import type { ProcessResources } from '../daemonset/proc-resources.js';
+import type { LoadResult } from './load.js';
+
+export interface PodMeasurement {
+  name: string;
+  meshed: boolean;
+  /** Requests the pod's app served during the run (its own counter). */
+  requests: number;
+  app: { before: ProcessResources; after: ProcessResources };
+  sidecar?: { before: ProcessResources; after: ProcessResources };
+}
+
+export interface Quantiles {
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+}
+
+export interface ProcessCost {
+  cpu_ms_per_1k_requests: number | null;
+  rss_mb: number;
+}
+
+export interface DemoSummary {
+  mode: 'black-box';
+  lab: string;
+  duration_s: number;
+  rate: number;
+  end_to_end_ms: {
+    meshed: Quantiles & { ok: number; failed: number };
+    unmeshed: Quantiles & { ok: number; failed: number };
+    added: Quantiles;
+  };
+  pods: {
+    namespace: string;
+    name: string;
+    requests: number;
+    app: ProcessCost;
+    sidecar: null | (ProcessCost & { proxy: string; added_latency_ms: null });
+  }[];
+  note: string;
+}
+
+const round = (v: number, digits = 3) => Number(v.toFixed(digits));
+
+function cost(
+  m: { before: ProcessResources; after: ProcessResources },
+  requests: number,
+): ProcessCost {
+  const cpuMs =
+    (m.after.cpuUserNs + m.after.cpuSystemNs - m.before.cpuUserNs - m.before.cpuSystemNs) / 1e6;
+  return {
+    cpu_ms_per_1k_requests: requests > 0 ? round((cpuMs * 1000) / requests, 1) : null,
+    rss_mb: round(m.after.rssBytes / 2 ** 20, 1),
+  };
+}
+
+function quantiles(r: LoadResult): Quantiles {
+  return {
+    p50: r.p50Ms && round(r.p50Ms),
+    p90: r.p90Ms && round(r.p90Ms),
+    p99: r.p99Ms && round(r.p99Ms),
+  };
+}
+
+function difference(a: Quantiles, b: Quantiles): Quantiles {
+  const d = (x: number | null, y: number | null) =>
+    x === null || y === null ? null : round(x - y);
+  return { p50: d(a.p50, b.p50), p90: d(a.p90, b.p90), p99: d(a.p99, b.p99) };
+}
+
+export function summarize(
+  lab: string,
+  meshed: LoadResult,
+  unmeshed: LoadResult,
+  pods: readonly PodMeasurement[],
+): DemoSummary {
+  const m = quantiles(meshed);
+  const u = quantiles(unmeshed);
+  return {
+    mode: 'black-box',
+    lab,
+    duration_s: meshed.durationS,
+    rate: meshed.rate,
+    end_to_end_ms: {
+      meshed: { ...m, ok: meshed.ok, failed: meshed.errors + meshed.timeouts },
+      unmeshed: { ...u, ok: unmeshed.ok, failed: unmeshed.errors + unmeshed.timeouts },
+      added: difference(m, u),
+    },
+    pods: pods.map((p) => ({
+      namespace: 'lab',
+      name: p.name,
+      requests: p.requests,
+      app: cost(p.app, p.requests),
+      sidecar: p.sidecar
+        ? { proxy: 'haproxy', ...cost(p.sidecar, p.requests), added_latency_ms: null }
+        : null,
+    })),
+    note:
+      'Black-box comparison of the same chain with and without sidecars under the same load. ' +
+      'Per-hop added latency by direction comes from the kernel probes (issue #4), not landed yet.',
+  };
+}
+
+const fmt = (v: number | null, unit = '') => (v === null ? '—' : `${v.toFixed(2)}${unit}`);
+
+export function renderText(s: DemoSummary): string {
+  const e = s.end_to_end_ms;
+  const row = (label: string, q: Quantiles, sign = '') =>
+    `  ${label.padEnd(26)}${[q.p50, q.p90, q.p99].map((v) => `${v !== null && v > 0 ? sign : ''}${fmt(v, ' ms')}`.padStart(11)).join('')}`;
+  const podRows = s.pods.map((p) =>
+    [
+      `  ${p.name.padEnd(18)}`,
+      String(p.requests).padStart(9),
+      (p.sidecar ? fmt(p.sidecar.cpu_ms_per_1k_requests, ' ms') : '—').padStart(14),
+      (p.sidecar ? fmt(p.sidecar.rss_mb, ' MB') : '—').padStart(12),
+      fmt(p.app.cpu_ms_per_1k_requests, ' ms').padStart(14),
+      fmt(p.app.rss_mb, ' MB').padStart(11),
+    ].join(''),
+  );
+  return [
+    `Tollgate demo, lab ${s.lab}: ${s.rate} req/s for ${s.duration_s} s into each chain (open loop)`,
+    '',
+    `  End-to-end latency           ${'p50'.padStart(8)}${'p90'.padStart(11)}${'p99'.padStart(11)}`,
+    row(`mesh on  (${e.meshed.ok} ok, ${e.meshed.failed} failed)`, e.meshed),
+    row(`mesh off (${e.unmeshed.ok} ok, ${e.unmeshed.failed} failed)`, e.unmeshed),
+    row('what the mesh adds', e.added, '+'),
+    '',
+    `  ${'pod'.padEnd(18)}${'requests'.padStart(9)}${'sidecar CPU'.padStart(14)}${'sidecar RSS'.padStart(12)}${'app CPU'.padStart(14)}${'app RSS'.padStart(11)}`,
+    `  ${''.padEnd(18)}${''.padStart(9)}${'per 1k req'.padStart(14)}${''.padStart(12)}${'per 1k req'.padStart(14)}`,
+    ...podRows,
+    '',
+    `  ${s.note}`,
+  ].join('\n');
+}

@@ -1,0 +1,73 @@
+// `tollgate demo`: builds the bookinfo lab, loads the meshed and the unmeshed chain side
+// by side, samples every app and sidecar before and after, and summarises. The lab is
+// torn down whatever happens.
+import { type ProcessResources, readProcessResources } from '../daemonset/proc-resources.js';
+import {
+  bookinfoPods,
+  LOADGEN_POD,
+  MESHED_ENTRY,
+  MESHED_SIDECAR_HOPS,
+  PLAIN_ENTRY,
+} from './bookinfo.js';
+import { type DemoSummary, type PodMeasurement, summarize } from './demo-summary.js';
+import { Lab, type LabPod } from './lab.js';
+import type { LoadOptions } from './load.js';
+
+export interface DemoOptions {
+  durationS: number;
+  rate: number;
+  /** Progress lines (stderr in the CLI). */
+  log: (line: string) => void;
+}
+
+function sample(pid: number | undefined, what: string): ProcessResources {
+  const resources = pid === undefined ? undefined : readProcessResources(pid);
+  if (!resources) throw new Error(`${what} is not running`);
+  return resources;
+}
+
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  options.log('building the lab: 9 pods in network namespaces, haproxy sidecars in 4 of them');
+  const lab = await Lab.create(bookinfoPods());
+  try {
+    const pods = [...lab.pods.values()].filter((p) => p.appPid !== undefined);
+    const snapshot = (p: LabPod) => ({
+      app: sample(p.appPid, `app of ${p.name}`),
+      sidecar: p.meshed ? sample(p.sidecarPid, `sidecar of ${p.name}`) : undefined,
+    });
+    const before = new Map(pods.map((p) => [p.name, snapshot(p)]));
+    const load = (service: string): LoadOptions => ({
+      url: lab.serviceUrls(service)[0]!,
+      rate: options.rate,
+      durationS: options.durationS,
+      connections: 8,
+      timeoutMs: 5000,
+    });
+    options.log(
+      `lab ${lab.id} up; ${options.rate} req/s for ${options.durationS} s into frontend ` +
+        `(${MESHED_SIDECAR_HOPS} sidecar hops) and into plain-frontend (none), at the same time`,
+    );
+    const [meshed, unmeshed] = await Promise.all([
+      lab.load(LOADGEN_POD, load(MESHED_ENTRY)),
+      lab.load(LOADGEN_POD, load(PLAIN_ENTRY)),
+    ]);
+    const measurements: PodMeasurement[] = [];
+    for (const p of pods) {
+      const after = snapshot(p);
+      const start = before.get(p.name)!;
+      measurements.push({
+        name: p.name,
+        meshed: p.meshed,
+        requests: (await lab.appStats(p.name)).requests,
+        app: { before: start.app, after: after.app },
+        ...(start.sidecar && after.sidecar
+          ? { sidecar: { before: start.sidecar, after: after.sidecar } }
+          : {}),
+      });
+    }
+    return summarize(lab.id, meshed, unmeshed, measurements);
+  } finally {
+    const problems = lab.destroy();
+    for (const problem of problems) options.log(`cleanup: ${problem}`);
+  }
+}

@@ -1,0 +1,38 @@
+// `tollgate demo --json` end to end: the real command, the real lab, exact request counts.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import type { DemoSummary } from '../../lab/demo-summary.js';
+import { listNamespaces } from '../../lab/ledger.js';
+
+test('the demo measures both chains and lists every meshed pod with its sidecar', () => {
+  const namespacesBefore = listNamespaces();
+  const repo = new URL('../..', import.meta.url).pathname;
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'cli/tollgate.ts', 'demo', '--duration', '3', '--rate', '50', '--json'],
+    { cwd: repo, encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as DemoSummary;
+  assert.equal(s.end_to_end_ms.meshed.ok, 150);
+  assert.equal(s.end_to_end_ms.unmeshed.ok, 150);
+  const pod = (name: string) => s.pods.find((p) => p.name === name)!;
+  // The apps' own counters: every request went through the whole chain exactly once.
+  for (const prefix of ['', 'plain-']) {
+    assert.equal(pod(`${prefix}frontend`).requests, 150);
+    assert.equal(pod(`${prefix}catalog-1`).requests + pod(`${prefix}catalog-2`).requests, 150);
+    assert.equal(pod(`${prefix}ratings`).requests, 150);
+  }
+  for (const p of s.pods) {
+    if (p.name.startsWith('plain-')) {
+      assert.equal(p.sidecar, null, `${p.name} is unmeshed`);
+    } else {
+      assert.equal(p.sidecar?.proxy, 'haproxy', `${p.name} has a sidecar`);
+      assert.ok(p.sidecar.rss_mb > 1, `${p.name} sidecar RSS ${p.sidecar.rss_mb} MB`);
+    }
+    assert.ok(p.app.rss_mb > 10, `${p.name} app RSS`);
+  }
+  assert.equal(s.pods.length, 8);
+  assert.deepEqual(listNamespaces(), namespacesBefore, 'the demo tore its lab down');
+});

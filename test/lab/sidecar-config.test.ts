@@ -1,0 +1,105 @@
+// The sidecar as data: haproxy configuration, capture rules, stats parsing, demo costs.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { summarize } from '../../lab/demo-summary.js';
+import type { LoadResult } from '../../lab/load.js';
+import {
+  DEFAULT_SIDECAR_PORTS,
+  haproxyConfig,
+  lookupUser,
+  meshRules,
+  parseHaproxyStat,
+} from '../../lab/sidecar-config.js';
+import { fromValues } from '../../proto/histogram.js';
+
+test('capture rules redirect the app port inbound and all non-loopback outbound but the proxy own', () => {
+  const [inbound, outbound] = meshRules(9080, DEFAULT_SIDECAR_PORTS, 103);
+  assert.deepEqual(inbound, [
+    '-t',
+    'nat',
+    '-A',
+    'PREROUTING',
+    '-p',
+    'tcp',
+    '--dport',
+    '9080',
+    '-j',
+    'REDIRECT',
+    '--to-ports',
+    '15006',
+  ]);
+  assert.ok(
+    outbound!
+      .join(' ')
+      .includes('! -d 127.0.0.0/8 -m owner ! --uid-owner 103 -j REDIRECT --to-ports 15001'),
+  );
+  const config = haproxyConfig({
+    ports: DEFAULT_SIDECAR_PORTS,
+    appPort: 9080,
+    statsSocket: '/s',
+    uid: 103,
+    gid: 111,
+    threads: 1,
+  });
+  assert.match(config, /bind 0\.0\.0\.0:15006[\s\S]*server app 127\.0\.0\.1:9080/);
+  assert.match(config, /bind 0\.0\.0\.0:15001[\s\S]*server original-destination 0\.0\.0\.0:0/);
+});
+
+test('users and haproxy stats parse', () => {
+  assert.deepEqual(
+    lookupUser(
+      'root:x:0:0::/root:/bin/sh\nhaproxy:x:103:111::/var/lib/haproxy:/usr/sbin/nologin\n',
+      'haproxy',
+    ),
+    { uid: 103, gid: 111 },
+  );
+  assert.equal(lookupUser('root:x:0:0::/root:/bin/sh\n', 'haproxy'), undefined);
+  const csv =
+    '# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout\ninbound,FRONTEND,,,0,1,100,7,700,900\n';
+  assert.deepEqual(parseHaproxyStat(csv), [
+    { proxy: 'inbound', server: 'FRONTEND', sessionsTotal: 7, bytesIn: 700, bytesOut: 900 },
+  ]);
+  assert.throws(() => parseHaproxyStat('# pxname,svname\n'), /lacks column stot/);
+});
+
+test('costs per 1,000 requests come from CPU deltas and the app request counter', () => {
+  const load = (p50: number): LoadResult => ({
+    url: 'u',
+    rate: 100,
+    durationS: 10,
+    sent: 1000,
+    ok: 1000,
+    errors: 0,
+    timeouts: 0,
+    actualRps: 100,
+    latency: fromValues([p50 * 1e6]),
+    p50Ms: p50,
+    p90Ms: p50,
+    p99Ms: p50,
+  });
+  const r = (cpuMs: number, rssMb: number) => ({
+    cpuUserNs: cpuMs * 1e6,
+    cpuSystemNs: 0,
+    rssBytes: rssMb * 2 ** 20,
+  });
+  const s = summarize('lab1', load(3), load(2), [
+    {
+      name: 'a',
+      meshed: true,
+      requests: 2000,
+      app: { before: r(100, 50), after: r(700, 60) },
+      sidecar: { before: r(10, 9), after: r(210, 10) },
+    },
+    { name: 'b', meshed: false, requests: 0, app: { before: r(0, 50), after: r(0, 50) } },
+  ]);
+  assert.deepEqual(s.pods[0], {
+    namespace: 'lab',
+    name: 'a',
+    requests: 2000,
+    app: { cpu_ms_per_1k_requests: 300, rss_mb: 60 },
+    sidecar: { proxy: 'haproxy', cpu_ms_per_1k_requests: 100, rss_mb: 10, added_latency_ms: null },
+  });
+  assert.equal(s.pods[1]?.sidecar, null);
+  assert.equal(s.pods[1]?.app.cpu_ms_per_1k_requests, null, 'no requests: no per-request cost');
+  assert.equal(s.end_to_end_ms.added.p50, 1);
+});
