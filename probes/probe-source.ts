@@ -1,0 +1,161 @@
+// The node agent's view of the kernel: spawns tollgate-runner and yields its records.
+// Backpressure is real: when the consumer falls behind, the pipe fills, the runner blocks
+// on its write, the kernel maps fill and what does not fit is counted as lost.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type HelloRecord, type ProbeRecord, RecordDecoder } from './records.js';
+
+export const DEFAULT_RUNNER = fileURLToPath(
+  new URL(
+    import.meta.url.includes('/dist/')
+      ? '../../probes/build/tollgate-runner'
+      : './build/tollgate-runner',
+    import.meta.url,
+  ),
+);
+
+export interface ProbeSourceOptions {
+  intervalMs?: number;
+  runnerPath?: string;
+  /** Map sizes (entries); the runner's defaults otherwise. */
+  sockets?: number;
+  edges?: number;
+  histograms?: number;
+}
+
+export class ProbeError extends Error {
+  override name = 'ProbeError';
+}
+
+/** Records queued before the stream is paused. */
+const HIGH_WATER = 10_000;
+
+export class ProbeSource {
+  private readonly queue: ProbeRecord[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+  private failure: Error | undefined;
+  private stderr = '';
+  private readonly exited: Promise<number | null>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly hello: HelloRecord,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', resolve));
+  }
+
+  static async start(options: ProbeSourceOptions = {}): Promise<ProbeSource> {
+    const runner = options.runnerPath ?? DEFAULT_RUNNER;
+    if (!existsSync(runner))
+      throw new ProbeError(`${runner} is missing: run \`npm run setup\` to build the probes`);
+    const args = [`--interval-ms=${options.intervalMs ?? 1000}`];
+    for (const name of ['sockets', 'edges', 'histograms'] as const) {
+      if (options[name] !== undefined) args.push(`--${name}=${options[name]}`);
+    }
+    const child = spawn(runner, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const decoder = new RecordDecoder();
+    let source: ProbeSource | undefined;
+    let stderr = '';
+    const early: ProbeRecord[] = [];
+
+    return new Promise((resolve, reject) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (source) source.stderr = stderr.slice(-4096);
+      });
+      child.stdout!.on('data', (chunk: Buffer) => {
+        let records: ProbeRecord[];
+        try {
+          records = decoder.push(chunk);
+        } catch (error) {
+          child.kill('SIGTERM');
+          if (source) source.fail(error as Error);
+          else reject(error);
+          return;
+        }
+        if (!source) {
+          const hello = records.find((r): r is HelloRecord => r.type === 'hello');
+          if (!hello) {
+            early.push(...records);
+            return;
+          }
+          source = new ProbeSource(child, hello);
+          records = [...early, ...records].filter((r) => r !== hello);
+          resolve(source);
+        }
+        source.enqueue(records);
+      });
+      child.once('error', (error) =>
+        reject(new ProbeError(`cannot run ${runner}: ${error.message}`)),
+      );
+      child.once('exit', (code, signal) => {
+        if (!source) {
+          reject(
+            new ProbeError(
+              `tollgate-runner exited (${signal ?? code}) before loading: ${stderr.trim()}`,
+            ),
+          );
+        } else {
+          if (code !== 0)
+            source.fail(
+              new ProbeError(`tollgate-runner exited (${signal ?? code}): ${stderr.trim()}`),
+            );
+          source.finish();
+        }
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Every record until the runner exits (after stop(), that includes its final drain). */
+  async *records(): AsyncGenerator<ProbeRecord> {
+    for (;;) {
+      const next = this.queue.shift();
+      if (next) {
+        if (this.queue.length < HIGH_WATER / 2) this.child.stdout?.resume();
+        yield next;
+        continue;
+      }
+      if (this.failure) throw this.failure;
+      if (this.ended) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  /** SIGTERM: the runner drains once more, detaches its programs and exits 0. */
+  async stop(): Promise<void> {
+    if (!this.ended) this.child.kill('SIGTERM');
+    const code = await this.exited;
+    if (code !== 0 && code !== null)
+      throw new ProbeError(`tollgate-runner exited ${code}: ${this.stderr.trim()}`);
+  }
+
+  private enqueue(records: ProbeRecord[]): void {
+    this.queue.push(...records);
+    if (this.queue.length >= HIGH_WATER) this.child.stdout?.pause();
+    this.wakeUp();
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.wakeUp();
+  }
+
+  private finish(): void {
+    this.ended = true;
+    this.wakeUp();
+  }
+
+  private wakeUp(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}

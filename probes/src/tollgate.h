@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Record layout shared by the kernel programs (tollgate.bpf.c), the runner (tollgate.c)
+ * and the TypeScript decoder (probes/records.ts). Every struct is naturally aligned with
+ * explicit padding, so the layout is the same on both sides; `tollgate-runner --layout`
+ * prints sizes and offsets and a test compares them with the decoder's.
+ */
+#ifndef TOLLGATE_H
+#define TOLLGATE_H
+
+/* The runner's output stream: records, each a header and a payload. */
+#define TG_RECORD_MAGIC 0x31524754 /* "TGR1" little-endian */
+#define TG_FORMAT_VERSION 1
+
+enum tg_record_type {
+	TG_RECORD_HELLO = 1,    /* payload: JSON text (kernel, programs and attach modes) */
+	TG_RECORD_EDGE = 2,     /* payload: struct tg_edge_record */
+	TG_RECORD_HIST = 3,     /* payload: struct tg_hist_record */
+	TG_RECORD_INTERVAL = 4, /* payload: struct tg_interval_record; ends one drain */
+};
+
+struct tg_record_header {
+	__u32 magic;
+	__u16 version;
+	__u16 type;
+	__u32 length; /* payload bytes after this header */
+	__u32 reserved;
+};
+
+enum tg_side {
+	TG_SIDE_UNKNOWN = 0,
+	TG_SIDE_CLIENT = 1, /* active open */
+	TG_SIDE_SERVER = 2, /* passive open */
+};
+
+/*
+ * What the kernel aggregates by: a process, its side, and the peer as a service
+ * endpoint. Ephemeral ports are left out, so cardinality follows process pairs.
+ */
+struct tg_edge_key {
+	__u32 tgid;
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u8 side;    /* enum tg_side */
+	__u8 pad0;
+	__u8 local_addr[16];  /* IPv4 in the first 4 bytes */
+	__u8 remote_addr[16];
+	__u16 service_port; /* the server's port: remote on the client side, local on the server side */
+	__u16 pad1;
+	__u32 pad2;
+};
+
+struct tg_edge_stats {
+	__u64 connects;
+	__u64 connect_errors;
+	__u64 accepts;
+	__u64 closes;
+	__u64 bytes_sent;
+	__u64 bytes_received;
+	__u64 send_ops;
+	__u64 recv_ops;
+	__u64 exchanges;
+	__u64 connect_ns_sum;  /* for the mean of the connect latency histogram */
+	__u64 exchange_ns_sum; /* for the mean of the exchange latency histogram */
+};
+
+enum tg_metric {
+	TG_METRIC_CONNECT_LATENCY = 1,
+	TG_METRIC_EXCHANGE_LATENCY = 2,
+};
+
+struct tg_hist_key {
+	struct tg_edge_key edge;
+	__u32 metric; /* enum tg_metric */
+	__u32 bucket; /* proto/histogram.h index */
+};
+
+/* What the kernel could not account, cumulative since load. */
+struct tg_lost {
+	__u64 edge_map_full;
+	__u64 hist_map_full;
+	__u64 sock_map_full;
+};
+
+struct tg_edge_record {
+	struct tg_edge_key key;
+	struct tg_edge_stats stats;
+};
+
+struct tg_hist_record {
+	struct tg_hist_key key;
+	__u64 count;
+};
+
+struct tg_interval_record {
+	__u64 monotonic_ns; /* CLOCK_MONOTONIC at the end of the drain */
+	__u64 realtime_ns;  /* CLOCK_REALTIME at the same moment */
+	struct tg_lost lost;
+	__u32 edges;
+	__u32 hists;
+};
+
+#endif /* TOLLGATE_H */

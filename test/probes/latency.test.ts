@@ -1,0 +1,100 @@
+// Exchange latency against a server that answers after a known delay, at both ends; and
+// a runner killed with SIGKILL leaves no programs or links behind.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { test } from 'node:test';
+import { Lab } from '../../lab/lab.js';
+import { ProbeSource } from '../../probes/probe-source.js';
+import { emptyHistogram, merge, quantile, type SparseHistogram } from '../../proto/histogram.js';
+
+const DELAY_MS = 20;
+const EXCHANGES = 100;
+
+function runIn(netns: string, script: string) {
+  return spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+}
+const firstLine = (child: ReturnType<typeof runIn>) =>
+  new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+  });
+
+test(`exchange latency recovers a ${DELAY_MS} ms server delay at both ends`, async (t) => {
+  const lab = await Lab.create([
+    { name: 'client', service: 'client', meshed: false, app: false },
+    { name: 'server', service: 'server', meshed: false, app: false },
+  ]);
+  t.after(() => lab.destroy());
+  const probes = await ProbeSource.start({ intervalMs: 200 });
+  t.after(() => probes.stop());
+  // One keep-alive connection; each 100-byte request is answered after DELAY_MS.
+  const server = runIn(
+    lab.pod('server').netns,
+    `
+    require('node:net').createServer((s) => s.on('data', () => setTimeout(() => s.write(Buffer.alloc(100)), ${DELAY_MS})))
+      .listen(7001, '0.0.0.0', () => console.log('ready'));`,
+  );
+  t.after(() => server.kill());
+  await firstLine(server);
+  const client = runIn(
+    lab.pod('client').netns,
+    `
+    const s = require('node:net').connect(7001, '${lab.pod('server').address}');
+    let n = 0;
+    s.on('connect', () => s.write(Buffer.alloc(100)));
+    s.on('data', () => { if (++n < ${EXCHANGES}) s.write(Buffer.alloc(100)); else { console.log('done'); s.end(); } });`,
+  );
+  await firstLine(client);
+  await probes.stop();
+
+  const hist = { client: emptyHistogram(), server: emptyHistogram() } as Record<
+    string,
+    SparseHistogram
+  >;
+  for await (const r of probes.records()) {
+    if (r.type !== 'hist' || r.metric !== 'exchange_latency') continue;
+    if (r.key.tgid !== client.pid && r.key.tgid !== server.pid) continue;
+    const one: SparseHistogram = {
+      layout: 'HISTOGRAM_LAYOUT_LOG_LINEAR_16',
+      indexes: [r.bucket],
+      counts: [r.count],
+      sumNs: 0,
+    };
+    hist[r.key.side] = merge(hist[r.key.side]!, one);
+  }
+  for (const side of ['client', 'server']) {
+    const h = hist[side]!;
+    assert.equal(
+      h.counts.reduce((a, b) => a + b, 0),
+      EXCHANGES,
+      `${side}: one exchange per request`,
+    );
+    const p50Ms = quantile(h, 0.5)! / 1e6;
+    // 3% for the histogram, plus 1.5 ms for setTimeout's lateness and the network.
+    assert.ok(
+      p50Ms >= DELAY_MS * 0.97 && p50Ms <= DELAY_MS * 1.03 + 1.5,
+      `${side} p50 ${p50Ms} ms`,
+    );
+  }
+});
+
+test('a runner killed with SIGKILL leaves no programs or links of ours', async () => {
+  const ours = () =>
+    (
+      JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' })) as {
+        name?: string;
+      }[]
+    ).filter((p) => p.name?.startsWith('tg_')).length;
+  const probes = await ProbeSource.start({ intervalMs: 200 });
+  assert.equal(ours(), 3);
+  process.kill(probes.pid, 'SIGKILL');
+  await probes.stop().catch(() => {});
+  // Program and link objects are released when their last file descriptor closes.
+  for (let i = 0; i < 50 && ours() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(ours(), 0);
+  const again = await ProbeSource.start({ intervalMs: 200 });
+  assert.equal(ours(), 3, 'and a new runner loads cleanly');
+  await again.stop();
+});
