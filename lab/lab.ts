@@ -2,6 +2,7 @@
 // haproxy sidecar that captures its traffic with iptables REDIRECT. Shared by the demo,
 // the tests and the benchmarks. Everything it creates is in its ledger and removed by
 // destroy(), on Ctrl-C and SIGTERM, at process exit, and (after a crash) by the next lab.
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -63,6 +64,7 @@ export class LabError extends Error {
 export class Lab {
   readonly pods = new Map<string, LabPod>();
   private destroyed = false;
+  private execCount = 0;
   private readonly onSignal = (signal: NodeJS.Signals) => {
     this.destroy();
     process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -161,17 +163,22 @@ export class Lab {
     });
   }
 
+  /**
+   * Starts a process inside a pod, recorded in the ledger so destroy() stops it.
+   * Its stdout is piped; its stderr goes to a log file in the lab's folder.
+   */
+  exec(podName: string, what: string, command: string, args: readonly string[]): ChildProcess {
+    const pod = this.pod(podName);
+    const log = join(this.dir, `${podName}.${++this.execCount}.log`);
+    return spawnInNetns(this.ledger, pod.netns, `${what} in ${podName}`, command, args, log);
+  }
+
   /** Runs the constant-rate load generator inside a pod and returns its result. */
   async load(fromPod: string, options: LoadOptions): Promise<LoadResult> {
-    const pod = this.pod(fromPod);
-    const child = spawnInNetns(
-      this.ledger,
-      pod.netns,
-      `load in ${fromPod}`,
-      process.execPath,
-      [...nodeEntry(import.meta.url, 'load-main'), JSON.stringify(options)],
-      join(this.dir, `${fromPod}.load.log`),
-    );
+    const child = this.exec(fromPod, 'load', process.execPath, [
+      ...nodeEntry(import.meta.url, 'load-main'),
+      JSON.stringify(options),
+    ]);
     const line = await waitForLine(
       child,
       /^\{/,

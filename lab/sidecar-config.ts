@@ -62,41 +62,9 @@ backend passthrough
  */
 export function meshRules(appPort: number, ports: SidecarPorts, proxyUid: number): string[][] {
   return [
-    [
-      '-t',
-      'nat',
-      '-A',
-      'PREROUTING',
-      '-p',
-      'tcp',
-      '--dport',
-      String(appPort),
-      '-j',
-      'REDIRECT',
-      '--to-ports',
-      String(ports.inbound),
-    ],
-    [
-      '-t',
-      'nat',
-      '-A',
-      'OUTPUT',
-      '-p',
-      'tcp',
-      '!',
-      '-d',
-      '127.0.0.0/8',
-      '-m',
-      'owner',
-      '!',
-      '--uid-owner',
-      String(proxyUid),
-      '-j',
-      'REDIRECT',
-      '--to-ports',
-      String(ports.outbound),
-    ],
-  ];
+    `-t nat -A PREROUTING -p tcp --dport ${appPort} -j REDIRECT --to-ports ${ports.inbound}`,
+    `-t nat -A OUTPUT -p tcp ! -d 127.0.0.0/8 -m owner ! --uid-owner ${proxyUid} -j REDIRECT --to-ports ${ports.outbound}`,
+  ].map((rule) => rule.split(' '));
 }
 
 /** uid and gid of a user from /etc/passwd text. */

@@ -1,11 +1,10 @@
 // Kernel probes against ground truth between two network-namespace pods: N connections
 // with known byte counts each way; connects, accepts, bytes and exchanges exact at both ends.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { Lab } from '../../lab/lab.js';
-import { ProbeSource } from '../../probes/probe-source.js';
+import { waitForLine } from '../../lab/spawn.js';
 import type { EdgeRecord } from '../../probes/records.js';
+import { clientServerWithProbes } from './fixture.js';
 
 const CONNECTIONS = 25;
 const REQUEST_BYTES = 3000;
@@ -40,37 +39,20 @@ const clientScript = (address: string) => `
   })();
 `;
 
-function runIn(netns: string, script: string) {
-  return spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', script], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-}
-
-function firstLine(child: ReturnType<typeof runIn>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()));
-    child.once('exit', (code) => reject(new Error(`exited ${code}`)));
-  });
-}
-
 test('connections and bytes are exact at both ends', async (t) => {
-  const lab = await Lab.create([
-    { name: 'client', service: 'client', meshed: false, app: false },
-    { name: 'server', service: 'server', meshed: false, app: false },
-  ]);
-  t.after(() => lab.destroy());
-  const probes = await ProbeSource.start({ intervalMs: 200 });
-  t.after(() => probes.stop());
+  const { lab, probes } = await clientServerWithProbes(t);
   assert.deepEqual(
     probes.hello.programs.map((p) => p.attach),
     ['tp_btf', 'tp_btf', 'tp_btf'],
   );
 
-  const server = runIn(lab.pod('server').netns, serverScript);
-  t.after(() => server.kill());
-  assert.equal(await firstLine(server), 'ready');
-  const client = runIn(lab.pod('client').netns, clientScript(lab.pod('server').address));
-  assert.equal(await firstLine(client), 'done');
+  const server = lab.exec('server', 'server', process.execPath, ['-e', serverScript]);
+  await waitForLine(server, /^ready$/, 'server');
+  const client = lab.exec('client', 'client', process.execPath, [
+    '-e',
+    clientScript(lab.pod('server').address),
+  ]);
+  await waitForLine(client, /^done$/, 'client', 30_000);
   await new Promise((r) => client.once('exit', r));
 
   await probes.stop();

@@ -1,52 +1,34 @@
 // Exchange latency against a server that answers after a known delay, at both ends; and
 // a runner killed with SIGKILL leaves no programs or links behind.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-import { Lab } from '../../lab/lab.js';
+import { waitForLine } from '../../lab/spawn.js';
 import { ProbeSource } from '../../probes/probe-source.js';
 import { emptyHistogram, merge, quantile, type SparseHistogram } from '../../proto/histogram.js';
+import { clientServerWithProbes } from './fixture.js';
 
 const DELAY_MS = 20;
 const EXCHANGES = 100;
 
-function runIn(netns: string, script: string) {
-  return spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', script], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-}
-const firstLine = (child: ReturnType<typeof runIn>) =>
-  new Promise<string>((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()));
-    child.once('exit', (code) => reject(new Error(`exited ${code}`)));
-  });
-
 test(`exchange latency recovers a ${DELAY_MS} ms server delay at both ends`, async (t) => {
-  const lab = await Lab.create([
-    { name: 'client', service: 'client', meshed: false, app: false },
-    { name: 'server', service: 'server', meshed: false, app: false },
-  ]);
-  t.after(() => lab.destroy());
-  const probes = await ProbeSource.start({ intervalMs: 200 });
-  t.after(() => probes.stop());
+  const { lab, probes } = await clientServerWithProbes(t);
   // One keep-alive connection; each 100-byte request is answered after DELAY_MS.
-  const server = runIn(
-    lab.pod('server').netns,
-    `
-    require('node:net').createServer((s) => s.on('data', () => setTimeout(() => s.write(Buffer.alloc(100)), ${DELAY_MS})))
+  const server = lab.exec('server', 'server', process.execPath, [
+    '-e',
+    `require('node:net')
+      .createServer((s) => s.on('data', () => setTimeout(() => s.write(Buffer.alloc(100)), ${DELAY_MS})))
       .listen(7001, '0.0.0.0', () => console.log('ready'));`,
-  );
-  t.after(() => server.kill());
-  await firstLine(server);
-  const client = runIn(
-    lab.pod('client').netns,
-    `
-    const s = require('node:net').connect(7001, '${lab.pod('server').address}');
+  ]);
+  await waitForLine(server, /^ready$/, 'server');
+  const client = lab.exec('client', 'client', process.execPath, [
+    '-e',
+    `const s = require('node:net').connect(7001, '${lab.pod('server').address}');
     let n = 0;
     s.on('connect', () => s.write(Buffer.alloc(100)));
     s.on('data', () => { if (++n < ${EXCHANGES}) s.write(Buffer.alloc(100)); else { console.log('done'); s.end(); } });`,
-  );
-  await firstLine(client);
+  ]);
+  await waitForLine(client, /^done$/, 'client', 30_000);
   await probes.stop();
 
   const hist = { client: emptyHistogram(), server: emptyHistogram() } as Record<
