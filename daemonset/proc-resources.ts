@@ -9,12 +9,19 @@ export interface ProcessResources {
   rssBytes: number;
 }
 
+/**
+ * The fields of /proc/<pid>/stat after comm: element 0 is field 3 (state). comm may hold
+ * spaces and ')' (it is the process's own choice), so fields are counted after the last ')'.
+ */
+export function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** utime and stime (fields 14 and 15 of /proc/<pid>/stat) in clock ticks. */
 export function parseStatCpuTicks(stat: string): { user: number; system: number } {
-  // comm may contain spaces and ')': count fields after the last ')'. Field 3 is rest[0].
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const user = Number(rest[11]);
-  const system = Number(rest[12]);
+  const fields = statFields(stat);
+  const user = Number(fields[11]);
+  const system = Number(fields[12]);
   if (!Number.isFinite(user) || !Number.isFinite(system))
     throw new Error('malformed /proc/<pid>/stat');
   return { user, system };

@@ -61,10 +61,6 @@ export class Ledger {
     this.persist();
   }
 
-  get processes(): readonly (ProcessId & { what: string })[] {
-    return this.state.processes;
-  }
-
   /** Removes everything recorded: processes, then namespaces, then files. Never throws. */
   teardown(): string[] {
     const problems: string[] = [];

@@ -1,5 +1,6 @@
 // Processes named by (pid, start time), so that cleanup never signals a reused pid.
 import { readFileSync } from 'node:fs';
+import { statFields } from '../daemonset/proc-resources.js';
 
 export interface ProcessId {
   pid: number;
@@ -7,18 +8,21 @@ export interface ProcessId {
   startTime: number;
 }
 
-/** The start time of a live process, or undefined when there is no such process. */
-export function startTimeOf(pid: number): number | undefined {
-  let stat: string;
+/** State (field 3) and start time (field 22) of a process, or undefined when there is none. */
+function readStat(pid: number): { state: string; startTime: number } | undefined {
+  let fields: string[];
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    fields = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
-  // comm (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const value = Number(rest[19]);
-  return Number.isFinite(value) ? value : undefined;
+  const startTime = Number(fields[19]);
+  return Number.isFinite(startTime) ? { state: fields[0] ?? '', startTime } : undefined;
+}
+
+/** The start time of a live process, or undefined when there is no such process. */
+export function startTimeOf(pid: number): number | undefined {
+  return readStat(pid)?.startTime;
 }
 
 export function identify(pid: number): ProcessId | undefined {
@@ -32,7 +36,8 @@ export function isAlive(process: ProcessId): boolean {
 
 /** Alive and not a zombie: a zombie has exited and only waits for its parent. */
 export function isRunning(process: ProcessId): boolean {
-  return isAlive(process) && !isZombie(process.pid);
+  const stat = readStat(process.pid);
+  return stat !== undefined && stat.startTime === process.startTime && stat.state !== 'Z';
 }
 
 /** Signals a process only if it is still the one we started. */
@@ -59,13 +64,4 @@ export function terminate(processes: readonly ProcessId[], graceMs = 2000): void
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline && alive.some(isRunning)) sleepSync(20);
   for (const p of alive) if (isRunning(p)) signal(p, 'SIGKILL');
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
 }

@@ -19,9 +19,11 @@ export const LAYOUT = {
     'stats.bytes_received': 40,
     'stats.exchange_ns_sum': 80,
     'hist.metric': 48,
+    'hist.bucket': 52,
     'hist.count': 56,
     'interval.lost': 16,
     'interval.edges': 40,
+    'interval.hists': 44,
   },
 } as const;
 
@@ -160,7 +162,7 @@ function decodePayload(type: number, view: DataView, at: number, length: number)
         type: 'hist',
         key: edgeKey(view, at),
         metric,
-        bucket: view.getUint32(at + 52, true),
+        bucket: view.getUint32(at + LAYOUT.offsets['hist.bucket'], true),
         count: u64(view, at + LAYOUT.offsets['hist.count']),
       };
     }
@@ -177,7 +179,7 @@ function decodePayload(type: number, view: DataView, at: number, length: number)
           sockMapFull: u64(view, lost + 16),
         },
         edges: view.getUint32(at + LAYOUT.offsets['interval.edges'], true),
-        hists: view.getUint32(at + 44, true),
+        hists: view.getUint32(at + LAYOUT.offsets['interval.hists'], true),
       };
     }
     default:

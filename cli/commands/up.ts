@@ -1,4 +1,4 @@
-import { type Command, NotImplementedError, numberOption, stringOption } from '../command.js';
+import { type Command, NotImplementedError, numberOption } from '../command.js';
 
 export const up: Command = {
   name: 'up',
@@ -24,7 +24,6 @@ Options:
     numberOption(args, 'port', 7470);
     numberOption(args, 'grpc-port', 7471);
     numberOption(args, 'interval', 1);
-    stringOption(args, 'data-dir');
     throw new NotImplementedError(6);
   },
 };

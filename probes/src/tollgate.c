@@ -28,6 +28,10 @@
 
 static volatile sig_atomic_t stopping;
 
+/* One link per program; detached at exit (and by the kernel if we die first). */
+static struct bpf_link *links[16];
+static int link_count;
+
 static struct {
 	unsigned int interval_ms;
 	unsigned int sockets;
@@ -75,14 +79,16 @@ static void print_layout(void)
 	       "\"hist_record\":%zu,\"interval_record\":%zu,"
 	       "\"offsets\":{\"key.service_port\":%zu,\"key.remote_addr\":%zu,"
 	       "\"stats.bytes_received\":%zu,\"stats.exchange_ns_sum\":%zu,"
-	       "\"hist.metric\":%zu,\"hist.count\":%zu,\"interval.lost\":%zu,\"interval.edges\":%zu}}\n",
+	       "\"hist.metric\":%zu,\"hist.bucket\":%zu,\"hist.count\":%zu,"
+	       "\"interval.lost\":%zu,\"interval.edges\":%zu,\"interval.hists\":%zu}}\n",
 	       TG_FORMAT_VERSION, TG_RECORD_MAGIC, sizeof(struct tg_record_header),
 	       sizeof(struct tg_edge_key), sizeof(struct tg_edge_stats), sizeof(struct tg_edge_record),
 	       sizeof(struct tg_hist_record), sizeof(struct tg_interval_record),
 	       offsetof(struct tg_edge_key, service_port), offsetof(struct tg_edge_key, remote_addr),
 	       offsetof(struct tg_edge_stats, bytes_received), offsetof(struct tg_edge_stats, exchange_ns_sum),
-	       offsetof(struct tg_hist_record, key.metric), offsetof(struct tg_hist_record, count),
-	       offsetof(struct tg_interval_record, lost), offsetof(struct tg_interval_record, edges));
+	       offsetof(struct tg_hist_record, key.metric), offsetof(struct tg_hist_record, key.bucket),
+	       offsetof(struct tg_hist_record, count), offsetof(struct tg_interval_record, lost),
+	       offsetof(struct tg_interval_record, edges), offsetof(struct tg_interval_record, hists));
 }
 
 /* Looks up and deletes every entry of a hash map, emitting each as a record. */
@@ -134,22 +140,19 @@ static int attach(struct tollgate_bpf *skel, char *hello, size_t size)
 	struct bpf_program *prog;
 	size_t used = strlen(hello);
 	const char *sep = "";
-	struct bpf_link *link;
 
 	bpf_object__for_each_program(prog, skel->obj) {
-		link = bpf_program__attach(prog);
-		if (!link) {
+		if (link_count == (int)(sizeof(links) / sizeof(links[0]))) {
+			fprintf(stderr, "tollgate-runner: more programs than link slots\n");
+			return -1;
+		}
+		links[link_count] = bpf_program__attach(prog);
+		if (!links[link_count]) {
 			fprintf(stderr, "tollgate-runner: cannot attach %s (%s): %s\n",
 				bpf_program__name(prog), bpf_program__section_name(prog), strerror(errno));
 			return -1;
 		}
-		/* The skeleton destroys these links at exit. */
-		if (!strcmp(bpf_program__name(prog), "tg_set_state"))
-			skel->links.tg_set_state = link;
-		else if (!strcmp(bpf_program__name(prog), "tg_send"))
-			skel->links.tg_send = link;
-		else
-			skel->links.tg_recv = link;
+		link_count++;
 		used += snprintf(hello + used, size - used, "%s{\"name\":\"%s\",\"attach\":\"tp_btf\"}", sep,
 				 bpf_program__name(prog));
 		sep = ",";
@@ -236,6 +239,8 @@ int main(int argc, char **argv)
 	}
 	err = 0;
 out:
+	while (link_count)
+		bpf_link__destroy(links[--link_count]);
 	tollgate_bpf__destroy(skel);
 	return err;
 }
