@@ -22,7 +22,19 @@ export interface ProbeSourceOptions {
   sockets?: number;
   edges?: number;
   histograms?: number;
+  tuples?: number;
+  /** Connection tuples sampled per edge per interval (default 4). */
+  tupleSamples?: number;
+  /** Force an attach mode per hook, e.g. { send: 'fexit' }. */
+  attach?: Record<string, 'tp_btf' | 'fentry' | 'fexit'>;
+  /** Kernel symbols to treat as absent: shows the fallback choice on any kernel. */
+  pretendMissing?: string[];
 }
+
+/** Which sockets the kernel side traces (the wire contract's KernelFilter). */
+export type KernelFilterSpec =
+  | { all: true }
+  | { all?: false; netnsInodes?: readonly number[]; cgroupIds?: readonly number[] };
 
 export class ProbeError extends Error {
   override name = 'ProbeError';
@@ -51,10 +63,17 @@ export class ProbeSource {
     if (!existsSync(runner))
       throw new ProbeError(`${runner} is missing: run \`npm run setup\` to build the probes`);
     const args = [`--interval-ms=${options.intervalMs ?? 1000}`];
-    for (const name of ['sockets', 'edges', 'histograms'] as const) {
+    for (const name of ['sockets', 'edges', 'histograms', 'tuples'] as const) {
       if (options[name] !== undefined) args.push(`--${name}=${options[name]}`);
     }
-    const child = spawn(runner, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (options.tupleSamples !== undefined) args.push(`--tuple-samples=${options.tupleSamples}`);
+    for (const [hook, mode] of Object.entries(options.attach ?? {}))
+      args.push(`--attach=${hook}=${mode}`);
+    for (const symbol of options.pretendMissing ?? []) args.push(`--pretend-missing=${symbol}`);
+    const child = spawn(runner, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // The runner reads commands from stdin; an EPIPE there means it exited, which
+    // 'exit' reports.
+    child.stdin!.on('error', () => {});
     const decoder = new RecordDecoder();
     let source: ProbeSource | undefined;
     let stderr = '';
@@ -112,6 +131,39 @@ export class ProbeSource {
     return this.child.pid!;
   }
 
+  /**
+   * Replaces the kernel filter; the runner applies it as it reads the command. The first
+   * interval record whose filterGeneration is `generation` ends the interval in which it
+   * took effect, so every later interval is entirely under it. Sockets already traced
+   * are decided again at their next event.
+   */
+  setFilter(generation: number, filter: KernelFilterSpec): void {
+    if (!Number.isInteger(generation) || generation < 0 || generation > 0xffffffff)
+      throw new RangeError(`filter generation ${generation} is not a u32`);
+    if (filter.all) {
+      this.command(`filter ${generation} all`);
+      return;
+    }
+    const list = (name: string, values: readonly number[] | undefined) => {
+      for (const v of values ?? []) {
+        if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`bad ${name} ${v}`);
+      }
+      return values?.length ? ` ${name}=${values.join(',')}` : '';
+    };
+    this.command(
+      `filter ${generation}${list('netns', filter.netnsInodes)}${list('cgroup', filter.cgroupIds)}`,
+    );
+  }
+
+  /** Pair this process's reads and writes into proxy hop delays (a sidecar). */
+  addProxy(pid: number): void {
+    this.command(`proxy add ${checkedPid(pid)}`);
+  }
+
+  removeProxy(pid: number): void {
+    this.command(`proxy del ${checkedPid(pid)}`);
+  }
+
   /** Every record until the runner exits (after stop(), that includes its final drain). */
   async *records(): AsyncGenerator<ProbeRecord> {
     for (;;) {
@@ -137,6 +189,11 @@ export class ProbeSource {
       throw new ProbeError(`tollgate-runner exited ${code}: ${this.stderr.trim()}`);
   }
 
+  private command(line: string): void {
+    if (this.ended) throw new ProbeError('tollgate-runner has exited');
+    this.child.stdin!.write(`${line}\n`);
+  }
+
   private enqueue(records: ProbeRecord[]): void {
     this.queue.push(...records);
     if (this.queue.length >= HIGH_WATER) this.child.stdout?.pause();
@@ -158,4 +215,9 @@ export class ProbeSource {
     this.wake = undefined;
     wake?.();
   }
+}
+
+function checkedPid(pid: number): number {
+  if (!Number.isInteger(pid) || pid <= 0 || pid >= 0x400000) throw new RangeError(`bad pid ${pid}`);
+  return pid;
 }

@@ -3,28 +3,64 @@
 // end anywhere; a wrong magic or version is an error that names the offset.
 
 export const RECORD_MAGIC = 0x31524754;
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+
+/** Counters of an edge, in the order of struct tg_edge_stats. */
+export const EDGE_COUNTERS = [
+  'connects',
+  'connectErrors',
+  'accepts',
+  'closes',
+  'resetsSent',
+  'resetsReceived',
+  'bytesSent',
+  'bytesReceived',
+  'sendOps',
+  'recvOps',
+  'exchanges',
+  'adopted',
+  'retransmits',
+  'drops',
+  'connectNsSum',
+  'exchangeNsSum',
+  'srttNsSum',
+] as const;
+export type EdgeCounter = (typeof EDGE_COUNTERS)[number];
+
+const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** Sizes and offsets this decoder assumes; a test compares them with `tollgate-runner --layout`. */
 export const LAYOUT = {
   header: 16,
   edgeKey: 48,
-  edgeStats: 88,
-  edgeRecord: 136,
+  edgeStats: 136,
+  edgeRecord: 184,
   histRecord: 64,
-  intervalRecord: 48,
+  tupleRecord: 64,
+  intervalRecord: 72,
   offsets: {
-    'key.service_port': 40,
+    'key.tgid': 0,
+    'key.family': 4,
+    'key.side': 6,
+    'key.local_addr': 8,
     'key.remote_addr': 24,
-    'stats.bytes_received': 40,
-    'stats.exchange_ns_sum': 80,
+    'key.service_port': 40,
+    ...Object.fromEntries(EDGE_COUNTERS.map((name, i) => [`stats.${snake(name)}`, i * 8])),
     'hist.metric': 48,
     'hist.bucket': 52,
     'hist.count': 56,
+    'tuple.local_port': 48,
+    'tuple.remote_port': 50,
+    'tuple.first_seen_ns': 56,
+    'interval.realtime_ns': 8,
     'interval.lost': 16,
-    'interval.edges': 40,
-    'interval.hists': 44,
-  },
+    'interval.edges': 56,
+    'interval.hists': 60,
+    'interval.tuples': 64,
+    'interval.filter_generation': 68,
+    'lost.edge_map_full': 0,
+    'lost.hop_queue_full': 32,
+  } as Record<string, number>,
 } as const;
 
 export type Side = 'client' | 'server' | 'unknown';
@@ -38,24 +74,19 @@ export interface EdgeKey {
   servicePort: number;
 }
 
-export interface EdgeRecord {
-  type: 'edge';
-  key: EdgeKey;
-  connects: number;
-  connectErrors: number;
-  accepts: number;
-  closes: number;
-  bytesSent: number;
-  bytesReceived: number;
-  sendOps: number;
-  recvOps: number;
-  exchanges: number;
-  connectNsSum: number;
-  exchangeNsSum: number;
-}
+export type EdgeRecord = { type: 'edge'; key: EdgeKey } & Record<EdgeCounter, number>;
 
-export type Metric = 'connect_latency' | 'exchange_latency';
+export type Metric =
+  | 'connect_latency'
+  | 'exchange_latency'
+  | 'srtt'
+  | 'hop_request'
+  | 'hop_response';
 
+/**
+ * One histogram bucket. For the hop metrics the key is the proxy's downstream side:
+ * its tgid, side 'server', the listener's port as servicePort, addresses unset.
+ */
 export interface HistRecord {
   type: 'hist';
   key: EdgeKey;
@@ -64,30 +95,73 @@ export interface HistRecord {
   count: number;
 }
 
+/** A sampled connection of an edge, with both ports, for joining its two ends. */
+export interface TupleRecord {
+  type: 'tuple';
+  key: EdgeKey;
+  localPort: number;
+  remotePort: number;
+  firstSeenNs: number;
+}
+
+export interface LostCounters {
+  edgeMapFull: number;
+  histMapFull: number;
+  sockMapFull: number;
+  tupleMapFull: number;
+  hopQueueFull: number;
+}
+
 export interface IntervalRecord {
   type: 'interval';
   monotonicNs: number;
   realtimeMs: number;
-  lost: { edgeMapFull: number; histMapFull: number; sockMapFull: number };
+  /** Cumulative since the runner started. */
+  lost: LostCounters;
   edges: number;
   hists: number;
+  tuples: number;
+  filterGeneration: number;
 }
+
+export type AttachMode = 'tp_btf' | 'fentry' | 'fexit' | 'none';
 
 export interface HelloRecord {
   type: 'hello';
   formatVersion: number;
   kernel: string;
-  programs: { name: string; attach: string }[];
+  intervalMs: number;
+  maps: { sockets: number; edges: number; histograms: number; tuples: number };
+  programs: { hook: string; name?: string; attach: AttachMode; target?: string }[];
 }
 
-export type ProbeRecord = HelloRecord | EdgeRecord | HistRecord | IntervalRecord;
+export type ProbeRecord = HelloRecord | EdgeRecord | HistRecord | TupleRecord | IntervalRecord;
 
 export class RecordFormatError extends Error {
   override name = 'RecordFormatError';
 }
 
 const sides: Record<number, Side> = { 0: 'unknown', 1: 'client', 2: 'server' };
-const metrics: Record<number, Metric> = { 1: 'connect_latency', 2: 'exchange_latency' };
+const metrics: Record<number, Metric> = {
+  1: 'connect_latency',
+  2: 'exchange_latency',
+  3: 'srtt',
+  4: 'hop_request',
+  5: 'hop_response',
+};
+const LOST_FIELDS = [
+  'edgeMapFull',
+  'histMapFull',
+  'sockMapFull',
+  'tupleMapFull',
+  'hopQueueFull',
+] as const;
+
+const at = (name: string): number => {
+  const offset = LAYOUT.offsets[name];
+  if (offset === undefined) throw new Error(`no offset named ${name}`);
+  return offset;
+};
 
 function u64(view: DataView, offset: number): number {
   return Number(view.getBigUint64(offset, true));
@@ -100,88 +174,100 @@ function address(bytes: Uint8Array, family: 4 | 6): string {
   return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
 }
 
-function edgeKey(view: DataView, at: number): EdgeKey {
-  const family = view.getUint16(at + 4, true) === 10 ? 6 : 4;
-  const bytes = new Uint8Array(view.buffer, view.byteOffset + at, LAYOUT.edgeKey);
+function edgeKey(view: DataView, base: number): EdgeKey {
+  const family = view.getUint16(base + at('key.family'), true) === 10 ? 6 : 4;
+  const bytes = new Uint8Array(view.buffer, view.byteOffset + base, LAYOUT.edgeKey);
+  const local = at('key.local_addr');
+  const remote = at('key.remote_addr');
   return {
-    tgid: view.getUint32(at, true),
+    tgid: view.getUint32(base + at('key.tgid'), true),
     family,
-    side: sides[view.getUint8(at + 6)] ?? 'unknown',
-    localAddress: address(bytes.subarray(8, 24), family),
-    remoteAddress: address(bytes.subarray(24, 40), family),
-    servicePort: view.getUint16(at + LAYOUT.offsets['key.service_port'], true),
+    side: sides[view.getUint8(base + at('key.side'))] ?? 'unknown',
+    localAddress: address(bytes.subarray(local, local + 16), family),
+    remoteAddress: address(bytes.subarray(remote, remote + 16), family),
+    servicePort: view.getUint16(base + at('key.service_port'), true),
   };
 }
 
-function decodePayload(type: number, view: DataView, at: number, length: number): ProbeRecord {
+function decodeHello(text: string): HelloRecord {
+  let hello: {
+    format_version: number;
+    kernel: string;
+    interval_ms: number;
+    maps: HelloRecord['maps'];
+    programs: HelloRecord['programs'];
+  };
+  try {
+    hello = JSON.parse(text);
+  } catch {
+    throw new RecordFormatError('hello record is not JSON');
+  }
+  return {
+    type: 'hello',
+    formatVersion: hello.format_version,
+    kernel: hello.kernel,
+    intervalMs: hello.interval_ms,
+    maps: hello.maps,
+    programs: hello.programs,
+  };
+}
+
+function decodePayload(type: number, view: DataView, base: number, length: number): ProbeRecord {
   const need = (size: number) => {
     if (length !== size)
       throw new RecordFormatError(`record type ${type} has ${length} bytes, expected ${size}`);
   };
   switch (type) {
-    case 1: {
-      const text = new TextDecoder().decode(
-        new Uint8Array(view.buffer, view.byteOffset + at, length),
+    case 1:
+      return decodeHello(
+        new TextDecoder().decode(new Uint8Array(view.buffer, view.byteOffset + base, length)),
       );
-      const hello = JSON.parse(text) as {
-        format_version: number;
-        kernel: string;
-        programs: HelloRecord['programs'];
-      };
-      return {
-        type: 'hello',
-        formatVersion: hello.format_version,
-        kernel: hello.kernel,
-        programs: hello.programs,
-      };
-    }
     case 2: {
       need(LAYOUT.edgeRecord);
-      const s = at + LAYOUT.edgeKey;
-      return {
-        type: 'edge',
-        key: edgeKey(view, at),
-        connects: u64(view, s),
-        connectErrors: u64(view, s + 8),
-        accepts: u64(view, s + 16),
-        closes: u64(view, s + 24),
-        bytesSent: u64(view, s + 32),
-        bytesReceived: u64(view, s + 40),
-        sendOps: u64(view, s + 48),
-        recvOps: u64(view, s + 56),
-        exchanges: u64(view, s + 64),
-        connectNsSum: u64(view, s + 72),
-        exchangeNsSum: u64(view, s + 80),
-      };
+      const stats = base + LAYOUT.edgeKey;
+      const record = { type: 'edge', key: edgeKey(view, base) } as EdgeRecord;
+      for (const name of EDGE_COUNTERS) record[name] = u64(view, stats + at(`stats.${snake(name)}`));
+      return record;
     }
     case 3: {
       need(LAYOUT.histRecord);
-      const metric = metrics[view.getUint32(at + LAYOUT.offsets['hist.metric'], true)];
+      const metric = metrics[view.getUint32(base + at('hist.metric'), true)];
       if (!metric) throw new RecordFormatError('histogram record with an unknown metric');
       return {
         type: 'hist',
-        key: edgeKey(view, at),
+        key: edgeKey(view, base),
         metric,
-        bucket: view.getUint32(at + LAYOUT.offsets['hist.bucket'], true),
-        count: u64(view, at + LAYOUT.offsets['hist.count']),
+        bucket: view.getUint32(base + at('hist.bucket'), true),
+        count: u64(view, base + at('hist.count')),
       };
     }
     case 4: {
       need(LAYOUT.intervalRecord);
-      const lost = at + LAYOUT.offsets['interval.lost'];
+      const lostAt = base + at('interval.lost');
+      const lost = {} as LostCounters;
+      LOST_FIELDS.forEach((name, i) => {
+        lost[name] = u64(view, lostAt + i * 8);
+      });
       return {
         type: 'interval',
-        monotonicNs: u64(view, at),
-        realtimeMs: Math.floor(u64(view, at + 8) / 1e6),
-        lost: {
-          edgeMapFull: u64(view, lost),
-          histMapFull: u64(view, lost + 8),
-          sockMapFull: u64(view, lost + 16),
-        },
-        edges: view.getUint32(at + LAYOUT.offsets['interval.edges'], true),
-        hists: view.getUint32(at + LAYOUT.offsets['interval.hists'], true),
+        monotonicNs: u64(view, base),
+        realtimeMs: Math.floor(u64(view, base + at('interval.realtime_ns')) / 1e6),
+        lost,
+        edges: view.getUint32(base + at('interval.edges'), true),
+        hists: view.getUint32(base + at('interval.hists'), true),
+        tuples: view.getUint32(base + at('interval.tuples'), true),
+        filterGeneration: view.getUint32(base + at('interval.filter_generation'), true),
       };
     }
+    case 5:
+      need(LAYOUT.tupleRecord);
+      return {
+        type: 'tuple',
+        key: edgeKey(view, base),
+        localPort: view.getUint16(base + at('tuple.local_port'), true),
+        remotePort: view.getUint16(base + at('tuple.remote_port'), true),
+        firstSeenNs: u64(view, base + at('tuple.first_seen_ns')),
+      };
     default:
       throw new RecordFormatError(`unknown record type ${type}`);
   }

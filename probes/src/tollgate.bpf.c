@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Per-process TCP metrics, aggregated in the kernel by (process, side, peer service
- * endpoint). Tracepoints only (tp_btf): the machines this must run on may have neither
- * kprobes nor fentry.
+ * endpoint), and proxy hop delays. Tracepoints (tp_btf) are the complete path: the
+ * machines this must run on may have neither kprobes nor fentry. fentry/fexit variants
+ * stand in where a kernel lacks a tracepoint; the runner chooses per program at start
+ * (bpf_program__set_autoload), so only one variant of each hook is ever loaded.
  *
  * Hooks, and why each:
  *  - sock:inet_sock_set_state: every TCP state change, with the socket; gives active
@@ -11,7 +13,13 @@
  *  - sock:sock_send_length / sock:sock_recv_length: the return of sock_sendmsg and
  *    sock_recvmsg with the socket and the byte count, in the calling process's context,
  *    so bytes, operations and the process are known at once; the direction changes
- *    pair requests with replies for the exchange latency.
+ *    pair requests with replies for the exchange latency, and a proxy's reads with its
+ *    writes for the hop delay. Fallback: fexit on sock_sendmsg / sock_recvmsg.
+ *  - tcp:tcp_retransmit_skb: each retransmission, with the skb for its segment count.
+ *  - tcp:tcp_receive_reset / tcp:tcp_send_reset: RSTs, each with the full socket when
+ *    there is one. Fallback: fentry on tcp_reset / tcp_send_active_reset.
+ *  - skb:kfree_skb: a packet dropped; its socket is rx_sk (6.11+) or skb->sk, which is
+ *    the sending socket for drops on the way out (e.g. by netfilter).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -20,64 +28,26 @@
 #include <bpf/bpf_tracing.h>
 #include "histogram.h"
 #include "tollgate.h"
+#include "maps.bpf.h"
+#include "hop_pairing.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define MSG_PEEK 2
+#define E2BIG 7
+#define EEXIST 17
 
 enum direction { DIR_NONE = 0, DIR_SEND = 1, DIR_RECV = 2 };
 
-/* What we remember about one socket between events. */
-struct sock_state {
-	struct tg_edge_key key;
-	__u64 syn_sent_ns;
-	__u64 exchange_start_ns;
-	__u32 tgid; /* the owning process, learnt in process context */
-	__u8 side;
-	__u8 last_dir;
-	__u8 has_key;  /* key filled (addresses and process known) */
-	__u8 accepted; /* the passive open was counted */
-};
+/* Connection tuples sampled per edge per interval, for joining the two ends. */
+const volatile __u32 tuple_samples = 4;
 
-/* Per-socket state, keyed by the socket's address; LRU so that sockets whose close
- * we miss cannot fill it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct sock_state);
-} sockets SEC(".maps");
-
-/* Aggregates, drained (looked up and deleted) by the runner every interval. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct tg_edge_key);
-	__type(value, struct tg_edge_stats);
-} edges SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct tg_hist_key);
-	__type(value, __u64);
-} histograms SEC(".maps");
-
-/* Everything that could not be accounted, cumulative. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tg_lost);
-} lost SEC(".maps");
-
-static __always_inline struct tg_lost *lost_counters(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&lost, &zero);
-}
+/* Written by the runner at run time (mmapped .bss): enum tg_filter_mode, and the
+ * generation of the filter maps' contents. */
+volatile __u32 filter_mode;
+volatile __u32 filter_generation;
+volatile __u32 filter_has_cgroups; /* filter_cgroups is not empty */
 
 static __always_inline int is_tcp(const struct sock *sk)
 {
@@ -86,6 +56,37 @@ static __always_inline int is_tcp(const struct sock *sk)
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+}
+
+/* Does the run-time filter select this socket? The cgroup is only known in process
+ * context (the caller's), so softirq callers pass 0 and leave the decision open. */
+static __always_inline int filter_selects(const struct sock *sk, int process_context)
+{
+	__u32 netns;
+	__u64 cgroup;
+
+	if (filter_mode == TG_FILTER_ALL)
+		return 1;
+	netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (bpf_map_lookup_elem(&filter_netns, &netns))
+		return 1;
+	if (!process_context)
+		return 0;
+	cgroup = bpf_get_current_cgroup_id();
+	return bpf_map_lookup_elem(&filter_cgroups, &cgroup) != NULL;
+}
+
+/* Re-decides `traced` when the filter changed since; final only in process context. */
+static __always_inline int traced(struct sock_state *st, const struct sock *sk, int process_context)
+{
+	__u32 generation = filter_generation;
+
+	if (st->filter_generation != generation || (!st->decided && process_context)) {
+		st->traced = filter_selects(sk, process_context);
+		st->decided = process_context || filter_mode == TG_FILTER_ALL;
+		st->filter_generation = generation;
+	}
+	return st->traced;
 }
 
 /* Fills the aggregation key from the socket's addresses and the owning process. */
@@ -113,104 +114,216 @@ static __always_inline void fill_key(struct sock_state *st, const struct sock *s
 	st->has_key = 1;
 }
 
+/* The socket's key, filled now if its process is known; NULL when it cannot be. */
+static __always_inline struct tg_edge_key *key_of(struct sock_state *st, const struct sock *sk)
+{
+	if (!st->has_key && st->tgid)
+		fill_key(st, sk);
+	return st->has_key ? &st->key : NULL;
+}
+
 static __always_inline struct tg_edge_stats *edge_stats(const struct tg_edge_key *key)
 {
 	struct tg_edge_stats *stats, zero = {};
-	struct tg_lost *l;
+	void *map = current_map(&edges);
 
-	stats = bpf_map_lookup_elem(&edges, key);
+	if (!map)
+		return NULL;
+	stats = bpf_map_lookup_elem(map, key);
 	if (stats)
 		return stats;
-	if (bpf_map_update_elem(&edges, key, &zero, BPF_NOEXIST) && (l = lost_counters()))
-		__sync_fetch_and_add(&l->edge_map_full, 1);
-	return bpf_map_lookup_elem(&edges, key);
+	if (bpf_map_update_elem(map, key, &zero, BPF_NOEXIST) == -E2BIG)
+		LOST(edge_map_full);
+	return bpf_map_lookup_elem(map, key);
 }
 
 static __always_inline void record_latency(const struct tg_edge_key *edge, __u32 metric, __u64 ns)
 {
 	struct tg_hist_key key = { .edge = *edge, .metric = metric, .bucket = tg_hist_index(ns) };
+	void *map = current_map(&histograms);
 	__u64 one = 1, *count;
-	struct tg_lost *l;
 
-	count = bpf_map_lookup_elem(&histograms, &key);
+	if (!map)
+		return;
+	count = bpf_map_lookup_elem(map, &key);
 	if (count) {
 		__sync_fetch_and_add(count, 1);
 		return;
 	}
-	if (bpf_map_update_elem(&histograms, &key, &one, BPF_NOEXIST)) {
+	if (bpf_map_update_elem(map, &key, &one, BPF_NOEXIST)) {
 		/* Lost the race to create it, or the map is full. */
-		count = bpf_map_lookup_elem(&histograms, &key);
+		count = bpf_map_lookup_elem(map, &key);
 		if (count)
 			__sync_fetch_and_add(count, 1);
-		else if ((l = lost_counters()))
-			__sync_fetch_and_add(&l->hist_map_full, 1);
+		else
+			LOST(hist_map_full);
 	}
+}
+
+static __always_inline void record_srtt(const struct sock *sk, const struct tg_edge_key *key,
+					struct tg_edge_stats *stats)
+{
+	__u64 srtt_ns = (__u64)(BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3) * 1000;
+
+	if (!srtt_ns)
+		return;
+	__sync_fetch_and_add(&stats->srtt_ns_sum, srtt_ns);
+	record_latency(key, TG_METRIC_SRTT, srtt_ns);
+}
+
+/* A sample of the connection's full tuple, the first few per edge per interval. */
+static __always_inline void sample_tuple(const struct sock *sk, const struct tg_edge_key *edge,
+					 const struct tg_edge_stats *stats, __u64 now)
+{
+	struct tg_tuple_key key = { .edge = *edge };
+	void *map;
+	int err;
+
+	if (stats->connects + stats->accepts + stats->adopted > tuple_samples)
+		return;
+	map = current_map(&tuples);
+	if (!map)
+		return;
+	key.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	key.remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	err = bpf_map_update_elem(map, &key, &now, BPF_NOEXIST);
+	if (err && err != -EEXIST)
+		LOST(tuple_map_full);
 }
 
 static __always_inline struct sock_state *new_state(__u64 skaddr, __u8 side)
 {
 	struct sock_state st = { .side = side };
-	struct tg_lost *l;
 
-	if (bpf_map_update_elem(&sockets, &skaddr, &st, BPF_ANY) && (l = lost_counters()))
-		__sync_fetch_and_add(&l->sock_map_full, 1);
+	if (bpf_map_update_elem(&sockets, &skaddr, &st, BPF_ANY))
+		LOST(sock_map_full);
 	return bpf_map_lookup_elem(&sockets, &skaddr);
+}
+
+/* The state of a socket we trace, or NULL. For hooks outside process context. */
+static __always_inline struct sock_state *traced_state(const struct sock *sk)
+{
+	__u64 skaddr = (__u64)sk;
+	struct sock_state *st;
+
+	if (!sk)
+		return NULL;
+	st = bpf_map_lookup_elem(&sockets, &skaddr);
+	if (!st || !traced(st, sk, 0))
+		return NULL;
+	return st;
 }
 
 static int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 {
 	__u64 skaddr = (__u64)sk, now = bpf_ktime_get_ns();
 	struct tg_edge_stats *stats;
+	struct tg_edge_key *key;
 	struct sock_state *st;
 
 	if (!is_tcp(sk))
 		return 0;
 	if (newstate == TCP_SYN_SENT) {
-		/* connect(): process context, the caller is known. */
+		/* connect(): process context, the caller is known, and so is its cgroup. */
+		if (!filter_selects(sk, 1))
+			return 0;
 		st = new_state(skaddr, TG_SIDE_CLIENT);
 		if (st) {
 			st->syn_sent_ns = now;
 			st->tgid = bpf_get_current_pid_tgid() >> 32;
+			traced(st, sk, 1);
 		}
 		return 0;
 	}
 	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
-		/* Passive open, in softirq: the process is learnt at its first read or write. */
-		new_state(skaddr, TG_SIDE_SERVER);
+		/* Passive open, in softirq: the process (and its cgroup) is learnt at the
+		 * first read or write, so the filter decides then unless the netns is listed. */
+		if (filter_has_cgroups || filter_selects(sk, 0)) {
+			st = new_state(skaddr, TG_SIDE_SERVER);
+			if (st)
+				traced(st, sk, 0);
+		}
 		return 0;
 	}
-	st = bpf_map_lookup_elem(&sockets, &skaddr);
+	st = traced_state(sk);
 	if (!st)
 		return 0;
 	if (oldstate == TCP_SYN_SENT && newstate == TCP_ESTABLISHED) {
 		/* Runs in softirq when the SYN-ACK arrives: the key takes the tgid that
 		 * connect() left, not whoever the CPU was running. */
-		if (!st->has_key)
-			fill_key(st, sk);
-		stats = edge_stats(&st->key);
+		key = key_of(st, sk);
+		if (!key)
+			return 0;
+		stats = edge_stats(key);
 		if (stats) {
 			__sync_fetch_and_add(&stats->connects, 1);
 			__sync_fetch_and_add(&stats->connect_ns_sum, now - st->syn_sent_ns);
+			sample_tuple(sk, key, stats, now);
 		}
-		record_latency(&st->key, TG_METRIC_CONNECT_LATENCY, now - st->syn_sent_ns);
+		record_latency(key, TG_METRIC_CONNECT_LATENCY, now - st->syn_sent_ns);
 		return 0;
 	}
 	if (newstate == TCP_CLOSE) {
 		/* A refused connect never reached ESTABLISHED: key it now, to count the error. */
-		if (!st->has_key && st->tgid)
-			fill_key(st, sk);
-		if (st->has_key) {
-			stats = edge_stats(&st->key);
-			if (stats) {
-				if (oldstate == TCP_SYN_SENT)
-					__sync_fetch_and_add(&stats->connect_errors, 1);
-				else
-					__sync_fetch_and_add(&stats->closes, 1);
+		key = key_of(st, sk);
+		if (key && (stats = edge_stats(key))) {
+			if (oldstate == TCP_SYN_SENT) {
+				__sync_fetch_and_add(&stats->connect_errors, 1);
+			} else {
+				__sync_fetch_and_add(&stats->closes, 1);
+				if (!st->exchange_start_ns)
+					record_srtt(sk, key, stats); /* no exchange ever sampled it */
 			}
 		}
 		bpf_map_delete_elem(&sockets, &skaddr);
 	}
 	return 0;
+}
+
+/* Proxy hops: the four direction changes of a proxy's two sockets. */
+static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, __u8 dir, int opening,
+				      __u64 now)
+{
+	struct hop_queues *q;
+	struct hop_entry e;
+	struct tg_edge_key hop = {};
+
+	if (!is_proxy(st->tgid) || !(q = thread_queues()))
+		return;
+	hop.tgid = st->tgid;
+	hop.side = TG_SIDE_SERVER;
+	if (st->side == TG_SIDE_SERVER) {
+		if (opening) {
+			/* Downstream: a request arrives. */
+			st->request_seq++;
+			st->request_pending = 1;
+			hop_push(&q->request, now, skaddr, st->request_seq, st->key.service_port,
+				 st->key.family);
+		} else {
+			/* Downstream: the response leaves. */
+			st->request_pending = 0;
+			if (hop_pop(&q->response, now, 1, &e)) {
+				hop.family = st->key.family;
+				hop.service_port = st->key.service_port;
+				record_latency(&hop, TG_METRIC_HOP_RESPONSE, now - e.read_ns);
+			}
+		}
+	} else {
+		if (opening) {
+			/* Upstream: the request is forwarded. */
+			st->response_pending = 0;
+			if (hop_pop(&q->request, now, 0, &e)) {
+				hop.family = e.family;
+				hop.service_port = e.port;
+				record_latency(&hop, TG_METRIC_HOP_REQUEST, now - e.read_ns);
+			}
+		} else {
+			/* Upstream: a response arrives. */
+			st->response_seq++;
+			st->response_pending = 1;
+			hop_push(&q->response, now, skaddr, st->response_seq, 0, st->key.family);
+		}
+	}
 }
 
 static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
@@ -220,19 +333,24 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 	struct sock_state *st;
 	__u8 opening;
 
-	if (ret <= 0 || (dir == DIR_RECV && (flags & MSG_PEEK)) || !is_tcp(sk))
+	if (ret <= 0 || (dir == DIR_RECV && (flags & MSG_PEEK)) || !sk || !is_tcp(sk))
 		return 0;
 	st = bpf_map_lookup_elem(&sockets, &skaddr);
 	if (!st) {
-		/* A socket opened before we started: guess its side from the ports. */
+		/* A socket opened before we started (or before the filter chose it): guess
+		 * its side from the ports. */
 		__u16 local = BPF_CORE_READ(sk, __sk_common.skc_num);
 		__u16 remote = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 
+		if (!filter_selects(sk, 1))
+			return 0;
 		st = new_state(skaddr, local > remote ? TG_SIDE_CLIENT : TG_SIDE_SERVER);
 		if (!st)
 			return 0;
-		st->accepted = 1; /* its open happened before us: not counted */
+		st->accepted = 2; /* adopted: its open happened before us */
 	}
+	if (!traced(st, sk, 1))
+		return 0;
 	if (!st->has_key) {
 		st->tgid = bpf_get_current_pid_tgid() >> 32;
 		fill_key(st, sk);
@@ -240,9 +358,10 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 	stats = edge_stats(&st->key);
 	if (!stats)
 		return 0;
-	if (st->side == TG_SIDE_SERVER && !st->accepted) {
+	if (st->accepted != 1 && (st->side == TG_SIDE_SERVER || st->accepted == 2)) {
+		__sync_fetch_and_add(st->accepted == 2 ? &stats->adopted : &stats->accepts, 1);
 		st->accepted = 1;
-		__sync_fetch_and_add(&stats->accepts, 1);
+		sample_tuple(sk, &st->key, stats, now);
 	}
 	if (dir == DIR_SEND) {
 		__sync_fetch_and_add(&stats->bytes_sent, ret);
@@ -259,14 +378,61 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 	opening = st->side == TG_SIDE_SERVER ? DIR_RECV : DIR_SEND;
 	if (dir == opening && st->last_dir != opening) {
 		st->exchange_start_ns = now;
+		pair_hops(st, skaddr, dir, 1, now);
 	} else if (dir != opening && st->last_dir == opening && st->exchange_start_ns) {
 		__sync_fetch_and_add(&stats->exchanges, 1);
 		__sync_fetch_and_add(&stats->exchange_ns_sum, now - st->exchange_start_ns);
 		record_latency(&st->key, TG_METRIC_EXCHANGE_LATENCY, now - st->exchange_start_ns);
+		record_srtt(sk, &st->key, stats);
+		pair_hops(st, skaddr, dir, 0, now);
 	}
 	st->last_dir = dir;
 	return 0;
 }
+
+static int handle_retransmit(const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	const void *cb = (const void *)skb + bpf_core_field_offset(struct sk_buff, cb);
+	struct tg_edge_stats *stats;
+	struct tg_edge_key *key;
+	struct sock_state *st;
+	__u16 segs = 0;
+
+	if (err || !(st = traced_state(sk)) || !(key = key_of(st, sk)) || !(stats = edge_stats(key)))
+		return 0;
+	/* Segments, as TcpRetransSegs and tcpi_total_retrans count: a GSO skb carries several. */
+	bpf_probe_read_kernel(&segs, sizeof(segs),
+			      cb + bpf_core_field_offset(struct tcp_skb_cb, tcp_gso_segs));
+	__sync_fetch_and_add(&stats->retransmits, segs ? segs : 1);
+	return 0;
+}
+
+static int handle_reset(const struct sock *sk, int received)
+{
+	struct tg_edge_stats *stats;
+	struct tg_edge_key *key;
+	struct sock_state *st;
+
+	if (!(st = traced_state(sk)) || !(key = key_of(st, sk)) || !(stats = edge_stats(key)))
+		return 0;
+	__sync_fetch_and_add(received ? &stats->resets_received : &stats->resets_sent, 1);
+	return 0;
+}
+
+static int handle_drop(const struct sk_buff *skb, const struct sock *rx_sk)
+{
+	const struct sock *sk = rx_sk ? rx_sk : BPF_CORE_READ(skb, sk);
+	struct tg_edge_stats *stats;
+	struct tg_edge_key *key;
+	struct sock_state *st;
+
+	if (!(st = traced_state(sk)) || !(key = key_of(st, sk)) || !(stats = edge_stats(key)))
+		return 0;
+	__sync_fetch_and_add(&stats->drops, 1);
+	return 0;
+}
+
+/* Preferred: BTF tracepoints. */
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tg_set_state, const struct sock *sk, const int oldstate, const int newstate)
@@ -284,6 +450,71 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tg_recv, struct sock *sk, int ret, int flags)
 {
 	return handle_io(sk, ret, flags, DIR_RECV);
+}
+
+/* Kernels since 6.16 trace failed retransmissions too, with the error. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tg_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	return handle_retransmit(sk, skb, err);
+}
+
+/* Older kernels trace successful ones only, without the error argument. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tg_retransmit_noerr, const struct sock *sk, const struct sk_buff *skb)
+{
+	return handle_retransmit(sk, skb, 0);
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(tg_receive_reset, struct sock *sk)
+{
+	return handle_reset(sk, 1);
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(tg_send_reset, const struct sock *sk)
+{
+	return handle_reset(sk, 0);
+}
+
+/* 6.11+: the receiving socket is an argument. */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(tg_drop, struct sk_buff *skb, void *location, int reason, struct sock *rx_sk)
+{
+	return handle_drop(skb, rx_sk);
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(tg_drop_skb_sk, struct sk_buff *skb)
+{
+	return handle_drop(skb, NULL);
+}
+
+/* Fallbacks for kernels without those tracepoints. */
+
+SEC("fexit/sock_sendmsg")
+int BPF_PROG(tg_send_fexit, struct socket *sock, struct msghdr *msg, int ret)
+{
+	return handle_io(BPF_CORE_READ(sock, sk), ret, 0, DIR_SEND);
+}
+
+SEC("fexit/sock_recvmsg")
+int BPF_PROG(tg_recv_fexit, struct socket *sock, struct msghdr *msg, int flags, int ret)
+{
+	return handle_io(BPF_CORE_READ(sock, sk), ret, flags, DIR_RECV);
+}
+
+SEC("fentry/tcp_reset")
+int BPF_PROG(tg_receive_reset_fentry, struct sock *sk)
+{
+	return handle_reset(sk, 1);
+}
+
+SEC("fentry/tcp_send_active_reset")
+int BPF_PROG(tg_send_reset_fentry, struct sock *sk)
+{
+	return handle_reset(sk, 0);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -2,29 +2,45 @@
 /*
  * tollgate-runner: loads the kernel programs, attaches them, and every interval drains
  * the aggregation maps to stdout as versioned binary records (tollgate.h). The node
- * agent spawns it and decodes the stream (probes/records.ts).
+ * agent spawns it, decodes the stream (probes/records.ts) and steers it with text
+ * commands on stdin:
+ *
+ *   filter GENERATION all                          trace every socket
+ *   filter GENERATION [netns=INODE,...] [cgroup=ID,...]   trace only these
+ *   proxy add PID | proxy del PID                  pair this process's reads and writes
  *
  *   tollgate-runner [--interval-ms N] [--sockets N] [--edges N] [--histograms N]
+ *                   [--tuples N] [--tuple-samples N] [--attach HOOK=MODE]...
  *   tollgate-runner --layout      sizes and offsets of the records, as JSON
  *
- * SIGTERM or SIGINT: one last drain, detach everything, exit 0.
+ * Each hook (state, send, recv, retransmit, receive_reset, send_reset, drop) has
+ * variants in order of preference; the first whose tracepoint or function the running
+ * kernel's BTF has is loaded, the others are not (bpf_program__set_autoload).
+ *
+ * SIGTERM or SIGINT: one last drain, detach everything, exit 0. The runner also gets
+ * SIGTERM when its parent dies, so an agent that crashes leaves no programs behind.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "tollgate.h"
 #include "tollgate.skel.h"
 
 #define BATCH 1024
+#define MAX_PRETEND 16
 
 static volatile sig_atomic_t stopping;
 
@@ -37,7 +53,58 @@ static struct {
 	unsigned int sockets;
 	unsigned int edges;
 	unsigned int histograms;
-} config = { .interval_ms = 1000, .sockets = 65536, .edges = 16384, .histograms = 65536 };
+	unsigned int tuples;
+	unsigned int tuple_samples;
+	const char *forced[16]; /* "hook=mode" */
+	int forced_count;
+	const char *missing[MAX_PRETEND]; /* targets to treat as absent (tests) */
+	int missing_count;
+} config = {
+	.interval_ms = 1000, .sockets = 65536, .edges = 16384, .histograms = 65536,
+	.tuples = 8192, .tuple_samples = 4,
+};
+
+/* A way to attach one hook: a program, its kind, and the kernel symbol it needs. */
+struct variant {
+	const char *program;
+	const char *kind; /* tp_btf, fentry or fexit */
+	const char *target;
+	int args; /* tp_btf: how many tracepoint arguments the program reads */
+};
+
+struct hook {
+	const char *name;
+	int required;
+	struct variant variants[3];
+	const struct variant *chosen;
+};
+
+static struct hook hooks[] = {
+	{ "state", 1, { { "tg_set_state", "tp_btf", "inet_sock_set_state", 3 } } },
+	{ "send", 1, { { "tg_send", "tp_btf", "sock_send_length", 3 },
+		      { "tg_send_fexit", "fexit", "sock_sendmsg", 0 } } },
+	{ "recv", 1, { { "tg_recv", "tp_btf", "sock_recv_length", 3 },
+		      { "tg_recv_fexit", "fexit", "sock_recvmsg", 0 } } },
+	{ "retransmit", 0, { { "tg_retransmit", "tp_btf", "tcp_retransmit_skb", 3 },
+			    { "tg_retransmit_noerr", "tp_btf", "tcp_retransmit_skb", 2 } } },
+	{ "receive_reset", 0, { { "tg_receive_reset", "tp_btf", "tcp_receive_reset", 1 },
+			       { "tg_receive_reset_fentry", "fentry", "tcp_reset", 0 } } },
+	{ "send_reset", 0, { { "tg_send_reset", "tp_btf", "tcp_send_reset", 1 },
+			    { "tg_send_reset_fentry", "fentry", "tcp_send_active_reset", 0 } } },
+	{ "drop", 0, { { "tg_drop", "tp_btf", "kfree_skb", 4 },
+		      { "tg_drop_skb_sk", "tp_btf", "kfree_skb", 1 } } },
+};
+#define HOOK_COUNT (sizeof(hooks) / sizeof(hooks[0]))
+
+/* An aggregate map and its two buffers (see maps.bpf.h). */
+struct swapped {
+	struct bpf_map *outer;
+	struct bpf_map *inner[2];
+	int current;
+	size_t key_size;
+	size_t value_size;
+	__u16 type;
+};
 
 static void on_signal(int sig)
 {
@@ -72,23 +139,53 @@ static __u64 clock_ns(clockid_t clock)
 	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+#define OFFSET(name, type, field) printf(",\"" name "\":%zu", offsetof(type, field))
+
 static void print_layout(void)
 {
-	printf("{\"format_version\":%d,\"magic\":%u,"
-	       "\"header\":%zu,\"edge_key\":%zu,\"edge_stats\":%zu,\"edge_record\":%zu,"
-	       "\"hist_record\":%zu,\"interval_record\":%zu,"
-	       "\"offsets\":{\"key.service_port\":%zu,\"key.remote_addr\":%zu,"
-	       "\"stats.bytes_received\":%zu,\"stats.exchange_ns_sum\":%zu,"
-	       "\"hist.metric\":%zu,\"hist.bucket\":%zu,\"hist.count\":%zu,"
-	       "\"interval.lost\":%zu,\"interval.edges\":%zu,\"interval.hists\":%zu}}\n",
+	printf("{\"format_version\":%d,\"magic\":%u,\"header\":%zu,\"edge_key\":%zu,"
+	       "\"edge_stats\":%zu,\"edge_record\":%zu,\"hist_record\":%zu,"
+	       "\"tuple_record\":%zu,\"interval_record\":%zu,\"offsets\":{\"key.tgid\":0",
 	       TG_FORMAT_VERSION, TG_RECORD_MAGIC, sizeof(struct tg_record_header),
 	       sizeof(struct tg_edge_key), sizeof(struct tg_edge_stats), sizeof(struct tg_edge_record),
-	       sizeof(struct tg_hist_record), sizeof(struct tg_interval_record),
-	       offsetof(struct tg_edge_key, service_port), offsetof(struct tg_edge_key, remote_addr),
-	       offsetof(struct tg_edge_stats, bytes_received), offsetof(struct tg_edge_stats, exchange_ns_sum),
-	       offsetof(struct tg_hist_record, key.metric), offsetof(struct tg_hist_record, key.bucket),
-	       offsetof(struct tg_hist_record, count), offsetof(struct tg_interval_record, lost),
-	       offsetof(struct tg_interval_record, edges), offsetof(struct tg_interval_record, hists));
+	       sizeof(struct tg_hist_record), sizeof(struct tg_tuple_record),
+	       sizeof(struct tg_interval_record));
+	OFFSET("key.family", struct tg_edge_key, family);
+	OFFSET("key.side", struct tg_edge_key, side);
+	OFFSET("key.local_addr", struct tg_edge_key, local_addr);
+	OFFSET("key.remote_addr", struct tg_edge_key, remote_addr);
+	OFFSET("key.service_port", struct tg_edge_key, service_port);
+	OFFSET("stats.connects", struct tg_edge_stats, connects);
+	OFFSET("stats.connect_errors", struct tg_edge_stats, connect_errors);
+	OFFSET("stats.accepts", struct tg_edge_stats, accepts);
+	OFFSET("stats.closes", struct tg_edge_stats, closes);
+	OFFSET("stats.resets_sent", struct tg_edge_stats, resets_sent);
+	OFFSET("stats.resets_received", struct tg_edge_stats, resets_received);
+	OFFSET("stats.bytes_sent", struct tg_edge_stats, bytes_sent);
+	OFFSET("stats.bytes_received", struct tg_edge_stats, bytes_received);
+	OFFSET("stats.send_ops", struct tg_edge_stats, send_ops);
+	OFFSET("stats.recv_ops", struct tg_edge_stats, recv_ops);
+	OFFSET("stats.exchanges", struct tg_edge_stats, exchanges);
+	OFFSET("stats.adopted", struct tg_edge_stats, adopted);
+	OFFSET("stats.retransmits", struct tg_edge_stats, retransmits);
+	OFFSET("stats.drops", struct tg_edge_stats, drops);
+	OFFSET("stats.connect_ns_sum", struct tg_edge_stats, connect_ns_sum);
+	OFFSET("stats.exchange_ns_sum", struct tg_edge_stats, exchange_ns_sum);
+	OFFSET("stats.srtt_ns_sum", struct tg_edge_stats, srtt_ns_sum);
+	OFFSET("hist.metric", struct tg_hist_record, key.metric);
+	OFFSET("hist.bucket", struct tg_hist_record, key.bucket);
+	OFFSET("hist.count", struct tg_hist_record, count);
+	OFFSET("tuple.local_port", struct tg_tuple_record, key.local_port);
+	OFFSET("tuple.remote_port", struct tg_tuple_record, key.remote_port);
+	OFFSET("tuple.first_seen_ns", struct tg_tuple_record, first_seen_ns);
+	OFFSET("interval.realtime_ns", struct tg_interval_record, realtime_ns);
+	OFFSET("interval.lost", struct tg_interval_record, lost);
+	OFFSET("interval.edges", struct tg_interval_record, edges);
+	OFFSET("interval.hists", struct tg_interval_record, hists);
+	OFFSET("interval.tuples", struct tg_interval_record, tuples);
+	OFFSET("interval.filter_generation", struct tg_interval_record, filter_generation);
+	printf(",\"lost.edge_map_full\":%zu,\"lost.hop_queue_full\":%zu}}\n",
+	       offsetof(struct tg_lost, edge_map_full), offsetof(struct tg_lost, hop_queue_full));
 }
 
 /* Looks up and deletes every entry of a hash map, emitting each as a record. */
@@ -118,46 +215,264 @@ static __u32 drain(int fd, size_t key_size, size_t value_size, __u16 type)
 	return total;
 }
 
-static void drain_all(struct tollgate_bpf *skel)
+/*
+ * Points the kernel side at the other buffer, then drains the retired one. The update
+ * of a map-in-map slot returns only after every program that might still hold the old
+ * buffer has finished, so nothing writes to it while it is drained.
+ */
+static __u32 swap_and_drain(struct swapped *m)
+{
+	int next = !m->current, retired = m->current, fd = bpf_map__fd(m->inner[next]);
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(m->outer), &zero, &fd, BPF_ANY)) {
+		fprintf(stderr, "tollgate-runner: swapping %s: %s\n", bpf_map__name(m->outer), strerror(errno));
+		return 0;
+	}
+	m->current = next;
+	return drain(bpf_map__fd(m->inner[retired]), m->key_size, m->value_size, m->type);
+}
+
+static void drain_all(struct tollgate_bpf *skel, struct swapped *edges, struct swapped *hists,
+		      struct swapped *tuples)
 {
 	struct tg_interval_record interval = {};
 	__u32 zero = 0;
 
-	interval.edges = drain(bpf_map__fd(skel->maps.edges), sizeof(struct tg_edge_key),
-			       sizeof(struct tg_edge_stats), TG_RECORD_EDGE);
-	interval.hists = drain(bpf_map__fd(skel->maps.histograms), sizeof(struct tg_hist_key),
-			       sizeof(__u64), TG_RECORD_HIST);
+	interval.edges = swap_and_drain(edges);
+	interval.hists = swap_and_drain(hists);
+	interval.tuples = swap_and_drain(tuples);
 	bpf_map_lookup_elem(bpf_map__fd(skel->maps.lost), &zero, &interval.lost);
+	interval.filter_generation = skel->bss->filter_generation;
 	interval.monotonic_ns = clock_ns(CLOCK_MONOTONIC);
 	interval.realtime_ns = clock_ns(CLOCK_REALTIME);
 	emit(TG_RECORD_INTERVAL, &interval, sizeof(interval));
 	fflush(stdout);
 }
 
-/* Attaches each program on its own, so a failure names the program and the reason. */
+static int pretend_missing(const char *target)
+{
+	for (int i = 0; i < config.missing_count; i++)
+		if (!strcmp(config.missing[i], target))
+			return 1;
+	return 0;
+}
+
+/* Does the running kernel offer what this variant attaches to? */
+static int available(const struct btf *vmlinux, const struct variant *v)
+{
+	char name[128];
+	const struct btf_type *t;
+	int id;
+
+	if (pretend_missing(v->target))
+		return 0;
+	if (strcmp(v->kind, "tp_btf"))
+		return btf__find_by_name_kind(vmlinux, v->target, BTF_KIND_FUNC) > 0;
+	/* btf_trace_X is a pointer to a function whose first argument is the context. */
+	snprintf(name, sizeof(name), "btf_trace_%s", v->target);
+	id = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF);
+	if (id <= 0)
+		return 0;
+	t = btf__type_by_id(vmlinux, btf__type_by_id(vmlinux, id)->type);
+	if (!t || !btf_is_ptr(t) || !(t = btf__type_by_id(vmlinux, t->type)) || !btf_is_func_proto(t))
+		return 0;
+	return btf_vlen(t) - 1 >= v->args;
+}
+
+static const char *forced_mode(const char *hook)
+{
+	size_t len = strlen(hook);
+
+	for (int i = 0; i < config.forced_count; i++)
+		if (!strncmp(config.forced[i], hook, len) && config.forced[i][len] == '=')
+			return config.forced[i] + len + 1;
+	return NULL;
+}
+
+/* Picks a variant per hook and disables the autoload of all others. */
+static int choose_variants(struct tollgate_bpf *skel)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int err = 0;
+
+	if (!vmlinux) {
+		fprintf(stderr, "tollgate-runner: this kernel has no BTF (/sys/kernel/btf/vmlinux): "
+				"CONFIG_DEBUG_INFO_BTF is needed\n");
+		return -1;
+	}
+	for (size_t h = 0; h < HOOK_COUNT; h++) {
+		struct hook *hook = &hooks[h];
+		const char *mode = forced_mode(hook->name);
+		char missing[512] = "";
+		size_t used = 0;
+
+		hook->chosen = NULL;
+		for (int i = 0; i < 3 && hook->variants[i].program; i++) {
+			const struct variant *v = &hook->variants[i];
+			struct bpf_program *prog = bpf_object__find_program_by_name(skel->obj, v->program);
+			int usable = (!mode || !strcmp(mode, v->kind)) && !hook->chosen && available(vmlinux, v);
+
+			if (usable)
+				hook->chosen = v;
+			else if (!hook->chosen)
+				used += snprintf(missing + used, sizeof(missing) - used, "%s%s %s (%s%s)",
+						 used ? ", " : "", strcmp(v->kind, "tp_btf") ? "function" : "tracepoint",
+						 v->target, v->kind,
+						 mode && strcmp(mode, v->kind) ? ", not the forced mode" : "");
+			bpf_program__set_autoload(prog, hook->chosen == v);
+		}
+		if (!hook->chosen) {
+			fprintf(stderr, "tollgate-runner: %s %s: this kernel offers none of: %s\n",
+				hook->required ? "cannot trace" : "not tracing", hook->name, missing);
+			if (hook->required)
+				err = -1;
+		}
+	}
+	btf__free(vmlinux);
+	return err;
+}
+
+/* Attaches each chosen program on its own, so a failure names the hook and the mode. */
 static int attach(struct tollgate_bpf *skel, char *hello, size_t size)
 {
-	struct bpf_program *prog;
 	size_t used = strlen(hello);
-	const char *sep = "";
 
-	bpf_object__for_each_program(prog, skel->obj) {
-		if (link_count == (int)(sizeof(links) / sizeof(links[0]))) {
-			fprintf(stderr, "tollgate-runner: more programs than link slots\n");
-			return -1;
+	for (size_t h = 0; h < HOOK_COUNT; h++) {
+		const struct variant *v = hooks[h].chosen;
+		struct bpf_program *prog;
+
+		used += snprintf(hello + used, size - used, "%s{\"hook\":\"%s\"", h ? "," : "", hooks[h].name);
+		if (!v) {
+			used += snprintf(hello + used, size - used, ",\"attach\":\"none\"}");
+			continue;
 		}
+		prog = bpf_object__find_program_by_name(skel->obj, v->program);
 		links[link_count] = bpf_program__attach(prog);
 		if (!links[link_count]) {
-			fprintf(stderr, "tollgate-runner: cannot attach %s (%s): %s\n",
-				bpf_program__name(prog), bpf_program__section_name(prog), strerror(errno));
+			fprintf(stderr, "tollgate-runner: cannot attach %s via %s %s (program %s): %s\n",
+				hooks[h].name, v->kind, v->target, v->program, strerror(errno));
 			return -1;
 		}
 		link_count++;
-		used += snprintf(hello + used, size - used, "%s{\"name\":\"%s\",\"attach\":\"tp_btf\"}", sep,
-				 bpf_program__name(prog));
-		sep = ",";
+		used += snprintf(hello + used, size - used,
+				 ",\"name\":\"%s\",\"attach\":\"%s\",\"target\":\"%s\"}", v->program, v->kind,
+				 v->target);
 	}
 	snprintf(hello + used, size - used, "]}");
+	return 0;
+}
+
+/* Empties a small control map (the filter maps: thousands of entries at most). */
+static void clear_map(int fd, size_t key_size)
+{
+	char key[16], next[16];
+
+	while (!bpf_map_get_next_key(fd, NULL, next)) {
+		memcpy(key, next, key_size);
+		if (bpf_map_delete_elem(fd, key))
+			break;
+	}
+}
+
+static int parse_u64_list(char *text, int fd, size_t key_size)
+{
+	__u8 one = 1;
+
+	for (char *item = strtok(text, ","); item; item = strtok(NULL, ",")) {
+		char *end;
+		unsigned long long v = strtoull(item, &end, 10);
+		__u32 v32 = (__u32)v;
+
+		if (*end || end == item || (key_size == 4 && v > 0xffffffffULL))
+			return -1;
+		if (bpf_map_update_elem(fd, key_size == 4 ? (void *)&v32 : (void *)&v, &one, BPF_ANY))
+			return -1;
+	}
+	return 0;
+}
+
+/* One command line from the agent; a bad one is reported and changes nothing it names. */
+static void run_command(struct tollgate_bpf *skel, char *line)
+{
+	char *words[8], *save = NULL;
+	int n = 0;
+
+	for (char *w = strtok_r(line, " \t", &save); w && n < 8; w = strtok_r(NULL, " \t", &save))
+		words[n++] = w;
+	if (n == 3 && !strcmp(words[0], "proxy")) {
+		char *end;
+		unsigned long pid = strtoul(words[2], &end, 10);
+		__u8 one = 1;
+		__u32 key = (__u32)pid;
+
+		if (!*end && pid && pid < 0x400000 && !strcmp(words[1], "add") &&
+		    !bpf_map_update_elem(bpf_map__fd(skel->maps.proxies), &key, &one, BPF_ANY))
+			return;
+		if (!*end && pid && !strcmp(words[1], "del")) {
+			bpf_map_delete_elem(bpf_map__fd(skel->maps.proxies), &key);
+			return;
+		}
+	} else if (n >= 3 && !strcmp(words[0], "filter")) {
+		char *end;
+		unsigned long generation = strtoul(words[1], &end, 10);
+		int netns_fd = bpf_map__fd(skel->maps.filter_netns);
+		int cgroup_fd = bpf_map__fd(skel->maps.filter_cgroups);
+		int ok = !*end && generation <= 0xffffffffUL, has_cgroups = 0;
+
+		if (ok && n == 3 && !strcmp(words[2], "all")) {
+			skel->bss->filter_mode = TG_FILTER_ALL;
+			skel->bss->filter_generation = (__u32)generation;
+			return;
+		}
+		clear_map(netns_fd, 4);
+		clear_map(cgroup_fd, 8);
+		for (int i = 2; ok && i < n; i++) {
+			if (!strncmp(words[i], "netns=", 6))
+				ok = !parse_u64_list(words[i] + 6, netns_fd, 4);
+			else if (!strncmp(words[i], "cgroup=", 7))
+				ok = !parse_u64_list(words[i] + 7, cgroup_fd, 8) && (has_cgroups = 1);
+			else
+				ok = 0;
+		}
+		if (ok) {
+			skel->bss->filter_has_cgroups = has_cgroups;
+			skel->bss->filter_mode = TG_FILTER_LISTED;
+			skel->bss->filter_generation = (__u32)generation;
+			return;
+		}
+		/* Half-applied lists must not stand: fall back to the previous mode's meaning
+		 * by tracing everything, which loses no data, and say so. */
+		skel->bss->filter_mode = TG_FILTER_ALL;
+		fprintf(stderr, "tollgate-runner: bad filter (tracing everything): %s\n", words[2]);
+		return;
+	}
+	fprintf(stderr, "tollgate-runner: bad command: %s\n", n ? words[0] : "");
+}
+
+/* Reads what stdin has and runs each complete line. Returns -1 at end of input. */
+static int read_commands(struct tollgate_bpf *skel)
+{
+	static char buffer[65536];
+	static size_t used;
+	ssize_t got = read(STDIN_FILENO, buffer + used, sizeof(buffer) - 1 - used);
+	char *start = buffer, *newline;
+
+	if (got <= 0)
+		return got == 0 || (errno != EINTR && errno != EAGAIN) ? -1 : 0;
+	used += got;
+	buffer[used] = '\0';
+	while ((newline = strchr(start, '\n'))) {
+		*newline = '\0';
+		run_command(skel, start);
+		start = newline + 1;
+	}
+	used -= start - buffer;
+	memmove(buffer, start, used);
+	if (used == sizeof(buffer) - 1) {
+		fprintf(stderr, "tollgate-runner: command line too long, dropped\n");
+		used = 0;
+	}
 	return 0;
 }
 
@@ -172,6 +487,14 @@ static int parse_uint(const char *text, unsigned int *out)
 	return 0;
 }
 
+static int usage(void)
+{
+	fprintf(stderr, "usage: tollgate-runner [--interval-ms N] [--sockets N] [--edges N] "
+			"[--histograms N] [--tuples N] [--tuple-samples N] [--attach HOOK=MODE]... "
+			"| --layout\n");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -179,35 +502,49 @@ int main(int argc, char **argv)
 		{ "sockets", required_argument, NULL, 's' },
 		{ "edges", required_argument, NULL, 'e' },
 		{ "histograms", required_argument, NULL, 'h' },
+		{ "tuples", required_argument, NULL, 't' },
+		{ "tuple-samples", required_argument, NULL, 'T' },
+		{ "attach", required_argument, NULL, 'a' },
+		{ "pretend-missing", required_argument, NULL, 'm' },
 		{ "layout", no_argument, NULL, 'l' },
 		{},
 	};
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+	struct swapped edges, hists, tuples;
 	struct tollgate_bpf *skel;
 	struct sigaction sa = { .sa_handler = on_signal };
 	char hello[4096];
 	struct utsname uts;
-	struct timespec tick;
-	int opt, err = 1;
+	int opt, err = 1, stdin_open = 1;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		unsigned int *target = opt == 'i' ? &config.interval_ms : opt == 's' ? &config.sockets :
-				       opt == 'e' ? &config.edges : opt == 'h' ? &config.histograms : NULL;
+				       opt == 'e' ? &config.edges : opt == 'h' ? &config.histograms :
+				       opt == 't' ? &config.tuples : opt == 'T' ? &config.tuple_samples : NULL;
 		if (opt == 'l') {
 			print_layout();
 			return 0;
 		}
-		if (!target || parse_uint(optarg, target)) {
-			fprintf(stderr, "usage: tollgate-runner [--interval-ms N] [--sockets N] [--edges N] "
-					"[--histograms N] | --layout\n");
-			return 2;
+		if (opt == 'a' && strchr(optarg, '=') && config.forced_count < 16) {
+			config.forced[config.forced_count++] = optarg;
+			continue;
 		}
+		if (opt == 'm' && config.missing_count < MAX_PRETEND) {
+			config.missing[config.missing_count++] = optarg;
+			continue;
+		}
+		if (!target || parse_uint(optarg, target))
+			return usage();
 	}
+	if (optind < argc)
+		return usage();
 
 	libbpf_set_print(libbpf_print);
 	setrlimit(RLIMIT_MEMLOCK, &unlimited);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 
 	skel = tollgate_bpf__open();
 	if (!skel) {
@@ -215,28 +552,55 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bpf_map__set_max_entries(skel->maps.sockets, config.sockets);
-	bpf_map__set_max_entries(skel->maps.edges, config.edges);
-	bpf_map__set_max_entries(skel->maps.histograms, config.histograms);
+	bpf_map__set_max_entries(skel->maps.edges_0, config.edges);
+	bpf_map__set_max_entries(skel->maps.edges_1, config.edges);
+	bpf_map__set_max_entries(skel->maps.histograms_0, config.histograms);
+	bpf_map__set_max_entries(skel->maps.histograms_1, config.histograms);
+	bpf_map__set_max_entries(skel->maps.tuples_0, config.tuples);
+	bpf_map__set_max_entries(skel->maps.tuples_1, config.tuples);
+	skel->rodata->tuple_samples = config.tuple_samples;
+	if (choose_variants(skel))
+		goto out;
 	if (tollgate_bpf__load(skel)) {
 		fprintf(stderr, "tollgate-runner: cannot load the BPF programs (%s); "
 				"needs root or CAP_BPF+CAP_PERFMON, and a kernel with BTF\n", strerror(errno));
 		goto out;
 	}
+	edges = (struct swapped){ skel->maps.edges, { skel->maps.edges_0, skel->maps.edges_1 }, 0,
+				  sizeof(struct tg_edge_key), sizeof(struct tg_edge_stats), TG_RECORD_EDGE };
+	hists = (struct swapped){ skel->maps.histograms, { skel->maps.histograms_0, skel->maps.histograms_1 },
+				  0, sizeof(struct tg_hist_key), sizeof(__u64), TG_RECORD_HIST };
+	tuples = (struct swapped){ skel->maps.tuples, { skel->maps.tuples_0, skel->maps.tuples_1 }, 0,
+				   sizeof(struct tg_tuple_key), sizeof(__u64), TG_RECORD_TUPLE };
 	uname(&uts);
-	snprintf(hello, sizeof(hello), "{\"format_version\":%d,\"kernel\":\"%s\",\"programs\":[",
-		 TG_FORMAT_VERSION, uts.release);
+	snprintf(hello, sizeof(hello),
+		 "{\"format_version\":%d,\"kernel\":\"%s\",\"interval_ms\":%u,\"maps\":{\"sockets\":%u,"
+		 "\"edges\":%u,\"histograms\":%u,\"tuples\":%u},\"programs\":[",
+		 TG_FORMAT_VERSION, uts.release, config.interval_ms, config.sockets, config.edges,
+		 config.histograms, config.tuples);
 	if (attach(skel, hello, sizeof(hello)))
 		goto out;
 	emit(TG_RECORD_HELLO, hello, strlen(hello));
 	fflush(stdout);
 
-	tick.tv_sec = config.interval_ms / 1000;
-	tick.tv_nsec = (config.interval_ms % 1000) * 1000000L;
+	__u64 next_drain = clock_ns(CLOCK_MONOTONIC) + config.interval_ms * 1000000ULL;
 	while (!stopping) {
-		/* A signal cuts the sleep short; the final drain below still runs. */
-		nanosleep(&tick, NULL);
-		drain_all(skel);
+		__u64 now = clock_ns(CLOCK_MONOTONIC);
+		struct pollfd in = { .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN };
+
+		if (now >= next_drain) {
+			drain_all(skel, &edges, &hists, &tuples);
+			next_drain += config.interval_ms * 1000000ULL;
+			if (next_drain < now)
+				next_drain = now + config.interval_ms * 1000000ULL; /* we fell behind */
+			continue;
+		}
+		/* A signal cuts the wait short; the final drain below still runs. */
+		if (poll(&in, 1, (int)((next_drain - now + 999999) / 1000000)) > 0 &&
+		    read_commands(skel) < 0)
+			stdin_open = 0;
 	}
+	drain_all(skel, &edges, &hists, &tuples);
 	err = 0;
 out:
 	while (link_count)

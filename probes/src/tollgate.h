@@ -10,13 +10,14 @@
 
 /* The runner's output stream: records, each a header and a payload. */
 #define TG_RECORD_MAGIC 0x31524754 /* "TGR1" little-endian */
-#define TG_FORMAT_VERSION 1
+#define TG_FORMAT_VERSION 2
 
 enum tg_record_type {
 	TG_RECORD_HELLO = 1,    /* payload: JSON text (kernel, programs and attach modes) */
 	TG_RECORD_EDGE = 2,     /* payload: struct tg_edge_record */
 	TG_RECORD_HIST = 3,     /* payload: struct tg_hist_record */
 	TG_RECORD_INTERVAL = 4, /* payload: struct tg_interval_record; ends one drain */
+	TG_RECORD_TUPLE = 5,    /* payload: struct tg_tuple_record */
 };
 
 struct tg_record_header {
@@ -54,18 +55,31 @@ struct tg_edge_stats {
 	__u64 connect_errors;
 	__u64 accepts;
 	__u64 closes;
+	__u64 resets_sent;
+	__u64 resets_received;
 	__u64 bytes_sent;
 	__u64 bytes_received;
 	__u64 send_ops;
 	__u64 recv_ops;
 	__u64 exchanges;
+	__u64 adopted; /* sockets first seen mid-life (open before tracing or filter change) */
+	__u64 retransmits; /* segments, as the kernel's TcpRetransSegs counts them */
+	__u64 drops;       /* packets of this socket freed as dropped (skb:kfree_skb) */
 	__u64 connect_ns_sum;  /* for the mean of the connect latency histogram */
 	__u64 exchange_ns_sum; /* for the mean of the exchange latency histogram */
+	__u64 srtt_ns_sum;     /* for the mean of the srtt histogram */
 };
 
+/*
+ * Histograms. Proxy hops are keyed like an edge of the proxy's downstream (server) side:
+ * the tgid, side SERVER, the listener's port as service_port, addresses zero.
+ */
 enum tg_metric {
 	TG_METRIC_CONNECT_LATENCY = 1,
 	TG_METRIC_EXCHANGE_LATENCY = 2,
+	TG_METRIC_SRTT = 3,         /* sampled when an exchange completes, and at close */
+	TG_METRIC_HOP_REQUEST = 4,  /* proxy: downstream read -> upstream write */
+	TG_METRIC_HOP_RESPONSE = 5, /* proxy: upstream read -> downstream write */
 };
 
 struct tg_hist_key {
@@ -74,11 +88,23 @@ struct tg_hist_key {
 	__u32 bucket; /* proto/histogram.h index */
 };
 
+/*
+ * Run-time knobs the runner writes into the kernel side's .bss (mmapped): which sockets
+ * are traced. FILTER_ALL traces everything; FILTER_LISTED only sockets whose network
+ * namespace inode or (in process context) cgroup id is in the filter maps.
+ */
+enum tg_filter_mode {
+	TG_FILTER_ALL = 0,
+	TG_FILTER_LISTED = 1,
+};
+
 /* What the kernel could not account, cumulative since load. */
 struct tg_lost {
 	__u64 edge_map_full;
 	__u64 hist_map_full;
-	__u64 sock_map_full;
+	__u64 sock_map_full;  /* an LRU eviction of a live socket's state, or no room at all */
+	__u64 tuple_map_full;
+	__u64 hop_queue_full; /* a pending proxy read overwritten before it was paired */
 };
 
 struct tg_edge_record {
@@ -91,12 +117,32 @@ struct tg_hist_record {
 	__u64 count;
 };
 
+/*
+ * A sample of the connections behind an edge, with both ports: the client's address and
+ * port survive REDIRECT and DNAT, so the collector joins the two ends of a connection on
+ * them. At most `tuple_samples` per edge per interval.
+ */
+struct tg_tuple_key {
+	struct tg_edge_key edge;
+	__u16 local_port;
+	__u16 remote_port;
+	__u32 pad;
+};
+
+struct tg_tuple_record {
+	struct tg_tuple_key key;
+	__u64 first_seen_ns; /* CLOCK_MONOTONIC */
+};
+
 struct tg_interval_record {
 	__u64 monotonic_ns; /* CLOCK_MONOTONIC at the end of the drain */
 	__u64 realtime_ns;  /* CLOCK_REALTIME at the same moment */
 	struct tg_lost lost;
 	__u32 edges;
 	__u32 hists;
+	__u32 tuples;
+	__u32 filter_generation; /* the last filter the kernel side applies */
 };
+
 
 #endif /* TOLLGATE_H */

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
-import type { EdgeRecord } from '../../probes/records.js';
+import type { EdgeRecord, TupleRecord } from '../../probes/records.js';
 import { clientServerWithProbes } from './fixture.js';
 
 const CONNECTIONS = 25;
@@ -42,8 +42,11 @@ const clientScript = (address: string) => `
 test('connections and bytes are exact at both ends', async (t) => {
   const { lab, probes } = await clientServerWithProbes(t);
   assert.deepEqual(
-    probes.hello.programs.map((p) => p.attach),
-    ['tp_btf', 'tp_btf', 'tp_btf'],
+    probes.hello.programs.map((p) => `${p.hook}:${p.attach}`),
+    ['state', 'send', 'recv', 'retransmit', 'receive_reset', 'send_reset', 'drop'].map(
+      (hook) => `${hook}:tp_btf`,
+    ),
+    'on this kernel every hook is a BTF tracepoint',
   );
 
   const server = lab.exec('server', 'server', process.execPath, ['-e', serverScript]);
@@ -57,7 +60,11 @@ test('connections and bytes are exact at both ends', async (t) => {
 
   await probes.stop();
   const edges: EdgeRecord[] = [];
-  for await (const r of probes.records()) if (r.type === 'edge') edges.push(r);
+  const tuples: TupleRecord[] = [];
+  for await (const r of probes.records()) {
+    if (r.type === 'edge') edges.push(r);
+    if (r.type === 'tuple') tuples.push(r);
+  }
   const sum = (tgid: number, side: string) => {
     const mine = edges.filter((e) => e.key.tgid === tgid && e.key.side === side);
     const total = (f: (e: EdgeRecord) => number) => mine.reduce((s, e) => s + f(e), 0);
@@ -68,6 +75,7 @@ test('connections and bytes are exact at both ends', async (t) => {
       bytesSent: total((e) => e.bytesSent),
       bytesReceived: total((e) => e.bytesReceived),
       exchanges: total((e) => e.exchanges),
+      quiet: total((e) => e.resetsSent + e.resetsReceived + e.retransmits + e.drops + e.adopted),
       keys: new Set(
         mine.map((e) => `${e.key.localAddress}>${e.key.remoteAddress}:${e.key.servicePort}`),
       ),
@@ -83,6 +91,9 @@ test('connections and bytes are exact at both ends', async (t) => {
   assert.equal(s.bytesReceived, CONNECTIONS * REQUEST_BYTES);
   assert.equal(s.bytesSent, CONNECTIONS * RESPONSE_BYTES);
   assert.equal(s.exchanges, CONNECTIONS);
+  assert.equal(c.closes, CONNECTIONS);
+  assert.equal(s.closes, CONNECTIONS);
+  assert.equal(c.quiet + s.quiet, 0, 'no resets, retransmits, drops or adopted sockets');
   const clientAddress = lab.pod('client').address;
   const serverAddress = lab.pod('server').address;
   assert.deepEqual(
@@ -91,4 +102,20 @@ test('connections and bytes are exact at both ends', async (t) => {
     'one edge: ephemeral ports aggregated',
   );
   assert.deepEqual([...s.keys], [`${serverAddress}>${clientAddress}:${PORT}`]);
+
+  // Tuples: a few per edge per interval, and each client sample's (address, port) is a
+  // server sample's remote end: the join the collector makes.
+  const clientTuples = tuples.filter((x) => x.key.tgid === client.pid);
+  const serverEnds = new Set(
+    tuples
+      .filter((x) => x.key.tgid === server.pid)
+      .map((x) => `${x.key.remoteAddress}:${x.remotePort}`),
+  );
+  assert.ok(clientTuples.length >= 1, 'tuples sampled');
+  assert.ok(clientTuples.length <= CONNECTIONS);
+  const joined = clientTuples.filter((x) =>
+    serverEnds.has(`${x.key.localAddress}:${x.localPort}`),
+  );
+  assert.ok(joined.length >= clientTuples.length / 2, 'client samples join server samples');
+  for (const x of clientTuples) assert.equal(x.remotePort, PORT);
 });

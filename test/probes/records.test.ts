@@ -16,6 +16,7 @@ test('C and TypeScript agree on the record layout', () => {
     edge_stats: LAYOUT.edgeStats,
     edge_record: LAYOUT.edgeRecord,
     hist_record: LAYOUT.histRecord,
+    tuple_record: LAYOUT.tupleRecord,
     interval_record: LAYOUT.intervalRecord,
     offsets: LAYOUT.offsets,
   });
@@ -46,12 +47,12 @@ function edgePayload(): Uint8Array {
   p.set([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 8);
   p.set([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], 24);
   v.setUint16(40, 8080, true);
-  v.setBigUint64(48 + 40, 123456789n, true);
+  v.setBigUint64(LAYOUT.edgeKey + LAYOUT.offsets['stats.bytes_received']!, 123456789n, true);
   return p;
 }
 
 test('a stream cut at every byte decodes to the same records', () => {
-  const hello = new TextEncoder().encode('{"format_version":1,"kernel":"k","programs":[]}');
+  const hello = new TextEncoder().encode('{"format_version":2,"kernel":"k","programs":[]}');
   const stream = new Uint8Array([...record(1, hello), ...record(2, edgePayload())]);
   for (let cut = 0; cut <= stream.length; cut++) {
     const d = new RecordDecoder();
@@ -79,10 +80,10 @@ test('corrupt streams are refused with the reason', () => {
     () => new RecordDecoder().push(record(2, edgePayload(), 1, 0xdeadbeef)),
     /bad magic at byte 0/,
   );
-  assert.throws(() => new RecordDecoder().push(record(2, edgePayload(), 2)), /format version 2/);
+  assert.throws(() => new RecordDecoder().push(record(2, edgePayload(), 3)), /format version 3/);
   assert.throws(
     () => new RecordDecoder().push(record(2, new Uint8Array(10))),
-    /10 bytes, expected 136/,
+    /10 bytes, expected 184/,
   );
   assert.throws(
     () => new RecordDecoder().push(record(9, new Uint8Array(0))),

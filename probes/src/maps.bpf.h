@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The kernel side's maps, named by role, and the small accessors the handlers share.
+ *
+ * Aggregates (edges, histograms, tuples) are double-buffered: each is an ARRAY_OF_MAPS
+ * of one slot that points at one of two hash maps. The runner points the slot at the
+ * other map, which makes the kernel wait for every program still running (map-in-map
+ * updates synchronise RCU), and then drains the retired map with no writer left: counts
+ * stay exact under load. Everything is bounded; what does not fit is counted in `lost`.
+ */
+#ifndef TOLLGATE_MAPS_BPF_H
+#define TOLLGATE_MAPS_BPF_H
+
+/* What we remember about one socket between events. */
+struct sock_state {
+	struct tg_edge_key key;
+	__u64 syn_sent_ns;
+	__u64 exchange_start_ns;
+	__u32 tgid; /* the owning process, learnt in process context */
+	__u32 filter_generation; /* of the `traced` decision */
+	__u32 request_seq;  /* proxy pairing: this downstream's pending request */
+	__u32 response_seq; /* proxy pairing: this upstream's pending response */
+	__u8 side;
+	__u8 last_dir;
+	__u8 has_key;  /* key filled (addresses and process known) */
+	__u8 accepted; /* the passive open was counted */
+	__u8 traced;   /* passes the filter */
+	__u8 decided;  /* `traced` is final for filter_generation */
+	__u8 request_pending;
+	__u8 response_pending;
+};
+
+/* Per-socket state, keyed by the socket's address; LRU so that sockets whose close
+ * we miss cannot fill it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct sock_state);
+} sockets SEC(".maps");
+
+struct edge_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tg_edge_key);
+	__type(value, struct tg_edge_stats);
+} edges_0 SEC(".maps"), edges_1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct edge_map);
+} edges SEC(".maps") = { .values = { &edges_0 } };
+
+struct hist_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tg_hist_key);
+	__type(value, __u64);
+} histograms_0 SEC(".maps"), histograms_1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct hist_map);
+} histograms SEC(".maps") = { .values = { &histograms_0 } };
+
+struct tuple_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct tg_tuple_key);
+	__type(value, __u64);
+} tuples_0 SEC(".maps"), tuples_1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct tuple_map);
+} tuples SEC(".maps") = { .values = { &tuples_0 } };
+
+/* The run-time filter: network namespace inodes and cgroup ids to trace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} filter_netns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} filter_cgroups SEC(".maps");
+
+/* Processes whose reads and writes are paired into proxy hops (the agent's sidecars). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} proxies SEC(".maps");
+
+/* Everything that could not be accounted, cumulative. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_lost);
+} lost SEC(".maps");
+
+#define LOST(field)                                                   \
+	do {                                                          \
+		__u32 zero_ = 0;                                      \
+		struct tg_lost *l_ = bpf_map_lookup_elem(&lost, &zero_); \
+		if (l_)                                               \
+			__sync_fetch_and_add(&l_->field, 1);          \
+	} while (0)
+
+/* The map the current generation writes to. */
+static __always_inline void *current_map(void *outer)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(outer, &zero);
+}
+
+#endif /* TOLLGATE_MAPS_BPF_H */
