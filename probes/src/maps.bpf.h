@@ -20,6 +20,8 @@ struct sock_state {
 	__u32 filter_generation; /* of the `traced` decision */
 	__u32 request_seq;  /* proxy pairing: this downstream's pending request */
 	__u32 response_seq; /* proxy pairing: this upstream's pending response */
+	__u32 retrans_seen; /* tcp_sock.total_retrans already counted */
+	__u32 pad;
 	__u8 side;
 	__u8 last_dir;
 	__u8 has_key;  /* key filled (addresses and process known) */
@@ -38,6 +40,17 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sock_state);
 } sockets SEC(".maps");
+
+/*
+ * The keys of sockets that just closed: the kernel sends an RST for an abortive close
+ * (SO_LINGER 0, unread data) after it has moved the socket to TCP_CLOSE.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct tg_edge_key);
+} closed_sockets SEC(".maps");
 
 struct edge_map {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -15,7 +15,8 @@
  *    so bytes, operations and the process are known at once; the direction changes
  *    pair requests with replies for the exchange latency, and a proxy's reads with its
  *    writes for the hop delay. Fallback: fexit on sock_sendmsg / sock_recvmsg.
- *  - tcp:tcp_retransmit_skb: each retransmission, with the skb for its segment count.
+ *  - tcp:tcp_retransmit_skb: when a socket retransmits; the count is the socket's own
+ *    total_retrans, so it agrees with the kernel's counters on every version.
  *  - tcp:tcp_receive_reset / tcp:tcp_send_reset: RSTs, each with the full socket when
  *    there is one. Fallback: fentry on tcp_reset / tcp_send_active_reset.
  *  - skb:kfree_skb: a packet dropped; its socket is rx_sk (6.11+) or skb->sk, which is
@@ -171,6 +172,23 @@ static __always_inline void record_srtt(const struct sock *sk, const struct tg_e
 	record_latency(key, TG_METRIC_SRTT, srtt_ns);
 }
 
+/*
+ * Retransmitted segments, as the kernel counts them for TcpRetransSegs and ss's
+ * "retrans": the socket's own total_retrans, by difference since we last looked. The
+ * tracepoint says when to look; what it fires for (failed attempts or not) varies by
+ * kernel version, the counter does not.
+ */
+static __always_inline void count_retransmits(struct sock_state *st, const struct sock *sk,
+					      struct tg_edge_stats *stats)
+{
+	__u32 total = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
+
+	if (total != st->retrans_seen) {
+		__sync_fetch_and_add(&stats->retransmits, total - st->retrans_seen);
+		st->retrans_seen = total;
+	}
+}
+
 /* A sample of the connection's full tuple, the first few per edge per interval. */
 static __always_inline void sample_tuple(const struct sock *sk, const struct tg_edge_key *edge,
 					 const struct tg_edge_stats *stats, __u64 now)
@@ -271,10 +289,13 @@ static int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 				__sync_fetch_and_add(&stats->connect_errors, 1);
 			} else {
 				__sync_fetch_and_add(&stats->closes, 1);
+				count_retransmits(st, sk, stats); /* in case the last one came after */
 				if (!st->exchange_start_ns)
 					record_srtt(sk, key, stats); /* no exchange ever sampled it */
 			}
 		}
+		if (key)
+			bpf_map_update_elem(&closed_sockets, &skaddr, key, BPF_ANY);
 		bpf_map_delete_elem(&sockets, &skaddr);
 	}
 	return 0;
@@ -348,6 +369,7 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 		if (!st)
 			return 0;
 		st->accepted = 2; /* adopted: its open happened before us */
+		st->retrans_seen = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
 	}
 	if (!traced(st, sk, 1))
 		return 0;
@@ -390,30 +412,30 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 	return 0;
 }
 
-static int handle_retransmit(const struct sock *sk, const struct sk_buff *skb, int err)
-{
-	const void *cb = (const void *)skb + bpf_core_field_offset(struct sk_buff, cb);
-	struct tg_edge_stats *stats;
-	struct tg_edge_key *key;
-	struct sock_state *st;
-	__u16 segs = 0;
-
-	if (err || !(st = traced_state(sk)) || !(key = key_of(st, sk)) || !(stats = edge_stats(key)))
-		return 0;
-	/* Segments, as TcpRetransSegs and tcpi_total_retrans count: a GSO skb carries several. */
-	bpf_probe_read_kernel(&segs, sizeof(segs),
-			      cb + bpf_core_field_offset(struct tcp_skb_cb, tcp_gso_segs));
-	__sync_fetch_and_add(&stats->retransmits, segs ? segs : 1);
-	return 0;
-}
-
-static int handle_reset(const struct sock *sk, int received)
+static int handle_retransmit(const struct sock *sk)
 {
 	struct tg_edge_stats *stats;
 	struct tg_edge_key *key;
 	struct sock_state *st;
 
 	if (!(st = traced_state(sk)) || !(key = key_of(st, sk)) || !(stats = edge_stats(key)))
+		return 0;
+	count_retransmits(st, sk, stats);
+	return 0;
+}
+
+static int handle_reset(const struct sock *sk, int received)
+{
+	__u64 skaddr = (__u64)sk;
+	struct tg_edge_stats *stats;
+	struct tg_edge_key *key;
+	struct sock_state *st;
+
+	if ((st = traced_state(sk)))
+		key = key_of(st, sk);
+	else
+		key = sk ? bpf_map_lookup_elem(&closed_sockets, &skaddr) : NULL;
+	if (!key || !(stats = edge_stats(key)))
 		return 0;
 	__sync_fetch_and_add(received ? &stats->resets_received : &stats->resets_sent, 1);
 	return 0;
@@ -452,18 +474,10 @@ int BPF_PROG(tg_recv, struct sock *sk, int ret, int flags)
 	return handle_io(sk, ret, flags, DIR_RECV);
 }
 
-/* Kernels since 6.16 trace failed retransmissions too, with the error. */
 SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(tg_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
+int BPF_PROG(tg_retransmit, const struct sock *sk)
 {
-	return handle_retransmit(sk, skb, err);
-}
-
-/* Older kernels trace successful ones only, without the error argument. */
-SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(tg_retransmit_noerr, const struct sock *sk, const struct sk_buff *skb)
-{
-	return handle_retransmit(sk, skb, 0);
+	return handle_retransmit(sk);
 }
 
 SEC("tp_btf/tcp_receive_reset")

@@ -1,18 +1,129 @@
-// What the kernel-probe tests share: a client pod and a server pod on the lab bridge, and
-// a runner draining every 200 ms; both removed when the test ends.
+// What the kernel-probe tests share: a client pod and a server pod on the lab bridge, a
+// runner draining every 200 ms, both removed when the test ends; and the records a
+// stopped runner produced, summed per process and side.
 import type { TestContext } from 'node:test';
-import { Lab } from '../../lab/lab.js';
-import { ProbeSource } from '../../probes/probe-source.js';
+import { Lab, type PodSpec } from '../../lab/lab.js';
+import { ProbeSource, type ProbeSourceOptions } from '../../probes/probe-source.js';
+import {
+  EDGE_COUNTERS,
+  type EdgeCounter,
+  type EdgeRecord,
+  type HistRecord,
+  type IntervalRecord,
+  type Metric,
+  type ProbeRecord,
+  type TupleRecord,
+} from '../../probes/records.js';
+import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
 
 export async function clientServerWithProbes(
   t: TestContext,
+  options: ProbeSourceOptions = {},
+  extraPods: PodSpec[] = [],
 ): Promise<{ lab: Lab; probes: ProbeSource }> {
   const lab = await Lab.create([
     { name: 'client', service: 'client', meshed: false, app: false },
     { name: 'server', service: 'server', meshed: false, app: false },
+    ...extraPods,
   ]);
   t.after(() => lab.destroy());
-  const probes = await ProbeSource.start({ intervalMs: 200 });
+  const probes = await ProbeSource.start({ intervalMs: 200, ...options });
   t.after(() => probes.stop());
   return { lab, probes };
+}
+
+export interface Collected {
+  records: ProbeRecord[];
+  /** Counters summed over every edge of a process on one side. */
+  sum(tgid: number, side: 'client' | 'server'): Record<EdgeCounter, number>;
+  /** Histogram of one metric, merged over a process's keys (optionally one port). */
+  histogram(tgid: number, metric: Metric, servicePort?: number): SparseHistogram;
+  tuples(tgid: number): TupleRecord[];
+}
+
+/** Stops the runner (it drains once more) and gathers everything it sent. */
+export async function collect(probes: ProbeSource): Promise<Collected> {
+  await probes.stop();
+  const records: ProbeRecord[] = [];
+  for await (const r of probes.records()) records.push(r);
+  return {
+    records,
+    sum(tgid, side) {
+      const totals = Object.fromEntries(EDGE_COUNTERS.map((n) => [n, 0])) as Record<
+        EdgeCounter,
+        number
+      >;
+      for (const r of records) {
+        if (r.type !== 'edge' || r.key.tgid !== tgid || r.key.side !== side) continue;
+        for (const n of EDGE_COUNTERS) totals[n] += (r as EdgeRecord)[n];
+      }
+      return totals;
+    },
+    histogram(tgid, metric, servicePort) {
+      let h = emptyHistogram();
+      for (const r of records) {
+        if (r.type !== 'hist' || r.key.tgid !== tgid || r.metric !== metric) continue;
+        if (servicePort !== undefined && r.key.servicePort !== servicePort) continue;
+        h = merge(h, bucket(r));
+      }
+      return h;
+    },
+    tuples: (tgid) =>
+      records.filter((r): r is TupleRecord => r.type === 'tuple' && r.key.tgid === tgid),
+  };
+}
+
+function bucket(r: HistRecord): SparseHistogram {
+  return {
+    layout: 'HISTOGRAM_LAYOUT_LOG_LINEAR_16',
+    indexes: [r.bucket],
+    counts: [r.count],
+    sumNs: 0,
+  };
+}
+
+/** Reads a running source's records as they come, so a test can wait for one. */
+export class LiveRecords {
+  readonly records: ProbeRecord[] = [];
+  private waiters: (() => void)[] = [];
+  private readonly done: Promise<void>;
+
+  constructor(probes: ProbeSource) {
+    this.done = (async () => {
+      for await (const r of probes.records()) {
+        this.records.push(r);
+        for (const wake of this.waiters.splice(0)) wake();
+      }
+    })();
+  }
+
+  /** Resolves with the first record (from `from` on) that matches. */
+  async until<T extends ProbeRecord>(
+    match: (r: ProbeRecord) => r is T,
+    from = 0,
+    timeoutMs = 10_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.records.slice(from).find(match);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error('no such record in time');
+      await Promise.race([
+        new Promise<void>((r) => this.waiters.push(r)),
+        new Promise((r) => setTimeout(r, 200)),
+      ]);
+    }
+  }
+
+  /** The first interval record whose filter generation is `generation`; its index. */
+  async filterApplied(generation: number): Promise<number> {
+    const r = await this.until(
+      (x): x is IntervalRecord => x.type === 'interval' && x.filterGeneration === generation,
+    );
+    return this.records.indexOf(r);
+  }
+
+  finished(): Promise<void> {
+    return this.done;
+  }
 }
