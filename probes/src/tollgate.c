@@ -59,6 +59,8 @@ static struct {
 	int forced_count;
 	const char *missing[MAX_PRETEND]; /* targets to treat as absent (tests) */
 	int missing_count;
+	const char *unloadable[16]; /* programs the kernel refused to load */
+	int unloadable_count;
 } config = {
 	.interval_ms = 1000, .sockets = 65536, .edges = 16384, .histograms = 65536,
 	.tuples = 8192, .tuple_samples = 4,
@@ -77,6 +79,7 @@ struct hook {
 	int required;
 	struct variant variants[3];
 	const struct variant *chosen;
+	int reported; /* its absence was said once */
 };
 
 static struct hook hooks[] = {
@@ -257,6 +260,14 @@ static int pretend_missing(const char *target)
 	return 0;
 }
 
+static int refused_by_kernel(const struct variant *v)
+{
+	for (int i = 0; i < config.unloadable_count; i++)
+		if (!strcmp(config.unloadable[i], v->program))
+			return 1;
+	return 0;
+}
+
 /* Does the running kernel offer what this variant attaches to? */
 static int available(const struct btf *vmlinux, const struct variant *v)
 {
@@ -264,7 +275,7 @@ static int available(const struct btf *vmlinux, const struct variant *v)
 	const struct btf_type *t;
 	int id;
 
-	if (pretend_missing(v->target))
+	if (pretend_missing(v->target) || refused_by_kernel(v))
 		return 0;
 	if (strcmp(v->kind, "tp_btf"))
 		return btf__find_by_name_kind(vmlinux, v->target, BTF_KIND_FUNC) > 0;
@@ -315,18 +326,23 @@ static int choose_variants(struct tollgate_bpf *skel)
 			if (usable)
 				hook->chosen = v;
 			else if (!hook->chosen)
-				used += snprintf(missing + used, sizeof(missing) - used, "%s%s %s (%s%s)",
+				used += snprintf(missing + used, sizeof(missing) - used, "%s%s %s (%s",
 						 used ? ", " : "", strcmp(v->kind, "tp_btf") ? "function" : "tracepoint",
-						 v->target, v->kind,
-						 mode && strcmp(mode, v->kind) ? ", not the forced mode" : "");
+						 v->target, v->kind);
+			if (!usable && !hook->chosen && !strcmp(v->kind, "tp_btf"))
+				used += snprintf(missing + used, sizeof(missing) - used, " with %d+ arguments", v->args);
+			if (!usable && !hook->chosen)
+				used += snprintf(missing + used, sizeof(missing) - used, "%s%s)",
+						 mode && strcmp(mode, v->kind) ? ", not the forced mode" : "",
+						 refused_by_kernel(v) ? ", refused by the kernel" : "");
 			bpf_program__set_autoload(prog, hook->chosen == v);
 		}
-		if (!hook->chosen) {
+		if (!hook->chosen && !(hook->reported++ && !hook->required)) {
 			fprintf(stderr, "tollgate-runner: %s %s: this kernel offers none of: %s\n",
 				hook->required ? "cannot trace" : "not tracing", hook->name, missing);
-			if (hook->required)
-				err = -1;
 		}
+		if (!hook->chosen && hook->required)
+			err = -1;
 	}
 	btf__free(vmlinux);
 	return err;
@@ -486,6 +502,25 @@ static int parse_uint(const char *text, unsigned int *out)
 	return 0;
 }
 
+static struct tollgate_bpf *open_configured(void)
+{
+	struct tollgate_bpf *skel = tollgate_bpf__open();
+
+	if (!skel) {
+		fprintf(stderr, "tollgate-runner: cannot open the BPF object: %s\n", strerror(errno));
+		return NULL;
+	}
+	bpf_map__set_max_entries(skel->maps.sockets, config.sockets);
+	bpf_map__set_max_entries(skel->maps.edges_0, config.edges);
+	bpf_map__set_max_entries(skel->maps.edges_1, config.edges);
+	bpf_map__set_max_entries(skel->maps.histograms_0, config.histograms);
+	bpf_map__set_max_entries(skel->maps.histograms_1, config.histograms);
+	bpf_map__set_max_entries(skel->maps.tuples_0, config.tuples);
+	bpf_map__set_max_entries(skel->maps.tuples_1, config.tuples);
+	skel->rodata->tuple_samples = config.tuple_samples;
+	return skel;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: tollgate-runner [--interval-ms N] [--sockets N] [--edges N] "
@@ -510,7 +545,7 @@ int main(int argc, char **argv)
 	};
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
 	struct swapped edges, hists, tuples;
-	struct tollgate_bpf *skel;
+	struct tollgate_bpf *skel = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	char hello[4096];
 	struct utsname uts;
@@ -545,26 +580,34 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 
-	skel = tollgate_bpf__open();
-	if (!skel) {
-		fprintf(stderr, "tollgate-runner: cannot open the BPF object: %s\n", strerror(errno));
-		return 1;
+	/* A variant the kernel refuses to load (fentry where it is not allowed) is dropped and
+	 * the next one tried: the object is opened again, as a failed load cannot be retried. */
+	for (;;) {
+		const struct variant *refused = NULL;
+
+		skel = open_configured();
+		if (!skel || choose_variants(skel))
+			goto out;
+		if (!tollgate_bpf__load(skel))
+			break;
+		err = errno;
+		for (size_t h = 0; h < HOOK_COUNT && !refused; h++)
+			/* A failed load unloads every program, so the suspect is the first
+			 * variant that is not a BTF tracepoint (libbpf has named it above). */
+			if (hooks[h].chosen && strcmp(hooks[h].chosen->kind, "tp_btf"))
+				refused = hooks[h].chosen;
+		if (!refused || config.unloadable_count == 16) {
+			fprintf(stderr, "tollgate-runner: cannot load the BPF programs (%s); "
+					"needs root or CAP_BPF+CAP_PERFMON, and a kernel with BTF\n", strerror(err));
+			err = 1;
+			goto out;
+		}
+		fprintf(stderr, "tollgate-runner: the kernel refused %s (%s %s): %s; trying the next variant\n",
+			refused->program, refused->kind, refused->target, strerror(err));
+		config.unloadable[config.unloadable_count++] = refused->program;
+		tollgate_bpf__destroy(skel);
 	}
-	bpf_map__set_max_entries(skel->maps.sockets, config.sockets);
-	bpf_map__set_max_entries(skel->maps.edges_0, config.edges);
-	bpf_map__set_max_entries(skel->maps.edges_1, config.edges);
-	bpf_map__set_max_entries(skel->maps.histograms_0, config.histograms);
-	bpf_map__set_max_entries(skel->maps.histograms_1, config.histograms);
-	bpf_map__set_max_entries(skel->maps.tuples_0, config.tuples);
-	bpf_map__set_max_entries(skel->maps.tuples_1, config.tuples);
-	skel->rodata->tuple_samples = config.tuple_samples;
-	if (choose_variants(skel))
-		goto out;
-	if (tollgate_bpf__load(skel)) {
-		fprintf(stderr, "tollgate-runner: cannot load the BPF programs (%s); "
-				"needs root or CAP_BPF+CAP_PERFMON, and a kernel with BTF\n", strerror(errno));
-		goto out;
-	}
+	err = 1;
 	edges = (struct swapped){ skel->maps.edges, { skel->maps.edges_0, skel->maps.edges_1 }, 0,
 				  sizeof(struct tg_edge_key), sizeof(struct tg_edge_stats), TG_RECORD_EDGE };
 	hists = (struct swapped){ skel->maps.histograms, { skel->maps.histograms_0, skel->maps.histograms_1 },
