@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { AppConfig } from './app-server.js';
+import type { DelayProxyConfig, DelayProxyReport } from './delay-proxy.js';
 import { runIn } from './exec.js';
 import { readHaproxyStats } from './haproxy-stats.js';
 import { LAB_STATE_DIR, Ledger } from './ledger.js';
@@ -171,6 +172,29 @@ export class Lab {
     const pod = this.pod(podName);
     const log = join(this.dir, `${podName}.${++this.execCount}.log`);
     return spawnInNetns(this.ledger, pod.netns, `${what} in ${podName}`, command, args, log);
+  }
+
+  /**
+   * Starts the delay proxy (a test sidecar with a known injected delay) in a pod.
+   * report() stops it and returns what it held each chunk for.
+   */
+  async startDelayProxy(
+    podName: string,
+    config: DelayProxyConfig,
+  ): Promise<{ pid: number; report(): Promise<DelayProxyReport> }> {
+    const child = this.exec(podName, 'delay proxy', process.execPath, [
+      ...nodeEntry(import.meta.url, 'delay-proxy'),
+      JSON.stringify(config),
+    ]);
+    await waitForLine(child, /^ready$/, `delay proxy in ${podName}`);
+    return {
+      pid: child.pid!,
+      report: async () => {
+        const line = waitForLine(child, /^\{/, `delay proxy report in ${podName}`);
+        child.kill('SIGTERM');
+        return JSON.parse(await line) as DelayProxyReport;
+      },
+    };
   }
 
   /** Runs the constant-rate load generator inside a pod and returns its result. */

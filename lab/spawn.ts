@@ -60,11 +60,12 @@ export function waitForLine(
     function finish(error?: Error, line?: string) {
       clearTimeout(timer);
       child.stdout?.off('data', onData);
-      child.off('exit', onExit);
+      child.off('close', onExit);
       if (error) reject(error);
       else resolve(line!);
     }
     child.stdout?.on('data', onData);
-    child.on('exit', onExit);
+    // 'close', not 'exit': a line printed just before exiting is still read.
+    child.on('close', onExit);
   });
 }

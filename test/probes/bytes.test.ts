@@ -113,9 +113,7 @@ test('connections and bytes are exact at both ends', async (t) => {
   );
   assert.ok(clientTuples.length >= 1, 'tuples sampled');
   assert.ok(clientTuples.length <= CONNECTIONS);
-  const joined = clientTuples.filter((x) =>
-    serverEnds.has(`${x.key.localAddress}:${x.localPort}`),
-  );
+  const joined = clientTuples.filter((x) => serverEnds.has(`${x.key.localAddress}:${x.localPort}`));
   assert.ok(joined.length >= clientTuples.length / 2, 'client samples join server samples');
   for (const x of clientTuples) assert.equal(x.remotePort, PORT);
 });

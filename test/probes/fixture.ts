@@ -14,7 +14,7 @@ import {
   type ProbeRecord,
   type TupleRecord,
 } from '../../probes/records.js';
-import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
+import { bucketValue, emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
 
 export async function clientServerWithProbes(
   t: TestContext,
@@ -73,12 +73,14 @@ export async function collect(probes: ProbeSource): Promise<Collected> {
   };
 }
 
+/** One bucket as a histogram; the kernel keeps no per-bucket sum, so its value stands in. */
 function bucket(r: HistRecord): SparseHistogram {
+  const layout = 'HISTOGRAM_LAYOUT_LOG_LINEAR_16';
   return {
-    layout: 'HISTOGRAM_LAYOUT_LOG_LINEAR_16',
+    layout,
     indexes: [r.bucket],
     counts: [r.count],
-    sumNs: 0,
+    sumNs: r.count * bucketValue(layout, r.bucket),
   };
 }
 

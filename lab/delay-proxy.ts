@@ -1,0 +1,67 @@
+// A test proxy with a known injected delay: forwards each chunk, in each direction, after
+// holding it `delayMs`. It measures what it actually held (timers fire late), so tests
+// compare the probes' hop delay with the proxy's own figure, not only the nominal delay.
+// Usage: node delay-proxy.js '<DelayProxyConfig JSON>'; prints "ready", and on SIGTERM
+// one JSON line of DelayProxyReport before it exits.
+import { connect, createServer, type Socket } from 'node:net';
+import { fromValues, quantile, totalCount } from '../proto/histogram.js';
+
+export interface DelayProxyConfig {
+  listenPort: number;
+  targetHost: string;
+  targetPort: number;
+  delayMs: number;
+}
+
+export interface DelayProxyReport {
+  /** Chunks forwarded, and the held time's mean and p50 (ns), per direction. */
+  request: { chunks: number; meanNs: number; p50Ns: number };
+  response: { chunks: number; meanNs: number; p50Ns: number };
+}
+
+/** Samples kept per direction: enough for any test, bounded for a long demo. */
+const MAX_SAMPLES = 200_000;
+
+const config = JSON.parse(process.argv[2] ?? '{}') as DelayProxyConfig;
+const held = { request: [] as number[], response: [] as number[] };
+
+function forward(from: Socket, to: Socket, direction: keyof typeof held): void {
+  from.on('data', (chunk: Buffer) => {
+    const readAt = process.hrtime.bigint();
+    setTimeout(() => {
+      const samples = held[direction];
+      if (samples.length < MAX_SAMPLES) samples.push(Number(process.hrtime.bigint() - readAt));
+      to.write(chunk);
+    }, config.delayMs);
+  });
+  // Half-closes follow the data they come after.
+  from.on('end', () => setTimeout(() => to.end(), config.delayMs));
+}
+
+const server = createServer({ noDelay: true }, (downstream) => {
+  const upstream = connect({ host: config.targetHost, port: config.targetPort, noDelay: true });
+  forward(downstream, upstream, 'request');
+  forward(upstream, downstream, 'response');
+  downstream.on('error', () => upstream.destroy());
+  upstream.on('error', () => downstream.destroy());
+});
+
+function summary(samples: number[]) {
+  const h = fromValues(samples);
+  const sum = samples.reduce((a, b) => a + b, 0);
+  return {
+    chunks: totalCount(h),
+    meanNs: samples.length ? sum / samples.length : 0,
+    p50Ns: quantile(h, 0.5) ?? 0,
+  };
+}
+
+process.on('SIGTERM', () => {
+  const report: DelayProxyReport = {
+    request: summary(held.request),
+    response: summary(held.response),
+  };
+  process.stdout.write(`${JSON.stringify(report)}\n`, () => process.exit(0));
+});
+
+server.listen(config.listenPort, '0.0.0.0', () => console.log('ready'));
