@@ -48,6 +48,7 @@ export class ProbeSource {
   private wake: (() => void) | undefined;
   private ended = false;
   private failure: Error | undefined;
+  private stopping = false;
   private stderr = '';
   private readonly exited: Promise<number | null>;
 
@@ -169,7 +170,7 @@ export class ProbeSource {
     for (;;) {
       const next = this.queue.shift();
       if (next) {
-        if (this.queue.length < HIGH_WATER / 2) this.child.stdout?.resume();
+        if (this.queue.length < HIGH_WATER / 2 || this.stopping) this.child.stdout?.resume();
         yield next;
         continue;
       }
@@ -183,6 +184,10 @@ export class ProbeSource {
 
   /** SIGTERM: the runner drains once more, detaches its programs and exits 0. */
   async stop(): Promise<void> {
+    // Its final drain must not block on a pipe we paused: what it writes now is bounded
+    // by its map sizes, so it may queue past the high-water mark.
+    this.stopping = true;
+    this.child.stdout?.resume();
     if (!this.ended) this.child.kill('SIGTERM');
     const code = await this.exited;
     if (code !== 0 && code !== null)
@@ -196,7 +201,7 @@ export class ProbeSource {
 
   private enqueue(records: ProbeRecord[]): void {
     this.queue.push(...records);
-    if (this.queue.length >= HIGH_WATER) this.child.stdout?.pause();
+    if (this.queue.length >= HIGH_WATER && !this.stopping) this.child.stdout?.pause();
     this.wakeUp();
   }
 

@@ -1,3 +1,4 @@
+import { benchProbes, renderProbesBench } from '../../bench/probes.js';
 import { type Command, NotImplementedError, requireOneOf, UsageError } from '../command.js';
 
 const benchmarks = ['overhead', 'accuracy', 'ingest', 'ui', 'probes', 'chaos', 'all'] as const;
@@ -26,6 +27,9 @@ Options:
     if (args.positionals.length !== 1)
       throw new UsageError('exactly one benchmark NAME is required');
     const name = requireOneOf(args.positionals[0]!, benchmarks, 'NAME');
-    throw new NotImplementedError(9, name);
+    if (name !== 'probes') throw new NotImplementedError(9, name);
+    const result = await benchProbes();
+    console.log(args.values.json ? JSON.stringify(result) : renderProbesBench(result));
+    return 0;
   },
 };

@@ -546,7 +546,9 @@ int main(int argc, char **argv)
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
 	struct swapped edges, hists, tuples;
 	struct tollgate_bpf *skel = NULL;
-	struct sigaction sa = { .sa_handler = on_signal };
+	/* SA_RESTART: a SIGTERM during a write to a full pipe must not fail the write; the
+	 * wait for the next drain (poll) still returns early, as poll is never restarted. */
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 	char hello[4096];
 	struct utsname uts;
 	int opt, err = 1, stdin_open = 1;

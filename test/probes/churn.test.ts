@@ -1,0 +1,113 @@
+// Connection churn: 200k short connections through maps far smaller than that. The
+// per-socket LRU map and the aggregates are preallocated, so their memory is fixed; the
+// counts stay exact because aggregation follows process pairs, not connections; and a
+// map made too small on purpose reports its overflow in the lost counters.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+import { waitForLine } from '../../lab/spawn.js';
+import type { IntervalRecord } from '../../probes/records.js';
+import { clientServerWithProbes, collect } from './fixture.js';
+
+const PORT = 7400;
+const CONNECTIONS = 200_000;
+const CONCURRENCY = 64;
+
+interface BpfMap {
+  name?: string;
+  bytes_memlock?: number;
+  max_entries?: number;
+}
+
+/** Our maps (by name) and the memory the kernel charges for them. */
+function mapMemory(names: readonly string[]): number {
+  const maps = JSON.parse(
+    execFileSync('bpftool', ['map', 'show', '--json'], { encoding: 'utf8' }),
+  ) as BpfMap[];
+  return maps
+    .filter((m) => names.includes(m.name ?? ''))
+    .reduce((s, m) => s + (m.bytes_memlock ?? 0), 0);
+}
+
+const churnServer = `require('node:net').createServer((s) => s.on('data', () => s.end('ok')))
+  .listen(${PORT}, '0.0.0.0', () => console.log('ready'));`;
+
+const churnClient = (address: string, count: number) => `
+  const net = require('node:net');
+  let started = 0, finished = 0, failed = 0;
+  const deadline = Date.now() + 240_000;
+  function one() {
+    if (started >= ${count} || Date.now() > deadline) return;
+    started++;
+    const s = net.connect(${PORT}, '${address}', () => s.write('x'));
+    s.on('data', () => s.end());
+    s.on('error', () => { failed++; });
+    s.on('close', () => { finished++; if (finished === started && started >= ${count}) console.log(JSON.stringify({ finished, failed })); else one(); });
+  }
+  for (let i = 0; i < ${CONCURRENCY}; i++) one();`;
+
+test(`${CONNECTIONS} short connections: fixed map memory, exact counts`, async (t) => {
+  const { lab, probes } = await clientServerWithProbes(t, { sockets: 4096, tuples: 256 });
+  const server = lab.exec('server', 'churn server', process.execPath, ['-e', churnServer]);
+  await waitForLine(server, /^ready$/, 'churn server');
+  const names = [
+    'sockets',
+    'edges_0',
+    'edges_1',
+    'histograms_0',
+    'histograms_1',
+    'tuples_0',
+    'tuples_1',
+  ];
+  const before = mapMemory(names);
+  const client = lab.exec('client', 'churn client', process.execPath, [
+    '-e',
+    churnClient(lab.pod('server').address, CONNECTIONS),
+  ]);
+  const result = JSON.parse(await waitForLine(client, /^\{/, 'churn client', 300_000)) as {
+    finished: number;
+    failed: number;
+  };
+  const during = mapMemory(names);
+  const got = await collect(probes);
+  const c = got.sum(client.pid!, 'client');
+  const s = got.sum(server.pid!, 'server');
+  const last = got.records.filter((r): r is IntervalRecord => r.type === 'interval').at(-1)!;
+  t.diagnostic(
+    `map memory ${before} bytes before, ${during} during; client ${JSON.stringify(result)}`,
+  );
+
+  assert.equal(result.failed, 0);
+  assert.equal(during, before, 'map memory is fixed');
+  assert.equal(c.connects, CONNECTIONS);
+  assert.equal(c.closes, CONNECTIONS);
+  assert.equal(s.accepts, CONNECTIONS);
+  assert.equal(s.bytesReceived, CONNECTIONS);
+  assert.equal(s.bytesSent, 2 * CONNECTIONS);
+  assert.deepEqual(last.lost, {
+    edgeMapFull: 0,
+    histMapFull: 0,
+    sockMapFull: 0,
+    tupleMapFull: 0,
+    hopQueueFull: 0,
+  });
+  // Tuples are samples: a few per edge per interval, not one per connection.
+  assert.ok(got.tuples(client.pid!).length < 1000);
+});
+
+test('an aggregate map too small for its edges counts what it could not hold', async (t) => {
+  const { lab, probes } = await clientServerWithProbes(t, { edges: 1 });
+  const server = lab.exec('server', 'server', process.execPath, ['-e', churnServer]);
+  await waitForLine(server, /^ready$/, 'server');
+  const client = lab.exec('client', 'client', process.execPath, [
+    '-e',
+    churnClient(lab.pod('server').address, 20),
+  ]);
+  await waitForLine(client, /^\{/, 'client', 30_000);
+  const got = await collect(probes);
+  const last = got.records.filter((r): r is IntervalRecord => r.type === 'interval').at(-1)!;
+  // One slot, two edges (the client's and the server's): one of them overflows.
+  const edges = got.records.filter((r) => r.type === 'edge').length;
+  assert.ok(last.lost.edgeMapFull > 0, 'overflow counted');
+  assert.ok(edges >= 1);
+});
