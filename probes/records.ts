@@ -226,7 +226,8 @@ function decodePayload(type: number, view: DataView, base: number, length: numbe
       need(LAYOUT.edgeRecord);
       const stats = base + LAYOUT.edgeKey;
       const record = { type: 'edge', key: edgeKey(view, base) } as EdgeRecord;
-      for (const name of EDGE_COUNTERS) record[name] = u64(view, stats + at(`stats.${snake(name)}`));
+      for (const name of EDGE_COUNTERS)
+        record[name] = u64(view, stats + at(`stats.${snake(name)}`));
       return record;
     }
     case 3: {
