@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { RecordQueue } from './record-queue.js';
 import { type HelloRecord, type ProbeRecord, RecordDecoder } from './records.js';
 
 export const DEFAULT_RUNNER = fileURLToPath(
@@ -40,15 +41,8 @@ export class ProbeError extends Error {
   override name = 'ProbeError';
 }
 
-/** Records queued before the stream is paused. */
-const HIGH_WATER = 10_000;
-
 export class ProbeSource {
-  private readonly queue: ProbeRecord[] = [];
-  private wake: (() => void) | undefined;
-  private ended = false;
-  private failure: Error | undefined;
-  private stopping = false;
+  private readonly queue: RecordQueue;
   private stderr = '';
   private readonly exited: Promise<number | null>;
 
@@ -57,6 +51,7 @@ export class ProbeSource {
     readonly hello: HelloRecord,
   ) {
     this.exited = new Promise((resolve) => child.once('exit', resolve));
+    this.queue = new RecordQueue(child.stdout!);
   }
 
   static async start(options: ProbeSourceOptions = {}): Promise<ProbeSource> {
@@ -166,59 +161,36 @@ export class ProbeSource {
   }
 
   /** Every record until the runner exits (after stop(), that includes its final drain). */
-  async *records(): AsyncGenerator<ProbeRecord> {
-    for (;;) {
-      const next = this.queue.shift();
-      if (next) {
-        if (this.queue.length < HIGH_WATER / 2 || this.stopping) this.child.stdout?.resume();
-        yield next;
-        continue;
-      }
-      if (this.failure) throw this.failure;
-      if (this.ended) return;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-    }
+  records(): AsyncGenerator<ProbeRecord> {
+    return this.queue.records();
   }
 
   /** SIGTERM: the runner drains once more, detaches its programs and exits 0. */
   async stop(): Promise<void> {
     // Its final drain must not block on a pipe we paused: what it writes now is bounded
     // by its map sizes, so it may queue past the high-water mark.
-    this.stopping = true;
-    this.child.stdout?.resume();
-    if (!this.ended) this.child.kill('SIGTERM');
+    this.queue.drainFreely();
+    if (!this.queue.finished) this.child.kill('SIGTERM');
     const code = await this.exited;
     if (code !== 0 && code !== null)
       throw new ProbeError(`tollgate-runner exited ${code}: ${this.stderr.trim()}`);
   }
 
   private command(line: string): void {
-    if (this.ended) throw new ProbeError('tollgate-runner has exited');
+    if (this.queue.finished) throw new ProbeError('tollgate-runner has exited');
     this.child.stdin!.write(`${line}\n`);
   }
 
   private enqueue(records: ProbeRecord[]): void {
-    this.queue.push(...records);
-    if (this.queue.length >= HIGH_WATER && !this.stopping) this.child.stdout?.pause();
-    this.wakeUp();
+    this.queue.push(records);
   }
 
   private fail(error: Error): void {
-    this.failure ??= error;
-    this.wakeUp();
+    this.queue.fail(error);
   }
 
   private finish(): void {
-    this.ended = true;
-    this.wakeUp();
-  }
-
-  private wakeUp(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
+    this.queue.finish();
   }
 }
 

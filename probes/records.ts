@@ -2,6 +2,8 @@
 // typed records out. The stream is split into records by their headers, so a chunk may
 // end anywhere; a wrong magic or version is an error that names the offset.
 
+import type { Layout } from '../proto/histogram.js';
+
 export const RECORD_MAGIC = 0x31524754;
 export const FORMAT_VERSION = 2;
 
@@ -91,6 +93,8 @@ export interface HistRecord {
   type: 'hist';
   key: EdgeKey;
   metric: Metric;
+  /** The runner's is log-linear; the bpftrace fallback's is the coarser power-of-two. */
+  layout: Layout;
   bucket: number;
   count: number;
 }
@@ -124,7 +128,7 @@ export interface IntervalRecord {
   filterGeneration: number;
 }
 
-export type AttachMode = 'tp_btf' | 'fentry' | 'fexit' | 'none';
+export type AttachMode = 'tp_btf' | 'fentry' | 'fexit' | 'bpftrace' | 'none';
 
 export interface HelloRecord {
   type: 'hello';
@@ -238,6 +242,7 @@ function decodePayload(type: number, view: DataView, base: number, length: numbe
         type: 'hist',
         key: edgeKey(view, base),
         metric,
+        layout: 'HISTOGRAM_LAYOUT_LOG_LINEAR_16',
         bucket: view.getUint32(base + at('hist.bucket'), true),
         count: u64(view, base + at('hist.count')),
       };

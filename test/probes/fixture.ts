@@ -14,6 +14,7 @@ import {
   type ProbeRecord,
   type TupleRecord,
 } from '../../probes/records.js';
+import type { RecordSource } from '../../probes/start-source.js';
 import { bucketValue, emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
 
 export async function clientServerWithProbes(
@@ -42,7 +43,7 @@ export interface Collected {
 }
 
 /** Stops the runner (it drains once more) and gathers everything it sent. */
-export async function collect(probes: ProbeSource): Promise<Collected> {
+export async function collect(probes: RecordSource): Promise<Collected> {
   await probes.stop();
   const records: ProbeRecord[] = [];
   for await (const r of probes.records()) records.push(r);
@@ -60,13 +61,13 @@ export async function collect(probes: ProbeSource): Promise<Collected> {
       return totals;
     },
     histogram(tgid, metric, servicePort) {
-      let h = emptyHistogram();
+      let h: SparseHistogram | undefined;
       for (const r of records) {
         if (r.type !== 'hist' || r.key.tgid !== tgid || r.metric !== metric) continue;
         if (servicePort !== undefined && r.key.servicePort !== servicePort) continue;
-        h = merge(h, bucket(r));
+        h = merge(h ?? emptyHistogram(r.layout), bucket(r));
       }
-      return h;
+      return h ?? emptyHistogram();
     },
     tuples: (tgid) =>
       records.filter((r): r is TupleRecord => r.type === 'tuple' && r.key.tgid === tgid),
@@ -75,7 +76,7 @@ export async function collect(probes: ProbeSource): Promise<Collected> {
 
 /** One bucket as a histogram; the kernel keeps no per-bucket sum, so its value stands in. */
 function bucket(r: HistRecord): SparseHistogram {
-  const layout = 'HISTOGRAM_LAYOUT_LOG_LINEAR_16';
+  const layout = r.layout;
   return {
     layout,
     indexes: [r.bucket],
