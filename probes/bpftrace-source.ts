@@ -1,13 +1,13 @@
 // The fallback record source: bpftrace running probes/bpftrace/tollgate.bt, for when the
 // compiled runner cannot load. Same records, coarser (see the script's header).
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { release } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { BpftraceTranslator } from './bpftrace-records.js';
+import { ChildRecordSource } from './child-source.js';
 import { ProbeError } from './probe-source.js';
-import { RecordQueue } from './record-queue.js';
-import type { HelloRecord, ProbeRecord } from './records.js';
+import type { HelloRecord } from './records.js';
 
 export const BPFTRACE_SCRIPT = fileURLToPath(
   new URL(
@@ -20,19 +20,7 @@ export const BPFTRACE_SCRIPT = fileURLToPath(
 
 const HOOKS = ['state', 'send', 'recv', 'retransmit'] as const;
 
-export class BpftraceSource {
-  private readonly queue: RecordQueue;
-  private stderr = '';
-  private readonly exited: Promise<number | null>;
-
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly hello: HelloRecord,
-  ) {
-    this.queue = new RecordQueue(child.stdout!);
-    this.exited = new Promise((resolve) => child.once('close', resolve));
-  }
-
+export class BpftraceSource extends ChildRecordSource {
   static async start(bpftrace = 'bpftrace'): Promise<BpftraceSource> {
     const child = spawn(bpftrace, ['-f', 'json', BPFTRACE_SCRIPT], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -75,14 +63,6 @@ export class BpftraceSource {
         source.queue.finish();
       });
     });
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  records(): AsyncGenerator<ProbeRecord> {
-    return this.queue.records();
   }
 
   /** SIGINT: bpftrace prints nothing more we need and detaches its probes. */

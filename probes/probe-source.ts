@@ -1,10 +1,10 @@
 // The node agent's view of the kernel: spawns tollgate-runner and yields its records.
 // Backpressure is real: when the consumer falls behind, the pipe fills, the runner blocks
 // on its write, the kernel maps fill and what does not fit is counted as lost.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { RecordQueue } from './record-queue.js';
+import { ChildRecordSource } from './child-source.js';
 import { type HelloRecord, type ProbeRecord, RecordDecoder } from './records.js';
 
 export const DEFAULT_RUNNER = fileURLToPath(
@@ -41,19 +41,7 @@ export class ProbeError extends Error {
   override name = 'ProbeError';
 }
 
-export class ProbeSource {
-  private readonly queue: RecordQueue;
-  private stderr = '';
-  private readonly exited: Promise<number | null>;
-
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly hello: HelloRecord,
-  ) {
-    this.exited = new Promise((resolve) => child.once('exit', resolve));
-    this.queue = new RecordQueue(child.stdout!);
-  }
-
+export class ProbeSource extends ChildRecordSource {
   static async start(options: ProbeSourceOptions = {}): Promise<ProbeSource> {
     const runner = options.runnerPath ?? DEFAULT_RUNNER;
     if (!existsSync(runner))
@@ -123,10 +111,6 @@ export class ProbeSource {
     });
   }
 
-  get pid(): number {
-    return this.child.pid!;
-  }
-
   /**
    * Replaces the kernel filter; the runner applies it as it reads the command. The first
    * interval record whose filterGeneration is `generation` ends the interval in which it
@@ -158,11 +142,6 @@ export class ProbeSource {
 
   removeProxy(pid: number): void {
     this.command(`proxy del ${checkedPid(pid)}`);
-  }
-
-  /** Every record until the runner exits (after stop(), that includes its final drain). */
-  records(): AsyncGenerator<ProbeRecord> {
-    return this.queue.records();
   }
 
   /** SIGTERM: the runner drains once more, detaches its programs and exits 0. */
