@@ -60,13 +60,14 @@ export class ProbeSource extends ChildRecordSource {
     child.stdin!.on('error', () => {});
     const decoder = new RecordDecoder();
     let source: ProbeSource | undefined;
+    // Its last 4 KiB: enough for any error, bounded over a long run.
     let stderr = '';
     const early: ProbeRecord[] = [];
 
     return new Promise((resolve, reject) => {
       child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (source) source.stderr = stderr.slice(-4096);
+        stderr = (stderr + d.toString()).slice(-4096);
+        if (source) source.stderr = stderr;
       });
       child.stdout!.on('data', (chunk: Buffer) => {
         let records: ProbeRecord[];
@@ -74,7 +75,7 @@ export class ProbeSource extends ChildRecordSource {
           records = decoder.push(chunk);
         } catch (error) {
           child.kill('SIGTERM');
-          if (source) source.fail(error as Error);
+          if (source) source.queue.fail(error as Error);
           else reject(error);
           return;
         }
@@ -88,7 +89,7 @@ export class ProbeSource extends ChildRecordSource {
           records = [...early, ...records].filter((r) => r !== hello);
           resolve(source);
         }
-        source.enqueue(records);
+        source.queue.push(records);
       });
       child.once('error', (error) =>
         reject(new ProbeError(`cannot run ${runner}: ${error.message}`)),
@@ -102,10 +103,10 @@ export class ProbeSource extends ChildRecordSource {
           );
         } else {
           if (code !== 0)
-            source.fail(
+            source.queue.fail(
               new ProbeError(`tollgate-runner exited (${signal ?? code}): ${stderr.trim()}`),
             );
-          source.finish();
+          source.queue.finish();
         }
       });
     });
@@ -158,18 +159,6 @@ export class ProbeSource extends ChildRecordSource {
   private command(line: string): void {
     if (this.queue.finished) throw new ProbeError('tollgate-runner has exited');
     this.child.stdin!.write(`${line}\n`);
-  }
-
-  private enqueue(records: ProbeRecord[]): void {
-    this.queue.push(records);
-  }
-
-  private fail(error: Error): void {
-    this.queue.fail(error);
-  }
-
-  private finish(): void {
-    this.queue.finish();
   }
 }
 

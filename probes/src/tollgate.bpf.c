@@ -232,6 +232,17 @@ static __always_inline struct sock_state *traced_state(const struct sock *sk)
 	return st;
 }
 
+/* The current stats of a traced socket's edge, for the hooks that only count. */
+static __always_inline struct tg_edge_stats *traced_stats(const struct sock *sk,
+							  struct sock_state **state)
+{
+	struct tg_edge_key *key;
+
+	if (!(*state = traced_state(sk)) || !(key = key_of(*state, sk)))
+		return NULL;
+	return edge_stats(key);
+}
+
 static int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 {
 	__u64 skaddr = (__u64)sk, now = bpf_ktime_get_ns();
@@ -415,12 +426,10 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 static int handle_retransmit(const struct sock *sk)
 {
 	struct tg_edge_stats *stats;
-	struct tg_edge_key *key;
 	struct sock_state *st;
 
-	if (!(st = traced_state(sk)) || !(key = key_of(st, sk)) || !(stats = edge_stats(key)))
-		return 0;
-	count_retransmits(st, sk, stats);
+	if ((stats = traced_stats(sk, &st)))
+		count_retransmits(st, sk, stats);
 	return 0;
 }
 
@@ -445,12 +454,10 @@ static int handle_drop(const struct sk_buff *skb, const struct sock *rx_sk)
 {
 	const struct sock *sk = rx_sk ? rx_sk : BPF_CORE_READ(skb, sk);
 	struct tg_edge_stats *stats;
-	struct tg_edge_key *key;
 	struct sock_state *st;
 
-	if (!(st = traced_state(sk)) || !(key = key_of(st, sk)) || !(stats = edge_stats(key)))
-		return 0;
-	__sync_fetch_and_add(&stats->drops, 1);
+	if ((stats = traced_stats(sk, &st)))
+		__sync_fetch_and_add(&stats->drops, 1);
 	return 0;
 }
 

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
-import type { EdgeRecord, TupleRecord } from '../../probes/records.js';
-import { clientServerWithProbes } from './fixture.js';
+import type { EdgeRecord } from '../../probes/records.js';
+import { clientServerWithProbes, collect } from './fixture.js';
 
 const CONNECTIONS = 25;
 const REQUEST_BYTES = 3000;
@@ -58,27 +58,22 @@ test('connections and bytes are exact at both ends', async (t) => {
   await waitForLine(client, /^done$/, 'client', 30_000);
   await new Promise((r) => client.once('exit', r));
 
-  await probes.stop();
-  const edges: EdgeRecord[] = [];
-  const tuples: TupleRecord[] = [];
-  for await (const r of probes.records()) {
-    if (r.type === 'edge') edges.push(r);
-    if (r.type === 'tuple') tuples.push(r);
-  }
-  const sum = (tgid: number, side: string) => {
-    const mine = edges.filter((e) => e.key.tgid === tgid && e.key.side === side);
-    const total = (f: (e: EdgeRecord) => number) => mine.reduce((s, e) => s + f(e), 0);
+  const got = await collect(probes);
+  const edges = got.records.filter((r): r is EdgeRecord => r.type === 'edge');
+  const sum = (tgid: number, side: 'client' | 'server') => {
+    const totals = got.sum(tgid, side);
+    const keys = edges
+      .filter((e) => e.key.tgid === tgid && e.key.side === side)
+      .map((e) => `${e.key.localAddress}>${e.key.remoteAddress}:${e.key.servicePort}`);
     return {
-      connects: total((e) => e.connects),
-      accepts: total((e) => e.accepts),
-      closes: total((e) => e.closes),
-      bytesSent: total((e) => e.bytesSent),
-      bytesReceived: total((e) => e.bytesReceived),
-      exchanges: total((e) => e.exchanges),
-      quiet: total((e) => e.resetsSent + e.resetsReceived + e.retransmits + e.drops + e.adopted),
-      keys: new Set(
-        mine.map((e) => `${e.key.localAddress}>${e.key.remoteAddress}:${e.key.servicePort}`),
-      ),
+      ...totals,
+      quiet:
+        totals.resetsSent +
+        totals.resetsReceived +
+        totals.retransmits +
+        totals.drops +
+        totals.adopted,
+      keys: new Set(keys),
     };
   };
   const c = sum(client.pid!, 'client');
@@ -105,11 +100,9 @@ test('connections and bytes are exact at both ends', async (t) => {
 
   // Tuples: a few per edge per interval, and each client sample's (address, port) is a
   // server sample's remote end: the join the collector makes.
-  const clientTuples = tuples.filter((x) => x.key.tgid === client.pid);
+  const clientTuples = got.tuples(client.pid!);
   const serverEnds = new Set(
-    tuples
-      .filter((x) => x.key.tgid === server.pid)
-      .map((x) => `${x.key.remoteAddress}:${x.remotePort}`),
+    got.tuples(server.pid!).map((x) => `${x.key.remoteAddress}:${x.remotePort}`),
   );
   assert.ok(clientTuples.length >= 1, 'tuples sampled');
   assert.ok(clientTuples.length <= CONNECTIONS);

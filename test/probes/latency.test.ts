@@ -5,8 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
 import { ProbeSource } from '../../probes/probe-source.js';
-import { emptyHistogram, merge, quantile, type SparseHistogram } from '../../proto/histogram.js';
-import { clientServerWithProbes } from './fixture.js';
+import { quantile, type SparseHistogram } from '../../proto/histogram.js';
+import { clientServerWithProbes, collect } from './fixture.js';
 
 const DELAY_MS = 20;
 const EXCHANGES = 100;
@@ -29,23 +29,11 @@ test(`exchange latency recovers a ${DELAY_MS} ms server delay at both ends`, asy
     s.on('data', () => { if (++n < ${EXCHANGES}) s.write(Buffer.alloc(100)); else { console.log('done'); s.end(); } });`,
   ]);
   await waitForLine(client, /^done$/, 'client', 30_000);
-  await probes.stop();
-
-  const hist = { client: emptyHistogram(), server: emptyHistogram() } as Record<
-    string,
-    SparseHistogram
-  >;
-  for await (const r of probes.records()) {
-    if (r.type !== 'hist' || r.metric !== 'exchange_latency') continue;
-    if (r.key.tgid !== client.pid && r.key.tgid !== server.pid) continue;
-    const one: SparseHistogram = {
-      layout: 'HISTOGRAM_LAYOUT_LOG_LINEAR_16',
-      indexes: [r.bucket],
-      counts: [r.count],
-      sumNs: 0,
-    };
-    hist[r.key.side] = merge(hist[r.key.side]!, one);
-  }
+  const got = await collect(probes);
+  const hist: Record<string, SparseHistogram> = {
+    client: got.histogram(client.pid!, 'exchange_latency'),
+    server: got.histogram(server.pid!, 'exchange_latency'),
+  };
   for (const side of ['client', 'server']) {
     const h = hist[side]!;
     assert.equal(
