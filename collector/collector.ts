@@ -1,0 +1,123 @@
+// One collector: the store, gRPC ingest with group commits, periodic rollups, and the
+// HTTP API. `tollgate collector` and `tollgate up` both start one of these.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { buildHttpApp } from './http/app.js';
+import { CommitQueue } from './ingest/commit-queue.js';
+import { IngestServer, type TlsFiles } from './ingest/grpc-server.js';
+import { CumulativeMetrics } from './metrics/cumulative.js';
+import { Queries } from './queries.js';
+import { Store, type StoreOptions } from './store/store.js';
+
+export const DEFAULT_DATA_DIR = join(homedir(), '.tollgate');
+
+/** The built web viewer, from source (collector/) and from the build (dist/collector/). */
+export const DEFAULT_WEB_ROOT = fileURLToPath(
+  new URL(import.meta.url.includes('/dist/') ? '../../web/dist' : '../web/dist', import.meta.url),
+);
+
+export interface CollectorOptions {
+  /** SQLite file; ':memory:' for a throwaway store. */
+  database: string;
+  grpc: { host: string; port: number };
+  http: { host: string; port: number };
+  token?: string;
+  tls?: TlsFiles;
+  store?: StoreOptions;
+  maxMessageBytes?: number;
+  webRoot?: string;
+  maintainEveryMs?: number;
+  liveIntervalMs?: number;
+  liveWindowMs?: number;
+}
+
+export class Collector {
+  private constructor(
+    readonly store: Store,
+    readonly queue: CommitQueue,
+    readonly ingest: IngestServer,
+    readonly http: FastifyInstance,
+    readonly httpUrl: string,
+    readonly queries: Queries,
+    private readonly timer: NodeJS.Timeout,
+  ) {}
+
+  get grpcAddress(): string {
+    return `127.0.0.1:${this.ingest.port}`;
+  }
+
+  static async start(options: CollectorOptions): Promise<Collector> {
+    const store = Store.open(options.database, options.store);
+    const queue = new CommitQueue(store);
+    const metrics = new CumulativeMetrics();
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry, prefix: 'tollgate_collector_' });
+    const batches = new Counter({
+      name: 'tollgate_collector_batches_total',
+      help: 'Batches received from agents, by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    });
+    const queries = new Queries(store);
+    let ingest: IngestServer | undefined;
+    new Gauge({
+      name: 'tollgate_collector_agents_connected',
+      help: 'Agent streams open now',
+      registers: [registry],
+      collect() {
+        this.set(ingest?.connected ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tollgate_collector_commit_queue_depth',
+      help: 'Batches waiting for their transaction',
+      registers: [registry],
+      collect() {
+        this.set(queue.depth);
+      },
+    });
+    ingest = await IngestServer.start({
+      host: options.grpc.host,
+      port: options.grpc.port,
+      store,
+      queue,
+      token: options.token,
+      tls: options.tls,
+      maxMessageBytes: options.maxMessageBytes,
+      onBatch: (outcome, _error, batch) => {
+        batches.inc({ outcome });
+        if (outcome === 'stored' && batch) metrics.add(batch);
+      },
+    });
+    const http = await buildHttpApp({
+      queries,
+      metrics,
+      registry,
+      token: options.token,
+      webRoot: options.webRoot ?? DEFAULT_WEB_ROOT,
+      liveIntervalMs: options.liveIntervalMs,
+      liveWindowMs: options.liveWindowMs,
+    });
+    const httpUrl = await http.listen({ host: options.http.host, port: options.http.port });
+    const timer = setInterval(() => {
+      try {
+        store.maintain();
+      } catch (error) {
+        console.error(`tollgate collector: maintenance failed: ${(error as Error).message}`);
+      }
+    }, options.maintainEveryMs ?? 10_000);
+    timer.unref();
+    return new Collector(store, queue, ingest, http, httpUrl, queries, timer);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.ingest.stop();
+    this.queue.flush();
+    await this.http.close();
+    this.store.close();
+  }
+}

@@ -1,0 +1,97 @@
+// The collector's HTTP side, as fastify plugins: the JSON API under /api, live updates
+// over WebSocket, Prometheus /metrics, health, and the built web viewer. One error
+// handler shapes every error as { error, message }.
+
+import { timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import fastifyStatic from '@fastify/static';
+import fastifyWebsocket from '@fastify/websocket';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { CumulativeMetrics } from '../metrics/cumulative.js';
+import type { Queries } from '../queries.js';
+import liveRoutes from './routes/live.js';
+import topologyRoutes from './routes/topology.js';
+
+export interface HttpOptions {
+  queries: Queries;
+  metrics: CumulativeMetrics;
+  registry: Registry;
+  token?: string;
+  /** The built web viewer (web/dist); served at / when present. */
+  webRoot?: string;
+  liveIntervalMs?: number;
+  liveWindowMs?: number;
+  /** Called by /healthz; false makes it answer 503. */
+  healthy?: () => boolean;
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  if (!header) return false;
+  const given = Buffer.from(header);
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+export async function buildHttpApp(options: HttpOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 1 * 2 ** 20 });
+
+  app.setErrorHandler(
+    (error: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+      const status = error.validation ? 400 : (error.statusCode ?? 500);
+      if (status >= 500) request.log.error(error);
+      reply.status(status).send({
+        error: status >= 500 ? 'internal error' : error.validation ? 'bad request' : error.name,
+        message: status >= 500 ? 'the collector failed to answer; see its log' : error.message,
+      });
+    },
+  );
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send({
+      error: 'not found',
+      message: `no route ${request.method} ${request.url.split('?')[0]}`,
+    });
+  });
+
+  // With a token, every API and metrics request must present it (browsers: ?token= on
+  // the WebSocket, which cannot set headers).
+  if (options.token !== undefined) {
+    const token = options.token;
+    app.addHook('onRequest', async (request, reply) => {
+      const path = request.url.split('?')[0]!;
+      if (!(path.startsWith('/api/') || path === '/metrics')) return;
+      const query = request.query as { token?: string } | undefined;
+      const header =
+        request.headers.authorization ?? (query?.token ? `Bearer ${query.token}` : undefined);
+      if (!bearerMatches(header, token))
+        return reply
+          .status(401)
+          .send({ error: 'unauthorized', message: 'missing or wrong bearer token' });
+    });
+  }
+
+  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(topologyRoutes, { prefix: '/api', queries: options.queries });
+  await app.register(liveRoutes, {
+    prefix: '/api',
+    queries: options.queries,
+    intervalMs: options.liveIntervalMs ?? 1000,
+    windowMs: options.liveWindowMs ?? 10_000,
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const own = await options.registry.metrics();
+    reply.type('text/plain; version=0.0.4; charset=utf-8');
+    return `${options.metrics.exposition()}${own}`;
+  });
+  app.get('/healthz', async (_request, reply) => {
+    const ok = options.healthy?.() ?? true;
+    reply.status(ok ? 200 : 503);
+    return { ok };
+  });
+
+  if (options.webRoot && existsSync(options.webRoot)) {
+    await app.register(fastifyStatic, { root: options.webRoot, prefix: '/' });
+  }
+  return app;
+}

@@ -1,0 +1,95 @@
+// The topology of a range, each pod's sidecar cost, and the detail views.
+import type { FastifyInstance } from 'fastify';
+import type { Queries } from '../../queries.js';
+import { type RangeQuery, rangeQuerySchema, toRange } from '../range.js';
+
+export interface TopologyRoutesOptions {
+  queries: Queries;
+}
+
+class NotFound extends Error {
+  readonly statusCode = 404;
+}
+
+export default async function topologyRoutes(app: FastifyInstance, opts: TopologyRoutesOptions) {
+  const { queries } = opts;
+
+  app.get<{ Querystring: RangeQuery }>(
+    '/topology',
+    { schema: { querystring: rangeQuerySchema } },
+    async (request) => {
+      const view = queries.view(toRange(request.query));
+      return { ...view.topology, costs: view.costs };
+    },
+  );
+
+  app.get<{ Querystring: RangeQuery }>(
+    '/processes',
+    { schema: { querystring: rangeQuerySchema } },
+    async (request) => queries.view(toRange(request.query)).topology.processes,
+  );
+
+  app.get<{ Querystring: RangeQuery }>(
+    '/pods',
+    { schema: { querystring: rangeQuerySchema } },
+    async (request) => queries.view(toRange(request.query)).costs,
+  );
+
+  app.get<{ Params: { namespace: string; name: string }; Querystring: RangeQuery }>(
+    '/pods/:namespace/:name',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          properties: { namespace: { type: 'string' }, name: { type: 'string', minLength: 1 } },
+          required: ['namespace', 'name'],
+        },
+        querystring: rangeQuerySchema,
+      },
+    },
+    async (request) => {
+      const { namespace, name } = request.params;
+      const view = queries.view(toRange(request.query));
+      const cost = view.costs.find((c) => c.namespace === namespace && c.name === name);
+      const pod = view.topology.pods.find((p) => p.namespace === namespace && p.name === name);
+      if (!cost || !pod) throw new NotFound(`no pod ${namespace}/${name} in this range`);
+      return {
+        pod,
+        cost,
+        processes: view.topology.processes.filter((p) => p.pod === pod.id),
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: RangeQuery & { step?: number } }>(
+    '/edges/:id',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', minLength: 1, maxLength: 2048 } },
+          required: ['id'],
+        },
+        querystring: {
+          ...rangeQuerySchema,
+          properties: { ...rangeQuerySchema.properties, step: { type: 'integer', minimum: 1 } },
+        },
+      },
+    },
+    async (request) => {
+      const { step, ...range } = request.query;
+      const r = toRange(range);
+      // About 60 points over the range, at least one per second.
+      const stepMs = (step ?? Math.max(1, Math.ceil((r.toMs - r.fromMs) / 60_000))) * 1000;
+      const detail = queries.edge(request.params.id, r, stepMs);
+      if (!detail) throw new NotFound(`no edge ${request.params.id} in this range`);
+      return detail;
+    },
+  );
+
+  app.get<{ Querystring: RangeQuery }>(
+    '/agents',
+    { schema: { querystring: rangeQuerySchema } },
+    async (request) => queries.agents(toRange(request.query)),
+  );
+}

@@ -1,0 +1,83 @@
+// Groups incoming batches into one store transaction each few milliseconds: one fsync
+// per group instead of per batch, and each batch acknowledged only once its group is
+// committed. The queue is bounded: when it holds `highWater` batches, `hasRoom()` turns
+// false and the streams stop reading until 'drain', so gRPC flow control pushes back
+// on the agents (which spool) instead of the collector's memory growing.
+import { EventEmitter } from 'node:events';
+import type { Batch } from '../../proto/gen/tollgate/v1.js';
+import type { CommitStatus, Store } from '../store/store.js';
+
+export interface CommitQueueOptions {
+  /** Batches per transaction at most. */
+  maxGroup?: number;
+  /** How long the first batch of a group waits for company. */
+  lingerMs?: number;
+  /** Batches waiting before the streams are paused. */
+  highWater?: number;
+}
+
+interface Pending {
+  batch: Batch;
+  resolve(status: CommitStatus): void;
+  reject(error: Error): void;
+}
+
+export class CommitQueue extends EventEmitter {
+  private pending: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly maxGroup: number;
+  private readonly lingerMs: number;
+  private readonly highWater: number;
+  /** Commit durations in ms of the last groups, for the metrics. */
+  committed = 0;
+  duplicates = 0;
+
+  constructor(
+    private readonly store: Store,
+    options: CommitQueueOptions = {},
+  ) {
+    super();
+    this.maxGroup = options.maxGroup ?? 256;
+    this.lingerMs = options.lingerMs ?? 5;
+    this.highWater = options.highWater ?? 1024;
+  }
+
+  submit(batch: Batch): Promise<CommitStatus> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ batch, resolve, reject });
+      if (this.pending.length >= this.maxGroup) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.lingerMs);
+    });
+  }
+
+  hasRoom(): boolean {
+    return this.pending.length < this.highWater;
+  }
+
+  get depth(): number {
+    return this.pending.length;
+  }
+
+  /** Commits what is waiting now (also called by the timer and when a group is full). */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.pending.length > 0) {
+      const group = this.pending.splice(0, this.maxGroup);
+      let statuses: CommitStatus[];
+      try {
+        statuses = this.store.commit(group.map((p) => p.batch));
+      } catch (error) {
+        for (const p of group) p.reject(error as Error);
+        continue;
+      }
+      group.forEach((p, i) => {
+        const status = statuses[i]!;
+        if (status === 'stored') this.committed++;
+        else this.duplicates++;
+        p.resolve(status);
+      });
+    }
+    this.emit('drain');
+  }
+}

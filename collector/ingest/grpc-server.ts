@@ -1,0 +1,176 @@
+// The collector's end of the wire contract (proto/tollgate/v1/agent.proto): one
+// bidirectional stream per agent, hello first, then batches, each acknowledged after its
+// commit. Bearer token, optional TLS and mTLS, a message size limit; invalid batches are
+// acknowledged REJECTED with the reason and nothing of them is written.
+import { timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import {
+  AgentIngestService,
+  type AgentMessage,
+  type Batch,
+  type CollectorMessage,
+  type Hello,
+  type Init,
+  type KernelFilter,
+} from '../../proto/gen/tollgate/v1.js';
+import type { Store } from '../store/store.js';
+import type { CommitQueue } from './commit-queue.js';
+import { validateBatch } from './validate-batch.js';
+
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+  /** With a CA, agents must present a certificate it signed (mTLS). */
+  ca?: Buffer;
+}
+
+export interface IngestOptions {
+  host: string;
+  port: number;
+  store: Store;
+  queue: CommitQueue;
+  token?: string;
+  tls?: TlsFiles;
+  /** Largest message accepted (default 16 MiB); larger ones fail with RESOURCE_EXHAUSTED. */
+  maxMessageBytes?: number;
+  /** Called after each batch is settled, for metrics and live updates. */
+  onBatch?: (outcome: 'stored' | 'duplicate' | 'rejected', error?: string, batch?: Batch) => void;
+}
+
+type Stream = grpc.ServerDuplexStream<AgentMessage, Init<CollectorMessage>>;
+
+export class IngestServer {
+  private readonly streams = new Set<Stream>();
+  private filter: KernelFilter | undefined;
+
+  private constructor(
+    private readonly server: grpc.Server,
+    readonly port: number,
+  ) {}
+
+  static async start(options: IngestOptions): Promise<IngestServer> {
+    const limit = options.maxMessageBytes ?? 16 * 2 ** 20;
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': limit,
+      'grpc.max_send_message_length': 4 * 2 ** 20,
+    });
+    let ingest: IngestServer | undefined;
+    server.addService(AgentIngestService, {
+      connect: (call: Stream) => ingest!.handle(call, options),
+    });
+    const credentials = options.tls
+      ? grpc.ServerCredentials.createSsl(
+          options.tls.ca ?? null,
+          [{ cert_chain: options.tls.cert, private_key: options.tls.key }],
+          options.tls.ca !== undefined,
+        )
+      : grpc.ServerCredentials.createInsecure();
+    const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${host}:${options.port}`, credentials, (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+    ingest = new IngestServer(server, port);
+    return ingest;
+  }
+
+  /** Agents connected now. */
+  get connected(): number {
+    return this.streams.size;
+  }
+
+  /** Sends a kernel filter to every agent now, and to each agent that connects later. */
+  setKernelFilter(filter: KernelFilter): void {
+    this.filter = filter;
+    for (const stream of this.streams) stream.write({ control: { kernelFilter: filter } });
+  }
+
+  async stop(): Promise<void> {
+    for (const stream of this.streams) stream.end();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 2000);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private handle(call: Stream, options: IngestOptions): void {
+    if (options.token !== undefined && !tokenMatches(call.metadata, options.token)) {
+      call.emit('error', {
+        code: grpc.status.UNAUTHENTICATED,
+        details: 'missing or wrong bearer token',
+      });
+      return;
+    }
+    let hello: Hello | undefined;
+    this.streams.add(call);
+    const forget = () => this.streams.delete(call);
+    call.on('close', forget);
+    call.on('error', forget);
+    call.on('cancelled', forget);
+    call.on('end', () => {
+      forget();
+      call.end();
+    });
+    call.on('data', (message: AgentMessage) => {
+      if (message.body === 'hello' && message.hello) {
+        hello = message.hello;
+        options.store.hello(
+          hello.agentId,
+          hello.node,
+          hello.bootId,
+          hello.agentVersion,
+          hello.nodeInfo,
+        );
+        if (this.filter) call.write({ control: { kernelFilter: this.filter } });
+        return;
+      }
+      const batch = message.batch;
+      if (!hello || !batch) {
+        call.emit('error', {
+          code: grpc.status.FAILED_PRECONDITION,
+          details: 'a stream must start with a hello',
+        });
+        return;
+      }
+      const ack = (
+        status: 'ACK_STATUS_STORED' | 'ACK_STATUS_DUPLICATE' | 'ACK_STATUS_REJECTED',
+        error = '',
+      ) => call.write({ ack: { bootId: batch.bootId, sequence: batch.sequence, status, error } });
+      const problem = validateBatch(batch, hello);
+      if (problem) {
+        ack('ACK_STATUS_REJECTED', problem);
+        options.onBatch?.('rejected', problem);
+        return;
+      }
+      options.queue.submit(batch).then(
+        (status) => {
+          ack(status === 'stored' ? 'ACK_STATUS_STORED' : 'ACK_STATUS_DUPLICATE');
+          options.onBatch?.(status, undefined, batch);
+        },
+        (error: Error) => {
+          // Not committed, so not acknowledged: the agent keeps it and replays it.
+          call.emit('error', { code: grpc.status.UNAVAILABLE, details: `store: ${error.message}` });
+        },
+      );
+      if (!options.queue.hasRoom()) {
+        call.pause();
+        options.queue.once('drain', () => call.resume());
+      }
+    });
+  }
+}
+
+function tokenMatches(metadata: grpc.Metadata, token: string): boolean {
+  const header = metadata.get('authorization')[0];
+  if (typeof header !== 'string') return false;
+  const given = Buffer.from(header);
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}

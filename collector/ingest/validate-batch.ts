@@ -1,0 +1,186 @@
+// Checks a decoded batch before anything of it is stored. The wire decoder already
+// refused malformed bytes; this refuses well-formed nonsense: references to processes
+// the batch does not describe, impossible numbers, broken histograms, unbounded lists.
+// Returns the first problem as a sentence, or undefined. Pure.
+import { isIP } from 'node:net';
+import type { Batch, Endpoint, Histogram } from '../../proto/gen/tollgate/v1.js';
+import { type Layout, validate as validateHistogram } from '../../proto/histogram.js';
+import { processId } from '../model/ids.js';
+
+export const BATCH_LIMITS = {
+  processes: 50_000,
+  edges: 200_000,
+  hops: 50_000,
+  resources: 50_000,
+  tuplesPerEdge: 1_024,
+  idLength: 256,
+  /** Observed strings are kept verbatim up to these lengths; the agent truncates first. */
+  stringLength: 4_096,
+  cmdlineArgs: 256,
+} as const;
+
+const LAYOUTS: readonly string[] = [
+  'HISTOGRAM_LAYOUT_LOG_LINEAR_16',
+  'HISTOGRAM_LAYOUT_POWER_OF_TWO',
+];
+
+function badNumbers(record: object, where: string): string | undefined {
+  for (const [key, value] of Object.entries(record)) {
+    if (typeof value === 'number' && !(Number.isSafeInteger(value) && value >= 0))
+      return `${where}.${key} is ${value}, not a non-negative integer below 2^53`;
+  }
+  return undefined;
+}
+
+function badHistogram(h: Histogram | undefined, where: string): string | undefined {
+  if (!h) return undefined;
+  if (h.indexes.length === 0 && h.counts.length === 0) return undefined;
+  if (!LAYOUTS.includes(h.layout)) return `${where} has layout ${h.layout}`;
+  const problem = validateHistogram({ ...h, layout: h.layout as Layout });
+  return problem ? `${where}: ${problem}` : undefined;
+}
+
+function badEndpoint(
+  e: Endpoint | undefined,
+  where: string,
+  needPort: boolean,
+): string | undefined {
+  if (!e) return `${where} is missing`;
+  if (e.address !== '' && isIP(e.address) === 0) return `${where}.address is not an IP address`;
+  if (e.port > 65_535 || (needPort && e.port === 0))
+    return `${where}.port ${e.port} is out of range`;
+  return undefined;
+}
+
+function badString(value: string, where: string, limit: number = BATCH_LIMITS.stringLength) {
+  return value.length > limit ? `${where} is longer than ${limit} characters` : undefined;
+}
+
+export function validateBatch(batch: Batch, hello?: { agentId: string; bootId: string }) {
+  return firstProblem(batch, hello);
+}
+
+function firstProblem(
+  batch: Batch,
+  hello?: { agentId: string; bootId: string },
+): string | undefined {
+  if (!batch.agentId) return 'agent_id is empty';
+  if (!batch.bootId) return 'boot_id is empty';
+  if (hello && (batch.agentId !== hello.agentId || batch.bootId !== hello.bootId))
+    return `batch names agent ${batch.agentId}/${batch.bootId}, but the stream's hello said ${hello.agentId}/${hello.bootId}`;
+  for (const [value, where] of [
+    [batch.agentId, 'agent_id'],
+    [batch.bootId, 'boot_id'],
+    [batch.node, 'node'],
+  ] as const) {
+    const problem = badString(value, where, BATCH_LIMITS.idLength);
+    if (problem) return problem;
+  }
+  if (!(Number.isSafeInteger(batch.sequence) && batch.sequence >= 1))
+    return `sequence ${batch.sequence} must be a positive integer`;
+  if (batch.intervalEndUnixMs < batch.intervalStartUnixMs || batch.intervalStartUnixMs < 0)
+    return 'interval ends before it starts';
+  for (const [list, name] of [
+    [batch.processes, 'processes'],
+    [batch.edges, 'edges'],
+    [batch.hops, 'hops'],
+    [batch.resources, 'resources'],
+  ] as const) {
+    if (list.length > BATCH_LIMITS[name])
+      return `${list.length} ${name}, more than the limit of ${BATCH_LIMITS[name]}`;
+  }
+
+  const known = new Set<string>();
+  for (const [i, p] of batch.processes.entries()) {
+    const where = `processes[${i}]`;
+    if (!p.ref || p.ref.pid === 0) return `${where} has no pid`;
+    const problem =
+      badNumbers(p.ref, `${where}.ref`) ??
+      badNumbers({ cgroupId: p.cgroupId, netnsInode: p.netnsInode }, where) ??
+      badString(p.comm, `${where}.comm`) ??
+      badString(p.exe, `${where}.exe`) ??
+      badString(p.containerId, `${where}.container_id`) ??
+      badString(p.containerName, `${where}.container_name`) ??
+      (p.cmdline.length > BATCH_LIMITS.cmdlineArgs
+        ? `${where}.cmdline has more than ${BATCH_LIMITS.cmdlineArgs} arguments`
+        : undefined) ??
+      p.cmdline.map((a, k) => badString(a, `${where}.cmdline[${k}]`)).find(Boolean) ??
+      (p.pod
+        ? (badString(p.pod.name, `${where}.pod.name`) ??
+          badString(p.pod.namespace, `${where}.pod.namespace`))
+        : undefined);
+    if (problem) return problem;
+    known.add(processId(batch.node, p.ref));
+  }
+  const refersToKnown = (ref: Batch['edges'][number]['process'], where: string) =>
+    known.has(processId(batch.node, ref))
+      ? undefined
+      : `${where} refers to a process the batch does not describe`;
+
+  for (const [i, e] of batch.edges.entries()) {
+    const where = `edges[${i}]`;
+    if (e.side === 'CONNECTION_SIDE_UNSPECIFIED') return `${where}.side is unspecified`;
+    const client = e.side === 'CONNECTION_SIDE_CLIENT';
+    const {
+      process: _p,
+      local: _l,
+      remote: _r,
+      connectLatency,
+      exchangeLatency,
+      srtt,
+      connections,
+      ...counters
+    } = e;
+    const problem =
+      refersToKnown(e.process, `${where}.process`) ??
+      badEndpoint(e.local, `${where}.local`, !client) ??
+      badEndpoint(e.remote, `${where}.remote`, client) ??
+      badNumbers(counters, where) ??
+      badHistogram(connectLatency, `${where}.connect_latency`) ??
+      badHistogram(exchangeLatency, `${where}.exchange_latency`) ??
+      badHistogram(srtt, `${where}.srtt`) ??
+      (connections.length > BATCH_LIMITS.tuplesPerEdge
+        ? `${where} samples ${connections.length} connections, more than ${BATCH_LIMITS.tuplesPerEdge}`
+        : undefined) ??
+      connections
+        .map(
+          (c, k) =>
+            badEndpoint(c.client, `${where}.connections[${k}].client`, true) ??
+            badEndpoint(c.server, `${where}.connections[${k}].server`, true),
+        )
+        .find(Boolean);
+    if (problem) return problem;
+  }
+  for (const [i, h] of batch.hops.entries()) {
+    const where = `hops[${i}]`;
+    if (h.direction === 'DIRECTION_UNSPECIFIED') return `${where}.direction is unspecified`;
+    const problem =
+      refersToKnown(h.process, `${where}.process`) ??
+      badNumbers({ requests: h.requests, unpaired: h.unpaired }, where) ??
+      badHistogram(h.requestHop, `${where}.request_hop`) ??
+      badHistogram(h.responseHop, `${where}.response_hop`);
+    if (problem) return problem;
+  }
+  for (const [i, r] of batch.resources.entries()) {
+    const where = `resources[${i}]`;
+    const { process: _p, source: _s, ...numbers } = r;
+    const problem = refersToKnown(r.process, `${where}.process`) ?? badNumbers(numbers, where);
+    if (problem) return problem;
+  }
+  if (batch.agentCost) {
+    const { lost, programs, ...numbers } = batch.agentCost;
+    const problem =
+      badNumbers(numbers, 'agent_cost') ??
+      (lost ? badNumbers(lost, 'agent_cost.lost') : undefined) ??
+      (programs.length > 256 ? 'agent_cost lists more than 256 programs' : undefined) ??
+      programs
+        .map(
+          (p, k) =>
+            badNumbers(p, `agent_cost.programs[${k}]`) ??
+            badString(p.name, `agent_cost.programs[${k}].name`, 128),
+        )
+        .find(Boolean);
+    if (problem) return problem;
+  }
+  return undefined;
+}

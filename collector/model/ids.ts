@@ -1,0 +1,34 @@
+// Stable names for what the collector tracks. The web keys its drawing by these, so they
+// must not change between queries: they are built from identity, never from row order.
+import type { ProcessRef } from '../../proto/gen/tollgate/v1.js';
+
+/** A process on a node: pids are reused, (pid, start time) is not. */
+export function processId(node: string, ref: ProcessRef | undefined): string {
+  return `p:${node}:${ref?.pid ?? 0}:${ref?.startTimeTicks ?? 0}`;
+}
+
+export function podId(namespace: string, name: string): string {
+  return `pod:${namespace}/${name}`;
+}
+
+/** A peer outside every profiled node, by address (and port when it is a server). */
+export function externalId(address: string, port: number): string {
+  return port > 0 ? `ext:${address}:${port}` : `ext:${address}`;
+}
+
+export function edgeId(source: string, target: string, port: number): string {
+  return `${source}>${target}:${port}`;
+}
+
+/** Loopback addresses repeat in every network namespace, so they mean nothing alone. */
+export function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+}
+
+/**
+ * Where a connection's client (address, port) is unique: the whole cluster for routable
+ * addresses, one network namespace on one node for loopback.
+ */
+export function tupleScope(address: string, node: string, netnsInode: number): string {
+  return isLoopback(address) ? `${node}/${netnsInode}` : '';
+}

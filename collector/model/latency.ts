@@ -1,0 +1,73 @@
+// Latency summaries for the API, in milliseconds, and the added latency of a sidecar:
+// the distribution of request hop + response hop. Pure.
+import {
+  bucketValue,
+  mean,
+  quantile,
+  type SparseHistogram,
+  totalCount,
+} from '../../proto/histogram.js';
+
+export interface LatencyStats {
+  count: number;
+  p50Ms: number | null;
+  p90Ms: number | null;
+  p99Ms: number | null;
+  meanMs: number | null;
+}
+
+const ms = (ns: number | undefined) => (ns === undefined ? null : round(ns / 1e6));
+
+/** Four significant digits: more than the histogram's ~3% resolution carries. */
+export function round(value: number): number {
+  return Number(value.toPrecision(4));
+}
+
+export function latencyStats(h: SparseHistogram): LatencyStats {
+  return {
+    count: totalCount(h),
+    p50Ms: ms(quantile(h, 0.5)),
+    p90Ms: ms(quantile(h, 0.9)),
+    p99Ms: ms(quantile(h, 0.99)),
+    meanMs: ms(mean(h)),
+  };
+}
+
+/**
+ * The distribution of a + b for independent a and b (request and response hop of the
+ * same requests), from their histograms: every pair of buckets contributes the sum of
+ * their values with the product of their probabilities. The mean is exact (means add);
+ * quantiles carry the buckets' ~3% error plus the independence assumption.
+ */
+export function sumOfHops(request: SparseHistogram, response: SparseHistogram): LatencyStats {
+  const nA = totalCount(request);
+  const nB = totalCount(response);
+  if (nA === 0 || nB === 0) return latencyStats(nA === 0 ? response : request);
+  const points: { value: number; weight: number }[] = [];
+  for (let i = 0; i < request.indexes.length; i++) {
+    const va = bucketValue(request.layout, request.indexes[i]!);
+    const pa = request.counts[i]! / nA;
+    for (let j = 0; j < response.indexes.length; j++) {
+      points.push({
+        value: va + bucketValue(response.layout, response.indexes[j]!),
+        weight: (pa * response.counts[j]!) / nB,
+      });
+    }
+  }
+  points.sort((x, y) => x.value - y.value);
+  const at = (q: number) => {
+    let seen = 0;
+    for (const p of points) {
+      seen += p.weight;
+      if (seen >= q - 1e-12) return p.value;
+    }
+    return points[points.length - 1]!.value;
+  };
+  return {
+    count: Math.min(nA, nB),
+    p50Ms: ms(at(0.5)),
+    p90Ms: ms(at(0.9)),
+    p99Ms: ms(at(0.99)),
+    meanMs: ms((mean(request) ?? 0) + (mean(response) ?? 0)),
+  };
+}

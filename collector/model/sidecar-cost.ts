@@ -1,0 +1,171 @@
+// What each pod's sidecar costs over a time range: the headline numbers. Pure.
+//
+// - Added latency per direction: the request hop plus the response hop of the sidecar
+//   (read on one side -> write on the other, measured in the kernel), as a distribution.
+// - Overhead share: the mean added latency over the mean exchange latency seen
+//   downstream of the sidecar (inbound: at the sidecar's own server ends facing other
+//   pods; outbound: at the app's client ends calling out), so "what part of the time a
+//   caller waits is the sidecar".
+// - CPU ms and memory per 1,000 requests, for the sidecar and, next to it, the app;
+//   requests are the app's exchanges (served and made), which every meshed request
+//   crosses once, so meshed and unmeshed pods count alike.
+import { emptyHistogram, merge } from '../../proto/histogram.js';
+import type { Aggregate } from '../store/aggregate.js';
+import { isLoopback } from './ids.js';
+import { type LatencyStats, latencyStats, round, sumOfHops } from './latency.js';
+import type { EndRecord, TopologyPod, TopologyProcess } from './topology.js';
+
+export type Direction = 'inbound' | 'outbound';
+
+export interface HopRecord {
+  processKey: string;
+  direction: Direction;
+  metrics: Aggregate;
+}
+
+export interface ProcessCost {
+  cpuMsPer1kRequests: number | null;
+  millicores: number;
+  rssMb: number | null;
+  rssMbMax: number | null;
+}
+
+export interface DirectionCost {
+  requests: number;
+  unpaired: number;
+  addedLatency: LatencyStats;
+  requestHop: LatencyStats;
+  responseHop: LatencyStats;
+  /** Added mean / downstream exchange mean; null without downstream exchanges. */
+  overheadShare: number | null;
+  downstreamLatency: LatencyStats;
+}
+
+export interface PodCost {
+  pod: string;
+  namespace: string;
+  name: string;
+  /** The sidecar's executable name, or null for a pod without one. */
+  proxy: string | null;
+  requests: number;
+  requestsPerS: number;
+  inbound: DirectionCost | null;
+  outbound: DirectionCost | null;
+  sidecar: ProcessCost | null;
+  app: ProcessCost | null;
+}
+
+const MB = 2 ** 20;
+
+function processCost(
+  keys: readonly string[],
+  resources: ReadonlyMap<string, Aggregate>,
+  requests: number,
+  seconds: number,
+): ProcessCost | null {
+  const rows = keys.map((k) => resources.get(k)).filter((r): r is Aggregate => r !== undefined);
+  if (rows.length === 0) return null;
+  const cpuNs = rows.reduce((n, r) => n + r.sums.cpu_ns!, 0);
+  // Memory of several processes adds up; each one's mean over its samples.
+  const rss = rows.reduce(
+    (n, r) => n + (r.sums.samples! > 0 ? r.sums.rss_bytes_sum! / r.sums.samples! : 0),
+    0,
+  );
+  const rssMax = rows.reduce((n, r) => n + r.maxes.rss_bytes_max!, 0);
+  return {
+    cpuMsPer1kRequests: requests > 0 ? round((cpuNs / 1e6 / requests) * 1000) : null,
+    millicores: round(cpuNs / 1e6 / seconds),
+    rssMb: round(rss / MB),
+    rssMbMax: round(rssMax / MB),
+  };
+}
+
+export function podCosts(input: {
+  fromMs: number;
+  toMs: number;
+  pods: readonly TopologyPod[];
+  processes: readonly TopologyProcess[];
+  ends: readonly EndRecord[];
+  hops: readonly HopRecord[];
+  resources: ReadonlyMap<string, Aggregate>;
+}): PodCost[] {
+  const seconds = Math.max(1e-3, (input.toMs - input.fromMs) / 1000);
+  const processes = new Map(input.processes.map((p) => [p.id, p]));
+  const endsOf = new Map<string, EndRecord[]>();
+  for (const e of input.ends) endsOf.set(e.processKey, [...(endsOf.get(e.processKey) ?? []), e]);
+
+  return input.pods.map((pod) => {
+    const members = pod.processes.map((k) => processes.get(k)!).filter(Boolean);
+    const sidecars = members.filter((p) => p.role === 'sidecar');
+    const apps = members.filter((p) => p.role === 'app');
+    const podEnds = members.flatMap((p) => endsOf.get(p.id) ?? []);
+    const podAddresses = new Set(podEnds.map((e) => e.localAddress));
+    const outside = (address: string) => !isLoopback(address) && !podAddresses.has(address);
+    const exchanges = (list: readonly EndRecord[]) =>
+      list.reduce((n, e) => n + e.metrics.sums.exchanges!, 0);
+    const latency = (list: readonly EndRecord[]) =>
+      list.reduce((h, e) => merge(h, e.metrics.hists.exchange_latency!), emptyHistogram());
+
+    const appEnds = apps.flatMap((p) => endsOf.get(p.id) ?? []);
+    const requests = exchanges(appEnds);
+    const sidecarKeys = new Set(sidecars.map((p) => p.id));
+
+    const direction = (which: Direction): DirectionCost | null => {
+      const hops = input.hops.filter((h) => h.direction === which && sidecarKeys.has(h.processKey));
+      if (hops.length === 0) return null;
+      const request = hops.reduce(
+        (h, x) => merge(h, x.metrics.hists.request_hop!),
+        emptyHistogram(),
+      );
+      const response = hops.reduce(
+        (h, x) => merge(h, x.metrics.hists.response_hop!),
+        emptyHistogram(),
+      );
+      const downstreamEnds =
+        which === 'inbound'
+          ? sidecars
+              .flatMap((p) => endsOf.get(p.id) ?? [])
+              .filter((e) => e.side === 'server' && outside(e.remoteAddress))
+          : appEnds.filter((e) => e.side === 'client' && outside(e.remoteAddress));
+      const added = sumOfHops(request, response);
+      const downstream = latencyStats(latency(downstreamEnds));
+      return {
+        requests: hops.reduce((n, h) => n + h.metrics.sums.requests!, 0),
+        unpaired: hops.reduce((n, h) => n + h.metrics.sums.unpaired!, 0),
+        addedLatency: added,
+        requestHop: latencyStats(request),
+        responseHop: latencyStats(response),
+        overheadShare:
+          added.meanMs !== null && downstream.meanMs
+            ? round(Math.min(1, added.meanMs / downstream.meanMs))
+            : null,
+        downstreamLatency: downstream,
+      };
+    };
+
+    return {
+      pod: pod.id,
+      namespace: pod.namespace,
+      name: pod.name,
+      proxy: sidecars[0]?.comm ?? null,
+      requests,
+      requestsPerS: round(requests / seconds),
+      inbound: direction('inbound'),
+      outbound: direction('outbound'),
+      sidecar: sidecars.length
+        ? processCost(
+            sidecars.map((p) => p.id),
+            input.resources,
+            requests,
+            seconds,
+          )
+        : null,
+      app: processCost(
+        apps.map((p) => p.id),
+        input.resources,
+        requests,
+        seconds,
+      ),
+    };
+  });
+}

@@ -1,0 +1,316 @@
+// The topology of a time range: pods holding processes, external peers, and edges
+// between processes with both ends of their connections joined. Built from what the
+// store holds for the range; pure, so it is tested without SQLite.
+//
+// Joining. Each kernel aggregation key of a process is an "end": a client end names the
+// service it dialed (address:port), a server end the port it accepted on. The store links
+// a client end to the server ends its sampled connections reached, on the client's
+// (address, port), which survives iptables REDIRECT and DNAT. Ends without such a link
+// are joined by address when the dialed address:port is a server end's own (no NAT in
+// between); the rest are drawn to or from an external peer.
+import type { ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
+import { merge, type SparseHistogram } from '../../proto/histogram.js';
+import type { Aggregate } from '../store/aggregate.js';
+import { edgeId, externalId, isLoopback, podId } from './ids.js';
+import { type LatencyStats, latencyStats, round } from './latency.js';
+
+export interface EndRecord {
+  id: number;
+  processKey: string;
+  side: 'client' | 'server';
+  localAddress: string;
+  remoteAddress: string;
+  port: number;
+  metrics: Aggregate;
+}
+
+export interface ProcessRecord {
+  key: string;
+  node: string;
+  identity: ProcessIdentity;
+}
+
+export interface EndSummary {
+  /** How many kernel aggregation keys were merged into this side of the edge. */
+  ends: number;
+  connects: number;
+  connectErrors: number;
+  accepts: number;
+  closes: number;
+  resetsSent: number;
+  resetsReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  retransmits: number;
+  drops: number;
+  exchanges: number;
+  exchangeLatency: LatencyStats;
+  connectLatency: LatencyStats;
+  srtt: LatencyStats;
+  /**
+   * The client's counters also cover other servers: the kernel aggregates by dialed
+   * address, and a Service address spreads over several backends.
+   */
+  shared: boolean;
+}
+
+export type JoinMethod = 'tuple' | 'address' | 'none';
+
+export interface TopologyEdge {
+  id: string;
+  source: string;
+  target: string;
+  /** The port the client dialed (the server's listening port for an unjoined server end). */
+  port: number;
+  joined: JoinMethod;
+  requestsPerS: number;
+  bytesPerS: number;
+  /** Exchange latency p50: the client's view when known, else the server's. */
+  latencyMs: number | null;
+  client: EndSummary | null;
+  server: EndSummary | null;
+}
+
+export interface TopologyProcess {
+  id: string;
+  pod: string | null;
+  node: string;
+  pid: number;
+  comm: string;
+  exe: string;
+  cmdline: string[];
+  container: string;
+  role: 'app' | 'sidecar';
+}
+
+export interface TopologyPod {
+  id: string;
+  namespace: string;
+  name: string;
+  node: string;
+  source: string;
+  processes: string[];
+}
+
+export interface TopologyExternal {
+  id: string;
+  address: string;
+  port: number;
+  /** The pod that owns the address, when one is known to hold it. */
+  name: string | null;
+}
+
+export interface Topology {
+  fromMs: number;
+  toMs: number;
+  pods: TopologyPod[];
+  processes: TopologyProcess[];
+  externals: TopologyExternal[];
+  edges: TopologyEdge[];
+}
+
+/** Which ends make up each edge, for the edge detail's histograms and time series. */
+export type EdgeEnds = Map<string, { client: EndRecord[]; server: EndRecord[] }>;
+
+export function processNode(p: ProcessRecord): TopologyProcess {
+  const id = p.identity;
+  return {
+    id: p.key,
+    pod: id.pod?.name ? podId(id.pod.namespace, id.pod.name) : null,
+    node: p.node,
+    pid: id.ref?.pid ?? 0,
+    comm: id.comm,
+    exe: id.exe,
+    cmdline: id.cmdline,
+    container: id.containerName,
+    role: id.role === 'ROLE_SIDECAR' ? 'sidecar' : 'app',
+  };
+}
+
+export function summarize(ends: readonly EndRecord[], shared = false): EndSummary | null {
+  if (ends.length === 0) return null;
+  const sum = (c: string) => ends.reduce((n, e) => n + (e.metrics.sums[c] ?? 0), 0);
+  const hist = (c: string) =>
+    ends.reduce<SparseHistogram | undefined>(
+      (h, e) => (h ? merge(h, e.metrics.hists[c]!) : e.metrics.hists[c]),
+      undefined,
+    )!;
+  return {
+    ends: ends.length,
+    connects: sum('connects'),
+    connectErrors: sum('connect_errors'),
+    accepts: sum('accepts'),
+    closes: sum('closes'),
+    resetsSent: sum('resets_sent'),
+    resetsReceived: sum('resets_received'),
+    bytesSent: sum('bytes_sent'),
+    bytesReceived: sum('bytes_received'),
+    retransmits: sum('retransmits'),
+    drops: sum('drops'),
+    exchanges: sum('exchanges'),
+    exchangeLatency: latencyStats(hist('exchange_latency')),
+    connectLatency: latencyStats(hist('connect_latency')),
+    srtt: latencyStats(hist('srtt')),
+    shared,
+  };
+}
+
+export function buildTopology(input: {
+  fromMs: number;
+  toMs: number;
+  processes: readonly ProcessRecord[];
+  ends: readonly EndRecord[];
+  links: readonly { clientEnd: number; serverEnd: number }[];
+}): { topology: Topology; edgeEnds: EdgeEnds } {
+  const processes = new Map(input.processes.map((p) => [p.key, p]));
+  const ends = input.ends.filter((e) => processes.has(e.processKey));
+  const byId = new Map(ends.map((e) => [e.id, e]));
+  const netns = (e: EndRecord) => {
+    const p = processes.get(e.processKey)!;
+    return `${p.node}/${p.identity.netnsInode}`;
+  };
+
+  // Links from sampled connections, then address joins for client ends without one.
+  const serversOf = new Map<number, { ends: EndRecord[]; method: JoinMethod }>();
+  for (const link of input.links) {
+    const client = byId.get(link.clientEnd);
+    const server = byId.get(link.serverEnd);
+    if (!client || !server) continue;
+    const entry = serversOf.get(client.id) ?? { ends: [], method: 'tuple' as JoinMethod };
+    entry.ends.push(server);
+    serversOf.set(client.id, entry);
+  }
+  const listening = new Map<string, EndRecord[]>();
+  for (const e of ends) {
+    if (e.side !== 'server') continue;
+    const key = `${e.localAddress}:${e.port}`;
+    listening.set(key, [...(listening.get(key) ?? []), e]);
+  }
+  for (const client of ends) {
+    if (client.side !== 'client' || serversOf.has(client.id)) continue;
+    const candidates = (listening.get(`${client.remoteAddress}:${client.port}`) ?? []).filter(
+      (s) => !isLoopback(client.remoteAddress) || netns(s) === netns(client),
+    );
+    if (candidates.length > 0) serversOf.set(client.id, { ends: candidates, method: 'address' });
+  }
+
+  // Addresses that belong to a pod: where its processes accept connections.
+  const podOfAddress = new Map<string, string>();
+  for (const e of ends) {
+    const pod = processes.get(e.processKey)!.identity.pod;
+    if (e.side === 'server' && !isLoopback(e.localAddress) && pod?.name)
+      podOfAddress.set(e.localAddress, `${pod.namespace}/${pod.name}`);
+  }
+
+  const externals = new Map<string, TopologyExternal>();
+  const external = (address: string, port: number) => {
+    const id = externalId(address, port);
+    if (!externals.has(id))
+      externals.set(id, { id, address, port, name: podOfAddress.get(address) ?? null });
+    return id;
+  };
+
+  interface Draft {
+    source: string;
+    target: string;
+    port: number;
+    joined: JoinMethod;
+    client: EndRecord[];
+    server: EndRecord[];
+    shared: boolean;
+  }
+  const drafts = new Map<string, Draft>();
+  const draft = (source: string, target: string, port: number, joined: JoinMethod) => {
+    const id = edgeId(source, target, port);
+    let d = drafts.get(id);
+    if (!d) {
+      d = { source, target, port, joined, client: [], server: [], shared: false };
+      drafts.set(id, d);
+    }
+    return d;
+  };
+  const joinedServers = new Set<number>();
+  for (const client of ends) {
+    if (client.side !== 'client') continue;
+    const servers = serversOf.get(client.id);
+    if (!servers) {
+      draft(
+        client.processKey,
+        external(client.remoteAddress, client.port),
+        client.port,
+        'none',
+      ).client.push(client);
+      continue;
+    }
+    const targets = new Set(servers.ends.map((s) => s.processKey));
+    for (const server of servers.ends) {
+      joinedServers.add(server.id);
+      const d = draft(client.processKey, server.processKey, client.port, servers.method);
+      if (!d.client.includes(client)) d.client.push(client);
+      if (!d.server.includes(server)) d.server.push(server);
+      d.shared ||= targets.size > 1;
+    }
+  }
+  for (const server of ends) {
+    if (server.side !== 'server' || joinedServers.has(server.id)) continue;
+    draft(external(server.remoteAddress, 0), server.processKey, server.port, 'none').server.push(
+      server,
+    );
+  }
+
+  const seconds = Math.max(1, (input.toMs - input.fromMs) / 1000);
+  const edgeEnds: EdgeEnds = new Map();
+  const edges: TopologyEdge[] = [];
+  for (const [id, d] of drafts) {
+    edgeEnds.set(id, { client: d.client, server: d.server });
+    const client = summarize(d.client, d.shared);
+    const server = summarize(d.server);
+    const main = client ?? server!;
+    edges.push({
+      id,
+      source: d.source,
+      target: d.target,
+      port: d.port,
+      joined: d.joined,
+      requestsPerS: round(main.exchanges / seconds),
+      bytesPerS: round((main.bytesSent + main.bytesReceived) / seconds),
+      latencyMs: client?.exchangeLatency.p50Ms ?? server?.exchangeLatency.p50Ms ?? null,
+      client,
+      server,
+    });
+  }
+
+  const processNodes = input.processes.map(processNode);
+  const pods = new Map<string, TopologyPod>();
+  for (const p of input.processes) {
+    const node = processNode(p);
+    const pod = p.identity.pod;
+    if (!node.pod || !pod) continue;
+    let entry = pods.get(node.pod);
+    if (!entry) {
+      entry = {
+        id: node.pod,
+        namespace: pod.namespace,
+        name: pod.name,
+        node: p.node,
+        source: pod.source,
+        processes: [],
+      };
+      pods.set(node.pod, entry);
+    }
+    entry.processes.push(node.id);
+  }
+  const byIdOrder = <T extends { id: string }>(list: T[]) =>
+    list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return {
+    topology: {
+      fromMs: input.fromMs,
+      toMs: input.toMs,
+      pods: byIdOrder([...pods.values()]),
+      processes: byIdOrder(processNodes),
+      externals: byIdOrder([...externals.values()]),
+      edges: byIdOrder(edges),
+    },
+    edgeEnds,
+  };
+}

@@ -1,0 +1,183 @@
+// Answers the API's questions from the store: reads a range's rows, hands them to the
+// pure model (topology, sidecar cost) and shapes the result. No HTTP here.
+
+import { emptyHistogram, merge, type SparseHistogram } from '../proto/histogram.js';
+import { type LatencyStats, latencyStats } from './model/latency.js';
+import { type HopRecord, type PodCost, podCosts } from './model/sidecar-cost.js';
+import {
+  buildTopology,
+  type EdgeEnds,
+  type EndRecord,
+  type EndSummary,
+  type ProcessRecord,
+  summarize,
+  type Topology,
+} from './model/topology.js';
+import type { Aggregate } from './store/aggregate.js';
+import type { Store } from './store/store.js';
+
+export interface TimeRange {
+  fromMs: number;
+  toMs: number;
+}
+
+export interface RangeView {
+  topology: Topology;
+  costs: PodCost[];
+  edgeEnds: EdgeEnds;
+}
+
+export interface EdgeDetail {
+  edge: Topology['edges'][number];
+  histograms: {
+    clientExchange: SparseHistogram;
+    serverExchange: SparseHistogram;
+    connect: SparseHistogram;
+    srtt: SparseHistogram;
+  };
+  series: {
+    startMs: number;
+    client: EndSummary | null;
+    server: EndSummary | null;
+  }[];
+}
+
+export interface AgentView {
+  agentId: string;
+  node: string;
+  bootId: string;
+  version: string;
+  lastSeenMs: number;
+  nodeInfo: unknown;
+  millicores: number | null;
+  runnerMillicores: number | null;
+  rssMb: number | null;
+  runnerRssMb: number | null;
+  /** The latest cumulative cost report, loss counters and per-program BPF time included. */
+  latest: unknown;
+}
+
+export class Queries {
+  constructor(private readonly store: Store) {}
+
+  /** The topology of a range with each pod's sidecar cost. */
+  view(range: TimeRange, nowMs = Date.now()): RangeView {
+    const endRows = this.store.read('end', range.fromMs, range.toMs, nowMs);
+    const hopRows = this.store.read('hop', range.fromMs, range.toMs, nowMs);
+    const resourceRows = this.store.read('resource', range.fromMs, range.toMs, nowMs);
+    const endInfo = this.store.ends([...endRows.keys()]);
+    const hopInfo = this.store.hopSeries([...hopRows.keys()]);
+    const processIds = new Set<number>([
+      ...endInfo.map((e) => e.process),
+      ...hopInfo.map((h) => h.process),
+      ...resourceRows.keys(),
+    ]);
+    const processRows = this.store.processes([...processIds]);
+    const keyOf = new Map(processRows.map((p) => [p.id, p.key]));
+    const processes: ProcessRecord[] = processRows.map((p) => ({
+      key: p.key,
+      node: p.node,
+      identity: p.identity,
+    }));
+    const ends: EndRecord[] = endInfo.map((e) => ({
+      id: e.id,
+      processKey: keyOf.get(e.process)!,
+      side: e.side,
+      localAddress: e.localAddress,
+      remoteAddress: e.remoteAddress,
+      port: e.port,
+      metrics: endRows.get(e.id)!,
+    }));
+    const { topology, edgeEnds } = buildTopology({
+      ...range,
+      processes,
+      ends,
+      links: this.store.links(endInfo.map((e) => e.id)),
+    });
+    const hops: HopRecord[] = hopInfo.map((h) => ({
+      processKey: keyOf.get(h.process)!,
+      direction: h.direction,
+      metrics: hopRows.get(h.id)!,
+    }));
+    const resources = new Map<string, Aggregate>();
+    for (const [id, aggregate] of resourceRows) resources.set(keyOf.get(id)!, aggregate);
+    const costs = podCosts({
+      ...range,
+      pods: topology.pods,
+      processes: topology.processes,
+      ends,
+      hops,
+      resources,
+    });
+    return { topology, costs, edgeEnds };
+  }
+
+  edge(id: string, range: TimeRange, stepMs: number, nowMs = Date.now()): EdgeDetail | undefined {
+    const view = this.view(range, nowMs);
+    const edge = view.topology.edges.find((e) => e.id === id);
+    const ends = view.edgeEnds.get(id);
+    if (!edge || !ends) return undefined;
+    const hist = (list: readonly EndRecord[], column: string) =>
+      list.reduce((h, e) => merge(h, e.metrics.hists[column]!), emptyHistogram());
+    const overTime = (list: readonly EndRecord[]) =>
+      new Map(
+        this.store
+          .readSeries(
+            'end',
+            list.map((e) => e.id),
+            range.fromMs,
+            range.toMs,
+            stepMs,
+            nowMs,
+          )
+          .map((s) => [s.startMs, s.aggregate]),
+      );
+    const clientSteps = overTime(ends.client);
+    const serverSteps = overTime(ends.server);
+    const starts = [...new Set([...clientSteps.keys(), ...serverSteps.keys()])].sort(
+      (a, b) => a - b,
+    );
+    const asEnd = (a: Aggregate | undefined, like: EndRecord | undefined): EndRecord[] =>
+      a && like ? [{ ...like, metrics: a }] : [];
+    return {
+      edge,
+      histograms: {
+        clientExchange: hist(ends.client, 'exchange_latency'),
+        serverExchange: hist(ends.server, 'exchange_latency'),
+        connect: hist(ends.client, 'connect_latency'),
+        srtt: hist([...ends.client, ...ends.server], 'srtt'),
+      },
+      series: starts.map((startMs) => ({
+        startMs,
+        client: summarize(asEnd(clientSteps.get(startMs), ends.client[0])),
+        server: summarize(asEnd(serverSteps.get(startMs), ends.server[0])),
+      })),
+    };
+  }
+
+  agents(range: TimeRange, nowMs = Date.now()): AgentView[] {
+    const rows = this.store.read('agent', range.fromMs, range.toMs, nowMs);
+    const seconds = Math.max(1e-3, (range.toMs - range.fromMs) / 1000);
+    return this.store.agents().map((a) => {
+      const r = rows.get(a.id);
+      const mean = (column: string) =>
+        r && r.sums.samples! > 0 ? r.sums[column]! / r.sums.samples! / 2 ** 20 : null;
+      return {
+        agentId: a.agentId,
+        node: a.node,
+        bootId: a.bootId,
+        version: a.version,
+        lastSeenMs: a.lastSeenMs,
+        nodeInfo: a.nodeInfo,
+        millicores: r ? r.sums.agent_cpu_ns! / 1e6 / seconds : null,
+        runnerMillicores: r ? r.sums.runner_cpu_ns! / 1e6 / seconds : null,
+        rssMb: mean('agent_rss_bytes_sum'),
+        runnerRssMb: mean('runner_rss_bytes_sum'),
+        latest: a.cost,
+      };
+    });
+  }
+}
+
+export type { LatencyStats };
+export { latencyStats };

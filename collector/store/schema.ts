@@ -1,0 +1,121 @@
+// The SQLite schema as an ordered list of migrations. A store opened by an older
+// version is brought forward in one transaction per step; one opened by a newer version
+// is refused rather than guessed at.
+import type Database from 'better-sqlite3';
+import { SERIES, tableName } from './series.js';
+import type { Tier } from './tiers.js';
+
+function seriesTables(tiers: readonly Tier[]): string {
+  const statements: string[] = [];
+  for (const kind of SERIES) {
+    const cols = [
+      ...kind.sums.map((c) => `${c} INTEGER NOT NULL DEFAULT 0`),
+      ...kind.maxes.map((c) => `${c} INTEGER NOT NULL DEFAULT 0`),
+      ...kind.hists.map((c) => `${c} BLOB`),
+    ].join(', ');
+    for (const tier of tiers) {
+      const table = tableName(kind, tier.name);
+      // Raw rows are only ever inserted (one per report); rollups are merged into by key.
+      statements.push(
+        tier.name === 'raw'
+          ? `CREATE TABLE ${table} (bucket_ms INTEGER NOT NULL, sid INTEGER NOT NULL, ${cols});
+             CREATE INDEX ${table}_bucket ON ${table} (bucket_ms, sid);`
+          : `CREATE TABLE ${table} (bucket_ms INTEGER NOT NULL, sid INTEGER NOT NULL, ${cols},
+               PRIMARY KEY (bucket_ms, sid)) WITHOUT ROWID;`,
+      );
+    }
+  }
+  return statements.join('\n');
+}
+
+export function migrations(tiers: readonly Tier[]): readonly string[] {
+  return [
+    // 1: identities, batches, joins and the metric series.
+    `CREATE TABLE agents (
+       id INTEGER PRIMARY KEY,
+       agent_id TEXT NOT NULL UNIQUE,
+       node TEXT NOT NULL,
+       boot_id TEXT NOT NULL,
+       version TEXT NOT NULL,
+       node_info TEXT NOT NULL,
+       cost TEXT,
+       first_seen_ms INTEGER NOT NULL,
+       last_seen_ms INTEGER NOT NULL);
+     CREATE TABLE batches (
+       agent_id TEXT NOT NULL,
+       boot_id TEXT NOT NULL,
+       sequence INTEGER NOT NULL,
+       stored_ms INTEGER NOT NULL,
+       interval_end_ms INTEGER NOT NULL,
+       records INTEGER NOT NULL,
+       PRIMARY KEY (agent_id, boot_id, sequence)) WITHOUT ROWID;
+     CREATE INDEX batches_stored ON batches (stored_ms);
+     CREATE TABLE processes (
+       id INTEGER PRIMARY KEY,
+       key TEXT NOT NULL UNIQUE,
+       node TEXT NOT NULL,
+       pid INTEGER NOT NULL,
+       start_ticks INTEGER NOT NULL,
+       identity TEXT NOT NULL,
+       first_seen_ms INTEGER NOT NULL,
+       last_seen_ms INTEGER NOT NULL);
+     CREATE TABLE ends (
+       id INTEGER PRIMARY KEY,
+       process INTEGER NOT NULL REFERENCES processes(id),
+       side INTEGER NOT NULL,
+       local_addr TEXT NOT NULL,
+       remote_addr TEXT NOT NULL,
+       port INTEGER NOT NULL,
+       last_seen_ms INTEGER NOT NULL,
+       UNIQUE (process, side, local_addr, remote_addr, port));
+     CREATE TABLE hop_series (
+       id INTEGER PRIMARY KEY,
+       process INTEGER NOT NULL REFERENCES processes(id),
+       direction INTEGER NOT NULL,
+       UNIQUE (process, direction));
+     CREATE TABLE resource_last (
+       process INTEGER PRIMARY KEY,
+       cpu_ns INTEGER NOT NULL,
+       sample_ms INTEGER NOT NULL);
+     CREATE TABLE agent_last (
+       agent INTEGER PRIMARY KEY,
+       boot_id TEXT NOT NULL,
+       agent_cpu_ns INTEGER NOT NULL,
+       runner_cpu_ns INTEGER NOT NULL);
+     CREATE TABLE tuples (
+       scope TEXT NOT NULL,
+       address TEXT NOT NULL,
+       port INTEGER NOT NULL,
+       side INTEGER NOT NULL,
+       end_id INTEGER NOT NULL,
+       seen_ms INTEGER NOT NULL,
+       PRIMARY KEY (scope, address, port, side)) WITHOUT ROWID;
+     CREATE INDEX tuples_seen ON tuples (seen_ms);
+     CREATE TABLE links (
+       client_end INTEGER NOT NULL,
+       server_end INTEGER NOT NULL,
+       first_seen_ms INTEGER NOT NULL,
+       last_seen_ms INTEGER NOT NULL,
+       PRIMARY KEY (client_end, server_end)) WITHOUT ROWID;
+     CREATE TABLE rollups (tier TEXT PRIMARY KEY, rolled_to_ms INTEGER NOT NULL);
+     ${seriesTables(tiers)}`,
+  ];
+}
+
+/** Brings the schema to the latest version; returns the version it found. */
+export function migrate(db: Database.Database, tiers: readonly Tier[]): number {
+  const steps = migrations(tiers);
+  const found = db.pragma('user_version', { simple: true }) as number;
+  if (found > steps.length) {
+    throw new Error(
+      `the store's schema is version ${found}, newer than this collector's ${steps.length}: upgrade Tollgate`,
+    );
+  }
+  for (let v = found; v < steps.length; v++) {
+    db.transaction(() => {
+      db.exec(steps[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return found;
+}

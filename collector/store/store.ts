@@ -1,0 +1,652 @@
+// The collector's SQLite store. Writes come in groups of batches, each group one
+// transaction, so a batch is either wholly visible or not at all, whatever kills the
+// process. Reads merge time-bucketed rows over any range (see tiers.ts, aggregate.ts).
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  Batch,
+  EdgeReport,
+  HopReport,
+  ProcessIdentity,
+  ResourceSample,
+} from '../../proto/gen/tollgate/v1.js';
+import { processId, tupleScope } from '../model/ids.js';
+import { type Aggregate, addAggregate, addRow, emptyAggregate, type Row } from './aggregate.js';
+import { encodeHistogram } from './histogram-blob.js';
+import { migrate } from './schema.js';
+import { columns, SERIES, type SeriesKind, seriesKind, tableName } from './series.js';
+import { bucketStart, planRange, type RetentionOptions, type Tier, tiers } from './tiers.js';
+
+export interface StoreOptions {
+  retention?: RetentionOptions;
+  /** How long after a bucket ends before it is rolled up (late batches still land). */
+  rollupGraceMs?: number;
+  /** How long a batch's identity is remembered to drop its replays. */
+  dedupeMs?: number;
+}
+
+export type CommitStatus = 'stored' | 'duplicate';
+
+export const SIDE_CODE = { CONNECTION_SIDE_CLIENT: 1, CONNECTION_SIDE_SERVER: 2 } as const;
+export const DIRECTION_CODE = { DIRECTION_INBOUND: 1, DIRECTION_OUTBOUND: 2 } as const;
+
+export interface EndInfo {
+  id: number;
+  process: number;
+  side: 'client' | 'server';
+  localAddress: string;
+  remoteAddress: string;
+  port: number;
+}
+
+export interface ProcessInfo {
+  id: number;
+  key: string;
+  node: string;
+  identity: ProcessIdentity;
+  firstSeenMs: number;
+  lastSeenMs: number;
+}
+
+export interface AgentInfo {
+  id: number;
+  agentId: string;
+  node: string;
+  bootId: string;
+  version: string;
+  nodeInfo: unknown;
+  cost: unknown;
+  firstSeenMs: number;
+  lastSeenMs: number;
+}
+
+/** How far apart the two ends' sightings of one connection may be and still join. */
+const TUPLE_WINDOW_MS = 60_000;
+
+export class Store {
+  readonly tiers: readonly Tier[];
+  private readonly db: Database.Database;
+  private readonly graceMs: number;
+  private readonly dedupeMs: number;
+  private readonly statements: ReturnType<Store['prepare']>;
+  private readonly insertRaw = new Map<string, Database.Statement>();
+  private readonly rolledTo = new Map<Tier['name'], number>();
+
+  private constructor(db: Database.Database, options: StoreOptions) {
+    this.db = db;
+    this.tiers = tiers(options.retention);
+    this.graceMs = options.rollupGraceMs ?? 10_000;
+    this.dedupeMs = options.dedupeMs ?? 24 * 3_600_000;
+    migrate(db, this.tiers);
+    this.statements = this.prepare();
+    for (const kind of SERIES) {
+      const cols = ['bucket_ms', 'sid', ...columns(kind)];
+      this.insertRaw.set(
+        kind.name,
+        db.prepare(
+          `INSERT INTO ${tableName(kind, 'raw')} (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`,
+        ),
+      );
+    }
+    for (const row of db.prepare('SELECT tier, rolled_to_ms FROM rollups').all() as {
+      tier: Tier['name'];
+      rolled_to_ms: number;
+    }[])
+      this.rolledTo.set(row.tier, row.rolled_to_ms);
+  }
+
+  /** Opens (creating if needed) a store at `path`, or in memory for ':memory:'. */
+  static open(path: string, options: StoreOptions = {}): Store {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path);
+    // WAL: readers (the API) never block the writer (ingest), and a commit is one fsync.
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    return new Store(db, options);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      isStored: db.prepare(
+        'SELECT 1 FROM batches WHERE agent_id = ? AND boot_id = ? AND sequence = ?',
+      ),
+      insertBatch: db.prepare(
+        'INSERT INTO batches (agent_id, boot_id, sequence, stored_ms, interval_end_ms, records) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      upsertAgent: db.prepare(
+        `INSERT INTO agents (agent_id, node, boot_id, version, node_info, cost, first_seen_ms, last_seen_ms)
+         VALUES (@agentId, @node, @bootId, @version, @nodeInfo, @cost, @now, @now)
+         ON CONFLICT (agent_id) DO UPDATE SET node = @node, boot_id = @bootId,
+           version = CASE WHEN @version = '' THEN version ELSE @version END,
+           node_info = CASE WHEN @nodeInfo = '{}' THEN node_info ELSE @nodeInfo END,
+           cost = COALESCE(@cost, cost), last_seen_ms = @now
+         RETURNING id`,
+      ),
+      upsertProcess: db.prepare(
+        `INSERT INTO processes (key, node, pid, start_ticks, identity, first_seen_ms, last_seen_ms)
+         VALUES (@key, @node, @pid, @start, @identity, @seen, @seen)
+         ON CONFLICT (key) DO UPDATE SET identity = @identity,
+           last_seen_ms = MAX(last_seen_ms, @seen), first_seen_ms = MIN(first_seen_ms, @seen)
+         RETURNING id`,
+      ),
+      upsertEnd: db.prepare(
+        `INSERT INTO ends (process, side, local_addr, remote_addr, port, last_seen_ms)
+         VALUES (@process, @side, @local, @remote, @port, @seen)
+         ON CONFLICT (process, side, local_addr, remote_addr, port)
+           DO UPDATE SET last_seen_ms = MAX(last_seen_ms, @seen)
+         RETURNING id`,
+      ),
+      upsertHopSeries: db.prepare(
+        `INSERT INTO hop_series (process, direction) VALUES (?, ?)
+         ON CONFLICT (process, direction) DO UPDATE SET direction = direction RETURNING id`,
+      ),
+      resourceLast: db.prepare('SELECT cpu_ns, sample_ms FROM resource_last WHERE process = ?'),
+      setResourceLast: db.prepare(
+        `INSERT INTO resource_last (process, cpu_ns, sample_ms) VALUES (?, ?, ?)
+         ON CONFLICT (process) DO UPDATE SET cpu_ns = excluded.cpu_ns, sample_ms = excluded.sample_ms`,
+      ),
+      agentLast: db.prepare(
+        'SELECT boot_id, agent_cpu_ns, runner_cpu_ns FROM agent_last WHERE agent = ?',
+      ),
+      setAgentLast: db.prepare(
+        `INSERT INTO agent_last (agent, boot_id, agent_cpu_ns, runner_cpu_ns) VALUES (?, ?, ?, ?)
+         ON CONFLICT (agent) DO UPDATE SET boot_id = excluded.boot_id,
+           agent_cpu_ns = excluded.agent_cpu_ns, runner_cpu_ns = excluded.runner_cpu_ns`,
+      ),
+      upsertTuple: db.prepare(
+        `INSERT INTO tuples (scope, address, port, side, end_id, seen_ms) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (scope, address, port, side) DO UPDATE SET end_id = excluded.end_id,
+           seen_ms = excluded.seen_ms`,
+      ),
+      findTuple: db.prepare(
+        'SELECT end_id, seen_ms FROM tuples WHERE scope = ? AND address = ? AND port = ? AND side = ?',
+      ),
+      upsertLink: db.prepare(
+        `INSERT INTO links (client_end, server_end, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)
+         ON CONFLICT (client_end, server_end) DO UPDATE SET
+           last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)`,
+      ),
+      setRolledTo: db.prepare(
+        `INSERT INTO rollups (tier, rolled_to_ms) VALUES (?, ?)
+         ON CONFLICT (tier) DO UPDATE SET rolled_to_ms = excluded.rolled_to_ms`,
+      ),
+    };
+  }
+
+  /** Was this batch stored before? */
+  isStored(batch: Pick<Batch, 'agentId' | 'bootId' | 'sequence'>): boolean {
+    return this.statements.isStored.get(batch.agentId, batch.bootId, batch.sequence) !== undefined;
+  }
+
+  /**
+   * Stores a group of validated batches in one transaction and says, for each, whether
+   * it was stored now or before. Nothing of the group is visible until all of it is.
+   */
+  commit(batches: readonly Batch[], nowMs = Date.now()): CommitStatus[] {
+    return this.db.transaction(() =>
+      batches.map((batch): CommitStatus => {
+        if (this.isStored(batch)) return 'duplicate';
+        this.writeBatch(batch, nowMs);
+        return 'stored';
+      }),
+    )();
+  }
+
+  private writeBatch(batch: Batch, nowMs: number): void {
+    const s = this.statements;
+    const seen = batch.intervalEndUnixMs || nowMs;
+    const bucket = bucketStart(batch.intervalStartUnixMs || seen, 1000);
+    const cost = batch.agentCost;
+    const agent = (
+      s.upsertAgent.get({
+        agentId: batch.agentId,
+        node: batch.node,
+        bootId: batch.bootId,
+        version: '',
+        nodeInfo: '{}',
+        cost: cost ? JSON.stringify(cost) : null,
+        now: nowMs,
+      }) as { id: number }
+    ).id;
+
+    const processes = new Map<string, { id: number; identity: ProcessIdentity }>();
+    for (const identity of batch.processes) {
+      const key = processId(batch.node, identity.ref);
+      const row = s.upsertProcess.get({
+        key,
+        node: batch.node,
+        pid: identity.ref?.pid ?? 0,
+        start: identity.ref?.startTimeTicks ?? 0,
+        identity: JSON.stringify(identity),
+        seen,
+      }) as { id: number };
+      processes.set(key, { id: row.id, identity });
+    }
+    const processOf = (ref: ProcessIdentity['ref']) => {
+      const found = processes.get(processId(batch.node, ref));
+      if (!found) throw new Error(`batch refers to process ${ref?.pid} it does not describe`);
+      return found;
+    };
+
+    for (const edge of batch.edges)
+      this.writeEdge(batch, edge, processOf(edge.process), bucket, seen);
+    for (const hop of batch.hops) this.writeHop(hop, processOf(hop.process).id, bucket);
+    for (const sample of batch.resources)
+      this.writeResource(sample, processOf(sample.process).id, bucket, seen);
+    if (cost) {
+      const last = s.agentLast.get(agent) as
+        | { boot_id: string; agent_cpu_ns: number; runner_cpu_ns: number }
+        | undefined;
+      const sameBoot = last?.boot_id === batch.bootId;
+      this.writeSeries('agent', agent, bucket, {
+        agent_cpu_ns: Math.max(
+          0,
+          cost.agentCpuNs - (sameBoot ? last.agent_cpu_ns : cost.agentCpuNs),
+        ),
+        runner_cpu_ns: Math.max(
+          0,
+          cost.runnerCpuNs - (sameBoot ? last.runner_cpu_ns : cost.runnerCpuNs),
+        ),
+        agent_rss_bytes_sum: cost.agentRssBytes,
+        runner_rss_bytes_sum: cost.runnerRssBytes,
+        samples: 1,
+        agent_rss_bytes_max: cost.agentRssBytes,
+        runner_rss_bytes_max: cost.runnerRssBytes,
+      });
+      s.setAgentLast.run(agent, batch.bootId, cost.agentCpuNs, cost.runnerCpuNs);
+    }
+    s.insertBatch.run(
+      batch.agentId,
+      batch.bootId,
+      batch.sequence,
+      nowMs,
+      seen,
+      batch.edges.length + batch.hops.length + batch.resources.length,
+    );
+  }
+
+  private writeEdge(
+    batch: Batch,
+    edge: EdgeReport,
+    process: { id: number; identity: ProcessIdentity },
+    bucket: number,
+    seen: number,
+  ): void {
+    const s = this.statements;
+    const side = SIDE_CODE[edge.side as keyof typeof SIDE_CODE];
+    const client = side === SIDE_CODE.CONNECTION_SIDE_CLIENT;
+    const endId = (
+      s.upsertEnd.get({
+        process: process.id,
+        side,
+        local: edge.local?.address ?? '',
+        remote: edge.remote?.address ?? '',
+        // The service port: what the client dialed, or what the server listens on.
+        port: client ? (edge.remote?.port ?? 0) : (edge.local?.port ?? 0),
+        seen,
+      }) as { id: number }
+    ).id;
+    const row: Row = {
+      connects: edge.connects,
+      connect_errors: edge.connectErrors,
+      accepts: edge.accepts,
+      closes: edge.closes,
+      resets_sent: edge.resetsSent,
+      resets_received: edge.resetsReceived,
+      bytes_sent: edge.bytesSent,
+      bytes_received: edge.bytesReceived,
+      send_ops: edge.sendOps,
+      recv_ops: edge.recvOps,
+      retransmits: edge.retransmits,
+      drops: edge.drops,
+      exchanges: edge.exchanges,
+      connect_latency: encodeHistogram(edge.connectLatency),
+      exchange_latency: encodeHistogram(edge.exchangeLatency),
+      srtt: encodeHistogram(edge.srtt),
+    };
+    this.writeSeries('end', endId, bucket, row);
+
+    // Join the two ends of each sampled connection on the client's (address, port).
+    const other = client ? SIDE_CODE.CONNECTION_SIDE_SERVER : SIDE_CODE.CONNECTION_SIDE_CLIENT;
+    for (const tuple of edge.connections) {
+      const address = tuple.client?.address ?? '';
+      const port = tuple.client?.port ?? 0;
+      if (!address || !port) continue;
+      const scope = tupleScope(address, batch.node, process.identity.netnsInode);
+      s.upsertTuple.run(scope, address, port, side, endId, seen);
+      const match = s.findTuple.get(scope, address, port, other) as
+        | { end_id: number; seen_ms: number }
+        | undefined;
+      if (!match || Math.abs(match.seen_ms - seen) > TUPLE_WINDOW_MS) continue;
+      const [clientEnd, serverEnd] = client ? [endId, match.end_id] : [match.end_id, endId];
+      s.upsertLink.run(clientEnd, serverEnd, seen, seen);
+    }
+  }
+
+  private writeHop(hop: HopReport, process: number, bucket: number): void {
+    const direction = DIRECTION_CODE[hop.direction as keyof typeof DIRECTION_CODE];
+    const sid = (this.statements.upsertHopSeries.get(process, direction) as { id: number }).id;
+    this.writeSeries('hop', sid, bucket, {
+      requests: hop.requests,
+      unpaired: hop.unpaired,
+      request_hop: encodeHistogram(hop.requestHop),
+      response_hop: encodeHistogram(hop.responseHop),
+    });
+  }
+
+  private writeResource(sample: ResourceSample, process: number, bucket: number, seen: number) {
+    const s = this.statements;
+    const cpu = sample.cpuUserNs + sample.cpuSystemNs;
+    const last = s.resourceLast.get(process) as { cpu_ns: number; sample_ms: number } | undefined;
+    // Samples are cumulative: the interval's share is the difference from the previous
+    // one. A replayed older sample adds nothing and does not move the baseline back.
+    if (last && seen <= last.sample_ms) {
+      this.writeSeries('resource', process, bucket, {
+        cpu_ns: 0,
+        rss_bytes_sum: sample.rssBytes,
+        samples: 1,
+        rss_bytes_max: sample.rssBytes,
+      });
+      return;
+    }
+    this.writeSeries('resource', process, bucket, {
+      cpu_ns: last ? Math.max(0, cpu - last.cpu_ns) : 0,
+      rss_bytes_sum: sample.rssBytes,
+      samples: 1,
+      rss_bytes_max: sample.rssBytes,
+    });
+    s.setResourceLast.run(process, cpu, seen);
+  }
+
+  /** A raw row, and for a late batch also the rollups its bucket was already rolled into. */
+  private writeSeries(name: SeriesKind['name'], sid: number, bucket: number, row: Row): void {
+    const kind = seriesKind(name);
+    this.insertRaw.get(name)!.run({ bucket_ms: bucket, sid, ...row });
+    for (const tier of this.tiers.slice(1)) {
+      if (bucket >= (this.rolledTo.get(tier.name) ?? 0)) continue;
+      const aggregate = emptyAggregate(kind);
+      addRow(kind, aggregate, row);
+      this.mergeInto(kind, tier, bucketStart(bucket, tier.bucketMs), sid, aggregate);
+    }
+  }
+
+  private mergeInto(kind: SeriesKind, tier: Tier, bucket: number, sid: number, add: Aggregate) {
+    const table = tableName(kind, tier.name);
+    const existing = this.db
+      .prepare(`SELECT * FROM ${table} WHERE bucket_ms = ? AND sid = ?`)
+      .get(bucket, sid) as Row | undefined;
+    const merged = emptyAggregate(kind);
+    if (existing) addRow(kind, merged, existing);
+    addAggregate(kind, merged, add);
+    const cols = columns(kind);
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO ${table} (bucket_ms, sid, ${cols.join(', ')}) VALUES (?, ?, ${cols.map(() => '?').join(', ')})`,
+      )
+      .run(bucket, sid, ...aggregateValues(kind, merged));
+  }
+
+  /**
+   * Rolls finished buckets up into the coarser tiers and deletes what is past retention.
+   * Runs in one transaction; cheap to call often.
+   */
+  maintain(nowMs = Date.now()): void {
+    this.db.transaction(() => {
+      for (let i = 1; i < this.tiers.length; i++)
+        this.rollup(this.tiers[i - 1]!, this.tiers[i]!, nowMs);
+      for (const tier of this.tiers) {
+        for (const kind of SERIES)
+          this.db
+            .prepare(`DELETE FROM ${tableName(kind, tier.name)} WHERE bucket_ms < ?`)
+            .run(nowMs - tier.retentionMs);
+      }
+      const oldest = nowMs - this.tiers[this.tiers.length - 1]!.retentionMs;
+      this.db.prepare('DELETE FROM batches WHERE stored_ms < ?').run(nowMs - this.dedupeMs);
+      this.db.prepare('DELETE FROM tuples WHERE seen_ms < ?').run(nowMs - 10 * TUPLE_WINDOW_MS);
+      this.db.prepare('DELETE FROM links WHERE last_seen_ms < ?').run(oldest);
+    })();
+  }
+
+  private rollup(source: Tier, target: Tier, nowMs: number): void {
+    const boundary = bucketStart(nowMs - this.graceMs, target.bucketMs);
+    let from = this.rolledTo.get(target.name);
+    if (from === undefined) {
+      // First rollup: start at the oldest data there is.
+      let oldest = boundary;
+      for (const kind of SERIES) {
+        const row = this.db
+          .prepare(`SELECT MIN(bucket_ms) AS b FROM ${tableName(kind, source.name)}`)
+          .get() as { b: number | null };
+        if (row.b !== null) oldest = Math.min(oldest, bucketStart(row.b, target.bucketMs));
+      }
+      from = oldest;
+    }
+    if (boundary <= from) {
+      this.setRolledTo(target, from);
+      return;
+    }
+    for (const kind of SERIES) {
+      const groups = new Map<string, { bucket: number; sid: number; aggregate: Aggregate }>();
+      const rows = this.db
+        .prepare(
+          `SELECT * FROM ${tableName(kind, source.name)} WHERE bucket_ms >= ? AND bucket_ms < ?`,
+        )
+        .iterate(from, boundary) as IterableIterator<Row & { bucket_ms: number; sid: number }>;
+      for (const row of rows) {
+        const bucket = bucketStart(row.bucket_ms, target.bucketMs);
+        const key = `${bucket}/${row.sid}`;
+        let group = groups.get(key);
+        if (!group) {
+          group = { bucket, sid: row.sid, aggregate: emptyAggregate(kind) };
+          groups.set(key, group);
+        }
+        addRow(kind, group.aggregate, row);
+      }
+      for (const g of groups.values()) this.mergeInto(kind, target, g.bucket, g.sid, g.aggregate);
+    }
+    this.setRolledTo(target, boundary);
+  }
+
+  private setRolledTo(tier: Tier, ms: number): void {
+    this.rolledTo.set(tier.name, ms);
+    this.statements.setRolledTo.run(tier.name, ms);
+  }
+
+  /** Every series of a kind merged over [fromMs, toMs), by series id. */
+  read(name: SeriesKind['name'], fromMs: number, toMs: number, nowMs = Date.now()) {
+    const kind = seriesKind(name);
+    const out = new Map<number, Aggregate>();
+    for (const span of planRange(fromMs, toMs, nowMs, this.tiers, this.rolledTo)) {
+      const rows = this.db
+        .prepare(
+          `SELECT * FROM ${tableName(kind, span.tier.name)} WHERE bucket_ms >= ? AND bucket_ms < ?`,
+        )
+        .iterate(span.fromMs, span.toMs) as IterableIterator<Row & { sid: number }>;
+      for (const row of rows) {
+        let aggregate = out.get(row.sid);
+        if (!aggregate) {
+          aggregate = emptyAggregate(kind);
+          out.set(row.sid, aggregate);
+        }
+        addRow(kind, aggregate, row);
+      }
+    }
+    return out;
+  }
+
+  /** One series over time: one aggregate per step of `stepMs`, oldest first. */
+  readSeries(
+    name: SeriesKind['name'],
+    sids: readonly number[],
+    fromMs: number,
+    toMs: number,
+    stepMs: number,
+    nowMs = Date.now(),
+  ): { startMs: number; aggregate: Aggregate }[] {
+    const kind = seriesKind(name);
+    const steps = new Map<number, Aggregate>();
+    const wanted = new Set(sids);
+    for (const span of planRange(fromMs, toMs, nowMs, this.tiers, this.rolledTo)) {
+      const rows = this.db
+        .prepare(
+          `SELECT * FROM ${tableName(kind, span.tier.name)} WHERE bucket_ms >= ? AND bucket_ms < ? AND sid IN (${sids.map(() => '?').join(', ') || 'NULL'})`,
+        )
+        .iterate(span.fromMs, span.toMs, ...sids) as IterableIterator<
+        Row & { sid: number; bucket_ms: number }
+      >;
+      for (const row of rows) {
+        if (!wanted.has(row.sid)) continue;
+        const start = bucketStart(row.bucket_ms, stepMs);
+        let aggregate = steps.get(start);
+        if (!aggregate) {
+          aggregate = emptyAggregate(kind);
+          steps.set(start, aggregate);
+        }
+        addRow(kind, aggregate, row);
+      }
+    }
+    return [...steps.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([startMs, aggregate]) => ({ startMs, aggregate }));
+  }
+
+  ends(ids?: readonly number[]): EndInfo[] {
+    const rows = (
+      ids
+        ? this.selectIn('SELECT * FROM ends WHERE id IN', ids)
+        : this.db.prepare('SELECT * FROM ends').all()
+    ) as {
+      id: number;
+      process: number;
+      side: number;
+      local_addr: string;
+      remote_addr: string;
+      port: number;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      process: r.process,
+      side: r.side === SIDE_CODE.CONNECTION_SIDE_CLIENT ? 'client' : 'server',
+      localAddress: r.local_addr,
+      remoteAddress: r.remote_addr,
+      port: r.port,
+    }));
+  }
+
+  hopSeries(
+    ids?: readonly number[],
+  ): { id: number; process: number; direction: 'inbound' | 'outbound' }[] {
+    const rows = (
+      ids
+        ? this.selectIn('SELECT * FROM hop_series WHERE id IN', ids)
+        : this.db.prepare('SELECT * FROM hop_series').all()
+    ) as { id: number; process: number; direction: number }[];
+    return rows.map((r) => ({
+      id: r.id,
+      process: r.process,
+      direction: r.direction === DIRECTION_CODE.DIRECTION_INBOUND ? 'inbound' : 'outbound',
+    }));
+  }
+
+  processes(ids?: readonly number[]): ProcessInfo[] {
+    const rows = (
+      ids
+        ? this.selectIn('SELECT * FROM processes WHERE id IN', ids)
+        : this.db.prepare('SELECT * FROM processes').all()
+    ) as {
+      id: number;
+      key: string;
+      node: string;
+      identity: string;
+      first_seen_ms: number;
+      last_seen_ms: number;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      key: r.key,
+      node: r.node,
+      identity: JSON.parse(r.identity) as ProcessIdentity,
+      firstSeenMs: r.first_seen_ms,
+      lastSeenMs: r.last_seen_ms,
+    }));
+  }
+
+  /** Joined ends: each client end with the server ends its sampled connections reached. */
+  links(endIds: readonly number[]): { clientEnd: number; serverEnd: number }[] {
+    if (endIds.length === 0) return [];
+    const rows = this.selectIn(
+      'SELECT client_end, server_end FROM links WHERE client_end IN',
+      endIds,
+    ) as { client_end: number; server_end: number }[];
+    return rows.map((r) => ({ clientEnd: r.client_end, serverEnd: r.server_end }));
+  }
+
+  agents(): AgentInfo[] {
+    const rows = this.db.prepare('SELECT * FROM agents ORDER BY agent_id').all() as {
+      id: number;
+      agent_id: string;
+      node: string;
+      boot_id: string;
+      version: string;
+      node_info: string;
+      cost: string | null;
+      first_seen_ms: number;
+      last_seen_ms: number;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      agentId: r.agent_id,
+      node: r.node,
+      bootId: r.boot_id,
+      version: r.version,
+      nodeInfo: JSON.parse(r.node_info),
+      cost: r.cost ? JSON.parse(r.cost) : null,
+      firstSeenMs: r.first_seen_ms,
+      lastSeenMs: r.last_seen_ms,
+    }));
+  }
+
+  /** Records an agent's hello: its version and node facts. */
+  hello(agentId: string, node: string, bootId: string, version: string, nodeInfo: unknown): void {
+    this.statements.upsertAgent.get({
+      agentId,
+      node,
+      bootId,
+      version,
+      nodeInfo: JSON.stringify(nodeInfo ?? {}),
+      cost: null,
+      now: Date.now(),
+    });
+  }
+
+  /** How many batches are stored (for tests and the metrics). */
+  batchCount(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM batches').get() as { n: number }).n;
+  }
+
+  private selectIn(prefix: string, ids: readonly number[]): unknown[] {
+    const out: unknown[] = [];
+    // SQLite caps bound parameters; chunk long lists.
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      out.push(...this.db.prepare(`${prefix} (${chunk.map(() => '?').join(', ')})`).all(...chunk));
+    }
+    return out;
+  }
+}
+
+function aggregateValues(kind: SeriesKind, a: Aggregate): (number | Buffer | null)[] {
+  return [
+    ...kind.sums.map((c) => a.sums[c]!),
+    ...kind.maxes.map((c) => a.maxes[c]!),
+    ...kind.hists.map((c) => encodeHistogram(a.hists[c])),
+  ];
+}

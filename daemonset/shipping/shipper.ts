@@ -1,0 +1,260 @@
+// The agent's end of the wire contract: numbers each batch, keeps it in the bounded
+// spool until the collector acknowledges it, and replays the spool after every
+// reconnect (the collector drops duplicates). At most `window` batches are in flight;
+// a collector that stops acknowledging for `ackTimeoutMs` is treated as gone.
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import {
+  AgentIngestService,
+  type AgentMessage,
+  Batch,
+  type CollectorMessage,
+  type Hello,
+  type Init,
+  type KernelFilter,
+} from '../../proto/gen/tollgate/v1.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { Spool, type SpoolLimits } from './spool.js';
+
+export interface ShipperTls {
+  /** CA that signed the collector's certificate. */
+  ca?: Buffer;
+  /** The agent's own certificate and key, for mTLS. */
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+export interface ShipperOptions {
+  /** host:port of the collector. */
+  target: string;
+  hello: Init<Omit<Hello, 'bootId'>> & { agentId: string };
+  token?: string;
+  tls?: ShipperTls;
+  spool?: Partial<SpoolLimits>;
+  backoff?: BackoffOptions;
+  window?: number;
+  ackTimeoutMs?: number;
+}
+
+export interface ShipperStats {
+  sent: number;
+  stored: number;
+  duplicates: number;
+  rejected: number;
+  spoolDropped: number;
+  spoolBatches: number;
+  spoolBytes: number;
+  reconnects: number;
+  connected: boolean;
+  lastError: string | null;
+}
+
+/** AgentMessage{batch} framed around already encoded batch bytes (field 2, length-delimited). */
+function batchMessage(bytes: Uint8Array): Buffer {
+  const length: number[] = [];
+  let n = bytes.length;
+  while (n > 0x7f) {
+    length.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  length.push(n);
+  return Buffer.concat([Buffer.from([0x12, ...length]), bytes]);
+}
+
+/** The generated service, but taking pre-encoded messages: batches are encoded once, when spooled. */
+const PreEncodedIngest = {
+  connect: {
+    ...AgentIngestService.connect,
+    requestSerialize: (value: Buffer) => value,
+  },
+};
+const IngestClient = grpc.makeGenericClientConstructor(PreEncodedIngest, 'AgentIngest');
+
+export interface ShipperEvents {
+  control: [KernelFilter];
+  ack: [{ sequence: number; status: string; error: string }];
+  connected: [];
+  disconnected: [string];
+}
+
+export class Shipper extends EventEmitter<ShipperEvents> {
+  readonly bootId = randomUUID();
+  private readonly spool: Spool;
+  private readonly backoff: Backoff;
+  private readonly client: grpc.Client;
+  private readonly window: number;
+  private readonly ackTimeoutMs: number;
+  private stream: grpc.ClientDuplexStream<Buffer, CollectorMessage> | undefined;
+  /** Index in the spool of the next batch to write on the current stream. */
+  private nextToWrite = 0;
+  private inFlight = 0;
+  private sequence = 0;
+  private stopped = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
+  private readonly counts = { sent: 0, stored: 0, duplicates: 0, rejected: 0, reconnects: 0 };
+  private lastError: string | null = null;
+  private helloMessage: Buffer;
+
+  constructor(private readonly options: ShipperOptions) {
+    super();
+    this.spool = new Spool({
+      maxBatches: options.spool?.maxBatches ?? 10_000,
+      maxBytes: options.spool?.maxBytes ?? 64 * 2 ** 20,
+    });
+    this.backoff = new Backoff(options.backoff);
+    this.window = options.window ?? 64;
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
+    const tls = options.tls;
+    const credentials = tls
+      ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null)
+      : grpc.credentials.createInsecure();
+    this.client = new IngestClient(options.target, credentials, {
+      'grpc.max_send_message_length': 64 * 2 ** 20,
+    });
+    this.helloMessage = this.encodeHello();
+  }
+
+  private encodeHello(filter?: Init<KernelFilter>): Buffer {
+    const hello = { ...this.options.hello, bootId: this.bootId };
+    if (filter) hello.kernelFilter = filter;
+    return Buffer.from(
+      (AgentIngestService.connect.requestSerialize as (m: Init<AgentMessage>) => Buffer)({ hello }),
+    );
+  }
+
+  /** The filter the agent applies now: said in the hello of every later stream. */
+  setAppliedFilter(filter: Init<KernelFilter>): void {
+    this.helloMessage = this.encodeHello(filter);
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /** Numbers a batch, spools it and sends it when the window allows. Returns its sequence. */
+  send(batch: Init<Omit<Batch, 'agentId' | 'bootId' | 'sequence'>>): number {
+    const sequence = ++this.sequence;
+    const bytes = Batch.encode({
+      ...batch,
+      agentId: this.options.hello.agentId,
+      bootId: this.bootId,
+      sequence,
+    });
+    const dropped = this.spool.push({ sequence, bytes });
+    // Dropped batches were oldest: if they had been written, later indexes shift down.
+    if (dropped > 0) {
+      const written = Math.min(dropped, this.nextToWrite);
+      this.nextToWrite -= written;
+      this.inFlight = Math.max(0, this.inFlight - written);
+    }
+    this.pump();
+    return sequence;
+  }
+
+  stats(): ShipperStats {
+    return {
+      ...this.counts,
+      spoolDropped: this.spool.dropped,
+      spoolBatches: this.spool.batches,
+      spoolBytes: this.spool.bytes,
+      connected: this.stream !== undefined,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Waits until the spool is empty (everything acknowledged) or the timeout passes. */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.spool.batches > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    return this.spool.batches === 0;
+  }
+
+  async stop(flushTimeoutMs = 0): Promise<void> {
+    if (flushTimeoutMs > 0) await this.flush(flushTimeoutMs);
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.ackTimer);
+    this.stream?.cancel();
+    this.stream = undefined;
+    this.client.close();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const metadata = new grpc.Metadata();
+    if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
+    const stream = (
+      this.client as unknown as {
+        connect(m: grpc.Metadata): grpc.ClientDuplexStream<Buffer, CollectorMessage>;
+      }
+    ).connect(metadata);
+    this.stream = stream;
+    this.nextToWrite = 0;
+    this.inFlight = 0;
+    stream.on('data', (message: CollectorMessage) => this.receive(message));
+    const lost = (reason: string) => {
+      if (this.stream !== stream) return;
+      this.stream = undefined;
+      clearTimeout(this.ackTimer);
+      this.lastError = reason;
+      this.emit('disconnected', reason);
+      stream.cancel();
+      if (this.stopped) return;
+      this.counts.reconnects++;
+      this.reconnectTimer = setTimeout(() => this.connect(), this.backoff.next());
+    };
+    stream.on('error', (error: grpc.ServiceError) => lost(error.details || error.message));
+    stream.on('end', () => lost('the collector ended the stream'));
+    stream.write(this.helloMessage);
+    this.emit('connected');
+    this.pump();
+  }
+
+  private pump(): void {
+    const stream = this.stream;
+    if (!stream) return;
+    while (this.inFlight < this.window) {
+      const entry = this.spool.at(this.nextToWrite);
+      if (!entry) break;
+      stream.write(batchMessage(entry.bytes));
+      this.nextToWrite++;
+      this.inFlight++;
+      this.counts.sent++;
+    }
+    if (this.inFlight > 0 && !this.ackTimer) this.armAckTimer();
+  }
+
+  private armAckTimer(): void {
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      if (this.inFlight > 0) this.stream?.emit('error', { details: 'no acknowledgement in time' });
+    }, this.ackTimeoutMs);
+  }
+
+  private receive(message: CollectorMessage): void {
+    if (message.body === 'control' && message.control?.kernelFilter) {
+      this.emit('control', message.control.kernelFilter);
+      return;
+    }
+    const ack = message.ack;
+    if (!ack || ack.bootId !== this.bootId) return;
+    const index = this.spool.indexOf(ack.sequence);
+    if (index < 0) return;
+    this.spool.remove(ack.sequence);
+    if (index < this.nextToWrite) {
+      this.nextToWrite--;
+      this.inFlight = Math.max(0, this.inFlight - 1);
+    }
+    if (ack.status === 'ACK_STATUS_STORED') this.counts.stored++;
+    else if (ack.status === 'ACK_STATUS_DUPLICATE') this.counts.duplicates++;
+    else this.counts.rejected++;
+    this.backoff.reset();
+    this.emit('ack', { sequence: ack.sequence, status: ack.status, error: ack.error });
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    this.pump();
+  }
+}

@@ -1,0 +1,184 @@
+// Synthesised batches of a known two-pod mesh, as the agent would send them:
+//   pod-a: app a --REDIRECT--> sidecar sa  ==>  pod-b: sidecar sb --> app b
+// plus a third pod whose loopback tuples collide with pod-b's, to prove that loopback
+// joins stay inside one network namespace. Every number is chosen, so tests know the
+// exact topology, counters and latency distributions the collector must return.
+import type { Batch, Init, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
+import { fromValues } from '../../proto/histogram.js';
+
+export const NODE = 'node-1';
+export const A_IP = '10.1.0.1';
+export const B_IP = '10.1.0.2';
+
+function proc(
+  pid: number,
+  comm: string,
+  pod: string,
+  netns: number,
+  role: 'ROLE_APP' | 'ROLE_SIDECAR',
+): Init<ProcessIdentity> {
+  return {
+    ref: { pid, startTimeTicks: 1000 + pid },
+    comm,
+    exe: `/usr/bin/${comm}`,
+    cmdline: [comm, '--serve'],
+    netnsInode: netns,
+    containerName: role === 'ROLE_SIDECAR' ? 'istio-proxy' : comm,
+    pod: { namespace: 'shop', name: pod, node: NODE, source: 'POD_SOURCE_NETNS' },
+    role,
+  };
+}
+
+export const PROCESSES = {
+  a: proc(101, 'frontend', 'pod-a', 4001, 'ROLE_APP'),
+  sa: proc(102, 'haproxy', 'pod-a', 4001, 'ROLE_SIDECAR'),
+  sb: proc(201, 'haproxy', 'pod-b', 4002, 'ROLE_SIDECAR'),
+  b: proc(202, 'catalog', 'pod-b', 4002, 'ROLE_APP'),
+  c: proc(301, 'decoy', 'pod-c', 4003, 'ROLE_APP'),
+};
+
+/** Latencies (ns) of interval i: deterministic, spread over a decade. */
+export function latencies(i: number, base: number, n: number): number[] {
+  return Array.from({ length: n }, (_, k) =>
+    Math.round(base * (1 + ((k * 7919 + i * 104729) % 1000) / 100)),
+  );
+}
+
+export const PER_INTERVAL = { exchanges: 50, bytesOut: 6_000, bytesIn: 40_000 };
+
+/** The batch content of interval i (1-based), all five processes on one node. */
+export function meshBatch(i: number, startMs: number): Init<Batch> {
+  const ref = (p: Init<ProcessIdentity>) => p.ref;
+  const ex = PER_INTERVAL.exchanges;
+  const counters = (side: 'client' | 'server') => ({
+    connects: side === 'client' ? 2 : 0,
+    accepts: side === 'server' ? 2 : 0,
+    closes: 2,
+    bytesSent: side === 'client' ? PER_INTERVAL.bytesOut : PER_INTERVAL.bytesIn,
+    bytesReceived: side === 'client' ? PER_INTERVAL.bytesIn : PER_INTERVAL.bytesOut,
+    sendOps: ex,
+    recvOps: ex,
+    exchanges: ex,
+  });
+  const port = 40_000 + i * 10;
+  return {
+    node: NODE,
+    intervalStartUnixMs: startMs,
+    intervalEndUnixMs: startMs + 1000,
+    processes: Object.values(PROCESSES),
+    edges: [
+      // a dials b's address; iptables hands the connection to sa on 15001.
+      {
+        process: ref(PROCESSES.a),
+        side: 'CONNECTION_SIDE_CLIENT',
+        local: { address: A_IP },
+        remote: { address: B_IP, port: 9080 },
+        ...counters('client'),
+        exchangeLatency: fromValues(latencies(i, 3_000_000, ex)),
+        connectLatency: fromValues([50_000, 60_000]),
+        connections: [{ client: { address: A_IP, port }, server: { address: B_IP, port: 9080 } }],
+      },
+      {
+        process: ref(PROCESSES.sa),
+        side: 'CONNECTION_SIDE_SERVER',
+        local: { address: '127.0.0.1', port: 15001 },
+        remote: { address: A_IP },
+        ...counters('server'),
+        exchangeLatency: fromValues(latencies(i, 2_900_000, ex)),
+        connections: [
+          { client: { address: A_IP, port }, server: { address: '127.0.0.1', port: 15001 } },
+        ],
+      },
+      // sa forwards to b's address; b's iptables hands it to sb on 15006.
+      {
+        process: ref(PROCESSES.sa),
+        side: 'CONNECTION_SIDE_CLIENT',
+        local: { address: A_IP },
+        remote: { address: B_IP, port: 9080 },
+        ...counters('client'),
+        exchangeLatency: fromValues(latencies(i, 2_500_000, ex)),
+        connections: [
+          { client: { address: A_IP, port: port + 1 }, server: { address: B_IP, port: 9080 } },
+        ],
+      },
+      {
+        process: ref(PROCESSES.sb),
+        side: 'CONNECTION_SIDE_SERVER',
+        local: { address: B_IP, port: 15006 },
+        remote: { address: A_IP },
+        ...counters('server'),
+        exchangeLatency: fromValues(latencies(i, 2_400_000, ex)),
+        connections: [
+          { client: { address: A_IP, port: port + 1 }, server: { address: B_IP, port: 15006 } },
+        ],
+      },
+      // sb forwards to b over loopback.
+      {
+        process: ref(PROCESSES.sb),
+        side: 'CONNECTION_SIDE_CLIENT',
+        local: { address: '127.0.0.1' },
+        remote: { address: '127.0.0.1', port: 9080 },
+        ...counters('client'),
+        exchangeLatency: fromValues(latencies(i, 2_000_000, ex)),
+        connections: [
+          {
+            client: { address: '127.0.0.1', port: port + 2 },
+            server: { address: '127.0.0.1', port: 9080 },
+          },
+        ],
+      },
+      {
+        process: ref(PROCESSES.b),
+        side: 'CONNECTION_SIDE_SERVER',
+        local: { address: '127.0.0.1', port: 9080 },
+        remote: { address: '127.0.0.1' },
+        ...counters('server'),
+        exchangeLatency: fromValues(latencies(i, 1_900_000, ex)),
+        connections: [
+          {
+            client: { address: '127.0.0.1', port: port + 2 },
+            server: { address: '127.0.0.1', port: 9080 },
+          },
+        ],
+      },
+      // The decoy: the same loopback client tuple, in another pod's namespace.
+      {
+        process: ref(PROCESSES.c),
+        side: 'CONNECTION_SIDE_SERVER',
+        local: { address: '127.0.0.1', port: 9090 },
+        remote: { address: '127.0.0.1' },
+        ...counters('server'),
+        connections: [
+          {
+            client: { address: '127.0.0.1', port: port + 2 },
+            server: { address: '127.0.0.1', port: 9090 },
+          },
+        ],
+      },
+    ],
+    hops: [
+      {
+        process: ref(PROCESSES.sa),
+        direction: 'DIRECTION_OUTBOUND',
+        requestHop: fromValues(latencies(i, 200_000, ex)),
+        responseHop: fromValues(latencies(i + 1, 100_000, ex)),
+        requests: ex,
+      },
+      {
+        process: ref(PROCESSES.sb),
+        direction: 'DIRECTION_INBOUND',
+        requestHop: fromValues(latencies(i, 250_000, ex)),
+        responseHop: fromValues(latencies(i + 2, 150_000, ex)),
+        requests: ex,
+      },
+    ],
+    resources: Object.values(PROCESSES).map((p, k) => ({
+      process: p.ref,
+      // Cumulative: 10 ms of CPU per interval per process (k+1 times that).
+      cpuUserNs: i * 10_000_000 * (k + 1),
+      cpuSystemNs: 0,
+      rssBytes: (k + 1) * 10 * 2 ** 20,
+      source: 'RESOURCE_SOURCE_PROC',
+    })),
+  };
+}
