@@ -69,11 +69,18 @@ export function numberOption(args: Parsed, name: string, fallback: number): numb
   return value;
 }
 
-/** host:port, [ipv6]:port or :port, checked for a valid port. */
-export function parseHostPort(text: string, what: string): { host: string; port: number } {
+/**
+ * host:port, [ipv6]:port or :port, checked for a valid port. A listening address may say
+ * port 0 (any free port; the server then says which it got).
+ */
+export function parseHostPort(
+  text: string,
+  what: string,
+  listening = false,
+): { host: string; port: number } {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
   const port = match ? Number(match[3]) : Number.NaN;
-  if (!match || port < 1 || port > 65535) {
+  if (!match || port < (listening ? 0 : 1) || port > 65535) {
     throw new UsageError(`${what} must be HOST:PORT with a port in 1-65535, got '${text}'`);
   }
   return { host: match[1] ?? (match[2] || '127.0.0.1'), port };

@@ -1,4 +1,8 @@
-import { type Command, NotImplementedError, parseHostPort, stringOption } from '../command.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Collector, DEFAULT_DATA_DIR } from '../../collector/collector.js';
+import { type Command, parseHostPort, stringOption, UsageError } from '../command.js';
+import { untilSignal } from '../signals.js';
 
 export const collector: Command = {
   name: 'collector',
@@ -13,16 +17,66 @@ Options:
   --http-listen HOST:PORT   HTTP API and web address (default 127.0.0.1:7470)
   --data-dir DIR            where the SQLite store lives (default ~/.tollgate)
   --token-file FILE         bearer token agents and API clients must present
+  --tls-cert FILE           serve gRPC over TLS with this certificate ...
+  --tls-key FILE            ... and this key
+  --tls-client-ca FILE      require agents' certificates signed by this CA (mTLS)
   -h, --help                this text`,
   options: {
     'grpc-listen': { type: 'string' },
     'http-listen': { type: 'string' },
     'data-dir': { type: 'string' },
     'token-file': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-client-ca': { type: 'string' },
   },
   async run(args) {
-    parseHostPort(stringOption(args, 'grpc-listen') ?? '127.0.0.1:7471', '--grpc-listen');
-    parseHostPort(stringOption(args, 'http-listen') ?? '127.0.0.1:7470', '--http-listen');
-    throw new NotImplementedError(6);
+    const grpc = parseHostPort(
+      stringOption(args, 'grpc-listen') ?? '127.0.0.1:7471',
+      '--grpc-listen',
+      true,
+    );
+    const http = parseHostPort(
+      stringOption(args, 'http-listen') ?? '127.0.0.1:7470',
+      '--http-listen',
+      true,
+    );
+    const running = await Collector.start({
+      database: join(stringOption(args, 'data-dir') ?? DEFAULT_DATA_DIR, 'tollgate.db'),
+      grpc,
+      http,
+      token: readToken(stringOption(args, 'token-file')),
+      tls: readTls(args),
+    });
+    console.log(`tollgate collector: gRPC ingest on ${grpc.host}:${running.ingest.port}`);
+    console.log(`tollgate collector: API and web viewer on ${running.httpUrl}`);
+    await untilSignal();
+    await running.stop();
+    return 0;
   },
 };
+
+/** A bearer token from a file (trailing newline ignored); an empty file is an error. */
+export function readToken(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  const token = readFileSync(path, 'utf8').trim();
+  if (!token) throw new UsageError(`--token-file ${path} is empty`);
+  return token;
+}
+
+function readTls(args: Parameters<Command['run']>[0]) {
+  const cert = stringOption(args, 'tls-cert');
+  const key = stringOption(args, 'tls-key');
+  const ca = stringOption(args, 'tls-client-ca');
+  if ((cert === undefined) !== (key === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together');
+  if (cert === undefined || key === undefined) {
+    if (ca !== undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
+    return undefined;
+  }
+  return {
+    cert: readFileSync(cert),
+    key: readFileSync(key),
+    ca: ca === undefined ? undefined : readFileSync(ca),
+  };
+}

@@ -34,7 +34,12 @@ function bearerMatches(header: string | undefined, token: string): boolean {
 }
 
 export async function buildHttpApp(options: HttpOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 1 * 2 ** 20 });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1 * 2 ** 20,
+    // Unknown parameters are an error, not silently dropped: a typo must not widen a query.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
+  });
 
   app.setErrorHandler(
     (error: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
