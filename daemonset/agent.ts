@@ -1,0 +1,269 @@
+// The node agent: kernel records in, pod-level batches out. Each interval record from the
+// runner closes an interval: its records become one batch (identities, edges, hops,
+// resource samples of every process in it, and the agent's own cost), handed to the
+// shipper, which spools it until the collector acknowledges it.
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpus, hostname, release, totalmem } from 'node:os';
+import { ProbeSource } from '../probes/probe-source.js';
+import type { IntervalRecord, ProbeRecord } from '../probes/records.js';
+import { type RecordSource, startRecordSource } from '../probes/start-source.js';
+import type { Init, KernelFilter, ResourceSample } from '../proto/gen/tollgate/v1.js';
+import { buildInterval, DirectionLearner, IntervalRecords } from './batch-builder.js';
+import { type Identity, IdentityResolver, type PodDirectory } from './identity/resolver.js';
+import { PROXY_EXECUTABLES, type RoleRules } from './identity/roles.js';
+import { readProcessResources } from './proc-resources.js';
+import { Shipper, type ShipperOptions } from './shipping/shipper.js';
+
+export interface AgentOptions {
+  collector: string;
+  node?: string;
+  token?: string;
+  tls?: ShipperOptions['tls'];
+  intervalMs?: number;
+  procRoot?: string;
+  roles?: RoleRules;
+  pods?: PodDirectory;
+  spool?: ShipperOptions['spool'];
+  /** Only for tests: a record source other than the kernel runner. */
+  source?: RecordSource;
+}
+
+export interface AgentStatus {
+  node: string;
+  intervals: number;
+  batches: number;
+  processes: number;
+  proxies: number[];
+  fallbackReason: string | null;
+  lost: { kernelMapFull: number; hopsWithoutDirection: number };
+  shipper: ReturnType<Shipper['stats']>;
+}
+
+export class Agent {
+  readonly node: string;
+  private readonly resolver: IdentityResolver;
+  private readonly directions = new DirectionLearner();
+  private readonly proxies = new Set<number>();
+  private current = new IntervalRecords();
+  private intervals = 0;
+  private batches = 0;
+  private kernelMapFull = 0;
+  private hopsWithoutDirection = 0;
+  private lastIntervalEndMs = Date.now();
+  private scanTimer: NodeJS.Timeout | undefined;
+  private pump: Promise<void> | undefined;
+  private filterGeneration = 0;
+
+  private constructor(
+    private readonly options: AgentOptions,
+    readonly source: RecordSource,
+    readonly shipper: Shipper,
+    readonly fallbackReason: string | null,
+  ) {
+    this.node = options.node ?? hostname();
+    this.resolver = new IdentityResolver({
+      node: this.node,
+      procRoot: options.procRoot,
+      roles: options.roles,
+      pods: options.pods,
+    });
+  }
+
+  static async start(options: AgentOptions): Promise<Agent> {
+    const node = options.node ?? hostname();
+    let source = options.source;
+    let fallbackReason: string | null = null;
+    if (!source) {
+      const started = await startRecordSource({ intervalMs: options.intervalMs ?? 1000 });
+      source = started.source;
+      fallbackReason = started.fallbackReason ?? null;
+    }
+    const shipper = new Shipper({
+      target: options.collector,
+      token: options.token,
+      tls: options.tls,
+      spool: options.spool,
+      hello: {
+        agentId: node,
+        node,
+        agentVersion: '0.1.0',
+        nodeInfo: {
+          kernelRelease: release(),
+          cpuCores: cpus().length,
+          memoryBytes: totalmem(),
+          osImage: osImage(),
+        },
+        kernelFilter: { all: true, generation: 0 },
+      },
+    });
+    const agent = new Agent(options, source, shipper, fallbackReason);
+    shipper.on('control', (filter) => agent.applyFilter(filter));
+    shipper.start();
+    agent.scanForProxies();
+    agent.scanTimer = setInterval(() => agent.scanForProxies(), 5000);
+    agent.scanTimer.unref();
+    agent.pump = agent.run();
+    return agent;
+  }
+
+  status(): AgentStatus {
+    return {
+      node: this.node,
+      intervals: this.intervals,
+      batches: this.batches,
+      processes: 0,
+      proxies: [...this.proxies],
+      fallbackReason: this.fallbackReason,
+      lost: { kernelMapFull: this.kernelMapFull, hopsWithoutDirection: this.hopsWithoutDirection },
+      shipper: this.shipper.stats(),
+    };
+  }
+
+  /** Stops the probes (their last interval is shipped), then waits up to flushMs for acks. */
+  async stop(flushMs = 2000): Promise<void> {
+    clearInterval(this.scanTimer);
+    await this.source.stop();
+    await this.pump;
+    await this.shipper.stop(flushMs);
+  }
+
+  private async run(): Promise<void> {
+    for await (const record of this.source.records()) this.take(record);
+  }
+
+  private take(record: ProbeRecord): void {
+    if (record.type === 'hello') return;
+    if (record.type !== 'interval') {
+      this.current.add(record);
+      return;
+    }
+    this.closeInterval(record);
+  }
+
+  private closeInterval(interval: IntervalRecord): void {
+    const records = this.current;
+    this.current = new IntervalRecords();
+    this.intervals++;
+    const lost = interval.lost;
+    this.kernelMapFull =
+      lost.edgeMapFull +
+      lost.histMapFull +
+      lost.sockMapFull +
+      lost.tupleMapFull +
+      lost.hopQueueFull;
+
+    const identities = new Map<number, Identity>();
+    for (const tgid of records.tgids) {
+      const identity = this.resolver.resolve(tgid);
+      if (!identity) continue;
+      identities.set(tgid, identity);
+      if (identity.role === 'ROLE_SIDECAR') this.registerProxy(tgid);
+    }
+    const built = buildInterval(records, (tgid) => identities.get(tgid)?.ref, this.directions);
+    this.hopsWithoutDirection += built.hopsWithoutDirection;
+    const resources: Init<ResourceSample>[] = [];
+    for (const identity of identities.values()) {
+      const r = readProcessResources(identity.ref.pid, this.options.procRoot);
+      if (r)
+        resources.push({ process: identity.ref, ...roundNs(r), source: 'RESOURCE_SOURCE_PROC' });
+    }
+    const endMs = interval.realtimeMs || Date.now();
+    const self = readProcessResources(process.pid);
+    const runner = readProcessResources(this.source.pid);
+    const spool = this.shipper.stats();
+    this.shipper.send({
+      node: this.node,
+      intervalStartUnixMs: this.lastIntervalEndMs,
+      intervalEndUnixMs: endMs,
+      processes: [...identities.values()],
+      edges: built.edges,
+      hops: built.hops,
+      resources,
+      agentCost: {
+        agentCpuNs: self ? Math.round(self.cpuUserNs + self.cpuSystemNs) : 0,
+        agentRssBytes: self?.rssBytes ?? 0,
+        runnerCpuNs: runner ? Math.round(runner.cpuUserNs + runner.cpuSystemNs) : 0,
+        runnerRssBytes: runner?.rssBytes ?? 0,
+        spoolBatches: spool.spoolBatches,
+        spoolBytes: spool.spoolBytes,
+        lost: {
+          kernelMapFull: this.kernelMapFull,
+          spoolDroppedBatches: spool.spoolDropped,
+          rejectedBatches: spool.rejected,
+        },
+        programs: this.source.hello.programs.map((p) => ({
+          name: p.name ?? p.hook,
+          attachMode: p.attach === 'none' ? 'off' : p.attach,
+        })),
+      },
+    });
+    this.lastIntervalEndMs = endMs;
+    this.batches++;
+  }
+
+  private registerProxy(pid: number): void {
+    if (this.proxies.has(pid) || !(this.source instanceof ProbeSource)) return;
+    try {
+      this.source.addProxy(pid);
+      this.proxies.add(pid);
+    } catch {
+      // The runner has exited; the pump ends and stop() reports why.
+    }
+  }
+
+  /** Finds running proxies by name, so hop pairing starts before their first traffic. */
+  private scanForProxies(): void {
+    const procRoot = this.options.procRoot ?? '/proc';
+    const names: readonly string[] = this.options.roles?.executables ?? PROXY_EXECUTABLES;
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(procRoot).filter((e) => /^\d+$/.test(e));
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const pid = Number(entry);
+      if (this.proxies.has(pid)) continue;
+      try {
+        const comm = readFileSync(`${procRoot}/${pid}/comm`, 'utf8').trim();
+        if (names.includes(comm)) this.registerProxy(pid);
+      } catch {}
+    }
+    // Forget proxies that exited (their pid may come back as something else).
+    for (const pid of this.proxies) {
+      try {
+        readFileSync(`${procRoot}/${pid}/comm`);
+      } catch {
+        this.proxies.delete(pid);
+        this.directions.forget(pid);
+        this.resolver.forget(pid);
+      }
+    }
+  }
+
+  private applyFilter(filter: KernelFilter): void {
+    if (!(this.source instanceof ProbeSource) || filter.generation <= this.filterGeneration) return;
+    this.source.setFilter(
+      filter.generation,
+      filter.all ? { all: true } : { netnsInodes: filter.netnsInodes, cgroupIds: filter.cgroupIds },
+    );
+    this.filterGeneration = filter.generation;
+    this.shipper.setAppliedFilter(filter);
+  }
+}
+
+function roundNs(r: { cpuUserNs: number; cpuSystemNs: number; rssBytes: number }) {
+  return {
+    cpuUserNs: Math.round(r.cpuUserNs),
+    cpuSystemNs: Math.round(r.cpuSystemNs),
+    rssBytes: r.rssBytes,
+  };
+}
+
+function osImage(): string {
+  try {
+    return /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? '';
+  } catch {
+    return '';
+  }
+}

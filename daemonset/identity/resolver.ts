@@ -1,0 +1,107 @@
+// pid -> ProcessIdentity, cached by (pid, start time) so a reused pid is read afresh.
+// The pod comes from the Kubernetes directory when there is one (by pod UID from the
+// cgroup), else from the network namespace: its `ip netns` name, or the host.
+import { readFileSync, statSync } from 'node:fs';
+import type { Init, PodRef, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
+import { statFields } from '../proc-resources.js';
+import { readNetnsNames } from './netns-names.js';
+import { cgroupId, readProcFacts } from './proc-identity.js';
+import { DEFAULT_ROLE_RULES, type RoleRules, roleOf } from './roles.js';
+
+/** Pods known from the Kubernetes API, by UID, and their containers' names. */
+export interface PodDirectory {
+  byUid(uid: string): { pod: Init<PodRef>; containerName(containerId: string): string } | undefined;
+}
+
+export interface ResolverOptions {
+  node: string;
+  procRoot?: string;
+  netnsDir?: string;
+  cgroupRoot?: string;
+  roles?: RoleRules;
+  pods?: PodDirectory;
+  /** Cached identities at most (oldest forgotten first). */
+  maxCached?: number;
+}
+
+export type Identity = Init<ProcessIdentity> & { ref: { pid: number; startTimeTicks: number } };
+
+export class IdentityResolver {
+  private readonly cache = new Map<number, Identity>();
+  private netnsNames = new Map<number, string>();
+  private netnsReadAt = 0;
+  private readonly hostNetns: number;
+
+  constructor(private readonly options: ResolverOptions) {
+    let host = 0;
+    try {
+      host = statSync(`${options.procRoot ?? '/proc'}/1/ns/net`).ino;
+    } catch {}
+    this.hostNetns = host;
+  }
+
+  /** The identity of a live process, or undefined when it has gone. */
+  resolve(pid: number): Identity | undefined {
+    const procRoot = this.options.procRoot ?? '/proc';
+    const cached = this.cache.get(pid);
+    if (cached) {
+      // Same start time: the same process (cheap check, one small read).
+      try {
+        const start = Number(statFields(readFileSync(`${procRoot}/${pid}/stat`, 'utf8'))[19]);
+        if (start === cached.ref.startTimeTicks) return cached;
+      } catch {
+        this.cache.delete(pid);
+        return undefined;
+      }
+    }
+    const facts = readProcFacts(pid, procRoot);
+    if (!facts) return undefined;
+    const k8s = facts.cgroup.podUid ? this.options.pods?.byUid(facts.cgroup.podUid) : undefined;
+    const containerName = k8s?.containerName(facts.cgroup.containerId) ?? '';
+    const identity: Identity = {
+      ref: { pid, startTimeTicks: facts.startTimeTicks },
+      comm: facts.comm,
+      exe: facts.exe,
+      cmdline: facts.cmdline,
+      containerId: facts.cgroup.containerId,
+      containerName,
+      cgroupId: cgroupId(facts.cgroup.unifiedPath, this.options.cgroupRoot),
+      netnsInode: facts.netnsInode,
+      pod: k8s?.pod ?? this.podOfNetns(facts.netnsInode),
+      role: roleOf(
+        { containerName, exe: facts.exe, comm: facts.comm },
+        this.options.roles ?? DEFAULT_ROLE_RULES,
+      ),
+    };
+    if (this.cache.size >= (this.options.maxCached ?? 65_536)) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(pid, identity);
+    return identity;
+  }
+
+  /** Forget a pid (it exited). */
+  forget(pid: number): void {
+    this.cache.delete(pid);
+  }
+
+  private podOfNetns(inode: number): Init<PodRef> {
+    const node = this.options.node;
+    if (inode === this.hostNetns || inode === 0)
+      return { namespace: 'host', name: node, node, source: 'POD_SOURCE_HOST' };
+    let name = this.netnsNames.get(inode);
+    // Namespaces come and go with pods: look again when one is unknown (at most 1/s).
+    if (name === undefined && Date.now() - this.netnsReadAt > 1000) {
+      this.netnsNames = readNetnsNames(this.options.netnsDir);
+      this.netnsReadAt = Date.now();
+      name = this.netnsNames.get(inode);
+    }
+    return {
+      namespace: 'netns',
+      name: name ?? `netns-${inode}`,
+      node,
+      source: 'POD_SOURCE_NETNS',
+    };
+  }
+}

@@ -1,0 +1,103 @@
+// End to end on the real kernel: two meshed lab pods under load, the real agent (kernel
+// probes, identities from /proc and network namespaces) shipping to a real collector.
+// The topology must show app -> sidecar -> sidecar -> app with every hop joined, and each
+// sidecar must cost a positive added latency in its direction.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Collector } from '../../collector/collector.js';
+import { Agent } from '../../daemonset/agent.js';
+import { Lab } from '../../lab/lab.js';
+
+test('two meshed pods under load: app -> sidecar -> sidecar -> app, each sidecar adds latency', async (t) => {
+  const lab = await Lab.create([
+    { name: 'loadgen', service: 'loadgen', meshed: false, app: false },
+    { name: 'client', service: 'client', meshed: true, calls: ['server'] },
+    { name: 'server', service: 'server', meshed: true, serviceTimeMs: 2 },
+  ]);
+  t.after(() => lab.destroy());
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
+  const collector = await Collector.start({
+    database: join(dir, 'store.db'),
+    grpc: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+  });
+  t.after(async () => {
+    await collector.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const agent = await Agent.start({ collector: collector.grpcAddress, intervalMs: 500 });
+  let stopped = false;
+  t.after(async () => {
+    if (!stopped) await agent.stop();
+  });
+  const fromMs = Date.now() - 1000;
+  const result = await lab.load('loadgen', {
+    url: lab.serviceUrls('client')[0]!,
+    rate: 100,
+    durationS: 4,
+    connections: 4,
+    timeoutMs: 5000,
+  });
+  assert.equal(result.ok, 400);
+  await new Promise((r) => setTimeout(r, 1200));
+  await agent.stop();
+  stopped = true;
+  const status = agent.status();
+  assert.equal(status.shipper.spoolBatches, 0, 'every batch acknowledged');
+  assert.equal(status.shipper.rejected, 0);
+
+  const view = collector.queries.view({ fromMs, toMs: Date.now() + 1000 });
+  const { topology, costs } = view;
+  const podName = (name: string) => `pod:netns/tg${lab.id}-${name}`;
+  const proc = (pod: string, role: 'app' | 'sidecar') => {
+    const found = topology.processes.filter((p) => p.pod === podName(pod) && p.role === role);
+    assert.equal(found.length, 1, `one ${role} in ${pod}: ${JSON.stringify(found)}`);
+    return found[0]!;
+  };
+  const chain = [
+    proc('client', 'app'),
+    proc('client', 'sidecar'),
+    proc('server', 'sidecar'),
+    proc('server', 'app'),
+  ];
+  assert.equal(chain[1]!.comm, 'haproxy');
+  for (let i = 0; i + 1 < chain.length; i++) {
+    const edge = topology.edges.find(
+      (e) => e.source === chain[i]!.id && e.target === chain[i + 1]!.id,
+    );
+    const hop = `${chain[i]!.comm}@${chain[i]!.pod} -> ${chain[i + 1]!.comm}@${chain[i + 1]!.pod}`;
+    assert.ok(edge, `${hop} is an edge`);
+    assert.notEqual(edge.joined, 'none', hop);
+    assert.ok(edge.client && edge.server, `${hop} has both ends`);
+    assert.ok(
+      edge.client.exchanges >= 300,
+      `${hop}: ${edge.client.exchanges} exchanges at the client`,
+    );
+    assert.ok(
+      edge.server.exchanges >= 300,
+      `${hop}: ${edge.server.exchanges} exchanges at the server`,
+    );
+    assert.ok(edge.client.bytesSent > 0 && edge.server.bytesReceived > 0, hop);
+    assert.ok(
+      (edge.client.exchangeLatency.p50Ms ?? 0) >= 2,
+      `${hop} includes the 2 ms service time`,
+    );
+  }
+  const client = costs.find((c) => c.pod === podName('client'));
+  const server = costs.find((c) => c.pod === podName('server'));
+  assert.ok(client?.outbound && client.inbound, 'the client sidecar carries both directions');
+  assert.ok(server?.inbound, 'the server sidecar carries inbound');
+  for (const [what, d] of [
+    ['client outbound', client.outbound],
+    ['client inbound', client.inbound],
+    ['server inbound', server.inbound],
+  ] as const) {
+    assert.ok((d.addedLatency.p50Ms ?? 0) > 0, `${what}: ${JSON.stringify(d.addedLatency)}`);
+    assert.ok(d.requests >= 300, `${what}: ${d.requests} requests`);
+  }
+  assert.equal(client.proxy, 'haproxy');
+  assert.ok(client.sidecar && client.sidecar.rssMb! > 0);
+});
