@@ -69,6 +69,16 @@ export function numberOption(args: Parsed, name: string, fallback: number): numb
   return value;
 }
 
+/** A port to listen on: 1-65535, or 0 for any free port (the server says which). */
+export function portOption(args: Parsed, name: string, fallback: number): number {
+  const raw = stringOption(args, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535)
+    throw new UsageError(`--${name} must be a port in 0-65535, got '${raw}'`);
+  return value;
+}
+
 /**
  * host:port, [ipv6]:port or :port, checked for a valid port. A listening address may say
  * port 0 (any free port; the server then says which it got).

@@ -1,4 +1,5 @@
 // What the demo reports, computed from its measurements, and the text it prints. Pure.
+import type { DirectionCost, PodCost } from '../collector/model/sidecar-cost.js';
 import type { ProcessResources } from '../daemonset/proc-resources.js';
 import type { LoadResult } from './load.js';
 
@@ -9,6 +10,15 @@ export interface PodMeasurement {
   requests: number;
   app: { before: ProcessResources; after: ProcessResources };
   sidecar?: { before: ProcessResources; after: ProcessResources };
+  /** What Tollgate (agent + collector) measured for the pod over the load. */
+  profile?: PodCost;
+}
+
+/** The agent's own cost over the run, as the collector received it. */
+export interface AgentMeasurement {
+  millicores: number | null;
+  rssMb: number | null;
+  lostEvents: number;
 }
 
 export interface Quantiles {
@@ -22,8 +32,15 @@ export interface ProcessCost {
   rss_mb: number;
 }
 
+export interface AddedLatency extends Quantiles {
+  /** Requests that crossed the sidecar in this direction. */
+  requests: number;
+  /** Added mean over the mean exchange latency downstream of the sidecar. */
+  overhead_share: number | null;
+}
+
 export interface DemoSummary {
-  mode: 'black-box';
+  mode: 'profiled';
   lab: string;
   duration_s: number;
   rate: number;
@@ -37,8 +54,15 @@ export interface DemoSummary {
     name: string;
     requests: number;
     app: ProcessCost;
-    sidecar: null | (ProcessCost & { proxy: string; added_latency_ms: null });
+    sidecar:
+      | null
+      | (ProcessCost & {
+          proxy: string;
+          added_latency_ms: { inbound: AddedLatency | null; outbound: AddedLatency | null };
+        });
   }[];
+  agent: { millicores: number | null; rss_mb: number | null; lost_events: number };
+  web_url: string;
   note: string;
 }
 
@@ -70,16 +94,29 @@ function difference(a: Quantiles, b: Quantiles): Quantiles {
   return { p50: d(a.p50, b.p50), p90: d(a.p90, b.p90), p99: d(a.p99, b.p99) };
 }
 
+function added(d: DirectionCost | null | undefined): AddedLatency | null {
+  if (!d) return null;
+  return {
+    p50: d.addedLatency.p50Ms,
+    p90: d.addedLatency.p90Ms,
+    p99: d.addedLatency.p99Ms,
+    requests: d.requests,
+    overhead_share: d.overheadShare,
+  };
+}
+
 export function summarize(
   lab: string,
   meshed: LoadResult,
   unmeshed: LoadResult,
   pods: readonly PodMeasurement[],
+  agent: AgentMeasurement,
+  webUrl: string,
 ): DemoSummary {
   const m = quantiles(meshed);
   const u = quantiles(unmeshed);
   return {
-    mode: 'black-box',
+    mode: 'profiled',
     lab,
     duration_s: meshed.durationS,
     rate: meshed.rate,
@@ -94,16 +131,35 @@ export function summarize(
       requests: p.requests,
       app: cost(p.app, p.requests),
       sidecar: p.sidecar
-        ? { proxy: 'haproxy', ...cost(p.sidecar, p.requests), added_latency_ms: null }
+        ? {
+            proxy: p.profile?.proxy ?? 'haproxy',
+            ...cost(p.sidecar, p.requests),
+            added_latency_ms: {
+              inbound: added(p.profile?.inbound),
+              outbound: added(p.profile?.outbound),
+            },
+          }
         : null,
     })),
+    agent: {
+      millicores: agent.millicores === null ? null : round(agent.millicores, 1),
+      rss_mb: agent.rssMb === null ? null : round(agent.rssMb, 1),
+      lost_events: agent.lostEvents,
+    },
+    web_url: webUrl,
     note:
-      'Black-box comparison of the same chain with and without sidecars under the same load. ' +
-      'Per-hop added latency by direction comes from the kernel probes (issue #4), not landed yet.',
+      'Added latency per sidecar and direction is measured in the kernel (request hop + ' +
+      'response hop, p50/p90/p99); end to end, the same chain runs with and without ' +
+      'sidecars under the same load at the same time. CPU and RSS are from /proc.',
   };
 }
 
 const fmt = (v: number | null, unit = '') => (v === null ? '—' : `${v.toFixed(2)}${unit}`);
+
+function addedText(a: AddedLatency | null | undefined): string {
+  if (!a) return '—';
+  return `${fmt(a.p50)} / ${fmt(a.p99, ' ms')}`;
+}
 
 export function renderText(s: DemoSummary): string {
   const e = s.end_to_end_ms;
@@ -115,6 +171,8 @@ export function renderText(s: DemoSummary): string {
       String(p.requests).padStart(9),
       (p.sidecar ? fmt(p.sidecar.cpu_ms_per_1k_requests, ' ms') : '—').padStart(14),
       (p.sidecar ? fmt(p.sidecar.rss_mb, ' MB') : '—').padStart(12),
+      addedText(p.sidecar?.added_latency_ms.inbound).padStart(18),
+      addedText(p.sidecar?.added_latency_ms.outbound).padStart(18),
       fmt(p.app.cpu_ms_per_1k_requests, ' ms').padStart(14),
       fmt(p.app.rss_mb, ' MB').padStart(11),
     ].join(''),
@@ -127,9 +185,12 @@ export function renderText(s: DemoSummary): string {
     row(`mesh off (${e.unmeshed.ok} ok, ${e.unmeshed.failed} failed)`, e.unmeshed),
     row('what the mesh adds', e.added, '+'),
     '',
-    `  ${'pod'.padEnd(18)}${'requests'.padStart(9)}${'sidecar CPU'.padStart(14)}${'sidecar RSS'.padStart(12)}${'app CPU'.padStart(14)}${'app RSS'.padStart(11)}`,
-    `  ${''.padEnd(18)}${''.padStart(9)}${'per 1k req'.padStart(14)}${''.padStart(12)}${'per 1k req'.padStart(14)}`,
+    `  ${'pod'.padEnd(18)}${'requests'.padStart(9)}${'sidecar CPU'.padStart(14)}${'sidecar RSS'.padStart(12)}${'added inbound'.padStart(18)}${'added outbound'.padStart(18)}${'app CPU'.padStart(14)}${'app RSS'.padStart(11)}`,
+    `  ${''.padEnd(18)}${''.padStart(9)}${'per 1k req'.padStart(14)}${''.padStart(12)}${'p50 / p99'.padStart(18)}${'p50 / p99'.padStart(18)}${'per 1k req'.padStart(14)}`,
     ...podRows,
+    '',
+    `  Tollgate's own cost: agent ${fmt(s.agent.millicores)} millicores, ${fmt(s.agent.rss_mb, ' MB')} RSS, ${s.agent.lost_events} events lost`,
+    `  Web viewer (while the demo runs): ${s.web_url}`,
     '',
     `  ${s.note}`,
   ].join('\n');

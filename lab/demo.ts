@@ -1,6 +1,10 @@
 // `tollgate demo`: builds the bookinfo lab, loads the meshed and the unmeshed chain side
 // by side, samples every app and sidecar before and after, and summarises. The lab is
 // torn down whatever happens.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmbedded } from '../cli/commands/up.js';
 import { type ProcessResources, readProcessResources } from '../daemonset/proc-resources.js';
 import {
   bookinfoPods,
@@ -16,6 +20,8 @@ import type { LoadOptions } from './load.js';
 export interface DemoOptions {
   durationS: number;
   rate: number;
+  /** HTTP port of the web viewer and API while the demo runs (0: any free port). */
+  port: number;
   /** Progress lines (stderr in the CLI). */
   log: (line: string) => void;
 }
@@ -29,7 +35,18 @@ function sample(pid: number | undefined, what: string): ProcessResources {
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   options.log('building the lab: 9 pods in network namespaces, haproxy sidecars in 4 of them');
   const lab = await Lab.create(bookinfoPods());
+  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-demo-'));
+  let tollgate: Awaited<ReturnType<typeof startEmbedded>> | undefined;
   try {
+    const intervalMs = 500;
+    tollgate = await startEmbedded({
+      database: join(dataDir, 'tollgate.db'),
+      httpPort: options.port,
+      grpcPort: 0,
+      intervalMs,
+    });
+    const webUrl = tollgate.collector.httpUrl;
+    options.log(`tollgate up: web viewer on ${webUrl}`);
     const pods = [...lab.pods.values()].filter((p) => p.appPid !== undefined);
     const snapshot = (p: LabPod) => ({
       app: sample(p.appPid, `app of ${p.name}`),
@@ -47,10 +64,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       `lab ${lab.id} up; ${options.rate} req/s for ${options.durationS} s into frontend ` +
         `(${MESHED_SIDECAR_HOPS} sidecar hops) and into plain-frontend (none), at the same time`,
     );
+    const loadStartMs = Date.now();
     const [meshed, unmeshed] = await Promise.all([
       lab.load(LOADGEN_POD, load(MESHED_ENTRY)),
       lab.load(LOADGEN_POD, load(PLAIN_ENTRY)),
     ]);
+    // Let the last interval reach the collector, then read what Tollgate measured.
+    await new Promise((r) => setTimeout(r, 2 * intervalMs));
+    const agentStatus = tollgate.agent.status();
+    await tollgate.agent.stop();
+    const range = { fromMs: loadStartMs - intervalMs, toMs: Date.now() + intervalMs };
+    const profile = tollgate.collector.queries.view(range);
+    const agentView = tollgate.collector.queries.agents(range)[0];
     const measurements: PodMeasurement[] = [];
     for (const p of pods) {
       const after = snapshot(p);
@@ -63,10 +88,29 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         ...(start.sidecar && after.sidecar
           ? { sidecar: { before: start.sidecar, after: after.sidecar } }
           : {}),
+        profile: profile.costs.find((c) => c.name === p.netns),
       });
     }
-    return summarize(lab.id, meshed, unmeshed, measurements);
+    return summarize(
+      lab.id,
+      meshed,
+      unmeshed,
+      measurements,
+      {
+        millicores: agentView?.millicores ?? null,
+        rssMb: agentView?.rssMb ?? null,
+        lostEvents:
+          agentStatus.lost.kernelMapFull +
+          agentStatus.shipper.spoolDropped +
+          agentStatus.shipper.rejected,
+      },
+      webUrl,
+    );
   } finally {
+    await tollgate
+      ?.stop()
+      .catch((error: Error) => options.log(`stopping tollgate: ${error.message}`));
+    rmSync(dataDir, { recursive: true, force: true });
     const problems = lab.destroy();
     for (const problem of problems) options.log(`cleanup: ${problem}`);
   }

@@ -1,11 +1,7 @@
-import {
-  type Command,
-  NotImplementedError,
-  numberOption,
-  parseHostPort,
-  stringOption,
-  UsageError,
-} from '../command.js';
+import { Agent } from '../../daemonset/agent.js';
+import { type Command, numberOption, parseHostPort, stringOption, UsageError } from '../command.js';
+import { untilSignal } from '../signals.js';
+import { readToken } from './collector.js';
 
 export const agent: Command = {
   name: 'agent',
@@ -19,20 +15,32 @@ Options:
   --collector HOST:PORT   the collector's gRPC address (required)
   --token-file FILE       bearer token for the collector
   --interval S            probe drain interval in seconds (default 1)
-  --metrics-port N        health and Prometheus /metrics port (default 7472)
+  --node NAME             this node's name (default: $NODE_NAME, else the hostname)
   -h, --help              this text`,
   options: {
     collector: { type: 'string' },
     'token-file': { type: 'string' },
     interval: { type: 'string' },
-    'metrics-port': { type: 'string' },
+    node: { type: 'string' },
   },
   async run(args) {
     const collector = stringOption(args, 'collector');
     if (collector === undefined) throw new UsageError('--collector HOST:PORT is required');
-    parseHostPort(collector, '--collector');
-    numberOption(args, 'interval', 1);
-    numberOption(args, 'metrics-port', 7472);
-    throw new NotImplementedError(5);
+    const { host, port } = parseHostPort(collector, '--collector');
+    const interval = numberOption(args, 'interval', 1);
+    const running = await Agent.start({
+      collector: `${host.includes(':') ? `[${host}]` : host}:${port}`,
+      token: readToken(stringOption(args, 'token-file')),
+      intervalMs: interval * 1000,
+      node: stringOption(args, 'node') ?? process.env.NODE_NAME,
+    });
+    console.log(`tollgate agent: node ${running.node}, shipping to ${host}:${port}`);
+    if (running.fallbackReason)
+      console.log(
+        `tollgate agent: kernel probes on the bpftrace fallback: ${running.fallbackReason}`,
+      );
+    await untilSignal();
+    await running.stop();
+    return 0;
   },
 };

@@ -1,6 +1,6 @@
 import { runDemo } from '../../lab/demo.js';
 import { renderText } from '../../lab/demo-summary.js';
-import { type Command, ExitCode, numberOption, UsageError } from '../command.js';
+import { type Command, ExitCode, numberOption, portOption, UsageError } from '../command.js';
 
 export const demo: Command = {
   name: 'demo',
@@ -15,12 +15,14 @@ and memory per 1,000 requests. Tears everything down at exit. Needs root.
 Options:
   --duration S      how long to load, in seconds (default 15, at most 600)
   --rate N          requests per second into each chain (default 100, at most 2000)
+  --port N          web viewer and API port while the demo runs (default 7470)
   --json            print the summary as JSON, for scripts
   -h, --help        this text`,
   options: {
     duration: { type: 'string' },
     rate: { type: 'string' },
     json: { type: 'boolean' },
+    port: { type: 'string' },
   },
   async run(args) {
     const durationS = numberOption(args, 'duration', 15);
@@ -34,6 +36,7 @@ Options:
     const summary = await runDemo({
       durationS,
       rate,
+      port: portOption(args, 'port', 7470),
       log: (line) => console.error(`demo: ${line}`),
     });
     console.log(args.values.json ? JSON.stringify(summary, null, 2) : renderText(summary));

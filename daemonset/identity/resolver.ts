@@ -33,10 +33,15 @@ export class IdentityResolver {
   private readonly hostNetns: number;
 
   constructor(private readonly options: ResolverOptions) {
+    // The host's namespace is init's; where init is out of reach (a sandbox), the agent's
+    // own, since the agent runs with hostNetwork.
     let host = 0;
-    try {
-      host = statSync(`${options.procRoot ?? '/proc'}/1/ns/net`).ino;
-    } catch {}
+    for (const pid of ['1', 'self']) {
+      try {
+        host = statSync(`${options.procRoot ?? '/proc'}/${pid}/ns/net`).ino;
+        break;
+      } catch {}
+    }
     this.hostNetns = host;
   }
 

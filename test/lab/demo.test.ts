@@ -10,7 +10,19 @@ test('the demo measures both chains and lists every meshed pod with its sidecar'
   const repo = new URL('../..', import.meta.url).pathname;
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', 'cli/tollgate.ts', 'demo', '--duration', '3', '--rate', '50', '--json'],
+    [
+      '--import',
+      'tsx',
+      'cli/tollgate.ts',
+      'demo',
+      '--duration',
+      '3',
+      '--rate',
+      '50',
+      '--port',
+      '0',
+      '--json',
+    ],
     { cwd: repo, encoding: 'utf8', timeout: 60_000 },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -30,9 +42,19 @@ test('the demo measures both chains and lists every meshed pod with its sidecar'
     } else {
       assert.equal(p.sidecar?.proxy, 'haproxy', `${p.name} has a sidecar`);
       assert.ok(p.sidecar.rss_mb > 1, `${p.name} sidecar RSS ${p.sidecar.rss_mb} MB`);
+      // Measured in the kernel: every meshed pod's sidecar adds latency inbound, and
+      // those that call onwards (all but ratings) outbound too.
+      const { inbound, outbound } = p.sidecar.added_latency_ms;
+      assert.ok((inbound?.p50 ?? 0) > 0, `${p.name} inbound ${JSON.stringify(inbound)}`);
+      assert.ok((inbound?.requests ?? 0) >= 50, `${p.name} inbound requests`);
+      if (p.name === 'ratings') assert.equal(outbound, null, 'ratings calls nothing');
+      else assert.ok((outbound?.p50 ?? 0) > 0, `${p.name} outbound ${JSON.stringify(outbound)}`);
     }
     assert.ok(p.app.rss_mb > 10, `${p.name} app RSS`);
   }
   assert.equal(s.pods.length, 8);
+  assert.equal(s.agent.lost_events, 0);
+  assert.ok((s.agent.millicores ?? 0) > 0 && (s.agent.rss_mb ?? 0) > 10, JSON.stringify(s.agent));
+  assert.match(s.web_url, /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.deepEqual(listNamespaces(), namespacesBefore, 'the demo tore its lab down');
 });

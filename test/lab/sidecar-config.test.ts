@@ -68,23 +68,36 @@ test('costs per 1,000 requests come from CPU deltas and the app request counter'
     cpuSystemNs: 0,
     rssBytes: rssMb * 2 ** 20,
   });
-  const s = summarize('lab1', load(3), load(2), [
-    {
-      name: 'a',
-      meshed: true,
-      requests: 2000,
-      app: { before: r(100, 50), after: r(700, 60) },
-      sidecar: { before: r(10, 9), after: r(210, 10) },
-    },
-    { name: 'b', meshed: false, requests: 0, app: { before: r(0, 50), after: r(0, 50) } },
-  ]);
+  const s = summarize(
+    'lab1',
+    load(3),
+    load(2),
+    [
+      {
+        name: 'a',
+        meshed: true,
+        requests: 2000,
+        app: { before: r(100, 50), after: r(700, 60) },
+        sidecar: { before: r(10, 9), after: r(210, 10) },
+      },
+      { name: 'b', meshed: false, requests: 0, app: { before: r(0, 50), after: r(0, 50) } },
+    ],
+    { millicores: 12.345, rssMb: 101.26, lostEvents: 0 },
+    'http://127.0.0.1:7470',
+  );
   assert.deepEqual(s.pods[0], {
     namespace: 'lab',
     name: 'a',
     requests: 2000,
     app: { cpu_ms_per_1k_requests: 300, rss_mb: 60 },
-    sidecar: { proxy: 'haproxy', cpu_ms_per_1k_requests: 100, rss_mb: 10, added_latency_ms: null },
+    sidecar: {
+      proxy: 'haproxy',
+      cpu_ms_per_1k_requests: 100,
+      rss_mb: 10,
+      added_latency_ms: { inbound: null, outbound: null },
+    },
   });
+  assert.deepEqual(s.agent, { millicores: 12.3, rss_mb: 101.3, lost_events: 0 });
   assert.equal(s.pods[1]?.sidecar, null);
   assert.equal(s.pods[1]?.app.cpu_ms_per_1k_requests, null, 'no requests: no per-request cost');
   assert.equal(s.end_to_end_ms.added.p50, 1);
