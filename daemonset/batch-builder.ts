@@ -188,7 +188,8 @@ export function buildInterval(
       hops.set(id, report);
     }
     const which = h.metric === 'hop_request' ? 'request' : 'response';
-    const d = (report[which] ??= { layout: h.layout, buckets: new Map() });
+    report[which] ??= { layout: h.layout, buckets: new Map() };
+    const d = report[which];
     d.buckets.set(h.bucket, (d.buckets.get(h.bucket) ?? 0) + h.count);
     if (which === 'request') report.requests = (report.requests ?? 0) + h.count;
   }
