@@ -2,7 +2,6 @@
 // pure model (topology, sidecar cost) and shapes the result. No HTTP here.
 
 import { emptyHistogram, merge, type SparseHistogram } from '../proto/histogram.js';
-import { type LatencyStats, latencyStats } from './model/latency.js';
 import { type HopRecord, type PodCost, podCosts } from './model/sidecar-cost.js';
 import {
   buildTopology,
@@ -178,6 +177,3 @@ export class Queries {
     });
   }
 }
-
-export type { LatencyStats };
-export { latencyStats };

@@ -32,7 +32,6 @@ export interface AgentStatus {
   node: string;
   intervals: number;
   batches: number;
-  processes: number;
   proxies: number[];
   fallbackReason: string | null;
   lost: { kernelMapFull: number; hopsWithoutDirection: number };
@@ -111,7 +110,6 @@ export class Agent {
       node: this.node,
       intervals: this.intervals,
       batches: this.batches,
-      processes: 0,
       proxies: [...this.proxies],
       fallbackReason: this.fallbackReason,
       lost: { kernelMapFull: this.kernelMapFull, hopsWithoutDirection: this.hopsWithoutDirection },

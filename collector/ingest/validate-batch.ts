@@ -56,11 +56,7 @@ function badString(value: string, where: string, limit: number = BATCH_LIMITS.st
   return value.length > limit ? `${where} is longer than ${limit} characters` : undefined;
 }
 
-export function validateBatch(batch: Batch, hello?: { agentId: string; bootId: string }) {
-  return firstProblem(batch, hello);
-}
-
-function firstProblem(
+export function validateBatch(
   batch: Batch,
   hello?: { agentId: string; bootId: string },
 ): string | undefined {

@@ -8,7 +8,7 @@
 // (address, port), which survives iptables REDIRECT and DNAT. Ends without such a link
 // are joined by address when the dialed address:port is a server end's own (no NAT in
 // between); the rest are drawn to or from an external peer.
-import type { ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
+import type { EdgeReport, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
 import { merge, type SparseHistogram } from '../../proto/histogram.js';
 import type { Aggregate } from '../store/aggregate.js';
 import { edgeId, externalId, isLoopback, podId } from './ids.js';
@@ -30,20 +30,25 @@ export interface ProcessRecord {
   identity: ProcessIdentity;
 }
 
-export interface EndSummary {
+/** The counters an edge report carries, summed over the ends of one side of an edge. */
+export type EndCounters = Pick<
+  EdgeReport,
+  | 'connects'
+  | 'connectErrors'
+  | 'accepts'
+  | 'closes'
+  | 'resetsSent'
+  | 'resetsReceived'
+  | 'bytesSent'
+  | 'bytesReceived'
+  | 'retransmits'
+  | 'drops'
+  | 'exchanges'
+>;
+
+export interface EndSummary extends EndCounters {
   /** How many kernel aggregation keys were merged into this side of the edge. */
   ends: number;
-  connects: number;
-  connectErrors: number;
-  accepts: number;
-  closes: number;
-  resetsSent: number;
-  resetsReceived: number;
-  bytesSent: number;
-  bytesReceived: number;
-  retransmits: number;
-  drops: number;
-  exchanges: number;
   exchangeLatency: LatencyStats;
   connectLatency: LatencyStats;
   srtt: LatencyStats;

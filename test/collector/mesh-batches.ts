@@ -3,7 +3,13 @@
 // plus a third pod whose loopback tuples collide with pod-b's, to prove that loopback
 // joins stay inside one network namespace. Every number is chosen, so tests know the
 // exact topology, counters and latency distributions the collector must return.
-import type { Batch, Init, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
+import type {
+  Batch,
+  EdgeReport,
+  Endpoint,
+  Init,
+  ProcessIdentity,
+} from '../../proto/gen/tollgate/v1.js';
 import { fromValues } from '../../proto/histogram.js';
 
 export const NODE = 'node-1';
@@ -61,6 +67,40 @@ export function meshBatch(i: number, startMs: number): Init<Batch> {
     exchanges: ex,
   });
   const port = 40_000 + i * 10;
+  const exchange = (base: number | undefined) =>
+    base === undefined ? undefined : fromValues(latencies(i, base, ex));
+  // A client end dialing server:servicePort from client:clientPort.
+  const clientEnd = (
+    p: Init<ProcessIdentity>,
+    client: Endpoint,
+    server: Endpoint,
+    latencyBase: number,
+  ): Init<EdgeReport> => ({
+    process: ref(p),
+    side: 'CONNECTION_SIDE_CLIENT',
+    local: { address: client.address },
+    remote: server,
+    ...counters('client'),
+    exchangeLatency: exchange(latencyBase),
+    connections: [{ client, server }],
+  });
+  // A server end accepting on local from client (as REDIRECT left the addresses).
+  const serverEnd = (
+    p: Init<ProcessIdentity>,
+    local: Endpoint,
+    client: Endpoint,
+    latencyBase?: number,
+  ): Init<EdgeReport> => ({
+    process: ref(p),
+    side: 'CONNECTION_SIDE_SERVER',
+    local,
+    remote: { address: client.address },
+    ...counters('server'),
+    exchangeLatency: exchange(latencyBase),
+    connections: [{ client, server: local }],
+  });
+  const loopback = (port: number): Endpoint => ({ address: '127.0.0.1', port });
+  const bService = { address: B_IP, port: 9080 };
   return {
     node: NODE,
     intervalStartUnixMs: startMs,
@@ -69,92 +109,23 @@ export function meshBatch(i: number, startMs: number): Init<Batch> {
     edges: [
       // a dials b's address; iptables hands the connection to sa on 15001.
       {
-        process: ref(PROCESSES.a),
-        side: 'CONNECTION_SIDE_CLIENT',
-        local: { address: A_IP },
-        remote: { address: B_IP, port: 9080 },
-        ...counters('client'),
-        exchangeLatency: fromValues(latencies(i, 3_000_000, ex)),
+        ...clientEnd(PROCESSES.a, { address: A_IP, port }, bService, 3_000_000),
         connectLatency: fromValues([50_000, 60_000]),
-        connections: [{ client: { address: A_IP, port }, server: { address: B_IP, port: 9080 } }],
       },
-      {
-        process: ref(PROCESSES.sa),
-        side: 'CONNECTION_SIDE_SERVER',
-        local: { address: '127.0.0.1', port: 15001 },
-        remote: { address: A_IP },
-        ...counters('server'),
-        exchangeLatency: fromValues(latencies(i, 2_900_000, ex)),
-        connections: [
-          { client: { address: A_IP, port }, server: { address: '127.0.0.1', port: 15001 } },
-        ],
-      },
+      serverEnd(PROCESSES.sa, loopback(15001), { address: A_IP, port }, 2_900_000),
       // sa forwards to b's address; b's iptables hands it to sb on 15006.
-      {
-        process: ref(PROCESSES.sa),
-        side: 'CONNECTION_SIDE_CLIENT',
-        local: { address: A_IP },
-        remote: { address: B_IP, port: 9080 },
-        ...counters('client'),
-        exchangeLatency: fromValues(latencies(i, 2_500_000, ex)),
-        connections: [
-          { client: { address: A_IP, port: port + 1 }, server: { address: B_IP, port: 9080 } },
-        ],
-      },
-      {
-        process: ref(PROCESSES.sb),
-        side: 'CONNECTION_SIDE_SERVER',
-        local: { address: B_IP, port: 15006 },
-        remote: { address: A_IP },
-        ...counters('server'),
-        exchangeLatency: fromValues(latencies(i, 2_400_000, ex)),
-        connections: [
-          { client: { address: A_IP, port: port + 1 }, server: { address: B_IP, port: 15006 } },
-        ],
-      },
+      clientEnd(PROCESSES.sa, { address: A_IP, port: port + 1 }, bService, 2_500_000),
+      serverEnd(
+        PROCESSES.sb,
+        { address: B_IP, port: 15006 },
+        { address: A_IP, port: port + 1 },
+        2_400_000,
+      ),
       // sb forwards to b over loopback.
-      {
-        process: ref(PROCESSES.sb),
-        side: 'CONNECTION_SIDE_CLIENT',
-        local: { address: '127.0.0.1' },
-        remote: { address: '127.0.0.1', port: 9080 },
-        ...counters('client'),
-        exchangeLatency: fromValues(latencies(i, 2_000_000, ex)),
-        connections: [
-          {
-            client: { address: '127.0.0.1', port: port + 2 },
-            server: { address: '127.0.0.1', port: 9080 },
-          },
-        ],
-      },
-      {
-        process: ref(PROCESSES.b),
-        side: 'CONNECTION_SIDE_SERVER',
-        local: { address: '127.0.0.1', port: 9080 },
-        remote: { address: '127.0.0.1' },
-        ...counters('server'),
-        exchangeLatency: fromValues(latencies(i, 1_900_000, ex)),
-        connections: [
-          {
-            client: { address: '127.0.0.1', port: port + 2 },
-            server: { address: '127.0.0.1', port: 9080 },
-          },
-        ],
-      },
+      clientEnd(PROCESSES.sb, loopback(port + 2), loopback(9080), 2_000_000),
+      serverEnd(PROCESSES.b, loopback(9080), loopback(port + 2), 1_900_000),
       // The decoy: the same loopback client tuple, in another pod's namespace.
-      {
-        process: ref(PROCESSES.c),
-        side: 'CONNECTION_SIDE_SERVER',
-        local: { address: '127.0.0.1', port: 9090 },
-        remote: { address: '127.0.0.1' },
-        ...counters('server'),
-        connections: [
-          {
-            client: { address: '127.0.0.1', port: port + 2 },
-            server: { address: '127.0.0.1', port: 9090 },
-          },
-        ],
-      },
+      serverEnd(PROCESSES.c, loopback(9090), loopback(port + 2)),
     ],
     hops: [
       {
