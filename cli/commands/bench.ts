@@ -1,3 +1,4 @@
+import { benchIngest, renderIngestBench } from '../../bench/ingest.js';
 import { benchProbes, renderProbesBench } from '../../bench/probes.js';
 import { type Command, NotImplementedError, requireOneOf, UsageError } from '../command.js';
 
@@ -27,6 +28,11 @@ Options:
     if (args.positionals.length !== 1)
       throw new UsageError('exactly one benchmark NAME is required');
     const name = requireOneOf(args.positionals[0]!, benchmarks, 'NAME');
+    if (name === 'ingest') {
+      const result = await benchIngest();
+      console.log(args.values.json ? JSON.stringify(result) : renderIngestBench(result));
+      return 0;
+    }
     if (name !== 'probes') throw new NotImplementedError(9, name);
     const result = await benchProbes();
     console.log(args.values.json ? JSON.stringify(result) : renderProbesBench(result));
