@@ -2,12 +2,12 @@
 // over WebSocket, Prometheus /metrics, health, and the built web viewer. One error
 // handler shapes every error as { error, message }.
 
-import { timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { bearerMatches } from '../auth.js';
 import type { CumulativeMetrics } from '../metrics/cumulative.js';
 import type { Queries } from '../queries.js';
 import liveRoutes from './routes/live.js';
@@ -24,13 +24,6 @@ export interface HttpOptions {
   liveWindowMs?: number;
   /** Called by /healthz; false makes it answer 503. */
   healthy?: () => boolean;
-}
-
-function bearerMatches(header: string | undefined, token: string): boolean {
-  if (!header) return false;
-  const given = Buffer.from(header);
-  const expected = Buffer.from(`Bearer ${token}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 export async function buildHttpApp(options: HttpOptions): Promise<FastifyInstance> {

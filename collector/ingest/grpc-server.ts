@@ -2,7 +2,6 @@
 // bidirectional stream per agent, hello first, then batches, each acknowledged after its
 // commit. Bearer token, optional TLS and mTLS, a message size limit; invalid batches are
 // acknowledged REJECTED with the reason and nothing of them is written.
-import { timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import {
   AgentIngestService,
@@ -13,6 +12,7 @@ import {
   type Init,
   type KernelFilter,
 } from '../../proto/gen/tollgate/v1.js';
+import { bearerMatches } from '../auth.js';
 import type { Store } from '../store/store.js';
 import type { CommitQueue } from './commit-queue.js';
 import { validateBatch } from './validate-batch.js';
@@ -101,7 +101,7 @@ export class IngestServer {
   }
 
   private handle(call: Stream, options: IngestOptions): void {
-    if (options.token !== undefined && !tokenMatches(call.metadata, options.token)) {
+    if (options.token !== undefined && !bearerMatches(headerOf(call.metadata), options.token)) {
       call.emit('error', {
         code: grpc.status.UNAUTHENTICATED,
         details: 'missing or wrong bearer token',
@@ -167,10 +167,7 @@ export class IngestServer {
   }
 }
 
-function tokenMatches(metadata: grpc.Metadata, token: string): boolean {
-  const header = metadata.get('authorization')[0];
-  if (typeof header !== 'string') return false;
-  const given = Buffer.from(header);
-  const expected = Buffer.from(`Bearer ${token}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+function headerOf(metadata: grpc.Metadata): string | undefined {
+  const value = metadata.get('authorization')[0];
+  return typeof value === 'string' ? value : undefined;
 }

@@ -46,5 +46,3 @@ function mergeLenient(a: SparseHistogram, b: SparseHistogram): SparseHistogram {
     return a.layout === 'HISTOGRAM_LAYOUT_LOG_LINEAR_16' ? a : b;
   return merge(a, b);
 }
-
-export { emptyHistogram };

@@ -72,6 +72,8 @@ export class Store {
   private readonly statements: ReturnType<Store['prepare']>;
   private readonly insertRaw = new Map<string, Database.Statement>();
   private readonly rolledTo = new Map<Tier['name'], number>();
+  /** Statements whose text is built at run time (per table, per list length), prepared once. */
+  private readonly prepared = new Map<string, Database.Statement>();
 
   private constructor(db: Database.Database, options: StoreOptions) {
     this.db = db;
@@ -179,6 +181,15 @@ export class Store {
          ON CONFLICT (tier) DO UPDATE SET rolled_to_ms = excluded.rolled_to_ms`,
       ),
     };
+  }
+
+  private sql(text: string): Database.Statement {
+    let statement = this.prepared.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.prepared.set(text, statement);
+    }
+    return statement;
   }
 
   /** Was this batch stored before? */
@@ -348,22 +359,14 @@ export class Store {
     const last = s.resourceLast.get(process) as { cpu_ns: number; sample_ms: number } | undefined;
     // Samples are cumulative: the interval's share is the difference from the previous
     // one. A replayed older sample adds nothing and does not move the baseline back.
-    if (last && seen <= last.sample_ms) {
-      this.writeSeries('resource', process, bucket, {
-        cpu_ns: 0,
-        rss_bytes_sum: sample.rssBytes,
-        samples: 1,
-        rss_bytes_max: sample.rssBytes,
-      });
-      return;
-    }
+    const replayed = last !== undefined && seen <= last.sample_ms;
     this.writeSeries('resource', process, bucket, {
-      cpu_ns: last ? Math.max(0, cpu - last.cpu_ns) : 0,
+      cpu_ns: last && !replayed ? Math.max(0, cpu - last.cpu_ns) : 0,
       rss_bytes_sum: sample.rssBytes,
       samples: 1,
       rss_bytes_max: sample.rssBytes,
     });
-    s.setResourceLast.run(process, cpu, seen);
+    if (!replayed) s.setResourceLast.run(process, cpu, seen);
   }
 
   /** A raw row, and for a late batch also the rollups its bucket was already rolled into. */
@@ -380,18 +383,17 @@ export class Store {
 
   private mergeInto(kind: SeriesKind, tier: Tier, bucket: number, sid: number, add: Aggregate) {
     const table = tableName(kind, tier.name);
-    const existing = this.db
-      .prepare(`SELECT * FROM ${table} WHERE bucket_ms = ? AND sid = ?`)
-      .get(bucket, sid) as Row | undefined;
+    const existing = this.sql(`SELECT * FROM ${table} WHERE bucket_ms = ? AND sid = ?`).get(
+      bucket,
+      sid,
+    ) as Row | undefined;
     const merged = emptyAggregate(kind);
     if (existing) addRow(kind, merged, existing);
     addAggregate(kind, merged, add);
     const cols = columns(kind);
-    this.db
-      .prepare(
-        `INSERT OR REPLACE INTO ${table} (bucket_ms, sid, ${cols.join(', ')}) VALUES (?, ?, ${cols.map(() => '?').join(', ')})`,
-      )
-      .run(bucket, sid, ...aggregateValues(kind, merged));
+    this.sql(
+      `INSERT OR REPLACE INTO ${table} (bucket_ms, sid, ${cols.join(', ')}) VALUES (?, ?, ${cols.map(() => '?').join(', ')})`,
+    ).run(bucket, sid, ...aggregateValues(kind, merged));
   }
 
   /**
@@ -404,14 +406,14 @@ export class Store {
         this.rollup(this.tiers[i - 1]!, this.tiers[i]!, nowMs);
       for (const tier of this.tiers) {
         for (const kind of SERIES)
-          this.db
-            .prepare(`DELETE FROM ${tableName(kind, tier.name)} WHERE bucket_ms < ?`)
-            .run(nowMs - tier.retentionMs);
+          this.sql(`DELETE FROM ${tableName(kind, tier.name)} WHERE bucket_ms < ?`).run(
+            nowMs - tier.retentionMs,
+          );
       }
       const oldest = nowMs - this.tiers[this.tiers.length - 1]!.retentionMs;
-      this.db.prepare('DELETE FROM batches WHERE stored_ms < ?').run(nowMs - this.dedupeMs);
-      this.db.prepare('DELETE FROM tuples WHERE seen_ms < ?').run(nowMs - 10 * TUPLE_WINDOW_MS);
-      this.db.prepare('DELETE FROM links WHERE last_seen_ms < ?').run(oldest);
+      this.sql('DELETE FROM batches WHERE stored_ms < ?').run(nowMs - this.dedupeMs);
+      this.sql('DELETE FROM tuples WHERE seen_ms < ?').run(nowMs - 10 * TUPLE_WINDOW_MS);
+      this.sql('DELETE FROM links WHERE last_seen_ms < ?').run(oldest);
     })();
   }
 
@@ -422,9 +424,9 @@ export class Store {
       // First rollup: start at the oldest data there is.
       let oldest = boundary;
       for (const kind of SERIES) {
-        const row = this.db
-          .prepare(`SELECT MIN(bucket_ms) AS b FROM ${tableName(kind, source.name)}`)
-          .get() as { b: number | null };
+        const row = this.sql(
+          `SELECT MIN(bucket_ms) AS b FROM ${tableName(kind, source.name)}`,
+        ).get() as { b: number | null };
         if (row.b !== null) oldest = Math.min(oldest, bucketStart(row.b, target.bucketMs));
       }
       from = oldest;
@@ -435,11 +437,9 @@ export class Store {
     }
     for (const kind of SERIES) {
       const groups = new Map<string, { bucket: number; sid: number; aggregate: Aggregate }>();
-      const rows = this.db
-        .prepare(
-          `SELECT * FROM ${tableName(kind, source.name)} WHERE bucket_ms >= ? AND bucket_ms < ?`,
-        )
-        .iterate(from, boundary) as IterableIterator<Row & { bucket_ms: number; sid: number }>;
+      const rows = this.sql(
+        `SELECT * FROM ${tableName(kind, source.name)} WHERE bucket_ms >= ? AND bucket_ms < ?`,
+      ).iterate(from, boundary) as IterableIterator<Row & { bucket_ms: number; sid: number }>;
       for (const row of rows) {
         const bucket = bucketStart(row.bucket_ms, target.bucketMs);
         const key = `${bucket}/${row.sid}`;
@@ -465,11 +465,9 @@ export class Store {
     const kind = seriesKind(name);
     const out = new Map<number, Aggregate>();
     for (const span of planRange(fromMs, toMs, nowMs, this.tiers, this.rolledTo)) {
-      const rows = this.db
-        .prepare(
-          `SELECT * FROM ${tableName(kind, span.tier.name)} WHERE bucket_ms >= ? AND bucket_ms < ?`,
-        )
-        .iterate(span.fromMs, span.toMs) as IterableIterator<Row & { sid: number }>;
+      const rows = this.sql(
+        `SELECT * FROM ${tableName(kind, span.tier.name)} WHERE bucket_ms >= ? AND bucket_ms < ?`,
+      ).iterate(span.fromMs, span.toMs) as IterableIterator<Row & { sid: number }>;
       for (const row of rows) {
         let aggregate = out.get(row.sid);
         if (!aggregate) {
@@ -495,11 +493,9 @@ export class Store {
     const steps = new Map<number, Aggregate>();
     const wanted = new Set(sids);
     for (const span of planRange(fromMs, toMs, nowMs, this.tiers, this.rolledTo)) {
-      const rows = this.db
-        .prepare(
-          `SELECT * FROM ${tableName(kind, span.tier.name)} WHERE bucket_ms >= ? AND bucket_ms < ? AND sid IN (${sids.map(() => '?').join(', ') || 'NULL'})`,
-        )
-        .iterate(span.fromMs, span.toMs, ...sids) as IterableIterator<
+      const rows = this.sql(
+        `SELECT * FROM ${tableName(kind, span.tier.name)} WHERE bucket_ms >= ? AND bucket_ms < ? AND sid IN (${sids.map(() => '?').join(', ') || 'NULL'})`,
+      ).iterate(span.fromMs, span.toMs, ...sids) as IterableIterator<
         Row & { sid: number; bucket_ms: number }
       >;
       for (const row of rows) {
@@ -522,7 +518,7 @@ export class Store {
     const rows = (
       ids
         ? this.selectIn('SELECT * FROM ends WHERE id IN', ids)
-        : this.db.prepare('SELECT * FROM ends').all()
+        : this.sql('SELECT * FROM ends').all()
     ) as {
       id: number;
       process: number;
@@ -547,7 +543,7 @@ export class Store {
     const rows = (
       ids
         ? this.selectIn('SELECT * FROM hop_series WHERE id IN', ids)
-        : this.db.prepare('SELECT * FROM hop_series').all()
+        : this.sql('SELECT * FROM hop_series').all()
     ) as { id: number; process: number; direction: number }[];
     return rows.map((r) => ({
       id: r.id,
@@ -560,7 +556,7 @@ export class Store {
     const rows = (
       ids
         ? this.selectIn('SELECT * FROM processes WHERE id IN', ids)
-        : this.db.prepare('SELECT * FROM processes').all()
+        : this.sql('SELECT * FROM processes').all()
     ) as {
       id: number;
       key: string;
@@ -590,7 +586,7 @@ export class Store {
   }
 
   agents(): AgentInfo[] {
-    const rows = this.db.prepare('SELECT * FROM agents ORDER BY agent_id').all() as {
+    const rows = this.sql('SELECT * FROM agents ORDER BY agent_id').all() as {
       id: number;
       agent_id: string;
       node: string;
@@ -629,7 +625,7 @@ export class Store {
 
   /** How many batches are stored (for tests and the metrics). */
   batchCount(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM batches').get() as { n: number }).n;
+    return (this.sql('SELECT COUNT(*) AS n FROM batches').get() as { n: number }).n;
   }
 
   private selectIn(prefix: string, ids: readonly number[]): unknown[] {
@@ -637,7 +633,7 @@ export class Store {
     // SQLite caps bound parameters; chunk long lists.
     for (let i = 0; i < ids.length; i += 500) {
       const chunk = ids.slice(i, i + 500);
-      out.push(...this.db.prepare(`${prefix} (${chunk.map(() => '?').join(', ')})`).all(...chunk));
+      out.push(...this.sql(`${prefix} (${chunk.map(() => '?').join(', ')})`).all(...chunk));
     }
     return out;
   }

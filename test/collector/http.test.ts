@@ -1,28 +1,14 @@
 // The live WebSocket (a snapshot, then deltas with only what changed) and the Prometheus
 // exposition (tollgate_* families by namespace/pod/container, hostile names escaped).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
-import { Collector } from '../../collector/collector.js';
 import { Shipper } from '../../daemonset/shipping/shipper.js';
+import { startCollector } from './fixture.js';
 import { meshBatch, NODE, PER_INTERVAL, PROCESSES } from './mesh-batches.js';
 
 test('live deltas over WebSocket and the Prometheus exposition', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-http-'));
-  const collector = await Collector.start({
-    database: join(dir, 'store.db'),
-    grpc: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    liveIntervalMs: 200,
-    liveWindowMs: 60_000,
-  });
-  t.after(async () => {
-    await collector.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const collector = await startCollector(t, { liveIntervalMs: 200, liveWindowMs: 60_000 });
   const shipper = new Shipper({
     target: collector.grpcAddress,
     hello: { agentId: 'a', node: NODE },

@@ -2,29 +2,11 @@
 // rejected with the reason, malformed and oversized messages end the stream with an error
 // status, and a missing or wrong token is refused, in every case with nothing written.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { Collector, type CollectorOptions } from '../../collector/collector.js';
+import { startCollector } from './fixture.js';
 import { meshBatch, NODE } from './mesh-batches.js';
 import { encode, exchange } from './raw-client.js';
-
-async function startCollector(t: TestContext, options: Partial<CollectorOptions> = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-collector-'));
-  const collector = await Collector.start({
-    database: join(dir, 'store.db'),
-    grpc: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    ...options,
-  });
-  t.after(async () => {
-    await collector.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return collector;
-}
 
 const hello = encode({ hello: { agentId: 'agent-1', bootId: 'boot-1', node: NODE } });
 const batch = (sequence: number, extra: object = {}) =>

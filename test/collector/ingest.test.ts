@@ -1,33 +1,15 @@
 // The agent's real gRPC client (the Shipper) sends synthesised batches with known
 // content to a real collector; the HTTP API must return exactly that topology.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { Collector } from '../../collector/collector.js';
 import type { PodCost } from '../../collector/model/sidecar-cost.js';
 import type { Topology } from '../../collector/model/topology.js';
 import { Shipper } from '../../daemonset/shipping/shipper.js';
 import { fromValues, quantile } from '../../proto/histogram.js';
+import { startCollector } from './fixture.js';
 import { latencies, meshBatch, NODE, PER_INTERVAL } from './mesh-batches.js';
 
 const INTERVALS = 8;
-
-async function startCollector(t: import('node:test').TestContext, token?: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-collector-'));
-  const collector = await Collector.start({
-    database: join(dir, 'store.db'),
-    grpc: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    token,
-  });
-  t.after(async () => {
-    await collector.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return collector;
-}
 
 test('synthesised batches come back as the exact topology, ends joined', async (t) => {
   const collector = await startCollector(t);

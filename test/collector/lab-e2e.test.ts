@@ -3,13 +3,10 @@
 // The topology must show app -> sidecar -> sidecar -> app with every hop joined, and each
 // sidecar must cost a positive added latency in its direction.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { Collector } from '../../collector/collector.js';
 import { Agent } from '../../daemonset/agent.js';
 import { Lab } from '../../lab/lab.js';
+import { startCollector } from './fixture.js';
 
 test('two meshed pods under load: app -> sidecar -> sidecar -> app, each sidecar adds latency', async (t) => {
   const lab = await Lab.create([
@@ -18,16 +15,7 @@ test('two meshed pods under load: app -> sidecar -> sidecar -> app, each sidecar
     { name: 'server', service: 'server', meshed: true, serviceTimeMs: 2 },
   ]);
   t.after(() => lab.destroy());
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
-  const collector = await Collector.start({
-    database: join(dir, 'store.db'),
-    grpc: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-  });
-  t.after(async () => {
-    await collector.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const collector = await startCollector(t);
   const agent = await Agent.start({ collector: collector.grpcAddress, intervalMs: 500 });
   let stopped = false;
   t.after(async () => {

@@ -1,0 +1,25 @@
+// A collector for one test: its store in a temporary directory, gRPC and HTTP on free
+// loopback ports, all of it stopped and removed when the test ends.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { Collector, type CollectorOptions } from '../../collector/collector.js';
+
+export async function startCollector(
+  t: TestContext,
+  options: Partial<CollectorOptions> = {},
+): Promise<Collector> {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-collector-'));
+  const collector = await Collector.start({
+    database: join(dir, 'store.db'),
+    grpc: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+    ...options,
+  });
+  t.after(async () => {
+    await collector.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return collector;
+}
