@@ -92,6 +92,7 @@ export class Queries {
       processes,
       ends,
       links: this.store.links(endInfo.map((e) => e.id)),
+      peerNames: this.store.peerNames(endInfo.map((e) => e.remoteAddress)),
     });
     const hops: HopRecord[] = hopInfo.map((h) => ({
       processKey: keyOf.get(h.process)!,

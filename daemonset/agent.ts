@@ -7,10 +7,11 @@ import { cpus, hostname, release, totalmem } from 'node:os';
 import { ProbeSource } from '../probes/probe-source.js';
 import type { IntervalRecord, ProbeRecord } from '../probes/records.js';
 import { type RecordSource, startRecordSource } from '../probes/start-source.js';
-import type { Init, KernelFilter, ResourceSample } from '../proto/gen/tollgate/v1.js';
+import type { Init, KernelFilter, PeerName, ResourceSample } from '../proto/gen/tollgate/v1.js';
 import { buildInterval, DirectionLearner, IntervalRecords } from './batch-builder.js';
 import { type Identity, IdentityResolver, type PodDirectory } from './identity/resolver.js';
 import { PROXY_EXECUTABLES, type RoleRules } from './identity/roles.js';
+import type { WatchedSetStats } from './kubernetes/watched-set.js';
 import { readProcessResources } from './proc-resources.js';
 import { Shipper, type ShipperOptions } from './shipping/shipper.js';
 
@@ -21,8 +22,14 @@ export interface AgentOptions {
   tls?: ShipperOptions['tls'];
   intervalMs?: number;
   procRoot?: string;
+  /** Where the host's cgroup v2 hierarchy is mounted (default: detected under /sys/fs/cgroup). */
+  cgroupRoot?: string;
   roles?: RoleRules;
   pods?: PodDirectory;
+  /** For the agent's status: the Kubernetes watches' counters. */
+  kubernetesStats?: () => Record<string, WatchedSetStats>;
+  /** Names remote addresses after pods and Services (the Kubernetes view). */
+  peers?: { peerOf(address: string): Init<PeerName> | undefined };
   spool?: ShipperOptions['spool'];
   /** Only for tests: a record source other than the kernel runner. */
   source?: RecordSource;
@@ -34,8 +41,16 @@ export interface AgentStatus {
   batches: number;
   proxies: number[];
   fallbackReason: string | null;
-  lost: { kernelMapFull: number; hopsWithoutDirection: number };
+  lost: { kernelMapFull: number; hopsWithoutDirection: number; unresolvedProcesses: number };
   shipper: ReturnType<Shipper['stats']>;
+  /** False once the record source has ended (the runner exited). */
+  probesRunning: boolean;
+  /** Whether the kernel counts the programs' run time (bpf_stats). */
+  runTimeStats: boolean;
+  programs: ReturnType<Agent['programCosts']>;
+  /** Cumulative CPU seconds and resident bytes of the agent and its runner. */
+  self: { agentCpuNs: number; agentRssBytes: number; runnerCpuNs: number; runnerRssBytes: number };
+  kubernetes: Record<string, WatchedSetStats> | null;
 }
 
 export class Agent {
@@ -48,10 +63,14 @@ export class Agent {
   private batches = 0;
   private kernelMapFull = 0;
   private hopsWithoutDirection = 0;
+  private unresolvedProcesses = 0;
   private lastIntervalEndMs = Date.now();
   private scanTimer: NodeJS.Timeout | undefined;
   private pump: Promise<void> | undefined;
   private filterGeneration = 0;
+  private probesRunning = true;
+  /** Cumulative run count and time per BPF program, from the runner's latest drain. */
+  private readonly programStats = new Map<string, { runCount: number; runTimeNs: number }>();
 
   private constructor(
     private readonly options: AgentOptions,
@@ -63,6 +82,7 @@ export class Agent {
     this.resolver = new IdentityResolver({
       node: this.node,
       procRoot: options.procRoot,
+      cgroupRoot: options.cgroupRoot,
       roles: options.roles,
       pods: options.pods,
     });
@@ -112,8 +132,28 @@ export class Agent {
       batches: this.batches,
       proxies: [...this.proxies],
       fallbackReason: this.fallbackReason,
-      lost: { kernelMapFull: this.kernelMapFull, hopsWithoutDirection: this.hopsWithoutDirection },
+      lost: {
+        kernelMapFull: this.kernelMapFull,
+        hopsWithoutDirection: this.hopsWithoutDirection,
+        unresolvedProcesses: this.unresolvedProcesses,
+      },
       shipper: this.shipper.stats(),
+      probesRunning: this.probesRunning,
+      runTimeStats: this.source.hello.runTimeStats,
+      programs: this.programCosts(),
+      self: this.selfCost(),
+      kubernetes: this.options.kubernetesStats?.() ?? null,
+    };
+  }
+
+  private selfCost() {
+    const self = readProcessResources(process.pid);
+    const runner = readProcessResources(this.source.pid);
+    return {
+      agentCpuNs: self ? Math.round(self.cpuUserNs + self.cpuSystemNs) : 0,
+      agentRssBytes: self?.rssBytes ?? 0,
+      runnerCpuNs: runner ? Math.round(runner.cpuUserNs + runner.cpuSystemNs) : 0,
+      runnerRssBytes: runner?.rssBytes ?? 0,
     };
   }
 
@@ -126,11 +166,19 @@ export class Agent {
   }
 
   private async run(): Promise<void> {
-    for await (const record of this.source.records()) this.take(record);
+    try {
+      for await (const record of this.source.records()) this.take(record);
+    } finally {
+      this.probesRunning = false;
+    }
   }
 
   private take(record: ProbeRecord): void {
     if (record.type === 'hello') return;
+    if (record.type === 'programs') {
+      for (const p of record.programs) this.programStats.set(p.name, p);
+      return;
+    }
     if (record.type !== 'interval') {
       this.current.add(record);
       return;
@@ -153,7 +201,10 @@ export class Agent {
     const identities = new Map<number, Identity>();
     for (const tgid of records.tgids) {
       const identity = this.resolver.resolve(tgid);
-      if (!identity) continue;
+      if (!identity) {
+        this.unresolvedProcesses++;
+        continue;
+      }
       identities.set(tgid, identity);
       if (identity.role === 'ROLE_SIDECAR') this.registerProxy(tgid);
     }
@@ -165,9 +216,15 @@ export class Agent {
       if (r)
         resources.push({ process: identity.ref, ...roundNs(r), source: 'RESOURCE_SOURCE_PROC' });
     }
+    const peers = new Map<string, Init<PeerName>>();
+    if (this.options.peers)
+      for (const edge of built.edges) {
+        const address = edge.remote?.address;
+        if (!address || peers.has(address)) continue;
+        const peer = this.options.peers.peerOf(address);
+        if (peer) peers.set(address, peer);
+      }
     const endMs = interval.realtimeMs || Date.now();
-    const self = readProcessResources(process.pid);
-    const runner = readProcessResources(this.source.pid);
     const spool = this.shipper.stats();
     this.shipper.send({
       node: this.node,
@@ -177,26 +234,35 @@ export class Agent {
       edges: built.edges,
       hops: built.hops,
       resources,
+      peers: [...peers.values()],
       agentCost: {
-        agentCpuNs: self ? Math.round(self.cpuUserNs + self.cpuSystemNs) : 0,
-        agentRssBytes: self?.rssBytes ?? 0,
-        runnerCpuNs: runner ? Math.round(runner.cpuUserNs + runner.cpuSystemNs) : 0,
-        runnerRssBytes: runner?.rssBytes ?? 0,
+        ...this.selfCost(),
         spoolBatches: spool.spoolBatches,
         spoolBytes: spool.spoolBytes,
         lost: {
           kernelMapFull: this.kernelMapFull,
           spoolDroppedBatches: spool.spoolDropped,
           rejectedBatches: spool.rejected,
+          unresolvedProcesses: this.unresolvedProcesses,
         },
-        programs: this.source.hello.programs.map((p) => ({
-          name: p.name ?? p.hook,
-          attachMode: p.attach === 'none' ? 'off' : p.attach,
-        })),
+        programs: this.programCosts(),
       },
     });
     this.lastIntervalEndMs = endMs;
     this.batches++;
+  }
+
+  /** Each hook's program, its attach mode and its cost so far (0 without bpf_stats). */
+  programCosts() {
+    return this.source.hello.programs.map((p) => {
+      const stats = p.name ? this.programStats.get(p.name) : undefined;
+      return {
+        name: p.name ?? p.hook,
+        attachMode: p.attach === 'none' ? 'off' : p.attach,
+        runCount: stats?.runCount ?? 0,
+        runTimeNs: stats?.runTimeNs ?? 0,
+      };
+    });
   }
 
   private registerProxy(pid: number): void {

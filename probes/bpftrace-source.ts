@@ -31,6 +31,7 @@ export class BpftraceSource extends ChildRecordSource {
       kernel: release(),
       intervalMs: 1000,
       maps: { sockets: 0, edges: 0, histograms: 0, tuples: 0 },
+      runTimeStats: false,
       programs: HOOKS.map((hook) => ({ hook, attach: 'bpftrace' as const })),
     };
     const source = new BpftraceSource(child, hello);

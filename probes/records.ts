@@ -5,7 +5,7 @@
 import type { Layout } from '../proto/histogram.js';
 
 export const RECORD_MAGIC = 0x31524754;
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 /** Counters of an edge, in the order of struct tg_edge_stats. */
 export const EDGE_COUNTERS = [
@@ -137,9 +137,23 @@ export interface HelloRecord {
   intervalMs: number;
   maps: { sockets: number; edges: number; histograms: number; tuples: number };
   programs: { hook: string; name?: string; attach: AttachMode; target?: string }[];
+  /** Whether the kernel counts the programs' run time (BPF_ENABLE_STATS was granted). */
+  runTimeStats: boolean;
 }
 
-export type ProbeRecord = HelloRecord | EdgeRecord | HistRecord | TupleRecord | IntervalRecord;
+/** Each attached program's cost so far, as the kernel counts it (bpf_stats). */
+export interface ProgramsRecord {
+  type: 'programs';
+  programs: { name: string; runCount: number; runTimeNs: number }[];
+}
+
+export type ProbeRecord =
+  | HelloRecord
+  | EdgeRecord
+  | HistRecord
+  | TupleRecord
+  | IntervalRecord
+  | ProgramsRecord;
 
 export class RecordFormatError extends Error {
   override name = 'RecordFormatError';
@@ -200,6 +214,7 @@ function decodeHello(text: string): HelloRecord {
     interval_ms: number;
     maps: HelloRecord['maps'];
     programs: HelloRecord['programs'];
+    run_time_stats?: boolean;
   };
   try {
     hello = JSON.parse(text);
@@ -213,8 +228,30 @@ function decodeHello(text: string): HelloRecord {
     intervalMs: hello.interval_ms,
     maps: hello.maps,
     programs: hello.programs,
+    runTimeStats: hello.run_time_stats === true,
   };
 }
+
+function decodePrograms(text: string): ProgramsRecord {
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch {
+    throw new RecordFormatError('programs record is not JSON');
+  }
+  if (!Array.isArray(list)) throw new RecordFormatError('programs record is not a list');
+  return {
+    type: 'programs',
+    programs: list.map((p: { name?: unknown; run_cnt?: unknown; run_time_ns?: unknown }) => ({
+      name: String(p.name),
+      runCount: Number(p.run_cnt) || 0,
+      runTimeNs: Number(p.run_time_ns) || 0,
+    })),
+  };
+}
+
+const text = (view: DataView, base: number, length: number) =>
+  new TextDecoder().decode(new Uint8Array(view.buffer, view.byteOffset + base, length));
 
 function decodePayload(type: number, view: DataView, base: number, length: number): ProbeRecord {
   const need = (size: number) => {
@@ -223,9 +260,7 @@ function decodePayload(type: number, view: DataView, base: number, length: numbe
   };
   switch (type) {
     case 1:
-      return decodeHello(
-        new TextDecoder().decode(new Uint8Array(view.buffer, view.byteOffset + base, length)),
-      );
+      return decodeHello(text(view, base, length));
     case 2: {
       need(LAYOUT.edgeRecord);
       const stats = base + LAYOUT.edgeKey;
@@ -274,6 +309,8 @@ function decodePayload(type: number, view: DataView, base: number, length: numbe
         remotePort: view.getUint16(base + at('tuple.remote_port'), true),
         firstSeenNs: u64(view, base + at('tuple.first_seen_ns')),
       };
+    case 6:
+      return decodePrograms(text(view, base, length));
     default:
       throw new RecordFormatError(`unknown record type ${type}`);
   }

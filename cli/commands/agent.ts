@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { Agent } from '../../daemonset/agent.js';
+import { buildAgentHttp } from '../../daemonset/agent-http.js';
+import { DEFAULT_ROLE_RULES } from '../../daemonset/identity/roles.js';
+import { KubernetesView, loadKubeConfig } from '../../daemonset/kubernetes/cluster.js';
 import { type Command, numberOption, parseHostPort, stringOption, UsageError } from '../command.js';
 import { untilSignal } from '../signals.js';
 import { readToken } from './collector.js';
@@ -14,33 +18,118 @@ identity, and streams them to the collector. Needs root (or CAP_BPF and friends)
 Options:
   --collector HOST:PORT   the collector's gRPC address (required)
   --token-file FILE       bearer token for the collector
+  --tls-ca FILE           connect over TLS, trusting this CA for the collector
+  --tls-cert FILE         the agent's certificate, for mTLS ...
+  --tls-key FILE          ... and its key
   --interval S            probe drain interval in seconds (default 1)
   --node NAME             this node's name (default: $NODE_NAME, else the hostname)
+  --kubeconfig FILE       Kubernetes credentials (default: the service account in a
+                          pod; outside Kubernetes, network namespaces stand for pods)
+  --proc-root DIR         the host's /proc (default /proc; in a pod, /host/proc)
+  --cgroup-root DIR       the host's cgroup v2 mount (default: found under /sys/fs/cgroup)
+  --http-listen HOST:PORT health (/healthz, /readyz) and Prometheus /metrics
+                          (default 127.0.0.1:9464; 0 turns it off)
+  --spool-batches N       batches kept for the collector at most (default 10000)
+  --spool-mb N            ... and megabytes at most (default 64); the oldest go first
+  --sidecar-containers L  comma-separated container names that are sidecars
+                          (default ${DEFAULT_ROLE_RULES.containers.join(',')})
+  --proxy-executables L   comma-separated executables that are proxies
+                          (default ${DEFAULT_ROLE_RULES.executables.join(',')})
   -h, --help              this text`,
   options: {
     collector: { type: 'string' },
     'token-file': { type: 'string' },
+    'tls-ca': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
     interval: { type: 'string' },
     node: { type: 'string' },
+    kubeconfig: { type: 'string' },
+    'http-listen': { type: 'string' },
+    'proc-root': { type: 'string' },
+    'cgroup-root': { type: 'string' },
+    'spool-batches': { type: 'string' },
+    'spool-mb': { type: 'string' },
+    'sidecar-containers': { type: 'string' },
+    'proxy-executables': { type: 'string' },
   },
   async run(args) {
     const collector = stringOption(args, 'collector');
     if (collector === undefined) throw new UsageError('--collector HOST:PORT is required');
     const { host, port } = parseHostPort(collector, '--collector');
     const interval = numberOption(args, 'interval', 1);
+    const node = stringOption(args, 'node') ?? process.env.NODE_NAME;
+    const listen = stringOption(args, 'http-listen') ?? '127.0.0.1:9464';
+    const http = listen === '0' ? undefined : parseHostPort(listen, '--http-listen', true);
+    const list = (name: string, fallback: readonly string[]) =>
+      stringOption(args, name)
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean) ?? fallback;
+
+    const kubeConfig = loadKubeConfig(stringOption(args, 'kubeconfig'));
+    let kubernetes: KubernetesView | undefined;
+    if (kubeConfig) {
+      if (!node) throw new UsageError('in Kubernetes the agent needs --node or $NODE_NAME');
+      try {
+        kubernetes = await KubernetesView.start({ kubeConfig, node });
+      } catch (err) {
+        // Fail loudly: a DaemonSet pod in CrashLoopBackOff with this message is easier to
+        // fix than an agent that silently names every pod by its network namespace.
+        throw new Error(
+          `cannot list pods and services from the Kubernetes API (${(err as Error).message}); check the agent's ClusterRole`,
+        );
+      }
+    }
     const running = await Agent.start({
       collector: `${host.includes(':') ? `[${host}]` : host}:${port}`,
       token: readToken(stringOption(args, 'token-file')),
+      tls: readAgentTls(args),
       intervalMs: interval * 1000,
-      node: stringOption(args, 'node') ?? process.env.NODE_NAME,
+      node,
+      procRoot: stringOption(args, 'proc-root'),
+      cgroupRoot: stringOption(args, 'cgroup-root'),
+      pods: kubernetes,
+      peers: kubernetes,
+      kubernetesStats: kubernetes && (() => kubernetes.stats()),
+      roles: {
+        containers: list('sidecar-containers', DEFAULT_ROLE_RULES.containers),
+        executables: list('proxy-executables', DEFAULT_ROLE_RULES.executables),
+      },
+      spool: {
+        maxBatches: numberOption(args, 'spool-batches', 10_000),
+        maxBytes: numberOption(args, 'spool-mb', 64) * 2 ** 20,
+      },
     });
+    const app = http ? await buildAgentHttp(() => running.status()) : undefined;
+    const url = app ? await app.listen({ host: http!.host, port: http!.port }) : undefined;
     console.log(`tollgate agent: node ${running.node}, shipping to ${host}:${port}`);
+    console.log(
+      `tollgate agent: pods from ${kubernetes ? 'the Kubernetes API' : 'network namespaces (no Kubernetes)'}`,
+    );
+    if (url) console.log(`tollgate agent: health and metrics on ${url}`);
     if (running.fallbackReason)
       console.log(
         `tollgate agent: kernel probes on the bpftrace fallback: ${running.fallbackReason}`,
       );
     await untilSignal();
+    await app?.close();
     await running.stop();
+    kubernetes?.stop();
     return 0;
   },
 };
+
+function readAgentTls(args: Parameters<Command['run']>[0]) {
+  const ca = stringOption(args, 'tls-ca');
+  const cert = stringOption(args, 'tls-cert');
+  const key = stringOption(args, 'tls-key');
+  if ((cert === undefined) !== (key === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together');
+  if (ca === undefined && cert === undefined) return undefined;
+  return {
+    ca: ca === undefined ? undefined : readFileSync(ca),
+    cert: cert === undefined ? undefined : readFileSync(cert),
+    key: key === undefined ? undefined : readFileSync(key),
+  };
+}

@@ -3,7 +3,7 @@
 // the batch does not describe, impossible numbers, broken histograms, unbounded lists.
 // Returns the first problem as a sentence, or undefined. Pure.
 import { isIP } from 'node:net';
-import type { Batch, Endpoint, Histogram } from '../../proto/gen/tollgate/v1.js';
+import type { Batch, Endpoint, Histogram, PodRef } from '../../proto/gen/tollgate/v1.js';
 import { type Layout, validate as validateHistogram } from '../../proto/histogram.js';
 import { processId } from '../model/ids.js';
 
@@ -12,6 +12,8 @@ export const BATCH_LIMITS = {
   edges: 200_000,
   hops: 50_000,
   resources: 50_000,
+  peers: 50_000,
+  podLabels: 64,
   tuplesPerEdge: 1_024,
   idLength: 256,
   /** Observed strings are kept verbatim up to these lengths; the agent truncates first. */
@@ -81,6 +83,7 @@ export function validateBatch(
     [batch.edges, 'edges'],
     [batch.hops, 'hops'],
     [batch.resources, 'resources'],
+    [batch.peers, 'peers'],
   ] as const) {
     if (list.length > BATCH_LIMITS[name])
       return `${list.length} ${name}, more than the limit of ${BATCH_LIMITS[name]}`;
@@ -101,10 +104,7 @@ export function validateBatch(
         ? `${where}.cmdline has more than ${BATCH_LIMITS.cmdlineArgs} arguments`
         : undefined) ??
       p.cmdline.map((a, k) => badString(a, `${where}.cmdline[${k}]`)).find(Boolean) ??
-      (p.pod
-        ? (badString(p.pod.name, `${where}.pod.name`) ??
-          badString(p.pod.namespace, `${where}.pod.namespace`))
-        : undefined);
+      (p.pod ? badPod(p.pod, `${where}.pod`) : undefined);
     if (problem) return problem;
     known.add(processId(batch.node, p.ref));
   }
@@ -178,5 +178,34 @@ export function validateBatch(
         .find(Boolean);
     if (problem) return problem;
   }
+  for (const [i, peer] of batch.peers.entries()) {
+    const where = `peers[${i}]`;
+    const problem =
+      (isIP(peer.address) === 0 ? `${where}.address is not an IP address` : undefined) ??
+      (peer.kind === 'PEER_KIND_POD' || peer.kind === 'PEER_KIND_SERVICE'
+        ? undefined
+        : `${where}.kind is ${peer.kind}`) ??
+      badString(peer.namespace, `${where}.namespace`, BATCH_LIMITS.idLength) ??
+      badString(peer.name, `${where}.name`, BATCH_LIMITS.idLength);
+    if (problem) return problem;
+  }
   return undefined;
+}
+
+function badPod(pod: PodRef, where: string): string | undefined {
+  const labels = Object.entries(pod.labels);
+  return (
+    badString(pod.name, `${where}.name`) ??
+    badString(pod.namespace, `${where}.namespace`) ??
+    badString(pod.uid, `${where}.uid`, BATCH_LIMITS.idLength) ??
+    (labels.length > BATCH_LIMITS.podLabels
+      ? `${where} has ${labels.length} labels, more than ${BATCH_LIMITS.podLabels}`
+      : undefined) ??
+    labels
+      .map(
+        ([k, v]) =>
+          badString(k, `${where}.labels key`) ?? badString(v, `${where}.labels[${k.slice(0, 64)}]`),
+      )
+      .find(Boolean)
+  );
 }

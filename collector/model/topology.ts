@@ -101,8 +101,9 @@ export interface TopologyExternal {
   id: string;
   address: string;
   port: number;
-  /** The pod that owns the address, when one is known to hold it. */
+  /** Who owns the address, "namespace/name", when known: a pod or a Service. */
   name: string | null;
+  kind: 'pod' | 'service' | null;
 }
 
 export interface Topology {
@@ -166,6 +167,8 @@ export function buildTopology(input: {
   processes: readonly ProcessRecord[];
   ends: readonly EndRecord[];
   links: readonly { clientEnd: number; serverEnd: number }[];
+  /** Names the agents gave remote addresses (from their Kubernetes watch). */
+  peerNames?: ReadonlyMap<string, { kind: 'pod' | 'service'; namespace: string; name: string }>;
 }): { topology: Topology; edgeEnds: EdgeEnds } {
   const processes = new Map(input.processes.map((p) => [p.key, p]));
   const ends = input.ends.filter((e) => processes.has(e.processKey));
@@ -210,8 +213,18 @@ export function buildTopology(input: {
   const externals = new Map<string, TopologyExternal>();
   const external = (address: string, port: number) => {
     const id = externalId(address, port);
-    if (!externals.has(id))
-      externals.set(id, { id, address, port, name: podOfAddress.get(address) ?? null });
+    if (!externals.has(id)) {
+      // A pod seen serving on the address beats a name from the agents' watch.
+      const served = podOfAddress.get(address);
+      const named = input.peerNames?.get(address);
+      externals.set(id, {
+        id,
+        address,
+        port,
+        name: served ?? (named ? `${named.namespace}/${named.name}` : null),
+        kind: served ? 'pod' : (named?.kind ?? null),
+      });
+    }
     return id;
   };
 

@@ -99,6 +99,13 @@ export function migrations(tiers: readonly Tier[]): readonly string[] {
        PRIMARY KEY (client_end, server_end)) WITHOUT ROWID;
      CREATE TABLE rollups (tier TEXT PRIMARY KEY, rolled_to_ms INTEGER NOT NULL);
      ${seriesTables(tiers)}`,
+    // 2: names of remote addresses (pods and Services) from the agents' Kubernetes watch.
+    `CREATE TABLE peer_names (
+       address TEXT PRIMARY KEY,
+       kind TEXT NOT NULL,
+       namespace TEXT NOT NULL,
+       name TEXT NOT NULL,
+       seen_ms INTEGER NOT NULL) WITHOUT ROWID;`,
   ];
 }
 

@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type {
+  AgentCost,
   Batch,
   EdgeReport,
   HopReport,
@@ -56,13 +57,20 @@ export interface AgentInfo {
   bootId: string;
   version: string;
   nodeInfo: unknown;
-  cost: unknown;
+  /** The agent's latest AgentCost, as it sent it. */
+  cost: AgentCost | null;
   firstSeenMs: number;
   lastSeenMs: number;
 }
 
 /** How far apart the two ends' sightings of one connection may be and still join. */
 const TUPLE_WINDOW_MS = 60_000;
+
+export interface PeerNameRecord {
+  kind: 'pod' | 'service';
+  namespace: string;
+  name: string;
+}
 
 export class Store {
   readonly tiers: readonly Tier[];
@@ -247,6 +255,18 @@ export class Store {
       return found;
     };
 
+    for (const peer of batch.peers)
+      this.sql(
+        `INSERT INTO peer_names (address, kind, namespace, name, seen_ms) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (address) DO UPDATE SET kind = excluded.kind, namespace = excluded.namespace,
+           name = excluded.name, seen_ms = excluded.seen_ms`,
+      ).run(
+        peer.address,
+        peer.kind === 'PEER_KIND_SERVICE' ? 'service' : 'pod',
+        peer.namespace,
+        peer.name,
+        seen,
+      );
     for (const edge of batch.edges)
       this.writeEdge(batch, edge, processOf(edge.process), bucket, seen);
     for (const hop of batch.hops) this.writeHop(hop, processOf(hop.process).id, bucket);
@@ -585,6 +605,20 @@ export class Store {
     return rows.map((r) => ({ clientEnd: r.client_end, serverEnd: r.server_end }));
   }
 
+  /** What the agents named these remote addresses after, most recently. */
+  peerNames(addresses: readonly string[]): Map<string, PeerNameRecord> {
+    const rows = (
+      addresses.length === 0
+        ? []
+        : this.selectIn('SELECT address, kind, namespace, name FROM peer_names WHERE address IN', [
+            ...new Set(addresses),
+          ])
+    ) as { address: string; kind: 'pod' | 'service'; namespace: string; name: string }[];
+    return new Map(
+      rows.map((r) => [r.address, { kind: r.kind, namespace: r.namespace, name: r.name }]),
+    );
+  }
+
   agents(): AgentInfo[] {
     const rows = this.sql('SELECT * FROM agents ORDER BY agent_id').all() as {
       id: number;
@@ -628,7 +662,7 @@ export class Store {
     return (this.sql('SELECT COUNT(*) AS n FROM batches').get() as { n: number }).n;
   }
 
-  private selectIn(prefix: string, ids: readonly number[]): unknown[] {
+  private selectIn(prefix: string, ids: readonly (number | string)[]): unknown[] {
     const out: unknown[] = [];
     // SQLite caps bound parameters; chunk long lists.
     for (let i = 0; i < ids.length; i += 500) {

@@ -61,8 +61,21 @@ export function readProcFacts(pid: number, procRoot = '/proc'): ProcFacts | unde
 }
 
 /** The cgroup v2 id (the directory's inode) of a unified path, or 0 without cgroup2. */
-export function cgroupId(unifiedPath: string, cgroupRoot = '/sys/fs/cgroup'): number {
+/** Where the cgroup v2 hierarchy is mounted: /sys/fs/cgroup, or .../unified on a hybrid host. */
+export function unifiedCgroupRoot(sysCgroup = '/sys/fs/cgroup'): string {
+  try {
+    statSync(`${sysCgroup}/cgroup.controllers`);
+    return sysCgroup;
+  } catch {
+    return `${sysCgroup}/unified`;
+  }
+}
+
+let detectedRoot: string | undefined;
+
+export function cgroupId(unifiedPath: string, cgroupRoot?: string): number {
   if (!unifiedPath) return 0;
+  cgroupRoot ??= detectedRoot ??= unifiedCgroupRoot();
   try {
     const st = statSync(`${cgroupRoot}${unifiedPath}`);
     return st.isDirectory() ? st.ino : 0;

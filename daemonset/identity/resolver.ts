@@ -11,6 +11,8 @@ import { DEFAULT_ROLE_RULES, type RoleRules, roleOf } from './roles.js';
 /** Pods known from the Kubernetes API, by UID, and their containers' names. */
 export interface PodDirectory {
   byUid(uid: string): { pod: Init<PodRef>; containerName(containerId: string): string } | undefined;
+  /** Changes whenever the directory does, so identities resolved before are looked up again. */
+  readonly version?: number;
 }
 
 export interface ResolverOptions {
@@ -24,7 +26,11 @@ export interface ResolverOptions {
   maxCached?: number;
 }
 
-export type Identity = Init<ProcessIdentity> & { ref: { pid: number; startTimeTicks: number } };
+export type Identity = Init<ProcessIdentity> & {
+  ref: { pid: number; startTimeTicks: number };
+  /** The pod UID from the cgroup, and the directory version it was looked up in. */
+  lookup?: { podUid: string; version: number };
+};
 
 export class IdentityResolver {
   private readonly cache = new Map<number, Identity>();
@@ -53,10 +59,16 @@ export class IdentityResolver {
       // Same start time: the same process (cheap check, one small read).
       try {
         const start = Number(statFields(readFileSync(`${procRoot}/${pid}/stat`, 'utf8'))[19]);
-        if (start === cached.ref.startTimeTicks) return cached;
+        // A pod that started after its processes (or gained container statuses) is
+        // picked up when the directory changes.
+        const stale =
+          cached.lookup?.podUid && cached.lookup.version !== (this.options.pods?.version ?? 0);
+        if (start === cached.ref.startTimeTicks && !stale) return cached;
       } catch {
+        // Gone since it was last resolved: its final records are still its own (its pid
+        // cannot have been reused while nothing runs under it). Forgotten afterwards.
         this.cache.delete(pid);
-        return undefined;
+        return cached;
       }
     }
     const facts = readProcFacts(pid, procRoot);
@@ -73,6 +85,7 @@ export class IdentityResolver {
       cgroupId: cgroupId(facts.cgroup.unifiedPath, this.options.cgroupRoot),
       netnsInode: facts.netnsInode,
       pod: k8s?.pod ?? this.podOfNetns(facts.netnsInode),
+      lookup: { podUid: facts.cgroup.podUid, version: this.options.pods?.version ?? 0 },
       role: roleOf(
         { containerName, exe: facts.exe, comm: facts.comm },
         this.options.roles ?? DEFAULT_ROLE_RULES,

@@ -46,6 +46,7 @@ static volatile sig_atomic_t stopping;
 
 /* One link per program; detached at exit (and by the kernel if we die first). */
 static struct bpf_link *links[16];
+static struct bpf_program *linked[16]; /* the program behind each link */
 static int link_count;
 
 static struct {
@@ -61,9 +62,10 @@ static struct {
 	int missing_count;
 	const char *unloadable[16]; /* programs the kernel refused to load */
 	int unloadable_count;
+	int run_time_stats; /* count each program's run time (bpf_stats) */
 } config = {
 	.interval_ms = 1000, .sockets = 65536, .edges = 16384, .histograms = 65536,
-	.tuples = 8192, .tuple_samples = 4,
+	.tuples = 8192, .tuple_samples = 4, .run_time_stats = 1,
 };
 
 /* A way to attach one hook: a program, its kind, and the kernel symbol it needs. */
@@ -235,11 +237,42 @@ static __u32 swap_and_drain(struct swapped *m)
 	return drain(bpf_map__fd(m->inner[retired]), m->key_size, m->value_size, m->type);
 }
 
+/*
+ * The programs' own cost, as the kernel counts it once BPF_ENABLE_STATS is held: run
+ * count and run time per attached program, cumulative. A profiler must show what it costs.
+ * Without the stats (no CAP_SYS_ADMIN) both read 0 and the hello says so.
+ */
+static void emit_program_stats(void)
+{
+	char text[2048];
+	size_t used = 0;
+
+	used += snprintf(text, sizeof(text), "[");
+	for (int i = 0; i < link_count && used < sizeof(text); i++) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(linked[i]);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		used += snprintf(text + used, sizeof(text) - used,
+				 "%s{\"name\":\"%s\",\"run_cnt\":%llu,\"run_time_ns\":%llu}",
+				 used > 1 ? "," : "", bpf_program__name(linked[i]),
+				 (unsigned long long)info.run_cnt, (unsigned long long)info.run_time_ns);
+	}
+	if (used < sizeof(text))
+		used += snprintf(text + used, sizeof(text) - used, "]");
+	if (used < sizeof(text))
+		emit(TG_RECORD_PROGRAMS, text, used);
+}
+
 static void drain_all(struct tollgate_bpf *skel, struct swapped *edges, struct swapped *hists,
 		      struct swapped *tuples)
 {
 	struct tg_interval_record interval = {};
 	__u32 zero = 0;
+
+	emit_program_stats();
 
 	interval.edges = swap_and_drain(edges);
 	interval.hists = swap_and_drain(hists);
@@ -369,7 +402,7 @@ static int attach(struct tollgate_bpf *skel, char *hello, size_t size)
 				hooks[h].name, v->kind, v->target, v->program, strerror(errno));
 			return -1;
 		}
-		link_count++;
+		linked[link_count++] = prog;
 		used += snprintf(hello + used, size - used,
 				 ",\"name\":\"%s\",\"attach\":\"%s\",\"target\":\"%s\"}", v->program, v->kind,
 				 v->target);
@@ -525,6 +558,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: tollgate-runner [--interval-ms N] [--sockets N] [--edges N] "
 			"[--histograms N] [--tuples N] [--tuple-samples N] [--attach HOOK=MODE]... "
+			"[--no-run-time-stats] "
 			"| --layout\n");
 	return 2;
 }
@@ -541,6 +575,7 @@ int main(int argc, char **argv)
 		{ "attach", required_argument, NULL, 'a' },
 		{ "pretend-missing", required_argument, NULL, 'm' },
 		{ "layout", no_argument, NULL, 'l' },
+		{ "no-run-time-stats", no_argument, NULL, 'R' },
 		{},
 	};
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
@@ -551,7 +586,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 	char hello[4096];
 	struct utsname uts;
-	int opt, err = 1, stdin_open = 1;
+	int opt, err = 1, stdin_open = 1, stats_fd = -1;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		unsigned int *target = opt == 'i' ? &config.interval_ms : opt == 's' ? &config.sockets :
@@ -560,6 +595,10 @@ int main(int argc, char **argv)
 		if (opt == 'l') {
 			print_layout();
 			return 0;
+		}
+		if (opt == 'R') {
+			config.run_time_stats = 0;
+			continue;
 		}
 		if (opt == 'a' && strchr(optarg, '=') && config.forced_count < 16) {
 			config.forced[config.forced_count++] = optarg;
@@ -617,11 +656,14 @@ int main(int argc, char **argv)
 	tuples = (struct swapped){ skel->maps.tuples, { skel->maps.tuples_0, skel->maps.tuples_1 }, 0,
 				   sizeof(struct tg_tuple_key), sizeof(__u64), TG_RECORD_TUPLE };
 	uname(&uts);
+	/* Held for the runner's life: the kernel counts run time while any such fd is open
+	 * (two clock reads per program run, about 20 ns). Needs CAP_SYS_ADMIN. */
+	stats_fd = config.run_time_stats ? bpf_enable_stats(BPF_STATS_RUN_TIME) : -1;
 	snprintf(hello, sizeof(hello),
 		 "{\"format_version\":%d,\"kernel\":\"%s\",\"interval_ms\":%u,\"maps\":{\"sockets\":%u,"
-		 "\"edges\":%u,\"histograms\":%u,\"tuples\":%u},\"programs\":[",
+		 "\"edges\":%u,\"histograms\":%u,\"tuples\":%u},\"run_time_stats\":%s,\"programs\":[",
 		 TG_FORMAT_VERSION, uts.release, config.interval_ms, config.sockets, config.edges,
-		 config.histograms, config.tuples);
+		 config.histograms, config.tuples, stats_fd >= 0 ? "true" : "false");
 	if (attach(skel, hello, sizeof(hello)))
 		goto out;
 	emit(TG_RECORD_HELLO, hello, strlen(hello));
@@ -649,6 +691,8 @@ int main(int argc, char **argv)
 out:
 	while (link_count)
 		bpf_link__destroy(links[--link_count]);
+	if (stats_fd >= 0)
+		close(stats_fd);
 	tollgate_bpf__destroy(skel);
 	return err;
 }

@@ -10,7 +10,7 @@
 
 /* The runner's output stream: records, each a header and a payload. */
 #define TG_RECORD_MAGIC 0x31524754 /* "TGR1" little-endian */
-#define TG_FORMAT_VERSION 2
+#define TG_FORMAT_VERSION 3
 
 enum tg_record_type {
 	TG_RECORD_HELLO = 1,    /* payload: JSON text (kernel, programs and attach modes) */
@@ -18,6 +18,8 @@ enum tg_record_type {
 	TG_RECORD_HIST = 3,     /* payload: struct tg_hist_record */
 	TG_RECORD_INTERVAL = 4, /* payload: struct tg_interval_record; ends one drain */
 	TG_RECORD_TUPLE = 5,    /* payload: struct tg_tuple_record */
+	TG_RECORD_PROGRAMS = 6, /* payload: JSON text, each attached program's cumulative run
+				 * count and run time (bpf_stats); comes before its interval */
 };
 
 struct tg_record_header {

@@ -76,6 +76,27 @@ test('an invalid batch is rejected with the reason and nothing of it is stored',
       },
       /longer than 4096/,
     ],
+    [
+      'bad peer',
+      { peers: [{ address: '10.0.0.1; DROP TABLE', kind: 2, namespace: 'a', name: 'b' }] },
+      /peers\[0\]\.address is not an IP address/,
+    ],
+    [
+      'too many pod labels',
+      {
+        processes: [
+          {
+            ...good.processes![0],
+            pod: {
+              ...good.processes![0]!.pod,
+              labels: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])),
+            },
+          },
+          ...good.processes!.slice(1),
+        ],
+      },
+      /65 labels, more than 64/,
+    ],
   ];
   let sequence = 0;
   for (const [what, change, message] of cases) {

@@ -115,3 +115,36 @@ test('synthesised batches come back as the exact topology, ends joined', async (
   assert.equal(b.outbound, null);
   assert.ok(b.inbound.overheadShare! > 0 && b.inbound.overheadShare! < 1);
 });
+
+test("an external peer is named after the Service the agent's watch knows for its address", async (t) => {
+  const collector = await startCollector(t);
+  const shipper = new Shipper({
+    target: collector.grpcAddress,
+    hello: { agentId: 'agent-1', node: NODE },
+  });
+  t.after(() => shipper.stop());
+  shipper.start();
+  const t0 = Date.now() - 2000;
+  const batch = meshBatch(1, t0);
+  const frontend = batch.edges!.find((e) => e.side === 'CONNECTION_SIDE_CLIENT')!;
+  batch.edges!.push(
+    { ...frontend, remote: { address: '10.96.0.10', port: 80 }, connections: [] },
+    { ...frontend, remote: { address: '10.96.0.11', port: 80 }, connections: [] },
+  );
+  batch.peers = [
+    { address: '10.96.0.10', kind: 'PEER_KIND_SERVICE', namespace: 'shop', name: 'reviews' },
+  ];
+  shipper.send(batch);
+  assert.ok(await shipper.flush(10_000));
+  const { topology } = collector.queries.view({ fromMs: t0 - 1000, toMs: Date.now() + 1000 });
+  const external = (address: string) => topology.externals.find((e) => e.address === address);
+  assert.deepEqual(
+    { name: external('10.96.0.10')?.name, kind: external('10.96.0.10')?.kind },
+    { name: 'shop/reviews', kind: 'service' },
+  );
+  assert.deepEqual(
+    { name: external('10.96.0.11')?.name, kind: external('10.96.0.11')?.kind },
+    { name: null, kind: null },
+    'an address nobody named stays an address',
+  );
+});

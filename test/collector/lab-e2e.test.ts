@@ -87,5 +87,19 @@ test('two meshed pods under load: app -> sidecar -> sidecar -> app, each sidecar
     assert.ok(d.requests >= 300, `${what}: ${d.requests} requests`);
   }
   assert.equal(client.proxy, 'haproxy');
+
+  // The probes' own cost, counted by the kernel (bpf_stats): the programs on the hot path
+  // (state changes, sends, receives) ran, at a plausible cost per run; the send program
+  // at least once per request and hop (400 requests through 3 hops, both ends). The
+  // others (retransmits, resets, drops) run only when those happen.
+  const programs = collector.store.agents()[0]?.cost?.programs ?? [];
+  for (const name of ['tg_set_state', 'tg_send', 'tg_recv']) {
+    const p = programs.find((q) => q.name === name);
+    assert.ok(p && p.runCount > 0, `${name} ran: ${JSON.stringify(programs)}`);
+    const nsPerRun = p.runTimeNs / p.runCount;
+    assert.ok(nsPerRun > 10 && nsPerRun < 100_000, `${name}: ${nsPerRun} ns per run`);
+  }
+  const sends = programs.filter((p) => /send/.test(p.name)).reduce((n, p) => n + p.runCount, 0);
+  assert.ok(sends >= 400 * 3 * 2, `${sends} send program runs`);
   assert.ok(client.sidecar && client.sidecar.rssMb! > 0);
 });

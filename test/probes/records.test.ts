@@ -80,7 +80,7 @@ test('corrupt streams are refused with the reason', () => {
     () => new RecordDecoder().push(record(2, edgePayload(), 1, 0xdeadbeef)),
     /bad magic at byte 0/,
   );
-  assert.throws(() => new RecordDecoder().push(record(2, edgePayload(), 3)), /format version 3/);
+  assert.throws(() => new RecordDecoder().push(record(2, edgePayload(), 4)), /format version 4/);
   assert.throws(
     () => new RecordDecoder().push(record(2, new Uint8Array(10))),
     /10 bytes, expected 184/,
@@ -89,4 +89,17 @@ test('corrupt streams are refused with the reason', () => {
     () => new RecordDecoder().push(record(9, new Uint8Array(0))),
     /unknown record type 9/,
   );
+  assert.throws(
+    () => new RecordDecoder().push(record(6, new TextEncoder().encode('{"name":'))),
+    /programs record is not JSON/,
+  );
+});
+
+test('a programs record carries each program cost', () => {
+  const json = '[{"name":"tg_sendmsg","run_cnt":12,"run_time_ns":3456}]';
+  const [decoded] = new RecordDecoder().push(record(6, new TextEncoder().encode(json)));
+  assert.deepEqual(decoded, {
+    type: 'programs',
+    programs: [{ name: 'tg_sendmsg', runCount: 12, runTimeNs: 3456 }],
+  });
 });

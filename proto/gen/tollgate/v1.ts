@@ -428,6 +428,11 @@ export const descriptor = {
                   "type": "uint64",
                   "id": 4,
                   "protoName": "rejected_batches"
+                },
+                "unresolvedProcesses": {
+                  "type": "uint64",
+                  "id": 5,
+                  "protoName": "unresolved_processes"
                 }
               }
             },
@@ -528,6 +533,11 @@ export const descriptor = {
                   "type": "AgentCost",
                   "id": 11,
                   "protoName": "agent_cost"
+                },
+                "peers": {
+                  "rule": "repeated",
+                  "type": "PeerName",
+                  "id": 12
                 }
               }
             },
@@ -676,6 +686,33 @@ export const descriptor = {
                 "port": {
                   "type": "uint32",
                   "id": 2
+                }
+              }
+            },
+            "PeerKind": {
+              "values": {
+                "PEER_KIND_UNSPECIFIED": 0,
+                "PEER_KIND_POD": 1,
+                "PEER_KIND_SERVICE": 2
+              }
+            },
+            "PeerName": {
+              "fields": {
+                "address": {
+                  "type": "string",
+                  "id": 1
+                },
+                "kind": {
+                  "type": "PeerKind",
+                  "id": 2
+                },
+                "namespace": {
+                  "type": "string",
+                  "id": 3
+                },
+                "name": {
+                  "type": "string",
+                  "id": 4
                 }
               }
             },
@@ -1128,6 +1165,10 @@ export interface Batch {
   hops: HopReport[];
   resources: ResourceSample[];
   agentCost?: AgentCost;
+  /**
+   * Names of the remote addresses in `edges` that belong to a pod or a Service.
+   */
+  peers: PeerName[];
 }
 export const Batch: Codec<Batch> = codec(root, 'tollgate.v1.Batch');
 
@@ -1393,6 +1434,11 @@ export interface LossCounters {
    * Batches the collector rejected as invalid.
    */
   rejectedBatches: number;
+  /**
+   * Processes whose records were dropped because they exited before the agent first read
+   * who they were (a process born and gone within one interval).
+   */
+  unresolvedProcesses: number;
 }
 export const LossCounters: Codec<LossCounters> = codec(root, 'tollgate.v1.LossCounters');
 
@@ -1420,6 +1466,31 @@ export interface NodeSpec {
   memoryBytes: number;
 }
 export const NodeSpec: Codec<NodeSpec> = codec(root, 'tollgate.v1.NodeSpec');
+
+/**
+ * What owns a peer address, as the agent's Kubernetes watch knows it.
+ */
+export type PeerKind =
+  | 'PEER_KIND_UNSPECIFIED'
+  /**
+   * A pod's IP (pods of the agent's own node).
+   */
+  | 'PEER_KIND_POD'
+  /**
+   * A Service's cluster IP: the client saw the virtual address before DNAT.
+   */
+  | 'PEER_KIND_SERVICE';
+
+/**
+ * A name for a remote address that the batch's edges refer to.
+ */
+export interface PeerName {
+  address: string;
+  kind: PeerKind;
+  namespace: string;
+  name: string;
+}
+export const PeerName: Codec<PeerName> = codec(root, 'tollgate.v1.PeerName');
 
 export interface PodRef {
   namespace: string;

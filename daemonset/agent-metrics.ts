@@ -1,0 +1,166 @@
+// The agent's own Prometheus metrics, read from its status at scrape time, so nothing is
+// counted twice and a scrape costs one status read. Names follow Prometheus conventions:
+// tollgate_agent_ prefix, base units (seconds, bytes), _total on counters.
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { AgentStatus } from './agent.js';
+
+type Read = (s: AgentStatus) => number;
+
+export function agentRegistry(status: () => AgentStatus): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tollgate_agent_process_' });
+  // One status read per scrape, shared by every metric's collect().
+  let cached: { at: number; value: AgentStatus } | undefined;
+  const current = () => {
+    const now = Date.now();
+    if (!cached || now - cached.at > 100) cached = { at: now, value: status() };
+    return cached.value;
+  };
+
+  const gauge = (name: string, help: string, read: Read) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(current()));
+      },
+    });
+  // Counters whose value the agent already keeps cumulatively: set, not incremented.
+  const counter = (name: string, help: string, read: Read) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read(current()));
+      },
+    });
+
+  counter('tollgate_agent_intervals_total', 'Probe drain intervals closed', (s) => s.intervals);
+  counter(
+    'tollgate_agent_batches_sent_total',
+    'Batches sent to the collector, replays included',
+    (s) => s.shipper.sent,
+  );
+  counter(
+    'tollgate_agent_batches_stored_total',
+    'Batches the collector acknowledged as stored',
+    (s) => s.shipper.stored,
+  );
+  counter(
+    'tollgate_agent_batches_duplicate_total',
+    'Replayed batches the collector already had',
+    (s) => s.shipper.duplicates,
+  );
+  counter(
+    'tollgate_agent_batches_rejected_total',
+    'Batches the collector refused as invalid (lost)',
+    (s) => s.shipper.rejected,
+  );
+  counter(
+    'tollgate_agent_spool_dropped_batches_total',
+    'Oldest batches dropped because the spool was full (lost)',
+    (s) => s.shipper.spoolDropped,
+  );
+  counter(
+    'tollgate_agent_collector_reconnects_total',
+    'Connections to the collector after the first',
+    (s) => s.shipper.reconnects,
+  );
+  counter(
+    'tollgate_agent_kernel_map_full_total',
+    'Kernel records lost because a BPF map was full',
+    (s) => s.lost.kernelMapFull,
+  );
+  counter(
+    'tollgate_agent_unresolved_processes_total',
+    'Processes whose records were dropped: gone before the agent read who they were',
+    (s) => s.lost.unresolvedProcesses,
+  );
+  counter(
+    'tollgate_agent_hops_without_direction_total',
+    'Proxy hops not yet attributable to a direction',
+    (s) => s.lost.hopsWithoutDirection,
+  );
+  gauge(
+    'tollgate_agent_spool_batches',
+    'Batches waiting for an acknowledgement',
+    (s) => s.shipper.spoolBatches,
+  );
+  gauge(
+    'tollgate_agent_spool_bytes',
+    'Bytes of batches waiting for an acknowledgement',
+    (s) => s.shipper.spoolBytes,
+  );
+  gauge('tollgate_agent_collector_connected', '1 while the stream to the collector is up', (s) =>
+    Number(s.shipper.connected),
+  );
+  gauge('tollgate_agent_probes_running', '1 while the kernel probes deliver records', (s) =>
+    Number(s.probesRunning),
+  );
+  gauge(
+    'tollgate_agent_proxies',
+    'Sidecar proxy processes whose hops are paired',
+    (s) => s.proxies.length,
+  );
+  counter(
+    'tollgate_agent_runner_cpu_seconds_total',
+    'CPU time of the probe runner process',
+    (s) => s.self.runnerCpuNs / 1e9,
+  );
+  gauge(
+    'tollgate_agent_runner_resident_memory_bytes',
+    'Resident memory of the probe runner process',
+    (s) => s.self.runnerRssBytes,
+  );
+
+  new Counter({
+    name: 'tollgate_agent_bpf_program_runs_total',
+    help: 'Runs of each BPF program, as the kernel counts them (bpf_stats)',
+    labelNames: ['program', 'attach_mode'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of current().programs)
+        if (p.attachMode !== 'off')
+          this.inc({ program: p.name, attach_mode: p.attachMode }, p.runCount);
+    },
+  });
+  new Counter({
+    name: 'tollgate_agent_bpf_program_run_seconds_total',
+    help: 'Time spent in each BPF program (0 when the kernel does not count it: no CAP_SYS_ADMIN)',
+    labelNames: ['program', 'attach_mode'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of current().programs)
+        if (p.attachMode !== 'off')
+          this.inc({ program: p.name, attach_mode: p.attachMode }, p.runTimeNs / 1e9);
+    },
+  });
+  new Gauge({
+    name: 'tollgate_agent_kubernetes_objects',
+    help: 'Objects held by each Kubernetes watch',
+    labelNames: ['resource'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [resource, w] of Object.entries(current().kubernetes ?? {}))
+        this.set({ resource }, w.objects);
+    },
+  });
+  new Counter({
+    name: 'tollgate_agent_kubernetes_watch_restarts_total',
+    help: 'Kubernetes watches that ended and were resumed or relisted',
+    labelNames: ['resource'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [resource, w] of Object.entries(current().kubernetes ?? {}))
+        this.inc({ resource }, w.watchRestarts);
+    },
+  });
+  return registry;
+}

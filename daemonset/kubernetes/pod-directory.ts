@@ -1,0 +1,120 @@
+// The pods of this node, from the Kubernetes API: a watch with the field selector
+// spec.nodeName=<node>, so each agent holds its own node's pods only (the API server
+// filters; a cluster of 5,000 nodes costs each agent no more than one of 5). Answers the
+// resolver's question "which pod and container is this cgroup's pod UID and container
+// id?" and the peer question "which pod holds this address?".
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { Init, PodRef } from '../../proto/gen/tollgate/v1.js';
+import type { PodDirectory } from '../identity/resolver.js';
+import { WatchedSet, type WatchedSetStats } from './watched-set.js';
+
+/** Labels shipped per pod at most; the rest are left out (the collector bounds them too). */
+export const MAX_POD_LABELS = 64;
+
+export interface PodDirectoryOptions {
+  kubeConfig: KubeConfig;
+  node: string;
+  resyncMs?: number;
+}
+
+interface IndexedPod {
+  ref: Init<PodRef>;
+  /** Container id (64 hex, no runtime prefix) -> container name. */
+  containers: Map<string, string>;
+}
+
+export class KubePodDirectory implements PodDirectory {
+  private readonly set: WatchedSet<V1Pod>;
+  private byUidIndex = new Map<string, IndexedPod>();
+  private byAddressIndex = new Map<string, Init<PodRef>>();
+  private dirty = true;
+  version = 0;
+
+  constructor(private readonly options: PodDirectoryOptions) {
+    const api = options.kubeConfig.makeApiClient(CoreV1Api);
+    const fieldSelector = `spec.nodeName=${options.node}`;
+    this.set = new WatchedSet<V1Pod>({
+      kubeConfig: options.kubeConfig,
+      path: '/api/v1/pods',
+      fieldSelector,
+      list: () => api.listPodForAllNamespaces({ fieldSelector }),
+      resyncMs: options.resyncMs,
+      onChange: () => {
+        this.dirty = true;
+        this.version++;
+      },
+    });
+  }
+
+  /** Resolves after the first list; rejects when the API cannot be listed. */
+  async start(): Promise<this> {
+    await this.set.start();
+    return this;
+  }
+
+  stop(): void {
+    this.set.stop();
+  }
+
+  stats(): WatchedSetStats {
+    return this.set.stats();
+  }
+
+  byUid(uid: string) {
+    const pod = this.index().byUid.get(uid);
+    if (!pod) return undefined;
+    return { pod: pod.ref, containerName: (id: string) => pod.containers.get(id) ?? '' };
+  }
+
+  /** The pod of this node that holds an address (hostNetwork pods share the node's: not indexed). */
+  byAddress(address: string): Init<PodRef> | undefined {
+    return this.index().byAddress.get(address);
+  }
+
+  // Rebuilt lazily after changes: lookups are many (every new process), changes few.
+  private index() {
+    if (this.dirty) {
+      this.byUidIndex = new Map();
+      this.byAddressIndex = new Map();
+      for (const pod of this.set.values()) {
+        const indexed = indexPod(pod, this.options.node);
+        if (!indexed) continue;
+        this.byUidIndex.set(indexed.ref.uid ?? '', indexed);
+        if (!pod.spec?.hostNetwork)
+          for (const ip of pod.status?.podIPs ?? []) this.byAddressIndex.set(ip.ip, indexed.ref);
+      }
+      this.dirty = false;
+    }
+    return { byUid: this.byUidIndex, byAddress: this.byAddressIndex };
+  }
+}
+
+/** A pod's identity and its containers by id. Pure. */
+export function indexPod(pod: V1Pod, node: string): IndexedPod | undefined {
+  const meta = pod.metadata;
+  if (!meta?.uid || !meta.name) return undefined;
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(meta.labels ?? {}).slice(0, MAX_POD_LABELS)) labels[k] = v;
+  const containers = new Map<string, string>();
+  const status = pod.status;
+  for (const c of [
+    ...(status?.initContainerStatuses ?? []),
+    ...(status?.containerStatuses ?? []),
+    ...(status?.ephemeralContainerStatuses ?? []),
+  ]) {
+    // "containerd://<id>", "cri-o://<id>", "docker://<id>".
+    const id = /^[a-z0-9-]+:\/\/([0-9a-f]{64})$/.exec(c.containerID ?? '')?.[1];
+    if (id) containers.set(id, c.name);
+  }
+  return {
+    ref: {
+      namespace: meta.namespace ?? 'default',
+      name: meta.name,
+      uid: meta.uid,
+      node: pod.spec?.nodeName ?? node,
+      source: 'POD_SOURCE_KUBERNETES',
+      labels,
+    },
+    containers,
+  };
+}

@@ -1,0 +1,61 @@
+// Services by cluster IP, cluster-wide: a client in a pod connects to a Service's
+// virtual address, and kube-proxy's DNAT hides the pod behind it from the client's side
+// of the connection. Naming that address after the Service is what makes an edge to a
+// node without an agent readable.
+import { CoreV1Api, type KubeConfig, type V1Service } from '@kubernetes/client-node';
+import type { Init, PeerName } from '../../proto/gen/tollgate/v1.js';
+import { WatchedSet, type WatchedSetStats } from './watched-set.js';
+
+export class KubeServiceDirectory {
+  private readonly set: WatchedSet<V1Service>;
+  private byAddressIndex = new Map<string, Init<PeerName>>();
+  private dirty = true;
+
+  constructor(options: { kubeConfig: KubeConfig; resyncMs?: number }) {
+    const api = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.set = new WatchedSet<V1Service>({
+      kubeConfig: options.kubeConfig,
+      path: '/api/v1/services',
+      list: () => api.listServiceForAllNamespaces(),
+      resyncMs: options.resyncMs,
+      onChange: () => {
+        this.dirty = true;
+      },
+    });
+  }
+
+  async start(): Promise<this> {
+    await this.set.start();
+    return this;
+  }
+
+  stop(): void {
+    this.set.stop();
+  }
+
+  stats(): WatchedSetStats {
+    return this.set.stats();
+  }
+
+  byAddress(address: string): Init<PeerName> | undefined {
+    if (this.dirty) {
+      this.byAddressIndex = new Map();
+      for (const svc of this.set.values()) {
+        const { namespace = 'default', name } = svc.metadata ?? {};
+        if (!name) continue;
+        for (const ip of svc.spec?.clusterIPs ?? [svc.spec?.clusterIP ?? '']) {
+          // Headless Services have clusterIP "None": their clients see pod IPs.
+          if (ip && ip !== 'None')
+            this.byAddressIndex.set(ip, {
+              address: ip,
+              kind: 'PEER_KIND_SERVICE',
+              namespace,
+              name,
+            });
+        }
+      }
+      this.dirty = false;
+    }
+    return this.byAddressIndex.get(address);
+  }
+}
