@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from '../../daemonset/agent.js';
 import { buildAgentHttp } from '../../daemonset/agent-http.js';
+import { unifiedCgroupRoot } from '../../daemonset/identity/proc-identity.js';
 import { DEFAULT_ROLE_RULES } from '../../daemonset/identity/roles.js';
 import { KubernetesView, loadKubeConfig } from '../../daemonset/kubernetes/cluster.js';
 import { type Command, numberOption, parseHostPort, stringOption, UsageError } from '../command.js';
@@ -26,7 +27,8 @@ Options:
   --kubeconfig FILE       Kubernetes credentials (default: the service account in a
                           pod; outside Kubernetes, network namespaces stand for pods)
   --proc-root DIR         the host's /proc (default /proc; in a pod, /host/proc)
-  --cgroup-root DIR       the host's cgroup v2 mount (default: found under /sys/fs/cgroup)
+  --cgroup-root DIR       the host's /sys/fs/cgroup (default /sys/fs/cgroup); its v2
+                          hierarchy is found there or in unified/
   --http-listen HOST:PORT health (/healthz, /readyz) and Prometheus /metrics
                           (default 127.0.0.1:9464; 0 turns it off)
   --spool-batches N       batches kept for the collector at most (default 10000)
@@ -67,6 +69,7 @@ Options:
         .map((s) => s.trim())
         .filter(Boolean) ?? fallback;
 
+    const cgroupRoot = stringOption(args, 'cgroup-root');
     const kubeConfig = loadKubeConfig(stringOption(args, 'kubeconfig'));
     let kubernetes: KubernetesView | undefined;
     if (kubeConfig) {
@@ -88,7 +91,7 @@ Options:
       intervalMs: interval * 1000,
       node,
       procRoot: stringOption(args, 'proc-root'),
-      cgroupRoot: stringOption(args, 'cgroup-root'),
+      cgroupRoot: cgroupRoot === undefined ? undefined : unifiedCgroupRoot(cgroupRoot),
       pods: kubernetes,
       peers: kubernetes,
       kubernetesStats: kubernetes && (() => kubernetes.stats()),
