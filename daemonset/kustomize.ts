@@ -4,7 +4,7 @@
 // and images transformers. Anything else is refused by name, so the manifests cannot
 // drift into a feature this renderer would silently ignore. Pure apart from reading files.
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 
 export type Manifest = {
@@ -101,7 +101,7 @@ function build(dir: string, visiting: Set<string>): Manifest[] {
   visiting.add(dir);
   const file = join(dir, 'kustomization.yaml');
   const [k] = readYaml(file) as Kustomization[];
-  if (!k || k.kind !== 'Kustomization') throw new KustomizeError(`${file} is not a Kustomization`);
+  if (k?.kind !== 'Kustomization') throw new KustomizeError(`${file} is not a Kustomization`);
   for (const field of Object.keys(k))
     if (!FIELDS.has(field))
       throw new KustomizeError(`${file}: field "${field}" is not supported here`);

@@ -123,7 +123,7 @@ test('least-privilege: the agent gets exactly what it needs, each capability exp
     ['/sys/fs/cgroup', '/host/sys/fs/cgroup'],
     ['/sys/kernel/tracing', '/sys/kernel/tracing'],
     ['/sys/kernel/debug', '/sys/kernel/debug'],
-  ]) {
+  ] as const) {
     const mount = c.volumeMounts.find((m) => m.name === hostPath(path));
     assert.equal(mount?.mountPath, mountPath, path);
     assert.equal(mount?.readOnly, true, `${path} read-only`);
