@@ -84,6 +84,11 @@ export function agentRegistry(status: () => AgentStatus): Registry {
     'Proxy hops not yet attributable to a direction',
     (s) => s.lost.hopsWithoutDirection,
   );
+  counter(
+    'tollgate_agent_edges_without_port_total',
+    'Kernel edge records without a service port, left out of batches',
+    (s) => s.lost.edgesWithoutPort,
+  );
   gauge(
     'tollgate_agent_spool_batches',
     'Batches waiting for an acknowledgement',

@@ -31,6 +31,8 @@ export interface AgentOptions {
   /** Names remote addresses after pods and Services (the Kubernetes view). */
   peers?: { peerOf(address: string): Init<PeerName> | undefined };
   spool?: ShipperOptions['spool'];
+  /** Reconnect delays (default 250 ms doubling to 30 s, jittered). */
+  backoff?: ShipperOptions['backoff'];
   /** Only for tests: a record source other than the kernel runner. */
   source?: RecordSource;
 }
@@ -41,7 +43,12 @@ export interface AgentStatus {
   batches: number;
   proxies: number[];
   fallbackReason: string | null;
-  lost: { kernelMapFull: number; hopsWithoutDirection: number; unresolvedProcesses: number };
+  lost: {
+    kernelMapFull: number;
+    hopsWithoutDirection: number;
+    unresolvedProcesses: number;
+    edgesWithoutPort: number;
+  };
   shipper: ReturnType<Shipper['stats']>;
   /** False once the record source has ended (the runner exited). */
   probesRunning: boolean;
@@ -63,6 +70,7 @@ export class Agent {
   private batches = 0;
   private kernelMapFull = 0;
   private hopsWithoutDirection = 0;
+  private edgesWithoutPort = 0;
   private unresolvedProcesses = 0;
   private lastIntervalEndMs = Date.now();
   private scanTimer: NodeJS.Timeout | undefined;
@@ -102,6 +110,7 @@ export class Agent {
       token: options.token,
       tls: options.tls,
       spool: options.spool,
+      backoff: options.backoff,
       hello: {
         agentId: node,
         node,
@@ -135,6 +144,7 @@ export class Agent {
       lost: {
         kernelMapFull: this.kernelMapFull,
         hopsWithoutDirection: this.hopsWithoutDirection,
+        edgesWithoutPort: this.edgesWithoutPort,
         unresolvedProcesses: this.unresolvedProcesses,
       },
       shipper: this.shipper.stats(),
@@ -210,6 +220,7 @@ export class Agent {
     }
     const built = buildInterval(records, (tgid) => identities.get(tgid)?.ref, this.directions);
     this.hopsWithoutDirection += built.hopsWithoutDirection;
+    this.edgesWithoutPort += built.edgesWithoutPort;
     const resources: Init<ResourceSample>[] = [];
     for (const identity of identities.values()) {
       const r = readProcessResources(identity.ref.pid, this.options.procRoot);

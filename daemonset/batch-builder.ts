@@ -99,6 +99,8 @@ export interface BuiltInterval {
   hops: Init<HopReport>[];
   /** Hop histograms whose listener's direction is not known yet (dropped). */
   hopsWithoutDirection: number;
+  /** Edge records without a service port (nothing to name or join them by): left out. */
+  edgesWithoutPort: number;
 }
 
 export function buildInterval(
@@ -135,9 +137,16 @@ export function buildInterval(
   }
 
   const edges: Init<EdgeReport>[] = [];
+  let edgesWithoutPort = 0;
   for (const e of records.edges) {
     const ref = processRef(e.key.tgid);
     if (!ref || e.key.side === 'unknown') continue;
+    // Seen under load with the collector away: a record keyed by port 0. The wire
+    // contract needs the service port, and one bad record must not cost the whole batch.
+    if (e.key.servicePort === 0) {
+      edgesWithoutPort++;
+      continue;
+    }
     const id = keyString(e.key);
     const client = e.key.side === 'client';
     const hist = (metric: HistRecord['metric']) => hists.get(`${id}#${metric}`);
@@ -208,5 +217,6 @@ export function buildInterval(
       responseHop: toHistogram(response, sumOf(response)),
     })),
     hopsWithoutDirection,
+    edgesWithoutPort,
   };
 }

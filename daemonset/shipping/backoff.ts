@@ -5,6 +5,9 @@ export interface BackoffOptions {
   maxMs?: number;
 }
 
+/** 250 ms doubling to 30 s: quick after a blip, gentle on a collector that is down. */
+export const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 30_000 } as const;
+
 export class Backoff {
   private attempt = 0;
   private readonly initialMs: number;
@@ -14,8 +17,8 @@ export class Backoff {
     options: BackoffOptions = {},
     private readonly random: () => number = Math.random,
   ) {
-    this.initialMs = options.initialMs ?? 250;
-    this.maxMs = options.maxMs ?? 30_000;
+    this.initialMs = options.initialMs ?? DEFAULT_BACKOFF.initialMs;
+    this.maxMs = options.maxMs ?? DEFAULT_BACKOFF.maxMs;
   }
 
   next(): number {

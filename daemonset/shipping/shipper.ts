@@ -14,7 +14,7 @@ import {
   type Init,
   type KernelFilter,
 } from '../../proto/gen/tollgate/v1.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.js';
 import { Spool, type SpoolLimits } from './spool.js';
 
 export interface ShipperTls {
@@ -112,6 +112,10 @@ export class Shipper extends EventEmitter<ShipperEvents> {
       : grpc.credentials.createInsecure();
     this.client = new IngestClient(options.target, credentials, {
       'grpc.max_send_message_length': 64 * 2 ** 20,
+      // The channel keeps its own reconnect backoff (up to 120 s by default), under
+      // ours: bound it by ours, or an agent would wait minutes after a collector restart.
+      'grpc.initial_reconnect_backoff_ms': options.backoff?.initialMs ?? DEFAULT_BACKOFF.initialMs,
+      'grpc.max_reconnect_backoff_ms': options.backoff?.maxMs ?? DEFAULT_BACKOFF.maxMs,
     });
     this.helloMessage = this.encodeHello();
   }
