@@ -121,30 +121,33 @@ export function agentRegistry(status: () => AgentStatus): Registry {
     (s) => s.self.runnerRssBytes,
   );
 
-  new Counter({
-    name: 'tollgate_agent_bpf_program_runs_total',
-    help: 'Runs of each BPF program, as the kernel counts them (bpf_stats)',
-    labelNames: ['program', 'attach_mode'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const p of current().programs)
-        if (p.attachMode !== 'off')
-          this.inc({ program: p.name, attach_mode: p.attachMode }, p.runCount);
-    },
-  });
-  new Counter({
-    name: 'tollgate_agent_bpf_program_run_seconds_total',
-    help: 'Time spent in each BPF program (0 when the kernel does not count it: no CAP_SYS_ADMIN)',
-    labelNames: ['program', 'attach_mode'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const p of current().programs)
-        if (p.attachMode !== 'off')
-          this.inc({ program: p.name, attach_mode: p.attachMode }, p.runTimeNs / 1e9);
-    },
-  });
+  const perProgram = (
+    name: string,
+    help: string,
+    read: (p: AgentStatus['programs'][number]) => number,
+  ) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['program', 'attach_mode'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const p of current().programs)
+          if (p.attachMode !== 'off')
+            this.inc({ program: p.name, attach_mode: p.attachMode }, read(p));
+      },
+    });
+  perProgram(
+    'tollgate_agent_bpf_program_runs_total',
+    'Runs of each BPF program, as the kernel counts them (bpf_stats)',
+    (p) => p.runCount,
+  );
+  perProgram(
+    'tollgate_agent_bpf_program_run_seconds_total',
+    'Time spent in each BPF program (0 when the kernel does not count it: no CAP_SYS_ADMIN)',
+    (p) => p.runTimeNs / 1e9,
+  );
   new Gauge({
     name: 'tollgate_agent_kubernetes_objects',
     help: 'Objects held by each Kubernetes watch',

@@ -6,7 +6,7 @@
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { Init, PodRef } from '../../proto/gen/tollgate/v1.js';
 import type { PodDirectory } from '../identity/resolver.js';
-import { WatchedSet, type WatchedSetStats } from './watched-set.js';
+import { WatchedDirectory } from './watched-set.js';
 
 /** Labels shipped per pod at most; the rest are left out (the collector bounds them too). */
 export const MAX_POD_LABELS = 64;
@@ -23,41 +23,20 @@ interface IndexedPod {
   containers: Map<string, string>;
 }
 
-export class KubePodDirectory implements PodDirectory {
-  private readonly set: WatchedSet<V1Pod>;
+export class KubePodDirectory extends WatchedDirectory<V1Pod> implements PodDirectory {
   private byUidIndex = new Map<string, IndexedPod>();
   private byAddressIndex = new Map<string, Init<PodRef>>();
-  private dirty = true;
-  version = 0;
 
   constructor(private readonly options: PodDirectoryOptions) {
     const api = options.kubeConfig.makeApiClient(CoreV1Api);
     const fieldSelector = `spec.nodeName=${options.node}`;
-    this.set = new WatchedSet<V1Pod>({
+    super({
       kubeConfig: options.kubeConfig,
       path: '/api/v1/pods',
       fieldSelector,
       list: () => api.listPodForAllNamespaces({ fieldSelector }),
       resyncMs: options.resyncMs,
-      onChange: () => {
-        this.dirty = true;
-        this.version++;
-      },
     });
-  }
-
-  /** Resolves after the first list; rejects when the API cannot be listed. */
-  async start(): Promise<this> {
-    await this.set.start();
-    return this;
-  }
-
-  stop(): void {
-    this.set.stop();
-  }
-
-  stats(): WatchedSetStats {
-    return this.set.stats();
   }
 
   byUid(uid: string) {

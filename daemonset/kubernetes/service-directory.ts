@@ -4,37 +4,19 @@
 // node without an agent readable.
 import { CoreV1Api, type KubeConfig, type V1Service } from '@kubernetes/client-node';
 import type { Init, PeerName } from '../../proto/gen/tollgate/v1.js';
-import { WatchedSet, type WatchedSetStats } from './watched-set.js';
+import { WatchedDirectory } from './watched-set.js';
 
-export class KubeServiceDirectory {
-  private readonly set: WatchedSet<V1Service>;
+export class KubeServiceDirectory extends WatchedDirectory<V1Service> {
   private byAddressIndex = new Map<string, Init<PeerName>>();
-  private dirty = true;
 
   constructor(options: { kubeConfig: KubeConfig; resyncMs?: number }) {
     const api = options.kubeConfig.makeApiClient(CoreV1Api);
-    this.set = new WatchedSet<V1Service>({
+    super({
       kubeConfig: options.kubeConfig,
       path: '/api/v1/services',
       list: () => api.listServiceForAllNamespaces(),
       resyncMs: options.resyncMs,
-      onChange: () => {
-        this.dirty = true;
-      },
     });
-  }
-
-  async start(): Promise<this> {
-    await this.set.start();
-    return this;
-  }
-
-  stop(): void {
-    this.set.stop();
-  }
-
-  stats(): WatchedSetStats {
-    return this.set.stats();
   }
 
   byAddress(address: string): Init<PeerName> | undefined {

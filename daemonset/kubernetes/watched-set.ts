@@ -177,3 +177,36 @@ function describe(err: unknown): string {
   }
   return String(err);
 }
+
+/** A directory over one watched set: marks its indexes stale on every change. */
+export abstract class WatchedDirectory<T extends KubernetesObject> {
+  protected readonly set: WatchedSet<T>;
+  /** True when the set changed since the indexes were last built. */
+  protected dirty = true;
+  /** Changes with every change of the set. */
+  version = 0;
+
+  constructor(options: Omit<WatchedSetOptions<T>, 'onChange'>) {
+    this.set = new WatchedSet<T>({
+      ...options,
+      onChange: () => {
+        this.dirty = true;
+        this.version++;
+      },
+    });
+  }
+
+  /** Resolves after the first list; rejects when the API cannot be listed. */
+  async start(): Promise<this> {
+    await this.set.start();
+    return this;
+  }
+
+  stop(): void {
+    this.set.stop();
+  }
+
+  stats(): WatchedSetStats {
+    return this.set.stats();
+  }
+}

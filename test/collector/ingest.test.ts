@@ -1,7 +1,7 @@
 // The agent's real gRPC client (the Shipper) sends synthesised batches with known
 // content to a real collector; the HTTP API must return exactly that topology.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import type { PodCost } from '../../collector/model/sidecar-cost.js';
 import type { Topology } from '../../collector/model/topology.js';
 import { Shipper } from '../../daemonset/shipping/shipper.js';
@@ -11,7 +11,8 @@ import { latencies, meshBatch, NODE, PER_INTERVAL } from './mesh-batches.js';
 
 const INTERVALS = 8;
 
-test('synthesised batches come back as the exact topology, ends joined', async (t) => {
+/** A collector and the agent's real client, connected. */
+async function collectorAndShipper(t: TestContext) {
   const collector = await startCollector(t);
   const shipper = new Shipper({
     target: collector.grpcAddress,
@@ -19,6 +20,11 @@ test('synthesised batches come back as the exact topology, ends joined', async (
   });
   t.after(() => shipper.stop());
   shipper.start();
+  return { collector, shipper };
+}
+
+test('synthesised batches come back as the exact topology, ends joined', async (t) => {
+  const { collector, shipper } = await collectorAndShipper(t);
   const t0 = Math.floor(Date.now() / 1000) * 1000 - INTERVALS * 1000;
   for (let i = 1; i <= INTERVALS; i++) shipper.send(meshBatch(i, t0 + (i - 1) * 1000));
   assert.ok(await shipper.flush(10_000), 'every batch acknowledged');
@@ -117,13 +123,7 @@ test('synthesised batches come back as the exact topology, ends joined', async (
 });
 
 test("an external peer is named after the Service the agent's watch knows for its address", async (t) => {
-  const collector = await startCollector(t);
-  const shipper = new Shipper({
-    target: collector.grpcAddress,
-    hello: { agentId: 'agent-1', node: NODE },
-  });
-  t.after(() => shipper.stop());
-  shipper.start();
+  const { collector, shipper } = await collectorAndShipper(t);
   const t0 = Date.now() - 2000;
   const batch = meshBatch(1, t0);
   const frontend = batch.edges!.find((e) => e.side === 'CONNECTION_SIDE_CLIENT')!;
