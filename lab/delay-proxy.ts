@@ -25,16 +25,40 @@ const config = JSON.parse(process.argv[2] ?? '{}') as DelayProxyConfig;
 const held = { request: [] as number[], response: [] as number[] };
 
 function forward(from: Socket, to: Socket, direction: keyof typeof held): void {
+  // Chunks wait in order; one timer releases the head once its delay has passed. Timers
+  // are set against the event loop's cached clock, which can be older than the read when
+  // many chunks arrive in one turn, so a timer may fire early: whatever is left is waited
+  // out, and the order of the bytes is kept.
+  const queue: { chunk: Buffer; readAt: bigint; due: bigint }[] = [];
+  let waiting = false;
+  let ended = false;
+  const pump = () => {
+    waiting = false;
+    const now = process.hrtime.bigint();
+    while (queue.length > 0 && queue[0]!.due <= now) {
+      const { chunk, readAt } = queue.shift()!;
+      const samples = held[direction];
+      if (samples.length < MAX_SAMPLES) samples.push(Number(now - readAt));
+      to.write(chunk);
+    }
+    if (queue.length > 0) {
+      waiting = true;
+      setTimeout(pump, Math.ceil(Number(queue[0]!.due - now) / 1e6));
+    } else if (ended) to.end();
+  };
   from.on('data', (chunk: Buffer) => {
     const readAt = process.hrtime.bigint();
-    setTimeout(() => {
-      const samples = held[direction];
-      if (samples.length < MAX_SAMPLES) samples.push(Number(process.hrtime.bigint() - readAt));
-      to.write(chunk);
-    }, config.delayMs);
+    queue.push({ chunk, readAt, due: readAt + BigInt(Math.round(config.delayMs * 1e6)) });
+    if (!waiting) {
+      waiting = true;
+      setTimeout(pump, config.delayMs);
+    }
   });
-  // Half-closes follow the data they come after.
-  from.on('end', () => setTimeout(() => to.end(), config.delayMs));
+  // A half-close follows the data it comes after, delayed like data.
+  from.on('end', () => {
+    ended = true;
+    if (!waiting) setTimeout(pump, config.delayMs);
+  });
 }
 
 const server = createServer({ noDelay: true }, (downstream) => {
