@@ -25,16 +25,21 @@ export interface AgentOptions {
   /** Where the host's cgroup v2 hierarchy is mounted (default: detected under /sys/fs/cgroup). */
   cgroupRoot?: string;
   roles?: RoleRules;
-  pods?: PodDirectory;
-  /** For the agent's status: the Kubernetes watches' counters. */
-  kubernetesStats?: () => Record<string, WatchedSetStats>;
-  /** Names remote addresses after pods and Services (the Kubernetes view). */
-  peers?: { peerOf(address: string): Init<PeerName> | undefined };
+  /** The cluster as the Kubernetes API shows it (KubernetesView); without it, network
+   *  namespaces stand for pods. */
+  kubernetes?: ClusterDirectory;
   spool?: ShipperOptions['spool'];
   /** Reconnect delays (default 250 ms doubling to 30 s, jittered). */
   backoff?: ShipperOptions['backoff'];
   /** Only for tests: a record source other than the kernel runner. */
   source?: RecordSource;
+}
+
+/** What the agent asks of the cluster: pods by UID, names of remote addresses, and the
+ *  watches' counters for its status. */
+export interface ClusterDirectory extends PodDirectory {
+  peerOf(address: string): Init<PeerName> | undefined;
+  stats(): Record<string, WatchedSetStats>;
 }
 
 export interface AgentStatus {
@@ -92,7 +97,7 @@ export class Agent {
       procRoot: options.procRoot,
       cgroupRoot: options.cgroupRoot,
       roles: options.roles,
-      pods: options.pods,
+      pods: options.kubernetes,
     });
   }
 
@@ -152,7 +157,7 @@ export class Agent {
       runTimeStats: this.source.hello.runTimeStats,
       programs: this.programCosts(),
       self: this.selfCost(),
-      kubernetes: this.options.kubernetesStats?.() ?? null,
+      kubernetes: this.options.kubernetes?.stats() ?? null,
     };
   }
 
@@ -228,11 +233,12 @@ export class Agent {
         resources.push({ process: identity.ref, ...roundNs(r), source: 'RESOURCE_SOURCE_PROC' });
     }
     const peers = new Map<string, Init<PeerName>>();
-    if (this.options.peers)
+    const cluster = this.options.kubernetes;
+    if (cluster)
       for (const edge of built.edges) {
         const address = edge.remote?.address;
         if (!address || peers.has(address)) continue;
-        const peer = this.options.peers.peerOf(address);
+        const peer = cluster.peerOf(address);
         if (peer) peers.set(address, peer);
       }
     const endMs = interval.realtimeMs || Date.now();

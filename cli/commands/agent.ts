@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Agent } from '../../daemonset/agent.js';
 import { buildAgentHttp } from '../../daemonset/agent-http.js';
 import { unifiedCgroupRoot } from '../../daemonset/identity/proc-identity.js';
@@ -6,7 +5,7 @@ import { DEFAULT_ROLE_RULES } from '../../daemonset/identity/roles.js';
 import { KubernetesView, loadKubeConfig } from '../../daemonset/kubernetes/cluster.js';
 import { type Command, numberOption, parseHostPort, stringOption, UsageError } from '../command.js';
 import { untilSignal } from '../signals.js';
-import { readToken } from './collector.js';
+import { readTlsFiles, readToken } from './collector.js';
 
 export const agent: Command = {
   name: 'agent',
@@ -87,14 +86,12 @@ Options:
     const running = await Agent.start({
       collector: `${host.includes(':') ? `[${host}]` : host}:${port}`,
       token: readToken(stringOption(args, 'token-file')),
-      tls: readAgentTls(args),
+      tls: readTlsFiles(args, 'tls-ca'),
       intervalMs: interval * 1000,
       node,
       procRoot: stringOption(args, 'proc-root'),
       cgroupRoot: cgroupRoot === undefined ? undefined : unifiedCgroupRoot(cgroupRoot),
-      pods: kubernetes,
-      peers: kubernetes,
-      kubernetesStats: kubernetes && (() => kubernetes.stats()),
+      kubernetes,
       roles: {
         containers: list('sidecar-containers', DEFAULT_ROLE_RULES.containers),
         executables: list('proxy-executables', DEFAULT_ROLE_RULES.executables),
@@ -122,17 +119,3 @@ Options:
     return 0;
   },
 };
-
-function readAgentTls(args: Parameters<Command['run']>[0]) {
-  const ca = stringOption(args, 'tls-ca');
-  const cert = stringOption(args, 'tls-cert');
-  const key = stringOption(args, 'tls-key');
-  if ((cert === undefined) !== (key === undefined))
-    throw new UsageError('--tls-cert and --tls-key go together');
-  if (ca === undefined && cert === undefined) return undefined;
-  return {
-    ca: ca === undefined ? undefined : readFileSync(ca),
-    cert: cert === undefined ? undefined : readFileSync(cert),
-    key: key === undefined ? undefined : readFileSync(key),
-  };
-}

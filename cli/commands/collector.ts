@@ -64,19 +64,22 @@ export function readToken(path: string | undefined): string | undefined {
   return token;
 }
 
-function readTls(args: Parameters<Command['run']>[0]) {
-  const cert = stringOption(args, 'tls-cert');
-  const key = stringOption(args, 'tls-key');
-  const ca = stringOption(args, 'tls-client-ca');
+/** --tls-cert and --tls-key (both or neither) and a CA option, read from their files. */
+export function readTlsFiles(args: Parameters<Command['run']>[0], caOption: string) {
+  const [cert, key, ca] = ['tls-cert', 'tls-key', caOption].map((name) => stringOption(args, name));
   if ((cert === undefined) !== (key === undefined))
     throw new UsageError('--tls-cert and --tls-key go together');
-  if (cert === undefined || key === undefined) {
-    if (ca !== undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
-    return undefined;
-  }
-  return {
-    cert: readFileSync(cert),
-    key: readFileSync(key),
-    ca: ca === undefined ? undefined : readFileSync(ca),
-  };
+  if (cert === undefined && ca === undefined) return undefined;
+  const read = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path));
+  return { cert: read(cert), key: read(key), ca: read(ca) };
+}
+
+function readTls(args: Parameters<Command['run']>[0]) {
+  if (
+    stringOption(args, 'tls-client-ca') !== undefined &&
+    stringOption(args, 'tls-cert') === undefined
+  )
+    throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
+  const files = readTlsFiles(args, 'tls-client-ca');
+  return files?.cert && files.key ? { cert: files.cert, key: files.key, ca: files.ca } : undefined;
 }

@@ -97,6 +97,13 @@ export interface TopologyPod {
   processes: string[];
 }
 
+/** What an agent's Kubernetes watch named a remote address after. */
+export interface PeerNameRecord {
+  kind: 'pod' | 'service';
+  namespace: string;
+  name: string;
+}
+
 export interface TopologyExternal {
   id: string;
   address: string;
@@ -168,7 +175,7 @@ export function buildTopology(input: {
   ends: readonly EndRecord[];
   links: readonly { clientEnd: number; serverEnd: number }[];
   /** Names the agents gave remote addresses (from their Kubernetes watch). */
-  peerNames?: ReadonlyMap<string, { kind: 'pod' | 'service'; namespace: string; name: string }>;
+  peerNames?: ReadonlyMap<string, PeerNameRecord>;
 }): { topology: Topology; edgeEnds: EdgeEnds } {
   const processes = new Map(input.processes.map((p) => [p.key, p]));
   const ends = input.ends.filter((e) => processes.has(e.processKey));

@@ -13,6 +13,7 @@ import type {
   ResourceSample,
 } from '../../proto/gen/tollgate/v1.js';
 import { processId, tupleScope } from '../model/ids.js';
+import type { PeerNameRecord } from '../model/topology.js';
 import { type Aggregate, addAggregate, addRow, emptyAggregate, type Row } from './aggregate.js';
 import { encodeHistogram } from './histogram-blob.js';
 import { migrate } from './schema.js';
@@ -65,12 +66,6 @@ export interface AgentInfo {
 
 /** How far apart the two ends' sightings of one connection may be and still join. */
 const TUPLE_WINDOW_MS = 60_000;
-
-export interface PeerNameRecord {
-  kind: 'pod' | 'service';
-  namespace: string;
-  name: string;
-}
 
 export class Store {
   readonly tiers: readonly Tier[];
@@ -257,9 +252,12 @@ export class Store {
 
     for (const peer of batch.peers)
       this.sql(
+        // Every batch repeats its peers (batches are self-contained); only a changed name
+        // is written, and seen_ms says since when the address has had it.
         `INSERT INTO peer_names (address, kind, namespace, name, seen_ms) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (address) DO UPDATE SET kind = excluded.kind, namespace = excluded.namespace,
-           name = excluded.name, seen_ms = excluded.seen_ms`,
+           name = excluded.name, seen_ms = excluded.seen_ms
+         WHERE (kind, namespace, name) IS NOT (excluded.kind, excluded.namespace, excluded.name)`,
       ).run(
         peer.address,
         peer.kind === 'PEER_KIND_SERVICE' ? 'service' : 'pod',
@@ -607,12 +605,9 @@ export class Store {
 
   /** What the agents named these remote addresses after, most recently. */
   peerNames(addresses: readonly string[]): Map<string, PeerNameRecord> {
-    const rows = (
-      addresses.length === 0
-        ? []
-        : this.selectIn('SELECT address, kind, namespace, name FROM peer_names WHERE address IN', [
-            ...new Set(addresses),
-          ])
+    const rows = this.selectIn(
+      'SELECT address, kind, namespace, name FROM peer_names WHERE address IN',
+      [...new Set(addresses)],
     ) as { address: string; kind: 'pod' | 'service'; namespace: string; name: string }[];
     return new Map(
       rows.map((r) => [r.address, { kind: r.kind, namespace: r.namespace, name: r.name }]),

@@ -60,7 +60,6 @@ export function readProcFacts(pid: number, procRoot = '/proc'): ProcFacts | unde
   };
 }
 
-/** The cgroup v2 id (the directory's inode) of a unified path, or 0 without cgroup2. */
 /** Where the cgroup v2 hierarchy is mounted: /sys/fs/cgroup, or .../unified on a hybrid host. */
 export function unifiedCgroupRoot(sysCgroup = '/sys/fs/cgroup'): string {
   try {
@@ -73,6 +72,7 @@ export function unifiedCgroupRoot(sysCgroup = '/sys/fs/cgroup'): string {
 
 let detectedRoot: string | undefined;
 
+/** The cgroup v2 id (the directory's inode) of a unified path, or 0 without cgroup2. */
 export function cgroupId(unifiedPath: string, cgroupRoot?: string): number {
   if (!unifiedPath) return 0;
   cgroupRoot ??= detectedRoot ??= unifiedCgroupRoot();

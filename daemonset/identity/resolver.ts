@@ -28,8 +28,12 @@ export interface ResolverOptions {
 
 export type Identity = Init<ProcessIdentity> & {
   ref: { pid: number; startTimeTicks: number };
-  /** The pod UID from the cgroup, and the directory version it was looked up in. */
-  lookup?: { podUid: string; version: number };
+  /**
+   * Set when the cgroup names a pod the directory did not know, or a container it had no
+   * name for: the directory version then. Such an identity is looked up again once the
+   * directory changes; complete ones are not (pod churn must not re-read every process).
+   */
+  incompleteAt?: number;
 };
 
 export class IdentityResolver {
@@ -62,7 +66,8 @@ export class IdentityResolver {
         // A pod that started after its processes (or gained container statuses) is
         // picked up when the directory changes.
         const stale =
-          cached.lookup?.podUid && cached.lookup.version !== (this.options.pods?.version ?? 0);
+          cached.incompleteAt !== undefined &&
+          cached.incompleteAt !== (this.options.pods?.version ?? 0);
         if (start === cached.ref.startTimeTicks && !stale) return cached;
       } catch {
         // Gone since it was last resolved: its final records are still its own (its pid
@@ -85,7 +90,10 @@ export class IdentityResolver {
       cgroupId: cgroupId(facts.cgroup.unifiedPath, this.options.cgroupRoot),
       netnsInode: facts.netnsInode,
       pod: k8s?.pod ?? this.podOfNetns(facts.netnsInode),
-      lookup: { podUid: facts.cgroup.podUid, version: this.options.pods?.version ?? 0 },
+      incompleteAt:
+        facts.cgroup.podUid && !(k8s && containerName)
+          ? (this.options.pods?.version ?? 0)
+          : undefined,
       role: roleOf(
         { containerName, exe: facts.exe, comm: facts.comm },
         this.options.roles ?? DEFAULT_ROLE_RULES,

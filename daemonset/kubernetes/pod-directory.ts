@@ -23,10 +23,12 @@ interface IndexedPod {
   containers: Map<string, string>;
 }
 
-export class KubePodDirectory extends WatchedDirectory<V1Pod> implements PodDirectory {
-  private byUidIndex = new Map<string, IndexedPod>();
-  private byAddressIndex = new Map<string, Init<PodRef>>();
+interface PodIndex {
+  byUid: Map<string, IndexedPod>;
+  byAddress: Map<string, Init<PodRef>>;
+}
 
+export class KubePodDirectory extends WatchedDirectory<V1Pod, PodIndex> implements PodDirectory {
   constructor(private readonly options: PodDirectoryOptions) {
     const api = options.kubeConfig.makeApiClient(CoreV1Api);
     const fieldSelector = `spec.nodeName=${options.node}`;
@@ -50,21 +52,16 @@ export class KubePodDirectory extends WatchedDirectory<V1Pod> implements PodDire
     return this.index().byAddress.get(address);
   }
 
-  // Rebuilt lazily after changes: lookups are many (every new process), changes few.
-  private index() {
-    if (this.dirty) {
-      this.byUidIndex = new Map();
-      this.byAddressIndex = new Map();
-      for (const pod of this.set.values()) {
-        const indexed = indexPod(pod, this.options.node);
-        if (!indexed) continue;
-        this.byUidIndex.set(indexed.ref.uid ?? '', indexed);
-        if (!pod.spec?.hostNetwork)
-          for (const ip of pod.status?.podIPs ?? []) this.byAddressIndex.set(ip.ip, indexed.ref);
-      }
-      this.dirty = false;
+  protected build(pods: Iterable<V1Pod>): PodIndex {
+    const index: PodIndex = { byUid: new Map(), byAddress: new Map() };
+    for (const pod of pods) {
+      const indexed = indexPod(pod, this.options.node);
+      if (!indexed) continue;
+      index.byUid.set(indexed.ref.uid ?? '', indexed);
+      if (!pod.spec?.hostNetwork)
+        for (const ip of pod.status?.podIPs ?? []) index.byAddress.set(ip.ip, indexed.ref);
     }
-    return { byUid: this.byUidIndex, byAddress: this.byAddressIndex };
+    return index;
   }
 }
 

@@ -6,9 +6,7 @@ import { CoreV1Api, type KubeConfig, type V1Service } from '@kubernetes/client-n
 import type { Init, PeerName } from '../../proto/gen/tollgate/v1.js';
 import { WatchedDirectory } from './watched-set.js';
 
-export class KubeServiceDirectory extends WatchedDirectory<V1Service> {
-  private byAddressIndex = new Map<string, Init<PeerName>>();
-
+export class KubeServiceDirectory extends WatchedDirectory<V1Service, Map<string, Init<PeerName>>> {
   constructor(options: { kubeConfig: KubeConfig; resyncMs?: number }) {
     const api = options.kubeConfig.makeApiClient(CoreV1Api);
     super({
@@ -20,24 +18,20 @@ export class KubeServiceDirectory extends WatchedDirectory<V1Service> {
   }
 
   byAddress(address: string): Init<PeerName> | undefined {
-    if (this.dirty) {
-      this.byAddressIndex = new Map();
-      for (const svc of this.set.values()) {
-        const { namespace = 'default', name } = svc.metadata ?? {};
-        if (!name) continue;
-        for (const ip of svc.spec?.clusterIPs ?? [svc.spec?.clusterIP ?? '']) {
-          // Headless Services have clusterIP "None": their clients see pod IPs.
-          if (ip && ip !== 'None')
-            this.byAddressIndex.set(ip, {
-              address: ip,
-              kind: 'PEER_KIND_SERVICE',
-              namespace,
-              name,
-            });
-        }
+    return this.index().get(address);
+  }
+
+  protected build(services: Iterable<V1Service>): Map<string, Init<PeerName>> {
+    const byAddress = new Map<string, Init<PeerName>>();
+    for (const svc of services) {
+      const { namespace = 'default', name } = svc.metadata ?? {};
+      if (!name) continue;
+      for (const ip of svc.spec?.clusterIPs ?? [svc.spec?.clusterIP ?? '']) {
+        // Headless Services have clusterIP "None": their clients see pod IPs.
+        if (ip && ip !== 'None')
+          byAddress.set(ip, { address: ip, kind: 'PEER_KIND_SERVICE', namespace, name });
       }
-      this.dirty = false;
     }
-    return this.byAddressIndex.get(address);
+    return byAddress;
   }
 }

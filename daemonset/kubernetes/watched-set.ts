@@ -75,10 +75,6 @@ export class WatchedSet<T extends KubernetesObject> {
     this.current = undefined;
   }
 
-  get(uid: string): T | undefined {
-    return this.objects.get(uid);
-  }
-
   values(): IterableIterator<T> {
     return this.objects.values();
   }
@@ -178,22 +174,31 @@ function describe(err: unknown): string {
   return String(err);
 }
 
-/** A directory over one watched set: marks its indexes stale on every change. */
-export abstract class WatchedDirectory<T extends KubernetesObject> {
-  protected readonly set: WatchedSet<T>;
-  /** True when the set changed since the indexes were last built. */
-  protected dirty = true;
+/**
+ * A directory over one watched set: indexes built from the set by `build`, rebuilt lazily
+ * on the first lookup after a change (lookups are many, changes few).
+ */
+export abstract class WatchedDirectory<T extends KubernetesObject, Index> {
+  private readonly set: WatchedSet<T>;
   /** Changes with every change of the set. */
   version = 0;
+  private built: { version: number; index: Index } | undefined;
 
   constructor(options: Omit<WatchedSetOptions<T>, 'onChange'>) {
     this.set = new WatchedSet<T>({
       ...options,
       onChange: () => {
-        this.dirty = true;
         this.version++;
       },
     });
+  }
+
+  protected abstract build(objects: Iterable<T>): Index;
+
+  protected index(): Index {
+    if (this.built?.version !== this.version)
+      this.built = { version: this.version, index: this.build(this.set.values()) };
+    return this.built.index;
   }
 
   /** Resolves after the first list; rejects when the API cannot be listed. */

@@ -97,9 +97,7 @@ test('processes in kubelet-shaped cgroups are named after their Kubernetes pods 
     collector: collector.grpcAddress,
     node,
     intervalMs: 300,
-    pods: kubernetes,
-    peers: kubernetes,
-    kubernetesStats: () => kubernetes.stats(),
+    kubernetes,
   });
   let stopped = false;
   t.after(async () => {
