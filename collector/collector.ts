@@ -10,6 +10,7 @@ import { CommitQueue } from './ingest/commit-queue.js';
 import { IngestServer, type TlsFiles } from './ingest/grpc-server.js';
 import { CumulativeMetrics } from './metrics/cumulative.js';
 import { Queries } from './queries.js';
+import { SessionManager } from './sessions/session-manager.js';
 import { Store, type StoreOptions } from './store/store.js';
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.tollgate');
@@ -32,6 +33,8 @@ export interface CollectorOptions {
   maintainEveryMs?: number;
   liveIntervalMs?: number;
   liveWindowMs?: number;
+  /** How long a session's stop waits for the agents' last data (default 15 s). */
+  sessionFinishTimeoutMs?: number;
 }
 
 export class Collector {
@@ -42,6 +45,7 @@ export class Collector {
     readonly http: FastifyInstance,
     readonly httpUrl: string,
     readonly queries: Queries,
+    readonly sessions: SessionManager,
     private readonly timer: NodeJS.Timeout,
   ) {}
 
@@ -63,6 +67,7 @@ export class Collector {
     });
     const queries = new Queries(store);
     let ingest: IngestServer | undefined;
+    let sessions: SessionManager | undefined;
     new Gauge({
       name: 'tollgate_collector_agents_connected',
       help: 'Agent streams open now',
@@ -90,10 +95,19 @@ export class Collector {
       onBatch: (outcome, _error, batch) => {
         batches.inc({ outcome });
         if (outcome === 'stored' && batch) metrics.add(batch);
+        if (outcome !== 'rejected' && batch)
+          sessions?.noteDelivered(batch.agentId, batch.intervalEndUnixMs);
       },
+    });
+    sessions = new SessionManager({
+      store,
+      queries,
+      agents: ingest,
+      finishTimeoutMs: options.sessionFinishTimeoutMs,
     });
     const http = await buildHttpApp({
       queries,
+      sessions,
       metrics,
       registry,
       token: options.token,
@@ -110,11 +124,12 @@ export class Collector {
       }
     }, options.maintainEveryMs ?? 10_000);
     timer.unref();
-    return new Collector(store, queue, ingest, http, httpUrl, queries, timer);
+    return new Collector(store, queue, ingest, http, httpUrl, queries, sessions, timer);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.sessions.close();
     await this.ingest.stop();
     this.queue.flush();
     await this.http.close();

@@ -24,6 +24,7 @@ export interface RangeView {
   topology: Topology;
   costs: PodCost[];
   edgeEnds: EdgeEnds;
+  hops: HopRecord[];
 }
 
 export interface EdgeDetail {
@@ -109,7 +110,7 @@ export class Queries {
       hops,
       resources,
     });
-    return { topology, costs, edgeEnds };
+    return { topology, costs, edgeEnds, hops };
   }
 
   edge(id: string, range: TimeRange, stepMs: number, nowMs = Date.now()): EdgeDetail | undefined {

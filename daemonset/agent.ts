@@ -2,18 +2,28 @@
 // runner closes an interval: its records become one batch (identities, edges, hops,
 // resource samples of every process in it, and the agent's own cost), handed to the
 // shipper, which spools it until the collector acknowledges it.
+
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { ProbeSource } from '../probes/probe-source.js';
 import type { IntervalRecord, ProbeRecord } from '../probes/records.js';
 import { type RecordSource, startRecordSource } from '../probes/start-source.js';
-import type { Init, KernelFilter, PeerName, ResourceSample } from '../proto/gen/tollgate/v1.js';
+import type {
+  Control,
+  Init,
+  KernelFilter,
+  PeerName,
+  ResourceSample,
+} from '../proto/gen/tollgate/v1.js';
+import { TOLLGATE_VERSION } from '../proto/version.js';
 import { buildInterval, DirectionLearner, IntervalRecords } from './batch-builder.js';
 import { type Identity, IdentityResolver, type PodDirectory } from './identity/resolver.js';
 import { PROXY_EXECUTABLES, type RoleRules } from './identity/roles.js';
 import type { WatchedSetStats } from './kubernetes/watched-set.js';
+import { LoadRunner, type RunLoad } from './load-runner.js';
 import { readProcessResources } from './proc-resources.js';
 import { Shipper, type ShipperOptions } from './shipping/shipper.js';
+import { TraceTarget } from './trace-target.js';
 
 export interface AgentOptions {
   collector: string;
@@ -31,6 +41,8 @@ export interface AgentOptions {
   spool?: ShipperOptions['spool'];
   /** Reconnect delays (default 250 ms doubling to 30 s, jittered). */
   backoff?: ShipperOptions['backoff'];
+  /** How a session's load share is run (the lab runs it inside a pod). */
+  runLoad?: RunLoad;
   /** Only for tests: a record source other than the kernel runner. */
   source?: RecordSource;
 }
@@ -80,7 +92,13 @@ export class Agent {
   private lastIntervalEndMs = Date.now();
   private scanTimer: NodeJS.Timeout | undefined;
   private pump: Promise<void> | undefined;
+  /** The runner's filter generation: one more at every change the agent applies. */
   private filterGeneration = 0;
+  private explicitFilterGeneration = 0;
+  /** Which filter the agent keeps applying: the sessions' target, unless told ids. */
+  private readonly target: TraceTarget;
+  private appliedFilter = JSON.stringify({ all: true });
+  private readonly loads: LoadRunner;
   private probesRunning = true;
   /** Cumulative run count and time per BPF program, from the runner's latest drain. */
   private readonly programStats = new Map<string, { runCount: number; runTimeNs: number }>();
@@ -98,6 +116,11 @@ export class Agent {
       cgroupRoot: options.cgroupRoot,
       roles: options.roles,
       pods: options.kubernetes,
+    });
+    this.loads = new LoadRunner(options.runLoad);
+    this.target = new TraceTarget({
+      procRoot: options.procRoot,
+      resolve: (pid) => this.resolver.resolve(pid),
     });
   }
 
@@ -119,7 +142,7 @@ export class Agent {
       hello: {
         agentId: node,
         node,
-        agentVersion: '0.1.0',
+        agentVersion: TOLLGATE_VERSION,
         nodeInfo: {
           kernelRelease: release(),
           cpuCores: cpus().length,
@@ -130,7 +153,7 @@ export class Agent {
       },
     });
     const agent = new Agent(options, source, shipper, fallbackReason);
-    shipper.on('control', (filter) => agent.applyFilter(filter));
+    shipper.on('control', (control) => agent.control(control));
     shipper.start();
     agent.scanForProxies();
     agent.scanTimer = setInterval(() => agent.scanForProxies(), 5000);
@@ -175,6 +198,7 @@ export class Agent {
   /** Stops the probes (their last interval is shipped), then waits up to flushMs for acks. */
   async stop(flushMs = 2000): Promise<void> {
     clearInterval(this.scanTimer);
+    this.loads.stop();
     await this.source.stop();
     await this.pump;
     await this.shipper.stop(flushMs);
@@ -242,6 +266,7 @@ export class Agent {
         if (peer) peers.set(address, peer);
       }
     const endMs = interval.realtimeMs || Date.now();
+    this.followTarget();
     const spool = this.shipper.stats();
     this.shipper.send({
       node: this.node,
@@ -252,6 +277,7 @@ export class Agent {
       hops: built.hops,
       resources,
       peers: [...peers.values()],
+      loadReports: this.loads.take(),
       agentCost: {
         ...this.selfCost(),
         spoolBatches: spool.spoolBatches,
@@ -322,14 +348,46 @@ export class Agent {
     }
   }
 
-  private applyFilter(filter: KernelFilter): void {
-    if (!(this.source instanceof ProbeSource) || filter.generation <= this.filterGeneration) return;
-    this.source.setFilter(
-      filter.generation,
-      filter.all ? { all: true } : { netnsInodes: filter.netnsInodes, cgroupIds: filter.cgroupIds },
+  private control(control: Control): void {
+    if (control.kernelFilter) this.applyExplicitFilter(control.kernelFilter);
+    if (control.target) {
+      const { selections, generation } = control.target;
+      try {
+        if (this.target.set(selections, generation)) this.followTarget();
+      } catch (error) {
+        // The collector checks selectors before it sends them; a bad one traces everything.
+        console.error(`tollgate agent: bad trace target: ${(error as Error).message}`);
+      }
+    }
+    if (control.load) this.loads.run(control.load);
+  }
+
+  /** An explicit filter (by ids) from the collector: it wins until a target arrives. */
+  private applyExplicitFilter(filter: KernelFilter): void {
+    if (filter.generation <= this.explicitFilterGeneration) return;
+    this.explicitFilterGeneration = filter.generation;
+    this.setKernelFilter(
+      filter.all
+        ? { all: true }
+        : { all: false, netnsInodes: filter.netnsInodes, cgroupIds: filter.cgroupIds },
     );
-    this.filterGeneration = filter.generation;
-    this.shipper.setAppliedFilter(filter);
+  }
+
+  /** Sets the kernel filter from the sessions' target when it changed since the last time. */
+  private followTarget(): void {
+    if (this.explicitFilterGeneration > 0 && this.target.everything) return;
+    this.setKernelFilter(this.target.choose());
+  }
+
+  private setKernelFilter(
+    filter: { all: true } | { all: false; netnsInodes: number[]; cgroupIds?: number[] },
+  ): void {
+    const key = JSON.stringify(filter);
+    if (!(this.source instanceof ProbeSource) || key === this.appliedFilter) return;
+    this.filterGeneration++;
+    this.source.setFilter(this.filterGeneration, filter);
+    this.appliedFilter = key;
+    this.shipper.setAppliedFilter({ ...filter, generation: this.filterGeneration });
   }
 }
 

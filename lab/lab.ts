@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { AppConfig } from './app-server.js';
 import type { DelayProxyConfig, DelayProxyReport } from './delay-proxy.js';
 import { runIn } from './exec.js';
-import { readHaproxyStats } from './haproxy-stats.js';
+import { haproxyCommand, readHaproxyStats } from './haproxy-stats.js';
 import { LAB_STATE_DIR, Ledger } from './ledger.js';
 import type { LoadOptions, LoadResult } from './load.js';
 import { createNode, createPodNetwork } from './network.js';
@@ -20,6 +20,8 @@ import {
   haproxyConfig,
   lookupUser,
   meshRules,
+  SIDECAR_DELAY_LUA,
+  setDelayCommand,
 } from './sidecar-config.js';
 import { nodeEntry, spawnInNetns, waitForLine } from './spawn.js';
 
@@ -34,6 +36,8 @@ export interface PodSpec {
   serviceTimeMs?: number;
   /** Services this pod's app calls for every request. */
   calls?: string[];
+  /** The sidecar can hold inbound requests for a delay set by setSidecarDelay (HTTP mode). */
+  sidecarDelay?: boolean;
 }
 
 export interface LabPod {
@@ -116,7 +120,11 @@ export class Lab {
       // Sidecars first, so apps' first calls already go through them.
       for (const spec of specs)
         if (spec.meshed)
-          await lab.startSidecar(lab.pods.get(spec.name)!, options.sidecarThreads ?? 1);
+          await lab.startSidecar(
+            lab.pods.get(spec.name)!,
+            options.sidecarThreads ?? 1,
+            spec.sidecarDelay === true,
+          );
       await Promise.all(specs.filter((s) => s.app !== false).map((s) => lab.startApp(s)));
       return lab;
     } catch (error) {
@@ -222,11 +230,22 @@ export class Lab {
     return this.ledger.teardown();
   }
 
-  private async startSidecar(pod: LabPod, threads: number): Promise<void> {
+  /** Sets the delay a pod's sidecar holds each inbound request (see PodSpec.sidecarDelay). */
+  async setSidecarDelay(podName: string, ms: number): Promise<void> {
+    const pod = this.pod(podName);
+    if (!pod.statsSocket) throw new LabError(`${podName} has no sidecar`);
+    const answer = await haproxyCommand(pod.statsSocket, setDelayCommand(ms));
+    if (answer.trim() !== '')
+      throw new LabError(`haproxy of ${podName} refused the delay: ${answer.trim()}`);
+  }
+
+  private async startSidecar(pod: LabPod, threads: number, delay: boolean): Promise<void> {
     const user = lookupUser(readFileSync('/etc/passwd', 'utf8'), 'haproxy');
     if (!user) throw new LabError("user 'haproxy' not found: install Debian's haproxy package");
     const statsSocket = join(this.dir, `${pod.name}.haproxy.sock`);
     const config = join(this.dir, `${pod.name}.haproxy.cfg`);
+    const delayLua = delay ? join(this.dir, `${pod.name}.delay.lua`) : undefined;
+    if (delayLua) writeFileSync(delayLua, SIDECAR_DELAY_LUA);
     writeFileSync(
       config,
       haproxyConfig({
@@ -235,6 +254,7 @@ export class Lab {
         statsSocket,
         ...user,
         threads,
+        delayLua,
       }),
     );
     const child = spawnInNetns(

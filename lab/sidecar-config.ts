@@ -19,6 +19,25 @@ export interface HaproxyConfigInput {
   gid: number;
   /** haproxy worker threads; 1 keeps a sidecar as small as a real one. */
   threads: number;
+  /**
+   * A Lua file with SIDECAR_DELAY_LUA: the inbound listener then speaks HTTP and holds
+   * each request for proc.tollgate_delay_ms (0 at start, set at run time through the
+   * stats socket), a sidecar delay injected at a known size.
+   */
+  delayLua?: string;
+}
+
+/** Holds each HTTP request for the process variable's milliseconds (yields, never blocks). */
+export const SIDECAR_DELAY_LUA = `core.register_action("tollgate_delay", { "http-req" }, function(txn)
+  local ms = tonumber(txn:get_var("proc.tollgate_delay_ms")) or 0
+  if ms > 0 then core.msleep(ms) end
+end, 0)
+`;
+
+/** The stats socket command that sets the injected delay. */
+export function setDelayCommand(ms: number): string {
+  if (!Number.isInteger(ms) || ms < 0 || ms > 60_000) throw new RangeError(`bad delay ${ms} ms`);
+  return `experimental-mode on; set var proc.tollgate_delay_ms int(${ms})\n`;
 }
 
 export function haproxyConfig(input: HaproxyConfigInput): string {
@@ -28,7 +47,7 @@ global
   gid ${input.gid}
   nbthread ${input.threads}
   stats socket ${input.statsSocket} mode 600 level admin
-
+${input.delayLua ? `  lua-load ${input.delayLua}\n  set-var proc.tollgate_delay_ms int(0)\n` : ''}
 defaults
   mode tcp
   timeout connect 5s
@@ -38,10 +57,10 @@ defaults
 # remote -> sidecar -> app
 frontend inbound
   bind 0.0.0.0:${input.ports.inbound}
-  default_backend app
+${input.delayLua ? '  mode http\n  http-request lua.tollgate_delay\n' : ''}  default_backend app
 
 backend app
-  server app 127.0.0.1:${input.appPort}
+${input.delayLua ? '  mode http\n' : ''}  server app 127.0.0.1:${input.appPort}
 
 # app -> sidecar -> remote: 0.0.0.0:0 connects to the connection's original destination,
 # which haproxy reads with SO_ORIGINAL_DST after the REDIRECT.

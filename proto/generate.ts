@@ -134,7 +134,8 @@ export type { Codec, Init };
 
 export const descriptor = ${descriptor};
 
-const root = rootFromDescriptor(descriptor);
+/** The reflected schema, for readers that walk messages field by field (import validation). */
+export const root = rootFromDescriptor(descriptor);
 
 ${body.join('\n')}`;
 }

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { TOLLGATE_VERSION } from '../proto/version.js';
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
 
@@ -38,4 +39,9 @@ test('engines and required packages match the machines (Node >= 20.19)', () => {
     assert.ok(pkg.dependencies[name], `${name} is a dependency`);
   }
   assert.ok(pkg.devDependencies.vite, 'vite builds the viewer');
+});
+
+test('the version every part states is the package version', () => {
+  const pkg = JSON.parse(read('package.json')) as { version: string };
+  assert.equal(TOLLGATE_VERSION, pkg.version);
 });

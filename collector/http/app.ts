@@ -10,11 +10,14 @@ import type { Registry } from 'prom-client';
 import { bearerMatches } from '../auth.js';
 import type { CumulativeMetrics } from '../metrics/cumulative.js';
 import type { Queries } from '../queries.js';
+import type { SessionManager } from '../sessions/session-manager.js';
 import liveRoutes from './routes/live.js';
+import sessionRoutes from './routes/sessions.js';
 import topologyRoutes from './routes/topology.js';
 
 export interface HttpOptions {
   queries: Queries;
+  sessions: SessionManager;
   metrics: CumulativeMetrics;
   registry: Registry;
   token?: string;
@@ -37,10 +40,13 @@ export async function buildHttpApp(options: HttpOptions): Promise<FastifyInstanc
   app.setErrorHandler(
     (error: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
       const status = error.validation ? 400 : (error.statusCode ?? 500);
-      if (status >= 500) request.log.error(error);
+      // A failure nobody planned for (500) is logged, and its details stay in the log;
+      // errors raised on purpose (a 503 "no agent connected") say what they are.
+      const internal = status === 500;
+      if (internal) request.log.error(error);
       reply.status(status).send({
-        error: status >= 500 ? 'internal error' : error.validation ? 'bad request' : error.name,
-        message: status >= 500 ? 'the collector failed to answer; see its log' : error.message,
+        error: internal ? 'internal error' : error.validation ? 'bad request' : error.name,
+        message: internal ? 'the collector failed to answer; see its log' : error.message,
       });
     },
   );
@@ -70,6 +76,7 @@ export async function buildHttpApp(options: HttpOptions): Promise<FastifyInstanc
 
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
   await app.register(topologyRoutes, { prefix: '/api', queries: options.queries });
+  await app.register(sessionRoutes, { prefix: '/api', sessions: options.sessions });
   await app.register(liveRoutes, {
     prefix: '/api',
     queries: options.queries,

@@ -11,6 +11,8 @@ import {
   type Hello,
   type Init,
   type KernelFilter,
+  type LoadOrder,
+  type TraceTarget,
 } from '../../proto/gen/tollgate/v1.js';
 import { bearerMatches } from '../auth.js';
 import type { Store } from '../store/store.js';
@@ -41,7 +43,10 @@ type Stream = grpc.ServerDuplexStream<AgentMessage, Init<CollectorMessage>>;
 
 export class IngestServer {
   private readonly streams = new Set<Stream>();
+  /** The agent behind each stream, once its hello arrived. */
+  private readonly agentOf = new Map<Stream, string>();
   private filter: KernelFilter | undefined;
+  private target: TraceTarget | undefined;
 
   private constructor(
     private readonly server: grpc.Server,
@@ -86,6 +91,28 @@ export class IngestServer {
     for (const stream of this.streams) stream.write({ control: { kernelFilter: filter } });
   }
 
+  /** Agents connected now (after their hello), by agent id. */
+  connectedAgents(): string[] {
+    return [...new Set(this.agentOf.values())].sort();
+  }
+
+  /** Sends a trace target to every agent now, and to each agent that connects later. */
+  setTarget(target: TraceTarget): void {
+    this.target = target;
+    for (const stream of this.agentOf.keys()) stream.write({ control: { target } });
+  }
+
+  /** Sends a load order to one agent; false when it is not connected. */
+  sendLoadOrder(agentId: string, order: LoadOrder): boolean {
+    let sent = false;
+    for (const [stream, id] of this.agentOf) {
+      if (id !== agentId || sent) continue;
+      stream.write({ control: { load: order } });
+      sent = true;
+    }
+    return sent;
+  }
+
   async stop(): Promise<void> {
     for (const stream of this.streams) stream.end();
     await new Promise<void>((resolve) => {
@@ -110,7 +137,10 @@ export class IngestServer {
     }
     let hello: Hello | undefined;
     this.streams.add(call);
-    const forget = () => this.streams.delete(call);
+    const forget = () => {
+      this.streams.delete(call);
+      this.agentOf.delete(call);
+    };
     call.on('close', forget);
     call.on('error', forget);
     call.on('cancelled', forget);
@@ -128,7 +158,9 @@ export class IngestServer {
           hello.agentVersion,
           hello.nodeInfo,
         );
+        this.agentOf.set(call, hello.agentId);
         if (this.filter) call.write({ control: { kernelFilter: this.filter } });
+        if (this.target) call.write({ control: { target: this.target } });
         return;
       }
       const batch = message.batch;

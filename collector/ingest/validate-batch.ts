@@ -13,6 +13,7 @@ export const BATCH_LIMITS = {
   hops: 50_000,
   resources: 50_000,
   peers: 50_000,
+  loadReports: 64,
   podLabels: 64,
   tuplesPerEdge: 1_024,
   idLength: 256,
@@ -84,6 +85,7 @@ export function validateBatch(
     [batch.hops, 'hops'],
     [batch.resources, 'resources'],
     [batch.peers, 'peers'],
+    [batch.loadReports, 'loadReports'],
   ] as const) {
     if (list.length > BATCH_LIMITS[name])
       return `${list.length} ${name}, more than the limit of ${BATCH_LIMITS[name]}`;
@@ -189,8 +191,21 @@ export function validateBatch(
       badString(peer.name, `${where}.name`, BATCH_LIMITS.idLength);
     if (problem) return problem;
   }
+  for (const [i, report] of batch.loadReports.entries()) {
+    const where = `load_reports[${i}]`;
+    const { sessionId, latency, error, ...numbers } = report;
+    const problem =
+      (sessionId === '' ? `${where}.session_id is empty` : undefined) ??
+      badString(sessionId, `${where}.session_id`, BATCH_LIMITS.idLength) ??
+      badString(error, `${where}.error`) ??
+      badNumbers(numbers, where) ??
+      badHistogram(latency, `${where}.latency`);
+    if (problem) return problem;
+  }
   return undefined;
 }
+
+export { badHistogram };
 
 function badPod(pod: PodRef, where: string): string | undefined {
   const labels = Object.entries(pod.labels);

@@ -94,6 +94,8 @@ export interface TopologyPod {
   name: string;
   node: string;
   source: string;
+  /** Kubernetes labels (none for network-namespace pods). Untrusted strings. */
+  labels: Record<string, string>;
   processes: string[];
 }
 
@@ -319,6 +321,7 @@ export function buildTopology(input: {
         name: pod.name,
         node: p.node,
         source: pod.source,
+        labels: { ...pod.labels },
         processes: [],
       };
       pods.set(node.pod, entry);

@@ -106,6 +106,25 @@ export function migrations(tiers: readonly Tier[]): readonly string[] {
        namespace TEXT NOT NULL,
        name TEXT NOT NULL,
        seen_ms INTEGER NOT NULL) WITHOUT ROWID;`,
+    // 3: profiling sessions, their frozen results, and the load reports of their agents.
+    `CREATE TABLE sessions (
+       id TEXT PRIMARY KEY,
+       name TEXT NOT NULL,
+       state TEXT NOT NULL,
+       created_ms INTEGER NOT NULL,
+       start_ms INTEGER NOT NULL,
+       end_ms INTEGER,
+       planned_end_ms INTEGER,
+       spec TEXT NOT NULL,
+       result BLOB,
+       error TEXT) WITHOUT ROWID;
+     CREATE TABLE session_loads (
+       session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+       agent_id TEXT NOT NULL,
+       boot_id TEXT NOT NULL,
+       sequence INTEGER NOT NULL,
+       report BLOB NOT NULL,
+       PRIMARY KEY (session_id, agent_id, boot_id, sequence)) WITHOUT ROWID;`,
   ];
 }
 

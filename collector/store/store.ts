@@ -18,6 +18,7 @@ import { type Aggregate, addAggregate, addRow, emptyAggregate, type Row } from '
 import { encodeHistogram } from './histogram-blob.js';
 import { migrate } from './schema.js';
 import { columns, SERIES, type SeriesKind, seriesKind, tableName } from './series.js';
+import { SessionRows } from './session-rows.js';
 import { bucketStart, planRange, type RetentionOptions, type Tier, tiers } from './tiers.js';
 
 export interface StoreOptions {
@@ -69,6 +70,8 @@ const TUPLE_WINDOW_MS = 60_000;
 
 export class Store {
   readonly tiers: readonly Tier[];
+  /** Profiling sessions and their agents' load reports. */
+  readonly sessions: SessionRows;
   private readonly db: Database.Database;
   private readonly graceMs: number;
   private readonly dedupeMs: number;
@@ -85,6 +88,7 @@ export class Store {
     this.dedupeMs = options.dedupeMs ?? 24 * 3_600_000;
     migrate(db, this.tiers);
     this.statements = this.prepare();
+    this.sessions = new SessionRows(db);
     for (const kind of SERIES) {
       const cols = ['bucket_ms', 'sid', ...columns(kind)];
       this.insertRaw.set(
@@ -216,6 +220,7 @@ export class Store {
 
   private writeBatch(batch: Batch, nowMs: number): void {
     const s = this.statements;
+    this.sessions.addLoadReports(batch);
     const seen = batch.intervalEndUnixMs || nowMs;
     const bucket = bucketStart(batch.intervalStartUnixMs || seen, 1000);
     const cost = batch.agentCost;

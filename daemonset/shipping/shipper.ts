@@ -10,6 +10,7 @@ import {
   type AgentMessage,
   Batch,
   type CollectorMessage,
+  type Control,
   type Hello,
   type Init,
   type KernelFilter,
@@ -72,7 +73,7 @@ const PreEncodedIngest = {
 const IngestClient = grpc.makeGenericClientConstructor(PreEncodedIngest, 'AgentIngest');
 
 export interface ShipperEvents {
-  control: [KernelFilter];
+  control: [Control];
   ack: [{ sequence: number; status: string; error: string }];
   connected: [];
   disconnected: [string];
@@ -239,8 +240,8 @@ export class Shipper extends EventEmitter<ShipperEvents> {
   }
 
   private receive(message: CollectorMessage): void {
-    if (message.body === 'control' && message.control?.kernelFilter) {
-      this.emit('control', message.control.kernelFilter);
+    if (message.body === 'control' && message.control) {
+      this.emit('control', message.control);
       return;
     }
     const ack = message.ack;

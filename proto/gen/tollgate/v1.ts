@@ -155,7 +155,9 @@ export const descriptor = {
               "oneofs": {
                 "body": {
                   "oneof": [
-                    "kernelFilter"
+                    "kernelFilter",
+                    "target",
+                    "load"
                   ]
                 }
               },
@@ -164,6 +166,59 @@ export const descriptor = {
                   "type": "KernelFilter",
                   "id": 1,
                   "protoName": "kernel_filter"
+                },
+                "target": {
+                  "type": "TraceTarget",
+                  "id": 2
+                },
+                "load": {
+                  "type": "LoadOrder",
+                  "id": 3
+                }
+              }
+            },
+            "TraceTarget": {
+              "fields": {
+                "selections": {
+                  "rule": "repeated",
+                  "type": "SessionTarget",
+                  "id": 1
+                },
+                "generation": {
+                  "type": "uint64",
+                  "id": 2
+                }
+              }
+            },
+            "LoadOrder": {
+              "fields": {
+                "sessionId": {
+                  "type": "string",
+                  "id": 1,
+                  "protoName": "session_id"
+                },
+                "urls": {
+                  "rule": "repeated",
+                  "type": "string",
+                  "id": 2
+                },
+                "rps": {
+                  "type": "double",
+                  "id": 3
+                },
+                "connections": {
+                  "type": "uint32",
+                  "id": 4
+                },
+                "durationS": {
+                  "type": "double",
+                  "id": 5,
+                  "protoName": "duration_s"
+                },
+                "startUnixMs": {
+                  "type": "int64",
+                  "id": 6,
+                  "protoName": "start_unix_ms"
                 }
               }
             },
@@ -538,6 +593,47 @@ export const descriptor = {
                   "rule": "repeated",
                   "type": "PeerName",
                   "id": 12
+                },
+                "loadReports": {
+                  "rule": "repeated",
+                  "type": "LoadReport",
+                  "id": 13,
+                  "protoName": "load_reports"
+                }
+              }
+            },
+            "LoadReport": {
+              "fields": {
+                "sessionId": {
+                  "type": "string",
+                  "id": 1,
+                  "protoName": "session_id"
+                },
+                "requests": {
+                  "type": "uint64",
+                  "id": 2
+                },
+                "errors": {
+                  "type": "uint64",
+                  "id": 3
+                },
+                "latency": {
+                  "type": "Histogram",
+                  "id": 4
+                },
+                "startUnixMs": {
+                  "type": "int64",
+                  "id": 5,
+                  "protoName": "start_unix_ms"
+                },
+                "endUnixMs": {
+                  "type": "int64",
+                  "id": 6,
+                  "protoName": "end_unix_ms"
+                },
+                "error": {
+                  "type": "string",
+                  "id": 7
                 }
               }
             },
@@ -804,6 +900,11 @@ export const descriptor = {
                   "type": "string",
                   "id": 3,
                   "protoName": "pod_selector"
+                },
+                "pods": {
+                  "rule": "repeated",
+                  "type": "string",
+                  "id": 4
                 }
               }
             },
@@ -844,6 +945,11 @@ export const descriptor = {
                   "rule": "repeated",
                   "type": "string",
                   "id": 3
+                },
+                "tollgateVersion": {
+                  "type": "string",
+                  "id": 4,
+                  "protoName": "tollgate_version"
                 }
               }
             },
@@ -952,6 +1058,41 @@ export const descriptor = {
                   "rule": "repeated",
                   "type": "EdgeResult",
                   "id": 2
+                },
+                "load": {
+                  "type": "LoadResult",
+                  "id": 3
+                },
+                "latencySource": {
+                  "type": "string",
+                  "id": 4,
+                  "protoName": "latency_source"
+                }
+              }
+            },
+            "LoadResult": {
+              "fields": {
+                "latency": {
+                  "type": "Histogram",
+                  "id": 1
+                },
+                "requests": {
+                  "type": "uint64",
+                  "id": 2
+                },
+                "errors": {
+                  "type": "uint64",
+                  "id": 3
+                },
+                "agentsOrdered": {
+                  "type": "uint32",
+                  "id": 4,
+                  "protoName": "agents_ordered"
+                },
+                "agentsReported": {
+                  "type": "uint32",
+                  "id": 5,
+                  "protoName": "agents_reported"
                 }
               }
             },
@@ -989,20 +1130,20 @@ export const descriptor = {
                   "type": "double",
                   "id": 7
                 },
-                "sidecarCpuMsPer_1kRequests": {
+                "sidecarCpuMsPerThousandRequests": {
                   "type": "double",
                   "id": 8,
-                  "protoName": "sidecar_cpu_ms_per_1k_requests"
+                  "protoName": "sidecar_cpu_ms_per_thousand_requests"
                 },
                 "sidecarMemMb": {
                   "type": "double",
                   "id": 9,
                   "protoName": "sidecar_mem_mb"
                 },
-                "appCpuMsPer_1kRequests": {
+                "appCpuMsPerThousandRequests": {
                   "type": "double",
                   "id": 10,
-                  "protoName": "app_cpu_ms_per_1k_requests"
+                  "protoName": "app_cpu_ms_per_thousand_requests"
                 },
                 "appMemMb": {
                   "type": "double",
@@ -1066,6 +1207,14 @@ export const descriptor = {
                   "type": "double",
                   "id": 12,
                   "protoName": "actual_qps"
+                },
+                "port": {
+                  "type": "uint32",
+                  "id": 13
+                },
+                "exchanges": {
+                  "type": "uint64",
+                  "id": 14
                 }
               }
             }
@@ -1076,7 +1225,8 @@ export const descriptor = {
   }
 };
 
-const root = rootFromDescriptor(descriptor);
+/** The reflected schema, for readers that walk messages field by field (import validation). */
+export const root = rootFromDescriptor(descriptor);
 
 export interface Ack {
   bootId: string;
@@ -1169,6 +1319,10 @@ export interface Batch {
    * Names of the remote addresses in `edges` that belong to a pod or a Service.
    */
   peers: PeerName[];
+  /**
+   * Load orders that finished since the last batch.
+   */
+  loadReports: LoadReport[];
 }
 export const Batch: Codec<Batch> = codec(root, 'tollgate.v1.Batch');
 
@@ -1207,8 +1361,10 @@ export const ConnectionTuple: Codec<ConnectionTuple> = codec(root, 'tollgate.v1.
 
 export interface Control {
   kernelFilter?: KernelFilter;
+  target?: TraceTarget;
+  load?: LoadOrder;
   /** Which member of the oneof is set. */
-  body?: 'kernelFilter';
+  body?: 'kernelFilter' | 'target' | 'load';
 }
 export const Control: Codec<Control> = codec(root, 'tollgate.v1.Control');
 
@@ -1277,6 +1433,10 @@ export interface EdgeReport {
 }
 export const EdgeReport: Codec<EdgeReport> = codec(root, 'tollgate.v1.EdgeReport');
 
+/**
+ * An edge between stable names ("namespace/pod/role", or "address:port" for a peer
+ * outside), so edges of two sessions compare even when pids differ.
+ */
 export interface EdgeResult {
   id: string;
   client: string;
@@ -1290,6 +1450,11 @@ export interface EdgeResult {
   retransmits: number;
   resets: number;
   actualQps: number;
+  /**
+   * The port the client dialed.
+   */
+  port: number;
+  exchanges: number;
 }
 export const EdgeResult: Codec<EdgeResult> = codec(root, 'tollgate.v1.EdgeResult');
 
@@ -1307,6 +1472,7 @@ export interface Environment {
   kubernetesVersion: string;
   nodes: NodeSpec[];
   workloads: string[];
+  tollgateVersion: string;
 }
 export const Environment: Codec<Environment> = codec(root, 'tollgate.v1.Environment');
 
@@ -1415,6 +1581,56 @@ export interface LoadDescription {
 export const LoadDescription: Codec<LoadDescription> = codec(root, 'tollgate.v1.LoadDescription');
 
 /**
+ * A share of a session's constant-rate load for one agent to run; the agent reports its
+ * client-side histogram in a LoadReport of a later batch.
+ */
+export interface LoadOrder {
+  sessionId: string;
+  urls: string[];
+  /**
+   * This agent's share.
+   */
+  rps: number;
+  connections: number;
+  durationS: number;
+  /**
+   * When to begin, so that the agents' shares run together.
+   */
+  startUnixMs: number;
+}
+export const LoadOrder: Codec<LoadOrder> = codec(root, 'tollgate.v1.LoadOrder');
+
+/**
+ * What an agent's share of a session's load measured at the client (open loop: latency
+ * counts from when each request was due).
+ */
+export interface LoadReport {
+  sessionId: string;
+  requests: number;
+  errors: number;
+  latency?: Histogram;
+  startUnixMs: number;
+  endUnixMs: number;
+  /**
+   * Why the order could not run, when it could not.
+   */
+  error: string;
+}
+export const LoadReport: Codec<LoadReport> = codec(root, 'tollgate.v1.LoadReport');
+
+export interface LoadResult {
+  latency?: Histogram;
+  requests: number;
+  errors: number;
+  /**
+   * Agents that ran a share of the load, and how many of them reported back.
+   */
+  agentsOrdered: number;
+  agentsReported: number;
+}
+export const LoadResult: Codec<LoadResult> = codec(root, 'tollgate.v1.LoadResult');
+
+/**
  * Why data was lost; each counter is cumulative since the agent started.
  */
 export interface LossCounters {
@@ -1510,9 +1726,9 @@ export interface PodResult {
   outboundRequestHop?: Histogram;
   outboundResponseHop?: Histogram;
   requests: number;
-  sidecarCpuMsPer_1kRequests: number;
+  sidecarCpuMsPerThousandRequests: number;
   sidecarMemMb: number;
-  appCpuMsPer_1kRequests: number;
+  appCpuMsPerThousandRequests: number;
   appMemMb: number;
 }
 export const PodResult: Codec<PodResult> = codec(root, 'tollgate.v1.PodResult');
@@ -1642,9 +1858,14 @@ export interface SessionTarget {
   all: boolean;
   namespaces: string[];
   /**
-   * Kubernetes label selector syntax.
+   * Kubernetes label selector syntax (equality and set-based).
    */
   podSelector: string;
+  /**
+   * Pods by "namespace/name". A pod is targeted when it matches every condition given
+   * (namespaces, selector, pods); `all` or no condition at all targets everything.
+   */
+  pods: string[];
 }
 export const SessionTarget: Codec<SessionTarget> = codec(root, 'tollgate.v1.SessionTarget');
 
@@ -1659,5 +1880,28 @@ export const SidecarResources: Codec<SidecarResources> = codec(root, 'tollgate.v
 export interface TollgateResults {
   pods: PodResult[];
   edges: EdgeResult[];
+  /**
+   * The session's own load, when it had one: the agents' client-side histograms merged.
+   */
+  load?: LoadResult;
+  /**
+   * Where the SMPS latencies_ms and actual_qps come from: "load" (the session's load
+   * generators), "entry" (exchange latency on the edges into the target), or "" (none).
+   */
+  latencySource: string;
 }
 export const TollgateResults: Codec<TollgateResults> = codec(root, 'tollgate.v1.TollgateResults');
+
+/**
+ * Trace only the pods that any of the selections names (one per running session; none
+ * means everything): the agent finds their network namespaces itself, every interval,
+ * and sets its kernel filter from them, so pods that appear later are picked up.
+ */
+export interface TraceTarget {
+  selections: SessionTarget[];
+  /**
+   * Increases with every change; an agent ignores an older one.
+   */
+  generation: number;
+}
+export const TraceTarget: Codec<TraceTarget> = codec(root, 'tollgate.v1.TraceTarget');

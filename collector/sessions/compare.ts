@@ -1,0 +1,358 @@
+// Two sessions side by side, per pod and per edge, with each difference judged against
+// what the measurement can resolve. Pure.
+//
+// Pods match by namespace/name, then by workload (the name without the ReplicaSet and pod
+// suffixes Kubernetes generates), so "before/after an upgrade" matches the new pods to the
+// old. Edges match by their stable names the same way.
+//
+// A difference is flagged significant only when it exceeds the error bound:
+// - quantiles read from the log-linear histograms: MAX_RELATIVE_ERROR (1/32) of each
+//   side's value, and only with enough samples for the quantile (10 / (1 - q) each side:
+//   20 for p50, 100 for p90, 1000 for p99);
+// - CPU per 1,000 requests: two clock ticks (10 ms each) per side, over the requests;
+// - memory: 5% of the larger value or 1 MB, whichever is more (RSS wanders);
+// - rates: 2% of the larger value; retransmits: twice the Poisson noise, 2 sqrt(a + b).
+import type { Histogram, PodResult, SessionExport } from '../../proto/gen/tollgate/v1.js';
+import {
+  MAX_RELATIVE_ERROR,
+  quantile,
+  type SparseHistogram,
+  totalCount,
+} from '../../proto/histogram.js';
+import { round, sumOfHops } from '../model/latency.js';
+
+export interface MetricDelta {
+  metric: string;
+  unit: 'ms' | 'ms/1k req' | 'MB' | 'req/s' | 'count';
+  a: number | null;
+  b: number | null;
+  /** b - a. */
+  delta: number | null;
+  /** (b - a) / a. */
+  relative: number | null;
+  errorBound: number | null;
+  significant: boolean;
+  /** Why a difference is not judged (too few samples, missing on one side). */
+  note: string;
+}
+
+export interface ComparedItem {
+  kind: 'session' | 'pod' | 'edge';
+  key: string;
+  /** The item's name in each session (null where it is missing). */
+  a: string | null;
+  b: string | null;
+  matchedBy: 'name' | 'workload' | null;
+  metrics: MetricDelta[];
+}
+
+export interface SessionSide {
+  id: string;
+  name: string;
+  startUnixMs: number;
+  endUnixMs: number;
+  labels: Record<string, string>;
+}
+
+export interface Comparison {
+  a: SessionSide;
+  b: SessionSide;
+  items: ComparedItem[];
+  significant: number;
+}
+
+const SAFE = 'bcdfghjklmnpqrstvwxz2456789';
+const GENERATED_SUFFIX = new RegExp(`(-[${SAFE}]{6,10})?-[${SAFE}]{5}$`);
+
+/** A pod's workload: its name without Kubernetes' generated suffixes. */
+export function workloadOf(podName: string): string {
+  return podName.replace(GENERATED_SUFFIX, '');
+}
+
+/** "namespace/pod/role" with the pod as its workload; other names unchanged. */
+function workloadName(stable: string): string {
+  const parts = stable.split('/');
+  return parts.length === 3 ? `${parts[0]}/${workloadOf(parts[1]!)}/${parts[2]}` : stable;
+}
+
+const hist = (h: Histogram | undefined): SparseHistogram =>
+  h
+    ? {
+        layout: h.layout as SparseHistogram['layout'],
+        indexes: h.indexes,
+        counts: h.counts,
+        sumNs: h.sumNs,
+      }
+    : { layout: 'HISTOGRAM_LAYOUT_LOG_LINEAR_16', indexes: [], counts: [], sumNs: 0 };
+
+interface Measured {
+  value: number | null;
+  count: number | null;
+}
+
+function judge(
+  metric: string,
+  unit: MetricDelta['unit'],
+  a: Measured,
+  b: Measured,
+  bound: (a: number, b: number) => number,
+  minSamples = 0,
+): MetricDelta {
+  const base = { metric, unit, a: a.value, b: b.value };
+  if (a.value === null || b.value === null)
+    return {
+      ...base,
+      delta: null,
+      relative: null,
+      errorBound: null,
+      significant: false,
+      note: `no data in ${a.value === null ? 'A' : 'B'}`,
+    };
+  const delta = round(b.value - a.value);
+  const errorBound = round(bound(a.value, b.value));
+  const few = [a, b].some((m) => m.count !== null && m.count < minSamples);
+  return {
+    ...base,
+    delta,
+    relative: a.value !== 0 ? round(delta / a.value) : null,
+    errorBound,
+    significant: !few && Math.abs(delta) > errorBound,
+    note: few ? `fewer than ${minSamples} samples` : '',
+  };
+}
+
+const QUANTILES = [
+  ['p50', 0.5],
+  ['p90', 0.9],
+  ['p99', 0.99],
+] as const;
+const minSamplesFor = (q: number) => Math.ceil(10 / (1 - q) - 1e-9);
+const histogramBound = (a: number, b: number) => MAX_RELATIVE_ERROR * (Math.abs(a) + Math.abs(b));
+
+function quantileDeltas(name: string, a: SparseHistogram, b: SparseHistogram): MetricDelta[] {
+  const at = (h: SparseHistogram, q: number): Measured => {
+    const v = quantile(h, q);
+    return { value: v === undefined ? null : round(v / 1e6), count: totalCount(h) };
+  };
+  return QUANTILES.map(([label, q]) =>
+    judge(`${name} ${label}`, 'ms', at(a, q), at(b, q), histogramBound, minSamplesFor(q)),
+  );
+}
+
+function addedLatencyDeltas(name: string, a: PodResult | undefined, b: PodResult | undefined) {
+  const stats = (p: PodResult | undefined, direction: 'inbound' | 'outbound') => {
+    if (!p) return undefined;
+    const req = hist(direction === 'inbound' ? p.inboundRequestHop : p.outboundRequestHop);
+    const res = hist(direction === 'inbound' ? p.inboundResponseHop : p.outboundResponseHop);
+    return totalCount(req) + totalCount(res) > 0 ? sumOfHops(req, res) : undefined;
+  };
+  const direction = name as 'inbound' | 'outbound';
+  const sa = stats(a, direction);
+  const sb = stats(b, direction);
+  if (!sa && !sb) return [];
+  return QUANTILES.map(([label, q]) => {
+    const key = `${label}Ms` as 'p50Ms' | 'p90Ms' | 'p99Ms';
+    const m = (s: typeof sa): Measured => ({ value: s?.[key] ?? null, count: s?.count ?? null });
+    return judge(`${name} added ${label}`, 'ms', m(sa), m(sb), histogramBound, minSamplesFor(q));
+  });
+}
+
+function podDeltas(a: PodResult | undefined, b: PodResult | undefined): MetricDelta[] {
+  const value = (p: PodResult | undefined, f: (p: PodResult) => number): Measured =>
+    p ? { value: f(p), count: null } : { value: null, count: null };
+  // Two ticks of 10 ms per side, spread over each side's requests.
+  const cpuBound = () =>
+    (20 * 1000) / Math.max(1, a?.requests ?? 1) + (20 * 1000) / Math.max(1, b?.requests ?? 1);
+  const memBound = (x: number, y: number) => Math.max(1, 0.05 * Math.max(x, y));
+  return [
+    ...addedLatencyDeltas('inbound', a, b),
+    ...addedLatencyDeltas('outbound', a, b),
+    judge(
+      'sidecar CPU',
+      'ms/1k req',
+      value(a, (p) => p.sidecarCpuMsPerThousandRequests),
+      value(b, (p) => p.sidecarCpuMsPerThousandRequests),
+      cpuBound,
+    ),
+    judge(
+      'sidecar memory',
+      'MB',
+      value(a, (p) => p.sidecarMemMb),
+      value(b, (p) => p.sidecarMemMb),
+      memBound,
+    ),
+    judge(
+      'app CPU',
+      'ms/1k req',
+      value(a, (p) => p.appCpuMsPerThousandRequests),
+      value(b, (p) => p.appCpuMsPerThousandRequests),
+      cpuBound,
+    ),
+    judge(
+      'app memory',
+      'MB',
+      value(a, (p) => p.appMemMb),
+      value(b, (p) => p.appMemMb),
+      memBound,
+    ),
+  ];
+}
+
+type Edge = NonNullable<SessionExport['tollgate']>['edges'][number];
+
+function edgeDeltas(a: Edge | undefined, b: Edge | undefined): MetricDelta[] {
+  const h = (e: Edge | undefined, f: (e: Edge) => Histogram | undefined) =>
+    hist(e ? f(e) : undefined);
+  const n = (e: Edge | undefined, f: (e: Edge) => number): Measured => ({
+    value: e ? f(e) : null,
+    count: null,
+  });
+  return [
+    ...quantileDeltas(
+      'client exchange',
+      h(a, (e) => e.clientExchangeLatency),
+      h(b, (e) => e.clientExchangeLatency),
+    ),
+    ...quantileDeltas(
+      'server exchange',
+      h(a, (e) => e.serverExchangeLatency),
+      h(b, (e) => e.serverExchangeLatency),
+    ),
+    ...quantileDeltas(
+      'connect',
+      h(a, (e) => e.connectLatency),
+      h(b, (e) => e.connectLatency),
+    ).slice(0, 1),
+    ...quantileDeltas(
+      'srtt',
+      h(a, (e) => e.srtt),
+      h(b, (e) => e.srtt),
+    ).slice(0, 1),
+    judge(
+      'rate',
+      'req/s',
+      n(a, (e) => e.actualQps),
+      n(b, (e) => e.actualQps),
+      (x, y) => 0.02 * Math.max(x, y),
+    ),
+    judge(
+      'retransmits',
+      'count',
+      n(a, (e) => e.retransmits),
+      n(b, (e) => e.retransmits),
+      (x, y) => 2 * Math.sqrt(x + y),
+    ),
+  ].filter((m) => m.a !== null || m.b !== null);
+}
+
+/** Pairs items of two lists by exact key, then by a looser key among the rest. */
+function pair<T>(
+  a: readonly T[],
+  b: readonly T[],
+  key: (t: T) => string,
+  loose: (t: T) => string,
+): { key: string; a?: T; b?: T; matchedBy: ComparedItem['matchedBy'] }[] {
+  const out: { key: string; a?: T; b?: T; matchedBy: ComparedItem['matchedBy'] }[] = [];
+  const restB = new Map<string, T>(b.map((t) => [key(t), t]));
+  const unmatchedA: T[] = [];
+  for (const t of a) {
+    const other = restB.get(key(t));
+    if (other) {
+      out.push({ key: key(t), a: t, b: other, matchedBy: 'name' });
+      restB.delete(key(t));
+    } else unmatchedA.push(t);
+  }
+  const looseB = new Map<string, T[]>();
+  for (const t of restB.values()) looseB.set(loose(t), [...(looseB.get(loose(t)) ?? []), t]);
+  for (const t of unmatchedA) {
+    const candidates = looseB.get(loose(t));
+    // Only a one-to-one workload match is safe; two replicas each side stay unmatched.
+    if (candidates?.length === 1 && unmatchedA.filter((x) => loose(x) === loose(t)).length === 1) {
+      out.push({ key: loose(t), a: t, b: candidates[0], matchedBy: 'workload' });
+      restB.delete(key(candidates[0]!));
+      looseB.delete(loose(t));
+    } else out.push({ key: key(t), a: t, matchedBy: null });
+  }
+  for (const t of restB.values()) out.push({ key: key(t), b: t, matchedBy: null });
+  return out.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+}
+
+function side(e: SessionExport): SessionSide {
+  return {
+    id: e.id,
+    name: e.name,
+    startUnixMs: e.startUnixMs,
+    endUnixMs: e.endUnixMs,
+    labels: e.labels,
+  };
+}
+
+export function compareSessions(a: SessionExport, b: SessionExport): Comparison {
+  const items: ComparedItem[] = [];
+  const headline = (e: SessionExport): SparseHistogram | undefined =>
+    e.tollgate?.latencySource === 'load' ? hist(e.tollgate.load?.latency) : undefined;
+  const ha = headline(a);
+  const hb = headline(b);
+  const summary = (e: SessionExport, q: 'p50' | 'p90' | 'p99'): Measured => ({
+    value: e.tollgate?.latencySource ? e.latenciesMs![q] : null,
+    count: null,
+  });
+  items.push({
+    kind: 'session',
+    key: 'session',
+    a: a.name,
+    b: b.name,
+    matchedBy: 'name',
+    metrics: [
+      ...(ha && hb
+        ? quantileDeltas('latency', ha, hb)
+        : QUANTILES.map(([label]) =>
+            judge(`latency ${label}`, 'ms', summary(a, label), summary(b, label), histogramBound),
+          )),
+      judge(
+        'actual rate',
+        'req/s',
+        { value: a.actualQps, count: null },
+        { value: b.actualQps, count: null },
+        (x, y) => 0.02 * Math.max(x, y),
+      ),
+    ],
+  });
+  const podKey = (p: PodResult) => `${p.pod?.namespace}/${p.pod?.name}`;
+  for (const m of pair(
+    a.tollgate?.pods ?? [],
+    b.tollgate?.pods ?? [],
+    podKey,
+    (p) => `${p.pod?.namespace}/${workloadOf(p.pod?.name ?? '')}`,
+  )) {
+    items.push({
+      kind: 'pod',
+      key: m.key,
+      a: m.a ? podKey(m.a) : null,
+      b: m.b ? podKey(m.b) : null,
+      matchedBy: m.matchedBy,
+      metrics: podDeltas(m.a, m.b),
+    });
+  }
+  for (const m of pair(
+    a.tollgate?.edges ?? [],
+    b.tollgate?.edges ?? [],
+    (e) => e.id,
+    (e) => `${workloadName(e.client)}>${workloadName(e.server)}:${e.port}`,
+  )) {
+    items.push({
+      kind: 'edge',
+      key: m.key,
+      a: m.a?.id ?? null,
+      b: m.b?.id ?? null,
+      matchedBy: m.matchedBy,
+      metrics: edgeDeltas(m.a, m.b),
+    });
+  }
+  return {
+    a: side(a),
+    b: side(b),
+    items,
+    significant: items.reduce((n, i) => n + i.metrics.filter((m) => m.significant).length, 0),
+  };
+}

@@ -1,0 +1,247 @@
+// A session's results from the topology of its time window: per targeted pod the
+// sidecar's hop histograms and costs, per edge touching a targeted pod its histograms and
+// counters, and the SMPS headline (latencies_ms, actual_qps) from the session's own load
+// when it had one, else from the edges that enter the target. Pure.
+//
+// Edges are named by stable names ("namespace/pod/role", or the peer's name or address
+// outside), not by process ids, so two sessions' edges match even when every pid
+// changed; several processes of one role in a pod merge into one name.
+import type {
+  EdgeResult,
+  Histogram,
+  LatencySummary,
+  LoadResult,
+  PodResult,
+  SidecarResources,
+} from '../../proto/gen/tollgate/v1.js';
+import {
+  bucketValue,
+  emptyHistogram,
+  mean,
+  merge,
+  quantile,
+  type SparseHistogram,
+  totalCount,
+} from '../../proto/histogram.js';
+import type { CompiledTarget } from '../../proto/target.js';
+import { round } from '../model/latency.js';
+import type { EndSummary, TopologyPod } from '../model/topology.js';
+import type { RangeView } from '../queries.js';
+
+export interface SessionResults {
+  pods: PodResult[];
+  edges: EdgeResult[];
+  sidecars: SidecarResources[];
+  latenciesMs: LatencySummary;
+  actualQps: number;
+  latencySource: '' | 'load' | 'entry';
+  /** "namespace/name" of every targeted pod seen. */
+  workloads: string[];
+}
+
+type Hist = SparseHistogram;
+
+function byId<T extends { id: string }>(list: T[]): T[] {
+  return list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** min/average/quantiles/max in milliseconds, from a histogram (bucket values). */
+export function latencySummary(h: Hist): LatencySummary {
+  const n = totalCount(h);
+  const ms = (ns: number | undefined) => (ns === undefined ? 0 : round(ns / 1e6));
+  if (n === 0) return { min: 0, average: 0, p50: 0, p90: 0, p99: 0, max: 0 };
+  return {
+    min: ms(bucketValue(h.layout, h.indexes[0]!)),
+    average: ms(mean(h)),
+    p50: ms(quantile(h, 0.5)),
+    p90: ms(quantile(h, 0.9)),
+    p99: ms(quantile(h, 0.99)),
+    max: ms(bucketValue(h.layout, h.indexes[h.indexes.length - 1]!)),
+  };
+}
+
+const asWire = (h: Hist): Histogram => ({
+  layout: h.layout,
+  indexes: h.indexes,
+  counts: h.counts,
+  sumNs: h.sumNs,
+});
+
+export function sessionResults(input: {
+  view: RangeView;
+  target: CompiledTarget;
+  load?: LoadResult;
+  /** How long the load ran (its first start to its last end), for its actual rate. */
+  loadSeconds?: number;
+}): SessionResults {
+  const { topology, costs, edgeEnds, hops } = input.view;
+  const seconds = Math.max(1e-3, (topology.toMs - topology.fromMs) / 1000);
+  const pods = new Map(topology.pods.map((p) => [p.id, p]));
+  const processes = new Map(topology.processes.map((p) => [p.id, p]));
+  const externals = new Map(topology.externals.map((e) => [e.id, e]));
+  const targeted = (pod: TopologyPod | undefined) =>
+    pod !== undefined &&
+    input.target.matches({ namespace: pod.namespace, name: pod.name, labels: pod.labels });
+  const podOf = (nodeId: string) => {
+    const p = processes.get(nodeId);
+    return p?.pod ? pods.get(p.pod) : undefined;
+  };
+  const stableName = (nodeId: string) => {
+    const p = processes.get(nodeId);
+    if (p) {
+      const pod = p.pod ? pods.get(p.pod) : undefined;
+      return pod ? `${pod.namespace}/${pod.name}/${p.role}` : `${p.node}/${p.comm}/${p.role}`;
+    }
+    const e = externals.get(nodeId)!;
+    return e.name ?? (e.port > 0 ? `${e.address}:${e.port}` : e.address);
+  };
+
+  // Pods: hop histograms of the sidecar per direction, and costs from the cost model.
+  const podResults: PodResult[] = [];
+  const sidecars: SidecarResources[] = [];
+  for (const cost of costs) {
+    const pod = pods.get(cost.pod);
+    if (!targeted(pod)) continue;
+    const members = new Set(pod!.processes.filter((k) => processes.get(k)?.role === 'sidecar'));
+    const hop = (direction: 'inbound' | 'outbound', which: 'request_hop' | 'response_hop') =>
+      asWire(
+        hops
+          .filter((h) => h.direction === direction && members.has(h.processKey))
+          .reduce((h, x) => merge(h, x.metrics.hists[which]!), emptyHistogram()),
+      );
+    const podRef = { namespace: pod!.namespace, name: pod!.name, labels: pod!.labels };
+    podResults.push({
+      pod: { ...podRef, uid: '', node: pod!.node, source: 'POD_SOURCE_UNSPECIFIED' },
+      proxy: cost.proxy ?? '',
+      inboundRequestHop: hop('inbound', 'request_hop'),
+      inboundResponseHop: hop('inbound', 'response_hop'),
+      outboundRequestHop: hop('outbound', 'request_hop'),
+      outboundResponseHop: hop('outbound', 'response_hop'),
+      requests: cost.requests,
+      sidecarCpuMsPerThousandRequests: cost.sidecar?.cpuMsPer1kRequests ?? 0,
+      sidecarMemMb: cost.sidecar?.rssMb ?? 0,
+      appCpuMsPerThousandRequests: cost.app?.cpuMsPer1kRequests ?? 0,
+      appMemMb: cost.app?.rssMb ?? 0,
+    });
+    if (cost.sidecar) {
+      sidecars.push({
+        pod: { ...podRef, uid: '', node: pod!.node, source: 'POD_SOURCE_UNSPECIFIED' },
+        proxy: cost.proxy ?? '',
+        cpuMcores: cost.sidecar.millicores,
+        memMb: cost.sidecar.rssMb ?? 0,
+      });
+    }
+  }
+
+  // Edges touching the target, merged by stable name.
+  interface Draft {
+    client: string;
+    server: string;
+    port: number;
+    clientEnds: Hist;
+    serverEnds: Hist;
+    connect: Hist;
+    srtt: Hist;
+    bytesSent: number;
+    bytesReceived: number;
+    retransmits: number;
+    resets: number;
+    exchanges: number;
+    entry: boolean;
+  }
+  const drafts = new Map<string, Draft>();
+  // Pods that other pods (or peers outside) call; a pod that only calls is a load source.
+  const receivers = new Set<string>();
+  for (const e of topology.edges) {
+    const to = podOf(e.target);
+    if (to && podOf(e.source)?.id !== to.id) receivers.add(to.id);
+  }
+  for (const edge of topology.edges) {
+    const sourcePod = podOf(edge.source);
+    const targetPod = podOf(edge.target);
+    if (!targeted(sourcePod) && !targeted(targetPod)) continue;
+    const ends = edgeEnds.get(edge.id)!;
+    const client = stableName(edge.source);
+    const server = stableName(edge.target);
+    const id = `${client}>${server}:${edge.port}`;
+    let d = drafts.get(id);
+    if (!d) {
+      d = {
+        client,
+        server,
+        port: edge.port,
+        clientEnds: emptyHistogram(),
+        serverEnds: emptyHistogram(),
+        connect: emptyHistogram(),
+        srtt: emptyHistogram(),
+        bytesSent: 0,
+        bytesReceived: 0,
+        retransmits: 0,
+        resets: 0,
+        exchanges: 0,
+        // Into the target from outside it, or from a pod that only calls (a load source).
+        entry:
+          targeted(targetPod) &&
+          sourcePod?.id !== targetPod?.id &&
+          (!targeted(sourcePod) || !receivers.has(sourcePod!.id)),
+      };
+      drafts.set(id, d);
+    }
+    const hist = (list: readonly { metrics: { hists: Record<string, Hist> } }[], c: string) =>
+      list.reduce((h, e) => merge(h, e.metrics.hists[c]!), emptyHistogram());
+    d.clientEnds = merge(d.clientEnds, hist(ends.client, 'exchange_latency'));
+    d.serverEnds = merge(d.serverEnds, hist(ends.server, 'exchange_latency'));
+    d.connect = merge(d.connect, hist(ends.client, 'connect_latency'));
+    d.srtt = merge(d.srtt, hist([...ends.client, ...ends.server], 'srtt'));
+    const main: EndSummary = edge.client ?? edge.server!;
+    d.bytesSent += edge.client ? edge.client.bytesSent : edge.server!.bytesReceived;
+    d.bytesReceived += edge.client ? edge.client.bytesReceived : edge.server!.bytesSent;
+    d.retransmits += (edge.client?.retransmits ?? 0) + (edge.server?.retransmits ?? 0);
+    d.resets += (edge.client?.resetsSent ?? 0) + (edge.server?.resetsSent ?? 0);
+    d.exchanges += main.exchanges;
+  }
+  const edges: EdgeResult[] = [];
+  let entryLatency = emptyHistogram();
+  let entryExchanges = 0;
+  for (const [id, d] of drafts) {
+    edges.push({
+      id,
+      client: d.client,
+      server: d.server,
+      clientExchangeLatency: asWire(d.clientEnds),
+      serverExchangeLatency: asWire(d.serverEnds),
+      connectLatency: asWire(d.connect),
+      srtt: asWire(d.srtt),
+      bytesSent: d.bytesSent,
+      bytesReceived: d.bytesReceived,
+      retransmits: d.retransmits,
+      resets: d.resets,
+      actualQps: round(d.exchanges / seconds),
+      port: d.port,
+      exchanges: d.exchanges,
+    });
+    // What a caller of the target waits: its own end when traced, else the server's.
+    const waited = totalCount(d.clientEnds) > 0 ? d.clientEnds : d.serverEnds;
+    if (d.entry && totalCount(waited) > 0) {
+      entryLatency = merge(entryLatency, waited);
+      entryExchanges += d.exchanges;
+    }
+  }
+
+  const load = input.load?.latency;
+  const fromLoad = load !== undefined && totalCount(load as Hist) > 0;
+  const headline = fromLoad ? (load as Hist) : entryLatency;
+  return {
+    pods: podResults.sort((a, b) =>
+      `${a.pod!.namespace}/${a.pod!.name}` < `${b.pod!.namespace}/${b.pod!.name}` ? -1 : 1,
+    ),
+    edges: byId(edges),
+    sidecars,
+    latenciesMs: latencySummary(headline),
+    actualQps: fromLoad
+      ? round(input.load!.requests / Math.max(1e-3, input.loadSeconds ?? seconds))
+      : round(entryExchanges / seconds),
+    latencySource: fromLoad ? 'load' : entryExchanges > 0 ? 'entry' : '',
+    workloads: podResults.map((p) => `${p.pod!.namespace}/${p.pod!.name}`),
+  };
+}
