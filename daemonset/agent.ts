@@ -2,10 +2,9 @@
 // runner closes an interval: its records become one batch (identities, edges, hops,
 // resource samples of every process in it, and the agent's own cost), handed to the
 // shipper, which spools it until the collector acknowledges it.
-
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
-import { ProbeSource } from '../probes/probe-source.js';
+import { type KernelFilterSpec, ProbeSource } from '../probes/probe-source.js';
 import type { IntervalRecord, ProbeRecord } from '../probes/records.js';
 import { type RecordSource, startRecordSource } from '../probes/start-source.js';
 import type {
@@ -355,7 +354,8 @@ export class Agent {
       try {
         if (this.target.set(selections, generation)) this.followTarget();
       } catch (error) {
-        // The collector checks selectors before it sends them; a bad one traces everything.
+        // The collector checks selectors before it sends them; a bad one leaves the target
+        // as it was.
         console.error(`tollgate agent: bad trace target: ${(error as Error).message}`);
       }
     }
@@ -379,15 +379,22 @@ export class Agent {
     this.setKernelFilter(this.target.choose());
   }
 
-  private setKernelFilter(
-    filter: { all: true } | { all: false; netnsInodes: number[]; cgroupIds?: number[] },
-  ): void {
+  private setKernelFilter(filter: KernelFilterSpec): void {
     const key = JSON.stringify(filter);
     if (!(this.source instanceof ProbeSource) || key === this.appliedFilter) return;
     this.filterGeneration++;
     this.source.setFilter(this.filterGeneration, filter);
     this.appliedFilter = key;
-    this.shipper.setAppliedFilter({ ...filter, generation: this.filterGeneration });
+    const generation = this.filterGeneration;
+    this.shipper.setAppliedFilter(
+      filter.all
+        ? { all: true, generation }
+        : {
+            netnsInodes: [...(filter.netnsInodes ?? [])],
+            cgroupIds: [...(filter.cgroupIds ?? [])],
+            generation,
+          },
+    );
   }
 }
 

@@ -8,11 +8,10 @@
 // the filter: more is traced than asked for, never less, and the collector filters a
 // session's results by its own target anyway.
 import { readdirSync, statSync } from 'node:fs';
+import type { KernelFilterSpec } from '../probes/probe-source.js';
 import type { SessionTarget } from '../proto/gen/tollgate/v1.js';
 import { type CompiledTarget, compileTarget, unionOfTargets } from '../proto/target.js';
 import type { Identity } from './identity/resolver.js';
-
-export type FilterChoice = { all: true } | { all: false; netnsInodes: number[] };
 
 export interface TraceTargetOptions {
   procRoot?: string;
@@ -41,7 +40,7 @@ export class TraceTarget {
   }
 
   /** The filter for now: every namespace holding a selected process, sorted. */
-  choose(): FilterChoice {
+  choose(): KernelFilterSpec {
     if (this.target.everything) return { all: true };
     const procRoot = this.options.procRoot ?? '/proc';
     const byNetns = new Map<number, number[]>();

@@ -104,13 +104,9 @@ export class IngestServer {
 
   /** Sends a load order to one agent; false when it is not connected. */
   sendLoadOrder(agentId: string, order: LoadOrder): boolean {
-    let sent = false;
-    for (const [stream, id] of this.agentOf) {
-      if (id !== agentId || sent) continue;
-      stream.write({ control: { load: order } });
-      sent = true;
-    }
-    return sent;
+    const stream = [...this.agentOf].find(([, id]) => id === agentId)?.[0];
+    stream?.write({ control: { load: order } });
+    return stream !== undefined;
   }
 
   async stop(): Promise<void> {

@@ -35,7 +35,8 @@ function badNumbers(record: object, where: string): string | undefined {
   return undefined;
 }
 
-function badHistogram(h: Histogram | undefined, where: string): string | undefined {
+/** The first problem of a wire histogram (an empty one is fine), or undefined. */
+export function badHistogram(h: Histogram | undefined, where: string): string | undefined {
   if (!h) return undefined;
   if (h.indexes.length === 0 && h.counts.length === 0) return undefined;
   if (!LAYOUTS.includes(h.layout)) return `${where} has layout ${h.layout}`;
@@ -204,8 +205,6 @@ export function validateBatch(
   }
   return undefined;
 }
-
-export { badHistogram };
 
 function badPod(pod: PodRef, where: string): string | undefined {
   const labels = Object.entries(pod.labels);

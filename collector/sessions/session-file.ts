@@ -10,9 +10,9 @@
 // with its path, e.g. "tollgate.edges[3].srtt: bucket indexes not strictly ascending".
 import type protobuf from 'protobufjs/light.js';
 import { ProtoDecodeError } from '../../proto/codec.js';
-import { root, SessionExport } from '../../proto/gen/tollgate/v1.js';
-import { type Layout, validate as validateHistogram } from '../../proto/histogram.js';
+import { type Histogram, root, SessionExport } from '../../proto/gen/tollgate/v1.js';
 import { compileTarget, SelectorError } from '../../proto/target.js';
+import { badHistogram } from '../ingest/validate-batch.js';
 
 /** The file format this Tollgate writes and reads. */
 export const FORMAT_VERSION = 1;
@@ -37,7 +37,6 @@ export class SessionFileError extends Error {
 }
 
 const exportType = root.lookupType('tollgate.v1.SessionExport');
-const LAYOUTS = new Set(['HISTOGRAM_LAYOUT_LOG_LINEAR_16', 'HISTOGRAM_LAYOUT_POWER_OF_TWO']);
 
 /** protobufjs names fields in camelCase; the file uses the .proto's snake_case. */
 export function fileFieldName(field: string): string {
@@ -213,17 +212,10 @@ function checkMeaning(e: SessionExport): void {
   if (order.some((x) => x < 0) || order.some((x, i) => i > 0 && x < order[i - 1]!))
     fail('latencies_ms must be non-negative with min <= p50 <= p90 <= p99 <= max');
   if (e.actualQps < 0) fail('actual_qps is negative');
+  // The same histogram checks as a batch from an agent gets.
   for (const [where, h] of histograms(exportType, e as unknown as Plain, '')) {
-    const histogram = h as unknown as {
-      layout: string;
-      indexes: number[];
-      counts: number[];
-      sumNs: number;
-    };
-    if (histogram.indexes.length === 0 && histogram.counts.length === 0) continue;
-    if (!LAYOUTS.has(histogram.layout)) fail(`${where}.layout is ${histogram.layout}`);
-    const problem = validateHistogram({ ...histogram, layout: histogram.layout as Layout });
-    if (problem) fail(`${where}: ${problem}`);
+    const problem = badHistogram(h as unknown as Histogram, where);
+    if (problem) fail(problem);
   }
   const ids = new Set<string>();
   for (const [i, edge] of (e.tollgate?.edges ?? []).entries()) {

@@ -208,13 +208,15 @@ export class SessionManager {
     const loadAgents: string[] = [];
     let plannedEndMs = spec.durationS !== undefined ? nowMs + spec.durationS * 1000 : null;
     const urls = spec.load?.urls ?? [];
+    // A load Tollgate runs itself (one that only describes an outside load has no urls).
+    const load = urls.length > 0 ? spec.load : undefined;
     const lead = this.options.loadLeadMs ?? 1000;
-    if (spec.load && urls.length > 0) {
+    if (load) {
       loadAgents.push(...this.options.agents.connectedAgents());
       if (loadAgents.length === 0)
         throw new SessionError('no agent is connected to run the load', 503);
       // Without a duration, a session with a load ends when its load has.
-      plannedEndMs ??= nowMs + lead + spec.load.durationS * 1000 + 1000;
+      plannedEndMs ??= nowMs + lead + load.durationS * 1000 + 1000;
     }
     const stored: StoredSpec = { ...spec, loadAgents };
     this.options.store.sessions.insert({
@@ -230,7 +232,7 @@ export class SessionManager {
       error: null,
     });
     this.pushTarget();
-    if (spec.load && urls.length > 0) {
+    if (load) {
       // Spread over the agents as Nighthawk's distributed mode does: each runs an equal
       // share of the rate from the same start time.
       const n = loadAgents.length;
@@ -238,9 +240,9 @@ export class SessionManager {
         this.options.agents.sendLoadOrder(agentId, {
           sessionId: id,
           urls,
-          rps: spec.load.rps / n,
-          connections: Math.max(1, Math.ceil(spec.load.connections / n)),
-          durationS: spec.load.durationS,
+          rps: load.rps / n,
+          connections: Math.max(1, Math.ceil(load.connections / n)),
+          durationS: load.durationS,
           startUnixMs: nowMs + lead,
         });
       }
@@ -388,8 +390,7 @@ export class SessionManager {
     const deadline = Date.now() + (this.options.finishTimeoutMs ?? 15_000);
     const complete = () =>
       waitFor.every((a) => (this.delivered.get(a) ?? 0) >= endMs) &&
-      new Set(this.options.store.sessions.loadReports(id).map((r) => r.agentId)).size >=
-        spec.loadAgents.length;
+      this.options.store.sessions.loadReportAgents(id) >= spec.loadAgents.length;
     while (!complete() && Date.now() < deadline && !this.closed) {
       await new Promise((r) => setTimeout(r, 100));
     }

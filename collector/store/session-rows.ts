@@ -72,6 +72,9 @@ export class SessionRows {
          SELECT @sessionId, @agentId, @bootId, @sequence, @report
          WHERE EXISTS (SELECT 1 FROM sessions WHERE id = @sessionId)`,
       ),
+      loadAgents: db.prepare(
+        'SELECT COUNT(DISTINCT agent_id) AS n FROM session_loads WHERE session_id = ?',
+      ),
       loads: db.prepare(
         'SELECT agent_id, report FROM session_loads WHERE session_id = ? ORDER BY agent_id, boot_id, sequence',
       ),
@@ -116,6 +119,11 @@ export class SessionRows {
         report: Buffer.from(LoadReport.encode(report)),
       });
     }
+  }
+
+  /** How many agents have reported on a session's load so far. */
+  loadReportAgents(id: string): number {
+    return (this.statements.loadAgents.get(id) as { n: number }).n;
   }
 
   loadReports(id: string): { agentId: string; report: LoadReport }[] {
