@@ -89,6 +89,11 @@ export function agentRegistry(status: () => AgentStatus): Registry {
     'Kernel edge records without a service port, left out of batches',
     (s) => s.lost.edgesWithoutPort,
   );
+  counter(
+    'tollgate_agent_strays_dropped_total',
+    'Histogram buckets and connection tuples whose edge had no record in two intervals',
+    (s) => s.lost.straysDropped,
+  );
   gauge(
     'tollgate_agent_spool_batches',
     'Batches waiting for an acknowledgement',

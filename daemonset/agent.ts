@@ -64,6 +64,7 @@ export interface AgentStatus {
     hopsWithoutDirection: number;
     unresolvedProcesses: number;
     edgesWithoutPort: number;
+    straysDropped: number;
   };
   shipper: ReturnType<Shipper['stats']>;
   /** False once the record source has ended (the runner exited). */
@@ -87,6 +88,7 @@ export class Agent {
   private kernelMapFull = 0;
   private hopsWithoutDirection = 0;
   private edgesWithoutPort = 0;
+  private straysDropped = 0;
   private unresolvedProcesses = 0;
   private lastIntervalEndMs = Date.now();
   private scanTimer: NodeJS.Timeout | undefined;
@@ -172,6 +174,7 @@ export class Agent {
         kernelMapFull: this.kernelMapFull,
         hopsWithoutDirection: this.hopsWithoutDirection,
         edgesWithoutPort: this.edgesWithoutPort,
+        straysDropped: this.straysDropped,
         unresolvedProcesses: this.unresolvedProcesses,
       },
       shipper: this.shipper.stats(),
@@ -249,6 +252,8 @@ export class Agent {
     const built = buildInterval(records, (tgid) => identities.get(tgid)?.ref, this.directions);
     this.hopsWithoutDirection += built.hopsWithoutDirection;
     this.edgesWithoutPort += built.edgesWithoutPort;
+    this.straysDropped += built.straysDropped;
+    this.current.carry(built.strays);
     const resources: Init<ResourceSample>[] = [];
     for (const identity of identities.values()) {
       const r = readProcessResources(identity.ref.pid, this.options.procRoot);

@@ -8,22 +8,37 @@ import { bucketValue, type Layout, type SparseHistogram } from '../proto/histogr
 
 export type Direction = 'DIRECTION_INBOUND' | 'DIRECTION_OUTBOUND';
 
+type EdgeKeyed = HistRecord | TupleRecord;
+
 /** An interval's records, gathered as they arrive. */
 export class IntervalRecords {
   edges: EdgeRecord[] = [];
   hists: HistRecord[] = [];
   tuples: TupleRecord[] = [];
+  /** Strays carried in from the interval before: carried once, never twice. */
+  readonly carried = new Set<EdgeKeyed>();
 
-  add(r: EdgeRecord | HistRecord | TupleRecord): void {
+  add(r: EdgeRecord | EdgeKeyed): void {
     if (r.type === 'edge') this.edges.push(r);
     else if (r.type === 'hist') this.hists.push(r);
     else this.tuples.push(r);
+  }
+
+  /** Takes the strays of the interval before (see `strays` in buildInterval). */
+  carry(strays: readonly EdgeKeyed[]): void {
+    for (const r of strays) {
+      this.add(r);
+      this.carried.add(r);
+    }
   }
 
   get tgids(): Set<number> {
     return new Set([...this.edges, ...this.hists, ...this.tuples].map((r) => r.key.tgid));
   }
 }
+
+/** Hop histograms are keyed by a sidecar's listener, not by an edge of the interval. */
+const isHop = (h: HistRecord) => h.metric === 'hop_request' || h.metric === 'hop_response';
 
 export const keyString = (k: EdgeKey) =>
   `${k.tgid}|${k.side}|${k.localAddress}|${k.remoteAddress}|${k.servicePort}`;
@@ -101,6 +116,14 @@ export interface BuiltInterval {
   hopsWithoutDirection: number;
   /** Edge records without a service port (nothing to name or join them by): left out. */
   edgesWithoutPort: number;
+  /**
+   * Histogram buckets and tuples of edges with no record this interval, for the next.
+   * The runner swaps the edge map a moment before the others, so an event in between
+   * counts in the next interval's edge while its bucket or tuple lands in this one.
+   */
+  strays: EdgeKeyed[];
+  /** Strays still without their edge after being carried once: dropped. */
+  straysDropped: number;
 }
 
 export function buildInterval(
@@ -109,8 +132,19 @@ export function buildInterval(
   directions: DirectionLearner,
 ): BuiltInterval {
   directions.observe(records.edges);
+  const edgeIds = new Set(records.edges.map((e) => keyString(e.key)));
+  const strays: EdgeKeyed[] = [];
+  let straysDropped = 0;
+  /** Whether an edge-keyed record belongs to an edge of this interval; keeps the strays. */
+  const belongs = (r: EdgeKeyed): boolean => {
+    if (edgeIds.has(keyString(r.key))) return true;
+    if (records.carried.has(r)) straysDropped++;
+    else strays.push(r);
+    return false;
+  };
   const hists = new Map<string, HistogramDraft>();
   for (const h of records.hists) {
+    if (!isHop(h) && !belongs(h)) continue;
     const id = `${keyString(h.key)}#${h.metric}`;
     let d = hists.get(id);
     if (!d) {
@@ -121,6 +155,7 @@ export function buildInterval(
   }
   const tuples = new Map<string, Init<ConnectionTuple>[]>();
   for (const t of records.tuples) {
+    if (!belongs(t)) continue;
     const k = t.key;
     const tuple =
       k.side === 'client'
@@ -183,7 +218,7 @@ export function buildInterval(
   >();
   let hopsWithoutDirection = 0;
   for (const h of records.hists) {
-    if (h.metric !== 'hop_request' && h.metric !== 'hop_response') continue;
+    if (!isHop(h)) continue;
     const ref = processRef(h.key.tgid);
     const direction = directions.direction(h.key.tgid, h.key.servicePort);
     if (!ref || !direction) {
@@ -218,5 +253,7 @@ export function buildInterval(
     })),
     hopsWithoutDirection,
     edgesWithoutPort,
+    strays,
+    straysDropped,
   };
 }

@@ -220,21 +220,26 @@ static __u32 drain(int fd, size_t key_size, size_t value_size, __u16 type)
 }
 
 /*
- * Points the kernel side at the other buffer, then drains the retired one. The update
+ * Points the kernel side at the other buffer and returns the retired one's fd. The update
  * of a map-in-map slot returns only after every program that might still hold the old
- * buffer has finished, so nothing writes to it while it is drained.
+ * buffer has finished, so nothing writes to the retired buffer afterwards.
  */
-static __u32 swap_and_drain(struct swapped *m)
+static int swap(struct swapped *m)
 {
 	int next = !m->current, retired = m->current, fd = bpf_map__fd(m->inner[next]);
 	__u32 zero = 0;
 
 	if (bpf_map_update_elem(bpf_map__fd(m->outer), &zero, &fd, BPF_ANY)) {
 		fprintf(stderr, "tollgate-runner: swapping %s: %s\n", bpf_map__name(m->outer), strerror(errno));
-		return 0;
+		return -1;
 	}
 	m->current = next;
-	return drain(bpf_map__fd(m->inner[retired]), m->key_size, m->value_size, m->type);
+	return bpf_map__fd(m->inner[retired]);
+}
+
+static __u32 drain_retired(int fd, const struct swapped *m)
+{
+	return fd < 0 ? 0 : drain(fd, m->key_size, m->value_size, m->type);
 }
 
 /*
@@ -270,13 +275,22 @@ static void drain_all(struct tollgate_bpf *skel, struct swapped *edges, struct s
 		      struct swapped *tuples)
 {
 	struct tg_interval_record interval = {};
+	int retired_edges, retired_hists, retired_tuples;
 	__u32 zero = 0;
 
 	emit_program_stats();
 
-	interval.edges = swap_and_drain(edges);
-	interval.hists = swap_and_drain(hists);
-	interval.tuples = swap_and_drain(tuples);
+	/* All three swapped before any is drained: an event that lands between two swaps
+	 * (its count in the next interval, its histogram bucket or tuple in this one) can
+	 * only happen in the few microseconds the swaps take, not while a map drains. The
+	 * agent carries such strays into the next interval. */
+	retired_edges = swap(edges);
+	retired_hists = swap(hists);
+	retired_tuples = swap(tuples);
+
+	interval.edges = drain_retired(retired_edges, edges);
+	interval.hists = drain_retired(retired_hists, hists);
+	interval.tuples = drain_retired(retired_tuples, tuples);
 	bpf_map_lookup_elem(bpf_map__fd(skel->maps.lost), &zero, &interval.lost);
 	interval.filter_generation = skel->bss->filter_generation;
 	interval.monotonic_ns = clock_ns(CLOCK_MONOTONIC);
