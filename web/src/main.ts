@@ -1,5 +1,477 @@
-// Entry of the web viewer. The topology, panels and sessions arrive with the web issue;
-// until then the page says what it is, built with the same toolchain.
-import { select } from 'd3';
+// The viewer: a toolbar (time range, layout, measures, namespace, search), the topology
+// on a canvas, and a side panel with the selected pod or edge, the agents and the
+// sessions. This file wires the parts; the model and layout are pure modules.
+import './styles.css';
+import type { LiveMessage, SessionSummary } from './model/api-types.js';
+import { formatMs, formatRate } from './model/format.js';
+import type { Hit } from './model/geometry.js';
+import { type ColorBy, GraphModel, type SceneOptions, type WidthBy } from './model/graph.js';
+import type { Introspection } from './model/introspection.js';
+import { type LayoutKind, type Point, place } from './model/layout.js';
+import {
+  describeRange,
+  LAST_CHOICES,
+  rangeQuery,
+  refreshEveryMs,
+  type TimeRangeChoice,
+} from './model/time-range.js';
+import { agentsPanel } from './ui/agents-panel.js';
+import { ApiError, api, LiveSocket, setToken, takeTokenFromUrl } from './ui/api.js';
+import { compareView } from './ui/compare-view.js';
+import { button, el, replace } from './ui/dom.js';
+import { edgePanel } from './ui/edge-panel.js';
+import { GraphCanvas } from './ui/graph-canvas.js';
+import { renderLegend } from './ui/legend.js';
+import { nodePanel, podPanel } from './ui/pod-panel.js';
+import { SessionsPanel } from './ui/sessions-panel.js';
 
-select('#app').append('h1').text('Tollgate').append('small').text(' — the viewer is not built yet');
+declare global {
+  interface Window {
+    tollgate?: Introspection;
+  }
+}
+
+type Tab = 'details' | 'agents' | 'sessions';
+
+class Viewer {
+  private readonly model = new GraphModel();
+  private positions = new Map<string, Point>();
+  private layoutKind: LayoutKind = 'layered';
+  private readonly options: Required<Pick<SceneOptions, 'widthBy' | 'colorBy'>> & SceneOptions = {
+    widthBy: 'requests',
+    colorBy: 'latency',
+    namespaces: new Set(),
+    search: '',
+  };
+  private range: TimeRangeChoice = { kind: 'live' };
+  private selection: Hit | null = null;
+  private live: LiveSocket | undefined;
+  private refreshTimer: number | undefined;
+  private edgeFetchedMs = 0;
+
+  private readonly status = el('span', { class: 'status' }, 'starting');
+  private readonly rangeSelect = el('select', {
+    attrs: { name: 'range', 'aria-label': 'time range' },
+  });
+  private readonly namespaceSelect = el('select', {
+    attrs: { name: 'namespace', 'aria-label': 'namespace' },
+  });
+  private readonly graphArea = el('div', { class: 'graph-area' });
+  private readonly legend = el('div', { class: 'legend' });
+  private readonly tooltip = el('div', { class: 'tooltip', attrs: { hidden: '' } });
+  private readonly tabs = {
+    details: el('div', { class: 'tab', attrs: { role: 'tabpanel', 'data-tab': 'details' } }),
+    agents: el('div', {
+      class: 'tab',
+      attrs: { role: 'tabpanel', 'data-tab': 'agents', hidden: '' },
+    }),
+    sessions: el('div', {
+      class: 'tab',
+      attrs: { role: 'tabpanel', 'data-tab': 'sessions', hidden: '' },
+    }),
+  };
+  private readonly tabButtons = new Map<Tab, HTMLButtonElement>();
+  private readonly messages = el('div', { class: 'messages', attrs: { role: 'status' } });
+  private readonly graph: GraphCanvas;
+  private readonly sessions: SessionsPanel;
+
+  constructor(root: HTMLElement) {
+    replace(root, this.toolbar(), el('main', {}, this.graphArea, this.aside()), this.messages);
+    this.graphArea.append(this.legend, this.tooltip);
+    this.graph = new GraphCanvas(this.graphArea, {
+      select: (hit) => this.select(hit),
+      hover: (hit, at) => this.hover(hit, at),
+    });
+    this.sessions = new SessionsPanel({
+      showWindow: (s) => this.showSessionWindow(s),
+      compare: (a, b) => void this.compare(a, b),
+      say: (m, kind) => this.say(m, kind),
+    });
+    this.tabs.sessions.append(this.sessions.element);
+    replace(
+      this.tabs.details,
+      el('p', { class: 'muted' }, 'Click a pod, process or edge for its detail.'),
+    );
+    this.fillRangeSelect();
+    window.tollgate = {
+      frames: () => this.graph.frames,
+      firstRenderMs: () => this.graph.firstRenderMs,
+      drawn: () => {
+        const scene = this.model.scene(this.options);
+        return {
+          nodes: scene.nodes.map((n) => n.id),
+          links: scene.links.map((l) => l.id),
+          groups: scene.groups.map((g) => g.id),
+        };
+      },
+      screenOf: (hit) => this.graph.screenOf(hit),
+      position: (id) => this.positions.get(id) ?? null,
+      pixelAt: (p) => this.graph.pixelAt(p),
+      select: (hit) => this.select(hit),
+    };
+  }
+
+  start(): void {
+    this.setRange({ kind: 'live' });
+  }
+
+  private toolbar(): HTMLElement {
+    const choice = <T extends string>(name: string, values: [T, string][], on: (v: T) => void) => {
+      const select = el(
+        'select',
+        { attrs: { name, 'aria-label': name } },
+        ...values.map(([v, label]) => el('option', { attrs: { value: v } }, label)),
+      );
+      select.addEventListener('change', () => on(select.value as T));
+      return select;
+    };
+    const search = el('input', {
+      attrs: {
+        type: 'search',
+        name: 'search',
+        placeholder: 'search pods and processes',
+        'aria-label': 'search',
+      },
+    });
+    search.addEventListener('input', () => {
+      this.options.search = search.value;
+      this.redraw();
+    });
+    search.addEventListener('keydown', (event) => {
+      if (event.key !== 'Enter') return;
+      const first = this.model.scene(this.options).nodes.find((n) => n.match);
+      if (first) {
+        this.graph.focus(first.id);
+        this.select({ kind: 'node', id: first.id });
+      }
+    });
+    this.rangeSelect.addEventListener('change', () => {
+      const v = this.rangeSelect.value;
+      if (v === 'live') this.setRange({ kind: 'live' });
+      else if (v.startsWith('last:')) this.setRange({ kind: 'last', minutes: Number(v.slice(5)) });
+    });
+    this.namespaceSelect.addEventListener('change', () => {
+      const v = this.namespaceSelect.value;
+      this.options.namespaces = new Set(v ? [v] : []);
+      this.redraw();
+    });
+    return el(
+      'header',
+      { class: 'toolbar' },
+      el('h1', {}, 'Tollgate'),
+      this.rangeSelect,
+      choice<LayoutKind>(
+        'layout',
+        [
+          ['layered', 'layered'],
+          ['force', 'force'],
+        ],
+        (v) => {
+          this.layoutKind = v;
+          this.positions = new Map();
+          this.redraw();
+          this.graph.fit();
+        },
+      ),
+      choice<WidthBy>(
+        'width',
+        [
+          ['requests', 'width: requests/s'],
+          ['bytes', 'width: bytes/s'],
+        ],
+        (v) => {
+          this.options.widthBy = v;
+          this.redraw();
+        },
+      ),
+      choice<ColorBy>(
+        'colour',
+        [
+          ['latency', 'colour: latency'],
+          ['overhead', 'colour: sidecar overhead'],
+        ],
+        (v) => {
+          this.options.colorBy = v;
+          this.redraw();
+        },
+      ),
+      this.namespaceSelect,
+      search,
+      button('Fit', () => this.graph.fit()),
+      this.status,
+    );
+  }
+
+  private aside(): HTMLElement {
+    const nav = el('nav', { attrs: { role: 'tablist' } });
+    for (const [tab, label] of [
+      ['details', 'Details'],
+      ['agents', 'Agents'],
+      ['sessions', 'Sessions'],
+    ] as const) {
+      const b = button(label, () => this.showTab(tab), { attrs: { role: 'tab', 'data-tab': tab } });
+      this.tabButtons.set(tab, b);
+      nav.append(b);
+    }
+    this.tabButtons.get('details')!.setAttribute('aria-selected', 'true');
+    return el('aside', {}, nav, this.tabs.details, this.tabs.agents, this.tabs.sessions);
+  }
+
+  private showTab(tab: Tab): void {
+    for (const [name, panel] of Object.entries(this.tabs)) panel.hidden = name !== tab;
+    for (const [name, b] of this.tabButtons) b.setAttribute('aria-selected', String(name === tab));
+    if (tab === 'agents') void this.showAgents();
+    if (tab === 'sessions') void this.sessions.refresh();
+  }
+
+  private fillRangeSelect(): void {
+    const options = [
+      el('option', { attrs: { value: 'live' } }, 'live'),
+      ...LAST_CHOICES.map((m) =>
+        el(
+          'option',
+          { attrs: { value: `last:${m}` } },
+          describeRange({ kind: 'last', minutes: m }),
+        ),
+      ),
+    ];
+    if (this.range.kind === 'session')
+      options.push(el('option', { attrs: { value: 'session' } }, describeRange(this.range)));
+    replace(this.rangeSelect, ...options);
+    this.rangeSelect.value =
+      this.range.kind === 'live'
+        ? 'live'
+        : this.range.kind === 'last'
+          ? `last:${this.range.minutes}`
+          : 'session';
+  }
+
+  private setRange(choice: TimeRangeChoice): void {
+    this.range = choice;
+    this.fillRangeSelect();
+    this.live?.close();
+    this.live = undefined;
+    window.clearTimeout(this.refreshTimer);
+    if (choice.kind === 'live') {
+      this.live = new LiveSocket(
+        (m) => this.onLive(m),
+        (s) => this.setStatus(s === 'live' ? 'live' : s, s),
+      );
+      return;
+    }
+    void this.load();
+  }
+
+  private async load(): Promise<void> {
+    const choice = this.range;
+    try {
+      const view = await api.topology(rangeQuery(choice));
+      if (choice !== this.range) return; // the user chose another range meanwhile
+      this.model.applySnapshot(view);
+      this.setStatus(describeRange(choice), 'fixed');
+      this.redraw();
+    } catch (error) {
+      this.failed(error);
+    }
+    const every = refreshEveryMs(choice);
+    if (every !== null && choice === this.range)
+      this.refreshTimer = window.setTimeout(() => void this.load(), every);
+  }
+
+  private onLive(m: LiveMessage): void {
+    if (this.range.kind !== 'live') return;
+    if (m.type === 'snapshot') this.model.applySnapshot(m);
+    else this.model.applyDelta(m);
+    this.redraw();
+  }
+
+  private setStatus(text: string, kind: string): void {
+    this.status.textContent = text;
+    this.status.className = `status ${kind}`;
+  }
+
+  private redraw(): void {
+    const scene = this.model.scene(this.options);
+    this.positions = place(scene, this.layoutKind, this.positions);
+    this.graph.setScene(scene, this.positions);
+    renderLegend(
+      this.legend,
+      this.options.colorBy,
+      this.options.widthBy,
+      scene.links.map((l) => l.rate),
+    );
+    this.updateNamespaces();
+    this.refreshDetails();
+  }
+
+  private updateNamespaces(): void {
+    const current = this.namespaceSelect.value;
+    const names = this.model.namespaces();
+    const wanted = ['', ...names].join('\n');
+    if (this.namespaceSelect.dataset.names === wanted) return;
+    this.namespaceSelect.dataset.names = wanted;
+    replace(
+      this.namespaceSelect,
+      el('option', { attrs: { value: '' } }, 'all namespaces'),
+      ...names.map((n) => el('option', { attrs: { value: n } }, n)),
+    );
+    this.namespaceSelect.value = names.includes(current) ? current : '';
+  }
+
+  private select(hit: Hit | null): void {
+    this.selection = hit;
+    this.graph.setSelected(hit);
+    this.edgeFetchedMs = 0;
+    this.showTab('details');
+    this.refreshDetails(true);
+  }
+
+  /** Re-renders the detail of what is selected; an edge's is fetched at most every 5 s. */
+  private refreshDetails(force = false): void {
+    const hit = this.selection;
+    if (!hit) return;
+    if (hit.kind === 'node') {
+      const process = this.model.processes.get(hit.id);
+      const pod = this.model.podOf(hit.id) ?? this.model.pods.get(hit.id);
+      if (pod) {
+        const processes = pod.processes
+          .map((id) => this.model.processes.get(id))
+          .filter((p) => p !== undefined);
+        replace(
+          this.tabs.details,
+          podPanel(pod, this.model.costs.get(pod.id), processes, process?.id),
+        );
+      } else {
+        const item = process ?? this.model.externals.get(hit.id);
+        if (item) replace(this.tabs.details, nodePanel(item));
+      }
+      return;
+    }
+    if (!force && Date.now() - this.edgeFetchedMs < 5000) return;
+    this.edgeFetchedMs = Date.now();
+    const edge = this.model.edges.get(hit.id);
+    const query = this.range.kind === 'live' ? 'window=60' : rangeQuery(this.range);
+    api
+      .edge(hit.id, query)
+      .then((detail) => {
+        if (this.selection?.id !== hit.id) return;
+        replace(
+          this.tabs.details,
+          edgePanel(detail, {
+            source: this.nameOf(detail.edge.source),
+            target: this.nameOf(detail.edge.target),
+          }),
+        );
+      })
+      .catch((error) => {
+        if (error instanceof ApiError && error.status === 404 && edge)
+          replace(
+            this.tabs.details,
+            el('p', { class: 'muted' }, 'This edge has no data in the range.'),
+          );
+        else this.failed(error);
+      });
+  }
+
+  /** A node's name for people: process name with its pod, or the peer's name. */
+  private nameOf(id: string): string {
+    const p = this.model.processes.get(id);
+    if (p) {
+      const pod = p.pod ? this.model.pods.get(p.pod) : undefined;
+      return pod ? `${pod.namespace}/${pod.name} ${p.comm}` : p.comm;
+    }
+    const x = this.model.externals.get(id);
+    return x ? (x.name ?? `${x.address}:${x.port}`) : id;
+  }
+
+  private hover(hit: Hit | null, at: { x: number; y: number }): void {
+    if (!hit) {
+      this.tooltip.hidden = true;
+      return;
+    }
+    let text = this.nameOf(hit.id);
+    if (hit.kind === 'link') {
+      const e = this.model.edges.get(hit.id);
+      if (e)
+        text = `${this.nameOf(e.source)} → ${this.nameOf(e.target)}:${e.port}\n${formatRate(e.requestsPerS, ' req/s')} · p50 ${formatMs(e.latencyMs)}`;
+    }
+    this.tooltip.textContent = text;
+    this.tooltip.style.left = `${at.x + 12}px`;
+    this.tooltip.style.top = `${at.y + 12}px`;
+    this.tooltip.hidden = false;
+  }
+
+  private async showAgents(): Promise<void> {
+    try {
+      replace(this.tabs.agents, agentsPanel(await api.agents()));
+    } catch (error) {
+      this.failed(error);
+    }
+  }
+
+  private showSessionWindow(s: SessionSummary): void {
+    const toMs = s.endMs ?? Date.now();
+    this.setRange({ kind: 'session', id: s.id, name: s.name, fromMs: s.startMs, toMs });
+  }
+
+  private async compare(a: string, b: string): Promise<void> {
+    try {
+      const c = await api.compare(a, b);
+      const view = compareView(c, () => view.remove());
+      document.body.append(view);
+    } catch (error) {
+      this.failed(error);
+    }
+  }
+
+  private failed(error: unknown): void {
+    if (error instanceof ApiError && error.status === 401) {
+      this.askToken();
+      return;
+    }
+    this.say(error instanceof Error ? error.message : String(error), 'error');
+  }
+
+  say(message: string, kind: 'error' | 'info' = 'info'): void {
+    const m = el('div', { class: `message ${kind}` }, message);
+    this.messages.append(m);
+    setTimeout(() => m.remove(), kind === 'error' ? 10_000 : 4000);
+  }
+
+  /** The collector wants a token: ask once, keep it for the tab, and start again. */
+  private askToken(): void {
+    if (document.querySelector('dialog.login')) return;
+    const input = el('input', {
+      attrs: {
+        type: 'password',
+        name: 'token',
+        placeholder: 'collector token',
+        autocomplete: 'off',
+      },
+    });
+    const dialog = el('dialog', { class: 'login' });
+    const form = el(
+      'form',
+      {
+        on: {
+          submit: (event) => {
+            event.preventDefault();
+            setToken(input.value.trim());
+            dialog.close();
+            dialog.remove();
+            this.setRange(this.range);
+          },
+        },
+      },
+      input,
+      el('button', { attrs: { type: 'submit' } }, 'Sign in'),
+    );
+    dialog.append(el('p', {}, 'This collector needs a token.'), form);
+    document.body.append(dialog);
+    dialog.showModal();
+  }
+}
+
+takeTokenFromUrl();
+const viewer = new Viewer(document.getElementById('app')!);
+viewer.start();

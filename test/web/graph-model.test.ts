@@ -1,0 +1,125 @@
+// The viewer's model: snapshot and deltas keyed by id, and the scene a view option set
+// makes of it (filters keep the other end of an edge as context; colours follow the
+// chosen measure; pods group their processes).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GraphModel } from '../../web/src/model/graph.js';
+import { edgeOf, processOf, shopTopology } from './topology-fixture.js';
+
+test('a snapshot makes a scene of every process, peer, edge and pod', () => {
+  const model = new GraphModel();
+  model.applySnapshot(shopTopology());
+  const scene = model.scene();
+  assert.equal(scene.nodes.length, 7);
+  assert.equal(scene.links.length, 7);
+  assert.deepEqual(scene.groups.map((g) => g.id).sort(), [
+    'pod:data/db',
+    'pod:shop/api',
+    'pod:shop/web',
+  ]);
+  assert.deepEqual(scene.groups.find((g) => g.id === 'pod:shop/api')?.nodes, ['p:api', 's:api']);
+  const peer = scene.nodes.find((n) => n.id === 'ext:8.8.8.8:53');
+  assert.deepEqual(peer && { kind: peer.kind, label: peer.label, group: peer.group }, {
+    kind: 'external',
+    label: '8.8.8.8:53',
+    group: null,
+  });
+  assert.equal(
+    scene.groups.find((g) => g.id === 'pod:shop/api')?.overheadMs,
+    1.1,
+    'inbound + outbound added p50',
+  );
+  assert.deepEqual(model.namespaces(), ['data', 'shop']);
+});
+
+test('width and colour follow the chosen measures; overhead colours only edges at a sidecar', () => {
+  const model = new GraphModel();
+  model.applySnapshot(shopTopology());
+  const byId = (options: Parameters<GraphModel['scene']>[0]) =>
+    new Map(model.scene(options).links.map((l) => [l.id, l]));
+  const latency = byId({ widthBy: 'requests', colorBy: 'latency' });
+  assert.equal(latency.get('s:web>s:api:15006')?.rate, 10);
+  assert.equal(latency.get('s:web>s:api:15006')?.valueMs, 4);
+  const bytes = byId({ widthBy: 'bytes', colorBy: 'overhead' });
+  assert.equal(bytes.get('s:web>s:api:15006')?.rate, 1000);
+  // Into api's sidecar from another pod: api's inbound added latency.
+  assert.equal(bytes.get('s:web>s:api:15006')?.valueMs, 0.5);
+  // Out of db's sidecar to db's own app: inside the pod, not an overhead of a hop.
+  assert.equal(bytes.get('s:db>p:db:5432')?.valueMs, null);
+  // Out of web's app to its own sidecar: same.
+  assert.equal(bytes.get('p:web>s:web:15001')?.valueMs, null);
+});
+
+test('a namespace filter keeps its nodes and the other ends of their edges as context', () => {
+  const model = new GraphModel();
+  model.applySnapshot(shopTopology());
+  const scene = model.scene({ namespaces: new Set(['data']) });
+  assert.deepEqual(scene.nodes.map((n) => n.id).sort(), [
+    'ext:8.8.8.8:53',
+    'p:db',
+    's:api',
+    's:db',
+  ]);
+  assert.deepEqual(scene.links.map((l) => l.id).sort(), [
+    'p:db>ext:8.8.8.8:53:53',
+    's:api>s:db:15006',
+    's:db>p:db:5432',
+  ]);
+});
+
+test('search matches names and pods case-insensitively and marks the matches', () => {
+  const model = new GraphModel();
+  model.applySnapshot(shopTopology());
+  const scene = model.scene({ search: 'SHOP/API' });
+  const matched = scene.nodes
+    .filter((n) => n.match)
+    .map((n) => n.id)
+    .sort();
+  assert.deepEqual(matched, ['p:api', 's:api']);
+  assert.ok(
+    scene.nodes.some((n) => n.id === 's:web' && !n.match),
+    'a caller shown as context',
+  );
+  assert.equal(model.scene({ search: 'nothing-like-this' }).nodes.length, 0);
+});
+
+test('deltas upsert and remove by id; a removed process takes its edges out of the scene', () => {
+  const model = new GraphModel();
+  model.applySnapshot(shopTopology());
+  model.applyDelta({
+    fromMs: 1000,
+    toMs: 61_000,
+    upserted: {
+      pods: [],
+      processes: [processOf('p:web2', 'pod:shop/web', 'app', 'web-worker')],
+      externals: [],
+      edges: [
+        edgeOf('p:web2', 's:web', 15001, 3, 7),
+        { ...edgeOf('s:web', 's:api', 15006, 20, 9) },
+      ],
+    },
+    removed: { pods: [], processes: ['p:db'], externals: [], edges: [] },
+    costs: { upserted: [], removed: ['pod:data/db'] },
+  });
+  const scene = model.scene();
+  assert.ok(scene.nodes.some((n) => n.id === 'p:web2' && n.group === 'pod:shop/web'));
+  assert.equal(scene.links.find((l) => l.id === 's:web>s:api:15006')?.rate, 20, 'updated in place');
+  assert.ok(!scene.nodes.some((n) => n.id === 'p:db'));
+  assert.ok(
+    !scene.links.some((l) => l.source === 'p:db' || l.target === 'p:db'),
+    'no dangling edges',
+  );
+  assert.equal(model.costs.has('pod:data/db'), false);
+  assert.equal(model.toMs, 61_000);
+});
+
+test('observed strings are kept verbatim as labels (the DOM side renders them as text)', () => {
+  const model = new GraphModel();
+  const t = shopTopology();
+  t.processes[0] = { ...t.processes[0]!, comm: '<img src=x onerror=alert(1)>' };
+  model.applySnapshot(t);
+  assert.equal(
+    model.scene().nodes.find((n) => n.id === 'p:web')?.label,
+    '<img src=x onerror=alert(1)>',
+  );
+});

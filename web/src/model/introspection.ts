@@ -1,0 +1,26 @@
+// What the viewer exposes on `window.tollgate` for its browser tests and the UI
+// benchmark: what is drawn, where, and how fast. Types only, free of the DOM, so the
+// tests (compiled without DOM types) share them.
+import type { Hit } from './geometry.js';
+import type { Point } from './layout.js';
+
+export interface Introspection {
+  /** Frames drawn so far. */
+  frames(): number;
+  /** performance.now() of the first frame with marks in it. */
+  firstRenderMs(): number | null;
+  /** The ids of the nodes, edges and pod groups in the current scene. */
+  drawn(): { nodes: string[]; links: string[]; groups: string[] };
+  /** Where a node, or the middle of an edge, is on the canvas (CSS pixels). */
+  screenOf(hit: Hit): Point | null;
+  /** A node's world position. */
+  position(id: string): Point | null;
+  /** The canvas colour (r, g, b) at a point in CSS pixels. */
+  pixelAt(p: Point): [number, number, number];
+  select(hit: Hit | null): void;
+}
+
+/** The page's globals as a page function sees them (tests run without DOM types). */
+export interface PageGlobals {
+  tollgate?: Introspection;
+}

@@ -1,0 +1,95 @@
+// An edge's detail: exchange latency at both ends, connect latency and srtt as
+// histograms on a log axis; bytes, retransmits and resets per side; and each over the
+// range as sparklines.
+import type { EdgeDetail, EndSummary } from '../model/api-types.js';
+import { formatBytes, formatMs, formatNumber, formatRate } from '../model/format.js';
+import { histogramChart, sparkline } from './charts.js';
+import { el, table } from './dom.js';
+
+const side = (s: EndSummary | null, pick: (s: EndSummary) => string | number) =>
+  s ? pick(s) : '–';
+
+export function edgePanel(
+  detail: EdgeDetail,
+  names: { source: string; target: string },
+): HTMLElement {
+  const { edge, histograms, series } = detail;
+  const c = edge.client;
+  const s = edge.server;
+  const rows: [string, (e: EndSummary) => string | number][] = [
+    ['exchanges', (e) => formatNumber(e.exchanges)],
+    ['exchange p50', (e) => formatMs(e.exchangeLatency.p50Ms)],
+    ['exchange p99', (e) => formatMs(e.exchangeLatency.p99Ms)],
+    ['bytes sent', (e) => formatBytes(e.bytesSent)],
+    ['bytes received', (e) => formatBytes(e.bytesReceived)],
+    ['connects / accepts', (e) => formatNumber(e.connects + e.accepts)],
+    ['connect errors', (e) => formatNumber(e.connectErrors)],
+    ['retransmits', (e) => formatNumber(e.retransmits)],
+    ['drops', (e) => formatNumber(e.drops)],
+    ['resets sent / received', (e) => `${e.resetsSent} / ${e.resetsReceived}`],
+  ];
+  const stepS = series.length > 1 ? (series[1]!.startMs - series[0]!.startMs) / 1000 : 1;
+  const over = (pick: (e: EndSummary) => number | null) =>
+    series.map((p) => {
+      const end = p.client ?? p.server;
+      return { t: p.startMs, v: end ? pick(end) : null };
+    });
+  return el(
+    'section',
+    { class: 'panel edge-panel', attrs: { 'data-edge': edge.id } },
+    el('h2', {}, `${names.source} → ${names.target}`),
+    el(
+      'p',
+      { class: 'muted' },
+      `port ${edge.port} · ends joined by ${edge.joined} · ${formatRate(edge.requestsPerS, ' req/s')} · ${formatRate(edge.bytesPerS, ' B/s')}`,
+    ),
+    (c?.shared || s?.shared) &&
+      el(
+        'p',
+        { class: 'note' },
+        'The client counts cover other servers too: it dialed a Service address that spreads over several backends.',
+      ),
+    table(
+      ['', 'client', 'server'],
+      rows.map(([label, pick]) => [label, side(c, pick), side(s, pick)]),
+      { class: 'grid edge-stats' },
+    ),
+    el(
+      'div',
+      { class: 'charts' },
+      histogramChart('exchange latency (client)', histograms.clientExchange),
+      histogramChart('exchange latency (server)', histograms.serverExchange),
+      histogramChart('connect latency', histograms.connect),
+      histogramChart('srtt', histograms.srtt),
+    ),
+    el(
+      'div',
+      { class: 'sparklines' },
+      sparkline(
+        'requests/s',
+        over((e) => e.exchanges / stepS),
+        (v) => formatRate(v),
+      ),
+      sparkline(
+        'bytes/s',
+        over((e) => (e.bytesSent + e.bytesReceived) / stepS),
+        (v) => formatBytes(v),
+      ),
+      sparkline(
+        'p50',
+        over((e) => e.exchangeLatency.p50Ms),
+        formatMs,
+      ),
+      sparkline(
+        'retransmits',
+        over((e) => e.retransmits),
+        formatNumber,
+      ),
+      sparkline(
+        'resets',
+        over((e) => e.resetsSent + e.resetsReceived),
+        formatNumber,
+      ),
+    ),
+  );
+}

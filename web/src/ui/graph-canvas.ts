@@ -1,0 +1,410 @@
+// The topology drawn on a Canvas: pod outlines, directed edges, process and peer marks,
+// labels. Canvas because SVG cannot keep 1,000 processes and 3,000 edges smooth while
+// panning: everything is in world coordinates and a pan or zoom only changes the
+// transform. Marks are batched by colour and width, so a frame is a few dozen strokes.
+// Text goes through fillText, which draws characters and never interprets them.
+import { type D3ZoomEvent, select, type ZoomTransform, zoom, zoomIdentity } from 'd3';
+import { colourOf, widthScale } from '../model/encoding.js';
+import { type Hit, hitTest, hullOf, linkPath, NODE_RADIUS } from '../model/geometry.js';
+import type { Scene, SceneGroup, SceneLink, SceneNode } from '../model/graph.js';
+import { bounds, fitTransform, type Point } from '../model/layout.js';
+
+export interface GraphCallbacks {
+  select(hit: Hit | null): void;
+  hover(hit: Hit | null, at: { x: number; y: number }): void;
+}
+
+const KIND_FILL = { app: '#3b6fb6', sidecar: '#e07b1a', external: '#6b7280' } as const;
+const FONT = '11px system-ui, sans-serif';
+
+interface Prepared {
+  nodes: Map<string, SceneNode>;
+  links: (SceneLink & { width: number; colour: string; bend: number })[];
+  hulls: { group: SceneGroup; outline: Point[]; top: Point }[];
+}
+
+export class GraphCanvas {
+  readonly canvas: HTMLCanvasElement;
+  private readonly context: CanvasRenderingContext2D;
+  private scene: Scene = { nodes: [], links: [], groups: [] };
+  private positions = new Map<string, Point>();
+  private prepared: Prepared = { nodes: new Map(), links: [], hulls: [] };
+  private transform: ZoomTransform = zoomIdentity;
+  private readonly zoomBehaviour = zoom<HTMLCanvasElement, unknown>().scaleExtent([0.02, 8]);
+  private selected: Hit | null = null;
+  private hovered: Hit | null = null;
+  private pending = false;
+  private fitted = false;
+  /** The user panned or zoomed: from then on only they move the view. */
+  private userMoved = false;
+  /** Frames drawn, and when the first frame with marks was drawn (ms since page start). */
+  frames = 0;
+  firstRenderMs: number | null = null;
+
+  constructor(
+    private readonly container: HTMLElement,
+    private readonly callbacks: GraphCallbacks,
+  ) {
+    this.canvas = document.createElement('canvas');
+    this.canvas.className = 'graph';
+    this.canvas.setAttribute('aria-label', 'topology');
+    container.appendChild(this.canvas);
+    this.context = this.canvas.getContext('2d', { alpha: false })!;
+    this.zoomBehaviour.on('zoom', (event: D3ZoomEvent<HTMLCanvasElement, unknown>) => {
+      this.transform = event.transform;
+      if (event.sourceEvent) this.userMoved = true;
+      this.requestDraw();
+    });
+    const canvasSelection = select(this.canvas);
+    canvasSelection.call(this.zoomBehaviour).on('dblclick.zoom', null);
+    this.canvas.addEventListener('click', (event) => {
+      this.selected = this.hitAt(event);
+      this.callbacks.select(this.selected);
+      this.requestDraw();
+    });
+    this.canvas.addEventListener('pointermove', (event) => {
+      if (event.buttons !== 0) return; // panning
+      const hit = this.hitAt(event);
+      if (hit?.id !== this.hovered?.id) {
+        this.hovered = hit;
+        this.requestDraw();
+      }
+      this.callbacks.hover(hit, { x: event.offsetX, y: event.offsetY });
+    });
+    new ResizeObserver(() => this.resize()).observe(container);
+    this.resize();
+  }
+
+  setScene(scene: Scene, positions: Map<string, Point>): void {
+    this.scene = scene;
+    this.positions = positions;
+    this.prepare();
+    if (!this.fitted && scene.nodes.length > 0) {
+      this.fit();
+      this.fitted = true;
+    }
+    this.requestDraw();
+  }
+
+  /** Marks a node or edge as selected (from a panel or the search), or clears it. */
+  setSelected(hit: Hit | null): void {
+    this.selected = hit;
+    this.requestDraw();
+  }
+
+  /** Zooms to show every node. */
+  fit(): void {
+    const { width, height } = this.size();
+    const t = fitTransform(bounds(this.positions.values()), width, height);
+    select(this.canvas).call(
+      this.zoomBehaviour.transform,
+      zoomIdentity.translate(t.x, t.y).scale(t.k),
+    );
+  }
+
+  /** Centres the view on a node. */
+  focus(id: string): void {
+    const p = this.positions.get(id);
+    if (!p) return;
+    const { width, height } = this.size();
+    const k = Math.max(this.transform.k, 1);
+    select(this.canvas).call(
+      this.zoomBehaviour.transform,
+      zoomIdentity.translate(width / 2 - k * p.x, height / 2 - k * p.y).scale(k),
+    );
+  }
+
+  /** Screen position (CSS pixels, relative to the canvas) of a world point. */
+  toScreen(p: Point): Point {
+    return { x: this.transform.applyX(p.x), y: this.transform.applyY(p.y) };
+  }
+
+  /** Where a node is drawn, and where the middle of an edge is (for tests and tooling). */
+  screenOf(hit: Hit): Point | null {
+    if (hit.kind === 'node') {
+      const p = this.positions.get(hit.id);
+      return p ? this.toScreen(p) : null;
+    }
+    const link = this.prepared.links.find((l) => l.id === hit.id);
+    const a = link && this.positions.get(link.source);
+    const b = link && this.positions.get(link.target);
+    if (!link || !a || !b) return null;
+    const path = linkPath(a, b, link.bend);
+    // The quadratic curve's midpoint.
+    return this.toScreen({
+      x: 0.25 * path.start.x + 0.5 * path.control.x + 0.25 * path.end.x,
+      y: 0.25 * path.start.y + 0.5 * path.control.y + 0.25 * path.end.y,
+    });
+  }
+
+  /** The colour drawn at a point (CSS pixels). */
+  pixelAt(p: Point): [number, number, number] {
+    const ratio = window.devicePixelRatio || 1;
+    const [r, g, b] = this.context.getImageData(
+      Math.round(p.x * ratio),
+      Math.round(p.y * ratio),
+      1,
+      1,
+    ).data;
+    return [r!, g!, b!];
+  }
+
+  private size() {
+    return { width: this.canvas.clientWidth || 1, height: this.canvas.clientHeight || 1 };
+  }
+
+  private resize(): void {
+    const ratio = window.devicePixelRatio || 1;
+    const { width, height } = this.container.getBoundingClientRect();
+    this.canvas.style.width = `${width}px`;
+    this.canvas.style.height = `${height}px`;
+    this.canvas.width = Math.max(1, Math.round(width * ratio));
+    this.canvas.height = Math.max(1, Math.round(height * ratio));
+    // Until the user moves the view, it keeps showing everything at any size.
+    if (this.fitted && !this.userMoved) this.fit();
+    this.requestDraw();
+  }
+
+  private hitAt(event: MouseEvent): Hit | null {
+    const [x, y] = this.transform.invert([event.offsetX, event.offsetY]);
+    return hitTest({ x, y }, this.positions, this.scene.links, 6 / this.transform.k);
+  }
+
+  /** Widths, colours, bends and outlines: computed when the scene changes, not per frame. */
+  private prepare(): void {
+    const width = widthScale(this.scene.links.map((l) => l.rate));
+    const pairs = new Map<string, number>();
+    const links = this.scene.links.map((l) => {
+      // Edges between the same two nodes bend apart, both directions included.
+      const pair = l.source < l.target ? `${l.source}|${l.target}` : `${l.target}|${l.source}`;
+      const k = pairs.get(pair) ?? 0;
+      pairs.set(pair, k + 1);
+      const side = l.source < l.target ? 1 : -1;
+      return { ...l, width: width(l.rate), colour: colourOf(l.valueMs), bend: side * (8 + 14 * k) };
+    });
+    const hulls = this.scene.groups.map((group) => {
+      const points = group.nodes.map((id) => this.positions.get(id)).filter((p): p is Point => !!p);
+      const outline = hullOf(points);
+      const top = outline.reduce((t, p) => (p.y < t.y ? p : t), outline[0] ?? { x: 0, y: 0 });
+      return { group, outline, top };
+    });
+    this.prepared = { nodes: new Map(this.scene.nodes.map((n) => [n.id, n])), links, hulls };
+  }
+
+  private requestDraw(): void {
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => {
+      this.pending = false;
+      this.draw();
+    });
+  }
+
+  private draw(): void {
+    const ctx = this.context;
+    const ratio = window.devicePixelRatio || 1;
+    const t = this.transform;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = '#ffffff';
+    ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    ctx.setTransform(ratio * t.k, 0, 0, ratio * t.k, ratio * t.x, ratio * t.y);
+
+    // What is on screen, in world coordinates, to skip labels that cannot be seen.
+    const { width, height } = this.size();
+    const [vx0, vy0] = t.invert([0, 0]);
+    const [vx1, vy1] = t.invert([width, height]);
+    const visible = (p: Point) => p.x >= vx0 && p.x <= vx1 && p.y >= vy0 && p.y <= vy1;
+
+    this.drawHulls(ctx);
+    this.drawLinks(ctx);
+    this.drawNodes(ctx);
+    this.drawLabels(ctx, visible);
+    this.frames++;
+    if (this.firstRenderMs === null && this.scene.nodes.length > 0)
+      this.firstRenderMs = performance.now();
+  }
+
+  private drawHulls(ctx: CanvasRenderingContext2D): void {
+    ctx.lineWidth = 1 / this.transform.k;
+    for (const { group, outline } of this.prepared.hulls) {
+      if (outline.length === 0) continue;
+      ctx.beginPath();
+      ctx.moveTo(outline[0]!.x, outline[0]!.y);
+      for (const p of outline) ctx.lineTo(p.x, p.y);
+      ctx.closePath();
+      const selected = this.selected?.kind === 'node' && group.nodes.includes(this.selected.id);
+      ctx.fillStyle = group.overheadMs === null ? '#f1f4f8' : tint(colourOf(group.overheadMs));
+      ctx.fill();
+      ctx.strokeStyle = selected ? '#1f2937' : '#c5ccd6';
+      ctx.stroke();
+    }
+  }
+
+  private drawLinks(ctx: CanvasRenderingContext2D): void {
+    const k = this.transform.k;
+    // One stroke per (colour, width step): a few dozen draw calls for thousands of edges.
+    const batches = new Map<string, Path2D>();
+    const heads = new Map<string, Path2D>();
+    const arrows = k > 0.35;
+    for (const l of this.prepared.links) {
+      const a = this.positions.get(l.source);
+      const b = this.positions.get(l.target);
+      if (!a || !b) continue;
+      const step = Math.round(l.width);
+      const key = `${l.colour}|${step}`;
+      let path = batches.get(key);
+      if (!path) {
+        path = new Path2D();
+        batches.set(key, path);
+      }
+      const p = linkPath(a, b, l.bend);
+      path.moveTo(p.start.x, p.start.y);
+      path.quadraticCurveTo(p.control.x, p.control.y, p.end.x, p.end.y);
+      if (arrows) {
+        let head = heads.get(l.colour);
+        if (!head) {
+          head = new Path2D();
+          heads.set(l.colour, head);
+        }
+        // Along the curve's last tangent (control -> end).
+        const dx = p.end.x - p.control.x;
+        const dy = p.end.y - p.control.y;
+        const len = Math.hypot(dx, dy) || 1;
+        const ux = dx / len;
+        const uy = dy / len;
+        const size = 5 + step;
+        head.moveTo(p.end.x, p.end.y);
+        head.lineTo(p.end.x - ux * size - uy * size * 0.5, p.end.y - uy * size + ux * size * 0.5);
+        head.lineTo(p.end.x - ux * size + uy * size * 0.5, p.end.y - uy * size - ux * size * 0.5);
+        head.closePath();
+      }
+    }
+    ctx.lineCap = 'round';
+    for (const [key, path] of batches) {
+      const [colour, step] = key.split('|');
+      ctx.strokeStyle = colour!;
+      ctx.lineWidth = Math.max(Number(step), 1 / k);
+      ctx.stroke(path);
+    }
+    for (const [colour, head] of heads) {
+      ctx.fillStyle = colour;
+      ctx.fill(head);
+    }
+    // Edges drawn light (the yellow steps) get a thin outline so they stay visible.
+    const focus = [this.selected, this.hovered].filter((h): h is Hit => h?.kind === 'link');
+    for (const h of focus) {
+      const l = this.prepared.links.find((x) => x.id === h.id);
+      const a = l && this.positions.get(l.source);
+      const b = l && this.positions.get(l.target);
+      if (!l || !a || !b) continue;
+      const p = linkPath(a, b, l.bend);
+      ctx.beginPath();
+      ctx.moveTo(p.start.x, p.start.y);
+      ctx.quadraticCurveTo(p.control.x, p.control.y, p.end.x, p.end.y);
+      ctx.strokeStyle = '#111827';
+      ctx.lineWidth = l.width + 3 / k;
+      ctx.globalAlpha = 0.35;
+      ctx.stroke();
+      ctx.globalAlpha = 1;
+    }
+  }
+
+  private drawNodes(ctx: CanvasRenderingContext2D): void {
+    const shapes = { app: new Path2D(), sidecar: new Path2D(), external: new Path2D() };
+    const r = NODE_RADIUS;
+    for (const n of this.scene.nodes) {
+      const p = this.positions.get(n.id);
+      if (!p) continue;
+      const path = shapes[n.kind];
+      if (n.kind === 'app') {
+        path.moveTo(p.x + r, p.y);
+        path.arc(p.x, p.y, r, 0, 2 * Math.PI);
+      } else if (n.kind === 'sidecar') {
+        // A hexagon: the proxy's usual mark.
+        for (let i = 0; i < 6; i++) {
+          const a = (Math.PI / 3) * i;
+          const x = p.x + r * Math.cos(a);
+          const y = p.y + r * Math.sin(a);
+          if (i === 0) path.moveTo(x, y);
+          else path.lineTo(x, y);
+        }
+        path.closePath();
+      } else {
+        path.rect(p.x - r * 0.85, p.y - r * 0.85, r * 1.7, r * 1.7);
+      }
+    }
+    for (const kind of ['app', 'sidecar', 'external'] as const) {
+      ctx.fillStyle = KIND_FILL[kind];
+      ctx.fill(shapes[kind]);
+    }
+    ctx.lineWidth = 2.5 / this.transform.k;
+    for (const h of [this.selected, this.hovered]) {
+      if (h?.kind !== 'node') continue;
+      const p = this.positions.get(h.id);
+      if (!p) continue;
+      ctx.beginPath();
+      ctx.arc(p.x, p.y, r + 3, 0, 2 * Math.PI);
+      ctx.strokeStyle = '#111827';
+      ctx.stroke();
+    }
+    for (const n of this.scene.nodes) {
+      if (!n.match) continue;
+      const p = this.positions.get(n.id);
+      if (!p) continue;
+      ctx.beginPath();
+      ctx.arc(p.x, p.y, r + 6, 0, 2 * Math.PI);
+      ctx.strokeStyle = '#7c3aed';
+      ctx.stroke();
+    }
+  }
+
+  private drawLabels(ctx: CanvasRenderingContext2D, visible: (p: Point) => boolean): void {
+    const k = this.transform.k;
+    // Below ~8 px on screen a label is noise; the hovered and selected stay labelled.
+    const all = k * 11 >= 8;
+    ctx.font = FONT;
+    ctx.textBaseline = 'middle';
+    ctx.fillStyle = '#111827';
+    const scale = 1 / Math.max(k, 1); // keep text from growing past 11 px when zoomed in
+    const label = (text: string, p: Point, dx: number, dy: number) => {
+      ctx.save();
+      ctx.translate(p.x + dx, p.y + dy);
+      ctx.scale(scale, scale);
+      ctx.fillText(clip(text), 0, 0);
+      ctx.restore();
+    };
+    if (all) {
+      for (const n of this.scene.nodes) {
+        const p = this.positions.get(n.id);
+        if (p && visible(p)) label(n.label, p, NODE_RADIUS + 4, 0);
+      }
+      ctx.fillStyle = '#4b5563';
+      for (const { group, top } of this.prepared.hulls)
+        if (visible(top)) label(`${group.namespace}/${group.name}`, top, -20, -8);
+    } else {
+      for (const h of [this.selected, this.hovered]) {
+        if (h?.kind !== 'node') continue;
+        const n = this.prepared.nodes.get(h.id);
+        const p = this.positions.get(h.id);
+        if (!n || !p) continue;
+        ctx.save();
+        ctx.translate(p.x + (NODE_RADIUS + 4) / k, p.y);
+        ctx.scale(1 / k, 1 / k);
+        ctx.fillText(clip(n.label), 0, 0);
+        ctx.restore();
+      }
+    }
+  }
+}
+
+/** Observed names can be long: the canvas shows 48 characters, the panels all of them. */
+function clip(text: string): string {
+  return text.length > 48 ? `${text.slice(0, 47)}…` : text;
+}
+
+/** A colour lightened for a pod's fill, so the edges over it stay readable. */
+function tint(hex: string): string {
+  const n = Number.parseInt(hex.slice(1), 16);
+  const mix = (c: number) => Math.round(c + (255 - c) * 0.7);
+  return `rgb(${mix((n >> 16) & 255)}, ${mix((n >> 8) & 255)}, ${mix(n & 255)})`;
+}

@@ -1,0 +1,118 @@
+// A pod's detail: its sidecar's added latency per direction, the sidecar's share of the
+// downstream latency, CPU and memory per 1,000 requests for sidecar and app side by
+// side, and its processes. Every observed string is a text node.
+import type {
+  DirectionCost,
+  PodCost,
+  ProcessCost,
+  TopologyExternal,
+  TopologyPod,
+  TopologyProcess,
+} from '../model/api-types.js';
+import { formatMs, formatNumber, formatPercent, formatRate } from '../model/format.js';
+import { el, table } from './dom.js';
+
+const latencyCells = (d: DirectionCost | null) =>
+  d
+    ? [
+        formatMs(d.addedLatency.p50Ms),
+        formatMs(d.addedLatency.p90Ms),
+        formatMs(d.addedLatency.p99Ms),
+        formatPercent(d.overheadShare),
+        formatNumber(d.requests),
+      ]
+    : ['–', '–', '–', '–', '0'];
+
+const resourceCells = (label: string, p: ProcessCost | null) => [
+  label,
+  p?.cpuMsPer1kRequests === null || p === null ? '–' : `${formatNumber(p.cpuMsPer1kRequests)} ms`,
+  p ? formatNumber(p.millicores) : '–',
+  p?.rssMb === null || p === null ? '–' : `${formatNumber(p.rssMb)} MB`,
+];
+
+export function podPanel(
+  pod: TopologyPod,
+  cost: PodCost | undefined,
+  processes: readonly TopologyProcess[],
+  selectedProcess?: string,
+): HTMLElement {
+  const labels = Object.entries(pod.labels ?? {});
+  return el(
+    'section',
+    { class: 'panel pod-panel', attrs: { 'data-pod': pod.id } },
+    el('h2', {}, `${pod.namespace}/${pod.name}`),
+    el(
+      'p',
+      { class: 'muted' },
+      `node ${pod.node} · ${pod.source.replace('POD_SOURCE_', '').toLowerCase()}`,
+    ),
+    labels.length > 0 &&
+      el('p', { class: 'labels' }, ...labels.map(([k, v]) => el('code', {}, `${k}=${v}`))),
+    cost?.proxy
+      ? el(
+          'div',
+          {},
+          el(
+            'h3',
+            {},
+            `Sidecar (${cost.proxy}) added latency · ${formatRate(cost.requestsPerS, ' req/s')}`,
+          ),
+          table(
+            ['direction', 'p50', 'p90', 'p99', 'share', 'requests'],
+            [
+              ['inbound', ...latencyCells(cost.inbound)],
+              ['outbound', ...latencyCells(cost.outbound)],
+            ],
+            { class: 'grid added-latency' },
+          ),
+        )
+      : el('p', { class: 'muted' }, 'no sidecar seen in this pod'),
+    cost &&
+      el(
+        'div',
+        {},
+        el('h3', {}, 'Cost'),
+        table(
+          ['process', 'CPU / 1k req', 'millicores', 'memory'],
+          [resourceCells('sidecar', cost.sidecar), resourceCells('app', cost.app)],
+          { class: 'grid cost' },
+        ),
+      ),
+    el('h3', {}, 'Processes'),
+    table(
+      ['name', 'pid', 'container', 'role', 'command'],
+      processes.map((p) => [p.comm, p.pid, p.container, p.role, p.cmdline.join(' ') || p.exe]),
+      {
+        class: 'grid processes',
+        rowClass: (i) => (processes[i]!.id === selectedProcess ? 'selected' : undefined),
+      },
+    ),
+  );
+}
+
+/** A process outside any pod, or a peer outside the profiled nodes. */
+export function nodePanel(item: TopologyProcess | TopologyExternal): HTMLElement {
+  if ('address' in item)
+    return el(
+      'section',
+      { class: 'panel' },
+      el('h2', {}, item.name ?? `${item.address}:${item.port}`),
+      el('p', {}, `address ${item.address}:${item.port}`),
+      el(
+        'p',
+        { class: 'muted' },
+        item.kind
+          ? `a ${item.kind} outside the profiled nodes`
+          : 'a peer outside the profiled nodes',
+      ),
+    );
+  return el(
+    'section',
+    { class: 'panel' },
+    el('h2', {}, item.comm),
+    table(
+      ['pid', 'node', 'role', 'executable', 'command'],
+      [[item.pid, item.node, item.role, item.exe, item.cmdline.join(' ')]],
+    ),
+  );
+}
