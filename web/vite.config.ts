@@ -6,5 +6,5 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   build: { outDir: 'dist', emptyOutDir: true, sourcemap: true },
-  server: { proxy: { '/api': 'http://127.0.0.1:7470' } },
+  server: { proxy: { '/api': { target: 'http://127.0.0.1:7470', ws: true } } },
 });

@@ -1,5 +1,6 @@
 import { benchIngest, renderIngestBench } from '../../bench/ingest.js';
 import { benchProbes, renderProbesBench } from '../../bench/probes.js';
+import { benchUi, renderUiBench } from '../../bench/ui.js';
 import { type Command, NotImplementedError, requireOneOf, UsageError } from '../command.js';
 
 const benchmarks = ['overhead', 'accuracy', 'ingest', 'ui', 'probes', 'chaos', 'all'] as const;
@@ -31,6 +32,11 @@ Options:
     if (name === 'ingest') {
       const result = await benchIngest();
       console.log(args.values.json ? JSON.stringify(result) : renderIngestBench(result));
+      return 0;
+    }
+    if (name === 'ui') {
+      const result = await benchUi();
+      console.log(args.values.json ? JSON.stringify(result) : renderUiBench(result));
       return 0;
     }
     if (name !== 'probes') throw new NotImplementedError(9, name);

@@ -74,7 +74,7 @@ test('argument errors exit 2 and say what is wrong', () => {
 });
 
 test('well-formed calls to work not yet landed exit 3, never 0', () => {
-  assert.equal(tollgate('bench', 'ui', '--json').code, 3);
+  assert.equal(tollgate('bench', 'overhead', '--json').code, 3);
 });
 
 test('--version prints the package version', () => {

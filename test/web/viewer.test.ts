@@ -12,12 +12,12 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { encodeSessionJson } from '../../collector/sessions/session-file.js';
 import { Shipper } from '../../daemonset/shipping/shipper.js';
+import { openBrowser } from '../../lab/browser.js';
 import { TOLLGATE_VERSION } from '../../proto/version.js';
 import type { Hit } from '../../web/src/model/geometry.js';
 import type { PageGlobals } from '../../web/src/model/introspection.js';
 import { startCollector } from '../collector/fixture.js';
 import { meshBatch, NODE, PER_INTERVAL, PROCESSES } from '../collector/mesh-batches.js';
-import { openBrowser } from './browser.js';
 import { sessionWithAddedLatency } from './session-files.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));

@@ -107,6 +107,20 @@ class Viewer {
       screenOf: (hit) => this.graph.screenOf(hit),
       position: (id) => this.positions.get(id) ?? null,
       pixelAt: (p) => this.graph.pixelAt(p),
+      pan: (ms, dx, dy) =>
+        new Promise((resolve) => {
+          const frames = this.graph.frames;
+          const began = performance.now();
+          const step = (now: number) => {
+            if (now - began >= ms) {
+              resolve({ frames: this.graph.frames - frames, seconds: (now - began) / 1000 });
+              return;
+            }
+            this.graph.panBy(dx, dy);
+            requestAnimationFrame(step);
+          };
+          requestAnimationFrame(step);
+        }),
       select: (hit) => this.select(hit),
     };
   }

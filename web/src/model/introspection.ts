@@ -18,6 +18,12 @@ export interface Introspection {
   /** The canvas colour (r, g, b) at a point in CSS pixels. */
   pixelAt(p: Point): [number, number, number];
   select(hit: Hit | null): void;
+  /**
+   * Pans by (dx, dy) CSS pixels every animation frame for `ms`, through the same zoom
+   * transform a drag sets; resolves with the frames drawn meanwhile. In the page, so the
+   * count is the renderer's, not the driver's round trips.
+   */
+  pan(ms: number, dx: number, dy: number): Promise<{ frames: number; seconds: number }>;
 }
 
 /** The page's globals as a page function sees them (tests run without DOM types). */

@@ -102,6 +102,15 @@ export class GraphCanvas {
     );
   }
 
+  /** Moves the view by (dx, dy) CSS pixels, as a drag would. */
+  panBy(dx: number, dy: number): void {
+    select(this.canvas).call(
+      this.zoomBehaviour.translateBy,
+      dx / this.transform.k,
+      dy / this.transform.k,
+    );
+  }
+
   /** Centres the view on a node. */
   focus(id: string): void {
     const p = this.positions.get(id);

@@ -1,10 +1,10 @@
 // Debian's Chromium driven by playwright-core, for the viewer's tests and the UI
 // benchmark: headless, no network beyond the pages it is sent to, a fresh profile each
 // time, all of it removed when done. Never downloads a browser.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -28,6 +28,11 @@ export interface Browser {
 }
 
 export async function openBrowser(viewport = { width: 1400, height: 900 }): Promise<Browser> {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)`);
+  // Loaded here, not at the top: playwright-core is a development dependency, and the
+  // CLI imports this module's callers.
+  const { chromium } = await import('playwright-core');
   const profile = mkdtempSync(join(tmpdir(), 'tollgate-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
