@@ -2,71 +2,26 @@
 // and a comparison as rows with their deltas. Pure: the sidecar's added latency is the
 // same sum-of-hops the collector computes.
 import { type LatencyStats, round, sumOfHops } from '../../../collector/model/latency.js';
+import type { Histogram, SessionExport } from '../../../proto/gen/tollgate/v1.js';
 import { emptyHistogram, type Layout, type SparseHistogram } from '../../../proto/histogram.js';
 import type { Comparison, MetricDelta } from './api-types.js';
 
-/** A histogram as the session file spells it. */
-export interface FileHistogram {
-  layout: string;
-  indexes: number[];
-  counts: number[];
-  sum_ns: number;
-}
+/** snake_case of a camelCase name: how the file spells the .proto's fields. */
+type Snake<S extends string> = S extends `${infer H}${infer T}`
+  ? `${H extends Lowercase<H> ? H : `_${Lowercase<H>}`}${Snake<T>}`
+  : S;
 
-interface FilePod {
-  pod: { namespace: string; name: string };
-  proxy: string;
-  inbound_request_hop: FileHistogram;
-  inbound_response_hop: FileHistogram;
-  outbound_request_hop: FileHistogram;
-  outbound_response_hop: FileHistogram;
-  requests: number;
-  sidecar_cpu_ms_per_thousand_requests: number;
-  sidecar_mem_mb: number;
-  app_cpu_ms_per_thousand_requests: number;
-  app_mem_mb: number;
-}
+/** A message as the canonical session file holds it: snake_case names, every field present. */
+export type FileShape<T> = T extends readonly (infer U)[]
+  ? FileShape<U>[]
+  : T extends object
+    ? {
+        -readonly [K in keyof T as K extends string ? Snake<K> : K]-?: FileShape<NonNullable<T[K]>>;
+      }
+    : T;
 
-interface FileEdge {
-  id: string;
-  client: string;
-  server: string;
-  port: number;
-  exchanges: number;
-  actual_qps: number;
-  bytes_sent: number;
-  bytes_received: number;
-  retransmits: number;
-  resets: number;
-  client_exchange_latency: FileHistogram;
-  server_exchange_latency: FileHistogram;
-}
-
-/** The parts of the session file the viewer shows. */
-export interface SessionFile {
-  id: string;
-  name: string;
-  start_unix_ms: number;
-  end_unix_ms: number;
-  labels: Record<string, string>;
-  mesh_config: { mesh: string; version: string; proxy_concurrency: number; mtls: boolean };
-  environment: {
-    kubernetes_version: string;
-    nodes: { name: string; kernel_release: string; cpu_cores: number; memory_bytes: number }[];
-    tollgate_version: string;
-  };
-  load: { generator: string; rps: number; connections: number; duration_s: number };
-  latencies_ms: {
-    min: number;
-    average: number;
-    p50: number;
-    p90: number;
-    p99: number;
-    max: number;
-  };
-  actual_qps: number;
-  tollgate: { pods: FilePod[]; edges: FileEdge[]; latency_source: string };
-}
+export type SessionFile = FileShape<SessionExport>;
+export type FileHistogram = FileShape<Histogram>;
 
 export function fromFile(h: FileHistogram | undefined): SparseHistogram {
   if (!h || h.indexes.length === 0) return emptyHistogram();

@@ -347,24 +347,17 @@ export class GraphCanvas {
       ctx.fill(shapes[kind]);
     }
     ctx.lineWidth = 2.5 / this.transform.k;
-    for (const h of [this.selected, this.hovered]) {
-      if (h?.kind !== 'node') continue;
-      const p = this.positions.get(h.id);
-      if (!p) continue;
+    const ring = (id: string, radius: number, colour: string) => {
+      const p = this.positions.get(id);
+      if (!p) return;
       ctx.beginPath();
-      ctx.arc(p.x, p.y, r + 3, 0, 2 * Math.PI);
-      ctx.strokeStyle = '#111827';
+      ctx.arc(p.x, p.y, radius, 0, 2 * Math.PI);
+      ctx.strokeStyle = colour;
       ctx.stroke();
-    }
-    for (const n of this.scene.nodes) {
-      if (!n.match) continue;
-      const p = this.positions.get(n.id);
-      if (!p) continue;
-      ctx.beginPath();
-      ctx.arc(p.x, p.y, r + 6, 0, 2 * Math.PI);
-      ctx.strokeStyle = '#7c3aed';
-      ctx.stroke();
-    }
+    };
+    for (const h of [this.selected, this.hovered])
+      if (h?.kind === 'node') ring(h.id, r + 3, '#111827');
+    for (const n of this.scene.nodes) if (n.match) ring(n.id, r + 6, '#7c3aed');
   }
 
   private drawLabels(ctx: CanvasRenderingContext2D, visible: (p: Point) => boolean): void {
