@@ -169,7 +169,7 @@ export async function benchUi(options: UiBenchOptions = DEFAULT_UI_BENCH): Promi
         total,
         { timeout: 60_000 },
       );
-      // The first frame with marks may come before the last of them: wait for the one that drew all.
+      // The snapshot comes as one message, so the first frame with marks has all of them.
       const firstRenderMs = (await page.evaluate(() =>
         (globalThis as PageGlobals).tollgate!.firstRenderMs(),
       ))!;

@@ -97,7 +97,7 @@ class Viewer {
       frames: () => this.graph.frames,
       firstRenderMs: () => this.graph.firstRenderMs,
       drawn: () => {
-        const scene = this.model.scene(this.options);
+        const scene = this.graph.drawnScene;
         return {
           nodes: scene.nodes.map((n) => n.id),
           links: scene.links.map((l) => l.id),

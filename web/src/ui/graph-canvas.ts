@@ -75,6 +75,11 @@ export class GraphCanvas {
     this.resize();
   }
 
+  /** The scene being drawn. */
+  get drawnScene(): Scene {
+    return this.scene;
+  }
+
   setScene(scene: Scene, positions: Map<string, Point>): void {
     this.scene = scene;
     this.positions = positions;
