@@ -2,15 +2,10 @@
 // separate process fed by the agent's own shipper. Records per second per core are the
 // records stored over the CPU time the collector process used (from /proc), so the
 // sender's cost is not counted; time to acknowledgement is measured per batch.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parseStatCpuTicks } from '../daemonset/proc-resources.js';
 import { Shipper } from '../daemonset/shipping/shipper.js';
-import { nodeEntry, waitForLine } from '../lab/spawn.js';
 import type { Batch, Init } from '../proto/gen/tollgate/v1.js';
 import { fromValues } from '../proto/histogram.js';
+import { type CollectorProcess, startCollectorProcess } from './tollgate-processes.js';
 
 export interface IngestBenchOptions {
   batches: number;
@@ -76,36 +71,22 @@ function syntheticBatch(k: number, edges: number): Init<Batch> {
   };
 }
 
-function cpuSeconds(pid: number): number {
-  const ticks = parseStatCpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  return (ticks.user + ticks.system) / 100;
+/** CPU seconds the process has used, user and system. */
+function cpuSeconds(collector: CollectorProcess): number {
+  const r = collector.resources();
+  if (!r) throw new Error('the collector exited');
+  return (r.cpuUserNs + r.cpuSystemNs) / 1e9;
 }
 
 const percentile = (sorted: number[], q: number) =>
   sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
 
 export async function benchIngest(options = DEFAULT_INGEST_BENCH): Promise<IngestBenchResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-ingest-'));
-  let child: ChildProcess | undefined;
+  let collector: CollectorProcess | undefined;
   let shipper: Shipper | undefined;
   try {
-    child = spawn(
-      process.execPath,
-      [
-        ...nodeEntry(import.meta.url, '../cli/tollgate'),
-        'collector',
-        '--data-dir',
-        dir,
-        '--grpc-listen',
-        '127.0.0.1:0',
-        '--http-listen',
-        '127.0.0.1:0',
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    const line = await waitForLine(child, /gRPC ingest on/, 'collector', 30_000);
-    child.stdout!.resume();
-    const target = /on (\S+)$/.exec(line)![1]!;
+    collector = await startCollectorProcess();
+    const target = collector.grpcTarget;
     shipper = new Shipper({
       target,
       hello: { agentId: 'bench', node: 'bench-node' },
@@ -123,13 +104,13 @@ export async function benchIngest(options = DEFAULT_INGEST_BENCH): Promise<Inges
     for (let k = 0; k < 10; k++) sentAt.set(shipper.send(batches[k]!), performance.now());
     await shipper.flush(30_000);
     ackMs.length = 0;
-    const cpuBefore = cpuSeconds(child.pid!);
+    const cpuBefore = cpuSeconds(collector);
     const wallStart = performance.now();
     for (const b of batches) sentAt.set(shipper.send(b), performance.now());
     if (!(await shipper.flush(300_000)))
       throw new Error('the collector did not acknowledge every batch');
     const wallS = (performance.now() - wallStart) / 1000;
-    const cpuS = cpuSeconds(child.pid!) - cpuBefore;
+    const cpuS = cpuSeconds(collector) - cpuBefore;
     const records = options.batches * options.edgesPerBatch;
     ackMs.sort((a, b) => a - b);
     return {
@@ -144,8 +125,7 @@ export async function benchIngest(options = DEFAULT_INGEST_BENCH): Promise<Inges
     };
   } finally {
     await shipper?.stop();
-    child?.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    await collector?.stop();
   }
 }
 

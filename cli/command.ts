@@ -31,7 +31,6 @@ export interface Parsed {
 
 export interface Command {
   name: string;
-  summary: string;
   /** Full help text, printed by `tollgate NAME --help`. */
   usage: string;
   options: OptionSpec;

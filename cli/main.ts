@@ -10,15 +10,54 @@ import {
   parseCommandArgs,
   UsageError,
 } from './command.js';
-import { agent } from './commands/agent.js';
-import { bench } from './commands/bench.js';
-import { collector } from './commands/collector.js';
-import { demo } from './commands/demo.js';
-import { manifests } from './commands/manifests.js';
-import { session } from './commands/session.js';
-import { up } from './commands/up.js';
 
-export const commands: readonly Command[] = [up, demo, agent, collector, session, bench, manifests];
+/**
+ * Every subcommand, loaded only when it runs: the agent on every node should not carry
+ * the collector's, the lab's or the benchmarks' modules (about 80 MB of resident memory).
+ */
+export interface CommandEntry {
+  name: string;
+  summary: string;
+  load(): Promise<Command>;
+}
+
+export const commands: readonly CommandEntry[] = [
+  {
+    name: 'up',
+    summary: 'run collector, local agent and web viewer in one process (embedded mode)',
+    load: async () => (await import('./commands/up.js')).up,
+  },
+  {
+    name: 'demo',
+    summary: "build a lab mesh with sidecars, profile it, print each sidecar's cost",
+    load: async () => (await import('./commands/demo.js')).demo,
+  },
+  {
+    name: 'agent',
+    summary: 'run the node agent: kernel probes -> pod-level reports -> collector (gRPC)',
+    load: async () => (await import('./commands/agent.js')).agent,
+  },
+  {
+    name: 'collector',
+    summary: 'run the collector: gRPC ingest, store, HTTP API and web viewer (cluster mode)',
+    load: async () => (await import('./commands/collector.js')).collector,
+  },
+  {
+    name: 'session',
+    summary: 'record, export, import and compare profiling sessions',
+    load: async () => (await import('./commands/session.js')).session,
+  },
+  {
+    name: 'bench',
+    summary: "measure Tollgate's own cost and accuracy; one JSON object per benchmark",
+    load: async () => (await import('./commands/bench.js')).bench,
+  },
+  {
+    name: 'manifests',
+    summary: 'print the Kubernetes manifests (agent DaemonSet, collector, RBAC)',
+    load: async () => (await import('./commands/manifests.js')).manifests,
+  },
+];
 
 /** The package version, found from source (cli/) and from the build (dist/cli/) alike. */
 function version(): string {
@@ -59,11 +98,12 @@ export async function main(argv: string[]): Promise<number> {
     console.log(version());
     return ExitCode.ok;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     console.error(`tollgate: unknown command '${name}'\n\n${mainHelp()}`);
     return ExitCode.usage;
   }
+  const command = await entry.load();
   try {
     const args = parseCommandArgs(command, rest);
     if (args.values.help) {

@@ -189,8 +189,10 @@ export class Lab {
   async startDelayProxy(
     podName: string,
     config: DelayProxyConfig,
+    /** The node binary to run it with: a link under a proxy's name makes it a sidecar to the agent. */
+    node: string = process.execPath,
   ): Promise<{ pid: number; report(): Promise<DelayProxyReport> }> {
-    const child = this.exec(podName, 'delay proxy', process.execPath, [
+    const child = this.exec(podName, 'delay proxy', node, [
       ...nodeEntry(import.meta.url, 'delay-proxy'),
       JSON.stringify(config),
     ]);

@@ -2,14 +2,13 @@ import { Agent } from '../../daemonset/agent.js';
 import { buildAgentHttp } from '../../daemonset/agent-http.js';
 import { unifiedCgroupRoot } from '../../daemonset/identity/proc-identity.js';
 import { DEFAULT_ROLE_RULES } from '../../daemonset/identity/roles.js';
-import { KubernetesView, loadKubeConfig } from '../../daemonset/kubernetes/cluster.js';
+import type { KubernetesView } from '../../daemonset/kubernetes/cluster.js';
 import { type Command, numberOption, parseHostPort, stringOption, UsageError } from '../command.js';
+import { readTlsFiles, readToken } from '../credentials.js';
 import { untilSignal } from '../signals.js';
-import { readTlsFiles, readToken } from './collector.js';
 
 export const agent: Command = {
   name: 'agent',
-  summary: 'run the node agent: kernel probes -> pod-level reports -> collector (gRPC)',
   usage: `Usage: tollgate agent --collector HOST:PORT [options]
 
 Loads the kernel probes, enriches their records with process, container and pod
@@ -69,9 +68,14 @@ Options:
         .filter(Boolean) ?? fallback;
 
     const cgroupRoot = stringOption(args, 'cgroup-root');
-    const kubeConfig = loadKubeConfig(stringOption(args, 'kubeconfig'));
+    const kubeConfigFile = stringOption(args, 'kubeconfig');
     let kubernetes: KubernetesView | undefined;
-    if (kubeConfig) {
+    // The Kubernetes client costs about 60 MB of resident memory once loaded: only in a cluster.
+    if (kubeConfigFile !== undefined || process.env.KUBERNETES_SERVICE_HOST) {
+      const { KubernetesView, loadKubeConfig } = await import(
+        '../../daemonset/kubernetes/cluster.js'
+      );
+      const kubeConfig = loadKubeConfig(kubeConfigFile)!;
       if (!node) throw new UsageError('in Kubernetes the agent needs --node or $NODE_NAME');
       try {
         kubernetes = await KubernetesView.start({ kubeConfig, node });

@@ -1,13 +1,34 @@
+import { benchAccuracy, renderAccuracyBench } from '../../bench/accuracy.js';
+import { benchAll } from '../../bench/all.js';
 import { benchIngest, renderIngestBench } from '../../bench/ingest.js';
+import { benchOverhead, renderOverheadBench } from '../../bench/overhead.js';
 import { benchProbes, renderProbesBench } from '../../bench/probes.js';
+import { renderResultsTable } from '../../bench/results-table.js';
 import { benchUi, renderUiBench } from '../../bench/ui.js';
 import { type Command, NotImplementedError, requireOneOf, UsageError } from '../command.js';
 
 const benchmarks = ['overhead', 'accuracy', 'ingest', 'ui', 'probes', 'chaos', 'all'] as const;
+type Log = (line: string) => void;
+
+/** Each benchmark: how to run it, and its human table (--json prints the object itself). */
+function runner<T>(run: (log: Log) => Promise<T>, render: (result: T) => string) {
+  return { run, render: render as (result: unknown) => string };
+}
+
+const runners = {
+  overhead: runner((log) => benchOverhead(undefined, log), renderOverheadBench),
+  accuracy: runner((log) => benchAccuracy(undefined, log), renderAccuracyBench),
+  ingest: runner(() => benchIngest(), renderIngestBench),
+  ui: runner(() => benchUi(), renderUiBench),
+  probes: runner(() => benchProbes(), renderProbesBench),
+  all: runner(
+    (log) => benchAll(log),
+    ({ report, path }) => `${renderResultsTable(report)}\n\nwritten to ${path}`,
+  ),
+};
 
 export const bench: Command = {
   name: 'bench',
-  summary: "measure Tollgate's own cost and accuracy; one JSON object per benchmark",
   usage: `Usage: tollgate bench NAME [--json]
 
 Benchmarks:
@@ -19,6 +40,8 @@ Benchmarks:
   chaos       collector and agent killed under load: nothing lost, nothing doubled
   all         all of the above; writes bench/results/latest.json
 
+Progress goes to stderr. Needs root (network namespaces, eBPF).
+
 Options:
   --json        one JSON object on stdout (default: a table)
   -h, --help    this text`,
@@ -29,19 +52,11 @@ Options:
     if (args.positionals.length !== 1)
       throw new UsageError('exactly one benchmark NAME is required');
     const name = requireOneOf(args.positionals[0]!, benchmarks, 'NAME');
-    if (name === 'ingest') {
-      const result = await benchIngest();
-      console.log(args.values.json ? JSON.stringify(result) : renderIngestBench(result));
-      return 0;
-    }
-    if (name === 'ui') {
-      const result = await benchUi();
-      console.log(args.values.json ? JSON.stringify(result) : renderUiBench(result));
-      return 0;
-    }
-    if (name !== 'probes') throw new NotImplementedError(9, name);
-    const result = await benchProbes();
-    console.log(args.values.json ? JSON.stringify(result) : renderProbesBench(result));
+    if (name === 'chaos') throw new NotImplementedError(10, name);
+    const { run, render } = runners[name];
+    const result = await run((line) => console.error(`bench ${name}: ${line}`));
+    const json = name === 'all' ? (result as { report: unknown }).report : result;
+    console.log(args.values.json ? JSON.stringify(json) : render(result));
     return 0;
   },
 };

@@ -1,12 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Collector, DEFAULT_DATA_DIR } from '../../collector/collector.js';
 import { type Command, parseHostPort, stringOption, UsageError } from '../command.js';
+import { readTlsFiles, readToken } from '../credentials.js';
 import { untilSignal } from '../signals.js';
 
 export const collector: Command = {
   name: 'collector',
-  summary: 'run the collector: gRPC ingest, store, HTTP API and web viewer (cluster mode)',
   usage: `Usage: tollgate collector [options]
 
 Accepts agents' batches over gRPC, joins both ends of every connection, computes each
@@ -55,24 +54,6 @@ Options:
     return 0;
   },
 };
-
-/** A bearer token from a file (trailing newline ignored); an empty file is an error. */
-export function readToken(path: string | undefined): string | undefined {
-  if (path === undefined) return undefined;
-  const token = readFileSync(path, 'utf8').trim();
-  if (!token) throw new UsageError(`--token-file ${path} is empty`);
-  return token;
-}
-
-/** --tls-cert and --tls-key (both or neither) and a CA option, read from their files. */
-export function readTlsFiles(args: Parameters<Command['run']>[0], caOption: string) {
-  const [cert, key, ca] = ['tls-cert', 'tls-key', caOption].map((name) => stringOption(args, name));
-  if ((cert === undefined) !== (key === undefined))
-    throw new UsageError('--tls-cert and --tls-key go together');
-  if (cert === undefined && ca === undefined) return undefined;
-  const read = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path));
-  return { cert: read(cert), key: read(key), ca: read(ca) };
-}
 
 function readTls(args: Parameters<Command['run']>[0]) {
   if (

@@ -4,7 +4,6 @@ import { type Command, ExitCode, numberOption, portOption, UsageError } from '..
 
 export const demo: Command = {
   name: 'demo',
-  summary: "build a lab mesh with sidecars, profile it, print each sidecar's cost",
   usage: `Usage: tollgate demo [options]
 
 Builds a small mesh of network-namespace pods (frontend -> catalog x2 -> ratings) with

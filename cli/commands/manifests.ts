@@ -19,7 +19,6 @@ export const MANIFESTS_DIR = fileURLToPath(
 
 export const manifests: Command = {
   name: 'manifests',
-  summary: 'print the Kubernetes manifests (agent DaemonSet, collector, RBAC)',
   usage: `Usage: tollgate manifests [options]
 
 Prints the kustomize-rendered manifests, ready for \`kubectl apply -f -\`. They expect a

@@ -11,7 +11,7 @@ import {
   stringOption,
   UsageError,
 } from '../command.js';
-import { readToken } from './collector.js';
+import { readToken } from '../credentials.js';
 
 const actions = ['start', 'stop', 'list', 'show', 'export', 'import', 'compare', 'delete'] as const;
 const arity: Record<(typeof actions)[number], [number, string]> = {
@@ -86,7 +86,6 @@ function describe(s: SessionSummary): string {
 
 export const session: Command = {
   name: 'session',
-  summary: 'record, export, import and compare profiling sessions',
   usage: `Usage: tollgate session ACTION [arguments] [options]
 
 Actions:

@@ -6,7 +6,6 @@ import { untilSignal } from '../signals.js';
 
 export const up: Command = {
   name: 'up',
-  summary: 'run collector, local agent and web viewer in one process (embedded mode)',
   usage: `Usage: tollgate up [options]
 
 Runs everything on this host: the kernel probes and agent, the collector with an

@@ -1,0 +1,405 @@
+// `tollgate bench accuracy`: what Tollgate reports against ground truth, end to end (kernel
+// probes, agent, collector, its query layer). Three phases on lab pods:
+//  1. Exchange latency and bytes: servers with known service times (spread around 1, 5
+//     and 20 ms) and fixed request and response sizes; the client times every request
+//     itself, so its exact quantiles and byte totals are the truth.
+//  2. Added latency: the lab's delay proxy as the sidecar of three pods, holding every
+//     chunk 0.5, 2 and 10 ms each way; it measures what it actually held (timers fire
+//     late), and that is the truth for the sidecar's added latency.
+//  3. Retransmits: an iptables `statistic` rule drops every 20th data segment on the way
+//     in; the sender's network namespace counts its retransmissions (TcpRetransSegs).
+import { linkSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Collector } from '../collector/collector.js';
+import type { LatencyStats } from '../collector/model/latency.js';
+import type { PodCost } from '../collector/model/sidecar-cost.js';
+import type { Topology, TopologyEdge } from '../collector/model/topology.js';
+import { Agent } from '../daemonset/agent.js';
+import { PROXY_EXECUTABLES, SIDECAR_CONTAINERS } from '../daemonset/identity/roles.js';
+import type { DelayProxyReport } from '../lab/delay-proxy.js';
+import { runIn } from '../lab/exec.js';
+import { Lab } from '../lab/lab.js';
+import { waitForLine } from '../lab/spawn.js';
+
+export interface AccuracyBenchOptions {
+  /** Mean service times of the servers, ms; each request's is spread 0.5x..1.5x of it. */
+  serviceTimesMs: number[];
+  delaysMs: number[];
+  connections: number;
+  requestsPerConnection: number;
+}
+
+export const DEFAULT_ACCURACY_BENCH: AccuracyBenchOptions = {
+  serviceTimesMs: [1, 5, 20],
+  delaysMs: [0.5, 2, 10],
+  connections: 2,
+  requestsPerConnection: 150,
+};
+
+const REQUEST_BYTES = 120;
+const RESPONSE_BYTES = 700;
+const SERVER_BASE_PORT = 7600;
+const ECHO_PORT = 7650;
+const PROXY_PORT = 15006;
+const RETRANSMIT_PORT = 7660;
+const RETRANSMIT_BYTES = 4 * 1024 * 1024;
+/** The delay proxy runs as a link to node under this name, which the agent takes for a proxy. */
+const PROXY_NAME = 'tg-delay-proxy';
+const INTERVAL_MS = 500;
+
+interface QuantilePair {
+  p50_truth_ms: number;
+  p50_reported_ms: number | null;
+  p99_truth_ms: number;
+  p99_reported_ms: number | null;
+}
+
+export interface AccuracyBenchResult {
+  benchmark: 'accuracy';
+  added_latency_rel_error_max: number;
+  exchange_p50_rel_error_max: number;
+  exchange_p99_rel_error_max: number;
+  bytes_exact: boolean;
+  retransmits_match_kernel: boolean;
+  added_latency: {
+    injected_ms: number;
+    held_ms: number;
+    reported_ms: number;
+    abs_error_us: number;
+    rel_error: number;
+  }[];
+  /** The server end against the server's own timing (the target); the client end against
+   *  the client's, which also counts its event loop's dispatch (tens of us). */
+  exchange: {
+    service_time_ms: number;
+    requests: number;
+    server: QuantilePair;
+    client: QuantilePair;
+  }[];
+  bytes: { expected: number; reported: number; what: string }[];
+  retransmits: { kernel: number; reported: number };
+  targets: {
+    added_latency: string;
+    quantiles: string;
+    met: Record<'added_latency' | 'quantiles' | 'bytes' | 'retransmits', boolean>;
+  };
+}
+
+/**
+ * Servers on consecutive ports: request i on a connection is served after a known time.
+ * Each times what it held every request, from the read to the write of the reply: the
+ * truth for the server end's exchange latency (the kernel's recv -> send). Once all
+ * `requests` of every port are served, prints one JSON line: per port, the sorted times.
+ */
+const servers = (serviceTimesMs: number[], requests: number) => `
+  const net = require('node:net');
+  const times = ${JSON.stringify(serviceTimesMs)};
+  const served = [];
+  let ready = 0;
+  times.forEach((base, k) => {
+    const held = [];
+    net.createServer({ noDelay: true }, (s) => {
+      let got = 0, i = 0;
+      s.on('data', (d) => {
+        const readAt = process.hrtime.bigint();
+        got += d.length;
+        while (got >= ${REQUEST_BYTES}) {
+          got -= ${REQUEST_BYTES};
+          // 0.5x .. 1.5x of the mean, in a fixed order: the same for every run.
+          const ms = base * (0.5 + ((i++ * 37) % 101) / 100);
+          setTimeout(() => {
+            s.write(Buffer.alloc(${RESPONSE_BYTES}, 7));
+            held.push(Number(process.hrtime.bigint() - readAt));
+            if (held.length === ${requests}) served[k] = held.sort((a, b) => a - b);
+            if (served.filter(Boolean).length === times.length) console.log(JSON.stringify(served));
+          }, ms);
+        }
+      });
+    }).listen(${SERVER_BASE_PORT} + k, '0.0.0.0', () => { if (++ready === times.length) console.log('ready'); });
+  });`;
+
+const echo = `require('node:net').createServer({ noDelay: true }, (s) => s.on('data', (d) => s.write(d)))
+  .listen(${ECHO_PORT}, '127.0.0.1', () => console.log('ready'));`;
+
+/**
+ * Clients (after a pause, so the agent has named the process): for each target, `connections` sockets each sending `requests` requests one
+ * after another, timing each from its write to the last byte of its response. Prints
+ * one JSON line: per target, the sorted latencies in ns.
+ */
+const clients = (
+  targets: { host: string; port: number }[],
+  connections: number,
+  requests: number,
+  size: number,
+) => `
+  const net = require('node:net');
+  const targets = ${JSON.stringify(targets)};
+  const run = (t) => new Promise((resolve, reject) => {
+    const s = net.connect({ host: t.host, port: t.port, noDelay: true });
+    const latencies = [];
+    let got = 0, n = 0, sentAt = 0n;
+    const send = () => { sentAt = process.hrtime.bigint(); s.write(Buffer.alloc(${REQUEST_BYTES}, 1)); };
+    s.on('connect', send);
+    s.on('error', reject);
+    s.on('data', (d) => {
+      got += d.length;
+      if (got < ${size}) return;
+      got -= ${size};
+      latencies.push(Number(process.hrtime.bigint() - sentAt));
+      if (++n < ${requests}) send(); else { s.end(); resolve(latencies); }
+    });
+  });
+  // Alive for a while either side of the requests, so the agent names the process.
+  setTimeout(() => Promise.all(targets.map((t) => Promise.all(Array.from({ length: ${connections} }, () => run(t)))
+    .then((all) => all.flat().sort((a, b) => a - b))))
+    .then((byTarget) => { console.log(JSON.stringify(byTarget)); setTimeout(() => {}, ${2 * INTERVAL_MS}); },
+      (e) => { console.error(e); process.exit(1); }), ${2 * INTERVAL_MS});`;
+
+const nearestRank = (sorted: number[], q: number) =>
+  sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
+const relError = (reported: number | null, truth: number) =>
+  reported === null ? 1 : Math.abs(reported - truth) / truth;
+const r4 = (x: number) => Number(x.toPrecision(4));
+
+/** The TCP counter of a network namespace's /proc/net/snmp. */
+export function tcpCounter(netns: string, field: string): number {
+  const lines = runIn(netns, 'cat', ['/proc/net/snmp'])
+    .split('\n')
+    .filter((l) => l.startsWith('Tcp:'));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  const i = names.indexOf(field);
+  if (i < 1) throw new Error(`no Tcp ${field} in /proc/net/snmp`);
+  return Number(values[i]);
+}
+
+export async function benchAccuracy(
+  options: AccuracyBenchOptions = DEFAULT_ACCURACY_BENCH,
+  log: (line: string) => void = () => {},
+): Promise<AccuracyBenchResult> {
+  const holdPods = options.delaysMs.map((d) => `hold-${String(d).replace('.', 'p')}ms`);
+  const lab = await Lab.create([
+    { name: 'client', service: 'client', meshed: false, app: false },
+    { name: 'server', service: 'server', meshed: false, app: false },
+    ...holdPods.map((name) => ({ name, service: name, meshed: false, app: false })),
+  ]);
+  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-accuracy-'));
+  let collector: Collector | undefined;
+  let agent: Agent | undefined;
+  try {
+    const proxyNode = join(lab.dir, PROXY_NAME);
+    linkSync(process.execPath, proxyNode);
+    collector = await Collector.start({
+      database: join(dataDir, 'tollgate.db'),
+      grpc: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+    });
+    agent = await Agent.start({
+      collector: collector.grpcAddress,
+      intervalMs: INTERVAL_MS,
+      roles: { containers: SIDECAR_CONTAINERS, executables: [...PROXY_EXECUTABLES, PROXY_NAME] },
+    });
+    const settle = () => new Promise((r) => setTimeout(r, 3 * INTERVAL_MS));
+    // The store keeps whole intervals in 1 s rows: a margin either side of the phase.
+    const view = (fromMs: number) =>
+      collector!.queries.view({ fromMs: fromMs - 2000, toMs: Date.now() + 2000 });
+    const runClients = async (targets: { host: string; port: number }[], size: number) => {
+      const child = lab.exec('client', 'clients', process.execPath, [
+        '-e',
+        clients(targets, options.connections, options.requestsPerConnection, size),
+      ]);
+      const line = await waitForLine(child, /^\[/, 'clients', 120_000);
+      return { pid: child.pid!, latencies: JSON.parse(line) as number[][] };
+    };
+    const edgeOf = (topology: Topology, pid: number, port: number): TopologyEdge | undefined => {
+      const source = topology.processes.find((p) => p.pid === pid)?.id;
+      return topology.edges.find((e) => e.source === source && e.port === port);
+    };
+    const requests = options.connections * options.requestsPerConnection;
+
+    // 1. Exchange latency and bytes.
+    log('exchange latency: servers with known service times');
+    const server = lab.exec('server', 'servers', process.execPath, [
+      '-e',
+      servers(options.serviceTimesMs, requests),
+    ]);
+    await waitForLine(server, /^ready$/, 'servers');
+    const heldLine = waitForLine(server, /^\[/, 'servers', 120_000);
+    const started1 = Date.now();
+    const serverAddress = lab.pod('server').address;
+    const ports = options.serviceTimesMs.map((_, k) => SERVER_BASE_PORT + k);
+    const timed = await runClients(
+      ports.map((port) => ({ host: serverAddress, port })),
+      RESPONSE_BYTES,
+    );
+    const held = JSON.parse(await heldLine) as number[][];
+    await settle();
+    const topology1 = view(started1).topology;
+    const exchange: AccuracyBenchResult['exchange'] = [];
+    const bytes: AccuracyBenchResult['bytes'] = [];
+    const compared = (truth: number[], stats: LatencyStats | undefined): QuantilePair => ({
+      p50_truth_ms: r4(nearestRank(truth, 0.5) / 1e6),
+      p50_reported_ms: stats?.p50Ms ?? null,
+      p99_truth_ms: r4(nearestRank(truth, 0.99) / 1e6),
+      p99_reported_ms: stats?.p99Ms ?? null,
+    });
+    ports.forEach((port, k) => {
+      const edge = edgeOf(topology1, timed.pid, port);
+      exchange.push({
+        service_time_ms: options.serviceTimesMs[k]!,
+        requests: held[k]!.length,
+        server: compared(held[k]!, edge?.server?.exchangeLatency),
+        client: compared(timed.latencies[k]!, edge?.client?.exchangeLatency),
+      });
+      const expect = (what: string, expected: number, reported: number | undefined) =>
+        bytes.push({ what: `${port} ${what}`, expected, reported: reported ?? -1 });
+      expect('client sent', requests * REQUEST_BYTES, edge?.client?.bytesSent);
+      expect('client received', requests * RESPONSE_BYTES, edge?.client?.bytesReceived);
+      expect('server received', requests * REQUEST_BYTES, edge?.server?.bytesReceived);
+      expect('server sent', requests * RESPONSE_BYTES, edge?.server?.bytesSent);
+    });
+
+    // 2. Added latency through a sidecar with a known delay.
+    log(`added latency: delay proxies holding ${options.delaysMs.join(', ')} ms each way`);
+    const proxies = [];
+    for (const [k, pod] of holdPods.entries()) {
+      const app = lab.exec(pod, 'echo', process.execPath, ['-e', echo]);
+      await waitForLine(app, /^ready$/, `echo in ${pod}`);
+      proxies.push(
+        await lab.startDelayProxy(
+          pod,
+          {
+            listenPort: PROXY_PORT,
+            targetHost: '127.0.0.1',
+            targetPort: ECHO_PORT,
+            delayMs: options.delaysMs[k]!,
+          },
+          proxyNode,
+        ),
+      );
+    }
+    // The agent finds proxies by executable name when it scans (every 5 s).
+    const proxyPids = proxies.map((p) => p.pid);
+    for (let i = 0; !proxyPids.every((pid) => agent!.status().proxies.includes(pid)); i++) {
+      if (i > 100) throw new Error('the agent did not take the delay proxies for proxies');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const started2 = Date.now();
+    await runClients(
+      holdPods.map((pod) => ({ host: lab.pod(pod).address, port: PROXY_PORT })),
+      REQUEST_BYTES,
+    );
+    await settle();
+    const costs = view(started2).costs;
+    const added: AccuracyBenchResult['added_latency'] = [];
+    for (const [k, pod] of holdPods.entries()) {
+      const held: DelayProxyReport = await proxies[k]!.report();
+      const cost: PodCost | undefined = costs.find((c) => c.name === lab.pod(pod).netns);
+      const truthMs = (held.request.meanNs + held.response.meanNs) / 1e6;
+      const reported = cost?.inbound?.addedLatency.meanMs ?? null;
+      added.push({
+        injected_ms: 2 * options.delaysMs[k]!,
+        held_ms: r4(truthMs),
+        reported_ms: reported ?? -1,
+        abs_error_us: reported === null ? -1 : Math.round(Math.abs(reported - truthMs) * 1000),
+        rel_error: r4(relError(reported, truthMs)),
+      });
+    }
+
+    // 3. Retransmits against the kernel's own count.
+    log('retransmits: every 20th data segment dropped on the way in');
+    const serverNetns = lab.pod('server').netns;
+    runIn(serverNetns, 'iptables', [
+      ...['-A', 'INPUT', '-p', 'tcp', '--dport', String(RETRANSMIT_PORT)],
+      ...['-m', 'length', '--length', '200:65535'],
+      ...['-m', 'statistic', '--mode', 'nth', '--every', '20', '--packet', '0', '-j', 'DROP'],
+    ]);
+    const sink = lab.exec('server', 'sink', process.execPath, [
+      '-e',
+      `let got = 0;
+      require('node:net').createServer((s) => s.on('data', (d) => {
+        got += d.length;
+        if (got === ${RETRANSMIT_BYTES}) s.end('ok');
+      })).listen(${RETRANSMIT_PORT}, '0.0.0.0', () => console.log('ready'));`,
+    ]);
+    await waitForLine(sink, /^ready$/, 'sink');
+    const clientNetns = lab.pod('client').netns;
+    const retransBefore = tcpCounter(clientNetns, 'RetransSegs');
+    const started3 = Date.now();
+    const sender = lab.exec('client', 'sender', process.execPath, [
+      '-e',
+      // Alive for a while either side of the transfer, so the agent names the process.
+      `setTimeout(() => {
+        const s = require('node:net').connect(${RETRANSMIT_PORT}, '${serverAddress}', () => s.write(Buffer.alloc(${RETRANSMIT_BYTES}, 3)));
+        s.on('data', () => { s.end(); console.log('done'); setTimeout(() => {}, ${2 * INTERVAL_MS}); });
+      }, ${2 * INTERVAL_MS});`,
+    ]);
+    await waitForLine(sender, /^done$/, 'sender', 60_000);
+    await new Promise((r) => setTimeout(r, 200));
+    const kernel = tcpCounter(clientNetns, 'RetransSegs') - retransBefore;
+    await settle();
+    const retransmitEdge = edgeOf(view(started3).topology, sender.pid!, RETRANSMIT_PORT);
+    const retransmits = { kernel, reported: retransmitEdge?.client?.retransmits ?? -1 };
+
+    const addedOk = added.every(
+      (a) => a.reported_ms >= 0 && a.abs_error_us <= Math.max(0.1 * a.held_ms * 1000, 50),
+    );
+    const errorMax = (q: 'p50' | 'p99') =>
+      Math.max(
+        ...exchange.map((e) => relError(e.server[`${q}_reported_ms`], e.server[`${q}_truth_ms`])),
+      );
+    const p50Max = errorMax('p50');
+    const p99Max = errorMax('p99');
+    const bytesExact = bytes.every((b) => b.expected === b.reported);
+    const retransmitsMatch = kernel > 0 && retransmits.reported === kernel;
+    return {
+      benchmark: 'accuracy',
+      added_latency_rel_error_max: r4(Math.max(...added.map((a) => a.rel_error))),
+      exchange_p50_rel_error_max: r4(p50Max),
+      exchange_p99_rel_error_max: r4(p99Max),
+      bytes_exact: bytesExact,
+      retransmits_match_kernel: retransmitsMatch,
+      added_latency: added,
+      exchange,
+      bytes,
+      retransmits,
+      targets: {
+        added_latency: 'within 10% or 50 us of what the proxy held',
+        quantiles: "server ends' exchange p50 and p99 within 3% of the server's own timing",
+        met: {
+          added_latency: addedOk,
+          quantiles: p50Max <= 0.03 && p99Max <= 0.03,
+          bytes: bytesExact,
+          retransmits: retransmitsMatch,
+        },
+      },
+    };
+  } finally {
+    await agent?.stop();
+    await collector?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    lab.destroy();
+  }
+}
+
+export function renderAccuracyBench(r: AccuracyBenchResult): string {
+  const mark = (ok: boolean) => (ok ? 'ok' : 'MISSED');
+  const m = r.targets.met;
+  return [
+    'Accuracy: what Tollgate reports vs ground truth',
+    `  added latency (inbound, both hops)  max error ${(r.added_latency_rel_error_max * 100).toFixed(1)}%  [${mark(m.added_latency)}]`,
+    ...r.added_latency.map(
+      (a) =>
+        `    injected ${a.injected_ms} ms, held ${a.held_ms} ms, reported ${a.reported_ms} ms (${a.abs_error_us} us off)`,
+    ),
+    `  exchange latency  p50 max error ${(r.exchange_p50_rel_error_max * 100).toFixed(1)}%, p99 ${(r.exchange_p99_rel_error_max * 100).toFixed(1)}%  [${mark(m.quantiles)}]`,
+    ...r.exchange.flatMap((e) => [
+      `    ~${e.service_time_ms} ms service, ${e.requests} requests, truth vs reported:`,
+      `      server end  p50 ${e.server.p50_truth_ms} vs ${e.server.p50_reported_ms} ms, p99 ${e.server.p99_truth_ms} vs ${e.server.p99_reported_ms} ms`,
+      `      client end  p50 ${e.client.p50_truth_ms} vs ${e.client.p50_reported_ms} ms, p99 ${e.client.p99_truth_ms} vs ${e.client.p99_reported_ms} ms`,
+    ]),
+    `  bytes exact       ${r.bytes_exact} (${r.bytes.length} counters)  [${mark(m.bytes)}]`,
+    `  retransmits       kernel ${r.retransmits.kernel}, reported ${r.retransmits.reported}  [${mark(m.retransmits)}]`,
+  ].join('\n');
+}

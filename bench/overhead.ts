@@ -1,0 +1,341 @@
+// `tollgate bench overhead`: what running Tollgate costs the traffic it watches. Two lab
+// pods with haproxy sidecars (client -> client sidecar -> server sidecar -> server app);
+// rounds alternate without and with Tollgate (collector and agent as their own processes,
+// started for the round and stopped after it), and the order flips every round so a drift
+// of the machine does not favour either side. Each round runs wrk at saturation, then the
+// open-loop generator at a constant rate, where the agent's CPU and memory, the kernel's
+// time per event and anything lost are read from the agent's own status.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { AgentStatus } from '../daemonset/agent.js';
+import { Lab } from '../lab/lab.js';
+import type { LoadResult } from '../lab/load.js';
+import {
+  type AgentProcess,
+  type CollectorProcess,
+  startAgentProcess,
+  startCollectorProcess,
+} from './tollgate-processes.js';
+import { runWrk, type WrkResult } from './wrk.js';
+
+export interface OverheadBenchOptions {
+  rounds: number;
+  saturationSeconds: number;
+  saturationConnections: number;
+  /** The constant rate at which the agent's cost and losses are read, requests per second. */
+  rate: number;
+  /** The constant rate of the latency comparison: one the machine serves without queueing. */
+  latencyRate: number;
+  rateSeconds: number;
+  rateConnections: number;
+}
+
+export const DEFAULT_OVERHEAD_BENCH: OverheadBenchOptions = {
+  rounds: 3,
+  saturationSeconds: 5,
+  saturationConnections: 64,
+  rate: 10_000,
+  latencyRate: 2_000,
+  rateSeconds: 8,
+  rateConnections: 64,
+};
+
+interface RoundResult {
+  traced: boolean;
+  saturation: WrkResult;
+  /** At `rate`. */
+  load: LoadResult;
+  /** At `latencyRate`. */
+  latency: LoadResult;
+  /** Only in traced rounds, over the constant-rate phase at `rate`. */
+  cost?: TracedCost;
+}
+
+interface TracedCost {
+  agentMillicores: number;
+  agentRssMb: number;
+  collectorMillicores: number;
+  collectorRssMb: number;
+  kernelEvents: number;
+  kernelNs: number;
+  lost: number;
+}
+
+export interface OverheadBenchResult {
+  benchmark: 'overhead';
+  /** Saturation throughput with Tollgate / without (wrk, closed loop). */
+  throughput_ratio: number;
+  /** At latencyRate: latency quantiles with Tollgate / without, means over rounds. */
+  p50_ratio: number;
+  p99_ratio: number;
+  p99_added_ms: number;
+  /** Agent and its runner at the constant rate. */
+  agent_millicores: number;
+  agent_rss_mb: number;
+  kernel_ns_per_event: number;
+  /** Kernel events handled per request (every hop's sends, receives and state changes). */
+  events_per_request: number;
+  lost_events: number;
+  /** The constant rate actually achieved (with Tollgate, mean over rounds). */
+  requests_per_s: number;
+  saturation_rps_without: number;
+  saturation_rps_with: number;
+  p50_ms_without: number;
+  p50_ms_with: number;
+  p99_ms_without: number;
+  p99_ms_with: number;
+  /** At `rate`, where this machine is close to saturated with Tollgate on. */
+  p99_ms_at_rate_without: number;
+  p99_ms_at_rate_with: number;
+  collector_millicores: number;
+  collector_rss_mb: number;
+  load_errors: number;
+  targets: {
+    throughput_ratio_min: number;
+    p99_added_max_ms: number;
+    agent_millicores_max: number;
+    agent_rss_mb_max: number;
+    met: Record<'throughput' | 'p99' | 'agent_cpu' | 'agent_memory' | 'lost', boolean>;
+  };
+  rounds: number;
+  rate: number;
+  latency_rate: number;
+  path: string;
+}
+
+const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+
+function agentCpuNs(s: AgentStatus): number {
+  return s.self.agentCpuNs + s.self.runnerCpuNs;
+}
+
+function lostOf(s: AgentStatus): number {
+  return s.lost.kernelMapFull + s.lost.straysDropped + s.shipper.spoolDropped + s.shipper.rejected;
+}
+
+function programTotals(s: AgentStatus): { runs: number; ns: number } {
+  return s.programs.reduce((t, p) => ({ runs: t.runs + p.runCount, ns: t.ns + p.runTimeNs }), {
+    runs: 0,
+    ns: 0,
+  });
+}
+
+/** The constant-rate phase of a traced round, with the agent's and collector's cost over it. */
+async function measuredLoad(
+  run: () => Promise<LoadResult>,
+  agent: AgentProcess,
+  collector: CollectorProcess,
+): Promise<{ load: LoadResult; cost: TracedCost }> {
+  const before = await agent.status();
+  const collectorBefore = collector.resources();
+  const startNs = process.hrtime.bigint();
+  let maxAgentRss = before.self.agentRssBytes + before.self.runnerRssBytes;
+  let maxCollectorRss = collectorBefore?.rssBytes ?? 0;
+  const poller = setInterval(() => {
+    agent.status().then(
+      (s) => {
+        maxAgentRss = Math.max(maxAgentRss, s.self.agentRssBytes + s.self.runnerRssBytes);
+      },
+      () => {},
+    );
+    maxCollectorRss = Math.max(maxCollectorRss, collector.resources()?.rssBytes ?? 0);
+  }, 500);
+  let load: LoadResult;
+  try {
+    load = await run();
+  } finally {
+    clearInterval(poller);
+  }
+  // One interval more, so the agent has drained and shipped what the load caused.
+  await new Promise((r) => setTimeout(r, 1500));
+  const after = await agent.status();
+  const collectorAfter = collector.resources();
+  const elapsedNs = Number(process.hrtime.bigint() - startNs);
+  const p0 = programTotals(before);
+  const p1 = programTotals(after);
+  const collectorCpu = (r: typeof collectorBefore) => (r ? r.cpuUserNs + r.cpuSystemNs : 0);
+  return {
+    load,
+    cost: {
+      agentMillicores: ((agentCpuNs(after) - agentCpuNs(before)) / elapsedNs) * 1000,
+      agentRssMb:
+        Math.max(maxAgentRss, after.self.agentRssBytes + after.self.runnerRssBytes) / 2 ** 20,
+      collectorMillicores:
+        ((collectorCpu(collectorAfter) - collectorCpu(collectorBefore)) / elapsedNs) * 1000,
+      collectorRssMb: maxCollectorRss / 2 ** 20,
+      kernelEvents: p1.runs - p0.runs,
+      kernelNs: p1.ns - p0.ns,
+      lost: lostOf(after),
+    },
+  };
+}
+
+async function round(
+  lab: Lab,
+  options: OverheadBenchOptions,
+  traced: boolean,
+): Promise<RoundResult> {
+  const url = lab.serviceUrls('server')[0]!;
+  const saturate = () =>
+    runWrk(lab, 'client', url, {
+      connections: options.saturationConnections,
+      seconds: options.saturationSeconds,
+    });
+  const constantRate = (rate: number) => () =>
+    lab.load('client', {
+      url,
+      rate,
+      durationS: options.rateSeconds,
+      connections: options.rateConnections,
+      timeoutMs: 5000,
+    });
+  if (!traced)
+    return {
+      traced,
+      saturation: await saturate(),
+      load: await constantRate(options.rate)(),
+      latency: await constantRate(options.latencyRate)(),
+    };
+  const collector = await startCollectorProcess();
+  let agent: AgentProcess | undefined;
+  try {
+    agent = await startAgentProcess(collector.grpcTarget);
+    const saturation = await saturate();
+    const { load, cost } = await measuredLoad(constantRate(options.rate), agent, collector);
+    const latency = await constantRate(options.latencyRate)();
+    return { traced, saturation, load, latency, cost };
+  } finally {
+    await agent?.stop();
+    await collector.stop();
+  }
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+export function summarizeOverhead(
+  rounds: RoundResult[],
+  options: OverheadBenchOptions,
+): OverheadBenchResult {
+  const on = rounds.filter((r) => r.traced);
+  const off = rounds.filter((r) => !r.traced);
+  const costs = on.map((r) => r.cost!);
+  const sat = (rs: RoundResult[]) => mean(rs.map((r) => r.saturation.requestsPerS));
+  const q = (rs: RoundResult[], key: 'p50Ms' | 'p99Ms', at: 'latency' | 'load' = 'latency') =>
+    mean(rs.map((r) => r[at][key] ?? 0));
+  const events = costs.reduce((s, c) => s + c.kernelEvents, 0);
+  const ns = costs.reduce((s, c) => s + c.kernelNs, 0);
+  const requests = on.reduce((s, r) => s + r.load.ok, 0);
+  const p99Added = q(on, 'p99Ms') - q(off, 'p99Ms');
+  const p99Allowed = Math.max(0.05 * q(off, 'p99Ms'), 0.05);
+  const result = {
+    throughput_ratio: round3(sat(on) / sat(off)),
+    p50_ratio: round3(q(on, 'p50Ms') / q(off, 'p50Ms')),
+    p99_ratio: round3(q(on, 'p99Ms') / q(off, 'p99Ms')),
+    p99_added_ms: round3(p99Added),
+    agent_millicores: round1(Math.max(...costs.map((c) => c.agentMillicores))),
+    agent_rss_mb: round1(Math.max(...costs.map((c) => c.agentRssMb))),
+    kernel_ns_per_event: events ? Math.round(ns / events) : 0,
+    events_per_request: requests ? round1(events / requests) : 0,
+    lost_events: costs.reduce((s, c) => s + c.lost, 0),
+    requests_per_s: Math.round(mean(on.map((r) => r.load.actualRps))),
+  };
+  return {
+    benchmark: 'overhead',
+    ...result,
+    saturation_rps_without: Math.round(sat(off)),
+    saturation_rps_with: Math.round(sat(on)),
+    p50_ms_without: round3(q(off, 'p50Ms')),
+    p50_ms_with: round3(q(on, 'p50Ms')),
+    p99_ms_without: round3(q(off, 'p99Ms')),
+    p99_ms_with: round3(q(on, 'p99Ms')),
+    p99_ms_at_rate_without: round3(q(off, 'p99Ms', 'load')),
+    p99_ms_at_rate_with: round3(q(on, 'p99Ms', 'load')),
+    collector_millicores: round1(Math.max(...costs.map((c) => c.collectorMillicores))),
+    collector_rss_mb: round1(Math.max(...costs.map((c) => c.collectorRssMb))),
+    load_errors: rounds.reduce(
+      (s, r) =>
+        s +
+        r.saturation.errors +
+        r.load.errors +
+        r.load.timeouts +
+        r.latency.errors +
+        r.latency.timeouts,
+      0,
+    ),
+    targets: {
+      throughput_ratio_min: 0.97,
+      p99_added_max_ms: round3(p99Allowed),
+      agent_millicores_max: 100,
+      agent_rss_mb_max: 150,
+      met: {
+        throughput: result.throughput_ratio >= 0.97,
+        p99: p99Added <= p99Allowed,
+        agent_cpu: result.agent_millicores <= 100,
+        agent_memory: result.agent_rss_mb <= 150,
+        lost: result.lost_events === 0,
+      },
+    },
+    rounds: options.rounds,
+    rate: options.rate,
+    latency_rate: options.latencyRate,
+    path: 'client -> haproxy sidecar -> haproxy sidecar -> node app (2 lab pods)',
+  };
+}
+
+export async function benchOverhead(
+  options: OverheadBenchOptions = DEFAULT_OVERHEAD_BENCH,
+  log: (line: string) => void = () => {},
+): Promise<OverheadBenchResult> {
+  const statsBefore = readFileSync(STATS_SYSCTL, 'utf8').trim();
+  const lab = await Lab.create([
+    { name: 'client', service: 'client', meshed: true, app: false },
+    { name: 'server', service: 'server', meshed: true },
+  ]);
+  const rounds: RoundResult[] = [];
+  try {
+    // The runner holds bpf_stats while it runs; the untraced rounds must not pay for it.
+    writeFileSync(STATS_SYSCTL, '0');
+    // Warm the app's JIT and the sidecars' connection pools, outside the measurement.
+    await runWrk(lab, 'client', lab.serviceUrls('server')[0]!, { connections: 16, seconds: 2 });
+    for (let i = 0; i < options.rounds; i++) {
+      for (const traced of i % 2 === 0 ? [false, true] : [true, false]) {
+        const r = await round(lab, options, traced);
+        log(
+          `round ${i + 1} ${traced ? 'with' : 'without'} Tollgate: saturation ${Math.round(r.saturation.requestsPerS)} rps; ` +
+            `${options.rate} rps p99 ${r.load.p99Ms?.toFixed(2)} ms; ` +
+            `${options.latencyRate} rps p50 ${r.latency.p50Ms?.toFixed(2)} ms p99 ${r.latency.p99Ms?.toFixed(2)} ms` +
+            (r.cost ? `; agent ${r.cost.agentMillicores.toFixed(0)} mcores` : ''),
+        );
+        rounds.push(r);
+      }
+    }
+  } finally {
+    writeFileSync(STATS_SYSCTL, statsBefore);
+    lab.destroy();
+  }
+  // No programs of ours may be left loaded once the agent has stopped.
+  const left = execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => /name tg_/.test(l));
+  if (left.length)
+    throw new Error(`${left.length} tg_ programs still loaded after the agent stopped`);
+  return summarizeOverhead(rounds, options);
+}
+
+export function renderOverheadBench(r: OverheadBenchResult): string {
+  const mark = (ok: boolean) => (ok ? 'ok' : 'MISSED');
+  const m = r.targets.met;
+  return [
+    `Overhead: ${r.path}; ${r.rounds} rounds A/B interleaved`,
+    `  saturation (wrk)     ${r.saturation_rps_without} -> ${r.saturation_rps_with} rps, ratio ${r.throughput_ratio}  [>= 0.97 ${mark(m.throughput)}]`,
+    `  at ${r.latency_rate} rps          p50 ${r.p50_ms_without} -> ${r.p50_ms_with} ms (x${r.p50_ratio}), p99 ${r.p99_ms_without} -> ${r.p99_ms_with} ms (+${r.p99_added_ms} ms)  [<= +${r.targets.p99_added_max_ms} ms ${mark(m.p99)}]`,
+    `  at ${r.rate} rps         p99 ${r.p99_ms_at_rate_without} -> ${r.p99_ms_at_rate_with} ms (near saturation here)`,
+    `  agent at ${r.rate} rps   ${r.agent_millicores} millicores [${mark(m.agent_cpu)}], ${r.agent_rss_mb} MB [${mark(m.agent_memory)}]`,
+    `  kernel               ${r.kernel_ns_per_event} ns per event, ${r.events_per_request} events per request`,
+    `  lost events          ${r.lost_events}  [${mark(m.lost)}]`,
+    `  collector            ${r.collector_millicores} millicores, ${r.collector_rss_mb} MB`,
+    `  load errors          ${r.load_errors}`,
+  ].join('\n');
+}

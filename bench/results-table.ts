@@ -1,0 +1,115 @@
+// The benchmarks' results file (bench/results/latest.json) and the Markdown table README
+// shows of it. Pure: README's table is checked against the file by a test, so the two
+// cannot drift.
+
+export interface MachineDescription {
+  cpu: string;
+  cores: number;
+  memory_gb: number;
+  kernel: string;
+  node: string;
+}
+
+export interface BenchReport {
+  ran_at: string;
+  commit: string | null;
+  machine: MachineDescription;
+  /** Each benchmark's JSON object, or { error } when it failed. */
+  results: Record<string, Record<string, unknown>>;
+}
+
+interface Row {
+  benchmark: string;
+  key: string;
+  target: string;
+  met?: (value: unknown) => boolean;
+}
+
+const atLeast = (n: number) => (v: unknown) => typeof v === 'number' && v >= n;
+const atMost = (n: number) => (v: unknown) => typeof v === 'number' && v <= n;
+
+/** The headline keys of each benchmark, in the order README lists them, with their targets. */
+const ROWS: Row[] = [
+  { benchmark: 'overhead', key: 'throughput_ratio', target: '>= 0.97', met: atLeast(0.97) },
+  { benchmark: 'overhead', key: 'p50_ratio', target: '' },
+  { benchmark: 'overhead', key: 'p99_ratio', target: '' },
+  { benchmark: 'overhead', key: 'p99_added_ms', target: '<= max(5% of p99, 0.05)' },
+  { benchmark: 'overhead', key: 'agent_millicores', target: '<= 100', met: atMost(100) },
+  { benchmark: 'overhead', key: 'agent_rss_mb', target: '<= 150', met: atMost(150) },
+  { benchmark: 'overhead', key: 'kernel_ns_per_event', target: '' },
+  { benchmark: 'overhead', key: 'lost_events', target: '0', met: (v) => v === 0 },
+  { benchmark: 'overhead', key: 'requests_per_s', target: '10000' },
+  {
+    benchmark: 'accuracy',
+    key: 'added_latency_rel_error_max',
+    target: '<= 0.10 (or 50 us)',
+  },
+  {
+    benchmark: 'accuracy',
+    key: 'exchange_p50_rel_error_max',
+    target: '<= 0.03',
+    met: atMost(0.03),
+  },
+  {
+    benchmark: 'accuracy',
+    key: 'exchange_p99_rel_error_max',
+    target: '<= 0.03',
+    met: atMost(0.03),
+  },
+  { benchmark: 'accuracy', key: 'bytes_exact', target: 'true', met: (v) => v === true },
+  {
+    benchmark: 'accuracy',
+    key: 'retransmits_match_kernel',
+    target: 'true',
+    met: (v) => v === true,
+  },
+  {
+    benchmark: 'ingest',
+    key: 'records_per_s_per_core',
+    target: '>= 100000',
+    met: atLeast(100_000),
+  },
+  { benchmark: 'ingest', key: 'ack_p99_ms', target: '' },
+  { benchmark: 'ui', key: 'fps_pan', target: '>= 30', met: atLeast(30) },
+  { benchmark: 'ui', key: 'first_render_ms', target: '' },
+  { benchmark: 'probes', key: 'kernel_ns_per_event', target: '' },
+  { benchmark: 'probes', key: 'events_per_s', target: '' },
+];
+
+/** Targets whose check is more than one number live in the result's own `targets.met`. */
+function metOf(row: Row, result: Record<string, unknown>): string {
+  const value = result[row.key];
+  if (row.met) return row.met(value) ? 'yes' : '**no**';
+  const met = (result.targets as { met?: Record<string, boolean> } | undefined)?.met;
+  const named: Record<string, string> = {
+    p99_added_ms: 'p99',
+    added_latency_rel_error_max: 'added_latency',
+  };
+  const flag = named[row.key] ? met?.[named[row.key]!] : undefined;
+  if (flag === undefined) return '';
+  return flag ? 'yes' : '**no**';
+}
+
+export function renderResultsTable(report: BenchReport): string {
+  const m = report.machine;
+  const lines = [
+    `Ran ${report.ran_at.slice(0, 10)}${report.commit ? ` at ${report.commit.slice(0, 7)}` : ''} on ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, Linux ${m.kernel}, Node ${m.node}.`,
+    '',
+    '| benchmark | key | value | target | met |',
+    '|---|---|---|---|---|',
+  ];
+  for (const row of ROWS) {
+    const result = report.results[row.benchmark];
+    if (!result) continue;
+    if ('error' in result) {
+      if (row === ROWS.find((r) => r.benchmark === row.benchmark))
+        lines.push(`| ${row.benchmark} | error | ${String(result.error)} | | |`);
+      continue;
+    }
+    const value = result[row.key];
+    lines.push(
+      `| ${row.benchmark} | ${row.key} | ${value === undefined ? '' : String(value)} | ${row.target} | ${metOf(row, result)} |`,
+    );
+  }
+  return lines.join('\n');
+}

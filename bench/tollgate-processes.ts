@@ -1,0 +1,117 @@
+// The collector and the agent as the benchmarks run them: separate processes started
+// through the CLI, as in a cluster, so their CPU and memory are their own and nothing of
+// the benchmark's harness is counted. Each is stopped by its pid (SIGTERM, then SIGKILL).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AgentStatus } from '../daemonset/agent.js';
+import { type ProcessResources, readProcessResources } from '../daemonset/proc-resources.js';
+import { nodeEntry, waitForLine } from '../lab/spawn.js';
+
+export interface TollgateProcess {
+  readonly pid: number;
+  resources(): ProcessResources | undefined;
+  /** SIGTERM, and SIGKILL if it has not exited within graceMs; resolves once it has. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface CollectorProcess extends TollgateProcess {
+  /** host:port of the gRPC ingest. */
+  readonly grpcTarget: string;
+  readonly httpUrl: string;
+}
+
+export interface AgentProcess extends TollgateProcess {
+  status(): Promise<AgentStatus>;
+}
+
+function startCli(args: string[]): ChildProcess {
+  return spawn(process.execPath, [...nodeEntry(import.meta.url, '../cli/tollgate'), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+}
+
+function handle(child: ChildProcess, cleanup: () => void = () => {}): TollgateProcess {
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  return {
+    pid: child.pid!,
+    resources: () => readProcessResources(child.pid!),
+    async stop(graceMs = 10_000) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+      cleanup();
+    },
+  };
+}
+
+/** A collector on loopback with its store in a fresh directory, removed when it stops. */
+export async function startCollectorProcess(): Promise<CollectorProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-collector-'));
+  const child = startCli([
+    'collector',
+    '--data-dir',
+    dir,
+    '--grpc-listen',
+    '127.0.0.1:0',
+    '--http-listen',
+    '127.0.0.1:0',
+  ]);
+  const process = handle(child, () => rmSync(dir, { recursive: true, force: true }));
+  try {
+    const grpc = await waitForLine(child, /gRPC ingest on/, 'collector', 30_000);
+    const http = await waitForLine(child, /API and web viewer on/, 'collector', 30_000);
+    child.stdout!.resume();
+    return {
+      ...process,
+      grpcTarget: /on (\S+)$/.exec(grpc)![1]!,
+      httpUrl: /on (\S+)$/.exec(http)![1]!,
+    };
+  } catch (error) {
+    await process.stop(1000);
+    throw error;
+  }
+}
+
+/**
+ * An agent shipping to `collector`, with its status on a loopback port. Resolves once
+ * its probes are loaded and its first batch has been acknowledged.
+ */
+export async function startAgentProcess(collector: string, intervalS = 1): Promise<AgentProcess> {
+  const child = startCli([
+    'agent',
+    '--collector',
+    collector,
+    '--interval',
+    String(intervalS),
+    '--http-listen',
+    '127.0.0.1:0',
+  ]);
+  const process = handle(child);
+  try {
+    const line = await waitForLine(child, /health and metrics on/, 'agent', 60_000);
+    child.stdout!.resume();
+    const url = /on (\S+)$/.exec(line)![1]!;
+    const status = async (): Promise<AgentStatus> => {
+      const response = await fetch(new URL('/status', url));
+      if (!response.ok) throw new Error(`agent status: HTTP ${response.status}`);
+      return (await response.json()) as AgentStatus;
+    };
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { shipper } = await status();
+      if (shipper.stored + shipper.duplicates >= 1) break;
+      if (Date.now() > deadline) throw new Error('the agent shipped nothing within 30 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { ...process, status };
+  } catch (error) {
+    await process.stop(1000);
+    throw error;
+  }
+}

@@ -1,0 +1,39 @@
+// The overhead benchmark's machinery, small: one round each way at a low rate. With
+// Tollgate on, the agent and collector run as their own processes and are gone after,
+// the kernel saw every request's reads and writes on all three connections, and nothing
+// was lost.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { benchOverhead } from '../../bench/overhead.js';
+
+test('bench overhead: A/B rounds, the agent measured, every hop seen, nothing lost or left', async (t) => {
+  const lines: string[] = [];
+  const r = await benchOverhead(
+    {
+      rounds: 1,
+      saturationSeconds: 1,
+      saturationConnections: 8,
+      rate: 400,
+      latencyRate: 200,
+      rateSeconds: 2,
+      rateConnections: 4,
+    },
+    (line) => lines.push(line),
+  );
+  t.diagnostic(JSON.stringify(r));
+  assert.equal(lines.length, 2);
+  assert.match(lines[0]!, /without Tollgate/);
+  assert.match(lines[1]!, /with Tollgate/);
+  assert.equal(r.load_errors, 0);
+  assert.equal(r.lost_events, 0);
+  assert.ok(Math.abs(r.requests_per_s - 400) <= 20, `${r.requests_per_s} requests/s`);
+  assert.ok(r.saturation_rps_without > 400 && r.saturation_rps_with > 400);
+  assert.ok(r.throughput_ratio > 0 && r.p50_ratio > 0 && r.p99_ratio > 0);
+  assert.ok(r.agent_millicores > 0 && r.agent_rss_mb > 10, 'the agent and runner were measured');
+  assert.ok(r.collector_rss_mb > 10);
+  // Per request: a send and a receive at each end of client -> sidecar -> sidecar -> app.
+  assert.ok(r.events_per_request >= 12, `${r.events_per_request} kernel events per request`);
+  assert.ok(r.kernel_ns_per_event > 0);
+  assert.equal(r.targets.met.lost, true);
+  assert.equal(r.targets.met.throughput, r.throughput_ratio >= 0.97);
+});

@@ -1,0 +1,50 @@
+// The benchmark table README shows is the one bench/results/latest.json gives, and the
+// table says "no" exactly where a target is missed.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { type BenchReport, renderResultsTable } from '../../bench/results-table.js';
+
+const repo = new URL('../..', import.meta.url);
+
+test("README's benchmark table is bench/results/latest.json's, rendered", () => {
+  const report = JSON.parse(
+    readFileSync(new URL('bench/results/latest.json', repo), 'utf8'),
+  ) as BenchReport;
+  const readme = readFileSync(new URL('README.md', repo), 'utf8');
+  const block = /<!-- bench-table:begin -->\n([\s\S]*?)\n<!-- bench-table:end -->/.exec(readme);
+  assert.ok(block, 'README has the bench-table markers');
+  assert.equal(
+    block[1],
+    renderResultsTable(report),
+    'run `node bin/tollgate.js bench all` and paste its table',
+  );
+  for (const name of ['overhead', 'accuracy', 'ingest', 'ui', 'probes'])
+    assert.ok(report.results[name] && !('error' in report.results[name]!), `${name} ran`);
+});
+
+test('targets met and missed, and a failed benchmark, are shown as such', () => {
+  const table = renderResultsTable({
+    ran_at: '2026-11-22T10:00:00Z',
+    commit: 'abcdef0123',
+    machine: { cpu: 'CPU', cores: 2, memory_gb: 24, kernel: '6.1', node: '20.20.0' },
+    results: {
+      overhead: {
+        throughput_ratio: 0.9,
+        agent_millicores: 40,
+        p99_added_ms: 0.2,
+        targets: { met: { p99: true } },
+      },
+      accuracy: { bytes_exact: false },
+      ui: { error: 'no browser' },
+    },
+  });
+  const row = (key: string) => table.split('\n').find((l) => l.includes(`| ${key} |`));
+  assert.match(table, /^Ran 2026-11-22 at abcdef0 on CPU, 2 cores, 24 GB/);
+  assert.match(row('throughput_ratio')!, /\| 0\.9 \| >= 0\.97 \| \*\*no\*\* \|$/);
+  assert.match(row('agent_millicores')!, /\| 40 \| <= 100 \| yes \|$/);
+  assert.match(row('p99_added_ms')!, /\| yes \|$/);
+  assert.match(row('bytes_exact')!, /\| false \| true \| \*\*no\*\* \|$/);
+  assert.match(row('error')!, /^\| ui \| error \| no browser \|/);
+  assert.equal(row('records_per_s_per_core'), undefined, 'a benchmark not run has no rows');
+});
