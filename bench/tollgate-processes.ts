@@ -63,14 +63,22 @@ export async function startCollectorProcess(): Promise<CollectorProcess> {
     '127.0.0.1:0',
   ]);
   const process = handle(child, () => rmSync(dir, { recursive: true, force: true }));
+  // Both lines can come in one chunk: keep everything printed until the last one.
+  let printed = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    if (printed.length < 4096) printed += chunk;
+  });
   try {
-    const grpc = await waitForLine(child, /gRPC ingest on/, 'collector', 30_000);
-    const http = await waitForLine(child, /API and web viewer on/, 'collector', 30_000);
-    child.stdout!.resume();
+    await waitForLine(child, /API and web viewer on/, 'collector', 30_000);
+    const address = (pattern: RegExp) => {
+      const match = pattern.exec(printed);
+      if (!match) throw new Error(`the collector did not print ${pattern}`);
+      return match[1]!;
+    };
     return {
       ...process,
-      grpcTarget: /on (\S+)$/.exec(grpc)![1]!,
-      httpUrl: /on (\S+)$/.exec(http)![1]!,
+      grpcTarget: address(/gRPC ingest on (\S+)$/m),
+      httpUrl: address(/API and web viewer on (\S+)$/m),
     };
   } catch (error) {
     await process.stop(1000);
