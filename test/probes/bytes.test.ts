@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
 import type { EdgeRecord } from '../../probes/records.js';
-import { clientServerWithProbes, collect } from './fixture.js';
+import { clientServerWithProbes, collect, exited } from './fixture.js';
 
 const CONNECTIONS = 25;
 const REQUEST_BYTES = 3000;
@@ -56,7 +56,7 @@ test('connections and bytes are exact at both ends', async (t) => {
     clientScript(lab.pod('server').address),
   ]);
   await waitForLine(client, /^done$/, 'client', 30_000);
-  await new Promise((r) => client.once('exit', r));
+  await exited(client);
 
   const got = await collect(probes);
   const edges = got.records.filter((r): r is EdgeRecord => r.type === 'edge');

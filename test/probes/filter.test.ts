@@ -10,7 +10,7 @@ import { run } from '../../lab/exec.js';
 import type { Lab } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
 import type { EdgeRecord } from '../../probes/records.js';
-import { clientServerWithProbes, LiveRecords } from './fixture.js';
+import { clientServerWithProbes, exited, LiveRecords } from './fixture.js';
 
 const PORT = 7200;
 
@@ -34,7 +34,7 @@ async function exchange(lab: Lab, tag: string, beforeConnectMs = 0) {
     done: async () => {
       await waitForLine(client, /^done$/, 'client', 10_000);
       server.kill();
-      await new Promise((r) => server.once('exit', r));
+      await exited(server);
     },
   };
 }
@@ -91,7 +91,7 @@ test('a cgroup filter traces only the processes in that cgroup', async (t) => {
   const one = await exchange(lab, 'cgroup', 500);
   writeFileSync(join(group, 'cgroup.procs'), String(one.client.pid));
   await one.done();
-  await new Promise((r) => one.client.once('exit', r));
+  await exited(one.client);
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(
     edgesOf(live, from, one.client.pid).reduce((s, e) => s + e.connects + e.bytesSent, 0),

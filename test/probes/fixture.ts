@@ -1,6 +1,7 @@
 // What the kernel-probe tests share: a client pod and a server pod on the lab bridge, a
 // runner draining every 200 ms, both removed when the test ends; and the records a
 // stopped runner produced, summed per process and side.
+import type { ChildProcess } from 'node:child_process';
 import type { TestContext } from 'node:test';
 import { Lab, type PodSpec } from '../../lab/lab.js';
 import { ProbeSource, type ProbeSourceOptions } from '../../probes/probe-source.js';
@@ -129,4 +130,11 @@ export class LiveRecords {
   finished(): Promise<void> {
     return this.done;
   }
+}
+
+/** Resolves once the child has exited, also when it already had (an 'exit' listener added
+ *  after the fact would wait forever). */
+export function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
 import { mean, quantile, totalCount } from '../../proto/histogram.js';
-import { clientServerWithProbes, collect } from './fixture.js';
+import { clientServerWithProbes, collect, exited } from './fixture.js';
 
 const SERVER_PORT = 7300;
 const PROXY_PORT = 15006;
@@ -92,7 +92,7 @@ test('haproxy as a sidecar behind REDIRECT: both ends joined, every request a ho
       .then(() => { agent.destroy(); console.log('done'); });`,
   ]);
   await waitForLine(client, /^done$/, 'http clients', 60_000);
-  await new Promise((r) => client.once('exit', r));
+  await exited(client);
   const got = await collect(probes);
   const haproxy = web.sidecarPid!;
   const edges = got.records.filter((r) => r.type === 'edge');

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { runIn } from '../../lab/exec.js';
 import { waitForLine } from '../../lab/spawn.js';
 import { quantile, totalCount } from '../../proto/histogram.js';
-import { clientServerWithProbes, collect } from './fixture.js';
+import { clientServerWithProbes, collect, exited } from './fixture.js';
 
 const PORT = 7100;
 const BYTES = 4 * 1024 * 1024;
@@ -67,7 +67,7 @@ test('retransmits equal TcpRetransSegs and drops equal the DROP rule count', asy
     s.on('data', (d) => { if (String(d) === 'ok') { console.log('done'); s.end(); } });`,
   ]);
   await waitForLine(sender, /^done$/, 'sender', 60_000);
-  await new Promise((r) => sender.once('exit', r));
+  await exited(sender);
   const kernelRetrans = tcpCounter(client.netns, 'RetransSegs') - retransBefore;
   const ruleDrops = droppedByRules(client.netns, 'OUTPUT');
   const got = await collect(probes);
