@@ -21,6 +21,7 @@ import type { DelayProxyReport } from '../lab/delay-proxy.js';
 import { runIn } from '../lab/exec.js';
 import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
+import { tcpCounter } from '../lab/tcp-counters.js';
 
 export interface AccuracyBenchOptions {
   /** Mean service times of the servers, ms; each request's is spread 0.5x..1.5x of it. */
@@ -161,18 +162,6 @@ const nearestRank = (sorted: number[], q: number) =>
 const relError = (reported: number | null, truth: number) =>
   reported === null ? 1 : Math.abs(reported - truth) / truth;
 const r4 = (x: number) => Number(x.toPrecision(4));
-
-/** The TCP counter of a network namespace's /proc/net/snmp. */
-export function tcpCounter(netns: string, field: string): number {
-  const lines = runIn(netns, 'cat', ['/proc/net/snmp'])
-    .split('\n')
-    .filter((l) => l.startsWith('Tcp:'));
-  const names = lines[0]?.split(/\s+/) ?? [];
-  const values = lines[1]?.split(/\s+/) ?? [];
-  const i = names.indexOf(field);
-  if (i < 1) throw new Error(`no Tcp ${field} in /proc/net/snmp`);
-  return Number(values[i]);
-}
 
 export async function benchAccuracy(
   options: AccuracyBenchOptions = DEFAULT_ACCURACY_BENCH,

@@ -2,10 +2,10 @@
 // none disturbs another, into bench/results/latest.json with the machine it ran on. A
 // benchmark that fails is recorded with its error and the others still run.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../cli/package-root.js';
 import { benchAccuracy } from './accuracy.js';
 import { benchIngest } from './ingest.js';
 import { benchOverhead } from './overhead.js';
@@ -23,17 +23,6 @@ export function describeMachine(): MachineDescription {
     kernel: release(),
     node: process.versions.node,
   };
-}
-
-/** The repository's root: the nearest folder above this module with a package.json. */
-function repositoryRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('not inside the repository');
-    dir = parent;
-  }
-  return dir;
 }
 
 function commit(root: string): string | null {
@@ -54,7 +43,8 @@ export async function benchAll(
     ingest: () => benchIngest(),
     ui: () => benchUi(),
   };
-  const root = repositoryRoot();
+  const root = packageRoot(import.meta.url);
+  if (!root) throw new Error('bench all runs from the repository');
   const report: BenchReport = {
     ran_at: new Date().toISOString(),
     commit: commit(root),

@@ -5,11 +5,10 @@
 // of the machine does not favour either side. Each round runs wrk at saturation, then the
 // open-loop generator at a constant rate, where the agent's CPU and memory, the kernel's
 // time per event and anything lost are read from the agent's own status.
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import type { AgentStatus } from '../daemonset/agent.js';
 import { Lab } from '../lab/lab.js';
 import type { LoadResult } from '../lab/load.js';
+import { tollgatePrograms, withBpfStatsSysctl } from './bpf-stats.js';
 import {
   type AgentProcess,
   type CollectorProcess,
@@ -102,8 +101,6 @@ export interface OverheadBenchResult {
   latency_rate: number;
   path: string;
 }
-
-const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 
 function agentCpuNs(s: AgentStatus): number {
   return s.self.agentCpuNs + s.self.runnerCpuNs;
@@ -288,15 +285,13 @@ export async function benchOverhead(
   options: OverheadBenchOptions = DEFAULT_OVERHEAD_BENCH,
   log: (line: string) => void = () => {},
 ): Promise<OverheadBenchResult> {
-  const statsBefore = readFileSync(STATS_SYSCTL, 'utf8').trim();
   const lab = await Lab.create([
     { name: 'client', service: 'client', meshed: true, app: false },
     { name: 'server', service: 'server', meshed: true },
   ]);
   const rounds: RoundResult[] = [];
-  try {
-    // The runner holds bpf_stats while it runs; the untraced rounds must not pay for it.
-    writeFileSync(STATS_SYSCTL, '0');
+  // The runner holds bpf_stats while it runs; the untraced rounds must not pay for it.
+  const run = async () => {
     // Warm the app's JIT and the sidecars' connection pools, outside the measurement.
     await runWrk(lab, 'client', lab.serviceUrls('server')[0]!, { connections: 16, seconds: 2 });
     for (let i = 0; i < options.rounds; i++) {
@@ -311,16 +306,15 @@ export async function benchOverhead(
         rounds.push(r);
       }
     }
+  };
+  try {
+    await withBpfStatsSysctl(false, run);
   } finally {
-    writeFileSync(STATS_SYSCTL, statsBefore);
     lab.destroy();
   }
   // No programs of ours may be left loaded once the agent has stopped.
-  const left = execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => /name tg_/.test(l));
-  if (left.length)
-    throw new Error(`${left.length} tg_ programs still loaded after the agent stopped`);
+  const left = tollgatePrograms().length;
+  if (left) throw new Error(`${left} tg_ programs still loaded after the agent stopped`);
   return summarizeOverhead(rounds, options);
 }
 

@@ -2,12 +2,11 @@
 // exchanges to a server pod, in rounds that alternate without and with the probes
 // (A/B interleaved, because these machines are noisy); with them, the kernel's own
 // bpf_stats give events handled and time per event for each program.
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
 import { ProbeSource } from '../probes/probe-source.js';
 import type { IntervalRecord, LostCounters } from '../probes/records.js';
+import { tollgatePrograms, withBpfStatsSysctl } from './bpf-stats.js';
 
 export interface ProbesBenchOptions {
   rounds: number;
@@ -37,7 +36,6 @@ export const DEFAULT_PROBES_BENCH: ProbesBenchOptions = {
   connections: 8,
 };
 
-const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 const PORT = 7500;
 
 const echoServer = `require('node:net').createServer({ noDelay: true }, (s) => s.on('data', (d) => s.write(d)))
@@ -58,19 +56,6 @@ const pingPong = (address: string, connections: number, seconds: number) => `
     s.on('close', () => { if (--open === 0) console.log(JSON.stringify({ exchanges })); });
   }`;
 
-interface ProgStats {
-  name?: string;
-  run_cnt?: number;
-  run_time_ns?: number;
-}
-
-function programStats(): ProgStats[] {
-  const all = JSON.parse(
-    execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' }),
-  ) as ProgStats[];
-  return all.filter((p) => p.name?.startsWith('tg_'));
-}
-
 async function round(lab: Lab, options: ProbesBenchOptions): Promise<number> {
   const client = lab.exec('client', 'ping-pong', process.execPath, [
     '-e',
@@ -83,7 +68,6 @@ async function round(lab: Lab, options: ProbesBenchOptions): Promise<number> {
 export async function benchProbes(
   options: ProbesBenchOptions = DEFAULT_PROBES_BENCH,
 ): Promise<ProbesBenchResult> {
-  const statsBefore = readFileSync(STATS_SYSCTL, 'utf8').trim();
   const lab = await Lab.create([
     { name: 'client', service: 'client', meshed: false, app: false },
     { name: 'server', service: 'server', meshed: false, app: false },
@@ -92,8 +76,7 @@ export async function benchProbes(
   const withProbes: number[] = [];
   const programs = new Map<string, { events: number; ns: number }>();
   let lost = 0;
-  try {
-    writeFileSync(STATS_SYSCTL, '1');
+  const rounds = async () => {
     const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
     await waitForLine(server, /^ready$/, 'echo');
     for (let i = 0; i < options.rounds; i++) {
@@ -105,7 +88,7 @@ export async function benchProbes(
       })();
       withProbes.push(await round(lab, options));
       // Read the counters while the programs are still loaded.
-      for (const p of programStats()) {
+      for (const p of tollgatePrograms()) {
         const entry = programs.get(p.name!) ?? { events: 0, ns: 0 };
         entry.events += p.run_cnt ?? 0;
         entry.ns += p.run_time_ns ?? 0;
@@ -115,8 +98,10 @@ export async function benchProbes(
       await reading;
       lost += sumLost(last?.lost);
     }
+  };
+  try {
+    await withBpfStatsSysctl(true, rounds);
   } finally {
-    writeFileSync(STATS_SYSCTL, statsBefore);
     lab.destroy();
   }
   const events = [...programs.values()].reduce((s, p) => s + p.events, 0);

@@ -62,7 +62,7 @@ export async function startCollectorProcess(): Promise<CollectorProcess> {
     '--http-listen',
     '127.0.0.1:0',
   ]);
-  const process = handle(child, () => rmSync(dir, { recursive: true, force: true }));
+  const running = handle(child, () => rmSync(dir, { recursive: true, force: true }));
   // Both lines can come in one chunk: keep everything printed until the last one.
   let printed = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -76,12 +76,12 @@ export async function startCollectorProcess(): Promise<CollectorProcess> {
       return match[1]!;
     };
     return {
-      ...process,
+      ...running,
       grpcTarget: address(/gRPC ingest on (\S+)$/m),
       httpUrl: address(/API and web viewer on (\S+)$/m),
     };
   } catch (error) {
-    await process.stop(1000);
+    await running.stop(1000);
     throw error;
   }
 }
@@ -100,7 +100,7 @@ export async function startAgentProcess(collector: string, intervalS = 1): Promi
     '--http-listen',
     '127.0.0.1:0',
   ]);
-  const process = handle(child);
+  const running = handle(child);
   try {
     const line = await waitForLine(child, /health and metrics on/, 'agent', 60_000);
     child.stdout!.resume();
@@ -117,9 +117,9 @@ export async function startAgentProcess(collector: string, intervalS = 1): Promi
       if (Date.now() > deadline) throw new Error('the agent shipped nothing within 30 s');
       await new Promise((r) => setTimeout(r, 100));
     }
-    return { ...process, status };
+    return { ...running, status };
   } catch (error) {
-    await process.stop(1000);
+    await running.stop(1000);
     throw error;
   }
 }

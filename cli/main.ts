@@ -1,8 +1,7 @@
 // The `tollgate` command line: finds the subcommand, prints help, maps errors to exit
 // codes. Everything it runs lives in the parts (probes, daemonset, collector, lab, bench).
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   type Command,
   ExitCode,
@@ -10,6 +9,7 @@ import {
   parseCommandArgs,
   UsageError,
 } from './command.js';
+import { packageRoot } from './package-root.js';
 
 /**
  * Every subcommand, loaded only when it runs: the agent on every node should not carry
@@ -61,13 +61,9 @@ export const commands: readonly CommandEntry[] = [
 
 /** The package version, found from source (cli/) and from the build (dist/cli/) alike. */
 function version(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) return 'unknown';
-    dir = parent;
-  }
-  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string };
+  const root = packageRoot(import.meta.url);
+  if (!root) return 'unknown';
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 

@@ -8,23 +8,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runIn } from '../../lab/exec.js';
 import { waitForLine } from '../../lab/spawn.js';
+import { tcpCounter } from '../../lab/tcp-counters.js';
 import { quantile, totalCount } from '../../proto/histogram.js';
 import { clientServerWithProbes, collect, exited } from './fixture.js';
 
 const PORT = 7100;
 const BYTES = 4 * 1024 * 1024;
-
-/** A field of the Tcp line of /proc/net/snmp, as the namespace's kernel counts it. */
-function tcpCounter(netns: string, field: string): number {
-  const lines = runIn(netns, 'cat', ['/proc/net/snmp'])
-    .split('\n')
-    .filter((l) => l.startsWith('Tcp:'));
-  const names = lines[0]!.split(/\s+/);
-  const values = lines[1]!.split(/\s+/);
-  const i = names.indexOf(field);
-  assert.ok(i > 0, `no Tcp ${field}`);
-  return Number(values[i]);
-}
 
 /** Packets matched by the rules of a chain whose target is DROP. */
 function droppedByRules(netns: string, chain: string): number {
