@@ -7,13 +7,14 @@ import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../cli/package-root.js';
 import { benchAccuracy } from './accuracy.js';
+import { benchChaos } from './chaos.js';
 import { benchIngest } from './ingest.js';
 import { benchOverhead } from './overhead.js';
 import { benchProbes } from './probes.js';
 import type { BenchReport, MachineDescription } from './results-table.js';
 import { benchUi } from './ui.js';
 
-export const ALL_BENCHMARKS = ['probes', 'overhead', 'accuracy', 'ingest', 'ui'] as const;
+export const ALL_BENCHMARKS = ['probes', 'overhead', 'accuracy', 'ingest', 'ui', 'chaos'] as const;
 
 export function describeMachine(): MachineDescription {
   return {
@@ -42,6 +43,7 @@ export async function benchAll(
     accuracy: () => benchAccuracy(undefined, log),
     ingest: () => benchIngest(),
     ui: () => benchUi(),
+    chaos: () => benchChaos(undefined, log),
   };
   const root = packageRoot(import.meta.url);
   if (!root) throw new Error('bench all runs from the repository');
@@ -60,7 +62,6 @@ export async function benchAll(
       report.results[name] = { error: (error as Error).message };
     }
   }
-  report.results.chaos = { error: 'not built yet (issue #10)' };
   const dir = join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'latest.json');

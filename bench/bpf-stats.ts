@@ -1,11 +1,13 @@
 // The kernel's accounting of BPF programs, as the benchmarks use it: the bpf_stats sysctl
 // (set for a benchmark's run and put back after) and the programs of ours now loaded.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { statFields } from '../daemonset/proc-resources.js';
 
 const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 
 export interface ProgStats {
+  id: number;
   name?: string;
   run_cnt?: number;
   run_time_ns?: number;
@@ -28,4 +30,37 @@ export function tollgatePrograms(): ProgStats[] {
     execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' }),
   ) as ProgStats[];
   return all.filter((p) => p.name?.startsWith('tg_'));
+}
+
+/**
+ * The BPF maps a process holds open (the runner holds every map of ours) and the memory
+ * the kernel charges for each, from the `map_id` and `memlock` lines of its fdinfo.
+ */
+export function bpfMapsOf(pid: number): { id: number; bytes: number }[] {
+  const maps: { id: number; bytes: number }[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    let info: string;
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue; // closed since the listing
+    }
+    const id = /^map_id:\s+(\d+)$/m.exec(info);
+    const memlock = /^memlock:\s+(\d+)$/m.exec(info);
+    if (id && memlock) maps.push({ id: Number(id[1]), bytes: Number(memlock[1]) });
+  }
+  return maps;
+}
+
+/** Pids whose parent is `pid`, from /proc. */
+export function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(statFields(stat)[1]) === pid) children.push(Number(entry));
+    } catch {}
+  }
+  return children;
 }

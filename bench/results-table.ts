@@ -74,6 +74,13 @@ const ROWS: Row[] = [
   { benchmark: 'ui', key: 'first_render_ms', target: '' },
   { benchmark: 'probes', key: 'kernel_ns_per_event', target: '' },
   { benchmark: 'probes', key: 'events_per_s', target: '' },
+  { benchmark: 'chaos', key: 'batches_sent', target: '' },
+  { benchmark: 'chaos', key: 'batches_acked', target: '' },
+  { benchmark: 'chaos', key: 'batches_stored', target: '= batches_sent' },
+  { benchmark: 'chaos', key: 'duplicates_dropped', target: '' },
+  { benchmark: 'chaos', key: 'lost', target: '0', met: (v) => v === 0 },
+  { benchmark: 'chaos', key: 'max_agent_rss_mb', target: '<= 150', met: atMost(150) },
+  { benchmark: 'chaos', key: 'max_collector_rss_mb', target: '' },
 ];
 
 /** Targets whose check is more than one number live in the result's own `targets.met`. */

@@ -6,12 +6,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentStatus } from '../daemonset/agent.js';
-import { type ProcessResources, readProcessResources } from '../daemonset/proc-resources.js';
+import {
+  type ProcessResources,
+  readPeakRss,
+  readProcessResources,
+} from '../daemonset/proc-resources.js';
 import { nodeEntry, waitForLine } from '../lab/spawn.js';
 
 export interface TollgateProcess {
   readonly pid: number;
   resources(): ProcessResources | undefined;
+  /** The most memory it has had resident so far (VmHWM), or undefined once it has exited. */
+  peakRss(): number | undefined;
+  /** Sends a signal (chaos: SIGKILL, SIGSTOP, SIGCONT); see `exited`. */
+  signal(signal: NodeJS.Signals): void;
+  /** Resolves once the process has exited. */
+  readonly exited: Promise<void>;
   /** SIGTERM, and SIGKILL if it has not exited within graceMs; resolves once it has. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -24,6 +34,8 @@ export interface CollectorProcess extends TollgateProcess {
 
 export interface AgentProcess extends TollgateProcess {
   status(): Promise<AgentStatus>;
+  /** What it has printed since it was ready (the last 16 KiB), e.g. its summary at exit. */
+  output(): string;
 }
 
 function startCli(args: string[]): ChildProcess {
@@ -40,6 +52,9 @@ function handle(child: ChildProcess, cleanup: () => void = () => {}): TollgatePr
   return {
     pid: child.pid!,
     resources: () => readProcessResources(child.pid!),
+    peakRss: () => readPeakRss(child.pid!),
+    signal: (signal) => child.kill(signal),
+    exited,
     async stop(graceMs = 10_000) {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -50,19 +65,30 @@ function handle(child: ChildProcess, cleanup: () => void = () => {}): TollgatePr
   };
 }
 
-/** A collector on loopback with its store in a fresh directory, removed when it stops. */
-export async function startCollectorProcess(): Promise<CollectorProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-collector-'));
+export interface CollectorProcessOptions {
+  /** Where its store lives, kept when it stops (restarts reopen it); else a fresh directory, removed. */
+  dataDir?: string;
+  /** host:port for its gRPC ingest (a restart listens where the agents ship); default a free port. */
+  grpcListen?: string;
+}
+
+/** A collector on loopback with its store in `dataDir`, or a fresh directory removed when it stops. */
+export async function startCollectorProcess(
+  options: CollectorProcessOptions = {},
+): Promise<CollectorProcess> {
+  const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tollgate-bench-collector-'));
   const child = startCli([
     'collector',
     '--data-dir',
     dir,
     '--grpc-listen',
-    '127.0.0.1:0',
+    options.grpcListen ?? '127.0.0.1:0',
     '--http-listen',
     '127.0.0.1:0',
   ]);
-  const running = handle(child, () => rmSync(dir, { recursive: true, force: true }));
+  const running = handle(child, () => {
+    if (!options.dataDir) rmSync(dir, { recursive: true, force: true });
+  });
   // Both lines can come in one chunk: keep everything printed until the last one.
   let printed = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -90,7 +116,11 @@ export async function startCollectorProcess(): Promise<CollectorProcess> {
  * An agent shipping to `collector`, with its status on a loopback port. Resolves once
  * its probes are loaded and its first batch has been acknowledged.
  */
-export async function startAgentProcess(collector: string, intervalS = 1): Promise<AgentProcess> {
+export async function startAgentProcess(
+  collector: string,
+  intervalS = 1,
+  extraArgs: readonly string[] = [],
+): Promise<AgentProcess> {
   const child = startCli([
     'agent',
     '--collector',
@@ -99,11 +129,15 @@ export async function startAgentProcess(collector: string, intervalS = 1): Promi
     String(intervalS),
     '--http-listen',
     '127.0.0.1:0',
+    ...extraArgs,
   ]);
   const running = handle(child);
   try {
     const line = await waitForLine(child, /health and metrics on/, 'agent', 60_000);
-    child.stdout!.resume();
+    let printed = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      printed = (printed + chunk).slice(-16_384);
+    });
     const url = /on (\S+)$/.exec(line)![1]!;
     const status = async (): Promise<AgentStatus> => {
       const response = await fetch(new URL('/status', url));
@@ -117,7 +151,7 @@ export async function startAgentProcess(collector: string, intervalS = 1): Promi
       if (Date.now() > deadline) throw new Error('the agent shipped nothing within 30 s');
       await new Promise((r) => setTimeout(r, 100));
     }
-    return { ...running, status };
+    return { ...running, status, output: () => printed };
   } catch (error) {
     await running.stop(1000);
     throw error;

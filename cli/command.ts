@@ -6,20 +6,11 @@ export const ExitCode = {
   ok: 0,
   failure: 1,
   usage: 2,
-  notImplemented: 3,
 } as const;
 
 /** A mistake in how the command was called: printed with the command's usage, exit 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
-}
-
-/** The command exists but its issue has not landed yet: exit 3, never a silent success. */
-export class NotImplementedError extends Error {
-  override name = 'NotImplementedError';
-  constructor(issue: number, what?: string) {
-    super(`${what ? `${what}: ` : ''}not implemented yet (issue #${issue})`);
-  }
 }
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;

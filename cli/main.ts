@@ -2,13 +2,7 @@
 // codes. Everything it runs lives in the parts (probes, daemonset, collector, lab, bench).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  type Command,
-  ExitCode,
-  NotImplementedError,
-  parseCommandArgs,
-  UsageError,
-} from './command.js';
+import { type Command, ExitCode, parseCommandArgs, UsageError } from './command.js';
 import { packageRoot } from './package-root.js';
 
 /**
@@ -111,10 +105,6 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError) {
       console.error(`tollgate ${command.name}: ${error.message}\n\n${command.usage}`);
       return ExitCode.usage;
-    }
-    if (error instanceof NotImplementedError) {
-      console.error(`tollgate ${command.name}: ${error.message}`);
-      return ExitCode.notImplemented;
     }
     console.error(
       `tollgate ${command.name}: ${error instanceof Error ? error.message : String(error)}`,

@@ -69,6 +69,8 @@ export interface AgentStatus {
   shipper: ReturnType<Shipper['stats']>;
   /** False once the record source has ended (the runner exited). */
   probesRunning: boolean;
+  /** The kernel filter applied now and its generation (one more at every change). */
+  kernelFilter: KernelFilterSpec & { generation: number };
   /** Whether the kernel counts the programs' run time (bpf_stats). */
   runTimeStats: boolean;
   programs: ReturnType<Agent['programCosts']>;
@@ -98,7 +100,8 @@ export class Agent {
   private explicitFilterGeneration = 0;
   /** Which filter the agent keeps applying: the sessions' target, unless told ids. */
   private readonly target: TraceTarget;
-  private appliedFilter = JSON.stringify({ all: true });
+  private appliedFilterSpec: KernelFilterSpec = { all: true };
+  private appliedFilter = JSON.stringify(this.appliedFilterSpec);
   private readonly loads: LoadRunner;
   private probesRunning = true;
   /** Cumulative run count and time per BPF program, from the runner's latest drain. */
@@ -179,6 +182,7 @@ export class Agent {
       },
       shipper: this.shipper.stats(),
       probesRunning: this.probesRunning,
+      kernelFilter: { ...this.appliedFilterSpec, generation: this.filterGeneration },
       runTimeStats: this.source.hello.runTimeStats,
       programs: this.programCosts(),
       self: this.selfCost(),
@@ -390,6 +394,7 @@ export class Agent {
     this.filterGeneration++;
     this.source.setFilter(this.filterGeneration, filter);
     this.appliedFilter = key;
+    this.appliedFilterSpec = filter;
     const generation = this.filterGeneration;
     this.shipper.setAppliedFilter(
       filter.all

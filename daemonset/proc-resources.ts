@@ -33,6 +33,21 @@ export function parseStatusRss(status: string): number {
   return match ? Number(match[1]) * 1024 : 0;
 }
 
+/** VmHWM of /proc/<pid>/status (the most it was ever resident) in bytes; 0 when absent. */
+export function parseStatusPeakRss(status: string): number {
+  const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** The process's peak resident bytes so far, or undefined when it has exited. */
+export function readPeakRss(pid: number, procRoot = '/proc'): number | undefined {
+  try {
+    return parseStatusPeakRss(readFileSync(`${procRoot}/${pid}/status`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 let ticksPerSecond: number | undefined;
 
 function clockTicksPerSecond(): number {

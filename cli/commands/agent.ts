@@ -1,4 +1,4 @@
-import { Agent } from '../../daemonset/agent.js';
+import { Agent, type AgentStatus } from '../../daemonset/agent.js';
 import { buildAgentHttp } from '../../daemonset/agent-http.js';
 import { unifiedCgroupRoot } from '../../daemonset/identity/proc-identity.js';
 import { DEFAULT_ROLE_RULES } from '../../daemonset/identity/roles.js';
@@ -120,6 +120,17 @@ Options:
     await app?.close();
     await running.stop();
     kubernetes?.stop();
+    console.log(exitSummary(running.status()));
     return 0;
   },
 };
+
+/** What became of every batch, said at exit: whatever was not acknowledged is lost with the process. */
+export function exitSummary(status: AgentStatus): string {
+  const s = status.shipper;
+  return (
+    `tollgate agent: stopped after ${status.batches} batches: ${s.stored} stored, ` +
+    `${s.duplicates} already stored, ${s.rejected} rejected, ` +
+    `${s.spoolBatches} not acknowledged (lost at exit), ${s.spoolDropped} dropped from a full spool`
+  );
+}

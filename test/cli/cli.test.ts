@@ -73,12 +73,6 @@ test('argument errors exit 2 and say what is wrong', () => {
   }
 });
 
-test('well-formed calls to work not yet landed exit 3, never 0', () => {
-  const r = tollgate('bench', 'chaos', '--json');
-  assert.equal(r.code, 3);
-  assert.match(r.err, /issue #10/);
-});
-
 test('--version prints the package version', () => {
   const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string };
   const r = tollgate('--version');

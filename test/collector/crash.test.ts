@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { Shipper } from '../../daemonset/shipping/shipper.js';
+import { freePort } from '../../lab/free-port.js';
 import { waitForLine } from '../../lab/spawn.js';
 import type { Batch, Init } from '../../proto/gen/tollgate/v1.js';
 import { fromValues } from '../../proto/histogram.js';
@@ -17,15 +17,6 @@ import { fromValues } from '../../proto/histogram.js';
 const repo = new URL('../..', import.meta.url).pathname;
 const EDGES = 400;
 const BATCHES = 120;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startCollector(
   dir: string,

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
+import { churnClientScript, churnServerScript } from '../../lab/churn.js';
 import { waitForLine } from '../../lab/spawn.js';
 import type { IntervalRecord } from '../../probes/records.js';
 import { clientServerWithProbes, collect } from './fixture.js';
@@ -29,22 +30,9 @@ function mapMemory(names: readonly string[]): number {
     .reduce((s, m) => s + (m.bytes_memlock ?? 0), 0);
 }
 
-const churnServer = `require('node:net').createServer((s) => s.on('data', () => s.end('ok')))
-  .listen(${PORT}, '0.0.0.0', () => console.log('ready'));`;
-
-const churnClient = (address: string, count: number) => `
-  const net = require('node:net');
-  let started = 0, finished = 0, failed = 0;
-  const deadline = Date.now() + 240_000;
-  function one() {
-    if (started >= ${count} || Date.now() > deadline) return;
-    started++;
-    const s = net.connect(${PORT}, '${address}', () => s.write('x'));
-    s.on('data', () => s.end());
-    s.on('error', () => { failed++; });
-    s.on('close', () => { finished++; if (finished === started && started >= ${count}) console.log(JSON.stringify({ finished, failed })); else one(); });
-  }
-  for (let i = 0; i < ${CONCURRENCY}; i++) one();`;
+const churnServer = churnServerScript(PORT);
+const churnClient = (address: string, count: number) =>
+  churnClientScript({ address, port: PORT, count, concurrency: CONCURRENCY, deadlineMs: 240_000 });
 
 test(`${CONNECTIONS} short connections: fixed map memory, exact counts`, async (t) => {
   const { lab, probes } = await clientServerWithProbes(t, { sockets: 4096, tuples: 256 });
