@@ -17,7 +17,7 @@ import {
 import { bearerMatches } from '../auth.js';
 import type { Store } from '../store/store.js';
 import type { CommitQueue } from './commit-queue.js';
-import { validateBatch } from './validate-batch.js';
+import { validateBatch, validateHello } from './validate-batch.js';
 
 export interface TlsFiles {
   cert: Buffer;
@@ -146,6 +146,13 @@ export class IngestServer {
     });
     call.on('data', (message: AgentMessage) => {
       if (message.body === 'hello' && message.hello) {
+        const problem = hello
+          ? 'a stream has one hello, and this one has had it'
+          : validateHello(message.hello);
+        if (problem) {
+          call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: problem });
+          return;
+        }
         hello = message.hello;
         options.store.hello(
           hello.agentId,
@@ -163,7 +170,9 @@ export class IngestServer {
       if (!hello || !batch) {
         call.emit('error', {
           code: grpc.status.FAILED_PRECONDITION,
-          details: 'a stream must start with a hello',
+          details: hello
+            ? 'after the hello, every message must be a batch'
+            : 'a stream must start with a hello',
         });
         return;
       }

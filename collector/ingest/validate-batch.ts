@@ -3,7 +3,7 @@
 // the batch does not describe, impossible numbers, broken histograms, unbounded lists.
 // Returns the first problem as a sentence, or undefined. Pure.
 import { isIP } from 'node:net';
-import type { Batch, Endpoint, Histogram, PodRef } from '../../proto/gen/tollgate/v1.js';
+import type { Batch, Endpoint, Hello, Histogram, PodRef } from '../../proto/gen/tollgate/v1.js';
 import { type Layout, validate as validateHistogram } from '../../proto/histogram.js';
 import { processId } from '../model/ids.js';
 
@@ -58,6 +58,41 @@ function badEndpoint(
 
 function badString(value: string, where: string, limit: number = BATCH_LIMITS.stringLength) {
   return value.length > limit ? `${where} is longer than ${limit} characters` : undefined;
+}
+
+/**
+ * The first problem of a stream's hello, or undefined. Its strings go into the agents
+ * table and the API as they are, so they are bounded like a batch's.
+ */
+export function validateHello(hello: Hello): string | undefined {
+  if (!hello.agentId) return 'hello: agent_id is empty';
+  if (!hello.bootId) return 'hello: boot_id is empty';
+  for (const [value, where] of [
+    [hello.agentId, 'agent_id'],
+    [hello.bootId, 'boot_id'],
+    [hello.node, 'node'],
+    [hello.agentVersion, 'agent_version'],
+  ] as const) {
+    const problem = badString(value, `hello: ${where}`, BATCH_LIMITS.idLength);
+    if (problem) return problem;
+  }
+  const info = hello.nodeInfo;
+  if (info) {
+    for (const [value, where] of [
+      [info.kernelRelease, 'kernel_release'],
+      [info.kubernetesVersion, 'kubernetes_version'],
+      [info.osImage, 'os_image'],
+    ] as const) {
+      const problem = badString(value, `hello: node_info.${where}`, BATCH_LIMITS.idLength);
+      if (problem) return problem;
+    }
+    const numbers = badNumbers(
+      { cpuCores: info.cpuCores, memoryBytes: info.memoryBytes },
+      'hello: node_info',
+    );
+    if (numbers) return numbers;
+  }
+  return undefined;
 }
 
 export function validateBatch(

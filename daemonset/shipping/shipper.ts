@@ -52,7 +52,7 @@ export interface ShipperStats {
 }
 
 /** AgentMessage{batch} framed around already encoded batch bytes (field 2, length-delimited). */
-function batchMessage(bytes: Uint8Array): Buffer {
+export function batchMessage(bytes: Uint8Array): Buffer {
   const length: number[] = [];
   let n = bytes.length;
   while (n > 0x7f) {

@@ -28,7 +28,13 @@ export function encode(message: Init<AgentMessage>): Buffer {
 export async function exchange(
   target: string,
   messages: readonly Buffer[],
-  options: { token?: string; waitForAcks?: number; credentials?: grpc.ChannelCredentials } = {},
+  options: {
+    token?: string;
+    waitForAcks?: number;
+    /** Half-close after this long even if fewer acks came (a message that gets none). */
+    ackTimeoutMs?: number;
+    credentials?: grpc.ChannelCredentials;
+  } = {},
 ): Promise<RawResult> {
   const client = new Client(target, options.credentials ?? grpc.credentials.createInsecure());
   const metadata = new grpc.Metadata();
@@ -52,6 +58,10 @@ export async function exchange(
       stream.on('error', () => {});
       for (const m of messages) stream.write(m);
       if (options.waitForAcks === undefined) stream.end();
+      else if (options.ackTimeoutMs !== undefined) {
+        const timer = setTimeout(() => stream.end(), options.ackTimeoutMs);
+        stream.on('status', () => clearTimeout(timer));
+      }
     });
   } finally {
     client.close();

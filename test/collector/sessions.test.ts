@@ -4,13 +4,12 @@
 // leave the store as it was.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Collector } from '../../collector/collector.js';
 import { decodeSessionFile, FILE_LIMITS } from '../../collector/sessions/session-file.js';
 import type { SessionSummary } from '../../collector/sessions/session-manager.js';
-import { Batch } from '../../proto/gen/tollgate/v1.js';
 import { quantile } from '../../proto/histogram.js';
 import { startCollector } from './fixture.js';
-import { meshBatch, PER_INTERVAL } from './mesh-batches.js';
+import { PER_INTERVAL } from './mesh-batches.js';
+import { call, recorded } from './recorded-session.js';
 
 /** The parts of a session file these tests read and break. */
 interface HistogramJson {
@@ -42,51 +41,6 @@ interface SessionJson {
     latency_source: string;
     extra?: unknown;
   };
-}
-
-async function call(
-  collector: Collector,
-  method: string,
-  path: string,
-  body?: { json: unknown } | { bytes: Uint8Array },
-) {
-  const response = await fetch(`${collector.httpUrl}${path}`, {
-    method,
-    headers: body
-      ? { 'content-type': 'json' in body ? 'application/json' : 'application/octet-stream' }
-      : {},
-    body: body ? ('json' in body ? JSON.stringify(body.json) : body.bytes) : undefined,
-  });
-  return response;
-}
-
-async function recorded(t: Parameters<typeof startCollector>[0]) {
-  const collector = await startCollector(t);
-  // Whole seconds: a session's window is resolved to the agents' 1 s intervals.
-  const t0 = Math.floor((Date.now() - 60_000) / 1000) * 1000;
-  const id = collector.sessions.start(
-    { name: 'baseline <b>', labels: { mesh: 'on' }, target: { namespaces: ['shop'] } },
-    t0,
-  ).id;
-  const other = collector.sessions.start(
-    { name: 'elsewhere', target: { namespaces: ['other'] } },
-    t0,
-  ).id;
-  collector.store.commit(
-    Array.from({ length: 5 }, (_, i) =>
-      Batch.decode(
-        Batch.encode({
-          ...meshBatch(i, t0 + i * 1000),
-          agentId: 'node-1',
-          bootId: 'boot',
-          sequence: i + 1,
-        }),
-      ),
-    ),
-  );
-  await collector.sessions.stop(id, t0 + 5000);
-  await collector.sessions.stop(other, t0 + 5000);
-  return { collector, id, other };
 }
 
 test('a session holds the known traffic of its window and target, SMPS-shaped', async (t) => {
