@@ -1,5 +1,6 @@
 // A collector for one test: its store in a temporary directory, gRPC and HTTP on free
 // loopback ports, all of it stopped and removed when the test ends.
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,4 +23,20 @@ export async function startCollector(
     rmSync(dir, { recursive: true, force: true });
   });
   return collector;
+}
+
+/** A JSON call to a collector's HTTP API that must succeed: a failure names the route and the answer. */
+export function jsonApi(httpUrl: string) {
+  return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const response = await fetch(`${httpUrl}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    assert.ok(
+      response.ok,
+      `${method} ${path}: ${response.status} ${await response.clone().text()}`,
+    );
+    return (await response.json()) as T;
+  };
 }

@@ -9,7 +9,7 @@ import type { ComparedItem } from '../../collector/sessions/compare.js';
 import type { SessionSummary } from '../../collector/sessions/session-manager.js';
 import { Agent } from '../../daemonset/agent.js';
 import { Lab } from '../../lab/lab.js';
-import { startCollector } from './fixture.js';
+import { jsonApi, startCollector } from './fixture.js';
 
 const DELAY_MS = 5;
 const RATE = 100;
@@ -31,18 +31,7 @@ test('a sidecar delay injected between two sessions shows in their comparison; t
     runLoad: (options) => lab.load('loadgen', options),
   });
   t.after(() => agent.stop());
-  const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const response = await fetch(`${collector.httpUrl}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    assert.ok(
-      response.ok,
-      `${method} ${path}: ${response.status} ${await response.clone().text()}`,
-    );
-    return (await response.json()) as T;
-  };
+  const api = jsonApi(collector.httpUrl);
   const pod = (name: string) => `netns/tg${lab.id}-${name}`;
   // Wait for the agent's hello, so the load has an agent to run on.
   for (let i = 0; i < 50 && collector.ingest.connectedAgents().length === 0; i++)

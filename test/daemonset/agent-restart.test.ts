@@ -12,7 +12,7 @@ import { parseAgentExitSummary } from '../../bench/chaos.js';
 import { type AgentProcess, startAgentProcess } from '../../bench/tollgate-processes.js';
 import type { SessionSummary } from '../../collector/sessions/session-manager.js';
 import { Lab } from '../../lab/lab.js';
-import { startCollector } from '../collector/fixture.js';
+import { jsonApi, startCollector } from '../collector/fixture.js';
 
 const INTERVAL_S = 0.5;
 
@@ -55,18 +55,7 @@ test('an agent killed with SIGKILL leaves nothing in the kernel; the next one re
   t.after(async () => {
     for (const a of agents) await a.stop(2000);
   });
-  const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const response = await fetch(`${collector.httpUrl}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    assert.ok(
-      response.ok,
-      `${method} ${path}: ${response.status} ${await response.clone().text()}`,
-    );
-    return (await response.json()) as T;
-  };
+  const api = jsonApi(collector.httpUrl);
   const netnsInode = (pod: string) => statSync(`/run/netns/${lab.pod(pod).netns}`).ino;
 
   // A session on one pod narrows the first agent's kernel filter.
