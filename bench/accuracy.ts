@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Collector } from '../collector/collector.js';
 import type { LatencyStats } from '../collector/model/latency.js';
 import type { PodCost } from '../collector/model/sidecar-cost.js';
-import type { Topology, TopologyEdge } from '../collector/model/topology.js';
+import type { Topology } from '../collector/model/topology.js';
 import { Agent } from '../daemonset/agent.js';
 import { PROXY_EXECUTABLES, SIDECAR_CONTAINERS } from '../daemonset/identity/roles.js';
 import type { DelayProxyReport } from '../lab/delay-proxy.js';
@@ -22,6 +22,7 @@ import { runIn } from '../lab/exec.js';
 import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
 import { tcpCounter } from '../lab/tcp-counters.js';
+import { edgeOf } from './edge-of.js';
 
 export interface AccuracyBenchOptions {
   /** Mean service times of the servers, ms; each request's is spread 0.5x..1.5x of it. */
@@ -200,10 +201,6 @@ export async function benchAccuracy(
       ]);
       const line = await waitForLine(child, /^\[/, 'clients', 120_000);
       return { pid: child.pid!, latencies: JSON.parse(line) as number[][] };
-    };
-    const edgeOf = (topology: Topology, pid: number, port: number): TopologyEdge | undefined => {
-      const source = topology.processes.find((p) => p.pid === pid)?.id;
-      return topology.edges.find((e) => e.source === source && e.port === port);
     };
     const requests = options.connections * options.requestsPerConnection;
 
