@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { Collector } from '../collector/collector.js';
 import type { LatencyStats } from '../collector/model/latency.js';
 import type { PodCost } from '../collector/model/sidecar-cost.js';
-import type { Topology } from '../collector/model/topology.js';
 import { Agent } from '../daemonset/agent.js';
 import { PROXY_EXECUTABLES, SIDECAR_CONTAINERS } from '../daemonset/identity/roles.js';
 import type { DelayProxyReport } from '../lab/delay-proxy.js';
