@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import type { Topology } from '../collector/model/topology.js';
 import { readPeakRss } from '../daemonset/proc-resources.js';
 import { churnClientScript, churnServerScript } from '../lab/churn.js';
+import { fixedExchangeServerScript } from '../lab/fixed-exchange.js';
 import { freePort } from '../lab/free-port.js';
 import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
@@ -68,6 +69,8 @@ export interface ChaosBenchResult {
   collector_kills: number;
   collector_stall_s: number;
   long_lived: { exchanges: number; bytes_exact: boolean; counters: BytesCheck[] };
+  /** Every edge out of the two client processes, "client -> server :port (join)". */
+  client_edges: string[];
   churn: {
     connections: number;
     failed: number;
@@ -83,7 +86,10 @@ export interface ChaosBenchResult {
   programs_left: number;
   duration_s: number;
   targets: {
-    met: Record<'nothing_lost' | 'bytes_exact' | 'churn_exact' | 'map_memory_fixed', boolean>;
+    met: Record<
+      'nothing_lost' | 'bytes_exact' | 'churn_exact' | 'map_memory_fixed' | 'topology_exact',
+      boolean
+    >;
   };
 }
 
@@ -97,14 +103,7 @@ const STEADY_PORT = 8080;
 const CHURN_PORT = 7400;
 const REQUEST_BYTES = 300;
 const RESPONSE_BYTES = 1200;
-
-/** Answers every REQUEST_BYTES received with RESPONSE_BYTES. */
-const steadyServer = `require('node:net').createServer((s) => {
-  let pending = 0;
-  const response = Buffer.alloc(${RESPONSE_BYTES}, 'r');
-  s.on('data', (d) => { pending += d.length; while (pending >= ${REQUEST_BYTES}) { pending -= ${REQUEST_BYTES}; s.write(response); } });
-  s.on('error', () => {});
-}).listen(${STEADY_PORT}, '0.0.0.0', () => console.log('ready'));`;
+const SIZES = { requestBytes: REQUEST_BYTES, responseBytes: RESPONSE_BYTES };
 
 /**
  * Long-lived connections paced to `rate` exchanges per second for `durationS`; prints
@@ -142,6 +141,14 @@ const steadyClient = (address: string, o: ChaosBenchOptions) => `
       }
     });
   }`;
+
+/** The edges bench chaos must find out of its two clients, as `client_edges` lists them. */
+export function expectedClientEdges(): string[] {
+  return [
+    `churn client -> churn server :${CHURN_PORT} (tuple)`,
+    `steady client -> steady server :${STEADY_PORT} (tuple)`,
+  ];
+}
 
 const MB = 2 ** 20;
 const round1 = (x: number) => Math.round(x * 10) / 10;
@@ -207,7 +214,10 @@ export async function benchChaos(
       runnerRss();
     }, 250);
 
-    const server = lab.exec('server', 'steady server', process.execPath, ['-e', steadyServer]);
+    const server = lab.exec('server', 'steady server', process.execPath, [
+      '-e',
+      fixedExchangeServerScript(STEADY_PORT, SIZES),
+    ]);
     await waitForLine(server, /^ready$/, 'steady server');
     const churnServer = lab.exec('server', 'churn server', process.execPath, [
       '-e',
@@ -305,12 +315,28 @@ export async function benchChaos(
     expect('server sent', exchanges * RESPONSE_BYTES, steadyEdge?.server?.bytesSent);
     const churnEdge = edgeOf(topology, churn.pid!, CHURN_PORT);
     const connects = churnEdge?.client?.connects ?? 0;
-    // The server's accepts over every edge into it: with a million connections the
-    // join can split them over more than one edge (seen: the client's edge joined 2).
-    const churnServerId = topology.processes.find((p) => p.pid === churnServer.pid)?.id;
-    const accepts = topology.edges
-      .filter((e) => e.target === churnServerId && e.port === CHURN_PORT)
-      .reduce((n, e) => n + (e.server?.accepts ?? 0), 0);
+    const accepts = churnEdge?.server?.accepts ?? 0;
+    // The topology of the two clients: one edge each, to its own server, joined on the
+    // connections' tuples. Ephemeral ports are shared between the two (a million
+    // connections reuse each one many times), so a join on ports alone would cross them.
+    const names = new Map([
+      [steady.pid, 'steady client'],
+      [churn.pid, 'churn client'],
+      [server.pid, 'steady server'],
+      [churnServer.pid, 'churn server'],
+    ]);
+    const nameOf = (id: string) =>
+      names.get(topology.processes.find((p) => p.id === id)?.pid) ?? id;
+    const clientIds = new Set(
+      topology.processes
+        .filter((p) => p.pid === steady.pid || p.pid === churn.pid)
+        .map((p) => p.id),
+    );
+    const clientEdges = topology.edges
+      .filter((e) => clientIds.has(e.source))
+      .map((e) => `${nameOf(e.source)} -> ${nameOf(e.target)} :${e.port} (${e.joined})`)
+      .sort();
+    const topologyExact = JSON.stringify(clientEdges) === JSON.stringify(expectedClientEdges());
 
     const bytesExact = counters.every((c) => c.expected === c.reported);
     const churnExact =
@@ -329,6 +355,7 @@ export async function benchChaos(
       collector_kills: kills,
       collector_stall_s: options.stallS,
       long_lived: { exchanges, bytes_exact: bytesExact, counters },
+      client_edges: clientEdges,
       churn: {
         connections: churned.finished,
         failed: churned.failed,
@@ -349,6 +376,7 @@ export async function benchChaos(
           bytes_exact: bytesExact,
           churn_exact: churnExact,
           map_memory_fixed: mapBytesBefore > 0 && mapBytesAfter === mapBytesBefore,
+          topology_exact: topologyExact,
         },
       },
     };
@@ -371,6 +399,7 @@ export function renderChaosBench(r: ChaosBenchResult): string {
     `  churn            ${r.churn.connections} connections (${r.churn.connections_per_s}/s): ${r.churn.connects_reported} connects, ${r.churn.accepts_reported} accepts reported  [${mark(m.churn_exact)}]`,
     `  kernel maps      ${r.churn.kernel_map_bytes_before} bytes before, ${r.churn.kernel_map_bytes_after} after  [${mark(m.map_memory_fixed)}]`,
     `  peak memory      agent ${r.max_agent_rss_mb} MB, runner ${r.max_runner_rss_mb} MB, collector ${r.max_collector_rss_mb} MB`,
+    `  topology         ${r.client_edges.join('; ')}  [${mark(m.topology_exact)}]`,
     `  store            ${r.store.ends} ends, ${r.store.processes} processes`,
   ].join('\n');
 }

@@ -162,10 +162,12 @@ export function buildInterval(
         ? {
             client: { address: k.localAddress, port: t.localPort },
             server: { address: k.remoteAddress, port: t.remotePort },
+            clientIsn: t.clientIsn,
           }
         : {
             client: { address: k.remoteAddress, port: t.remotePort },
             server: { address: k.localAddress, port: t.localPort },
+            clientIsn: t.clientIsn,
           };
     const id = keyString(k);
     tuples.set(id, [...(tuples.get(id) ?? []), tuple]);

@@ -5,7 +5,7 @@
 import type { Layout } from '../proto/histogram.js';
 
 export const RECORD_MAGIC = 0x31524754;
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 
 /** Counters of an edge, in the order of struct tg_edge_stats. */
 export const EDGE_COUNTERS = [
@@ -53,6 +53,7 @@ export const LAYOUT = {
     'hist.count': 56,
     'tuple.local_port': 48,
     'tuple.remote_port': 50,
+    'tuple.client_isn': 52,
     'tuple.first_seen_ns': 56,
     'interval.realtime_ns': 8,
     'interval.lost': 16,
@@ -105,6 +106,8 @@ export interface TupleRecord {
   key: EdgeKey;
   localPort: number;
   remotePort: number;
+  /** The client's initial sequence number: the same at both ends of one connection. */
+  clientIsn: number;
   firstSeenNs: number;
 }
 
@@ -307,6 +310,7 @@ function decodePayload(type: number, view: DataView, base: number, length: numbe
         key: edgeKey(view, base),
         localPort: view.getUint16(base + at('tuple.local_port'), true),
         remotePort: view.getUint16(base + at('tuple.remote_port'), true),
+        clientIsn: view.getUint32(base + at('tuple.client_isn'), true),
         firstSeenNs: u64(view, base + at('tuple.first_seen_ns')),
       };
     case 6:

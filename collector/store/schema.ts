@@ -125,6 +125,20 @@ export function migrations(tiers: readonly Tier[]): readonly string[] {
        sequence INTEGER NOT NULL,
        report BLOB NOT NULL,
        PRIMARY KEY (session_id, agent_id, boot_id, sequence)) WITHOUT ROWID;`,
+    // 4: connection tuples keyed by the client's initial sequence number too, since one
+    // ephemeral port serves connections to different destinations at once. Tuples live
+    // minutes (they only wait for the other end's report), so the old ones are dropped.
+    `DROP TABLE tuples;
+     CREATE TABLE tuples (
+       scope TEXT NOT NULL,
+       address TEXT NOT NULL,
+       port INTEGER NOT NULL,
+       client_isn INTEGER NOT NULL,
+       side INTEGER NOT NULL,
+       end_id INTEGER NOT NULL,
+       seen_ms INTEGER NOT NULL,
+       PRIMARY KEY (scope, address, port, client_isn, side)) WITHOUT ROWID;
+     CREATE INDEX tuples_seen ON tuples (seen_ms);`,
   ];
 }
 

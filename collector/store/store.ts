@@ -171,12 +171,14 @@ export class Store {
            agent_cpu_ns = excluded.agent_cpu_ns, runner_cpu_ns = excluded.runner_cpu_ns`,
       ),
       upsertTuple: db.prepare(
-        `INSERT INTO tuples (scope, address, port, side, end_id, seen_ms) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (scope, address, port, side) DO UPDATE SET end_id = excluded.end_id,
-           seen_ms = excluded.seen_ms`,
+        `INSERT INTO tuples (scope, address, port, client_isn, side, end_id, seen_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (scope, address, port, client_isn, side) DO UPDATE SET
+           end_id = excluded.end_id, seen_ms = excluded.seen_ms`,
       ),
       findTuple: db.prepare(
-        'SELECT end_id, seen_ms FROM tuples WHERE scope = ? AND address = ? AND port = ? AND side = ?',
+        `SELECT end_id, seen_ms FROM tuples
+         WHERE scope = ? AND address = ? AND port = ? AND client_isn = ? AND side = ?`,
       ),
       upsertLink: db.prepare(
         `INSERT INTO links (client_end, server_end, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)
@@ -348,15 +350,17 @@ export class Store {
     };
     this.writeSeries('end', endId, bucket, row);
 
-    // Join the two ends of each sampled connection on the client's (address, port).
+    // Join the two ends of each sampled connection on the client's (address, port) and
+    // initial sequence number: one ephemeral port can serve two destinations at once.
     const other = client ? SIDE_CODE.CONNECTION_SIDE_SERVER : SIDE_CODE.CONNECTION_SIDE_CLIENT;
     for (const tuple of edge.connections) {
       const address = tuple.client?.address ?? '';
       const port = tuple.client?.port ?? 0;
       if (!address || !port) continue;
       const scope = tupleScope(address, batch.node, process.identity.netnsInode);
-      s.upsertTuple.run(scope, address, port, side, endId, seen);
-      const match = s.findTuple.get(scope, address, port, other) as
+      const isn = tuple.clientIsn;
+      s.upsertTuple.run(scope, address, port, isn, side, endId, seen);
+      const match = s.findTuple.get(scope, address, port, isn, other) as
         | { end_id: number; seen_ms: number }
         | undefined;
       if (!match || Math.abs(match.seen_ms - seen) > TUPLE_WINDOW_MS) continue;

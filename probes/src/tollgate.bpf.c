@@ -189,6 +189,21 @@ static __always_inline void count_retransmits(struct sock_state *st, const struc
 	}
 }
 
+/*
+ * The client's initial sequence number, from either end at any point in the connection's
+ * life: the kernel adds every advance of snd_una to bytes_acked (the SYN's one included)
+ * and every advance of rcv_nxt past the SYN to bytes_received, so the differences stay at
+ * the ISN. No state is kept for it, and adopted sockets get it too.
+ */
+static __always_inline __u32 client_isn(const struct sock *sk, __u8 side)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+
+	if (side == TG_SIDE_CLIENT)
+		return BPF_CORE_READ(tp, snd_una) - (__u32)BPF_CORE_READ(tp, bytes_acked);
+	return BPF_CORE_READ(tp, rcv_nxt) - (__u32)BPF_CORE_READ(tp, bytes_received) - 1;
+}
+
 /* A sample of the connection's full tuple, the first few per edge per interval. */
 static __always_inline void sample_tuple(const struct sock *sk, const struct tg_edge_key *edge,
 					 const struct tg_edge_stats *stats, __u64 now)
@@ -204,6 +219,7 @@ static __always_inline void sample_tuple(const struct sock *sk, const struct tg_
 		return;
 	key.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	key.remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	key.client_isn = client_isn(sk, edge->side);
 	err = bpf_map_update_elem(map, &key, &now, BPF_NOEXIST);
 	if (err && err != -EEXIST)
 		LOST(tuple_map_full);

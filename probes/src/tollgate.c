@@ -181,6 +181,7 @@ static void print_layout(void)
 	OFFSET("hist.count", struct tg_hist_record, count);
 	OFFSET("tuple.local_port", struct tg_tuple_record, key.local_port);
 	OFFSET("tuple.remote_port", struct tg_tuple_record, key.remote_port);
+	OFFSET("tuple.client_isn", struct tg_tuple_record, key.client_isn);
 	OFFSET("tuple.first_seen_ns", struct tg_tuple_record, first_seen_ns);
 	OFFSET("interval.realtime_ns", struct tg_interval_record, realtime_ns);
 	OFFSET("interval.lost", struct tg_interval_record, lost);

@@ -10,7 +10,7 @@
 
 /* The runner's output stream: records, each a header and a payload. */
 #define TG_RECORD_MAGIC 0x31524754 /* "TGR1" little-endian */
-#define TG_FORMAT_VERSION 3
+#define TG_FORMAT_VERSION 4
 
 enum tg_record_type {
 	TG_RECORD_HELLO = 1,    /* payload: JSON text (kernel, programs and attach modes) */
@@ -122,13 +122,16 @@ struct tg_hist_record {
 /*
  * A sample of the connections behind an edge, with both ports: the client's address and
  * port survive REDIRECT and DNAT, so the collector joins the two ends of a connection on
- * them. At most `tuple_samples` per edge per interval.
+ * them. They are not unique on their own: the kernel gives one ephemeral port to
+ * connections to different destinations at once, so the client's initial sequence number
+ * (which NAT leaves alone, and both ends know) tells such connections apart.
+ * At most `tuple_samples` per edge per interval.
  */
 struct tg_tuple_key {
 	struct tg_edge_key edge;
 	__u16 local_port;
 	__u16 remote_port;
-	__u32 pad;
+	__u32 client_isn;
 };
 
 struct tg_tuple_record {

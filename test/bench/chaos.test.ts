@@ -1,10 +1,11 @@
 // bench chaos at test size: the collector SIGKILLed twice and stalled once under
 // long-lived load, while a million short connections go through the node. Every batch
 // the agent made is stored exactly once, the long-lived connections' bytes are exact,
-// every short connection is counted, and kernel, agent and collector memory stay bounded.
+// every short connection is counted, the topology of the long-lived and the short
+// connections stays exact, and kernel, agent and collector memory stay bounded.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { benchChaos, parseAgentExitSummary } from '../../bench/chaos.js';
+import { benchChaos, expectedClientEdges, parseAgentExitSummary } from '../../bench/chaos.js';
 
 test('collector killed and stalled under load, a million short connections: nothing lost, doubled or unbounded', async (t) => {
   const r = await benchChaos(
@@ -22,25 +23,36 @@ test('collector killed and stalled under load, a million short connections: noth
     (line) => t.diagnostic(line),
   );
   t.diagnostic(JSON.stringify(r));
+  const batches = `batches: ${JSON.stringify({ ...r, long_lived: undefined, churn: undefined, client_edges: undefined })}`;
   assert.equal(r.collector_kills, 2);
   assert.ok(r.batches_sent >= 100, `batches made: ${r.batches_sent}`);
-  assert.equal(r.batches_stored, r.batches_sent, 'every batch made is stored');
-  assert.equal(r.lost, 0);
-  assert.equal(r.batches_acked, r.batches_sent, 'every batch acknowledged once in the end');
-  assert.equal(r.rejected, 0);
-  assert.equal(r.spool_dropped, 0);
+  assert.equal(r.batches_stored, r.batches_sent, `every batch made is stored; ${batches}`);
+  assert.equal(r.lost, 0, batches);
+  assert.equal(
+    r.batches_acked,
+    r.batches_sent,
+    `every batch acknowledged once in the end; ${batches}`,
+  );
+  assert.equal(r.rejected, 0, batches);
+  assert.equal(r.spool_dropped, 0, batches);
   assert.deepEqual(
     r.long_lived.counters.filter((c) => c.expected !== c.reported),
     [],
     'long-lived bytes exact: nothing counted twice, nothing missing',
   );
   assert.ok(r.long_lived.exchanges >= 0.9 * 200 * 30);
-  assert.equal(r.churn.failed, 0);
-  assert.equal(r.churn.connections, 1_000_000);
-  assert.equal(r.churn.connects_reported, 1_000_000);
-  assert.equal(r.churn.accepts_reported, 1_000_000);
-  assert.ok(r.churn.kernel_map_bytes_before > 0);
-  assert.equal(r.churn.kernel_map_bytes_after, r.churn.kernel_map_bytes_before);
+  const churn = `churn: ${JSON.stringify(r.churn)}`;
+  assert.equal(r.churn.failed, 0, churn);
+  assert.equal(r.churn.connections, 1_000_000, churn);
+  assert.equal(r.churn.connects_reported, 1_000_000, churn);
+  assert.equal(r.churn.accepts_reported, 1_000_000, churn);
+  assert.deepEqual(
+    r.client_edges,
+    expectedClientEdges(),
+    'each client one edge, to its own server: shared ephemeral ports do not cross the join',
+  );
+  assert.ok(r.churn.kernel_map_bytes_before > 0, churn);
+  assert.equal(r.churn.kernel_map_bytes_after, r.churn.kernel_map_bytes_before, churn);
   // Aggregation follows process pairs, not connections: a million connections are a few ends.
   assert.ok(r.store.ends < 50, `ends stored: ${r.store.ends}`);
   assert.ok(r.max_agent_rss_mb > 0 && r.max_agent_rss_mb <= 150, `agent ${r.max_agent_rss_mb} MB`);
@@ -48,7 +60,7 @@ test('collector killed and stalled under load, a million short connections: noth
     r.max_collector_rss_mb > 0 && r.max_collector_rss_mb <= 300,
     `collector ${r.max_collector_rss_mb} MB`,
   );
-  assert.equal(r.programs_left, 0);
+  assert.equal(r.programs_left, 0, 'tg_ programs left after the agent stopped');
 });
 
 test("the agent's exit summary is read back exactly, and its absence is an error", () => {

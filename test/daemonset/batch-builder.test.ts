@@ -43,6 +43,7 @@ const tuple: TupleRecord = {
   key,
   localPort: 40_000,
   remotePort: 8080,
+  clientIsn: 3_000_000_123,
   firstSeenNs: 1,
 };
 const ref = () => ({ pid: 41, startTimeTicks: 7 });
@@ -69,7 +70,11 @@ test('a tuple and a bucket that beat their edge record join it in the next inter
   assert.equal(report?.connects, 1);
   assert.deepEqual(report?.connectLatency?.counts, [1], 'the bucket counted once, with its edge');
   assert.deepEqual(report?.connections, [
-    { client: { address: '10.0.0.1', port: 40_000 }, server: { address: '10.0.0.2', port: 8080 } },
+    {
+      client: { address: '10.0.0.1', port: 40_000 },
+      server: { address: '10.0.0.2', port: 8080 },
+      clientIsn: 3_000_000_123,
+    },
   ]);
   assert.deepEqual(second.strays, []);
 });

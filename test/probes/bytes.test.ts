@@ -98,15 +98,23 @@ test('connections and bytes are exact at both ends', async (t) => {
   );
   assert.deepEqual([...s.keys], [`${serverAddress}>${clientAddress}:${PORT}`]);
 
-  // Tuples: a few per edge per interval, and each client sample's (address, port) is a
-  // server sample's remote end: the join the collector makes.
+  // Tuples: a few per edge per interval, and each client sample's (address, port, ISN) is
+  // a server sample's remote end: the join the collector makes. The ISN is the client's
+  // initial sequence number, random per connection, the same at both ends.
   const clientTuples = got.tuples(client.pid!);
   const serverEnds = new Set(
-    got.tuples(server.pid!).map((x) => `${x.key.remoteAddress}:${x.remotePort}`),
+    got.tuples(server.pid!).map((x) => `${x.key.remoteAddress}:${x.remotePort}/${x.clientIsn}`),
   );
   assert.ok(clientTuples.length >= 1, 'tuples sampled');
   assert.ok(clientTuples.length <= CONNECTIONS);
-  const joined = clientTuples.filter((x) => serverEnds.has(`${x.key.localAddress}:${x.localPort}`));
+  const joined = clientTuples.filter((x) =>
+    serverEnds.has(`${x.key.localAddress}:${x.localPort}/${x.clientIsn}`),
+  );
   assert.ok(joined.length >= clientTuples.length / 2, 'client samples join server samples');
+  assert.equal(
+    new Set(clientTuples.map((x) => x.clientIsn)).size,
+    clientTuples.length,
+    'one ISN per connection',
+  );
   for (const x of clientTuples) assert.equal(x.remotePort, PORT);
 });

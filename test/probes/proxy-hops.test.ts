@@ -122,18 +122,19 @@ test('haproxy as a sidecar behind REDIRECT: both ends joined, every request a ho
     sumOf(haproxy, 'client', web.port, 'bytesSent'),
     sumOf(web.appPid!, 'server', web.port, 'bytesReceived'),
   );
-  // The join: the client's own (address, port) is the sidecar's remote end.
+  // The join: the client's own (address, port) and initial sequence number are the
+  // sidecar's remote end, through the REDIRECT.
   const sidecarRemotes = new Set(
     got
       .tuples(haproxy)
       .filter((x) => x.key.side === 'server')
-      .map((x) => `${x.key.remoteAddress}:${x.remotePort}`),
+      .map((x) => `${x.key.remoteAddress}:${x.remotePort}/${x.clientIsn}`),
   );
   const clientTuples = got.tuples(client.pid!);
   assert.ok(clientTuples.length >= 1);
   for (const x of clientTuples)
     assert.ok(
-      sidecarRemotes.has(`${x.key.localAddress}:${x.localPort}`),
+      sidecarRemotes.has(`${x.key.localAddress}:${x.localPort}/${x.clientIsn}`),
       'joined on the client tuple',
     );
 

@@ -80,7 +80,10 @@ test('corrupt streams are refused with the reason', () => {
     () => new RecordDecoder().push(record(2, edgePayload(), 1, 0xdeadbeef)),
     /bad magic at byte 0/,
   );
-  assert.throws(() => new RecordDecoder().push(record(2, edgePayload(), 4)), /format version 4/);
+  assert.throws(
+    () => new RecordDecoder().push(record(2, edgePayload(), FORMAT_VERSION + 1)),
+    new RegExp(`format version ${FORMAT_VERSION + 1}, this decoder reads ${FORMAT_VERSION}`),
+  );
   assert.throws(
     () => new RecordDecoder().push(record(2, new Uint8Array(10))),
     /10 bytes, expected 184/,

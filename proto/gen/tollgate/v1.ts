@@ -262,6 +262,11 @@ export const descriptor = {
                 "server": {
                   "type": "Endpoint",
                   "id": 2
+                },
+                "clientIsn": {
+                  "type": "uint32",
+                  "id": 3,
+                  "protoName": "client_isn"
                 }
               }
             },
@@ -1351,11 +1356,17 @@ export type ConnectionSide =
 /**
  * One connection's client and server endpoints as this end saw them. The client's
  * (address, port) survives iptables REDIRECT and DNAT, so the collector joins the two
- * ends of a connection on it.
+ * ends of a connection on it, with the client's initial sequence number: the kernel
+ * gives one ephemeral port to connections to different destinations at once.
  */
 export interface ConnectionTuple {
   client?: Endpoint;
   server?: Endpoint;
+  /**
+   * The client's initial TCP sequence number, the same at both ends; 0 when unknown
+   * (from an agent older than this field), and then the port alone joins.
+   */
+  clientIsn: number;
 }
 export const ConnectionTuple: Codec<ConnectionTuple> = codec(root, 'tollgate.v1.ConnectionTuple');
 

@@ -1,0 +1,180 @@
+// The store's join of the two ends of a connection, on synthesised batches: the kernel
+// lets one client port serve connections to different destinations at once, so ends are
+// joined on the client's (address, port) and initial sequence number. Tuples from an agent
+// that sends no ISN (0) still join on the port alone, and a store from before the ISN
+// opens.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { Queries } from '../../collector/queries.js';
+import { Store } from '../../collector/store/store.js';
+import {
+  type Batch,
+  Batch as BatchCodec,
+  type EdgeReport,
+  type Init,
+  type ProcessIdentity,
+} from '../../proto/gen/tollgate/v1.js';
+
+const CLIENT_IP = '10.2.0.1';
+const SERVER_IP = '10.2.0.2';
+
+function proc(pid: number, comm: string, netns: number): Init<ProcessIdentity> {
+  return {
+    ref: { pid, startTimeTicks: pid },
+    comm,
+    exe: `/usr/bin/${comm}`,
+    netnsInode: netns,
+    pod: { namespace: 'ns', name: comm, node: 'n1', source: 'POD_SOURCE_NETNS' },
+    role: 'ROLE_APP',
+  };
+}
+
+const P = {
+  c1: proc(11, 'client-one', 5001),
+  c2: proc(12, 'client-two', 5001),
+  s1: proc(21, 'server-one', 5002),
+  s2: proc(22, 'server-two', 5002),
+};
+
+/** One end of one connection from CLIENT_IP:clientPort to SERVER_IP:serverPort. */
+function end(
+  p: Init<ProcessIdentity>,
+  side: 'client' | 'server',
+  clientPort: number,
+  serverPort: number,
+  clientIsn: number,
+): Init<EdgeReport> {
+  const client = { address: CLIENT_IP, port: clientPort };
+  const server = { address: SERVER_IP, port: serverPort };
+  return {
+    process: { pid: p.ref!.pid, startTimeTicks: p.ref!.startTimeTicks },
+    side: side === 'client' ? 'CONNECTION_SIDE_CLIENT' : 'CONNECTION_SIDE_SERVER',
+    local: side === 'client' ? { address: CLIENT_IP } : server,
+    remote: side === 'client' ? server : { address: CLIENT_IP },
+    connects: side === 'client' ? 1 : 0,
+    accepts: side === 'server' ? 1 : 0,
+    connections: [{ client, server, clientIsn }],
+  };
+}
+
+function batch(sequence: number, startMs: number, edges: Init<EdgeReport>[]): Batch {
+  return BatchCodec.decode(
+    BatchCodec.encode({
+      agentId: 'a',
+      bootId: 'b',
+      sequence,
+      node: 'n1',
+      intervalStartUnixMs: startMs,
+      intervalEndUnixMs: startMs + 1000,
+      processes: Object.values(P),
+      edges,
+    }),
+  );
+}
+
+function edgesOf(batches: Batch[], startMs: number): string[] {
+  const store = Store.open(':memory:');
+  try {
+    store.commit(batches, startMs + 5000);
+    const { topology } = new Queries(store).view(
+      { fromMs: startMs - 1000, toMs: startMs + 5000 },
+      startMs + 5000,
+    );
+    const comm = new Map(topology.processes.map((p) => [p.id, p.comm]));
+    return topology.edges
+      .map(
+        (e) =>
+          `${comm.get(e.source) ?? e.source} -> ${comm.get(e.target)} :${e.port} (${e.joined})`,
+      )
+      .sort();
+  } finally {
+    store.close();
+  }
+}
+
+test('two connections from one client port: each client joined to its own server, in any order', () => {
+  const t0 = Math.floor(Date.now() / 1000) * 1000 - 10_000;
+  const ends = [
+    end(P.c1, 'client', 41_000, 8081, 111_111),
+    end(P.c2, 'client', 41_000, 8082, 2_222_222_222),
+    end(P.s1, 'server', 41_000, 8081, 111_111),
+    end(P.s2, 'server', 41_000, 8082, 2_222_222_222),
+  ];
+  const expected = [
+    'client-one -> server-one :8081 (tuple)',
+    'client-two -> server-two :8082 (tuple)',
+  ];
+  // One batch, in the order that crossed the join on ports alone (c2 then s1), and the
+  // reverse; then each end in its own batch, servers first.
+  assert.deepEqual(edgesOf([batch(1, t0, ends)], t0), expected);
+  assert.deepEqual(edgesOf([batch(1, t0, [...ends].reverse())], t0), expected);
+  assert.deepEqual(
+    edgesOf(
+      [2, 3, 0, 1].map((k, i) => batch(i + 1, t0 + i * 1000, [ends[k]!])),
+      t0,
+    ),
+    expected,
+  );
+});
+
+test('tuples without an ISN (an older agent) still join on the client port', () => {
+  const t0 = Math.floor(Date.now() / 1000) * 1000 - 10_000;
+  const ends = [end(P.c1, 'client', 41_000, 8081, 0), end(P.s1, 'server', 41_000, 8081, 0)];
+  assert.deepEqual(edgesOf([batch(1, t0, ends)], t0), ['client-one -> server-one :8081 (tuple)']);
+});
+
+test('a client end and a server end that agree on the port but not on the ISN are not linked', () => {
+  // A client end and a server end that agree on the port but not the ISN are two
+  // connections: the client is drawn by address (its dialed address is served here),
+  // never by a tuple link to the wrong connection.
+  const t0 = Math.floor(Date.now() / 1000) * 1000 - 10_000;
+  const ends = [end(P.c1, 'client', 41_000, 8081, 5), end(P.s1, 'server', 41_000, 8081, 6)];
+  assert.deepEqual(edgesOf([batch(1, t0, ends)], t0), ['client-one -> server-one :8081 (address)']);
+});
+
+test('a store written before the ISN existed opens: its tuples are replaced, the rest kept', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-migrate-'));
+  try {
+    const path = join(dir, 'tollgate.db');
+    const t0 = Math.floor(Date.now() / 1000) * 1000 - 10_000;
+    const ends = [end(P.c1, 'client', 41_000, 8081, 7), end(P.s1, 'server', 41_000, 8081, 7)];
+    const before = Store.open(path);
+    before.commit([batch(1, t0, ends)], t0 + 5000);
+    before.close();
+    // Put the file back to schema 3: the tuples table as it was, with a row in it.
+    const db = new Database(path);
+    db.exec(`DROP TABLE tuples;
+      CREATE TABLE tuples (scope TEXT NOT NULL, address TEXT NOT NULL, port INTEGER NOT NULL,
+        side INTEGER NOT NULL, end_id INTEGER NOT NULL, seen_ms INTEGER NOT NULL,
+        PRIMARY KEY (scope, address, port, side)) WITHOUT ROWID;
+      CREATE INDEX tuples_seen ON tuples (seen_ms);
+      INSERT INTO tuples VALUES ('', '${CLIENT_IP}', 41000, 1, 1, ${t0});`);
+    db.pragma('user_version = 3');
+    db.close();
+
+    const after = Store.open(path);
+    try {
+      assert.equal(after.batchCount(), 1, 'the stored batch is kept');
+      const { topology } = new Queries(after).view({ fromMs: t0 - 1000, toMs: t0 + 5000 }, t0);
+      assert.deepEqual(
+        topology.edges.map((e) => e.joined),
+        ['tuple'],
+        'links made before are kept',
+      );
+    } finally {
+      after.close();
+    }
+    const check = new Database(path, { readonly: true });
+    const columns = (check.pragma('table_info(tuples)') as { name: string }[]).map((c) => c.name);
+    const version = check.pragma('user_version', { simple: true });
+    check.close();
+    assert.ok(columns.includes('client_isn'), `tuples columns: ${columns.join(', ')}`);
+    assert.equal(version, 4);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
