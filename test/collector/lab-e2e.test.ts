@@ -4,8 +4,8 @@
 // sidecar must cost a positive added latency in its direction.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Agent } from '../../daemonset/agent.js';
 import { Lab } from '../../lab/lab.js';
+import { startAgent } from '../daemonset/agent-fixture.js';
 import { startCollector } from './fixture.js';
 
 test('two meshed pods under load: app -> sidecar -> sidecar -> app, each sidecar adds latency', async (t) => {
@@ -16,10 +16,9 @@ test('two meshed pods under load: app -> sidecar -> sidecar -> app, each sidecar
   ]);
   t.after(() => lab.destroy());
   const collector = await startCollector(t);
-  const agent = await Agent.start({ collector: collector.grpcAddress, intervalMs: 500 });
-  let stopped = false;
-  t.after(async () => {
-    if (!stopped) await agent.stop();
+  const { agent, stop } = await startAgent(t, {
+    collector: collector.grpcAddress,
+    intervalMs: 500,
   });
   const fromMs = Date.now() - 1000;
   const result = await lab.load('loadgen', {
@@ -31,8 +30,7 @@ test('two meshed pods under load: app -> sidecar -> sidecar -> app, each sidecar
   });
   assert.equal(result.ok, 400);
   await new Promise((r) => setTimeout(r, 1200));
-  await agent.stop();
-  stopped = true;
+  await stop();
   const status = agent.status();
   assert.equal(status.shipper.spoolBatches, 0, 'every batch acknowledged');
   assert.equal(status.shipper.rejected, 0);

@@ -5,10 +5,10 @@
 // the client's initial sequence number as well), with exact counts on both ends.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Agent } from '../../daemonset/agent.js';
 import { fixedExchangeClientScript, fixedExchangeServerScript } from '../../lab/fixed-exchange.js';
 import { Lab } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
+import { startAgent } from '../daemonset/agent-fixture.js';
 import { startCollector } from './fixture.js';
 
 const SIZES = { requestBytes: 200, responseBytes: 900 };
@@ -23,10 +23,9 @@ test('two connections from one client port to two servers: each joined to its ow
   ]);
   t.after(() => lab.destroy());
   const collector = await startCollector(t);
-  const agent = await Agent.start({ collector: collector.grpcAddress, intervalMs: 500 });
-  let stopped = false;
-  t.after(async () => {
-    if (!stopped) await agent.stop();
+  const { agent, stop } = await startAgent(t, {
+    collector: collector.grpcAddress,
+    intervalMs: 500,
   });
   const fromMs = Date.now() - 1000;
 
@@ -74,8 +73,7 @@ test('two connections from one client port to two servers: each joined to its ow
   );
   await first.exited;
   await second.exited;
-  await agent.stop();
-  stopped = true;
+  await stop();
   assert.equal(agent.status().shipper.spoolBatches, 0, 'every batch acknowledged');
 
   const { topology } = collector.queries.view({ fromMs, toMs: Date.now() + 1000 });

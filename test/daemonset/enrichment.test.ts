@@ -10,7 +10,6 @@ import { mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Agent } from '../../daemonset/agent.js';
 import { buildAgentHttp } from '../../daemonset/agent-http.js';
 import { unifiedCgroupRoot } from '../../daemonset/identity/proc-identity.js';
 import { KubernetesView, loadKubeConfig } from '../../daemonset/kubernetes/cluster.js';
@@ -18,6 +17,7 @@ import { Lab } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
 import { startCollector } from '../collector/fixture.js';
 import { makeTestCerts } from '../tls-certs.js';
+import { startAgent } from './agent-fixture.js';
 import { FakeKubeApi, runningPod } from './kube-api-server.js';
 
 const PORT = 7300;
@@ -93,15 +93,11 @@ test('processes in kubelet-shaped cgroups are named after their Kubernetes pods 
   t.after(() => kubernetes.stop());
 
   const collector = await startCollector(t);
-  const agent = await Agent.start({
+  const { agent, stop } = await startAgent(t, {
     collector: collector.grpcAddress,
     node,
     intervalMs: 300,
     kubernetes,
-  });
-  let stopped = false;
-  t.after(async () => {
-    if (!stopped) await agent.stop();
   });
   const http = await buildAgentHttp(() => agent.status());
   t.after(() => http.close());
@@ -164,8 +160,7 @@ test('processes in kubelet-shaped cgroups are named after their Kubernetes pods 
   assert.match(metrics, /^tollgate_agent_kubernetes_objects\{resource="pods"\} 2$/m);
   assert.match(metrics, /^tollgate_agent_collector_connected 1$/m);
 
-  await agent.stop();
-  stopped = true;
+  await stop();
   const { topology } = collector.queries.view({
     fromMs: Date.now() - 60_000,
     toMs: Date.now() + 1000,

@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { Collector } from '../../collector/collector.js';
-import { Agent } from '../../daemonset/agent.js';
+import type { Agent } from '../../daemonset/agent.js';
 import { Lab } from '../../lab/lab.js';
+import { startAgent } from './agent-fixture.js';
 
 const INTERVAL_MS = 250;
 
@@ -56,30 +57,19 @@ async function servedLab(t: TestContext) {
   return lab;
 }
 
-async function startAgent(t: TestContext, collector: string, spool?: { maxBatches: number }) {
-  const agent = await Agent.start({
+async function startOutageAgent(t: TestContext, collector: string, spool?: { maxBatches: number }) {
+  const { agent, stop } = await startAgent(t, {
     collector,
     intervalMs: INTERVAL_MS,
     spool: spool && { maxBatches: spool.maxBatches, maxBytes: 64 * 2 ** 20 },
     // Back within a second of the collector (the default waits up to 30 s, jittered).
     backoff: { initialMs: 100, maxMs: 1000 },
   });
-  let stopped = false;
-  t.after(async () => {
-    if (!stopped) await agent.stop();
-  });
   const rejections: string[] = [];
   agent.shipper.on('ack', (a) => {
     if (a.status === 'ACK_STATUS_REJECTED') rejections.push(`${a.sequence}: ${a.error}`);
   });
-  return {
-    agent,
-    rejections,
-    stop: async () => {
-      stopped = true;
-      await agent.stop(10_000);
-    },
-  };
+  return { agent, rejections, stop: () => stop(10_000) };
 }
 
 /** Waits (at most 15 s) until the agent is connected and its spool empty. */
@@ -110,7 +100,7 @@ async function watchSpool(agent: Agent, during: Promise<unknown>): Promise<numbe
 test('collector away for 30 s under load: every batch arrives exactly once', async (t) => {
   const lab = await servedLab(t);
   const c = await restartableCollector(t);
-  const { agent, stop, rejections } = await startAgent(t, c.address());
+  const { agent, stop, rejections } = await startOutageAgent(t, c.address());
   const load = lab.load('loadgen', {
     url: lab.serviceUrls('web')[0]!,
     rate: 200,
@@ -156,7 +146,7 @@ test('collector away longer than the spool holds: bounded, the loss counted and 
   const lab = await servedLab(t);
   const c = await restartableCollector(t);
   const SPOOL = 20;
-  const { agent, stop, rejections } = await startAgent(t, c.address(), { maxBatches: SPOOL });
+  const { agent, stop, rejections } = await startOutageAgent(t, c.address(), { maxBatches: SPOOL });
   const load = lab.load('loadgen', {
     url: lab.serviceUrls('web')[0]!,
     rate: 100,
