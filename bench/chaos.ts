@@ -289,18 +289,20 @@ export async function benchChaos(
     runnerRss();
     clearInterval(sampler);
 
+    // The agent stops first: a graceful stop drains the kernel maps and ships every batch
+    // it made, so the topology read next holds all of it (not what happened to arrive).
+    const node = (await agent.status()).node;
+    await agent.stop();
+    const summary = parseAgentExitSummary(agent.output());
+    agent = undefined;
+    const programsLeft = tollgatePrograms().length;
+
     const finished = Date.now();
     const response = await fetch(
       `${collector.httpUrl}/api/topology?from=${started - 5000}&to=${finished + 5000}`,
     );
     if (!response.ok) throw new Error(`topology: HTTP ${response.status}`);
     const topology = (await response.json()) as Topology;
-
-    const node = (await agent.status()).node;
-    await agent.stop();
-    const summary = parseAgentExitSummary(agent.output());
-    agent = undefined;
-    const programsLeft = tollgatePrograms().length;
     await collector.stop();
     collector = undefined;
     const store = storeCounts(dataDir, node);
