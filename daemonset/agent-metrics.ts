@@ -175,5 +175,16 @@ export function agentRegistry(status: () => AgentStatus): Registry {
         this.inc({ resource }, w.watchRestarts);
     },
   });
+  new Counter({
+    name: 'tollgate_agent_kubernetes_watches_paced_total',
+    help: 'Kubernetes watch opens delayed because the watch before ended at once with no event',
+    labelNames: ['resource'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [resource, w] of Object.entries(current().kubernetes ?? {}))
+        this.inc({ resource }, w.watchesPaced);
+    },
+  });
   return registry;
 }

@@ -2,13 +2,14 @@
 // resourceVersion, as an informer does. On top of client-node's ListWatch it adds what a
 // node agent needs to run unattended for months:
 // - reconnect with jittered backoff when the watch fails (ListWatch stops on an error);
-//   a watch the server simply closes is resumed at once from the last resourceVersion,
-//   and a 410 Gone relists;
+//   a watch the server simply closes is resumed at once from the last resourceVersion
+//   (unless it ended as soon as it opened: PacedWatch), and a 410 Gone relists;
 // - a periodic resync: a fresh list every `resyncMs`, swapped in whole, so an event lost
 //   anywhere is repaired within that time;
 // - counters, for the agent's own metrics.
-import { type KubeConfig, type KubernetesObject, ListWatch, Watch } from '@kubernetes/client-node';
+import { type KubeConfig, type KubernetesObject, ListWatch } from '@kubernetes/client-node';
 import { Backoff, type BackoffOptions } from '../shipping/backoff.js';
+import { PacedWatch } from './paced-watch.js';
 
 export interface WatchedSetOptions<T extends KubernetesObject> {
   kubeConfig: KubeConfig;
@@ -29,6 +30,8 @@ export interface WatchedSetStats {
   lists: number;
   /** Watches that ended, by the server closing them or by an error. */
   watchRestarts: number;
+  /** Watch opens delayed because the watch before ended at once, with no event. */
+  watchesPaced: number;
   errors: number;
   lastError: string | null;
   /** True once the first list has arrived. */
@@ -38,7 +41,7 @@ export interface WatchedSetStats {
 export class WatchedSet<T extends KubernetesObject> {
   /** By UID. */
   private objects = new Map<string, T>();
-  private current: ListWatch<T> | undefined;
+  private current: { lw: ListWatch<T>; watch: PacedWatch } | undefined;
   private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -46,6 +49,7 @@ export class WatchedSet<T extends KubernetesObject> {
   private readonly counters = {
     lists: 0,
     watchRestarts: 0,
+    watchesPaced: 0,
     errors: 0,
     lastError: null as string | null,
   };
@@ -71,7 +75,8 @@ export class WatchedSet<T extends KubernetesObject> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.resyncTimer);
-    this.current?.stop();
+    this.current?.watch.close();
+    this.current?.lw.stop();
     this.current = undefined;
   }
 
@@ -93,9 +98,13 @@ export class WatchedSet<T extends KubernetesObject> {
     const changed = () => {
       if (this.objects === fresh) this.options.onChange?.();
     };
+    const watch = new PacedWatch(this.options.kubeConfig, {
+      backoff: this.backoff,
+      onPaced: () => this.counters.watchesPaced++,
+    });
     const lw = new ListWatch<T>(
       this.options.path,
-      new Watch(this.options.kubeConfig),
+      watch,
       async () => {
         const list = await this.options.list();
         this.counters.lists++;
@@ -137,11 +146,12 @@ export class WatchedSet<T extends KubernetesObject> {
       this.counters.watchRestarts++;
       this.scheduleRetry(lw, true);
     });
-    this.current?.stop();
-    this.current = lw;
+    this.current?.watch.close();
+    this.current?.lw.stop();
+    this.current = { lw, watch };
     await lw.start();
     starting = false;
-    if (this.current !== lw) return;
+    if (this.current?.lw !== lw) return;
     if (startError !== undefined) {
       // Keep the old set (stale beats empty) and try again later.
       this.scheduleRetry(lw, false);
@@ -155,10 +165,10 @@ export class WatchedSet<T extends KubernetesObject> {
 
   /** After a failure: resume `lw`'s watch from its resourceVersion, or list afresh. */
   private scheduleRetry(lw: ListWatch<T>, resume: boolean): void {
-    if (this.stopped || this.current !== lw) return;
+    if (this.stopped || this.current?.lw !== lw) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
-      if (this.stopped || this.current !== lw) return;
+      if (this.stopped || this.current?.lw !== lw) return;
       if (resume) lw.start().catch(() => {});
       else this.relist().catch(() => {});
     }, this.backoff.next());

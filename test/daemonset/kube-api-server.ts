@@ -2,7 +2,8 @@
 // services, enough for client-node's ListWatch: lists with resourceVersion, watches that
 // replay events after a resourceVersion and then stream, field selectors on
 // spec.nodeName, 410 Gone for a compacted resourceVersion, a bearer token. The test can
-// drop every open watch, or make the next requests fail, to see the agent recover.
+// drop every open watch, end every watch at once, or make the next requests fail, to see
+// the agent recover.
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
@@ -28,6 +29,8 @@ export class FakeKubeApi {
   private readonly history: { rv: number; resource: Resource; type: EventType; obj: Obj }[] = [];
   /** Events older than this resourceVersion are gone: a watch from before gets 410. */
   compactedBefore = 0;
+  /** End every watch cleanly as soon as it has replayed its events, as a broken proxy might. */
+  endWatchesAtOnce = false;
   private readonly watches = new Set<{
     resource: Resource;
     res: ServerResponse;
@@ -191,6 +194,10 @@ export class FakeKubeApi {
           res.write(
             `${JSON.stringify({ type: e.type, object: { kind: KINDS[resource], apiVersion: 'v1', ...e.obj } })}\n`,
           );
+      if (this.endWatchesAtOnce) {
+        res.end();
+        return;
+      }
       const watch = { resource, res, filter };
       this.watches.add(watch);
       res.on('close', () => this.watches.delete(watch));

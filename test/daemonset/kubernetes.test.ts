@@ -136,6 +136,33 @@ test('watch events, a dropped watch, API errors and 410 Gone: the set stays righ
   assert.ok(view.byUid(uid(3)) && view.byUid(uid(4)), 'earlier pods kept');
 });
 
+test('a server that ends every watch at once is not reconnected to in a tight loop', async (t) => {
+  const { api, start } = await started(t);
+  api.put('pods', pod(1, 'node-a'));
+  const view = await start();
+  await until('the watch', () => api.openWatches('pods') === 1);
+
+  // From now on every watch ends cleanly as soon as it opens. ListWatch alone would
+  // resume it at once, again and again; the pacing backs off (500 ms, doubling, jittered).
+  api.endWatchesAtOnce = true;
+  const watchesBefore = api.requests.filter((r) => r.query.get('watch') === 'true').length;
+  api.dropWatches();
+  await new Promise((r) => setTimeout(r, 3000));
+  const watches =
+    api.requests.filter((r) => r.query.get('watch') === 'true').length - watchesBefore;
+  const stats = view.stats().pods;
+  t.diagnostic(`watch requests in 3 s: ${watches}; paced: ${stats.watchesPaced}`);
+  assert.ok(watches >= 2, `the watch is still retried: ${watches}`);
+  assert.ok(watches <= 16, `watch requests in 3 s (pods and Services): ${watches}`);
+  assert.ok(stats.watchesPaced >= 1, `paced opens: ${stats.watchesPaced}`);
+
+  // A watch that works again is resumed and delivers; the set stays right.
+  api.endWatchesAtOnce = false;
+  api.put('pods', pod(2, 'node-a'));
+  await until('a pod added after the watch works again', () => view.byUid(uid(2)), 15_000);
+  assert.ok(view.byUid(uid(1)), 'the first pod kept');
+});
+
 test('a periodic resync repairs an event the watch never delivered', async (t) => {
   const { api, start } = await started(t, { resyncMs: 300 });
   api.put('pods', pod(1, 'node-a'));
