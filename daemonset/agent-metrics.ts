@@ -164,27 +164,31 @@ export function agentRegistry(status: () => AgentStatus): Registry {
         this.set({ resource }, w.objects);
     },
   });
-  new Counter({
-    name: 'tollgate_agent_kubernetes_watch_restarts_total',
-    help: 'Kubernetes watches that ended and were resumed or relisted',
-    labelNames: ['resource'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [resource, w] of Object.entries(current().kubernetes ?? {}))
-        this.inc({ resource }, w.watchRestarts);
-    },
-  });
-  new Counter({
-    name: 'tollgate_agent_kubernetes_watches_paced_total',
-    help: 'Kubernetes watch opens delayed because the watch before ended at once with no event',
-    labelNames: ['resource'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [resource, w] of Object.entries(current().kubernetes ?? {}))
-        this.inc({ resource }, w.watchesPaced);
-    },
-  });
+  const perWatch = (
+    name: string,
+    help: string,
+    read: (w: NonNullable<AgentStatus['kubernetes']>[string]) => number,
+  ) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['resource'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [resource, w] of Object.entries(current().kubernetes ?? {}))
+          this.inc({ resource }, read(w));
+      },
+    });
+  perWatch(
+    'tollgate_agent_kubernetes_watch_restarts_total',
+    'Kubernetes watches that ended and were resumed or relisted',
+    (w) => w.watchRestarts,
+  );
+  perWatch(
+    'tollgate_agent_kubernetes_watches_paced_total',
+    'Kubernetes watch opens delayed because the watch before ended at once with no event',
+    (w) => w.watchesPaced,
+  );
   return registry;
 }

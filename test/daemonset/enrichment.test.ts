@@ -158,6 +158,7 @@ test('processes in kubelet-shaped cgroups are named after their Kubernetes pods 
   );
   assert.ok(restarts >= 1, `pod watch restarts: ${restarts}`);
   assert.match(metrics, /^tollgate_agent_kubernetes_objects\{resource="pods"\} 2$/m);
+  assert.match(metrics, /^tollgate_agent_kubernetes_watches_paced_total\{resource="pods"\} \d+$/m);
   assert.match(metrics, /^tollgate_agent_collector_connected 1$/m);
 
   await stop();
