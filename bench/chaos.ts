@@ -19,7 +19,7 @@ import { freePort } from '../lab/free-port.js';
 import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
 import { bpfMapsOf, childrenOf, tollgatePrograms } from './bpf-stats.js';
-import { edgeOf } from './edge-of.js';
+import { edgeOf, labelledEdges } from './edge-of.js';
 import {
   type AgentProcess,
   type CollectorProcess,
@@ -327,17 +327,11 @@ export async function benchChaos(
       [server.pid, 'steady server'],
       [churnServer.pid, 'churn server'],
     ]);
-    const nameOf = (id: string) =>
-      names.get(topology.processes.find((p) => p.id === id)?.pid) ?? id;
-    const clientIds = new Set(
-      topology.processes
-        .filter((p) => p.pid === steady.pid || p.pid === churn.pid)
-        .map((p) => p.id),
-    );
-    const clientEdges = topology.edges
-      .filter((e) => clientIds.has(e.source))
-      .map((e) => `${nameOf(e.source)} -> ${nameOf(e.target)} :${e.port} (${e.joined})`)
-      .sort();
+    const clientEdges = labelledEdges(
+      topology,
+      names,
+      (source) => source === 'steady client' || source === 'churn client',
+    ).map((e) => e.label);
     const topologyExact = JSON.stringify(clientEdges) === JSON.stringify(expectedClientEdges());
 
     const bytesExact = counters.every((c) => c.expected === c.reported);

@@ -75,9 +75,14 @@ export class WatchedSet<T extends KubernetesObject> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.resyncTimer);
+    this.closeCurrent();
+    this.current = undefined;
+  }
+
+  /** Stops the current ListWatch, and a paced open of its watch still waiting. */
+  private closeCurrent(): void {
     this.current?.watch.close();
     this.current?.lw.stop();
-    this.current = undefined;
   }
 
   values(): IterableIterator<T> {
@@ -146,8 +151,7 @@ export class WatchedSet<T extends KubernetesObject> {
       this.counters.watchRestarts++;
       this.scheduleRetry(lw, true);
     });
-    this.current?.watch.close();
-    this.current?.lw.stop();
+    this.closeCurrent();
     this.current = { lw, watch };
     await lw.start();
     starting = false;

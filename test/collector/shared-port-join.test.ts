@@ -5,6 +5,7 @@
 // the client's initial sequence number as well), with exact counts on both ends.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { labelledEdges } from '../../bench/edge-of.js';
 import { fixedExchangeClientScript, fixedExchangeServerScript } from '../../lab/fixed-exchange.js';
 import { Lab } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
@@ -83,21 +84,20 @@ test('two connections from one client port to two servers: each joined to its ow
     [servers.first.pid, 'first server'],
     [servers.second.pid, 'second server'],
   ]);
-  const pidOf = (id: string) => topology.processes.find((p) => p.id === id)?.pid;
-  const nameOf = (id: string) => names.get(pidOf(id)) ?? id;
   // Every edge out of or into the four processes: an unjoined end would be an edge too.
-  const ours = topology.edges.filter(
-    (e) => names.has(pidOf(e.source)) || names.has(pidOf(e.target)),
+  const ours = labelledEdges(
+    topology,
+    names,
+    (source, target) => source !== undefined || target !== undefined,
   );
   assert.deepEqual(
-    ours.map((e) => `${nameOf(e.source)} -> ${nameOf(e.target)} :${e.port} (${e.joined})`).sort(),
+    ours.map((e) => e.label),
     [
       `first client -> first server :${PORTS.first} (tuple)`,
       `second client -> second server :${PORTS.second} (tuple)`,
     ],
   );
-  for (const edge of ours) {
-    const what = nameOf(edge.source);
+  for (const { edge, label: what } of ours) {
     assert.equal(edge.client?.shared, false, `${what}: one server behind the edge`);
     assert.equal(edge.client?.connects, 1, what);
     assert.equal(edge.server?.accepts, 1, what);
