@@ -241,7 +241,8 @@ export class Agent {
       lost.histMapFull +
       lost.sockMapFull +
       lost.tupleMapFull +
-      lost.hopQueueFull;
+      lost.hopQueueFull +
+      lost.hopMapFull;
 
     const identities = new Map<number, Identity>();
     for (const tgid of records.tgids) {

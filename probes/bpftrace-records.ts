@@ -133,10 +133,18 @@ export class BpftraceTranslator {
       type: 'interval',
       monotonicNs: Number(now),
       realtimeMs: Date.now(),
-      lost: { edgeMapFull: 0, histMapFull: 0, sockMapFull: 0, tupleMapFull: 0, hopQueueFull: 0 },
+      lost: {
+        edgeMapFull: 0,
+        histMapFull: 0,
+        sockMapFull: 0,
+        tupleMapFull: 0,
+        hopQueueFull: 0,
+        hopMapFull: 0,
+      },
       edges: this.edges.size,
       hists: this.hists.length,
       tuples: 0,
+      hops: 0,
       filterGeneration: 0,
     };
     const out: ProbeRecord[] = [...this.edges.values(), ...this.hists, interval];

@@ -5,7 +5,7 @@
 import type { Layout } from '../proto/histogram.js';
 
 export const RECORD_MAGIC = 0x31524754;
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
 
 /** Counters of an edge, in the order of struct tg_edge_stats. */
 export const EDGE_COUNTERS = [
@@ -29,6 +29,20 @@ export const EDGE_COUNTERS = [
 ] as const;
 export type EdgeCounter = (typeof EDGE_COUNTERS)[number];
 
+/** Counters of a proxy's hops per listener, in the order of struct tg_hop_stats. */
+export const HOP_COUNTERS = [
+  'exchanges',
+  'unpaired',
+  'requests',
+  'responses',
+  'requestNsSum',
+  'responseNsSum',
+  'addedNsSum',
+  'unmatchedForwards',
+  'arrivalUnknown',
+] as const;
+export type HopCounter = (typeof HOP_COUNTERS)[number];
+
 const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** Sizes and offsets this decoder assumes; a test compares them with `tollgate-runner --layout`. */
@@ -39,7 +53,8 @@ export const LAYOUT = {
   edgeRecord: 184,
   histRecord: 64,
   tupleRecord: 64,
-  intervalRecord: 72,
+  hopRecord: 120,
+  intervalRecord: 88,
   offsets: {
     'key.tgid': 0,
     'key.family': 4,
@@ -57,12 +72,15 @@ export const LAYOUT = {
     'tuple.first_seen_ns': 56,
     'interval.realtime_ns': 8,
     'interval.lost': 16,
-    'interval.edges': 56,
-    'interval.hists': 60,
-    'interval.tuples': 64,
-    'interval.filter_generation': 68,
+    'interval.edges': 64,
+    'interval.hists': 68,
+    'interval.tuples': 72,
+    'interval.filter_generation': 76,
+    'interval.hops': 80,
+    ...Object.fromEntries(HOP_COUNTERS.map((name, i) => [`hop.${snake(name)}`, 48 + i * 8])),
     'lost.edge_map_full': 0,
     'lost.hop_queue_full': 32,
+    'lost.hop_map_full': 40,
   } as Record<string, number>,
 } as const;
 
@@ -84,7 +102,8 @@ export type Metric =
   | 'exchange_latency'
   | 'srtt'
   | 'hop_request'
-  | 'hop_response';
+  | 'hop_response'
+  | 'hop_added';
 
 /**
  * One histogram bucket. For the hop metrics the key is the proxy's downstream side:
@@ -99,6 +118,12 @@ export interface HistRecord {
   bucket: number;
   count: number;
 }
+
+/**
+ * What one proxy's hops through one listener amounted to in the interval (keyed like its
+ * hop histograms; servicePort 0 when the listener is unknown). See tg_hop_stats.
+ */
+export type HopRecord = { type: 'hop'; key: EdgeKey } & Record<HopCounter, number>;
 
 /** A sampled connection of an edge, with both ports, for joining its two ends. */
 export interface TupleRecord {
@@ -117,6 +142,7 @@ export interface LostCounters {
   sockMapFull: number;
   tupleMapFull: number;
   hopQueueFull: number;
+  hopMapFull: number;
 }
 
 export interface IntervalRecord {
@@ -128,6 +154,7 @@ export interface IntervalRecord {
   edges: number;
   hists: number;
   tuples: number;
+  hops: number;
   filterGeneration: number;
 }
 
@@ -155,6 +182,7 @@ export type ProbeRecord =
   | EdgeRecord
   | HistRecord
   | TupleRecord
+  | HopRecord
   | IntervalRecord
   | ProgramsRecord;
 
@@ -169,6 +197,7 @@ const metrics: Record<number, Metric> = {
   3: 'srtt',
   4: 'hop_request',
   5: 'hop_response',
+  6: 'hop_added',
 };
 const LOST_FIELDS = [
   'edgeMapFull',
@@ -176,6 +205,7 @@ const LOST_FIELDS = [
   'sockMapFull',
   'tupleMapFull',
   'hopQueueFull',
+  'hopMapFull',
 ] as const;
 
 const at = (name: string): number => {
@@ -300,6 +330,7 @@ function decodePayload(type: number, view: DataView, base: number, length: numbe
         edges: view.getUint32(base + at('interval.edges'), true),
         hists: view.getUint32(base + at('interval.hists'), true),
         tuples: view.getUint32(base + at('interval.tuples'), true),
+        hops: view.getUint32(base + at('interval.hops'), true),
         filterGeneration: view.getUint32(base + at('interval.filter_generation'), true),
       };
     }
@@ -315,6 +346,12 @@ function decodePayload(type: number, view: DataView, base: number, length: numbe
       };
     case 6:
       return decodePrograms(text(view, base, length));
+    case 7: {
+      need(LAYOUT.hopRecord);
+      const record = { type: 'hop', key: edgeKey(view, base) } as HopRecord;
+      for (const name of HOP_COUNTERS) record[name] = u64(view, base + at(`hop.${snake(name)}`));
+      return record;
+    }
     default:
       throw new RecordFormatError(`unknown record type ${type}`);
   }

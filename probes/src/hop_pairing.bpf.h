@@ -1,21 +1,34 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Proxy hop delay: pairs a proxy's read of a request (or response) on one socket with
- * its write of it on another, on the same thread.
+ * Proxy hop delay: the time a proxy holds a request (or a response) between the network
+ * and the other side. Each hop runs from the arrival of the bytes at the proxy's socket
+ * (the kernel queueing them: tcp:tcp_probe, before any thread is woken) to the proxy's
+ * write of them on its other socket, whose loopback delivery to the app (or the send to
+ * the peer) happens within that write. So a hop holds what a bypass would not have: the
+ * wait in the receive queue, the wake-up and run-queue delay of the proxy's thread, CPU
+ * throttling, the proxy's own work and the extra loopback hop.
  *
- * An event-loop proxy reads many sockets before it writes any, so "the last socket this
- * thread read" pairs wrongly under concurrency. Instead each thread keeps a FIFO of reads
- * awaiting forward, per path: the oldest pending read pairs with the next forward. Each
- * entry names its socket and a sequence number, and is skipped when that socket's read
- * is no longer pending (answered locally, closed, superseded), so one request that is
- * never forwarded does not shift every later pair.
+ * Pairing an arrival with its forward, with no protocol parsing: an event-loop proxy
+ * reads many sockets before it writes any, so "the last socket this thread read" pairs
+ * wrongly under concurrency. Instead each thread keeps a FIFO of reads awaiting forward,
+ * per path: the oldest pending read pairs with the next forward (a write that follows a
+ * read on the other socket). Each entry names its socket and a sequence number, and is
+ * skipped when that socket's read is no longer pending (answered locally, closed,
+ * superseded), so one request that is never forwarded does not shift every later pair.
+ *
+ * The request hop and the response hop of one downstream exchange are summed on the
+ * downstream socket into one value (TG_METRIC_HOP_ADDED): the added latency of that
+ * request, with no assumption that the two hops are independent.
  *
  * Error bound: the sum of the paired delays is exact whatever the order the proxy
- * forwards in (a sum of writes minus a sum of reads), so the mean is exact; each single
- * pair, and so each quantile, is exact when the thread forwards in arrival order, and
- * otherwise off by at most the reordering window. An upstream write that forwards no
- * downstream read (a health check) takes a pending entry: the proxy must not run such
- * traffic on the profiled threads, or its rate bounds the error.
+ * forwards in (a sum of writes minus a sum of arrivals), so the means are exact; each
+ * single pair, and so each quantile, is exact when the thread forwards in arrival order,
+ * and otherwise off by at most the reordering window. What cannot be paired is counted,
+ * not guessed: a downstream exchange that ends with a hop missing is `unpaired` (a
+ * multiplexed or pipelined upstream writes a second request with no direction change, a
+ * reply answered by the proxy itself, a read aged out), and a forward that finds no
+ * pending arrival is an `unmatched_forward` (health checks, the extra writes of
+ * multiplexed streams).
  */
 #ifndef TOLLGATE_HOP_PAIRING_BPF_H
 #define TOLLGATE_HOP_PAIRING_BPF_H
@@ -58,7 +71,8 @@ struct {
 	__type(value, struct hop_queues);
 } hop_queue_zero SEC(".maps");
 
-/* Older reads than this are requests the proxy never forwarded. */
+/* Older reads than this are requests the proxy never forwarded; older arrivals than this
+ * at a read are not the read's (a stale stamp). */
 const volatile __u64 hop_max_age_ns = 2000000000ULL;
 
 static __always_inline int is_proxy(__u32 tgid)
@@ -100,10 +114,11 @@ static __always_inline void hop_push(struct hop_fifo *fifo, __u64 now, __u64 ska
 
 /*
  * The oldest entry whose read is still pending; clears that pending flag. `response`
- * selects which of the socket's flags the entry refers to. Returns 0 when none.
+ * selects which of the socket's flags the entry refers to. Returns the state of the
+ * entry's socket, or NULL when none is pending.
  */
-static __always_inline int hop_pop(struct hop_fifo *fifo, __u64 now, int response,
-				   struct hop_entry *out)
+static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 now, int response,
+						  struct hop_entry *out)
 {
 	struct sock_state *owner;
 	struct hop_entry *e;
@@ -129,9 +144,42 @@ static __always_inline int hop_pop(struct hop_fifo *fifo, __u64 now, int respons
 			owner->request_pending = 0;
 		}
 		*out = *e;
-		return 1;
+		return owner;
 	}
-	return 0;
+	return NULL;
+}
+
+/* The hop aggregate of a proxy's listener in the current interval, created on demand. */
+static __always_inline struct tg_hop_stats *hop_stats_of(const struct tg_edge_key *key)
+{
+	struct tg_hop_stats *stats, zero = {};
+	void *map = current_map(&hop_stats);
+
+	if (!map)
+		return NULL;
+	stats = bpf_map_lookup_elem(map, key);
+	if (stats)
+		return stats;
+	if (bpf_map_update_elem(map, key, &zero, BPF_NOEXIST) == -E2BIG)
+		LOST(hop_map_full);
+	return bpf_map_lookup_elem(map, key);
+}
+
+/*
+ * When the bytes a proxy reads now arrived: the stamp tcp_probe left when they were
+ * queued behind an empty receive queue, else (the hook missing, a socket adopted
+ * mid-life, a stale stamp) the read itself, counted in `arrival_unknown`.
+ */
+static __always_inline __u64 arrival_of(struct sock_state *st, __u64 now, struct tg_hop_stats *stats)
+{
+	__u64 at = st->arrival_ns;
+
+	st->arrival_ns = 0;
+	if (at && at <= now && now - at <= hop_max_age_ns)
+		return at;
+	if (stats)
+		__sync_fetch_and_add(&stats->arrival_unknown, 1);
+	return now;
 }
 
 #endif /* TOLLGATE_HOP_PAIRING_BPF_H */

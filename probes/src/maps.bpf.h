@@ -2,7 +2,7 @@
 /*
  * The kernel side's maps, named by role, and the small accessors the handlers share.
  *
- * Aggregates (edges, histograms, tuples) are double-buffered: each is an ARRAY_OF_MAPS
+ * Aggregates (edges, histograms, tuples, hop stats) are double-buffered: each is an ARRAY_OF_MAPS
  * of one slot that points at one of two hash maps. The runner points the slot at the
  * other map, which makes the kernel wait for every program still running (map-in-map
  * updates synchronise RCU), and then drains the retired map with no writer left: counts
@@ -16,12 +16,15 @@ struct sock_state {
 	struct tg_edge_key key;
 	__u64 syn_sent_ns;
 	__u64 exchange_start_ns;
+	__u64 arrival_ns;     /* when the oldest unread byte was queued (tcp:tcp_probe) */
+	__u64 request_hop_ns; /* proxy downstream: the current request's paired hop, 0 when none */
 	__u32 tgid; /* the owning process, learnt in process context */
 	__u32 filter_generation; /* of the `traced` decision */
 	__u32 request_seq;  /* proxy pairing: this downstream's pending request */
 	__u32 response_seq; /* proxy pairing: this upstream's pending response */
 	__u32 retrans_seen; /* tcp_sock.total_retrans already counted */
-	__u32 pad;
+	__u16 hop_port;     /* proxy upstream: the listener of the last request it forwarded */
+	__u16 pad;
 	__u8 side;
 	__u8 last_dir;
 	__u8 has_key;  /* key filled (addresses and process known) */
@@ -93,6 +96,20 @@ struct {
 	__type(key, __u32);
 	__array(values, struct tuple_map);
 } tuples SEC(".maps") = { .values = { &tuples_0 } };
+
+struct hop_stats_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tg_edge_key);
+	__type(value, struct tg_hop_stats);
+} hop_stats_0 SEC(".maps"), hop_stats_1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct hop_stats_map);
+} hop_stats SEC(".maps") = { .values = { &hop_stats_0 } };
 
 /* The run-time filter: network namespace inodes and cgroup ids to trace. */
 struct {

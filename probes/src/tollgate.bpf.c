@@ -21,23 +21,31 @@
  *    there is one. Fallback: fentry on tcp_reset / tcp_send_active_reset.
  *  - skb:kfree_skb: a packet dropped; its socket is rx_sk (6.11+) or skb->sk, which is
  *    the sending socket for drops on the way out (e.g. by netfilter).
+ *  - tcp:tcp_probe: the start of tcp_rcv_established, for every segment an established
+ *    socket receives, before its data is queued and any reader is woken: the arrival
+ *    time of a request at a proxy, which its read cannot give (the wait in the receive
+ *    queue is most of a proxy's cost under load). Chosen over sched_wakeup/sched_switch
+ *    (per context switch of every thread, and no byte to tie it to) and over reading
+ *    tcp_sock's tcp_mstamp at the read (it moves on every send and ACK too). It is the
+ *    hottest hook (ACKs included), so it does one socket lookup and leaves.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-#include "histogram.h"
-#include "tollgate.h"
-#include "maps.bpf.h"
-#include "hop_pairing.bpf.h"
-
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define MSG_PEEK 2
 #define E2BIG 7
 #define EEXIST 17
+
+#include "histogram.h"
+#include "tollgate.h"
+#include "maps.bpf.h"
+#include "hop_pairing.bpf.h"
+
 
 enum direction { DIR_NONE = 0, DIR_SEND = 1, DIR_RECV = 2 };
 
@@ -329,49 +337,116 @@ static int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 }
 
 /* Proxy hops: the four direction changes of a proxy's two sockets. */
-static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, __u8 dir, int opening,
-				      __u64 now)
+static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, int opening, __u64 now)
 {
+	struct tg_edge_key hop = { .tgid = st->tgid, .family = st->key.family, .side = TG_SIDE_SERVER };
+	struct tg_hop_stats *stats;
+	struct sock_state *owner;
 	struct hop_queues *q;
 	struct hop_entry e;
-	struct tg_edge_key hop = {};
+	__u64 delay, total;
 
 	if (!is_proxy(st->tgid) || !(q = thread_queues()))
 		return;
-	hop.tgid = st->tgid;
-	hop.side = TG_SIDE_SERVER;
 	if (st->side == TG_SIDE_SERVER) {
+		hop.service_port = st->key.service_port;
+		stats = hop_stats_of(&hop);
 		if (opening) {
 			/* Downstream: a request arrives. */
 			st->request_seq++;
 			st->request_pending = 1;
-			hop_push(&q->request, now, skaddr, st->request_seq, st->key.service_port,
-				 st->key.family);
-		} else {
-			/* Downstream: the response leaves. */
-			st->request_pending = 0;
-			if (hop_pop(&q->response, now, 1, &e)) {
-				hop.family = st->key.family;
-				hop.service_port = st->key.service_port;
-				record_latency(&hop, TG_METRIC_HOP_RESPONSE, now - e.read_ns);
-			}
+			st->request_hop_ns = 0;
+			hop_push(&q->request, arrival_of(st, now, stats), skaddr, st->request_seq,
+				 st->key.service_port, st->key.family);
+			return;
 		}
-	} else {
-		if (opening) {
-			/* Upstream: the request is forwarded. */
-			st->response_pending = 0;
-			if (hop_pop(&q->request, now, 0, &e)) {
-				hop.family = e.family;
-				hop.service_port = e.port;
-				record_latency(&hop, TG_METRIC_HOP_REQUEST, now - e.read_ns);
+		/* Downstream: the response leaves, and this downstream exchange ends. */
+		st->request_pending = 0;
+		total = st->request_hop_ns;
+		st->request_hop_ns = 0;
+		if (!hop_pop(&q->response, now, 1, &e)) {
+			if (stats) {
+				__sync_fetch_and_add(&stats->unmatched_forwards, 1);
+				__sync_fetch_and_add(&stats->unpaired, 1);
 			}
-		} else {
-			/* Upstream: a response arrives. */
-			st->response_seq++;
-			st->response_pending = 1;
-			hop_push(&q->response, now, skaddr, st->response_seq, 0, st->key.family);
+			return;
 		}
+		delay = now - e.read_ns;
+		record_latency(&hop, TG_METRIC_HOP_RESPONSE, delay);
+		if (!stats)
+			return;
+		__sync_fetch_and_add(&stats->responses, 1);
+		__sync_fetch_and_add(&stats->response_ns_sum, delay);
+		if (!total) {
+			__sync_fetch_and_add(&stats->unpaired, 1);
+			return;
+		}
+		total += delay;
+		record_latency(&hop, TG_METRIC_HOP_ADDED, total);
+		__sync_fetch_and_add(&stats->exchanges, 1);
+		__sync_fetch_and_add(&stats->added_ns_sum, total);
+		return;
 	}
+	if (!opening) {
+		/* Upstream: a response arrives. Keyed by the listener its request came in on. */
+		hop.service_port = st->hop_port;
+		st->response_seq++;
+		st->response_pending = 1;
+		hop_push(&q->response, arrival_of(st, now, hop_stats_of(&hop)), skaddr,
+			 st->response_seq, st->hop_port, st->key.family);
+		return;
+	}
+	/* Upstream: a request is forwarded. */
+	st->response_pending = 0;
+	owner = hop_pop(&q->request, now, 0, &e);
+	if (!owner) {
+		hop.service_port = st->hop_port;
+		if ((stats = hop_stats_of(&hop)))
+			__sync_fetch_and_add(&stats->unmatched_forwards, 1);
+		return;
+	}
+	delay = now - e.read_ns;
+	hop.family = e.family;
+	hop.service_port = e.port;
+	st->hop_port = e.port;
+	/* 0 means "none" on the downstream socket: a zero delay is stored as 1 ns. */
+	owner->request_hop_ns = delay ? delay : 1;
+	record_latency(&hop, TG_METRIC_HOP_REQUEST, delay);
+	if ((stats = hop_stats_of(&hop))) {
+		__sync_fetch_and_add(&stats->requests, 1);
+		__sync_fetch_and_add(&stats->request_ns_sum, delay);
+	}
+}
+
+/*
+ * A segment reaches an established socket (softirq, or the sender's context on
+ * loopback). A data segment that finds every earlier byte read starts a new run of
+ * unread bytes: its time is when a request or response arrived, for the proxy hops.
+ */
+static int handle_arrival(const struct sock *sk, const struct sk_buff *skb)
+{
+	__u64 skaddr = (__u64)sk;
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	const struct tcp_skb_cb *cb;
+	struct sock_state *st;
+	__u32 seq, end_seq;
+
+	/* No filter test: a passive open's is decided only at its first read, after the
+	 * request has arrived; untraced sockets' stamps are never used. */
+	st = bpf_map_lookup_elem(&sockets, &skaddr);
+	if (!st)
+		return 0;
+	cb = (const struct tcp_skb_cb *)&skb->cb[0];
+	seq = BPF_CORE_READ(cb, seq);
+	end_seq = BPF_CORE_READ(cb, end_seq);
+	/* In order, with data (end_seq counts SYN and FIN too: a FIN alone is no request),
+	 * and nothing unread before it. */
+	if (end_seq - seq < 1 + !!(BPF_CORE_READ(cb, tcp_flags) & 1 /* FIN */))
+		return 0;
+	if (seq != BPF_CORE_READ(tp, rcv_nxt) || BPF_CORE_READ(tp, copied_seq) != seq)
+		return 0;
+	st->arrival_ns = bpf_ktime_get_ns();
+	return 0;
 }
 
 static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
@@ -427,13 +502,13 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 	opening = st->side == TG_SIDE_SERVER ? DIR_RECV : DIR_SEND;
 	if (dir == opening && st->last_dir != opening) {
 		st->exchange_start_ns = now;
-		pair_hops(st, skaddr, dir, 1, now);
+		pair_hops(st, skaddr, 1, now);
 	} else if (dir != opening && st->last_dir == opening && st->exchange_start_ns) {
 		__sync_fetch_and_add(&stats->exchanges, 1);
 		__sync_fetch_and_add(&stats->exchange_ns_sum, now - st->exchange_start_ns);
 		record_latency(&st->key, TG_METRIC_EXCHANGE_LATENCY, now - st->exchange_start_ns);
 		record_srtt(sk, &st->key, stats);
-		pair_hops(st, skaddr, dir, 0, now);
+		pair_hops(st, skaddr, 0, now);
 	}
 	st->last_dir = dir;
 	return 0;
@@ -526,6 +601,12 @@ SEC("tp_btf/kfree_skb")
 int BPF_PROG(tg_drop_skb_sk, struct sk_buff *skb)
 {
 	return handle_drop(skb, NULL);
+}
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(tg_arrival, struct sock *sk, struct sk_buff *skb)
+{
+	return handle_arrival(sk, skb);
 }
 
 /* Fallbacks for kernels without those tracepoints. */

@@ -97,6 +97,8 @@ static struct hook hooks[] = {
 			    { "tg_send_reset_fentry", "fentry", "tcp_send_active_reset", 0 } } },
 	{ "drop", 0, { { "tg_drop", "tp_btf", "kfree_skb", 4 },
 		      { "tg_drop_skb_sk", "tp_btf", "kfree_skb", 1 } } },
+	/* Without it, proxy hops are timed from the proxy's read (arrival_unknown counts them). */
+	{ "arrival", 0, { { "tg_arrival", "tp_btf", "tcp_probe", 2 } } },
 };
 #define HOOK_COUNT (sizeof(hooks) / sizeof(hooks[0]))
 
@@ -149,11 +151,12 @@ static void print_layout(void)
 {
 	printf("{\"format_version\":%d,\"magic\":%u,\"header\":%zu,\"edge_key\":%zu,"
 	       "\"edge_stats\":%zu,\"edge_record\":%zu,\"hist_record\":%zu,"
-	       "\"tuple_record\":%zu,\"interval_record\":%zu,\"offsets\":{\"key.tgid\":0",
+	       "\"tuple_record\":%zu,\"hop_record\":%zu,\"interval_record\":%zu,"
+	       "\"offsets\":{\"key.tgid\":0",
 	       TG_FORMAT_VERSION, TG_RECORD_MAGIC, sizeof(struct tg_record_header),
 	       sizeof(struct tg_edge_key), sizeof(struct tg_edge_stats), sizeof(struct tg_edge_record),
 	       sizeof(struct tg_hist_record), sizeof(struct tg_tuple_record),
-	       sizeof(struct tg_interval_record));
+	       sizeof(struct tg_hop_record), sizeof(struct tg_interval_record));
 	OFFSET("key.family", struct tg_edge_key, family);
 	OFFSET("key.side", struct tg_edge_key, side);
 	OFFSET("key.local_addr", struct tg_edge_key, local_addr);
@@ -189,8 +192,19 @@ static void print_layout(void)
 	OFFSET("interval.hists", struct tg_interval_record, hists);
 	OFFSET("interval.tuples", struct tg_interval_record, tuples);
 	OFFSET("interval.filter_generation", struct tg_interval_record, filter_generation);
-	printf(",\"lost.edge_map_full\":%zu,\"lost.hop_queue_full\":%zu}}\n",
-	       offsetof(struct tg_lost, edge_map_full), offsetof(struct tg_lost, hop_queue_full));
+	OFFSET("interval.hops", struct tg_interval_record, hops);
+	OFFSET("hop.exchanges", struct tg_hop_record, stats.exchanges);
+	OFFSET("hop.unpaired", struct tg_hop_record, stats.unpaired);
+	OFFSET("hop.requests", struct tg_hop_record, stats.requests);
+	OFFSET("hop.responses", struct tg_hop_record, stats.responses);
+	OFFSET("hop.request_ns_sum", struct tg_hop_record, stats.request_ns_sum);
+	OFFSET("hop.response_ns_sum", struct tg_hop_record, stats.response_ns_sum);
+	OFFSET("hop.added_ns_sum", struct tg_hop_record, stats.added_ns_sum);
+	OFFSET("hop.unmatched_forwards", struct tg_hop_record, stats.unmatched_forwards);
+	OFFSET("hop.arrival_unknown", struct tg_hop_record, stats.arrival_unknown);
+	printf(",\"lost.edge_map_full\":%zu,\"lost.hop_queue_full\":%zu,\"lost.hop_map_full\":%zu}}\n",
+	       offsetof(struct tg_lost, edge_map_full), offsetof(struct tg_lost, hop_queue_full),
+	       offsetof(struct tg_lost, hop_map_full));
 }
 
 /* Looks up and deletes every entry of a hash map, emitting each as a record. */
@@ -273,25 +287,27 @@ static void emit_program_stats(void)
 }
 
 static void drain_all(struct tollgate_bpf *skel, struct swapped *edges, struct swapped *hists,
-		      struct swapped *tuples)
+		      struct swapped *tuples, struct swapped *hops)
 {
 	struct tg_interval_record interval = {};
-	int retired_edges, retired_hists, retired_tuples;
+	int retired_edges, retired_hists, retired_tuples, retired_hops;
 	__u32 zero = 0;
 
 	emit_program_stats();
 
-	/* All three swapped before any is drained: an event that lands between two swaps
+	/* All four swapped before any is drained: an event that lands between two swaps
 	 * (its count in the next interval, its histogram bucket or tuple in this one) can
 	 * only happen in the few microseconds the swaps take, not while a map drains. The
 	 * agent carries such strays into the next interval. */
 	retired_edges = swap(edges);
 	retired_hists = swap(hists);
 	retired_tuples = swap(tuples);
+	retired_hops = swap(hops);
 
 	interval.edges = drain_retired(retired_edges, edges);
 	interval.hists = drain_retired(retired_hists, hists);
 	interval.tuples = drain_retired(retired_tuples, tuples);
+	interval.hops = drain_retired(retired_hops, hops);
 	bpf_map_lookup_elem(bpf_map__fd(skel->maps.lost), &zero, &interval.lost);
 	interval.filter_generation = skel->bss->filter_generation;
 	interval.monotonic_ns = clock_ns(CLOCK_MONOTONIC);
@@ -565,6 +581,9 @@ static struct tollgate_bpf *open_configured(void)
 	bpf_map__set_max_entries(skel->maps.histograms_1, config.histograms);
 	bpf_map__set_max_entries(skel->maps.tuples_0, config.tuples);
 	bpf_map__set_max_entries(skel->maps.tuples_1, config.tuples);
+	/* Hop aggregates are per (proxy, listener): far fewer than edges. */
+	bpf_map__set_max_entries(skel->maps.hop_stats_0, config.edges / 4 ? config.edges / 4 : 1);
+	bpf_map__set_max_entries(skel->maps.hop_stats_1, config.edges / 4 ? config.edges / 4 : 1);
 	skel->rodata->tuple_samples = config.tuple_samples;
 	return skel;
 }
@@ -594,7 +613,7 @@ int main(int argc, char **argv)
 		{},
 	};
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
-	struct swapped edges, hists, tuples;
+	struct swapped edges, hists, tuples, hops;
 	struct tollgate_bpf *skel = NULL;
 	/* SA_RESTART: a SIGTERM during a write to a full pipe must not fail the write; the
 	 * wait for the next drain (poll) still returns early, as poll is never restarted. */
@@ -670,6 +689,8 @@ int main(int argc, char **argv)
 				  0, sizeof(struct tg_hist_key), sizeof(__u64), TG_RECORD_HIST };
 	tuples = (struct swapped){ skel->maps.tuples, { skel->maps.tuples_0, skel->maps.tuples_1 }, 0,
 				   sizeof(struct tg_tuple_key), sizeof(__u64), TG_RECORD_TUPLE };
+	hops = (struct swapped){ skel->maps.hop_stats, { skel->maps.hop_stats_0, skel->maps.hop_stats_1 }, 0,
+				 sizeof(struct tg_edge_key), sizeof(struct tg_hop_stats), TG_RECORD_HOP };
 	uname(&uts);
 	/* Held for the runner's life: the kernel counts run time while any such fd is open
 	 * (two clock reads per program run, about 20 ns). Needs CAP_SYS_ADMIN. */
@@ -690,7 +711,7 @@ int main(int argc, char **argv)
 		struct pollfd in = { .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN };
 
 		if (now >= next_drain) {
-			drain_all(skel, &edges, &hists, &tuples);
+			drain_all(skel, &edges, &hists, &tuples, &hops);
 			next_drain += config.interval_ms * 1000000ULL;
 			if (next_drain < now)
 				next_drain = now + config.interval_ms * 1000000ULL; /* we fell behind */
@@ -701,7 +722,7 @@ int main(int argc, char **argv)
 		    read_commands(skel) < 0)
 			stdin_open = 0;
 	}
-	drain_all(skel, &edges, &hists, &tuples);
+	drain_all(skel, &edges, &hists, &tuples, &hops);
 	err = 0;
 out:
 	while (link_count)

@@ -10,7 +10,7 @@
 
 /* The runner's output stream: records, each a header and a payload. */
 #define TG_RECORD_MAGIC 0x31524754 /* "TGR1" little-endian */
-#define TG_FORMAT_VERSION 4
+#define TG_FORMAT_VERSION 5
 
 enum tg_record_type {
 	TG_RECORD_HELLO = 1,    /* payload: JSON text (kernel, programs and attach modes) */
@@ -20,6 +20,7 @@ enum tg_record_type {
 	TG_RECORD_TUPLE = 5,    /* payload: struct tg_tuple_record */
 	TG_RECORD_PROGRAMS = 6, /* payload: JSON text, each attached program's cumulative run
 				 * count and run time (bpf_stats); comes before its interval */
+	TG_RECORD_HOP = 7,      /* payload: struct tg_hop_record */
 };
 
 struct tg_record_header {
@@ -80,8 +81,9 @@ enum tg_metric {
 	TG_METRIC_CONNECT_LATENCY = 1,
 	TG_METRIC_EXCHANGE_LATENCY = 2,
 	TG_METRIC_SRTT = 3,         /* sampled when an exchange completes, and at close */
-	TG_METRIC_HOP_REQUEST = 4,  /* proxy: downstream read -> upstream write */
-	TG_METRIC_HOP_RESPONSE = 5, /* proxy: upstream read -> downstream write */
+	TG_METRIC_HOP_REQUEST = 4,  /* proxy: request arrives at the downstream socket -> upstream write */
+	TG_METRIC_HOP_RESPONSE = 5, /* proxy: response arrives at the upstream socket -> downstream write */
+	TG_METRIC_HOP_ADDED = 6,    /* proxy: request hop + response hop of one downstream exchange */
 };
 
 struct tg_hist_key {
@@ -107,6 +109,7 @@ struct tg_lost {
 	__u64 sock_map_full;  /* an LRU eviction of a live socket's state, or no room at all */
 	__u64 tuple_map_full;
 	__u64 hop_queue_full; /* a pending proxy read overwritten before it was paired */
+	__u64 hop_map_full;
 };
 
 struct tg_edge_record {
@@ -139,6 +142,29 @@ struct tg_tuple_record {
 	__u64 first_seen_ns; /* CLOCK_MONOTONIC */
 };
 
+/*
+ * What a proxy's hops amount to, per (proxy, listener): keyed like its hop histograms.
+ * Each downstream exchange (a request read, its reply written) ends either paired, with
+ * both hops timed and summed into TG_METRIC_HOP_ADDED, or unpaired; the sums are exact,
+ * so the means are too.
+ */
+struct tg_hop_stats {
+	__u64 exchanges;          /* both hops paired: the count of TG_METRIC_HOP_ADDED */
+	__u64 unpaired;           /* ended with a hop missing */
+	__u64 requests;           /* request hops paired */
+	__u64 responses;          /* response hops paired */
+	__u64 request_ns_sum;
+	__u64 response_ns_sum;
+	__u64 added_ns_sum;
+	__u64 unmatched_forwards; /* forwards that found no pending arrival to pair with */
+	__u64 arrival_unknown;    /* hops timed from the proxy's read: the arrival was not seen */
+};
+
+struct tg_hop_record {
+	struct tg_edge_key key; /* service_port 0: the listener is unknown (unmatched forwards) */
+	struct tg_hop_stats stats;
+};
+
 struct tg_interval_record {
 	__u64 monotonic_ns; /* CLOCK_MONOTONIC at the end of the drain */
 	__u64 realtime_ns;  /* CLOCK_REALTIME at the same moment */
@@ -147,6 +173,8 @@ struct tg_interval_record {
 	__u32 hists;
 	__u32 tuples;
 	__u32 filter_generation; /* the last filter the kernel side applies */
+	__u32 hops;
+	__u32 pad;
 };
 
 

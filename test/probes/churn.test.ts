@@ -78,6 +78,7 @@ test(`${CONNECTIONS} short connections: fixed map memory, exact counts`, async (
     sockMapFull: 0,
     tupleMapFull: 0,
     hopQueueFull: 0,
+    hopMapFull: 0,
   });
   // Tuples are samples: a few per edge per interval, not one per connection.
   assert.ok(got.tuples(client.pid!).length < 1000);

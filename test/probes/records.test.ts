@@ -17,6 +17,7 @@ test('C and TypeScript agree on the record layout', () => {
     edge_record: LAYOUT.edgeRecord,
     hist_record: LAYOUT.histRecord,
     tuple_record: LAYOUT.tupleRecord,
+    hop_record: LAYOUT.hopRecord,
     interval_record: LAYOUT.intervalRecord,
     offsets: LAYOUT.offsets,
   });
