@@ -53,6 +53,7 @@ struct hop_fifo {
 struct hop_queues {
 	struct hop_fifo request;  /* downstream reads awaiting their upstream write */
 	struct hop_fifo response; /* upstream reads awaiting their downstream write */
+	__u64 last_read_sk;       /* the socket this thread read last */
 };
 
 /* Keyed by thread id; LRU, as threads come and go without telling us. */

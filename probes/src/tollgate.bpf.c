@@ -336,9 +336,26 @@ static int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
-/* Proxy hops: the four direction changes of a proxy's two sockets. */
-static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, int opening, __u64 now)
+/* What a proxy's read or write is to its exchange on that socket. */
+enum hop_event {
+	HOP_OPEN,      /* the opening direction after the other one */
+	HOP_CLOSE,     /* the other direction after the opening one */
+	HOP_MORE_SEND, /* a write after a write */
+	HOP_MORE_RECV, /* a read after a read */
+	HOP_NONE,      /* the first read of a client, before it sent anything */
+};
+
+/*
+ * Proxy hops: the four direction changes of a proxy's two sockets, and the writes that
+ * follow a write on an upstream. Such a write is another request, pipelined or
+ * multiplexed on a shared upstream, when the oldest request awaiting forward is the one
+ * the thread read last; otherwise it continues the request before it (a body streamed
+ * in chunks as they are read).
+ */
+static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum hop_event event,
+				      __u64 now)
 {
+	int opening = event == HOP_OPEN || event == HOP_MORE_SEND;
 	struct tg_edge_key hop = { .tgid = st->tgid, .family = st->key.family, .side = TG_SIDE_SERVER };
 	struct tg_hop_stats *stats;
 	struct sock_state *owner;
@@ -347,6 +364,11 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, int o
 	__u64 delay, total;
 
 	if (!is_proxy(st->tgid) || !(q = thread_queues()))
+		return;
+	if (event == HOP_MORE_RECV || (event == HOP_OPEN && st->side == TG_SIDE_SERVER) ||
+	    (event == HOP_CLOSE && st->side == TG_SIDE_CLIENT))
+		q->last_read_sk = skaddr;
+	if (event == HOP_MORE_RECV || (event == HOP_MORE_SEND && st->side == TG_SIDE_SERVER))
 		return;
 	if (st->side == TG_SIDE_SERVER) {
 		hop.service_port = st->key.service_port;
@@ -397,7 +419,14 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, int o
 		return;
 	}
 	/* Upstream: a request is forwarded. */
-	st->response_pending = 0;
+	if (event == HOP_MORE_SEND) {
+		if (q->request.head == q->request.tail ||
+		    q->request.entries[q->request.head & (HOP_QUEUE_LEN - 1)].skaddr != q->last_read_sk)
+			return;
+	} else {
+		/* A reply still pending here was answered some other way, or never. */
+		st->response_pending = 0;
+	}
 	owner = hop_pop(&q->request, now, 0, &e);
 	if (!owner) {
 		hop.service_port = st->hop_port;
@@ -453,6 +482,7 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 {
 	__u64 skaddr = (__u64)sk, now = bpf_ktime_get_ns();
 	struct tg_edge_stats *stats;
+	enum hop_event event;
 	struct sock_state *st;
 	__u8 opening;
 
@@ -502,15 +532,21 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 	opening = st->side == TG_SIDE_SERVER ? DIR_RECV : DIR_SEND;
 	if (dir == opening && st->last_dir != opening) {
 		st->exchange_start_ns = now;
-		pair_hops(st, skaddr, 1, now);
+		event = HOP_OPEN;
+	} else if (dir == st->last_dir) {
+		event = dir == DIR_SEND ? HOP_MORE_SEND : HOP_MORE_RECV;
 	} else if (dir != opening && st->last_dir == opening && st->exchange_start_ns) {
 		__sync_fetch_and_add(&stats->exchanges, 1);
 		__sync_fetch_and_add(&stats->exchange_ns_sum, now - st->exchange_start_ns);
 		record_latency(&st->key, TG_METRIC_EXCHANGE_LATENCY, now - st->exchange_start_ns);
 		record_srtt(sk, &st->key, stats);
-		pair_hops(st, skaddr, 0, now);
+		event = HOP_CLOSE;
+	} else {
+		event = HOP_NONE;
 	}
 	st->last_dir = dir;
+	if (event != HOP_NONE)
+		pair_hops(st, skaddr, event, now);
 	return 0;
 }
 

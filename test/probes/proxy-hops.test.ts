@@ -293,3 +293,54 @@ test('haproxy as a sidecar behind REDIRECT: both ends joined, every request a ho
   assert.equal(totalCount(got.histogram(haproxy, 'hop_added', PROXY_PORT)), total);
   assert.equal(hopTotals.addedNsSum, hopTotals.requestNsSum + hopTotals.responseNsSum);
 });
+
+/**
+ * A proxy that pipelines every downstream connection's requests onto one upstream
+ * connection, and hands the replies back in order: no direction change on the upstream
+ * tells one reply from the next, so which downstream write forwards which reply cannot be
+ * known without parsing the protocol.
+ */
+const pipeliningProxy = `const net = require('node:net');
+  const up = net.connect({ port: ${SERVER_PORT}, host: '127.0.0.1', noDelay: true });
+  const waiting = [];
+  let pending = 0;
+  up.on('data', (d) => {
+    pending += d.length;
+    while (pending >= 100) { pending -= 100; waiting.shift().write(Buffer.alloc(100, 2)); }
+  });
+  up.on('connect', () => net.createServer({ noDelay: true }, (down) => {
+    down.on('data', (d) => { for (let i = 0; i < d.length / 100; i++) waiting.push(down); up.write(d); });
+    down.on('error', () => {});
+  }).listen(${PROXY_PORT}, '0.0.0.0', () => console.log('ready')));`;
+
+test('a pipelining proxy: every request paired, the replies it cannot pair counted as unpaired', async (t) => {
+  const { lab, probes } = await clientServerWithProbes(t);
+  const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
+  await waitForLine(server, /^ready$/, 'echo');
+  const proxy = lab.exec('server', 'pipelining proxy', process.execPath, ['-e', pipeliningProxy]);
+  await waitForLine(proxy, /^ready$/, 'pipelining proxy');
+  probes.addProxy(proxy.pid!);
+  const CONNECTIONS = 16;
+  const REQUESTS = 25;
+  const client = lab.exec('client', 'clients', process.execPath, [
+    '-e',
+    clients(lab.pod('server').address, PROXY_PORT, CONNECTIONS, REQUESTS),
+  ]);
+  await waitForLine(client, /^[0-9.]+$/, 'clients', 60_000);
+  await exited(client);
+  const got = await collect(probes);
+  const hops = got.records.filter((r) => r.type === 'hop' && r.key.tgid === proxy.pid);
+  const sum = (k: 'exchanges' | 'unpaired' | 'requests' | 'responses' | 'unmatchedForwards') =>
+    hops.reduce((n, r) => n + (r.type === 'hop' ? r[k] : 0), 0);
+  const total = CONNECTIONS * REQUESTS;
+  t.diagnostic(
+    `exchanges ${sum('exchanges')}, unpaired ${sum('unpaired')}, request hops ${sum('requests')}, response hops ${sum('responses')}, unmatched forwards ${sum('unmatchedForwards')}`,
+  );
+  // Each request is forwarded by its own write, after its own read: all pair.
+  assert.equal(sum('requests'), total);
+  // Every downstream exchange ends counted, paired or not; some replies were pipelined.
+  assert.equal(sum('exchanges') + sum('unpaired'), total);
+  assert.ok(sum('unpaired') > 0, 'pipelined replies are counted as unpaired');
+  assert.equal(sum('exchanges'), sum('responses'));
+  assert.equal(totalCount(got.histogram(proxy.pid!, 'hop_added', PROXY_PORT)), sum('exchanges'));
+});
