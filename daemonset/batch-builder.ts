@@ -2,8 +2,22 @@
 // histograms and sampled connections, and hop reports per sidecar and direction. Pure:
 // identities and directions come from the functions it is given.
 
-import type { EdgeKey, EdgeRecord, HistRecord, TupleRecord } from '../probes/records.js';
-import type { ConnectionTuple, EdgeReport, HopReport, Init } from '../proto/gen/tollgate/v1.js';
+import {
+  type EdgeKey,
+  type EdgeRecord,
+  type HistRecord,
+  HOP_COUNTERS,
+  type HopCounter,
+  type HopRecord,
+  type TupleRecord,
+} from '../probes/records.js';
+import type {
+  ConnectionTuple,
+  EdgeReport,
+  HopMethod,
+  HopReport,
+  Init,
+} from '../proto/gen/tollgate/v1.js';
 import { bucketValue, type Layout, type SparseHistogram } from '../proto/histogram.js';
 
 export type Direction = 'DIRECTION_INBOUND' | 'DIRECTION_OUTBOUND';
@@ -15,12 +29,15 @@ export class IntervalRecords {
   edges: EdgeRecord[] = [];
   hists: HistRecord[] = [];
   tuples: TupleRecord[] = [];
+  /** Per proxy listener, what its hops amounted to (keyed like the hop histograms). */
+  hops: HopRecord[] = [];
   /** Strays carried in from the interval before: carried once, never twice. */
   readonly carried = new Set<EdgeKeyed>();
 
-  add(r: EdgeRecord | EdgeKeyed): void {
+  add(r: EdgeRecord | EdgeKeyed | HopRecord): void {
     if (r.type === 'edge') this.edges.push(r);
     else if (r.type === 'hist') this.hists.push(r);
+    else if (r.type === 'hop') this.hops.push(r);
     else this.tuples.push(r);
   }
 
@@ -33,12 +50,15 @@ export class IntervalRecords {
   }
 
   get tgids(): Set<number> {
-    return new Set([...this.edges, ...this.hists, ...this.tuples].map((r) => r.key.tgid));
+    return new Set(
+      [...this.edges, ...this.hists, ...this.tuples, ...this.hops].map((r) => r.key.tgid),
+    );
   }
 }
 
 /** Hop histograms are keyed by a sidecar's listener, not by an edge of the interval. */
-const isHop = (h: HistRecord) => h.metric === 'hop_request' || h.metric === 'hop_response';
+const isHop = (h: HistRecord) =>
+  h.metric === 'hop_request' || h.metric === 'hop_response' || h.metric === 'hop_added';
 
 export const keyString = (k: EdgeKey) =>
   `${k.tgid}|${k.side}|${k.localAddress}|${k.remoteAddress}|${k.servicePort}`;
@@ -112,7 +132,10 @@ export class DirectionLearner {
 export interface BuiltInterval {
   edges: Init<EdgeReport>[];
   hops: Init<HopReport>[];
-  /** Hop histograms whose listener's direction is not known yet (dropped). */
+  /**
+   * Hops of listeners whose direction is not known yet (or whose listener is unknown:
+   * port 0), dropped: their request and response hops plus their unmatched forwards.
+   */
   hopsWithoutDirection: number;
   /** Edge records without a service port (nothing to name or join them by): left out. */
   edgesWithoutPort: number;
@@ -144,7 +167,7 @@ export function buildInterval(
   };
   const hists = new Map<string, HistogramDraft>();
   for (const h of records.hists) {
-    if (!isHop(h) && !belongs(h)) continue;
+    if (isHop(h) || !belongs(h)) continue;
     const id = `${keyString(h.key)}#${h.metric}`;
     let d = hists.get(id);
     if (!d) {
@@ -213,49 +236,166 @@ export function buildInterval(
     });
   }
 
-  // Hop histograms are keyed by the sidecar's listener: one report per direction.
-  const hops = new Map<
-    string,
-    Init<HopReport> & { request?: HistogramDraft; response?: HistogramDraft }
-  >();
-  let hopsWithoutDirection = 0;
-  for (const h of records.hists) {
-    if (!isHop(h)) continue;
-    const ref = processRef(h.key.tgid);
-    const direction = directions.direction(h.key.tgid, h.key.servicePort);
-    if (!ref || !direction) {
-      hopsWithoutDirection += h.count;
-      continue;
-    }
-    const id = `${h.key.tgid}/${direction}`;
-    let report = hops.get(id);
-    if (!report) {
-      report = { process: ref, direction, requests: 0, unpaired: 0 };
-      hops.set(id, report);
-    }
-    const which = h.metric === 'hop_request' ? 'request' : 'response';
-    report[which] ??= { layout: h.layout, buckets: new Map() };
-    const d = report[which];
-    d.buckets.set(h.bucket, (d.buckets.get(h.bucket) ?? 0) + h.count);
-    if (which === 'request') report.requests = (report.requests ?? 0) + h.count;
-  }
-  const sumOf = (d: HistogramDraft | undefined) => {
-    if (!d) return 0;
-    // No kernel sum for hops: the bucket midpoints stand in (within the ~3% bucket error).
-    let s = 0;
-    for (const [index, count] of d.buckets) s += count * bucketValue(d.layout, index);
-    return Math.round(s);
-  };
+  const hopReports = buildHops(records, processRef, directions);
   return {
     edges,
-    hops: [...hops.values()].map(({ request, response, ...report }) => ({
-      ...report,
-      requestHop: toHistogram(request, sumOf(request)),
-      responseHop: toHistogram(response, sumOf(response)),
-    })),
-    hopsWithoutDirection,
+    hops: hopReports.hops,
+    hopsWithoutDirection: hopReports.withoutDirection,
     edgesWithoutPort,
     strays,
     straysDropped,
+  };
+}
+
+const drafted = (d: HistogramDraft | undefined, h: HistRecord): HistogramDraft => {
+  const draft = d ?? { layout: h.layout, buckets: new Map<number, number>() };
+  draft.buckets.set(h.bucket, (draft.buckets.get(h.bucket) ?? 0) + h.count);
+  return draft;
+};
+
+const countOf = (d: HistogramDraft | undefined) => {
+  let n = 0;
+  for (const c of d?.buckets.values() ?? []) n += c;
+  return n;
+};
+
+/** A histogram's sum from its bucket midpoints: only where the kernel kept no exact sum. */
+const midpointSum = (d: HistogramDraft | undefined) => {
+  let s = 0;
+  for (const [index, count] of d?.buckets ?? []) s += count * bucketValue(d!.layout, index);
+  return Math.round(s);
+};
+
+/** One proxy listener's interval: its hop histograms and, from the runner, its counts. */
+interface ListenerDraft {
+  key: EdgeKey;
+  request?: HistogramDraft;
+  response?: HistogramDraft;
+  added?: HistogramDraft;
+  stats?: Record<HopCounter, number>;
+}
+
+interface ReportDraft {
+  process: { pid: number; startTimeTicks: number };
+  direction: Direction;
+  request?: HistogramDraft;
+  response?: HistogramDraft;
+  added?: HistogramDraft;
+  requestNs: number;
+  responseNs: number;
+  addedNs: number;
+  requests: number;
+  unpaired: number;
+  unmatchedForwards: number;
+  arrivalUnknown: number;
+}
+
+const mergeDraft = (into: HistogramDraft | undefined, from: HistogramDraft | undefined) => {
+  if (!from) return into;
+  const draft = into ?? { layout: from.layout, buckets: new Map<number, number>() };
+  for (const [index, count] of from.buckets)
+    draft.buckets.set(index, (draft.buckets.get(index) ?? 0) + count);
+  return draft;
+};
+
+/**
+ * Hop histograms and hop records are keyed by the sidecar's listener; a report is one
+ * sidecar in one direction, all its listeners of that direction together.
+ */
+function buildHops(
+  records: IntervalRecords,
+  processRef: (tgid: number) => { pid: number; startTimeTicks: number } | undefined,
+  directions: DirectionLearner,
+): { hops: Init<HopReport>[]; withoutDirection: number } {
+  const listeners = new Map<string, ListenerDraft>();
+  const listener = (key: EdgeKey) => {
+    const id = `${key.tgid}:${key.servicePort}`;
+    let l = listeners.get(id);
+    if (!l) {
+      l = { key };
+      listeners.set(id, l);
+    }
+    return l;
+  };
+  for (const h of records.hists) {
+    if (!isHop(h)) continue;
+    const l = listener(h.key);
+    if (h.metric === 'hop_request') l.request = drafted(l.request, h);
+    else if (h.metric === 'hop_response') l.response = drafted(l.response, h);
+    else l.added = drafted(l.added, h);
+  }
+  for (const r of records.hops) {
+    const l = listener(r.key);
+    l.stats ??= Object.fromEntries(HOP_COUNTERS.map((c) => [c, 0])) as Record<HopCounter, number>;
+    for (const c of HOP_COUNTERS) l.stats[c] += r[c];
+  }
+  // The runner that sends hop records times every hop from the bytes' arrival; a listener
+  // whose record fell into the neighbouring interval was timed the same way.
+  const method: HopMethod =
+    records.hops.length > 0 ? 'HOP_METHOD_ARRIVAL_TO_FORWARD' : 'HOP_METHOD_READ_TO_WRITE';
+
+  const reports = new Map<string, ReportDraft>();
+  let withoutDirection = 0;
+  for (const l of listeners.values()) {
+    const ref = processRef(l.key.tgid);
+    const direction =
+      l.key.servicePort === 0 ? undefined : directions.direction(l.key.tgid, l.key.servicePort);
+    if (!ref || !direction) {
+      withoutDirection +=
+        countOf(l.request) + countOf(l.response) + (l.stats?.unmatchedForwards ?? 0);
+      continue;
+    }
+    const id = `${l.key.tgid}/${direction}`;
+    let report = reports.get(id);
+    if (!report) {
+      report = {
+        process: ref,
+        direction,
+        requestNs: 0,
+        responseNs: 0,
+        addedNs: 0,
+        requests: 0,
+        unpaired: 0,
+        unmatchedForwards: 0,
+        arrivalUnknown: 0,
+      };
+      reports.set(id, report);
+    }
+    report.request = mergeDraft(report.request, l.request);
+    report.response = mergeDraft(report.response, l.response);
+    report.added = mergeDraft(report.added, l.added);
+    const s = l.stats;
+    if (s) {
+      // The kernel's exact sums and its count of exchanges seen complete.
+      report.requestNs += s.requestNsSum;
+      report.responseNs += s.responseNsSum;
+      report.addedNs += s.addedNsSum;
+      report.requests += s.exchanges + s.unpaired;
+      report.unpaired += s.unpaired;
+      report.unmatchedForwards += s.unmatchedForwards;
+      report.arrivalUnknown += s.arrivalUnknown;
+    } else {
+      // No kernel counts: every request hop timed stands for a request, and the sums are
+      // estimated from the bucket midpoints (within the ~3% bucket error).
+      report.requestNs += midpointSum(l.request);
+      report.responseNs += midpointSum(l.response);
+      report.addedNs += midpointSum(l.added);
+      report.requests += countOf(l.request);
+    }
+  }
+  return {
+    hops: [...reports.values()].map((r) => ({
+      process: r.process,
+      direction: r.direction,
+      requestHop: toHistogram(r.request, r.requestNs),
+      responseHop: toHistogram(r.response, r.responseNs),
+      added: toHistogram(r.added, r.addedNs),
+      requests: r.requests,
+      unpaired: r.unpaired,
+      unmatchedForwards: r.unmatchedForwards,
+      arrivalUnknown: r.arrivalUnknown,
+      method,
+    })),
+    withoutDirection,
   };
 }

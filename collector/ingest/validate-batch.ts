@@ -22,6 +22,13 @@ export const BATCH_LIMITS = {
   cmdlineArgs: 256,
 } as const;
 
+/** A method this collector knows; an unknown one (a newer agent's) cannot be labelled. */
+const HOP_METHODS: readonly string[] = [
+  'HOP_METHOD_UNSPECIFIED',
+  'HOP_METHOD_READ_TO_WRITE',
+  'HOP_METHOD_ARRIVAL_TO_FORWARD',
+];
+
 const LAYOUTS: readonly string[] = [
   'HISTOGRAM_LAYOUT_LOG_LINEAR_16',
   'HISTOGRAM_LAYOUT_POWER_OF_TWO',
@@ -188,11 +195,18 @@ export function validateBatch(
   for (const [i, h] of batch.hops.entries()) {
     const where = `hops[${i}]`;
     if (h.direction === 'DIRECTION_UNSPECIFIED') return `${where}.direction is unspecified`;
+    const { process: _p, direction: _d, method, requestHop, responseHop, added, ...counters } = h;
     const problem =
       refersToKnown(h.process, `${where}.process`) ??
-      badNumbers({ requests: h.requests, unpaired: h.unpaired }, where) ??
-      badHistogram(h.requestHop, `${where}.request_hop`) ??
-      badHistogram(h.responseHop, `${where}.response_hop`);
+      badNumbers(counters, where) ??
+      (HOP_METHODS.includes(method) ? undefined : `${where}.method is ${method}`) ??
+      // Unpaired exchanges are a part of those seen complete, by definition.
+      (h.unpaired > h.requests
+        ? `${where}.unpaired ${h.unpaired} is more than its requests ${h.requests}`
+        : undefined) ??
+      badHistogram(requestHop, `${where}.request_hop`) ??
+      badHistogram(responseHop, `${where}.response_hop`) ??
+      badHistogram(added, `${where}.added`);
     if (problem) return problem;
   }
   for (const [i, r] of batch.resources.entries()) {

@@ -87,6 +87,16 @@ export class CumulativeMetrics {
         if (s)
           s.histograms.hop = merge(s.histograms.hop ?? emptyHistogram(), hist as SparseHistogram);
       }
+      // Only agents that join exchanges have a joint figure and unpaired exchanges to count.
+      if (h.method !== 'HOP_METHOD_ARRIVAL_TO_FORWARD' && !h.added?.indexes.length) continue;
+      const s = this.get('added', { ...base(h.process), direction });
+      if (!s) continue;
+      s.counters.unpaired = (s.counters.unpaired ?? 0) + h.unpaired;
+      if (h.added?.indexes.length && h.added.layout === 'HISTOGRAM_LAYOUT_LOG_LINEAR_16')
+        s.histograms.added = merge(
+          s.histograms.added ?? emptyHistogram(),
+          h.added as SparseHistogram,
+        );
     }
     for (const r of batch.resources) {
       const s = this.get('resource', base(r.process));
@@ -139,6 +149,19 @@ export class CumulativeMetrics {
         'tollgate_proxy_hop_duration_seconds',
         'Delay a sidecar adds on one hop (path=request or response) in one direction',
         of('hop').map((s) => ({ labels: s.labels, histogram: s.histograms.hop! })),
+      ),
+      histogramFamily(
+        'tollgate_proxy_added_duration_seconds',
+        "Latency a sidecar adds to one exchange in one direction: its request hop plus its response hop, each from the bytes' arrival at the sidecar to its forward, joined per exchange in the kernel",
+        of('added')
+          .filter((s) => s.histograms.added)
+          .map((s) => ({ labels: s.labels, histogram: s.histograms.added! })),
+      ),
+      scalarFamily(
+        'tollgate_proxy_exchanges_unpaired_total',
+        'counter',
+        'Exchanges through a sidecar left out of tollgate_proxy_added_duration_seconds because a hop could not be paired; the coverage of the added latency is its _count over _count plus these',
+        of('added').map((s) => ({ labels: s.labels, value: s.counters.unpaired ?? 0 })),
       ),
     );
     const perProcess = (prefix: string, scale: number): Sample[] =>

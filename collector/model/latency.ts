@@ -1,5 +1,6 @@
 // Latency summaries for the API, in milliseconds, and the added latency of a sidecar:
-// the distribution of request hop + response hop. Pure.
+// the distribution of request hop + response hop per exchange. Pure.
+import type { HopMethod } from '../../proto/gen/tollgate/v1.js';
 import {
   bucketValue,
   mean,
@@ -31,6 +32,54 @@ export function latencyStats(h: SparseHistogram): LatencyStats {
     p99Ms: ms(quantile(h, 0.99)),
     meanMs: ms(mean(h)),
   };
+}
+
+/** How a sidecar's hops were timed (see HopMethod). */
+export type HopTiming = 'arrival-to-forward' | 'read-to-write';
+
+/**
+ * How an added latency was made: how its hops were timed, and whether each exchange's
+ * request and response hop were summed in the kernel (joint) or their distributions
+ * combined as if independent, which under load understates the tail (a slow request
+ * and a slow response go together when the proxy is busy).
+ */
+export type AddedMethod =
+  | 'arrival-to-forward, joint'
+  | 'arrival-to-forward, independent sum'
+  | 'read-to-write, independent sum';
+
+export interface AddedLatency {
+  stats: LatencyStats;
+  method: AddedMethod;
+  /**
+   * Exchanges behind the figure: those the kernel paired (joint), or, for the sum of
+   * independent hops, the smaller of the two hop counts.
+   */
+  exchanges: number;
+}
+
+/** Agents older than the method field timed read to write. */
+export const timingOf = (method: HopMethod): HopTiming =>
+  method === 'HOP_METHOD_ARRIVAL_TO_FORWARD' ? 'arrival-to-forward' : 'read-to-write';
+
+/**
+ * A direction's added latency: the joint per-exchange histogram when there is one (with
+ * its exact mean), else the sum of the two hop histograms as if independent, for data
+ * from agents that do not join exchanges. Only arrival-to-forward agents join them.
+ */
+export function addedLatency(
+  hops: { request: SparseHistogram; response: SparseHistogram; added: SparseHistogram },
+  timing: HopTiming,
+): AddedLatency {
+  const paired = totalCount(hops.added);
+  if (paired > 0)
+    return {
+      stats: latencyStats(hops.added),
+      method: 'arrival-to-forward, joint',
+      exchanges: paired,
+    };
+  const stats = sumOfHops(hops.request, hops.response);
+  return { stats, method: `${timing}, independent sum`, exchanges: stats.count };
 }
 
 /**

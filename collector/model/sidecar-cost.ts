@@ -1,7 +1,11 @@
 // What each pod's sidecar costs over a time range: the headline numbers. Pure.
 //
-// - Added latency per direction: the request hop plus the response hop of the sidecar
-//   (read on one side -> write on the other, measured in the kernel), as a distribution.
+// - Added latency per direction: the request hop plus the response hop of each exchange
+//   through the sidecar, each hop from the bytes' arrival at the sidecar's socket to its
+//   forward on the other socket, joined per exchange in the kernel: a distribution with
+//   an exact mean. Data from agents that time read -> write and do not join exchanges
+//   falls back to summing the two hop distributions as if independent, and says so
+//   (`method`); `coverage` says how much of the traffic the figure stands for.
 // - Overhead share: the mean added latency over the mean exchange latency seen
 //   downstream of the sidecar (inbound: at the sidecar's own server ends facing other
 //   pods; outbound: at the app's client ends calling out), so "what part of the time a
@@ -11,8 +15,16 @@
 //   crosses once, so meshed and unmeshed pods count alike.
 import { emptyHistogram, merge } from '../../proto/histogram.js';
 import type { Aggregate } from '../store/aggregate.js';
+import { methodOfCode } from '../store/series.js';
 import { isLoopback } from './ids.js';
-import { type LatencyStats, latencyStats, round, sumOfHops } from './latency.js';
+import {
+  type AddedMethod,
+  addedLatency,
+  type LatencyStats,
+  latencyStats,
+  round,
+  timingOf,
+} from './latency.js';
 import type { EndRecord, TopologyPod, TopologyProcess } from './topology.js';
 
 export type Direction = 'inbound' | 'outbound';
@@ -31,8 +43,23 @@ export interface ProcessCost {
 }
 
 export interface DirectionCost {
+  /**
+   * Downstream exchanges the sidecar saw complete in this direction (from agents that
+   * time read -> write: the request hops they timed).
+   */
   requests: number;
+  /** Of `requests`, those left out of the joint figure: a hop could not be paired. */
   unpaired: number;
+  /** Exchanges behind `addedLatency` (see AddedLatency.exchanges). */
+  exchanges: number;
+  /** exchanges / requests: the share of the traffic the figure covers; null without any. */
+  coverage: number | null;
+  /** How `addedLatency` was made. */
+  method: AddedMethod;
+  /** Forwards that found no arrival to pair with (health checks, multiplexed writes). */
+  unmatchedForwards: number;
+  /** Hops timed from the proxy's read: the kernel had not seen their bytes arrive. */
+  arrivalUnknown: number;
   addedLatency: LatencyStats;
   requestHop: LatencyStats;
   responseHop: LatencyStats;
@@ -113,31 +140,40 @@ export function podCosts(input: {
     const direction = (which: Direction): DirectionCost | null => {
       const hops = input.hops.filter((h) => h.direction === which && sidecarKeys.has(h.processKey));
       if (hops.length === 0) return null;
-      const request = hops.reduce(
-        (h, x) => merge(h, x.metrics.hists.request_hop!),
-        emptyHistogram(),
-      );
-      const response = hops.reduce(
-        (h, x) => merge(h, x.metrics.hists.response_hop!),
-        emptyHistogram(),
-      );
+      const merged = (column: string) =>
+        hops.reduce((h, x) => merge(h, x.metrics.hists[column]!), emptyHistogram());
+      const sum = (column: string) => hops.reduce((n, h) => n + h.metrics.sums[column]!, 0);
+      const request = merged('request_hop');
+      const response = merged('response_hop');
       const downstreamEnds =
         which === 'inbound'
           ? sidecars
               .flatMap((p) => endsOf.get(p.id) ?? [])
               .filter((e) => e.side === 'server' && outside(e.remoteAddress))
           : appEnds.filter((e) => e.side === 'client' && outside(e.remoteAddress));
-      const added = sumOfHops(request, response);
+      const newest = Math.max(...hops.map((h) => h.metrics.maxes.method!));
+      const added = addedLatency(
+        { request, response, added: merged('added') },
+        timingOf(methodOfCode(newest)),
+      );
       const downstream = latencyStats(latency(downstreamEnds));
+      const requests = sum('requests');
       return {
-        requests: hops.reduce((n, h) => n + h.metrics.sums.requests!, 0),
-        unpaired: hops.reduce((n, h) => n + h.metrics.sums.unpaired!, 0),
-        addedLatency: added,
+        requests,
+        unpaired: sum('unpaired'),
+        exchanges: added.exchanges,
+        // At most 1: the runner swaps the histogram map a moment before the hop counts, so
+        // at a range's edges an exchange can be in the counts and not yet in `added`.
+        coverage: requests > 0 ? round(Math.min(1, added.exchanges / requests)) : null,
+        method: added.method,
+        unmatchedForwards: sum('unmatched_forwards'),
+        arrivalUnknown: sum('arrival_unknown'),
+        addedLatency: added.stats,
         requestHop: latencyStats(request),
         responseHop: latencyStats(response),
         overheadShare:
-          added.meanMs !== null && downstream.meanMs
-            ? round(Math.min(1, added.meanMs / downstream.meanMs))
+          added.stats.meanMs !== null && downstream.meanMs
+            ? round(Math.min(1, added.stats.meanMs / downstream.meanMs))
             : null,
         downstreamLatency: downstream,
       };

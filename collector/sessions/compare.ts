@@ -11,7 +11,9 @@
 //   20 for p50, 100 for p90, 1000 for p99);
 // - CPU per 1,000 requests: two clock ticks (10 ms each) per side, over the requests;
 // - memory: 5% of the larger value or 1 MB, whichever is more (RSS wanders);
-// - rates: 2% of the larger value; retransmits: twice the Poisson noise, 2 sqrt(a + b).
+// - rates: 2% of the larger value; retransmits: twice the Poisson noise, 2 sqrt(a + b);
+// - a sidecar's added latency is never judged between two figures made by different
+//   methods (joint vs independent sum, arrival vs read): the method moves it as much.
 import type { Histogram, PodResult, SessionExport } from '../../proto/gen/tollgate/v1.js';
 import {
   MAX_RELATIVE_ERROR,
@@ -19,7 +21,7 @@ import {
   type SparseHistogram,
   totalCount,
 } from '../../proto/histogram.js';
-import { round, sumOfHops } from '../model/latency.js';
+import { addedLatency, round, timingOf } from '../model/latency.js';
 
 export interface MetricDelta {
   metric: string;
@@ -140,20 +142,40 @@ function quantileDeltas(name: string, a: SparseHistogram, b: SparseHistogram): M
 }
 
 function addedLatencyDeltas(name: string, a: PodResult | undefined, b: PodResult | undefined) {
-  const stats = (p: PodResult | undefined, direction: 'inbound' | 'outbound') => {
-    if (!p) return undefined;
-    const req = hist(direction === 'inbound' ? p.inboundRequestHop : p.outboundRequestHop);
-    const res = hist(direction === 'inbound' ? p.inboundResponseHop : p.outboundResponseHop);
-    return totalCount(req) + totalCount(res) > 0 ? sumOfHops(req, res) : undefined;
-  };
   const direction = name as 'inbound' | 'outbound';
-  const sa = stats(a, direction);
-  const sb = stats(b, direction);
+  const added = (p: PodResult | undefined) => {
+    if (!p) return undefined;
+    const inbound = direction === 'inbound';
+    const hops = {
+      request: hist(inbound ? p.inboundRequestHop : p.outboundRequestHop),
+      response: hist(inbound ? p.inboundResponseHop : p.outboundResponseHop),
+      added: hist(inbound ? p.inboundAdded : p.outboundAdded),
+    };
+    if (totalCount(hops.request) + totalCount(hops.response) + totalCount(hops.added) === 0)
+      return undefined;
+    return addedLatency(hops, timingOf(inbound ? p.inboundMethod : p.outboundMethod));
+  };
+  const sa = added(a);
+  const sb = added(b);
   if (!sa && !sb) return [];
+  // Figures made by different methods differ by the method as much as by the mesh.
+  const apart =
+    sa && sb && sa.method !== sb.method ? `methods differ: A ${sa.method}, B ${sb.method}` : '';
   return QUANTILES.map(([label, q]) => {
     const key = `${label}Ms` as 'p50Ms' | 'p90Ms' | 'p99Ms';
-    const m = (s: typeof sa): Measured => ({ value: s?.[key] ?? null, count: s?.count ?? null });
-    return judge(`${name} added ${label}`, 'ms', m(sa), m(sb), histogramBound, minSamplesFor(q));
+    const m = (s: typeof sa): Measured => ({
+      value: s?.stats[key] ?? null,
+      count: s?.stats.count ?? null,
+    });
+    const delta = judge(
+      `${name} added ${label}`,
+      'ms',
+      m(sa),
+      m(sb),
+      histogramBound,
+      minSamplesFor(q),
+    );
+    return apart && delta.delta !== null ? { ...delta, significant: false, note: apart } : delta;
   });
 }
 

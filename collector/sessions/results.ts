@@ -1,5 +1,6 @@
 // A session's results from the topology of its time window: per targeted pod the
-// sidecar's hop histograms and costs, per edge touching a targeted pod its histograms and
+// sidecar's hop histograms (each hop, and the joint added latency with its method and
+// unpaired count) and costs, per edge touching a targeted pod its histograms and
 // counters, and the SMPS headline (latencies_ms, actual_qps) from the session's own load
 // when it had one, else from the edges that enter the target. Pure.
 //
@@ -27,6 +28,7 @@ import type { CompiledTarget } from '../../proto/target.js';
 import { round } from '../model/latency.js';
 import type { EndSummary, TopologyPod } from '../model/topology.js';
 import type { RangeView } from '../queries.js';
+import { methodOfCode } from '../store/series.js';
 
 export interface SessionResults {
   pods: PodResult[];
@@ -103,12 +105,23 @@ export function sessionResults(input: {
     const pod = pods.get(cost.pod);
     if (!targeted(pod)) continue;
     const members = new Set(pod!.processes.filter((k) => processes.get(k)?.role === 'sidecar'));
-    const hop = (direction: 'inbound' | 'outbound', which: 'request_hop' | 'response_hop') =>
+    const ofDirection = (direction: 'inbound' | 'outbound') =>
+      hops.filter((h) => h.direction === direction && members.has(h.processKey));
+    const hop = (
+      direction: 'inbound' | 'outbound',
+      which: 'request_hop' | 'response_hop' | 'added',
+    ) =>
       asWire(
-        hops
-          .filter((h) => h.direction === direction && members.has(h.processKey))
-          .reduce((h, x) => merge(h, x.metrics.hists[which]!), emptyHistogram()),
+        ofDirection(direction).reduce(
+          (h, x) => merge(h, x.metrics.hists[which]!),
+          emptyHistogram(),
+        ),
       );
+    // The newest method seen in the window, as the cost model reads it.
+    const method = (direction: 'inbound' | 'outbound') =>
+      methodOfCode(Math.max(0, ...ofDirection(direction).map((h) => h.metrics.maxes.method!)));
+    const unpaired = (direction: 'inbound' | 'outbound') =>
+      ofDirection(direction).reduce((n, h) => n + h.metrics.sums.unpaired!, 0);
     const podRef = { namespace: pod!.namespace, name: pod!.name, labels: pod!.labels };
     podResults.push({
       pod: { ...podRef, uid: '', node: pod!.node, source: 'POD_SOURCE_UNSPECIFIED' },
@@ -122,6 +135,12 @@ export function sessionResults(input: {
       sidecarMemMb: cost.sidecar?.rssMb ?? 0,
       appCpuMsPerThousandRequests: cost.app?.cpuMsPer1kRequests ?? 0,
       appMemMb: cost.app?.rssMb ?? 0,
+      inboundAdded: hop('inbound', 'added'),
+      outboundAdded: hop('outbound', 'added'),
+      inboundMethod: method('inbound'),
+      outboundMethod: method('outbound'),
+      inboundUnpaired: unpaired('inbound'),
+      outboundUnpaired: unpaired('outbound'),
     });
     if (cost.sidecar) {
       sidecars.push({

@@ -2,17 +2,22 @@
 // version is brought forward in one transaction per step; one opened by a newer version
 // is refused rather than guessed at.
 import type Database from 'better-sqlite3';
-import { SERIES, tableName } from './series.js';
+import { columns, SERIES, type SeriesKind, tableName } from './series.js';
 import type { Tier } from './tiers.js';
 
+/** A series column's definition: counters and peaks default to 0, histograms to NULL. */
+function columnDefinition(kind: SeriesKind, column: string): string {
+  return kind.hists.includes(column) ? `${column} BLOB` : `${column} INTEGER NOT NULL DEFAULT 0`;
+}
+
+/** The series tables as the first version made them: without the columns added later. */
 function seriesTables(tiers: readonly Tier[]): string {
   const statements: string[] = [];
   for (const kind of SERIES) {
-    const cols = [
-      ...kind.sums.map((c) => `${c} INTEGER NOT NULL DEFAULT 0`),
-      ...kind.maxes.map((c) => `${c} INTEGER NOT NULL DEFAULT 0`),
-      ...kind.hists.map((c) => `${c} BLOB`),
-    ].join(', ');
+    const cols = columns(kind)
+      .filter((c) => kind.since?.[c] === undefined)
+      .map((c) => columnDefinition(kind, c))
+      .join(', ');
     for (const tier of tiers) {
       const table = tableName(kind, tier.name);
       // Raw rows are only ever inserted (one per report); rollups are merged into by key.
@@ -25,6 +30,18 @@ function seriesTables(tiers: readonly Tier[]): string {
       );
     }
   }
+  return statements.join('\n');
+}
+
+/** The series columns that schema `version` adds, in every tier's table. */
+function addedColumns(tiers: readonly Tier[], version: number): string {
+  const statements: string[] = [];
+  for (const kind of SERIES)
+    for (const column of columns(kind).filter((c) => kind.since?.[c] === version))
+      for (const tier of tiers)
+        statements.push(
+          `ALTER TABLE ${tableName(kind, tier.name)} ADD COLUMN ${columnDefinition(kind, column)};`,
+        );
   return statements.join('\n');
 }
 
@@ -139,6 +156,10 @@ export function migrations(tiers: readonly Tier[]): readonly string[] {
        seen_ms INTEGER NOT NULL,
        PRIMARY KEY (scope, address, port, client_isn, side)) WITHOUT ROWID;
      CREATE INDEX tuples_seen ON tuples (seen_ms);`,
+    // 5: hops timed from the bytes' arrival and joined per exchange: the joint added
+    // latency, forwards without an arrival, hops without one, and the method. Rows from
+    // before read as 0 and empty, which is what older agents sent.
+    addedColumns(tiers, 5),
   ];
 }
 

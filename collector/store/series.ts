@@ -2,6 +2,7 @@
 // and the range reads are all generated from these descriptions. Every column merges
 // by a rule that is associative (sum, max, histogram merge), so rows can be combined in
 // any order and at any tier. Pure.
+import type { HopMethod } from '../../proto/gen/tollgate/v1.js';
 
 export interface SeriesKind {
   name: 'end' | 'hop' | 'resource' | 'agent';
@@ -11,6 +12,12 @@ export interface SeriesKind {
   maxes: readonly string[];
   /** Histograms (encoded tollgate.v1.Histogram), merged bucket by bucket. */
   hists: readonly string[];
+  /**
+   * Columns added after the series' tables were first made, with the schema version that
+   * added them: the first migration leaves them out and that version adds them, so a
+   * store of any age ends with the same tables, its older rows reading as 0 or empty.
+   */
+  since?: Readonly<Record<string, number>>;
 }
 
 export const END_SUMS = [
@@ -34,12 +41,16 @@ export const END_HISTS = ['connect_latency', 'exchange_latency', 'srtt'] as cons
 export const SERIES: readonly SeriesKind[] = [
   /** One connection end (a kernel aggregation key) of one process. */
   { name: 'end', sums: END_SUMS, maxes: [], hists: END_HISTS },
-  /** One sidecar process in one direction. */
+  /** One sidecar process in one direction (see tollgate.v1.HopReport). */
   {
     name: 'hop',
-    sums: ['requests', 'unpaired'],
-    maxes: [],
-    hists: ['request_hop', 'response_hop'],
+    sums: ['requests', 'unpaired', 'unmatched_forwards', 'arrival_unknown'],
+    // HopReport.method as METHOD_CODE: methods are numbered as they came, so a range
+    // that mixes agents reads as its newest method; the coverage says how much of the
+    // traffic the figure made by it stands for.
+    maxes: ['method'],
+    hists: ['request_hop', 'response_hop', 'added'],
+    since: { unmatched_forwards: 5, arrival_unknown: 5, method: 5, added: 5 },
   },
   /** One process's CPU (the part used in the interval) and resident memory. */
   {
@@ -62,6 +73,19 @@ export const SERIES: readonly SeriesKind[] = [
     hists: [],
   },
 ];
+
+/** The hop series' method column: numbered as the methods came (see HopReport.method). */
+export const METHOD_CODE = {
+  HOP_METHOD_UNSPECIFIED: 0,
+  HOP_METHOD_READ_TO_WRITE: 1,
+  HOP_METHOD_ARRIVAL_TO_FORWARD: 2,
+} as const satisfies Record<HopMethod, number>;
+
+/** The method a stored code stands for; a code this collector does not know: unspecified. */
+export function methodOfCode(code: number): HopMethod {
+  const found = (Object.entries(METHOD_CODE) as [HopMethod, number][]).find(([, c]) => c === code);
+  return found?.[0] ?? 'HOP_METHOD_UNSPECIFIED';
+}
 
 export function seriesKind(name: SeriesKind['name']): SeriesKind {
   return SERIES.find((k) => k.name === name)!;

@@ -17,7 +17,7 @@ import type { PeerNameRecord } from '../model/topology.js';
 import { type Aggregate, addAggregate, addRow, emptyAggregate, type Row } from './aggregate.js';
 import { encodeHistogram } from './histogram-blob.js';
 import { migrate } from './schema.js';
-import { columns, SERIES, type SeriesKind, seriesKind, tableName } from './series.js';
+import { columns, METHOD_CODE, SERIES, type SeriesKind, seriesKind, tableName } from './series.js';
 import { SessionRows } from './session-rows.js';
 import { bucketStart, planRange, type RetentionOptions, type Tier, tiers } from './tiers.js';
 
@@ -375,8 +375,12 @@ export class Store {
     this.writeSeries('hop', sid, bucket, {
       requests: hop.requests,
       unpaired: hop.unpaired,
+      unmatched_forwards: hop.unmatchedForwards,
+      arrival_unknown: hop.arrivalUnknown,
+      method: METHOD_CODE[hop.method],
       request_hop: encodeHistogram(hop.requestHop),
       response_hop: encodeHistogram(hop.responseHop),
+      added: encodeHistogram(hop.added),
     });
   }
 

@@ -117,7 +117,11 @@ test('synthesised batches come back as the exact topology, ends joined', async (
   assert.equal(a.sidecar.rssMb, 20);
   const b = costs.get('pod-b');
   assert.ok(b?.inbound);
-  assert.equal(b.inbound.requests, INTERVALS * PER_INTERVAL.exchanges);
+  assert.equal(b.inbound.requests, INTERVALS * (PER_INTERVAL.exchanges + PER_INTERVAL.unpaired));
+  assert.equal(b.inbound.exchanges, INTERVALS * PER_INTERVAL.exchanges);
+  assert.equal(b.inbound.unpaired, INTERVALS * PER_INTERVAL.unpaired);
+  assert.equal(b.inbound.method, 'arrival-to-forward, joint');
+  assert.equal(b.inbound.coverage, 0.9615, '50 of 52 exchanges');
   assert.equal(b.outbound, null);
   assert.ok(b.inbound.overheadShare! > 0 && b.inbound.overheadShare! < 1);
 });

@@ -1,7 +1,7 @@
 // End to end on the real kernel: two meshed lab pods under load, the real agent (kernel
 // probes, identities from /proc and network namespaces) shipping to a real collector.
 // The topology must show app -> sidecar -> sidecar -> app with every hop joined, and each
-// sidecar must cost a positive added latency in its direction.
+// sidecar must cost a positive added latency in its direction, joined per exchange.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Lab } from '../../lab/lab.js';
@@ -83,6 +83,14 @@ test('two meshed pods under load: app -> sidecar -> sidecar -> app, each sidecar
   ] as const) {
     assert.ok((d.addedLatency.p50Ms ?? 0) > 0, `${what}: ${JSON.stringify(d.addedLatency)}`);
     assert.ok(d.requests >= 300, `${what}: ${d.requests} requests`);
+    // Each of the 400 requests crosses each sidecar once in each direction it has, and
+    // the kernel joined their two hops: the headline is the joint figure.
+    assert.equal(d.method, 'arrival-to-forward, joint', what);
+    assert.ok(d.requests <= 400, `${what}: ${d.requests} exchanges seen, 400 made`);
+    assert.ok(d.exchanges >= 300, `${what}: ${d.exchanges} exchanges joined`);
+    t.diagnostic(
+      `${what}: ${d.method}, ${d.exchanges} of ${d.requests} exchanges (${d.unpaired} unpaired, ${d.unmatchedForwards} unmatched forwards, ${d.arrivalUnknown} arrival unknown), p50 ${d.addedLatency.p50Ms} ms, p99 ${d.addedLatency.p99Ms} ms`,
+    );
   }
   assert.equal(client.proxy, 'haproxy');
 

@@ -7,6 +7,7 @@ import type {
   Batch,
   EdgeReport,
   Endpoint,
+  HopReport,
   Init,
   ProcessIdentity,
 } from '../../proto/gen/tollgate/v1.js';
@@ -50,7 +51,30 @@ export function latencies(i: number, base: number, n: number): number[] {
   );
 }
 
-export const PER_INTERVAL = { exchanges: 50, bytesOut: 6_000, bytesIn: 40_000 };
+/** Per interval: `exchanges` through each sidecar paired, and pod-b's `unpaired` besides. */
+export const PER_INTERVAL = { exchanges: 50, bytesOut: 6_000, bytesIn: 40_000, unpaired: 2 };
+
+/**
+ * A sidecar's hops in one direction as an agent that joins exchanges sends them: the k-th
+ * request hop and the k-th response hop belong to one exchange, whose added latency is
+ * their sum; `unpaired` more exchanges completed without both hops paired.
+ */
+function joinedHops(
+  p: Init<ProcessIdentity>,
+  direction: 'DIRECTION_INBOUND' | 'DIRECTION_OUTBOUND',
+  hops: { request: number[]; response: number[]; unpaired: number },
+): Init<HopReport> {
+  return {
+    process: p.ref,
+    direction,
+    requestHop: fromValues(hops.request),
+    responseHop: fromValues(hops.response),
+    added: fromValues(hops.request.map((ns, k) => ns + hops.response[k]!)),
+    requests: hops.request.length + hops.unpaired,
+    unpaired: hops.unpaired,
+    method: 'HOP_METHOD_ARRIVAL_TO_FORWARD',
+  };
+}
 
 /** The batch content of interval i (1-based), all five processes on one node. */
 export function meshBatch(i: number, startMs: number): Init<Batch> {
@@ -128,20 +152,16 @@ export function meshBatch(i: number, startMs: number): Init<Batch> {
       serverEnd(PROCESSES.c, loopback(9090), loopback(port + 2)),
     ],
     hops: [
-      {
-        process: ref(PROCESSES.sa),
-        direction: 'DIRECTION_OUTBOUND',
-        requestHop: fromValues(latencies(i, 200_000, ex)),
-        responseHop: fromValues(latencies(i + 1, 100_000, ex)),
-        requests: ex,
-      },
-      {
-        process: ref(PROCESSES.sb),
-        direction: 'DIRECTION_INBOUND',
-        requestHop: fromValues(latencies(i, 250_000, ex)),
-        responseHop: fromValues(latencies(i + 2, 150_000, ex)),
-        requests: ex,
-      },
+      joinedHops(PROCESSES.sa, 'DIRECTION_OUTBOUND', {
+        request: latencies(i, 200_000, ex),
+        response: latencies(i + 1, 100_000, ex),
+        unpaired: 0,
+      }),
+      joinedHops(PROCESSES.sb, 'DIRECTION_INBOUND', {
+        request: latencies(i, 250_000, ex),
+        response: latencies(i + 2, 150_000, ex),
+        unpaired: PER_INTERVAL.unpaired,
+      }),
     ],
     resources: Object.values(PROCESSES).map((p, k) => ({
       process: p.ref,

@@ -18,6 +18,7 @@ import {
   type Init,
   type ProcessIdentity,
 } from '../../proto/gen/tollgate/v1.js';
+import { backToSchema } from './older-store.js';
 
 const CLIENT_IP = '10.2.0.1';
 const SERVER_IP = '10.2.0.2';
@@ -153,7 +154,7 @@ test('a store written before the ISN existed opens: its tuples are replaced, the
         PRIMARY KEY (scope, address, port, side)) WITHOUT ROWID;
       CREATE INDEX tuples_seen ON tuples (seen_ms);
       INSERT INTO tuples VALUES ('', '${CLIENT_IP}', 41000, 1, 1, ${t0});`);
-    db.pragma('user_version = 3');
+    backToSchema(db, 3);
     db.close();
 
     const after = Store.open(path);
@@ -173,7 +174,7 @@ test('a store written before the ISN existed opens: its tuples are replaced, the
     const version = check.pragma('user_version', { simple: true });
     check.close();
     assert.ok(columns.includes('client_isn'), `tuples columns: ${columns.join(', ')}`);
-    assert.equal(version, 4);
+    assert.equal(version, 5);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

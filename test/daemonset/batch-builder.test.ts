@@ -1,7 +1,8 @@
-// One interval's records -> one batch's edges. The runner swaps the edge map a moment
-// before the histogram and tuple maps, so an event in between leaves its count in the
-// next interval and its bucket or tuple in this one: the builder carries such strays
-// into the next interval (once), where their edge is.
+// One interval's records -> one batch's edges and hops. The runner swaps the edge map a
+// moment before the histogram and tuple maps, so an event in between leaves its count in
+// the next interval and its bucket or tuple in this one: the builder carries such strays
+// into the next interval (once), where their edge is. Hop reports come from the proxy's
+// hop histograms and hop records per listener, one report per sidecar and direction.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildInterval, DirectionLearner, IntervalRecords } from '../../daemonset/batch-builder.js';
@@ -10,8 +11,12 @@ import {
   type EdgeKey,
   type EdgeRecord,
   type HistRecord,
+  HOP_COUNTERS,
+  type HopCounter,
+  type HopRecord,
   type TupleRecord,
 } from '../../probes/records.js';
+import { bucketIndex } from '../../proto/histogram.js';
 
 const key: EdgeKey = {
   tgid: 41,
@@ -48,7 +53,9 @@ const tuple: TupleRecord = {
 };
 const ref = () => ({ pid: 41, startTimeTicks: 7 });
 
-function interval(...records: (EdgeRecord | HistRecord | TupleRecord)[]): IntervalRecords {
+function interval(
+  ...records: (EdgeRecord | HistRecord | TupleRecord | HopRecord)[]
+): IntervalRecords {
   const r = new IntervalRecords();
   for (const record of records) r.add(record);
   return r;
@@ -98,4 +105,151 @@ test('records with their edge in the same interval are not strays', () => {
   assert.equal(built.edges[0]?.connections?.length, 1);
   assert.deepEqual(built.edges[0]?.connectLatency?.counts, [1]);
   assert.deepEqual(built.strays, []);
+});
+
+// Hops: a sidecar (tgid 7) with its inbound listener 15006 and outbound listener 15001.
+const hopKey = (servicePort: number, tgid = 7): EdgeKey => ({
+  tgid,
+  family: 4,
+  side: 'server',
+  localAddress: '0.0.0.0',
+  remoteAddress: '0.0.0.0',
+  servicePort,
+});
+const hopBucket = (
+  servicePort: number,
+  metric: HistRecord['metric'],
+  valueNs: number,
+  count: number,
+  tgid = 7,
+): HistRecord => ({
+  type: 'hist',
+  key: hopKey(servicePort, tgid),
+  metric,
+  layout: 'HISTOGRAM_LAYOUT_LOG_LINEAR_16',
+  bucket: bucketIndex(valueNs),
+  count,
+});
+const hopRecord = (servicePort: number, counts: Partial<HopRecord>, tgid = 7): HopRecord => ({
+  type: 'hop',
+  key: hopKey(servicePort, tgid),
+  ...(Object.fromEntries(HOP_COUNTERS.map((c) => [c, 0])) as Record<HopCounter, number>),
+  ...counts,
+});
+const sidecarRef = (tgid: number) => (tgid === 7 ? { pid: 7, startTimeTicks: 70 } : undefined);
+
+test('hop reports carry the joint added latency, exact sums and real unpaired counts', () => {
+  // Inbound: 8 exchanges paired (6 of 100 + 150 us, 2 of 2 + 3 ms), 2 unpaired, 1
+  // forward with nothing to pair and 1 hop timed from the proxy's read.
+  const built = buildInterval(
+    interval(
+      hopBucket(15006, 'hop_request', 100_000, 6),
+      hopBucket(15006, 'hop_request', 2_000_000, 2),
+      hopBucket(15006, 'hop_response', 150_000, 6),
+      hopBucket(15006, 'hop_response', 3_000_000, 2),
+      hopBucket(15006, 'hop_added', 250_000, 6),
+      hopBucket(15006, 'hop_added', 5_000_000, 2),
+      hopRecord(15006, {
+        exchanges: 8,
+        unpaired: 2,
+        requests: 8,
+        responses: 8,
+        requestNsSum: 6 * 100_000 + 2 * 2_000_000,
+        responseNsSum: 6 * 150_000 + 2 * 3_000_000,
+        addedNsSum: 6 * 250_000 + 2 * 5_000_000,
+        unmatchedForwards: 1,
+        arrivalUnknown: 1,
+      }),
+    ),
+    sidecarRef,
+    new DirectionLearner(),
+  );
+  assert.equal(built.hops.length, 1);
+  const [hop] = built.hops;
+  assert.equal(hop?.direction, 'DIRECTION_INBOUND');
+  assert.equal(hop?.method, 'HOP_METHOD_ARRIVAL_TO_FORWARD');
+  assert.equal(hop?.requests, 10, 'exchanges seen complete: 8 paired + 2 unpaired');
+  assert.equal(hop?.unpaired, 2);
+  assert.equal(hop?.unmatchedForwards, 1);
+  assert.equal(hop?.arrivalUnknown, 1);
+  assert.deepEqual(hop?.added?.counts, [6, 2]);
+  assert.equal(hop?.added?.sumNs, 11_500_000, "the kernel's exact sum, not midpoints");
+  assert.equal(hop?.requestHop?.sumNs, 4_600_000);
+  assert.equal(hop?.responseHop?.sumNs, 6_900_000);
+  assert.deepEqual(hop?.requestHop?.counts, [6, 2]);
+  assert.equal(built.hopsWithoutDirection, 0);
+});
+
+test("a sidecar's listeners of one direction add up; each direction is its own report", () => {
+  const directions = new DirectionLearner();
+  // Port 8443 is learned inbound: a server edge of the sidecar called from another pod.
+  directions.observe([
+    {
+      ...edge({ accepts: 1 }),
+      key: { ...hopKey(8443), localAddress: '10.0.0.7', remoteAddress: '10.0.0.9' },
+    },
+  ]);
+  const built = buildInterval(
+    interval(
+      hopBucket(15006, 'hop_added', 300_000, 3),
+      hopRecord(15006, { exchanges: 3, unpaired: 1, addedNsSum: 900_000 }),
+      hopBucket(8443, 'hop_added', 300_000, 4),
+      hopRecord(8443, { exchanges: 4, addedNsSum: 1_200_000, unmatchedForwards: 2 }),
+      hopBucket(15001, 'hop_added', 400_000, 5),
+      hopRecord(15001, { exchanges: 5, unpaired: 3, addedNsSum: 2_000_000 }),
+    ),
+    sidecarRef,
+    directions,
+  );
+  const by = new Map(built.hops.map((h) => [h.direction, h]));
+  assert.equal(built.hops.length, 2);
+  const inbound = by.get('DIRECTION_INBOUND');
+  assert.equal(inbound?.requests, 8, '3 + 1 on 15006, 4 on 8443');
+  assert.equal(inbound?.unpaired, 1);
+  assert.equal(inbound?.unmatchedForwards, 2);
+  assert.deepEqual(inbound?.added?.counts, [7]);
+  assert.equal(inbound?.added?.sumNs, 2_100_000);
+  const outbound = by.get('DIRECTION_OUTBOUND');
+  assert.equal(outbound?.requests, 8, '5 + 3 on 15001');
+  assert.equal(outbound?.unpaired, 3);
+  assert.equal(outbound?.added?.sumNs, 2_000_000);
+});
+
+test('hops of an unknown listener or direction are counted, not reported', () => {
+  const built = buildInterval(
+    interval(
+      // The kernel did not know the listener: forwards without an arrival only.
+      hopRecord(0, { unmatchedForwards: 4 }),
+      // A listener nothing has told the direction of yet: 3 + 3 hops dropped.
+      hopBucket(9999, 'hop_request', 100_000, 3),
+      hopBucket(9999, 'hop_response', 100_000, 3),
+      hopBucket(9999, 'hop_added', 200_000, 3),
+      hopRecord(9999, { exchanges: 3, unmatchedForwards: 1 }),
+      // A process the agent could not name.
+      hopBucket(15006, 'hop_request', 100_000, 2, 8),
+    ),
+    sidecarRef,
+    new DirectionLearner(),
+  );
+  assert.deepEqual(built.hops, []);
+  assert.equal(built.hopsWithoutDirection, 4 + 3 + 3 + 1 + 2);
+});
+
+test('without hop records (a source that times read -> write) the method says so, sums estimated', () => {
+  const built = buildInterval(
+    interval(
+      hopBucket(15001, 'hop_request', 100_000, 10),
+      hopBucket(15001, 'hop_response', 200_000, 10),
+    ),
+    sidecarRef,
+    new DirectionLearner(),
+  );
+  const [hop] = built.hops;
+  assert.equal(hop?.method, 'HOP_METHOD_READ_TO_WRITE');
+  assert.equal(hop?.requests, 10, 'every request hop timed stands for a request');
+  assert.equal(hop?.unpaired, 0);
+  assert.equal(hop?.added, undefined, 'no joint figure');
+  // Estimated from the bucket midpoints: within the layout's 1/32 of the 1 ms and 2 ms truth.
+  assert.ok(Math.abs((hop?.requestHop?.sumNs ?? 0) - 1_000_000) <= 1_000_000 / 32);
+  assert.ok(Math.abs((hop?.responseHop?.sumNs ?? 0) - 2_000_000) <= 2_000_000 / 32);
 });

@@ -7,7 +7,10 @@ import {
 import type { SessionExport } from '../../proto/gen/tollgate/v1.js';
 import { fromValues } from '../../proto/histogram.js';
 
-/** One pod `shop/web` whose inbound request and response hops each take `hopNs`. */
+/**
+ * One pod `shop/web` whose inbound request and response hops each take `hopNs`: 2,000
+ * exchanges joined per exchange (2 x `hopNs` each), 20 more unpaired.
+ */
 export function sessionWithAddedLatency(
   id: string,
   name: string,
@@ -36,6 +39,9 @@ export function sessionWithAddedLatency(
           proxy: 'envoy',
           inboundRequestHop: hops,
           inboundResponseHop: hops,
+          inboundAdded: fromValues(Array.from({ length: 2000 }, () => 2 * hopNs)),
+          inboundMethod: 'HOP_METHOD_ARRIVAL_TO_FORWARD',
+          inboundUnpaired: 20,
           requests: 2000,
           sidecarCpuMsPerThousandRequests: 50,
         },

@@ -57,8 +57,13 @@ export function costOf(pod: string, inboundMs: number | null, outboundMs: number
       ? null
       : {
           requests: 100,
-          unpaired: 0,
-          addedLatency: stats(100, ms),
+          unpaired: 4,
+          exchanges: 96,
+          coverage: 0.96,
+          method: 'arrival-to-forward, joint' as const,
+          unmatchedForwards: 0,
+          arrivalUnknown: 0,
+          addedLatency: stats(96, ms),
           requestHop: stats(100, ms / 2),
           responseHop: stats(100, ms / 2),
           overheadShare: 0.1,

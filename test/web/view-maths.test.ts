@@ -1,8 +1,10 @@
 // The viewer's small pure maths: colour steps and widths with their legends, histogram
-// bars on a log axis, hit testing, number formats, time ranges, and session rows.
+// bars on a log axis, hit testing, number formats, time ranges, session rows, and what a
+// sidecar's added latency covers.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fromValues } from '../../proto/histogram.js';
+import { coverageNote, coverageShort } from '../../web/src/model/coverage.js';
 import {
   colourOf,
   LATENCY_COLOURS,
@@ -135,6 +137,18 @@ test('session rows: the sidecar added latency is the sum of its hops; compare ro
   assert.equal(row?.pod, 'shop/web');
   assert.ok(Math.abs(row!.inbound.p50Ms! - 1.5) < 0.05, `${row!.inbound.p50Ms}`);
   assert.equal(row?.outbound.count, 0);
+  assert.deepEqual(
+    row?.inboundCoverage,
+    {
+      method: 'read-to-write, independent sum',
+      exchanges: 100,
+      requests: 100,
+      unpaired: 0,
+      coverage: 1,
+    },
+    'a file from before the joint figure: its hops summed, every exchange covered',
+  );
+  assert.equal(row?.outboundCoverage.coverage, null);
   assert.equal(row?.sidecarCpuMsPer1k, 12.35);
   const metric = (significant: boolean) => ({
     metric: 'm',
@@ -166,5 +180,68 @@ test('session rows: the sidecar added latency is the sum of its hops; compare ro
   assert.deepEqual(
     compareRows(comparison, true).map((r) => [r.item, r.significant]),
     [['shop/web', true]],
+  );
+});
+
+test('session rows take the joint added latency when the file has it, with its coverage', () => {
+  const wire = (values: number[]) => {
+    const h = fromValues(values);
+    return { layout: h.layout, indexes: h.indexes, counts: h.counts, sum_ns: h.sumNs };
+  };
+  // 90 exchanges of 0.2 ms and 10 of 10 ms (both hops slow together); 25 unpaired.
+  const hop = wire([...Array(90).fill(100_000), ...Array(10).fill(5_000_000)]);
+  const file = {
+    tollgate: {
+      pods: [
+        {
+          pod: { namespace: 'shop', name: 'web' },
+          proxy: 'envoy',
+          inbound_request_hop: hop,
+          inbound_response_hop: hop,
+          inbound_added: wire([...Array(90).fill(200_000), ...Array(10).fill(10_000_000)]),
+          inbound_method: 'HOP_METHOD_ARRIVAL_TO_FORWARD',
+          inbound_unpaired: 25,
+          requests: 100,
+          sidecar_cpu_ms_per_thousand_requests: 10,
+          sidecar_mem_mb: 40,
+          app_cpu_ms_per_thousand_requests: 3,
+          app_mem_mb: 80,
+        },
+      ],
+      edges: [],
+    },
+  } as unknown as SessionFile;
+  const [row] = podRows(file);
+  assert.equal(row?.inbound.count, 100);
+  assert.ok(Math.abs(row!.inbound.p99Ms! - 10) <= 0.3, `joint p99 ${row!.inbound.p99Ms}`);
+  assert.equal(row?.inbound.meanMs, 1.18);
+  assert.deepEqual(row?.inboundCoverage, {
+    method: 'arrival-to-forward, joint',
+    exchanges: 100,
+    requests: 125,
+    unpaired: 25,
+    coverage: 0.8,
+  });
+  assert.equal(coverageShort(row!.inboundCoverage), '80% joint');
+});
+
+test('the small print of an added latency: share, exchanges, unpaired and method', () => {
+  const note = coverageNote({
+    method: 'arrival-to-forward, joint',
+    exchanges: 1500,
+    requests: 1520,
+    unpaired: 20,
+    coverage: 0.9868,
+  });
+  assert.equal(note, '1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint');
+  assert.equal(
+    coverageShort({
+      method: 'read-to-write, independent sum',
+      exchanges: 0,
+      requests: 0,
+      unpaired: 0,
+      coverage: null,
+    }),
+    '– independent',
   );
 });

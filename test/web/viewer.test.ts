@@ -162,8 +162,24 @@ test('the viewer draws the known mesh, details its edges and pods, stays safe, a
     .allTextContents();
   assert.equal(inbound[0], 'inbound');
   assert.match(inbound[1]!, /ms$/, 'inbound added p50 known');
-  assert.equal(inbound[5], String(INTERVALS * PER_INTERVAL.exchanges), 'inbound requests');
+  const paired = INTERVALS * PER_INTERVAL.exchanges;
+  const unpaired = INTERVALS * PER_INTERVAL.unpaired;
+  assert.equal(inbound[5], String(paired + unpaired), 'inbound exchanges seen complete');
+  assert.equal(inbound[6], '96.2%', 'coverage: 250 of 260');
+  assert.deepEqual(await podB.locator('ul.coverage li').allTextContents(), [
+    `inbound: ${paired} of ${paired + unpaired} exchanges · ${unpaired} unpaired · arrival-to-forward, joint`,
+  ]);
   assert.equal(await podB.locator('table.cost tbody tr').count(), 2, 'sidecar and app');
+  // The pod panel with its small print at several window sizes, for a look.
+  for (const [width, height] of [
+    [1920, 1080],
+    [1280, 800],
+    [900, 640],
+  ] as const) {
+    await page.setViewportSize({ width, height });
+    await page.screenshot({ path: join(ARTIFACTS, `viewer-pod-${width}x${height}.png`) });
+  }
+  await page.setViewportSize({ width: 1400, height: 900 });
 
   // Live: a new process arrives in a delta; the ones on screen keep their places.
   const before = await page.evaluate(
@@ -243,6 +259,21 @@ test('the viewer draws the known mesh, details its edges and pods, stays safe, a
   const result = page.locator('.session-result table.session-pods tbody tr');
   await result.first().waitFor({ timeout: 5000 });
   assert.match((await result.first().textContent()) ?? '', /shop\/web/);
+  // Its added latency says what it covers: 2,000 exchanges joined, 20 unpaired.
+  const covered = result.first().locator('small.coverage').first();
+  assert.equal(await covered.textContent(), '99% joint');
+  assert.equal(
+    await covered.locator('xpath=..').getAttribute('title'),
+    '2,000 of 2,020 exchanges · 20 unpaired · arrival-to-forward, joint',
+  );
+  for (const [width, height] of [
+    [1920, 1080],
+    [1280, 800],
+    [900, 640],
+  ] as const) {
+    await page.setViewportSize({ width, height });
+    await page.screenshot({ path: join(ARTIFACTS, `viewer-session-${width}x${height}.png`) });
+  }
 
   assert.deepEqual(browser.problems, [], 'no page errors, no dialogs');
 });

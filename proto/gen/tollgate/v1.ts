@@ -380,6 +380,13 @@ export const descriptor = {
                 "DIRECTION_OUTBOUND": 2
               }
             },
+            "HopMethod": {
+              "values": {
+                "HOP_METHOD_UNSPECIFIED": 0,
+                "HOP_METHOD_READ_TO_WRITE": 1,
+                "HOP_METHOD_ARRIVAL_TO_FORWARD": 2
+              }
+            },
             "HopReport": {
               "fields": {
                 "process": {
@@ -407,6 +414,24 @@ export const descriptor = {
                 "unpaired": {
                   "type": "uint64",
                   "id": 6
+                },
+                "added": {
+                  "type": "Histogram",
+                  "id": 7
+                },
+                "unmatchedForwards": {
+                  "type": "uint64",
+                  "id": 8,
+                  "protoName": "unmatched_forwards"
+                },
+                "arrivalUnknown": {
+                  "type": "uint64",
+                  "id": 9,
+                  "protoName": "arrival_unknown"
+                },
+                "method": {
+                  "type": "HopMethod",
+                  "id": 10
                 }
               }
             },
@@ -1154,6 +1179,36 @@ export const descriptor = {
                   "type": "double",
                   "id": 11,
                   "protoName": "app_mem_mb"
+                },
+                "inboundAdded": {
+                  "type": "Histogram",
+                  "id": 12,
+                  "protoName": "inbound_added"
+                },
+                "outboundAdded": {
+                  "type": "Histogram",
+                  "id": 13,
+                  "protoName": "outbound_added"
+                },
+                "inboundMethod": {
+                  "type": "HopMethod",
+                  "id": 14,
+                  "protoName": "inbound_method"
+                },
+                "outboundMethod": {
+                  "type": "HopMethod",
+                  "id": 15,
+                  "protoName": "outbound_method"
+                },
+                "inboundUnpaired": {
+                  "type": "uint64",
+                  "id": 16,
+                  "protoName": "inbound_unpaired"
+                },
+                "outboundUnpaired": {
+                  "type": "uint64",
+                  "id": 17,
+                  "protoName": "outbound_unpaired"
                 }
               }
             },
@@ -1540,19 +1595,78 @@ export type HistogramLayout =
   | 'HISTOGRAM_LAYOUT_POWER_OF_TWO';
 
 /**
- * The delay a proxy adds on each hop: a request read on the downstream socket until it
- * is written to the upstream socket (and the reverse for the response).
+ * How a proxy's hops were timed, and so what its added latency includes.
+ */
+export type HopMethod =
+  /**
+   * An agent older than this field; its hops were timed as READ_TO_WRITE.
+   */
+  | 'HOP_METHOD_UNSPECIFIED'
+  /**
+   * The proxy's read on one socket -> its write on the other (the bpftrace fallback and
+   * agents before record format 5). Leaves out the time the bytes wait in the socket
+   * before the proxy reads them (wake-up, run queue, queueing behind other work), which
+   * under load is most of what the sidecar costs; request and response hops are not
+   * joined per exchange.
+   */
+  | 'HOP_METHOD_READ_TO_WRITE'
+  /**
+   * The kernel's enqueue of the bytes at the proxy's socket (tcp:tcp_probe) -> the
+   * proxy's forward on the other socket. Arrivals and forwards are paired by a FIFO per
+   * proxy thread, and the request hop and the response hop of one downstream exchange
+   * are joined on the downstream connection and summed in the kernel (`added`).
+   */
+  | 'HOP_METHOD_ARRIVAL_TO_FORWARD';
+
+/**
+ * What one sidecar adds in one direction over an interval, from all its listeners of
+ * that direction. Every sum_ns is the kernel's exact sum where the kernel kept one
+ * (ARRIVAL_TO_FORWARD); otherwise (READ_TO_WRITE, UNSPECIFIED) the agent estimated it
+ * from the bucket midpoints, within the layout's bucket error.
  */
 export interface HopReport {
   process?: ProcessRef;
   direction: Direction;
+  /**
+   * Each request hop paired with its forward: arrival at the downstream socket -> write
+   * to the upstream socket (see `method`).
+   */
   requestHop?: Histogram;
+  /**
+   * Each response hop paired with its forward: arrival at the upstream socket -> write to
+   * the downstream socket.
+   */
   responseHop?: Histogram;
+  /**
+   * Downstream exchanges the sidecar saw complete in this direction: the count of `added`
+   * plus `unpaired`. From READ_TO_WRITE and UNSPECIFIED agents: request hops timed.
+   */
   requests: number;
   /**
-   * Reads that could not be paired with a forwarding write (queue full or timed out).
+   * Of `requests`, the exchanges left out of `added` because a hop could not be paired:
+   * replies multiplexed or pipelined on one upstream with no direction change between
+   * them (which write forwards which reply cannot be known), answers the proxy
+   * gave itself, a full pairing queue, an arrival that aged out. Always 0 from
+   * READ_TO_WRITE and UNSPECIFIED agents, which do not join exchanges.
    */
   unpaired: number;
+  /**
+   * The headline: per downstream exchange, its request hop + its response hop, summed in
+   * the kernel (joint, not assumed independent); its count is the exchanges paired.
+   * Only from ARRIVAL_TO_FORWARD agents.
+   */
+  added?: Histogram;
+  /**
+   * Forwards that found no pending arrival to pair with (health checks the proxy makes,
+   * further writes of a multiplexed stream): not in any histogram.
+   */
+  unmatchedForwards: number;
+  /**
+   * Hops timed from the proxy's read because the kernel never saw the bytes arrive (a
+   * socket adopted mid-life): they miss the time spent queued in the socket.
+   */
+  arrivalUnknown: number;
+  method: HopMethod;
 }
 export const HopReport: Codec<HopReport> = codec(root, 'tollgate.v1.HopReport');
 
@@ -1729,6 +1843,10 @@ export interface PodRef {
 }
 export const PodRef: Codec<PodRef> = codec(root, 'tollgate.v1.PodRef');
 
+/**
+ * One targeted pod: its sidecar's hops per direction (see HopReport for what each holds)
+ * and the costs of its sidecar and app.
+ */
 export interface PodResult {
   pod?: PodRef;
   proxy: string;
@@ -1736,11 +1854,33 @@ export interface PodResult {
   inboundResponseHop?: Histogram;
   outboundRequestHop?: Histogram;
   outboundResponseHop?: Histogram;
+  /**
+   * The app's exchanges, served and made.
+   */
   requests: number;
   sidecarCpuMsPerThousandRequests: number;
   sidecarMemMb: number;
   appCpuMsPerThousandRequests: number;
   appMemMb: number;
+  /**
+   * The added latency per downstream exchange, request hop + response hop joined in the
+   * kernel; its count is the exchanges paired. Empty in files from before it existed, or
+   * from agents that time hops read-to-write: readers then sum the two hop histograms as
+   * if independent, and say so.
+   */
+  inboundAdded?: Histogram;
+  outboundAdded?: Histogram;
+  /**
+   * How the hops were timed (the newest method seen when the window mixes agents).
+   */
+  inboundMethod: HopMethod;
+  outboundMethod: HopMethod;
+  /**
+   * Exchanges the sidecar saw complete that are not in `*_added`: the coverage of the
+   * added latency is its count over its count plus these.
+   */
+  inboundUnpaired: number;
+  outboundUnpaired: number;
 }
 export const PodResult: Codec<PodResult> = codec(root, 'tollgate.v1.PodResult');
 

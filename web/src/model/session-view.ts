@@ -1,10 +1,22 @@
 // A session's result file (the canonical JSON the API returns) as rows for the viewer,
-// and a comparison as rows with their deltas. Pure: the sidecar's added latency is the
-// same sum-of-hops the collector computes.
-import { type LatencyStats, round, sumOfHops } from '../../../collector/model/latency.js';
-import type { Histogram, SessionExport } from '../../../proto/gen/tollgate/v1.js';
-import { emptyHistogram, type Layout, type SparseHistogram } from '../../../proto/histogram.js';
+// and a comparison as rows with their deltas. Pure: the sidecar's added latency is made
+// as the collector makes it (the joint histogram when the file has one, else the sum of
+// the hops as if independent), with how much of the traffic it covers.
+import {
+  addedLatency,
+  type LatencyStats,
+  round,
+  timingOf,
+} from '../../../collector/model/latency.js';
+import type { Histogram, HopMethod, SessionExport } from '../../../proto/gen/tollgate/v1.js';
+import {
+  emptyHistogram,
+  type Layout,
+  type SparseHistogram,
+  totalCount,
+} from '../../../proto/histogram.js';
 import type { Comparison, MetricDelta } from './api-types.js';
+import type { Coverage } from './coverage.js';
 
 /** snake_case of a camelCase name: how the file spells the .proto's fields. */
 type Snake<S extends string> = S extends `${infer H}${infer T}`
@@ -34,25 +46,77 @@ export interface PodRow {
   requests: number;
   inbound: LatencyStats;
   outbound: LatencyStats;
+  inboundCoverage: Coverage;
+  outboundCoverage: Coverage;
   sidecarCpuMsPer1k: number;
   sidecarMemMb: number;
   appCpuMsPer1k: number;
   appMemMb: number;
 }
 
+/**
+ * One direction of a pod in a file, as the collector's cost model reads it: the exchanges
+ * seen complete are those joined plus those unpaired (from agents that time read ->
+ * write, which join none: the request hops they timed). Files from before the joint
+ * histogram lack it, the method and the unpaired count: read to write.
+ */
+function direction(
+  request: FileHistogram | undefined,
+  response: FileHistogram | undefined,
+  added: FileHistogram | undefined,
+  method: HopMethod | undefined,
+  unpaired: number | undefined,
+): { stats: LatencyStats; coverage: Coverage } {
+  const hops = { request: fromFile(request), response: fromFile(response), added: fromFile(added) };
+  const timing = timingOf(method ?? 'HOP_METHOD_UNSPECIFIED');
+  const figure = addedLatency(hops, timing);
+  const requests =
+    timing === 'arrival-to-forward'
+      ? totalCount(hops.added) + (unpaired ?? 0)
+      : totalCount(hops.request);
+  return {
+    stats: figure.stats,
+    coverage: {
+      method: figure.method,
+      exchanges: figure.exchanges,
+      requests,
+      unpaired: unpaired ?? 0,
+      coverage: requests > 0 ? round(Math.min(1, figure.exchanges / requests)) : null,
+    },
+  };
+}
+
 export function podRows(file: SessionFile): PodRow[] {
   return file.tollgate.pods
-    .map((p) => ({
-      pod: `${p.pod.namespace}/${p.pod.name}`,
-      proxy: p.proxy,
-      requests: p.requests,
-      inbound: sumOfHops(fromFile(p.inbound_request_hop), fromFile(p.inbound_response_hop)),
-      outbound: sumOfHops(fromFile(p.outbound_request_hop), fromFile(p.outbound_response_hop)),
-      sidecarCpuMsPer1k: round(p.sidecar_cpu_ms_per_thousand_requests),
-      sidecarMemMb: round(p.sidecar_mem_mb),
-      appCpuMsPer1k: round(p.app_cpu_ms_per_thousand_requests),
-      appMemMb: round(p.app_mem_mb),
-    }))
+    .map((p) => {
+      const inbound = direction(
+        p.inbound_request_hop,
+        p.inbound_response_hop,
+        p.inbound_added,
+        p.inbound_method,
+        p.inbound_unpaired,
+      );
+      const outbound = direction(
+        p.outbound_request_hop,
+        p.outbound_response_hop,
+        p.outbound_added,
+        p.outbound_method,
+        p.outbound_unpaired,
+      );
+      return {
+        pod: `${p.pod.namespace}/${p.pod.name}`,
+        proxy: p.proxy,
+        requests: p.requests,
+        inbound: inbound.stats,
+        outbound: outbound.stats,
+        inboundCoverage: inbound.coverage,
+        outboundCoverage: outbound.coverage,
+        sidecarCpuMsPer1k: round(p.sidecar_cpu_ms_per_thousand_requests),
+        sidecarMemMb: round(p.sidecar_mem_mb),
+        appCpuMsPer1k: round(p.app_cpu_ms_per_thousand_requests),
+        appMemMb: round(p.app_mem_mb),
+      };
+    })
     .sort((a, b) => a.pod.localeCompare(b.pod));
 }
 

@@ -1,6 +1,7 @@
-// A pod's detail: its sidecar's added latency per direction, the sidecar's share of the
-// downstream latency, CPU and memory per 1,000 requests for sidecar and app side by
-// side, and its processes. Every observed string is a text node.
+// A pod's detail: its sidecar's added latency per direction with how much of the
+// traffic it covers and how it was made, the sidecar's share of the downstream latency,
+// CPU and memory per 1,000 requests for sidecar and app side by side, and its
+// processes. Every observed string is a text node.
 import type {
   DirectionCost,
   PodCost,
@@ -9,6 +10,7 @@ import type {
   TopologyPod,
   TopologyProcess,
 } from '../model/api-types.js';
+import { coverageNote, coverageShare } from '../model/coverage.js';
 import { formatMs, formatNumber, formatPercent, formatRate } from '../model/format.js';
 import { el, table } from './dom.js';
 
@@ -20,8 +22,16 @@ const latencyCells = (d: DirectionCost | null) =>
         formatMs(d.addedLatency.p99Ms),
         formatPercent(d.overheadShare),
         formatNumber(d.requests),
+        coverageShare(d),
       ]
-    : ['–', '–', '–', '–', '0'];
+    : ['–', '–', '–', '–', '0', '–'];
+
+/** The small print under the table: what each direction's figure stands for. */
+const coverageLines = (cost: PodCost) =>
+  (['inbound', 'outbound'] as const).map((which) => {
+    const d = cost[which];
+    return d && el('li', {}, `${which}: ${coverageNote(d)}`);
+  });
 
 const resourceCells = (label: string, p: ProcessCost | null) => [
   label,
@@ -58,13 +68,14 @@ export function podPanel(
             `Sidecar (${cost.proxy}) added latency · ${formatRate(cost.requestsPerS, ' req/s')}`,
           ),
           table(
-            ['direction', 'p50', 'p90', 'p99', 'share', 'requests'],
+            ['direction', 'p50', 'p90', 'p99', 'share', 'requests', 'coverage'],
             [
               ['inbound', ...latencyCells(cost.inbound)],
               ['outbound', ...latencyCells(cost.outbound)],
             ],
             { class: 'grid added-latency' },
           ),
+          el('ul', { class: 'coverage' }, ...coverageLines(cost)),
         )
       : el('p', { class: 'muted' }, 'no sidecar seen in this pod'),
     cost &&

@@ -1,6 +1,7 @@
 // Profiling sessions: start one (name, target, duration), stop it, open its results,
 // export and import files, and pick two to compare. Wired to /api/sessions.
 import type { SessionSummary, StartSpec } from '../model/api-types.js';
+import { type Coverage, coverageNote, coverageShort } from '../model/coverage.js';
 import { formatMs, formatNumber, formatRate } from '../model/format.js';
 import { edgeRows, podRows, type SessionFile } from '../model/session-view.js';
 import { api, download } from './api.js';
@@ -201,6 +202,17 @@ export class SessionsPanel {
   }
 }
 
+/** A latency cell with the small print of what the figure covers (all of it on hover). */
+function withCoverage(latency: string, coverage: Coverage): HTMLElement | string {
+  if (coverage.coverage === null) return latency;
+  return el(
+    'span',
+    { title: coverageNote(coverage) },
+    latency,
+    el('small', { class: 'coverage' }, coverageShort(coverage)),
+  );
+}
+
 function sessionResult(s: SessionSummary, file: SessionFile, showWindow: () => void): HTMLElement {
   const l = file.latencies_ms;
   const mesh = file.mesh_config;
@@ -228,34 +240,39 @@ function sessionResult(s: SessionSummary, file: SessionFile, showWindow: () => v
     ),
     button('Show this window in the graph', showWindow),
     el('h4', {}, 'Pods'),
-    table(
-      [
-        'pod',
-        'proxy',
-        'requests',
-        'inbound added p50',
-        'p99',
-        'outbound added p50',
-        'p99',
-        'sidecar CPU/1k',
-        'sidecar MB',
-        'app CPU/1k',
-        'app MB',
-      ],
-      podRows(file).map((p) => [
-        p.pod,
-        p.proxy,
-        formatNumber(p.requests),
-        formatMs(p.inbound.p50Ms),
-        formatMs(p.inbound.p99Ms),
-        formatMs(p.outbound.p50Ms),
-        formatMs(p.outbound.p99Ms),
-        `${formatNumber(p.sidecarCpuMsPer1k)} ms`,
-        formatNumber(p.sidecarMemMb),
-        `${formatNumber(p.appCpuMsPer1k)} ms`,
-        formatNumber(p.appMemMb),
-      ]),
-      { class: 'grid session-pods' },
+    // Eleven columns do not fit the side panel: they scroll sideways, words kept whole.
+    el(
+      'div',
+      { class: 'scroll-x' },
+      table(
+        [
+          'pod',
+          'proxy',
+          'requests',
+          'inbound added p50',
+          'p99',
+          'outbound added p50',
+          'p99',
+          'sidecar CPU/1k',
+          'sidecar MB',
+          'app CPU/1k',
+          'app MB',
+        ],
+        podRows(file).map((p) => [
+          p.pod,
+          p.proxy,
+          formatNumber(p.requests),
+          withCoverage(formatMs(p.inbound.p50Ms), p.inboundCoverage),
+          formatMs(p.inbound.p99Ms),
+          withCoverage(formatMs(p.outbound.p50Ms), p.outboundCoverage),
+          formatMs(p.outbound.p99Ms),
+          `${formatNumber(p.sidecarCpuMsPer1k)} ms`,
+          formatNumber(p.sidecarMemMb),
+          `${formatNumber(p.appCpuMsPer1k)} ms`,
+          formatNumber(p.appMemMb),
+        ]),
+        { class: 'grid session-pods' },
+      ),
     ),
     el('h4', {}, 'Edges'),
     table(

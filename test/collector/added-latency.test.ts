@@ -1,0 +1,259 @@
+// A sidecar's added latency from the joint per-exchange histogram, with known hops: under
+// load a slow request and a slow response go together, which the joint figure keeps and a
+// sum of independent hop distributions loses (its p99 halves). The collector takes the
+// joint figure with its exact mean when there is one, falls back to the independent sum
+// for older data and says which, and says how much of the traffic the figure covers.
+// Also: the new fields are validated, stored (a schema 4 store opens, its rows kept),
+// exposed to Prometheus, and carried into sessions and their comparison.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { validateBatch } from '../../collector/ingest/validate-batch.js';
+import { CumulativeMetrics } from '../../collector/metrics/cumulative.js';
+import type { DirectionCost } from '../../collector/model/sidecar-cost.js';
+import { Queries } from '../../collector/queries.js';
+import { compareSessions } from '../../collector/sessions/compare.js';
+import { sessionResults } from '../../collector/sessions/results.js';
+import { canonicalSession } from '../../collector/sessions/session-file.js';
+import { Store } from '../../collector/store/store.js';
+import {
+  type Batch,
+  Batch as BatchCodec,
+  type HopMethod,
+  type HopReport,
+  type Init,
+  type SessionExport,
+} from '../../proto/gen/tollgate/v1.js';
+import { fromValues } from '../../proto/histogram.js';
+import { compileTarget } from '../../proto/target.js';
+import { meshBatch, PROCESSES } from './mesh-batches.js';
+import { backToSchema } from './older-store.js';
+
+const US = 1000;
+const MS = 1_000_000;
+const repeat = (ns: number, n: number) => Array.from({ length: n }, () => ns);
+
+// 100 exchanges through pod-b's sidecar: 90 quick (100 us each way), 10 slow (5 ms each
+// way, a busy proxy slows both hops of the same exchange). Per exchange: 90 x 200 us and
+// 10 x 10 ms, so p50 0.2 ms, p99 10 ms and a mean of exactly 1.18 ms. Summed as if
+// independent, both hops are slow only 1% of the time: p99 5.1 ms.
+const REQUEST = [...repeat(100 * US, 90), ...repeat(5 * MS, 10)];
+const RESPONSE = REQUEST;
+const ADDED = [...repeat(200 * US, 90), ...repeat(10 * MS, 10)];
+
+/** What an agent that joins exchanges sends: 100 paired, 5 unpaired. */
+const jointHop: Init<HopReport> = {
+  process: PROCESSES.sb.ref,
+  direction: 'DIRECTION_INBOUND',
+  requestHop: fromValues(REQUEST),
+  responseHop: fromValues(RESPONSE),
+  added: fromValues(ADDED),
+  requests: 105,
+  unpaired: 5,
+  unmatchedForwards: 3,
+  arrivalUnknown: 2,
+  method: 'HOP_METHOD_ARRIVAL_TO_FORWARD',
+};
+/** The same hops from an agent before the joint figure: no added, no method, no unpaired. */
+const olderHop: Init<HopReport> = {
+  process: PROCESSES.sb.ref,
+  direction: 'DIRECTION_INBOUND',
+  requestHop: fromValues(REQUEST),
+  responseHop: fromValues(RESPONSE),
+  requests: 100,
+};
+
+const T0 = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+
+function batch(sequence: number, hop: Init<HopReport>, startMs = T0): Batch {
+  const b = { ...meshBatch(sequence, startMs), hops: [hop] };
+  return BatchCodec.decode(BatchCodec.encode({ agentId: 'a', bootId: 'b', sequence, ...b }));
+}
+
+function inboundOfPodB(store: Store): DirectionCost {
+  const { costs } = new Queries(store).view({ fromMs: T0 - 1000, toMs: T0 + 10_000 }, T0);
+  const inbound = costs.find((c) => c.name === 'pod-b')?.inbound;
+  assert.ok(inbound, 'pod-b has an inbound cost');
+  return inbound;
+}
+
+const within = (got: number | null, want: number, what: string) =>
+  assert.ok(got !== null && Math.abs(got - want) / want <= 0.03, `${what}: ${got} vs ${want}`);
+
+test('the joint histogram is the added latency: its tail, its exact mean, its coverage', () => {
+  const store = Store.open(':memory:');
+  try {
+    store.commit([batch(1, jointHop)], T0 + 2000);
+    const d = inboundOfPodB(store);
+    assert.equal(d.method, 'arrival-to-forward, joint');
+    assert.equal(d.requests, 105);
+    assert.equal(d.unpaired, 5);
+    assert.equal(d.exchanges, 100);
+    assert.equal(d.coverage, 0.9524, '100 of 105');
+    assert.equal(d.unmatchedForwards, 3);
+    assert.equal(d.arrivalUnknown, 2);
+    assert.equal(d.addedLatency.count, 100);
+    assert.equal(d.addedLatency.meanMs, 1.18, 'exact: the kernel sum over the count');
+    within(d.addedLatency.p50Ms, 0.2, 'p50');
+    within(d.addedLatency.p99Ms, 10, 'p99: slow requests and slow responses together');
+  } finally {
+    store.close();
+  }
+});
+
+test('data without the joint histogram falls back to the independent sum, and says so', () => {
+  const store = Store.open(':memory:');
+  try {
+    store.commit([batch(1, olderHop)], T0 + 2000);
+    const d = inboundOfPodB(store);
+    assert.equal(d.method, 'read-to-write, independent sum');
+    assert.equal(d.requests, 100);
+    assert.equal(d.unpaired, 0);
+    assert.equal(d.exchanges, 100);
+    assert.equal(d.coverage, 1);
+    within(d.addedLatency.p99Ms, 5.1, 'p99 as if request and response were independent');
+    within(d.addedLatency.meanMs, 1.18, 'means add either way');
+  } finally {
+    store.close();
+  }
+});
+
+test('a store from schema 4 opens: its hop rows read as before, new rows add the joint figure', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-schema4-'));
+  try {
+    const path = join(dir, 'tollgate.db');
+    const before = Store.open(path);
+    before.commit([batch(1, olderHop)], T0 + 2000);
+    before.close();
+    const db = new Database(path);
+    backToSchema(db, 4);
+    db.close();
+
+    const after = Store.open(path);
+    try {
+      const old = inboundOfPodB(after);
+      assert.equal(old.method, 'read-to-write, independent sum');
+      assert.equal(old.requests, 100);
+      after.commit([batch(2, jointHop, T0 + 1000)], T0 + 3000);
+      const both = inboundOfPodB(after);
+      // The headline is the joint figure; it stands for the 100 exchanges the new agent
+      // paired, out of the 100 + 105 seen complete in the range.
+      assert.equal(both.method, 'arrival-to-forward, joint');
+      assert.equal(both.requests, 205);
+      assert.equal(both.unpaired, 5);
+      assert.equal(both.exchanges, 100);
+      assert.equal(both.coverage, 0.4878);
+      assert.equal(both.addedLatency.meanMs, 1.18);
+    } finally {
+      after.close();
+    }
+    const check = new Database(path, { readonly: true });
+    const columns = (check.pragma('table_info(m_hop_minute)') as { name: string }[]).map(
+      (c) => c.name,
+    );
+    const version = check.pragma('user_version', { simple: true });
+    check.close();
+    for (const c of ['added', 'unmatched_forwards', 'arrival_unknown', 'method'])
+      assert.ok(columns.includes(c), `m_hop_minute has ${c}: ${columns.join(', ')}`);
+    assert.equal(version, 5);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('hop reports with impossible new fields are refused, naming the field', () => {
+  assert.equal(validateBatch(batch(1, jointHop)), undefined);
+  assert.equal(
+    validateBatch(batch(1, { ...jointHop, requests: 4, unpaired: 5 })),
+    'hops[0].unpaired 5 is more than its requests 4',
+  );
+  const broken = { ...fromValues(ADDED), indexes: [...fromValues(ADDED).indexes].reverse() };
+  assert.match(
+    validateBatch(batch(1, { ...jointHop, added: broken })) ?? '',
+    /^hops\[0\]\.added: /,
+  );
+  assert.equal(
+    validateBatch(batch(1, { ...jointHop, method: 7 as unknown as HopMethod })),
+    'hops[0].method is 7',
+  );
+});
+
+test('Prometheus gets the joint added latency and the unpaired exchanges', () => {
+  const metrics = new CumulativeMetrics();
+  metrics.add(batch(1, jointHop));
+  metrics.add(batch(2, olderHop));
+  const text = metrics.exposition();
+  const labels =
+    '{namespace="shop",pod="pod-b",container="istio-proxy",role="sidecar",direction="inbound"}';
+  assert.match(text, /^# TYPE tollgate_proxy_added_duration_seconds histogram$/m);
+  assert.ok(
+    text.includes(`tollgate_proxy_added_duration_seconds_count${labels} 100\n`),
+    'only the exchanges the kernel joined',
+  );
+  assert.ok(text.includes(`tollgate_proxy_added_duration_seconds_sum${labels} 0.118\n`));
+  assert.ok(text.includes(`tollgate_proxy_exchanges_unpaired_total${labels} 5\n`));
+});
+
+test('sessions carry the joint figure; figures made by different methods are not judged', () => {
+  const store = Store.open(':memory:');
+  try {
+    store.commit([batch(1, jointHop)], T0 + 2000);
+    const view = new Queries(store).view({ fromMs: T0 - 1000, toMs: T0 + 10_000 }, T0);
+    const results = sessionResults({
+      view,
+      target: compileTarget({ all: true, namespaces: [], podSelector: '', pods: [] }),
+    });
+    const podB = results.pods.find((p) => p.pod?.name === 'pod-b');
+    assert.deepEqual(podB?.inboundAdded?.counts, fromValues(ADDED).counts, '90 and 10');
+    assert.equal(podB?.inboundAdded?.sumNs, 118 * MS);
+    assert.equal(podB?.inboundMethod, 'HOP_METHOD_ARRIVAL_TO_FORWARD');
+    assert.equal(podB?.inboundUnpaired, 5);
+    assert.equal(podB?.outboundMethod, 'HOP_METHOD_UNSPECIFIED', 'no outbound hops');
+  } finally {
+    store.close();
+  }
+
+  const session = (id: string, pod: Record<string, unknown>) =>
+    canonicalSession({
+      id,
+      name: id,
+      startUnixMs: 1,
+      endUnixMs: 2,
+      tollgate: {
+        pods: [
+          {
+            pod: { namespace: 'shop', name: 'web', labels: {} },
+            requests: 1000,
+            ...pod,
+          },
+        ],
+      },
+    } as unknown as SessionExport);
+  // 1000 exchanges whose hops are slow together 10% of the time.
+  const hops = (slowNs: number) => ({
+    inboundRequestHop: fromValues([...repeat(100 * US, 900), ...repeat(slowNs, 100)]),
+    inboundResponseHop: fromValues([...repeat(100 * US, 900), ...repeat(slowNs, 100)]),
+  });
+  const joint = (slowNs: number) => ({
+    ...hops(slowNs),
+    inboundAdded: fromValues([...repeat(200 * US, 900), ...repeat(2 * slowNs, 100)]),
+    inboundMethod: 'HOP_METHOD_ARRIVAL_TO_FORWARD',
+  });
+  const p99 = (a: SessionExport, b: SessionExport) =>
+    compareSessions(a, b)
+      .items.find((i) => i.key === 'shop/web')!
+      .metrics.find((m) => m.metric === 'inbound added p99')!;
+  const same = p99(session('a', joint(5 * MS)), session('b', joint(10 * MS)));
+  within(same.a, 10, 'A: the joint p99');
+  within(same.b, 20, 'B: the joint p99');
+  assert.equal(same.significant, true);
+  const mixed = p99(session('a', hops(5 * MS)), session('b', joint(5 * MS)));
+  assert.equal(mixed.significant, false);
+  assert.equal(
+    mixed.note,
+    'methods differ: A read-to-write, independent sum, B arrival-to-forward, joint',
+  );
+});

@@ -1,0 +1,27 @@
+// What a sidecar's added latency stands for, in words for the panels: the share of the
+// exchanges its figure covers, how many it leaves out, and how it was made. Pure.
+import type { DirectionCost } from './api-types.js';
+import { formatNumber, formatPercent } from './format.js';
+
+/** How much of a direction's traffic its added latency stands for, and how it was made. */
+export type Coverage = Pick<
+  DirectionCost,
+  'method' | 'exchanges' | 'requests' | 'unpaired' | 'coverage'
+>;
+
+/** The share of the exchanges behind the figure, e.g. "98.5%"; "–" when none were seen. */
+export const coverageShare = (c: Coverage): string => formatPercent(c.coverage);
+
+/** E.g. "1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint". */
+export function coverageNote(c: Coverage): string {
+  return [
+    `${formatNumber(c.exchanges)} of ${formatNumber(c.requests)} exchanges`,
+    `${formatNumber(c.unpaired)} unpaired`,
+    c.method,
+  ].join(' · ');
+}
+
+/** For a crowded cell: the share and whether the exchanges were joined, e.g. "98.5% joint". */
+export function coverageShort(c: Coverage): string {
+  return `${coverageShare(c)} ${c.method.endsWith('joint') ? 'joint' : 'independent'}`;
+}
