@@ -43,5 +43,21 @@ export function bookinfoPods(): PodSpec[] {
   ];
 }
 
-/** Sidecars a request of the meshed chain passes: in and out of frontend and catalog, into ratings. */
-export const MESHED_SIDECAR_HOPS = 5;
+/**
+ * The sidecar crossings of one request of the meshed chain, in order: in and out of
+ * frontend and of one catalog replica, into ratings. Replicas of one crossing share its
+ * requests.
+ */
+export const MESHED_PATH: readonly {
+  replicas: readonly string[];
+  direction: 'inbound' | 'outbound';
+}[] = [
+  { replicas: ['frontend'], direction: 'inbound' },
+  { replicas: ['frontend'], direction: 'outbound' },
+  { replicas: ['catalog-1', 'catalog-2'], direction: 'inbound' },
+  { replicas: ['catalog-1', 'catalog-2'], direction: 'outbound' },
+  { replicas: ['ratings'], direction: 'inbound' },
+];
+
+/** Sidecars a request of the meshed chain passes. */
+export const MESHED_SIDECAR_HOPS = MESHED_PATH.length;

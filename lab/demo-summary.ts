@@ -1,6 +1,8 @@
 // What the demo reports, computed from its measurements, and the text it prints. Pure.
 import type { DirectionCost, PodCost } from '../collector/model/sidecar-cost.js';
 import type { ProcessResources } from '../daemonset/proc-resources.js';
+import { mean } from '../proto/histogram.js';
+import type { MESHED_PATH } from './bookinfo.js';
 import type { LoadResult } from './load.js';
 
 export interface PodMeasurement {
@@ -33,10 +35,31 @@ export interface ProcessCost {
 }
 
 export interface AddedLatency extends Quantiles {
+  mean: number | null;
   /** Requests that crossed the sidecar in this direction. */
   requests: number;
+  /** The share of them the figure covers (both hops paired); null without requests. */
+  coverage: number | null;
   /** Added mean over the mean exchange latency downstream of the sidecar. */
   overhead_share: number | null;
+}
+
+export interface MeanAndP50 {
+  p50: number | null;
+  mean: number | null;
+}
+
+/**
+ * The check of the headline figure against the demo's own A/B: the sidecars' added
+ * latency summed along a request's path (replicas weighted by their requests), against
+ * what the load generator sees the meshed chain add over the unmeshed one.
+ */
+export interface ChainCheck {
+  crossings: number;
+  sidecar_sum_ms: MeanAndP50;
+  end_to_end_added_ms: MeanAndP50;
+  /** End to end minus the sidecars' sum: what the per-sidecar figures do not explain. */
+  unexplained_ms: MeanAndP50;
 }
 
 export interface DemoSummary {
@@ -49,6 +72,7 @@ export interface DemoSummary {
     unmeshed: Quantiles & { ok: number; failed: number };
     added: Quantiles;
   };
+  chain: ChainCheck;
   pods: {
     namespace: string;
     name: string;
@@ -100,8 +124,63 @@ function added(d: DirectionCost | null | undefined): AddedLatency | null {
     p50: d.addedLatency.p50Ms,
     p90: d.addedLatency.p90Ms,
     p99: d.addedLatency.p99Ms,
+    mean: d.addedLatency.meanMs,
     requests: d.requests,
+    coverage: d.coverage,
     overhead_share: d.overheadShare,
+  };
+}
+
+type Path = typeof MESHED_PATH;
+
+/** The sum over a path's crossings of each crossing's added latency; null if one lacks it. */
+function sidecarSum(path: Path, pods: readonly PodMeasurement[]): MeanAndP50 {
+  let p50: number | null = 0;
+  let avg: number | null = 0;
+  for (const crossing of path) {
+    const costs = crossing.replicas
+      .map((name) => pods.find((p) => p.name === name)?.profile?.[crossing.direction])
+      .filter((d): d is DirectionCost => !!d && d.requests > 0);
+    const requests = costs.reduce((n, d) => n + d.requests, 0);
+    const weighted = (pick: (d: DirectionCost) => number | null) =>
+      costs.some((d) => pick(d) === null)
+        ? null
+        : costs.reduce((s, d) => s + pick(d)! * d.requests, 0) / requests;
+    const cp50 = requests > 0 ? weighted((d) => d.addedLatency.p50Ms) : null;
+    const cmean = requests > 0 ? weighted((d) => d.addedLatency.meanMs) : null;
+    p50 = p50 === null || cp50 === null ? null : p50 + cp50;
+    avg = avg === null || cmean === null ? null : avg + cmean;
+  }
+  return { p50: p50 === null ? null : round(p50), mean: avg === null ? null : round(avg) };
+}
+
+function chainCheck(
+  path: Path,
+  pods: readonly PodMeasurement[],
+  meshed: LoadResult,
+  unmeshed: LoadResult,
+): ChainCheck {
+  const sum = sidecarSum(path, pods);
+  const meanMs = (r: LoadResult) => {
+    const m = mean(r.latency);
+    return m === undefined ? null : m / 1e6;
+  };
+  const mMean = meanMs(meshed);
+  const uMean = meanMs(unmeshed);
+  const endToEnd = {
+    p50:
+      meshed.p50Ms === null || unmeshed.p50Ms === null
+        ? null
+        : round(meshed.p50Ms - unmeshed.p50Ms),
+    mean: mMean === null || uMean === null ? null : round(mMean - uMean),
+  };
+  const minus = (a: number | null, b: number | null) =>
+    a === null || b === null ? null : round(a - b);
+  return {
+    crossings: path.length,
+    sidecar_sum_ms: sum,
+    end_to_end_added_ms: endToEnd,
+    unexplained_ms: { p50: minus(endToEnd.p50, sum.p50), mean: minus(endToEnd.mean, sum.mean) },
   };
 }
 
@@ -112,6 +191,7 @@ export function summarize(
   pods: readonly PodMeasurement[],
   agent: AgentMeasurement,
   webUrl: string,
+  path: Path,
 ): DemoSummary {
   const m = quantiles(meshed);
   const u = quantiles(unmeshed);
@@ -125,6 +205,7 @@ export function summarize(
       unmeshed: { ...u, ok: unmeshed.ok, failed: unmeshed.errors + unmeshed.timeouts },
       added: difference(m, u),
     },
+    chain: chainCheck(path, pods, meshed, unmeshed),
     pods: pods.map((p) => ({
       namespace: 'lab',
       name: p.name,
@@ -148,9 +229,10 @@ export function summarize(
     },
     web_url: webUrl,
     note:
-      'Added latency per sidecar and direction is measured in the kernel (request hop + ' +
-      'response hop, p50/p90/p99); end to end, the same chain runs with and without ' +
-      'sidecars under the same load at the same time. CPU and RSS are from /proc.',
+      'Added latency per sidecar and direction is measured in the kernel, per request: ' +
+      'from the arrival of its bytes at the sidecar to their forward, both ways ' +
+      '(p50/p90/p99); end to end, the same chain runs with and without sidecars under the ' +
+      'same load at the same time. CPU and RSS are from /proc.',
   };
 }
 
@@ -159,6 +241,10 @@ const fmt = (v: number | null, unit = '') => (v === null ? '—' : `${v.toFixed(
 function addedText(a: AddedLatency | null | undefined): string {
   if (!a) return '—';
   return `${fmt(a.p50)} / ${fmt(a.p99, ' ms')}`;
+}
+
+function chainRow(label: string, v: MeanAndP50): string {
+  return `  ${label.padEnd(44)}${fmt(v.p50, ' ms').padStart(11)}${fmt(v.mean, ' ms').padStart(11)}`;
 }
 
 export function renderText(s: DemoSummary): string {
@@ -184,6 +270,11 @@ export function renderText(s: DemoSummary): string {
     row(`mesh on  (${e.meshed.ok} ok, ${e.meshed.failed} failed)`, e.meshed),
     row(`mesh off (${e.unmeshed.ok} ok, ${e.unmeshed.failed} failed)`, e.unmeshed),
     row('what the mesh adds', e.added, '+'),
+    '',
+    `  Along the meshed path (${s.chain.crossings} sidecar crossings)   ${'p50'.padStart(8)}${'mean'.padStart(11)}`,
+    chainRow("sidecars' added latency, summed", s.chain.sidecar_sum_ms),
+    chainRow('end to end, mesh on - off', s.chain.end_to_end_added_ms),
+    chainRow('unexplained remainder', s.chain.unexplained_ms),
     '',
     `  ${'pod'.padEnd(18)}${'requests'.padStart(9)}${'sidecar CPU'.padStart(14)}${'sidecar RSS'.padStart(12)}${'added inbound'.padStart(18)}${'added outbound'.padStart(18)}${'app CPU'.padStart(14)}${'app RSS'.padStart(11)}`,
     `  ${''.padEnd(18)}${''.padStart(9)}${'per 1k req'.padStart(14)}${''.padStart(12)}${'p50 / p99'.padStart(18)}${'p50 / p99'.padStart(18)}${'per 1k req'.padStart(14)}`,

@@ -10,6 +10,7 @@ import {
   bookinfoPods,
   LOADGEN_POD,
   MESHED_ENTRY,
+  MESHED_PATH,
   MESHED_SIDECAR_HOPS,
   PLAIN_ENTRY,
 } from './bookinfo.js';
@@ -105,6 +106,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
           agentStatus.shipper.rejected,
       },
       webUrl,
+      MESHED_PATH,
     );
   } finally {
     await tollgate

@@ -84,6 +84,7 @@ test('costs per 1,000 requests come from CPU deltas and the app request counter'
     ],
     { millicores: 12.345, rssMb: 101.26, lostEvents: 0 },
     'http://127.0.0.1:7470',
+    [{ replicas: ['a'], direction: 'inbound' }],
   );
   assert.deepEqual(s.pods[0], {
     namespace: 'lab',
