@@ -10,20 +10,28 @@
  *
  * Pairing an arrival with its forward, with no protocol parsing: an event-loop proxy
  * reads many sockets before it writes any, so "the last socket this thread read" pairs
- * wrongly under concurrency. Instead each thread keeps a FIFO of reads awaiting forward,
- * per path: the oldest pending read pairs with the next forward (a write that follows a
- * read on the other socket). Each entry names its socket and a sequence number, and is
- * skipped when that socket's read is no longer pending (answered locally, closed,
- * superseded), so one request that is never forwarded does not shift every later pair.
+ * wrongly under concurrency. Instead each thread keeps a FIFO of requests read and
+ * awaiting forward: the oldest pending one pairs with the next forward (a write that
+ * follows a read on an upstream socket). Each entry names its socket and a sequence
+ * number, and is skipped when that socket's read is no longer pending (answered
+ * locally, closed, superseded), so one request that is never forwarded does not shift
+ * every later pair. A forward links the two sockets both ways; the reply a downstream
+ * write forwards is the pending reply of the upstream its request went out on, as long
+ * as that upstream's last forward was this downstream's (pooled HTTP/1.1 upstreams
+ * included). Replies on an upstream that carries several downstreams' requests at once
+ * (pipelining, HTTP/2) cannot be told apart without parsing: only the reply to the last
+ * request forwarded pairs, the others end unpaired. Replies from upstreams that no
+ * forward linked (opened before tracing) pair through a second FIFO.
  *
  * The request hop and the response hop of one downstream exchange are summed on the
  * downstream socket into one value (TG_METRIC_HOP_ADDED): the added latency of that
  * request, with no assumption that the two hops are independent.
  *
- * Error bound: the sum of the paired delays is exact whatever the order the proxy
- * forwards in (a sum of writes minus a sum of arrivals), so the means are exact; each
- * single pair, and so each quantile, is exact when the thread forwards in arrival order,
- * and otherwise off by at most the reordering window. What cannot be paired is counted,
+ * Error bound: the sum of the paired request delays is exact whatever the order the
+ * proxy forwards in (a sum of writes minus a sum of arrivals), so their mean is exact;
+ * each single request pair, and so each quantile, is exact when the thread forwards
+ * requests in arrival order, and otherwise off by at most the reordering window. Linked
+ * replies are exact one by one. What cannot be paired is counted,
  * not guessed: a downstream exchange that ends with a hop missing is `unpaired` (a
  * multiplexed or pipelined upstream writes a second request with no direction change, a
  * reply answered by the proxy itself, a read aged out), and a forward that finds no
@@ -127,7 +135,7 @@ static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 n
 
 	for (i = 0; i < HOP_SKIP_MAX; i++) {
 		if (fifo->head == fifo->tail)
-			return 0;
+			return NULL;
 		e = &fifo->entries[fifo->head & (HOP_QUEUE_LEN - 1)];
 		fifo->head++;
 		if (now - e->read_ns > hop_max_age_ns)
@@ -148,6 +156,29 @@ static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 n
 		return owner;
 	}
 	return NULL;
+}
+
+/*
+ * The reply a downstream socket's write forwards, paired through the link its last
+ * forwarded request left: the upstream it went out on, while that upstream's last
+ * forward is still this downstream's request and its reply is pending. Exact whatever
+ * order the thread forwards replies in. Returns the reply's arrival, or 0 when the link
+ * says nothing (then the FIFO of replies from unlinked upstreams decides).
+ */
+static __always_inline __u64 linked_reply(struct sock_state *down, __u64 skaddr, __u64 now)
+{
+	struct sock_state *up;
+	__u64 arrived;
+
+	if (!down->peer_sk || !(up = bpf_map_lookup_elem(&sockets, &down->peer_sk)))
+		return 0;
+	if (up->peer_sk != skaddr || !up->response_pending)
+		return 0;
+	arrived = up->response_arrival_ns;
+	if (arrived > now || now - arrived > hop_max_age_ns)
+		return 0;
+	up->response_pending = 0;
+	return arrived;
 }
 
 /* The hop aggregate of a proxy's listener in the current interval, created on demand. */

@@ -17,7 +17,13 @@ struct sock_state {
 	__u64 syn_sent_ns;
 	__u64 exchange_start_ns;
 	__u64 arrival_ns;     /* when the oldest unread byte was queued (tcp:tcp_probe) */
-	__u64 request_hop_ns; /* proxy downstream: the current request's paired hop, 0 when none */
+	union {
+		__u64 request_hop_ns;      /* proxy downstream: its request's paired hop, 0: none */
+		__u64 response_arrival_ns; /* proxy upstream: when its pending reply arrived */
+	};
+	/* Proxy: the other socket of the last forward, a downstream's upstream or an
+	 * upstream's downstream. */
+	__u64 peer_sk;
 	__u32 tgid; /* the owning process, learnt in process context */
 	__u32 filter_generation; /* of the `traced` decision */
 	__u32 request_seq;  /* proxy pairing: this downstream's pending request */

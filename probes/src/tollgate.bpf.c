@@ -361,7 +361,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	struct sock_state *owner;
 	struct hop_queues *q;
 	struct hop_entry e;
-	__u64 delay, total;
+	__u64 arrived, delay, total;
 
 	if (!is_proxy(st->tgid) || !(q = thread_queues()))
 		return;
@@ -386,14 +386,17 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 		st->request_pending = 0;
 		total = st->request_hop_ns;
 		st->request_hop_ns = 0;
-		if (!hop_pop(&q->response, now, 1, &e)) {
+		arrived = linked_reply(st, skaddr, now);
+		if (!arrived && hop_pop(&q->response, now, 1, &e))
+			arrived = e.read_ns;
+		if (!arrived) {
 			if (stats) {
 				__sync_fetch_and_add(&stats->unmatched_forwards, 1);
 				__sync_fetch_and_add(&stats->unpaired, 1);
 			}
 			return;
 		}
-		delay = now - e.read_ns;
+		delay = now - arrived;
 		record_latency(&hop, TG_METRIC_HOP_RESPONSE, delay);
 		if (!stats)
 			return;
@@ -410,12 +413,15 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 		return;
 	}
 	if (!opening) {
-		/* Upstream: a response arrives. Keyed by the listener its request came in on. */
+		/* Upstream: a response arrives. Keyed by the listener its request came in on;
+		 * linked to that request's downstream, or else queued for the next reply. */
 		hop.service_port = st->hop_port;
 		st->response_seq++;
 		st->response_pending = 1;
-		hop_push(&q->response, arrival_of(st, now, hop_stats_of(&hop)), skaddr,
-			 st->response_seq, st->hop_port, st->key.family);
+		st->response_arrival_ns = arrival_of(st, now, hop_stats_of(&hop));
+		if (!st->peer_sk)
+			hop_push(&q->response, st->response_arrival_ns, skaddr, st->response_seq,
+				 st->hop_port, st->key.family);
 		return;
 	}
 	/* Upstream: a request is forwarded. */
@@ -438,6 +444,8 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	hop.family = e.family;
 	hop.service_port = e.port;
 	st->hop_port = e.port;
+	st->peer_sk = e.skaddr;
+	owner->peer_sk = skaddr;
 	/* 0 means "none" on the downstream socket: a zero delay is stored as 1 ns. */
 	owner->request_hop_ns = delay ? delay : 1;
 	record_latency(&hop, TG_METRIC_HOP_REQUEST, delay);

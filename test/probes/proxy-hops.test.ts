@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Lab } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
-import { mean, quantile, totalCount } from '../../proto/histogram.js';
+import { bucketValue, mean, quantile, totalCount } from '../../proto/histogram.js';
 import { clientServerWithProbes, collect, exited } from './fixture.js';
 
 const SERVER_PORT = 7300;
@@ -343,4 +343,71 @@ test('a pipelining proxy: every request paired, the replies it cannot pair count
   assert.ok(sum('unpaired') > 0, 'pipelined replies are counted as unpaired');
   assert.equal(sum('exchanges'), sum('responses'));
   assert.equal(totalCount(got.histogram(proxy.pid!, 'hop_added', PROXY_PORT)), sum('exchanges'));
+});
+
+/**
+ * A proxy that holds the replies of every other connection 6 ms and forwards the rest at
+ * once, so a thread forwards replies out of the order they arrived in. It times what it
+ * held each reply itself, and prints those times on SIGTERM.
+ */
+const reorderingProxy = `const net = require('node:net');
+  const held = [];
+  let n = 0;
+  net.createServer({ noDelay: true }, (down) => {
+    const hold = n++ % 2 === 1 ? 6 : 0;
+    const up = net.connect({ port: ${SERVER_PORT}, host: '127.0.0.1', noDelay: true });
+    down.on('data', (d) => up.write(d));
+    up.on('data', (d) => {
+      const readAt = process.hrtime.bigint();
+      const forward = () => { down.write(d); held.push(Number(process.hrtime.bigint() - readAt)); };
+      if (hold) setTimeout(forward, hold); else forward();
+    });
+    down.on('close', () => up.destroy());
+    down.on('error', () => {});
+    up.on('error', () => {});
+  }).listen(${PROXY_PORT}, '0.0.0.0', () => console.log('ready'));
+  process.on('SIGTERM', () => { console.log(JSON.stringify(held)); process.exit(0); });`;
+
+test('replies forwarded out of arrival order pair with their own exchange', async (t) => {
+  const { lab, probes } = await clientServerWithProbes(t);
+  const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
+  await waitForLine(server, /^ready$/, 'echo');
+  const proxy = lab.exec('server', 'reordering proxy', process.execPath, ['-e', reorderingProxy]);
+  await waitForLine(proxy, /^ready$/, 'reordering proxy');
+  probes.addProxy(proxy.pid!);
+  const CONNECTIONS = 8;
+  const REQUESTS = 30;
+  const client = lab.exec('client', 'clients', process.execPath, [
+    '-e',
+    clients(lab.pod('server').address, PROXY_PORT, CONNECTIONS, REQUESTS),
+  ]);
+  await waitForLine(client, /^[0-9.]+$/, 'clients', 60_000);
+  await exited(client);
+  const heldLine = waitForLine(proxy, /^\[/, 'reordering proxy');
+  proxy.kill('SIGTERM');
+  const held = JSON.parse(await heldLine) as number[];
+  const got = await collect(probes);
+  const response = got.histogram(proxy.pid!, 'hop_response', PROXY_PORT);
+  // The proxy's own times fall in two groups, about 0 and about 6 ms; a reply paired with
+  // another connection's arrival would land in between.
+  const SPLIT_NS = 3e6;
+  const heldSlow = held.filter((ns) => ns >= SPLIT_NS).length;
+  // Timers fire up to a millisecond early against the proxy's clock: some slow replies
+  // are held a little under 6 ms, by the proxy's own count.
+  const heldBetween = held.filter((ns) => ns >= 1.5e6 && ns < 5.5e6).length;
+  let reportedSlow = 0;
+  let between = 0;
+  response.indexes.forEach((index, i) => {
+    const ns = bucketValue(response.layout, index);
+    if (ns >= SPLIT_NS) reportedSlow += response.counts[i]!;
+    if (ns >= 1.5e6 && ns < 5.5e6) between += response.counts[i]!;
+  });
+  t.diagnostic(
+    `held: ${heldSlow} of ${held.length} slow, ${heldBetween} between 1.5 and 5.5 ms; reported: ${reportedSlow} of ${totalCount(response)} slow, ${between} between 1.5 and 5.5 ms`,
+  );
+  assert.equal(held.length, CONNECTIONS * REQUESTS);
+  assert.equal(totalCount(response), CONNECTIONS * REQUESTS);
+  assert.equal(heldSlow, (CONNECTIONS / 2) * REQUESTS);
+  assert.ok(Math.abs(reportedSlow - heldSlow) <= 2, `${reportedSlow} slow replies reported`);
+  assert.ok(between <= heldBetween + 2, `${between} replies paired across connections`);
 });
