@@ -1,13 +1,49 @@
-// Keep-alive HTTP/1.1 GETs of one URL over at most N raw sockets, one request in flight on
-// each: the transport of the constant-rate load generator. Requests that find every
-// connection busy wait in a FIFO (bounded by the generator's own count), and that wait is
-// part of their latency. A request ends exactly once: ok, error (a non-200 status, a broken
-// or refused connection, a malformed response) or timeout (waiting plus in flight).
+// Keep-alive HTTP/1.1 GETs of one URL (or any request/response protocol given as a
+// PoolTarget) over at most N raw sockets, one request in flight on each: the transport of
+// the constant-rate load generator. Requests that find every connection busy wait in a
+// FIFO (bounded by the generator's own count), and that wait is part of their latency. A
+// request ends exactly once: ok, error (a non-200 status, a broken or refused connection, a
+// malformed response) or timeout (waiting plus in flight).
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HttpResponseParser } from './http-response-parser.js';
 
 export type Outcome = 'ok' | 'error' | 'timeout';
+
+/** Finds where replies end in a connection's byte stream; throws on malformed input. */
+export interface ReplyFramer {
+  push(chunk: Buffer): { ok: boolean; close: boolean }[];
+}
+
+/** What the pool sends, where, and how it reads the replies. */
+export interface PoolTarget {
+  host: string;
+  port: number;
+  /** The same bytes for every request. */
+  request: Buffer;
+  /** One per connection: framing state is per byte stream. */
+  framer(): ReplyFramer;
+}
+
+/** A keep-alive GET of `url`; a reply is ok when its status is 200. */
+export function httpTarget(url: URL): PoolTarget {
+  if (url.protocol !== 'http:') throw new RangeError(`${url.protocol} is not http:`);
+  return {
+    host: url.hostname,
+    port: Number(url.port || 80),
+    request: Buffer.from(
+      `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
+        'User-Agent: tollgate-load\r\n\r\n',
+      'latin1',
+    ),
+    framer: () => {
+      const parser = new HttpResponseParser();
+      return {
+        push: (chunk) => parser.push(chunk).map((r) => ({ ok: r.status === 200, close: r.close })),
+      };
+    },
+  };
+}
 
 interface Pending {
   /** When the request was due: its timeout counts from then. */
@@ -17,7 +53,7 @@ interface Pending {
 
 interface Connection {
   socket: Socket;
-  parser: HttpResponseParser;
+  parser: ReplyFramer;
   inflight: Pending | undefined;
   broken: boolean;
 }
@@ -26,7 +62,7 @@ interface Connection {
 const SWEEP_MS = 20;
 
 export class ConnectionPool {
-  private readonly request: Buffer;
+  private readonly target: PoolTarget;
   private readonly connections = new Set<Connection>();
   private readonly idle: Connection[] = [];
   private waiting: Pending[] = [];
@@ -35,16 +71,17 @@ export class ConnectionPool {
   private destroyed = false;
 
   constructor(
-    private readonly url: URL,
+    target: URL | PoolTarget,
     private readonly maxConnections: number,
     private readonly timeoutMs: number,
+    /**
+     * Open every connection and use them in turn (the longest idle first), as many clients
+     * with a connection each would, instead of the fewest the rate needs (the most
+     * recently used first).
+     */
+    private readonly rotate = false,
   ) {
-    if (url.protocol !== 'http:') throw new RangeError(`${url.protocol} is not http:`);
-    this.request = Buffer.from(
-      `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
-        'User-Agent: tollgate-load\r\n\r\n',
-      'latin1',
-    );
+    this.target = target instanceof URL ? httpTarget(target) : target;
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
   }
 
@@ -60,7 +97,9 @@ export class ConnectionPool {
       once('error');
       return;
     }
-    const connection = this.idle.pop() ?? this.open();
+    const connection = this.rotate
+      ? (this.open() ?? this.idle.shift())
+      : (this.idle.pop() ?? this.open());
     if (connection) this.dispatch(connection, pending);
     else this.waiting.push(pending);
   }
@@ -81,14 +120,10 @@ export class ConnectionPool {
 
   private open(): Connection | undefined {
     if (this.connections.size >= this.maxConnections) return undefined;
-    const socket = connect({
-      host: this.url.hostname,
-      port: Number(this.url.port || 80),
-      noDelay: true,
-    });
+    const socket = connect({ host: this.target.host, port: this.target.port, noDelay: true });
     const connection: Connection = {
       socket,
-      parser: new HttpResponseParser(),
+      parser: this.target.framer(),
       inflight: undefined,
       broken: false,
     };
@@ -101,11 +136,11 @@ export class ConnectionPool {
 
   private dispatch(connection: Connection, pending: Pending): void {
     connection.inflight = pending;
-    connection.socket.write(this.request);
+    connection.socket.write(this.target.request);
   }
 
   private onData(connection: Connection, chunk: Buffer): void {
-    let responses: ReturnType<HttpResponseParser['push']>;
+    let responses: ReturnType<ReplyFramer['push']>;
     try {
       responses = connection.parser.push(chunk);
     } catch {
@@ -120,7 +155,7 @@ export class ConnectionPool {
         return;
       }
       connection.inflight = undefined;
-      pending.end(response.status === 200 ? 'ok' : 'error');
+      pending.end(response.ok ? 'ok' : 'error');
       if (response.close) {
         this.drop(connection);
         return;

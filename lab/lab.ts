@@ -8,8 +8,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { AppConfig } from './app-server.js';
+import { type CpuLimit, type CpuLimitedGroup, createCpuLimitedGroup } from './cpu-limit.js';
 import type { DelayProxyConfig, DelayProxyReport } from './delay-proxy.js';
-import { runIn } from './exec.js';
+import { CommandError, runIn } from './exec.js';
 import { haproxyCommand, readHaproxyStats } from './haproxy-stats.js';
 import { LAB_STATE_DIR, Ledger } from './ledger.js';
 import type { LoadOptions, LoadResult } from './load.js';
@@ -18,6 +19,7 @@ import {
   DEFAULT_SIDECAR_PORTS,
   type HaproxyStatRow,
   haproxyConfig,
+  inboundCaptureRule,
   lookupUser,
   meshRules,
   SIDECAR_DELAY_LUA,
@@ -38,6 +40,10 @@ export interface PodSpec {
   calls?: string[];
   /** The sidecar can hold inbound requests for a delay set by setSidecarDelay (HTTP mode). */
   sidecarDelay?: boolean;
+  /** The sidecar's inbound listener: TCP (the default) or HTTP sharing app connections. */
+  sidecarMode?: 'tcp' | 'http-reuse';
+  /** The sidecar in a cgroup of its own with this CPU limit, like a container's limits.cpu. */
+  sidecarCpuLimit?: CpuLimit;
 }
 
 export interface LabPod {
@@ -51,6 +57,8 @@ export interface LabPod {
   sidecarPid?: number;
   statsSocket?: string;
   controlSocket?: string;
+  /** Set when the sidecar runs under a CPU limit (PodSpec.sidecarCpuLimit). */
+  sidecarCgroup?: CpuLimitedGroup;
 }
 
 export interface LabOptions {
@@ -120,11 +128,7 @@ export class Lab {
       // Sidecars first, so apps' first calls already go through them.
       for (const spec of specs)
         if (spec.meshed)
-          await lab.startSidecar(
-            lab.pods.get(spec.name)!,
-            options.sidecarThreads ?? 1,
-            spec.sidecarDelay === true,
-          );
+          await lab.startSidecar(lab.pods.get(spec.name)!, options.sidecarThreads ?? 1, spec);
       await Promise.all(specs.filter((s) => s.app !== false).map((s) => lab.startApp(s)));
       return lab;
     } catch (error) {
@@ -217,7 +221,7 @@ export class Lab {
       child,
       /^\{/,
       `load generator in ${fromPod}`,
-      options.durationS * 1000 + options.timeoutMs + 15_000,
+      ((options.warmupS ?? 0) + options.durationS) * 1000 + options.timeoutMs + 15_000,
     );
     return JSON.parse(line) as LoadResult;
   }
@@ -232,6 +236,25 @@ export class Lab {
     return this.ledger.teardown();
   }
 
+  /**
+   * Switches the capture of a pod's inbound traffic into its sidecar's inbound listener (a
+   * meshed pod starts with it on; an unmeshed one can get it, for a sidecar started by
+   * hand). Off, new connections to the app port reach the app directly; connections
+   * already open keep the path they had, as NAT is decided once per connection.
+   */
+  setInboundCapture(podName: string, on: boolean): void {
+    const pod = this.pod(podName);
+    const rule = inboundCaptureRule(pod.port, DEFAULT_SIDECAR_PORTS);
+    let present = true;
+    try {
+      runIn(pod.netns, 'iptables', ['-t', 'nat', '-C', ...rule]);
+    } catch (error) {
+      if (!(error instanceof CommandError)) throw error;
+      present = false;
+    }
+    if (on !== present) runIn(pod.netns, 'iptables', ['-t', 'nat', on ? '-A' : '-D', ...rule]);
+  }
+
   /** Sets the delay a pod's sidecar holds each inbound request (see PodSpec.sidecarDelay). */
   async setSidecarDelay(podName: string, ms: number): Promise<void> {
     const pod = this.pod(podName);
@@ -241,12 +264,13 @@ export class Lab {
       throw new LabError(`haproxy of ${podName} refused the delay: ${answer.trim()}`);
   }
 
-  private async startSidecar(pod: LabPod, threads: number, delay: boolean): Promise<void> {
+  private async startSidecar(pod: LabPod, threads: number, spec: PodSpec): Promise<void> {
     const user = lookupUser(readFileSync('/etc/passwd', 'utf8'), 'haproxy');
     if (!user) throw new LabError("user 'haproxy' not found: install Debian's haproxy package");
     const statsSocket = join(this.dir, `${pod.name}.haproxy.sock`);
     const config = join(this.dir, `${pod.name}.haproxy.cfg`);
-    const delayLua = delay ? join(this.dir, `${pod.name}.delay.lua`) : undefined;
+    const delayLua =
+      spec.sidecarDelay === true ? join(this.dir, `${pod.name}.delay.lua`) : undefined;
     if (delayLua) writeFileSync(delayLua, SIDECAR_DELAY_LUA);
     writeFileSync(
       config,
@@ -257,6 +281,7 @@ export class Lab {
         ...user,
         threads,
         delayLua,
+        inboundMode: spec.sidecarMode,
       }),
     );
     const child = spawnInNetns(
@@ -269,6 +294,15 @@ export class Lab {
     );
     pod.sidecarPid = child.pid;
     pod.statsSocket = statsSocket;
+    if (spec.sidecarCpuLimit) {
+      pod.sidecarCgroup = createCpuLimitedGroup(
+        this.ledger,
+        `tollgate-lab-${this.id}-${pod.name}`,
+        spec.sidecarCpuLimit,
+      );
+      // `ip netns exec` execs haproxy in place, so the pid is haproxy's.
+      pod.sidecarCgroup.add(child.pid!);
+    }
     await waitFor(() => readHaproxyStats(statsSocket, 500), `haproxy of ${pod.name}`);
     for (const rule of meshRules(pod.port, DEFAULT_SIDECAR_PORTS, user.uid))
       runIn(pod.netns, 'iptables', rule);

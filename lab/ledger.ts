@@ -1,8 +1,9 @@
-// The record of everything a lab creates: network namespaces, processes, files. Each
+// The record of everything a lab creates: network namespaces, processes, cgroups, files. Each
 // entry is written to a state file *before* the thing is created, so a lab that dies
 // (even by SIGKILL) leaves a record from which the next lab removes its leftovers.
-// Teardown removes by recorded id only: namespace names, (pid, start time), paths.
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// Teardown removes by recorded id only: namespace names, (pid, start time), cgroup paths,
+// paths.
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, tryRun } from './exec.js';
 import { identify, isAlive, isRunning, type ProcessId, terminate } from './processes.js';
@@ -17,6 +18,8 @@ interface LedgerState {
   owner: ProcessId;
   namespaces: string[];
   processes: (ProcessId & { what: string })[];
+  /** cgroup directories; absent in state files written before labs made any. */
+  cgroups?: string[];
   paths: string[];
 }
 
@@ -31,7 +34,7 @@ export class Ledger {
     const owner = identify(process.pid);
     if (!owner) throw new Error('cannot read our own /proc entry');
     const ledger = new Ledger(
-      { id, owner, namespaces: [], processes: [], paths: [] },
+      { id, owner, namespaces: [], processes: [], cgroups: [], paths: [] },
       join(stateDir, `${id}.json`),
     );
     ledger.persist();
@@ -55,18 +58,31 @@ export class Ledger {
     this.persist();
   }
 
+  /** Call before mkdir of the cgroup. */
+  recordCgroup(path: string): void {
+    this.state.cgroups = [...(this.state.cgroups ?? []), path];
+    this.persist();
+  }
+
   /** Call before creating the file or folder. */
   recordPath(path: string): void {
     this.state.paths.push(path);
     this.persist();
   }
 
-  /** Removes everything recorded: processes, then namespaces, then files. Never throws. */
+  /**
+   * Removes everything recorded: processes, then cgroups (only empty ones can go), then
+   * namespaces, then files. Never throws.
+   */
   teardown(): string[] {
     const problems: string[] = [];
     terminate(this.state.processes);
     for (const p of this.state.processes) {
       if (isRunning(p)) problems.push(`process ${p.pid} (${p.what}) survived SIGKILL`);
+    }
+    for (const path of [...(this.state.cgroups ?? [])].reverse()) {
+      const error = removeCgroup(path);
+      if (error) problems.push(`cgroup ${path}: ${error}`);
     }
     for (const name of [...this.state.namespaces].reverse()) {
       const error = namespaceExists(name) ? tryRun('ip', ['netns', 'delete', name]) : undefined;
@@ -122,6 +138,25 @@ export class Ledger {
       reaped.push(ns);
     }
     return reaped;
+  }
+}
+
+/**
+ * rmdir, as a cgroup's files cannot be unlinked; it fails while a task is still inside,
+ * which a process killed a moment ago can be for a short while (EBUSY): retried for 1 s.
+ */
+function removeCgroup(path: string): string | undefined {
+  const deadline = Date.now() + 1000;
+  for (;;) {
+    try {
+      rmdirSync(path);
+      return undefined;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      if (code !== 'EBUSY' || Date.now() > deadline) return (error as Error).message;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
   }
 }
 

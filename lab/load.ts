@@ -1,10 +1,11 @@
-// An open-loop, constant-rate HTTP load generator. Request i is due at start + i/rate
+// An open-loop, constant-rate HTTP load generator (and, through openLoop, of any
+// request/response protocol with a transport of its own). Request i is due at start + i/rate
 // whatever happened to earlier ones, and its latency counts from when it was due, not
 // from when it was sent: a stalled server shows up in the latency of every request that
 // had to wait (no coordinated omission). Bounded in count and in time.
 import { performance } from 'node:perf_hooks';
 import { fromValues, type SparseHistogram } from '../proto/histogram.js';
-import { ConnectionPool } from './connection-pool.js';
+import { ConnectionPool, type Outcome } from './connection-pool.js';
 
 export interface LoadOptions {
   url: string;
@@ -14,6 +15,10 @@ export interface LoadOptions {
   /** Keep-alive connections; requests wait for a free one (and that wait counts). */
   connections: number;
   timeoutMs: number;
+  /** Open all `connections` and use them in turn (see ConnectionPool), not the fewest needed. */
+  rotateConnections?: boolean;
+  /** Seconds of the same load before the measured `durationS`, not counted (see OpenLoopSchedule). */
+  warmupS?: number;
 }
 
 export interface LoadResult {
@@ -29,6 +34,27 @@ export interface LoadResult {
   p50Ms: number | null;
   p90Ms: number | null;
   p99Ms: number | null;
+  /** Exact, from the raw values; absent in results of versions before it was added. */
+  meanMs?: number | null;
+}
+
+/** The open-loop schedule of a run, whatever the protocol. */
+export interface OpenLoopSchedule {
+  rate: number;
+  durationS: number;
+  timeoutMs: number;
+  /**
+   * Seconds of load before the measured part, at the same rate: sent, awaited, not counted.
+   * A fresh process (and its connections) is slower for its first requests, which would
+   * otherwise be part of every run's figures.
+   */
+  warmupS?: number;
+}
+
+/** Sends one request when told; ends it exactly once. ConnectionPool is one. */
+export interface RequestTransport {
+  send(dueAt: number, end: (outcome: Outcome) => void): void;
+  destroy(): void;
 }
 
 export const LOAD_LIMITS = { maxRequests: 2_000_000, maxDurationS: 3600, maxConnections: 1000 };
@@ -50,35 +76,61 @@ export function validateLoadOptions(o: LoadOptions): void {
 
 export function constantRateLoad(options: LoadOptions): Promise<LoadResult> {
   validateLoadOptions(options);
-  const total = Math.round(options.rate * options.durationS);
+  const pool = new ConnectionPool(
+    new URL(options.url),
+    options.connections,
+    options.timeoutMs,
+    options.rotateConnections === true,
+  );
+  return openLoop(options.url, options, pool);
+}
+
+/**
+ * Runs the schedule over a transport (which it destroys at the end). `target` only labels
+ * the result. Callers validate their own options.
+ */
+export function openLoop(
+  target: string,
+  options: OpenLoopSchedule,
+  pool: RequestTransport,
+): Promise<LoadResult> {
+  const warmup = Math.round(options.rate * (options.warmupS ?? 0));
+  const total = warmup + Math.round(options.rate * options.durationS);
   const intervalMs = 1000 / options.rate;
-  const pool = new ConnectionPool(new URL(options.url), options.connections, options.timeoutMs);
   const latenciesNs: number[] = [];
   let sent = 0;
   let settled = 0;
   let errors = 0;
-  let timeouts = 0;
   const start = performance.now();
+  const measuredFrom = start + warmup * intervalMs;
 
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
     // A hard stop: whatever is still outstanding then is counted as timed out.
-    const deadline = setTimeout(finish, options.durationS * 1000 + options.timeoutMs + 1000);
+    const deadline = setTimeout(
+      finish,
+      ((options.warmupS ?? 0) + options.durationS) * 1000 + options.timeoutMs + 1000,
+    );
 
-    function fire(dueAt: number): void {
-      sent++;
+    function fire(dueAt: number, counted: boolean): void {
+      if (counted) sent++;
       pool.send(dueAt, (outcome) => {
-        if (outcome === 'ok') latenciesNs.push((performance.now() - dueAt) * 1e6);
-        else if (outcome === 'error') errors++;
-        else timeouts++;
+        if (counted) {
+          if (outcome === 'ok') latenciesNs.push((performance.now() - dueAt) * 1e6);
+          else if (outcome === 'error') errors++;
+        }
+        // Warm-up requests settle too: the run ends once every request has.
         if (++settled === total) finish();
       });
     }
 
+    let next = 0;
     function tick(): void {
       const now = performance.now();
-      let next = sent;
-      while (next < total && start + next * intervalMs <= now) fire(start + next++ * intervalMs);
+      while (next < total && start + next * intervalMs <= now) {
+        fire(start + next * intervalMs, next >= warmup);
+        next++;
+      }
       if (next < total)
         timer = setTimeout(tick, Math.max(0, start + next * intervalMs - performance.now()));
     }
@@ -90,27 +142,30 @@ export function constantRateLoad(options: LoadOptions): Promise<LoadResult> {
       clearTimeout(timer);
       clearTimeout(deadline);
       pool.destroy();
-      const elapsedS = (performance.now() - start) / 1000;
+      const elapsedS = (performance.now() - measuredFrom) / 1000;
       const latency = fromValues(latenciesNs);
       // Quantiles from the raw values (nearest rank), not the histogram's buckets, whose
       // ~6% width would hide the small differences the overhead benchmark looks for.
       const sorted = Float64Array.from(latenciesNs).sort();
       const ms = (q: number) =>
         sorted.length ? sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]! / 1e6 : null;
+      let sumNs = 0;
+      for (const v of sorted) sumNs += v;
       resolve({
-        url: options.url,
+        url: target,
         rate: options.rate,
         durationS: options.durationS,
         sent,
         ok: latenciesNs.length,
         errors,
-        // Requests still outstanding at the hard stop count as timed out.
-        timeouts: timeouts + (total - settled),
+        // Timed out, still outstanding at the hard stop, or never sent by then.
+        timeouts: total - warmup - latenciesNs.length - errors,
         actualRps: latenciesNs.length / Math.max(elapsedS, options.durationS),
         latency,
         p50Ms: ms(0.5),
         p90Ms: ms(0.9),
         p99Ms: ms(0.99),
+        meanMs: sorted.length ? sumNs / sorted.length / 1e6 : null,
       });
     }
 

@@ -35,7 +35,13 @@ test('targets met and missed, and a failed benchmark, are shown as such', () => 
         p99_added_ms: 0.2,
         targets: { met: { p99: true } },
       },
-      accuracy: { bytes_exact: false },
+      accuracy: {
+        bytes_exact: false,
+        added_latency_p50_rel_error_max: 0.12,
+        added_latency_p99_rel_error_max: 0.45,
+        ab_noise_floor: 0.05,
+        targets: { met: { added_latency_p50: true, added_latency_p99: false } },
+      },
       ui: { error: 'no browser' },
     },
   });
@@ -46,5 +52,13 @@ test('targets met and missed, and a failed benchmark, are shown as such', () => 
   assert.match(row('p99_added_ms')!, /\| yes \|$/);
   assert.match(row('bytes_exact')!, /\| false \| true \| \*\*no\*\* \|$/);
   assert.match(row('error')!, /^\| ui \| error \| no browser \|/);
+  assert.match(
+    row('added_latency_p50_rel_error_max')!,
+    /\| 0\.12 \| <= 0\.15 \(or 20 us\) \| yes \|$/,
+  );
+  assert.match(row('added_latency_p99_rel_error_max')!, /\| 0\.45 \| <= 0\.30 \| \*\*no\*\* \|$/);
+  assert.match(row('ab_noise_floor')!, /\| 0\.05 \| {2}\| {2}\|$/);
+  assert.equal(row('added_latency_rel_error_max'), undefined, 'a key the result lacks has no row');
+  assert.equal(row('p50_ratio'), undefined);
   assert.equal(row('records_per_s_per_core'), undefined, 'a benchmark not run has no rows');
 });
