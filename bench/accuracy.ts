@@ -5,7 +5,9 @@
 //     itself, so its exact quantiles and byte totals are the truth.
 //  2. Added latency, against an A/B truth (bench/added-latency.ts): the same load at the
 //     same offered rate with a sidecar in the path and bypassed, interleaved over rounds;
-//     the load generator's own quantiles give the truth and their spread the noise floor.
+//     the load generator's own figures give the truth and their spread the noise floor.
+//     Tollgate's mean is held to B - A of the means; its quantiles through the B they
+//     imply (B - A of quantiles is not the added latency's quantiles).
 //     Sidecars: haproxy in TCP mode at low load and CPU-limited near its saturation,
 //     haproxy in HTTP mode reusing upstream connections, a binary protocol through
 //     haproxy, and the lab's delay proxy.
@@ -59,13 +61,26 @@ interface QuantilePair {
   p50_reported_ms: number | null;
   p99_truth_ms: number;
   p99_reported_ms: number | null;
+  /**
+   * The truth's values one rank below and above its p99. With a hundred-odd requests the
+   * p99 is one request's time, and where the two clocks disagree on that one request (a
+   * scheduling delay between the kernel's send and the server's own clock), the reported
+   * p99 is its neighbour's: a check robust to that looks between these.
+   */
+  p99_truth_neighbours_ms: [number, number];
 }
 
 export interface AccuracyBenchResult {
   benchmark: 'accuracy';
-  /** The largest relative error of the reported added latency's p50 (p99) over conditions. */
+  /**
+   * The largest relative error over conditions of the reported added latency against the
+   * A/B truth: for p50, p90 and p99 the B - A that Tollgate's distribution implies, for the
+   * mean its own (AddedLatencyCondition.reported).
+   */
   added_latency_p50_rel_error_max: number;
+  added_latency_p90_rel_error_max: number;
   added_latency_p99_rel_error_max: number;
+  added_latency_mean_rel_error_max: number;
   /** The largest run-to-run spread of the A/B truth's p50 (p99) over conditions, ms. */
   ab_noise_floor: number;
   ab_noise_floor_p99: number;
@@ -90,7 +105,9 @@ export interface AccuracyBenchResult {
     met: Record<
       | 'added_latency'
       | 'added_latency_p50'
+      | 'added_latency_p90'
       | 'added_latency_p99'
+      | 'added_latency_mean'
       | 'quantiles'
       | 'bytes'
       | 'retransmits',
@@ -166,8 +183,13 @@ const clients = (
     .then((byTarget) => { console.log(JSON.stringify(byTarget)); setTimeout(() => {}, ${2 * INTERVAL_MS}); },
       (e) => { console.error(e); process.exit(1); }), ${2 * INTERVAL_MS});`;
 
-const nearestRank = (sorted: number[], q: number) =>
-  sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
+const rankOf = (count: number, q: number) => Math.max(0, Math.ceil(q * count) - 1);
+const nearestRank = (sorted: number[], q: number) => sorted[rankOf(sorted.length, q)]!;
+/** The values one rank either side of the nearest-rank q-quantile (itself at an end). */
+const neighbours = (sorted: number[], q: number): [number, number] => {
+  const k = rankOf(sorted.length, q);
+  return [sorted[Math.max(0, k - 1)]!, sorted[Math.min(sorted.length - 1, k + 1)]!];
+};
 const relError = (reported: number | null, truth: number) =>
   reported === null ? 1 : Math.abs(reported - truth) / truth;
 const r4 = (x: number) => Number(x.toPrecision(4));
@@ -231,12 +253,16 @@ export async function benchAccuracy(
     const topology1 = view(started1).topology;
     const exchange: AccuracyBenchResult['exchange'] = [];
     const bytes: AccuracyBenchResult['bytes'] = [];
-    const compared = (truth: number[], stats: LatencyStats | undefined): QuantilePair => ({
-      p50_truth_ms: r4(nearestRank(truth, 0.5) / 1e6),
-      p50_reported_ms: stats?.p50Ms ?? null,
-      p99_truth_ms: r4(nearestRank(truth, 0.99) / 1e6),
-      p99_reported_ms: stats?.p99Ms ?? null,
-    });
+    const compared = (truth: number[], stats: LatencyStats | undefined): QuantilePair => {
+      const [below, above] = neighbours(truth, 0.99);
+      return {
+        p50_truth_ms: r4(nearestRank(truth, 0.5) / 1e6),
+        p50_reported_ms: stats?.p50Ms ?? null,
+        p99_truth_ms: r4(nearestRank(truth, 0.99) / 1e6),
+        p99_reported_ms: stats?.p99Ms ?? null,
+        p99_truth_neighbours_ms: [r4(below / 1e6), r4(above / 1e6)],
+      };
+    };
     ports.forEach((port, k) => {
       const edge = edgeOf(topology1, timed.pid, port);
       exchange.push({
@@ -257,7 +283,7 @@ export async function benchAccuracy(
     const added = await measureAddedLatency(
       {
         intervalMs: INTERVAL_MS,
-        costs: (fromMs, toMs) => collector!.queries.view({ fromMs, toMs }).costs,
+        view: (fromMs, toMs) => collector!.queries.view({ fromMs, toMs }),
         waitForProxies: async (pids) => {
           // The agent finds proxies by executable name when it scans (every 5 s).
           for (let i = 0; !pids.every((pid) => agent!.status().proxies.includes(pid)); i++) {
@@ -315,8 +341,10 @@ export async function benchAccuracy(
     const retransmitsMatch = kernel > 0 && retransmits.reported === kernel;
     return {
       benchmark: 'accuracy',
-      added_latency_p50_rel_error_max: added.p50RelErrorMax,
-      added_latency_p99_rel_error_max: added.p99RelErrorMax,
+      added_latency_p50_rel_error_max: added.relErrorMax.p50_ms,
+      added_latency_p90_rel_error_max: added.relErrorMax.p90_ms,
+      added_latency_p99_rel_error_max: added.relErrorMax.p99_ms,
+      added_latency_mean_rel_error_max: added.relErrorMax.mean_ms,
       ab_noise_floor: added.noiseFloorP50Ms,
       ab_noise_floor_p99: added.noiseFloorP99Ms,
       exchange_p50_rel_error_max: r4(p50Max),
@@ -329,12 +357,14 @@ export async function benchAccuracy(
       retransmits,
       targets: {
         added_latency:
-          'inbound added latency against the A/B truth: p50 and mean within 15% or 20 us, p90 within 20%, p99 within 30%, in every condition',
+          'inbound added latency against the A/B truth, in every condition: the mean within 15% or 20 us of B - A of the means; of B - A of the quantiles, the B - A that A plus the reported distribution predicts: p50 within 15% or 20 us, p90 within 20%, p99 within 30%',
         quantiles: "server ends' exchange p50 and p99 within 3% of the server's own timing",
         met: {
           added_latency: added.met,
-          added_latency_p50: added.p50Met,
-          added_latency_p99: added.p99Met,
+          added_latency_p50: added.statMet.p50_ms,
+          added_latency_p90: added.statMet.p90_ms,
+          added_latency_p99: added.statMet.p99_ms,
+          added_latency_mean: added.statMet.mean_ms,
           quantiles: p50Max <= 0.03 && p99Max <= 0.03,
           bytes: bytesExact,
           retransmits: retransmitsMatch,
@@ -355,10 +385,12 @@ export function renderAccuracyBench(r: AccuracyBenchResult): string {
   const m = r.targets.met;
   return [
     'Accuracy: what Tollgate reports vs ground truth',
-    `  added latency (inbound, vs A/B truth)  max error p50 ${pct(r.added_latency_p50_rel_error_max)}, p99 ${pct(r.added_latency_p99_rel_error_max)}; noise floor p50 ${r.ab_noise_floor} ms, p99 ${r.ab_noise_floor_p99} ms  [${mark(m.added_latency)}]`,
+    `  added latency (inbound, vs A/B truth)  max error p50 ${pct(r.added_latency_p50_rel_error_max)}, p90 ${pct(r.added_latency_p90_rel_error_max)}, p99 ${pct(r.added_latency_p99_rel_error_max)}, mean ${pct(r.added_latency_mean_rel_error_max)}; noise floor p50 ${r.ab_noise_floor} ms, p99 ${r.ab_noise_floor_p99} ms  [${mark(m.added_latency)}]`,
+    "    quantiles reported: the B - A that A plus Tollgate's distribution implies; direct: Tollgate's own quantiles",
     ...r.added_latency.flatMap((c) => [
       `    ${c.name}: ${c.description}; ${c.rate_rps} requests/s, ${c.rounds} rounds; ${c.requests} requests seen, share paired ${c.share_paired ?? '-'}${c.method ? `, ${c.method}` : ''}`,
-      `      reported is the median over the B runs; over all of them at once: p50 ${c.reported_whole.p50_ms ?? '-'}, p99 ${c.reported_whole.p99_ms ?? '-'}, mean ${c.reported_whole.mean_ms ?? '-'} ms`,
+      `      medians over the rounds; over all of them at once: p50 ${c.reported_whole.p50_ms ?? '-'}, p90 ${c.reported_whole.p90_ms ?? '-'}, p99 ${c.reported_whole.p99_ms ?? '-'}, mean ${c.reported_whole.mean_ms ?? '-'} ms`,
+      `      direct, ms: p50 ${c.reported_direct.p50_ms ?? '-'}, p90 ${c.reported_direct.p90_ms ?? '-'}, p99 ${c.reported_direct.p99_ms ?? '-'}`,
       `      truth vs reported, ms: ${STATS.map((stat) => {
         const check = c.checks[stat];
         const verdict = check.met ? 'ok' : check.within_noise_floor ? 'off, within noise' : 'OFF';

@@ -35,7 +35,7 @@ export const bench: Command = {
 
 Benchmarks:
   overhead    throughput and latency with vs without Tollgate, A/B interleaved
-  accuracy    reported vs injected delays, byte counts, retransmits
+  accuracy    added latency vs A/B truth, exchange latency, byte counts, retransmits
   ingest      collector records per second per core, time to acknowledgement
   ui          frames per second panning a 1,000-process graph in Chromium
   probes      kernel events per second and kernel time per event

@@ -1,6 +1,9 @@
 // The A/B truth's arithmetic: rounds alternate their order, the truth is the median of
 // the per-round differences, the noise floor their spread, and a reported figure is judged
-// against the truth with the larger of a relative and an absolute tolerance.
+// against the truth with the larger of a relative and an absolute tolerance. A reported
+// added-latency distribution is held to B - A of quantiles through the B it implies (A
+// plus it, as independent), which these tests check against distributions whose sums are
+// known.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
@@ -10,12 +13,27 @@ import {
   checkStats,
   median,
   medianOfRounds,
+  type Points,
+  pointsOf,
+  pointsQuantile,
+  predictedAdded,
+  QUANTILE_LEVEL,
+  QUANTILE_STATS,
   relErrorMax,
   roundOrder,
   type Stats,
   spread,
+  spreadOfRounds,
   statsOf,
+  sumOf,
 } from '../../bench/ab-truth.js';
+import {
+  bucketBounds,
+  bucketIndex,
+  bucketValue,
+  fromValues,
+  quantile,
+} from '../../proto/histogram.js';
 
 const stats = (p50: number, p90: number, p99: number, mean: number): Stats => ({
   p50_ms: p50,
@@ -117,4 +135,141 @@ test('the reported figure per round is summarised as the truth is: the median ov
   assert.equal(m.p99_ms, 0.5, 'over the rounds that have it');
   assert.equal(m.p90_ms, null, 'no round has it');
   assert.equal(m.mean_ms, 0.1);
+});
+
+test('the spread of a figure over the rounds that have it', () => {
+  const round = (p50: number | null) => ({ p50_ms: p50, p90_ms: null, p99_ms: 1, mean_ms: 0.1 });
+  const s = spreadOfRounds([round(0.1), round(0.3), round(null), round(0.15)]);
+  assert.ok(Math.abs(s.p50_ms! - 0.2) < 1e-9);
+  assert.equal(s.p90_ms, null);
+  assert.equal(s.p99_ms, 0);
+});
+
+const points = (pairs: [number, number][]): Points => ({
+  values: Float64Array.from(pairs.map(([v]) => v)),
+  weights: Float64Array.from(pairs.map(([, w]) => w)),
+});
+const near = (actual: number | undefined, expected: number, slack: number, what: string) =>
+  assert.ok(
+    actual !== undefined && Math.abs(actual - expected) <= slack,
+    `${what}: ${actual} vs ${expected} (+-${slack})`,
+  );
+
+test('one point per bucket reads a histogram as proto/histogram.ts does', () => {
+  // Latencies 0.5 .. 8 ms, uneven, deterministic.
+  const values = Array.from({ length: 997 }, (_, i) => 5e5 + ((i * 7919) % 997) ** 1.3 * 700);
+  const h = fromValues(values);
+  const p = pointsOf(h);
+  assert.equal(p.values.length, h.indexes.length);
+  near(
+    p.weights.reduce((n, w) => n + w, 0),
+    1,
+    1e-12,
+    'probabilities sum to 1',
+  );
+  for (const q of [0, 0.1, 0.5, 0.9, 0.99, 0.999, 1])
+    assert.equal(pointsQuantile(p, q), quantile(h, q), `q ${q}`);
+  assert.equal(
+    pointsQuantile({ values: new Float64Array(), weights: new Float64Array() }, 0.5),
+    undefined,
+  );
+  assert.throws(() => pointsQuantile(p, 1.5), /within \[0, 1\]/);
+  assert.throws(() => pointsOf(h, 0), /positive integer/);
+});
+
+test('subdivided, a bucket is spread evenly across its width (exact buckets stay points)', () => {
+  const index = bucketIndex(2_000_000);
+  const [lower, upper] = bucketBounds('HISTOGRAM_LAYOUT_LOG_LINEAR_16', index);
+  const w = upper - lower;
+  const p = pointsOf(fromValues([2_000_000, 2_000_000, 7]), 4);
+  assert.deepEqual(
+    [...p.values],
+    [7, lower + w / 8, lower + (3 * w) / 8, lower + (5 * w) / 8, lower + (7 * w) / 8],
+  );
+  assert.deepEqual([...p.weights], [1 / 3, 1 / 6, 1 / 6, 1 / 6, 1 / 6]);
+});
+
+test('the sum of independent distributions: every pair, equal sums merged', () => {
+  // a: 1 or 3 (1/2 each); b: 0 (1/4) or 2 (3/4). Sums 1 (1/8), 3 (3/8 + 1/8), 5 (3/8).
+  const s = sumOf(
+    points([
+      [1, 0.5],
+      [3, 0.5],
+    ]),
+    points([
+      [0, 0.25],
+      [2, 0.75],
+    ]),
+  );
+  assert.deepEqual([...s.values], [1, 3, 5]);
+  assert.deepEqual([...s.weights], [0.125, 0.5, 0.375]);
+  assert.equal(sumOf(points([]), points([[1, 1]])).values.length, 0);
+});
+
+test('a constant added latency shifts every quantile by exactly itself', () => {
+  const a = fromValues(Array.from({ length: 500 }, (_, i) => 1.5e6 + ((i * 37) % 500) * 4000));
+  // 150 us lands in a bucket whose value is what the added latency is read as.
+  const added = fromValues(Array.from({ length: 300 }, () => 150_000));
+  const constant = bucketValue('HISTOGRAM_LAYOUT_LOG_LINEAR_16', bucketIndex(150_000)) / 1e6;
+  for (const subdivisions of [1, 16]) {
+    const predicted = predictedAdded(a, added, subdivisions)!;
+    for (const stat of QUANTILE_STATS)
+      near(predicted[stat], constant, 1e-9, `${stat}, ${subdivisions} points per bucket`);
+  }
+});
+
+test('two discrete distributions: the sum quantiles by hand', () => {
+  // Values below 16 ns have buckets of their own, so these are exact.
+  // A: 2 (3/5) or 12 (2/5): p50 2, p90 12, p99 12.
+  // Added: 0 (4/5) or 3 (1/5): p50 0, p90 3, p99 3, mean 0.6.
+  // A + added: 2 (12/25), 5 (3/25), 12 (8/25), 15 (2/25); cumulative 0.48, 0.6, 0.92, 1:
+  // p50 5, p90 12, p99 15. B - A of quantiles: p50 3, p90 0, p99 3 -- not the added
+  // latency's own 0, 3, 3, which is why the two cannot be compared directly.
+  const a = fromValues([2, 2, 2, 12, 12]);
+  const added = fromValues([0, 0, 0, 0, 3]);
+  const predicted = predictedAdded(a, added)!;
+  assert.deepEqual(predicted, { p50_ms: 3e-6, p90_ms: 0, p99_ms: 3e-6 });
+  assert.equal(predictedAdded(a, fromValues([])), undefined);
+  assert.equal(predictedAdded(fromValues([]), added), undefined);
+});
+
+/** A log-logistic distribution's p-quantile: median times (p / (1 - p)) ^ shape. */
+const logLogistic = (medianNs: number, shape: number) => (p: number) =>
+  medianNs * (p / (1 - p)) ** shape;
+/** n values at evenly spaced probabilities: the distribution, without randomness. */
+const grid = (n: number, quantileOf: (p: number) => number) =>
+  Array.from({ length: n }, (_, i) => quantileOf((i + 0.5) / n));
+const nearestRank = (sorted: Float64Array, q: number) =>
+  sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
+
+test('the prediction recovers B - A of quantiles where the added latency varies', () => {
+  // A: p50 2.0, p90 2.6, p99 3.5 ms; added: p50 0.14, p90 0.29, p99 0.64 ms. B is every
+  // A latency plus every added latency, an exact independent sum (A's grid fine enough
+  // that its own steps are a few us at p99).
+  const aValues = grid(8000, logLogistic(2e6, Math.log(1.3) / Math.log(9)));
+  const addedValues = grid(200, logLogistic(1.4e5, Math.log(0.29 / 0.14) / Math.log(9)));
+  const sortedA = Float64Array.from(aValues).sort();
+  const sortedB = Float64Array.from(aValues.flatMap((x) => addedValues.map((d) => x + d))).sort();
+  const a = fromValues(aValues);
+  const added = fromValues(addedValues);
+  const predicted = predictedAdded(a, added)!;
+  const midpoints = predictedAdded(a, added, 1)!;
+  for (const stat of QUANTILE_STATS) {
+    const q = QUANTILE_LEVEL[stat];
+    const truth = (nearestRank(sortedB, q) - nearestRank(sortedA, q)) / 1e6;
+    const direct = quantile(added, q)! / 1e6;
+    // Within the buckets' resolution: 5% of the truth, about 10 us.
+    near(predicted[stat], truth, 0.05 * truth, `${stat} predicted`);
+    assert.ok(
+      Math.abs(direct - truth) > 2 * Math.abs(predicted[stat] - truth) + 0.02,
+      `${stat}: the added latency's own quantile ${direct} is far from B - A ${truth}`,
+    );
+  }
+  // Read at its buckets' midpoints, A's p90 (2.6 ms, in a bucket 131 us wide) is off by
+  // more than the prediction: the reason A is spread across its buckets.
+  const truthP90 = (nearestRank(sortedB, 0.9) - nearestRank(sortedA, 0.9)) / 1e6;
+  assert.ok(
+    Math.abs(midpoints.p90_ms - truthP90) > 0.02,
+    `midpoints ${midpoints.p90_ms} vs ${truthP90}`,
+  );
 });

@@ -3,31 +3,53 @@
 // HTTP mode reusing upstream connections) against their A/B truth. The ground truths must
 // agree with what Tollgate reported end to end (probes, agent, collector), and what the
 // benchmark says of its targets must follow from its own numbers.
+//
+// This runs on busy shared machines (CI, after some sixty other test files), so it asserts
+// what holds with margin there: structure, exact counts, and the added latency within the
+// tolerance plus the noise floor measured in the same run (the round-to-round spread of
+// the A/B truth itself). Runs this short often have a noise floor larger than the truth
+// (seen here: per-round B - A of the mean from 0.03 to 0.19 ms in one condition, where
+// Tollgate's per-round mean stayed within 0.12-0.16); there a bound would be no bound, so
+// the test says so in a diagnostic instead of asserting one.
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { STATS } from '../../bench/ab-truth.js';
 import { type AccuracyBenchResult, benchAccuracy } from '../../bench/accuracy.js';
-import { DEFAULT_ADDED_LATENCY } from '../../bench/added-latency.js';
+import { type AddedLatencyOptions, DEFAULT_ADDED_LATENCY } from '../../bench/added-latency.js';
+
+// Six rounds of 1 s rather than four of 1.5 s, for a few seconds more: the noise floor is
+// the spread of the per-round B - A, and the spread of four values falls below the
+// per-round scatter itself about one time in ten, so a bound built on it failed now and
+// then. Taking per-round B - A as normal, a statistic lands further from the truth than
+// tolerance + spread in ~1% of runs with four rounds and ~0.06% with six.
+const ROUNDS = 6;
+const ADDED: AddedLatencyOptions = {
+  ...DEFAULT_ADDED_LATENCY,
+  conditions: ['tcp_low', 'http_reuse'],
+  rounds: ROUNDS,
+  runSeconds: 1,
+  // 0.2 s (62 requests) is past a fresh generator's first slow requests, and keeps the
+  // whole test near a minute.
+  runWarmupS: 0.2,
+  conditionWarmupS: 1,
+};
 
 let r: AccuracyBenchResult;
 
 before(async () => {
   r = await benchAccuracy({
     serviceTimesMs: [5],
-    connections: 2,
-    requestsPerConnection: 60,
-    addedLatency: {
-      ...DEFAULT_ADDED_LATENCY,
-      conditions: ['tcp_low', 'http_reuse'],
-      rounds: 4,
-      runSeconds: 1.5,
-      runWarmupS: 0.3,
-      conditionWarmupS: 1,
-    },
+    // One connection: with two, both run the same service times in lockstep, so the two
+    // largest are served at the same moment and one scheduling delay lands in both (see
+    // the p99 check below).
+    connections: 1,
+    requestsPerConnection: 120,
+    addedLatency: ADDED,
   });
 });
 
-test('bench accuracy: bytes exact, retransmits as the kernel counts, quantiles recovered', () => {
+test('bench accuracy: bytes exact, retransmits as the kernel counts, quantiles recovered', (t) => {
+  t.diagnostic(`exchange: ${JSON.stringify(r.exchange)}`);
   assert.equal(r.bytes.length, 4);
   assert.deepEqual(
     r.bytes.map((b) => b.reported),
@@ -40,40 +62,68 @@ test('bench accuracy: bytes exact, retransmits as the kernel counts, quantiles r
   assert.equal(r.retransmits_match_kernel, true);
   const [exchange] = r.exchange;
   assert.equal(exchange!.requests, 120);
-  // 120 samples: p99 is the second largest; the histogram's buckets are ~3% wide.
+  // The histogram's buckets are ~3% wide.
   assert.ok(r.exchange_p50_rel_error_max <= 0.05, `p50 error ${r.exchange_p50_rel_error_max}`);
-  assert.ok(r.exchange_p99_rel_error_max <= 0.05, `p99 error ${r.exchange_p99_rel_error_max}`);
+  // Of 120 requests the p99 is the second largest: one request's time. The server's clock
+  // and the kernel's see each request alike but for a scheduling delay between the
+  // server's send and its reading of the clock (or its receive and the read), which on
+  // this busy machine reaches a few hundred us for some request; where that request is the
+  // p99's, the reported p99 is a neighbour's (5.3% off was seen). So it is held to the span
+  // of its neighbours, with the buckets' width.
+  const server = exchange!.server;
+  const [below, above] = server.p99_truth_neighbours_ms;
+  assert.ok(
+    server.p99_reported_ms !== null &&
+      server.p99_reported_ms >= below * 0.95 &&
+      server.p99_reported_ms <= above * 1.05,
+    `server p99 ${server.p99_reported_ms} vs ${server.p99_truth_ms} (neighbours ${below}, ${above})`,
+  );
   assert.equal(
     r.targets.met.quantiles,
     r.exchange_p50_rel_error_max <= 0.03 && r.exchange_p99_rel_error_max <= 0.03,
   );
 });
 
-test('bench accuracy: every condition has an A/B truth, a noise floor and what Tollgate saw', (t) => {
-  for (const c of r.added_latency)
-    t.diagnostic(
-      `${c.name}: ${STATS.map((s) => `${s} truth ${c.truth[s]} reported ${c.reported[s]} noise ${c.noise_floor_ms[s]}`).join('; ')}; share paired ${c.share_paired}, ${c.requests} requests, ${c.method}`,
-    );
+test('bench accuracy: every condition has an A/B truth, a noise floor and what Tollgate saw', () => {
   assert.deepEqual(
     r.added_latency.map((c) => c.name),
     ['tcp_low', 'http_reuse'],
   );
   for (const c of r.added_latency) {
-    assert.equal(c.rounds, 4);
+    assert.equal(c.rounds, ROUNDS);
     assert.deepEqual(
       c.per_round.map((round) => round.order),
-      ['AB', 'BA', 'AB', 'BA'],
+      ['AB', 'BA', 'AB', 'BA', 'AB', 'BA'],
       'the order flips every round',
     );
     assert.equal(c.load_failures, 0, `${c.name}: every request of the load succeeded`);
-    // Each B run's rows are its own: together they are the whole condition's, no more.
+    // Open loop, so the counts are known: the load's measured requests of every B run,
+    // and through the sidecar those and each run's warm-up. Tollgate sees every one of
+    // them in the B run's own rows and pairs no more exchanges than there were; what else
+    // it sees there it counts as requests it could not pair (once in a few runs one such
+    // in HTTP mode), so requests >= sent >= exchanges rather than equality.
+    const measured = Math.round(c.rate_rps * ADDED.runSeconds);
+    const perRun = measured + Math.round(c.rate_rps * ADDED.runWarmupS);
+    assert.equal(c.load_requests_b, ROUNDS * measured, `${c.name}: the load's B requests`);
+    const counts = `${c.name}: ${perRun} sent per B run; requests ${c.per_round.map((round) => round.requests)}, exchanges ${c.per_round.map((round) => round.exchanges)}, ${c.requests} requests in all, ${c.unpaired} unpaired`;
     assert.equal(
       c.per_round.reduce((n, round) => n + round.requests, 0),
       c.requests,
-      `${c.name}: requests per B run ${c.per_round.map((round) => round.requests)}, ${c.requests} in all`,
+      `each B run's rows are its own: together the whole condition's; ${counts}`,
     );
-    for (const round of c.per_round)
-      assert.ok(round.reported.p50_ms !== null, `${c.name}: Tollgate saw every B run`);
+    for (const round of c.per_round) {
+      assert.ok(round.requests >= perRun && round.exchanges <= perRun, counts);
+      assert.ok(round.exchanges > 0, `${c.name}: Tollgate saw every B run`);
+      assert.equal(
+        round.added_count,
+        round.exchanges,
+        `${c.name}: the prediction's added latency is the collector's figure's, exchange for exchange`,
+      );
+      for (const s of STATS) {
+        assert.ok(round.reported[s] !== null, `${c.name} ${s}: reported in every round`);
+        assert.ok(round.reported_direct[s] !== null, `${c.name} ${s}: direct in every round`);
+      }
+    }
     assert.ok(c.truth.p50_ms > 0, `${c.name}: the sidecar adds latency at p50 (${c.truth.p50_ms})`);
     assert.ok(c.truth.mean_ms > 0, `${c.name}: and on average (${c.truth.mean_ms})`);
     for (const s of STATS) {
@@ -81,7 +131,7 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
       assert.ok(c.noise_floor_ms[s] >= 0, `${c.name} ${s} noise floor`);
       assert.ok(c.a_spread_ms[s] >= 0, `${c.name} ${s} A - A spread`);
     }
-    assert.ok(c.requests > 0, `${c.name}: Tollgate saw the sidecar's requests`);
+    assert.ok(c.unpaired >= 0 && c.unpaired <= c.requests, `${c.name}: unpaired ${c.unpaired}`);
     assert.ok(
       c.share_paired !== null && c.share_paired >= 0 && c.share_paired <= 1,
       `${c.name}: share paired ${c.share_paired}`,
@@ -102,14 +152,36 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
     r.targets.met.added_latency,
     r.added_latency.every((c) => c.met),
   );
+  assert.equal(
+    r.targets.met.added_latency_mean,
+    r.added_latency.every((c) => c.checks.mean_ms.met),
+  );
 });
 
-test('bench accuracy: the reported added latency is within tolerance of the A/B truth (or its noise floor)', () => {
-  const misses = r.added_latency.flatMap((c) =>
-    STATS.filter((s) => !c.checks[s].met && !c.checks[s].within_noise_floor).map(
-      (s) =>
-        `${c.name} ${s}: truth ${c.truth[s]}, reported ${c.reported[s]}, tolerance ${c.checks[s].tolerance_ms}, noise floor ${c.noise_floor_ms[s]}`,
-    ),
-  );
+test('bench accuracy: the mean and the predicted quantiles are within tolerance plus the noise floor of the A/B truth', (t) => {
+  const misses: string[] = [];
+  let asserted = 0;
+  for (const c of r.added_latency) {
+    t.diagnostic(
+      `${c.name}: share paired ${c.share_paired}, ${c.requests} requests, ${c.method}; Tollgate's own quantiles (not comparable with B - A) ${JSON.stringify(c.reported_direct)}; reported's spread over rounds ${JSON.stringify(c.reported_spread_ms)}`,
+    );
+    for (const s of STATS) {
+      const truth = c.truth[s];
+      const reported = c.reported[s];
+      assert.ok(reported !== null && reported > 0, `${c.name} ${s}: reported ${reported}`);
+      const noise = c.noise_floor_ms[s];
+      const tolerance = c.checks[s].tolerance_ms;
+      const error = Math.abs(reported - truth);
+      const line = `${c.name} ${s}: truth ${truth}, reported ${reported}, error ${Number(error.toPrecision(3))}, tolerance ${tolerance} + noise floor ${noise}`;
+      if (noise > truth) {
+        t.diagnostic(`${line}: not asserted, the noise floor at this size exceeds the truth`);
+        continue;
+      }
+      t.diagnostic(line);
+      asserted++;
+      if (!(error <= tolerance + noise)) misses.push(line);
+    }
+  }
+  t.diagnostic(`${asserted} of ${r.added_latency.length * STATS.length} statistics asserted`);
   assert.deepEqual(misses, []);
 });

@@ -39,8 +39,11 @@ test('targets met and missed, and a failed benchmark, are shown as such', () => 
         bytes_exact: false,
         added_latency_p50_rel_error_max: 0.12,
         added_latency_p99_rel_error_max: 0.45,
+        added_latency_mean_rel_error_max: 0.08,
         ab_noise_floor: 0.05,
-        targets: { met: { added_latency_p50: true, added_latency_p99: false } },
+        targets: {
+          met: { added_latency_p50: true, added_latency_p99: false, added_latency_mean: true },
+        },
       },
       ui: { error: 'no browser' },
     },
@@ -57,6 +60,11 @@ test('targets met and missed, and a failed benchmark, are shown as such', () => 
     /\| 0\.12 \| <= 0\.15 \(or 20 us\) \| yes \|$/,
   );
   assert.match(row('added_latency_p99_rel_error_max')!, /\| 0\.45 \| <= 0\.30 \| \*\*no\*\* \|$/);
+  assert.match(
+    row('added_latency_mean_rel_error_max')!,
+    /\| 0\.08 \| <= 0\.15 \(or 20 us\) \| yes \|$/,
+  );
+  assert.equal(row('added_latency_p90_rel_error_max'), undefined);
   assert.match(row('ab_noise_floor')!, /\| 0\.05 \| {2}\| {2}\|$/);
   assert.equal(row('added_latency_rel_error_max'), undefined, 'a key the result lacks has no row');
   assert.equal(row('p50_ratio'), undefined);
