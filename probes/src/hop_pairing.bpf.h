@@ -184,17 +184,13 @@ static __always_inline __u64 linked_reply(struct sock_state *down, __u64 skaddr,
 /* The hop aggregate of a proxy's listener in the current interval, created on demand. */
 static __always_inline struct tg_hop_stats *hop_stats_of(const struct tg_edge_key *key)
 {
-	struct tg_hop_stats *stats, zero = {};
-	void *map = current_map(&hop_stats);
+	struct tg_hop_stats zero = {}, *stats;
+	int full;
 
-	if (!map)
-		return NULL;
-	stats = bpf_map_lookup_elem(map, key);
-	if (stats)
-		return stats;
-	if (bpf_map_update_elem(map, key, &zero, BPF_NOEXIST) == -E2BIG)
+	stats = current_value(&hop_stats, key, &zero, &full);
+	if (full)
 		LOST(hop_map_full);
-	return bpf_map_lookup_elem(map, key);
+	return stats;
 }
 
 /*

@@ -164,4 +164,25 @@ static __always_inline void *current_map(void *outer)
 	return bpf_map_lookup_elem(outer, &zero);
 }
 
+/*
+ * The value of `key` in the current buffer of a double-buffered aggregate, created from
+ * `zero` when absent. NULL when there is no room: *full is then set for the caller to
+ * count (or on a lost race, in which case the winner's value is returned).
+ */
+static __always_inline void *current_value(void *outer, const void *key, const void *zero,
+					   int *full)
+{
+	void *map = current_map(outer), *value;
+
+	*full = 0;
+	if (!map)
+		return NULL;
+	value = bpf_map_lookup_elem(map, key);
+	if (value)
+		return value;
+	if (bpf_map_update_elem(map, key, zero, BPF_NOEXIST) == -E2BIG)
+		*full = 1;
+	return bpf_map_lookup_elem(map, key);
+}
+
 #endif /* TOLLGATE_MAPS_BPF_H */

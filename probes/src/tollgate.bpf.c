@@ -133,17 +133,13 @@ static __always_inline struct tg_edge_key *key_of(struct sock_state *st, const s
 
 static __always_inline struct tg_edge_stats *edge_stats(const struct tg_edge_key *key)
 {
-	struct tg_edge_stats *stats, zero = {};
-	void *map = current_map(&edges);
+	struct tg_edge_stats zero = {}, *stats;
+	int full;
 
-	if (!map)
-		return NULL;
-	stats = bpf_map_lookup_elem(map, key);
-	if (stats)
-		return stats;
-	if (bpf_map_update_elem(map, key, &zero, BPF_NOEXIST) == -E2BIG)
+	stats = current_value(&edges, key, &zero, &full);
+	if (full)
 		LOST(edge_map_full);
-	return bpf_map_lookup_elem(map, key);
+	return stats;
 }
 
 static __always_inline void record_latency(const struct tg_edge_key *edge, __u32 metric, __u64 ns)

@@ -5,7 +5,7 @@
 // read" would fail), and with a proxy that holds nothing but is busy when requests arrive
 // (the wait in its receive queue, which its own read-to-write time does not show).
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import type { Lab } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
 import { bucketValue, mean, quantile, totalCount } from '../../proto/histogram.js';
@@ -295,6 +295,33 @@ test('haproxy as a sidecar behind REDIRECT: both ends joined, every request a ho
 });
 
 /**
+ * The echo server and a proxy script (`source`, a node program printing "ready") in the
+ * server pod, the proxy registered as such, then `connections` clients of `requests`
+ * each through it; resolves once the clients are done.
+ */
+async function throughProxy(
+  t: TestContext,
+  what: string,
+  source: string,
+  connections: number,
+  requests: number,
+) {
+  const { lab, probes } = await clientServerWithProbes(t);
+  const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
+  await waitForLine(server, /^ready$/, 'echo');
+  const proxy = lab.exec('server', what, process.execPath, ['-e', source]);
+  await waitForLine(proxy, /^ready$/, what);
+  probes.addProxy(proxy.pid!);
+  const client = lab.exec('client', 'clients', process.execPath, [
+    '-e',
+    clients(lab.pod('server').address, PROXY_PORT, connections, requests),
+  ]);
+  await waitForLine(client, /^[0-9.]+$/, 'clients', 60_000);
+  await exited(client);
+  return { probes, proxy };
+}
+
+/**
  * A proxy that pipelines every downstream connection's requests onto one upstream
  * connection, and hands the replies back in order: no direction change on the upstream
  * tells one reply from the next, so which downstream write forwards which reply cannot be
@@ -314,20 +341,15 @@ const pipeliningProxy = `const net = require('node:net');
   }).listen(${PROXY_PORT}, '0.0.0.0', () => console.log('ready')));`;
 
 test('a pipelining proxy: every request paired, the replies it cannot pair counted as unpaired', async (t) => {
-  const { lab, probes } = await clientServerWithProbes(t);
-  const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
-  await waitForLine(server, /^ready$/, 'echo');
-  const proxy = lab.exec('server', 'pipelining proxy', process.execPath, ['-e', pipeliningProxy]);
-  await waitForLine(proxy, /^ready$/, 'pipelining proxy');
-  probes.addProxy(proxy.pid!);
   const CONNECTIONS = 16;
   const REQUESTS = 25;
-  const client = lab.exec('client', 'clients', process.execPath, [
-    '-e',
-    clients(lab.pod('server').address, PROXY_PORT, CONNECTIONS, REQUESTS),
-  ]);
-  await waitForLine(client, /^[0-9.]+$/, 'clients', 60_000);
-  await exited(client);
+  const { probes, proxy } = await throughProxy(
+    t,
+    'pipelining proxy',
+    pipeliningProxy,
+    CONNECTIONS,
+    REQUESTS,
+  );
   const got = await collect(probes);
   const hops = got.records.filter((r) => r.type === 'hop' && r.key.tgid === proxy.pid);
   const sum = (k: 'exchanges' | 'unpaired' | 'requests' | 'responses' | 'unmatchedForwards') =>
@@ -369,20 +391,15 @@ const reorderingProxy = `const net = require('node:net');
   process.on('SIGTERM', () => { console.log(JSON.stringify(held)); process.exit(0); });`;
 
 test('replies forwarded out of arrival order pair with their own exchange', async (t) => {
-  const { lab, probes } = await clientServerWithProbes(t);
-  const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
-  await waitForLine(server, /^ready$/, 'echo');
-  const proxy = lab.exec('server', 'reordering proxy', process.execPath, ['-e', reorderingProxy]);
-  await waitForLine(proxy, /^ready$/, 'reordering proxy');
-  probes.addProxy(proxy.pid!);
   const CONNECTIONS = 8;
   const REQUESTS = 30;
-  const client = lab.exec('client', 'clients', process.execPath, [
-    '-e',
-    clients(lab.pod('server').address, PROXY_PORT, CONNECTIONS, REQUESTS),
-  ]);
-  await waitForLine(client, /^[0-9.]+$/, 'clients', 60_000);
-  await exited(client);
+  const { probes, proxy } = await throughProxy(
+    t,
+    'reordering proxy',
+    reorderingProxy,
+    CONNECTIONS,
+    REQUESTS,
+  );
   const heldLine = waitForLine(proxy, /^\[/, 'reordering proxy');
   proxy.kill('SIGTERM');
   const held = JSON.parse(await heldLine) as number[];

@@ -21,6 +21,18 @@ import { meshBatch, NODE, PER_INTERVAL, PROCESSES } from '../collector/mesh-batc
 import { sessionWithAddedLatency } from './session-files.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+
+/** Screenshots of the page at a wide, a laptop and a narrow window, for a person to look at. */
+async function screenshotsAtSizes(page: Page, name: string): Promise<void> {
+  for (const [width, height] of [
+    [1920, 1080],
+    [1280, 800],
+    [900, 640],
+  ] as const) {
+    await page.setViewportSize({ width, height });
+    await page.screenshot({ path: join(ARTIFACTS, `${name}-${width}x${height}.png`) });
+  }
+}
 const HOSTILE = '<img src=x onerror=alert(1)>';
 const TOKEN = 'viewer-test-token';
 const INTERVALS = 5;
@@ -171,14 +183,7 @@ test('the viewer draws the known mesh, details its edges and pods, stays safe, a
   ]);
   assert.equal(await podB.locator('table.cost tbody tr').count(), 2, 'sidecar and app');
   // The pod panel with its small print at several window sizes, for a look.
-  for (const [width, height] of [
-    [1920, 1080],
-    [1280, 800],
-    [900, 640],
-  ] as const) {
-    await page.setViewportSize({ width, height });
-    await page.screenshot({ path: join(ARTIFACTS, `viewer-pod-${width}x${height}.png`) });
-  }
+  await screenshotsAtSizes(page, 'viewer-pod');
   await page.setViewportSize({ width: 1400, height: 900 });
 
   // Live: a new process arrives in a delta; the ones on screen keep their places.
@@ -266,14 +271,7 @@ test('the viewer draws the known mesh, details its edges and pods, stays safe, a
     await covered.locator('xpath=..').getAttribute('title'),
     '2,000 of 2,020 exchanges · 20 unpaired · arrival-to-forward, joint',
   );
-  for (const [width, height] of [
-    [1920, 1080],
-    [1280, 800],
-    [900, 640],
-  ] as const) {
-    await page.setViewportSize({ width, height });
-    await page.screenshot({ path: join(ARTIFACTS, `viewer-session-${width}x${height}.png`) });
-  }
+  await screenshotsAtSizes(page, 'viewer-session');
 
   assert.deepEqual(browser.problems, [], 'no page errors, no dialogs');
 });
