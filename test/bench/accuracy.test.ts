@@ -39,11 +39,14 @@ let r: AccuracyBenchResult;
 before(async () => {
   r = await benchAccuracy({
     serviceTimesMs: [5],
-    // One connection: with two, both run the same service times in lockstep, so the two
-    // largest are served at the same moment and one scheduling delay lands in both (see
-    // the p99 check below).
-    connections: 1,
-    requestsPerConnection: 120,
+    // Two connections of 60, as this test ran in CI for many sessions. (One of 120 was
+    // tried; a CI run then saw the server's own p50 at 4.89 ms, below the 5 ms its
+    // service times centre on, and the kernel's at 4.59: Node's timers, set against a
+    // loop clock older than the read, move the truth itself when the machine is busy.)
+    // Both connections run the same service times in lockstep, so the two largest are
+    // served at the same moment and one scheduling delay lands in both: see the p99 check.
+    connections: 2,
+    requestsPerConnection: 60,
     addedLatency: ADDED,
   });
 });
