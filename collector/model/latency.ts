@@ -65,14 +65,17 @@ export const timingOf = (method: HopMethod): HopTiming =>
 /**
  * A direction's added latency: the joint per-exchange histogram when there is one (with
  * its exact mean), else the sum of the two hop histograms as if independent, for data
- * from agents that do not join exchanges. Only arrival-to-forward agents join them.
+ * from agents that do not join exchanges. Only arrival-to-forward agents join them; from
+ * those an empty joint histogram means nothing was paired (every exchange unpaired, e.g.
+ * replies multiplexed on one upstream), and the figure is empty rather than a sum of
+ * hops that belong to no known exchange.
  */
 export function addedLatency(
   hops: { request: SparseHistogram; response: SparseHistogram; added: SparseHistogram },
   timing: HopTiming,
 ): AddedLatency {
   const paired = totalCount(hops.added);
-  if (paired > 0)
+  if (paired > 0 || timing === 'arrival-to-forward')
     return {
       stats: latencyStats(hops.added),
       method: 'arrival-to-forward, joint',

@@ -24,6 +24,9 @@ struct sock_state {
 	/* Proxy: the other socket of the last forward, a downstream's upstream or an
 	 * upstream's downstream. */
 	__u64 peer_sk;
+	/* Proxy downstream: the arrival of the last bytes read while its request waited for
+	 * its forward, 0 when none came after the first. */
+	__u64 latest_arrival_ns;
 	__u32 tgid; /* the owning process, learnt in process context */
 	__u32 filter_generation; /* of the `traced` decision */
 	__u32 request_seq;  /* proxy pairing: this downstream's pending request */

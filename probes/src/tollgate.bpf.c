@@ -364,7 +364,26 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	if (event == HOP_MORE_RECV || (event == HOP_OPEN && st->side == TG_SIDE_SERVER) ||
 	    (event == HOP_CLOSE && st->side == TG_SIDE_CLIENT))
 		q->last_read_sk = skaddr;
-	if (event == HOP_MORE_RECV || (event == HOP_MORE_SEND && st->side == TG_SIDE_SERVER))
+	if (event == HOP_MORE_RECV) {
+		/*
+		 * More bytes read before the forward (or the reply's). The hop is timed from the
+		 * last of them: a message is complete when its last byte arrives, and bytes
+		 * read before it that the proxy forwards nothing for (an HTTP/2 WINDOW_UPDATE,
+		 * a ping) must not count as the message's wait.
+		 */
+		if (st->side == TG_SIDE_SERVER ? st->request_pending : st->response_pending) {
+			arrived = st->arrival_ns;
+			st->arrival_ns = 0;
+			if (arrived && arrived <= now && now - arrived <= hop_max_age_ns) {
+				if (st->side == TG_SIDE_SERVER)
+					st->latest_arrival_ns = arrived;
+				else
+					st->response_arrival_ns = arrived;
+			}
+		}
+		return;
+	}
+	if (event == HOP_MORE_SEND && st->side == TG_SIDE_SERVER)
 		return;
 	if (st->side == TG_SIDE_SERVER) {
 		hop.service_port = st->key.service_port;
@@ -374,6 +393,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 			st->request_seq++;
 			st->request_pending = 1;
 			st->request_hop_ns = 0;
+			st->latest_arrival_ns = 0;
 			hop_push(&q->request, arrival_of(st, now, stats), skaddr, st->request_seq,
 				 st->key.service_port, st->key.family);
 			return;
@@ -436,6 +456,10 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 			__sync_fetch_and_add(&stats->unmatched_forwards, 1);
 		return;
 	}
+	/* From the last bytes of the request read before this forward. */
+	if (owner->latest_arrival_ns > e.read_ns && owner->latest_arrival_ns <= now)
+		e.read_ns = owner->latest_arrival_ns;
+	owner->latest_arrival_ns = 0;
 	delay = now - e.read_ns;
 	hop.family = e.family;
 	hop.service_port = e.port;

@@ -104,6 +104,26 @@ test('the joint histogram is the added latency: its tail, its exact mean, its co
   }
 });
 
+test('an agent that joins exchanges but paired none: no figure, nothing covered', () => {
+  // Seen with HTTP/2 between two haproxy sidecars: all 1,500 exchanges of the client
+  // side unpaired, while its request and response hops were timed.
+  const store = Store.open(':memory:');
+  try {
+    store.commit([batch(1, { ...jointHop, added: fromValues([]), unpaired: 105 })], T0 + 2000);
+    const d = inboundOfPodB(store);
+    assert.equal(d.method, 'arrival-to-forward, joint');
+    assert.equal(d.requests, 105);
+    assert.equal(d.unpaired, 105);
+    assert.equal(d.exchanges, 0);
+    assert.equal(d.coverage, 0);
+    assert.equal(d.addedLatency.count, 0);
+    assert.equal(d.addedLatency.p50Ms, null);
+    assert.equal(d.addedLatency.meanMs, null);
+  } finally {
+    store.close();
+  }
+});
+
 test('data without the joint histogram falls back to the independent sum, and says so', () => {
   const store = Store.open(':memory:');
   try {
