@@ -193,6 +193,15 @@ static __always_inline struct tg_hop_stats *hop_stats_of(const struct tg_edge_ke
 	return stats;
 }
 
+/* The stamp tcp_probe left on the socket, consumed; 0 when there is none, or a stale one. */
+static __always_inline __u64 take_arrival(struct sock_state *st, __u64 now)
+{
+	__u64 at = st->arrival_ns;
+
+	st->arrival_ns = 0;
+	return at && at <= now && now - at <= hop_max_age_ns ? at : 0;
+}
+
 /*
  * When the bytes a proxy reads now arrived: the stamp tcp_probe left when they were
  * queued behind an empty receive queue, else (the hook missing, a socket adopted
@@ -200,10 +209,9 @@ static __always_inline struct tg_hop_stats *hop_stats_of(const struct tg_edge_ke
  */
 static __always_inline __u64 arrival_of(struct sock_state *st, __u64 now, struct tg_hop_stats *stats)
 {
-	__u64 at = st->arrival_ns;
+	__u64 at = take_arrival(st, now);
 
-	st->arrival_ns = 0;
-	if (at && at <= now && now - at <= hop_max_age_ns)
+	if (at)
 		return at;
 	if (stats)
 		__sync_fetch_and_add(&stats->arrival_unknown, 1);

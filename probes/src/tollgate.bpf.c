@@ -338,7 +338,7 @@ enum hop_event {
 	HOP_CLOSE,     /* the other direction after the opening one */
 	HOP_MORE_SEND, /* a write after a write */
 	HOP_MORE_RECV, /* a read after a read */
-	HOP_NONE,      /* the first read of a client, before it sent anything */
+	HOP_NONE,      /* a direction change that ends no exchange (a client's read first) */
 };
 
 /*
@@ -372,14 +372,11 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 		 * a ping) must not count as the message's wait.
 		 */
 		if (st->side == TG_SIDE_SERVER ? st->request_pending : st->response_pending) {
-			arrived = st->arrival_ns;
-			st->arrival_ns = 0;
-			if (arrived && arrived <= now && now - arrived <= hop_max_age_ns) {
-				if (st->side == TG_SIDE_SERVER)
-					st->latest_arrival_ns = arrived;
-				else
-					st->response_arrival_ns = arrived;
-			}
+			arrived = take_arrival(st, now);
+			if (arrived && st->side == TG_SIDE_SERVER)
+				st->latest_arrival_ns = arrived;
+			else if (arrived)
+				st->response_arrival_ns = arrived;
 		}
 		return;
 	}
