@@ -299,7 +299,8 @@ export function sumOf(a: Points, b: Points): Points {
 /**
  * What a reported added-latency distribution implies the A/B truth would be, quantile by
  * quantile: q(A (+) added, p) - q(A, p), in ms, for A the load generator's latencies with
- * the sidecar bypassed and (+) the independent sum. Undefined when either is empty.
+ * the sidecar bypassed and (+) the independent sum. With several added latencies (the
+ * sidecars along one path), A plus all of them. Undefined when any is empty.
  *
  * Both from histograms, so both carry the buckets' resolution: the added latency is read
  * at its buckets' values, as Tollgate reads its own quantiles (within ~3% of each value,
@@ -312,12 +313,16 @@ export function sumOf(a: Points, b: Points): Points {
  */
 export function predictedAdded(
   a: SparseHistogram,
-  added: SparseHistogram,
+  added: SparseHistogram | readonly SparseHistogram[],
   subdivisions = A_SUBDIVISIONS,
 ): Record<QuantileStat, number> | undefined {
-  if (totalCount(a) === 0 || totalCount(added) === 0) return undefined;
+  // Several sidecars on the path (each one's added latency): their sum, as independent.
+  const parts = Array.isArray(added) ? added : [added as SparseHistogram];
+  if (totalCount(a) === 0 || parts.length === 0 || parts.some((h) => totalCount(h) === 0))
+    return undefined;
   const aPoints = pointsOf(a, subdivisions);
-  const b = sumOf(aPoints, pointsOf(added));
+  const total = parts.map((h) => pointsOf(h)).reduce((sum, p) => sumOf(sum, p));
+  const b = sumOf(aPoints, total);
   const shift = (stat: QuantileStat) =>
     (pointsQuantile(b, QUANTILE_LEVEL[stat])! - pointsQuantile(aPoints, QUANTILE_LEVEL[stat])!) /
     1e6;

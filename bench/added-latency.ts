@@ -27,6 +27,15 @@
 //    connections onto the few upstream ones it keeps.
 //  - binary_rr: a length-prefixed binary request/response protocol (lab/binary-rr.ts)
 //    through haproxy in TCP mode.
+//  - h2_sidecars: two sidecars on the path, as between two meshed pods: the load's pod's
+//    outbound sidecar takes its HTTP/1.1 connections and carries every request as a
+//    stream of one shared HTTP/2 connection to the server pod's inbound sidecar, which
+//    hands them to the app over HTTP/1.1. B switches both captures on, A both off; the
+//    truth is what the two add together, and Tollgate's figure the client sidecar's
+//    outbound added latency plus the server sidecar's inbound one (quantiles through the
+//    B they imply, as independent; means summed).
+//  - tls_sidecars: the same two sidecars in TCP mode with mutual TLS between them, one
+//    TLS connection per app connection (the lab's one mesh identity on both ends).
 //  - delay_proxy: the lab's delay proxy, holding every chunk a known time each way.
 import { linkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -64,6 +73,8 @@ export const CONDITIONS = [
   'tcp_saturation',
   'http_reuse',
   'binary_rr',
+  'h2_sidecars',
+  'tls_sidecars',
   'delay_proxy',
 ] as const;
 export type ConditionName = (typeof CONDITIONS)[number];
@@ -198,16 +209,28 @@ export interface AddedLatencyCondition {
   noise_floor_ms: Stats;
   /** Spread of A over the rounds: the same setup again, nothing changed. */
   a_spread_ms: Stats;
-  /** The share of the sidecar's requests behind Tollgate's figure; null without requests. */
+  /**
+   * The share of the sidecar's requests behind Tollgate's figure; with several sidecars on
+   * the path, the least of theirs. Null without requests.
+   */
   share_paired: number | null;
   /**
-   * Tollgate, over all the B runs: downstream requests the sidecar saw, and those it could
-   * not pair.
+   * Tollgate, over all the B runs: downstream requests the sidecars on the path saw, and
+   * those they could not pair (summed over them).
    */
   requests: number;
   unpaired: number;
-  /** How Tollgate made its figure, when its collector says. */
+  /** How Tollgate made its figure, when its collector says (each distinct one, `; `-joined). */
   method: string | null;
+  /** Each sidecar on the path, over all the B runs. */
+  sidecars: {
+    pod: string;
+    direction: 'inbound' | 'outbound';
+    requests: number;
+    unpaired: number;
+    share_paired: number | null;
+    reported_direct: NullableStats;
+  }[];
   /**
    * Measured requests the load completed in the B runs (each run's warm-up crossed the
    * sidecar too, so Tollgate's `requests` is larger), and failures over all runs.
@@ -218,9 +241,10 @@ export interface AddedLatencyCondition {
   /** Every statistic within its tolerance of the truth. */
   met: boolean;
   /**
-   * Per round: the load's A and B, and what Tollgate saw of the B run (its own rows):
-   * `exchanges` behind its figure as its collector counts them, and `added_count` the
-   * counts of the added-latency histogram the prediction used, the same exchanges.
+   * Per round: the load's A and B, and what Tollgate saw of the B run (its own rows), per
+   * sidecar on the path in its order: the downstream `requests` it saw, the `exchanges`
+   * behind its figure as its collector counts them, and `added_count` the counts of the
+   * added-latency histogram the prediction used, the same exchanges.
    */
   per_round: {
     order: 'AB' | 'BA';
@@ -228,9 +252,7 @@ export interface AddedLatencyCondition {
     b: Stats;
     reported: NullableStats;
     reported_direct: NullableStats;
-    requests: number;
-    exchanges: number;
-    added_count: number;
+    sidecars: { requests: number; exchanges: number; added_count: number }[];
   }[];
   /** What is particular to the condition: capacity, throttling, connections, held time. */
   details: Record<string, number | string | null>;
@@ -260,8 +282,51 @@ const POD_OF: Record<ConditionName, string> = {
   tcp_saturation: 'ab-sat',
   http_reuse: 'ab-reuse',
   binary_rr: 'ab-binary',
+  h2_sidecars: 'ab-h2',
+  tls_sidecars: 'ab-tls',
   delay_proxy: 'ab-delay',
 };
+
+/** The pod the load runs in, where it is not the shared unmeshed one: its sidecar is on the path. */
+const CLIENT_OF: Partial<Record<ConditionName, string>> = {
+  h2_sidecars: 'ab-h2-client',
+  tls_sidecars: 'ab-tls-client',
+};
+
+const clientOf = (name: ConditionName) => CLIENT_OF[name] ?? CLIENT;
+
+/** A sidecar that B puts on the path, and the direction its figures are read in. */
+interface PathSidecar {
+  pod: string;
+  direction: 'inbound' | 'outbound';
+}
+
+/** The sidecars a condition's B run crosses, in the order the requests do. */
+function pathOf(name: ConditionName): PathSidecar[] {
+  const server: PathSidecar = { pod: POD_OF[name], direction: 'inbound' };
+  const client = CLIENT_OF[name];
+  return client ? [{ pod: client, direction: 'outbound' }, server] : [server];
+}
+
+/** B (on) or A (off): every capture of the condition's path at once. */
+function setPath(lab: Lab, name: ConditionName, on: boolean): void {
+  for (const sidecar of pathOf(name)) {
+    if (sidecar.direction === 'inbound') lab.setInboundCapture(sidecar.pod, on);
+    else lab.setOutboundCapture(sidecar.pod, on);
+  }
+}
+
+/** The condition's pods: the server's, and the client's where it has its own. */
+function podSpecs(name: ConditionName, options: AddedLatencyOptions): PodSpec[] {
+  const server = podSpec(name, options);
+  const client = CLIENT_OF[name];
+  if (!client) return [server];
+  // The load's pod: no app, a sidecar that speaks the server's sidecar's link protocol.
+  return [
+    server,
+    { name: client, service: client, meshed: true, app: false, sidecarLink: server.sidecarLink },
+  ];
+}
 
 function podSpec(name: ConditionName, options: AddedLatencyOptions): PodSpec {
   const pod = POD_OF[name];
@@ -283,6 +348,10 @@ function podSpec(name: ConditionName, options: AddedLatencyOptions): PodSpec {
     case 'binary_rr':
       // The binary server, started by hand, is the app.
       return { name: pod, service: pod, meshed: true, app: false, port: BINARY_PORT };
+    case 'h2_sidecars':
+      return { name: pod, service: pod, meshed: true, sidecarLink: 'h2' };
+    case 'tls_sidecars':
+      return { name: pod, service: pod, meshed: true, sidecarLink: 'tls' };
     case 'delay_proxy':
       // No haproxy: the delay proxy is the sidecar, with the capture switched on for B.
       return { name: pod, service: pod, meshed: false };
@@ -322,23 +391,28 @@ interface Measured {
   loadFailures: number;
 }
 
-/** The collector's inbound cost, with the fields newer collectors add read when present. */
-type InboundCost = DirectionCost & Partial<{ coverage: number | null; method: string }>;
+/** The collector's cost of one direction, with the fields newer collectors add read when present. */
+type SidecarCost = DirectionCost & Partial<{ coverage: number | null; method: string }>;
 
-/** What Tollgate says of a pod's inbound direction over a range. */
-interface Inbound {
-  cost: InboundCost | null;
+/** What Tollgate says of one sidecar on the path, in its direction, over a range. */
+interface SidecarFigures {
+  cost: SidecarCost | null;
   /** The added latency per exchange, merged over the pod's sidecars (empty without any). */
   added: SparseHistogram;
 }
 
 /**
- * A pod's inbound figures in a view: its cost, and the joint added-latency histogram of
- * its sidecars' inbound hops, merged over them as the collector's cost merges them
- * (collector/model/sidecar-cost.ts), so that both stand for the same exchanges.
+ * A pod's figures in one direction in a view: its cost, and the joint added-latency
+ * histogram of its sidecars' hops in that direction, merged over them as the collector's
+ * cost merges them (collector/model/sidecar-cost.ts), so that both stand for the same
+ * exchanges.
  */
-function inboundOf(view: CollectorView, podName: string): Inbound {
-  const cost = view.costs.find((c) => c.name === podName)?.inbound ?? null;
+function sidecarOf(
+  view: CollectorView,
+  podName: string,
+  direction: PathSidecar['direction'],
+): SidecarFigures {
+  const cost = view.costs.find((c) => c.name === podName)?.[direction] ?? null;
   const pod = view.topology.pods.find((p) => p.name === podName);
   const members = new Set(pod?.processes ?? []);
   const sidecars = new Set(
@@ -347,7 +421,7 @@ function inboundOf(view: CollectorView, podName: string): Inbound {
       .map((p) => p.id),
   );
   const added = view.hops
-    .filter((h) => h.direction === 'inbound' && sidecars.has(h.processKey))
+    .filter((h) => h.direction === direction && sidecars.has(h.processKey))
     .reduce((h, hop) => merge(h, hop.metrics.hists.added ?? emptyHistogram()), emptyHistogram());
   return { cost, added };
 }
@@ -359,11 +433,11 @@ export async function measureAddedLatency(
 ): Promise<AddedLatencyResult> {
   const lab = await Lab.create([
     { name: CLIENT, service: CLIENT, meshed: false, app: false },
-    ...options.conditions.map((name) => podSpec(name, options)),
+    ...options.conditions.flatMap((name) => podSpecs(name, options)),
   ]);
   try {
     const proxies = options.conditions
-      .map((name) => lab.pod(POD_OF[name]).sidecarPid)
+      .flatMap((name) => pathOf(name).map((s) => lab.pod(s.pod).sidecarPid))
       .filter((pid): pid is number => pid !== undefined);
     let heldBy: (() => Promise<number>) | undefined;
     if (options.conditions.includes('binary_rr')) {
@@ -410,12 +484,15 @@ export async function measureAddedLatency(
     await sleep(3 * tollgate.intervalMs);
     const conditions: AddedLatencyCondition[] = [];
     for (const m of measured) {
-      const netns = lab.pod(POD_OF[m.name]).netns;
-      const inbound = (fromMs: number, toMs: number) =>
-        inboundOf(tollgate.view(fromMs, toMs), netns);
+      // Pods are named in the store by their network namespace.
+      const path = pathOf(m.name).map((s) => ({ ...s, netns: lab.pod(s.pod).netns }));
+      const figures = (fromMs: number, toMs: number) => {
+        const view = tollgate.view(fromMs, toMs);
+        return path.map((s) => sidecarOf(view, s.netns, s.direction));
+      };
       const lead = rowLeadMs(tollgate.intervalMs);
-      const perRound = m.bRuns.map((run) => inbound(run.start - lead, run.end + 1));
-      const whole = inbound(m.bRuns[0]!.start - lead, m.bRuns[m.bRuns.length - 1]!.end + 1);
+      const perRound = m.bRuns.map((run) => figures(run.start - lead, run.end + 1));
+      const whole = figures(m.bRuns[0]!.start - lead, m.bRuns[m.bRuns.length - 1]!.end + 1);
       conditions.push(await summarise(m, perRound, whole, options));
       log(summaryLine(conditions[conditions.length - 1]!));
     }
@@ -457,7 +534,7 @@ async function prepare(
   const http =
     (rate: number, connections: number, rotate = false) =>
     (durationS: number, warmupS: number, rateNow = rate) =>
-      lab.load(CLIENT, {
+      lab.load(clientOf(name), {
         url,
         rate: rateNow,
         durationS,
@@ -501,6 +578,39 @@ async function prepare(
         connections: options.connections,
         run: (durationS, warmupS, rate = options.lowRate) =>
           binaryLoad(lab, pod.address, options, { rate, durationS, warmupS }),
+      };
+    case 'h2_sidecars': {
+      // Connections between the two sidecars, seen from the client's pod after each B run:
+      // one (or a few) shared by all the app's connections.
+      const client = clientOf(name);
+      let between = 0;
+      return {
+        description: `two haproxy sidecars, HTTP/1.1 from the app, HTTP/2 between them (http-reuse always), ${options.reuseConnections} app connections`,
+        rate: options.lowRate,
+        connections: options.reuseConnections,
+        run: http(options.lowRate, options.reuseConnections, true),
+        onRun: (side, at) => {
+          if (side === 'B' && at === 'end')
+            between = Math.max(
+              between,
+              establishedTo(lab.pod(client).netns, pod.port, pod.address),
+            );
+        },
+        details: async () => ({
+          app_connections: options.reuseConnections,
+          sidecar_connections_max: between,
+        }),
+      };
+    }
+    case 'tls_sidecars':
+      // One TLS connection per app connection, opened (and its handshake done) in each
+      // run's warm-up, closed with it.
+      return {
+        description: `two haproxy sidecars in TCP mode, mutual TLS between them, ${options.connections} app connections`,
+        rate: options.lowRate,
+        connections: options.connections,
+        run: http(options.lowRate, options.connections),
+        details: async () => ({ app_connections: options.connections }),
       };
     case 'delay_proxy':
       return {
@@ -583,12 +693,11 @@ async function runRounds(
   options: AddedLatencyOptions,
   intervalMs: number,
 ): Promise<Measured> {
-  const podName = POD_OF[name];
   // Between a B run and whatever else went through the sidecar before it: more than the
   // lead of its rows, so that each B run's rows hold only its own hops.
   const gapMs = rowLeadMs(intervalMs) + 250;
   if (options.conditionWarmupS > 0) {
-    lab.setInboundCapture(podName, false);
+    setPath(lab, name, false);
     await prepared.run(
       options.conditionWarmupS,
       0,
@@ -609,7 +718,7 @@ async function runRounds(
         await sleep(
           Math.max(prepared.otherTrafficUntil ?? 0, bRuns.at(-1)?.end ?? 0) + gapMs - Date.now(),
         );
-      lab.setInboundCapture(podName, side === 'B');
+      setPath(lab, name, side === 'B');
       const start = Date.now();
       prepared.onRun?.(side, 'start');
       const load = await prepared.run(options.runSeconds, options.runWarmupS);
@@ -629,8 +738,8 @@ async function runRounds(
   return { name, prepared, rounds, bRuns, aLatencies, loadRequestsB, loadFailures };
 }
 
-/** Tollgate's own figures of the added latency. */
-const directOf = (cost: InboundCost | null): NullableStats => {
+/** Tollgate's own figures of one sidecar's added latency. */
+const directOfCost = (cost: SidecarCost | null): NullableStats => {
   const added = cost?.addedLatency;
   return {
     p50_ms: added?.p50Ms ?? null,
@@ -641,24 +750,50 @@ const directOf = (cost: InboundCost | null): NullableStats => {
 };
 
 /**
- * Tollgate's figures as held to the truth: the quantiles the B - A its added-latency
- * histogram implies given A's latencies, the mean its own.
+ * Tollgate's own figures along the path: one sidecar's as they are; several summed
+ * statistic by statistic, as the demo sums a path (a sum of quantiles is not the
+ * quantile of the sum: only the mean is exact so), null where any is missing.
  */
-const heldOf = (a: SparseHistogram, inbound: Inbound): NullableStats => {
-  const predicted = predictedAdded(a, inbound.added);
+const directOf = (path: readonly SidecarFigures[]): NullableStats =>
+  perStat((stat) =>
+    path.reduce<number | null>((sum, s) => {
+      const x = directOfCost(s.cost)[stat];
+      return sum === null || x === null ? null : sum + x;
+    }, 0),
+  );
+
+/**
+ * Tollgate's figures as held to the truth: the quantiles the B - A its added-latency
+ * histograms (one per sidecar on the path) imply given A's latencies, the mean its own
+ * (summed over the path's sidecars).
+ */
+const heldOf = (a: SparseHistogram, path: readonly SidecarFigures[]): NullableStats => {
+  const predicted = predictedAdded(
+    a,
+    path.map((s) => s.added),
+  );
   const q = (stat: QuantileStat) => predicted?.[stat] ?? null;
   return {
     p50_ms: q('p50_ms'),
     p90_ms: q('p90_ms'),
     p99_ms: q('p99_ms'),
-    mean_ms: directOf(inbound.cost).mean_ms,
+    mean_ms: directOf(path).mean_ms,
   };
+};
+
+/** The share of a sidecar's requests behind its figure; null without requests. */
+const shareOf = (cost: SidecarCost | null): number | null => {
+  const requests = cost?.requests ?? 0;
+  return (
+    cost?.coverage ??
+    (requests > 0 ? Math.max(0, requests - (cost?.unpaired ?? 0)) / requests : null)
+  );
 };
 
 async function summarise(
   m: Measured,
-  perRound: Inbound[],
-  whole: Inbound,
+  perRound: SidecarFigures[][],
+  whole: SidecarFigures[],
   options: AddedLatencyOptions,
 ): Promise<AddedLatencyCondition> {
   const ab = abTruth(m.rounds);
@@ -673,14 +808,18 @@ async function summarise(
   // (it moves by tens of us at p50 from round to round, `a_spread_ms`) enters both alike.
   // The merged figure is kept, as `reported_whole`, for a reader to compare.
   const reportedPerRound = perRound.map((r, k) => heldOf(m.aLatencies[k]!, r));
-  const directPerRound = perRound.map((r) => directOf(r.cost));
+  const directPerRound = perRound.map((r) => directOf(r));
   const reported = medianOfRounds(reportedPerRound);
   const checks = checkStats(ab.truth, reported, ab.noiseFloor);
-  const cost = whole.cost;
-  const requests = cost?.requests ?? 0;
-  const unpaired = cost?.unpaired ?? 0;
-  const share =
-    cost?.coverage ?? (requests > 0 ? Math.max(0, requests - unpaired) / requests : null);
+  const path = pathOf(m.name);
+  const sum = (figures: readonly SidecarFigures[], f: (c: SidecarCost) => number) =>
+    figures.reduce((n, s) => n + (s.cost ? f(s.cost) : 0), 0);
+  const requests = sum(whole, (c) => c.requests);
+  const unpaired = sum(whole, (c) => c.unpaired);
+  // Along a path, the figure stands for what the least covered sidecar covers.
+  const shares = whole.map((s) => shareOf(s.cost));
+  const share = shares.some((x) => x === null) ? null : Math.min(...(shares as number[]));
+  const methods = [...new Set(whole.map((s) => s.cost?.method).filter((x) => x !== undefined))];
   const allA = m.aLatencies.reduce((h, a) => merge(h, a), emptyHistogram());
   return {
     name: m.name,
@@ -693,14 +832,22 @@ async function summarise(
     reported: mapStats(reported, r4OrNull),
     reported_direct: mapStats(medianOfRounds(directPerRound), r4OrNull),
     reported_whole: mapStats(heldOf(allA, whole), r4OrNull),
-    reported_direct_whole: mapStats(directOf(cost), r4OrNull),
+    reported_direct_whole: mapStats(directOf(whole), r4OrNull),
     reported_spread_ms: mapStats(spreadOfRounds(reportedPerRound), r4OrNull),
     noise_floor_ms: mapStats(ab.noiseFloor, r4),
     a_spread_ms: mapStats(ab.aSpread, r4),
     share_paired: share === null ? null : r4(share),
     requests,
     unpaired,
-    method: cost?.method ?? null,
+    method: methods.length > 0 ? methods.join('; ') : null,
+    sidecars: path.map((s, k) => ({
+      pod: s.pod,
+      direction: s.direction,
+      requests: whole[k]!.cost?.requests ?? 0,
+      unpaired: whole[k]!.cost?.unpaired ?? 0,
+      share_paired: r4OrNull(shares[k] ?? null),
+      reported_direct: mapStats(directOfCost(whole[k]!.cost), r4OrNull),
+    })),
     load_requests_b: m.loadRequestsB,
     load_failures: m.loadFailures,
     checks: mapStats(checks, (c) => ({
@@ -716,9 +863,11 @@ async function summarise(
       b: mapStats(r.b, r4),
       reported: mapStats(reportedPerRound[k]!, r4OrNull),
       reported_direct: mapStats(directPerRound[k]!, r4OrNull),
-      requests: perRound[k]!.cost?.requests ?? 0,
-      exchanges: perRound[k]!.cost?.exchanges ?? 0,
-      added_count: totalCount(perRound[k]!.added),
+      sidecars: perRound[k]!.map((s) => ({
+        requests: s.cost?.requests ?? 0,
+        exchanges: s.cost?.exchanges ?? 0,
+        added_count: totalCount(s.added),
+      })),
     })),
     details: (await m.prepared.details?.()) ?? {},
   };
@@ -760,9 +909,9 @@ async function binaryLoad(
   return JSON.parse(line) as LoadResult;
 }
 
-/** Established TCP connections in a pod's namespace to 127.0.0.1:port (an app's upstreams). */
-function establishedTo(netns: string, port: number): number {
-  return runIn(netns, 'ss', ['-Htn', 'state', 'established', 'dst', `127.0.0.1:${port}`])
+/** Established TCP connections in a pod's namespace to address:port (by default an app's upstreams). */
+function establishedTo(netns: string, port: number, address = '127.0.0.1'): number {
+  return runIn(netns, 'ss', ['-Htn', 'state', 'established', 'dst', `${address}:${port}`])
     .split('\n')
     .filter((line) => line.trim() !== '').length;
 }

@@ -14,6 +14,7 @@ import { CommandError, runIn } from './exec.js';
 import { haproxyCommand, readHaproxyStats } from './haproxy-stats.js';
 import { LAB_STATE_DIR, Ledger } from './ledger.js';
 import type { LoadOptions, LoadResult } from './load.js';
+import { createMeshIdentity, type MeshIdentity } from './mesh-identity.js';
 import { createNode, createPodNetwork } from './network.js';
 import {
   DEFAULT_SIDECAR_PORTS,
@@ -22,7 +23,9 @@ import {
   inboundCaptureRule,
   lookupUser,
   meshRules,
+  outboundCaptureRule,
   SIDECAR_DELAY_LUA,
+  type SidecarLink,
   setDelayCommand,
 } from './sidecar-config.js';
 import { nodeEntry, spawnInNetns, waitForLine } from './spawn.js';
@@ -44,6 +47,11 @@ export interface PodSpec {
   sidecarMode?: 'tcp' | 'http-reuse';
   /** The sidecar in a cgroup of its own with this CPU limit, like a container's limits.cpu. */
   sidecarCpuLimit?: CpuLimit;
+  /**
+   * What the sidecar speaks to other sidecars (HaproxyConfigInput.link): HTTP/2 or mutual
+   * TLS with the lab's one mesh identity. Pods that talk to each other must agree.
+   */
+  sidecarLink?: 'h2' | 'tls';
 }
 
 export interface LabPod {
@@ -78,6 +86,7 @@ export class Lab {
   readonly pods = new Map<string, LabPod>();
   private destroyed = false;
   private execCount = 0;
+  private meshIdentity?: MeshIdentity;
   private readonly onSignal = (signal: NodeJS.Signals) => {
     this.destroy();
     process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -244,7 +253,20 @@ export class Lab {
    */
   setInboundCapture(podName: string, on: boolean): void {
     const pod = this.pod(podName);
-    const rule = inboundCaptureRule(pod.port, DEFAULT_SIDECAR_PORTS);
+    this.setRule(pod, inboundCaptureRule(pod.port, DEFAULT_SIDECAR_PORTS), on);
+  }
+
+  /**
+   * Switches the capture of a meshed pod's outbound traffic into its sidecar, as
+   * setInboundCapture the inbound: off, new connections from the pod go out directly.
+   */
+  setOutboundCapture(podName: string, on: boolean): void {
+    const pod = this.pod(podName);
+    if (!pod.meshed) throw new LabError(`${podName} has no sidecar`);
+    this.setRule(pod, outboundCaptureRule(DEFAULT_SIDECAR_PORTS, haproxyUser().uid), on);
+  }
+
+  private setRule(pod: LabPod, rule: string[], on: boolean): void {
     let present = true;
     try {
       runIn(pod.netns, 'iptables', ['-t', 'nat', '-C', ...rule]);
@@ -265,8 +287,7 @@ export class Lab {
   }
 
   private async startSidecar(pod: LabPod, threads: number, spec: PodSpec): Promise<void> {
-    const user = lookupUser(readFileSync('/etc/passwd', 'utf8'), 'haproxy');
-    if (!user) throw new LabError("user 'haproxy' not found: install Debian's haproxy package");
+    const user = haproxyUser();
     const statsSocket = join(this.dir, `${pod.name}.haproxy.sock`);
     const config = join(this.dir, `${pod.name}.haproxy.cfg`);
     const delayLua =
@@ -282,6 +303,7 @@ export class Lab {
         threads,
         delayLua,
         inboundMode: spec.sidecarMode,
+        link: this.link(spec.sidecarLink),
       }),
     );
     const child = spawnInNetns(
@@ -306,6 +328,12 @@ export class Lab {
     await waitFor(() => readHaproxyStats(statsSocket, 500), `haproxy of ${pod.name}`);
     for (const rule of meshRules(pod.port, DEFAULT_SIDECAR_PORTS, user.uid))
       runIn(pod.netns, 'iptables', rule);
+  }
+
+  private link(protocol: PodSpec['sidecarLink']): SidecarLink | undefined {
+    if (protocol !== 'tls') return protocol && { protocol };
+    this.meshIdentity ??= createMeshIdentity(this.dir);
+    return { protocol, ...this.meshIdentity };
   }
 
   private async startApp(spec: PodSpec): Promise<void> {
@@ -333,6 +361,12 @@ export class Lab {
     pod.controlSocket = config.controlSocket;
     await waitForLine(child, /^ready /, `app of ${spec.name}`);
   }
+}
+
+function haproxyUser(): { uid: number; gid: number } {
+  const user = lookupUser(readFileSync('/etc/passwd', 'utf8'), 'haproxy');
+  if (!user) throw new LabError("user 'haproxy' not found: install Debian's haproxy package");
+  return user;
 }
 
 function validateSpecs(specs: readonly PodSpec[]): void {

@@ -16,11 +16,8 @@
  * number, and is skipped when that socket's read is no longer pending (answered
  * locally, closed, superseded), so one request that is never forwarded does not shift
  * every later pair. A forward links the two sockets both ways; the reply a downstream
- * write forwards is the pending reply of the upstream its request went out on, as long
- * as that upstream's last forward was this downstream's (pooled HTTP/1.1 upstreams
- * included). Replies on an upstream that carries several downstreams' requests at once
- * (pipelining, HTTP/2) cannot be told apart without parsing: only the reply to the last
- * request forwarded pairs, the others end unpaired. Replies from upstreams that no
+ * write forwards is the last arrival read on the upstream its request went out on, when
+ * it came after that request left (see linked_reply). Replies from upstreams that no
  * forward linked (opened before tracing) pair through a second FIFO.
  *
  * The request hop and the response hop of one downstream exchange are summed on the
@@ -30,13 +27,15 @@
  * Error bound: the sum of the paired request delays is exact whatever the order the
  * proxy forwards in (a sum of writes minus a sum of arrivals), so their mean is exact;
  * each single request pair, and so each quantile, is exact when the thread forwards
- * requests in arrival order, and otherwise off by at most the reordering window. Linked
- * replies are exact one by one. What cannot be paired is counted,
- * not guessed: a downstream exchange that ends with a hop missing is `unpaired` (a
- * multiplexed or pipelined upstream writes a second request with no direction change, a
- * reply answered by the proxy itself, a read aged out), and a forward that finds no
- * pending arrival is an `unmatched_forward` (health checks, the extra writes of
- * multiplexed streams).
+ * requests in arrival order, and otherwise off by at most the reordering window. A reply
+ * is exact when the proxy writes it before it reads its upstream again (an event loop
+ * forwards what one read brought before it reads more); one it holds while it reads
+ * further replies from the same upstream is dated by the later bytes, and comes out
+ * short by the gap: never longer than the truth. What cannot be paired is counted, not
+ * guessed: a downstream exchange that ends with a hop missing is `unpaired` (a reply the
+ * proxy gives itself, an HTTP/2 SETTINGS or WINDOW_UPDATE answered on the connection, a
+ * read aged out), and a forward that finds no pending arrival is an `unmatched_forward`
+ * (health checks, the proxy's own frames, a second request forwarded from one read).
  */
 #ifndef TOLLGATE_HOP_PAIRING_BPF_H
 #define TOLLGATE_HOP_PAIRING_BPF_H
@@ -122,12 +121,13 @@ static __always_inline void hop_push(struct hop_fifo *fifo, __u64 now, __u64 ska
 }
 
 /*
- * The oldest entry whose read is still pending; clears that pending flag. `response`
- * selects which of the socket's flags the entry refers to. Returns the state of the
- * entry's socket, or NULL when none is pending.
+ * The oldest entry whose read is still pending, left at the head; the stale ones before it
+ * (socket gone, read no longer pending, aged out) are dropped. `response` selects which of
+ * the socket's flags the entry refers to. Returns the state of the entry's socket and the
+ * entry in *out, or NULL when none is pending.
  */
-static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 now, int response,
-						  struct hop_entry *out)
+static __always_inline struct sock_state *hop_head(struct hop_fifo *fifo, __u64 now, int response,
+						   struct hop_entry **out)
 {
 	struct sock_state *owner;
 	struct hop_entry *e;
@@ -137,47 +137,59 @@ static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 n
 		if (fifo->head == fifo->tail)
 			return NULL;
 		e = &fifo->entries[fifo->head & (HOP_QUEUE_LEN - 1)];
-		fifo->head++;
-		if (now - e->read_ns > hop_max_age_ns)
-			continue;
-		owner = bpf_map_lookup_elem(&sockets, &e->skaddr);
-		if (!owner)
-			continue;
-		if (response) {
-			if (!owner->response_pending || owner->response_seq != e->seq)
-				continue;
-			owner->response_pending = 0;
-		} else {
-			if (!owner->request_pending || owner->request_seq != e->seq)
-				continue;
-			owner->request_pending = 0;
+		owner = now - e->read_ns > hop_max_age_ns ? NULL
+							   : bpf_map_lookup_elem(&sockets, &e->skaddr);
+		if (owner && (response ? owner->response_pending && owner->response_seq == e->seq
+				       : owner->request_pending && owner->request_seq == e->seq)) {
+			*out = e;
+			return owner;
 		}
-		*out = *e;
-		return owner;
+		fifo->head++;
 	}
 	return NULL;
 }
 
+/* The oldest entry whose read is still pending, taken: its pending flag cleared. */
+static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 now, int response,
+						  struct hop_entry *out)
+{
+	struct sock_state *owner;
+	struct hop_entry *e;
+
+	if (!(owner = hop_head(fifo, now, response, &e)))
+		return NULL;
+	*out = *e;
+	fifo->head++;
+	if (response)
+		owner->response_pending = 0;
+	else
+		owner->request_pending = 0;
+	return owner;
+}
+
 /*
- * The reply a downstream socket's write forwards, paired through the link its last
- * forwarded request left: the upstream it went out on, while that upstream's last
- * forward is still this downstream's request and its reply is pending. Exact whatever
- * order the thread forwards replies in. Returns the reply's arrival, or 0 when the link
- * says nothing (then the FIFO of replies from unlinked upstreams decides).
+ * The reply a downstream socket's write forwards: the last bytes read on the upstream its
+ * request went out on, when they arrived after that request left. A reply cannot arrive
+ * before its request, and the write that forwards it follows its last bytes' read; so
+ * this holds for an upstream of its own, a pooled one, a pipelined one and one that
+ * multiplexes many downstreams' streams (HTTP/2), whatever order the replies are
+ * forwarded in. One arrival may carry several replies, and then is the arrival of each.
+ * Off only where the proxy reads the upstream again, for another reply, before it writes
+ * this one: then the hop runs from the later bytes and is short by the gap between them.
+ * Returns the reply's arrival, or 0 when the link says nothing (no forward, or none read
+ * since): then the FIFO of replies from unlinked upstreams decides.
  */
-static __always_inline __u64 linked_reply(struct sock_state *down, __u64 skaddr, __u64 now)
+static __always_inline __u64 linked_reply(struct sock_state *down, __u64 now)
 {
 	struct sock_state *up;
-	__u64 arrived;
+	__u64 arrived, sent = down->forwarded_ns;
 
-	if (!down->peer_sk || !(up = bpf_map_lookup_elem(&sockets, &down->peer_sk)))
-		return 0;
-	if (up->peer_sk != skaddr || !up->response_pending)
+	down->forwarded_ns = 0;
+	if (!sent || !down->peer_sk || !(up = bpf_map_lookup_elem(&sockets, &down->peer_sk)))
 		return 0;
 	arrived = up->response_arrival_ns;
-	if (arrived > now || now - arrived > hop_max_age_ns)
+	if (arrived < sent || arrived > now || now - arrived > hop_max_age_ns)
 		return 0;
-	up->response_pending = 0;
 	return arrived;
 }
 

@@ -16,7 +16,7 @@ struct sock_state {
 	struct tg_edge_key key;
 	__u64 syn_sent_ns;
 	__u64 exchange_start_ns;
-	__u64 arrival_ns;     /* when the oldest unread byte was queued (tcp:tcp_probe) */
+	__u64 arrival_ns;     /* when the latest unread bytes were queued (tcp:tcp_probe) */
 	union {
 		__u64 request_hop_ns;      /* proxy downstream: its request's paired hop, 0: none */
 		__u64 response_arrival_ns; /* proxy upstream: when its pending reply arrived */
@@ -24,9 +24,13 @@ struct sock_state {
 	/* Proxy: the other socket of the last forward, a downstream's upstream or an
 	 * upstream's downstream. */
 	__u64 peer_sk;
-	/* Proxy downstream: the arrival of the last bytes read while its request waited for
-	 * its forward, 0 when none came after the first. */
-	__u64 latest_arrival_ns;
+	union {
+		/* Proxy downstream, before its request's forward: the arrival of the last bytes
+		 * read while it waited, 0 when none came after the first. */
+		__u64 latest_arrival_ns;
+		/* Proxy downstream, after it: when the request went out, 0 once answered. */
+		__u64 forwarded_ns;
+	};
 	__u32 tgid; /* the owning process, learnt in process context */
 	__u32 filter_generation; /* of the `traced` decision */
 	__u32 request_seq;  /* proxy pairing: this downstream's pending request */

@@ -369,14 +369,14 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 		 * More bytes read before the forward (or the reply's). The hop is timed from the
 		 * last of them: a message is complete when its last byte arrives, and bytes
 		 * read before it that the proxy forwards nothing for (an HTTP/2 WINDOW_UPDATE,
-		 * a ping) must not count as the message's wait.
+		 * a ping) must not count as the message's wait. On an upstream the last arrival
+		 * is kept whatever is pending: replies multiplexed on it are paired by time.
 		 */
-		if (st->side == TG_SIDE_SERVER ? st->request_pending : st->response_pending) {
-			arrived = take_arrival(st, now);
-			if (arrived && st->side == TG_SIDE_SERVER)
-				st->latest_arrival_ns = arrived;
-			else if (arrived)
+		if (st->side == TG_SIDE_CLIENT) {
+			if ((arrived = take_arrival(st, now)))
 				st->response_arrival_ns = arrived;
+		} else if (st->request_pending && (arrived = take_arrival(st, now))) {
+			st->latest_arrival_ns = arrived;
 		}
 		return;
 	}
@@ -399,7 +399,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 		st->request_pending = 0;
 		total = st->request_hop_ns;
 		st->request_hop_ns = 0;
-		arrived = linked_reply(st, skaddr, now);
+		arrived = linked_reply(st, now);
 		if (!arrived && hop_pop(&q->response, now, 1, &e))
 			arrived = e.read_ns;
 		if (!arrived) {
@@ -439,8 +439,11 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	}
 	/* Upstream: a request is forwarded. */
 	if (event == HOP_MORE_SEND) {
-		if (q->request.head == q->request.tail ||
-		    q->request.entries[q->request.head & (HOP_QUEUE_LEN - 1)].skaddr != q->last_read_sk)
+		/* Stale entries at the head (requests answered by the proxy itself) must not
+		 * hide the one this write forwards. */
+		struct hop_entry *head;
+
+		if (!hop_head(&q->request, now, 0, &head) || head->skaddr != q->last_read_sk)
 			return;
 	} else {
 		/* A reply still pending here was answered some other way, or never. */
@@ -456,7 +459,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	/* From the last bytes of the request read before this forward. */
 	if (owner->latest_arrival_ns > e.read_ns && owner->latest_arrival_ns <= now)
 		e.read_ns = owner->latest_arrival_ns;
-	owner->latest_arrival_ns = 0;
+	owner->forwarded_ns = now; /* replaces latest_arrival_ns, now used */
 	delay = now - e.read_ns;
 	hop.family = e.family;
 	hop.service_port = e.port;
@@ -474,8 +477,11 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 
 /*
  * A segment reaches an established socket (softirq, or the sender's context on
- * loopback). A data segment that finds every earlier byte read starts a new run of
- * unread bytes: its time is when a request or response arrived, for the proxy hops.
+ * loopback). An in-order data segment's time is when the latest unread bytes arrived,
+ * which the read that takes them gives to the proxy hops: a message is complete when its
+ * last byte arrives. (The first segment of a run of unread bytes was used before; a read
+ * that took a reply together with bytes queued ahead of it then dated the reply before
+ * the request it answers, on pipelined and multiplexed upstreams.)
  */
 static int handle_arrival(const struct sock *sk, const struct sk_buff *skb)
 {
@@ -493,11 +499,11 @@ static int handle_arrival(const struct sock *sk, const struct sk_buff *skb)
 	cb = (const struct tcp_skb_cb *)&skb->cb[0];
 	seq = BPF_CORE_READ(cb, seq);
 	end_seq = BPF_CORE_READ(cb, end_seq);
-	/* In order, with data (end_seq counts SYN and FIN too: a FIN alone is no request),
-	 * and nothing unread before it. */
+	/* In order and with data (end_seq counts SYN and FIN too: a FIN alone is no
+	 * request); a segment out of order is queued aside, its bytes not yet readable. */
 	if (end_seq - seq < 1 + !!(BPF_CORE_READ(cb, tcp_flags) & 1 /* FIN */))
 		return 0;
-	if (seq != BPF_CORE_READ(tp, rcv_nxt) || BPF_CORE_READ(tp, copied_seq) != seq)
+	if (seq != BPF_CORE_READ(tp, rcv_nxt))
 		return 0;
 	st->arrival_ns = bpf_ktime_get_ns();
 	return 0;

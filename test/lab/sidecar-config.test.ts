@@ -1,13 +1,19 @@
 // The sidecar as data: haproxy configuration, capture rules, stats parsing, demo costs.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { summarize } from '../../lab/demo-summary.js';
 import type { LoadResult } from '../../lab/load.js';
+import { createMeshIdentity } from '../../lab/mesh-identity.js';
 import {
   DEFAULT_SIDECAR_PORTS,
   haproxyConfig,
   lookupUser,
   meshRules,
+  outboundCaptureRule,
   parseHaproxyStat,
 } from '../../lab/sidecar-config.js';
 import { fromValues } from '../../proto/histogram.js';
@@ -29,6 +35,49 @@ test('capture rules redirect the app port inbound and all non-loopback outbound 
   });
   assert.match(config, /bind 0\.0\.0\.0:15006[\s\S]*server app 127\.0\.0\.1:9080/);
   assert.match(config, /bind 0\.0\.0\.0:15001[\s\S]*server original-destination 0\.0\.0\.0:0/);
+});
+
+test('sidecars with HTTP/2 or mutual TLS between them: haproxy accepts both ends', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tg-sidecar-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const identity = createMeshIdentity(dir);
+  // The certificate openssl made is one haproxy and openssl both take for what it says.
+  assert.match(
+    execFileSync('openssl', ['x509', '-noout', '-subject', '-in', identity.ca], {
+      encoding: 'utf8',
+    }),
+    /CN ?= ?tollgate-lab-mesh/,
+  );
+  const base = {
+    ports: DEFAULT_SIDECAR_PORTS,
+    appPort: 9080,
+    statsSocket: join(dir, 'stats.sock'),
+    uid: 103,
+    gid: 111,
+    threads: 1,
+  };
+  const h2 = haproxyConfig({ ...base, link: { protocol: 'h2' } });
+  const tls = haproxyConfig({ ...base, link: { protocol: 'tls', ...identity } });
+  for (const [name, config] of [
+    ['h2', h2],
+    ['tls', tls],
+  ] as const) {
+    const file = join(dir, `${name}.cfg`);
+    writeFileSync(file, config);
+    // haproxy's own check mode: parses, loads the certificates, binds nothing.
+    execFileSync('haproxy', ['-c', '-q', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  }
+  // The link is on both ends: what the inbound listener accepts, the outbound speaks.
+  assert.match(h2, /bind 0\.0\.0\.0:15006 proto h2\n {2}mode http/);
+  assert.match(h2, /http-reuse always\n {2}server original-destination 0\.0\.0\.0:0 proto h2/);
+  const tlsArgs = ` ssl crt ${identity.identity} ca-file ${identity.ca} verify required`;
+  assert.ok(tls.includes(`bind 0.0.0.0:15006${tlsArgs}\n`), tls);
+  assert.ok(tls.includes(`server original-destination 0.0.0.0:0${tlsArgs}\n`), tls);
+  assert.doesNotMatch(tls, /mode http/);
+  assert.equal(
+    outboundCaptureRule(DEFAULT_SIDECAR_PORTS, 103).join(' '),
+    'OUTPUT -p tcp ! -d 127.0.0.0/8 -m owner ! --uid-owner 103 -j REDIRECT --to-ports 15001',
+  );
 });
 
 test('users and haproxy stats parse', () => {
