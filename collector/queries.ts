@@ -102,6 +102,14 @@ export class Queries {
     }));
     const resources = new Map<string, Aggregate>();
     for (const [id, aggregate] of resourceRows) resources.set(keyOf.get(id)!, aggregate);
+    const multiplexedEnds = new Set(
+      topology.edges
+        .filter((e) => e.multiplexed)
+        .flatMap((e) => {
+          const both = edgeEnds.get(e.id);
+          return [...(both?.client ?? []), ...(both?.server ?? [])].map((end) => end.id);
+        }),
+    );
     const costs = podCosts({
       ...range,
       pods: topology.pods,
@@ -109,6 +117,7 @@ export class Queries {
       ends,
       hops,
       resources,
+      multiplexedEnds,
     });
     return { topology, costs, edgeEnds, hops };
   }
@@ -140,18 +149,21 @@ export class Queries {
     );
     const asEnd = (a: Aggregate | undefined, like: EndRecord | undefined): EndRecord[] =>
       a && like ? [{ ...like, metrics: a }] : [];
+    // A multiplexed edge's send-to-reply times are no request's latency: none shown.
+    const exchange = (list: readonly EndRecord[]) =>
+      edge.multiplexed ? emptyHistogram() : hist(list, 'exchange_latency');
     return {
       edge,
       histograms: {
-        clientExchange: hist(ends.client, 'exchange_latency'),
-        serverExchange: hist(ends.server, 'exchange_latency'),
+        clientExchange: exchange(ends.client),
+        serverExchange: exchange(ends.server),
         connect: hist(ends.client, 'connect_latency'),
         srtt: hist([...ends.client, ...ends.server], 'srtt'),
       },
       series: starts.map((startMs) => ({
         startMs,
-        client: summarize(asEnd(clientSteps.get(startMs), ends.client[0])),
-        server: summarize(asEnd(serverSteps.get(startMs), ends.server[0])),
+        client: summarize(asEnd(clientSteps.get(startMs), ends.client[0]), false, edge.multiplexed),
+        server: summarize(asEnd(serverSteps.get(startMs), ends.server[0]), false, edge.multiplexed),
       })),
     };
   }

@@ -228,6 +228,7 @@ export function buildInterval(
       retransmits: e.retransmits,
       drops: e.drops,
       exchanges: e.exchanges,
+      multiplexedExchanges: e.multiplexed,
       // The kernel keeps exact sums beside the buckets: the means stay exact.
       connectLatency: toHistogram(hist('connect_latency'), e.connectNsSum),
       exchangeLatency: toHistogram(hist('exchange_latency'), e.exchangeNsSum),

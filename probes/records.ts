@@ -5,7 +5,7 @@
 import type { Layout } from '../proto/histogram.js';
 
 export const RECORD_MAGIC = 0x31524754;
-export const FORMAT_VERSION = 5;
+export const FORMAT_VERSION = 6;
 
 /** Counters of an edge, in the order of struct tg_edge_stats. */
 export const EDGE_COUNTERS = [
@@ -26,6 +26,7 @@ export const EDGE_COUNTERS = [
   'connectNsSum',
   'exchangeNsSum',
   'srttNsSum',
+  'multiplexed',
 ] as const;
 export type EdgeCounter = (typeof EDGE_COUNTERS)[number];
 
@@ -49,8 +50,8 @@ const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase(
 export const LAYOUT = {
   header: 16,
   edgeKey: 48,
-  edgeStats: 136,
-  edgeRecord: 184,
+  edgeStats: 144,
+  edgeRecord: 192,
   histRecord: 64,
   tupleRecord: 64,
   hopRecord: 120,

@@ -13,6 +13,8 @@ const COUNTERS = {
   bytes_sent: 'Bytes sent',
   bytes_received: 'Bytes received',
   exchanges: 'Request/response exchanges',
+  multiplexed_exchanges:
+    'Exchanges on connections carrying several requests at once (HTTP/2, pipelining): not timed',
   retransmits: 'TCP segments retransmitted',
   drops: 'Packets dropped for the sockets',
   resets: 'TCP resets sent or received',
@@ -64,6 +66,7 @@ export class CumulativeMetrics {
       add('bytes_sent', e.bytesSent);
       add('bytes_received', e.bytesReceived);
       add('exchanges', e.exchanges);
+      add('multiplexed_exchanges', e.multiplexedExchanges);
       add('retransmits', e.retransmits);
       add('drops', e.drops);
       add('resets', e.resetsSent + e.resetsReceived);

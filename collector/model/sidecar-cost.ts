@@ -9,7 +9,12 @@
 // - Overhead share: the mean added latency over the mean exchange latency seen
 //   downstream of the sidecar (inbound: at the sidecar's own server ends facing other
 //   pods; outbound: at the app's client ends calling out), so "what part of the time a
-//   caller waits is the sidecar".
+//   caller waits is the sidecar". Ends of multiplexed edges (HTTP/2 between sidecars)
+//   are left out: a send-to-reply time there is no request's; with only those, none.
+// - Requests (for the per-1,000 figures) are the app's own exchanges. Multiplexing is
+//   recognised on a proxy's connections only (a second request forwarded before a
+//   reply); an app that speaks gRPC or HTTP/2 itself has its direction changes counted,
+//   fewer than its requests when they overlap.
 // - CPU ms and memory per 1,000 requests, for the sidecar and, next to it, the app;
 //   requests are the app's exchanges (served and made), which every meshed request
 //   crosses once, so meshed and unmeshed pods count alike.
@@ -115,6 +120,11 @@ export function podCosts(input: {
   ends: readonly EndRecord[];
   hops: readonly HopRecord[];
   resources: ReadonlyMap<string, Aggregate>;
+  /**
+   * Ends of multiplexed edges (TopologyEdge.multiplexed): their exchange latency is no
+   * request's, so it stays out of the downstream latency the overhead share divides by.
+   */
+  multiplexedEnds?: ReadonlySet<number>;
 }): PodCost[] {
   const seconds = Math.max(1e-3, (input.toMs - input.fromMs) / 1000);
   const processes = new Map(input.processes.map((p) => [p.id, p]));
@@ -151,12 +161,13 @@ export function podCosts(input: {
               .flatMap((p) => endsOf.get(p.id) ?? [])
               .filter((e) => e.side === 'server' && outside(e.remoteAddress))
           : appEnds.filter((e) => e.side === 'client' && outside(e.remoteAddress));
+      const timedDownstream = downstreamEnds.filter((e) => !input.multiplexedEnds?.has(e.id));
       const newest = Math.max(...hops.map((h) => h.metrics.maxes.method!));
       const added = addedLatency(
         { request, response, added: merged('added') },
         timingOf(methodOfCode(newest)),
       );
-      const downstream = latencyStats(latency(downstreamEnds));
+      const downstream = latencyStats(latency(timedDownstream));
       const requests = sum('requests');
       return {
         requests,

@@ -9,7 +9,7 @@
 // are joined by address when the dialed address:port is a server end's own (no NAT in
 // between); the rest are drawn to or from an external peer.
 import type { EdgeReport, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
-import { merge, type SparseHistogram } from '../../proto/histogram.js';
+import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
 import type { Aggregate } from '../store/aggregate.js';
 import { edgeId, externalId, isLoopback, podId } from './ids.js';
 import { type LatencyStats, latencyStats, round } from './latency.js';
@@ -44,6 +44,7 @@ export type EndCounters = Pick<
   | 'retransmits'
   | 'drops'
   | 'exchanges'
+  | 'multiplexedExchanges'
 >;
 
 export interface EndSummary extends EndCounters {
@@ -70,8 +71,18 @@ export interface TopologyEdge {
   joined: JoinMethod;
   requestsPerS: number;
   bytesPerS: number;
-  /** Exchange latency p50: the client's view when known, else the server's. */
+  /**
+   * Exchange latency p50: the client's view when known, else the server's. Null on a
+   * multiplexed edge, whose send-to-reply times are no request's latency.
+   */
   latencyMs: number | null;
+  /**
+   * Either end was seen carrying several requests at once (multiplexedExchanges > 0):
+   * HTTP/2, gRPC, pipelining. Its exchange latency is left out (latencyMs null, both
+   * ends' exchangeLatency empty), and requestsPerS counts its direction changes, which
+   * take requests in flight together for one: at most the requests.
+   */
+  multiplexed: boolean;
   client: EndSummary | null;
   server: EndSummary | null;
 }
@@ -142,7 +153,15 @@ export function processNode(p: ProcessRecord): TopologyProcess {
   };
 }
 
-export function summarize(ends: readonly EndRecord[], shared = false): EndSummary | null {
+/**
+ * One side of an edge, its ends' counters summed. `multiplexed`: the edge carries several
+ * requests at once, and the exchange latency of this side is left out (empty).
+ */
+export function summarize(
+  ends: readonly EndRecord[],
+  shared = false,
+  multiplexed = false,
+): EndSummary | null {
   if (ends.length === 0) return null;
   const sum = (c: string) => ends.reduce((n, e) => n + (e.metrics.sums[c] ?? 0), 0);
   const hist = (c: string) =>
@@ -163,7 +182,8 @@ export function summarize(ends: readonly EndRecord[], shared = false): EndSummar
     retransmits: sum('retransmits'),
     drops: sum('drops'),
     exchanges: sum('exchanges'),
-    exchangeLatency: latencyStats(hist('exchange_latency')),
+    multiplexedExchanges: sum('multiplexed_exchanges'),
+    exchangeLatency: latencyStats(multiplexed ? emptyHistogram() : hist('exchange_latency')),
     connectLatency: latencyStats(hist('connect_latency')),
     srtt: latencyStats(hist('srtt')),
     shared,
@@ -290,8 +310,11 @@ export function buildTopology(input: {
   const edges: TopologyEdge[] = [];
   for (const [id, d] of drafts) {
     edgeEnds.set(id, { client: d.client, server: d.server });
-    const client = summarize(d.client, d.shared);
-    const server = summarize(d.server);
+    const multiplexed = [...d.client, ...d.server].some(
+      (e) => (e.metrics.sums.multiplexed_exchanges ?? 0) > 0,
+    );
+    const client = summarize(d.client, d.shared, multiplexed);
+    const server = summarize(d.server, false, multiplexed);
     const main = client ?? server!;
     edges.push({
       id,
@@ -299,9 +322,10 @@ export function buildTopology(input: {
       target: d.target,
       port: d.port,
       joined: d.joined,
-      requestsPerS: round(main.exchanges / seconds),
+      requestsPerS: round((main.exchanges + main.multiplexedExchanges) / seconds),
       bytesPerS: round((main.bytesSent + main.bytesReceived) / seconds),
       latencyMs: client?.exchangeLatency.p50Ms ?? server?.exchangeLatency.p50Ms ?? null,
+      multiplexed,
       client,
       server,
     });

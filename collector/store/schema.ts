@@ -160,6 +160,9 @@ export function migrations(tiers: readonly Tier[]): readonly string[] {
     // latency, forwards without an arrival, hops without one, and the method. Rows from
     // before read as 0 and empty, which is what older agents sent.
     addedColumns(tiers, 5),
+    // 6: exchanges on connections seen carrying several requests at once, kept apart from
+    // the timed ones. Rows from before read as 0: older agents timed them all.
+    addedColumns(tiers, 6),
   ];
 }
 

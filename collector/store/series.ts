@@ -34,13 +34,20 @@ export const END_SUMS = [
   'retransmits',
   'drops',
   'exchanges',
+  'multiplexed_exchanges',
 ] as const;
 
 export const END_HISTS = ['connect_latency', 'exchange_latency', 'srtt'] as const;
 
 export const SERIES: readonly SeriesKind[] = [
   /** One connection end (a kernel aggregation key) of one process. */
-  { name: 'end', sums: END_SUMS, maxes: [], hists: END_HISTS },
+  {
+    name: 'end',
+    sums: END_SUMS,
+    maxes: [],
+    hists: END_HISTS,
+    since: { multiplexed_exchanges: 6 },
+  },
   /** One sidecar process in one direction (see tollgate.v1.HopReport). */
   {
     name: 'hop',

@@ -344,6 +344,7 @@ export class Store {
       retransmits: edge.retransmits,
       drops: edge.drops,
       exchanges: edge.exchanges,
+      multiplexed_exchanges: edge.multiplexedExchanges,
       connect_latency: encodeHistogram(edge.connectLatency),
       exchange_latency: encodeHistogram(edge.exchangeLatency),
       srtt: encodeHistogram(edge.srtt),

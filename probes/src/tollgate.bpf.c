@@ -445,6 +445,9 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 
 		if (!hop_head(&q->request, now, 0, &head) || head->skaddr != q->last_read_sk)
 			return;
+		/* A second request on this upstream before any reply came back: from now on
+		 * its exchanges are not a request's latency. */
+		st->multiplexed = 1;
 	} else {
 		/* A reply still pending here was answered some other way, or never. */
 		st->response_pending = 0;
@@ -567,9 +570,15 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 	} else if (dir == st->last_dir) {
 		event = dir == DIR_SEND ? HOP_MORE_SEND : HOP_MORE_RECV;
 	} else if (dir != opening && st->last_dir == opening && st->exchange_start_ns) {
-		__sync_fetch_and_add(&stats->exchanges, 1);
-		__sync_fetch_and_add(&stats->exchange_ns_sum, now - st->exchange_start_ns);
-		record_latency(&st->key, TG_METRIC_EXCHANGE_LATENCY, now - st->exchange_start_ns);
+		if (st->multiplexed) {
+			/* A reply here may answer any of the requests in flight. */
+			__sync_fetch_and_add(&stats->multiplexed, 1);
+		} else {
+			__sync_fetch_and_add(&stats->exchanges, 1);
+			__sync_fetch_and_add(&stats->exchange_ns_sum, now - st->exchange_start_ns);
+			record_latency(&st->key, TG_METRIC_EXCHANGE_LATENCY,
+				       now - st->exchange_start_ns);
+		}
 		record_srtt(sk, &st->key, stats);
 		event = HOP_CLOSE;
 	} else {

@@ -179,6 +179,7 @@ static void print_layout(void)
 	OFFSET("stats.connect_ns_sum", struct tg_edge_stats, connect_ns_sum);
 	OFFSET("stats.exchange_ns_sum", struct tg_edge_stats, exchange_ns_sum);
 	OFFSET("stats.srtt_ns_sum", struct tg_edge_stats, srtt_ns_sum);
+	OFFSET("stats.multiplexed", struct tg_edge_stats, multiplexed);
 	OFFSET("hist.metric", struct tg_hist_record, key.metric);
 	OFFSET("hist.bucket", struct tg_hist_record, key.bucket);
 	OFFSET("hist.count", struct tg_hist_record, count);

@@ -10,7 +10,7 @@
 
 /* The runner's output stream: records, each a header and a payload. */
 #define TG_RECORD_MAGIC 0x31524754 /* "TGR1" little-endian */
-#define TG_FORMAT_VERSION 5
+#define TG_FORMAT_VERSION 6
 
 enum tg_record_type {
 	TG_RECORD_HELLO = 1,    /* payload: JSON text (kernel, programs and attach modes) */
@@ -71,6 +71,11 @@ struct tg_edge_stats {
 	__u64 connect_ns_sum;  /* for the mean of the connect latency histogram */
 	__u64 exchange_ns_sum; /* for the mean of the exchange latency histogram */
 	__u64 srtt_ns_sum;     /* for the mean of the srtt histogram */
+	/* Exchanges (direction changes) on connections seen carrying several requests at once
+	 * (a proxy's upstream that got a second request before any reply: pipelining,
+	 * HTTP/2): counted here instead of in `exchanges`, and not timed, as their
+	 * send-to-reply time is no request's latency. */
+	__u64 multiplexed;
 };
 
 /*

@@ -178,7 +178,7 @@ test('a store from schema 4 opens: its hop rows read as before, new rows add the
     check.close();
     for (const c of ['added', 'unmatched_forwards', 'arrival_unknown', 'method'])
       assert.ok(columns.includes(c), `m_hop_minute has ${c}: ${columns.join(', ')}`);
-    assert.equal(version, 5);
+    assert.equal(version, 6);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

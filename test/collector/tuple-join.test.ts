@@ -174,7 +174,7 @@ test('a store written before the ISN existed opens: its tuples are replaced, the
     const version = check.pragma('user_version', { simple: true });
     check.close();
     assert.ok(columns.includes('client_isn'), `tuples columns: ${columns.join(', ')}`);
-    assert.equal(version, 5);
+    assert.equal(version, 6);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -187,7 +187,7 @@ test('haproxy as a sidecar behind REDIRECT: both ends joined, every request a ho
     pid: number,
     side: string,
     port: number,
-    field: 'bytesSent' | 'bytesReceived' | 'exchanges' | 'exchangeNsSum',
+    field: 'bytesSent' | 'bytesReceived' | 'exchanges' | 'exchangeNsSum' | 'multiplexed',
   ) =>
     edges
       .filter((e) => e.key.tgid === pid && e.key.side === side && e.key.servicePort === port)
@@ -204,6 +204,12 @@ test('haproxy as a sidecar behind REDIRECT: both ends joined, every request a ho
     sumOf(haproxy, 'server', PROXY_PORT, 'bytesSent'),
     sumOf(client.pid!, 'client', web.port, 'bytesReceived'),
   );
+  // One request at a time on every connection: none is taken for multiplexed.
+  for (const [pid, side, port] of [
+    [haproxy, 'server', PROXY_PORT],
+    [haproxy, 'client', web.port],
+  ] as const)
+    assert.equal(sumOf(pid, side, port, 'multiplexed'), 0, `${side} ${port}: not multiplexed`);
   // Upstream: sidecar -> app over loopback, both ends too.
   assert.equal(
     sumOf(haproxy, 'client', web.port, 'bytesSent'),
@@ -378,6 +384,26 @@ test('a pipelining proxy: every forwarded request paired both ways, those it ans
     totalCount(got.histogram(proxy.pid!, 'hop_added', PROXY_PORT)),
     total - answeredHere,
   );
+  // The upstream carried many requests at once: its exchanges are marked and not timed,
+  // all but those before its first pipelined request; the downstreams are plain.
+  const edges = got.records.filter((r) => r.type === 'edge' && r.key.tgid === proxy.pid);
+  const ends = (side: 'client' | 'server', k: 'multiplexed' | 'exchanges') =>
+    edges.reduce((n, e) => n + (e.type === 'edge' && e.key.side === side ? e[k] : 0), 0);
+  t.diagnostic(
+    `upstream exchanges ${ends('client', 'exchanges')}, multiplexed ${ends('client', 'multiplexed')}`,
+  );
+  assert.ok(ends('client', 'multiplexed') > 0, 'the shared upstream is marked multiplexed');
+  assert.ok(
+    ends('client', 'exchanges') < ends('client', 'multiplexed'),
+    'most of its exchanges after the mark',
+  );
+  assert.equal(
+    totalCount(got.histogram(proxy.pid!, 'exchange_latency', SERVER_PORT)),
+    ends('client', 'exchanges'),
+    'only the exchanges before the mark are timed',
+  );
+  assert.equal(ends('server', 'multiplexed'), 0);
+  assert.equal(ends('server', 'exchanges'), total);
 });
 
 /**
@@ -439,5 +465,10 @@ test('replies forwarded out of arrival order pair with their own exchange', asyn
   assert.equal(totalCount(response), CONNECTIONS * REQUESTS);
   assert.equal(heldSlow, (CONNECTIONS / 2) * REQUESTS);
   assert.ok(Math.abs(reportedSlow - heldSlow) <= 2, `${reportedSlow} slow replies reported`);
-  assert.ok(between <= heldBetween + 2, `${between} replies paired across connections`);
+  // A hop also holds the wait before the proxy's read, which the proxy's own clock does not
+  // see: on a busy machine a fast reply now and then waits over 1.5 ms in the receive
+  // queue (up to 5 of 240 seen in CI-like runs), and lands between by the kernel's count
+  // alone. A reply paired with another connection's arrival would land anywhere.
+  const queued = Math.ceil(0.025 * held.length);
+  assert.ok(between <= heldBetween + 2 + queued, `${between} replies paired across connections`);
 });

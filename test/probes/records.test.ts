@@ -87,7 +87,7 @@ test('corrupt streams are refused with the reason', () => {
   );
   assert.throws(
     () => new RecordDecoder().push(record(2, new Uint8Array(10))),
-    /10 bytes, expected 184/,
+    /10 bytes, expected 192/,
   );
   assert.throws(
     () => new RecordDecoder().push(record(9, new Uint8Array(0))),

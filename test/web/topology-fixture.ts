@@ -46,6 +46,7 @@ export function edgeOf(
     requestsPerS,
     bytesPerS: requestsPerS * 100,
     latencyMs,
+    multiplexed: false,
     client: null,
     server: null,
   };

@@ -407,7 +407,7 @@ class Viewer {
     if (hit.kind === 'link') {
       const e = this.model.edges.get(hit.id);
       if (e)
-        text = `${this.nameOf(e.source)} → ${this.nameOf(e.target)}:${e.port}\n${formatRate(e.requestsPerS, ' req/s')} · p50 ${formatMs(e.latencyMs)}`;
+        text = `${this.nameOf(e.source)} → ${this.nameOf(e.target)}:${e.port}\n${formatRate(e.requestsPerS, ' req/s')} · ${e.multiplexed ? 'multiplexed' : `p50 ${formatMs(e.latencyMs)}`}`;
     }
     this.tooltip.textContent = text;
     this.tooltip.style.left = `${at.x + 12}px`;

@@ -361,6 +361,11 @@ export const descriptor = {
                   "type": "uint64",
                   "id": 20
                 },
+                "multiplexedExchanges": {
+                  "type": "uint64",
+                  "id": 23,
+                  "protoName": "multiplexed_exchanges"
+                },
                 "connections": {
                   "rule": "repeated",
                   "type": "ConnectionTuple",
@@ -1490,6 +1495,14 @@ export interface EdgeReport {
    */
   srtt?: Histogram;
   exchanges: number;
+  /**
+   * Exchanges on connections Tollgate saw carrying several requests at once (a proxy's
+   * upstream that got a second request before any reply came back: HTTP/1.1 pipelining,
+   * HTTP/2, gRPC). Counted here instead of in `exchanges` and left out of
+   * exchange_latency: a send-to-reply time there is no request's latency. Such an edge
+   * is multiplexed; its exchange figures are not a request/response latency.
+   */
+  multiplexedExchanges: number;
   /**
    * A bounded sample of the connections opened in this interval, for joining ends;
    * connections_unsampled counts those left out when the sample was full.

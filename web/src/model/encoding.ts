@@ -18,7 +18,7 @@ export const LATENCY_COLOURS = [
   '#bd0026',
   '#800026',
 ] as const;
-/** Edges with nothing to colour by (no exchanges, or no sidecar on the edge). */
+/** Edges with nothing to colour by (no exchanges timed: none, or multiplexed; or no sidecar on the edge). */
 export const UNKNOWN_COLOUR = '#9aa3ad';
 
 const colourScale = scaleThreshold<number, string>()

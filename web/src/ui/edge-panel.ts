@@ -16,8 +16,13 @@ export function edgePanel(
   const { edge, histograms, series } = detail;
   const c = edge.client;
   const s = edge.server;
-  const rows: [string, (e: EndSummary) => string | number][] = [
+  type Row = [string, (e: EndSummary) => string | number];
+  const multiplexed: Row[] = edge.multiplexed
+    ? [['multiplexed exchanges', (e) => formatNumber(e.multiplexedExchanges)]]
+    : [];
+  const rows: Row[] = [
     ['exchanges', (e) => formatNumber(e.exchanges)],
+    ...multiplexed,
     ['exchange p50', (e) => formatMs(e.exchangeLatency.p50Ms)],
     ['exchange p99', (e) => formatMs(e.exchangeLatency.p99Ms)],
     ['bytes sent', (e) => formatBytes(e.bytesSent)],
@@ -43,6 +48,12 @@ export function edgePanel(
       { class: 'muted' },
       `port ${edge.port} · ends joined by ${edge.joined} · ${formatRate(edge.requestsPerS, ' req/s')} · ${formatRate(edge.bytesPerS, ' B/s')}`,
     ),
+    edge.multiplexed &&
+      el(
+        'p',
+        { class: 'note' },
+        'Multiplexed: this connection carries several requests at once (HTTP/2, gRPC, pipelining), so a time from a send to the next reply is no request’s latency, and none is shown. The requests’ latency is in the sidecars’ added latency.',
+      ),
     (c?.shared || s?.shared) &&
       el(
         'p',

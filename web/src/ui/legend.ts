@@ -31,7 +31,7 @@ export function renderLegend(
         'li',
         {},
         swatch(UNKNOWN_COLOUR),
-        colorBy === 'latency' ? 'no exchanges' : 'no sidecar on the edge',
+        colorBy === 'latency' ? 'no exchanges, or multiplexed' : 'no sidecar on the edge',
       ),
     ),
     el('p', {}, 'pod fill: its sidecar’s added latency p50, same steps'),
