@@ -52,7 +52,11 @@ test('a multiplexed edge: the panel says so, counts its exchanges apart, times n
       e.process?.pid === PROCESSES.sa.ref!.pid &&
       e.side === 'CONNECTION_SIDE_CLIENT' &&
       e.remote?.address === B_IP
-        ? { ...e, exchanges: PER_INTERVAL.exchanges - MULTIPLEXED, multiplexedExchanges: MULTIPLEXED }
+        ? {
+            ...e,
+            exchanges: PER_INTERVAL.exchanges - MULTIPLEXED,
+            multiplexedExchanges: MULTIPLEXED,
+          }
         : e,
     );
     shipper.send(b);
