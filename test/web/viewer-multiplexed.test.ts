@@ -5,46 +5,26 @@
 // three window sizes; screenshots go to test/artifacts/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
-import { Shipper } from '../../daemonset/shipping/shipper.js';
 import { openBrowser } from '../../lab/browser.js';
-import { TOLLGATE_VERSION } from '../../proto/version.js';
-import type { Hit } from '../../web/src/model/geometry.js';
-import type { PageGlobals } from '../../web/src/model/introspection.js';
-import { startCollector } from '../collector/fixture.js';
-import { B_IP, meshBatch, NODE, PER_INTERVAL, PROCESSES } from '../collector/mesh-batches.js';
+import { B_IP, meshBatch, PER_INTERVAL, PROCESSES } from '../collector/mesh-batches.js';
+import {
+  ARTIFACTS,
+  clickCanvas,
+  collectorWithShipper,
+  drawn,
+  screenOf,
+  screenshotsAtSizes,
+  until,
+} from './viewer-page.js';
 
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const TOKEN = 'viewer-multiplexed-token';
 const INTERVALS = 3;
 const MULTIPLEXED = 40;
 
-const screenOf = async (page: Page, hit: Hit) =>
-  (await page.evaluate((h) => (globalThis as PageGlobals).tollgate!.screenOf(h), hit))!;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`not in time: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 test('a multiplexed edge: the panel says so, counts its exchanges apart, times none', async (t) => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  const collector = await startCollector(t, { token: TOKEN });
-  const shipper = new Shipper({
-    target: collector.grpcAddress,
-    token: TOKEN,
-    hello: { agentId: 'agent-1', node: NODE, agentVersion: TOLLGATE_VERSION },
-  });
-  t.after(() => shipper.stop());
-  shipper.start();
+  const { collector, shipper } = await collectorWithShipper(t, { token: TOKEN });
   const t0 = Math.floor(Date.now() / 1000) * 1000 - (INTERVALS + 1) * 1000;
   for (let i = 1; i <= INTERVALS; i++) {
     const b = meshBatch(i, t0 + (i - 1) * 1000);
@@ -79,14 +59,8 @@ test('a multiplexed edge: the panel says so, counts its exchanges apart, times n
   t.after(() => browser.close());
   const { page } = browser;
   await page.goto(`${collector.httpUrl}/#token=${TOKEN}`);
-  await until('the edge drawn', async () =>
-    (await page.evaluate(() => (globalThis as PageGlobals).tollgate!.drawn())).links.includes(
-      crossing.id,
-    ),
-  );
-  const at = await screenOf(page, { kind: 'link', id: crossing.id });
-  const box = (await page.locator('canvas.graph').boundingBox())!;
-  await page.mouse.click(box.x + at.x, box.y + at.y);
+  await until('the edge drawn', async () => (await drawn(page)).links.includes(crossing.id));
+  await clickCanvas(page, await screenOf(page, { kind: 'link', id: crossing.id }));
   const panel = page.locator(`.edge-panel[data-edge="${crossing.id}"]`);
   await panel.waitFor({ timeout: 10_000 });
   assert.match((await panel.locator('p.note').first().textContent()) ?? '', /^Multiplexed: /);
@@ -105,15 +79,5 @@ test('a multiplexed edge: the panel says so, counts its exchanges apart, times n
   const captions = await panel.locator('figure.histogram figcaption').allTextContents();
   assert.equal(captions[0], 'exchange latency (client) · 0 samples');
   assert.equal(captions[1], 'exchange latency (server) · 0 samples');
-  for (const [width, height] of [
-    [1920, 1080],
-    [1280, 800],
-    [900, 640],
-  ] as const) {
-    await page.setViewportSize({ width, height });
-    await page.screenshot({
-      path: join(ARTIFACTS, `viewer-multiplexed-${width}x${height}.png`),
-      fullPage: true,
-    });
-  }
+  await screenshotsAtSizes(page, 'viewer-multiplexed');
 });

@@ -8,71 +8,32 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
 import { encodeSessionJson } from '../../collector/sessions/session-file.js';
-import { Shipper } from '../../daemonset/shipping/shipper.js';
 import { openBrowser } from '../../lab/browser.js';
-import { TOLLGATE_VERSION } from '../../proto/version.js';
-import type { Hit } from '../../web/src/model/geometry.js';
 import type { PageGlobals } from '../../web/src/model/introspection.js';
-import { startCollector } from '../collector/fixture.js';
-import { meshBatch, NODE, PER_INTERVAL, PROCESSES } from '../collector/mesh-batches.js';
+import { meshBatch, PER_INTERVAL, PROCESSES } from '../collector/mesh-batches.js';
 import { sessionWithAddedLatency } from './session-files.js';
+import {
+  ARTIFACTS,
+  clickCanvas,
+  collectorWithShipper,
+  drawn,
+  screenOf,
+  screenshotsAtSizes,
+  until,
+} from './viewer-page.js';
 
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
-
-/** Screenshots of the page at a wide, a laptop and a narrow window, for a person to look at. */
-async function screenshotsAtSizes(page: Page, name: string): Promise<void> {
-  for (const [width, height] of [
-    [1920, 1080],
-    [1280, 800],
-    [900, 640],
-  ] as const) {
-    await page.setViewportSize({ width, height });
-    await page.screenshot({ path: join(ARTIFACTS, `${name}-${width}x${height}.png`) });
-  }
-}
 const HOSTILE = '<img src=x onerror=alert(1)>';
 const TOKEN = 'viewer-test-token';
 const INTERVALS = 5;
 
-// Page functions are sent to the page as source: they name the viewer's introspection
-// through globalThis (these tests compile without DOM types), not through a helper.
-const drawn = (page: Page) => page.evaluate(() => (globalThis as PageGlobals).tollgate!.drawn());
-const screenOf = async (page: Page, hit: Hit) =>
-  (await page.evaluate((h) => (globalThis as PageGlobals).tollgate!.screenOf(h), hit))!;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`not in time: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Clicks the canvas at a point given in canvas coordinates. */
-async function clickCanvas(page: Page, at: { x: number; y: number }) {
-  const box = (await page.locator('canvas.graph').boundingBox())!;
-  await page.mouse.click(box.x + at.x, box.y + at.y);
-}
-
 test('the viewer draws the known mesh, details its edges and pods, stays safe, and compares', async (t) => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  const collector = await startCollector(t, {
+  const { collector, shipper } = await collectorWithShipper(t, {
     token: TOKEN,
     liveIntervalMs: 200,
     liveWindowMs: 120_000,
   });
-  const shipper = new Shipper({
-    target: collector.grpcAddress,
-    token: TOKEN,
-    hello: { agentId: 'agent-1', node: NODE, agentVersion: TOLLGATE_VERSION },
-  });
-  t.after(() => shipper.stop());
-  shipper.start();
   // The decoy pod's process carries a name made of markup.
   const t0 = Math.floor(Date.now() / 1000) * 1000 - (INTERVALS + 1) * 1000;
   const hostile = (i: number) => {

@@ -1,0 +1,68 @@
+// The viewer page as tests drive it in Chromium: what it drew, where, clicks on the
+// canvas, waiting for a state, and screenshots at the window sizes a person looks at.
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { Shipper } from '../../daemonset/shipping/shipper.js';
+import { TOLLGATE_VERSION } from '../../proto/version.js';
+import type { Hit } from '../../web/src/model/geometry.js';
+import type { PageGlobals } from '../../web/src/model/introspection.js';
+import { startCollector } from '../collector/fixture.js';
+import { NODE } from '../collector/mesh-batches.js';
+
+export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+
+/** Screenshots of the page at a wide, a laptop and a narrow window, for a person to look at. */
+export async function screenshotsAtSizes(page: Page, name: string): Promise<void> {
+  for (const [width, height] of [
+    [1920, 1080],
+    [1280, 800],
+    [900, 640],
+  ] as const) {
+    await page.setViewportSize({ width, height });
+    await page.screenshot({ path: join(ARTIFACTS, `${name}-${width}x${height}.png`) });
+  }
+}
+// Page functions are sent to the page as source: they name the viewer's introspection
+// through globalThis (these tests compile without DOM types), not through a helper.
+export const drawn = (page: Page) =>
+  page.evaluate(() => (globalThis as PageGlobals).tollgate!.drawn());
+export const screenOf = async (page: Page, hit: Hit) =>
+  (await page.evaluate((h) => (globalThis as PageGlobals).tollgate!.screenOf(h), hit))!;
+
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  ms = 10_000,
+) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`not in time: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Clicks the canvas at a point given in canvas coordinates. */
+export async function clickCanvas(page: Page, at: { x: number; y: number }) {
+  const box = (await page.locator('canvas.graph').boundingBox())!;
+  await page.mouse.click(box.x + at.x, box.y + at.y);
+}
+
+/** A collector for the viewer to read, and an agent's shipper to feed it batches with. */
+export async function collectorWithShipper(
+  t: TestContext,
+  options: Parameters<typeof startCollector>[1] & { token: string },
+) {
+  const collector = await startCollector(t, options);
+  const shipper = new Shipper({
+    target: collector.grpcAddress,
+    token: options.token,
+    hello: { agentId: 'agent-1', node: NODE, agentVersion: TOLLGATE_VERSION },
+  });
+  t.after(() => shipper.stop());
+  shipper.start();
+  return { collector, shipper };
+}
