@@ -208,8 +208,13 @@ export function sessionResults(input: {
     }
     const hist = (list: readonly { metrics: { hists: Record<string, Hist> } }[], c: string) =>
       list.reduce((h, e) => merge(h, e.metrics.hists[c]!), emptyHistogram());
-    d.clientEnds = merge(d.clientEnds, hist(ends.client, 'exchange_latency'));
-    d.serverEnds = merge(d.serverEnds, hist(ends.server, 'exchange_latency'));
+    // A multiplexed edge's send-to-reply times are no request's latency (TopologyEdge):
+    // none enter the session's edges or its headline; its requests count by direction
+    // changes, as the topology counts them.
+    if (!edge.multiplexed) {
+      d.clientEnds = merge(d.clientEnds, hist(ends.client, 'exchange_latency'));
+      d.serverEnds = merge(d.serverEnds, hist(ends.server, 'exchange_latency'));
+    }
     d.connect = merge(d.connect, hist(ends.client, 'connect_latency'));
     d.srtt = merge(d.srtt, hist([...ends.client, ...ends.server], 'srtt'));
     const main: EndSummary = edge.client ?? edge.server!;
@@ -217,7 +222,7 @@ export function sessionResults(input: {
     d.bytesReceived += edge.client ? edge.client.bytesReceived : edge.server!.bytesSent;
     d.retransmits += (edge.client?.retransmits ?? 0) + (edge.server?.retransmits ?? 0);
     d.resets += (edge.client?.resetsSent ?? 0) + (edge.server?.resetsSent ?? 0);
-    d.exchanges += main.exchanges;
+    d.exchanges += main.exchanges + main.multiplexedExchanges;
   }
   const edges: EdgeResult[] = [];
   let entryLatency = emptyHistogram();

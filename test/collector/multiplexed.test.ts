@@ -11,8 +11,10 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { CumulativeMetrics } from '../../collector/metrics/cumulative.js';
 import { Queries } from '../../collector/queries.js';
+import { sessionResults } from '../../collector/sessions/results.js';
 import { Store } from '../../collector/store/store.js';
 import { type Batch, Batch as BatchCodec, type EdgeReport } from '../../proto/gen/tollgate/v1.js';
+import { compileTarget } from '../../proto/target.js';
 import { B_IP, meshBatch, PER_INTERVAL, PROCESSES } from './mesh-batches.js';
 import { backToSchema } from './older-store.js';
 
@@ -78,6 +80,24 @@ test('a multiplexed edge: marked, its exchange latency left out, its requests al
     const inbound = v.costs.find((c) => c.name === 'pod-b')?.inbound;
     assert.equal(inbound?.downstreamLatency.count, 0);
     assert.equal(inbound?.overheadShare, null);
+    // The edge detail and a session made of the range: no exchange latency either.
+    const detail = new Queries(store).edge(edge.id, { fromMs: T0, toMs: T0 + 2000 }, 1000, T0);
+    assert.equal(detail?.histograms.clientExchange.indexes.length, 0);
+    assert.equal(detail?.histograms.serverExchange.indexes.length, 0);
+    const session = sessionResults({
+      view: v,
+      target: compileTarget({ all: true, namespaces: [], podSelector: '', pods: [] }),
+    });
+    const inSession = session.edges.find(
+      (e) => e.id === 'shop/pod-a/sidecar>shop/pod-b/sidecar:9080',
+    );
+    assert.ok(inSession, JSON.stringify(session.edges.map((e) => e.id)));
+    assert.equal(inSession.clientExchangeLatency?.indexes.length ?? 0, 0);
+    assert.equal(inSession.serverExchangeLatency?.indexes.length ?? 0, 0);
+    assert.equal(inSession.exchanges, 2 * PER_INTERVAL.exchanges);
+    // The app's own call to its sidecar is plain and keeps its latency.
+    const plain = session.edges.find((e) => e.id === 'shop/pod-a/app>shop/pod-a/sidecar:9080');
+    assert.ok((plain?.clientExchangeLatency?.indexes.length ?? 0) > 0);
     // pod-a's outbound downstream is its app's own calls: plain, still there.
     const outbound = v.costs.find((c) => c.name === 'pod-a')?.outbound;
     assert.ok((outbound?.downstreamLatency.count ?? 0) > 0);
