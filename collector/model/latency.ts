@@ -66,9 +66,8 @@ export const timingOf = (method: HopMethod): HopTiming =>
  * A direction's added latency: the joint per-exchange histogram when there is one (with
  * its exact mean), else the sum of the two hop histograms as if independent, for data
  * from agents that do not join exchanges. Only arrival-to-forward agents join them; from
- * those an empty joint histogram means nothing was paired (every exchange unpaired, e.g.
- * replies multiplexed on one upstream), and the figure is empty rather than a sum of
- * hops that belong to no known exchange.
+ * those an empty joint histogram means no exchange had both hops paired, and the figure
+ * is empty rather than a sum of hops that belong to no known exchange.
  */
 export function addedLatency(
   hops: { request: SparseHistogram; response: SparseHistogram; added: SparseHistogram },
