@@ -492,8 +492,18 @@ export async function measureAddedLatency(
       };
       const lead = rowLeadMs(tollgate.intervalMs);
       const perRound = m.bRuns.map((run) => figures(run.start - lead, run.end + 1));
-      const whole = figures(m.bRuns[0]!.start - lead, m.bRuns[m.bRuns.length - 1]!.end + 1);
-      conditions.push(await summarise(m, perRound, whole, options));
+      const span = [m.bRuns[0]!.start - lead, m.bRuns[m.bRuns.length - 1]!.end + 1] as const;
+      const whole = figures(...span);
+      // Two sidecars on the path: whether the collector marked the connection between them
+      // multiplexed, as it must for HTTP/2 (and must not for TLS, one request at a time).
+      const between: AddedLatencyCondition['details'] = {};
+      if (path.length === 2)
+        between.sidecar_edge_multiplexed = edgeMultiplexed(
+          tollgate.view(...span),
+          path[0]!.netns,
+          path[1]!.netns,
+        );
+      conditions.push(await summarise(m, perRound, whole, options, between));
       log(summaryLine(conditions[conditions.length - 1]!));
     }
     const noiseMax = (stat: Stat) =>
@@ -795,6 +805,7 @@ async function summarise(
   perRound: SidecarFigures[][],
   whole: SidecarFigures[],
   options: AddedLatencyOptions,
+  observed: AddedLatencyCondition['details'] = {},
 ): Promise<AddedLatencyCondition> {
   const ab = abTruth(m.rounds);
   // Per round, the B run's added latency with the same round's A run, then the median
@@ -869,7 +880,7 @@ async function summarise(
         added_count: totalCount(s.added),
       })),
     })),
-    details: (await m.prepared.details?.()) ?? {},
+    details: { ...((await m.prepared.details?.()) ?? {}), ...observed },
   };
 }
 
@@ -907,6 +918,25 @@ async function binaryLoad(
     (run.durationS + run.warmupS) * 1000 + TIMEOUT_MS + 15_000,
   );
   return JSON.parse(line) as LoadResult;
+}
+
+/**
+ * Whether the collector marked the edges from one pod's sidecar to another pod
+ * multiplexed: 'yes' or 'no' when all agree, 'mixed' when some are; null without an edge.
+ */
+function edgeMultiplexed(view: CollectorView, fromPod: string, toPod: string): string | null {
+  const podOf = new Map(view.topology.processes.map((p) => [p.id, p]));
+  const toPodId = view.topology.pods.find((p) => p.name === toPod)?.id;
+  const edges = view.topology.edges.filter((e) => {
+    const source = podOf.get(e.source);
+    const pod = view.topology.pods.find((p) => p.id === source?.pod);
+    return (
+      source?.role === 'sidecar' && pod?.name === fromPod && podOf.get(e.target)?.pod === toPodId
+    );
+  });
+  if (edges.length === 0) return null;
+  const marked = edges.filter((e) => e.multiplexed).length;
+  return marked === edges.length ? 'yes' : marked === 0 ? 'no' : 'mixed';
 }
 
 /** Established TCP connections in a pod's namespace to address:port (by default an app's upstreams). */

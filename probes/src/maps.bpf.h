@@ -38,7 +38,7 @@ struct sock_state {
 	__u32 retrans_seen; /* tcp_sock.total_retrans already counted */
 	__u16 hop_port;     /* proxy upstream: the listener of the last request it forwarded */
 	__u8 multiplexed;   /* carries several requests at once: exchanges not timed */
-	__u8 pad;
+	__u8 awaiting_reply; /* proxy upstream: a request went out, nothing read since */
 	__u8 side;
 	__u8 last_dir;
 	__u8 has_key;  /* key filled (addresses and process known) */

@@ -373,6 +373,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 		 * is kept whatever is pending: replies multiplexed on it are paired by time.
 		 */
 		if (st->side == TG_SIDE_CLIENT) {
+			st->awaiting_reply = 0;
 			if ((arrived = take_arrival(st, now)))
 				st->response_arrival_ns = arrived;
 		} else if (st->request_pending && (arrived = take_arrival(st, now))) {
@@ -429,6 +430,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 		/* Upstream: a response arrives. Keyed by the listener its request came in on;
 		 * linked to that request's downstream, or else queued for the next reply. */
 		hop.service_port = st->hop_port;
+		st->awaiting_reply = 0;
 		st->response_seq++;
 		st->response_pending = 1;
 		st->response_arrival_ns = arrival_of(st, now, hop_stats_of(&hop));
@@ -445,9 +447,11 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 
 		if (!hop_head(&q->request, now, 0, &head) || head->skaddr != q->last_read_sk)
 			return;
-		/* A second request on this upstream before any reply came back: from now on
-		 * its exchanges are not a request's latency. */
-		st->multiplexed = 1;
+		/* A second request on this upstream while one it forwarded waits for its reply
+		 * (not merely after a write of the proxy's own, a TLS Finished): from now on its
+		 * exchanges are not a request's latency. */
+		if (st->awaiting_reply)
+			st->multiplexed = 1;
 	} else {
 		/* A reply still pending here was answered some other way, or never. */
 		st->response_pending = 0;
@@ -459,6 +463,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 			__sync_fetch_and_add(&stats->unmatched_forwards, 1);
 		return;
 	}
+	st->awaiting_reply = 1;
 	/* From the last bytes of the request read before this forward. */
 	if (owner->latest_arrival_ns > e.read_ns && owner->latest_arrival_ns <= now)
 		e.read_ns = owner->latest_arrival_ns;

@@ -72,9 +72,9 @@ struct tg_edge_stats {
 	__u64 exchange_ns_sum; /* for the mean of the exchange latency histogram */
 	__u64 srtt_ns_sum;     /* for the mean of the srtt histogram */
 	/* Exchanges (direction changes) on connections seen carrying several requests at once
-	 * (a proxy's upstream that got a second request before any reply: pipelining,
-	 * HTTP/2): counted here instead of in `exchanges`, and not timed, as their
-	 * send-to-reply time is no request's latency. */
+	 * (a proxy's upstream that got a second request while one it forwarded still waited
+	 * for its reply: pipelining, HTTP/2): counted here instead of in `exchanges`, and not
+	 * timed, as their send-to-reply time is no request's latency. */
 	__u64 multiplexed;
 };
 

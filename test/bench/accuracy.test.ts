@@ -1,7 +1,7 @@
 // The accuracy benchmark's machinery, small: one server with a known service time, one
-// lossy transfer, and three sidecar conditions (haproxy in TCP mode at low load, haproxy in
-// HTTP mode reusing upstream connections, two sidecars with HTTP/2 between them) against
-// their A/B truth. The ground truths must
+// lossy transfer, and four sidecar conditions (haproxy in TCP mode at low load, haproxy in
+// HTTP mode reusing upstream connections, two sidecars with HTTP/2 between them, and with
+// mutual TLS) against their A/B truth. The ground truths must
 // agree with what Tollgate reported end to end (probes, agent, collector), and what the
 // benchmark says of its targets must follow from its own numbers.
 //
@@ -26,7 +26,7 @@ import { type AddedLatencyOptions, DEFAULT_ADDED_LATENCY } from '../../bench/add
 const ROUNDS = 6;
 const ADDED: AddedLatencyOptions = {
   ...DEFAULT_ADDED_LATENCY,
-  conditions: ['tcp_low', 'http_reuse', 'h2_sidecars'],
+  conditions: ['tcp_low', 'http_reuse', 'h2_sidecars', 'tls_sidecars'],
   rounds: ROUNDS,
   runSeconds: 1,
   // 0.2 s (62 requests) is past a fresh generator's first slow requests, and keeps the
@@ -91,7 +91,7 @@ test('bench accuracy: bytes exact, retransmits as the kernel counts, quantiles r
 test('bench accuracy: every condition has an A/B truth, a noise floor and what Tollgate saw', () => {
   assert.deepEqual(
     r.added_latency.map((c) => c.name),
-    ['tcp_low', 'http_reuse', 'h2_sidecars'],
+    ['tcp_low', 'http_reuse', 'h2_sidecars', 'tls_sidecars'],
   );
   for (const c of r.added_latency) {
     assert.equal(c.rounds, ROUNDS);
@@ -176,6 +176,15 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
   );
   const between = Number(h2.details.sidecar_connections_max);
   assert.ok(between >= 1 && between <= 2, `connections between the sidecars: ${between}`);
+  // Requests overlap on it (32 connections at 311/s, each in flight for 2 ms or more), so
+  // the kernel saw a second request forwarded before a reply: the edge is marked.
+  assert.equal(h2.details.sidecar_edge_multiplexed, 'yes');
+  // Mutual TLS in TCP mode carries one request at a time per connection; the handshake's
+  // own writes before the first request must not pass for a second request in flight.
+  const tls = r.added_latency.find((c) => c.name === 'tls_sidecars')!;
+  assert.equal(tls.details.sidecar_edge_multiplexed, 'no');
+  for (const s of tls.sidecars)
+    assert.ok(s.share_paired !== null && s.share_paired >= 0.9, `${s.pod}: ${s.share_paired}`);
   for (const s of h2.sidecars)
     assert.ok(s.share_paired !== null && s.share_paired >= 0.9, `${s.pod}: ${s.share_paired}`);
   assert.equal(r.ab_noise_floor, Math.max(...r.added_latency.map((c) => c.noise_floor_ms.p50_ms)));

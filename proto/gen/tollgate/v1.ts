@@ -1497,8 +1497,8 @@ export interface EdgeReport {
   exchanges: number;
   /**
    * Exchanges on connections Tollgate saw carrying several requests at once (a proxy's
-   * upstream that got a second request before any reply came back: HTTP/1.1 pipelining,
-   * HTTP/2, gRPC). Counted here instead of in `exchanges` and left out of
+   * upstream that got a second request while one it forwarded still waited for its
+   * reply: HTTP/1.1 pipelining, HTTP/2, gRPC). Counted here instead of in `exchanges` and left out of
    * exchange_latency: a send-to-reply time there is no request's latency. Such an edge
    * is multiplexed; its exchange figures are not a request/response latency.
    */
