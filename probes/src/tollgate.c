@@ -208,16 +208,28 @@ static void print_layout(void)
 	       offsetof(struct tg_lost, hop_map_full));
 }
 
-/* Looks up and deletes every entry of a hash map, emitting each as a record. */
+/*
+ * Looks up and deletes every entry of a hash map, emitting each as a record. Each lookup
+ * asks for no more entries than the buffers hold at this map's key and value sizes (an
+ * edge's value is larger than a histogram's), so the kernel never writes past them.
+ */
 static __u32 drain(int fd, size_t key_size, size_t value_size, __u16 type)
 {
-	static char keys[BATCH * 128], values[BATCH * 128], record[256];
-	__u32 in = 0, out = 0, count, total = 0, i;
+	static char keys[BATCH * 128], values[BATCH * 128], record[512];
+	__u32 in = 0, out = 0, count, total = 0, i, fits = BATCH;
 	void *in_batch = NULL;
 	int err;
 
+	if (key_size + value_size > sizeof(record)) {
+		fprintf(stderr, "tollgate-runner: a %zu-byte record does not fit\n", key_size + value_size);
+		return 0;
+	}
+	if (sizeof(keys) / key_size < fits)
+		fits = sizeof(keys) / key_size;
+	if (sizeof(values) / value_size < fits)
+		fits = sizeof(values) / value_size;
 	do {
-		count = BATCH;
+		count = fits;
 		err = bpf_map_lookup_and_delete_batch(fd, in_batch, &out, keys, values, &count, NULL);
 		if (err && errno != ENOENT) {
 			fprintf(stderr, "tollgate-runner: draining map: %s\n", strerror(errno));
