@@ -20,7 +20,7 @@ import { type Identity, IdentityResolver, type PodDirectory } from './identity/r
 import { PROXY_EXECUTABLES, type RoleRules } from './identity/roles.js';
 import type { WatchedSetStats } from './kubernetes/watched-set.js';
 import { LoadRunner, type RunLoad } from './load-runner.js';
-import { readProcessResources } from './proc-resources.js';
+import { readProcessResources, statFields } from './proc-resources.js';
 import { Shipper, type ShipperOptions } from './shipping/shipper.js';
 import { TraceTarget } from './trace-target.js';
 
@@ -83,7 +83,11 @@ export class Agent {
   readonly node: string;
   private readonly resolver: IdentityResolver;
   private readonly directions = new DirectionLearner();
-  private readonly proxies = new Set<number>();
+  /**
+   * The processes the kernel pairs hops for, by pid, with each one's start time: a pid
+   * that comes back as another process is not a proxy until it is found to be one.
+   */
+  private readonly proxies = new Map<number, number>();
   private current = new IntervalRecords();
   private intervals = 0;
   private batches = 0;
@@ -171,7 +175,7 @@ export class Agent {
       node: this.node,
       intervals: this.intervals,
       batches: this.batches,
-      proxies: [...this.proxies],
+      proxies: [...this.proxies.keys()],
       fallbackReason: this.fallbackReason,
       lost: {
         kernelMapFull: this.kernelMapFull,
@@ -319,11 +323,37 @@ export class Agent {
 
   private registerProxy(pid: number): void {
     if (this.proxies.has(pid) || !(this.source instanceof ProbeSource)) return;
+    const start = this.startTimeOf(pid);
+    if (start === undefined) return;
     try {
       this.source.addProxy(pid);
-      this.proxies.add(pid);
+      this.proxies.set(pid, start);
     } catch {
       // The runner has exited; the pump ends and stop() reports why.
+    }
+  }
+
+  /** The kernel stops pairing a proxy that exited, before its pid can be reused. */
+  private unregisterProxy(pid: number): void {
+    this.proxies.delete(pid);
+    this.directions.forget(pid);
+    this.resolver.forget(pid);
+    if (!(this.source instanceof ProbeSource)) return;
+    try {
+      this.source.removeProxy(pid);
+    } catch {
+      // The runner has exited.
+    }
+  }
+
+  /** A process's start time (clock ticks since boot), or undefined once it has exited. */
+  private startTimeOf(pid: number): number | undefined {
+    const procRoot = this.options.procRoot ?? '/proc';
+    try {
+      const start = Number(statFields(readFileSync(`${procRoot}/${pid}/stat`, 'utf8'))[19]);
+      return Number.isSafeInteger(start) ? start : undefined;
+    } catch {
+      return undefined;
     }
   }
 
@@ -337,6 +367,10 @@ export class Agent {
     } catch {
       return;
     }
+    // Forget proxies that exited, in the kernel too: their pid may come back as
+    // something else (a different start time says it has).
+    for (const [pid, start] of this.proxies)
+      if (this.startTimeOf(pid) !== start) this.unregisterProxy(pid);
     for (const entry of entries) {
       const pid = Number(entry);
       if (this.proxies.has(pid)) continue;
@@ -344,16 +378,6 @@ export class Agent {
         const comm = readFileSync(`${procRoot}/${pid}/comm`, 'utf8').trim();
         if (names.includes(comm)) this.registerProxy(pid);
       } catch {}
-    }
-    // Forget proxies that exited (their pid may come back as something else).
-    for (const pid of this.proxies) {
-      try {
-        readFileSync(`${procRoot}/${pid}/comm`);
-      } catch {
-        this.proxies.delete(pid);
-        this.directions.forget(pid);
-        this.resolver.forget(pid);
-      }
     }
   }
 
