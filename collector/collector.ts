@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { buildHttpApp } from './http/app.js';
-import { CommitQueue } from './ingest/commit-queue.js';
+import { CommitQueue, type CommitQueueOptions } from './ingest/commit-queue.js';
 import { IngestServer, type TlsFiles } from './ingest/grpc-server.js';
 import { CumulativeMetrics } from './metrics/cumulative.js';
 import { Queries } from './queries.js';
@@ -29,6 +29,8 @@ export interface CollectorOptions {
   tls?: TlsFiles;
   store?: StoreOptions;
   maxMessageBytes?: number;
+  /** The commit queue's bounds (by batches and by bytes) before agents are paused. */
+  queue?: CommitQueueOptions;
   webRoot?: string;
   maintainEveryMs?: number;
   liveIntervalMs?: number;
@@ -55,7 +57,7 @@ export class Collector {
 
   static async start(options: CollectorOptions): Promise<Collector> {
     const store = Store.open(options.database, options.store);
-    const queue = new CommitQueue(store);
+    const queue = new CommitQueue(store, options.queue);
     const metrics = new CumulativeMetrics();
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'tollgate_collector_' });
@@ -82,6 +84,14 @@ export class Collector {
       registers: [registry],
       collect() {
         this.set(queue.depth);
+      },
+    });
+    new Gauge({
+      name: 'tollgate_collector_commit_queue_bytes',
+      help: 'Bytes of the batches waiting for their transaction, as they came',
+      registers: [registry],
+      collect() {
+        this.set(queue.depthBytes);
       },
     });
     ingest = await IngestServer.start({

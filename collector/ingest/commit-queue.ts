@@ -1,8 +1,11 @@
 // Groups incoming batches into one store transaction each few milliseconds: one fsync
 // per group instead of per batch, and each batch acknowledged only once its group is
-// committed. The queue is bounded: when it holds `highWater` batches, `hasRoom()` turns
-// false and the streams stop reading until 'drain', so gRPC flow control pushes back
-// on the agents (which spool) instead of the collector's memory growing.
+// committed. The queue is bounded by batches and by bytes (a batch may be 1 KiB or 16 MiB):
+// when it holds `highWater` batches or `highWaterBytes` of them as they came on the wire,
+// `hasRoom()` turns false and the streams stop reading until 'drain', so gRPC flow
+// control pushes back on the agents (which spool) instead of the collector's memory
+// growing. A stream pauses after the batch that crossed the line, so the queue holds at
+// most the bound plus one batch per stream.
 import { EventEmitter } from 'node:events';
 import type { Batch } from '../../proto/gen/tollgate/v1.js';
 import type { CommitStatus, Store } from '../store/store.js';
@@ -14,10 +17,13 @@ export interface CommitQueueOptions {
   lingerMs?: number;
   /** Batches waiting before the streams are paused. */
   highWater?: number;
+  /** Bytes of batches waiting (their encoded size) before the streams are paused. */
+  highWaterBytes?: number;
 }
 
 interface Pending {
   batch: Batch;
+  bytes: number;
   resolve(status: CommitStatus): void;
   reject(error: Error): void;
 }
@@ -28,6 +34,8 @@ export class CommitQueue extends EventEmitter {
   private readonly maxGroup: number;
   private readonly lingerMs: number;
   private readonly highWater: number;
+  private readonly highWaterBytes: number;
+  private pendingBytes = 0;
   /** Commit durations in ms of the last groups, for the metrics. */
   committed = 0;
   duplicates = 0;
@@ -40,22 +48,30 @@ export class CommitQueue extends EventEmitter {
     this.maxGroup = options.maxGroup ?? 256;
     this.lingerMs = options.lingerMs ?? 5;
     this.highWater = options.highWater ?? 1024;
+    this.highWaterBytes = options.highWaterBytes ?? 64 * 2 ** 20;
   }
 
-  submit(batch: Batch): Promise<CommitStatus> {
+  /** Queues a batch; `bytes` is its size as it came (the gRPC message). */
+  submit(batch: Batch, bytes: number): Promise<CommitStatus> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ batch, resolve, reject });
+      this.pending.push({ batch, bytes, resolve, reject });
+      this.pendingBytes += bytes;
       if (this.pending.length >= this.maxGroup) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.lingerMs);
     });
   }
 
   hasRoom(): boolean {
-    return this.pending.length < this.highWater;
+    return this.pending.length < this.highWater && this.pendingBytes < this.highWaterBytes;
   }
 
   get depth(): number {
     return this.pending.length;
+  }
+
+  /** Bytes of the batches waiting. */
+  get depthBytes(): number {
+    return this.pendingBytes;
   }
 
   /** Commits what is waiting now (also called by the timer and when a group is full). */
@@ -64,6 +80,7 @@ export class CommitQueue extends EventEmitter {
     this.timer = undefined;
     while (this.pending.length > 0) {
       const group = this.pending.splice(0, this.maxGroup);
+      for (const p of group) this.pendingBytes -= p.bytes;
       let statuses: CommitStatus[];
       try {
         statuses = this.store.commit(group.map((p) => p.batch));

@@ -41,6 +41,21 @@ export interface IngestOptions {
 
 type Stream = grpc.ServerDuplexStream<AgentMessage, Init<CollectorMessage>>;
 
+/** Each decoded message's size on the wire, for the commit queue's byte bound. */
+const wireBytes = new WeakMap<AgentMessage, number>();
+
+/** The generated service, but remembering how many bytes each message came in. */
+const MeasuredIngest = {
+  connect: {
+    ...AgentIngestService.connect,
+    requestDeserialize: (bytes: Buffer): AgentMessage => {
+      const message = AgentIngestService.connect.requestDeserialize(bytes);
+      wireBytes.set(message, bytes.length);
+      return message;
+    },
+  },
+};
+
 export class IngestServer {
   private readonly streams = new Set<Stream>();
   /** The agent behind each stream, once its hello arrived. */
@@ -60,7 +75,7 @@ export class IngestServer {
       'grpc.max_send_message_length': 4 * 2 ** 20,
     });
     let ingest: IngestServer | undefined;
-    server.addService(AgentIngestService, {
+    server.addService(MeasuredIngest, {
       connect: (call: Stream) => ingest!.handle(call, options),
     });
     const credentials = options.tls
@@ -186,7 +201,7 @@ export class IngestServer {
         options.onBatch?.('rejected', problem);
         return;
       }
-      options.queue.submit(batch).then(
+      options.queue.submit(batch, wireBytes.get(message) ?? 0).then(
         (status) => {
           ack(status === 'stored' ? 'ACK_STATUS_STORED' : 'ACK_STATUS_DUPLICATE');
           options.onBatch?.(status, undefined, batch);
