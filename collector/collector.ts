@@ -9,6 +9,7 @@ import { buildHttpApp } from './http/app.js';
 import { CommitQueue, type CommitQueueOptions } from './ingest/commit-queue.js';
 import { IngestServer, type TlsFiles } from './ingest/grpc-server.js';
 import { CumulativeMetrics } from './metrics/cumulative.js';
+import { clockStepBack } from './model/batch-interval.js';
 import { Queries } from './queries.js';
 import { SessionManager } from './sessions/session-manager.js';
 import { Store, type StoreOptions } from './store/store.js';
@@ -67,6 +68,11 @@ export class Collector {
       labelNames: ['outcome'] as const,
       registers: [registry],
     });
+    const clockSteps = new Counter({
+      name: 'tollgate_collector_clock_step_batches_total',
+      help: "Batches whose interval ended before it started (an agent's clock stepped back), stored at their end",
+      registers: [registry],
+    });
     const queries = new Queries(store);
     let ingest: IngestServer | undefined;
     let sessions: SessionManager | undefined;
@@ -104,6 +110,7 @@ export class Collector {
       maxMessageBytes: options.maxMessageBytes,
       onBatch: (outcome, _error, batch) => {
         batches.inc({ outcome });
+        if (outcome === 'stored' && batch && clockStepBack(batch)) clockSteps.inc();
         if (outcome === 'stored' && batch) metrics.add(batch);
         if (outcome !== 'rejected' && batch)
           sessions?.noteDelivered(batch.agentId, batch.intervalEndUnixMs);

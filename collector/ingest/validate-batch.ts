@@ -120,8 +120,10 @@ export function validateBatch(
   }
   if (!(Number.isSafeInteger(batch.sequence) && batch.sequence >= 1))
     return `sequence ${batch.sequence} must be a positive integer`;
-  if (batch.intervalEndUnixMs < batch.intervalStartUnixMs || batch.intervalStartUnixMs < 0)
-    return 'interval ends before it starts';
+  // An interval that ends before it starts is an agent's clock stepped back (NTP): its
+  // data is real, so it is kept, at its end, and counted (clockStepBack), not refused.
+  if (batch.intervalStartUnixMs < 0 || batch.intervalEndUnixMs < 0)
+    return 'interval times must not be negative';
   for (const [list, name] of [
     [batch.processes, 'processes'],
     [batch.edges, 'edges'],

@@ -12,6 +12,7 @@ import type {
   ProcessIdentity,
   ResourceSample,
 } from '../../proto/gen/tollgate/v1.js';
+import { clockStepBack } from '../model/batch-interval.js';
 import { processId, tupleScope } from '../model/ids.js';
 import type { PeerNameRecord } from '../model/topology.js';
 import { type Aggregate, addAggregate, addRow, emptyAggregate, type Row } from './aggregate.js';
@@ -224,7 +225,10 @@ export class Store {
     const s = this.statements;
     this.sessions.addLoadReports(batch);
     const seen = batch.intervalEndUnixMs || nowMs;
-    const bucket = bucketStart(batch.intervalStartUnixMs || seen, 1000);
+    // Rows are keyed by the interval's start; one that ends before it starts (the agent's
+    // clock stepped back) is kept at its end, on the clock its next intervals follow.
+    const start = clockStepBack(batch) ? seen : batch.intervalStartUnixMs || seen;
+    const bucket = bucketStart(start, 1000);
     const cost = batch.agentCost;
     const agent = (
       s.upsertAgent.get({
