@@ -34,6 +34,11 @@ export interface AgentOptions {
   /** Where the host's cgroup v2 hierarchy is mounted (default: detected under /sys/fs/cgroup). */
   cgroupRoot?: string;
   roles?: RoleRules;
+  /**
+   * Ship command lines with their credentials (`--password=...`, `*_TOKEN=...`, a URL's
+   * password). Off by default: those values are replaced before they leave the node.
+   */
+  keepCmdlineSecrets?: boolean;
   /** The cluster as the Kubernetes API shows it (KubernetesView); without it, network
    *  namespaces stand for pods. */
   kubernetes?: ClusterDirectory;
@@ -124,6 +129,7 @@ export class Agent {
       cgroupRoot: options.cgroupRoot,
       roles: options.roles,
       pods: options.kubernetes,
+      keepCmdlineSecrets: options.keepCmdlineSecrets,
     });
     this.loads = new LoadRunner(options.runLoad);
     this.target = new TraceTarget({

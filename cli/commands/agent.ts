@@ -35,6 +35,9 @@ Options:
                           (default ${DEFAULT_ROLE_RULES.containers.join(',')})
   --proxy-executables L   comma-separated executables that are proxies
                           (default ${DEFAULT_ROLE_RULES.executables.join(',')})
+  --keep-cmdline-secrets  ship command lines with the values of --password=,
+                          *_TOKEN= and the like, and URL passwords (by default they
+                          are replaced with <redacted> before they leave the node)
   -h, --help              this text`,
   options: {
     collector: { type: 'string' },
@@ -52,6 +55,7 @@ Options:
     'spool-mb': { type: 'string' },
     'sidecar-containers': { type: 'string' },
     'proxy-executables': { type: 'string' },
+    'keep-cmdline-secrets': { type: 'boolean' },
   },
   async run(args) {
     const collector = stringOption(args, 'collector');
@@ -100,6 +104,7 @@ Options:
         containers: list('sidecar-containers', DEFAULT_ROLE_RULES.containers),
         executables: list('proxy-executables', DEFAULT_ROLE_RULES.executables),
       },
+      keepCmdlineSecrets: args.values['keep-cmdline-secrets'] === true,
       spool: {
         maxBatches: numberOption(args, 'spool-batches', 10_000),
         maxBytes: numberOption(args, 'spool-mb', 64) * 2 ** 20,

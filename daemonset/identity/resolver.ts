@@ -6,6 +6,7 @@ import type { Init, PodRef, ProcessIdentity } from '../../proto/gen/tollgate/v1.
 import { statFields } from '../proc-resources.js';
 import { readNetnsNames } from './netns-names.js';
 import { cgroupId, readProcFacts } from './proc-identity.js';
+import { redactCmdline } from './redact-cmdline.js';
 import { DEFAULT_ROLE_RULES, type RoleRules, roleOf } from './roles.js';
 
 /** Pods known from the Kubernetes API, by UID, and their containers' names. */
@@ -24,6 +25,8 @@ export interface ResolverOptions {
   pods?: PodDirectory;
   /** Cached identities at most (oldest forgotten first). */
   maxCached?: number;
+  /** Ship command lines as they are, credentials included (redactCmdline otherwise). */
+  keepCmdlineSecrets?: boolean;
 }
 
 export type Identity = Init<ProcessIdentity> & {
@@ -84,7 +87,7 @@ export class IdentityResolver {
       ref: { pid, startTimeTicks: facts.startTimeTicks },
       comm: facts.comm,
       exe: facts.exe,
-      cmdline: facts.cmdline,
+      cmdline: this.options.keepCmdlineSecrets ? facts.cmdline : redactCmdline(facts.cmdline),
       containerId: facts.cgroup.containerId,
       containerName,
       cgroupId: cgroupId(facts.cgroup.unifiedPath, this.options.cgroupRoot),
