@@ -450,6 +450,17 @@ export class Store {
       this.sql('DELETE FROM batches WHERE stored_ms < ?').run(nowMs - this.dedupeMs);
       this.sql('DELETE FROM tuples WHERE seen_ms < ?').run(nowMs - 10 * TUPLE_WINDOW_MS);
       this.sql('DELETE FROM links WHERE last_seen_ms < ?').run(oldest);
+      // What describes rows that are all past retention goes with them: connection ends,
+      // processes (their identity, command line included) with their hop series and last
+      // CPU sample, and names of addresses not seen since. Nothing kept forever.
+      this.sql('DELETE FROM ends WHERE last_seen_ms < ?').run(oldest);
+      const gone = 'SELECT id FROM processes WHERE last_seen_ms < ?';
+      this.sql(`DELETE FROM hop_series WHERE process IN (${gone})`).run(oldest);
+      this.sql(`DELETE FROM resource_last WHERE process IN (${gone})`).run(oldest);
+      this.sql(
+        'DELETE FROM processes WHERE last_seen_ms < ? AND id NOT IN (SELECT process FROM ends)',
+      ).run(oldest);
+      this.sql('DELETE FROM peer_names WHERE seen_ms < ?').run(oldest);
     })();
   }
 

@@ -1,8 +1,13 @@
 // The store's tiers: rows rolled up to minutes and hours read back as the same totals and
 // histograms as the raw rows they came from; a range reaching past raw retention is
-// answered from the rollups; a batch arriving after its minute was rolled up still counts.
+// answered from the rollups; a batch arriving after its minute was rolled up still counts;
+// and nothing is kept forever: identities and ends go when their rows have.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { Store } from '../../collector/store/store.js';
 import { planRange, tiers } from '../../collector/store/tiers.js';
 import type { Batch } from '../../proto/gen/tollgate/v1.js';
@@ -76,4 +81,70 @@ test('rollups keep totals and histograms; old ranges are read from them; late ba
   const exchangesAfter = [...late.values()].reduce((n, a) => n + a.sums.exchanges!, 0);
   assert.equal(exchangesAfter - exchangesBefore, 7 * 50, 'seven ends with 50 exchanges each');
   store.close();
+});
+
+test('what describes rows past retention goes with them: processes, ends, hop series, peer names', () => {
+  const hour = 3_600_000;
+  const dir = mkdtempSync(join(tmpdir(), 'tg-store-prune-'));
+  try {
+    const path = join(dir, 'store.db');
+    const retention = { rawMs: hour, minuteMs: 10 * hour, hourMs: 100 * hour };
+    const now = Math.floor(Date.now() / hour) * hour;
+    const count = () => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return Object.fromEntries(
+          ['processes', 'ends', 'hop_series', 'resource_last', 'links', 'peer_names'].map(
+            (table) => [
+              table,
+              (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n,
+            ],
+          ),
+        );
+      } finally {
+        db.close();
+      }
+    };
+    const store = Store.open(path, { retention, rollupGraceMs: 0 });
+    try {
+      // Seen last 101 hours ago, past the longest retention (100 h), with a Service's name.
+      const old = BatchCodec.decode(
+        BatchCodec.encode({
+          agentId: 'a',
+          bootId: 'b',
+          sequence: 1,
+          ...meshBatch(1, now - 101 * hour),
+          peers: [
+            { address: '10.96.0.10', kind: 'PEER_KIND_SERVICE', namespace: 'shop', name: 'db' },
+          ],
+        }),
+      );
+      store.commit([old], now - 101 * hour + 2000);
+      const seen = count();
+      assert.ok(
+        seen.processes! > 0 && seen.ends! > 0 && seen.hop_series! > 0,
+        JSON.stringify(seen),
+      );
+      store.maintain(now - 50 * hour);
+      assert.deepEqual(count(), seen, 'within retention: all kept');
+      store.maintain(now);
+      assert.deepEqual(count(), {
+        processes: 0,
+        ends: 0,
+        hop_series: 0,
+        resource_last: 0,
+        links: 0,
+        peer_names: 0,
+      });
+      // The same processes seen again: back, and kept while they are seen.
+      store.commit([asBatch(2, now - hour)], now - hour + 2000);
+      store.maintain(now);
+      assert.equal(count().processes, seen.processes);
+      assert.equal(count().ends, seen.ends);
+    } finally {
+      store.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
