@@ -30,6 +30,11 @@ export interface CollectorOptions {
   tls?: TlsFiles;
   store?: StoreOptions;
   maxMessageBytes?: number;
+  /**
+   * Host names the HTTP side answers to besides IP addresses and localhost (a Service or
+   * ingress name); '*' for any. Requests from other sites' pages are refused whatever.
+   */
+  allowedHosts?: string[];
   /** The commit queue's bounds (by batches and by bytes) before agents are paused. */
   queue?: CommitQueueOptions;
   webRoot?: string;
@@ -131,6 +136,7 @@ export class Collector {
       webRoot: options.webRoot ?? DEFAULT_WEB_ROOT,
       liveIntervalMs: options.liveIntervalMs,
       liveWindowMs: options.liveWindowMs,
+      allowedHosts: options.allowedHosts,
     });
     const httpUrl = await http.listen({ host: options.http.host, port: options.http.port });
     const timer = setInterval(() => {

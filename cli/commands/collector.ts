@@ -19,6 +19,9 @@ Options:
   --tls-cert FILE           serve gRPC over TLS with this certificate ...
   --tls-key FILE            ... and this key
   --tls-client-ca FILE      require agents' certificates signed by this CA (mTLS)
+  --allowed-hosts L         comma-separated host names the HTTP side answers to besides
+                            IP addresses and localhost (a Service or ingress name; '*'
+                            for any); requests made by other sites' pages are refused
   -h, --help                this text`,
   options: {
     'grpc-listen': { type: 'string' },
@@ -28,6 +31,7 @@ Options:
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'tls-client-ca': { type: 'string' },
+    'allowed-hosts': { type: 'string' },
   },
   async run(args) {
     const grpc = parseHostPort(
@@ -46,6 +50,10 @@ Options:
       http,
       token: readToken(stringOption(args, 'token-file')),
       tls: readTls(args),
+      allowedHosts: stringOption(args, 'allowed-hosts')
+        ?.split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter(Boolean),
     });
     console.log(`tollgate collector: gRPC ingest on ${grpc.host}:${running.ingest.port}`);
     console.log(`tollgate collector: API and web viewer on ${running.httpUrl}`);

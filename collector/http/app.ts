@@ -11,9 +11,11 @@ import { bearerMatches } from '../auth.js';
 import type { CumulativeMetrics } from '../metrics/cumulative.js';
 import type { Queries } from '../queries.js';
 import type { SessionManager } from '../sessions/session-manager.js';
+import { refuse } from './refuse.js';
 import liveRoutes from './routes/live.js';
 import sessionRoutes from './routes/sessions.js';
 import topologyRoutes from './routes/topology.js';
+import { type SameOriginOptions, sameOriginHook } from './same-origin.js';
 
 export interface HttpOptions {
   queries: Queries;
@@ -27,6 +29,8 @@ export interface HttpOptions {
   liveWindowMs?: number;
   /** Called by /healthz; false makes it answer 503. */
   healthy?: () => boolean;
+  /** Host names the collector answers to besides IP addresses and localhost (same-origin.ts). */
+  allowedHosts?: SameOriginOptions['allowedHosts'];
 }
 
 export async function buildHttpApp(options: HttpOptions): Promise<FastifyInstance> {
@@ -57,6 +61,9 @@ export async function buildHttpApp(options: HttpOptions): Promise<FastifyInstanc
     });
   });
 
+  // Before anything else: requests addressed to this collector, not made for another site.
+  app.addHook('onRequest', sameOriginHook({ allowedHosts: options.allowedHosts }));
+
   // With a token, every API and metrics request must present it (browsers: ?token= on
   // the WebSocket, which cannot set headers).
   if (options.token !== undefined) {
@@ -68,9 +75,10 @@ export async function buildHttpApp(options: HttpOptions): Promise<FastifyInstanc
       const header =
         request.headers.authorization ?? (query?.token ? `Bearer ${query.token}` : undefined);
       if (!bearerMatches(header, token))
-        return reply
-          .status(401)
-          .send({ error: 'unauthorized', message: 'missing or wrong bearer token' });
+        return refuse(request, reply, 401, {
+          error: 'unauthorized',
+          message: 'missing or wrong bearer token',
+        });
     });
   }
 
