@@ -2,7 +2,6 @@
 // runner's `proxies` map, and once it exits it leaves the map too, so that its pid, when
 // the kernel hands it to another process, is not hop-paired as a sidecar. The truth is the
 // map itself, read with bpftool.
-import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { linkSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,12 +57,13 @@ test('a proxy that exits leaves the kernel map, so its pid is not paired for ano
     roles: { containers: SIDECAR_CONTAINERS, executables: [NAME] },
   });
   await until('the agent found the proxy', () => agent.status().proxies.includes(pid));
-  assert.ok(kernelProxies().has(pid), 'the kernel pairs its hops');
+  // The agent's command reaches the runner through its stdin: a moment later.
+  await until('the kernel pairs its hops', () => kernelProxies().has(pid), 5000);
 
   const gone = new Promise((r) => proxy.once('exit', r));
   proxy.kill('SIGKILL');
   await gone;
   // The agent scans every 5 s.
   await until('the agent forgot the proxy', () => !agent.status().proxies.includes(pid));
-  assert.ok(!kernelProxies().has(pid), `pid ${pid} left the kernel's proxies map`);
+  await until(`pid ${pid} left the kernel's proxies map`, () => !kernelProxies().has(pid), 5000);
 });
