@@ -169,8 +169,10 @@ static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 n
 
 /*
  * The reply a downstream socket's write forwards: the last bytes read on the upstream its
- * request went out on, when they arrived after that request left. A reply cannot arrive
- * before its request, and the write that forwards it follows its last bytes' read; so
+ * request went out on, when they arrived after that request arrived (not after the
+ * forward's write returned: on loopback the reply may come within that write). A reply
+ * cannot arrive before its request, and the write that forwards it follows its last
+ * bytes' read; so
  * this holds for an upstream of its own, a pooled one, a pipelined one and one that
  * multiplexes many downstreams' streams (HTTP/2), whatever order the replies are
  * forwarded in. One arrival may carry several replies, and then is the arrival of each.

@@ -28,7 +28,8 @@ struct sock_state {
 		/* Proxy downstream, before its request's forward: the arrival of the last bytes
 		 * read while it waited, 0 when none came after the first. */
 		__u64 latest_arrival_ns;
-		/* Proxy downstream, after it: when the request went out, 0 once answered. */
+		/* Proxy downstream, after it: when the forwarded request arrived, 0 once
+		 * answered (a reply cannot arrive before its request did). */
 		__u64 forwarded_ns;
 	};
 	__u32 tgid; /* the owning process, learnt in process context */

@@ -467,7 +467,9 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	/* From the last bytes of the request read before this forward. */
 	if (owner->latest_arrival_ns > e.read_ns && owner->latest_arrival_ns <= now)
 		e.read_ns = owner->latest_arrival_ns;
-	owner->forwarded_ns = now; /* replaces latest_arrival_ns, now used */
+	/* Replaces latest_arrival_ns, now used. Not the forward's time: on loopback the reply
+	 * can arrive before the write that sent the request returns, when this runs. */
+	owner->forwarded_ns = e.read_ns ? e.read_ns : 1;
 	delay = now - e.read_ns;
 	hop.family = e.family;
 	hop.service_port = e.port;
