@@ -182,7 +182,7 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
   // Mutual TLS in TCP mode carries one request at a time per connection. Whether its edge
   // is marked is not asserted: where the handshakes of several new connections interleave
   // with their first requests, the pairing can take one connection's handshake write for
-  // another's request and mark it (seen in one run of three); said in the diagnostics.
+  // another's request and mark it (seen in two runs of four); said in the diagnostics.
   const tls = r.added_latency.find((c) => c.name === 'tls_sidecars')!;
   t.diagnostic(
     `TLS edge between the sidecars marked multiplexed: ${tls.details.sidecar_edge_multiplexed}`,
