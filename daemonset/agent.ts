@@ -16,11 +16,12 @@ import type {
 } from '../proto/gen/tollgate/v1.js';
 import { TOLLGATE_VERSION } from '../proto/version.js';
 import { buildInterval, DirectionLearner, IntervalRecords } from './batch-builder.js';
+import { readStartTimeTicks } from './identity/proc-identity.js';
 import { type Identity, IdentityResolver, type PodDirectory } from './identity/resolver.js';
 import { PROXY_EXECUTABLES, type RoleRules } from './identity/roles.js';
 import type { WatchedSetStats } from './kubernetes/watched-set.js';
 import { LoadRunner, type RunLoad } from './load-runner.js';
-import { readProcessResources, statFields } from './proc-resources.js';
+import { readProcessResources } from './proc-resources.js';
 import { Shipper, type ShipperOptions } from './shipping/shipper.js';
 import { TraceTarget } from './trace-target.js';
 
@@ -352,15 +353,9 @@ export class Agent {
     }
   }
 
-  /** A process's start time (clock ticks since boot), or undefined once it has exited. */
+  /** A process's start time, or undefined once it has exited. */
   private startTimeOf(pid: number): number | undefined {
-    const procRoot = this.options.procRoot ?? '/proc';
-    try {
-      const start = Number(statFields(readFileSync(`${procRoot}/${pid}/stat`, 'utf8'))[19]);
-      return Number.isSafeInteger(start) ? start : undefined;
-    } catch {
-      return undefined;
-    }
+    return readStartTimeTicks(pid, this.options.procRoot);
   }
 
   /** Finds running proxies by name, so hop pairing starts before their first traffic. */

@@ -34,6 +34,17 @@ function read(path: string): string | undefined {
   }
 }
 
+/**
+ * A process's start time (clock ticks since boot): with its pid, what tells it from a
+ * later process given the same pid. Undefined once it has exited.
+ */
+export function readStartTimeTicks(pid: number, procRoot = '/proc'): number | undefined {
+  const stat = read(`${procRoot}/${pid}/stat`);
+  if (stat === undefined) return undefined;
+  const start = Number(statFields(stat)[19]);
+  return Number.isSafeInteger(start) ? start : undefined;
+}
+
 /** The process's facts, or undefined once it has exited. */
 export function readProcFacts(pid: number, procRoot = '/proc'): ProcFacts | undefined {
   const stat = read(`${procRoot}/${pid}/stat`);
