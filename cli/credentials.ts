@@ -4,10 +4,11 @@ import { readFileSync } from 'node:fs';
 import { type Command, stringOption, UsageError } from './command.js';
 
 /** A bearer token from a file (trailing newline ignored); an empty file is an error. */
-export function readToken(path: string | undefined): string | undefined {
+export function readToken(path: string | undefined, option = '--token-file'): string | undefined {
   if (path === undefined) return undefined;
   const token = readFileSync(path, 'utf8').trim();
-  if (!token) throw new UsageError(`--token-file ${path} is empty`);
+  if (!token) throw new UsageError(`${option} ${path} is empty`);
+  if (/\s/.test(token)) throw new UsageError(`${option} ${path} holds more than one word`);
   return token;
 }
 

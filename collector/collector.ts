@@ -5,12 +5,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { Credentials } from './auth.js';
 import { buildHttpApp } from './http/app.js';
 import { CommitQueue, type CommitQueueOptions } from './ingest/commit-queue.js';
 import { IngestServer, type TlsFiles } from './ingest/grpc-server.js';
 import { CumulativeMetrics } from './metrics/cumulative.js';
 import { clockStepBack } from './model/batch-interval.js';
 import { Queries } from './queries.js';
+import { type LoadPolicy, LoadTargets } from './sessions/load-policy.js';
 import { SessionManager } from './sessions/session-manager.js';
 import { Store, type StoreOptions } from './store/store.js';
 
@@ -26,8 +28,11 @@ export interface CollectorOptions {
   database: string;
   grpc: { host: string; port: number };
   http: { host: string; port: number };
-  token?: string;
+  /** One token per power (auth.ts): ingest for agents, read, and admin for sessions. */
+  credentials?: Credentials;
   tls?: TlsFiles;
+  /** Where and how much load sessions may order (sessions/load-policy.ts). */
+  loadPolicy?: LoadPolicy;
   store?: StoreOptions;
   maxMessageBytes?: number;
   /**
@@ -62,6 +67,8 @@ export class Collector {
   }
 
   static async start(options: CollectorOptions): Promise<Collector> {
+    // A malformed allow-list fails here, before anything is opened or listening.
+    new LoadTargets(options.loadPolicy?.targets);
     const store = Store.open(options.database, options.store);
     const queue = new CommitQueue(store, options.queue);
     const metrics = new CumulativeMetrics();
@@ -110,7 +117,7 @@ export class Collector {
       port: options.grpc.port,
       store,
       queue,
-      token: options.token,
+      token: options.credentials?.ingest,
       tls: options.tls,
       maxMessageBytes: options.maxMessageBytes,
       onBatch: (outcome, _error, batch) => {
@@ -126,13 +133,14 @@ export class Collector {
       queries,
       agents: ingest,
       finishTimeoutMs: options.sessionFinishTimeoutMs,
+      loadPolicy: options.loadPolicy,
     });
     const http = await buildHttpApp({
       queries,
       sessions,
       metrics,
       registry,
-      token: options.token,
+      credentials: options.credentials,
       webRoot: options.webRoot ?? DEFAULT_WEB_ROOT,
       liveIntervalMs: options.liveIntervalMs,
       liveWindowMs: options.liveWindowMs,

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbedded } from '../cli/commands/up.js';
+import { newLocalCredentials, startEmbedded, viewerLink } from '../cli/commands/up.js';
 import { type ProcessResources, readProcessResources } from '../daemonset/proc-resources.js';
 import {
   bookinfoPods,
@@ -40,14 +40,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   let tollgate: Awaited<ReturnType<typeof startEmbedded>> | undefined;
   try {
     const intervalMs = 500;
+    const credentials = newLocalCredentials();
     tollgate = await startEmbedded({
       database: join(dataDir, 'tollgate.db'),
       httpPort: options.port,
       grpcPort: 0,
       intervalMs,
+      credentials,
     });
     const webUrl = tollgate.collector.httpUrl;
-    options.log(`tollgate up: web viewer on ${webUrl}`);
+    options.log(`tollgate up: web viewer on ${viewerLink(webUrl, credentials)}`);
     const pods = [...lab.pods.values()].filter((p) => p.appPid !== undefined);
     const snapshot = (p: LabPod) => ({
       app: sample(p.appPid, `app of ${p.name}`),

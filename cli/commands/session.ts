@@ -118,7 +118,8 @@ Start options:
 
 Options:
   --server URL      the collector's HTTP API (default http://127.0.0.1:7470)
-  --token-file FILE the API's bearer token
+  --token-file FILE the API's token: read lists, shows, exports and compares;
+                    admin also starts, stops, deletes and imports
   --json            machine-readable output
   -h, --help        this text`,
   options: {

@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Credentials } from '../../collector/auth.js';
 import { Collector, DEFAULT_DATA_DIR } from '../../collector/collector.js';
+import { DEFAULT_LOAD_TARGETS } from '../../collector/sessions/load-policy.js';
 import { Agent } from '../../daemonset/agent.js';
 import { type Command, numberOption, portOption, stringOption } from '../command.js';
 import { untilSignal } from '../signals.js';
@@ -11,29 +15,50 @@ export const up: Command = {
 Runs everything on this host: the kernel probes and agent, the collector with an
 embedded SQLite store, the HTTP API and the web viewer. Binds to loopback.
 
+It makes a fresh token at every start and prints the viewer's address with it: open
+that link once and the browser keeps the token in a cookie for this collector. The same
+token is written to DATA-DIR/up-token (readable by you alone) for \`tollgate session
+--token-file\`. Agents ship with a second token of their own.
+
 Options:
   --port N          HTTP port of the API and web viewer (default 7470)
   --grpc-port N     gRPC ingest port (default 7471)
   --data-dir DIR    where the SQLite store lives (default ~/.tollgate)
   --interval S      probe drain interval in seconds (default 1)
+  --no-token        no token at all: any local process (and user) may read and start
+                    sessions (other sites' pages are still refused)
   -h, --help        this text`,
   options: {
     port: { type: 'string' },
     'grpc-port': { type: 'string' },
     'data-dir': { type: 'string' },
     interval: { type: 'string' },
+    'no-token': { type: 'boolean' },
   },
   async run(args) {
     const port = portOption(args, 'port', 7470);
     const grpcPort = portOption(args, 'grpc-port', 7471);
     const interval = numberOption(args, 'interval', 1);
+    const dataDir = stringOption(args, 'data-dir') ?? DEFAULT_DATA_DIR;
+    const credentials = args.values['no-token'] === true ? {} : newLocalCredentials();
     const running = await startEmbedded({
-      dataDir: stringOption(args, 'data-dir') ?? DEFAULT_DATA_DIR,
+      dataDir,
       httpPort: port,
       grpcPort,
       intervalMs: interval * 1000,
+      credentials,
     });
-    console.log(`tollgate up: web viewer and API on ${running.collector.httpUrl}`);
+    if (credentials.admin !== undefined) {
+      const tokenFile = join(dataDir, 'up-token');
+      writeFileSync(tokenFile, `${credentials.admin}\n`, { mode: 0o600 });
+      chmodSync(tokenFile, 0o600);
+      console.log(
+        `tollgate up: web viewer on ${viewerLink(running.collector.httpUrl, credentials)}`,
+      );
+      console.log(`tollgate up: API token (read and admin) in ${tokenFile}`);
+    } else {
+      console.log(`tollgate up: web viewer and API on ${running.collector.httpUrl} (no token)`);
+    }
     console.log(`tollgate up: gRPC ingest on ${running.collector.grpcAddress}`);
     if (running.agent.fallbackReason)
       console.log(
@@ -44,6 +69,18 @@ Options:
     return 0;
   },
 };
+
+/** An admin token for the one local user (it reads too) and an ingest token for the agent. */
+export function newLocalCredentials(): Credentials {
+  const token = () => randomBytes(24).toString('base64url');
+  return { ingest: token(), admin: token() };
+}
+
+/** The viewer's address with the sign-in token, when there is one. */
+export function viewerLink(httpUrl: string, credentials: Credentials): string {
+  const token = credentials.admin ?? credentials.read;
+  return token === undefined ? httpUrl : `${httpUrl}/?token=${token}`;
+}
 
 export interface Embedded {
   collector: Collector;
@@ -58,15 +95,23 @@ export async function startEmbedded(options: {
   httpPort: number;
   grpcPort: number;
   intervalMs: number;
+  credentials?: Credentials;
 }): Promise<Embedded> {
   const collector = await Collector.start({
     database: options.database ?? join(options.dataDir ?? DEFAULT_DATA_DIR, 'tollgate.db'),
     grpc: { host: '127.0.0.1', port: options.grpcPort },
     http: { host: '127.0.0.1', port: options.httpPort },
+    credentials: options.credentials,
+    // One host, one user: the load may also go to this host's own services.
+    loadPolicy: { targets: [...DEFAULT_LOAD_TARGETS, '127.0.0.0/8', '::1', 'localhost'] },
   });
   let agent: Agent;
   try {
-    agent = await Agent.start({ collector: collector.grpcAddress, intervalMs: options.intervalMs });
+    agent = await Agent.start({
+      collector: collector.grpcAddress,
+      intervalMs: options.intervalMs,
+      token: options.credentials?.ingest,
+    });
   } catch (error) {
     await collector.stop();
     throw error;

@@ -7,11 +7,11 @@ import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { bearerMatches } from '../auth.js';
+import type { Credentials } from '../auth.js';
 import type { CumulativeMetrics } from '../metrics/cumulative.js';
 import type { Queries } from '../queries.js';
 import type { SessionManager } from '../sessions/session-manager.js';
-import { refuse } from './refuse.js';
+import { credentialsHook } from './credentials-hook.js';
 import liveRoutes from './routes/live.js';
 import sessionRoutes from './routes/sessions.js';
 import topologyRoutes from './routes/topology.js';
@@ -22,7 +22,8 @@ export interface HttpOptions {
   sessions: SessionManager;
   metrics: CumulativeMetrics;
   registry: Registry;
-  token?: string;
+  /** Read and admin tokens (ingest is gRPC's); none set leaves the API open. */
+  credentials?: Credentials;
   /** The built web viewer (web/dist); served at / when present. */
   webRoot?: string;
   liveIntervalMs?: number;
@@ -64,23 +65,8 @@ export async function buildHttpApp(options: HttpOptions): Promise<FastifyInstanc
   // Before anything else: requests addressed to this collector, not made for another site.
   app.addHook('onRequest', sameOriginHook({ allowedHosts: options.allowedHosts }));
 
-  // With a token, every API and metrics request must present it (browsers: ?token= on
-  // the WebSocket, which cannot set headers).
-  if (options.token !== undefined) {
-    const token = options.token;
-    app.addHook('onRequest', async (request, reply) => {
-      const path = request.url.split('?')[0]!;
-      if (!(path.startsWith('/api/') || path === '/metrics')) return;
-      const query = request.query as { token?: string } | undefined;
-      const header =
-        request.headers.authorization ?? (query?.token ? `Bearer ${query.token}` : undefined);
-      if (!bearerMatches(header, token))
-        return refuse(request, reply, 401, {
-          error: 'unauthorized',
-          message: 'missing or wrong bearer token',
-        });
-    });
-  }
+  // Then the credential each route's power needs (collector/auth.ts), and sign-in by link.
+  app.addHook('onRequest', credentialsHook(options.credentials ?? {}));
 
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
   await app.register(topologyRoutes, { prefix: '/api', queries: options.queries });

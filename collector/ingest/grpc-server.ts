@@ -14,7 +14,7 @@ import {
   type LoadOrder,
   type TraceTarget,
 } from '../../proto/gen/tollgate/v1.js';
-import { bearerMatches } from '../auth.js';
+import { bearerToken, grants } from '../auth.js';
 import type { Store } from '../store/store.js';
 import type { CommitQueue } from './commit-queue.js';
 import { validateBatch, validateHello } from './validate-batch.js';
@@ -139,7 +139,7 @@ export class IngestServer {
   }
 
   private handle(call: Stream, options: IngestOptions): void {
-    if (options.token !== undefined && !bearerMatches(headerOf(call.metadata), options.token)) {
+    if (!grants(bearerToken(headerOf(call.metadata)), 'ingest', { ingest: options.token })) {
       call.emit('error', {
         code: grpc.status.UNAUTHENTICATED,
         details: 'missing or wrong bearer token',

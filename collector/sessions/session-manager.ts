@@ -18,6 +18,7 @@ import type { SessionRow, SessionState } from '../store/session-rows.js';
 import type { Store } from '../store/store.js';
 import { type Comparison, compareSessions } from './compare.js';
 import { detectMesh, environment, meshConfig } from './environment.js';
+import { DEFAULT_LOAD_BUDGET_RPS, type LoadPolicy, LoadTargets } from './load-policy.js';
 import { sessionResults } from './results.js';
 import {
   canonicalSession,
@@ -106,6 +107,8 @@ export interface SessionManagerOptions {
   finishTimeoutMs?: number;
   /** How far ahead of now a load starts, so every agent has its order in time. */
   loadLeadMs?: number;
+  /** Where loads may go and how much of them at once (load-policy.ts). */
+  loadPolicy?: LoadPolicy;
 }
 
 function fullTarget(target: StartSpec['target']): SessionTarget {
@@ -117,7 +120,7 @@ function fullTarget(target: StartSpec['target']): SessionTarget {
   };
 }
 
-function checkSpec(spec: StartSpec): void {
+function checkSpec(spec: StartSpec, targets: LoadTargets): void {
   const fail = (message: string) => {
     throw new SessionError(message);
   };
@@ -160,12 +163,8 @@ function checkSpec(spec: StartSpec): void {
   const urls = load.urls ?? [];
   if (urls.length > SESSION_LIMITS.urls) fail(`more than ${SESSION_LIMITS.urls} load urls`);
   for (const url of urls) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(url);
-    } catch {}
-    if (parsed?.protocol !== 'http:')
-      fail(`load url '${String(url).slice(0, 80)}' is not an http:// URL`);
+    const why = targets.refusal(url);
+    if (why) fail(why);
   }
 }
 
@@ -175,8 +174,10 @@ export class SessionManager {
   private readonly delivered = new Map<string, number>();
   private generation = Date.now();
   private closed = false;
+  private readonly loadTargets: LoadTargets;
 
   constructor(private readonly options: SessionManagerOptions) {
+    this.loadTargets = new LoadTargets(options.loadPolicy?.targets);
     // Sessions a previous run left open: keep their timers, finish those that were stopping.
     for (const row of options.store.sessions.list()) {
       if (row.state === 'running' && row.plannedEndMs !== null)
@@ -200,7 +201,7 @@ export class SessionManager {
   }
 
   start(spec: StartSpec, nowMs = Date.now()): SessionSummary {
-    checkSpec(spec);
+    checkSpec(spec, this.loadTargets);
     const running = this.options.store.sessions.list().filter((r) => r.state === 'running');
     if (running.length >= SESSION_LIMITS.running)
       throw new SessionError(`${running.length} sessions are running; stop one first`, 409);
@@ -212,6 +213,13 @@ export class SessionManager {
     const load = urls.length > 0 ? spec.load : undefined;
     const lead = this.options.loadLeadMs ?? 1000;
     if (load) {
+      const budget = this.options.loadPolicy?.budgetRps ?? DEFAULT_LOAD_BUDGET_RPS;
+      const busy = this.loadRpsRunning(nowMs);
+      if (busy + load.rps > budget)
+        throw new SessionError(
+          `load of ${load.rps} requests/s is over the collector's budget: ${busy} of ${budget} requests/s are running (--load-budget)`,
+          409,
+        );
       loadAgents.push(...this.options.agents.connectedAgents());
       if (loadAgents.length === 0)
         throw new SessionError('no agent is connected to run the load', 503);
@@ -249,6 +257,22 @@ export class SessionManager {
     }
     if (plannedEndMs !== null) this.schedule(id, plannedEndMs);
     return this.get(id);
+  }
+
+  /**
+   * Requests/s of the loads still running at `nowMs`. A load runs its whole duration on
+   * the agents even when its session is stopped early, so stopped sessions count too.
+   */
+  private loadRpsRunning(nowMs: number): number {
+    const lead = this.options.loadLeadMs ?? 1000;
+    let rps = 0;
+    for (const row of this.options.store.sessions.list()) {
+      if (row.state === 'imported') continue;
+      const spec = JSON.parse(row.spec) as StoredSpec;
+      if (!spec.load || (spec.loadAgents ?? []).length === 0) continue;
+      if (nowMs < row.startMs + lead + spec.load.durationS * 1000) rps += spec.load.rps;
+    }
+    return rps;
   }
 
   /** Ends a running session now and freezes its results (resolves when they are). */

@@ -2,7 +2,7 @@
 // where a subcommand's work has not landed yet.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -48,14 +48,41 @@ test('every subcommand has its own --help', () => {
   }
 });
 
-test('argument errors exit 2 and say what is wrong', () => {
+test('argument errors exit 2 and say what is wrong', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const oneToken = join(dir, 'token');
+  writeFileSync(oneToken, 'same\n');
   const cases: [string[], RegExp][] = [
+    [
+      ['collector', '--read-token-file', oneToken, '--admin-token-file', oneToken],
+      /each token file must hold its own token/,
+    ],
     [['agent'], /--collector HOST:PORT is required/],
     [['agent', '--collector', 'nohost'], /must be HOST:PORT/],
     [['agent', '--collector', 'h:70000'], /port in 1-65535/],
     [['agent', '--collector', 'h:1', '--interval', '0'], /--interval must be a positive number/],
     [['collector', '--http-listen', 'x'], /must be HOST:PORT/],
     [['collector', '--tls-cert', 'a'], /--tls-cert and --tls-key go together/],
+    // Beyond loopback, each side needs its credentials; one file cannot serve two powers.
+    [
+      ['collector', '--grpc-listen', '0.0.0.0:0'],
+      /reachable from other hosts: give --ingest-token-file/,
+    ],
+    [
+      ['collector', '--http-listen', '[::]:0', '--ingest-token-file', '/dev/null'],
+      /--ingest-token-file \/dev\/null is empty/,
+    ],
+    [
+      ['collector', '--http-listen', '0.0.0.0:0'],
+      /reachable from other hosts: give --read-token-file and --admin-token-file/,
+    ],
+    [
+      ['collector', '--read-token-file', 'package.json'],
+      /--read-token-file package.json holds more than one word/,
+    ],
+    [['collector', '--load-targets', '10.0.0.0/33'], /--load-targets: load target '10.0.0.0\/33'/],
+    [['collector', '--load-budget', 'lots'], /--load-budget must be a number/],
     [['up', '--bogus'], /Unknown option '--bogus'/],
     [['demo', '--duration'], /argument missing/],
     [['bench'], /exactly one benchmark NAME/],

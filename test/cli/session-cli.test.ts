@@ -20,7 +20,7 @@ test('tollgate session: a whole session from the command line', async (t) => {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'token'), 'secret\n');
   writeFileSync(join(dir, 'wrong'), 'guess\n');
-  const collector = await startCollector(t, { token: 'secret' });
+  const collector = await startCollector(t, { credentials: { admin: 'secret', read: 'reader' } });
   const tollgate = async (args: string[], token = 'token') => {
     try {
       const r = await run(process.execPath, [
@@ -92,4 +92,10 @@ test('tollgate session: a whole session from the command line', async (t) => {
   const refused = await tollgate(['list'], 'wrong');
   assert.equal(refused.code, 1);
   assert.match(refused.err, /401: missing or wrong bearer token/);
+  // The read credential lists but does not start.
+  writeFileSync(join(dir, 'reader'), 'reader\n');
+  assert.equal((await tollgate(['list'], 'reader')).code, 0);
+  const readOnly = await tollgate(['start', '--name', 'not allowed'], 'reader');
+  assert.equal(readOnly.code, 1);
+  assert.match(readOnly.err, /403: this needs the admin credential/);
 });

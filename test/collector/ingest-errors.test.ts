@@ -141,8 +141,9 @@ test('malformed bytes, a batch before hello and an oversized message end the str
 });
 
 test('a missing or wrong token is refused on gRPC and HTTP', async (t) => {
-  const collector = await startCollector(t, { token: 's3cret' });
-  for (const token of [undefined, 'wrong', 's3cret ']) {
+  const collector = await startCollector(t, { credentials: { ingest: 's3cret', read: 'r3ad' } });
+  // The API's read token is not the agents' ingest token.
+  for (const token of [undefined, 'wrong', 's3cret ', 'r3ad']) {
     const r = await exchange(collector.grpcAddress, [hello, batch(1)], { token });
     assert.equal(r.code, grpc.status.UNAUTHENTICATED, String(token));
   }
@@ -156,7 +157,9 @@ test('a missing or wrong token is refused on gRPC and HTTP', async (t) => {
   const api = `${collector.httpUrl}/api/topology`;
   assert.equal((await fetch(api)).status, 401);
   assert.equal((await fetch(api, { headers: { authorization: 'Bearer wrong' } })).status, 401);
-  assert.equal((await fetch(api, { headers: { authorization: 'Bearer s3cret' } })).status, 200);
+  // The agents' credential is not the API's.
+  assert.equal((await fetch(api, { headers: { authorization: 'Bearer s3cret' } })).status, 401);
+  assert.equal((await fetch(api, { headers: { authorization: 'Bearer r3ad' } })).status, 200);
   assert.equal((await fetch(`${collector.httpUrl}/metrics`)).status, 401);
   assert.equal((await fetch(`${collector.httpUrl}/healthz`)).status, 200);
 });

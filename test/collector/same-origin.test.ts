@@ -97,7 +97,7 @@ test('refused handshakes are closed by the collector: a wrong token, then a clea
     database: ':memory:',
     grpc: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
-    token: 'same-origin-token',
+    credentials: { read: 'same-origin-token' },
   });
   const base = collector.httpUrl;
   const live = `${base.replace('http', 'ws')}/api/live`;

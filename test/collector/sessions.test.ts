@@ -276,7 +276,7 @@ test('sessions API: a running session has no export yet; unknown ids and bad sta
       /not an http:\/\/ URL/,
     ],
     [
-      { name: 'x', load: { urls: ['http://127.0.0.1:1/'], rps: 10, connections: 1, durationS: 1 } },
+      { name: 'x', load: { urls: ['http://10.0.0.1:1/'], rps: 10, connections: 1, durationS: 1 } },
       /no agent is connected/,
     ],
     [{ name: 'x', colour: 'red' }, /must NOT have additional properties/],
