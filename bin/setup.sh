@@ -17,12 +17,13 @@ fail() {
 }
 
 # Build tools for the probes, the kernel tools they need, the lab's network tools and
-# proxies, the load generator, and the browser for the viewer's tests.
+# proxies, the load generator, the browser for the viewer's tests, and Prometheus for
+# the test that scrapes the collector as the shipped scrape job does.
 debian_packages=(
   clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev
   bpftool bpftrace linux-perf
   iproute2 iptables procps haproxy wrk
-  chromium
+  chromium prometheus
 )
 
 missing=()

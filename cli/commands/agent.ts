@@ -18,6 +18,8 @@ Options:
   --collector HOST:PORT   the collector's gRPC address (required)
   --token-file FILE       bearer token for the collector
   --tls-ca FILE           connect over TLS, trusting this CA for the collector
+  --tls-server-name NAME  the name the collector's certificate must carry, when the
+                          --collector address is not it (an IP address, a NodePort)
   --tls-cert FILE         the agent's certificate, for mTLS ...
   --tls-key FILE          ... and its key
   --interval S            probe drain interval in seconds (default 1)
@@ -43,6 +45,7 @@ Options:
     collector: { type: 'string' },
     'token-file': { type: 'string' },
     'tls-ca': { type: 'string' },
+    'tls-server-name': { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     interval: { type: 'string' },
@@ -94,7 +97,7 @@ Options:
     const running = await Agent.start({
       collector: `${host.includes(':') ? `[${host}]` : host}:${port}`,
       token: readToken(stringOption(args, 'token-file')),
-      tls: readTlsFiles(args, 'tls-ca'),
+      tls: agentTls(args),
       intervalMs: interval * 1000,
       node,
       procRoot: stringOption(args, 'proc-root'),
@@ -138,4 +141,12 @@ export function exitSummary(status: AgentStatus): string {
     `${s.duplicates} already stored, ${s.rejected} rejected, ` +
     `${s.spoolBatches} not acknowledged (lost at exit), ${s.spoolDropped} dropped from a full spool`
   );
+}
+
+function agentTls(args: Parameters<Command['run']>[0]) {
+  const files = readTlsFiles(args, 'tls-ca');
+  const serverName = stringOption(args, 'tls-server-name');
+  if (serverName === undefined) return files;
+  if (files?.ca === undefined) throw new UsageError('--tls-server-name needs --tls-ca');
+  return { ...files, serverName };
 }

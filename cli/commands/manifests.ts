@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { imageOverride, kustomize, toYaml } from '../../daemonset/kustomize.js';
 import { type Command, requireOneOf, stringOption } from '../command.js';
+import { manifestSecrets, SECRET_NAMES } from '../manifest-secrets.js';
 
 const overlays = ['least-privilege', 'privileged'] as const;
 
@@ -21,21 +22,34 @@ export const manifests: Command = {
   name: 'manifests',
   usage: `Usage: tollgate manifests [options]
 
-Prints the kustomize-rendered manifests, ready for \`kubectl apply -f -\`. They expect a
-Secret with the bearer token shared by agents and collector:
+Prints the kustomize-rendered manifests, ready for \`kubectl apply -f -\`. They mount
+Secrets that --secrets makes, fresh, once (it needs openssl):
 
   kubectl create namespace tollgate
-  kubectl -n tollgate create secret generic tollgate-token --from-literal=token="$(openssl rand -hex 32)"
+  tollgate manifests --secrets | kubectl apply -f -
+  tollgate manifests | kubectl apply -f -
+
+The Secrets: ${SECRET_NAMES.ingest} (the agents'; ships batches), ${SECRET_NAMES.read}
+(the viewer's and Prometheus'), ${SECRET_NAMES.admin} (sessions and their load
+orders), and the collector's TLS certificate (${SECRET_NAMES.tls}) with the CA agents
+verify it against (${SECRET_NAMES.ca}). Rerun --secrets and restart both to rotate them.
+Prometheus scrapes with the read token, as daemonset/manifests/prometheus-scrape.yaml does.
 
 Options:
   --overlay NAME    least-privilege (default) or privileged
   --image REF       the container image to deploy (default ${BASE_IMAGE}:<version>)
+  --secrets         print the Secrets instead, with new tokens and a new certificate
   -h, --help        this text`,
   options: {
     overlay: { type: 'string' },
     image: { type: 'string' },
+    secrets: { type: 'boolean' },
   },
   async run(args) {
+    if (args.values.secrets === true) {
+      process.stdout.write(toYaml(manifestSecrets('tollgate')));
+      return 0;
+    }
     const overlay = requireOneOf(
       stringOption(args, 'overlay') ?? 'least-privilege',
       overlays,

@@ -24,6 +24,8 @@ export interface ShipperTls {
   /** The agent's own certificate and key, for mTLS. */
   cert?: Buffer;
   key?: Buffer;
+  /** The name the collector's certificate must carry, when not the address dialled. */
+  serverName?: string;
 }
 
 export interface ShipperOptions {
@@ -117,6 +119,12 @@ export class Shipper extends EventEmitter<ShipperEvents> {
       // ours: bound it by ours, or an agent would wait minutes after a collector restart.
       'grpc.initial_reconnect_backoff_ms': options.backoff?.initialMs ?? DEFAULT_BACKOFF.initialMs,
       'grpc.max_reconnect_backoff_ms': options.backoff?.maxMs ?? DEFAULT_BACKOFF.maxMs,
+      ...(tls?.serverName
+        ? {
+            'grpc.ssl_target_name_override': tls.serverName,
+            'grpc.default_authority': tls.serverName,
+          }
+        : {}),
     });
     this.helloMessage = this.encodeHello();
   }
