@@ -51,15 +51,19 @@ export async function clickCanvas(page: Page, at: { x: number; y: number }) {
   await page.mouse.click(box.x + at.x, box.y + at.y);
 }
 
-/** A collector for the viewer to read, and an agent's shipper to feed it batches with. */
+/**
+ * A collector for the viewer to read, and an agent's shipper to feed it batches with.
+ * `token` is the admin's (the viewer's); the shipper has an ingest token of its own.
+ */
 export async function collectorWithShipper(
   t: TestContext,
-  options: Parameters<typeof startCollector>[1] & { token: string },
+  { token, ...options }: Parameters<typeof startCollector>[1] & { token: string },
 ) {
-  const collector = await startCollector(t, options);
+  const ingest = `${token}-ingest`;
+  const collector = await startCollector(t, { ...options, credentials: { ingest, admin: token } });
   const shipper = new Shipper({
     target: collector.grpcAddress,
-    token: options.token,
+    token: ingest,
     hello: { agentId: 'agent-1', node: NODE, agentVersion: TOLLGATE_VERSION },
   });
   t.after(() => shipper.stop());

@@ -1,7 +1,9 @@
-// The collector's HTTP API from the browser. A token (when the collector has one) comes
-// from the page's #token= fragment once, or from the login form, and is kept for the tab
-// in sessionStorage; every request carries it as a bearer token and the WebSocket as
-// ?token= (browsers cannot set its headers). Errors carry the API's own message.
+// The collector's HTTP API from the browser. Signed in by the link `tollgate up` prints
+// (/?token=), the browser holds an HttpOnly cookie the collector set, which every request
+// and the WebSocket carry by themselves. Otherwise a token comes from the page's #token=
+// fragment once, or from the login form, and is kept for the tab in sessionStorage;
+// every request carries it as a bearer token and the WebSocket as ?token= (browsers
+// cannot set its headers). Errors carry the API's own message.
 import type {
   AgentView,
   Comparison,
