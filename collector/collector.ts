@@ -14,6 +14,7 @@ import { clockStepBack } from './model/batch-interval.js';
 import { Queries } from './queries.js';
 import { type LoadPolicy, LoadTargets } from './sessions/load-policy.js';
 import { SessionManager } from './sessions/session-manager.js';
+import { DiskGuard } from './store/disk-guard.js';
 import { Store, type StoreOptions } from './store/store.js';
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.tollgate');
@@ -40,6 +41,8 @@ export interface CollectorOptions {
    * ingress name); '*' for any. Requests from other sites' pages are refused whatever.
    */
   allowedHosts?: string[];
+  /** Bytes of ballast beside the database, released when the disk fills (disk-guard.ts). */
+  ballastBytes?: number;
   /** The commit queue's bounds (by batches and by bytes) before agents are paused. */
   queue?: CommitQueueOptions;
   webRoot?: string;
@@ -69,7 +72,12 @@ export class Collector {
   static async start(options: CollectorOptions): Promise<Collector> {
     // A malformed allow-list fails here, before anything is opened or listening.
     new LoadTargets(options.loadPolicy?.targets);
-    const store = Store.open(options.database, options.store);
+    const { store, setAside } = Store.openOrSetAside(options.database, options.store);
+    if (setAside)
+      console.error(
+        `tollgate collector: ERROR: the store ${options.database} is damaged (${setAside.reason}); ` +
+          `moved aside, untouched, to ${setAside.path}, and started with an empty store`,
+      );
     const queue = new CommitQueue(store, options.queue);
     const metrics = new CumulativeMetrics();
     const registry = new Registry();
@@ -86,6 +94,40 @@ export class Collector {
       registers: [registry],
     });
     const queries = new Queries(store);
+    const guard =
+      options.database === ':memory:'
+        ? undefined
+        : new DiskGuard({
+            path: `${options.database}.ballast`,
+            bytes: options.ballastBytes,
+            freeInDatabase: () => store.freeBytes(),
+            onChange: (full, why) =>
+              console.error(`tollgate collector: ${full ? 'ERROR: ' : ''}${why}`),
+          });
+    new Gauge({
+      name: 'tollgate_collector_store_set_aside',
+      help: 'Whether the store file was found damaged at start and moved aside (1), its data not served',
+      registers: [registry],
+      collect() {
+        this.set(setAside ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'tollgate_collector_disk_full',
+      help: "1 while the collector's disk is full and batches are refused (they wait in the agents' spools)",
+      registers: [registry],
+      collect() {
+        this.set(guard?.isFull ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'tollgate_collector_disk_full_episodes',
+      help: 'Times the disk was found full since the collector started',
+      registers: [registry],
+      collect() {
+        this.set(guard?.episodes ?? 0);
+      },
+    });
     let ingest: IngestServer | undefined;
     let sessions: SessionManager | undefined;
     new Gauge({
@@ -120,6 +162,8 @@ export class Collector {
       token: options.credentials?.ingest,
       tls: options.tls,
       maxMessageBytes: options.maxMessageBytes,
+      admit: () => guard?.refusal(),
+      onStoreError: (error) => guard?.noteFailure(error),
       onBatch: (outcome, _error, batch) => {
         batches.inc({ outcome });
         if (outcome === 'stored' && batch && clockStepBack(batch)) clockSteps.inc();
@@ -151,7 +195,15 @@ export class Collector {
       try {
         store.maintain();
       } catch (error) {
+        guard?.noteFailure(error);
         console.error(`tollgate collector: maintenance failed: ${(error as Error).message}`);
+      }
+      try {
+        // On a full disk the log's own space is worth having back once retention ran.
+        if (guard?.isFull) store.truncateLog();
+        guard?.check();
+      } catch (error) {
+        console.error(`tollgate collector: disk check failed: ${(error as Error).message}`);
       }
     }, options.maintainEveryMs ?? 10_000);
     timer.unref();

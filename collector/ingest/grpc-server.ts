@@ -15,6 +15,7 @@ import {
   type TraceTarget,
 } from '../../proto/gen/tollgate/v1.js';
 import { bearerToken, grants } from '../auth.js';
+import { isDiskFull } from '../store/disk-guard.js';
 import type { Store } from '../store/store.js';
 import type { CommitQueue } from './commit-queue.js';
 import { validateBatch, validateHello } from './validate-batch.js';
@@ -37,6 +38,10 @@ export interface IngestOptions {
   maxMessageBytes?: number;
   /** Called after each batch is settled, for metrics and live updates. */
   onBatch?: (outcome: 'stored' | 'duplicate' | 'rejected', error?: string, batch?: Batch) => void;
+  /** Why batches may not be stored now (a full disk), or undefined: asked before each. */
+  admit?: () => string | undefined;
+  /** A commit failed (the batch stays with its agent, which sends it again). */
+  onStoreError?: (error: Error) => void;
 }
 
 type Stream = grpc.ServerDuplexStream<AgentMessage, Init<CollectorMessage>>;
@@ -201,6 +206,12 @@ export class IngestServer {
         options.onBatch?.('rejected', problem);
         return;
       }
+      const refused = options.admit?.();
+      if (refused) {
+        // Not stored, so not acknowledged: the agent keeps it and sends it again later.
+        call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: refused });
+        return;
+      }
       options.queue.submit(batch, wireBytes.get(message) ?? 0).then(
         (status) => {
           ack(status === 'stored' ? 'ACK_STATUS_STORED' : 'ACK_STATUS_DUPLICATE');
@@ -208,7 +219,11 @@ export class IngestServer {
         },
         (error: Error) => {
           // Not committed, so not acknowledged: the agent keeps it and replays it.
-          call.emit('error', { code: grpc.status.UNAVAILABLE, details: `store: ${error.message}` });
+          options.onStoreError?.(error);
+          call.emit('error', {
+            code: isDiskFull(error) ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE,
+            details: `store: ${error.message}`,
+          });
         },
       );
       if (!options.queue.hasRoom()) {

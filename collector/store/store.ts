@@ -1,7 +1,7 @@
 // The collector's SQLite store. Writes come in groups of batches, each group one
 // transaction, so a batch is either wholly visible or not at all, whatever kills the
 // process. Reads merge time-bucketed rows over any range (see tiers.ts, aggregate.ts).
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type {
@@ -28,9 +28,17 @@ export interface StoreOptions {
   rollupGraceMs?: number;
   /** How long a batch's identity is remembered to drop its replays. */
   dedupeMs?: number;
+  /** SQLite's synchronous setting: FULL (default) survives power loss; NORMAL is faster. */
+  synchronous?: 'FULL' | 'NORMAL';
 }
 
 export type CommitStatus = 'stored' | 'duplicate';
+
+/** The write-ahead log's size after a checkpoint. */
+export const WAL_LIMIT_BYTES = 2 ** 20;
+
+/** Rows deleted per transaction by retention. */
+const PRUNE_CHUNK = 2000;
 
 export const SIDE_CODE = { CONNECTION_SIDE_CLIENT: 1, CONNECTION_SIDE_SERVER: 2 } as const;
 export const DIRECTION_CODE = { DIRECTION_INBOUND: 1, DIRECTION_OUTBOUND: 2 } as const;
@@ -106,13 +114,57 @@ export class Store {
       this.rolledTo.set(row.tier, row.rolled_to_ms);
   }
 
+  /**
+   * Opens a store, and when the file is not a database or is damaged where opening reads
+   * (header, schema), moves it and its log aside, untouched, and starts an empty one: a
+   * collector that will not start loses every agent's data from then on, one that starts
+   * empty loses only what the damaged file held. `setAside` says where it went.
+   */
+  static openOrSetAside(
+    path: string,
+    options: StoreOptions = {},
+    nowMs = Date.now(),
+  ): { store: Store; setAside?: { path: string; reason: string } } {
+    try {
+      return { store: Store.open(path, options) };
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (path === ':memory:' || !(code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT'))
+        throw error;
+      const aside = `${path}.corrupt-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`;
+      for (const suffix of ['', '-wal', '-shm'])
+        if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
+      return {
+        store: Store.open(path, options),
+        setAside: { path: aside, reason: (error as Error).message },
+      };
+    }
+  }
+
   /** Opens (creating if needed) a store at `path`, or in memory for ':memory:'. */
   static open(path: string, options: StoreOptions = {}): Store {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const db = new Database(path);
-    // WAL: readers (the API) never block the writer (ingest), and a commit is one fsync.
+    try {
+      return Store.configure(db, options);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  private static configure(db: Database.Database, options: StoreOptions): Store {
+    // WAL: readers (the API) never block the writer (ingest). FULL: each commit's log is
+    // synced before the commit returns, so a batch acknowledged survives a power cut
+    // (NORMAL would sync only at checkpoints and could lose the last commits). The cost is
+    // one fsync per group commit, not per batch (README, "Reliability and security").
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+    // A small log, checkpointed at 1 MiB and cut back to it after a big transaction: on a
+    // full disk a checkpoint may have to grow the database by what the log holds, and the
+    // ballast (disk-guard.ts) must cover that.
+    db.pragma('wal_autocheckpoint = 256');
+    db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     return new Store(db, options);
@@ -433,21 +485,54 @@ export class Store {
   }
 
   /**
-   * Rolls finished buckets up into the coarser tiers and deletes what is past retention.
-   * Runs in one transaction; cheap to call often.
+   * Rolls finished buckets up into the coarser tiers, then deletes what is past retention.
+   * Two transactions: when the rollup cannot be written (a full disk), what is past
+   * retention is still deleted, which is what makes room again. Cheap to call often.
    */
   maintain(nowMs = Date.now()): void {
+    let failure: unknown;
+    try {
+      this.db.transaction(() => {
+        for (let i = 1; i < this.tiers.length; i++)
+          this.rollup(this.tiers[i - 1]!, this.tiers[i]!, nowMs);
+      })();
+    } catch (error) {
+      // The rolled-up marks moved with the transaction that failed: take them back.
+      this.rolledTo.clear();
+      for (const row of this.sql('SELECT tier, rolled_to_ms FROM rollups').all() as {
+        tier: Tier['name'];
+        rolled_to_ms: number;
+      }[])
+        this.rolledTo.set(row.tier, row.rolled_to_ms);
+      failure = error;
+    }
+    this.prune(nowMs);
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Bytes of free pages inside the database file: room for rows without growing it. */
+  freeBytes(): number {
+    const pages = this.db.pragma('freelist_count', { simple: true }) as number;
+    const size = this.db.pragma('page_size', { simple: true }) as number;
+    return pages * size;
+  }
+
+  /**
+   * Deletes what is past retention. The bulk (series rows, remembered batches) goes in
+   * transactions of at most PRUNE_CHUNK rows: each writes a bounded log, so deleting works
+   * on a nearly full disk, and no one transaction holds the writer for long.
+   */
+  private prune(nowMs: number): void {
+    for (const tier of this.tiers)
+      for (const kind of SERIES)
+        this.deleteInChunks(tableName(kind, tier.name), 'bucket_ms, sid', 'bucket_ms < ?', [
+          nowMs - tier.retentionMs,
+        ]);
+    this.deleteInChunks('batches', 'agent_id, boot_id, sequence', 'stored_ms < ?', [
+      nowMs - this.dedupeMs,
+    ]);
+    const oldest = nowMs - this.tiers[this.tiers.length - 1]!.retentionMs;
     this.db.transaction(() => {
-      for (let i = 1; i < this.tiers.length; i++)
-        this.rollup(this.tiers[i - 1]!, this.tiers[i]!, nowMs);
-      for (const tier of this.tiers) {
-        for (const kind of SERIES)
-          this.sql(`DELETE FROM ${tableName(kind, tier.name)} WHERE bucket_ms < ?`).run(
-            nowMs - tier.retentionMs,
-          );
-      }
-      const oldest = nowMs - this.tiers[this.tiers.length - 1]!.retentionMs;
-      this.sql('DELETE FROM batches WHERE stored_ms < ?').run(nowMs - this.dedupeMs);
       this.sql('DELETE FROM tuples WHERE seen_ms < ?').run(nowMs - 10 * TUPLE_WINDOW_MS);
       this.sql('DELETE FROM links WHERE last_seen_ms < ?').run(oldest);
       // What describes rows that are all past retention goes with them: connection ends,
@@ -462,6 +547,21 @@ export class Store {
       ).run(oldest);
       this.sql('DELETE FROM peer_names WHERE seen_ms < ?').run(oldest);
     })();
+  }
+
+  private deleteInChunks(table: string, key: string, where: string, params: unknown[]): void {
+    const statement = this.sql(
+      `DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE ${where} LIMIT ${PRUNE_CHUNK})`,
+    );
+    for (;;) {
+      const { changes } = this.db.transaction(() => statement.run(...params))();
+      if (changes < PRUNE_CHUNK) return;
+    }
+  }
+
+  /** Moves the write-ahead log into the database and empties it, giving its space back. */
+  truncateLog(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   private rollup(source: Tier, target: Tier, nowMs: number): void {

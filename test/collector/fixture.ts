@@ -16,6 +16,8 @@ export async function startCollector(
     database: join(dir, 'store.db'),
     grpc: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
+    // A small ballast: tests start many collectors; disk-full.test.ts sizes its own.
+    ballastBytes: 2 ** 20,
     ...options,
   });
   t.after(async () => {
