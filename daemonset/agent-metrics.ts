@@ -85,6 +85,11 @@ export function agentRegistry(status: () => AgentStatus): Registry {
     (s) => s.lost.hopsWithoutDirection,
   );
   counter(
+    'tollgate_agent_directions_evicted_total',
+    "Sidecar listeners' learned directions forgotten at the learner's bound before their ttl",
+    (s) => s.lost.directionsEvicted,
+  );
+  counter(
     'tollgate_agent_edges_without_port_total',
     'Kernel edge records without a service port, left out of batches',
     (s) => s.lost.edgesWithoutPort,

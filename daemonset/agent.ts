@@ -71,6 +71,8 @@ export interface AgentStatus {
     unresolvedProcesses: number;
     edgesWithoutPort: number;
     straysDropped: number;
+    /** Listener directions forgotten to keep the learner bounded (re-learned when seen). */
+    directionsEvicted: number;
   };
   shipper: ReturnType<Shipper['stats']>;
   /** False once the record source has ended (the runner exited). */
@@ -190,6 +192,7 @@ export class Agent {
         edgesWithoutPort: this.edgesWithoutPort,
         straysDropped: this.straysDropped,
         unresolvedProcesses: this.unresolvedProcesses,
+        directionsEvicted: this.directions.evicted,
       },
       shipper: this.shipper.stats(),
       probesRunning: this.probesRunning,

@@ -87,9 +87,14 @@ function toHistogram(
  * outbound, 15006 inbound; Linkerd 4140 outbound, 4143 inbound), else learned: a listener
  * whose callers are the pod itself (loopback, or an address the sidecar also uses as its
  * own) carries the app's outbound calls; one called from elsewhere is inbound.
+ * What is learned is forgotten when its listener has not been seen for `ttlMs` (every
+ * server process's listeners are learned, and processes come and go), and at most
+ * `maxEntries` are kept, the one seen longest ago going first (counted in `evicted`).
  */
 export class DirectionLearner {
-  private readonly learned = new Map<string, Direction>();
+  /** In order of last sighting: the first was seen longest ago. */
+  private readonly learned = new Map<string, { direction: Direction; seenMs: number }>();
+  evicted = 0;
 
   constructor(
     private readonly ports: ReadonlyMap<number, Direction> = new Map([
@@ -98,9 +103,14 @@ export class DirectionLearner {
       [4140, 'DIRECTION_OUTBOUND'],
       [4143, 'DIRECTION_INBOUND'],
     ]),
+    private readonly limits = { ttlMs: 3_600_000, maxEntries: 65_536 },
   ) {}
 
-  observe(edges: readonly EdgeRecord[]): void {
+  get size(): number {
+    return this.learned.size;
+  }
+
+  observe(edges: readonly EdgeRecord[], nowMs = Date.now()): void {
     const ownAddresses = new Map<number, Set<string>>();
     for (const e of edges) {
       const own = ownAddresses.get(e.key.tgid) ?? new Set<string>();
@@ -114,14 +124,25 @@ export class DirectionLearner {
         e.key.remoteAddress === '::1' ||
         (ownAddresses.get(e.key.tgid)?.has(e.key.remoteAddress) ?? false);
       const key = `${e.key.tgid}:${e.key.servicePort}`;
+      const known = this.learned.get(key);
       // Inbound wins once seen: a listener reached from other pods is not the app's exit.
-      if (!fromPod) this.learned.set(key, 'DIRECTION_INBOUND');
-      else if (!this.learned.has(key)) this.learned.set(key, 'DIRECTION_OUTBOUND');
+      const direction: Direction =
+        !fromPod || known?.direction === 'DIRECTION_INBOUND'
+          ? 'DIRECTION_INBOUND'
+          : 'DIRECTION_OUTBOUND';
+      this.learned.delete(key);
+      this.learned.set(key, { direction, seenMs: nowMs });
+    }
+    for (const [key, entry] of this.learned) {
+      const stale = nowMs - entry.seenMs >= this.limits.ttlMs;
+      if (!stale && this.learned.size <= this.limits.maxEntries) break;
+      this.learned.delete(key);
+      if (!stale) this.evicted++;
     }
   }
 
   direction(tgid: number, port: number): Direction | undefined {
-    return this.ports.get(port) ?? this.learned.get(`${tgid}:${port}`);
+    return this.ports.get(port) ?? this.learned.get(`${tgid}:${port}`)?.direction;
   }
 
   forget(tgid: number): void {

@@ -1,8 +1,15 @@
 // Counters and histograms since the collector started, per pod and container, fed by
 // every stored batch: what Prometheus scrapes and turns into rates. Labels are
 // namespace, pod, container (and role, side, direction): never pids or addresses, which
-// would make a series per connection. The number of label sets is capped; what would
-// exceed it is counted, not kept.
+// would make a series per connection. Nothing grows with time:
+//  - label sets are capped; at the cap the one idle longest goes when it has been idle
+//    for `idleMs` (its counters end; Prometheus reads a later return as a reset), else
+//    the new one is dropped; both are counted;
+//  - a pod's CPU and memory come from its processes, which agents report while they use
+//    the network. Memory counts those reported within `memoryWindowMs` (so an exited
+//    one leaves the gauge); a process not reported for `processTtlMs` is forgotten and
+//    its CPU kept in the pod's total. One that comes back after that is counted afresh,
+//    its CPU before counted twice: the price of a bound on processes tracked.
 import type { Batch, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
 import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
 import { processId } from '../model/ids.js';
@@ -25,39 +32,96 @@ interface Series {
   labels: Labels;
   counters: Record<string, number>;
   histograms: Record<string, SparseHistogram>;
+  /** A resource series' processes, by process id: latest CPU and RSS, and when seen. */
+  processes?: Map<string, { cpuNs: number; rssBytes: number; seenMs: number }>;
+  /** CPU of its processes that have exited. */
+  exitedCpuNs?: number;
+  updatedMs: number;
 }
 
+export interface CumulativeLimits {
+  maxSeries: number;
+  /** A label set not updated for this long may make way for a new one at the cap. */
+  idleMs: number;
+  /** Memory counts the processes reported within this long. */
+  memoryWindowMs: number;
+  /** A process not reported for this long is forgotten, its CPU kept in the total. */
+  processTtlMs: number;
+}
+
+const DEFAULT_LIMITS: CumulativeLimits = {
+  maxSeries: 20_000,
+  idleMs: 10 * 60_000,
+  memoryWindowMs: 2 * 60_000,
+  processTtlMs: 60 * 60_000,
+};
+
 export class CumulativeMetrics {
+  /** In order of last update: the first is the one idle longest. */
   private readonly series = new Map<string, Series>();
   private readonly agents = new Map<
     string,
     { cpuNs: number; rss: number; lost: Record<string, number> }
   >();
+  private readonly limits: CumulativeLimits;
+  private lastSweepMs = 0;
   droppedSeries = 0;
+  evictedSeries = 0;
 
-  constructor(private readonly maxSeries = 20_000) {}
+  constructor(limits: Partial<CumulativeLimits> = {}) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+  }
 
-  private get(family: string, labels: Labels): Series | undefined {
+  /** Label sets held, and processes tracked for CPU and memory (both bounded). */
+  get size(): { series: number; processes: number } {
+    let processes = 0;
+    for (const s of this.series.values()) processes += s.processes?.size ?? 0;
+    return { series: this.series.size, processes };
+  }
+
+  private get(family: string, labels: Labels, nowMs: number): Series | undefined {
     const key = `${family}\0${JSON.stringify(labels)}`;
     let s = this.series.get(key);
-    if (!s) {
-      if (this.series.size >= this.maxSeries) {
-        this.droppedSeries++;
-        return undefined;
+    if (s) {
+      this.series.delete(key);
+    } else {
+      if (this.series.size >= this.limits.maxSeries) {
+        const [oldestKey, oldest] = this.series.entries().next().value as [string, Series];
+        if (nowMs - oldest.updatedMs < this.limits.idleMs) {
+          this.droppedSeries++;
+          return undefined;
+        }
+        this.series.delete(oldestKey);
+        this.evictedSeries++;
       }
-      s = { labels, counters: {}, histograms: {} };
-      this.series.set(key, s);
+      s = { labels, counters: {}, histograms: {}, updatedMs: nowMs };
     }
+    s.updatedMs = nowMs;
+    this.series.set(key, s);
     return s;
   }
 
-  add(batch: Batch): void {
+  /** Forgets processes not reported for processTtlMs (looked at once per memory window). */
+  private sweep(nowMs: number): void {
+    if (nowMs - this.lastSweepMs < this.limits.memoryWindowMs) return;
+    this.lastSweepMs = nowMs;
+    for (const s of this.series.values()) {
+      if (!s.processes) continue;
+      for (const [id, p] of s.processes) {
+        if (nowMs - p.seenMs < this.limits.processTtlMs) continue;
+        s.exitedCpuNs = (s.exitedCpuNs ?? 0) + p.cpuNs;
+        s.processes.delete(id);
+      }
+    }
+  }
+
+  add(batch: Batch, nowMs = Date.now()): void {
     const identities = new Map(batch.processes.map((p) => [processId(batch.node, p.ref), p]));
     const base = (ref: Batch['edges'][number]['process']) =>
       podLabels(identities.get(processId(batch.node, ref)));
     for (const e of batch.edges) {
       const side = e.side === 'CONNECTION_SIDE_CLIENT' ? 'client' : 'server';
-      const s = this.get('end', { ...base(e.process), side });
+      const s = this.get('end', { ...base(e.process), side }, nowMs);
       if (!s) continue;
       const add = (name: Counter, v: number) => {
         s.counters[name] = (s.counters[name] ?? 0) + v;
@@ -86,13 +150,13 @@ export class CumulativeMetrics {
         ['response', h.responseHop],
       ] as const) {
         if (!hist?.indexes.length || hist.layout !== 'HISTOGRAM_LAYOUT_LOG_LINEAR_16') continue;
-        const s = this.get('hop', { ...base(h.process), direction, path });
+        const s = this.get('hop', { ...base(h.process), direction, path }, nowMs);
         if (s)
           s.histograms.hop = merge(s.histograms.hop ?? emptyHistogram(), hist as SparseHistogram);
       }
       // Only agents that join exchanges have a joint figure and unpaired exchanges to count.
       if (h.method !== 'HOP_METHOD_ARRIVAL_TO_FORWARD' && !h.added?.indexes.length) continue;
-      const s = this.get('added', { ...base(h.process), direction });
+      const s = this.get('added', { ...base(h.process), direction }, nowMs);
       if (!s) continue;
       s.counters.unpaired = (s.counters.unpaired ?? 0) + h.unpaired;
       if (h.added?.indexes.length && h.added.layout === 'HISTOGRAM_LAYOUT_LOG_LINEAR_16')
@@ -102,12 +166,17 @@ export class CumulativeMetrics {
         );
     }
     for (const r of batch.resources) {
-      const s = this.get('resource', base(r.process));
+      const s = this.get('resource', base(r.process), nowMs);
       if (!s) continue;
       // CPU is cumulative per process: keep the latest per process and sum them at scrape.
-      s.counters[`cpu:${processId(batch.node, r.process)}`] = r.cpuUserNs + r.cpuSystemNs;
-      s.counters[`rss:${processId(batch.node, r.process)}`] = r.rssBytes;
+      s.processes ??= new Map();
+      s.processes.set(processId(batch.node, r.process), {
+        cpuNs: r.cpuUserNs + r.cpuSystemNs,
+        rssBytes: r.rssBytes,
+        seenMs: nowMs,
+      });
     }
+    this.sweep(nowMs);
     if (batch.agentCost) {
       const c = batch.agentCost;
       this.agents.set(batch.node, {
@@ -123,7 +192,7 @@ export class CumulativeMetrics {
     }
   }
 
-  exposition(): string {
+  exposition(nowMs?: number): string {
     const all = [...this.series.entries()];
     const of = (family: string) =>
       all.filter(([k]) => k.startsWith(`${family}\0`)).map(([, s]) => s);
@@ -167,26 +236,26 @@ export class CumulativeMetrics {
         of('added').map((s) => ({ labels: s.labels, value: s.counters.unpaired ?? 0 })),
       ),
     );
-    const perProcess = (prefix: string, scale: number): Sample[] =>
-      of('resource').map((s) => ({
-        labels: s.labels,
-        value:
-          Object.entries(s.counters)
-            .filter(([k]) => k.startsWith(prefix))
-            .reduce((n, [, v]) => n + v, 0) / scale,
-      }));
+    const now = nowMs ?? Date.now();
+    const perProcess = (field: 'cpuNs' | 'rssBytes', scale: number): Sample[] =>
+      of('resource').map((s) => {
+        let sum = field === 'cpuNs' ? (s.exitedCpuNs ?? 0) : 0;
+        for (const p of s.processes?.values() ?? [])
+          if (field === 'cpuNs' || now - p.seenMs < this.limits.memoryWindowMs) sum += p[field];
+        return { labels: s.labels, value: sum / scale };
+      });
     out.push(
       scalarFamily(
         'tollgate_process_cpu_seconds_total',
         'counter',
         "CPU time of the pod's processes by container and role",
-        perProcess('cpu:', 1e9),
+        perProcess('cpuNs', 1e9),
       ),
       scalarFamily(
         'tollgate_process_resident_memory_bytes',
         'gauge',
-        "Resident memory of the pod's processes",
-        perProcess('rss:', 1),
+        `Resident memory of the pod's processes reported in the last ${this.limits.memoryWindowMs / 1000} s (agents report a process while it uses the network)`,
+        perProcess('rssBytes', 1),
       ),
     );
     const agents = [...this.agents.entries()];
@@ -214,8 +283,14 @@ export class CumulativeMetrics {
       scalarFamily(
         'tollgate_metrics_series_dropped_total',
         'counter',
-        'Label sets not kept because the series cap was reached',
+        'Label sets not kept because the series cap was reached and none was idle',
         [{ labels: {}, value: this.droppedSeries }],
+      ),
+      scalarFamily(
+        'tollgate_metrics_series_evicted_total',
+        'counter',
+        'Label sets removed, idle, to make room for new ones at the series cap',
+        [{ labels: {}, value: this.evictedSeries }],
       ),
     );
     return out.join('');

@@ -253,3 +253,39 @@ test('without hop records (a source that times read -> write) the method says so
   assert.ok(Math.abs((hop?.requestHop?.sumNs ?? 0) - 1_000_000) <= 1_000_000 / 32);
   assert.ok(Math.abs((hop?.responseHop?.sumNs ?? 0) - 2_000_000) <= 2_000_000 / 32);
 });
+
+test('learned directions are forgotten after their ttl and bounded in number, and inbound wins', () => {
+  const directions = new DirectionLearner(undefined, { ttlMs: 60_000, maxEntries: 100 });
+  const server = (tgid: number, port: number, remoteAddress: string): EdgeRecord => ({
+    ...edge({ accepts: 1 }),
+    key: {
+      ...key,
+      tgid,
+      side: 'server',
+      localAddress: '10.0.0.9',
+      remoteAddress,
+      servicePort: port,
+    },
+  });
+  directions.observe([server(7, 9000, '127.0.0.1')], 0);
+  assert.equal(directions.direction(7, 9000), 'DIRECTION_OUTBOUND', 'called from its own pod');
+  directions.observe([server(7, 9000, '10.0.0.5')], 1000);
+  assert.equal(directions.direction(7, 9000), 'DIRECTION_INBOUND');
+  directions.observe([server(7, 9000, '127.0.0.1')], 2000);
+  assert.equal(directions.direction(7, 9000), 'DIRECTION_INBOUND', 'inbound, once seen, stays');
+
+  // 1,000 short-lived servers, one a second: at most 100 kept, the oldest going first.
+  for (let i = 0; i < 1000; i++) directions.observe([server(1000 + i, 8080, '10.0.0.5')], 3000 + i);
+  assert.equal(directions.size, 100);
+  assert.equal(directions.evicted, 1000 + 1 - 100);
+  assert.equal(directions.direction(1999, 8080), 'DIRECTION_INBOUND', 'the newest kept');
+  assert.equal(directions.direction(1000, 8080), undefined, 'the oldest gone');
+  // A minute later everything is stale and goes at the next interval.
+  directions.observe([], 3000 + 999 + 60_000);
+  assert.equal(directions.size, 0);
+  assert.equal(
+    directions.direction(15, 15006),
+    'DIRECTION_INBOUND',
+    'known ports need no learning',
+  );
+});
