@@ -85,6 +85,11 @@ export function agentRegistry(status: () => AgentStatus): Registry {
     (s) => s.lost.hopsWithoutDirection,
   );
   counter(
+    'tollgate_agent_mesh_management_hops_total',
+    "Hops through a sidecar's own health, metrics and admin listeners (15020, 15021, 15090...), left out of its added latency",
+    (s) => s.meshManagementHops,
+  );
+  counter(
     'tollgate_agent_directions_evicted_total',
     "Sidecar listeners' learned directions forgotten at the learner's bound before their ttl",
     (s) => s.lost.directionsEvicted,

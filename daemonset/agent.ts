@@ -64,6 +64,8 @@ export interface AgentStatus {
   intervals: number;
   batches: number;
   proxies: number[];
+  /** Hops through the mesh's health, metrics and admin listeners, not the app's: left out. */
+  meshManagementHops: number;
   fallbackReason: string | null;
   lost: {
     kernelMapFull: number;
@@ -101,6 +103,7 @@ export class Agent {
   private batches = 0;
   private kernelMapFull = 0;
   private hopsWithoutDirection = 0;
+  private meshManagementHops = 0;
   private edgesWithoutPort = 0;
   private straysDropped = 0;
   private unresolvedProcesses = 0;
@@ -185,6 +188,7 @@ export class Agent {
       intervals: this.intervals,
       batches: this.batches,
       proxies: [...this.proxies.keys()],
+      meshManagementHops: this.meshManagementHops,
       fallbackReason: this.fallbackReason,
       lost: {
         kernelMapFull: this.kernelMapFull,
@@ -270,6 +274,7 @@ export class Agent {
     }
     const built = buildInterval(records, (tgid) => identities.get(tgid)?.ref, this.directions);
     this.hopsWithoutDirection += built.hopsWithoutDirection;
+    this.meshManagementHops += built.meshManagementHops;
     this.edgesWithoutPort += built.edgesWithoutPort;
     this.straysDropped += built.straysDropped;
     this.current.carry(built.strays);
@@ -380,7 +385,9 @@ export class Agent {
       if (this.proxies.has(pid)) continue;
       try {
         const comm = readFileSync(`${procRoot}/${pid}/comm`, 'utf8').trim();
-        if (names.includes(comm)) this.registerProxy(pid);
+        // A proxy by name that is its pod's app (an ingress, a gateway) adds no hops.
+        if (names.includes(comm) && this.resolver.resolve(pid)?.role === 'ROLE_SIDECAR')
+          this.registerProxy(pid);
       } catch {}
     }
   }

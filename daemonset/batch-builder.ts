@@ -158,6 +158,8 @@ export interface BuiltInterval {
    * port 0), dropped: their request and response hops plus their unmatched forwards.
    */
   hopsWithoutDirection: number;
+  /** Hops through the mesh's own listeners (MESH_MANAGEMENT_PORTS): left out. */
+  meshManagementHops: number;
   /** Edge records without a service port (nothing to name or join them by): left out. */
   edgesWithoutPort: number;
   /**
@@ -263,6 +265,7 @@ export function buildInterval(
     edges,
     hops: hopReports.hops,
     hopsWithoutDirection: hopReports.withoutDirection,
+    meshManagementHops: hopReports.management,
     edgesWithoutPort,
     strays,
     straysDropped,
@@ -324,11 +327,21 @@ const mergeDraft = (into: HistogramDraft | undefined, from: HistogramDraft | und
  * Hop histograms and hop records are keyed by the sidecar's listener; a report is one
  * sidecar in one direction, all its listeners of that direction together.
  */
+/**
+ * A mesh's own listeners on a sidecar: admin, health checks and metrics (Envoy's admin
+ * 15000 and Prometheus 15090, Istio's pilot-agent 15004, 15020 and 15021, Linkerd's
+ * admin 4191). The kubelet's probes and Prometheus's scrapes go through them, not the
+ * app's requests: their hops are not the sidecar's added latency.
+ */
+export const MESH_MANAGEMENT_PORTS: ReadonlySet<number> = new Set([
+  15000, 15004, 15020, 15021, 15090, 4191,
+]);
+
 function buildHops(
   records: IntervalRecords,
   processRef: (tgid: number) => { pid: number; startTimeTicks: number } | undefined,
   directions: DirectionLearner,
-): { hops: Init<HopReport>[]; withoutDirection: number } {
+): { hops: Init<HopReport>[]; withoutDirection: number; management: number } {
   const listeners = new Map<string, ListenerDraft>();
   const listener = (key: EdgeKey) => {
     const id = `${key.tgid}:${key.servicePort}`;
@@ -358,7 +371,12 @@ function buildHops(
 
   const reports = new Map<string, ReportDraft>();
   let withoutDirection = 0;
+  let management = 0;
   for (const l of listeners.values()) {
+    if (MESH_MANAGEMENT_PORTS.has(l.key.servicePort)) {
+      management += countOf(l.request) + countOf(l.response);
+      continue;
+    }
     const ref = processRef(l.key.tgid);
     const direction =
       l.key.servicePort === 0 ? undefined : directions.direction(l.key.tgid, l.key.servicePort);
@@ -419,5 +437,6 @@ function buildHops(
       method,
     })),
     withoutDirection,
+    management,
   };
 }

@@ -1,17 +1,24 @@
 // pid -> ProcessIdentity, cached by (pid, start time) so a reused pid is read afresh.
 // The pod comes from the Kubernetes directory when there is one (by pod UID from the
 // cgroup), else from the network namespace: its `ip netns` name, or the host.
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import type { Init, PodRef, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
 import { statFields } from '../proc-resources.js';
 import { readNetnsNames } from './netns-names.js';
 import { cgroupId, readProcFacts } from './proc-identity.js';
 import { redactCmdline } from './redact-cmdline.js';
-import { DEFAULT_ROLE_RULES, type RoleRules, roleOf } from './roles.js';
+import { DEFAULT_ROLE_RULES, isProxyExecutable, type RoleRules, roleOf } from './roles.js';
 
 /** Pods known from the Kubernetes API, by UID, and their containers' names. */
 export interface PodDirectory {
-  byUid(uid: string): { pod: Init<PodRef>; containerName(containerId: string): string } | undefined;
+  byUid(uid: string):
+    | {
+        pod: Init<PodRef>;
+        containerName(containerId: string): string;
+        /** Containers that run at once in the pod (regular and native sidecars). */
+        runningContainers?: number;
+      }
+    | undefined;
   /** Changes whenever the directory does, so identities resolved before are looked up again. */
   readonly version?: number;
 }
@@ -27,6 +34,8 @@ export interface ResolverOptions {
   maxCached?: number;
   /** Ship command lines as they are, credentials included (redactCmdline otherwise). */
   keepCmdlineSecrets?: boolean;
+  /** How long a proxy found alone in its namespace keeps that role (default 10 s). */
+  aloneRecheckMs?: number;
 }
 
 export type Identity = Init<ProcessIdentity> & {
@@ -37,7 +46,12 @@ export type Identity = Init<ProcessIdentity> & {
    * directory changes; complete ones are not (pod churn must not re-read every process).
    */
   incompleteAt?: number;
+  /** When a proxy was found alone in its network namespace (looked at again later). */
+  aloneSinceMs?: number;
 };
+
+/** How long a proxy found alone in its namespace keeps that role before a new look. */
+const ALONE_RECHECK_MS = 10_000;
 
 export class IdentityResolver {
   private readonly cache = new Map<number, Identity>();
@@ -69,8 +83,10 @@ export class IdentityResolver {
         // A pod that started after its processes (or gained container statuses) is
         // picked up when the directory changes.
         const stale =
-          cached.incompleteAt !== undefined &&
-          cached.incompleteAt !== (this.options.pods?.version ?? 0);
+          (cached.incompleteAt !== undefined &&
+            cached.incompleteAt !== (this.options.pods?.version ?? 0)) ||
+          (cached.aloneSinceMs !== undefined &&
+            Date.now() - cached.aloneSinceMs > (this.options.aloneRecheckMs ?? ALONE_RECHECK_MS));
         if (start === cached.ref.startTimeTicks && !stale) return cached;
       } catch {
         // Gone since it was last resolved: its final records are still its own (its pid
@@ -97,17 +113,57 @@ export class IdentityResolver {
         facts.cgroup.podUid && !(k8s && containerName)
           ? (this.options.pods?.version ?? 0)
           : undefined,
-      role: roleOf(
-        { containerName, exe: facts.exe, comm: facts.comm },
-        this.options.roles ?? DEFAULT_ROLE_RULES,
-      ),
+      role: 'ROLE_APP',
     };
+    const rules = this.options.roles ?? DEFAULT_ROLE_RULES;
+    // Whether the proxy shares its pod: from the pod's spec with Kubernetes, else from the
+    // processes in its network namespace. The host's namespace is no pod: there the
+    // executable alone decides, as for a proxy put before an app on a workstation.
+    let companions: boolean | undefined;
+    if (isProxyExecutable({ exe: facts.exe, comm: facts.comm }, rules)) {
+      if (k8s?.runningContainers !== undefined) companions = k8s.runningContainers > 1;
+      else if (!facts.cgroup.podUid && facts.netnsInode !== this.hostNetns) {
+        companions = this.sharesNetns(pid, facts.netnsInode, procRoot, rules);
+        // Alone for now: a sidecar can start before its app. Looked at again later.
+        if (!companions) identity.aloneSinceMs = Date.now();
+      }
+    }
+    identity.role = roleOf({ containerName, exe: facts.exe, comm: facts.comm, companions }, rules);
     if (this.cache.size >= (this.options.maxCached ?? 65_536)) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);
     }
     this.cache.set(pid, identity);
     return identity;
+  }
+
+  /**
+   * Whether a process other than `pid` that is not itself a proxy, nor a pod's pause
+   * process, lives in the network namespace `inode`: the app a sidecar sits beside.
+   */
+  private sharesNetns(pid: number, inode: number, procRoot: string, rules: RoleRules): boolean {
+    let entries: string[];
+    try {
+      entries = readdirSync(procRoot);
+    } catch {
+      return false;
+    }
+    for (const entry of entries) {
+      if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
+      try {
+        if (statSync(`${procRoot}/${entry}/ns/net`).ino !== inode) continue;
+        const comm = readFileSync(`${procRoot}/${entry}/comm`, 'utf8').trim();
+        let exe = '';
+        try {
+          exe = readlinkSync(`${procRoot}/${entry}/exe`);
+        } catch {}
+        if (comm === 'pause' || isProxyExecutable({ exe, comm }, rules)) continue;
+        return true;
+      } catch {
+        // Gone meanwhile, or a kernel thread.
+      }
+    }
+    return false;
   }
 
   /** Forget a pid (it exited). */

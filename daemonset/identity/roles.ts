@@ -1,5 +1,9 @@
-// Sidecar or app: a process is a sidecar when its container's name or its executable is
-// a known proxy. The lists are the defaults; the agent takes others from its options.
+// Sidecar or app. A process is a sidecar when its container has a mesh's sidecar name, or
+// when its executable is a known proxy and something else shares its pod: another
+// container (Kubernetes), or another process in its network namespace (pods without
+// Kubernetes). A proxy alone in its pod is the pod's app: an ingress controller, a
+// gateway, an nginx serving files; its traffic is not a sidecar's cost. The lists are
+// the defaults; the agent takes others from its options.
 import { basename } from 'node:path';
 
 export const SIDECAR_CONTAINERS = [
@@ -29,12 +33,27 @@ export const DEFAULT_ROLE_RULES: RoleRules = {
   executables: PROXY_EXECUTABLES,
 };
 
+/** Whether a process's executable (or comm, when exe is unreadable) is a known proxy. */
+export function isProxyExecutable(
+  p: { exe: string; comm: string },
+  rules: RoleRules = DEFAULT_ROLE_RULES,
+): boolean {
+  // A deleted executable reads as "/path (deleted)".
+  const exe = basename(p.exe.replace(/ \(deleted\)$/, '')) || p.comm;
+  return rules.executables.includes(exe);
+}
+
 export function roleOf(
-  p: { containerName: string; exe: string; comm: string },
+  p: {
+    containerName: string;
+    exe: string;
+    comm: string;
+    /** Whether something else shares the pod; undefined when that is unknown. */
+    companions?: boolean;
+  },
   rules: RoleRules = DEFAULT_ROLE_RULES,
 ): 'ROLE_SIDECAR' | 'ROLE_APP' {
   if (p.containerName && rules.containers.includes(p.containerName)) return 'ROLE_SIDECAR';
-  // A deleted executable reads as "/path (deleted)"; comm is the fallback when exe is unreadable.
-  const exe = basename(p.exe.replace(/ \(deleted\)$/, '')) || p.comm;
-  return rules.executables.includes(exe) ? 'ROLE_SIDECAR' : 'ROLE_APP';
+  if (p.companions === false) return 'ROLE_APP';
+  return isProxyExecutable(p, rules) ? 'ROLE_SIDECAR' : 'ROLE_APP';
 }

@@ -21,6 +21,8 @@ interface IndexedPod {
   ref: Init<PodRef>;
   /** Container id (64 hex, no runtime prefix) -> container name. */
   containers: Map<string, string>;
+  /** Containers that run beside each other: regular ones and native sidecars. */
+  runningContainers: number;
 }
 
 interface PodIndex {
@@ -44,7 +46,11 @@ export class KubePodDirectory extends WatchedDirectory<V1Pod, PodIndex> implemen
   byUid(uid: string) {
     const pod = this.index().byUid.get(uid);
     if (!pod) return undefined;
-    return { pod: pod.ref, containerName: (id: string) => pod.containers.get(id) ?? '' };
+    return {
+      pod: pod.ref,
+      containerName: (id: string) => pod.containers.get(id) ?? '',
+      runningContainers: pod.runningContainers,
+    };
   }
 
   /** The pod of this node that holds an address (hostNetwork pods share the node's: not indexed). */
@@ -92,5 +98,10 @@ export function indexPod(pod: V1Pod, node: string): IndexedPod | undefined {
       labels,
     },
     containers,
+    // Init containers with restartPolicy Always are sidecars that run with the others
+    // (Kubernetes 1.28+; Istio injects its proxy so when native sidecars are on).
+    runningContainers:
+      (pod.spec?.containers?.length ?? 0) +
+      (pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always').length,
   };
 }

@@ -235,6 +235,35 @@ test('hops of an unknown listener or direction are counted, not reported', () =>
   assert.equal(built.hopsWithoutDirection, 4 + 3 + 3 + 1 + 2);
 });
 
+test("hops through the mesh's health and metrics listeners are left out of the sidecar's, and counted", () => {
+  const directions = new DirectionLearner();
+  const built = buildInterval(
+    interval(
+      // The kubelet's probes through pilot-agent's 15021, called from the node: learned as
+      // an inbound listener, like the app's.
+      {
+        ...edge({ accepts: 5 }),
+        key: { ...key, tgid: 7, side: 'server', servicePort: 15021, remoteAddress: '10.0.0.5' },
+      },
+      hopBucket(15021, 'hop_request', 100_000, 5),
+      hopBucket(15021, 'hop_response', 100_000, 5),
+      hopRecord(15021, { exchanges: 5 }),
+      // The app's own inbound traffic.
+      hopBucket(15006, 'hop_request', 100_000, 7),
+      hopBucket(15006, 'hop_response', 100_000, 7),
+      hopRecord(15006, { exchanges: 7 }),
+    ),
+    sidecarRef,
+    directions,
+  );
+  assert.deepEqual(
+    built.hops.map((h) => [h.direction, h.requests]),
+    [['DIRECTION_INBOUND', 7]],
+  );
+  assert.equal(built.meshManagementHops, 5 + 5);
+  assert.equal(built.hopsWithoutDirection, 0);
+});
+
 test('without hop records (a source that times read -> write) the method says so, sums estimated', () => {
   const built = buildInterval(
     interval(
