@@ -12,6 +12,7 @@ import { IngestServer, type TlsFiles } from './ingest/grpc-server.js';
 import { CumulativeMetrics } from './metrics/cumulative.js';
 import { clockStepBack } from './model/batch-interval.js';
 import { Queries } from './queries.js';
+import { InlineReader, type Reader, WorkerReader } from './read/reader.js';
 import { type LoadPolicy, LoadTargets } from './sessions/load-policy.js';
 import { SessionManager } from './sessions/session-manager.js';
 import { DiskGuard } from './store/disk-guard.js';
@@ -63,6 +64,7 @@ export class Collector {
     readonly queries: Queries,
     readonly sessions: SessionManager,
     private readonly timer: NodeJS.Timeout,
+    private readonly reader: Reader,
   ) {}
 
   get grpcAddress(): string {
@@ -179,8 +181,12 @@ export class Collector {
       finishTimeoutMs: options.sessionFinishTimeoutMs,
       loadPolicy: options.loadPolicy,
     });
+    const reader: Reader =
+      options.database === ':memory:'
+        ? new InlineReader(queries)
+        : new WorkerReader({ database: options.database, store: options.store });
     const http = await buildHttpApp({
-      queries,
+      reader,
       sessions,
       metrics,
       registry,
@@ -190,7 +196,18 @@ export class Collector {
       liveWindowMs: options.liveWindowMs,
       allowedHosts: options.allowedHosts,
     });
-    const httpUrl = await http.listen({ host: options.http.host, port: options.http.port });
+    let httpUrl: string;
+    try {
+      httpUrl = await http.listen({ host: options.http.host, port: options.http.port });
+    } catch (error) {
+      // The port is taken (or the like): undo what was started, then say why.
+      sessions.close();
+      await ingest.stop();
+      await http.close();
+      await reader.close();
+      store.close();
+      throw error;
+    }
     const timer = setInterval(() => {
       try {
         store.maintain();
@@ -207,7 +224,7 @@ export class Collector {
       }
     }, options.maintainEveryMs ?? 10_000);
     timer.unref();
-    return new Collector(store, queue, ingest, http, httpUrl, queries, sessions, timer);
+    return new Collector(store, queue, ingest, http, httpUrl, queries, sessions, timer, reader);
   }
 
   async stop(): Promise<void> {
@@ -216,6 +233,7 @@ export class Collector {
     await this.ingest.stop();
     this.queue.flush();
     await this.http.close();
+    await this.reader.close();
     this.store.close();
   }
 }

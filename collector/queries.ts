@@ -13,7 +13,7 @@ import {
   type Topology,
 } from './model/topology.js';
 import type { Aggregate } from './store/aggregate.js';
-import type { Store } from './store/store.js';
+import type { ReadBudget, Store } from './store/store.js';
 
 export interface TimeRange {
   fromMs: number;
@@ -57,14 +57,24 @@ export interface AgentView {
   latest: unknown;
 }
 
+/** Stored rows one request may read (RangeTooLarge past it). */
+export const DEFAULT_MAX_ROWS_PER_REQUEST = 5_000_000;
+
 export class Queries {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly maxRowsPerRequest = DEFAULT_MAX_ROWS_PER_REQUEST,
+  ) {}
+
+  private budget(): ReadBudget {
+    return { rows: this.maxRowsPerRequest, limit: this.maxRowsPerRequest };
+  }
 
   /** The topology of a range with each pod's sidecar cost. */
-  view(range: TimeRange, nowMs = Date.now()): RangeView {
-    const endRows = this.store.read('end', range.fromMs, range.toMs, nowMs);
-    const hopRows = this.store.read('hop', range.fromMs, range.toMs, nowMs);
-    const resourceRows = this.store.read('resource', range.fromMs, range.toMs, nowMs);
+  view(range: TimeRange, nowMs = Date.now(), budget = this.budget()): RangeView {
+    const endRows = this.store.read('end', range.fromMs, range.toMs, nowMs, budget);
+    const hopRows = this.store.read('hop', range.fromMs, range.toMs, nowMs, budget);
+    const resourceRows = this.store.read('resource', range.fromMs, range.toMs, nowMs, budget);
     const endInfo = this.store.ends([...endRows.keys()]);
     const hopInfo = this.store.hopSeries([...hopRows.keys()]);
     const processIds = new Set<number>([
@@ -123,7 +133,8 @@ export class Queries {
   }
 
   edge(id: string, range: TimeRange, stepMs: number, nowMs = Date.now()): EdgeDetail | undefined {
-    const view = this.view(range, nowMs);
+    const budget = this.budget();
+    const view = this.view(range, nowMs, budget);
     const edge = view.topology.edges.find((e) => e.id === id);
     const ends = view.edgeEnds.get(id);
     if (!edge || !ends) return undefined;
@@ -139,6 +150,7 @@ export class Queries {
             range.toMs,
             stepMs,
             nowMs,
+            budget,
           )
           .map((s) => [s.startMs, s.aggregate]),
       );
@@ -169,7 +181,7 @@ export class Queries {
   }
 
   agents(range: TimeRange, nowMs = Date.now()): AgentView[] {
-    const rows = this.store.read('agent', range.fromMs, range.toMs, nowMs);
+    const rows = this.store.read('agent', range.fromMs, range.toMs, nowMs, this.budget());
     const seconds = Math.max(1e-3, (range.toMs - range.fromMs) / 1000);
     return this.store.agents().map((a) => {
       const r = rows.get(a.id);

@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Credentials } from '../auth.js';
 import type { CumulativeMetrics } from '../metrics/cumulative.js';
-import type { Queries } from '../queries.js';
+import type { Reader } from '../read/reader.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import { credentialsHook } from './credentials-hook.js';
 import liveRoutes from './routes/live.js';
@@ -18,7 +18,8 @@ import topologyRoutes from './routes/topology.js';
 import { type SameOriginOptions, sameOriginHook } from './same-origin.js';
 
 export interface HttpOptions {
-  queries: Queries;
+  /** Reads for the API and live view, off the ingest thread (read/reader.ts). */
+  reader: Reader;
   sessions: SessionManager;
   metrics: CumulativeMetrics;
   registry: Registry;
@@ -69,11 +70,11 @@ export async function buildHttpApp(options: HttpOptions): Promise<FastifyInstanc
   app.addHook('onRequest', credentialsHook(options.credentials ?? {}));
 
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
-  await app.register(topologyRoutes, { prefix: '/api', queries: options.queries });
+  await app.register(topologyRoutes, { prefix: '/api', reader: options.reader });
   await app.register(sessionRoutes, { prefix: '/api', sessions: options.sessions });
   await app.register(liveRoutes, {
     prefix: '/api',
-    queries: options.queries,
+    reader: options.reader,
     intervalMs: options.liveIntervalMs ?? 1000,
     windowMs: options.liveWindowMs ?? 10_000,
   });

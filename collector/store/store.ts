@@ -20,7 +20,14 @@ import { encodeHistogram } from './histogram-blob.js';
 import { migrate } from './schema.js';
 import { columns, METHOD_CODE, SERIES, type SeriesKind, seriesKind, tableName } from './series.js';
 import { SessionRows } from './session-rows.js';
-import { bucketStart, planRange, type RetentionOptions, type Tier, tiers } from './tiers.js';
+import {
+  bucketStart,
+  planRange,
+  preferredBucketMs,
+  type RetentionOptions,
+  type Tier,
+  tiers,
+} from './tiers.js';
 
 export interface StoreOptions {
   retention?: RetentionOptions;
@@ -33,6 +40,29 @@ export interface StoreOptions {
 }
 
 export type CommitStatus = 'stored' | 'duplicate';
+
+/** Rows one request may read, counted down as they are; see RangeTooLarge. */
+export interface ReadBudget {
+  rows: number;
+  /** What the budget was, for the refusal's message. */
+  limit?: number;
+}
+
+/** A request would read more rows than its budget: it is refused, not served slowly. */
+export class RangeTooLarge extends Error {
+  readonly statusCode = 422;
+  constructor(limit: number) {
+    super(
+      `this range needs more than ${limit} stored rows at its resolution; ask for a shorter range or a coarser step`,
+    );
+    this.name = 'RangeTooLarge';
+  }
+}
+
+function spend(budget: ReadBudget | undefined): void {
+  if (budget === undefined) return;
+  if (--budget.rows < 0) throw new RangeTooLarge(budget.limit ?? 0);
+}
 
 /** The write-ahead log's size after a checkpoint. */
 export const WAL_LIMIT_BYTES = 2 ** 20;
@@ -139,6 +169,31 @@ export class Store {
         setAside: { path: aside, reason: (error as Error).message },
       };
     }
+  }
+
+  /**
+   * A second, read-only connection to a store another connection writes: for reading off
+   * the ingest thread. WAL lets it read while the writer writes; it never blocks it.
+   */
+  static openReader(path: string, options: StoreOptions = {}): Store {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 5000');
+      return new Store(db, options);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  /** Reads again how far each tier is rolled up (a reader's view of the writer's work). */
+  refreshRollups(): void {
+    this.rolledTo.clear();
+    for (const row of this.sql('SELECT tier, rolled_to_ms FROM rollups').all() as {
+      tier: Tier['name'];
+      rolled_to_ms: number;
+    }[])
+      this.rolledTo.set(row.tier, row.rolled_to_ms);
   }
 
   /** Opens (creating if needed) a store at `path`, or in memory for ':memory:'. */
@@ -498,12 +553,7 @@ export class Store {
       })();
     } catch (error) {
       // The rolled-up marks moved with the transaction that failed: take them back.
-      this.rolledTo.clear();
-      for (const row of this.sql('SELECT tier, rolled_to_ms FROM rollups').all() as {
-        tier: Tier['name'];
-        rolled_to_ms: number;
-      }[])
-        this.rolledTo.set(row.tier, row.rolled_to_ms);
+      this.refreshRollups();
       failure = error;
     }
     this.prune(nowMs);
@@ -608,14 +658,29 @@ export class Store {
   }
 
   /** Every series of a kind merged over [fromMs, toMs), by series id. */
-  read(name: SeriesKind['name'], fromMs: number, toMs: number, nowMs = Date.now()) {
+  read(
+    name: SeriesKind['name'],
+    fromMs: number,
+    toMs: number,
+    nowMs = Date.now(),
+    budget?: ReadBudget,
+  ) {
     const kind = seriesKind(name);
     const out = new Map<number, Aggregate>();
-    for (const span of planRange(fromMs, toMs, nowMs, this.tiers, this.rolledTo)) {
+    const spans = planRange(
+      fromMs,
+      toMs,
+      nowMs,
+      this.tiers,
+      this.rolledTo,
+      preferredBucketMs(fromMs, toMs),
+    );
+    for (const span of spans) {
       const rows = this.sql(
         `SELECT * FROM ${tableName(kind, span.tier.name)} WHERE bucket_ms >= ? AND bucket_ms < ?`,
       ).iterate(span.fromMs, span.toMs) as IterableIterator<Row & { sid: number }>;
       for (const row of rows) {
+        spend(budget);
         let aggregate = out.get(row.sid);
         if (!aggregate) {
           aggregate = emptyAggregate(kind);
@@ -635,17 +700,19 @@ export class Store {
     toMs: number,
     stepMs: number,
     nowMs = Date.now(),
+    budget?: ReadBudget,
   ): { startMs: number; aggregate: Aggregate }[] {
     const kind = seriesKind(name);
     const steps = new Map<number, Aggregate>();
     const wanted = new Set(sids);
-    for (const span of planRange(fromMs, toMs, nowMs, this.tiers, this.rolledTo)) {
+    for (const span of planRange(fromMs, toMs, nowMs, this.tiers, this.rolledTo, stepMs)) {
       const rows = this.sql(
         `SELECT * FROM ${tableName(kind, span.tier.name)} WHERE bucket_ms >= ? AND bucket_ms < ? AND sid IN (${sids.map(() => '?').join(', ') || 'NULL'})`,
       ).iterate(span.fromMs, span.toMs, ...sids) as IterableIterator<
         Row & { sid: number; bucket_ms: number }
       >;
       for (const row of rows) {
+        spend(budget);
         if (!wanted.has(row.sid)) continue;
         const start = bucketStart(row.bucket_ms, stepMs);
         let aggregate = steps.get(start);

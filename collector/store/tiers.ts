@@ -44,9 +44,20 @@ export interface TierSpan {
 }
 
 /**
- * Splits [fromMs, toMs) over the tiers: each part goes to the finest tier that still
- * holds it. A coarser tier holds only what has been rolled up into it (`rolledTo`, the
- * end of its last complete bucket); the finer tier answers for the rest.
+ * The coarsest bucket a range may be read at: about a hundredth of its length, so a day
+ * is read by the minute and a month by the hour, never by the second.
+ */
+export function preferredBucketMs(fromMs: number, toMs: number): number {
+  return (toMs - fromMs) / 100;
+}
+
+/**
+ * Splits [fromMs, toMs) over the tiers. Each part goes to the coarsest tier whose bucket
+ * is at most `preferredMs` and that has it rolled up (`rolledTo`, the end of its last
+ * complete bucket), else to the finest tier that still holds it. A coarse tier answers
+ * only whole buckets inside the range, finer ones the ragged ends, so the result is the
+ * same whichever tiers answer; only data the finer tiers no longer hold is read by whole
+ * coarse buckets from before `fromMs`.
  */
 export function planRange(
   fromMs: number,
@@ -54,21 +65,35 @@ export function planRange(
   nowMs: number,
   list: readonly Tier[],
   rolledTo: ReadonlyMap<Tier['name'], number>,
+  preferredMs = 0,
 ): TierSpan[] {
-  const spans: TierSpan[] = [];
-  let start = fromMs;
-  for (let i = list.length - 1; i >= 1 && start < toMs; i--) {
+  const plan = (from: number, to: number, i: number): TierSpan[] => {
+    if (from >= to) return [];
+    if (i === 0) return [{ tier: list[0]!, fromMs: from, toMs: to }];
     const coarse = list[i]!;
-    const finer = list[i - 1]!;
-    // Only what the finer tier no longer holds needs the coarser one.
-    const finerHoldsFrom = nowMs - finer.retentionMs;
-    if (start >= finerHoldsFrom) continue;
-    const end = Math.min(toMs, rolledTo.get(coarse.name) ?? 0, finerHoldsFrom);
-    if (end > start) {
-      spans.push({ tier: coarse, fromMs: bucketStart(start, coarse.bucketMs), toMs: end });
-      start = end;
+    const finerHoldsFrom = nowMs - list[i - 1]!.retentionMs;
+    const rolled = rolledTo.get(coarse.name) ?? 0;
+    const ceil = (t: number) => Math.ceil(t / coarse.bucketMs) * coarse.bucketMs;
+    let start: number;
+    let end: number;
+    if (from < finerHoldsFrom) {
+      // Only this tier (or a coarser one) still holds the oldest part: whole buckets.
+      start = bucketStart(from, coarse.bucketMs);
+      end = Math.min(to, rolled);
+      if (coarse.bucketMs > preferredMs) end = Math.min(end, finerHoldsFrom);
+      else if (to >= finerHoldsFrom) end = Math.min(end, bucketStart(to, coarse.bucketMs));
+    } else if (coarse.bucketMs <= preferredMs) {
+      start = ceil(from);
+      end = Math.min(rolled, bucketStart(to, coarse.bucketMs));
+    } else {
+      return plan(from, to, i - 1);
     }
-  }
-  if (start < toMs) spans.push({ tier: list[0]!, fromMs: start, toMs });
-  return spans;
+    if (end <= start || end <= from) return plan(from, to, i - 1);
+    return [
+      ...plan(from, Math.max(from, start), i - 1),
+      { tier: coarse, fromMs: start, toMs: end },
+      ...plan(end, to, i - 1),
+    ];
+  };
+  return plan(fromMs, toMs, list.length - 1);
 }

@@ -3,34 +3,41 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { diffTopology, isEmptyDelta } from '../../model/diff.js';
-import type { PodCost } from '../../model/sidecar-cost.js';
-import type { Topology } from '../../model/topology.js';
-import type { Queries } from '../../queries.js';
+import type { Reader, TopologyView } from '../../read/reader.js';
 
 export interface LiveOptions {
-  queries: Queries;
+  reader: Reader;
   /** How often deltas are computed (ms). */
   intervalMs: number;
   /** The sliding window the live view shows (ms). */
   windowMs: number;
 }
 
-type View = { topology: Topology; costs: PodCost[] };
-
 export default async function liveRoutes(app: FastifyInstance, opts: LiveOptions) {
   const clients = new Set<WebSocket>();
-  let last: View | undefined;
-  const current = (): View => {
+  let last: TopologyView | undefined;
+  let computing = false;
+  const current = (): Promise<TopologyView> => {
     const now = Date.now();
-    const v = opts.queries.view({ fromMs: now - opts.windowMs, toMs: now });
-    return { topology: v.topology, costs: v.costs };
+    return opts.reader.view({ fromMs: now - opts.windowMs, toMs: now });
   };
-  const timer = setInterval(() => {
+  const tick = async () => {
     if (clients.size === 0) {
       last = undefined;
       return;
     }
-    const next = current();
+    // A view that takes longer than the interval is not queued behind itself.
+    if (computing) return;
+    computing = true;
+    let next: TopologyView;
+    try {
+      next = await current();
+    } catch (error) {
+      app.log.error(error);
+      return;
+    } finally {
+      computing = false;
+    }
     if (last) {
       const delta = diffTopology(last, next);
       if (!isEmptyDelta(delta)) {
@@ -43,14 +50,26 @@ export default async function liveRoutes(app: FastifyInstance, opts: LiveOptions
       }
     }
     last = next;
-  }, opts.intervalMs);
+  };
+  const timer = setInterval(() => void tick(), opts.intervalMs);
   app.addHook('onClose', async () => clearInterval(timer));
 
-  app.get('/live', { websocket: true }, (socket) => {
+  app.get('/live', { websocket: true }, async (socket) => {
     clients.add(socket);
     socket.on('close', () => clients.delete(socket));
-    const view = last ?? current();
-    last = view;
+    let view = last;
+    if (!view) {
+      try {
+        view = await current();
+      } catch (error) {
+        app.log.error(error);
+        socket.close(1011, 'the collector could not read its store');
+        return;
+      }
+      // A tick may have computed a newer one meanwhile: deltas follow that one.
+      view = last ?? view;
+      last = view;
+    }
     socket.send(JSON.stringify({ type: 'snapshot', ...view.topology, costs: view.costs }));
   });
 }

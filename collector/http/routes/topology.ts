@@ -1,10 +1,10 @@
 // The topology of a range, each pod's sidecar cost, and the detail views.
 import type { FastifyInstance } from 'fastify';
-import type { Queries } from '../../queries.js';
+import type { Reader } from '../../read/reader.js';
 import { type RangeQuery, rangeQuerySchema, toRange } from '../range.js';
 
 export interface TopologyRoutesOptions {
-  queries: Queries;
+  reader: Reader;
 }
 
 class NotFound extends Error {
@@ -12,13 +12,13 @@ class NotFound extends Error {
 }
 
 export default async function topologyRoutes(app: FastifyInstance, opts: TopologyRoutesOptions) {
-  const { queries } = opts;
+  const { reader } = opts;
 
   app.get<{ Querystring: RangeQuery }>(
     '/topology',
     { schema: { querystring: rangeQuerySchema } },
     async (request) => {
-      const view = queries.view(toRange(request.query));
+      const view = await reader.view(toRange(request.query));
       return { ...view.topology, costs: view.costs };
     },
   );
@@ -26,13 +26,13 @@ export default async function topologyRoutes(app: FastifyInstance, opts: Topolog
   app.get<{ Querystring: RangeQuery }>(
     '/processes',
     { schema: { querystring: rangeQuerySchema } },
-    async (request) => queries.view(toRange(request.query)).topology.processes,
+    async (request) => (await reader.view(toRange(request.query))).topology.processes,
   );
 
   app.get<{ Querystring: RangeQuery }>(
     '/pods',
     { schema: { querystring: rangeQuerySchema } },
-    async (request) => queries.view(toRange(request.query)).costs,
+    async (request) => (await reader.view(toRange(request.query))).costs,
   );
 
   app.get<{ Params: { namespace: string; name: string }; Querystring: RangeQuery }>(
@@ -49,7 +49,7 @@ export default async function topologyRoutes(app: FastifyInstance, opts: Topolog
     },
     async (request) => {
       const { namespace, name } = request.params;
-      const view = queries.view(toRange(request.query));
+      const view = await reader.view(toRange(request.query));
       const cost = view.costs.find((c) => c.namespace === namespace && c.name === name);
       const pod = view.topology.pods.find((p) => p.namespace === namespace && p.name === name);
       if (!cost || !pod) throw new NotFound(`no pod ${namespace}/${name} in this range`);
@@ -81,7 +81,7 @@ export default async function topologyRoutes(app: FastifyInstance, opts: Topolog
       const r = toRange(range);
       // About 60 points over the range, at least one per second.
       const stepMs = (step ?? Math.max(1, Math.ceil((r.toMs - r.fromMs) / 60_000))) * 1000;
-      const detail = queries.edge(request.params.id, r, stepMs);
+      const detail = await reader.edge(request.params.id, r, stepMs);
       if (!detail) throw new NotFound(`no edge ${request.params.id} in this range`);
       return detail;
     },
@@ -90,6 +90,6 @@ export default async function topologyRoutes(app: FastifyInstance, opts: Topolog
   app.get<{ Querystring: RangeQuery }>(
     '/agents',
     { schema: { querystring: rangeQuerySchema } },
-    async (request) => queries.agents(toRange(request.query)),
+    async (request) => reader.agents(toRange(request.query)),
   );
 }
