@@ -31,7 +31,7 @@ export const DEFAULT_INGEST_BENCH: IngestBenchOptions = {
 };
 
 /** A node's interval: processes each with client ends to distinct peers, histograms and tuples. */
-function syntheticBatch(k: number, edges: number): Init<Batch> {
+export function syntheticBatch(k: number, edges: number, endMs = Date.now()): Init<Batch> {
   const processes = Array.from({ length: 10 }, (_, p) => ({
     ref: { pid: 1000 + p, startTimeTicks: 1 },
     comm: `app-${p}`,
@@ -41,11 +41,10 @@ function syntheticBatch(k: number, edges: number): Init<Batch> {
     pod: { namespace: 'bench', name: `pod-${p}`, source: 'POD_SOURCE_NETNS' as const },
     role: 'ROLE_APP' as const,
   }));
-  const now = Date.now();
   return {
     node: 'bench-node',
-    intervalStartUnixMs: now - 1000,
-    intervalEndUnixMs: now,
+    intervalStartUnixMs: endMs - 1000,
+    intervalEndUnixMs: endMs,
     processes,
     edges: Array.from({ length: edges }, (_, e) => ({
       process: processes[e % processes.length]!.ref,

@@ -1,7 +1,7 @@
 // pid -> ProcessIdentity, cached by (pid, start time) so a reused pid is read afresh.
 // The pod comes from the Kubernetes directory when there is one (by pod UID from the
 // cgroup), else from the network namespace: its `ip netns` name, or the host.
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Init, PodRef, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
 import { statFields } from '../proc-resources.js';
 import { readNetnsNames } from './netns-names.js';
@@ -34,8 +34,6 @@ export interface ResolverOptions {
   maxCached?: number;
   /** Ship command lines as they are, credentials included (redactCmdline otherwise). */
   keepCmdlineSecrets?: boolean;
-  /** How long a proxy found alone in its namespace keeps that role (default 10 s). */
-  aloneRecheckMs?: number;
 }
 
 export type Identity = Init<ProcessIdentity> & {
@@ -46,12 +44,7 @@ export type Identity = Init<ProcessIdentity> & {
    * directory changes; complete ones are not (pod churn must not re-read every process).
    */
   incompleteAt?: number;
-  /** When a proxy was found alone in its network namespace (looked at again later). */
-  aloneSinceMs?: number;
 };
-
-/** How long a proxy found alone in its namespace keeps that role before a new look. */
-const ALONE_RECHECK_MS = 10_000;
 
 export class IdentityResolver {
   private readonly cache = new Map<number, Identity>();
@@ -83,10 +76,8 @@ export class IdentityResolver {
         // A pod that started after its processes (or gained container statuses) is
         // picked up when the directory changes.
         const stale =
-          (cached.incompleteAt !== undefined &&
-            cached.incompleteAt !== (this.options.pods?.version ?? 0)) ||
-          (cached.aloneSinceMs !== undefined &&
-            Date.now() - cached.aloneSinceMs > (this.options.aloneRecheckMs ?? ALONE_RECHECK_MS));
+          cached.incompleteAt !== undefined &&
+          cached.incompleteAt !== (this.options.pods?.version ?? 0);
         if (start === cached.ref.startTimeTicks && !stale) return cached;
       } catch {
         // Gone since it was last resolved: its final records are still its own (its pid
@@ -99,6 +90,14 @@ export class IdentityResolver {
     if (!facts) return undefined;
     const k8s = facts.cgroup.podUid ? this.options.pods?.byUid(facts.cgroup.podUid) : undefined;
     const containerName = k8s?.containerName(facts.cgroup.containerId) ?? '';
+    const rules = this.options.roles ?? DEFAULT_ROLE_RULES;
+    // Whether a proxy shares its pod, from the pod's spec. Without Kubernetes nothing says
+    // so reliably (a client pod's app may start long after its sidecar, or run now and
+    // then), so the executable alone decides.
+    const companions =
+      k8s?.runningContainers !== undefined && isProxyExecutable(facts, rules)
+        ? k8s.runningContainers > 1
+        : undefined;
     const identity: Identity = {
       ref: { pid, startTimeTicks: facts.startTimeTicks },
       comm: facts.comm,
@@ -113,57 +112,14 @@ export class IdentityResolver {
         facts.cgroup.podUid && !(k8s && containerName)
           ? (this.options.pods?.version ?? 0)
           : undefined,
-      role: 'ROLE_APP',
+      role: roleOf({ containerName, exe: facts.exe, comm: facts.comm, companions }, rules),
     };
-    const rules = this.options.roles ?? DEFAULT_ROLE_RULES;
-    // Whether the proxy shares its pod: from the pod's spec with Kubernetes, else from the
-    // processes in its network namespace. The host's namespace is no pod: there the
-    // executable alone decides, as for a proxy put before an app on a workstation.
-    let companions: boolean | undefined;
-    if (isProxyExecutable({ exe: facts.exe, comm: facts.comm }, rules)) {
-      if (k8s?.runningContainers !== undefined) companions = k8s.runningContainers > 1;
-      else if (!facts.cgroup.podUid && facts.netnsInode !== this.hostNetns) {
-        companions = this.sharesNetns(pid, facts.netnsInode, procRoot, rules);
-        // Alone for now: a sidecar can start before its app. Looked at again later.
-        if (!companions) identity.aloneSinceMs = Date.now();
-      }
-    }
-    identity.role = roleOf({ containerName, exe: facts.exe, comm: facts.comm, companions }, rules);
     if (this.cache.size >= (this.options.maxCached ?? 65_536)) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);
     }
     this.cache.set(pid, identity);
     return identity;
-  }
-
-  /**
-   * Whether a process other than `pid` that is not itself a proxy, nor a pod's pause
-   * process, lives in the network namespace `inode`: the app a sidecar sits beside.
-   */
-  private sharesNetns(pid: number, inode: number, procRoot: string, rules: RoleRules): boolean {
-    let entries: string[];
-    try {
-      entries = readdirSync(procRoot);
-    } catch {
-      return false;
-    }
-    for (const entry of entries) {
-      if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
-      try {
-        if (statSync(`${procRoot}/${entry}/ns/net`).ino !== inode) continue;
-        const comm = readFileSync(`${procRoot}/${entry}/comm`, 'utf8').trim();
-        let exe = '';
-        try {
-          exe = readlinkSync(`${procRoot}/${entry}/exe`);
-        } catch {}
-        if (comm === 'pause' || isProxyExecutable({ exe, comm }, rules)) continue;
-        return true;
-      } catch {
-        // Gone meanwhile, or a kernel thread.
-      }
-    }
-    return false;
   }
 
   /** Forget a pid (it exited). */

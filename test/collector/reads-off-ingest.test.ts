@@ -7,45 +7,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { syntheticBatch } from '../../bench/ingest.js';
 import { startCollectorProcess } from '../../bench/tollgate-processes.js';
 import { Store } from '../../collector/store/store.js';
 import { planRange, preferredBucketMs, tiers } from '../../collector/store/tiers.js';
 import { Shipper } from '../../daemonset/shipping/shipper.js';
-import { Batch, type Init } from '../../proto/gen/tollgate/v1.js';
-import { fromValues } from '../../proto/histogram.js';
+import { Batch } from '../../proto/gen/tollgate/v1.js';
 import { TOLLGATE_VERSION } from '../../proto/version.js';
 
 const HOUR = 3_600_000;
 const EDGES = 250;
 const AGENTS = 200;
 const SECONDS = 8;
-
-/** One node's interval: 10 processes, `edges` client ends to distinct peers. */
-function wideBatch(startMs: number, intervalMs: number, edges = EDGES): Init<Batch> {
-  const processes = Array.from({ length: 10 }, (_, p) => ({
-    ref: { pid: 1000 + p, startTimeTicks: 1 },
-    comm: `app-${p}`,
-    pod: { namespace: 'day', name: `pod-${p}`, source: 'POD_SOURCE_NETNS' as const },
-    role: 'ROLE_APP' as const,
-  }));
-  return {
-    node: 'day-node',
-    intervalStartUnixMs: startMs,
-    intervalEndUnixMs: startMs + intervalMs,
-    processes,
-    edges: Array.from({ length: edges }, (_, e) => ({
-      process: processes[e % processes.length]!.ref,
-      side: 'CONNECTION_SIDE_CLIENT' as const,
-      local: { address: `10.3.0.${e % 10}` },
-      remote: { address: `10.4.${(e >> 8) & 255}.${e & 255}`, port: 8080 },
-      connects: 1,
-      bytesSent: 1000,
-      bytesReceived: 5000,
-      exchanges: 10,
-      exchangeLatency: fromValues(Array.from({ length: 10 }, (_, i) => 1e6 + i * 97_000)),
-    })),
-  };
-}
 
 test('long ranges are read from the minute rollups, their ragged ends from raw rows', () => {
   const list = tiers();
@@ -98,7 +71,12 @@ test('a 24 h window read while 200 agents ship: every acknowledgement within 1 s
     const step = at < now - 6 * HOUR ? 60_000 : 10_000;
     seed.push(
       Batch.decode(
-        Batch.encode({ ...wideBatch(at, 1000), agentId: 'day', bootId: 'b', sequence: ++sequence }),
+        Batch.encode({
+          ...syntheticBatch(sequence, EDGES, at + 1000),
+          agentId: 'day',
+          bootId: 'b',
+          sequence: ++sequence,
+        }),
       ),
     );
     if (seed.length === 200) flush();
@@ -111,15 +89,17 @@ test('a 24 h window read while 200 agents ship: every acknowledgement within 1 s
   const collector = await startCollectorProcess({ dataDir: dir });
   t.after(() => collector.stop());
   const ackMs: number[] = [];
+  const notStored: string[] = [];
   const shippers = Array.from({ length: AGENTS }, (_, i) => {
     const shipper = new Shipper({
       target: collector.grpcTarget,
       hello: { agentId: `agent-${i}`, node: `node-${i}`, agentVersion: TOLLGATE_VERSION },
     });
     const sentAt = new Map<number, number>();
-    shipper.on('ack', (a: { sequence: number }) =>
-      ackMs.push(performance.now() - sentAt.get(a.sequence)!),
-    );
+    shipper.on('ack', (a: { sequence: number; status: string }) => {
+      ackMs.push(performance.now() - sentAt.get(a.sequence)!);
+      if (a.status !== 'ACK_STATUS_STORED') notStored.push(a.status);
+    });
     shipper.start();
     return { shipper, sentAt };
   });
@@ -139,7 +119,7 @@ test('a 24 h window read while 200 agents ship: every acknowledgement within 1 s
   for (let s = 0; s < SECONDS; s++) {
     const tick = performance.now();
     for (const { shipper, sentAt } of shippers)
-      sentAt.set(shipper.send(wideBatch(Date.now() - 1000, 1000, 5)), performance.now());
+      sentAt.set(shipper.send(syntheticBatch(s, 5)), performance.now());
     await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (performance.now() - tick))));
   }
   const all = await Promise.all(shippers.map((s) => s.shipper.flush(30_000)));
@@ -147,6 +127,7 @@ test('a 24 h window read while 200 agents ship: every acknowledgement within 1 s
   await reader;
   assert.ok(all.every(Boolean), 'every batch acknowledged');
   assert.equal(ackMs.length, AGENTS * SECONDS);
+  assert.deepEqual(notStored, [], 'every batch stored');
   ackMs.sort((a, b) => a - b);
   const worst = ackMs[ackMs.length - 1]!;
   t.diagnostic(

@@ -6,7 +6,7 @@
 // Kubernetes pods and containers, with the sidecar role from the container name, and the
 // exact bytes between them; the agent's /readyz and /metrics must say what happened.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -19,29 +19,11 @@ import { startCollector } from '../collector/fixture.js';
 import { makeTestCerts } from '../tls-certs.js';
 import { startAgent } from './agent-fixture.js';
 import { FakeKubeApi, runningPod } from './kube-api-server.js';
+import { cgroup } from './kube-cgroup.js';
 
 const PORT = 7300;
 const REQUEST = 1000;
 const REPLY = 500;
-
-/** Makes a cgroup path (and its parents), removed again after the test, deepest first. */
-function cgroup(t: import('node:test').TestContext, root: string, path: string): string {
-  const parts = path.split('/');
-  const made: string[] = [];
-  for (let i = 1; i <= parts.length; i++) {
-    const dir = join(root, ...parts.slice(0, i));
-    try {
-      mkdirSync(dir);
-      made.push(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
-  t.after(() => {
-    for (const dir of made.reverse()) rmdirSync(dir);
-  });
-  return join(root, path);
-}
 
 test('processes in kubelet-shaped cgroups are named after their Kubernetes pods and containers', async (t) => {
   const certs = makeTestCerts();

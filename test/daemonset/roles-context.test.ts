@@ -1,17 +1,19 @@
 // A proxy is a sidecar only beside something: an nginx or envoy alone in its pod is the
-// pod's app (an ingress, a gateway). Without Kubernetes the pod is the network namespace:
-// a real one made here, with a process named like a proxy alone in it, then an app beside
-// it. With Kubernetes, the pod's running containers (native sidecars included) decide.
+// pod's app (an ingress, a gateway). The pod's running containers (native sidecars
+// included) decide, for a real process in a kubelet-shaped cgroup; without Kubernetes the
+// executable does.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { linkSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { linkSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
+import { unifiedCgroupRoot } from '../../daemonset/identity/proc-identity.js';
 import { IdentityResolver } from '../../daemonset/identity/resolver.js';
 import { roleOf } from '../../daemonset/identity/roles.js';
 import { indexPod } from '../../daemonset/kubernetes/pod-directory.js';
+import { cgroup } from './kube-cgroup.js';
 
 test('roles: a proxy with nothing beside it is the app; a mesh container name is a sidecar anyway', () => {
   const envoy = { containerName: 'gateway', exe: '/usr/local/bin/envoy', comm: 'envoy' };
@@ -52,47 +54,44 @@ test('kubernetes: running containers count regular ones and native sidecars, not
   );
 });
 
-function readExe(pid: number): string {
-  try {
-    return readlinkSync(`/proc/${pid}/exe`);
-  } catch {
-    return '';
-  }
-}
-
-test('without kubernetes: a proxy alone in its network namespace is the app until an app joins it', async (t) => {
-  const name = `tg-roles-${process.pid}`;
-  execFileSync('ip', ['netns', 'add', name]);
-  t.after(() => execFileSync('ip', ['netns', 'delete', name]));
+test('the resolver: an nginx alone in its Kubernetes pod is the app, beside another container a sidecar', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tg-roles-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  // A process whose executable is named like a proxy.
-  const proxyExe = join(dir, 'haproxy');
-  linkSync(process.execPath, proxyExe);
-  const inNetns = (exe: string) => {
-    const child = spawn('ip', ['netns', 'exec', name, exe, '-e', 'setInterval(() => {}, 1000)'], {
-      stdio: 'ignore',
-    });
-    t.after(() => child.kill('SIGKILL'));
-    return child;
-  };
-  // `ip netns exec` execs the command: the child's pid is the process's.
-  const proxy = inNetns(proxyExe);
-  // Resolved once `ip` has exec'd it (the resolver knows a pid by its start time, which
-  // an exec keeps).
-  for (let i = 0; readExe(proxy.pid!) !== proxyExe; i++) {
-    assert.ok(i < 100, 'the proxy started');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const resolver = new IdentityResolver({ node: 'n', aloneRecheckMs: 200 });
-  const role = async () => resolver.resolve(proxy.pid!)?.role;
-  assert.equal(await role(), 'ROLE_APP', 'alone: the pod is the proxy');
-
-  const app = inNetns(process.execPath);
-  for (let i = 0; readExe(app.pid!) !== process.execPath; i++) {
-    assert.ok(i < 100, 'the app started');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(await role(), 'ROLE_SIDECAR', 'beside an app: its sidecar');
+  const nginx = join(dir, 'nginx');
+  linkSync(process.execPath, nginx);
+  const uid = '7f1c2b8e-0000-4000-8000-00000000e01e';
+  const containerId = 'e'.repeat(64);
+  const child = spawn(nginx, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  // Registered first, so it runs first: the process ends before its cgroup is removed.
+  t.after(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  });
+  // A cgroup v2 path as kubelet's systemd driver makes it, with containerd's scope.
+  const group = cgroup(
+    t,
+    unifiedCgroupRoot(),
+    `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid.replace(/-/g, '_')}.slice/cri-containerd-${containerId}.scope`,
+  );
+  writeFileSync(join(group, 'cgroup.procs'), String(child.pid));
+  const roleWith = (runningContainers: number) =>
+    new IdentityResolver({
+      node: 'n',
+      pods: {
+        byUid: (u) =>
+          u === uid
+            ? {
+                pod: { namespace: 'edge', name: 'ingress', uid, source: 'POD_SOURCE_KUBERNETES' },
+                containerName: (id) => (id === containerId ? 'controller' : ''),
+                runningContainers,
+              }
+            : undefined,
+      },
+    }).resolve(child.pid!)?.role;
+  assert.equal(roleWith(1), 'ROLE_APP', 'alone in its pod: an ingress controller');
+  assert.equal(roleWith(2), 'ROLE_SIDECAR', 'beside the app container');
+  // Without Kubernetes the executable decides.
+  assert.equal(new IdentityResolver({ node: 'n' }).resolve(child.pid!)?.role, 'ROLE_SIDECAR');
 });
