@@ -295,8 +295,13 @@ static int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 		return 0;
 	}
 	st = traced_state(sk);
-	if (!st)
+	if (!st) {
+		/* A socket the filter turned down after its state was made (a passive open,
+		 * decided at its first read) goes at close like the others, not by eviction. */
+		if (newstate == TCP_CLOSE)
+			bpf_map_delete_elem(&sockets, &skaddr);
 		return 0;
+	}
 	if (oldstate == TCP_SYN_SENT && newstate == TCP_ESTABLISHED) {
 		/* Runs in softirq when the SYN-ACK arrives: the key takes the tgid that
 		 * connect() left, not whoever the CPU was running. */
