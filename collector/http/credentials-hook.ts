@@ -27,9 +27,13 @@ export function cookieValue(header: string | undefined, name: string): string | 
   return undefined;
 }
 
-/** The URL without its `token` query parameter (the rest kept as given). */
+/**
+ * The URL without its `token` query parameter (the rest kept as given), as a path on this
+ * collector: `//host/...` or `/\host` would send a browser elsewhere, so they become `/`.
+ */
 export function withoutToken(url: string): string {
   const [path, query = ''] = url.split('?', 2) as [string, string?];
+  if (!path.startsWith('/') || /^\/[/\\]/.test(path)) return '/';
   const kept = query.split('&').filter((p) => p !== '' && !/^token(=|$)/.test(p));
   return kept.length > 0 ? `${path}?${kept.join('&')}` : path;
 }

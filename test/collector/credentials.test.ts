@@ -104,6 +104,9 @@ test('the token is cut out of a URL and a cookie is read from its header', () =>
   assert.equal(withoutToken('/?token=abc'), '/');
   assert.equal(withoutToken('/x?a=1&token=abc&b=2'), '/x?a=1&b=2');
   assert.equal(withoutToken('/x?tokens=1&token'), '/x?tokens=1');
+  // Never off this collector: protocol-relative and backslashed paths go home.
+  assert.equal(withoutToken('//attacker.example/?token=abc'), '/');
+  assert.equal(withoutToken('/\\attacker.example/?token=abc'), '/');
   assert.equal(cookieValue('a=1; tollgate_token=x%20y; b=2', 'tollgate_token'), 'x y');
   assert.equal(cookieValue('not_tollgate_token=1', 'tollgate_token'), undefined);
   assert.equal(cookieValue(undefined, 'tollgate_token'), undefined);
