@@ -4,8 +4,10 @@
 //  - ingest: agents streaming batches over gRPC (and receiving load orders);
 //  - read: the viewer, /api reads, /api/live and /metrics;
 //  - admin: sessions (start, stop, delete, import), which order load. Admin reads too.
-// A power whose credential is not set is open only when no HTTP credential is set at all
-// (a collector on loopback for one user); once one is, reading needs read or admin.
+// Ingest is open when no ingest token is set. The HTTP powers are open only when neither
+// a read nor an admin token is set (a collector on loopback for one user); once one is,
+// reading needs read or admin. `tollgate collector` refuses to listen beyond loopback
+// without the tokens of that side.
 // Tokens are compared in constant time, so a wrong token's timing says nothing.
 import { timingSafeEqual } from 'node:crypto';
 
@@ -59,8 +61,9 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 /**
- * The power an HTTP request needs, or undefined when it needs none (the viewer's files,
- * /healthz). Pure: routes are listed here, in one place, so a new route cannot slip out.
+ * The power a route (its pattern, as the router matched it) needs, or undefined when it
+ * needs none (the viewer's files, /healthz). Pure: decided here, in one place, so a new
+ * route under /api cannot slip out.
  */
 export function powerForRequest(method: string, path: string): Power | undefined {
   if (path === '/metrics') return 'read';

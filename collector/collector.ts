@@ -187,6 +187,8 @@ export class Collector {
         : new WorkerReader({ database: options.database, store: options.store });
     const http = await buildHttpApp({
       reader,
+      // Reads that fail for good (the read worker crashing in a row) make it unhealthy.
+      healthy: () => reader.failure === undefined,
       sessions,
       metrics,
       registry,

@@ -40,10 +40,13 @@ export function withoutToken(url: string): string {
 
 export function credentialsHook(credentials: Credentials) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
-    const path = request.url.split('?')[0] ?? '/';
     const query = request.query as { token?: unknown } | undefined;
     const queryToken = typeof query?.token === 'string' ? query.token : undefined;
-    const power = powerForRequest(request.method, path);
+    // The power is the matched route's, not the raw path's: the router also answers
+    // `/%61pi/...` and absolute-form request lines (`POST http://x/api/...`) by the route
+    // they decode to. A request that matched no route needs the read power to be told so.
+    const route = request.routeOptions.url;
+    const power = route === undefined ? 'read' : powerForRequest(request.method, route);
     if (power === undefined) {
       // A page of the viewer: sign in by link when it carries a token.
       if (queryToken === undefined || request.method !== 'GET') return;

@@ -15,6 +15,8 @@ export interface TopologyView {
 }
 
 export interface Reader {
+  /** Why reads fail for good, once they do (the collector's /healthz says so). */
+  readonly failure?: Error;
   view(range: TimeRange): Promise<TopologyView>;
   edge(id: string, range: TimeRange, stepMs: number): Promise<EdgeDetail | undefined>;
   agents(range: TimeRange): Promise<AgentView[]>;
@@ -87,10 +89,14 @@ export class WorkerReader implements Reader {
   >();
   private nextId = 1;
   private closing = false;
-  /** Worker starts after exits (a crash): past MAX_RESTARTS the reader stays down. */
+  /** Workers started after a crash with no answer since: past MAX_RESTARTS, down for good. */
   private restarts = 0;
   /** Why the worker is gone for good: later requests fail at once with it. */
   private gone: Error | undefined;
+
+  get failure(): Error | undefined {
+    return this.gone;
+  }
 
   constructor(
     private readonly options: {
@@ -114,6 +120,8 @@ export class WorkerReader implements Reader {
     // It holds nothing that must finish: it never keeps the process alive by itself.
     worker.unref();
     worker.on('message', (reply: ReadReply) => {
+      // A worker that answers is a working one: only crashes in a row count to the limit.
+      this.restarts = 0;
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.pending.delete(reply.id);

@@ -3,7 +3,10 @@
 // could aim every node at any address on the internet, or at the cloud's metadata
 // service. So a load's URLs must name a target inside the cluster (a Service name, or an
 // address in the ranges pods and Services live in), or one the operator allows; and all
-// running loads share one rate budget. Pure: the session manager asks, the CLI configures.
+// running loads share one rate budget. Names are checked as names, not resolved: an
+// ExternalName Service can still point outside, so whoever may create Services there
+// can widen the default (narrow --load-targets to addresses where that matters).
+// Pure: the session manager asks, the CLI configures.
 import { BlockList, isIP } from 'node:net';
 
 export interface LoadPolicy {

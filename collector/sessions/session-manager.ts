@@ -264,15 +264,20 @@ export class SessionManager {
    * the agents even when its session is stopped early, so stopped sessions count too.
    */
   private loadRpsRunning(nowMs: number): number {
-    const lead = this.options.loadLeadMs ?? 1000;
     let rps = 0;
     for (const row of this.options.store.sessions.list()) {
-      if (row.state === 'imported') continue;
-      const spec = JSON.parse(row.spec) as StoredSpec;
-      if (!spec.load || (spec.loadAgents ?? []).length === 0) continue;
-      if (nowMs < row.startMs + lead + spec.load.durationS * 1000) rps += spec.load.rps;
+      const end = this.loadEndMs(row);
+      if (end !== undefined && nowMs < end) rps += (JSON.parse(row.spec) as StoredSpec).load!.rps;
     }
     return rps;
+  }
+
+  /** When the load a session ordered ends on the agents; undefined when it ordered none. */
+  private loadEndMs(row: SessionRow): number | undefined {
+    if (row.state === 'imported') return undefined;
+    const spec = JSON.parse(row.spec) as StoredSpec;
+    if (!spec.load || (spec.loadAgents ?? []).length === 0) return undefined;
+    return row.startMs + (this.options.loadLeadMs ?? 1000) + spec.load.durationS * 1000;
   }
 
   /** Ends a running session now and freezes its results (resolves when they are). */
@@ -293,10 +298,17 @@ export class SessionManager {
     return this.get(id);
   }
 
-  remove(id: string): void {
+  remove(id: string, nowMs = Date.now()): void {
     const row = this.row(id);
     if (row.state === 'running' || row.state === 'finishing')
       throw new SessionError(`session ${id} is ${row.state}; stop it first`, 409);
+    // Its load runs on the agents to its end and counts against the budget until then.
+    const loadEndMs = this.loadEndMs(row);
+    if (loadEndMs !== undefined && nowMs < loadEndMs)
+      throw new SessionError(
+        `session ${id}'s load runs on the agents until ${new Date(loadEndMs).toISOString()}; delete it after`,
+        409,
+      );
     this.options.store.sessions.remove(id);
   }
 

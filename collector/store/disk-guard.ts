@@ -4,7 +4,8 @@
 //  - the ballast goes, which leaves room for retention to delete what is past it, for the
 //    rollups, and for checkpoints;
 //  - new batches are refused with a status that says why, so agents keep them in their
-//    spools and send them again later (nothing acknowledged is lost, nothing is dropped);
+//    spools and send them again later (nothing acknowledged is lost; a spool that fills
+//    during a long episode drops its oldest batches, counted, as it always does);
 //  - ingest resumes once there is room again: on the file system for the ballast and as
 //    much again (an operator freed space), or inside the database file, where deleted
 //    rows leave pages that new rows reuse (retention freed space).

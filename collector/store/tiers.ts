@@ -77,11 +77,18 @@ export function planRange(
     let start: number;
     let end: number;
     if (from < finerHoldsFrom) {
-      // Only this tier (or a coarser one) still holds the oldest part: whole buckets.
+      // Only this tier (or a coarser one) still holds the oldest part: whole buckets, up
+      // to the first whole one the finer tier holds (never half a bucket from each), or
+      // further when this tier is fine enough for the range.
       start = bucketStart(from, coarse.bucketMs);
-      end = Math.min(to, rolled);
-      if (coarse.bucketMs > preferredMs) end = Math.min(end, finerHoldsFrom);
-      else if (to >= finerHoldsFrom) end = Math.min(end, bucketStart(to, coarse.bucketMs));
+      const finerFrom = ceil(finerHoldsFrom);
+      end = Math.min(
+        to,
+        rolled,
+        coarse.bucketMs <= preferredMs
+          ? Math.max(finerFrom, bucketStart(to, coarse.bucketMs))
+          : finerFrom,
+      );
     } else if (coarse.bucketMs <= preferredMs) {
       start = ceil(from);
       end = Math.min(rolled, bucketStart(to, coarse.bucketMs));

@@ -1,9 +1,9 @@
 // Sidecar or app. A process is a sidecar when its container has a mesh's sidecar name, or
-// when its executable is a known proxy and something else shares its pod: another
-// container (Kubernetes), or another process in its network namespace (pods without
-// Kubernetes). A proxy alone in its pod is the pod's app: an ingress controller, a
-// gateway, an nginx serving files; its traffic is not a sidecar's cost. The lists are
-// the defaults; the agent takes others from its options.
+// when its executable is a known proxy and another container runs in its pod. A proxy
+// alone in its pod is the pod's app: an ingress controller, a gateway, an nginx serving
+// files; its traffic is not a sidecar's cost. Without Kubernetes (or before its pod is
+// known) the executable alone decides. The lists are the defaults; the agent takes
+// others from its options.
 import { basename } from 'node:path';
 
 export const SIDECAR_CONTAINERS = [

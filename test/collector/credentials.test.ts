@@ -4,6 +4,7 @@
 // from the collector's own table. Then the viewer's sign-in by link: the token once in
 // the URL, a cookie after, the token gone from the address.
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { cookieValue, withoutToken } from '../../collector/http/credentials-hook.js';
@@ -53,6 +54,32 @@ test('each credential grants its own power and no other', async (t) => {
       }
       assert.equal(status, statuses[i], `${request} with ${token ?? 'no token'}`);
     }
+  }
+  // The router also answers an escaped path and an absolute-form request line by the
+  // route they decode to: they need that route's power just the same.
+  for (const [path, expected] of [
+    ['/%61pi/sessions', 401],
+    [`${base}/api/sessions`, 401],
+    ['/%6detrics', 401],
+  ] as const) {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: new URL(base).port,
+          method: path.includes('metrics') ? 'GET' : 'POST',
+          path,
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify({ name: 'sneaked' }));
+    });
+    assert.equal(status, expected, path);
   }
   // Exactly one session was started: the admin's.
   assert.deepEqual(

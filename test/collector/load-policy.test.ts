@@ -82,7 +82,7 @@ test('an outside load URL is refused by the API and nothing starts', async (t) =
   assert.deepEqual(collector.sessions.list(), []);
 });
 
-test('all running loads share one rate budget, stopped sessions included', async (t) => {
+test('all running loads share one rate budget, stopped sessions included, deleted ones not before their end', async (t) => {
   const store = Store.open(':memory:');
   const orders: LoadOrder[] = [];
   const manager = new SessionManager({
@@ -129,9 +129,18 @@ test('all running loads share one rate budget, stopped sessions included', async
   // Stopping 'a' does not stop its load on the agents, so it still counts...
   await manager.stop(first.id, t0 + 300);
   assert.throws(() => manager.start({ name: 'd', load: load(1) }, t0 + 400), SessionError);
+  // Nor can deleting it take its load off the books while the agents still run it.
+  assert.throws(
+    () => manager.remove(first.id, t0 + 500),
+    (e: unknown) =>
+      e instanceof SessionError &&
+      e.status === 409 &&
+      /load runs on the agents until/.test(e.message),
+  );
   // ...until its window (lead 1 s + 10 s) has passed: then 'c' alone runs (until t0+11.2 s).
   manager.start({ name: 'e', load: load(600) }, t0 + 11_000);
   assert.equal(orders.length, 6);
+  manager.remove(first.id, t0 + 11_000);
   // A load only described (run by something else) takes nothing from the budget.
   manager.start(
     { name: 'f', load: { generator: 'wrk', rps: 50_000, connections: 64, durationS: 10 } },

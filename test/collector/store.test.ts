@@ -48,6 +48,44 @@ test('planRange sends each part of a range to the finest tier that still holds i
   );
 });
 
+test('planRange never reads a bucket from two tiers, nor leaves one to a tier that no longer holds it', () => {
+  const list = tiers({
+    rawMs: 60 * MINUTE,
+    minuteMs: 24 * 60 * MINUTE,
+    hourMs: 7 * 24 * 60 * MINUTE,
+  });
+  const now = 100 * 60 * MINUTE + 17_000; // raw rows are kept from 99 h 17 s
+  const rolled = new Map([
+    ['minute', 100 * 60 * MINUTE - MINUTE],
+    ['hour', 98 * 60 * MINUTE],
+  ] as const);
+  const at = (h: number, m: number, s = 0) => h * 60 * MINUTE + m * MINUTE + s * 1000;
+  // Read as finely as kept: the minute 99:00 is read whole from the minute tier, and raw
+  // rows only from 99:01, not from 99:00:17 as well.
+  assert.deepEqual(
+    planRange(now - 2 * 60 * MINUTE, now, now, list, rolled).map((s) => [
+      s.tier.name,
+      s.fromMs,
+      s.toMs,
+    ]),
+    [
+      ['minute', at(98, 0), at(99, 1)],
+      ['raw', at(99, 1), now],
+    ],
+  );
+  // A range ending inside that minute, read by the minute: the minute tier answers for
+  // all of it; raw rows do not hold 99:00:00-99:00:17.
+  const to = at(99, 0, 22);
+  assert.deepEqual(
+    planRange(to - 2 * 60 * MINUTE, to, now, list, rolled, 72_000).map((s) => [
+      s.tier.name,
+      s.fromMs,
+      s.toMs,
+    ]),
+    [['minute', at(97, 0), to]],
+  );
+});
+
 test('rollups keep totals and histograms; old ranges are read from them; late batches count', () => {
   const hour = 3_600_000;
   const store = Store.open(':memory:', {
