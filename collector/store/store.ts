@@ -137,11 +137,7 @@ export class Store {
         ),
       );
     }
-    for (const row of db.prepare('SELECT tier, rolled_to_ms FROM rollups').all() as {
-      tier: Tier['name'];
-      rolled_to_ms: number;
-    }[])
-      this.rolledTo.set(row.tier, row.rolled_to_ms);
+    this.refreshRollups();
   }
 
   /**

@@ -2,32 +2,24 @@
 // runner's `proxies` map, and once it exits it leaves the map too, so that its pid, when
 // the kernel hands it to another process, is not hop-paired as a sidecar. The truth is the
 // map itself, read with bpftool.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { linkSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SIDECAR_CONTAINERS } from '../../daemonset/identity/roles.js';
+import { bpfMapEntries } from '../bpf-maps.js';
 import { startCollector } from '../collector/fixture.js';
 import { startAgent } from './agent-fixture.js';
 
 const NAME = 'tg-reg-proxy';
 
-/** The pids in every map named `proxies` (the runner's; one runner runs at a time here). */
+/** The pids in the runner's `proxies` map. */
 function kernelProxies(): Set<number> {
-  const maps = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show'], { encoding: 'utf8' })) as {
-    id: number;
-    name?: string;
-  }[];
   const pids = new Set<number>();
-  for (const map of maps.filter((m) => m.name === 'proxies')) {
-    const entries = JSON.parse(
-      execFileSync('bpftool', ['-j', 'map', 'dump', 'id', String(map.id)], { encoding: 'utf8' }),
-    ) as { key?: string[]; formatted?: { key: number } }[];
-    for (const e of entries) {
-      if (e.formatted) pids.add(e.formatted.key);
-      else if (e.key) pids.add(Buffer.from(e.key.map((b) => Number(b))).readUInt32LE(0));
-    }
+  for (const e of bpfMapEntries<{ key?: string[]; formatted?: { key: number } }>('proxies')) {
+    if (e.formatted) pids.add(e.formatted.key);
+    else if (e.key) pids.add(Buffer.from(e.key.map((b) => Number(b))).readUInt32LE(0));
   }
   return pids;
 }

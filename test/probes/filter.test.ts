@@ -2,7 +2,6 @@
 // traced; with a cgroup listed only that cgroup's processes; "all" traces everything
 // again. Changed while the runner runs, as a profiling session does.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { run } from '../../lab/exec.js';
 import type { Lab } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
 import type { EdgeRecord } from '../../probes/records.js';
+import { bpfMapEntries } from '../bpf-maps.js';
 import { clientServerWithProbes, exited, LiveRecords } from './fixture.js';
 
 const PORT = 7200;
@@ -129,21 +129,7 @@ test('a cgroup filter traces only the processes in that cgroup', async (t) => {
   assert.ok(left <= 2, `socket states left after 300 closed connections: ${left}`);
 });
 
-/** Entries in the runner's per-socket map (one runner runs at a time here). */
+/** Entries in the runner's per-socket map. */
 function socketStates(): number {
-  const maps = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show'], { encoding: 'utf8' })) as {
-    id: number;
-    name?: string;
-  }[];
-  let n = 0;
-  for (const map of maps.filter((m) => m.name === 'sockets'))
-    n += (
-      JSON.parse(
-        execFileSync('bpftool', ['-j', 'map', 'dump', 'id', String(map.id)], {
-          encoding: 'utf8',
-          maxBuffer: 256 * 2 ** 20,
-        }),
-      ) as unknown[]
-    ).length;
-  return n;
+  return bpfMapEntries('sockets').length;
 }
