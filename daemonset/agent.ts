@@ -31,6 +31,11 @@ export interface AgentOptions {
   token?: string;
   tls?: ShipperOptions['tls'];
   intervalMs?: number;
+  /**
+   * Clients of one listener the kernel keeps apart per interval (the runner's default, 128,
+   * when unset); the others are summed as "other clients".
+   */
+  clientsPerListener?: number;
   procRoot?: string;
   /** Where the host's cgroup v2 hierarchy is mounted (default: detected under /sys/fs/cgroup). */
   cgroupRoot?: string;
@@ -149,7 +154,10 @@ export class Agent {
     let source = options.source;
     let fallbackReason: string | null = null;
     if (!source) {
-      const started = await startRecordSource({ intervalMs: options.intervalMs ?? 1000 });
+      const started = await startRecordSource({
+        intervalMs: options.intervalMs ?? 1000,
+        clientsPerListener: options.clientsPerListener,
+      });
       source = started.source;
       fallbackReason = started.fallbackReason ?? null;
     }

@@ -203,15 +203,16 @@ export function buildInterval(
   for (const t of records.tuples) {
     if (!belongs(t)) continue;
     const k = t.key;
+    // The peer's address from the tuple itself: a folded edge's key has none.
     const tuple =
       k.side === 'client'
         ? {
             client: { address: k.localAddress, port: t.localPort },
-            server: { address: k.remoteAddress, port: t.remotePort },
+            server: { address: t.remoteAddress, port: t.remotePort },
             clientIsn: t.clientIsn,
           }
         : {
-            client: { address: k.remoteAddress, port: t.remotePort },
+            client: { address: t.remoteAddress, port: t.remotePort },
             server: { address: k.localAddress, port: t.localPort },
             clientIsn: t.clientIsn,
           };

@@ -26,6 +26,11 @@ export interface ProbeSourceOptions {
   tuples?: number;
   /** Connection tuples sampled per edge per interval (default 4). */
   tupleSamples?: number;
+  /**
+   * Clients of one listener that keep an edge of their own per interval (default 128);
+   * the others are summed under the listener's edge, remote address unspecified.
+   */
+  clientsPerListener?: number;
   /** Force an attach mode per hook, e.g. { send: 'fexit' }. */
   attach?: Record<string, 'tp_btf' | 'fentry' | 'fexit'>;
   /** Kernel symbols to treat as absent: shows the fallback choice on any kernel. */
@@ -51,6 +56,8 @@ export class ProbeSource extends ChildRecordSource {
       if (options[name] !== undefined) args.push(`--${name}=${options[name]}`);
     }
     if (options.tupleSamples !== undefined) args.push(`--tuple-samples=${options.tupleSamples}`);
+    if (options.clientsPerListener !== undefined)
+      args.push(`--clients-per-listener=${options.clientsPerListener}`);
     for (const [hook, mode] of Object.entries(options.attach ?? {}))
       args.push(`--attach=${hook}=${mode}`);
     for (const symbol of options.pretendMissing ?? []) args.push(`--pretend-missing=${symbol}`);

@@ -5,7 +5,7 @@
 import type { Layout } from '../proto/histogram.js';
 
 export const RECORD_MAGIC = 0x31524754;
-export const FORMAT_VERSION = 6;
+export const FORMAT_VERSION = 7;
 
 /** Counters of an edge, in the order of struct tg_edge_stats. */
 export const EDGE_COUNTERS = [
@@ -53,7 +53,7 @@ export const LAYOUT = {
   edgeStats: 144,
   edgeRecord: 192,
   histRecord: 64,
-  tupleRecord: 64,
+  tupleRecord: 80,
   hopRecord: 120,
   intervalRecord: 88,
   offsets: {
@@ -70,7 +70,8 @@ export const LAYOUT = {
     'tuple.local_port': 48,
     'tuple.remote_port': 50,
     'tuple.client_isn': 52,
-    'tuple.first_seen_ns': 56,
+    'tuple.remote_addr': 56,
+    'tuple.first_seen_ns': 72,
     'interval.realtime_ns': 8,
     'interval.lost': 16,
     'interval.edges': 64,
@@ -129,7 +130,10 @@ export type HopRecord = { type: 'hop'; key: EdgeKey } & Record<HopCounter, numbe
 /** A sampled connection of an edge, with both ports, for joining its two ends. */
 export interface TupleRecord {
   type: 'tuple';
+  /** The edge its counts went to: on a folded edge, the remote address is unspecified. */
   key: EdgeKey;
+  /** The connection's own peer address, whatever its edge's key says. */
+  remoteAddress: string;
   localPort: number;
   remotePort: number;
   /** The client's initial sequence number: the same at both ends of one connection. */
@@ -167,6 +171,11 @@ export interface HelloRecord {
   kernel: string;
   intervalMs: number;
   maps: { sockets: number; edges: number; histograms: number; tuples: number };
+  /**
+   * Clients per listener that keep an edge of their own each interval; the others are
+   * summed under the listener's edge with the remote address unspecified. Null: no limit.
+   */
+  clientsPerListener: number | null;
   programs: { hook: string; name?: string; attach: AttachMode; target?: string }[];
   /** Whether the kernel counts the programs' run time (BPF_ENABLE_STATS was granted). */
   runTimeStats: boolean;
@@ -226,6 +235,12 @@ function address(bytes: Uint8Array, family: 4 | 6): string {
   return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
 }
 
+function tupleRemote(view: DataView, base: number): string {
+  const family = view.getUint16(base + at('key.family'), true) === 10 ? 6 : 4;
+  const offset = view.byteOffset + base + at('tuple.remote_addr');
+  return address(new Uint8Array(view.buffer, offset, 16), family);
+}
+
 function edgeKey(view: DataView, base: number): EdgeKey {
   const family = view.getUint16(base + at('key.family'), true) === 10 ? 6 : 4;
   const bytes = new Uint8Array(view.buffer, view.byteOffset + base, LAYOUT.edgeKey);
@@ -249,6 +264,7 @@ function decodeHello(text: string): HelloRecord {
     maps: HelloRecord['maps'];
     programs: HelloRecord['programs'];
     run_time_stats?: boolean;
+    clients_per_listener?: number;
   };
   try {
     hello = JSON.parse(text);
@@ -263,6 +279,7 @@ function decodeHello(text: string): HelloRecord {
     maps: hello.maps,
     programs: hello.programs,
     runTimeStats: hello.run_time_stats === true,
+    clientsPerListener: hello.clients_per_listener ?? null,
   };
 }
 
@@ -340,6 +357,7 @@ function decodePayload(type: number, view: DataView, base: number, length: numbe
       return {
         type: 'tuple',
         key: edgeKey(view, base),
+        remoteAddress: tupleRemote(view, base),
         localPort: view.getUint16(base + at('tuple.local_port'), true),
         remotePort: view.getUint16(base + at('tuple.remote_port'), true),
         clientIsn: view.getUint32(base + at('tuple.client_isn'), true),

@@ -23,6 +23,10 @@ Options:
   --tls-cert FILE         the agent's certificate, for mTLS ...
   --tls-key FILE          ... and its key
   --interval S            probe drain interval in seconds (default 1)
+  --clients-per-listener N
+                          a listener's clients that keep an edge of their own each
+                          interval (default 128; 0: none); the others are summed as
+                          "other clients", their counts exact in aggregate
   --node NAME             this node's name (default: $NODE_NAME, else the hostname)
   --kubeconfig FILE       Kubernetes credentials (default: the service account in a
                           pod; outside Kubernetes, network namespaces stand for pods)
@@ -49,6 +53,7 @@ Options:
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     interval: { type: 'string' },
+    'clients-per-listener': { type: 'string' },
     node: { type: 'string' },
     kubeconfig: { type: 'string' },
     'http-listen': { type: 'string' },
@@ -99,6 +104,7 @@ Options:
       token: readToken(stringOption(args, 'token-file')),
       tls: agentTls(args),
       intervalMs: interval * 1000,
+      clientsPerListener: clientsPerListener(args),
       node,
       procRoot: stringOption(args, 'proc-root'),
       cgroupRoot: cgroupRoot === undefined ? undefined : unifiedCgroupRoot(cgroupRoot),
@@ -141,6 +147,15 @@ export function exitSummary(status: AgentStatus): string {
     `${s.duplicates} already stored, ${s.rejected} rejected, ` +
     `${s.spoolBatches} not acknowledged (lost at exit), ${s.spoolDropped} dropped from a full spool`
   );
+}
+
+function clientsPerListener(args: Parameters<Command['run']>[0]): number | undefined {
+  const raw = stringOption(args, 'clients-per-listener');
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 100_000_000)
+    throw new UsageError(`--clients-per-listener must be a whole number from 0, got '${raw}'`);
+  return value;
 }
 
 function agentTls(args: Parameters<Command['run']>[0]) {

@@ -26,6 +26,15 @@ export function isLoopback(address: string): boolean {
 }
 
 /**
+ * An end's peer is unspecified when the kernel folded it: a listener's clients past its
+ * per-interval limit, summed (or an end whose own edge found the kernel's map full). No
+ * real peer has this address.
+ */
+export function isUnspecified(address: string): boolean {
+  return address === '0.0.0.0' || address === '::';
+}
+
+/**
  * Where a connection's client (address, port) is unique: the whole cluster for routable
  * addresses, one network namespace on one node for loopback.
  */

@@ -8,10 +8,16 @@
 // (address, port), which survives iptables REDIRECT and DNAT. Ends without such a link
 // are joined by address when the dialed address:port is a server end's own (no NAT in
 // between); the rest are drawn to or from an external peer.
+//
+// Folded ends. The kernel keeps a server end per client only for the first clients of a
+// listener in each interval; the rest are summed in one end whose remote address is
+// unspecified. A client end linked to it is drawn to the server's process with its own
+// counts only (the folded end's are many clients'), and the folded end itself is drawn from
+// one external "other clients" peer, so that each count is in one edge.
 import type { EdgeReport, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
 import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
 import type { Aggregate } from '../store/aggregate.js';
-import { edgeId, externalId, isLoopback, podId } from './ids.js';
+import { edgeId, externalId, isLoopback, isUnspecified, podId } from './ids.js';
 import { type LatencyStats, latencyStats, round } from './latency.js';
 
 export interface EndRecord {
@@ -123,7 +129,12 @@ export interface TopologyExternal {
   port: number;
   /** Who owns the address, "namespace/name", when known: a pod or a Service. */
   name: string | null;
-  kind: 'pod' | 'service' | null;
+  /**
+   * 'folded': not one peer but the peers the kernel summed (address unspecified): a
+   * listener's clients past its per-interval limit (port 0), or servers a client's edge
+   * map had no room for (the dialed port).
+   */
+  kind: 'pod' | 'service' | 'folded' | null;
 }
 
 export interface Topology {
@@ -242,7 +253,9 @@ export function buildTopology(input: {
   const externals = new Map<string, TopologyExternal>();
   const external = (address: string, port: number) => {
     const id = externalId(address, port);
-    if (!externals.has(id)) {
+    if (!externals.has(id) && isUnspecified(address)) {
+      externals.set(id, { id, address, port, name: null, kind: 'folded' });
+    } else if (!externals.has(id)) {
       // A pod seen serving on the address beats a name from the agents' watch.
       const served = podOfAddress.get(address);
       const named = input.peerNames?.get(address);
@@ -291,11 +304,12 @@ export function buildTopology(input: {
     }
     const targets = new Set(servers.ends.map((s) => s.processKey));
     for (const server of servers.ends) {
-      joinedServers.add(server.id);
       const d = draft(client.processKey, server.processKey, client.port, servers.method);
       if (!d.client.includes(client)) d.client.push(client);
-      if (!d.server.includes(server)) d.server.push(server);
       d.shared ||= targets.size > 1;
+      if (isUnspecified(server.remoteAddress)) continue; // drawn from "other clients"
+      joinedServers.add(server.id);
+      if (!d.server.includes(server)) d.server.push(server);
     }
   }
   for (const server of ends) {

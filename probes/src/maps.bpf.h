@@ -84,6 +84,23 @@ struct {
 	__array(values, struct edge_map);
 } edges SEC(".maps") = { .values = { &edges_0 } };
 
+/*
+ * How many clients of a listener have an edge of their own in the current interval,
+ * keyed by the listener's folded key (remote_addr zero). LRU: an evicted count starts
+ * again from 0, which can only let a few more clients in while the edge map has room.
+ */
+struct listener_census {
+	__u32 interval; /* interval_seq when counted */
+	__u32 clients;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tg_edge_key);
+	__type(value, struct listener_census);
+} listener_clients SEC(".maps");
+
 struct hist_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);

@@ -51,12 +51,16 @@ enum direction { DIR_NONE = 0, DIR_SEND = 1, DIR_RECV = 2 };
 
 /* Connection tuples sampled per edge per interval, for joining the two ends. */
 const volatile __u32 tuple_samples = 4;
+/* Clients of one listener that keep an edge of their own per interval (see tg_edge_key). */
+const volatile __u32 clients_per_listener = 128;
 
 /* Written by the runner at run time (mmapped .bss): enum tg_filter_mode, and the
  * generation of the filter maps' contents. */
 volatile __u32 filter_mode;
 volatile __u32 filter_generation;
 volatile __u32 filter_has_cgroups; /* filter_cgroups is not empty */
+/* Bumped by the runner as it swaps in a fresh edge buffer: listener censuses restart. */
+volatile __u32 interval_seq;
 
 static __always_inline int is_tcp(const struct sock *sk)
 {
@@ -131,15 +135,68 @@ static __always_inline struct tg_edge_key *key_of(struct sock_state *st, const s
 	return st->has_key ? &st->key : NULL;
 }
 
-static __always_inline struct tg_edge_stats *edge_stats(const struct tg_edge_key *key)
+/* A folded key (see tg_edge_key): the peer's address is unspecified. */
+static __always_inline int is_folded(const struct tg_edge_key *key)
+{
+	const __u32 *a = (const __u32 *)key->remote_addr;
+
+	return !(a[0] | a[1] | a[2] | a[3]);
+}
+
+/* Whether one more client of this listener gets an edge of its own this interval. */
+static __always_inline int admit_client(const struct tg_edge_key *listener)
+{
+	struct listener_census first = { .interval = interval_seq, .clients = 1 }, *census;
+
+	census = bpf_map_lookup_elem(&listener_clients, listener);
+	if (!census || census->interval != first.interval) {
+		/* Its first client this interval (two CPUs at once may both count 1: one more
+		 * client, never an unbounded number). */
+		bpf_map_update_elem(&listener_clients, listener, &first, BPF_ANY);
+		return clients_per_listener > 0;
+	}
+	if (census->clients >= clients_per_listener)
+		return 0;
+	__sync_fetch_and_add(&census->clients, 1);
+	return 1;
+}
+
+/*
+ * The stats an event counts in, and in *counted the key they are kept under: the end's
+ * own key, or its folded one (built in `spare`) when it is a server end past its
+ * listener's clients_per_listener this interval, or when the edge map has no room for its
+ * own. Folding keeps every count, only not per client; NULL (counted in edge_map_full)
+ * only when the folded edge does not fit either.
+ */
+static __always_inline struct tg_edge_stats *edge_stats(const struct tg_edge_key *key,
+							struct tg_edge_key *spare,
+							const struct tg_edge_key **counted)
 {
 	struct tg_edge_stats zero = {}, *stats;
-	int full;
+	void *map = current_map(&edges);
 
-	stats = current_value(&edges, key, &zero, &full);
-	if (full)
+	*counted = key;
+	if (!map)
+		return NULL;
+	stats = bpf_map_lookup_elem(map, key);
+	if (stats)
+		return stats;
+	__builtin_memcpy(spare, key, sizeof(*spare));
+	__builtin_memset(spare->remote_addr, 0, sizeof(spare->remote_addr));
+	if (key->side != TG_SIDE_SERVER || is_folded(key) || admit_client(spare)) {
+		/* Created here, or by another CPU a moment before; else the map is full. */
+		bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
+		stats = bpf_map_lookup_elem(map, key);
+		if (stats)
+			return stats;
+	}
+	*counted = spare;
+	stats = bpf_map_lookup_elem(map, spare);
+	if (stats)
+		return stats;
+	if (bpf_map_update_elem(map, spare, &zero, BPF_NOEXIST) == -E2BIG)
 		LOST(edge_map_full);
-	return stats;
+	return bpf_map_lookup_elem(map, spare);
 }
 
 static __always_inline void record_latency(const struct tg_edge_key *edge, __u32 metric, __u64 ns)
@@ -208,8 +265,13 @@ static __always_inline __u32 client_isn(const struct sock *sk, __u8 side)
 	return BPF_CORE_READ(tp, rcv_nxt) - (__u32)BPF_CORE_READ(tp, bytes_received) - 1;
 }
 
-/* A sample of the connection's full tuple, the first few per edge per interval. */
+/*
+ * A sample of the connection's full tuple, the first few per edge per interval: under the
+ * edge its counts went to (`edge`, perhaps folded), with the peer's address from the
+ * socket's own key.
+ */
 static __always_inline void sample_tuple(const struct sock *sk, const struct tg_edge_key *edge,
+					 const struct tg_edge_key *own,
 					 const struct tg_edge_stats *stats, __u64 now)
 {
 	struct tg_tuple_key key = { .edge = *edge };
@@ -224,6 +286,7 @@ static __always_inline void sample_tuple(const struct sock *sk, const struct tg_
 	key.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	key.remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	key.client_isn = client_isn(sk, edge->side);
+	__builtin_memcpy(key.remote_addr, own->remote_addr, sizeof(key.remote_addr));
 	err = bpf_map_update_elem(map, &key, &now, BPF_NOEXIST);
 	if (err && err != -EEXIST)
 		LOST(tuple_map_full);
@@ -256,18 +319,20 @@ static __always_inline struct sock_state *traced_state(const struct sock *sk)
 static __always_inline struct tg_edge_stats *traced_stats(const struct sock *sk,
 							  struct sock_state **state)
 {
-	struct tg_edge_key *key;
+	const struct tg_edge_key *counted;
+	struct tg_edge_key *key, spare;
 
 	if (!(*state = traced_state(sk)) || !(key = key_of(*state, sk)))
 		return NULL;
-	return edge_stats(key);
+	return edge_stats(key, &spare, &counted);
 }
 
 static int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 {
 	__u64 skaddr = (__u64)sk, now = bpf_ktime_get_ns();
+	const struct tg_edge_key *counted;
+	struct tg_edge_key *key, spare;
 	struct tg_edge_stats *stats;
-	struct tg_edge_key *key;
 	struct sock_state *st;
 
 	if (!is_tcp(sk))
@@ -306,28 +371,25 @@ static int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 		/* Runs in softirq when the SYN-ACK arrives: the key takes the tgid that
 		 * connect() left, not whoever the CPU was running. */
 		key = key_of(st, sk);
-		if (!key)
+		if (!key || !(stats = edge_stats(key, &spare, &counted)))
 			return 0;
-		stats = edge_stats(key);
-		if (stats) {
-			__sync_fetch_and_add(&stats->connects, 1);
-			__sync_fetch_and_add(&stats->connect_ns_sum, now - st->syn_sent_ns);
-			sample_tuple(sk, key, stats, now);
-		}
-		record_latency(key, TG_METRIC_CONNECT_LATENCY, now - st->syn_sent_ns);
+		__sync_fetch_and_add(&stats->connects, 1);
+		__sync_fetch_and_add(&stats->connect_ns_sum, now - st->syn_sent_ns);
+		sample_tuple(sk, counted, key, stats, now);
+		record_latency(counted, TG_METRIC_CONNECT_LATENCY, now - st->syn_sent_ns);
 		return 0;
 	}
 	if (newstate == TCP_CLOSE) {
 		/* A refused connect never reached ESTABLISHED: key it now, to count the error. */
 		key = key_of(st, sk);
-		if (key && (stats = edge_stats(key))) {
+		if (key && (stats = edge_stats(key, &spare, &counted))) {
 			if (oldstate == TCP_SYN_SENT) {
 				__sync_fetch_and_add(&stats->connect_errors, 1);
 			} else {
 				__sync_fetch_and_add(&stats->closes, 1);
 				count_retransmits(st, sk, stats); /* in case the last one came after */
 				if (!st->exchange_start_ns)
-					record_srtt(sk, key, stats); /* no exchange ever sampled it */
+					record_srtt(sk, counted, stats); /* no exchange ever sampled it */
 			}
 		}
 		if (key)
@@ -524,10 +586,28 @@ static int handle_arrival(const struct sock *sk, const struct sk_buff *skb)
 	return 0;
 }
 
+/* An exchange ends: its latency, unless the connection carries several at once. */
+static __always_inline void count_exchange(const struct sock *sk, const struct sock_state *st,
+					   const struct tg_edge_key *counted,
+					   struct tg_edge_stats *stats, __u64 now)
+{
+	if (st->multiplexed) {
+		/* A reply here may answer any of the requests in flight. */
+		__sync_fetch_and_add(&stats->multiplexed, 1);
+	} else {
+		__sync_fetch_and_add(&stats->exchanges, 1);
+		__sync_fetch_and_add(&stats->exchange_ns_sum, now - st->exchange_start_ns);
+		record_latency(counted, TG_METRIC_EXCHANGE_LATENCY, now - st->exchange_start_ns);
+	}
+	record_srtt(sk, counted, stats);
+}
+
 static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 {
 	__u64 skaddr = (__u64)sk, now = bpf_ktime_get_ns();
+	const struct tg_edge_key *counted;
 	struct tg_edge_stats *stats;
+	struct tg_edge_key spare;
 	enum hop_event event;
 	struct sock_state *st;
 	__u8 opening;
@@ -555,18 +635,18 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 		st->tgid = bpf_get_current_pid_tgid() >> 32;
 		fill_key(st, sk);
 	}
-	stats = edge_stats(&st->key);
-	if (!stats)
-		return 0;
-	if (st->accepted != 1 && (st->side == TG_SIDE_SERVER || st->accepted == 2)) {
+	/* Without stats (no room even folded) the exchange and the proxy's hops are still
+	 * followed: only this event's counts are lost, and counted. */
+	stats = edge_stats(&st->key, &spare, &counted);
+	if (stats && st->accepted != 1 && (st->side == TG_SIDE_SERVER || st->accepted == 2)) {
 		__sync_fetch_and_add(st->accepted == 2 ? &stats->adopted : &stats->accepts, 1);
 		st->accepted = 1;
-		sample_tuple(sk, &st->key, stats, now);
+		sample_tuple(sk, counted, &st->key, stats, now);
 	}
-	if (dir == DIR_SEND) {
+	if (stats && dir == DIR_SEND) {
 		__sync_fetch_and_add(&stats->bytes_sent, ret);
 		__sync_fetch_and_add(&stats->send_ops, 1);
-	} else {
+	} else if (stats) {
 		__sync_fetch_and_add(&stats->bytes_received, ret);
 		__sync_fetch_and_add(&stats->recv_ops, 1);
 	}
@@ -582,16 +662,8 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 	} else if (dir == st->last_dir) {
 		event = dir == DIR_SEND ? HOP_MORE_SEND : HOP_MORE_RECV;
 	} else if (dir != opening && st->last_dir == opening && st->exchange_start_ns) {
-		if (st->multiplexed) {
-			/* A reply here may answer any of the requests in flight. */
-			__sync_fetch_and_add(&stats->multiplexed, 1);
-		} else {
-			__sync_fetch_and_add(&stats->exchanges, 1);
-			__sync_fetch_and_add(&stats->exchange_ns_sum, now - st->exchange_start_ns);
-			record_latency(&st->key, TG_METRIC_EXCHANGE_LATENCY,
-				       now - st->exchange_start_ns);
-		}
-		record_srtt(sk, &st->key, stats);
+		if (stats)
+			count_exchange(sk, st, counted, stats, now);
 		event = HOP_CLOSE;
 	} else {
 		event = HOP_NONE;
@@ -615,15 +687,16 @@ static int handle_retransmit(const struct sock *sk)
 static int handle_reset(const struct sock *sk, int received)
 {
 	__u64 skaddr = (__u64)sk;
+	const struct tg_edge_key *counted;
+	struct tg_edge_key *key, spare;
 	struct tg_edge_stats *stats;
-	struct tg_edge_key *key;
 	struct sock_state *st;
 
 	if ((st = traced_state(sk)))
 		key = key_of(st, sk);
 	else
 		key = sk ? bpf_map_lookup_elem(&closed_sockets, &skaddr) : NULL;
-	if (!key || !(stats = edge_stats(key)))
+	if (!key || !(stats = edge_stats(key, &spare, &counted)))
 		return 0;
 	__sync_fetch_and_add(received ? &stats->resets_received : &stats->resets_sent, 1);
 	return 0;

@@ -10,7 +10,8 @@
  *   proxy add PID | proxy del PID                  pair this process's reads and writes
  *
  *   tollgate-runner [--interval-ms N] [--sockets N] [--edges N] [--histograms N]
- *                   [--tuples N] [--tuple-samples N] [--attach HOOK=MODE]...
+ *                   [--tuples N] [--tuple-samples N] [--clients-per-listener N]
+ *                   [--attach HOOK=MODE]...
  *   tollgate-runner --layout      sizes and offsets of the records, as JSON
  *
  * Each hook (state, send, recv, retransmit, receive_reset, send_reset, drop) has
@@ -56,6 +57,7 @@ static struct {
 	unsigned int histograms;
 	unsigned int tuples;
 	unsigned int tuple_samples;
+	unsigned int clients_per_listener;
 	const char *forced[16]; /* "hook=mode" */
 	int forced_count;
 	const char *missing[MAX_PRETEND]; /* targets to treat as absent (tests) */
@@ -65,7 +67,7 @@ static struct {
 	int run_time_stats; /* count each program's run time (bpf_stats) */
 } config = {
 	.interval_ms = 1000, .sockets = 65536, .edges = 16384, .histograms = 65536,
-	.tuples = 8192, .tuple_samples = 4, .run_time_stats = 1,
+	.tuples = 8192, .tuple_samples = 4, .clients_per_listener = 128, .run_time_stats = 1,
 };
 
 /* A way to attach one hook: a program, its kind, and the kernel symbol it needs. */
@@ -186,6 +188,7 @@ static void print_layout(void)
 	OFFSET("tuple.local_port", struct tg_tuple_record, key.local_port);
 	OFFSET("tuple.remote_port", struct tg_tuple_record, key.remote_port);
 	OFFSET("tuple.client_isn", struct tg_tuple_record, key.client_isn);
+	OFFSET("tuple.remote_addr", struct tg_tuple_record, key.remote_addr);
 	OFFSET("tuple.first_seen_ns", struct tg_tuple_record, first_seen_ns);
 	OFFSET("interval.realtime_ns", struct tg_interval_record, realtime_ns);
 	OFFSET("interval.lost", struct tg_interval_record, lost);
@@ -312,6 +315,11 @@ static void drain_all(struct tollgate_bpf *skel, struct swapped *edges, struct s
 	 * (its count in the next interval, its histogram bucket or tuple in this one) can
 	 * only happen in the few microseconds the swaps take, not while a map drains. The
 	 * agent carries such strays into the next interval. */
+	/* Every listener's clients uncounted from here: before the swap, so that the new
+	 * buffer (written from the moment the slot changes, while the update still waits for
+	 * the kernel's grace period) never counts its clients from the old one's census; the
+	 * old one can only take the few admitted in the microseconds until the slot changes. */
+	skel->bss->interval_seq++;
 	retired_edges = swap(edges);
 	retired_hists = swap(hists);
 	retired_tuples = swap(tuples);
@@ -568,12 +576,12 @@ static int read_commands(struct tollgate_bpf *skel)
 	return 0;
 }
 
-static int parse_uint(const char *text, unsigned int *out)
+static int parse_uint(const char *text, unsigned int *out, unsigned long min)
 {
 	char *end;
 	unsigned long v = strtoul(text, &end, 10);
 
-	if (*text == '\0' || *end != '\0' || v == 0 || v > 100000000UL)
+	if (*text == '\0' || *end != '\0' || v < min || v > 100000000UL)
 		return -1;
 	*out = (unsigned int)v;
 	return 0;
@@ -597,14 +605,18 @@ static struct tollgate_bpf *open_configured(void)
 	/* Hop aggregates are per (proxy, listener): far fewer than edges. */
 	bpf_map__set_max_entries(skel->maps.hop_stats_0, config.edges / 4 ? config.edges / 4 : 1);
 	bpf_map__set_max_entries(skel->maps.hop_stats_1, config.edges / 4 ? config.edges / 4 : 1);
+	/* One census entry per listener with clients in an interval: no more than edges. */
+	bpf_map__set_max_entries(skel->maps.listener_clients, config.edges / 4 ? config.edges / 4 : 1);
 	skel->rodata->tuple_samples = config.tuple_samples;
+	skel->rodata->clients_per_listener = config.clients_per_listener;
 	return skel;
 }
 
 static int usage(void)
 {
 	fprintf(stderr, "usage: tollgate-runner [--interval-ms N] [--sockets N] [--edges N] "
-			"[--histograms N] [--tuples N] [--tuple-samples N] [--attach HOOK=MODE]... "
+			"[--histograms N] [--tuples N] [--tuple-samples N] [--clients-per-listener N] "
+			"[--attach HOOK=MODE]... "
 			"[--no-run-time-stats] "
 			"| --layout\n");
 	return 2;
@@ -619,6 +631,7 @@ int main(int argc, char **argv)
 		{ "histograms", required_argument, NULL, 'h' },
 		{ "tuples", required_argument, NULL, 't' },
 		{ "tuple-samples", required_argument, NULL, 'T' },
+		{ "clients-per-listener", required_argument, NULL, 'c' },
 		{ "attach", required_argument, NULL, 'a' },
 		{ "pretend-missing", required_argument, NULL, 'm' },
 		{ "layout", no_argument, NULL, 'l' },
@@ -638,7 +651,8 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		unsigned int *target = opt == 'i' ? &config.interval_ms : opt == 's' ? &config.sockets :
 				       opt == 'e' ? &config.edges : opt == 'h' ? &config.histograms :
-				       opt == 't' ? &config.tuples : opt == 'T' ? &config.tuple_samples : NULL;
+				       opt == 't' ? &config.tuples : opt == 'T' ? &config.tuple_samples :
+				       opt == 'c' ? &config.clients_per_listener : NULL;
 		if (opt == 'l') {
 			print_layout();
 			return 0;
@@ -655,7 +669,8 @@ int main(int argc, char **argv)
 			config.missing[config.missing_count++] = optarg;
 			continue;
 		}
-		if (!target || parse_uint(optarg, target))
+		/* 0 clients per listener: every server end folded, no client kept apart. */
+		if (!target || parse_uint(optarg, target, opt == 'c' ? 0 : 1))
 			return usage();
 	}
 	if (optind < argc)
@@ -710,9 +725,11 @@ int main(int argc, char **argv)
 	stats_fd = config.run_time_stats ? bpf_enable_stats(BPF_STATS_RUN_TIME) : -1;
 	snprintf(hello, sizeof(hello),
 		 "{\"format_version\":%d,\"kernel\":\"%s\",\"interval_ms\":%u,\"maps\":{\"sockets\":%u,"
-		 "\"edges\":%u,\"histograms\":%u,\"tuples\":%u},\"run_time_stats\":%s,\"programs\":[",
+		 "\"edges\":%u,\"histograms\":%u,\"tuples\":%u},\"clients_per_listener\":%u,"
+		 "\"run_time_stats\":%s,\"programs\":[",
 		 TG_FORMAT_VERSION, uts.release, config.interval_ms, config.sockets, config.edges,
-		 config.histograms, config.tuples, stats_fd >= 0 ? "true" : "false");
+		 config.histograms, config.tuples, config.clients_per_listener,
+		 stats_fd >= 0 ? "true" : "false");
 	if (attach(skel, hello, sizeof(hello)))
 		goto out;
 	emit(TG_RECORD_HELLO, hello, strlen(hello));

@@ -10,7 +10,7 @@
 
 /* The runner's output stream: records, each a header and a payload. */
 #define TG_RECORD_MAGIC 0x31524754 /* "TGR1" little-endian */
-#define TG_FORMAT_VERSION 6
+#define TG_FORMAT_VERSION 7
 
 enum tg_record_type {
 	TG_RECORD_HELLO = 1,    /* payload: JSON text (kernel, programs and attach modes) */
@@ -40,6 +40,14 @@ enum tg_side {
 /*
  * What the kernel aggregates by: a process, its side, and the peer as a service
  * endpoint. Ephemeral ports are left out, so cardinality follows process pairs.
+ *
+ * A server end's peer is its client's address, so a server with many clients (an
+ * ingress) would take an edge per client: each listener keeps its own edge for at most
+ * `clients_per_listener` clients in an interval, and the others' events are summed under
+ * one key with remote_addr all zero, "other clients". An end of either side whose own
+ * edge finds the map full is summed the same way, when its folded key is there or still
+ * fits (else its events count in lost.edge_map_full). No real peer has the unspecified
+ * address, so the zero address means folded and nothing else.
  */
 struct tg_edge_key {
 	__u32 tgid;
@@ -140,6 +148,7 @@ struct tg_tuple_key {
 	__u16 local_port;
 	__u16 remote_port;
 	__u32 client_isn;
+	__u8 remote_addr[16]; /* the connection's own: its edge's may be folded (zero) */
 };
 
 struct tg_tuple_record {

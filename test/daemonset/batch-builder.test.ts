@@ -46,6 +46,7 @@ const connectBucket: HistRecord = {
 const tuple: TupleRecord = {
   type: 'tuple',
   key,
+  remoteAddress: '10.0.0.2',
   localPort: 40_000,
   remotePort: 8080,
   clientIsn: 3_000_000_123,
@@ -105,6 +106,43 @@ test('records with their edge in the same interval are not strays', () => {
   assert.equal(built.edges[0]?.connections?.length, 1);
   assert.deepEqual(built.edges[0]?.connectLatency?.counts, [1]);
   assert.deepEqual(built.strays, []);
+});
+
+test("a folded server edge's sampled connections name their clients from the tuples", () => {
+  // The kernel sums a listener's clients past its limit under one key whose remote address
+  // is unspecified; each sampled connection still carries its own peer.
+  const folded: EdgeKey = {
+    ...key,
+    side: 'server',
+    localAddress: '10.0.0.2',
+    remoteAddress: '0.0.0.0',
+  };
+  const sampled = (client: string, port: number): TupleRecord => ({
+    ...tuple,
+    key: folded,
+    remoteAddress: client,
+    localPort: 8080,
+    remotePort: port,
+  });
+  const built = buildInterval(
+    interval(
+      edge({ accepts: 2 }),
+      { ...edge({ accepts: 2 }), key: folded },
+      sampled('10.9.0.1', 40_001),
+      sampled('10.9.0.2', 40_002),
+    ),
+    ref,
+    new DirectionLearner(),
+  );
+  const server = built.edges.find((e) => e.side === 'CONNECTION_SIDE_SERVER');
+  assert.deepEqual(server?.remote, { address: '0.0.0.0', port: 0 });
+  assert.deepEqual(
+    server?.connections?.map((c) => [c.client?.address, c.client?.port, c.server?.address]),
+    [
+      ['10.9.0.1', 40_001, '10.0.0.2'],
+      ['10.9.0.2', 40_002, '10.0.0.2'],
+    ],
+  );
 });
 
 // Hops: a sidecar (tgid 7) with its inbound listener 15006 and outbound listener 15001.

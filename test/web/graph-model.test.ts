@@ -3,7 +3,7 @@
 // chosen measure; pods group their processes).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { GraphModel } from '../../web/src/model/graph.js';
+import { externalLabel, GraphModel } from '../../web/src/model/graph.js';
 import { edgeOf, processOf, shopTopology } from './topology-fixture.js';
 
 test('a snapshot makes a scene of every process, peer, edge and pod', () => {
@@ -121,5 +121,21 @@ test('observed strings are kept verbatim as labels (the DOM side renders them as
   assert.equal(
     model.scene().nodes.find((n) => n.id === 'p:web')?.label,
     '<img src=x onerror=alert(1)>',
+  );
+});
+
+test("the kernel's folded peers are labelled by what they stand for", () => {
+  const base = { address: '0.0.0.0', name: null, kind: 'folded' as const };
+  assert.equal(externalLabel({ ...base, id: 'ext:0.0.0.0', port: 0 }), 'other clients');
+  assert.equal(externalLabel({ ...base, id: 'ext:0.0.0.0:443', port: 443 }), 'other servers:443');
+  assert.equal(
+    externalLabel({
+      id: 'ext:10.0.0.9:80',
+      address: '10.0.0.9',
+      port: 80,
+      name: 'shop/api',
+      kind: 'pod',
+    }),
+    'shop/api:80',
   );
 });

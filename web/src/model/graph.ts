@@ -141,8 +141,7 @@ export class GraphModel {
       all.set(x.id, {
         id: x.id,
         kind: 'external',
-        // A peer seen only as a client has no port worth showing.
-        label: `${x.name ?? x.address}${x.port > 0 ? `:${x.port}` : ''}`,
+        label: externalLabel(x),
         group: null,
         namespace: x.name?.split('/')[0] ?? null,
         match: false,
@@ -220,4 +219,12 @@ export class GraphModel {
       return this.costs.get(source.pod)?.outbound?.addedLatency.p50Ms ?? null;
     return null;
   }
+}
+
+/** A peer by its name or address; the kernel's folded peers by what they stand for. */
+export function externalLabel(x: TopologyExternal): string {
+  // A peer seen only as a client has no port worth showing.
+  const port = x.port > 0 ? `:${x.port}` : '';
+  if (x.kind === 'folded') return x.port > 0 ? `other servers${port}` : 'other clients';
+  return `${x.name ?? x.address}${port}`;
 }
