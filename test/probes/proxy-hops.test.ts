@@ -472,3 +472,37 @@ test('replies forwarded out of arrival order pair with their own exchange', asyn
   const queued = Math.ceil(0.025 * held.length);
   assert.ok(between <= heldBetween + 2 + queued, `${between} replies paired across connections`);
 });
+
+test('an edge map with no room: every request through the proxy still paired into its hops', async (t) => {
+  // One edge per interval for the whole machine: the proxy's own edges find no room (nor
+  // does their folded key), which once ended the event before the proxy's reads and writes
+  // were followed, so its hops stopped with the map full.
+  const { lab, probes } = await clientServerWithProbes(t, { edges: 1 });
+  const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
+  await waitForLine(server, /^ready$/, 'echo');
+  const proxy = await lab.startDelayProxy('server', {
+    listenPort: PROXY_PORT,
+    targetHost: '127.0.0.1',
+    targetPort: SERVER_PORT,
+    delayMs: 1,
+  });
+  probes.addProxy(proxy.pid);
+  const CONNECTIONS = 4;
+  const REQUESTS = 20;
+  const child = lab.exec('client', 'clients', process.execPath, [
+    '-e',
+    clients(lab.pod('server').address, PROXY_PORT, CONNECTIONS, REQUESTS),
+  ]);
+  await waitForLine(child, /^[0-9.]+$/, 'clients', 60_000);
+  await exited(child);
+  const got = await collect(probes);
+  const full = got.records.reduce(
+    (n, r) => Math.max(n, r.type === 'interval' ? r.lost.edgeMapFull : 0),
+    0,
+  );
+  assert.ok(full > 0, 'the edge map was full');
+  assert.equal(
+    totalCount(got.histogram(proxy.pid, 'hop_added', PROXY_PORT)),
+    CONNECTIONS * REQUESTS,
+  );
+});
