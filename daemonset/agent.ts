@@ -88,6 +88,8 @@ export interface AgentStatus {
   kernelFilter: KernelFilterSpec & { generation: number };
   /** Whether the kernel counts the programs' run time (bpf_stats). */
   runTimeStats: boolean;
+  /** Clients per listener the kernel keeps apart each interval; null: no limit (bpftrace). */
+  clientsPerListener: number | null;
   programs: ReturnType<Agent['programCosts']>;
   /** Cumulative CPU seconds and resident bytes of the agent and its runner. */
   self: { agentCpuNs: number; agentRssBytes: number; runnerCpuNs: number; runnerRssBytes: number };
@@ -210,6 +212,7 @@ export class Agent {
       probesRunning: this.probesRunning,
       kernelFilter: { ...this.appliedFilterSpec, generation: this.filterGeneration },
       runTimeStats: this.source.hello.runTimeStats,
+      clientsPerListener: this.source.hello.clientsPerListener,
       programs: this.programCosts(),
       self: this.selfCost(),
       kubernetes: this.options.kubernetes?.stats() ?? null,
