@@ -192,7 +192,9 @@ test('300 clients of one server through agent and collector: 100 kept apart, the
     { id: 'ext:0.0.0.0', address: '0.0.0.0', port: 0, name: null, kind: 'folded' },
   );
   assert.equal(into.length, 2, 'the client, and "other clients"');
-  assert.equal(direct?.joined, 'tuple');
+  // Joined on the sampled connections, or (folded clients none of whose connections was
+  // sampled) on the server's address, as no NAT is in between.
+  assert.ok(direct && direct.joined !== 'none');
   assert.equal(direct?.client?.connects, CLIENTS, "the client's every connection, at its end");
   // At most 100 per interval kept apart; with all at once, most clients are folded.
   assert.ok((direct?.server?.ends ?? 0) >= 100 && (direct?.server?.ends ?? 0) < CLIENTS);
