@@ -80,6 +80,11 @@ export function agentRegistry(status: () => AgentStatus): Registry {
     (s) => s.lost.unresolvedProcesses,
   );
   counter(
+    'tollgate_agent_processes_named_from_kernel_total',
+    'Exited processes named from what the kernel saw (comm, cgroup, network namespace): /proc had gone before it was read',
+    (s) => s.processEvents.fromKernel,
+  );
+  counter(
     'tollgate_agent_hops_without_direction_total',
     'Proxy hops not yet attributable to a direction',
     (s) => s.lost.hopsWithoutDirection,
@@ -98,6 +103,11 @@ export function agentRegistry(status: () => AgentStatus): Registry {
     'tollgate_agent_edges_without_port_total',
     'Kernel edge records without a service port, left out of batches',
     (s) => s.lost.edgesWithoutPort,
+  );
+  counter(
+    'tollgate_agent_tuples_without_port_total',
+    'Sampled connections without one of their ports, left out of batches',
+    (s) => s.lost.tuplesWithoutPort,
   );
   counter(
     'tollgate_agent_strays_dropped_total',

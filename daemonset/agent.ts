@@ -17,7 +17,12 @@ import type {
 import { TOLLGATE_VERSION } from '../proto/version.js';
 import { buildInterval, DirectionLearner, IntervalRecords } from './batch-builder.js';
 import { readStartTimeTicks } from './identity/proc-identity.js';
-import { type Identity, IdentityResolver, type PodDirectory } from './identity/resolver.js';
+import {
+  type Identity,
+  IdentityResolver,
+  type PodDirectory,
+  type ProcessEventStats,
+} from './identity/resolver.js';
 import { PROXY_EXECUTABLES, type RoleRules } from './identity/roles.js';
 import type { WatchedSetStats } from './kubernetes/watched-set.js';
 import { LoadRunner, type RunLoad } from './load-runner.js';
@@ -77,6 +82,7 @@ export interface AgentStatus {
     hopsWithoutDirection: number;
     unresolvedProcesses: number;
     edgesWithoutPort: number;
+    tuplesWithoutPort: number;
     straysDropped: number;
     /** Listener directions forgotten to keep the learner bounded (re-learned when seen). */
     directionsEvicted: number;
@@ -88,6 +94,8 @@ export interface AgentStatus {
   kernelFilter: KernelFilterSpec & { generation: number };
   /** Whether the kernel counts the programs' run time (bpf_stats). */
   runTimeStats: boolean;
+  /** What the kernel's process starts and ends gave: /proc read in time, or its facts alone. */
+  processEvents: ProcessEventStats;
   /** Clients per listener the kernel keeps apart each interval; null: no limit (bpftrace). */
   clientsPerListener: number | null;
   programs: ReturnType<Agent['programCosts']>;
@@ -112,6 +120,7 @@ export class Agent {
   private hopsWithoutDirection = 0;
   private meshManagementHops = 0;
   private edgesWithoutPort = 0;
+  private tuplesWithoutPort = 0;
   private straysDropped = 0;
   private unresolvedProcesses = 0;
   private lastIntervalEndMs = Date.now();
@@ -204,6 +213,7 @@ export class Agent {
         kernelMapFull: this.kernelMapFull,
         hopsWithoutDirection: this.hopsWithoutDirection,
         edgesWithoutPort: this.edgesWithoutPort,
+        tuplesWithoutPort: this.tuplesWithoutPort,
         straysDropped: this.straysDropped,
         unresolvedProcesses: this.unresolvedProcesses,
         directionsEvicted: this.directions.evicted,
@@ -213,6 +223,7 @@ export class Agent {
       kernelFilter: { ...this.appliedFilterSpec, generation: this.filterGeneration },
       runTimeStats: this.source.hello.runTimeStats,
       clientsPerListener: this.source.hello.clientsPerListener,
+      processEvents: this.resolver.stats(),
       programs: this.programCosts(),
       self: this.selfCost(),
       kubernetes: this.options.kubernetes?.stats() ?? null,
@@ -253,6 +264,11 @@ export class Agent {
       for (const p of record.programs) this.programStats.set(p.name, p);
       return;
     }
+    if (record.type === 'process') {
+      // At once: a start's /proc is read while the process lives.
+      this.resolver.observe(record);
+      return;
+    }
     if (record.type !== 'interval') {
       this.current.add(record);
       return;
@@ -271,8 +287,9 @@ export class Agent {
       lost.sockMapFull +
       lost.tupleMapFull +
       lost.hopQueueFull +
-      lost.hopMapFull;
-
+      lost.hopMapFull +
+      lost.processEventsFull +
+      lost.listenerMapFull;
     const identities = new Map<number, Identity>();
     for (const tgid of records.tgids) {
       const identity = this.resolver.resolve(tgid);
@@ -287,6 +304,7 @@ export class Agent {
     this.hopsWithoutDirection += built.hopsWithoutDirection;
     this.meshManagementHops += built.meshManagementHops;
     this.edgesWithoutPort += built.edgesWithoutPort;
+    this.tuplesWithoutPort += built.tuplesWithoutPort;
     this.straysDropped += built.straysDropped;
     this.current.carry(built.strays);
     const resources: Init<ResourceSample>[] = [];

@@ -49,9 +49,14 @@ export class IntervalRecords {
     }
   }
 
+  /**
+   * The processes this interval reports: those of its edges and hops. A bucket or tuple
+   * without its edge is a stray, carried to the next interval: its process is named
+   * there (a process born between the runner's swaps may be told of after this one).
+   */
   get tgids(): Set<number> {
     return new Set(
-      [...this.edges, ...this.hists, ...this.tuples, ...this.hops].map((r) => r.key.tgid),
+      [...this.edges, ...this.hops, ...this.hists.filter(isHop)].map((r) => r.key.tgid),
     );
   }
 }
@@ -162,6 +167,8 @@ export interface BuiltInterval {
   meshManagementHops: number;
   /** Edge records without a service port (nothing to name or join them by): left out. */
   edgesWithoutPort: number;
+  /** Sampled connections without one of their ports: left out (the join has the others). */
+  tuplesWithoutPort: number;
   /**
    * Histogram buckets and tuples of edges with no record this interval, for the next.
    * The runner swaps the edge map a moment before the others, so an event in between
@@ -200,6 +207,7 @@ export function buildInterval(
     d.buckets.set(h.bucket, (d.buckets.get(h.bucket) ?? 0) + h.count);
   }
   const tuples = new Map<string, Init<ConnectionTuple>[]>();
+  let tuplesWithoutPort = 0;
   for (const t of records.tuples) {
     if (!belongs(t)) continue;
     const k = t.key;
@@ -216,6 +224,11 @@ export function buildInterval(
             server: { address: k.localAddress, port: t.localPort },
             clientIsn: t.clientIsn,
           };
+    // The contract needs both ports; one bad sample must not cost the whole batch.
+    if (!tuple.client.port || !tuple.server.port) {
+      tuplesWithoutPort++;
+      continue;
+    }
     const id = keyString(k);
     tuples.set(id, [...(tuples.get(id) ?? []), tuple]);
   }
@@ -268,6 +281,7 @@ export function buildInterval(
     hopsWithoutDirection: hopReports.withoutDirection,
     meshManagementHops: hopReports.management,
     edgesWithoutPort,
+    tuplesWithoutPort,
     strays,
     straysDropped,
   };

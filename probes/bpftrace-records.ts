@@ -140,6 +140,8 @@ export class BpftraceTranslator {
         tupleMapFull: 0,
         hopQueueFull: 0,
         hopMapFull: 0,
+        processEventsFull: 0,
+        listenerMapFull: 0,
       },
       edges: this.edges.size,
       hists: this.hists.length,

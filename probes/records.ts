@@ -55,7 +55,8 @@ export const LAYOUT = {
   histRecord: 64,
   tupleRecord: 80,
   hopRecord: 120,
-  intervalRecord: 88,
+  intervalRecord: 104,
+  processRecord: 48,
   offsets: {
     'key.tgid': 0,
     'key.family': 4,
@@ -74,15 +75,23 @@ export const LAYOUT = {
     'tuple.first_seen_ns': 72,
     'interval.realtime_ns': 8,
     'interval.lost': 16,
-    'interval.edges': 64,
-    'interval.hists': 68,
-    'interval.tuples': 72,
-    'interval.filter_generation': 76,
-    'interval.hops': 80,
+    'interval.edges': 80,
+    'interval.hists': 84,
+    'interval.tuples': 88,
+    'interval.filter_generation': 92,
+    'interval.hops': 96,
+    'process.event': 4,
+    'process.start_boottime_ns': 8,
+    'process.cgroup_id': 16,
+    'process.netns_inode': 24,
+    'process.parent_tgid': 28,
+    'process.comm': 32,
     ...Object.fromEntries(HOP_COUNTERS.map((name, i) => [`hop.${snake(name)}`, 48 + i * 8])),
     'lost.edge_map_full': 0,
     'lost.hop_queue_full': 32,
     'lost.hop_map_full': 40,
+    'lost.process_events_full': 48,
+    'lost.listener_map_full': 56,
   } as Record<string, number>,
 } as const;
 
@@ -148,6 +157,8 @@ export interface LostCounters {
   tupleMapFull: number;
   hopQueueFull: number;
   hopMapFull: number;
+  processEventsFull: number;
+  listenerMapFull: number;
 }
 
 export interface IntervalRecord {
@@ -161,6 +172,24 @@ export interface IntervalRecord {
   tuples: number;
   hops: number;
   filterGeneration: number;
+}
+
+/**
+ * A process starts (exec, or a fork making a new process) or ends, as the kernel saw it
+ * then: sent at once, not at a drain. See tg_process_record.
+ */
+export interface ProcessRecord {
+  type: 'process';
+  event: 'exec' | 'fork' | 'exit';
+  tgid: number;
+  /** As /proc/<pid>/stat's starttime: clock ticks (USER_HZ, 100) since boot. */
+  startTimeTicks: number;
+  cgroupId: number;
+  netnsInode: number;
+  /** fork: the process it was forked from; else 0. */
+  parentTgid: number;
+  /** The kernel's comm: the executable's name, at most 15 bytes. Untrusted. */
+  comm: string;
 }
 
 export type AttachMode = 'tp_btf' | 'fentry' | 'fexit' | 'bpftrace' | 'none';
@@ -194,7 +223,8 @@ export type ProbeRecord =
   | TupleRecord
   | HopRecord
   | IntervalRecord
-  | ProgramsRecord;
+  | ProgramsRecord
+  | ProcessRecord;
 
 export class RecordFormatError extends Error {
   override name = 'RecordFormatError';
@@ -216,6 +246,8 @@ const LOST_FIELDS = [
   'tupleMapFull',
   'hopQueueFull',
   'hopMapFull',
+  'processEventsFull',
+  'listenerMapFull',
 ] as const;
 
 const at = (name: string): number => {
@@ -371,9 +403,35 @@ function decodePayload(type: number, view: DataView, base: number, length: numbe
       for (const name of HOP_COUNTERS) record[name] = u64(view, base + at(`hop.${snake(name)}`));
       return record;
     }
+    case 8:
+      need(LAYOUT.processRecord);
+      return decodeProcess(view, base);
     default:
       throw new RecordFormatError(`unknown record type ${type}`);
   }
+}
+
+const processEvents: Record<number, ProcessRecord['event']> = { 1: 'exec', 2: 'fork', 3: 'exit' };
+/** Nanoseconds per clock tick of /proc's starttime (USER_HZ is 100 on Linux). */
+const NS_PER_TICK = 10_000_000n;
+
+function decodeProcess(view: DataView, base: number): ProcessRecord {
+  const event = processEvents[view.getUint32(base + at('process.event'), true)];
+  if (!event) throw new RecordFormatError('process record with an unknown event');
+  const comm = new Uint8Array(view.buffer, view.byteOffset + base + at('process.comm'), 16);
+  const end = comm.indexOf(0);
+  return {
+    type: 'process',
+    event,
+    tgid: view.getUint32(base, true),
+    startTimeTicks: Number(
+      view.getBigUint64(base + at('process.start_boottime_ns'), true) / NS_PER_TICK,
+    ),
+    cgroupId: u64(view, base + at('process.cgroup_id')),
+    netnsInode: view.getUint32(base + at('process.netns_inode'), true),
+    parentTgid: view.getUint32(base + at('process.parent_tgid'), true),
+    comm: new TextDecoder().decode(comm.subarray(0, end < 0 ? 16 : end)),
+  };
 }
 
 /** Splits a byte stream into records; feed it chunks as they come. */

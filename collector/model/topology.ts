@@ -60,8 +60,10 @@ export interface EndSummary extends EndCounters {
   connectLatency: LatencyStats;
   srtt: LatencyStats;
   /**
-   * The client's counters also cover other servers: the kernel aggregates by dialed
-   * address, and a Service address spreads over several backends.
+   * This side's counters also cover other edges. A client's: other servers (the kernel
+   * aggregates by dialed address, and a Service address spreads over several backends).
+   * A server's: other client processes (the kernel keys a server end by the client's
+   * address, which every process of the client's pod shares).
    */
   shared: boolean;
 }
@@ -234,12 +236,34 @@ export function buildTopology(input: {
     const key = `${e.localAddress}:${e.port}`;
     listening.set(key, [...(listening.get(key) ?? []), e]);
   }
+  const dialedDirectly = new Set<string>();
   for (const client of ends) {
     if (client.side !== 'client' || serversOf.has(client.id)) continue;
     const candidates = (listening.get(`${client.remoteAddress}:${client.port}`) ?? []).filter(
       (s) => !isLoopback(client.remoteAddress) || netns(s) === netns(client),
     );
-    if (candidates.length > 0) serversOf.set(client.id, { ends: candidates, method: 'address' });
+    if (candidates.length === 0) continue;
+    serversOf.set(client.id, { ends: candidates, method: 'address' });
+    dialedDirectly.add(`${client.localAddress}>${client.remoteAddress}:${client.port}`);
+  }
+  // Then by the pair of addresses, for a client whose connections' server end none of its
+  // sampled connections reached and whose dialed port is redirected (a sidecar behind
+  // REDIRECT keeps the dialed address, not the port): the server ends whose peer is the
+  // client's address and whose own is the dialed one, when they are one listener. Only
+  // routable addresses (loopback pairs repeat in every namespace), and never a folded end.
+  const byAddresses = new Map<string, EndRecord[]>();
+  for (const e of ends) {
+    if (e.side !== 'server' || isLoopback(e.localAddress) || isUnspecified(e.remoteAddress))
+      continue;
+    if (dialedDirectly.has(`${e.remoteAddress}>${e.localAddress}:${e.port}`)) continue;
+    const key = `${e.remoteAddress}>${e.localAddress}`;
+    byAddresses.set(key, [...(byAddresses.get(key) ?? []), e]);
+  }
+  for (const client of ends) {
+    if (client.side !== 'client' || serversOf.has(client.id)) continue;
+    const candidates = byAddresses.get(`${client.localAddress}>${client.remoteAddress}`) ?? [];
+    const listeners = new Set(candidates.map((s) => `${s.processKey}:${s.port}`));
+    if (listeners.size === 1) serversOf.set(client.id, { ends: candidates, method: 'address' });
   }
 
   // Addresses that belong to a pod: where its processes accept connections.
@@ -251,7 +275,9 @@ export function buildTopology(input: {
   }
 
   const externals = new Map<string, TopologyExternal>();
-  const external = (address: string, port: number) => {
+  /** The peer of an end no join reached: by address, a loopback one within the end's pod. */
+  const external = (address: string, port: number, end: EndRecord) => {
+    if (isLoopback(address)) return loopbackPeer(address, port, end);
     const id = externalId(address, port);
     if (!externals.has(id) && isUnspecified(address)) {
       externals.set(id, { id, address, port, name: null, kind: 'folded' });
@@ -265,6 +291,22 @@ export function buildTopology(input: {
         port,
         name: served ?? (named ? `${named.namespace}/${named.name}` : null),
         kind: served ? 'pod' : (named?.kind ?? null),
+      });
+    }
+    return id;
+  };
+  // A loopback address repeats in every network namespace: the peer is in the end's own
+  // (its pod, or its node's host namespace), never one node shared by the cluster.
+  const loopbackPeer = (address: string, port: number, end: EndRecord) => {
+    const id = externalId(`${netns(end)}/${address}`, port);
+    if (!externals.has(id)) {
+      const pod = processes.get(end.processKey)!.identity.pod;
+      externals.set(id, {
+        id,
+        address,
+        port,
+        name: pod?.name ? `${pod.namespace}/${pod.name}` : null,
+        kind: pod?.name ? 'pod' : null,
       });
     }
     return id;
@@ -296,7 +338,7 @@ export function buildTopology(input: {
     if (!servers) {
       draft(
         client.processKey,
-        external(client.remoteAddress, client.port),
+        external(client.remoteAddress, client.port, client),
         client.port,
         'none',
       ).client.push(client);
@@ -314,10 +356,19 @@ export function buildTopology(input: {
   }
   for (const server of ends) {
     if (server.side !== 'server' || joinedServers.has(server.id)) continue;
-    draft(external(server.remoteAddress, 0), server.processKey, server.port, 'none').server.push(
-      server,
-    );
+    draft(
+      external(server.remoteAddress, 0, server),
+      server.processKey,
+      server.port,
+      'none',
+    ).server.push(server);
   }
+
+  // A server end in several edges (the kernel keys it by the client's address, which every
+  // process of the client's pod shares) is counted in each: said so, as `shared`.
+  const draftsOf = new Map<number, number>();
+  for (const d of drafts.values())
+    for (const e of d.server) draftsOf.set(e.id, (draftsOf.get(e.id) ?? 0) + 1);
 
   const seconds = Math.max(1, (input.toMs - input.fromMs) / 1000);
   const edgeEnds: EdgeEnds = new Map();
@@ -328,7 +379,11 @@ export function buildTopology(input: {
       (e) => (e.metrics.sums.multiplexed_exchanges ?? 0) > 0,
     );
     const client = summarize(d.client, d.shared, multiplexed);
-    const server = summarize(d.server, false, multiplexed);
+    const server = summarize(
+      d.server,
+      d.server.some((e) => (draftsOf.get(e.id) ?? 0) > 1),
+      multiplexed,
+    );
     const main = client ?? server!;
     edges.push({
       id,

@@ -158,6 +158,14 @@ struct {
 	__type(value, __u8);
 } filter_cgroups SEC(".maps");
 
+/* Listening ports by network namespace (struct tg_listener_key), counting listeners. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tg_listener_key);
+	__type(value, __u32);
+} listeners SEC(".maps");
+
 /* Processes whose reads and writes are paired into proxy hops (the agent's sidecars). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -165,6 +173,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } proxies SEC(".maps");
+
+/* Process events (tg_process_record), read by the runner as they come. 256 KiB: some
+ * 4,600 events between two reads; what does not fit is counted (process_events_full). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} process_events SEC(".maps");
 
 /* Everything that could not be accounted, cumulative. */
 struct {

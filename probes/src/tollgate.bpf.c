@@ -28,6 +28,9 @@
  *    (per context switch of every thread, and no byte to tie it to) and over reading
  *    tcp_sock's tcp_mstamp at the read (it moves on every send and ACK too). It is the
  *    hottest hook (ACKs included), so it does one socket lookup and leaves.
+ *  - sched:sched_process_exec / sched_process_fork / sched_process_exit: a process's
+ *    start and end with its comm, cgroup and network namespace, sent at once through a
+ *    ring buffer, so records outlive /proc's view of short-lived processes.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -61,6 +64,8 @@ volatile __u32 filter_generation;
 volatile __u32 filter_has_cgroups; /* filter_cgroups is not empty */
 /* Bumped by the runner as it swaps in a fresh edge buffer: listener censuses restart. */
 volatile __u32 interval_seq;
+/* The runner has listed the listening ports open before it started (see `listeners`). */
+volatile __u32 listeners_known;
 
 static __always_inline int is_tcp(const struct sock *sk)
 {
@@ -71,22 +76,26 @@ static __always_inline int is_tcp(const struct sock *sk)
 	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
 }
 
-/* Does the run-time filter select this socket? The cgroup is only known in process
- * context (the caller's), so softirq callers pass 0 and leave the decision open. */
-static __always_inline int filter_selects(const struct sock *sk, int process_context)
+/* Is this network namespace, or (in process context) the current cgroup, listed? */
+static __always_inline int listed(__u32 netns, int process_context)
 {
-	__u32 netns;
 	__u64 cgroup;
 
-	if (filter_mode == TG_FILTER_ALL)
-		return 1;
-	netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	if (bpf_map_lookup_elem(&filter_netns, &netns))
 		return 1;
 	if (!process_context)
 		return 0;
 	cgroup = bpf_get_current_cgroup_id();
 	return bpf_map_lookup_elem(&filter_cgroups, &cgroup) != NULL;
+}
+
+/* Does the run-time filter select this socket? The cgroup is only known in process
+ * context (the caller's), so softirq callers pass 0 and leave the decision open. */
+static __always_inline int filter_selects(const struct sock *sk, int process_context)
+{
+	if (filter_mode == TG_FILTER_ALL)
+		return 1;
+	return listed(BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum), process_context);
 }
 
 /* Re-decides `traced` when the filter changed since; final only in process context. */
@@ -292,6 +301,53 @@ static __always_inline void sample_tuple(const struct sock *sk, const struct tg_
 		LOST(tuple_map_full);
 }
 
+static __always_inline struct tg_listener_key listener_of(const struct sock *sk)
+{
+	struct tg_listener_key key = {
+		.netns_inode = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
+		.port = BPF_CORE_READ(sk, __sk_common.skc_num),
+	};
+
+	return key;
+}
+
+/* A socket starts or stops listening: counted per (network namespace, port). */
+static __always_inline void note_listener(const struct sock *sk, int listening)
+{
+	struct tg_listener_key key = listener_of(sk);
+	__u32 one = 1, *count = bpf_map_lookup_elem(&listeners, &key);
+
+	if (listening && count) {
+		__sync_fetch_and_add(count, 1);
+	} else if (listening) {
+		if (bpf_map_update_elem(&listeners, &key, &one, BPF_NOEXIST) == -E2BIG)
+			LOST(listener_map_full);
+	} else if (count) {
+		/* (The fetched value is out of reach on the instruction set the probes build
+		 * for; two closes at once can leave an entry at 0, which still says "a server's".) */
+		__sync_fetch_and_add(count, -1);
+		if (!*count)
+			bpf_map_delete_elem(&listeners, &key);
+	}
+}
+
+/*
+ * The side of a socket first seen established: a server's when a socket of its network
+ * namespace listens on its local port. Until the runner has listed the listeners open
+ * before it started, the ports guess (an ephemeral port is usually the higher).
+ */
+static __always_inline __u8 adopted_side(const struct sock *sk)
+{
+	struct tg_listener_key key = listener_of(sk);
+
+	if (bpf_map_lookup_elem(&listeners, &key))
+		return TG_SIDE_SERVER;
+	if (listeners_known)
+		return TG_SIDE_CLIENT;
+	return key.port > bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)) ? TG_SIDE_CLIENT :
+										 TG_SIDE_SERVER;
+}
+
 static __always_inline struct sock_state *new_state(__u64 skaddr, __u8 side)
 {
 	struct sock_state st = { .side = side };
@@ -327,7 +383,7 @@ static __always_inline struct tg_edge_stats *traced_stats(const struct sock *sk,
 	return edge_stats(key, &spare, &counted);
 }
 
-static int handle_set_state(const struct sock *sk, int oldstate, int newstate)
+static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 {
 	__u64 skaddr = (__u64)sk, now = bpf_ktime_get_ns();
 	const struct tg_edge_key *counted;
@@ -337,6 +393,12 @@ static int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 
 	if (!is_tcp(sk))
 		return 0;
+	/* (A connection's socket starts as a clone of its listener: LISTEN -> SYN_RECV is a
+	 * connection, not the listener stopping.) */
+	if (newstate == TCP_LISTEN || (oldstate == TCP_LISTEN && newstate == TCP_CLOSE)) {
+		note_listener(sk, newstate == TCP_LISTEN);
+		return 0;
+	}
 	if (newstate == TCP_SYN_SENT) {
 		/* connect(): process context, the caller is known, and so is its cgroup. */
 		if (!filter_selects(sk, 1))
@@ -560,7 +622,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
  * that took a reply together with bytes queued ahead of it then dated the reply before
  * the request it answers, on pipelined and multiplexed upstreams.)
  */
-static int handle_arrival(const struct sock *sk, const struct sk_buff *skb)
+static __always_inline int handle_arrival(const struct sock *sk, const struct sk_buff *skb)
 {
 	__u64 skaddr = (__u64)sk;
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
@@ -602,7 +664,7 @@ static __always_inline void count_exchange(const struct sock *sk, const struct s
 	record_srtt(sk, counted, stats);
 }
 
-static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
+static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 {
 	__u64 skaddr = (__u64)sk, now = bpf_ktime_get_ns();
 	const struct tg_edge_key *counted;
@@ -616,14 +678,12 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 		return 0;
 	st = bpf_map_lookup_elem(&sockets, &skaddr);
 	if (!st) {
-		/* A socket opened before we started (or before the filter chose it): guess
-		 * its side from the ports. */
-		__u16 local = BPF_CORE_READ(sk, __sk_common.skc_num);
-		__u16 remote = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-
-		if (!filter_selects(sk, 1))
+		/* A socket opened before we started (or before the filter chose it). Not one
+		 * already closed (its state went at close; a read of what was left queued
+		 * after a reset comes here with its port already released, 0). */
+		if (!BPF_CORE_READ(sk, __sk_common.skc_num) || !filter_selects(sk, 1))
 			return 0;
-		st = new_state(skaddr, local > remote ? TG_SIDE_CLIENT : TG_SIDE_SERVER);
+		st = new_state(skaddr, adopted_side(sk));
 		if (!st)
 			return 0;
 		st->accepted = 2; /* adopted: its open happened before us */
@@ -674,7 +734,7 @@ static int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
 	return 0;
 }
 
-static int handle_retransmit(const struct sock *sk)
+static __always_inline int handle_retransmit(const struct sock *sk)
 {
 	struct tg_edge_stats *stats;
 	struct sock_state *st;
@@ -684,7 +744,7 @@ static int handle_retransmit(const struct sock *sk)
 	return 0;
 }
 
-static int handle_reset(const struct sock *sk, int received)
+static __always_inline int handle_reset(const struct sock *sk, int received)
 {
 	__u64 skaddr = (__u64)sk;
 	const struct tg_edge_key *counted;
@@ -702,7 +762,7 @@ static int handle_reset(const struct sock *sk, int received)
 	return 0;
 }
 
-static int handle_drop(const struct sk_buff *skb, const struct sock *rx_sk)
+static __always_inline int handle_drop(const struct sk_buff *skb, const struct sock *rx_sk)
 {
 	const struct sock *sk = rx_sk ? rx_sk : BPF_CORE_READ(skb, sk);
 	struct tg_edge_stats *stats;
@@ -710,6 +770,36 @@ static int handle_drop(const struct sk_buff *skb, const struct sock *rx_sk)
 
 	if ((stats = traced_stats(sk, &st)))
 		__sync_fetch_and_add(&stats->drops, 1);
+	return 0;
+}
+
+/*
+ * A process starts or ends: who it is, sent at once, while /proc may still have it (the
+ * agent reads its command line then) and for naming its records after it has gone.
+ * `task` is the process (the child, for a fork); the cgroup is the current task's, which
+ * is the process itself or, at a fork, the parent whose cgroup the child starts in.
+ */
+static __always_inline int handle_process(const struct task_struct *task, __u32 event, __u32 parent_tgid)
+{
+	__u32 netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	struct tg_process_record *e;
+
+	if (filter_mode != TG_FILTER_ALL && !listed(netns, 1))
+		return 0;
+	e = bpf_ringbuf_reserve(&process_events, sizeof(*e), 0);
+	if (!e) {
+		LOST(process_events_full);
+		return 0;
+	}
+	e->tgid = BPF_CORE_READ(task, tgid);
+	e->event = event;
+	/* The leader's, as /proc/<pid>/stat gives it (an exec from a thread took it over). */
+	e->start_boottime_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->netns_inode = netns;
+	e->parent_tgid = parent_tgid;
+	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 
@@ -768,6 +858,41 @@ SEC("tp_btf/tcp_probe")
 int BPF_PROG(tg_arrival, struct sock *sk, struct sk_buff *skb)
 {
 	return handle_arrival(sk, skb);
+}
+
+/* Chosen over sys_enter_execve: it fires once the new program is in place, so the comm
+ * and the command line are the new ones. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tg_exec, struct task_struct *p)
+{
+	return handle_process(p, TG_PROCESS_EXEC, 0);
+}
+
+/* A new process without an exec (a fork-per-request worker); threads are left out. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tg_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	return handle_process(child, TG_PROCESS_FORK, BPF_CORE_READ(parent, tgid));
+}
+
+/* The last thread of a process exits (group_dead): fires for every thread. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tg_exit, struct task_struct *p, bool group_dead)
+{
+	if (!group_dead)
+		return 0;
+	return handle_process(p, TG_PROCESS_EXIT, 0);
+}
+
+/* Kernels whose tracepoint has no group_dead: the leader's exit stands for the process. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tg_exit_leader, struct task_struct *p)
+{
+	if (BPF_CORE_READ(p, pid) != BPF_CORE_READ(p, tgid))
+		return 0;
+	return handle_process(p, TG_PROCESS_EXIT, 0);
 }
 
 /* Fallbacks for kernels without those tracepoints. */

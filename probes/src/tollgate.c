@@ -22,6 +22,7 @@
  * SIGTERM when its parent dies, so an agent that crashes leaves no programs behind.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,6 +103,11 @@ static struct hook hooks[] = {
 		      { "tg_drop_skb_sk", "tp_btf", "kfree_skb", 1 } } },
 	/* Without it, proxy hops are timed from the proxy's read (arrival_unknown counts them). */
 	{ "arrival", 0, { { "tg_arrival", "tp_btf", "tcp_probe", 2 } } },
+	/* Without these, a process is named only while /proc still has it. */
+	{ "exec", 0, { { "tg_exec", "tp_btf", "sched_process_exec", 1 } } },
+	{ "fork", 0, { { "tg_fork", "tp_btf", "sched_process_fork", 2 } } },
+	{ "exit", 0, { { "tg_exit", "tp_btf", "sched_process_exit", 2 },
+		      { "tg_exit_leader", "tp_btf", "sched_process_exit", 1 } } },
 };
 #define HOOK_COUNT (sizeof(hooks) / sizeof(hooks[0]))
 
@@ -154,11 +161,12 @@ static void print_layout(void)
 	printf("{\"format_version\":%d,\"magic\":%u,\"header\":%zu,\"edge_key\":%zu,"
 	       "\"edge_stats\":%zu,\"edge_record\":%zu,\"hist_record\":%zu,"
 	       "\"tuple_record\":%zu,\"hop_record\":%zu,\"interval_record\":%zu,"
-	       "\"offsets\":{\"key.tgid\":0",
+	       "\"process_record\":%zu,\"offsets\":{\"key.tgid\":0",
 	       TG_FORMAT_VERSION, TG_RECORD_MAGIC, sizeof(struct tg_record_header),
 	       sizeof(struct tg_edge_key), sizeof(struct tg_edge_stats), sizeof(struct tg_edge_record),
 	       sizeof(struct tg_hist_record), sizeof(struct tg_tuple_record),
-	       sizeof(struct tg_hop_record), sizeof(struct tg_interval_record));
+	       sizeof(struct tg_hop_record), sizeof(struct tg_interval_record),
+	       sizeof(struct tg_process_record));
 	OFFSET("key.family", struct tg_edge_key, family);
 	OFFSET("key.side", struct tg_edge_key, side);
 	OFFSET("key.local_addr", struct tg_edge_key, local_addr);
@@ -197,6 +205,12 @@ static void print_layout(void)
 	OFFSET("interval.tuples", struct tg_interval_record, tuples);
 	OFFSET("interval.filter_generation", struct tg_interval_record, filter_generation);
 	OFFSET("interval.hops", struct tg_interval_record, hops);
+	OFFSET("process.event", struct tg_process_record, event);
+	OFFSET("process.start_boottime_ns", struct tg_process_record, start_boottime_ns);
+	OFFSET("process.cgroup_id", struct tg_process_record, cgroup_id);
+	OFFSET("process.netns_inode", struct tg_process_record, netns_inode);
+	OFFSET("process.parent_tgid", struct tg_process_record, parent_tgid);
+	OFFSET("process.comm", struct tg_process_record, comm);
 	OFFSET("hop.exchanges", struct tg_hop_record, stats.exchanges);
 	OFFSET("hop.unpaired", struct tg_hop_record, stats.unpaired);
 	OFFSET("hop.requests", struct tg_hop_record, stats.requests);
@@ -206,9 +220,11 @@ static void print_layout(void)
 	OFFSET("hop.added_ns_sum", struct tg_hop_record, stats.added_ns_sum);
 	OFFSET("hop.unmatched_forwards", struct tg_hop_record, stats.unmatched_forwards);
 	OFFSET("hop.arrival_unknown", struct tg_hop_record, stats.arrival_unknown);
-	printf(",\"lost.edge_map_full\":%zu,\"lost.hop_queue_full\":%zu,\"lost.hop_map_full\":%zu}}\n",
+	printf(",\"lost.edge_map_full\":%zu,\"lost.hop_queue_full\":%zu,\"lost.hop_map_full\":%zu,"
+	       "\"lost.process_events_full\":%zu,\"lost.listener_map_full\":%zu}}\n",
 	       offsetof(struct tg_lost, edge_map_full), offsetof(struct tg_lost, hop_queue_full),
-	       offsetof(struct tg_lost, hop_map_full));
+	       offsetof(struct tg_lost, hop_map_full), offsetof(struct tg_lost, process_events_full),
+	       offsetof(struct tg_lost, listener_map_full));
 }
 
 /*
@@ -302,13 +318,31 @@ static void emit_program_stats(void)
 		emit(TG_RECORD_PROGRAMS, text, used);
 }
 
+/* A process event, passed on as it comes: the agent reads /proc while the process lives. */
+static int on_process_event(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	if (size >= sizeof(struct tg_process_record))
+		emit(TG_RECORD_PROCESS, data, sizeof(struct tg_process_record));
+	return 0;
+}
+
+/* Emits the process events waiting in the ring buffer. */
+static void emit_process_events(struct ring_buffer *events)
+{
+	if (events && ring_buffer__consume(events) > 0)
+		fflush(stdout);
+}
+
 static void drain_all(struct tollgate_bpf *skel, struct swapped *edges, struct swapped *hists,
-		      struct swapped *tuples, struct swapped *hops)
+		      struct swapped *tuples, struct swapped *hops, struct ring_buffer *events)
 {
 	struct tg_interval_record interval = {};
 	int retired_edges, retired_hists, retired_tuples, retired_hops;
 	__u32 zero = 0;
 
+	/* A process's exit before its last records: the agent names them after it. */
+	emit_process_events(events);
 	emit_program_stats();
 
 	/* All four swapped before any is drained: an event that lands between two swaps
@@ -461,6 +495,73 @@ static int attach(struct tollgate_bpf *skel, char *hello, size_t size)
 	}
 	snprintf(hello + used, size - used, "]}");
 	return 0;
+}
+
+/* Adds the listening ports of one /proc/<pid>/net/tcp or tcp6 table to the listeners map. */
+static void seed_listener_table(int fd, const char *path, __u32 netns)
+{
+	char line[512];
+	FILE *table = fopen(path, "r");
+
+	if (!table)
+		return;
+	/* "  sl  local_address rem_address   st ...": the local port in hex after the ':', the
+	 * state 0A is LISTEN. */
+	while (fgets(line, sizeof(line), table)) {
+		char local[64], remote[64];
+		unsigned int state, port;
+		struct tg_listener_key key = { .netns_inode = netns };
+		__u32 one = 1;
+		const char *colon;
+
+		if (sscanf(line, " %*s %63s %63s %x", local, remote, &state) != 3 || state != 0x0A)
+			continue;
+		colon = strrchr(local, ':');
+		if (!colon || sscanf(colon + 1, "%x", &port) != 1)
+			continue;
+		key.port = (__u16)port;
+		/* Already there if the kernel side saw it start listening meanwhile. */
+		bpf_map_update_elem(fd, &key, &one, BPF_NOEXIST);
+	}
+	fclose(table);
+}
+
+/*
+ * The listening ports open before the runner started, in every network namespace (one
+ * process's view of each), for the side of the sockets it adopts. Listeners that start
+ * from now on are seen by the kernel side, which runs before this.
+ */
+static void seed_listeners(struct tollgate_bpf *skel)
+{
+	static __u32 seen[4096];
+	int fd = bpf_map__fd(skel->maps.listeners), count = 0;
+	struct dirent *entry;
+	DIR *proc = opendir("/proc");
+	char path[300];
+
+	if (!proc)
+		return;
+	while ((entry = readdir(proc))) {
+		struct stat st;
+		int known = 0;
+
+		if (entry->d_name[0] < '1' || entry->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", entry->d_name);
+		if (stat(path, &st))
+			continue;
+		for (int i = 0; i < count && !known; i++)
+			known = seen[i] == (__u32)st.st_ino;
+		if (known || count == (int)(sizeof(seen) / sizeof(seen[0])))
+			continue;
+		seen[count++] = (__u32)st.st_ino;
+		snprintf(path, sizeof(path), "/proc/%s/net/tcp", entry->d_name);
+		seed_listener_table(fd, path, (__u32)st.st_ino);
+		snprintf(path, sizeof(path), "/proc/%s/net/tcp6", entry->d_name);
+		seed_listener_table(fd, path, (__u32)st.st_ino);
+	}
+	closedir(proc);
+	skel->bss->listeners_known = 1;
 }
 
 /* Empties a small control map (the filter maps: thousands of entries at most). */
@@ -640,6 +741,7 @@ int main(int argc, char **argv)
 	};
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
 	struct swapped edges, hists, tuples, hops;
+	struct ring_buffer *events = NULL;
 	struct tollgate_bpf *skel = NULL;
 	/* SA_RESTART: a SIGTERM during a write to a full pipe must not fail the write; the
 	 * wait for the next drain (poll) still returns early, as poll is never restarted. */
@@ -732,29 +834,42 @@ int main(int argc, char **argv)
 		 stats_fd >= 0 ? "true" : "false");
 	if (attach(skel, hello, sizeof(hello)))
 		goto out;
+	seed_listeners(skel);
+	events = ring_buffer__new(bpf_map__fd(skel->maps.process_events), on_process_event, NULL, NULL);
+	if (!events) {
+		fprintf(stderr, "tollgate-runner: cannot read the process events: %s\n", strerror(errno));
+		goto out;
+	}
 	emit(TG_RECORD_HELLO, hello, strlen(hello));
 	fflush(stdout);
 
 	__u64 next_drain = clock_ns(CLOCK_MONOTONIC) + config.interval_ms * 1000000ULL;
 	while (!stopping) {
 		__u64 now = clock_ns(CLOCK_MONOTONIC);
-		struct pollfd in = { .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN };
+		struct pollfd in[2] = {
+			{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
+			{ .fd = ring_buffer__epoll_fd(events), .events = POLLIN },
+		};
 
 		if (now >= next_drain) {
-			drain_all(skel, &edges, &hists, &tuples, &hops);
+			drain_all(skel, &edges, &hists, &tuples, &hops, events);
 			next_drain += config.interval_ms * 1000000ULL;
 			if (next_drain < now)
 				next_drain = now + config.interval_ms * 1000000ULL; /* we fell behind */
 			continue;
 		}
 		/* A signal cuts the wait short; the final drain below still runs. */
-		if (poll(&in, 1, (int)((next_drain - now + 999999) / 1000000)) > 0 &&
-		    read_commands(skel) < 0)
+		if (poll(in, 2, (int)((next_drain - now + 999999) / 1000000)) <= 0)
+			continue;
+		if (in[1].revents & POLLIN)
+			emit_process_events(events);
+		if ((in[0].revents & (POLLIN | POLLHUP | POLLERR)) && read_commands(skel) < 0)
 			stdin_open = 0;
 	}
-	drain_all(skel, &edges, &hists, &tuples, &hops);
+	drain_all(skel, &edges, &hists, &tuples, &hops, events);
 	err = 0;
 out:
+	ring_buffer__free(events);
 	while (link_count)
 		bpf_link__destroy(links[--link_count]);
 	if (stats_fd >= 0)

@@ -21,6 +21,7 @@ enum tg_record_type {
 	TG_RECORD_PROGRAMS = 6, /* payload: JSON text, each attached program's cumulative run
 				 * count and run time (bpf_stats); comes before its interval */
 	TG_RECORD_HOP = 7,      /* payload: struct tg_hop_record */
+	TG_RECORD_PROCESS = 8,  /* payload: struct tg_process_record; sent at once, not at a drain */
 };
 
 struct tg_record_header {
@@ -115,14 +116,31 @@ enum tg_filter_mode {
 	TG_FILTER_LISTED = 1,
 };
 
+/*
+ * A listening port in a network namespace: a socket first seen already established (open
+ * before tracing, or before the filter chose it) is a server's when its local port is one.
+ * The kernel side keeps them from LISTEN transitions; the runner lists those open before it
+ * started. The value counts the listeners on it (v4 and v6, SO_REUSEPORT).
+ */
+struct tg_listener_key {
+	__u32 netns_inode;
+	__u16 port;
+	__u16 pad;
+};
+
 /* What the kernel could not account, cumulative since load. */
 struct tg_lost {
 	__u64 edge_map_full;
 	__u64 hist_map_full;
-	__u64 sock_map_full;  /* an LRU eviction of a live socket's state, or no room at all */
+	/* No room for a socket's state at all. (The LRU map makes room by evicting the state
+	 * used least recently, which is not counted here: an evicted live socket comes back
+	 * at its next event as adopted.) */
+	__u64 sock_map_full;
 	__u64 tuple_map_full;
 	__u64 hop_queue_full; /* a pending proxy read overwritten before it was paired */
 	__u64 hop_map_full;
+	__u64 process_events_full; /* process events the ring buffer had no room for */
+	__u64 listener_map_full;   /* listening ports not kept: adopted sockets guess their side */
 };
 
 struct tg_edge_record {
@@ -177,6 +195,28 @@ struct tg_hop_stats {
 struct tg_hop_record {
 	struct tg_edge_key key; /* service_port 0: the listener is unknown (unmatched forwards) */
 	struct tg_hop_stats stats;
+};
+
+/*
+ * A process starts (exec, or a fork that makes a new process) or ends, as the kernel sees
+ * it at that moment: enough to name its records after it has gone, when /proc has nothing
+ * left (a health probe, a curl in a script, a fork-per-request worker). Only processes the
+ * run-time filter selects.
+ */
+enum tg_process_event {
+	TG_PROCESS_EXEC = 1,
+	TG_PROCESS_FORK = 2,
+	TG_PROCESS_EXIT = 3, /* the last thread of the process */
+};
+
+struct tg_process_record {
+	__u32 tgid;
+	__u32 event;             /* enum tg_process_event */
+	__u64 start_boottime_ns; /* /proc/<pid>/stat's starttime, in ns rather than ticks */
+	__u64 cgroup_id;         /* cgroup v2 id: the inode of its cgroup's directory */
+	__u32 netns_inode;
+	__u32 parent_tgid;       /* FORK: the process it was forked from; else 0 */
+	char comm[16];
 };
 
 struct tg_interval_record {

@@ -5,63 +5,14 @@
 // exactly one edge: the server side of the edges into the server adds up to what it served.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  buildTopology,
-  type EndRecord,
-  type ProcessRecord,
-} from '../../collector/model/topology.js';
-import { emptyAggregate } from '../../collector/store/aggregate.js';
-import { seriesKind } from '../../collector/store/series.js';
+import { buildTopology } from '../../collector/model/topology.js';
 import { run } from '../../lab/exec.js';
 import { Lab } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
 import { startAgent } from '../daemonset/agent-fixture.js';
 import { exited } from '../probes/fixture.js';
 import { startCollector } from './fixture.js';
-
-const END = seriesKind('end');
-
-function processRecord(key: string, pid: number, pod: string, netnsInode: number): ProcessRecord {
-  return {
-    key,
-    node: 'n1',
-    identity: {
-      ref: { pid, startTimeTicks: 1 },
-      comm: pod,
-      exe: `/bin/${pod}`,
-      cmdline: [],
-      containerId: '',
-      containerName: '',
-      cgroupId: 0,
-      netnsInode,
-      pod: {
-        namespace: 'default',
-        name: pod,
-        uid: '',
-        node: 'n1',
-        labels: {},
-        source: 'POD_SOURCE_NETNS',
-      },
-      role: 'ROLE_APP',
-    },
-  };
-}
-
-function end(
-  id: number,
-  processKey: string,
-  side: 'client' | 'server',
-  local: string,
-  remote: string,
-  port: number,
-  counts: { accepts?: number; connects?: number; exchanges: number },
-): EndRecord {
-  const metrics = emptyAggregate(END);
-  metrics.sums.accepts = counts.accepts ?? 0;
-  metrics.sums.connects = counts.connects ?? 0;
-  metrics.sums.exchanges = counts.exchanges;
-  return { id, processKey, side, localAddress: local, remoteAddress: remote, port, metrics };
-}
+import { end, processRecord } from './topology-records.js';
 
 test('a folded server end: its linked clients drawn to the server with their own counts, itself from "other clients"', () => {
   const processes = [

@@ -5,7 +5,7 @@
 // being told again by a person: the collector repeats it at the new agent's hello.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
 import { bpfMapsOf, childrenOf, tollgatePrograms } from '../../bench/bpf-stats.js';
 import { parseAgentExitSummary } from '../../bench/chaos.js';
@@ -84,7 +84,16 @@ test('an agent killed with SIGKILL leaves nothing in the kernel; the next one re
     .filter((l) => programs.includes(l.prog_id ?? -1))
     .map((l) => l.id);
   assert.ok(programs.length >= 5, `programs loaded: ${programs.length}`);
-  assert.ok(maps.length >= 5, `maps held: ${maps.length}`);
+  assert.ok(
+    maps.length >= 5,
+    `maps held: ${maps.length}; the runner ${runner}: ${(() => {
+      try {
+        return readFileSync(`/proc/${runner}/stat`, 'utf8');
+      } catch (error) {
+        return String(error);
+      }
+    })()}; the agent: ${JSON.stringify(await first.status())}`,
+  );
   assert.ok(held.every((m) => m.bytes > 0));
   assert.ok(links.length >= 5, `links attached: ${links.length}`);
 

@@ -145,6 +145,18 @@ test("a folded server edge's sampled connections name their clients from the tup
   );
 });
 
+test('a sampled connection without a port is left out and counted, its edge kept', () => {
+  // Seen with the collector away: a socket read after a reset, its port already released.
+  const built = buildInterval(
+    interval(edge({ connects: 1 }), { ...tuple, localPort: 0 }),
+    ref,
+    new DirectionLearner(),
+  );
+  assert.equal(built.edges.length, 1);
+  assert.deepEqual(built.edges[0]?.connections, []);
+  assert.equal(built.tuplesWithoutPort, 1);
+});
+
 // Hops: a sidecar (tgid 7) with its inbound listener 15006 and outbound listener 15001.
 const hopKey = (servicePort: number, tgid = 7): EdgeKey => ({
   tgid,

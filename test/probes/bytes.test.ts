@@ -43,9 +43,19 @@ test('connections and bytes are exact at both ends', async (t) => {
   const { lab, probes } = await clientServerWithProbes(t);
   assert.deepEqual(
     probes.hello.programs.map((p) => `${p.hook}:${p.attach}`),
-    ['state', 'send', 'recv', 'retransmit', 'receive_reset', 'send_reset', 'drop', 'arrival'].map(
-      (hook) => `${hook}:tp_btf`,
-    ),
+    [
+      'state',
+      'send',
+      'recv',
+      'retransmit',
+      'receive_reset',
+      'send_reset',
+      'drop',
+      'arrival',
+      'exec',
+      'fork',
+      'exit',
+    ].map((hook) => `${hook}:tp_btf`),
     'on this kernel every hook is a BTF tracepoint',
   );
 

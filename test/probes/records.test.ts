@@ -19,6 +19,7 @@ test('C and TypeScript agree on the record layout', () => {
     tuple_record: LAYOUT.tupleRecord,
     hop_record: LAYOUT.hopRecord,
     interval_record: LAYOUT.intervalRecord,
+    process_record: LAYOUT.processRecord,
     offsets: LAYOUT.offsets,
   });
 });

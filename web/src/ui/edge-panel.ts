@@ -54,11 +54,17 @@ export function edgePanel(
         { class: 'note' },
         'Multiplexed: this connection carries several requests at once (HTTP/2, gRPC, pipelining), so a time from a send to the next reply is no request’s latency, and none is shown. The requests’ latency is in the sidecars’ added latency.',
       ),
-    (c?.shared || s?.shared) &&
+    c?.shared &&
       el(
         'p',
         { class: 'note' },
         'The client counts cover other servers too: it dialed a Service address that spreads over several backends.',
+      ),
+    s?.shared &&
+      el(
+        'p',
+        { class: 'note' },
+        'The server counts cover other client processes too: the kernel counts a server’s connections by the client’s address, which every process of the client’s pod shares.',
       ),
     table(
       ['', 'client', 'server'],
