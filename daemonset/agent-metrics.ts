@@ -105,6 +105,11 @@ export function agentRegistry(status: () => AgentStatus): Registry {
     (s) => s.lost.edgesWithoutPort,
   );
   counter(
+    'tollgate_agent_stale_socket_states_total',
+    'Socket states the kernel found left at a reused address by a freed socket whose close it missed, dropped',
+    (s) => s.lost.staleSocketStates,
+  );
+  counter(
     'tollgate_agent_tuples_without_port_total',
     'Sampled connections without one of their ports, left out of batches',
     (s) => s.lost.tuplesWithoutPort,

@@ -83,6 +83,8 @@ export interface AgentStatus {
     unresolvedProcesses: number;
     edgesWithoutPort: number;
     tuplesWithoutPort: number;
+    /** Socket states the kernel found left by a freed socket (a close it missed), dropped. */
+    staleSocketStates: number;
     straysDropped: number;
     /** Listener directions forgotten to keep the learner bounded (re-learned when seen). */
     directionsEvicted: number;
@@ -121,6 +123,7 @@ export class Agent {
   private meshManagementHops = 0;
   private edgesWithoutPort = 0;
   private tuplesWithoutPort = 0;
+  private staleSocketStates = 0;
   private straysDropped = 0;
   private unresolvedProcesses = 0;
   private lastIntervalEndMs = Date.now();
@@ -214,6 +217,7 @@ export class Agent {
         hopsWithoutDirection: this.hopsWithoutDirection,
         edgesWithoutPort: this.edgesWithoutPort,
         tuplesWithoutPort: this.tuplesWithoutPort,
+        staleSocketStates: this.staleSocketStates,
         straysDropped: this.straysDropped,
         unresolvedProcesses: this.unresolvedProcesses,
         directionsEvicted: this.directions.evicted,
@@ -290,6 +294,7 @@ export class Agent {
       lost.hopMapFull +
       lost.processEventsFull +
       lost.listenerMapFull;
+    this.staleSocketStates = lost.sockStateStale;
     const identities = new Map<number, Identity>();
     for (const tgid of records.tgids) {
       const identity = this.resolver.resolve(tgid);

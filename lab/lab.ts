@@ -15,7 +15,7 @@ import { haproxyCommand, readHaproxyStats } from './haproxy-stats.js';
 import { LAB_STATE_DIR, Ledger } from './ledger.js';
 import type { LoadOptions, LoadResult } from './load.js';
 import { createMeshIdentity, type MeshIdentity } from './mesh-identity.js';
-import { createNode, createPodNetwork } from './network.js';
+import { createNode, createPodNetwork, createPodPair } from './network.js';
 import {
   DEFAULT_SIDECAR_PORTS,
   type HaproxyStatRow,
@@ -71,6 +71,8 @@ export interface LabPod {
 
 export interface LabOptions {
   stateDir?: string;
+  /** How pods are wired: all on a bridge (the default), or two pods on one veth pair. */
+  wiring?: 'bridge' | 'veth-pair';
   /** haproxy threads per sidecar. */
   sidecarThreads?: number;
 }
@@ -122,9 +124,13 @@ export class Lab {
     const lab = new Lab(ledger, `tg${id}-node`, dir);
     try {
       createNode(ledger, lab.nodeNamespace);
+      const pair =
+        options.wiring === 'veth-pair'
+          ? createPodPair(ledger, pairOf(specs.map((spec) => `tg${id}-${spec.name}`)))
+          : undefined;
       specs.forEach((spec, index) => {
         const netns = `tg${id}-${spec.name}`;
-        const address = createPodNetwork(ledger, lab.nodeNamespace, netns, index);
+        const address = pair?.[index] ?? createPodNetwork(ledger, lab.nodeNamespace, netns, index);
         lab.pods.set(spec.name, {
           name: spec.name,
           service: spec.service,
@@ -384,6 +390,11 @@ function validateSpecs(specs: readonly PodSpec[]): void {
         throw new LabError(`${spec.name} calls ${called}, which no pod serves`);
     }
   }
+}
+
+function pairOf(names: readonly string[]): [string, string] {
+  if (names.length !== 2) throw new LabError('a veth-pair lab has exactly two pods');
+  return [names[0]!, names[1]!];
 }
 
 async function waitFor(

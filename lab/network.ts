@@ -58,3 +58,35 @@ export function createPodNetwork(
   run('ip', ['-n', podNs, 'link', 'set', 'eth0', 'up']);
   return address;
 }
+
+/**
+ * Two pod namespaces joined by one veth pair, no bridge (each pod's eth0 is the other's
+ * peer), as some CNIs wire a pod to its node; returns their addresses.
+ */
+export function createPodPair(ledger: Ledger, podNs: readonly [string, string]): [string, string] {
+  const addresses: [string, string] = [podAddress(0), podAddress(1)];
+  for (const ns of podNs) {
+    ledger.recordNamespace(ns);
+    run('ip', ['netns', 'add', ns]);
+  }
+  run('ip', [
+    'link',
+    'add',
+    'eth0',
+    'netns',
+    podNs[0],
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'eth0',
+    'netns',
+    podNs[1],
+  ]);
+  podNs.forEach((ns, i) => {
+    run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    run('ip', ['-n', ns, 'addr', 'add', `${addresses[i]}/${LAB_PREFIX_LENGTH}`, 'dev', 'eth0']);
+    run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+  });
+  return addresses;
+}

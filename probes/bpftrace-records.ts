@@ -142,6 +142,7 @@ export class BpftraceTranslator {
         hopMapFull: 0,
         processEventsFull: 0,
         listenerMapFull: 0,
+        sockStateStale: 0,
       },
       edges: this.edges.size,
       hists: this.hists.length,

@@ -55,7 +55,7 @@ export const LAYOUT = {
   histRecord: 64,
   tupleRecord: 80,
   hopRecord: 120,
-  intervalRecord: 104,
+  intervalRecord: 112,
   processRecord: 48,
   offsets: {
     'key.tgid': 0,
@@ -75,11 +75,11 @@ export const LAYOUT = {
     'tuple.first_seen_ns': 72,
     'interval.realtime_ns': 8,
     'interval.lost': 16,
-    'interval.edges': 80,
-    'interval.hists': 84,
-    'interval.tuples': 88,
-    'interval.filter_generation': 92,
-    'interval.hops': 96,
+    'interval.edges': 88,
+    'interval.hists': 92,
+    'interval.tuples': 96,
+    'interval.filter_generation': 100,
+    'interval.hops': 104,
     'process.event': 4,
     'process.start_boottime_ns': 8,
     'process.cgroup_id': 16,
@@ -92,6 +92,7 @@ export const LAYOUT = {
     'lost.hop_map_full': 40,
     'lost.process_events_full': 48,
     'lost.listener_map_full': 56,
+    'lost.sock_state_stale': 64,
   } as Record<string, number>,
 } as const;
 
@@ -159,6 +160,8 @@ export interface LostCounters {
   hopMapFull: number;
   processEventsFull: number;
   listenerMapFull: number;
+  /** Socket states a freed socket left at a reused address: dropped (a close was missed). */
+  sockStateStale: number;
 }
 
 export interface IntervalRecord {
@@ -248,6 +251,7 @@ const LOST_FIELDS = [
   'hopMapFull',
   'processEventsFull',
   'listenerMapFull',
+  'sockStateStale',
 ] as const;
 
 const at = (name: string): number => {

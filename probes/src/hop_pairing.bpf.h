@@ -46,6 +46,7 @@
 struct hop_entry {
 	__u64 read_ns;
 	__u64 skaddr; /* the socket the read was on */
+	__u64 cookie; /* and its cookie */
 	__u32 seq;    /* its request_seq or response_seq at the read */
 	__u16 port;   /* request path: the listener's port of the downstream */
 	__u16 family;
@@ -102,8 +103,8 @@ static __always_inline struct hop_queues *thread_queues(void)
 	return bpf_map_lookup_elem(&hop_queues, &tid);
 }
 
-static __always_inline void hop_push(struct hop_fifo *fifo, __u64 now, __u64 skaddr, __u32 seq,
-				     __u16 port, __u16 family)
+static __always_inline void hop_push(struct hop_fifo *fifo, __u64 now, __u64 skaddr,
+				     __u64 cookie, __u32 seq, __u16 port, __u16 family)
 {
 	struct hop_entry *e;
 
@@ -114,6 +115,7 @@ static __always_inline void hop_push(struct hop_fifo *fifo, __u64 now, __u64 ska
 	e = &fifo->entries[fifo->tail & (HOP_QUEUE_LEN - 1)];
 	e->read_ns = now;
 	e->skaddr = skaddr;
+	e->cookie = cookie;
 	e->seq = seq;
 	e->port = port;
 	e->family = family;
@@ -139,8 +141,9 @@ static __always_inline struct sock_state *hop_head(struct hop_fifo *fifo, __u64 
 		e = &fifo->entries[fifo->head & (HOP_QUEUE_LEN - 1)];
 		owner = now - e->read_ns > hop_max_age_ns ? NULL
 							   : bpf_map_lookup_elem(&sockets, &e->skaddr);
-		if (owner && (response ? owner->response_pending && owner->response_seq == e->seq
-				       : owner->request_pending && owner->request_seq == e->seq)) {
+		if (owner && owner->cookie == e->cookie &&
+		    (response ? owner->response_pending && owner->response_seq == e->seq
+			      : owner->request_pending && owner->request_seq == e->seq)) {
 			*out = e;
 			return owner;
 		}
@@ -187,7 +190,8 @@ static __always_inline __u64 linked_reply(struct sock_state *down, __u64 now)
 	__u64 arrived, sent = down->forwarded_ns;
 
 	down->forwarded_ns = 0;
-	if (!sent || !down->peer_sk || !(up = bpf_map_lookup_elem(&sockets, &down->peer_sk)))
+	if (!sent || !down->peer_sk || !(up = bpf_map_lookup_elem(&sockets, &down->peer_sk)) ||
+	    up->cookie != down->peer_cookie)
 		return 0;
 	arrived = up->response_arrival_ns;
 	if (arrived < sent || arrived > now || now - arrived > hop_max_age_ns)

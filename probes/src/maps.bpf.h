@@ -21,9 +21,13 @@ struct sock_state {
 		__u64 request_hop_ns;      /* proxy downstream: its request's paired hop, 0: none */
 		__u64 response_arrival_ns; /* proxy upstream: when its pending reply arrived */
 	};
+	/* Which socket this is: its address may be a later socket's once it is freed, its
+	 * cookie never (bpf_get_socket_cookie). */
+	__u64 cookie;
 	/* Proxy: the other socket of the last forward, a downstream's upstream or an
-	 * upstream's downstream. */
+	 * upstream's downstream, and its cookie. */
 	__u64 peer_sk;
+	__u64 peer_cookie;
 	union {
 		/* Proxy downstream, before its request's forward: the arrival of the last bytes
 		 * read while it waited, 0 when none came after the first. */
@@ -50,24 +54,38 @@ struct sock_state {
 	__u8 response_pending;
 };
 
-/* Per-socket state, keyed by the socket's address; LRU so that sockets whose close
- * we miss cannot fill it. */
+/*
+ * Per-socket state, keyed by the socket's address. A plain hash, not an LRU: a live
+ * socket's state is never evicted to make room; when the map is full a new socket is
+ * not traced, and that is counted (sock_map_full). Every state goes at the socket's
+ * TCP_CLOSE, and carries the socket's cookie, so a later socket at the same address
+ * never takes a freed one's state (one found so is dropped and counted, sock_state_stale).
+ * Not BPF_MAP_TYPE_SK_STORAGE: the proxy pairing reaches a socket's state from another
+ * socket's (by address, checked by cookie), which a socket's own storage cannot give.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct sock_state);
 } sockets SEC(".maps");
 
+/* The key of a socket that just closed, and the socket's cookie. */
+struct closed_socket {
+	struct tg_edge_key key;
+	__u64 cookie;
+};
+
 /*
- * The keys of sockets that just closed: the kernel sends an RST for an abortive close
- * (SO_LINGER 0, unread data) after it has moved the socket to TCP_CLOSE.
+ * Sockets that just closed: the kernel sends an RST for an abortive close (SO_LINGER 0,
+ * unread data) after it has moved the socket to TCP_CLOSE. LRU: a closed socket's entry
+ * is only wanted for that moment.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u64);
-	__type(value, struct tg_edge_key);
+	__type(value, struct closed_socket);
 } closed_sockets SEC(".maps");
 
 struct edge_map {

@@ -348,24 +348,47 @@ static __always_inline __u8 adopted_side(const struct sock *sk)
 										 TG_SIDE_SERVER;
 }
 
-static __always_inline struct sock_state *new_state(__u64 skaddr, __u8 side)
+/* A socket's identity for as long as the kernel runs (its address is reused once freed). */
+static __always_inline __u64 cookie_of(const struct sock *sk)
 {
-	struct sock_state st = { .side = side };
+	return bpf_get_socket_cookie((void *)sk);
+}
 
+static __always_inline struct sock_state *new_state(const struct sock *sk, __u8 side)
+{
+	struct sock_state st = { .side = side, .cookie = cookie_of(sk) };
+	__u64 skaddr = (__u64)sk;
+
+	/* BPF_ANY: over a state a freed socket left at this address (see state_of). */
 	if (bpf_map_update_elem(&sockets, &skaddr, &st, BPF_ANY))
 		LOST(sock_map_full);
 	return bpf_map_lookup_elem(&sockets, &skaddr);
 }
 
+/*
+ * The state of this socket, if it has one: not one a freed socket left at the same
+ * address (its close missed), which is dropped and counted.
+ */
+static __always_inline struct sock_state *state_of(const struct sock *sk)
+{
+	__u64 skaddr = (__u64)sk;
+	struct sock_state *st = bpf_map_lookup_elem(&sockets, &skaddr);
+
+	if (!st || st->cookie == cookie_of(sk))
+		return st;
+	bpf_map_delete_elem(&sockets, &skaddr);
+	LOST(sock_state_stale);
+	return NULL;
+}
+
 /* The state of a socket we trace, or NULL. For hooks outside process context. */
 static __always_inline struct sock_state *traced_state(const struct sock *sk)
 {
-	__u64 skaddr = (__u64)sk;
 	struct sock_state *st;
 
 	if (!sk)
 		return NULL;
-	st = bpf_map_lookup_elem(&sockets, &skaddr);
+	st = state_of(sk);
 	if (!st || !traced(st, sk, 0))
 		return NULL;
 	return st;
@@ -403,7 +426,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		/* connect(): process context, the caller is known, and so is its cgroup. */
 		if (!filter_selects(sk, 1))
 			return 0;
-		st = new_state(skaddr, TG_SIDE_CLIENT);
+		st = new_state(sk, TG_SIDE_CLIENT);
 		if (st) {
 			st->syn_sent_ns = now;
 			st->tgid = bpf_get_current_pid_tgid() >> 32;
@@ -415,7 +438,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		/* Passive open, in softirq: the process (and its cgroup) is learnt at the
 		 * first read or write, so the filter decides then unless the netns is listed. */
 		if (filter_has_cgroups || filter_selects(sk, 0)) {
-			st = new_state(skaddr, TG_SIDE_SERVER);
+			st = new_state(sk, TG_SIDE_SERVER);
 			if (st)
 				traced(st, sk, 0);
 		}
@@ -454,8 +477,11 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 					record_srtt(sk, counted, stats); /* no exchange ever sampled it */
 			}
 		}
-		if (key)
-			bpf_map_update_elem(&closed_sockets, &skaddr, key, BPF_ANY);
+		if (key) {
+			struct closed_socket closed = { .key = *key, .cookie = st->cookie };
+
+			bpf_map_update_elem(&closed_sockets, &skaddr, &closed, BPF_ANY);
+		}
 		bpf_map_delete_elem(&sockets, &skaddr);
 	}
 	return 0;
@@ -521,7 +547,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 			st->request_pending = 1;
 			st->request_hop_ns = 0;
 			st->latest_arrival_ns = 0;
-			hop_push(&q->request, arrival_of(st, now, stats), skaddr, st->request_seq,
+			hop_push(&q->request, arrival_of(st, now, stats), skaddr, st->cookie, st->request_seq,
 				 st->key.service_port, st->key.family);
 			return;
 		}
@@ -564,7 +590,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 		st->response_pending = 1;
 		st->response_arrival_ns = arrival_of(st, now, hop_stats_of(&hop));
 		if (!st->peer_sk)
-			hop_push(&q->response, st->response_arrival_ns, skaddr, st->response_seq,
+			hop_push(&q->response, st->response_arrival_ns, skaddr, st->cookie, st->response_seq,
 				 st->hop_port, st->key.family);
 		return;
 	}
@@ -604,7 +630,9 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	hop.service_port = e.port;
 	st->hop_port = e.port;
 	st->peer_sk = e.skaddr;
+	st->peer_cookie = e.cookie;
 	owner->peer_sk = skaddr;
+	owner->peer_cookie = st->cookie;
 	/* 0 means "none" on the downstream socket: a zero delay is stored as 1 ns. */
 	owner->request_hop_ns = delay ? delay : 1;
 	record_latency(&hop, TG_METRIC_HOP_REQUEST, delay);
@@ -676,14 +704,14 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 
 	if (ret <= 0 || (dir == DIR_RECV && (flags & MSG_PEEK)) || !sk || !is_tcp(sk))
 		return 0;
-	st = bpf_map_lookup_elem(&sockets, &skaddr);
+	st = state_of(sk);
 	if (!st) {
 		/* A socket opened before we started (or before the filter chose it). Not one
-		 * already closed (its state went at close; a read of what was left queued
-		 * after a reset comes here with its port already released, 0). */
-		if (!BPF_CORE_READ(sk, __sk_common.skc_num) || !filter_selects(sk, 1))
+		 * already closed: its state went at its close, and a new one would never go (a
+		 * read of what was left queued after a reset comes here, its port released). */
+		if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE || !filter_selects(sk, 1))
 			return 0;
-		st = new_state(skaddr, adopted_side(sk));
+		st = new_state(sk, adopted_side(sk));
 		if (!st)
 			return 0;
 		st->accepted = 2; /* adopted: its open happened before us */
@@ -748,14 +776,16 @@ static __always_inline int handle_reset(const struct sock *sk, int received)
 {
 	__u64 skaddr = (__u64)sk;
 	const struct tg_edge_key *counted;
-	struct tg_edge_key *key, spare;
+	struct tg_edge_key *key = NULL, spare;
+	struct closed_socket *closed;
 	struct tg_edge_stats *stats;
 	struct sock_state *st;
 
 	if ((st = traced_state(sk)))
 		key = key_of(st, sk);
-	else
-		key = sk ? bpf_map_lookup_elem(&closed_sockets, &skaddr) : NULL;
+	else if (sk && (closed = bpf_map_lookup_elem(&closed_sockets, &skaddr)) &&
+		 closed->cookie == cookie_of(sk))
+		key = &closed->key;
 	if (!key || !(stats = edge_stats(key, &spare, &counted)))
 		return 0;
 	__sync_fetch_and_add(received ? &stats->resets_received : &stats->resets_sent, 1);
@@ -765,10 +795,18 @@ static __always_inline int handle_reset(const struct sock *sk, int received)
 static __always_inline int handle_drop(const struct sk_buff *skb, const struct sock *rx_sk)
 {
 	const struct sock *sk = rx_sk ? rx_sk : BPF_CORE_READ(skb, sk);
+	__u64 skaddr = (__u64)sk;
+	const struct tg_edge_key *counted;
+	struct tg_edge_key *key, spare;
 	struct tg_edge_stats *stats;
 	struct sock_state *st;
 
-	if ((stats = traced_stats(sk, &st)))
+	/* By address alone: the socket here is no pointer the cookie helper takes (a stale
+	 * state could take one drop; it is dropped at the socket's next other event). */
+	if (!sk || !(st = bpf_map_lookup_elem(&sockets, &skaddr)) || !traced(st, sk, 0) ||
+	    !(key = key_of(st, sk)))
+		return 0;
+	if ((stats = edge_stats(key, &spare, &counted)))
 		__sync_fetch_and_add(&stats->drops, 1);
 	return 0;
 }
@@ -900,13 +938,13 @@ int BPF_PROG(tg_exit_leader, struct task_struct *p)
 SEC("fexit/sock_sendmsg")
 int BPF_PROG(tg_send_fexit, struct socket *sock, struct msghdr *msg, int ret)
 {
-	return handle_io(BPF_CORE_READ(sock, sk), ret, 0, DIR_SEND);
+	return handle_io(sock->sk, ret, 0, DIR_SEND);
 }
 
 SEC("fexit/sock_recvmsg")
 int BPF_PROG(tg_recv_fexit, struct socket *sock, struct msghdr *msg, int flags, int ret)
 {
-	return handle_io(BPF_CORE_READ(sock, sk), ret, flags, DIR_RECV);
+	return handle_io(sock->sk, ret, flags, DIR_RECV);
 }
 
 SEC("fentry/tcp_reset")

@@ -221,10 +221,11 @@ static void print_layout(void)
 	OFFSET("hop.unmatched_forwards", struct tg_hop_record, stats.unmatched_forwards);
 	OFFSET("hop.arrival_unknown", struct tg_hop_record, stats.arrival_unknown);
 	printf(",\"lost.edge_map_full\":%zu,\"lost.hop_queue_full\":%zu,\"lost.hop_map_full\":%zu,"
-	       "\"lost.process_events_full\":%zu,\"lost.listener_map_full\":%zu}}\n",
+	       "\"lost.process_events_full\":%zu,\"lost.listener_map_full\":%zu,"
+	       "\"lost.sock_state_stale\":%zu}}\n",
 	       offsetof(struct tg_lost, edge_map_full), offsetof(struct tg_lost, hop_queue_full),
 	       offsetof(struct tg_lost, hop_map_full), offsetof(struct tg_lost, process_events_full),
-	       offsetof(struct tg_lost, listener_map_full));
+	       offsetof(struct tg_lost, listener_map_full), offsetof(struct tg_lost, sock_state_stale));
 }
 
 /*

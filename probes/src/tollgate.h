@@ -132,15 +132,18 @@ struct tg_listener_key {
 struct tg_lost {
 	__u64 edge_map_full;
 	__u64 hist_map_full;
-	/* No room for a socket's state at all. (The LRU map makes room by evicting the state
-	 * used least recently, which is not counted here: an evicted live socket comes back
-	 * at its next event as adopted.) */
+	/* Events of a socket not traced for want of room for its state (the map evicts
+	 * nothing: once full, new sockets wait for room, and each of their events is counted
+	 * here). */
 	__u64 sock_map_full;
 	__u64 tuple_map_full;
 	__u64 hop_queue_full; /* a pending proxy read overwritten before it was paired */
 	__u64 hop_map_full;
 	__u64 process_events_full; /* process events the ring buffer had no room for */
 	__u64 listener_map_full;   /* listening ports not kept: adopted sockets guess their side */
+	/* A socket's state found left by a freed socket at the same address (its close was
+	 * missed): dropped, the new socket traced afresh. */
+	__u64 sock_state_stale;
 };
 
 struct tg_edge_record {

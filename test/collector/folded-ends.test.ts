@@ -91,12 +91,13 @@ test('300 clients of one server through agent and collector: 100 kept apart, the
     lab.pod('client').address,
   ]);
   const collector = await startCollector(t);
+  // Before the agent starts: its first interval begins then, and must be in the range.
+  const fromMs = Date.now() - 1000;
   const { stop } = await startAgent(t, {
     collector: collector.grpcAddress,
     intervalMs: 500,
     clientsPerListener: 100,
   });
-  const fromMs = Date.now() - 1000;
   const server = lab.exec('server', 'server', process.execPath, [
     '-e',
     `require('node:net').createServer((s) => { s.on('data', () => s.write('pong')); s.on('error', () => {}); })

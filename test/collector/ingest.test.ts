@@ -39,7 +39,8 @@ test('synthesised batches come back as the exact topology, ends joined', async (
       `${names.get(e.source) ?? e.source} -> ${names.get(e.target) ?? e.target} :${e.port} (${e.joined})`,
   );
   assert.deepEqual(edges.sort(), [
-    'ext:127.0.0.1 -> pod-c:decoy :9090 (none)',
+    // A loopback peer no join reached: in the decoy's own network namespace.
+    'ext:node-1/4003/127.0.0.1 -> pod-c:decoy :9090 (none)',
     'pod-a:frontend -> pod-a:haproxy :9080 (tuple)',
     'pod-a:haproxy -> pod-b:haproxy :9080 (tuple)',
     'pod-b:haproxy -> pod-b:catalog :9080 (tuple)',

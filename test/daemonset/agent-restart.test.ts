@@ -75,7 +75,14 @@ test('an agent killed with SIGKILL leaves nothing in the kernel; the next one re
   };
   await until('the first agent narrows its filter to the target pod', () => narrowed(first));
 
-  const [runner] = childrenOf(first.pid);
+  // Its runner by name: a CLI run from source has the compiler's service as a child too.
+  const runner = childrenOf(first.pid).find((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'tollgate-runner';
+    } catch {
+      return false;
+    }
+  });
   assert.ok(runner !== undefined, 'the agent has its runner');
   const programs = tollgatePrograms().map((p) => p.id);
   const held = bpfMapsOf(runner);

@@ -81,6 +81,7 @@ test(`${CONNECTIONS} short connections: fixed map memory, exact counts`, async (
     hopMapFull: 0,
     processEventsFull: 0,
     listenerMapFull: 0,
+    sockStateStale: 0,
   });
   // Tuples are samples: a few per edge per interval, not one per connection.
   assert.ok(got.tuples(client.pid!).length < 1000);
