@@ -38,24 +38,9 @@ export function createPodNetwork(
   const hostSide = `veth${index}`;
   ledger.recordNamespace(podNs);
   run('ip', ['netns', 'add', podNs]);
-  run('ip', [
-    '-n',
-    nodeNs,
-    'link',
-    'add',
-    hostSide,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'eth0',
-    'netns',
-    podNs,
-  ]);
+  addVeth(nodeNs, hostSide, podNs, 'eth0');
   run('ip', ['-n', nodeNs, 'link', 'set', hostSide, 'master', 'br0', 'up']);
-  run('ip', ['-n', podNs, 'link', 'set', 'lo', 'up']);
-  run('ip', ['-n', podNs, 'addr', 'add', `${address}/${LAB_PREFIX_LENGTH}`, 'dev', 'eth0']);
-  run('ip', ['-n', podNs, 'link', 'set', 'eth0', 'up']);
+  configurePod(podNs, address);
   return address;
 }
 
@@ -69,24 +54,32 @@ export function createPodPair(ledger: Ledger, podNs: readonly [string, string]):
     ledger.recordNamespace(ns);
     run('ip', ['netns', 'add', ns]);
   }
+  addVeth(podNs[0], 'eth0', podNs[1], 'eth0');
+  podNs.forEach((ns, i) => configurePod(ns, addresses[i]!));
+  return addresses;
+}
+
+/** A veth pair: `name` in namespace `netns`, its peer `peerName` in `peerNetns`. */
+function addVeth(netns: string, name: string, peerNetns: string, peerName: string): void {
   run('ip', [
+    '-n',
+    netns,
     'link',
     'add',
-    'eth0',
-    'netns',
-    podNs[0],
+    name,
     'type',
     'veth',
     'peer',
     'name',
-    'eth0',
+    peerName,
     'netns',
-    podNs[1],
+    peerNetns,
   ]);
-  podNs.forEach((ns, i) => {
-    run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    run('ip', ['-n', ns, 'addr', 'add', `${addresses[i]}/${LAB_PREFIX_LENGTH}`, 'dev', 'eth0']);
-    run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-  });
-  return addresses;
+}
+
+/** A pod's loopback up, and its eth0 with its address. */
+function configurePod(podNs: string, address: string): void {
+  run('ip', ['-n', podNs, 'link', 'set', 'lo', 'up']);
+  run('ip', ['-n', podNs, 'addr', 'add', `${address}/${LAB_PREFIX_LENGTH}`, 'dev', 'eth0']);
+  run('ip', ['-n', podNs, 'link', 'set', 'eth0', 'up']);
 }

@@ -116,7 +116,8 @@ export class IdentityResolver {
     const cached = this.cache.get(pid);
     if (cached && this.provisional.delete(pid)) {
       const facts = readProcFacts(pid, procRoot);
-      if (facts?.startTimeTicks === cached.ref.startTimeTicks)
+      // Not a zombie's partial read (no namespace): the start's identity stands then.
+      if (facts?.startTimeTicks === cached.ref.startTimeTicks && facts.netnsInode)
         return this.remember(this.identityOf(facts));
     }
     if (cached) {
@@ -139,6 +140,11 @@ export class IdentityResolver {
     }
     const facts = readProcFacts(pid, procRoot);
     if (!facts) return this.tombstone(pid, nowMs);
+    // An exiting process (a zombie) reads without its namespace: its tombstone, if any, knows.
+    if (!facts.netnsInode) {
+      const gone = this.tombstone(pid, nowMs);
+      if (gone?.ref.startTimeTicks === facts.startTimeTicks) return gone;
+    }
     return this.remember(this.identityOf(facts));
   }
 
@@ -176,7 +182,12 @@ export class IdentityResolver {
         ? readProcFacts(event.tgid, this.options.procRoot ?? '/proc')
         : undefined;
     if (facts && facts.startTimeTicks === event.startTimeTicks && facts.comm === event.comm) {
-      this.remember(this.identityOf(facts));
+      // A process exiting as it is read has lost its namespace links and cgroup already:
+      // those the kernel gave (a zombie's /proc reads as the host's otherwise).
+      if (!facts.netnsInode) facts.netnsInode = event.netnsInode;
+      const path = facts.cgroup.unifiedPath ? undefined : this.cgroupPaths.pathOf(event.cgroupId);
+      if (path !== undefined) facts.cgroup = parseCgroup(`0::${path}`);
+      this.remember(this.identityOf(facts, facts.cgroup.unifiedPath ? undefined : event.cgroupId));
       this.processEvents.readAtStart++;
     } else {
       this.processEvents.missedAtStart++;

@@ -4,7 +4,7 @@
 // while, for the records that come after its exit; a start is read from /proc at once.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -117,4 +117,29 @@ test('a start is read from /proc at once: the command line survives the process'
     fromKernel: 0,
     tombstones: 1,
   });
+});
+
+test("a start read as the process exits (no namespace links left) takes the kernel's namespace", (t) => {
+  // A fake /proc entry as a zombie shows it: stat and comm still there, ns/ gone.
+  const procRoot = mkdtempSync(join(tmpdir(), 'tg-proc-'));
+  t.after(() => rmSync(procRoot, { recursive: true, force: true }));
+  const pid = 4242;
+  mkdirSync(join(procRoot, String(pid)));
+  const stat = `${pid} (curl) Z 1 ${Array.from({ length: 17 }, () => '0').join(' ')} 777 0`;
+  writeFileSync(join(procRoot, String(pid), 'stat'), stat);
+  writeFileSync(join(procRoot, String(pid), 'comm'), 'curl\n');
+  const resolver = new IdentityResolver({ node: 'n1', procRoot });
+  resolver.observe({
+    type: 'process',
+    event: 'exec',
+    tgid: pid,
+    startTimeTicks: 777,
+    cgroupId: 0,
+    netnsInode: 4026532999,
+    parentTgid: 0,
+    comm: 'curl',
+  });
+  const identity = resolver.resolve(pid);
+  assert.equal(identity?.netnsInode, 4026532999);
+  assert.equal(identity?.pod?.name, 'netns-4026532999', 'not the host');
 });

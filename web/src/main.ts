@@ -5,7 +5,13 @@ import './styles.css';
 import type { LiveMessage, SessionSummary } from './model/api-types.js';
 import { formatMs, formatRate } from './model/format.js';
 import type { Hit } from './model/geometry.js';
-import { type ColorBy, GraphModel, type SceneOptions, type WidthBy } from './model/graph.js';
+import {
+  type ColorBy,
+  externalLabel,
+  GraphModel,
+  type SceneOptions,
+  type WidthBy,
+} from './model/graph.js';
 import type { Introspection } from './model/introspection.js';
 import { type LayoutKind, type Point, place } from './model/layout.js';
 import {
@@ -395,6 +401,7 @@ class Viewer {
       return pod ? `${pod.namespace}/${pod.name} ${p.comm}` : p.comm;
     }
     const x = this.model.externals.get(id);
+    if (x?.kind === 'folded') return externalLabel(x);
     return x ? (x.name ?? `${x.address}:${x.port}`) : id;
   }
 

@@ -12,6 +12,7 @@ import type {
 } from '../model/api-types.js';
 import { coverageNote, coverageShare } from '../model/coverage.js';
 import { formatMs, formatNumber, formatPercent, formatRate } from '../model/format.js';
+import { externalLabel } from '../model/graph.js';
 import { el, table } from './dom.js';
 
 const latencyCells = (d: DirectionCost | null) =>
@@ -103,6 +104,19 @@ export function podPanel(
 
 /** A process outside any pod, or a peer outside the profiled nodes. */
 export function nodePanel(item: TopologyProcess | TopologyExternal): HTMLElement {
+  if ('address' in item && item.kind === 'folded')
+    return el(
+      'section',
+      { class: 'panel' },
+      el('h2', {}, externalLabel(item)),
+      el(
+        'p',
+        { class: 'muted' },
+        item.port > 0
+          ? 'Servers a client’s edges had no room for in the kernel, summed: their counts are exact in total, not per server.'
+          : 'Clients of a listener past the ones the kernel keeps apart each interval (tollgate agent --clients-per-listener), summed: their counts are exact in total, not per client.',
+      ),
+    );
   if ('address' in item)
     return el(
       'section',
