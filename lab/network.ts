@@ -55,7 +55,7 @@ export function createPodPair(ledger: Ledger, podNs: readonly [string, string]):
     run('ip', ['netns', 'add', ns]);
   }
   addVeth(podNs[0], 'eth0', podNs[1], 'eth0');
-  podNs.forEach((ns, i) => configurePod(ns, addresses[i]!));
+  for (const [i, ns] of podNs.entries()) configurePod(ns, addresses[i]!);
   return addresses;
 }
 
