@@ -78,6 +78,10 @@ test('hit testing prefers nodes, then the nearest edge within the slop', () => {
   assert.deepEqual(hitTest({ x: 2, y: 3 }, positions, links, 4), { kind: 'node', id: 'a' });
   assert.deepEqual(hitTest({ x: 50, y: 3 }, positions, links, 4), { kind: 'link', id: 'a>b' });
   assert.equal(hitTest({ x: 50, y: 30 }, positions, links, 4), null);
+  // A bent edge is hit where it is drawn: its middle, 15 units off the straight line.
+  const bent = [{ ...links[0]!, bend: 30 }];
+  assert.deepEqual(hitTest({ x: 50, y: 15 }, positions, bent, 4), { kind: 'link', id: 'a>b' });
+  assert.equal(hitTest({ x: 50, y: 0 }, positions, bent, 4), null, 'not the straight line');
   assert.equal(segmentDistance({ x: 150, y: 0 }, { x: 0, y: 0 }, { x: 100, y: 0 }), 50);
   const hull = hullOf([{ x: 0, y: 0 }]);
   assert.ok(hull.length >= 6 && hull.every((p) => Math.hypot(p.x, p.y) > NODE_RADIUS));

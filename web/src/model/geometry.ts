@@ -36,14 +36,31 @@ export interface Hit {
   id: string;
 }
 
+/** Distance from p to an edge as drawn (linkPath's curve, as 16 straight pieces). */
+export function curveDistance(p: Point, a: Point, b: Point, bend: number): number {
+  const { start, control, end } = linkPath(a, b, bend);
+  const at = (t: number): Point => ({
+    x: (1 - t) * (1 - t) * start.x + 2 * (1 - t) * t * control.x + t * t * end.x,
+    y: (1 - t) * (1 - t) * start.y + 2 * (1 - t) * t * control.y + t * t * end.y,
+  });
+  let best = Number.POSITIVE_INFINITY;
+  let previous = start;
+  for (let i = 1; i <= 16; i++) {
+    const next = at(i / 16);
+    best = Math.min(best, segmentDistance(p, previous, next));
+    previous = next;
+  }
+  return best;
+}
+
 /**
  * What is under a world point: the nearest node within its radius first (nodes are drawn
- * over links), else the nearest link within `slop`.
+ * over links), else the nearest link within `slop` of where it is drawn (bent by `bend`).
  */
 export function hitTest(
   at: Point,
   positions: ReadonlyMap<string, Point>,
-  links: readonly { id: string; source: string; target: string }[],
+  links: readonly { id: string; source: string; target: string; bend?: number }[],
   slop: number,
 ): Hit | null {
   let best: Hit | null = null;
@@ -61,7 +78,7 @@ export function hitTest(
     const a = positions.get(l.source);
     const b = positions.get(l.target);
     if (!a || !b) continue;
-    const d = segmentDistance(at, a, b);
+    const d = curveDistance(at, a, b, l.bend ?? 0);
     if (d <= bestDistance) {
       best = { kind: 'link', id: l.id };
       bestDistance = d;

@@ -181,7 +181,7 @@ export class GraphCanvas {
 
   private hitAt(event: MouseEvent): Hit | null {
     const [x, y] = this.transform.invert([event.offsetX, event.offsetY]);
-    return hitTest({ x, y }, this.positions, this.scene.links, 6 / this.transform.k);
+    return hitTest({ x, y }, this.positions, this.prepared.links, 6 / this.transform.k);
   }
 
   /** Widths, colours, bends and outlines: computed when the scene changes, not per frame. */
