@@ -271,8 +271,7 @@ function address(bytes: Uint8Array, family: 4 | 6): string {
   return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
 }
 
-function tupleRemote(view: DataView, base: number): string {
-  const family = view.getUint16(base + at('key.family'), true) === 10 ? 6 : 4;
+function tupleRemote(view: DataView, base: number, family: 4 | 6): string {
   const offset = view.byteOffset + base + at('tuple.remote_addr');
   return address(new Uint8Array(view.buffer, offset, 16), family);
 }
@@ -388,17 +387,19 @@ function decodePayload(type: number, view: DataView, base: number, length: numbe
         filterGeneration: view.getUint32(base + at('interval.filter_generation'), true),
       };
     }
-    case 5:
+    case 5: {
       need(LAYOUT.tupleRecord);
+      const key = edgeKey(view, base);
       return {
         type: 'tuple',
-        key: edgeKey(view, base),
-        remoteAddress: tupleRemote(view, base),
+        key,
+        remoteAddress: tupleRemote(view, base, key.family),
         localPort: view.getUint16(base + at('tuple.local_port'), true),
         remotePort: view.getUint16(base + at('tuple.remote_port'), true),
         clientIsn: view.getUint32(base + at('tuple.client_isn'), true),
         firstSeenNs: u64(view, base + at('tuple.first_seen_ns')),
       };
+    }
     case 6:
       return decodePrograms(text(view, base, length));
     case 7: {

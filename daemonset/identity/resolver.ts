@@ -12,7 +12,7 @@ import { readFileSync, statSync } from 'node:fs';
 import type { ProcessRecord } from '../../probes/records.js';
 import type { Init, PodRef, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
 import { statFields } from '../proc-resources.js';
-import { parseCgroup } from './cgroup.js';
+import { type CgroupIdentity, parseCgroup } from './cgroup.js';
 import { CgroupPaths } from './cgroup-paths.js';
 import { readNetnsNames } from './netns-names.js';
 import { cgroupId, type ProcFacts, readProcFacts, unifiedCgroupRoot } from './proc-identity.js';
@@ -185,9 +185,9 @@ export class IdentityResolver {
       // A process exiting as it is read has lost its namespace links and cgroup already:
       // those the kernel gave (a zombie's /proc reads as the host's otherwise).
       if (!facts.netnsInode) facts.netnsInode = event.netnsInode;
-      const path = facts.cgroup.unifiedPath ? undefined : this.cgroupPaths.pathOf(event.cgroupId);
-      if (path !== undefined) facts.cgroup = parseCgroup(`0::${path}`);
-      this.remember(this.identityOf(facts, facts.cgroup.unifiedPath ? undefined : event.cgroupId));
+      const cgroupLost = !facts.cgroup.unifiedPath;
+      if (cgroupLost) facts.cgroup = this.cgroupOfId(event.cgroupId);
+      this.remember(this.identityOf(facts, cgroupLost ? event.cgroupId : undefined));
       this.processEvents.readAtStart++;
     } else {
       this.processEvents.missedAtStart++;
@@ -235,7 +235,6 @@ export class IdentityResolver {
 
   /** A process /proc did not show in time, from what the kernel saw. */
   private fromKernel(event: ProcessRecord): Identity {
-    const path = this.cgroupPaths.pathOf(event.cgroupId);
     return this.identityOf(
       {
         pid: event.tgid,
@@ -243,11 +242,17 @@ export class IdentityResolver {
         comm: event.comm,
         exe: '',
         cmdline: [],
-        cgroup: path === undefined ? parseCgroup('') : parseCgroup(`0::${path}`),
+        cgroup: this.cgroupOfId(event.cgroupId),
         netnsInode: event.netnsInode,
       },
       event.cgroupId,
     );
+  }
+
+  /** Container and pod of a cgroup the kernel named by id (nothing when its path is unknown). */
+  private cgroupOfId(id: number): CgroupIdentity {
+    const path = this.cgroupPaths.pathOf(id);
+    return parseCgroup(path === undefined ? '' : `0::${path}`);
   }
 
   private identityOf(facts: ProcFacts, knownCgroupId?: number): Identity {
