@@ -11,10 +11,10 @@
 //   pods; outbound: at the app's client ends calling out), so "what part of the time a
 //   caller waits is the sidecar". Ends of multiplexed edges (HTTP/2 between sidecars)
 //   are left out: a send-to-reply time there is no request's; with only those, none.
-// - Requests (for the per-1,000 figures) are the app's own exchanges. Multiplexing is
-//   recognised on a proxy's connections only (a second request forwarded before a
-//   reply); an app that speaks gRPC or HTTP/2 itself has its direction changes counted,
-//   fewer than its requests when they overlap.
+// - Requests (for the per-1,000 figures) are the app's own exchanges, timed or counted
+//   apart as multiplexed. Where an app's requests overlap on one connection (its own
+//   gRPC or HTTP/2, recognised by the kernel at either end) these are its direction
+//   changes, fewer than its requests: without parsing, overlapping ones count once.
 // - CPU ms and memory per 1,000 requests, for the sidecar and, next to it, the app;
 //   requests are the app's exchanges (served and made), which every meshed request
 //   crosses once, so meshed and unmeshed pods count alike.
@@ -138,13 +138,15 @@ export function podCosts(input: {
     const podEnds = members.flatMap((p) => endsOf.get(p.id) ?? []);
     const podAddresses = new Set(podEnds.map((e) => e.localAddress));
     const outside = (address: string) => !isLoopback(address) && !podAddresses.has(address);
-    const exchanges = (list: readonly EndRecord[]) =>
-      list.reduce((n, e) => n + e.metrics.sums.exchanges!, 0);
     const latency = (list: readonly EndRecord[]) =>
       list.reduce((h, e) => merge(h, e.metrics.hists.exchange_latency!), emptyHistogram());
 
     const appEnds = apps.flatMap((p) => endsOf.get(p.id) ?? []);
-    const requests = exchanges(appEnds);
+    // Exchanges on connections marked multiplexed are requests too, counted apart.
+    const requests = appEnds.reduce(
+      (n, e) => n + e.metrics.sums.exchanges! + (e.metrics.sums.multiplexed_exchanges ?? 0),
+      0,
+    );
     const sidecarKeys = new Set(sidecars.map((p) => p.id));
 
     const direction = (which: Direction): DirectionCost | null => {

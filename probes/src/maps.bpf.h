@@ -41,8 +41,14 @@ struct sock_state {
 	__u32 request_seq;  /* proxy pairing: this downstream's pending request */
 	__u32 response_seq; /* proxy pairing: this upstream's pending response */
 	__u32 retrans_seen; /* tcp_sock.total_retrans already counted */
+	/* The ACK the latest data segment carried: how much of this end's stream the peer had
+	 * when it sent it (valid once ack_known). */
+	__u32 arrival_ack;
 	__u16 hop_port;     /* proxy upstream: the listener of the last request it forwarded */
 	__u8 multiplexed;   /* carries several requests at once: exchanges not timed */
+	__u8 overlap_score; /* signs of requests in flight at once, less the exchanges since */
+	__u8 ack_known;     /* arrival_ack was set by a data segment */
+	__u8 exchanges_seen; /* direction changes that ended an exchange, up to 255 */
 	__u8 awaiting_reply; /* proxy upstream: a request went out, nothing read since */
 	__u8 side;
 	__u8 last_dir;

@@ -487,6 +487,51 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 	return 0;
 }
 
+/*
+ * Reads of bytes the peer sent before it had received everything this end had written
+ * (the ACK of the latest data segment, kept by handle_arrival, is short of
+ * tcp_sock.write_seq) before a connection is taken for several requests at once. On a
+ * request/response connection a peer answers only a request it has whole, and a client
+ * writes its next request only after it has read the reply, so such reads mean requests
+ * in flight at once (pipelining, HTTP/2 and gRPC streams, a stream pushed either way).
+ * By sequence numbers, not by time: a reply that arrives while its request's write is
+ * still returning acknowledges that request, so loopback's fast replies never count.
+ * A proxy's second forward on an upstream that awaits a reply is a sign too (pair_hops),
+ * one that marks at once past the connection's first replies.
+ *
+ * Unasked bytes before a connection's third exchange has ended are no sign: a TLS 1.3
+ * server's session tickets and an HTTP/2 server's SETTINGS come so, once per connection.
+ * Later signs are scored, each OVERLAP_SIGN, less one per exchange ended since, and the
+ * connection is marked at OVERLAP_MARK: one sign is no proof (an HTTP/2 peer's control
+ * frames come now and then on a connection used one call at a time: one of four such
+ * gRPC runs was marked when three signs sufficed), while requests really in flight
+ * together give a sign in most exchanges. A server that reads all its pending requests
+ * before it writes any reply (HTTP/2 servers flush after reading) may never see one: its
+ * client does, and the collector marks an edge when either end is marked.
+ */
+#define OVERLAP_SIGN 4
+#define OVERLAP_MARK 12
+
+static __always_inline void overlap_sign(struct sock_state *st, __u8 weight)
+{
+	st->overlap_score += weight;
+	if (st->overlap_score >= OVERLAP_MARK)
+		st->multiplexed = 1;
+}
+
+static __always_inline void note_overlap(const struct sock *sk, struct sock_state *st)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+
+	/* Established only: a half-closed end's FIN takes a sequence number of write_seq the
+	 * peer may not have had when it answered. */
+	if (st->multiplexed || !st->ack_known || st->exchanges_seen < 3 ||
+	    BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
+		return;
+	if ((__s32)(st->arrival_ack - BPF_CORE_READ(tp, write_seq)) < 0)
+		overlap_sign(st, OVERLAP_SIGN);
+}
+
 /* What a proxy's read or write is to its exchange on that socket. */
 enum hop_event {
 	HOP_OPEN,      /* the opening direction after the other one */
@@ -603,10 +648,12 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 		if (!hop_head(&q->request, now, 0, &head) || head->skaddr != q->last_read_sk)
 			return;
 		/* A second request on this upstream while one it forwarded waits for its reply
-		 * (not merely after a write of the proxy's own, a TLS Finished): from now on its
-		 * exchanges are not a request's latency. */
-		if (st->awaiting_reply)
-			st->multiplexed = 1;
+		 * (not merely after a write of the proxy's own, a TLS Finished). It marks the
+		 * connection once it has had replies of its own; before that it is one sign
+		 * (note_overlap): where the handshakes of new connections interleave with their
+		 * first requests, a handshake's write can be taken for a request. */
+		if (st->awaiting_reply && !st->multiplexed)
+			overlap_sign(st, st->response_seq >= 3 ? OVERLAP_MARK : OVERLAP_SIGN);
 	} else {
 		/* A reply still pending here was answered some other way, or never. */
 		st->response_pending = 0;
@@ -673,6 +720,8 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	if (seq != BPF_CORE_READ(tp, rcv_nxt))
 		return 0;
 	st->arrival_ns = bpf_ktime_get_ns();
+	st->arrival_ack = BPF_CORE_READ(cb, ack_seq);
+	st->ack_known = 1;
 	return 0;
 }
 
@@ -743,6 +792,8 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 	 * (client: send, server: receive) starts the clock on its first byte after the other
 	 * direction; the first byte the other way stops it.
 	 */
+	if (dir == DIR_RECV)
+		note_overlap(sk, st);
 	opening = st->side == TG_SIDE_SERVER ? DIR_RECV : DIR_SEND;
 	if (dir == opening && st->last_dir != opening) {
 		st->exchange_start_ns = now;
@@ -752,6 +803,10 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 	} else if (dir != opening && st->last_dir == opening && st->exchange_start_ns) {
 		if (stats)
 			count_exchange(sk, st, counted, stats, now);
+		if (st->overlap_score)
+			st->overlap_score--;
+		if (st->exchanges_seen < 255)
+			st->exchanges_seen++;
 		event = HOP_CLOSE;
 	} else {
 		event = HOP_NONE;

@@ -82,7 +82,8 @@ struct tg_edge_stats {
 	__u64 srtt_ns_sum;     /* for the mean of the srtt histogram */
 	/* Exchanges (direction changes) on connections seen carrying several requests at once
 	 * (a proxy's upstream that got a second request while one it forwarded still waited
-	 * for its reply: pipelining, HTTP/2): counted here instead of in `exchanges`, and not
+	 * for its reply; any connection whose peer kept sending before it had what this end
+	 * wrote: pipelining, HTTP/2, gRPC): counted here instead of in `exchanges`, and not
 	 * timed, as their send-to-reply time is no request's latency. */
 	__u64 multiplexed;
 };

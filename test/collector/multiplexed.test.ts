@@ -1,8 +1,9 @@
-// A connection that carries several requests at once (HTTP/2 between two sidecars): the
-// kernel counts its exchanges apart once it sees a second request forwarded before a
-// reply, and the collector marks the edge, keeps its exchange latency out of the figures
-// people read (the edge's p50, the overhead share's denominator), counts its requests
-// from every direction change, stores the count, and hands it to Prometheus.
+// A connection that carries several requests at once (HTTP/2 between two sidecars, an
+// app's own gRPC): the kernel counts its exchanges apart once it has marked it (see
+// test/probes/multiplexed), and the collector marks the edge, keeps its exchange latency
+// out of the figures people read (the edge's p50, the overhead share's denominator),
+// counts its requests from every direction change (in the cost per 1,000 requests too),
+// stores the count, and hands it to Prometheus.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,6 +122,39 @@ test('the same mesh unmarked: the edge keeps its latency and the overhead share 
   } finally {
     store.close();
   }
+});
+
+test("an app's own connection marked multiplexed: its requests still count in the cost per 1,000", () => {
+  // pod-b's app b serves sb; mark b's server end, as the kernel does for an app whose
+  // own gRPC carries overlapping calls (seen at either end).
+  const marked = (sequence: number, split: boolean): Batch => {
+    const b = meshBatch(sequence, T0 + (sequence - 1) * 1000);
+    if (split)
+      b.edges = b.edges?.map((e) =>
+        e.process?.pid === PROCESSES.b.ref?.pid && e.side === 'CONNECTION_SIDE_SERVER'
+          ? ({
+              ...e,
+              exchanges: (e.exchanges ?? 0) - MULTIPLEXED,
+              multiplexedExchanges: MULTIPLEXED,
+            } as typeof e)
+          : e,
+      );
+    return BatchCodec.decode(BatchCodec.encode({ agentId: 'a', bootId: 'b', sequence, ...b }));
+  };
+  const costOf = (split: boolean) => {
+    const store = Store.open(':memory:');
+    try {
+      store.commit([marked(1, split), marked(2, split)], T0 + 3000);
+      return view(store).costs.find((c) => c.name === 'pod-b');
+    } finally {
+      store.close();
+    }
+  };
+  const plain = costOf(false);
+  const split = costOf(true);
+  assert.ok((plain?.requests ?? 0) > 0);
+  assert.equal(split?.requests, plain?.requests, 'the same requests, timed or not');
+  assert.equal(split?.app?.cpuMsPer1kRequests, plain?.app?.cpuMsPer1kRequests);
 });
 
 test('a schema 5 store gains the column; its old rows read as not multiplexed', () => {

@@ -1496,11 +1496,12 @@ export interface EdgeReport {
   srtt?: Histogram;
   exchanges: number;
   /**
-   * Exchanges on connections Tollgate saw carrying several requests at once (a proxy's
-   * upstream that got a second request while one it forwarded still waited for its
-   * reply: HTTP/1.1 pipelining, HTTP/2, gRPC). Counted here instead of in `exchanges` and left out of
-   * exchange_latency: a send-to-reply time there is no request's latency. Such an edge
-   * is multiplexed; its exchange figures are not a request/response latency.
+   * Exchanges on connections Tollgate saw carrying several requests at once (in most
+   * exchanges the peer sent bytes before it had what this end wrote, or a proxy forwarded
+   * a second request while one still waited for its reply: HTTP/1.1 pipelining, HTTP/2,
+   * gRPC). Counted here instead of in `exchanges` and left out of exchange_latency: a
+   * send-to-reply time there is no request's latency. Such an edge is multiplexed; its
+   * exchange figures are not a request/response latency.
    */
   multiplexedExchanges: number;
   /**
