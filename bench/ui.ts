@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import { Collector, DEFAULT_WEB_ROOT } from '../collector/collector.js';
 import { Shipper } from '../daemonset/shipping/shipper.js';
 import { openBrowser } from '../lab/browser.js';
-import type { Batch, EdgeReport, Init, ProcessIdentity } from '../proto/gen/tollgate/v1.js';
+import type {
+  Batch,
+  EdgeReport,
+  HopReport,
+  Init,
+  ProcessIdentity,
+} from '../proto/gen/tollgate/v1.js';
 import { fromValues } from '../proto/histogram.js';
 import type { PageGlobals } from '../web/src/model/introspection.js';
 
@@ -73,6 +79,7 @@ export function meshOfPods(options: UiBenchOptions, nowMs = Date.now()): Init<Ba
     intervalEndUnixMs: nowMs,
     processes: [] as Init<ProcessIdentity>[],
     edges: [] as Init<EdgeReport>[],
+    hops: [] as Init<HopReport>[],
   }));
   let port = 20_000;
   const connect = (
@@ -116,8 +123,24 @@ export function meshOfPods(options: UiBenchOptions, nowMs = Date.now()): Init<Ba
       connections: [{ client, server }],
     });
   };
+  // Each sidecar's added latency per direction: 20 exchanges around 0.2 to 1 ms inbound
+  // and half that outbound, so every meshed pod has a cost to show.
+  const hops = (pod: number, direction: 'DIRECTION_INBOUND' | 'DIRECTION_OUTBOUND') => {
+    const base = (direction === 'DIRECTION_INBOUND' ? 200_000 : 100_000) * (1 + (pod % 5));
+    const values = Array.from({ length: 20 }, (_, k) => base * (1 + k / 20));
+    return {
+      process: sidecar(pod).ref,
+      direction,
+      requestHop: fromValues(values.map((v) => v / 2)),
+      responseHop: fromValues(values.map((v) => v / 2)),
+      added: fromValues(values),
+      requests: values.length,
+      method: 'HOP_METHOD_ARRIVAL_TO_FORWARD' as const,
+    };
+  };
   for (let i = 0; i < options.pods; i++) {
     batches[nodeOf(i)]!.processes.push(app(i), sidecar(i));
+    batches[nodeOf(i)]!.hops.push(hops(i, 'DIRECTION_INBOUND'), hops(i, 'DIRECTION_OUTBOUND'));
     // The app's call leaves through its own sidecar; the sidecar calls other pods'.
     connect(app(i), i, sidecar(i), i, 15001);
     for (let k = 1; k < options.edgesPerPod; k++) {

@@ -1,6 +1,7 @@
 // `tollgate demo`: builds the bookinfo lab, loads the meshed and the unmeshed chain side
-// by side, samples every app and sidecar before and after, and summarises. The lab is
-// torn down whatever happens.
+// by side, samples every app and sidecar before and after, and summarises; once, or round
+// after round until stopped (the CLI in a terminal, until Ctrl-C). The lab is torn down
+// whatever happens.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +20,16 @@ import { Lab, type LabPod } from './lab.js';
 import type { LoadOptions } from './load.js';
 
 export interface DemoOptions {
+  /** Seconds of load per summary. */
   durationS: number;
   rate: number;
+  /**
+   * Stops the run early (the round under way is left unfinished) and tears everything
+   * down; the caller then owns SIGINT and SIGTERM. Without it the lab handles them.
+   */
+  signal?: AbortSignal;
+  /** Round after round, each summary handed here, until `signal` aborts. Without it, one round. */
+  onSummary?: (summary: DemoSummary) => void;
   /** HTTP port of the web viewer and API while the demo runs (0: any free port). */
   port: number;
   /** Progress lines (stderr in the CLI). */
@@ -33,9 +42,10 @@ function sample(pid: number | undefined, what: string): ProcessResources {
   return resources;
 }
 
-export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+/** The last summary; null when stopped before the first round ended. */
+export async function runDemo(options: DemoOptions): Promise<DemoSummary | null> {
   options.log('building the lab: 9 pods in network namespaces, haproxy sidecars in 4 of them');
-  const lab = await Lab.create(bookinfoPods());
+  const lab = await Lab.create(bookinfoPods(), { handleSignals: !options.signal });
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-demo-'));
   let tollgate: Awaited<ReturnType<typeof startEmbedded>> | undefined;
   try {
@@ -55,61 +65,79 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       app: sample(p.appPid, `app of ${p.name}`),
       sidecar: p.meshed ? sample(p.sidecarPid, `sidecar of ${p.name}`) : undefined,
     });
-    const before = new Map(pods.map((p) => [p.name, snapshot(p)]));
-    const load = (service: string): LoadOptions => ({
-      url: lab.serviceUrls(service)[0]!,
-      rate: options.rate,
-      durationS: options.durationS,
-      connections: 8,
-      timeoutMs: 5000,
-    });
-    options.log(
-      `lab ${lab.id} up; ${options.rate} req/s for ${options.durationS} s into frontend ` +
-        `(${MESHED_SIDECAR_HOPS} sidecar hops) and into plain-frontend (none), at the same time`,
-    );
-    const loadStartMs = Date.now();
-    const [meshed, unmeshed] = await Promise.all([
-      lab.load(LOADGEN_POD, load(MESHED_ENTRY)),
-      lab.load(LOADGEN_POD, load(PLAIN_ENTRY)),
-    ]);
-    // Let the last interval reach the collector, then read what Tollgate measured.
-    await new Promise((r) => setTimeout(r, 2 * intervalMs));
-    const agentStatus = tollgate.agent.status();
-    await tollgate.agent.stop();
-    const range = { fromMs: loadStartMs - intervalMs, toMs: Date.now() + intervalMs };
-    const profile = tollgate.collector.queries.view(range);
-    const agentView = tollgate.collector.queries.agents(range)[0];
-    const measurements: PodMeasurement[] = [];
-    for (const p of pods) {
-      const after = snapshot(p);
-      const start = before.get(p.name)!;
-      measurements.push({
-        name: p.name,
-        meshed: p.meshed,
-        requests: (await lab.appStats(p.name)).requests,
-        app: { before: start.app, after: after.app },
-        ...(start.sidecar && after.sidecar
-          ? { sidecar: { before: start.sidecar, after: after.sidecar } }
-          : {}),
-        profile: profile.costs.find((c) => c.name === p.netns),
+    const embedded = tollgate;
+    const round = async (last: boolean): Promise<DemoSummary> => {
+      const before = new Map(pods.map((p) => [p.name, snapshot(p)]));
+      const load = (service: string): LoadOptions => ({
+        url: lab.serviceUrls(service)[0]!,
+        rate: options.rate,
+        durationS: options.durationS,
+        connections: 8,
+        timeoutMs: 5000,
       });
-    }
-    return summarize(
-      lab.id,
-      meshed,
-      unmeshed,
-      measurements,
-      {
-        millicores: agentView?.millicores ?? null,
-        rssMb: agentView?.rssMb ?? null,
-        lostEvents:
-          agentStatus.lost.kernelMapFull +
-          agentStatus.shipper.spoolDropped +
-          agentStatus.shipper.rejected,
-      },
-      webUrl,
-      MESHED_PATH,
-    );
+      options.log(
+        `lab ${lab.id} up; ${options.rate} req/s for ${options.durationS} s into frontend ` +
+          `(${MESHED_SIDECAR_HOPS} sidecar hops) and into plain-frontend (none), at the same time`,
+      );
+      const loadStartMs = Date.now();
+      const [meshed, unmeshed] = await Promise.all([
+        lab.load(LOADGEN_POD, load(MESHED_ENTRY)),
+        lab.load(LOADGEN_POD, load(PLAIN_ENTRY)),
+      ]);
+      // Let the last interval reach the collector, then read what Tollgate measured.
+      await new Promise((r) => setTimeout(r, 2 * intervalMs));
+      const agentStatus = embedded.agent.status();
+      if (last) await embedded.agent.stop();
+      const range = { fromMs: loadStartMs - intervalMs, toMs: Date.now() + intervalMs };
+      const profile = embedded.collector.queries.view(range);
+      const agentView = embedded.collector.queries.agents(range)[0];
+      const measurements: PodMeasurement[] = [];
+      for (const p of pods) {
+        const after = snapshot(p);
+        const start = before.get(p.name)!;
+        measurements.push({
+          name: p.name,
+          meshed: p.meshed,
+          requests: (await lab.appStats(p.name)).requests,
+          app: { before: start.app, after: after.app },
+          ...(start.sidecar && after.sidecar
+            ? { sidecar: { before: start.sidecar, after: after.sidecar } }
+            : {}),
+          profile: profile.costs.find((c) => c.name === p.netns),
+        });
+      }
+      return summarize(
+        lab.id,
+        meshed,
+        unmeshed,
+        measurements,
+        {
+          millicores: agentView?.millicores ?? null,
+          rssMb: agentView?.rssMb ?? null,
+          lostEvents:
+            agentStatus.lost.kernelMapFull +
+            agentStatus.shipper.spoolDropped +
+            agentStatus.shipper.rejected,
+        },
+        webUrl,
+        MESHED_PATH,
+      );
+    };
+    const stopped = new Promise<null>((resolve) => {
+      if (options.signal?.aborted) resolve(null);
+      options.signal?.addEventListener('abort', () => resolve(null), { once: true });
+    });
+    let latest: DemoSummary | null = null;
+    do {
+      const next = round(!options.onSummary);
+      // Stopped mid-round: the round fails as the lab goes; nothing waits for it.
+      next.catch(() => {});
+      const summary = await Promise.race([next, stopped]);
+      if (!summary) break;
+      latest = summary;
+      options.onSummary?.(summary);
+    } while (options.onSummary && !options.signal?.aborted);
+    return latest;
   } finally {
     await tollgate
       ?.stop()

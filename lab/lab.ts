@@ -75,6 +75,11 @@ export interface LabOptions {
   wiring?: 'bridge' | 'veth-pair';
   /** haproxy threads per sidecar. */
   sidecarThreads?: number;
+  /**
+   * false: the caller handles SIGINT and SIGTERM, and destroys the lab (the demo, which
+   * stops its own processes first). By default the lab tears itself down and exits.
+   */
+  handleSignals?: boolean;
 }
 
 const DEFAULT_APP_PORT = 9080;
@@ -99,9 +104,12 @@ export class Lab {
     private readonly ledger: Ledger,
     readonly nodeNamespace: string,
     readonly dir: string,
+    handleSignals: boolean,
   ) {
-    process.on('SIGINT', this.onSignal);
-    process.on('SIGTERM', this.onSignal);
+    if (handleSignals) {
+      process.on('SIGINT', this.onSignal);
+      process.on('SIGTERM', this.onSignal);
+    }
     process.on('exit', this.onExit);
   }
 
@@ -121,7 +129,7 @@ export class Lab {
     const dir = join(stateDir, id);
     ledger.recordPath(dir);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const lab = new Lab(ledger, `tg${id}-node`, dir);
+    const lab = new Lab(ledger, `tg${id}-node`, dir, options.handleSignals ?? true);
     try {
       createNode(ledger, lab.nodeNamespace);
       const pair =

@@ -11,8 +11,12 @@ haproxy sidecars, and the same chain without sidecars; loads both at the same ra
 the same time; prints what the mesh adds end to end and what each sidecar costs in CPU
 and memory per 1,000 requests. Tears everything down at exit. Needs root.
 
+In a terminal, without --duration or --json, it keeps the lab, the load and the viewer
+running and prints the summary every 15 s, until Ctrl-C. Otherwise it loads once for
+--duration seconds, prints the summary and exits.
+
 Options:
-  --duration S      how long to load, in seconds (default 15, at most 600)
+  --duration S      load once for S seconds, then exit (default 15, at most 600)
   --rate N          requests per second into each chain (default 100, at most 2000)
   --port N          web viewer and API port while the demo runs (default 7470)
   --json            print the summary as JSON, for scripts
@@ -32,13 +36,44 @@ Options:
       console.error('tollgate demo: needs root (it creates network namespaces and iptables rules)');
       return ExitCode.failure;
     }
-    const summary = await runDemo({
-      durationS,
-      rate,
-      port: portOption(args, 'port', 7470),
-      log: (line) => console.error(`demo: ${line}`),
-    });
-    console.log(args.values.json ? JSON.stringify(summary, null, 2) : renderText(summary));
+    const log = (line: string) => console.error(`demo: ${line}`);
+    const port = portOption(args, 'port', 7470);
+    const once = args.values.duration !== undefined || args.values.json || !process.stdout.isTTY;
+    // Ctrl-C (or SIGTERM) stops the run; the demo then stops Tollgate and the lab in order.
+    const stop = new AbortController();
+    const onInterrupt = () => {
+      log('stopping: tearing the lab down');
+      stop.abort();
+    };
+    process.once('SIGINT', onInterrupt);
+    process.once('SIGTERM', onInterrupt);
+    let last: Awaited<ReturnType<typeof runDemo>>;
+    try {
+      last = await runDemo({
+        durationS,
+        rate,
+        port,
+        log,
+        signal: stop.signal,
+        ...(once
+          ? {}
+          : {
+              onSummary: (summary) => {
+                console.log(renderText(summary));
+                console.log(
+                  `(the last ${durationS} s; the next summary in ${durationS} s; Ctrl-C to stop)\n`,
+                );
+              },
+            }),
+      });
+    } finally {
+      process.off('SIGINT', onInterrupt);
+      process.off('SIGTERM', onInterrupt);
+    }
+    if (!once) return ExitCode.ok; // Ctrl-C is how it ends
+    // Interrupted before its one round ended: nothing to print, as a shell expects.
+    if (!last) return 130;
+    console.log(args.values.json ? JSON.stringify(last, null, 2) : renderText(last));
     return ExitCode.ok;
   },
 };

@@ -1,9 +1,12 @@
 // `tollgate demo --json` end to end at its default load: the real command, the real lab,
 // exact request counts, and the headline checked against the demo's own A/B: the
 // sidecars' added latency summed along the path against what the load generator sees the
-// meshed chain add over the unmeshed one.
+// meshed chain add over the unmeshed one. And in a terminal: a summary every round until
+// Ctrl-C, then the lab gone.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import type { DemoSummary } from '../../lab/demo-summary.js';
 import { listNamespaces } from '../../lab/ledger.js';
@@ -67,4 +70,44 @@ test('the demo measures both chains and lists every meshed pod with its sidecar'
   assert.ok((s.agent.millicores ?? 0) > 0 && (s.agent.rss_mb ?? 0) > 10, JSON.stringify(s.agent));
   assert.match(s.web_url, /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.deepEqual(listNamespaces(), namespacesBefore, 'the demo tore its lab down');
+});
+
+test('in a terminal the demo keeps running, a summary every round, until Ctrl-C', async () => {
+  const namespacesBefore = listNamespaces();
+  const dataDirs = () => readdirSync(tmpdir()).filter((f) => f.startsWith('tollgate-demo-'));
+  const dataDirsBefore = dataDirs();
+  const repo = new URL('../..', import.meta.url).pathname;
+  // script(1) gives the demo a terminal; ^C written to it is the terminal's interrupt,
+  // delivered by the kernel's line discipline as a person's Ctrl-C is.
+  const demo = spawn(
+    'script',
+    [
+      '-qfec',
+      `${process.execPath} --import tsx cli/tollgate.ts demo --port 0 --rate 50`,
+      '/dev/null',
+    ],
+    { cwd: repo, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  demo.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => demo.on('exit', (code) => resolve(code)));
+  const summaries = () => out.match(/^Tollgate demo, lab /gm)?.length ?? 0;
+  const deadline = Date.now() + 120_000;
+  while (summaries() < 2 && Date.now() < deadline && demo.exitCode === null)
+    await new Promise((r) => setTimeout(r, 250));
+  assert.equal(summaries(), 2, `two summaries, the demo still running:\n${out}`);
+  assert.equal(demo.exitCode, null, 'still running after two rounds');
+  assert.match(out, /Ctrl-C to stop/);
+  // Each round its own 15 s at 50 req/s: 750 requests through each chain.
+  assert.equal(out.match(/mesh on {2}\(750 ok, 0 failed\)/g)?.length, 2, out);
+  demo.stdin.write('\x03');
+  const timer = setTimeout(() => demo.kill('SIGKILL'), 30_000);
+  const code = await exited;
+  clearTimeout(timer);
+  assert.equal(code, 0, `exit ${code}: ${out.slice(-600)}`);
+  assert.deepEqual(listNamespaces(), namespacesBefore, 'the demo tore its lab down');
+  // Tollgate stopped in order too: its store's directory removed.
+  assert.deepEqual(dataDirs(), dataDirsBefore, "the demo's data directory removed");
 });

@@ -63,7 +63,8 @@ class Viewer {
     attrs: { name: 'namespace', 'aria-label': 'namespace' },
   });
   private readonly graphArea = el('div', { class: 'graph-area' });
-  private readonly legend = el('div', { class: 'legend' });
+  /** Collapsible; open where the graph has room for it beside the marks. */
+  private readonly legend = el('details', { class: 'legend' });
   private readonly tooltip = el('div', { class: 'tooltip', attrs: { hidden: '' } });
   private readonly tabs = {
     details: el('div', { class: 'tab', attrs: { role: 'tabpanel', 'data-tab': 'details' } }),
@@ -88,6 +89,21 @@ class Viewer {
       select: (hit) => this.select(hit),
       hover: (hit, at) => this.hover(hit, at),
     });
+    // The legend is open where the graph has room beside it, until the person folds or
+    // opens it; while open, a fit keeps its column clear, so it covers no mark.
+    let legendChosen = false;
+    this.legend.addEventListener('click', (event) => {
+      if (event.target instanceof Element && event.target.closest('summary')) legendChosen = true;
+    });
+    new ResizeObserver(() => {
+      if (legendChosen) return;
+      const area = this.graphArea.getBoundingClientRect();
+      this.legend.open = area.width >= 900 && area.height >= 600;
+    }).observe(this.graphArea);
+    const keepClear = () =>
+      this.graph.setFitInsetLeft(this.legend.open ? this.legend.offsetWidth + 16 : 0);
+    this.legend.addEventListener('toggle', keepClear);
+    new ResizeObserver(keepClear).observe(this.legend);
     this.sessions = new SessionsPanel({
       showWindow: (s) => this.showSessionWindow(s),
       compare: (a, b) => void this.compare(a, b),
@@ -111,6 +127,7 @@ class Viewer {
         };
       },
       screenOf: (hit) => this.graph.screenOf(hit),
+      podLabels: () => this.graph.drawnPodLabels,
       position: (id) => this.positions.get(id) ?? null,
       pixelAt: (p) => this.graph.pixelAt(p),
       pan: (ms, dx, dy) =>

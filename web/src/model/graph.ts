@@ -11,6 +11,7 @@ import type {
   TopologyPod,
   TopologyProcess,
 } from './api-types.js';
+import { formatMs } from './format.js';
 
 export type NodeKind = 'app' | 'sidecar' | 'external';
 export type WidthBy = 'requests' | 'bytes';
@@ -49,6 +50,8 @@ export interface SceneGroup {
   nodes: string[];
   /** Inbound + outbound added latency p50 (ms), for the overhead colouring. */
   overheadMs: number | null;
+  /** The pod's sidecar's added latency p50 per direction (ms), or null without a sidecar. */
+  sidecar: { inboundMs: number | null; outboundMs: number | null } | null;
 }
 
 export interface Scene {
@@ -198,6 +201,12 @@ export class GraphModel {
           name: pod.name,
           nodes: [],
           overheadMs: known.length > 0 ? known.reduce((a, b) => a + b, 0) : null,
+          sidecar: cost?.proxy
+            ? {
+                inboundMs: cost.inbound?.addedLatency.p50Ms ?? null,
+                outboundMs: cost.outbound?.addedLatency.p50Ms ?? null,
+              }
+            : null,
         };
         groups.set(pod.id, g);
       }
@@ -219,6 +228,17 @@ export class GraphModel {
       return this.costs.get(source.pod)?.outbound?.addedLatency.p50Ms ?? null;
     return null;
   }
+}
+
+/**
+ * A pod's label: its name and, when meshed, what its sidecar adds to each request (p50
+ * per direction), so the cost reads without a click.
+ */
+export function podLabelLines(g: SceneGroup): string[] {
+  const name = `${g.namespace}/${g.name}`;
+  if (!g.sidecar) return [name];
+  const part = (ms: number | null) => (ms === null ? '–' : `+${formatMs(ms)}`);
+  return [name, `sidecar in ${part(g.sidecar.inboundMs)} · out ${part(g.sidecar.outboundMs)}`];
 }
 
 /** A peer by its name or address; the kernel's folded peers by what they stand for. */

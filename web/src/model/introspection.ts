@@ -2,6 +2,7 @@
 // benchmark: what is drawn, where, and how fast. Types only, free of the DOM, so the
 // tests (compiled without DOM types) share them.
 import type { Hit } from './geometry.js';
+import type { Box } from './label-layout.js';
 import type { Point } from './layout.js';
 
 export interface Introspection {
@@ -11,6 +12,8 @@ export interface Introspection {
   firstRenderMs(): number | null;
   /** The ids of the nodes, edges and pod groups in the current scene. */
   drawn(): { nodes: string[]; links: string[]; groups: string[] };
+  /** The pod labels drawn in the last frame: their boxes on the canvas (CSS pixels). */
+  podLabels(): { id: string; box: Box; lines: string[] }[];
   /** Where a node, or the middle of an edge, is on the canvas (CSS pixels). */
   screenOf(hit: Hit): Point | null;
   /** A node's world position. */

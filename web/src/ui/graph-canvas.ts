@@ -6,7 +6,14 @@
 import { type D3ZoomEvent, select, type ZoomTransform, zoom, zoomIdentity } from 'd3';
 import { colourOf, widthScale } from '../model/encoding.js';
 import { type Hit, hitTest, hullOf, linkPath, NODE_RADIUS } from '../model/geometry.js';
-import type { Scene, SceneGroup, SceneLink, SceneNode } from '../model/graph.js';
+import {
+  podLabelLines,
+  type Scene,
+  type SceneGroup,
+  type SceneLink,
+  type SceneNode,
+} from '../model/graph.js';
+import { type Box, placeLabels, placesAround } from '../model/label-layout.js';
 import { bounds, fitTransform, type Point } from '../model/layout.js';
 
 export interface GraphCallbacks {
@@ -16,6 +23,18 @@ export interface GraphCallbacks {
 
 const KIND_FILL = { app: '#3b6fb6', sidecar: '#e07b1a', external: '#6b7280' } as const;
 const FONT = '11px system-ui, sans-serif';
+const POD_FONT = '11px system-ui, sans-serif';
+const POD_LINE = 13;
+
+/** A pod's label as placed: its top-left in world units (a pan keeps it), size in pixels. */
+interface PodLabel {
+  group: SceneGroup;
+  lines: string[];
+  world: Point;
+  width: number;
+  height: number;
+  overlaps: boolean;
+}
 
 interface Prepared {
   nodes: Map<string, SceneNode>;
@@ -37,6 +56,16 @@ export class GraphCanvas {
   private fitted = false;
   /** The user panned or zoomed: from then on only they move the view. */
   private userMoved = false;
+  /** Room kept clear on the left when fitting (the legend, when it is open). */
+  private fitInsetLeft = 0;
+  /** Pod labels placed for one zoom level and one scene (a pan does not move them). */
+  private podLabels: { k: number; prepared: Prepared | null; labels: PodLabel[] } = {
+    k: 0,
+    prepared: null,
+    labels: [],
+  };
+  /** The pod labels drawn in the last frame, in CSS pixels (for tests and tooling). */
+  drawnPodLabels: { id: string; box: Box; lines: string[] }[] = [];
   /** Frames drawn, and when the first frame with marks was drawn (ms since page start). */
   frames = 0;
   firstRenderMs: number | null = null;
@@ -97,14 +126,22 @@ export class GraphCanvas {
     this.requestDraw();
   }
 
-  /** Zooms to show every node. */
+  /** Zooms to show every node, in the room right of `fitInsetLeft`. */
   fit(): void {
     const { width, height } = this.size();
-    const t = fitTransform(bounds(this.positions.values()), width, height);
+    const inset = width - this.fitInsetLeft >= 320 ? this.fitInsetLeft : 0;
+    const t = fitTransform(bounds(this.positions.values(), 60), width - inset, height);
     select(this.canvas).call(
       this.zoomBehaviour.transform,
-      zoomIdentity.translate(t.x, t.y).scale(t.k),
+      zoomIdentity.translate(t.x + inset, t.y).scale(t.k),
     );
+  }
+
+  /** Keeps `pixels` on the left clear when fitting (the legend); refits if the view is ours. */
+  setFitInsetLeft(pixels: number): void {
+    if (pixels === this.fitInsetLeft) return;
+    this.fitInsetLeft = pixels;
+    if (this.fitted && !this.userMoved) this.fit();
   }
 
   /** Moves the view by (dx, dy) CSS pixels, as a drag would. */
@@ -233,6 +270,7 @@ export class GraphCanvas {
     this.drawLinks(ctx);
     this.drawNodes(ctx);
     this.drawLabels(ctx, visible);
+    this.drawPodLabels(ctx);
     this.frames++;
     if (this.firstRenderMs === null && this.scene.nodes.length > 0)
       this.firstRenderMs = performance.now();
@@ -385,9 +423,6 @@ export class GraphCanvas {
         const p = this.positions.get(n.id);
         if (p && visible(p)) label(n.label, p, NODE_RADIUS + 4, 0);
       }
-      ctx.fillStyle = '#4b5563';
-      for (const { group, top } of this.prepared.hulls)
-        if (visible(top)) label(`${group.namespace}/${group.name}`, top, -20, -8);
     } else {
       for (const h of [this.selected, this.hovered]) {
         if (h?.kind !== 'node') continue;
@@ -401,6 +436,127 @@ export class GraphCanvas {
         ctx.restore();
       }
     }
+  }
+
+  /**
+   * Pod labels, drawn last and at a constant size on screen: the pod's name and what its
+   * sidecar adds. Placed so none covers another, a process label or a mark; where no
+   * place is clear (a crowded view zoomed out) the label is left out until zoomed in.
+   */
+  private drawPodLabels(ctx: CanvasRenderingContext2D): void {
+    const t = this.transform;
+    if (this.podLabels.k !== t.k || this.podLabels.prepared !== this.prepared)
+      this.podLabels = { k: t.k, prepared: this.prepared, labels: this.placePodLabels(ctx) };
+    const ratio = window.devicePixelRatio || 1;
+    const { width, height } = this.size();
+    const drawn: typeof this.drawnPodLabels = [];
+    ctx.save();
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.font = POD_FONT;
+    ctx.textBaseline = 'middle';
+    for (const l of this.podLabels.labels) {
+      if (l.overlaps) continue;
+      const x = t.applyX(l.world.x);
+      const y = t.applyY(l.world.y);
+      if (x > width || y > height || x + l.width < 0 || y + l.height < 0) continue;
+      ctx.fillStyle = '#ffffffd9';
+      ctx.fillRect(x, y, l.width, l.height);
+      l.lines.forEach((line, i) => {
+        const baseline = y + 2 + POD_LINE * i + POD_LINE / 2;
+        if (i === 0) {
+          ctx.fillStyle = '#1f2937';
+          ctx.fillText(clip(line), x + 4, baseline);
+          return;
+        }
+        // The sidecar's line starts with a swatch of the pod fill's colour (same steps).
+        ctx.fillStyle = colourOf(l.group.overheadMs);
+        ctx.fillRect(x + 4, baseline - 4, 8, 8);
+        ctx.fillStyle = '#4b5563';
+        ctx.fillText(line, x + 16, baseline);
+      });
+      drawn.push({
+        id: l.group.id,
+        box: { x, y, width: l.width, height: l.height },
+        lines: l.lines,
+      });
+    }
+    ctx.restore();
+    this.drawnPodLabels = drawn;
+  }
+
+  private placePodLabels(ctx: CanvasRenderingContext2D): PodLabel[] {
+    const t = this.transform;
+    const k = t.k;
+    ctx.save();
+    ctx.font = POD_FONT;
+    const measured = this.prepared.hulls
+      .filter((h) => h.outline.length > 0)
+      .map(({ group, outline }) => {
+        const lines = podLabelLines(group);
+        const width =
+          Math.max(
+            ...lines.map(
+              (l, i) => ctx.measureText(i === 0 ? clip(l) : l).width + (i === 0 ? 0 : 12),
+            ),
+          ) + 8;
+        const xs = outline.map((p) => t.applyX(p.x));
+        const ys = outline.map((p) => t.applyY(p.y));
+        const region = {
+          x: Math.min(...xs),
+          y: Math.min(...ys),
+          width: Math.max(...xs) - Math.min(...xs),
+          height: Math.max(...ys) - Math.min(...ys),
+        };
+        return { group, lines, width, height: lines.length * POD_LINE + 4, region };
+      });
+    // Obstacles: the marks, and the process labels where they are drawn at this zoom.
+    const obstacles: Box[] = [];
+    const textScale = Math.min(k, 1);
+    for (const n of this.scene.nodes) {
+      const p = this.positions.get(n.id);
+      if (!p) continue;
+      const x = t.applyX(p.x);
+      const y = t.applyY(p.y);
+      const r = NODE_RADIUS * k;
+      obstacles.push({ x: x - r, y: y - r, width: 2 * r, height: 2 * r });
+      if (k * 11 >= 8)
+        obstacles.push({
+          x: t.applyX(p.x + NODE_RADIUS + 4),
+          y: y - 7 * textScale,
+          width: ctx.measureText(clip(n.label)).width * textScale,
+          height: 14 * textScale,
+        });
+    }
+    ctx.restore();
+    const { width, height } = this.size();
+    const view = { x: 0, y: 0, width, height };
+    // Meshed pods first (their cost is the point), then by name.
+    measured.sort(
+      (a, b) =>
+        Number(b.group.sidecar !== null) - Number(a.group.sidecar !== null) ||
+        a.lines[0]!.localeCompare(b.lines[0]!),
+    );
+    const placed = placeLabels(
+      measured.map((m) => ({
+        id: m.group.id,
+        width: m.width,
+        height: m.height,
+        places: placesAround(m.region, m.width, m.height, view),
+      })),
+      obstacles,
+    );
+    const byId = new Map(measured.map((m) => [m.group.id, m]));
+    return placed.map((p) => {
+      const m = byId.get(p.id)!;
+      return {
+        group: m.group,
+        lines: m.lines,
+        world: { x: t.invertX(p.box.x), y: t.invertY(p.box.y) },
+        width: m.width,
+        height: m.height,
+        overlaps: p.overlaps,
+      };
+    });
   }
 }
 

@@ -22,6 +22,7 @@ export function renderLegend(
   };
   replace(
     into,
+    el('summary', {}, 'Legend'),
     el('strong', {}, colorBy === 'latency' ? 'exchange latency p50' : 'sidecar added latency p50'),
     el(
       'ul',

@@ -1,0 +1,112 @@
+// The viewer's page at the window sizes people use (1280x720, 1600x1000, 1920x1080), on
+// a known mesh of 9 meshed pods: the graph fills its area, no toolbar control is covered,
+// every pod is labelled with its name and its sidecar's added latency each way, no two
+// labels overlap, and the legend folds away. In Debian's Chromium; screenshots go to
+// test/artifacts/viewer-layout-*.png for a person to look at.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { meshOfPods } from '../../bench/ui.js';
+import { openBrowser } from '../../lab/browser.js';
+import type { PageGlobals } from '../../web/src/model/introspection.js';
+import { overlapArea } from '../../web/src/model/label-layout.js';
+import { NODE } from '../collector/mesh-batches.js';
+import { ARTIFACTS, collectorWithShipper, drawn, until } from './viewer-page.js';
+
+const TOKEN = 'viewer-layout-token';
+const PODS = 9;
+
+test('9 pods at three window sizes: the graph fills its area, labels are all drawn and apart, controls uncovered', async (t) => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const { collector, shipper } = await collectorWithShipper(t, { token: TOKEN });
+  for (const batch of meshOfPods({ pods: PODS, edgesPerPod: 3, nodes: 1, panMs: 0 }))
+    shipper.send({ ...batch, node: NODE });
+  assert.ok(await shipper.flush(5000), 'batches stored');
+
+  const browser = await openBrowser({ width: 1280, height: 720 });
+  t.after(() => browser.close());
+  const { page } = browser;
+  await page.goto(`${collector.httpUrl}/#token=${TOKEN}`);
+  await until('every process drawn', async () => (await drawn(page)).nodes.length === 2 * PODS);
+
+  for (const [width, height] of [
+    [1280, 720],
+    [1600, 1000],
+    [1920, 1080],
+  ] as const) {
+    const size = `${width}x${height}`;
+    await page.setViewportSize({ width, height });
+    const labels = await until(`${size}: every pod labelled`, async () => {
+      const l = await page.evaluate(() => (globalThis as PageGlobals).tollgate!.podLabels());
+      return l.length === PODS && l;
+    });
+    // The canvas covers its area.
+    const canvas = (await page.locator('canvas.graph').boundingBox())!;
+    const area = (await page.locator('.graph-area').boundingBox())!;
+    const covered = (canvas.width * canvas.height) / (area.width * area.height);
+    assert.ok(covered >= 0.95, `${size}: the canvas covers ${covered} of its area`);
+    // No two pod labels overlap, and each is on the canvas.
+    for (let i = 0; i < labels.length; i++) {
+      const a = labels[i]!;
+      assert.ok(
+        a.box.x >= 0 && a.box.y >= 0 && a.box.x + a.box.width <= canvas.width,
+        `${size}: ${a.id} on the canvas ${JSON.stringify(a.box)}`,
+      );
+      for (const b of labels.slice(i + 1))
+        assert.equal(overlapArea(a.box, b.box), 0, `${size}: ${a.id} and ${b.id} overlap`);
+    }
+    // Each says its pod and what its sidecar adds each way (the mesh's values: inbound
+    // about 0.2 to 1 ms, outbound half that).
+    for (const l of labels) {
+      assert.equal(l.lines[0], l.id.replace(/^pod:/, ''), `${size}: the pod's name`);
+      assert.match(l.lines[1] ?? '', /^sidecar in \+\d[\d.]* (µs|ms) · out \+\d[\d.]* (µs|ms)$/);
+    }
+    // No toolbar control is covered by anything at its centre.
+    const covering = await page.evaluate(() => {
+      const doc = (
+        globalThis as unknown as {
+          document: {
+            querySelectorAll(s: string): ArrayLike<unknown>;
+            elementFromPoint(x: number, y: number): unknown;
+          };
+        }
+      ).document;
+      type Elementish = {
+        getBoundingClientRect(): { x: number; y: number; width: number; height: number };
+        contains(other: unknown): boolean;
+        outerHTML: string;
+      };
+      const controls = Array.from(
+        doc.querySelectorAll('header.toolbar select, header.toolbar input, header.toolbar button'),
+      ) as Elementish[];
+      return {
+        count: controls.length,
+        covered: controls
+          .filter((c) => {
+            const r = c.getBoundingClientRect();
+            return !c.contains(doc.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2));
+          })
+          .map((c) => c.outerHTML.slice(0, 60)),
+      };
+    });
+    assert.ok(covering.count >= 6, `${size}: ${covering.count} controls`);
+    assert.deepEqual(covering.covered, [], `${size}: covered controls`);
+    await page.screenshot({ path: join(ARTIFACTS, `viewer-layout-${size}.png`) });
+  }
+
+  // The legend folds to its title and opens again.
+  const legend = page.locator('details.legend');
+  const isOpen = () => legend.evaluate((d) => (d as unknown as { open: boolean }).open);
+  assert.equal(
+    await isOpen(),
+    true,
+    'open where there is room (1920x1080; it started folded at 1280x720)',
+  );
+  const openHeight = (await legend.boundingBox())!.height;
+  await page.locator('details.legend > summary').click();
+  assert.equal(await isOpen(), false);
+  const closed = (await legend.boundingBox())!;
+  assert.ok(closed.height < 30 && closed.height < openHeight, `folded: ${closed.height} px`);
+  await page.screenshot({ path: join(ARTIFACTS, 'viewer-layout-legend-folded.png') });
+});
