@@ -139,3 +139,59 @@ test("the kernel's folded peers are labelled by what they stand for", () => {
     'shop/api:80',
   );
 });
+
+test('processes of one command in one pod are one node with a count, their edges merged', () => {
+  const model = new GraphModel();
+  const t = shopTopology();
+  // Three short-lived curls in web's pod, each calling web's sidecar; one in api's pod.
+  for (const [k, pod] of [
+    [1, 'pod:shop/web'],
+    [2, 'pod:shop/web'],
+    [3, 'pod:shop/web'],
+    [4, 'pod:shop/api'],
+  ] as const) {
+    t.processes.push(processOf(`c:${k}`, pod, 'app', 'curl'));
+    t.pods.find((p) => p.id === pod)!.processes.push(`c:${k}`);
+  }
+  t.edges.push(
+    edgeOf('c:1', 's:web', 15001, 1, 2),
+    edgeOf('c:2', 's:web', 15001, 3, 4),
+    edgeOf('c:3', 's:web', 15001, 0, 9),
+    edgeOf('c:4', 's:api', 15001, 2, 1),
+  );
+  model.applySnapshot(t);
+  const scene = model.scene();
+  const curls = scene.nodes.filter((n) => n.label.startsWith('curl'));
+  assert.deepEqual(
+    curls.map((n) => [n.label, n.group, n.members ?? null]),
+    [
+      ['curl ×3', 'pod:shop/web', ['c:1', 'c:2', 'c:3']],
+      ['curl', 'pod:shop/api', null],
+    ],
+  );
+  const group = curls[0]!;
+  const merged = scene.links.filter((l) => l.source === group.id);
+  assert.equal(merged.length, 1);
+  assert.equal(merged[0]!.rate, 4, 'rates summed');
+  // p50s weighted by rate: (1 x 2 + 3 x 4 + 0 x 9) / 4.
+  assert.equal(merged[0]!.valueMs, 3.5);
+  assert.equal(merged[0]!.text, '4 req/s · p50 ≈ 3.5 ms', 'its label says the p50 is an estimate');
+  assert.equal(scene.links.find((l) => l.id === 'p:web>s:web:15001')?.text, '10 req/s · p50 5 ms');
+  assert.deepEqual(merged[0]!.members, ['c:1>s:web:15001', 'c:2>s:web:15001', 'c:3>s:web:15001']);
+  // A lone process and its edge keep their own ids (their detail is their own).
+  assert.ok(scene.links.some((l) => l.id === 'c:4>s:api:15001' && !l.members));
+  // The pod holds the group once, not its members; the grouped node knows its pod.
+  assert.deepEqual(scene.groups.find((g) => g.id === 'pod:shop/web')?.nodes, [
+    'p:web',
+    's:web',
+    group.id,
+  ]);
+  assert.equal(model.podOf(group.id)?.id, 'pod:shop/web');
+  assert.deepEqual(model.membersOf(group.id), ['c:1', 'c:2', 'c:3']);
+  // Search still matches through the group; turned off, every process is its own node.
+  assert.equal(model.scene({ search: 'curl' }).nodes.filter((n) => n.match).length, 2);
+  assert.equal(
+    model.scene({ groupRepeated: false }).nodes.filter((n) => n.label === 'curl').length,
+    4,
+  );
+});

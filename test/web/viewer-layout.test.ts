@@ -16,19 +16,93 @@ import { ARTIFACTS, collectorWithShipper, drawn, until } from './viewer-page.js'
 
 const TOKEN = 'viewer-layout-token';
 const PODS = 9;
+const CURLS = 4;
 
 test('9 pods at three window sizes: the graph fills its area, labels are all drawn and apart, controls uncovered', async (t) => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const { collector, shipper } = await collectorWithShipper(t, { token: TOKEN });
-  for (const batch of meshOfPods({ pods: PODS, edgesPerPod: 3, nodes: 1, panMs: 0 }))
-    shipper.send({ ...batch, node: NODE });
+  const [batch] = meshOfPods({ pods: PODS, edgesPerPod: 3, nodes: 1, panMs: 0 });
+  // Four short-lived curls in svc-0's pod, each with one connection to svc-1's sidecar:
+  // drawn as one node with a count, their edges as one.
+  const app0 = batch!.processes!.find((p) => p.comm === 'svc-0')!;
+  const sidecar1 = batch!.processes!.find(
+    (p) => p.pod?.name === 'svc-1' && p.role === 'ROLE_SIDECAR',
+  )!;
+  for (let k = 0; k < CURLS; k++) {
+    const ref = { pid: 30_000 + k, startTimeTicks: 7 };
+    batch!.processes!.push({ ...app0, ref, comm: 'curl', exe: '/usr/bin/curl', cmdline: ['curl'] });
+    const client = { address: '10.20.0.0', port: 50_000 + k };
+    const server = { address: '10.20.0.1', port: 15006 };
+    const counters = { exchanges: 5, sendOps: 5, recvOps: 5, bytesSent: 500, bytesReceived: 500 };
+    batch!.edges!.push(
+      {
+        process: ref,
+        side: 'CONNECTION_SIDE_CLIENT',
+        local: { address: client.address },
+        remote: server,
+        connects: 1,
+        ...counters,
+        connections: [{ client, server }],
+      },
+      {
+        process: sidecar1.ref,
+        side: 'CONNECTION_SIDE_SERVER',
+        local: server,
+        remote: { address: client.address },
+        accepts: 1,
+        ...counters,
+        connections: [{ client, server }],
+      },
+    );
+  }
+  // Memory: 20 MiB per sidecar, 50 MiB per app, for the summary bar.
+  batch!.resources = batch!
+    .processes!.filter((p) => p.comm !== 'curl')
+    .map((p) => ({
+      process: p.ref,
+      cpuUserNs: 0,
+      cpuSystemNs: 0,
+      rssBytes: (p.role === 'ROLE_SIDECAR' ? 20 : 50) * 2 ** 20,
+      source: 'RESOURCE_SOURCE_PROC' as const,
+    }));
+  shipper.send({ ...batch!, node: NODE });
   assert.ok(await shipper.flush(5000), 'batches stored');
 
   const browser = await openBrowser({ width: 1280, height: 720 });
   t.after(() => browser.close());
   const { page } = browser;
   await page.goto(`${collector.httpUrl}/#token=${TOKEN}`);
-  await until('every process drawn', async () => (await drawn(page)).nodes.length === 2 * PODS);
+  // Each pod's app and sidecar, and svc-0's curls as one node.
+  const shown = await until(
+    'every process drawn',
+    async () => (await drawn(page)).nodes.length === 2 * PODS + 1 && drawn(page),
+  );
+  // The summary bar: the sidecars' memory against the apps', and the busiest path.
+  const bar = await until('the summary bar', async () => {
+    const text = await page.locator('.summary-bar').textContent();
+    return text?.includes('busiest path') && text;
+  });
+  assert.match(bar, /9 sidecars: CPU [\d.]+ millicores.*, memory 180 MB \(40% of the apps'\)/);
+  assert.match(
+    bar,
+    /busiest path ns-\d\/svc-\d( → ns-\d\/svc-\d)+: \+[\d.]+ (µs|ms) per request \(mean, \d+ sidecar crossings\)/,
+  );
+  const curls = shown.nodes.filter((id) => id.startsWith('group:'));
+  assert.equal(curls.length, 1, JSON.stringify(shown.nodes));
+  const mergedEdge = shown.links.find((id) => id.startsWith('merged:'));
+  assert.ok(mergedEdge, JSON.stringify(shown.links));
+  await page.evaluate(
+    (id) => (globalThis as PageGlobals).tollgate!.select({ kind: 'link', id }),
+    mergedEdge,
+  );
+  const panel = await until('the merged edge detailed', async () => {
+    const text = await page.locator('.panel').first().textContent();
+    return text?.includes('edges of processes of one command') && text;
+  });
+  assert.match(panel, new RegExp(`^ns-0/svc-0 curl ×${CURLS} → ns-1/svc-1 envoy:15006`));
+  assert.equal(await page.locator('.panel tr.clickable').count(), CURLS);
+  await page.screenshot({ path: join(ARTIFACTS, 'viewer-layout-merged.png') });
+  await page.evaluate(() => (globalThis as PageGlobals).tollgate!.select(null));
 
   for (const [width, height] of [
     [1280, 720],

@@ -9,11 +9,13 @@ import {
   type ColorBy,
   externalLabel,
   GraphModel,
+  type SceneLink,
   type SceneOptions,
   type WidthBy,
 } from './model/graph.js';
 import type { Introspection } from './model/introspection.js';
 import { type LayoutKind, type Point, place } from './model/layout.js';
+import { meshSummary } from './model/mesh-summary.js';
 import {
   describeRange,
   LAST_CHOICES,
@@ -30,6 +32,7 @@ import { GraphCanvas } from './ui/graph-canvas.js';
 import { renderLegend } from './ui/legend.js';
 import { nodePanel, podPanel } from './ui/pod-panel.js';
 import { SessionsPanel } from './ui/sessions-panel.js';
+import { renderSummaryBar } from './ui/summary-bar.js';
 
 declare global {
   interface Window {
@@ -63,6 +66,11 @@ class Viewer {
     attrs: { name: 'namespace', 'aria-label': 'namespace' },
   });
   private readonly graphArea = el('div', { class: 'graph-area' });
+  /** What the mesh costs in the window shown (summary-bar.ts). */
+  private readonly summaryBar = el('div', {
+    class: 'summary-bar',
+    attrs: { role: 'status', 'aria-label': 'mesh cost' },
+  });
   /** Collapsible; open where the graph has room for it beside the marks. */
   private readonly legend = el('details', { class: 'legend' });
   private readonly tooltip = el('div', { class: 'tooltip', attrs: { hidden: '' } });
@@ -83,7 +91,13 @@ class Viewer {
   private readonly sessions: SessionsPanel;
 
   constructor(root: HTMLElement) {
-    replace(root, this.toolbar(), el('main', {}, this.graphArea, this.aside()), this.messages);
+    replace(
+      root,
+      this.toolbar(),
+      this.summaryBar,
+      el('main', {}, this.graphArea, this.aside()),
+      this.messages,
+    );
     this.graphArea.append(this.legend, this.tooltip);
     this.graph = new GraphCanvas(this.graphArea, {
       select: (hit) => this.select(hit),
@@ -331,6 +345,18 @@ class Viewer {
     const scene = this.model.scene(this.options);
     this.positions = place(scene, this.layoutKind, this.positions);
     this.graph.setScene(scene, this.positions);
+    renderSummaryBar(
+      this.summaryBar,
+      meshSummary({
+        costs: this.model.costs.values(),
+        edges: this.model.edges.values(),
+        processes: this.model.processes,
+      }),
+      (podId) => {
+        const pod = this.model.pods.get(podId);
+        return pod ? `${pod.namespace}/${pod.name}` : podId;
+      },
+    );
     renderLegend(
       this.legend,
       this.options.colorBy,
@@ -384,6 +410,11 @@ class Viewer {
       }
       return;
     }
+    const merged = this.graph.drawnScene.links.find((l) => l.id === hit.id);
+    if (merged?.members) {
+      replace(this.tabs.details, this.mergedPanel(merged, merged.members));
+      return;
+    }
     if (!force && Date.now() - this.edgeFetchedMs < 5000) return;
     this.edgeFetchedMs = Date.now();
     const edge = this.model.edges.get(hit.id);
@@ -410,8 +441,54 @@ class Viewer {
       });
   }
 
+  /** Edges drawn as one between grouped processes: each with its rate and p50, to open. */
+  private mergedPanel(link: SceneLink, ids: readonly string[]): HTMLElement {
+    const edges = ids
+      .map((id) => this.model.edges.get(id))
+      .filter((e) => e !== undefined)
+      .sort((a, b) => b.requestsPerS - a.requestsPerS);
+    // Members differ by their processes: each row names its ends with their pids.
+    const end = (id: string) => {
+      const p = this.model.processes.get(id);
+      return p ? `${p.comm} (pid ${p.pid})` : this.nameOf(id);
+    };
+    return el(
+      'section',
+      { class: 'panel' },
+      el('h2', {}, `${this.nameOf(link.source)} → ${this.nameOf(link.target)}:${link.port}`),
+      el(
+        'p',
+        { class: 'muted' },
+        `${edges.length} edges of processes of one command drawn as one; click one for its detail.`,
+      ),
+      el(
+        'table',
+        {},
+        el('tr', {}, el('th', {}, 'edge'), el('th', {}, 'requests/s'), el('th', {}, 'p50')),
+        ...edges.map((e) => {
+          const row = el(
+            'tr',
+            { class: 'clickable' },
+            el('td', {}, `${end(e.source)} → ${end(e.target)}`),
+            el('td', {}, formatRate(e.requestsPerS)),
+            el('td', {}, e.multiplexed ? 'multiplexed' : formatMs(e.latencyMs)),
+          );
+          row.addEventListener('click', () => this.select({ kind: 'link', id: e.id }));
+          return row;
+        }),
+      ),
+    );
+  }
+
   /** A node's name for people: process name with its pod, or the peer's name. */
   private nameOf(id: string): string {
+    const members = this.model.membersOf(id);
+    if (members?.[0]) {
+      const p = this.model.processes.get(members[0]);
+      const pod = this.model.podOf(id);
+      const name = `${p?.comm ?? ''} ×${members.length}`;
+      return pod ? `${pod.namespace}/${pod.name} ${name}` : name;
+    }
     const p = this.model.processes.get(id);
     if (p) {
       const pod = p.pod ? this.model.pods.get(p.pod) : undefined;
@@ -430,7 +507,13 @@ class Viewer {
     let text = this.nameOf(hit.id);
     if (hit.kind === 'link') {
       const e = this.model.edges.get(hit.id);
-      if (e)
+      const merged = this.graph.drawnScene.links.find((l) => l.id === hit.id);
+      if (merged?.members)
+        text = `${this.nameOf(merged.source)} → ${this.nameOf(merged.target)}:${merged.port}\n${merged.members.length} edges · ${formatRate(
+          merged.members.reduce((a, id) => a + (this.model.edges.get(id)?.requestsPerS ?? 0), 0),
+          ' req/s',
+        )} · p50 ≈ ${formatMs(merged.valueMs)} (weighted by rate)`;
+      else if (e)
         text = `${this.nameOf(e.source)} → ${this.nameOf(e.target)}:${e.port}\n${formatRate(e.requestsPerS, ' req/s')} · ${e.multiplexed ? 'multiplexed' : `p50 ${formatMs(e.latencyMs)}`}`;
     }
     this.tooltip.textContent = text;

@@ -11,7 +11,7 @@ import type {
   TopologyPod,
   TopologyProcess,
 } from './api-types.js';
-import { formatMs } from './format.js';
+import { formatBytes, formatMs, formatRate } from './format.js';
 
 export type NodeKind = 'app' | 'sidecar' | 'external';
 export type WidthBy = 'requests' | 'bytes';
@@ -27,20 +27,32 @@ export interface SceneNode {
   namespace: string | null;
   /** Matched the search (drawn emphasised). */
   match: boolean;
+  /**
+   * The processes this node stands for when several of one command in one pod are
+   * drawn as one (short-lived clients, a server's workers); absent for a single one.
+   */
+  members?: string[];
 }
 
 export interface SceneLink {
   id: string;
   source: string;
   target: string;
+  /** The server's port. */
+  port: number;
   /** The measure the width encodes: requests/s or bytes/s. */
   rate: number;
   /**
    * The measure the colour encodes, in ms: the exchange latency p50, or the sidecar's
    * added latency p50 for the direction the edge enters or leaves it (null when neither
-   * end is a sidecar, or unknown).
+   * end is a sidecar, or unknown). For merged edges, the members' p50s weighted by
+   * their rates: an estimate of the p50 over all of them, exact when they agree.
    */
   valueMs: number | null;
+  /** The edges this one stands for, between grouped processes; absent for a single one. */
+  members?: string[];
+  /** What the edge label says when zoomed in: its rate and the colour's measure. */
+  text: string;
 }
 
 export interface SceneGroup {
@@ -67,6 +79,8 @@ export interface SceneOptions {
   search?: string;
   widthBy?: WidthBy;
   colorBy?: ColorBy;
+  /** Draw processes of one command in one pod as one node (the default). */
+  groupRepeated?: boolean;
 }
 
 type Snapshot = Topology & { costs: PodCost[] };
@@ -80,6 +94,8 @@ export class GraphModel {
   readonly costs = new Map<string, PodCost>();
   fromMs = 0;
   toMs = 0;
+  /** Grouped nodes of the last scene and the processes each stands for. */
+  private groupMembers = new Map<string, string[]>();
 
   applySnapshot(s: Snapshot): void {
     for (const map of [this.pods, this.processes, this.externals, this.edges, this.costs])
@@ -116,9 +132,10 @@ export class GraphModel {
     return [...new Set([...this.pods.values()].map((p) => p.namespace))].sort();
   }
 
-  /** The pod a process or external belongs to, when the model knows it. */
+  /** The pod a process (or a grouped node) belongs to, when the model knows it. */
   podOf(nodeId: string): TopologyPod | undefined {
-    const pod = this.processes.get(nodeId)?.pod;
+    const id = this.groupMembers.get(nodeId)?.[0] ?? nodeId;
+    const pod = this.processes.get(id)?.pod;
     return pod ? this.pods.get(pod) : undefined;
   }
 
@@ -181,11 +198,26 @@ export class GraphModel {
         id: e.id,
         source: e.source,
         target: e.target,
+        port: e.port,
         rate: widthBy === 'requests' ? e.requestsPerS : e.bytesPerS,
         valueMs: colorBy === 'latency' ? e.latencyMs : this.overheadOf(e),
+        text: '',
       });
+      const link = links[links.length - 1]!;
+      link.text = linkText(link, widthBy, colorBy, e.multiplexed);
     }
-    const nodes = [...all.values()].filter((n) => shown.has(n.id));
+    const grouped =
+      options.groupRepeated === false
+        ? { nodes: [...all.values()].filter((n) => shown.has(n.id)), links }
+        : groupRepeated(
+            [...all.values()].filter((n) => shown.has(n.id)),
+            links,
+          );
+    for (const l of grouped.links) if (l.members) l.text = linkText(l, widthBy, colorBy, false);
+    const nodes = grouped.nodes;
+    this.groupMembers = new Map(
+      nodes.filter((n) => n.members).map((n) => [n.id, n.members!] as const),
+    );
     const groups = new Map<string, SceneGroup>();
     for (const n of nodes) {
       if (!n.group) continue;
@@ -212,7 +244,12 @@ export class GraphModel {
       }
       g.nodes.push(n.id);
     }
-    return { nodes, links, groups: [...groups.values()] };
+    return { nodes, links: grouped.links, groups: [...groups.values()] };
+  }
+
+  /** The processes a grouped node of the last scene stands for. */
+  membersOf(nodeId: string): readonly string[] | undefined {
+    return this.groupMembers.get(nodeId);
   }
 
   /**
@@ -228,6 +265,96 @@ export class GraphModel {
       return this.costs.get(source.pod)?.outbound?.addedLatency.p50Ms ?? null;
     return null;
   }
+}
+
+/**
+ * Processes of one command and role in one pod drawn as one node with a count (each run
+ * of a short-lived client would otherwise add a dot), and the edges between the same two
+ * nodes on one port merged: rates summed, the colour's p50 weighted by rate. A node or
+ * edge that stands alone keeps its own id, so its detail is its own.
+ */
+export function groupRepeated(
+  nodes: readonly SceneNode[],
+  links: readonly SceneLink[],
+): { nodes: SceneNode[]; links: SceneLink[] } {
+  const byKey = new Map<string, SceneNode[]>();
+  for (const n of nodes) {
+    if (n.kind === 'external' || n.group === null) continue;
+    const key = JSON.stringify([n.group, n.kind, n.label]);
+    const list = byKey.get(key);
+    if (list) list.push(n);
+    else byKey.set(key, [n]);
+  }
+  const alias = new Map<string, string>();
+  const out: SceneNode[] = [];
+  const placed = new Set<string>();
+  for (const n of nodes) {
+    const key = JSON.stringify([n.group, n.kind, n.label]);
+    const same = n.kind === 'external' || n.group === null ? undefined : byKey.get(key);
+    if (!same || same.length < 2) {
+      out.push(n);
+      continue;
+    }
+    const id = `group:${key}`;
+    alias.set(n.id, id);
+    if (placed.has(id)) continue;
+    placed.add(id);
+    out.push({
+      id,
+      kind: n.kind,
+      label: `${n.label} ×${same.length}`,
+      group: n.group,
+      namespace: n.namespace,
+      match: same.some((m) => m.match),
+      members: same.map((m) => m.id).sort(),
+    });
+  }
+  const merged = new Map<string, SceneLink[]>();
+  for (const l of links) {
+    const source = alias.get(l.source) ?? l.source;
+    const target = alias.get(l.target) ?? l.target;
+    const key = JSON.stringify([source, target, l.port]);
+    const list = merged.get(key);
+    const moved = { ...l, source, target };
+    if (list) list.push(moved);
+    else merged.set(key, [moved]);
+  }
+  const outLinks: SceneLink[] = [];
+  for (const [key, list] of merged) {
+    if (list.length === 1) {
+      outLinks.push(list[0]!);
+      continue;
+    }
+    const rate = list.reduce((a, l) => a + l.rate, 0);
+    const known = list.filter((l) => l.valueMs !== null);
+    const weight = known.reduce((a, l) => a + l.rate, 0);
+    const valueMs =
+      known.length === 0
+        ? null
+        : weight > 0
+          ? known.reduce((a, l) => a + l.rate * l.valueMs!, 0) / weight
+          : known.reduce((a, l) => a + l.valueMs!, 0) / known.length;
+    outLinks.push({
+      id: `merged:${key}`,
+      source: list[0]!.source,
+      target: list[0]!.target,
+      port: list[0]!.port,
+      rate,
+      valueMs,
+      members: list.map((l) => l.id).sort(),
+      text: '',
+    });
+  }
+  return { nodes: out, links: outLinks };
+}
+
+/** An edge's label: its rate, and its p50 (estimated, ≈, for merged edges). */
+function linkText(l: SceneLink, widthBy: WidthBy, colorBy: ColorBy, multiplexed: boolean): string {
+  const rate = widthBy === 'requests' ? formatRate(l.rate, ' req/s') : `${formatBytes(l.rate)}/s`;
+  if (colorBy === 'latency' && multiplexed) return `${rate} · multiplexed`;
+  if (l.valueMs === null) return rate;
+  const what = colorBy === 'latency' ? 'p50' : 'added p50';
+  return `${rate} · ${what} ${l.members ? '≈ ' : ''}${formatMs(l.valueMs)}`;
 }
 
 /**

@@ -423,6 +423,21 @@ export class GraphCanvas {
         const p = this.positions.get(n.id);
         if (p && visible(p)) label(n.label, p, NODE_RADIUS + 4, 0);
       }
+      // Zoomed in, edges say their rate and latency at their middle (the hover does anyway).
+      if (k >= 1.5) {
+        ctx.fillStyle = '#374151';
+        for (const l of this.prepared.links) {
+          const a = this.positions.get(l.source);
+          const b = this.positions.get(l.target);
+          if (!a || !b || !l.text) continue;
+          const c = linkPath(a, b, l.bend);
+          const mid = {
+            x: 0.25 * c.start.x + 0.5 * c.control.x + 0.25 * c.end.x,
+            y: 0.25 * c.start.y + 0.5 * c.control.y + 0.25 * c.end.y,
+          };
+          if (visible(mid)) label(l.text, mid, 4, -8);
+        }
+      }
     } else {
       for (const h of [this.selected, this.hovered]) {
         if (h?.kind !== 'node') continue;

@@ -1,0 +1,77 @@
+// The summary bar's figures: sidecars' CPU and memory against the apps', and the added
+// latency per request along the busiest path between pods.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { meshSummary } from '../../web/src/model/mesh-summary.js';
+import { edgeOf, shopTopology } from './topology-fixture.js';
+
+const resources = (millicores: number, rssMb: number) => ({
+  cpuMsPer1kRequests: null,
+  millicores,
+  rssMb,
+  rssMbMax: rssMb,
+});
+
+function inputOf(t: ReturnType<typeof shopTopology>) {
+  return {
+    costs: t.costs,
+    edges: t.edges,
+    processes: new Map(t.processes.map((p) => [p.id, p])),
+  };
+}
+
+test('the busiest path from the pod no other calls, its sidecar crossings summed by their means', () => {
+  const t = shopTopology();
+  const s = meshSummary(inputOf(t));
+  // web -> api -> db: web's outbound, api's both ways, db's inbound.
+  assert.deepEqual(s.path?.pods, ['pod:shop/web', 'pod:shop/api', 'pod:data/db']);
+  assert.equal(s.path?.crossings, 4);
+  assert.equal(s.path?.crossingsKnown, 4);
+  assert.ok(Math.abs(s.path!.addedMeanMs - (0.8 + 0.5 + 0.6 + 0.4)) < 1e-9);
+});
+
+test('the path follows the busiest call, and says which crossings have no figure', () => {
+  const t = shopTopology();
+  // api also calls a cache pod, busier than its calls to db; the cache has no inbound figure.
+  t.pods.push({
+    id: 'pod:shop/cache',
+    namespace: 'shop',
+    name: 'cache',
+    node: 'n1',
+    source: 'POD_SOURCE_KUBERNETES',
+    labels: {},
+    processes: ['s:cache'],
+  });
+  t.processes.push({
+    ...t.processes.find((p) => p.id === 's:db')!,
+    id: 's:cache',
+    pod: 'pod:shop/cache',
+  });
+  t.edges.push(edgeOf('s:api', 's:cache', 6379, 50, 0.3));
+  t.costs.push({
+    ...t.costs[0]!,
+    pod: 'pod:shop/cache',
+    name: 'cache',
+    inbound: null,
+    outbound: null,
+  });
+  const s = meshSummary(inputOf(t));
+  assert.deepEqual(s.path?.pods, ['pod:shop/web', 'pod:shop/api', 'pod:shop/cache']);
+  assert.equal(s.path?.crossings, 4);
+  assert.equal(s.path?.crossingsKnown, 3);
+});
+
+test("sidecars' CPU and memory in all against the apps'; no path without calls between pods", () => {
+  const t = shopTopology();
+  t.costs = t.costs.map((c, i) => ({
+    ...c,
+    sidecar: resources(10 * (i + 1), 20),
+    app: resources(100, 50 + i),
+  }));
+  const s = meshSummary({ ...inputOf(t), edges: [] });
+  assert.deepEqual(
+    [s.sidecars, s.sidecarMillicores, s.sidecarRssMb, s.appMillicores, s.appRssMb],
+    [3, 60, 60, 300, 153],
+  );
+  assert.equal(s.path, null);
+});

@@ -1,0 +1,116 @@
+// What the mesh costs in the view's window, for the summary bar: the sidecars' CPU and
+// memory in all against the apps', and the added latency per request along the busiest
+// path between pods. Pure, so it is unit tested in node.
+import type { PodCost, TopologyEdge, TopologyProcess } from './api-types.js';
+
+export interface MeshSummary {
+  sidecars: number;
+  sidecarMillicores: number;
+  appMillicores: number;
+  sidecarRssMb: number;
+  appRssMb: number;
+  /**
+   * The busiest path: from the pod that takes the most requests from no other pod,
+   * following each pod's busiest call to a pod not yet on the path. Null without an edge
+   * between two pods.
+   */
+  path: {
+    pods: string[];
+    /**
+     * The sidecars' added latency summed along it, means (means add; quantiles do not):
+     * each pod's inbound where the path enters it and outbound where it leaves.
+     */
+    addedMeanMs: number;
+    /** Sidecar crossings on the path with a figure, and all of them. */
+    crossingsKnown: number;
+    crossings: number;
+  } | null;
+}
+
+export function meshSummary(input: {
+  costs: Iterable<PodCost>;
+  edges: Iterable<TopologyEdge>;
+  processes: ReadonlyMap<string, TopologyProcess>;
+}): MeshSummary {
+  const costs = new Map([...input.costs].map((c) => [c.pod, c]));
+  let sidecars = 0;
+  let sidecarMillicores = 0;
+  let appMillicores = 0;
+  let sidecarRssMb = 0;
+  let appRssMb = 0;
+  for (const c of costs.values()) {
+    if (c.proxy) sidecars++;
+    if (c.sidecar) {
+      sidecarMillicores += c.sidecar.millicores;
+      sidecarRssMb += c.sidecar.rssMb ?? 0;
+    }
+    if (c.app) {
+      appMillicores += c.app.millicores;
+      appRssMb += c.app.rssMb ?? 0;
+    }
+  }
+  return {
+    sidecars,
+    sidecarMillicores,
+    appMillicores,
+    sidecarRssMb,
+    appRssMb,
+    path: busiestPath(input.edges, input.processes, costs),
+  };
+}
+
+function busiestPath(
+  edges: Iterable<TopologyEdge>,
+  processes: ReadonlyMap<string, TopologyProcess>,
+  costs: ReadonlyMap<string, PodCost>,
+): MeshSummary['path'] {
+  // Requests/s between pods, each direction once.
+  const calls = new Map<string, Map<string, number>>();
+  const called = new Set<string>();
+  for (const e of edges) {
+    const from = processes.get(e.source)?.pod;
+    const to = processes.get(e.target)?.pod;
+    if (!from || !to || from === to) continue;
+    let out = calls.get(from);
+    if (!out) {
+      out = new Map();
+      calls.set(from, out);
+    }
+    out.set(to, (out.get(to) ?? 0) + e.requestsPerS);
+    called.add(to);
+  }
+  const total = (pod: string) => [...(calls.get(pod)?.values() ?? [])].reduce((a, b) => a + b, 0);
+  const roots = [...calls.keys()].filter((p) => !called.has(p));
+  // Every pod is called by another (a cycle): start at the busiest caller.
+  const candidates = roots.length > 0 ? roots : [...calls.keys()];
+  if (candidates.length === 0) return null;
+  const start = candidates.sort((a, b) => total(b) - total(a) || a.localeCompare(b))[0]!;
+  const pods = [start];
+  for (;;) {
+    const here = pods[pods.length - 1]!;
+    const next = [...(calls.get(here) ?? new Map<string, number>()).entries()]
+      .filter(([pod]) => !pods.includes(pod))
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0];
+    if (!next) break;
+    pods.push(next[0]);
+  }
+  let addedMeanMs = 0;
+  let crossings = 0;
+  let crossingsKnown = 0;
+  pods.forEach((pod, i) => {
+    const cost = costs.get(pod);
+    if (!cost?.proxy) return;
+    // Inbound where the path enters the pod, outbound where it leaves it.
+    const crossed = [i > 0 && cost.inbound, i < pods.length - 1 && cost.outbound];
+    for (const d of crossed) {
+      if (d === false) continue;
+      crossings++;
+      const mean = d?.addedLatency.meanMs;
+      if (typeof mean === 'number') {
+        crossingsKnown++;
+        addedMeanMs += mean;
+      }
+    }
+  });
+  return { pods, addedMeanMs, crossingsKnown, crossings };
+}

@@ -1,0 +1,37 @@
+// The summary bar under the toolbar: what the mesh costs in the window shown, at a glance.
+import { formatMs } from '../model/format.js';
+import type { MeshSummary } from '../model/mesh-summary.js';
+import { el, replace } from './dom.js';
+
+export function renderSummaryBar(
+  into: HTMLElement,
+  s: MeshSummary,
+  podName: (podId: string) => string,
+): void {
+  if (s.sidecars === 0) {
+    replace(into, el('span', { class: 'muted' }, 'No sidecars in this window.'));
+    return;
+  }
+  const share = (part: number, whole: number) =>
+    whole > 0 ? ` (${Math.round((100 * part) / whole)}% of the apps')` : '';
+  const path = s.path;
+  replace(
+    into,
+    el('strong', {}, 'Mesh cost'),
+    el(
+      'span',
+      {},
+      `${s.sidecars} sidecar${s.sidecars === 1 ? '' : 's'}: CPU ${round(s.sidecarMillicores)} millicores${share(s.sidecarMillicores, s.appMillicores)}, memory ${round(s.sidecarRssMb)} MB${share(s.sidecarRssMb, s.appRssMb)}`,
+    ),
+    path &&
+      el(
+        'span',
+        { title: 'means add up along a path; quantiles do not' },
+        `busiest path ${path.pods.map(podName).join(' → ')}: +${formatMs(path.addedMeanMs)} per request (mean, ${path.crossingsKnown === path.crossings ? `${path.crossings} sidecar crossings` : `${path.crossingsKnown} of ${path.crossings} sidecar crossings measured`})`,
+      ),
+  );
+}
+
+function round(v: number): string {
+  return v >= 100 ? String(Math.round(v)) : v.toFixed(1);
+}
