@@ -26,8 +26,18 @@ export async function screenshotsAtSizes(page: Page, name: string): Promise<void
 }
 // Page functions are sent to the page as source: they name the viewer's introspection
 // through globalThis (these tests compile without DOM types), not through a helper.
-export const drawn = (page: Page) =>
-  page.evaluate(() => (globalThis as PageGlobals).tollgate!.drawn());
+// After two animation frames: a scene just set (or a layout shift, such as the summary
+// bar filling in, refitting the graph) is drawn by then, so positions and pixels agree.
+export const drawn = async (page: Page) => {
+  await page.evaluate(() => {
+    // Tests compile without DOM types: the page's window, typed here for the call.
+    const w = globalThis as unknown as { requestAnimationFrame(f: () => void): void };
+    return new Promise<void>((resolve) =>
+      w.requestAnimationFrame(() => w.requestAnimationFrame(resolve)),
+    );
+  });
+  return page.evaluate(() => (globalThis as PageGlobals).tollgate!.drawn());
+};
 export const screenOf = async (page: Page, hit: Hit) =>
   (await page.evaluate((h) => (globalThis as PageGlobals).tollgate!.screenOf(h), hit))!;
 

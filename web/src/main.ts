@@ -23,6 +23,7 @@ import {
   refreshEveryMs,
   type TimeRangeChoice,
 } from './model/time-range.js';
+import { decodeViewState, encodeViewState, type ViewState } from './model/view-state.js';
 import { agentsPanel } from './ui/agents-panel.js';
 import { ApiError, api, LiveSocket, setToken, takeTokenFromUrl } from './ui/api.js';
 import { compareView } from './ui/compare-view.js';
@@ -54,6 +55,15 @@ class Viewer {
   };
   private range: TimeRangeChoice = { kind: 'live' };
   private selection: Hit | null = null;
+  /** The first view was applied (its range set, even when it is the default). */
+  private started = false;
+  /** The toolbar's choices, set from a URL's view as well as by hand. */
+  private readonly controls = {
+    layout: el('select'),
+    width: el('select'),
+    colour: el('select'),
+    search: el('input'),
+  };
   private live: LiveSocket | undefined;
   private refreshTimer: number | undefined;
   private edgeFetchedMs = 0;
@@ -129,6 +139,7 @@ class Viewer {
       el('p', { class: 'muted' }, 'Click a pod, process or edge for its detail.'),
     );
     this.fillRangeSelect();
+    replace(this.summaryBar, el('span', { class: 'muted' }, 'Mesh cost: waiting for data'));
     window.tollgate = {
       frames: () => this.graph.frames,
       firstRenderMs: () => this.graph.firstRenderMs,
@@ -163,7 +174,59 @@ class Viewer {
   }
 
   start(): void {
-    this.setRange({ kind: 'live' });
+    // The URL's view (a shared link, or the page reloaded); back and forward step through
+    // the views chosen since.
+    window.addEventListener('popstate', () => this.applyView(decodeViewState(location.hash)));
+    this.applyView(decodeViewState(location.hash));
+  }
+
+  private currentView(): ViewState {
+    return {
+      range: this.range,
+      layout: this.layoutKind,
+      widthBy: this.options.widthBy,
+      colorBy: this.options.colorBy,
+      namespace: [...(this.options.namespaces ?? [])][0] ?? '',
+      search: this.options.search ?? '',
+      selection: this.selection,
+    };
+  }
+
+  /** Puts the view in the URL: a new history entry, or (while typing) the same one. */
+  private rememberView(how: 'push' | 'replace' = 'push'): void {
+    const encoded = encodeViewState(this.currentView());
+    const url = location.pathname + location.search + (encoded ? `#${encoded}` : '');
+    if (url === location.pathname + location.search + location.hash) return;
+    if (how === 'push') history.pushState(null, '', url);
+    else history.replaceState(null, '', url);
+  }
+
+  /** Shows a view as the URL describes it, without adding to the history. */
+  private applyView(v: ViewState): void {
+    const relayout = v.layout !== this.layoutKind;
+    this.layoutKind = v.layout;
+    this.options.widthBy = v.widthBy;
+    this.options.colorBy = v.colorBy;
+    this.options.namespaces = new Set(v.namespace ? [v.namespace] : []);
+    this.options.search = v.search;
+    this.controls.layout.value = v.layout;
+    this.controls.width.value = v.widthBy;
+    this.controls.colour.value = v.colorBy;
+    this.controls.search.value = v.search;
+    if (relayout) this.positions = new Map();
+    this.selection = v.selection;
+    this.graph.setSelected(v.selection);
+    if (JSON.stringify(v.range) !== JSON.stringify(this.range) || !this.started) {
+      this.started = true;
+      this.setRange(v.range);
+    }
+    this.redraw();
+    if (relayout) this.graph.fit();
+    if (!v.selection)
+      replace(
+        this.tabs.details,
+        el('p', { class: 'muted' }, 'Click a pod, process or edge for its detail.'),
+      );
   }
 
   private toolbar(): HTMLElement {
@@ -184,9 +247,11 @@ class Viewer {
         'aria-label': 'search',
       },
     });
+    this.controls.search = search;
     search.addEventListener('input', () => {
       this.options.search = search.value;
       this.redraw();
+      this.rememberView('replace');
     });
     search.addEventListener('keydown', (event) => {
       if (event.key !== 'Enter') return;
@@ -200,52 +265,60 @@ class Viewer {
       const v = this.rangeSelect.value;
       if (v === 'live') this.setRange({ kind: 'live' });
       else if (v.startsWith('last:')) this.setRange({ kind: 'last', minutes: Number(v.slice(5)) });
+      this.rememberView();
     });
     this.namespaceSelect.addEventListener('change', () => {
       const v = this.namespaceSelect.value;
       this.options.namespaces = new Set(v ? [v] : []);
       this.redraw();
+      this.rememberView();
     });
+    this.controls.layout = choice<LayoutKind>(
+      'layout',
+      [
+        ['layered', 'layered'],
+        ['force', 'force'],
+      ],
+      (v) => {
+        this.layoutKind = v;
+        this.positions = new Map();
+        this.redraw();
+        this.graph.fit();
+        this.rememberView();
+      },
+    );
+    this.controls.width = choice<WidthBy>(
+      'width',
+      [
+        ['requests', 'width: requests/s'],
+        ['bytes', 'width: bytes/s'],
+      ],
+      (v) => {
+        this.options.widthBy = v;
+        this.redraw();
+        this.rememberView();
+      },
+    );
+    this.controls.colour = choice<ColorBy>(
+      'colour',
+      [
+        ['latency', 'colour: latency'],
+        ['overhead', 'colour: sidecar overhead'],
+      ],
+      (v) => {
+        this.options.colorBy = v;
+        this.redraw();
+        this.rememberView();
+      },
+    );
     return el(
       'header',
       { class: 'toolbar' },
       el('h1', {}, 'Tollgate'),
       this.rangeSelect,
-      choice<LayoutKind>(
-        'layout',
-        [
-          ['layered', 'layered'],
-          ['force', 'force'],
-        ],
-        (v) => {
-          this.layoutKind = v;
-          this.positions = new Map();
-          this.redraw();
-          this.graph.fit();
-        },
-      ),
-      choice<WidthBy>(
-        'width',
-        [
-          ['requests', 'width: requests/s'],
-          ['bytes', 'width: bytes/s'],
-        ],
-        (v) => {
-          this.options.widthBy = v;
-          this.redraw();
-        },
-      ),
-      choice<ColorBy>(
-        'colour',
-        [
-          ['latency', 'colour: latency'],
-          ['overhead', 'colour: sidecar overhead'],
-        ],
-        (v) => {
-          this.options.colorBy = v;
-          this.redraw();
-        },
-      ),
+      this.controls.layout,
+      this.controls.width,
+      this.controls.colour,
       this.namespaceSelect,
       search,
       button('Fit', () => this.graph.fit()),
@@ -368,7 +441,8 @@ class Viewer {
   }
 
   private updateNamespaces(): void {
-    const current = this.namespaceSelect.value;
+    // The chosen one, which may come from a URL before its pods do.
+    const current = [...(this.options.namespaces ?? [])][0] ?? '';
     const names = this.model.namespaces();
     const wanted = ['', ...names].join('\n');
     if (this.namespaceSelect.dataset.names === wanted) return;
@@ -387,6 +461,7 @@ class Viewer {
     this.edgeFetchedMs = 0;
     this.showTab('details');
     this.refreshDetails(true);
+    this.rememberView();
   }
 
   /** Re-renders the detail of what is selected; an edge's is fetched at most every 5 s. */
@@ -533,6 +608,7 @@ class Viewer {
   private showSessionWindow(s: SessionSummary): void {
     const toMs = s.endMs ?? Date.now();
     this.setRange({ kind: 'session', id: s.id, name: s.name, fromMs: s.startMs, toMs });
+    this.rememberView();
   }
 
   private async compare(a: string, b: string): Promise<void> {

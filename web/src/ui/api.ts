@@ -29,10 +29,14 @@ export class ApiError extends Error {
 }
 
 export function takeTokenFromUrl(): void {
-  const match = /(?:^#|&)token=([^&]*)/.exec(location.hash);
-  if (!match) return;
-  sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]!));
-  history.replaceState(null, '', location.pathname + location.search);
+  const params = new URLSearchParams(location.hash.replace(/^#/, ''));
+  const t = params.get('token');
+  if (t === null) return;
+  sessionStorage.setItem(TOKEN_KEY, t);
+  // Out of the address bar and history; the rest of the fragment (the view) stays.
+  params.delete('token');
+  const rest = params.toString();
+  history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
 }
 
 export function setToken(token: string): void {
