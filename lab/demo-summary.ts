@@ -2,6 +2,7 @@
 import type { DirectionCost, PodCost } from '../collector/model/sidecar-cost.js';
 import type { ProcessResources } from '../daemonset/proc-resources.js';
 import { mean } from '../proto/histogram.js';
+import type { Waterfall, WaterfallPart } from '../web/src/model/waterfall.js';
 import type { MESHED_PATH } from './bookinfo.js';
 import type { LoadResult } from './load.js';
 
@@ -62,6 +63,14 @@ export interface ChainCheck {
   unexplained_ms: MeanAndP50;
 }
 
+export interface DemoWaterfall {
+  path: string[];
+  total_ms: number;
+  load_generator_mean_ms: number | null;
+  parts: { part: string; mean_ms: number }[];
+  in_no_part_ms: number;
+}
+
 export interface DemoSummary {
   mode: 'profiled';
   lab: string;
@@ -73,6 +82,12 @@ export interface DemoSummary {
     added: Quantiles;
   };
   chain: ChainCheck;
+  /**
+   * Where a request of the meshed chain goes, by means (web/src/model/waterfall.ts, as the
+   * viewer shows it): the total at the load generator's socket, beside the load
+   * generator's own mean as an independent check, and what no part holds.
+   */
+  waterfall: DemoWaterfall | null;
   pods: {
     namespace: string;
     name: string;
@@ -184,6 +199,29 @@ function chainCheck(
   };
 }
 
+/** Pod ids as the collector names them (pod:namespace/name) to the lab's pod names. */
+const labName = (podId: string) =>
+  podId.slice(podId.lastIndexOf('/') + 1).replace(/^tg[0-9a-f]+-/, '');
+
+function demoWaterfall(w: Waterfall, meshed: LoadResult): DemoWaterfall {
+  const lg = mean(meshed.latency);
+  const name = (p: WaterfallPart) => {
+    const pod = labName(p.pod);
+    if (p.kind === 'network') return `network ${pod} -> ${labName(p.to ?? '')}`;
+    if (p.kind === 'app') return `${pod} app`;
+    if (p.kind === 'unexplained') return 'in no part';
+    return `${pod} sidecar ${p.kind === 'sidecar-inbound' ? 'inbound' : 'outbound'}`;
+  };
+  const parts = w.parts.filter((p) => p.kind !== 'unexplained');
+  return {
+    path: w.pods.map(labName),
+    total_ms: round(w.totalMs),
+    load_generator_mean_ms: lg === undefined ? null : round(lg / 1e6),
+    parts: parts.map((p) => ({ part: name(p), mean_ms: round(p.meanMs) })),
+    in_no_part_ms: round(w.parts.find((p) => p.kind === 'unexplained')?.meanMs ?? 0),
+  };
+}
+
 export function summarize(
   lab: string,
   meshed: LoadResult,
@@ -192,6 +230,7 @@ export function summarize(
   agent: AgentMeasurement,
   webUrl: string,
   path: Path,
+  requestWaterfall: Waterfall | null = null,
 ): DemoSummary {
   const m = quantiles(meshed);
   const u = quantiles(unmeshed);
@@ -206,6 +245,7 @@ export function summarize(
       added: difference(m, u),
     },
     chain: chainCheck(path, pods, meshed, unmeshed),
+    waterfall: requestWaterfall && demoWaterfall(requestWaterfall, meshed),
     pods: pods.map((p) => ({
       namespace: 'lab',
       name: p.name,
@@ -276,6 +316,7 @@ export function renderText(s: DemoSummary): string {
     chainRow('end to end, mesh on - off', s.chain.end_to_end_added_ms),
     chainRow('unexplained remainder', s.chain.unexplained_ms),
     '',
+    ...waterfallRows(s.waterfall),
     `  ${'pod'.padEnd(18)}${'requests'.padStart(9)}${'sidecar CPU'.padStart(14)}${'sidecar RSS'.padStart(12)}${'added inbound'.padStart(18)}${'added outbound'.padStart(18)}${'app CPU'.padStart(14)}${'app RSS'.padStart(11)}`,
     `  ${''.padEnd(18)}${''.padStart(9)}${'per 1k req'.padStart(14)}${''.padStart(12)}${'p50 / p99'.padStart(18)}${'p50 / p99'.padStart(18)}${'per 1k req'.padStart(14)}`,
     ...podRows,
@@ -285,4 +326,16 @@ export function renderText(s: DemoSummary): string {
     '',
     `  ${s.note}`,
   ].join('\n');
+}
+
+function waterfallRows(w: DemoWaterfall | null): string[] {
+  if (!w) return [];
+  return [
+    `  Where a request's time goes (means, ${w.path.join(' -> ')})`,
+    ...w.parts.map((p) => `  ${p.part.padEnd(44)}${fmt(p.mean_ms, ' ms').padStart(11)}`),
+    `  ${'in no part'.padEnd(44)}${fmt(w.in_no_part_ms, ' ms').padStart(11)}`,
+    `  ${"the call, at the load generator's socket".padEnd(44)}${fmt(w.total_ms, ' ms').padStart(11)}`,
+    `  ${'the load generator, its own timing'.padEnd(44)}${fmt(w.load_generator_mean_ms, ' ms').padStart(11)}`,
+    '',
+  ];
 }

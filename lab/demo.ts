@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newLocalCredentials, startEmbedded, viewerLink } from '../cli/commands/up.js';
 import { type ProcessResources, readProcessResources } from '../daemonset/proc-resources.js';
+import { waterfall } from '../web/src/model/waterfall.js';
 import {
   bookinfoPods,
   LOADGEN_POD,
@@ -90,6 +91,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary | null>
       if (last) await embedded.agent.stop();
       const range = { fromMs: loadStartMs - intervalMs, toMs: Date.now() + intervalMs };
       const profile = embedded.collector.queries.view(range);
+      // The meshed chain's pods as the collector names them (by network namespace here).
+      const podId = (name: string) =>
+        profile.topology.pods.find((p) => p.name === lab.pods.get(name)?.netns)?.id;
+      const chainPods = [LOADGEN_POD, MESHED_ENTRY, 'catalog-1', 'ratings'].map(podId);
+      const requestWaterfall = chainPods.every((id) => id !== undefined)
+        ? waterfall({
+            pods: chainPods as string[],
+            edges: profile.topology.edges,
+            processes: new Map(profile.topology.processes.map((p) => [p.id, p])),
+            costs: new Map(profile.costs.map((c) => [c.pod, c])),
+          })
+        : null;
       const agentView = embedded.collector.queries.agents(range)[0];
       const measurements: PodMeasurement[] = [];
       for (const p of pods) {
@@ -121,6 +134,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary | null>
         },
         webUrl,
         MESHED_PATH,
+        requestWaterfall,
       );
     };
     const stopped = new Promise<null>((resolve) => {

@@ -87,6 +87,25 @@ test('9 pods at three window sizes: the graph fills its area, labels are all dra
     bar,
     /busiest path ns-\d\/svc-\d( → ns-\d\/svc-\d)+: \+[\d.]+ (µs|ms) per request \(mean, \d+ sidecar crossings\)/,
   );
+  // Where the time goes along that path: the parts add up to the call's total.
+  await page.getByRole('button', { name: 'where the time goes' }).click();
+  const parts = await until('the waterfall', async () => {
+    const rows = await page.locator('.waterfall .part[data-ms]').evaluateAll((list) =>
+      list.map((r) => {
+        const row = r as unknown as { getAttribute(name: string): string | null };
+        return { kind: row.getAttribute('data-kind'), ms: Number(row.getAttribute('data-ms')) };
+      }),
+    );
+    return rows.length > 0 && rows;
+  });
+  const total = Number(await page.locator('.waterfall').getAttribute('data-total-ms'));
+  assert.ok(total > 0);
+  const kinds = new Set(parts.map((p) => p.kind));
+  for (const k of ['sidecar-outbound', 'network', 'sidecar-inbound', 'unexplained'])
+    assert.ok(kinds.has(k), `a ${k} part: ${JSON.stringify(parts)}`);
+  const sum = parts.reduce((a, p) => a + p.ms, 0);
+  assert.ok(Math.abs(sum - total) < 1e-9, `parts ${sum} ms, total ${total} ms`);
+  await page.screenshot({ path: join(ARTIFACTS, 'viewer-layout-waterfall.png') });
   const curls = shown.nodes.filter((id) => id.startsWith('group:'));
   assert.equal(curls.length, 1, JSON.stringify(shown.nodes));
   const mergedEdge = shown.links.find((id) => id.startsWith('merged:'));

@@ -24,6 +24,7 @@ import {
   type TimeRangeChoice,
 } from './model/time-range.js';
 import { decodeViewState, encodeViewState, type ViewState } from './model/view-state.js';
+import { waterfall } from './model/waterfall.js';
 import { agentsPanel } from './ui/agents-panel.js';
 import { ApiError, api, LiveSocket, setToken, takeTokenFromUrl } from './ui/api.js';
 import { compareView } from './ui/compare-view.js';
@@ -34,6 +35,7 @@ import { renderLegend } from './ui/legend.js';
 import { nodePanel, podPanel } from './ui/pod-panel.js';
 import { SessionsPanel } from './ui/sessions-panel.js';
 import { renderSummaryBar } from './ui/summary-bar.js';
+import { waterfallPanel } from './ui/waterfall-panel.js';
 
 declare global {
   interface Window {
@@ -425,10 +427,8 @@ class Viewer {
         edges: this.model.edges.values(),
         processes: this.model.processes,
       }),
-      (podId) => {
-        const pod = this.model.pods.get(podId);
-        return pod ? `${pod.namespace}/${pod.name}` : podId;
-      },
+      (podId) => this.podName(podId),
+      (pods) => this.showWaterfall(pods),
     );
     renderLegend(
       this.legend,
@@ -514,6 +514,28 @@ class Viewer {
           );
         else this.failed(error);
       });
+  }
+
+  private podName(podId: string): string {
+    const pod = this.model.pods.get(podId);
+    return pod ? `${pod.namespace}/${pod.name}` : podId;
+  }
+
+  /** Where a request's time goes along a path of pods, in the details tab. */
+  private showWaterfall(pods: readonly string[]): void {
+    this.select(null);
+    const w = waterfall({
+      pods,
+      edges: this.model.edges.values(),
+      processes: this.model.processes,
+      costs: this.model.costs,
+    });
+    replace(
+      this.tabs.details,
+      w
+        ? waterfallPanel(w, (id) => this.podName(id))
+        : el('p', { class: 'muted' }, 'The first call of this path has no timed exchanges yet.'),
+    );
   }
 
   /** Edges drawn as one between grouped processes: each with its rate and p50, to open. */

@@ -1,12 +1,13 @@
 // The summary bar under the toolbar: what the mesh costs in the window shown, at a glance.
 import { formatMs } from '../model/format.js';
 import type { MeshSummary } from '../model/mesh-summary.js';
-import { el, replace } from './dom.js';
+import { button, el, replace } from './dom.js';
 
 export function renderSummaryBar(
   into: HTMLElement,
   s: MeshSummary,
   podName: (podId: string) => string,
+  showWaterfall: (pods: readonly string[]) => void,
 ): void {
   if (s.sidecars === 0) {
     replace(into, el('span', { class: 'muted' }, 'No sidecars in this window.'));
@@ -29,6 +30,7 @@ export function renderSummaryBar(
         { title: 'means add up along a path; quantiles do not' },
         `busiest path ${path.pods.map(podName).join(' → ')}: +${formatMs(path.addedMeanMs)} per request (mean, ${path.crossingsKnown === path.crossings ? `${path.crossings} sidecar crossings` : `${path.crossingsKnown} of ${path.crossings} sidecar crossings measured`})`,
       ),
+    path && button('where the time goes', () => showWaterfall(path.pods)),
   );
 }
 
