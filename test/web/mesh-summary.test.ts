@@ -75,3 +75,28 @@ test("sidecars' CPU and memory in all against the apps'; no path without calls b
   );
   assert.equal(s.path, null);
 });
+
+test('the path goes through meshed pods before busier unmeshed ones', () => {
+  const t = shopTopology();
+  // web also calls an unmeshed twin of api, busier than api.
+  t.pods.push({
+    id: 'pod:shop/plain-api',
+    namespace: 'shop',
+    name: 'plain-api',
+    node: 'n1',
+    source: 'POD_SOURCE_KUBERNETES',
+    labels: {},
+    processes: ['p:plain-api'],
+  });
+  t.processes.push({
+    ...t.processes.find((p) => p.id === 'p:api')!,
+    id: 'p:plain-api',
+    pod: 'pod:shop/plain-api',
+  });
+  t.edges.push(edgeOf('s:web', 'p:plain-api', 8080, 50, 1));
+  assert.deepEqual(meshSummary(inputOf(t)).path?.pods, [
+    'pod:shop/web',
+    'pod:shop/api',
+    'pod:data/db',
+  ]);
+});

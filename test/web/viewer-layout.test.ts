@@ -87,6 +87,22 @@ test('9 pods at three window sizes: the graph fills its area, labels are all dra
     bar,
     /busiest path ns-\d\/svc-\d( → ns-\d\/svc-\d)+: \+[\d.]+ (µs|ms) per request \(mean, \d+ sidecar crossings\)/,
   );
+  const curls = shown.nodes.filter((id) => id.startsWith('group:'));
+  assert.equal(curls.length, 1, JSON.stringify(shown.nodes));
+  const mergedEdge = shown.links.find((id) => id.startsWith('merged:'));
+  assert.ok(mergedEdge, JSON.stringify(shown.links));
+  await page.evaluate(
+    (id) => (globalThis as PageGlobals).tollgate!.select({ kind: 'link', id }),
+    mergedEdge,
+  );
+  const panel = await until('the merged edge detailed', async () => {
+    const text = await page.locator('.panel').first().textContent();
+    return text?.includes('edges of processes of one command') && text;
+  });
+  assert.match(panel, new RegExp(`^ns-0/svc-0 curl ×${CURLS} → ns-1/svc-1 envoy:15006`));
+  assert.equal(await page.locator('.panel tr.clickable').count(), CURLS);
+  await page.screenshot({ path: join(ARTIFACTS, 'viewer-layout-merged.png') });
+  await page.evaluate(() => (globalThis as PageGlobals).tollgate!.select(null));
   // Where the time goes along that path: the parts add up to the call's total.
   await page.getByRole('button', { name: 'where the time goes' }).click();
   const parts = await until('the waterfall', async () => {
@@ -106,22 +122,6 @@ test('9 pods at three window sizes: the graph fills its area, labels are all dra
   const sum = parts.reduce((a, p) => a + p.ms, 0);
   assert.ok(Math.abs(sum - total) < 1e-9, `parts ${sum} ms, total ${total} ms`);
   await page.screenshot({ path: join(ARTIFACTS, 'viewer-layout-waterfall.png') });
-  const curls = shown.nodes.filter((id) => id.startsWith('group:'));
-  assert.equal(curls.length, 1, JSON.stringify(shown.nodes));
-  const mergedEdge = shown.links.find((id) => id.startsWith('merged:'));
-  assert.ok(mergedEdge, JSON.stringify(shown.links));
-  await page.evaluate(
-    (id) => (globalThis as PageGlobals).tollgate!.select({ kind: 'link', id }),
-    mergedEdge,
-  );
-  const panel = await until('the merged edge detailed', async () => {
-    const text = await page.locator('.panel').first().textContent();
-    return text?.includes('edges of processes of one command') && text;
-  });
-  assert.match(panel, new RegExp(`^ns-0/svc-0 curl ×${CURLS} → ns-1/svc-1 envoy:15006`));
-  assert.equal(await page.locator('.panel tr.clickable').count(), CURLS);
-  await page.screenshot({ path: join(ARTIFACTS, 'viewer-layout-merged.png') });
-  await page.evaluate(() => (globalThis as PageGlobals).tollgate!.select(null));
 
   for (const [width, height] of [
     [1280, 720],

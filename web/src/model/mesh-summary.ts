@@ -11,8 +11,8 @@ export interface MeshSummary {
   appRssMb: number;
   /**
    * The busiest path: from the pod that takes the most requests from no other pod,
-   * following each pod's busiest call to a pod not yet on the path. Null without an edge
-   * between two pods.
+   * following each pod's busiest call to a meshed pod not yet on the path (to any pod
+   * when it calls no meshed one). Null without an edge between two pods.
    */
   path: {
     pods: string[];
@@ -88,9 +88,12 @@ function busiestPath(
   const pods = [start];
   for (;;) {
     const here = pods[pods.length - 1]!;
+    // A meshed pod first (the path is there to show what the mesh costs), then the
+    // busiest call: otherwise an unmeshed twin of equal rate could take its place.
+    const meshed = (pod: string) => Number(costs.get(pod)?.proxy != null);
     const next = [...(calls.get(here) ?? new Map<string, number>()).entries()]
       .filter(([pod]) => !pods.includes(pod))
-      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0];
+      .sort((a, b) => meshed(b[0]) - meshed(a[0]) || b[1] - a[1] || a[0].localeCompare(b[0]))[0];
     if (!next) break;
     pods.push(next[0]);
   }

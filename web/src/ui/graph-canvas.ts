@@ -58,9 +58,12 @@ export class GraphCanvas {
   private userMoved = false;
   /** Room kept clear on the left when fitting (the legend, when it is open). */
   private fitInsetLeft = 0;
-  /** Pod labels placed for one zoom level and one scene (a pan does not move them). */
-  private podLabels: { k: number; prepared: Prepared | null; labels: PodLabel[] } = {
-    k: 0,
+  /**
+   * Pod labels placed for one zoom level, one canvas size and one scene (a pan does not
+   * move them; the size matters, as labels are kept on the canvas).
+   */
+  private podLabels: { key: string; prepared: Prepared | null; labels: PodLabel[] } = {
+    key: '',
     prepared: null,
     labels: [],
   };
@@ -460,10 +463,11 @@ export class GraphCanvas {
    */
   private drawPodLabels(ctx: CanvasRenderingContext2D): void {
     const t = this.transform;
-    if (this.podLabels.k !== t.k || this.podLabels.prepared !== this.prepared)
-      this.podLabels = { k: t.k, prepared: this.prepared, labels: this.placePodLabels(ctx) };
     const ratio = window.devicePixelRatio || 1;
     const { width, height } = this.size();
+    const key = `${t.k} ${width} ${height}`;
+    if (this.podLabels.key !== key || this.podLabels.prepared !== this.prepared)
+      this.podLabels = { key, prepared: this.prepared, labels: this.placePodLabels(ctx) };
     const drawn: typeof this.drawnPodLabels = [];
     ctx.save();
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
