@@ -42,6 +42,15 @@ export interface EdgeDetail {
   }[];
 }
 
+/** A pod in a range: its cost, its processes, and its sidecar's added latency distributions. */
+export interface PodDetail {
+  pod: Topology['pods'][number];
+  cost: PodCost;
+  processes: Topology['processes'];
+  /** Each exchange's added latency (request hop + response hop), per direction. */
+  addedHistograms: { inbound: SparseHistogram; outbound: SparseHistogram };
+}
+
 export interface AgentView {
   agentId: string;
   node: string;
@@ -130,6 +139,27 @@ export class Queries {
       multiplexedEnds,
     });
     return { topology, costs, edgeEnds, hops };
+  }
+
+  /** A pod's detail, or undefined when the range has no such pod. */
+  pod(namespace: string, name: string, range: TimeRange, nowMs = Date.now()): PodDetail | undefined {
+    const v = this.view(range, nowMs);
+    const pod = v.topology.pods.find((p) => p.namespace === namespace && p.name === name);
+    const cost = v.costs.find((c) => c.pod === pod?.id);
+    if (!pod || !cost) return undefined;
+    const sidecars = new Set(
+      v.topology.processes.filter((p) => p.pod === pod.id && p.role === 'sidecar').map((p) => p.id),
+    );
+    const added = (direction: HopRecord['direction']) =>
+      v.hops
+        .filter((h) => h.direction === direction && sidecars.has(h.processKey))
+        .reduce((h, x) => merge(h, x.metrics.hists.added!), emptyHistogram());
+    return {
+      pod,
+      cost,
+      processes: v.topology.processes.filter((p) => p.pod === pod.id),
+      addedHistograms: { inbound: added('inbound'), outbound: added('outbound') },
+    };
   }
 
   edge(id: string, range: TimeRange, stepMs: number, nowMs = Date.now()): EdgeDetail | undefined {

@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import type { PodCost } from '../model/sidecar-cost.js';
 import type { Topology } from '../model/topology.js';
-import type { AgentView, EdgeDetail, Queries, TimeRange } from '../queries.js';
+import type { AgentView, EdgeDetail, PodDetail, Queries, TimeRange } from '../queries.js';
 import type { StoreOptions } from '../store/store.js';
 
 export interface TopologyView {
@@ -19,6 +19,7 @@ export interface Reader {
   readonly failure?: Error;
   view(range: TimeRange): Promise<TopologyView>;
   edge(id: string, range: TimeRange, stepMs: number): Promise<EdgeDetail | undefined>;
+  pod(namespace: string, name: string, range: TimeRange): Promise<PodDetail | undefined>;
   agents(range: TimeRange): Promise<AgentView[]>;
   close(): Promise<void>;
 }
@@ -26,6 +27,7 @@ export interface Reader {
 export type ReadRequest =
   | { id: number; method: 'view'; range: TimeRange }
   | { id: number; method: 'edge'; edgeId: string; range: TimeRange; stepMs: number }
+  | { id: number; method: 'pod'; namespace: string; name: string; range: TimeRange }
   | { id: number; method: 'agents'; range: TimeRange };
 
 export type ReadReply =
@@ -48,6 +50,8 @@ export function answer(queries: Queries, request: ReadRequest): unknown {
     }
     case 'edge':
       return queries.edge(request.edgeId, request.range, request.stepMs);
+    case 'pod':
+      return queries.pod(request.namespace, request.name, request.range);
     case 'agents':
       return queries.agents(request.range);
   }
@@ -69,6 +73,11 @@ export class InlineReader implements Reader {
   async edge(edgeId: string, range: TimeRange, stepMs: number) {
     return answer(this.queries, { id: 0, method: 'edge', edgeId, range, stepMs }) as
       | EdgeDetail
+      | undefined;
+  }
+  async pod(namespace: string, name: string, range: TimeRange) {
+    return answer(this.queries, { id: 0, method: 'pod', namespace, name, range }) as
+      | PodDetail
       | undefined;
   }
   async agents(range: TimeRange) {
@@ -174,6 +183,9 @@ export class WorkerReader implements Reader {
   }
   edge(edgeId: string, range: TimeRange, stepMs: number) {
     return this.ask<EdgeDetail | undefined>({ method: 'edge', edgeId, range, stepMs });
+  }
+  pod(namespace: string, name: string, range: TimeRange) {
+    return this.ask<PodDetail | undefined>({ method: 'pod', namespace, name, range });
   }
   agents(range: TimeRange) {
     return this.ask<AgentView[]>({ method: 'agents', range });

@@ -143,6 +143,11 @@ test('the viewer draws the known mesh, details its edges and pods, stays safe, a
     `inbound: ${paired} of ${paired + unpaired} exchanges · ${unpaired} unpaired · arrival-to-forward, joint`,
   ]);
   assert.equal(await podB.locator('table.cost tbody tr').count(), 2, 'sidecar and app');
+  // Its added latency per exchange as histograms, one per direction (outbound empty).
+  const charts = podB.locator('.pod-histograms figure.histogram');
+  await charts.first().waitFor({ timeout: 5000 });
+  assert.equal(await charts.count(), 2);
+  assert.match((await charts.first().textContent()) ?? '', /inbound/);
   // The pod panel with its small print at several window sizes, for a look.
   await screenshotsAtSizes(page, 'viewer-pod');
   await page.setViewportSize({ width: 1400, height: 900 });

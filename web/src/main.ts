@@ -27,6 +27,7 @@ import { decodeViewState, encodeViewState, type ViewState } from './model/view-s
 import { waterfall } from './model/waterfall.js';
 import { agentsPanel } from './ui/agents-panel.js';
 import { ApiError, api, LiveSocket, setToken, takeTokenFromUrl } from './ui/api.js';
+import { histogramChart } from './ui/charts.js';
 import { compareView } from './ui/compare-view.js';
 import { button, el, replace } from './ui/dom.js';
 import { edgePanel } from './ui/edge-panel.js';
@@ -68,7 +69,7 @@ class Viewer {
   };
   private live: LiveSocket | undefined;
   private refreshTimer: number | undefined;
-  private edgeFetchedMs = 0;
+  private detailFetchedMs = 0;
 
   private readonly status = el('span', { class: 'status' }, 'starting');
   private readonly rangeSelect = el('select', {
@@ -79,6 +80,8 @@ class Viewer {
   });
   private readonly graphArea = el('div', { class: 'graph-area' });
   /** What the mesh costs in the window shown (summary-bar.ts). */
+  /** The selected pod's added latency histograms (refreshDetails). */
+  private readonly podHistograms = el('div', { class: 'charts pod-histograms' });
   private readonly summaryBar = el('div', {
     class: 'summary-bar',
     attrs: { role: 'status', 'aria-label': 'mesh cost' },
@@ -456,9 +459,10 @@ class Viewer {
   }
 
   private select(hit: Hit | null): void {
+    if (hit?.id !== this.selection?.id) replace(this.podHistograms);
     this.selection = hit;
     this.graph.setSelected(hit);
-    this.edgeFetchedMs = 0;
+    this.detailFetchedMs = 0;
     this.showTab('details');
     this.refreshDetails(true);
     this.rememberView();
@@ -475,10 +479,32 @@ class Viewer {
         const processes = pod.processes
           .map((id) => this.model.processes.get(id))
           .filter((p) => p !== undefined);
-        replace(
-          this.tabs.details,
-          podPanel(pod, this.model.costs.get(pod.id), processes, process?.id),
-        );
+        const panel = podPanel(pod, this.model.costs.get(pod.id), processes, process?.id);
+        // A meshed pod's added latency distributions, fetched (at most every 5 s) and
+        // kept across the panel's re-renders between fetches.
+        if (this.model.costs.get(pod.id)?.proxy) panel.append(this.podHistograms);
+        replace(this.tabs.details, panel);
+        if (
+          this.model.costs.get(pod.id)?.proxy &&
+          (force || Date.now() - this.detailFetchedMs >= 5000)
+        ) {
+          this.detailFetchedMs = Date.now();
+          const query = this.range.kind === 'live' ? 'window=60' : rangeQuery(this.range);
+          api
+            .pod(pod.namespace, pod.name, query)
+            .then((detail) => {
+              if (this.selection?.id !== hit.id) return;
+              replace(
+                this.podHistograms,
+                el('h3', {}, 'Added latency per exchange'),
+                histogramChart('inbound', detail.addedHistograms.inbound),
+                histogramChart('outbound', detail.addedHistograms.outbound),
+              );
+            })
+            .catch((error) => {
+              if (!(error instanceof ApiError && error.status === 404)) this.failed(error);
+            });
+        }
       } else {
         const item = process ?? this.model.externals.get(hit.id);
         if (item) replace(this.tabs.details, nodePanel(item));
@@ -490,8 +516,8 @@ class Viewer {
       replace(this.tabs.details, this.mergedPanel(merged, merged.members));
       return;
     }
-    if (!force && Date.now() - this.edgeFetchedMs < 5000) return;
-    this.edgeFetchedMs = Date.now();
+    if (!force && Date.now() - this.detailFetchedMs < 5000) return;
+    this.detailFetchedMs = Date.now();
     const edge = this.model.edges.get(hit.id);
     const query = this.range.kind === 'live' ? 'window=60' : rangeQuery(this.range);
     api

@@ -49,15 +49,9 @@ export default async function topologyRoutes(app: FastifyInstance, opts: Topolog
     },
     async (request) => {
       const { namespace, name } = request.params;
-      const view = await reader.view(toRange(request.query));
-      const cost = view.costs.find((c) => c.namespace === namespace && c.name === name);
-      const pod = view.topology.pods.find((p) => p.namespace === namespace && p.name === name);
-      if (!cost || !pod) throw new NotFound(`no pod ${namespace}/${name} in this range`);
-      return {
-        pod,
-        cost,
-        processes: view.topology.processes.filter((p) => p.pod === pod.id),
-      };
+      const detail = await reader.pod(namespace, name, toRange(request.query));
+      if (!detail) throw new NotFound(`no pod ${namespace}/${name} in this range`);
+      return detail;
     },
   );
 

@@ -12,7 +12,7 @@ export type {
   TopologyPod,
   TopologyProcess,
 } from '../../../collector/model/topology.js';
-export type { AgentView, EdgeDetail } from '../../../collector/queries.js';
+export type { AgentView, EdgeDetail, PodDetail } from '../../../collector/queries.js';
 export type {
   ComparedItem,
   Comparison,

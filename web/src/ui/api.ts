@@ -10,6 +10,7 @@ import type {
   EdgeDetail,
   LiveMessage,
   PodCost,
+  PodDetail,
   SessionSummary,
   StartSpec,
   Topology,
@@ -80,6 +81,10 @@ export const api = {
   topology: (range: string) => json<Topology & { costs: PodCost[] }>(`/api/topology?${range}`),
   edge: (id: string, range: string) =>
     json<EdgeDetail>(`/api/edges/${encodeURIComponent(id)}?${range}`),
+  pod: (namespace: string, name: string, range: string) =>
+    json<PodDetail>(
+      `/api/pods/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}?${range}`,
+    ),
   agents: () => json<AgentView[]>('/api/agents?window=300'),
   sessions: () => json<SessionSummary[]>('/api/sessions'),
   session: (id: string) => json<SessionDetail>(`/api/sessions/${encodeURIComponent(id)}`),
