@@ -142,7 +142,12 @@ export class Queries {
   }
 
   /** A pod's detail, or undefined when the range has no such pod. */
-  pod(namespace: string, name: string, range: TimeRange, nowMs = Date.now()): PodDetail | undefined {
+  pod(
+    namespace: string,
+    name: string,
+    range: TimeRange,
+    nowMs = Date.now(),
+  ): PodDetail | undefined {
     const v = this.view(range, nowMs);
     const pod = v.topology.pods.find((p) => p.namespace === namespace && p.name === name);
     const cost = v.costs.find((c) => c.pod === pod?.id);

@@ -33,8 +33,8 @@ test("a pod's detail holds its sidecar's added latency per exchange, per directi
     pod: { id: string };
     cost: { inbound: { exchanges: number } | null };
     addedHistograms: {
-      inbound: Parameters<typeof count>[0];
-      outbound: Parameters<typeof count>[0];
+      inbound: SparseHistogram;
+      outbound: SparseHistogram;
     };
   };
   assert.equal(detail.pod.id, 'pod:shop/pod-b');
