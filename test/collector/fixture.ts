@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { Collector, type CollectorOptions } from '../../collector/collector.js';
+import { Shipper } from '../../daemonset/shipping/shipper.js';
+import { TOLLGATE_VERSION } from '../../proto/version.js';
+import { NODE } from './mesh-batches.js';
 
 export async function startCollector(
   t: TestContext,
@@ -41,4 +44,24 @@ export function jsonApi(httpUrl: string) {
     );
     return (await response.json()) as T;
   };
+}
+
+/**
+ * A collector to read (the viewer, the API), and an agent's shipper to feed it batches with.
+ * `token` is the admin's (the viewer's); the shipper has an ingest token of its own.
+ */
+export async function collectorWithShipper(
+  t: TestContext,
+  { token, ...options }: Parameters<typeof startCollector>[1] & { token: string },
+) {
+  const ingest = `${token}-ingest`;
+  const collector = await startCollector(t, { ...options, credentials: { ingest, admin: token } });
+  const shipper = new Shipper({
+    target: collector.grpcAddress,
+    token: ingest,
+    hello: { agentId: 'agent-1', node: NODE, agentVersion: TOLLGATE_VERSION },
+  });
+  t.after(() => shipper.stop());
+  shipper.start();
+  return { collector, shipper };
 }

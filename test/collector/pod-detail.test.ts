@@ -3,24 +3,14 @@
 // HTTP route.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Shipper } from '../../daemonset/shipping/shipper.js';
 import { totalCount as count, quantile, type SparseHistogram } from '../../proto/histogram.js';
-import { TOLLGATE_VERSION } from '../../proto/version.js';
-import { startCollector } from './fixture.js';
-import { latencies, meshBatch, NODE, PER_INTERVAL } from './mesh-batches.js';
+import { collectorWithShipper } from './fixture.js';
+import { latencies, meshBatch, PER_INTERVAL } from './mesh-batches.js';
 
 const TOKEN = 'pod-detail-token';
 
 test("a pod's detail holds its sidecar's added latency per exchange, per direction", async (t) => {
-  const ingest = `${TOKEN}-ingest`;
-  const collector = await startCollector(t, { credentials: { ingest, admin: TOKEN } });
-  const shipper = new Shipper({
-    target: collector.grpcAddress,
-    token: ingest,
-    hello: { agentId: 'agent-1', node: NODE, agentVersion: TOLLGATE_VERSION },
-  });
-  t.after(() => shipper.stop());
-  shipper.start();
+  const { collector, shipper } = await collectorWithShipper(t, { token: TOKEN });
   const t0 = Math.floor(Date.now() / 1000) * 1000 - 10_000;
   for (const i of [1, 2]) shipper.send(meshBatch(i, t0 + (i - 1) * 1000));
   assert.ok(await shipper.flush(5000), 'batches stored');

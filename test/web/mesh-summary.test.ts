@@ -12,6 +12,21 @@ const resources = (millicores: number, rssMb: number) => ({
   rssMbMax: rssMb,
 });
 
+/** A pod `name` in namespace shop with one process, a copy of `like` (its role). */
+function addPod(t: ReturnType<typeof shopTopology>, name: string, id: string, like: string) {
+  const pod = `pod:shop/${name}`;
+  t.pods.push({
+    id: pod,
+    namespace: 'shop',
+    name,
+    node: 'n1',
+    source: 'POD_SOURCE_KUBERNETES',
+    labels: {},
+    processes: [id],
+  });
+  t.processes.push({ ...t.processes.find((p) => p.id === like)!, id, pod });
+}
+
 function inputOf(t: ReturnType<typeof shopTopology>) {
   return {
     costs: t.costs,
@@ -33,20 +48,7 @@ test('the busiest path from the pod no other calls, its sidecar crossings summed
 test('the path follows the busiest call, and says which crossings have no figure', () => {
   const t = shopTopology();
   // api also calls a cache pod, busier than its calls to db; the cache has no inbound figure.
-  t.pods.push({
-    id: 'pod:shop/cache',
-    namespace: 'shop',
-    name: 'cache',
-    node: 'n1',
-    source: 'POD_SOURCE_KUBERNETES',
-    labels: {},
-    processes: ['s:cache'],
-  });
-  t.processes.push({
-    ...t.processes.find((p) => p.id === 's:db')!,
-    id: 's:cache',
-    pod: 'pod:shop/cache',
-  });
+  addPod(t, 'cache', 's:cache', 's:db');
   t.edges.push(edgeOf('s:api', 's:cache', 6379, 50, 0.3));
   t.costs.push({
     ...t.costs[0]!,
@@ -79,20 +81,7 @@ test("sidecars' CPU and memory in all against the apps'; no path without calls b
 test('the path goes through meshed pods before busier unmeshed ones', () => {
   const t = shopTopology();
   // web also calls an unmeshed twin of api, busier than api.
-  t.pods.push({
-    id: 'pod:shop/plain-api',
-    namespace: 'shop',
-    name: 'plain-api',
-    node: 'n1',
-    source: 'POD_SOURCE_KUBERNETES',
-    labels: {},
-    processes: ['p:plain-api'],
-  });
-  t.processes.push({
-    ...t.processes.find((p) => p.id === 'p:api')!,
-    id: 'p:plain-api',
-    pod: 'pod:shop/plain-api',
-  });
+  addPod(t, 'plain-api', 'p:plain-api', 'p:api');
   t.edges.push(edgeOf('s:web', 'p:plain-api', 8080, 50, 1));
   assert.deepEqual(meshSummary(inputOf(t)).path?.pods, [
     'pod:shop/web',

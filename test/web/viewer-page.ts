@@ -1,15 +1,10 @@
 // The viewer page as tests drive it in Chromium: what it drew, where, clicks on the
 // canvas, waiting for a state, and screenshots at the window sizes a person looks at.
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { Shipper } from '../../daemonset/shipping/shipper.js';
-import { TOLLGATE_VERSION } from '../../proto/version.js';
 import type { Hit } from '../../web/src/model/geometry.js';
 import type { PageGlobals } from '../../web/src/model/introspection.js';
-import { startCollector } from '../collector/fixture.js';
-import { NODE } from '../collector/mesh-batches.js';
 
 export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
@@ -61,22 +56,4 @@ export async function clickCanvas(page: Page, at: { x: number; y: number }) {
   await page.mouse.click(box.x + at.x, box.y + at.y);
 }
 
-/**
- * A collector for the viewer to read, and an agent's shipper to feed it batches with.
- * `token` is the admin's (the viewer's); the shipper has an ingest token of its own.
- */
-export async function collectorWithShipper(
-  t: TestContext,
-  { token, ...options }: Parameters<typeof startCollector>[1] & { token: string },
-) {
-  const ingest = `${token}-ingest`;
-  const collector = await startCollector(t, { ...options, credentials: { ingest, admin: token } });
-  const shipper = new Shipper({
-    target: collector.grpcAddress,
-    token: ingest,
-    hello: { agentId: 'agent-1', node: NODE, agentVersion: TOLLGATE_VERSION },
-  });
-  t.after(() => shipper.stop());
-  shipper.start();
-  return { collector, shipper };
-}
+export { collectorWithShipper } from '../collector/fixture.js';
