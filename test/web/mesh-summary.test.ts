@@ -2,7 +2,7 @@
 // latency per request along the busiest path between pods.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { meshSummary } from '../../web/src/model/mesh-summary.js';
+import { meshSummary, pathThrough } from '../../web/src/model/mesh-summary.js';
 import { edgeOf, shopTopology } from './topology-fixture.js';
 
 const resources = (millicores: number, rssMb: number) => ({
@@ -86,6 +86,24 @@ test('the path goes through meshed pods before busier unmeshed ones', () => {
   assert.deepEqual(meshSummary(inputOf(t)).path?.pods, [
     'pod:shop/web',
     'pod:shop/api',
+    'pod:data/db',
+  ]);
+});
+
+test('the chain through a pod: its busiest callers back to the start, its busiest calls on', () => {
+  const t = shopTopology();
+  const i = inputOf(t);
+  const costs = new Map(t.costs.map((c) => [c.pod, c]));
+  const through = (pod: string) => pathThrough(pod, i.edges, i.processes, costs);
+  const chain = ['pod:shop/web', 'pod:shop/api', 'pod:data/db'];
+  for (const pod of chain) assert.deepEqual(through(pod), chain, pod);
+  // A second caller of db, busier than api but unmeshed: api still comes first.
+  addPod(t, 'batch', 'p:batch', 'p:api');
+  t.edges.push(edgeOf('p:batch', 's:db', 5432, 100, 1));
+  assert.deepEqual(pathThrough('pod:data/db', t.edges, inputOf(t).processes, costs), chain);
+  // Through the unmeshed caller itself: it starts the chain.
+  assert.deepEqual(pathThrough('pod:shop/batch', t.edges, inputOf(t).processes, costs), [
+    'pod:shop/batch',
     'pod:data/db',
   ]);
 });

@@ -148,6 +148,15 @@ test('the viewer draws the known mesh, details its edges and pods, stays safe, a
   await charts.first().waitFor({ timeout: 5000 });
   assert.equal(await charts.count(), 2);
   assert.match((await charts.first().textContent()) ?? '', /inbound/);
+  // Where the time goes through it: the chain from its caller's pod, kept while shown.
+  await podB.getByRole('button', { name: 'where the time goes through this pod' }).click();
+  const title = page.locator('.waterfall h2');
+  await title.waitFor({ timeout: 5000 });
+  assert.match((await title.textContent()) ?? '', /shop\/pod-a → shop\/pod-b$/);
+  assert.ok((await page.locator('.waterfall .part[data-kind="sidecar-inbound"]').count()) === 1);
+  await podB.waitFor({ state: 'detached', timeout: 5000 });
+  await clickCanvas(page, await screenOf(page, { kind: 'node', id: sbNode.id }));
+  await podB.waitFor({ timeout: 5000 });
   // The pod panel with its small print at several window sizes, for a look.
   await screenshotsAtSizes(page, 'viewer-pod');
   await page.setViewportSize({ width: 1400, height: 900 });

@@ -15,7 +15,7 @@ import {
 } from './model/graph.js';
 import type { Introspection } from './model/introspection.js';
 import { type LayoutKind, type Point, place } from './model/layout.js';
-import { meshSummary } from './model/mesh-summary.js';
+import { meshSummary, pathThrough } from './model/mesh-summary.js';
 import {
   describeRange,
   LAST_CHOICES,
@@ -80,6 +80,8 @@ class Viewer {
   });
   private readonly graphArea = el('div', { class: 'graph-area' });
   /** What the mesh costs in the window shown (summary-bar.ts). */
+  /** The path whose waterfall the details tab shows, redrawn with the data; null: none. */
+  private waterfallPods: readonly string[] | null = null;
   /** The selected pod's added latency histograms (refreshDetails). */
   private readonly podHistograms = el('div', { class: 'charts pod-histograms' });
   private readonly summaryBar = el('div', {
@@ -208,6 +210,7 @@ class Viewer {
 
   /** Shows a view as the URL describes it, without adding to the history. */
   private applyView(v: ViewState): void {
+    this.waterfallPods = null;
     const relayout = v.layout !== this.layoutKind;
     this.layoutKind = v.layout;
     this.options.widthBy = v.widthBy;
@@ -441,6 +444,7 @@ class Viewer {
     );
     this.updateNamespaces();
     this.refreshDetails();
+    this.renderWaterfall();
   }
 
   private updateNamespaces(): void {
@@ -459,6 +463,7 @@ class Viewer {
   }
 
   private select(hit: Hit | null): void {
+    this.waterfallPods = null;
     if (hit?.id !== this.selection?.id) replace(this.podHistograms);
     this.selection = hit;
     this.graph.setSelected(hit);
@@ -480,6 +485,18 @@ class Viewer {
           .map((id) => this.model.processes.get(id))
           .filter((p) => p !== undefined);
         const panel = podPanel(pod, this.model.costs.get(pod.id), processes, process?.id);
+        panel.append(
+          button('where the time goes through this pod', () =>
+            this.showWaterfall(
+              pathThrough(
+                pod.id,
+                this.model.edges.values(),
+                this.model.processes,
+                this.model.costs,
+              ),
+            ),
+          ),
+        );
         // A meshed pod's added latency distributions, fetched (at most every 5 s) and
         // kept across the panel's re-renders between fetches.
         if (this.model.costs.get(pod.id)?.proxy) panel.append(this.podHistograms);
@@ -547,9 +564,16 @@ class Viewer {
     return pod ? `${pod.namespace}/${pod.name}` : podId;
   }
 
-  /** Where a request's time goes along a path of pods, in the details tab. */
+  /** Where a request's time goes along a path of pods, in the details tab; kept live. */
   private showWaterfall(pods: readonly string[]): void {
     this.select(null);
+    this.waterfallPods = pods;
+    this.renderWaterfall();
+  }
+
+  private renderWaterfall(): void {
+    const pods = this.waterfallPods;
+    if (!pods) return;
     const w = waterfall({
       pods,
       edges: this.model.edges.values(),

@@ -59,14 +59,12 @@ export function meshSummary(input: {
   };
 }
 
-function busiestPath(
+/** Requests/s between pods: calls.get(from).get(to); each direction once. */
+function podCalls(
   edges: Iterable<TopologyEdge>,
   processes: ReadonlyMap<string, TopologyProcess>,
-  costs: ReadonlyMap<string, PodCost>,
-): MeshSummary['path'] {
-  // Requests/s between pods, each direction once.
+): Map<string, Map<string, number>> {
   const calls = new Map<string, Map<string, number>>();
-  const called = new Set<string>();
   for (const e of edges) {
     const from = processes.get(e.source)?.pod;
     const to = processes.get(e.target)?.pod;
@@ -77,8 +75,60 @@ function busiestPath(
       calls.set(from, out);
     }
     out.set(to, (out.get(to) ?? 0) + e.requestsPerS);
-    called.add(to);
   }
+  return calls;
+}
+
+/**
+ * The busiest pod of `choices` not on `path`: a meshed one first (the path is there to
+ * show what the mesh costs; an unmeshed twin of equal rate must not take its place),
+ * then by rate, then by id.
+ */
+function busiest(
+  choices: Iterable<[string, number]>,
+  path: readonly string[],
+  costs: ReadonlyMap<string, PodCost>,
+): string | undefined {
+  const meshed = (pod: string) => Number(costs.get(pod)?.proxy != null);
+  return [...choices]
+    .filter(([pod]) => !path.includes(pod))
+    .sort((a, b) => meshed(b[0]) - meshed(a[0]) || b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
+}
+
+/**
+ * The busiest chain through a pod: its busiest callers back to a pod no other calls,
+ * then its busiest calls onward, each step as `busiest` chooses.
+ */
+export function pathThrough(
+  pod: string,
+  edges: Iterable<TopologyEdge>,
+  processes: ReadonlyMap<string, TopologyProcess>,
+  costs: ReadonlyMap<string, PodCost>,
+): string[] {
+  const calls = podCalls(edges, processes);
+  const callers = (to: string) =>
+    [...calls.entries()].flatMap(([from, out]) =>
+      out.has(to) ? [[from, out.get(to)!] as [string, number]] : [],
+    );
+  const path = [pod];
+  for (let caller = busiest(callers(pod), path, costs); caller; ) {
+    path.unshift(caller);
+    caller = busiest(callers(caller), path, costs);
+  }
+  for (let next = busiest(calls.get(pod) ?? [], path, costs); next; ) {
+    path.push(next);
+    next = busiest(calls.get(next) ?? [], path, costs);
+  }
+  return path;
+}
+
+function busiestPath(
+  edges: Iterable<TopologyEdge>,
+  processes: ReadonlyMap<string, TopologyProcess>,
+  costs: ReadonlyMap<string, PodCost>,
+): MeshSummary['path'] {
+  const calls = podCalls(edges, processes);
+  const called = new Set([...calls.values()].flatMap((out) => [...out.keys()]));
   const total = (pod: string) => [...(calls.get(pod)?.values() ?? [])].reduce((a, b) => a + b, 0);
   const roots = [...calls.keys()].filter((p) => !called.has(p));
   // Every pod is called by another (a cycle): start at the busiest caller.
@@ -86,16 +136,9 @@ function busiestPath(
   if (candidates.length === 0) return null;
   const start = candidates.sort((a, b) => total(b) - total(a) || a.localeCompare(b))[0]!;
   const pods = [start];
-  for (;;) {
-    const here = pods[pods.length - 1]!;
-    // A meshed pod first (the path is there to show what the mesh costs), then the
-    // busiest call: otherwise an unmeshed twin of equal rate could take its place.
-    const meshed = (pod: string) => Number(costs.get(pod)?.proxy != null);
-    const next = [...(calls.get(here) ?? new Map<string, number>()).entries()]
-      .filter(([pod]) => !pods.includes(pod))
-      .sort((a, b) => meshed(b[0]) - meshed(a[0]) || b[1] - a[1] || a[0].localeCompare(b[0]))[0];
-    if (!next) break;
-    pods.push(next[0]);
+  for (let next = busiest(calls.get(start) ?? [], pods, costs); next; ) {
+    pods.push(next);
+    next = busiest(calls.get(next) ?? [], pods, costs);
   }
   let addedMeanMs = 0;
   let crossings = 0;
