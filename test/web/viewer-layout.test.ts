@@ -85,7 +85,7 @@ test('9 pods at three window sizes: the graph fills its area, labels are all dra
   assert.match(bar, /9 sidecars: CPU [\d.]+ millicores.*, memory 180 MB \(40% of the apps'\)/);
   assert.match(
     bar,
-    /busiest path ns-\d\/svc-\d( → ns-\d\/svc-\d)+: \+[\d.]+ (µs|ms) per request \(mean, \d+ sidecar crossings\)/,
+    /busiest path ns-\d\/svc-\d( → ns-\d\/svc-\d)+: \+[\d.]+ (µs|ms) per request \(mean, \d+ sidecar crossings;/,
   );
   const curls = shown.nodes.filter((id) => id.startsWith('group:'));
   assert.equal(curls.length, 1, JSON.stringify(shown.nodes));

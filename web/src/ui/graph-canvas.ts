@@ -191,8 +191,12 @@ export class GraphCanvas {
     });
   }
 
-  /** The colour drawn at a point (CSS pixels). */
+  /**
+   * The colour drawn at a point (CSS pixels). A frame still pending (the view moved, as a
+   * resize refits it) is drawn first, so the pixels match the transform screenOf uses.
+   */
   pixelAt(p: Point): [number, number, number] {
+    if (this.pending) this.draw();
     const ratio = window.devicePixelRatio || 1;
     const [r, g, b] = this.context.getImageData(
       Math.round(p.x * ratio),

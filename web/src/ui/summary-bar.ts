@@ -16,21 +16,17 @@ export function renderSummaryBar(
   const share = (part: number, whole: number) =>
     whole > 0 ? ` (${Math.round((100 * part) / whole)}% of the apps')` : '';
   const path = s.path;
+  const cost = `${s.sidecars} sidecar${s.sidecars === 1 ? '' : 's'}: CPU ${round(s.sidecarMillicores)} millicores${share(s.sidecarMillicores, s.appMillicores)}, memory ${round(s.sidecarRssMb)} MB${share(s.sidecarRssMb, s.appRssMb)}`;
+  const along =
+    path &&
+    `busiest path ${path.pods.map(podName).join(' → ')}: +${formatMs(path.addedMeanMs)} per request (mean, ${path.crossingsKnown === path.crossings ? `${path.crossings} sidecar crossings` : `${path.crossingsKnown} of ${path.crossings} sidecar crossings measured`}; means add up along a path, quantiles do not)`;
+  // One line: the button first, so a narrow window cuts text, never the control.
   replace(
     into,
     el('strong', {}, 'Mesh cost'),
-    el(
-      'span',
-      {},
-      `${s.sidecars} sidecar${s.sidecars === 1 ? '' : 's'}: CPU ${round(s.sidecarMillicores)} millicores${share(s.sidecarMillicores, s.appMillicores)}, memory ${round(s.sidecarRssMb)} MB${share(s.sidecarRssMb, s.appRssMb)}`,
-    ),
-    path &&
-      el(
-        'span',
-        { title: 'means add up along a path; quantiles do not' },
-        `busiest path ${path.pods.map(podName).join(' → ')}: +${formatMs(path.addedMeanMs)} per request (mean, ${path.crossingsKnown === path.crossings ? `${path.crossings} sidecar crossings` : `${path.crossingsKnown} of ${path.crossings} sidecar crossings measured`})`,
-      ),
     path && button('where the time goes', () => showWaterfall(path.pods)),
+    el('span', { title: cost }, cost),
+    along && el('span', { title: along }, along),
   );
 }
 
