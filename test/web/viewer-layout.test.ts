@@ -130,15 +130,23 @@ test('9 pods at three window sizes: the graph fills its area, labels are all dra
   ] as const) {
     const size = `${width}x${height}`;
     await page.setViewportSize({ width, height });
+    // The canvas covers its area, once it has followed the resize (a ResizeObserver's
+    // turn: read at once, the canvas was sometimes still the size before).
+    let covered = 0;
+    let canvas = (await page.locator('canvas.graph').boundingBox())!;
+    await until(`${size}: the canvas covers its area`, async () => {
+      canvas = (await page.locator('canvas.graph').boundingBox())!;
+      const area = (await page.locator('.graph-area').boundingBox())!;
+      covered = (canvas.width * canvas.height) / (area.width * area.height);
+      return covered >= 0.95;
+    }).catch(() => {});
+    assert.ok(covered >= 0.95, `${size}: the canvas covers ${covered} of its area`);
+    // The labels as drawn at this size (two frames after the resize).
+    await drawn(page);
     const labels = await until(`${size}: every pod labelled`, async () => {
       const l = await page.evaluate(() => (globalThis as PageGlobals).tollgate!.podLabels());
       return l.length === PODS && l;
     });
-    // The canvas covers its area.
-    const canvas = (await page.locator('canvas.graph').boundingBox())!;
-    const area = (await page.locator('.graph-area').boundingBox())!;
-    const covered = (canvas.width * canvas.height) / (area.width * area.height);
-    assert.ok(covered >= 0.95, `${size}: the canvas covers ${covered} of its area`);
     // No two pod labels overlap, and each is on the canvas.
     for (let i = 0; i < labels.length; i++) {
       const a = labels[i]!;

@@ -499,12 +499,10 @@ class Viewer {
         );
         // A meshed pod's added latency distributions, fetched (at most every 5 s) and
         // kept across the panel's re-renders between fetches.
-        if (this.model.costs.get(pod.id)?.proxy) panel.append(this.podHistograms);
+        const meshed = Boolean(this.model.costs.get(pod.id)?.proxy);
+        if (meshed) panel.append(this.podHistograms);
         replace(this.tabs.details, panel);
-        if (
-          this.model.costs.get(pod.id)?.proxy &&
-          (force || Date.now() - this.detailFetchedMs >= 5000)
-        ) {
+        if (meshed && (force || Date.now() - this.detailFetchedMs >= 5000)) {
           this.detailFetchedMs = Date.now();
           const query = this.range.kind === 'live' ? 'window=60' : rangeQuery(this.range);
           api

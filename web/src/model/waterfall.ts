@@ -100,12 +100,17 @@ export function waterfall(input: Input): Waterfall | null {
   for (let i = 0; i < pods.length; i++) {
     const pod = pods[i]!;
     const next = pods[i + 1];
+    // The app serving (past P0): from its sidecar, or straight from the caller's pod; and
+    // the edges from this pod into the next.
+    const serving =
+      i === 0
+        ? []
+        : meshed(pod)
+          ? between(inPod(pod, 'sidecar'), inPod(pod, 'app'))
+          : between(inPod(pods[i - 1]!), inPod(pod, 'app'));
+    const crossing = next ? between(inPod(pod), inPod(next)) : [];
     if (i > 0) {
       sidecar(pod, 'sidecar-inbound');
-      // The app serving: from its sidecar, or straight from the caller's pod.
-      const serving = meshed(pod)
-        ? between(inPod(pod, 'sidecar'), inPod(pod, 'app'))
-        : between(inPod(pods[i - 1]!), inPod(pod, 'app'));
       const served = mean(serving, 'server');
       if (served !== null) {
         let own = served;
@@ -121,8 +126,7 @@ export function waterfall(input: Input): Waterfall | null {
             const other = input.processes.get(id)?.pod;
             return other !== undefined && other !== null && other !== pod;
           });
-          const share =
-            meshed(pod) && rate(out) > 0 ? rate(between(inPod(pod), inPod(next))) / rate(out) : 1;
+          const share = meshed(pod) && rate(out) > 0 ? rate(crossing) / rate(out) : 1;
           if (call !== null) own -= call * perRequest * share;
         }
         parts.push({ kind: 'app', pod, meanMs: weight * own, quantiles: null });
@@ -131,15 +135,8 @@ export function waterfall(input: Input): Waterfall | null {
     if (!next) break;
     // Calls into the next pod per request of P0: this pod's weight times its calls onward
     // per request it serves (P0's first call is the request itself).
-    if (i > 0) {
-      const serving = meshed(pod)
-        ? between(inPod(pod, 'sidecar'), inPod(pod, 'app'))
-        : between(inPod(pods[i - 1]!), inPod(pod, 'app'));
-      const crossing = between(inPod(pod), inPod(next));
-      if (rate(serving) > 0) weight *= rate(crossing) / rate(serving);
-    }
+    if (i > 0 && rate(serving) > 0) weight *= rate(crossing) / rate(serving);
     sidecar(pod, 'sidecar-outbound');
-    const crossing = between(inPod(pod), inPod(next));
     const client = mean(crossing, 'client');
     const server = mean(crossing, 'server');
     if (client !== null && server !== null)
