@@ -26,7 +26,7 @@ export interface DemoOptions {
   rate: number;
   /**
    * Stops the run early (the round under way is left unfinished) and tears everything
-   * down; the caller then owns SIGINT and SIGTERM. Without it the lab handles them.
+   * down; the caller then owns SIGINT, SIGTERM and SIGHUP. Without it the lab handles them.
    */
   signal?: AbortSignal;
   /** Round after round, each summary handed here, until `signal` aborts. Without it, one round. */

@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { AppConfig } from './app-server.js';
 import { type CpuLimit, type CpuLimitedGroup, createCpuLimitedGroup } from './cpu-limit.js';
@@ -76,7 +77,7 @@ export interface LabOptions {
   /** haproxy threads per sidecar. */
   sidecarThreads?: number;
   /**
-   * false: the caller handles SIGINT and SIGTERM, and destroys the lab (the demo, which
+   * false: the caller handles SIGINT, SIGTERM and SIGHUP, and destroys the lab (the demo, which
    * stops its own processes first). By default the lab tears itself down and exits.
    */
   handleSignals?: boolean;
@@ -89,6 +90,8 @@ export class LabError extends Error {
   override name = 'LabError';
 }
 
+const LAB_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 export class Lab {
   readonly pods = new Map<string, LabPod>();
   private destroyed = false;
@@ -96,7 +99,7 @@ export class Lab {
   private meshIdentity?: MeshIdentity;
   private readonly onSignal = (signal: NodeJS.Signals) => {
     this.destroy();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    process.exit(128 + (osConstants.signals[signal] ?? 15));
   };
   private readonly onExit = () => this.destroy();
 
@@ -107,8 +110,8 @@ export class Lab {
     handleSignals: boolean,
   ) {
     if (handleSignals) {
-      process.on('SIGINT', this.onSignal);
-      process.on('SIGTERM', this.onSignal);
+      // SIGHUP too: the terminal of a lab run by hand closing.
+      for (const s of LAB_SIGNALS) process.on(s, this.onSignal);
     }
     process.on('exit', this.onExit);
   }
@@ -253,8 +256,7 @@ export class Lab {
   destroy(): string[] {
     if (this.destroyed) return [];
     this.destroyed = true;
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
+    for (const s of LAB_SIGNALS) process.off(s, this.onSignal);
     process.off('exit', this.onExit);
     return this.ledger.teardown();
   }

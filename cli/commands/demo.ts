@@ -1,6 +1,7 @@
 import { runDemo } from '../../lab/demo.js';
 import { renderText } from '../../lab/demo-summary.js';
 import { type Command, ExitCode, numberOption, portOption, UsageError } from '../command.js';
+import { STOP_SIGNALS, toleratingClosedTerminal } from '../signals.js';
 
 export const demo: Command = {
   name: 'demo',
@@ -39,14 +40,17 @@ Options:
     const log = (line: string) => console.error(`demo: ${line}`);
     const port = portOption(args, 'port', 7470);
     const once = args.values.duration !== undefined || args.values.json || !process.stdout.isTTY;
-    // Ctrl-C (or SIGTERM) stops the run; the demo then stops Tollgate and the lab in order.
+    // Ctrl-C (or SIGTERM, or the terminal closing) stops the run; the demo then stops
+    // Tollgate and the lab in order. A second one while it does is ignored: the
+    // teardown is short, and a lab half torn down is worse than a wait.
     const stop = new AbortController();
-    const onInterrupt = () => {
+    const onInterrupt = (signal: NodeJS.Signals) => {
+      toleratingClosedTerminal(signal);
+      if (stop.signal.aborted) return;
       log('stopping: tearing the lab down');
       stop.abort();
     };
-    process.once('SIGINT', onInterrupt);
-    process.once('SIGTERM', onInterrupt);
+    for (const s of STOP_SIGNALS) process.on(s, onInterrupt);
     let last: Awaited<ReturnType<typeof runDemo>>;
     try {
       last = await runDemo({
@@ -67,8 +71,7 @@ Options:
             }),
       });
     } finally {
-      process.off('SIGINT', onInterrupt);
-      process.off('SIGTERM', onInterrupt);
+      for (const s of STOP_SIGNALS) process.off(s, onInterrupt);
     }
     if (!once) return ExitCode.ok; // Ctrl-C is how it ends
     // Interrupted before its one round ended: nothing to print, as a shell expects.

@@ -11,7 +11,10 @@ import { type TestContext, test } from 'node:test';
 const repo = new URL('../..', import.meta.url).pathname;
 
 /** Starts `tollgate up` on free ports; resolves with its printed lines once it is up. */
-async function up(t: TestContext, extra: string[]): Promise<{ lines: string[]; dir: string }> {
+async function up(
+  t: TestContext,
+  extra: string[],
+): Promise<{ lines: string[]; dir: string; child: ChildProcess }> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-up-'));
   const child: ChildProcess = spawn(
     process.execPath,
@@ -52,7 +55,7 @@ async function up(t: TestContext, extra: string[]): Promise<{ lines: string[]; d
       assert.fail(`tollgate up did not start: ${out}${err}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { lines: out.trim().split('\n'), dir };
+  return { lines: out.trim().split('\n'), dir, child };
 }
 
 test('tollgate up makes a token, prints the link, and the API needs it', async (t) => {
@@ -77,9 +80,17 @@ test('tollgate up makes a token, prints the link, and the API needs it', async (
   );
 });
 
-test('tollgate up --no-token serves the API open, and says so', async (t) => {
-  const { lines } = await up(t, ['--no-token']);
+test('tollgate up --no-token serves the API open, and says so; its terminal closing stops it in order', async (t) => {
+  const { lines, child } = await up(t, ['--no-token']);
   const open = /web viewer and API on (http:\S+) \(no token\)$/.exec(lines[0] ?? '');
   assert.ok(open, lines.join('\n'));
   assert.equal((await fetch(`${open[1]}/api/topology`)).status, 200);
+  // SIGHUP, as when the terminal it runs in closes: a shutdown in order and exit 0, where
+  // the default would be death by the signal with the agent's probes and spool left open.
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+    child.once('exit', (code, signal) => r([code, signal])),
+  );
+  child.kill('SIGHUP');
+  assert.deepEqual(await exited, [0, null]);
+  await assert.rejects(fetch(`${open[1]}/api/topology`), 'the API closed');
 });
