@@ -88,6 +88,13 @@ const ROWS: Row[] = [
   { benchmark: 'ingest', key: 'ack_p99_ms', target: '' },
   { benchmark: 'ui', key: 'fps_pan', target: '>= 30', met: atLeast(30) },
   { benchmark: 'ui', key: 'first_render_ms', target: '' },
+  { benchmark: 'ui', key: 'window_6h_load_ms', target: '' },
+  {
+    benchmark: 'ui',
+    key: 'window_24h_load_ms',
+    target: '< 2000',
+    met: (v) => typeof v === 'number' && v < 2000,
+  },
   { benchmark: 'probes', key: 'kernel_ns_per_event', target: '' },
   { benchmark: 'probes', key: 'events_per_s', target: '' },
   { benchmark: 'chaos', key: 'batches_sent', target: '' },

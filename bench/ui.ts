@@ -21,6 +21,7 @@ import type {
 } from '../proto/gen/tollgate/v1.js';
 import { fromValues } from '../proto/histogram.js';
 import type { PageGlobals } from '../web/src/model/introspection.js';
+import { type HistoryReport, seedHistory } from './ui-history.js';
 
 export interface UiBenchOptions {
   pods: number;
@@ -28,6 +29,12 @@ export interface UiBenchOptions {
   nodes: number;
   /** How long the graph is panned (ms). */
   panMs: number;
+  /** Hours of stored history the collector opens (0: none, no window loads timed). */
+  historyHours: number;
+  /** The last seconds of that history at one report a second. */
+  recentS: number;
+  /** Rounds of loading the 6 h and the 24 h window, interleaved. */
+  windowRounds: number;
 }
 
 export const DEFAULT_UI_BENCH: UiBenchOptions = {
@@ -35,7 +42,18 @@ export const DEFAULT_UI_BENCH: UiBenchOptions = {
   edgesPerPod: 6,
   nodes: 8,
   panMs: 4000,
+  historyHours: 24,
+  recentS: 120,
+  windowRounds: 3,
 };
+
+/** A figure over rounds: the median, with min and max, and each round's in the order run. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  rounds: number[];
+}
 
 export interface UiBenchResult {
   fps_pan: number;
@@ -44,12 +62,21 @@ export interface UiBenchResult {
   edges: number;
   frames_pan: number;
   pan_s: number;
+  /** Median ms from choosing the window to its first frame; null without history. */
+  window_6h_load_ms: number | null;
+  window_24h_load_ms: number | null;
+  /** Each window's load over the rounds, and what the store held. */
+  window_loads: { '6h': Spread; '24h': Spread } | null;
+  history: HistoryReport | null;
 }
 
 const address = (pod: number) => `10.${20 + (pod >> 16)}.${(pod >> 8) & 255}.${pod & 255}`;
 
 /** Each node's batch: its pods' processes, their client ends, and the server ends they reach. */
-export function meshOfPods(options: UiBenchOptions, nowMs = Date.now()): Init<Batch>[] {
+export function meshOfPods(
+  options: Pick<UiBenchOptions, 'pods' | 'edgesPerPod' | 'nodes'>,
+  nowMs = Date.now(),
+): Init<Batch>[] {
   const nodeOf = (pod: number) => pod % options.nodes;
   const app = (pod: number): Init<ProcessIdentity> => identity(pod, 'app');
   const sidecar = (pod: number): Init<ProcessIdentity> => identity(pod, 'sidecar');
@@ -153,8 +180,16 @@ export function meshOfPods(options: UiBenchOptions, nowMs = Date.now()): Init<Ba
 
 export async function benchUi(options: UiBenchOptions = DEFAULT_UI_BENCH): Promise<UiBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-ui-'));
+  const database = join(dir, 'store.db');
+  const history =
+    options.historyHours > 0
+      ? seedHistory(database, (ms) => meshOfPods(options, ms), {
+          hours: options.historyHours,
+          recentS: options.recentS,
+        })
+      : null;
   const collector = await Collector.start({
-    database: join(dir, 'store.db'),
+    database,
     grpc: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
     webRoot: DEFAULT_WEB_ROOT,
@@ -210,8 +245,17 @@ export async function benchUi(options: UiBenchOptions = DEFAULT_UI_BENCH): Promi
         frames += leg.frames;
         panS += leg.seconds;
       }
+      const loads = { '6h': [] as number[], '24h': [] as number[] };
+      for (let round = 0; history && round < options.windowRounds; round++) {
+        // Interleaved, the order flipped each round.
+        const order = round % 2 === 0 ? (['6h', '24h'] as const) : (['24h', '6h'] as const);
+        for (const window of order) loads[window].push(await loadWindow(page, window, total));
+      }
       if (browser.problems.length > 0)
         throw new Error(`the page reported: ${browser.problems.join('; ')}`);
+      const windowLoads = history
+        ? { '6h': spread(loads['6h']), '24h': spread(loads['24h']) }
+        : null;
       return {
         fps_pan: Math.round((frames / panS) * 10) / 10,
         first_render_ms: Math.round(firstRenderMs),
@@ -219,6 +263,10 @@ export async function benchUi(options: UiBenchOptions = DEFAULT_UI_BENCH): Promi
         edges: expected.edges.length,
         frames_pan: frames,
         pan_s: Math.round(panS * 100) / 100,
+        window_6h_load_ms: windowLoads?.['6h'].median ?? null,
+        window_24h_load_ms: windowLoads?.['24h'].median ?? null,
+        window_loads: windowLoads,
+        history,
       };
     } finally {
       await browser.close();
@@ -230,10 +278,85 @@ export async function benchUi(options: UiBenchOptions = DEFAULT_UI_BENCH): Promi
   }
 }
 
+const WINDOW_MINUTES = { '6h': 360, '24h': 1440 } as const;
+const WINDOW_STATUS = { '6h': 'last 6 h', '24h': 'last 24 h' } as const;
+
+/**
+ * Chooses a window in the page's range picker, as a person does, and times it in the
+ * page until the first frame drawn after its data arrived with every node; fails on the
+ * page's error message (a refused or failed read) or after 60 s.
+ */
+async function loadWindow(
+  page: Awaited<ReturnType<typeof openBrowser>>['page'],
+  window: '6h' | '24h',
+  nodes: number,
+): Promise<number> {
+  const result = await page.evaluate(
+    async ([value, status, n]) => {
+      interface Element {
+        value: string;
+        textContent: string | null;
+        dispatchEvent(e: unknown): boolean;
+      }
+      const g = globalThis as unknown as PageGlobals & {
+        document: {
+          querySelector(s: string): Element | null;
+          querySelectorAll(s: string): { length: number };
+        };
+        Event: new (type: string) => unknown;
+        requestAnimationFrame(f: () => void): void;
+      };
+      const view = g.tollgate!;
+      const select = g.document.querySelector('select[name=range]')!;
+      const errorsBefore = g.document.querySelectorAll('.message.error').length;
+      const start = performance.now();
+      select.value = value;
+      select.dispatchEvent(new g.Event('change'));
+      let framesAtData = -1;
+      while (performance.now() - start < 60_000) {
+        await new Promise<void>((r) => g.requestAnimationFrame(() => r()));
+        if (g.document.querySelectorAll('.message.error').length > errorsBefore)
+          return { error: g.document.querySelector('.message.error:last-child')?.textContent };
+        if (framesAtData < 0 && g.document.querySelector('.status')?.textContent === status)
+          framesAtData = view.frames();
+        else if (
+          framesAtData >= 0 &&
+          view.frames() > framesAtData &&
+          view.drawn().nodes.length === n
+        )
+          return { ms: performance.now() - start };
+      }
+      return { error: 'no frame of the window within 60 s' };
+    },
+    [`last:${WINDOW_MINUTES[window]}`, WINDOW_STATUS[window], nodes] as const,
+  );
+  if ('error' in result) throw new Error(`the ${window} window: ${result.error}`);
+  return Math.round(result.ms!);
+}
+
+function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    median: sorted[Math.floor((sorted.length - 1) / 2)]!,
+    min: sorted[0]!,
+    max: sorted[sorted.length - 1]!,
+    rounds: values,
+  };
+}
+
 export function renderUiBench(r: UiBenchResult): string {
   return [
     `viewer with ${r.processes} processes and ${r.edges} edges (Chromium, headless)`,
     `  first render      ${r.first_render_ms} ms`,
     `  panning           ${r.fps_pan} frames/s (${r.frames_pan} frames in ${r.pan_s} s; 60 is the ceiling)`,
+    ...(r.window_loads && r.history
+      ? [
+          `  with ${r.history.hours} h of history (${r.history.rows.minute} minute rows, ${r.history.rows.hour} hour rows, 1 s rows for the last ${r.history.recent_1s_s} s):`,
+          ...(['6h', '24h'] as const).map(
+            (w) =>
+              `  last ${w.padEnd(3)} window   ${r.window_loads![w].median} ms to its first frame (min ${r.window_loads![w].min}, max ${r.window_loads![w].max})`,
+          ),
+        ]
+      : []),
   ].join('\n');
 }

@@ -116,6 +116,35 @@ export function merge(a: SparseHistogram, b: SparseHistogram): SparseHistogram {
   return { layout: a.layout, indexes, counts, sumNs: a.sumNs + b.sumNs };
 }
 
+/**
+ * Adds `n` sparse buckets (ascending indexes) into `target`, in place: for reads that
+ * fold thousands of rows into one histogram, where a new array per merge was most of
+ * the cost. Same layout assumed (the caller checks).
+ */
+export function addInto(
+  target: SparseHistogram,
+  indexes: ArrayLike<number>,
+  counts: ArrayLike<number>,
+  n: number,
+  sumNs: number,
+): void {
+  target.sumNs += sumNs;
+  const ti = target.indexes;
+  const tc = target.counts;
+  let j = 0;
+  for (let k = 0; k < n; k++) {
+    const index = indexes[k]!;
+    while (j < ti.length && ti[j]! < index) j++;
+    if (j < ti.length && ti[j] === index) tc[j]! += counts[k]!;
+    else {
+      // A bucket the target has not had: rare once a series' shape is known.
+      ti.splice(j, 0, index);
+      tc.splice(j, 0, counts[k]!);
+    }
+    j++;
+  }
+}
+
 /** The q-quantile (0 <= q <= 1) in nanoseconds, or undefined for an empty histogram. */
 export function quantile(h: SparseHistogram, q: number): number | undefined {
   if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile must be within [0, 1], got ${q}`);

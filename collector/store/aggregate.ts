@@ -1,7 +1,7 @@
 // Rows of one series merged into one: sums added, maxes taken, histograms merged. Used by
 // the rollups and by range reads alike, so both merge by the same rules. Pure.
 import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
-import { decodeHistogram } from './histogram-blob.js';
+import { addEncoded } from './histogram-blob.js';
 import type { SeriesKind } from './series.js';
 
 export interface Aggregate {
@@ -26,8 +26,7 @@ export function addRow(kind: SeriesKind, into: Aggregate, row: Row): void {
   for (const c of kind.maxes) into.maxes[c] = Math.max(into.maxes[c]!, Number(row[c] ?? 0));
   for (const c of kind.hists) {
     const blob = row[c];
-    if (blob instanceof Uint8Array)
-      into.hists[c] = mergeLenient(into.hists[c]!, decodeHistogram(blob));
+    if (blob instanceof Uint8Array) into.hists[c] = addEncoded(into.hists[c]!, blob);
   }
 }
 
@@ -43,6 +42,9 @@ export function addAggregate(kind: SeriesKind, into: Aggregate, other: Aggregate
  */
 function mergeLenient(a: SparseHistogram, b: SparseHistogram): SparseHistogram {
   if (a.indexes.length > 0 && b.indexes.length > 0 && a.layout !== b.layout)
-    return a.layout === 'HISTOGRAM_LAYOUT_LOG_LINEAR_16' ? a : b;
+    // A copy of b: rows are later added into the result in place.
+    return a.layout === 'HISTOGRAM_LAYOUT_LOG_LINEAR_16'
+      ? a
+      : { ...b, indexes: [...b.indexes], counts: [...b.counts] };
   return merge(a, b);
 }

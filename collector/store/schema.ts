@@ -33,6 +33,25 @@ function seriesTables(tiers: readonly Tier[]): string {
   return statements.join('\n');
 }
 
+/** The tiers version 7 added; the versions before it made and changed the others only. */
+const ADDED_IN_7: readonly Tier['name'][] = ['tensec', 'tenmin'];
+
+/** The series tables of tiers added later, with every column. */
+function addedTiers(tiers: readonly Tier[], names: readonly Tier['name'][]): string {
+  const statements: string[] = [];
+  for (const kind of SERIES) {
+    const cols = columns(kind)
+      .map((c) => columnDefinition(kind, c))
+      .join(', ');
+    for (const tier of tiers.filter((t) => names.includes(t.name)))
+      statements.push(
+        `CREATE TABLE ${tableName(kind, tier.name)} (bucket_ms INTEGER NOT NULL,
+           sid INTEGER NOT NULL, ${cols}, PRIMARY KEY (bucket_ms, sid)) WITHOUT ROWID;`,
+      );
+  }
+  return statements.join('\n');
+}
+
 /** The series columns that schema `version` adds, in every tier's table. */
 function addedColumns(tiers: readonly Tier[], version: number): string {
   const statements: string[] = [];
@@ -46,6 +65,7 @@ function addedColumns(tiers: readonly Tier[], version: number): string {
 }
 
 export function migrations(tiers: readonly Tier[]): readonly string[] {
+  const first = tiers.filter((t) => !ADDED_IN_7.includes(t.name));
   return [
     // 1: identities, batches, joins and the metric series.
     `CREATE TABLE agents (
@@ -115,7 +135,7 @@ export function migrations(tiers: readonly Tier[]): readonly string[] {
        last_seen_ms INTEGER NOT NULL,
        PRIMARY KEY (client_end, server_end)) WITHOUT ROWID;
      CREATE TABLE rollups (tier TEXT PRIMARY KEY, rolled_to_ms INTEGER NOT NULL);
-     ${seriesTables(tiers)}`,
+     ${seriesTables(first)}`,
     // 2: names of remote addresses (pods and Services) from the agents' Kubernetes watch.
     `CREATE TABLE peer_names (
        address TEXT PRIMARY KEY,
@@ -159,10 +179,14 @@ export function migrations(tiers: readonly Tier[]): readonly string[] {
     // 5: hops timed from the bytes' arrival and joined per exchange: the joint added
     // latency, forwards without an arrival, hops without one, and the method. Rows from
     // before read as 0 and empty, which is what older agents sent.
-    addedColumns(tiers, 5),
+    addedColumns(first, 5),
     // 6: exchanges on connections seen carrying several requests at once, kept apart from
     // the timed ones. Rows from before read as 0: older agents timed them all.
-    addedColumns(tiers, 6),
+    addedColumns(first, 6),
+    // 7: rollups to 10 s and to 10 minutes, so that a long range's ragged ends take a few
+    // rows per series, not up to an hour of minutes. Filled by the next rollup from the
+    // finer tier's oldest rows.
+    addedTiers(tiers, ADDED_IN_7),
   ];
 }
 

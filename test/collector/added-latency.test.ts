@@ -30,7 +30,7 @@ import {
 import { fromValues } from '../../proto/histogram.js';
 import { compileTarget } from '../../proto/target.js';
 import { meshBatch, PROCESSES } from './mesh-batches.js';
-import { backToSchema } from './older-store.js';
+import { backToSchema, LATEST_SCHEMA } from './older-store.js';
 
 const US = 1000;
 const MS = 1_000_000;
@@ -174,11 +174,16 @@ test('a store from schema 4 opens: its hop rows read as before, new rows add the
     const columns = (check.pragma('table_info(m_hop_minute)') as { name: string }[]).map(
       (c) => c.name,
     );
+    // The tiers added later are made with every column (in another order).
+    const tenMinute = (check.pragma('table_info(m_hop_tenmin)') as { name: string }[]).map(
+      (c) => c.name,
+    );
+    assert.deepEqual(tenMinute.sort(), [...columns].sort());
     const version = check.pragma('user_version', { simple: true });
     check.close();
     for (const c of ['added', 'unmatched_forwards', 'arrival_unknown', 'method'])
       assert.ok(columns.includes(c), `m_hop_minute has ${c}: ${columns.join(', ')}`);
-    assert.equal(version, 6);
+    assert.equal(version, LATEST_SCHEMA);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

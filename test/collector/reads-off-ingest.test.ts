@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { syntheticBatch } from '../../bench/ingest.js';
 import { startCollectorProcess } from '../../bench/tollgate-processes.js';
 import { Store } from '../../collector/store/store.js';
-import { planRange, preferredBucketMs, tiers } from '../../collector/store/tiers.js';
+import { planRange, tiers } from '../../collector/store/tiers.js';
 import { Shipper } from '../../daemonset/shipping/shipper.js';
 import { Batch } from '../../proto/gen/tollgate/v1.js';
 import { TOLLGATE_VERSION } from '../../proto/version.js';
@@ -27,8 +27,9 @@ test('long ranges are read from the minute rollups, their ragged ends from raw r
     ['minute', now - 77_000],
     ['hour', now - 2 * HOUR - 17_000],
   ] as const);
-  const plan = (from: number) =>
-    planRange(from, now, now, list, rolled, preferredBucketMs(from, now)).map((s) => [
+  // Read with a bucket of at most a hundredth of the range, as a series over time is.
+  const plan = (from: number, preferred = (now - from) / 100) =>
+    planRange(from, now, now, list, rolled, preferred).map((s) => [
       s.tier.name,
       s.fromMs - from,
       s.toMs - from,
@@ -47,11 +48,34 @@ test('long ranges are read from the minute rollups, their ragged ends from raw r
   ]);
   // A minute's window stays on raw rows; a month goes by the hour where it is rolled up.
   assert.deepEqual(
-    planRange(now - 60_000, now, now, list, rolled, preferredBucketMs(now - 60_000, now)).map(
-      (s) => s.tier.name,
-    ),
+    plan(now - 60_000).map(([name]) => name),
     ['raw'],
   );
+  // A window's aggregate, any bucket, with every tier rolled up as a collector keeps them
+  // (10 s to 7 s before now, 10 min to 10 min 17 s before): 24 h is 21 hour rows, and
+  // each ragged end a few rows of each finer tier, its first minute whole (raw rows are
+  // kept 6 h, 10 s rows as long).
+  const all = new Map([
+    ['tensec', now - 7_000],
+    ['minute', now - 77_000],
+    ['tenmin', now - 617_000],
+    ['hour', now - 2 * HOUR - 17_000],
+  ] as const);
+  const whole = (from: number) =>
+    planRange(from, now, now, list, all, now - from).map((s) => [
+      s.tier.name,
+      (s.fromMs - from) / 1000,
+      (s.toMs - from) / 1000,
+    ]);
+  assert.deepEqual(whole(now - 24 * HOUR), [
+    ['minute', -17, 583],
+    ['tenmin', 583, 3583],
+    ['hour', 3583, 79_183],
+    ['tenmin', 79_183, 85_783],
+    ['minute', 85_783, 86_323],
+    ['tensec', 86_323, 86_393],
+    ['raw', 86_393, 86_400],
+  ]);
   const month = planRange(now - 30 * 24 * HOUR, now, now, list, rolled, (30 * 24 * HOUR) / 100);
   assert.ok(month.some((s) => s.tier.name === 'hour' && s.toMs === now - 2 * HOUR - 17_000));
 });

@@ -121,6 +121,45 @@ test('rollups keep totals and histograms; old ranges are read from them; late ba
   store.close();
 });
 
+test('a window is read from the coarsest rollups inside it: the same totals from a few rows', () => {
+  const hour = 3_600_000;
+  const store = Store.open(':memory:', { rollupGraceMs: 0 });
+  const start = Math.floor(Date.now() / hour) * hour - 4 * hour;
+  // A report every 20 s for 2.5 h, each with the same seven ends: 450 raw rows per end.
+  store.commit(
+    Array.from({ length: 450 }, (_, k) => asBatch(k + 1, start + k * 20_000)),
+    start + 3 * hour,
+  );
+  const range = { from: start, to: start + 2.5 * hour };
+  const spent = (read: (budget: { rows: number }) => void) => {
+    const budget = { rows: 1e9 };
+    read(budget);
+    return 1e9 - budget.rows;
+  };
+  let raw = new Map<number, { sums: Record<string, number> }>();
+  assert.equal(
+    spent((b) => {
+      raw = store.read('end', range.from, range.to, start + 3 * hour, b);
+    }),
+    7 * 450,
+    'before any rollup: every raw row',
+  );
+  // Rolled up (raw rows are kept 6 h, so they are all still there): two whole hours from
+  // the hour tier and the half hour after them as three rows of 10 minutes, 5 per end.
+  const now = Date.now();
+  store.maintain(now);
+  let rolled = new Map<number, { sums: Record<string, number> }>();
+  assert.equal(
+    spent((b) => {
+      rolled = store.read('end', range.from, range.to, now, b);
+    }),
+    7 * 5,
+  );
+  assert.equal(rolled.size, 7);
+  for (const [sid, aggregate] of raw) assert.deepEqual(rolled.get(sid)!.sums, aggregate.sums);
+  store.close();
+});
+
 test('what describes rows past retention goes with them: processes, ends, hop series, peer names', () => {
   const hour = 3_600_000;
   const dir = mkdtempSync(join(tmpdir(), 'tg-store-prune-'));

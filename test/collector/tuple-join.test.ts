@@ -18,7 +18,7 @@ import {
   type Init,
   type ProcessIdentity,
 } from '../../proto/gen/tollgate/v1.js';
-import { backToSchema } from './older-store.js';
+import { backToSchema, LATEST_SCHEMA } from './older-store.js';
 
 const CLIENT_IP = '10.2.0.1';
 const SERVER_IP = '10.2.0.2';
@@ -174,7 +174,7 @@ test('a store written before the ISN existed opens: its tuples are replaced, the
     const version = check.pragma('user_version', { simple: true });
     check.close();
     assert.ok(columns.includes('client_isn'), `tuples columns: ${columns.join(', ')}`);
-    assert.equal(version, 6);
+    assert.equal(version, LATEST_SCHEMA);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

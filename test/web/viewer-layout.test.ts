@@ -21,7 +21,7 @@ const CURLS = 4;
 test('9 pods at three window sizes: the graph fills its area, labels are all drawn and apart, controls uncovered', async (t) => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const { collector, shipper } = await collectorWithShipper(t, { token: TOKEN });
-  const [batch] = meshOfPods({ pods: PODS, edgesPerPod: 3, nodes: 1, panMs: 0 });
+  const [batch] = meshOfPods({ pods: PODS, edgesPerPod: 3, nodes: 1 });
   // Four short-lived curls in svc-0's pod, each with one connection to svc-1's sidecar:
   // drawn as one node with a count, their edges as one.
   const app0 = batch!.processes!.find((p) => p.comm === 'svc-0')!;

@@ -16,7 +16,7 @@ const SIDECAR_2 = `p:${NODE}:10005:1`;
 
 test('a link opens its view; choices are history entries; back and forward restore them', async (t) => {
   const { collector, shipper } = await collectorWithShipper(t, { token: TOKEN });
-  for (const batch of meshOfPods({ pods: 6, edgesPerPod: 2, nodes: 1, panMs: 0 }))
+  for (const batch of meshOfPods({ pods: 6, edgesPerPod: 2, nodes: 1 }))
     shipper.send({ ...batch, node: NODE });
   assert.ok(await shipper.flush(5000), 'batches stored');
   const browser = await openBrowser({ width: 1280, height: 800 });
