@@ -21,12 +21,15 @@ test('the default view is an empty fragment; every choice round-trips', () => {
       namespace: 'shop',
       search: 'cart & co=1 #x',
       selection: { kind: 'node', id: 'p:node-1:201:1201' },
+      path: [],
     },
     {
       ...DEFAULT_VIEW,
       range: { kind: 'session', id: 's-1', name: 'before v2', fromMs: 1_000, toMs: 61_000 },
       selection: { kind: 'link', id: 'merged:["group:x","p:y",15006]' },
     },
+    // A waterfall's path, pod ids with the characters they may carry.
+    { ...DEFAULT_VIEW, path: ['pod:shop/web', 'pod:shop/api & co', 'pod:data/db,1'] },
   ];
   for (const v of views) {
     const fragment = encodeViewState(v);
@@ -47,4 +50,14 @@ test("a URL's bad values are left out, each on its own", () => {
     kind: 'live',
   });
   assert.deepEqual(decodeViewState('range=session&from=5&to=9').range, { kind: 'live' });
+  // A path is whole or left out: one pod, a pod twice, too many, one too long.
+  for (const bad of [
+    'path=a',
+    'path=a&path=b&path=a',
+    Array.from({ length: 17 }, (_, i) => `path=p${i}`).join('&'),
+    `path=a&path=${'b'.repeat(600)}`,
+    'path=a&path=',
+  ])
+    assert.deepEqual(decodeViewState(bad).path, [], bad);
+  assert.deepEqual(decodeViewState('path=a&path=b').path, ['a', 'b']);
 });

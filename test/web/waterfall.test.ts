@@ -66,9 +66,12 @@ test('every part of the path recovered from the sockets and the sidecars; nothin
       ['unexplained', 'shop/web', 0],
     ],
   );
-  // A sidecar's part carries its own distribution; derived parts only their means.
+  // A sidecar's part carries its own distribution, and so does the last app (what its
+  // server end measures); differences of means (the network, an app calling on) do not.
   assert.deepEqual(w.parts[0]!.quantiles, { p50Ms: 0.8, p90Ms: 0.8, p99Ms: 0.8 });
   assert.equal(w.parts[1]!.quantiles, null);
+  assert.equal(w.parts[3]!.quantiles, null, "api's own time is a difference");
+  assert.deepEqual(w.parts[7]!.quantiles, { p50Ms: 3.7, p90Ms: 3.7, p99Ms: 3.7 });
   // The parts add up to the total.
   assert.equal(rounded(w.parts.reduce((a, p) => a + p.meanMs, 0)), w.totalMs);
 });
@@ -83,6 +86,34 @@ test('time the sockets see and no part holds is the unexplained part', () => {
     rounded(w.parts.find((p) => p.kind === kind && p.pod === pod)!.meanMs);
   assert.equal(part('app', 'pod:shop/api'), 5.15);
   assert.equal(part('unexplained', 'pod:shop/web'), 0.45);
+});
+
+test("the last app's distribution is its serving edge's, and none when two serve it", () => {
+  const input = timed();
+  const edges = input.edges.map((e) =>
+    e.id === 's:db>p:db:5432'
+      ? {
+          ...e,
+          server: {
+            exchangeLatency: { count: 100, p50Ms: 3.1, p90Ms: 5.2, p99Ms: 9.9, meanMs: 3.7 },
+          } as unknown as EndSummary,
+        }
+      : e,
+  );
+  const last = (w: ReturnType<typeof waterfall>) =>
+    w!.parts.find((p) => p.pod === 'pod:data/db' && p.kind === 'app')!;
+  assert.deepEqual(last(waterfall({ ...input, edges })).quantiles, {
+    p50Ms: 3.1,
+    p90Ms: 5.2,
+    p99Ms: 9.9,
+  });
+  // A second timed edge into db's app (another sidecar process): no one distribution.
+  const second = {
+    ...edges.find((e) => e.id === 's:db>p:db:5432')!,
+    id: 's:db>p:db:5433',
+    port: 5433,
+  };
+  assert.equal(last(waterfall({ ...input, edges: [...edges, second] })).quantiles, null);
 });
 
 test('a path whose first call is not timed has no waterfall', () => {

@@ -16,6 +16,7 @@ import {
 import type { Introspection } from './model/introspection.js';
 import { type LayoutKind, type Point, place } from './model/layout.js';
 import { meshSummary, pathThrough } from './model/mesh-summary.js';
+import { choosePathStep, pathOptions } from './model/path-choice.js';
 import {
   describeRange,
   LAST_CHOICES,
@@ -33,6 +34,7 @@ import { button, el, replace } from './ui/dom.js';
 import { edgePanel } from './ui/edge-panel.js';
 import { GraphCanvas } from './ui/graph-canvas.js';
 import { renderLegend } from './ui/legend.js';
+import { pathEditor } from './ui/path-editor.js';
 import { nodePanel, podPanel } from './ui/pod-panel.js';
 import { SessionsPanel } from './ui/sessions-panel.js';
 import { renderSummaryBar } from './ui/summary-bar.js';
@@ -82,6 +84,8 @@ class Viewer {
   /** What the mesh costs in the window shown (summary-bar.ts). */
   /** The path whose waterfall the details tab shows, redrawn with the data; null: none. */
   private waterfallPods: readonly string[] | null = null;
+  /** The waterfall's path choices as last drawn, and what they were drawn from. */
+  private pathEditor: { key: string; element: HTMLElement } | null = null;
   /** The selected pod's added latency histograms (refreshDetails). */
   private readonly podHistograms = el('div', { class: 'charts pod-histograms' });
   private readonly summaryBar = el('div', {
@@ -196,6 +200,7 @@ class Viewer {
       namespace: [...(this.options.namespaces ?? [])][0] ?? '',
       search: this.options.search ?? '',
       selection: this.selection,
+      path: this.selection ? [] : [...(this.waterfallPods ?? [])],
     };
   }
 
@@ -210,7 +215,7 @@ class Viewer {
 
   /** Shows a view as the URL describes it, without adding to the history. */
   private applyView(v: ViewState): void {
-    this.waterfallPods = null;
+    this.waterfallPods = !v.selection && v.path.length >= 2 ? v.path : null;
     const relayout = v.layout !== this.layoutKind;
     this.layoutKind = v.layout;
     this.options.widthBy = v.widthBy;
@@ -230,7 +235,10 @@ class Viewer {
     }
     this.redraw();
     if (relayout) this.graph.fit();
-    if (!v.selection)
+    if (this.waterfallPods) {
+      this.showTab('details');
+      this.renderWaterfall();
+    } else if (!v.selection)
       replace(
         this.tabs.details,
         el('p', { class: 'muted' }, 'Click a pod, process or edge for its detail.'),
@@ -564,9 +572,13 @@ class Viewer {
 
   /** Where a request's time goes along a path of pods, in the details tab; kept live. */
   private showWaterfall(pods: readonly string[]): void {
-    this.select(null);
+    if (this.selection) replace(this.podHistograms);
+    this.selection = null;
+    this.graph.setSelected(null);
     this.waterfallPods = pods;
+    this.showTab('details');
     this.renderWaterfall();
+    this.rememberView();
   }
 
   private renderWaterfall(): void {
@@ -578,12 +590,38 @@ class Viewer {
       processes: this.model.processes,
       costs: this.model.costs,
     });
-    replace(
-      this.tabs.details,
-      w
-        ? waterfallPanel(w, (id) => this.podName(id))
-        : el('p', { class: 'muted' }, 'The first call of this path has no timed exchanges yet.'),
-    );
+    // The path's choices are made again only when they change, so that a live update
+    // does not close a list someone has open.
+    const steps = pathOptions(pods, this.model.edges.values(), this.model.processes);
+    const key = JSON.stringify([pods, steps.map((s) => s.map((o) => o.pod))]);
+    if (this.pathEditor?.key !== key)
+      this.pathEditor = {
+        key,
+        element: pathEditor(
+          pods,
+          steps,
+          (id) => this.podName(id),
+          (index, pod) =>
+            this.showWaterfall(
+              choosePathStep(
+                pods,
+                index,
+                pod,
+                this.model.edges.values(),
+                this.model.processes,
+                this.model.costs,
+              ),
+            ),
+        ),
+      };
+    const body = w
+      ? waterfallPanel(w, (id) => this.podName(id))
+      : el('p', { class: 'muted' }, 'The first call of this path has no timed exchanges yet.');
+    const details = this.tabs.details;
+    if (details.firstChild === this.pathEditor.element) {
+      while (details.childNodes.length > 1) details.lastChild!.remove();
+      details.append(body);
+    } else details.replaceChildren(this.pathEditor.element, body);
   }
 
   /** Edges drawn as one between grouped processes: each with its rate and p50, to open. */

@@ -60,7 +60,7 @@ export function meshSummary(input: {
 }
 
 /** Requests/s between pods: calls.get(from).get(to); each direction once. */
-function podCalls(
+export function podCalls(
   edges: Iterable<TopologyEdge>,
   processes: ReadonlyMap<string, TopologyProcess>,
 ): Map<string, Map<string, number>> {
@@ -84,7 +84,7 @@ function podCalls(
  * show what the mesh costs; an unmeshed twin of equal rate must not take its place),
  * then by rate, then by id.
  */
-function busiest(
+export function busiest(
   choices: Iterable<[string, number]>,
   path: readonly string[],
   costs: ReadonlyMap<string, PodCost>,
@@ -115,11 +115,21 @@ export function pathThrough(
     path.unshift(caller);
     caller = busiest(callers(caller), path, costs);
   }
-  for (let next = busiest(calls.get(pod) ?? [], path, costs); next; ) {
-    path.push(next);
-    next = busiest(calls.get(next) ?? [], path, costs);
+  return onward(path, calls, costs);
+}
+
+/** The path extended from its last pod by its busiest calls onward, each step as `busiest` chooses. */
+export function onward(
+  path: readonly string[],
+  calls: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  costs: ReadonlyMap<string, PodCost>,
+): string[] {
+  const out = [...path];
+  for (let next = busiest(calls.get(out[out.length - 1]!) ?? [], out, costs); next; ) {
+    out.push(next);
+    next = busiest(calls.get(next) ?? [], out, costs);
   }
-  return path;
+  return out;
 }
 
 function busiestPath(

@@ -1,5 +1,5 @@
 // What the viewer shows, as the URL's fragment: the time range, the layout, the
-// measures, the namespace, the search and the selection. A link then opens the same
+// measures, the namespace, the search, the selection and the waterfall's path. A link then opens the same
 // view, and the browser's back and forward step through the views one chose. Pure; what
 // a URL says is checked like any other input (a bad value is left out, never applied).
 import type { Hit } from './geometry.js';
@@ -16,6 +16,8 @@ export interface ViewState {
   namespace: string;
   search: string;
   selection: Hit | null;
+  /** The pods of the waterfall shown (without a selection); empty for none. */
+  path: string[];
 }
 
 export const DEFAULT_VIEW: ViewState = {
@@ -26,7 +28,11 @@ export const DEFAULT_VIEW: ViewState = {
   namespace: '',
   search: '',
   selection: null,
+  path: [],
 };
+
+/** Most pods a path from a URL may have: a chain of services, not the mesh. */
+const MAX_PATH = 16;
 
 /** Longest value taken from a URL: ids and names are far shorter. */
 const MAX_VALUE = 512;
@@ -48,6 +54,7 @@ export function encodeViewState(s: ViewState): string {
   if (s.namespace) p.set('ns', s.namespace);
   if (s.search) p.set('q', s.search);
   if (s.selection) p.set('sel', `${s.selection.kind}:${s.selection.id}`);
+  for (const pod of s.path) p.append('path', pod);
   return p.toString();
 }
 
@@ -80,5 +87,14 @@ export function decodeViewState(fragment: string): ViewState {
   const sel = get('sel');
   const match = sel ? /^(node|link):(.+)$/s.exec(sel) : null;
   if (match) s.selection = { kind: match[1] as Hit['kind'], id: match[2]! };
+  // A path is taken whole or not at all: two to 16 pods, each once, none too long.
+  const path = p.getAll('path');
+  if (
+    path.length >= 2 &&
+    path.length <= MAX_PATH &&
+    path.every((pod) => pod.length > 0 && pod.length <= MAX_VALUE) &&
+    new Set(path).size === path.length
+  )
+    s.path = path;
   return s;
 }

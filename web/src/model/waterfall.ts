@@ -2,8 +2,11 @@
 // each sidecar's added latency per direction (the kernel's per-request figure), the
 // network between pods, and each app's own time, from the means at the sockets. Means,
 // because means add along a path and quantiles do not: each part's own p50/p90/p99 is
-// given where the part is a measured distribution (a sidecar's), and what the parts do
-// not explain of the total is a part of its own, never hidden. Pure, unit tested in node.
+// given where the part is a measured distribution (a sidecar's added latency; the last
+// app's serving time, when one timed edge serves it), and not where it is a difference
+// of two (the network, an app that calls onward): the quantiles of a difference do not
+// follow from those of its terms. What the parts do not explain of the total is a part
+// of its own, never hidden. Pure, unit tested in node.
 //
 // From the exchange latency means at both ends of each edge (the time from a request's
 // first byte to the reply's, as each socket sees it):
@@ -32,7 +35,10 @@ export interface WaterfallPart {
   to?: string;
   /** Mean time per request of P0 (ms), weighted by calls per request. */
   meanMs: number;
-  /** The part's own distribution, where it is measured as one (a sidecar's added latency). */
+  /**
+   * The part's own distribution per crossing or call, where it is measured as one: a
+   * sidecar's added latency, the last app's serving time. Null for differences of means.
+   */
   quantiles: Pick<LatencyStats, 'p50Ms' | 'p90Ms' | 'p99Ms'> | null;
 }
 
@@ -129,7 +135,18 @@ export function waterfall(input: Input): Waterfall | null {
           const share = meshed(pod) && rate(out) > 0 ? rate(crossing) / rate(out) : 1;
           if (call !== null) own -= call * perRequest * share;
         }
-        parts.push({ kind: 'app', pod, meanMs: weight * own, quantiles: null });
+        // The last app's time is what its server end measures, a distribution of its own
+        // when one timed edge serves it (several: their quantiles do not combine).
+        const timed = serving.filter(
+          (e) => !e.multiplexed && typeof e.server?.exchangeLatency.p50Ms === 'number',
+        );
+        const quantiles =
+          !next && timed.length === 1
+            ? (({ p50Ms, p90Ms, p99Ms }) => ({ p50Ms, p90Ms, p99Ms }))(
+                timed[0]!.server!.exchangeLatency,
+              )
+            : null;
+        parts.push({ kind: 'app', pod, meanMs: weight * own, quantiles });
       }
     }
     if (!next) break;

@@ -59,7 +59,7 @@ export function waterfallPanel(w: Waterfall, podName: (id: string) => string): H
     el(
       'p',
       { class: 'muted' },
-      "Means per request of the first pod's call, which add up along the path (quantiles do not: each sidecar's own p50 / p90 / p99 is beside it). An app's time is its own and its calls off this path; calls made fewer or more than once per request count in proportion. What no part holds is shown as such.",
+      "Means per request of the first pod's call, which add up along the path (quantiles do not: each sidecar's own p50 / p90 / p99 per crossing is beside it, and the last app's per call; the network and an app that calls on are differences of two means, which have no quantiles of their own). An app's time is its own and its calls off this path; calls made fewer or more than once per request count in proportion. What no part holds is shown as such.",
     ),
     el('div', { class: 'legend-line muted' }, 'part · mean · its own p50 / p90 / p99'),
     ...rows,
