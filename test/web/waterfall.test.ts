@@ -66,6 +66,12 @@ test('every part of the path recovered from the sockets and the sidecars; nothin
       ['unexplained', 'shop/web', 0],
     ],
   );
+  // Past api, half a db call per request: those parts' means are per request, their
+  // quantiles per call.
+  assert.deepEqual(
+    w.parts.map((p) => p.callsPerRequest),
+    [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 1],
+  );
   // A sidecar's part carries its own distribution, and so does the last app (what its
   // server end measures); differences of means (the network, an app calling on) do not.
   assert.deepEqual(w.parts[0]!.quantiles, { p50Ms: 0.8, p90Ms: 0.8, p99Ms: 0.8 });

@@ -36,6 +36,11 @@ export interface WaterfallPart {
   /** Mean time per request of P0 (ms), weighted by calls per request. */
   meanMs: number;
   /**
+   * Calls per request of P0 that reach this part (1 in a plain chain; 0.5 past one of two
+   * replicas): the mean is per request, the quantiles per call.
+   */
+  callsPerRequest: number;
+  /**
    * The part's own distribution per crossing or call, where it is measured as one: a
    * sidecar's added latency, the last app's serving time. Null for differences of means.
    */
@@ -101,7 +106,13 @@ export function waterfall(input: Input): Waterfall | null {
     const m = d?.addedLatency.meanMs;
     if (!cost?.proxy || typeof m !== 'number') return;
     const { p50Ms, p90Ms, p99Ms } = d!.addedLatency;
-    parts.push({ kind, pod, meanMs: weight * m, quantiles: { p50Ms, p90Ms, p99Ms } });
+    parts.push({
+      kind,
+      pod,
+      meanMs: weight * m,
+      callsPerRequest: weight,
+      quantiles: { p50Ms, p90Ms, p99Ms },
+    });
   };
   for (let i = 0; i < pods.length; i++) {
     const pod = pods[i]!;
@@ -146,7 +157,7 @@ export function waterfall(input: Input): Waterfall | null {
                 timed[0]!.server!.exchangeLatency,
               )
             : null;
-        parts.push({ kind: 'app', pod, meanMs: weight * own, quantiles });
+        parts.push({ kind: 'app', pod, meanMs: weight * own, callsPerRequest: weight, quantiles });
       }
     }
     if (!next) break;
@@ -162,10 +173,17 @@ export function waterfall(input: Input): Waterfall | null {
         pod,
         to: next,
         meanMs: weight * (client - server),
+        callsPerRequest: weight,
         quantiles: null,
       });
   }
   const explained = parts.reduce((a, p) => a + p.meanMs, 0);
-  parts.push({ kind: 'unexplained', pod: p0, meanMs: totalMs - explained, quantiles: null });
+  parts.push({
+    kind: 'unexplained',
+    pod: p0,
+    meanMs: totalMs - explained,
+    callsPerRequest: 1,
+    quantiles: null,
+  });
   return { pods: [...pods], totalMs, parts };
 }

@@ -29,6 +29,17 @@ export function waterfallPanel(w: Waterfall, podName: (id: string) => string): H
     bar.style.width = `${(100 * width) / scale}%`;
     before += Math.max(0, p.meanMs);
     const q = p.quantiles;
+    // Past a fan-out a part is reached by some requests only: its mean per request is
+    // smaller than its time per call, which its quantiles are.
+    const share =
+      p.callsPerRequest > 0 && Math.abs(p.callsPerRequest - 1) > 0.01
+        ? `${formatCalls(p.callsPerRequest)} calls per request, ${formatMs(p.meanMs / p.callsPerRequest)} each · `
+        : '';
+    const spread = q
+      ? `${formatMs(q.p50Ms)} / ${formatMs(q.p90Ms)} / ${formatMs(q.p99Ms)}`
+      : 'mean only';
+    // The label and the mean on one line, what qualifies them under it: long pod names
+    // wrap there instead of pushing the figures out of the panel.
     return el(
       'div',
       { class: 'part', attrs: { 'data-kind': p.kind, 'data-ms': String(p.meanMs) } },
@@ -36,19 +47,9 @@ export function waterfallPanel(w: Waterfall, podName: (id: string) => string): H
         'div',
         { class: 'head' },
         el('span', {}, label(p)),
-        el(
-          'span',
-          { class: 'num' },
-          formatMs(p.meanMs),
-          el(
-            'span',
-            { class: 'muted' },
-            q
-              ? ` · ${formatMs(q.p50Ms)} / ${formatMs(q.p90Ms)} / ${formatMs(q.p99Ms)}`
-              : ' · mean only',
-          ),
-        ),
+        el('span', { class: 'num' }, formatMs(p.meanMs)),
       ),
+      el('div', { class: 'detail muted' }, share, spread),
       el('div', { class: 'track' }, bar),
     );
   });
@@ -61,7 +62,11 @@ export function waterfallPanel(w: Waterfall, podName: (id: string) => string): H
       { class: 'muted' },
       "Means per request of the first pod's call, which add up along the path (quantiles do not: each sidecar's own p50 / p90 / p99 per crossing is beside it, and the last app's per call; the network and an app that calls on are differences of two means, which have no quantiles of their own). An app's time is its own and its calls off this path; calls made fewer or more than once per request count in proportion. What no part holds is shown as such.",
     ),
-    el('div', { class: 'legend-line muted' }, 'part · mean · its own p50 / p90 / p99'),
+    el(
+      'div',
+      { class: 'legend-line muted' },
+      'part · mean per request; under it, its own p50 / p90 / p99',
+    ),
     ...rows,
     el(
       'div',
@@ -74,4 +79,8 @@ export function waterfallPanel(w: Waterfall, podName: (id: string) => string): H
       ),
     ),
   );
+}
+
+function formatCalls(n: number): string {
+  return n >= 10 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n.toFixed(2);
 }
