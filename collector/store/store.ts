@@ -26,6 +26,11 @@ export interface StoreOptions {
   retention?: RetentionOptions;
   /** How long after a bucket ends before it is rolled up (late batches still land). */
   rollupGraceMs?: number;
+  /**
+   * Rollup time one `maintain` may spend before it leaves the rest to the next call (ms;
+   * each tier still rolls at least one chunk of ROLLUP_CHUNK_BUCKETS buckets).
+   */
+  rollupBudgetMs?: number;
   /** How long a batch's identity is remembered to drop its replays. */
   dedupeMs?: number;
   /** SQLite's synchronous setting: FULL (default) survives power loss; NORMAL is faster. */
@@ -60,6 +65,9 @@ function spend(budget: ReadBudget | undefined, rows = 1): void {
 
 /** The write-ahead log's size after a checkpoint. */
 export const WAL_LIMIT_BYTES = 2 ** 20;
+
+/** Buckets of the target tier one rollup pass folds (their aggregates are held in memory). */
+export const ROLLUP_CHUNK_BUCKETS = 10;
 
 /** Rows deleted per transaction by retention. */
 const PRUNE_CHUNK = 2000;
@@ -107,6 +115,7 @@ export class Store {
   readonly sessions: SessionRows;
   private readonly db: Database.Database;
   private readonly graceMs: number;
+  private readonly rollupBudgetMs: number;
   private readonly dedupeMs: number;
   private readonly statements: ReturnType<Store['prepare']>;
   private readonly insertRaw = new Map<string, Database.Statement>();
@@ -118,6 +127,7 @@ export class Store {
     this.db = db;
     this.tiers = tiers(options.retention);
     this.graceMs = options.rollupGraceMs ?? 10_000;
+    this.rollupBudgetMs = options.rollupBudgetMs ?? 250;
     this.dedupeMs = options.dedupeMs ?? 24 * 3_600_000;
     migrate(db, this.tiers);
     this.statements = this.prepare();
@@ -538,8 +548,9 @@ export class Store {
     let failure: unknown;
     try {
       this.db.transaction(() => {
+        const started = performance.now();
         for (let i = 1; i < this.tiers.length; i++)
-          this.rollup(this.tiers[i - 1]!, this.tiers[i]!, nowMs);
+          this.rollup(this.tiers[i - 1]!, this.tiers[i]!, nowMs, started);
       })();
     } catch (error) {
       // The rolled-up marks moved with the transaction that failed: take them back.
@@ -563,11 +574,17 @@ export class Store {
    * on a nearly full disk, and no one transaction holds the writer for long.
    */
   private prune(nowMs: number): void {
-    for (const tier of this.tiers)
+    this.tiers.forEach((tier, i) => {
+      // Never rows the next tier has not rolled up yet (it may be catching up): they
+      // would be gone from every tier.
+      const next = this.tiers[i + 1];
+      const rolled = next ? (this.rolledTo.get(next.name) ?? Number.NEGATIVE_INFINITY) : Infinity;
+      const before = Math.min(nowMs - tier.retentionMs, rolled);
       for (const kind of SERIES)
         this.deleteInChunks(tableName(kind, tier.name), 'bucket_ms, sid', 'bucket_ms < ?', [
-          nowMs - tier.retentionMs,
+          before,
         ]);
+    });
     this.deleteInChunks('batches', 'agent_id, boot_id, sequence', 'stored_ms < ?', [
       nowMs - this.dedupeMs,
     ]);
@@ -604,8 +621,16 @@ export class Store {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
-  private rollup(source: Tier, target: Tier, nowMs: number): void {
-    const boundary = bucketStart(nowMs - this.graceMs, target.bucketMs);
+  private rollup(source: Tier, target: Tier, nowMs: number, started: number): void {
+    // A tier never rolls past what its source holds whole: raw rows up to the grace, a
+    // rollup up to where it was itself rolled (it may be catching up, below).
+    const boundary = bucketStart(
+      Math.min(
+        nowMs - this.graceMs,
+        source.name === 'raw' ? Number.POSITIVE_INFINITY : (this.rolledTo.get(source.name) ?? 0),
+      ),
+      target.bucketMs,
+    );
     let from = this.rolledTo.get(target.name);
     if (from === undefined) {
       // First rollup: start at the oldest data there is.
@@ -622,20 +647,30 @@ export class Store {
       this.setRolledTo(target, from);
       return;
     }
-    for (const kind of SERIES) {
-      const groups = new Map<string, { bucket: number; sid: number; aggregate: Aggregate }>();
-      this.fold(kind, source.name, from, boundary, target.bucketMs, (bucket, sid) => {
-        const key = `${bucket}/${sid}`;
-        let group = groups.get(key);
-        if (!group) {
-          group = { bucket, sid, aggregate: emptyAggregate(kind) };
-          groups.set(key, group);
-        }
-        return group.aggregate;
-      });
-      for (const g of groups.values()) this.mergeInto(kind, target, g.bucket, g.sid, g.aggregate);
+    // A few buckets at a time, and on to the next tier once this call's time is spent:
+    // a tier far behind (a store from before it existed, whose first rollup starts at
+    // its source's oldest row, days back; a collector that was down) catches up over
+    // calls, holding a few buckets of aggregates in memory and the writer for a bounded
+    // time, rather than all of it at once.
+    for (let chunk = from; chunk < boundary; ) {
+      const end = Math.min(boundary, chunk + ROLLUP_CHUNK_BUCKETS * target.bucketMs);
+      for (const kind of SERIES) {
+        const groups = new Map<string, { bucket: number; sid: number; aggregate: Aggregate }>();
+        this.fold(kind, source.name, chunk, end, target.bucketMs, (bucket, sid) => {
+          const key = `${bucket}/${sid}`;
+          let group = groups.get(key);
+          if (!group) {
+            group = { bucket, sid, aggregate: emptyAggregate(kind) };
+            groups.set(key, group);
+          }
+          return group.aggregate;
+        });
+        for (const g of groups.values()) this.mergeInto(kind, target, g.bucket, g.sid, g.aggregate);
+      }
+      this.setRolledTo(target, end);
+      chunk = end;
+      if (performance.now() - started > this.rollupBudgetMs) break;
     }
-    this.setRolledTo(target, boundary);
   }
 
   private setRolledTo(tier: Tier, ms: number): void {

@@ -160,6 +160,44 @@ test('a window is read from the coarsest rollups inside it: the same totals from
   store.close();
 });
 
+test('a tier far behind catches up over calls, a few buckets each; nothing is pruned before it is rolled up', () => {
+  const hour = 3_600_000;
+  // No time budget: each maintain rolls one chunk per tier, so the catch-up is visible.
+  const store = Store.open(':memory:', {
+    retention: { rawMs: hour, minuteMs: 10 * hour, hourMs: 100 * hour },
+    rollupGraceMs: 0,
+    rollupBudgetMs: 0,
+  });
+  const start = Math.floor(Date.now() / hour) * hour - 5 * hour;
+  // A report every 20 s for 2 h, five hours ago: all of it past the raw rows' retention.
+  store.commit(
+    Array.from({ length: 360 }, (_, k) => asBatch(k + 1, start + k * 20_000)),
+    start + 2 * hour,
+  );
+  const range = { from: start, to: start + 2 * hour };
+  const read = () => {
+    const budget = { rows: 1e9 };
+    const sums = [...store.read('end', range.from, range.to, Date.now(), budget).entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([sid, a]) => [sid, a.sums]);
+    return { sums, rows: 1e9 - budget.rows };
+  };
+  const raw = read();
+  assert.equal(raw.rows, 7 * 360);
+  // One call: the 10 s tier rolls ten buckets (100 s), the minute tier what that covers,
+  // and only the raw rows rolled up are pruned; the range still reads whole.
+  store.maintain();
+  const first = read();
+  assert.deepEqual(first.sums, raw.sums);
+  assert.ok(first.rows > 7 * 300, `${first.rows} rows: most still raw`);
+  // Call after call it catches up; in the end two hour rows per end, the same sums.
+  for (let i = 0; i < 400; i++) store.maintain();
+  const caughtUp = read();
+  assert.deepEqual(caughtUp.sums, raw.sums);
+  assert.equal(caughtUp.rows, 7 * 2);
+  store.close();
+});
+
 test('what describes rows past retention goes with them: processes, ends, hop series, peer names', () => {
   const hour = 3_600_000;
   const dir = mkdtempSync(join(tmpdir(), 'tg-store-prune-'));
