@@ -21,7 +21,7 @@ export type Stat = (typeof STATS)[number];
 export type Stats = Record<Stat, number>;
 export type NullableStats = Record<Stat, number | null>;
 
-/** A load generator's summary, as lab/load.ts gives it. */
+/** A load generator's summary, as daemonset/load/load.ts gives it. */
 export interface LoadSummary {
   p50Ms: number | null;
   p90Ms: number | null;

@@ -17,13 +17,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Collector } from '../collector/collector.js';
-import type { LatencyStats } from '../collector/model/latency.js';
 import { Agent } from '../daemonset/agent.js';
 import { PROXY_EXECUTABLES, SIDECAR_CONTAINERS } from '../daemonset/identity/roles.js';
 import { runIn } from '../lab/exec.js';
 import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
 import { tcpCounter } from '../lab/tcp-counters.js';
+import type { LatencyStats } from '../proto/latency.js';
 import { STATS } from './ab-truth.js';
 import {
   type AddedLatencyCondition,

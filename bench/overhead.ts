@@ -6,8 +6,8 @@
 // open-loop generator at a constant rate, where the agent's CPU and memory, the kernel's
 // time per event and anything lost are read from the agent's own status.
 import type { AgentStatus } from '../daemonset/agent.js';
+import type { LoadResult } from '../daemonset/load/load.js';
 import { Lab } from '../lab/lab.js';
-import type { LoadResult } from '../lab/load.js';
 import { tollgatePrograms, withBpfStatsSysctl } from './bpf-stats.js';
 import {
   type AgentProcess,

@@ -4,7 +4,7 @@
 // Bounded: a few orders at once, each bounded in rate and time by the load generator,
 // and a short queue of reports (oldest dropped and counted when it is full).
 
-import { constantRateLoad, type LoadOptions, type LoadResult } from '../lab/load.js';
+import { constantRateLoad, type LoadOptions, type LoadResult } from './load/load.js';
 
 /** Runs one constant-rate load (by default from the agent's own network namespace). */
 export type RunLoad = (options: LoadOptions) => Promise<LoadResult>;

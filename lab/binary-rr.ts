@@ -4,8 +4,12 @@
 // same way. The client is the lab's open-loop generator (latency from when each request
 // was due, exact quantiles) over its connection pool, with this framing in place of HTTP's.
 import { createServer, type Server } from 'node:net';
-import { ConnectionPool, type PoolTarget, type ReplyFramer } from './connection-pool.js';
-import { type LoadResult, openLoop } from './load.js';
+import {
+  ConnectionPool,
+  type PoolTarget,
+  type ReplyFramer,
+} from '../daemonset/load/connection-pool.js';
+import { type LoadResult, openLoop } from '../daemonset/load/load.js';
 import { nodeEntry } from './spawn.js';
 
 /** Larger frames are not what this protocol carries: refuse rather than buffer on. */

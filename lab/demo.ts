@@ -5,8 +5,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { newLocalCredentials, startEmbedded, viewerLink } from '../cli/commands/up.js';
+import type { LoadOptions } from '../daemonset/load/load.js';
 import { type ProcessResources, readProcessResources } from '../daemonset/proc-resources.js';
+import { newLocalCredentials, startEmbedded, viewerLink } from '../embedded/embedded.js';
 import { waterfall } from '../web/src/model/waterfall.js';
 import {
   bookinfoPods,
@@ -18,7 +19,6 @@ import {
 } from './bookinfo.js';
 import { type DemoSummary, type PodMeasurement, summarize } from './demo-summary.js';
 import { Lab, type LabPod } from './lab.js';
-import type { LoadOptions } from './load.js';
 
 export interface DemoOptions {
   /** Seconds of load per summary. */

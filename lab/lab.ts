@@ -8,13 +8,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
+import type { LoadOptions, LoadResult } from '../daemonset/load/load.js';
 import type { AppConfig } from './app-server.js';
 import { type CpuLimit, type CpuLimitedGroup, createCpuLimitedGroup } from './cpu-limit.js';
 import type { DelayProxyConfig, DelayProxyReport } from './delay-proxy.js';
 import { CommandError, runIn } from './exec.js';
 import { haproxyCommand, readHaproxyStats } from './haproxy-stats.js';
 import { LAB_STATE_DIR, Ledger } from './ledger.js';
-import type { LoadOptions, LoadResult } from './load.js';
 import { createMeshIdentity, type MeshIdentity } from './mesh-identity.js';
 import { createNode, createPodNetwork, createPodPair } from './network.js';
 import {

@@ -1,6 +1,6 @@
 // Process entry of the load generator, so it can run inside a pod's network namespace.
 // Usage: node load-main.js '<LoadOptions JSON>'  -> one LoadResult JSON line on stdout.
-import { constantRateLoad, type LoadOptions } from './load.js';
+import { constantRateLoad, type LoadOptions } from '../daemonset/load/load.js';
 
 const options = JSON.parse(process.argv[2] ?? '{}') as LoadOptions;
 constantRateLoad(options).then(

@@ -19,9 +19,6 @@
 //   requests are the app's exchanges (served and made), which every meshed request
 //   crosses once, so meshed and unmeshed pods count alike.
 import { emptyHistogram, merge } from '../../proto/histogram.js';
-import type { Aggregate } from '../store/aggregate.js';
-import { methodOfCode } from '../store/series.js';
-import { isLoopback } from './ids.js';
 import {
   type AddedMethod,
   addedLatency,
@@ -29,7 +26,10 @@ import {
   latencyStats,
   round,
   timingOf,
-} from './latency.js';
+} from '../../proto/latency.js';
+import type { Aggregate } from '../store/aggregate.js';
+import { methodOfCode } from '../store/series.js';
+import { isLoopback } from './ids.js';
 import type { EndRecord, TopologyPod, TopologyProcess } from './topology.js';
 
 export type Direction = 'inbound' | 'outbound';

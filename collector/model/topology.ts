@@ -16,9 +16,9 @@
 // one external "other clients" peer, so that each count is in one edge.
 import type { EdgeReport, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
 import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
+import { type LatencyStats, latencyStats, round } from '../../proto/latency.js';
 import type { Aggregate } from '../store/aggregate.js';
 import { edgeId, externalId, isLoopback, isUnspecified, podId } from './ids.js';
-import { type LatencyStats, latencyStats, round } from './latency.js';
 
 export interface EndRecord {
   id: number;

@@ -21,7 +21,7 @@ import {
   type SparseHistogram,
   totalCount,
 } from '../../proto/histogram.js';
-import { addedLatency, round, timingOf } from '../model/latency.js';
+import { addedLatency, round, timingOf } from '../../proto/latency.js';
 
 export interface MetricDelta {
   metric: string;

@@ -24,8 +24,8 @@ import {
   type SparseHistogram,
   totalCount,
 } from '../../proto/histogram.js';
+import { round } from '../../proto/latency.js';
 import type { CompiledTarget } from '../../proto/target.js';
-import { round } from '../model/latency.js';
 import type { EndSummary, TopologyPod } from '../model/topology.js';
 import type { RangeView } from '../queries.js';
 import { methodOfCode } from '../store/series.js';

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
-import { ConnectionPool, type Outcome } from '../../lab/connection-pool.js';
+import { ConnectionPool, type Outcome } from '../../daemonset/load/connection-pool.js';
 
 async function listen(t: { after(fn: () => void): void }, server: Server): Promise<URL> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -2,7 +2,7 @@
 // responses; chunked, sized and bodiless responses; malformed input refused.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HttpResponseParser } from '../../lab/http-response-parser.js';
+import { HttpResponseParser } from '../../daemonset/load/http-response-parser.js';
 
 const sized =
   'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nhello world';

@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
-import { constantRateLoad, validateLoadOptions } from '../../lab/load.js';
+import { constantRateLoad, validateLoadOptions } from '../../daemonset/load/load.js';
 import { bucketBounds } from '../../proto/histogram.js';
 
 test('a 300 ms stall shows in the latency of every request due during it', async (t) => {

@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { LoadResult } from '../../daemonset/load/load.js';
 import { summarize } from '../../lab/demo-summary.js';
-import type { LoadResult } from '../../lab/load.js';
 import { createMeshIdentity } from '../../lab/mesh-identity.js';
 import {
   DEFAULT_SIDECAR_PORTS,

@@ -2,7 +2,6 @@
 // viewer shares the collector's model types instead of restating them.
 
 export type { TopologyDelta } from '../../../collector/model/diff.js';
-export type { LatencyStats } from '../../../collector/model/latency.js';
 export type { DirectionCost, PodCost, ProcessCost } from '../../../collector/model/sidecar-cost.js';
 export type {
   EndSummary,
@@ -20,6 +19,7 @@ export type {
 } from '../../../collector/sessions/compare.js';
 export type { SessionSummary, StartSpec } from '../../../collector/sessions/session-manager.js';
 export type { SparseHistogram } from '../../../proto/histogram.js';
+export type { LatencyStats } from '../../../proto/latency.js';
 
 import type { TopologyDelta } from '../../../collector/model/diff.js';
 import type { PodCost } from '../../../collector/model/sidecar-cost.js';

@@ -2,12 +2,7 @@
 // and a comparison as rows with their deltas. Pure: the sidecar's added latency is made
 // as the collector makes it (the joint histogram when the file has one, else the sum of
 // the hops as if independent), with how much of the traffic it covers.
-import {
-  addedLatency,
-  type LatencyStats,
-  round,
-  timingOf,
-} from '../../../collector/model/latency.js';
+
 import type { Histogram, HopMethod, SessionExport } from '../../../proto/gen/tollgate/v1.js';
 import {
   emptyHistogram,
@@ -15,6 +10,7 @@ import {
   type SparseHistogram,
   totalCount,
 } from '../../../proto/histogram.js';
+import { addedLatency, type LatencyStats, round, timingOf } from '../../../proto/latency.js';
 import type { Comparison, MetricDelta } from './api-types.js';
 import type { Coverage } from './coverage.js';
 

@@ -1,13 +1,7 @@
 // Latency summaries for the API, in milliseconds, and the added latency of a sidecar:
 // the distribution of request hop + response hop per exchange. Pure.
-import type { HopMethod } from '../../proto/gen/tollgate/v1.js';
-import {
-  bucketValue,
-  mean,
-  quantile,
-  type SparseHistogram,
-  totalCount,
-} from '../../proto/histogram.js';
+import type { HopMethod } from './gen/tollgate/v1.js';
+import { bucketValue, mean, quantile, type SparseHistogram, totalCount } from './histogram.js';
 
 export interface LatencyStats {
   count: number;

@@ -4,7 +4,7 @@
 // from when it was sent: a stalled server shows up in the latency of every request that
 // had to wait (no coordinated omission). Bounded in count and in time.
 import { performance } from 'node:perf_hooks';
-import { fromValues, type SparseHistogram } from '../proto/histogram.js';
+import { fromValues, type SparseHistogram } from '../../proto/histogram.js';
 import { ConnectionPool, type Outcome } from './connection-pool.js';
 
 export interface LoadOptions {
