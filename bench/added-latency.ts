@@ -39,13 +39,13 @@
 //  - delay_proxy: the lab's delay proxy, holding every chunk a known time each way.
 import { linkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DirectionCost } from '../collector/model/sidecar-cost.js';
 import type { RangeView } from '../collector/queries.js';
 import type { LoadResult } from '../daemonset/load/load.js';
 import { binaryRrLoadArgs, binaryRrServerArgs } from '../lab/binary-rr.js';
 import { runIn } from '../lab/exec.js';
 import { Lab, type PodSpec } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
+import type { DirectionCost } from '../proto/api.js';
 import { emptyHistogram, merge, type SparseHistogram, totalCount } from '../proto/histogram.js';
 import {
   type AbRound,

@@ -11,13 +11,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Topology } from '../collector/model/topology.js';
 import { readPeakRss } from '../daemonset/proc-resources.js';
 import { churnClientScript, churnServerScript } from '../lab/churn.js';
 import { fixedExchangeServerScript } from '../lab/fixed-exchange.js';
 import { freePort } from '../lab/free-port.js';
 import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
+import type { Topology } from '../proto/api.js';
 import { bpfMapsOf, childrenOf, tollgatePrograms } from './bpf-stats.js';
 import { edgeOf, labelledEdges } from './edge-of.js';
 import {

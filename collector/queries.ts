@@ -1,16 +1,15 @@
 // Answers the API's questions from the store: reads a range's rows, hands them to the
 // pure model (topology, sidecar cost) and shapes the result. No HTTP here.
 
-import { emptyHistogram, merge, type SparseHistogram } from '../proto/histogram.js';
-import { type HopRecord, type PodCost, podCosts } from './model/sidecar-cost.js';
+import type { AgentView, EdgeDetail, PodCost, PodDetail, Topology } from '../proto/api.js';
+import { emptyHistogram, merge } from '../proto/histogram.js';
+import { type HopRecord, podCosts } from './model/sidecar-cost.js';
 import {
   buildTopology,
   type EdgeEnds,
   type EndRecord,
-  type EndSummary,
   type ProcessRecord,
   summarize,
-  type Topology,
 } from './model/topology.js';
 import type { Aggregate } from './store/aggregate.js';
 import type { ReadBudget, Store } from './store/store.js';
@@ -25,45 +24,6 @@ export interface RangeView {
   costs: PodCost[];
   edgeEnds: EdgeEnds;
   hops: HopRecord[];
-}
-
-export interface EdgeDetail {
-  edge: Topology['edges'][number];
-  histograms: {
-    clientExchange: SparseHistogram;
-    serverExchange: SparseHistogram;
-    connect: SparseHistogram;
-    srtt: SparseHistogram;
-  };
-  series: {
-    startMs: number;
-    client: EndSummary | null;
-    server: EndSummary | null;
-  }[];
-}
-
-/** A pod in a range: its cost, its processes, and its sidecar's added latency distributions. */
-export interface PodDetail {
-  pod: Topology['pods'][number];
-  cost: PodCost;
-  processes: Topology['processes'];
-  /** Each exchange's added latency (request hop + response hop), per direction. */
-  addedHistograms: { inbound: SparseHistogram; outbound: SparseHistogram };
-}
-
-export interface AgentView {
-  agentId: string;
-  node: string;
-  bootId: string;
-  version: string;
-  lastSeenMs: number;
-  nodeInfo: unknown;
-  millicores: number | null;
-  runnerMillicores: number | null;
-  rssMb: number | null;
-  runnerRssMb: number | null;
-  /** The latest cumulative cost report, loss counters and per-program BPF time included. */
-  latest: unknown;
 }
 
 /** Stored rows one request may read (RangeTooLarge past it). */

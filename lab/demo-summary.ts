@@ -1,7 +1,8 @@
 // What the demo reports, computed from its measurements, and the text it prints. Pure.
-import type { DirectionCost, PodCost } from '../collector/model/sidecar-cost.js';
+
 import type { LoadResult } from '../daemonset/load/load.js';
 import type { ProcessResources } from '../daemonset/proc-resources.js';
+import type { DirectionCost, PodCost } from '../proto/api.js';
 import { mean } from '../proto/histogram.js';
 import type { Waterfall, WaterfallPart } from '../web/src/model/waterfall.js';
 import type { MESHED_PATH } from './bookinfo.js';

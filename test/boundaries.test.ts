@@ -1,7 +1,7 @@
 // The parts' walls, read from the source: product code never imports the lab, the
-// benchmarks, the CLI or the tests; the viewer's run-time code comes from the viewer and
-// proto/ alone, and the bundle it builds to holds no other file (its source map lists
-// every module in it).
+// benchmarks, the CLI or the tests; the viewer's code, types included, comes from the
+// viewer and proto/ alone, and the bundle it builds to holds no other file (its source map
+// lists every module in it).
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -12,19 +12,20 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const PRODUCT = ['collector', 'daemonset', 'embedded', 'probes', 'proto', 'web/src'];
 const NOT_PRODUCT = ['lab', 'bench', 'cli', 'test'];
 
-/** Every relative import of a file, as repository paths, and whether it is types only. */
-function importsOf(file: string): { target: string; typeOnly: boolean }[] {
+/**
+ * Every relative import of a file, types included, as repository paths. Only specifiers
+ * naming a file that exists count: code a generator writes out as text has imports of
+ * its own, relative to where that code goes (tsc checks that real imports resolve).
+ */
+function importsOf(file: string): { target: string }[] {
   const source = readFileSync(file, 'utf8');
-  const found: { target: string; typeOnly: boolean }[] = [];
-  const statement = /^(import|export)\s+(type\s+)?[^;]*?from\s+'(\.{1,2}\/[^']+)'/gms;
-  for (const m of source.matchAll(statement))
-    found.push({
-      target: relative(root, resolve(dirname(file), m[3]!)),
-      typeOnly: m[2] !== undefined,
-    });
-  for (const m of source.matchAll(/import\(\s*'(\.{1,2}\/[^']+)'\s*\)/g))
-    found.push({ target: relative(root, resolve(dirname(file), m[1]!)), typeOnly: false });
-  return found;
+  const specifiers = [
+    ...[...source.matchAll(/^(?:import|export)\s+[^;]*?from\s+'(\.{1,2}\/[^']+)'/gms)],
+    ...[...source.matchAll(/import\(\s*'(\.{1,2}\/[^']+)'\s*\)/g)],
+  ].map((m) => resolve(dirname(file), m[1]!));
+  return specifiers
+    .filter((path) => existsSync(path.replace(/\.js$/, '.ts')) || existsSync(path))
+    .map((path) => ({ target: relative(root, path) }));
 }
 
 function sources(dir: string): string[] {
@@ -45,12 +46,20 @@ test('product code imports no lab, benchmark, CLI or test code', () => {
   assert.deepEqual(crossings, []);
 });
 
-test("the viewer's run-time code is the viewer's and proto/'s", () => {
+test("the viewer's code, types included, is the viewer's and proto/'s", () => {
   const crossings: string[] = [];
   for (const file of sources('web/src'))
-    for (const { target, typeOnly } of importsOf(file))
-      if (!typeOnly && !under(target, ['web/src', 'proto']))
+    for (const { target } of importsOf(file))
+      if (!under(target, ['web/src', 'proto']))
         crossings.push(`${relative(root, file)} -> ${target}`);
+  assert.deepEqual(crossings, []);
+});
+
+test('proto/, the shared wall, imports nothing but proto/', () => {
+  const crossings: string[] = [];
+  for (const file of sources('proto'))
+    for (const { target } of importsOf(file))
+      if (!under(target, ['proto'])) crossings.push(`${relative(root, file)} -> ${target}`);
   assert.deepEqual(crossings, []);
 });
 

@@ -1,7 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Comparison } from '../../collector/sessions/compare.js';
 import { comparisonTable, printable } from '../../collector/sessions/compare-table.js';
-import type { SessionSummary, StartSpec } from '../../collector/sessions/session-manager.js';
+import type { Comparison, SessionSummary, StartSpec } from '../../proto/api.js';
 import { ApiClient } from '../api-client.js';
 import {
   type Command,

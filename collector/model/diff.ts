@@ -1,18 +1,8 @@
 // What changed between two topologies, keyed by stable ids, so the live view updates in
 // place (positions kept) instead of redrawing. Pure.
-import type { PodCost } from './sidecar-cost.js';
-import type { Topology } from './topology.js';
+import type { Collections, PodCost, Topology, TopologyDelta } from '../../proto/api.js';
 
-type Collections = 'pods' | 'processes' | 'externals' | 'edges';
 const COLLECTIONS: readonly Collections[] = ['pods', 'processes', 'externals', 'edges'];
-
-export interface TopologyDelta {
-  fromMs: number;
-  toMs: number;
-  upserted: { [K in Collections]: Topology[K] };
-  removed: { [K in Collections]: string[] };
-  costs: { upserted: PodCost[]; removed: string[] };
-}
 
 function changes<T extends { id?: string; pod?: string }>(
   before: readonly T[],

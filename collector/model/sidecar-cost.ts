@@ -18,73 +18,25 @@
 // - CPU ms and memory per 1,000 requests, for the sidecar and, next to it, the app;
 //   requests are the app's exchanges (served and made), which every meshed request
 //   crosses once, so meshed and unmeshed pods count alike.
+import type {
+  Direction,
+  DirectionCost,
+  PodCost,
+  ProcessCost,
+  TopologyPod,
+  TopologyProcess,
+} from '../../proto/api.js';
 import { emptyHistogram, merge } from '../../proto/histogram.js';
-import {
-  type AddedMethod,
-  addedLatency,
-  type LatencyStats,
-  latencyStats,
-  round,
-  timingOf,
-} from '../../proto/latency.js';
+import { addedLatency, latencyStats, round, timingOf } from '../../proto/latency.js';
 import type { Aggregate } from '../store/aggregate.js';
 import { methodOfCode } from '../store/series.js';
 import { isLoopback } from './ids.js';
-import type { EndRecord, TopologyPod, TopologyProcess } from './topology.js';
-
-export type Direction = 'inbound' | 'outbound';
+import type { EndRecord } from './topology.js';
 
 export interface HopRecord {
   processKey: string;
   direction: Direction;
   metrics: Aggregate;
-}
-
-export interface ProcessCost {
-  cpuMsPer1kRequests: number | null;
-  millicores: number;
-  rssMb: number | null;
-  rssMbMax: number | null;
-}
-
-export interface DirectionCost {
-  /**
-   * Downstream exchanges the sidecar saw complete in this direction (from agents that
-   * time read -> write: the request hops they timed).
-   */
-  requests: number;
-  /** Of `requests`, those left out of the joint figure: a hop could not be paired. */
-  unpaired: number;
-  /** Exchanges behind `addedLatency` (see AddedLatency.exchanges). */
-  exchanges: number;
-  /** exchanges / requests: the share of the traffic the figure covers; null without any. */
-  coverage: number | null;
-  /** How `addedLatency` was made. */
-  method: AddedMethod;
-  /** Forwards that found no arrival to pair with (health checks, multiplexed writes). */
-  unmatchedForwards: number;
-  /** Hops timed from the proxy's read: the kernel had not seen their bytes arrive. */
-  arrivalUnknown: number;
-  addedLatency: LatencyStats;
-  requestHop: LatencyStats;
-  responseHop: LatencyStats;
-  /** Added mean / downstream exchange mean; null without downstream exchanges. */
-  overheadShare: number | null;
-  downstreamLatency: LatencyStats;
-}
-
-export interface PodCost {
-  pod: string;
-  namespace: string;
-  name: string;
-  /** The sidecar's executable name, or null for a pod without one. */
-  proxy: string | null;
-  requests: number;
-  requestsPerS: number;
-  inbound: DirectionCost | null;
-  outbound: DirectionCost | null;
-  sidecar: ProcessCost | null;
-  app: ProcessCost | null;
 }
 
 const MB = 2 ** 20;

@@ -14,9 +14,18 @@
 // unspecified. A client end linked to it is drawn to the server's process with its own
 // counts only (the folded end's are many clients'), and the folded end itself is drawn from
 // one external "other clients" peer, so that each count is in one edge.
-import type { EdgeReport, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
+import type {
+  EndSummary,
+  JoinMethod,
+  Topology,
+  TopologyEdge,
+  TopologyExternal,
+  TopologyPod,
+  TopologyProcess,
+} from '../../proto/api.js';
+import type { ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
 import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
-import { type LatencyStats, latencyStats, round } from '../../proto/latency.js';
+import { latencyStats, round } from '../../proto/latency.js';
 import type { Aggregate } from '../store/aggregate.js';
 import { edgeId, externalId, isLoopback, isUnspecified, podId } from './ids.js';
 
@@ -36,116 +45,11 @@ export interface ProcessRecord {
   identity: ProcessIdentity;
 }
 
-/** The counters an edge report carries, summed over the ends of one side of an edge. */
-export type EndCounters = Pick<
-  EdgeReport,
-  | 'connects'
-  | 'connectErrors'
-  | 'accepts'
-  | 'closes'
-  | 'resetsSent'
-  | 'resetsReceived'
-  | 'bytesSent'
-  | 'bytesReceived'
-  | 'retransmits'
-  | 'drops'
-  | 'exchanges'
-  | 'multiplexedExchanges'
->;
-
-export interface EndSummary extends EndCounters {
-  /** How many kernel aggregation keys were merged into this side of the edge. */
-  ends: number;
-  exchangeLatency: LatencyStats;
-  connectLatency: LatencyStats;
-  srtt: LatencyStats;
-  /**
-   * This side's counters also cover other edges. A client's: other servers (the kernel
-   * aggregates by dialed address, and a Service address spreads over several backends).
-   * A server's: other client processes (the kernel keys a server end by the client's
-   * address, which every process of the client's pod shares).
-   */
-  shared: boolean;
-}
-
-export type JoinMethod = 'tuple' | 'address' | 'none';
-
-export interface TopologyEdge {
-  id: string;
-  source: string;
-  target: string;
-  /** The port the client dialed (the server's listening port for an unjoined server end). */
-  port: number;
-  joined: JoinMethod;
-  requestsPerS: number;
-  bytesPerS: number;
-  /**
-   * Exchange latency p50: the client's view when known, else the server's. Null on a
-   * multiplexed edge, whose send-to-reply times are no request's latency.
-   */
-  latencyMs: number | null;
-  /**
-   * Either end was seen carrying several requests at once (multiplexedExchanges > 0):
-   * HTTP/2, gRPC, pipelining. Its exchange latency is left out (latencyMs null, both
-   * ends' exchangeLatency empty), and requestsPerS counts its direction changes, which
-   * take requests in flight together for one: at most the requests.
-   */
-  multiplexed: boolean;
-  client: EndSummary | null;
-  server: EndSummary | null;
-}
-
-export interface TopologyProcess {
-  id: string;
-  pod: string | null;
-  node: string;
-  pid: number;
-  comm: string;
-  exe: string;
-  cmdline: string[];
-  container: string;
-  role: 'app' | 'sidecar';
-}
-
-export interface TopologyPod {
-  id: string;
-  namespace: string;
-  name: string;
-  node: string;
-  source: string;
-  /** Kubernetes labels (none for network-namespace pods). Untrusted strings. */
-  labels: Record<string, string>;
-  processes: string[];
-}
-
 /** What an agent's Kubernetes watch named a remote address after. */
 export interface PeerNameRecord {
   kind: 'pod' | 'service';
   namespace: string;
   name: string;
-}
-
-export interface TopologyExternal {
-  id: string;
-  address: string;
-  port: number;
-  /** Who owns the address, "namespace/name", when known: a pod or a Service. */
-  name: string | null;
-  /**
-   * 'folded': not one peer but the peers the kernel summed (address unspecified): a
-   * listener's clients past its per-interval limit (port 0), or servers a client's edge
-   * map had no room for (the dialed port).
-   */
-  kind: 'pod' | 'service' | 'folded' | null;
-}
-
-export interface Topology {
-  fromMs: number;
-  toMs: number;
-  pods: TopologyPod[];
-  processes: TopologyProcess[];
-  externals: TopologyExternal[];
-  edges: TopologyEdge[];
 }
 
 /** Which ends make up each edge, for the edge detail's histograms and time series. */

@@ -4,9 +4,8 @@
 // ingest writes), one request at a time, at most MAX_QUEUED waiting. A store in memory
 // cannot be shared between threads: it is read inline, as tests use it.
 import { Worker } from 'node:worker_threads';
-import type { PodCost } from '../model/sidecar-cost.js';
-import type { Topology } from '../model/topology.js';
-import type { AgentView, EdgeDetail, PodDetail, Queries, TimeRange } from '../queries.js';
+import type { AgentView, EdgeDetail, PodCost, PodDetail, Topology } from '../../proto/api.js';
+import type { Queries, TimeRange } from '../queries.js';
 import type { StoreOptions } from '../store/store.js';
 
 export interface TopologyView {

@@ -1,6 +1,6 @@
 // A comparison as a plain-text table for terminals: one block per session, pod and edge,
 // one line per metric, significant differences marked. Pure.
-import type { Comparison } from './compare.js';
+import type { Comparison } from '../../proto/api.js';
 
 const show = (v: number | null) => (v === null ? '-' : String(v));
 

@@ -14,6 +14,7 @@
 // - rates: 2% of the larger value; retransmits: twice the Poisson noise, 2 sqrt(a + b);
 // - a sidecar's added latency is never judged between two figures made by different
 //   methods (joint vs independent sum, arrival vs read): the method moves it as much.
+import type { ComparedItem, Comparison, MetricDelta, SessionSide } from '../../proto/api.js';
 import type { Histogram, PodResult, SessionExport } from '../../proto/gen/tollgate/v1.js';
 import {
   MAX_RELATIVE_ERROR,
@@ -22,46 +23,6 @@ import {
   totalCount,
 } from '../../proto/histogram.js';
 import { addedLatency, round, timingOf } from '../../proto/latency.js';
-
-export interface MetricDelta {
-  metric: string;
-  unit: 'ms' | 'ms/1k req' | 'MB' | 'req/s' | 'count';
-  a: number | null;
-  b: number | null;
-  /** b - a. */
-  delta: number | null;
-  /** (b - a) / a. */
-  relative: number | null;
-  errorBound: number | null;
-  significant: boolean;
-  /** Why a difference is not judged (too few samples, missing on one side). */
-  note: string;
-}
-
-export interface ComparedItem {
-  kind: 'session' | 'pod' | 'edge';
-  key: string;
-  /** The item's name in each session (null where it is missing). */
-  a: string | null;
-  b: string | null;
-  matchedBy: 'name' | 'workload' | null;
-  metrics: MetricDelta[];
-}
-
-export interface SessionSide {
-  id: string;
-  name: string;
-  startUnixMs: number;
-  endUnixMs: number;
-  labels: Record<string, string>;
-}
-
-export interface Comparison {
-  a: SessionSide;
-  b: SessionSide;
-  items: ComparedItem[];
-  significant: number;
-}
 
 const SAFE = 'bcdfghjklmnpqrstvwxz2456789';
 const GENERATED_SUFFIX = new RegExp(`(-[${SAFE}]{6,10})?-[${SAFE}]{5}$`);

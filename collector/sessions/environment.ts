@@ -1,8 +1,9 @@
 // A session's environment record (SMPS: mesh, nodes, Kubernetes, workloads), from what
 // the agents reported and the sidecars they saw, with what the user gave taking
 // precedence. Pure.
+
+import type { TopologyProcess } from '../../proto/api.js';
 import type { Environment, MeshConfig, NodeInfo } from '../../proto/gen/tollgate/v1.js';
-import type { TopologyProcess } from '../model/topology.js';
 
 /** Sidecar container names and executables, and the mesh each one means. */
 const MESHES: readonly { mesh: string; containers: string[]; executables: string[] }[] = [

@@ -7,6 +7,8 @@
 // Edges are named by stable names ("namespace/pod/role", or the peer's name or address
 // outside), not by process ids, so two sessions' edges match even when every pid
 // changed; several processes of one role in a pod merge into one name.
+
+import type { EndSummary, TopologyPod } from '../../proto/api.js';
 import type {
   EdgeResult,
   Histogram,
@@ -26,7 +28,6 @@ import {
 } from '../../proto/histogram.js';
 import { round } from '../../proto/latency.js';
 import type { CompiledTarget } from '../../proto/target.js';
-import type { EndSummary, TopologyPod } from '../model/topology.js';
 import type { RangeView } from '../queries.js';
 import { methodOfCode } from '../store/series.js';
 

@@ -3,10 +3,10 @@
 // reports, then freezing the results), export, import and compare. The maths lives in
 // the pure modules beside this one; here are the store, the timers and the agents.
 import { randomUUID } from 'node:crypto';
+import type { Comparison, SessionSummary, StartSpec } from '../../proto/api.js';
 import {
   type LoadOrder,
   type LoadResult,
-  type MeshConfig,
   SessionExport,
   type SessionTarget,
 } from '../../proto/gen/tollgate/v1.js';
@@ -14,9 +14,9 @@ import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogr
 import { compileTarget, SelectorError } from '../../proto/target.js';
 import { TOLLGATE_VERSION } from '../../proto/version.js';
 import type { Queries } from '../queries.js';
-import type { SessionRow, SessionState } from '../store/session-rows.js';
+import type { SessionRow } from '../store/session-rows.js';
 import type { Store } from '../store/store.js';
-import { type Comparison, compareSessions } from './compare.js';
+import { compareSessions } from './compare.js';
 import { detectMesh, environment, meshConfig } from './environment.js';
 import { DEFAULT_LOAD_BUDGET_RPS, type LoadPolicy, LoadTargets } from './load-policy.js';
 import { sessionResults } from './results.js';
@@ -29,43 +29,8 @@ import {
   SMP_VERSION,
 } from './session-file.js';
 
-/** A load Tollgate runs (urls given) or one run by something else that is described. */
-export interface LoadSpec {
-  urls?: string[];
-  generator?: string;
-  rps: number;
-  connections: number;
-  durationS: number;
-}
-
-export interface StartSpec {
-  name: string;
-  labels?: Record<string, string>;
-  target?: Partial<Pick<SessionTarget, 'namespaces' | 'podSelector' | 'pods'>>;
-  /** Stop by itself after this long. */
-  durationS?: number;
-  mesh?: Partial<MeshConfig>;
-  kubernetesVersion?: string;
-  load?: LoadSpec;
-}
-
 /** What a session was started with, as stored (and the agents its load went to). */
 interface StoredSpec extends StartSpec {
-  loadAgents: string[];
-}
-
-export interface SessionSummary {
-  id: string;
-  name: string;
-  state: SessionState;
-  labels: Record<string, string>;
-  target: StartSpec['target'];
-  startMs: number;
-  endMs: number | null;
-  plannedEndMs: number | null;
-  readOnly: boolean;
-  error: string | null;
-  load: LoadSpec | null;
   loadAgents: string[];
 }
 

@@ -4,9 +4,8 @@
 // was computed from. Load reports arrive inside agent batches and are written in the
 // batch's own transaction, so a replayed batch cannot count a report twice.
 import type Database from 'better-sqlite3';
+import type { SessionState } from '../../proto/api.js';
 import { type Batch, LoadReport } from '../../proto/gen/tollgate/v1.js';
-
-export type SessionState = 'running' | 'finishing' | 'stopped' | 'imported' | 'failed';
 
 export interface SessionRow {
   id: string;

@@ -13,12 +13,12 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { validateBatch } from '../../collector/ingest/validate-batch.js';
 import { CumulativeMetrics } from '../../collector/metrics/cumulative.js';
-import type { DirectionCost } from '../../collector/model/sidecar-cost.js';
 import { Queries } from '../../collector/queries.js';
 import { compareSessions } from '../../collector/sessions/compare.js';
 import { sessionResults } from '../../collector/sessions/results.js';
 import { canonicalSession } from '../../collector/sessions/session-file.js';
 import { Store } from '../../collector/store/store.js';
+import type { DirectionCost } from '../../proto/api.js';
 import {
   type Batch,
   Batch as BatchCodec,

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BATCH_LIMITS } from '../../collector/ingest/validate-batch.js';
-import type { TopologyProcess } from '../../collector/model/topology.js';
+import type { TopologyProcess } from '../../proto/api.js';
 import { startCollector } from './fixture.js';
 import { meshBatch, NODE, PROCESSES } from './mesh-batches.js';
 import { encode, exchange } from './raw-client.js';

@@ -2,9 +2,8 @@
 // content to a real collector; the HTTP API must return exactly that topology.
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
-import type { PodCost } from '../../collector/model/sidecar-cost.js';
-import type { Topology } from '../../collector/model/topology.js';
 import { Shipper } from '../../daemonset/shipping/shipper.js';
+import type { PodCost, Topology } from '../../proto/api.js';
 import { fromValues, quantile } from '../../proto/histogram.js';
 import { startCollector } from './fixture.js';
 import { latencies, meshBatch, NODE, PER_INTERVAL } from './mesh-batches.js';

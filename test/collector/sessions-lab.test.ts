@@ -5,10 +5,9 @@
 // accounting while it runs; the agents' load reports must count every request.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ComparedItem } from '../../collector/sessions/compare.js';
-import type { SessionSummary } from '../../collector/sessions/session-manager.js';
 import { Agent } from '../../daemonset/agent.js';
 import { Lab } from '../../lab/lab.js';
+import type { ComparedItem, SessionSummary } from '../../proto/api.js';
 import { jsonApi, startCollector } from './fixture.js';
 
 const DELAY_MS = 5;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeSessionFile, FILE_LIMITS } from '../../collector/sessions/session-file.js';
-import type { SessionSummary } from '../../collector/sessions/session-manager.js';
+import type { SessionSummary } from '../../proto/api.js';
 import { quantile } from '../../proto/histogram.js';
 import { startCollector } from './fixture.js';
 import { PER_INTERVAL } from './mesh-batches.js';

@@ -10,8 +10,8 @@ import { test } from 'node:test';
 import { bpfMapsOf, childrenOf, tollgatePrograms } from '../../bench/bpf-stats.js';
 import { parseAgentExitSummary } from '../../bench/chaos.js';
 import { type AgentProcess, startAgentProcess } from '../../bench/tollgate-processes.js';
-import type { SessionSummary } from '../../collector/sessions/session-manager.js';
 import { Lab } from '../../lab/lab.js';
+import type { SessionSummary } from '../../proto/api.js';
 import { jsonApi, startCollector } from '../collector/fixture.js';
 
 const INTERVAL_S = 0.5;

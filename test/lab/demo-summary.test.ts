@@ -3,9 +3,9 @@
 // generator's end-to-end difference. Pure, on synthesised measurements.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { DirectionCost, PodCost } from '../../collector/model/sidecar-cost.js';
 import type { LoadResult } from '../../daemonset/load/load.js';
 import { type PodMeasurement, summarize } from '../../lab/demo-summary.js';
+import type { DirectionCost, PodCost } from '../../proto/api.js';
 import { fromValues } from '../../proto/histogram.js';
 
 const load = (latenciesMs: number[]): LoadResult => {

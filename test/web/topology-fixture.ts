@@ -1,7 +1,6 @@
 // Small topologies in the collector's API shape, for the viewer's model tests, and a big
 // synthetic one (pods of app + sidecar calling each other) for layout and the UI bench.
-import type { PodCost } from '../../collector/model/sidecar-cost.js';
-import type { Topology, TopologyEdge, TopologyProcess } from '../../collector/model/topology.js';
+import type { PodCost, Topology, TopologyEdge, TopologyProcess } from '../../proto/api.js';
 
 const stats = (count: number, p50: number | null) => ({
   count,

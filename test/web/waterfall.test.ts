@@ -2,7 +2,7 @@
 // socket and sidecar: each part recovered, and what they do not explain shown as such.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { EndSummary, TopologyEdge } from '../../collector/model/topology.js';
+import type { EndSummary, TopologyEdge } from '../../proto/api.js';
 import { waterfall } from '../../web/src/model/waterfall.js';
 import { shopTopology } from './topology-fixture.js';
 

@@ -1,17 +1,14 @@
 // Profiling sessions: list, start, stop, show, delete, export (download), import
 // (upload) and compare.
 import type { FastifyInstance } from 'fastify';
+import type { StartSpec } from '../../../proto/api.js';
 import {
   encodeSessionJson,
   FILE_LIMITS,
   SessionFileError,
   type SessionFileFormat,
 } from '../../sessions/session-file.js';
-import {
-  SessionError,
-  type SessionManager,
-  type StartSpec,
-} from '../../sessions/session-manager.js';
+import { SessionError, type SessionManager } from '../../sessions/session-manager.js';
 
 export interface SessionRoutesOptions {
   sessions: SessionManager;

@@ -1,14 +1,7 @@
 // Each node's agent and what it costs: CPU, memory, and everything it lost or dropped.
-import type { AgentView } from '../model/api-types.js';
+import type { AgentCostReport, AgentView } from '../model/api-types.js';
 import { formatNumber } from '../model/format.js';
 import { el, table } from './dom.js';
-
-interface Lost {
-  kernelMapFull?: number;
-  spoolDroppedBatches?: number;
-  rejectedBatches?: number;
-  unresolvedProcesses?: number;
-}
 
 const sum = (a: number | null, b: number | null) =>
   a === null && b === null ? null : (a ?? 0) + (b ?? 0);
@@ -19,7 +12,7 @@ export function agentsPanel(agents: readonly AgentView[], nowMs = Date.now()): H
     { class: 'panel agents-panel' },
     el('h2', {}, `Agents (${agents.length})`),
     agents.length === 0
-      ? el('p', { class: 'muted' }, 'No agent reported in the last 5 minutes.')
+      ? el('p', { class: 'muted' }, 'No agent has reported to this collector.')
       : table(
           [
             'node',
@@ -33,7 +26,7 @@ export function agentsPanel(agents: readonly AgentView[], nowMs = Date.now()): H
             'unresolved',
           ],
           agents.map((a) => {
-            const lost = ((a.latest as { lost?: Lost } | null)?.lost ?? {}) as Lost;
+            const lost: AgentCostReport['lost'] = a.latest?.lost;
             const rss = sum(a.rssMb, a.runnerRssMb);
             return [
               a.node,
@@ -41,10 +34,10 @@ export function agentsPanel(agents: readonly AgentView[], nowMs = Date.now()): H
               `${Math.max(0, Math.round((nowMs - a.lastSeenMs) / 1000))} s ago`,
               formatNumber(sum(a.millicores, a.runnerMillicores)),
               rss === null ? '–' : `${formatNumber(rss)} MB`,
-              formatNumber(lost.kernelMapFull ?? 0),
-              formatNumber(lost.spoolDroppedBatches ?? 0),
-              formatNumber(lost.rejectedBatches ?? 0),
-              formatNumber(lost.unresolvedProcesses ?? 0),
+              formatNumber(lost?.kernelMapFull ?? 0),
+              formatNumber(lost?.spoolDroppedBatches ?? 0),
+              formatNumber(lost?.rejectedBatches ?? 0),
+              formatNumber(lost?.unresolvedProcesses ?? 0),
             ];
           }),
           { class: 'grid agents' },

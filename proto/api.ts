@@ -1,0 +1,314 @@
+// The shapes the collector's HTTP and WebSocket API sends, named once for the collector,
+// the viewer and the tools that read the API. Types only: no run-time code, and imports
+// from proto/ alone, so the viewer needs nothing of the collector's to name them.
+import type { AgentCost, EdgeReport, MeshConfig, SessionTarget } from './gen/tollgate/v1.js';
+import type { SparseHistogram } from './histogram.js';
+import type { AddedMethod, LatencyStats } from './latency.js';
+
+// The topology of a time range (collector/model/topology.ts builds it).
+
+/** The counters an edge report carries, summed over the ends of one side of an edge. */
+export type EndCounters = Pick<
+  EdgeReport,
+  | 'connects'
+  | 'connectErrors'
+  | 'accepts'
+  | 'closes'
+  | 'resetsSent'
+  | 'resetsReceived'
+  | 'bytesSent'
+  | 'bytesReceived'
+  | 'retransmits'
+  | 'drops'
+  | 'exchanges'
+  | 'multiplexedExchanges'
+>;
+
+export interface EndSummary extends EndCounters {
+  /** How many kernel aggregation keys were merged into this side of the edge. */
+  ends: number;
+  exchangeLatency: LatencyStats;
+  connectLatency: LatencyStats;
+  srtt: LatencyStats;
+  /**
+   * This side's counters also cover other edges. A client's: other servers (the kernel
+   * aggregates by dialed address, and a Service address spreads over several backends).
+   * A server's: other client processes (the kernel keys a server end by the client's
+   * address, which every process of the client's pod shares).
+   */
+  shared: boolean;
+}
+
+export type JoinMethod = 'tuple' | 'address' | 'none';
+
+export interface TopologyEdge {
+  id: string;
+  source: string;
+  target: string;
+  /** The port the client dialed (the server's listening port for an unjoined server end). */
+  port: number;
+  joined: JoinMethod;
+  requestsPerS: number;
+  bytesPerS: number;
+  /**
+   * Exchange latency p50: the client's view when known, else the server's. Null on a
+   * multiplexed edge, whose send-to-reply times are no request's latency.
+   */
+  latencyMs: number | null;
+  /**
+   * Either end was seen carrying several requests at once (multiplexedExchanges > 0):
+   * HTTP/2, gRPC, pipelining. Its exchange latency is left out (latencyMs null, both
+   * ends' exchangeLatency empty), and requestsPerS counts its direction changes, which
+   * take requests in flight together for one: at most the requests.
+   */
+  multiplexed: boolean;
+  client: EndSummary | null;
+  server: EndSummary | null;
+}
+
+export interface TopologyProcess {
+  id: string;
+  pod: string | null;
+  node: string;
+  pid: number;
+  comm: string;
+  exe: string;
+  cmdline: string[];
+  container: string;
+  role: 'app' | 'sidecar';
+}
+
+export interface TopologyPod {
+  id: string;
+  namespace: string;
+  name: string;
+  node: string;
+  source: string;
+  /** Kubernetes labels (none for network-namespace pods). Untrusted strings. */
+  labels: Record<string, string>;
+  processes: string[];
+}
+
+export interface TopologyExternal {
+  id: string;
+  address: string;
+  port: number;
+  /** Who owns the address, "namespace/name", when known: a pod or a Service. */
+  name: string | null;
+  /**
+   * 'folded': not one peer but the peers the kernel summed (address unspecified): a
+   * listener's clients past its per-interval limit (port 0), or servers a client's edge
+   * map had no room for (the dialed port).
+   */
+  kind: 'pod' | 'service' | 'folded' | null;
+}
+
+export interface Topology {
+  fromMs: number;
+  toMs: number;
+  pods: TopologyPod[];
+  processes: TopologyProcess[];
+  externals: TopologyExternal[];
+  edges: TopologyEdge[];
+}
+
+// What each pod's sidecar costs (collector/model/sidecar-cost.ts).
+
+export type Direction = 'inbound' | 'outbound';
+
+export interface ProcessCost {
+  cpuMsPer1kRequests: number | null;
+  millicores: number;
+  rssMb: number | null;
+  rssMbMax: number | null;
+}
+
+export interface DirectionCost {
+  /**
+   * Downstream exchanges the sidecar saw complete in this direction (from agents that
+   * time read -> write: the request hops they timed).
+   */
+  requests: number;
+  /** Of `requests`, those left out of the joint figure: a hop could not be paired. */
+  unpaired: number;
+  /** Exchanges behind `addedLatency` (see AddedLatency.exchanges). */
+  exchanges: number;
+  /** exchanges / requests: the share of the traffic the figure covers; null without any. */
+  coverage: number | null;
+  /** How `addedLatency` was made. */
+  method: AddedMethod;
+  /** Forwards that found no arrival to pair with (health checks, multiplexed writes). */
+  unmatchedForwards: number;
+  /** Hops timed from the proxy's read: the kernel had not seen their bytes arrive. */
+  arrivalUnknown: number;
+  addedLatency: LatencyStats;
+  requestHop: LatencyStats;
+  responseHop: LatencyStats;
+  /** Added mean / downstream exchange mean; null without downstream exchanges. */
+  overheadShare: number | null;
+  downstreamLatency: LatencyStats;
+}
+
+export interface PodCost {
+  pod: string;
+  namespace: string;
+  name: string;
+  /** The sidecar's executable name, or null for a pod without one. */
+  proxy: string | null;
+  requests: number;
+  requestsPerS: number;
+  inbound: DirectionCost | null;
+  outbound: DirectionCost | null;
+  sidecar: ProcessCost | null;
+  app: ProcessCost | null;
+}
+
+// What changed between two topologies (collector/model/diff.ts).
+
+export type Collections = 'pods' | 'processes' | 'externals' | 'edges';
+
+export interface TopologyDelta {
+  fromMs: number;
+  toMs: number;
+  upserted: { [K in Collections]: Topology[K] };
+  removed: { [K in Collections]: string[] };
+  costs: { upserted: PodCost[]; removed: string[] };
+}
+
+/** What the live WebSocket sends: a whole view first, then what changed. */
+export type LiveMessage =
+  | ({ type: 'snapshot'; costs: PodCost[] } & Topology)
+  | ({ type: 'delta' } & TopologyDelta);
+
+// Details and agents (collector/queries.ts).
+
+export interface EdgeDetail {
+  edge: Topology['edges'][number];
+  histograms: {
+    clientExchange: SparseHistogram;
+    serverExchange: SparseHistogram;
+    connect: SparseHistogram;
+    srtt: SparseHistogram;
+  };
+  series: {
+    startMs: number;
+    client: EndSummary | null;
+    server: EndSummary | null;
+  }[];
+}
+
+/** A pod in a range: its cost, its processes, and its sidecar's added latency distributions. */
+export interface PodDetail {
+  pod: Topology['pods'][number];
+  cost: PodCost;
+  processes: Topology['processes'];
+  /** Each exchange's added latency (request hop + response hop), per direction. */
+  addedHistograms: { inbound: SparseHistogram; outbound: SparseHistogram };
+}
+
+/**
+ * An agent's latest cumulative cost report: the AgentCost of the last batch of the agent
+ * that carried one, as the collector decoded it (every number there, 64-bit ones as
+ * numbers; `programs` a list, maybe empty) and stored it, as JSON. `lost`, the loss
+ * counters, is absent when the agent sent none.
+ */
+export type AgentCostReport = AgentCost;
+
+export interface AgentView {
+  agentId: string;
+  node: string;
+  bootId: string;
+  version: string;
+  lastSeenMs: number;
+  nodeInfo: unknown;
+  millicores: number | null;
+  runnerMillicores: number | null;
+  rssMb: number | null;
+  runnerRssMb: number | null;
+  /**
+   * The latest cumulative cost report, loss counters and per-program BPF time included;
+   * null for an agent that has said hello and sent no cost report yet.
+   */
+  latest: AgentCostReport | null;
+}
+
+// Sessions (collector/sessions/session-manager.ts, collector/store/session-rows.ts).
+
+export type SessionState = 'running' | 'finishing' | 'stopped' | 'imported' | 'failed';
+
+/** A load Tollgate runs (urls given) or one run by something else that is described. */
+export interface LoadSpec {
+  urls?: string[];
+  generator?: string;
+  rps: number;
+  connections: number;
+  durationS: number;
+}
+
+export interface StartSpec {
+  name: string;
+  labels?: Record<string, string>;
+  target?: Partial<Pick<SessionTarget, 'namespaces' | 'podSelector' | 'pods'>>;
+  /** Stop by itself after this long. */
+  durationS?: number;
+  mesh?: Partial<MeshConfig>;
+  kubernetesVersion?: string;
+  load?: LoadSpec;
+}
+
+export interface SessionSummary {
+  id: string;
+  name: string;
+  state: SessionState;
+  labels: Record<string, string>;
+  target: StartSpec['target'];
+  startMs: number;
+  endMs: number | null;
+  plannedEndMs: number | null;
+  readOnly: boolean;
+  error: string | null;
+  load: LoadSpec | null;
+  loadAgents: string[];
+}
+
+// Two sessions compared (collector/sessions/compare.ts).
+
+export interface MetricDelta {
+  metric: string;
+  unit: 'ms' | 'ms/1k req' | 'MB' | 'req/s' | 'count';
+  a: number | null;
+  b: number | null;
+  /** b - a. */
+  delta: number | null;
+  /** (b - a) / a. */
+  relative: number | null;
+  errorBound: number | null;
+  significant: boolean;
+  /** Why a difference is not judged (too few samples, missing on one side). */
+  note: string;
+}
+
+export interface ComparedItem {
+  kind: 'session' | 'pod' | 'edge';
+  key: string;
+  /** The item's name in each session (null where it is missing). */
+  a: string | null;
+  b: string | null;
+  matchedBy: 'name' | 'workload' | null;
+  metrics: MetricDelta[];
+}
+
+export interface SessionSide {
+  id: string;
+  name: string;
+  startUnixMs: number;
+  endUnixMs: number;
+  labels: Record<string, string>;
+}
+
+export interface Comparison {
+  a: SessionSide;
+  b: SessionSide;
+  items: ComparedItem[];
+  significant: number;
+}
