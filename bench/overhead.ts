@@ -107,7 +107,13 @@ function agentCpuNs(s: AgentStatus): number {
 }
 
 function lostOf(s: AgentStatus): number {
-  return s.lost.kernelMapFull + s.lost.straysDropped + s.shipper.spoolDropped + s.shipper.rejected;
+  return (
+    s.lost.kernelMapFull +
+    s.lost.kernelBufferFull +
+    s.lost.straysDropped +
+    s.shipper.spoolDropped +
+    s.shipper.rejected
+  );
 }
 
 function programTotals(s: AgentStatus): { runs: number; ns: number } {

@@ -75,6 +75,11 @@ export function agentRegistry(status: () => AgentStatus): Registry {
     (s) => s.lost.kernelMapFull,
   );
   counter(
+    'tollgate_agent_kernel_buffer_full_total',
+    "Process start and exit events lost because the kernel's ring buffer was full",
+    (s) => s.lost.kernelBufferFull,
+  );
+  counter(
     'tollgate_agent_unresolved_processes_total',
     'Processes whose records were dropped: gone before the agent read who they were',
     (s) => s.lost.unresolvedProcesses,

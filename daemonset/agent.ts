@@ -79,6 +79,8 @@ export interface AgentStatus {
   fallbackReason: string | null;
   lost: {
     kernelMapFull: number;
+    /** Process start and exit events the kernel's ring buffer had no room for. */
+    kernelBufferFull: number;
     hopsWithoutDirection: number;
     unresolvedProcesses: number;
     edgesWithoutPort: number;
@@ -119,6 +121,7 @@ export class Agent {
   private intervals = 0;
   private batches = 0;
   private kernelMapFull = 0;
+  private kernelBufferFull = 0;
   private hopsWithoutDirection = 0;
   private meshManagementHops = 0;
   private edgesWithoutPort = 0;
@@ -214,6 +217,7 @@ export class Agent {
       fallbackReason: this.fallbackReason,
       lost: {
         kernelMapFull: this.kernelMapFull,
+        kernelBufferFull: this.kernelBufferFull,
         hopsWithoutDirection: this.hopsWithoutDirection,
         edgesWithoutPort: this.edgesWithoutPort,
         tuplesWithoutPort: this.tuplesWithoutPort,
@@ -292,8 +296,9 @@ export class Agent {
       lost.tupleMapFull +
       lost.hopQueueFull +
       lost.hopMapFull +
-      lost.processEventsFull +
       lost.listenerMapFull;
+    // The process events' ring buffer: a buffer, not a map, reported as such.
+    this.kernelBufferFull = lost.processEventsFull;
     this.staleSocketStates = lost.sockStateStale;
     const identities = new Map<number, Identity>();
     for (const tgid of records.tgids) {
@@ -346,6 +351,7 @@ export class Agent {
         spoolBytes: spool.spoolBytes,
         lost: {
           kernelMapFull: this.kernelMapFull,
+          kernelBufferFull: this.kernelBufferFull,
           spoolDroppedBatches: spool.spoolDropped,
           rejectedBatches: spool.rejected,
           unresolvedProcesses: this.unresolvedProcesses,

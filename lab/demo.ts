@@ -129,6 +129,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary | null>
           rssMb: agentView?.rssMb ?? null,
           lostEvents:
             agentStatus.lost.kernelMapFull +
+            agentStatus.lost.kernelBufferFull +
             agentStatus.shipper.spoolDropped +
             agentStatus.shipper.rejected,
         },

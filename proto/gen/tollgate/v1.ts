@@ -1778,7 +1778,8 @@ export interface LossCounters {
    */
   kernelMapFull: number;
   /**
-   * The runner's output could not keep up.
+   * A kernel ring buffer was full: process start and exit events were not delivered (the
+   * runner did not drain them in time).
    */
   kernelBufferFull: number;
   /**
