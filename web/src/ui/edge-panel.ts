@@ -79,6 +79,12 @@ export function edgePanel(
       histogramChart('connect latency', histograms.connect),
       histogramChart('srtt', histograms.srtt),
     ),
+    histograms.srtt.indexes.length > 0 &&
+      el(
+        'p',
+        { class: 'note muted' },
+        "srtt is the kernel's smoothed round-trip estimate. Where requests and replies alternate, the ACK of a request often rides on its reply, so srtt then holds the other end's time to answer as well: it is not the network's share (the waterfall's network part is).",
+      ),
     el(
       'div',
       { class: 'sparklines' },
