@@ -177,8 +177,11 @@ export interface TopologyDelta {
 
 /** What the live WebSocket sends: a whole view first, then what changed. */
 export type LiveMessage =
-  | ({ type: 'snapshot'; costs: PodCost[] } & Topology)
+  | ({ type: 'snapshot' } & TopologyResponse)
   | ({ type: 'delta' } & TopologyDelta);
+
+/** `GET /api/topology`: a range's topology and each pod's sidecar cost. */
+export type TopologyResponse = Topology & { costs: PodCost[] };
 
 // Details and agents (collector/queries.ts).
 

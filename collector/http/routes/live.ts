@@ -2,6 +2,7 @@
 // interval with only what changed, keyed by stable ids so the view keeps positions.
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
+import type { LiveMessage } from '../../../proto/api.js';
 import { diffTopology, isEmptyDelta } from '../../model/diff.js';
 import type { Reader, TopologyView } from '../../read/reader.js';
 
@@ -41,7 +42,7 @@ export default async function liveRoutes(app: FastifyInstance, opts: LiveOptions
     if (last) {
       const delta = diffTopology(last, next);
       if (!isEmptyDelta(delta)) {
-        const text = JSON.stringify({ type: 'delta', ...delta });
+        const text = JSON.stringify({ type: 'delta', ...delta } satisfies LiveMessage);
         // A client that cannot keep up is dropped rather than buffered without bound.
         for (const ws of clients) {
           if (ws.bufferedAmount > 8 * 2 ** 20) ws.terminate();
@@ -70,6 +71,12 @@ export default async function liveRoutes(app: FastifyInstance, opts: LiveOptions
       view = last ?? view;
       last = view;
     }
-    socket.send(JSON.stringify({ type: 'snapshot', ...view.topology, costs: view.costs }));
+    socket.send(
+      JSON.stringify({
+        type: 'snapshot',
+        ...view.topology,
+        costs: view.costs,
+      } satisfies LiveMessage),
+    );
   });
 }

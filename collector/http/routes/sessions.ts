@@ -1,7 +1,7 @@
 // Profiling sessions: list, start, stop, show, delete, export (download), import
 // (upload) and compare.
 import type { FastifyInstance } from 'fastify';
-import type { StartSpec } from '../../../proto/api.js';
+import type { Comparison, SessionSummary, StartSpec } from '../../../proto/api.js';
 import {
   encodeSessionJson,
   FILE_LIMITS,
@@ -100,9 +100,10 @@ export default async function sessionRoutes(app: FastifyInstance, opts: SessionR
     (_request, body, done) => done(null, body),
   );
 
-  app.get('/sessions', async () => sessions.list());
+  // Replies typed by the shapes proto/api.ts names, which the viewer reads them as.
+  app.get<{ Reply: SessionSummary[] }>('/sessions', async () => sessions.list());
 
-  app.post<{ Body: StartSpec }>(
+  app.post<{ Body: StartSpec; Reply: SessionSummary }>(
     '/sessions',
     { schema: { body: startBody } },
     async (request, reply) => {
@@ -126,7 +127,7 @@ export default async function sessionRoutes(app: FastifyInstance, opts: SessionR
       }),
   );
 
-  app.post<{ Params: { id: string } }>(
+  app.post<{ Params: { id: string }; Reply: SessionSummary }>(
     '/sessions/:id/stop',
     { schema: { params: idParams } },
     async (request) => answer(() => sessions.stop(request.params.id)),
@@ -155,7 +156,7 @@ export default async function sessionRoutes(app: FastifyInstance, opts: SessionR
     },
   );
 
-  app.post<{ Querystring: { format?: SessionFileFormat }; Body: Buffer }>(
+  app.post<{ Querystring: { format?: SessionFileFormat }; Body: Buffer; Reply: SessionSummary }>(
     '/sessions/import',
     { schema: { querystring: formatQuery }, bodyLimit: FILE_LIMITS.bytes },
     async (request, reply) => {
@@ -172,7 +173,7 @@ export default async function sessionRoutes(app: FastifyInstance, opts: SessionR
     },
   );
 
-  app.get<{ Querystring: { a: string; b: string } }>(
+  app.get<{ Querystring: { a: string; b: string }; Reply: Comparison }>(
     '/sessions/compare',
     {
       schema: {

@@ -1,5 +1,13 @@
 // The topology of a range, each pod's sidecar cost, and the detail views.
 import type { FastifyInstance } from 'fastify';
+import type {
+  AgentView,
+  EdgeDetail,
+  PodCost,
+  PodDetail,
+  TopologyProcess,
+  TopologyResponse,
+} from '../../../proto/api.js';
 import type { Reader } from '../../read/reader.js';
 import { type RangeQuery, rangeQuerySchema, toRange } from '../range.js';
 
@@ -14,7 +22,8 @@ class NotFound extends Error {
 export default async function topologyRoutes(app: FastifyInstance, opts: TopologyRoutesOptions) {
   const { reader } = opts;
 
-  app.get<{ Querystring: RangeQuery }>(
+  // Each reply typed by the shape proto/api.ts names, which the viewer reads it as.
+  app.get<{ Querystring: RangeQuery; Reply: TopologyResponse }>(
     '/topology',
     { schema: { querystring: rangeQuerySchema } },
     async (request) => {
@@ -23,19 +32,23 @@ export default async function topologyRoutes(app: FastifyInstance, opts: Topolog
     },
   );
 
-  app.get<{ Querystring: RangeQuery }>(
+  app.get<{ Querystring: RangeQuery; Reply: TopologyProcess[] }>(
     '/processes',
     { schema: { querystring: rangeQuerySchema } },
     async (request) => (await reader.view(toRange(request.query))).topology.processes,
   );
 
-  app.get<{ Querystring: RangeQuery }>(
+  app.get<{ Querystring: RangeQuery; Reply: PodCost[] }>(
     '/pods',
     { schema: { querystring: rangeQuerySchema } },
     async (request) => (await reader.view(toRange(request.query))).costs,
   );
 
-  app.get<{ Params: { namespace: string; name: string }; Querystring: RangeQuery }>(
+  app.get<{
+    Params: { namespace: string; name: string };
+    Querystring: RangeQuery;
+    Reply: PodDetail;
+  }>(
     '/pods/:namespace/:name',
     {
       schema: {
@@ -55,7 +68,11 @@ export default async function topologyRoutes(app: FastifyInstance, opts: Topolog
     },
   );
 
-  app.get<{ Params: { id: string }; Querystring: RangeQuery & { step?: number } }>(
+  app.get<{
+    Params: { id: string };
+    Querystring: RangeQuery & { step?: number };
+    Reply: EdgeDetail;
+  }>(
     '/edges/:id',
     {
       schema: {
@@ -81,7 +98,7 @@ export default async function topologyRoutes(app: FastifyInstance, opts: Topolog
     },
   );
 
-  app.get<{ Querystring: RangeQuery }>(
+  app.get<{ Querystring: RangeQuery; Reply: AgentView[] }>(
     '/agents',
     { schema: { querystring: rangeQuerySchema } },
     async (request) => reader.agents(toRange(request.query)),

@@ -22,6 +22,7 @@ export type {
   TopologyExternal,
   TopologyPod,
   TopologyProcess,
+  TopologyResponse,
 } from '../../../proto/api.js';
 export type { SparseHistogram } from '../../../proto/histogram.js';
 export type { LatencyStats } from '../../../proto/latency.js';

@@ -13,7 +13,7 @@ import type {
   PodDetail,
   SessionSummary,
   StartSpec,
-  Topology,
+  TopologyResponse,
 } from '../model/api-types.js';
 import type { SessionFile } from '../model/session-view.js';
 
@@ -78,7 +78,7 @@ const post = (body: unknown): RequestInit => ({
 export type SessionDetail = SessionSummary & { result: SessionFile | null };
 
 export const api = {
-  topology: (range: string) => json<Topology & { costs: PodCost[] }>(`/api/topology?${range}`),
+  topology: (range: string) => json<TopologyResponse>(`/api/topology?${range}`),
   edge: (id: string, range: string) =>
     json<EdgeDetail>(`/api/edges/${encodeURIComponent(id)}?${range}`),
   pod: (namespace: string, name: string, range: string) =>
