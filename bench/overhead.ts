@@ -4,11 +4,14 @@
 // started for the round and stopped after it), and the order flips every round so a drift
 // of the machine does not favour either side. Each round runs wrk at saturation, then the
 // open-loop generator at a constant rate, where the agent's CPU and memory, the kernel's
-// time per event and anything lost are read from the agent's own status.
+// time per event and anything lost are read from the agent's own status. Tollgate's cost
+// on the node is counted as a skeptic would: the BPF programs' run time is charged to the
+// workload's CPUs (kernel_millicores) and the maps' locked memory is memory taken from the
+// node (map_memory_mb), so both are in the totals the CPU and memory targets judge.
 import type { AgentStatus } from '../daemonset/agent.js';
 import type { LoadResult } from '../daemonset/load/load.js';
 import { Lab } from '../lab/lab.js';
-import { tollgatePrograms, withBpfStatsSysctl } from './bpf-stats.js';
+import { bpfMapsOf, childrenOf, tollgatePrograms, withBpfStatsSysctl } from './bpf-stats.js';
 import {
   type AgentProcess,
   type CollectorProcess,
@@ -57,6 +60,10 @@ interface TracedCost {
   collectorRssMb: number;
   kernelEvents: number;
   kernelNs: number;
+  /** The programs' run time per wall second over the phase, in millicores. */
+  kernelMillicores: number;
+  /** Memory the kernel charges for the maps the runner holds (memlock), MiB. */
+  mapMemoryMb: number;
   lost: number;
 }
 
@@ -68,9 +75,16 @@ export interface OverheadBenchResult {
   p50_ratio: number;
   p99_ratio: number;
   p99_added_ms: number;
-  /** Agent and its runner at the constant rate. */
+  /** Agent and its runner at the constant rate (user-space processes only). */
   agent_millicores: number;
   agent_rss_mb: number;
+  /** The BPF programs' run time, charged to the workload's CPUs, at the constant rate. */
+  kernel_millicores: number;
+  /** The maps' locked kernel memory (the runner's maps, from its fdinfo). */
+  map_memory_mb: number;
+  /** What Tollgate costs the node: agent + kernel CPU, agent RSS + map memory. */
+  node_millicores: number;
+  node_memory_mb: number;
   kernel_ns_per_event: number;
   /** Kernel events handled per request (every hop's sends, receives and state changes). */
   events_per_request: number;
@@ -156,6 +170,9 @@ async function measuredLoad(
   const elapsedNs = Number(process.hrtime.bigint() - startNs);
   const p0 = programTotals(before);
   const p1 = programTotals(after);
+  const mapBytes = childrenOf(agent.pid)
+    .flatMap((pid) => bpfMapsOf(pid))
+    .reduce((n, m) => n + m.bytes, 0);
   const collectorCpu = (r: typeof collectorBefore) => (r ? r.cpuUserNs + r.cpuSystemNs : 0);
   return {
     load,
@@ -168,6 +185,8 @@ async function measuredLoad(
       collectorRssMb: maxCollectorRss / 2 ** 20,
       kernelEvents: p1.runs - p0.runs,
       kernelNs: p1.ns - p0.ns,
+      kernelMillicores: ((p1.ns - p0.ns) / elapsedNs) * 1000,
+      mapMemoryMb: mapBytes / 2 ** 20,
       lost: lostOf(after),
     },
   };
@@ -239,6 +258,10 @@ export function summarizeOverhead(
     p99_added_ms: round3(p99Added),
     agent_millicores: round1(Math.max(...costs.map((c) => c.agentMillicores))),
     agent_rss_mb: round1(Math.max(...costs.map((c) => c.agentRssMb))),
+    kernel_millicores: round1(Math.max(...costs.map((c) => c.kernelMillicores))),
+    map_memory_mb: round1(Math.max(...costs.map((c) => c.mapMemoryMb))),
+    node_millicores: round1(Math.max(...costs.map((c) => c.agentMillicores + c.kernelMillicores))),
+    node_memory_mb: round1(Math.max(...costs.map((c) => c.agentRssMb + c.mapMemoryMb))),
     kernel_ns_per_event: events ? Math.round(ns / events) : 0,
     events_per_request: requests ? round1(events / requests) : 0,
     lost_events: costs.reduce((s, c) => s + c.lost, 0),
@@ -275,8 +298,9 @@ export function summarizeOverhead(
       met: {
         throughput: result.throughput_ratio >= 0.97,
         p99: p99Added <= p99Allowed,
-        agent_cpu: result.agent_millicores <= 100,
-        agent_memory: result.agent_rss_mb <= 150,
+        // Judged on the totals: the kernel's share is Tollgate's cost too.
+        agent_cpu: result.node_millicores <= 100,
+        agent_memory: result.node_memory_mb <= 150,
         lost: result.lost_events === 0,
       },
     },
@@ -332,7 +356,8 @@ export function renderOverheadBench(r: OverheadBenchResult): string {
     `  saturation (wrk)     ${r.saturation_rps_without} -> ${r.saturation_rps_with} rps, ratio ${r.throughput_ratio}  [>= 0.97 ${mark(m.throughput)}]`,
     `  at ${r.latency_rate} rps          p50 ${r.p50_ms_without} -> ${r.p50_ms_with} ms (x${r.p50_ratio}), p99 ${r.p99_ms_without} -> ${r.p99_ms_with} ms (+${r.p99_added_ms} ms)  [<= +${r.targets.p99_added_max_ms} ms ${mark(m.p99)}]`,
     `  at ${r.rate} rps         p99 ${r.p99_ms_at_rate_without} -> ${r.p99_ms_at_rate_with} ms (near saturation here)`,
-    `  agent at ${r.rate} rps   ${r.agent_millicores} millicores [${mark(m.agent_cpu)}], ${r.agent_rss_mb} MB [${mark(m.agent_memory)}]`,
+    `  at ${r.rate} rps         agent ${r.agent_millicores} + kernel ${r.kernel_millicores} = ${r.node_millicores} millicores [<= 100 ${mark(m.agent_cpu)}]`,
+    `                       agent ${r.agent_rss_mb} MB RSS + maps ${r.map_memory_mb} MB locked = ${r.node_memory_mb} MB [<= 150 ${mark(m.agent_memory)}]`,
     `  kernel               ${r.kernel_ns_per_event} ns per event, ${r.events_per_request} events per request`,
     `  lost events          ${r.lost_events}  [${mark(m.lost)}]`,
     `  collector            ${r.collector_millicores} millicores, ${r.collector_rss_mb} MB`,

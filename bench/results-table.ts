@@ -34,8 +34,14 @@ const ROWS: Row[] = [
   { benchmark: 'overhead', key: 'p50_ratio', target: '' },
   { benchmark: 'overhead', key: 'p99_ratio', target: '' },
   { benchmark: 'overhead', key: 'p99_added_ms', target: '<= max(5% of p99, 0.05)' },
-  { benchmark: 'overhead', key: 'agent_millicores', target: '<= 100', met: atMost(100) },
-  { benchmark: 'overhead', key: 'agent_rss_mb', target: '<= 150', met: atMost(150) },
+  // The targets judge Tollgate's whole cost on the node (node_*); the agent's share alone
+  // is shown beside it.
+  { benchmark: 'overhead', key: 'agent_millicores', target: '' },
+  { benchmark: 'overhead', key: 'kernel_millicores', target: '' },
+  { benchmark: 'overhead', key: 'node_millicores', target: '<= 100', met: atMost(100) },
+  { benchmark: 'overhead', key: 'map_memory_mb', target: '' },
+  { benchmark: 'overhead', key: 'node_memory_mb', target: '<= 150', met: atMost(150) },
+  { benchmark: 'overhead', key: 'agent_rss_mb', target: '' },
   { benchmark: 'overhead', key: 'kernel_ns_per_event', target: '' },
   { benchmark: 'overhead', key: 'lost_events', target: '0', met: (v) => v === 0 },
   { benchmark: 'overhead', key: 'requests_per_s', target: '10000' },
