@@ -1,6 +1,7 @@
 // `tollgate bench probes`: what the kernel programs cost. A client pod drives ping-pong
 // exchanges to a server pod, in rounds that alternate without and with the probes
-// (A/B interleaved, because these machines are noisy); with them, the kernel's own
+// (A/B interleaved, because these machines are noisy, and the order flipped every round,
+// since the run that comes second in a pair tends to be faster); with them, the kernel's own
 // bpf_stats give events handled and time per event for each program.
 import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
@@ -20,6 +21,8 @@ export interface ProbesBenchResult {
   kernel_ns_per_event: number;
   /** Exchanges per second with the probes / without, mean over rounds. */
   throughput_ratio: number;
+  /** Each round's with / without, in the order run (even rounds ran without first). */
+  throughput_ratio_rounds: number[];
   exchanges_per_s_without: number;
   exchanges_per_s_with: number;
   lost_events: number;
@@ -79,8 +82,7 @@ export async function benchProbes(
   const rounds = async () => {
     const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
     await waitForLine(server, /^ready$/, 'echo');
-    for (let i = 0; i < options.rounds; i++) {
-      without.push(await round(lab, options));
+    const traced = async () => {
       const probes = await ProbeSource.start({ intervalMs: 1000 });
       let last: IntervalRecord | undefined;
       const reading = (async () => {
@@ -97,6 +99,15 @@ export async function benchProbes(
       await probes.stop();
       await reading;
       lost += sumLost(last?.lost);
+    };
+    for (let i = 0; i < options.rounds; i++) {
+      if (i % 2 === 0) {
+        without.push(await round(lab, options));
+        await traced();
+      } else {
+        await traced();
+        without.push(await round(lab, options));
+      }
     }
   };
   try {
@@ -112,6 +123,7 @@ export async function benchProbes(
     events_per_s: Math.round(events / (options.rounds * options.roundSeconds)),
     kernel_ns_per_event: events ? Math.round(ns / events) : 0,
     throughput_ratio: round3(meanOf(withProbes) / meanOf(without)),
+    throughput_ratio_rounds: withProbes.map((w, i) => round3(w / without[i]!)),
     exchanges_per_s_without: Math.round(meanOf(without)),
     exchanges_per_s_with: Math.round(meanOf(withProbes)),
     lost_events: lost,
