@@ -1,4 +1,5 @@
-// The overhead benchmark's machinery, small: one round each way at a low rate. With
+// The overhead benchmark's machinery, small: two rounds each way at a low rate, the order
+// flipped in the second. With
 // Tollgate on, the agent and collector run as their own processes and are gone after,
 // the kernel saw every request's reads and writes on all three connections, and nothing
 // was lost.
@@ -10,7 +11,7 @@ test('bench overhead: A/B rounds, the agent measured, every hop seen, nothing lo
   const lines: string[] = [];
   const r = await benchOverhead(
     {
-      rounds: 1,
+      rounds: 2,
       saturationSeconds: 1,
       saturationConnections: 8,
       rate: 400,
@@ -21,9 +22,17 @@ test('bench overhead: A/B rounds, the agent measured, every hop seen, nothing lo
     (line) => lines.push(line),
   );
   t.diagnostic(JSON.stringify(r));
-  assert.equal(lines.length, 2);
+  assert.equal(lines.length, 4);
+  // A/B, then B/A: neither side always runs second.
   assert.match(lines[0]!, /without Tollgate/);
   assert.match(lines[1]!, /with Tollgate/);
+  assert.match(lines[2]!, /with Tollgate/);
+  assert.match(lines[3]!, /without Tollgate/);
+  // Every headline figure has its spread over the rounds: a pair per round for ratios.
+  for (const s of Object.values(r.spreads)) {
+    assert.equal(s.rounds.length, 2, JSON.stringify(s));
+    assert.ok(s.min <= s.median && s.median <= s.max, JSON.stringify(s));
+  }
   assert.equal(r.load_errors, 0);
   assert.equal(r.lost_events, 0);
   assert.ok(Math.abs(r.requests_per_s - 400) <= 20, `${r.requests_per_s} requests/s`);
@@ -39,5 +48,4 @@ test('bench overhead: A/B rounds, the agent measured, every hop seen, nothing lo
   assert.ok(r.kernel_millicores > 0, `kernel ${r.kernel_millicores} millicores`);
   assert.ok(r.map_memory_mb >= 20, `maps ${r.map_memory_mb} MB`);
   assert.equal(r.targets.met.lost, true);
-  assert.equal(r.targets.met.throughput, r.throughput_ratio >= 0.97);
 });
