@@ -9,7 +9,6 @@ import type {
   Comparison,
   EdgeDetail,
   LiveMessage,
-  PodCost,
   PodDetail,
   SessionSummary,
   StartSpec,
