@@ -12,6 +12,7 @@ import type { AgentStatus } from '../daemonset/agent.js';
 import type { LoadResult } from '../daemonset/load/load.js';
 import { Lab } from '../lab/lab.js';
 import { bpfMapsOf, childrenOf, tollgatePrograms, withBpfStatsSysctl } from './bpf-stats.js';
+import { overRounds } from './rounds.js';
 import {
   type AgentProcess,
   type CollectorProcess,
@@ -263,24 +264,24 @@ export function summarizeOverhead(
   // would read lower, diluted by the drain after the load.
   const kernelMillicores = (r: RoundResult) =>
     ((r.cost!.kernelNs / Math.max(1, r.load.ok)) * r.load.actualRps) / 1e6;
-  const median = (xs: number[]) => spread(xs, (x) => x).median;
+  const median = (xs: number[]) => overRounds(xs).median;
   const p99Allowed = Math.max(0.05 * q(off, 'p99Ms'), 0.05);
   // Round i with Tollgate against round i without: they ran back to back.
   const pairs = on.map((r, i) => [off[i]!, r] as const).filter(([a]) => a !== undefined);
   const spreads = {
-    throughput_ratio: spread(
+    throughput_ratio: overRounds(
       pairs.map(([a, b]) => b.saturation.requestsPerS / a.saturation.requestsPerS),
       round3,
     ),
-    p99_added_ms: spread(
+    p99_added_ms: overRounds(
       pairs.map(([a, b]) => (b.latency.p99Ms ?? 0) - (a.latency.p99Ms ?? 0)),
       round3,
     ),
-    node_millicores: spread(
+    node_millicores: overRounds(
       on.map((r) => r.cost!.agentMillicores + kernelMillicores(r)),
       round1,
     ),
-    node_memory_mb: spread(
+    node_memory_mb: overRounds(
       on.map((r) => r.cost!.agentRssMb + r.cost!.mapMemoryMb),
       round1,
     ),
@@ -349,17 +350,6 @@ export function summarizeOverhead(
     rate: options.rate,
     latency_rate: options.latencyRate,
     path: 'client -> haproxy sidecar -> haproxy sidecar -> node app (2 lab pods)',
-  };
-}
-
-/** Median (the lower middle of an even count), min and max, and the values as run. */
-function spread(values: number[], roundTo: (x: number) => number) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return {
-    median: roundTo(sorted[Math.floor((sorted.length - 1) / 2)] ?? 0),
-    min: roundTo(sorted[0] ?? 0),
-    max: roundTo(sorted[sorted.length - 1] ?? 0),
-    rounds: values.map(roundTo),
   };
 }
 

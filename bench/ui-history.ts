@@ -17,8 +17,9 @@
 // longer than a minute and the rollup's grace, and, for the 6 h window, at most five
 // 10 s rows per series at its start, thinner here than in a real store.
 import Database from 'better-sqlite3';
+import { SERIES, tableName } from '../collector/store/series.js';
 import { Store } from '../collector/store/store.js';
-import { HOUR_MS, type Tier } from '../collector/store/tiers.js';
+import { HOUR_MS, type Tier, tiers } from '../collector/store/tiers.js';
 import { Batch, type Init } from '../proto/gen/tollgate/v1.js';
 
 export interface HistoryOptions {
@@ -75,15 +76,13 @@ export function seedHistory(
   store.maintain(first + 2 * HOUR_MS);
   store.close();
 
-  // 2. Its minute and hour rows, hour after hour.
+  // 2. Its rollup rows, hour after hour.
   const db = new Database(path);
-  const tables = (
-    db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'm_*'").all() as {
-      name: string;
-    }[]
-  )
-    .map((t) => t.name)
-    .filter((name) => !name.endsWith('_raw'));
+  const tables = SERIES.flatMap((kind) =>
+    tiers()
+      .filter((tier) => tier.name !== 'raw')
+      .map((tier) => tableName(kind, tier.name)),
+  );
   db.transaction(() => {
     for (const table of tables) {
       const columns = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map(
@@ -115,13 +114,13 @@ export function seedHistory(
 
   const count = new Database(path, { readonly: true });
   const rows: Record<Tier['name'], number> = { raw: 0, tensec: 0, minute: 0, tenmin: 0, hour: 0 };
-  for (const { name } of count
-    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'm_*'")
-    .all() as { name: string }[]) {
-    const tier = name.slice(name.lastIndexOf('_') + 1) as keyof typeof rows;
-    if (tier in rows)
-      rows[tier] += (count.prepare(`SELECT COUNT(*) AS n FROM ${name}`).get() as { n: number }).n;
-  }
+  for (const tier of tiers())
+    for (const kind of SERIES)
+      rows[tier.name] += (
+        count.prepare(`SELECT COUNT(*) AS n FROM ${tableName(kind, tier.name)}`).get() as {
+          n: number;
+        }
+      ).n;
   count.close();
   return {
     hours: options.hours,

@@ -21,6 +21,7 @@ import type {
 } from '../proto/gen/tollgate/v1.js';
 import { fromValues } from '../proto/histogram.js';
 import type { PageGlobals } from '../web/src/model/introspection.js';
+import { overRounds, type Spread } from './rounds.js';
 import { type HistoryReport, seedHistory } from './ui-history.js';
 
 export interface UiBenchOptions {
@@ -46,14 +47,6 @@ export const DEFAULT_UI_BENCH: UiBenchOptions = {
   recentS: 120,
   windowRounds: 3,
 };
-
-/** A figure over rounds: the median, with min and max, and each round's in the order run. */
-export interface Spread {
-  median: number;
-  min: number;
-  max: number;
-  rounds: number[];
-}
 
 export interface UiBenchResult {
   fps_pan: number;
@@ -254,7 +247,7 @@ export async function benchUi(options: UiBenchOptions = DEFAULT_UI_BENCH): Promi
       if (browser.problems.length > 0)
         throw new Error(`the page reported: ${browser.problems.join('; ')}`);
       const windowLoads = history
-        ? { '6h': spread(loads['6h']), '24h': spread(loads['24h']) }
+        ? { '6h': overRounds(loads['6h']), '24h': overRounds(loads['24h']) }
         : null;
       return {
         fps_pan: Math.round((frames / panS) * 10) / 10,
@@ -332,16 +325,6 @@ async function loadWindow(
   );
   if ('error' in result) throw new Error(`the ${window} window: ${result.error}`);
   return Math.round(result.ms!);
-}
-
-function spread(values: number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b);
-  return {
-    median: sorted[Math.floor((sorted.length - 1) / 2)]!,
-    min: sorted[0]!,
-    max: sorted[sorted.length - 1]!,
-    rounds: values,
-  };
 }
 
 export function renderUiBench(r: UiBenchResult): string {
