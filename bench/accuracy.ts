@@ -396,6 +396,7 @@ export function renderAccuracyBench(r: AccuracyBenchResult): string {
         const verdict = check.met ? 'ok' : check.within_noise_floor ? 'off, within noise' : 'OFF';
         return `${stat.replace('_ms', '')} ${c.truth[stat]} vs ${c.reported[stat] ?? '-'} (noise ${c.noise_floor_ms[stat]}, ${verdict})`;
       }).join(', ')}`,
+      `      the truth's mean ${c.truth.mean_ms} ms: ${c.client_socket.added_mean_ms ?? '-'} between the load generator's sockets' write and read (of which ${c.client_socket.outside_hops_ms ?? '-'} outside the hops), ${c.client_socket.in_client_process_ms ?? '-'} in its own process`,
     ]),
     `  exchange latency  p50 max error ${(r.exchange_p50_rel_error_max * 100).toFixed(1)}%, p99 ${(r.exchange_p99_rel_error_max * 100).toFixed(1)}%  [${mark(m.quantiles)}]`,
     ...r.exchange.flatMap((e) => [

@@ -52,6 +52,7 @@ import {
   abTruth,
   checkStats,
   mapStats,
+  median,
   medianOfRounds,
   type NullableStats,
   perStat,
@@ -254,6 +255,24 @@ export interface AddedLatencyCondition {
     reported_direct: NullableStats;
     sidecars: { requests: number; exchanges: number; added_count: number }[];
   }[];
+  /**
+   * Where the truth's mean is spent. `added_mean_ms`: the median over rounds of B - A of
+   * the mean time from the load generator's write of a request to its read of the reply
+   * at its sockets (Tollgate's kernel, on the generator's own edges: an explanation of the
+   * truth, not a second truth, as it comes from the probes under test). The sidecar's hops
+   * lie inside it. `in_client_process_ms`: the truth's mean less it, the part spent in the
+   * load generator's own process between its clock and its sockets: time the sidecar
+   * costs it by the CPU it takes (here two cores shared by generator, sidecars and app),
+   * which no hop holds. `outside_hops_ms`: `added_mean_ms` less Tollgate's mean, what the
+   * kernel path gained besides the hops (the wake-up of the process each hop hands the
+   * bytes to, NAT). Per round, A's and B's means at the sockets.
+   */
+  client_socket: {
+    added_mean_ms: number | null;
+    in_client_process_ms: number | null;
+    outside_hops_ms: number | null;
+    per_round: { a: number | null; b: number | null }[];
+  };
   /** What is particular to the condition: capacity, throttling, connections, held time. */
   details: Record<string, number | string | null>;
 }
@@ -368,7 +387,7 @@ interface Prepared {
   rate: number;
   connections: number;
   /** One run: `durationS` counted after `warmupS` not counted; at `rate` unless given. */
-  run(durationS: number, warmupS: number, rate?: number): Promise<LoadResult>;
+  run(durationS: number, warmupS: number, rate?: number): Promise<LoadRun>;
   /**
    * When the sidecar last carried traffic of the condition's own making that is not a B
    * run (the saturation probe), ms since the epoch: the first B run keeps its distance.
@@ -379,12 +398,19 @@ interface Prepared {
   details?(): Promise<AddedLatencyCondition['details']>;
 }
 
+/** A load generator's result, and its process: a fresh one per run. */
+type LoadRun = LoadResult & { pid: number };
+
 interface Measured {
   name: ConditionName;
   prepared: Prepared;
   rounds: AbRound[];
   /** Each round's B run, from its start to its result. */
   bRuns: { start: number; end: number }[];
+  /** Each round's load generator processes, A's and B's. */
+  loadPids: { a: number; b: number }[];
+  /** From the first run's start to the last one's result. */
+  span: { start: number; end: number };
   /** Each round's A run's latencies as the load generator counted them. */
   aLatencies: SparseHistogram[];
   loadRequestsB: number;
@@ -503,7 +529,12 @@ export async function measureAddedLatency(
           path[0]!.netns,
           path[1]!.netns,
         );
-      conditions.push(await summarise(m, perRound, whole, options, between));
+      const spanView = tollgate.view(m.span.start - lead, m.span.end + 1);
+      const clientSocket = m.loadPids.map((run) => ({
+        a: clientSocketMeanMs(spanView, run.a),
+        b: clientSocketMeanMs(spanView, run.b),
+      }));
+      conditions.push(await summarise(m, perRound, whole, clientSocket, options, between));
       log(summaryLine(conditions[conditions.length - 1]!));
     }
     const noiseMax = (stat: Stat) =>
@@ -716,12 +747,15 @@ async function runRounds(
   }
   const rounds: AbRound[] = [];
   const bRuns: Measured['bRuns'] = [];
+  const loadPids: Measured['loadPids'] = [];
+  const spanStart = Date.now();
   const aLatencies: SparseHistogram[] = [];
   let loadRequestsB = 0;
   let loadFailures = 0;
   for (let k = 0; k < options.rounds; k++) {
     const order = roundOrder(k);
     const got: Partial<Record<'A' | 'B', Stats>> = {};
+    const pids: Partial<Record<'A' | 'B', number>> = {};
     for (const side of order === 'AB' ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
       // B after B (round k ends with B, round k + 1 starts with it) waits.
       if (side === 'B')
@@ -742,10 +776,22 @@ async function runRounds(
       const stats = statsOf(load);
       if (!stats) throw new Error(`${name}: the ${side} run of round ${k + 1} completed nothing`);
       got[side] = stats;
+      pids[side] = load.pid;
     }
     rounds.push({ order, a: got.A!, b: got.B! });
+    loadPids.push({ a: pids.A!, b: pids.B! });
   }
-  return { name, prepared, rounds, bRuns, aLatencies, loadRequestsB, loadFailures };
+  return {
+    name,
+    prepared,
+    rounds,
+    bRuns,
+    loadPids,
+    span: { start: spanStart, end: Date.now() },
+    aLatencies,
+    loadRequestsB,
+    loadFailures,
+  };
 }
 
 /** Tollgate's own figures of one sidecar's added latency. */
@@ -800,10 +846,29 @@ const shareOf = (cost: SidecarCost | null): number | null => {
   );
 };
 
+/**
+ * The mean time from a load generator's write of a request to its read of the reply, at
+ * its sockets, as Tollgate's kernel measured it on the generator's own edges (its process
+ * is the run's alone); null when Tollgate saw none.
+ */
+function clientSocketMeanMs(view: CollectorView, pid: number): number | null {
+  const ids = new Set(view.topology.processes.filter((p) => p.pid === pid).map((p) => p.id));
+  let count = 0;
+  let sumMs = 0;
+  for (const edge of view.topology.edges) {
+    const latency = edge.client?.exchangeLatency;
+    if (!ids.has(edge.source) || !latency || latency.meanMs === null) continue;
+    count += latency.count;
+    sumMs += latency.meanMs * latency.count;
+  }
+  return count > 0 ? sumMs / count : null;
+}
+
 async function summarise(
   m: Measured,
   perRound: SidecarFigures[][],
   whole: SidecarFigures[],
+  clientSocket: { a: number | null; b: number | null }[],
   options: AddedLatencyOptions,
   observed: AddedLatencyCondition['details'] = {},
 ): Promise<AddedLatencyCondition> {
@@ -832,6 +897,10 @@ async function summarise(
   const share = shares.some((x) => x === null) ? null : Math.min(...(shares as number[]));
   const methods = [...new Set(whole.map((s) => s.cost?.method).filter((x) => x !== undefined))];
   const allA = m.aLatencies.reduce((h, a) => merge(h, a), emptyHistogram());
+  const socketDifferences = clientSocket.flatMap((r) =>
+    r.a === null || r.b === null ? [] : [r.b - r.a],
+  );
+  const socketAdded = socketDifferences.length > 0 ? median(socketDifferences) : null;
   return {
     name: m.name,
     description: m.prepared.description,
@@ -880,6 +949,15 @@ async function summarise(
         added_count: totalCount(s.added),
       })),
     })),
+    client_socket: {
+      added_mean_ms: r4OrNull(socketAdded),
+      in_client_process_ms: socketAdded === null ? null : r4(ab.truth.mean_ms - socketAdded),
+      outside_hops_ms:
+        socketAdded === null || reported.mean_ms === null
+          ? null
+          : r4(socketAdded - reported.mean_ms),
+      per_round: clientSocket.map((r) => ({ a: r4OrNull(r.a), b: r4OrNull(r.b) })),
+    },
     details: { ...((await m.prepared.details?.()) ?? {}), ...observed },
   };
 }
@@ -887,7 +965,12 @@ async function summarise(
 function summaryLine(c: AddedLatencyCondition): string {
   const pair = (stat: Stat) =>
     `${stat.replace('_ms', '')} ${c.truth[stat]} vs ${c.reported[stat] ?? '-'} (+-${c.noise_floor_ms[stat]}; direct ${c.reported_direct[stat] ?? '-'})`;
-  return `added latency: ${c.name} truth vs reported, ms: ${STATS.map(pair).join(', ')}; ${c.met ? 'met' : 'MISSED'}`;
+  const socket = c.client_socket;
+  const where =
+    socket.added_mean_ms === null
+      ? ''
+      : `; of the mean, ${socket.added_mean_ms} at the client's sockets, ${socket.in_client_process_ms} in its process`;
+  return `added latency: ${c.name} truth vs reported, ms: ${STATS.map(pair).join(', ')}${where}; ${c.met ? 'met' : 'MISSED'}`;
 }
 
 /** Runs the binary protocol's load from the client pod and returns its result. */
@@ -896,7 +979,7 @@ async function binaryLoad(
   host: string,
   options: AddedLatencyOptions,
   run: { rate: number; durationS: number; warmupS: number },
-): Promise<LoadResult> {
+): Promise<LoadRun> {
   const child = lab.exec(
     CLIENT,
     'binary load',
@@ -917,7 +1000,8 @@ async function binaryLoad(
     `binary load in ${CLIENT}`,
     (run.durationS + run.warmupS) * 1000 + TIMEOUT_MS + 15_000,
   );
-  return JSON.parse(line) as LoadResult;
+  // `ip netns exec` execs the command: the child's pid is the generator's.
+  return { ...(JSON.parse(line) as LoadResult), pid: child.pid! };
 }
 
 /**

@@ -237,8 +237,11 @@ export class Lab {
     };
   }
 
-  /** Runs the constant-rate load generator inside a pod and returns its result. */
-  async load(fromPod: string, options: LoadOptions): Promise<LoadResult> {
+  /**
+   * Runs the constant-rate load generator inside a pod and returns its result, with the
+   * generator's pid (a process of its own per run, so its sockets are its run's alone).
+   */
+  async load(fromPod: string, options: LoadOptions): Promise<LoadResult & { pid: number }> {
     const child = this.exec(fromPod, 'load', process.execPath, [
       ...nodeEntry(import.meta.url, 'load-main'),
       JSON.stringify(options),
@@ -249,7 +252,8 @@ export class Lab {
       `load generator in ${fromPod}`,
       ((options.warmupS ?? 0) + options.durationS) * 1000 + options.timeoutMs + 15_000,
     );
-    return JSON.parse(line) as LoadResult;
+    // `ip netns exec` execs the command: the child's pid is the generator's.
+    return { ...(JSON.parse(line) as LoadResult), pid: child.pid! };
   }
 
   /** Removes everything the lab created. Idempotent; returns what could not be removed. */

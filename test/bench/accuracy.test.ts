@@ -233,3 +233,38 @@ test('bench accuracy: the mean and the predicted quantiles are within tolerance 
   t.diagnostic(`${asserted} of ${r.added_latency.length * STATS.length} statistics asserted`);
   assert.deepEqual(misses, []);
 });
+
+// Where the truth's time is spent, from the load generator's clock inward. Each run's
+// generator is a process of its own, so its sockets' exchanges (Tollgate's client edge)
+// are that run's alone: with the sidecar in the path they take longer, by a B - A that
+// holds the sidecars' hops and lies inside the generator's own B - A. Like the truth, the
+// sockets' B - A scatters from round to round (A's mean at the sockets alone moves by
+// 30-50 us between runs here), so the medians over rounds are held to each other, each
+// bound widened by the mean's tolerance and the spread of the figures it compares.
+test("bench accuracy: the truth's mean splits into the client's sockets and its own process", (t) => {
+  for (const c of r.added_latency) {
+    const socket = c.client_socket;
+    t.diagnostic(`${c.name}: ${JSON.stringify(socket)}; truth mean ${c.truth.mean_ms}`);
+    assert.equal(socket.per_round.length, ROUNDS);
+    const differences = socket.per_round.map((round, k) => {
+      assert.ok(round.a !== null && round.b !== null, `${c.name} round ${k + 1}: both runs seen`);
+      assert.ok(
+        round.b > round.a,
+        `${c.name} round ${k + 1}: slower at the sockets with the sidecar`,
+      );
+      return round.b - round.a;
+    });
+    const spread = Math.max(...differences) - Math.min(...differences);
+    const added = socket.added_mean_ms!;
+    const hops = c.reported.mean_ms!;
+    const slack = (x: number) => Math.max(0.02, 0.15 * x);
+    assert.ok(
+      added >= hops - slack(hops) - spread,
+      `${c.name}: sockets +${added} ms (spread ${spread}) holds the hops' ${hops}`,
+    );
+    assert.ok(
+      added <= c.truth.mean_ms + slack(c.truth.mean_ms) + c.noise_floor_ms.mean_ms,
+      `${c.name}: sockets +${added} ms within the generator's +${c.truth.mean_ms}`,
+    );
+  }
+});
