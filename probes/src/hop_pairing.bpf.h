@@ -84,9 +84,24 @@ struct {
  * at a read are not the read's (a stale stamp). */
 const volatile __u64 hop_max_age_ns = 2000000000ULL;
 
-static __always_inline int is_proxy(__u32 tgid)
+/* Bumped by the runner after every change to `proxies` (mmapped .bss). At 0 the map is
+ * empty, which is also what a fresh socket state's answer (0, at generation 0) says. */
+volatile __u32 proxies_generation;
+
+/*
+ * Whether the socket's process is a proxy, looked up in `proxies` once per change of the
+ * map and kept in the socket's state: the hot path of every read and write would
+ * otherwise pay a hash lookup for the answer "no".
+ */
+static __always_inline int is_proxy(struct sock_state *st)
 {
-	return bpf_map_lookup_elem(&proxies, &tgid) != NULL;
+	__u32 generation = proxies_generation;
+
+	if (st->proxy_generation != generation) {
+		st->proxy = bpf_map_lookup_elem(&proxies, &st->tgid) != NULL;
+		st->proxy_generation = generation;
+	}
+	return st->proxy;
 }
 
 static __always_inline struct hop_queues *thread_queues(void)

@@ -41,6 +41,7 @@ struct sock_state {
 	__u32 request_seq;  /* proxy pairing: this downstream's pending request */
 	__u32 response_seq; /* proxy pairing: this upstream's pending response */
 	__u32 retrans_seen; /* tcp_sock.total_retrans already counted */
+	__u32 proxy_generation; /* of the `proxy` answer (is_proxy) */
 	/* The ACK the latest data segment carried: how much of this end's stream the peer had
 	 * when it sent it (valid once ack_known). */
 	__u32 arrival_ack;
@@ -50,6 +51,8 @@ struct sock_state {
 	__u8 ack_known;     /* arrival_ack was set by a data segment */
 	__u8 exchanges_seen; /* direction changes that ended an exchange, up to 255 */
 	__u8 awaiting_reply; /* proxy upstream: a request went out, nothing read since */
+	__u8 proxy;          /* the owning process is a proxy (is_proxy) */
+	__u8 srtt_skip;      /* exchanges to go before the next srtt sample (SRTT_EVERY) */
 	__u8 side;
 	__u8 last_dir;
 	__u8 has_key;  /* key filled (addresses and process known) */

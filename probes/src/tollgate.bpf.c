@@ -67,13 +67,28 @@ volatile __u32 interval_seq;
 /* The runner has listed the listening ports open before it started (see `listeners`). */
 volatile __u32 listeners_known;
 
+/*
+ * Kernel reads. The hooks' sockets and packets are BTF pointers (tp_btf and fentry/fexit
+ * arguments, and what they point to), which programs may load from directly: a plain load
+ * the JIT guards against faults, where BPF_CORE_READ calls bpf_probe_read_kernel, a helper
+ * call and a copy per field. Both are relocated by CO-RE (vmlinux.h's types carry
+ * preserve_access_index). BPF_CORE_READ stays where a read runs once per socket, or
+ * copies a field that is no scalar (addresses).
+ */
+
+/* The socket as a tcp_sock, which the verifier then lets us read; NULL if it is none. */
+static __always_inline const struct tcp_sock *tcp_of(const struct sock *sk)
+{
+	return bpf_skc_to_tcp_sock((void *)sk);
+}
+
 static __always_inline int is_tcp(const struct sock *sk)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+	return sk->sk_protocol == IPPROTO_TCP;
 }
 
 /* Is this network namespace, or (in process context) the current cgroup, listed? */
@@ -95,7 +110,7 @@ static __always_inline int filter_selects(const struct sock *sk, int process_con
 {
 	if (filter_mode == TG_FILTER_ALL)
 		return 1;
-	return listed(BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum), process_context);
+	return listed(sk->__sk_common.skc_net.net->ns.inum, process_context);
 }
 
 /* Re-decides `traced` when the filter changed since; final only in process context. */
@@ -234,7 +249,8 @@ static __always_inline void record_latency(const struct tg_edge_key *edge, __u32
 static __always_inline void record_srtt(const struct sock *sk, const struct tg_edge_key *key,
 					struct tg_edge_stats *stats)
 {
-	__u64 srtt_ns = (__u64)(BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3) * 1000;
+	const struct tcp_sock *tp = tcp_of(sk);
+	__u64 srtt_ns = tp ? (__u64)(tp->srtt_us >> 3) * 1000 : 0;
 
 	if (!srtt_ns)
 		return;
@@ -251,8 +267,12 @@ static __always_inline void record_srtt(const struct sock *sk, const struct tg_e
 static __always_inline void count_retransmits(struct sock_state *st, const struct sock *sk,
 					      struct tg_edge_stats *stats)
 {
-	__u32 total = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
+	const struct tcp_sock *tp = tcp_of(sk);
+	__u32 total;
 
+	if (!tp)
+		return;
+	total = tp->total_retrans;
 	if (total != st->retrans_seen) {
 		__sync_fetch_and_add(&stats->retransmits, total - st->retrans_seen);
 		st->retrans_seen = total;
@@ -267,11 +287,13 @@ static __always_inline void count_retransmits(struct sock_state *st, const struc
  */
 static __always_inline __u32 client_isn(const struct sock *sk, __u8 side)
 {
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	const struct tcp_sock *tp = tcp_of(sk);
 
+	if (!tp)
+		return 0;
 	if (side == TG_SIDE_CLIENT)
-		return BPF_CORE_READ(tp, snd_una) - (__u32)BPF_CORE_READ(tp, bytes_acked);
-	return BPF_CORE_READ(tp, rcv_nxt) - (__u32)BPF_CORE_READ(tp, bytes_received) - 1;
+		return tp->snd_una - (__u32)tp->bytes_acked;
+	return tp->rcv_nxt - (__u32)tp->bytes_received - 1;
 }
 
 /*
@@ -292,8 +314,8 @@ static __always_inline void sample_tuple(const struct sock *sk, const struct tg_
 	map = current_map(&tuples);
 	if (!map)
 		return;
-	key.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	key.remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	key.local_port = sk->__sk_common.skc_num;
+	key.remote_port = bpf_ntohs(sk->__sk_common.skc_dport);
 	key.client_isn = client_isn(sk, edge->side);
 	__builtin_memcpy(key.remote_addr, own->remote_addr, sizeof(key.remote_addr));
 	err = bpf_map_update_elem(map, &key, &now, BPF_NOEXIST);
@@ -304,8 +326,8 @@ static __always_inline void sample_tuple(const struct sock *sk, const struct tg_
 static __always_inline struct tg_listener_key listener_of(const struct sock *sk)
 {
 	struct tg_listener_key key = {
-		.netns_inode = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
-		.port = BPF_CORE_READ(sk, __sk_common.skc_num),
+		.netns_inode = sk->__sk_common.skc_net.net->ns.inum,
+		.port = sk->__sk_common.skc_num,
 	};
 
 	return key;
@@ -344,14 +366,23 @@ static __always_inline __u8 adopted_side(const struct sock *sk)
 		return TG_SIDE_SERVER;
 	if (listeners_known)
 		return TG_SIDE_CLIENT;
-	return key.port > bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)) ? TG_SIDE_CLIENT :
-										 TG_SIDE_SERVER;
+	return key.port > bpf_ntohs(sk->__sk_common.skc_dport) ? TG_SIDE_CLIENT : TG_SIDE_SERVER;
 }
 
 /* A socket's identity for as long as the kernel runs (its address is reused once freed). */
 static __always_inline __u64 cookie_of(const struct sock *sk)
 {
 	return bpf_get_socket_cookie((void *)sk);
+}
+
+/*
+ * The cookie as the socket holds it, 0 if none was ever asked for: what state_of checks on
+ * every event, read without the helper's call. Every socket with a state has one (its
+ * state was made with cookie_of), so a socket without one cannot be the state's.
+ */
+static __always_inline __u64 cookie_held(const struct sock *sk)
+{
+	return sk->__sk_common.skc_cookie.counter;
 }
 
 static __always_inline struct sock_state *new_state(const struct sock *sk, __u8 side)
@@ -374,7 +405,7 @@ static __always_inline struct sock_state *state_of(const struct sock *sk)
 	__u64 skaddr = (__u64)sk;
 	struct sock_state *st = bpf_map_lookup_elem(&sockets, &skaddr);
 
-	if (!st || st->cookie == cookie_of(sk))
+	if (!st || st->cookie == cookie_held(sk))
 		return st;
 	bpf_map_delete_elem(&sockets, &skaddr);
 	LOST(sock_state_stale);
@@ -521,14 +552,14 @@ static __always_inline void overlap_sign(struct sock_state *st, __u8 weight)
 
 static __always_inline void note_overlap(const struct sock *sk, struct sock_state *st)
 {
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	const struct tcp_sock *tp;
 
 	/* Established only: a half-closed end's FIN takes a sequence number of write_seq the
 	 * peer may not have had when it answered. */
 	if (st->multiplexed || !st->ack_known || st->exchanges_seen < 3 ||
-	    BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
+	    sk->__sk_common.skc_state != TCP_ESTABLISHED || !(tp = tcp_of(sk)))
 		return;
-	if ((__s32)(st->arrival_ack - BPF_CORE_READ(tp, write_seq)) < 0)
+	if ((__s32)(st->arrival_ack - tp->write_seq) < 0)
 		overlap_sign(st, OVERLAP_SIGN);
 }
 
@@ -559,7 +590,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	struct hop_entry e;
 	__u64 arrived, delay, total;
 
-	if (!is_proxy(st->tgid) || !(q = thread_queues()))
+	if (!is_proxy(st) || !(q = thread_queues()))
 		return;
 	if (event == HOP_MORE_RECV || (event == HOP_OPEN && st->side == TG_SIDE_SERVER) ||
 	    (event == HOP_CLOSE && st->side == TG_SIDE_CLIENT))
@@ -700,33 +731,41 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 static __always_inline int handle_arrival(const struct sock *sk, const struct sk_buff *skb)
 {
 	__u64 skaddr = (__u64)sk;
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	const struct tcp_skb_cb *cb;
+	const struct tcp_skb_cb *cb = (const struct tcp_skb_cb *)&skb->cb[0];
+	const struct tcp_sock *tp;
 	struct sock_state *st;
-	__u32 seq, end_seq;
+	__u32 seq = cb->seq, end_seq = cb->end_seq;
 
+	/* In order and with data (end_seq counts SYN and FIN too: a FIN alone is no
+	 * request); a segment out of order is queued aside, its bytes not yet readable.
+	 * Checked before the socket's state is looked up: pure ACKs leave here. */
+	if (end_seq - seq < 1 + !!(cb->tcp_flags & 1 /* FIN */))
+		return 0;
+	tp = tcp_of(sk);
+	if (!tp || seq != tp->rcv_nxt)
+		return 0;
 	/* No filter test: a passive open's is decided only at its first read, after the
 	 * request has arrived; untraced sockets' stamps are never used. */
 	st = bpf_map_lookup_elem(&sockets, &skaddr);
 	if (!st)
 		return 0;
-	cb = (const struct tcp_skb_cb *)&skb->cb[0];
-	seq = BPF_CORE_READ(cb, seq);
-	end_seq = BPF_CORE_READ(cb, end_seq);
-	/* In order and with data (end_seq counts SYN and FIN too: a FIN alone is no
-	 * request); a segment out of order is queued aside, its bytes not yet readable. */
-	if (end_seq - seq < 1 + !!(BPF_CORE_READ(cb, tcp_flags) & 1 /* FIN */))
-		return 0;
-	if (seq != BPF_CORE_READ(tp, rcv_nxt))
-		return 0;
 	st->arrival_ns = bpf_ktime_get_ns();
-	st->arrival_ack = BPF_CORE_READ(cb, ack_seq);
+	st->arrival_ack = cb->ack_seq;
 	st->ack_known = 1;
 	return 0;
 }
 
+/*
+ * The smoothed RTT is sampled at a connection's first exchange and every SRTT_EVERY-th
+ * after it: the kernel already averages it over segments, so each exchange's reading
+ * says little the last did not, and a histogram update is a map lookup. Its mean stays
+ * exact over the samples (sum and count are both theirs); exchange counts and latencies
+ * stay exact for every exchange.
+ */
+#define SRTT_EVERY 8
+
 /* An exchange ends: its latency, unless the connection carries several at once. */
-static __always_inline void count_exchange(const struct sock *sk, const struct sock_state *st,
+static __always_inline void count_exchange(const struct sock *sk, struct sock_state *st,
 					   const struct tg_edge_key *counted,
 					   struct tg_edge_stats *stats, __u64 now)
 {
@@ -738,6 +777,11 @@ static __always_inline void count_exchange(const struct sock *sk, const struct s
 		__sync_fetch_and_add(&stats->exchange_ns_sum, now - st->exchange_start_ns);
 		record_latency(counted, TG_METRIC_EXCHANGE_LATENCY, now - st->exchange_start_ns);
 	}
+	if (st->srtt_skip) {
+		st->srtt_skip--;
+		return;
+	}
+	st->srtt_skip = SRTT_EVERY - 1;
 	record_srtt(sk, counted, stats);
 }
 
@@ -758,7 +802,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 		/* A socket opened before we started (or before the filter chose it). Not one
 		 * already closed: its state went at its close, and a new one would never go (a
 		 * read of what was left queued after a reset comes here, its port released). */
-		if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE || !filter_selects(sk, 1))
+		if (sk->__sk_common.skc_state == TCP_CLOSE || !filter_selects(sk, 1))
 			return 0;
 		st = new_state(sk, adopted_side(sk));
 		if (!st)
@@ -849,7 +893,7 @@ static __always_inline int handle_reset(const struct sock *sk, int received)
 
 static __always_inline int handle_drop(const struct sk_buff *skb, const struct sock *rx_sk)
 {
-	const struct sock *sk = rx_sk ? rx_sk : BPF_CORE_READ(skb, sk);
+	const struct sock *sk = rx_sk ? rx_sk : skb->sk;
 	__u64 skaddr = (__u64)sk;
 	const struct tg_edge_key *counted;
 	struct tg_edge_key *key, spare;

@@ -608,11 +608,15 @@ static void run_command(struct tollgate_bpf *skel, char *line)
 		__u8 one = 1;
 		__u32 key = (__u32)pid;
 
+		/* The programs keep each socket's answer until the generation moves (is_proxy). */
 		if (!*end && pid && pid < 0x400000 && !strcmp(words[1], "add") &&
-		    !bpf_map_update_elem(bpf_map__fd(skel->maps.proxies), &key, &one, BPF_ANY))
+		    !bpf_map_update_elem(bpf_map__fd(skel->maps.proxies), &key, &one, BPF_ANY)) {
+			skel->bss->proxies_generation++;
 			return;
+		}
 		if (!*end && pid && !strcmp(words[1], "del")) {
 			bpf_map_delete_elem(bpf_map__fd(skel->maps.proxies), &key);
+			skel->bss->proxies_generation++;
 			return;
 		}
 	} else if (n >= 3 && !strcmp(words[0], "filter")) {
