@@ -345,6 +345,7 @@ export function summarizeOverhead(
     notes: [
       `p99_ms_at_rate_*: at ${options.rate} requests/s this pair is close to saturation and queues; its p99 moves by tens of ms from run to run without Tollgate too, so it is noise, not a cost. p99 is judged at ${options.latencyRate} requests/s.`,
       'node_millicores and node_memory_mb are per traced round; the CPU and memory verdicts use their medians.',
+      "The kernel counts the programs' run time (bpf_stats) only when asked: the bench asks (/status?programs=1) as the constant-rate phase starts, so the saturation phase runs without that accounting, as a node does unless someone asks, and the constant-rate and p99 phases with it (two clock reads per program run).",
     ],
     rounds: options.rounds,
     rate: options.rate,
@@ -362,7 +363,8 @@ export async function benchOverhead(
     { name: 'server', service: 'server', meshed: true },
   ]);
   const rounds: RoundResult[] = [];
-  // The runner holds bpf_stats while it runs; the untraced rounds must not pay for it.
+  // The sysctl off: only the runner's own hold (while asked) may turn the accounting on,
+  // never for the untraced rounds.
   const run = async () => {
     // Warm the app's JIT and the sidecars' connection pools, outside the measurement.
     await runWrk(lab, 'client', lab.serviceUrls('server')[0]!, { connections: 16, seconds: 2 });

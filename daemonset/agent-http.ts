@@ -5,15 +5,32 @@
 // - /readyz (readiness): the collector stream is up and the Kubernetes watches have
 //   listed, i.e. what the agent reports is complete.
 // - /metrics: the agent's own Prometheus metrics.
-// - /status: the same status as JSON, for people.
+// - /status: the same status as JSON, for people; `?programs=1` also has the kernel count
+//   the BPF programs' run time for the next minute (off otherwise: it costs every program
+//   on the node two clock reads per run), so a second ask shows what they cost.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AgentStatus } from './agent.js';
+
+/** What the HTTP side reads of the agent, and the one thing it may ask of it. */
+export interface AgentHttpSource {
+  status(): AgentStatus;
+  countProgramRunTime(): boolean;
+}
+
 import { agentRegistry } from './agent-metrics.js';
 
 // One answer shape for both checks, healthy (200) or not (503).
 const checkSchema = { response: { 200: { $ref: 'check#' }, 503: { $ref: 'check#' } } } as const;
+const statusSchema = {
+  querystring: {
+    type: 'object',
+    properties: { programs: { type: 'string', enum: ['0', '1'] } },
+    additionalProperties: false,
+  },
+} as const;
 
-export async function buildAgentHttp(status: () => AgentStatus): Promise<FastifyInstance> {
+export async function buildAgentHttp(agent: AgentHttpSource): Promise<FastifyInstance> {
+  const status = () => agent.status();
   const app = Fastify({ logger: false });
   const registry = agentRegistry(status);
   app.addSchema({
@@ -52,6 +69,13 @@ export async function buildAgentHttp(status: () => AgentStatus): Promise<Fastify
     reply.type(registry.contentType);
     return registry.metrics();
   });
-  app.get('/status', async () => status());
+  app.get<{ Querystring: { programs?: '0' | '1' } }>(
+    '/status',
+    { schema: statusSchema },
+    async (request) => {
+      if (request.query.programs === '1') agent.countProgramRunTime();
+      return status();
+    },
+  );
   return app;
 }

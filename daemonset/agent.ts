@@ -58,9 +58,19 @@ export interface AgentOptions {
   backoff?: ShipperOptions['backoff'];
   /** How a session's load share is run (the lab runs it inside a pod). */
   runLoad?: RunLoad;
+  /**
+   * Count the BPF programs' run time for the agent's whole life (benchmarks). Off by
+   * default: the kernel then counts it for every BPF program on the node, a CNI's too, at
+   * two clock reads per run, so it is counted only for a while when asked
+   * (countProgramRunTime, `/status?programs=1`).
+   */
+  runTimeStats?: boolean;
   /** Only for tests: a record source other than the kernel runner. */
   source?: RecordSource;
 }
+
+/** How long one ask for the programs' run time keeps the kernel counting it. */
+export const PROGRAM_RUN_TIME_WINDOW_MS = 60_000;
 
 /** What the agent asks of the cluster: pods by UID, names of remote addresses, and the
  *  watches' counters for its status. */
@@ -96,8 +106,13 @@ export interface AgentStatus {
   probesRunning: boolean;
   /** The kernel filter applied now and its generation (one more at every change). */
   kernelFilter: KernelFilterSpec & { generation: number };
-  /** Whether the kernel counts the programs' run time (bpf_stats). */
+  /**
+   * Whether the kernel counts the programs' run time now (bpf_stats): for the agent's
+   * life when started so, else for a while after someone asked (countProgramRunTime).
+   */
   runTimeStats: boolean;
+  /** Until when it counts on an ask, ms since the epoch; null when not asked (or always on). */
+  runTimeStatsUntilMs: number | null;
   /** What the kernel's process starts and ends gave: /proc read in time, or its facts alone. */
   processEvents: ProcessEventStats;
   /** Clients per listener the kernel keeps apart each interval; null: no limit (bpftrace). */
@@ -143,6 +158,9 @@ export class Agent {
   private probesRunning = true;
   /** Cumulative run count and time per BPF program, from the runner's latest drain. */
   private readonly programStats = new Map<string, { runCount: number; runTimeNs: number }>();
+  /** The kernel counts the programs' run time until then (ms since the epoch); null: not asked. */
+  private runTimeStatsUntilMs: number | null = null;
+  private runTimeStatsTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -174,6 +192,7 @@ export class Agent {
       const started = await startRecordSource({
         intervalMs: options.intervalMs ?? 1000,
         clientsPerListener: options.clientsPerListener,
+        runTimeStats: options.runTimeStats,
       });
       source = started.source;
       fallbackReason = started.fallbackReason ?? null;
@@ -229,7 +248,8 @@ export class Agent {
       shipper: this.shipper.stats(),
       probesRunning: this.probesRunning,
       kernelFilter: { ...this.appliedFilterSpec, generation: this.filterGeneration },
-      runTimeStats: this.source.hello.runTimeStats,
+      runTimeStats: this.source.hello.runTimeStats || this.runTimeStatsUntilMs !== null,
+      runTimeStatsUntilMs: this.runTimeStatsUntilMs,
       clientsPerListener: this.source.hello.clientsPerListener,
       processEvents: this.resolver.stats(),
       programs: this.programCosts(),
@@ -250,8 +270,29 @@ export class Agent {
   }
 
   /** Stops the probes (their last interval is shipped), then waits up to flushMs for acks. */
+  /**
+   * Has the kernel count the programs' run time for the next `forMs` (a later ask extends
+   * it), then stop: the per-program costs in the status, the metrics and the cost reports
+   * move only while it counts. False where it cannot (the bpftrace fallback).
+   */
+  countProgramRunTime(forMs = PROGRAM_RUN_TIME_WINDOW_MS): boolean {
+    if (!(this.source instanceof ProbeSource) || !this.probesRunning) return false;
+    if (this.options.runTimeStats) return true;
+    const source = this.source;
+    if (this.runTimeStatsUntilMs === null) source.setRunTimeStats(true);
+    this.runTimeStatsUntilMs = Math.max(this.runTimeStatsUntilMs ?? 0, Date.now() + forMs);
+    clearTimeout(this.runTimeStatsTimer);
+    this.runTimeStatsTimer = setTimeout(() => {
+      this.runTimeStatsUntilMs = null;
+      if (this.probesRunning) source.setRunTimeStats(false);
+    }, this.runTimeStatsUntilMs - Date.now());
+    this.runTimeStatsTimer.unref();
+    return true;
+  }
+
   async stop(flushMs = 2000): Promise<void> {
     clearInterval(this.scanTimer);
+    clearTimeout(this.runTimeStatsTimer);
     this.loads.stop();
     await this.source.stop();
     await this.pump;

@@ -35,6 +35,11 @@ export interface ProbeSourceOptions {
   attach?: Record<string, 'tp_btf' | 'fentry' | 'fexit'>;
   /** Kernel symbols to treat as absent: shows the fallback choice on any kernel. */
   pretendMissing?: string[];
+  /**
+   * Count the programs' run time from the start (bpf_stats, for every BPF program on the
+   * machine, at two clock reads per run). Off by default; see setRunTimeStats.
+   */
+  runTimeStats?: boolean;
 }
 
 /** Which sockets the kernel side traces (the wire contract's KernelFilter). */
@@ -61,6 +66,7 @@ export class ProbeSource extends ChildRecordSource {
     for (const [hook, mode] of Object.entries(options.attach ?? {}))
       args.push(`--attach=${hook}=${mode}`);
     for (const symbol of options.pretendMissing ?? []) args.push(`--pretend-missing=${symbol}`);
+    if (options.runTimeStats) args.push('--run-time-stats');
     const child = spawn(runner, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     // The runner reads commands from stdin; an EPIPE there means it exited, which
     // 'exit' reports.
@@ -150,6 +156,14 @@ export class ProbeSource extends ChildRecordSource {
 
   removeProxy(pid: number): void {
     this.command(`proxy del ${checkedPid(pid)}`);
+  }
+
+  /**
+   * Starts or stops the kernel's count of every BPF program's run time (the programs
+   * records' run_time_ns and run_cnt move only while it is on).
+   */
+  setRunTimeStats(on: boolean): void {
+    this.command(`stats ${on ? 'on' : 'off'}`);
   }
 
   /** SIGTERM: the runner drains once more, detaches its programs and exits 0. */

@@ -209,7 +209,10 @@ export interface HelloRecord {
    */
   clientsPerListener: number | null;
   programs: { hook: string; name?: string; attach: AttachMode; target?: string }[];
-  /** Whether the kernel counts the programs' run time (BPF_ENABLE_STATS was granted). */
+  /**
+   * Whether the kernel counted the programs' run time from the start (--run-time-stats,
+   * and BPF_ENABLE_STATS granted); later `stats on|off` commands change it.
+   */
   runTimeStats: boolean;
 }
 

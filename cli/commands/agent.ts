@@ -119,7 +119,7 @@ Options:
         maxBytes: numberOption(args, 'spool-mb', 64) * 2 ** 20,
       },
     });
-    const app = http ? await buildAgentHttp(() => running.status()) : undefined;
+    const app = http ? await buildAgentHttp(running) : undefined;
     const url = app ? await app.listen({ host: http!.host, port: http!.port }) : undefined;
     console.log(`tollgate agent: node ${running.node}, shipping to ${host}:${port}`);
     console.log(

@@ -8,10 +8,12 @@
  *   filter GENERATION all                          trace every socket
  *   filter GENERATION [netns=INODE,...] [cgroup=ID,...]   trace only these
  *   proxy add PID | proxy del PID                  pair this process's reads and writes
+ *   stats on | stats off                           count every BPF program's run time
+ *                                                  (BPF_ENABLE_STATS) or stop counting
  *
  *   tollgate-runner [--interval-ms N] [--sockets N] [--edges N] [--histograms N]
  *                   [--tuples N] [--tuple-samples N] [--clients-per-listener N]
- *                   [--attach HOOK=MODE]...
+ *                   [--attach HOOK=MODE]... [--run-time-stats]
  *   tollgate-runner --layout      sizes and offsets of the records, as JSON
  *
  * Each hook (state, send, recv, retransmit, receive_reset, send_reset, drop) has
@@ -66,11 +68,31 @@ static struct {
 	int missing_count;
 	const char *unloadable[16]; /* programs the kernel refused to load */
 	int unloadable_count;
-	int run_time_stats; /* count each program's run time (bpf_stats) */
+	int run_time_stats; /* count each program's run time (bpf_stats) from the start */
 } config = {
 	.interval_ms = 1000, .sockets = 65536, .edges = 16384, .histograms = 65536,
-	.tuples = 8192, .tuple_samples = 4, .clients_per_listener = 128, .run_time_stats = 1,
+	.tuples = 8192, .tuple_samples = 4, .clients_per_listener = 128,
 };
+
+/*
+ * Held while the programs' run time is counted. The kernel counts it while any such fd
+ * is open, for every BPF program on the machine (a CNI's too), at two clock reads per
+ * program run: so only while someone asks (the `stats` command, or --run-time-stats for
+ * the whole run), not by default. Needs CAP_SYS_ADMIN; -1 when not held.
+ */
+static int stats_fd = -1;
+
+static void set_run_time_stats(int on)
+{
+	if (on && stats_fd < 0) {
+		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (stats_fd < 0)
+			fprintf(stderr, "tollgate-runner: cannot count run time: %s\n", strerror(errno));
+	} else if (!on && stats_fd >= 0) {
+		close(stats_fd);
+		stats_fd = -1;
+	}
+}
 
 /* A way to attach one hook: a program, its kind, and the kernel symbol it needs. */
 struct variant {
@@ -293,7 +315,8 @@ static __u32 drain_retired(int fd, const struct swapped *m)
 /*
  * The programs' own cost, as the kernel counts it once BPF_ENABLE_STATS is held: run
  * count and run time per attached program, cumulative. A profiler must show what it costs.
- * Without the stats (no CAP_SYS_ADMIN) both read 0 and the hello says so.
+ * They move only while the stats are held (set_run_time_stats); the hello says whether
+ * they were from the start.
  */
 static void emit_program_stats(void)
 {
@@ -619,6 +642,10 @@ static void run_command(struct tollgate_bpf *skel, char *line)
 			skel->bss->proxies_generation++;
 			return;
 		}
+	} else if (n == 2 && !strcmp(words[0], "stats") &&
+		   (!strcmp(words[1], "on") || !strcmp(words[1], "off"))) {
+		set_run_time_stats(!strcmp(words[1], "on"));
+		return;
 	} else if (n >= 3 && !strcmp(words[0], "filter")) {
 		char *end;
 		unsigned long generation = strtoul(words[1], &end, 10);
@@ -723,7 +750,7 @@ static int usage(void)
 	fprintf(stderr, "usage: tollgate-runner [--interval-ms N] [--sockets N] [--edges N] "
 			"[--histograms N] [--tuples N] [--tuple-samples N] [--clients-per-listener N] "
 			"[--attach HOOK=MODE]... "
-			"[--no-run-time-stats] "
+			"[--run-time-stats] "
 			"| --layout\n");
 	return 2;
 }
@@ -741,7 +768,7 @@ int main(int argc, char **argv)
 		{ "attach", required_argument, NULL, 'a' },
 		{ "pretend-missing", required_argument, NULL, 'm' },
 		{ "layout", no_argument, NULL, 'l' },
-		{ "no-run-time-stats", no_argument, NULL, 'R' },
+		{ "run-time-stats", no_argument, NULL, 'R' },
 		{},
 	};
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
@@ -753,7 +780,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 	char hello[4096];
 	struct utsname uts;
-	int opt, err = 1, stdin_open = 1, stats_fd = -1;
+	int opt, err = 1, stdin_open = 1;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		unsigned int *target = opt == 'i' ? &config.interval_ms : opt == 's' ? &config.sockets :
@@ -765,7 +792,7 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (opt == 'R') {
-			config.run_time_stats = 0;
+			config.run_time_stats = 1;
 			continue;
 		}
 		if (opt == 'a' && strchr(optarg, '=') && config.forced_count < 16) {
@@ -827,9 +854,7 @@ int main(int argc, char **argv)
 	hops = (struct swapped){ skel->maps.hop_stats, { skel->maps.hop_stats_0, skel->maps.hop_stats_1 }, 0,
 				 sizeof(struct tg_edge_key), sizeof(struct tg_hop_stats), TG_RECORD_HOP };
 	uname(&uts);
-	/* Held for the runner's life: the kernel counts run time while any such fd is open
-	 * (two clock reads per program run, about 20 ns). Needs CAP_SYS_ADMIN. */
-	stats_fd = config.run_time_stats ? bpf_enable_stats(BPF_STATS_RUN_TIME) : -1;
+	set_run_time_stats(config.run_time_stats);
 	snprintf(hello, sizeof(hello),
 		 "{\"format_version\":%d,\"kernel\":\"%s\",\"interval_ms\":%u,\"maps\":{\"sockets\":%u,"
 		 "\"edges\":%u,\"histograms\":%u,\"tuples\":%u},\"clients_per_listener\":%u,"
@@ -877,8 +902,7 @@ out:
 	ring_buffer__free(events);
 	while (link_count)
 		bpf_link__destroy(links[--link_count]);
-	if (stats_fd >= 0)
-		close(stats_fd);
+	set_run_time_stats(0);
 	tollgate_bpf__destroy(skel);
 	return err;
 }

@@ -20,6 +20,10 @@ test('two meshed pods under load: app -> sidecar -> sidecar -> app, each sidecar
     collector: collector.grpcAddress,
     intervalMs: 500,
   });
+  // The programs' run time is counted only when asked (as `/status?programs=1` does).
+  assert.equal(agent.status().runTimeStats, false, 'not counted unless asked');
+  assert.equal(agent.countProgramRunTime(), true);
+  assert.equal(agent.status().runTimeStats, true);
   const fromMs = Date.now() - 1000;
   const result = await lab.load('loadgen', {
     url: lab.serviceUrls('client')[0]!,

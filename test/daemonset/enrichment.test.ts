@@ -81,7 +81,7 @@ test('processes in kubelet-shaped cgroups are named after their Kubernetes pods 
     intervalMs: 300,
     kubernetes,
   });
-  const http = await buildAgentHttp(() => agent.status());
+  const http = await buildAgentHttp(agent);
   t.after(() => http.close());
 
   // The watch drops and the API refuses the next requests; the client's pod is created
