@@ -24,12 +24,17 @@ export async function withBpfStatsSysctl<T>(enabled: boolean, fn: () => Promise<
   }
 }
 
-/** Tollgate's programs (named tg_*) loaded in the kernel now, with their run counters. */
-export function tollgatePrograms(): ProgStats[] {
+/** The programs loaded in the kernel now whose name starts with `prefix`, with their run counters. */
+export function programsNamed(prefix: string): ProgStats[] {
   const all = JSON.parse(
     execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' }),
   ) as ProgStats[];
-  return all.filter((p) => p.name?.startsWith('tg_'));
+  return all.filter((p) => p.name?.startsWith(prefix));
+}
+
+/** Tollgate's programs (named tg_*) loaded in the kernel now, with their run counters. */
+export function tollgatePrograms(): ProgStats[] {
+  return programsNamed('tg_');
 }
 
 /**

@@ -2,12 +2,27 @@
 // exchanges to a server pod, in rounds that alternate without and with the probes
 // (A/B interleaved, because these machines are noisy, and the order flipped every round,
 // since the run that comes second in a pair tends to be faster); with them, the kernel's own
-// bpf_stats give events handled and time per event for each program.
+// bpf_stats give events handled and time per event for each program. One more round runs
+// with empty programs on the hottest hooks instead (probes/src/floor.bpf.c): the floor any
+// program there pays on this kernel, what Tollgate's own cost is to be read against.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
 import { ProbeSource } from '../probes/probe-source.js';
 import type { IntervalRecord, LostCounters } from '../probes/records.js';
-import { tollgatePrograms, withBpfStatsSysctl } from './bpf-stats.js';
+import { programsNamed, tollgatePrograms, withBpfStatsSysctl } from './bpf-stats.js';
+import { overRounds, type Spread } from './rounds.js';
+
+const FLOOR_LOADER = fileURLToPath(
+  new URL(
+    import.meta.url.includes('/dist/')
+      ? '../../probes/build/tollgate-floor'
+      : '../probes/build/tollgate-floor',
+    import.meta.url,
+  ),
+);
 
 export interface ProbesBenchOptions {
   rounds: number;
@@ -18,9 +33,18 @@ export interface ProbesBenchOptions {
 export interface ProbesBenchResult {
   benchmark: 'probes';
   events_per_s: number;
+  /** Kernel time per event of Tollgate's programs, the median over the traced rounds. */
   kernel_ns_per_event: number;
-  /** Exchanges per second with the probes / without, mean over rounds. */
+  kernel_ns_per_event_spread: Spread;
+  /**
+   * Empty programs on the send, receive and arrival hooks, in a round of their own: the
+   * floor any program there pays per event here (trampoline and bpf_stats' clock reads).
+   * Null when the floor's loader is not built.
+   */
+  empty_program_ns_per_event: number | null;
+  /** Exchanges per second with the probes / without, the median over rounds. */
   throughput_ratio: number;
+  throughput_ratio_spread: Spread;
   /** Each round's with / without, in the order run (even rounds ran without first). */
   throughput_ratio_rounds: number[];
   exchanges_per_s_without: number;
@@ -34,7 +58,7 @@ export interface ProbesBenchResult {
 }
 
 export const DEFAULT_PROBES_BENCH: ProbesBenchOptions = {
-  rounds: 3,
+  rounds: 5,
   roundSeconds: 3,
   connections: 8,
 };
@@ -78,6 +102,8 @@ export async function benchProbes(
   const without: number[] = [];
   const withProbes: number[] = [];
   const programs = new Map<string, { events: number; ns: number }>();
+  const nsPerEventRounds: number[] = [];
+  let floorNsPerEvent: number | null = null;
   let lost = 0;
   const rounds = async () => {
     const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
@@ -89,13 +115,19 @@ export async function benchProbes(
         for await (const r of probes.records()) if (r.type === 'interval') last = r;
       })();
       withProbes.push(await round(lab, options));
-      // Read the counters while the programs are still loaded.
+      // Read the counters while the programs are still loaded: a runner of the round's
+      // own, so they are the round's.
+      let events = 0;
+      let ns = 0;
       for (const p of tollgatePrograms()) {
         const entry = programs.get(p.name!) ?? { events: 0, ns: 0 };
         entry.events += p.run_cnt ?? 0;
         entry.ns += p.run_time_ns ?? 0;
         programs.set(p.name!, entry);
+        events += p.run_cnt ?? 0;
+        ns += p.run_time_ns ?? 0;
       }
+      if (events > 0) nsPerEventRounds.push(ns / events);
       await probes.stop();
       await reading;
       lost += sumLost(last?.lost);
@@ -109,6 +141,7 @@ export async function benchProbes(
         without.push(await round(lab, options));
       }
     }
+    floorNsPerEvent = await floorRound(lab, options);
   };
   try {
     await withBpfStatsSysctl(true, rounds);
@@ -116,14 +149,21 @@ export async function benchProbes(
     lab.destroy();
   }
   const events = [...programs.values()].reduce((s, p) => s + p.events, 0);
-  const ns = [...programs.values()].reduce((s, p) => s + p.ns, 0);
   const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const kernelNs = overRounds(nsPerEventRounds, Math.round);
+  const ratios = overRounds(
+    withProbes.map((w, i) => w / without[i]!),
+    round3,
+  );
   return {
     benchmark: 'probes',
     events_per_s: Math.round(events / (options.rounds * options.roundSeconds)),
-    kernel_ns_per_event: events ? Math.round(ns / events) : 0,
-    throughput_ratio: round3(meanOf(withProbes) / meanOf(without)),
-    throughput_ratio_rounds: withProbes.map((w, i) => round3(w / without[i]!)),
+    kernel_ns_per_event: kernelNs.median,
+    kernel_ns_per_event_spread: kernelNs,
+    empty_program_ns_per_event: floorNsPerEvent === null ? null : Math.round(floorNsPerEvent),
+    throughput_ratio: ratios.median,
+    throughput_ratio_spread: ratios,
+    throughput_ratio_rounds: ratios.rounds,
     exchanges_per_s_without: Math.round(meanOf(without)),
     exchanges_per_s_with: Math.round(meanOf(withProbes)),
     lost_events: lost,
@@ -139,6 +179,29 @@ export async function benchProbes(
   };
 }
 
+/**
+ * One ping-pong round with the empty programs attached in place of Tollgate's: their
+ * kernel time per event, or null when the loader is not built (`make -C probes`).
+ */
+async function floorRound(lab: Lab, options: ProbesBenchOptions): Promise<number | null> {
+  if (!existsSync(FLOOR_LOADER)) return null;
+  const loader = spawn(FLOOR_LOADER, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    await waitForLine(loader, /^attached$/, 'the empty programs');
+    await round(lab, options);
+    const floor = programsNamed('floor_');
+    const events = floor.reduce((n, p) => n + (p.run_cnt ?? 0), 0);
+    const ns = floor.reduce((n, p) => n + (p.run_time_ns ?? 0), 0);
+    return events > 0 ? ns / events : null;
+  } finally {
+    loader.stdin!.end();
+    await new Promise((resolve) => {
+      if (loader.exitCode !== null) resolve(undefined);
+      else loader.once('exit', resolve);
+    });
+  }
+}
+
 function sumLost(lost: LostCounters | undefined): number {
   return lost ? Object.values(lost).reduce((a, b) => a + b, 0) : 0;
 }
@@ -147,8 +210,8 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 export function renderProbesBench(r: ProbesBenchResult): string {
   const lines = [
-    `probes: ${r.events_per_s} events/s, ${r.kernel_ns_per_event} ns per event in the kernel`,
-    `throughput with/without probes: ${r.throughput_ratio} (${r.exchanges_per_s_with} vs ${r.exchanges_per_s_without} exchanges/s, ${r.connections} connections, ${r.rounds}x${r.round_seconds} s)`,
+    `probes: ${r.events_per_s} events/s, ${r.kernel_ns_per_event} ns per event in the kernel (median; ${r.kernel_ns_per_event_spread.min}-${r.kernel_ns_per_event_spread.max} over ${r.rounds} rounds); empty programs on the same hooks: ${r.empty_program_ns_per_event ?? '-'} ns`,
+    `throughput with/without probes: ${r.throughput_ratio} (median; ${r.throughput_ratio_spread.min}-${r.throughput_ratio_spread.max}; ${r.exchanges_per_s_with} vs ${r.exchanges_per_s_without} exchanges/s, ${r.connections} connections, ${r.rounds}x${r.round_seconds} s)`,
     `lost events: ${r.lost_events}`,
     ...r.programs.map(
       (p) =>

@@ -527,6 +527,10 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
  * in flight at once (pipelining, HTTP/2 and gRPC streams, a stream pushed either way).
  * By sequence numbers, not by time: a reply that arrives while its request's write is
  * still returning acknowledges that request, so loopback's fast replies never count.
+ * Against write_seq at the read, not at the arrival: a client that writes another request
+ * before it reads a reply already come is multiplexing too (compared at the arrival, an
+ * app's gRPC client with 16 calls in flight went unmarked: its server answers only what
+ * it has read whole).
  * A proxy's second forward on an upstream that awaits a reply is a sign too (pair_hops),
  * one that marks at once past the connection's first replies.
  *

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The floor of a probe's cost on this kernel: programs that do nothing, on the hooks
+ * Tollgate's hottest programs use (sends, receives, segment arrivals). `tollgate bench
+ * probes` runs its ping-pong with these attached instead of Tollgate's, and the kernel's
+ * own run-time count of them is what any program on those hooks pays before its first
+ * instruction: the attachment's trampoline and bpf_stats' clock reads. Never loaded by
+ * the agent.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(floor_send, struct sock *sk, int ret, int flags)
+{
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(floor_recv, struct sock *sk, int ret, int flags)
+{
+	return 0;
+}
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(floor_arrival, struct sock *sk, struct sk_buff *skb)
+{
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
