@@ -32,6 +32,17 @@ export function programsNamed(prefix: string): ProgStats[] {
   return all.filter((p) => p.name?.startsWith(prefix));
 }
 
+/** Entries in the map of that name now, as bpftool lists them (0 when there is none). */
+export function mapEntries(name: string): number {
+  const dump = JSON.parse(
+    execFileSync('bpftool', ['map', 'dump', 'name', name, '--json'], {
+      encoding: 'utf8',
+      maxBuffer: 256 * 2 ** 20,
+    }),
+  ) as unknown[];
+  return dump.length;
+}
+
 /** Tollgate's programs (named tg_*) loaded in the kernel now, with their run counters. */
 export function tollgatePrograms(): ProgStats[] {
   return programsNamed('tg_');

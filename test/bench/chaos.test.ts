@@ -53,6 +53,8 @@ test('collector killed and stalled under load, a million short connections: noth
   );
   assert.ok(r.churn.kernel_map_bytes_before > 0, churn);
   assert.equal(r.churn.kernel_map_bytes_after, r.churn.kernel_map_bytes_before, churn);
+  // A million sockets came and went; their states went with them.
+  assert.ok(r.churn.socket_states_after <= r.churn.socket_states_bound, churn);
   // Aggregation follows process pairs, not connections: a million connections are a few ends.
   assert.ok(r.store.ends < 50, `ends stored: ${r.store.ends}`);
   assert.ok(r.max_agent_rss_mb > 0 && r.max_agent_rss_mb <= 150, `agent ${r.max_agent_rss_mb} MB`);
