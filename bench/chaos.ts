@@ -6,7 +6,8 @@
 // Ground truths: every batch the agent made (its own count, printed at exit) against the
 // batches in the store; exact bytes of long-lived connections whose client and server
 // count them; connects and accepts of the churn against the churn client's own count;
-// the kernel map memory the runner holds, before and after the churn.
+// the states left in the kernel's per-socket map after the churn, and the map memory the
+// runner holds before and after it.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +84,8 @@ export interface ChaosBenchResult {
      * States in the kernel's per-socket map once the churn is over, as bpftool lists them:
      * a state goes with its socket, so what is left is the sockets still open (the
      * long-lived connections' ends at most), however many came and went. (The maps'
-     * memory, preallocated, is the same before and after by construction.)
+     * memory follows what they hold where they grow with use, kernel 6.1 on; preallocated,
+     * on older kernels, it is the same before and after by construction.)
      */
     socket_states_after: number;
     socket_states_bound: number;

@@ -64,10 +64,16 @@ struct hop_queues {
 	__u64 last_read_sk;       /* the socket this thread read last */
 };
 
-/* Keyed by thread id; LRU, as threads come and go without telling us. */
+/*
+ * Keyed by thread id; LRU, as threads come and go without telling us. Only proxies'
+ * threads have queues, 4 KiB each, locked whole (an LRU map is preallocated): 1,024
+ * threads, against a node's sidecars at one or two workers each (a kubelet's default of
+ * 110 pods gives 110-220), is room four times over; past it the longest idle thread's
+ * queues go, and its pending pairings are counted unpaired.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 1024);
 	__type(key, __u32);
 	__type(value, struct hop_queues);
 } hop_queues SEC(".maps");

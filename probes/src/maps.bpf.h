@@ -241,6 +241,7 @@ static __always_inline void *current_value(void *outer, const void *key, const v
 					   int *full)
 {
 	void *map = current_map(outer), *value;
+	long err;
 
 	*full = 0;
 	if (!map)
@@ -248,7 +249,9 @@ static __always_inline void *current_value(void *outer, const void *key, const v
 	value = bpf_map_lookup_elem(map, key);
 	if (value)
 		return value;
-	if (bpf_map_update_elem(map, key, zero, BPF_NOEXIST) == -E2BIG)
+	/* Any failure but a lost race: full, or (maps that grow with use) out of memory. */
+	err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	if (err && err != -EEXIST)
 		*full = 1;
 	return bpf_map_lookup_elem(map, key);
 }

@@ -198,6 +198,7 @@ static __always_inline struct tg_edge_stats *edge_stats(const struct tg_edge_key
 {
 	struct tg_edge_stats zero = {}, *stats;
 	void *map = current_map(&edges);
+	long err;
 
 	*counted = key;
 	if (!map)
@@ -218,7 +219,9 @@ static __always_inline struct tg_edge_stats *edge_stats(const struct tg_edge_key
 	stats = bpf_map_lookup_elem(map, spare);
 	if (stats)
 		return stats;
-	if (bpf_map_update_elem(map, spare, &zero, BPF_NOEXIST) == -E2BIG)
+	/* Any failure but a lost race: full, or (maps that grow with use) out of memory. */
+	err = bpf_map_update_elem(map, spare, &zero, BPF_NOEXIST);
+	if (err && err != -EEXIST)
 		LOST(edge_map_full);
 	return bpf_map_lookup_elem(map, spare);
 }

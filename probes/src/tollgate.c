@@ -720,6 +720,29 @@ static int parse_uint(const char *text, unsigned int *out, unsigned long min)
 	return 0;
 }
 
+/*
+ * Whether the aggregates and the socket states may grow with use (BPF_F_NO_PREALLOC): the
+ * kernel lets tracing programs use such hash maps from 6.1 (bpf_mem_alloc). Their memory
+ * then follows the sockets, edges and buckets in use, up to the same bounds, where a
+ * preallocated map locks its whole size from the start (62 MB of maps before, most of it
+ * empty); a failed insert is counted like a full map. Older kernels keep preallocation.
+ */
+static int maps_grow_with_use(void)
+{
+	struct utsname uts;
+	unsigned int major = 0, minor = 0;
+
+	if (uname(&uts) || sscanf(uts.release, "%u.%u", &major, &minor) != 2)
+		return 0;
+	return major > 6 || (major == 6 && minor >= 1);
+}
+
+static void grow_with_use(struct bpf_map *map)
+{
+	if (map)
+		bpf_map__set_map_flags(map, bpf_map__map_flags(map) | BPF_F_NO_PREALLOC);
+}
+
 static struct tollgate_bpf *open_configured(void)
 {
 	struct tollgate_bpf *skel = tollgate_bpf__open();
@@ -740,6 +763,19 @@ static struct tollgate_bpf *open_configured(void)
 	bpf_map__set_max_entries(skel->maps.hop_stats_1, config.edges / 4 ? config.edges / 4 : 1);
 	/* One census entry per listener with clients in an interval: no more than edges. */
 	bpf_map__set_max_entries(skel->maps.listener_clients, config.edges / 4 ? config.edges / 4 : 1);
+	if (maps_grow_with_use()) {
+		struct bpf_map *grown[] = {
+			skel->maps.sockets,      skel->maps.edges_0,     skel->maps.edges_1,
+			skel->maps.histograms_0, skel->maps.histograms_1, skel->maps.tuples_0,
+			skel->maps.tuples_1,     skel->maps.hop_stats_0, skel->maps.hop_stats_1,
+			/* The outer maps' templates: an inner map must match its flags. */
+			bpf_map__inner_map(skel->maps.edges), bpf_map__inner_map(skel->maps.histograms),
+			bpf_map__inner_map(skel->maps.tuples), bpf_map__inner_map(skel->maps.hop_stats),
+		};
+
+		for (size_t i = 0; i < sizeof(grown) / sizeof(grown[0]); i++)
+			grow_with_use(grown[i]);
+	}
 	skel->rodata->tuple_samples = config.tuple_samples;
 	skel->rodata->clients_per_listener = config.clients_per_listener;
 	return skel;

@@ -52,7 +52,9 @@ test('collector killed and stalled under load, a million short connections: noth
     'each client one edge, to its own server: shared ephemeral ports do not cross the join',
   );
   assert.ok(r.churn.kernel_map_bytes_before > 0, churn);
-  assert.equal(r.churn.kernel_map_bytes_after, r.churn.kernel_map_bytes_before, churn);
+  // The maps' memory follows what they hold: a million sockets later, within 1 MiB of
+  // where it was (a million states kept would be ~200 MB).
+  assert.ok(r.churn.kernel_map_bytes_after - r.churn.kernel_map_bytes_before < 2 ** 20, churn);
   // A million sockets came and went; their states went with them.
   assert.ok(r.churn.socket_states_after <= r.churn.socket_states_bound, churn);
   // Aggregation follows process pairs, not connections: a million connections are a few ends.

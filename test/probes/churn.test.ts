@@ -1,10 +1,10 @@
 // Connection churn: 200k short connections through maps far smaller than that. The
 // per-socket map (a plain hash, never evicting) keeps a state only while its socket
 // lives: after the churn the kernel's own listing of it holds no more than the
-// connections open at once, so nothing leaked (its memory, preallocated, says nothing of
-// that); the counts stay exact because aggregation follows process pairs, not
-// connections; and a map made too small on purpose reports its overflow in the lost
-// counters.
+// connections open at once, so nothing leaked, and the maps' memory (which follows what
+// they hold, on kernels where they grow with use) is back where it started; the counts
+// stay exact because aggregation follows process pairs, not connections; and a map made
+// too small on purpose reports its overflow in the lost counters.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
@@ -38,7 +38,7 @@ const churnServer = churnServerScript(PORT);
 const churnClient = (address: string, count: number) =>
   churnClientScript({ address, port: PORT, count, concurrency: CONCURRENCY, deadlineMs: 240_000 });
 
-test(`${CONNECTIONS} short connections: fixed map memory, exact counts`, async (t) => {
+test(`${CONNECTIONS} short connections: no state left, map memory back, exact counts`, async (t) => {
   const { lab, probes } = await clientServerWithProbes(t, { sockets: 4096, tuples: 256 });
   const server = lab.exec('server', 'churn server', process.execPath, ['-e', churnServer]);
   await waitForLine(server, /^ready$/, 'churn server');
@@ -71,7 +71,9 @@ test(`${CONNECTIONS} short connections: fixed map memory, exact counts`, async (
   );
 
   assert.equal(result.failed, 0);
-  assert.equal(during, before, 'map memory is fixed');
+  // A state is ~200 bytes: 200,000 of them kept would be ~40 MB; what is left is the
+  // kernel's free lists and the last interval's aggregates.
+  assert.ok(during - before < 2 ** 20, `map memory ${before} -> ${during} bytes`);
   // Every closed socket's state went with it: what is left is at most what was open at
   // once (none, once the client has reported; a leak of 0.1% would leave 200).
   assert.ok(socketStates <= CONCURRENCY, `${socketStates} socket states left after the churn`);
