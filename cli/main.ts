@@ -75,7 +75,7 @@ ${lines.join('\n')}
 Run 'tollgate COMMAND --help' for a command's options.
 Also usable as a kubectl plugin: kubectl tollgate COMMAND.
 
-Exit codes: 0 success, 1 failure, 2 usage error, 3 not implemented yet.`;
+Exit codes: 0 success, 1 failure, 2 usage error.`;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The log-linear histogram layout shared by kernel, wire, store and browser (C side; the
  * TypeScript side is proto/histogram.ts, and test/proto/histogram-agreement.test.ts checks

@@ -36,7 +36,7 @@ export class CommitQueue extends EventEmitter {
   private readonly highWater: number;
   private readonly highWaterBytes: number;
   private pendingBytes = 0;
-  /** Commit durations in ms of the last groups, for the metrics. */
+  /** Batches committed, and batches found already stored (replays), since the start. */
   committed = 0;
   duplicates = 0;
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The floor of a probe's cost on this kernel: programs that do nothing, on the hooks
  * Tollgate's hottest programs use (sends, receives, segment arrivals). `tollgate bench

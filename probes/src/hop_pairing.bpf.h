@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Proxy hop delay: the time a proxy holds a request (or a response) between the network
  * and the other side. Each hop runs from the arrival of the bytes at the proxy's socket

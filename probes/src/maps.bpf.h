@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The kernel side's maps, named by role, and the small accessors the handlers share.
  *
@@ -56,7 +56,9 @@ struct sock_state {
 	__u8 side;
 	__u8 last_dir;
 	__u8 has_key;  /* key filled (addresses and process known) */
-	__u8 accepted; /* the passive open was counted */
+	/* 0: a server end's open not yet counted (it is at its first counted event); 1: its
+	 * open counted (an accept, or an adoption); 2: adopted, not yet counted. */
+	__u8 accepted;
 	__u8 traced;   /* passes the filter */
 	__u8 decided;  /* `traced` is final for filter_generation */
 	__u8 request_pending;

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Per-process TCP metrics, aggregated in the kernel by (process, side, peer service
  * endpoint), and proxy hop delays. Tracepoints (tp_btf) are the complete path: the
@@ -1065,4 +1065,6 @@ int BPF_PROG(tg_send_reset_fentry, struct sock *sk)
 	return handle_reset(sk, 0);
 }
 
+/* The kernel's name for the licence in the SPDX line above: GPL-compatible, as the
+ * helpers used here require (bpf_probe_read_kernel among them). */
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

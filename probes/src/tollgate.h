@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Record layout shared by the kernel programs (tollgate.bpf.c), the runner (tollgate.c)
  * and the TypeScript decoder (probes/records.ts). Every struct is naturally aligned with

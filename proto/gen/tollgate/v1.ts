@@ -370,13 +370,15 @@ export const descriptor = {
                   "rule": "repeated",
                   "type": "ConnectionTuple",
                   "id": 21
-                },
-                "connectionsUnsampled": {
-                  "type": "uint64",
-                  "id": 22,
-                  "protoName": "connections_unsampled"
                 }
-              }
+              },
+              "reserved": [
+                [
+                  22,
+                  22
+                ],
+                "connections_unsampled"
+              ]
             },
             "Direction": {
               "values": {
@@ -1505,11 +1507,10 @@ export interface EdgeReport {
    */
   multiplexedExchanges: number;
   /**
-   * A bounded sample of the connections opened in this interval, for joining ends;
-   * connections_unsampled counts those left out when the sample was full.
+   * A bounded sample of the connections opened in this interval, for joining ends (the
+   * first few per edge; the others are in the counters, not here).
    */
   connections: ConnectionTuple[];
-  connectionsUnsampled: number;
 }
 export const EdgeReport: Codec<EdgeReport> = codec(root, 'tollgate.v1.EdgeReport');
 
@@ -1951,12 +1952,14 @@ export interface ProcessRef {
 export const ProcessRef: Codec<ProcessRef> = codec(root, 'tollgate.v1.ProcessRef');
 
 /**
- * How one kernel program is attached, and what it costs (bpf_stats).
+ * How one kernel program is attached, and what it has cost (bpf_stats: the counts move
+ * only while the kernel counts run time, which the agent asks for on demand).
  */
 export interface ProgramCost {
   name: string;
   /**
-   * "tp_btf", "tracepoint", "kprobe", "fentry" or "off".
+   * "tp_btf", "fentry" or "fexit" (the compiled runner), "bpftrace" (the fallback), or
+   * "off" (a hook this kernel offers no variant of).
    */
   attachMode: string;
   runCount: number;
