@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs/light.js';
 import {
   AgentIngestService,
-  type AgentMessage,
   Batch,
   type CollectorMessage,
   type Control,
@@ -53,26 +53,25 @@ export interface ShipperStats {
   lastError: string | null;
 }
 
-/** AgentMessage{batch} framed around already encoded batch bytes (field 2, length-delimited). */
+/**
+ * AgentMessage{batch} around a batch encoded once, when it was spooled: the body's field
+ * (2, length-delimited) written by protobufjs's own writer, so a replay or a resend never
+ * decodes and encodes the batch again. (The generated request serializer takes a message
+ * object: sending through it would re-encode every batch on every send.)
+ */
 export function batchMessage(bytes: Uint8Array): Buffer {
-  const length: number[] = [];
-  let n = bytes.length;
-  while (n > 0x7f) {
-    length.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  length.push(n);
-  return Buffer.concat([Buffer.from([0x12, ...length]), bytes]);
+  const BATCH_FIELD = 2;
+  const LENGTH_DELIMITED = 2;
+  return Buffer.from(
+    protobuf.Writer.create()
+      .uint32((BATCH_FIELD << 3) | LENGTH_DELIMITED)
+      .bytes(bytes)
+      .finish(),
+  );
 }
 
-/** The generated service, but taking pre-encoded messages: batches are encoded once, when spooled. */
-const PreEncodedIngest = {
-  connect: {
-    ...AgentIngestService.connect,
-    requestSerialize: (value: Buffer) => value,
-  },
-};
-const IngestClient = grpc.makeGenericClientConstructor(PreEncodedIngest, 'AgentIngest');
+/** The generated method: its path and its reply decoder; requests go out pre-encoded. */
+const CONNECT = AgentIngestService.connect;
 
 export interface ShipperEvents {
   control: [Control];
@@ -113,7 +112,7 @@ export class Shipper extends EventEmitter<ShipperEvents> {
     const credentials = tls
       ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null)
       : grpc.credentials.createInsecure();
-    this.client = new IngestClient(options.target, credentials, {
+    this.client = new grpc.Client(options.target, credentials, {
       'grpc.max_send_message_length': 64 * 2 ** 20,
       // The channel keeps its own reconnect backoff (up to 120 s by default), under
       // ours: bound it by ours, or an agent would wait minutes after a collector restart.
@@ -132,9 +131,7 @@ export class Shipper extends EventEmitter<ShipperEvents> {
   private encodeHello(filter?: Init<KernelFilter>): Buffer {
     const hello = { ...this.options.hello, bootId: this.bootId };
     if (filter) hello.kernelFilter = filter;
-    return Buffer.from(
-      (AgentIngestService.connect.requestSerialize as (m: Init<AgentMessage>) => Buffer)({ hello }),
-    );
+    return CONNECT.requestSerialize({ hello });
   }
 
   /** The filter the agent applies now: said in the hello of every later stream. */
@@ -199,11 +196,12 @@ export class Shipper extends EventEmitter<ShipperEvents> {
     if (this.stopped) return;
     const metadata = new grpc.Metadata();
     if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
-    const stream = (
-      this.client as unknown as {
-        connect(m: grpc.Metadata): grpc.ClientDuplexStream<Buffer, CollectorMessage>;
-      }
-    ).connect(metadata);
+    const stream = this.client.makeBidiStreamRequest<Buffer, CollectorMessage>(
+      CONNECT.path,
+      (encoded) => encoded,
+      CONNECT.responseDeserialize,
+      metadata,
+    );
     this.stream = stream;
     this.nextToWrite = 0;
     this.inFlight = 0;

@@ -45,7 +45,8 @@ test('bench overhead: A/B rounds, the agent measured, every hop seen, nothing lo
   assert.ok(r.events_per_request >= 12, `${r.events_per_request} kernel events per request`);
   assert.ok(r.kernel_ns_per_event > 0);
   // Counted as a skeptic would: the programs' time on the workload's CPUs and the maps'
-  // locked memory (preallocated, tens of MB) are in the totals the targets judge.
+  // memory are in the totals the targets judge. The proxies' per-thread queues alone lock
+  // 4 MiB (an LRU map is preallocated); the rest grows with use.
   assert.ok(r.kernel_millicores > 0, `kernel ${r.kernel_millicores} millicores`);
-  assert.ok(r.map_memory_mb >= 20, `maps ${r.map_memory_mb} MB`);
+  assert.ok(r.map_memory_mb >= 4, `maps ${r.map_memory_mb} MB`);
 });
