@@ -7,22 +7,14 @@
 // program there pays on this kernel, what Tollgate's own cost is to be read against.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
-import { ProbeSource } from '../probes/probe-source.js';
+import { builtProbe, ProbeSource } from '../probes/probe-source.js';
 import type { IntervalRecord, LostCounters } from '../probes/records.js';
 import { programsNamed, tollgatePrograms, withBpfStatsSysctl } from './bpf-stats.js';
 import { overRounds, type Spread } from './rounds.js';
 
-const FLOOR_LOADER = fileURLToPath(
-  new URL(
-    import.meta.url.includes('/dist/')
-      ? '../../probes/build/tollgate-floor'
-      : '../probes/build/tollgate-floor',
-    import.meta.url,
-  ),
-);
+const FLOOR_LOADER = builtProbe('tollgate-floor');
 
 export interface ProbesBenchOptions {
   rounds: number;

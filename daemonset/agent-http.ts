@@ -10,14 +10,13 @@
 //   on the node two clock reads per run), so a second ask shows what they cost.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AgentStatus } from './agent.js';
+import { agentRegistry } from './agent-metrics.js';
 
 /** What the HTTP side reads of the agent, and the one thing it may ask of it. */
 export interface AgentHttpSource {
   status(): AgentStatus;
   countProgramRunTime(): boolean;
 }
-
-import { agentRegistry } from './agent-metrics.js';
 
 // One answer shape for both checks, healthy (200) or not (503).
 const checkSchema = { response: { 200: { $ref: 'check#' }, 503: { $ref: 'check#' } } } as const;

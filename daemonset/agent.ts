@@ -58,13 +58,6 @@ export interface AgentOptions {
   backoff?: ShipperOptions['backoff'];
   /** How a session's load share is run (the lab runs it inside a pod). */
   runLoad?: RunLoad;
-  /**
-   * Count the BPF programs' run time for the agent's whole life (benchmarks). Off by
-   * default: the kernel then counts it for every BPF program on the node, a CNI's too, at
-   * two clock reads per run, so it is counted only for a while when asked
-   * (countProgramRunTime, `/status?programs=1`).
-   */
-  runTimeStats?: boolean;
   /** Only for tests: a record source other than the kernel runner. */
   source?: RecordSource;
 }
@@ -107,11 +100,11 @@ export interface AgentStatus {
   /** The kernel filter applied now and its generation (one more at every change). */
   kernelFilter: KernelFilterSpec & { generation: number };
   /**
-   * Whether the kernel counts the programs' run time now (bpf_stats): for the agent's
-   * life when started so, else for a while after someone asked (countProgramRunTime).
+   * Whether the kernel counts the programs' run time now (bpf_stats): for a while after
+   * someone asked (countProgramRunTime), or for the runner's life when it was started so.
    */
   runTimeStats: boolean;
-  /** Until when it counts on an ask, ms since the epoch; null when not asked (or always on). */
+  /** Until when it counts on an ask, ms since the epoch; null when not asked. */
   runTimeStatsUntilMs: number | null;
   /** What the kernel's process starts and ends gave: /proc read in time, or its facts alone. */
   processEvents: ProcessEventStats;
@@ -192,7 +185,6 @@ export class Agent {
       const started = await startRecordSource({
         intervalMs: options.intervalMs ?? 1000,
         clientsPerListener: options.clientsPerListener,
-        runTimeStats: options.runTimeStats,
       });
       source = started.source;
       fallbackReason = started.fallbackReason ?? null;
@@ -269,7 +261,6 @@ export class Agent {
     };
   }
 
-  /** Stops the probes (their last interval is shipped), then waits up to flushMs for acks. */
   /**
    * Has the kernel count the programs' run time for the next `forMs` (a later ask extends
    * it), then stop: the per-program costs in the status, the metrics and the cost reports
@@ -277,7 +268,6 @@ export class Agent {
    */
   countProgramRunTime(forMs = PROGRAM_RUN_TIME_WINDOW_MS): boolean {
     if (!(this.source instanceof ProbeSource) || !this.probesRunning) return false;
-    if (this.options.runTimeStats) return true;
     const source = this.source;
     if (this.runTimeStatsUntilMs === null) source.setRunTimeStats(true);
     this.runTimeStatsUntilMs = Math.max(this.runTimeStatsUntilMs ?? 0, Date.now() + forMs);
@@ -290,6 +280,7 @@ export class Agent {
     return true;
   }
 
+  /** Stops the probes (their last interval is shipped), then waits up to flushMs for acks. */
   async stop(flushMs = 2000): Promise<void> {
     clearInterval(this.scanTimer);
     clearTimeout(this.runTimeStatsTimer);

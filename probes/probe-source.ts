@@ -7,14 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { ChildRecordSource } from './child-source.js';
 import { type HelloRecord, type ProbeRecord, RecordDecoder } from './records.js';
 
-export const DEFAULT_RUNNER = fileURLToPath(
-  new URL(
-    import.meta.url.includes('/dist/')
-      ? '../../probes/build/tollgate-runner'
-      : './build/tollgate-runner',
-    import.meta.url,
-  ),
-);
+/** A program `make -C probes` builds, from the sources or from dist/. */
+export function builtProbe(name: string): string {
+  return fileURLToPath(
+    new URL(
+      import.meta.url.includes('/dist/') ? `../../probes/build/${name}` : `./build/${name}`,
+      import.meta.url,
+    ),
+  );
+}
+
+export const DEFAULT_RUNNER = builtProbe('tollgate-runner');
 
 export interface ProbeSourceOptions {
   intervalMs?: number;
@@ -35,11 +38,6 @@ export interface ProbeSourceOptions {
   attach?: Record<string, 'tp_btf' | 'fentry' | 'fexit'>;
   /** Kernel symbols to treat as absent: shows the fallback choice on any kernel. */
   pretendMissing?: string[];
-  /**
-   * Count the programs' run time from the start (bpf_stats, for every BPF program on the
-   * machine, at two clock reads per run). Off by default; see setRunTimeStats.
-   */
-  runTimeStats?: boolean;
 }
 
 /** Which sockets the kernel side traces (the wire contract's KernelFilter). */
@@ -66,7 +64,6 @@ export class ProbeSource extends ChildRecordSource {
     for (const [hook, mode] of Object.entries(options.attach ?? {}))
       args.push(`--attach=${hook}=${mode}`);
     for (const symbol of options.pretendMissing ?? []) args.push(`--pretend-missing=${symbol}`);
-    if (options.runTimeStats) args.push('--run-time-stats');
     const child = spawn(runner, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     // The runner reads commands from stdin; an EPIPE there means it exited, which
     // 'exit' reports.
