@@ -20,6 +20,8 @@ export interface ProbesBenchOptions {
   rounds: number;
   roundSeconds: number;
   connections: number;
+  /** The runner to measure, for a comparison of two builds; the built one by default. */
+  runnerPath?: string;
 }
 
 export interface ProbesBenchResult {
@@ -101,7 +103,7 @@ export async function benchProbes(
     const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
     await waitForLine(server, /^ready$/, 'echo');
     const traced = async () => {
-      const probes = await ProbeSource.start({ intervalMs: 1000 });
+      const probes = await ProbeSource.start({ intervalMs: 1000, runnerPath: options.runnerPath });
       let last: IntervalRecord | undefined;
       const reading = (async () => {
         for await (const r of probes.records()) if (r.type === 'interval') last = r;

@@ -2,8 +2,9 @@
 /*
  * The kernel side's maps, named by role, and the small accessors the handlers share.
  *
- * Aggregates (edges, histograms, tuples, hop stats) are double-buffered: each is an ARRAY_OF_MAPS
- * of one slot that points at one of two hash maps. The runner points the slot at the
+ * Aggregates are double-buffered. Histograms, tuples and hop stats are each an ARRAY_OF_MAPS
+ * of one slot that points at one of two hash maps (edges are slots of an array; see
+ * edge_slots). The runner points the slot at the
  * other map, which makes the kernel wait for every program still running (map-in-map
  * updates synchronise RCU), and then drains the retired map with no writer left: counts
  * stay exact under load. Everything is bounded; what does not fit is counted in `lost`.
@@ -45,6 +46,8 @@ struct sock_state {
 	/* The ACK the latest data segment carried: how much of this end's stream the peer had
 	 * when it sent it (valid once ack_known). */
 	__u32 arrival_ack;
+	__u32 edge_epoch; /* the interval (interval_seq) of edge_slot */
+	__u32 edge_slot;  /* 1 + the slot of edge_slots this socket counts in, 0: none yet */
 	__u16 hop_port;     /* proxy upstream: the listener of the last request it forwarded */
 	__u8 multiplexed;   /* carries several requests at once: exchanges not timed */
 	__u8 overlap_score; /* signs of requests in flight at once, less the exchanges since */
@@ -99,19 +102,45 @@ struct {
 	__type(value, struct closed_socket);
 } closed_sockets SEC(".maps");
 
-struct edge_map {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct tg_edge_key);
-	__type(value, struct tg_edge_stats);
-} edges_0 SEC(".maps"), edges_1 SEC(".maps");
-
+/*
+ * Edge aggregates, double-buffered by the interval's parity: slots [0, N) are the even
+ * intervals', [N, 2N) the odd ones' (N is the runner's --edges). An edge takes a slot at
+ * its first event of an interval (edge_index, by key), and each socket remembers its slot
+ * for the rest of that interval (sock_state.edge_slot), so an event's counts cost an index
+ * into an array, not a lookup by a 48-byte key (which cost a send 16 ns and a receive 14
+ * more: README, bench probes). Once the interval has turned and every program that saw
+ * the old one has finished (the runner's swaps of the other aggregates wait for that),
+ * the runner reads the retired half through a memory mapping, zeroes it and frees its
+ * slots (drain_edges). An array is preallocated: 2N x 192 bytes, locked from the start
+ * (6 MiB at the default N).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 2 * 16384);
 	__type(key, __u32);
-	__array(values, struct edge_map);
-} edges SEC(".maps") = { .values = { &edges_0 } };
+	__type(value, struct tg_edge_record);
+} edge_slots SEC(".maps");
+
+/* Which slot an edge has in the interval of a parity. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * 16384);
+	__type(key, struct tg_edge_index_key);
+	__type(value, __u32);
+} edge_index SEC(".maps");
+
+/*
+ * Taken slots. A slot is taken by inserting it here (BPF_NOEXIST), which two CPUs cannot
+ * both do: how they agree without an atomic that returns a value (which kernels before
+ * 5.12 do not have).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} edge_claims SEC(".maps");
 
 /*
  * How many clients of a listener have an edge of their own in the current interval,

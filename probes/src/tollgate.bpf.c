@@ -56,14 +56,23 @@ enum direction { DIR_NONE = 0, DIR_SEND = 1, DIR_RECV = 2 };
 const volatile __u32 tuple_samples = 4;
 /* Clients of one listener that keep an edge of their own per interval (see tg_edge_key). */
 const volatile __u32 clients_per_listener = 128;
+/* Slots per interval in edge_slots (the runner's --edges): half of the array. */
+const volatile __u32 edges_per_half = 16384;
+/* Slots a new edge tries before its half counts as full: a try fails only when another
+ * CPU took the same slot a moment before. */
+#define EDGE_CLAIM_TRIES 8
 
 /* Written by the runner at run time (mmapped .bss): enum tg_filter_mode, and the
  * generation of the filter maps' contents. */
 volatile __u32 filter_mode;
 volatile __u32 filter_generation;
 volatile __u32 filter_has_cgroups; /* filter_cgroups is not empty */
-/* Bumped by the runner as it swaps in a fresh edge buffer: listener censuses restart. */
+/* Bumped by the runner as an interval ends: its parity chooses the half of edge_slots
+ * events count in, and listener censuses restart. */
 volatile __u32 interval_seq;
+/* The next slot to try in each half of edge_slots; the runner sets a half's back to 0
+ * once it has drained and cleared it. */
+volatile __u32 edge_cursor[2];
 /* The runner has listed the listening ports open before it started (see `listeners`). */
 volatile __u32 listeners_known;
 
@@ -185,45 +194,112 @@ static __always_inline int admit_client(const struct tg_edge_key *listener)
 	return 1;
 }
 
+/* The folded key of `key` (see tg_edge_key), built in `spare`. */
+static __always_inline struct tg_edge_key *fold_into(struct tg_edge_key *spare,
+						     const struct tg_edge_key *key)
+{
+	__builtin_memcpy(spare, key, sizeof(*spare));
+	__builtin_memset(spare->remote_addr, 0, sizeof(spare->remote_addr));
+	return spare;
+}
+
+/* The slot `key` has in the current interval (of this parity), or -1. */
+static __always_inline __s64 indexed_edge(const struct tg_edge_key *key, __u32 parity)
+{
+	struct tg_edge_index_key index_key = { .parity = parity, .edge = *key };
+	__u32 *slot = bpf_map_lookup_elem(&edge_index, &index_key);
+
+	return slot ? (__s64)*slot : -1;
+}
+
 /*
- * The stats an event counts in, and in *counted the key they are kept under: the end's
- * own key, or its folded one (built in `spare`) when it is a server end past its
- * listener's clients_per_listener this interval, or when the edge map has no room for its
- * own. Folding keeps every count, only not per client; NULL (counted in edge_map_full)
- * only when the folded edge does not fit either.
+ * A slot for `key` in the current interval: the next free one of its half (a slot is
+ * taken by its insert into edge_claims, so two CPUs that read the same cursor cannot both
+ * have it; the loser tries the next), its key written, then indexed. -1 when the half is
+ * full. A CPU that loses the race to index the same key uses the winner's slot; its own
+ * stays taken, with no counts, and the runner emits nothing for it.
  */
-static __always_inline struct tg_edge_stats *edge_stats(const struct tg_edge_key *key,
+static __always_inline __s64 new_edge(const struct tg_edge_key *key, __u32 parity)
+{
+	struct tg_edge_index_key index_key = { .parity = parity, .edge = *key };
+	__u32 per_half = edges_per_half, cursor, slot = 0, *won;
+	struct tg_edge_record *record;
+	__u8 taken = 1;
+	long err = -EEXIST;
+	int i;
+
+	for (i = 0; i < EDGE_CLAIM_TRIES && err; i++) {
+		cursor = edge_cursor[parity & 1];
+		if (cursor >= per_half)
+			return -1;
+		/* Not atomic: a CPU that read the same cursor fails its claim and reads again. */
+		edge_cursor[parity & 1] = cursor + 1;
+		slot = (parity & 1) * per_half + cursor;
+		err = bpf_map_update_elem(&edge_claims, &slot, &taken, BPF_NOEXIST);
+		if (err && err != -EEXIST)
+			return -1; /* no room for the claim (maps that grow with use: no memory) */
+	}
+	if (err || !(record = bpf_map_lookup_elem(&edge_slots, &slot)))
+		return -1;
+	record->key = *key;
+	if (!bpf_map_update_elem(&edge_index, &index_key, &slot, BPF_NOEXIST))
+		return slot;
+	won = bpf_map_lookup_elem(&edge_index, &index_key);
+	return won ? (__s64)*won : -1;
+}
+
+/*
+ * The record an event counts in: the socket's slot when it has one this interval (an
+ * index into an array: the path of nearly every event), else its edge's slot, or its
+ * folded edge's (built in `spare`) when it is a server end past its listener's
+ * clients_per_listener this interval, or when the interval's slots are all taken. Folding
+ * keeps every count, only not per client; NULL (counted in edge_map_full) only when the
+ * folded edge has no slot either. The socket (when there is one: a reset after its close
+ * has none) keeps the slot for the rest of the interval. The record's key is the key the
+ * counts are kept under.
+ */
+static __always_inline struct tg_edge_record *edge_of(struct sock_state *st,
+						      const struct tg_edge_key *key,
+						      struct tg_edge_key *spare)
+{
+	__u32 interval = interval_seq, parity = interval & 1, slot;
+	__s64 found;
+
+	if (st && st->edge_slot && st->edge_epoch == interval) {
+		slot = st->edge_slot - 1;
+		return bpf_map_lookup_elem(&edge_slots, &slot);
+	}
+	found = indexed_edge(key, parity);
+	if (found < 0) {
+		fold_into(spare, key);
+		if (key->side != TG_SIDE_SERVER || is_folded(key) || admit_client(spare))
+			found = new_edge(key, parity);
+		if (found < 0 && (found = indexed_edge(spare, parity)) < 0 &&
+		    (found = new_edge(spare, parity)) < 0) {
+			LOST(edge_map_full);
+			return NULL;
+		}
+	}
+	slot = found;
+	if (st) {
+		st->edge_epoch = interval;
+		st->edge_slot = slot + 1;
+	}
+	return bpf_map_lookup_elem(&edge_slots, &slot);
+}
+
+/* edge_of's stats, and in *counted the key they are kept under (the end's own, or folded). */
+static __always_inline struct tg_edge_stats *edge_stats(struct sock_state *st,
+							const struct tg_edge_key *key,
 							struct tg_edge_key *spare,
 							const struct tg_edge_key **counted)
 {
-	struct tg_edge_stats zero = {}, *stats;
-	void *map = current_map(&edges);
-	long err;
+	struct tg_edge_record *record = edge_of(st, key, spare);
 
-	*counted = key;
-	if (!map)
+	if (!record)
 		return NULL;
-	stats = bpf_map_lookup_elem(map, key);
-	if (stats)
-		return stats;
-	__builtin_memcpy(spare, key, sizeof(*spare));
-	__builtin_memset(spare->remote_addr, 0, sizeof(spare->remote_addr));
-	if (key->side != TG_SIDE_SERVER || is_folded(key) || admit_client(spare)) {
-		/* Created here, or by another CPU a moment before; else the map is full. */
-		bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
-		stats = bpf_map_lookup_elem(map, key);
-		if (stats)
-			return stats;
-	}
-	*counted = spare;
-	stats = bpf_map_lookup_elem(map, spare);
-	if (stats)
-		return stats;
-	/* Any failure but a lost race: full, or (maps that grow with use) out of memory. */
-	err = bpf_map_update_elem(map, spare, &zero, BPF_NOEXIST);
-	if (err && err != -EEXIST)
-		LOST(edge_map_full);
-	return bpf_map_lookup_elem(map, spare);
+	*counted = &record->key;
+	return &record->stats;
 }
 
 static __always_inline void record_latency(const struct tg_edge_key *edge, __u32 metric, __u64 ns)
@@ -437,7 +513,7 @@ static __always_inline struct tg_edge_stats *traced_stats(const struct sock *sk,
 
 	if (!(*state = traced_state(sk)) || !(key = key_of(*state, sk)))
 		return NULL;
-	return edge_stats(key, &spare, &counted);
+	return edge_stats(*state, key, &spare, &counted);
 }
 
 static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
@@ -490,7 +566,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		/* Runs in softirq when the SYN-ACK arrives: the key takes the tgid that
 		 * connect() left, not whoever the CPU was running. */
 		key = key_of(st, sk);
-		if (!key || !(stats = edge_stats(key, &spare, &counted)))
+		if (!key || !(stats = edge_stats(st, key, &spare, &counted)))
 			return 0;
 		__sync_fetch_and_add(&stats->connects, 1);
 		__sync_fetch_and_add(&stats->connect_ns_sum, now - st->syn_sent_ns);
@@ -501,7 +577,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 	if (newstate == TCP_CLOSE) {
 		/* A refused connect never reached ESTABLISHED: key it now, to count the error. */
 		key = key_of(st, sk);
-		if (key && (stats = edge_stats(key, &spare, &counted))) {
+		if (key && (stats = edge_stats(st, key, &spare, &counted))) {
 			if (oldstate == TCP_SYN_SENT) {
 				__sync_fetch_and_add(&stats->connect_errors, 1);
 			} else {
@@ -825,7 +901,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 	}
 	/* Without stats (no room even folded) the exchange and the proxy's hops are still
 	 * followed: only this event's counts are lost, and counted. */
-	stats = edge_stats(&st->key, &spare, &counted);
+	stats = edge_stats(st, &st->key, &spare, &counted);
 	if (stats && st->accepted != 1 && (st->side == TG_SIDE_SERVER || st->accepted == 2)) {
 		__sync_fetch_and_add(st->accepted == 2 ? &stats->adopted : &stats->accepts, 1);
 		st->accepted = 1;
@@ -892,7 +968,7 @@ static __always_inline int handle_reset(const struct sock *sk, int received)
 	else if (sk && (closed = bpf_map_lookup_elem(&closed_sockets, &skaddr)) &&
 		 closed->cookie == cookie_of(sk))
 		key = &closed->key;
-	if (!key || !(stats = edge_stats(key, &spare, &counted)))
+	if (!key || !(stats = edge_stats(st, key, &spare, &counted)))
 		return 0;
 	__sync_fetch_and_add(received ? &stats->resets_received : &stats->resets_sent, 1);
 	return 0;
@@ -912,7 +988,7 @@ static __always_inline int handle_drop(const struct sk_buff *skb, const struct s
 	if (!sk || !(st = bpf_map_lookup_elem(&sockets, &skaddr)) || !traced(st, sk, 0) ||
 	    !(key = key_of(st, sk)))
 		return 0;
-	if ((stats = edge_stats(key, &spare, &counted)))
+	if ((stats = edge_stats(st, key, &spare, &counted)))
 		__sync_fetch_and_add(&stats->drops, 1);
 	return 0;
 }

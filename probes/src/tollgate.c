@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -252,8 +253,8 @@ static void print_layout(void)
 
 /*
  * Looks up and deletes every entry of a hash map, emitting each as a record. Each lookup
- * asks for no more entries than the buffers hold at this map's key and value sizes (an
- * edge's value is larger than a histogram's), so the kernel never writes past them.
+ * asks for no more entries than the buffers hold at this map's key and value sizes (a
+ * hop's value is larger than a histogram's), so the kernel never writes past them.
  */
 static __u32 drain(int fd, size_t key_size, size_t value_size, __u16 type)
 {
@@ -312,6 +313,91 @@ static __u32 drain_retired(int fd, const struct swapped *m)
 	return fd < 0 ? 0 : drain(fd, m->key_size, m->value_size, m->type);
 }
 
+/* The edge slots (see edge_slots in maps.bpf.h), both halves, mapped into this process. */
+struct edge_slots {
+	struct tg_edge_record *records;
+	size_t length; /* of the mapping */
+	int index_fd;
+	int claims_fd;
+};
+
+_Static_assert(sizeof(struct tg_edge_record) % 8 == 0,
+	       "an array's elements are 8-byte aligned: the mapping's stride is the record's size");
+
+static int map_edge_slots(struct tollgate_bpf *skel, struct edge_slots *slots)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t bytes = (size_t)2 * config.edges * sizeof(struct tg_edge_record);
+
+	slots->length = (bytes + page - 1) / page * page;
+	slots->records = mmap(NULL, slots->length, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      bpf_map__fd(skel->maps.edge_slots), 0);
+	if (slots->records == MAP_FAILED) {
+		slots->records = NULL;
+		fprintf(stderr, "tollgate-runner: cannot map the edge slots: %s\n", strerror(errno));
+		return -1;
+	}
+	slots->index_fd = bpf_map__fd(skel->maps.edge_index);
+	slots->claims_fd = bpf_map__fd(skel->maps.edge_claims);
+	return 0;
+}
+
+/*
+ * Deletes `count` keys, in batches. A key that is not there (the index entry of a slot
+ * that lost the race to index its edge: the winner's slot took it) is skipped.
+ */
+static void delete_keys(int fd, const void *keys, size_t key_size, __u32 count)
+{
+	__u32 done = 0, n;
+
+	while (done < count) {
+		n = count - done;
+		if (!bpf_map_delete_batch(fd, (const char *)keys + done * key_size, &n, NULL))
+			return;
+		done += n + 1; /* n were deleted before the one that failed */
+	}
+}
+
+/*
+ * Emits the edges of a retired half of the slots, then zeroes it and frees its slots and
+ * index for the interval that next uses it. Runs when no program can still write there:
+ * the interval has turned, and the swaps since waited for every program running then.
+ * Every slot is looked at (its first bytes: an empty one has no family), as the kernel
+ * side's cursor is no exact bound (a CPU can set it back to a slot another has taken).
+ * A taken slot with no counts (its CPU lost the race to index the edge) is not emitted.
+ */
+static __u32 drain_edges(struct tollgate_bpf *skel, const struct edge_slots *slots, __u32 parity)
+{
+	static struct tg_edge_index_key index_keys[BATCH];
+	static __u32 claims[BATCH];
+	static const struct tg_edge_stats no_counts;
+	struct tg_edge_record *half = slots->records + (size_t)parity * config.edges;
+	__u32 emitted = 0, pending = 0;
+
+	for (__u32 i = 0; i < config.edges; i++) {
+		struct tg_edge_record *record = &half[i];
+
+		if (!record->key.family)
+			continue;
+		if (memcmp(&record->stats, &no_counts, sizeof(no_counts))) {
+			emit(TG_RECORD_EDGE, record, sizeof(*record));
+			emitted++;
+		}
+		index_keys[pending] = (struct tg_edge_index_key){ .parity = parity, .edge = record->key };
+		claims[pending++] = parity * config.edges + i;
+		memset(record, 0, sizeof(*record));
+		if (pending == BATCH) {
+			delete_keys(slots->index_fd, index_keys, sizeof(index_keys[0]), pending);
+			delete_keys(slots->claims_fd, claims, sizeof(claims[0]), pending);
+			pending = 0;
+		}
+	}
+	delete_keys(slots->index_fd, index_keys, sizeof(index_keys[0]), pending);
+	delete_keys(slots->claims_fd, claims, sizeof(claims[0]), pending);
+	skel->bss->edge_cursor[parity] = 0;
+	return emitted;
+}
+
 /*
  * The programs' own cost, as the kernel counts it once BPF_ENABLE_STATS is held: run
  * count and run time per attached program, cumulative. A profiler must show what it costs.
@@ -358,32 +444,33 @@ static void emit_process_events(struct ring_buffer *events)
 		fflush(stdout);
 }
 
-static void drain_all(struct tollgate_bpf *skel, struct swapped *edges, struct swapped *hists,
+static void drain_all(struct tollgate_bpf *skel, const struct edge_slots *edges, struct swapped *hists,
 		      struct swapped *tuples, struct swapped *hops, struct ring_buffer *events)
 {
 	struct tg_interval_record interval = {};
-	int retired_edges, retired_hists, retired_tuples, retired_hops;
-	__u32 zero = 0;
+	int retired_hists, retired_tuples, retired_hops;
+	__u32 zero = 0, retired_half = skel->bss->interval_seq & 1;
 
 	/* A process's exit before its last records: the agent names them after it. */
 	emit_process_events(events);
 	emit_program_stats();
 
-	/* All four swapped before any is drained: an event that lands between two swaps
-	 * (its count in the next interval, its histogram bucket or tuple in this one) can
-	 * only happen in the few microseconds the swaps take, not while a map drains. The
-	 * agent carries such strays into the next interval. */
-	/* Every listener's clients uncounted from here: before the swap, so that the new
-	 * buffer (written from the moment the slot changes, while the update still waits for
-	 * the kernel's grace period) never counts its clients from the old one's census; the
-	 * old one can only take the few admitted in the microseconds until the slot changes. */
-	skel->bss->interval_seq++;
-	retired_edges = swap(edges);
+	/* The interval turns: events count in the other half of the edge slots from here, and
+	 * every listener's clients are uncounted (before the swaps, so that the new buffers,
+	 * written from the moment their slot changes while the update still waits for the
+	 * kernel's grace period, never count clients from the old census). Released: the
+	 * half a program chooses by it was zeroed before. Then the three other aggregates
+	 * are swapped before any is drained: an event that lands between two swaps (its
+	 * count in the next interval, its histogram bucket or tuple in this one) can only
+	 * happen in the few microseconds the swaps take, not while a map drains. The agent
+	 * carries such strays into the next interval. Each swap waits for the programs that
+	 * might still hold what it replaced, and so for those that saw the old interval. */
+	__atomic_store_n(&skel->bss->interval_seq, skel->bss->interval_seq + 1, __ATOMIC_RELEASE);
 	retired_hists = swap(hists);
 	retired_tuples = swap(tuples);
 	retired_hops = swap(hops);
 
-	interval.edges = drain_retired(retired_edges, edges);
+	interval.edges = drain_edges(skel, edges, retired_half);
 	interval.hists = drain_retired(retired_hists, hists);
 	interval.tuples = drain_retired(retired_tuples, tuples);
 	interval.hops = drain_retired(retired_hops, hops);
@@ -752,8 +839,10 @@ static struct tollgate_bpf *open_configured(void)
 		return NULL;
 	}
 	bpf_map__set_max_entries(skel->maps.sockets, config.sockets);
-	bpf_map__set_max_entries(skel->maps.edges_0, config.edges);
-	bpf_map__set_max_entries(skel->maps.edges_1, config.edges);
+	/* Two halves of slots, the index and the claims: one entry per slot each. */
+	bpf_map__set_max_entries(skel->maps.edge_slots, 2 * config.edges);
+	bpf_map__set_max_entries(skel->maps.edge_index, 2 * config.edges);
+	bpf_map__set_max_entries(skel->maps.edge_claims, 2 * config.edges);
 	bpf_map__set_max_entries(skel->maps.histograms_0, config.histograms);
 	bpf_map__set_max_entries(skel->maps.histograms_1, config.histograms);
 	bpf_map__set_max_entries(skel->maps.tuples_0, config.tuples);
@@ -765,11 +854,11 @@ static struct tollgate_bpf *open_configured(void)
 	bpf_map__set_max_entries(skel->maps.listener_clients, config.edges / 4 ? config.edges / 4 : 1);
 	if (maps_grow_with_use()) {
 		struct bpf_map *grown[] = {
-			skel->maps.sockets,      skel->maps.edges_0,     skel->maps.edges_1,
+			skel->maps.sockets,      skel->maps.edge_index,   skel->maps.edge_claims,
 			skel->maps.histograms_0, skel->maps.histograms_1, skel->maps.tuples_0,
 			skel->maps.tuples_1,     skel->maps.hop_stats_0, skel->maps.hop_stats_1,
 			/* The outer maps' templates: an inner map must match its flags. */
-			bpf_map__inner_map(skel->maps.edges), bpf_map__inner_map(skel->maps.histograms),
+			bpf_map__inner_map(skel->maps.histograms),
 			bpf_map__inner_map(skel->maps.tuples), bpf_map__inner_map(skel->maps.hop_stats),
 		};
 
@@ -778,6 +867,7 @@ static struct tollgate_bpf *open_configured(void)
 	}
 	skel->rodata->tuple_samples = config.tuple_samples;
 	skel->rodata->clients_per_listener = config.clients_per_listener;
+	skel->rodata->edges_per_half = config.edges;
 	return skel;
 }
 
@@ -808,7 +898,8 @@ int main(int argc, char **argv)
 		{},
 	};
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
-	struct swapped edges, hists, tuples, hops;
+	struct edge_slots edges = {};
+	struct swapped hists, tuples, hops;
 	struct ring_buffer *events = NULL;
 	struct tollgate_bpf *skel = NULL;
 	/* SA_RESTART: a SIGTERM during a write to a full pipe must not fail the write; the
@@ -881,8 +972,8 @@ int main(int argc, char **argv)
 		tollgate_bpf__destroy(skel);
 	}
 	err = 1;
-	edges = (struct swapped){ skel->maps.edges, { skel->maps.edges_0, skel->maps.edges_1 }, 0,
-				  sizeof(struct tg_edge_key), sizeof(struct tg_edge_stats), TG_RECORD_EDGE };
+	if (map_edge_slots(skel, &edges))
+		goto out;
 	hists = (struct swapped){ skel->maps.histograms, { skel->maps.histograms_0, skel->maps.histograms_1 },
 				  0, sizeof(struct tg_hist_key), sizeof(__u64), TG_RECORD_HIST };
 	tuples = (struct swapped){ skel->maps.tuples, { skel->maps.tuples_0, skel->maps.tuples_1 }, 0,
@@ -935,6 +1026,8 @@ int main(int argc, char **argv)
 	drain_all(skel, &edges, &hists, &tuples, &hops, events);
 	err = 0;
 out:
+	if (edges.records)
+		munmap(edges.records, edges.length);
 	ring_buffer__free(events);
 	while (link_count)
 		bpf_link__destroy(links[--link_count]);

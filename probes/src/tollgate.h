@@ -46,7 +46,7 @@ enum tg_side {
  * ingress) would take an edge per client: each listener keeps its own edge for at most
  * `clients_per_listener` clients in an interval, and the others' events are summed under
  * one key with remote_addr all zero, "other clients". An end of either side whose own
- * edge finds the map full is summed the same way, when its folded key is there or still
+ * edge finds no slot left in the interval is summed the same way, when its folded key is there or still
  * fits (else its events count in lost.edge_map_full). No real peer has the unspecified
  * address, so the zero address means folded and nothing else.
  */
@@ -127,6 +127,16 @@ struct tg_listener_key {
 	__u32 netns_inode;
 	__u16 port;
 	__u16 pad;
+};
+
+/*
+ * Not a record: the kernel side's index of which slot an edge has in an interval, which
+ * the runner clears after it has drained that interval's slots (see edge_slots).
+ */
+struct tg_edge_index_key {
+	__u32 parity; /* interval_seq & 1 */
+	__u32 pad;
+	struct tg_edge_key edge;
 };
 
 /* What the kernel could not account, cumulative since load. */

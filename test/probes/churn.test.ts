@@ -44,8 +44,9 @@ test(`${CONNECTIONS} short connections: no state left, map memory back, exact co
   await waitForLine(server, /^ready$/, 'churn server');
   const names = [
     'sockets',
-    'edges_0',
-    'edges_1',
+    'edge_slots',
+    'edge_index',
+    'edge_claims',
     'histograms_0',
     'histograms_1',
     'tuples_0',
