@@ -11,6 +11,7 @@ import {
   type HopRecord,
   type TupleRecord,
 } from '../probes/records.js';
+import { histogramSum, wireCounters } from '../proto/edge-metrics.js';
 import type {
   ConnectionTuple,
   EdgeReport,
@@ -252,24 +253,11 @@ export function buildInterval(
       side: client ? 'CONNECTION_SIDE_CLIENT' : 'CONNECTION_SIDE_SERVER',
       local: { address: e.key.localAddress, port: client ? 0 : e.key.servicePort },
       remote: { address: e.key.remoteAddress, port: client ? e.key.servicePort : 0 },
-      connects: e.connects,
-      connectErrors: e.connectErrors,
-      accepts: e.accepts,
-      closes: e.closes,
-      resetsSent: e.resetsSent,
-      resetsReceived: e.resetsReceived,
-      bytesSent: e.bytesSent,
-      bytesReceived: e.bytesReceived,
-      sendOps: e.sendOps,
-      recvOps: e.recvOps,
-      retransmits: e.retransmits,
-      drops: e.drops,
-      exchanges: e.exchanges,
-      multiplexedExchanges: e.multiplexed,
+      ...wireCounters(e),
       // The kernel keeps exact sums beside the buckets: the means stay exact.
-      connectLatency: toHistogram(hist('connect_latency'), e.connectNsSum),
-      exchangeLatency: toHistogram(hist('exchange_latency'), e.exchangeNsSum),
-      srtt: toHistogram(hist('srtt'), e.srttNsSum),
+      connectLatency: toHistogram(hist('connect_latency'), e[histogramSum('connect_latency')]),
+      exchangeLatency: toHistogram(hist('exchange_latency'), e[histogramSum('exchange_latency')]),
+      srtt: toHistogram(hist('srtt'), e[histogramSum('srtt')]),
       connections: tuples.get(id) ?? [],
     });
   }

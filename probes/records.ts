@@ -2,33 +2,14 @@
 // typed records out. The stream is split into records by their headers, so a chunk may
 // end anywhere; a wrong magic or version is an error that names the offset.
 
+import { EDGE_COUNTERS, type EdgeCounter } from '../proto/edge-metrics.js';
 import type { Layout } from '../proto/histogram.js';
 
 export const RECORD_MAGIC = 0x31524754;
 export const FORMAT_VERSION = 7;
 
-/** Counters of an edge, in the order of struct tg_edge_stats. */
-export const EDGE_COUNTERS = [
-  'connects',
-  'connectErrors',
-  'accepts',
-  'closes',
-  'resetsSent',
-  'resetsReceived',
-  'bytesSent',
-  'bytesReceived',
-  'sendOps',
-  'recvOps',
-  'exchanges',
-  'adopted',
-  'retransmits',
-  'drops',
-  'connectNsSum',
-  'exchangeNsSum',
-  'srttNsSum',
-  'multiplexed',
-] as const;
-export type EdgeCounter = (typeof EDGE_COUNTERS)[number];
+/** Counters of an edge, in the order of struct tg_edge_stats (proto/edge-metrics.ts). */
+export { EDGE_COUNTERS, type EdgeCounter };
 
 /** Counters of a proxy's hops per listener, in the order of struct tg_hop_stats. */
 export const HOP_COUNTERS = [

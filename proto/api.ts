@@ -1,28 +1,15 @@
 // The shapes the collector's HTTP and WebSocket API sends, named once for the collector,
 // the viewer and the tools that read the API. Types only: no run-time code, and imports
 // from proto/ alone, so the viewer needs nothing of the collector's to name them.
+import type { WireCounter } from './edge-metrics.js';
 import type { AgentCost, EdgeReport, MeshConfig, SessionTarget } from './gen/tollgate/v1.js';
 import type { SparseHistogram } from './histogram.js';
 import type { AddedMethod, LatencyStats } from './latency.js';
 
 // The topology of a time range (collector/model/topology.ts builds it).
 
-/** The counters an edge report carries, summed over the ends of one side of an edge. */
-export type EndCounters = Pick<
-  EdgeReport,
-  | 'connects'
-  | 'connectErrors'
-  | 'accepts'
-  | 'closes'
-  | 'resetsSent'
-  | 'resetsReceived'
-  | 'bytesSent'
-  | 'bytesReceived'
-  | 'retransmits'
-  | 'drops'
-  | 'exchanges'
-  | 'multiplexedExchanges'
->;
+/** The counters an edge report carries (proto/edge-metrics.ts), summed over the ends of one side of an edge. */
+export type EndCounters = Pick<EdgeReport, WireCounter>;
 
 export interface EndSummary extends EndCounters {
   /** How many kernel aggregation keys were merged into this side of the edge. */

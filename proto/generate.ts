@@ -1,12 +1,19 @@
 // Generates proto/gen/tollgate/v1.ts from proto/tollgate/v1/*.proto: message interfaces,
 // enums as string unions, a typed codec per message and the grpc-js service definitions.
 //   tsx proto/generate.ts           prints the module
-//   tsx proto/generate.ts --write   writes it (npm run gen:proto)
+//   tsx proto/generate.ts --write   writes it (npm run gen:proto), after the files the
+//                                   metric table generates (proto/generate-metrics.ts)
 // test/proto/generated.test.ts regenerates in memory and fails when the file is stale.
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import {
+  edgeStatsHeader,
+  edgeStatsHeaderPath,
+  reportProtoPath,
+  withEdgeCounters,
+} from './generate-metrics.js';
 
 const protoRoot = dirname(fileURLToPath(import.meta.url));
 const packageName = 'tollgate.v1';
@@ -141,7 +148,10 @@ ${body.join('\n')}`;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const text = generate();
-  if (process.argv.includes('--write')) writeFileSync(generatedPath, text);
-  else process.stdout.write(text);
+  if (process.argv.includes('--write')) {
+    // The metric table's outputs first: report.proto's block feeds the module.
+    writeFileSync(edgeStatsHeaderPath, edgeStatsHeader());
+    writeFileSync(reportProtoPath, withEdgeCounters(readFileSync(reportProtoPath, 'utf8')));
+    writeFileSync(generatedPath, generate());
+  } else process.stdout.write(generate());
 }

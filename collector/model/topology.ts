@@ -15,6 +15,7 @@
 // counts only (the folded end's are many clients'), and the folded end itself is drawn from
 // one external "other clients" peer, so that each count is in one edge.
 import type {
+  EndCounters,
   EndSummary,
   JoinMethod,
   Topology,
@@ -23,6 +24,7 @@ import type {
   TopologyPod,
   TopologyProcess,
 } from '../../proto/api.js';
+import { WIRE_COUNTERS } from '../../proto/edge-metrics.js';
 import type { ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
 import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
 import { latencyStats, round } from '../../proto/latency.js';
@@ -86,20 +88,11 @@ export function summarize(
       (h, e) => (h ? merge(h, e.metrics.hists[c]!) : e.metrics.hists[c]),
       undefined,
     )!;
+  const counters = {} as EndCounters;
+  for (const m of WIRE_COUNTERS) counters[m.ts] = sum(m.name);
   return {
     ends: ends.length,
-    connects: sum('connects'),
-    connectErrors: sum('connect_errors'),
-    accepts: sum('accepts'),
-    closes: sum('closes'),
-    resetsSent: sum('resets_sent'),
-    resetsReceived: sum('resets_received'),
-    bytesSent: sum('bytes_sent'),
-    bytesReceived: sum('bytes_received'),
-    retransmits: sum('retransmits'),
-    drops: sum('drops'),
-    exchanges: sum('exchanges'),
-    multiplexedExchanges: sum('multiplexed_exchanges'),
+    ...counters,
     exchangeLatency: latencyStats(multiplexed ? emptyHistogram() : hist('exchange_latency')),
     connectLatency: latencyStats(hist('connect_latency')),
     srtt: latencyStats(hist('srtt')),

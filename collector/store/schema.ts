@@ -36,11 +36,16 @@ function seriesTables(tiers: readonly Tier[]): string {
 /** The tiers version 7 added; the versions before it made and changed the others only. */
 const ADDED_IN_7: readonly Tier['name'][] = ['tensec', 'tenmin'];
 
-/** The series tables of tiers added later, with every column. */
-function addedTiers(tiers: readonly Tier[], names: readonly Tier['name'][]): string {
+/** The series tables of tiers added by schema `version`, with the columns it had. */
+function addedTiers(
+  tiers: readonly Tier[],
+  names: readonly Tier['name'][],
+  version: number,
+): string {
   const statements: string[] = [];
   for (const kind of SERIES) {
     const cols = columns(kind)
+      .filter((c) => (kind.since?.[c] ?? 0) <= version)
       .map((c) => columnDefinition(kind, c))
       .join(', ');
     for (const tier of tiers.filter((t) => names.includes(t.name)))
@@ -186,8 +191,24 @@ export function migrations(tiers: readonly Tier[]): readonly string[] {
     // 7: rollups to 10 s and to 10 minutes, so that a long range's ragged ends take a few
     // rows per series, not up to an hour of minutes. Filled by the next rollup from the
     // finer tier's oldest rows.
-    addedTiers(tiers, ADDED_IN_7),
+    addedTiers(tiers, ADDED_IN_7, 7),
+    // 8 on: the columns of series counters added since (proto/edge-metrics.ts gives a new
+    // counter the version that adds it). Rows from before read as 0.
+    ...laterColumns(tiers, 8),
   ];
+}
+
+/** One step per schema version from `first` that adds columns, up to the last that does. */
+function laterColumns(tiers: readonly Tier[], first: number): string[] {
+  const last = Math.max(first - 1, ...SERIES.flatMap((kind) => Object.values(kind.since ?? {})));
+  const steps: string[] = [];
+  for (let version = first; version <= last; version++) {
+    const step = addedColumns(tiers, version);
+    if (!step)
+      throw new Error(`schema version ${version} adds nothing: a gap in the series' since`);
+    steps.push(step);
+  }
+  return steps;
 }
 
 /** Brings the schema to the latest version; returns the version it found. */

@@ -2,6 +2,7 @@
 // and the range reads are all generated from these descriptions. Every column merges
 // by a rule that is associative (sum, max, histogram merge), so rows can be combined in
 // any order and at any tier. Pure.
+import { type CounterColumn, WIRE_COUNTERS } from '../../proto/edge-metrics.js';
 import type { HopMethod } from '../../proto/gen/tollgate/v1.js';
 
 export interface SeriesKind {
@@ -20,22 +21,13 @@ export interface SeriesKind {
   since?: Readonly<Record<string, number>>;
 }
 
-export const END_SUMS = [
-  'connects',
-  'connect_errors',
-  'accepts',
-  'closes',
-  'resets_sent',
-  'resets_received',
-  'bytes_sent',
-  'bytes_received',
-  'send_ops',
-  'recv_ops',
-  'retransmits',
-  'drops',
-  'exchanges',
-  'multiplexed_exchanges',
-] as const;
+/** The counters of a connection end: EdgeReport's, by column name (proto/edge-metrics.ts). */
+export const END_SUMS: readonly CounterColumn[] = WIRE_COUNTERS.map((m) => m.name);
+
+/** The schema version that added each counter added after the first. */
+const END_SINCE: Readonly<Record<string, number>> = Object.fromEntries(
+  WIRE_COUNTERS.flatMap((m) => ('since' in m.wire ? [[m.name, m.wire.since]] : [])),
+);
 
 export const END_HISTS = ['connect_latency', 'exchange_latency', 'srtt'] as const;
 
@@ -46,7 +38,7 @@ export const SERIES: readonly SeriesKind[] = [
     sums: END_SUMS,
     maxes: [],
     hists: END_HISTS,
-    since: { multiplexed_exchanges: 6 },
+    since: END_SINCE,
   },
   /** One sidecar process in one direction (see tollgate.v1.HopReport). */
   {

@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { WIRE_COUNTERS } from '../../proto/edge-metrics.js';
 import type {
   AgentCost,
   Batch,
@@ -442,20 +443,7 @@ export class Store {
       }) as { id: number }
     ).id;
     const row: Row = {
-      connects: edge.connects,
-      connect_errors: edge.connectErrors,
-      accepts: edge.accepts,
-      closes: edge.closes,
-      resets_sent: edge.resetsSent,
-      resets_received: edge.resetsReceived,
-      bytes_sent: edge.bytesSent,
-      bytes_received: edge.bytesReceived,
-      send_ops: edge.sendOps,
-      recv_ops: edge.recvOps,
-      retransmits: edge.retransmits,
-      drops: edge.drops,
-      exchanges: edge.exchanges,
-      multiplexed_exchanges: edge.multiplexedExchanges,
+      ...Object.fromEntries(WIRE_COUNTERS.map((m) => [m.name, edge[m.ts]])),
       connect_latency: encodeHistogram(edge.connectLatency),
       exchange_latency: encodeHistogram(edge.exchangeLatency),
       srtt: encodeHistogram(edge.srtt),

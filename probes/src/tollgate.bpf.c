@@ -854,7 +854,7 @@ static __always_inline void count_exchange(const struct sock *sk, struct sock_st
 {
 	if (st->multiplexed) {
 		/* A reply here may answer any of the requests in flight. */
-		__sync_fetch_and_add(&stats->multiplexed, 1);
+		__sync_fetch_and_add(&stats->multiplexed_exchanges, 1);
 	} else {
 		__sync_fetch_and_add(&stats->exchanges, 1);
 		__sync_fetch_and_add(&stats->exchange_ns_sum, now - st->exchange_start_ns);

@@ -195,24 +195,9 @@ static void print_layout(void)
 	OFFSET("key.local_addr", struct tg_edge_key, local_addr);
 	OFFSET("key.remote_addr", struct tg_edge_key, remote_addr);
 	OFFSET("key.service_port", struct tg_edge_key, service_port);
-	OFFSET("stats.connects", struct tg_edge_stats, connects);
-	OFFSET("stats.connect_errors", struct tg_edge_stats, connect_errors);
-	OFFSET("stats.accepts", struct tg_edge_stats, accepts);
-	OFFSET("stats.closes", struct tg_edge_stats, closes);
-	OFFSET("stats.resets_sent", struct tg_edge_stats, resets_sent);
-	OFFSET("stats.resets_received", struct tg_edge_stats, resets_received);
-	OFFSET("stats.bytes_sent", struct tg_edge_stats, bytes_sent);
-	OFFSET("stats.bytes_received", struct tg_edge_stats, bytes_received);
-	OFFSET("stats.send_ops", struct tg_edge_stats, send_ops);
-	OFFSET("stats.recv_ops", struct tg_edge_stats, recv_ops);
-	OFFSET("stats.exchanges", struct tg_edge_stats, exchanges);
-	OFFSET("stats.adopted", struct tg_edge_stats, adopted);
-	OFFSET("stats.retransmits", struct tg_edge_stats, retransmits);
-	OFFSET("stats.drops", struct tg_edge_stats, drops);
-	OFFSET("stats.connect_ns_sum", struct tg_edge_stats, connect_ns_sum);
-	OFFSET("stats.exchange_ns_sum", struct tg_edge_stats, exchange_ns_sum);
-	OFFSET("stats.srtt_ns_sum", struct tg_edge_stats, srtt_ns_sum);
-	OFFSET("stats.multiplexed", struct tg_edge_stats, multiplexed);
+#define STATS_OFFSET(field) OFFSET("stats." #field, struct tg_edge_stats, field);
+	TG_EDGE_STATS_FIELDS(STATS_OFFSET)
+#undef STATS_OFFSET
 	OFFSET("hist.metric", struct tg_hist_record, key.metric);
 	OFFSET("hist.bucket", struct tg_hist_record, key.bucket);
 	OFFSET("hist.count", struct tg_hist_record, count);

@@ -62,31 +62,8 @@ struct tg_edge_key {
 	__u32 pad2;
 };
 
-struct tg_edge_stats {
-	__u64 connects;
-	__u64 connect_errors;
-	__u64 accepts;
-	__u64 closes;
-	__u64 resets_sent;
-	__u64 resets_received;
-	__u64 bytes_sent;
-	__u64 bytes_received;
-	__u64 send_ops;
-	__u64 recv_ops;
-	__u64 exchanges;
-	__u64 adopted; /* sockets first seen mid-life (open before tracing or filter change) */
-	__u64 retransmits; /* segments, as the kernel's TcpRetransSegs counts them */
-	__u64 drops;       /* packets of this socket freed as dropped (skb:kfree_skb) */
-	__u64 connect_ns_sum;  /* for the mean of the connect latency histogram */
-	__u64 exchange_ns_sum; /* for the mean of the exchange latency histogram */
-	__u64 srtt_ns_sum;     /* for the mean of the srtt histogram */
-	/* Exchanges (direction changes) on connections seen carrying several requests at once
-	 * (a proxy's upstream that got a second request while one it forwarded still waited
-	 * for its reply; any connection whose peer kept sending before it had what this end
-	 * wrote: pipelining, HTTP/2, gRPC): counted here instead of in `exchanges`, and not
-	 * timed, as their send-to-reply time is no request's latency. */
-	__u64 multiplexed;
-};
+/* struct tg_edge_stats: the counters, defined in proto/edge-metrics.ts. */
+#include "edge_stats.h"
 
 /*
  * Histograms. Proxy hops are keyed like an edge of the proxy's downstream (server) side:

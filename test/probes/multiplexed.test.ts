@@ -50,17 +50,20 @@ async function grpcRun(
 test("an app's own gRPC with 16 calls in flight: its client marks the connection, exchanges untimed", async (t) => {
   const { client, server, calls } = await grpcRun(t, 16, 4000);
   t.diagnostic(
-    `client: ${client.exchanges} timed, ${client.multiplexed} multiplexed; server: ${server.exchanges} timed, ${server.multiplexed} multiplexed`,
+    `client: ${client.exchanges} timed, ${client.multiplexedExchanges} multiplexed; server: ${server.exchanges} timed, ${server.multiplexedExchanges} multiplexed`,
   );
   // Marked within its first exchanges (2,000 calls: 2 to 41 timed and 111 to 170 apart in
   // some twenty runs, the latest mark after 56); without the mark every one is timed.
   // With 4,000 calls most come after any mark seen.
-  assert.ok(client.multiplexed > 0, 'client: marked multiplexed');
-  assert.ok(client.multiplexed >= client.exchanges, 'client: most exchanges counted apart');
+  assert.ok(client.multiplexedExchanges > 0, 'client: marked multiplexed');
+  assert.ok(
+    client.multiplexedExchanges >= client.exchanges,
+    'client: most exchanges counted apart',
+  );
   // The server reads every pending request before it writes a reply (HTTP/2 flushes
   // after reading), so it may see nothing unasked; the collector marks the edge from
   // either end. Its direction changes are at most one per call either way.
-  for (const s of [client, server]) assert.ok(s.exchanges + s.multiplexed <= calls + 10);
+  for (const s of [client, server]) assert.ok(s.exchanges + s.multiplexedExchanges <= calls + 10);
 });
 
 test('a pipelining client (8 fixed-size requests kept in flight): marked', async (t) => {
@@ -92,21 +95,21 @@ test('a pipelining client (8 fixed-size requests kept in flight): marked', async
   const c = got.sum(client.pid!, 'client');
   const sv = got.sum(server.pid!, 'server');
   t.diagnostic(
-    `client ${c.exchanges}/${c.multiplexed}, server ${sv.exchanges}/${sv.multiplexed} (timed/multiplexed)`,
+    `client ${c.exchanges}/${c.multiplexedExchanges}, server ${sv.exchanges}/${sv.multiplexedExchanges} (timed/multiplexed)`,
   );
   // On loopback the client's requests reach the server at once, so its replies mostly
   // acknowledge all of them; the server sees the requests sent before its replies were
   // read. The collector marks the edge from either end.
-  assert.ok(c.multiplexed + sv.multiplexed > 0, 'marked at one end at least');
-  for (const e of [c, sv]) assert.ok(e.exchanges + e.multiplexed <= requests);
+  assert.ok(c.multiplexedExchanges + sv.multiplexedExchanges > 0, 'marked at one end at least');
+  for (const e of [c, sv]) assert.ok(e.exchanges + e.multiplexedExchanges <= requests);
 });
 
 test('sequential gRPC calls are request/response: every call timed, nothing marked', async (t) => {
   const { client, server, calls } = await grpcRun(t, 1, 2000);
   t.diagnostic(
-    `client: ${client.exchanges} timed, ${client.multiplexed} multiplexed; server: ${server.exchanges} timed, ${server.multiplexed} multiplexed`,
+    `client: ${client.exchanges} timed, ${client.multiplexedExchanges} multiplexed; server: ${server.exchanges} timed, ${server.multiplexedExchanges} multiplexed`,
   );
-  assert.equal(client.multiplexed + server.multiplexed, 0);
+  assert.equal(client.multiplexedExchanges + server.multiplexedExchanges, 0);
   // A few more: the connection's HTTP/2 preface and SETTINGS, and its control frames now
   // and then (1 to 5 more seen for 400 to 2,000 calls).
   for (const s of [client, server]) assert.ok(s.exchanges >= calls && s.exchanges <= calls + 20);
@@ -152,12 +155,12 @@ test('request/response connections are never marked: a tight loopback ping-pong 
   const tlsEnd = got.sum(secure.pid!, 'client');
   const serverEnds = got.sum(server.pid!, 'server');
   t.diagnostic(
-    `plain client ${plainEnd.exchanges}/${plainEnd.multiplexed}, tls client ${tlsEnd.exchanges}/${tlsEnd.multiplexed}, server ${serverEnds.exchanges}/${serverEnds.multiplexed} (timed/multiplexed)`,
+    `plain client ${plainEnd.exchanges}/${plainEnd.multiplexedExchanges}, tls client ${tlsEnd.exchanges}/${tlsEnd.multiplexedExchanges}, server ${serverEnds.exchanges}/${serverEnds.multiplexedExchanges} (timed/multiplexed)`,
   );
-  assert.equal(plainEnd.multiplexed, 0, 'plain client');
+  assert.equal(plainEnd.multiplexedExchanges, 0, 'plain client');
   assert.equal(plainEnd.exchanges, exchanges, 'plain client: every exchange timed');
-  assert.equal(tlsEnd.multiplexed, 0, 'TLS client');
-  assert.equal(serverEnds.multiplexed, 0, 'servers');
+  assert.equal(tlsEnd.multiplexedExchanges, 0, 'TLS client');
+  assert.equal(serverEnds.multiplexedExchanges, 0, 'servers');
   // The TLS handshake's own direction changes come on top of the requests.
   assert.ok(tlsEnd.exchanges >= exchanges && tlsEnd.exchanges <= exchanges + 4, 'TLS client');
   assert.ok(

@@ -1,10 +1,18 @@
-// The checked-in generated module must be what the .proto files generate today.
+// The checked-in generated files must be what the .proto files and the metric table
+// (proto/edge-metrics.ts) generate today.
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { EDGE_METRICS, type EdgeMetric } from '../../proto/edge-metrics.js';
 import { generate, generatedPath } from '../../proto/generate.js';
+import {
+  edgeStatsHeader,
+  edgeStatsHeaderPath,
+  reportProtoPath,
+  withEdgeCounters,
+} from '../../proto/generate-metrics.js';
 
 const protoDir = new URL('../../proto', import.meta.url).pathname;
 
@@ -27,4 +35,38 @@ test('a .proto change without regeneration is detected', (t) => {
   const changed = generate(copy);
   assert.notEqual(changed, readFileSync(generatedPath, 'utf8'));
   assert.match(changed, /maxNs: number;/);
+});
+
+test("the metric table's C header and .proto block are current: run `npm run gen:proto`", () => {
+  // Compared whole, reported by name: the files are long.
+  assert.ok(
+    readFileSync(edgeStatsHeaderPath, 'utf8') === edgeStatsHeader(),
+    'edge_stats.h is stale',
+  );
+  const proto = readFileSync(reportProtoPath, 'utf8');
+  assert.ok(withEdgeCounters(proto) === proto, "report.proto's block of edge counters is stale");
+});
+
+test('a counter added to the metric table reaches the kernel struct, the layout list and the wire', (t) => {
+  const added: EdgeMetric = {
+    name: 'zero_windows',
+    ts: 'zeroWindows',
+    doc: 'Times the peer advertised a zero receive window.',
+    wire: { counter: 25, since: 9 },
+    view: { label: 'zero windows', unit: 'count' },
+  };
+  const metrics = [...EDGE_METRICS, added];
+  const header = edgeStatsHeader(metrics);
+  assert.match(header, /\t__u64 zero_windows;\n\};/, 'the last field of struct tg_edge_stats');
+  assert.match(header, /X\(multiplexed_exchanges\) X\(zero_windows\)$/m);
+  const copy = mkdtempSync(join(tmpdir(), 'tollgate-proto-'));
+  t.after(() => rmSync(copy, { recursive: true, force: true }));
+  cpSync(join(protoDir, 'tollgate'), join(copy, 'tollgate'), { recursive: true });
+  const report = join(copy, 'tollgate', 'v1', 'report.proto');
+  writeFileSync(report, withEdgeCounters(readFileSync(report, 'utf8'), metrics));
+  assert.match(
+    readFileSync(report, 'utf8'),
+    /uint64 zero_windows = 25;\n {2}\/\/ END edge counters/,
+  );
+  assert.match(generate(copy), /zeroWindows: number;/);
 });

@@ -343,6 +343,19 @@ export const descriptor = {
                   "type": "uint64",
                   "id": 16
                 },
+                "exchanges": {
+                  "type": "uint64",
+                  "id": 20
+                },
+                "multiplexedExchanges": {
+                  "type": "uint64",
+                  "id": 23,
+                  "protoName": "multiplexed_exchanges"
+                },
+                "adopted": {
+                  "type": "uint64",
+                  "id": 24
+                },
                 "connectLatency": {
                   "type": "Histogram",
                   "id": 17,
@@ -356,15 +369,6 @@ export const descriptor = {
                 "srtt": {
                   "type": "Histogram",
                   "id": 19
-                },
-                "exchanges": {
-                  "type": "uint64",
-                  "id": 20
-                },
-                "multiplexedExchanges": {
-                  "type": "uint64",
-                  "id": 23,
-                  "protoName": "multiplexed_exchanges"
                 },
                 "connections": {
                   "rule": "repeated",
@@ -1471,18 +1475,75 @@ export interface EdgeReport {
    * (port 0) on the server side.
    */
   remote?: Endpoint;
+  /**
+   * BEGIN edge counters: generated from proto/edge-metrics.ts (npm run gen:proto).
+   * Connections this end opened (SYN_SENT -> ESTABLISHED).
+   */
   connects: number;
+  /**
+   * Connections this end tried to open that never reached ESTABLISHED.
+   */
   connectErrors: number;
+  /**
+   * Connections this end accepted (SYN_RECV -> ESTABLISHED), counted at their first read or
+   * write.
+   */
   accepts: number;
+  /**
+   * Established connections closed.
+   */
   closes: number;
+  /**
+   * RSTs this end sent.
+   */
   resetsSent: number;
+  /**
+   * RSTs this end received.
+   */
   resetsReceived: number;
+  /**
+   * Bytes the process wrote to the connections (what sendmsg returned).
+   */
   bytesSent: number;
+  /**
+   * Bytes the process read from the connections (what recvmsg returned).
+   */
   bytesReceived: number;
+  /**
+   * Writes that sent at least one byte.
+   */
   sendOps: number;
+  /**
+   * Reads that returned at least one byte (not MSG_PEEK).
+   */
   recvOps: number;
+  /**
+   * Segments retransmitted, as the kernel's TcpRetransSegs counts them.
+   */
   retransmits: number;
+  /**
+   * Packets of these connections the kernel freed as dropped (skb:kfree_skb).
+   */
   drops: number;
+  /**
+   * Request/response exchanges timed: a direction change that ended one (the count of
+   * exchange_latency).
+   */
+  exchanges: number;
+  /**
+   * Exchanges on connections seen carrying several requests at once (in most exchanges the
+   * peer sent bytes before it had what this end wrote, or a proxy forwarded a second
+   * request while one still waited for its reply: HTTP/1.1 pipelining, HTTP/2, gRPC).
+   * Counted here instead of in exchanges and left out of exchange_latency: a send-to-reply
+   * time there is no request's latency. Such an edge is multiplexed; its exchange figures
+   * are not a request/response latency.
+   */
+  multiplexedExchanges: number;
+  /**
+   * Connections first seen mid-life (open before tracing began, or before the filter chose
+   * them): their open is in neither connects nor accepts.
+   */
+  adopted: number;
   /**
    * SYN_SENT -> ESTABLISHED.
    */
@@ -1496,16 +1557,6 @@ export interface EdgeReport {
    * Smoothed RTT samples from the TCP stack.
    */
   srtt?: Histogram;
-  exchanges: number;
-  /**
-   * Exchanges on connections Tollgate saw carrying several requests at once (in most
-   * exchanges the peer sent bytes before it had what this end wrote, or a proxy forwarded
-   * a second request while one still waited for its reply: HTTP/1.1 pipelining, HTTP/2,
-   * gRPC). Counted here instead of in `exchanges` and left out of exchange_latency: a
-   * send-to-reply time there is no request's latency. Such an edge is multiplexed; its
-   * exchange figures are not a request/response latency.
-   */
-  multiplexedExchanges: number;
   /**
    * A bounded sample of the connections opened in this interval, for joining ends (the
    * first few per edge; the others are in the counters, not here).

@@ -1,6 +1,7 @@
 // An edge's detail: exchange latency at both ends, connect latency and srtt as
 // histograms on a log axis; bytes, retransmits and resets per side; and each over the
 // range as sparklines.
+import { WIRE_COUNTERS } from '../../../proto/edge-metrics.js';
 import type { EdgeDetail, EndSummary } from '../model/api-types.js';
 import { formatBytes, formatMs, formatNumber, formatRate } from '../model/format.js';
 import { histogramChart, sparkline } from './charts.js';
@@ -17,21 +18,25 @@ export function edgePanel(
   const c = edge.client;
   const s = edge.server;
   type Row = [string, (e: EndSummary) => string | number];
-  const multiplexed: Row[] = edge.multiplexed
-    ? [['multiplexed exchanges', (e) => formatNumber(e.multiplexedExchanges)]]
-    : [];
+  // Every counter an edge report carries (proto/edge-metrics.ts), the requests first; the
+  // multiplexed exchanges only on an edge that has them.
+  const first = (m: (typeof WIRE_COUNTERS)[number]) =>
+    m.ts === 'exchanges' || m.ts === 'multiplexedExchanges' ? 0 : 1;
+  const ordered = [...WIRE_COUNTERS].sort((a, b) => first(a) - first(b));
+  const counters: Row[] = ordered.flatMap((m): Row[] =>
+    m.ts !== 'multiplexedExchanges' || edge.multiplexed
+      ? [
+          [
+            m.view.label,
+            (e) => (m.view.unit === 'bytes' ? formatBytes(e[m.ts]) : formatNumber(e[m.ts])),
+          ],
+        ]
+      : [],
+  );
   const rows: Row[] = [
-    ['exchanges', (e) => formatNumber(e.exchanges)],
-    ...multiplexed,
     ['exchange p50', (e) => formatMs(e.exchangeLatency.p50Ms)],
     ['exchange p99', (e) => formatMs(e.exchangeLatency.p99Ms)],
-    ['bytes sent', (e) => formatBytes(e.bytesSent)],
-    ['bytes received', (e) => formatBytes(e.bytesReceived)],
-    ['connects / accepts', (e) => formatNumber(e.connects + e.accepts)],
-    ['connect errors', (e) => formatNumber(e.connectErrors)],
-    ['retransmits', (e) => formatNumber(e.retransmits)],
-    ['drops', (e) => formatNumber(e.drops)],
-    ['resets sent / received', (e) => `${e.resetsSent} / ${e.resetsReceived}`],
+    ...counters,
   ];
   const stepS = series.length > 1 ? (series[1]!.startMs - series[0]!.startMs) / 1000 : 1;
   const over = (pick: (e: EndSummary) => number | null) =>
