@@ -10,8 +10,10 @@
 // node (map_memory_mb), so both are in the totals the CPU and memory targets judge.
 import type { AgentStatus } from '../daemonset/agent.js';
 import type { LoadResult } from '../daemonset/load/load.js';
+import type { CpuLimitedGroup } from '../lab/cpu-limit.js';
 import { Lab } from '../lab/lab.js';
 import { bpfMapsOf, childrenOf, tollgatePrograms, withBpfStatsSysctl } from './bpf-stats.js';
+import { agentCpu, COLLECTOR_ELSEWHERE } from './placement.js';
 import { overRounds } from './rounds.js';
 import {
   type AgentProcess,
@@ -31,6 +33,12 @@ export interface OverheadBenchOptions {
   latencyRate: number;
   rateSeconds: number;
   rateConnections: number;
+  /**
+   * `cluster`: the agent's cgroup with the CPU its DaemonSet asks for, the collector at the
+   * least weight, standing in for a machine of its own (bench/placement.ts). `equal`: both
+   * as plain processes beside the workload's, which no cluster does.
+   */
+  placement: 'cluster' | 'equal';
 }
 
 export const DEFAULT_OVERHEAD_BENCH: OverheadBenchOptions = {
@@ -41,6 +49,7 @@ export const DEFAULT_OVERHEAD_BENCH: OverheadBenchOptions = {
   latencyRate: 2_000,
   rateSeconds: 8,
   rateConnections: 64,
+  placement: 'cluster',
 };
 
 interface RoundResult {
@@ -68,6 +77,8 @@ interface TracedCost {
 
 export interface OverheadBenchResult {
   benchmark: 'overhead';
+  /** Where Tollgate's processes ran (OverheadBenchOptions.placement). */
+  placement: OverheadBenchOptions['placement'];
   /** Saturation throughput with Tollgate / without (wrk, closed loop). */
   throughput_ratio: number;
   /** At latencyRate: latency quantiles with Tollgate / without, means over rounds. */
@@ -202,10 +213,17 @@ async function measuredLoad(
   };
 }
 
+/** The cgroups Tollgate's processes go in, under `cluster` placement. */
+interface Placement {
+  agent: CpuLimitedGroup;
+  collector: CpuLimitedGroup;
+}
+
 async function round(
   lab: Lab,
   options: OverheadBenchOptions,
   traced: boolean,
+  placement: Placement | undefined,
 ): Promise<RoundResult> {
   const url = lab.serviceUrls('server')[0]!;
   const saturate = () =>
@@ -231,7 +249,10 @@ async function round(
   const collector = await startCollectorProcess();
   let agent: AgentProcess | undefined;
   try {
+    placement?.collector.add(collector.pid);
     agent = await startAgentProcess(collector.grpcTarget);
+    // The agent and the runner it started: the DaemonSet's container holds both.
+    for (const pid of [agent.pid, ...childrenOf(agent.pid)]) placement?.agent.add(pid);
     const saturation = await saturate();
     const { load, cost } = await measuredLoad(constantRate(options.rate), agent, collector);
     const latency = await constantRate(options.latencyRate)();
@@ -305,6 +326,7 @@ export function summarizeOverhead(
   };
   return {
     benchmark: 'overhead',
+    placement: options.placement,
     ...result,
     saturation_rps_without: Math.round(sat(off)),
     saturation_rps_with: Math.round(sat(on)),
@@ -363,6 +385,13 @@ export async function benchOverhead(
     { name: 'server', service: 'server', meshed: true },
   ]);
   const rounds: RoundResult[] = [];
+  const placement =
+    options.placement === 'cluster'
+      ? {
+          agent: lab.cpuGroup('agent', agentCpu()),
+          collector: lab.cpuGroup('collector', COLLECTOR_ELSEWHERE),
+        }
+      : undefined;
   // The sysctl off: only the runner's own hold (while asked) may turn the accounting on,
   // never for the untraced rounds.
   const run = async () => {
@@ -370,7 +399,7 @@ export async function benchOverhead(
     await runWrk(lab, 'client', lab.serviceUrls('server')[0]!, { connections: 16, seconds: 2 });
     for (let i = 0; i < options.rounds; i++) {
       for (const traced of i % 2 === 0 ? [false, true] : [true, false]) {
-        const r = await round(lab, options, traced);
+        const r = await round(lab, options, traced, placement);
         log(
           `round ${i + 1} ${traced ? 'with' : 'without'} Tollgate: saturation ${Math.round(r.saturation.requestsPerS)} rps; ` +
             `${options.rate} rps p99 ${r.load.p99Ms?.toFixed(2)} ms; ` +

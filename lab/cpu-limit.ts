@@ -1,9 +1,10 @@
-// A CPU limit for a lab process, as Kubernetes applies a container's `limits.cpu`: a cgroup
-// of its own with a CFS quota per period (cgroup v2 `cpu.max`, or v1 `cpu.cfs_quota_us`
-// and `cpu.cfs_period_us` where the cpu controller is only on v1, as on hybrid hosts).
-// A process over its quota is throttled until the next period: the queueing a CPU-limited
-// sidecar causes near its saturation. The cgroup is in the lab's ledger, so it is removed
-// with the lab (after its processes).
+// A lab process's CPU as Kubernetes sets a container's: the weight its `requests.cpu` gives
+// it, and its `limits.cpu`, a CFS quota per period (cgroup v2 `cpu.weight` and `cpu.max`,
+// or v1 `cpu.shares`, `cpu.cfs_quota_us` and `cpu.cfs_period_us` where the cpu controller
+// is only on v1, as on hybrid hosts), in a cgroup of its own. A process over its quota is
+// throttled until the next period: the queueing a CPU-limited sidecar causes near its
+// saturation. The cgroup is in the lab's ledger, so it is removed with the lab (after its
+// processes).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Ledger } from './ledger.js';
@@ -78,6 +79,20 @@ export function cpuLimitWrites(version: 1 | 2, limit: CpuLimit): [string, string
       ];
 }
 
+/**
+ * The files and contents that give a group the CPU weight Kubernetes gives a container
+ * for its `requests.cpu`: cpu.shares of millicores x 1024 / 1000 (at least 2, which is
+ * also a BestEffort container's), or on v2 the weight the kubelet converts those shares to.
+ * Weights only matter when CPUs are contended: they split the CPU between the busy.
+ */
+export function cpuRequestWrites(version: 1 | 2, requestMillicores: number): [string, string][] {
+  if (!(requestMillicores >= 0)) throw new RangeError(`bad CPU request ${requestMillicores}m`);
+  const shares = Math.max(2, Math.floor((requestMillicores * 1024) / 1000));
+  return version === 2
+    ? [['cpu.weight', String(1 + Math.floor(((shares - 2) * 9999) / 262_142))]]
+    : [['cpu.shares', String(shares)]];
+}
+
 /** Parses cpu.stat of either version. */
 export function parseCpuStat(text: string): CpuThrottling {
   const field = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
@@ -105,6 +120,23 @@ export function createCpuLimitedGroup(
   name: string,
   limit: CpuLimit,
 ): CpuLimitedGroup {
+  return createCpuGroup(ledger, name, { limit });
+}
+
+/** A container's CPU resources, as its pod spec gives them. */
+export interface CpuResources {
+  /** `requests.cpu` in millicores: the group's weight (0: a BestEffort container's). */
+  requestMillicores?: number;
+  /** `limits.cpu`: a quota per period. */
+  limit?: CpuLimit;
+}
+
+/** Makes the group `name` (recorded in the ledger first) with the resources set. */
+export function createCpuGroup(
+  ledger: Ledger,
+  name: string,
+  resources: CpuResources,
+): CpuLimitedGroup {
   const controller = findCpuController(readFileSync('/proc/self/mounts', 'utf8'), readOrUndefined);
   if (!controller) throw new Error('no cgroup hierarchy with the cpu controller is mounted');
   if (controller.version === 2) {
@@ -116,8 +148,13 @@ export function createCpuLimitedGroup(
   const path = join(controller.root, name);
   ledger.recordCgroup(path);
   mkdirSync(path);
-  for (const [file, content] of cpuLimitWrites(controller.version, limit))
-    writeFileSync(join(path, file), content);
+  const writes = [
+    ...(resources.requestMillicores === undefined
+      ? []
+      : cpuRequestWrites(controller.version, resources.requestMillicores)),
+    ...(resources.limit ? cpuLimitWrites(controller.version, resources.limit) : []),
+  ];
+  for (const [file, content] of writes) writeFileSync(join(path, file), content);
   return {
     path,
     version: controller.version,

@@ -10,7 +10,13 @@ import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { LoadOptions, LoadResult } from '../daemonset/load/load.js';
 import type { AppConfig } from './app-server.js';
-import { type CpuLimit, type CpuLimitedGroup, createCpuLimitedGroup } from './cpu-limit.js';
+import {
+  type CpuLimit,
+  type CpuLimitedGroup,
+  type CpuResources,
+  createCpuGroup,
+  createCpuLimitedGroup,
+} from './cpu-limit.js';
 import type { DelayProxyConfig, DelayProxyReport } from './delay-proxy.js';
 import { CommandError, runIn } from './exec.js';
 import { haproxyCommand, readHaproxyStats } from './haproxy-stats.js';
@@ -161,6 +167,14 @@ export class Lab {
       lab.destroy();
       throw error;
     }
+  }
+
+  /**
+   * A cgroup with a container's CPU resources, for processes the lab did not start (the
+   * benchmarks' agent and collector); removed with the lab, once its processes are gone.
+   */
+  cpuGroup(name: string, resources: CpuResources): CpuLimitedGroup {
+    return createCpuGroup(this.ledger, `tollgate-lab-${this.id}-${name}`, resources);
   }
 
   pod(name: string): LabPod {

@@ -2,7 +2,11 @@ import { benchAccuracy, renderAccuracyBench } from '../../bench/accuracy.js';
 import { benchAll } from '../../bench/all.js';
 import { benchChaos, renderChaosBench } from '../../bench/chaos.js';
 import { benchIngest, renderIngestBench } from '../../bench/ingest.js';
-import { benchOverhead, renderOverheadBench } from '../../bench/overhead.js';
+import {
+  benchOverhead,
+  DEFAULT_OVERHEAD_BENCH,
+  renderOverheadBench,
+} from '../../bench/overhead.js';
 import { benchProbes, renderProbesBench } from '../../bench/probes.js';
 import { renderResultsTable } from '../../bench/results-table.js';
 import { benchUi, renderUiBench } from '../../bench/ui.js';
@@ -10,14 +14,22 @@ import { type Command, requireOneOf, UsageError } from '../command.js';
 
 const benchmarks = ['overhead', 'accuracy', 'ingest', 'ui', 'probes', 'chaos', 'all'] as const;
 type Log = (line: string) => void;
+const placements = ['cluster', 'equal'] as const;
+type Placement = (typeof placements)[number];
 
 /** Each benchmark: how to run it, and its human table (--json prints the object itself). */
-function runner<T>(run: (log: Log) => Promise<T>, render: (result: T) => string) {
+function runner<T>(
+  run: (log: Log, placement: Placement) => Promise<T>,
+  render: (result: T) => string,
+) {
   return { run, render: render as (result: unknown) => string };
 }
 
 const runners = {
-  overhead: runner((log) => benchOverhead(undefined, log), renderOverheadBench),
+  overhead: runner(
+    (log, placement) => benchOverhead({ ...DEFAULT_OVERHEAD_BENCH, placement }, log),
+    renderOverheadBench,
+  ),
   accuracy: runner((log) => benchAccuracy(undefined, log), renderAccuracyBench),
   ingest: runner(() => benchIngest(), renderIngestBench),
   ui: runner(() => benchUi(), renderUiBench),
@@ -47,16 +59,28 @@ Progress goes to stderr. Needs root (network namespaces, eBPF).
 
 Options:
   --json        one JSON object on stdout (default: a table)
+  --placement cluster|equal
+                overhead: where Tollgate's processes run beside the workload.
+                cluster (default): the agent in a cgroup with the CPU its DaemonSet
+                asks for, the collector at the least CPU weight (in a cluster it
+                runs elsewhere); equal: both as plain processes
   -h, --help    this text`,
   options: {
     json: { type: 'boolean' },
+    placement: { type: 'string' },
   },
   async run(args) {
     if (args.positionals.length !== 1)
       throw new UsageError('exactly one benchmark NAME is required');
     const name = requireOneOf(args.positionals[0]!, benchmarks, 'NAME');
+    const given = args.values.placement;
+    const placement = requireOneOf(
+      typeof given === 'string' ? given : 'cluster',
+      placements,
+      '--placement',
+    );
     const { run, render } = runners[name];
-    const result = await run((line) => console.error(`bench ${name}: ${line}`));
+    const result = await run((line) => console.error(`bench ${name}: ${line}`), placement);
     const json = name === 'all' ? (result as { report: unknown }).report : result;
     console.log(args.values.json ? JSON.stringify(json) : render(result));
     return 0;

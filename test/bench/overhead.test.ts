@@ -18,10 +18,12 @@ test('bench overhead: A/B rounds, the agent measured, every hop seen, nothing lo
       latencyRate: 200,
       rateSeconds: 2,
       rateConnections: 4,
+      placement: 'cluster',
     },
     (line) => lines.push(line),
   );
   t.diagnostic(JSON.stringify(r));
+  assert.equal(r.placement, 'cluster');
   assert.equal(lines.length, 4);
   // A/B, then B/A: neither side always runs second.
   assert.match(lines[0]!, /without Tollgate/);
