@@ -1,5 +1,5 @@
 // Where the overhead benchmark puts Tollgate's processes on this one machine, as a cluster
-// would place them. The agent gets a cgroup with the CPU its DaemonSet asks for, read from
+// would place them, and how the agent is started there (its container's NODE_OPTIONS). The agent gets a cgroup with the CPU its DaemonSet asks for, read from
 // the manifests: its `requests.cpu` as the weight it has when the CPUs are contended, its
 // `limits.cpu` as a quota. The collector, which a cluster runs as a Deployment of its own
 // (not on the node whose pods it watches), gets the least weight a cgroup can have, a
@@ -31,15 +31,26 @@ export function millicores(quantity: string | number): number {
 
 interface Container {
   name?: string;
+  env?: { name: string; value?: string }[];
   resources?: { requests?: { cpu?: string | number }; limits?: { cpu?: string | number } };
+}
+
+/** The agent's container as the manifests give it. */
+function agentContainer(dir: string): Container | undefined {
+  const daemonSet = kustomize(dir).find(
+    (m: Manifest) => m.kind === 'DaemonSet' && m.metadata.name === 'tollgate-agent',
+  ) as (Manifest & { spec?: { template?: { spec?: { containers?: Container[] } } } }) | undefined;
+  return daemonSet?.spec?.template?.spec?.containers?.find((c) => c.name === 'agent');
+}
+
+/** The Node options the manifests start the agent with (its container's NODE_OPTIONS). */
+export function agentNodeOptions(dir: string = MANIFESTS): string | undefined {
+  return agentContainer(dir)?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
 }
 
 /** The CPU resources the manifests give the agent's container. */
 export function agentCpu(dir: string = MANIFESTS): CpuResources {
-  const daemonSet = kustomize(dir).find(
-    (m: Manifest) => m.kind === 'DaemonSet' && m.metadata.name === 'tollgate-agent',
-  ) as (Manifest & { spec?: { template?: { spec?: { containers?: Container[] } } } }) | undefined;
-  const agent = daemonSet?.spec?.template?.spec?.containers?.find((c) => c.name === 'agent');
+  const agent = agentContainer(dir);
   const requests = agent?.resources?.requests?.cpu;
   const limits = agent?.resources?.limits?.cpu;
   if (requests === undefined)

@@ -12,6 +12,7 @@ import {
   readProcessResources,
 } from '../daemonset/proc-resources.js';
 import { nodeEntry, waitForLine } from '../lab/spawn.js';
+import { agentNodeOptions } from './placement.js';
 
 export interface TollgateProcess {
   readonly pid: number;
@@ -38,9 +39,10 @@ export interface AgentProcess extends TollgateProcess {
   output(): string;
 }
 
-function startCli(args: string[]): ChildProcess {
+function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
   return spawn(process.execPath, [...nodeEntry(import.meta.url, '../cli/tollgate'), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env,
   });
 }
 
@@ -121,16 +123,22 @@ export async function startAgentProcess(
   intervalS = 1,
   extraArgs: readonly string[] = [],
 ): Promise<AgentProcess> {
-  const child = startCli([
-    'agent',
-    '--collector',
-    collector,
-    '--interval',
-    String(intervalS),
-    '--http-listen',
-    '127.0.0.1:0',
-    ...extraArgs,
-  ]);
+  // With the Node options its DaemonSet gives it (bench/placement.ts).
+  const nodeOptions = agentNodeOptions();
+  const env = nodeOptions ? { ...process.env, NODE_OPTIONS: nodeOptions } : process.env;
+  const child = startCli(
+    [
+      'agent',
+      '--collector',
+      collector,
+      '--interval',
+      String(intervalS),
+      '--http-listen',
+      '127.0.0.1:0',
+      ...extraArgs,
+    ],
+    env,
+  );
   const running = handle(child);
   try {
     const line = await waitForLine(child, /health and metrics on/, 'agent', 60_000);

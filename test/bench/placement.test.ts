@@ -1,9 +1,14 @@
-// Where the overhead benchmark puts the agent and the collector: the agent with the CPU its
-// DaemonSet asks for, read from the manifests as they are, and cgroup files written the way
-// the kubelet writes them for those requests.
+// Where the overhead benchmark puts the agent and the collector: the agent with the CPU and
+// the Node options its DaemonSet gives it, read from the manifests as they are, and cgroup
+// files written the way the kubelet writes them for those requests.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { agentCpu, COLLECTOR_ELSEWHERE, millicores } from '../../bench/placement.js';
+import {
+  agentCpu,
+  agentNodeOptions,
+  COLLECTOR_ELSEWHERE,
+  millicores,
+} from '../../bench/placement.js';
 import { cpuRequestWrites } from '../../lab/cpu-limit.js';
 
 test('CPU quantities as Kubernetes writes them', () => {
@@ -14,8 +19,9 @@ test('CPU quantities as Kubernetes writes them', () => {
   assert.throws(() => millicores('a lot'), /not a CPU quantity/);
 });
 
-test("the agent's CPU is the DaemonSet's: a 100m request, a 1-core limit", () => {
+test("the agent's CPU and Node options are the DaemonSet's: a 100m request, a 1-core limit", () => {
   assert.deepEqual(agentCpu(), { requestMillicores: 100, limit: { cores: 1 } });
+  assert.equal(agentNodeOptions(), '--max-semi-space-size=1');
 });
 
 test('a request becomes the weight the kubelet gives it; BestEffort the least', () => {
