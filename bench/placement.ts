@@ -8,18 +8,11 @@
 // equals, which no cluster does. The kernel programs' time is charged to the workload
 // wherever the agent is: placement cannot hide it.
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { MANIFESTS_DIR } from '../cli/commands/manifests.js';
 import { kustomize, type Manifest } from '../daemonset/kustomize.js';
 import type { CpuResources } from '../lab/cpu-limit.js';
 
-const MANIFESTS = fileURLToPath(
-  new URL(
-    import.meta.url.includes('/dist/')
-      ? '../../daemonset/manifests/base'
-      : '../daemonset/manifests/base',
-    import.meta.url,
-  ),
-);
+const MANIFESTS = join(MANIFESTS_DIR, 'base');
 
 /** Millicores of a Kubernetes CPU quantity: "100m", "1", "0.5". */
 export function millicores(quantity: string | number): number {

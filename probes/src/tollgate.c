@@ -329,7 +329,8 @@ static int map_edge_slots(struct tollgate_bpf *skel, struct edge_slots *slots)
 
 /*
  * Deletes `count` keys, in batches. A key that is not there (the index entry of a slot
- * that lost the race to index its edge: the winner's slot took it) is skipped.
+ * that lost the race to index its edge: the winner's slot took it) is skipped. A kernel
+ * that refuses the batch for another reason gets the keys one by one.
  */
 static void delete_keys(int fd, const void *keys, size_t key_size, __u32 count)
 {
@@ -339,6 +340,11 @@ static void delete_keys(int fd, const void *keys, size_t key_size, __u32 count)
 		n = count - done;
 		if (!bpf_map_delete_batch(fd, (const char *)keys + done * key_size, &n, NULL))
 			return;
+		if (errno != ENOENT) {
+			for (; done < count; done++)
+				bpf_map_delete_elem(fd, (const char *)keys + done * key_size);
+			return;
+		}
 		done += n + 1; /* n were deleted before the one that failed */
 	}
 }
