@@ -1,12 +1,13 @@
 // Where the overhead benchmark puts Tollgate's processes on this one machine, as a cluster
-// would place them, and how the agent is started there (its container's NODE_OPTIONS). The agent gets a cgroup with the CPU its DaemonSet asks for, read from
-// the manifests: its `requests.cpu` as the weight it has when the CPUs are contended, its
-// `limits.cpu` as a quota. The collector, which a cluster runs as a Deployment of its own
-// (not on the node whose pods it watches), gets the least weight a cgroup can have, a
-// BestEffort container's: it takes only the CPU the workload leaves, standing in for a
-// machine of its own. Without this both would compete with the workload's processes as
-// equals, which no cluster does. The kernel programs' time is charged to the workload
-// wherever the agent is: placement cannot hide it.
+// would place them, and how the agent is started there (its container's NODE_OPTIONS).
+// The agent gets a cgroup with the CPU its DaemonSet asks for, read from the manifests:
+// its `requests.cpu` as the weight it has when the CPUs are contended, its `limits.cpu`
+// as a quota. The collector, which a cluster runs as a Deployment of its own (not on the
+// node whose pods it watches), gets the least weight a cgroup can have, a BestEffort
+// container's: it takes only the CPU the workload leaves, standing in for a machine of
+// its own. Without this both would compete with the workload's processes as equals,
+// which no cluster does. The kernel programs' time is charged to the workload wherever
+// the agent is: placement cannot hide it.
 import { join } from 'node:path';
 import { MANIFESTS_DIR } from '../cli/commands/manifests.js';
 import { kustomize, type Manifest } from '../daemonset/kustomize.js';
@@ -28,8 +29,15 @@ interface Container {
   resources?: { requests?: { cpu?: string | number }; limits?: { cpu?: string | number } };
 }
 
-/** The agent's container as the manifests give it. */
+const containers = new Map<string, Container | undefined>();
+
+/** The agent's container as the manifests give it; rendered once per directory. */
 function agentContainer(dir: string): Container | undefined {
+  if (!containers.has(dir)) containers.set(dir, renderAgentContainer(dir));
+  return containers.get(dir);
+}
+
+function renderAgentContainer(dir: string): Container | undefined {
   const daemonSet = kustomize(dir).find(
     (m: Manifest) => m.kind === 'DaemonSet' && m.metadata.name === 'tollgate-agent',
   ) as (Manifest & { spec?: { template?: { spec?: { containers?: Container[] } } } }) | undefined;

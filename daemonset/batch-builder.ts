@@ -11,7 +11,7 @@ import {
   type HopRecord,
   type TupleRecord,
 } from '../probes/records.js';
-import { histogramSum, wireCounters } from '../proto/edge-metrics.js';
+import { HISTOGRAM_SUMS, wireCounters } from '../proto/edge-metrics.js';
 import type {
   ConnectionTuple,
   EdgeReport,
@@ -255,9 +255,9 @@ export function buildInterval(
       remote: { address: e.key.remoteAddress, port: client ? e.key.servicePort : 0 },
       ...wireCounters(e),
       // The kernel keeps exact sums beside the buckets: the means stay exact.
-      connectLatency: toHistogram(hist('connect_latency'), e[histogramSum('connect_latency')]),
-      exchangeLatency: toHistogram(hist('exchange_latency'), e[histogramSum('exchange_latency')]),
-      srtt: toHistogram(hist('srtt'), e[histogramSum('srtt')]),
+      connectLatency: toHistogram(hist('connect_latency'), e[HISTOGRAM_SUMS.connect_latency]),
+      exchangeLatency: toHistogram(hist('exchange_latency'), e[HISTOGRAM_SUMS.exchange_latency]),
+      srtt: toHistogram(hist('srtt'), e[HISTOGRAM_SUMS.srtt]),
       connections: tuples.get(id) ?? [],
     });
   }

@@ -10,12 +10,15 @@
 // one is stale. Adding a counter touches this table and the kernel code that fills it.
 // Pure data: imported by the browser too.
 
+/** The histograms of EdgeReport whose exact sum the kernel keeps in a counter. */
+type SummedHistogram = 'connect_latency' | 'exchange_latency' | 'srtt';
+
 /** Where a counter goes past the kernel. */
 export type EdgeMetricWire =
   /** A counter of EdgeReport (this field number), a column of the store, summed. */
   | { counter: number; since?: number }
   /** The exact sum beside the buckets of this histogram of EdgeReport: its mean. */
-  | { histogramSum: 'connect_latency' | 'exchange_latency' | 'srtt' };
+  | { histogramSum: SummedHistogram };
 
 export interface EdgeMetric {
   /** In C, in the .proto and in the store. */
@@ -177,14 +180,10 @@ export const WIRE_COUNTERS = EDGE_METRICS.filter(
   (m): m is Extract<Metric, { wire: { counter: number } }> => 'counter' in m.wire,
 ).sort((a, b) => a.wire.counter - b.wire.counter);
 
-/** The kernel counter that holds a histogram's exact sum. */
-export function histogramSum(
-  histogram: 'connect_latency' | 'exchange_latency' | 'srtt',
-): EdgeCounter {
-  const m = EDGE_METRICS.find((e) => 'histogramSum' in e.wire && e.wire.histogramSum === histogram);
-  if (!m) throw new Error(`no sum for ${histogram}`);
-  return m.ts;
-}
+/** The kernel counter that holds each histogram's exact sum, found once. */
+export const HISTOGRAM_SUMS = Object.fromEntries(
+  EDGE_METRICS.flatMap((m) => ('histogramSum' in m.wire ? [[m.wire.histogramSum, m.ts]] : [])),
+) as Record<SummedHistogram, EdgeCounter>;
 
 /** The counters' values of a record or report, by TypeScript name. */
 export function wireCounters(

@@ -1,5 +1,5 @@
 // An edge's detail: exchange latency at both ends, connect latency and srtt as
-// histograms on a log axis; bytes, retransmits and resets per side; and each over the
+// histograms on a log axis; every counter of an edge report per side; and each over the
 // range as sparklines.
 import { WIRE_COUNTERS } from '../../../proto/edge-metrics.js';
 import type { EdgeDetail, EndSummary } from '../model/api-types.js';
