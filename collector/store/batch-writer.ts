@@ -1,0 +1,190 @@
+// Writes one validated batch: its agent, processes and peer names, a series row for each
+// edge, hop, resource sample and agent cost report, the connection tuples that join ends,
+// and the batch's identity that drops its replays. The caller holds the transaction.
+import { WIRE_COUNTERS } from '../../proto/edge-metrics.js';
+import type {
+  AgentCost,
+  Batch,
+  EdgeReport,
+  HopReport,
+  ProcessIdentity,
+  ResourceSample,
+} from '../../proto/gen/tollgate/v1.js';
+import { clockStepBack } from '../model/batch-interval.js';
+import { processId } from '../model/ids.js';
+import type { Row } from './aggregate.js';
+import { joinConnections } from './connection-join.js';
+import {
+  type AgentCpuLast,
+  agentCpuDelta,
+  type ProcessCpuLast,
+  processCpuDelta,
+} from './cpu-deltas.js';
+import { encodeHistogram } from './histogram-blob.js';
+import { DIRECTION_CODE, SIDE_CODE } from './identity-rows.js';
+import type { Rollups } from './rollup.js';
+import { METHOD_CODE, type SeriesKind } from './series.js';
+import type { SeriesTables } from './series-tables.js';
+import type { SessionRows } from './session-rows.js';
+import type { Statements } from './statements.js';
+import { bucketStart } from './tiers.js';
+
+type StoredProcess = { id: number; identity: ProcessIdentity };
+
+export class BatchWriter {
+  constructor(
+    private readonly statements: Statements,
+    private readonly series: SeriesTables,
+    private readonly rollups: Rollups,
+    private readonly sessions: SessionRows,
+  ) {}
+
+  write(batch: Batch, nowMs: number): void {
+    const s = this.statements;
+    this.sessions.addLoadReports(batch);
+    const seen = batch.intervalEndUnixMs || nowMs;
+    // Rows are keyed by the interval's start; one that ends before it starts (the agent's
+    // clock stepped back) is kept at its end, on the clock its next intervals follow.
+    const start = clockStepBack(batch) ? seen : batch.intervalStartUnixMs || seen;
+    const bucket = bucketStart(start, 1000);
+    const cost = batch.agentCost;
+    const agent = (
+      s.upsertAgent.get({
+        agentId: batch.agentId,
+        node: batch.node,
+        bootId: batch.bootId,
+        version: '',
+        nodeInfo: '{}',
+        cost: cost ? JSON.stringify(cost) : null,
+        now: nowMs,
+      }) as { id: number }
+    ).id;
+
+    const processes = new Map<string, StoredProcess>();
+    for (const identity of batch.processes) {
+      const key = processId(batch.node, identity.ref);
+      const row = s.upsertProcess.get({
+        key,
+        node: batch.node,
+        pid: identity.ref?.pid ?? 0,
+        start: identity.ref?.startTimeTicks ?? 0,
+        identity: JSON.stringify(identity),
+        seen,
+      }) as { id: number };
+      processes.set(key, { id: row.id, identity });
+    }
+    const processOf = (ref: ProcessIdentity['ref']) => {
+      const found = processes.get(processId(batch.node, ref));
+      if (!found) throw new Error(`batch refers to process ${ref?.pid} it does not describe`);
+      return found;
+    };
+
+    for (const peer of batch.peers)
+      s.upsertPeerName.run(
+        peer.address,
+        peer.kind === 'PEER_KIND_SERVICE' ? 'service' : 'pod',
+        peer.namespace,
+        peer.name,
+        seen,
+      );
+    for (const edge of batch.edges)
+      this.writeEdge(batch.node, edge, processOf(edge.process), bucket, seen);
+    for (const hop of batch.hops) this.writeHop(hop, processOf(hop.process).id, bucket);
+    for (const sample of batch.resources)
+      this.writeResource(sample, processOf(sample.process).id, bucket, seen);
+    if (cost) this.writeAgentCost(agent, batch.bootId, cost, bucket);
+    s.insertBatch.run(
+      batch.agentId,
+      batch.bootId,
+      batch.sequence,
+      nowMs,
+      seen,
+      batch.edges.length + batch.hops.length + batch.resources.length,
+    );
+  }
+
+  private writeEdge(
+    node: string,
+    edge: EdgeReport,
+    process: StoredProcess,
+    bucket: number,
+    seen: number,
+  ): void {
+    const side = SIDE_CODE[edge.side as keyof typeof SIDE_CODE];
+    const client = side === SIDE_CODE.CONNECTION_SIDE_CLIENT;
+    const endId = (
+      this.statements.upsertEnd.get({
+        process: process.id,
+        side,
+        local: edge.local?.address ?? '',
+        remote: edge.remote?.address ?? '',
+        // The service port: what the client dialed, or what the server listens on.
+        port: client ? (edge.remote?.port ?? 0) : (edge.local?.port ?? 0),
+        seen,
+      }) as { id: number }
+    ).id;
+    const row: Row = {
+      ...Object.fromEntries(WIRE_COUNTERS.map((m) => [m.name, edge[m.ts]])),
+      connect_latency: encodeHistogram(edge.connectLatency),
+      exchange_latency: encodeHistogram(edge.exchangeLatency),
+      srtt: encodeHistogram(edge.srtt),
+    };
+    this.writeSeries('end', endId, bucket, row);
+    joinConnections(
+      this.statements,
+      edge,
+      { id: endId, side, node, netnsInode: process.identity.netnsInode },
+      seen,
+    );
+  }
+
+  private writeHop(hop: HopReport, process: number, bucket: number): void {
+    const direction = DIRECTION_CODE[hop.direction as keyof typeof DIRECTION_CODE];
+    const sid = (this.statements.upsertHopSeries.get(process, direction) as { id: number }).id;
+    this.writeSeries('hop', sid, bucket, {
+      requests: hop.requests,
+      unpaired: hop.unpaired,
+      unmatched_forwards: hop.unmatchedForwards,
+      arrival_unknown: hop.arrivalUnknown,
+      method: METHOD_CODE[hop.method],
+      request_hop: encodeHistogram(hop.requestHop),
+      response_hop: encodeHistogram(hop.responseHop),
+      added: encodeHistogram(hop.added),
+    });
+  }
+
+  private writeResource(sample: ResourceSample, process: number, bucket: number, seen: number) {
+    const s = this.statements;
+    const cpu = sample.cpuUserNs + sample.cpuSystemNs;
+    const last = s.resourceLast.get(process) as ProcessCpuLast | undefined;
+    const delta = processCpuDelta(cpu, seen, last);
+    this.writeSeries('resource', process, bucket, {
+      cpu_ns: delta.cpuNs,
+      rss_bytes_sum: sample.rssBytes,
+      samples: 1,
+      rss_bytes_max: sample.rssBytes,
+    });
+    if (delta.advance) s.setResourceLast.run(process, cpu, seen);
+  }
+
+  private writeAgentCost(agent: number, bootId: string, cost: AgentCost, bucket: number): void {
+    const s = this.statements;
+    const delta = agentCpuDelta(cost, bootId, s.agentLast.get(agent) as AgentCpuLast | undefined);
+    this.writeSeries('agent', agent, bucket, {
+      agent_cpu_ns: delta.agentCpuNs,
+      runner_cpu_ns: delta.runnerCpuNs,
+      agent_rss_bytes_sum: cost.agentRssBytes,
+      runner_rss_bytes_sum: cost.runnerRssBytes,
+      samples: 1,
+      agent_rss_bytes_max: cost.agentRssBytes,
+      runner_rss_bytes_max: cost.runnerRssBytes,
+    });
+    s.setAgentLast.run(agent, bootId, cost.agentCpuNs, cost.runnerCpuNs);
+  }
+
+  /** A raw row, and for a late batch also the rollups its bucket was already rolled into. */
+  private writeSeries(name: SeriesKind['name'], sid: number, bucket: number, row: Row): void {
+    this.series.insert(name, sid, bucket, row);
+    this.rollups.addLate(name, sid, bucket, row);
+  }
+}

@@ -1,0 +1,156 @@
+// The rows that say what the series are of (agents, processes, connection ends, hop
+// series, their links and the names of remote addresses), read back in the shapes the
+// API's queries use, and the codes these tables store for sides and directions.
+import type { AgentCost, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
+import type { PeerNameRecord } from '../model/topology.js';
+import type { Sql } from './statements.js';
+
+export const SIDE_CODE = { CONNECTION_SIDE_CLIENT: 1, CONNECTION_SIDE_SERVER: 2 } as const;
+export const DIRECTION_CODE = { DIRECTION_INBOUND: 1, DIRECTION_OUTBOUND: 2 } as const;
+
+export interface EndInfo {
+  id: number;
+  process: number;
+  side: 'client' | 'server';
+  localAddress: string;
+  remoteAddress: string;
+  port: number;
+}
+
+export interface HopSeriesInfo {
+  id: number;
+  process: number;
+  direction: 'inbound' | 'outbound';
+}
+
+export interface ProcessInfo {
+  id: number;
+  key: string;
+  node: string;
+  identity: ProcessIdentity;
+  firstSeenMs: number;
+  lastSeenMs: number;
+}
+
+export interface AgentInfo {
+  id: number;
+  agentId: string;
+  node: string;
+  bootId: string;
+  version: string;
+  nodeInfo: unknown;
+  /** The agent's latest AgentCost, as it sent it. */
+  cost: AgentCost | null;
+  firstSeenMs: number;
+  lastSeenMs: number;
+}
+
+/** A table's rows with these ids, or all of them. */
+function rowsOf(sql: Sql, table: string, ids?: readonly number[]): unknown[] {
+  return ids
+    ? sql.selectIn(`SELECT * FROM ${table} WHERE id IN`, ids)
+    : sql.prepare(`SELECT * FROM ${table}`).all();
+}
+
+export function ends(sql: Sql, ids?: readonly number[]): EndInfo[] {
+  const rows = rowsOf(sql, 'ends', ids) as {
+    id: number;
+    process: number;
+    side: number;
+    local_addr: string;
+    remote_addr: string;
+    port: number;
+  }[];
+  return rows.map((r) => ({
+    id: r.id,
+    process: r.process,
+    side: r.side === SIDE_CODE.CONNECTION_SIDE_CLIENT ? 'client' : 'server',
+    localAddress: r.local_addr,
+    remoteAddress: r.remote_addr,
+    port: r.port,
+  }));
+}
+
+export function hopSeries(sql: Sql, ids?: readonly number[]): HopSeriesInfo[] {
+  const rows = rowsOf(sql, 'hop_series', ids) as {
+    id: number;
+    process: number;
+    direction: number;
+  }[];
+  return rows.map((r) => ({
+    id: r.id,
+    process: r.process,
+    direction: r.direction === DIRECTION_CODE.DIRECTION_INBOUND ? 'inbound' : 'outbound',
+  }));
+}
+
+export function processes(sql: Sql, ids?: readonly number[]): ProcessInfo[] {
+  const rows = rowsOf(sql, 'processes', ids) as {
+    id: number;
+    key: string;
+    node: string;
+    identity: string;
+    first_seen_ms: number;
+    last_seen_ms: number;
+  }[];
+  return rows.map((r) => ({
+    id: r.id,
+    key: r.key,
+    node: r.node,
+    identity: JSON.parse(r.identity) as ProcessIdentity,
+    firstSeenMs: r.first_seen_ms,
+    lastSeenMs: r.last_seen_ms,
+  }));
+}
+
+/** Joined ends: each client end with the server ends its sampled connections reached. */
+export function links(
+  sql: Sql,
+  endIds: readonly number[],
+): { clientEnd: number; serverEnd: number }[] {
+  if (endIds.length === 0) return [];
+  const rows = sql.selectIn(
+    'SELECT client_end, server_end FROM links WHERE client_end IN',
+    endIds,
+  ) as {
+    client_end: number;
+    server_end: number;
+  }[];
+  return rows.map((r) => ({ clientEnd: r.client_end, serverEnd: r.server_end }));
+}
+
+/** What the agents named these remote addresses after, most recently. */
+export function peerNames(sql: Sql, addresses: readonly string[]): Map<string, PeerNameRecord> {
+  const rows = sql.selectIn(
+    'SELECT address, kind, namespace, name FROM peer_names WHERE address IN',
+    [...new Set(addresses)],
+  ) as { address: string; kind: 'pod' | 'service'; namespace: string; name: string }[];
+  return new Map(
+    rows.map((r) => [r.address, { kind: r.kind, namespace: r.namespace, name: r.name }]),
+  );
+}
+
+export function agents(sql: Sql): AgentInfo[] {
+  const rows = sql.prepare('SELECT * FROM agents ORDER BY agent_id').all() as {
+    id: number;
+    agent_id: string;
+    node: string;
+    boot_id: string;
+    version: string;
+    node_info: string;
+    cost: string | null;
+    first_seen_ms: number;
+    last_seen_ms: number;
+  }[];
+  return rows.map((r) => ({
+    id: r.id,
+    agentId: r.agent_id,
+    node: r.node,
+    bootId: r.boot_id,
+    version: r.version,
+    nodeInfo: JSON.parse(r.node_info),
+    cost: r.cost ? JSON.parse(r.cost) : null,
+    firstSeenMs: r.first_seen_ms,
+    lastSeenMs: r.last_seen_ms,
+  }));
+}

@@ -1,0 +1,116 @@
+// Rolls the series up from each tier into the next coarser one (tiers.ts), and remembers
+// how far each tier is rolled: reads plan on it, retention never deletes past it, and a
+// late batch's rows also go into the rollups their bucket was already rolled into.
+import { type Aggregate, addRow, emptyAggregate, type Row } from './aggregate.js';
+import { SERIES, type SeriesKind, seriesKind } from './series.js';
+import type { SeriesTables } from './series-tables.js';
+import type { Statements } from './statements.js';
+import { bucketStart, type Tier } from './tiers.js';
+
+/** Buckets of the target tier one rollup pass folds (their aggregates are held in memory). */
+export const ROLLUP_CHUNK_BUCKETS = 10;
+
+export interface RollupOptions {
+  /** How long after a bucket ends before it is rolled up (ms). */
+  graceMs: number;
+  /** Rollup time one `rollUp` may spend before it leaves the rest to the next call (ms). */
+  budgetMs: number;
+}
+
+export class Rollups {
+  /** How far each tier is rolled up: the end of its last complete bucket. */
+  readonly rolledTo = new Map<Tier['name'], number>();
+
+  constructor(
+    private readonly statements: Statements,
+    private readonly series: SeriesTables,
+    private readonly tiers: readonly Tier[],
+    private readonly options: RollupOptions,
+  ) {
+    this.refresh();
+  }
+
+  /** Reads again how far each tier is rolled up (a reader's view of the writer's work). */
+  refresh(): void {
+    this.rolledTo.clear();
+    for (const row of this.statements.rolledTo.all() as {
+      tier: Tier['name'];
+      rolled_to_ms: number;
+    }[])
+      this.rolledTo.set(row.tier, row.rolled_to_ms);
+  }
+
+  /** Rolls finished buckets up into each coarser tier in turn; call inside a transaction. */
+  rollUp(nowMs: number): void {
+    const started = performance.now();
+    for (let i = 1; i < this.tiers.length; i++)
+      this.rollup(this.tiers[i - 1]!, this.tiers[i]!, nowMs, started);
+  }
+
+  /** A raw row that came late: added into the rollups its bucket was already rolled into. */
+  addLate(name: SeriesKind['name'], sid: number, bucket: number, row: Row): void {
+    const kind = seriesKind(name);
+    for (const tier of this.tiers.slice(1)) {
+      if (bucket >= (this.rolledTo.get(tier.name) ?? 0)) continue;
+      const aggregate = emptyAggregate(kind);
+      addRow(kind, aggregate, row);
+      this.series.mergeInto(kind, tier, bucketStart(bucket, tier.bucketMs), sid, aggregate);
+    }
+  }
+
+  private rollup(source: Tier, target: Tier, nowMs: number, started: number): void {
+    // A tier never rolls past what its source holds whole: raw rows up to the grace, a
+    // rollup up to where it was itself rolled (it may be catching up, below).
+    const boundary = bucketStart(
+      Math.min(
+        nowMs - this.options.graceMs,
+        source.name === 'raw' ? Number.POSITIVE_INFINITY : (this.rolledTo.get(source.name) ?? 0),
+      ),
+      target.bucketMs,
+    );
+    let from = this.rolledTo.get(target.name);
+    if (from === undefined) {
+      // First rollup: start at the oldest data there is.
+      let oldest = boundary;
+      for (const kind of SERIES) {
+        const b = this.series.oldestBucket(kind, source.name);
+        if (b !== null) oldest = Math.min(oldest, bucketStart(b, target.bucketMs));
+      }
+      from = oldest;
+    }
+    if (boundary <= from) {
+      this.setRolledTo(target, from);
+      return;
+    }
+    // A few buckets at a time, and on to the next tier once this call's time is spent:
+    // a tier far behind (a store from before it existed, whose first rollup starts at
+    // its source's oldest row, days back; a collector that was down) catches up over
+    // calls, holding a few buckets of aggregates in memory and the writer for a bounded
+    // time, rather than all of it at once.
+    for (let chunk = from; chunk < boundary; ) {
+      const end = Math.min(boundary, chunk + ROLLUP_CHUNK_BUCKETS * target.bucketMs);
+      for (const kind of SERIES) {
+        const groups = new Map<string, { bucket: number; sid: number; aggregate: Aggregate }>();
+        this.series.fold(kind, source.name, chunk, end, target.bucketMs, (bucket, sid) => {
+          const key = `${bucket}/${sid}`;
+          let group = groups.get(key);
+          if (!group) {
+            group = { bucket, sid, aggregate: emptyAggregate(kind) };
+            groups.set(key, group);
+          }
+          return group.aggregate;
+        });
+        for (const g of groups.values())
+          this.series.mergeInto(kind, target, g.bucket, g.sid, g.aggregate);
+      }
+      this.setRolledTo(target, end);
+      chunk = end;
+      if (performance.now() - started > this.options.budgetMs) break;
+    }
+  }
+
+  private setRolledTo(tier: Tier, ms: number): void {
+    this.rolledTo.set(tier.name, ms);
+    this.statements.setRolledTo.run(tier.name, ms);
+  }
+}
