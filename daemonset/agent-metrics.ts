@@ -2,6 +2,7 @@
 // counted twice and a scrape costs one status read. Names follow Prometheus conventions:
 // tollgate_agent_ prefix, base units (seconds, bytes), _total on counters.
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { LOSS_METRICS } from '../proto/loss-metrics.js';
 import type { AgentStatus } from './agent.js';
 
 type Read = (s: AgentStatus) => number;
@@ -74,6 +75,17 @@ export function agentRegistry(status: () => AgentStatus): Registry {
     'Kernel records lost because a BPF map was full',
     (s) => s.lost.kernelMapFull,
   );
+  new Counter({
+    name: 'tollgate_agent_kernel_lost_total',
+    help: "What the kernel side could not account, by cause (the kernel's loss counters)",
+    labelNames: ['cause'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const causes = current().lost.kernelCauses;
+      for (const m of LOSS_METRICS) this.inc({ cause: m.name }, causes[m.ts]);
+    },
+  });
   counter(
     'tollgate_agent_kernel_buffer_full_total',
     "Process start and exit events lost because the kernel's ring buffer was full",

@@ -14,6 +14,7 @@ import type {
   PeerName,
   ResourceSample,
 } from '../proto/gen/tollgate/v1.js';
+import { type LostCounters, lossFigures, noLoss } from '../proto/loss-metrics.js';
 import { TOLLGATE_VERSION } from '../proto/version.js';
 import { buildInterval, DirectionLearner, IntervalRecords } from './batch-builder.js';
 import { readStartTimeTicks } from './identity/proc-identity.js';
@@ -81,6 +82,8 @@ export interface AgentStatus {
   meshManagementHops: number;
   fallbackReason: string | null;
   lost: {
+    /** What the kernel could not account, by cause; the three figures below add them up. */
+    kernelCauses: LostCounters;
     kernelMapFull: number;
     /** Process start and exit events the kernel's ring buffer had no room for. */
     kernelBufferFull: number;
@@ -128,13 +131,11 @@ export class Agent {
   private current = new IntervalRecords();
   private intervals = 0;
   private batches = 0;
-  private kernelMapFull = 0;
-  private kernelBufferFull = 0;
+  private kernelLost: LostCounters = noLoss();
   private hopsWithoutDirection = 0;
   private meshManagementHops = 0;
   private edgesWithoutPort = 0;
   private tuplesWithoutPort = 0;
-  private staleSocketStates = 0;
   private straysDropped = 0;
   private unresolvedProcesses = 0;
   private lastIntervalEndMs = Date.now();
@@ -227,12 +228,11 @@ export class Agent {
       meshManagementHops: this.meshManagementHops,
       fallbackReason: this.fallbackReason,
       lost: {
-        kernelMapFull: this.kernelMapFull,
-        kernelBufferFull: this.kernelBufferFull,
+        kernelCauses: { ...this.kernelLost },
+        ...lossFigures(this.kernelLost),
         hopsWithoutDirection: this.hopsWithoutDirection,
         edgesWithoutPort: this.edgesWithoutPort,
         tuplesWithoutPort: this.tuplesWithoutPort,
-        staleSocketStates: this.staleSocketStates,
         straysDropped: this.straysDropped,
         unresolvedProcesses: this.unresolvedProcesses,
         directionsEvicted: this.directions.evicted,
@@ -320,18 +320,7 @@ export class Agent {
     const records = this.current;
     this.current = new IntervalRecords();
     this.intervals++;
-    const lost = interval.lost;
-    this.kernelMapFull =
-      lost.edgeMapFull +
-      lost.histMapFull +
-      lost.sockMapFull +
-      lost.tupleMapFull +
-      lost.hopQueueFull +
-      lost.hopMapFull +
-      lost.listenerMapFull;
-    // The process events' ring buffer: a buffer, not a map, reported as such.
-    this.kernelBufferFull = lost.processEventsFull;
-    this.staleSocketStates = lost.sockStateStale;
+    this.kernelLost = interval.lost;
     const identities = new Map<number, Identity>();
     for (const tgid of records.tgids) {
       const identity = this.resolver.resolve(tgid);
@@ -367,6 +356,7 @@ export class Agent {
     const endMs = interval.realtimeMs || Date.now();
     this.followTarget();
     const spool = this.shipper.stats();
+    const kernel = lossFigures(this.kernelLost);
     this.shipper.send({
       node: this.node,
       intervalStartUnixMs: this.lastIntervalEndMs,
@@ -382,8 +372,8 @@ export class Agent {
         spoolBatches: spool.spoolBatches,
         spoolBytes: spool.spoolBytes,
         lost: {
-          kernelMapFull: this.kernelMapFull,
-          kernelBufferFull: this.kernelBufferFull,
+          kernelMapFull: kernel.kernelMapFull,
+          kernelBufferFull: kernel.kernelBufferFull,
           spoolDroppedBatches: spool.spoolDropped,
           rejectedBatches: spool.rejected,
           unresolvedProcesses: this.unresolvedProcesses,

@@ -20,6 +20,13 @@ import type {
   Init,
 } from '../proto/gen/tollgate/v1.js';
 import { bucketValue, type Layout, type SparseHistogram } from '../proto/histogram.js';
+import {
+  addHopCounters,
+  HOP_HISTOGRAM_SUMS,
+  type HopHistogram,
+  type HopReportCounterName,
+  zeroHopReportCounters,
+} from '../proto/hop-metrics.js';
 
 export type Direction = 'DIRECTION_INBOUND' | 'DIRECTION_OUTBOUND';
 
@@ -309,14 +316,12 @@ interface ReportDraft {
   request?: HistogramDraft;
   response?: HistogramDraft;
   added?: HistogramDraft;
-  requestNs: number;
-  responseNs: number;
-  addedNs: number;
-  requests: number;
-  unpaired: number;
-  unmatchedForwards: number;
-  arrivalUnknown: number;
+  /** Each histogram's exact sum (or, without kernel counts, its estimate). */
+  sumNs: Record<HopHistogram, number>;
+  counters: Record<HopReportCounterName, number>;
 }
+
+const HOP_HISTOGRAMS = Object.keys(HOP_HISTOGRAM_SUMS) as HopHistogram[];
 
 const mergeDraft = (into: HistogramDraft | undefined, from: HistogramDraft | undefined) => {
   if (!from) return into;
@@ -394,13 +399,8 @@ function buildHops(
       report = {
         process: ref,
         direction,
-        requestNs: 0,
-        responseNs: 0,
-        addedNs: 0,
-        requests: 0,
-        unpaired: 0,
-        unmatchedForwards: 0,
-        arrivalUnknown: 0,
+        sumNs: { request_hop: 0, response_hop: 0, added: 0 },
+        counters: zeroHopReportCounters(),
       };
       reports.set(id, report);
     }
@@ -409,34 +409,26 @@ function buildHops(
     report.added = mergeDraft(report.added, l.added);
     const s = l.stats;
     if (s) {
-      // The kernel's exact sums and its count of exchanges seen complete.
-      report.requestNs += s.requestNsSum;
-      report.responseNs += s.responseNsSum;
-      report.addedNs += s.addedNsSum;
-      report.requests += s.exchanges + s.unpaired;
-      report.unpaired += s.unpaired;
-      report.unmatchedForwards += s.unmatchedForwards;
-      report.arrivalUnknown += s.arrivalUnknown;
+      // The kernel's exact sums and counts, into HopReport's as proto/hop-metrics.ts says.
+      for (const h of HOP_HISTOGRAMS) report.sumNs[h] += s[HOP_HISTOGRAM_SUMS[h]];
+      addHopCounters(report.counters, s);
     } else {
       // No kernel counts: every request hop timed stands for a request, and the sums are
       // estimated from the bucket midpoints (within the ~3% bucket error).
-      report.requestNs += midpointSum(l.request);
-      report.responseNs += midpointSum(l.response);
-      report.addedNs += midpointSum(l.added);
-      report.requests += countOf(l.request);
+      report.sumNs.request_hop += midpointSum(l.request);
+      report.sumNs.response_hop += midpointSum(l.response);
+      report.sumNs.added += midpointSum(l.added);
+      report.counters.requests += countOf(l.request);
     }
   }
   return {
     hops: [...reports.values()].map((r) => ({
       process: r.process,
       direction: r.direction,
-      requestHop: toHistogram(r.request, r.requestNs),
-      responseHop: toHistogram(r.response, r.responseNs),
-      added: toHistogram(r.added, r.addedNs),
-      requests: r.requests,
-      unpaired: r.unpaired,
-      unmatchedForwards: r.unmatchedForwards,
-      arrivalUnknown: r.arrivalUnknown,
+      requestHop: toHistogram(r.request, r.sumNs.request_hop),
+      responseHop: toHistogram(r.response, r.sumNs.response_hop),
+      added: toHistogram(r.added, r.sumNs.added),
+      ...r.counters,
       method,
     })),
     withoutDirection,

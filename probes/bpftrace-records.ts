@@ -1,6 +1,8 @@
 // Turns the JSON lines of `bpftrace -f json probes/bpftrace/tollgate.bt` into the same
 // ProbeRecords the runner's decoder yields. Pure. Maps arrive one print() each, keyed
 // "pid,side,address,port"; the "interval" printf ends an interval.
+
+import { noLoss } from '../proto/loss-metrics.js';
 import type {
   EdgeCounter,
   EdgeKey,
@@ -133,17 +135,7 @@ export class BpftraceTranslator {
       type: 'interval',
       monotonicNs: Number(now),
       realtimeMs: Date.now(),
-      lost: {
-        edgeMapFull: 0,
-        histMapFull: 0,
-        sockMapFull: 0,
-        tupleMapFull: 0,
-        hopQueueFull: 0,
-        hopMapFull: 0,
-        processEventsFull: 0,
-        listenerMapFull: 0,
-        sockStateStale: 0,
-      },
+      lost: noLoss(),
       edges: this.edges.size,
       hists: this.hists.length,
       tuples: 0,

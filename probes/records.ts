@@ -4,26 +4,15 @@
 
 import { EDGE_COUNTERS, type EdgeCounter } from '../proto/edge-metrics.js';
 import type { Layout } from '../proto/histogram.js';
+import { HOP_COUNTERS, type HopCounter } from '../proto/hop-metrics.js';
+import { LOSS_CAUSES, type LostCounters } from '../proto/loss-metrics.js';
 
 export const RECORD_MAGIC = 0x31524754;
-export const FORMAT_VERSION = 7;
+export const FORMAT_VERSION = 8;
 
 /** Counters of an edge, in the order of struct tg_edge_stats (proto/edge-metrics.ts). */
-export { EDGE_COUNTERS, type EdgeCounter };
-
 /** Counters of a proxy's hops per listener, in the order of struct tg_hop_stats. */
-export const HOP_COUNTERS = [
-  'exchanges',
-  'unpaired',
-  'requests',
-  'responses',
-  'requestNsSum',
-  'responseNsSum',
-  'addedNsSum',
-  'unmatchedForwards',
-  'arrivalUnknown',
-] as const;
-export type HopCounter = (typeof HOP_COUNTERS)[number];
+export { EDGE_COUNTERS, type EdgeCounter, HOP_COUNTERS, type HopCounter };
 
 const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
@@ -35,7 +24,7 @@ export const LAYOUT = {
   edgeRecord: 192,
   histRecord: 64,
   tupleRecord: 80,
-  hopRecord: 120,
+  hopRecord: 104,
   intervalRecord: 112,
   processRecord: 48,
   offsets: {
@@ -68,12 +57,7 @@ export const LAYOUT = {
     'process.parent_tgid': 28,
     'process.comm': 32,
     ...Object.fromEntries(HOP_COUNTERS.map((name, i) => [`hop.${snake(name)}`, 48 + i * 8])),
-    'lost.edge_map_full': 0,
-    'lost.hop_queue_full': 32,
-    'lost.hop_map_full': 40,
-    'lost.process_events_full': 48,
-    'lost.listener_map_full': 56,
-    'lost.sock_state_stale': 64,
+    ...Object.fromEntries(LOSS_CAUSES.map((name, i) => [`lost.${snake(name)}`, i * 8])),
   } as Record<string, number>,
 } as const;
 
@@ -132,18 +116,8 @@ export interface TupleRecord {
   firstSeenNs: number;
 }
 
-export interface LostCounters {
-  edgeMapFull: number;
-  histMapFull: number;
-  sockMapFull: number;
-  tupleMapFull: number;
-  hopQueueFull: number;
-  hopMapFull: number;
-  processEventsFull: number;
-  listenerMapFull: number;
-  /** Socket states a freed socket left at a reused address: dropped (a close was missed). */
-  sockStateStale: number;
-}
+/** What the kernel could not account, by cause (proto/loss-metrics.ts). */
+export type { LostCounters };
 
 export interface IntervalRecord {
   type: 'interval';
@@ -226,17 +200,6 @@ const metrics: Record<number, Metric> = {
   5: 'hop_response',
   6: 'hop_added',
 };
-const LOST_FIELDS = [
-  'edgeMapFull',
-  'histMapFull',
-  'sockMapFull',
-  'tupleMapFull',
-  'hopQueueFull',
-  'hopMapFull',
-  'processEventsFull',
-  'listenerMapFull',
-  'sockStateStale',
-] as const;
 
 const at = (name: string): number => {
   const offset = LAYOUT.offsets[name];
@@ -356,9 +319,7 @@ function decodePayload(type: number, view: DataView, base: number, length: numbe
       need(LAYOUT.intervalRecord);
       const lostAt = base + at('interval.lost');
       const lost = {} as LostCounters;
-      LOST_FIELDS.forEach((name, i) => {
-        lost[name] = u64(view, lostAt + i * 8);
-      });
+      for (const name of LOSS_CAUSES) lost[name] = u64(view, lostAt + at(`lost.${snake(name)}`));
       return {
         type: 'interval',
         monotonicNs: u64(view, base),

@@ -1,6 +1,6 @@
 // The counters of a connection end, defined once. Everything else is generated from this
 // table or driven by it:
-//   - the kernel's struct tg_edge_stats and its field list (probes/src/edge_stats.h,
+//   - the kernel's struct tg_edge_stats and its field list (probes/src/counters.h,
 //     generated), and so the runner's layout and the decoder's offsets;
 //   - EdgeReport's counter fields (the generated block of proto/tollgate/v1/report.proto,
 //     and from it proto/gen);

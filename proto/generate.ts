@@ -2,17 +2,18 @@
 // enums as string unions, a typed codec per message and the grpc-js service definitions.
 //   tsx proto/generate.ts           prints the module
 //   tsx proto/generate.ts --write   writes it (npm run gen:proto), after the files the
-//                                   metric table generates (proto/generate-metrics.ts)
+//                                   counter tables generate (proto/generate-metrics.ts)
 // test/proto/generated.test.ts regenerates in memory and fails when the file is stale.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import {
-  edgeStatsHeader,
-  edgeStatsHeaderPath,
+  countersHeader,
+  countersHeaderPath,
   reportProtoPath,
   withEdgeCounters,
+  withHopCounters,
 } from './generate-metrics.js';
 
 const protoRoot = dirname(fileURLToPath(import.meta.url));
@@ -149,9 +150,10 @@ ${body.join('\n')}`;
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv.includes('--write')) {
-    // The metric table's outputs first: report.proto's block feeds the module.
-    writeFileSync(edgeStatsHeaderPath, edgeStatsHeader());
-    writeFileSync(reportProtoPath, withEdgeCounters(readFileSync(reportProtoPath, 'utf8')));
+    // The counter tables' outputs first: report.proto's blocks feed the module.
+    writeFileSync(countersHeaderPath, countersHeader());
+    const proto = readFileSync(reportProtoPath, 'utf8');
+    writeFileSync(reportProtoPath, withHopCounters(withEdgeCounters(proto)));
     writeFileSync(generatedPath, generate());
   } else process.stdout.write(generate());
 }

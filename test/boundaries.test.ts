@@ -1,7 +1,7 @@
-// The parts' walls, read from the source: product code never imports the lab, the
-// benchmarks, the CLI or the tests; the viewer's code, types included, comes from the
-// viewer and proto/ alone, and the bundle it builds to holds no other file (its source map
-// lists every module in it).
+// The parts' walls, read from the source against README's table of them ("Layout"):
+// product code never imports the lab, the benchmarks, the CLI or the tests; the viewer's
+// code, types included, comes from the viewer and proto/ alone, and the bundle it builds
+// to holds no other file (its source map lists every module in it).
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -9,8 +9,31 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const PRODUCT = ['collector', 'daemonset', 'embedded', 'probes', 'proto', 'web/src'];
-const NOT_PRODUCT = ['lab', 'bench', 'cli', 'test'];
+
+/**
+ * README's table of the parts and the parts each may import ("Layout"): the rule this
+ * file checks, so that what README says is what holds.
+ */
+function readmeLayout(): Map<string, string[]> {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const at = readme.indexOf('### Layout');
+  assert.ok(at >= 0, 'README has its Layout section');
+  const rows = readme
+    .slice(at)
+    .split('\n')
+    .filter((line) => /^\| `[^`]+\/` \|/.test(line));
+  const parts = new Map<string, string[]>();
+  for (const row of rows) {
+    const cells = row.split('|').map((c) => c.trim());
+    const name = /^`([^`]+)\/`$/.exec(cells[1]!)![1]!;
+    const allowed = [...cells[3]!.matchAll(/`([^`]+)\/`/g)].map((m) => m[1]!);
+    parts.set(name, allowed);
+  }
+  return parts;
+}
+
+const LAYOUT = readmeLayout();
+const PARTS = [...LAYOUT.keys()];
 
 /**
  * Every relative import of a file, types included, as repository paths. Only specifiers
@@ -37,30 +60,48 @@ function sources(dir: string): string[] {
 const under = (path: string, dirs: readonly string[]) =>
   dirs.some((d) => path === d || path.startsWith(`${d}/`));
 
-test('product code imports no lab, benchmark, CLI or test code', () => {
+/** The part a repository path is in (the longest match: web/src before web). */
+const partOf = (path: string) =>
+  PARTS.filter((p) => under(path, [p])).sort((a, b) => b.length - a.length)[0];
+
+test("README's layout names every folder of TypeScript, product and tools alike", () => {
+  const product = ['collector', 'daemonset', 'embedded', 'probes', 'proto', 'web/src'];
+  const tools = ['lab', 'bench', 'cli', 'test'];
+  assert.deepEqual([...PARTS].sort(), [...product, ...tools].sort());
+  // The walls the rest rests on, whatever else the table says.
+  for (const p of product)
+    assert.deepEqual(
+      LAYOUT.get(p)!.filter((q) => tools.includes(q)),
+      [],
+      `${p} may import no lab, benchmark, CLI or test code`,
+    );
+  assert.deepEqual(LAYOUT.get('proto'), [], 'proto/, the shared wall, imports nothing else');
+  assert.deepEqual(LAYOUT.get('web/src'), ['proto'], 'the viewer imports only proto/');
+});
+
+test("every import goes the way README's layout allows", () => {
   const crossings: string[] = [];
-  for (const dir of PRODUCT)
-    for (const file of sources(dir))
-      for (const { target } of importsOf(file))
-        if (under(target, NOT_PRODUCT)) crossings.push(`${relative(root, file)} -> ${target}`);
+  for (const [part, allowed] of LAYOUT)
+    for (const file of sources(part))
+      for (const { target } of importsOf(file)) {
+        const to = partOf(target);
+        if (to !== part && !(to && allowed.includes(to)))
+          crossings.push(`${relative(root, file)} -> ${target}`);
+      }
   assert.deepEqual(crossings, []);
 });
 
-test("the viewer's code, types included, is the viewer's and proto/'s", () => {
-  const crossings: string[] = [];
-  for (const file of sources('web/src'))
-    for (const { target } of importsOf(file))
-      if (!under(target, ['web/src', 'proto']))
-        crossings.push(`${relative(root, file)} -> ${target}`);
-  assert.deepEqual(crossings, []);
-});
-
-test('proto/, the shared wall, imports nothing but proto/', () => {
-  const crossings: string[] = [];
-  for (const file of sources('proto'))
-    for (const { target } of importsOf(file))
-      if (!under(target, ['proto'])) crossings.push(`${relative(root, file)} -> ${target}`);
-  assert.deepEqual(crossings, []);
+test('the check catches an import against the layout', () => {
+  // collector/ importing the viewer, and the agent importing the lab: both refused.
+  const wrong = [
+    ['collector', 'web/src/main.ts'],
+    ['daemonset', 'lab/lab.ts'],
+    ['probes', 'daemonset/agent.ts'],
+  ] as const;
+  for (const [part, target] of wrong) {
+    const to = partOf(target)!;
+    assert.ok(!LAYOUT.get(part)!.includes(to), `${part} -> ${to} is refused`);
+  }
 });
 
 test('the built viewer holds modules of the viewer, proto/ and its packages only', () => {

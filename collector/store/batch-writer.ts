@@ -10,6 +10,7 @@ import type {
   ProcessIdentity,
   ResourceSample,
 } from '../../proto/gen/tollgate/v1.js';
+import { HOP_REPORT_COUNTERS } from '../../proto/hop-metrics.js';
 import { clockStepBack } from '../model/batch-interval.js';
 import { processId } from '../model/ids.js';
 import type { Row } from './aggregate.js';
@@ -142,10 +143,7 @@ export class BatchWriter {
     const direction = DIRECTION_CODE[hop.direction as keyof typeof DIRECTION_CODE];
     const sid = (this.statements.upsertHopSeries.get(process, direction) as { id: number }).id;
     this.writeSeries('hop', sid, bucket, {
-      requests: hop.requests,
-      unpaired: hop.unpaired,
-      unmatched_forwards: hop.unmatchedForwards,
-      arrival_unknown: hop.arrivalUnknown,
+      ...Object.fromEntries(HOP_REPORT_COUNTERS.map((c) => [c.name, hop[c.ts]])),
       method: METHOD_CODE[hop.method],
       request_hop: encodeHistogram(hop.requestHop),
       response_hop: encodeHistogram(hop.responseHop),

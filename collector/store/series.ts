@@ -4,6 +4,7 @@
 // any order and at any tier. Pure.
 import { type CounterColumn, WIRE_COUNTERS } from '../../proto/edge-metrics.js';
 import type { HopMethod } from '../../proto/gen/tollgate/v1.js';
+import { HOP_REPORT_COUNTERS, type HopCounterColumn } from '../../proto/hop-metrics.js';
 
 export interface SeriesKind {
   name: 'end' | 'hop' | 'resource' | 'agent';
@@ -31,6 +32,18 @@ const END_SINCE: Readonly<Record<string, number>> = Object.fromEntries(
 
 export const END_HISTS = ['connect_latency', 'exchange_latency', 'srtt'] as const;
 
+/** The counters of a sidecar's hops: HopReport's, by column name (proto/hop-metrics.ts). */
+export const HOP_SUMS: readonly HopCounterColumn[] = HOP_REPORT_COUNTERS.map((c) => c.name);
+
+/** The schema version that added each hop column added after the first. */
+const HOP_SINCE: Readonly<Record<string, number>> = {
+  ...Object.fromEntries(
+    HOP_REPORT_COUNTERS.flatMap((c) => ('since' in c ? [[c.name, c.since]] : [])),
+  ),
+  method: 5,
+  added: 5,
+};
+
 export const SERIES: readonly SeriesKind[] = [
   /** One connection end (a kernel aggregation key) of one process. */
   {
@@ -43,13 +56,13 @@ export const SERIES: readonly SeriesKind[] = [
   /** One sidecar process in one direction (see tollgate.v1.HopReport). */
   {
     name: 'hop',
-    sums: ['requests', 'unpaired', 'unmatched_forwards', 'arrival_unknown'],
+    sums: HOP_SUMS,
     // HopReport.method as METHOD_CODE: methods are numbered as they came, so a range
     // that mixes agents reads as its newest method; the coverage says how much of the
     // traffic the figure made by it stands for.
     maxes: ['method'],
     hists: ['request_hop', 'response_hop', 'added'],
-    since: { unmatched_forwards: 5, arrival_unknown: 5, method: 5, added: 5 },
+    since: HOP_SINCE,
   },
   /** One process's CPU (the part used in the interval) and resident memory. */
   {

@@ -728,7 +728,6 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 		record_latency(&hop, TG_METRIC_HOP_RESPONSE, delay);
 		if (!stats)
 			return;
-		__sync_fetch_and_add(&stats->responses, 1);
 		__sync_fetch_and_add(&stats->response_ns_sum, delay);
 		if (!total) {
 			__sync_fetch_and_add(&stats->unpaired, 1);
@@ -797,10 +796,8 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	/* 0 means "none" on the downstream socket: a zero delay is stored as 1 ns. */
 	owner->request_hop_ns = delay ? delay : 1;
 	record_latency(&hop, TG_METRIC_HOP_REQUEST, delay);
-	if ((stats = hop_stats_of(&hop))) {
-		__sync_fetch_and_add(&stats->requests, 1);
+	if ((stats = hop_stats_of(&hop)))
 		__sync_fetch_and_add(&stats->request_ns_sum, delay);
-	}
 }
 
 /*

@@ -219,21 +219,13 @@ static void print_layout(void)
 	OFFSET("process.netns_inode", struct tg_process_record, netns_inode);
 	OFFSET("process.parent_tgid", struct tg_process_record, parent_tgid);
 	OFFSET("process.comm", struct tg_process_record, comm);
-	OFFSET("hop.exchanges", struct tg_hop_record, stats.exchanges);
-	OFFSET("hop.unpaired", struct tg_hop_record, stats.unpaired);
-	OFFSET("hop.requests", struct tg_hop_record, stats.requests);
-	OFFSET("hop.responses", struct tg_hop_record, stats.responses);
-	OFFSET("hop.request_ns_sum", struct tg_hop_record, stats.request_ns_sum);
-	OFFSET("hop.response_ns_sum", struct tg_hop_record, stats.response_ns_sum);
-	OFFSET("hop.added_ns_sum", struct tg_hop_record, stats.added_ns_sum);
-	OFFSET("hop.unmatched_forwards", struct tg_hop_record, stats.unmatched_forwards);
-	OFFSET("hop.arrival_unknown", struct tg_hop_record, stats.arrival_unknown);
-	printf(",\"lost.edge_map_full\":%zu,\"lost.hop_queue_full\":%zu,\"lost.hop_map_full\":%zu,"
-	       "\"lost.process_events_full\":%zu,\"lost.listener_map_full\":%zu,"
-	       "\"lost.sock_state_stale\":%zu}}\n",
-	       offsetof(struct tg_lost, edge_map_full), offsetof(struct tg_lost, hop_queue_full),
-	       offsetof(struct tg_lost, hop_map_full), offsetof(struct tg_lost, process_events_full),
-	       offsetof(struct tg_lost, listener_map_full), offsetof(struct tg_lost, sock_state_stale));
+#define HOP_OFFSET(field) OFFSET("hop." #field, struct tg_hop_record, stats.field);
+	TG_HOP_STATS_FIELDS(HOP_OFFSET)
+#undef HOP_OFFSET
+#define LOST_OFFSET(field) OFFSET("lost." #field, struct tg_lost, field);
+	TG_LOST_FIELDS(LOST_OFFSET)
+#undef LOST_OFFSET
+	printf("}}\n");
 }
 
 /*

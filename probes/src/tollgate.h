@@ -10,7 +10,7 @@
 
 /* The runner's output stream: records, each a header and a payload. */
 #define TG_RECORD_MAGIC 0x31524754 /* "TGR1" little-endian */
-#define TG_FORMAT_VERSION 7
+#define TG_FORMAT_VERSION 8
 
 enum tg_record_type {
 	TG_RECORD_HELLO = 1,    /* payload: JSON text (kernel, programs and attach modes) */
@@ -62,8 +62,11 @@ struct tg_edge_key {
 	__u32 pad2;
 };
 
-/* struct tg_edge_stats: the counters, defined in proto/edge-metrics.ts. */
-#include "edge_stats.h"
+/*
+ * struct tg_edge_stats, tg_hop_stats and tg_lost: the counters, defined in the tables
+ * proto/edge-metrics.ts, proto/hop-metrics.ts and proto/loss-metrics.ts.
+ */
+#include "counters.h"
 
 /*
  * Histograms. Proxy hops are keyed like an edge of the proxy's downstream (server) side:
@@ -116,24 +119,6 @@ struct tg_edge_index_key {
 	struct tg_edge_key edge;
 };
 
-/* What the kernel could not account, cumulative since load. */
-struct tg_lost {
-	__u64 edge_map_full;
-	__u64 hist_map_full;
-	/* Events of a socket not traced for want of room for its state (the map evicts
-	 * nothing: once full, new sockets wait for room, and each of their events is counted
-	 * here). */
-	__u64 sock_map_full;
-	__u64 tuple_map_full;
-	__u64 hop_queue_full; /* a pending proxy read overwritten before it was paired */
-	__u64 hop_map_full;
-	__u64 process_events_full; /* process events the ring buffer had no room for */
-	__u64 listener_map_full;   /* listening ports not kept: adopted sockets guess their side */
-	/* A socket's state found left by a freed socket at the same address (its close was
-	 * missed): dropped, the new socket traced afresh. */
-	__u64 sock_state_stale;
-};
-
 struct tg_edge_record {
 	struct tg_edge_key key;
 	struct tg_edge_stats stats;
@@ -167,22 +152,8 @@ struct tg_tuple_record {
 
 /*
  * What a proxy's hops amount to, per (proxy, listener): keyed like its hop histograms.
- * Each downstream exchange (a request read, its reply written) ends either paired, with
- * both hops timed and summed into TG_METRIC_HOP_ADDED, or unpaired; the sums are exact,
- * so the means are too.
+ * The counters (struct tg_hop_stats) are defined in proto/hop-metrics.ts.
  */
-struct tg_hop_stats {
-	__u64 exchanges;          /* both hops paired: the count of TG_METRIC_HOP_ADDED */
-	__u64 unpaired;           /* ended with a hop missing */
-	__u64 requests;           /* request hops paired */
-	__u64 responses;          /* response hops paired */
-	__u64 request_ns_sum;
-	__u64 response_ns_sum;
-	__u64 added_ns_sum;
-	__u64 unmatched_forwards; /* forwards that found no pending arrival to pair with */
-	__u64 arrival_unknown;    /* hops timed from the proxy's read: the arrival was not seen */
-};
-
 struct tg_hop_record {
 	struct tg_edge_key key; /* service_port 0: the listener is unknown (unmatched forwards) */
 	struct tg_hop_stats stats;

@@ -202,8 +202,6 @@ test('hop reports carry the joint added latency, exact sums and real unpaired co
       hopRecord(15006, {
         exchanges: 8,
         unpaired: 2,
-        requests: 8,
-        responses: 8,
         requestNsSum: 6 * 100_000 + 2 * 2_000_000,
         responseNsSum: 6 * 150_000 + 2 * 3_000_000,
         addedNsSum: 6 * 250_000 + 2 * 5_000_000,

@@ -15,6 +15,7 @@ import { unifiedCgroupRoot } from '../../daemonset/identity/proc-identity.js';
 import { KubernetesView, loadKubeConfig } from '../../daemonset/kubernetes/cluster.js';
 import { Lab } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
+import { LOSS_METRICS } from '../../proto/loss-metrics.js';
 import { startCollector } from '../collector/fixture.js';
 import { makeTestCerts } from '../tls-certs.js';
 import { startAgent } from './agent-fixture.js';
@@ -142,6 +143,13 @@ test('processes in kubelet-shaped cgroups are named after their Kubernetes pods 
   assert.match(metrics, /^tollgate_agent_kubernetes_objects\{resource="pods"\} 2$/m);
   assert.match(metrics, /^tollgate_agent_kubernetes_watches_paced_total\{resource="pods"\} \d+$/m);
   assert.match(metrics, /^tollgate_agent_collector_connected 1$/m);
+  // Each kernel cause of loss named, each at what the runner's last interval counted: with
+  // maps at their default sizes and one connection, none.
+  for (const m of LOSS_METRICS)
+    assert.match(
+      metrics,
+      new RegExp(`^tollgate_agent_kernel_lost_total\\{cause="${m.name}"\\} 0$`, 'm'),
+    );
 
   await stop();
   const { topology } = collector.queries.view({

@@ -418,6 +418,14 @@ export const descriptor = {
                   "id": 4,
                   "protoName": "response_hop"
                 },
+                "added": {
+                  "type": "Histogram",
+                  "id": 7
+                },
+                "method": {
+                  "type": "HopMethod",
+                  "id": 10
+                },
                 "requests": {
                   "type": "uint64",
                   "id": 5
@@ -425,10 +433,6 @@ export const descriptor = {
                 "unpaired": {
                   "type": "uint64",
                   "id": 6
-                },
-                "added": {
-                  "type": "Histogram",
-                  "id": 7
                 },
                 "unmatchedForwards": {
                   "type": "uint64",
@@ -439,10 +443,6 @@ export const descriptor = {
                   "type": "uint64",
                   "id": 9,
                   "protoName": "arrival_unknown"
-                },
-                "method": {
-                  "type": "HopMethod",
-                  "id": 10
                 }
               }
             },
@@ -1476,7 +1476,7 @@ export interface EdgeReport {
    */
   remote?: Endpoint;
   /**
-   * BEGIN edge counters: generated from proto/edge-metrics.ts (npm run gen:proto).
+   * BEGIN edge counters: generated from the counter tables (npm run gen:proto).
    * Connections this end opened (SYN_SENT -> ESTABLISHED).
    */
   connects: number;
@@ -1704,24 +1704,26 @@ export interface HopReport {
    */
   responseHop?: Histogram;
   /**
+   * The headline: per downstream exchange, its request hop + its response hop, summed in
+   * the kernel (joint, not assumed independent); its count is the exchanges paired.
+   * Only from ARRIVAL_TO_FORWARD agents.
+   */
+  added?: Histogram;
+  method: HopMethod;
+  /**
+   * BEGIN hop counters: generated from the counter tables (npm run gen:proto).
    * Downstream exchanges the sidecar saw complete in this direction: the count of `added`
    * plus `unpaired`. From READ_TO_WRITE and UNSPECIFIED agents: request hops timed.
    */
   requests: number;
   /**
    * Of `requests`, the exchanges left out of `added` because a hop could not be paired:
-   * replies multiplexed or pipelined on one upstream with no direction change between
-   * them (which write forwards which reply cannot be known), answers the proxy
-   * gave itself, a full pairing queue, an arrival that aged out. Always 0 from
-   * READ_TO_WRITE and UNSPECIFIED agents, which do not join exchanges.
+   * replies multiplexed or pipelined on one upstream with no direction change between them
+   * (which write forwards which reply cannot be known), answers the proxy gave itself, a
+   * full pairing queue, an arrival that aged out. Always 0 from READ_TO_WRITE and
+   * UNSPECIFIED agents, which do not join exchanges.
    */
   unpaired: number;
-  /**
-   * The headline: per downstream exchange, its request hop + its response hop, summed in
-   * the kernel (joint, not assumed independent); its count is the exchanges paired.
-   * Only from ARRIVAL_TO_FORWARD agents.
-   */
-  added?: Histogram;
   /**
    * Forwards that found no pending arrival to pair with (health checks the proxy makes,
    * further writes of a multiplexed stream): not in any histogram.
@@ -1732,7 +1734,6 @@ export interface HopReport {
    * socket adopted mid-life): they miss the time spent queued in the socket.
    */
   arrivalUnknown: number;
-  method: HopMethod;
 }
 export const HopReport: Codec<HopReport> = codec(root, 'tollgate.v1.HopReport');
 
