@@ -2,7 +2,14 @@
 // the viewer and the tools that read the API. Types only: no run-time code, and imports
 // from proto/ alone, so the viewer needs nothing of the collector's to name them.
 import type { WireCounter } from './edge-metrics.js';
-import type { AgentCost, EdgeReport, MeshConfig, SessionTarget } from './gen/tollgate/v1.js';
+import type {
+  AgentCost,
+  EdgeReport,
+  Histogram,
+  MeshConfig,
+  SessionExport,
+  SessionTarget,
+} from './gen/tollgate/v1.js';
 import type { SparseHistogram } from './histogram.js';
 import type { AddedMethod, LatencyStats } from './latency.js';
 
@@ -222,7 +229,8 @@ export interface AgentView {
   latest: AgentCostReport | null;
 }
 
-// Sessions (collector/sessions/session-manager.ts, collector/store/session-rows.ts).
+// Sessions (collector/sessions/session-manager.ts and stored-session.ts,
+// collector/store/session-rows.ts).
 
 export type SessionState = 'running' | 'finishing' | 'stopped' | 'imported' | 'failed';
 
@@ -260,6 +268,29 @@ export interface SessionSummary {
   load: LoadSpec | null;
   loadAgents: string[];
 }
+
+// A session's result as its export file's canonical JSON holds it
+// (collector/sessions/session-file.ts), and the session detail that carries it.
+
+/** snake_case of a camelCase name: how the file spells the .proto's fields. */
+type Snake<S extends string> = S extends `${infer H}${infer T}`
+  ? `${H extends Lowercase<H> ? H : `_${Lowercase<H>}`}${Snake<T>}`
+  : S;
+
+/** A message as the canonical session file holds it: snake_case names, every field present. */
+type FileShape<T> = T extends readonly (infer U)[]
+  ? FileShape<U>[]
+  : T extends object
+    ? {
+        -readonly [K in keyof T as K extends string ? Snake<K> : K]-?: FileShape<NonNullable<T[K]>>;
+      }
+    : T;
+
+export type SessionFile = FileShape<SessionExport>;
+export type FileHistogram = FileShape<Histogram>;
+
+/** GET /sessions/:id: the summary, with the result once the session is stopped or imported. */
+export type SessionDetail = SessionSummary & { result: SessionFile | null };
 
 // Two sessions compared (collector/sessions/compare.ts).
 

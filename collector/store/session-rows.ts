@@ -15,7 +15,7 @@ export interface SessionRow {
   startMs: number;
   endMs: number | null;
   plannedEndMs: number | null;
-  /** What the session was started with (JSON text, shaped by the session manager). */
+  /** What the session was started with (JSON text, a StoredSpec: sessions/stored-session.ts). */
   spec: string;
   result: Uint8Array | null;
   error: string | null;

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fromValues } from '../../proto/histogram.js';
+import type { SessionFile } from '../../web/src/model/api-types.js';
 import { coverageNote, coverageShort } from '../../web/src/model/coverage.js';
 import {
   colourOf,
@@ -16,7 +17,7 @@ import {
 import { formatBytes, formatDelta, formatMs, formatRate } from '../../web/src/model/format.js';
 import { hitTest, hullOf, NODE_RADIUS, segmentDistance } from '../../web/src/model/geometry.js';
 import { bars, logDomain, markers } from '../../web/src/model/histogram-bars.js';
-import { compareRows, podRows, type SessionFile } from '../../web/src/model/session-view.js';
+import { compareRows, podRows } from '../../web/src/model/session-view.js';
 import { describeRange, rangeQuery, refreshEveryMs } from '../../web/src/model/time-range.js';
 
 test('colour steps are fixed thresholds; unknown values get the neutral colour', () => {

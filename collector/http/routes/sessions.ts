@@ -1,7 +1,13 @@
 // Profiling sessions: list, start, stop, show, delete, export (download), import
 // (upload) and compare.
 import type { FastifyInstance } from 'fastify';
-import type { Comparison, SessionSummary, StartSpec } from '../../../proto/api.js';
+import type {
+  Comparison,
+  SessionDetail,
+  SessionFile,
+  SessionSummary,
+  StartSpec,
+} from '../../../proto/api.js';
 import {
   encodeSessionJson,
   FILE_LIMITS,
@@ -113,7 +119,7 @@ export default async function sessionRoutes(app: FastifyInstance, opts: SessionR
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get<{ Params: { id: string }; Reply: SessionDetail }>(
     '/sessions/:id',
     { schema: { params: idParams } },
     async (request) =>
@@ -121,7 +127,7 @@ export default async function sessionRoutes(app: FastifyInstance, opts: SessionR
         const summary = sessions.get(request.params.id);
         const result =
           summary.state === 'stopped' || summary.state === 'imported'
-            ? (JSON.parse(encodeSessionJson(sessions.result(summary.id))) as unknown)
+            ? (JSON.parse(encodeSessionJson(sessions.result(summary.id))) as SessionFile)
             : null;
         return { ...summary, result };
       }),

@@ -3,7 +3,7 @@
 // as the collector makes it (the joint histogram when the file has one, else the sum of
 // the hops as if independent), with how much of the traffic it covers.
 
-import type { Histogram, HopMethod, SessionExport } from '../../../proto/gen/tollgate/v1.js';
+import type { HopMethod } from '../../../proto/gen/tollgate/v1.js';
 import {
   emptyHistogram,
   type Layout,
@@ -11,25 +11,8 @@ import {
   totalCount,
 } from '../../../proto/histogram.js';
 import { addedLatency, type LatencyStats, round, timingOf } from '../../../proto/latency.js';
-import type { Comparison, MetricDelta } from './api-types.js';
+import type { Comparison, FileHistogram, MetricDelta, SessionFile } from './api-types.js';
 import type { Coverage } from './coverage.js';
-
-/** snake_case of a camelCase name: how the file spells the .proto's fields. */
-type Snake<S extends string> = S extends `${infer H}${infer T}`
-  ? `${H extends Lowercase<H> ? H : `_${Lowercase<H>}`}${Snake<T>}`
-  : S;
-
-/** A message as the canonical session file holds it: snake_case names, every field present. */
-export type FileShape<T> = T extends readonly (infer U)[]
-  ? FileShape<U>[]
-  : T extends object
-    ? {
-        -readonly [K in keyof T as K extends string ? Snake<K> : K]-?: FileShape<NonNullable<T[K]>>;
-      }
-    : T;
-
-export type SessionFile = FileShape<SessionExport>;
-export type FileHistogram = FileShape<Histogram>;
 
 export function fromFile(h: FileHistogram | undefined): SparseHistogram {
   if (!h || h.indexes.length === 0) return emptyHistogram();

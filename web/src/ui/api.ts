@@ -10,11 +10,11 @@ import type {
   EdgeDetail,
   LiveMessage,
   PodDetail,
+  SessionDetail,
   SessionSummary,
   StartSpec,
   TopologyResponse,
 } from '../model/api-types.js';
-import type { SessionFile } from '../model/session-view.js';
 
 const TOKEN_KEY = 'tollgate-token';
 
@@ -73,8 +73,6 @@ const post = (body: unknown): RequestInit => ({
   headers: { 'content-type': 'application/json' },
   body: JSON.stringify(body),
 });
-
-export type SessionDetail = SessionSummary & { result: SessionFile | null };
 
 export const api = {
   topology: (range: string) => json<TopologyResponse>(`/api/topology?${range}`),

@@ -1,9 +1,9 @@
 // Profiling sessions: start one (name, target, duration), stop it, open its results,
 // export and import files, and pick two to compare. Wired to /api/sessions.
-import type { SessionSummary, StartSpec } from '../model/api-types.js';
+import type { SessionFile, SessionSummary, StartSpec } from '../model/api-types.js';
 import { type Coverage, coverageNote, coverageShort } from '../model/coverage.js';
 import { formatMs, formatNumber, formatRate } from '../model/format.js';
-import { edgeRows, podRows, type SessionFile } from '../model/session-view.js';
+import { edgeRows, podRows } from '../model/session-view.js';
 import { api, download } from './api.js';
 import { button, el, replace, table } from './dom.js';
 
