@@ -2,6 +2,7 @@
 // ProbeRecords the runner's decoder yields. Pure. Maps arrive one print() each, keyed
 // "pid,side,address,port"; the "interval" printf ends an interval.
 
+import { powerOfTwoIndex } from '../proto/histogram.js';
 import { noLoss } from '../proto/loss-metrics.js';
 import type {
   EdgeCounter,
@@ -59,12 +60,6 @@ function parseKey(text: string): EdgeKey {
   };
 }
 
-/** A power-of-two bucket of bpftrace's hist(): [min, max] -> the POWER_OF_TWO index. */
-function powerOfTwoIndex(b: Bucket): number {
-  if (b.min <= 0) return 0;
-  return Math.round(Math.log2(b.min)) + 1;
-}
-
 export class BpftraceTranslator {
   private edges = new Map<string, EdgeRecord>();
   private hists: HistRecord[] = [];
@@ -106,7 +101,7 @@ export class BpftraceTranslator {
             key: edgeKey,
             metric,
             layout: 'HISTOGRAM_LAYOUT_POWER_OF_TWO',
-            bucket: powerOfTwoIndex(b),
+            bucket: powerOfTwoIndex(b.min), // the layout's own rule (proto/histogram.ts)
             count: b.count,
           });
         }

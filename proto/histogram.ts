@@ -41,6 +41,15 @@ export function bucketIndex(valueNs: number): number {
   return (power - SUB_BUCKET_BITS + 1) * SUB_BUCKETS + sub;
 }
 
+/**
+ * The POWER_OF_TWO bucket of a value (the bpftrace fallback's hist()): 0 holds [0, 1),
+ * bucket i >= 1 holds [2^(i-1), 2^i). The inverse of bucketBounds for that layout.
+ */
+export function powerOfTwoIndex(valueNs: number): number {
+  const v = Math.floor(valueNs);
+  return v < 1 ? 0 : log2Floor(v) + 1;
+}
+
 /** [lower, upper) in nanoseconds of a bucket of the given layout. */
 export function bucketBounds(layout: Layout, index: number): [number, number] {
   if (layout === 'HISTOGRAM_LAYOUT_POWER_OF_TWO') {

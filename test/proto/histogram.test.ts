@@ -12,6 +12,7 @@ import {
   MAX_RELATIVE_ERROR,
   mean,
   merge,
+  powerOfTwoIndex,
   quantile,
   validate,
 } from '../../proto/histogram.js';
@@ -118,4 +119,16 @@ test('validate names what is wrong with a histogram from outside', () => {
   assert.match(bad({ indexes: [1, BUCKET_COUNT] }) ?? '', /out of range/);
   assert.match(bad({ counts: [1, 0] }) ?? '', /count 0/);
   assert.match(bad({ sumNs: -1 }) ?? '', /sum/);
+});
+
+test("the power-of-two layout's index and bounds are one rule: each bucket's ends index to it", () => {
+  assert.equal(powerOfTwoIndex(0), 0);
+  assert.equal(powerOfTwoIndex(1), 1);
+  assert.equal(powerOfTwoIndex(1023), 10);
+  assert.equal(powerOfTwoIndex(1024), 11);
+  for (let i = 1; i <= 52; i++) {
+    const [lower, upper] = bucketBounds('HISTOGRAM_LAYOUT_POWER_OF_TWO', i);
+    assert.equal(powerOfTwoIndex(lower), i, `bucket ${i}'s lower end`);
+    assert.equal(powerOfTwoIndex(upper - 1), i, `bucket ${i}'s last value`);
+  }
 });
