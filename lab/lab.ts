@@ -23,6 +23,14 @@ import { haproxyCommand, readHaproxyStats } from './haproxy-stats.js';
 import { LAB_STATE_DIR, Ledger } from './ledger.js';
 import { createMeshIdentity, type MeshIdentity } from './mesh-identity.js';
 import { createNode, createPodNetwork, createPodPair } from './network.js';
+import { NodeProxy, type NodeProxyProcess } from './node-proxy.js';
+import {
+  ambientInboundRule,
+  ambientOutboundRule,
+  ambientRules,
+  type EnrolledPod,
+  type NodeProxyStatRow,
+} from './node-proxy-config.js';
 import {
   DEFAULT_SIDECAR_PORTS,
   type HaproxyStatRow,
@@ -42,6 +50,11 @@ export interface PodSpec {
   name: string;
   service: string;
   meshed: boolean;
+  /**
+   * How a meshed pod is in the mesh: with a sidecar (the default), or enrolled in ambient
+   * mode, served by the node proxy (see Lab.enrollAmbient). Only with meshed: true.
+   */
+  mesh?: 'sidecar' | 'ambient';
   /** false: a pod with no app, e.g. where a load generator runs. */
   app?: boolean;
   port?: number;
@@ -68,12 +81,19 @@ export interface LabPod {
   address: string;
   port: number;
   meshed: boolean;
+  /** How it is in the mesh, when it is. */
+  mesh?: 'sidecar' | 'ambient';
   appPid?: number;
   sidecarPid?: number;
   statsSocket?: string;
   controlSocket?: string;
   /** Set when the sidecar runs under a CPU limit (PodSpec.sidecarCpuLimit). */
   sidecarCgroup?: CpuLimitedGroup;
+  /**
+   * An ambient pod's node proxy: the haproxy worker that owns the listening sockets in the
+   * pod's namespace. Updated at every reload (the worker's pid changes; see NodeProxy.reload).
+   */
+  nodeProxyPid?: number;
 }
 
 export interface LabOptions {
@@ -82,6 +102,8 @@ export interface LabOptions {
   wiring?: 'bridge' | 'veth-pair';
   /** haproxy threads per sidecar. */
   sidecarThreads?: number;
+  /** haproxy threads of the ambient node proxy (default 2, ztunnel's default worker threads). */
+  nodeProxyThreads?: number;
   /**
    * false: the caller handles SIGINT, SIGTERM and SIGHUP, and destroys the lab (the demo, which
    * stops its own processes first). By default the lab tears itself down and exits.
@@ -91,6 +113,8 @@ export interface LabOptions {
 
 const DEFAULT_APP_PORT = 9080;
 const POD_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
+/** The ambient node proxy's own pod, made when the first pod is enrolled; a reserved name. */
+export const NODE_PROXY_POD = 'ztunnel';
 
 export class LabError extends Error {
   override name = 'LabError';
@@ -103,6 +127,7 @@ export class Lab {
   private destroyed = false;
   private execCount = 0;
   private meshIdentity?: MeshIdentity;
+  private nodeProxy?: NodeProxy;
   private readonly onSignal = (signal: NodeJS.Signals) => {
     this.destroy();
     process.exit(128 + (osConstants.signals[signal] ?? 15));
@@ -113,9 +138,9 @@ export class Lab {
     private readonly ledger: Ledger,
     readonly nodeNamespace: string,
     readonly dir: string,
-    handleSignals: boolean,
+    private readonly options: LabOptions,
   ) {
-    if (handleSignals) {
+    if (options.handleSignals ?? true) {
       // SIGHUP too: the terminal of a lab run by hand closing.
       for (const s of LAB_SIGNALS) process.on(s, this.onSignal);
     }
@@ -138,7 +163,7 @@ export class Lab {
     const dir = join(stateDir, id);
     ledger.recordPath(dir);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const lab = new Lab(ledger, `tg${id}-node`, dir, options.handleSignals ?? true);
+    const lab = new Lab(ledger, `tg${id}-node`, dir, options);
     try {
       createNode(ledger, lab.nodeNamespace);
       const pair =
@@ -154,13 +179,17 @@ export class Lab {
           netns,
           address,
           port: spec.port ?? DEFAULT_APP_PORT,
-          meshed: spec.meshed,
+          // Ambient pods become meshed when enrolled, below.
+          meshed: spec.meshed && spec.mesh !== 'ambient',
+          mesh: spec.meshed && spec.mesh !== 'ambient' ? 'sidecar' : undefined,
         });
       });
-      // Sidecars first, so apps' first calls already go through them.
+      // Sidecars and the node proxy first, so apps' first calls already go through them.
       for (const spec of specs)
-        if (spec.meshed)
+        if (spec.meshed && spec.mesh !== 'ambient')
           await lab.startSidecar(lab.pods.get(spec.name)!, options.sidecarThreads ?? 1, spec);
+      const ambient = specs.filter((s) => s.mesh === 'ambient').map((s) => s.name);
+      if (ambient.length > 0) await lab.enrollAmbient(...ambient);
       await Promise.all(specs.filter((s) => s.app !== false).map((s) => lab.startApp(s)));
       return lab;
     } catch (error) {
@@ -197,6 +226,43 @@ export class Lab {
     const pod = this.pod(podName);
     if (!pod.statsSocket) throw new LabError(`${podName} has no sidecar`);
     return readHaproxyStats(pod.statsSocket);
+  }
+
+  /** The ambient node proxy's own counters (names: nodeProxyNames of node-proxy-config.ts). */
+  nodeProxyStats(): Promise<NodeProxyStatRow[]> {
+    if (!this.nodeProxy) return Promise.reject(new LabError('no pod is enrolled in ambient mode'));
+    return this.nodeProxy.stats();
+  }
+
+  /** The node proxy's processes, cgroup and stats socket, once a pod is enrolled. */
+  nodeProxyProcess(): NodeProxyProcess | undefined {
+    return this.nodeProxy?.describe();
+  }
+
+  /**
+   * Enrolls pods in ambient mode, at creation (PodSpec.mesh) or while the lab runs. The
+   * node proxy (started with the first enrollment, in its own pod NODE_PROXY_POD) gets
+   * their listeners and reloads gracefully (NodeProxy.reload), then each pod gets its
+   * capture rules: new connections take the node proxy's path from then on, ones already
+   * open keep theirs. Resolves once both are in place.
+   */
+  async enrollAmbient(...podNames: string[]): Promise<void> {
+    const pods = podNames.map((name) => this.pod(name));
+    for (const pod of pods) {
+      if (pod.mesh) throw new LabError(`${pod.name} is already in the mesh (${pod.mesh})`);
+      if (pod.name === NODE_PROXY_POD) throw new LabError('the node proxy cannot enroll itself');
+    }
+    const served = [...this.pods.values()].filter((p) => p.mesh === 'ambient').concat(pods);
+    const enrolled = served.map(enrolledPod);
+    if (this.nodeProxy) await this.nodeProxy.reload(enrolled);
+    else this.nodeProxy = await this.startNodeProxy(enrolled);
+    const gid = haproxyUser().gid;
+    for (const pod of pods) {
+      pod.meshed = true;
+      pod.mesh = 'ambient';
+      for (const rule of ambientRules(pod.port, gid)) runIn(pod.netns, 'iptables', rule);
+    }
+    for (const pod of served) pod.nodeProxyPid = this.nodeProxy.workerPid;
   }
 
   /** The app's own counters: requests served. */
@@ -280,24 +346,35 @@ export class Lab {
   }
 
   /**
-   * Switches the capture of a pod's inbound traffic into its sidecar's inbound listener (a
-   * meshed pod starts with it on; an unmeshed one can get it, for a sidecar started by
-   * hand). Off, new connections to the app port reach the app directly; connections
-   * already open keep the path they had, as NAT is decided once per connection.
+   * Switches the capture of a pod's inbound traffic into its sidecar's inbound listener, or
+   * an ambient pod's into the node proxy's 15006 (the same rule; a meshed pod starts with
+   * it on; an unmeshed one can get it, for a sidecar started by hand). Off, new connections
+   * to the app port reach the app directly; connections already open keep the path they
+   * had, as NAT is decided once per connection. An ambient pod's 15008 is not captured
+   * traffic: tunnelled connections reach it whatever this switch says.
    */
   setInboundCapture(podName: string, on: boolean): void {
     const pod = this.pod(podName);
-    this.setRule(pod, inboundCaptureRule(pod.port, DEFAULT_SIDECAR_PORTS), on);
+    const rule =
+      pod.mesh === 'ambient'
+        ? ambientInboundRule(pod.port)
+        : inboundCaptureRule(pod.port, DEFAULT_SIDECAR_PORTS);
+    this.setRule(pod, rule, on);
   }
 
   /**
-   * Switches the capture of a meshed pod's outbound traffic into its sidecar, as
-   * setInboundCapture the inbound: off, new connections from the pod go out directly.
+   * Switches the capture of a meshed pod's outbound traffic into its sidecar (or an ambient
+   * pod's into the node proxy's 15001), as setInboundCapture the inbound: off, new
+   * connections from the pod go out directly.
    */
   setOutboundCapture(podName: string, on: boolean): void {
     const pod = this.pod(podName);
     if (!pod.meshed) throw new LabError(`${podName} has no sidecar`);
-    this.setRule(pod, outboundCaptureRule(DEFAULT_SIDECAR_PORTS, haproxyUser().uid), on);
+    const rule =
+      pod.mesh === 'ambient'
+        ? ambientOutboundRule(haproxyUser().gid)
+        : outboundCaptureRule(DEFAULT_SIDECAR_PORTS, haproxyUser().uid);
+    this.setRule(pod, rule, on);
   }
 
   private setRule(pod: LabPod, rule: string[], on: boolean): void {
@@ -366,8 +443,40 @@ export class Lab {
 
   private link(protocol: PodSpec['sidecarLink']): SidecarLink | undefined {
     if (protocol !== 'tls') return protocol && { protocol };
+    return { protocol, ...this.identity() };
+  }
+
+  private identity(): MeshIdentity {
     this.meshIdentity ??= createMeshIdentity(this.dir);
-    return { protocol, ...this.meshIdentity };
+    return this.meshIdentity;
+  }
+
+  /** The node proxy's pod (an address on the bridge, no app) and the node proxy in it. */
+  private startNodeProxy(pods: readonly EnrolledPod[]): Promise<NodeProxy> {
+    if (this.options.wiring === 'veth-pair')
+      throw new LabError('ambient mode needs the bridge: the node proxy is a pod of its own');
+    const netns = `tg${this.id}-${NODE_PROXY_POD}`;
+    const address = createPodNetwork(this.ledger, this.nodeNamespace, netns, this.pods.size);
+    this.pods.set(NODE_PROXY_POD, {
+      name: NODE_PROXY_POD,
+      service: NODE_PROXY_POD,
+      netns,
+      address,
+      port: DEFAULT_APP_PORT,
+      meshed: false,
+    });
+    return NodeProxy.start(
+      {
+        ledger: this.ledger,
+        dir: this.dir,
+        netns,
+        cgroup: createCpuGroup(this.ledger, `tollgate-lab-${this.id}-${NODE_PROXY_POD}`, {}),
+        gid: haproxyUser().gid,
+        threads: this.options.nodeProxyThreads ?? 2,
+        identity: this.identity(),
+      },
+      pods,
+    );
   }
 
   private async startApp(spec: PodSpec): Promise<void> {
@@ -403,11 +512,26 @@ function haproxyUser(): { uid: number; gid: number } {
   return user;
 }
 
+const enrolledPod = (pod: LabPod): EnrolledPod => ({
+  name: pod.name,
+  netns: pod.netns,
+  address: pod.address,
+  appPort: pod.port,
+});
+
+const SIDECAR_OPTIONS = ['sidecarDelay', 'sidecarMode', 'sidecarCpuLimit', 'sidecarLink'] as const;
+
 function validateSpecs(specs: readonly PodSpec[]): void {
   const names = new Set<string>();
   for (const spec of specs) {
     if (!POD_NAME.test(spec.name))
       throw new LabError(`pod name '${spec.name}' must match ${POD_NAME}`);
+    if (spec.name === NODE_PROXY_POD)
+      throw new LabError(`pod name '${NODE_PROXY_POD}' is the node proxy's`);
+    if (spec.mesh && !spec.meshed) throw new LabError(`${spec.name}: mesh without meshed: true`);
+    const sidecarOption = SIDECAR_OPTIONS.find((o) => spec[o] !== undefined);
+    if (spec.mesh === 'ambient' && sidecarOption)
+      throw new LabError(`${spec.name} is ambient: it has no sidecar for ${sidecarOption}`);
     if (names.has(spec.name)) throw new LabError(`two pods named ${spec.name}`);
     names.add(spec.name);
   }

@@ -15,7 +15,13 @@ export function nodeEntry(moduleUrl: string, name: string): string[] {
   return fromSource ? ['--import', import.meta.resolve('tsx'), file] : [file];
 }
 
-/** Spawns `command` in a network namespace (ip netns exec keeps the pid), stderr to logPath. */
+/**
+ * Spawns `command` in a network namespace (ip netns exec keeps the pid), stderr to logPath.
+ * With cgroupProcs (a cgroup's cgroup.procs file), the process joins that cgroup before
+ * it runs, so what it forks at once is born there too: a shell writes its own pid, which
+ * `ip netns exec` and the command keep, then execs. Before `ip netns exec`, which mounts a
+ * sysfs of the namespace's own, where the cgroup files are not.
+ */
 export function spawnInNetns(
   ledger: Ledger,
   netns: string,
@@ -23,12 +29,15 @@ export function spawnInNetns(
   command: string,
   args: readonly string[],
   logPath: string,
+  cgroupProcs?: string,
 ): ChildProcess {
   const log = openSync(logPath, 'a');
+  const inNetns = ['ip', 'netns', 'exec', netns, command, ...args];
+  const argv = cgroupProcs
+    ? ['sh', '-c', 'echo $$ > "$0" && exec "$@"', cgroupProcs, ...inNetns]
+    : inNetns;
   try {
-    const child = spawn('ip', ['netns', 'exec', netns, command, ...args], {
-      stdio: ['ignore', 'pipe', log],
-    });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', log] });
     if (child.pid === undefined) throw new Error(`could not start ${what} in ${netns}`);
     ledger.recordProcess(child.pid, what);
     return child;
