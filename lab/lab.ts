@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { LoadOptions, LoadResult } from '../daemonset/load/load.js';
+import { AmbientMesh, NODE_PROXY_POD, WAYPOINT_POD } from './ambient-mesh.js';
 import type { AppConfig } from './app-server.js';
 import {
   type CpuLimit,
@@ -23,12 +24,10 @@ import { haproxyCommand, readHaproxyStats } from './haproxy-stats.js';
 import { LAB_STATE_DIR, Ledger } from './ledger.js';
 import { createMeshIdentity, type MeshIdentity } from './mesh-identity.js';
 import { createNode, createPodNetwork, createPodPair } from './network.js';
-import { NodeProxy, type NodeProxyProcess } from './node-proxy.js';
+import type { NodeProxyProcess } from './node-proxy.js';
 import {
   ambientInboundRule,
   ambientOutboundRule,
-  ambientRules,
-  type EnrolledPod,
   type NodeProxyStatRow,
 } from './node-proxy-config.js';
 import {
@@ -44,6 +43,7 @@ import {
   setDelayCommand,
 } from './sidecar-config.js';
 import { nodeEntry, spawnInNetns, waitForLine } from './spawn.js';
+import type { WaypointProcess } from './waypoint.js';
 
 export interface PodSpec {
   /** Lowercase letters, digits and dashes. */
@@ -55,6 +55,11 @@ export interface PodSpec {
    * mode, served by the node proxy (see Lab.enrollAmbient). Only with meshed: true.
    */
   mesh?: 'sidecar' | 'ambient';
+  /**
+   * An ambient pod whose mesh traffic goes through the lab's waypoint (an L7 proxy pod,
+   * WAYPOINT_POD, started with the lab) on its way from the source's node proxy.
+   */
+  waypoint?: boolean;
   /** false: a pod with no app, e.g. where a load generator runs. */
   app?: boolean;
   port?: number;
@@ -83,6 +88,8 @@ export interface LabPod {
   meshed: boolean;
   /** How it is in the mesh, when it is. */
   mesh?: 'sidecar' | 'ambient';
+  /** Behind the waypoint (PodSpec.waypoint). */
+  waypoint?: boolean;
   appPid?: number;
   sidecarPid?: number;
   statsSocket?: string;
@@ -113,8 +120,8 @@ export interface LabOptions {
 
 const DEFAULT_APP_PORT = 9080;
 const POD_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
-/** The ambient node proxy's own pod, made when the first pod is enrolled; a reserved name. */
-export const NODE_PROXY_POD = 'ztunnel';
+
+export { NODE_PROXY_POD, WAYPOINT_POD };
 
 export class LabError extends Error {
   override name = 'LabError';
@@ -127,7 +134,7 @@ export class Lab {
   private destroyed = false;
   private execCount = 0;
   private meshIdentity?: MeshIdentity;
-  private nodeProxy?: NodeProxy;
+  private ambient?: AmbientMesh;
   private readonly onSignal = (signal: NodeJS.Signals) => {
     this.destroy();
     process.exit(128 + (osConstants.signals[signal] ?? 15));
@@ -182,12 +189,14 @@ export class Lab {
           // Ambient pods become meshed when enrolled, below.
           meshed: spec.meshed && spec.mesh !== 'ambient',
           mesh: spec.meshed && spec.mesh !== 'ambient' ? 'sidecar' : undefined,
+          waypoint: spec.waypoint,
         });
       });
       // Sidecars and the node proxy first, so apps' first calls already go through them.
       for (const spec of specs)
         if (spec.meshed && spec.mesh !== 'ambient')
           await lab.startSidecar(lab.pods.get(spec.name)!, options.sidecarThreads ?? 1, spec);
+      if (specs.some((s) => s.waypoint)) await lab.ambientMesh().startWaypoint();
       const ambient = specs.filter((s) => s.mesh === 'ambient').map((s) => s.name);
       if (ambient.length > 0) await lab.enrollAmbient(...ambient);
       await Promise.all(specs.filter((s) => s.app !== false).map((s) => lab.startApp(s)));
@@ -230,39 +239,42 @@ export class Lab {
 
   /** The ambient node proxy's own counters (names: nodeProxyNames of node-proxy-config.ts). */
   nodeProxyStats(): Promise<NodeProxyStatRow[]> {
-    if (!this.nodeProxy) return Promise.reject(new LabError('no pod is enrolled in ambient mode'));
-    return this.nodeProxy.stats();
+    const proxy = this.ambient?.nodeProxy;
+    if (!proxy) return Promise.reject(new LabError('no pod is enrolled in ambient mode'));
+    return proxy.stats();
   }
 
   /** The node proxy's processes, cgroup and stats socket, once a pod is enrolled. */
   nodeProxyProcess(): NodeProxyProcess | undefined {
-    return this.nodeProxy?.describe();
+    return this.ambient?.nodeProxy?.describe();
+  }
+
+  /** The waypoint's process and stats socket, when the lab has one (PodSpec.waypoint). */
+  waypointProcess(): WaypointProcess | undefined {
+    return this.ambient?.waypoint;
+  }
+
+  /** The waypoint's own counters. */
+  waypointStats(): Promise<HaproxyStatRow[]> {
+    const waypoint = this.ambient?.waypoint;
+    if (!waypoint) return Promise.reject(new LabError('the lab has no waypoint'));
+    return readHaproxyStats(waypoint.statsSocket);
   }
 
   /**
-   * Enrolls pods in ambient mode, at creation (PodSpec.mesh) or while the lab runs. The
-   * node proxy (started with the first enrollment, in its own pod NODE_PROXY_POD) gets
-   * their listeners and reloads gracefully (NodeProxy.reload), then each pod gets its
-   * capture rules: new connections take the node proxy's path from then on, ones already
-   * open keep theirs. Resolves once both are in place.
+   * Enrolls pods in ambient mode, at creation (PodSpec.mesh) or while the lab runs: the
+   * node proxy (in its own pod NODE_PROXY_POD) gets their listeners, then they get their
+   * capture rules (AmbientMesh.enroll). New connections take the node proxy's path from
+   * then on, ones already open keep theirs. Resolves once both are in place.
    */
   async enrollAmbient(...podNames: string[]): Promise<void> {
     const pods = podNames.map((name) => this.pod(name));
     for (const pod of pods) {
       if (pod.mesh) throw new LabError(`${pod.name} is already in the mesh (${pod.mesh})`);
-      if (pod.name === NODE_PROXY_POD) throw new LabError('the node proxy cannot enroll itself');
+      if (pod.name === NODE_PROXY_POD || pod.name === WAYPOINT_POD)
+        throw new LabError(`${pod.name} is one of the mesh's own pods`);
     }
-    const served = [...this.pods.values()].filter((p) => p.mesh === 'ambient').concat(pods);
-    const enrolled = served.map(enrolledPod);
-    if (this.nodeProxy) await this.nodeProxy.reload(enrolled);
-    else this.nodeProxy = await this.startNodeProxy(enrolled);
-    const gid = haproxyUser().gid;
-    for (const pod of pods) {
-      pod.meshed = true;
-      pod.mesh = 'ambient';
-      for (const rule of ambientRules(pod.port, gid)) runIn(pod.netns, 'iptables', rule);
-    }
-    for (const pod of served) pod.nodeProxyPid = this.nodeProxy.workerPid;
+    await this.ambientMesh().enroll(pods);
   }
 
   /** The app's own counters: requests served. */
@@ -451,32 +463,20 @@ export class Lab {
     return this.meshIdentity;
   }
 
-  /** The node proxy's pod (an address on the bridge, no app) and the node proxy in it. */
-  private startNodeProxy(pods: readonly EnrolledPod[]): Promise<NodeProxy> {
+  private ambientMesh(): AmbientMesh {
     if (this.options.wiring === 'veth-pair')
       throw new LabError('ambient mode needs the bridge: the node proxy is a pod of its own');
-    const netns = `tg${this.id}-${NODE_PROXY_POD}`;
-    const address = createPodNetwork(this.ledger, this.nodeNamespace, netns, this.pods.size);
-    this.pods.set(NODE_PROXY_POD, {
-      name: NODE_PROXY_POD,
-      service: NODE_PROXY_POD,
-      netns,
-      address,
-      port: DEFAULT_APP_PORT,
-      meshed: false,
+    this.ambient ??= new AmbientMesh({
+      ledger: this.ledger,
+      id: this.id,
+      nodeNamespace: this.nodeNamespace,
+      dir: this.dir,
+      pods: this.pods,
+      haproxy: haproxyUser(),
+      nodeProxyThreads: this.options.nodeProxyThreads ?? 2,
+      identity: () => this.identity(),
     });
-    return NodeProxy.start(
-      {
-        ledger: this.ledger,
-        dir: this.dir,
-        netns,
-        cgroup: createCpuGroup(this.ledger, `tollgate-lab-${this.id}-${NODE_PROXY_POD}`, {}),
-        gid: haproxyUser().gid,
-        threads: this.options.nodeProxyThreads ?? 2,
-        identity: this.identity(),
-      },
-      pods,
-    );
+    return this.ambient;
   }
 
   private async startApp(spec: PodSpec): Promise<void> {
@@ -512,13 +512,6 @@ function haproxyUser(): { uid: number; gid: number } {
   return user;
 }
 
-const enrolledPod = (pod: LabPod): EnrolledPod => ({
-  name: pod.name,
-  netns: pod.netns,
-  address: pod.address,
-  appPort: pod.port,
-});
-
 const SIDECAR_OPTIONS = ['sidecarDelay', 'sidecarMode', 'sidecarCpuLimit', 'sidecarLink'] as const;
 
 function validateSpecs(specs: readonly PodSpec[]): void {
@@ -526,8 +519,10 @@ function validateSpecs(specs: readonly PodSpec[]): void {
   for (const spec of specs) {
     if (!POD_NAME.test(spec.name))
       throw new LabError(`pod name '${spec.name}' must match ${POD_NAME}`);
-    if (spec.name === NODE_PROXY_POD)
-      throw new LabError(`pod name '${NODE_PROXY_POD}' is the node proxy's`);
+    if (spec.name === NODE_PROXY_POD || spec.name === WAYPOINT_POD)
+      throw new LabError(`pod name '${spec.name}' is reserved for the ambient mesh's own pods`);
+    if (spec.waypoint && spec.mesh !== 'ambient')
+      throw new LabError(`${spec.name}: only ambient pods have a waypoint`);
     if (spec.mesh && !spec.meshed) throw new LabError(`${spec.name}: mesh without meshed: true`);
     const sidecarOption = SIDECAR_OPTIONS.find((o) => spec[o] !== undefined);
     if (spec.mesh === 'ambient' && sidecarOption)

@@ -30,6 +30,8 @@ export interface NodeProxyPlace {
   gid: number;
   threads: number;
   identity: MeshIdentity;
+  /** The waypoint's address, when the lab has one (see EnrolledPod.viaWaypoint). */
+  waypoint?: string;
 }
 
 /** Where the node proxy is, for those who look at it from outside (Lab.nodeProxyProcess). */
@@ -157,6 +159,7 @@ function writeChecked(place: NodeProxyPlace, pods: readonly EnrolledPod[]): stri
       gid: place.gid,
       threads: place.threads,
       ...place.identity,
+      waypoint: place.waypoint,
     }),
   );
   run('haproxy', ['-c', '-q', '-f', next]);

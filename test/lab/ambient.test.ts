@@ -12,7 +12,7 @@ import {
   type ConnectionPerRequestResult,
   connectionPerRequestScript,
 } from '../../lab/connection-per-request.js';
-import { Lab, NODE_PROXY_POD } from '../../lab/lab.js';
+import { Lab, NODE_PROXY_POD, WAYPOINT_POD } from '../../lab/lab.js';
 import { listNamespaces } from '../../lab/ledger.js';
 import { type NodeProxyStatRow, nodeProxyNames } from '../../lab/node-proxy-config.js';
 import { isRunning, type ProcessId, startTimeOf } from '../../lab/processes.js';
@@ -316,4 +316,55 @@ test('a pod enrolled while traffic flows takes the node proxy path at once, losi
   while (isRunning(oldWorker) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.equal(isRunning(oldWorker), false, 'the old worker exited with its last connection');
   assert.deepEqual(lab.destroy(), []);
+});
+
+test('a waypoint between the node proxies: its own pod, its own sockets, every request through it', async (t) => {
+  const lab = await Lab.create([
+    { name: 'client', service: 'client', meshed: true, mesh: 'ambient', app: false },
+    { name: 'server', service: 'server', meshed: true, mesh: 'ambient', waypoint: true },
+  ]);
+  t.after(() => lab.destroy());
+  const waypoint = lab.waypointProcess()!;
+  const proxy = lab.nodeProxyProcess()!;
+  const serverPod = lab.pod('server');
+
+  // The waypoint is an ordinary process of its pod: it listens on 15008 in its own
+  // namespace, and nothing in the server pod is its.
+  assert.equal(
+    execFileSync('ip', ['netns', 'identify', String(waypoint.pid)], { encoding: 'utf8' }).trim(),
+    lab.pod(WAYPOINT_POD).netns,
+  );
+  assert.deepEqual(listenerPids(lab.pod(WAYPOINT_POD).netns, 15008), [waypoint.pid]);
+  assert.deepEqual(listenerPids(serverPod.netns, 15008), [proxy.workerPid]);
+
+  const before = await listeners(lab);
+  const result = await requests(lab, 'client', 'server', N);
+  assert.equal(result.ok, N, JSON.stringify(result.outcomes));
+  assert.equal((await lab.appStats('server')).requests, N);
+  const moved = gained(before, await listeners(lab));
+  assert.equal(moved[client.outbound], N, JSON.stringify(moved));
+  assert.equal(moved[server.tunnel], N, JSON.stringify(moved));
+  const wp = (await lab.waypointStats()).find(
+    (r) => r.proxy === 'waypoint' && r.server === 'FRONTEND',
+  );
+  assert.equal(wp?.sessionsTotal, N, 'every connection came through the waypoint');
+  const sent = await lab.nodeProxyStats();
+  const toWaypoint = sent.find((r) => r.proxy === client.toWaypoint && r.server === 'BACKEND');
+  assert.equal(toWaypoint?.sessionsTotal, N, 'the client side sent them to the waypoint');
+
+  // A held connection shows the last hop: into the server pod's 15008 from the waypoint's
+  // address, not from the client's.
+  const held = heldConnection(lab, 'client', 'server', 1000);
+  assert.equal(await waitForLine(held, /^first /, 'held connection'), 'first 200 new');
+  const tunnels = execFileSync(
+    'ip',
+    ['netns', 'exec', serverPod.netns, 'ss', '-tnH', 'state', 'established', '( sport = :15008 )'],
+    { encoding: 'utf8' },
+  );
+  const peers = [...tunnels.matchAll(/:15008\s+([\d.]+):\d+/g)].map((m) => m[1]);
+  assert.deepEqual(peers, [lab.pod(WAYPOINT_POD).address], tunnels);
+  assert.equal(await waitForLine(held, /^second /, 'held connection'), 'second 200 reused');
+  const waypointProcess: ProcessId = { pid: waypoint.pid, startTime: startTimeOf(waypoint.pid)! };
+  assert.deepEqual(lab.destroy(), []);
+  assert.equal(isRunning(waypointProcess), false, 'the waypoint stopped with the lab');
 });

@@ -8,6 +8,7 @@ import {
   type EnrolledPod,
   nodeProxyConfig,
   parseNodeProxyStat,
+  waypointConfig,
 } from '../../lab/node-proxy-config.js';
 
 const pods: EnrolledPod[] = [
@@ -78,6 +79,57 @@ test('the node proxy keeps root (to enter pods) with the group the rules exempt'
       }),
     RangeError,
   );
+});
+
+test('pods behind the waypoint are reached through it, with their address in a PROXY header', () => {
+  const behind = nodeProxyConfig({
+    pods: [pods[0]!, { ...pods[1]!, viaWaypoint: true }],
+    statsSocket: '/s',
+    gid: 105,
+    threads: 1,
+    identity: '/lab/mesh.pem',
+    ca: '/lab/mesh.crt',
+    waypoint: '198.18.0.9',
+  });
+  assert.ok(
+    behind.includes(
+      'frontend outbound-client\n  bind 0.0.0.0:15001 namespace tgabc123-client\n' +
+        '  use_backend waypoint-from-client if { dst 198.18.0.3 }\n' +
+        '  use_backend tunnel-from-client if { dst 198.18.0.2 }\n',
+    ),
+    behind,
+  );
+  assert.ok(
+    behind.includes(
+      `backend waypoint-from-client\n  server waypoint 198.18.0.9:15008 namespace tgabc123-client ${tls} send-proxy-v2\n`,
+    ),
+    behind,
+  );
+  assert.throws(
+    () =>
+      nodeProxyConfig({
+        pods: [{ ...pods[1]!, viaWaypoint: true }],
+        statsSocket: '/s',
+        gid: 1,
+        threads: 1,
+        identity: '/i',
+        ca: '/c',
+      }),
+    /no waypoint|there is none/,
+  );
+  const waypoint = waypointConfig({
+    statsSocket: '/w',
+    uid: 102,
+    gid: 105,
+    threads: 1,
+    identity: '/lab/mesh.pem',
+    ca: '/lab/mesh.crt',
+  });
+  // Its own 15008, in its own namespace (no namespace keyword), PROXY header then TLS, HTTP.
+  assert.ok(waypoint.includes(`\n  bind 0.0.0.0:15008 accept-proxy ${tls}\n`), waypoint);
+  assert.match(waypoint, /^ {2}mode http$/m);
+  assert.ok(waypoint.includes(`\n  server destination 0.0.0.0:15008 ${tls}\n`), waypoint);
+  assert.doesNotMatch(waypoint, /namespace/);
 });
 
 test('in-pod rules: new inbound connections to the app to 15006, outbound to 15001', () => {
