@@ -73,6 +73,11 @@ export class IntervalRecords {
 const isHop = (h: HistRecord) =>
   h.metric === 'hop_request' || h.metric === 'hop_response' || h.metric === 'hop_added';
 
+/**
+ * An edge report's identity. Without the socket's namespace: EdgeReport has no field for
+ * it yet, so a node proxy's ends in different pods' namespaces with the same addresses are
+ * summed into one report (nothing is lost; they are not told apart until it does).
+ */
 export const keyString = (k: EdgeKey) =>
   `${k.tgid}|${k.side}|${k.localAddress}|${k.remoteAddress}|${k.servicePort}`;
 

@@ -57,6 +57,7 @@ function parseKey(text: string): EdgeKey {
     localAddress: '0.0.0.0', // not tracked by the fallback
     remoteAddress: address!,
     servicePort,
+    netnsInode: 0, // not tracked by the fallback
   };
 }
 

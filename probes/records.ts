@@ -34,6 +34,7 @@ export const LAYOUT = {
     'key.local_addr': 8,
     'key.remote_addr': 24,
     'key.service_port': 40,
+    'key.netns_inode': 44,
     ...Object.fromEntries(EDGE_COUNTERS.map((name, i) => [`stats.${snake(name)}`, i * 8])),
     'hist.metric': 48,
     'hist.bucket': 52,
@@ -70,6 +71,12 @@ export interface EdgeKey {
   localAddress: string;
   remoteAddress: string;
   servicePort: number;
+  /**
+   * The socket's network namespace (its inode): the process's own, but for a node proxy
+   * (ambient mode), whose sockets are in each pod's. 0 from sources that do not know it
+   * (the bpftrace fallback).
+   */
+  netnsInode: number;
 }
 
 export type EdgeRecord = { type: 'edge'; key: EdgeKey } & Record<EdgeCounter, number>;
@@ -235,6 +242,7 @@ function edgeKey(view: DataView, base: number): EdgeKey {
     localAddress: address(bytes.subarray(local, local + 16), family),
     remoteAddress: address(bytes.subarray(remote, remote + 16), family),
     servicePort: view.getUint16(base + at('key.service_port'), true),
+    netnsInode: view.getUint32(base + at('key.netns_inode'), true),
   };
 }
 

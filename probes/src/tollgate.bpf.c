@@ -153,6 +153,7 @@ static __always_inline void fill_key(struct sock_state *st, const struct sock *s
 		BPF_CORE_READ_INTO((struct in6_addr *)k->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO((struct in6_addr *)k->remote_addr, sk, __sk_common.skc_v6_daddr);
 	}
+	k->netns_inode = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	if (st->side == TG_SIDE_SERVER)
 		k->service_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	else
@@ -666,7 +667,13 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 				      __u64 now)
 {
 	int opening = event == HOP_OPEN || event == HOP_MORE_SEND;
-	struct tg_edge_key hop = { .tgid = st->tgid, .family = st->key.family, .side = TG_SIDE_SERVER };
+	/* Keyed in the socket's namespace: a node proxy's hops in each pod's stay apart. A
+	 * proxy forwards within one namespace (a sidecar's own, or the pod's for a node proxy,
+	 * which opens its upstream connections there), so both hops of an exchange agree. */
+	struct tg_edge_key hop = { .tgid = st->tgid,
+				   .family = st->key.family,
+				   .side = TG_SIDE_SERVER,
+				   .netns_inode = st->key.netns_inode };
 	struct tg_hop_stats *stats;
 	struct sock_state *owner;
 	struct hop_queues *q;

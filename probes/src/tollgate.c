@@ -195,6 +195,7 @@ static void print_layout(void)
 	OFFSET("key.local_addr", struct tg_edge_key, local_addr);
 	OFFSET("key.remote_addr", struct tg_edge_key, remote_addr);
 	OFFSET("key.service_port", struct tg_edge_key, service_port);
+	OFFSET("key.netns_inode", struct tg_edge_key, netns_inode);
 #define STATS_OFFSET(field) OFFSET("stats." #field, struct tg_edge_stats, field);
 	TG_EDGE_STATS_FIELDS(STATS_OFFSET)
 #undef STATS_OFFSET

@@ -59,7 +59,12 @@ struct tg_edge_key {
 	__u8 remote_addr[16];
 	__u16 service_port; /* the server's port: remote on the client side, local on the server side */
 	__u16 pad1;
-	__u32 pad2;
+	/*
+	 * The socket's network namespace, which is its process's own except for a node proxy
+	 * (ambient mode's ztunnel), whose sockets live in each pod's: its ends and hops in
+	 * different pods stay apart even where their addresses are the same (127.0.0.1).
+	 */
+	__u32 netns_inode;
 };
 
 /*

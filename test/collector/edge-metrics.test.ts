@@ -25,6 +25,7 @@ test("every counter of the kernel's record reaches the agent's report with its o
     localAddress: '10.0.0.1',
     remoteAddress: '10.0.0.2',
     servicePort: 8080,
+    netnsInode: 4026532000,
   };
   const record = {
     type: 'edge',

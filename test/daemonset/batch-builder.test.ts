@@ -25,6 +25,7 @@ const key: EdgeKey = {
   localAddress: '10.0.0.1',
   remoteAddress: '10.0.0.2',
   servicePort: 8080,
+  netnsInode: 4026532000,
 };
 const edge = (counts: Partial<EdgeRecord>): EdgeRecord => ({
   type: 'edge',
@@ -165,6 +166,7 @@ const hopKey = (servicePort: number, tgid = 7): EdgeKey => ({
   localAddress: '0.0.0.0',
   remoteAddress: '0.0.0.0',
   servicePort,
+  netnsInode: 4026532000,
 });
 const hopBucket = (
   servicePort: number,

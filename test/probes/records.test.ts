@@ -49,6 +49,7 @@ function edgePayload(): Uint8Array {
   p.set([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 8);
   p.set([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], 24);
   v.setUint16(40, 8080, true);
+  v.setUint32(44, 4026531840, true); // the socket's network namespace
   v.setBigUint64(LAYOUT.edgeKey + LAYOUT.offsets['stats.bytes_received']!, 123456789n, true);
   return p;
 }
@@ -72,6 +73,7 @@ test('a stream cut at every byte decodes to the same records', () => {
       localAddress: '2001:db8::1',
       remoteAddress: 'fe80::2',
       servicePort: 8080,
+      netnsInode: 4026531840,
     });
     assert.equal(edge.bytesReceived, 123456789);
   }
