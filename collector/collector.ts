@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { Batch } from '../proto/gen/tollgate/v1.js';
 import type { Credentials } from './auth.js';
 import { buildHttpApp } from './http/app.js';
 import { CommitQueue, type CommitQueueOptions } from './ingest/commit-queue.js';
@@ -37,6 +38,8 @@ export interface CollectorOptions {
   loadPolicy?: LoadPolicy;
   store?: StoreOptions;
   maxMessageBytes?: number;
+  /** Each batch once it is stored, as the agent sent it (embedders, and tests that read what agents ship). */
+  onStored?: (batch: Batch) => void;
   /**
    * Host names the HTTP side answers to besides IP addresses and localhost (a Service or
    * ingress name); '*' for any. Requests from other sites' pages are refused whatever.
@@ -169,7 +172,10 @@ export class Collector {
       onBatch: (outcome, _error, batch) => {
         batches.inc({ outcome });
         if (outcome === 'stored' && batch && clockStepBack(batch)) clockSteps.inc();
-        if (outcome === 'stored' && batch) metrics.add(batch);
+        if (outcome === 'stored' && batch) {
+          metrics.add(batch);
+          options.onStored?.(batch);
+        }
         if (outcome !== 'rejected' && batch)
           sessions?.noteDelivered(batch.agentId, batch.intervalEndUnixMs);
       },

@@ -16,7 +16,12 @@ import type {
 } from '../proto/gen/tollgate/v1.js';
 import { type LostCounters, lossFigures, noLoss } from '../proto/loss-metrics.js';
 import { TOLLGATE_VERSION } from '../proto/version.js';
-import { buildInterval, DirectionLearner, IntervalRecords } from './batch-builder.js';
+import {
+  buildInterval,
+  DirectionLearner,
+  IntervalRecords,
+  type SocketPod,
+} from './batch-builder.js';
 import { readStartTimeTicks } from './identity/proc-identity.js';
 import {
   type Identity,
@@ -331,7 +336,18 @@ export class Agent {
       identities.set(tgid, identity);
       if (identity.role === 'ROLE_SIDECAR') this.registerProxy(tgid);
     }
-    const built = buildInterval(records, (tgid) => identities.get(tgid)?.ref, this.directions);
+    // A socket outside its process's namespace: a node proxy's, in the pod it serves.
+    const socketPod: SocketPod = (key) => {
+      const own = identities.get(key.tgid)?.netnsInode;
+      if (!key.netnsInode || own === undefined || key.netnsInode === own) return undefined;
+      return this.resolver.podOfNamespace(key.netnsInode);
+    };
+    const built = buildInterval(
+      records,
+      (tgid) => identities.get(tgid)?.ref,
+      this.directions,
+      socketPod,
+    );
     this.hopsWithoutDirection += built.hopsWithoutDirection;
     this.meshManagementHops += built.meshManagementHops;
     this.edgesWithoutPort += built.edgesWithoutPort;

@@ -18,6 +18,7 @@ import type {
   HopMethod,
   HopReport,
   Init,
+  PodRef,
 } from '../proto/gen/tollgate/v1.js';
 import { bucketValue, type Layout, type SparseHistogram } from '../proto/histogram.js';
 import {
@@ -74,12 +75,17 @@ const isHop = (h: HistRecord) =>
   h.metric === 'hop_request' || h.metric === 'hop_response' || h.metric === 'hop_added';
 
 /**
- * An edge report's identity. Without the socket's namespace: EdgeReport has no field for
- * it yet, so a node proxy's ends in different pods' namespaces with the same addresses are
- * summed into one report (nothing is lost; they are not told apart until it does).
+ * An edge report's identity, the socket's namespace included: a node proxy's ends in
+ * different pods' namespaces are reported apart, each naming its pod (socketPod).
  */
 export const keyString = (k: EdgeKey) =>
-  `${k.tgid}|${k.side}|${k.localAddress}|${k.remoteAddress}|${k.servicePort}`;
+  `${k.tgid}|${k.netnsInode}|${k.side}|${k.localAddress}|${k.remoteAddress}|${k.servicePort}`;
+
+/**
+ * The pod whose namespace holds a key's sockets when that is not its process's own (a
+ * node proxy serving that pod); undefined for every other process, and where unknown.
+ */
+export type SocketPod = (key: EdgeKey) => Init<PodRef> | undefined;
 
 interface HistogramDraft {
   layout: Layout;
@@ -118,6 +124,8 @@ export class DirectionLearner {
     private readonly ports: ReadonlyMap<number, Direction> = new Map([
       [15001, 'DIRECTION_OUTBOUND'],
       [15006, 'DIRECTION_INBOUND'],
+      // Ambient mode's tunnel (HBONE): a node proxy's inbound from other node proxies.
+      [15008, 'DIRECTION_INBOUND'],
       [4140, 'DIRECTION_OUTBOUND'],
       [4143, 'DIRECTION_INBOUND'],
     ]),
@@ -129,18 +137,21 @@ export class DirectionLearner {
   }
 
   observe(edges: readonly EdgeRecord[], nowMs = Date.now()): void {
-    const ownAddresses = new Map<number, Set<string>>();
+    // A process's own addresses, per namespace of its sockets: a node proxy's in one pod
+    // are not its addresses in another.
+    const where = (k: EdgeKey) => `${k.tgid}:${k.netnsInode}`;
+    const ownAddresses = new Map<string, Set<string>>();
     for (const e of edges) {
-      const own = ownAddresses.get(e.key.tgid) ?? new Set<string>();
+      const own = ownAddresses.get(where(e.key)) ?? new Set<string>();
       own.add(e.key.localAddress);
-      ownAddresses.set(e.key.tgid, own);
+      ownAddresses.set(where(e.key), own);
     }
     for (const e of edges) {
       if (e.key.side !== 'server') continue;
       const fromPod =
         e.key.remoteAddress.startsWith('127.') ||
         e.key.remoteAddress === '::1' ||
-        (ownAddresses.get(e.key.tgid)?.has(e.key.remoteAddress) ?? false);
+        (ownAddresses.get(where(e.key))?.has(e.key.remoteAddress) ?? false);
       const key = `${e.key.tgid}:${e.key.servicePort}`;
       const known = this.learned.get(key);
       // Inbound wins once seen: a listener reached from other pods is not the app's exit.
@@ -196,6 +207,7 @@ export function buildInterval(
   records: IntervalRecords,
   processRef: (tgid: number) => { pid: number; startTimeTicks: number } | undefined,
   directions: DirectionLearner,
+  socketPod: SocketPod = () => undefined,
 ): BuiltInterval {
   directions.observe(records.edges);
   const edgeIds = new Set(records.edges.map((e) => keyString(e.key)));
@@ -265,6 +277,7 @@ export function buildInterval(
       side: client ? 'CONNECTION_SIDE_CLIENT' : 'CONNECTION_SIDE_SERVER',
       local: { address: e.key.localAddress, port: client ? 0 : e.key.servicePort },
       remote: { address: e.key.remoteAddress, port: client ? e.key.servicePort : 0 },
+      socketPod: socketPod(e.key),
       ...wireCounters(e),
       // The kernel keeps exact sums beside the buckets: the means stay exact.
       connectLatency: toHistogram(hist('connect_latency'), e[HISTOGRAM_SUMS.connect_latency]),
@@ -274,7 +287,7 @@ export function buildInterval(
     });
   }
 
-  const hopReports = buildHops(records, processRef, directions);
+  const hopReports = buildHops(records, processRef, directions, socketPod);
   return {
     edges,
     hops: hopReports.hops,
@@ -318,6 +331,7 @@ interface ListenerDraft {
 interface ReportDraft {
   process: { pid: number; startTimeTicks: number };
   direction: Direction;
+  socketPod: Init<PodRef> | undefined;
   request?: HistogramDraft;
   response?: HistogramDraft;
   added?: HistogramDraft;
@@ -354,10 +368,11 @@ function buildHops(
   records: IntervalRecords,
   processRef: (tgid: number) => { pid: number; startTimeTicks: number } | undefined,
   directions: DirectionLearner,
+  socketPod: SocketPod,
 ): { hops: Init<HopReport>[]; withoutDirection: number; management: number } {
   const listeners = new Map<string, ListenerDraft>();
   const listener = (key: EdgeKey) => {
-    const id = `${key.tgid}:${key.servicePort}`;
+    const id = `${key.tgid}:${key.netnsInode}:${key.servicePort}`;
     let l = listeners.get(id);
     if (!l) {
       l = { key };
@@ -398,12 +413,15 @@ function buildHops(
         countOf(l.request) + countOf(l.response) + (l.stats?.unmatchedForwards ?? 0);
       continue;
     }
-    const id = `${l.key.tgid}/${direction}`;
+    // A sidecar's listeners are all in its namespace; a node proxy's hops are reported
+    // per pod it serves.
+    const id = `${l.key.tgid}/${direction}/${l.key.netnsInode}`;
     let report = reports.get(id);
     if (!report) {
       report = {
         process: ref,
         direction,
+        socketPod: socketPod(l.key),
         sumNs: { request_hop: 0, response_hop: 0, added: 0 },
         counters: zeroHopReportCounters(),
       };
@@ -430,6 +448,7 @@ function buildHops(
     hops: [...reports.values()].map((r) => ({
       process: r.process,
       direction: r.direction,
+      socketPod: r.socketPod,
       requestHop: toHistogram(r.request, r.sumNs.request_hop),
       responseHop: toHistogram(r.response, r.sumNs.response_hop),
       added: toHistogram(r.added, r.sumNs.added),

@@ -168,6 +168,7 @@ export function validateBatch(
       process: _p,
       local: _l,
       remote: _r,
+      socketPod,
       connectLatency,
       exchangeLatency,
       srtt,
@@ -178,6 +179,7 @@ export function validateBatch(
       refersToKnown(e.process, `${where}.process`) ??
       badEndpoint(e.local, `${where}.local`, !client) ??
       badEndpoint(e.remote, `${where}.remote`, client) ??
+      (socketPod ? badPod(socketPod, `${where}.socket_pod`) : undefined) ??
       badNumbers(counters, where) ??
       badHistogram(connectLatency, `${where}.connect_latency`) ??
       badHistogram(exchangeLatency, `${where}.exchange_latency`) ??
@@ -197,9 +199,19 @@ export function validateBatch(
   for (const [i, h] of batch.hops.entries()) {
     const where = `hops[${i}]`;
     if (h.direction === 'DIRECTION_UNSPECIFIED') return `${where}.direction is unspecified`;
-    const { process: _p, direction: _d, method, requestHop, responseHop, added, ...counters } = h;
+    const {
+      process: _p,
+      direction: _d,
+      socketPod,
+      method,
+      requestHop,
+      responseHop,
+      added,
+      ...counters
+    } = h;
     const problem =
       refersToKnown(h.process, `${where}.process`) ??
+      (socketPod ? badPod(socketPod, `${where}.socket_pod`) : undefined) ??
       badNumbers(counters, where) ??
       (HOP_METHODS.includes(method) ? undefined : `${where}.method is ${method}`) ??
       // Unpaired exchanges are a part of those seen complete, by definition.

@@ -19,6 +19,9 @@ import { cgroupId, type ProcFacts, readProcFacts, unifiedCgroupRoot } from './pr
 import { redactCmdline } from './redact-cmdline.js';
 import { DEFAULT_ROLE_RULES, isProxyExecutable, type RoleRules, roleOf } from './roles.js';
 
+/** Pods' namespaces kept for node proxies' sockets: more than a node's pods. */
+const POD_NAMESPACES_KEPT = 4096;
+
 /** Pods known from the Kubernetes API, by UID, and their containers' names. */
 export interface PodDirectory {
   byUid(uid: string):
@@ -85,6 +88,12 @@ export class IdentityResolver {
   private readonly cgroupPaths: CgroupPaths;
   private netnsNames = new Map<number, string>();
   private netnsReadAt = 0;
+  /**
+   * Kubernetes pods by the network namespace their processes live in, learned as their
+   * processes are resolved, for the sockets a node proxy holds there. Bounded: the oldest
+   * learned is forgotten past POD_NAMESPACES_KEPT (a pod's next process teaches it again).
+   */
+  private readonly podsByNetns = new Map<number, Init<PodRef>>();
   private readonly hostNetns: number;
   private startReads = { second: 0, count: 0 };
   readonly processEvents: Omit<ProcessEventStats, 'tombstones'> = {
@@ -267,6 +276,13 @@ export class IdentityResolver {
       k8s?.runningContainers !== undefined && isProxyExecutable(facts, rules)
         ? k8s.runningContainers > 1
         : undefined;
+    // Not the host's namespace: every hostNetwork pod shares it.
+    if (k8s && facts.netnsInode && facts.netnsInode !== this.hostNetns) {
+      this.podsByNetns.delete(facts.netnsInode);
+      this.podsByNetns.set(facts.netnsInode, k8s.pod);
+      if (this.podsByNetns.size > POD_NAMESPACES_KEPT)
+        this.podsByNetns.delete(this.podsByNetns.keys().next().value!);
+    }
     const id = knownCgroupId ?? cgroupId(facts.cgroup.unifiedPath, this.options.cgroupRoot);
     this.cgroupPaths.learn(id, facts.cgroup.unifiedPath);
     return {
@@ -285,6 +301,14 @@ export class IdentityResolver {
           : undefined,
       role: roleOf({ containerName, exe: facts.exe, comm: facts.comm, companions }, rules),
     };
+  }
+
+  /**
+   * The pod a network namespace belongs to, for a socket a node proxy holds in it: the
+   * Kubernetes pod of processes seen living there, else the namespace's own name.
+   */
+  podOfNamespace(inode: number): Init<PodRef> {
+    return this.podsByNetns.get(inode) ?? this.podOfNetns(inode);
   }
 
   /** Forget a pid (it exited). */

@@ -97,6 +97,18 @@ test('an invalid batch is rejected with the reason and nothing of it is stored',
       },
       /65 labels, more than 64/,
     ],
+    [
+      "a socket pod's name too long",
+      {
+        edges: [
+          {
+            ...good.edges![0],
+            socketPod: { ...good.processes![0]!.pod, name: 'p'.repeat(5000) },
+          },
+        ],
+      },
+      /edges\[0\]\.socket_pod\.name is longer than/,
+    ],
   ];
   let sequence = 0;
   for (const [what, change, message] of cases) {

@@ -368,3 +368,66 @@ test('learned directions are forgotten after their ttl and bounded in number, an
     'known ports need no learning',
   );
 });
+
+test("a node proxy's ends and hops in two pods' namespaces are reported apart, each naming its pod", () => {
+  // tgid 7 lives in namespace 1; its sockets are in pods' namespaces 2 and 3, at the same
+  // addresses (each pod's app at 127.0.0.1:9080).
+  const pods = new Map([
+    [
+      2,
+      {
+        namespace: 'netns',
+        name: 'pod-a',
+        uid: '',
+        node: 'n',
+        source: 'POD_SOURCE_NETNS' as const,
+      },
+    ],
+    [
+      3,
+      {
+        namespace: 'netns',
+        name: 'pod-b',
+        uid: '',
+        node: 'n',
+        source: 'POD_SOURCE_NETNS' as const,
+      },
+    ],
+  ]);
+  const socketPod = (k: EdgeKey) => (k.netnsInode === 1 ? undefined : pods.get(k.netnsInode));
+  const toApp = (netnsInode: number, connects: number): EdgeRecord => ({
+    ...edge({ connects }),
+    key: {
+      ...key,
+      tgid: 7,
+      localAddress: '127.0.0.1',
+      remoteAddress: '127.0.0.1',
+      servicePort: 9080,
+      netnsInode,
+    },
+  });
+  const tunnel = (netnsInode: number, exchanges: number): HopRecord => ({
+    ...hopRecord(15008, { exchanges }),
+    key: { ...hopKey(15008), netnsInode },
+  });
+  const built = buildInterval(
+    interval(toApp(2, 3), toApp(3, 5), tunnel(2, 4), tunnel(3, 6)),
+    sidecarRef,
+    new DirectionLearner(),
+    socketPod,
+  );
+  assert.deepEqual(
+    built.edges.map((e) => [e.socketPod?.name, e.connects]),
+    [
+      ['pod-a', 3],
+      ['pod-b', 5],
+    ],
+  );
+  assert.deepEqual(
+    built.hops.map((h) => [h.direction, h.socketPod?.name, h.requests]),
+    [
+      ['DIRECTION_INBOUND', 'pod-a', 4],
+      ['DIRECTION_INBOUND', 'pod-b', 6],
+    ],
+  );
+});

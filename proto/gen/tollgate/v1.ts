@@ -288,6 +288,11 @@ export const descriptor = {
                   "type": "Endpoint",
                   "id": 4
                 },
+                "socketPod": {
+                  "type": "PodRef",
+                  "id": 30,
+                  "protoName": "socket_pod"
+                },
                 "connects": {
                   "type": "uint64",
                   "id": 5
@@ -425,6 +430,11 @@ export const descriptor = {
                 "method": {
                   "type": "HopMethod",
                   "id": 10
+                },
+                "socketPod": {
+                  "type": "PodRef",
+                  "id": 11,
+                  "protoName": "socket_pod"
                 },
                 "requests": {
                   "type": "uint64",
@@ -1476,6 +1486,11 @@ export interface EdgeReport {
    */
   remote?: Endpoint;
   /**
+   * The pod whose network namespace holds this end's sockets, when it is not its own
+   * process's: a node proxy (ambient mode's ztunnel) serving that pod. Unset otherwise.
+   */
+  socketPod?: PodRef;
+  /**
    * BEGIN edge counters: generated from the counter tables (npm run gen:proto).
    * Connections this end opened (SYN_SENT -> ESTABLISHED).
    */
@@ -1710,6 +1725,11 @@ export interface HopReport {
    */
   added?: Histogram;
   method: HopMethod;
+  /**
+   * The pod whose network namespace holds the listener's sockets, when it is not the
+   * proxy's own: a node proxy's hops through one pod (ambient mode). Unset for sidecars.
+   */
+  socketPod?: PodRef;
   /**
    * BEGIN hop counters: generated from the counter tables (npm run gen:proto).
    * Downstream exchanges the sidecar saw complete in this direction: the count of `added`

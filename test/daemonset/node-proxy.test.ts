@@ -1,0 +1,91 @@
+// The agent and a node proxy (ambient mode's ztunnel; here the ambient lab's haproxy, in
+// a pod of its own with its sockets inside the enrolled pods): what the agent ships keeps
+// the node proxy's ends and hops apart per pod it serves, each naming that pod, with the
+// hops' directions as the pod sees them (its 15001 outbound, its 15008 inbound). Ground
+// truth: the lab's namespaces and the client's own count of its requests.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connectionPerRequestScript } from '../../lab/connection-per-request.js';
+import { Lab, NODE_PROXY_POD } from '../../lab/lab.js';
+import { waitForLine } from '../../lab/spawn.js';
+import type { Batch, EdgeReport, HopReport } from '../../proto/gen/tollgate/v1.js';
+import { startCollector } from '../collector/fixture.js';
+import { startAgent } from './agent-fixture.js';
+
+const N = 40;
+
+test("the agent ships a node proxy's ends and hops per pod it serves, each naming the pod", async (t) => {
+  const lab = await Lab.create([
+    { name: 'client', service: 'client', meshed: true, mesh: 'ambient', app: false },
+    { name: 'server', service: 'server', meshed: true, mesh: 'ambient' },
+  ]);
+  t.after(() => lab.destroy());
+  const batches: Batch[] = [];
+  const collector = await startCollector(t, { onStored: (b) => batches.push(b) });
+  const { agent, stop } = await startAgent(t, {
+    collector: collector.grpcAddress,
+    intervalMs: 500,
+  });
+  const server = lab.pod('server');
+  const worker = lab.nodeProxyProcess()!.workerPid;
+
+  const child = lab.exec('client', 'requests', process.execPath, [
+    '-e',
+    connectionPerRequestScript({
+      url: `http://${server.address}:${server.port}/`,
+      count: N,
+      rate: 50,
+      timeoutMs: 5000,
+    }),
+  ]);
+  const result = JSON.parse(await waitForLine(child, /^\{/, 'requests', 30_000)) as { ok: number };
+  assert.equal(result.ok, N);
+  await new Promise((r) => setTimeout(r, 1500));
+  await stop();
+  assert.equal(agent.status().shipper.rejected, 0);
+
+  const podOf = (netns: string) => `netns/${netns}`;
+  const named = (r: EdgeReport | HopReport) =>
+    r.socketPod ? `${r.socketPod.namespace}/${r.socketPod.name}` : 'own';
+  // Its own pod: the one it lives in, not a pod it serves.
+  const identity = batches.flatMap((b) => b.processes).find((p) => p.ref?.pid === worker);
+  assert.ok(identity, 'the node proxy was seen');
+  assert.equal(identity.pod?.name, lab.pod(NODE_PROXY_POD).netns);
+
+  const ends = batches.flatMap((b) => b.edges.filter((e) => e.process?.pid === worker));
+  const sum = (side: EdgeReport['side'], port: number) => {
+    const of = ends.filter((e) =>
+      side === 'CONNECTION_SIDE_SERVER' ? e.local?.port === port : e.remote?.port === port,
+    );
+    return {
+      pods: [...new Set(of.filter((e) => e.side === side).map(named))],
+      opened: of
+        .filter((e) => e.side === side)
+        .reduce((n, e) => n + Number(e.connects) + Number(e.accepts), 0),
+    };
+  };
+  const clientPod = podOf(lab.pod('client').netns);
+  const serverPod = podOf(server.netns);
+  assert.deepEqual(sum('CONNECTION_SIDE_SERVER', 15001), { pods: [clientPod], opened: N });
+  assert.deepEqual(sum('CONNECTION_SIDE_CLIENT', 15008), { pods: [clientPod], opened: N });
+  assert.deepEqual(sum('CONNECTION_SIDE_SERVER', 15008), { pods: [serverPod], opened: N });
+  assert.deepEqual(sum('CONNECTION_SIDE_CLIENT', server.port), { pods: [serverPod], opened: N });
+  // Everyone else's sockets are in their own namespace: no pod named.
+  const others = batches.flatMap((b) => b.edges.filter((e) => e.process?.pid !== worker));
+  assert.ok(others.length > 0);
+  assert.ok(others.every((e) => e.socketPod === undefined));
+
+  // Its hops: outbound through the client pod, inbound through the server pod, every
+  // request paired in each.
+  const hops = batches.flatMap((b) => b.hops.filter((h) => h.process?.pid === worker));
+  const paired = new Map<string, number>();
+  for (const h of hops) {
+    const id = `${h.direction} ${named(h)}`;
+    const count = (h.added?.counts ?? []).reduce((n, c) => n + Number(c), 0);
+    paired.set(id, (paired.get(id) ?? 0) + count);
+  }
+  assert.deepEqual(Object.fromEntries(paired), {
+    [`DIRECTION_OUTBOUND ${clientPod}`]: N,
+    [`DIRECTION_INBOUND ${serverPod}`]: N,
+  });
+});
