@@ -3,7 +3,7 @@
 
 import type { AgentView, EdgeDetail, PodCost, PodDetail, Topology } from '../proto/api.js';
 import { emptyHistogram, merge } from '../proto/histogram.js';
-import { type HopRecord, podCosts } from './model/sidecar-cost.js';
+import { type HopRecord, meshHopsOf, nodeProxies, podCosts } from './model/sidecar-cost.js';
 import {
   buildTopology,
   type EdgeEnds,
@@ -24,6 +24,7 @@ export interface RangeView {
   costs: PodCost[];
   edgeEnds: EdgeEnds;
   hops: HopRecord[];
+  ends: EndRecord[];
 }
 
 /** Stored rows one request may read (RangeTooLarge past it). */
@@ -65,6 +66,7 @@ export class Queries {
       localAddress: e.localAddress,
       remoteAddress: e.remoteAddress,
       port: e.port,
+      socketPod: e.socketPod,
       metrics: endRows.get(e.id)!,
     }));
     const { topology, edgeEnds } = buildTopology({
@@ -77,6 +79,7 @@ export class Queries {
     const hops: HopRecord[] = hopInfo.map((h) => ({
       processKey: keyOf.get(h.process)!,
       direction: h.direction,
+      socketPod: h.socketPod,
       metrics: hopRows.get(h.id)!,
     }));
     const resources = new Map<string, Aggregate>();
@@ -98,7 +101,7 @@ export class Queries {
       resources,
       multiplexedEnds,
     });
-    return { topology, costs, edgeEnds, hops };
+    return { topology, costs, edgeEnds, hops, ends };
   }
 
   /** A pod's detail, or undefined when the range has no such pod. */
@@ -112,12 +115,15 @@ export class Queries {
     const pod = v.topology.pods.find((p) => p.namespace === namespace && p.name === name);
     const cost = v.costs.find((c) => c.pod === pod?.id);
     if (!pod || !cost) return undefined;
+    const shared = nodeProxies(v.ends, v.hops);
     const sidecars = new Set(
-      v.topology.processes.filter((p) => p.pod === pod.id && p.role === 'sidecar').map((p) => p.id),
+      v.topology.processes
+        .filter((p) => p.pod === pod.id && p.role === 'sidecar' && !shared.has(p.id))
+        .map((p) => p.id),
     );
     const added = (direction: HopRecord['direction']) =>
-      v.hops
-        .filter((h) => h.direction === direction && sidecars.has(h.processKey))
+      meshHopsOf(pod.id, sidecars, v.hops)
+        .filter((h) => h.direction === direction)
         .reduce((h, x) => merge(h, x.metrics.hists.added!), emptyHistogram());
     return {
       pod,

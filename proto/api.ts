@@ -143,12 +143,26 @@ export interface DirectionCost {
   downstreamLatency: LatencyStats;
 }
 
+/**
+ * How a pod's mesh traffic is proxied: by a sidecar in the pod; by a node proxy outside it
+ * (ambient mode's ztunnel) with sockets in the pod's namespace; the pod is itself a node
+ * proxy's, whose cost goes to the pods it serves; or not at all.
+ */
+export type MeshMode = 'sidecar' | 'ambient' | 'node-proxy' | 'none';
+
 export interface PodCost {
   pod: string;
   namespace: string;
   name: string;
-  /** The sidecar's executable name, or null for a pod without one. */
+  mode: MeshMode;
+  /** The proxy's executable name (the sidecar's, or the node proxy's), or null for none. */
   proxy: string | null;
+  /**
+   * For an ambient pod: the share of the node proxy's CPU and memory put to this pod, and
+   * how (bytes: its share of the node proxy's bytes, both ways, through the pod's
+   * namespace); `sidecar` then holds that share. null for the other modes.
+   */
+  proxyShare: { method: 'bytes'; share: number | null } | null;
   requests: number;
   requestsPerS: number;
   inbound: DirectionCost | null;

@@ -5,7 +5,7 @@
 import type { TopologyExternal } from '../../proto/api.js';
 import { externalId, isLoopback, isUnspecified } from './ids.js';
 import type { NetnsOf } from './join-ends.js';
-import type { EndRecord, PeerNameRecord, ProcessRecord } from './topology.js';
+import type { EndRecord, PeerNameRecord } from './topology.js';
 
 export interface ExternalPeers {
   /** The peer of an end no join reached: by address, a loopback one within the end's pod. */
@@ -16,11 +16,12 @@ export interface ExternalPeers {
 
 export function externalPeers(input: {
   ends: readonly EndRecord[];
-  processes: ReadonlyMap<string, ProcessRecord>;
   netns: NetnsOf;
+  /** The pod an end's socket is in: its process's, or the pod a node proxy serves there. */
+  podOf: (end: EndRecord) => { namespace: string; name: string } | undefined;
   peerNames: ReadonlyMap<string, PeerNameRecord> | undefined;
 }): ExternalPeers {
-  const podOfAddress = podsByServedAddress(input.ends, input.processes);
+  const podOfAddress = podsByServedAddress(input.ends, input.podOf);
   const externals = new Map<string, TopologyExternal>();
   const peerOf = (address: string, port: number, end: EndRecord) => {
     // A loopback address repeats in every network namespace: the peer is in the end's own
@@ -31,8 +32,7 @@ export function externalPeers(input: {
       : externalId(address, port);
     if (externals.has(id)) return id;
     if (loopback) {
-      const pod = input.processes.get(end.processKey)!.identity.pod;
-      externals.set(id, loopbackPeer(id, address, port, pod?.name ? pod : undefined));
+      externals.set(id, loopbackPeer(id, address, port, input.podOf(end)));
     } else if (isUnspecified(address)) {
       externals.set(id, { id, address, port, name: null, kind: 'folded' });
     } else {
@@ -43,15 +43,18 @@ export function externalPeers(input: {
   return { peerOf, externals };
 }
 
-/** Addresses that belong to a pod: where its processes accept connections. */
+/**
+ * Addresses that belong to a pod: where its processes accept connections, or a node proxy
+ * does in the pod's namespace (the pod's address, not the node proxy's pod's).
+ */
 function podsByServedAddress(
   ends: readonly EndRecord[],
-  processes: ReadonlyMap<string, ProcessRecord>,
+  podOf: (end: EndRecord) => { namespace: string; name: string } | undefined,
 ): Map<string, string> {
   const podOfAddress = new Map<string, string>();
   for (const e of ends) {
-    const pod = processes.get(e.processKey)!.identity.pod;
-    if (e.side === 'server' && !isLoopback(e.localAddress) && pod?.name)
+    const pod = podOf(e);
+    if (e.side === 'server' && !isLoopback(e.localAddress) && pod)
       podOfAddress.set(e.localAddress, `${pod.namespace}/${pod.name}`);
   }
   return podOfAddress;

@@ -11,6 +11,12 @@ export function podId(namespace: string, name: string): string {
   return `pod:${namespace}/${name}`;
 }
 
+/** The namespace and name a podId was made of (neither holds a '/'). */
+export function podOfId(id: string): { namespace: string; name: string } | undefined {
+  const m = /^pod:([^/]*)\/(.*)$/.exec(id);
+  return m ? { namespace: m[1]!, name: m[2]! } : undefined;
+}
+
 /** A peer outside every profiled node, by address (and port when it is a server). */
 export function externalId(address: string, port: number): string {
   return port > 0 ? `ext:${address}:${port}` : `ext:${address}`;

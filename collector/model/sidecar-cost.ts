@@ -36,26 +36,78 @@ import type { EndRecord } from './topology.js';
 export interface HopRecord {
   processKey: string;
   direction: Direction;
+  /**
+   * The pod (its id) whose namespace the hops' sockets are in when it is not their
+   * process's: a node proxy's hops through that pod. null for a sidecar's.
+   */
+  socketPod: string | null;
   metrics: Aggregate;
+}
+
+/**
+ * The processes that serve pods from outside them (node proxies, as ambient mode's
+ * ztunnel): those with ends or hops in another pod's namespace.
+ */
+export function nodeProxies(
+  ends: readonly Pick<EndRecord, 'processKey' | 'socketPod'>[],
+  hops: readonly HopRecord[],
+): Set<string> {
+  return new Set([...ends, ...hops].filter((x) => x.socketPod).map((x) => x.processKey));
+}
+
+/**
+ * The hops that carry a pod's mesh traffic: its own sidecars' (in their own namespace),
+ * and a node proxy's through the pod's namespace.
+ */
+export function meshHopsOf(
+  podId: string,
+  sidecarKeys: ReadonlySet<string>,
+  hops: readonly HopRecord[],
+): HopRecord[] {
+  return hops.filter((h) => (h.socketPod ? h.socketPod === podId : sidecarKeys.has(h.processKey)));
+}
+
+/** A node proxy's bytes (both ways, all its ends) through each pod it serves, and in all. */
+function bytesByPod(
+  ends: readonly EndRecord[],
+): Map<string, { pods: Map<string, number>; all: number }> {
+  const out = new Map<string, { pods: Map<string, number>; all: number }>();
+  for (const e of ends) {
+    const bytes = e.metrics.sums.bytes_sent! + e.metrics.sums.bytes_received!;
+    const proxy = out.get(e.processKey) ?? { pods: new Map<string, number>(), all: 0 };
+    proxy.all += bytes;
+    if (e.socketPod) proxy.pods.set(e.socketPod, (proxy.pods.get(e.socketPod) ?? 0) + bytes);
+    out.set(e.processKey, proxy);
+  }
+  return out;
 }
 
 const MB = 2 ** 20;
 
+/**
+ * CPU and memory of processes per 1,000 requests; each process counted at its share (1
+ * but for a node proxy, whose cost is shared by the pods it serves).
+ */
 function processCost(
   keys: readonly string[],
   resources: ReadonlyMap<string, Aggregate>,
   requests: number,
   seconds: number,
+  share: (key: string) => number = () => 1,
 ): ProcessCost | null {
-  const rows = keys.map((k) => resources.get(k)).filter((r): r is Aggregate => r !== undefined);
+  const rows = keys.flatMap((k) => {
+    const r = resources.get(k);
+    return r ? [{ r, share: share(k) }] : [];
+  });
   if (rows.length === 0) return null;
-  const cpuNs = rows.reduce((n, r) => n + r.sums.cpu_ns!, 0);
+  const cpuNs = rows.reduce((n, { r, share }) => n + r.sums.cpu_ns! * share, 0);
   // Memory of several processes adds up; each one's mean over its samples.
   const rss = rows.reduce(
-    (n, r) => n + (r.sums.samples! > 0 ? r.sums.rss_bytes_sum! / r.sums.samples! : 0),
+    (n, { r, share }) =>
+      n + (r.sums.samples! > 0 ? (r.sums.rss_bytes_sum! / r.sums.samples!) * share : 0),
     0,
   );
-  const rssMax = rows.reduce((n, r) => n + r.maxes.rss_bytes_max!, 0);
+  const rssMax = rows.reduce((n, { r, share }) => n + r.maxes.rss_bytes_max! * share, 0);
   return {
     cpuMsPer1kRequests: requests > 0 ? round((cpuNs / 1e6 / requests) * 1000) : null,
     millicores: round(cpuNs / 1e6 / seconds),
@@ -82,10 +134,25 @@ export function podCosts(input: {
   const processes = new Map(input.processes.map((p) => [p.id, p]));
   const endsOf = new Map<string, EndRecord[]>();
   for (const e of input.ends) endsOf.set(e.processKey, [...(endsOf.get(e.processKey) ?? []), e]);
+  const shared = nodeProxies(input.ends, input.hops);
+  const proxyBytes = bytesByPod(input.ends.filter((e) => shared.has(e.processKey)));
 
   return input.pods.map((pod) => {
     const members = pod.processes.map((k) => processes.get(k)!).filter(Boolean);
-    const sidecars = members.filter((p) => p.role === 'sidecar');
+    // A node proxy is no sidecar of the pod it lives in: its cost goes to the pods it serves.
+    const sidecars = members.filter((p) => p.role === 'sidecar' && !shared.has(p.id));
+    // The node proxies serving this pod, each at its share of its bytes through the pod:
+    // the stated method of apportioning a shared proxy's CPU and memory.
+    const servedBy = new Map<string, number>();
+    let bytesThrough = 0;
+    let bytesAll = 0;
+    for (const [key, bytes] of proxyBytes) {
+      const through = bytes.pods.get(pod.id);
+      if (through === undefined) continue;
+      servedBy.set(key, bytes.all > 0 ? through / bytes.all : 0);
+      bytesThrough += through;
+      bytesAll += bytes.all;
+    }
     const apps = members.filter((p) => p.role === 'app');
     const podEnds = members.flatMap((p) => endsOf.get(p.id) ?? []);
     const podAddresses = new Set(podEnds.map((e) => e.localAddress));
@@ -94,6 +161,14 @@ export function podCosts(input: {
       list.reduce((h, e) => merge(h, e.metrics.hists.exchange_latency!), emptyHistogram());
 
     const appEnds = apps.flatMap((p) => endsOf.get(p.id) ?? []);
+    // The ends of the proxy that carries the pod's mesh traffic: its sidecars', or a node
+    // proxy's in the pod's namespace.
+    const proxyEnds = [
+      ...sidecars.flatMap((p) => endsOf.get(p.id) ?? []),
+      ...[...servedBy.keys()].flatMap((k) =>
+        (endsOf.get(k) ?? []).filter((e) => e.socketPod === pod.id),
+      ),
+    ];
     // Exchanges on connections marked multiplexed are requests too, counted apart.
     const requests = appEnds.reduce(
       (n, e) => n + e.metrics.sums.exchanges! + (e.metrics.sums.multiplexed_exchanges ?? 0),
@@ -102,7 +177,7 @@ export function podCosts(input: {
     const sidecarKeys = new Set(sidecars.map((p) => p.id));
 
     const direction = (which: Direction): DirectionCost | null => {
-      const hops = input.hops.filter((h) => h.direction === which && sidecarKeys.has(h.processKey));
+      const hops = meshHopsOf(pod.id, sidecarKeys, input.hops).filter((h) => h.direction === which);
       if (hops.length === 0) return null;
       const merged = (column: string) =>
         hops.reduce((h, x) => merge(h, x.metrics.hists[column]!), emptyHistogram());
@@ -111,9 +186,7 @@ export function podCosts(input: {
       const response = merged('response_hop');
       const downstreamEnds =
         which === 'inbound'
-          ? sidecars
-              .flatMap((p) => endsOf.get(p.id) ?? [])
-              .filter((e) => e.side === 'server' && outside(e.remoteAddress))
+          ? proxyEnds.filter((e) => e.side === 'server' && outside(e.remoteAddress))
           : appEnds.filter((e) => e.side === 'client' && outside(e.remoteAddress));
       const timedDownstream = downstreamEnds.filter((e) => !input.multiplexedEnds?.has(e.id));
       const newest = Math.max(...hops.map((h) => h.metrics.maxes.method!));
@@ -144,11 +217,23 @@ export function podCosts(input: {
       };
     };
 
+    const ambient = sidecars.length === 0 && servedBy.size > 0;
+    const proxyShare = ambient && bytesAll > 0 ? round(bytesThrough / bytesAll) : null;
     return {
       pod: pod.id,
       namespace: pod.namespace,
       name: pod.name,
-      proxy: sidecars[0]?.comm ?? null,
+      mode: sidecars.length
+        ? 'sidecar'
+        : ambient
+          ? 'ambient'
+          : members.some((p) => shared.has(p.id))
+            ? 'node-proxy'
+            : 'none',
+      proxy: ambient
+        ? (processes.get([...servedBy.keys()][0]!)?.comm ?? null)
+        : (sidecars[0]?.comm ?? members.find((p) => shared.has(p.id))?.comm ?? null),
+      proxyShare: ambient ? { method: 'bytes', share: proxyShare } : null,
       requests,
       requestsPerS: round(requests / seconds),
       inbound: direction('inbound'),
@@ -160,7 +245,15 @@ export function podCosts(input: {
             requests,
             seconds,
           )
-        : null,
+        : ambient
+          ? processCost(
+              [...servedBy.keys()],
+              input.resources,
+              requests,
+              seconds,
+              (k) => servedBy.get(k) ?? 0,
+            )
+          : null,
       app: processCost(
         apps.map((p) => p.id),
         input.resources,

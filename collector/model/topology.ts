@@ -12,7 +12,7 @@ import type { Aggregate } from '../store/aggregate.js';
 import { draftEdges } from './edge-drafts.js';
 import { summarizeEdges } from './edge-summary.js';
 import { externalPeers } from './external-peers.js';
-import { podId } from './ids.js';
+import { podId, podOfId } from './ids.js';
 import { joinEnds } from './join-ends.js';
 
 export { summarize } from './edge-summary.js';
@@ -24,6 +24,8 @@ export interface EndRecord {
   localAddress: string;
   remoteAddress: string;
   port: number;
+  /** The pod (its id) a node proxy's socket here serves; absent or null for every other end. */
+  socketPod?: string | null;
   metrics: Aggregate;
 }
 
@@ -70,13 +72,28 @@ export function buildTopology(input: {
   const processes = new Map(input.processes.map((p) => [p.key, p]));
   // An end is drawn at its process: one whose process the range lacks has nowhere to be.
   const ends = input.ends.filter((e) => processes.has(e.processKey));
+  // The namespace an end's socket is in: its process's, but for a node proxy's end in a
+  // pod it serves, that pod's (as its processes show it).
+  const podNetns = new Map<string, string>();
+  for (const p of input.processes)
+    if (p.identity.pod?.name)
+      podNetns.set(
+        podId(p.identity.pod.namespace, p.identity.pod.name),
+        `${p.node}/${p.identity.netnsInode}`,
+      );
   const netns = (e: EndRecord) => {
+    if (e.socketPod) return podNetns.get(e.socketPod) ?? `socket-pod/${e.socketPod}`;
     const p = processes.get(e.processKey)!;
     return `${p.node}/${p.identity.netnsInode}`;
   };
+  const podOf = (e: EndRecord) => {
+    if (e.socketPod) return podOfId(e.socketPod);
+    const pod = processes.get(e.processKey)!.identity.pod;
+    return pod?.name ? { namespace: pod.namespace, name: pod.name } : undefined;
+  };
 
   const serversOf = joinEnds(ends, input.links, netns);
-  const peers = externalPeers({ ends, processes, netns, peerNames: input.peerNames });
+  const peers = externalPeers({ ends, netns, podOf, peerNames: input.peerNames });
   const drafts = draftEdges(ends, serversOf, peers.peerOf);
   const edges = summarizeEdges(drafts, input.fromMs, input.toMs);
   const edgeEnds: EdgeEnds = new Map(

@@ -7,12 +7,13 @@ import type {
   Batch,
   EdgeReport,
   HopReport,
+  PodRef,
   ProcessIdentity,
   ResourceSample,
 } from '../../proto/gen/tollgate/v1.js';
 import { HOP_REPORT_COUNTERS } from '../../proto/hop-metrics.js';
 import { clockStepBack } from '../model/batch-interval.js';
-import { processId } from '../model/ids.js';
+import { podId, processId } from '../model/ids.js';
 import type { Row } from './aggregate.js';
 import { joinConnections } from './connection-join.js';
 import {
@@ -121,6 +122,7 @@ export class BatchWriter {
         remote: edge.remote?.address ?? '',
         // The service port: what the client dialed, or what the server listens on.
         port: client ? (edge.remote?.port ?? 0) : (edge.local?.port ?? 0),
+        socketPod: socketPodId(edge.socketPod),
         seen,
       }) as { id: number }
     ).id;
@@ -141,7 +143,11 @@ export class BatchWriter {
 
   private writeHop(hop: HopReport, process: number, bucket: number): void {
     const direction = DIRECTION_CODE[hop.direction as keyof typeof DIRECTION_CODE];
-    const sid = (this.statements.upsertHopSeries.get(process, direction) as { id: number }).id;
+    const sid = (
+      this.statements.upsertHopSeries.get(process, direction, socketPodId(hop.socketPod)) as {
+        id: number;
+      }
+    ).id;
     this.writeSeries('hop', sid, bucket, {
       ...Object.fromEntries(HOP_REPORT_COUNTERS.map((c) => [c.name, hop[c.ts]])),
       method: METHOD_CODE[hop.method],
@@ -185,4 +191,9 @@ export class BatchWriter {
     this.series.insert(name, sid, bucket, row);
     this.rollups.addLate(name, sid, bucket, row);
   }
+}
+
+/** The pod a node proxy's sockets serve, as the topology names pods; '' for the rest. */
+function socketPodId(pod: PodRef | undefined): string {
+  return pod?.name ? podId(pod.namespace, pod.name) : '';
 }

@@ -15,12 +15,16 @@ export interface EndInfo {
   localAddress: string;
   remoteAddress: string;
   port: number;
+  /** The pod (its topology id) a node proxy's sockets here serve; null for every other end. */
+  socketPod: string | null;
 }
 
 export interface HopSeriesInfo {
   id: number;
   process: number;
   direction: 'inbound' | 'outbound';
+  /** As EndInfo.socketPod: the pod a node proxy's hops here go through. */
+  socketPod: string | null;
 }
 
 export interface ProcessInfo {
@@ -60,6 +64,7 @@ export function ends(sql: Sql, ids?: readonly number[]): EndInfo[] {
     local_addr: string;
     remote_addr: string;
     port: number;
+    socket_pod: string;
   }[];
   return rows.map((r) => ({
     id: r.id,
@@ -68,6 +73,7 @@ export function ends(sql: Sql, ids?: readonly number[]): EndInfo[] {
     localAddress: r.local_addr,
     remoteAddress: r.remote_addr,
     port: r.port,
+    socketPod: r.socket_pod || null,
   }));
 }
 
@@ -76,11 +82,13 @@ export function hopSeries(sql: Sql, ids?: readonly number[]): HopSeriesInfo[] {
     id: number;
     process: number;
     direction: number;
+    socket_pod: string;
   }[];
   return rows.map((r) => ({
     id: r.id,
     process: r.process,
     direction: r.direction === DIRECTION_CODE.DIRECTION_INBOUND ? 'inbound' : 'outbound',
+    socketPod: r.socket_pod || null,
   }));
 }
 

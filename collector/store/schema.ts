@@ -192,20 +192,59 @@ export function migrations(tiers: readonly Tier[]): readonly string[] {
     // rows per series, not up to an hour of minutes. Filled by the next rollup from the
     // finer tier's oldest rows.
     addedTiers(tiers, ADDED_IN_7, 7),
-    // 8 on: the columns of series counters added since (proto/edge-metrics.ts gives a new
-    // counter the version that adds it). Rows from before read as 0.
-    ...laterColumns(tiers, 8),
+    // 8 on: the columns of series counters added since (the counter tables give a new
+    // counter the version that adds it), rows from before reading as 0; and the steps of
+    // LATER_STEPS, at their versions.
+    ...laterSteps(tiers, 8),
   ];
 }
 
-/** One step per schema version from `first` that adds columns, up to the last that does. */
-function laterColumns(tiers: readonly Tier[], first: number): string[] {
-  const last = Math.max(first - 1, ...SERIES.flatMap((kind) => Object.values(kind.since ?? {})));
+/** Steps from version 8 on that are not series columns, by version. */
+const LATER_STEPS: Readonly<Record<number, string>> = {
+  // 9: ends and hop series keyed also by the pod whose network namespace holds their
+  // sockets when it is not their process's (a node proxy's, per pod it serves; '' for
+  // every other process, as all rows from before). SQLite changes a UNIQUE key only by
+  // rebuilding the table; ids are kept, and nothing refers to these tables by key.
+  9: `CREATE TABLE ends_v9 (
+       id INTEGER PRIMARY KEY,
+       process INTEGER NOT NULL REFERENCES processes(id),
+       side INTEGER NOT NULL,
+       local_addr TEXT NOT NULL,
+       remote_addr TEXT NOT NULL,
+       port INTEGER NOT NULL,
+       socket_pod TEXT NOT NULL DEFAULT '',
+       last_seen_ms INTEGER NOT NULL,
+       UNIQUE (process, side, local_addr, remote_addr, port, socket_pod));
+     INSERT INTO ends_v9 (id, process, side, local_addr, remote_addr, port, last_seen_ms)
+       SELECT id, process, side, local_addr, remote_addr, port, last_seen_ms FROM ends;
+     DROP TABLE ends;
+     ALTER TABLE ends_v9 RENAME TO ends;
+     CREATE TABLE hop_series_v9 (
+       id INTEGER PRIMARY KEY,
+       process INTEGER NOT NULL REFERENCES processes(id),
+       direction INTEGER NOT NULL,
+       socket_pod TEXT NOT NULL DEFAULT '',
+       UNIQUE (process, direction, socket_pod));
+     INSERT INTO hop_series_v9 (id, process, direction)
+       SELECT id, process, direction FROM hop_series;
+     DROP TABLE hop_series;
+     ALTER TABLE hop_series_v9 RENAME TO hop_series;`,
+};
+
+/**
+ * One step per schema version from `first`, up to the last that adds a series column or
+ * has a step of LATER_STEPS: a version's added columns, its step, or both.
+ */
+function laterSteps(tiers: readonly Tier[], first: number): string[] {
+  const last = Math.max(
+    first - 1,
+    ...SERIES.flatMap((kind) => Object.values(kind.since ?? {})),
+    ...Object.keys(LATER_STEPS).map(Number),
+  );
   const steps: string[] = [];
   for (let version = first; version <= last; version++) {
-    const step = addedColumns(tiers, version);
-    if (!step)
-      throw new Error(`schema version ${version} adds nothing: a gap in the series' since`);
+    const step = [addedColumns(tiers, version), LATER_STEPS[version]].filter(Boolean).join('\n');
+    if (!step) throw new Error(`schema version ${version} adds nothing: a gap in the versions`);
     steps.push(step);
   }
   return steps;

@@ -36,15 +36,16 @@ export function prepareStatements(db: Database.Database) {
        WHERE (kind, namespace, name) IS NOT (excluded.kind, excluded.namespace, excluded.name)`,
     ),
     upsertEnd: db.prepare(
-      `INSERT INTO ends (process, side, local_addr, remote_addr, port, last_seen_ms)
-       VALUES (@process, @side, @local, @remote, @port, @seen)
-       ON CONFLICT (process, side, local_addr, remote_addr, port)
+      `INSERT INTO ends (process, side, local_addr, remote_addr, port, socket_pod, last_seen_ms)
+       VALUES (@process, @side, @local, @remote, @port, @socketPod, @seen)
+       ON CONFLICT (process, side, local_addr, remote_addr, port, socket_pod)
          DO UPDATE SET last_seen_ms = MAX(last_seen_ms, @seen)
        RETURNING id`,
     ),
     upsertHopSeries: db.prepare(
-      `INSERT INTO hop_series (process, direction) VALUES (?, ?)
-       ON CONFLICT (process, direction) DO UPDATE SET direction = direction RETURNING id`,
+      `INSERT INTO hop_series (process, direction, socket_pod) VALUES (?, ?, ?)
+       ON CONFLICT (process, direction, socket_pod) DO UPDATE SET direction = direction
+       RETURNING id`,
     ),
     resourceLast: db.prepare(
       'SELECT cpu_ns AS cpuNs, sample_ms AS sampleMs FROM resource_last WHERE process = ?',

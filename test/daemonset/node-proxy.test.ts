@@ -88,4 +88,40 @@ test("the agent ships a node proxy's ends and hops per pod it serves, each namin
     [`DIRECTION_OUTBOUND ${clientPod}`]: N,
     [`DIRECTION_INBOUND ${serverPod}`]: N,
   });
+
+  // The collector puts the node proxy's hops and a share of its cost to the pods it
+  // serves, each pod saying its mode; the node proxy's own pod carries none of it.
+  const { costs } = collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 });
+  const cost = (netns: string) => costs.find((c) => c.pod === `pod:${podOf(netns)}`)!;
+  const serverCost = cost(server.netns);
+  const clientCost = cost(lab.pod('client').netns);
+  const proxyCost = cost(lab.pod(NODE_PROXY_POD).netns);
+  assert.deepEqual(
+    [serverCost.mode, clientCost.mode, proxyCost.mode],
+    ['ambient', 'ambient', 'node-proxy'],
+  );
+  assert.equal(serverCost.proxy, 'haproxy');
+  assert.equal(
+    serverCost.inbound?.exchanges,
+    N,
+    "every request paired in the server pod's inbound",
+  );
+  assert.equal(clientCost.outbound?.exchanges, N, "and in the client pod's outbound");
+  assert.equal(serverCost.outbound, null);
+  assert.equal(proxyCost.inbound, null);
+  assert.equal(proxyCost.outbound, null);
+  assert.equal(proxyCost.sidecar, null, "the node proxy's cost is not its own pod's");
+  // Every byte of the node proxy went through one of the two pods: the shares add up.
+  const shares = [serverCost, clientCost].map((c) => c.proxyShare?.share ?? 0);
+  assert.ok(
+    shares.every((x) => x > 0.2 && x < 0.8),
+    `shares ${shares}`,
+  );
+  assert.ok(Math.abs(shares[0]! + shares[1]! - 1) < 0.002, `shares ${shares}`);
+  const detail = collector.queries.pod('netns', server.netns, {
+    fromMs: 0,
+    toMs: Date.now() + 1000,
+  });
+  const inbound = detail!.addedHistograms.inbound.counts.reduce((n, c) => n + c, 0);
+  assert.equal(inbound, N);
 });

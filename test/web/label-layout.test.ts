@@ -20,13 +20,18 @@ const group = (sidecar: SceneGroup['sidecar']): SceneGroup => ({
 
 test("a pod's label: its name, and its sidecar's added latency p50 each way when meshed", () => {
   assert.deepEqual(podLabelLines(group(null)), ['shop/cart']);
-  assert.deepEqual(podLabelLines(group({ inboundMs: 2.42, outboundMs: 0.31 })), [
+  assert.deepEqual(podLabelLines(group({ via: 'sidecar', inboundMs: 2.42, outboundMs: 0.31 })), [
     'shop/cart',
     'sidecar in +2.42 ms · out +310 µs',
   ]);
-  assert.deepEqual(podLabelLines(group({ inboundMs: 0.05, outboundMs: null })), [
+  assert.deepEqual(podLabelLines(group({ via: 'sidecar', inboundMs: 0.05, outboundMs: null })), [
     'shop/cart',
     'sidecar in +50 µs · out –',
+  ]);
+  // Ambient mode: a node proxy outside the pod adds it.
+  assert.deepEqual(podLabelLines(group({ via: 'node proxy', inboundMs: 0.18, outboundMs: null })), [
+    'shop/cart',
+    'node proxy in +180 µs · out –',
   ]);
 });
 

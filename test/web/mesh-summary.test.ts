@@ -107,3 +107,26 @@ test('the chain through a pod: its busiest callers back to the start, its busies
     'pod:data/db',
   ]);
 });
+
+test('pods in ambient mode count apart from sidecars, at their share of the node proxy', () => {
+  const t = shopTopology();
+  const sidecars = t.costs.filter((c) => c.proxy).length;
+  const before = meshSummary(inputOf(t));
+  t.costs = t.costs.map((c, i) =>
+    i === 0
+      ? {
+          ...c,
+          mode: 'ambient',
+          proxy: 'ztunnel',
+          proxyShare: { method: 'bytes', share: 0.25 },
+          sidecar: resources(2, 3),
+        }
+      : c,
+  );
+  const s = meshSummary(inputOf(t));
+  assert.equal(s.sidecars, sidecars - 1);
+  assert.equal(s.ambientPods, 1);
+  // Its share (2 millicores) counts where its sidecar's did.
+  const old = shopTopology().costs[0]!.sidecar?.millicores ?? 0;
+  assert.ok(Math.abs(s.sidecarMillicores - (before.sidecarMillicores - old + 2)) < 1e-9);
+});

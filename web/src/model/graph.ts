@@ -63,7 +63,12 @@ export interface SceneGroup {
   /** Inbound + outbound added latency p50 (ms), for the overhead colouring. */
   overheadMs: number | null;
   /** The pod's sidecar's added latency p50 per direction (ms), or null without a sidecar. */
-  sidecar: { inboundMs: number | null; outboundMs: number | null } | null;
+  sidecar: {
+    /** What adds it: a sidecar in the pod, or a node proxy outside it (ambient mode). */
+    via: 'sidecar' | 'node proxy';
+    inboundMs: number | null;
+    outboundMs: number | null;
+  } | null;
 }
 
 export interface Scene {
@@ -233,12 +238,14 @@ export class GraphModel {
           name: pod.name,
           nodes: [],
           overheadMs: known.length > 0 ? known.reduce((a, b) => a + b, 0) : null,
-          sidecar: cost?.proxy
-            ? {
-                inboundMs: cost.inbound?.addedLatency.p50Ms ?? null,
-                outboundMs: cost.outbound?.addedLatency.p50Ms ?? null,
-              }
-            : null,
+          sidecar:
+            cost?.proxy && (cost.mode === 'sidecar' || cost.mode === 'ambient')
+              ? {
+                  via: cost.mode === 'ambient' ? 'node proxy' : 'sidecar',
+                  inboundMs: cost.inbound?.addedLatency.p50Ms ?? null,
+                  outboundMs: cost.outbound?.addedLatency.p50Ms ?? null,
+                }
+              : null,
         };
         groups.set(pod.id, g);
       }
@@ -358,14 +365,17 @@ function linkText(l: SceneLink, widthBy: WidthBy, colorBy: ColorBy, multiplexed:
 }
 
 /**
- * A pod's label: its name and, when meshed, what its sidecar adds to each request (p50
- * per direction), so the cost reads without a click.
+ * A pod's label: its name and, when meshed, what its sidecar (or the node proxy serving
+ * it) adds to each request (p50 per direction), so the cost reads without a click.
  */
 export function podLabelLines(g: SceneGroup): string[] {
   const name = `${g.namespace}/${g.name}`;
   if (!g.sidecar) return [name];
   const part = (ms: number | null) => (ms === null ? '–' : `+${formatMs(ms)}`);
-  return [name, `sidecar in ${part(g.sidecar.inboundMs)} · out ${part(g.sidecar.outboundMs)}`];
+  return [
+    name,
+    `${g.sidecar.via} in ${part(g.sidecar.inboundMs)} · out ${part(g.sidecar.outboundMs)}`,
+  ];
 }
 
 /** A peer by its name or address; the kernel's folded peers by what they stand for. */

@@ -4,7 +4,10 @@
 import type { PodCost, TopologyEdge, TopologyProcess } from './api-types.js';
 
 export interface MeshSummary {
+  /** Pods with a sidecar. */
   sidecars: number;
+  /** Pods whose traffic a node proxy carries (ambient mode); their share of it is in sidecarMillicores and sidecarRssMb. */
+  ambientPods: number;
   sidecarMillicores: number;
   appMillicores: number;
   sidecarRssMb: number;
@@ -34,12 +37,14 @@ export function meshSummary(input: {
 }): MeshSummary {
   const costs = new Map([...input.costs].map((c) => [c.pod, c]));
   let sidecars = 0;
+  let ambientPods = 0;
   let sidecarMillicores = 0;
   let appMillicores = 0;
   let sidecarRssMb = 0;
   let appRssMb = 0;
   for (const c of costs.values()) {
-    if (c.proxy) sidecars++;
+    if (c.proxy && c.mode === 'sidecar') sidecars++;
+    if (c.proxy && c.mode === 'ambient') ambientPods++;
     if (c.sidecar) {
       sidecarMillicores += c.sidecar.millicores;
       sidecarRssMb += c.sidecar.rssMb ?? 0;
@@ -51,6 +56,7 @@ export function meshSummary(input: {
   }
   return {
     sidecars,
+    ambientPods,
     sidecarMillicores,
     appMillicores,
     sidecarRssMb,

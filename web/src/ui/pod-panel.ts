@@ -1,4 +1,5 @@
-// A pod's detail: its sidecar's added latency per direction with how much of the
+// A pod's detail: its proxy's added latency per direction (its sidecar's, or in ambient
+// mode the node proxy's through the pod, with the mode said) with how much of the
 // traffic it covers and how it was made, the sidecar's share of the downstream latency,
 // CPU and memory per 1,000 requests for sidecar and app side by side, and its
 // processes. Every observed string is a text node.
@@ -13,6 +14,7 @@ import type {
 import { coverageNote, coverageShare } from '../model/coverage.js';
 import { formatMs, formatNumber, formatPercent, formatRate } from '../model/format.js';
 import { externalLabel } from '../model/graph.js';
+import { modeNote, proxyCostLabel, proxyHeading } from '../model/mesh-mode.js';
 import { el, table } from './dom.js';
 
 const latencyCells = (d: DirectionCost | null) =>
@@ -55,19 +57,15 @@ export function podPanel(
     el(
       'p',
       { class: 'muted' },
-      `node ${pod.node} · ${pod.source.replace('POD_SOURCE_', '').toLowerCase()}`,
+      `node ${pod.node} · ${pod.source.replace('POD_SOURCE_', '').toLowerCase()}${cost ? ` · mesh: ${cost.mode}` : ''}`,
     ),
     labels.length > 0 &&
       el('p', { class: 'labels' }, ...labels.map(([k, v]) => el('code', {}, `${k}=${v}`))),
-    cost?.proxy
+    cost && proxyHeading(cost)
       ? el(
           'div',
           {},
-          el(
-            'h3',
-            {},
-            `Sidecar (${cost.proxy}) added latency · ${formatRate(cost.requestsPerS, ' req/s')}`,
-          ),
+          el('h3', {}, `${proxyHeading(cost)} · ${formatRate(cost.requestsPerS, ' req/s')}`),
           table(
             ['direction', 'p50', 'p90', 'p99', 'share', 'requests', 'coverage'],
             [
@@ -78,15 +76,17 @@ export function podPanel(
           ),
           el('ul', { class: 'coverage' }, ...coverageLines(cost)),
         )
-      : el('p', { class: 'muted' }, 'no sidecar seen in this pod'),
+      : el('p', { class: 'muted' }, modeNote(cost)),
+    // A node proxy's pod: its cost is in the pods it serves, as the note above says.
     cost &&
+      cost.mode !== 'node-proxy' &&
       el(
         'div',
         {},
         el('h3', {}, 'Cost'),
         table(
           ['process', 'CPU / 1k req', 'millicores', 'memory'],
-          [resourceCells('sidecar', cost.sidecar), resourceCells('app', cost.app)],
+          [resourceCells(proxyCostLabel(cost), cost.sidecar), resourceCells('app', cost.app)],
           { class: 'grid cost' },
         ),
       ),

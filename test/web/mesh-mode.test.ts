@@ -1,0 +1,41 @@
+// How a pod's panel names the proxy carrying its traffic, in each mesh mode.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { PodCost } from '../../web/src/model/api-types.js';
+import { modeNote, proxyCostLabel, proxyHeading } from '../../web/src/model/mesh-mode.js';
+import { costOf } from './topology-fixture.js';
+
+const cost = (change: Partial<PodCost>): PodCost => ({
+  ...costOf('pod:shop/web', 1, 1),
+  ...change,
+});
+
+test("a sidecar, a node proxy at its share, a node proxy's own pod and no proxy, each said", () => {
+  const sidecar = cost({ mode: 'sidecar', proxy: 'envoy' });
+  assert.equal(proxyHeading(sidecar), 'Sidecar (envoy) added latency');
+  assert.equal(proxyCostLabel(sidecar), 'sidecar');
+
+  const ambient = cost({
+    mode: 'ambient',
+    proxy: 'ztunnel',
+    proxyShare: { method: 'bytes', share: 0.425 },
+  });
+  assert.equal(proxyHeading(ambient), 'Node proxy (ztunnel, outside the pod) added latency');
+  assert.equal(proxyCostLabel(ambient), 'node proxy, 42.5% (by bytes)');
+  assert.equal(
+    proxyCostLabel({ ...ambient, proxyShare: { method: 'bytes', share: null } }),
+    'node proxy, – (by bytes)',
+  );
+
+  const host = cost({ mode: 'node-proxy', proxy: 'ztunnel' });
+  assert.equal(proxyHeading(host), null);
+  assert.equal(
+    modeNote(host),
+    'a node proxy (ztunnel) runs in this pod: its added latency and cost count in the pods it serves',
+  );
+  assert.equal(
+    modeNote(cost({ mode: 'none', proxy: null })),
+    'no sidecar or node proxy seen for this pod',
+  );
+  assert.equal(modeNote(undefined), 'no sidecar or node proxy seen for this pod');
+});
