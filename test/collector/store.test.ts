@@ -14,6 +14,7 @@ import type { Batch } from '../../proto/gen/tollgate/v1.js';
 import { Batch as BatchCodec } from '../../proto/gen/tollgate/v1.js';
 import { quantile, totalCount } from '../../proto/histogram.js';
 import { meshBatch } from './mesh-batches.js';
+import { backToSchema } from './older-store.js';
 
 const MINUTE = 60_000;
 const asBatch = (i: number, startMs: number): Batch =>
@@ -258,6 +259,64 @@ test('what describes rows past retention goes with them: processes, ends, hop se
       assert.equal(count().ends, seen.ends);
     } finally {
       store.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a schema 8 store keeps its ends and hop series, ids and all; a node proxy's per pod are kept apart", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tg-schema9-'));
+  try {
+    const path = join(dir, 'store.db');
+    const t0 = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE;
+    const before = Store.open(path);
+    before.commit([asBatch(1, t0)], t0 + 2000);
+    const ends = before.ends();
+    const hops = before.hopSeries();
+    before.close();
+    const db = new Database(path);
+    backToSchema(db, 8);
+    db.close();
+
+    const after = Store.open(path);
+    try {
+      assert.deepEqual(after.ends(), ends);
+      assert.deepEqual(after.hopSeries(), hops);
+      assert.ok(ends.every((e) => e.socketPod === null));
+      // The same end of one process, once per pod whose namespace holds its sockets.
+      const b = asBatch(2, t0 + 1000);
+      const end = b.edges[0]!;
+      const hop = b.hops[0]!;
+      const served = (name: string) => ({
+        namespace: 'netns',
+        name,
+        uid: '',
+        node: b.node,
+        source: 'POD_SOURCE_NETNS' as const,
+        labels: {},
+      });
+      b.edges = [
+        { ...end, socketPod: served('pod-x') },
+        { ...end, socketPod: served('pod-y') },
+      ];
+      b.hops = [
+        { ...hop, socketPod: served('pod-x') },
+        { ...hop, socketPod: served('pod-y') },
+      ];
+      after.commit([b], t0 + 3000);
+      const added = after.ends().filter((e) => !ends.some((o) => o.id === e.id));
+      assert.deepEqual(added.map((e) => e.socketPod).sort(), [
+        'pod:netns/pod-x',
+        'pod:netns/pod-y',
+      ]);
+      const addedHops = after.hopSeries().filter((h) => !hops.some((o) => o.id === h.id));
+      assert.deepEqual(addedHops.map((h) => h.socketPod).sort(), [
+        'pod:netns/pod-x',
+        'pod:netns/pod-y',
+      ]);
+    } finally {
+      after.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
