@@ -37,8 +37,14 @@
 //  - tls_sidecars: the same two sidecars in TCP mode with mutual TLS between them, one
 //    TLS connection per app connection (the lab's one mesh identity on both ends).
 //  - delay_proxy: the lab's delay proxy, holding every chunk a known time each way.
+//  - ambient: ambient mode, no sidecars: the lab's node proxy (in a pod of its own, as
+//    ztunnel) takes the load pod's connections on its 15001 inside that pod and tunnels
+//    each over mutual TLS to its 15008 inside the server's pod. B switches both pods'
+//    captures on, A off; Tollgate's figure is the node proxy's outbound added latency
+//    through the load's pod plus its inbound one through the server's, as for two sidecars.
 import { linkSync } from 'node:fs';
 import { join } from 'node:path';
+import { meshHopsOf, nodeProxies } from '../collector/model/sidecar-cost.js';
 import type { RangeView } from '../collector/queries.js';
 import type { LoadResult } from '../daemonset/load/load.js';
 import { binaryRrLoadArgs, binaryRrServerArgs } from '../lab/binary-rr.js';
@@ -77,6 +83,7 @@ export const CONDITIONS = [
   'h2_sidecars',
   'tls_sidecars',
   'delay_proxy',
+  'ambient',
 ] as const;
 export type ConditionName = (typeof CONDITIONS)[number];
 
@@ -162,7 +169,7 @@ export const DEFAULT_ADDED_LATENCY: AddedLatencyOptions = {
 };
 
 /** What the benchmark reads of the collector's view of a range. */
-export type CollectorView = Pick<RangeView, 'topology' | 'costs' | 'hops'>;
+export type CollectorView = Pick<RangeView, 'topology' | 'costs' | 'hops' | 'ends'>;
 
 /** Tollgate as the benchmark runs it: an agent and a collector. */
 export interface TollgateUnderTest {
@@ -304,12 +311,14 @@ const POD_OF: Record<ConditionName, string> = {
   h2_sidecars: 'ab-h2',
   tls_sidecars: 'ab-tls',
   delay_proxy: 'ab-delay',
+  ambient: 'ab-amb',
 };
 
 /** The pod the load runs in, where it is not the shared unmeshed one: its sidecar is on the path. */
 const CLIENT_OF: Partial<Record<ConditionName, string>> = {
   h2_sidecars: 'ab-h2-client',
   tls_sidecars: 'ab-tls-client',
+  ambient: 'ab-amb-client',
 };
 
 const clientOf = (name: ConditionName) => CLIENT_OF[name] ?? CLIENT;
@@ -340,10 +349,19 @@ function podSpecs(name: ConditionName, options: AddedLatencyOptions): PodSpec[] 
   const server = podSpec(name, options);
   const client = CLIENT_OF[name];
   if (!client) return [server];
-  // The load's pod: no app, a sidecar that speaks the server's sidecar's link protocol.
+  // The load's pod: no app, a sidecar that speaks the server's sidecar's link protocol,
+  // or in ambient mode, as the server's pod is.
   return [
     server,
-    { name: client, service: client, meshed: true, app: false, sidecarLink: server.sidecarLink },
+    {
+      name: client,
+      service: client,
+      meshed: true,
+      app: false,
+      ...(server.mesh === 'ambient'
+        ? { mesh: 'ambient' as const }
+        : { sidecarLink: server.sidecarLink }),
+    },
   ];
 }
 
@@ -374,6 +392,8 @@ function podSpec(name: ConditionName, options: AddedLatencyOptions): PodSpec {
     case 'delay_proxy':
       // No haproxy: the delay proxy is the sidecar, with the capture switched on for B.
       return { name: pod, service: pod, meshed: false };
+    case 'ambient':
+      return { name: pod, service: pod, meshed: true, mesh: 'ambient' };
   }
 }
 
@@ -429,9 +449,9 @@ interface SidecarFigures {
 
 /**
  * A pod's figures in one direction in a view: its cost, and the joint added-latency
- * histogram of its sidecars' hops in that direction, merged over them as the collector's
- * cost merges them (collector/model/sidecar-cost.ts), so that both stand for the same
- * exchanges.
+ * histogram of the hops carrying its traffic in that direction (its sidecars', or a node
+ * proxy's through its namespace), chosen as the collector's cost chooses them
+ * (collector/model/sidecar-cost.ts), so that both stand for the same exchanges.
  */
 function sidecarOf(
   view: CollectorView,
@@ -441,13 +461,14 @@ function sidecarOf(
   const cost = view.costs.find((c) => c.name === podName)?.[direction] ?? null;
   const pod = view.topology.pods.find((p) => p.name === podName);
   const members = new Set(pod?.processes ?? []);
+  const shared = nodeProxies(view.ends, view.hops);
   const sidecars = new Set(
     view.topology.processes
-      .filter((p) => members.has(p.id) && p.role === 'sidecar')
+      .filter((p) => members.has(p.id) && p.role === 'sidecar' && !shared.has(p.id))
       .map((p) => p.id),
   );
-  const added = view.hops
-    .filter((h) => h.direction === direction && sidecars.has(h.processKey))
+  const added = meshHopsOf(pod?.id ?? '', sidecars, view.hops)
+    .filter((h) => h.direction === direction)
     .reduce((h, hop) => merge(h, hop.metrics.hists.added ?? emptyHistogram()), emptyHistogram());
   return { cost, added };
 }
@@ -463,7 +484,9 @@ export async function measureAddedLatency(
   ]);
   try {
     const proxies = options.conditions
-      .flatMap((name) => pathOf(name).map((s) => lab.pod(s.pod).sidecarPid))
+      .flatMap((name) =>
+        pathOf(name).map((s) => lab.pod(s.pod).sidecarPid ?? lab.pod(s.pod).nodeProxyPid),
+      )
       .filter((pid): pid is number => pid !== undefined);
     let heldBy: (() => Promise<number>) | undefined;
     if (options.conditions.includes('binary_rr')) {
@@ -523,7 +546,7 @@ export async function measureAddedLatency(
       // Two sidecars on the path: whether the collector marked the connection between them
       // multiplexed, as it must for HTTP/2 (and must not for TLS, one request at a time).
       const between: AddedLatencyCondition['details'] = {};
-      if (path.length === 2)
+      if (path.length === 2 && m.name !== 'ambient')
         between.sidecar_edge_multiplexed = edgeMultiplexed(
           tollgate.view(...span),
           path[0]!.netns,
@@ -648,6 +671,15 @@ async function prepare(
       // run's warm-up, closed with it.
       return {
         description: `two haproxy sidecars in TCP mode, mutual TLS between them, ${options.connections} app connections`,
+        rate: options.lowRate,
+        connections: options.connections,
+        run: http(options.lowRate, options.connections),
+        details: async () => ({ app_connections: options.connections }),
+      };
+    case 'ambient':
+      // One tunnel connection per app connection, as for the TLS sidecars.
+      return {
+        description: `ambient mode: the node proxy between the two pods, mutual TLS on 15008, ${options.connections} app connections`,
         rate: options.lowRate,
         connections: options.connections,
         run: http(options.lowRate, options.connections),

@@ -1,7 +1,7 @@
 // The accuracy benchmark's machinery, small: one server with a known service time, one
-// lossy transfer, and four sidecar conditions (haproxy in TCP mode at low load, haproxy in
+// lossy transfer, and five mesh conditions (haproxy in TCP mode at low load, haproxy in
 // HTTP mode reusing upstream connections, two sidecars with HTTP/2 between them, and with
-// mutual TLS) against their A/B truth. The ground truths must
+// mutual TLS, and ambient mode's node proxy between two pods) against their A/B truth. The ground truths must
 // agree with what Tollgate reported end to end (probes, agent, collector). The bench's own
 // verdicts are not recomputed here: a test that repeats the code's arithmetic proves
 // nothing.
@@ -27,7 +27,7 @@ import { type AddedLatencyOptions, DEFAULT_ADDED_LATENCY } from '../../bench/add
 const ROUNDS = 6;
 const ADDED: AddedLatencyOptions = {
   ...DEFAULT_ADDED_LATENCY,
-  conditions: ['tcp_low', 'http_reuse', 'h2_sidecars', 'tls_sidecars'],
+  conditions: ['tcp_low', 'http_reuse', 'h2_sidecars', 'tls_sidecars', 'ambient'],
   rounds: ROUNDS,
   runSeconds: 1,
   // 0.2 s (62 requests) is past a fresh generator's first slow requests, and keeps the
@@ -88,7 +88,7 @@ test('bench accuracy: bytes exact, retransmits as the kernel counts, quantiles r
 test('bench accuracy: every condition has an A/B truth, a noise floor and what Tollgate saw', (t) => {
   assert.deepEqual(
     r.added_latency.map((c) => c.name),
-    ['tcp_low', 'http_reuse', 'h2_sidecars', 'tls_sidecars'],
+    ['tcp_low', 'http_reuse', 'h2_sidecars', 'tls_sidecars', 'ambient'],
   );
   for (const c of r.added_latency) {
     assert.equal(c.rounds, ROUNDS);
@@ -187,6 +187,16 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
   for (const s of tls.sidecars)
     assert.ok(s.share_paired !== null && s.share_paired >= 0.9, `${s.pod}: ${s.share_paired}`);
   for (const s of h2.sidecars)
+    assert.ok(s.share_paired !== null && s.share_paired >= 0.9, `${s.pod}: ${s.share_paired}`);
+  // Ambient mode: no sidecars; the node proxy's hops through the load's pod (outbound)
+  // and through the server's (inbound) stand in their place, each for nearly every
+  // request (what it cannot pair there are the tunnels' TLS handshakes).
+  const ambient = r.added_latency.find((c) => c.name === 'ambient')!;
+  assert.deepEqual(
+    ambient.sidecars.map((s) => `${s.pod} ${s.direction}`),
+    ['ab-amb-client outbound', 'ab-amb inbound'],
+  );
+  for (const s of ambient.sidecars)
     assert.ok(s.share_paired !== null && s.share_paired >= 0.9, `${s.pod}: ${s.share_paired}`);
 });
 
