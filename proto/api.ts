@@ -330,6 +330,8 @@ export interface ComparedItem {
   a: string | null;
   b: string | null;
   matchedBy: 'name' | 'workload' | null;
+  /** A pod's mesh mode in each session (null where it is missing): a migration shows here. */
+  meshModes?: { a: MeshMode | null; b: MeshMode | null };
   metrics: MetricDelta[];
 }
 

@@ -1,6 +1,7 @@
 // A comparison as a plain-text table for terminals: one block per session, pod and edge,
 // one line per metric, significant differences marked. Pure.
 import type { Comparison } from '../../proto/api.js';
+import { meshModesNote } from '../../proto/mesh-mode.js';
 
 const show = (v: number | null) => (v === null ? '-' : String(v));
 
@@ -38,7 +39,8 @@ export function comparisonTable(c: Comparison): string {
         : item.matchedBy === null
           ? ` (only in ${item.a ? 'A' : 'B'})`
           : '';
-    lines.push('', `${item.kind} ${printable(item.key)}${matched}`);
+    const modes = meshModesNote(item.meshModes);
+    lines.push('', `${item.kind} ${printable(item.key)}${matched}${modes ? ` (${modes})` : ''}`);
     const rows = item.metrics.map((m) => [
       m.significant ? '*' : ' ',
       `${m.metric} [${m.unit}]`,

@@ -14,7 +14,13 @@
 // - rates: 2% of the larger value; retransmits: twice the Poisson noise, 2 sqrt(a + b);
 // - a sidecar's added latency is never judged between two figures made by different
 //   methods (joint vs independent sum, arrival vs read): the method moves it as much.
-import type { ComparedItem, Comparison, MetricDelta, SessionSide } from '../../proto/api.js';
+import type {
+  ComparedItem,
+  Comparison,
+  MeshMode,
+  MetricDelta,
+  SessionSide,
+} from '../../proto/api.js';
 import type { Histogram, PodResult, SessionExport } from '../../proto/gen/tollgate/v1.js';
 import {
   MAX_RELATIVE_ERROR,
@@ -314,6 +320,7 @@ export function compareSessions(a: SessionExport, b: SessionExport): Comparison 
       a: m.a ? podKey(m.a) : null,
       b: m.b ? podKey(m.b) : null,
       matchedBy: m.matchedBy,
+      meshModes: { a: meshModeOf(m.a), b: meshModeOf(m.b) },
       metrics: podDeltas(m.a, m.b),
     });
   }
@@ -338,4 +345,16 @@ export function compareSessions(a: SessionExport, b: SessionExport): Comparison 
     items,
     significant: items.reduce((n, i) => n + i.metrics.filter((m) => m.significant).length, 0),
   };
+}
+
+const MESH_MODES: readonly MeshMode[] = ['sidecar', 'ambient', 'node-proxy', 'none'];
+
+/**
+ * A pod's mode as its result says it; files from before the field: a sidecar where it
+ * names a proxy, else none. A value this collector does not know reads as missing.
+ */
+function meshModeOf(p: PodResult | undefined): MeshMode | null {
+  if (!p) return null;
+  if (!p.meshMode) return p.proxy ? 'sidecar' : 'none';
+  return MESH_MODES.find((m) => m === p.meshMode) ?? null;
 }

@@ -28,6 +28,7 @@ import {
 } from '../../proto/histogram.js';
 import { round } from '../../proto/latency.js';
 import type { CompiledTarget } from '../../proto/target.js';
+import { meshHopsOf, nodeProxies } from '../model/sidecar-cost.js';
 import type { RangeView } from '../queries.js';
 import { methodOfCode } from '../store/series.js';
 
@@ -77,7 +78,8 @@ export function sessionResults(input: {
   /** How long the load ran (its first start to its last end), for its actual rate. */
   loadSeconds?: number;
 }): SessionResults {
-  const { topology, costs, edgeEnds, hops } = input.view;
+  const { topology, costs, edgeEnds, hops, ends } = input.view;
+  const shared = nodeProxies(ends, hops);
   const seconds = Math.max(1e-3, (topology.toMs - topology.fromMs) / 1000);
   const pods = new Map(topology.pods.map((p) => [p.id, p]));
   const processes = new Map(topology.processes.map((p) => [p.id, p]));
@@ -105,9 +107,12 @@ export function sessionResults(input: {
   for (const cost of costs) {
     const pod = pods.get(cost.pod);
     if (!targeted(pod)) continue;
-    const members = new Set(pod!.processes.filter((k) => processes.get(k)?.role === 'sidecar'));
+    const members = new Set(
+      pod!.processes.filter((k) => processes.get(k)?.role === 'sidecar' && !shared.has(k)),
+    );
+    // Its sidecars' hops, or a node proxy's through its namespace (ambient mode).
     const ofDirection = (direction: 'inbound' | 'outbound') =>
-      hops.filter((h) => h.direction === direction && members.has(h.processKey));
+      meshHopsOf(pod!.id, members, hops).filter((h) => h.direction === direction);
     const hop = (
       direction: 'inbound' | 'outbound',
       which: 'request_hop' | 'response_hop' | 'added',
@@ -142,6 +147,9 @@ export function sessionResults(input: {
       outboundMethod: method('outbound'),
       inboundUnpaired: unpaired('inbound'),
       outboundUnpaired: unpaired('outbound'),
+      meshMode: cost.mode,
+      proxyShare: cost.proxyShare?.share ?? 0,
+      proxyShareMethod: cost.proxyShare?.method ?? '',
     });
     if (cost.sidecar) {
       sidecars.push({

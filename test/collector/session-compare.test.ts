@@ -13,7 +13,14 @@ const constant = (ns: number, n: number) => fromValues(Array.from({ length: n },
 
 function session(
   id: string,
-  pods: { name: string; hopNs: number; samples: number; cpu?: number }[],
+  pods: {
+    name: string;
+    hopNs: number;
+    samples: number;
+    cpu?: number;
+    proxy?: string;
+    meshMode?: string;
+  }[],
 ): SessionExport {
   return canonicalSession({
     id,
@@ -35,6 +42,8 @@ function session(
           inboundResponseHop: constant(p.hopNs, p.samples),
           requests: 10_000,
           sidecarCpuMsPerThousandRequests: p.cpu ?? 50,
+          proxy: p.proxy ?? '',
+          meshMode: p.meshMode ?? '',
         }),
       ),
     },
@@ -80,4 +89,31 @@ test('names with control characters print escaped in the table', () => {
   const table = comparisonTable(compareSessions(a, a));
   assert.ok(!table.includes('\u001b'));
   assert.match(table, /evil\\x1b\[2Jpod/);
+});
+
+test('a pod moved from its sidecar to ambient mode: the comparison says so beside its figures', () => {
+  // A's file is older (no mode field): its proxy names a sidecar.
+  const a = session('a', [{ name: 'web-0', hopNs: 1_000_000, samples: 2000, proxy: 'envoy' }]);
+  const b = session('b', [
+    {
+      name: 'web-0',
+      hopNs: 250_000,
+      samples: 2000,
+      cpu: 20,
+      proxy: 'ztunnel',
+      meshMode: 'ambient',
+    },
+  ]);
+  const c = compareSessions(a, b);
+  const web = c.items.find((i) => i.key === 'shop/web-0')!;
+  assert.deepEqual(web.meshModes, { a: 'sidecar', b: 'ambient' });
+  const added = web.metrics.find((m) => m.metric === 'inbound added p50')!;
+  assert.equal(added.significant, true, '2 ms -> 0.5 ms');
+  assert.match(comparisonTable(c), /^pod shop\/web-0 \(mesh: sidecar → ambient\)$/m);
+  // The same mode in both: said once.
+  assert.deepEqual(compareSessions(b, b).items.find((i) => i.key === 'shop/web-0')!.meshModes, {
+    a: 'ambient',
+    b: 'ambient',
+  });
+  assert.match(comparisonTable(compareSessions(b, b)), /^pod shop\/web-0 \(mesh: ambient\)$/m);
 });

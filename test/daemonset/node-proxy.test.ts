@@ -5,10 +5,12 @@
 // truth: the lab's namespaces and the client's own count of its requests.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { sessionResults } from '../../collector/sessions/results.js';
 import { connectionPerRequestScript } from '../../lab/connection-per-request.js';
 import { Lab, NODE_PROXY_POD } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
 import type { Batch, EdgeReport, HopReport } from '../../proto/gen/tollgate/v1.js';
+import { compileTarget } from '../../proto/target.js';
 import { startCollector } from '../collector/fixture.js';
 import { startAgent } from './agent-fixture.js';
 
@@ -124,4 +126,20 @@ test("the agent ships a node proxy's ends and hops per pod it serves, each namin
   });
   const inbound = detail!.addedHistograms.inbound.counts.reduce((n, c) => n + c, 0);
   assert.equal(inbound, N);
+
+  // A session over the same window records each pod's mode and the node proxy's hops
+  // through it, so a later comparison shows a migration.
+  const results = sessionResults({
+    view: collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 }),
+    target: compileTarget(undefined),
+  });
+  const recorded = results.pods.find((p) => p.pod?.name === server.netns)!;
+  assert.equal(recorded.meshMode, 'ambient');
+  assert.equal(recorded.proxyShareMethod, 'bytes');
+  assert.equal(recorded.proxyShare, serverCost.proxyShare?.share);
+  assert.equal(
+    (recorded.inboundAdded?.counts ?? []).reduce((n, c) => n + Number(c), 0),
+    N,
+    "the node proxy's paired exchanges through the server's pod",
+  );
 });

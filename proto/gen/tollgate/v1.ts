@@ -1230,6 +1230,21 @@ export const descriptor = {
                   "type": "uint64",
                   "id": 17,
                   "protoName": "outbound_unpaired"
+                },
+                "meshMode": {
+                  "type": "string",
+                  "id": 18,
+                  "protoName": "mesh_mode"
+                },
+                "proxyShare": {
+                  "type": "double",
+                  "id": 19,
+                  "protoName": "proxy_share"
+                },
+                "proxyShareMethod": {
+                  "type": "string",
+                  "id": 20,
+                  "protoName": "proxy_share_method"
                 }
               }
             },
@@ -1969,6 +1984,20 @@ export interface PodResult {
    */
   inboundUnpaired: number;
   outboundUnpaired: number;
+  /**
+   * How the pod's mesh traffic was proxied: "sidecar"; "ambient" (a node proxy outside the
+   * pod: its hops through the pod's namespace are the hops above, and the sidecar_* costs
+   * are the pod's share of the node proxy's); "node-proxy" (the node proxy's own pod, its
+   * cost in the pods it serves); "none". Empty in files from before it existed: sidecar or
+   * none, as `proxy` says.
+   */
+  meshMode: string;
+  /**
+   * For "ambient": the pod's share of the node proxy's CPU and memory, and how it was
+   * shared ("bytes": its share of the node proxy's bytes through the pod's namespace).
+   */
+  proxyShare: number;
+  proxyShareMethod: string;
 }
 export const PodResult: Codec<PodResult> = codec(root, 'tollgate.v1.PodResult');
 

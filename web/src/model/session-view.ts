@@ -11,6 +11,7 @@ import {
   totalCount,
 } from '../../../proto/histogram.js';
 import { addedLatency, type LatencyStats, round, timingOf } from '../../../proto/latency.js';
+import { meshModesNote } from '../../../proto/mesh-mode.js';
 import type { Comparison, FileHistogram, MetricDelta, SessionFile } from './api-types.js';
 import type { Coverage } from './coverage.js';
 
@@ -139,6 +140,8 @@ export interface CompareRow extends MetricDelta {
   item: string;
   /** How A and B were matched when their names differ. */
   matchedBy: 'name' | 'workload' | null;
+  /** A pod's mesh mode, or its change between the sessions; '' for the rest. */
+  meshModes: string;
 }
 
 /**
@@ -155,6 +158,7 @@ export function compareRows(c: Comparison, significantOnly = false): CompareRow[
         kind: item.kind,
         item: item.kind === 'session' ? '' : (item.a ?? item.b ?? item.key),
         matchedBy: item.matchedBy,
+        meshModes: meshModesNote(item.meshModes),
       });
     }
   return rows;

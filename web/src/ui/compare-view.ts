@@ -21,7 +21,7 @@ export function compareView(c: Comparison, close: () => void): HTMLElement {
           r.significant ? '*' : '',
           r.kind === 'session'
             ? 'whole session'
-            : `${r.kind} ${r.item}${r.matchedBy === 'workload' ? ' (by workload)' : ''}`,
+            : `${r.kind} ${r.item}${r.matchedBy === 'workload' ? ' (by workload)' : ''}${r.meshModes ? ` · ${r.meshModes}` : ''}`,
           r.metric,
           value(r.a, r.unit),
           value(r.b, r.unit),
