@@ -10,7 +10,7 @@
 //    one leaves the gauge); a process not reported for `processTtlMs` is forgotten and
 //    its CPU kept in the pod's total. One that comes back after that is counted afresh,
 //    its CPU before counted twice: the price of a bound on processes tracked.
-import type { Batch, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
+import type { Batch, PodRef, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
 import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
 import { processId } from '../model/ids.js';
 import { histogramFamily, type Labels, type Sample, scalarFamily } from './exposition.js';
@@ -117,11 +117,17 @@ export class CumulativeMetrics {
 
   add(batch: Batch, nowMs = Date.now()): void {
     const identities = new Map(batch.processes.map((p) => [processId(batch.node, p.ref), p]));
-    const base = (ref: Batch['edges'][number]['process']) =>
-      podLabels(identities.get(processId(batch.node, ref)));
+    // A node proxy's ends and hops through a pod it serves are that pod's, as the
+    // collector's costs count them: labelled with that pod and the role node-proxy.
+    const base = (ref: Batch['edges'][number]['process'], socketPod?: PodRef) => {
+      const labels = podLabels(identities.get(processId(batch.node, ref)));
+      return socketPod?.name
+        ? { ...labels, namespace: socketPod.namespace, pod: socketPod.name, role: 'node-proxy' }
+        : labels;
+    };
     for (const e of batch.edges) {
       const side = e.side === 'CONNECTION_SIDE_CLIENT' ? 'client' : 'server';
-      const s = this.get('end', { ...base(e.process), side }, nowMs);
+      const s = this.get('end', { ...base(e.process, e.socketPod), side }, nowMs);
       if (!s) continue;
       const add = (name: Counter, v: number) => {
         s.counters[name] = (s.counters[name] ?? 0) + v;
@@ -150,13 +156,13 @@ export class CumulativeMetrics {
         ['response', h.responseHop],
       ] as const) {
         if (!hist?.indexes.length || hist.layout !== 'HISTOGRAM_LAYOUT_LOG_LINEAR_16') continue;
-        const s = this.get('hop', { ...base(h.process), direction, path }, nowMs);
+        const s = this.get('hop', { ...base(h.process, h.socketPod), direction, path }, nowMs);
         if (s)
           s.histograms.hop = merge(s.histograms.hop ?? emptyHistogram(), hist as SparseHistogram);
       }
       // Only agents that join exchanges have a joint figure and unpaired exchanges to count.
       if (h.method !== 'HOP_METHOD_ARRIVAL_TO_FORWARD' && !h.added?.indexes.length) continue;
-      const s = this.get('added', { ...base(h.process), direction }, nowMs);
+      const s = this.get('added', { ...base(h.process, h.socketPod), direction }, nowMs);
       if (!s) continue;
       s.counters.unpaired = (s.counters.unpaired ?? 0) + h.unpaired;
       if (h.added?.indexes.length && h.added.layout === 'HISTOGRAM_LAYOUT_LOG_LINEAR_16')

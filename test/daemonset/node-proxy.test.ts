@@ -142,4 +142,23 @@ test("the agent ships a node proxy's ends and hops per pod it serves, each namin
     N,
     "the node proxy's paired exchanges through the server's pod",
   );
+
+  // Prometheus: the node proxy's added latency through each pod, labelled with that pod.
+  const metrics = await (await fetch(`${collector.httpUrl}/metrics`)).text();
+  const labels = (netns: string, direction: string) =>
+    `{namespace="netns",pod="${netns}",container="haproxy",role="node-proxy",direction="${direction}"}`;
+  assert.ok(
+    metrics.includes(
+      `tollgate_proxy_added_duration_seconds_count${labels(server.netns, 'inbound')} ${N}\n`,
+    ),
+    metrics
+      .split('\n')
+      .filter((l) => l.includes('node-proxy'))
+      .join('\n'),
+  );
+  assert.ok(
+    metrics.includes(
+      `tollgate_proxy_added_duration_seconds_count${labels(lab.pod('client').netns, 'outbound')} ${N}\n`,
+    ),
+  );
 });
