@@ -1,7 +1,8 @@
 // Sidecar or app. A process is a sidecar when its container has a mesh's sidecar name, or
 // when its executable is a known proxy and another container runs in its pod. A proxy
 // alone in its pod is the pod's app: an ingress controller, a gateway, an nginx serving
-// files; its traffic is not a sidecar's cost. Without Kubernetes (or before its pod is
+// files; its traffic is not a sidecar's cost. A node proxy (ztunnel) is the exception: it
+// is alone in its pod by design and proxies other pods' traffic. Without Kubernetes (or before its pod is
 // known) the executable alone decides. The lists are the defaults; the agent takes
 // others from its options.
 import { basename } from 'node:path';
@@ -21,7 +22,15 @@ export const PROXY_EXECUTABLES = [
   'haproxy',
   'nginx',
   'pilot-agent',
+  'ztunnel',
 ] as const;
+
+/**
+ * Node proxies (ambient mode): alone in their pod by design, yet proxies of other pods'
+ * traffic, so never taken for their pod's app. Their sockets in the pods they serve say
+ * which pods those are (the collector puts their cost there).
+ */
+export const NODE_PROXY_EXECUTABLES = ['ztunnel'] as const;
 
 export interface RoleRules {
   containers: readonly string[];
@@ -43,6 +52,11 @@ export function isProxyExecutable(
   return rules.executables.includes(exe);
 }
 
+function isNodeProxy(p: { exe: string; comm: string }): boolean {
+  const exe = basename(p.exe.replace(/ \(deleted\)$/, '')) || p.comm;
+  return (NODE_PROXY_EXECUTABLES as readonly string[]).includes(exe);
+}
+
 export function roleOf(
   p: {
     containerName: string;
@@ -54,6 +68,7 @@ export function roleOf(
   rules: RoleRules = DEFAULT_ROLE_RULES,
 ): 'ROLE_SIDECAR' | 'ROLE_APP' {
   if (p.containerName && rules.containers.includes(p.containerName)) return 'ROLE_SIDECAR';
-  if (p.companions === false) return 'ROLE_APP';
+  if (p.companions === false)
+    return isNodeProxy(p) && isProxyExecutable(p, rules) ? 'ROLE_SIDECAR' : 'ROLE_APP';
   return isProxyExecutable(p, rules) ? 'ROLE_SIDECAR' : 'ROLE_APP';
 }

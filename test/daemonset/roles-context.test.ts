@@ -28,6 +28,10 @@ test('roles: a proxy with nothing beside it is the app; a mesh container name is
     roleOf({ containerName: 'app', exe: '/usr/bin/python3', comm: 'python3', companions: true }),
     'ROLE_APP',
   );
+  // A node proxy is alone in its pod by design, and a proxy all the same.
+  const ztunnel = { containerName: 'node-proxy', exe: '/usr/local/bin/ztunnel', comm: 'ztunnel' };
+  assert.equal(roleOf({ ...ztunnel, companions: false }), 'ROLE_SIDECAR');
+  assert.equal(roleOf({ ...ztunnel, companions: undefined }), 'ROLE_SIDECAR');
 });
 
 test('kubernetes: running containers count regular ones and native sidecars, not init steps', () => {
