@@ -42,19 +42,22 @@ export const DEFAULT_ROLE_RULES: RoleRules = {
   executables: PROXY_EXECUTABLES,
 };
 
+/** A process's executable's name, or its comm when the executable is unreadable. */
+function executableName(p: { exe: string; comm: string }): string {
+  // A deleted executable reads as "/path (deleted)".
+  return basename(p.exe.replace(/ \(deleted\)$/, '')) || p.comm;
+}
+
 /** Whether a process's executable (or comm, when exe is unreadable) is a known proxy. */
 export function isProxyExecutable(
   p: { exe: string; comm: string },
   rules: RoleRules = DEFAULT_ROLE_RULES,
 ): boolean {
-  // A deleted executable reads as "/path (deleted)".
-  const exe = basename(p.exe.replace(/ \(deleted\)$/, '')) || p.comm;
-  return rules.executables.includes(exe);
+  return rules.executables.includes(executableName(p));
 }
 
 function isNodeProxy(p: { exe: string; comm: string }): boolean {
-  const exe = basename(p.exe.replace(/ \(deleted\)$/, '')) || p.comm;
-  return (NODE_PROXY_EXECUTABLES as readonly string[]).includes(exe);
+  return (NODE_PROXY_EXECUTABLES as readonly string[]).includes(executableName(p));
 }
 
 export function roleOf(
