@@ -44,7 +44,7 @@
 //    through the load's pod plus its inbound one through the server's, as for two sidecars.
 import { linkSync } from 'node:fs';
 import { join } from 'node:path';
-import { meshHopsOf, nodeProxies } from '../collector/model/sidecar-cost.js';
+import { podMeshHops } from '../collector/model/sidecar-cost.js';
 import type { RangeView } from '../collector/queries.js';
 import type { LoadResult } from '../daemonset/load/load.js';
 import { binaryRrLoadArgs, binaryRrServerArgs } from '../lab/binary-rr.js';
@@ -460,14 +460,8 @@ function sidecarOf(
 ): SidecarFigures {
   const cost = view.costs.find((c) => c.name === podName)?.[direction] ?? null;
   const pod = view.topology.pods.find((p) => p.name === podName);
-  const members = new Set(pod?.processes ?? []);
-  const shared = nodeProxies(view.ends, view.hops);
-  const sidecars = new Set(
-    view.topology.processes
-      .filter((p) => members.has(p.id) && p.role === 'sidecar' && !shared.has(p.id))
-      .map((p) => p.id),
-  );
-  const added = meshHopsOf(pod?.id ?? '', sidecars, view.hops)
+  const processes = new Map(view.topology.processes.map((p) => [p.id, p]));
+  const added = (pod ? podMeshHops(pod, processes, view) : [])
     .filter((h) => h.direction === direction)
     .reduce((h, hop) => merge(h, hop.metrics.hists.added ?? emptyHistogram()), emptyHistogram());
   return { cost, added };

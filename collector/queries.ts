@@ -3,7 +3,7 @@
 
 import type { AgentView, EdgeDetail, PodCost, PodDetail, Topology } from '../proto/api.js';
 import { emptyHistogram, merge } from '../proto/histogram.js';
-import { type HopRecord, meshHopsOf, nodeProxies, podCosts } from './model/sidecar-cost.js';
+import { type HopRecord, podCosts, podMeshHops } from './model/sidecar-cost.js';
 import {
   buildTopology,
   type EdgeEnds,
@@ -115,14 +115,9 @@ export class Queries {
     const pod = v.topology.pods.find((p) => p.namespace === namespace && p.name === name);
     const cost = v.costs.find((c) => c.pod === pod?.id);
     if (!pod || !cost) return undefined;
-    const shared = nodeProxies(v.ends, v.hops);
-    const sidecars = new Set(
-      v.topology.processes
-        .filter((p) => p.pod === pod.id && p.role === 'sidecar' && !shared.has(p.id))
-        .map((p) => p.id),
-    );
+    const processes = new Map(v.topology.processes.map((p) => [p.id, p]));
     const added = (direction: HopRecord['direction']) =>
-      meshHopsOf(pod.id, sidecars, v.hops)
+      podMeshHops(pod, processes, v)
         .filter((h) => h.direction === direction)
         .reduce((h, x) => merge(h, x.metrics.hists.added!), emptyHistogram());
     return {

@@ -55,16 +55,32 @@ export function nodeProxies(
   return new Set([...ends, ...hops].filter((x) => x.socketPod).map((x) => x.processKey));
 }
 
+/** A sidecar of the pod it lives in: a proxy, but not a node proxy (its cost is the pods' it serves). */
+function isOwnSidecar(
+  p: Pick<TopologyProcess, 'id' | 'role'> | undefined,
+  shared: ReadonlySet<string>,
+): boolean {
+  return p?.role === 'sidecar' && !shared.has(p.id);
+}
+
 /**
- * The hops that carry a pod's mesh traffic: its own sidecars' (in their own namespace),
- * and a node proxy's through the pod's namespace.
+ * The hops that carry a pod's mesh traffic, chosen as podCosts chooses them: its own
+ * sidecars' (in their own namespace), or a node proxy's through the pod's namespace.
+ * `shared` is nodeProxies of the same view, for callers that ask for many pods.
  */
-export function meshHopsOf(
-  podId: string,
-  sidecarKeys: ReadonlySet<string>,
-  hops: readonly HopRecord[],
+export function podMeshHops(
+  pod: Pick<TopologyPod, 'id' | 'processes'>,
+  processes: ReadonlyMap<string, Pick<TopologyProcess, 'id' | 'role'>>,
+  view: {
+    ends: readonly Pick<EndRecord, 'processKey' | 'socketPod'>[];
+    hops: readonly HopRecord[];
+  },
+  shared: ReadonlySet<string> = nodeProxies(view.ends, view.hops),
 ): HopRecord[] {
-  return hops.filter((h) => (h.socketPod ? h.socketPod === podId : sidecarKeys.has(h.processKey)));
+  const sidecars = new Set(pod.processes.filter((k) => isOwnSidecar(processes.get(k), shared)));
+  return view.hops.filter((h) =>
+    h.socketPod ? h.socketPod === pod.id : sidecars.has(h.processKey),
+  );
 }
 
 /** A node proxy's bytes (both ways, all its ends) through each pod it serves, and in all. */
@@ -140,7 +156,7 @@ export function podCosts(input: {
   return input.pods.map((pod) => {
     const members = pod.processes.map((k) => processes.get(k)!).filter(Boolean);
     // A node proxy is no sidecar of the pod it lives in: its cost goes to the pods it serves.
-    const sidecars = members.filter((p) => p.role === 'sidecar' && !shared.has(p.id));
+    const sidecars = members.filter((p) => isOwnSidecar(p, shared));
     // The node proxies serving this pod, each at its share of its bytes through the pod:
     // the stated method of apportioning a shared proxy's CPU and memory.
     const servedBy = new Map<string, number>();
@@ -174,10 +190,9 @@ export function podCosts(input: {
       (n, e) => n + e.metrics.sums.exchanges! + (e.metrics.sums.multiplexed_exchanges ?? 0),
       0,
     );
-    const sidecarKeys = new Set(sidecars.map((p) => p.id));
 
     const direction = (which: Direction): DirectionCost | null => {
-      const hops = meshHopsOf(pod.id, sidecarKeys, input.hops).filter((h) => h.direction === which);
+      const hops = podMeshHops(pod, processes, input, shared).filter((h) => h.direction === which);
       if (hops.length === 0) return null;
       const merged = (column: string) =>
         hops.reduce((h, x) => merge(h, x.metrics.hists[column]!), emptyHistogram());

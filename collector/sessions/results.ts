@@ -28,7 +28,7 @@ import {
 } from '../../proto/histogram.js';
 import { round } from '../../proto/latency.js';
 import type { CompiledTarget } from '../../proto/target.js';
-import { meshHopsOf, nodeProxies } from '../model/sidecar-cost.js';
+import { nodeProxies, podMeshHops } from '../model/sidecar-cost.js';
 import type { RangeView } from '../queries.js';
 import { methodOfCode } from '../store/series.js';
 
@@ -107,12 +107,9 @@ export function sessionResults(input: {
   for (const cost of costs) {
     const pod = pods.get(cost.pod);
     if (!targeted(pod)) continue;
-    const members = new Set(
-      pod!.processes.filter((k) => processes.get(k)?.role === 'sidecar' && !shared.has(k)),
-    );
     // Its sidecars' hops, or a node proxy's through its namespace (ambient mode).
     const ofDirection = (direction: 'inbound' | 'outbound') =>
-      meshHopsOf(pod!.id, members, hops).filter((h) => h.direction === direction);
+      podMeshHops(pod!, processes, { ends, hops }, shared).filter((h) => h.direction === direction);
     const hop = (
       direction: 'inbound' | 'outbound',
       which: 'request_hop' | 'response_hop' | 'added',
