@@ -145,24 +145,63 @@ export interface DirectionCost {
 
 /**
  * How a pod's mesh traffic is proxied: by a sidecar in the pod; by a node proxy outside it
- * (ambient mode's ztunnel) with sockets in the pod's namespace; the pod is itself a node
- * proxy's, whose cost goes to the pods it serves; or not at all.
+ * (ambient mode's ztunnel) with sockets in the pod's namespace; by a node proxy and, for
+ * its inbound traffic, a waypoint (an L7 proxy pod between node proxies); the pod is itself
+ * a node proxy's or a waypoint's, whose cost goes to the pods they serve; or not at all.
  */
-export type MeshMode = 'sidecar' | 'ambient' | 'node-proxy' | 'none';
+export type MeshMode =
+  | 'sidecar'
+  | 'ambient'
+  | 'ambient+waypoint'
+  | 'node-proxy'
+  | 'waypoint'
+  | 'none';
+
+/**
+ * How a shared proxy's CPU and memory are split among the pods it serves: `on-cpu`, the
+ * proxy threads' on-CPU time while serving the pod's sockets (timed by the kernel), or
+ * `bytes`, the pod's share of the proxy's bytes, both ways.
+ */
+export type ShareMethod = 'on-cpu' | 'bytes';
+
+export interface ProxyShare {
+  /** The method behind `share`, and so behind the cost: on-cpu where timed, else bytes. */
+  method: ShareMethod;
+  share: number | null;
+  /** The share by each method, null where not measured: the method's effect, visible. */
+  byMethod: { onCpu: number | null; bytes: number | null };
+}
+
+/** A waypoint carrying a pod's inbound mesh traffic, and the part of it put to the pod. */
+export interface WaypointCost {
+  /** The waypoint's process id and executable name. */
+  process: string;
+  proxy: string;
+  share: ProxyShare;
+  /** Its CPU and memory at `share`, per 1,000 of the pod's requests. */
+  cost: ProcessCost | null;
+}
 
 export interface PodCost {
   pod: string;
   namespace: string;
   name: string;
   mode: MeshMode;
+  /**
+   * Why the mode, in words: what Tollgate saw (a sidecar process in the pod, a node
+   * proxy's sockets in its namespace) and the cluster's own signs (labels, container
+   * names). Label values come from the observed world: display them as text only.
+   */
+  modeSigns: string[];
   /** The proxy's executable name (the sidecar's, or the node proxy's), or null for none. */
   proxy: string | null;
   /**
    * For an ambient pod: the share of the node proxy's CPU and memory put to this pod, and
-   * how (bytes: its share of the node proxy's bytes, both ways, through the pod's
-   * namespace); `sidecar` then holds that share. null for the other modes.
+   * how; `sidecar` then holds that share. null for the other modes.
    */
-  proxyShare: { method: 'bytes'; share: number | null } | null;
+  proxyShare: ProxyShare | null;
+  /** For an ambient+waypoint pod: the waypoint's part; null otherwise. */
+  waypoint: WaypointCost | null;
   requests: number;
   requestsPerS: number;
   inbound: DirectionCost | null;

@@ -248,7 +248,17 @@ export function podCosts(input: {
       proxy: ambient
         ? (processes.get([...servedBy.keys()][0]!)?.comm ?? null)
         : (sidecars[0]?.comm ?? members.find((p) => shared.has(p.id))?.comm ?? null),
-      proxyShare: ambient ? { method: 'bytes', share: proxyShare } : null,
+      modeSigns: sidecars.length
+        ? [`sidecar ${sidecars[0]!.comm} in the pod`]
+        : ambient
+          ? [
+              `node proxy ${processes.get([...servedBy.keys()][0]!)?.comm ?? ''} holds sockets in the pod's namespace`,
+            ]
+          : [],
+      proxyShare: ambient
+        ? { method: 'bytes', share: proxyShare, byMethod: { onCpu: null, bytes: proxyShare } }
+        : null,
+      waypoint: null,
       requests,
       requestsPerS: round(requests / seconds),
       inbound: direction('inbound'),

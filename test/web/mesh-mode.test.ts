@@ -18,12 +18,15 @@ test("a sidecar, a node proxy at its share, a node proxy's own pod and no proxy,
   const ambient = cost({
     mode: 'ambient',
     proxy: 'ztunnel',
-    proxyShare: { method: 'bytes', share: 0.425 },
+    proxyShare: { method: 'bytes', share: 0.425, byMethod: { onCpu: null, bytes: 0.425 } },
   });
   assert.equal(proxyHeading(ambient), 'Node proxy (ztunnel, outside the pod) added latency');
   assert.equal(proxyCostLabel(ambient), 'node proxy, 42.5% (by bytes)');
   assert.equal(
-    proxyCostLabel({ ...ambient, proxyShare: { method: 'bytes', share: null } }),
+    proxyCostLabel({
+      ...ambient,
+      proxyShare: { method: 'bytes', share: null, byMethod: { onCpu: null, bytes: null } },
+    }),
     'node proxy, – (by bytes)',
   );
 

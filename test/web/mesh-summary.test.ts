@@ -118,7 +118,7 @@ test('pods in ambient mode count apart from sidecars, at their share of the node
           ...c,
           mode: 'ambient',
           proxy: 'ztunnel',
-          proxyShare: { method: 'bytes', share: 0.25 },
+          proxyShare: { method: 'bytes', share: 0.25, byMethod: { onCpu: null, bytes: 0.25 } },
           sidecar: resources(2, 3),
         }
       : c,
