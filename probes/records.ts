@@ -8,7 +8,7 @@ import { HOP_COUNTERS, type HopCounter } from '../proto/hop-metrics.js';
 import { LOSS_CAUSES, type LostCounters } from '../proto/loss-metrics.js';
 
 export const RECORD_MAGIC = 0x31524754;
-export const FORMAT_VERSION = 8;
+export const FORMAT_VERSION = 9;
 
 /** Counters of an edge, in the order of struct tg_edge_stats (proto/edge-metrics.ts). */
 /** Counters of a proxy's hops per listener, in the order of struct tg_hop_stats. */
@@ -20,11 +20,11 @@ const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase(
 export const LAYOUT = {
   header: 16,
   edgeKey: 48,
-  edgeStats: 144,
-  edgeRecord: 192,
+  edgeStats: EDGE_COUNTERS.length * 8,
+  edgeRecord: 48 + EDGE_COUNTERS.length * 8,
   histRecord: 64,
   tupleRecord: 80,
-  hopRecord: 104,
+  hopRecord: 48 + HOP_COUNTERS.length * 8,
   intervalRecord: 112,
   processRecord: 48,
   offsets: {

@@ -54,6 +54,13 @@ export const HOP_REPORT_COUNTERS = [
     field: 9,
     since: 5,
   },
+  {
+    name: 'on_cpu_ns',
+    ts: 'onCpuNs',
+    doc: "The proxy threads' on-CPU time while serving this listener's sockets (in this direction and, for a node proxy, this pod's namespace): the run time the scheduler accounted to a thread from one of its socket events here to its next socket event, wherever that is. How a node proxy's CPU is split among the pods it serves (ShareMethod 'on-cpu').",
+    field: 12,
+    since: 10,
+  },
 ] as const satisfies readonly HopReportCounter[];
 
 type ReportCounter = (typeof HOP_REPORT_COUNTERS)[number];
@@ -129,6 +136,12 @@ export const HOP_METRICS = [
     ts: 'arrivalUnknown',
     doc: "Hops timed from the proxy's read: the arrival was not seen.",
     wire: { adds: ['arrivalUnknown'] },
+  },
+  {
+    name: 'on_cpu_ns',
+    ts: 'onCpuNs',
+    doc: "Run time of the proxy's threads charged to this hop (charge_on_cpu).",
+    wire: { adds: ['onCpuNs'] },
   },
 ] as const satisfies readonly HopMetric[];
 

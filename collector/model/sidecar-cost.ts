@@ -31,6 +31,7 @@ import { addedLatency, latencyStats, round, timingOf } from '../../proto/latency
 import type { Aggregate } from '../store/aggregate.js';
 import { methodOfCode } from '../store/series.js';
 import { isLoopback } from './ids.js';
+import { podShare, proxyUses } from './proxy-share.js';
 import type { EndRecord } from './topology.js';
 
 export interface HopRecord {
@@ -81,21 +82,6 @@ export function podMeshHops(
   return view.hops.filter((h) =>
     h.socketPod ? h.socketPod === pod.id : sidecars.has(h.processKey),
   );
-}
-
-/** A node proxy's bytes (both ways, all its ends) through each pod it serves, and in all. */
-function bytesByPod(
-  ends: readonly EndRecord[],
-): Map<string, { pods: Map<string, number>; all: number }> {
-  const out = new Map<string, { pods: Map<string, number>; all: number }>();
-  for (const e of ends) {
-    const bytes = e.metrics.sums.bytes_sent! + e.metrics.sums.bytes_received!;
-    const proxy = out.get(e.processKey) ?? { pods: new Map<string, number>(), all: 0 };
-    proxy.all += bytes;
-    if (e.socketPod) proxy.pods.set(e.socketPod, (proxy.pods.get(e.socketPod) ?? 0) + bytes);
-    out.set(e.processKey, proxy);
-  }
-  return out;
 }
 
 const MB = 2 ** 20;
@@ -151,24 +137,16 @@ export function podCosts(input: {
   const endsOf = new Map<string, EndRecord[]>();
   for (const e of input.ends) endsOf.set(e.processKey, [...(endsOf.get(e.processKey) ?? []), e]);
   const shared = nodeProxies(input.ends, input.hops);
-  const proxyBytes = bytesByPod(input.ends.filter((e) => shared.has(e.processKey)));
+  const uses = proxyUses(shared, input.ends, input.hops, input.resources);
 
   return input.pods.map((pod) => {
     const members = pod.processes.map((k) => processes.get(k)!).filter(Boolean);
     // A node proxy is no sidecar of the pod it lives in: its cost goes to the pods it serves.
     const sidecars = members.filter((p) => isOwnSidecar(p, shared));
-    // The node proxies serving this pod, each at its share of its bytes through the pod:
-    // the stated method of apportioning a shared proxy's CPU and memory.
-    const servedBy = new Map<string, number>();
-    let bytesThrough = 0;
-    let bytesAll = 0;
-    for (const [key, bytes] of proxyBytes) {
-      const through = bytes.pods.get(pod.id);
-      if (through === undefined) continue;
-      servedBy.set(key, bytes.all > 0 ? through / bytes.all : 0);
-      bytesThrough += through;
-      bytesAll += bytes.all;
-    }
+    // The node proxies serving this pod, each at the share of its cost put to the pod
+    // (collector/model/proxy-share.ts: on-CPU time where timed, else bytes).
+    const nodeProxy = podShare(pod.id, uses);
+    const servedBy = nodeProxy?.shares ?? new Map<string, number>();
     const apps = members.filter((p) => p.role === 'app');
     const podEnds = members.flatMap((p) => endsOf.get(p.id) ?? []);
     const podAddresses = new Set(podEnds.map((e) => e.localAddress));
@@ -233,7 +211,6 @@ export function podCosts(input: {
     };
 
     const ambient = sidecars.length === 0 && servedBy.size > 0;
-    const proxyShare = ambient && bytesAll > 0 ? round(bytesThrough / bytesAll) : null;
     return {
       pod: pod.id,
       namespace: pod.namespace,
@@ -255,9 +232,7 @@ export function podCosts(input: {
               `node proxy ${processes.get([...servedBy.keys()][0]!)?.comm ?? ''} holds sockets in the pod's namespace`,
             ]
           : [],
-      proxyShare: ambient
-        ? { method: 'bytes', share: proxyShare, byMethod: { onCpu: null, bytes: proxyShare } }
-        : null,
+      proxyShare: ambient ? nodeProxy!.proxyShare : null,
       waypoint: null,
       requests,
       requestsPerS: round(requests / seconds),

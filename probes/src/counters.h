@@ -81,10 +81,12 @@ struct tg_hop_stats {
 	__u64 unmatched_forwards;
 	/* Hops timed from the proxy's read: the arrival was not seen. */
 	__u64 arrival_unknown;
+	/* Run time of the proxy's threads charged to this hop (charge_on_cpu). */
+	__u64 on_cpu_ns;
 };
 
 /* X(field) for each counter, in order: the runner prints their offsets (--layout). */
-#define TG_HOP_STATS_FIELDS(X) X(exchanges) X(unpaired) X(request_ns_sum) X(response_ns_sum) X(added_ns_sum) X(unmatched_forwards) X(arrival_unknown)
+#define TG_HOP_STATS_FIELDS(X) X(exchanges) X(unpaired) X(request_ns_sum) X(response_ns_sum) X(added_ns_sum) X(unmatched_forwards) X(arrival_unknown) X(on_cpu_ns)
 
 /* What the kernel could not account, cumulative since load. */
 struct tg_lost {

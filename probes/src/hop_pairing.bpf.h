@@ -62,6 +62,11 @@ struct hop_queues {
 	struct hop_fifo request;  /* downstream reads awaiting their upstream write */
 	struct hop_fifo response; /* upstream reads awaiting their downstream write */
 	__u64 last_read_sk;       /* the socket this thread read last */
+	/* On-CPU time (charge_on_cpu): the hop this thread serves, its run time when last
+	 * read, and the run time not yet added to the hop's on_cpu_ns. */
+	struct tg_edge_key serving;
+	__u64 serving_runtime_ns;
+	__u64 serving_unflushed_ns;
 };
 
 /*
@@ -230,6 +235,47 @@ static __always_inline struct tg_hop_stats *hop_stats_of(const struct tg_edge_ke
 	if (full)
 		LOST(hop_map_full);
 	return stats;
+}
+
+static __always_inline int same_hop(const struct tg_edge_key *a, const struct tg_edge_key *b)
+{
+	return a->tgid == b->tgid && a->family == b->family && a->service_port == b->service_port &&
+	       a->netns_inode == b->netns_inode;
+}
+
+/* Run time added to a hop at least this often while its thread keeps serving it. */
+#define ON_CPU_FLUSH_NS 1000000ULL
+
+/*
+ * A proxy thread's on-CPU time, charged to the hop (a listener, in a namespace) it
+ * serves: the run time the scheduler accounted to the thread between one of its socket
+ * events and the next goes to the hop of the earlier one. A node proxy's threads serve
+ * many pods' sockets in turn, and this is how its CPU is split among them (on-cpu), which
+ * bytes cannot do (a handshake costs more than its bytes, a large body less).
+ *
+ * Read from the thread's own sum_exec_runtime rather than timed at sched_switch: no
+ * program runs on every context switch of the node, and the scheduler brings the figure
+ * up to date whenever the thread wakes another (each write to a local socket does) or
+ * sleeps, so it lags little behind. Added to the hop when the thread turns to another,
+ * or per millisecond of run time, so that a hop keeping its thread busy shows its time
+ * in the interval it was spent. What a thread ran before its first socket event, and
+ * after its last, is no hop's.
+ */
+static __always_inline void charge_on_cpu(struct hop_queues *q, const struct tg_edge_key *hop)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 runtime = task->se.sum_exec_runtime;
+	struct tg_hop_stats *stats;
+
+	if (q->serving_runtime_ns && runtime > q->serving_runtime_ns)
+		q->serving_unflushed_ns += runtime - q->serving_runtime_ns;
+	q->serving_runtime_ns = runtime;
+	if (same_hop(&q->serving, hop) && q->serving_unflushed_ns < ON_CPU_FLUSH_NS)
+		return;
+	if (q->serving_unflushed_ns && q->serving.tgid && (stats = hop_stats_of(&q->serving)))
+		__sync_fetch_and_add(&stats->on_cpu_ns, q->serving_unflushed_ns);
+	q->serving_unflushed_ns = 0;
+	q->serving = *hop;
 }
 
 /* The stamp tcp_probe left on the socket, consumed; 0 when there is none, or a stale one. */

@@ -682,6 +682,13 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 
 	if (!is_proxy(st) || !(q = thread_queues()))
 		return;
+	/* The listener this event serves: an upstream's is that of the last request it
+	 * forwarded. Before its first forward (connecting, a TLS handshake) it has none, and
+	 * the thread still serves what it served: the request that made it open. */
+	hop.service_port = st->side == TG_SIDE_SERVER ? st->key.service_port : st->hop_port;
+	if (hop.service_port)
+		charge_on_cpu(q, &hop);
+	hop.service_port = 0;
 	if (event == HOP_MORE_RECV || (event == HOP_OPEN && st->side == TG_SIDE_SERVER) ||
 	    (event == HOP_CLOSE && st->side == TG_SIDE_CLIENT))
 		q->last_read_sk = skaddr;

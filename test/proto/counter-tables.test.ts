@@ -15,6 +15,7 @@ test("a kernel hop record's counters add into HopReport's as each counter's doc 
     addedNsSum: 1,
     unmatchedForwards: 5,
     arrivalUnknown: 7,
+    onCpuNs: 3000,
   };
   addHopCounters(report, record);
   addHopCounters(report, { ...record, exchanges: 1, unpaired: 0 });
@@ -24,6 +25,7 @@ test("a kernel hop record's counters add into HopReport's as each counter's doc 
     unpaired: 2,
     unmatchedForwards: 10,
     arrivalUnknown: 14,
+    onCpuNs: 6000,
   });
 });
 

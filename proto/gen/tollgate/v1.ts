@@ -453,6 +453,11 @@ export const descriptor = {
                   "type": "uint64",
                   "id": 9,
                   "protoName": "arrival_unknown"
+                },
+                "onCpuNs": {
+                  "type": "uint64",
+                  "id": 12,
+                  "protoName": "on_cpu_ns"
                 }
               }
             },
@@ -1769,6 +1774,13 @@ export interface HopReport {
    * socket adopted mid-life): they miss the time spent queued in the socket.
    */
   arrivalUnknown: number;
+  /**
+   * The proxy threads' on-CPU time while serving this listener's sockets (in this direction
+   * and, for a node proxy, this pod's namespace): the run time the scheduler accounted to a
+   * thread from one of its socket events here to its next socket event, wherever that is.
+   * How a node proxy's CPU is split among the pods it serves (ShareMethod 'on-cpu').
+   */
+  onCpuNs: number;
 }
 export const HopReport: Codec<HopReport> = codec(root, 'tollgate.v1.HopReport');
 
