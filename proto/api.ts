@@ -180,6 +180,12 @@ export interface WaypointCost {
   share: ProxyShare;
   /** Its CPU and memory at `share`, per 1,000 of the pod's requests. */
   cost: ProcessCost | null;
+  /**
+   * What it adds to the requests it carries, over all its traffic: the kernel times its
+   * hops per listener, not per destination. Not in the pod's `inbound`, which is the node
+   * proxy's in the pod. null where its hops are not timed.
+   */
+  inbound: DirectionCost | null;
 }
 
 export interface PodCost {

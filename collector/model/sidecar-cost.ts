@@ -25,6 +25,7 @@ import type {
   ProcessCost,
   TopologyPod,
   TopologyProcess,
+  WaypointCost,
 } from '../../proto/api.js';
 import { emptyHistogram, merge } from '../../proto/histogram.js';
 import { addedLatency, latencyStats, round, timingOf } from '../../proto/latency.js';
@@ -33,6 +34,7 @@ import { methodOfCode } from '../store/series.js';
 import { isLoopback } from './ids.js';
 import { podShare, proxyUses } from './proxy-share.js';
 import type { EndRecord } from './topology.js';
+import { waypointUses } from './waypoints.js';
 
 export interface HopRecord {
   processKey: string;
@@ -56,7 +58,16 @@ export function nodeProxies(
   return new Set([...ends, ...hops].filter((x) => x.socketPod).map((x) => x.processKey));
 }
 
-/** A sidecar of the pod it lives in: a proxy, but not a node proxy (its cost is the pods' it serves). */
+/**
+ * The proxies whose cost is shared by the pods they serve rather than their own pod's:
+ * node proxies and waypoints (collector/model/waypoints.ts).
+ */
+export function sharedProxies(ends: readonly EndRecord[], hops: readonly HopRecord[]): Set<string> {
+  const nodeProxySet = nodeProxies(ends, hops);
+  return new Set([...nodeProxySet, ...waypointUses(ends, nodeProxySet).keys()]);
+}
+
+/** A sidecar of the pod it lives in: a proxy, but not a shared one (its cost is the pods' it serves). */
 function isOwnSidecar(
   p: Pick<TopologyProcess, 'id' | 'role'> | undefined,
   shared: ReadonlySet<string>,
@@ -66,17 +77,15 @@ function isOwnSidecar(
 
 /**
  * The hops that carry a pod's mesh traffic, chosen as podCosts chooses them: its own
- * sidecars' (in their own namespace), or a node proxy's through the pod's namespace.
- * `shared` is nodeProxies of the same view, for callers that ask for many pods.
+ * sidecars' (in their own namespace), or a node proxy's through the pod's namespace; a
+ * waypoint's are in WaypointCost. `shared` is sharedProxies of the same view, for callers
+ * that ask for many pods.
  */
 export function podMeshHops(
   pod: Pick<TopologyPod, 'id' | 'processes'>,
   processes: ReadonlyMap<string, Pick<TopologyProcess, 'id' | 'role'>>,
-  view: {
-    ends: readonly Pick<EndRecord, 'processKey' | 'socketPod'>[];
-    hops: readonly HopRecord[];
-  },
-  shared: ReadonlySet<string> = nodeProxies(view.ends, view.hops),
+  view: { ends: readonly EndRecord[]; hops: readonly HopRecord[] },
+  shared: ReadonlySet<string> = sharedProxies(view.ends, view.hops),
 ): HopRecord[] {
   const sidecars = new Set(pod.processes.filter((k) => isOwnSidecar(processes.get(k), shared)));
   return view.hops.filter((h) =>
@@ -118,6 +127,51 @@ function processCost(
   };
 }
 
+const latencyOf = (list: readonly EndRecord[]) =>
+  list.reduce((h, e) => merge(h, e.metrics.hists.exchange_latency!), emptyHistogram());
+
+/**
+ * What a proxy's hops in one direction add, against the exchanges timed downstream of it
+ * (for the overhead share); null without hops.
+ */
+function directionCost(
+  hops: readonly HopRecord[],
+  timedDownstream: readonly EndRecord[],
+): DirectionCost | null {
+  if (hops.length === 0) return null;
+  const merged = (column: string) =>
+    hops.reduce((h, x) => merge(h, x.metrics.hists[column]!), emptyHistogram());
+  const sum = (column: string) => hops.reduce((n, h) => n + h.metrics.sums[column]!, 0);
+  const request = merged('request_hop');
+  const response = merged('response_hop');
+  const newest = Math.max(...hops.map((h) => h.metrics.maxes.method!));
+  const added = addedLatency(
+    { request, response, added: merged('added') },
+    timingOf(methodOfCode(newest)),
+  );
+  const downstream = latencyStats(latencyOf(timedDownstream));
+  const requests = sum('requests');
+  return {
+    requests,
+    unpaired: sum('unpaired'),
+    exchanges: added.exchanges,
+    // At most 1: the runner swaps the histogram map a moment before the hop counts, so
+    // at a range's edges an exchange can be in the counts and not yet in `added`.
+    coverage: requests > 0 ? round(Math.min(1, added.exchanges / requests)) : null,
+    method: added.method,
+    unmatchedForwards: sum('unmatched_forwards'),
+    arrivalUnknown: sum('arrival_unknown'),
+    addedLatency: added.stats,
+    requestHop: latencyStats(request),
+    responseHop: latencyStats(response),
+    overheadShare:
+      added.stats.meanMs !== null && downstream.meanMs
+        ? round(Math.min(1, added.stats.meanMs / downstream.meanMs))
+        : null,
+    downstreamLatency: downstream,
+  };
+}
+
 export function podCosts(input: {
   fromMs: number;
   toMs: number;
@@ -136,8 +190,31 @@ export function podCosts(input: {
   const processes = new Map(input.processes.map((p) => [p.id, p]));
   const endsOf = new Map<string, EndRecord[]>();
   for (const e of input.ends) endsOf.set(e.processKey, [...(endsOf.get(e.processKey) ?? []), e]);
-  const shared = nodeProxies(input.ends, input.hops);
-  const uses = proxyUses(shared, input.ends, input.hops, input.resources);
+  const nodeProxySet = nodeProxies(input.ends, input.hops);
+  const waypoints = waypointUses(input.ends, nodeProxySet);
+  const shared = new Set([...nodeProxySet, ...waypoints.keys()]);
+  const uses = proxyUses(nodeProxySet, input.ends, input.hops, input.resources);
+  // The waypoint carrying most of a pod's inbound bytes, at the pod's share of its bytes,
+  // with what it adds over all its traffic (its hops are timed per listener, not per
+  // destination).
+  const waypointCost = (pod: string): Omit<WaypointCost, 'cost'> | null => {
+    const [key, use] = [...waypoints]
+      .filter(([, u]) => u.bytes.has(pod))
+      .sort(([, a], [, b]) => b.bytes.get(pod)! - a.bytes.get(pod)!)[0] ?? [null, null];
+    if (!key || !use) return null;
+    const share = use.bytesAll > 0 ? round(use.bytes.get(pod)! / use.bytesAll) : null;
+    return {
+      process: key,
+      proxy: processes.get(key)?.comm ?? '',
+      share: { method: 'bytes', share, byMethod: { onCpu: null, bytes: share } },
+      inbound: directionCost(
+        input.hops.filter((h) => h.processKey === key && h.direction === 'inbound'),
+        (endsOf.get(key) ?? []).filter(
+          (e) => e.side === 'server' && !input.multiplexedEnds?.has(e.id),
+        ),
+      ),
+    };
+  };
 
   return input.pods.map((pod) => {
     const members = pod.processes.map((k) => processes.get(k)!).filter(Boolean);
@@ -151,8 +228,6 @@ export function podCosts(input: {
     const podEnds = members.flatMap((p) => endsOf.get(p.id) ?? []);
     const podAddresses = new Set(podEnds.map((e) => e.localAddress));
     const outside = (address: string) => !isLoopback(address) && !podAddresses.has(address);
-    const latency = (list: readonly EndRecord[]) =>
-      list.reduce((h, e) => merge(h, e.metrics.hists.exchange_latency!), emptyHistogram());
 
     const appEnds = apps.flatMap((p) => endsOf.get(p.id) ?? []);
     // The ends of the proxy that carries the pod's mesh traffic: its sidecars', or a node
@@ -169,48 +244,20 @@ export function podCosts(input: {
       0,
     );
 
-    const direction = (which: Direction): DirectionCost | null => {
-      const hops = podMeshHops(pod, processes, input, shared).filter((h) => h.direction === which);
-      if (hops.length === 0) return null;
-      const merged = (column: string) =>
-        hops.reduce((h, x) => merge(h, x.metrics.hists[column]!), emptyHistogram());
-      const sum = (column: string) => hops.reduce((n, h) => n + h.metrics.sums[column]!, 0);
-      const request = merged('request_hop');
-      const response = merged('response_hop');
-      const downstreamEnds =
-        which === 'inbound'
+    const direction = (which: Direction): DirectionCost | null =>
+      directionCost(
+        podMeshHops(pod, processes, input, shared).filter((h) => h.direction === which),
+        (which === 'inbound'
           ? proxyEnds.filter((e) => e.side === 'server' && outside(e.remoteAddress))
-          : appEnds.filter((e) => e.side === 'client' && outside(e.remoteAddress));
-      const timedDownstream = downstreamEnds.filter((e) => !input.multiplexedEnds?.has(e.id));
-      const newest = Math.max(...hops.map((h) => h.metrics.maxes.method!));
-      const added = addedLatency(
-        { request, response, added: merged('added') },
-        timingOf(methodOfCode(newest)),
+          : appEnds.filter((e) => e.side === 'client' && outside(e.remoteAddress))
+        ).filter((e) => !input.multiplexedEnds?.has(e.id)),
       );
-      const downstream = latencyStats(latency(timedDownstream));
-      const requests = sum('requests');
-      return {
-        requests,
-        unpaired: sum('unpaired'),
-        exchanges: added.exchanges,
-        // At most 1: the runner swaps the histogram map a moment before the hop counts, so
-        // at a range's edges an exchange can be in the counts and not yet in `added`.
-        coverage: requests > 0 ? round(Math.min(1, added.exchanges / requests)) : null,
-        method: added.method,
-        unmatchedForwards: sum('unmatched_forwards'),
-        arrivalUnknown: sum('arrival_unknown'),
-        addedLatency: added.stats,
-        requestHop: latencyStats(request),
-        responseHop: latencyStats(response),
-        overheadShare:
-          added.stats.meanMs !== null && downstream.meanMs
-            ? round(Math.min(1, added.stats.meanMs / downstream.meanMs))
-            : null,
-        downstreamLatency: downstream,
-      };
-    };
 
     const ambient = sidecars.length === 0 && servedBy.size > 0;
+    const waypoint = ambient ? waypointCost(pod.id) : null;
+    const ownWaypoint = members.find((p) => waypoints.has(p.id));
+    const ownNodeProxy = members.find((p) => nodeProxySet.has(p.id));
+    const nodeProxyName = ambient ? (processes.get([...servedBy.keys()][0]!)?.comm ?? '') : '';
     return {
       pod: pod.id,
       namespace: pod.namespace,
@@ -218,22 +265,42 @@ export function podCosts(input: {
       mode: sidecars.length
         ? 'sidecar'
         : ambient
-          ? 'ambient'
-          : members.some((p) => shared.has(p.id))
-            ? 'node-proxy'
-            : 'none',
-      proxy: ambient
-        ? (processes.get([...servedBy.keys()][0]!)?.comm ?? null)
-        : (sidecars[0]?.comm ?? members.find((p) => shared.has(p.id))?.comm ?? null),
+          ? waypoint
+            ? 'ambient+waypoint'
+            : 'ambient'
+          : ownWaypoint
+            ? 'waypoint'
+            : ownNodeProxy
+              ? 'node-proxy'
+              : 'none',
       modeSigns: sidecars.length
         ? [`sidecar ${sidecars[0]!.comm} in the pod`]
         : ambient
           ? [
-              `node proxy ${processes.get([...servedBy.keys()][0]!)?.comm ?? ''} holds sockets in the pod's namespace`,
+              `node proxy ${nodeProxyName} holds sockets in the pod's namespace`,
+              ...(waypoint
+                ? [`waypoint ${waypoint.proxy} tunnels to the pod's node proxy listener`]
+                : []),
             ]
-          : [],
+          : ownWaypoint
+            ? [`${ownWaypoint.comm} forwards between node proxies' tunnels`]
+            : ownNodeProxy
+              ? [`${ownNodeProxy.comm} holds sockets in other pods' namespaces`]
+              : [],
+      proxy: ambient
+        ? nodeProxyName || null
+        : (sidecars[0]?.comm ?? ownWaypoint?.comm ?? ownNodeProxy?.comm ?? null),
       proxyShare: ambient ? nodeProxy!.proxyShare : null,
-      waypoint: null,
+      waypoint: waypoint && {
+        ...waypoint,
+        cost: processCost(
+          [waypoint.process],
+          input.resources,
+          requests,
+          seconds,
+          () => waypoint.share.share ?? 0,
+        ),
+      },
       requests,
       requestsPerS: round(requests / seconds),
       inbound: direction('inbound'),

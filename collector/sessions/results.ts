@@ -28,7 +28,7 @@ import {
 } from '../../proto/histogram.js';
 import { round } from '../../proto/latency.js';
 import type { CompiledTarget } from '../../proto/target.js';
-import { nodeProxies, podMeshHops } from '../model/sidecar-cost.js';
+import { podMeshHops, sharedProxies } from '../model/sidecar-cost.js';
 import type { RangeView } from '../queries.js';
 import { methodOfCode } from '../store/series.js';
 
@@ -79,7 +79,7 @@ export function sessionResults(input: {
   loadSeconds?: number;
 }): SessionResults {
   const { topology, costs, edgeEnds, hops, ends } = input.view;
-  const shared = nodeProxies(ends, hops);
+  const shared = sharedProxies(ends, hops);
   const seconds = Math.max(1e-3, (topology.toMs - topology.fromMs) / 1000);
   const pods = new Map(topology.pods.map((p) => [p.id, p]));
   const processes = new Map(topology.processes.map((p) => [p.id, p]));
