@@ -48,7 +48,8 @@ export function comparisonTable(c: Comparison): string {
       show(m.b),
       `${signed(m.delta)}${percent(m.relative)}`,
       m.errorBound === null ? '' : `±${m.errorBound}`,
-      m.note,
+      // Notes name proxies: observed names.
+      printable(m.note),
     ]);
     const header = [' ', 'metric', 'A', 'B', 'B - A', 'error', ''];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

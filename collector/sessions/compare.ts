@@ -9,18 +9,18 @@
 // - quantiles read from the log-linear histograms: MAX_RELATIVE_ERROR (1/32) of each
 //   side's value, and only with enough samples for the quantile (10 / (1 - q) each side:
 //   20 for p50, 100 for p90, 1000 for p99);
-// - CPU per 1,000 requests: two clock ticks (10 ms each) per side, over the requests;
+// - CPU per 1,000 requests: two clock ticks (10 ms each) per process per side, at the
+//   pod's share of a shared proxy, over the requests;
 // - memory: 5% of the larger value or 1 MB, whichever is more (RSS wanders);
 // - rates: 2% of the larger value; retransmits: twice the Poisson noise, 2 sqrt(a + b);
 // - a sidecar's added latency is never judged between two figures made by different
 //   methods (joint vs independent sum, arrival vs read): the method moves it as much.
-import type {
-  ComparedItem,
-  Comparison,
-  MeshMode,
-  MetricDelta,
-  SessionSide,
-} from '../../proto/api.js';
+//
+// A pod's proxy CPU and memory are those of whatever carries its mesh traffic, so a
+// migration from sidecars to ambient mode compares like with like: its sidecar's, or its
+// share of the node proxy plus its part of a waypoint. The note says which, with each
+// share's method; shares made by different methods on the two sides are not judged.
+import type { ComparedItem, Comparison, MetricDelta, SessionSide } from '../../proto/api.js';
 import type { Histogram, PodResult, SessionExport } from '../../proto/gen/tollgate/v1.js';
 import {
   MAX_RELATIVE_ERROR,
@@ -29,6 +29,7 @@ import {
   totalCount,
 } from '../../proto/histogram.js';
 import { addedLatency, round, timingOf } from '../../proto/latency.js';
+import { describeProxy, meshModeOf, type PodProxy, podProxies } from './pod-mesh.js';
 
 const SAFE = 'bcdfghjklmnpqrstvwxz2456789';
 const GENERATED_SUFFIX = new RegExp(`(-[${SAFE}]{6,10})?-[${SAFE}]{5}$`);
@@ -146,6 +147,67 @@ function addedLatencyDeltas(name: string, a: PodResult | undefined, b: PodResult
   });
 }
 
+/**
+ * The CPU and memory of the proxies carrying a pod's traffic, and the note that says what
+ * they are on each side: judged only when both sides' shares were made by one method.
+ */
+function proxyDeltas(
+  a: PodResult | undefined,
+  b: PodResult | undefined,
+  memBound: (x: number, y: number) => number,
+): MetricDelta[] {
+  const pa = a ? podProxies(a) : [];
+  const pb = b ? podProxies(b) : [];
+  // Nothing measured for a proxy on one side: that side has no figure, not a smaller one.
+  // One proxy's figure as recorded; parts added, to the precision they were recorded at.
+  const sum = (p: PodResult | undefined, list: PodProxy[], f: (x: PodProxy) => number) =>
+    p && list.every((x) => x.measured)
+      ? {
+          value: list.length === 1 ? f(list[0]!) : round(list.reduce((n, x) => n + f(x), 0)),
+          count: null,
+        }
+      : { value: null, count: null };
+  // Two ticks of 10 ms per process, at the pod's share of it, spread over the requests.
+  const ticks = (p: PodResult | undefined, list: PodProxy[]) =>
+    (list.reduce((n, x) => n + 20 * (x.share?.value ?? 1), 0) * 1000) /
+    Math.max(1, p?.requests ?? 1);
+  const cpuBound = () => ticks(a, pa) + ticks(b, pb);
+  const shared = [...pa, ...pb].some((x) => x.share);
+  const said = (list: PodProxy[]) =>
+    list.length ? list.map(describeProxy).join(' + ') : 'no mesh proxy';
+  // A shared proxy of one kind on both sides, its shares made by different methods.
+  const methods = (list: PodProxy[], kind: PodProxy['kind']) =>
+    [...new Set(list.filter((x) => x.kind === kind).map((x) => x.share?.method))].sort().join();
+  const apart = (['node-proxy', 'waypoint'] as const).some(
+    (k) => methods(pa, k) !== '' && methods(pb, k) !== '' && methods(pa, k) !== methods(pb, k),
+  );
+  const noted = (d: MetricDelta): MetricDelta => {
+    if (!shared || d.delta === null) return d;
+    const note = `${apart ? 'share methods differ: ' : ''}A: ${said(pa)}; B: ${said(pb)}`;
+    return { ...d, significant: d.significant && !apart, note };
+  };
+  return [
+    noted(
+      judge(
+        'proxy CPU',
+        'ms/1k req',
+        sum(a, pa, (x) => x.cpuMsPerThousandRequests),
+        sum(b, pb, (x) => x.cpuMsPerThousandRequests),
+        cpuBound,
+      ),
+    ),
+    noted(
+      judge(
+        'proxy memory',
+        'MB',
+        sum(a, pa, (x) => x.memMb),
+        sum(b, pb, (x) => x.memMb),
+        memBound,
+      ),
+    ),
+  ];
+}
+
 function podDeltas(a: PodResult | undefined, b: PodResult | undefined): MetricDelta[] {
   const value = (p: PodResult | undefined, f: (p: PodResult) => number): Measured =>
     p ? { value: f(p), count: null } : { value: null, count: null };
@@ -156,20 +218,7 @@ function podDeltas(a: PodResult | undefined, b: PodResult | undefined): MetricDe
   return [
     ...addedLatencyDeltas('inbound', a, b),
     ...addedLatencyDeltas('outbound', a, b),
-    judge(
-      'sidecar CPU',
-      'ms/1k req',
-      value(a, (p) => p.sidecarCpuMsPerThousandRequests),
-      value(b, (p) => p.sidecarCpuMsPerThousandRequests),
-      cpuBound,
-    ),
-    judge(
-      'sidecar memory',
-      'MB',
-      value(a, (p) => p.sidecarMemMb),
-      value(b, (p) => p.sidecarMemMb),
-      memBound,
-    ),
+    ...proxyDeltas(a, b, memBound),
     judge(
       'app CPU',
       'ms/1k req',
@@ -345,16 +394,4 @@ export function compareSessions(a: SessionExport, b: SessionExport): Comparison 
     items,
     significant: items.reduce((n, i) => n + i.metrics.filter((m) => m.significant).length, 0),
   };
-}
-
-const MESH_MODES: readonly MeshMode[] = ['sidecar', 'ambient', 'node-proxy', 'none'];
-
-/**
- * A pod's mode as its result says it; files from before the field: a sidecar where it
- * names a proxy, else none. A value this collector does not know reads as missing.
- */
-function meshModeOf(p: PodResult | undefined): MeshMode | null {
-  if (!p) return null;
-  if (!p.meshMode) return p.proxy ? 'sidecar' : 'none';
-  return MESH_MODES.find((m) => m === p.meshMode) ?? null;
 }

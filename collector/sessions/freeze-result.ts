@@ -1,7 +1,8 @@
 // A stopped session's result, frozen: the SessionExport made from the store's data of the
 // session's window and target (results.ts does the maths), its agents' load reports
-// merged, and the mesh and environment it ran in, stored with the row; or, when it cannot
-// be made, the row marked failed with why. The manager decides when to freeze.
+// merged, and the mesh, data plane and environment it ran in, stored with the row; or,
+// when it cannot be made, the row marked failed with why. The manager decides when to
+// freeze.
 import { type LoadResult, SessionExport } from '../../proto/gen/tollgate/v1.js';
 import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
 import { compileTarget } from '../../proto/target.js';
@@ -9,7 +10,7 @@ import { TOLLGATE_VERSION } from '../../proto/version.js';
 import type { Queries } from '../queries.js';
 import type { SessionRow } from '../store/session-rows.js';
 import type { Store } from '../store/store.js';
-import { detectMesh, environment, meshConfig } from './environment.js';
+import { detectMesh, environment, meshConfig, meshDataplane } from './environment.js';
 import { sessionResults } from './results.js';
 import { FORMAT_VERSION, SMP_VERSION } from './session-file.js';
 import { fullTarget } from './spec-validation.js';
@@ -83,10 +84,13 @@ function computeResult(
     load,
     loadSeconds: last > first ? (last - first) / 1000 : undefined,
   });
-  const podsInTarget = new Set(results.workloads.map((w) => `pod:${w}`));
-  const sidecars = view.topology.processes.filter(
-    (p) => p.role === 'sidecar' && p.pod !== null && podsInTarget.has(p.pod),
-  );
+  // The mesh from the proxies carrying the target's traffic: sidecars, and the shared
+  // node proxies and waypoints (which vote for the mesh but are no sidecars).
+  const carriersOf = (shared: boolean) => [
+    ...new Set(
+      results.carriers.filter((c) => (c.kind !== 'sidecar') === shared).map((c) => c.process),
+    ),
+  ];
   const seen = store.agents().filter((a) => a.lastSeenMs >= row.startMs);
   return {
     formatVersion: FORMAT_VERSION,
@@ -97,7 +101,7 @@ function computeResult(
     startUnixMs: row.startMs,
     endUnixMs: endMs,
     target,
-    meshConfig: meshConfig(detectMesh(sidecars), spec.mesh),
+    meshConfig: meshConfig(detectMesh(carriersOf(false), carriersOf(true)), spec.mesh),
     environment: environment({
       agents: seen,
       workloads: results.workloads,
@@ -122,6 +126,7 @@ function computeResult(
       edges: results.edges,
       load,
       latencySource: results.latencySource,
+      dataplane: meshDataplane(results.pods, results.carriers),
     },
   };
 }

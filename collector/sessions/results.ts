@@ -1,14 +1,17 @@
-// A session's results from the topology of its time window: per targeted pod the
-// sidecar's hop histograms (each hop, and the joint added latency with its method and
-// unpaired count) and costs, per edge touching a targeted pod its histograms and
-// counters, and the SMPS headline (latencies_ms, actual_qps) from the session's own load
-// when it had one, else from the edges that enter the target. Pure.
+// A session's results from the topology of its time window: per targeted pod the hop
+// histograms of the proxy that carries its mesh traffic (each hop, and the joint added
+// latency with its method and unpaired count), its mode and why, and the costs (a shared
+// node proxy's and waypoint's at the pod's share, with the share by each method); per edge
+// touching a targeted pod its histograms and counters; the proxy processes that carry the
+// targeted pods' traffic; and the SMPS headline (latencies_ms, actual_qps) from the
+// session's own load when it had one, else from the edges that enter the target. Pure.
 //
 // Edges are named by stable names ("namespace/pod/role", or the peer's name or address
 // outside), not by process ids, so two sessions' edges match even when every pid
-// changed; several processes of one role in a pod merge into one name.
+// changed; several processes of one role in a pod merge into one name. A node proxy's
+// role reads "node-proxy": it is no sidecar of the pod it lives in.
 
-import type { EndSummary, TopologyPod } from '../../proto/api.js';
+import type { EndSummary, PodCost, TopologyPod, TopologyProcess } from '../../proto/api.js';
 import type {
   EdgeResult,
   Histogram,
@@ -16,6 +19,7 @@ import type {
   LoadResult,
   PodResult,
   SidecarResources,
+  WaypointPart,
 } from '../../proto/gen/tollgate/v1.js';
 import {
   bucketValue,
@@ -31,6 +35,8 @@ import type { CompiledTarget } from '../../proto/target.js';
 import { podMeshHops, sharedProxies } from '../model/sidecar-cost.js';
 import type { RangeView } from '../queries.js';
 import { methodOfCode } from '../store/series.js';
+import { methodShares, type ProxyKind } from './pod-mesh.js';
+import { FILE_LIMITS } from './session-file.js';
 
 export interface SessionResults {
   pods: PodResult[];
@@ -41,6 +47,16 @@ export interface SessionResults {
   latencySource: '' | 'load' | 'entry';
   /** "namespace/name" of every targeted pod seen. */
   workloads: string[];
+  /** The proxy processes carrying each targeted pod's mesh traffic. */
+  carriers: Carrier[];
+}
+
+/** A proxy process carrying a targeted pod's mesh traffic. */
+export interface Carrier {
+  kind: ProxyKind;
+  /** The pod it carries, "namespace/name". */
+  pod: string;
+  process: TopologyProcess;
 }
 
 type Hist = SparseHistogram;
@@ -62,6 +78,24 @@ export function latencySummary(h: Hist): LatencySummary {
     p99: ms(quantile(h, 0.99)),
     max: ms(bucketValue(h.layout, h.indexes[h.indexes.length - 1]!)),
   };
+}
+
+/**
+ * A pod's mode signs as a file may hold them (FILE_LIMITS): the model's words unchanged
+ * within the limits; past them, the last sign says how many more there were and a sign
+ * too long ends in "…", so a frozen session always imports.
+ */
+export function fileSafeSigns(signs: readonly string[]): string[] {
+  const max = FILE_LIMITS.stringLength;
+  const cut = (s: string) => {
+    if (s.length <= max) return s;
+    // Not between the halves of a surrogate pair.
+    const end = /[\uD800-\uDBFF]/.test(s[max - 2]!) ? max - 2 : max - 1;
+    return `${s.slice(0, end)}…`;
+  };
+  if (signs.length <= FILE_LIMITS.modeSigns) return signs.map(cut);
+  const kept = signs.slice(0, FILE_LIMITS.modeSigns - 1).map(cut);
+  return [...kept, `…and ${signs.length - kept.length} more signs`];
 }
 
 const asWire = (h: Hist): Histogram => ({
@@ -95,18 +129,58 @@ export function sessionResults(input: {
     const p = processes.get(nodeId);
     if (p) {
       const pod = p.pod ? pods.get(p.pod) : undefined;
-      return pod ? `${pod.namespace}/${pod.name}/${p.role}` : `${p.node}/${p.comm}/${p.role}`;
+      const role = shared.has(p.id) ? 'node-proxy' : p.role;
+      return pod ? `${pod.namespace}/${pod.name}/${role}` : `${p.node}/${p.comm}/${role}`;
     }
     const e = externals.get(nodeId)!;
     return e.name ?? (e.port > 0 ? `${e.address}:${e.port}` : e.address);
   };
 
-  // Pods: hop histograms of the sidecar per direction, and costs from the cost model.
+  // The node proxies holding sockets in each pod's namespace.
+  const servedBy = new Map<string, Set<string>>();
+  for (const x of [...ends, ...hops]) {
+    if (!x.socketPod || !shared.has(x.processKey)) continue;
+    servedBy.set(x.socketPod, (servedBy.get(x.socketPod) ?? new Set()).add(x.processKey));
+  }
+  const carriers: Carrier[] = [];
+  const carry = (kind: ProxyKind, pod: TopologyPod, keys: Iterable<string>) => {
+    for (const key of keys) {
+      const process = processes.get(key);
+      if (process) carriers.push({ kind, pod: `${pod.namespace}/${pod.name}`, process });
+    }
+  };
+  const waypointPart = (w: NonNullable<PodCost['waypoint']>): WaypointPart => {
+    const home = processes.get(w.process)?.pod;
+    const pod = home ? pods.get(home) : undefined;
+    return {
+      proxy: w.proxy,
+      pod: pod ? `${pod.namespace}/${pod.name}` : '',
+      share: w.share.share ?? 0,
+      shareMethod: w.share.method,
+      shares: methodShares(w.share.byMethod),
+      measured: w.cost !== null,
+      cpuMsPerThousandRequests: w.cost?.cpuMsPer1kRequests ?? 0,
+      memMb: w.cost?.rssMb ?? 0,
+      cpuMcores: w.cost?.millicores ?? 0,
+    };
+  };
+
+  // Pods: hop histograms of the proxy per direction, and costs from the cost model.
   const podResults: PodResult[] = [];
   const sidecars: SidecarResources[] = [];
   for (const cost of costs) {
     const pod = pods.get(cost.pod);
     if (!targeted(pod)) continue;
+    // Its own sidecars (proxies in it that serve no other pod), as the cost model counts them.
+    if (cost.mode === 'sidecar')
+      carry(
+        'sidecar',
+        pod!,
+        pod!.processes.filter((k) => processes.get(k)?.role === 'sidecar' && !shared.has(k)),
+      );
+    if (cost.mode === 'ambient' || cost.mode === 'ambient+waypoint')
+      carry('node-proxy', pod!, servedBy.get(pod!.id) ?? []);
+    if (cost.waypoint) carry('waypoint', pod!, [cost.waypoint.process]);
     // Its sidecars' hops, or a node proxy's through its namespace (ambient mode).
     const ofDirection = (direction: 'inbound' | 'outbound') =>
       podMeshHops(pod!, processes, { ends, hops }, shared).filter((h) => h.direction === direction);
@@ -147,8 +221,13 @@ export function sessionResults(input: {
       meshMode: cost.mode,
       proxyShare: cost.proxyShare?.share ?? 0,
       proxyShareMethod: cost.proxyShare?.method ?? '',
+      modeSigns: fileSafeSigns(cost.modeSigns),
+      proxyShares: cost.proxyShare ? methodShares(cost.proxyShare.byMethod) : [],
+      sidecarCpuMcores: cost.sidecar?.millicores ?? 0,
+      waypoints: cost.waypoint ? [waypointPart(cost.waypoint)] : [],
     });
-    if (cost.sidecar) {
+    // SMPS's sidecars are sidecars: a shared proxy's part is in the pod's result.
+    if (cost.sidecar && cost.mode === 'sidecar') {
       sidecars.push({
         pod: { ...podRef, uid: '', node: pod!.node, source: 'POD_SOURCE_UNSPECIFIED' },
         proxy: cost.proxy ?? '',
@@ -273,5 +352,6 @@ export function sessionResults(input: {
       : round(entryExchanges / seconds),
     latencySource: fromLoad ? 'load' : entryExchanges > 0 ? 'entry' : '',
     workloads: podResults.map((p) => `${p.pod!.namespace}/${p.pod!.name}`),
+    carriers,
   };
 }

@@ -6,13 +6,16 @@
 // indent and a final newline. So export -> import -> export gives the same bytes, and two
 // files diff line by line. Protobuf (.pb) carries the same message. Both go through one
 // validator: the reflected schema (unknown fields, types, ranges), size limits, then the
-// meaning (version, times, histograms, selectors), and the first problem is reported
-// with its path, e.g. "tollgate.edges[3].srtt: bucket indexes not strictly ascending".
+// meaning (version, times, histograms, selectors, mesh modes and shares), and the first
+// problem is reported with its path, e.g. "tollgate.edges[3].srtt: bucket indexes not
+// strictly ascending". Strings from the observed world (names, labels, mode signs) pass
+// unchanged within the limits: the readers show them as text.
 import type protobuf from 'protobufjs/light.js';
 import { ProtoDecodeError } from '../../proto/codec.js';
 import { type Histogram, root, SessionExport } from '../../proto/gen/tollgate/v1.js';
 import { compileTarget, SelectorError } from '../../proto/target.js';
 import { badHistogram } from '../ingest/validate-batch.js';
+import { MESH_MODES, PROXY_KINDS, SHARE_METHODS } from './pod-mesh.js';
 
 /** The file format this Tollgate writes and reads. */
 export const FORMAT_VERSION = 1;
@@ -23,9 +26,22 @@ export const FILE_LIMITS = {
   bytes: 32 * 2 ** 20,
   stringLength: 4_096,
   labels: 64,
-  /** Any repeated field other than a histogram's buckets. */
+  /** Any repeated field other than a histogram's buckets and those below. */
   listLength: 100_000,
+  /** A pod's mode signs (each a string of at most stringLength). */
+  modeSigns: 64,
+  /** A pod's waypoints. */
+  waypoints: 16,
 } as const;
+
+/** Repeated fields with a tighter limit than listLength, by message and field. */
+const LIST_LIMITS: Readonly<Record<string, number>> = {
+  'PodResult.modeSigns': FILE_LIMITS.modeSigns,
+  'PodResult.waypoints': FILE_LIMITS.waypoints,
+  // One share per method at most.
+  'PodResult.proxyShares': SHARE_METHODS.length,
+  'WaypointPart.shares': SHARE_METHODS.length,
+};
 
 export type SessionFileFormat = 'json' | 'pb';
 
@@ -159,10 +175,9 @@ function fromFileValue(type: protobuf.Type, value: unknown, path: string): Plain
       const list = v ?? [];
       if (!Array.isArray(list))
         throw new SessionFileError(`${at(name)} must be an array, got ${describe(v)}`);
-      if (list.length > FILE_LIMITS.listLength)
-        throw new SessionFileError(
-          `${at(name)} has ${list.length} items, more than ${FILE_LIMITS.listLength}`,
-        );
+      const limit = LIST_LIMITS[`${type.name}.${field.name}`] ?? FILE_LIMITS.listLength;
+      if (list.length > limit)
+        throw new SessionFileError(`${at(name)} has ${list.length} items, more than ${limit}`);
       out[field.name] = list.map((item, i) => convert(item, `${at(name)}[${i}]`));
     } else if (v === undefined) {
       out[field.name] = isMessage(field)
@@ -221,6 +236,68 @@ function checkMeaning(e: SessionExport): void {
   for (const [i, edge] of (e.tollgate?.edges ?? []).entries()) {
     if (ids.has(edge.id)) fail(`tollgate.edges[${i}].id '${edge.id.slice(0, 80)}' appears twice`);
     ids.add(edge.id);
+  }
+  for (const [i, pod] of (e.tollgate?.pods ?? []).entries())
+    checkPodMesh(pod, `tollgate.pods[${i}]`);
+  const dataplane = e.tollgate?.dataplane;
+  for (const [i, m] of (dataplane?.modes ?? []).entries())
+    oneOf(m.mode, MESH_MODES, `tollgate.dataplane.modes[${i}].mode`);
+  for (const [i, g] of (dataplane?.proxies ?? []).entries()) {
+    const at = `tollgate.dataplane.proxies[${i}]`;
+    oneOf(g.kind, PROXY_KINDS, `${at}.kind`);
+    notNegative(g.cpuMcores, `${at}.cpu_mcores`);
+    notNegative(g.memMb, `${at}.mem_mb`);
+  }
+}
+
+/** A value's JSON, cut short: observed strings in an error stay one escaped line. */
+const quoted = (v: string) => JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+
+function oneOf(value: string, allowed: readonly string[], path: string, orEmpty = false): void {
+  if ((orEmpty && value === '') || allowed.includes(value)) return;
+  throw new SessionFileError(
+    `${path} is ${quoted(value)}, not one of ${[...(orEmpty ? ["''"] : []), ...allowed].join(', ')}`,
+  );
+}
+
+function notNegative(value: number, path: string): void {
+  if (value < 0) throw new SessionFileError(`${path} is negative`);
+}
+
+function checkShare(value: number, path: string): void {
+  if (!(value >= 0 && value <= 1)) throw new SessionFileError(`${path} must be within 0..1`);
+}
+
+/** The shares of a shared proxy by method: known methods, each once, each within 0..1. */
+function checkShares(list: readonly { method: string; share: number }[], path: string): void {
+  const seen = new Set<string>();
+  for (const [i, s] of list.entries()) {
+    oneOf(s.method, SHARE_METHODS, `${path}[${i}].method`);
+    if (seen.has(s.method))
+      throw new SessionFileError(`${path}[${i}].method ${quoted(s.method)} appears twice`);
+    seen.add(s.method);
+    checkShare(s.share, `${path}[${i}].share`);
+  }
+}
+
+/** A pod's mode, shares and waypoints mean something this Tollgate can show. */
+function checkPodMesh(
+  pod: NonNullable<SessionExport['tollgate']>['pods'][number],
+  path: string,
+): void {
+  oneOf(pod.meshMode, MESH_MODES, `${path}.mesh_mode`, true);
+  oneOf(pod.proxyShareMethod, SHARE_METHODS, `${path}.proxy_share_method`, true);
+  checkShare(pod.proxyShare, `${path}.proxy_share`);
+  checkShares(pod.proxyShares, `${path}.proxy_shares`);
+  notNegative(pod.sidecarCpuMcores, `${path}.sidecar_cpu_mcores`);
+  for (const [i, w] of pod.waypoints.entries()) {
+    const at = `${path}.waypoints[${i}]`;
+    oneOf(w.shareMethod, SHARE_METHODS, `${at}.share_method`, true);
+    checkShare(w.share, `${at}.share`);
+    checkShares(w.shares, `${at}.shares`);
+    notNegative(w.cpuMsPerThousandRequests, `${at}.cpu_ms_per_thousand_requests`);
+    notNegative(w.memMb, `${at}.mem_mb`);
+    notNegative(w.cpuMcores, `${at}.cpu_mcores`);
   }
 }
 

@@ -1,6 +1,7 @@
 // Comparing two sessions: differences beyond the histograms' error are flagged, those
-// within it are not, small samples are not judged, and pods match by workload when
-// Kubernetes renamed them.
+// within it are not, small samples are not judged, pods match by workload when Kubernetes
+// renamed them, and a pod's proxy CPU is whatever carries its traffic, each shared
+// proxy's share and method said, not judged across share methods.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compareSessions, workloadOf } from '../../collector/sessions/compare.js';
@@ -20,6 +21,7 @@ function session(
     cpu?: number;
     proxy?: string;
     meshMode?: string;
+    share?: Partial<PodResult>;
   }[],
 ): SessionExport {
   return canonicalSession({
@@ -42,8 +44,10 @@ function session(
           inboundResponseHop: constant(p.hopNs, p.samples),
           requests: 10_000,
           sidecarCpuMsPerThousandRequests: p.cpu ?? 50,
-          proxy: p.proxy ?? '',
+          // Files from before modes: a pod naming a proxy had a sidecar.
+          proxy: p.proxy ?? 'envoy',
           meshMode: p.meshMode ?? '',
+          ...p.share,
         }),
       ),
     },
@@ -69,7 +73,7 @@ test('a 3x added latency is flagged; a 1% change is within the histogram error; 
   const added = metric('shop/web', 'inbound added p50');
   assert.equal(added.significant, true);
   assert.ok(Math.abs(added.delta! - 4) < 0.2, `2 ms -> 6 ms: ${added.delta}`);
-  assert.equal(metric('shop/web', 'sidecar CPU').significant, true, '50 -> 80 ms per 1k requests');
+  assert.equal(metric('shop/web', 'proxy CPU').significant, true, '50 -> 80 ms per 1k requests');
   assert.equal(metric('shop/db-0', 'inbound added p50').significant, false, 'a 1% change is noise');
   const rare = metric('shop/rare', 'inbound added p50');
   assert.equal(rare.significant, false);
@@ -116,4 +120,71 @@ test('a pod moved from its sidecar to ambient mode: the comparison says so besid
     b: 'ambient',
   });
   assert.match(comparisonTable(compareSessions(b, b)), /^pod shop\/web-0 \(mesh: ambient\)$/m);
+});
+
+/** A shared proxy's part of a pod, as a result records it. */
+const ambientPod = (
+  method: 'on-cpu' | 'bytes',
+  waypoint?: { method: 'on-cpu' | 'bytes'; measured: boolean },
+) => ({
+  name: 'web-0',
+  hopNs: 250_000,
+  samples: 2000,
+  cpu: 20,
+  proxy: 'ztunnel',
+  meshMode: waypoint ? 'ambient+waypoint' : 'ambient',
+  share: {
+    proxyShare: 0.5,
+    proxyShareMethod: method,
+    waypoints: waypoint
+      ? [
+          {
+            proxy: 'envoy',
+            pod: 'shop/waypoint-0',
+            share: 0.2,
+            shareMethod: waypoint.method,
+            shares: [{ method: waypoint.method, share: 0.2 }],
+            measured: waypoint.measured,
+            cpuMsPerThousandRequests: waypoint.measured ? 30 : 0,
+            memMb: waypoint.measured ? 10 : 0,
+            cpuMcores: waypoint.measured ? 3 : 0,
+          },
+        ]
+      : [],
+  },
+});
+
+test("a waypoint added to an ambient pod: its part adds to the node proxy's share, judged", () => {
+  const a = session('a', [ambientPod('bytes')]);
+  const b = session('b', [ambientPod('bytes', { method: 'on-cpu', measured: true })]);
+  const cpu = compareSessions(a, b)
+    .items.find((i) => i.key === 'shop/web-0')!
+    .metrics.find((m) => m.metric === 'proxy CPU')!;
+  // 20 -> 20 + 30 ms/1k; bound: (20 x 0.5) ms over 10,000 requests, and (20 x 0.5 + 20 x 0.2).
+  assert.deepEqual([cpu.a, cpu.b, cpu.errorBound], [20, 50, 2.4]);
+  assert.equal(cpu.significant, true);
+  assert.equal(
+    cpu.note,
+    'A: node proxy ztunnel at 50% by bytes; B: node proxy ztunnel at 50% by bytes + waypoint envoy at 20% by on-cpu',
+  );
+});
+
+test('shares made by different methods are not judged; a waypoint not measured leaves no figure', () => {
+  const a = session('a', [ambientPod('bytes')]);
+  const b = session('b', [{ ...ambientPod('on-cpu'), cpu: 80 }]);
+  const cpu = compareSessions(a, b)
+    .items.find((i) => i.key === 'shop/web-0')!
+    .metrics.find((m) => m.metric === 'proxy CPU')!;
+  assert.deepEqual([cpu.a, cpu.b], [20, 80]);
+  assert.equal(cpu.significant, false, 'the method moves the share as much as the mesh');
+  assert.match(cpu.note, /^share methods differ: A: .* by bytes; B: .* by on-cpu$/);
+
+  const unmeasured = session('c', [ambientPod('bytes', { method: 'bytes', measured: false })]);
+  const none = compareSessions(a, unmeasured)
+    .items.find((i) => i.key === 'shop/web-0')!
+    .metrics.find((m) => m.metric === 'proxy CPU')!;
+  assert.deepEqual(
+    [none.a, none.b, none.significant, none.note],
+    [20, null, false, 'no data in B'],
+  );
 });

@@ -1123,6 +1123,66 @@ export const descriptor = {
                   "type": "string",
                   "id": 4,
                   "protoName": "latency_source"
+                },
+                "dataplane": {
+                  "type": "MeshDataplane",
+                  "id": 5
+                }
+              }
+            },
+            "MeshDataplane": {
+              "fields": {
+                "modes": {
+                  "rule": "repeated",
+                  "type": "ModePods",
+                  "id": 1
+                },
+                "proxies": {
+                  "rule": "repeated",
+                  "type": "ProxyGroup",
+                  "id": 2
+                }
+              }
+            },
+            "ModePods": {
+              "fields": {
+                "mode": {
+                  "type": "string",
+                  "id": 1
+                },
+                "pods": {
+                  "type": "uint32",
+                  "id": 2
+                }
+              }
+            },
+            "ProxyGroup": {
+              "fields": {
+                "kind": {
+                  "type": "string",
+                  "id": 1
+                },
+                "proxy": {
+                  "type": "string",
+                  "id": 2
+                },
+                "processes": {
+                  "type": "uint32",
+                  "id": 3
+                },
+                "pods": {
+                  "type": "uint32",
+                  "id": 4
+                },
+                "cpuMcores": {
+                  "type": "double",
+                  "id": 5,
+                  "protoName": "cpu_mcores"
+                },
+                "memMb": {
+                  "type": "double",
+                  "id": 6,
+                  "protoName": "mem_mb"
                 }
               }
             },
@@ -1250,6 +1310,85 @@ export const descriptor = {
                   "type": "string",
                   "id": 20,
                   "protoName": "proxy_share_method"
+                },
+                "modeSigns": {
+                  "rule": "repeated",
+                  "type": "string",
+                  "id": 21,
+                  "protoName": "mode_signs"
+                },
+                "proxyShares": {
+                  "rule": "repeated",
+                  "type": "MethodShare",
+                  "id": 22,
+                  "protoName": "proxy_shares"
+                },
+                "sidecarCpuMcores": {
+                  "type": "double",
+                  "id": 23,
+                  "protoName": "sidecar_cpu_mcores"
+                },
+                "waypoints": {
+                  "rule": "repeated",
+                  "type": "WaypointPart",
+                  "id": 24
+                }
+              }
+            },
+            "MethodShare": {
+              "fields": {
+                "method": {
+                  "type": "string",
+                  "id": 1
+                },
+                "share": {
+                  "type": "double",
+                  "id": 2
+                }
+              }
+            },
+            "WaypointPart": {
+              "fields": {
+                "proxy": {
+                  "type": "string",
+                  "id": 1
+                },
+                "pod": {
+                  "type": "string",
+                  "id": 2
+                },
+                "share": {
+                  "type": "double",
+                  "id": 3
+                },
+                "shareMethod": {
+                  "type": "string",
+                  "id": 4,
+                  "protoName": "share_method"
+                },
+                "shares": {
+                  "rule": "repeated",
+                  "type": "MethodShare",
+                  "id": 5
+                },
+                "measured": {
+                  "type": "bool",
+                  "id": 6
+                },
+                "cpuMsPerThousandRequests": {
+                  "type": "double",
+                  "id": 7,
+                  "protoName": "cpu_ms_per_thousand_requests"
+                },
+                "memMb": {
+                  "type": "double",
+                  "id": 8,
+                  "protoName": "mem_mb"
+                },
+                "cpuMcores": {
+                  "type": "double",
+                  "id": 9,
+                  "protoName": "cpu_mcores"
                 }
               }
             },
@@ -1906,6 +2045,36 @@ export interface MeshConfig {
 }
 export const MeshConfig: Codec<MeshConfig> = codec(root, 'tollgate.v1.MeshConfig');
 
+/**
+ * Which mesh modes the targeted pods are in, and the proxies that carry their traffic.
+ */
+export interface MeshDataplane {
+  /**
+   * Targeted pods per mode (PodResult.mesh_mode), by mode.
+   */
+  modes: ModePods[];
+  /**
+   * The proxies carrying the targeted pods' mesh traffic, by kind and executable name.
+   */
+  proxies: ProxyGroup[];
+}
+export const MeshDataplane: Codec<MeshDataplane> = codec(root, 'tollgate.v1.MeshDataplane');
+
+/**
+ * A shared proxy's share of one pod by one method ("on-cpu" or "bytes"), from 0 to 1.
+ */
+export interface MethodShare {
+  method: string;
+  share: number;
+}
+export const MethodShare: Codec<MethodShare> = codec(root, 'tollgate.v1.MethodShare');
+
+export interface ModePods {
+  mode: string;
+  pods: number;
+}
+export const ModePods: Codec<ModePods> = codec(root, 'tollgate.v1.ModePods');
+
 export interface NodeInfo {
   kernelRelease: string;
   cpuCores: number;
@@ -1999,17 +2168,44 @@ export interface PodResult {
   /**
    * How the pod's mesh traffic was proxied: "sidecar"; "ambient" (a node proxy outside the
    * pod: its hops through the pod's namespace are the hops above, and the sidecar_* costs
-   * are the pod's share of the node proxy's); "node-proxy" (the node proxy's own pod, its
-   * cost in the pods it serves); "none". Empty in files from before it existed: sidecar or
-   * none, as `proxy` says.
+   * are the pod's share of the node proxy's); "ambient+waypoint" (as ambient, and a
+   * waypoint carries its inbound traffic: see `waypoints`); "node-proxy" or "waypoint" (the
+   * pod of a node proxy or a waypoint, whose cost is in the pods it serves); "none". Empty
+   * in files from before it existed: sidecar or none, as `proxy` says.
    */
   meshMode: string;
   /**
-   * For "ambient": the pod's share of the node proxy's CPU and memory, and how it was
-   * shared ("bytes": its share of the node proxy's bytes through the pod's namespace).
+   * For "ambient" and "ambient+waypoint": the pod's share of the node proxy's CPU and
+   * memory, and the method behind it ("on-cpu": the node proxy's on-CPU time while serving
+   * the pod's sockets; "bytes": its share of the node proxy's bytes through the pod's
+   * namespace, both ways).
    */
   proxyShare: number;
   proxyShareMethod: string;
+  /**
+   * Why the mode, in words: what Tollgate saw (a sidecar in the pod, a node proxy's sockets
+   * in its namespace) and the cluster's own signs (labels, container names). Observed
+   * strings (label values may be in them): text only. Empty in files from before it
+   * existed.
+   */
+  modeSigns: string[];
+  /**
+   * The node proxy's share of this pod by each method that measured one; a method not
+   * listed measured nothing. `proxy_share` is the one of `proxy_share_method`. Empty in
+   * files from before it existed (whose `proxy_share` is by bytes).
+   */
+  proxyShares: MethodShare[];
+  /**
+   * The CPU of `sidecar_*` in millicores over the window: the sidecar's, or the pod's share
+   * of the node proxy's.
+   */
+  sidecarCpuMcores: number;
+  /**
+   * The waypoints that carry the pod's inbound mesh traffic ("ambient+waypoint"; today at
+   * most one), each with the part of its cost put to the pod. Empty otherwise, and in
+   * files from before it existed.
+   */
+  waypoints: WaypointPart[];
 }
 export const PodResult: Codec<PodResult> = codec(root, 'tollgate.v1.PodResult');
 
@@ -2079,6 +2275,30 @@ export interface ProgramCost {
   runTimeNs: number;
 }
 export const ProgramCost: Codec<ProgramCost> = codec(root, 'tollgate.v1.ProgramCost');
+
+export interface ProxyGroup {
+  /**
+   * "sidecar": a proxy inside each pod it serves; "node-proxy": shared, outside the pods
+   * (ambient mode's ztunnel), with sockets in each pod's namespace; "waypoint": an L7 proxy
+   * pod shared by the pods whose inbound traffic it carries.
+   */
+  kind: string;
+  /**
+   * The executable name.
+   */
+  proxy: string;
+  /**
+   * Its processes seen carrying the targeted pods' traffic, and those pods.
+   */
+  processes: number;
+  pods: number;
+  /**
+   * The parts of its CPU and memory put to those pods, summed (a sidecar's: all of it).
+   */
+  cpuMcores: number;
+  memMb: number;
+}
+export const ProxyGroup: Codec<ProxyGroup> = codec(root, 'tollgate.v1.ProxyGroup');
 
 /**
  * CPU and memory of one process at the end of an interval. CPU is cumulative since the
@@ -2151,6 +2371,10 @@ export interface SessionTarget {
 }
 export const SessionTarget: Codec<SessionTarget> = codec(root, 'tollgate.v1.SessionTarget');
 
+/**
+ * SMPS's sidecar resources, per pod: only sidecars in their pods (a shared node proxy's or
+ * waypoint's part is in the pod's result and in `tollgate.dataplane`).
+ */
 export interface SidecarResources {
   pod?: PodRef;
   proxy: string;
@@ -2171,6 +2395,12 @@ export interface TollgateResults {
    * generators), "entry" (exchange latency on the edges into the target), or "" (none).
    */
   latencySource: string;
+  /**
+   * The mesh's data plane over the target: SMPS knows only sidecars, so the modes and the
+   * shared proxies (node proxies, waypoints) are described here. Empty in files from
+   * before it existed.
+   */
+  dataplane?: MeshDataplane;
 }
 export const TollgateResults: Codec<TollgateResults> = codec(root, 'tollgate.v1.TollgateResults');
 
@@ -2187,3 +2417,35 @@ export interface TraceTarget {
   generation: number;
 }
 export const TraceTarget: Codec<TraceTarget> = codec(root, 'tollgate.v1.TraceTarget');
+
+/**
+ * A waypoint (an L7 proxy in a pod of its own, shared by the pods whose inbound traffic it
+ * carries) and the part of its cost put to one pod.
+ */
+export interface WaypointPart {
+  /**
+   * Its executable name, and its own pod ("namespace/name"; empty outside any pod).
+   */
+  proxy: string;
+  pod: string;
+  /**
+   * The pod's share of the waypoint's CPU and memory, the method behind it, and the share
+   * by each method that measured one (empty, and `share` 0: not measured).
+   */
+  share: number;
+  shareMethod: string;
+  shares: MethodShare[];
+  /**
+   * Whether its CPU and memory were read in the window; without, the figures below are 0
+   * and mean nothing.
+   */
+  measured: boolean;
+  /**
+   * Its CPU and memory at `share`: CPU ms per 1,000 of the pod's requests, RSS in MB, and
+   * CPU in millicores over the window.
+   */
+  cpuMsPerThousandRequests: number;
+  memMb: number;
+  cpuMcores: number;
+}
+export const WaypointPart: Codec<WaypointPart> = codec(root, 'tollgate.v1.WaypointPart');
