@@ -68,7 +68,7 @@ export function sharedProxies(ends: readonly EndRecord[], hops: readonly HopReco
 }
 
 /** A sidecar of the pod it lives in: a proxy, but not a shared one (its cost is the pods' it serves). */
-function isOwnSidecar(
+export function isOwnSidecar(
   p: Pick<TopologyProcess, 'id' | 'role'> | undefined,
   shared: ReadonlySet<string>,
 ): boolean {

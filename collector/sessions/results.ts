@@ -32,7 +32,7 @@ import {
 } from '../../proto/histogram.js';
 import { round } from '../../proto/latency.js';
 import type { CompiledTarget } from '../../proto/target.js';
-import { podMeshHops, sharedProxies } from '../model/sidecar-cost.js';
+import { isOwnSidecar, podMeshHops, sharedProxies } from '../model/sidecar-cost.js';
 import type { RangeView } from '../queries.js';
 import { methodOfCode } from '../store/series.js';
 import { methodShares, type ProxyKind } from './pod-mesh.js';
@@ -176,7 +176,7 @@ export function sessionResults(input: {
       carry(
         'sidecar',
         pod!,
-        pod!.processes.filter((k) => processes.get(k)?.role === 'sidecar' && !shared.has(k)),
+        pod!.processes.filter((k) => isOwnSidecar(processes.get(k), shared)),
       );
     if (cost.mode === 'ambient' || cost.mode === 'ambient+waypoint')
       carry('node-proxy', pod!, servedBy.get(pod!.id) ?? []);

@@ -116,6 +116,7 @@ const COSTS: PodCost[] = [
         byMethod: { onCpu: null, bytes: WAYPOINT.bytes },
       },
       cost: at(WAYPOINT.cpuMs, WAYPOINT.rssMb, WAYPOINT.bytes),
+      inbound: null,
     },
   },
   {
