@@ -1,21 +1,43 @@
-// What the demo reports, computed from its measurements, and the text it prints. Pure.
+// What the demo reports for one meshed chain against the plain one (--mode sidecar or
+// ambient), computed from its measurements, and the text it prints. Pure. The pieces the
+// three-way comparison shares (a pod's row, the sum along a path, the mesh's processes'
+// cost) are exported for lab/demo-compare-summary.ts.
 
 import type { LoadResult } from '../daemonset/load/load.js';
 import type { ProcessResources } from '../daemonset/proc-resources.js';
-import type { DirectionCost, PodCost } from '../proto/api.js';
+import type { DirectionCost, MeshMode, PodCost, ShareMethod } from '../proto/api.js';
 import { mean } from '../proto/histogram.js';
 import type { Waterfall, WaterfallPart } from '../web/src/model/waterfall.js';
-import type { MESHED_PATH } from './bookinfo.js';
+import type { ChainMesh, MeshPath } from './bookinfo.js';
+
+/** A process's counters before and after the load. */
+export interface Usage {
+  before: ProcessResources;
+  after: ProcessResources;
+}
 
 export interface PodMeasurement {
   name: string;
-  meshed: boolean;
+  /** How the demo built it: with a sidecar, enrolled in the ambient mesh, or neither. */
+  builtAs: ChainMesh;
   /** Requests the pod's app served during the run (its own counter). */
   requests: number;
-  app: { before: ProcessResources; after: ProcessResources };
-  sidecar?: { before: ProcessResources; after: ProcessResources };
+  app: Usage;
+  /** Its sidecar, for a pod built with one. */
+  sidecar?: Usage;
   /** What Tollgate (agent + collector) measured for the pod over the load. */
   profile?: PodCost;
+}
+
+/**
+ * The ambient mesh's node proxy, sampled once for all the pods it serves: the haproxy
+ * worker that holds their sockets (its master serves no traffic).
+ */
+export interface NodeProxyMeasurement {
+  /** The pod it lives in (the lab's NODE_PROXY_POD). */
+  pod: string;
+  pid: number;
+  usage: Usage;
 }
 
 /** The agent's own cost over the run, as the collector received it. */
@@ -38,11 +60,11 @@ export interface ProcessCost {
 
 export interface AddedLatency extends Quantiles {
   mean: number | null;
-  /** Requests that crossed the sidecar in this direction. */
+  /** Requests that crossed the proxy in this direction. */
   requests: number;
   /** The share of them the figure covers (both hops paired); null without requests. */
   coverage: number | null;
-  /** Added mean over the mean exchange latency downstream of the sidecar. */
+  /** Added mean over the mean exchange latency downstream of the proxy. */
   overhead_share: number | null;
 }
 
@@ -52,17 +74,20 @@ export interface MeanAndP50 {
 }
 
 /**
- * The check of the headline figure against the demo's own A/B: the sidecars' added
+ * The check of the headline figure against the demo's own A/B: the proxies' added
  * latency summed along a request's path (replicas weighted by their requests), against
- * what the load generator sees the meshed chain add over the unmeshed one.
+ * what the load generator sees the meshed chain add over the unmeshed one. The sum is
+ * named for whose crossings they are: `sidecar_sum_ms` (sidecar mode) or
+ * `node_proxy_sum_ms` (ambient mode, the node proxy through each pod's namespace).
  */
-export interface ChainCheck {
+interface ChainCheckOf {
   crossings: number;
-  sidecar_sum_ms: MeanAndP50;
   end_to_end_added_ms: MeanAndP50;
-  /** End to end minus the sidecars' sum: what the per-sidecar figures do not explain. */
+  /** End to end minus the proxies' sum: what the per-crossing figures do not explain. */
   unexplained_ms: MeanAndP50;
 }
+export type SidecarChainCheck = ChainCheckOf & { sidecar_sum_ms: MeanAndP50 };
+export type NodeProxyChainCheck = ChainCheckOf & { node_proxy_sum_ms: MeanAndP50 };
 
 export interface DemoWaterfall {
   path: string[];
@@ -72,8 +97,64 @@ export interface DemoWaterfall {
   in_no_part_ms: number;
 }
 
-export interface DemoSummary {
-  mode: 'profiled';
+/** A pod's sidecar: CPU and RSS from /proc, added latency from Tollgate. */
+export interface SidecarPart extends ProcessCost {
+  proxy: string;
+  added_latency_ms: { inbound: AddedLatency | null; outbound: AddedLatency | null };
+}
+
+/**
+ * An ambient pod's part of the node proxy, all as Tollgate gives it (PodCost): the
+ * proxy's CPU and memory at the pod's share (per 1,000 of the pod's requests as Tollgate
+ * counts them), the share and its method, and the node proxy's added latency through the
+ * pod's namespace.
+ */
+export interface NodeProxyPart {
+  proxy: string | null;
+  share: {
+    method: ShareMethod;
+    share: number | null;
+    by_method: { on_cpu: number | null; bytes: number | null };
+  } | null;
+  cpu_ms_per_1k_requests: number | null;
+  rss_mb: number | null;
+  added_latency_ms: { inbound: AddedLatency | null; outbound: AddedLatency | null };
+}
+
+export interface PodSummary {
+  namespace: string;
+  name: string;
+  requests: number;
+  /** How the demo built it (the truth the detected mode is to match). */
+  built_as: ChainMesh;
+  /** The mesh mode Tollgate detected (PodCost.mode); null when it did not see the pod. */
+  mode: MeshMode | null;
+  /** Why Tollgate says that mode (PodCost.modeSigns). */
+  mode_signs: string[];
+  app: ProcessCost;
+  /** For a pod built with a sidecar. */
+  sidecar: SidecarPart | null;
+  /** For a pod built into the ambient mesh. */
+  node_proxy: NodeProxyPart | null;
+}
+
+/** The node proxy, counted once for the chain it serves: from /proc over the run. */
+export interface NodeProxyTotal {
+  pod: string;
+  pid: number;
+  cpu_ms: number;
+  /** Per 1,000 requests into the chain (its entry app's count). */
+  cpu_ms_per_1k_requests: number | null;
+  rss_mb: number;
+  /**
+   * Tollgate's shares of its CPU put to the chain's pods, summed over them (each pod's
+   * CPU per 1,000 requests times its requests): against cpu_ms, the apportioning checked.
+   * null when a pod lacks the figure.
+   */
+  tollgate_shares_cpu_ms: number | null;
+}
+
+interface DemoSummaryOf {
   lab: string;
   duration_s: number;
   rate: number;
@@ -82,45 +163,58 @@ export interface DemoSummary {
     unmeshed: Quantiles & { ok: number; failed: number };
     added: Quantiles;
   };
-  chain: ChainCheck;
   /**
    * Where a request of the meshed chain goes, by means (web/src/model/waterfall.ts, as the
    * viewer shows it): the total at the load generator's socket, beside the load
-   * generator's own mean as an independent check, and what no part holds.
+   * generator's own mean as an independent check, and what no part holds. Sidecar mode
+   * only: the model follows a request through pods' own proxies.
    */
   waterfall: DemoWaterfall | null;
-  pods: {
-    namespace: string;
-    name: string;
-    requests: number;
-    app: ProcessCost;
-    sidecar:
-      | null
-      | (ProcessCost & {
-          proxy: string;
-          added_latency_ms: { inbound: AddedLatency | null; outbound: AddedLatency | null };
-        });
-  }[];
+  pods: PodSummary[];
   agent: { millicores: number | null; rss_mb: number | null; lost_events: number };
   web_url: string;
   note: string;
 }
 
-const round = (v: number, digits = 3) => Number(v.toFixed(digits));
+export interface SidecarDemoSummary extends DemoSummaryOf {
+  mode: 'sidecar';
+  chain: SidecarChainCheck;
+}
 
-function cost(
-  m: { before: ProcessResources; after: ProcessResources },
-  requests: number,
-): ProcessCost {
-  const cpuMs =
-    (m.after.cpuUserNs + m.after.cpuSystemNs - m.before.cpuUserNs - m.before.cpuSystemNs) / 1e6;
+export interface AmbientDemoSummary extends DemoSummaryOf {
+  mode: 'ambient';
+  chain: NodeProxyChainCheck;
+  node_proxy: NodeProxyTotal;
+}
+
+export type DemoSummary = SidecarDemoSummary | AmbientDemoSummary;
+
+export const round = (v: number, digits = 3) => Number(v.toFixed(digits));
+
+const cpuMsOf = (u: Usage) =>
+  (u.after.cpuUserNs + u.after.cpuSystemNs - u.before.cpuUserNs - u.before.cpuSystemNs) / 1e6;
+
+function cost(u: Usage, requests: number): ProcessCost {
   return {
-    cpu_ms_per_1k_requests: requests > 0 ? round((cpuMs * 1000) / requests, 1) : null,
-    rss_mb: round(m.after.rssBytes / 2 ** 20, 1),
+    cpu_ms_per_1k_requests: perThousand(cpuMsOf(u), requests),
+    rss_mb: round(u.after.rssBytes / 2 ** 20, 1),
   };
 }
 
-function quantiles(r: LoadResult): Quantiles {
+const perThousand = (cpuMs: number, requests: number) =>
+  requests > 0 ? round((cpuMs * 1000) / requests, 1) : null;
+
+/**
+ * The mesh's own processes over a run, from /proc: CPU per 1,000 requests into the chain
+ * (`requests`) and resident memory at the end, summed over `processes`.
+ */
+export function meshProcessCost(processes: readonly Usage[], requests: number): ProcessCost {
+  const cpuMs = processes.reduce((n, u) => n + cpuMsOf(u), 0);
+  const rss = processes.reduce((n, u) => n + u.after.rssBytes, 0);
+  return { cpu_ms_per_1k_requests: perThousand(cpuMs, requests), rss_mb: round(rss / 2 ** 20, 1) };
+}
+
+export function quantiles(r: LoadResult): Quantiles {
   return {
     p50: r.p50Ms && round(r.p50Ms),
     p90: r.p90Ms && round(r.p90Ms),
@@ -147,10 +241,8 @@ function added(d: DirectionCost | null | undefined): AddedLatency | null {
   };
 }
 
-type Path = typeof MESHED_PATH;
-
 /** The sum over a path's crossings of each crossing's added latency; null if one lacks it. */
-function sidecarSum(path: Path, pods: readonly PodMeasurement[]): MeanAndP50 {
+export function proxySum(path: MeshPath, pods: readonly PodMeasurement[]): MeanAndP50 {
   let p50: number | null = 0;
   let avg: number | null = 0;
   for (const crossing of path) {
@@ -170,34 +262,26 @@ function sidecarSum(path: Path, pods: readonly PodMeasurement[]): MeanAndP50 {
   return { p50: p50 === null ? null : round(p50), mean: avg === null ? null : round(avg) };
 }
 
-function chainCheck(
-  path: Path,
-  pods: readonly PodMeasurement[],
-  meshed: LoadResult,
-  unmeshed: LoadResult,
-): ChainCheck {
-  const sum = sidecarSum(path, pods);
-  const meanMs = (r: LoadResult) => {
-    const m = mean(r.latency);
-    return m === undefined ? null : m / 1e6;
-  };
-  const mMean = meanMs(meshed);
-  const uMean = meanMs(unmeshed);
-  const endToEnd = {
-    p50:
-      meshed.p50Ms === null || unmeshed.p50Ms === null
-        ? null
-        : round(meshed.p50Ms - unmeshed.p50Ms),
-    mean: mMean === null || uMean === null ? null : round(mMean - uMean),
-  };
-  const minus = (a: number | null, b: number | null) =>
-    a === null || b === null ? null : round(a - b);
+/** The load generator's own mean latency, in ms. */
+export function loadMeanMs(r: LoadResult): number | null {
+  const m = mean(r.latency);
+  return m === undefined ? null : m / 1e6;
+}
+
+const minus = (a: number | null, b: number | null) =>
+  a === null || b === null ? null : round(a - b);
+
+/** What the load generator sees one chain add over another: p50 and mean. */
+export function addedEndToEnd(meshed: LoadResult, unmeshed: LoadResult): MeanAndP50 {
   return {
-    crossings: path.length,
-    sidecar_sum_ms: sum,
-    end_to_end_added_ms: endToEnd,
-    unexplained_ms: { p50: minus(endToEnd.p50, sum.p50), mean: minus(endToEnd.mean, sum.mean) },
+    p50: minus(meshed.p50Ms, unmeshed.p50Ms),
+    mean: minus(loadMeanMs(meshed), loadMeanMs(unmeshed)),
   };
+}
+
+/** End to end minus the proxies' sum. */
+export function unexplained(endToEnd: MeanAndP50, sum: MeanAndP50): MeanAndP50 {
+  return { p50: minus(endToEnd.p50, sum.p50), mean: minus(endToEnd.mean, sum.mean) };
 }
 
 /** Pod ids as the collector names them (pod:namespace/name) to the lab's pod names. */
@@ -205,7 +289,7 @@ const labName = (podId: string) =>
   podId.slice(podId.lastIndexOf('/') + 1).replace(/^tg[0-9a-f]+-/, '');
 
 function demoWaterfall(w: Waterfall, meshed: LoadResult): DemoWaterfall {
-  const lg = mean(meshed.latency);
+  const lg = loadMeanMs(meshed);
   const name = (p: WaterfallPart) => {
     const pod = labName(p.pod);
     if (p.kind === 'network') return `network ${pod} -> ${labName(p.to ?? '')}`;
@@ -217,27 +301,129 @@ function demoWaterfall(w: Waterfall, meshed: LoadResult): DemoWaterfall {
   return {
     path: w.pods.map(labName),
     total_ms: round(w.totalMs),
-    load_generator_mean_ms: lg === undefined ? null : round(lg / 1e6),
+    load_generator_mean_ms: lg === null ? null : round(lg),
     parts: parts.map((p) => ({ part: name(p), mean_ms: round(p.meanMs) })),
     in_no_part_ms: round(w.parts.find((p) => p.kind === 'unexplained')?.meanMs ?? 0),
   };
 }
 
-export function summarize(
-  lab: string,
-  meshed: LoadResult,
-  unmeshed: LoadResult,
-  pods: readonly PodMeasurement[],
-  agent: AgentMeasurement,
-  webUrl: string,
-  path: Path,
-  requestWaterfall: Waterfall | null = null,
-): DemoSummary {
+/** A pod's row: its app's cost, and its sidecar's or its part of the node proxy. */
+export function podSummary(p: PodMeasurement): PodSummary {
+  const latency = {
+    inbound: added(p.profile?.inbound),
+    outbound: added(p.profile?.outbound),
+  };
+  const share = p.profile?.proxyShare;
+  return {
+    namespace: 'lab',
+    name: p.name,
+    requests: p.requests,
+    built_as: p.builtAs,
+    mode: p.profile?.mode ?? null,
+    mode_signs: p.profile?.modeSigns ?? [],
+    app: cost(p.app, p.requests),
+    sidecar: p.sidecar
+      ? {
+          proxy: p.profile?.proxy ?? 'haproxy',
+          ...cost(p.sidecar, p.requests),
+          added_latency_ms: latency,
+        }
+      : null,
+    node_proxy:
+      p.builtAs === 'ambient'
+        ? {
+            proxy: p.profile?.proxy ?? null,
+            share: share
+              ? {
+                  method: share.method,
+                  share: share.share,
+                  by_method: { on_cpu: share.byMethod.onCpu, bytes: share.byMethod.bytes },
+                }
+              : null,
+            cpu_ms_per_1k_requests: p.profile?.sidecar?.cpuMsPer1kRequests ?? null,
+            rss_mb: p.profile?.sidecar?.rssMb ?? null,
+            added_latency_ms: latency,
+          }
+        : null,
+  };
+}
+
+/** The node proxy counted once: /proc over the run, beside Tollgate's shares of it summed. */
+export function nodeProxyTotal(
+  proxy: NodeProxyMeasurement,
+  servedPods: readonly PodMeasurement[],
+  chainRequests: number,
+): NodeProxyTotal {
+  const cpuMs = cpuMsOf(proxy.usage);
+  const shares = servedPods.map((p) => {
+    const perThousandMs = p.profile?.sidecar?.cpuMsPer1kRequests;
+    return perThousandMs == null ? null : (perThousandMs * p.profile!.requests) / 1000;
+  });
+  return {
+    pod: proxy.pod,
+    pid: proxy.pid,
+    cpu_ms: round(cpuMs, 1),
+    cpu_ms_per_1k_requests: perThousand(cpuMs, chainRequests),
+    rss_mb: round(proxy.usage.after.rssBytes / 2 ** 20, 1),
+    tollgate_shares_cpu_ms:
+      servedPods.length > 0 && shares.every((s) => s !== null)
+        ? round(
+            shares.reduce((n, s) => n + s!, 0),
+            1,
+          )
+        : null,
+  };
+}
+
+export interface SummaryInput {
+  lab: string;
+  /** How the meshed chain is built. */
+  mesh: 'sidecar' | 'ambient';
+  meshed: LoadResult;
+  unmeshed: LoadResult;
+  pods: readonly PodMeasurement[];
+  agent: AgentMeasurement;
+  webUrl: string;
+  /** The meshed chain's proxy crossings. */
+  path: MeshPath;
+  /** The meshed chain's entry pod: its app's requests are the chain's. */
+  entry: string;
+  /** Ambient mode: the node proxy, sampled once. */
+  nodeProxy?: NodeProxyMeasurement;
+  waterfall?: Waterfall | null;
+}
+
+export function agentSummary(agent: AgentMeasurement): DemoSummaryOf['agent'] {
+  return {
+    millicores: agent.millicores === null ? null : round(agent.millicores, 1),
+    rss_mb: agent.rssMb === null ? null : round(agent.rssMb, 1),
+    lost_events: agent.lostEvents,
+  };
+}
+
+const SIDECAR_NOTE =
+  'Added latency per sidecar and direction is measured in the kernel, per request: ' +
+  'from the arrival of its bytes at the sidecar to their forward, both ways ' +
+  '(p50/p90/p99); end to end, the same chain runs with and without sidecars under the ' +
+  'same load at the same time. CPU and RSS are from /proc.';
+
+const AMBIENT_NOTE =
+  "Added latency per pod and direction is the node proxy's, measured in the kernel per " +
+  "request at its sockets in that pod's namespace: from the arrival of the bytes to " +
+  'their forward, both ways (p50/p90/p99); end to end, the same chain runs enrolled in ' +
+  'the ambient mesh and without a mesh under the same load at the same time. The node ' +
+  "proxy's CPU and RSS are from /proc, counted once for the chain; each pod's part of " +
+  "them is Tollgate's, at the pod's share of the node proxy's bytes. Apps' CPU and RSS " +
+  'are from /proc.';
+
+export function summarize(input: SummaryInput): DemoSummary {
+  const { meshed, unmeshed } = input;
   const m = quantiles(meshed);
   const u = quantiles(unmeshed);
-  return {
-    mode: 'profiled',
-    lab,
+  const sum = proxySum(input.path, input.pods);
+  const endToEnd = addedEndToEnd(meshed, unmeshed);
+  const common: DemoSummaryOf = {
+    lab: input.lab,
     duration_s: meshed.durationS,
     rate: meshed.rate,
     end_to_end_ms: {
@@ -245,39 +431,34 @@ export function summarize(
       unmeshed: { ...u, ok: unmeshed.ok, failed: unmeshed.errors + unmeshed.timeouts },
       added: difference(m, u),
     },
-    chain: chainCheck(path, pods, meshed, unmeshed),
-    waterfall: requestWaterfall && demoWaterfall(requestWaterfall, meshed),
-    pods: pods.map((p) => ({
-      namespace: 'lab',
-      name: p.name,
-      requests: p.requests,
-      app: cost(p.app, p.requests),
-      sidecar: p.sidecar
-        ? {
-            proxy: p.profile?.proxy ?? 'haproxy',
-            ...cost(p.sidecar, p.requests),
-            added_latency_ms: {
-              inbound: added(p.profile?.inbound),
-              outbound: added(p.profile?.outbound),
-            },
-          }
-        : null,
-    })),
-    agent: {
-      millicores: agent.millicores === null ? null : round(agent.millicores, 1),
-      rss_mb: agent.rssMb === null ? null : round(agent.rssMb, 1),
-      lost_events: agent.lostEvents,
-    },
-    web_url: webUrl,
-    note:
-      'Added latency per sidecar and direction is measured in the kernel, per request: ' +
-      'from the arrival of its bytes at the sidecar to their forward, both ways ' +
-      '(p50/p90/p99); end to end, the same chain runs with and without sidecars under the ' +
-      'same load at the same time. CPU and RSS are from /proc.',
+    waterfall: input.waterfall ? demoWaterfall(input.waterfall, meshed) : null,
+    pods: input.pods.map(podSummary),
+    agent: agentSummary(input.agent),
+    web_url: input.webUrl,
+    note: input.mesh === 'ambient' ? AMBIENT_NOTE : SIDECAR_NOTE,
+  };
+  const check = {
+    crossings: input.path.length,
+    end_to_end_added_ms: endToEnd,
+    unexplained_ms: unexplained(endToEnd, sum),
+  };
+  if (input.mesh === 'sidecar')
+    return { mode: 'sidecar', ...common, chain: { ...check, sidecar_sum_ms: sum } };
+  if (!input.nodeProxy) throw new RangeError('an ambient summary needs the node proxy');
+  const chainRequests = input.pods.find((p) => p.name === input.entry)?.requests ?? 0;
+  return {
+    mode: 'ambient',
+    ...common,
+    chain: { ...check, node_proxy_sum_ms: sum },
+    node_proxy: nodeProxyTotal(
+      input.nodeProxy,
+      input.pods.filter((p) => p.builtAs === 'ambient'),
+      chainRequests,
+    ),
   };
 }
 
-const fmt = (v: number | null, unit = '') => (v === null ? '—' : `${v.toFixed(2)}${unit}`);
+export const fmt = (v: number | null, unit = '') => (v === null ? '—' : `${v.toFixed(2)}${unit}`);
 
 function addedText(a: AddedLatency | null | undefined): string {
   if (!a) return '—';
@@ -285,41 +466,56 @@ function addedText(a: AddedLatency | null | undefined): string {
 }
 
 function chainRow(label: string, v: MeanAndP50): string {
-  return `  ${label.padEnd(44)}${fmt(v.p50, ' ms').padStart(11)}${fmt(v.mean, ' ms').padStart(11)}`;
+  return `  ${label.padEnd(46)}${fmt(v.p50, ' ms').padStart(11)}${fmt(v.mean, ' ms').padStart(11)}`;
 }
+
+const percent = (share: number | null | undefined) =>
+  share == null ? '—' : `${(share * 100).toFixed(0)}%`;
 
 export function renderText(s: DemoSummary): string {
   const e = s.end_to_end_ms;
+  const ambient = s.mode === 'ambient';
   const row = (label: string, q: Quantiles, sign = '') =>
     `  ${label.padEnd(26)}${[q.p50, q.p90, q.p99].map((v) => `${v !== null && v > 0 ? sign : ''}${fmt(v, ' ms')}`.padStart(11)).join('')}`;
-  const podRows = s.pods.map((p) =>
-    [
+  const podRows = s.pods.map((p) => {
+    const proxy = p.sidecar ?? p.node_proxy;
+    return [
       `  ${p.name.padEnd(18)}`,
+      (p.mode ?? '—').padStart(10),
       String(p.requests).padStart(9),
-      (p.sidecar ? fmt(p.sidecar.cpu_ms_per_1k_requests, ' ms') : '—').padStart(14),
-      (p.sidecar ? fmt(p.sidecar.rss_mb, ' MB') : '—').padStart(12),
-      addedText(p.sidecar?.added_latency_ms.inbound).padStart(18),
-      addedText(p.sidecar?.added_latency_ms.outbound).padStart(18),
+      (proxy ? fmt(proxy.cpu_ms_per_1k_requests, ' ms') : '—').padStart(14),
+      (proxy ? fmt(proxy.rss_mb, ' MB') : '—').padStart(12),
+      ...(ambient ? [percent(p.node_proxy?.share?.share).padStart(7)] : []),
+      addedText(proxy?.added_latency_ms.inbound).padStart(18),
+      addedText(proxy?.added_latency_ms.outbound).padStart(18),
       fmt(p.app.cpu_ms_per_1k_requests, ' ms').padStart(14),
       fmt(p.app.rss_mb, ' MB').padStart(11),
-    ].join(''),
-  );
+    ].join('');
+  });
+  const who = ambient ? 'proxy' : 'sidecar';
+  const crossings = ambient ? 'node proxy crossings' : 'sidecar crossings';
+  const sum = s.mode === 'ambient' ? s.chain.node_proxy_sum_ms : s.chain.sidecar_sum_ms;
   return [
-    `Tollgate demo, lab ${s.lab}: ${s.rate} req/s for ${s.duration_s} s into each chain (open loop)`,
+    `Tollgate demo${ambient ? ' (ambient)' : ''}, lab ${s.lab}: ${s.rate} req/s for ${s.duration_s} s into each chain (open loop)`,
     '',
     `  End-to-end latency           ${'p50'.padStart(8)}${'p90'.padStart(11)}${'p99'.padStart(11)}`,
     row(`mesh on  (${e.meshed.ok} ok, ${e.meshed.failed} failed)`, e.meshed),
     row(`mesh off (${e.unmeshed.ok} ok, ${e.unmeshed.failed} failed)`, e.unmeshed),
     row('what the mesh adds', e.added, '+'),
     '',
-    `  Along the meshed path (${s.chain.crossings} sidecar crossings)   ${'p50'.padStart(8)}${'mean'.padStart(11)}`,
-    chainRow("sidecars' added latency, summed", s.chain.sidecar_sum_ms),
+    `  Along the meshed path (${s.chain.crossings} ${crossings})`.padEnd(48) +
+      `${'p50'.padStart(11)}${'mean'.padStart(11)}`,
+    chainRow(
+      ambient ? "node proxy's added latency, summed" : "sidecars' added latency, summed",
+      sum,
+    ),
     chainRow('end to end, mesh on - off', s.chain.end_to_end_added_ms),
     chainRow('unexplained remainder', s.chain.unexplained_ms),
     '',
     ...waterfallRows(s.waterfall),
-    `  ${'pod'.padEnd(18)}${'requests'.padStart(9)}${'sidecar CPU'.padStart(14)}${'sidecar RSS'.padStart(12)}${'added inbound'.padStart(18)}${'added outbound'.padStart(18)}${'app CPU'.padStart(14)}${'app RSS'.padStart(11)}`,
-    `  ${''.padEnd(18)}${''.padStart(9)}${'per 1k req'.padStart(14)}${''.padStart(12)}${'p50 / p99'.padStart(18)}${'p50 / p99'.padStart(18)}${'per 1k req'.padStart(14)}`,
+    ...(s.mode === 'ambient' ? nodeProxyRows(s.node_proxy) : []),
+    `  ${'pod'.padEnd(18)}${'mode'.padStart(10)}${'requests'.padStart(9)}${`${who} CPU`.padStart(14)}${`${who} RSS`.padStart(12)}${ambient ? 'share'.padStart(7) : ''}${'added inbound'.padStart(18)}${'added outbound'.padStart(18)}${'app CPU'.padStart(14)}${'app RSS'.padStart(11)}`,
+    `  ${''.padEnd(18)}${''.padStart(10)}${''.padStart(9)}${'per 1k req'.padStart(14)}${''.padStart(12)}${ambient ? ''.padStart(7) : ''}${'p50 / p99'.padStart(18)}${'p50 / p99'.padStart(18)}${'per 1k req'.padStart(14)}`,
     ...podRows,
     '',
     `  Tollgate's own cost: agent ${fmt(s.agent.millicores)} millicores, ${fmt(s.agent.rss_mb, ' MB')} RSS, ${s.agent.lost_events} events lost`,
@@ -329,14 +525,24 @@ export function renderText(s: DemoSummary): string {
   ].join('\n');
 }
 
+function nodeProxyRows(n: NodeProxyTotal): string[] {
+  return [
+    `  The node proxy (pod ${n.pod}, pid ${n.pid}), once for the whole chain, from /proc:`,
+    `  ${fmt(n.cpu_ms_per_1k_requests, ' ms')} CPU per 1,000 requests into the chain, ${fmt(n.rss_mb, ' MB')} RSS; ` +
+      `over the run ${fmt(n.cpu_ms, ' ms')} CPU, of which Tollgate put ${fmt(n.tollgate_shares_cpu_ms, ' ms')} to the pods it serves`,
+    "  (per pod below: Tollgate's figures for the pod's part, at its share of the node proxy's bytes)",
+    '',
+  ];
+}
+
 function waterfallRows(w: DemoWaterfall | null): string[] {
   if (!w) return [];
   return [
     `  Where a request's time goes (means, ${w.path.join(' -> ')})`,
-    ...w.parts.map((p) => `  ${p.part.padEnd(44)}${fmt(p.mean_ms, ' ms').padStart(11)}`),
-    `  ${'in no part'.padEnd(44)}${fmt(w.in_no_part_ms, ' ms').padStart(11)}`,
-    `  ${"the call, at the load generator's socket".padEnd(44)}${fmt(w.total_ms, ' ms').padStart(11)}`,
-    `  ${'the load generator, its own timing'.padEnd(44)}${fmt(w.load_generator_mean_ms, ' ms').padStart(11)}`,
+    ...w.parts.map((p) => `  ${p.part.padEnd(46)}${fmt(p.mean_ms, ' ms').padStart(11)}`),
+    `  ${'in no part'.padEnd(46)}${fmt(w.in_no_part_ms, ' ms').padStart(11)}`,
+    `  ${"the call, at the load generator's socket".padEnd(46)}${fmt(w.total_ms, ' ms').padStart(11)}`,
+    `  ${'the load generator, its own timing'.padEnd(46)}${fmt(w.load_generator_mean_ms, ' ms').padStart(11)}`,
     '',
   ];
 }

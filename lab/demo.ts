@@ -1,26 +1,43 @@
-// `tollgate demo`: builds the bookinfo lab, loads the meshed and the unmeshed chain side
-// by side, samples every app and sidecar before and after, and summarises; once, or round
-// after round until stopped (the CLI in a terminal, until Ctrl-C). The lab is torn down
+// `tollgate demo`: builds the bookinfo lab, loads its chains side by side (the meshed one,
+// with sidecars or in the ambient mesh, beside the plain one; or for compare all three),
+// samples every app and mesh proxy before and after, and summarises; once, or round after
+// round until stopped (the CLI in a terminal, until Ctrl-C). The lab is torn down
 // whatever happens.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LoadOptions } from '../daemonset/load/load.js';
+import type { LoadOptions, LoadResult } from '../daemonset/load/load.js';
 import { type ProcessResources, readProcessResources } from '../daemonset/proc-resources.js';
 import { newLocalCredentials, startEmbedded, viewerLink } from '../embedded/embedded.js';
-import { waterfall } from '../web/src/model/waterfall.js';
+import type { PodCost, Topology } from '../proto/api.js';
+import { type Waterfall, waterfall } from '../web/src/model/waterfall.js';
 import {
   bookinfoPods,
+  type ChainLayout,
+  type ChainMesh,
+  type ChainPrefix,
+  chainEntry,
+  demoChains,
   LOADGEN_POD,
-  MESHED_ENTRY,
-  MESHED_PATH,
-  MESHED_SIDECAR_HOPS,
-  PLAIN_ENTRY,
+  meshPath,
 } from './bookinfo.js';
-import { type DemoSummary, type PodMeasurement, summarize } from './demo-summary.js';
-import { Lab, type LabPod } from './lab.js';
+import { type CompareSummary, compareSummary } from './demo-compare-summary.js';
+import {
+  type DemoSummary,
+  type NodeProxyMeasurement,
+  type PodMeasurement,
+  summarize,
+} from './demo-summary.js';
+import { Lab, type LabPod, NODE_PROXY_POD } from './lab.js';
+
+export type DemoMode = 'sidecar' | 'ambient' | 'compare';
+export const DEMO_MODES: readonly DemoMode[] = ['sidecar', 'ambient', 'compare'];
+
+export type AnyDemoSummary = DemoSummary | CompareSummary;
 
 export interface DemoOptions {
+  /** The meshed chain with sidecars (the default) or in the ambient mesh, or all three ways. */
+  mode?: DemoMode;
   /** Seconds of load per summary. */
   durationS: number;
   rate: number;
@@ -30,7 +47,7 @@ export interface DemoOptions {
    */
   signal?: AbortSignal;
   /** Round after round, each summary handed here, until `signal` aborts. Without it, one round. */
-  onSummary?: (summary: DemoSummary) => void;
+  onSummary?: (summary: AnyDemoSummary) => void;
   /** HTTP port of the web viewer and API while the demo runs (0: any free port). */
   port: number;
   /** Progress lines (stderr in the CLI). */
@@ -43,10 +60,31 @@ function sample(pid: number | undefined, what: string): ProcessResources {
   return resources;
 }
 
+function describeLab(chains: ChainLayout): string {
+  const pods = 1 + 4 * chains.length;
+  const parts = chains.map((c) =>
+    c.mesh === 'sidecar'
+      ? 'haproxy sidecars in 4 of them'
+      : c.mesh === 'ambient'
+        ? '4 enrolled in an ambient mesh (a node proxy in a pod of its own)'
+        : '4 plain',
+  );
+  return `${pods} pods in network namespaces, ${parts.join(', ')}`;
+}
+
+/** A chain's entry and what a request crosses there, for the log. */
+function describeChain(c: ChainLayout[number]): string {
+  if (c.mesh === 'plain') return `${chainEntry(c.prefix)} (no mesh)`;
+  const proxy = c.mesh === 'sidecar' ? 'sidecar' : 'node proxy';
+  return `${chainEntry(c.prefix)} (${meshPath(c.prefix).length} ${proxy} crossings)`;
+}
+
 /** The last summary; null when stopped before the first round ended. */
-export async function runDemo(options: DemoOptions): Promise<DemoSummary | null> {
-  options.log('building the lab: 9 pods in network namespaces, haproxy sidecars in 4 of them');
-  const lab = await Lab.create(bookinfoPods(), { handleSignals: !options.signal });
+export async function runDemo(options: DemoOptions): Promise<AnyDemoSummary | null> {
+  const mode = options.mode ?? 'sidecar';
+  const chains = demoChains(mode);
+  options.log(`building the lab: ${describeLab(chains)}`);
+  const lab = await Lab.create(bookinfoPods(chains), { handleSignals: !options.signal });
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-demo-'));
   let tollgate: Awaited<ReturnType<typeof startEmbedded>> | undefined;
   try {
@@ -61,48 +99,42 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary | null>
     });
     const webUrl = tollgate.collector.httpUrl;
     options.log(`tollgate up: web viewer on ${viewerLink(webUrl, credentials)}`);
+    // The apps' pods (not the load generator's, nor the mesh's own, such as the node proxy's).
     const pods = [...lab.pods.values()].filter((p) => p.appPid !== undefined);
     const snapshot = (p: LabPod) => ({
       app: sample(p.appPid, `app of ${p.name}`),
-      sidecar: p.meshed ? sample(p.sidecarPid, `sidecar of ${p.name}`) : undefined,
+      sidecar: p.mesh === 'sidecar' ? sample(p.sidecarPid, `sidecar of ${p.name}`) : undefined,
     });
+    // The node proxy serves every ambient pod: sampled once, not once per pod. Its worker
+    // is the process that serves; the demo enrolls its pods at creation, so it never
+    // reloads (which would start a new worker) during a round.
+    const nodeProxyPid = () => lab.nodeProxyProcess()?.workerPid;
     const embedded = tollgate;
-    const round = async (last: boolean): Promise<DemoSummary> => {
+    const round = async (last: boolean): Promise<AnyDemoSummary> => {
       const before = new Map(pods.map((p) => [p.name, snapshot(p)]));
-      const load = (service: string): LoadOptions => ({
-        url: lab.serviceUrls(service)[0]!,
+      const proxyPid = nodeProxyPid();
+      const proxyBefore = proxyPid === undefined ? undefined : sample(proxyPid, 'the node proxy');
+      const load = (prefix: ChainPrefix): LoadOptions => ({
+        // The entry pod's service is named as the pod.
+        url: lab.serviceUrls(chainEntry(prefix))[0]!,
         rate: options.rate,
         durationS: options.durationS,
         connections: 8,
         timeoutMs: 5000,
       });
       options.log(
-        `lab ${lab.id} up; ${options.rate} req/s for ${options.durationS} s into frontend ` +
-          `(${MESHED_SIDECAR_HOPS} sidecar hops) and into plain-frontend (none), at the same time`,
+        `lab ${lab.id} up; ${options.rate} req/s for ${options.durationS} s into ` +
+          `${chains.map(describeChain).join(', ')}, all at the same time`,
       );
       const loadStartMs = Date.now();
-      const [meshed, unmeshed] = await Promise.all([
-        lab.load(LOADGEN_POD, load(MESHED_ENTRY)),
-        lab.load(LOADGEN_POD, load(PLAIN_ENTRY)),
-      ]);
+      const results = await Promise.all(chains.map((c) => lab.load(LOADGEN_POD, load(c.prefix))));
+      const loads = new Map<ChainMesh, LoadResult>(chains.map((c, i) => [c.mesh, results[i]!]));
       // Let the last interval reach the collector, then read what Tollgate measured.
       await new Promise((r) => setTimeout(r, 2 * intervalMs));
       const agentStatus = embedded.agent.status();
       if (last) await embedded.agent.stop();
       const range = { fromMs: loadStartMs - intervalMs, toMs: Date.now() + intervalMs };
       const profile = embedded.collector.queries.view(range);
-      // The meshed chain's pods as the collector names them (by network namespace here).
-      const podId = (name: string) =>
-        profile.topology.pods.find((p) => p.name === lab.pods.get(name)?.netns)?.id;
-      const chainPods = [LOADGEN_POD, MESHED_ENTRY, 'catalog-1', 'ratings'].map(podId);
-      const requestWaterfall = chainPods.every((id) => id !== undefined)
-        ? waterfall({
-            pods: chainPods as string[],
-            edges: profile.topology.edges,
-            processes: new Map(profile.topology.processes.map((p) => [p.id, p])),
-            costs: new Map(profile.costs.map((c) => [c.pod, c])),
-          })
-        : null;
       const agentView = embedded.collector.queries.agents(range)[0];
       const measurements: PodMeasurement[] = [];
       for (const p of pods) {
@@ -110,7 +142,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary | null>
         const start = before.get(p.name)!;
         measurements.push({
           name: p.name,
-          meshed: p.meshed,
+          builtAs: p.mesh ?? 'plain',
           requests: (await lab.appStats(p.name)).requests,
           app: { before: start.app, after: after.app },
           ...(start.sidecar && after.sidecar
@@ -119,30 +151,65 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary | null>
           profile: profile.costs.find((c) => c.name === p.netns),
         });
       }
-      return summarize(
-        lab.id,
-        meshed,
-        unmeshed,
-        measurements,
-        {
-          millicores: agentView?.millicores ?? null,
-          rssMb: agentView?.rssMb ?? null,
-          lostEvents:
-            agentStatus.lost.kernelMapFull +
-            agentStatus.lost.kernelBufferFull +
-            agentStatus.shipper.spoolDropped +
-            agentStatus.shipper.rejected,
-        },
+      let nodeProxy: NodeProxyMeasurement | undefined;
+      if (proxyPid !== undefined && proxyBefore) {
+        if (nodeProxyPid() !== proxyPid)
+          throw new Error('the node proxy reloaded during the round');
+        nodeProxy = {
+          pod: NODE_PROXY_POD,
+          pid: proxyPid,
+          usage: { before: proxyBefore, after: sample(proxyPid, 'the node proxy') },
+        };
+      }
+      const agent = {
+        millicores: agentView?.millicores ?? null,
+        rssMb: agentView?.rssMb ?? null,
+        lostEvents:
+          agentStatus.lost.kernelMapFull +
+          agentStatus.lost.kernelBufferFull +
+          agentStatus.shipper.spoolDropped +
+          agentStatus.shipper.rejected,
+      };
+      if (mode === 'compare') {
+        const run = (mesh: ChainMesh) => {
+          const prefix = chains.find((c) => c.mesh === mesh)!.prefix;
+          return {
+            prefix,
+            load: loads.get(mesh)!,
+            pods: measurements.filter((m) => m.builtAs === mesh),
+            path: mesh === 'plain' ? [] : meshPath(prefix),
+            entry: chainEntry(prefix),
+          };
+        };
+        if (!nodeProxy) throw new Error('the ambient chain has no node proxy');
+        return compareSummary({
+          lab: lab.id,
+          runs: { plain: run('plain'), sidecar: run('sidecar'), ambient: run('ambient') },
+          nodeProxy,
+          agent,
+          webUrl,
+        });
+      }
+      return summarize({
+        lab: lab.id,
+        mesh: mode,
+        meshed: loads.get(mode)!,
+        unmeshed: loads.get('plain')!,
+        pods: measurements,
+        agent,
         webUrl,
-        MESHED_PATH,
-        requestWaterfall,
-      );
+        path: meshPath(''),
+        entry: chainEntry(''),
+        nodeProxy,
+        // The viewer's waterfall follows a request through pods' own proxies: sidecar mode.
+        waterfall: mode === 'sidecar' ? requestWaterfall(profile, lab) : null,
+      });
     };
     const stopped = new Promise<null>((resolve) => {
       if (options.signal?.aborted) resolve(null);
       options.signal?.addEventListener('abort', () => resolve(null), { once: true });
     });
-    let latest: DemoSummary | null = null;
+    let latest: AnyDemoSummary | null = null;
     do {
       const next = round(!options.onSummary);
       // Stopped mid-round: the round fails as the lab goes; nothing waits for it.
@@ -161,4 +228,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary | null>
     const problems = lab.destroy();
     for (const problem of problems) options.log(`cleanup: ${problem}`);
   }
+}
+
+/** Where a request of the meshed chain's time goes, as the viewer draws it. */
+function requestWaterfall(
+  profile: { topology: Topology; costs: readonly PodCost[] },
+  lab: Lab,
+): Waterfall | null {
+  // The meshed chain's pods as the collector names them (by network namespace here).
+  const podId = (name: string) =>
+    profile.topology.pods.find((p) => p.name === lab.pods.get(name)?.netns)?.id;
+  const chainPods = [LOADGEN_POD, chainEntry(''), 'catalog-1', 'ratings'].map(podId);
+  return chainPods.every((id) => id !== undefined)
+    ? waterfall({
+        pods: chainPods as string[],
+        edges: profile.topology.edges,
+        processes: new Map(profile.topology.processes.map((p) => [p.id, p])),
+        costs: new Map(profile.costs.map((c) => [c.pod, c])),
+      })
+    : null;
 }

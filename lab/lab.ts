@@ -77,6 +77,11 @@ export interface PodSpec {
    * TLS with the lab's one mesh identity. Pods that talk to each other must agree.
    */
   sidecarLink?: 'h2' | 'tls';
+  /**
+   * With sidecarLink 'tls': its sidecar takes plaintext inbound instead, from callers
+   * outside the mesh (HaproxyConfigInput.plaintextInbound), and speaks TLS outbound.
+   */
+  sidecarPlaintextInbound?: boolean;
 }
 
 export interface LabPod {
@@ -427,6 +432,7 @@ export class Lab {
         delayLua,
         inboundMode: spec.sidecarMode,
         link: this.link(spec.sidecarLink),
+        plaintextInbound: spec.sidecarPlaintextInbound,
       }),
     );
     const child = spawnInNetns(
@@ -512,7 +518,13 @@ function haproxyUser(): { uid: number; gid: number } {
   return user;
 }
 
-const SIDECAR_OPTIONS = ['sidecarDelay', 'sidecarMode', 'sidecarCpuLimit', 'sidecarLink'] as const;
+const SIDECAR_OPTIONS = [
+  'sidecarDelay',
+  'sidecarMode',
+  'sidecarCpuLimit',
+  'sidecarLink',
+  'sidecarPlaintextInbound',
+] as const;
 
 function validateSpecs(specs: readonly PodSpec[]): void {
   const names = new Set<string>();
@@ -527,6 +539,8 @@ function validateSpecs(specs: readonly PodSpec[]): void {
     const sidecarOption = SIDECAR_OPTIONS.find((o) => spec[o] !== undefined);
     if (spec.mesh === 'ambient' && sidecarOption)
       throw new LabError(`${spec.name} is ambient: it has no sidecar for ${sidecarOption}`);
+    if (spec.sidecarPlaintextInbound && spec.sidecarLink !== 'tls')
+      throw new LabError(`${spec.name}: sidecarPlaintextInbound is for a sidecarLink of 'tls'`);
     if (names.has(spec.name)) throw new LabError(`two pods named ${spec.name}`);
     names.add(spec.name);
   }

@@ -85,6 +85,7 @@ test('argument errors exit 2 and say what is wrong', (t) => {
     [['collector', '--load-budget', 'lots'], /--load-budget must be a number/],
     [['up', '--bogus'], /Unknown option '--bogus'/],
     [['demo', '--duration'], /argument missing/],
+    [['demo', '--mode', 'mesh'], /--mode must be one of sidecar, ambient, compare, got 'mesh'/],
     [['bench'], /exactly one benchmark NAME/],
     [['bench', 'speed'], /NAME must be one of/],
     [['session'], /an ACTION is required/],

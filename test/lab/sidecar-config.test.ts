@@ -58,9 +58,15 @@ test('sidecars with HTTP/2 or mutual TLS between them: haproxy accepts both ends
   };
   const h2 = haproxyConfig({ ...base, link: { protocol: 'h2' } });
   const tls = haproxyConfig({ ...base, link: { protocol: 'tls', ...identity } });
+  const entry = haproxyConfig({
+    ...base,
+    link: { protocol: 'tls', ...identity },
+    plaintextInbound: true,
+  });
   for (const [name, config] of [
     ['h2', h2],
     ['tls', tls],
+    ['entry', entry],
   ] as const) {
     const file = join(dir, `${name}.cfg`);
     writeFileSync(file, config);
@@ -74,6 +80,9 @@ test('sidecars with HTTP/2 or mutual TLS between them: haproxy accepts both ends
   assert.ok(tls.includes(`bind 0.0.0.0:15006${tlsArgs}\n`), tls);
   assert.ok(tls.includes(`server original-destination 0.0.0.0:0${tlsArgs}\n`), tls);
   assert.doesNotMatch(tls, /mode http/);
+  // An entry pod's sidecar: plaintext in from outside the mesh, TLS out to its pods.
+  assert.ok(entry.includes('bind 0.0.0.0:15006\n'), entry);
+  assert.ok(entry.includes(`server original-destination 0.0.0.0:0${tlsArgs}\n`), entry);
   assert.equal(
     outboundCaptureRule(DEFAULT_SIDECAR_PORTS, 103).join(' '),
     'OUTPUT -p tcp ! -d 127.0.0.0/8 -m owner ! --uid-owner 103 -j REDIRECT --to-ports 15001',
@@ -117,28 +126,33 @@ test('costs per 1,000 requests come from CPU deltas and the app request counter'
     cpuSystemNs: 0,
     rssBytes: rssMb * 2 ** 20,
   });
-  const s = summarize(
-    'lab1',
-    load(3),
-    load(2),
-    [
+  const s = summarize({
+    lab: 'lab1',
+    mesh: 'sidecar',
+    meshed: load(3),
+    unmeshed: load(2),
+    pods: [
       {
         name: 'a',
-        meshed: true,
+        builtAs: 'sidecar',
         requests: 2000,
         app: { before: r(100, 50), after: r(700, 60) },
         sidecar: { before: r(10, 9), after: r(210, 10) },
       },
-      { name: 'b', meshed: false, requests: 0, app: { before: r(0, 50), after: r(0, 50) } },
+      { name: 'b', builtAs: 'plain', requests: 0, app: { before: r(0, 50), after: r(0, 50) } },
     ],
-    { millicores: 12.345, rssMb: 101.26, lostEvents: 0 },
-    'http://127.0.0.1:7470',
-    [{ replicas: ['a'], direction: 'inbound' }],
-  );
+    agent: { millicores: 12.345, rssMb: 101.26, lostEvents: 0 },
+    webUrl: 'http://127.0.0.1:7470',
+    path: [{ replicas: ['a'], direction: 'inbound' }],
+    entry: 'a',
+  });
   assert.deepEqual(s.pods[0], {
     namespace: 'lab',
     name: 'a',
     requests: 2000,
+    built_as: 'sidecar',
+    mode: null,
+    mode_signs: [],
     app: { cpu_ms_per_1k_requests: 300, rss_mb: 60 },
     sidecar: {
       proxy: 'haproxy',
@@ -146,6 +160,7 @@ test('costs per 1,000 requests come from CPU deltas and the app request counter'
       rss_mb: 10,
       added_latency_ms: { inbound: null, outbound: null },
     },
+    node_proxy: null,
   });
   assert.deepEqual(s.agent, { millicores: 12.3, rss_mb: 101.3, lost_events: 0 });
   assert.equal(s.pods[1]?.sidecar, null);
