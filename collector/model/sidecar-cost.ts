@@ -31,6 +31,7 @@ import { addedLatency, latencyStats, round, timingOf } from '../../proto/latency
 import type { Aggregate } from '../store/aggregate.js';
 import { methodOfCode } from '../store/series.js';
 import { isLoopback } from './ids.js';
+import { podMode } from './pod-mode.js';
 import type { EndRecord } from './topology.js';
 
 export interface HopRecord {
@@ -234,27 +235,27 @@ export function podCosts(input: {
 
     const ambient = sidecars.length === 0 && servedBy.size > 0;
     const proxyShare = ambient && bytesAll > 0 ? round(bytesThrough / bytesAll) : null;
+    // What was observed, and what the cluster says (pod-mode.ts decides between them).
+    const meshMode = podMode(
+      {
+        sidecar: sidecars[0]?.comm ?? null,
+        nodeProxy:
+          servedBy.size > 0 ? (processes.get([...servedBy.keys()][0]!)?.comm ?? null) : null,
+        waypoint: null,
+        isNodeProxyPod: members.some((p) => shared.has(p.id)),
+        isWaypointPod: false,
+      },
+      pod.mesh,
+    );
     return {
       pod: pod.id,
       namespace: pod.namespace,
       name: pod.name,
-      mode: sidecars.length
-        ? 'sidecar'
-        : ambient
-          ? 'ambient'
-          : members.some((p) => shared.has(p.id))
-            ? 'node-proxy'
-            : 'none',
+      mode: meshMode.mode,
       proxy: ambient
         ? (processes.get([...servedBy.keys()][0]!)?.comm ?? null)
         : (sidecars[0]?.comm ?? members.find((p) => shared.has(p.id))?.comm ?? null),
-      modeSigns: sidecars.length
-        ? [`sidecar ${sidecars[0]!.comm} in the pod`]
-        : ambient
-          ? [
-              `node proxy ${processes.get([...servedBy.keys()][0]!)?.comm ?? ''} holds sockets in the pod's namespace`,
-            ]
-          : [],
+      modeSigns: meshMode.modeSigns,
       proxyShare: ambient
         ? { method: 'bytes', share: proxyShare, byMethod: { onCpu: null, bytes: proxyShare } }
         : null,
