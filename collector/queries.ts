@@ -3,6 +3,7 @@
 
 import type { AgentView, EdgeDetail, PodCost, PodDetail, Topology } from '../proto/api.js';
 import { emptyHistogram, merge } from '../proto/histogram.js';
+import { podId } from './model/ids.js';
 import { type HopRecord, podCosts, podMeshHops } from './model/sidecar-cost.js';
 import {
   buildTopology,
@@ -75,6 +76,11 @@ export class Queries {
       ends,
       links: this.store.links(endInfo.map((e) => e.id)),
       peerNames: this.store.peerNames(endInfo.map((e) => e.remoteAddress)),
+      podSigns: this.store.podSigns(
+        processes.flatMap(({ identity: { pod } }) =>
+          pod?.name ? [podId(pod.namespace, pod.name)] : [],
+        ),
+      ),
     });
     const hops: HopRecord[] = hopInfo.map((h) => ({
       processKey: keyOf.get(h.process)!,

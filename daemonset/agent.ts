@@ -1,7 +1,8 @@
 // The node agent: kernel records in, pod-level batches out. Each interval record from the
 // runner closes an interval: its records become one batch (identities, edges, hops,
-// resource samples of every process in it, and the agent's own cost), handed to the
-// shipper, which spools it until the collector acknowledges it.
+// resource samples of every process in it, the cluster's signs of how its pods are
+// meshed, and the agent's own cost), handed to the shipper, which spools it until the
+// collector acknowledges it.
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { type KernelFilterSpec, ProbeSource } from '../probes/probe-source.js';
@@ -12,6 +13,8 @@ import type {
   Init,
   KernelFilter,
   PeerName,
+  PodMeshSigns,
+  PodRef,
   ResourceSample,
 } from '../proto/gen/tollgate/v1.js';
 import { type LostCounters, lossFigures, noLoss } from '../proto/loss-metrics.js';
@@ -29,7 +32,7 @@ import {
   type PodDirectory,
   type ProcessEventStats,
 } from './identity/resolver.js';
-import { PROXY_EXECUTABLES, type RoleRules } from './identity/roles.js';
+import { PROXY_EXECUTABLES, type RoleRules, SIDECAR_CONTAINERS } from './identity/roles.js';
 import type { WatchedSetStats } from './kubernetes/watched-set.js';
 import { LoadRunner, type RunLoad } from './load-runner.js';
 import { readProcessResources } from './proc-resources.js';
@@ -71,10 +74,12 @@ export interface AgentOptions {
 /** How long one ask for the programs' run time keeps the kernel counting it. */
 export const PROGRAM_RUN_TIME_WINDOW_MS = 60_000;
 
-/** What the agent asks of the cluster: pods by UID, names of remote addresses, and the
- *  watches' counters for its status. */
+/** What the agent asks of the cluster: pods by UID, names of remote addresses, the
+ *  mesh's signs about a pod, and the watches' counters for its status. */
 export interface ClusterDirectory extends PodDirectory {
   peerOf(address: string): Init<PeerName> | undefined;
+  /** What the cluster says now of how a pod is meshed (KubernetesView.meshSigns). */
+  meshSigns?(uid: string, sidecarContainers: readonly string[]): Init<PodMeshSigns> | undefined;
   stats(): Record<string, WatchedSetStats>;
 }
 
@@ -369,6 +374,11 @@ export class Agent {
         const peer = cluster.peerOf(address);
         if (peer) peers.set(address, peer);
       }
+    const podSigns = this.podSigns([
+      ...[...identities.values()].map((i) => i.pod),
+      ...built.edges.map((e) => e.socketPod),
+      ...built.hops.map((h) => h.socketPod),
+    ]);
     const endMs = interval.realtimeMs || Date.now();
     this.followTarget();
     const spool = this.shipper.stats();
@@ -382,6 +392,7 @@ export class Agent {
       hops: built.hops,
       resources,
       peers: [...peers.values()],
+      podSigns,
       loadReports: this.loads.take(),
       agentCost: {
         ...this.selfCost(),
@@ -399,6 +410,24 @@ export class Agent {
     });
     this.lastIntervalEndMs = endMs;
     this.batches++;
+  }
+
+  /**
+   * The cluster's signs about each Kubernetes pod of a batch (its processes' and those a
+   * node proxy's sockets serve), read now: a namespace relabelled since shows at once.
+   */
+  private podSigns(pods: readonly (Init<PodRef> | null | undefined)[]): Init<PodMeshSigns>[] {
+    const cluster = this.options.kubernetes;
+    if (!cluster?.meshSigns) return [];
+    const sidecars = this.options.roles?.containers ?? SIDECAR_CONTAINERS;
+    const signs = new Map<string, Init<PodMeshSigns>>();
+    for (const pod of pods) {
+      const uid = pod?.source === 'POD_SOURCE_KUBERNETES' ? pod.uid : undefined;
+      if (!uid || signs.has(uid)) continue;
+      const found = cluster.meshSigns(uid, sidecars);
+      if (found) signs.set(uid, found);
+    }
+    return [...signs.values()];
   }
 
   /** Each hook's program, its attach mode and its cost so far (0 without bpf_stats). */

@@ -81,6 +81,27 @@ export interface TopologyPod {
   /** Kubernetes labels (none for network-namespace pods). Untrusted strings. */
   labels: Record<string, string>;
   processes: string[];
+  /**
+   * What the cluster says of how the pod is meshed, as its agent last shipped it; absent
+   * for pods without Kubernetes (network namespaces) and from agents older than it.
+   */
+  mesh?: MeshSigns;
+}
+
+/**
+ * The cluster's own signs of how a pod is meshed (proto/mesh-signs.ts says which): Istio's
+ * labels on its namespace and on itself, its controlling owner, its sidecar containers.
+ * Untrusted strings, each at most 253 characters.
+ */
+export interface MeshSigns {
+  /** The namespace's istio.io/dataplane-mode and istio.io/use-waypoint, when set. */
+  namespaceLabels: Record<string, string>;
+  /** The pod's istio.io/dataplane-mode, istio.io/use-waypoint, gateway.istio.io/managed and app, when set. */
+  labels: Record<string, string>;
+  /** The controller that owns the pod (a DaemonSet, a ReplicaSet, ...); null for none. */
+  owner: { kind: string; name: string } | null;
+  /** The pod's containers named as a mesh's sidecar (istio-proxy, linkerd-proxy, ...). */
+  sidecarContainers: string[];
 }
 
 export interface TopologyExternal {

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import type { Batch, Endpoint, Hello, Histogram, PodRef } from '../../proto/gen/tollgate/v1.js';
 import { type Layout, validate as validateHistogram } from '../../proto/histogram.js';
+import { MESH_SIGN_LIMITS } from '../../proto/mesh-signs.js';
 import { processId } from '../model/ids.js';
 
 export const BATCH_LIMITS = {
@@ -13,6 +14,8 @@ export const BATCH_LIMITS = {
   hops: 50_000,
   resources: 50_000,
   peers: 50_000,
+  /** As many as the processes: one pod's signs per pod of the batch. */
+  podSigns: 50_000,
   loadReports: 64,
   podLabels: 64,
   tuplesPerEdge: 1_024,
@@ -130,6 +133,7 @@ export function validateBatch(
     [batch.hops, 'hops'],
     [batch.resources, 'resources'],
     [batch.peers, 'peers'],
+    [batch.podSigns, 'podSigns'],
     [batch.loadReports, 'loadReports'],
   ] as const) {
     if (list.length > BATCH_LIMITS[name])
@@ -253,6 +257,34 @@ export function validateBatch(
         : `${where}.kind is ${peer.kind}`) ??
       badString(peer.namespace, `${where}.namespace`, BATCH_LIMITS.idLength) ??
       badString(peer.name, `${where}.name`, BATCH_LIMITS.idLength);
+    if (problem) return problem;
+  }
+  for (const [i, signs] of batch.podSigns.entries()) {
+    const where = `pod_signs[${i}]`;
+    const value = (v: string, what: string) =>
+      badString(v, `${where}.${what}`, MESH_SIGN_LIMITS.value);
+    // Labels no sign of this collector's (a newer agent's) are bounded here and left out
+    // of the store, not refused: the batch's other content stands.
+    const labels = (map: Record<string, string>, what: string) => {
+      const entries = Object.entries(map);
+      if (entries.length > MESH_SIGN_LIMITS.labels)
+        return `${where}.${what} has ${entries.length} labels, more than ${MESH_SIGN_LIMITS.labels}`;
+      return entries
+        .map(([k, v]) => value(k, `${what} key`) ?? value(v, `${what}[${k.slice(0, 64)}]`))
+        .find(Boolean);
+    };
+    const problem =
+      (signs.name === '' ? `${where}.name is empty` : undefined) ??
+      badString(signs.namespace, `${where}.namespace`) ??
+      badString(signs.name, `${where}.name`) ??
+      labels(signs.namespaceLabels, 'namespace_labels') ??
+      labels(signs.labels, 'labels') ??
+      value(signs.ownerKind, 'owner_kind') ??
+      value(signs.ownerName, 'owner_name') ??
+      (signs.sidecarContainers.length > MESH_SIGN_LIMITS.sidecarContainers
+        ? `${where} names more than ${MESH_SIGN_LIMITS.sidecarContainers} sidecar containers`
+        : undefined) ??
+      signs.sidecarContainers.map((c, k) => value(c, `sidecar_containers[${k}]`)).find(Boolean);
     if (problem) return problem;
   }
   for (const [i, report] of batch.loadReports.entries()) {

@@ -32,6 +32,7 @@ import { addedLatency, latencyStats, round, timingOf } from '../../proto/latency
 import type { Aggregate } from '../store/aggregate.js';
 import { methodOfCode } from '../store/series.js';
 import { isLoopback } from './ids.js';
+import { podMode } from './pod-mode.js';
 import { podShare, proxyUses } from './proxy-share.js';
 import type { EndRecord } from './topology.js';
 import { waypointUses } from './waypoints.js';
@@ -257,38 +258,26 @@ export function podCosts(input: {
     const waypoint = ambient ? waypointCost(pod.id) : null;
     const ownWaypoint = members.find((p) => waypoints.has(p.id));
     const ownNodeProxy = members.find((p) => nodeProxySet.has(p.id));
-    const nodeProxyName = ambient ? (processes.get([...servedBy.keys()][0]!)?.comm ?? '') : '';
+    const nodeProxyName = ambient ? (processes.get([...servedBy.keys()][0]!)?.comm ?? null) : null;
+    // What was observed, and what the cluster says (pod-mode.ts decides between them).
+    const meshMode = podMode(
+      {
+        sidecar: sidecars[0]?.comm ?? null,
+        nodeProxy: nodeProxyName,
+        waypoint: waypoint?.proxy ?? null,
+        isNodeProxyPod: ownNodeProxy !== undefined,
+        isWaypointPod: ownWaypoint !== undefined,
+      },
+      pod.mesh,
+    );
     return {
       pod: pod.id,
       namespace: pod.namespace,
       name: pod.name,
-      mode: sidecars.length
-        ? 'sidecar'
-        : ambient
-          ? waypoint
-            ? 'ambient+waypoint'
-            : 'ambient'
-          : ownWaypoint
-            ? 'waypoint'
-            : ownNodeProxy
-              ? 'node-proxy'
-              : 'none',
-      modeSigns: sidecars.length
-        ? [`sidecar ${sidecars[0]!.comm} in the pod`]
-        : ambient
-          ? [
-              `node proxy ${nodeProxyName} holds sockets in the pod's namespace`,
-              ...(waypoint
-                ? [`waypoint ${waypoint.proxy} tunnels to the pod's node proxy listener`]
-                : []),
-            ]
-          : ownWaypoint
-            ? [`${ownWaypoint.comm} forwards between node proxies' tunnels`]
-            : ownNodeProxy
-              ? [`${ownNodeProxy.comm} holds sockets in other pods' namespaces`]
-              : [],
+      mode: meshMode.mode,
+      modeSigns: meshMode.modeSigns,
       proxy: ambient
-        ? nodeProxyName || null
+        ? nodeProxyName
         : (sidecars[0]?.comm ?? ownWaypoint?.comm ?? ownNodeProxy?.comm ?? null),
       proxyShare: ambient ? nodeProxy!.proxyShare : null,
       waypoint: waypoint && {

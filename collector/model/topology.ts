@@ -5,8 +5,9 @@
 // buildTopology is a pipeline; each step is in the file of its concern: joining client
 // ends to server ends (join-ends.ts), naming the peers no join reached (external-peers.ts),
 // placing the ends in edges (edge-drafts.ts), folding their counters and histograms into
-// each edge (edge-summary.ts); the processes grouped into pods are here.
-import type { Topology, TopologyPod, TopologyProcess } from '../../proto/api.js';
+// each edge (edge-summary.ts); the processes grouped into pods, each with the mesh signs
+// its agent shipped, are here.
+import type { MeshSigns, Topology, TopologyPod, TopologyProcess } from '../../proto/api.js';
 import type { ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
 import type { Aggregate } from '../store/aggregate.js';
 import { draftEdges } from './edge-drafts.js';
@@ -68,6 +69,8 @@ export function buildTopology(input: {
   links: readonly { clientEnd: number; serverEnd: number }[];
   /** Names the agents gave remote addresses (from their Kubernetes watch). */
   peerNames?: ReadonlyMap<string, PeerNameRecord>;
+  /** The mesh signs the agents shipped for pods, by pod id (from their Kubernetes watch). */
+  podSigns?: ReadonlyMap<string, MeshSigns>;
 }): { topology: Topology; edgeEnds: EdgeEnds } {
   const processes = new Map(input.processes.map((p) => [p.key, p]));
   // An end is drawn at its process: one whose process the range lacks has nowhere to be.
@@ -103,7 +106,7 @@ export function buildTopology(input: {
     topology: {
       fromMs: input.fromMs,
       toMs: input.toMs,
-      pods: byIdOrder(podsOf(input.processes)),
+      pods: byIdOrder(podsOf(input.processes, input.podSigns)),
       processes: byIdOrder(input.processes.map(processNode)),
       externals: byIdOrder([...peers.externals.values()]),
       edges: byIdOrder(edges),
@@ -112,8 +115,14 @@ export function buildTopology(input: {
   };
 }
 
-/** The pods the processes are in, each listing its processes in the order given. */
-function podsOf(processes: readonly ProcessRecord[]): TopologyPod[] {
+/**
+ * The pods the processes are in, each listing its processes in the order given, with the
+ * mesh signs shipped for it where there are any.
+ */
+function podsOf(
+  processes: readonly ProcessRecord[],
+  signs?: ReadonlyMap<string, MeshSigns>,
+): TopologyPod[] {
   const pods = new Map<string, TopologyPod>();
   for (const p of processes) {
     const node = processNode(p);
@@ -130,6 +139,8 @@ function podsOf(processes: readonly ProcessRecord[]): TopologyPod[] {
         labels: { ...pod.labels },
         processes: [],
       };
+      const mesh = signs?.get(node.pod);
+      if (mesh) entry.mesh = mesh;
       pods.set(node.pod, entry);
     }
     entry.processes.push(node.id);

@@ -1,4 +1,4 @@
-// Writes one validated batch: its agent, processes and peer names, a series row for each
+// Writes one validated batch: its agent, processes, peer names and pods' mesh signs, a series row for each
 // edge, hop, resource sample and agent cost report, the connection tuples that join ends,
 // and the batch's identity that drops its replays. The caller holds the transaction.
 import { WIRE_COUNTERS } from '../../proto/edge-metrics.js';
@@ -12,6 +12,7 @@ import type {
   ResourceSample,
 } from '../../proto/gen/tollgate/v1.js';
 import { HOP_REPORT_COUNTERS } from '../../proto/hop-metrics.js';
+import { meshLabels, NAMESPACE_MESH_LABELS, POD_MESH_LABELS } from '../../proto/mesh-signs.js';
 import { clockStepBack } from '../model/batch-interval.js';
 import { podId, processId } from '../model/ids.js';
 import type { Row } from './aggregate.js';
@@ -89,6 +90,17 @@ export class BatchWriter {
         peer.name,
         seen,
       );
+    // Only the labels this collector reads as signs (validation bounded the rest).
+    for (const signs of batch.podSigns)
+      s.upsertPodSigns.run({
+        pod: podId(signs.namespace, signs.name),
+        namespaceLabels: JSON.stringify(meshLabels(signs.namespaceLabels, NAMESPACE_MESH_LABELS)),
+        labels: JSON.stringify(meshLabels(signs.labels, POD_MESH_LABELS)),
+        ownerKind: signs.ownerKind,
+        ownerName: signs.ownerName,
+        sidecarContainers: JSON.stringify(signs.sidecarContainers),
+        seen,
+      });
     for (const edge of batch.edges)
       this.writeEdge(batch.node, edge, processOf(edge.process), bucket, seen);
     for (const hop of batch.hops) this.writeHop(hop, processOf(hop.process).id, bucket);

@@ -1,6 +1,8 @@
 // The rows that say what the series are of (agents, processes, connection ends, hop
-// series, their links and the names of remote addresses), read back in the shapes the
-// API's queries use, and the codes these tables store for sides and directions.
+// series, their links, the names of remote addresses and the pods' mesh signs), read back
+// in the shapes the API's queries use, and the codes these tables store for sides and
+// directions.
+import type { MeshSigns } from '../../proto/api.js';
 import type { AgentCost, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
 import type { PeerNameRecord } from '../model/topology.js';
 import type { Sql } from './statements.js';
@@ -135,6 +137,29 @@ export function peerNames(sql: Sql, addresses: readonly string[]): Map<string, P
   ) as { address: string; kind: 'pod' | 'service'; namespace: string; name: string }[];
   return new Map(
     rows.map((r) => [r.address, { kind: r.kind, namespace: r.namespace, name: r.name }]),
+  );
+}
+
+/** The mesh signs their agents last shipped for these pods (by pod id), where any. */
+export function podSigns(sql: Sql, pods: readonly string[]): Map<string, MeshSigns> {
+  const rows = sql.selectIn('SELECT * FROM pod_signs WHERE pod IN', [...new Set(pods)]) as {
+    pod: string;
+    namespace_labels: string;
+    labels: string;
+    owner_kind: string;
+    owner_name: string;
+    sidecar_containers: string;
+  }[];
+  return new Map(
+    rows.map((r) => [
+      r.pod,
+      {
+        namespaceLabels: JSON.parse(r.namespace_labels) as Record<string, string>,
+        labels: JSON.parse(r.labels) as Record<string, string>,
+        owner: r.owner_kind ? { kind: r.owner_kind, name: r.owner_name } : null,
+        sidecarContainers: JSON.parse(r.sidecar_containers) as string[],
+      },
+    ]),
   );
 }
 

@@ -40,7 +40,7 @@ export function prune(
     sql.prepare('DELETE FROM links WHERE last_seen_ms < ?').run(oldest);
     // What describes rows that are all past retention goes with them: connection ends,
     // processes (their identity, command line included) with their hop series and last
-    // CPU sample, and names of addresses not seen since. Nothing kept forever.
+    // CPU sample, names of addresses and pods' mesh signs not seen since. Nothing kept forever.
     sql.prepare('DELETE FROM ends WHERE last_seen_ms < ?').run(oldest);
     const gone = 'SELECT id FROM processes WHERE last_seen_ms < ?';
     sql.prepare(`DELETE FROM hop_series WHERE process IN (${gone})`).run(oldest);
@@ -51,6 +51,7 @@ export function prune(
       )
       .run(oldest);
     sql.prepare('DELETE FROM peer_names WHERE seen_ms < ?').run(oldest);
+    sql.prepare('DELETE FROM pod_signs WHERE seen_ms < ?').run(oldest);
   })();
 }
 

@@ -229,6 +229,18 @@ const LATER_STEPS: Readonly<Record<number, string>> = {
        SELECT id, process, direction FROM hop_series;
      DROP TABLE hop_series;
      ALTER TABLE hop_series_v9 RENAME TO hop_series;`,
+  // 10: the cluster's signs of how each pod is meshed, as its agent last shipped them
+  // (namespace and pod labels of the mesh as JSON objects, the pod's controlling owner,
+  // its sidecar containers as a JSON array), by pod id. Pods of stores from before have
+  // none until their agent ships them again.
+  10: `CREATE TABLE pod_signs (
+       pod TEXT PRIMARY KEY,
+       namespace_labels TEXT NOT NULL,
+       labels TEXT NOT NULL,
+       owner_kind TEXT NOT NULL,
+       owner_name TEXT NOT NULL,
+       sidecar_containers TEXT NOT NULL,
+       seen_ms INTEGER NOT NULL) WITHOUT ROWID;`,
 };
 
 /**

@@ -35,6 +35,15 @@ export function prepareStatements(db: Database.Database) {
          name = excluded.name, seen_ms = excluded.seen_ms
        WHERE (kind, namespace, name) IS NOT (excluded.kind, excluded.namespace, excluded.name)`,
     ),
+    // Every batch repeats its pods' signs; seen_ms says when they were last shipped.
+    upsertPodSigns: db.prepare(
+      `INSERT INTO pod_signs (pod, namespace_labels, labels, owner_kind, owner_name, sidecar_containers, seen_ms)
+       VALUES (@pod, @namespaceLabels, @labels, @ownerKind, @ownerName, @sidecarContainers, @seen)
+       ON CONFLICT (pod) DO UPDATE SET namespace_labels = @namespaceLabels, labels = @labels,
+         owner_kind = @ownerKind, owner_name = @ownerName,
+         sidecar_containers = @sidecarContainers, seen_ms = @seen
+       WHERE @seen >= seen_ms`,
+    ),
     upsertEnd: db.prepare(
       `INSERT INTO ends (process, side, local_addr, remote_addr, port, socket_pod, last_seen_ms)
        VALUES (@process, @side, @local, @remote, @port, @socketPod, @seen)

@@ -8,6 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import type { MeshSigns } from '../../proto/api.js';
 import type { Batch } from '../../proto/gen/tollgate/v1.js';
 import type { PeerNameRecord } from '../model/topology.js';
 import type { Aggregate } from './aggregate.js';
@@ -237,6 +238,11 @@ export class Store {
   /** What the agents named these remote addresses after, most recently. */
   peerNames(addresses: readonly string[]): Map<string, PeerNameRecord> {
     return identities.peerNames(this.sql, addresses);
+  }
+
+  /** The mesh signs their agents last shipped for these pods (by pod id). */
+  podSigns(pods: readonly string[]): Map<string, MeshSigns> {
+    return identities.podSigns(this.sql, pods);
   }
 
   agents(): AgentInfo[] {

@@ -30,6 +30,8 @@ export interface PodDirectory {
         containerName(containerId: string): string;
         /** Containers that run at once in the pod (regular and native sidecars). */
         runningContainers?: number;
+        /** A node proxy's pod (ztunnel's DaemonSet): its processes proxy other pods' traffic. */
+        nodeProxy?: boolean;
       }
     | undefined;
   /** Changes whenever the directory does, so identities resolved before are looked up again. */
@@ -299,7 +301,16 @@ export class IdentityResolver {
         facts.cgroup.podUid && !(k8s && containerName)
           ? (this.options.pods?.version ?? 0)
           : undefined,
-      role: roleOf({ containerName, exe: facts.exe, comm: facts.comm, companions }, rules),
+      role: roleOf(
+        {
+          containerName,
+          exe: facts.exe,
+          comm: facts.comm,
+          companions,
+          nodeProxyPod: k8s?.nodeProxy,
+        },
+        rules,
+      ),
     };
   }
 

@@ -1,10 +1,11 @@
 // Sidecar or app. A process is a sidecar when its container has a mesh's sidecar name, or
 // when its executable is a known proxy and another container runs in its pod. A proxy
 // alone in its pod is the pod's app: an ingress controller, a gateway, an nginx serving
-// files; its traffic is not a sidecar's cost. A node proxy (ztunnel) is the exception: it
-// is alone in its pod by design and proxies other pods' traffic. Without Kubernetes (or before its pod is
-// known) the executable alone decides. The lists are the defaults; the agent takes
-// others from its options.
+// files; its traffic is not a sidecar's cost. A node proxy is the exception: it is alone
+// in its pod by design and proxies other pods' traffic; known by its executable (ztunnel)
+// or, with Kubernetes, by its pod (one of ztunnel's DaemonSet, proto/mesh-signs.ts),
+// whatever runs in it. Without Kubernetes (or before its pod is known) the executable
+// alone decides. The lists are the defaults; the agent takes others from its options.
 import { basename } from 'node:path';
 
 export const SIDECAR_CONTAINERS = [
@@ -67,10 +68,13 @@ export function roleOf(
     comm: string;
     /** Whether something else shares the pod; undefined when that is unknown. */
     companions?: boolean;
+    /** The pod is a node proxy's (ztunnel's DaemonSet); undefined when unknown. */
+    nodeProxyPod?: boolean;
   },
   rules: RoleRules = DEFAULT_ROLE_RULES,
 ): 'ROLE_SIDECAR' | 'ROLE_APP' {
   if (p.containerName && rules.containers.includes(p.containerName)) return 'ROLE_SIDECAR';
+  if (p.nodeProxyPod) return 'ROLE_SIDECAR';
   if (p.companions === false)
     return isNodeProxy(p) && isProxyExecutable(p, rules) ? 'ROLE_SIDECAR' : 'ROLE_APP';
   return isProxyExecutable(p, rules) ? 'ROLE_SIDECAR' : 'ROLE_APP';

@@ -5,7 +5,9 @@
 // cleanly within `minLifeMs` of opening without delivering an event makes the next open
 // wait for the backoff's next delay; a watch that lived or delivered does not. (A watch
 // that ended with an error is paced by WatchedSet's own retry, not here.)
-import { type KubeConfig, Watch } from '@kubernetes/client-node';
+// It also hands on only what a watched set keeps of each object (`keep`), so that
+// ListWatch's own cache holds no more than the set does.
+import { type KubeConfig, type KubernetesObject, Watch } from '@kubernetes/client-node';
 import type { Backoff } from '../shipping/backoff.js';
 
 type WatchCallback = Parameters<Watch['watch']>[2];
@@ -25,6 +27,8 @@ export class PacedWatch extends Watch {
       /** Called for each open that waits. */
       onPaced?: () => void;
       minLifeMs?: number;
+      /** What of each object to hand on (its metadata's resourceVersion kept); all of it by default. */
+      keep?: (obj: KubernetesObject) => KubernetesObject;
     },
   ) {
     super(config);
@@ -61,7 +65,9 @@ export class PacedWatch extends Watch {
       queryParams,
       (phase, apiObj, watchObj) => {
         this.delivered = true;
-        callback(phase, apiObj, watchObj);
+        // An ERROR's object is a Status, not one of the set's.
+        const keep = phase === 'ERROR' ? undefined : this.pacing.keep;
+        callback(phase, keep ? keep(apiObj) : apiObj, watchObj);
       },
       (err) => {
         this.endedCleanly = !err;

@@ -2,14 +2,29 @@
 // spec.nodeName=<node>, so each agent holds its own node's pods only (the API server
 // filters; a cluster of 5,000 nodes costs each agent no more than one of 5). Answers the
 // resolver's question "which pod and container is this cgroup's pod UID and container
-// id?" and the peer question "which pod holds this address?".
+// id?", the peer question "which pod holds this address?", and what a pod says of how
+// it is meshed (its mesh labels, owner and containers: the pod's part of its signs).
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { Init, PodRef } from '../../proto/gen/tollgate/v1.js';
+import { fitsSign, isNodeProxyPod, meshLabels, POD_MESH_LABELS } from '../../proto/mesh-signs.js';
 import type { PodDirectory } from '../identity/resolver.js';
 import { WatchedDirectory } from './watched-set.js';
 
 /** Labels shipped per pod at most; the rest are left out (the collector bounds them too). */
 export const MAX_POD_LABELS = 64;
+
+/** Container names kept per pod for its mesh signs at most. */
+const MAX_CONTAINER_NAMES = 64;
+
+/** What a pod says of how it is meshed (the namespace's labels are the namespaces' watch's). */
+export interface PodMeshFacts {
+  /** Its labels of POD_MESH_LABELS. */
+  labels: Record<string, string>;
+  /** Its controlling owner; null for none (or one whose kind or name does not fit). */
+  owner: { kind: string; name: string } | null;
+  /** Its running containers' names: regular ones and native sidecars. */
+  containers: string[];
+}
 
 export interface PodDirectoryOptions {
   kubeConfig: KubeConfig;
@@ -23,6 +38,9 @@ interface IndexedPod {
   containers: Map<string, string>;
   /** Containers that run beside each other: regular ones and native sidecars. */
   runningContainers: number;
+  mesh: PodMeshFacts;
+  /** A pod of ztunnel's DaemonSet: its processes proxy other pods' traffic. */
+  nodeProxy: boolean;
 }
 
 interface PodIndex {
@@ -50,7 +68,13 @@ export class KubePodDirectory extends WatchedDirectory<V1Pod, PodIndex> implemen
       pod: pod.ref,
       containerName: (id: string) => pod.containers.get(id) ?? '',
       runningContainers: pod.runningContainers,
+      nodeProxy: pod.nodeProxy,
     };
+  }
+
+  /** What a pod of this node says of how it is meshed, by its UID. */
+  meshOf(uid: string): PodMeshFacts | undefined {
+    return this.index().byUid.get(uid)?.mesh;
   }
 
   /** The pod of this node that holds an address (hostNetwork pods share the node's: not indexed). */
@@ -88,6 +112,22 @@ export function indexPod(pod: V1Pod, node: string): IndexedPod | undefined {
     const id = /^[a-z0-9-]+:\/\/([0-9a-f]{64})$/.exec(c.containerID ?? '')?.[1];
     if (id) containers.set(id, c.name);
   }
+  // Init containers with restartPolicy Always are sidecars that run with the others
+  // (Kubernetes 1.28+; Istio injects its proxy so when native sidecars are on).
+  const running = [
+    ...(pod.spec?.containers ?? []),
+    ...(pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'),
+  ];
+  const controller = meta.ownerReferences?.find((o) => o.controller);
+  const owner =
+    controller && fitsSign(controller.kind) && fitsSign(controller.name)
+      ? { kind: controller.kind, name: controller.name }
+      : null;
+  const mesh: PodMeshFacts = {
+    labels: meshLabels(meta.labels, POD_MESH_LABELS),
+    owner,
+    containers: running.slice(0, MAX_CONTAINER_NAMES).map((c) => c.name),
+  };
   return {
     ref: {
       namespace: meta.namespace ?? 'default',
@@ -98,10 +138,8 @@ export function indexPod(pod: V1Pod, node: string): IndexedPod | undefined {
       labels,
     },
     containers,
-    // Init containers with restartPolicy Always are sidecars that run with the others
-    // (Kubernetes 1.28+; Istio injects its proxy so when native sidecars are on).
-    runningContainers:
-      (pod.spec?.containers?.length ?? 0) +
-      (pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always').length,
+    runningContainers: running.length,
+    mesh,
+    nodeProxy: isNodeProxyPod(owner, mesh.labels),
   };
 }

@@ -23,6 +23,11 @@ export interface WatchedSetOptions<T extends KubernetesObject> {
   backoff?: BackoffOptions;
   /** Called after every change to the set (add, update, delete, resync). */
   onChange?: () => void;
+  /**
+   * What of each object is kept, from lists and watch events alike (metadata.uid and
+   * resourceVersion must stay): a cluster-wide set holds only what its index needs.
+   */
+  keep?: (obj: T) => T;
 }
 
 export interface WatchedSetStats {
@@ -103,9 +108,11 @@ export class WatchedSet<T extends KubernetesObject> {
     const changed = () => {
       if (this.objects === fresh) this.options.onChange?.();
     };
+    const keep = this.options.keep;
     const watch = new PacedWatch(this.options.kubeConfig, {
       backoff: this.backoff,
       onPaced: () => this.counters.watchesPaced++,
+      keep: keep && ((obj) => keep(obj as T)),
     });
     const lw = new ListWatch<T>(
       this.options.path,
@@ -113,7 +120,7 @@ export class WatchedSet<T extends KubernetesObject> {
       async () => {
         const list = await this.options.list();
         this.counters.lists++;
-        return list;
+        return keep ? { ...list, items: list.items.map(keep) } : list;
       },
       false,
       undefined,

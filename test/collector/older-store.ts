@@ -1,7 +1,7 @@
 // Takes a store file back to an older schema, for the tests that open one: drops the
 // series columns the later versions added (as described in collector/store/series.ts) and
-// the tiers' tables version 7 added and the socket pod version 9 added to ends and hop
-// series, and sets the version. Other tables the later versions changed are the caller's
+// the tiers' tables version 7 added, the socket pod version 9 added to ends and hop
+// series and the pods' mesh signs version 10 added, and sets the version. Other tables the later versions changed are the caller's
 // to restore.
 import type Database from 'better-sqlite3';
 import { migrations } from '../../collector/store/schema.js';
@@ -45,5 +45,6 @@ export function backToSchema(db: Database.Database, version: number): void {
              INSERT INTO hop_series_v8 SELECT id, process, direction FROM hop_series;
              DROP TABLE hop_series;
              ALTER TABLE hop_series_v8 RENAME TO hop_series;`);
+  if (version < 10) db.exec('DROP TABLE pod_signs');
   db.pragma(`user_version = ${version}`);
 }

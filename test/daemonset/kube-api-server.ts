@@ -1,5 +1,5 @@
-// A local HTTPS server that speaks the Kubernetes API's list and watch JSON for pods and
-// services, enough for client-node's ListWatch: lists with resourceVersion, watches that
+// A local HTTPS server that speaks the Kubernetes API's list and watch JSON for pods,
+// services and namespaces, enough for client-node's ListWatch: lists with resourceVersion, watches that
 // replay events after a resourceVersion and then stream, field selectors on
 // spec.nodeName, 410 Gone for a compacted resourceVersion, a bearer token. The test can
 // drop every open watch, end every watch at once, or make the next requests fail, to see
@@ -12,19 +12,23 @@ import type { Duplex } from 'node:stream';
 import type { TestCerts } from '../tls-certs.js';
 
 type Obj = {
-  metadata: { name: string; namespace: string; uid: string; resourceVersion?: string };
+  /** No namespace: a cluster-scoped object (a Namespace). */
+  metadata: { name: string; namespace?: string; uid: string; resourceVersion?: string };
   spec?: { nodeName?: string };
 };
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
-const KINDS = { pods: 'Pod', services: 'Service' } as const;
+const KINDS = { pods: 'Pod', services: 'Service', namespaces: 'Namespace' } as const;
 type Resource = keyof typeof KINDS;
+
+const keyOf = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
 
 export class FakeKubeApi {
   private rv = 100;
   private readonly objects: Record<Resource, Map<string, Obj>> = {
     pods: new Map(),
     services: new Map(),
+    namespaces: new Map(),
   };
   private readonly history: { rv: number; resource: Resource; type: EventType; obj: Obj }[] = [];
   /** Events older than this resourceVersion are gone: a watch from before gets 410. */
@@ -91,7 +95,7 @@ export class FakeKubeApi {
   }
 
   put(resource: Resource, obj: Obj): void {
-    const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+    const key = keyOf(obj.metadata.namespace, obj.metadata.name);
     const type: EventType = this.objects[resource].has(key) ? 'MODIFIED' : 'ADDED';
     this.record(resource, type, obj);
     this.objects[resource].set(key, obj);
@@ -100,13 +104,14 @@ export class FakeKubeApi {
   /** Changes state without an event, as a lost event would: only a fresh list shows it. */
   putWithoutEvent(resource: Resource, obj: Obj): void {
     obj.metadata.resourceVersion = String(++this.rv);
-    this.objects[resource].set(`${obj.metadata.namespace}/${obj.metadata.name}`, obj);
+    this.objects[resource].set(keyOf(obj.metadata.namespace, obj.metadata.name), obj);
   }
 
-  remove(resource: Resource, namespace: string, name: string): void {
-    const obj = this.objects[resource].get(`${namespace}/${name}`);
+  /** `namespace` undefined for a cluster-scoped object. */
+  remove(resource: Resource, namespace: string | undefined, name: string): void {
+    const obj = this.objects[resource].get(keyOf(namespace, name));
     if (!obj) return;
-    this.objects[resource].delete(`${namespace}/${name}`);
+    this.objects[resource].delete(keyOf(namespace, name));
     this.record(resource, 'DELETED', obj);
   }
 
@@ -168,7 +173,9 @@ export class FakeKubeApi {
       status(503, 'ServiceUnavailable', 'the server is currently unable to handle the request');
       return;
     }
-    const resource = /^\/api\/v1\/(pods|services)$/.exec(url.pathname)?.[1] as Resource | undefined;
+    const resource = /^\/api\/v1\/(pods|services|namespaces)$/.exec(url.pathname)?.[1] as
+      | Resource
+      | undefined;
     if (!resource) {
       status(404, 'NotFound', `no route for ${url.pathname}`);
       return;
@@ -231,9 +238,23 @@ export function runningPod(p: {
   ip: string;
   containers: { name: string; id: string }[];
   labels?: Record<string, string>;
+  /** Its controlling owner (a DaemonSet, a ReplicaSet). */
+  owner?: { kind: string; name: string };
 }) {
   return {
-    metadata: { name: p.name, namespace: p.namespace, uid: p.uid, labels: p.labels ?? {} },
+    metadata: {
+      name: p.name,
+      namespace: p.namespace,
+      uid: p.uid,
+      labels: p.labels ?? {},
+      ...(p.owner
+        ? {
+            ownerReferences: [
+              { apiVersion: 'apps/v1', ...p.owner, uid: `${p.uid}-owner`, controller: true },
+            ],
+          }
+        : {}),
+    },
     spec: { nodeName: p.node, containers: p.containers.map((c) => ({ name: c.name, image: 'x' })) },
     status: {
       phase: 'Running',
@@ -249,4 +270,9 @@ export function runningPod(p: {
       })),
     },
   };
+}
+
+/** A namespace with labels. */
+export function namespaceObject(name: string, labels: Record<string, string> = {}) {
+  return { metadata: { name, uid: `ns-${name}`, labels } };
 }

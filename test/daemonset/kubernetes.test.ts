@@ -108,7 +108,7 @@ test('watch events, a dropped watch, API errors and 410 Gone: the set stays righ
   // The watch drops and the API fails the next requests: the agent backs off and
   // resumes from its resourceVersion; what changed meanwhile arrives in order.
   api.failNext(2);
-  assert.equal(api.dropWatches(), 2, 'pods and services');
+  assert.equal(api.dropWatches(), 3, 'pods, services and namespaces');
   api.remove('pods', 'shop', 'web-1');
   api.put('pods', pod(4, 'node-a'));
   await until('the change made while the watch was down', () => view.byUid(uid(4)));
@@ -116,9 +116,13 @@ test('watch events, a dropped watch, API errors and 410 Gone: the set stays righ
   const stats = view.stats().pods;
   assert.ok(stats.watchRestarts >= 1, `restarts ${stats.watchRestarts}`);
   assert.ok(stats.errors >= 1, `errors ${stats.errors}`);
-  // The two failed requests go to whichever of the pods' and Services' resumes comes
-  // first; a dropped watch itself reads as "Premature close".
-  const lastErrors = [stats.lastError, view.stats().services.lastError];
+  // The two failed requests go to whichever of the pods', Services' and namespaces'
+  // resumes come first; a dropped watch itself reads as "Premature close".
+  const lastErrors = [
+    stats.lastError,
+    view.stats().services.lastError,
+    view.stats().namespaces.lastError,
+  ];
   assert.ok(
     lastErrors.some((e) => /503|Unavailable/.test(e ?? '')),
     `last errors ${JSON.stringify(lastErrors)}`,
@@ -153,7 +157,7 @@ test('a server that ends every watch at once is not reconnected to in a tight lo
   const stats = view.stats().pods;
   t.diagnostic(`watch requests in 3 s: ${watches}; paced: ${stats.watchesPaced}`);
   assert.ok(watches >= 2, `the watch is still retried: ${watches}`);
-  assert.ok(watches <= 16, `watch requests in 3 s (pods and Services): ${watches}`);
+  assert.ok(watches <= 24, `watch requests in 3 s (pods, Services, namespaces): ${watches}`);
   assert.ok(stats.watchesPaced >= 1, `paced opens: ${stats.watchesPaced}`);
 
   // A watch that works again is resumed and delivers; the set stays right.

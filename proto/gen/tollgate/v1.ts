@@ -655,6 +655,51 @@ export const descriptor = {
                   "type": "LoadReport",
                   "id": 13,
                   "protoName": "load_reports"
+                },
+                "podSigns": {
+                  "rule": "repeated",
+                  "type": "PodMeshSigns",
+                  "id": 14,
+                  "protoName": "pod_signs"
+                }
+              }
+            },
+            "PodMeshSigns": {
+              "fields": {
+                "namespace": {
+                  "type": "string",
+                  "id": 1
+                },
+                "name": {
+                  "type": "string",
+                  "id": 2
+                },
+                "namespaceLabels": {
+                  "keyType": "string",
+                  "type": "string",
+                  "id": 3,
+                  "protoName": "namespace_labels"
+                },
+                "labels": {
+                  "keyType": "string",
+                  "type": "string",
+                  "id": 4
+                },
+                "ownerKind": {
+                  "type": "string",
+                  "id": 5,
+                  "protoName": "owner_kind"
+                },
+                "ownerName": {
+                  "type": "string",
+                  "id": 6,
+                  "protoName": "owner_name"
+                },
+                "sidecarContainers": {
+                  "rule": "repeated",
+                  "type": "string",
+                  "id": 7,
+                  "protoName": "sidecar_containers"
                 }
               }
             },
@@ -1563,6 +1608,12 @@ export interface Batch {
    * Load orders that finished since the last batch.
    */
   loadReports: LoadReport[];
+  /**
+   * The cluster's own signs of how each Kubernetes pod of this batch is meshed: the pods
+   * of its processes and those a node proxy's sockets serve. Read afresh for every batch,
+   * so a label changed while the agent runs is in the next one. Empty without Kubernetes.
+   */
+  podSigns: PodMeshSigns[];
 }
 export const Batch: Codec<Batch> = codec(root, 'tollgate.v1.Batch');
 
@@ -2116,6 +2167,43 @@ export interface PeerName {
   name: string;
 }
 export const PeerName: Codec<PeerName> = codec(root, 'tollgate.v1.PeerName');
+
+/**
+ * What the cluster says of how one pod is meshed, from the agent's watch of its node's pods
+ * and of the namespaces: Istio's labels (ambient enrolment, waypoints), the pod's owner
+ * (ztunnel's DaemonSet), its sidecar containers. Only these, not all labels; every string
+ * is from the observed world, untrusted, and bounded by the agent (proto/mesh-signs.ts)
+ * and checked again by the collector.
+ */
+export interface PodMeshSigns {
+  /**
+   * The pod, as its PodRef names it.
+   */
+  namespace: string;
+  name: string;
+  /**
+   * The pod's namespace's labels that concern the mesh (istio.io/dataplane-mode,
+   * istio.io/use-waypoint), when set.
+   */
+  namespaceLabels: Record<string, string>;
+  /**
+   * The pod's own labels that concern the mesh (istio.io/dataplane-mode,
+   * istio.io/use-waypoint, gateway.istio.io/managed, app), when set.
+   */
+  labels: Record<string, string>;
+  /**
+   * The pod's controlling owner (its ownerReference marked controller), e.g. DaemonSet
+   * ztunnel; empty when it has none.
+   */
+  ownerKind: string;
+  ownerName: string;
+  /**
+   * The pod's running containers (regular ones and native sidecars) whose names the
+   * agent's role rules call a mesh's sidecar (istio-proxy, linkerd-proxy, ...).
+   */
+  sidecarContainers: string[];
+}
+export const PodMeshSigns: Codec<PodMeshSigns> = codec(root, 'tollgate.v1.PodMeshSigns');
 
 export interface PodRef {
   namespace: string;
