@@ -29,6 +29,7 @@ import type {
 } from '../../proto/api.js';
 import { emptyHistogram, merge } from '../../proto/histogram.js';
 import { addedLatency, latencyStats, round, timingOf } from '../../proto/latency.js';
+import { isNodeProxyPod, isWaypointPod } from '../../proto/mesh-signs.js';
 import type { Aggregate } from '../store/aggregate.js';
 import { methodOfCode } from '../store/series.js';
 import { isLoopback } from './ids.js';
@@ -59,13 +60,44 @@ export function nodeProxies(
   return new Set([...ends, ...hops].filter((x) => x.socketPod).map((x) => x.processKey));
 }
 
+/** A proxy whose cost goes to the pods it serves, not to its own pod. */
+export type SharedProxyKind = 'node-proxy' | 'waypoint';
+
 /**
  * The proxies whose cost is shared by the pods they serve rather than their own pod's:
- * node proxies and waypoints (collector/model/waypoints.ts).
+ * node proxies and waypoints, seen from their sockets (nodeProxies,
+ * collector/model/waypoints.ts), or the processes of pods the cluster's signs say are a
+ * node proxy's or a waypoint's (proto/mesh-signs.ts) before any of their traffic is seen.
  */
-export function sharedProxies(ends: readonly EndRecord[], hops: readonly HopRecord[]): Set<string> {
+export function sharedProxyKinds(
+  ends: readonly EndRecord[],
+  hops: readonly HopRecord[],
+  pods: readonly Pick<TopologyPod, 'processes' | 'mesh'>[] = [],
+): Map<string, SharedProxyKind> {
+  const kinds = new Map<string, SharedProxyKind>();
+  for (const pod of pods) {
+    const signs = pod.mesh;
+    if (!signs) continue;
+    const kind = isNodeProxyPod(signs.owner, signs.labels)
+      ? 'node-proxy'
+      : isWaypointPod(signs.labels)
+        ? 'waypoint'
+        : null;
+    if (kind) for (const key of pod.processes) kinds.set(key, kind);
+  }
   const nodeProxySet = nodeProxies(ends, hops);
-  return new Set([...nodeProxySet, ...waypointUses(ends, nodeProxySet).keys()]);
+  for (const key of nodeProxySet) kinds.set(key, 'node-proxy');
+  for (const key of waypointUses(ends, nodeProxySet).keys()) kinds.set(key, 'waypoint');
+  return kinds;
+}
+
+/** The keys of sharedProxyKinds. */
+export function sharedProxies(
+  ends: readonly EndRecord[],
+  hops: readonly HopRecord[],
+  pods: readonly Pick<TopologyPod, 'processes' | 'mesh'>[] = [],
+): Set<string> {
+  return new Set(sharedProxyKinds(ends, hops, pods).keys());
 }
 
 /** A sidecar of the pod it lives in: a proxy, but not a shared one (its cost is the pods' it serves). */
@@ -85,8 +117,12 @@ export function isOwnSidecar(
 export function podMeshHops(
   pod: Pick<TopologyPod, 'id' | 'processes'>,
   processes: ReadonlyMap<string, Pick<TopologyProcess, 'id' | 'role'>>,
-  view: { ends: readonly EndRecord[]; hops: readonly HopRecord[] },
-  shared: ReadonlySet<string> = sharedProxies(view.ends, view.hops),
+  view: {
+    ends: readonly EndRecord[];
+    hops: readonly HopRecord[];
+    topology?: { pods: readonly Pick<TopologyPod, 'processes' | 'mesh'>[] };
+  },
+  shared: ReadonlySet<string> = sharedProxies(view.ends, view.hops, view.topology?.pods),
 ): HopRecord[] {
   const sidecars = new Set(pod.processes.filter((k) => isOwnSidecar(processes.get(k), shared)));
   return view.hops.filter((h) =>
@@ -193,7 +229,7 @@ export function podCosts(input: {
   for (const e of input.ends) endsOf.set(e.processKey, [...(endsOf.get(e.processKey) ?? []), e]);
   const nodeProxySet = nodeProxies(input.ends, input.hops);
   const waypoints = waypointUses(input.ends, nodeProxySet);
-  const shared = new Set([...nodeProxySet, ...waypoints.keys()]);
+  const shared = sharedProxies(input.ends, input.hops, input.pods);
   const uses = proxyUses(nodeProxySet, input.ends, input.hops, input.resources);
   // The waypoint carrying most of a pod's inbound bytes, at the pod's share of its bytes,
   // with what it adds over all its traffic (its hops are timed per listener, not per
@@ -258,6 +294,8 @@ export function podCosts(input: {
     const waypoint = ambient ? waypointCost(pod.id) : null;
     const ownWaypoint = members.find((p) => waypoints.has(p.id));
     const ownNodeProxy = members.find((p) => nodeProxySet.has(p.id));
+    // A pod the signs call a node proxy's or a waypoint's, before its traffic shows: its
+    // proxy is no sidecar of its own either (isOwnSidecar, with `shared`).
     const nodeProxyName = ambient ? (processes.get([...servedBy.keys()][0]!)?.comm ?? null) : null;
     // What was observed, and what the cluster says (pod-mode.ts decides between them).
     const meshMode = podMode(

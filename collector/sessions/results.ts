@@ -32,7 +32,7 @@ import {
 } from '../../proto/histogram.js';
 import { round } from '../../proto/latency.js';
 import type { CompiledTarget } from '../../proto/target.js';
-import { isOwnSidecar, podMeshHops, sharedProxies } from '../model/sidecar-cost.js';
+import { isOwnSidecar, podMeshHops, sharedProxyKinds } from '../model/sidecar-cost.js';
 import type { RangeView } from '../queries.js';
 import { methodOfCode } from '../store/series.js';
 import { methodShares, type ProxyKind } from './pod-mesh.js';
@@ -113,7 +113,8 @@ export function sessionResults(input: {
   loadSeconds?: number;
 }): SessionResults {
   const { topology, costs, edgeEnds, hops, ends } = input.view;
-  const shared = sharedProxies(ends, hops);
+  const sharedKinds = sharedProxyKinds(ends, hops, topology.pods);
+  const shared = new Set(sharedKinds.keys());
   const seconds = Math.max(1e-3, (topology.toMs - topology.fromMs) / 1000);
   const pods = new Map(topology.pods.map((p) => [p.id, p]));
   const processes = new Map(topology.processes.map((p) => [p.id, p]));
@@ -129,7 +130,7 @@ export function sessionResults(input: {
     const p = processes.get(nodeId);
     if (p) {
       const pod = p.pod ? pods.get(p.pod) : undefined;
-      const role = shared.has(p.id) ? 'node-proxy' : p.role;
+      const role = sharedKinds.get(p.id) ?? p.role;
       return pod ? `${pod.namespace}/${pod.name}/${role}` : `${p.node}/${p.comm}/${role}`;
     }
     const e = externals.get(nodeId)!;

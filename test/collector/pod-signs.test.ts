@@ -241,3 +241,37 @@ test("a range's topology pods carry their signs, and each pod's cost says the mo
     store.close();
   }
 });
+
+test("a pod the signs call a waypoint's carries no sidecar cost of its own, before its traffic shows", () => {
+  const store = Store.open(':memory:');
+  try {
+    const t0 = Math.floor(Date.now() / MINUTE) * MINUTE - 5 * MINUTE;
+    // pod-b's proxy is seen as a sidecar (its traffic through it shows no node proxy yet),
+    // but its labels say it is a waypoint: its cost is the pods' it serves.
+    store.commit(
+      [
+        asBatch(1, t0, {
+          podSigns: [
+            {
+              namespace: 'shop',
+              name: 'pod-b',
+              labels: { 'gateway.istio.io/managed': 'istio.io-mesh-controller' },
+            },
+          ],
+        }),
+      ],
+      t0 + 2000,
+    );
+    const view = new Queries(store).view({ fromMs: t0, toMs: t0 + MINUTE });
+    const b = view.costs.find((c) => c.name === 'pod-b')!;
+    const a = view.costs.find((c) => c.name === 'pod-a')!;
+    assert.equal(b.mode, 'waypoint');
+    assert.deepEqual([b.sidecar, b.inbound, b.outbound], [null, null, null]);
+    // The other pods are as before.
+    assert.equal(a.mode, 'sidecar');
+    assert.notEqual(a.sidecar, null);
+    assert.notEqual(a.inbound ?? a.outbound, null);
+  } finally {
+    store.close();
+  }
+});
