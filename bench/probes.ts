@@ -22,6 +22,12 @@ export interface ProbesBenchOptions {
   connections: number;
   /** The runner to measure, for a comparison of two builds; the built one by default. */
   runnerPath?: string;
+  /**
+   * Through a sidecar: the server pod meshed (haproxy in TCP mode behind REDIRECT), known
+   * to the kernel as a proxy, so that its events run the proxy-only work too (hop pairing,
+   * the on-CPU charge). Off by default: plain client and server.
+   */
+  throughSidecar?: boolean;
 }
 
 export interface ProbesBenchResult {
@@ -48,6 +54,8 @@ export interface ProbesBenchResult {
   rounds: number;
   round_seconds: number;
   connections: number;
+  /** 'sidecar' when the exchanges went through one (ProbesBenchOptions.throughSidecar). */
+  through: 'sidecar' | null;
   note: string;
 }
 
@@ -91,7 +99,9 @@ export async function benchProbes(
 ): Promise<ProbesBenchResult> {
   const lab = await Lab.create([
     { name: 'client', service: 'client', meshed: false, app: false },
-    { name: 'server', service: 'server', meshed: false, app: false },
+    options.throughSidecar
+      ? { name: 'server', service: 'server', meshed: true, app: false, port: PORT }
+      : { name: 'server', service: 'server', meshed: false, app: false },
   ]);
   const without: number[] = [];
   const withProbes: number[] = [];
@@ -104,6 +114,8 @@ export async function benchProbes(
     await waitForLine(server, /^ready$/, 'echo');
     const traced = async () => {
       const probes = await ProbeSource.start({ intervalMs: 1000, runnerPath: options.runnerPath });
+      const sidecar = lab.pod('server').sidecarPid;
+      if (options.throughSidecar && sidecar !== undefined) probes.addProxy(sidecar);
       let last: IntervalRecord | undefined;
       const reading = (async () => {
         for await (const r of probes.records()) if (r.type === 'interval') last = r;
@@ -169,6 +181,7 @@ export async function benchProbes(
     rounds: options.rounds,
     round_seconds: options.roundSeconds,
     connections: options.connections,
+    through: options.throughSidecar ? 'sidecar' : null,
     note: 'events include every TCP event on the machine while loaded; bpf_stats adds its own clock reads to each run',
   };
 }
