@@ -35,7 +35,7 @@ import {
 import { PROXY_EXECUTABLES, type RoleRules, SIDECAR_CONTAINERS } from './identity/roles.js';
 import type { WatchedSetStats } from './kubernetes/watched-set.js';
 import { LoadRunner, type RunLoad } from './load-runner.js';
-import { readProcessResources } from './proc-resources.js';
+import { readProcessResources, readUptimeTicks } from './proc-resources.js';
 import { Shipper, type ShipperOptions } from './shipping/shipper.js';
 import { TraceTarget } from './trace-target.js';
 
@@ -165,6 +165,12 @@ export class Agent {
   /** The kernel counts the programs' run time until then (ms since the epoch); null: not asked. */
   private runTimeStatsUntilMs: number | null = null;
   private runTimeStatsTimer: NodeJS.Timeout | undefined;
+  /**
+   * When the agent started (not its process: it may run inside another, as `tollgate up`
+   * and the tests run it), in the ticks of its processes' start times: a process that
+   * started later has all its CPU time in the agent's watch (ResourceSample.started_after_agent).
+   */
+  private readonly startedTicks: number | undefined;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -173,6 +179,7 @@ export class Agent {
     readonly fallbackReason: string | null,
   ) {
     this.node = options.node ?? hostname();
+    this.startedTicks = readUptimeTicks(options.procRoot);
     this.resolver = new IdentityResolver({
       node: this.node,
       procRoot: options.procRoot,
@@ -363,7 +370,13 @@ export class Agent {
     for (const identity of identities.values()) {
       const r = readProcessResources(identity.ref.pid, this.options.procRoot);
       if (r)
-        resources.push({ process: identity.ref, ...roundNs(r), source: 'RESOURCE_SOURCE_PROC' });
+        resources.push({
+          process: identity.ref,
+          ...roundNs(r),
+          source: 'RESOURCE_SOURCE_PROC',
+          startedAfterAgent:
+            this.startedTicks !== undefined && identity.ref.startTimeTicks > this.startedTicks,
+        });
     }
     const peers = new Map<string, Init<PeerName>>();
     const cluster = this.options.kubernetes;

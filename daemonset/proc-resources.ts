@@ -63,6 +63,19 @@ function clockTicksPerSecond(): number {
 }
 
 /** The process's resources now, or undefined when it has exited. */
+/**
+ * Now, in the ticks since boot that /proc/<pid>/stat gives a process's start time in (from
+ * /proc/uptime), or undefined where it cannot be read.
+ */
+export function readUptimeTicks(procRoot = '/proc'): number | undefined {
+  try {
+    const seconds = Number(readFileSync(`${procRoot}/uptime`, 'utf8').split(' ')[0]);
+    return Number.isFinite(seconds) ? Math.floor(seconds * clockTicksPerSecond()) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function readProcessResources(
   pid: number,
   procRoot = '/proc',

@@ -95,6 +95,15 @@ test('a pod enrolled while traffic flows is seen through the node proxy within t
   );
   assert.ok(paired - shown <= 1, `paired ${paired - shown} intervals after it showed`);
 
+  // The new worker started after the agent: its first CPU sample counts whole, where the
+  // old one's (running before the agent) is only the baseline.
+  const samples = batches.flatMap((b) => b.resources);
+  const startedAfter = (pid: number) => [
+    ...new Set(samples.filter((r) => r.process?.pid === pid).map((r) => r.startedAfterAgent)),
+  ];
+  assert.deepEqual(startedAfter(worker), [true]);
+  assert.deepEqual(startedAfter(oldWorker), [false]);
+
   const { costs } = collector.queries.view({ fromMs: enrolledAt, toMs: Date.now() + 1000 });
   const client = costs.find((c) => c.pod === `pod:netns/${clientPod}`);
   assert.equal(client?.mode, 'ambient');

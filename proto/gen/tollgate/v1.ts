@@ -492,6 +492,11 @@ export const descriptor = {
                 "source": {
                   "type": "ResourceSource",
                   "id": 5
+                },
+                "startedAfterAgent": {
+                  "type": "bool",
+                  "id": 6,
+                  "protoName": "started_after_agent"
                 }
               }
             },
@@ -2398,6 +2403,12 @@ export interface ResourceSample {
   cpuSystemNs: number;
   rssBytes: number;
   source: ResourceSource;
+  /**
+   * The process started after the agent did: all of its CPU time was spent while the agent
+   * watched, so the collector counts its first sample whole. Otherwise a first sample is
+   * only the baseline (what it ran before the agent started is no interval's).
+   */
+  startedAfterAgent: boolean;
 }
 export const ResourceSample: Codec<ResourceSample> = codec(root, 'tollgate.v1.ResourceSample');
 
