@@ -26,6 +26,8 @@ export interface RangeView {
   edgeEnds: EdgeEnds;
   hops: HopRecord[];
   ends: EndRecord[];
+  /** Each process's CPU and memory over the range, by process id. */
+  resources: Map<string, Aggregate>;
 }
 
 /** Stored rows one request may read (RangeTooLarge past it). */
@@ -107,7 +109,7 @@ export class Queries {
       resources,
       multiplexedEnds,
     });
-    return { topology, costs, edgeEnds, hops, ends };
+    return { topology, costs, edgeEnds, hops, ends, resources };
   }
 
   /** A pod's detail, or undefined when the range has no such pod. */

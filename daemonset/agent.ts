@@ -166,11 +166,12 @@ export class Agent {
   private runTimeStatsUntilMs: number | null = null;
   private runTimeStatsTimer: NodeJS.Timeout | undefined;
   /**
-   * When the agent started (not its process: it may run inside another, as `tollgate up`
-   * and the tests run it), in the ticks of its processes' start times: a process that
-   * started later has all its CPU time in the agent's watch (ResourceSample.started_after_agent).
+   * When the previous interval's samples were read (at first: when the agent started, not
+   * its process, which may be another's, as in `tollgate up` and the tests), in the ticks of
+   * its processes' start times: a process that started later has all its CPU time in this
+   * interval (ResourceSample.started_in_interval).
    */
-  private readonly startedTicks: number | undefined;
+  private lastSampledTicks: number | undefined;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -179,7 +180,7 @@ export class Agent {
     readonly fallbackReason: string | null,
   ) {
     this.node = options.node ?? hostname();
-    this.startedTicks = readUptimeTicks(options.procRoot);
+    this.lastSampledTicks = readUptimeTicks(options.procRoot);
     this.resolver = new IdentityResolver({
       node: this.node,
       procRoot: options.procRoot,
@@ -367,6 +368,9 @@ export class Agent {
     this.straysDropped += built.straysDropped;
     this.current.carry(built.strays);
     const resources: Init<ResourceSample>[] = [];
+    const sampledTicks = readUptimeTicks(this.options.procRoot);
+    const since = this.lastSampledTicks;
+    this.lastSampledTicks = sampledTicks;
     for (const identity of identities.values()) {
       const r = readProcessResources(identity.ref.pid, this.options.procRoot);
       if (r)
@@ -374,8 +378,7 @@ export class Agent {
           process: identity.ref,
           ...roundNs(r),
           source: 'RESOURCE_SOURCE_PROC',
-          startedAfterAgent:
-            this.startedTicks !== undefined && identity.ref.startTimeTicks > this.startedTicks,
+          startedInInterval: since !== undefined && identity.ref.startTimeTicks > since,
         });
     }
     const peers = new Map<string, Init<PeerName>>();

@@ -62,7 +62,6 @@ function clockTicksPerSecond(): number {
   return ticksPerSecond;
 }
 
-/** The process's resources now, or undefined when it has exited. */
 /**
  * Now, in the ticks since boot that /proc/<pid>/stat gives a process's start time in (from
  * /proc/uptime), or undefined where it cannot be read.
@@ -76,6 +75,7 @@ export function readUptimeTicks(procRoot = '/proc'): number | undefined {
   }
 }
 
+/** The process's resources now, or undefined when it has exited. */
 export function readProcessResources(
   pid: number,
   procRoot = '/proc',

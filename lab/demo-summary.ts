@@ -413,7 +413,8 @@ const AMBIENT_NOTE =
   'their forward, both ways (p50/p90/p99); end to end, the same chain runs enrolled in ' +
   'the ambient mesh and without a mesh under the same load at the same time. The node ' +
   "proxy's CPU and RSS are from /proc, counted once for the chain; each pod's part of " +
-  "them is Tollgate's, at the pod's share of the node proxy's bytes. Apps' CPU and RSS " +
+  "them is Tollgate's, at the pod's share of the node proxy: its threads' on-CPU time " +
+  "while serving the pod's sockets, where the kernel timed it, else its bytes. Apps' CPU and RSS " +
   'are from /proc.';
 
 export function summarize(input: SummaryInput): DemoSummary {
@@ -530,7 +531,7 @@ function nodeProxyRows(n: NodeProxyTotal): string[] {
     `  The node proxy (pod ${n.pod}, pid ${n.pid}), once for the whole chain, from /proc:`,
     `  ${fmt(n.cpu_ms_per_1k_requests, ' ms')} CPU per 1,000 requests into the chain, ${fmt(n.rss_mb, ' MB')} RSS; ` +
       `over the run ${fmt(n.cpu_ms, ' ms')} CPU, of which Tollgate put ${fmt(n.tollgate_shares_cpu_ms, ' ms')} to the pods it serves`,
-    "  (per pod below: Tollgate's figures for the pod's part, at its share of the node proxy's bytes)",
+    "  (per pod below: Tollgate's figures for the pod's part, at its share of the node proxy by on-CPU time, or bytes where not timed)",
     '',
   ];
 }

@@ -73,6 +73,7 @@ export function sharedProxyKinds(
   ends: readonly EndRecord[],
   hops: readonly HopRecord[],
   pods: readonly Pick<TopologyPod, 'processes' | 'mesh'>[] = [],
+  processes: ReadonlyMap<string, Pick<TopologyProcess, 'role'>> = new Map(),
 ): Map<string, SharedProxyKind> {
   const kinds = new Map<string, SharedProxyKind>();
   for (const pod of pods) {
@@ -87,8 +88,21 @@ export function sharedProxyKinds(
   }
   const nodeProxySet = nodeProxies(ends, hops);
   for (const key of nodeProxySet) kinds.set(key, 'node-proxy');
-  for (const key of waypointUses(ends, nodeProxySet).keys()) kinds.set(key, 'waypoint');
+  for (const key of waypointUses(ends, nodeProxySet, withApps(pods, processes)).keys())
+    kinds.set(key, 'waypoint');
   return kinds;
+}
+
+/** The processes of pods that have an app of their own (waypointUses' `withApps`). */
+export function withApps(
+  pods: readonly Pick<TopologyPod, 'processes'>[],
+  processes: ReadonlyMap<string, Pick<TopologyProcess, 'role'>>,
+): Set<string> {
+  return new Set(
+    pods
+      .filter((p) => p.processes.some((k) => processes.get(k)?.role === 'app'))
+      .flatMap((p) => p.processes),
+  );
 }
 
 /** The keys of sharedProxyKinds. */
@@ -96,8 +110,9 @@ export function sharedProxies(
   ends: readonly EndRecord[],
   hops: readonly HopRecord[],
   pods: readonly Pick<TopologyPod, 'processes' | 'mesh'>[] = [],
+  processes: ReadonlyMap<string, Pick<TopologyProcess, 'role'>> = new Map(),
 ): Set<string> {
-  return new Set(sharedProxyKinds(ends, hops, pods).keys());
+  return new Set(sharedProxyKinds(ends, hops, pods, processes).keys());
 }
 
 /** A sidecar of the pod it lives in: a proxy, but not a shared one (its cost is the pods' it serves). */
@@ -120,9 +135,17 @@ export function podMeshHops(
   view: {
     ends: readonly EndRecord[];
     hops: readonly HopRecord[];
-    topology?: { pods: readonly Pick<TopologyPod, 'processes' | 'mesh'>[] };
+    topology?: {
+      pods: readonly Pick<TopologyPod, 'processes' | 'mesh'>[];
+      processes: readonly Pick<TopologyProcess, 'id' | 'role'>[];
+    };
   },
-  shared: ReadonlySet<string> = sharedProxies(view.ends, view.hops, view.topology?.pods),
+  shared: ReadonlySet<string> = sharedProxies(
+    view.ends,
+    view.hops,
+    view.topology?.pods,
+    new Map(view.topology?.processes.map((p) => [p.id, p])),
+  ),
 ): HopRecord[] {
   const sidecars = new Set(pod.processes.filter((k) => isOwnSidecar(processes.get(k), shared)));
   return view.hops.filter((h) =>
@@ -228,8 +251,8 @@ export function podCosts(input: {
   const endsOf = new Map<string, EndRecord[]>();
   for (const e of input.ends) endsOf.set(e.processKey, [...(endsOf.get(e.processKey) ?? []), e]);
   const nodeProxySet = nodeProxies(input.ends, input.hops);
-  const waypoints = waypointUses(input.ends, nodeProxySet);
-  const shared = sharedProxies(input.ends, input.hops, input.pods);
+  const waypoints = waypointUses(input.ends, nodeProxySet, withApps(input.pods, processes));
+  const shared = sharedProxies(input.ends, input.hops, input.pods, processes);
   const uses = proxyUses(nodeProxySet, input.ends, input.hops, input.resources);
   // The waypoint carrying most of a pod's inbound bytes, at the pod's share of its bytes,
   // with what it adds over all its traffic (its hops are timed per listener, not per
@@ -261,7 +284,9 @@ export function podCosts(input: {
     // (collector/model/proxy-share.ts: on-CPU time where timed, else bytes).
     const nodeProxy = podShare(pod.id, uses);
     const servedBy = nodeProxy?.shares ?? new Map<string, number>();
-    const apps = members.filter((p) => p.role === 'app');
+    // A shared proxy alone in its pod may have the app role (an executable not known as a
+    // proxy): its cost is still the pods' it serves, not its own pod's.
+    const apps = members.filter((p) => p.role === 'app' && !shared.has(p.id));
     const podEnds = members.flatMap((p) => endsOf.get(p.id) ?? []);
     const podAddresses = new Set(podEnds.map((e) => e.localAddress));
     const outside = (address: string) => !isLoopback(address) && !podAddresses.has(address);
@@ -291,18 +316,22 @@ export function podCosts(input: {
       );
 
     const ambient = sidecars.length === 0 && servedBy.size > 0;
-    const waypoint = ambient ? waypointCost(pod.id) : null;
+    // What was seen whatever the pod's own sidecars (a migration under way shows both),
+    // though only an ambient pod is charged a node proxy's or a waypoint's part.
+    const waypointSeen = waypointCost(pod.id);
+    const waypoint = ambient ? waypointSeen : null;
     const ownWaypoint = members.find((p) => waypoints.has(p.id));
     const ownNodeProxy = members.find((p) => nodeProxySet.has(p.id));
     // A pod the signs call a node proxy's or a waypoint's, before its traffic shows: its
     // proxy is no sidecar of its own either (isOwnSidecar, with `shared`).
-    const nodeProxyName = ambient ? (processes.get([...servedBy.keys()][0]!)?.comm ?? null) : null;
+    const nodeProxyName =
+      servedBy.size > 0 ? (processes.get([...servedBy.keys()][0]!)?.comm ?? null) : null;
     // What was observed, and what the cluster says (pod-mode.ts decides between them).
     const meshMode = podMode(
       {
         sidecar: sidecars[0]?.comm ?? null,
         nodeProxy: nodeProxyName,
-        waypoint: waypoint?.proxy ?? null,
+        waypoint: waypointSeen?.proxy ?? null,
         isNodeProxyPod: ownNodeProxy !== undefined,
         isWaypointPod: ownWaypoint !== undefined,
       },

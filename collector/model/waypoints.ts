@@ -4,8 +4,10 @@
 // proxy in a pod of its own between two node proxies: the source pod's node proxy tunnels
 // to it, and it tunnels on to the destination pod's node proxy, whose tunnel listener
 // (15008) lives in that pod's namespace. So a waypoint is a process that is no node proxy,
-// that node proxies dial, and that dials node proxies' tunnel listeners in pods. Nothing
-// else dials a tunnel listener: an app's own calls are redirected to its node proxy first.
+// that node proxies dial, and that dials node proxies' tunnel listeners in pods, and is not
+// in a pod with an app of its own: a sidecar that speaks the tunnel's protocol itself (as
+// Istio's do beside ambient pods, during a migration) dials tunnel listeners too, but
+// serves its own pod. An app's own calls are redirected to its node proxy first.
 // Its cost goes to the destination pods, by their share of its upstream bytes: its hops
 // are timed per listener, not per destination, so on-CPU time cannot split it.
 import type { EndRecord } from './topology.js';
@@ -22,6 +24,8 @@ const at = (address: string, port: number) => `${address}|${port}`;
 export function waypointUses(
   ends: readonly EndRecord[],
   nodeProxies: ReadonlySet<string>,
+  /** Processes in pods with an app of their own: sidecars, never waypoints. */
+  withApps: ReadonlySet<string> = new Set(),
 ): Map<string, WaypointUse> {
   // The node proxies' listeners in pods (by address and port: the pod it is in), and the
   // addresses they dial.
@@ -35,7 +39,7 @@ export function waypointUses(
   const dialed = new Set<string>();
   const uses = new Map<string, WaypointUse>();
   for (const e of ends) {
-    if (nodeProxies.has(e.processKey)) continue;
+    if (nodeProxies.has(e.processKey) || withApps.has(e.processKey)) continue;
     if (e.side === 'server') {
       if (dialedByNodeProxies.has(at(e.localAddress, e.port))) dialed.add(e.processKey);
       continue;

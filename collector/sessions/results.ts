@@ -113,11 +113,11 @@ export function sessionResults(input: {
   loadSeconds?: number;
 }): SessionResults {
   const { topology, costs, edgeEnds, hops, ends } = input.view;
-  const sharedKinds = sharedProxyKinds(ends, hops, topology.pods);
-  const shared = new Set(sharedKinds.keys());
   const seconds = Math.max(1e-3, (topology.toMs - topology.fromMs) / 1000);
   const pods = new Map(topology.pods.map((p) => [p.id, p]));
   const processes = new Map(topology.processes.map((p) => [p.id, p]));
+  const sharedKinds = sharedProxyKinds(ends, hops, topology.pods, processes);
+  const shared = new Set(sharedKinds.keys());
   const externals = new Map(topology.externals.map((e) => [e.id, e]));
   const targeted = (pod: TopologyPod | undefined) =>
     pod !== undefined &&

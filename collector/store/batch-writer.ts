@@ -173,7 +173,7 @@ export class BatchWriter {
     const s = this.statements;
     const cpu = sample.cpuUserNs + sample.cpuSystemNs;
     const last = s.resourceLast.get(process) as ProcessCpuLast | undefined;
-    const delta = processCpuDelta(cpu, seen, last, sample.startedAfterAgent);
+    const delta = processCpuDelta(cpu, seen, last, sample.startedInInterval);
     this.writeSeries('resource', process, bucket, {
       cpu_ns: delta.cpuNs,
       rss_bytes_sum: sample.rssBytes,

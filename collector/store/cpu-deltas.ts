@@ -10,21 +10,21 @@ export interface ProcessCpuLast {
 
 /**
  * A process's CPU in the interval that ends at `seenMs`, and whether the baseline moves.
- * Its first sample is only the baseline, unless the process started after the agent did
- * (`startedAfterAgent`): then all its CPU was spent while watched, and counts whole
- * (a process born and busy within one interval would otherwise show none).
+ * Its first sample is only the baseline, unless the process started within that interval
+ * (`startedInInterval`): then all its CPU is the interval's, and counts whole (a process
+ * born and busy within one interval would otherwise show none).
  */
 export function processCpuDelta(
   cpuNs: number,
   seenMs: number,
   last: ProcessCpuLast | undefined,
-  startedAfterAgent = false,
+  startedInInterval = false,
 ): { cpuNs: number; advance: boolean } {
   // Samples are cumulative: the interval's share is the difference from the previous
   // one. A replayed older sample adds nothing and does not move the baseline back.
   const replayed = last !== undefined && seenMs <= last.sampleMs;
   return {
-    cpuNs: last ? (replayed ? 0 : Math.max(0, cpuNs - last.cpuNs)) : startedAfterAgent ? cpuNs : 0,
+    cpuNs: last ? (replayed ? 0 : Math.max(0, cpuNs - last.cpuNs)) : startedInInterval ? cpuNs : 0,
     advance: !replayed,
   };
 }

@@ -32,7 +32,9 @@ export class KubeNamespaceDirectory extends WatchedDirectory<
     const byName = new Map<string, Record<string, string>>();
     for (const ns of namespaces) {
       const name = ns.metadata?.name;
-      const labels = ns.metadata?.labels ?? {};
+      // Trimmed here too, not only in `keep`: whatever path a namespace came by, only the
+      // mesh labels, each bounded, reach a batch (the collector refuses one past the bounds).
+      const labels = meshLabels(ns.metadata?.labels, NAMESPACE_MESH_LABELS);
       if (name && Object.keys(labels).length > 0) byName.set(name, labels);
     }
     return byName;

@@ -254,9 +254,11 @@ static __always_inline int same_hop(const struct tg_edge_key *a, const struct tg
  * bytes cannot do (a handshake costs more than its bytes, a large body less).
  *
  * Read from the thread's own sum_exec_runtime rather than timed at sched_switch: no
- * program runs on every context switch of the node, and the scheduler brings the figure
- * up to date whenever the thread wakes another (each write to a local socket does) or
- * sleeps, so it lags little behind. Added to the hop when the thread turns to another,
+ * program runs on every context switch of the node. The scheduler brings the figure up to
+ * date when the thread sleeps, at its ticks, and when it wakes a thread on its own CPU;
+ * a wake-up on another CPU leaves it as it was, so a reading can lag by up to a tick
+ * (4 ms at HZ=250), which then lands on the next hop: the split is exact over many turns,
+ * not for each. Added to the hop when the thread turns to another,
  * or per millisecond of run time, so that a hop keeping its thread busy shows its time
  * in the interval it was spent. What a thread ran before its first socket event, and
  * after its last, is no hop's.
@@ -267,6 +269,13 @@ static __always_inline void charge_on_cpu(struct hop_queues *q, const struct tg_
 	__u64 runtime = task->se.sum_exec_runtime;
 	struct tg_hop_stats *stats;
 
+	/* Queues are keyed by thread id, which the kernel reuses: a thread of another process
+	 * starts afresh rather than charge its run time to a gone thread's hop. */
+	if (q->serving.tgid && q->serving.tgid != hop->tgid) {
+		q->serving_runtime_ns = 0;
+		q->serving_unflushed_ns = 0;
+		q->serving.tgid = 0;
+	}
 	if (q->serving_runtime_ns && runtime > q->serving_runtime_ns)
 		q->serving_unflushed_ns += runtime - q->serving_runtime_ns;
 	q->serving_runtime_ns = runtime;

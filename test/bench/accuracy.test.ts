@@ -108,10 +108,14 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
     assert.equal(c.load_requests_b, ROUNDS * measured, `${c.name}: the load's B requests`);
     const sidecars = c.per_round.flatMap((round) => round.sidecars);
     const counts = `${c.name}: ${perRun} sent per B run; requests ${sidecars.map((s) => s.requests)}, exchanges ${sidecars.map((s) => s.exchanges)}, ${c.requests} requests in all, ${c.unpaired} unpaired`;
-    assert.equal(
-      sidecars.reduce((n, s) => n + s.requests, 0),
-      c.requests,
-      `each B run's rows are its own: together the whole condition's; ${counts}`,
+    // Each B run's rows are its own: together they are the whole span's, but for what the
+    // sidecars counted between B runs, while the captures were off (their own traffic,
+    // such as managing the HTTP/2 connection between them): requests they could not pair,
+    // so no more than the span's unpaired ones. CI once saw 2 such of 14 unpaired.
+    const inRuns = sidecars.reduce((n, s) => n + s.requests, 0);
+    assert.ok(
+      c.requests >= inRuns && c.requests - inRuns <= c.unpaired,
+      `each B run's rows are its own: together the whole condition's, but for unpaired ones between runs; ${counts}`,
     );
     for (const round of c.per_round) {
       assert.equal(

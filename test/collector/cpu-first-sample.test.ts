@@ -1,6 +1,6 @@
-// A process's first CPU sample: only the baseline for a process the agent found running,
-// counted whole for one that started after the agent (all its CPU was spent while
-// watched), so a process born and busy within one interval is not shown idle. Figures
+// A process's first CPU sample: only the baseline for a process found running, counted
+// whole for one that started within the sample's interval (all its CPU is that
+// interval's), so a process born and busy within one interval is not shown idle. Figures
 // worked out by hand from mesh-batches' cumulative samples (10 ms per interval, times the
 // process's rank).
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { meshBatch } from './mesh-batches.js';
 const MINUTE = 60_000;
 const INTERVALS = 4;
 
-function batches(t0: number, startedAfterAgent: boolean): Batch[] {
+function batches(t0: number, startedInInterval: boolean): Batch[] {
   return Array.from({ length: INTERVALS }, (_, k) => {
     const i = k + 1;
     const batch: Init<Batch> = {
@@ -22,22 +22,22 @@ function batches(t0: number, startedAfterAgent: boolean): Batch[] {
       sequence: i,
       ...meshBatch(i, t0 + k * 1000),
     };
-    batch.resources = batch.resources!.map((r) => ({ ...r, startedAfterAgent }));
+    batch.resources = batch.resources!.map((r) => ({ ...r, startedInInterval }));
     return BatchCodec.decode(BatchCodec.encode(batch));
   });
 }
 
-for (const startedAfterAgent of [false, true]) {
-  test(`a process ${startedAfterAgent ? 'started after' : 'found running by'} the agent: its first sample ${startedAfterAgent ? 'counts whole' : 'is the baseline'}`, () => {
+for (const startedInInterval of [false, true]) {
+  test(`a process ${startedInInterval ? 'started within' : 'found running before'} its first interval: its first sample ${startedInInterval ? 'counts whole' : 'is the baseline'}`, () => {
     const store = Store.open(':memory:');
     try {
       const t0 = Math.floor(Date.now() / MINUTE) * MINUTE - 5 * MINUTE;
-      for (const [k, batch] of batches(t0, startedAfterAgent).entries())
+      for (const [k, batch] of batches(t0, startedInInterval).entries())
         store.commit([batch], t0 + (k + 1) * 1000);
       const view = new Queries(store).view({ fromMs: t0, toMs: t0 + MINUTE });
       // pod-a's sidecar is the second process: 20 ms per interval, cumulative.
       const sidecar = view.costs.find((c) => c.name === 'pod-a')!.sidecar!;
-      const counted = startedAfterAgent ? INTERVALS : INTERVALS - 1;
+      const counted = startedInInterval ? INTERVALS : INTERVALS - 1;
       assert.equal(sidecar.millicores, Number(((counted * 20) / 60).toPrecision(4)));
     } finally {
       store.close();

@@ -168,6 +168,7 @@ const VIEW: RangeView = {
   },
   costs: COSTS,
   edgeEnds: new Map(),
+  resources: new Map(),
   hops: HOPS,
   ends: [
     {

@@ -493,10 +493,10 @@ export const descriptor = {
                   "type": "ResourceSource",
                   "id": 5
                 },
-                "startedAfterAgent": {
+                "startedInInterval": {
                   "type": "bool",
                   "id": 6,
-                  "protoName": "started_after_agent"
+                  "protoName": "started_in_interval"
                 }
               }
             },
@@ -2404,11 +2404,12 @@ export interface ResourceSample {
   rssBytes: number;
   source: ResourceSource;
   /**
-   * The process started after the agent did: all of its CPU time was spent while the agent
-   * watched, so the collector counts its first sample whole. Otherwise a first sample is
-   * only the baseline (what it ran before the agent started is no interval's).
+   * The process started within this interval (after the agent's samples of the previous
+   * one): all of its CPU time is this interval's, so the collector counts the sample whole
+   * when it has none before. Otherwise a process's first sample is only the baseline: what
+   * it ran before is no known interval's.
    */
-  startedAfterAgent: boolean;
+  startedInInterval: boolean;
 }
 export const ResourceSample: Codec<ResourceSample> = codec(root, 'tollgate.v1.ResourceSample');
 
