@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { externalLabel, GraphModel } from '../../web/src/model/graph.js';
-import { edgeOf, processOf, shopTopology } from './topology-fixture.js';
+import { ambientTopology, edgeOf, processOf, shopTopology } from './topology-fixture.js';
 
 test('a snapshot makes a scene of every process, peer, edge and pod', () => {
   const model = new GraphModel();
@@ -194,4 +194,51 @@ test('processes of one command in one pod are one node with a count, their edges
     model.scene({ groupRepeated: false }).nodes.filter((n) => n.label === 'curl').length,
     4,
   );
+});
+
+test('shared proxies: their pods apart, dashed links with each pod’s share, their edges faint', () => {
+  const model = new GraphModel();
+  model.applySnapshot(ambientTopology(2, 1));
+  const scene = model.scene();
+  const group = (id: string) => scene.groups.find((g) => g.id === id)!;
+  assert.deepEqual(scene.groups.map((g) => [g.id, g.role, g.serves]).sort(), [
+    ['pod:mesh/waypoint', 'waypoint', 1],
+    ['pod:mesh/ztunnel', 'node-proxy', 3],
+    ['pod:shop/front', 'app', 0],
+    ['pod:shop/svc-0', 'app', 0],
+    ['pod:shop/svc-1', 'app', 0],
+  ]);
+  assert.equal(group('pod:mesh/ztunnel').sidecar, null, 'a shared proxy is no pod’s sidecar');
+  assert.deepEqual(group('pod:shop/svc-0').sidecar, {
+    via: 'node proxy',
+    proxy: 'ztunnel',
+    waypoint: true,
+    inboundMs: 0.1,
+    outboundMs: 0.05,
+  });
+  // front: half the node proxy on-cpu; svc-i: (i + 1) / 6; svc-0's inbound all the waypoint's.
+  assert.deepEqual(
+    scene.shares.map((s) => [s.id, s.kind, s.text]),
+    [
+      ['share:pod:mesh/ztunnel>pod:shop/front', 'node-proxy', '50% by on-cpu'],
+      ['share:pod:mesh/ztunnel>pod:shop/svc-0', 'node-proxy', '16.7% by on-cpu'],
+      ['share:pod:mesh/ztunnel>pod:shop/svc-1', 'node-proxy', '33.3% by on-cpu'],
+      ['share:pod:mesh/waypoint>pod:shop/svc-0', 'waypoint', 'waypoint 100% by bytes'],
+    ],
+  );
+  assert.deepEqual(
+    scene.links
+      .filter((l) => l.shared)
+      .map((l) => l.id)
+      .sort(),
+    scene.links.map((l) => l.id).sort(),
+    'every edge here goes into or out of a shared proxy',
+  );
+  // A filter that leaves the node proxy out leaves out its links too.
+  const onlyShop = model.scene({ namespaces: new Set(['shop']) });
+  assert.ok(
+    onlyShop.groups.some((g) => g.id === 'pod:mesh/ztunnel'),
+    'kept as an edge’s other end',
+  );
+  assert.equal(model.scene({ search: 'svc-1' }).shares.length, 1);
 });

@@ -9,30 +9,57 @@ import {
   placesAround,
 } from '../../web/src/model/label-layout.js';
 
-const group = (sidecar: SceneGroup['sidecar']): SceneGroup => ({
+const group = (sidecar: SceneGroup['sidecar'], change: Partial<SceneGroup> = {}): SceneGroup => ({
   id: 'pod:shop/cart',
   namespace: 'shop',
   name: 'cart',
   nodes: [],
+  role: 'app',
+  serves: 0,
   overheadMs: null,
   sidecar,
+  ...change,
 });
+const via = (
+  v: 'sidecar' | 'node proxy',
+  proxy: string,
+  inboundMs: number | null,
+  outboundMs: number | null,
+  waypoint = false,
+) => ({ via: v, proxy, waypoint, inboundMs, outboundMs });
 
 test("a pod's label: its name, and its sidecar's added latency p50 each way when meshed", () => {
   assert.deepEqual(podLabelLines(group(null)), ['shop/cart']);
-  assert.deepEqual(podLabelLines(group({ via: 'sidecar', inboundMs: 2.42, outboundMs: 0.31 })), [
+  assert.deepEqual(podLabelLines(group(via('sidecar', 'envoy', 2.42, 0.31))), [
     'shop/cart',
     'sidecar in +2.42 ms · out +310 µs',
   ]);
-  assert.deepEqual(podLabelLines(group({ via: 'sidecar', inboundMs: 0.05, outboundMs: null })), [
+  assert.deepEqual(podLabelLines(group(via('sidecar', 'envoy', 0.05, null))), [
     'shop/cart',
     'sidecar in +50 µs · out –',
   ]);
-  // Ambient mode: a node proxy outside the pod adds it.
-  assert.deepEqual(podLabelLines(group({ via: 'node proxy', inboundMs: 0.18, outboundMs: null })), [
+  // Ambient mode: a node proxy outside the pod adds it, named; and the waypoint its
+  // inbound traffic also goes through, whose time is not in those figures.
+  assert.deepEqual(podLabelLines(group(via('node proxy', 'ztunnel', 0.18, null))), [
     'shop/cart',
-    'node proxy in +180 µs · out –',
+    'via ztunnel in +180 µs · out –',
   ]);
+  assert.deepEqual(podLabelLines(group(via('node proxy', 'ztunnel', 0.18, 0.06, true))), [
+    'shop/cart',
+    'via ztunnel in +180 µs · out +60 µs',
+    'inbound also via a waypoint',
+  ]);
+});
+
+test("a shared proxy's pod says what it is and how many pods it serves", () => {
+  const proxy = (role: SceneGroup['role'], serves: number) =>
+    podLabelLines(group(null, { namespace: 'mesh', name: 'ztunnel', role, serves }));
+  assert.deepEqual(proxy('node-proxy', 12), [
+    'mesh/ztunnel',
+    'node proxy, shared · serves 12 pods',
+  ]);
+  assert.deepEqual(proxy('node-proxy', 0), ['mesh/ztunnel', 'node proxy, shared']);
+  assert.deepEqual(proxy('waypoint', 1), ['mesh/ztunnel', 'waypoint, shared · inbound of 1 pod']);
 });
 
 test('overlap is the shared area; touching boxes do not overlap', () => {
@@ -46,6 +73,8 @@ test('labels take their first clear place, stack when crowded, and avoid obstacl
   const places = placesAround(region, 80, 14);
   assert.deepEqual(places[0], { x: 90, y: 82 }, 'centred above');
   assert.deepEqual(places[1], { x: 90, y: 144 }, 'centred below');
+  // Given how far its marks' labels reach, beside it on the right comes third.
+  assert.deepEqual(placesAround(region, 80, 14, undefined, 4, 4, 30)[2], { x: 194, y: 113 });
   // Three pods at the same spot: the first above, the second below, the third stacked.
   const placed = placeLabels(['a', 'b', 'c'].map((id) => ({ id, width: 80, height: 14, places })));
   assert.deepEqual(

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { meshSummary, pathThrough } from '../../web/src/model/mesh-summary.js';
-import { edgeOf, shopTopology } from './topology-fixture.js';
+import { ambientTopology, edgeOf, shopTopology } from './topology-fixture.js';
 
 const resources = (millicores: number, rssMb: number) => ({
   cpuMsPer1kRequests: null,
@@ -13,7 +13,12 @@ const resources = (millicores: number, rssMb: number) => ({
 });
 
 /** A pod `name` in namespace shop with one process, a copy of `like` (its role). */
-function addPod(t: ReturnType<typeof shopTopology>, name: string, id: string, like: string) {
+function addPod(
+  t: Pick<ReturnType<typeof shopTopology>, 'pods' | 'processes'>,
+  name: string,
+  id: string,
+  like: string,
+) {
   const pod = `pod:shop/${name}`;
   t.pods.push({
     id: pod,
@@ -27,7 +32,7 @@ function addPod(t: ReturnType<typeof shopTopology>, name: string, id: string, li
   t.processes.push({ ...t.processes.find((p) => p.id === like)!, id, pod });
 }
 
-function inputOf(t: ReturnType<typeof shopTopology>) {
+function inputOf(t: Pick<ReturnType<typeof shopTopology>, 'costs' | 'edges' | 'processes'>) {
   return {
     costs: t.costs,
     edges: t.edges,
@@ -129,4 +134,53 @@ test('pods in ambient mode count apart from sidecars, at their share of the node
   // Its share (2 millicores) counts where its sidecar's did.
   const old = shopTopology().costs[0]!.sidecar?.millicores ?? 0;
   assert.ok(Math.abs(s.sidecarMillicores - (before.sidecarMillicores - old + 2)) < 1e-9);
+});
+
+test('the busiest path never starts at or goes through a node proxy or a waypoint', () => {
+  const t = ambientTopology(3, 1);
+  // Before: front -> ztunnel (front's one call) -> svc-2.
+  const s = meshSummary(inputOf(t));
+  assert.deepEqual(s.path?.pods, ['pod:shop/front', 'pod:shop/svc-2']);
+  // front's outbound and svc-2's inbound, each 0.05 and 0.1 ms (costOf's means).
+  assert.equal(s.path?.crossings, 2);
+  assert.ok(Math.abs(s.path!.addedMeanMs - (0.05 + 0.1)) < 1e-9);
+  assert.equal(s.path?.nodeProxy, true);
+  // As the lab's ambient viewer test has it: a peer outside the pods calls the node
+  // proxy, which calls one pod. The node proxy's pod no other pod calls was the path's
+  // start; its one caller is no pod, so there is no path between app pods at all.
+  const lab = ambientTopology(1);
+  lab.externals.push({ id: 'ext:10.2.0.1', address: '10.2.0.1', port: 0, name: null, kind: null });
+  lab.edges = [edgeOf('ext:10.2.0.1', 'z', 15008, 6, 1), edgeOf('z', 'p:svc-0', 9080, 6, 1)];
+  assert.equal(meshSummary(inputOf(lab)).path, null);
+  const i = inputOf(t);
+  const costs = new Map(t.costs.map((c) => [c.pod, c]));
+  assert.deepEqual(pathThrough('pod:mesh/ztunnel', i.edges, i.processes, costs), [
+    'pod:mesh/ztunnel',
+  ]);
+  assert.deepEqual(pathThrough('pod:shop/svc-1', i.edges, i.processes, costs), [
+    'pod:shop/front',
+    'pod:shop/svc-1',
+  ]);
+});
+
+test("sidecar, ambient and ambient+waypoint pods count apart; a shared proxy's own pod costs nothing", () => {
+  const t = ambientTopology(4, 2);
+  // A sidecar pod besides; the shared proxies' pods as if their whole cost were theirs.
+  addPod(t, 'legacy', 's:legacy', 'p:front');
+  t.costs.push({
+    ...t.costs[0]!,
+    pod: 'pod:shop/legacy',
+    mode: 'sidecar',
+    proxy: 'envoy',
+    proxyShare: null,
+    sidecar: resources(7, 11),
+  });
+  for (const c of t.costs)
+    if (c.mode === 'node-proxy' || c.mode === 'waypoint') c.sidecar = resources(1000, 1000);
+  const s = meshSummary(inputOf(t));
+  assert.deepEqual([s.sidecars, s.ambientPods, s.waypointPods], [1, 3, 2]);
+  // The sidecar's 7 millicores and 11 MB, and the two waypoint parts of 4 and 5 each
+  // (ambientTopology's); the node proxy's shares carry no resources there.
+  assert.equal(s.sidecarMillicores, 7 + 2 * 4);
+  assert.equal(s.sidecarRssMb, 11 + 2 * 5);
 });

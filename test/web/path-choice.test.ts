@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { choosePathStep, pathOptions } from '../../web/src/model/path-choice.js';
-import { edgeOf, shopTopology } from './topology-fixture.js';
+import { ambientTopology, edgeOf, shopTopology } from './topology-fixture.js';
 
 /** web -> api -> db, and api also calls a cache (3 req/s, fewer than db's 5) which calls db. */
 function shop() {
@@ -26,8 +26,13 @@ const pods = (options: { pod: string; requestsPerS: number }[]) =>
   options.map((o) => [o.pod.slice(4), o.requestsPerS]);
 
 test('each step offers what the pod before it calls, busiest first, none already on the path', () => {
-  const { edges, processes } = shop();
-  const steps = pathOptions(['pod:shop/web', 'pod:shop/api', 'pod:data/db'], edges, processes);
+  const { edges, processes, costs } = shop();
+  const steps = pathOptions(
+    ['pod:shop/web', 'pod:shop/api', 'pod:data/db'],
+    edges,
+    processes,
+    costs,
+  );
   assert.equal(steps.length, 4, 'one list per pod and one after the last');
   // The first step: every pod that calls another, by its calls out. web calls api 10
   // times a second; api calls db 5 and the cache 3; the cache calls db once.
@@ -69,4 +74,31 @@ test('a choice keeps the steps before it and goes on by the busiest calls from t
     'pod:shop/api',
     'pod:data/db',
   ]);
+});
+
+test('a shared proxy is never a step: the path goes from app to app through it', () => {
+  const t = ambientTopology(3, 1);
+  const processes = new Map(t.processes.map((p) => [p.id, p]));
+  const costs = new Map(t.costs.map((c) => [c.pod, c]));
+  const steps = pathOptions(['pod:shop/front', 'pod:shop/svc-2'], t.edges, processes, costs);
+  // front alone calls another app pod (through the node proxy); the node proxy and the
+  // waypoint, which call pods too, are not offered.
+  assert.deepEqual(pods(steps[0]!), [['shop/front', 6]]);
+  assert.deepEqual(pods(steps[1]!), [
+    ['shop/svc-2', 3],
+    ['shop/svc-1', 2],
+    ['shop/svc-0', 1],
+  ]);
+  assert.deepEqual(steps[2], [], 'svc-2 calls no pod');
+  assert.deepEqual(
+    choosePathStep(
+      ['pod:shop/front', 'pod:shop/svc-2'],
+      1,
+      'pod:shop/svc-0',
+      t.edges,
+      processes,
+      costs,
+    ),
+    ['pod:shop/front', 'pod:shop/svc-0'],
+  );
 });

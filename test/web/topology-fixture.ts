@@ -181,3 +181,96 @@ export function syntheticTopology(
   }
   return t;
 }
+
+/** A share of a shared proxy: `used` is the method behind the cost. */
+export function shareOf(onCpu: number | null, bytes: number | null, used: 'on-cpu' | 'bytes') {
+  return {
+    method: used,
+    share: used === 'on-cpu' ? onCpu : bytes,
+    byMethod: { onCpu, bytes },
+  };
+}
+
+/**
+ * An ambient mesh on node n1: pod shop/front calls `backends` pods shop/svc-0.. through
+ * the node proxy (pod mesh/ztunnel, one process `z`), which delivers to each: svc-i at
+ * i + 1 req/s. The first `viaWaypoint` backends take their inbound traffic through a
+ * waypoint (pod mesh/waypoint, process `w`) between node proxies. Shares of the node
+ * proxy: front half of it on-cpu (0.4 by bytes), svc-i (i + 1) / (2 S) on-cpu, S the
+ * sum of the backends' rates, and by bytes 0.6 of that.
+ */
+export function ambientTopology(
+  backends: number,
+  viaWaypoint = 0,
+): Topology & { costs: PodCost[] } {
+  const pod = (ns: string, name: string, processes: string[]) => ({
+    id: `pod:${ns}/${name}`,
+    namespace: ns,
+    name,
+    node: 'n1',
+    source: 'POD_SOURCE_KUBERNETES' as const,
+    labels: {},
+    processes,
+  });
+  const names = Array.from({ length: backends }, (_, i) => `svc-${i}`);
+  const sum = (backends * (backends + 1)) / 2;
+  const waypointRate = (viaWaypoint * (viaWaypoint + 1)) / 2;
+  const t: Topology & { costs: PodCost[] } = {
+    fromMs: 0,
+    toMs: 60_000,
+    pods: [
+      pod('shop', 'front', ['p:front']),
+      ...names.map((n) => pod('shop', n, [`p:${n}`])),
+      pod('mesh', 'ztunnel', ['z']),
+      ...(viaWaypoint > 0 ? [pod('mesh', 'waypoint', ['w'])] : []),
+    ],
+    processes: [
+      processOf('p:front', 'pod:shop/front', 'app', 'front'),
+      ...names.map((n) => processOf(`p:${n}`, `pod:shop/${n}`, 'app', n)),
+      processOf('z', 'pod:mesh/ztunnel', 'sidecar', 'ztunnel'),
+      ...(viaWaypoint > 0 ? [processOf('w', 'pod:mesh/waypoint', 'sidecar', 'haproxy')] : []),
+    ],
+    externals: [],
+    edges: [
+      edgeOf('p:front', 'z', 9080, sum, 2),
+      ...names.map((n, i) => edgeOf('z', `p:${n}`, 9080, i + 1, 1)),
+      ...(viaWaypoint > 0
+        ? [edgeOf('z', 'w', 15008, waypointRate, 1.5), edgeOf('w', 'z', 15008, waypointRate, 1.2)]
+        : []),
+    ],
+    costs: [],
+  };
+  const ambient = (id: string, share: ReturnType<typeof shareOf>): PodCost => ({
+    ...costOf(id, 0.1, 0.05),
+    mode: 'ambient',
+    proxy: 'ztunnel',
+    modeSigns: ["node proxy ztunnel holds sockets in the pod's namespace"],
+    proxyShare: share,
+  });
+  t.costs.push(ambient('pod:shop/front', shareOf(0.5, 0.4, 'on-cpu')));
+  names.forEach((n, i) => {
+    const onCpu = (i + 1) / (2 * sum);
+    const c = ambient(`pod:shop/${n}`, shareOf(onCpu, 0.6 * onCpu, 'on-cpu'));
+    if (i < viaWaypoint)
+      t.costs.push({
+        ...c,
+        mode: 'ambient+waypoint',
+        waypoint: {
+          process: 'w',
+          proxy: 'haproxy',
+          share: shareOf(null, (i + 1) / waypointRate, 'bytes'),
+          cost: { cpuMsPer1kRequests: 3, millicores: 4, rssMb: 5, rssMbMax: 6 },
+        },
+      });
+    else t.costs.push(c);
+  });
+  const proxyPod = (id: string, mode: 'node-proxy' | 'waypoint', proxy: string): PodCost => ({
+    ...costOf(id, null, null),
+    mode,
+    proxy,
+    modeSigns: [],
+  });
+  t.costs.push(proxyPod('pod:mesh/ztunnel', 'node-proxy', 'ztunnel'));
+  if (viaWaypoint > 0) t.costs.push(proxyPod('pod:mesh/waypoint', 'waypoint', 'haproxy'));
+  return t;
+}

@@ -2,8 +2,8 @@
 // two pods' traffic through sockets in their namespaces, as an agent ships it (ends and
 // hops naming the pod they serve). Each served pod's panel says its mode and shows the
 // node proxy's added latency through it and its share of the node proxy's cost; the node
-// proxy's own pod says its cost counts in the pods it serves. In Debian's Chromium, at
-// three window sizes; screenshots go to test/artifacts/.
+// proxy's own pod says its cost counts in the pods it serves, and is no step of a path.
+// In Debian's Chromium, at three window sizes; screenshots go to test/artifacts/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { test } from 'node:test';
@@ -129,6 +129,15 @@ test("ambient pods: each says its mode, the node proxy's latency through it and 
   await page.goto(`${collector.httpUrl}/?token=${TOKEN}`);
   const nodeOf = (p: Init<ProcessIdentity>) => `p:${NODE}:${p.ref!.pid}:${p.ref!.startTimeTicks}`;
   await until('the pods drawn', async () => (await drawn(page)).nodes.includes(nodeOf(Z)));
+  // The summary bar counts the two ambient pods. Its busiest path, which started at the
+  // node proxy's pod (called by no pod here), is gone: the node proxy's one caller is a
+  // peer outside the pods, so no call between app pods is known.
+  const bar = await until('the summary bar', async () => {
+    const text = await page.locator('.summary-bar').textContent();
+    return text?.startsWith('Mesh cost') && text;
+  });
+  assert.match(bar, /^Mesh cost2 pods ambient \(shared proxies at the pods’ shares\): CPU /);
+  assert.doesNotMatch(bar, /busiest path/);
 
   // amb-b: served by the node proxy, inbound 90 + 90 us per request.
   await clickCanvas(page, await screenOf(page, { kind: 'node', id: nodeOf(B) }));

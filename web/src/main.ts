@@ -208,6 +208,7 @@ class Viewer {
       this.options.colorBy,
       this.options.widthBy,
       scene.links.map((l) => l.rate),
+      scene.groups.some((g) => g.role !== 'app'),
     );
     // The chosen namespace, which may come from a URL before its pods do.
     this.toolbar.showNamespaces(

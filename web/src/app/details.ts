@@ -9,6 +9,7 @@ import type { GraphModel, SceneLink } from '../model/graph.js';
 import { pathThrough } from '../model/mesh-summary.js';
 import { nodeName, podName } from '../model/names.js';
 import { choosePathStep, pathOptions } from '../model/path-choice.js';
+import { sharedProxies } from '../model/shared-proxies.js';
 import { rangeQuery, type TimeRangeChoice } from '../model/time-range.js';
 import { waterfall } from '../model/waterfall.js';
 import { ApiError, api } from '../ui/api.js';
@@ -16,7 +17,7 @@ import { histogramChart } from '../ui/charts.js';
 import { button, el, replace } from '../ui/dom.js';
 import { edgePanel } from '../ui/edge-panel.js';
 import { pathEditor } from '../ui/path-editor.js';
-import { nodePanel, podPanel } from '../ui/pod-panel.js';
+import { nodePanel, podPanel, type SharedContext } from '../ui/pod-panel.js';
 import { waterfallPanel } from '../ui/waterfall-panel.js';
 
 export interface DetailsContext {
@@ -105,17 +106,21 @@ export class Details {
         const processes = pod.processes
           .map((id) => model.processes.get(id))
           .filter((p) => p !== undefined);
-        const panel = podPanel(pod, model.costs.get(pod.id), processes, process?.id);
-        panel.append(
-          button('where the time goes through this pod', () =>
-            this.context.showWaterfall(
-              pathThrough(pod.id, model.edges.values(), model.processes, model.costs),
+        const shared = this.sharedContext(pod.id);
+        const panel = podPanel(pod, model.costs.get(pod.id), processes, process?.id, shared);
+        // A shared proxy is no step of a path: its pods' panels offer theirs.
+        if (shared.role === 'app')
+          panel.append(
+            button('where the time goes through this pod', () =>
+              this.context.showWaterfall(
+                pathThrough(pod.id, model.edges.values(), model.processes, model.costs),
+              ),
             ),
-          ),
-        );
+          );
         // A meshed pod's added latency distributions, fetched (at most every 5 s) and
-        // kept across the panel's re-renders between fetches.
-        const meshed = Boolean(model.costs.get(pod.id)?.proxy);
+        // kept across the panel's re-renders between fetches; a shared proxy's are in the
+        // pods it serves.
+        const meshed = shared.role === 'app' && Boolean(model.costs.get(pod.id)?.proxy);
         if (meshed) panel.append(this.podHistograms);
         replace(this.panel, panel);
         if (meshed && (force || Date.now() - this.detailFetchedMs >= 5000)) {
@@ -172,11 +177,37 @@ export class Details {
       });
   }
 
+  /** A pod's place among the shared proxies, for its panel. */
+  private sharedContext(podId: string): SharedContext {
+    const { model } = this.context;
+    const sp = sharedProxies({ pods: model.pods, processes: model.processes, costs: model.costs });
+    const named = (pod: string) => ({ pod, name: podName(model, pod) });
+    const servedBy = (kind: 'node-proxy' | 'waypoint') => {
+      const s = sp.served.find((x) => x.pod === podId && x.kind === kind);
+      return s ? named(s.proxyPod) : null;
+    };
+    return {
+      role: sp.roles.get(podId) ?? 'app',
+      serves: sp.served
+        .filter((s) => s.proxyPod === podId)
+        .map((s) => ({ ...named(s.pod), share: s.share })),
+      nodeProxy: servedBy('node-proxy'),
+      waypoint: servedBy('waypoint'),
+      open: (pod) => this.context.select({ kind: 'node', id: pod }),
+    };
+  }
+
   /** The path's waterfall, when a path is shown. */
   renderWaterfall(): void {
-    const pods = this.waterfallPods;
-    if (!pods) return;
     const { model } = this.context;
+    // A shared proxy's pod is no step (one may come from an old link): left out.
+    const roles = sharedProxies({
+      pods: model.pods,
+      processes: model.processes,
+      costs: model.costs,
+    }).roles;
+    const pods = this.waterfallPods?.filter((pod) => !roles.has(pod));
+    if (!pods) return;
     const name = (id: string) => podName(model, id);
     const w = waterfall({
       pods,
@@ -186,7 +217,7 @@ export class Details {
     });
     // The path's choices are made again only when they change, so that a live update
     // does not close a list someone has open.
-    const steps = pathOptions(pods, model.edges.values(), model.processes);
+    const steps = pathOptions(pods, model.edges.values(), model.processes, model.costs);
     const key = JSON.stringify([pods, steps.map((s) => s.map((o) => o.pod))]);
     if (this.pathEditor?.key !== key)
       this.pathEditor = {
@@ -197,9 +228,16 @@ export class Details {
           ),
         ),
       };
+    const throughShared = pods.length >= 2 && !directCall(pods[0]!, pods[1]!, model);
     const body = w
       ? waterfallPanel(w, name)
-      : el('p', { class: 'muted' }, 'The first call of this path has no timed exchanges yet.');
+      : el(
+          'p',
+          { class: 'muted' },
+          throughShared
+            ? 'The first call of this path goes through a shared node proxy (ambient mode): the waterfall cannot split its time yet; each pod’s panel gives the node proxy’s added latency through it.'
+            : 'The first call of this path has no timed exchanges yet.',
+        );
     const details = this.panel;
     if (details.firstChild === this.pathEditor.element) {
       while (details.childNodes.length > 1) details.lastChild!.remove();
@@ -247,4 +285,12 @@ export class Details {
       ),
     );
   }
+}
+
+/** An edge from a process of one pod straight to a process of the other. */
+function directCall(from: string, to: string, model: GraphModel): boolean {
+  for (const e of model.edges.values())
+    if (model.processes.get(e.source)?.pod === from && model.processes.get(e.target)?.pod === to)
+      return true;
+  return false;
 }

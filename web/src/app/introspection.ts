@@ -30,6 +30,8 @@ export function exposeIntrospection(
     },
     screenOf: (hit) => graph.screenOf(hit),
     podLabels: () => graph.drawnPodLabels,
+    texts: () => graph.drawnTexts,
+    shapes: () => graph.drawnShapes,
     position,
     pixelAt: (p) => graph.pixelAt(p),
     pan: (ms, dx, dy) =>

@@ -12,6 +12,7 @@ import type {
   TopologyProcess,
 } from './api-types.js';
 import { formatBytes, formatMs, formatRate } from './format.js';
+import { type PodRole, sharedProxies, shareText } from './shared-proxies.js';
 
 export type NodeKind = 'app' | 'sidecar' | 'external';
 export type WidthBy = 'requests' | 'bytes';
@@ -53,6 +54,27 @@ export interface SceneLink {
   members?: string[];
   /** What the edge label says when zoomed in: its rate and the colour's measure. */
   text: string;
+  /**
+   * An end is in a shared proxy's pod (a node proxy, a waypoint): the edge is the
+   * mechanism that carries the apps' calls, drawn faint so the apps' own calls stand out.
+   */
+  shared?: boolean;
+}
+
+/**
+ * A shared proxy serving a pod: drawn as a dashed link from the proxy's pod to the pod,
+ * not a traffic edge, saying the pod's share of the proxy's cost and how it was split.
+ */
+export interface ShareLink {
+  /** `share:<proxy pod>><served pod>`: stable across updates. */
+  id: string;
+  /** The shared proxy's pod (a group id). */
+  from: string;
+  /** The served pod (a group id). */
+  to: string;
+  kind: 'node-proxy' | 'waypoint';
+  /** "42% by on-cpu"; a waypoint's says so ("waypoint 30% by bytes"). */
+  text: string;
 }
 
 export interface SceneGroup {
@@ -60,12 +82,20 @@ export interface SceneGroup {
   namespace: string;
   name: string;
   nodes: string[];
+  /** An app's pod, or a proxy shared by other pods, drawn apart from them (shared-band.ts). */
+  role: PodRole;
+  /** For a shared proxy's pod: how many pods of the data it serves. */
+  serves: number;
   /** Inbound + outbound added latency p50 (ms), for the overhead colouring. */
   overheadMs: number | null;
   /** The pod's sidecar's added latency p50 per direction (ms), or null without a sidecar. */
   sidecar: {
     /** What adds it: a sidecar in the pod, or a node proxy outside it (ambient mode). */
     via: 'sidecar' | 'node proxy';
+    /** The proxy's executable name (ztunnel for a node proxy). Untrusted text. */
+    proxy: string;
+    /** A waypoint carries the pod's inbound traffic too (its time is not in inboundMs). */
+    waypoint: boolean;
     inboundMs: number | null;
     outboundMs: number | null;
   } | null;
@@ -75,6 +105,8 @@ export interface Scene {
   nodes: SceneNode[];
   links: SceneLink[];
   groups: SceneGroup[];
+  /** Shared proxies serving pods, both ends in the scene. */
+  shares: ShareLink[];
 }
 
 export interface SceneOptions {
@@ -223,6 +255,13 @@ export class GraphModel {
     this.groupMembers = new Map(
       nodes.filter((n) => n.members).map((n) => [n.id, n.members!] as const),
     );
+    const sp = sharedProxies({ pods: this.pods, processes: this.processes, costs: this.costs });
+    const groupOf = new Map(nodes.map((n) => [n.id, n.group]));
+    const isShared = (id: string) => {
+      const group = groupOf.get(id);
+      return group ? sp.roles.has(group) : false;
+    };
+    for (const l of grouped.links) if (isShared(l.source) || isShared(l.target)) l.shared = true;
     const groups = new Map<string, SceneGroup>();
     for (const n of nodes) {
       if (!n.group) continue;
@@ -230,28 +269,45 @@ export class GraphModel {
       let g = groups.get(pod.id);
       if (!g) {
         const cost = this.costs.get(pod.id);
+        const role = sp.roles.get(pod.id) ?? 'app';
         const parts = [cost?.inbound?.addedLatency.p50Ms, cost?.outbound?.addedLatency.p50Ms];
         const known = parts.filter((v): v is number => typeof v === 'number');
+        const meshed =
+          role === 'app' &&
+          cost?.proxy &&
+          (cost.mode === 'sidecar' || cost.mode === 'ambient' || cost.mode === 'ambient+waypoint');
         g = {
           id: pod.id,
           namespace: pod.namespace,
           name: pod.name,
           nodes: [],
-          overheadMs: known.length > 0 ? known.reduce((a, b) => a + b, 0) : null,
-          sidecar:
-            cost?.proxy && (cost.mode === 'sidecar' || cost.mode === 'ambient')
-              ? {
-                  via: cost.mode === 'ambient' ? 'node proxy' : 'sidecar',
-                  inboundMs: cost.inbound?.addedLatency.p50Ms ?? null,
-                  outboundMs: cost.outbound?.addedLatency.p50Ms ?? null,
-                }
-              : null,
+          role,
+          serves: sp.served.filter((s) => s.proxyPod === pod.id).length,
+          overheadMs: role === 'app' && known.length > 0 ? known.reduce((a, b) => a + b, 0) : null,
+          sidecar: meshed
+            ? {
+                via: cost.mode === 'sidecar' ? 'sidecar' : 'node proxy',
+                proxy: cost.proxy!,
+                waypoint: cost.waypoint !== null,
+                inboundMs: cost.inbound?.addedLatency.p50Ms ?? null,
+                outboundMs: cost.outbound?.addedLatency.p50Ms ?? null,
+              }
+            : null,
         };
         groups.set(pod.id, g);
       }
       g.nodes.push(n.id);
     }
-    return { nodes, links: grouped.links, groups: [...groups.values()] };
+    const shares: ShareLink[] = sp.served
+      .filter((s) => groups.has(s.proxyPod) && groups.has(s.pod))
+      .map((s) => ({
+        id: `share:${s.proxyPod}>${s.pod}`,
+        from: s.proxyPod,
+        to: s.pod,
+        kind: s.kind,
+        text: `${s.kind === 'waypoint' ? 'waypoint ' : ''}${shareText(s.share)}`,
+      }));
+    return { nodes, links: grouped.links, groups: [...groups.values()], shares };
   }
 
   /** The processes a grouped node of the last scene stands for. */
@@ -366,16 +422,26 @@ function linkText(l: SceneLink, widthBy: WidthBy, colorBy: ColorBy, multiplexed:
 
 /**
  * A pod's label: its name and, when meshed, what its sidecar (or the node proxy serving
- * it) adds to each request (p50 per direction), so the cost reads without a click.
+ * it, "via ztunnel") adds to each request (p50 per direction), so the cost reads without
+ * a click, and the waypoint its inbound traffic also goes through (whose time is not in
+ * those figures). A shared proxy's pod says what it is and how many pods it serves.
  */
 export function podLabelLines(g: SceneGroup): string[] {
   const name = `${g.namespace}/${g.name}`;
+  const pods = (n: number) => `${n} pod${n === 1 ? '' : 's'}`;
+  if (g.role === 'node-proxy')
+    return [name, `node proxy, shared${g.serves > 0 ? ` · serves ${pods(g.serves)}` : ''}`];
+  if (g.role === 'waypoint')
+    return [name, `waypoint, shared${g.serves > 0 ? ` · inbound of ${pods(g.serves)}` : ''}`];
   if (!g.sidecar) return [name];
   const part = (ms: number | null) => (ms === null ? '–' : `+${formatMs(ms)}`);
-  return [
+  const via = g.sidecar.via === 'sidecar' ? 'sidecar' : `via ${g.sidecar.proxy}`;
+  const lines = [
     name,
-    `${g.sidecar.via} in ${part(g.sidecar.inboundMs)} · out ${part(g.sidecar.outboundMs)}`,
+    `${via} in ${part(g.sidecar.inboundMs)} · out ${part(g.sidecar.outboundMs)}`,
   ];
+  if (g.sidecar.waypoint) lines.push('inbound also via a waypoint');
+  return lines;
 }
 
 /** A peer by its name or address; the kernel's folded peers by what they stand for. */

@@ -14,6 +14,20 @@ export interface Introspection {
   drawn(): { nodes: string[]; links: string[]; groups: string[] };
   /** The pod labels drawn in the last frame: their boxes on the canvas (CSS pixels). */
   podLabels(): { id: string; box: Box; lines: string[] }[];
+  /**
+   * The other labels drawn in the last frame: each served pod's shares, a line per
+   * shared proxy serving it (id `shares:<pod>`), and the shared proxies' band caption
+   * (id `band`).
+   */
+  texts(): { id: string; box: Box; lines: string[] }[];
+  /**
+   * The shared proxies' band and every pod's outline, as boxes on the canvas in the last
+   * frame (CSS pixels); a pod's role says whether it is an app's or a shared proxy's.
+   */
+  shapes(): {
+    band: Box | null;
+    pods: { id: string; role: 'app' | 'node-proxy' | 'waypoint'; box: Box }[];
+  };
   /** Where a node, or the middle of an edge, is on the canvas (CSS pixels). */
   screenOf(hit: Hit): Point | null;
   /** A node's world position. */

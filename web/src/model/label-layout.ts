@@ -61,6 +61,19 @@ class BoxGrid {
     return area;
   }
 
+  /** The boxes in the grid within `margin` of `box` (and some a little further). */
+  near(box: Box, margin: number): Set<Box> {
+    const around = {
+      x: box.x - margin,
+      y: box.y - margin,
+      width: box.width + 2 * margin,
+      height: box.height + 2 * margin,
+    };
+    const found = new Set<Box>();
+    for (const key of this.keys(around)) for (const b of this.cells.get(key) ?? []) found.add(b);
+    return found;
+  }
+
   private *keys(box: Box): Generator<string> {
     const x0 = Math.floor(box.x / CELL);
     const x1 = Math.floor((box.x + box.width) / CELL);
@@ -70,10 +83,53 @@ class BoxGrid {
   }
 }
 
-/** Places labels in the order given (put the most important first). */
+/** The distance between two boxes; 0 where they touch or overlap. */
+export function boxDistance(a: Box, b: Box): number {
+  const dx = Math.max(0, a.x - (b.x + b.width), b.x - (a.x + a.width));
+  const dy = Math.max(0, a.y - (b.y + b.height), b.y - (a.y + a.height));
+  return Math.hypot(dx, dy);
+}
+
+/** Pixels within which two distances count as the same (a label filling a gap between two pods). */
+const SAME_DISTANCE = 2;
+
+/**
+ * The regions labels belong to (pods' outlines), for keeping each label's places to
+ * those where it reads as its own region's: none clearly nearer to another region. A
+ * label pushed away by crowded neighbours would otherwise end up beside another pod.
+ */
+export class Regions {
+  private readonly grid = new BoxGrid();
+
+  constructor(regions: Iterable<Box>) {
+    for (const r of regions) this.grid.add(r);
+  }
+
+  /** The places (top-left corners of a `width` x `height` label) nearest to `own`. */
+  nearestTo(
+    places: readonly { x: number; y: number }[],
+    width: number,
+    height: number,
+    own: Box,
+  ): { x: number; y: number }[] {
+    return places.filter((p) => {
+      const box = { x: p.x, y: p.y, width, height };
+      const d = boxDistance(box, own);
+      for (const other of this.grid.near(box, d))
+        if (other !== own && boxDistance(box, other) + SAME_DISTANCE < d) return false;
+      return true;
+    });
+  }
+}
+
+/**
+ * Places labels in the order given (put the most important first). With `view` (the
+ * canvas), a place partly outside it counts as covered there: a label is not cut.
+ */
 export function placeLabels(
   requests: readonly LabelRequest[],
   obstacles: readonly Box[] = [],
+  view?: Box,
 ): PlacedLabel[] {
   const grid = new BoxGrid();
   for (const o of obstacles) grid.add(o);
@@ -83,7 +139,8 @@ export function placeLabels(
     let bestArea = Number.POSITIVE_INFINITY;
     for (const p of r.places) {
       const box = { x: p.x, y: p.y, width: r.width, height: r.height };
-      const area = grid.covered(box);
+      const outside = view ? box.width * box.height - overlapArea(box, view) : 0;
+      const area = grid.covered(box) + outside;
       if (area < bestArea) {
         best = box;
         bestArea = area;
@@ -99,8 +156,10 @@ export function placeLabels(
 
 /**
  * The places to try for a label of a region (a pod's outline, by its bounding box):
- * centred above it, centred below it, then further above and below in steps of the
- * label's height, so crowded neighbours stack their labels instead of covering them.
+ * centred above it, centred below it; beside it on the right, past `right` pixels (its
+ * marks' own labels), when given; then further above and below in steps of the label's
+ * height, so crowded neighbours stack their labels instead of covering them (a label
+ * beside its pod reads as its own sooner than one three pods up).
  * Shifted sideways to stay within `view` (the canvas) when the region is in it: a pod at
  * the edge keeps its label on screen.
  */
@@ -111,6 +170,7 @@ export function placesAround(
   view?: Box,
   gap = 4,
   steps = 4,
+  right?: number,
 ): { x: number; y: number }[] {
   let x = region.x + region.width / 2 - width / 2;
   if (view && overlapArea(region, view) > 0)
@@ -121,7 +181,37 @@ export function placesAround(
     { x, y: above },
     { x, y: below },
   ];
+  if (right !== undefined)
+    places.push({
+      x: region.x + region.width + right + gap,
+      y: region.y + region.height / 2 - height / 2,
+    });
   for (let k = 1; k <= steps; k++)
     places.push({ x, y: above - k * height }, { x, y: below + k * height });
+  return places;
+}
+
+/**
+ * The places to try for a label of a point on a line (a share link where it turns into
+ * its pod): left of it, centred, then just above and below, then further up and down in
+ * steps of the label's height, then right of it above and below.
+ */
+export function placesBeside(
+  at: { x: number; y: number },
+  width: number,
+  height: number,
+  gap = 3,
+  steps = 3,
+): { x: number; y: number }[] {
+  const left = at.x - gap - width;
+  const right = at.x + gap;
+  const places = [
+    { x: left, y: at.y - height / 2 },
+    { x: left, y: at.y - height - 1 },
+    { x: left, y: at.y + 1 },
+  ];
+  for (let k = 1; k < steps; k++)
+    places.push({ x: left, y: at.y - (k + 1) * height - 1 }, { x: left, y: at.y + k * height + 1 });
+  places.push({ x: right, y: at.y - height - 2 }, { x: right, y: at.y + 2 });
   return places;
 }

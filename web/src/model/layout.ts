@@ -2,10 +2,15 @@
 //   layered: callers left of callees (pods as units, their processes stacked inside),
 //            which reads like a request's path through the mesh;
 //   force:   d3-force with each pod's processes pulled together, for tangled meshes.
+// Either way the shared proxies (node proxies, waypoints) are not among the apps: they go
+// in a band below them (shared-band.ts), and the apps are laid out by the calls that
+// pass through those proxies where podCalls can tell them.
 // Positions already on screen are kept (live updates must not move what the user is
 // looking at); only new nodes are placed. Pure: d3-force is run by hand, tick by tick.
 import { forceCollide, forceLink, forceManyBody, forceSimulation } from 'd3';
 import type { Scene, SceneNode } from './graph.js';
+import { podCalls } from './pod-calls.js';
+import { placeBand, sharedGroupIds, sharedNodeIds } from './shared-band.js';
 
 export interface Point {
   x: number;
@@ -98,16 +103,21 @@ export function layers(unitIds: readonly string[], arcs: ReadonlyMap<string, Set
 
 export function layeredLayout(scene: Scene): Map<string, Point> {
   const { units, unitOf } = unitsOf(scene);
+  const shared = sharedGroupIds(scene);
   const arcs = new Map<string, Set<string>>();
   const callers = new Map<string, Set<string>>();
-  for (const l of scene.links) {
-    const a = unitOf.get(l.source);
-    const b = unitOf.get(l.target);
-    if (!a || !b || a === b) continue;
-    arcs.set(a, (arcs.get(a) ?? new Set()).add(b));
-    callers.set(b, (callers.get(b) ?? new Set()).add(a));
-  }
-  const ids = [...units.keys()];
+  // Calls between units, through the shared proxies where they can be followed.
+  const calls = podCalls(
+    scene.links.map((l) => ({ source: l.source, target: l.target, requestsPerS: l.rate })),
+    new Map([...unitOf].map(([node, unit]) => [node, { pod: unit }])),
+    shared,
+  );
+  for (const [a, out] of calls)
+    for (const b of out.keys()) {
+      arcs.set(a, (arcs.get(a) ?? new Set()).add(b));
+      callers.set(b, (callers.get(b) ?? new Set()).add(a));
+    }
+  const ids = [...units.keys()].filter((id) => !shared.has(id));
   const layerOf = layers(ids, arcs);
   const columns: string[][] = [];
   for (const id of ids.sort()) {
@@ -135,7 +145,7 @@ export function layeredLayout(scene: Scene): Map<string, Point> {
     }
 
   // A column taller than the picture is wide wraps into sub-columns.
-  const total = scene.nodes.length;
+  const total = scene.nodes.length - sharedNodeIds(scene).size;
   const maxRows = Math.max(8, Math.ceil(Math.sqrt(total) * 2));
   const positions = new Map<string, Point>();
   let x = 0;
@@ -146,7 +156,7 @@ export function layeredLayout(scene: Scene): Map<string, Point> {
     for (const id of column) {
       const unit = units.get(id)!;
       if (rows > 0 && rows + unit.nodes.length > maxRows) {
-        x += LAYOUT.layerGap * 0.6;
+        x += LAYOUT.layerGap * 0.75;
         rows = 0;
         y = 0;
       }
@@ -157,6 +167,7 @@ export function layeredLayout(scene: Scene): Map<string, Point> {
     }
     x += LAYOUT.layerGap;
   }
+  for (const [id, p] of placeBand(scene, positions, LAYOUT.rowGap)) positions.set(id, p);
   return positions;
 }
 
@@ -179,15 +190,18 @@ export function forceLayout(
     fy?: number;
   }
   const seed = layeredLayout(scene);
-  const nodes: SimNode[] = scene.nodes.map((n) => {
-    const p = start.get(n.id) ?? seed.get(n.id)!;
-    const node: SimNode = { id: n.id, group: n.group, x: p.x, y: p.y };
-    if (options.fixed?.has(n.id)) {
-      node.fx = p.x;
-      node.fy = p.y;
-    }
-    return node;
-  });
+  const band = sharedNodeIds(scene);
+  const nodes: SimNode[] = scene.nodes
+    .filter((n) => !band.has(n.id))
+    .map((n) => {
+      const p = start.get(n.id) ?? seed.get(n.id)!;
+      const node: SimNode = { id: n.id, group: n.group, x: p.x, y: p.y };
+      if (options.fixed?.has(n.id)) {
+        node.fx = p.x;
+        node.fy = p.y;
+      }
+      return node;
+    });
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const links = scene.links
     .filter((l) => byId.has(l.source) && byId.has(l.target) && l.source !== l.target)
@@ -234,33 +248,53 @@ export function forceLayout(
     .stop();
   const ticks = options.ticks ?? 150;
   simulation.tick(ticks);
-  return new Map(nodes.map((n) => [n.id, { x: n.x, y: n.y }]));
+  const out = new Map(nodes.map((n) => [n.id, { x: n.x, y: n.y }]));
+  for (const [id, p] of placeBand(scene, out, LAYOUT.rowGap, start)) out.set(id, p);
+  return out;
 }
 
 /**
  * The positions for a scene: what was placed before stays where it is, and new nodes
  * take their place from the chosen layout (force runs with the old nodes held still).
+ * The shared proxies' band follows the apps: below them, moved down only when new apps
+ * are placed below it.
  */
 export function place(
   scene: Scene,
   kind: LayoutKind,
   previous: ReadonlyMap<string, Point> = new Map(),
 ): Map<string, Point> {
-  const missing = scene.nodes.filter((n) => !previous.has(n.id));
+  const band = sharedNodeIds(scene);
+  const apps = scene.nodes.filter((n) => !band.has(n.id));
+  const missing = apps.filter((n) => !previous.has(n.id));
   const positions = new Map<string, Point>();
-  for (const n of scene.nodes) {
+  for (const n of apps) {
     const p = previous.get(n.id);
     if (p) positions.set(n.id, p);
   }
-  if (missing.length === 0) return positions;
+  if (missing.length > 0) placeApps(scene, kind, positions, missing);
+  for (const [id, p] of placeBand(scene, positions, LAYOUT.rowGap, previous)) positions.set(id, p);
+  return positions;
+}
+
+/** Places the `missing` apps among those in `positions` (the apps already placed). */
+function placeApps(
+  scene: Scene,
+  kind: LayoutKind,
+  positions: Map<string, Point>,
+  missing: readonly SceneNode[],
+): void {
   if (kind === 'force') {
     const fixed = new Set(positions.keys());
     const placed = forceLayout(scene, positions, { fixed, ticks: fixed.size > 0 ? 60 : 150 });
     for (const n of missing) positions.set(n.id, placed.get(n.id)!);
-    return positions;
+    return;
   }
   const fresh = layeredLayout(scene);
-  if (positions.size === 0) return fresh;
+  if (positions.size === 0) {
+    for (const n of missing) positions.set(n.id, fresh.get(n.id)!);
+    return;
+  }
   // New nodes of a pod already drawn go under it; others to the layered spot, shifted
   // below everything so they cannot land on a node that stays.
   const bottom = Math.max(...[...positions.values()].map((p) => p.y)) + LAYOUT.unitGap * 2;
@@ -283,7 +317,6 @@ export function place(
       positions.set(n.id, { x: f.x, y: bottom + (f.y - topOfFresh) });
     }
   }
-  return positions;
 }
 
 /** The smallest rectangle holding every point, padded. */
@@ -302,14 +335,22 @@ export function bounds(points: Iterable<Point>, pad = 40) {
   return { x0: x0 - pad, y0: y0 - pad, x1: x1 + pad, y1: y1 + pad };
 }
 
-/** The zoom (scale and translation) that fits a rectangle into a viewport. */
+/**
+ * The zoom (scale and translation) that fits a rectangle into a viewport, `room` pixels
+ * kept clear on every side (for labels, whose size does not follow the zoom).
+ */
 export function fitTransform(
   box: { x0: number; y0: number; x1: number; y1: number },
   width: number,
   height: number,
   maxScale = 2,
+  room = 0,
 ) {
-  const k = Math.min(maxScale, width / (box.x1 - box.x0), height / (box.y1 - box.y0));
+  const k = Math.min(
+    maxScale,
+    Math.max(1, width - 2 * room) / (box.x1 - box.x0),
+    Math.max(1, height - 2 * room) / (box.y1 - box.y0),
+  );
   return {
     k,
     x: (width - k * (box.x0 + box.x1)) / 2,

@@ -1,19 +1,29 @@
-// What the mesh costs in the view's window, for the summary bar: the sidecars' CPU and
-// memory in all against the apps', and the added latency per request along the busiest
-// path between pods. Pure, so it is unit tested in node.
+// What the mesh costs in the view's window, for the summary bar: the proxies' CPU and
+// memory in all (sidecars, and the shares of node proxies and waypoints put to the pods
+// they serve) against the apps', and the added latency per request along the busiest
+// path between app pods. Pure, so it is unit tested in node.
 import type { PodCost, TopologyEdge, TopologyProcess } from './api-types.js';
+import { podCalls } from './pod-calls.js';
+import { sharedProxyRoles } from './shared-proxies.js';
 
 export interface MeshSummary {
   /** Pods with a sidecar. */
   sidecars: number;
-  /** Pods whose traffic a node proxy carries (ambient mode); their share of it is in sidecarMillicores and sidecarRssMb. */
+  /**
+   * Pods whose traffic a node proxy carries (ambient mode), without a waypoint; their
+   * share of it is in sidecarMillicores and sidecarRssMb.
+   */
   ambientPods: number;
+  /** Pods in ambient mode whose inbound traffic a waypoint carries too (its part counts too). */
+  waypointPods: number;
+  /** The proxies' CPU and memory: sidecars', and the shared proxies' at the pods' shares. */
   sidecarMillicores: number;
   appMillicores: number;
   sidecarRssMb: number;
   appRssMb: number;
   /**
-   * The busiest path: from the pod that takes the most requests from no other pod,
+   * The busiest path between app pods (never a shared proxy's: podCalls), from the pod
+   * that takes the most requests from no other pod,
    * following each pod's busiest call to a meshed pod not yet on the path (to any pod
    * when it calls no meshed one). Null without an edge between two pods.
    */
@@ -27,6 +37,8 @@ export interface MeshSummary {
     /** Sidecar crossings on the path with a figure, and all of them. */
     crossingsKnown: number;
     crossings: number;
+    /** A node proxy, not a sidecar, carries some of the pods' traffic on the path. */
+    nodeProxy: boolean;
   } | null;
 }
 
@@ -36,18 +48,24 @@ export function meshSummary(input: {
   processes: ReadonlyMap<string, TopologyProcess>;
 }): MeshSummary {
   const costs = new Map([...input.costs].map((c) => [c.pod, c]));
+  const shared = new Set(sharedProxyRoles(costs.values(), input.processes).keys());
   let sidecars = 0;
   let ambientPods = 0;
+  let waypointPods = 0;
   let sidecarMillicores = 0;
   let appMillicores = 0;
   let sidecarRssMb = 0;
   let appRssMb = 0;
   for (const c of costs.values()) {
+    // A shared proxy's own pod: its cost is in the pods it serves, at their shares.
+    if (shared.has(c.pod)) continue;
     if (c.proxy && c.mode === 'sidecar') sidecars++;
     if (c.proxy && c.mode === 'ambient') ambientPods++;
-    if (c.sidecar) {
-      sidecarMillicores += c.sidecar.millicores;
-      sidecarRssMb += c.sidecar.rssMb ?? 0;
+    if (c.proxy && c.mode === 'ambient+waypoint') waypointPods++;
+    for (const proxy of [c.sidecar, c.waypoint?.cost]) {
+      if (!proxy) continue;
+      sidecarMillicores += proxy.millicores;
+      sidecarRssMb += proxy.rssMb ?? 0;
     }
     if (c.app) {
       appMillicores += c.app.millicores;
@@ -57,32 +75,13 @@ export function meshSummary(input: {
   return {
     sidecars,
     ambientPods,
+    waypointPods,
     sidecarMillicores,
     appMillicores,
     sidecarRssMb,
     appRssMb,
-    path: busiestPath(input.edges, input.processes, costs),
+    path: busiestPath(input.edges, input.processes, costs, shared),
   };
-}
-
-/** Requests/s between pods: calls.get(from).get(to); each direction once. */
-export function podCalls(
-  edges: Iterable<TopologyEdge>,
-  processes: ReadonlyMap<string, TopologyProcess>,
-): Map<string, Map<string, number>> {
-  const calls = new Map<string, Map<string, number>>();
-  for (const e of edges) {
-    const from = processes.get(e.source)?.pod;
-    const to = processes.get(e.target)?.pod;
-    if (!from || !to || from === to) continue;
-    let out = calls.get(from);
-    if (!out) {
-      out = new Map();
-      calls.set(from, out);
-    }
-    out.set(to, (out.get(to) ?? 0) + e.requestsPerS);
-  }
-  return calls;
 }
 
 /**
@@ -111,7 +110,11 @@ export function pathThrough(
   processes: ReadonlyMap<string, TopologyProcess>,
   costs: ReadonlyMap<string, PodCost>,
 ): string[] {
-  const calls = podCalls(edges, processes);
+  const calls = podCalls(
+    edges,
+    processes,
+    new Set(sharedProxyRoles(costs.values(), processes).keys()),
+  );
   const callers = (to: string) =>
     [...calls.entries()].flatMap(([from, out]) =>
       out.has(to) ? [[from, out.get(to)!] as [string, number]] : [],
@@ -142,8 +145,9 @@ function busiestPath(
   edges: Iterable<TopologyEdge>,
   processes: ReadonlyMap<string, TopologyProcess>,
   costs: ReadonlyMap<string, PodCost>,
+  shared: ReadonlySet<string>,
 ): MeshSummary['path'] {
-  const calls = podCalls(edges, processes);
+  const calls = podCalls(edges, processes, shared);
   const called = new Set([...calls.values()].flatMap((out) => [...out.keys()]));
   const total = (pod: string) => [...(calls.get(pod)?.values() ?? [])].reduce((a, b) => a + b, 0);
   const roots = [...calls.keys()].filter((p) => !called.has(p));
@@ -159,9 +163,11 @@ function busiestPath(
   let addedMeanMs = 0;
   let crossings = 0;
   let crossingsKnown = 0;
+  let nodeProxy = false;
   pods.forEach((pod, i) => {
     const cost = costs.get(pod);
     if (!cost?.proxy) return;
+    if (cost.mode !== 'sidecar') nodeProxy = true;
     // Inbound where the path enters the pod, outbound where it leaves it.
     const crossed = [i > 0 && cost.inbound, i < pods.length - 1 && cost.outbound];
     for (const d of crossed) {
@@ -174,5 +180,5 @@ function busiestPath(
       }
     }
   });
-  return { pods, addedMeanMs, crossingsKnown, crossings };
+  return { pods, addedMeanMs, crossingsKnown, crossings, nodeProxy };
 }

@@ -1,9 +1,22 @@
 // A path of pods chosen by hand for the waterfall (frontend -> catalog-2 -> ratings): at
 // each step the pods the one before it calls, busiest first; choosing one keeps the steps
 // before it and goes on by the busiest calls from there, and a step can end the path.
-// The first step offers every pod that calls another. Pure, unit tested in node.
+// The first step offers every pod that calls another. The steps are app pods: a shared
+// proxy's pod (a node proxy, a waypoint) is never one, and calls are followed through it
+// where podCalls can tell where they go. Pure, unit tested in node.
 import type { PodCost, TopologyEdge, TopologyProcess } from './api-types.js';
-import { onward, podCalls } from './mesh-summary.js';
+import { onward } from './mesh-summary.js';
+import { podCalls } from './pod-calls.js';
+import { sharedProxyRoles } from './shared-proxies.js';
+
+/** Calls between app pods, through the view's shared proxies. */
+function appCalls(
+  edges: Iterable<TopologyEdge>,
+  processes: ReadonlyMap<string, TopologyProcess>,
+  costs: ReadonlyMap<string, PodCost>,
+) {
+  return podCalls(edges, processes, new Set(sharedProxyRoles(costs.values(), processes).keys()));
+}
 
 export interface StepOption {
   pod: string;
@@ -19,8 +32,9 @@ export function pathOptions(
   path: readonly string[],
   edges: Iterable<TopologyEdge>,
   processes: ReadonlyMap<string, TopologyProcess>,
+  costs: ReadonlyMap<string, PodCost>,
 ): StepOption[][] {
-  const calls = podCalls(edges, processes);
+  const calls = appCalls(edges, processes, costs);
   const byRate = (a: StepOption, b: StepOption) =>
     b.requestsPerS - a.requestsPerS || a.pod.localeCompare(b.pod);
   const starts = [...calls.entries()]
@@ -52,5 +66,5 @@ export function choosePathStep(
   costs: ReadonlyMap<string, PodCost>,
 ): string[] {
   if (pod === null) return path.slice(0, Math.max(2, index));
-  return onward([...path.slice(0, index), pod], podCalls(edges, processes), costs);
+  return onward([...path.slice(0, index), pod], appCalls(edges, processes, costs), costs);
 }

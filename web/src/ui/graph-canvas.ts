@@ -3,6 +3,9 @@
 // panning: everything is in world coordinates and a pan or zoom only changes the
 // transform. Marks are batched by colour and width, so a frame is a few dozen strokes.
 // Text goes through fillText, which draws characters and never interprets them.
+// The mesh's shared proxies (node proxies, waypoints) are drawn apart from the apps: in
+// a band below them, as boxes rather than outlines, with dashed links (not edges) to the
+// pods they serve, each saying that pod's share (shared-band.ts places them).
 import { type D3ZoomEvent, select, type ZoomTransform, zoom, zoomIdentity } from 'd3';
 import { colourOf, widthScale } from '../model/encoding.js';
 import { type Hit, hitTest, hullOf, linkPath, NODE_RADIUS } from '../model/geometry.js';
@@ -13,8 +16,21 @@ import {
   type SceneLink,
   type SceneNode,
 } from '../model/graph.js';
-import { type Box, placeLabels, placesAround } from '../model/label-layout.js';
+import {
+  type Box,
+  placeLabels,
+  placesAround,
+  placesBeside,
+  Regions,
+} from '../model/label-layout.js';
 import { bounds, fitTransform, type Point } from '../model/layout.js';
+import {
+  bandBox,
+  HULL_PAD,
+  type ShareRoute,
+  shareRoutes,
+  shareTags,
+} from '../model/shared-band.js';
 
 export interface GraphCallbacks {
   select(hit: Hit | null): void;
@@ -25,6 +41,17 @@ const KIND_FILL = { app: '#3b6fb6', sidecar: '#e07b1a', external: '#6b7280' } as
 const FONT = '11px system-ui, sans-serif';
 const POD_FONT = '11px system-ui, sans-serif';
 const POD_LINE = 13;
+/** The shared proxies' colours: their band, their boxes and their links to the pods. */
+const SHARED = {
+  band: '#faf7ff',
+  bandEdge: '#c4b5fd',
+  box: '#ede9fe',
+  boxEdge: '#7c3aed',
+  link: { 'node-proxy': '#7c3aed', waypoint: '#0f766e' },
+} as const;
+const BAND_CAPTION = 'shared proxies, outside the pods they serve';
+/** Room kept at the canvas's sides by a fit (CSS pixels): the labels of the outer pods. */
+const FIT_ROOM = 36;
 
 /** A pod's label as placed: its top-left in world units (a pan keeps it), size in pixels. */
 interface PodLabel {
@@ -36,18 +63,33 @@ interface PodLabel {
   overlaps: boolean;
 }
 
+/**
+ * A label other than a pod's: the shares of a served pod (one line per shared proxy
+ * serving it, in its link's colour), or the band's caption.
+ */
+interface PlacedText {
+  id: string;
+  lines: { text: string; colour: string }[];
+  world: Point;
+  width: number;
+  height: number;
+}
+
 interface Prepared {
   nodes: Map<string, SceneNode>;
   links: (SceneLink & { width: number; colour: string; bend: number })[];
+  /** Outlines of app pods; a shared proxy's pod is a box (its outline's four corners). */
   hulls: { group: SceneGroup; outline: Point[]; top: Point }[];
+  routes: ShareRoute[];
+  band: { x0: number; y0: number; x1: number; y1: number } | null;
 }
 
 export class GraphCanvas {
   readonly canvas: HTMLCanvasElement;
   private readonly context: CanvasRenderingContext2D;
-  private scene: Scene = { nodes: [], links: [], groups: [] };
+  private scene: Scene = { nodes: [], links: [], groups: [], shares: [] };
   private positions = new Map<string, Point>();
-  private prepared: Prepared = { nodes: new Map(), links: [], hulls: [] };
+  private prepared: Prepared = { nodes: new Map(), links: [], hulls: [], routes: [], band: null };
   private transform: ZoomTransform = zoomIdentity;
   private readonly zoomBehaviour = zoom<HTMLCanvasElement, unknown>().scaleExtent([0.02, 8]);
   private selected: Hit | null = null;
@@ -62,13 +104,21 @@ export class GraphCanvas {
    * Pod labels placed for one zoom level, one canvas size and one scene (a pan does not
    * move them; the size matters, as labels are kept on the canvas).
    */
-  private podLabels: { key: string; prepared: Prepared | null; labels: PodLabel[] } = {
-    key: '',
-    prepared: null,
-    labels: [],
-  };
+  private podLabels: {
+    key: string;
+    prepared: Prepared | null;
+    labels: PodLabel[];
+    texts: PlacedText[];
+  } = { key: '', prepared: null, labels: [], texts: [] };
   /** The pod labels drawn in the last frame, in CSS pixels (for tests and tooling). */
   drawnPodLabels: { id: string; box: Box; lines: string[] }[] = [];
+  /** The share links' labels and the band's caption drawn in the last frame (CSS pixels). */
+  drawnTexts: { id: string; box: Box; lines: string[] }[] = [];
+  /** The band and each pod's outline (its bounding box) in the last frame (CSS pixels). */
+  drawnShapes: { band: Box | null; pods: { id: string; role: SceneGroup['role']; box: Box }[] } = {
+    band: null,
+    pods: [],
+  };
   /** Frames drawn, and when the first frame with marks was drawn (ms since page start). */
   frames = 0;
   firstRenderMs: number | null = null;
@@ -133,7 +183,21 @@ export class GraphCanvas {
   fit(): void {
     const { width, height } = this.size();
     const inset = width - this.fitInsetLeft >= 320 ? this.fitInsetLeft : 0;
-    const t = fitTransform(bounds(this.positions.values(), 60), width - inset, height);
+    // Everything drawn: the marks, and the shared proxies' band, which reaches past them.
+    const band = this.prepared.band;
+    const corners = band
+      ? [
+          { x: band.x0, y: band.y0 },
+          { x: band.x1, y: band.y1 },
+        ]
+      : [];
+    const t = fitTransform(
+      bounds([...this.positions.values(), ...corners], 30),
+      width - inset,
+      height,
+      2,
+      FIT_ROOM,
+    );
     select(this.canvas).call(
       this.zoomBehaviour.transform,
       zoomIdentity.translate(t.x + inset, t.y).scale(t.k),
@@ -242,11 +306,17 @@ export class GraphCanvas {
     });
     const hulls = this.scene.groups.map((group) => {
       const points = group.nodes.map((id) => this.positions.get(id)).filter((p): p is Point => !!p);
-      const outline = hullOf(points);
+      const outline = group.role === 'app' ? hullOf(points) : boxOf(points);
       const top = outline.reduce((t, p) => (p.y < t.y ? p : t), outline[0] ?? { x: 0, y: 0 });
       return { group, outline, top };
     });
-    this.prepared = { nodes: new Map(this.scene.nodes.map((n) => [n.id, n])), links, hulls };
+    this.prepared = {
+      nodes: new Map(this.scene.nodes.map((n) => [n.id, n])),
+      links,
+      hulls,
+      routes: shareRoutes(this.scene, this.positions),
+      band: bandBox(this.scene, this.positions),
+    };
   }
 
   private requestDraw(): void {
@@ -273,6 +343,8 @@ export class GraphCanvas {
     const [vx1, vy1] = t.invert([width, height]);
     const visible = (p: Point) => p.x >= vx0 && p.x <= vx1 && p.y >= vy0 && p.y <= vy1;
 
+    this.drawBand(ctx);
+    this.drawRoutes(ctx);
     this.drawHulls(ctx);
     this.drawLinks(ctx);
     this.drawNodes(ctx);
@@ -283,8 +355,41 @@ export class GraphCanvas {
       this.firstRenderMs = performance.now();
   }
 
+  /** The shared proxies' band: a strip across the picture, apart from the apps. */
+  private drawBand(ctx: CanvasRenderingContext2D): void {
+    const b = this.prepared.band;
+    if (!b) return;
+    const k = this.transform.k;
+    ctx.fillStyle = SHARED.band;
+    ctx.fillRect(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0);
+    ctx.setLineDash([6 / k, 4 / k]);
+    ctx.strokeStyle = SHARED.bandEdge;
+    ctx.lineWidth = 1 / k;
+    ctx.strokeRect(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0);
+    ctx.setLineDash([]);
+  }
+
+  /** Dashed links from each shared proxy to the pods it serves: not traffic, so no arrows. */
+  private drawRoutes(ctx: CanvasRenderingContext2D): void {
+    const k = this.transform.k;
+    ctx.lineWidth = 1.5 / k;
+    ctx.setLineDash([5 / k, 4 / k]);
+    ctx.lineJoin = 'round';
+    for (const kind of ['node-proxy', 'waypoint'] as const) {
+      const path = new Path2D();
+      for (const r of this.prepared.routes) {
+        if (r.kind !== kind) continue;
+        path.moveTo(r.points[0]!.x, r.points[0]!.y);
+        for (const p of r.points.slice(1)) path.lineTo(p.x, p.y);
+      }
+      ctx.strokeStyle = SHARED.link[kind];
+      ctx.stroke(path);
+    }
+    ctx.setLineDash([]);
+  }
+
   private drawHulls(ctx: CanvasRenderingContext2D): void {
-    ctx.lineWidth = 1 / this.transform.k;
+    const k = this.transform.k;
     for (const { group, outline } of this.prepared.hulls) {
       if (outline.length === 0) continue;
       ctx.beginPath();
@@ -292,9 +397,15 @@ export class GraphCanvas {
       for (const p of outline) ctx.lineTo(p.x, p.y);
       ctx.closePath();
       const selected = this.selected?.kind === 'node' && group.nodes.includes(this.selected.id);
-      ctx.fillStyle = group.overheadMs === null ? '#f1f4f8' : tint(colourOf(group.overheadMs));
+      const shared = group.role !== 'app';
+      ctx.fillStyle = shared
+        ? SHARED.box
+        : group.overheadMs === null
+          ? '#f1f4f8'
+          : tint(colourOf(group.overheadMs));
       ctx.fill();
-      ctx.strokeStyle = selected ? '#1f2937' : '#c5ccd6';
+      ctx.lineWidth = (shared ? 1.5 : 1) / k;
+      ctx.strokeStyle = selected ? '#1f2937' : shared ? SHARED.boxEdge : '#c5ccd6';
       ctx.stroke();
     }
   }
@@ -310,7 +421,8 @@ export class GraphCanvas {
       const b = this.positions.get(l.target);
       if (!a || !b) continue;
       const step = Math.round(l.width);
-      const key = `${l.colour}|${step}`;
+      // Edges into and out of a shared proxy faint: its own batch.
+      const key = `${l.colour}|${step}|${l.shared ? 'faint' : ''}`;
       let path = batches.get(key);
       if (!path) {
         path = new Path2D();
@@ -320,10 +432,11 @@ export class GraphCanvas {
       path.moveTo(p.start.x, p.start.y);
       path.quadraticCurveTo(p.control.x, p.control.y, p.end.x, p.end.y);
       if (arrows) {
-        let head = heads.get(l.colour);
+        const headKey = `${l.colour}|${l.shared ? 'faint' : ''}`;
+        let head = heads.get(headKey);
         if (!head) {
           head = new Path2D();
-          heads.set(l.colour, head);
+          heads.set(headKey, head);
         }
         // Along the curve's last tangent (control -> end).
         const dx = p.end.x - p.control.x;
@@ -340,15 +453,19 @@ export class GraphCanvas {
     }
     ctx.lineCap = 'round';
     for (const [key, path] of batches) {
-      const [colour, step] = key.split('|');
+      const [colour, step, faint] = key.split('|');
+      ctx.globalAlpha = faint ? 0.3 : 1;
       ctx.strokeStyle = colour!;
       ctx.lineWidth = Math.max(Number(step), 1 / k);
       ctx.stroke(path);
     }
-    for (const [colour, head] of heads) {
-      ctx.fillStyle = colour;
+    for (const [key, head] of heads) {
+      const [colour, faint] = key.split('|');
+      ctx.globalAlpha = faint ? 0.3 : 1;
+      ctx.fillStyle = colour!;
       ctx.fill(head);
     }
+    ctx.globalAlpha = 1;
     // Edges drawn light (the yellow steps) get a thin outline so they stay visible.
     const focus = [this.selected, this.hovered].filter((h): h is Hit => h?.kind === 'link');
     for (const h of focus) {
@@ -462,8 +579,9 @@ export class GraphCanvas {
 
   /**
    * Pod labels, drawn last and at a constant size on screen: the pod's name and what its
-   * sidecar adds. Placed so none covers another, a process label or a mark; where no
-   * place is clear (a crowded view zoomed out) the label is left out until zoomed in.
+   * sidecar adds; then the share links' labels and the band's caption. Placed so none
+   * covers another, a process label, a mark or a pod's outline; where no place is clear
+   * (a crowded view zoomed out) the label is left out until zoomed in.
    */
   private drawPodLabels(ctx: CanvasRenderingContext2D): void {
     const t = this.transform;
@@ -471,8 +589,10 @@ export class GraphCanvas {
     const { width, height } = this.size();
     const key = `${t.k} ${width} ${height}`;
     if (this.podLabels.key !== key || this.podLabels.prepared !== this.prepared)
-      this.podLabels = { key, prepared: this.prepared, labels: this.placePodLabels(ctx) };
+      this.podLabels = { key, prepared: this.prepared, ...this.placePodLabels(ctx) };
     const drawn: typeof this.drawnPodLabels = [];
+    const onScreen = (x: number, y: number, w: number, h: number) =>
+      !(x > width || y > height || x + w < 0 || y + h < 0);
     ctx.save();
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.font = POD_FONT;
@@ -481,7 +601,7 @@ export class GraphCanvas {
       if (l.overlaps) continue;
       const x = t.applyX(l.world.x);
       const y = t.applyY(l.world.y);
-      if (x > width || y > height || x + l.width < 0 || y + l.height < 0) continue;
+      if (!onScreen(x, y, l.width, l.height)) continue;
       ctx.fillStyle = '#ffffffd9';
       ctx.fillRect(x, y, l.width, l.height);
       l.lines.forEach((line, i) => {
@@ -492,9 +612,11 @@ export class GraphCanvas {
           return;
         }
         // The sidecar's line starts with a swatch of the pod fill's colour (same steps).
-        ctx.fillStyle = colourOf(l.group.overheadMs);
-        ctx.fillRect(x + 4, baseline - 4, 8, 8);
-        ctx.fillStyle = '#4b5563';
+        if (i === 1 && l.group.sidecar) {
+          ctx.fillStyle = colourOf(l.group.overheadMs);
+          ctx.fillRect(x + 4, baseline - 4, 8, 8);
+        }
+        ctx.fillStyle = l.group.role === 'app' ? '#4b5563' : SHARED.boxEdge;
         ctx.fillText(line, x + 16, baseline);
       });
       drawn.push({
@@ -503,11 +625,65 @@ export class GraphCanvas {
         lines: l.lines,
       });
     }
+    const texts: typeof this.drawnTexts = [];
+    for (const l of this.podLabels.texts) {
+      const x = t.applyX(l.world.x);
+      const y = t.applyY(l.world.y);
+      if (!onScreen(x, y, l.width, l.height)) continue;
+      ctx.fillStyle = '#ffffffe6';
+      ctx.fillRect(x, y, l.width, l.height);
+      // A pod's shares are a tag on its dashed links, in their colour: not a process's name.
+      if (l.id !== 'band') {
+        ctx.strokeStyle = l.lines[0]!.colour;
+        ctx.lineWidth = 1;
+        ctx.strokeRect(x + 0.5, y + 0.5, l.width - 1, l.height - 1);
+      }
+      l.lines.forEach((line, i) => {
+        ctx.fillStyle = line.colour;
+        ctx.fillText(line.text, x + 3, y + 1 + POD_LINE * i + POD_LINE / 2);
+      });
+      texts.push({
+        id: l.id,
+        box: { x, y, width: l.width, height: l.height },
+        lines: l.lines.map((line) => line.text),
+      });
+    }
     ctx.restore();
     this.drawnPodLabels = drawn;
+    this.drawnTexts = texts;
+    this.drawnShapes = this.shapesOnScreen();
   }
 
-  private placePodLabels(ctx: CanvasRenderingContext2D): PodLabel[] {
+  /** The band and the pods' outlines as boxes on the canvas (for tests and tooling). */
+  private shapesOnScreen(): typeof this.drawnShapes {
+    const t = this.transform;
+    const box = (x0: number, y0: number, x1: number, y1: number): Box => ({
+      x: t.applyX(x0),
+      y: t.applyY(y0),
+      width: (x1 - x0) * t.k,
+      height: (y1 - y0) * t.k,
+    });
+    const b = this.prepared.band;
+    return {
+      band: b ? box(b.x0, b.y0, b.x1, b.y1) : null,
+      pods: this.prepared.hulls
+        .filter((h) => h.outline.length > 0)
+        .map(({ group, outline }) => {
+          const xs = outline.map((p) => p.x);
+          const ys = outline.map((p) => p.y);
+          return {
+            id: group.id,
+            role: group.role,
+            box: box(Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)),
+          };
+        }),
+    };
+  }
+
+  private placePodLabels(ctx: CanvasRenderingContext2D): {
+    labels: PodLabel[];
+    texts: PlacedText[];
+  } {
     const t = this.transform;
     const k = t.k;
     ctx.save();
@@ -535,6 +711,8 @@ export class GraphCanvas {
     // Obstacles: the marks, and the process labels where they are drawn at this zoom.
     const obstacles: Box[] = [];
     const textScale = Math.min(k, 1);
+    /** How far right of its outline each pod's process labels reach (CSS pixels). */
+    const reach = new Map<string, number>();
     for (const n of this.scene.nodes) {
       const p = this.positions.get(n.id);
       if (!p) continue;
@@ -542,50 +720,140 @@ export class GraphCanvas {
       const y = t.applyY(p.y);
       const r = NODE_RADIUS * k;
       obstacles.push({ x: x - r, y: y - r, width: 2 * r, height: 2 * r });
-      if (k * 11 >= 8)
-        obstacles.push({
+      if (k * 11 >= 8) {
+        const label = {
           x: t.applyX(p.x + NODE_RADIUS + 4),
           y: y - 7 * textScale,
           width: ctx.measureText(clip(n.label)).width * textScale,
           height: 14 * textScale,
-        });
+        };
+        obstacles.push(label);
+        if (n.group) {
+          const past = label.x + label.width - t.applyX(p.x + HULL_PAD);
+          reach.set(n.group, Math.max(reach.get(n.group) ?? 0, past));
+        }
+      }
     }
+    // And the pods' outlines: a label over another pod would read as that pod's.
+    for (const m of measured) obstacles.push(m.region);
+    const band = this.prepared.band;
+    // Every label of a pod (its own, its shares') nearer to it than to any other pod.
+    const regions = new Regions(measured.map((m) => m.region));
+    const regionOf = new Map(measured.map((m) => [m.group.id, m.region]));
+    const own = (pod: string, places: { x: number; y: number }[], w: number, h: number) => {
+      const region = regionOf.get(pod);
+      return region ? regions.nearestTo(places, w, h, region) : places;
+    };
+    const texts = [
+      ...(band
+        ? [
+            {
+              id: 'band',
+              lines: [{ text: BAND_CAPTION, colour: SHARED.boxEdge }],
+              // Inside the band: at its top left, else its bottom left.
+              at: [
+                { x: Math.max(t.applyX(band.x0) + 6, 4), y: t.applyY(band.y0) + 4 },
+                {
+                  x: Math.max(t.applyX(band.x0) + 6, 4),
+                  y: t.applyY(band.y1) - POD_LINE - 6,
+                },
+              ],
+            },
+          ]
+        : []),
+      // Each served pod's shares as one tag, where its link furthest out turns into it.
+      ...shareTags(this.prepared.routes).map((tag) => ({
+        id: `shares:${tag.pod}`,
+        lines: tag.lines.map((l) => ({ text: l.text, colour: SHARED.link[l.kind] })),
+        at: { x: t.applyX(tag.anchor.x), y: t.applyY(tag.anchor.y) },
+      })),
+    ].map((x) => {
+      const width = Math.max(...x.lines.map((l) => ctx.measureText(l.text).width)) + 6;
+      const height = x.lines.length * POD_LINE + 2;
+      return {
+        ...x,
+        width,
+        height,
+        places: Array.isArray(x.at)
+          ? x.at
+          : own(x.id.slice('shares:'.length), placesBeside(x.at, width, height), width, height),
+      };
+    });
     ctx.restore();
     const { width, height } = this.size();
     const view = { x: 0, y: 0, width, height };
-    // Meshed pods first (their cost is the point), then by name.
-    measured.sort(
-      (a, b) =>
-        Number(b.group.sidecar !== null) - Number(a.group.sidecar !== null) ||
-        a.lines[0]!.localeCompare(b.lines[0]!),
-    );
+    // Meshed pods first (their cost is the point), then the shared proxies, then by name.
+    const rank = (m: (typeof measured)[number]) =>
+      m.group.sidecar !== null ? 0 : m.group.role !== 'app' ? 1 : 2;
+    measured.sort((a, b) => rank(a) - rank(b) || a.lines[0]!.localeCompare(b.lines[0]!));
     const placed = placeLabels(
-      measured.map((m) => ({
-        id: m.group.id,
-        width: m.width,
-        height: m.height,
-        places: placesAround(m.region, m.width, m.height, view),
-      })),
+      [
+        ...measured.map((m) => ({
+          id: m.group.id,
+          width: m.width,
+          height: m.height,
+          places: own(
+            m.group.id,
+            placesAround(m.region, m.width, m.height, view, 4, 4, reach.get(m.group.id) ?? 0),
+            m.width,
+            m.height,
+          ),
+        })),
+        ...texts.map((x) => ({
+          id: `text:${x.id}`,
+          width: x.width,
+          height: x.height,
+          places: x.places,
+        })),
+      ],
       obstacles,
+      view,
     );
     const byId = new Map(measured.map((m) => [m.group.id, m]));
-    return placed.map((p) => {
+    const textById = new Map(texts.map((x) => [`text:${x.id}`, x]));
+    const labels: PodLabel[] = [];
+    const placedTexts: PlacedText[] = [];
+    for (const p of placed) {
+      const world = { x: t.invertX(p.box.x), y: t.invertY(p.box.y) };
+      const x = textById.get(p.id);
+      if (x) {
+        // A share's label with no clear place waits until zoomed in, as a pod's does.
+        if (!p.overlaps)
+          placedTexts.push({ id: x.id, lines: x.lines, world, width: x.width, height: x.height });
+        continue;
+      }
       const m = byId.get(p.id)!;
-      return {
+      labels.push({
         group: m.group,
         lines: m.lines,
-        world: { x: t.invertX(p.box.x), y: t.invertY(p.box.y) },
+        world,
         width: m.width,
         height: m.height,
         overlaps: p.overlaps,
-      };
-    });
+      });
+    }
+    return { labels, texts: placedTexts };
   }
 }
 
 /** Observed names can be long: the canvas shows 48 characters, the panels all of them. */
 function clip(text: string): string {
   return text.length > 48 ? `${text.slice(0, 47)}…` : text;
+}
+
+/** A shared proxy's pod: the box around its marks, with an outline's room around them. */
+function boxOf(points: readonly Point[]): Point[] {
+  if (points.length === 0) return [];
+  const x0 = Math.min(...points.map((p) => p.x)) - HULL_PAD;
+  const x1 = Math.max(...points.map((p) => p.x)) + HULL_PAD;
+  const y0 = Math.min(...points.map((p) => p.y)) - HULL_PAD;
+  const y1 = Math.max(...points.map((p) => p.y)) + HULL_PAD;
+  return [
+    { x: x0, y: y0 },
+    { x: x1, y: y0 },
+    { x: x1, y: y1 },
+    { x: x0, y: y1 },
+  ];
 }
 
 /** A colour lightened for a pod's fill, so the edges over it stay readable. */

@@ -1,4 +1,5 @@
-// What the colours and widths mean, for the measures chosen.
+// What the colours, widths and marks mean, for the measures chosen; the shared proxies'
+// marks where the view has any.
 import { latencyLegend, UNKNOWN_COLOUR, widthLegend } from '../model/encoding.js';
 import { formatBytes, formatRate } from '../model/format.js';
 import type { ColorBy, WidthBy } from '../model/graph.js';
@@ -9,6 +10,7 @@ export function renderLegend(
   colorBy: ColorBy,
   widthBy: WidthBy,
   rates: readonly number[],
+  shared = false,
 ): void {
   const swatch = (colour: string) => {
     const s = el('span', { class: 'swatch' });
@@ -55,6 +57,13 @@ export function renderLegend(
       el('li', {}, el('span', { class: 'mark app' }), 'app'),
       el('li', {}, el('span', { class: 'mark sidecar' }), 'sidecar'),
       el('li', {}, el('span', { class: 'mark external' }), 'outside peer'),
+      ...(shared
+        ? [
+            el('li', {}, el('span', { class: 'mark shared' }), 'shared proxy, below the apps'),
+            el('li', {}, el('span', { class: 'dashed' }), 'node proxy serves: pod’s share'),
+            el('li', {}, el('span', { class: 'dashed waypoint' }), 'waypoint carries inbound'),
+          ]
+        : []),
     ),
   );
 }

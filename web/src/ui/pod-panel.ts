@@ -1,8 +1,10 @@
-// A pod's detail: its proxy's added latency per direction (its sidecar's, or in ambient
-// mode the node proxy's through the pod, with the mode said) with how much of the
-// traffic it covers and how it was made, the sidecar's share of the downstream latency,
-// CPU and memory per 1,000 requests for sidecar and app side by side, and its
-// processes. Every observed string is a text node.
+// A pod's detail: its mode and why (modeSigns), its proxy's added latency per direction
+// (its sidecar's, or in ambient mode the node proxy's through the pod) with how much of
+// the traffic it covers and how it was made, the sidecar's share of the downstream
+// latency, CPU and memory per 1,000 requests for proxy and app side by side, and its
+// processes. In ambient mode, its share of the node proxy by each method and the
+// waypoint's part; a shared proxy's own pod lists the pods it serves and their shares.
+// Every observed string is a text node.
 import type {
   DirectionCost,
   PodCost,
@@ -14,8 +16,103 @@ import type {
 import { coverageNote, coverageShare } from '../model/coverage.js';
 import { formatMs, formatNumber, formatPercent, formatRate } from '../model/format.js';
 import { externalLabel } from '../model/graph.js';
-import { modeNote, proxyCostLabel, proxyHeading } from '../model/mesh-mode.js';
-import { el, table } from './dom.js';
+import {
+  modeNote,
+  proxyCostLabel,
+  proxyHeading,
+  shareRows,
+  waypointCostLabel,
+} from '../model/mesh-mode.js';
+import { isAmbient, type PodRole, type ProxyShare } from '../model/shared-proxies.js';
+import { button, el, table } from './dom.js';
+
+/** A pod's place among the shared proxies (model/shared-proxies.ts), for its panel. */
+export interface SharedContext {
+  role: PodRole;
+  /** For a shared proxy's pod: the pods it serves, with their shares. */
+  serves: { pod: string; name: string; share: ProxyShare }[];
+  /** The pods of the node proxy and the waypoint serving this pod, where known. */
+  nodeProxy: { pod: string; name: string } | null;
+  waypoint: { pod: string; name: string } | null;
+  /** Opens a pod's panel. */
+  open(pod: string): void;
+}
+
+/** A button naming a pod, which opens its panel. */
+const podLink = (shared: SharedContext, p: { pod: string; name: string }) =>
+  button(p.name, () => shared.open(p.pod), { class: 'link', attrs: { 'data-open-pod': p.pod } });
+
+/** A share by each method, and which one the cost uses. */
+const shareTable = (share: ProxyShare) =>
+  table(['method', 'share', ''], shareRows(share), { class: 'grid share-methods' });
+
+/** An ambient pod's part of the shared proxies: the node proxy's by method, the waypoint's. */
+function sharesOf(cost: PodCost, shared: SharedContext | undefined): HTMLElement | false {
+  if (!isAmbient(cost) || (!cost.proxyShare && !cost.waypoint)) return false;
+  return el(
+    'div',
+    { class: 'shares' },
+    cost.proxyShare &&
+      el(
+        'div',
+        { class: 'node-proxy-share' },
+        el('h3', {}, `Share of the node proxy (${cost.proxy ?? '–'})`),
+        el(
+          'p',
+          { class: 'muted' },
+          'Its CPU and memory put to this pod, split by each method; the cost below uses one.',
+          shared?.nodeProxy ? ' Node proxy: ' : '',
+          shared?.nodeProxy && podLink(shared, shared.nodeProxy),
+        ),
+        shareTable(cost.proxyShare),
+      ),
+    cost.waypoint &&
+      el(
+        'div',
+        { class: 'waypoint-share' },
+        el('h3', {}, `Waypoint (${cost.waypoint.proxy}) on the way in`),
+        el(
+          'p',
+          { class: 'muted' },
+          'It carries this pod’s inbound traffic between the node proxies; its part of the waypoint’s cost, by each method. Its time is not in the added latency above.',
+          shared?.waypoint ? ' Waypoint: ' : '',
+          shared?.waypoint && podLink(shared, shared.waypoint),
+        ),
+        shareTable(cost.waypoint.share),
+      ),
+  );
+}
+
+/** A shared proxy's pod: the pods it serves, each at its share by each method. */
+function servedTable(shared: SharedContext): HTMLElement {
+  const what = shared.role === 'waypoint' ? 'carries the inbound traffic of' : 'serves';
+  const rows = shared.serves;
+  const sum = (pick: (s: ProxyShare) => number | null) => {
+    const values = rows.map((r) => pick(r.share));
+    return values.every((v) => v !== null)
+      ? formatPercent(values.reduce((a, b) => a + b!, 0))
+      : '–';
+  };
+  return el(
+    'div',
+    { class: 'served' },
+    el('h3', {}, `It ${what} ${rows.length} pod${rows.length === 1 ? '' : 's'}`),
+    rows.length > 0 &&
+      table(
+        ['pod', 'share', 'on-cpu', 'bytes'],
+        [
+          ...rows.map((r) => [
+            podLink(shared, r),
+            `${formatPercent(r.share.share)} by ${r.share.method}`,
+            formatPercent(r.share.byMethod.onCpu),
+            formatPercent(r.share.byMethod.bytes),
+          ]),
+          ['all of them', '', sum((s) => s.byMethod.onCpu), sum((s) => s.byMethod.bytes)],
+        ],
+        { class: 'grid served-pods' },
+      ),
+  );
+}
 
 const latencyCells = (d: DirectionCost | null) =>
   d
@@ -48,8 +145,11 @@ export function podPanel(
   cost: PodCost | undefined,
   processes: readonly TopologyProcess[],
   selectedProcess?: string,
+  shared?: SharedContext,
 ): HTMLElement {
   const labels = Object.entries(pod.labels ?? {});
+  const role = shared?.role ?? 'app';
+  const signs = cost?.modeSigns ?? [];
   return el(
     'section',
     { class: 'panel pod-panel', attrs: { 'data-pod': pod.id } },
@@ -61,7 +161,14 @@ export function podPanel(
     ),
     labels.length > 0 &&
       el('p', { class: 'labels' }, ...labels.map(([k, v]) => el('code', {}, `${k}=${v}`))),
-    cost && proxyHeading(cost)
+    signs.length > 0 &&
+      el(
+        'div',
+        { class: 'mode-signs' },
+        el('span', { class: 'muted' }, 'why this mode:'),
+        el('ul', {}, ...signs.map((sign) => el('li', {}, sign))),
+      ),
+    cost && role === 'app' && proxyHeading(cost)
       ? el(
           'div',
           {},
@@ -76,17 +183,25 @@ export function podPanel(
           ),
           el('ul', { class: 'coverage' }, ...coverageLines(cost)),
         )
-      : el('p', { class: 'muted' }, modeNote(cost)),
-    // A node proxy's pod: its cost is in the pods it serves, as the note above says.
+      : el('p', { class: 'muted' }, modeNote(cost, role)),
+    shared && role !== 'app' && servedTable(shared),
+    cost && role === 'app' && sharesOf(cost, shared),
+    // A shared proxy's pod: its cost is in the pods it serves, as the note above says.
     cost &&
+      role === 'app' &&
       cost.mode !== 'node-proxy' &&
+      cost.mode !== 'waypoint' &&
       el(
         'div',
         {},
         el('h3', {}, 'Cost'),
         table(
           ['process', 'CPU / 1k req', 'millicores', 'memory'],
-          [resourceCells(proxyCostLabel(cost), cost.sidecar), resourceCells('app', cost.app)],
+          [
+            resourceCells(proxyCostLabel(cost), cost.sidecar),
+            ...(cost.waypoint ? [resourceCells(waypointCostLabel(cost), cost.waypoint.cost)] : []),
+            resourceCells('app', cost.app),
+          ],
           { class: 'grid cost' },
         ),
       ),

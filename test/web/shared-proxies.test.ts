@@ -1,0 +1,74 @@
+// The mesh's shared proxies: which pods are a node proxy's or a waypoint's, and which
+// pods each serves at what share. A node proxy is found on the served pod's own node by
+// its executable, and only where exactly one fits; a waypoint by the process the cost
+// names.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { PodCost } from '../../web/src/model/api-types.js';
+import { sharedProxies, shareText } from '../../web/src/model/shared-proxies.js';
+import { ambientTopology, costOf, processOf, shareOf } from './topology-fixture.js';
+
+const inputOf = (t: ReturnType<typeof ambientTopology>) => ({
+  pods: new Map(t.pods.map((p) => [p.id, p])),
+  processes: new Map(t.processes.map((p) => [p.id, p])),
+  costs: new Map(t.costs.map((c) => [c.pod, c])),
+});
+
+test('a node proxy serves the ambient pods of its node; a waypoint the pods naming its process', () => {
+  const sp = sharedProxies(inputOf(ambientTopology(3, 1)));
+  assert.deepEqual(Object.fromEntries(sp.roles), {
+    'pod:mesh/ztunnel': 'node-proxy',
+    'pod:mesh/waypoint': 'waypoint',
+  });
+  assert.deepEqual(
+    sp.served.map((s) => [s.kind, s.proxyPod, s.pod, s.share.share]),
+    [
+      // front: half of it; svc-i: (i + 1) / (2 x 6) on-cpu.
+      ['node-proxy', 'pod:mesh/ztunnel', 'pod:shop/front', 0.5],
+      ['node-proxy', 'pod:mesh/ztunnel', 'pod:shop/svc-0', 1 / 12],
+      ['node-proxy', 'pod:mesh/ztunnel', 'pod:shop/svc-1', 2 / 12],
+      ['node-proxy', 'pod:mesh/ztunnel', 'pod:shop/svc-2', 3 / 12],
+      // svc-0 alone takes its inbound through the waypoint: all of it, by bytes.
+      ['waypoint', 'pod:mesh/waypoint', 'pod:shop/svc-0', 1],
+    ],
+  );
+});
+
+test("the node proxy on another node, or two that fit, are not the pod's", () => {
+  const t = ambientTopology(2);
+  // A second ztunnel on node n2 serves none of n1's pods.
+  t.pods.push({
+    ...t.pods.find((p) => p.id === 'pod:mesh/ztunnel')!,
+    id: 'pod:mesh/ztunnel-2',
+    name: 'ztunnel-2',
+    node: 'n2',
+    processes: ['z2'],
+  });
+  t.processes.push(processOf('z2', 'pod:mesh/ztunnel-2', 'sidecar', 'ztunnel'));
+  t.costs.push({
+    ...costOf('pod:mesh/ztunnel-2', null, null),
+    mode: 'node-proxy',
+    proxy: 'ztunnel',
+  });
+  const one = sharedProxies(inputOf(t));
+  assert.equal(one.roles.get('pod:mesh/ztunnel-2'), 'node-proxy');
+  assert.deepEqual(new Set(one.served.map((s) => s.proxyPod)), new Set(['pod:mesh/ztunnel']));
+  assert.equal(one.served.length, 3);
+  // Two on n1 running ztunnel: which serves which pod is not known, so no link is drawn.
+  t.pods.find((p) => p.id === 'pod:mesh/ztunnel-2')!.node = 'n1';
+  assert.deepEqual(sharedProxies(inputOf(t)).served, []);
+});
+
+test("a waypoint's pod is one even where its own cost does not say so yet", () => {
+  const t = ambientTopology(2, 1);
+  const c = t.costs.find((x) => x.pod === 'pod:mesh/waypoint')!;
+  // As the collector reports a lone proxy in its pod today: a sidecar.
+  Object.assign(c, { mode: 'sidecar' } satisfies Partial<PodCost>);
+  assert.equal(sharedProxies(inputOf(t)).roles.get('pod:mesh/waypoint'), 'waypoint');
+});
+
+test('a share says its figure and its method', () => {
+  assert.equal(shareText(shareOf(0.42, 0.3, 'on-cpu')), '42% by on-cpu');
+  assert.equal(shareText(shareOf(null, 0.125, 'bytes')), '12.5% by bytes');
+  assert.equal(shareText(shareOf(null, null, 'bytes')), 'share – (by bytes)');
+});
