@@ -54,7 +54,13 @@ test('ambient with a waypoint reads as ambient, plus the waypoint; shares by eac
     mode: 'ambient+waypoint',
     proxy: 'ztunnel',
     proxyShare: shareOf(0.42, 0.3, 'on-cpu'),
-    waypoint: { process: 'w', proxy: 'haproxy', share: shareOf(null, 0.25, 'bytes'), cost: null },
+    waypoint: {
+      process: 'w',
+      proxy: 'haproxy',
+      share: shareOf(null, 0.25, 'bytes'),
+      cost: null,
+      inbound: null,
+    },
   });
   assert.equal(proxyHeading(pod), 'Node proxy (ztunnel, outside the pod) added latency');
   assert.equal(proxyCostLabel(pod), 'node proxy, 42% (by on-cpu)');

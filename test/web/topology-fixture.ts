@@ -260,6 +260,7 @@ export function ambientTopology(
           proxy: 'haproxy',
           share: shareOf(null, (i + 1) / waypointRate, 'bytes'),
           cost: { cpuMsPer1kRequests: 3, millicores: 4, rssMb: 5, rssMbMax: 6 },
+          inbound: null,
         },
       });
     else t.costs.push(c);

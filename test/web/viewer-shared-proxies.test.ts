@@ -277,6 +277,7 @@ function withFixtures(view: TopologyResponse): TopologyResponse {
             byMethod: { onCpu: null, bytes: waypointShare(i) },
           },
           cost: { cpuMsPer1kRequests: 12, millicores: 3, rssMb: 4, rssMbMax: 5 },
+          inbound: null,
         },
       };
     return out;
