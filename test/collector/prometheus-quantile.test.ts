@@ -106,7 +106,7 @@ test('Prometheus, scraping as README says, gives the API p50 of added latency wi
     // The cumulative buckets of the increase, and the one holding rank 0.5 n.
     const buckets = increases
       .filter((x) => x.metric.pod === pod && x.metric.direction === direction)
-      .map((x) => ({ le: Number(x.metric.le), count: x.value }))
+      .map((x) => ({ le: x.metric.le === '+Inf' ? Infinity : Number(x.metric.le), count: x.value }))
       .sort((a, b) => a.le - b.le);
     assert.equal(buckets.at(-1)!.count, n, `${pod}: the +Inf bucket counts batches 2..6 exactly`);
     const holding = buckets.findIndex((b) => b.count >= 0.5 * n);
@@ -124,6 +124,10 @@ test('Prometheus, scraping as README says, gives the API p50 of added latency wi
     assert.ok(
       Math.abs(promMs - api) <= upperMs - lowerMs,
       `${pod} ${direction}: Prometheus ${promMs} ms, API ${api} ms, bound ${upperMs - lowerMs} ms`,
+    );
+
+    t.diagnostic(
+      `${pod} ${direction}: Prometheus ${promMs.toFixed(3)} ms, API ${api} ms, bucket (${lowerMs}, ${upperMs}] ms`,
     );
 
     // Ground truth: the true median of the values sent lies in that bucket, give or take
