@@ -87,6 +87,11 @@ export class Collector {
     const metrics = new CumulativeMetrics();
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'tollgate_collector_' });
+    // prom-client's totals of active handles, requests and resources are gauges named
+    // _total, against Prometheus's convention (and promtool's lint); the same counts stay
+    // in its gauges by type, without the suffix: sum them for the total.
+    for (const total of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
+      registry.removeSingleMetric(`tollgate_collector_nodejs_${total}`);
     const batches = new Counter({
       name: 'tollgate_collector_batches_total',
       help: 'Batches received from agents, by outcome',
@@ -125,12 +130,16 @@ export class Collector {
         this.set(guard?.isFull ? 1 : 0);
       },
     });
-    new Gauge({
-      name: 'tollgate_collector_disk_full_episodes',
+    // A count that only grows is a counter: advanced at each scrape by the episodes since.
+    let episodesCounted = 0;
+    new Counter({
+      name: 'tollgate_collector_disk_full_episodes_total',
       help: 'Times the disk was found full since the collector started',
       registers: [registry],
       collect() {
-        this.set(guard?.episodes ?? 0);
+        const episodes = guard?.episodes ?? 0;
+        if (episodes > episodesCounted) this.inc(episodes - episodesCounted);
+        episodesCounted = episodes;
       },
     });
     let ingest: IngestServer | undefined;

@@ -17,8 +17,8 @@ import { histogramFamily, type Labels, type Sample, scalarFamily } from './expos
 
 const COUNTERS = {
   connection_opens: 'Connections opened (connect and accept)',
-  bytes_sent: 'Bytes sent',
-  bytes_received: 'Bytes received',
+  sent_bytes: 'Bytes sent',
+  received_bytes: 'Bytes received',
   exchanges: 'Request/response exchanges',
   multiplexed_exchanges:
     'Exchanges on connections carrying several requests at once (HTTP/2, pipelining): not timed',
@@ -133,8 +133,8 @@ export class CumulativeMetrics {
         s.counters[name] = (s.counters[name] ?? 0) + v;
       };
       add('connection_opens', e.connects + e.accepts);
-      add('bytes_sent', e.bytesSent);
-      add('bytes_received', e.bytesReceived);
+      add('sent_bytes', e.bytesSent);
+      add('received_bytes', e.bytesReceived);
       add('exchanges', e.exchanges);
       add('multiplexed_exchanges', e.multiplexedExchanges);
       add('retransmits', e.retransmits);

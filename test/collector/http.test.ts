@@ -51,10 +51,10 @@ test('live deltas over WebSocket and the Prometheus exposition', async (t) => {
   const metrics = await (await fetch(`${collector.httpUrl}/metrics`)).text();
   const line = metrics
     .split('\n')
-    .find((l) => l.startsWith('tollgate_bytes_sent_total{') && l.includes('onerror'));
+    .find((l) => l.startsWith('tollgate_sent_bytes_total{') && l.includes('onerror'));
   assert.equal(
     line,
-    `tollgate_bytes_sent_total{namespace="shop",pod="pod-\\"a\\"\\\\\\n<img src=x onerror=alert(1)>",container="frontend",role="app",side="client"} ${PER_INTERVAL.bytesOut}`,
+    `tollgate_sent_bytes_total{namespace="shop",pod="pod-\\"a\\"\\\\\\n<img src=x onerror=alert(1)>",container="frontend",role="app",side="client"} ${PER_INTERVAL.bytesOut}`,
   );
   assert.match(metrics, /^# TYPE tollgate_proxy_hop_duration_seconds histogram$/m);
   assert.match(

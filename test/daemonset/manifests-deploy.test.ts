@@ -8,15 +8,16 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import * as core from 'kubernetes-models/v1';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { MANIFESTS_DIR } from '../../cli/commands/manifests.js';
 import { kustomize, type Manifest } from '../../daemonset/kustomize.js';
 import { freePort } from '../../lab/free-port.js';
+import { shippedScrapeJob, startPrometheus, until } from '../prometheus-server.js';
 
 const repo = new URL('../..', import.meta.url).pathname;
 const SERVICE_NAME = 'tollgate-collector.tollgate.svc';
@@ -77,16 +78,6 @@ function start(t: TestContext, args: string[]): { child: ChildProcess; output: (
   return { child, output: () => out };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 test('the Secrets --secrets makes: distinct tokens, a certificate for the Service signed by its CA', () => {
   const secrets = makeSecrets();
   for (const s of secrets) new core.Secret(s as never).validate();
@@ -135,7 +126,7 @@ test('deployed as the manifests say: TLS to the collector, a token per power, Pr
   ]);
 
   // The containers' arguments, with paths under the mounts' root and local addresses.
-  const [grpcPort, httpPort, promPort] = [await freePort(), await freePort(), await freePort()];
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
   const collectorArgs = collectorSpec.containers[0]!.args.map((a) =>
     a
       .replace(/^--grpc-listen=.*/, `--grpc-listen=127.0.0.1:${grpcPort}`)
@@ -177,49 +168,13 @@ test('deployed as the manifests say: TLS to the collector, a token per power, Pr
 
   // Prometheus with the shipped job; the pod discovery replaced by the collector's address
   // (there is no cluster), and a second job without the token.
-  const shipped = parse(
-    readFileSync(join(MANIFESTS_DIR, 'prometheus-scrape.yaml'), 'utf8'),
-  ) as Record<string, unknown>[];
-  assert.equal(shipped.length, 1);
-  const job = { ...shipped[0]! };
-  delete job.kubernetes_sd_configs;
-  delete job.relabel_configs;
-  const readTokenFile = join(root, 'prometheus-read-token');
-  writeFileSync(readTokenFile, read, { mode: 0o600 });
-  job.authorization = { ...(job.authorization as object), credentials_file: readTokenFile };
-  job.static_configs = [{ targets: [`127.0.0.1:${httpPort}`] }];
-  const config = {
-    global: { scrape_interval: '1s', scrape_timeout: '900ms' },
-    scrape_configs: [
-      job,
-      { job_name: 'without-token', static_configs: [{ targets: [`127.0.0.1:${httpPort}`] }] },
-    ],
-  };
-  const configFile = join(root, 'prometheus.yml');
-  writeFileSync(configFile, stringify(config));
-  const check = spawnSync('promtool', ['check', 'config', configFile], { encoding: 'utf8' });
-  assert.equal(check.status, 0, check.stdout + check.stderr);
-  const prometheus = spawn(
-    'prometheus',
-    [
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${join(root, 'tsdb')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`,
-    ],
-    { stdio: 'ignore' },
-  );
-  t.after(async () => {
-    if (prometheus.exitCode !== null) return;
-    const exited = new Promise((r) => prometheus.once('exit', r));
-    prometheus.kill('SIGTERM');
-    await exited;
-  });
-  type Target = { labels: { job: string }; health: string; lastError: string };
+  const target = `127.0.0.1:${httpPort}`;
+  const prometheus = await startPrometheus(t, ({ file }) => [
+    shippedScrapeJob(target, file('prometheus-read-token', read)),
+    { job_name: 'without-token', static_configs: [{ targets: [target] }] },
+  ]);
   const targets = await until('both jobs scraped', async () => {
-    const r = (await (
-      await fetch(`http://127.0.0.1:${promPort}/api/v1/targets?state=active`)
-    ).json()) as { data: { activeTargets: Target[] } };
-    const all = r.data.activeTargets;
+    const all = await prometheus.targets();
     return all.length === 2 && all.every((x) => x.health !== 'unknown') ? all : undefined;
   });
   const of = (name: string) => targets.find((x) => x.labels.job === name)!;
@@ -227,12 +182,10 @@ test('deployed as the manifests say: TLS to the collector, a token per power, Pr
   assert.equal(of('without-token').health, 'down');
   assert.match(of('without-token').lastError, /401/);
   const value = await until('a sample of the collector', async () => {
-    const r = (await (
-      await fetch(
-        `http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent('tollgate_collector_agents_connected{job="tollgate-collector"}')}`,
-      )
-    ).json()) as { data: { result: { value: [number, string] }[] } };
-    return r.data.result[0]?.value[1];
+    const r = await prometheus.query(
+      'tollgate_collector_agents_connected{job="tollgate-collector"}',
+    );
+    return r.data?.result[0]?.value?.[1];
   });
   assert.equal(value, '1', 'Prometheus has the connected agent, as the collector counts it');
 });
