@@ -8,9 +8,9 @@
 // Debian's Chromium at three window sizes; screenshots go to test/artifacts/.
 //
 // The agent's batches are shipped to a real collector, which joins the ends and computes
-// each pod's share of the node proxy's bytes. What the collector does not fill yet (the
-// on-cpu shares, the waypoint's part, the waypoint pod's mode, a cluster's sign) is added
-// to its answer on its way to the page, from the figures below.
+// each pod's share of the node proxy's bytes. What these batches cannot give it (on-cpu
+// shares, which need the kernel's counter; fixed waypoint figures; a cluster's sign) is
+// set in its answer on its way to the page, from the figures below.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -238,7 +238,7 @@ const bytesShare = (pod: string) => {
     pod === 'front' ? sum((k) => appBytes(k) + tunnelBytes(k)) : appBytes(i) + tunnelBytes(i);
   return Number((through / ALL_BYTES).toPrecision(4));
 };
-/** The fixture's on-cpu shares (the collector does not time them yet): front 44%, the rest by requests. */
+/** The fixture's on-cpu shares (batches from before the kernel's on-CPU counter carry none): front 44%, the rest by requests. */
 const onCpuShare = (pod: string) =>
   pod === 'front' ? 0.44 : (0.56 * requests(Number(pod.slice(4)))) / sum(requests);
 /** The waypoint's part of svc-i: its bytes through the waypoint of all the waypoint's. */
@@ -246,7 +246,7 @@ const waypointShare = (i: number) =>
   tunnelBytes(i) / sum(tunnelBytes, backends.slice(0, VIA_WAYPOINT));
 const HOSTILE_SIGN = '<img src=x onerror="window.pwned=1">';
 
-/** The collector's answer with what it does not fill yet, from the figures above. */
+/** The collector's answer with what these batches cannot give it, from the figures above. */
 function withFixtures(view: TopologyResponse): TopologyResponse {
   const costs = view.costs.map((c): PodCost => {
     if (c.name === 'waypoint')
@@ -255,7 +255,7 @@ function withFixtures(view: TopologyResponse): TopologyResponse {
         mode: 'waypoint',
         modeSigns: ['gateway.istio.io/managed=istio.io-mesh-controller'],
       };
-    if (c.mode !== 'ambient') return c;
+    if (c.mode !== 'ambient' && c.mode !== 'ambient+waypoint') return c;
     const bytes = c.proxyShare?.byMethod.bytes ?? null;
     const onCpu = onCpuShare(c.name);
     const out: PodCost = {
