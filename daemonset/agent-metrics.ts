@@ -10,6 +10,11 @@ type Read = (s: AgentStatus) => number;
 export function agentRegistry(status: () => AgentStatus): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tollgate_agent_process_' });
+  // prom-client's totals of active handles, requests and resources are gauges named
+  // _total, against Prometheus's convention (promtool flags them); its gauges by type keep
+  // the same counts.
+  for (const total of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
+    registry.removeSingleMetric(`tollgate_agent_process_nodejs_${total}`);
   // One status read per scrape, shared by every metric's collect().
   let cached: { at: number; value: AgentStatus } | undefined;
   const current = () => {
