@@ -6,7 +6,8 @@
 //   charges to each hop (HopReport.on_cpu_ns; charge_on_cpu in probes/src/hop_pairing.bpf.h),
 //   over its whole CPU time. What it ran serving no pod (its own control traffic, start-up)
 //   is no pod's, so the shares of its pods add up to at most 1.
-// - bytes: the pod's share of its bytes, both ways; they add up to 1 by construction.
+// - bytes: the pod's share of its bytes, both ways; at most 1 in all too, as its bytes in
+//   its own namespace (its control traffic) are no pod's.
 // The cost uses on-cpu where the kernel timed it for every proxy serving the pod (agents
 // from before the counter send none), else bytes. Memory follows the same share: no
 // method can see which pod a byte of a shared heap is for.
