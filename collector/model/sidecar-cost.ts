@@ -18,6 +18,11 @@
 // - CPU ms and memory per 1,000 requests, for the sidecar and, next to it, the app;
 //   requests are the app's exchanges (served and made), which every meshed request
 //   crosses once, so meshed and unmeshed pods count alike.
+// - A pod without a sidecar of its own, whose traffic a shared proxy carries (a node
+//   proxy with sockets in its namespace, a waypoint in front of it: ambient mode), reads
+//   the same: the node proxy's hops through its namespace are its added latency, and its
+//   `sidecar` cost is the node proxy's at the pod's share (proxy-share.ts), with the
+//   waypoint's part beside it (waypoints.ts). Its mode says which (pod-mode.ts).
 import type {
   Direction,
   DirectionCost,
@@ -252,6 +257,8 @@ export function podCosts(input: {
   for (const e of input.ends) endsOf.set(e.processKey, [...(endsOf.get(e.processKey) ?? []), e]);
   const nodeProxySet = nodeProxies(input.ends, input.hops);
   const waypoints = waypointUses(input.ends, nodeProxySet, withApps(input.pods, processes));
+  // Node proxies and waypoints, seen or named by their pods' signs: no sidecar of their
+  // own pod (isOwnSidecar), as their cost is the pods' they serve.
   const shared = sharedProxies(input.ends, input.hops, input.pods, processes);
   const uses = proxyUses(nodeProxySet, input.ends, input.hops, input.resources);
   // The waypoint carrying most of a pod's inbound bytes, at the pod's share of its bytes,
@@ -322,8 +329,6 @@ export function podCosts(input: {
     const waypoint = ambient ? waypointSeen : null;
     const ownWaypoint = members.find((p) => waypoints.has(p.id));
     const ownNodeProxy = members.find((p) => nodeProxySet.has(p.id));
-    // A pod the signs call a node proxy's or a waypoint's, before its traffic shows: its
-    // proxy is no sidecar of its own either (isOwnSidecar, with `shared`).
     const nodeProxyName =
       servedBy.size > 0 ? (processes.get([...servedBy.keys()][0]!)?.comm ?? null) : null;
     // What was observed, and what the cluster says (pod-mode.ts decides between them).
