@@ -131,7 +131,14 @@ function assertAmbientPods(pods: PodSummary[], t: TestContext): void {
     assert.equal(part.proxy, 'haproxy');
     const { inbound, outbound } = part.added_latency_ms;
     assert.ok((inbound?.p50 ?? 0) > 0, `${p.name} inbound ${JSON.stringify(inbound)}`);
-    if (p.name.endsWith('ratings')) assert.equal(outbound, null, 'ratings calls nothing');
+    // ratings calls nothing: no outbound requests through the node proxy in its pod (a
+    // CI run once showed an outbound row of its with none, as the node proxy's hops there
+    // can have a record without requests).
+    if (p.name.endsWith('ratings'))
+      assert.ok(
+        outbound === null || (outbound.requests === 0 && outbound.p50 === null),
+        `ratings calls nothing: ${JSON.stringify(outbound)}`,
+      );
     else assert.ok((outbound?.p50 ?? 0) > 0, `${p.name} outbound ${JSON.stringify(outbound)}`);
     assert.ok((part.share?.share ?? 0) > 0, `${p.name} share ${JSON.stringify(part.share)}`);
     assert.equal(part.share?.method, 'on-cpu', p.name);
