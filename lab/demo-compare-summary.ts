@@ -9,6 +9,7 @@ import {
   type AgentMeasurement,
   addedEndToEnd,
   agentSummary,
+  closingRows,
   fmt,
   loadMeanMs,
   type MeanAndP50,
@@ -194,10 +195,6 @@ export function renderCompare(s: CompareSummary): string {
     "  Per pod: the mode Tollgate detected, its added latency p50 inbound / outbound (ms), and an ambient pod's share of the node proxy",
     `  ${'pod'.padEnd(14)}${'sidecar'.padEnd(30)}ambient`,
     ...podNames.map(podRow),
-    '',
-    `  Tollgate's own cost: agent ${fmt(s.agent.millicores)} millicores, ${fmt(s.agent.rss_mb, ' MB')} RSS, ${s.agent.lost_events} events lost`,
-    `  Web viewer (while the demo runs): ${s.web_url}`,
-    '',
-    `  ${s.note}`,
+    ...closingRows(s),
   ].join('\n');
 }

@@ -518,12 +518,23 @@ export function renderText(s: DemoSummary): string {
     `  ${'pod'.padEnd(18)}${'mode'.padStart(10)}${'requests'.padStart(9)}${`${who} CPU`.padStart(14)}${`${who} RSS`.padStart(12)}${ambient ? 'share'.padStart(7) : ''}${'added inbound'.padStart(18)}${'added outbound'.padStart(18)}${'app CPU'.padStart(14)}${'app RSS'.padStart(11)}`,
     `  ${''.padEnd(18)}${''.padStart(10)}${''.padStart(9)}${'per 1k req'.padStart(14)}${''.padStart(12)}${ambient ? ''.padStart(7) : ''}${'p50 / p99'.padStart(18)}${'p50 / p99'.padStart(18)}${'per 1k req'.padStart(14)}`,
     ...podRows,
+    ...closingRows(s),
+  ].join('\n');
+}
+
+/** The end of every demo summary's text: Tollgate's own cost, the viewer, how it was measured. */
+export function closingRows(s: {
+  agent: { millicores: number | null; rss_mb: number | null; lost_events: number };
+  web_url: string;
+  note: string;
+}): string[] {
+  return [
     '',
     `  Tollgate's own cost: agent ${fmt(s.agent.millicores)} millicores, ${fmt(s.agent.rss_mb, ' MB')} RSS, ${s.agent.lost_events} events lost`,
     `  Web viewer (while the demo runs): ${s.web_url}`,
     '',
     `  ${s.note}`,
-  ].join('\n');
+  ];
 }
 
 function nodeProxyRows(n: NodeProxyTotal): string[] {

@@ -80,6 +80,20 @@ export function sharedProxyKinds(
   pods: readonly Pick<TopologyPod, 'processes' | 'mesh'>[] = [],
   processes: ReadonlyMap<string, Pick<TopologyProcess, 'role'>> = new Map(),
 ): Map<string, SharedProxyKind> {
+  const nodeProxySet = nodeProxies(ends, hops);
+  return sharedKinds(
+    pods,
+    nodeProxySet,
+    waypointUses(ends, nodeProxySet, withApps(pods, processes)).keys(),
+  );
+}
+
+/** sharedProxyKinds from the node proxies and waypoints already found. */
+function sharedKinds(
+  pods: readonly Pick<TopologyPod, 'processes' | 'mesh'>[],
+  nodeProxySet: Iterable<string>,
+  waypoints: Iterable<string>,
+): Map<string, SharedProxyKind> {
   const kinds = new Map<string, SharedProxyKind>();
   for (const pod of pods) {
     const signs = pod.mesh;
@@ -91,10 +105,8 @@ export function sharedProxyKinds(
         : null;
     if (kind) for (const key of pod.processes) kinds.set(key, kind);
   }
-  const nodeProxySet = nodeProxies(ends, hops);
   for (const key of nodeProxySet) kinds.set(key, 'node-proxy');
-  for (const key of waypointUses(ends, nodeProxySet, withApps(pods, processes)).keys())
-    kinds.set(key, 'waypoint');
+  for (const key of waypoints) kinds.set(key, 'waypoint');
   return kinds;
 }
 
@@ -259,7 +271,7 @@ export function podCosts(input: {
   const waypoints = waypointUses(input.ends, nodeProxySet, withApps(input.pods, processes));
   // Node proxies and waypoints, seen or named by their pods' signs: no sidecar of their
   // own pod (isOwnSidecar), as their cost is the pods' they serve.
-  const shared = sharedProxies(input.ends, input.hops, input.pods, processes);
+  const shared = new Set(sharedKinds(input.pods, nodeProxySet, waypoints.keys()).keys());
   const uses = proxyUses(nodeProxySet, input.ends, input.hops, input.resources);
   // The waypoint carrying most of a pod's inbound bytes, at the pod's share of its bytes,
   // with what it adds over all its traffic (its hops are timed per listener, not per
