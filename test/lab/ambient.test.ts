@@ -6,12 +6,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import {
   type ConnectionPerRequestResult,
   connectionPerRequestScript,
 } from '../../lab/connection-per-request.js';
+import { haproxyCommand } from '../../lab/haproxy-stats.js';
 import { Lab, NODE_PROXY_POD, WAYPOINT_POD } from '../../lab/lab.js';
 import { listNamespaces } from '../../lab/ledger.js';
 import { type NodeProxyStatRow, nodeProxyNames } from '../../lab/node-proxy-config.js';
@@ -292,11 +293,19 @@ test('a pod enrolled while traffic flows takes the node proxy path at once, losi
   assert.ok(isRunning(oldWorker), 'the old worker still serves the connection it holds');
 
   const result = await load;
-  assert.equal(
-    result.failed,
-    0,
-    `failed: ${JSON.stringify(result.outcomes.filter((o) => o !== 'ok'))}`,
-  );
+  if (result.failed > 0) {
+    // Seen once in CI (1 of 300), never since in 45 runs alone or beside busy loops: say
+    // when each failure started against the enrollment, and what the node proxy counted.
+    const failures = result.outcomes
+      .map((outcome, i) => ({ i, outcome, ms: result.starts[i]! - enrollStart }))
+      .filter((f) => f.outcome !== 'ok');
+    const errors = await haproxyCommand(after.statsSocket, 'show stat\n').catch(String);
+    const log = join(lab.dir, 'node-proxy.haproxy.log');
+    assert.fail(
+      `${result.failed} failed (ms from the enrollment's start; it took ${enrolledAt - enrollStart} ms): ${JSON.stringify(failures)}\n` +
+        `node proxy stat:\n${errors}\nnode proxy log:\n${existsSync(log) ? readFileSync(log, 'utf8').slice(-4000) : '(none)'}`,
+    );
+  }
   // NAT is decided at a connection's first packet: every connection opened after the rules
   // were in went through the client's 15001, none opened before the enrollment began did.
   const surely = result.starts.filter((s) => s > enrolledAt).length;
