@@ -39,11 +39,19 @@ export interface AgentProcess extends TollgateProcess {
   output(): string;
 }
 
-function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  return spawn(process.execPath, [...nodeEntry(import.meta.url, '../cli/tollgate'), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env,
-  });
+function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  nodeArgs: readonly string[] = [],
+): ChildProcess {
+  return spawn(
+    process.execPath,
+    [...nodeArgs, ...nodeEntry(import.meta.url, '../cli/tollgate'), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env,
+    },
+  );
 }
 
 function handle(child: ChildProcess, cleanup: () => void = () => {}): TollgateProcess {
@@ -72,6 +80,8 @@ export interface CollectorProcessOptions {
   dataDir?: string;
   /** host:port for its gRPC ingest (a restart listens where the agents ship); default a free port. */
   grpcListen?: string;
+  /** Node's own options, before the entry point: e.g. --cpu-prof for a profile of it. */
+  nodeArgs?: readonly string[];
 }
 
 /** A collector on loopback with its store in `dataDir`, or a fresh directory removed when it stops. */
@@ -79,15 +89,19 @@ export async function startCollectorProcess(
   options: CollectorProcessOptions = {},
 ): Promise<CollectorProcess> {
   const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tollgate-bench-collector-'));
-  const child = startCli([
-    'collector',
-    '--data-dir',
-    dir,
-    '--grpc-listen',
-    options.grpcListen ?? '127.0.0.1:0',
-    '--http-listen',
-    '127.0.0.1:0',
-  ]);
+  const child = startCli(
+    [
+      'collector',
+      '--data-dir',
+      dir,
+      '--grpc-listen',
+      options.grpcListen ?? '127.0.0.1:0',
+      '--http-listen',
+      '127.0.0.1:0',
+    ],
+    process.env,
+    options.nodeArgs,
+  );
   const running = handle(child, () => {
     if (!options.dataDir) rmSync(dir, { recursive: true, force: true });
   });

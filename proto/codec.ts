@@ -38,18 +38,44 @@ const toObjectOptions: protobuf.IConversionOptions = {
   oneofs: true,
 };
 
-/** protobufjs sets absent message fields to null with `defaults`; readers get undefined. */
-function nullsToUndefined(value: unknown): unknown {
-  if (Array.isArray(value)) {
-    for (const item of value) nullsToUndefined(item);
-  } else if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
-    const record = value as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
-      if (record[key] === null) delete record[key];
-      else nullsToUndefined(record[key]);
-    }
+type Fix = (value: Record<string, unknown>) => void;
+
+/**
+ * protobufjs's toObject with `defaults` sets absent message fields to null; readers get
+ * undefined. The walk is made once per type from its reflection, so it visits only the
+ * message fields, and it assigns rather than deletes: a deleted property turns a decoded
+ * object into a slow dictionary for everything that reads it afterwards.
+ */
+function nullFixer(type: protobuf.Type, made = new Map<protobuf.Type, Fix>()): Fix {
+  const known = made.get(type);
+  if (known) return known;
+  const steps: Fix[] = [];
+  const fix: Fix = (value) => {
+    for (const step of steps) step(value);
+  };
+  made.set(type, fix);
+  for (const field of type.fieldsArray) {
+    field.resolve();
+    if (!(field.resolvedType instanceof protobuf.Type)) continue;
+    const inner = nullFixer(field.resolvedType, made);
+    const name = field.name;
+    if (field.map)
+      steps.push((value) => {
+        const entries = value[name] as Record<string, Record<string, unknown>>;
+        for (const key in entries) inner(entries[key]!);
+      });
+    else if (field.repeated)
+      steps.push((value) => {
+        for (const item of value[name] as Record<string, unknown>[]) inner(item);
+      });
+    else
+      steps.push((value) => {
+        const member = value[name];
+        if (member === null) value[name] = undefined;
+        else if (member !== undefined) inner(member as Record<string, unknown>);
+      });
   }
-  return value;
+  return fix;
 }
 
 export function rootFromDescriptor(descriptor: protobuf.INamespace): protobuf.Root {
@@ -58,8 +84,12 @@ export function rootFromDescriptor(descriptor: protobuf.INamespace): protobuf.Ro
 
 export function codec<T>(root: protobuf.Root, typeName: string): Codec<T> {
   const type = root.lookupType(typeName);
-  const toPlain = (message: protobuf.Message): T =>
-    nullsToUndefined(type.toObject(message, toObjectOptions)) as T;
+  const fixNulls = nullFixer(type);
+  const toPlain = (message: protobuf.Message): T => {
+    const plain = type.toObject(message, toObjectOptions);
+    fixNulls(plain);
+    return plain as T;
+  };
   return {
     typeName,
     encode(value) {

@@ -1,7 +1,8 @@
+import { resolve } from 'node:path';
 import { benchAccuracy, renderAccuracyBench } from '../../bench/accuracy.js';
 import { benchAll } from '../../bench/all.js';
 import { benchChaos, renderChaosBench } from '../../bench/chaos.js';
-import { benchIngest, renderIngestBench } from '../../bench/ingest.js';
+import { benchIngest, DEFAULT_INGEST_BENCH, renderIngestBench } from '../../bench/ingest.js';
 import {
   benchOverhead,
   DEFAULT_OVERHEAD_BENCH,
@@ -18,20 +19,26 @@ const placements = ['cluster', 'equal'] as const;
 type Placement = (typeof placements)[number];
 
 /** Each benchmark: how to run it, and its human table (--json prints the object itself). */
-function runner<T>(
-  run: (log: Log, placement: Placement) => Promise<T>,
-  render: (result: T) => string,
-) {
+interface Flags {
+  placement: Placement;
+  /** ingest: where the collector writes its CPU profiles. */
+  profile?: string;
+}
+
+function runner<T>(run: (log: Log, flags: Flags) => Promise<T>, render: (result: T) => string) {
   return { run, render: render as (result: unknown) => string };
 }
 
 const runners = {
   overhead: runner(
-    (log, placement) => benchOverhead({ ...DEFAULT_OVERHEAD_BENCH, placement }, log),
+    (log, { placement }) => benchOverhead({ ...DEFAULT_OVERHEAD_BENCH, placement }, log),
     renderOverheadBench,
   ),
   accuracy: runner((log) => benchAccuracy(undefined, log), renderAccuracyBench),
-  ingest: runner(() => benchIngest(), renderIngestBench),
+  ingest: runner(
+    (_log, { profile }) => benchIngest({ ...DEFAULT_INGEST_BENCH, profileDir: profile }),
+    renderIngestBench,
+  ),
   ui: runner(() => benchUi(), renderUiBench),
   probes: runner(() => benchProbes(), renderProbesBench),
   chaos: runner((log) => benchChaos(undefined, log), renderChaosBench),
@@ -64,10 +71,13 @@ Options:
                 cluster (default): the agent in a cgroup with the CPU its DaemonSet
                 asks for, the collector at the least CPU weight (in a cluster it
                 runs elsewhere); equal: both as plain processes
+  --profile DIR ingest: the collector writes a CPU profile of each of its threads
+                there (node --cpu-prof; open in Chrome's DevTools or speedscope)
   -h, --help    this text`,
   options: {
     json: { type: 'boolean' },
     placement: { type: 'string' },
+    profile: { type: 'string' },
   },
   async run(args) {
     if (args.positionals.length !== 1)
@@ -80,7 +90,13 @@ Options:
       '--placement',
     );
     const { run, render } = runners[name];
-    const result = await run((line) => console.error(`bench ${name}: ${line}`), placement);
+    const profile = args.values.profile;
+    if (profile !== undefined && (typeof profile !== 'string' || name !== 'ingest'))
+      throw new UsageError('--profile DIR is for bench ingest');
+    const result = await run((line) => console.error(`bench ${name}: ${line}`), {
+      placement,
+      profile: profile === undefined ? undefined : resolve(profile),
+    });
     const json = name === 'all' ? (result as { report: unknown }).report : result;
     console.log(args.values.json ? JSON.stringify(json) : render(result));
     return 0;

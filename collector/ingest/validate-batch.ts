@@ -3,7 +3,15 @@
 // the batch does not describe, impossible numbers, broken histograms, unbounded lists.
 // Returns the first problem as a sentence, or undefined. Pure.
 import { isIP } from 'node:net';
-import type { Batch, Endpoint, Hello, Histogram, PodRef } from '../../proto/gen/tollgate/v1.js';
+import type {
+  Batch,
+  EdgeReport,
+  Endpoint,
+  Hello,
+  Histogram,
+  HopReport,
+  PodRef,
+} from '../../proto/gen/tollgate/v1.js';
 import { type Layout, validate as validateHistogram } from '../../proto/histogram.js';
 import { MESH_SIGN_LIMITS } from '../../proto/mesh-signs.js';
 import { processId } from '../model/ids.js';
@@ -37,8 +45,11 @@ const LAYOUTS: readonly string[] = [
   'HISTOGRAM_LAYOUT_POWER_OF_TWO',
 ];
 
+/** The first number of `record`'s own fields that is not a count (its other fields are not looked at). */
 function badNumbers(record: object, where: string): string | undefined {
-  for (const [key, value] of Object.entries(record)) {
+  const fields = record as Record<string, unknown>;
+  for (const key in fields) {
+    const value = fields[key];
     if (typeof value === 'number' && !(Number.isSafeInteger(value) && value >= 0))
       return `${where}.${key} is ${value}, not a non-negative integer below 2^53`;
   }
@@ -50,17 +61,26 @@ export function badHistogram(h: Histogram | undefined, where: string): string | 
   if (!h) return undefined;
   if (h.indexes.length === 0 && h.counts.length === 0) return undefined;
   if (!LAYOUTS.includes(h.layout)) return `${where} has layout ${h.layout}`;
-  const problem = validateHistogram({ ...h, layout: h.layout as Layout });
+  // Its layout is one of LAYOUTS, checked above.
+  const problem = validateHistogram(h as Histogram & { layout: Layout });
   return problem ? `${where}: ${problem}` : undefined;
 }
 
+/**
+ * `addresses` holds those already found to be IP addresses in this batch: the same few
+ * local addresses recur in every edge.
+ */
 function badEndpoint(
   e: Endpoint | undefined,
   where: string,
   needPort: boolean,
+  addresses: Set<string>,
 ): string | undefined {
   if (!e) return `${where} is missing`;
-  if (e.address !== '' && isIP(e.address) === 0) return `${where}.address is not an IP address`;
+  if (e.address !== '' && !addresses.has(e.address)) {
+    if (isIP(e.address) === 0) return `${where}.address is not an IP address`;
+    if (addresses.size < 4096) addresses.add(e.address);
+  }
   if (e.port > 65_535 || (needPort && e.port === 0))
     return `${where}.port ${e.port} is out of range`;
   return undefined;
@@ -164,68 +184,27 @@ export function validateBatch(
       ? undefined
       : `${where} refers to a process the batch does not describe`;
 
-  for (const [i, e] of batch.edges.entries()) {
-    const where = `edges[${i}]`;
-    if (e.side === 'CONNECTION_SIDE_UNSPECIFIED') return `${where}.side is unspecified`;
-    const client = e.side === 'CONNECTION_SIDE_CLIENT';
-    const {
-      process: _p,
-      local: _l,
-      remote: _r,
-      socketPod,
-      connectLatency,
-      exchangeLatency,
-      srtt,
-      connections,
-      ...counters
-    } = e;
+  const addresses = new Set<string>();
+  // The edges and hops are most of a batch: their messages are made only for a problem.
+  for (let i = 0; i < batch.edges.length; i++) {
+    const e = batch.edges[i]!;
     const problem =
-      refersToKnown(e.process, `${where}.process`) ??
-      badEndpoint(e.local, `${where}.local`, !client) ??
-      badEndpoint(e.remote, `${where}.remote`, client) ??
-      (socketPod ? badPod(socketPod, `${where}.socket_pod`) : undefined) ??
-      badNumbers(counters, where) ??
-      badHistogram(connectLatency, `${where}.connect_latency`) ??
-      badHistogram(exchangeLatency, `${where}.exchange_latency`) ??
-      badHistogram(srtt, `${where}.srtt`) ??
-      (connections.length > BATCH_LIMITS.tuplesPerEdge
-        ? `${where} samples ${connections.length} connections, more than ${BATCH_LIMITS.tuplesPerEdge}`
-        : undefined) ??
-      connections
-        .map(
-          (c, k) =>
-            badEndpoint(c.client, `${where}.connections[${k}].client`, true) ??
-            badEndpoint(c.server, `${where}.connections[${k}].server`, true),
-        )
-        .find(Boolean);
-    if (problem) return problem;
+      (e.side === 'CONNECTION_SIDE_UNSPECIFIED' ? '.side is unspecified' : undefined) ??
+      (known.has(processId(batch.node, e.process))
+        ? undefined
+        : '.process refers to a process the batch does not describe') ??
+      edgeProblem(e, addresses);
+    if (problem) return `edges[${i}]${problem}`;
   }
-  for (const [i, h] of batch.hops.entries()) {
-    const where = `hops[${i}]`;
-    if (h.direction === 'DIRECTION_UNSPECIFIED') return `${where}.direction is unspecified`;
-    const {
-      process: _p,
-      direction: _d,
-      socketPod,
-      method,
-      requestHop,
-      responseHop,
-      added,
-      ...counters
-    } = h;
+  for (let i = 0; i < batch.hops.length; i++) {
+    const h = batch.hops[i]!;
     const problem =
-      refersToKnown(h.process, `${where}.process`) ??
-      (socketPod ? badPod(socketPod, `${where}.socket_pod`) : undefined) ??
-      badNumbers(counters, where) ??
-      (HOP_METHODS.includes(method) ? undefined : `${where}.method is ${method}`) ??
-      // Unpaired exchanges are a part of those seen complete, by definition.
-      (h.unpaired > h.requests
-        ? `${where}.unpaired ${h.unpaired} is more than its requests ${h.requests}`
-        : undefined) ??
-      badHistogram(requestHop, `${where}.request_hop`) ??
-      badHistogram(responseHop, `${where}.response_hop`) ??
-      badHistogram(added, `${where}.added`);
-    if (problem) return problem;
+      (h.direction === 'DIRECTION_UNSPECIFIED' ? '.direction is unspecified' : undefined) ??
+      (known.has(processId(batch.node, h.process))
+        ? undefined
+        : '.process refers to a process the batch does not describe') ??
+      hopProblem(h);
+    if (problem) return `hops[${i}]${problem}`;
   }
   for (const [i, r] of batch.resources.entries()) {
     const where = `resources[${i}]`;
@@ -299,6 +278,51 @@ export function validateBatch(
     if (problem) return problem;
   }
   return undefined;
+}
+
+/**
+ * An edge's first problem past its side and process, its path relative to the edge
+ * (".local is missing"), or undefined.
+ */
+function edgeProblem(e: EdgeReport, addresses: Set<string>): string | undefined {
+  const client = e.side === 'CONNECTION_SIDE_CLIENT';
+  const problem =
+    badEndpoint(e.local, '.local', !client, addresses) ??
+    badEndpoint(e.remote, '.remote', client, addresses) ??
+    (e.socketPod ? badPod(e.socketPod, '.socket_pod') : undefined) ??
+    // Its counters; its other fields (messages, the side) are not numbers.
+    badNumbers(e, '') ??
+    badHistogram(e.connectLatency, '.connect_latency') ??
+    badHistogram(e.exchangeLatency, '.exchange_latency') ??
+    badHistogram(e.srtt, '.srtt');
+  if (problem) return problem;
+  if (e.connections.length > BATCH_LIMITS.tuplesPerEdge)
+    return ` samples ${e.connections.length} connections, more than ${BATCH_LIMITS.tuplesPerEdge}`;
+  for (let k = 0; k < e.connections.length; k++) {
+    const c = e.connections[k]!;
+    const client = badEndpoint(c.client, '', true, addresses);
+    if (client) return `.connections[${k}].client${client}`;
+    const server = badEndpoint(c.server, '', true, addresses);
+    if (server) return `.connections[${k}].server${server}`;
+  }
+  return undefined;
+}
+
+/** A hop's first problem past its direction and process, relative to the hop, or undefined. */
+function hopProblem(h: HopReport): string | undefined {
+  return (
+    (h.socketPod ? badPod(h.socketPod, '.socket_pod') : undefined) ??
+    // Its counters; its other fields (messages, direction and method) are not numbers.
+    badNumbers(h, '') ??
+    (HOP_METHODS.includes(h.method) ? undefined : `.method is ${h.method}`) ??
+    // Unpaired exchanges are a part of those seen complete, by definition.
+    (h.unpaired > h.requests
+      ? `.unpaired ${h.unpaired} is more than its requests ${h.requests}`
+      : undefined) ??
+    badHistogram(h.requestHop, '.request_hop') ??
+    badHistogram(h.responseHop, '.response_hop') ??
+    badHistogram(h.added, '.added')
+  );
 }
 
 function badPod(pod: PodRef, where: string): string | undefined {

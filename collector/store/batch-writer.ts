@@ -34,13 +34,35 @@ import { bucketStart } from './tiers.js';
 
 type StoredProcess = { id: number; identity: ProcessIdentity };
 
+/**
+ * How stale an end's last_seen_ms may be: an end seen again within this long of the
+ * sighting last written is not written again. Only retention reads it (hours and more),
+ * and skipping the upsert of an end already known is a third of an edge report's cost.
+ */
+export const END_SEEN_RESOLUTION_MS = 60_000;
+
+/** Ends remembered (their id and the sighting last written) before the memory starts afresh. */
+const END_CACHE_LIMIT = 200_000;
+
 export class BatchWriter {
+  /**
+   * Ends written, by their identity: the id and last_seen_ms the store holds. Only true of
+   * committed transactions and rows retention has not deleted: the store calls `forget`
+   * when a commit fails and after pruning.
+   */
+  private readonly ends = new Map<string, { id: number; seen: number }>();
+
   constructor(
     private readonly statements: Statements,
     private readonly series: SeriesTables,
     private readonly rollups: Rollups,
     private readonly sessions: SessionRows,
   ) {}
+
+  /** Forgets what it remembers of the stored rows (see `ends`). */
+  forget(): void {
+    this.ends.clear();
+  }
 
   write(batch: Batch, nowMs: number): void {
     const s = this.statements;
@@ -126,24 +148,34 @@ export class BatchWriter {
   ): void {
     const side = SIDE_CODE[edge.side as keyof typeof SIDE_CODE];
     const client = side === SIDE_CODE.CONNECTION_SIDE_CLIENT;
-    const endId = (
-      this.statements.upsertEnd.get({
+    const local = edge.local?.address ?? '';
+    const remote = edge.remote?.address ?? '';
+    // The service port: what the client dialed, or what the server listens on.
+    const port = client ? (edge.remote?.port ?? 0) : (edge.local?.port ?? 0);
+    const socketPod = socketPodId(edge.socketPod);
+    const endKey = `${process.id}\t${side}\t${local}\t${remote}\t${port}\t${socketPod}`;
+    let end = this.ends.get(endKey);
+    if (!end || seen - end.seen >= END_SEEN_RESOLUTION_MS) {
+      const { id } = this.statements.upsertEnd.get({
         process: process.id,
         side,
-        local: edge.local?.address ?? '',
-        remote: edge.remote?.address ?? '',
-        // The service port: what the client dialed, or what the server listens on.
-        port: client ? (edge.remote?.port ?? 0) : (edge.local?.port ?? 0),
-        socketPod: socketPodId(edge.socketPod),
+        local,
+        remote,
+        port,
+        socketPod,
         seen,
-      }) as { id: number }
-    ).id;
+      }) as { id: number };
+      if (this.ends.size >= END_CACHE_LIMIT) this.ends.clear();
+      end = { id, seen: Math.max(seen, end?.seen ?? seen) };
+      this.ends.set(endKey, end);
+    }
+    const endId = end.id;
     const row: Row = {
-      ...Object.fromEntries(WIRE_COUNTERS.map((m) => [m.name, edge[m.ts]])),
       connect_latency: encodeHistogram(edge.connectLatency),
       exchange_latency: encodeHistogram(edge.exchangeLatency),
       srtt: encodeHistogram(edge.srtt),
     };
+    for (const m of WIRE_COUNTERS) row[m.name] = edge[m.ts];
     this.writeSeries('end', endId, bucket, row);
     joinConnections(
       this.statements,

@@ -1,6 +1,7 @@
 // The SQL of the metric series' tables (one per kind and tier, series.ts): a report's raw
 // row, a merge into a rollup's row, and the folds and scans that reads and rollups are
 // made of. Which rows to fold, and when, is for rollup.ts and range-reads.ts to say.
+
 import type Database from 'better-sqlite3';
 import { type Aggregate, addAggregate, addRow, emptyAggregate, type Row } from './aggregate.js';
 import { addEncoded, encodeHistogram } from './histogram-blob.js';
@@ -10,23 +11,34 @@ import type { Sql } from './statements.js';
 import type { Tier } from './tiers.js';
 
 export class SeriesTables {
-  private readonly insertRaw = new Map<SeriesKind['name'], Database.Statement>();
+  /** Per kind, its raw table's insert and the columns it binds, in order (positional: cheaper than by name). */
+  private readonly insertRaw = new Map<
+    SeriesKind['name'],
+    { statement: Database.Statement; columns: string[] }
+  >();
 
   constructor(private readonly sql: Sql) {
     for (const kind of SERIES) {
-      const cols = ['bucket_ms', 'sid', ...columns(kind)];
-      this.insertRaw.set(
-        kind.name,
-        sql.db.prepare(
-          `INSERT INTO ${tableName(kind, 'raw')} (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`,
+      const cols = columns(kind);
+      this.insertRaw.set(kind.name, {
+        statement: sql.db.prepare(
+          `INSERT INTO ${tableName(kind, 'raw')} (bucket_ms, sid, ${cols.join(', ')}) VALUES (?, ?, ${cols.map(() => '?').join(', ')})`,
         ),
-      );
+        columns: cols,
+      });
     }
   }
 
-  /** One report's row of a series, into its kind's raw table. */
+  /** One report's row of a series, into its kind's raw table; it must have every column. */
   insert(name: SeriesKind['name'], sid: number, bucket: number, row: Row): void {
-    this.insertRaw.get(name)!.run({ bucket_ms: bucket, sid, ...row });
+    const { statement, columns } = this.insertRaw.get(name)!;
+    const values: (number | Uint8Array | null)[] = [bucket, sid];
+    for (const c of columns) {
+      const value = row[c];
+      if (value === undefined) throw new Error(`a ${name} row lacks its column ${c}`);
+      values.push(value);
+    }
+    statement.run(values);
   }
 
   /** Adds `add` into a tier's row of a series and bucket, making the row if there is none. */

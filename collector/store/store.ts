@@ -155,13 +155,19 @@ export class Store {
    * it was stored now or before. Nothing of the group is visible until all of it is.
    */
   commit(batches: readonly Batch[], nowMs = Date.now()): CommitStatus[] {
-    return this.db.transaction(() =>
-      batches.map((batch): CommitStatus => {
-        if (this.isStored(batch)) return 'duplicate';
-        this.writer.write(batch, nowMs);
-        return 'stored';
-      }),
-    )();
+    try {
+      return this.db.transaction(() =>
+        batches.map((batch): CommitStatus => {
+          if (this.isStored(batch)) return 'duplicate';
+          this.writer.write(batch, nowMs);
+          return 'stored';
+        }),
+      )();
+    } catch (error) {
+      // What the writer remembered of the rows this transaction made went with it.
+      this.writer.forget();
+      throw error;
+    }
   }
 
   /**
@@ -179,6 +185,7 @@ export class Store {
       failure = error;
     }
     prune(this.sql, this.tiers, this.rollups.rolledTo, this.dedupeMs, nowMs);
+    this.writer.forget();
     if (failure !== undefined) throw failure;
   }
 

@@ -124,7 +124,7 @@ test('rollups keep totals and histograms; old ranges are read from them; late ba
 
 test('a window is read from the coarsest rollups inside it: the same totals from a few rows', () => {
   const hour = 3_600_000;
-  const store = Store.open(':memory:', { rollupGraceMs: 0 });
+  const store = Store.open(':memory:', { rollupGraceMs: 0, rollupBudgetMs: 60_000 });
   const start = Math.floor(Date.now() / hour) * hour - 4 * hour;
   // A report every 20 s for 2.5 h, each with the same seven ends: 450 raw rows per end.
   store.commit(

@@ -67,7 +67,11 @@ test('absent fields read as defaults, absent messages as undefined', () => {
   assert.equal(decoded.sequence, 0);
   assert.deepEqual(decoded.edges, []);
   assert.equal(decoded.agentCost, undefined);
-  assert.equal('agentCost' in decoded, false);
+  // Nested too, and nothing reads as null (protobufjs's own default for them).
+  const nested = Batch.decode(Batch.encode({ edges: [{ side: 'CONNECTION_SIDE_CLIENT' }] }));
+  assert.equal(nested.edges[0]!.exchangeLatency, undefined);
+  assert.equal(nested.edges[0]!.process, undefined);
+  assert.equal(JSON.stringify(nested).includes('null'), false);
 });
 
 test('oneof: which member is set is named', () => {
