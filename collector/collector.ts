@@ -16,8 +16,8 @@ import { Queries } from './queries.js';
 import { InlineReader, type Reader, WorkerReader } from './read/reader.js';
 import { type LoadPolicy, LoadTargets } from './sessions/load-policy.js';
 import { SessionManager } from './sessions/session-manager.js';
-import { DiskGuard } from './store/disk-guard.js';
-import { Store, type StoreOptions } from './store/store.js';
+import { DEFAULT_BALLAST_BYTES, DiskGuard } from './store/disk-guard.js';
+import { Store, type StoreOptions, WAL_LIMIT_BYTES } from './store/store.js';
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.tollgate');
 
@@ -77,7 +77,16 @@ export class Collector {
   static async start(options: CollectorOptions): Promise<Collector> {
     // A malformed allow-list fails here, before anything is opened or listening.
     new LoadTargets(options.loadPolicy?.targets);
-    const { store, setAside } = Store.openOrSetAside(options.database, options.store);
+    // The log is kept to a quarter of the ballast, which must cover a checkpoint on a
+    // full disk (sqlite-file.ts).
+    const walBytes = Math.min(
+      WAL_LIMIT_BYTES,
+      Math.floor((options.ballastBytes ?? DEFAULT_BALLAST_BYTES) / 4),
+    );
+    const { store, setAside } = Store.openOrSetAside(options.database, {
+      walBytes,
+      ...options.store,
+    });
     if (setAside)
       console.error(
         `tollgate collector: ERROR: the store ${options.database} is damaged (${setAside.reason}); ` +

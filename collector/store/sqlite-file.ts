@@ -3,21 +3,31 @@
 import { existsSync, renameSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 
-/** The write-ahead log's size after a checkpoint. */
-export const WAL_LIMIT_BYTES = 2 ** 20;
+/**
+ * The write-ahead log's size, by default: checkpointed when it holds this much, and cut
+ * back to it after a big transaction. 8 MiB: each checkpoint writes the pages the log
+ * holds into the database and syncs it, and the same hot pages (the indexes) are written
+ * once per checkpoint, so at 1 MiB checkpoints were a large part of a commit's time under
+ * load (and its acknowledgement's, README, Benchmarks). On a full disk a checkpoint may
+ * have to grow the database by what the log holds, so the ballast (disk-guard.ts) must be
+ * larger: the collector keeps the log to a quarter of its ballast.
+ */
+export const WAL_LIMIT_BYTES = 8 * 2 ** 20;
 
-export function configureWriter(db: Database.Database, synchronous: 'FULL' | 'NORMAL'): void {
+export function configureWriter(
+  db: Database.Database,
+  synchronous: 'FULL' | 'NORMAL',
+  walBytes = WAL_LIMIT_BYTES,
+): void {
   // WAL: readers (the API) never block the writer (ingest). FULL: each commit's log is
   // synced before the commit returns, so a batch acknowledged survives a power cut
   // (NORMAL would sync only at checkpoints and could lose the last commits). The cost is
   // one fsync per group commit, not per batch (README, "Reliability and security").
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${synchronous}`);
-  // A small log, checkpointed at 1 MiB and cut back to it after a big transaction: on a
-  // full disk a checkpoint may have to grow the database by what the log holds, and the
-  // ballast (disk-guard.ts) must cover that.
-  db.pragma('wal_autocheckpoint = 256');
-  db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
+  const pageBytes = db.pragma('page_size', { simple: true }) as number;
+  db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.floor(walBytes / pageBytes))}`);
+  db.pragma(`journal_size_limit = ${walBytes}`);
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
 }

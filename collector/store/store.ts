@@ -52,6 +52,8 @@ export interface StoreOptions {
   dedupeMs?: number;
   /** SQLite's synchronous setting: FULL (default) survives power loss; NORMAL is faster. */
   synchronous?: 'FULL' | 'NORMAL';
+  /** The write-ahead log's size (default WAL_LIMIT_BYTES): checkpointed at it, cut back to it. */
+  walBytes?: number;
 }
 
 export type CommitStatus = 'stored' | 'duplicate';
@@ -133,7 +135,7 @@ export class Store {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const db = new Database(path);
     try {
-      configureWriter(db, options.synchronous ?? 'FULL');
+      configureWriter(db, options.synchronous ?? 'FULL', options.walBytes);
       return new Store(db, options);
     } catch (error) {
       db.close();
