@@ -125,9 +125,16 @@ export class CumulativeMetrics {
         ? { ...labels, namespace: socketPod.namespace, pod: socketPod.name, role: 'node-proxy' }
         : labels;
     };
+    // A batch's edges are many and their label sets few: each is looked up once.
+    const ends = new Map<string, Series | undefined>();
     for (const e of batch.edges) {
       const side = e.side === 'CONNECTION_SIDE_CLIENT' ? 'client' : 'server';
-      const s = this.get('end', { ...base(e.process, e.socketPod), side }, nowMs);
+      const key = `${processId(batch.node, e.process)}\0${e.socketPod?.namespace ?? ''}\0${e.socketPod?.name ?? ''}\0${side}`;
+      let s = ends.get(key);
+      if (!ends.has(key)) {
+        s = this.get('end', { ...base(e.process, e.socketPod), side }, nowMs);
+        ends.set(key, s);
+      }
       if (!s) continue;
       const add = (name: Counter, v: number) => {
         s.counters[name] = (s.counters[name] ?? 0) + v;

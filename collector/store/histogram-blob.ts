@@ -11,7 +11,66 @@ import {
 
 export function encodeHistogram(h: Histogram | SparseHistogram | undefined): Buffer | null {
   if (!h || h.indexes.length === 0) return null;
-  return Buffer.from(Histogram.encode(h));
+  const layout = LAYOUTS.indexOf(h.layout as Layout);
+  // A layout this store does not know goes through the generic encoder, as it is.
+  if (layout < 1) return Buffer.from(Histogram.encode(h));
+  return writeHistogram(layout, h.indexes, h.counts, h.sumNs);
+}
+
+/** Bytes of a varint of a non-negative integer below 2^53. */
+function varintLength(value: number): number {
+  let n = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    n++;
+  }
+  return n;
+}
+
+function writeVarint(out: Buffer, pos: number, value: number): number {
+  while (value >= 128) {
+    out[pos++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  out[pos++] = value;
+  return pos;
+}
+
+/**
+ * tollgate.v1.Histogram's wire format written directly (scan's fields, packed), as
+ * protobufjs writes it: the generic encoder builds a message object per histogram first,
+ * and three histograms per edge report made it a tenth of ingest.
+ */
+function writeHistogram(
+  layout: number,
+  indexes: readonly number[],
+  counts: readonly number[],
+  sumNs: number,
+): Buffer {
+  let indexBytes = 0;
+  for (const i of indexes) indexBytes += varintLength(i);
+  let countBytes = 0;
+  for (const c of counts) countBytes += varintLength(c);
+  const size =
+    2 +
+    (1 + varintLength(indexBytes) + indexBytes) +
+    (1 + varintLength(countBytes) + countBytes) +
+    (sumNs > 0 ? 1 + varintLength(sumNs) : 0);
+  const out = Buffer.allocUnsafe(size);
+  out[0] = 0x08;
+  out[1] = layout;
+  let pos = 2;
+  out[pos++] = 0x12;
+  pos = writeVarint(out, pos, indexBytes);
+  for (const i of indexes) pos = writeVarint(out, pos, i);
+  out[pos++] = 0x1a;
+  pos = writeVarint(out, pos, countBytes);
+  for (const c of counts) pos = writeVarint(out, pos, c);
+  if (sumNs > 0) {
+    out[pos++] = 0x20;
+    pos = writeVarint(out, pos, sumNs);
+  }
+  return out;
 }
 
 export function decodeHistogram(blob: Uint8Array | null): SparseHistogram {

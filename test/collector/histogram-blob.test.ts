@@ -9,6 +9,7 @@ import {
   encodeHistogram,
   scan,
 } from '../../collector/store/histogram-blob.js';
+import { Histogram } from '../../proto/gen/tollgate/v1.js';
 import { emptyHistogram, fromValues, merge, type SparseHistogram } from '../../proto/histogram.js';
 
 /** A deterministic pseudo-random histogram: `n` values spread over six decades. */
@@ -100,4 +101,23 @@ test('bytes in another valid form (unpacked repeated fields) are decoded in full
   });
   const sum = addEncoded(addEncoded(emptyHistogram(), unpacked), encodeHistogram(sample(3, 20))!);
   assert.deepEqual(plain(sum), plain(merge(decodeHistogram(unpacked), sample(3, 20))));
+});
+
+test('a histogram is stored in the bytes the generic encoder gives, every layout and size', () => {
+  const cases: SparseHistogram[] = [
+    sample(1, 1),
+    sample(2, 500),
+    { ...sample(3, 20), sumNs: 0 },
+    { layout: 'HISTOGRAM_LAYOUT_POWER_OF_TWO', indexes: [0, 5, 63], counts: [1, 2, 3], sumNs: 9 },
+    // Past 2^32 and up to 2^53 - 1, where a varint takes 8 bytes.
+    { ...sample(4, 3), counts: [2 ** 40, 2 ** 53 - 1, 127], sumNs: 2 ** 52 + 1 },
+    // 128 bucket indexes and more: the packed field's length takes two bytes.
+    sample(5, 20_000),
+  ];
+  for (const h of cases) {
+    const stored = encodeHistogram(h)!;
+    assert.deepEqual(stored, Buffer.from(Histogram.encode(h)), JSON.stringify(h).slice(0, 80));
+    assert.deepEqual(plain(decodeHistogram(stored)), plain(h));
+  }
+  assert.equal(encodeHistogram(emptyHistogram()), null);
 });
