@@ -2,9 +2,12 @@
 // separate process fed by the agent's own shipper. Records per second per core are the
 // records stored over the CPU time the collector process used (from /proc), so the
 // sender's cost is not counted; time to acknowledgement is measured per batch.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Shipper } from '../daemonset/shipping/shipper.js';
 import type { Batch, Init } from '../proto/gen/tollgate/v1.js';
 import { fromValues } from '../proto/histogram.js';
+import { type CpuProfile, callTree, flameGraphSvg } from './flame-graph.js';
 import { overRounds, type Spread } from './rounds.js';
 import { type CollectorProcess, startCollectorProcess } from './tollgate-processes.js';
 
@@ -249,6 +252,7 @@ export async function benchIngest(options = DEFAULT_INGEST_BENCH): Promise<Inges
   const rounds: IngestRound[] = [];
   for (let r = 0; r < options.rounds; r++)
     rounds.push(await ingestRound(options, r === 0 ? options.profileDir : undefined));
+  if (options.profileDir) writeFlameGraph(options.profileDir);
   const median = (key: keyof IngestRound) => overRounds(rounds.map((x) => x[key])).median;
   const medians = Object.fromEntries(
     Object.keys(rounds[0]!).map((k) => [k, median(k as keyof IngestRound)]),
@@ -265,6 +269,22 @@ export async function benchIngest(options = DEFAULT_INGEST_BENCH): Promise<Inges
   };
 }
 
+/**
+ * The flame graph of the collector's main thread (its profile's thread id is 0: node
+ * names them CPU.<date>.<time>.<pid>.<thread>.<sequence>.cpuprofile), beside it.
+ */
+function writeFlameGraph(dir: string): void {
+  const main = readdirSync(dir).find((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f));
+  if (!main) throw new Error(`no profile of the collector's main thread in ${dir}`);
+  const profile = JSON.parse(readFileSync(join(dir, main), 'utf8')) as CpuProfile;
+  writeFileSync(
+    join(dir, 'collector-flame.svg'),
+    flameGraphSvg(callTree(profile), {
+      title: `The collector's main thread under tollgate bench ingest (busy time; ${main})`,
+    }),
+  );
+}
+
 const range = (s: Spread) => `${s.min} to ${s.max}`;
 
 export function renderIngestBench(r: IngestBenchResult): string {
@@ -274,6 +294,10 @@ export function renderIngestBench(r: IngestBenchResult): string {
     `  records per second, wall      ${r.records_per_s_wall}`,
     `  time to acknowledgement       p50 ${r.ack_p50_ms} ms, p99 ${r.ack_p99_ms} ms (${range(r.spreads.ack_p99_ms)}) at ${r.paced_records_per_s} records/s offered (${r.paced_records_per_s_stored} stored/s, ${r.paced_us_per_record} us of collector CPU each)`,
     `  in the burst                  p50 ${r.burst_ack_p50_ms} ms, p99 ${r.burst_ack_p99_ms} ms (everything sent at once)`,
-    ...(r.profile ? [`  collector CPU profiles in     ${r.profile} (the first round's)`] : []),
+    ...(r.profile
+      ? [
+          `  collector CPU profiles in     ${r.profile} (the first round's; its flame graph: collector-flame.svg)`,
+        ]
+      : []),
   ].join('\n');
 }

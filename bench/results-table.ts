@@ -91,7 +91,14 @@ const ROWS: Row[] = [
     target: '>= 100000',
     met: atLeast(100_000),
   },
-  { benchmark: 'ingest', key: 'ack_p99_ms', target: '' },
+  // At the steady load of bench ingest (50,000 records/s), not the burst.
+  {
+    benchmark: 'ingest',
+    key: 'ack_p99_ms',
+    target: '< 1000',
+    met: (v) => typeof v === 'number' && v < 1000,
+  },
+  { benchmark: 'ingest', key: 'paced_us_per_record', target: '' },
   { benchmark: 'ui', key: 'fps_pan', target: '>= 30', met: atLeast(30) },
   { benchmark: 'ui', key: 'first_render_ms', target: '' },
   { benchmark: 'ui', key: 'window_6h_load_ms', target: '' },
