@@ -12,9 +12,18 @@ import { benchIngest } from './ingest.js';
 import { benchOverhead } from './overhead.js';
 import { benchProbes } from './probes.js';
 import type { BenchReport, MachineDescription } from './results-table.js';
+import { benchScale } from './scale.js';
 import { benchUi } from './ui.js';
 
-export const ALL_BENCHMARKS = ['probes', 'overhead', 'accuracy', 'ingest', 'ui', 'chaos'] as const;
+export const ALL_BENCHMARKS = [
+  'probes',
+  'overhead',
+  'accuracy',
+  'ingest',
+  'ui',
+  'chaos',
+  'scale',
+] as const;
 
 export function describeMachine(): MachineDescription {
   return {
@@ -44,6 +53,7 @@ export async function benchAll(
     ingest: () => benchIngest(),
     ui: () => benchUi(),
     chaos: () => benchChaos(undefined, log),
+    scale: () => benchScale(undefined, log),
   };
   const root = packageRoot(import.meta.url);
   if (!root) throw new Error('bench all runs from the repository');

@@ -132,7 +132,7 @@ function cpuSeconds(collector: CollectorProcess): number {
   return (r.cpuUserNs + r.cpuSystemNs) / 1e9;
 }
 
-const percentile = (sorted: number[], q: number) =>
+export const percentile = (sorted: number[], q: number) =>
   sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

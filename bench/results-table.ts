@@ -119,11 +119,36 @@ const ROWS: Row[] = [
   { benchmark: 'chaos', key: 'lost', target: '0', met: (v) => v === 0 },
   { benchmark: 'chaos', key: 'max_agent_rss_mb', target: '<= 150', met: atMost(150) },
   { benchmark: 'chaos', key: 'max_collector_rss_mb', target: '' },
+  // Many agents against one collector; the issue states no target (issue 26, item 6).
+  { benchmark: 'scale', key: 'agents', target: '' },
+  { benchmark: 'scale', key: 'records_per_s_offered', target: '' },
+  { benchmark: 'scale', key: 'records_per_s_wall', target: '' },
+  { benchmark: 'scale', key: 'records_per_s_per_core', target: '' },
+  { benchmark: 'scale', key: 'ack_p99_ms', target: '' },
+  { benchmark: 'scale', key: 'kept_up', target: '' },
+  { benchmark: 'scale', key: 'lost', target: '' },
+  { benchmark: 'scale', key: 'collector_rss_mb', target: '' },
+  { benchmark: 'scale', key: 'store_mb_per_hour', target: '' },
+  { benchmark: 'scale', key: 'model.nodes', target: '' },
+  { benchmark: 'scale', key: 'model.collector_cores', target: '' },
+  { benchmark: 'scale', key: 'model.collector_replicas', target: '' },
+  { benchmark: 'scale', key: 'model.store_gb_per_day', target: '' },
 ];
+
+/** A result's value at a key, or at a path into it ('model.nodes'). */
+function valueAt(result: Record<string, unknown>, key: string): unknown {
+  let value: unknown = result;
+  for (const part of key.split('.'))
+    value =
+      typeof value === 'object' && value !== null
+        ? (value as Record<string, unknown>)[part]
+        : undefined;
+  return value;
+}
 
 /** Targets whose check is more than one number live in the result's own `targets.met`. */
 function metOf(row: Row, result: Record<string, unknown>): string {
-  const value = result[row.key];
+  const value = valueAt(result, row.key);
   if (row.met) return row.met(value) ? 'yes' : '**no**';
   const met = (result.targets as { met?: Record<string, boolean> } | undefined)?.met;
   const named: Record<string, string> = {
@@ -155,7 +180,7 @@ export function renderResultsTable(report: BenchReport): string {
         lines.push(`| ${row.benchmark} | error | ${String(result.error)} | | |`);
       continue;
     }
-    const value = result[row.key];
+    const value = valueAt(result, row.key);
     if (value === undefined) continue;
     lines.push(
       `| ${row.benchmark} | ${row.key} | ${String(value)} | ${row.target} | ${metOf(row, result)} |`,

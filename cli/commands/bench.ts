@@ -10,10 +10,20 @@ import {
 } from '../../bench/overhead.js';
 import { benchProbes, renderProbesBench } from '../../bench/probes.js';
 import { renderResultsTable } from '../../bench/results-table.js';
+import { benchScale, DEFAULT_SCALE_BENCH, renderScaleBench } from '../../bench/scale.js';
 import { benchUi, renderUiBench } from '../../bench/ui.js';
-import { type Command, requireOneOf, UsageError } from '../command.js';
+import { type Command, numberOption, type Parsed, requireOneOf, UsageError } from '../command.js';
 
-const benchmarks = ['overhead', 'accuracy', 'ingest', 'ui', 'probes', 'chaos', 'all'] as const;
+const benchmarks = [
+  'overhead',
+  'accuracy',
+  'ingest',
+  'ui',
+  'probes',
+  'chaos',
+  'scale',
+  'all',
+] as const;
 type Log = (line: string) => void;
 const placements = ['cluster', 'equal'] as const;
 type Placement = (typeof placements)[number];
@@ -23,6 +33,8 @@ interface Flags {
   placement: Placement;
   /** ingest: where the collector writes its CPU profiles. */
   profile?: string;
+  /** The command line, for a benchmark's own options (scale: --agents, --intervals). */
+  args: Parsed;
 }
 
 function runner<T>(run: (log: Log, flags: Flags) => Promise<T>, render: (result: T) => string) {
@@ -42,6 +54,18 @@ const runners = {
   ui: runner(() => benchUi(), renderUiBench),
   probes: runner(() => benchProbes(), renderProbesBench),
   chaos: runner((log) => benchChaos(undefined, log), renderChaosBench),
+  scale: runner(
+    (log, { args }) =>
+      benchScale(
+        {
+          ...DEFAULT_SCALE_BENCH,
+          agents: numberOption(args, 'agents', DEFAULT_SCALE_BENCH.agents),
+          intervals: numberOption(args, 'intervals', DEFAULT_SCALE_BENCH.intervals),
+        },
+        log,
+      ),
+    renderScaleBench,
+  ),
   all: runner(
     (log) => benchAll(log),
     ({ report, path }) => `${renderResultsTable(report)}\n\nwritten to ${path}`,
@@ -60,6 +84,9 @@ Benchmarks:
   probes      kernel events per second and kernel time per event
   chaos       the collector killed and stalled under load and a million short
               connections: nothing lost, nothing doubled, memory bounded
+  scale       many simulated agents (the real shipper, a busy node's batches)
+              against one collector: records per second, acknowledgement times,
+              store growth, and a model of 5,000 nodes
   all         all of the above; writes bench/results/latest.json
 
 Progress goes to stderr. Needs root (network namespaces, eBPF).
@@ -73,11 +100,15 @@ Options:
                 runs elsewhere); equal: both as plain processes
   --profile DIR ingest: the collector writes a CPU profile of each of its threads
                 there (node --cpu-prof; open in Chrome's DevTools or speedscope)
+  --agents N    scale: simulated agents (default 200)
+  --intervals N scale: seconds measured, one batch per agent each (default 30)
   -h, --help    this text`,
   options: {
     json: { type: 'boolean' },
     placement: { type: 'string' },
     profile: { type: 'string' },
+    agents: { type: 'string' },
+    intervals: { type: 'string' },
   },
   async run(args) {
     if (args.positionals.length !== 1)
@@ -96,6 +127,7 @@ Options:
     const result = await run((line) => console.error(`bench ${name}: ${line}`), {
       placement,
       profile: profile === undefined ? undefined : resolve(profile),
+      args,
     });
     const json = name === 'all' ? (result as { report: unknown }).report : result;
     console.log(args.values.json ? JSON.stringify(json) : render(result));
