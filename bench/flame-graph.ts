@@ -120,6 +120,7 @@ export function flameGraphSvg(tree: Frame, options: FlameGraphOptions): string {
   const height = top + (depthMax + 1) * row + 4;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="11">`,
+    `<title>${xmlText(options.title)}</title>`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
     `<text x="4" y="18" font-size="13">${xmlText(options.title)}</text>`,
     ...rects,
