@@ -28,6 +28,12 @@ export class ProtoDecodeError extends Error {
   }
 }
 
+// 64-bit fields decode straight to numbers (protobufjs's own fallback when it has no Long
+// class): every one of the contract stays below 2^53 (above), and a Long object per field
+// was garbage for every counter of every report.
+protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
+protobuf.configure();
+
 const toObjectOptions: protobuf.IConversionOptions = {
   longs: Number,
   enums: String,
