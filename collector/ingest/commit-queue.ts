@@ -17,7 +17,12 @@ export interface CommitQueueOptions {
   lingerMs?: number;
   /** Batches waiting before the streams are paused. */
   highWater?: number;
-  /** Bytes of batches waiting (their encoded size) before the streams are paused. */
+  /**
+   * Bytes of batches waiting (their encoded size) before the streams are paused. Decoded,
+   * a batch holds about ten times its wire size in memory (bench scale's busy-node shape),
+   * so the default 16 MiB is some 160 MB of heap; at 64 MiB a collector that fell behind
+   * grew past 1 GB.
+   */
   highWaterBytes?: number;
 }
 
@@ -48,7 +53,7 @@ export class CommitQueue extends EventEmitter {
     this.maxGroup = options.maxGroup ?? 256;
     this.lingerMs = options.lingerMs ?? 5;
     this.highWater = options.highWater ?? 1024;
-    this.highWaterBytes = options.highWaterBytes ?? 64 * 2 ** 20;
+    this.highWaterBytes = options.highWaterBytes ?? 16 * 2 ** 20;
   }
 
   /** Queues a batch; `bytes` is its size as it came (the gRPC message). */

@@ -20,6 +20,11 @@ export interface RollupOptions {
 export class Rollups {
   /** How far each tier is rolled up: the end of its last complete bucket. */
   readonly rolledTo = new Map<Tier['name'], number>();
+  /** Late rows of the transaction in progress, by series kind, tier, rollup bucket and series. */
+  private readonly late = new Map<
+    string,
+    { kind: SeriesKind; tier: Tier; bucket: number; sid: number; aggregate: Aggregate }
+  >();
 
   constructor(
     private readonly statements: Statements,
@@ -47,15 +52,39 @@ export class Rollups {
       this.rollup(this.tiers[i - 1]!, this.tiers[i]!, nowMs, started);
   }
 
-  /** A raw row that came late: added into the rollups its bucket was already rolled into. */
+  /**
+   * A raw row that came late: gathered for the rollups its bucket was already rolled into,
+   * merged there by `flushLate` before the transaction commits. A collector that fell
+   * behind gets most of its rows late, many of one series and rollup bucket in a group
+   * of batches: merged one by one, they made it slower the further behind it was.
+   */
   addLate(name: SeriesKind['name'], sid: number, bucket: number, row: Row): void {
-    const kind = seriesKind(name);
-    for (const tier of this.tiers.slice(1)) {
+    let kind: SeriesKind | undefined;
+    for (let i = 1; i < this.tiers.length; i++) {
+      const tier = this.tiers[i]!;
       if (bucket >= (this.rolledTo.get(tier.name) ?? 0)) continue;
-      const aggregate = emptyAggregate(kind);
-      addRow(kind, aggregate, row);
-      this.series.mergeInto(kind, tier, bucketStart(bucket, tier.bucketMs), sid, aggregate);
+      kind ??= seriesKind(name);
+      const start = bucketStart(bucket, tier.bucketMs);
+      const key = `${name}\0${tier.name}\0${start}\0${sid}`;
+      let late = this.late.get(key);
+      if (!late) {
+        late = { kind, tier, bucket: start, sid, aggregate: emptyAggregate(kind) };
+        this.late.set(key, late);
+      }
+      addRow(kind, late.aggregate, row);
     }
+  }
+
+  /** Merges the late rows gathered since the last call into their rollups (inside the transaction). */
+  flushLate(): void {
+    for (const l of this.late.values())
+      this.series.mergeInto(l.kind, l.tier, l.bucket, l.sid, l.aggregate);
+    this.late.clear();
+  }
+
+  /** Forgets the late rows gathered: their transaction failed. */
+  dropLate(): void {
+    this.late.clear();
   }
 
   private rollup(source: Tier, target: Tier, nowMs: number, started: number): void {

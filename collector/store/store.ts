@@ -158,16 +158,19 @@ export class Store {
    */
   commit(batches: readonly Batch[], nowMs = Date.now()): CommitStatus[] {
     try {
-      return this.db.transaction(() =>
-        batches.map((batch): CommitStatus => {
+      return this.db.transaction(() => {
+        const statuses = batches.map((batch): CommitStatus => {
           if (this.isStored(batch)) return 'duplicate';
           this.writer.write(batch, nowMs);
           return 'stored';
-        }),
-      )();
+        });
+        this.rollups.flushLate();
+        return statuses;
+      })();
     } catch (error) {
       // What the writer remembered of the rows this transaction made went with it.
       this.writer.forget();
+      this.rollups.dropLate();
       throw error;
     }
   }

@@ -119,6 +119,15 @@ test('rollups keep totals and histograms; old ranges are read from them; late ba
   const late = store.read('end', range.from, range.to, now);
   const exchangesAfter = [...late.values()].reduce((n, a) => n + a.sums.exchanges!, 0);
   assert.equal(exchangesAfter - exchangesBefore, 7 * 50, 'seven ends with 50 exchanges each');
+  // Late rows of one series and rollup bucket in one group of batches are merged together,
+  // and a replay among them is still stored once.
+  store.commit(
+    [asBatch(92, start + 2000), asBatch(93, start + 3000), asBatch(92, start + 2000)],
+    now,
+  );
+  const later = store.read('end', range.from, range.to, now);
+  const exchangesLater = [...later.values()].reduce((n, a) => n + a.sums.exchanges!, 0);
+  assert.equal(exchangesLater - exchangesAfter, 2 * 7 * 50, 'two more batches, not three');
   store.close();
 });
 
