@@ -4,8 +4,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { Batch } from '../proto/gen/tollgate/v1.js';
+import { collectProcessMetrics } from '../proto/process-metrics.js';
 import type { Credentials } from './auth.js';
 import { buildHttpApp } from './http/app.js';
 import { CommitQueue, type CommitQueueOptions } from './ingest/commit-queue.js';
@@ -68,6 +69,7 @@ export class Collector {
     readonly sessions: SessionManager,
     private readonly timer: NodeJS.Timeout,
     private readonly reader: Reader,
+    private readonly stopProcessMetrics: () => void,
   ) {}
 
   get grpcAddress(): string {
@@ -95,12 +97,7 @@ export class Collector {
     const queue = new CommitQueue(store, options.queue);
     const metrics = new CumulativeMetrics();
     const registry = new Registry();
-    collectDefaultMetrics({ register: registry, prefix: 'tollgate_collector_' });
-    // prom-client's totals of active handles, requests and resources are gauges named
-    // _total, against Prometheus's convention (and promtool's lint); the same counts stay
-    // in its gauges by type, without the suffix: sum them for the total.
-    for (const total of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
-      registry.removeSingleMetric(`tollgate_collector_nodejs_${total}`);
+    const stopProcessMetrics = collectProcessMetrics(registry, 'tollgate_collector_');
     const batches = new Counter({
       name: 'tollgate_collector_batches_total',
       help: 'Batches received from agents, by outcome',
@@ -250,11 +247,23 @@ export class Collector {
       }
     }, options.maintainEveryMs ?? 10_000);
     timer.unref();
-    return new Collector(store, queue, ingest, http, httpUrl, queries, sessions, timer, reader);
+    return new Collector(
+      store,
+      queue,
+      ingest,
+      http,
+      httpUrl,
+      queries,
+      sessions,
+      timer,
+      reader,
+      stopProcessMetrics,
+    );
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.stopProcessMetrics();
     this.sessions.close();
     await this.ingest.stop();
     this.queue.flush();

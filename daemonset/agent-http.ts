@@ -31,7 +31,8 @@ const statusSchema = {
 export async function buildAgentHttp(agent: AgentHttpSource): Promise<FastifyInstance> {
   const status = () => agent.status();
   const app = Fastify({ logger: false });
-  const registry = agentRegistry(status);
+  const { registry, stop: stopProcessMetrics } = agentRegistry(status);
+  app.addHook('onClose', async () => stopProcessMetrics());
   app.addSchema({
     $id: 'check',
     type: 'object',

@@ -1,20 +1,17 @@
 // The agent's own Prometheus metrics, read from its status at scrape time, so nothing is
 // counted twice and a scrape costs one status read. Names follow Prometheus conventions:
 // tollgate_agent_ prefix, base units (seconds, bytes), _total on counters.
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { LOSS_METRICS } from '../proto/loss-metrics.js';
+import { collectProcessMetrics } from '../proto/process-metrics.js';
 import type { AgentStatus } from './agent.js';
 
 type Read = (s: AgentStatus) => number;
 
-export function agentRegistry(status: () => AgentStatus): Registry {
+/** The agent's registry, and what stops its process metrics' GC observer. */
+export function agentRegistry(status: () => AgentStatus): { registry: Registry; stop: () => void } {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'tollgate_agent_process_' });
-  // prom-client's totals of active handles, requests and resources are gauges named
-  // _total, against Prometheus's convention (promtool flags them); its gauges by type keep
-  // the same counts.
-  for (const total of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
-    registry.removeSingleMetric(`tollgate_agent_process_nodejs_${total}`);
+  const stop = collectProcessMetrics(registry, 'tollgate_agent_process_');
   // One status read per scrape, shared by every metric's collect().
   let cached: { at: number; value: AgentStatus } | undefined;
   const current = () => {
@@ -237,5 +234,5 @@ export function agentRegistry(status: () => AgentStatus): Registry {
     'Kubernetes watch opens delayed because the watch before ended at once with no event',
     (w) => w.watchesPaced,
   );
-  return registry;
+  return { registry, stop };
 }

@@ -19,6 +19,7 @@ import { RangeReader } from './range-reads.js';
 import type { ReadBudget } from './read-budget.js';
 import { prune } from './retention.js';
 import { Rollups } from './rollup.js';
+import { RollupPacing } from './rollup-pacing.js';
 import { migrate } from './schema.js';
 import type { SeriesKind } from './series.js';
 import { SeriesTables } from './series-tables.js';
@@ -48,6 +49,11 @@ export interface StoreOptions {
    * each tier still rolls at least one chunk of ROLLUP_CHUNK_BUCKETS buckets).
    */
   rollupBudgetMs?: number;
+  /**
+   * The longest the rollups wait while the collector is behind (rollup-pacing.ts; default
+   * 5 minutes).
+   */
+  rollupMaxDeferMs?: number;
   /** How long a batch's identity is remembered to drop its replays. */
   dedupeMs?: number;
   /** SQLite's synchronous setting: FULL (default) survives power loss; NORMAL is faster. */
@@ -67,6 +73,7 @@ export class Store {
   private readonly sql: Sql;
   private readonly statements: Statements;
   private readonly rollups: Rollups;
+  private readonly pacing: RollupPacing;
   private readonly writer: BatchWriter;
   private readonly reader: RangeReader;
 
@@ -79,10 +86,12 @@ export class Store {
     this.statements = prepareStatements(db);
     this.sessions = new SessionRows(db);
     const series = new SeriesTables(this.sql);
+    const graceMs = options.rollupGraceMs ?? 10_000;
     this.rollups = new Rollups(this.statements, series, this.tiers, {
-      graceMs: options.rollupGraceMs ?? 10_000,
+      graceMs,
       budgetMs: options.rollupBudgetMs ?? 250,
     });
+    this.pacing = new RollupPacing({ graceMs, maxDeferMs: options.rollupMaxDeferMs ?? 300_000 });
     this.writer = new BatchWriter(this.statements, series, this.rollups, this.sessions);
     this.reader = new RangeReader(series, this.tiers, this.rollups.rolledTo);
   }
@@ -162,6 +171,7 @@ export class Store {
         const statuses = batches.map((batch): CommitStatus => {
           if (this.isStored(batch)) return 'duplicate';
           this.writer.write(batch, nowMs);
+          this.pacing.noteStored(nowMs - (batch.intervalEndUnixMs || nowMs));
           return 'stored';
         });
         this.rollups.flushLate();
@@ -183,7 +193,7 @@ export class Store {
   maintain(nowMs = Date.now()): void {
     let failure: unknown;
     try {
-      this.db.transaction(() => this.rollups.rollUp(nowMs))();
+      if (this.pacing.shouldRollUp(nowMs)) this.db.transaction(() => this.rollups.rollUp(nowMs))();
     } catch (error) {
       // The rolled-up marks moved with the transaction that failed: take them back.
       this.rollups.refresh();
