@@ -186,6 +186,12 @@ export type MeshMode =
 export type ShareMethod = 'on-cpu' | 'bytes';
 
 export interface ProxyShare {
+  /**
+   * The shared proxy processes this is a share of, by their ids in Topology.processes:
+   * one, or several where more than one served the pod over the range (a node proxy that
+   * restarted is a new process), the share then being of them together.
+   */
+  processes: string[];
   /** The method behind `share`, and so behind the cost: on-cpu where timed, else bytes. */
   method: ShareMethod;
   share: number | null;
@@ -224,7 +230,8 @@ export interface PodCost {
   proxy: string | null;
   /**
    * For an ambient pod: the share of the node proxy's CPU and memory put to this pod, and
-   * how; `sidecar` then holds that share. null for the other modes.
+   * how, and which node proxy process it is of; `sidecar` then holds that share. null for
+   * the other modes.
    */
   proxyShare: ProxyShare | null;
   /** For an ambient+waypoint pod: the waypoint's part; null otherwise. */
@@ -233,7 +240,18 @@ export interface PodCost {
   requestsPerS: number;
   inbound: DirectionCost | null;
   outbound: DirectionCost | null;
+  /**
+   * The CPU and memory of the proxy carrying the pod's traffic (its sidecar, or its share
+   * of the node proxy); null where not measured, and then `sidecarUnmeasured` says why.
+   */
   sidecar: ProcessCost | null;
+  /**
+   * Why `sidecar` is null though the mode says a proxy carries the pod's traffic (sidecar,
+   * ambient, ambient+waypoint): no process of it was seen (it is known only from the
+   * cluster's signs), or none of its CPU and memory samples were read in the range. null
+   * where `sidecar` is measured, and for the other modes.
+   */
+  sidecarUnmeasured: string | null;
   app: ProcessCost | null;
 }
 

@@ -11,7 +11,8 @@
 //   a waypoint when one is seen or its labels name one;
 // - else (no traffic seen yet) the signs: a sidecar container -> sidecar; ambient
 //   enrolment (the pod's istio.io/dataplane-mode label, else its namespace's) -> ambient,
-//   with a waypoint when istio.io/use-waypoint names one; else none.
+//   with a waypoint when istio.io/use-waypoint names one (the pod's label, else its
+//   namespace's; the pod's `none` opts it out of its namespace's); else none.
 // Signs that agree are listed after what decided; a sign (or an observation) that says
 // otherwise is listed as a disagreement, "<it>, but <what decided>".
 import type { MeshMode, MeshSigns } from '../../proto/api.js';
@@ -92,12 +93,18 @@ function readSigns(signs: MeshSigns | undefined): ReadSigns {
   else if (nsMode === 'ambient') ambient = label('namespace', DATAPLANE_MODE_LABEL, nsMode);
   else if (nsMode !== undefined) notAmbient = label('namespace', DATAPLANE_MODE_LABEL, nsMode);
 
+  // Istio's: a waypoint named on the namespace is every enrolled pod's; the pod's own
+  // label wins over it, `none` opting the pod out of it.
   const podWaypoint = labels[USE_WAYPOINT_LABEL];
-  const waypoint = podWaypoint ?? namespaceLabels[USE_WAYPOINT_LABEL];
+  const nsWaypoint = namespaceLabels[USE_WAYPOINT_LABEL];
+  const waypoint = podWaypoint ?? nsWaypoint;
   const waypointWords =
     waypoint === undefined
       ? null
-      : label(podWaypoint !== undefined ? 'pod' : 'namespace', USE_WAYPOINT_LABEL, waypoint);
+      : label(podWaypoint !== undefined ? 'pod' : 'namespace', USE_WAYPOINT_LABEL, waypoint) +
+        (podWaypoint === 'none' && nsWaypoint !== undefined && nsWaypoint !== 'none'
+          ? ` opts it out of namespace label ${USE_WAYPOINT_LABEL}=${nsWaypoint}`
+          : '');
 
   const sidecar = signs?.sidecarContainers[0];
   return {
@@ -202,7 +209,8 @@ export function podMode(observed: ObservedMesh, meshSigns?: MeshSigns): PodMode 
       reason(s.useWaypoint, mode),
       reason(s.notAmbient, 'none'),
       reason(container, 'sidecar'),
-      reason(waypoint === null ? null : s.noWaypoint, 'ambient', waypoint ?? undefined),
+      // No waypoint seen: the label agrees; one seen: it says otherwise.
+      reason(s.noWaypoint, 'ambient', waypoint ?? undefined),
     ]);
   }
 
@@ -218,7 +226,10 @@ export function podMode(observed: ObservedMesh, meshSigns?: MeshSigns): PodMode 
     );
   if (s.ambient !== null) {
     const mode: MeshMode = s.useWaypoint !== null ? 'ambient+waypoint' : 'ambient';
-    return verdict({ words: s.ambient, mode }, [reason(s.useWaypoint, mode)]);
+    return verdict({ words: s.ambient, mode }, [
+      reason(s.useWaypoint, mode),
+      reason(s.noWaypoint, 'ambient'),
+    ]);
   }
   return { mode: 'none', modeSigns: s.notAmbient === null ? [] : [s.notAmbient] };
 }

@@ -96,8 +96,8 @@ function shareBy(u: ProxyUse, pod: string, method: ShareMethod): number | null {
 
 /**
  * The shared proxies serving `pod` (those with bytes or on-CPU time through it), each
- * with the share of its cost put to the pod, and the share as the API states it: by the
- * method used, and by each method over all those proxies together.
+ * with the share of its cost put to the pod, and the share as the API states it: of which
+ * proxy processes, by the method used, and by each method over all those proxies together.
  */
 export function podShare(
   pod: string,
@@ -123,6 +123,12 @@ export function podShare(
   );
   return {
     shares,
-    proxyShare: { method, share: method === 'on-cpu' ? onCpu : bytes, byMethod: { onCpu, bytes } },
+    proxyShare: {
+      // Sorted, so the same proxies read the same in every answer.
+      processes: serving.map(([key]) => key).sort(),
+      method,
+      share: method === 'on-cpu' ? onCpu : bytes,
+      byMethod: { onCpu, bytes },
+    },
   };
 }

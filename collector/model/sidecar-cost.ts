@@ -26,6 +26,8 @@
 import type {
   Direction,
   DirectionCost,
+  MeshMode,
+  MeshSigns,
   PodCost,
   ProcessCost,
   TopologyPod,
@@ -204,6 +206,34 @@ function processCost(
   };
 }
 
+/**
+ * Why a pod's proxy has no cost where its mode says a proxy carries its traffic (null for
+ * the modes without one): given the comm of its own sidecar and of the node proxy serving
+ * it, each null where no process of it was seen. A proxy known only from the cluster's
+ * signs (a sidecar container in the pod's spec, an ambient label) ran nothing Tollgate
+ * saw, so its cost is unknown, not nothing.
+ */
+function unmeasuredProxy(
+  mode: MeshMode,
+  sidecar: string | null,
+  nodeProxy: string | null,
+  signs: MeshSigns | undefined,
+): string | null {
+  const noSamples = (what: string) => `no CPU or memory samples of ${what} in the range`;
+  if (mode === 'sidecar') {
+    if (sidecar !== null) return noSamples(`sidecar ${sidecar}`);
+    const container = signs?.sidecarContainers[0];
+    return container === undefined
+      ? 'no sidecar process seen in the range'
+      : `sidecar container ${container} known only from the cluster's signs: no process of it seen in the range`;
+  }
+  if (mode === 'ambient' || mode === 'ambient+waypoint')
+    return nodeProxy !== null
+      ? noSamples(`node proxy ${nodeProxy}`)
+      : 'no node proxy seen serving the pod in the range';
+  return null;
+}
+
 const latencyOf = (list: readonly EndRecord[]) =>
   list.reduce((h, e) => merge(h, e.metrics.hists.exchange_latency!), emptyHistogram());
 
@@ -285,7 +315,7 @@ export function podCosts(input: {
     return {
       process: key,
       proxy: processes.get(key)?.comm ?? '',
-      share: { method: 'bytes', share, byMethod: { onCpu: null, bytes: share } },
+      share: { processes: [key], method: 'bytes', share, byMethod: { onCpu: null, bytes: share } },
       inbound: directionCost(
         input.hops.filter((h) => h.processKey === key && h.direction === 'inbound'),
         (endsOf.get(key) ?? []).filter(
@@ -354,6 +384,22 @@ export function podCosts(input: {
       },
       pod.mesh,
     );
+    const sidecarCost = sidecars.length
+      ? processCost(
+          sidecars.map((p) => p.id),
+          input.resources,
+          requests,
+          seconds,
+        )
+      : ambient
+        ? processCost(
+            [...servedBy.keys()],
+            input.resources,
+            requests,
+            seconds,
+            (k) => servedBy.get(k) ?? 0,
+          )
+        : null;
     return {
       pod: pod.id,
       namespace: pod.namespace,
@@ -378,21 +424,10 @@ export function podCosts(input: {
       requestsPerS: round(requests / seconds),
       inbound: direction('inbound'),
       outbound: direction('outbound'),
-      sidecar: sidecars.length
-        ? processCost(
-            sidecars.map((p) => p.id),
-            input.resources,
-            requests,
-            seconds,
-          )
-        : ambient
-          ? processCost(
-              [...servedBy.keys()],
-              input.resources,
-              requests,
-              seconds,
-              (k) => servedBy.get(k) ?? 0,
-            )
+      sidecar: sidecarCost,
+      sidecarUnmeasured:
+        sidecarCost === null
+          ? unmeasuredProxy(meshMode.mode, sidecars[0]?.comm ?? null, nodeProxyName, pod.mesh)
           : null,
       app: processCost(
         apps.map((p) => p.id),

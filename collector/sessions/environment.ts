@@ -127,7 +127,7 @@ const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * The data plane over the targeted pods: how many are in each mode, and per kind and
  * executable the proxy processes carrying their traffic, the pods they carry and the
  * parts of their cost put to those pods (so a node proxy serving three pods is one
- * node-proxy group of three pods, not three sidecars).
+ * node-proxy group of three pods, not three sidecars); proxies not measured in no group.
  */
 export function meshDataplane(
   pods: readonly PodResult[],
@@ -140,6 +140,9 @@ export function meshDataplane(
     modes.set(mode, (modes.get(mode) ?? 0) + 1);
     const name = `${p.pod?.namespace}/${p.pod?.name}`;
     for (const x of podProxies(p)) {
+      // No figures of it (known only from the cluster's signs, or no samples read): adding
+      // it would add a 0 as if measured.
+      if (!x.measured) continue;
       const key = `${x.kind} ${x.proxy}`;
       const g = groups.get(key) ?? {
         kind: x.kind,

@@ -58,7 +58,8 @@ export function podProxies(p: PodResult): PodProxy[] {
   const mode = meshModeOf(p);
   const own = {
     proxy: p.proxy,
-    measured: true,
+    // Files from before the field say nothing of it: their figures read as measured.
+    measured: p.proxyUnmeasured === '',
     cpuMsPerThousandRequests: p.sidecarCpuMsPerThousandRequests,
     memMb: p.sidecarMemMb,
     cpuMcores: p.sidecarCpuMcores,

@@ -226,6 +226,9 @@ export function sessionResults(input: {
       proxyShares: cost.proxyShare ? methodShares(cost.proxyShare.byMethod) : [],
       sidecarCpuMcores: cost.sidecar?.millicores ?? 0,
       waypoints: cost.waypoint ? [waypointPart(cost.waypoint)] : [],
+      // The sidecar_* zeros above are no figures where the proxy was not measured.
+      proxyUnmeasured: cost.sidecarUnmeasured ?? '',
+      proxyProcesses: cost.proxyShare?.processes ?? [],
     });
     // SMPS's sidecars are sidecars: a shared proxy's part is in the pod's result.
     if (cost.sidecar && cost.mode === 'sidecar') {

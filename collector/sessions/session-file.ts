@@ -290,6 +290,16 @@ function checkPodMesh(
   checkShare(pod.proxyShare, `${path}.proxy_share`);
   checkShares(pod.proxyShares, `${path}.proxy_shares`);
   notNegative(pod.sidecarCpuMcores, `${path}.sidecar_cpu_mcores`);
+  // A proxy not measured has no figures: a number beside the reason would read as one.
+  if (
+    pod.proxyUnmeasured !== '' &&
+    (pod.sidecarCpuMsPerThousandRequests !== 0 ||
+      pod.sidecarMemMb !== 0 ||
+      pod.sidecarCpuMcores !== 0)
+  )
+    throw new SessionFileError(
+      `${path}.proxy_unmeasured says the proxy was not measured, but its sidecar_* figures are not 0`,
+    );
   for (const [i, w] of pod.waypoints.entries()) {
     const at = `${path}.waypoints[${i}]`;
     oneOf(w.shareMethod, SHARE_METHODS, `${at}.share_method`, true);

@@ -51,11 +51,11 @@ export const HOP_NS = {
 
 type Mode = 'sidecar' | 'ambient';
 
-function podRef(namespace: string, name: string): Init<PodRef> {
+export function podRef(namespace: string, name: string): Init<PodRef> {
   return { namespace, name, node: NODE, source: 'POD_SOURCE_NETNS' };
 }
 
-function proc(
+export function proc(
   pid: number,
   comm: string,
   pod: Init<PodRef>,
@@ -115,7 +115,7 @@ function hops(
 }
 
 /** An end carrying `bytes` (a tenth sent by the client, the rest its replies). */
-function end(
+export function end(
   p: Init<ProcessIdentity>,
   side: 'client' | 'server',
   client: Endpoint,

@@ -94,12 +94,33 @@ test('nothing observed: the signs decide (ambient, its waypoint, opting out, sid
       modeSigns: [NS_AMBIENT, 'pod label istio.io/use-waypoint=reviews-wp'],
     },
   );
+  // Istio's opt-out: the pod's `none` keeps it off its namespace's waypoint, and says so.
   assert.deepEqual(
     mode({
       namespaceLabels: { ...ambientNs, 'istio.io/use-waypoint': 'shared' },
       labels: { 'istio.io/use-waypoint': 'none' },
     }),
-    { mode: 'ambient', modeSigns: [NS_AMBIENT] },
+    {
+      mode: 'ambient',
+      modeSigns: [
+        NS_AMBIENT,
+        'pod label istio.io/use-waypoint=none opts it out of namespace label istio.io/use-waypoint=shared',
+      ],
+    },
+  );
+  // The pod enrolled by its own label, its waypoint its namespace's.
+  assert.deepEqual(
+    mode({
+      namespaceLabels: { 'istio.io/use-waypoint': 'shared' },
+      labels: { 'istio.io/dataplane-mode': 'ambient' },
+    }),
+    {
+      mode: 'ambient+waypoint',
+      modeSigns: [
+        'pod label istio.io/dataplane-mode=ambient',
+        'namespace label istio.io/use-waypoint=shared',
+      ],
+    },
   );
   // A waypoint named without ambient enrolment says nothing of the mode.
   assert.deepEqual(mode({ namespaceLabels: { 'istio.io/use-waypoint': 'shared' } }), {
@@ -177,6 +198,24 @@ test('observation wins where there is one; signs that say otherwise are listed a
     {
       mode: 'ambient+waypoint',
       modeSigns: [ZTUNNEL, NS_AMBIENT, 'namespace label istio.io/use-waypoint=waypoint'],
+    },
+  );
+  // The same pod opted out of its namespace's waypoint: ambient alone, and why.
+  assert.deepEqual(
+    podMode(
+      seen({ nodeProxy: 'ztunnel' }),
+      signs({
+        namespaceLabels: { ...ambientNs, 'istio.io/use-waypoint': 'waypoint' },
+        labels: { 'istio.io/use-waypoint': 'none' },
+      }),
+    ),
+    {
+      mode: 'ambient',
+      modeSigns: [
+        ZTUNNEL,
+        NS_AMBIENT,
+        'pod label istio.io/use-waypoint=none opts it out of namespace label istio.io/use-waypoint=waypoint',
+      ],
     },
   );
   // A waypoint seen carrying the inbound of a pod whose label says it uses none.

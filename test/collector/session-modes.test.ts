@@ -24,7 +24,14 @@ const BEFORE = new URL(
   import.meta.url,
 );
 const ADDED = {
-  pod: ['mode_signs', 'proxy_shares', 'sidecar_cpu_mcores', 'waypoints'],
+  pod: [
+    'mode_signs',
+    'proxy_shares',
+    'sidecar_cpu_mcores',
+    'waypoints',
+    'proxy_unmeasured',
+    'proxy_processes',
+  ],
   tollgate: ['dataplane'],
 };
 

@@ -90,6 +90,7 @@ const base = {
   proxyShare: null,
   waypoint: null,
   modeSigns: [],
+  sidecarUnmeasured: null,
 } satisfies Partial<PodCost>;
 
 const COSTS: PodCost[] = [
@@ -102,6 +103,7 @@ const COSTS: PodCost[] = [
     modeSigns: SIGNS,
     proxy: 'ztunnel',
     proxyShare: {
+      processes: ['proc:ztunnel'],
       method: 'on-cpu',
       share: ZTUNNEL.onCpu,
       byMethod: { onCpu: ZTUNNEL.onCpu, bytes: ZTUNNEL.bytes },
@@ -111,6 +113,7 @@ const COSTS: PodCost[] = [
       process: 'proc:waypoint',
       proxy: 'envoy',
       share: {
+        processes: ['proc:waypoint'],
         method: 'bytes',
         share: WAYPOINT.bytes,
         byMethod: { onCpu: null, bytes: WAYPOINT.bytes },
@@ -209,6 +212,9 @@ test('an ambient+waypoint pod records its node proxy share by each method and it
     { method: 'on-cpu', share: 0.4 },
     { method: 'bytes', share: 0.5 },
   ]);
+  // Of which node proxy: its process, as the topology names it; its figures measured.
+  assert.deepEqual(reviews.proxyProcesses, ['proc:ztunnel']);
+  assert.equal(reviews.proxyUnmeasured, '');
   // 400 ms of its 1,000 over 2,000 requests and 10 s; 8 of its 20 MB.
   assert.equal(reviews.sidecarCpuMsPerThousandRequests, 200);
   assert.equal(reviews.sidecarCpuMcores, 40);

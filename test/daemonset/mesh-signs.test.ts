@@ -1,8 +1,8 @@
 // The cluster's own signs of each pod's mesh mode, as the agent reads them from a local
 // server speaking the Kubernetes list and watch API: a namespace enrolled in ambient mode
-// with a waypoint, a pod opting out, a sidecar container, a waypoint, a pod of ztunnel's
-// DaemonSet (whose process the agent takes for a node proxy, though its executable is no
-// known proxy). Each one's signs exactly as the API has them, only those labels; a
+// with a waypoint, a pod opting out of the mesh, one opting out of the waypoint, a sidecar
+// container, a waypoint, a pod of ztunnel's DaemonSet (whose process the agent takes for a
+// node proxy, though its executable is no known proxy). Each one's signs exactly as the API has them, only those labels; a
 // namespace relabelled while the agent runs is in the next signs, by the watch alone; the
 // RBAC the manifests grant covers every list and watch the agent makes. Then on the real
 // kernel, processes in kubelet-shaped cgroups with traffic of their own: the batches carry
@@ -73,6 +73,12 @@ const PODS = {
     labels: { app: 'reviews' },
     containers: ['reviews'],
   },
+  // In shop's ambient mesh, kept off shop's waypoint by its own label (Istio's opt-out).
+  checkout: {
+    namespace: 'shop',
+    labels: { app: 'checkout', 'istio.io/use-waypoint': 'none' },
+    containers: ['checkout'],
+  },
 } as const;
 type PodName = keyof typeof PODS;
 const NAMES = Object.keys(PODS) as PodName[];
@@ -132,6 +138,15 @@ const EXPECTED: Record<PodName, Init<PodMeshSigns>> = {
     name: 'reviews',
     namespaceLabels: {},
     labels: { app: 'reviews' },
+    ownerKind: '',
+    ownerName: '',
+    sidecarContainers: [],
+  },
+  checkout: {
+    namespace: 'shop',
+    name: 'checkout',
+    namespaceLabels: AMBIENT_WITH_WAYPOINT,
+    labels: { app: 'checkout', 'istio.io/use-waypoint': 'none' },
     ownerKind: '',
     ownerName: '',
     sidecarContainers: [],
@@ -342,6 +357,7 @@ test("on the real kernel: batches carry each pod's signs, and the collector says
     waypoint: { exe: 'envoy', container: 0 },
     ztunnel: { exe: 'zt-proxy', container: 0 },
     reviews: { exe: 'reviews', container: 0 },
+    checkout: { exe: 'checkout', container: 0 },
   };
   const pids = new Map<number, PodName>();
   const processes = containers(t);
@@ -386,6 +402,7 @@ test("on the real kernel: batches carry each pod's signs, and the collector says
     waypoint: 'ROLE_SIDECAR',
     ztunnel: 'ROLE_SIDECAR',
     reviews: 'ROLE_APP',
+    checkout: 'ROLE_APP',
   });
 
   const modes = () =>
@@ -415,6 +432,13 @@ test("on the real kernel: batches carry each pod's signs, and the collector says
     waypoint: ['waypoint', ['pod label gateway.istio.io/managed=istio.io-mesh-controller']],
     ztunnel: ['node-proxy', ['pod of DaemonSet ztunnel']],
     reviews: ['none', []],
+    checkout: [
+      'ambient',
+      [
+        NS_AMBIENT,
+        'pod label istio.io/use-waypoint=none opts it out of namespace label istio.io/use-waypoint=waypoint',
+      ],
+    ],
   });
 
   // books is enrolled while the agent runs: the next batches say so, and so does reviews' cost.

@@ -69,6 +69,7 @@ const podCost = (
   proxy: mode === 'none' ? null : 'haproxy',
   proxyShare: null,
   waypoint: null,
+  sidecarUnmeasured: null,
   requests: 0,
   requestsPerS: 0,
   inbound: null,
@@ -163,6 +164,7 @@ test('a crossing with no figure leaves the sum unknown, not short', () => {
 /** An ambient chain of two pods as Tollgate sees it: a third and two thirds of the bytes. */
 function ambientPods(): PodMeasurement[] {
   const share = (bytes: number) => ({
+    processes: ['p:lab:7:7'],
     method: 'bytes' as const,
     share: bytes,
     byMethod: { onCpu: null, bytes },

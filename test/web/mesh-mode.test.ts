@@ -24,14 +24,14 @@ test("a sidecar, a node proxy at its share, a node proxy's own pod and no proxy,
   const ambient = cost({
     mode: 'ambient',
     proxy: 'ztunnel',
-    proxyShare: { method: 'bytes', share: 0.425, byMethod: { onCpu: null, bytes: 0.425 } },
+    proxyShare: shareOf(null, 0.425, 'bytes', ['z']),
   });
   assert.equal(proxyHeading(ambient), 'Node proxy (ztunnel, outside the pod) added latency');
   assert.equal(proxyCostLabel(ambient), 'node proxy, 42.5% (by bytes)');
   assert.equal(
     proxyCostLabel({
       ...ambient,
-      proxyShare: { method: 'bytes', share: null, byMethod: { onCpu: null, bytes: null } },
+      proxyShare: shareOf(null, null, 'bytes', ['z']),
     }),
     'node proxy, – (by bytes)',
   );

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { meshSummary, pathThrough } from '../../web/src/model/mesh-summary.js';
-import { ambientTopology, edgeOf, shopTopology } from './topology-fixture.js';
+import { ambientTopology, edgeOf, shareOf, shopTopology } from './topology-fixture.js';
 
 const resources = (millicores: number, rssMb: number) => ({
   cpuMsPer1kRequests: null,
@@ -123,7 +123,7 @@ test('pods in ambient mode count apart from sidecars, at their share of the node
           ...c,
           mode: 'ambient',
           proxy: 'ztunnel',
-          proxyShare: { method: 'bytes', share: 0.25, byMethod: { onCpu: null, bytes: 0.25 } },
+          proxyShare: shareOf(null, 0.25, 'bytes', ['z']),
           sidecar: resources(2, 3),
         }
       : c,

@@ -1,7 +1,7 @@
 // The mesh's shared proxies: which pods are a node proxy's or a waypoint's, and which
-// pods each serves at what share. A node proxy is found on the served pod's own node by
-// its executable, and only where exactly one fits; a waypoint by the process the cost
-// names.
+// pods each serves at what share. A node proxy is found by the processes the served
+// pod's share is of, and only where they are all of one pod; a waypoint by the process
+// the cost names.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PodCost } from '../../web/src/model/api-types.js';
@@ -34,14 +34,14 @@ test('a node proxy serves the ambient pods of its node; a waypoint the pods nami
   );
 });
 
-test("the node proxy on another node, or two that fit, are not the pod's", () => {
+test('a node proxy link goes to the pod of the process its share is of, two ztunnels on a node or not', () => {
   const t = ambientTopology(2);
-  // A second ztunnel on node n2 serves none of n1's pods.
+  // A second ztunnel, process z2, on node n1 too: by executable and node the two fit
+  // alike; the share's process tells them apart.
   t.pods.push({
     ...t.pods.find((p) => p.id === 'pod:mesh/ztunnel')!,
     id: 'pod:mesh/ztunnel-2',
     name: 'ztunnel-2',
-    node: 'n2',
     processes: ['z2'],
   });
   t.processes.push(processOf('z2', 'pod:mesh/ztunnel-2', 'sidecar', 'ztunnel'));
@@ -50,13 +50,32 @@ test("the node proxy on another node, or two that fit, are not the pod's", () =>
     mode: 'node-proxy',
     proxy: 'ztunnel',
   });
-  const one = sharedProxies(inputOf(t));
-  assert.equal(one.roles.get('pod:mesh/ztunnel-2'), 'node-proxy');
-  assert.deepEqual(new Set(one.served.map((s) => s.proxyPod)), new Set(['pod:mesh/ztunnel']));
-  assert.equal(one.served.length, 3);
-  // Two on n1 running ztunnel: which serves which pod is not known, so no link is drawn.
-  t.pods.find((p) => p.id === 'pod:mesh/ztunnel-2')!.node = 'n1';
-  assert.deepEqual(sharedProxies(inputOf(t)).served, []);
+  const cost = (pod: string) => t.costs.find((c) => c.pod === pod)!;
+  cost('pod:shop/svc-1').proxyShare!.processes = ['z2'];
+  const links = () =>
+    sharedProxies(inputOf(t)).served.map((s) => [s.proxyPod, s.pod, s.share.share]);
+  assert.deepEqual(links(), [
+    ['pod:mesh/ztunnel', 'pod:shop/front', 0.5],
+    ['pod:mesh/ztunnel', 'pod:shop/svc-0', 1 / 6],
+    ['pod:mesh/ztunnel-2', 'pod:shop/svc-1', 2 / 6],
+  ]);
+  assert.equal(sharedProxies(inputOf(t)).roles.get('pod:mesh/ztunnel-2'), 'node-proxy');
+  // svc-0's share of both together (ztunnel replaced within the range): no one pod's share
+  // is known, so no link.
+  cost('pod:shop/svc-0').proxyShare!.processes = ['z', 'z2'];
+  assert.deepEqual(links(), [
+    ['pod:mesh/ztunnel', 'pod:shop/front', 0.5],
+    ['pod:mesh/ztunnel-2', 'pod:shop/svc-1', 2 / 6],
+  ]);
+  // Two processes of one pod (its ztunnel restarted in place): that pod's.
+  t.pods.find((p) => p.id === 'pod:mesh/ztunnel')!.processes.push('z0');
+  t.processes.push(processOf('z0', 'pod:mesh/ztunnel', 'sidecar', 'ztunnel'));
+  cost('pod:shop/svc-0').proxyShare!.processes = ['z', 'z0'];
+  assert.deepEqual(links(), [
+    ['pod:mesh/ztunnel', 'pod:shop/front', 0.5],
+    ['pod:mesh/ztunnel', 'pod:shop/svc-0', 1 / 6],
+    ['pod:mesh/ztunnel-2', 'pod:shop/svc-1', 2 / 6],
+  ]);
 });
 
 test("a waypoint's pod is one even where its own cost does not say so yet", () => {

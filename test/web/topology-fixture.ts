@@ -84,6 +84,7 @@ export function costOf(pod: string, inboundMs: number | null, outboundMs: number
     inbound: direction(inboundMs),
     outbound: direction(outboundMs),
     sidecar: null,
+    sidecarUnmeasured: null,
     app: null,
   };
 }
@@ -182,9 +183,15 @@ export function syntheticTopology(
   return t;
 }
 
-/** A share of a shared proxy: `used` is the method behind the cost. */
-export function shareOf(onCpu: number | null, bytes: number | null, used: 'on-cpu' | 'bytes') {
+/** A share of the shared proxy `processes`: `used` is the method behind the cost. */
+export function shareOf(
+  onCpu: number | null,
+  bytes: number | null,
+  used: 'on-cpu' | 'bytes',
+  processes: string[] = [],
+) {
   return {
+    processes,
     method: used,
     share: used === 'on-cpu' ? onCpu : bytes,
     byMethod: { onCpu, bytes },
@@ -247,10 +254,10 @@ export function ambientTopology(
     modeSigns: ["node proxy ztunnel holds sockets in the pod's namespace"],
     proxyShare: share,
   });
-  t.costs.push(ambient('pod:shop/front', shareOf(0.5, 0.4, 'on-cpu')));
+  t.costs.push(ambient('pod:shop/front', shareOf(0.5, 0.4, 'on-cpu', ['z'])));
   names.forEach((n, i) => {
     const onCpu = (i + 1) / (2 * sum);
-    const c = ambient(`pod:shop/${n}`, shareOf(onCpu, 0.6 * onCpu, 'on-cpu'));
+    const c = ambient(`pod:shop/${n}`, shareOf(onCpu, 0.6 * onCpu, 'on-cpu', ['z']));
     if (i < viaWaypoint)
       t.costs.push({
         ...c,
@@ -258,7 +265,7 @@ export function ambientTopology(
         waypoint: {
           process: 'w',
           proxy: 'haproxy',
-          share: shareOf(null, (i + 1) / waypointRate, 'bytes'),
+          share: shareOf(null, (i + 1) / waypointRate, 'bytes', ['w']),
           cost: { cpuMsPer1kRequests: 3, millicores: 4, rssMb: 5, rssMbMax: 6 },
           inbound: null,
         },

@@ -260,7 +260,12 @@ function withFixtures(view: TopologyResponse): TopologyResponse {
     const onCpu = onCpuShare(c.name);
     const out: PodCost = {
       ...c,
-      proxyShare: { method: 'on-cpu', share: onCpu, byMethod: { onCpu, bytes } },
+      proxyShare: {
+        processes: c.proxyShare?.processes ?? [],
+        method: 'on-cpu',
+        share: onCpu,
+        byMethod: { onCpu, bytes },
+      },
       modeSigns: [...c.modeSigns, 'namespace label istio.io/dataplane-mode=ambient', HOSTILE_SIGN],
     };
     const i = Number(c.name.slice(4));
@@ -272,6 +277,7 @@ function withFixtures(view: TopologyResponse): TopologyResponse {
           process: idOf(WAYPOINT),
           proxy: 'haproxy',
           share: {
+            processes: [idOf(WAYPOINT)],
             method: 'bytes',
             share: waypointShare(i),
             byMethod: { onCpu: null, bytes: waypointShare(i) },

@@ -1382,6 +1382,17 @@ export const descriptor = {
                   "rule": "repeated",
                   "type": "WaypointPart",
                   "id": 24
+                },
+                "proxyUnmeasured": {
+                  "type": "string",
+                  "id": 25,
+                  "protoName": "proxy_unmeasured"
+                },
+                "proxyProcesses": {
+                  "rule": "repeated",
+                  "type": "string",
+                  "id": 26,
+                  "protoName": "proxy_processes"
                 }
               }
             },
@@ -2111,6 +2122,8 @@ export interface MeshDataplane {
   modes: ModePods[];
   /**
    * The proxies carrying the targeted pods' mesh traffic, by kind and executable name.
+   * Those not measured (PodResult.proxy_unmeasured, WaypointPart.measured false) are in no
+   * group, so that every group's figures are measured ones; `modes` counts their pods.
    */
   proxies: ProxyGroup[];
 }
@@ -2299,6 +2312,22 @@ export interface PodResult {
    * files from before it existed.
    */
   waypoints: WaypointPart[];
+  /**
+   * Why the proxy carrying the pod's traffic was not measured, when it was not: no process
+   * of it was seen (a sidecar container or an ambient label known only from the cluster's
+   * signs), or none of its CPU and memory samples were read in the window. The sidecar_*
+   * figures are then 0 and mean nothing: no figure, not a small one. Empty where they were
+   * measured, for modes without a proxy, and in files from before it existed.
+   */
+  proxyUnmeasured: string;
+  /**
+   * For "ambient" and "ambient+waypoint": the node proxy processes `proxy_share` is of,
+   * named as the collector's topology names processes ("p:<node>:<pid>:<start ticks>"):
+   * one, or several where more than one served the pod in the window (a node proxy that
+   * restarted is a new process), the share then being of them together. Empty otherwise,
+   * and in files from before it existed.
+   */
+  proxyProcesses: string[];
 }
 export const PodResult: Codec<PodResult> = codec(root, 'tollgate.v1.PodResult');
 

@@ -28,8 +28,11 @@ export interface PodRow {
   outbound: LatencyStats;
   inboundCoverage: Coverage;
   outboundCoverage: Coverage;
-  sidecarCpuMsPer1k: number;
-  sidecarMemMb: number;
+  /** The proxy's figures (its sidecar's, or its share of a node proxy); null where not measured. */
+  sidecarCpuMsPer1k: number | null;
+  sidecarMemMb: number | null;
+  /** Why the proxy was not measured (the file's proxy_unmeasured); null where it was. */
+  proxyUnmeasured: string | null;
   appCpuMsPer1k: number;
   appMemMb: number;
 }
@@ -83,6 +86,8 @@ export function podRows(file: SessionFile): PodRow[] {
         p.outbound_method,
         p.outbound_unpaired,
       );
+      // Files from before the field lack it: their figures read as measured.
+      const unmeasured = (p.proxy_unmeasured ?? '') !== '';
       return {
         pod: `${p.pod.namespace}/${p.pod.name}`,
         proxy: p.proxy,
@@ -91,8 +96,10 @@ export function podRows(file: SessionFile): PodRow[] {
         outbound: outbound.stats,
         inboundCoverage: inbound.coverage,
         outboundCoverage: outbound.coverage,
-        sidecarCpuMsPer1k: round(p.sidecar_cpu_ms_per_thousand_requests),
-        sidecarMemMb: round(p.sidecar_mem_mb),
+        // A proxy not measured has zeros in the file that are no figures.
+        sidecarCpuMsPer1k: unmeasured ? null : round(p.sidecar_cpu_ms_per_thousand_requests),
+        sidecarMemMb: unmeasured ? null : round(p.sidecar_mem_mb),
+        proxyUnmeasured: unmeasured ? p.proxy_unmeasured : null,
         appCpuMsPer1k: round(p.app_cpu_ms_per_thousand_requests),
         appMemMb: round(p.app_mem_mb),
       };

@@ -3,11 +3,11 @@
 // node proxies), and which pods each one serves at what share of its cost. One place
 // decides it for the drawing, the pod panels, the summary bar and the paths. Pure.
 //
-// The API names a waypoint by its process (PodCost.waypoint.process), so its pod is
-// exact. It names a node proxy only by its executable (PodCost.proxy): a served pod's
-// node proxy is taken to be the node-proxy pod on the pod's own node running that
-// executable, as ambient mode runs one per node; where that is not exactly one pod, the
-// link is not drawn (the pod's panel still gives its share).
+// The API names a waypoint by its process (PodCost.waypoint.process) and a node proxy by
+// the processes its share is of (PodCost.proxyShare.processes), so their pods are exact.
+// Where a share is of node proxy processes in more than one pod (a node proxy pod
+// replaced within the range), it is theirs together: no link is drawn, as no one pod's
+// share is known (the pod's panel still gives it).
 import type { PodCost, TopologyPod, TopologyProcess } from './api-types.js';
 import { formatPercent } from './format.js';
 
@@ -51,17 +51,12 @@ export function sharedProxies(input: {
     if (c.waypoint && waypointPod)
       served.push({ proxyPod: waypointPod, pod: c.pod, kind: 'waypoint', share: c.waypoint.share });
     if (!isAmbient(c) || !c.proxyShare) continue;
-    const node = input.pods.get(c.pod)?.node;
-    const candidates = [...input.costs.values()].filter(
-      (p) => p.mode === 'node-proxy' && p.proxy === c.proxy && input.pods.get(p.pod)?.node === node,
+    const proxyPods = new Set(
+      c.proxyShare.processes.map((id) => input.processes.get(id)?.pod ?? null),
     );
-    if (node !== undefined && candidates.length === 1)
-      served.push({
-        proxyPod: candidates[0]!.pod,
-        pod: c.pod,
-        kind: 'node-proxy',
-        share: c.proxyShare,
-      });
+    const [proxyPod] = proxyPods;
+    if (proxyPods.size === 1 && proxyPod && proxyPod !== c.pod)
+      served.push({ proxyPod, pod: c.pod, kind: 'node-proxy', share: c.proxyShare });
   }
   served.sort(
     (a, b) =>

@@ -204,6 +204,13 @@ export function podPanel(
           ],
           { class: 'grid cost' },
         ),
+        // The proxy's dashes are no zeros: why it has no figures.
+        cost.sidecarUnmeasured !== null &&
+          el(
+            'p',
+            { class: 'muted proxy-unmeasured' },
+            `Proxy not measured: ${cost.sidecarUnmeasured}.`,
+          ),
       ),
     el('h3', {}, 'Processes'),
     table(

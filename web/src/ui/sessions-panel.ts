@@ -266,7 +266,10 @@ function sessionResult(s: SessionSummary, file: SessionFile, showWindow: () => v
           formatMs(p.inbound.p99Ms),
           withCoverage(formatMs(p.outbound.p50Ms), p.outboundCoverage),
           formatMs(p.outbound.p99Ms),
-          `${formatNumber(p.sidecarCpuMsPer1k)} ms`,
+          // Not measured: no figure, with why on hover, never a 0.
+          p.proxyUnmeasured === null
+            ? `${formatNumber(p.sidecarCpuMsPer1k)} ms`
+            : el('span', { class: 'muted', title: p.proxyUnmeasured }, 'not measured'),
           formatNumber(p.sidecarMemMb),
           `${formatNumber(p.appCpuMsPer1k)} ms`,
           formatNumber(p.appMemMb),
