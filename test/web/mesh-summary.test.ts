@@ -81,6 +81,22 @@ test("sidecars' CPU and memory in all against the apps'; no path without calls b
     [3, 60, 60, 300, 153],
   );
   assert.equal(s.path, null);
+  assert.deepEqual([s.proxiesMeasured, s.proxies], [3, 3]);
+});
+
+test('proxies without a figure are counted apart, not summed as 0', () => {
+  const t = shopTopology();
+  // The first pod's sidecar has no figure (known from the cluster's signs only).
+  t.costs = t.costs.map((c, i) => ({
+    ...c,
+    sidecar: i === 0 ? null : resources(10 * (i + 1), 20),
+    app: resources(100, 50 + i),
+  }));
+  const s = meshSummary({ ...inputOf(t), edges: [] });
+  assert.deepEqual([s.proxiesMeasured, s.proxies, s.sidecarMillicores], [2, 3, 50]);
+  t.costs = t.costs.map((c) => ({ ...c, sidecar: null }));
+  const none = meshSummary({ ...inputOf(t), edges: [] });
+  assert.deepEqual([none.proxiesMeasured, none.proxies, none.sidecarMillicores], [0, 3, 0]);
 });
 
 test('the path goes through meshed pods before busier unmeshed ones', () => {

@@ -16,6 +16,13 @@ export interface MeshSummary {
   ambientPods: number;
   /** Pods in ambient mode whose inbound traffic a waypoint carries too (its part counts too). */
   waypointPods: number;
+  /**
+   * Pods with a proxy (sidecar, node proxy, waypoint) whose cost has a figure, of all pods
+   * with one: a proxy known only from the cluster's signs, or whose samples were not
+   * read, has none, and adds nothing to the sums below (which are then not its cost).
+   */
+  proxiesMeasured: number;
+  proxies: number;
   /** The proxies' CPU and memory: sidecars', and the shared proxies' at the pods' shares. */
   sidecarMillicores: number;
   appMillicores: number;
@@ -56,9 +63,15 @@ export function meshSummary(input: {
   let appMillicores = 0;
   let sidecarRssMb = 0;
   let appRssMb = 0;
+  let proxies = 0;
+  let proxiesMeasured = 0;
   for (const c of costs.values()) {
     // A shared proxy's own pod: its cost is in the pods it serves, at their shares.
     if (shared.has(c.pod)) continue;
+    if (c.proxy) {
+      proxies++;
+      if (c.sidecar) proxiesMeasured++;
+    }
     if (c.proxy && c.mode === 'sidecar') sidecars++;
     if (c.proxy && c.mode === 'ambient') ambientPods++;
     if (c.proxy && c.mode === 'ambient+waypoint') waypointPods++;
@@ -76,6 +89,8 @@ export function meshSummary(input: {
     sidecars,
     ambientPods,
     waypointPods,
+    proxiesMeasured,
+    proxies,
     sidecarMillicores,
     appMillicores,
     sidecarRssMb,

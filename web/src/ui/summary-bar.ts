@@ -27,7 +27,12 @@ export function renderSummaryBar(
   const share = (part: number, whole: number) =>
     whole > 0 ? ` (${Math.round((100 * part) / whole)}% of the apps')` : '';
   const path = s.path;
-  const cost = `${proxies}${shared}: CPU ${round(s.sidecarMillicores)} millicores${share(s.sidecarMillicores, s.appMillicores)}, memory ${round(s.sidecarRssMb)} MB${share(s.sidecarRssMb, s.appRssMb)}`;
+  // A sum over no measured proxy is no figure, and over some of them is theirs alone.
+  const figures =
+    s.proxiesMeasured === 0
+      ? 'CPU and memory not measured'
+      : `CPU ${round(s.sidecarMillicores)} millicores${share(s.sidecarMillicores, s.appMillicores)}, memory ${round(s.sidecarRssMb)} MB${share(s.sidecarRssMb, s.appRssMb)}${s.proxiesMeasured < s.proxies ? ` (${s.proxiesMeasured} of ${s.proxies} pods' proxies measured)` : ''}`;
+  const cost = `${proxies}${shared}: ${figures}`;
   const along =
     path &&
     `busiest path ${path.pods.map(podName).join(' → ')}: +${formatMs(path.addedMeanMs)} per request (mean, ${crossings(path)}; means add up along a path, quantiles do not)`;
