@@ -30,8 +30,8 @@ type IngestRound = Pick<
   IngestBenchResult,
   | 'records_per_s_per_core'
   | 'records'
-  | 'ack_p99_ms'
-  | 'ack_p50_ms'
+  | 'paced_ack_p99_ms'
+  | 'paced_ack_p50_ms'
   | 'paced_records_per_s'
   | 'paced_records_per_s_stored'
   | 'paced_us_per_record'
@@ -44,7 +44,7 @@ type IngestRound = Pick<
 /** The figures whose spread over the rounds is given. */
 const SPREAD_KEYS = [
   'records_per_s_per_core',
-  'ack_p99_ms',
+  'paced_ack_p99_ms',
   'paced_us_per_record',
   'paced_records_per_s_stored',
   'burst_ack_p99_ms',
@@ -53,8 +53,8 @@ const SPREAD_KEYS = [
 export interface IngestBenchResult {
   records_per_s_per_core: number;
   /** Time to acknowledgement under the steady load (pacedRecordsPerS). */
-  ack_p99_ms: number;
-  ack_p50_ms: number;
+  paced_ack_p99_ms: number;
+  paced_ack_p50_ms: number;
   /** The rate of that steady load, records per second offered. */
   paced_records_per_s: number;
   /** Records per second it stored over the steady load's time (it kept up if equal). */
@@ -228,8 +228,8 @@ async function ingestRound(
     return {
       records_per_s_per_core: Math.round(records / cpuS),
       records,
-      ack_p99_ms: paced.p99,
-      ack_p50_ms: paced.p50,
+      paced_ack_p99_ms: paced.p99,
+      paced_ack_p50_ms: paced.p50,
       paced_records_per_s: options.pacedRecordsPerS,
       paced_records_per_s_stored: Math.round(pacedRecords / pacedWallS),
       paced_us_per_record: Number(((pacedCpuS / pacedRecords) * 1e6).toFixed(2)),
@@ -274,7 +274,11 @@ export async function benchIngest(options = DEFAULT_INGEST_BENCH): Promise<Inges
  * names them CPU.<date>.<time>.<pid>.<thread>.<sequence>.cpuprofile), beside it.
  */
 function writeFlameGraph(dir: string): void {
-  const main = readdirSync(dir).find((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f));
+  // The newest, should the directory hold an earlier run's too (names sort by time).
+  const main = readdirSync(dir)
+    .filter((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f))
+    .sort()
+    .at(-1);
   if (!main) throw new Error(`no profile of the collector's main thread in ${dir}`);
   const profile = JSON.parse(readFileSync(join(dir, main), 'utf8')) as CpuProfile;
   writeFileSync(
@@ -292,7 +296,7 @@ export function renderIngestBench(r: IngestBenchResult): string {
     `Collector ingest: ${r.batches} batches x ${r.edges_per_batch} edge reports, gRPC decode to SQLite commit; medians of ${r.rounds} rounds (min to max)`,
     `  records per second per core   ${r.records_per_s_per_core} (${range(r.spreads.records_per_s_per_core)}; collector CPU ${r.collector_cpu_s} s)`,
     `  records per second, wall      ${r.records_per_s_wall}`,
-    `  time to acknowledgement       p50 ${r.ack_p50_ms} ms, p99 ${r.ack_p99_ms} ms (${range(r.spreads.ack_p99_ms)}) at ${r.paced_records_per_s} records/s offered (${r.paced_records_per_s_stored} stored/s, ${r.paced_us_per_record} us of collector CPU each)`,
+    `  time to acknowledgement       p50 ${r.paced_ack_p50_ms} ms, p99 ${r.paced_ack_p99_ms} ms (${range(r.spreads.paced_ack_p99_ms)}) at ${r.paced_records_per_s} records/s offered (${r.paced_records_per_s_stored} stored/s, ${r.paced_us_per_record} us of collector CPU each)`,
     `  in the burst                  p50 ${r.burst_ack_p50_ms} ms, p99 ${r.burst_ack_p99_ms} ms (everything sent at once)`,
     ...(r.profile
       ? [

@@ -80,14 +80,14 @@ export class Collector {
     // A malformed allow-list fails here, before anything is opened or listening.
     new LoadTargets(options.loadPolicy?.targets);
     // The log is kept to a quarter of the ballast, which must cover a checkpoint on a
-    // full disk (sqlite-file.ts).
+    // full disk (sqlite-file.ts): a smaller log may be asked for, never a larger one.
     const walBytes = Math.min(
-      WAL_LIMIT_BYTES,
+      options.store?.walBytes ?? WAL_LIMIT_BYTES,
       Math.floor((options.ballastBytes ?? DEFAULT_BALLAST_BYTES) / 4),
     );
     const { store, setAside } = Store.openOrSetAside(options.database, {
-      walBytes,
       ...options.store,
+      walBytes,
     });
     if (setAside)
       console.error(
@@ -224,6 +224,7 @@ export class Collector {
       httpUrl = await http.listen({ host: options.http.host, port: options.http.port });
     } catch (error) {
       // The port is taken (or the like): undo what was started, then say why.
+      stopProcessMetrics();
       sessions.close();
       await ingest.stop();
       await http.close();

@@ -189,7 +189,7 @@ export function validateBatch(
   for (let i = 0; i < batch.edges.length; i++) {
     const e = batch.edges[i]!;
     const problem =
-      (e.side === 'CONNECTION_SIDE_UNSPECIFIED' ? '.side is unspecified' : undefined) ??
+      sideProblem(e.side) ??
       (known.has(processId(batch.node, e.process))
         ? undefined
         : '.process refers to a process the batch does not describe') ??
@@ -199,7 +199,7 @@ export function validateBatch(
   for (let i = 0; i < batch.hops.length; i++) {
     const h = batch.hops[i]!;
     const problem =
-      (h.direction === 'DIRECTION_UNSPECIFIED' ? '.direction is unspecified' : undefined) ??
+      directionProblem(h.direction) ??
       (known.has(processId(batch.node, h.process))
         ? undefined
         : '.process refers to a process the batch does not describe') ??
@@ -290,7 +290,7 @@ function edgeProblem(e: EdgeReport, addresses: Set<string>): string | undefined 
     badEndpoint(e.local, '.local', !client, addresses) ??
     badEndpoint(e.remote, '.remote', client, addresses) ??
     (e.socketPod ? badPod(e.socketPod, '.socket_pod') : undefined) ??
-    // Its counters; its other fields (messages, the side) are not numbers.
+    // Its counters; its other fields (messages, and the side, a name by now) are not numbers.
     badNumbers(e, '') ??
     badHistogram(e.connectLatency, '.connect_latency') ??
     badHistogram(e.exchangeLatency, '.exchange_latency') ??
@@ -308,13 +308,32 @@ function edgeProblem(e: EdgeReport, addresses: Set<string>): string | undefined 
   return undefined;
 }
 
+/**
+ * An edge's side, unless it is one this collector stores: an unknown value (a newer
+ * agent's, or noise) decodes as a number, and stored it would fail the whole commit group.
+ */
+function sideProblem(side: EdgeReport['side']): string | undefined {
+  if (side === 'CONNECTION_SIDE_CLIENT' || side === 'CONNECTION_SIDE_SERVER') return undefined;
+  return side === 'CONNECTION_SIDE_UNSPECIFIED' ? '.side is unspecified' : `.side is ${side}`;
+}
+
+/** A hop's direction, unless it is one this collector stores (as sideProblem). */
+function directionProblem(direction: HopReport['direction']): string | undefined {
+  if (direction === 'DIRECTION_INBOUND' || direction === 'DIRECTION_OUTBOUND') return undefined;
+  return direction === 'DIRECTION_UNSPECIFIED'
+    ? '.direction is unspecified'
+    : `.direction is ${direction}`;
+}
+
 /** A hop's first problem past its direction and process, relative to the hop, or undefined. */
 function hopProblem(h: HopReport): string | undefined {
   return (
     (h.socketPod ? badPod(h.socketPod, '.socket_pod') : undefined) ??
-    // Its counters; its other fields (messages, direction and method) are not numbers.
-    badNumbers(h, '') ??
+    // An unknown enum value decodes as a number: the method is named first.
     (HOP_METHODS.includes(h.method) ? undefined : `.method is ${h.method}`) ??
+    // Its counters; its other fields (messages, and the direction and method, names by
+    // now) are not numbers.
+    badNumbers(h, '') ??
     // Unpaired exchanges are a part of those seen complete, by definition.
     (h.unpaired > h.requests
       ? `.unpaired ${h.unpaired} is more than its requests ${h.requests}`

@@ -12,10 +12,15 @@ import {
 export function encodeHistogram(h: Histogram | SparseHistogram | undefined): Buffer | null {
   if (!h || h.indexes.length === 0) return null;
   const layout = LAYOUTS.indexOf(h.layout as Layout);
-  // A layout this store does not know goes through the generic encoder, as it is.
-  if (layout < 1) return Buffer.from(Histogram.encode(h));
+  // A layout this store does not know, or a value that is no count (validation refuses
+  // those; a varint written here would be wrong), goes through the generic encoder.
+  if (layout < 1 || !counts(h.indexes) || !counts(h.counts) || !counts([h.sumNs]))
+    return Buffer.from(Histogram.encode(h));
   return writeHistogram(layout, h.indexes, h.counts, h.sumNs);
 }
+
+const counts = (values: readonly number[]) =>
+  values.every((v) => Number.isSafeInteger(v) && v >= 0);
 
 /** Bytes of a varint of a non-negative integer below 2^53. */
 function varintLength(value: number): number {

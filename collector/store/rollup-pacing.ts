@@ -1,42 +1,48 @@
-// When to roll up. A bucket is rolled up once the rollups' grace has passed since it
-// ended, and rows that arrive after that are merged into the rollups one by one, which
-// costs several times a raw row. A collector that falls behind by more than the grace
-// (agents' spools draining after an outage, more agents than it can take) would then get
-// every row late, work slower per row, and fall further behind: bench scale showed it at
-// 200 agents. So while most of what is being stored is older than half the grace, the
-// rollups wait, for at most maxDeferMs; reads meanwhile come from the raw rows, which are
-// kept far longer (retention never deletes what is not rolled up). Pure.
+// How far the rollups may go. A bucket is rolled up once the rollups' grace has passed
+// since it ended, and a row that comes after that is merged into the rollups already
+// made, one by one, which costs several raw rows. A collector that falls behind by more
+// than the grace (agents' spools draining after an outage, more agents than it can take)
+// would then get every row late, work slower per row, and fall further behind: bench
+// scale showed it at 200 agents. So the rollups also stay below what is still arriving:
+// the interval start that 9 in 10 of the batches stored since the last pass began at or
+// after. Kept up, that is later than now less the grace and changes nothing; behind, the
+// rollups follow the backlog at its pace instead of passing it, and most of its rows stay
+// raw rows. A few stragglers (an agent replaying an old spool) still come late; they are
+// counted (Rollups.lateRows). The hold-back is bounded, so the rollups, and the reads
+// that use them, are never more than maxHoldBackMs behind. Intervals are the agents'
+// clocks, compared with the collector's: an agent whose clock runs behind holds the
+// rollups back by as much, up to the bound. Pure.
 
 export interface RollupPacingOptions {
-  /** The rollups' grace (ms): how long after a bucket ends before it is rolled up. */
+  /** The rollups' grace (ms): how long after a bucket ends before it may be rolled up. */
   graceMs: number;
-  /** The longest the rollups wait for a collector that is behind (ms). */
-  maxDeferMs: number;
+  /** The most the rollups hold back for what is still arriving (ms). */
+  maxHoldBackMs: number;
 }
 
+/** Interval starts remembered per pass: some 80 s of 100 batches a second; the rest are left out. */
+const STARTS_PER_PASS = 8192;
+
 export class RollupPacing {
-  private stored = 0;
-  private behind = 0;
-  private lastRollUpMs = Number.NEGATIVE_INFINITY;
+  private starts: number[] = [];
 
   constructor(private readonly options: RollupPacingOptions) {}
 
-  /** A batch stored `lagMs` after its interval ended (by the collector's clock). */
-  noteStored(lagMs: number): void {
-    this.stored++;
-    if (lagMs > this.options.graceMs / 2) this.behind++;
+  /** A batch whose interval started at `intervalStartMs` was stored (committed). */
+  noteStored(intervalStartMs: number): void {
+    if (this.starts.length < STARTS_PER_PASS) this.starts.push(intervalStartMs);
   }
 
   /**
-   * At a maintenance pass: roll up now? No while more than half the batches stored since
-   * the last pass were behind, unless the rollups have waited maxDeferMs already.
+   * At a maintenance pass: the time the rollups may reach (exclusive), and it forgets the
+   * batches noted.
    */
-  shouldRollUp(nowMs: number): boolean {
-    const behind = this.behind * 2 > this.stored;
-    this.stored = 0;
-    this.behind = 0;
-    if (behind && nowMs - this.lastRollUpMs < this.options.maxDeferMs) return false;
-    this.lastRollUpMs = nowMs;
-    return true;
+  rollUpTo(nowMs: number): number {
+    const onTime = nowMs - this.options.graceMs;
+    const starts = this.starts.sort((a, b) => a - b);
+    this.starts = [];
+    if (starts.length === 0) return onTime;
+    const arriving = starts[Math.floor(0.1 * (starts.length - 1))]!;
+    return Math.min(onTime, Math.max(nowMs - this.options.maxHoldBackMs, arriving));
   }
 }

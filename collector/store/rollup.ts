@@ -20,6 +20,11 @@ export interface RollupOptions {
 export class Rollups {
   /** How far each tier is rolled up: the end of its last complete bucket. */
   readonly rolledTo = new Map<Tier['name'], number>();
+  /**
+   * Raw rows that came after a rollup of their bucket was made, since the store opened
+   * (counted as they are gathered, so a group that then fails counts too).
+   */
+  lateRows = 0;
   /** Late rows of the transaction in progress, by series kind, tier, rollup bucket and series. */
   private readonly late = new Map<
     string,
@@ -45,11 +50,19 @@ export class Rollups {
       this.rolledTo.set(row.tier, row.rolled_to_ms);
   }
 
-  /** Rolls finished buckets up into each coarser tier in turn; call inside a transaction. */
-  rollUp(nowMs: number): void {
+  /**
+   * Rolls finished buckets up into each coarser tier in turn, none past `toMs` (at most
+   * now less the grace: RollupPacing.rollUpTo); call inside a transaction.
+   */
+  rollUp(nowMs: number, toMs = nowMs - this.options.graceMs): void {
     const started = performance.now();
     for (let i = 1; i < this.tiers.length; i++)
-      this.rollup(this.tiers[i - 1]!, this.tiers[i]!, nowMs, started);
+      this.rollup(
+        this.tiers[i - 1]!,
+        this.tiers[i]!,
+        Math.min(toMs, nowMs - this.options.graceMs),
+        started,
+      );
   }
 
   /**
@@ -60,6 +73,7 @@ export class Rollups {
    */
   addLate(name: SeriesKind['name'], sid: number, bucket: number, row: Row): void {
     let kind: SeriesKind | undefined;
+    let lateRow = false;
     for (let i = 1; i < this.tiers.length; i++) {
       const tier = this.tiers[i]!;
       if (bucket >= (this.rolledTo.get(tier.name) ?? 0)) continue;
@@ -72,7 +86,9 @@ export class Rollups {
         this.late.set(key, late);
       }
       addRow(kind, late.aggregate, row);
+      lateRow = true;
     }
+    if (lateRow) this.lateRows++;
   }
 
   /** Merges the late rows gathered since the last call into their rollups (inside the transaction). */
@@ -87,12 +103,12 @@ export class Rollups {
     this.late.clear();
   }
 
-  private rollup(source: Tier, target: Tier, nowMs: number, started: number): void {
+  private rollup(source: Tier, target: Tier, toMs: number, started: number): void {
     // A tier never rolls past what its source holds whole: raw rows up to the grace, a
     // rollup up to where it was itself rolled (it may be catching up, below).
     const boundary = bucketStart(
       Math.min(
-        nowMs - this.options.graceMs,
+        toMs,
         source.name === 'raw' ? Number.POSITIVE_INFINITY : (this.rolledTo.get(source.name) ?? 0),
       ),
       target.bucketMs,

@@ -50,10 +50,10 @@ export interface StoreOptions {
    */
   rollupBudgetMs?: number;
   /**
-   * The longest the rollups wait while the collector is behind (rollup-pacing.ts; default
-   * 5 minutes).
+   * The most the rollups hold back for batches still arriving, behind (rollup-pacing.ts;
+   * default an hour).
    */
-  rollupMaxDeferMs?: number;
+  rollupMaxHoldBackMs?: number;
   /** How long a batch's identity is remembered to drop its replays. */
   dedupeMs?: number;
   /** SQLite's synchronous setting: FULL (default) survives power loss; NORMAL is faster. */
@@ -91,7 +91,10 @@ export class Store {
       graceMs,
       budgetMs: options.rollupBudgetMs ?? 250,
     });
-    this.pacing = new RollupPacing({ graceMs, maxDeferMs: options.rollupMaxDeferMs ?? 300_000 });
+    this.pacing = new RollupPacing({
+      graceMs,
+      maxHoldBackMs: options.rollupMaxHoldBackMs ?? 3_600_000,
+    });
     this.writer = new BatchWriter(this.statements, series, this.rollups, this.sessions);
     this.reader = new RangeReader(series, this.tiers, this.rollups.rolledTo);
   }
@@ -156,6 +159,11 @@ export class Store {
     this.db.close();
   }
 
+  /** Raw rows that came after a rollup of their bucket was made (Rollups.lateRows). */
+  get lateRows(): number {
+    return this.rollups.lateRows;
+  }
+
   /** Was this batch stored before? */
   isStored(batch: Pick<Batch, 'agentId' | 'bootId' | 'sequence'>): boolean {
     return this.statements.isStored.get(batch.agentId, batch.bootId, batch.sequence) !== undefined;
@@ -167,16 +175,20 @@ export class Store {
    */
   commit(batches: readonly Batch[], nowMs = Date.now()): CommitStatus[] {
     try {
-      return this.db.transaction(() => {
+      const statuses = this.db.transaction(() => {
         const statuses = batches.map((batch): CommitStatus => {
           if (this.isStored(batch)) return 'duplicate';
           this.writer.write(batch, nowMs);
-          this.pacing.noteStored(nowMs - (batch.intervalEndUnixMs || nowMs));
           return 'stored';
         });
         this.rollups.flushLate();
         return statuses;
       })();
+      batches.forEach((batch, i) => {
+        if (statuses[i] === 'stored')
+          this.pacing.noteStored(batch.intervalStartUnixMs || batch.intervalEndUnixMs || nowMs);
+      });
+      return statuses;
     } catch (error) {
       // What the writer remembered of the rows this transaction made went with it.
       this.writer.forget();
@@ -193,14 +205,19 @@ export class Store {
   maintain(nowMs = Date.now()): void {
     let failure: unknown;
     try {
-      if (this.pacing.shouldRollUp(nowMs)) this.db.transaction(() => this.rollups.rollUp(nowMs))();
+      const toMs = this.pacing.rollUpTo(nowMs);
+      this.db.transaction(() => this.rollups.rollUp(nowMs, toMs))();
     } catch (error) {
       // The rolled-up marks moved with the transaction that failed: take them back.
       this.rollups.refresh();
       failure = error;
     }
-    prune(this.sql, this.tiers, this.rollups.rolledTo, this.dedupeMs, nowMs);
-    this.writer.forget();
+    try {
+      prune(this.sql, this.tiers, this.rollups.rolledTo, this.dedupeMs, nowMs);
+    } finally {
+      // Rows the writer remembers may be gone, whatever part of the pruning was done.
+      this.writer.forget();
+    }
     if (failure !== undefined) throw failure;
   }
 

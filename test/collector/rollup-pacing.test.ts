@@ -1,6 +1,7 @@
-// The rollups wait while the collector is behind: most batches stored since the last pass
-// older than half the grace. Then its rows stay raw (the fast path) instead of arriving
-// late into rollups already made, and reads give the same totals; the wait is bounded.
+// The rollups stay below what is still arriving: a collector behind keeps its rows on the
+// raw path instead of getting them late into rollups already made (which costs several
+// raw rows each, and made a collector behind slower the further behind it was), reads
+// give the same totals, and the hold-back is bounded.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RollupPacing } from '../../collector/store/rollup-pacing.js';
@@ -8,18 +9,21 @@ import { Store } from '../../collector/store/store.js';
 import { Batch as BatchCodec } from '../../proto/gen/tollgate/v1.js';
 import { meshBatch } from './mesh-batches.js';
 
-test('the rollups wait while most of what was stored is behind, at most maxDeferMs', () => {
-  const pacing = new RollupPacing({ graceMs: 10_000, maxDeferMs: 60_000 });
-  assert.equal(pacing.shouldRollUp(0), true, 'nothing stored: roll up');
-  for (const lag of [200, 300, 7_000]) pacing.noteStored(lag);
-  assert.equal(pacing.shouldRollUp(10_000), true, 'one of three behind');
-  for (const lag of [6_000, 20_000, 100]) pacing.noteStored(lag);
-  assert.equal(pacing.shouldRollUp(20_000), false, 'two of three past half the grace');
-  for (const lag of [6_000, 6_000]) pacing.noteStored(lag);
-  assert.equal(pacing.shouldRollUp(69_999), false, 'still behind, waited 59,999 ms');
-  for (const lag of [6_000, 6_000]) pacing.noteStored(lag);
-  assert.equal(pacing.shouldRollUp(70_000), true, 'still behind, but waited 60 s');
-  assert.equal(pacing.shouldRollUp(71_000), true, 'nothing stored since: roll up');
+test('the rollups reach now less the grace, or what 9 in 10 batches still arriving began at', () => {
+  const pacing = new RollupPacing({ graceMs: 10_000, maxHoldBackMs: 3_600_000 });
+  const now = 10_000_000;
+  assert.equal(pacing.rollUpTo(now), now - 10_000, 'nothing stored: the grace');
+  for (let k = 0; k < 10; k++) pacing.noteStored(now - 2_000 + k * 100);
+  assert.equal(pacing.rollUpTo(now), now - 10_000, 'kept up: the grace');
+  for (let k = 0; k < 10; k++) pacing.noteStored(now - 70_000 + k * 1_000);
+  assert.equal(pacing.rollUpTo(now), now - 70_000, 'behind by a minute: the oldest arriving');
+  // One straggler of 20 (an old spool replayed) does not hold the rest back.
+  pacing.noteStored(now - 3 * 3_600_000);
+  for (let k = 0; k < 19; k++) pacing.noteStored(now - 30_000 + k * 1_000);
+  assert.equal(pacing.rollUpTo(now), now - 30_000, 'the second oldest of 20: the 10th percentile');
+  for (let k = 0; k < 10; k++) pacing.noteStored(now - 2 * 3_600_000);
+  assert.equal(pacing.rollUpTo(now), now - 3_600_000, 'held back an hour at most');
+  assert.equal(pacing.rollUpTo(now), now - 10_000, 'each pass forgets the batches noted before');
 });
 
 const asBatch = (i: number, startMs: number) =>
@@ -27,29 +31,31 @@ const asBatch = (i: number, startMs: number) =>
     BatchCodec.encode({ agentId: 'a', bootId: 'b', sequence: i, ...meshBatch(i, startMs) }),
   );
 
-test('behind, a store keeps its rows raw and reads them the same; caught up, it rolls them up', () => {
-  const store = Store.open(':memory:', { rollupGraceMs: 10_000, rollupMaxDeferMs: 3_600_000 });
-  const t = Math.floor(Date.now() / 600_000) * 600_000 - 3_600_000;
-  const spent = (to: number) => {
-    const budget = { rows: 1e9 };
-    const read = store.read('end', t, to, to, budget);
-    const exchanges = [...read.values()].reduce((n, a) => n + a.sums.exchanges!, 0);
-    return { rows: 1e9 - budget.rows, exchanges };
-  };
-  store.maintain(t);
-  // Ten minutes of batches a second apart, each stored 7 s after its interval (past half
-  // the grace: a collector behind), a maintenance pass every 10 s as the collector runs.
+/** Ten minutes of batches a second apart, each stored a minute after its interval, a maintenance pass every 10 s. */
+function behindByAMinute(store: Store, t: number): number {
   for (let k = 0; k < 600; k++) {
-    store.commit([asBatch(k + 1, t + k * 1000)], t + k * 1000 + 8000);
-    if (k % 10 === 9) store.maintain(t + k * 1000 + 8000);
+    const storedAt = t + k * 1000 + 61_000;
+    store.commit([asBatch(k + 1, t + k * 1000)], storedAt);
+    if (k % 10 === 9) store.maintain(storedAt);
   }
-  const behind = spent(t + 608_000);
-  // Caught up (a batch on time), the rollups go ahead: the same totals from fewer rows.
-  store.commit([asBatch(601, t + 600_000)], t + 601_500);
-  store.maintain(t + 601_500);
-  const caughtUp = spent(t + 608_000);
-  assert.equal(behind.rows, 601 * 7 - 7, 'behind: every raw row read, none rolled up');
-  assert.equal(caughtUp.exchanges - behind.exchanges, 7 * 50, 'the last batch, seven ends of 50');
-  assert.ok(caughtUp.rows < behind.rows / 5, `caught up: ${caughtUp.rows} rows read`);
-  store.close();
+  const budget = { rows: 1e9 };
+  const read = store.read('end', t, t + 700_000, t + 700_000, budget);
+  return [...read.values()].reduce((n, a) => n + a.sums.exchanges!, 0);
+}
+
+test('a store behind by a minute rolls up below what is arriving: no row late, the same totals', () => {
+  const t = Math.floor(Date.now() / 600_000) * 600_000 - 3_600_000;
+  const paced = Store.open(':memory:', { rollupGraceMs: 10_000 });
+  // The same without a hold-back: what the store did before, for comparison.
+  const unpaced = Store.open(':memory:', { rollupGraceMs: 10_000, rollupMaxHoldBackMs: 0 });
+  const exchanges = [paced, unpaced].map((store) => behindByAMinute(store, t));
+  assert.equal(paced.lateRows, 0, 'paced: every row on the raw path');
+  assert.ok(unpaced.lateRows > 500 * 7, `unpaced: ${unpaced.lateRows} rows late`);
+  assert.deepEqual(
+    exchanges,
+    [600 * 7 * 50, 600 * 7 * 50],
+    'seven ends of 50 per batch, both ways',
+  );
+  paced.close();
+  unpaced.close();
 });
