@@ -93,7 +93,7 @@ export interface ScaleBenchResult {
   acks_timed: number;
   /**
    * Batches acknowledged more than ROLLUP_GRACE_MS after they were sent (and their
-   * interval ended): stored by a collector behind, whose rollups wait meanwhile.
+   * interval ended): stored by a collector behind, whose rollups are held below them.
    */
   acks_past_rollup_grace: number;
   /** Batches made but not acknowledged when the last interval had been sent. */
@@ -446,7 +446,7 @@ export async function benchScale(
       notes.push(`${connections} connections for ${agents} agents: some agents shared one`);
     if (result.acks_past_rollup_grace > 0)
       notes.push(
-        `${result.acks_past_rollup_grace} of ${ackMs.length} batches were stored more than ${ROLLUP_GRACE_MS / 1000} s after their interval: the collector was behind, so its rollups waited (collector/store/rollup-pacing.ts, up to 5 minutes) and reads meanwhile came from raw rows (the topology's read time); rows of buckets rolled up before it fell behind are merged into those rollups one by one, which costs more per record`,
+        `${result.acks_past_rollup_grace} of ${ackMs.length} batches were stored more than ${ROLLUP_GRACE_MS / 1000} s after their interval: the collector was behind, so its rollups were held below what was still arriving (collector/store/rollup-pacing.ts) and reads of the backlog's span came from raw rows (the topology's read time); rows of buckets rolled up before it fell behind are merged into those rollups one by one, which costs more per record`,
       );
     if (totals.reconnects > 0)
       notes.push(
