@@ -22,6 +22,35 @@ export async function call(
   return response;
 }
 
+/**
+ * Records a session over `intervals` one-second batches that `batchOf` makes (agent
+ * node-1, sequences from `sequence`, which it advances): started, stored, stopped.
+ */
+export async function recordFromBatches(
+  collector: Collector,
+  spec: Parameters<Collector['sessions']['start']>[0],
+  batchOf: (i: number, startMs: number) => Parameters<typeof Batch.encode>[0],
+  startMs: number,
+  intervals: number,
+  sequence: { next: number },
+): Promise<string> {
+  const id = collector.sessions.start(spec, startMs).id;
+  collector.store.commit(
+    Array.from({ length: intervals }, (_, i) =>
+      Batch.decode(
+        Batch.encode({
+          ...batchOf(i, startMs + i * 1000),
+          agentId: 'node-1',
+          bootId: 'boot',
+          sequence: ++sequence.next,
+        }),
+      ),
+    ),
+  );
+  await collector.sessions.stop(id, startMs + intervals * 1000);
+  return id;
+}
+
 export async function recorded(t: Parameters<typeof startCollector>[0]) {
   const collector = await startCollector(t);
   // Whole seconds: a session's window is resolved to the agents' 1 s intervals.

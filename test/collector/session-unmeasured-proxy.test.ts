@@ -21,7 +21,7 @@ import {
   SessionFileError,
 } from '../../collector/sessions/session-file.js';
 import type { Comparison, SessionFile, SessionSummary } from '../../proto/api.js';
-import { Batch, type Init, type PodMeshSigns } from '../../proto/gen/tollgate/v1.js';
+import type { Batch, Init, PodMeshSigns } from '../../proto/gen/tollgate/v1.js';
 import { podRows } from '../../web/src/model/session-view.js';
 import { startCollector } from './fixture.js';
 import {
@@ -33,7 +33,7 @@ import {
   podRef,
   proc,
 } from './mode-batches.js';
-import { call } from './recorded-session.js';
+import { call, recordFromBatches } from './recorded-session.js';
 
 const LEGACY_IP = '10.2.0.3';
 const LEGACY = podRef('shop', 'legacy-0');
@@ -89,25 +89,16 @@ function batch(which: 'measured' | 'signs', i: number, startMs: number): Init<Ba
 async function sessions(t: Parameters<typeof startCollector>[0]) {
   const collector = await startCollector(t);
   const t0 = Math.floor((Date.now() - 120_000) / 1000) * 1000;
-  let sequence = 0;
+  const sequence = { next: 0 };
   const record = async (which: 'measured' | 'signs', startMs: number) => {
-    const id = collector.sessions.start(
+    const id = await recordFromBatches(
+      collector,
       { name: which, target: { namespaces: ['shop'] } },
+      (i, at) => batch(which, i, at),
       startMs,
-    ).id;
-    collector.store.commit(
-      Array.from({ length: INTERVALS }, (_, i) =>
-        Batch.decode(
-          Batch.encode({
-            ...batch(which, i, startMs + i * 1000),
-            agentId: 'node-1',
-            bootId: 'boot',
-            sequence: ++sequence,
-          }),
-        ),
-      ),
+      INTERVALS,
+      sequence,
     );
-    await collector.sessions.stop(id, startMs + INTERVALS * 1000);
     return { id, startMs, endMs: startMs + INTERVALS * 1000 };
   };
   return {
