@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SessionFile, SessionSummary } from '../../proto/api.js';
-import { Batch, type Init, type ProcessRef } from '../../proto/gen/tollgate/v1.js';
+import type { Batch, Init, ProcessRef } from '../../proto/gen/tollgate/v1.js';
 import { startCollector } from './fixture.js';
 import { INTERVALS, modeBatch, NODE, PROCESSES } from './mode-batches.js';
-import { call } from './recorded-session.js';
+import { call, storeBatches } from './recorded-session.js';
 
 const RESTART_AT = 3;
 const BEFORE: Init<ProcessRef> = PROCESSES.ztunnel.ref!;
@@ -35,18 +35,7 @@ function batch(i: number, startMs: number): Init<Batch> {
 test('a share of a node proxy names its process; across a restart, both processes', async (t) => {
   const collector = await startCollector(t);
   const t0 = Math.floor((Date.now() - 120_000) / 1000) * 1000;
-  collector.store.commit(
-    Array.from({ length: INTERVALS }, (_, i) =>
-      Batch.decode(
-        Batch.encode({
-          ...batch(i, t0 + i * 1000),
-          agentId: 'node-1',
-          bootId: 'boot',
-          sequence: i + 1,
-        }),
-      ),
-    ),
-  );
+  storeBatches(collector, batch, t0, INTERVALS);
   const share = (fromMs: number, toMs: number, pod: string) =>
     collector.queries.view({ fromMs, toMs }, toMs).costs.find((c) => c.name === pod)?.proxyShare;
 

@@ -35,6 +35,19 @@ export async function recordFromBatches(
   sequence: { next: number },
 ): Promise<string> {
   const id = collector.sessions.start(spec, startMs).id;
+  storeBatches(collector, batchOf, startMs, intervals, sequence);
+  await collector.sessions.stop(id, startMs + intervals * 1000);
+  return id;
+}
+
+/** Stores `intervals` one-second batches that `batchOf` makes, as node-1's agent sent them. */
+export function storeBatches(
+  collector: Collector,
+  batchOf: (i: number, startMs: number) => Parameters<typeof Batch.encode>[0],
+  startMs: number,
+  intervals: number,
+  sequence: { next: number } = { next: 0 },
+): void {
   collector.store.commit(
     Array.from({ length: intervals }, (_, i) =>
       Batch.decode(
@@ -47,8 +60,6 @@ export async function recordFromBatches(
       ),
     ),
   );
-  await collector.sessions.stop(id, startMs + intervals * 1000);
-  return id;
 }
 
 export async function recorded(t: Parameters<typeof startCollector>[0]) {
