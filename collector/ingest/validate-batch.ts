@@ -189,21 +189,13 @@ export function validateBatch(
   for (let i = 0; i < batch.edges.length; i++) {
     const e = batch.edges[i]!;
     const problem =
-      sideProblem(e.side) ??
-      (known.has(processId(batch.node, e.process))
-        ? undefined
-        : '.process refers to a process the batch does not describe') ??
-      edgeProblem(e, addresses);
+      sideProblem(e.side) ?? refersToKnown(e.process, '.process') ?? edgeProblem(e, addresses);
     if (problem) return `edges[${i}]${problem}`;
   }
   for (let i = 0; i < batch.hops.length; i++) {
     const h = batch.hops[i]!;
     const problem =
-      directionProblem(h.direction) ??
-      (known.has(processId(batch.node, h.process))
-        ? undefined
-        : '.process refers to a process the batch does not describe') ??
-      hopProblem(h);
+      directionProblem(h.direction) ?? refersToKnown(h.process, '.process') ?? hopProblem(h);
     if (problem) return `hops[${i}]${problem}`;
   }
   for (const [i, r] of batch.resources.entries()) {

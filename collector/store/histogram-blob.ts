@@ -14,12 +14,13 @@ export function encodeHistogram(h: Histogram | SparseHistogram | undefined): Buf
   const layout = LAYOUTS.indexOf(h.layout as Layout);
   // A layout this store does not know, or a value that is no count (validation refuses
   // those; a varint written here would be wrong), goes through the generic encoder.
-  if (layout < 1 || !counts(h.indexes) || !counts(h.counts) || !counts([h.sumNs]))
+  if (layout < 1 || !allCounts(h.indexes) || !allCounts(h.counts) || !allCounts([h.sumNs]))
     return Buffer.from(Histogram.encode(h));
   return writeHistogram(layout, h.indexes, h.counts, h.sumNs);
 }
 
-const counts = (values: readonly number[]) =>
+/** Every value a non-negative integer below 2^53, as a varint here can hold it. */
+const allCounts = (values: readonly number[]) =>
   values.every((v) => Number.isSafeInteger(v) && v >= 0);
 
 /** Bytes of a varint of a non-negative integer below 2^53. */

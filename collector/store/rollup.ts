@@ -54,15 +54,11 @@ export class Rollups {
    * Rolls finished buckets up into each coarser tier in turn, none past `toMs` (at most
    * now less the grace: RollupPacing.rollUpTo); call inside a transaction.
    */
-  rollUp(nowMs: number, toMs = nowMs - this.options.graceMs): void {
+  rollUp(nowMs: number, toMs = Number.POSITIVE_INFINITY): void {
     const started = performance.now();
+    const limit = Math.min(toMs, nowMs - this.options.graceMs);
     for (let i = 1; i < this.tiers.length; i++)
-      this.rollup(
-        this.tiers[i - 1]!,
-        this.tiers[i]!,
-        Math.min(toMs, nowMs - this.options.graceMs),
-        started,
-      );
+      this.rollup(this.tiers[i - 1]!, this.tiers[i]!, limit, started);
   }
 
   /**
