@@ -482,13 +482,19 @@ test('replies forwarded out of arrival order pair with their own exchange', asyn
     Math.abs(response.sumNs - hopSum('responseNsSum')) <= 0.04 * hopSum('responseNsSum'),
     `response hops' sum ${hopSum('responseNsSum')} ns vs ${response.sumNs} ns in the histogram`,
   );
-  assert.equal(heldSlow, (CONNECTIONS / 2) * REQUESTS);
-  assert.ok(Math.abs(reportedSlow - heldSlow) <= 2, `${reportedSlow} slow replies reported`);
   // A hop also holds the wait before the proxy's read, which the proxy's own clock does not
   // see: on a busy machine a fast reply now and then waits over 1.5 ms in the receive
   // queue (up to 5 of 240 seen in CI-like runs), and lands between by the kernel's count
   // alone. A reply paired with another connection's arrival would land anywhere.
   const queued = Math.ceil(0.025 * held.length);
+  // Every held reply is slow. A fast one is slow by the proxy's own clock too when its
+  // thread is preempted between the read and the write (a CI run: 121 of 240), and then it
+  // is slow for the kernel as well: the proxy's clock, not the design, is the truth here.
+  assert.ok(
+    heldSlow >= (CONNECTIONS / 2) * REQUESTS && heldSlow <= (CONNECTIONS / 2) * REQUESTS + queued,
+    `${heldSlow} replies held 3 ms or more by the proxy's clock`,
+  );
+  assert.ok(Math.abs(reportedSlow - heldSlow) <= 2, `${reportedSlow} slow replies reported`);
   assert.ok(between <= heldBetween + 2 + queued, `${between} replies paired across connections`);
 });
 
