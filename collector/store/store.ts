@@ -13,6 +13,7 @@ import type { Batch } from '../../proto/gen/tollgate/v1.js';
 import type { PeerNameRecord } from '../model/topology.js';
 import type { Aggregate } from './aggregate.js';
 import { BatchWriter } from './batch-writer.js';
+import type { CommitStatus } from './collector-store.js';
 import type { AgentInfo, EndInfo, HopSeriesInfo, ProcessInfo } from './identity-rows.js';
 import * as identities from './identity-rows.js';
 import { RangeReader } from './range-reads.js';
@@ -28,6 +29,7 @@ import { configureWriter, isDamaged, moveAside } from './sqlite-file.js';
 import { prepareStatements, Sql, type Statements } from './statements.js';
 import { type RetentionOptions, type Tier, tiers } from './tiers.js';
 
+export type { CommitStatus } from './collector-store.js';
 export {
   type AgentInfo,
   DIRECTION_CODE,
@@ -61,8 +63,6 @@ export interface StoreOptions {
   /** The write-ahead log's size (default WAL_LIMIT_BYTES): checkpointed at it, cut back to it. */
   walBytes?: number;
 }
-
-export type CommitStatus = 'stored' | 'duplicate';
 
 export class Store {
   readonly tiers: readonly Tier[];
