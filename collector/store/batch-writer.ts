@@ -1,17 +1,15 @@
-// Writes one validated batch: its agent, processes, peer names and pods' mesh signs, a series row for each
-// edge, hop, resource sample and agent cost report, the connection tuples that join ends,
-// and the batch's identity that drops its replays. The caller holds the transaction.
-import { WIRE_COUNTERS } from '../../proto/edge-metrics.js';
+// Writes one validated batch into SQLite: its agent, processes, peer names and pods' mesh
+// signs, a series row for each edge, hop, resource sample and agent cost report
+// (report-rows.ts), the connection tuples that join ends, and the batch's identity that
+// drops its replays. The caller holds the transaction.
 import type {
   AgentCost,
   Batch,
   EdgeReport,
   HopReport,
-  PodRef,
   ProcessIdentity,
   ResourceSample,
 } from '../../proto/gen/tollgate/v1.js';
-import { HOP_REPORT_COUNTERS } from '../../proto/hop-metrics.js';
 import { meshLabels, NAMESPACE_MESH_LABELS, POD_MESH_LABELS } from '../../proto/mesh-signs.js';
 import { clockStepBack } from '../model/batch-interval.js';
 import { podId, processId } from '../model/ids.js';
@@ -23,10 +21,9 @@ import {
   type ProcessCpuLast,
   processCpuDelta,
 } from './cpu-deltas.js';
-import { encodeHistogram } from './histogram-blob.js';
-import { DIRECTION_CODE, SIDE_CODE } from './identity-rows.js';
+import { endIdentity, endRow, hopDirection, hopRow, socketPodId } from './report-rows.js';
 import type { Rollups } from './rollup.js';
-import { METHOD_CODE, type SeriesKind } from './series.js';
+import type { SeriesKind } from './series.js';
 import type { SeriesTables } from './series-tables.js';
 import type { SessionRows } from './session-rows.js';
 import type { Statements } from './statements.js';
@@ -146,13 +143,7 @@ export class BatchWriter {
     bucket: number,
     seen: number,
   ): void {
-    const side = SIDE_CODE[edge.side as keyof typeof SIDE_CODE];
-    const client = side === SIDE_CODE.CONNECTION_SIDE_CLIENT;
-    const local = edge.local?.address ?? '';
-    const remote = edge.remote?.address ?? '';
-    // The service port: what the client dialed, or what the server listens on.
-    const port = client ? (edge.remote?.port ?? 0) : (edge.local?.port ?? 0);
-    const socketPod = socketPodId(edge.socketPod);
+    const { side, local, remote, port, socketPod } = endIdentity(edge);
     const endKey = `${process.id}\t${side}\t${local}\t${remote}\t${port}\t${socketPod}`;
     let end = this.ends.get(endKey);
     if (!end || seen - end.seen >= END_SEEN_RESOLUTION_MS) {
@@ -170,13 +161,7 @@ export class BatchWriter {
       this.ends.set(endKey, end);
     }
     const endId = end.id;
-    const row: Row = {
-      connect_latency: encodeHistogram(edge.connectLatency),
-      exchange_latency: encodeHistogram(edge.exchangeLatency),
-      srtt: encodeHistogram(edge.srtt),
-    };
-    for (const m of WIRE_COUNTERS) row[m.name] = edge[m.ts];
-    this.writeSeries('end', endId, bucket, row);
+    this.writeSeries('end', endId, bucket, endRow(edge));
     joinConnections(
       this.statements,
       edge,
@@ -186,19 +171,16 @@ export class BatchWriter {
   }
 
   private writeHop(hop: HopReport, process: number, bucket: number): void {
-    const direction = DIRECTION_CODE[hop.direction as keyof typeof DIRECTION_CODE];
     const sid = (
-      this.statements.upsertHopSeries.get(process, direction, socketPodId(hop.socketPod)) as {
+      this.statements.upsertHopSeries.get(
+        process,
+        hopDirection(hop),
+        socketPodId(hop.socketPod),
+      ) as {
         id: number;
       }
     ).id;
-    this.writeSeries('hop', sid, bucket, {
-      ...Object.fromEntries(HOP_REPORT_COUNTERS.map((c) => [c.name, hop[c.ts]])),
-      method: METHOD_CODE[hop.method],
-      request_hop: encodeHistogram(hop.requestHop),
-      response_hop: encodeHistogram(hop.responseHop),
-      added: encodeHistogram(hop.added),
-    });
+    this.writeSeries('hop', sid, bucket, hopRow(hop));
   }
 
   private writeResource(sample: ResourceSample, process: number, bucket: number, seen: number) {
@@ -235,9 +217,4 @@ export class BatchWriter {
     this.series.insert(name, sid, bucket, row);
     this.rollups.addLate(name, sid, bucket, row);
   }
-}
-
-/** The pod a node proxy's sockets serve, as the topology names pods; '' for the rest. */
-function socketPodId(pod: PodRef | undefined): string {
-  return pod?.name ? podId(pod.namespace, pod.name) : '';
 }

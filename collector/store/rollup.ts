@@ -1,8 +1,9 @@
 // Rolls the series up from each tier into the next coarser one (tiers.ts), and remembers
 // how far each tier is rolled: reads plan on it, retention never deletes past it, and a
 // late batch's rows also go into the rollups their bucket was already rolled into.
-import { type Aggregate, addRow, emptyAggregate, type Row } from './aggregate.js';
-import { SERIES, type SeriesKind, seriesKind } from './series.js';
+import { type Aggregate, emptyAggregate, type Row } from './aggregate.js';
+import { LateRows } from './late-rows.js';
+import { SERIES, type SeriesKind } from './series.js';
 import type { SeriesTables } from './series-tables.js';
 import type { Statements } from './statements.js';
 import { bucketStart, type Tier } from './tiers.js';
@@ -20,16 +21,8 @@ export interface RollupOptions {
 export class Rollups {
   /** How far each tier is rolled up: the end of its last complete bucket. */
   readonly rolledTo = new Map<Tier['name'], number>();
-  /**
-   * Raw rows that came after a rollup of their bucket was made, since the store opened
-   * (counted as they are gathered, so a group that then fails counts too).
-   */
-  lateRows = 0;
-  /** Late rows of the transaction in progress, by series kind, tier, rollup bucket and series. */
-  private readonly late = new Map<
-    string,
-    { kind: SeriesKind; tier: Tier; bucket: number; sid: number; aggregate: Aggregate }
-  >();
+  /** Raw rows that came after a rollup of their bucket was made (late-rows.ts). */
+  private readonly late: LateRows;
 
   constructor(
     private readonly statements: Statements,
@@ -37,6 +30,7 @@ export class Rollups {
     private readonly tiers: readonly Tier[],
     private readonly options: RollupOptions,
   ) {
+    this.late = new LateRows(tiers);
     this.refresh();
   }
 
@@ -61,37 +55,20 @@ export class Rollups {
       this.rollup(this.tiers[i - 1]!, this.tiers[i]!, limit, started);
   }
 
-  /**
-   * A raw row that came late: gathered for the rollups its bucket was already rolled into,
-   * merged there by `flushLate` before the transaction commits. A collector that fell
-   * behind gets most of its rows late, many of one series and rollup bucket in a group
-   * of batches: merged one by one, they made it slower the further behind it was.
-   */
+  /** Raw rows that came after a rollup of their bucket was made, since the store opened. */
+  get lateRows(): number {
+    return this.late.count;
+  }
+
+  /** A raw row: if it came late, gathered for the rollups its bucket was already rolled into. */
   addLate(name: SeriesKind['name'], sid: number, bucket: number, row: Row): void {
-    let kind: SeriesKind | undefined;
-    let lateRow = false;
-    for (let i = 1; i < this.tiers.length; i++) {
-      const tier = this.tiers[i]!;
-      if (bucket >= (this.rolledTo.get(tier.name) ?? 0)) continue;
-      kind ??= seriesKind(name);
-      const start = bucketStart(bucket, tier.bucketMs);
-      const key = `${name}\0${tier.name}\0${start}\0${sid}`;
-      let late = this.late.get(key);
-      if (!late) {
-        late = { kind, tier, bucket: start, sid, aggregate: emptyAggregate(kind) };
-        this.late.set(key, late);
-      }
-      addRow(kind, late.aggregate, row);
-      lateRow = true;
-    }
-    if (lateRow) this.lateRows++;
+    this.late.add(name, sid, bucket, row, this.rolledTo);
   }
 
   /** Merges the late rows gathered since the last call into their rollups (inside the transaction). */
   flushLate(): void {
-    for (const l of this.late.values())
+    for (const l of this.late.take())
       this.series.mergeInto(l.kind, l.tier, l.bucket, l.sid, l.aggregate);
-    this.late.clear();
   }
 
   /** Forgets the late rows gathered: their transaction failed. */

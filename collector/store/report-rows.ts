@@ -1,0 +1,64 @@
+// What an agent's reports become in the store, whatever the engine: the series row of
+// an edge or a hop report (columns as series.ts names them, histograms encoded) and
+// the identity of the connection end or hop series it belongs to. Pure.
+import { WIRE_COUNTERS } from '../../proto/edge-metrics.js';
+import type { EdgeReport, HopReport, PodRef } from '../../proto/gen/tollgate/v1.js';
+import { HOP_REPORT_COUNTERS } from '../../proto/hop-metrics.js';
+import { podId } from '../model/ids.js';
+import type { Row } from './aggregate.js';
+import { encodeHistogram } from './histogram-blob.js';
+import { DIRECTION_CODE, SIDE_CODE } from './identity-rows.js';
+import { METHOD_CODE } from './series.js';
+
+/** A connection end as the ends table keys it, less its process. */
+export interface EndIdentity {
+  side: number;
+  local: string;
+  remote: string;
+  /** The service port: what the client dialed, or what the server listens on. */
+  port: number;
+  socketPod: string;
+}
+
+export function endIdentity(edge: EdgeReport): EndIdentity {
+  const side = SIDE_CODE[edge.side as keyof typeof SIDE_CODE];
+  const client = side === SIDE_CODE.CONNECTION_SIDE_CLIENT;
+  return {
+    side,
+    local: edge.local?.address ?? '',
+    remote: edge.remote?.address ?? '',
+    port: client ? (edge.remote?.port ?? 0) : (edge.local?.port ?? 0),
+    socketPod: socketPodId(edge.socketPod),
+  };
+}
+
+/** An edge report's row of its end's series. */
+export function endRow(edge: EdgeReport): Row {
+  const row: Row = {
+    connect_latency: encodeHistogram(edge.connectLatency),
+    exchange_latency: encodeHistogram(edge.exchangeLatency),
+    srtt: encodeHistogram(edge.srtt),
+  };
+  for (const m of WIRE_COUNTERS) row[m.name] = edge[m.ts];
+  return row;
+}
+
+export function hopDirection(hop: HopReport): number {
+  return DIRECTION_CODE[hop.direction as keyof typeof DIRECTION_CODE];
+}
+
+/** A hop report's row of its hop series. */
+export function hopRow(hop: HopReport): Row {
+  return {
+    ...Object.fromEntries(HOP_REPORT_COUNTERS.map((c) => [c.name, hop[c.ts]])),
+    method: METHOD_CODE[hop.method],
+    request_hop: encodeHistogram(hop.requestHop),
+    response_hop: encodeHistogram(hop.responseHop),
+    added: encodeHistogram(hop.added),
+  };
+}
+
+/** The pod a node proxy's sockets serve, as the topology names pods; '' for the rest. */
+export function socketPodId(pod: PodRef | undefined): string {
+  return pod?.name ? podId(pod.namespace, pod.name) : '';
+}
