@@ -1,0 +1,231 @@
+// The SQL of the metric series' tables in PostgreSQL (series.ts: one per kind and tier):
+// raw rows inserted many at a time, rollup rows merged into by key, and the folds and
+// scans that reads and rollups are made of. Rows are fetched through a cursor, a few
+// thousand at a time, so a long range's histograms never sit in memory all at once.
+import type pg from 'pg';
+import { type Aggregate, addAggregate, addRow, emptyAggregate, type Row } from '../aggregate.js';
+import { addEncoded, encodeHistogram } from '../histogram-blob.js';
+import { type ReadBudget, spend } from '../read-budget.js';
+import { columns, type SeriesKind, tableName } from '../series.js';
+import type { Tier } from '../tiers.js';
+
+/** Rows fetched per round trip of a cursor. */
+const FETCH_ROWS = 5000;
+
+/** A series row to write: its bucket, series id and every column of its kind. */
+export interface SeriesRow {
+  bucket: number;
+  sid: number;
+  row: Row;
+}
+
+/** The SQL type of a column, for the arrays a multi-row statement binds. */
+function arrayType(kind: SeriesKind, column: string): string {
+  return kind.hists.includes(column) ? 'bytea[]' : 'float8[]';
+}
+
+/** Binds rows column by column: one array per column, unnested into rows by the server. */
+function columnArrays(kind: SeriesKind, rows: readonly SeriesRow[]): unknown[] {
+  const cols = columns(kind);
+  const arrays: unknown[][] = [rows.map((r) => r.bucket), rows.map((r) => r.sid)];
+  for (const c of cols)
+    arrays.push(
+      rows.map((r) => {
+        const value = r.row[c];
+        if (value === undefined) throw new Error(`a ${kind.name} row lacks its column ${c}`);
+        return value instanceof Uint8Array
+          ? Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+          : value;
+      }),
+    );
+  return arrays;
+}
+
+function unnestOf(kind: SeriesKind): string {
+  const types = ['bigint[]', 'bigint[]', ...columns(kind).map((c) => arrayType(kind, c))];
+  return `unnest(${types.map((t, i) => `$${i + 1}::${t}`).join(', ')})`;
+}
+
+/** Inserts raw rows of one kind in one statement. */
+export async function insertRaw(
+  client: pg.ClientBase,
+  kind: SeriesKind,
+  rows: readonly SeriesRow[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  const cols = columns(kind);
+  await client.query({
+    name: `insert-raw-${kind.name}`,
+    text: `INSERT INTO ${tableName(kind, 'raw')} (bucket_ms, sid, ${cols.join(', ')})
+           SELECT * FROM ${unnestOf(kind)}`,
+    values: columnArrays(kind, rows),
+  });
+}
+
+/**
+ * Adds aggregates into a rollup tier's rows, making those there are none of. The rows
+ * there are read and merged here (histograms merge bucket by bucket, which SQL cannot),
+ * then written whole: the caller holds the lock that keeps others from merging into the
+ * same rows meanwhile (pg-locks.ts).
+ */
+export async function mergeInto(
+  client: pg.ClientBase,
+  kind: SeriesKind,
+  tier: Tier,
+  adds: readonly { bucket: number; sid: number; aggregate: Aggregate }[],
+): Promise<void> {
+  if (adds.length === 0) return;
+  const table = tableName(kind, tier.name);
+  const merged = new Map<string, { bucket: number; sid: number; aggregate: Aggregate }>();
+  for (const a of adds) {
+    const key = `${a.bucket}/${a.sid}`;
+    let m = merged.get(key);
+    if (!m) {
+      m = { bucket: a.bucket, sid: a.sid, aggregate: emptyAggregate(kind) };
+      merged.set(key, m);
+    }
+    addAggregate(kind, m.aggregate, a.aggregate);
+  }
+  const list = [...merged.values()];
+  const existing = await client.query<Row & { bucket_ms: number; sid: number }>(
+    `SELECT t.* FROM ${table} t JOIN unnest($1::bigint[], $2::bigint[]) AS k (b, s)
+       ON t.bucket_ms = k.b AND t.sid = k.s`,
+    [list.map((m) => m.bucket), list.map((m) => m.sid)],
+  );
+  for (const row of existing.rows) {
+    const m = merged.get(`${row.bucket_ms}/${row.sid}`);
+    if (m) addRow(kind, m.aggregate, row);
+  }
+  const cols = columns(kind);
+  const rows: SeriesRow[] = list.map((m) => ({
+    bucket: m.bucket,
+    sid: m.sid,
+    row: aggregateRow(kind, m.aggregate),
+  }));
+  await client.query(
+    `INSERT INTO ${table} (bucket_ms, sid, ${cols.join(', ')}) SELECT * FROM ${unnestOf(kind)}
+     ON CONFLICT (bucket_ms, sid) DO UPDATE SET ${cols.map((c) => `${c} = excluded.${c}`).join(', ')}`,
+    columnArrays(kind, rows),
+  );
+}
+
+function aggregateRow(kind: SeriesKind, a: Aggregate): Row {
+  const row: Row = {};
+  for (const c of kind.sums) row[c] = a.sums[c]!;
+  for (const c of kind.maxes) row[c] = a.maxes[c]!;
+  for (const c of kind.hists) row[c] = encodeHistogram(a.hists[c]);
+  return row;
+}
+
+/** The bucket of a tier's oldest row of a kind, or null when it has none. */
+export async function oldestBucket(
+  db: pg.Pool | pg.ClientBase,
+  kind: SeriesKind,
+  tier: Tier['name'],
+): Promise<number | null> {
+  const result = await db.query<{ b: number | null }>(
+    `SELECT MIN(bucket_ms) AS b FROM ${tableName(kind, tier)}`,
+  );
+  return result.rows[0]?.b ?? null;
+}
+
+/**
+ * Runs a query through a cursor, handing its rows (as arrays) over a few thousand at a
+ * time. A cursor lives in a transaction: call inside one (reads run in a read-only one,
+ * rollups in theirs).
+ */
+async function eachRow(
+  client: pg.ClientBase,
+  text: string,
+  values: unknown[],
+  each: (row: unknown[]) => void,
+): Promise<void> {
+  await client.query(`DECLARE tollgate_rows NO SCROLL CURSOR FOR ${text}`, values);
+  for (;;) {
+    const batch = await client.query({
+      text: `FETCH ${FETCH_ROWS} FROM tollgate_rows`,
+      rowMode: 'array',
+    });
+    for (const row of batch.rows as unknown[][]) each(row);
+    if (batch.rows.length < FETCH_ROWS) break;
+  }
+  await client.query('CLOSE tollgate_rows');
+}
+
+/**
+ * Folds one tier's rows in [fromMs, toMs) into the aggregate `into` gives for each
+ * series, or for each series and bucket of `groupMs` (a rollup). The server sums the
+ * counters and takes the peaks per group; only the histograms come out row by row.
+ */
+export async function fold(
+  client: pg.ClientBase,
+  kind: SeriesKind,
+  tier: Tier['name'],
+  fromMs: number,
+  toMs: number,
+  groupMs: number | null,
+  into: (bucket: number, sid: number) => Aggregate,
+  budget?: ReadBudget,
+): Promise<void> {
+  const table = tableName(kind, tier);
+  const bucket = groupMs === null ? '0::bigint' : `(bucket_ms / ${groupMs}) * ${groupMs}`;
+  const totals = await client.query({
+    text: `SELECT ${bucket} AS b, sid, COUNT(*), ${[
+      ...kind.sums.map((c) => `COALESCE(SUM(${c}), 0)`),
+      ...kind.maxes.map((c) => `COALESCE(MAX(${c}), 0)`),
+    ].join(', ')} FROM ${table} WHERE bucket_ms >= $1 AND bucket_ms < $2 GROUP BY 1, 2`,
+    values: [fromMs, toMs],
+    rowMode: 'array',
+  });
+  for (const row of totals.rows as number[][]) {
+    spend(budget, row[2]!);
+    const aggregate = into(row[0]!, row[1]!);
+    let i = 3;
+    for (const c of kind.sums) aggregate.sums[c]! += row[i++]!;
+    for (const c of kind.maxes) aggregate.maxes[c] = Math.max(aggregate.maxes[c]!, row[i++]!);
+  }
+  if (kind.hists.length === 0) return;
+  await eachRow(
+    client,
+    `SELECT ${bucket}, sid, ${kind.hists.join(', ')} FROM ${table}
+     WHERE bucket_ms >= $1 AND bucket_ms < $2
+     AND (${kind.hists.map((c) => `${c} IS NOT NULL`).join(' OR ')})`,
+    [fromMs, toMs],
+    (row) => {
+      const aggregate = into(row[0] as number, row[1] as number);
+      for (let k = 0; k < kind.hists.length; k++) {
+        const blob = row[k + 2];
+        if (blob instanceof Uint8Array) {
+          const c = kind.hists[k]!;
+          aggregate.hists[c] = addEncoded(aggregate.hists[c]!, blob);
+        }
+      }
+    },
+  );
+}
+
+/** A tier's rows in [fromMs, toMs) of the series `sids`, whole, one at a time. */
+export async function eachSeriesRow(
+  client: pg.ClientBase,
+  kind: SeriesKind,
+  tier: Tier['name'],
+  fromMs: number,
+  toMs: number,
+  sids: readonly number[],
+  each: (row: Row & { sid: number; bucket_ms: number }) => void,
+): Promise<void> {
+  const cols = ['bucket_ms', 'sid', ...columns(kind)];
+  await eachRow(
+    client,
+    `SELECT ${cols.join(', ')} FROM ${tableName(kind, tier)}
+     WHERE bucket_ms >= $1 AND bucket_ms < $2 AND sid = ANY($3::bigint[])`,
+    [fromMs, toMs, sids],
+    (values) => {
+      const row: Row = {};
+      cols.forEach((c, i) => {
+        row[c] = values[i] as number | Uint8Array | null;
+      });
+      each(row as Row & { sid: number; bucket_ms: number });
+    },
+  );
+}
