@@ -40,6 +40,7 @@ import { Shipper, type ShipperOptions } from './shipping/shipper.js';
 import { TraceTarget } from './trace-target.js';
 
 export interface AgentOptions {
+  /** The collector's gRPC address, or several comma-separated (ShipperOptions.target). */
   collector: string;
   node?: string;
   token?: string;

@@ -15,7 +15,9 @@ Loads the kernel probes, enriches their records with process, container and pod
 identity, and streams them to the collector. Needs root (or CAP_BPF and friends).
 
 Options:
-  --collector HOST:PORT   the collector's gRPC address (required)
+  --collector HOST:PORT   the collector's gRPC address (required); several, comma-
+                          separated, for replicas sharing one PostgreSQL store: the
+                          agent ships to one and moves to the next when it goes
   --token-file FILE       bearer token for the collector
   --tls-ca FILE           connect over TLS, trusting this CA for the collector
   --tls-server-name NAME  the name the collector's certificate must carry, when the
@@ -68,7 +70,15 @@ Options:
   async run(args) {
     const collector = stringOption(args, 'collector');
     if (collector === undefined) throw new UsageError('--collector HOST:PORT is required');
-    const { host, port } = parseHostPort(collector, '--collector');
+    const collectors = collector
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean)
+      .map((c) => {
+        const { host, port } = parseHostPort(c, '--collector');
+        return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+      });
+    if (collectors.length === 0) throw new UsageError('--collector HOST:PORT is required');
     const interval = numberOption(args, 'interval', 1);
     const node = stringOption(args, 'node') ?? process.env.NODE_NAME;
     const listen = stringOption(args, 'http-listen') ?? '127.0.0.1:9464';
@@ -100,7 +110,7 @@ Options:
       }
     }
     const running = await Agent.start({
-      collector: `${host.includes(':') ? `[${host}]` : host}:${port}`,
+      collector: collectors.join(','),
       token: readToken(stringOption(args, 'token-file')),
       tls: agentTls(args),
       intervalMs: interval * 1000,
@@ -121,7 +131,7 @@ Options:
     });
     const app = http ? await buildAgentHttp(running) : undefined;
     const url = app ? await app.listen({ host: http!.host, port: http!.port }) : undefined;
-    console.log(`tollgate agent: node ${running.node}, shipping to ${host}:${port}`);
+    console.log(`tollgate agent: node ${running.node}, shipping to ${collectors.join(', ')}`);
     console.log(
       `tollgate agent: pods from ${kubernetes ? 'the Kubernetes API' : 'network namespaces (no Kubernetes)'}`,
     );

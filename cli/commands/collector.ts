@@ -1,5 +1,4 @@
 import { isIP } from 'node:net';
-import { join } from 'node:path';
 import type { Credentials } from '../../collector/auth.js';
 import { Collector, DEFAULT_DATA_DIR } from '../../collector/collector.js';
 import {
@@ -12,18 +11,25 @@ import {
 import { type Command, parseHostPort, stringOption, UsageError } from '../command.js';
 import { readTlsFiles, readToken } from '../credentials.js';
 import { untilSignal } from '../signals.js';
+import { storeLocation } from '../store-location.js';
 
 export const collector: Command = {
   name: 'collector',
   usage: `Usage: tollgate collector [options]
 
 Accepts agents' batches over gRPC, joins both ends of every connection, computes each
-sidecar's cost, stores it in SQLite and serves the API and the web viewer.
+sidecar's cost, stores it in SQLite (or PostgreSQL, shared by several collectors) and
+serves the API and the web viewer.
 
 Options:
   --grpc-listen HOST:PORT   gRPC ingest address (default 127.0.0.1:7471)
   --http-listen HOST:PORT   HTTP API and web address (default 127.0.0.1:7470)
   --data-dir DIR            where the SQLite store lives (default ~/.tollgate)
+  --store URL               a PostgreSQL store instead: postgres://USER@HOST:PORT/DB,
+                            shared by every collector given it (no password here:
+                            anyone on the machine can read a command line)
+  --store-password-file F   the PostgreSQL password, from a file
+  --store-url-file FILE     the whole postgres:// URL, password included, from a file
   --ingest-token-file FILE  the token agents present to ship batches
   --read-token-file FILE    the token the viewer and Prometheus read with
   --admin-token-file FILE   the token that starts, stops, deletes and imports sessions
@@ -44,6 +50,9 @@ Options:
     'grpc-listen': { type: 'string' },
     'http-listen': { type: 'string' },
     'data-dir': { type: 'string' },
+    store: { type: 'string' },
+    'store-password-file': { type: 'string' },
+    'store-url-file': { type: 'string' },
     'ingest-token-file': { type: 'string' },
     'read-token-file': { type: 'string' },
     'admin-token-file': { type: 'string' },
@@ -82,7 +91,7 @@ Options:
         );
     }
     const running = await Collector.start({
-      database: join(stringOption(args, 'data-dir') ?? DEFAULT_DATA_DIR, 'tollgate.db'),
+      database: storeLocation(args, DEFAULT_DATA_DIR),
       grpc,
       http,
       credentials,

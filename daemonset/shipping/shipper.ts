@@ -29,7 +29,12 @@ export interface ShipperTls {
 }
 
 export interface ShipperOptions {
-  /** host:port of the collector. */
+  /**
+   * host:port of the collector; or several, comma-separated: replicas sharing one store.
+   * The agent ships to one at a time, starting at a random one so that agents spread
+   * over them, and moves to the next when its stream is lost (its unacknowledged
+   * batches replayed there: the shared store keeps each once).
+   */
   target: string;
   hello: Init<Omit<Hello, 'bootId'>> & { agentId: string };
   token?: string;
@@ -50,6 +55,8 @@ export interface ShipperStats {
   spoolBytes: number;
   reconnects: number;
   connected: boolean;
+  /** The collector address shipped to now (or tried next). */
+  target: string;
   lastError: string | null;
 }
 
@@ -84,7 +91,10 @@ export class Shipper extends EventEmitter<ShipperEvents> {
   readonly bootId = randomUUID();
   private readonly spool: Spool;
   private readonly backoff: Backoff;
-  private readonly client: grpc.Client;
+  private client: grpc.Client;
+  /** The collector addresses (ShipperOptions.target) and which one is shipped to. */
+  private readonly targets: string[];
+  private targetIndex: number;
   private readonly window: number;
   private readonly ackTimeoutMs: number;
   private stream: grpc.ClientDuplexStream<Buffer, CollectorMessage> | undefined;
@@ -108,16 +118,28 @@ export class Shipper extends EventEmitter<ShipperEvents> {
     this.backoff = new Backoff(options.backoff);
     this.window = options.window ?? 64;
     this.ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
-    const tls = options.tls;
+    this.targets = options.target
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
+    if (this.targets.length === 0) throw new Error('no collector address to ship to');
+    this.targetIndex = Math.floor(Math.random() * this.targets.length);
+    this.client = this.makeClient(this.targets[this.targetIndex]!);
+    this.helloMessage = this.encodeHello();
+  }
+
+  private makeClient(target: string): grpc.Client {
+    const tls = this.options.tls;
     const credentials = tls
       ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null)
       : grpc.credentials.createInsecure();
-    this.client = new grpc.Client(options.target, credentials, {
+    return new grpc.Client(target, credentials, {
       'grpc.max_send_message_length': 64 * 2 ** 20,
       // The channel keeps its own reconnect backoff (up to 120 s by default), under
       // ours: bound it by ours, or an agent would wait minutes after a collector restart.
-      'grpc.initial_reconnect_backoff_ms': options.backoff?.initialMs ?? DEFAULT_BACKOFF.initialMs,
-      'grpc.max_reconnect_backoff_ms': options.backoff?.maxMs ?? DEFAULT_BACKOFF.maxMs,
+      'grpc.initial_reconnect_backoff_ms':
+        this.options.backoff?.initialMs ?? DEFAULT_BACKOFF.initialMs,
+      'grpc.max_reconnect_backoff_ms': this.options.backoff?.maxMs ?? DEFAULT_BACKOFF.maxMs,
       ...(tls?.serverName
         ? {
             'grpc.ssl_target_name_override': tls.serverName,
@@ -125,7 +147,14 @@ export class Shipper extends EventEmitter<ShipperEvents> {
           }
         : {}),
     });
-    this.helloMessage = this.encodeHello();
+  }
+
+  /** Moves to the next collector address, when there are several. */
+  private nextTarget(): void {
+    if (this.targets.length < 2) return;
+    this.client.close();
+    this.targetIndex = (this.targetIndex + 1) % this.targets.length;
+    this.client = this.makeClient(this.targets[this.targetIndex]!);
   }
 
   private encodeHello(filter?: Init<KernelFilter>): Buffer {
@@ -170,6 +199,7 @@ export class Shipper extends EventEmitter<ShipperEvents> {
       spoolBatches: this.spool.batches,
       spoolBytes: this.spool.bytes,
       connected: this.stream !== undefined,
+      target: this.targets[this.targetIndex]!,
       lastError: this.lastError,
     };
   }
@@ -215,6 +245,7 @@ export class Shipper extends EventEmitter<ShipperEvents> {
       stream.cancel();
       if (this.stopped) return;
       this.counts.reconnects++;
+      this.nextTarget();
       this.reconnectTimer = setTimeout(() => this.connect(), this.backoff.next());
     };
     stream.on('error', (error: grpc.ServiceError) => lost(error.details || error.message));
