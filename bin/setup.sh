@@ -17,13 +17,15 @@ fail() {
 }
 
 # Build tools for the probes, the kernel tools they need, the lab's network tools and
-# proxies, the load generator, the browser for the viewer's tests, and Prometheus for
-# the test that scrapes the collector as the shipped scrape job does.
+# proxies, the load generator, the browser for the viewer's tests, Prometheus for the
+# test that scrapes the collector as the shipped scrape job does, and PostgreSQL's server,
+# of which the store's tests start throwaway clusters (test/postgres-server.ts; the
+# package's own cluster, if it made one, is not used).
 debian_packages=(
   clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev
   bpftool bpftrace linux-perf
   iproute2 iptables procps haproxy wrk
-  chromium prometheus
+  chromium prometheus postgresql
 )
 
 missing=()
