@@ -225,10 +225,12 @@ async function writeProcesses(
   const out: Processes = new Map();
   for (const p of list) out.set(p.key, { id: ids.get(p.key)!, netnsInode: p.netnsInode });
   // Validation refused batches that refer to processes they do not describe; say so if not.
-  for (const batch of stored)
+  for (const batch of stored) {
+    const described = new Set(batch.processes.map((p) => processId(batch.node, p.ref)));
     for (const report of [...batch.edges, ...batch.hops, ...batch.resources])
-      if (!out.has(processId(batch.node, report.process)))
+      if (!described.has(processId(batch.node, report.process)))
         throw new Error(`batch refers to process ${report.process?.pid} it does not describe`);
+  }
   return out;
 }
 
