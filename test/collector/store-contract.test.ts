@@ -1,6 +1,6 @@
 // What every engine of the collector's store does, held to one suite through the async
 // CollectorStore interface (collector/store/collector-store.ts): SQLite in memory, SQLite
-// in a file, and PostgreSQL (a throwaway cluster, test/postgres-server.ts, a fresh database
+// in a file, and PostgreSQL (a throwaway cluster, lab/postgres-server.ts, a fresh database
 // per test). Every figure expected is one this file put into the batches it ships (the
 // mesh batches of mesh-batches.ts: known ends, hops, counters and latencies per interval),
 // never one the store computed; every time is given (`nowMs`), from a fixed hour.
@@ -28,7 +28,7 @@ import {
   type PodMeshSigns,
 } from '../../proto/gen/tollgate/v1.js';
 import { fromValues, type SparseHistogram, totalCount } from '../../proto/histogram.js';
-import { type Postgres, startPostgres } from '../postgres-server.js';
+import { type Postgres, startPostgres } from '../../lab/postgres-server.js';
 import { A_IP, B_IP, latencies, meshBatch, NODE, PER_INTERVAL, PROCESSES } from './mesh-batches.js';
 
 const SECOND = 1000;

@@ -20,7 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from '../lab/free-port.js';
+import { freePort } from './free-port.js';
 
 const INSTALL_ROOT = '/usr/lib/postgresql';
 const SUPERUSER = 'tollgate';

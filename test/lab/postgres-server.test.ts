@@ -1,11 +1,11 @@
-// The throwaway PostgreSQL of the store's tests (postgres-server.ts): each database its
+// The throwaway PostgreSQL of the store's tests (lab/postgres-server.ts): each database its
 // own, its data kept over a restart, and nothing left once it is stopped, neither the
 // postmaster nor its directory.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import pg from 'pg';
-import { startPostgres } from './postgres-server.js';
+import { startPostgres } from '../../lab/postgres-server.js';
 
 async function query<T>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
