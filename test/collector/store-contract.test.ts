@@ -18,6 +18,7 @@ import { METHOD_CODE } from '../../collector/store/series.js';
 import type { SessionRow } from '../../collector/store/session-rows.js';
 import { SqliteCollectorStore } from '../../collector/store/sqlite-collector-store.js';
 import { Store, type StoreOptions } from '../../collector/store/store.js';
+import { type Postgres, startPostgres } from '../../lab/postgres-server.js';
 import {
   type AgentCost,
   type Batch,
@@ -28,7 +29,6 @@ import {
   type PodMeshSigns,
 } from '../../proto/gen/tollgate/v1.js';
 import { fromValues, type SparseHistogram, totalCount } from '../../proto/histogram.js';
-import { type Postgres, startPostgres } from '../../lab/postgres-server.js';
 import { A_IP, B_IP, latencies, meshBatch, NODE, PER_INTERVAL, PROCESSES } from './mesh-batches.js';
 
 const SECOND = 1000;
