@@ -78,6 +78,8 @@ function handle(child: ChildProcess, cleanup: () => void = () => {}): TollgatePr
 export interface CollectorProcessOptions {
   /** Where its store lives, kept when it stops (restarts reopen it); else a fresh directory, removed. */
   dataDir?: string;
+  /** A file holding a postgres:// URL: the store is there instead (replicas share it), and no dataDir is made. */
+  storeUrlFile?: string;
   /** host:port for its gRPC ingest (a restart listens where the agents ship); default a free port. */
   grpcListen?: string;
   /** Node's own options, before the entry point: e.g. --cpu-prof for a profile of it. */
@@ -88,12 +90,13 @@ export interface CollectorProcessOptions {
 export async function startCollectorProcess(
   options: CollectorProcessOptions = {},
 ): Promise<CollectorProcess> {
-  const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tollgate-bench-collector-'));
+  const dir = options.storeUrlFile
+    ? undefined
+    : (options.dataDir ?? mkdtempSync(join(tmpdir(), 'tollgate-bench-collector-')));
   const child = startCli(
     [
       'collector',
-      '--data-dir',
-      dir,
+      ...(dir ? ['--data-dir', dir] : ['--store-url-file', options.storeUrlFile!]),
       '--grpc-listen',
       options.grpcListen ?? '127.0.0.1:0',
       '--http-listen',
@@ -103,7 +106,7 @@ export async function startCollectorProcess(
     options.nodeArgs,
   );
   const running = handle(child, () => {
-    if (!options.dataDir) rmSync(dir, { recursive: true, force: true });
+    if (dir && !options.dataDir) rmSync(dir, { recursive: true, force: true });
   });
   // Both lines can come in one chunk: keep everything printed until the last one.
   let printed = '';
