@@ -58,6 +58,7 @@ const ORDER = [
   'Service',
   'PersistentVolumeClaim',
   'Deployment',
+  'PodDisruptionBudget',
   'DaemonSet',
 ];
 

@@ -3,7 +3,10 @@ import { imageOverride, kustomize, toYaml } from '../../daemonset/kustomize.js';
 import { type Command, requireOneOf, stringOption } from '../command.js';
 import { manifestSecrets, SECRET_NAMES } from '../manifest-secrets.js';
 
-const overlays = ['least-privilege', 'privileged'] as const;
+const overlays = ['least-privilege', 'privileged', 'postgres'] as const;
+
+/** The Secret holding the postgres overlay's store URL: the operator's, not --secrets'. */
+export const STORE_URL_SECRET = 'tollgate-store-url';
 
 /** The image the base names (its `images:` entry); --image replaces it. */
 export const BASE_IMAGE = 'ghcr.io/tollgate-dev/tollgate';
@@ -35,8 +38,16 @@ orders), and the collector's TLS certificate (${SECRET_NAMES.tls}) with the CA a
 verify it against (${SECRET_NAMES.ca}). Rerun --secrets and restart both to rotate them.
 Prometheus scrapes with the read token, as daemonset/manifests/prometheus-scrape.yaml does.
 
+least-privilege and privileged run one collector on a SQLite volume. --overlay postgres
+runs 3 collectors that share your PostgreSQL database (no volume; one at a time is
+taken down for a rollout or a drain). Its URL, password included, comes from the Secret
+${STORE_URL_SECRET}, which --secrets does not make; FILE holds
+postgres://USER:PASSWORD@HOST:PORT/DATABASE:
+
+  kubectl -n tollgate create secret generic ${STORE_URL_SECRET} --from-file=url=FILE
+
 Options:
-  --overlay NAME    least-privilege (default) or privileged
+  --overlay NAME    least-privilege (default), privileged, or postgres
   --image REF       the container image to deploy (default ${BASE_IMAGE}:<version>)
   --secrets         print the Secrets instead, with new tokens and a new certificate
   -h, --help        this text`,

@@ -92,7 +92,10 @@ test('argument errors exit 2 and say what is wrong', (t) => {
     [['session', 'compare', 'a'], /expected two session IDs/],
     [['session', 'export', 'a'], /needs -o FILE/],
     [['session', 'start', '--name', 'x', '--label', 'novalue'], /--label must be K=V/],
-    [['manifests', '--overlay', 'root'], /--overlay must be one of least-privilege, privileged/],
+    [
+      ['manifests', '--overlay', 'root'],
+      /--overlay must be one of least-privilege, privileged, postgres, got 'root'/,
+    ],
   ];
   for (const [args, message] of cases) {
     const r = tollgate(...args);

@@ -4,7 +4,8 @@
 // moved to this host), and Debian's Prometheus scrapes the collector with the shipped
 // scrape job. Checked: the agent reaches the collector over TLS, verifying the
 // certificate against the CA by the Service's name; each pod holds only its Secrets;
-// Prometheus scrapes with the read token and is refused without it.
+// Prometheus scrapes with the read token and is refused without it. The postgres overlay
+// mounts those Secrets too, and one more that --secrets does not make: the store's URL.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import * as core from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
-import { MANIFESTS_DIR } from '../../cli/commands/manifests.js';
+import { MANIFESTS_DIR, STORE_URL_SECRET } from '../../cli/commands/manifests.js';
 import { kustomize, type Manifest } from '../../daemonset/kustomize.js';
 import { freePort } from '../../lab/free-port.js';
 import { shippedScrapeJob, startPrometheus, until } from '../prometheus-server.js';
@@ -102,6 +103,28 @@ test('the Secrets --secrets makes: distinct tokens, a certificate for the Servic
   assert.deepEqual(
     Object.keys(secrets.find((s) => s.metadata.name === 'tollgate-collector-ca')!.stringData),
     ['ca.crt'],
+  );
+});
+
+test("postgres: --secrets makes every Secret its pods mount but the store's URL, the operator's", () => {
+  const made = new Set(makeSecrets().map((s) => s.metadata.name));
+  const rendered = kustomize(join(MANIFESTS_DIR, 'overlays', 'postgres'));
+  const mounted = (kind: string) =>
+    podSpec(rendered.find((m) => m.kind === kind)!)
+      .volumes.flatMap((v) => (v.secret ? [v.secret.secretName] : []))
+      .sort();
+  // The same Secrets as least-privilege's pods mount (the test below), and the URL.
+  assert.deepEqual(mounted('Deployment'), [
+    'tollgate-admin-token',
+    'tollgate-collector-tls',
+    'tollgate-ingest-token',
+    'tollgate-read-token',
+    STORE_URL_SECRET,
+  ]);
+  assert.deepEqual(mounted('DaemonSet'), ['tollgate-collector-ca', 'tollgate-ingest-token']);
+  assert.deepEqual(
+    [...mounted('Deployment'), ...mounted('DaemonSet')].filter((name) => !made.has(name)),
+    [STORE_URL_SECRET],
   );
 });
 

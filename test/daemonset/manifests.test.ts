@@ -1,22 +1,25 @@
 // The Kubernetes manifests: rendered from the kustomize tree, every object valid against
 // the Kubernetes schemas (kubernetes-models), the agent's least-privilege settings as
-// the issue lists them, the privileged overlay differing only where it must, the
-// containers' arguments accepted by the real commands, and `tollgate manifests` printing
-// exactly that.
+// the issue lists them, the privileged overlay differing only where it must, the postgres
+// overlay's collectors (3 on a shared store, no volume, the URL from a Secret) differing
+// from the SQLite collector only in their store and their count, the containers'
+// arguments accepted by the real commands, and `tollgate manifests` printing exactly that.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { test } from 'node:test';
 import * as apps from 'kubernetes-models/apps/v1';
+import * as policy from 'kubernetes-models/policy/v1';
 import * as rbac from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import * as core from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
 import { parseCommandArgs } from '../../cli/command.js';
 import { agent } from '../../cli/commands/agent.js';
 import { collector } from '../../cli/commands/collector.js';
-import { MANIFESTS_DIR } from '../../cli/commands/manifests.js';
+import { MANIFESTS_DIR, STORE_URL_SECRET } from '../../cli/commands/manifests.js';
+import { storeLocation } from '../../cli/store-location.js';
 import { KustomizeError, kustomize, type Manifest, toYaml } from '../../daemonset/kustomize.js';
 
 const repo = new URL('../..', import.meta.url).pathname;
@@ -30,6 +33,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/PersistentVolumeClaim': core.PersistentVolumeClaim,
   'apps/v1/DaemonSet': apps.DaemonSet,
   'apps/v1/Deployment': apps.Deployment,
+  'policy/v1/PodDisruptionBudget': policy.PodDisruptionBudget,
   'rbac.authorization.k8s.io/v1/ClusterRole': rbac.ClusterRole,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': rbac.ClusterRoleBinding,
 };
@@ -43,36 +47,71 @@ type Container = {
   resources: { requests?: Record<string, string>; limits?: Record<string, string> };
   volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
 };
+type Volume = {
+  name: string;
+  hostPath?: { path: string };
+  persistentVolumeClaim?: { claimName: string };
+  secret?: { secretName: string; items?: { key: string; path: string }[] };
+};
 type PodSpec = {
   hostPID?: boolean;
   tolerations?: { operator?: string }[];
   containers: Container[];
-  volumes: { name: string; hostPath?: { path: string } }[];
+  volumes: Volume[];
   securityContext?: Record<string, unknown>;
 };
+type Selector = { matchLabels: Record<string, string> };
 const find = (ms: Manifest[], kind: string, name?: string) => {
   const m = ms.find((x) => x.kind === kind && (name === undefined || x.metadata.name === name));
   assert.ok(m, `${kind} ${name ?? ''} is rendered`);
   return m;
 };
 const podSpec = (m: Manifest) => (m.spec as { template: { spec: PodSpec } }).template.spec;
+const podLabels = (m: Manifest) =>
+  (m.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata
+    .labels;
+/** Whether a label selector picks a pod with these labels (matchLabels, all of them). */
+const selects = (selector: Selector, labels: Record<string, string>) =>
+  Object.keys(selector.matchLabels).length > 0 &&
+  Object.entries(selector.matchLabels).every(([k, v]) => labels[k] === v);
 
-for (const overlay of ['least-privilege', 'privileged']) {
+const SQLITE_OVERLAYS = ['least-privilege', 'privileged'] as const;
+const COMMON = [
+  'Namespace/tollgate',
+  'ServiceAccount/tollgate-agent',
+  'ServiceAccount/tollgate-collector',
+  'ClusterRole/tollgate-agent',
+  'ClusterRoleBinding/tollgate-agent',
+  'Service/tollgate-collector',
+];
+const RENDERED: Record<string, string[]> = {
+  'least-privilege': [
+    ...COMMON,
+    'PersistentVolumeClaim/tollgate-collector-data',
+    'Deployment/tollgate-collector',
+    'DaemonSet/tollgate-agent',
+  ],
+  privileged: [
+    ...COMMON,
+    'PersistentVolumeClaim/tollgate-collector-data',
+    'Deployment/tollgate-collector',
+    'DaemonSet/tollgate-agent',
+  ],
+  // No volume claim: the store is the operator's database.
+  postgres: [
+    ...COMMON,
+    'Deployment/tollgate-collector',
+    'PodDisruptionBudget/tollgate-collector',
+    'DaemonSet/tollgate-agent',
+  ],
+};
+
+for (const [overlay, expected] of Object.entries(RENDERED)) {
   test(`${overlay}: every object is valid against the Kubernetes schemas`, () => {
     const ms = render(overlay);
     assert.deepEqual(
       ms.map((m) => `${m.kind}/${m.metadata.name}`),
-      [
-        'Namespace/tollgate',
-        'ServiceAccount/tollgate-agent',
-        'ServiceAccount/tollgate-collector',
-        'ClusterRole/tollgate-agent',
-        'ClusterRoleBinding/tollgate-agent',
-        'Service/tollgate-collector',
-        'PersistentVolumeClaim/tollgate-collector-data',
-        'Deployment/tollgate-collector',
-        'DaemonSet/tollgate-agent',
-      ],
+      expected,
     );
     for (const m of ms) {
       const Model = MODELS[`${m.apiVersion}/${m.kind}`];
@@ -181,19 +220,150 @@ test('privileged differs from least-privilege only in the agent container securi
   assert.deepEqual(strip(pv), strip(lp));
 });
 
-test("the containers' arguments are accepted by the commands they run", () => {
-  const ms = render('least-privilege');
-  for (const [kind, command] of [
-    ['DaemonSet', agent],
-    ['Deployment', collector],
-  ] as const) {
-    const args = podSpec(find(ms, kind)).containers[0]!.args;
-    assert.equal(args[0], command.name);
-    assert.doesNotThrow(
-      () => parseCommandArgs(command, args.slice(1)),
-      `${kind}: ${args.join(' ')}`,
+for (const overlay of Object.keys(RENDERED)) {
+  test(`${overlay}: the containers' arguments are accepted by the commands they run`, () => {
+    const ms = render(overlay);
+    for (const [kind, command] of [
+      ['DaemonSet', agent],
+      ['Deployment', collector],
+    ] as const) {
+      const args = podSpec(find(ms, kind)).containers[0]!.args;
+      assert.equal(args[0], command.name);
+      assert.doesNotThrow(
+        () => parseCommandArgs(command, args.slice(1)),
+        `${kind}: ${args.join(' ')}`,
+      );
+    }
+  });
+}
+
+test("the collector's store, as the real command reads it from each overlay's arguments", (t) => {
+  // The Secret's file written under a temporary root, where the mount would put it.
+  const root = mkdtempSync(join(tmpdir(), 'tollgate-store-args-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const url = 'postgres://tollgate:s3cret@db.example:5432/tollgate';
+  const storeOf = (overlay: string) => {
+    const args = podSpec(find(render(overlay), 'Deployment', 'tollgate-collector'))
+      .containers[0]!.args.slice(1)
+      .map((a) => a.replace(/^--store-url-file=\//, `--store-url-file=${root}/`));
+    const file = args.find((a) => a.startsWith('--store-url-file='))?.split('=')[1];
+    if (file) {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, `${url}\n`);
+    }
+    return storeLocation(parseCommandArgs(collector, args), '/nonexistent-default');
+  };
+  for (const overlay of SQLITE_OVERLAYS)
+    assert.equal(storeOf(overlay), '/var/lib/tollgate/tollgate.db', overlay);
+  assert.equal(storeOf('postgres'), url);
+});
+
+for (const overlay of SQLITE_OVERLAYS) {
+  test(`${overlay}: one collector on a volume of its own, the SQLite file on it`, () => {
+    const ms = render(overlay);
+    const deployment = find(ms, 'Deployment', 'tollgate-collector');
+    const claim = find(ms, 'PersistentVolumeClaim', 'tollgate-collector-data');
+    assert.deepEqual((claim.spec as { accessModes: string[] }).accessModes, ['ReadWriteOnce']);
+    const spec = podSpec(deployment);
+    const volume = spec.volumes.find(
+      (v) => v.persistentVolumeClaim?.claimName === claim.metadata.name,
     );
-  }
+    assert.ok(volume, 'the Deployment mounts the claim');
+    const mount = spec.containers[0]!.volumeMounts.find((m) => m.name === volume.name);
+    assert.ok(
+      spec.containers[0]!.args.includes(`--data-dir=${mount?.mountPath}`),
+      '--data-dir is the mount',
+    );
+    assert.equal((deployment.spec as { replicas: number }).replicas, 1);
+    assert.deepEqual((deployment.spec as { strategy: unknown }).strategy, { type: 'Recreate' });
+  });
+}
+
+test('postgres: 3 collectors on a shared store, the URL from a Secret, one down at a time', () => {
+  const ms = render('postgres');
+  const deployment = find(ms, 'Deployment', 'tollgate-collector');
+  const dspec = deployment.spec as { replicas: number; strategy: unknown; selector: Selector };
+  assert.equal(dspec.replicas, 3);
+  assert.deepEqual(dspec.strategy, {
+    type: 'RollingUpdate',
+    rollingUpdate: { maxUnavailable: 1, maxSurge: 1 },
+  });
+  const spec = podSpec(deployment);
+  const c = spec.containers[0]!;
+
+  // No volume and no data directory: nothing claims storage the store does not use.
+  assert.equal(ms.filter((m) => m.kind === 'PersistentVolumeClaim').length, 0);
+  assert.equal(spec.volumes.filter((v) => v.persistentVolumeClaim).length, 0);
+  assert.equal(c.args.filter((a) => a.startsWith('--data-dir')).length, 0);
+
+  // The file the argument names is the Secret's key `url`, mounted read-only.
+  const files = c.args.filter((a) => a.startsWith('--store-url-file='));
+  assert.equal(files.length, 1, c.args.join(' '));
+  const file = files[0]!.slice('--store-url-file='.length);
+  const mount = c.volumeMounts.find((m) => m.mountPath === dirname(file));
+  assert.ok(mount, `a volume mounted at ${dirname(file)}`);
+  assert.equal(mount.readOnly, true);
+  const secret = spec.volumes.find((v) => v.name === mount.name)?.secret;
+  assert.equal(secret?.secretName, STORE_URL_SECRET);
+  const key = secret.items
+    ? secret.items.find((i) => i.path === basename(file))?.key
+    : basename(file);
+  assert.equal(key, 'url');
+  // The password is in no argument.
+  for (const a of c.args) assert.doesNotMatch(a, /postgres:\/\//);
+
+  // The budget picks exactly the collector's pods: not the agent's.
+  const pdb = find(ms, 'PodDisruptionBudget', 'tollgate-collector');
+  const pspec = pdb.spec as { maxUnavailable: number; selector: Selector };
+  assert.equal(pspec.maxUnavailable, 1);
+  assert.ok(selects(pspec.selector, podLabels(deployment)), "it selects the collector's pods");
+  assert.ok(!selects(pspec.selector, podLabels(find(ms, 'DaemonSet'))), "not the agent's");
+  assert.deepEqual(pspec.selector, dspec.selector, "the Deployment's own selector");
+});
+
+test('postgres differs from least-privilege only in the collector: its store, count and rollout', () => {
+  const lp = render('least-privilege');
+  const pg = render('postgres');
+  // The agent, the RBAC and the Service as in least-privilege.
+  const others = (ms: Manifest[]) =>
+    ms.filter(
+      (m) => !['Deployment', 'PersistentVolumeClaim', 'PodDisruptionBudget'].includes(m.kind),
+    );
+  assert.deepEqual(others(pg), others(lp));
+  // Every security setting of the collector kept: the pod's and the container's.
+  const strip = (m: Manifest) => {
+    const copy = structuredClone(m) as Manifest & { spec: Record<string, unknown> };
+    delete copy.spec.replicas;
+    delete copy.spec.strategy;
+    const spec = podSpec(copy) as PodSpec & { topologySpreadConstraints?: unknown };
+    delete spec.topologySpreadConstraints;
+    const c = spec.containers[0]!;
+    c.args = c.args.filter((a) => !/^--(data-dir|store-url-file)=/.test(a));
+    c.volumeMounts = c.volumeMounts.filter((v) => v.name !== 'data' && v.name !== 'store-url');
+    spec.volumes = spec.volumes.filter((v) => v.name !== 'data' && v.name !== 'store-url');
+    return copy;
+  };
+  const collectorOf = (ms: Manifest[]) => find(ms, 'Deployment', 'tollgate-collector');
+  assert.deepEqual(strip(collectorOf(pg)), strip(collectorOf(lp)));
+  // And those settings are there, not stripped from both.
+  const spec = podSpec(collectorOf(pg)) as PodSpec & { automountServiceAccountToken?: boolean };
+  assert.equal(spec.securityContext?.runAsNonRoot, true);
+  assert.equal(spec.automountServiceAccountToken, false);
+  const c = spec.containers[0]!;
+  assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+  assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+  assert.deepEqual(c.securityContext.capabilities?.drop, ['ALL']);
+  for (const arg of [
+    '--ingest-token-file=',
+    '--read-token-file=',
+    '--admin-token-file=',
+    '--tls-cert=',
+    '--tls-key=',
+  ])
+    assert.ok(
+      c.args.some((a) => a.startsWith(arg)),
+      arg,
+    );
 });
 
 test('tollgate manifests prints the rendering, with --image applied', () => {
@@ -217,6 +387,19 @@ test('tollgate manifests prints the rendering, with --image applied', () => {
       podSpec(m).containers[0]!.image = 'registry.local:5000/tollgate:dev';
   assert.deepEqual(printed, expected);
   assert.equal(toYaml(expected).split(/^---$/m).length, expected.length, 'one document per object');
+});
+
+test('tollgate manifests --overlay postgres prints that overlay', () => {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(repo, 'cli/tollgate.ts'), 'manifests', '--overlay', 'postgres'],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(
+    parseAllDocuments(r.stdout).map((d) => d.toJS()),
+    render('postgres'),
+  );
 });
 
 test('kustomize: what this renderer does not do is refused by name', () => {
