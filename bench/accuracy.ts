@@ -250,7 +250,7 @@ export async function benchAccuracy(
     );
     const held = JSON.parse(await heldLine) as number[][];
     await settle();
-    const topology1 = view(started1).topology;
+    const topology1 = (await view(started1)).topology;
     const exchange: AccuracyBenchResult['exchange'] = [];
     const bytes: AccuracyBenchResult['bytes'] = [];
     const compared = (truth: number[], stats: LatencyStats | undefined): QuantilePair => {
@@ -328,7 +328,7 @@ export async function benchAccuracy(
     await new Promise((r) => setTimeout(r, 200));
     const kernel = tcpCounter(clientNetns, 'RetransSegs') - retransBefore;
     await settle();
-    const retransmitEdge = edgeOf(view(started3).topology, sender.pid!, RETRANSMIT_PORT);
+    const retransmitEdge = edgeOf((await view(started3)).topology, sender.pid!, RETRANSMIT_PORT);
     const retransmits = { kernel, reported: retransmitEdge?.client?.retransmits ?? -1 };
 
     const errorMax = (q: 'p50' | 'p99') =>

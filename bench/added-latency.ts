@@ -178,7 +178,7 @@ export interface TollgateUnderTest {
    * The collector's query layer over a range: every pod's sidecar cost, and the topology
    * and hop rows behind it (for the added-latency histogram itself).
    */
-  view(fromMs: number, toMs: number): CollectorView;
+  view(fromMs: number, toMs: number): Promise<CollectorView>;
   /** Resolves once the agent takes every one of these processes for a proxy. */
   waitForProxies(pids: readonly number[]): Promise<void>;
 }
@@ -529,24 +529,25 @@ export async function measureAddedLatency(
     for (const m of measured) {
       // Pods are named in the store by their network namespace.
       const path = pathOf(m.name).map((s) => ({ ...s, netns: lab.pod(s.pod).netns }));
-      const figures = (fromMs: number, toMs: number) => {
-        const view = tollgate.view(fromMs, toMs);
+      const figures = async (fromMs: number, toMs: number) => {
+        const view = await tollgate.view(fromMs, toMs);
         return path.map((s) => sidecarOf(view, s.netns, s.direction));
       };
       const lead = rowLeadMs(tollgate.intervalMs);
-      const perRound = m.bRuns.map((run) => figures(run.start - lead, run.end + 1));
+      const perRound: Awaited<ReturnType<typeof figures>>[] = [];
+      for (const run of m.bRuns) perRound.push(await figures(run.start - lead, run.end + 1));
       const span = [m.bRuns[0]!.start - lead, m.bRuns[m.bRuns.length - 1]!.end + 1] as const;
-      const whole = figures(...span);
+      const whole = await figures(...span);
       // Two sidecars on the path: whether the collector marked the connection between them
       // multiplexed, as it must for HTTP/2 (and must not for TLS, one request at a time).
       const between: AddedLatencyCondition['details'] = {};
       if (path.length === 2 && m.name !== 'ambient')
         between.sidecar_edge_multiplexed = edgeMultiplexed(
-          tollgate.view(...span),
+          await tollgate.view(...span),
           path[0]!.netns,
           path[1]!.netns,
         );
-      const spanView = tollgate.view(m.span.start - lead, m.span.end + 1);
+      const spanView = await tollgate.view(m.span.start - lead, m.span.end + 1);
       const clientSocket = m.loadPids.map((run) => ({
         a: clientSocketMeanMs(spanView, run.a),
         b: clientSocketMeanMs(spanView, run.b),

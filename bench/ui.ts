@@ -201,10 +201,10 @@ export async function benchUi(options: UiBenchOptions = DEFAULT_UI_BENCH): Promi
       if (!(await shipper.flush(30_000)))
         throw new Error(`the collector did not store ${batch.node}'s batch`);
     }
-    const expected = collector.queries.view({
+    const { topology: expected } = await collector.queries.view({
       fromMs: Date.now() - 600_000,
       toMs: Date.now() + 1000,
-    }).topology;
+    });
     const browser = await openBrowser({ width: 1400, height: 900 });
     try {
       const { page } = browser;

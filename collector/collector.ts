@@ -17,8 +17,11 @@ import { Queries } from './queries.js';
 import { InlineReader, type Reader, WorkerReader } from './read/reader.js';
 import { type LoadPolicy, LoadTargets } from './sessions/load-policy.js';
 import { SessionManager } from './sessions/session-manager.js';
+import type { CollectorStore } from './store/collector-store.js';
 import { DEFAULT_BALLAST_BYTES, DiskGuard } from './store/disk-guard.js';
-import { Store, type StoreOptions, WAL_LIMIT_BYTES } from './store/store.js';
+import { openStore } from './store/open-store.js';
+import { SqliteCollectorStore } from './store/sqlite-collector-store.js';
+import { type StoreOptions, WAL_LIMIT_BYTES } from './store/store.js';
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.tollgate');
 
@@ -28,7 +31,10 @@ export const DEFAULT_WEB_ROOT = fileURLToPath(
 );
 
 export interface CollectorOptions {
-  /** SQLite file; ':memory:' for a throwaway store. */
+  /**
+   * Where the store lives: a SQLite file (':memory:' for a throwaway one), or a
+   * PostgreSQL URL (postgres://...) for a store shared by several collectors.
+   */
   database: string;
   grpc: { host: string; port: number };
   http: { host: string; port: number };
@@ -60,14 +66,14 @@ export interface CollectorOptions {
 
 export class Collector {
   private constructor(
-    readonly store: Store,
+    readonly store: CollectorStore,
     readonly queue: CommitQueue,
     readonly ingest: IngestServer,
     readonly http: FastifyInstance,
     readonly httpUrl: string,
     readonly queries: Queries,
     readonly sessions: SessionManager,
-    private readonly timer: NodeJS.Timeout,
+    private readonly stopMaintenance: () => Promise<void>,
     private readonly reader: Reader,
     private readonly stopProcessMetrics: () => void,
   ) {}
@@ -85,10 +91,16 @@ export class Collector {
       options.store?.walBytes ?? WAL_LIMIT_BYTES,
       Math.floor((options.ballastBytes ?? DEFAULT_BALLAST_BYTES) / 4),
     );
-    const { store, setAside } = Store.openOrSetAside(options.database, {
+    const { store, setAside } = await openStore(options.database, {
       ...options.store,
       walBytes,
     });
+    // The disk guard and the log's truncation are a SQLite file's: not a store in memory's,
+    // nor PostgreSQL's (its server minds its own disk).
+    const file =
+      store instanceof SqliteCollectorStore && options.database !== ':memory:'
+        ? store.file
+        : undefined;
     if (setAside)
       console.error(
         `tollgate collector: ERROR: the store ${options.database} is damaged (${setAside.reason}); ` +
@@ -111,12 +123,12 @@ export class Collector {
     });
     const queries = new Queries(store);
     const guard =
-      options.database === ':memory:'
+      file === undefined
         ? undefined
         : new DiskGuard({
             path: `${options.database}.ballast`,
             bytes: options.ballastBytes,
-            freeInDatabase: () => store.freeBytes(),
+            freeInDatabase: () => file.freeBytes(),
             onChange: (full, why) =>
               console.error(`tollgate collector: ${full ? 'ERROR: ' : ''}${why}`),
           });
@@ -195,7 +207,7 @@ export class Collector {
           sessions?.noteDelivered(batch.agentId, batch.intervalEndUnixMs);
       },
     });
-    sessions = new SessionManager({
+    sessions = await SessionManager.open({
       store,
       queries,
       agents: ingest,
@@ -225,29 +237,41 @@ export class Collector {
     } catch (error) {
       // The port is taken (or the like): undo what was started, then say why.
       stopProcessMetrics();
-      sessions.close();
+      await sessions.close();
       await ingest.stop();
       await http.close();
       await reader.close();
-      store.close();
+      await store.close();
       throw error;
     }
-    const timer = setInterval(() => {
+    const maintain = async () => {
       try {
-        store.maintain();
+        await store.maintain();
       } catch (error) {
         guard?.noteFailure(error);
         console.error(`tollgate collector: maintenance failed: ${(error as Error).message}`);
       }
       try {
         // On a full disk the log's own space is worth having back once retention ran.
-        if (guard?.isFull) store.truncateLog();
+        if (guard?.isFull) file?.truncateLog();
         guard?.check();
       } catch (error) {
         console.error(`tollgate collector: disk check failed: ${(error as Error).message}`);
       }
+    };
+    // One pass at a time: a tick that comes while a pass runs (a long rollup, a slow
+    // server) is skipped, not queued behind it.
+    let pass: Promise<void> | undefined;
+    const timer = setInterval(() => {
+      pass ??= maintain().finally(() => {
+        pass = undefined;
+      });
     }, options.maintainEveryMs ?? 10_000);
     timer.unref();
+    const stopMaintenance = async () => {
+      clearInterval(timer);
+      await pass;
+    };
     return new Collector(
       store,
       queue,
@@ -256,20 +280,23 @@ export class Collector {
       httpUrl,
       queries,
       sessions,
-      timer,
+      stopMaintenance,
       reader,
       stopProcessMetrics,
     );
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    const maintained = this.stopMaintenance();
     this.stopProcessMetrics();
-    this.sessions.close();
+    await this.sessions.close();
     await this.ingest.stop();
-    this.queue.flush();
+    // The batches already taken are committed (and acknowledged) before the store closes,
+    // and so is the maintenance pass under way.
+    await this.queue.flush();
     await this.http.close();
     await this.reader.close();
-    this.store.close();
+    await maintained;
+    await this.store.close();
   }
 }

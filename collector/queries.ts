@@ -13,7 +13,8 @@ import {
   summarize,
 } from './model/topology.js';
 import type { Aggregate } from './store/aggregate.js';
-import type { ReadBudget, Store } from './store/store.js';
+import type { CollectorStore } from './store/collector-store.js';
+import type { ReadBudget } from './store/read-budget.js';
 
 export interface TimeRange {
   fromMs: number;
@@ -35,7 +36,7 @@ export const DEFAULT_MAX_ROWS_PER_REQUEST = 5_000_000;
 
 export class Queries {
   constructor(
-    private readonly store: Store,
+    private readonly store: CollectorStore,
     private readonly maxRowsPerRequest = DEFAULT_MAX_ROWS_PER_REQUEST,
   ) {}
 
@@ -44,18 +45,18 @@ export class Queries {
   }
 
   /** The topology of a range with each pod's sidecar cost. */
-  view(range: TimeRange, nowMs = Date.now(), budget = this.budget()): RangeView {
-    const endRows = this.store.read('end', range.fromMs, range.toMs, nowMs, budget);
-    const hopRows = this.store.read('hop', range.fromMs, range.toMs, nowMs, budget);
-    const resourceRows = this.store.read('resource', range.fromMs, range.toMs, nowMs, budget);
-    const endInfo = this.store.ends([...endRows.keys()]);
-    const hopInfo = this.store.hopSeries([...hopRows.keys()]);
+  async view(range: TimeRange, nowMs = Date.now(), budget = this.budget()): Promise<RangeView> {
+    const endRows = await this.store.read('end', range.fromMs, range.toMs, nowMs, budget);
+    const hopRows = await this.store.read('hop', range.fromMs, range.toMs, nowMs, budget);
+    const resourceRows = await this.store.read('resource', range.fromMs, range.toMs, nowMs, budget);
+    const endInfo = await this.store.ends([...endRows.keys()]);
+    const hopInfo = await this.store.hopSeries([...hopRows.keys()]);
     const processIds = new Set<number>([
       ...endInfo.map((e) => e.process),
       ...hopInfo.map((h) => h.process),
       ...resourceRows.keys(),
     ]);
-    const processRows = this.store.processes([...processIds]);
+    const processRows = await this.store.processes([...processIds]);
     const keyOf = new Map(processRows.map((p) => [p.id, p.key]));
     const processes: ProcessRecord[] = processRows.map((p) => ({
       key: p.key,
@@ -72,17 +73,20 @@ export class Queries {
       socketPod: e.socketPod,
       metrics: endRows.get(e.id)!,
     }));
+    const links = await this.store.links(endInfo.map((e) => e.id));
+    const peerNames = await this.store.peerNames(endInfo.map((e) => e.remoteAddress));
+    const podSigns = await this.store.podSigns(
+      processes.flatMap(({ identity: { pod } }) =>
+        pod?.name ? [podId(pod.namespace, pod.name)] : [],
+      ),
+    );
     const { topology, edgeEnds } = buildTopology({
       ...range,
       processes,
       ends,
-      links: this.store.links(endInfo.map((e) => e.id)),
-      peerNames: this.store.peerNames(endInfo.map((e) => e.remoteAddress)),
-      podSigns: this.store.podSigns(
-        processes.flatMap(({ identity: { pod } }) =>
-          pod?.name ? [podId(pod.namespace, pod.name)] : [],
-        ),
-      ),
+      links,
+      peerNames,
+      podSigns,
     });
     const hops: HopRecord[] = hopInfo.map((h) => ({
       processKey: keyOf.get(h.process)!,
@@ -113,13 +117,13 @@ export class Queries {
   }
 
   /** A pod's detail, or undefined when the range has no such pod. */
-  pod(
+  async pod(
     namespace: string,
     name: string,
     range: TimeRange,
     nowMs = Date.now(),
-  ): PodDetail | undefined {
-    const v = this.view(range, nowMs);
+  ): Promise<PodDetail | undefined> {
+    const v = await this.view(range, nowMs);
     const pod = v.topology.pods.find((p) => p.namespace === namespace && p.name === name);
     const cost = v.costs.find((c) => c.pod === pod?.id);
     if (!pod || !cost) return undefined;
@@ -136,18 +140,23 @@ export class Queries {
     };
   }
 
-  edge(id: string, range: TimeRange, stepMs: number, nowMs = Date.now()): EdgeDetail | undefined {
+  async edge(
+    id: string,
+    range: TimeRange,
+    stepMs: number,
+    nowMs = Date.now(),
+  ): Promise<EdgeDetail | undefined> {
     const budget = this.budget();
-    const view = this.view(range, nowMs, budget);
+    const view = await this.view(range, nowMs, budget);
     const edge = view.topology.edges.find((e) => e.id === id);
     const ends = view.edgeEnds.get(id);
     if (!edge || !ends) return undefined;
     const hist = (list: readonly EndRecord[], column: string) =>
       list.reduce((h, e) => merge(h, e.metrics.hists[column]!), emptyHistogram());
-    const overTime = (list: readonly EndRecord[]) =>
+    const overTime = async (list: readonly EndRecord[]) =>
       new Map(
-        this.store
-          .readSeries(
+        (
+          await this.store.readSeries(
             'end',
             list.map((e) => e.id),
             range.fromMs,
@@ -156,10 +165,10 @@ export class Queries {
             nowMs,
             budget,
           )
-          .map((s) => [s.startMs, s.aggregate]),
+        ).map((s) => [s.startMs, s.aggregate]),
       );
-    const clientSteps = overTime(ends.client);
-    const serverSteps = overTime(ends.server);
+    const clientSteps = await overTime(ends.client);
+    const serverSteps = await overTime(ends.server);
     const starts = [...new Set([...clientSteps.keys(), ...serverSteps.keys()])].sort(
       (a, b) => a - b,
     );
@@ -184,10 +193,10 @@ export class Queries {
     };
   }
 
-  agents(range: TimeRange, nowMs = Date.now()): AgentView[] {
-    const rows = this.store.read('agent', range.fromMs, range.toMs, nowMs, this.budget());
+  async agents(range: TimeRange, nowMs = Date.now()): Promise<AgentView[]> {
+    const rows = await this.store.read('agent', range.fromMs, range.toMs, nowMs, this.budget());
     const seconds = Math.max(1e-3, (range.toMs - range.fromMs) / 1000);
-    return this.store.agents().map((a) => {
+    return (await this.store.agents()).map((a) => {
       const r = rows.get(a.id);
       const mean = (column: string) =>
         r && r.sums.samples! > 0 ? r.sums[column]! / r.sums.samples! / 2 ** 20 : null;

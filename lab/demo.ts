@@ -134,8 +134,8 @@ export async function runDemo(options: DemoOptions): Promise<AnyDemoSummary | nu
       const agentStatus = embedded.agent.status();
       if (last) await embedded.agent.stop();
       const range = { fromMs: loadStartMs - intervalMs, toMs: Date.now() + intervalMs };
-      const profile = embedded.collector.queries.view(range);
-      const agentView = embedded.collector.queries.agents(range)[0];
+      const profile = await embedded.collector.queries.view(range);
+      const agentView = (await embedded.collector.queries.agents(range))[0];
       const measurements: PodMeasurement[] = [];
       for (const p of pods) {
         const after = snapshot(p);

@@ -15,8 +15,8 @@ import {
   type TraceTarget,
 } from '../../proto/gen/tollgate/v1.js';
 import { bearerToken, grants } from '../auth.js';
+import type { CollectorStore } from '../store/collector-store.js';
 import { isDiskFull } from '../store/disk-guard.js';
-import type { Store } from '../store/store.js';
 import type { CommitQueue } from './commit-queue.js';
 import { validateBatch, validateHello } from './validate-batch.js';
 
@@ -30,7 +30,7 @@ export interface TlsFiles {
 export interface IngestOptions {
   host: string;
   port: number;
-  store: Store;
+  store: CollectorStore;
   queue: CommitQueue;
   token?: string;
   tls?: TlsFiles;
@@ -40,7 +40,7 @@ export interface IngestOptions {
   onBatch?: (outcome: 'stored' | 'duplicate' | 'rejected', error?: string, batch?: Batch) => void;
   /** Why batches may not be stored now (a full disk), or undefined: asked before each. */
   admit?: () => string | undefined;
-  /** A commit failed (the batch stays with its agent, which sends it again). */
+  /** A commit or a hello's write failed (the agent sends it again on a new stream). */
   onStoreError?: (error: Error) => void;
 }
 
@@ -164,6 +164,11 @@ export class IngestServer {
       forget();
       call.end();
     });
+    const storeFailed = (error: Error) =>
+      call.emit('error', {
+        code: isDiskFull(error) ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE,
+        details: `store: ${error.message}`,
+      });
     call.on('data', (message: AgentMessage) => {
       if (message.body === 'hello' && message.hello) {
         const problem = hello
@@ -174,13 +179,13 @@ export class IngestServer {
           return;
         }
         hello = message.hello;
-        options.store.hello(
-          hello.agentId,
-          hello.node,
-          hello.bootId,
-          hello.agentVersion,
-          hello.nodeInfo,
-        );
+        options.store
+          .hello(hello.agentId, hello.node, hello.bootId, hello.agentVersion, hello.nodeInfo)
+          .catch((error: Error) => {
+            // Not recorded: the stream fails, and the agent says hello again on its next.
+            options.onStoreError?.(error);
+            storeFailed(error);
+          });
         this.agentOf.set(call, hello.agentId);
         if (this.filter) call.write({ control: { kernelFilter: this.filter } });
         if (this.target) call.write({ control: { target: this.target } });
@@ -220,10 +225,7 @@ export class IngestServer {
         (error: Error) => {
           // Not committed, so not acknowledged: the agent keeps it and replays it.
           options.onStoreError?.(error);
-          call.emit('error', {
-            code: isDiskFull(error) ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE,
-            details: `store: ${error.message}`,
-          });
+          storeFailed(error);
         },
       );
       if (!options.queue.hasRoom()) {

@@ -1,8 +1,9 @@
 // The HTTP side's reads, off the thread that acknowledges agents' batches. A long range
-// read synchronously would hold every agent's acknowledgement for as long as it takes;
-// here a worker thread with its own read-only connection answers (WAL lets it read while
-// ingest writes), one request at a time, at most MAX_QUEUED waiting. A store in memory
-// cannot be shared between threads: it is read inline, as tests use it.
+// read synchronously (SQLite's) would hold every agent's acknowledgement for as long as it
+// takes; here a worker thread with its own read-only connection answers (WAL lets it read
+// while ingest writes; a PostgreSQL store gets a reader's connection of its own), one
+// request at a time, at most MAX_QUEUED waiting. A store in memory cannot be shared
+// between threads: it is read inline, as tests use it.
 import { Worker } from 'node:worker_threads';
 import type { AgentView, EdgeDetail, PodCost, PodDetail, Topology } from '../../proto/api.js';
 import type { Queries, TimeRange } from '../queries.js';
@@ -41,10 +42,10 @@ const MAX_RESTARTS = 5;
 export const MAX_QUEUED = 64;
 
 /** Answers a request with `queries` (in the worker, or inline). */
-export function answer(queries: Queries, request: ReadRequest): unknown {
+export async function answer(queries: Queries, request: ReadRequest): Promise<unknown> {
   switch (request.method) {
     case 'view': {
-      const v = queries.view(request.range);
+      const v = await queries.view(request.range);
       return { topology: v.topology, costs: v.costs } satisfies TopologyView;
     }
     case 'edge':
@@ -67,20 +68,20 @@ class Busy extends Error {
 export class InlineReader implements Reader {
   constructor(private readonly queries: Queries) {}
   async view(range: TimeRange) {
-    return answer(this.queries, { id: 0, method: 'view', range }) as TopologyView;
+    return (await answer(this.queries, { id: 0, method: 'view', range })) as TopologyView;
   }
   async edge(edgeId: string, range: TimeRange, stepMs: number) {
-    return answer(this.queries, { id: 0, method: 'edge', edgeId, range, stepMs }) as
+    return (await answer(this.queries, { id: 0, method: 'edge', edgeId, range, stepMs })) as
       | EdgeDetail
       | undefined;
   }
   async pod(namespace: string, name: string, range: TimeRange) {
-    return answer(this.queries, { id: 0, method: 'pod', namespace, name, range }) as
+    return (await answer(this.queries, { id: 0, method: 'pod', namespace, name, range })) as
       | PodDetail
       | undefined;
   }
   async agents(range: TimeRange) {
-    return answer(this.queries, { id: 0, method: 'agents', range }) as AgentView[];
+    return (await answer(this.queries, { id: 0, method: 'agents', range })) as AgentView[];
   }
   async close() {}
 }

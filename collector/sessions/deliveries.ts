@@ -17,15 +17,15 @@ export class Deliveries {
   async wait(until: {
     agents: string[];
     endMs: number;
-    loadReported: () => boolean;
+    loadReported: () => Promise<boolean>;
     timeoutMs: number;
     closed: () => boolean;
   }): Promise<void> {
     const deadline = Date.now() + until.timeoutMs;
-    const complete = () =>
+    const complete = async () =>
       until.agents.every((a) => (this.delivered.get(a) ?? 0) >= until.endMs) &&
-      until.loadReported();
-    while (!complete() && Date.now() < deadline && !until.closed()) {
+      (await until.loadReported());
+    while (!(await complete()) && Date.now() < deadline && !until.closed()) {
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -8,8 +8,8 @@ import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogr
 import { compileTarget } from '../../proto/target.js';
 import { TOLLGATE_VERSION } from '../../proto/version.js';
 import type { Queries } from '../queries.js';
+import type { CollectorStore } from '../store/collector-store.js';
 import type { SessionRow } from '../store/session-rows.js';
-import type { Store } from '../store/store.js';
 import { detectMesh, environment, meshConfig, meshDataplane } from './environment.js';
 import { sessionResults } from './results.js';
 import { FORMAT_VERSION, SMP_VERSION } from './session-file.js';
@@ -17,27 +17,27 @@ import { fullTarget } from './spec-validation.js';
 import type { StoredSpec } from './stored-session.js';
 
 export interface ResultSources {
-  store: Store;
+  store: CollectorStore;
   queries: Queries;
 }
 
 /** Computes the session's result up to `endMs` and stores it: stopped, or failed. */
-export function freezeResult(
+export async function freezeResult(
   sources: ResultSources,
   row: SessionRow,
   spec: StoredSpec,
   endMs: number,
-): void {
+): Promise<void> {
   try {
-    const result = computeResult(sources, row, spec, endMs);
-    sources.store.sessions.update(row.id, {
+    const result = await computeResult(sources, row, spec, endMs);
+    await sources.store.sessions.update(row.id, {
       state: 'stopped',
       endMs,
       result: SessionExport.encode(result),
       error: null,
     });
   } catch (error) {
-    sources.store.sessions.update(row.id, {
+    await sources.store.sessions.update(row.id, {
       state: 'failed',
       endMs,
       result: null,
@@ -46,16 +46,16 @@ export function freezeResult(
   }
 }
 
-function computeResult(
+async function computeResult(
   { store, queries }: ResultSources,
   row: SessionRow,
   spec: StoredSpec,
   endMs: number,
-): SessionExport {
+): Promise<SessionExport> {
   const target = fullTarget(spec.target);
   const compiled = compileTarget(target);
-  const view = queries.view({ fromMs: row.startMs, toMs: endMs }, endMs);
-  const reports = store.sessions.loadReports(row.id);
+  const view = await queries.view({ fromMs: row.startMs, toMs: endMs }, endMs);
+  const reports = await store.sessions.loadReports(row.id);
   let latency: SparseHistogram = emptyHistogram();
   let requests = 0;
   let errors = 0;
@@ -91,7 +91,7 @@ function computeResult(
       results.carriers.filter((c) => (c.kind !== 'sidecar') === shared).map((c) => c.process),
     ),
   ];
-  const seen = store.agents().filter((a) => a.lastSeenMs >= row.startMs);
+  const seen = (await store.agents()).filter((a) => a.lastSeenMs >= row.startMs);
   return {
     formatVersion: FORMAT_VERSION,
     smpVersion: SMP_VERSION,

@@ -3,18 +3,22 @@
 // reports, then freezing the results), export, import and compare. Here are the store,
 // the agents and the order of things; the spec's checks, the load placement, the timers,
 // the wait and the results are in the modules beside this one, the maths in pure ones.
+// Changes of a session's state (start, stop, delete, and resuming at open) run one at a
+// time, each from its reading of the store to its last write and the target it pushes:
+// the store answers asynchronously, and a check must still hold when its write is made.
 import { randomUUID } from 'node:crypto';
 import type { Comparison, SessionSummary, StartSpec } from '../../proto/api.js';
 import { type LoadOrder, SessionExport, type SessionTarget } from '../../proto/gen/tollgate/v1.js';
 import { compileTarget } from '../../proto/target.js';
 import type { Queries } from '../queries.js';
+import type { CollectorStore } from '../store/collector-store.js';
 import type { SessionRow } from '../store/session-rows.js';
-import type { Store } from '../store/store.js';
 import { compareSessions } from './compare.js';
 import { Deliveries } from './deliveries.js';
 import { freezeResult } from './freeze-result.js';
 import { loadEndMs, loadOrders, placeLoad } from './load-placement.js';
 import { DEFAULT_LOAD_BUDGET_RPS, type LoadPolicy, LoadTargets } from './load-policy.js';
+import { OneAtATime } from './one-at-a-time.js';
 import { PlannedStops } from './planned-stops.js';
 import {
   canonicalSession,
@@ -34,7 +38,7 @@ export interface AgentControl {
 }
 
 export interface SessionManagerOptions {
-  store: Store;
+  store: CollectorStore;
   queries: Queries;
   agents: AgentControl;
   /** How long stop waits for the agents' last intervals and load reports. */
@@ -48,19 +52,23 @@ export interface SessionManagerOptions {
 export class SessionManager {
   private readonly stops = new PlannedStops();
   private readonly deliveries = new Deliveries();
+  /** Start, stop's change of state, delete and the resume at open, one at a time. */
+  private readonly changes = new OneAtATime();
+  /** The stops waiting for their data or freezing it (close waits for them). */
+  private readonly finishing = new Set<Promise<void>>();
   private generation = Date.now();
   private closed = false;
   private readonly loadTargets: LoadTargets;
 
-  constructor(private readonly options: SessionManagerOptions) {
+  private constructor(private readonly options: SessionManagerOptions) {
     this.loadTargets = new LoadTargets(options.loadPolicy?.targets);
-    // Sessions a previous run left open: keep their timers, finish those that were stopping.
-    for (const row of options.store.sessions.list()) {
-      if (row.state === 'running' && row.plannedEndMs !== null)
-        this.schedule(row.id, row.plannedEndMs);
-      if (row.state === 'finishing') void this.finish(row.id).catch(() => {});
-    }
-    this.pushTarget();
+  }
+
+  /** A manager over the store's sessions, with those a previous run left open resumed. */
+  static async open(options: SessionManagerOptions): Promise<SessionManager> {
+    const manager = new SessionManager(options);
+    await manager.changes.run(() => manager.resume());
+    return manager;
   }
 
   /** Tells the manager an agent's batch was stored (called by ingest). */
@@ -68,86 +76,81 @@ export class SessionManager {
     this.deliveries.note(agentId, intervalEndMs);
   }
 
-  list(): SessionSummary[] {
-    return this.options.store.sessions.list().map((r) => sessionSummary(r));
+  async list(): Promise<SessionSummary[]> {
+    return (await this.options.store.sessions.list()).map((r) => sessionSummary(r));
   }
 
-  get(id: string): SessionSummary {
-    return sessionSummary(this.row(id));
+  async get(id: string): Promise<SessionSummary> {
+    return sessionSummary(await this.row(id));
   }
 
-  start(spec: StartSpec, nowMs = Date.now()): SessionSummary {
+  async start(spec: StartSpec, nowMs = Date.now()): Promise<SessionSummary> {
     checkSpec(spec, this.loadTargets);
-    const rows = this.options.store.sessions.list();
-    const running = rows.filter((r) => r.state === 'running');
-    if (running.length >= SESSION_LIMITS.running)
-      throw new SessionError(`${running.length} sessions are running; stop one first`, 409);
-    const id = randomUUID();
-    const placed = placeLoad(spec, nowMs, {
-      rows,
-      leadMs: this.leadMs(),
-      budgetRps: this.options.loadPolicy?.budgetRps ?? DEFAULT_LOAD_BUDGET_RPS,
-      agents: () => this.options.agents.connectedAgents(),
+    const id = await this.changes.run(async () => {
+      const rows = await this.options.store.sessions.list();
+      const running = rows.filter((r) => r.state === 'running');
+      if (running.length >= SESSION_LIMITS.running)
+        throw new SessionError(`${running.length} sessions are running; stop one first`, 409);
+      const id = randomUUID();
+      const placed = placeLoad(spec, nowMs, {
+        rows,
+        leadMs: this.leadMs(),
+        budgetRps: this.options.loadPolicy?.budgetRps ?? DEFAULT_LOAD_BUDGET_RPS,
+        agents: () => this.options.agents.connectedAgents(),
+      });
+      let plannedEndMs = spec.durationS !== undefined ? nowMs + spec.durationS * 1000 : null;
+      // Without a duration, a session with a load ends when its load has.
+      if (placed) plannedEndMs ??= placed.endMs + 1000;
+      const stored: StoredSpec = { ...spec, loadAgents: placed?.agents ?? [] };
+      const inserted = await this.options.store.sessions.insert({
+        id,
+        name: spec.name,
+        state: 'running',
+        createdMs: nowMs,
+        startMs: nowMs,
+        endMs: null,
+        plannedEndMs,
+        spec: JSON.stringify(stored),
+        result: null,
+        error: null,
+      });
+      if (!inserted) throw new SessionError(`a session with id ${id} exists already`, 409);
+      await this.pushTarget();
+      if (placed) {
+        for (const [agentId, order] of loadOrders(id, placed))
+          this.options.agents.sendLoadOrder(agentId, order);
+      }
+      if (plannedEndMs !== null) this.schedule(id, plannedEndMs);
+      return id;
     });
-    let plannedEndMs = spec.durationS !== undefined ? nowMs + spec.durationS * 1000 : null;
-    // Without a duration, a session with a load ends when its load has.
-    if (placed) plannedEndMs ??= placed.endMs + 1000;
-    const stored: StoredSpec = { ...spec, loadAgents: placed?.agents ?? [] };
-    this.options.store.sessions.insert({
-      id,
-      name: spec.name,
-      state: 'running',
-      createdMs: nowMs,
-      startMs: nowMs,
-      endMs: null,
-      plannedEndMs,
-      spec: JSON.stringify(stored),
-      result: null,
-      error: null,
-    });
-    this.pushTarget();
-    if (placed) {
-      for (const [agentId, order] of loadOrders(id, placed))
-        this.options.agents.sendLoadOrder(agentId, order);
-    }
-    if (plannedEndMs !== null) this.schedule(id, plannedEndMs);
     return this.get(id);
   }
 
   /** Ends a running session now and freezes its results (resolves when they are). */
   async stop(id: string, nowMs = Date.now()): Promise<SessionSummary> {
-    const row = this.row(id);
-    if (row.state !== 'running')
-      throw new SessionError(`session ${id} is ${row.state}, not running`, 409);
-    this.stops.cancel(id);
-    this.options.store.sessions.update(id, {
-      state: 'finishing',
-      endMs: nowMs,
-      result: null,
-      error: null,
-    });
-    this.pushTarget();
-    await this.finish(id);
+    await this.end(id, nowMs, true);
     return this.get(id);
   }
 
-  remove(id: string, nowMs = Date.now()): void {
-    const row = this.row(id);
-    if (row.state === 'running' || row.state === 'finishing')
-      throw new SessionError(`session ${id} is ${row.state}; stop it first`, 409);
-    // Its load runs on the agents to its end and counts against the budget until then.
-    const loadEnd = loadEndMs(row, this.leadMs());
-    if (loadEnd !== undefined && nowMs < loadEnd)
-      throw new SessionError(
-        `session ${id}'s load runs on the agents until ${new Date(loadEnd).toISOString()}; delete it after`,
-        409,
-      );
-    this.options.store.sessions.remove(id);
+  async remove(id: string, nowMs = Date.now()): Promise<void> {
+    await this.changes.run(async () => {
+      const row = await this.row(id);
+      if (row.state === 'running' || row.state === 'finishing')
+        throw new SessionError(`session ${id} is ${row.state}; stop it first`, 409);
+      // Its load runs on the agents to its end and counts against the budget until then.
+      const loadEnd = loadEndMs(row, this.leadMs());
+      if (loadEnd !== undefined && nowMs < loadEnd)
+        throw new SessionError(
+          `session ${id}'s load runs on the agents until ${new Date(loadEnd).toISOString()}; delete it after`,
+          409,
+        );
+      await this.options.store.sessions.remove(id);
+    });
   }
 
   /** The frozen result of a stopped or imported session. */
-  result(id: string): SessionExport {
-    const row = this.row(id);
+  async result(id: string): Promise<SessionExport> {
+    const row = await this.row(id);
     if (!row.result)
       throw new SessionError(
         `session ${id} is ${row.state}${row.error ? ` (${row.error})` : ''}: it has no results${row.state === 'running' ? ' until it is stopped' : ''}`,
@@ -156,69 +159,113 @@ export class SessionManager {
     return canonicalSession(SessionExport.decode(row.result));
   }
 
-  export(id: string, format: SessionFileFormat): Uint8Array {
-    return encodeSessionFile(this.result(id), format);
+  async export(id: string, format: SessionFileFormat): Promise<Uint8Array> {
+    return encodeSessionFile(await this.result(id), format);
   }
 
   /** Validates a file and stores it as a read-only session; a bad file changes nothing. */
-  import(bytes: Uint8Array, format: SessionFileFormat, nowMs = Date.now()): SessionSummary {
+  async import(
+    bytes: Uint8Array,
+    format: SessionFileFormat,
+    nowMs = Date.now(),
+  ): Promise<SessionSummary> {
     const session = decodeSessionFile(bytes, format);
-    const sessions = this.options.store.sessions;
-    sessions.transaction(() => {
-      if (sessions.get(session.id))
-        throw new SessionError(`a session with id ${session.id} exists already`, 409);
-      sessions.insert({
-        id: session.id,
+    // The store refuses an id it holds already, at once (no check before it to race).
+    const inserted = await this.options.store.sessions.insert({
+      id: session.id,
+      name: session.name,
+      state: 'imported',
+      createdMs: nowMs,
+      startMs: session.startUnixMs,
+      endMs: session.endUnixMs,
+      plannedEndMs: null,
+      spec: JSON.stringify({
         name: session.name,
-        state: 'imported',
-        createdMs: nowMs,
-        startMs: session.startUnixMs,
-        endMs: session.endUnixMs,
-        plannedEndMs: null,
-        spec: JSON.stringify({
-          name: session.name,
-          labels: session.labels,
-          target: session.target,
-          loadAgents: [],
-        } satisfies StoredSpec),
-        result: SessionExport.encode(session),
-        error: null,
-      });
+        labels: session.labels,
+        target: session.target,
+        loadAgents: [],
+      } satisfies StoredSpec),
+      result: SessionExport.encode(session),
+      error: null,
     });
+    if (!inserted) throw new SessionError(`a session with id ${session.id} exists already`, 409);
     return this.get(session.id);
   }
 
-  compare(a: string, b: string): Comparison {
-    return compareSessions(this.result(a), this.result(b));
+  async compare(a: string, b: string): Promise<Comparison> {
+    return compareSessions(await this.result(a), await this.result(b));
   }
 
-  close(): void {
+  /**
+   * Stops the timers and the waits for data; resolves once the changes under way and the
+   * results being frozen are stored, so the store may be closed after it.
+   */
+  async close(): Promise<void> {
     this.closed = true;
     this.stops.clear();
+    await this.changes.idle();
+    await Promise.allSettled([...this.finishing]);
   }
 
   private leadMs(): number {
     return this.options.loadLeadMs ?? 1000;
   }
 
-  private row(id: string): SessionRow {
-    const row = this.options.store.sessions.get(id);
+  private async row(id: string): Promise<SessionRow> {
+    const row = await this.options.store.sessions.get(id);
     if (!row) throw new SessionError(`no session ${id}`, 404);
     return row;
   }
 
+  /** Sessions a previous run left open: keep their timers, finish those that were stopping. */
+  private async resume(): Promise<void> {
+    for (const row of await this.options.store.sessions.list()) {
+      if (row.state === 'running' && row.plannedEndMs !== null)
+        this.schedule(row.id, row.plannedEndMs);
+      if (row.state === 'finishing') this.finish(row.id).catch(() => {});
+    }
+    await this.pushTarget();
+  }
+
   private schedule(id: string, atMs: number): void {
+    // Closed, its timer is for the next run to set again (resume above).
+    if (this.closed) return;
     this.stops.schedule(id, atMs, () => {
-      this.stop(id).catch((error: Error) => {
+      this.end(id, Date.now(), false).catch((error: Error) => {
         if (!this.closed) console.error(`tollgate collector: session ${id}: ${error.message}`);
       });
     });
   }
 
+  /**
+   * Moves a running session to finishing, then waits for its data and freezes it. A session
+   * no longer running is refused when `strict`, else left be: a planned end that a stop
+   * got to first has nothing to do.
+   */
+  private async end(id: string, nowMs: number, strict: boolean): Promise<void> {
+    const finished = await this.changes.run(async () => {
+      const row = await this.row(id);
+      if (row.state !== 'running') {
+        if (!strict) return undefined;
+        throw new SessionError(`session ${id} is ${row.state}, not running`, 409);
+      }
+      this.stops.cancel(id);
+      await this.options.store.sessions.update(id, {
+        state: 'finishing',
+        endMs: nowMs,
+        result: null,
+        error: null,
+      });
+      await this.pushTarget();
+      // Held in an object: a promise returned would be waited for, holding every change.
+      return { done: this.finish(id) };
+    });
+    await finished?.done;
+  }
+
   /** The agents trace the union of the running sessions' targets (everything when none). */
-  private pushTarget(): void {
-    const selections = this.options.store.sessions
-      .list()
+  private async pushTarget(): Promise<void> {
+    const selections = (await this.options.store.sessions.list())
       .filter((r) => r.state === 'running')
       .map((r) => fullTarget(storedSpec(r).target));
     const everything = selections.some((t) => compileTarget(t).everything);
@@ -229,20 +276,29 @@ export class SessionManager {
     });
   }
 
-  /** Waits (bounded) for the data of the session's window, then computes and stores it. */
-  private async finish(id: string): Promise<void> {
-    const row = this.row(id);
+  /**
+   * Waits (bounded) for the data of the session's window, then computes and stores it.
+   * Counted among those finishing from its call, for close.
+   */
+  private finish(id: string): Promise<void> {
+    const done = this.waitAndFreeze(id).finally(() => this.finishing.delete(done));
+    this.finishing.add(done);
+    return done;
+  }
+
+  private async waitAndFreeze(id: string): Promise<void> {
+    const row = await this.row(id);
     const spec = storedSpec(row);
     const endMs = row.endMs ?? Date.now();
     await this.deliveries.wait({
       agents: this.options.agents.connectedAgents(),
       endMs,
-      loadReported: () =>
-        this.options.store.sessions.loadReportAgents(id) >= spec.loadAgents.length,
+      loadReported: async () =>
+        (await this.options.store.sessions.loadReportAgents(id)) >= spec.loadAgents.length,
       timeoutMs: this.options.finishTimeoutMs ?? 15_000,
       closed: () => this.closed,
     });
     if (this.closed) return;
-    freezeResult(this.options, row, spec, endMs);
+    await freezeResult(this.options, row, spec, endMs);
   }
 }

@@ -55,7 +55,7 @@ test('tollgate session: a whole session from the command line', async (t) => {
   // One whole interval inside the session, then stop.
   const t0 = Math.ceil(Date.now() / 1000) * 1000;
   await new Promise((r) => setTimeout(r, t0 + 1200 - Date.now()));
-  collector.store.commit([
+  await collector.store.commit([
     Batch.decode(
       Batch.encode({ ...meshBatch(0, t0), agentId: 'node-1', bootId: 'b', sequence: 1 }),
     ),

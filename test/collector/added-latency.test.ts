@@ -17,6 +17,7 @@ import { Queries } from '../../collector/queries.js';
 import { compareSessions } from '../../collector/sessions/compare.js';
 import { sessionResults } from '../../collector/sessions/results.js';
 import { canonicalSession } from '../../collector/sessions/session-file.js';
+import { SqliteCollectorStore } from '../../collector/store/sqlite-collector-store.js';
 import { Store } from '../../collector/store/store.js';
 import type { DirectionCost } from '../../proto/api.js';
 import {
@@ -73,8 +74,11 @@ function batch(sequence: number, hop: Init<HopReport>, startMs = T0): Batch {
   return BatchCodec.decode(BatchCodec.encode({ agentId: 'a', bootId: 'b', sequence, ...b }));
 }
 
-function inboundOfPodB(store: Store): DirectionCost {
-  const { costs } = new Queries(store).view({ fromMs: T0 - 1000, toMs: T0 + 10_000 }, T0);
+async function inboundOfPodB(store: Store): Promise<DirectionCost> {
+  const { costs } = await new Queries(new SqliteCollectorStore(store)).view(
+    { fromMs: T0 - 1000, toMs: T0 + 10_000 },
+    T0,
+  );
   const inbound = costs.find((c) => c.name === 'pod-b')?.inbound;
   assert.ok(inbound, 'pod-b has an inbound cost');
   return inbound;
@@ -83,11 +87,11 @@ function inboundOfPodB(store: Store): DirectionCost {
 const within = (got: number | null, want: number, what: string) =>
   assert.ok(got !== null && Math.abs(got - want) / want <= 0.03, `${what}: ${got} vs ${want}`);
 
-test('the joint histogram is the added latency: its tail, its exact mean, its coverage', () => {
+test('the joint histogram is the added latency: its tail, its exact mean, its coverage', async () => {
   const store = Store.open(':memory:');
   try {
     store.commit([batch(1, jointHop)], T0 + 2000);
-    const d = inboundOfPodB(store);
+    const d = await inboundOfPodB(store);
     assert.equal(d.method, 'arrival-to-forward, joint');
     assert.equal(d.requests, 105);
     assert.equal(d.unpaired, 5);
@@ -104,13 +108,13 @@ test('the joint histogram is the added latency: its tail, its exact mean, its co
   }
 });
 
-test('an agent that joins exchanges but paired none: no figure, nothing covered', () => {
+test('an agent that joins exchanges but paired none: no figure, nothing covered', async () => {
   // Seen with HTTP/2 between two haproxy sidecars: all 1,500 exchanges of the client
   // side unpaired, while its request and response hops were timed.
   const store = Store.open(':memory:');
   try {
     store.commit([batch(1, { ...jointHop, added: fromValues([]), unpaired: 105 })], T0 + 2000);
-    const d = inboundOfPodB(store);
+    const d = await inboundOfPodB(store);
     assert.equal(d.method, 'arrival-to-forward, joint');
     assert.equal(d.requests, 105);
     assert.equal(d.unpaired, 105);
@@ -124,11 +128,11 @@ test('an agent that joins exchanges but paired none: no figure, nothing covered'
   }
 });
 
-test('data without the joint histogram falls back to the independent sum, and says so', () => {
+test('data without the joint histogram falls back to the independent sum, and says so', async () => {
   const store = Store.open(':memory:');
   try {
     store.commit([batch(1, olderHop)], T0 + 2000);
-    const d = inboundOfPodB(store);
+    const d = await inboundOfPodB(store);
     assert.equal(d.method, 'read-to-write, independent sum');
     assert.equal(d.requests, 100);
     assert.equal(d.unpaired, 0);
@@ -141,7 +145,7 @@ test('data without the joint histogram falls back to the independent sum, and sa
   }
 });
 
-test('a store from schema 4 opens: its hop rows read as before, new rows add the joint figure', () => {
+test('a store from schema 4 opens: its hop rows read as before, new rows add the joint figure', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-schema4-'));
   try {
     const path = join(dir, 'tollgate.db');
@@ -154,11 +158,11 @@ test('a store from schema 4 opens: its hop rows read as before, new rows add the
 
     const after = Store.open(path);
     try {
-      const old = inboundOfPodB(after);
+      const old = await inboundOfPodB(after);
       assert.equal(old.method, 'read-to-write, independent sum');
       assert.equal(old.requests, 100);
       after.commit([batch(2, jointHop, T0 + 1000)], T0 + 3000);
-      const both = inboundOfPodB(after);
+      const both = await inboundOfPodB(after);
       // The headline is the joint figure; it stands for the 100 exchanges the new agent
       // paired, out of the 100 + 105 seen complete in the range.
       assert.equal(both.method, 'arrival-to-forward, joint');
@@ -222,11 +226,14 @@ test('Prometheus gets the joint added latency and the unpaired exchanges', () =>
   assert.ok(text.includes(`tollgate_proxy_exchanges_unpaired_total${labels} 5\n`));
 });
 
-test('sessions carry the joint figure; figures made by different methods are not judged', () => {
+test('sessions carry the joint figure; figures made by different methods are not judged', async () => {
   const store = Store.open(':memory:');
   try {
     store.commit([batch(1, jointHop)], T0 + 2000);
-    const view = new Queries(store).view({ fromMs: T0 - 1000, toMs: T0 + 10_000 }, T0);
+    const view = await new Queries(new SqliteCollectorStore(store)).view(
+      { fromMs: T0 - 1000, toMs: T0 + 10_000 },
+      T0,
+    );
     const results = sessionResults({
       view,
       target: compileTarget({ all: true, namespaces: [], podSelector: '', pods: [] }),

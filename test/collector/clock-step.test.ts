@@ -27,16 +27,17 @@ test('a batch that ends before it starts (the clock stepped back) is stored at i
   assert.equal(shipper.stats().rejected, 0);
 
   // Both intervals' exchanges are in the store: the first at t0, the second at its end.
-  const exchanges = (fromMs: number, toMs: number) =>
-    new Queries(collector.store)
-      .view({ fromMs, toMs }, t0 + 10_000)
-      .topology.edges.reduce((n, e) => n + (e.client?.exchanges ?? 0), 0);
-  const edgesWithClient = new Queries(collector.store)
-    .view({ fromMs: t0 - 2000, toMs: t0 + 2000 }, t0 + 10_000)
-    .topology.edges.filter((e) => e.client).length;
-  assert.equal(exchanges(t0 - 2000, t0 + 2000), 2 * PER_INTERVAL.exchanges * edgesWithClient);
+  const exchanges = async (fromMs: number, toMs: number) =>
+    (await new Queries(collector.store).view({ fromMs, toMs }, t0 + 10_000)).topology.edges.reduce(
+      (n, e) => n + (e.client?.exchanges ?? 0),
+      0,
+    );
+  const edgesWithClient = (
+    await new Queries(collector.store).view({ fromMs: t0 - 2000, toMs: t0 + 2000 }, t0 + 10_000)
+  ).topology.edges.filter((e) => e.client).length;
+  assert.equal(await exchanges(t0 - 2000, t0 + 2000), 2 * PER_INTERVAL.exchanges * edgesWithClient);
   assert.equal(
-    exchanges(t0 - 1000, t0),
+    await exchanges(t0 - 1000, t0),
     PER_INTERVAL.exchanges * edgesWithClient,
     'the second at its end',
   );

@@ -55,10 +55,10 @@ test('batches waiting for their commit are bounded by bytes: the stream pauses, 
   // Committing frees the room; the stream resumes until everything is stored.
   const acked = shipper.flush(20_000);
   for (let i = 0; i < 200 && collector.queue.depth + collector.queue.committed < BATCHES; i++) {
-    collector.queue.flush();
+    await collector.queue.flush();
     await sleep(50);
   }
-  collector.queue.flush();
+  await collector.queue.flush();
   assert.ok(await acked, 'every batch acknowledged');
   assert.equal(collector.queue.committed, BATCHES);
   assert.equal(collector.queue.duplicates, 0);

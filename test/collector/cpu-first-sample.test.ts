@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Queries } from '../../collector/queries.js';
+import { SqliteCollectorStore } from '../../collector/store/sqlite-collector-store.js';
 import { Store } from '../../collector/store/store.js';
 import { type Batch, Batch as BatchCodec, type Init } from '../../proto/gen/tollgate/v1.js';
 import { meshBatch } from './mesh-batches.js';
@@ -28,13 +29,16 @@ function batches(t0: number, startedInInterval: boolean): Batch[] {
 }
 
 for (const startedInInterval of [false, true]) {
-  test(`a process ${startedInInterval ? 'started within' : 'found running before'} its first interval: its first sample ${startedInInterval ? 'counts whole' : 'is the baseline'}`, () => {
+  test(`a process ${startedInInterval ? 'started within' : 'found running before'} its first interval: its first sample ${startedInInterval ? 'counts whole' : 'is the baseline'}`, async () => {
     const store = Store.open(':memory:');
     try {
       const t0 = Math.floor(Date.now() / MINUTE) * MINUTE - 5 * MINUTE;
       for (const [k, batch] of batches(t0, startedInInterval).entries())
         store.commit([batch], t0 + (k + 1) * 1000);
-      const view = new Queries(store).view({ fromMs: t0, toMs: t0 + MINUTE });
+      const view = await new Queries(new SqliteCollectorStore(store)).view({
+        fromMs: t0,
+        toMs: t0 + MINUTE,
+      });
       // pod-a's sidecar is the second process: 20 ms per interval, cumulative.
       const sidecar = view.costs.find((c) => c.name === 'pod-a')!.sidecar!;
       const counted = startedInInterval ? INTERVALS : INTERVALS - 1;

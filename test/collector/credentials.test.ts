@@ -83,7 +83,7 @@ test('each credential grants its own power and no other', async (t) => {
   }
   // Exactly one session was started: the admin's.
   assert.deepEqual(
-    collector.sessions.list().map((s) => s.name),
+    (await collector.sessions.list()).map((s) => s.name),
     ['by 3'],
   );
 });
@@ -118,7 +118,7 @@ test('the viewer signs in by link: token in the URL once, then an HttpOnly cooki
     body: JSON.stringify({ name: 'forged' }),
   });
   assert.equal(forged.status, 403);
-  assert.equal(collector.sessions.list().length, 1);
+  assert.equal((await collector.sessions.list()).length, 1);
 
   // A wrong link signs nobody in; the page itself needs no token.
   const wrong = await fetch(`${base}/?token=guess`, { redirect: 'manual' });

@@ -60,9 +60,13 @@ function fill(dir: string): string {
   return path;
 }
 
-async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void> {
+async function until(
+  what: string,
+  ok: () => boolean | Promise<boolean>,
+  ms = 20_000,
+): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!ok()) {
+  while (!(await ok())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -110,7 +114,7 @@ test('a full disk refuses batches without losing one; ingest resumes when space 
   const t0 = Date.now() - 60_000;
   for (let i = 1; i <= 5; i++) shipper.send(meshBatch(i, t0 + i * 1000));
   assert.ok(await shipper.flush(10_000));
-  assert.equal(collector.store.batchCount(), 5);
+  assert.equal(await collector.store.batchCount(), 5);
 
   const filler = fill(dir);
   // Enough batches to need more room than the ballast leaves.
@@ -120,14 +124,14 @@ test('a full disk refuses batches without losing one; ingest resumes when space 
   );
   assert.ok(await diskFull(), 'tollgate_collector_disk_full is 1');
   assert.ok(!existsSync(ballast), 'the ballast was released');
-  const stored = collector.store.batchCount();
+  const stored = await collector.store.batchCount();
   assert.ok(stored < 400, `${stored} stored of 400 on a full disk`);
   assert.equal(shipper.stats().spoolDropped, 0);
   assert.equal(shipper.stats().stored, stored, 'every stored batch acknowledged, no other');
 
   // The operator frees space: every batch the agent kept is stored, once.
   rmSync(filler);
-  await until('all 400 stored', () => collector.store.batchCount() === 400);
+  await until('all 400 stored', async () => (await collector.store.batchCount()) === 400);
   await until(
     'all acknowledged',
     () => shipper.stats().stored + shipper.stats().duplicates === 400,
@@ -167,7 +171,7 @@ test('retention makes room inside the database while the disk stays full', async
   // Nobody frees space on disk; the rows pass their retention and are deleted, and their
   // pages take the new batches.
   await until(
-    `all ${sent} stored (now ${collector.store.batchCount()})`,
+    `all ${sent} stored (now ${await collector.store.batchCount()})`,
     () => shipper.stats().stored + shipper.stats().duplicates === sent,
     30_000,
   );

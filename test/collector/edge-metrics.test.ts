@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Queries } from '../../collector/queries.js';
+import { SqliteCollectorStore } from '../../collector/store/sqlite-collector-store.js';
 import { Store } from '../../collector/store/store.js';
 import { buildInterval, DirectionLearner, IntervalRecords } from '../../daemonset/batch-builder.js';
 import type { EdgeRecord, HistRecord } from '../../probes/records.js';
@@ -63,7 +64,7 @@ test("every counter of the kernel's record reaches the agent's report with its o
   });
 });
 
-test('every counter of a report is stored and summed into the API with its own value', () => {
+test('every counter of a report is stored and summed into the API with its own value', async () => {
   const batch = (sequence: number) => {
     const b = meshBatch(sequence, T0 + (sequence - 1) * 1000);
     b.edges = b.edges?.map((e) =>
@@ -78,7 +79,10 @@ test('every counter of a report is stored and summed into the API with its own v
   const store = Store.open(':memory:');
   try {
     store.commit([batch(1), batch(2)], T0 + 3000);
-    const v = new Queries(store).view({ fromMs: T0, toMs: T0 + 2000 }, T0);
+    const v = await new Queries(new SqliteCollectorStore(store)).view(
+      { fromMs: T0, toMs: T0 + 2000 },
+      T0,
+    );
     const name = (id: string) => v.topology.processes.find((p) => p.id === id);
     const edge = v.topology.edges.find(
       (e) =>

@@ -125,7 +125,7 @@ test('300 clients of one server through agent and collector: 100 kept apart, the
   await stop();
   server.kill();
 
-  const { topology } = collector.queries.view({ fromMs, toMs: Date.now() + 1000 });
+  const { topology } = await collector.queries.view({ fromMs, toMs: Date.now() + 1000 });
   const serverNode = topology.processes.find((p) => p.pid === server.pid)!;
   const clientNode = topology.processes.find((p) => p.pid === client.pid)!;
   const into = topology.edges.filter((e) => e.target === serverNode.id && e.port === PORT);

@@ -69,7 +69,7 @@ test('hostile names are stored and returned verbatim, and one over the limit is 
   assert.equal(stored.pod, `pod:shop/${HOSTILE[0]}`);
   // The SQL was data: every table is still there, every other process too.
   assert.equal(processes.length, base.processes!.length);
-  assert.equal(collector.store.batchCount(), 1);
+  assert.equal(await collector.store.batchCount(), 1);
 
   // One character over the limit: refused, and the reason names the field.
   const long = named(0).map((p) =>
@@ -81,5 +81,5 @@ test('hostile names are stored and returned verbatim, and one over the limit is 
   const ack = refused.messages.find((m) => m.ack)?.ack;
   assert.equal(ack?.status, 'ACK_STATUS_REJECTED');
   assert.match(ack.error, /processes\[0\]\.comm is longer than 4096 characters/);
-  assert.equal(collector.store.batchCount(), 1);
+  assert.equal(await collector.store.batchCount(), 1);
 });

@@ -36,8 +36,8 @@ test('a replayed batch is acknowledged DUPLICATE and stored once', async (t) => 
   // And across streams, as after a reconnect.
   const again = await exchange(collector.grpcAddress, [hello, batch(2)], { waitForAcks: 1 });
   assert.deepEqual(acks(again), [[2, 'ACK_STATUS_DUPLICATE']]);
-  assert.equal(collector.store.batchCount(), 2);
-  const view = collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 });
+  assert.equal(await collector.store.batchCount(), 2);
+  const view = await collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 });
   const frontend = view.topology.edges.find((e) => e.port === 9080 && e.client?.exchanges);
   assert.equal(frontend?.client?.exchanges, 2 * 50, 'counted once per batch');
 });
@@ -120,9 +120,9 @@ test('an invalid batch is rejected with the reason and nothing of it is stored',
     assert.equal(ack?.status, 'ACK_STATUS_REJECTED', what);
     assert.match(ack?.error ?? '', message, what);
   }
-  assert.equal(collector.store.batchCount(), 0);
+  assert.equal(await collector.store.batchCount(), 0);
   assert.equal(
-    collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 }).topology.edges.length,
+    (await collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 })).topology.edges.length,
     0,
   );
 });
@@ -149,7 +149,7 @@ test('malformed bytes, a batch before hello and an oversized message end the str
   assert.ok(bytes.length > 64 * 1024);
   const oversized = await exchange(collector.grpcAddress, [hello, bytes]);
   assert.equal(oversized.code, grpc.status.RESOURCE_EXHAUSTED);
-  assert.equal(collector.store.batchCount(), 0);
+  assert.equal(await collector.store.batchCount(), 0);
 });
 
 test('a missing or wrong token is refused on gRPC and HTTP', async (t) => {
@@ -164,7 +164,7 @@ test('a missing or wrong token is refused on gRPC and HTTP', async (t) => {
     waitForAcks: 1,
   });
   assert.deepEqual(acks(ok), [[1, 'ACK_STATUS_STORED']]);
-  assert.equal(collector.store.batchCount(), 1);
+  assert.equal(await collector.store.batchCount(), 1);
 
   const api = `${collector.httpUrl}/api/topology`;
   assert.equal((await fetch(api)).status, 401);

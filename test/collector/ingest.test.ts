@@ -140,7 +140,7 @@ test("an external peer is named after the Service the agent's watch knows for it
   ];
   shipper.send(batch);
   assert.ok(await shipper.flush(10_000));
-  const { topology } = collector.queries.view({ fromMs: t0 - 1000, toMs: Date.now() + 1000 });
+  const { topology } = await collector.queries.view({ fromMs: t0 - 1000, toMs: Date.now() + 1000 });
   const external = (address: string) => topology.externals.find((e) => e.address === address);
   assert.deepEqual(
     { name: external('10.96.0.10')?.name, kind: external('10.96.0.10')?.kind },

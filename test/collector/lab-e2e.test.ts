@@ -39,7 +39,7 @@ test('two meshed pods under load: app -> sidecar -> sidecar -> app, each sidecar
   assert.equal(status.shipper.spoolBatches, 0, 'every batch acknowledged');
   assert.equal(status.shipper.rejected, 0);
 
-  const view = collector.queries.view({ fromMs, toMs: Date.now() + 1000 });
+  const view = await collector.queries.view({ fromMs, toMs: Date.now() + 1000 });
   const { topology, costs } = view;
   const podName = (name: string) => `pod:netns/tg${lab.id}-${name}`;
   const proc = (pod: string, role: 'app' | 'sidecar') => {
@@ -102,7 +102,7 @@ test('two meshed pods under load: app -> sidecar -> sidecar -> app, each sidecar
   // (state changes, sends, receives) ran, at a plausible cost per run; the send program
   // at least once per request and hop (400 requests through 3 hops, both ends). The
   // others (retransmits, resets, drops) run only when those happen.
-  const programs = collector.store.agents()[0]?.cost?.programs ?? [];
+  const programs = (await collector.store.agents())[0]?.cost?.programs ?? [];
   for (const name of ['tg_set_state', 'tg_send', 'tg_recv']) {
     const p = programs.find((q) => q.name === name);
     assert.ok(p && p.runCount > 0, `${name} ran: ${JSON.stringify(programs)}`);

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { Queries } from '../../collector/queries.js';
 import { LoadPolicyError, LoadTargets } from '../../collector/sessions/load-policy.js';
 import { SessionError, SessionManager } from '../../collector/sessions/session-manager.js';
+import { SqliteCollectorStore } from '../../collector/store/sqlite-collector-store.js';
 import { Store } from '../../collector/store/store.js';
 import type { LoadOrder, SessionTarget } from '../../proto/gen/tollgate/v1.js';
 import { startCollector } from './fixture.js';
@@ -79,13 +80,13 @@ test('an outside load URL is refused by the API and nothing starts', async (t) =
     ((await response.json()) as { message: string }).message,
     /load target 169\.254\.169\.254 is outside the cluster/,
   );
-  assert.deepEqual(collector.sessions.list(), []);
+  assert.deepEqual(await collector.sessions.list(), []);
 });
 
 test('all running loads share one rate budget, stopped sessions included, deleted ones not before their end', async (t) => {
-  const store = Store.open(':memory:');
+  const store = new SqliteCollectorStore(Store.open(':memory:'));
   const orders: LoadOrder[] = [];
-  const manager = new SessionManager({
+  const manager = await SessionManager.open({
     store,
     queries: new Queries(store),
     agents: {
@@ -100,9 +101,9 @@ test('all running loads share one rate budget, stopped sessions included, delete
     finishTimeoutMs: 0,
     loadPolicy: { budgetRps: 1000 },
   });
-  t.after(() => {
-    manager.close();
-    store.close();
+  t.after(async () => {
+    await manager.close();
+    await store.close();
   });
   const load = (rps: number) => ({
     urls: ['http://10.0.0.5/'],
@@ -111,26 +112,26 @@ test('all running loads share one rate budget, stopped sessions included, delete
     durationS: 10,
   });
   const t0 = 1_000_000_000_000;
-  const first = manager.start({ name: 'a', load: load(600), durationS: 60 }, t0);
+  const first = await manager.start({ name: 'a', load: load(600), durationS: 60 }, t0);
   assert.deepEqual(
     orders.map((o) => o.rps),
     [300, 300],
     'split over the two agents',
   );
-  assert.throws(
+  await assert.rejects(
     () => manager.start({ name: 'b', load: load(500) }, t0 + 100),
     (e: unknown) =>
       e instanceof SessionError &&
       e.status === 409 &&
       /over the collector's budget: 600 of 1000/.test(e.message),
   );
-  manager.start({ name: 'c', load: load(400) }, t0 + 200);
+  await manager.start({ name: 'c', load: load(400) }, t0 + 200);
   assert.equal(orders.length, 4);
   // Stopping 'a' does not stop its load on the agents, so it still counts...
   await manager.stop(first.id, t0 + 300);
-  assert.throws(() => manager.start({ name: 'd', load: load(1) }, t0 + 400), SessionError);
+  await assert.rejects(() => manager.start({ name: 'd', load: load(1) }, t0 + 400), SessionError);
   // Nor can deleting it take its load off the books while the agents still run it.
-  assert.throws(
+  await assert.rejects(
     () => manager.remove(first.id, t0 + 500),
     (e: unknown) =>
       e instanceof SessionError &&
@@ -138,11 +139,11 @@ test('all running loads share one rate budget, stopped sessions included, delete
       /load runs on the agents until/.test(e.message),
   );
   // ...until its window (lead 1 s + 10 s) has passed: then 'c' alone runs (until t0+11.2 s).
-  manager.start({ name: 'e', load: load(600) }, t0 + 11_000);
+  await manager.start({ name: 'e', load: load(600) }, t0 + 11_000);
   assert.equal(orders.length, 6);
-  manager.remove(first.id, t0 + 11_000);
+  await manager.remove(first.id, t0 + 11_000);
   // A load only described (run by something else) takes nothing from the budget.
-  manager.start(
+  await manager.start(
     { name: 'f', load: { generator: 'wrk', rps: 50_000, connections: 64, durationS: 10 } },
     t0 + 11_100,
   );

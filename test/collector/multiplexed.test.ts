@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { CumulativeMetrics } from '../../collector/metrics/cumulative.js';
 import { Queries } from '../../collector/queries.js';
 import { sessionResults } from '../../collector/sessions/results.js';
+import { SqliteCollectorStore } from '../../collector/store/sqlite-collector-store.js';
 import { Store } from '../../collector/store/store.js';
 import { type Batch, Batch as BatchCodec, type EdgeReport } from '../../proto/gen/tollgate/v1.js';
 import { compileTarget } from '../../proto/target.js';
@@ -44,10 +45,10 @@ function batch(sequence: number, multiplexed = true): Batch {
 }
 
 function view(store: Store) {
-  return new Queries(store).view({ fromMs: T0, toMs: T0 + 2000 }, T0);
+  return new Queries(new SqliteCollectorStore(store)).view({ fromMs: T0, toMs: T0 + 2000 }, T0);
 }
 
-const saToSb = (v: ReturnType<typeof view>) => {
+const saToSb = (v: Awaited<ReturnType<typeof view>>) => {
   const name = (id: string) => v.topology.processes.find((p) => p.id === id)?.comm;
   const pod = (id: string) => v.topology.processes.find((p) => p.id === id)?.pod ?? '';
   const edge = v.topology.edges.find(
@@ -57,11 +58,11 @@ const saToSb = (v: ReturnType<typeof view>) => {
   return edge;
 };
 
-test('a multiplexed edge: marked, its exchange latency left out, its requests all counted', () => {
+test('a multiplexed edge: marked, its exchange latency left out, its requests all counted', async () => {
   const store = Store.open(':memory:');
   try {
     store.commit([batch(1), batch(2)], T0 + 3000);
-    const v = view(store);
+    const v = await view(store);
     const edge = saToSb(v);
     assert.equal(edge.multiplexed, true);
     assert.equal(edge.latencyMs, null, 'no exchange p50 on the edge');
@@ -82,7 +83,12 @@ test('a multiplexed edge: marked, its exchange latency left out, its requests al
     assert.equal(inbound?.downstreamLatency.count, 0);
     assert.equal(inbound?.overheadShare, null);
     // The edge detail and a session made of the range: no exchange latency either.
-    const detail = new Queries(store).edge(edge.id, { fromMs: T0, toMs: T0 + 2000 }, 1000, T0);
+    const detail = await new Queries(new SqliteCollectorStore(store)).edge(
+      edge.id,
+      { fromMs: T0, toMs: T0 + 2000 },
+      1000,
+      T0,
+    );
     assert.equal(detail?.histograms.clientExchange.indexes.length, 0);
     assert.equal(detail?.histograms.serverExchange.indexes.length, 0);
     const session = sessionResults({
@@ -108,11 +114,11 @@ test('a multiplexed edge: marked, its exchange latency left out, its requests al
   }
 });
 
-test('the same mesh unmarked: the edge keeps its latency and the overhead share its denominator', () => {
+test('the same mesh unmarked: the edge keeps its latency and the overhead share its denominator', async () => {
   const store = Store.open(':memory:');
   try {
     store.commit([batch(1, false), batch(2, false)], T0 + 3000);
-    const v = view(store);
+    const v = await view(store);
     const edge = saToSb(v);
     assert.equal(edge.multiplexed, false);
     assert.notEqual(edge.latencyMs, null);
@@ -124,7 +130,7 @@ test('the same mesh unmarked: the edge keeps its latency and the overhead share 
   }
 });
 
-test("an app's own connection marked multiplexed: its requests still count in the cost per 1,000", () => {
+test("an app's own connection marked multiplexed: its requests still count in the cost per 1,000", async () => {
   // pod-b's app b serves sb; mark b's server end, as the kernel does for an app whose
   // own gRPC carries overlapping calls (seen at either end).
   const marked = (sequence: number, split: boolean): Batch => {
@@ -141,23 +147,23 @@ test("an app's own connection marked multiplexed: its requests still count in th
       );
     return BatchCodec.decode(BatchCodec.encode({ agentId: 'a', bootId: 'b', sequence, ...b }));
   };
-  const costOf = (split: boolean) => {
+  const costOf = async (split: boolean) => {
     const store = Store.open(':memory:');
     try {
       store.commit([marked(1, split), marked(2, split)], T0 + 3000);
-      return view(store).costs.find((c) => c.name === 'pod-b');
+      return (await view(store)).costs.find((c) => c.name === 'pod-b');
     } finally {
       store.close();
     }
   };
-  const plain = costOf(false);
-  const split = costOf(true);
+  const plain = await costOf(false);
+  const split = await costOf(true);
   assert.ok((plain?.requests ?? 0) > 0);
   assert.equal(split?.requests, plain?.requests, 'the same requests, timed or not');
   assert.equal(split?.app?.cpuMsPer1kRequests, plain?.app?.cpuMsPer1kRequests);
 });
 
-test('a schema 5 store gains the column; its old rows read as not multiplexed', () => {
+test('a schema 5 store gains the column; its old rows read as not multiplexed', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tg-multiplexed-'));
   try {
     const path = join(dir, 'store.db');
@@ -169,9 +175,9 @@ test('a schema 5 store gains the column; its old rows read as not multiplexed', 
     db.close();
     const after = Store.open(path);
     try {
-      assert.equal(saToSb(view(after)).multiplexed, false);
+      assert.equal(saToSb(await view(after)).multiplexed, false);
       after.commit([batch(2)], T0 + 3000);
-      const edge = saToSb(view(after));
+      const edge = saToSb(await view(after));
       assert.equal(edge.multiplexed, true);
       assert.equal(edge.client?.multiplexedExchanges, MULTIPLEXED);
     } finally {

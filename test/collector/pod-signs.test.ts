@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { validateBatch } from '../../collector/ingest/validate-batch.js';
 import { Queries } from '../../collector/queries.js';
+import { SqliteCollectorStore } from '../../collector/store/sqlite-collector-store.js';
 import { Store } from '../../collector/store/store.js';
 import { type Batch, Batch as BatchCodec, type Init } from '../../proto/gen/tollgate/v1.js';
 import { meshBatch } from './mesh-batches.js';
@@ -194,7 +195,7 @@ test('ingest refuses signs past their bounds and takes labels it does not read',
   );
 });
 
-test("a range's topology pods carry their signs, and each pod's cost says the mode they give", () => {
+test("a range's topology pods carry their signs, and each pod's cost says the mode they give", async () => {
   const store = Store.open(':memory:');
   try {
     const t0 = Math.floor(Date.now() / MINUTE) * MINUTE - 5 * MINUTE;
@@ -211,7 +212,10 @@ test("a range's topology pods carry their signs, and each pod's cost says the mo
       ],
       t0 + 2000,
     );
-    const view = new Queries(store).view({ fromMs: t0, toMs: t0 + MINUTE });
+    const view = await new Queries(new SqliteCollectorStore(store)).view({
+      fromMs: t0,
+      toMs: t0 + MINUTE,
+    });
     const pods = Object.fromEntries(view.topology.pods.map((p) => [p.name, p.mesh]));
     const signs = { namespaceLabels: AMBIENT, labels: {}, owner: null, sidecarContainers: [] };
     assert.deepEqual(pods, { 'pod-a': signs, 'pod-b': signs, 'pod-c': signs });
@@ -242,7 +246,7 @@ test("a range's topology pods carry their signs, and each pod's cost says the mo
   }
 });
 
-test("a pod the signs call a waypoint's carries no sidecar cost of its own, before its traffic shows", () => {
+test("a pod the signs call a waypoint's carries no sidecar cost of its own, before its traffic shows", async () => {
   const store = Store.open(':memory:');
   try {
     const t0 = Math.floor(Date.now() / MINUTE) * MINUTE - 5 * MINUTE;
@@ -262,7 +266,10 @@ test("a pod the signs call a waypoint's carries no sidecar cost of its own, befo
       ],
       t0 + 2000,
     );
-    const view = new Queries(store).view({ fromMs: t0, toMs: t0 + MINUTE });
+    const view = await new Queries(new SqliteCollectorStore(store)).view({
+      fromMs: t0,
+      toMs: t0 + MINUTE,
+    });
     const b = view.costs.find((c) => c.name === 'pod-b')!;
     const a = view.costs.find((c) => c.name === 'pod-a')!;
     assert.equal(b.mode, 'waypoint');

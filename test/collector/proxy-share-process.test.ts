@@ -35,28 +35,33 @@ function batch(i: number, startMs: number): Init<Batch> {
 test('a share of a node proxy names its process; across a restart, both processes', async (t) => {
   const collector = await startCollector(t);
   const t0 = Math.floor((Date.now() - 120_000) / 1000) * 1000;
-  storeBatches(collector, batch, t0, INTERVALS);
-  const share = (fromMs: number, toMs: number, pod: string) =>
-    collector.queries.view({ fromMs, toMs }, toMs).costs.find((c) => c.name === pod)?.proxyShare;
+  await storeBatches(collector, batch, t0, INTERVALS);
+  const share = async (fromMs: number, toMs: number, pod: string) =>
+    (await collector.queries.view({ fromMs, toMs }, toMs)).costs.find((c) => c.name === pod)
+      ?.proxyShare;
 
   // Before the restart: the first process alone, at cart-0's 60,000 of 80,000 bytes.
-  assert.deepEqual(share(t0, t0 + RESTART_AT * 1000, 'cart-0'), {
+  assert.deepEqual(await share(t0, t0 + RESTART_AT * 1000, 'cart-0'), {
     processes: [idOf(BEFORE)],
     method: 'bytes',
     share: 0.75,
     byMethod: { onCpu: null, bytes: 0.75 },
   });
   // After it: the new one alone.
-  assert.deepEqual(share(t0 + RESTART_AT * 1000, t0 + INTERVALS * 1000, 'stock-0')?.processes, [
-    idOf(AFTER),
-  ]);
+  assert.deepEqual(
+    (await share(t0 + RESTART_AT * 1000, t0 + INTERVALS * 1000, 'stock-0'))?.processes,
+    [idOf(AFTER)],
+  );
   // Across it: both, the share theirs together (each gave cart-0 the same part).
-  const across = share(t0, t0 + INTERVALS * 1000, 'cart-0');
+  const across = await share(t0, t0 + INTERVALS * 1000, 'cart-0');
   assert.deepEqual(across?.processes, [idOf(BEFORE), idOf(AFTER)].sort());
   assert.equal(across?.share, 0.75);
 
   // A session across the restart records the same in its export.
-  const id = collector.sessions.start({ name: 'restart', target: { namespaces: ['shop'] } }, t0).id;
+  const { id } = await collector.sessions.start(
+    { name: 'restart', target: { namespaces: ['shop'] } },
+    t0,
+  );
   await collector.sessions.stop(id, t0 + INTERVALS * 1000);
   const file = (
     (await (await call(collector, 'GET', `/api/sessions/${id}`)).json()) as SessionSummary & {

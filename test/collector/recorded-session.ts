@@ -34,21 +34,21 @@ export async function recordFromBatches(
   intervals: number,
   sequence: { next: number },
 ): Promise<string> {
-  const id = collector.sessions.start(spec, startMs).id;
-  storeBatches(collector, batchOf, startMs, intervals, sequence);
+  const { id } = await collector.sessions.start(spec, startMs);
+  await storeBatches(collector, batchOf, startMs, intervals, sequence);
   await collector.sessions.stop(id, startMs + intervals * 1000);
   return id;
 }
 
 /** Stores `intervals` one-second batches that `batchOf` makes, as node-1's agent sent them. */
-export function storeBatches(
+export async function storeBatches(
   collector: Collector,
   batchOf: (i: number, startMs: number) => Parameters<typeof Batch.encode>[0],
   startMs: number,
   intervals: number,
   sequence: { next: number } = { next: 0 },
-): void {
-  collector.store.commit(
+): Promise<void> {
+  await collector.store.commit(
     Array.from({ length: intervals }, (_, i) =>
       Batch.decode(
         Batch.encode({
@@ -66,15 +66,15 @@ export async function recorded(t: Parameters<typeof startCollector>[0]) {
   const collector = await startCollector(t);
   // Whole seconds: a session's window is resolved to the agents' 1 s intervals.
   const t0 = Math.floor((Date.now() - 60_000) / 1000) * 1000;
-  const id = collector.sessions.start(
+  const { id } = await collector.sessions.start(
     { name: 'baseline <b>', labels: { mesh: 'on' }, target: { namespaces: ['shop'] } },
     t0,
-  ).id;
-  const other = collector.sessions.start(
+  );
+  const { id: other } = await collector.sessions.start(
     { name: 'elsewhere', target: { namespaces: ['other'] } },
     t0,
-  ).id;
-  collector.store.commit(
+  );
+  await collector.store.commit(
     Array.from({ length: 5 }, (_, i) =>
       Batch.decode(
         Batch.encode({

@@ -159,10 +159,7 @@ test('hostile mode signs within the limits import unchanged; past them, a clear 
     assert.match(body.message, message, what);
   }
   assert.deepEqual(
-    target.collector.sessions
-      .list()
-      .map((s) => s.id)
-      .sort(),
+    (await target.collector.sessions.list()).map((s) => s.id).sort(),
     ['hostile', target.sidecars, target.ambient].sort(),
     'nothing more stored',
   );

@@ -142,7 +142,7 @@ test("a session records each pod's mode, the proxy carrying it and its share, wo
   assert.equal(cart.sidecar_mem_mb, 0.75 * PER_INTERVAL.rssMiB.ztunnel);
   assert.deepEqual(cart.waypoints, []);
   // The mode signs are the cost model's, as the API gives them for the same window.
-  const { costs } = collector.queries.view(
+  const { costs } = await collector.queries.view(
     { fromMs: after.start_unix_ms, toMs: after.end_unix_ms },
     after.end_unix_ms,
   );

@@ -114,10 +114,10 @@ test('a sidecar known only from signs, and ambient with no node proxy seen, are 
   const { collector, measured, signs } = await sessions(t);
 
   // The cost model: no figure, and why.
-  const costs = collector.queries.view(
+  const { costs } = await collector.queries.view(
     { fromMs: signs.startMs, toMs: signs.endMs },
     signs.endMs,
-  ).costs;
+  );
   const cost = (name: string) => costs.find((c) => c.name === name)!;
   assert.equal(cost('legacy-0').mode, 'sidecar');
   assert.equal(cost('legacy-0').sidecar, null);

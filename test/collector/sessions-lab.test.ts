@@ -129,8 +129,8 @@ test('a sidecar delay injected between two sessions shows in their comparison; t
 
   // The untargeted pod was not accounted while the session ran; after the sessions the
   // filter traces everything again and the same traffic is seen (the check can fail).
-  const exchangesOf = (fromMs: number, toMs: number) => {
-    const { topology } = collector.queries.view({ fromMs, toMs });
+  const exchangesOf = async (fromMs: number, toMs: number) => {
+    const { topology } = await collector.queries.view({ fromMs, toMs });
     const ids = new Set(
       topology.processes.filter((p) => p.pod === `pod:${pod('other')}`).map((p) => p.id),
     );
@@ -138,13 +138,13 @@ test('a sidecar delay injected between two sessions shows in their comparison; t
       .filter((e) => ids.has(e.target))
       .reduce((n, e) => n + (e.server?.exchanges ?? 0), 0);
   };
-  assert.equal(exchangesOf(before, afterA), 0, 'no exchange of the untargeted pod accounted');
+  assert.equal(await exchangesOf(before, afterA), 0, 'no exchange of the untargeted pod accounted');
   const late = await loadOther();
   assert.equal(late.ok, 50);
   const afterLate = Date.now();
   await new Promise((r) => setTimeout(r, 1500));
   assert.ok(
-    exchangesOf(afterA, afterLate + 1500) >= 50,
+    (await exchangesOf(afterA, afterLate + 1500)) >= 50,
     'with no session running, the pod is traced again',
   );
 });

@@ -238,7 +238,7 @@ test('bad session files are refused with what is wrong, and change nothing', asy
     () => decodeSessionFile(new Uint8Array(FILE_LIMITS.bytes + 1), 'json'),
     /more than the limit of 33554432/,
   );
-  assert.equal(target.sessions.list().length, 0, 'nothing stored');
+  assert.equal((await target.sessions.list()).length, 0, 'nothing stored');
   assert.equal(
     (
       await call(target, 'POST', '/api/sessions/import?format=json', {
@@ -251,7 +251,7 @@ test('bad session files are refused with what is wrong, and change nothing', asy
     bytes: new TextEncoder().encode(json),
   });
   assert.equal(twice.status, 409, 'the same session twice');
-  assert.equal(target.sessions.list().length, 1);
+  assert.equal((await target.sessions.list()).length, 1);
 });
 
 test('sessions API: a running session has no export yet; unknown ids and bad starts are clear errors', async (t) => {

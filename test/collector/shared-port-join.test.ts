@@ -77,7 +77,7 @@ test('two connections from one client port to two servers: each joined to its ow
   await stop();
   assert.equal(agent.status().shipper.spoolBatches, 0, 'every batch acknowledged');
 
-  const { topology } = collector.queries.view({ fromMs, toMs: Date.now() + 1000 });
+  const { topology } = await collector.queries.view({ fromMs, toMs: Date.now() + 1000 });
   const names = new Map([
     [first.child.pid, 'first client'],
     [second.child.pid, 'second client'],

@@ -59,7 +59,7 @@ test('mTLS: only an agent with a certificate signed by the trusted CA is let in'
     assert.equal(bad.stats.spoolBatches, 1, `${what}: kept for later, not lost`);
     assert.ok(bad.stats.lastError, `${what}: the reason is kept`);
   }
-  assert.equal(collector.store.batchCount(), 1, 'only the good batch');
+  assert.equal(await collector.store.batchCount(), 1, 'only the good batch');
 });
 
 test('TLS without client certificates: server authentication only', async (t) => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { Queries } from '../../collector/queries.js';
+import { SqliteCollectorStore } from '../../collector/store/sqlite-collector-store.js';
 import { Store } from '../../collector/store/store.js';
 import {
   type Batch,
@@ -77,11 +78,11 @@ function batch(sequence: number, startMs: number, edges: Init<EdgeReport>[]): Ba
   );
 }
 
-function edgesOf(batches: Batch[], startMs: number): string[] {
+async function edgesOf(batches: Batch[], startMs: number): Promise<string[]> {
   const store = Store.open(':memory:');
   try {
     store.commit(batches, startMs + 5000);
-    const { topology } = new Queries(store).view(
+    const { topology } = await new Queries(new SqliteCollectorStore(store)).view(
       { fromMs: startMs - 1000, toMs: startMs + 5000 },
       startMs + 5000,
     );
@@ -97,7 +98,7 @@ function edgesOf(batches: Batch[], startMs: number): string[] {
   }
 }
 
-test('two connections from one client port: each client joined to its own server, in any order', () => {
+test('two connections from one client port: each client joined to its own server, in any order', async () => {
   const t0 = Math.floor(Date.now() / 1000) * 1000 - 10_000;
   const ends = [
     end(P.c1, 'client', 41_000, 8081, 111_111),
@@ -111,10 +112,10 @@ test('two connections from one client port: each client joined to its own server
   ];
   // One batch, in the order that crossed the join on ports alone (c2 then s1), and the
   // reverse; then each end in its own batch, servers first.
-  assert.deepEqual(edgesOf([batch(1, t0, ends)], t0), expected);
-  assert.deepEqual(edgesOf([batch(1, t0, [...ends].reverse())], t0), expected);
+  assert.deepEqual(await edgesOf([batch(1, t0, ends)], t0), expected);
+  assert.deepEqual(await edgesOf([batch(1, t0, [...ends].reverse())], t0), expected);
   assert.deepEqual(
-    edgesOf(
+    await edgesOf(
       [2, 3, 0, 1].map((k, i) => batch(i + 1, t0 + i * 1000, [ends[k]!])),
       t0,
     ),
@@ -122,22 +123,26 @@ test('two connections from one client port: each client joined to its own server
   );
 });
 
-test('tuples without an ISN (an older agent) still join on the client port', () => {
+test('tuples without an ISN (an older agent) still join on the client port', async () => {
   const t0 = Math.floor(Date.now() / 1000) * 1000 - 10_000;
   const ends = [end(P.c1, 'client', 41_000, 8081, 0), end(P.s1, 'server', 41_000, 8081, 0)];
-  assert.deepEqual(edgesOf([batch(1, t0, ends)], t0), ['client-one -> server-one :8081 (tuple)']);
+  assert.deepEqual(await edgesOf([batch(1, t0, ends)], t0), [
+    'client-one -> server-one :8081 (tuple)',
+  ]);
 });
 
-test('a client end and a server end that agree on the port but not on the ISN are not linked', () => {
+test('a client end and a server end that agree on the port but not on the ISN are not linked', async () => {
   // A client end and a server end that agree on the port but not the ISN are two
   // connections: the client is drawn by address (its dialed address is served here),
   // never by a tuple link to the wrong connection.
   const t0 = Math.floor(Date.now() / 1000) * 1000 - 10_000;
   const ends = [end(P.c1, 'client', 41_000, 8081, 5), end(P.s1, 'server', 41_000, 8081, 6)];
-  assert.deepEqual(edgesOf([batch(1, t0, ends)], t0), ['client-one -> server-one :8081 (address)']);
+  assert.deepEqual(await edgesOf([batch(1, t0, ends)], t0), [
+    'client-one -> server-one :8081 (address)',
+  ]);
 });
 
-test('a store written before the ISN existed opens: its tuples are replaced, the rest kept', () => {
+test('a store written before the ISN existed opens: its tuples are replaced, the rest kept', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-migrate-'));
   try {
     const path = join(dir, 'tollgate.db');
@@ -160,7 +165,10 @@ test('a store written before the ISN existed opens: its tuples are replaced, the
     const after = Store.open(path);
     try {
       assert.equal(after.batchCount(), 1, 'the stored batch is kept');
-      const { topology } = new Queries(after).view({ fromMs: t0 - 1000, toMs: t0 + 5000 }, t0);
+      const { topology } = await new Queries(new SqliteCollectorStore(after)).view(
+        { fromMs: t0 - 1000, toMs: t0 + 5000 },
+        t0,
+      );
       assert.deepEqual(
         topology.edges.map((e) => e.joined),
         ['tuple'],

@@ -133,8 +133,11 @@ test('an agent killed with SIGKILL leaves nothing in the kernel; the next one re
     });
     assert.equal(load.ok, 40, pod);
   }
-  const served = (pod: string) => {
-    const { topology } = collector.queries.view({ fromMs: from - 2000, toMs: Date.now() + 2000 });
+  const served = async (pod: string) => {
+    const { topology } = await collector.queries.view({
+      fromMs: from - 2000,
+      toMs: Date.now() + 2000,
+    });
     const ids = new Set(
       topology.processes.filter((p) => p.pod === `pod:netns/tg${lab.id}-${pod}`).map((p) => p.id),
     );
@@ -144,9 +147,9 @@ test('an agent killed with SIGKILL leaves nothing in the kernel; the next one re
   };
   await until(
     'the target pod served 40 requests as the new agent saw them',
-    () => served('target') === 40,
+    async () => (await served('target')) === 40,
   );
-  assert.equal(served('other'), 0, 'the pod outside the session is not traced');
+  assert.equal(await served('other'), 0, 'the pod outside the session is not traced');
 
   // The session ends: the filter opens again.
   await api('POST', `/api/sessions/${session.id}/stop`);
@@ -164,5 +167,5 @@ test('an agent killed with SIGKILL leaves nothing in the kernel; the next one re
   assert.equal(summary.stored + summary.duplicates, summary.made);
   assert.ok(summary.made >= 4, `batches made: ${summary.made}`);
   assert.equal(tollgatePrograms().length, 0, 'nothing left after a graceful stop either');
-  assert.ok(collector.store.batchCount() >= summary.made, `stored for ${node}`);
+  assert.ok((await collector.store.batchCount()) >= summary.made, `stored for ${node}`);
 });

@@ -152,7 +152,7 @@ test('processes in kubelet-shaped cgroups are named after their Kubernetes pods 
     );
 
   await stop();
-  const { topology } = collector.queries.view({
+  const { topology } = await collector.queries.view({
     fromMs: Date.now() - 60_000,
     toMs: Date.now() + 1000,
   });
@@ -174,7 +174,10 @@ test('processes in kubelet-shaped cgroups are named after their Kubernetes pods 
   assert.equal(
     edge.joined,
     'tuple',
-    JSON.stringify({ edges: topology.edges, links: collector.store.links([...Array(64).keys()]) }),
+    JSON.stringify({
+      edges: topology.edges,
+      links: await collector.store.links([...Array(64).keys()]),
+    }),
   );
   assert.equal(edge.client?.bytesSent, REQUEST);
   assert.equal(edge.client?.bytesReceived, REPLY);

@@ -111,7 +111,7 @@ test('a pod enrolled while traffic flows is seen through the node proxy within t
   // All the new worker ran is counted, within a clock tick (10 ms) of /proc's figure: its
   // first sample whole, as it started within that sample's interval (a first sample only
   // as the baseline lost the first interval's, tens of ms of TLS handshakes).
-  const all = collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 });
+  const all = await collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 });
   const workerKey = all.topology.processes.find((p) => p.pid === worker)!.id;
   const countedNs = all.resources.get(workerKey)?.sums.cpu_ns ?? 0;
   assert.ok(
@@ -119,7 +119,7 @@ test('a pod enrolled while traffic flows is seen through the node proxy within t
     `counted ${countedNs / 1e6} ms of the new worker's ${workerCpuNs / 1e6} ms`,
   );
 
-  const { costs } = collector.queries.view({ fromMs: enrolledAt, toMs: Date.now() + 1000 });
+  const { costs } = await collector.queries.view({ fromMs: enrolledAt, toMs: Date.now() + 1000 });
   const client = costs.find((c) => c.pod === `pod:netns/${clientPod}`);
   assert.equal(client?.mode, 'ambient');
   assert.ok((client?.outbound?.exchanges ?? 0) > 0);

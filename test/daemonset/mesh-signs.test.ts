@@ -405,15 +405,14 @@ test("on the real kernel: batches carry each pod's signs, and the collector says
     checkout: 'ROLE_APP',
   });
 
-  const modes = () =>
+  const modes = async () =>
     Object.fromEntries(
-      collector.queries
-        .view({ fromMs: startMs - 1000, toMs: Date.now() + 1000 })
-        .costs.filter((c) => NAMES.includes(c.name as PodName))
+      (await collector.queries.view({ fromMs: startMs - 1000, toMs: Date.now() + 1000 })).costs
+        .filter((c) => NAMES.includes(c.name as PodName))
         .map((c) => [c.name, [c.mode, c.modeSigns]]),
     );
   const NS_AMBIENT = 'namespace label istio.io/dataplane-mode=ambient';
-  assert.deepEqual(modes(), {
+  assert.deepEqual(await modes(), {
     web: ['ambient+waypoint', [NS_AMBIENT, 'namespace label istio.io/use-waypoint=waypoint']],
     batch: [
       'none',
@@ -448,7 +447,7 @@ test("on the real kernel: batches carry each pod's signs, and the collector says
     "the relabel in a batch's signs",
     () => signsOf('reviews', seen)?.namespaceLabels['istio.io/dataplane-mode'] === 'ambient',
   );
-  assert.deepEqual(modes().reviews, [
+  assert.deepEqual((await modes()).reviews, [
     'ambient',
     ['namespace label istio.io/dataplane-mode=ambient'],
   ]);

@@ -147,7 +147,7 @@ test("a node proxy's CPU is split among its pods by on-CPU time, as their loads 
   );
 
   // The collector's split over the same range.
-  const { costs } = collector.queries.view({ fromMs, toMs });
+  const { costs } = await collector.queries.view({ fromMs, toMs });
   const cost = (pod: string) => {
     const found = costs.find((c) => c.pod === `pod:netns/${lab.pod(pod).netns}`);
     assert.ok(found, `${pod} among ${costs.map((c) => c.pod)}`);

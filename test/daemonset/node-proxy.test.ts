@@ -93,7 +93,7 @@ test("the agent ships a node proxy's ends and hops per pod it serves, each namin
 
   // The collector puts the node proxy's hops and a share of its cost to the pods it
   // serves, each pod saying its mode; the node proxy's own pod carries none of it.
-  const { costs } = collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 });
+  const { costs } = await collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 });
   const cost = (netns: string) => costs.find((c) => c.pod === `pod:${podOf(netns)}`)!;
   const serverCost = cost(server.netns);
   const clientCost = cost(lab.pod('client').netns);
@@ -127,7 +127,7 @@ test("the agent ships a node proxy's ends and hops per pod it serves, each namin
     assert.equal(c.proxyShare?.share, c.proxyShare?.byMethod.onCpu);
     assert.ok((c.proxyShare?.share ?? 0) > 0.1, JSON.stringify(c.proxyShare));
   }
-  const detail = collector.queries.pod('netns', server.netns, {
+  const detail = await collector.queries.pod('netns', server.netns, {
     fromMs: 0,
     toMs: Date.now() + 1000,
   });
@@ -137,7 +137,7 @@ test("the agent ships a node proxy's ends and hops per pod it serves, each namin
   // A session over the same window records each pod's mode and the node proxy's hops
   // through it, so a later comparison shows a migration.
   const results = sessionResults({
-    view: collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 }),
+    view: await collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 }),
     target: compileTarget(undefined),
   });
   const recorded = results.pods.find((p) => p.pod?.name === server.netns)!;

@@ -127,7 +127,7 @@ test('collector away for 30 s under load: every batch arrives exactly once', asy
   assert.equal(s.shipper.spoolDropped, 0);
   assert.deepEqual(rejections, []);
   assert.ok(s.shipper.reconnects >= 1);
-  assert.equal(c.collector.store.batchCount(), s.batches, 'every batch the agent made, once');
+  assert.equal(await c.collector.store.batchCount(), s.batches, 'every batch the agent made, once');
   // Each acknowledged once: as stored, or as already stored (a batch committed as the
   // collector went away has its acknowledgement lost, and its replay is a DUPLICATE).
   assert.equal(
@@ -138,7 +138,7 @@ test('collector away for 30 s under load: every batch arrives exactly once', asy
 
   // What the kernel saw during the outage is in the store: the web server's accepted
   // connections and served requests over the whole run.
-  const { topology } = c.collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 });
+  const { topology } = await c.collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 });
   const exchanges = topology.edges
     .filter((e) => e.target.includes(`:${lab.pod('web').appPid}:`))
     .reduce((n, e) => n + (e.server?.exchanges ?? 0), 0);
@@ -188,7 +188,7 @@ test('collector away longer than the spool holds: bounded, the loss counted and 
     s.batches,
     'every batch made is acknowledged or counted as dropped',
   );
-  const inStore = c.collector.store.batchCount();
+  const inStore = await c.collector.store.batchCount();
   t.diagnostic(
     `made ${s.batches}, acknowledged ${stored + duplicates}, dropped ${spoolDropped}, in the store ${inStore}`,
   );
@@ -196,6 +196,6 @@ test('collector away longer than the spool holds: bounded, the loss counted and 
     inStore >= stored + duplicates && inStore <= s.batches,
     `what is missing (${s.batches - inStore}) is within what was counted as dropped (${spoolDropped})`,
   );
-  const reported = c.collector.store.agents()[0]?.cost?.lost?.spoolDroppedBatches;
+  const reported = (await c.collector.store.agents())[0]?.cost?.lost?.spoolDroppedBatches;
   assert.equal(reported, s.shipper.spoolDropped, 'the collector was told');
 });

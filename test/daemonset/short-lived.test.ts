@@ -79,7 +79,7 @@ for (const wiring of ['bridge', 'veth-pair'] as const)
     assert.equal(status.lost.unresolvedProcesses, 0, 'every process named');
     assert.equal(status.shipper.spoolBatches, 0, 'every batch acknowledged');
 
-    const { topology } = collector.queries.view({ fromMs, toMs: Date.now() + 1000 });
+    const { topology } = await collector.queries.view({ fromMs, toMs: Date.now() + 1000 });
     const byPid = new Map(topology.processes.map((p) => [p.pid, p]));
     const sidecar = topology.processes.find(
       (p) => p.pod === `pod:netns/tg${lab.id}-server` && p.role === 'sidecar',

@@ -89,7 +89,10 @@ test('a waypoint costs the pods behind it, by their share of its traffic', async
   );
   assert.equal(frontend?.sessionsTotal, TO_ONE + TO_TWO, 'every request went through it');
 
-  const { costs } = collector.queries.view({ fromMs: fromMs - 1000, toMs: Date.now() + 1000 });
+  const { costs } = await collector.queries.view({
+    fromMs: fromMs - 1000,
+    toMs: Date.now() + 1000,
+  });
   const cost = (pod: string) => {
     const found = costs.find((c) => c.pod === `pod:netns/${lab.pod(pod).netns}`);
     assert.ok(found, `${pod} among ${costs.map((c) => c.pod)}`);

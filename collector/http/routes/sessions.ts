@@ -123,11 +123,11 @@ export default async function sessionRoutes(app: FastifyInstance, opts: SessionR
     '/sessions/:id',
     { schema: { params: idParams } },
     async (request) =>
-      answer(() => {
-        const summary = sessions.get(request.params.id);
+      answer(async () => {
+        const summary = await sessions.get(request.params.id);
         const result =
           summary.state === 'stopped' || summary.state === 'imported'
-            ? (JSON.parse(encodeSessionJson(sessions.result(summary.id))) as SessionFile)
+            ? (JSON.parse(encodeSessionJson(await sessions.result(summary.id))) as SessionFile)
             : null;
         return { ...summary, result };
       }),
