@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import type { TopologyResponse } from '../../proto/api.js';
 import { type CollectorProcess, startCollectorProcess } from '../../bench/tollgate-processes.js';
 import { Shipper } from '../../daemonset/shipping/shipper.js';
 import { type Postgres, startPostgres } from '../../lab/postgres-server.js';
+import type { TopologyResponse } from '../../proto/api.js';
 import type { Batch, Init } from '../../proto/gen/tollgate/v1.js';
 import { fromValues } from '../../proto/histogram.js';
 import { meshBatch, NODE, PER_INTERVAL, PROCESSES } from './mesh-batches.js';
@@ -72,6 +72,23 @@ function shipper(agentId: string, target: string, ackTimeoutMs = 30_000): Shippe
   return s;
 }
 
+/** Where two JSON values first differ, as a path and both values. */
+function firstDifference(a: unknown, b: unknown, path = ''): string | undefined {
+  if (JSON.stringify(a) === JSON.stringify(b)) return undefined;
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+    for (const k of keys) {
+      const found = firstDifference(
+        (a as Record<string, unknown>)[k],
+        (b as Record<string, unknown>)[k],
+        `${path}.${k}`,
+      );
+      if (found) return found;
+    }
+  }
+  return `${path}: ${JSON.stringify(a)?.slice(0, 300)} vs ${JSON.stringify(b)?.slice(0, 300)}`;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The pids of a pod's processes in the mesh's batches. */
@@ -86,8 +103,9 @@ const podPids = (pod: string) =>
 function podsPart(i: number, startMs: number, pods: string[]): Init<Batch> {
   const whole = meshBatch(i, startMs);
   const pids = new Set(pods.flatMap((pod) => [...podPids(pod)]));
-  const mine = <T extends { process?: { pid?: number | null } | null }>(list: T[] | null | undefined) =>
-    (list ?? []).filter((r) => pids.has(r.process?.pid ?? -1));
+  const mine = <T extends { process?: { pid?: number | null } | null }>(
+    list: T[] | null | undefined,
+  ) => (list ?? []).filter((r) => pids.has(r.process?.pid ?? -1));
   return {
     ...whole,
     processes: (whole.processes ?? []).filter((p) => pids.has(p.ref?.pid ?? -1)),
@@ -130,15 +148,160 @@ test('three collectors on one PostgreSQL: batches spread over them give one coll
   const fromTier = await topology(tier[2]!);
   const fromSingle = await topology(single);
   assert.ok(fromSingle.edges.length >= 3, `${fromSingle.edges.length} edges`);
-  assert.deepEqual(fromTier, fromSingle);
+  assert.deepEqual(
+    fromTier,
+    fromSingle,
+    `first difference: ${firstDifference(fromTier, fromSingle)}`,
+  );
   // The sidecars' connection across the pods: its client end (pod-a's sidecar) came
   // through replica 0, its server end (pod-b's) through replica 1, and their tuples met.
   const key = (p: (typeof PROCESSES)['sa']) => `p:${NODE}:${p.ref!.pid}:${p.ref!.startTimeTicks}`;
   const across = fromTier.edges.find(
     (e) => e.source === key(PROCESSES.sa) && e.target === key(PROCESSES.sb),
   );
-  assert.ok(across, `an edge from pod-a's sidecar to pod-b's: ${JSON.stringify(fromTier.edges.map((e) => [e.source, e.target]))}`);
+  assert.ok(
+    across,
+    `an edge from pod-a's sidecar to pod-b's: ${JSON.stringify(fromTier.edges.map((e) => [e.source, e.target]))}`,
+  );
   assert.equal(across.joined, 'tuple');
   assert.equal(across.client?.exchanges, INTERVALS * PER_INTERVAL.exchanges);
   assert.equal(across.server?.exchanges, INTERVALS * PER_INTERVAL.exchanges);
+});
+
+/** Batch k of an agent: EDGES client ends of its own process, each with EXCHANGES exchanges. */
+const EDGES = 20;
+const EXCHANGES = 7;
+function numbered(agent: number, k: number): Init<Batch> {
+  const ref = { pid: 1000 + agent, startTimeTicks: 1 };
+  const now = Date.now();
+  return {
+    node: NODE,
+    intervalStartUnixMs: now - 1000,
+    intervalEndUnixMs: now,
+    processes: [
+      {
+        ref,
+        comm: `app-${agent}`,
+        role: 'ROLE_APP',
+        pod: { namespace: 'ns', name: `pod-${agent}` },
+      },
+    ],
+    edges: Array.from({ length: EDGES }, (_, e) => ({
+      process: ref,
+      side: 'CONNECTION_SIDE_CLIENT' as const,
+      local: { address: `10.9.${agent}.1` },
+      remote: { address: `10.8.0.${e}`, port: 8080 },
+      exchanges: EXCHANGES,
+      bytesSent: k + 1,
+      exchangeLatency: fromValues([1_000_000 + k, 2_000_000 + e]),
+    })),
+  };
+}
+
+/** What the database holds, counted by SQL of the test's own: batches per agent, and exchanges. */
+async function stored(url: string) {
+  const batches = await sql<{ agent_id: string; n: number; distinct_seq: number }>(
+    url,
+    `SELECT agent_id, COUNT(*)::int AS n, COUNT(DISTINCT sequence)::int AS distinct_seq
+     FROM batches GROUP BY agent_id ORDER BY agent_id`,
+  );
+  const [sums] = await sql<{ exchanges: number; rows: number }>(
+    url,
+    'SELECT COALESCE(SUM(exchanges), 0)::float8 AS exchanges, COUNT(*)::int AS rows FROM m_end_raw',
+  );
+  return { batches, exchanges: sums!.exchanges, rows: sums!.rows };
+}
+
+test('a replica SIGKILLed mid-stream: its agents move to another, and every batch is stored once', async (t) => {
+  const { url, file } = await database('kill');
+  const tier = await replicas(t, file, 3);
+  const AGENTS = 6;
+  const BATCHES = 60;
+  const targets = tier.map((c) => c.grpcTarget).join(',');
+  const shippers = Array.from({ length: AGENTS }, (_, a) => shipper(`agent-${a}`, targets, 3000));
+  t.after(async () => {
+    for (const s of shippers) await s.stop();
+  });
+  // Wait until each is connected, to know where it ships.
+  const deadline = Date.now() + 20_000;
+  while (!shippers.every((s) => s.stats().connected) && Date.now() < deadline) await sleep(20);
+  const victim = tier[0]!;
+  const onVictim = shippers.filter((s) => s.stats().target === victim.grpcTarget);
+  for (let k = 0; k < BATCHES; k++) {
+    shippers.forEach((s, a) => {
+      s.send(numbered(a, k));
+    });
+    // A third of the way through, the replica dies without a word.
+    if (k === BATCHES / 3) victim.signal('SIGKILL');
+    await sleep(10);
+  }
+  await victim.exited;
+  for (const s of shippers)
+    assert.ok(await s.flush(60_000), `agent ${s.stats().target}: all acknowledged`);
+  for (const s of onVictim) {
+    assert.notEqual(s.stats().target, victim.grpcTarget, 'moved off the replica that died');
+    assert.ok(s.stats().reconnects >= 1);
+  }
+  t.diagnostic(`${onVictim.length} of ${AGENTS} agents were on the replica killed`);
+  const got = await stored(url);
+  assert.deepEqual(
+    got.batches,
+    Array.from({ length: AGENTS }, (_, a) => ({
+      agent_id: `agent-${a}`,
+      n: BATCHES,
+      distinct_seq: BATCHES,
+    })),
+  );
+  assert.equal(got.rows, AGENTS * BATCHES * EDGES, 'one row per edge report: none twice');
+  assert.equal(got.exchanges, AGENTS * BATCHES * EDGES * EXCHANGES);
+});
+
+test('PostgreSQL restarted under load: batches wait in the agents’ spools, and nothing acknowledged is lost', async (t) => {
+  const { url, file } = await database('restart');
+  const tier = await replicas(t, file, 2);
+  const AGENTS = 4;
+  const BATCHES = 60;
+  const targets = tier.map((c) => c.grpcTarget).join(',');
+  const shippers = Array.from({ length: AGENTS }, (_, a) => shipper(`agent-${a}`, targets, 3000));
+  t.after(async () => {
+    for (const s of shippers) await s.stop();
+  });
+  const acknowledged = shippers.map(() => new Set<number>());
+  shippers.forEach((s, a) => {
+    s.on('ack', (ack) => {
+      if (ack.status !== 'ACK_STATUS_REJECTED') acknowledged[a]!.add(ack.sequence);
+    });
+  });
+  let restarted: Promise<void> | undefined;
+  for (let k = 0; k < BATCHES; k++) {
+    shippers.forEach((s, a) => {
+      s.send(numbered(a, k));
+    });
+    if (k === BATCHES / 3) restarted = server.restart();
+    await sleep(15);
+  }
+  await restarted;
+  for (const s of shippers) assert.ok(await s.flush(90_000), 'all acknowledged after the restart');
+  const got = await stored(url);
+  assert.deepEqual(
+    got.batches,
+    Array.from({ length: AGENTS }, (_, a) => ({
+      agent_id: `agent-${a}`,
+      n: BATCHES,
+      distinct_seq: BATCHES,
+    })),
+  );
+  assert.equal(got.rows, AGENTS * BATCHES * EDGES);
+  assert.equal(got.exchanges, AGENTS * BATCHES * EDGES * EXCHANGES);
+  // Every sequence an agent was told is stored is in the database (the shipper numbers from 1).
+  const rows = await sql<{ agent_id: string; sequence: number }>(
+    url,
+    'SELECT agent_id, sequence FROM batches',
+  );
+  const inDb = new Set(rows.map((r) => `${r.agent_id}/${r.sequence}`));
+  acknowledged.forEach((seqs, a) => {
+    assert.equal(seqs.size, BATCHES);
+    for (const q of seqs)
+      assert.ok(inDb.has(`agent-${a}/${q}`), `agent-${a} ${q} acknowledged and stored`);
+  });
 });

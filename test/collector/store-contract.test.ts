@@ -983,6 +983,57 @@ function contract(engine: Engine) {
     assert.equal(await s.loadReportAgents('no-such-session'), 0);
   });
 
+  test('the two ends of a connection committed at the same moment through two collectors are joined', async (t) => {
+    if (!engine.sharedWriters) return t.skip('one writer per SQLite store');
+    const { store: one, location } = await engine.open(t);
+    const other = closing(t, await PostgresStore.connect(location!, {}));
+    const now = T0 + 10 * SECOND;
+    // Each round the mesh on a node of its own (its own processes, ends and tuples): pod-a's
+    // processes and their reports through one collector, the other pods' through the other,
+    // both commits at once. They share no row, so nothing orders them but the join itself:
+    // neither sees the other's tuples uncommitted, so the sidecars' connection across the
+    // pods is joined only if the second join waits for the first commit.
+    const ROUNDS = 12;
+    const podA = new Set([PROCESSES.a.ref!.pid, PROCESSES.sa.ref!.pid]);
+    for (let i = 1; i <= ROUNDS; i++) {
+      const whole = mesh(i, T0 + i * SECOND);
+      const part = (agentId: string, inA: boolean) => {
+        const ours = (pid: number | undefined) => podA.has(pid ?? -1) === inA;
+        return shipped({
+          ...meshBatch(i, T0 + i * SECOND),
+          node: `node-${i}`,
+          agentId,
+          sequence: i,
+          processes: whole.processes.filter((p) => ours(p.ref?.pid)),
+          edges: whole.edges.filter((e) => ours(e.process?.pid)),
+          hops: whole.hops.filter((h) => ours(h.process?.pid)),
+          resources: whole.resources.filter((r) => ours(r.process?.pid)),
+        });
+      };
+      await Promise.all([
+        one.commit([part('agent-pod-a', true)], now),
+        other.commit([part('agent-pod-b', false)], now),
+      ]);
+    }
+    const processes = new Map((await one.processes()).map((p) => [p.id, p]));
+    const ends = await one.ends();
+    const endOf = new Map(ends.map((e) => [e.id, processes.get(e.process)!]));
+    const links = await one.links(ends.map((e) => e.id));
+    for (let i = 1; i <= ROUNDS; i++) {
+      const mine = links.filter((l) => endOf.get(l.clientEnd)!.node === `node-${i}`);
+      assert.deepEqual(
+        mine
+          .map((l) => [
+            endOf.get(l.clientEnd)!.identity.ref!.pid,
+            endOf.get(l.serverEnd)!.identity.ref!.pid,
+          ])
+          .sort(),
+        MESH_LINKS,
+        `round ${i}`,
+      );
+    }
+  });
+
   test('a batch replayed to another collector on the same store is stored once', async (t) => {
     if (!engine.sharedWriters) return t.skip('one writer per SQLite store');
     const { store: one, location } = await engine.open(t);

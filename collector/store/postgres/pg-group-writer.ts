@@ -117,7 +117,6 @@ export async function writeGroup(
   for (const row of await agentRows(client, stored, agents, nowMs)) addRow('agent', row);
   for (const kind of SERIES) await insertRaw(client, kind, rows.get(kind.name)!);
 
-  await joinConnections(client, stored, processes, ends, nowMs);
   await writeLoadReports(client, stored);
 
   // Late rows into the rollups they missed, by one commit at a time (pg-locks.ts).
@@ -137,6 +136,8 @@ export async function writeGroup(
     for (const list of byTable.values())
       await mergeInto(client, list[0]!.kind, list[0]!.tier, list);
   }
+  // Last, as it holds the other collectors' joins back until this commit is done.
+  await joinConnections(client, stored, processes, ends, nowMs);
   return statuses;
 }
 
@@ -580,6 +581,9 @@ async function joinConnections(
     }
   }
   if (tuples.size === 0) return;
+  // One collector's joins at a time (pg-locks.ts): two replicas writing a connection's two
+  // ends at once would each miss the other's uncommitted tuples, and neither would link them.
+  await client.query(xactLock(LOCK.tupleJoin));
   const list = sorted(tuples);
   const values = [
     list.map((t) => t.scope),

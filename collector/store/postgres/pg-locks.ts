@@ -16,6 +16,11 @@ export const LOCK = {
   maintenance: 3,
   /** Merges of late rows into rollup rows: read, merged and written by one commit at a time. */
   lateMerge: 4,
+  /**
+   * Connection tuples written and matched by one commit at a time, to its end: each
+   * commit then sees the tuples of the commits before it, whichever replica made them.
+   */
+  tupleJoin: 6,
   /** Partitions made by one collector at a time (two making the same one would collide). */
   partitions: 5,
 } as const;

@@ -33,11 +33,14 @@ export function openPool(url: string, options: PoolOptions): pg.Pool {
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle connection's error (the server restarted) must not end the process: the pool
-  // drops that connection and opens another when next asked.
-  pool.on('error', (error) => {
+  // A connection's error (the server restarted) must not end the process. An idle one's
+  // comes through the pool, which drops it; one in use says so on its client, and its
+  // caller's next query fails, and the pool drops it when it comes back (pg marks a failed
+  // client unusable). Either way the pool opens another when next asked.
+  const report = (error: Error) =>
     console.error(`tollgate collector: a PostgreSQL connection failed: ${error.message}`);
-  });
+  pool.on('error', report);
+  pool.on('connect', (client) => client.on('error', report));
   return pool;
 }
 
