@@ -1,13 +1,18 @@
-// `tollgate bench ingest`: the collector end to end, gRPC decode to SQLite commit, as a
-// separate process fed by the agent's own shipper. Records per second per core are the
-// records stored over the CPU time the collector process used (from /proc), so the
-// sender's cost is not counted; time to acknowledgement is measured per batch.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// `tollgate bench ingest`: the collector end to end, gRPC decode to commit, as a separate
+// process fed by the agent's own shipper; or, with `store: 'postgres'`, several collector
+// processes on one PostgreSQL server, fed by several shippers spread over them. Records
+// per second per core are the records stored over the CPU time the collectors (and the
+// database server, for PostgreSQL) used, from /proc, so the senders' cost is not
+// counted; time to acknowledgement is measured per batch.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Shipper } from '../daemonset/shipping/shipper.js';
+import { type Postgres, startPostgres } from '../lab/postgres-server.js';
 import type { Batch, Init } from '../proto/gen/tollgate/v1.js';
 import { fromValues } from '../proto/histogram.js';
 import { type CpuProfile, callTree, flameGraphSvg } from './flame-graph.js';
+import { processTreeCpuSeconds } from './process-tree-cpu.js';
 import { overRounds, type Spread } from './rounds.js';
 import { type CollectorProcess, startCollectorProcess } from './tollgate-processes.js';
 
@@ -23,6 +28,9 @@ export interface IngestBenchOptions {
   rounds: number;
   /** Where to write the collector's CPU profiles (node --cpu-prof; the first round's), if anywhere. */
   profileDir?: string;
+  /** The store: one collector on SQLite (default), or `replicas` collectors on one PostgreSQL. */
+  store?: 'sqlite' | 'postgres';
+  replicas?: number;
 }
 
 /** The figures one round measures. */
@@ -39,6 +47,8 @@ type IngestRound = Pick<
   | 'burst_ack_p50_ms'
   | 'records_per_s_wall'
   | 'collector_cpu_s'
+  | 'database_cpu_s'
+  | 'records_per_s_per_collector_core'
 >;
 
 /** The figures whose spread over the rounds is given. */
@@ -66,7 +76,14 @@ export interface IngestBenchResult {
   burst_ack_p50_ms: number;
   records: number;
   records_per_s_wall: number;
+  /** The collectors' CPU in the burst (all replicas'). */
   collector_cpu_s: number;
+  /** The database server's CPU in the burst (PostgreSQL's postmaster and backends; 0 for SQLite, which runs inside the collector). */
+  database_cpu_s: number;
+  /** Records per second per core of the collectors' CPU alone (equal to records_per_s_per_core for SQLite). */
+  records_per_s_per_collector_core: number;
+  store: 'sqlite' | 'postgres';
+  replicas: number;
   batches: number;
   edges_per_batch: number;
   rounds: number;
@@ -125,11 +142,65 @@ export function syntheticBatch(k: number, edges: number, endMs = Date.now()): In
   };
 }
 
-/** CPU seconds the process has used, user and system. */
+/** CPU seconds a process has used, user and system. */
 function cpuSeconds(collector: CollectorProcess): number {
   const r = collector.resources();
   if (!r) throw new Error('the collector exited');
   return (r.cpuUserNs + r.cpuSystemNs) / 1e9;
+}
+
+/** The collectors under test and their store: one on SQLite, or replicas on one PostgreSQL. */
+interface Tier {
+  collectors: CollectorProcess[];
+  /** CPU seconds so far: the collectors', and the database server's. */
+  cpu(): { collectors: number; database: number };
+  stop(): Promise<void>;
+}
+
+async function startTier(
+  options: IngestBenchOptions,
+  profileDir: string | undefined,
+): Promise<Tier> {
+  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  if ((options.store ?? 'sqlite') === 'sqlite') {
+    const collector = await startCollectorProcess({ nodeArgs });
+    return {
+      collectors: [collector],
+      cpu: () => ({ collectors: cpuSeconds(collector), database: 0 }),
+      stop: () => collector.stop(),
+    };
+  }
+  // A server as one is run: writes forced to the disk, and room to cache the tables.
+  const server: Postgres = await startPostgres(undefined, {
+    durable: true,
+    sharedBuffers: '256MB',
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-ingest-'));
+  const collectors: CollectorProcess[] = [];
+  const stop = async () => {
+    for (const c of collectors) await c.stop();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const file = join(dir, 'store.url');
+    writeFileSync(file, `${await server.createDatabase('ingest')}\n`, { mode: 0o600 });
+    for (let i = 0; i < (options.replicas ?? 1); i++)
+      collectors.push(
+        await startCollectorProcess({ storeUrlFile: file, nodeArgs: i === 0 ? nodeArgs : [] }),
+      );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    collectors,
+    cpu: () => ({
+      collectors: collectors.reduce((n, c) => n + cpuSeconds(c), 0),
+      database: processTreeCpuSeconds(server.pid),
+    }),
+    stop,
+  };
 }
 
 export const percentile = (sorted: number[], q: number) =>
@@ -158,9 +229,9 @@ class AckClock {
     this.sentAt.set(this.shipper.send(stamped), performance.now());
   }
 
-  /** p50 and p99 of what was acknowledged since the last call, and forgets them. */
-  take(): { p50: number; p99: number } {
-    const sorted = this.ms.splice(0).sort((a, b) => a - b);
+  /** p50 and p99 of what these clocks saw acknowledged since the last call, and forgets it. */
+  static merged(clocks: readonly AckClock[]): { p50: number; p99: number } {
+    const sorted = clocks.flatMap((c) => c.ms.splice(0)).sort((a, b) => a - b);
     if (sorted.length === 0) throw new Error('no batch was acknowledged');
     return {
       p50: Number(percentile(sorted, 0.5).toFixed(1)),
@@ -169,64 +240,80 @@ class AckClock {
   }
 }
 
-/** One round: a collector of its own, the burst, then the steady load. */
+/** One round: collectors and a store of their own, the burst, then the steady load. */
 async function ingestRound(
   options: IngestBenchOptions,
   profileDir: string | undefined,
 ): Promise<IngestRound> {
-  let collector: CollectorProcess | undefined;
-  let shipper: Shipper | undefined;
+  let tier: Tier | undefined;
+  const shippers: Shipper[] = [];
   try {
-    collector = await startCollectorProcess({
-      nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
-    });
-    shipper = new Shipper({
-      target: collector.grpcTarget,
-      hello: { agentId: 'bench', node: 'bench-node' },
-      window: options.window,
-    });
+    tier = await startTier(options, profileDir);
+    // One agent for one collector; several per replica, each on one of them (Shipper
+    // picks one of the addresses at random), so that the load spreads as agents' does.
+    const targets = tier.collectors.map((c) => c.grpcTarget).join(',');
+    const agents = tier.collectors.length === 1 ? 1 : tier.collectors.length * 4;
+    for (let a = 0; a < agents; a++)
+      shippers.push(
+        new Shipper({
+          target: targets,
+          hello: { agentId: `bench-${a}`, node: 'bench-node' },
+          window: options.window,
+        }),
+      );
     // Encode everything first: the sender must not be what limits the collector.
     const batches = Array.from({ length: options.batches }, (_, k) =>
       syntheticBatch(k, options.edgesPerBatch),
     );
-    const acks = new AckClock(shipper);
-    shipper.start();
+    const clocks = shippers.map((s) => new AckClock(s));
+    let next = 0;
+    const send = (b: Init<Batch>) => clocks[next++ % clocks.length]!.send(b);
+    const flush = async (timeoutMs: number) =>
+      (await Promise.all(shippers.map((s) => s.flush(timeoutMs)))).every(Boolean);
+    const take = () => AckClock.merged(clocks);
+    for (const s of shippers) s.start();
     // Warm up (JIT, prepared statements) on a few batches outside the measurement.
-    for (let k = 0; k < 10; k++) acks.send(batches[k]!);
-    await shipper.flush(30_000);
-    acks.take();
+    for (let k = 0; k < 10 * agents; k++) send(batches[k % batches.length]!);
+    await flush(30_000);
+    take();
 
-    // The burst: every batch at once, the collector as busy as it can be.
-    const cpuBefore = cpuSeconds(collector);
+    // The burst: every batch at once, the collectors as busy as they can be.
+    const cpuBefore = tier.cpu();
     const wallStart = performance.now();
-    for (const b of batches) acks.send(b);
-    if (!(await shipper.flush(300_000)))
-      throw new Error('the collector did not acknowledge every batch');
+    for (const b of batches) send(b);
+    if (!(await flush(300_000))) throw new Error('the collector did not acknowledge every batch');
     const wallS = (performance.now() - wallStart) / 1000;
-    const cpuS = cpuSeconds(collector) - cpuBefore;
-    const burst = acks.take();
+    const cpuAfter = tier.cpu();
+    const collectorS = cpuAfter.collectors - cpuBefore.collectors;
+    const databaseS = cpuAfter.database - cpuBefore.database;
+    const burst = take();
     const records = options.batches * options.edgesPerBatch;
 
     // The steady load: batches spread evenly at the offered rate, as agents' intervals
     // spread over time; the same batches again, under new sequence numbers and times.
     const perSecond = options.pacedRecordsPerS / options.edgesPerBatch;
     const count = Math.round(perSecond * options.pacedSeconds);
-    const pacedCpuBefore = cpuSeconds(collector);
+    const pacedCpuBefore = tier.cpu();
     const pacedStart = performance.now();
     for (let k = 0; k < count; k++) {
       const due = pacedStart + (k * 1000) / perSecond;
       const wait = due - performance.now();
       if (wait > 1) await sleep(wait);
-      acks.send(batches[k % batches.length]!);
+      send(batches[k % batches.length]!);
     }
-    if (!(await shipper.flush(300_000)))
+    if (!(await flush(300_000)))
       throw new Error('the collector did not acknowledge every paced batch');
     const pacedWallS = (performance.now() - pacedStart) / 1000;
-    const pacedCpuS = cpuSeconds(collector) - pacedCpuBefore;
-    const paced = acks.take();
+    const pacedCpuAfter = tier.cpu();
+    const pacedCpuS =
+      pacedCpuAfter.collectors -
+      pacedCpuBefore.collectors +
+      (pacedCpuAfter.database - pacedCpuBefore.database);
+    const paced = take();
     const pacedRecords = count * options.edgesPerBatch;
     return {
-      records_per_s_per_core: Math.round(records / cpuS),
+      records_per_s_per_core: Math.round(records / (collectorS + databaseS)),
+      records_per_s_per_collector_core: Math.round(records / collectorS),
       records,
       paced_ack_p99_ms: paced.p99,
       paced_ack_p50_ms: paced.p50,
@@ -236,11 +323,12 @@ async function ingestRound(
       burst_ack_p99_ms: burst.p99,
       burst_ack_p50_ms: burst.p50,
       records_per_s_wall: Math.round(records / wallS),
-      collector_cpu_s: Number(cpuS.toFixed(2)),
+      collector_cpu_s: Number(collectorS.toFixed(2)),
+      database_cpu_s: Number(databaseS.toFixed(2)),
     };
   } finally {
-    await shipper?.stop();
-    await collector?.stop();
+    for (const s of shippers) await s.stop();
+    await tier?.stop();
   }
 }
 
@@ -259,6 +347,8 @@ export async function benchIngest(options = DEFAULT_INGEST_BENCH): Promise<Inges
   ) as IngestRound;
   return {
     ...medians,
+    store: options.store ?? 'sqlite',
+    replicas: options.store === 'postgres' ? (options.replicas ?? 1) : 1,
     batches: options.batches,
     edges_per_batch: options.edgesPerBatch,
     rounds: options.rounds,
@@ -293,8 +383,8 @@ const range = (s: Spread) => `${s.min} to ${s.max}`;
 
 export function renderIngestBench(r: IngestBenchResult): string {
   return [
-    `Collector ingest: ${r.batches} batches x ${r.edges_per_batch} edge reports, gRPC decode to SQLite commit; medians of ${r.rounds} rounds (min to max)`,
-    `  records per second per core   ${r.records_per_s_per_core} (${range(r.spreads.records_per_s_per_core)}; collector CPU ${r.collector_cpu_s} s)`,
+    `Collector ingest: ${r.batches} batches x ${r.edges_per_batch} edge reports, gRPC decode to ${r.store === 'sqlite' ? 'SQLite commit' : `PostgreSQL commit, ${r.replicas} collectors`}; medians of ${r.rounds} rounds (min to max)`,
+    `  records per second per core   ${r.records_per_s_per_core} (${range(r.spreads.records_per_s_per_core)}; collector CPU ${r.collector_cpu_s} s${r.store === 'postgres' ? `, database ${r.database_cpu_s} s; ${r.records_per_s_per_collector_core} per core of the collectors alone` : ''})`,
     `  records per second, wall      ${r.records_per_s_wall}`,
     `  time to acknowledgement       p50 ${r.paced_ack_p50_ms} ms, p99 ${r.paced_ack_p99_ms} ms (${range(r.spreads.paced_ack_p99_ms)}) at ${r.paced_records_per_s} records/s offered (${r.paced_records_per_s_stored} stored/s, ${r.paced_us_per_record} us of collector CPU each)`,
     `  in the burst                  p50 ${r.burst_ack_p50_ms} ms, p99 ${r.burst_ack_p99_ms} ms (everything sent at once)`,

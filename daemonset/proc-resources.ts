@@ -50,7 +50,7 @@ export function readPeakRss(pid: number, procRoot = '/proc'): number | undefined
 
 let ticksPerSecond: number | undefined;
 
-function clockTicksPerSecond(): number {
+export function clockTicksPerSecond(): number {
   if (ticksPerSecond === undefined) {
     try {
       ticksPerSecond =

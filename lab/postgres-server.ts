@@ -95,9 +95,15 @@ const tail = (path: string) => {
  * Starts a cluster. `t` (a test's context, or `{ after }` of a suite) gets its stop; a
  * stop at the process's exit backs it up, for a run that ends before its hooks do.
  */
-export async function startPostgres(t?: {
-  after(fn: () => Promise<void> | void): unknown;
-}): Promise<Postgres> {
+export async function startPostgres(
+  t?: { after(fn: () => Promise<void> | void): unknown },
+  options: {
+    /** Writes forced to the disk as a real server's are (a benchmark's); else not (tests'). */
+    durable?: boolean;
+    /** shared_buffers (default 16MB: tests; a benchmark gives the server more). */
+    sharedBuffers?: string;
+  } = {},
+): Promise<Postgres> {
   const bin = postgresBinaries();
   const user = serverUser();
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-postgres-'));
@@ -197,11 +203,11 @@ export async function startPostgres(t?: {
           [
             ...['-D', data, '-k', dir],
             ...['-c', 'listen_addresses=127.0.0.1', '-c', `port=${port}`],
-            ...['-c', 'max_connections=100', '-c', 'shared_buffers=16MB'],
-            // Test-only, never for data anyone keeps: nothing is forced to the disk, so a
+            ...['-c', 'max_connections=100', '-c', `shared_buffers=${options.sharedBuffers ?? '16MB'}`],
+            // For tests, never for data anyone keeps: nothing is forced to the disk, so a
             // power loss could corrupt the cluster; a crash of the server alone cannot
             // (what it wrote is in the kernel's page cache), and it is gone at the end.
-            ...['-c', 'fsync=off', '-c', 'full_page_writes=off'],
+            ...(options.durable ? [] : ['-c', 'fsync=off', '-c', 'full_page_writes=off']),
           ],
           { ...asServer, stdio: ['ignore', out, out] },
         );

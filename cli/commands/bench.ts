@@ -48,7 +48,12 @@ const runners = {
   ),
   accuracy: runner((log) => benchAccuracy(undefined, log), renderAccuracyBench),
   ingest: runner(
-    (_log, { profile }) => benchIngest({ ...DEFAULT_INGEST_BENCH, profileDir: profile }),
+    (_log, { profile, args }) =>
+      benchIngest({
+        ...DEFAULT_INGEST_BENCH,
+        profileDir: profile,
+        ...ingestStore(args),
+      }),
     renderIngestBench,
   ),
   ui: runner(() => benchUi(), renderUiBench),
@@ -100,6 +105,10 @@ Options:
                 runs elsewhere); equal: both as plain processes
   --profile DIR ingest: the collector writes a CPU profile of each of its threads
                 there (node --cpu-prof; open in Chrome's DevTools or speedscope)
+  --store sqlite|postgres
+                ingest: one collector on SQLite (default), or collectors on one
+                PostgreSQL server (a throwaway one, writes forced to disk)
+  --replicas N  ingest --store postgres: collector processes (default 3)
   --agents N    scale: simulated agents (default 200)
   --intervals N scale: seconds measured, one batch per agent each (default 30)
   -h, --help    this text`,
@@ -109,6 +118,8 @@ Options:
     profile: { type: 'string' },
     agents: { type: 'string' },
     intervals: { type: 'string' },
+    store: { type: 'string' },
+    replicas: { type: 'string' },
   },
   async run(args) {
     if (args.positionals.length !== 1)
@@ -124,6 +135,11 @@ Options:
     const profile = args.values.profile;
     if (profile !== undefined && (typeof profile !== 'string' || name !== 'ingest'))
       throw new UsageError('--profile DIR is for bench ingest');
+    if (
+      (args.values.store !== undefined || args.values.replicas !== undefined) &&
+      name !== 'ingest'
+    )
+      throw new UsageError('--store and --replicas are for bench ingest');
     const result = await run((line) => console.error(`bench ${name}: ${line}`), {
       placement,
       profile: profile === undefined ? undefined : resolve(profile),
@@ -134,3 +150,18 @@ Options:
     return 0;
   },
 };
+
+/** bench ingest's --store and --replicas. */
+function ingestStore(args: Parsed): { store: 'sqlite' | 'postgres'; replicas: number } {
+  const given = args.values.store;
+  const store = requireOneOf(typeof given === 'string' ? given : 'sqlite', stores, '--store');
+  const text = args.values.replicas;
+  if (text !== undefined && store !== 'postgres')
+    throw new UsageError('--replicas is for --store postgres (SQLite has one writer)');
+  const replicas = text === undefined ? (store === 'postgres' ? 3 : 1) : Number(text);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 16)
+    throw new UsageError(`--replicas must be a whole number from 1 to 16, got '${text}'`);
+  return { store, replicas };
+}
+
+const stores = ['sqlite', 'postgres'] as const;

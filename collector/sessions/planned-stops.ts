@@ -17,6 +17,11 @@ export class PlannedStops {
     this.timers.set(id, timer);
   }
 
+  /** Is a timer set for this session? */
+  has(id: string): boolean {
+    return this.timers.has(id);
+  }
+
   cancel(id: string): void {
     clearTimeout(this.timers.get(id));
     this.timers.delete(id);

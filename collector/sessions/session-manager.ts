@@ -11,10 +11,10 @@ import type { Comparison, SessionSummary, StartSpec } from '../../proto/api.js';
 import { type LoadOrder, SessionExport, type SessionTarget } from '../../proto/gen/tollgate/v1.js';
 import { compileTarget } from '../../proto/target.js';
 import type { Queries } from '../queries.js';
-import type { CollectorStore } from '../store/collector-store.js';
+import type { CollectorStore, SessionCluster } from '../store/collector-store.js';
 import type { SessionRow } from '../store/session-rows.js';
 import { compareSessions } from './compare.js';
-import { Deliveries } from './deliveries.js';
+import { waitForDeliveries } from './deliveries.js';
 import { freezeResult } from './freeze-result.js';
 import { loadEndMs, loadOrders, placeLoad } from './load-placement.js';
 import { DEFAULT_LOAD_BUDGET_RPS, type LoadPolicy, LoadTargets } from './load-policy.js';
@@ -51,29 +51,47 @@ export interface SessionManagerOptions {
 
 export class SessionManager {
   private readonly stops = new PlannedStops();
-  private readonly deliveries = new Deliveries();
+  /** The generation of the target last given to this collector's agents. */
+  private pushedGeneration = -1;
+  /** A sync with the other collectors is under way (another's change heard). */
+  private syncing = false;
   /** Start, stop's change of state, delete and the resume at open, one at a time. */
   private readonly changes = new OneAtATime();
   /** The stops waiting for their data or freezing it (close waits for them). */
   private readonly finishing = new Set<Promise<void>>();
-  private generation = Date.now();
+  /** The sessions this collector is finishing (waiting for their data, freezing them). */
+  private readonly finishingIds = new Set<string>();
   private closed = false;
   private readonly loadTargets: LoadTargets;
 
-  private constructor(private readonly options: SessionManagerOptions) {
+  private constructor(
+    private readonly options: SessionManagerOptions,
+    /** The other collectors of the store, if any (collector-store.ts, SessionCluster). */
+    private readonly cluster: SessionCluster,
+  ) {
     this.loadTargets = new LoadTargets(options.loadPolicy?.targets);
   }
 
-  /** A manager over the store's sessions, with those a previous run left open resumed. */
+  /**
+   * A manager over the store's sessions, with those a previous run left open resumed, and
+   * kept in step with the other collectors of the store.
+   */
   static async open(options: SessionManagerOptions): Promise<SessionManager> {
-    const manager = new SessionManager(options);
-    await manager.changes.run(() => manager.resume());
+    const cluster = await options.store.sessionCluster(options.agents);
+    const manager = new SessionManager(options, cluster);
+    await manager.change(() => manager.resume());
+    cluster.onChange(() => manager.syncSoon());
     return manager;
+  }
+
+  /** A change of the sessions' state: one at a time here, and among the collectors. */
+  private change<T>(work: () => Promise<T>): Promise<T> {
+    return this.changes.run(() => this.cluster.exclusive(work));
   }
 
   /** Tells the manager an agent's batch was stored (called by ingest). */
   noteDelivered(agentId: string, intervalEndMs: number): void {
-    this.deliveries.note(agentId, intervalEndMs);
+    this.cluster.noteDelivered(agentId, intervalEndMs);
   }
 
   async list(): Promise<SessionSummary[]> {
@@ -86,8 +104,9 @@ export class SessionManager {
 
   async start(spec: StartSpec, nowMs = Date.now()): Promise<SessionSummary> {
     checkSpec(spec, this.loadTargets);
-    const id = await this.changes.run(async () => {
+    const id = await this.change(async () => {
       const rows = await this.options.store.sessions.list();
+      const connected = await this.cluster.connectedAgents();
       const running = rows.filter((r) => r.state === 'running');
       if (running.length >= SESSION_LIMITS.running)
         throw new SessionError(`${running.length} sessions are running; stop one first`, 409);
@@ -96,7 +115,7 @@ export class SessionManager {
         rows,
         leadMs: this.leadMs(),
         budgetRps: this.options.loadPolicy?.budgetRps ?? DEFAULT_LOAD_BUDGET_RPS,
-        agents: () => this.options.agents.connectedAgents(),
+        agents: () => connected,
       });
       let plannedEndMs = spec.durationS !== undefined ? nowMs + spec.durationS * 1000 : null;
       // Without a duration, a session with a load ends when its load has.
@@ -116,10 +135,7 @@ export class SessionManager {
       });
       if (!inserted) throw new SessionError(`a session with id ${id} exists already`, 409);
       await this.pushTarget();
-      if (placed) {
-        for (const [agentId, order] of loadOrders(id, placed))
-          this.options.agents.sendLoadOrder(agentId, order);
-      }
+      if (placed) await this.cluster.orderLoad(id, [...loadOrders(id, placed)]);
       if (plannedEndMs !== null) this.schedule(id, plannedEndMs);
       return id;
     });
@@ -133,7 +149,7 @@ export class SessionManager {
   }
 
   async remove(id: string, nowMs = Date.now()): Promise<void> {
-    await this.changes.run(async () => {
+    await this.change(async () => {
       const row = await this.row(id);
       if (row.state === 'running' || row.state === 'finishing')
         throw new SessionError(`session ${id} is ${row.state}; stop it first`, 409);
@@ -205,6 +221,7 @@ export class SessionManager {
     this.stops.clear();
     await this.changes.idle();
     await Promise.allSettled([...this.finishing]);
+    await this.cluster.close();
   }
 
   private leadMs(): number {
@@ -243,7 +260,7 @@ export class SessionManager {
    * got to first has nothing to do.
    */
   private async end(id: string, nowMs: number, strict: boolean): Promise<void> {
-    const finished = await this.changes.run(async () => {
+    const finished = await this.change(async () => {
       const row = await this.row(id);
       if (row.state !== 'running') {
         if (!strict) return undefined;
@@ -263,17 +280,57 @@ export class SessionManager {
     await finished?.done;
   }
 
-  /** The agents trace the union of the running sessions' targets (everything when none). */
+  /**
+   * The agents trace the union of the running sessions' targets (everything when none),
+   * under a new generation (the other collectors' agents get it at their next sync).
+   */
   private async pushTarget(): Promise<void> {
-    const selections = (await this.options.store.sessions.list())
+    this.setTarget(await this.options.store.sessions.list(), await this.cluster.nextGeneration());
+  }
+
+  private setTarget(rows: readonly SessionRow[], generation: number): void {
+    const selections = rows
       .filter((r) => r.state === 'running')
       .map((r) => fullTarget(storedSpec(r).target));
     const everything = selections.some((t) => compileTarget(t).everything);
-    this.generation += 1;
-    this.options.agents.setTarget({
-      selections: everything ? [] : selections,
-      generation: this.generation,
-    });
+    this.pushedGeneration = Math.max(this.pushedGeneration, generation);
+    this.options.agents.setTarget({ selections: everything ? [] : selections, generation });
+  }
+
+  /** A sync with the other collectors, unless one is under way. */
+  private syncSoon(): void {
+    if (this.syncing || this.closed) return;
+    this.syncing = true;
+    this.sync()
+      .catch((error: Error) => {
+        if (!this.closed) console.error(`tollgate collector: sessions' sync: ${error.message}`);
+      })
+      .finally(() => {
+        this.syncing = false;
+      });
+  }
+
+  /**
+   * What another collector of the store changed, taken up here: a newer target for this
+   * collector's agents, timers for the planned ends of sessions started there, and the
+   * results of sessions one left finishing when it went away.
+   */
+  private async sync(nowMs = Date.now()): Promise<void> {
+    const generation = await this.cluster.currentGeneration();
+    const rows = await this.options.store.sessions.list();
+    if (generation > this.pushedGeneration) this.setTarget(rows, generation);
+    const abandonedBefore = nowMs - (this.options.finishTimeoutMs ?? 15_000) - 30_000;
+    for (const row of rows) {
+      if (row.state === 'running' && row.plannedEndMs !== null && !this.stops.has(row.id))
+        this.schedule(row.id, row.plannedEndMs);
+      if (
+        row.state === 'finishing' &&
+        row.endMs !== null &&
+        row.endMs < abandonedBefore &&
+        !this.finishingIds.has(row.id)
+      )
+        this.finish(row.id).catch(() => {});
+    }
   }
 
   /**
@@ -281,7 +338,11 @@ export class SessionManager {
    * Counted among those finishing from its call, for close.
    */
   private finish(id: string): Promise<void> {
-    const done = this.waitAndFreeze(id).finally(() => this.finishing.delete(done));
+    this.finishingIds.add(id);
+    const done = this.waitAndFreeze(id).finally(() => {
+      this.finishing.delete(done);
+      this.finishingIds.delete(id);
+    });
     this.finishing.add(done);
     return done;
   }
@@ -290,9 +351,10 @@ export class SessionManager {
     const row = await this.row(id);
     const spec = storedSpec(row);
     const endMs = row.endMs ?? Date.now();
-    await this.deliveries.wait({
-      agents: this.options.agents.connectedAgents(),
+    await waitForDeliveries({
+      agents: await this.cluster.connectedAgents(),
       endMs,
+      delivered: (agents) => this.cluster.delivered(agents),
       loadReported: async () =>
         (await this.options.store.sessions.loadReportAgents(id)) >= spec.loadAgents.length,
       timeoutMs: this.options.finishTimeoutMs ?? 15_000,

@@ -4,7 +4,7 @@
 // as a server answers over the network; SQLite's answers are ready at once. One shared
 // test suite (test/collector/store-contract.test.ts) holds both to the same behaviour.
 import type { MeshSigns } from '../../proto/api.js';
-import type { Batch, LoadReport } from '../../proto/gen/tollgate/v1.js';
+import type { Batch, LoadOrder, LoadReport } from '../../proto/gen/tollgate/v1.js';
 import type { PeerNameRecord } from '../model/topology.js';
 import type { Aggregate } from './aggregate.js';
 import type { AgentInfo, EndInfo, HopSeriesInfo, ProcessInfo } from './identity-rows.js';
@@ -31,6 +31,42 @@ export interface SessionStore {
   /** How many agents have reported on a session's load so far. */
   loadReportAgents(id: string): Promise<number>;
   loadReports(id: string): Promise<{ agentId: string; report: LoadReport }[]>;
+}
+
+/** The agents shipping to this collector, as its ingest knows them. */
+export interface LocalAgents {
+  connectedAgents(): string[];
+  /** Sends a load order to one agent; false when it is not connected here. */
+  sendLoadOrder(agentId: string, order: LoadOrder): boolean;
+}
+
+/**
+ * What profiling sessions need of every collector that shares the store: one change of
+ * the sessions' state at a time, the agents connected to any of them and what each has
+ * delivered, load orders handed to agents wherever they are connected, and one sequence
+ * of trace-target generations, so that agents follow the same target whichever
+ * collector they ship to. One collector on SQLite is all of it by itself
+ * (local-session-cluster.ts); collectors on PostgreSQL coordinate through it
+ * (postgres/pg-session-cluster.ts).
+ */
+export interface SessionCluster {
+  /** Runs a change of the sessions' state with no other change under way, here or on another collector. */
+  exclusive<T>(work: () => Promise<T>): Promise<T>;
+  /** Agents shipping to any collector of the store now. */
+  connectedAgents(): Promise<string[]>;
+  /** Tells the cluster an agent's batch was stored here. */
+  noteDelivered(agentId: string, intervalEndMs: number): void;
+  /** The latest interval end each of these agents has delivered, to any collector. */
+  delivered(agentIds: readonly string[]): Promise<Map<string, number>>;
+  /** Hands each agent its load order, through whichever collector it is connected to. */
+  orderLoad(sessionId: string, orders: readonly [string, LoadOrder][]): Promise<void>;
+  /** A new trace-target generation, above every one before (on any collector). */
+  nextGeneration(): Promise<number>;
+  /** The latest generation given out (by any collector). */
+  currentGeneration(): Promise<number>;
+  /** Calls `listener` when another collector may have changed the sessions. */
+  onChange(listener: () => void): void;
+  close(): Promise<void>;
 }
 
 export interface CollectorStore {
@@ -94,6 +130,8 @@ export interface CollectorStore {
   ): Promise<void>;
   /** How many batches are remembered as stored (for tests and the metrics). */
   batchCount(): Promise<number>;
+  /** The sessions' coordination among the collectors of this store (SessionCluster). */
+  sessionCluster(agents: LocalAgents): Promise<SessionCluster>;
 
   close(): Promise<void>;
 }

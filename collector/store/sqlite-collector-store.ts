@@ -3,7 +3,8 @@
 // particular to a file on a disk (free pages, the write-ahead log) is reached through
 // `file`, by the disk guard.
 import type { Batch } from '../../proto/gen/tollgate/v1.js';
-import type { CollectorStore, SessionStore } from './collector-store.js';
+import type { CollectorStore, LocalAgents, SessionStore } from './collector-store.js';
+import { LocalSessionCluster } from './local-session-cluster.js';
 import type { ReadBudget } from './read-budget.js';
 import type { SeriesKind } from './series.js';
 import type { SessionRow, SessionRows } from './session-rows.js';
@@ -111,6 +112,9 @@ export class SqliteCollectorStore implements CollectorStore {
   }
   async batchCount() {
     return this.file.batchCount();
+  }
+  async sessionCluster(agents: LocalAgents) {
+    return new LocalSessionCluster(agents);
   }
   async close() {
     this.file.close();

@@ -14,8 +14,8 @@ import pg from 'pg';
 import { type CollectorProcess, startCollectorProcess } from '../../bench/tollgate-processes.js';
 import { Shipper } from '../../daemonset/shipping/shipper.js';
 import { type Postgres, startPostgres } from '../../lab/postgres-server.js';
-import type { TopologyResponse } from '../../proto/api.js';
-import type { Batch, Init } from '../../proto/gen/tollgate/v1.js';
+import type { SessionSummary, TopologyResponse } from '../../proto/api.js';
+import type { Batch, Control, Init } from '../../proto/gen/tollgate/v1.js';
 import { fromValues } from '../../proto/histogram.js';
 import { meshBatch, NODE, PER_INTERVAL, PROCESSES } from './mesh-batches.js';
 
@@ -304,4 +304,86 @@ test('PostgreSQL restarted under load: batches wait in the agents’ spools, and
     for (const q of seqs)
       assert.ok(inDb.has(`agent-${a}/${q}`), `agent-${a} ${q} acknowledged and stored`);
   });
+});
+
+test('a session started through one replica and stopped through another: every agent follows its target, its load ordered to agents wherever they ship', async (t) => {
+  const { file } = await database('sessions');
+  const tier = await replicas(t, file, 2);
+  // One agent on each replica, each remembering the controls it is sent.
+  const controls = [0, 1].map(() => [] as Control[]);
+  const shippers = [0, 1].map((k) => {
+    const s = shipper(`agent-${k}`, tier[k]!.grpcTarget);
+    s.on('control', (c: Control) => controls[k]!.push(c));
+    return s;
+  });
+  t.after(async () => {
+    for (const s of shippers) await s.stop();
+  });
+  // Both connected and known to both replicas (each says which agents it holds every second).
+  const deadline = Date.now() + 20_000;
+  while (!shippers.every((s) => s.stats().connected) && Date.now() < deadline) await sleep(50);
+  await sleep(2500);
+  const targets = (k: number) => controls[k]!.flatMap((c) => (c.target ? [c.target] : []));
+  const before = [0, 1].map((k) => targets(k).length);
+
+  const started = await fetch(`${tier[1]!.httpUrl}/api/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'across',
+      target: { namespaces: ['shop'] },
+      load: { urls: ['http://10.0.0.5/'], rps: 20, connections: 1, durationS: 2 },
+    }),
+  });
+  assert.equal(started.status, 201, await started.clone().text());
+  const session = (await started.json()) as SessionSummary;
+  assert.deepEqual(
+    [...session.loadAgents].sort(),
+    ['agent-0', 'agent-1'],
+    'both agents, wherever they ship',
+  );
+  // Each agent gets the session's target (the one on replica 0 through that replica's
+  // sync) under one generation, and its share of the load, ordered through its own replica.
+  const waitFor = async (what: string, ok: () => boolean) => {
+    const until = Date.now() + 10_000;
+    while (!ok() && Date.now() < until) await sleep(50);
+    assert.ok(ok(), what);
+  };
+  await waitFor('both agents have the new target', () =>
+    [0, 1].every((k) =>
+      targets(k)
+        .slice(before[k])
+        .some((g) => g.selections.length === 1),
+    ),
+  );
+  const latest = (k: number) => targets(k).at(-1)!;
+  assert.equal(latest(0).generation, latest(1).generation);
+  assert.deepEqual(latest(0).selections, latest(1).selections);
+  await waitFor('both agents have a load order', () =>
+    [0, 1].every((k) => controls[k]!.some((c) => c.load?.sessionId === session.id)),
+  );
+  for (const k of [0, 1])
+    assert.equal(
+      controls[k]!.filter((c) => c.load?.sessionId === session.id).length,
+      1,
+      `agent-${k}: one order`,
+    );
+
+  // Stopped through the other replica: the session ends once, and the agents trace everything again.
+  const stopped = await fetch(`${tier[0]!.httpUrl}/api/sessions/${session.id}/stop`, {
+    method: 'POST',
+  });
+  assert.equal(stopped.status, 200, await stopped.clone().text());
+  assert.equal(((await stopped.json()) as SessionSummary).state, 'stopped');
+  const listed = (await (
+    await fetch(`${tier[1]!.httpUrl}/api/sessions`)
+  ).json()) as SessionSummary[];
+  assert.deepEqual(
+    listed.map((s) => [s.id, s.state]),
+    [[session.id, 'stopped']],
+  );
+  await waitFor('both agents trace everything again', () =>
+    [0, 1].every((k) => latest(k).selections.length === 0),
+  );
+  assert.equal(latest(0).generation, latest(1).generation);
 });

@@ -21,6 +21,8 @@ export const LOCK = {
    * commit then sees the tuples of the commits before it, whichever replica made them.
    */
   tupleJoin: 6,
+  /** Changes of the profiling sessions' state, by one collector at a time (pg-session-cluster.ts). */
+  sessions: 7,
   /** Partitions made by one collector at a time (two making the same one would collide). */
   partitions: 5,
 } as const;

@@ -142,6 +142,21 @@ export function pgMigrations(tiers: readonly Tier[]): readonly string[] {
        sequence BIGINT NOT NULL,
        report BYTEA NOT NULL,
        PRIMARY KEY (session_id, agent_id, boot_id, sequence));
+     -- Sessions' coordination among collectors (pg-session-cluster.ts): which agents
+     -- each collector holds now, the load orders waiting for the collector that holds
+     -- their agent, and one sequence of trace-target generations for all.
+     CREATE TABLE collector_agents (
+       collector TEXT NOT NULL,
+       agent_id TEXT NOT NULL,
+       seen_ms BIGINT NOT NULL,
+       PRIMARY KEY (collector, agent_id));
+     CREATE TABLE load_orders (
+       session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+       agent_id TEXT NOT NULL,
+       body BYTEA NOT NULL,
+       sent_by TEXT,
+       PRIMARY KEY (session_id, agent_id));
+     CREATE SEQUENCE session_target_generation;
      ${seriesTables(tiers)}`,
   ];
 }

@@ -7,7 +7,12 @@
 import type pg from 'pg';
 import type { Batch } from '../../../proto/gen/tollgate/v1.js';
 import { type Aggregate, addRow, emptyAggregate } from '../aggregate.js';
-import type { CollectorStore, CommitStatus } from '../collector-store.js';
+import type {
+  CollectorStore,
+  CommitStatus,
+  LocalAgents,
+  SessionCluster,
+} from '../collector-store.js';
 import { LateRows } from '../late-rows.js';
 import { type ReadBudget, spend } from '../read-budget.js';
 import { RollupPacing } from '../rollup-pacing.js';
@@ -23,6 +28,7 @@ import { prunePg } from './pg-retention.js';
 import { rollUpPg } from './pg-rollups.js';
 import { migratePg, pgMigrations, pgSchemaVersion } from './pg-schema.js';
 import { eachSeriesRow, fold } from './pg-series.js';
+import { PgSessionCluster } from './pg-session-cluster.js';
 import { PgSessions } from './pg-sessions.js';
 
 export class PostgresStore implements CollectorStore {
@@ -39,6 +45,8 @@ export class PostgresStore implements CollectorStore {
 
   private constructor(
     private readonly pool: pg.Pool,
+    /** Where it is: the sessions' coordination opens a connection of its own there. */
+    private readonly url: string,
     options: StoreOptions,
   ) {
     this.tiers = tiers(options.retention);
@@ -64,11 +72,11 @@ export class PostgresStore implements CollectorStore {
     role: { reader?: boolean } = {},
   ): Promise<PostgresStore> {
     const pool = openPool(url, {
-      max: role.reader ? 2 : 6,
+      max: role.reader ? 2 : 10,
       applicationName: role.reader ? 'tollgate collector reads' : 'tollgate collector',
     });
     try {
-      const store = new PostgresStore(pool, options);
+      const store = new PostgresStore(pool, url, options);
       if (role.reader) {
         const found = await pgSchemaVersion(pool);
         const wanted = pgMigrations(store.tiers).length;
@@ -252,6 +260,10 @@ export class PostgresStore implements CollectorStore {
   async batchCount(): Promise<number> {
     const rows = await this.pool.query<{ n: number }>('SELECT COUNT(*) AS n FROM batches');
     return rows.rows[0]?.n ?? 0;
+  }
+
+  sessionCluster(agents: LocalAgents): Promise<SessionCluster> {
+    return PgSessionCluster.start(this.pool, this.url, agents);
   }
 
   async close(): Promise<void> {
