@@ -203,7 +203,12 @@ export async function startPostgres(
           [
             ...['-D', data, '-k', dir],
             ...['-c', 'listen_addresses=127.0.0.1', '-c', `port=${port}`],
-            ...['-c', 'max_connections=100', '-c', `shared_buffers=${options.sharedBuffers ?? '16MB'}`],
+            ...[
+              '-c',
+              'max_connections=100',
+              '-c',
+              `shared_buffers=${options.sharedBuffers ?? '16MB'}`,
+            ],
             // For tests, never for data anyone keeps: nothing is forced to the disk, so a
             // power loss could corrupt the cluster; a crash of the server alone cannot
             // (what it wrote is in the kernel's page cache), and it is gone at the end.
