@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
+import { WebSocket } from 'ws';
 import { type CollectorProcess, startCollectorProcess } from '../../bench/tollgate-processes.js';
 import { Shipper } from '../../daemonset/shipping/shipper.js';
 import { type Postgres, startPostgres } from '../../lab/postgres-server.js';
@@ -386,4 +387,33 @@ test('a session started through one replica and stopped through another: every a
     [0, 1].every((k) => latest(k).selections.length === 0),
   );
   assert.equal(latest(0).generation, latest(1).generation);
+});
+
+test('a viewer on one replica sees live what agents ship to another', async (t) => {
+  const { file } = await database('live');
+  const tier = await replicas(t, file, 2);
+  const ws = new WebSocket(`${tier[1]!.httpUrl.replace('http', 'ws')}/api/live`);
+  t.after(() => ws.close());
+  const messages: {
+    type: string;
+    edges?: { id: string }[];
+    upserted?: { edges: { id: string }[] };
+  }[] = [];
+  ws.on('message', (data) => messages.push(JSON.parse(String(data))));
+  const until = async (what: string, ok: () => boolean) => {
+    const deadline = Date.now() + 10_000;
+    while (!ok() && Date.now() < deadline) await sleep(50);
+    assert.ok(ok(), `${what}: ${JSON.stringify(messages.map((m) => m.type))}`);
+  };
+  await until('a snapshot', () => messages.length >= 1);
+  assert.equal(messages[0]!.type, 'snapshot');
+  assert.equal(messages[0]!.edges!.length, 0, 'nothing stored yet');
+  // Shipped to the other replica: the viewer's replica reads it from the shared store.
+  const s = shipper('agent-live', tier[0]!.grpcTarget);
+  t.after(() => s.stop());
+  s.send(meshBatch(1, Date.now() - 2000));
+  assert.ok(await s.flush(10_000));
+  await until('a delta with the new edges', () =>
+    messages.some((m) => m.type === 'delta' && (m.upserted?.edges.length ?? 0) >= 4),
+  );
 });
