@@ -10,9 +10,8 @@ import type {
   ProcessIdentity,
   ResourceSample,
 } from '../../proto/gen/tollgate/v1.js';
-import { meshLabels, NAMESPACE_MESH_LABELS, POD_MESH_LABELS } from '../../proto/mesh-signs.js';
 import { clockStepBack } from '../model/batch-interval.js';
-import { podId, processId } from '../model/ids.js';
+import { processId } from '../model/ids.js';
 import type { Row } from './aggregate.js';
 import { joinConnections } from './connection-join.js';
 import {
@@ -21,7 +20,16 @@ import {
   type ProcessCpuLast,
   processCpuDelta,
 } from './cpu-deltas.js';
-import { endIdentity, endRow, hopDirection, hopRow, socketPodId } from './report-rows.js';
+import {
+  agentCostRow,
+  endIdentity,
+  endRow,
+  hopDirection,
+  hopRow,
+  podSignsUpsert,
+  resourceRow,
+  socketPodId,
+} from './report-rows.js';
 import type { Rollups } from './rollup.js';
 import type { SeriesKind } from './series.js';
 import type { SeriesTables } from './series-tables.js';
@@ -109,17 +117,7 @@ export class BatchWriter {
         peer.name,
         seen,
       );
-    // Only the labels this collector reads as signs (validation bounded the rest).
-    for (const signs of batch.podSigns)
-      s.upsertPodSigns.run({
-        pod: podId(signs.namespace, signs.name),
-        namespaceLabels: JSON.stringify(meshLabels(signs.namespaceLabels, NAMESPACE_MESH_LABELS)),
-        labels: JSON.stringify(meshLabels(signs.labels, POD_MESH_LABELS)),
-        ownerKind: signs.ownerKind,
-        ownerName: signs.ownerName,
-        sidecarContainers: JSON.stringify(signs.sidecarContainers),
-        seen,
-      });
+    for (const signs of batch.podSigns) s.upsertPodSigns.run(podSignsUpsert(signs, seen));
     for (const edge of batch.edges)
       this.writeEdge(batch.node, edge, processOf(edge.process), bucket, seen);
     for (const hop of batch.hops) this.writeHop(hop, processOf(hop.process).id, bucket);
@@ -188,27 +186,14 @@ export class BatchWriter {
     const cpu = sample.cpuUserNs + sample.cpuSystemNs;
     const last = s.resourceLast.get(process) as ProcessCpuLast | undefined;
     const delta = processCpuDelta(cpu, seen, last, sample.startedInInterval);
-    this.writeSeries('resource', process, bucket, {
-      cpu_ns: delta.cpuNs,
-      rss_bytes_sum: sample.rssBytes,
-      samples: 1,
-      rss_bytes_max: sample.rssBytes,
-    });
+    this.writeSeries('resource', process, bucket, resourceRow(sample, delta.cpuNs));
     if (delta.advance) s.setResourceLast.run(process, cpu, seen);
   }
 
   private writeAgentCost(agent: number, bootId: string, cost: AgentCost, bucket: number): void {
     const s = this.statements;
     const delta = agentCpuDelta(cost, bootId, s.agentLast.get(agent) as AgentCpuLast | undefined);
-    this.writeSeries('agent', agent, bucket, {
-      agent_cpu_ns: delta.agentCpuNs,
-      runner_cpu_ns: delta.runnerCpuNs,
-      agent_rss_bytes_sum: cost.agentRssBytes,
-      runner_rss_bytes_sum: cost.runnerRssBytes,
-      samples: 1,
-      agent_rss_bytes_max: cost.agentRssBytes,
-      runner_rss_bytes_max: cost.runnerRssBytes,
-    });
+    this.writeSeries('agent', agent, bucket, agentCostRow(cost, delta));
     s.setAgentLast.run(agent, bootId, cost.agentCpuNs, cost.runnerCpuNs);
   }
 

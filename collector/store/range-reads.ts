@@ -1,11 +1,12 @@
 // Reads of the metric series over a time range: each part of the range from the tier
 // that answers it (planRange), merged into one aggregate per series, or per step of one
 // series over time. The merge is the same whichever tiers answer.
-import { type Aggregate, addRow, emptyAggregate } from './aggregate.js';
+import type { Aggregate } from './aggregate.js';
+import { addToStep, aggregateAt, stepsInOrder } from './aggregate-groups.js';
 import { type ReadBudget, spend } from './read-budget.js';
 import { type SeriesKind, seriesKind } from './series.js';
 import type { SeriesTables } from './series-tables.js';
-import { bucketStart, planRange, type Tier } from './tiers.js';
+import { planRange, type Tier } from './tiers.js';
 
 export class RangeReader {
   constructor(
@@ -32,14 +33,7 @@ export class RangeReader {
     const kind = seriesKind(name);
     const out = new Map<number, Aggregate>();
     const spans = planRange(fromMs, toMs, nowMs, this.tiers, this.rolledTo, toMs - fromMs);
-    const seriesOf = (_bucket: number, sid: number) => {
-      let aggregate = out.get(sid);
-      if (!aggregate) {
-        aggregate = emptyAggregate(kind);
-        out.set(sid, aggregate);
-      }
-      return aggregate;
-    };
+    const seriesOf = (_bucket: number, sid: number) => aggregateAt(out, kind, sid);
     for (const span of spans)
       this.series.fold(kind, span.tier.name, span.fromMs, span.toMs, null, seriesOf, budget);
     return out;
@@ -61,18 +55,9 @@ export class RangeReader {
     for (const span of planRange(fromMs, toMs, nowMs, this.tiers, this.rolledTo, stepMs)) {
       for (const row of this.series.rows(kind, span.tier.name, span.fromMs, span.toMs, sids)) {
         spend(budget);
-        if (!wanted.has(row.sid)) continue;
-        const start = bucketStart(row.bucket_ms, stepMs);
-        let aggregate = steps.get(start);
-        if (!aggregate) {
-          aggregate = emptyAggregate(kind);
-          steps.set(start, aggregate);
-        }
-        addRow(kind, aggregate, row);
+        if (wanted.has(row.sid)) addToStep(kind, steps, stepMs, row);
       }
     }
-    return [...steps.entries()]
-      .sort((a, b) => a[0] - b[0])
-      .map(([startMs, aggregate]) => ({ startMs, aggregate }));
+    return stepsInOrder(steps);
   }
 }

@@ -1,6 +1,6 @@
 // How many stored rows one request may read. A budget is counted down where rows are
-// read (series-tables.ts, range-reads.ts) and the request refused once it is spent, so a
-// range too long for its resolution fails fast instead of holding the reader.
+// read (fold-rows.ts, and each engine's range reads) and the request refused once it is
+// spent, so a range too long for its resolution fails fast instead of holding the reader.
 
 /** Rows one request may read, counted down as they are; see RangeTooLarge. */
 export interface ReadBudget {

@@ -1,9 +1,19 @@
 // What an agent's reports become in the store, whatever the engine: the series row of
-// an edge or a hop report (columns as series.ts names them, histograms encoded) and
-// the identity of the connection end or hop series it belongs to. Pure.
+// an edge or a hop report (columns as series.ts names them, histograms encoded), of a
+// resource sample or an agent's cost report (its CPU the difference cpu-deltas.ts works
+// out), the identity of the connection end or hop series it belongs to, and a
+// pod's mesh signs as the pod_signs table keeps them. Pure.
 import { WIRE_COUNTERS } from '../../proto/edge-metrics.js';
-import type { EdgeReport, HopReport, PodRef } from '../../proto/gen/tollgate/v1.js';
+import type {
+  AgentCost,
+  EdgeReport,
+  HopReport,
+  PodMeshSigns,
+  PodRef,
+  ResourceSample,
+} from '../../proto/gen/tollgate/v1.js';
 import { HOP_REPORT_COUNTERS } from '../../proto/hop-metrics.js';
+import { meshLabels, NAMESPACE_MESH_LABELS, POD_MESH_LABELS } from '../../proto/mesh-signs.js';
 import { podId } from '../model/ids.js';
 import type { Row } from './aggregate.js';
 import { encodeHistogram } from './histogram-blob.js';
@@ -55,6 +65,57 @@ export function hopRow(hop: HopReport): Row {
     request_hop: encodeHistogram(hop.requestHop),
     response_hop: encodeHistogram(hop.responseHop),
     added: encodeHistogram(hop.added),
+  };
+}
+
+/** A resource sample's row of its process's series, its CPU the interval's (processCpuDelta). */
+export function resourceRow(sample: ResourceSample, cpuNs: number): Row {
+  return {
+    cpu_ns: cpuNs,
+    rss_bytes_sum: sample.rssBytes,
+    samples: 1,
+    rss_bytes_max: sample.rssBytes,
+  };
+}
+
+/** An agent's cost report as a row of its agent's series, its CPU the interval's (agentCpuDelta). */
+export function agentCostRow(
+  cost: AgentCost,
+  cpu: { agentCpuNs: number; runnerCpuNs: number },
+): Row {
+  return {
+    agent_cpu_ns: cpu.agentCpuNs,
+    runner_cpu_ns: cpu.runnerCpuNs,
+    agent_rss_bytes_sum: cost.agentRssBytes,
+    runner_rss_bytes_sum: cost.runnerRssBytes,
+    samples: 1,
+    agent_rss_bytes_max: cost.agentRssBytes,
+    runner_rss_bytes_max: cost.runnerRssBytes,
+  };
+}
+
+/** A pod's mesh signs as the pod_signs table keeps them (labels, owner and containers as JSON). */
+export interface PodSignsUpsert {
+  pod: string;
+  namespaceLabels: string;
+  labels: string;
+  ownerKind: string;
+  ownerName: string;
+  sidecarContainers: string;
+  /** When they were seen: the latest wins. */
+  seen: number;
+}
+
+/** A pod's signs seen at `seen`: only the labels this collector reads as signs (validation bounded the rest). */
+export function podSignsUpsert(signs: PodMeshSigns, seen: number): PodSignsUpsert {
+  return {
+    pod: podId(signs.namespace, signs.name),
+    namespaceLabels: JSON.stringify(meshLabels(signs.namespaceLabels, NAMESPACE_MESH_LABELS)),
+    labels: JSON.stringify(meshLabels(signs.labels, POD_MESH_LABELS)),
+    ownerKind: signs.ownerKind,
+    ownerName: signs.ownerName,
+    sidecarContainers: JSON.stringify(signs.sidecarContainers),
+    seen,
   };
 }
 

@@ -12,6 +12,8 @@
 // that use them, are never more than maxHoldBackMs behind. Intervals are the agents'
 // clocks, compared with the collector's: an agent whose clock runs behind holds the
 // rollups back by as much, up to the bound. Pure.
+import type { Batch } from '../../proto/gen/tollgate/v1.js';
+import type { CommitStatus } from './collector-store.js';
 
 export interface RollupPacingOptions {
   /** The rollups' grace (ms): how long after a bucket ends before it may be rolled up. */
@@ -31,6 +33,21 @@ export class RollupPacing {
   /** A batch whose interval started at `intervalStartMs` was stored (committed). */
   noteStored(intervalStartMs: number): void {
     if (this.starts.length < STARTS_PER_PASS) this.starts.push(intervalStartMs);
+  }
+
+  /**
+   * A group of batches was committed with these statuses: notes those stored now, each at
+   * its interval's start (its end, or `nowMs`, when it has none).
+   */
+  noteGroup(
+    batches: readonly Pick<Batch, 'intervalStartUnixMs' | 'intervalEndUnixMs'>[],
+    statuses: readonly CommitStatus[],
+    nowMs: number,
+  ): void {
+    batches.forEach((batch, i) => {
+      if (statuses[i] === 'stored')
+        this.noteStored(batch.intervalStartUnixMs || batch.intervalEndUnixMs || nowMs);
+    });
   }
 
   /**

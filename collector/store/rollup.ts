@@ -1,7 +1,8 @@
 // Rolls the series up from each tier into the next coarser one (tiers.ts), and remembers
 // how far each tier is rolled: reads plan on it, retention never deletes past it, and a
 // late batch's rows also go into the rollups their bucket was already rolled into.
-import { type Aggregate, emptyAggregate, type Row } from './aggregate.js';
+import type { Row } from './aggregate.js';
+import { BucketGroups } from './aggregate-groups.js';
 import { LateRows } from './late-rows.js';
 import { SERIES, type SeriesKind } from './series.js';
 import type { SeriesTables } from './series-tables.js';
@@ -108,17 +109,9 @@ export class Rollups {
     for (let chunk = from; chunk < boundary; ) {
       const end = Math.min(boundary, chunk + ROLLUP_CHUNK_BUCKETS * target.bucketMs);
       for (const kind of SERIES) {
-        const groups = new Map<string, { bucket: number; sid: number; aggregate: Aggregate }>();
-        this.series.fold(kind, source.name, chunk, end, target.bucketMs, (bucket, sid) => {
-          const key = `${bucket}/${sid}`;
-          let group = groups.get(key);
-          if (!group) {
-            group = { bucket, sid, aggregate: emptyAggregate(kind) };
-            groups.set(key, group);
-          }
-          return group.aggregate;
-        });
-        for (const g of groups.values())
+        const groups = new BucketGroups(kind);
+        this.series.fold(kind, source.name, chunk, end, target.bucketMs, groups.into);
+        for (const g of groups.list())
           this.series.mergeInto(kind, target, g.bucket, g.sid, g.aggregate);
       }
       this.setRolledTo(target, end);

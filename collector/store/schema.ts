@@ -2,22 +2,23 @@
 // version is brought forward in one transaction per step; one opened by a newer version
 // is refused rather than guessed at.
 import type Database from 'better-sqlite3';
-import { columns, SERIES, type SeriesKind, tableName } from './series.js';
+import {
+  columnDefinition,
+  columnDefinitions,
+  columns,
+  SERIES,
+  type SeriesColumnTypes,
+  tableName,
+} from './series.js';
 import type { Tier } from './tiers.js';
 
-/** A series column's definition: counters and peaks default to 0, histograms to NULL. */
-function columnDefinition(kind: SeriesKind, column: string): string {
-  return kind.hists.includes(column) ? `${column} BLOB` : `${column} INTEGER NOT NULL DEFAULT 0`;
-}
+const COLUMN_TYPES: SeriesColumnTypes = { number: 'INTEGER', histogram: 'BLOB' };
 
 /** The series tables as the first version made them: without the columns added later. */
 function seriesTables(tiers: readonly Tier[]): string {
   const statements: string[] = [];
   for (const kind of SERIES) {
-    const cols = columns(kind)
-      .filter((c) => kind.since?.[c] === undefined)
-      .map((c) => columnDefinition(kind, c))
-      .join(', ');
+    const cols = columnDefinitions(kind, COLUMN_TYPES, (c) => kind.since?.[c] === undefined);
     for (const tier of tiers) {
       const table = tableName(kind, tier.name);
       // Raw rows are only ever inserted (one per report); rollups are merged into by key.
@@ -44,10 +45,7 @@ function addedTiers(
 ): string {
   const statements: string[] = [];
   for (const kind of SERIES) {
-    const cols = columns(kind)
-      .filter((c) => (kind.since?.[c] ?? 0) <= version)
-      .map((c) => columnDefinition(kind, c))
-      .join(', ');
+    const cols = columnDefinitions(kind, COLUMN_TYPES, (c) => (kind.since?.[c] ?? 0) <= version);
     for (const tier of tiers.filter((t) => names.includes(t.name)))
       statements.push(
         `CREATE TABLE ${tableName(kind, tier.name)} (bucket_ms INTEGER NOT NULL,
@@ -64,7 +62,7 @@ function addedColumns(tiers: readonly Tier[], version: number): string {
     for (const column of columns(kind).filter((c) => kind.since?.[c] === version))
       for (const tier of tiers)
         statements.push(
-          `ALTER TABLE ${tableName(kind, tier.name)} ADD COLUMN ${columnDefinition(kind, column)};`,
+          `ALTER TABLE ${tableName(kind, tier.name)} ADD COLUMN ${columnDefinition(kind, column, COLUMN_TYPES)};`,
         );
   return statements.join('\n');
 }

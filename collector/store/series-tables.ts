@@ -4,8 +4,9 @@
 
 import type Database from 'better-sqlite3';
 import { type Aggregate, addAggregate, addRow, emptyAggregate, type Row } from './aggregate.js';
-import { addEncoded, encodeHistogram } from './histogram-blob.js';
-import { type ReadBudget, spend } from './read-budget.js';
+import { addHistogramRow, addTotalsRow } from './fold-rows.js';
+import { encodeHistogram } from './histogram-blob.js';
+import type { ReadBudget } from './read-budget.js';
 import { columns, SERIES, type SeriesKind, tableName } from './series.js';
 import type { Sql } from './statements.js';
 import type { Tier } from './tiers.js';
@@ -95,13 +96,7 @@ export class SeriesTables {
       )
       .raw(true)
       .all(fromMs, toMs) as number[][];
-    for (const row of totals) {
-      spend(budget, row[2]!);
-      const aggregate = into(row[0]!, row[1]!);
-      let i = 3;
-      for (const c of kind.sums) aggregate.sums[c]! += row[i++]!;
-      for (const c of kind.maxes) aggregate.maxes[c] = Math.max(aggregate.maxes[c]!, row[i++]!);
-    }
+    for (const row of totals) addTotalsRow(kind, row, into, budget);
     if (kind.hists.length === 0) return;
     const blobs = this.sql
       .prepare(
@@ -111,16 +106,7 @@ export class SeriesTables {
       )
       .raw(true)
       .iterate(fromMs, toMs) as IterableIterator<(number | Uint8Array | null)[]>;
-    for (const row of blobs) {
-      const aggregate = into(row[0] as number, row[1] as number);
-      for (let k = 0; k < kind.hists.length; k++) {
-        const blob = row[k + 2];
-        if (blob instanceof Uint8Array) {
-          const c = kind.hists[k]!;
-          aggregate.hists[c] = addEncoded(aggregate.hists[c]!, blob);
-        }
-      }
-    }
+    for (const row of blobs) addHistogramRow(kind, row, into);
   }
 
   /** A tier's rows in [fromMs, toMs) of the series `sids`, whole, one at a time. */

@@ -107,6 +107,37 @@ export function columns(kind: SeriesKind): string[] {
   return [...kind.sums, ...kind.maxes, ...kind.hists];
 }
 
+/** One schema's SQL types for the series' columns. */
+export interface SeriesColumnTypes {
+  /** Counters and peaks. */
+  number: string;
+  /** Encoded histograms. */
+  histogram: string;
+}
+
+/** A series column's definition: counters and peaks default to 0, histograms to NULL. */
+export function columnDefinition(
+  kind: SeriesKind,
+  column: string,
+  types: SeriesColumnTypes,
+): string {
+  return kind.hists.includes(column)
+    ? `${column} ${types.histogram}`
+    : `${column} ${types.number} NOT NULL DEFAULT 0`;
+}
+
+/** The definitions of a kind's columns (those `keep` keeps), in columns() order, comma-separated. */
+export function columnDefinitions(
+  kind: SeriesKind,
+  types: SeriesColumnTypes,
+  keep: (column: string) => boolean = () => true,
+): string {
+  return columns(kind)
+    .filter(keep)
+    .map((c) => columnDefinition(kind, c, types))
+    .join(', ');
+}
+
 export function tableName(kind: SeriesKind, tier: string): string {
   return `m_${kind.name}_${tier}`;
 }

@@ -21,7 +21,8 @@ export interface SessionRow {
   error: string | null;
 }
 
-interface RawRow {
+/** A row of the sessions table as either engine reads it back (postgres/pg-sessions.ts too). */
+export interface RawSessionRow {
   id: string;
   name: string;
   state: SessionState;
@@ -34,7 +35,7 @@ interface RawRow {
   error: string | null;
 }
 
-const fromRaw = (r: RawRow): SessionRow => ({
+export const sessionRowOf = (r: RawSessionRow): SessionRow => ({
   id: r.id,
   name: r.name,
   state: r.state,
@@ -94,13 +95,13 @@ export class SessionRows {
   }
 
   get(id: string): SessionRow | undefined {
-    const row = this.statements.get.get(id) as RawRow | undefined;
-    return row ? fromRaw(row) : undefined;
+    const row = this.statements.get.get(id) as RawSessionRow | undefined;
+    return row ? sessionRowOf(row) : undefined;
   }
 
   /** Every session, newest first, without results (they can be large). */
   list(): SessionRow[] {
-    return (this.statements.list.all() as RawRow[]).map(fromRaw);
+    return (this.statements.list.all() as RawSessionRow[]).map(sessionRowOf);
   }
 
   remove(id: string): boolean {

@@ -184,10 +184,7 @@ export class Store {
         this.rollups.flushLate();
         return statuses;
       })();
-      batches.forEach((batch, i) => {
-        if (statuses[i] === 'stored')
-          this.pacing.noteStored(batch.intervalStartUnixMs || batch.intervalEndUnixMs || nowMs);
-      });
+      this.pacing.noteGroup(batches, statuses, nowMs);
       return statuses;
     } catch (error) {
       // What the writer remembered of the rows this transaction made went with it.

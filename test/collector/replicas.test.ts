@@ -199,8 +199,42 @@ function numbered(agent: number, k: number): Init<Batch> {
   };
 }
 
-/** What the database holds, counted by SQL of the test's own: batches per agent, and exchanges. */
-async function stored(url: string) {
+/** Batches each agent sends in the tests of failure below. */
+const BATCHES = 60;
+
+/**
+ * `count` agents, agent-0 on, each shipping to one of the replicas at random (and to the
+ * next when its own goes), stopped when the test ends.
+ */
+function agentsOf(
+  t: { after(fn: () => Promise<void>): void },
+  tier: CollectorProcess[],
+  count: number,
+): Shipper[] {
+  const targets = tier.map((c) => c.grpcTarget).join(',');
+  const shippers = Array.from({ length: count }, (_, a) => shipper(`agent-${a}`, targets, 3000));
+  t.after(async () => {
+    for (const s of shippers) await s.stop();
+  });
+  return shippers;
+}
+
+/** Sends each agent its BATCHES numbered batches, a round every `pauseMs`; `midway` runs a third of the way through. */
+async function sendAll(shippers: Shipper[], pauseMs: number, midway: () => void): Promise<void> {
+  for (let k = 0; k < BATCHES; k++) {
+    shippers.forEach((s, a) => {
+      s.send(numbered(a, k));
+    });
+    if (k === BATCHES / 3) midway();
+    await sleep(pauseMs);
+  }
+}
+
+/**
+ * Each of `agents` agents' BATCHES batches is in the database once, counted by SQL of the
+ * test's own: batches per agent and their sequences, edge rows and exchanges.
+ */
+async function assertStoredOnce(url: string, agents: number): Promise<void> {
   const batches = await sql<{ agent_id: string; n: number; distinct_seq: number }>(
     url,
     `SELECT agent_id, COUNT(*)::int AS n, COUNT(DISTINCT sequence)::int AS distinct_seq
@@ -210,32 +244,30 @@ async function stored(url: string) {
     url,
     'SELECT COALESCE(SUM(exchanges), 0)::float8 AS exchanges, COUNT(*)::int AS rows FROM m_end_raw',
   );
-  return { batches, exchanges: sums!.exchanges, rows: sums!.rows };
+  assert.deepEqual(
+    batches,
+    Array.from({ length: agents }, (_, a) => ({
+      agent_id: `agent-${a}`,
+      n: BATCHES,
+      distinct_seq: BATCHES,
+    })),
+  );
+  assert.equal(sums!.rows, agents * BATCHES * EDGES, 'one row per edge report: none twice');
+  assert.equal(sums!.exchanges, agents * BATCHES * EDGES * EXCHANGES);
 }
 
 test('a replica SIGKILLed mid-stream: its agents move to another, and every batch is stored once', async (t) => {
   const { url, file } = await database('kill');
   const tier = await replicas(t, file, 3);
   const AGENTS = 6;
-  const BATCHES = 60;
-  const targets = tier.map((c) => c.grpcTarget).join(',');
-  const shippers = Array.from({ length: AGENTS }, (_, a) => shipper(`agent-${a}`, targets, 3000));
-  t.after(async () => {
-    for (const s of shippers) await s.stop();
-  });
+  const shippers = agentsOf(t, tier, AGENTS);
   // Wait until each is connected, to know where it ships.
   const deadline = Date.now() + 20_000;
   while (!shippers.every((s) => s.stats().connected) && Date.now() < deadline) await sleep(20);
   const victim = tier[0]!;
   const onVictim = shippers.filter((s) => s.stats().target === victim.grpcTarget);
-  for (let k = 0; k < BATCHES; k++) {
-    shippers.forEach((s, a) => {
-      s.send(numbered(a, k));
-    });
-    // A third of the way through, the replica dies without a word.
-    if (k === BATCHES / 3) victim.signal('SIGKILL');
-    await sleep(10);
-  }
+  // A third of the way through, the replica dies without a word.
+  await sendAll(shippers, 10, () => victim.signal('SIGKILL'));
   await victim.exited;
   for (const s of shippers)
     assert.ok(await s.flush(60_000), `agent ${s.stats().target}: all acknowledged`);
@@ -244,29 +276,14 @@ test('a replica SIGKILLed mid-stream: its agents move to another, and every batc
     assert.ok(s.stats().reconnects >= 1);
   }
   t.diagnostic(`${onVictim.length} of ${AGENTS} agents were on the replica killed`);
-  const got = await stored(url);
-  assert.deepEqual(
-    got.batches,
-    Array.from({ length: AGENTS }, (_, a) => ({
-      agent_id: `agent-${a}`,
-      n: BATCHES,
-      distinct_seq: BATCHES,
-    })),
-  );
-  assert.equal(got.rows, AGENTS * BATCHES * EDGES, 'one row per edge report: none twice');
-  assert.equal(got.exchanges, AGENTS * BATCHES * EDGES * EXCHANGES);
+  await assertStoredOnce(url, AGENTS);
 });
 
 test('PostgreSQL restarted under load: batches wait in the agents’ spools, and nothing acknowledged is lost', async (t) => {
   const { url, file } = await database('restart');
   const tier = await replicas(t, file, 2);
   const AGENTS = 4;
-  const BATCHES = 60;
-  const targets = tier.map((c) => c.grpcTarget).join(',');
-  const shippers = Array.from({ length: AGENTS }, (_, a) => shipper(`agent-${a}`, targets, 3000));
-  t.after(async () => {
-    for (const s of shippers) await s.stop();
-  });
+  const shippers = agentsOf(t, tier, AGENTS);
   const acknowledged = shippers.map(() => new Set<number>());
   shippers.forEach((s, a) => {
     s.on('ack', (ack) => {
@@ -274,26 +291,12 @@ test('PostgreSQL restarted under load: batches wait in the agents’ spools, and
     });
   });
   let restarted: Promise<void> | undefined;
-  for (let k = 0; k < BATCHES; k++) {
-    shippers.forEach((s, a) => {
-      s.send(numbered(a, k));
-    });
-    if (k === BATCHES / 3) restarted = server.restart();
-    await sleep(15);
-  }
+  await sendAll(shippers, 15, () => {
+    restarted = server.restart();
+  });
   await restarted;
   for (const s of shippers) assert.ok(await s.flush(90_000), 'all acknowledged after the restart');
-  const got = await stored(url);
-  assert.deepEqual(
-    got.batches,
-    Array.from({ length: AGENTS }, (_, a) => ({
-      agent_id: `agent-${a}`,
-      n: BATCHES,
-      distinct_seq: BATCHES,
-    })),
-  );
-  assert.equal(got.rows, AGENTS * BATCHES * EDGES);
-  assert.equal(got.exchanges, AGENTS * BATCHES * EDGES * EXCHANGES);
+  await assertStoredOnce(url, AGENTS);
   // Every sequence an agent was told is stored is in the database (the shipper numbers from 1).
   const rows = await sql<{ agent_id: string; sequence: number }>(
     url,

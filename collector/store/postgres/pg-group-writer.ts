@@ -7,9 +7,8 @@
 // processes) in the same order and cannot deadlock on them.
 import type pg from 'pg';
 import { type Batch, LoadReport } from '../../../proto/gen/tollgate/v1.js';
-import { meshLabels, NAMESPACE_MESH_LABELS, POD_MESH_LABELS } from '../../../proto/mesh-signs.js';
 import { clockStepBack } from '../../model/batch-interval.js';
-import { podId, processId, tupleScope } from '../../model/ids.js';
+import { processId, tupleScope } from '../../model/ids.js';
 import type { CommitStatus } from '../collector-store.js';
 import { TUPLE_WINDOW_MS } from '../connection-join.js';
 import {
@@ -18,9 +17,19 @@ import {
   type ProcessCpuLast,
   processCpuDelta,
 } from '../cpu-deltas.js';
-import { SIDE_CODE } from '../identity-rows.js';
+import { type EndsRow, type HopSeriesRow, SIDE_CODE } from '../identity-rows.js';
 import type { LateRows } from '../late-rows.js';
-import { endIdentity, endRow, hopDirection, hopRow, socketPodId } from '../report-rows.js';
+import {
+  agentCostRow,
+  endIdentity,
+  endRow,
+  hopDirection,
+  hopRow,
+  type PodSignsUpsert,
+  podSignsUpsert,
+  resourceRow,
+  socketPodId,
+} from '../report-rows.js';
 import { SERIES, type SeriesKind } from '../series.js';
 import { bucketStart, type Tier } from '../tiers.js';
 import { LOCK, xactLock } from './pg-locks.js';
@@ -241,18 +250,7 @@ async function writeNames(client: pg.ClientBase, stored: readonly Batch[], nowMs
     string,
     { address: string; kind: string; namespace: string; name: string; seen: number }
   >();
-  const signs = new Map<
-    string,
-    {
-      pod: string;
-      ns: string;
-      labels: string;
-      kind: string;
-      owner: string;
-      sidecars: string;
-      seen: number;
-    }
-  >();
+  const signs = new Map<string, PodSignsUpsert>();
   for (const batch of stored) {
     const { seen } = batchTimes(batch, nowMs);
     for (const peer of batch.peers)
@@ -263,19 +261,10 @@ async function writeNames(client: pg.ClientBase, stored: readonly Batch[], nowMs
         name: peer.name,
         seen,
       });
-    // Only the labels this collector reads as signs (validation bounded the rest).
     for (const s of batch.podSigns) {
-      const pod = podId(s.namespace, s.name);
-      if ((signs.get(pod)?.seen ?? -Infinity) > seen) continue;
-      signs.set(pod, {
-        pod,
-        ns: JSON.stringify(meshLabels(s.namespaceLabels, NAMESPACE_MESH_LABELS)),
-        labels: JSON.stringify(meshLabels(s.labels, POD_MESH_LABELS)),
-        kind: s.ownerKind,
-        owner: s.ownerName,
-        sidecars: JSON.stringify(s.sidecarContainers),
-        seen,
-      });
+      const row = podSignsUpsert(s, seen);
+      if ((signs.get(row.pod)?.seen ?? -Infinity) > seen) continue;
+      signs.set(row.pod, row);
     }
   }
   if (peers.size > 0) {
@@ -308,11 +297,11 @@ async function writeNames(client: pg.ClientBase, stored: readonly Batch[], nowMs
        WHERE excluded.seen_ms >= pod_signs.seen_ms`,
       [
         list.map((s) => s.pod),
-        list.map((s) => s.ns),
+        list.map((s) => s.namespaceLabels),
         list.map((s) => s.labels),
-        list.map((s) => s.kind),
-        list.map((s) => s.owner),
-        list.map((s) => s.sidecars),
+        list.map((s) => s.ownerKind),
+        list.map((s) => s.ownerName),
+        list.map((s) => s.sidecarContainers),
         list.map((s) => s.seen),
       ],
     );
@@ -350,15 +339,7 @@ async function writeEnds(
   }
   if (all.size === 0) return new Map();
   const list = sorted(all);
-  const result = await client.query<{
-    id: number;
-    process: number;
-    side: number;
-    local_addr: string;
-    remote_addr: string;
-    port: number;
-    socket_pod: string;
-  }>(
+  const result = await client.query<EndsRow>(
     `INSERT INTO ends (process, side, local_addr, remote_addr, port, socket_pod, last_seen_ms)
      SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[], $5::int[], $6::text[], $7::bigint[])
      ON CONFLICT (process, side, local_addr, remote_addr, port, socket_pod)
@@ -403,12 +384,7 @@ async function writeHopSeries(
     }
   if (all.size === 0) return new Map();
   const list = sorted(all);
-  const result = await client.query<{
-    id: number;
-    process: number;
-    direction: number;
-    socket_pod: string;
-  }>(
+  const result = await client.query<HopSeriesRow>(
     `INSERT INTO hop_series (process, direction, socket_pod)
      SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::text[])
      ON CONFLICT (process, direction, socket_pod) DO UPDATE SET direction = excluded.direction
@@ -451,16 +427,7 @@ async function resourceRows(
     const { seen, bucket } = batchTimes(batch, nowMs);
     const cpu = sample.cpuUserNs + sample.cpuSystemNs;
     const delta = processCpuDelta(cpu, seen, last.get(process), sample.startedInInterval);
-    rows.push({
-      bucket,
-      sid: process,
-      row: {
-        cpu_ns: delta.cpuNs,
-        rss_bytes_sum: sample.rssBytes,
-        samples: 1,
-        rss_bytes_max: sample.rssBytes,
-      },
-    });
+    rows.push({ bucket, sid: process, row: resourceRow(sample, delta.cpuNs) });
     if (delta.advance) {
       last.set(process, { cpuNs: cpu, sampleMs: seen });
       moved.add(process);
@@ -509,15 +476,7 @@ async function agentRows(
     rows.push({
       bucket: batchTimes(batch, nowMs).bucket,
       sid: agent,
-      row: {
-        agent_cpu_ns: delta.agentCpuNs,
-        runner_cpu_ns: delta.runnerCpuNs,
-        agent_rss_bytes_sum: cost.agentRssBytes,
-        runner_rss_bytes_sum: cost.runnerRssBytes,
-        samples: 1,
-        agent_rss_bytes_max: cost.agentRssBytes,
-        runner_rss_bytes_max: cost.runnerRssBytes,
-      },
+      row: agentCostRow(cost, delta),
     });
     last.set(agent, {
       bootId: batch.bootId,

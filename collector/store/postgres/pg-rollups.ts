@@ -3,7 +3,7 @@
 // rollupData exclusively) while it folds a few buckets and moves the tier's mark, so a
 // commit's raw row is either folded or sees the new mark and is merged in as late.
 import type pg from 'pg';
-import { type Aggregate, emptyAggregate } from '../aggregate.js';
+import { BucketGroups } from '../aggregate-groups.js';
 import { ROLLUP_CHUNK_BUCKETS } from '../rollup.js';
 import { SERIES } from '../series.js';
 import { bucketStart, type Tier } from '../tiers.js';
@@ -73,17 +73,9 @@ async function rollChunk(
   }
   const end = Math.min(boundary, from + ROLLUP_CHUNK_BUCKETS * target.bucketMs);
   for (const kind of SERIES) {
-    const groups = new Map<string, { bucket: number; sid: number; aggregate: Aggregate }>();
-    await fold(client, kind, source.name, from, end, target.bucketMs, (bucket, sid) => {
-      const key = `${bucket}/${sid}`;
-      let group = groups.get(key);
-      if (!group) {
-        group = { bucket, sid, aggregate: emptyAggregate(kind) };
-        groups.set(key, group);
-      }
-      return group.aggregate;
-    });
-    await mergeInto(client, kind, target, [...groups.values()]);
+    const groups = new BucketGroups(kind);
+    await fold(client, kind, source.name, from, end, target.bucketMs, groups.into);
+    await mergeInto(client, kind, target, groups.list());
   }
   await setRolledTo(client, target, end, rolledTo);
   return true;

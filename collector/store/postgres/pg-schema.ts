@@ -3,23 +3,17 @@
 // metric series' tables (series.ts, one per kind and tier) are partitioned by time
 // (pg-partitions.ts), so retention drops whole partitions instead of deleting rows.
 import type pg from 'pg';
-import { columns, SERIES, type SeriesKind, tableName } from '../series.js';
+import { columnDefinitions, SERIES, type SeriesColumnTypes, tableName } from '../series.js';
 import type { Tier } from '../tiers.js';
 import { LOCK, LOCK_CLASS } from './pg-locks.js';
 
-/** A series column: counters and peaks as float8 (as exact as the numbers they come from), histograms as bytea. */
-function columnDefinition(kind: SeriesKind, column: string): string {
-  return kind.hists.includes(column)
-    ? `${column} BYTEA`
-    : `${column} DOUBLE PRECISION NOT NULL DEFAULT 0`;
-}
+/** Counters and peaks as float8 (as exact as the numbers they come from), histograms as bytea. */
+const COLUMN_TYPES: SeriesColumnTypes = { number: 'DOUBLE PRECISION', histogram: 'BYTEA' };
 
 function seriesTables(tiers: readonly Tier[]): string {
   const statements: string[] = [];
   for (const kind of SERIES) {
-    const cols = columns(kind)
-      .map((c) => columnDefinition(kind, c))
-      .join(', ');
+    const cols = columnDefinitions(kind, COLUMN_TYPES);
     for (const tier of tiers) {
       const table = tableName(kind, tier.name);
       // Raw rows are only inserted (one per report); rollup rows are merged into by key.

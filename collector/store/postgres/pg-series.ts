@@ -3,9 +3,11 @@
 // scans that reads and rollups are made of. Rows are fetched through a cursor, a few
 // thousand at a time, so a long range's histograms never sit in memory all at once.
 import type pg from 'pg';
-import { type Aggregate, addAggregate, addRow, emptyAggregate, type Row } from '../aggregate.js';
-import { addEncoded, encodeHistogram } from '../histogram-blob.js';
-import { type ReadBudget, spend } from '../read-budget.js';
+import { type Aggregate, addAggregate, addRow, type Row } from '../aggregate.js';
+import { BucketGroups } from '../aggregate-groups.js';
+import { addHistogramRow, addTotalsRow } from '../fold-rows.js';
+import { encodeHistogram } from '../histogram-blob.js';
+import type { ReadBudget } from '../read-budget.js';
 import { columns, type SeriesKind, tableName } from '../series.js';
 import type { Tier } from '../tiers.js';
 
@@ -76,25 +78,17 @@ export async function mergeInto(
 ): Promise<void> {
   if (adds.length === 0) return;
   const table = tableName(kind, tier.name);
-  const merged = new Map<string, { bucket: number; sid: number; aggregate: Aggregate }>();
-  for (const a of adds) {
-    const key = `${a.bucket}/${a.sid}`;
-    let m = merged.get(key);
-    if (!m) {
-      m = { bucket: a.bucket, sid: a.sid, aggregate: emptyAggregate(kind) };
-      merged.set(key, m);
-    }
-    addAggregate(kind, m.aggregate, a.aggregate);
-  }
-  const list = [...merged.values()];
+  const merged = new BucketGroups(kind);
+  for (const a of adds) addAggregate(kind, merged.into(a.bucket, a.sid), a.aggregate);
+  const list = merged.list();
   const existing = await client.query<Row & { bucket_ms: number; sid: number }>(
     `SELECT t.* FROM ${table} t JOIN unnest($1::bigint[], $2::bigint[]) AS k (b, s)
        ON t.bucket_ms = k.b AND t.sid = k.s`,
     [list.map((m) => m.bucket), list.map((m) => m.sid)],
   );
   for (const row of existing.rows) {
-    const m = merged.get(`${row.bucket_ms}/${row.sid}`);
-    if (m) addRow(kind, m.aggregate, row);
+    const aggregate = merged.get(row.bucket_ms, row.sid);
+    if (aggregate) addRow(kind, aggregate, row);
   }
   const cols = columns(kind);
   const rows: SeriesRow[] = list.map((m) => ({
@@ -177,13 +171,7 @@ export async function fold(
     values: [fromMs, toMs],
     rowMode: 'array',
   });
-  for (const row of totals.rows as number[][]) {
-    spend(budget, row[2]!);
-    const aggregate = into(row[0]!, row[1]!);
-    let i = 3;
-    for (const c of kind.sums) aggregate.sums[c]! += row[i++]!;
-    for (const c of kind.maxes) aggregate.maxes[c] = Math.max(aggregate.maxes[c]!, row[i++]!);
-  }
+  for (const row of totals.rows as number[][]) addTotalsRow(kind, row, into, budget);
   if (kind.hists.length === 0) return;
   await eachRow(
     client,
@@ -191,16 +179,7 @@ export async function fold(
      WHERE bucket_ms >= $1 AND bucket_ms < $2
      AND (${kind.hists.map((c) => `${c} IS NOT NULL`).join(' OR ')})`,
     [fromMs, toMs],
-    (row) => {
-      const aggregate = into(row[0] as number, row[1] as number);
-      for (let k = 0; k < kind.hists.length; k++) {
-        const blob = row[k + 2];
-        if (blob instanceof Uint8Array) {
-          const c = kind.hists[k]!;
-          aggregate.hists[c] = addEncoded(aggregate.hists[c]!, blob);
-        }
-      }
-    },
+    (row) => addHistogramRow(kind, row, into),
   );
 }
 

@@ -2,36 +2,9 @@
 // every collector on the database, so a session started through one replica is stopped,
 // listed and exported through any. Load reports are written with their batch (pg-group-writer.ts).
 import type pg from 'pg';
-import type { SessionState } from '../../../proto/api.js';
 import { LoadReport } from '../../../proto/gen/tollgate/v1.js';
 import type { SessionStore } from '../collector-store.js';
-import type { SessionRow } from '../session-rows.js';
-
-interface RawRow {
-  id: string;
-  name: string;
-  state: SessionState;
-  created_ms: number;
-  start_ms: number;
-  end_ms: number | null;
-  planned_end_ms: number | null;
-  spec: string;
-  result: Buffer | null;
-  error: string | null;
-}
-
-const fromRaw = (r: RawRow): SessionRow => ({
-  id: r.id,
-  name: r.name,
-  state: r.state,
-  createdMs: r.created_ms,
-  startMs: r.start_ms,
-  endMs: r.end_ms,
-  plannedEndMs: r.planned_end_ms,
-  spec: r.spec,
-  result: r.result ? new Uint8Array(r.result) : null,
-  error: r.error,
-});
+import { type RawSessionRow, type SessionRow, sessionRowOf } from '../session-rows.js';
 
 const bytes = (b: Uint8Array | null) =>
   b ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : null;
@@ -67,17 +40,17 @@ export class PgSessions implements SessionStore {
   }
 
   async get(id: string): Promise<SessionRow | undefined> {
-    const row = (await this.pool.query<RawRow>('SELECT * FROM sessions WHERE id = $1', [id]))
+    const row = (await this.pool.query<RawSessionRow>('SELECT * FROM sessions WHERE id = $1', [id]))
       .rows[0];
-    return row ? fromRaw(row) : undefined;
+    return row ? sessionRowOf(row) : undefined;
   }
 
   async list(): Promise<SessionRow[]> {
-    const rows = await this.pool.query<RawRow>(
+    const rows = await this.pool.query<RawSessionRow>(
       `SELECT id, name, state, created_ms, start_ms, end_ms, planned_end_ms, spec, NULL AS result, error
        FROM sessions ORDER BY start_ms DESC, id COLLATE "C"`,
     );
-    return rows.rows.map(fromRaw);
+    return rows.rows.map(sessionRowOf);
   }
 
   async remove(id: string): Promise<boolean> {

@@ -6,7 +6,8 @@
 // replica at a time rolls up and prunes (pg-locks.ts), and the others read its marks.
 import type pg from 'pg';
 import type { Batch } from '../../../proto/gen/tollgate/v1.js';
-import { type Aggregate, addRow, emptyAggregate } from '../aggregate.js';
+import type { Aggregate } from '../aggregate.js';
+import { addToStep, aggregateAt, stepsInOrder } from '../aggregate-groups.js';
 import type {
   CollectorStore,
   CommitStatus,
@@ -18,7 +19,7 @@ import { type ReadBudget, spend } from '../read-budget.js';
 import { RollupPacing } from '../rollup-pacing.js';
 import { type SeriesKind, seriesKind } from '../series.js';
 import type { StoreOptions } from '../store.js';
-import { bucketStart, planRange, type Tier, tiers } from '../tiers.js';
+import { planRange, type Tier, tiers } from '../tiers.js';
 import { batchTimes, readRolledTo, writeGroup } from './pg-group-writer.js';
 import * as identities from './pg-identities.js';
 import { LOCK, LOCK_CLASS } from './pg-locks.js';
@@ -112,10 +113,7 @@ export class PostgresStore implements CollectorStore {
       this.partitions.forget();
       throw error;
     }
-    batches.forEach((batch, i) => {
-      if (statuses[i] === 'stored')
-        this.pacing.noteStored(batch.intervalStartUnixMs || batch.intervalEndUnixMs || nowMs);
-    });
+    this.pacing.noteGroup(batches, statuses, nowMs);
     return statuses;
   }
 
@@ -186,14 +184,7 @@ export class PostgresStore implements CollectorStore {
   ): Promise<Map<number, Aggregate>> {
     const kind = seriesKind(name);
     const out = new Map<number, Aggregate>();
-    const seriesOf = (_bucket: number, sid: number) => {
-      let aggregate = out.get(sid);
-      if (!aggregate) {
-        aggregate = emptyAggregate(kind);
-        out.set(sid, aggregate);
-      }
-      return aggregate;
-    };
+    const seriesOf = (_bucket: number, sid: number) => aggregateAt(out, kind, sid);
     const spans = planRange(fromMs, toMs, nowMs, this.tiers, this.rolledTo, toMs - fromMs);
     await this.reading(async (client) => {
       for (const span of spans)
@@ -218,18 +209,10 @@ export class PostgresStore implements CollectorStore {
       for (const span of spans)
         await eachSeriesRow(client, kind, span.tier.name, span.fromMs, span.toMs, sids, (row) => {
           spend(budget);
-          const start = bucketStart(row.bucket_ms, stepMs);
-          let aggregate = steps.get(start);
-          if (!aggregate) {
-            aggregate = emptyAggregate(kind);
-            steps.set(start, aggregate);
-          }
-          addRow(kind, aggregate, row);
+          addToStep(kind, steps, stepMs, row);
         });
     });
-    return [...steps.entries()]
-      .sort((a, b) => a[0] - b[0])
-      .map(([startMs, aggregate]) => ({ startMs, aggregate }));
+    return stepsInOrder(steps);
   }
 
   ends(ids?: readonly number[]) {
