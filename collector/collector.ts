@@ -186,61 +186,65 @@ export class Collector {
         this.set(queue.depthBytes);
       },
     });
-    ingest = await IngestServer.start({
-      host: options.grpc.host,
-      port: options.grpc.port,
-      store,
-      queue,
-      token: options.credentials?.ingest,
-      tls: options.tls,
-      maxMessageBytes: options.maxMessageBytes,
-      admit: () => guard?.refusal(),
-      onStoreError: (error) => guard?.noteFailure(error),
-      onBatch: (outcome, _error, batch) => {
-        batches.inc({ outcome });
-        if (outcome === 'stored' && batch && clockStepBack(batch)) clockSteps.inc();
-        if (outcome === 'stored' && batch) {
-          metrics.add(batch);
-          options.onStored?.(batch);
-        }
-        if (outcome !== 'rejected' && batch)
-          sessions?.noteDelivered(batch.agentId, batch.intervalEndUnixMs);
-      },
-    });
-    sessions = await SessionManager.open({
-      store,
-      queries,
-      agents: ingest,
-      finishTimeoutMs: options.sessionFinishTimeoutMs,
-      loadPolicy: options.loadPolicy,
-    });
-    const reader: Reader =
-      options.database === ':memory:'
-        ? new InlineReader(queries)
-        : new WorkerReader({ database: options.database, store: options.store });
-    const http = await buildHttpApp({
-      reader,
-      // Reads that fail for good (the read worker crashing in a row) make it unhealthy.
-      healthy: () => reader.failure === undefined,
-      sessions,
-      metrics,
-      registry,
-      credentials: options.credentials,
-      webRoot: options.webRoot ?? DEFAULT_WEB_ROOT,
-      liveIntervalMs: options.liveIntervalMs,
-      liveWindowMs: options.liveWindowMs,
-      allowedHosts: options.allowedHosts,
-    });
+    let reader: Reader | undefined;
+    let http: FastifyInstance | undefined;
     let httpUrl: string;
     try {
+      ingest = await IngestServer.start({
+        host: options.grpc.host,
+        port: options.grpc.port,
+        store,
+        queue,
+        token: options.credentials?.ingest,
+        tls: options.tls,
+        maxMessageBytes: options.maxMessageBytes,
+        admit: () => guard?.refusal(),
+        onStoreError: (error) => guard?.noteFailure(error),
+        onBatch: (outcome, _error, batch) => {
+          batches.inc({ outcome });
+          if (outcome === 'stored' && batch && clockStepBack(batch)) clockSteps.inc();
+          if (outcome === 'stored' && batch) {
+            metrics.add(batch);
+            options.onStored?.(batch);
+          }
+          if (outcome !== 'rejected' && batch)
+            sessions?.noteDelivered(batch.agentId, batch.intervalEndUnixMs);
+        },
+      });
+      sessions = await SessionManager.open({
+        store,
+        queries,
+        agents: ingest,
+        finishTimeoutMs: options.sessionFinishTimeoutMs,
+        loadPolicy: options.loadPolicy,
+      });
+      const reads: Reader =
+        options.database === ':memory:'
+          ? new InlineReader(queries)
+          : new WorkerReader({ database: options.database, store: options.store });
+      reader = reads;
+      http = await buildHttpApp({
+        reader: reads,
+        // Reads that fail for good (the read worker crashing in a row) make it unhealthy.
+        healthy: () => reads.failure === undefined,
+        sessions,
+        metrics,
+        registry,
+        credentials: options.credentials,
+        webRoot: options.webRoot ?? DEFAULT_WEB_ROOT,
+        liveIntervalMs: options.liveIntervalMs,
+        liveWindowMs: options.liveWindowMs,
+        allowedHosts: options.allowedHosts,
+      });
       httpUrl = await http.listen({ host: options.http.host, port: options.http.port });
     } catch (error) {
-      // The port is taken (or the like): undo what was started, then say why.
+      // A port taken, the store unreachable for the sessions: undo what was started, then
+      // say why (a process left with its ingest up and no API would look alive).
       stopProcessMetrics();
-      await sessions.close();
-      await ingest.stop();
-      await http.close();
-      await reader.close();
+      await sessions?.close();
+      await ingest?.stop();
+      await http?.close();
+      await reader?.close();
       await store.close();
       throw error;
     }

@@ -147,6 +147,13 @@ export function validateBatch(
   // data is real, so it is kept, at its end, and counted (clockStepBack), not refused.
   if (batch.intervalStartUnixMs < 0 || batch.intervalEndUnixMs < 0)
     return 'interval times must not be negative';
+  // Past 2^53 ms (the year 287396) a time is no longer exact as a number; the stores key
+  // rows by it (PostgreSQL's partitions too, which would fail the whole group over it).
+  if (
+    !Number.isSafeInteger(batch.intervalStartUnixMs) ||
+    !Number.isSafeInteger(batch.intervalEndUnixMs)
+  )
+    return 'interval times must be whole milliseconds below 2^53';
   for (const [list, name] of [
     [batch.processes, 'processes'],
     [batch.edges, 'edges'],

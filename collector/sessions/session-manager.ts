@@ -79,7 +79,12 @@ export class SessionManager {
   static async open(options: SessionManagerOptions): Promise<SessionManager> {
     const cluster = await options.store.sessionCluster(options.agents);
     const manager = new SessionManager(options, cluster);
-    await manager.change(() => manager.resume());
+    try {
+      await manager.change(() => manager.resume());
+    } catch (error) {
+      await manager.close();
+      throw error;
+    }
     cluster.onChange(() => manager.syncSoon());
     return manager;
   }
@@ -348,7 +353,16 @@ export class SessionManager {
   }
 
   private async waitAndFreeze(id: string): Promise<void> {
-    const row = await this.row(id);
+    // One collector finishes a session; another that finds it finishing (at its start, or
+    // as abandoned) leaves it be, and one that gets it after finds it finished.
+    await this.cluster.finishing(id, async () => {
+      const row = await this.row(id);
+      if (row.state === 'finishing') await this.waitAndFreezeRow(row);
+    });
+  }
+
+  private async waitAndFreezeRow(row: SessionRow): Promise<void> {
+    const id = row.id;
     const spec = storedSpec(row);
     const endMs = row.endMs ?? Date.now();
     await waitForDeliveries({

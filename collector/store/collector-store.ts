@@ -52,6 +52,11 @@ export interface LocalAgents {
 export interface SessionCluster {
   /** Runs a change of the sessions' state with no other change under way, here or on another collector. */
   exclusive<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` (waiting for a session's data and freezing its result) unless another
+   * collector is doing it for that session now.
+   */
+  finishing(sessionId: string, work: () => Promise<void>): Promise<void>;
   /** Agents shipping to any collector of the store now. */
   connectedAgents(): Promise<string[]>;
   /** Tells the cluster an agent's batch was stored here. */

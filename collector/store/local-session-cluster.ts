@@ -14,6 +14,9 @@ export class LocalSessionCluster implements SessionCluster {
   exclusive<T>(work: () => Promise<T>): Promise<T> {
     return work();
   }
+  finishing(_sessionId: string, work: () => Promise<void>): Promise<void> {
+    return work();
+  }
   async connectedAgents() {
     return this.agents.connectedAgents();
   }

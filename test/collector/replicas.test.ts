@@ -330,6 +330,7 @@ test('a session started through one replica and stopped through another: every a
   const targets = (k: number) => controls[k]!.flatMap((c) => (c.target ? [c.target] : []));
   const before = [0, 1].map((k) => targets(k).length);
 
+  const startedAt = Date.now();
   const started = await fetch(`${tier[1]!.httpUrl}/api/sessions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -362,6 +363,9 @@ test('a session started through one replica and stopped through another: every a
   );
   const latest = (k: number) => targets(k).at(-1)!;
   assert.equal(latest(0).generation, latest(1).generation);
+  // From the clock, as a collector on SQLite gives them: agents that followed one before
+  // must not take these for older.
+  assert.ok(latest(0).generation >= startedAt, `generation ${latest(0).generation}`);
   assert.deepEqual(latest(0).selections, latest(1).selections);
   await waitFor('both agents have a load order', () =>
     [0, 1].every((k) => controls[k]!.some((c) => c.load?.sessionId === session.id)),

@@ -107,3 +107,17 @@ test('unknown enum values are refused by name, positive or negative', () => {
   const method = (value: number) => value as unknown as 'HOP_METHOD_ARRIVAL_TO_FORWARD';
   assert.equal(problem({ hops: [{ ...hop, method: method(-1) }] }), 'hops[0].method is -1');
 });
+
+test('interval times past 2^53 ms, no longer exact as numbers, are refused', () => {
+  const now = 1_700_000_000_000;
+  assert.equal(problem({ intervalStartUnixMs: now, intervalEndUnixMs: now + 1000 }), undefined);
+  // 2^60 on the wire decodes to a number that is not a safe integer.
+  assert.equal(
+    problem({ intervalStartUnixMs: now, intervalEndUnixMs: 2 ** 60 }),
+    'interval times must be whole milliseconds below 2^53',
+  );
+  assert.equal(
+    problem({ intervalStartUnixMs: 2 ** 53, intervalEndUnixMs: now }),
+    'interval times must be whole milliseconds below 2^53',
+  );
+});

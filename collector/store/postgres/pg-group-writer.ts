@@ -70,18 +70,23 @@ export async function writeGroup(
   await client.query(xactLock(LOCK.rollupData, true));
   const rolledTo = await readRolledTo(client);
 
+  // In key order, as every table here: two collectors claiming the same replays (an
+  // agent that moved) then wait for each other rather than deadlock.
+  const byKey = [...batches].sort((a, b) =>
+    batchKey(a) < batchKey(b) ? -1 : batchKey(a) > batchKey(b) ? 1 : 0,
+  );
   const claimed = await client.query<{ agent_id: string; boot_id: string; sequence: number }>(
     `INSERT INTO batches (agent_id, boot_id, sequence, stored_ms, interval_end_ms, records)
      SELECT a, b, s, $4, e, r FROM unnest($1::text[], $2::text[], $3::bigint[], $5::bigint[], $6::int[])
        AS v (a, b, s, e, r)
      ON CONFLICT DO NOTHING RETURNING agent_id, boot_id, sequence`,
     [
-      batches.map((b) => b.agentId),
-      batches.map((b) => b.bootId),
-      batches.map((b) => b.sequence),
+      byKey.map((b) => b.agentId),
+      byKey.map((b) => b.bootId),
+      byKey.map((b) => b.sequence),
       nowMs,
-      batches.map((b) => batchTimes(b, nowMs).seen),
-      batches.map((b) => b.edges.length + b.hops.length + b.resources.length),
+      byKey.map((b) => batchTimes(b, nowMs).seen),
+      byKey.map((b) => b.edges.length + b.hops.length + b.resources.length),
     ],
   );
   // The first of a group's copies of one batch is the one stored.

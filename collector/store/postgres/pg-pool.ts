@@ -16,6 +16,21 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
+/**
+ * Bounds on what one collector can hold up for the others. A collector whose node dies or
+ * is cut off mid-transaction holds its locks (a connection join, the rollups' shared
+ * lock) until the server notices: without these, hours (the kernel's keepalive). Its
+ * transaction is ended after a minute idle, its connection found dead within a minute,
+ * and no wait for a lock lasts more than 30 s (the commit fails, and its agents replay).
+ */
+export const SESSION_SETTINGS = [
+  '-c idle_in_transaction_session_timeout=60000',
+  '-c lock_timeout=30000',
+  '-c tcp_keepalives_idle=20',
+  '-c tcp_keepalives_interval=10',
+  '-c tcp_keepalives_count=3',
+].join(' ');
+
 export interface PoolOptions {
   /** Connections at most (a writer needs few: commits run one at a time). */
   max?: number;
@@ -32,6 +47,8 @@ export function openPool(url: string, options: PoolOptions): pg.Pool {
     // A server that does not answer fails the caller, who retries (agents spool).
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    options: SESSION_SETTINGS,
   });
   // A connection's error (the server restarted) must not end the process. An idle one's
   // comes through the pool, which drops it; one in use says so on its client, and its

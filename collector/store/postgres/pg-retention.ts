@@ -49,6 +49,11 @@ export async function prunePg(
       [oldest],
     );
     await client.query('DELETE FROM peer_names WHERE seen_ms < $1', [oldest]);
+    // Collectors that went away without a word (a new id each start) leave their agents' rows.
+    await client.query(
+      'DELETE FROM collector_agents WHERE seen_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $1',
+      [3_600_000],
+    );
     await client.query('DELETE FROM pod_signs WHERE seen_ms < $1', [oldest]);
   });
 }

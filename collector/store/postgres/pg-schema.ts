@@ -53,6 +53,8 @@ export function pgMigrations(tiers: readonly Tier[]): readonly string[] {
        records INTEGER NOT NULL,
        PRIMARY KEY (agent_id, boot_id, sequence));
      CREATE INDEX batches_stored ON batches (stored_ms);
+     -- What each agent has delivered, for the sessions' wait (pg-session-cluster.ts).
+     CREATE INDEX batches_agent_end ON batches (agent_id, interval_end_ms);
      CREATE TABLE processes (
        id BIGSERIAL PRIMARY KEY,
        key TEXT NOT NULL UNIQUE,

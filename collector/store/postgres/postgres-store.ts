@@ -19,7 +19,7 @@ import { type ReadBudget, spend } from '../read-budget.js';
 import { RollupPacing } from '../rollup-pacing.js';
 import { type SeriesKind, seriesKind } from '../series.js';
 import type { StoreOptions } from '../store.js';
-import { planRange, type Tier, tiers } from '../tiers.js';
+import { HOUR_MS, planRange, type Tier, tiers } from '../tiers.js';
 import { batchTimes, readRolledTo, writeGroup } from './pg-group-writer.js';
 import * as identities from './pg-identities.js';
 import { LOCK, LOCK_CLASS } from './pg-locks.js';
@@ -37,6 +37,7 @@ export class PostgresStore implements CollectorStore {
   readonly tiers: readonly Tier[];
   readonly sessions: PgSessions;
   private rolledTo = new Map<Tier['name'], number>();
+  private locks: pg.Pool | undefined;
   private readonly late: LateRows;
   private readonly partitions: Partitions;
   private readonly pacing: RollupPacing;
@@ -131,13 +132,20 @@ export class PostgresStore implements CollectorStore {
    * which runs even when the rollups fail.
    */
   async maintain(nowMs = Date.now()): Promise<void> {
-    const holder = await this.pool.connect();
+    const holder = await this.lockPool().connect();
     let failure: unknown;
     try {
       const got = await holder.query<{ ok: boolean }>(
         `SELECT pg_try_advisory_lock(${LOCK_CLASS}, ${LOCK.maintenance}) AS ok`,
       );
-      if (!got.rows[0]?.ok) return;
+      if (!got.rows[0]?.ok) {
+        // Another collector rolls up: its marks are what this one's reads plan on.
+        await this.refreshRollups();
+        return;
+      }
+      // This hour's and the next hour's partitions, made here rather than by the first
+      // commit that needs them: making one locks its table, and commits wait for it.
+      await this.partitions.ensure([nowMs, nowMs + HOUR_MS]);
       try {
         const toMs = Math.min(this.pacing.rollUpTo(nowMs), nowMs - this.graceMs);
         this.rolledTo = await rollUpPg(this.pool, this.tiers, toMs, this.budgetMs);
@@ -246,10 +254,22 @@ export class PostgresStore implements CollectorStore {
   }
 
   sessionCluster(agents: LocalAgents): Promise<SessionCluster> {
-    return PgSessionCluster.start(this.pool, this.url, agents);
+    return PgSessionCluster.start(this.pool, this.lockPool(), this.url, agents);
+  }
+
+  /**
+   * Connections that hold a session-level lock (maintenance, a change of the sessions,
+   * a session being finished) while the work it guards runs on the pool's: apart, so
+   * that holders waiting for the pool can never leave their own work nowhere to run.
+   * Opened when first needed (a reader needs none).
+   */
+  private lockPool(): pg.Pool {
+    this.locks ??= openPool(this.url, { max: 24, applicationName: 'tollgate collector locks' });
+    return this.locks;
   }
 
   async close(): Promise<void> {
+    await this.locks?.end();
     await this.pool.end();
   }
 }
