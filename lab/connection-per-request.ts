@@ -20,6 +20,8 @@ export interface ConnectionPerRequestResult {
   /** Each request's start, epoch milliseconds (this machine's clock, as the caller's). */
   starts: number[];
   outcomes: ('ok' | 'error' | 'timeout')[];
+  /** Why each request that erred did, by its index: the socket error's code, or the HTTP status. */
+  errors: Record<string, string>;
 }
 
 export const CONNECTION_PER_REQUEST_LIMITS = { maxCount: 100_000, maxDurationS: 600 };
@@ -37,12 +39,13 @@ export function connectionPerRequestScript(o: ConnectionPerRequestOptions): stri
   const http = require('node:http');
   const count = ${o.count}, timeoutMs = ${o.timeoutMs};
   const starts = new Array(count).fill(0), outcomes = new Array(count).fill('timeout');
+  const errors = {};
   let ended = 0, reported = false;
   function report() {
     if (reported) return;
     reported = true;
     const ok = outcomes.filter((x) => x === 'ok').length;
-    console.log(JSON.stringify({ ok, failed: count - ok, starts, outcomes }));
+    console.log(JSON.stringify({ ok, failed: count - ok, starts, outcomes, errors }));
     process.exit(0);
   }
   function one(i) {
@@ -57,12 +60,15 @@ export function connectionPerRequestScript(o: ConnectionPerRequestOptions): stri
     // agent: false is a connection of its own, closed after the reply (Connection: close).
     const req = http.get(${JSON.stringify(url.href)}, { agent: false }, (res) => {
       res.resume();
-      res.on('end', () => end(res.statusCode === 200 ? 'ok' : 'error'));
-      res.on('error', () => end('error'));
+      res.on('end', () => {
+        if (res.statusCode !== 200) errors[i] = 'HTTP ' + res.statusCode;
+        end(res.statusCode === 200 ? 'ok' : 'error');
+      });
+      res.on('error', (e) => { errors[i] = e.code || e.message; end('error'); });
     });
     const timer = setTimeout(() => { end('timeout'); req.destroy(); }, timeoutMs);
     req.on('close', () => clearTimeout(timer));
-    req.on('error', () => end('error'));
+    req.on('error', (e) => { errors[i] = e.code || e.message; end('error'); });
   }
   for (let i = 0; i < count; i++) setTimeout(() => one(i), (i * 1000) / ${o.rate});
   // Whatever happens, a result by then: requests still open count as timeouts.
