@@ -1,6 +1,6 @@
 // Writes one validated batch into SQLite: its agent, processes, peer names and pods' mesh
 // signs, a series row for each edge, hop, resource sample and agent cost report
-// (report-rows.ts), the connection tuples that join ends, and the batch's identity that
+// (report-rows.ts; one packed raw row per kind, packed-rows.ts), the connection tuples that join ends, and the batch's identity that
 // drops its replays. The caller holds the transaction.
 import type {
   AgentCost,
@@ -13,7 +13,7 @@ import type {
 import { clockStepBack } from '../model/batch-interval.js';
 import { processId } from '../model/ids.js';
 import type { Row } from './aggregate.js';
-import { joinConnections } from './connection-join.js';
+import { ConnectionJoin } from './connection-join.js';
 import {
   type AgentCpuLast,
   agentCpuDelta,
@@ -31,7 +31,7 @@ import {
   socketPodId,
 } from './report-rows.js';
 import type { Rollups } from './rollup.js';
-import type { SeriesKind } from './series.js';
+import { SERIES, type SeriesKind, seriesKind } from './series.js';
 import type { SeriesTables } from './series-tables.js';
 import type { SessionRows } from './session-rows.js';
 import type { Statements } from './statements.js';
@@ -57,20 +57,46 @@ export class BatchWriter {
    */
   private readonly ends = new Map<string, { id: number; seen: number }>();
 
+  /** The join of connections' two ends (connection-join.ts). */
+  private readonly join: ConnectionJoin;
+
+  /** The batch being written's raw rows, by kind: one packed row each at its end. */
+  private readonly pending = new Map<SeriesKind, { sids: number[]; rows: Row[] }>(
+    SERIES.map((kind) => [kind, { sids: [], rows: [] }]),
+  );
+
   constructor(
     private readonly statements: Statements,
     private readonly series: SeriesTables,
     private readonly rollups: Rollups,
     private readonly sessions: SessionRows,
-  ) {}
+  ) {
+    this.join = new ConnectionJoin(statements);
+  }
 
-  /** Forgets what it remembers of the stored rows (see `ends`). */
-  forget(): void {
+  /**
+   * Forgets what it remembers of the stored rows after pruning (see `ends`; and the
+   * join's links and its tuples past the window: those in it belong to ends seen in it,
+   * which pruning keeps).
+   */
+  forget(nowMs: number): void {
     this.ends.clear();
+    this.join.pruned(nowMs);
+  }
+
+  /** Forgets what it remembers of rows a failed commit took with it: ends, tuples and links. */
+  rolledBack(): void {
+    this.ends.clear();
+    this.join.forget();
   }
 
   write(batch: Batch, nowMs: number): void {
     const s = this.statements;
+    for (const pending of this.pending.values()) {
+      // A batch that failed part way left its rows here.
+      pending.sids.length = 0;
+      pending.rows.length = 0;
+    }
     this.sessions.addLoadReports(batch);
     const seen = batch.intervalEndUnixMs || nowMs;
     // Rows are keyed by the interval's start; one that ends before it starts (the agent's
@@ -124,6 +150,12 @@ export class BatchWriter {
     for (const sample of batch.resources)
       this.writeResource(sample, processOf(sample.process).id, bucket, seen);
     if (cost) this.writeAgentCost(agent, batch.bootId, cost, bucket);
+    this.join.endBatch(seen);
+    for (const [kind, pending] of this.pending) {
+      this.series.insert(kind, bucket, pending.sids, pending.rows);
+      pending.sids.length = 0;
+      pending.rows.length = 0;
+    }
     s.insertBatch.run(
       batch.agentId,
       batch.bootId,
@@ -160,12 +192,7 @@ export class BatchWriter {
     }
     const endId = end.id;
     this.writeSeries('end', endId, bucket, endRow(edge));
-    joinConnections(
-      this.statements,
-      edge,
-      { id: endId, side, node, netnsInode: process.identity.netnsInode },
-      seen,
-    );
+    this.join.join(edge, { id: endId, side, node, netnsInode: process.identity.netnsInode }, seen);
   }
 
   private writeHop(hop: HopReport, process: number, bucket: number): void {
@@ -197,9 +224,14 @@ export class BatchWriter {
     s.setAgentLast.run(agent, bootId, cost.agentCpuNs, cost.runnerCpuNs);
   }
 
-  /** A raw row, and for a late batch also the rollups its bucket was already rolled into. */
+  /**
+   * A raw row, kept for its batch's packed row of its kind (written at the batch's end),
+   * and for a late batch also gathered for the rollups its bucket was already rolled into.
+   */
   private writeSeries(name: SeriesKind['name'], sid: number, bucket: number, row: Row): void {
-    this.series.insert(name, sid, bucket, row);
+    const pending = this.pending.get(seriesKind(name))!;
+    pending.sids.push(sid);
+    pending.rows.push(row);
     this.rollups.addLate(name, sid, bucket, row);
   }
 }

@@ -2,37 +2,123 @@
 // different nodes, across a REDIRECT), into a link from the client end to the server end.
 // Each end leaves its tuples as its report is written; the end that comes second finds
 // the first's and links them, so the join is done at write time, in either order.
+//
+// On SQLite one collector writes, so the tuples of the last minute are looked up in
+// memory (recent-tuples.ts). The store keeps them as a log, one row per batch, that is
+// read back when the store opens and after a commit that failed (its tuples went with
+// it): a restart between the two ends' reports still joins them.
 import type { EdgeReport } from '../../proto/gen/tollgate/v1.js';
 import { tupleScope } from '../model/ids.js';
 import { SIDE_CODE } from './identity-rows.js';
+import { RecentTuples } from './recent-tuples.js';
 import type { Statements } from './statements.js';
 
 /** How far apart the two ends' sightings of one connection may be and still join. */
 export const TUPLE_WINDOW_MS = 60_000;
 
-/** One end's sampled connections: remembered, and linked to the other end where it was seen. */
-export function joinConnections(
-  s: Statements,
-  edge: EdgeReport,
-  end: { id: number; side: number; node: string; netnsInode: number },
-  seen: number,
-): void {
-  // Join the two ends of each sampled connection on the client's (address, port) and
-  // initial sequence number: one ephemeral port can serve two destinations at once.
-  const client = end.side === SIDE_CODE.CONNECTION_SIDE_CLIENT;
-  const other = client ? SIDE_CODE.CONNECTION_SIDE_SERVER : SIDE_CODE.CONNECTION_SIDE_CLIENT;
-  for (const tuple of edge.connections) {
-    const address = tuple.client?.address ?? '';
-    const port = tuple.client?.port ?? 0;
-    if (!address || !port) continue;
-    const scope = tupleScope(address, end.node, end.netnsInode);
-    const isn = tuple.clientIsn;
-    s.upsertTuple.run(scope, address, port, isn, end.side, end.id, seen);
-    const match = s.findTuple.get(scope, address, port, isn, other) as
-      | { end_id: number; seen_ms: number }
-      | undefined;
-    if (!match || Math.abs(match.seen_ms - seen) > TUPLE_WINDOW_MS) continue;
-    const [clientEnd, serverEnd] = client ? [end.id, match.end_id] : [match.end_id, end.id];
-    s.upsertLink.run(clientEnd, serverEnd, seen, seen);
+/** Tuples held in memory (about 150 bytes each). */
+const RECENT_TUPLES_LIMIT = 200_000;
+
+/** Links remembered as written (with the sighting last written) before the memory starts afresh. */
+const LINK_CACHE_LIMIT = 200_000;
+
+/**
+ * How stale a link's last_seen_ms may be: a link seen again within this long of the
+ * sighting last written is not written again. Only retention reads it (hours and more).
+ */
+const LINK_SEEN_RESOLUTION_MS = 60_000;
+
+/** A tuple as the log keeps it: scope, client address, client port, ISN, side, end id. */
+type LoggedTuple = [string, string, number, number, number, number];
+
+export class ConnectionJoin {
+  private readonly recent = new RecentTuples(TUPLE_WINDOW_MS, RECENT_TUPLES_LIMIT);
+  /** Links written, by "client end:server end": the last sighting written. */
+  private readonly links = new Map<string, number>();
+  /** The batch being written's tuples, for its log row. */
+  private logged: LoggedTuple[] = [];
+  /** Is the log read into memory? Not before the first join: a reader's store never joins. */
+  private loaded = false;
+
+  constructor(private readonly statements: Statements) {}
+
+  /** Tuples dropped from memory while still inside the window (RecentTuples.evicted). */
+  get evicted(): number {
+    return this.recent.evicted;
+  }
+
+  /** One end's sampled connections: remembered, and linked to the other end where it was seen. */
+  join(
+    edge: EdgeReport,
+    end: { id: number; side: number; node: string; netnsInode: number },
+    seen: number,
+  ): void {
+    // Join the two ends of each sampled connection on the client's (address, port) and
+    // initial sequence number: one ephemeral port can serve two destinations at once.
+    if (!this.loaded) this.load();
+    const client = end.side === SIDE_CODE.CONNECTION_SIDE_CLIENT;
+    const other = client ? SIDE_CODE.CONNECTION_SIDE_SERVER : SIDE_CODE.CONNECTION_SIDE_CLIENT;
+    for (const tuple of edge.connections) {
+      const address = tuple.client?.address ?? '';
+      const port = tuple.client?.port ?? 0;
+      if (!address || !port) continue;
+      const scope = tupleScope(address, end.node, end.netnsInode);
+      const isn = tuple.clientIsn;
+      const key = `${scope}\t${address}\t${port}\t${isn}\t`;
+      this.recent.note(key + end.side, end.id, seen);
+      this.logged.push([scope, address, port, isn, end.side, end.id]);
+      const match = this.recent.find(key + other, seen);
+      if (!match) continue;
+      const [clientEnd, serverEnd] = client ? [end.id, match.endId] : [match.endId, end.id];
+      this.link(clientEnd, serverEnd, seen);
+    }
+  }
+
+  /** Writes the tuples of the batch just written as its log row. */
+  endBatch(seen: number): void {
+    if (this.logged.length === 0) return;
+    this.statements.insertTupleLog.run(seen, JSON.stringify(this.logged));
+    this.logged = [];
+  }
+
+  /**
+   * Forgets what it holds and reads the log again: after a commit that failed (its tuples
+   * and links went with it, and the ids of its new ends may be given again).
+   */
+  forget(): void {
+    this.recent.clear();
+    this.links.clear();
+    this.logged = [];
+    this.loaded = false;
+  }
+
+  /**
+   * After pruning: drops the tuples past the window before `nowMs`, and forgets which
+   * links are written (pruning may have taken some).
+   */
+  pruned(nowMs: number): void {
+    this.recent.expire(nowMs);
+    this.links.clear();
+  }
+
+  private link(clientEnd: number, serverEnd: number, seen: number): void {
+    const key = `${clientEnd}:${serverEnd}`;
+    const written = this.links.get(key);
+    if (written !== undefined && Math.abs(seen - written) < LINK_SEEN_RESOLUTION_MS) return;
+    this.statements.upsertLink.run(clientEnd, serverEnd, seen, seen);
+    if (this.links.size >= LINK_CACHE_LIMIT) this.links.clear();
+    this.links.set(key, Math.max(seen, written ?? seen));
+  }
+
+  /** The log's last window (by its newest row, not the clock: stores are opened on any clock). */
+  private load(): void {
+    this.loaded = true;
+    const newest = (this.statements.newestTupleLog.get() as { seen: number | null }).seen;
+    if (newest === null) return;
+    for (const { seen_ms, body } of this.statements.tupleLogSince.iterate(
+      newest - TUPLE_WINDOW_MS,
+    ) as IterableIterator<{ seen_ms: number; body: string }>)
+      for (const [scope, address, port, isn, side, endId] of JSON.parse(body) as LoggedTuple[])
+        this.recent.note(`${scope}\t${address}\t${port}\t${isn}\t${side}`, endId, seen_ms);
   }
 }

@@ -1,5 +1,5 @@
-// Deletes what is past retention: each tier's series rows, remembered batches, connection
-// tuples, and what describes rows that are all gone. Apart from the rollups (rollup.ts)
+// Deletes what is past retention: each tier's series rows, remembered batches, the log of
+// connection tuples, and what describes rows that are all gone. Apart from the rollups (rollup.ts)
 // because it must run even when they cannot be written: it is what makes room again.
 import { TUPLE_WINDOW_MS } from './connection-join.js';
 import { SERIES, tableName } from './series.js';
@@ -29,14 +29,20 @@ export function prune(
     const rolled = next ? (rolledTo.get(next.name) ?? Number.NEGATIVE_INFINITY) : Infinity;
     const before = Math.min(nowMs - tier.retentionMs, rolled);
     for (const kind of SERIES)
-      deleteInChunks(sql, tableName(kind, tier.name), 'bucket_ms, sid', 'bucket_ms < ?', [before]);
+      if (tier.name === 'raw')
+        // A packed raw row holds a batch's reports of a kind (packed-rows.ts): fewer per chunk.
+        deleteInChunks(sql, tableName(kind, tier.name), 'rowid', 'bucket_ms < ?', [before], 125);
+      else
+        deleteInChunks(sql, tableName(kind, tier.name), 'bucket_ms, sid', 'bucket_ms < ?', [
+          before,
+        ]);
   });
   deleteInChunks(sql, 'batches', 'agent_id, boot_id, sequence', 'stored_ms < ?', [
     nowMs - dedupeMs,
   ]);
   const oldest = nowMs - tiers[tiers.length - 1]!.retentionMs;
   sql.db.transaction(() => {
-    sql.prepare('DELETE FROM tuples WHERE seen_ms < ?').run(nowMs - 10 * TUPLE_WINDOW_MS);
+    sql.prepare('DELETE FROM tuple_log WHERE seen_ms < ?').run(nowMs - 10 * TUPLE_WINDOW_MS);
     sql.prepare('DELETE FROM links WHERE last_seen_ms < ?').run(oldest);
     // What describes rows that are all past retention goes with them: connection ends,
     // processes (their identity, command line included) with their hop series and last
@@ -61,12 +67,13 @@ function deleteInChunks(
   key: string,
   where: string,
   params: unknown[],
+  chunk = PRUNE_CHUNK,
 ): void {
   const statement = sql.prepare(
-    `DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE ${where} LIMIT ${PRUNE_CHUNK})`,
+    `DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE ${where} LIMIT ${chunk})`,
   );
   for (;;) {
     const { changes } = sql.db.transaction(() => statement.run(...params))();
-    if (changes < PRUNE_CHUNK) return;
+    if (changes < chunk) return;
   }
 }

@@ -2,6 +2,9 @@
 // version is brought forward in one transaction per step; one opened by a newer version
 // is refused rather than guessed at.
 import type Database from 'better-sqlite3';
+import type { Row } from './aggregate.js';
+import { TUPLE_WINDOW_MS } from './connection-join.js';
+import { packRows } from './packed-rows.js';
 import {
   columnDefinition,
   columnDefinitions,
@@ -55,19 +58,30 @@ function addedTiers(
   return statements.join('\n');
 }
 
+/**
+ * The schema version from which raw rows are packed, one row per batch and kind
+ * (packed-rows.ts): a body names its columns, so columns added after it go into the
+ * rollups' tables only.
+ */
+export const PACKED_RAW_VERSION = 11;
+
 /** The series columns that schema `version` adds, in every tier's table. */
 function addedColumns(tiers: readonly Tier[], version: number): string {
   const statements: string[] = [];
   for (const kind of SERIES)
     for (const column of columns(kind).filter((c) => kind.since?.[c] === version))
       for (const tier of tiers)
-        statements.push(
-          `ALTER TABLE ${tableName(kind, tier.name)} ADD COLUMN ${columnDefinition(kind, column, COLUMN_TYPES)};`,
-        );
+        if (tier.name !== 'raw' || version < PACKED_RAW_VERSION)
+          statements.push(
+            `ALTER TABLE ${tableName(kind, tier.name)} ADD COLUMN ${columnDefinition(kind, column, COLUMN_TYPES)};`,
+          );
   return statements.join('\n');
 }
 
-export function migrations(tiers: readonly Tier[]): readonly string[] {
+/** A step of the schema: SQL, or code where the rows must be rewritten. */
+type Step = string | ((db: Database.Database) => void);
+
+export function migrations(tiers: readonly Tier[]): readonly Step[] {
   const first = tiers.filter((t) => !ADDED_IN_7.includes(t.name));
   return [
     // 1: identities, batches, joins and the metric series.
@@ -198,7 +212,7 @@ export function migrations(tiers: readonly Tier[]): readonly string[] {
 }
 
 /** Steps from version 8 on that are not series columns, by version. */
-const LATER_STEPS: Readonly<Record<number, string>> = {
+const LATER_STEPS: Readonly<Record<number, Step>> = {
   // 9: ends and hop series keyed also by the pod whose network namespace holds their
   // sockets when it is not their process's (a node proxy's, per pod it serves; '' for
   // every other process, as all rows from before). SQLite changes a UNIQUE key only by
@@ -239,23 +253,104 @@ const LATER_STEPS: Readonly<Record<number, string>> = {
        owner_name TEXT NOT NULL,
        sidecar_containers TEXT NOT NULL,
        seen_ms INTEGER NOT NULL) WITHOUT ROWID;`,
+  // 11: raw rows packed, one per batch and kind (packed-rows.ts): a row each was most of
+  // ingest's cost. Rows from before are packed per bucket.
+  [PACKED_RAW_VERSION]: packRawRows,
+  // 12: connection tuples as a log, one row per batch (connection-join.ts): the join looks
+  // them up in memory. The tuples of the last window are kept, a row per sighting.
+  12: (db) => {
+    db.exec(`CREATE TABLE tuple_log (seen_ms INTEGER NOT NULL, body TEXT NOT NULL);
+             CREATE INDEX tuple_log_seen ON tuple_log (seen_ms);`);
+    const newest = (
+      db.prepare('SELECT MAX(seen_ms) AS seen FROM tuples').get() as {
+        seen: number | null;
+      }
+    ).seen;
+    if (newest !== null) {
+      const insert = db.prepare('INSERT INTO tuple_log (seen_ms, body) VALUES (?, ?)');
+      for (const t of db
+        .prepare(
+          `SELECT scope, address, port, client_isn, side, end_id, seen_ms FROM tuples
+           WHERE seen_ms >= ? ORDER BY seen_ms`,
+        )
+        .iterate(newest - TUPLE_WINDOW_MS) as IterableIterator<{
+        scope: string;
+        address: string;
+        port: number;
+        client_isn: number;
+        side: number;
+        end_id: number;
+        seen_ms: number;
+      }>)
+        insert.run(
+          t.seen_ms,
+          JSON.stringify([[t.scope, t.address, t.port, t.client_isn, t.side, t.end_id]]),
+        );
+    }
+    db.exec('DROP TABLE tuples;');
+  },
 };
+
+/** Reports packed into one row when rows from before version 11 are packed. */
+const PACK_MIGRATED = 1000;
+
+/** Version 11: each kind's raw table rewritten as packed rows, its rows packed per bucket. */
+function packRawRows(db: Database.Database): void {
+  for (const kind of SERIES) {
+    const table = tableName(kind, 'raw');
+    const cols = columns(kind);
+    db.exec(`CREATE TABLE ${table}_packed (bucket_ms INTEGER NOT NULL, reports INTEGER NOT NULL,
+               body BLOB NOT NULL)`);
+    const insert = db.prepare(
+      `INSERT INTO ${table}_packed (bucket_ms, reports, body) VALUES (?, ?, ?)`,
+    );
+    let bucket: number | null = null;
+    let sids: number[] = [];
+    let rows: Row[] = [];
+    const flush = () => {
+      if (bucket !== null && rows.length > 0)
+        insert.run(bucket, rows.length, packRows(kind, sids, rows));
+      sids = [];
+      rows = [];
+    };
+    const old = db
+      .prepare(`SELECT bucket_ms, sid, ${cols.join(', ')} FROM ${table} ORDER BY bucket_ms`)
+      .iterate() as IterableIterator<Row & { bucket_ms: number; sid: number }>;
+    for (const row of old) {
+      if (row.bucket_ms !== bucket || rows.length >= PACK_MIGRATED) {
+        flush();
+        bucket = row.bucket_ms;
+      }
+      sids.push(row.sid);
+      rows.push(row);
+    }
+    flush();
+    db.exec(`DROP TABLE ${table};
+             ALTER TABLE ${table}_packed RENAME TO ${table};
+             CREATE INDEX ${table}_bucket ON ${table} (bucket_ms);`);
+  }
+}
 
 /**
  * One step per schema version from `first`, up to the last that adds a series column or
  * has a step of LATER_STEPS: a version's added columns, its step, or both.
  */
-function laterSteps(tiers: readonly Tier[], first: number): string[] {
+function laterSteps(tiers: readonly Tier[], first: number): Step[] {
   const last = Math.max(
     first - 1,
     ...SERIES.flatMap((kind) => Object.values(kind.since ?? {})),
     ...Object.keys(LATER_STEPS).map(Number),
   );
-  const steps: string[] = [];
+  const steps: Step[] = [];
   for (let version = first; version <= last; version++) {
-    const step = [addedColumns(tiers, version), LATER_STEPS[version]].filter(Boolean).join('\n');
-    if (!step) throw new Error(`schema version ${version} adds nothing: a gap in the versions`);
-    steps.push(step);
+    const added = addedColumns(tiers, version);
+    const later = LATER_STEPS[version];
+    if (!added && !later)
+      throw new Error(`schema version ${version} adds nothing: a gap in the versions`);
+    if (typeof later === 'function') {
+      if (added) throw new Error(`schema version ${version} both adds columns and rewrites rows`);
+      steps.push(later);
+    } else steps.push([added, later].filter(Boolean).join('\n'));
   }
   return steps;
 }
@@ -271,7 +366,9 @@ export function migrate(db: Database.Database, tiers: readonly Tier[]): number {
   }
   for (let v = found; v < steps.length; v++) {
     db.transaction(() => {
-      db.exec(steps[v]!);
+      const step = steps[v]!;
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
       db.pragma(`user_version = ${v + 1}`);
     })();
   }

@@ -1,45 +1,38 @@
-// The SQL of the metric series' tables (one per kind and tier, series.ts): a report's raw
-// row, a merge into a rollup's row, and the folds and scans that reads and rollups are
-// made of. Which rows to fold, and when, is for rollup.ts and range-reads.ts to say.
+// The SQL of the metric series' tables (one per kind and tier, series.ts): a batch's raw
+// rows of a kind, packed into one (packed-rows.ts), a merge into a rollup's row, and the
+// folds and scans that reads and rollups are made of. Which rows to fold, and when, is for rollup.ts and range-reads.ts to say.
 
 import type Database from 'better-sqlite3';
 import { type Aggregate, addAggregate, addRow, emptyAggregate, type Row } from './aggregate.js';
 import { addHistogramRow, addTotalsRow } from './fold-rows.js';
 import { encodeHistogram } from './histogram-blob.js';
+import { foldPacked, packRows, unpackRows } from './packed-rows.js';
 import type { ReadBudget } from './read-budget.js';
 import { columns, SERIES, type SeriesKind, tableName } from './series.js';
 import type { Sql } from './statements.js';
-import type { Tier } from './tiers.js';
+import { bucketStart, type Tier } from './tiers.js';
 
 export class SeriesTables {
-  /** Per kind, its raw table's insert and the columns it binds, in order (positional: cheaper than by name). */
-  private readonly insertRaw = new Map<
-    SeriesKind['name'],
-    { statement: Database.Statement; columns: string[] }
-  >();
+  /** Per kind, the insert of a packed raw row (packed-rows.ts). */
+  private readonly insertRaw = new Map<SeriesKind['name'], Database.Statement>();
 
   constructor(private readonly sql: Sql) {
-    for (const kind of SERIES) {
-      const cols = columns(kind);
-      this.insertRaw.set(kind.name, {
-        statement: sql.db.prepare(
-          `INSERT INTO ${tableName(kind, 'raw')} (bucket_ms, sid, ${cols.join(', ')}) VALUES (?, ?, ${cols.map(() => '?').join(', ')})`,
+    for (const kind of SERIES)
+      this.insertRaw.set(
+        kind.name,
+        sql.db.prepare(
+          `INSERT INTO ${tableName(kind, 'raw')} (bucket_ms, reports, body) VALUES (?, ?, ?)`,
         ),
-        columns: cols,
-      });
-    }
+      );
   }
 
-  /** One report's row of a series, into its kind's raw table; it must have every column. */
-  insert(name: SeriesKind['name'], sid: number, bucket: number, row: Row): void {
-    const { statement, columns } = this.insertRaw.get(name)!;
-    const values: (number | Uint8Array | null)[] = [bucket, sid];
-    for (const c of columns) {
-      const value = row[c];
-      if (value === undefined) throw new Error(`a ${name} row lacks its column ${c}`);
-      values.push(value);
-    }
-    statement.run(values);
+  /**
+   * One batch's reports of a kind, all of one bucket, as one packed raw row: `rows[i]` is
+   * series `sids[i]`'s, and must have every column.
+   */
+  insert(kind: SeriesKind, bucket: number, sids: readonly number[], rows: readonly Row[]): void {
+    if (rows.length === 0) return;
+    this.insertRaw.get(kind.name)!.run(bucket, rows.length, packRows(kind, sids, rows));
   }
 
   /** Adds `add` into a tier's row of a series and bucket, making the row if there is none. */
@@ -86,6 +79,15 @@ export class SeriesTables {
     budget?: ReadBudget,
   ): void {
     const table = tableName(kind, tier);
+    if (tier === 'raw') {
+      const bodies = this.sql
+        .prepare(`SELECT bucket_ms, body FROM ${table} WHERE bucket_ms >= ? AND bucket_ms < ?`)
+        .raw(true)
+        .iterate(fromMs, toMs) as IterableIterator<[number, Uint8Array]>;
+      for (const [b, body] of bodies)
+        foldPacked(kind, body, groupMs === null ? 0 : bucketStart(b, groupMs), into, budget);
+      return;
+    }
     const bucket = groupMs === null ? '0' : `(bucket_ms / ${groupMs}) * ${groupMs}`;
     const totals = this.sql
       .prepare(
@@ -117,11 +119,29 @@ export class SeriesTables {
     toMs: number,
     sids: readonly number[],
   ): IterableIterator<Row & { sid: number; bucket_ms: number }> {
+    if (tier === 'raw') return this.rawRows(kind, fromMs, toMs, new Set(sids));
     return this.sql
       .prepare(
         `SELECT * FROM ${tableName(kind, tier)} WHERE bucket_ms >= ? AND bucket_ms < ? AND sid IN (${sids.map(() => '?').join(', ') || 'NULL'})`,
       )
       .iterate(fromMs, toMs, ...sids) as IterableIterator<Row & { sid: number; bucket_ms: number }>;
+  }
+
+  private *rawRows(
+    kind: SeriesKind,
+    fromMs: number,
+    toMs: number,
+    sids: ReadonlySet<number>,
+  ): Generator<Row & { sid: number; bucket_ms: number }> {
+    const bodies = this.sql
+      .prepare(
+        `SELECT bucket_ms, body FROM ${tableName(kind, 'raw')} WHERE bucket_ms >= ? AND bucket_ms < ?`,
+      )
+      .raw(true)
+      .iterate(fromMs, toMs) as IterableIterator<[number, Uint8Array]>;
+    for (const [bucket, body] of bodies)
+      for (const { sid, row } of unpackRows(kind, body))
+        if (sids.has(sid)) yield { ...row, sid, bucket_ms: bucket };
   }
 }
 

@@ -72,15 +72,10 @@ export function prepareStatements(db: Database.Database) {
        ON CONFLICT (agent) DO UPDATE SET boot_id = excluded.boot_id,
          agent_cpu_ns = excluded.agent_cpu_ns, runner_cpu_ns = excluded.runner_cpu_ns`,
     ),
-    upsertTuple: db.prepare(
-      `INSERT INTO tuples (scope, address, port, client_isn, side, end_id, seen_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (scope, address, port, client_isn, side) DO UPDATE SET
-         end_id = excluded.end_id, seen_ms = excluded.seen_ms`,
-    ),
-    findTuple: db.prepare(
-      `SELECT end_id, seen_ms FROM tuples
-       WHERE scope = ? AND address = ? AND port = ? AND client_isn = ? AND side = ?`,
+    insertTupleLog: db.prepare('INSERT INTO tuple_log (seen_ms, body) VALUES (?, ?)'),
+    newestTupleLog: db.prepare('SELECT MAX(seen_ms) AS seen FROM tuple_log'),
+    tupleLogSince: db.prepare(
+      'SELECT seen_ms, body FROM tuple_log WHERE seen_ms >= ? ORDER BY seen_ms, rowid',
     ),
     upsertLink: db.prepare(
       `INSERT INTO links (client_end, server_end, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)

@@ -188,7 +188,7 @@ export class Store {
       return statuses;
     } catch (error) {
       // What the writer remembered of the rows this transaction made went with it.
-      this.writer.forget();
+      this.writer.rolledBack();
       this.rollups.dropLate();
       throw error;
     }
@@ -213,7 +213,7 @@ export class Store {
       prune(this.sql, this.tiers, this.rollups.rolledTo, this.dedupeMs, nowMs);
     } finally {
       // Rows the writer remembers may be gone, whatever part of the pruning was done.
-      this.writer.forget();
+      this.writer.forget(nowMs);
     }
     if (failure !== undefined) throw failure;
   }

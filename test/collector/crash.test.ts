@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
+import { unpackRows } from '../../collector/store/packed-rows.js';
+import { seriesKind } from '../../collector/store/series.js';
 import { Shipper } from '../../daemonset/shipping/shipper.js';
 import { freePort } from '../../lab/free-port.js';
 import { waitForLine } from '../../lab/spawn.js';
@@ -107,13 +109,25 @@ test('SIGKILL mid-batch: no partial batch, every batch stored exactly once after
     const db = new Database(join(dir, 'tollgate.db'), { readonly: true });
     try {
       const stored = db.prepare('SELECT sequence FROM batches').all() as { sequence: number }[];
-      const complete = db
-        .prepare(
-          `SELECT p.pid AS pid, COUNT(DISTINCT e.id) AS ends, COUNT(r.sid) AS rows
-           FROM processes p JOIN ends e ON e.process = p.id JOIN m_end_raw r ON r.sid = e.id
-           GROUP BY p.pid`,
-        )
-        .all() as { pid: number; ends: number; rows: number }[];
+      // Each end's raw reports, from the packed rows (one per batch).
+      const reports = new Map<number, number>();
+      for (const { body } of db.prepare('SELECT body FROM m_end_raw').all() as {
+        body: Uint8Array;
+      }[])
+        for (const { sid } of unpackRows(seriesKind('end'), body))
+          reports.set(sid, (reports.get(sid) ?? 0) + 1);
+      const byPid = new Map<number, { pid: number; ends: number; rows: number }>();
+      for (const { pid, id } of db
+        .prepare('SELECT p.pid AS pid, e.id AS id FROM processes p JOIN ends e ON e.process = p.id')
+        .all() as { pid: number; id: number }[]) {
+        const rows = reports.get(id) ?? 0;
+        if (rows === 0) continue;
+        const c = byPid.get(pid) ?? { pid, ends: 0, rows: 0 };
+        c.ends++;
+        c.rows += rows;
+        byPid.set(pid, c);
+      }
+      const complete = [...byPid.values()];
       return { stored: stored.map((s) => s.sequence).sort((a, b) => a - b), complete };
     } finally {
       db.close();

@@ -153,13 +153,13 @@ test('a store written before the ISN existed opens: its tuples are replaced, the
     before.close();
     // Put the file back to schema 3: the tuples table as it was, with a row in it.
     const db = new Database(path);
+    backToSchema(db, 3);
     db.exec(`DROP TABLE tuples;
       CREATE TABLE tuples (scope TEXT NOT NULL, address TEXT NOT NULL, port INTEGER NOT NULL,
         side INTEGER NOT NULL, end_id INTEGER NOT NULL, seen_ms INTEGER NOT NULL,
         PRIMARY KEY (scope, address, port, side)) WITHOUT ROWID;
       CREATE INDEX tuples_seen ON tuples (seen_ms);
       INSERT INTO tuples VALUES ('', '${CLIENT_IP}', 41000, 1, 1, ${t0});`);
-    backToSchema(db, 3);
     db.close();
 
     const after = Store.open(path);
@@ -178,11 +178,68 @@ test('a store written before the ISN existed opens: its tuples are replaced, the
       after.close();
     }
     const check = new Database(path, { readonly: true });
-    const columns = (check.pragma('table_info(tuples)') as { name: string }[]).map((c) => c.name);
+    const columns = (check.pragma('table_info(tuple_log)') as { name: string }[]).map(
+      (c) => c.name,
+    );
     const version = check.pragma('user_version', { simple: true });
     check.close();
-    assert.ok(columns.includes('client_isn'), `tuples columns: ${columns.join(', ')}`);
+    assert.deepEqual(columns, ['seen_ms', 'body'], 'the tuples are a log now');
     assert.equal(version, LATEST_SCHEMA);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the other end joins after the store is reopened, and never to an end a failed commit took back', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-tuples-'));
+  try {
+    const path = join(dir, 'tollgate.db');
+    const t0 = Math.floor(Date.now() / 1000) * 1000 - 10_000;
+    const first = Store.open(path);
+    first.commit([batch(1, t0, [end(P.c1, 'client', 41_000, 8081, 7)])], t0 + 2000);
+    first.close();
+
+    const store = Store.open(path);
+    try {
+      // A group that fails (its second batch names a process it does not describe) takes
+      // client-two's end and tuple with it; the id its end had goes to the next new end.
+      const stray = { ...end(P.c2, 'client', 42_000, 8082, 9) };
+      const broken = batch(3, t0, [
+        { ...end(P.c1, 'client', 43_000, 8083, 5), process: { pid: 999, startTimeTicks: 1 } },
+      ]);
+      assert.throws(() => store.commit([batch(2, t0, [stray]), broken], t0 + 3000));
+      store.commit(
+        [
+          batch(4, t0 + 1000, [end(P.c1, 'client', 44_000, 8084, 3)]),
+          batch(5, t0 + 1000, [
+            end(P.s1, 'server', 41_000, 8081, 7),
+            end(P.s2, 'server', 42_000, 8082, 9),
+          ]),
+        ],
+        t0 + 4000,
+      );
+      const { topology } = await new Queries(new SqliteCollectorStore(store)).view(
+        { fromMs: t0 - 1000, toMs: t0 + 5000 },
+        t0 + 5000,
+      );
+      const comm = new Map(topology.processes.map((p) => [p.id, p.comm]));
+      const edges = topology.edges
+        .map(
+          (e) =>
+            `${comm.get(e.source) ?? e.source} -> ${comm.get(e.target)} :${e.port} (${e.joined})`,
+        )
+        .sort();
+      assert.ok(
+        edges.includes('client-one -> server-one :8081 (tuple)'),
+        `joined across the reopen: ${edges.join('; ')}`,
+      );
+      assert.ok(
+        !edges.some((e) => e.includes('server-two') && e.includes('(tuple)')),
+        `server-two's tuple met only a rolled-back end: ${edges.join('; ')}`,
+      );
+    } finally {
+      store.close();
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
