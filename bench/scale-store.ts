@@ -4,16 +4,17 @@
 // pages less the free ones, as of the last commit whether or not it is checkpointed yet.
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { SERIES, tableName } from '../collector/store/series.js';
+import { unpackRows } from '../collector/store/packed-rows.js';
+import { SERIES, seriesKind, tableName } from '../collector/store/series.js';
 import { tiers } from '../collector/store/tiers.js';
 
 /** Bytes in use, by what the tables hold (their indexes with them). */
 export interface StoreBytes {
-  /** Series rows at one row per report interval. */
+  /** Series reports, packed one row per batch and kind. */
   raw: number;
   /** Series rows rolled up to 10 s, the minute, 10 minutes and the hour. */
   rollups: number;
-  /** Connection tuples waiting for the other end (kept 10 minutes). */
+  /** The log of connection tuples (kept 10 minutes). */
   tuples: number;
   /** Batch identities that drop replays (kept a day). */
   batches: number;
@@ -22,7 +23,7 @@ export interface StoreBytes {
   total: number;
   /** The database file and its write-ahead log on disk. */
   fileBytes: number;
-  /** Rows of the raw series tables, and of the rolled-up ones. */
+  /** Reports in the raw series tables, and rows of the rolled-up ones. */
   rawRows: number;
   rollupRows: number;
 }
@@ -38,10 +39,15 @@ function seriesTables(): { raw: Set<string>; rollups: Set<string> } {
   return { raw, rollups };
 }
 
-function endRawTable(): string {
-  const end = SERIES.find((k) => k.name === 'end');
-  if (!end) throw new Error('no end series');
-  return tableName(end, 'raw');
+/** Bytes sent summed over every report of the raw end series (its packed rows unpacked). */
+function endBytesSent(db: Database.Database): number {
+  const end = seriesKind('end');
+  let sum = 0;
+  for (const { body } of db
+    .prepare(`SELECT body FROM ${tableName(end, 'raw')}`)
+    .iterate() as IterableIterator<{ body: Uint8Array }>)
+    for (const { row } of unpackRows(end, body)) sum += row.bytes_sent as number;
+  return sum;
 }
 
 function kindOfTable(): (table: string) => Kind {
@@ -51,9 +57,11 @@ function kindOfTable(): (table: string) => Kind {
       ? 'raw'
       : rollups.has(table)
         ? 'rollups'
-        : table === 'tuples' || table === 'batches'
-          ? table
-          : 'identities';
+        : table === 'tuple_log'
+          ? 'tuples'
+          : table === 'batches'
+            ? table
+            : 'identities';
 }
 
 const fileSize = (path: string) => {
@@ -88,13 +96,14 @@ export function storeBytes(dbPath: string): StoreBytes {
       rollupRows: 0,
     };
     const { raw, rollups } = seriesTables();
-    const rows = (tables: Set<string>) =>
+    const rows = (tables: Set<string>, count: string) =>
       [...tables].reduce(
-        (n, t) => n + (db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n,
+        (n, t) => n + (db.prepare(`SELECT ${count} AS n FROM ${t}`).get() as { n: number }).n,
         0,
       );
-    bytes.rawRows = rows(raw);
-    bytes.rollupRows = rows(rollups);
+    // A raw row packs a batch's reports of a kind (packed-rows.ts): counted by its reports.
+    bytes.rawRows = rows(raw, 'TOTAL(reports)');
+    bytes.rollupRows = rows(rollups, 'COUNT(*)');
     // dbstat: every page of every table and index, with its bytes in use (free pages are
     // in none).
     for (const row of db
@@ -136,9 +145,7 @@ export function storedBatches(dbPath: string): StoredBatches {
       perAgentMin: counts.length ? Math.min(...counts) : 0,
       perAgentMax: counts.length ? Math.max(...counts) : 0,
       agents: rows.length,
-      endBytesSent: (
-        db.prepare(`SELECT TOTAL(bytes_sent) AS n FROM ${endRawTable()}`).get() as { n: number }
-      ).n,
+      endBytesSent: endBytesSent(db),
     };
   } finally {
     db.close();
