@@ -11,7 +11,12 @@
 //    its CPU kept in the pod's total. One that comes back after that is counted afresh,
 //    its CPU before counted twice: the price of a bound on processes tracked.
 import type { Batch, PodRef, ProcessIdentity } from '../../proto/gen/tollgate/v1.js';
-import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
+import {
+  addInto,
+  emptyHistogram,
+  type Layout,
+  type SparseHistogram,
+} from '../../proto/histogram.js';
 import { processId } from '../model/ids.js';
 import { histogramFamily, type Labels, type Sample, scalarFamily } from './exposition.js';
 
@@ -56,6 +61,17 @@ const DEFAULT_LIMITS: CumulativeLimits = {
   processTtlMs: 60 * 60_000,
 };
 
+/** An end series' counters, every one present from the start (added to in place, per edge). */
+function endCounters(): Record<Counter, number> {
+  return Object.fromEntries(Object.keys(COUNTERS).map((c) => [c, 0])) as Record<Counter, number>;
+}
+
+/** Adds a report's histogram into a series' own, in place (a merge per report made garbage). */
+function addHistogram(s: Series, name: string, h: SparseHistogram): void {
+  const into = (s.histograms[name] ??= emptyHistogram(h.layout as Layout));
+  addInto(into, h.indexes, h.counts, h.indexes.length, h.sumNs);
+}
+
 export class CumulativeMetrics {
   /** In order of last update: the first is the one idle longest. */
   private readonly series = new Map<string, Series>();
@@ -94,7 +110,12 @@ export class CumulativeMetrics {
         this.series.delete(oldestKey);
         this.evictedSeries++;
       }
-      s = { labels, counters: {}, histograms: {}, updatedMs: nowMs };
+      s = {
+        labels,
+        counters: family === 'end' ? endCounters() : {},
+        histograms: {},
+        updatedMs: nowMs,
+      };
     }
     s.updatedMs = nowMs;
     this.series.set(key, s);
@@ -136,25 +157,20 @@ export class CumulativeMetrics {
         ends.set(key, s);
       }
       if (!s) continue;
-      const add = (name: Counter, v: number) => {
-        s.counters[name] = (s.counters[name] ?? 0) + v;
-      };
-      add('connection_opens', e.connects + e.accepts);
-      add('sent_bytes', e.bytesSent);
-      add('received_bytes', e.bytesReceived);
-      add('exchanges', e.exchanges);
-      add('multiplexed_exchanges', e.multiplexedExchanges);
-      add('retransmits', e.retransmits);
-      add('drops', e.drops);
-      add('resets', e.resetsSent + e.resetsReceived);
+      const c = s.counters as Record<Counter, number>;
+      c.connection_opens += e.connects + e.accepts;
+      c.sent_bytes += e.bytesSent;
+      c.received_bytes += e.bytesReceived;
+      c.exchanges += e.exchanges;
+      c.multiplexed_exchanges += e.multiplexedExchanges;
+      c.retransmits += e.retransmits;
+      c.drops += e.drops;
+      c.resets += e.resetsSent + e.resetsReceived;
       if (
         e.exchangeLatency?.indexes.length &&
         e.exchangeLatency.layout === 'HISTOGRAM_LAYOUT_LOG_LINEAR_16'
       )
-        s.histograms.exchange = merge(
-          s.histograms.exchange ?? emptyHistogram(),
-          e.exchangeLatency as SparseHistogram,
-        );
+        addHistogram(s, 'exchange', e.exchangeLatency as SparseHistogram);
     }
     for (const h of batch.hops) {
       const direction = h.direction === 'DIRECTION_INBOUND' ? 'inbound' : 'outbound';
@@ -164,8 +180,7 @@ export class CumulativeMetrics {
       ] as const) {
         if (!hist?.indexes.length || hist.layout !== 'HISTOGRAM_LAYOUT_LOG_LINEAR_16') continue;
         const s = this.get('hop', { ...base(h.process, h.socketPod), direction, path }, nowMs);
-        if (s)
-          s.histograms.hop = merge(s.histograms.hop ?? emptyHistogram(), hist as SparseHistogram);
+        if (s) addHistogram(s, 'hop', hist as SparseHistogram);
       }
       // Only agents that join exchanges have a joint figure and unpaired exchanges to count.
       if (h.method !== 'HOP_METHOD_ARRIVAL_TO_FORWARD' && !h.added?.indexes.length) continue;
@@ -173,10 +188,7 @@ export class CumulativeMetrics {
       if (!s) continue;
       s.counters.unpaired = (s.counters.unpaired ?? 0) + h.unpaired;
       if (h.added?.indexes.length && h.added.layout === 'HISTOGRAM_LAYOUT_LOG_LINEAR_16')
-        s.histograms.added = merge(
-          s.histograms.added ?? emptyHistogram(),
-          h.added as SparseHistogram,
-        );
+        addHistogram(s, 'added', h.added as SparseHistogram);
     }
     for (const r of batch.resources) {
       const s = this.get('resource', base(r.process), nowMs);

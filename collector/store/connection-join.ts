@@ -57,17 +57,18 @@ export class ConnectionJoin {
     // initial sequence number: one ephemeral port can serve two destinations at once.
     if (!this.loaded) this.load();
     const client = end.side === SIDE_CODE.CONNECTION_SIDE_CLIENT;
-    const other = client ? SIDE_CODE.CONNECTION_SIDE_SERVER : SIDE_CODE.CONNECTION_SIDE_CLIENT;
     for (const tuple of edge.connections) {
       const address = tuple.client?.address ?? '';
       const port = tuple.client?.port ?? 0;
       if (!address || !port) continue;
-      const scope = tupleScope(address, end.node, end.netnsInode);
-      const isn = tuple.clientIsn;
-      const key = `${scope}\t${address}\t${port}\t${isn}\t`;
-      this.recent.note(key + end.side, end.id, seen);
-      this.logged.push([scope, address, port, isn, end.side, end.id]);
-      const match = this.recent.find(key + other, seen);
+      const key = {
+        scope: tupleScope(address, end.node, end.netnsInode),
+        address,
+        port,
+        isn: tuple.clientIsn,
+      };
+      this.logged.push([key.scope, address, port, key.isn, end.side, end.id]);
+      const match = this.recent.meet(key, client ? 0 : 1, end.id, seen);
       if (!match) continue;
       const [clientEnd, serverEnd] = client ? [end.id, match.endId] : [match.endId, end.id];
       this.link(clientEnd, serverEnd, seen);
@@ -119,6 +120,11 @@ export class ConnectionJoin {
       newest - TUPLE_WINDOW_MS,
     ) as IterableIterator<{ seen_ms: number; body: string }>)
       for (const [scope, address, port, isn, side, endId] of JSON.parse(body) as LoggedTuple[])
-        this.recent.note(`${scope}\t${address}\t${port}\t${isn}\t${side}`, endId, seen_ms);
+        this.recent.meet(
+          { scope, address, port, isn },
+          side === SIDE_CODE.CONNECTION_SIDE_CLIENT ? 0 : 1,
+          endId,
+          seen_ms,
+        );
   }
 }

@@ -6,17 +6,38 @@
 // agents that lag; under a flood of new connections the window shrinks, and the ends of a
 // tuple evicted before its other end came are joined by address instead. Pure.
 
+/** A connection as both its ends name it: the client's address and port, and its ISN. */
+export interface TupleKey {
+  /** Where the client address means one host (tupleScope: a node and netns for loopback). */
+  scope: string;
+  address: string;
+  port: number;
+  /** The client's initial sequence number (0 from agents that send none). */
+  isn: number;
+}
+
 export interface RecentTuple {
   endId: number;
   seen: number;
 }
 
+/** One connection's two ends as seen so far (side 0 and 1 of SIDE_CODE: client, server). */
+interface Slot {
+  scope: string;
+  address: string;
+  ends: [RecentTuple | undefined, RecentTuple | undefined];
+  /** Another connection with the same port and ISN (a different client address or scope). */
+  next: Slot | undefined;
+}
+
 export class RecentTuples {
   /**
-   * By key, in the order first noted (a tuple noted again keeps its place: one hash
-   * operation per note, and a connection's tuple is reported once, when it opens).
+   * By port and ISN, as one number (a string key cost a concatenation and a hash per
+   * look-up), in the order first noted; a connection's tuple is reported once, when it
+   * opens, so that is nearly the order of age.
    */
-  private readonly byKey = new Map<string, RecentTuple>();
+  private readonly byPortIsn = new Map<number, Slot>();
+  private count = 0;
   /** Tuples dropped to stay within the limit while still inside the window. */
   evicted = 0;
 
@@ -25,37 +46,67 @@ export class RecentTuples {
     private readonly limit: number,
   ) {}
 
+  /** Connections held. */
   get size(): number {
-    return this.byKey.size;
-  }
-
-  /** The end that noted this key within the window of `seen`, if any. */
-  find(key: string, seen: number): RecentTuple | undefined {
-    const found = this.byKey.get(key);
-    return found && Math.abs(found.seen - seen) <= this.windowMs ? found : undefined;
-  }
-
-  /** Notes that `endId` was seen with this key at `seen`. */
-  note(key: string, endId: number, seen: number): void {
-    this.byKey.set(key, { endId, seen });
-    if (this.byKey.size <= this.limit) return;
-    const [oldestKey, oldest] = this.byKey.entries().next().value as [string, RecentTuple];
-    this.byKey.delete(oldestKey);
-    if (oldest.seen >= seen - this.windowMs) this.evicted++;
+    return this.count;
   }
 
   /**
-   * Drops the tuples noted first while they are older than the window before `nowMs`
-   * (up to the first that is not: the rest wait for the limit or a later call).
+   * Notes that end `endId` (on `side`: 0 client, 1 server) was seen with this tuple at
+   * `seen`, and gives the other side's end if it was seen within the window of it.
+   */
+  meet(key: TupleKey, side: 0 | 1, endId: number, seen: number): RecentTuple | undefined {
+    const numeric = key.isn * 65_536 + key.port;
+    const first = this.byPortIsn.get(numeric);
+    let slot = first;
+    while (slot && (slot.address !== key.address || slot.scope !== key.scope)) slot = slot.next;
+    if (!slot) {
+      slot = { scope: key.scope, address: key.address, ends: [undefined, undefined], next: first };
+      this.byPortIsn.set(numeric, slot);
+      this.count++;
+      if (this.count > this.limit) this.evictOldest(seen);
+    }
+    slot.ends[side] = { endId, seen };
+    const other = slot.ends[1 - side];
+    return other && Math.abs(other.seen - seen) <= this.windowMs ? other : undefined;
+  }
+
+  /**
+   * Drops the connections noted first while they are older than the window before
+   * `nowMs` (up to the first that is not: the rest wait for the limit or a later call).
    */
   expire(nowMs: number): void {
-    for (const [key, tuple] of this.byKey) {
-      if (tuple.seen >= nowMs - this.windowMs) return;
-      this.byKey.delete(key);
+    for (const [numeric, slot] of this.byPortIsn) {
+      if (newest(slot) >= nowMs - this.windowMs) return;
+      this.byPortIsn.delete(numeric);
+      this.count -= chainLength(slot);
     }
   }
 
   clear(): void {
-    this.byKey.clear();
+    this.byPortIsn.clear();
+    this.count = 0;
   }
+
+  private evictOldest(seen: number): void {
+    const [numeric, slot] = this.byPortIsn.entries().next().value as [number, Slot];
+    this.byPortIsn.delete(numeric);
+    for (let s: Slot | undefined = slot; s; s = s.next) {
+      this.count--;
+      if (newest(s) >= seen - this.windowMs) this.evicted++;
+    }
+  }
+}
+
+function newest(slot: Slot): number {
+  let seen = Number.NEGATIVE_INFINITY;
+  for (let s: Slot | undefined = slot; s; s = s.next)
+    for (const end of s.ends) if (end && end.seen > seen) seen = end.seen;
+  return seen;
+}
+
+function chainLength(slot: Slot): number {
+  let n = 0;
+  for (let s: Slot | undefined = slot; s; s = s.next) n++;
+  return n;
 }
