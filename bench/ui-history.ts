@@ -114,8 +114,8 @@ export function seedHistory(
 
   const count = new Database(path, { readonly: true });
   const rows: Record<Tier['name'], number> = { raw: 0, tensec: 0, minute: 0, tenmin: 0, hour: 0 };
+  // Raw rows are packed, a batch's reports of a kind in one (packed-rows.ts): their reports.
   for (const tier of tiers())
-    // Raw rows are packed, a batch's reports of a kind in one (packed-rows.ts): their reports.
     for (const kind of SERIES)
       rows[tier.name] += (
         count

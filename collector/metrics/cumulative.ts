@@ -68,8 +68,8 @@ function endCounters(): Record<Counter, number> {
 
 /** Adds a report's histogram into a series' own, in place (a merge per report made garbage). */
 function addHistogram(s: Series, name: string, h: SparseHistogram): void {
-  const into = (s.histograms[name] ??= emptyHistogram(h.layout as Layout));
-  addInto(into, h.indexes, h.counts, h.indexes.length, h.sumNs);
+  s.histograms[name] ??= emptyHistogram(h.layout as Layout);
+  addInto(s.histograms[name], h.indexes, h.counts, h.indexes.length, h.sumNs);
 }
 
 export class CumulativeMetrics {
