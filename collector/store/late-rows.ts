@@ -22,6 +22,13 @@ export class LateRows {
 
   constructor(private readonly tiers: readonly Tier[]) {}
 
+  /** Has any tier's rollup already passed this bucket (`rolledTo`)? */
+  isLate(bucket: number, rolledTo: ReadonlyMap<Tier['name'], number>): boolean {
+    for (let i = 1; i < this.tiers.length; i++)
+      if (bucket < (rolledTo.get(this.tiers[i]!.name) ?? 0)) return true;
+    return false;
+  }
+
   /** A raw row: gathered for each tier whose rollup already passed its bucket (`rolledTo`). */
   add(
     name: SeriesKind['name'],

@@ -17,9 +17,9 @@ import type { SeriesKind } from './series.js';
 
 const SMALL_LIMIT = 2 ** 51;
 
-/** A growable output buffer, reused: a batch's rows of a kind are written into it, then copied out. */
+/** A growable output buffer: a batch's rows of a kind are written into it, then copied out. */
 class Writer {
-  buf = Buffer.allocUnsafe(64 * 1024);
+  buf = Buffer.allocUnsafe(4096);
   pos = 0;
 
   reserve(n: number): void {
@@ -60,8 +60,6 @@ class Writer {
   }
 }
 
-const writer = new Writer();
-
 /** A kind's header: the names of the columns a body holds, as it is written. */
 const headers = new Map<SeriesKind, Buffer>();
 
@@ -74,30 +72,84 @@ function headerOf(kind: SeriesKind): Buffer {
   return header;
 }
 
-/** One blob of reports of a kind: `rows[i]` is series `sids[i]`'s; every row must have every column. */
-export function packRows(kind: SeriesKind, sids: readonly number[], rows: readonly Row[]): Buffer {
-  const w = writer;
-  w.pos = 0;
-  const header = headerOf(kind);
-  w.varint(header.length);
-  w.bytes(header);
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]!;
-    w.varint(sids[i]!);
+/**
+ * A packed row being made: reports added one at a time, then taken as one blob. Its
+ * buffer is reused from blob to blob.
+ */
+export class RawPacker {
+  private readonly w = new Writer();
+  private readonly header: Buffer;
+  /** Reports added since the last take. */
+  reports = 0;
+
+  constructor(readonly kind: SeriesKind) {
+    this.header = headerOf(kind);
+    this.reset();
+  }
+
+  /** A report given as a row of every column. */
+  addRow(sid: number, row: Row): void {
+    const { kind, w } = this;
+    w.varint(sid);
     for (const c of kind.sums) w.number(numberOf(kind, row, c));
     for (const c of kind.maxes) w.number(numberOf(kind, row, c));
     for (const c of kind.hists) {
       const blob = row[c];
       if (blob === undefined || typeof blob === 'number')
         throw new Error(`a ${kind.name} row lacks its histogram ${c}`);
-      if (blob === null) w.varint(0);
-      else {
-        w.varint(blob.length + 1);
-        w.bytes(blob);
-      }
+      this.histogram(blob);
+    }
+    this.reports++;
+  }
+
+  /**
+   * A report given as its numbers in column order (the sums, then the peaks) and its
+   * encoded histograms in column order: no row object made for it.
+   */
+  addValues(sid: number, numbers: readonly number[], hists: readonly (Uint8Array | null)[]): void {
+    const { kind, w } = this;
+    if (
+      numbers.length !== kind.sums.length + kind.maxes.length ||
+      hists.length !== kind.hists.length
+    )
+      throw new Error(
+        `a ${kind.name} report of ${numbers.length} numbers and ${hists.length} histograms`,
+      );
+    w.varint(sid);
+    for (const n of numbers) w.number(n);
+    for (const h of hists) this.histogram(h);
+    this.reports++;
+  }
+
+  /** The blob of the reports added, and a fresh start. */
+  take(): Buffer {
+    const blob = Buffer.from(this.w.buf.subarray(0, this.w.pos));
+    this.reset();
+    return blob;
+  }
+
+  /** Forgets the reports added. */
+  reset(): void {
+    this.w.pos = 0;
+    this.w.varint(this.header.length);
+    this.w.bytes(this.header);
+    this.reports = 0;
+  }
+
+  private histogram(blob: Uint8Array | null): void {
+    if (blob === null) this.w.varint(0);
+    else {
+      this.w.varint(blob.length + 1);
+      this.w.bytes(blob);
     }
   }
-  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+/** One blob of reports of a kind: `rows[i]` is series `sids[i]`'s; every row must have every column. */
+export function packRows(kind: SeriesKind, sids: readonly number[], rows: readonly Row[]): Buffer {
+  const packer = new RawPacker(kind);
+  for (let i = 0; i < rows.length; i++) packer.addRow(sids[i]!, rows[i]!);
+  return packer.take();
 }
 
 function numberOf(kind: SeriesKind, row: Row, column: string): number {

@@ -18,7 +18,7 @@ import { podId } from '../model/ids.js';
 import type { Row } from './aggregate.js';
 import { encodeHistogram } from './histogram-blob.js';
 import { DIRECTION_CODE, SIDE_CODE } from './identity-rows.js';
-import { METHOD_CODE } from './series.js';
+import { END_HISTS, METHOD_CODE } from './series.js';
 
 /** A connection end as the ends table keys it, less its process. */
 export interface EndIdentity {
@@ -44,14 +44,29 @@ export function endIdentity(edge: EdgeReport): EndIdentity {
 
 /** An edge report's row of its end's series. */
 export function endRow(edge: EdgeReport): Row {
-  const row: Row = {
-    connect_latency: encodeHistogram(edge.connectLatency),
-    exchange_latency: encodeHistogram(edge.exchangeLatency),
-    srtt: encodeHistogram(edge.srtt),
-  };
+  const row: Row = {};
   for (const m of WIRE_COUNTERS) row[m.name] = edge[m.ts];
+  for (const column of END_HISTS) row[column] = encodeHistogram(edge[END_HIST_FIELDS[column]]);
   return row;
 }
+
+/** An edge report's counters in its end series' column order (END_SUMS), into `out`. */
+export function endValues(edge: EdgeReport, out: number[]): void {
+  out.length = WIRE_COUNTERS.length;
+  for (let i = 0; i < WIRE_COUNTERS.length; i++) out[i] = edge[WIRE_COUNTERS[i]!.ts];
+}
+
+/** An edge report's histograms, encoded, in its end series' column order (END_HISTS). */
+export function endHistograms(edge: EdgeReport): (Buffer | null)[] {
+  return END_HISTS.map((column) => encodeHistogram(edge[END_HIST_FIELDS[column]]));
+}
+
+/** The edge report's field each histogram column of an end series holds. */
+const END_HIST_FIELDS = {
+  connect_latency: 'connectLatency',
+  exchange_latency: 'exchangeLatency',
+  srtt: 'srtt',
+} as const satisfies Record<(typeof END_HISTS)[number], keyof EdgeReport>;
 
 export function hopDirection(hop: HopReport): number {
   return DIRECTION_CODE[hop.direction as keyof typeof DIRECTION_CODE];

@@ -61,6 +61,11 @@ export class Rollups {
     return this.late.count;
   }
 
+  /** Was a raw row of this bucket already rolled up into a coarser tier? */
+  isLate(bucket: number): boolean {
+    return this.late.isLate(bucket, this.rolledTo);
+  }
+
   /** A raw row: if it came late, gathered for the rollups its bucket was already rolled into. */
   addLate(name: SeriesKind['name'], sid: number, bucket: number, row: Row): void {
     this.late.add(name, sid, bucket, row, this.rolledTo);

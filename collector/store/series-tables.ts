@@ -6,7 +6,7 @@ import type Database from 'better-sqlite3';
 import { type Aggregate, addAggregate, addRow, emptyAggregate, type Row } from './aggregate.js';
 import { addHistogramRow, addTotalsRow } from './fold-rows.js';
 import { encodeHistogram } from './histogram-blob.js';
-import { foldPacked, packRows, unpackRows } from './packed-rows.js';
+import { foldPacked, type RawPacker, unpackRows } from './packed-rows.js';
 import type { ReadBudget } from './read-budget.js';
 import { columns, SERIES, type SeriesKind, tableName } from './series.js';
 import type { Sql } from './statements.js';
@@ -26,13 +26,10 @@ export class SeriesTables {
       );
   }
 
-  /**
-   * One batch's reports of a kind, all of one bucket, as one packed raw row: `rows[i]` is
-   * series `sids[i]`'s, and must have every column.
-   */
-  insert(kind: SeriesKind, bucket: number, sids: readonly number[], rows: readonly Row[]): void {
-    if (rows.length === 0) return;
-    this.insertRaw.get(kind.name)!.run(bucket, rows.length, packRows(kind, sids, rows));
+  /** The reports a packer holds, all of one bucket (a batch's of its kind), as one raw row. */
+  insert(bucket: number, packer: RawPacker): void {
+    if (packer.reports === 0) return;
+    this.insertRaw.get(packer.kind.name)!.run(bucket, packer.reports, packer.take());
   }
 
   /** Adds `add` into a tier's row of a series and bucket, making the row if there is none. */
