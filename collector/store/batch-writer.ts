@@ -118,7 +118,9 @@ export class BatchWriter {
       }) as { id: number }
     ).id;
 
-    const processes = new Map<string, StoredProcess>();
+    // By pid, then start time: looked up once per report, where a process id string made
+    // for each was a cost of its own.
+    const processes = new Map<number, Map<number, StoredProcess>>();
     for (const identity of batch.processes) {
       const key = processId(batch.node, identity.ref);
       const row = s.upsertProcess.get({
@@ -129,10 +131,16 @@ export class BatchWriter {
         identity: JSON.stringify(identity),
         seen,
       }) as { id: number };
-      processes.set(key, { id: row.id, identity });
+      const pid = identity.ref?.pid ?? 0;
+      let byStart = processes.get(pid);
+      if (!byStart) {
+        byStart = new Map();
+        processes.set(pid, byStart);
+      }
+      byStart.set(identity.ref?.startTimeTicks ?? 0, { id: row.id, identity });
     }
     const processOf = (ref: ProcessIdentity['ref']) => {
-      const found = processes.get(processId(batch.node, ref));
+      const found = processes.get(ref?.pid ?? 0)?.get(ref?.startTimeTicks ?? 0);
       if (!found) throw new Error(`batch refers to process ${ref?.pid} it does not describe`);
       return found;
     };

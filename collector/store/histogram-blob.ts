@@ -14,14 +14,25 @@ export function encodeHistogram(h: Histogram | SparseHistogram | undefined): Buf
   const layout = LAYOUTS.indexOf(h.layout as Layout);
   // A layout this store does not know, or a value that is no count (validation refuses
   // those; a varint written here would be wrong), goes through the generic encoder.
-  if (layout < 1 || !allCounts(h.indexes) || !allCounts(h.counts) || !allCounts([h.sumNs]))
+  const indexBytes = varintsLength(h.indexes);
+  const countBytes = varintsLength(h.counts);
+  if (layout < 1 || indexBytes < 0 || countBytes < 0 || !isCount(h.sumNs))
     return Buffer.from(Histogram.encode(h));
-  return writeHistogram(layout, h.indexes, h.counts, h.sumNs);
+  return writeHistogram(layout, h.indexes, indexBytes, h.counts, countBytes, h.sumNs);
 }
 
-/** Every value a non-negative integer below 2^53, as a varint here can hold it. */
-const allCounts = (values: readonly number[]) =>
-  values.every((v) => Number.isSafeInteger(v) && v >= 0);
+/** A non-negative integer below 2^53, as a varint here can hold it. */
+const isCount = (v: number) => Number.isSafeInteger(v) && v >= 0;
+
+/** Bytes of the varints of `values`, or -1 when one of them is no count (isCount). */
+function varintsLength(values: readonly number[]): number {
+  let bytes = 0;
+  for (const v of values) {
+    if (!isCount(v)) return -1;
+    bytes += varintLength(v);
+  }
+  return bytes;
+}
 
 /** Bytes of a varint of a non-negative integer below 2^53. */
 function varintLength(value: number): number {
@@ -50,13 +61,11 @@ function writeVarint(out: Buffer, pos: number, value: number): number {
 function writeHistogram(
   layout: number,
   indexes: readonly number[],
+  indexBytes: number,
   counts: readonly number[],
+  countBytes: number,
   sumNs: number,
 ): Buffer {
-  let indexBytes = 0;
-  for (const i of indexes) indexBytes += varintLength(i);
-  let countBytes = 0;
-  for (const c of counts) countBytes += varintLength(c);
   const size =
     2 +
     (1 + varintLength(indexBytes) + indexBytes) +
