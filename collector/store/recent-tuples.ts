@@ -21,11 +21,18 @@ export interface RecentTuple {
   seen: number;
 }
 
-/** One connection's two ends as seen so far (side 0 and 1 of SIDE_CODE: client, server). */
+/**
+ * One connection's two ends as seen so far (side 0, the client, and 1, the server; an
+ * end not seen has id -1). Flat fields, not an object per end: hundreds of thousands of
+ * slots live long enough for the garbage collector to walk them.
+ */
 interface Slot {
   scope: string;
   address: string;
-  ends: [RecentTuple | undefined, RecentTuple | undefined];
+  end0: number;
+  seen0: number;
+  end1: number;
+  seen1: number;
   /** Another connection with the same port and ISN (a different client address or scope). */
   next: Slot | undefined;
 }
@@ -61,14 +68,30 @@ export class RecentTuples {
     let slot = first;
     while (slot && (slot.address !== key.address || slot.scope !== key.scope)) slot = slot.next;
     if (!slot) {
-      slot = { scope: key.scope, address: key.address, ends: [undefined, undefined], next: first };
+      slot = {
+        scope: key.scope,
+        address: key.address,
+        end0: -1,
+        seen0: 0,
+        end1: -1,
+        seen1: 0,
+        next: first,
+      };
       this.byPortIsn.set(numeric, slot);
       this.count++;
       if (this.count > this.limit) this.evictOldest(seen);
     }
-    slot.ends[side] = { endId, seen };
-    const other = slot.ends[1 - side];
-    return other && Math.abs(other.seen - seen) <= this.windowMs ? other : undefined;
+    let other: RecentTuple;
+    if (side === 0) {
+      slot.end0 = endId;
+      slot.seen0 = seen;
+      other = { endId: slot.end1, seen: slot.seen1 };
+    } else {
+      slot.end1 = endId;
+      slot.seen1 = seen;
+      other = { endId: slot.end0, seen: slot.seen0 };
+    }
+    return other.endId >= 0 && Math.abs(other.seen - seen) <= this.windowMs ? other : undefined;
   }
 
   /**
@@ -100,8 +123,10 @@ export class RecentTuples {
 
 function newest(slot: Slot): number {
   let seen = Number.NEGATIVE_INFINITY;
-  for (let s: Slot | undefined = slot; s; s = s.next)
-    for (const end of s.ends) if (end && end.seen > seen) seen = end.seen;
+  for (let s: Slot | undefined = slot; s; s = s.next) {
+    if (s.end0 >= 0) seen = Math.max(seen, s.seen0);
+    if (s.end1 >= 0) seen = Math.max(seen, s.seen1);
+  }
   return seen;
 }
 
