@@ -10,15 +10,41 @@ import {
 } from '../../proto/histogram.js';
 
 export function encodeHistogram(h: Histogram | SparseHistogram | undefined): Buffer | null {
-  if (!h || h.indexes.length === 0) return null;
-  const layout = LAYOUTS.indexOf(h.layout as Layout);
+  const size = histogramSize(h);
+  if (size === 0) return null;
   // A layout this store does not know, or a value that is no count (validation refuses
   // those; a varint written here would be wrong), goes through the generic encoder.
+  if (size < 0) return Buffer.from(Histogram.encode(h!));
+  const out = Buffer.allocUnsafe(size);
+  writeHistogramAt(out, 0, h!);
+  return out;
+}
+
+/**
+ * What histogramSize measured of the histogram last given it, for writeHistogramAt: one
+ * object reused, not one made per histogram (three per edge report).
+ */
+const measured = { layout: 0, indexBytes: 0, countBytes: 0 };
+
+/**
+ * The bytes a histogram takes encoded (writeHistogramAt writes them): 0 for none or an
+ * empty one (stored as NULL), -1 for one the generic encoder must write.
+ */
+export function histogramSize(h: Histogram | SparseHistogram | undefined): number {
+  if (!h || h.indexes.length === 0) return 0;
+  const layout = LAYOUTS.indexOf(h.layout as Layout);
   const indexBytes = varintsLength(h.indexes);
   const countBytes = varintsLength(h.counts);
-  if (layout < 1 || indexBytes < 0 || countBytes < 0 || !isCount(h.sumNs))
-    return Buffer.from(Histogram.encode(h));
-  return writeHistogram(layout, h.indexes, indexBytes, h.counts, countBytes, h.sumNs);
+  if (layout < 1 || indexBytes < 0 || countBytes < 0 || !isCount(h.sumNs)) return -1;
+  measured.layout = layout;
+  measured.indexBytes = indexBytes;
+  measured.countBytes = countBytes;
+  return (
+    2 +
+    (1 + varintLength(indexBytes) + indexBytes) +
+    (1 + varintLength(countBytes) + countBytes) +
+    (h.sumNs > 0 ? 1 + varintLength(h.sumNs) : 0)
+  );
 }
 
 /** A non-negative integer below 2^53, as a varint here can hold it. */
@@ -55,37 +81,26 @@ function writeVarint(out: Buffer, pos: number, value: number): number {
 
 /**
  * tollgate.v1.Histogram's wire format written directly (scan's fields, packed), as
- * protobufjs writes it: the generic encoder builds a message object per histogram first,
- * and three histograms per edge report made it a tenth of ingest.
+ * protobufjs writes it, at `pos` of `out`; returns where it ended. Right after
+ * histogramSize gave the same histogram a positive size (it measured it), with that many
+ * bytes of room. The generic encoder builds a message object per histogram first, and
+ * three histograms per edge report made it a tenth of ingest.
  */
-function writeHistogram(
-  layout: number,
-  indexes: readonly number[],
-  indexBytes: number,
-  counts: readonly number[],
-  countBytes: number,
-  sumNs: number,
-): Buffer {
-  const size =
-    2 +
-    (1 + varintLength(indexBytes) + indexBytes) +
-    (1 + varintLength(countBytes) + countBytes) +
-    (sumNs > 0 ? 1 + varintLength(sumNs) : 0);
-  const out = Buffer.allocUnsafe(size);
-  out[0] = 0x08;
-  out[1] = layout;
-  let pos = 2;
+export function writeHistogramAt(out: Buffer, pos: number, h: Histogram | SparseHistogram): number {
+  const { layout, indexBytes, countBytes } = measured;
+  out[pos++] = 0x08;
+  out[pos++] = layout;
   out[pos++] = 0x12;
   pos = writeVarint(out, pos, indexBytes);
-  for (const i of indexes) pos = writeVarint(out, pos, i);
+  for (const i of h.indexes) pos = writeVarint(out, pos, i);
   out[pos++] = 0x1a;
   pos = writeVarint(out, pos, countBytes);
-  for (const c of counts) pos = writeVarint(out, pos, c);
-  if (sumNs > 0) {
+  for (const c of h.counts) pos = writeVarint(out, pos, c);
+  if (h.sumNs > 0) {
     out[pos++] = 0x20;
-    pos = writeVarint(out, pos, sumNs);
+    pos = writeVarint(out, pos, h.sumNs);
   }
-  return out;
+  return pos;
 }
 
 export function decodeHistogram(blob: Uint8Array | null): SparseHistogram {

@@ -10,8 +10,11 @@
 // peak of the contract), else a 1 and its float64 (little-endian): every number survives.
 // The header names the columns, so a row written before a column existed reads it as 0
 // and a reader ignores columns it does not know. Pure.
+
+import type { Histogram } from '../../proto/gen/tollgate/v1.js';
+import type { SparseHistogram } from '../../proto/histogram.js';
 import type { Aggregate, Row } from './aggregate.js';
-import { addEncoded } from './histogram-blob.js';
+import { addEncoded, encodeHistogram, histogramSize, writeHistogramAt } from './histogram-blob.js';
 import { type ReadBudget, spend } from './read-budget.js';
 import type { SeriesKind } from './series.js';
 
@@ -104,9 +107,14 @@ export class RawPacker {
 
   /**
    * A report given as its numbers in column order (the sums, then the peaks) and its
-   * encoded histograms in column order: no row object made for it.
+   * histograms in column order, encoded here, into the packed row: no row object made for
+   * it, nor a buffer per histogram.
    */
-  addValues(sid: number, numbers: readonly number[], hists: readonly (Uint8Array | null)[]): void {
+  addValues(
+    sid: number,
+    numbers: readonly number[],
+    hists: readonly (Histogram | SparseHistogram | undefined)[],
+  ): void {
     const { kind, w } = this;
     if (
       numbers.length !== kind.sums.length + kind.maxes.length ||
@@ -117,7 +125,16 @@ export class RawPacker {
       );
     w.varint(sid);
     for (const n of numbers) w.number(n);
-    for (const h of hists) this.histogram(h);
+    for (const h of hists) {
+      const size = histogramSize(h);
+      if (size < 0) this.histogram(encodeHistogram(h));
+      else if (size === 0) w.varint(0);
+      else {
+        w.varint(size + 1);
+        w.reserve(size);
+        w.pos = writeHistogramAt(w.buf, w.pos, h!);
+      }
+    }
     this.reports++;
   }
 

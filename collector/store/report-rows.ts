@@ -7,6 +7,7 @@ import { WIRE_COUNTERS } from '../../proto/edge-metrics.js';
 import type {
   AgentCost,
   EdgeReport,
+  Histogram,
   HopReport,
   PodMeshSigns,
   PodRef,
@@ -56,9 +57,9 @@ export function endValues(edge: EdgeReport, out: number[]): void {
   for (let i = 0; i < WIRE_COUNTERS.length; i++) out[i] = edge[WIRE_COUNTERS[i]!.ts];
 }
 
-/** An edge report's histograms, encoded, in its end series' column order (END_HISTS). */
-export function endHistograms(edge: EdgeReport): (Buffer | null)[] {
-  return END_HISTS.map((column) => encodeHistogram(edge[END_HIST_FIELDS[column]]));
+/** An edge report's histograms in its end series' column order (END_HISTS). */
+export function endHistograms(edge: EdgeReport): (Histogram | undefined)[] {
+  return END_HISTS.map((column) => edge[END_HIST_FIELDS[column]]);
 }
 
 /** The edge report's field each histogram column of an end series holds. */

@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { emptyAggregate, type Row } from '../../collector/store/aggregate.js';
 import { decodeHistogram, encodeHistogram } from '../../collector/store/histogram-blob.js';
-import { foldPacked, packRows, unpackRows } from '../../collector/store/packed-rows.js';
+import { foldPacked, packRows, RawPacker, unpackRows } from '../../collector/store/packed-rows.js';
 import { type SeriesKind, seriesKind } from '../../collector/store/series.js';
-import { fromValues } from '../../proto/histogram.js';
+import { Histogram } from '../../proto/gen/tollgate/v1.js';
+import { emptyHistogram, fromValues } from '../../proto/histogram.js';
 
 const resource = seriesKind('resource');
 
@@ -96,4 +97,28 @@ test('a row without a column, or a truncated body, is refused', () => {
   assert.throws(() => packRows(resource, [1], [{ cpu_ns: 1 }]), /lacks its column/);
   const body = packRows(resource, [1], [resourceRow(2 ** 40, 1, 1, 1)]);
   assert.throws(() => [...unpackRows(resource, body.subarray(0, body.length - 2))], /ends early/);
+});
+
+test("a report's histograms written in place read back as protobuf's own encoding of them", () => {
+  const end = seriesKind('end');
+  const numbers = end.sums.map((_, i) => i * 3);
+  const exchange = fromValues([1_000, 2_000, 2_000, 5_000_000, 9e9]);
+  const packer = new RawPacker(end);
+  packer.addValues(9, numbers, [undefined, exchange, emptyHistogram()]);
+  packer.addValues(10, numbers, [exchange, undefined, undefined]);
+  const back = [...unpackRows(end, packer.take())];
+  assert.deepEqual(
+    back.map((r) => r.sid),
+    [9, 10],
+  );
+  const wire = Buffer.from(Histogram.encode(exchange));
+  assert.deepEqual(Buffer.from(back[0]!.row.exchange_latency as Uint8Array), wire);
+  assert.equal(back[0]!.row.connect_latency, null);
+  assert.equal(back[0]!.row.srtt, null, 'an empty histogram is stored as none');
+  assert.deepEqual(Buffer.from(back[1]!.row.connect_latency as Uint8Array), wire);
+  assert.deepEqual(
+    end.sums.map((c) => back[1]!.row[c]),
+    numbers,
+  );
+  assert.throws(() => packer.addValues(1, [1, 2], []), /report of 2 numbers/);
 });
