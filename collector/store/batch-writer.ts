@@ -161,7 +161,7 @@ export class BatchWriter {
       this.writeResource(sample, processOf(sample.process).id, bucket, seen);
     if (cost) this.writeAgentCost(agent, batch.bootId, cost, bucket);
     this.join.endBatch(seen);
-    for (const packer of this.packers.values()) this.series.insert(bucket, packer);
+    for (const packer of this.packers.values()) this.series.insert(bucket, batch.node, packer);
     s.insertBatch.run(
       batch.agentId,
       batch.bootId,

@@ -13,6 +13,7 @@ import {
   type SeriesColumnTypes,
   tableName,
 } from './series.js';
+import { seriesNodes } from './series-tables.js';
 import type { Tier } from './tiers.js';
 
 const COLUMN_TYPES: SeriesColumnTypes = { number: 'INTEGER', histogram: 'BLOB' };
@@ -268,12 +269,13 @@ const LATER_STEPS: Readonly<Record<number, Step>> = {
     ).seen;
     if (newest !== null) {
       const insert = db.prepare('INSERT INTO tuple_log (seen_ms, body) VALUES (?, ?)');
+      // All read first: a statement cannot run while another's rows are being read.
       for (const t of db
         .prepare(
           `SELECT scope, address, port, client_isn, side, end_id, seen_ms FROM tuples
            WHERE seen_ms >= ? ORDER BY seen_ms`,
         )
-        .iterate(newest - TUPLE_WINDOW_MS) as IterableIterator<{
+        .all(newest - TUPLE_WINDOW_MS) as {
         scope: string;
         address: string;
         port: number;
@@ -281,7 +283,7 @@ const LATER_STEPS: Readonly<Record<number, Step>> = {
         side: number;
         end_id: number;
         seen_ms: number;
-      }>)
+      }[])
         insert.run(
           t.seen_ms,
           JSON.stringify([[t.scope, t.address, t.port, t.client_isn, t.side, t.end_id]]),
@@ -294,40 +296,53 @@ const LATER_STEPS: Readonly<Record<number, Step>> = {
 /** Reports packed into one row when rows from before version 11 are packed. */
 const PACK_MIGRATED = 1000;
 
-/** Version 11: each kind's raw table rewritten as packed rows, its rows packed per bucket. */
+/**
+ * Version 11: each kind's raw table rewritten as packed rows, with the node whose agent
+ * sent them (a series' reports all come from one node, so a read of some series unpacks
+ * only their nodes' rows); the rows from before packed per bucket and node.
+ */
 function packRawRows(db: Database.Database): void {
   for (const kind of SERIES) {
     const table = tableName(kind, 'raw');
     const cols = columns(kind);
-    db.exec(`CREATE TABLE ${table}_packed (bucket_ms INTEGER NOT NULL, reports INTEGER NOT NULL,
-               body BLOB NOT NULL)`);
+    db.exec(`CREATE TABLE ${table}_packed (bucket_ms INTEGER NOT NULL, node TEXT NOT NULL,
+               reports INTEGER NOT NULL, body BLOB NOT NULL)`);
     const insert = db.prepare(
-      `INSERT INTO ${table}_packed (bucket_ms, reports, body) VALUES (?, ?, ?)`,
+      `INSERT INTO ${table}_packed (bucket_ms, node, reports, body) VALUES (?, ?, ?, ?)`,
     );
-    let bucket: number | null = null;
-    let sids: number[] = [];
-    let rows: Row[] = [];
-    const flush = () => {
-      if (bucket !== null && rows.length > 0)
-        insert.run(bucket, rows.length, packRows(kind, sids, rows));
-      sids = [];
-      rows = [];
-    };
-    const old = db
-      .prepare(`SELECT bucket_ms, sid, ${cols.join(', ')} FROM ${table} ORDER BY bucket_ms`)
-      .iterate() as IterableIterator<Row & { bucket_ms: number; sid: number }>;
-    for (const row of old) {
-      if (row.bucket_ms !== bucket || rows.length >= PACK_MIGRATED) {
-        flush();
-        bucket = row.bucket_ms;
+    // What describes rows is kept while they are, so every row's series has its node; a
+    // row that had none would be kept under ''. A bucket at a time: a statement cannot run
+    // while another's rows are being read on the same connection.
+    const buckets = db
+      .prepare(`SELECT DISTINCT bucket_ms FROM ${table} ORDER BY bucket_ms`)
+      .pluck()
+      .all() as number[];
+    const rowsOf = db.prepare(
+      `SELECT r.sid, COALESCE(n.node, '') AS node, ${cols.map((c) => `r.${c}`).join(', ')}
+       FROM ${table} r LEFT JOIN (${seriesNodes(kind.name)}) n ON n.sid = r.sid
+       WHERE r.bucket_ms = ? ORDER BY node`,
+    );
+    for (const bucket of buckets) {
+      let group: { node: string; sids: number[]; rows: Row[] } | undefined;
+      const flush = () => {
+        if (group && group.rows.length > 0)
+          insert.run(bucket, group.node, group.rows.length, packRows(kind, group.sids, group.rows));
+        group = undefined;
+      };
+      for (const row of rowsOf.all(bucket) as (Row & { sid: number; node: string })[]) {
+        if (!group || row.node !== group.node || group.rows.length >= PACK_MIGRATED) {
+          flush();
+          group = { node: row.node, sids: [], rows: [] };
+        }
+        group.sids.push(row.sid);
+        group.rows.push(row);
       }
-      sids.push(row.sid);
-      rows.push(row);
+      flush();
     }
-    flush();
     db.exec(`DROP TABLE ${table};
              ALTER TABLE ${table}_packed RENAME TO ${table};
-             CREATE INDEX ${table}_bucket ON ${table} (bucket_ms);`);
+             CREATE INDEX ${table}_bucket ON ${table} (bucket_ms);
+             CREATE INDEX ${table}_node ON ${table} (node, bucket_ms);`);
   }
 }
 

@@ -244,3 +244,45 @@ test('the other end joins after the store is reopened, and never to an end a fai
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a store from before the tuple log (schema 11) opens: the tuples of its last minute still join', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-tuple-log-'));
+  try {
+    const path = join(dir, 'tollgate.db');
+    const t0 = Math.floor(Date.now() / 1000) * 1000 - 10_000;
+    const before = Store.open(path);
+    before.commit([batch(1, t0, [end(P.c1, 'client', 41_000, 8081, 7)])], t0 + 2000);
+    before.close();
+    // Back to schema 11, its client tuple in the tuples table as that version kept it.
+    const db = new Database(path);
+    backToSchema(db, 11);
+    const clientEnd = db.prepare('SELECT id FROM ends WHERE side = 1').pluck().get() as number;
+    db.prepare('INSERT INTO tuples VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      '',
+      CLIENT_IP,
+      41_000,
+      7,
+      1,
+      clientEnd,
+      t0 + 1000,
+    );
+    db.close();
+
+    const after = Store.open(path);
+    try {
+      after.commit([batch(2, t0 + 1000, [end(P.s1, 'server', 41_000, 8081, 7)])], t0 + 3000);
+      const { topology } = await new Queries(new SqliteCollectorStore(after)).view(
+        { fromMs: t0 - 1000, toMs: t0 + 5000 },
+        t0 + 5000,
+      );
+      assert.deepEqual(
+        topology.edges.map((e) => e.joined),
+        ['tuple'],
+      );
+    } finally {
+      after.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
