@@ -42,6 +42,8 @@ export interface ScaleBenchOptions {
   drainTimeoutMs: number;
   /** The cluster the model extrapolates to. */
   modelNodes: number;
+  /** Where to write the collector's CPU profiles (node --cpu-prof) and its flame graph, if anywhere. */
+  profileDir?: string;
 }
 
 export const DEFAULT_SCALE_BENCH: ScaleBenchOptions = {
@@ -295,7 +297,10 @@ export async function benchScale(
   let sender: ChildProcess | undefined;
   let sampler: NodeJS.Timeout | undefined;
   try {
-    collector = await startCollectorProcess({ dataDir });
+    collector = await startCollectorProcess({
+      dataDir,
+      nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
+    });
     const port = Number(collector.grpcTarget.split(':').pop());
     const started = Date.now();
     sender = startSender({

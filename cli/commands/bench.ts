@@ -31,7 +31,7 @@ type Placement = (typeof placements)[number];
 /** Each benchmark: how to run it, and its human table (--json prints the object itself). */
 interface Flags {
   placement: Placement;
-  /** ingest: where the collector writes its CPU profiles. */
+  /** ingest and scale: where the collector writes its CPU profiles. */
   profile?: string;
   /** The command line, for a benchmark's own options (scale: --agents, --intervals). */
   args: Parsed;
@@ -60,12 +60,13 @@ const runners = {
   probes: runner(() => benchProbes(), renderProbesBench),
   chaos: runner((log) => benchChaos(undefined, log), renderChaosBench),
   scale: runner(
-    (log, { args }) =>
+    (log, { args, profile }) =>
       benchScale(
         {
           ...DEFAULT_SCALE_BENCH,
           agents: numberOption(args, 'agents', DEFAULT_SCALE_BENCH.agents),
           intervals: numberOption(args, 'intervals', DEFAULT_SCALE_BENCH.intervals),
+          profileDir: profile,
         },
         log,
       ),
@@ -103,8 +104,9 @@ Options:
                 cluster (default): the agent in a cgroup with the CPU its DaemonSet
                 asks for, the collector at the least CPU weight (in a cluster it
                 runs elsewhere); equal: both as plain processes
-  --profile DIR ingest: the collector writes a CPU profile of each of its threads
-                there (node --cpu-prof; open in Chrome's DevTools or speedscope)
+  --profile DIR ingest, scale: the collector writes a CPU profile of each of its
+                threads there (node --cpu-prof; open in Chrome's DevTools or
+                speedscope); ingest also a flame graph of its main thread
   --store sqlite|postgres
                 ingest: one collector on SQLite (default), or collectors on one
                 PostgreSQL server (a throwaway one, writes forced to disk)
@@ -133,8 +135,11 @@ Options:
     );
     const { run, render } = runners[name];
     const profile = args.values.profile;
-    if (profile !== undefined && (typeof profile !== 'string' || name !== 'ingest'))
-      throw new UsageError('--profile DIR is for bench ingest');
+    if (
+      profile !== undefined &&
+      (typeof profile !== 'string' || (name !== 'ingest' && name !== 'scale'))
+    )
+      throw new UsageError('--profile DIR is for bench ingest and bench scale');
     if (
       (args.values.store !== undefined || args.values.replicas !== undefined) &&
       name !== 'ingest'

@@ -1,7 +1,8 @@
 // Writes one validated batch into SQLite: its agent, processes, peer names and pods' mesh
 // signs, a series row for each edge, hop, resource sample and agent cost report
-// (report-rows.ts; one packed raw row per kind, packed-rows.ts), the connection tuples that join ends, and the batch's identity that
-// drops its replays. The caller holds the transaction.
+// (report-rows.ts; packed into one raw row per kind, packed-rows.ts), the connection
+// tuples that join ends, and the batch's identity that drops its replays. The caller
+// holds the transaction.
 import type {
   AgentCost,
   Batch,

@@ -3,10 +3,11 @@
 // Each end leaves its tuples as its report is written; the end that comes second finds
 // the first's and links them, so the join is done at write time, in either order.
 //
-// On SQLite one collector writes, so the tuples of the last minute are looked up in
-// memory (recent-tuples.ts). The store keeps them as a log, one row per batch, that is
-// read back when the store opens and after a commit that failed (its tuples went with
-// it): a restart between the two ends' reports still joins them.
+// On SQLite one collector writes, so recent tuples are looked up in memory
+// (recent-tuples.ts). The store keeps them as a log, one row per batch, kept as long as
+// the tuples table was (TUPLE_KEPT_MS); the newest of it is read back at the first join
+// after the store opens and after a commit that failed (its tuples went with it): a
+// restart between the two ends' reports still joins them.
 import type { EdgeReport } from '../../proto/gen/tollgate/v1.js';
 import { tupleScope } from '../model/ids.js';
 import { SIDE_CODE } from './identity-rows.js';
@@ -16,7 +17,15 @@ import type { Statements } from './statements.js';
 /** How far apart the two ends' sightings of one connection may be and still join. */
 export const TUPLE_WINDOW_MS = 60_000;
 
-/** Tuples held in memory (about 150 bytes each). */
+/**
+ * How long tuples are kept, by the collector's clock: retention deletes the log's rows
+ * past it and memory drops them. Longer than the window, which compares the two ends'
+ * own sightings: a collector catching up a backlog, or an agent whose clock is behind,
+ * still joins.
+ */
+export const TUPLE_KEPT_MS = 10 * TUPLE_WINDOW_MS;
+
+/** Connections held in memory (about 150 bytes each): past it, the oldest go first. */
 const RECENT_TUPLES_LIMIT = 200_000;
 
 /** Links remembered as written (with the sighting last written) before the memory starts afresh. */
@@ -29,7 +38,7 @@ const LINK_CACHE_LIMIT = 200_000;
 const LINK_SEEN_RESOLUTION_MS = 60_000;
 
 /** A tuple as the log keeps it: scope, client address, client port, ISN, side, end id. */
-type LoggedTuple = [string, string, number, number, number, number];
+export type LoggedTuple = [string, string, number, number, number, number];
 
 export class ConnectionJoin {
   private readonly recent = new RecentTuples(TUPLE_WINDOW_MS, RECENT_TUPLES_LIMIT);
@@ -78,7 +87,7 @@ export class ConnectionJoin {
   /** Writes the tuples of the batch just written as its log row. */
   endBatch(seen: number): void {
     if (this.logged.length === 0) return;
-    this.statements.insertTupleLog.run(seen, JSON.stringify(this.logged));
+    this.statements.insertTupleLog.run(seen, this.logged.length, JSON.stringify(this.logged));
     this.logged = [];
   }
 
@@ -94,11 +103,11 @@ export class ConnectionJoin {
   }
 
   /**
-   * After pruning: drops the tuples past the window before `nowMs`, and forgets which
-   * links are written (pruning may have taken some).
+   * After pruning: drops the tuples retention no longer keeps (TUPLE_KEPT_MS before
+   * `nowMs`), and forgets which links are written (pruning may have taken some).
    */
   pruned(nowMs: number): void {
-    this.recent.expire(nowMs);
+    this.recent.expire(nowMs - TUPLE_KEPT_MS);
     this.links.clear();
   }
 
@@ -111,14 +120,26 @@ export class ConnectionJoin {
     this.links.set(key, Math.max(seen, written ?? seen));
   }
 
-  /** The log's last window (by its newest row, not the clock: stores are opened on any clock). */
+  /**
+   * The log's newest rows, as many as memory holds (RECENT_TUPLES_LIMIT tuples, about
+   * 6 MB of rows), noted oldest first: retention keeps the log to TUPLE_KEPT_MS, and the
+   * rows are taken by when they were written, not by their sightings, whose clocks are
+   * the agents'.
+   */
   private load(): void {
     this.loaded = true;
-    const newest = (this.statements.newestTupleLog.get() as { seen: number | null }).seen;
-    if (newest === null) return;
-    for (const { seen_ms, body } of this.statements.tupleLogSince.iterate(
-      newest - TUPLE_WINDOW_MS,
-    ) as IterableIterator<{ seen_ms: number; body: string }>)
+    const rows: { seen_ms: number; body: string }[] = [];
+    let tuples = 0;
+    for (const row of this.statements.tupleLogNewestFirst.iterate() as IterableIterator<{
+      seen_ms: number;
+      body: string;
+      tuples: number;
+    }>) {
+      rows.push(row);
+      tuples += row.tuples;
+      if (tuples >= RECENT_TUPLES_LIMIT) break;
+    }
+    for (const { seen_ms, body } of rows.reverse())
       for (const [scope, address, port, isn, side, endId] of JSON.parse(body) as LoggedTuple[])
         this.recent.meet(
           { scope, address, port, isn },

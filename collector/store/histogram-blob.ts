@@ -10,41 +10,53 @@ import {
 } from '../../proto/histogram.js';
 
 export function encodeHistogram(h: Histogram | SparseHistogram | undefined): Buffer | null {
-  const size = histogramSize(h);
-  if (size === 0) return null;
+  const m = measureHistogram(h);
+  if (m === null) return null;
   // A layout this store does not know, or a value that is no count (validation refuses
   // those; a varint written here would be wrong), goes through the generic encoder.
-  if (size < 0) return Buffer.from(Histogram.encode(h!));
-  const out = Buffer.allocUnsafe(size);
-  writeHistogramAt(out, 0, h!);
+  if (m === undefined) return Buffer.from(Histogram.encode(h!));
+  const out = Buffer.allocUnsafe(m.size);
+  writeHistogramAt(out, 0, h!, m);
   return out;
 }
 
-/**
- * What histogramSize measured of the histogram last given it, for writeHistogramAt: one
- * object reused, not one made per histogram (three per edge report).
- */
-const measured = { layout: 0, indexBytes: 0, countBytes: 0 };
+/** What writeHistogramAt needs of a histogram, measured by measureHistogram. */
+export interface HistogramMeasure {
+  /** Bytes of the whole encoding. */
+  size: number;
+  layout: number;
+  indexBytes: number;
+  countBytes: number;
+}
 
 /**
- * The bytes a histogram takes encoded (writeHistogramAt writes them): 0 for none or an
- * empty one (stored as NULL), -1 for one the generic encoder must write.
+ * The one measure measureHistogram gives, filled afresh by each call: an object made per
+ * histogram (three per edge report) was garbage for the collector to collect.
  */
-export function histogramSize(h: Histogram | SparseHistogram | undefined): number {
-  if (!h || h.indexes.length === 0) return 0;
+const measure: HistogramMeasure = { size: 0, layout: 0, indexBytes: 0, countBytes: 0 };
+
+/**
+ * A histogram's encoded size and parts, for writeHistogramAt: null for none or an empty
+ * one (stored as NULL), undefined for one the generic encoder must write. What it gives
+ * holds until the next call.
+ */
+export function measureHistogram(
+  h: Histogram | SparseHistogram | undefined,
+): HistogramMeasure | null | undefined {
+  if (!h || h.indexes.length === 0) return null;
   const layout = LAYOUTS.indexOf(h.layout as Layout);
   const indexBytes = varintsLength(h.indexes);
   const countBytes = varintsLength(h.counts);
-  if (layout < 1 || indexBytes < 0 || countBytes < 0 || !isCount(h.sumNs)) return -1;
-  measured.layout = layout;
-  measured.indexBytes = indexBytes;
-  measured.countBytes = countBytes;
-  return (
+  if (layout < 1 || indexBytes < 0 || countBytes < 0 || !isCount(h.sumNs)) return undefined;
+  measure.layout = layout;
+  measure.indexBytes = indexBytes;
+  measure.countBytes = countBytes;
+  measure.size =
     2 +
     (1 + varintLength(indexBytes) + indexBytes) +
     (1 + varintLength(countBytes) + countBytes) +
-    (h.sumNs > 0 ? 1 + varintLength(h.sumNs) : 0)
-  );
+    (h.sumNs > 0 ? 1 + varintLength(h.sumNs) : 0);
+  return measure;
 }
 
 /** A non-negative integer below 2^53, as a varint here can hold it. */
@@ -81,13 +93,18 @@ function writeVarint(out: Buffer, pos: number, value: number): number {
 
 /**
  * tollgate.v1.Histogram's wire format written directly (scan's fields, packed), as
- * protobufjs writes it, at `pos` of `out`; returns where it ended. Right after
- * histogramSize gave the same histogram a positive size (it measured it), with that many
- * bytes of room. The generic encoder builds a message object per histogram first, and
- * three histograms per edge report made it a tenth of ingest.
+ * protobufjs writes it, at `pos` of `out`, which has `m.size` bytes of room from there;
+ * returns where it ended. `m` is measureHistogram's measure of this histogram. The
+ * generic encoder builds a message object per histogram first, and three histograms per
+ * edge report made it a tenth of ingest.
  */
-export function writeHistogramAt(out: Buffer, pos: number, h: Histogram | SparseHistogram): number {
-  const { layout, indexBytes, countBytes } = measured;
+export function writeHistogramAt(
+  out: Buffer,
+  pos: number,
+  h: Histogram | SparseHistogram,
+  m: HistogramMeasure,
+): number {
+  const { layout, indexBytes, countBytes } = m;
   out[pos++] = 0x08;
   out[pos++] = layout;
   out[pos++] = 0x12;

@@ -14,7 +14,12 @@
 import type { Histogram } from '../../proto/gen/tollgate/v1.js';
 import type { SparseHistogram } from '../../proto/histogram.js';
 import type { Aggregate, Row } from './aggregate.js';
-import { addEncoded, encodeHistogram, histogramSize, writeHistogramAt } from './histogram-blob.js';
+import {
+  addEncoded,
+  encodeHistogram,
+  measureHistogram,
+  writeHistogramAt,
+} from './histogram-blob.js';
 import { type ReadBudget, spend } from './read-budget.js';
 import type { SeriesKind } from './series.js';
 
@@ -126,13 +131,13 @@ export class RawPacker {
     w.varint(sid);
     for (const n of numbers) w.number(n);
     for (const h of hists) {
-      const size = histogramSize(h);
-      if (size < 0) this.histogram(encodeHistogram(h));
-      else if (size === 0) w.varint(0);
+      const m = measureHistogram(h);
+      if (m === undefined) this.histogram(encodeHistogram(h));
+      else if (m === null) w.varint(0);
       else {
-        w.varint(size + 1);
-        w.reserve(size);
-        w.pos = writeHistogramAt(w.buf, w.pos, h!);
+        w.varint(m.size + 1);
+        w.reserve(m.size);
+        w.pos = writeHistogramAt(w.buf, w.pos, h!, m);
       }
     }
     this.reports++;
@@ -162,7 +167,7 @@ export class RawPacker {
   }
 }
 
-/** One blob of reports of a kind: `rows[i]` is series `sids[i]`'s; every row must have every column. */
+/** One blob of reports of a kind: `rows[i]` is series `sids[i]`'s; each row with every column. */
 export function packRows(kind: SeriesKind, sids: readonly number[], rows: readonly Row[]): Buffer {
   const packer = new RawPacker(kind);
   for (let i = 0; i < rows.length; i++) packer.addRow(sids[i]!, rows[i]!);
@@ -175,7 +180,7 @@ function numberOf(kind: SeriesKind, row: Row, column: string): number {
   return value;
 }
 
-/** Where each column a body holds goes in this collector's kind (-1: a column it does not know). */
+/** Where each column a body holds goes in this collector's kind (null: one it does not know). */
 interface Plan {
   numeric: { sum: string | null; max: string | null }[];
   hists: (string | null)[];
@@ -250,14 +255,27 @@ function open(kind: SeriesKind, body: Uint8Array): { reader: Reader; plan: Plan 
   return { reader, plan: planOf(kind, header) };
 }
 
-/** Each report of a body as a row of this collector's columns (a column it lacks: 0, or null for a histogram). */
+/**
+ * Each report of a body (of the series in `only`, when given: the others are skipped, no
+ * row made for them) as a row of this collector's columns; a column the body lacks reads
+ * as 0, or null for a histogram.
+ */
 export function* unpackRows(
   kind: SeriesKind,
   body: Uint8Array,
+  only?: ReadonlySet<number>,
 ): Generator<{ sid: number; row: Row }> {
   const { reader, plan } = open(kind, body);
   while (reader.pos < body.length) {
     const sid = reader.varint();
+    if (only && !only.has(sid)) {
+      for (let i = 0; i < plan.numeric.length; i++) reader.number();
+      for (let i = 0; i < plan.hists.length; i++) {
+        const length = reader.varint();
+        if (length > 0) reader.bytes(length - 1);
+      }
+      continue;
+    }
     const row: Row = {};
     for (const c of kind.sums) row[c] = 0;
     for (const c of kind.maxes) row[c] = 0;

@@ -27,6 +27,8 @@ export interface RecentTuple {
  * slots live long enough for the garbage collector to walk them.
  */
 interface Slot {
+  /** Its key in the map: port and ISN as one number. */
+  numeric: number;
   scope: string;
   address: string;
   end0: number;
@@ -40,11 +42,17 @@ interface Slot {
 export class RecentTuples {
   /**
    * By port and ISN, as one number (a string key cost a concatenation and a hash per
-   * look-up), in the order first noted; a connection's tuple is reported once, when it
-   * opens, so that is nearly the order of age.
+   * look-up): the first of a chain of the connections that share them.
    */
   private readonly byPortIsn = new Map<number, Slot>();
-  private count = 0;
+  /**
+   * The connections held, in the order first noted (a connection's tuple is reported
+   * once, when it opens, so nearly the order of age), from `head` on: the oldest is
+   * found here, where the map's own order would be walked past every key deleted before
+   * it (an eviction per new tuple made that quadratic).
+   */
+  private order: Slot[] = [];
+  private head = 0;
   /** Tuples dropped to stay within the limit while still inside the window. */
   evicted = 0;
 
@@ -55,7 +63,7 @@ export class RecentTuples {
 
   /** Connections held. */
   get size(): number {
-    return this.count;
+    return this.order.length - this.head;
   }
 
   /**
@@ -63,12 +71,14 @@ export class RecentTuples {
    * `seen`, and gives the other side's end if it was seen within the window of it.
    */
   meet(key: TupleKey, side: 0 | 1, endId: number, seen: number): RecentTuple | undefined {
+    // Unique per (port, ISN): validation refuses ports past 65535, and an ISN is a uint32.
     const numeric = key.isn * 65_536 + key.port;
     const first = this.byPortIsn.get(numeric);
     let slot = first;
     while (slot && (slot.address !== key.address || slot.scope !== key.scope)) slot = slot.next;
     if (!slot) {
       slot = {
+        numeric,
         scope: key.scope,
         address: key.address,
         end0: -1,
@@ -78,8 +88,11 @@ export class RecentTuples {
         next: first,
       };
       this.byPortIsn.set(numeric, slot);
-      this.count++;
-      if (this.count > this.limit) this.evictOldest(seen);
+      this.order.push(slot);
+      if (this.size > this.limit) {
+        const oldest = this.shift();
+        if (newest(oldest) >= seen - this.windowMs) this.evicted++;
+      }
     }
     let other: RecentTuple;
     if (side === 0) {
@@ -95,43 +108,42 @@ export class RecentTuples {
   }
 
   /**
-   * Drops the connections noted first while they are older than the window before
-   * `nowMs` (up to the first that is not: the rest wait for the limit or a later call).
+   * Drops the connections noted first while they were last seen before `beforeMs` (up
+   * to the first that was not: the rest wait for the limit or a later call).
    */
-  expire(nowMs: number): void {
-    for (const [numeric, slot] of this.byPortIsn) {
-      if (newest(slot) >= nowMs - this.windowMs) return;
-      this.byPortIsn.delete(numeric);
-      this.count -= chainLength(slot);
-    }
+  expire(beforeMs: number): void {
+    while (this.size > 0 && newest(this.order[this.head]!) < beforeMs) this.shift();
   }
 
   clear(): void {
     this.byPortIsn.clear();
-    this.count = 0;
+    this.order = [];
+    this.head = 0;
   }
 
-  private evictOldest(seen: number): void {
-    const [numeric, slot] = this.byPortIsn.entries().next().value as [number, Slot];
-    this.byPortIsn.delete(numeric);
-    for (let s: Slot | undefined = slot; s; s = s.next) {
-      this.count--;
-      if (newest(s) >= seen - this.windowMs) this.evicted++;
+  /** Removes the connection noted first, and gives it. */
+  private shift(): Slot {
+    const oldest = this.order[this.head++]!;
+    // Unlinked from its chain: the map holds the chain's first.
+    const first = this.byPortIsn.get(oldest.numeric);
+    if (first === oldest) {
+      if (oldest.next) this.byPortIsn.set(oldest.numeric, oldest.next);
+      else this.byPortIsn.delete(oldest.numeric);
+    } else
+      for (let s = first; s; s = s.next)
+        if (s.next === oldest) {
+          s.next = oldest.next;
+          break;
+        }
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
     }
+    return oldest;
   }
 }
 
+/** When a connection was last seen, by either end. */
 function newest(slot: Slot): number {
-  let seen = Number.NEGATIVE_INFINITY;
-  for (let s: Slot | undefined = slot; s; s = s.next) {
-    if (s.end0 >= 0) seen = Math.max(seen, s.seen0);
-    if (s.end1 >= 0) seen = Math.max(seen, s.seen1);
-  }
-  return seen;
-}
-
-function chainLength(slot: Slot): number {
-  let n = 0;
-  for (let s: Slot | undefined = slot; s; s = s.next) n++;
-  return n;
+  return Math.max(slot.end0 >= 0 ? slot.seen0 : -Infinity, slot.end1 >= 0 ? slot.seen1 : -Infinity);
 }

@@ -1,7 +1,7 @@
 // Deletes what is past retention: each tier's series rows, remembered batches, the log of
 // connection tuples, and what describes rows that are all gone. Apart from the rollups (rollup.ts)
 // because it must run even when they cannot be written: it is what makes room again.
-import { TUPLE_WINDOW_MS } from './connection-join.js';
+import { TUPLE_KEPT_MS } from './connection-join.js';
 import { SERIES, tableName } from './series.js';
 import type { Sql } from './statements.js';
 import type { Tier } from './tiers.js';
@@ -42,7 +42,7 @@ export function prune(
   ]);
   const oldest = nowMs - tiers[tiers.length - 1]!.retentionMs;
   sql.db.transaction(() => {
-    sql.prepare('DELETE FROM tuple_log WHERE seen_ms < ?').run(nowMs - 10 * TUPLE_WINDOW_MS);
+    sql.prepare('DELETE FROM tuple_log WHERE seen_ms < ?').run(nowMs - TUPLE_KEPT_MS);
     sql.prepare('DELETE FROM links WHERE last_seen_ms < ?').run(oldest);
     // What describes rows that are all past retention goes with them: connection ends,
     // processes (their identity, command line included) with their hop series and last

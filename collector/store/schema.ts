@@ -3,7 +3,7 @@
 // is refused rather than guessed at.
 import type Database from 'better-sqlite3';
 import type { Row } from './aggregate.js';
-import { TUPLE_WINDOW_MS } from './connection-join.js';
+import type { LoggedTuple } from './connection-join.js';
 import { packRows } from './packed-rows.js';
 import {
   columnDefinition,
@@ -11,6 +11,7 @@ import {
   columns,
   SERIES,
   type SeriesColumnTypes,
+  type SeriesKind,
   tableName,
 } from './series.js';
 import { seriesNodes } from './series-tables.js';
@@ -258,36 +259,27 @@ const LATER_STEPS: Readonly<Record<number, Step>> = {
   // ingest's cost. Rows from before are packed per bucket.
   [PACKED_RAW_VERSION]: packRawRows,
   // 12: connection tuples as a log, one row per batch (connection-join.ts): the join looks
-  // them up in memory. The tuples of the last window are kept, a row per sighting.
+  // them up in memory. The tuples kept before go in, a row per sighting time.
   12: (db) => {
-    db.exec(`CREATE TABLE tuple_log (seen_ms INTEGER NOT NULL, body TEXT NOT NULL);
+    db.exec(`CREATE TABLE tuple_log (seen_ms INTEGER NOT NULL, tuples INTEGER NOT NULL,
+               body TEXT NOT NULL);
              CREATE INDEX tuple_log_seen ON tuple_log (seen_ms);`);
-    const newest = (
-      db.prepare('SELECT MAX(seen_ms) AS seen FROM tuples').get() as {
-        seen: number | null;
-      }
-    ).seen;
-    if (newest !== null) {
-      const insert = db.prepare('INSERT INTO tuple_log (seen_ms, body) VALUES (?, ?)');
-      // All read first: a statement cannot run while another's rows are being read.
-      for (const t of db
-        .prepare(
-          `SELECT scope, address, port, client_isn, side, end_id, seen_ms FROM tuples
-           WHERE seen_ms >= ? ORDER BY seen_ms`,
-        )
-        .all(newest - TUPLE_WINDOW_MS) as {
-        scope: string;
-        address: string;
-        port: number;
-        client_isn: number;
-        side: number;
-        end_id: number;
-        seen_ms: number;
-      }[])
-        insert.run(
-          t.seen_ms,
-          JSON.stringify([[t.scope, t.address, t.port, t.client_isn, t.side, t.end_id]]),
-        );
+    // All read first (retention kept them to minutes): a statement cannot run while
+    // another's rows are being read on the same connection.
+    const kept = db
+      .prepare(
+        `SELECT scope, address, port, client_isn, side, end_id, seen_ms FROM tuples
+         ORDER BY seen_ms`,
+      )
+      .raw(true)
+      .all() as [string, string, number, number, number, number, number][];
+    const insert = db.prepare('INSERT INTO tuple_log (seen_ms, tuples, body) VALUES (?, ?, ?)');
+    for (let i = 0; i < kept.length; ) {
+      const seen = kept[i]![6];
+      const group: LoggedTuple[] = [];
+      for (; i < kept.length && kept[i]![6] === seen; i++)
+        group.push(kept[i]!.slice(0, 6) as LoggedTuple);
+      insert.run(seen, group.length, JSON.stringify(group));
     }
     db.exec('DROP TABLE tuples;');
   },
@@ -304,40 +296,50 @@ const PACK_MIGRATED = 1000;
 function packRawRows(db: Database.Database): void {
   for (const kind of SERIES) {
     const table = tableName(kind, 'raw');
-    const cols = columns(kind);
+    // The columns raw tables had then: columns added later go into the rollups only.
+    const then = (c: string) => (kind.since?.[c] ?? 0) < PACKED_RAW_VERSION;
+    const thenKind: SeriesKind = {
+      ...kind,
+      sums: kind.sums.filter(then),
+      maxes: kind.maxes.filter(then),
+      hists: kind.hists.filter(then),
+    };
+    const cols = columns(thenKind);
     db.exec(`CREATE TABLE ${table}_packed (bucket_ms INTEGER NOT NULL, node TEXT NOT NULL,
                reports INTEGER NOT NULL, body BLOB NOT NULL)`);
     const insert = db.prepare(
       `INSERT INTO ${table}_packed (bucket_ms, node, reports, body) VALUES (?, ?, ?, ?)`,
     );
     // What describes rows is kept while they are, so every row's series has its node; a
-    // row that had none would be kept under ''. A bucket at a time: a statement cannot run
-    // while another's rows are being read on the same connection.
+    // row that had none is kept under ''. The nodes read once; the rows a bucket at a
+    // time (a statement cannot run while another's rows are being read).
+    const nodeOf = new Map(
+      db.prepare(seriesNodes(kind.name)).raw(true).all() as [number, string][],
+    );
     const buckets = db
       .prepare(`SELECT DISTINCT bucket_ms FROM ${table} ORDER BY bucket_ms`)
       .pluck()
       .all() as number[];
-    const rowsOf = db.prepare(
-      `SELECT r.sid, COALESCE(n.node, '') AS node, ${cols.map((c) => `r.${c}`).join(', ')}
-       FROM ${table} r LEFT JOIN (${seriesNodes(kind.name)}) n ON n.sid = r.sid
-       WHERE r.bucket_ms = ? ORDER BY node`,
-    );
+    const rowsOf = db.prepare(`SELECT sid, ${cols.join(', ')} FROM ${table} WHERE bucket_ms = ?`);
     for (const bucket of buckets) {
-      let group: { node: string; sids: number[]; rows: Row[] } | undefined;
-      const flush = () => {
-        if (group && group.rows.length > 0)
-          insert.run(bucket, group.node, group.rows.length, packRows(kind, group.sids, group.rows));
-        group = undefined;
-      };
-      for (const row of rowsOf.all(bucket) as (Row & { sid: number; node: string })[]) {
-        if (!group || row.node !== group.node || group.rows.length >= PACK_MIGRATED) {
-          flush();
-          group = { node: row.node, sids: [], rows: [] };
+      const byNode = new Map<string, { sids: number[]; rows: Row[] }>();
+      const flush = (node: string, group: { sids: number[]; rows: Row[] }) =>
+        insert.run(bucket, node, group.rows.length, packRows(thenKind, group.sids, group.rows));
+      for (const row of rowsOf.all(bucket) as (Row & { sid: number })[]) {
+        const node = nodeOf.get(row.sid) ?? '';
+        let group = byNode.get(node);
+        if (!group) {
+          group = { sids: [], rows: [] };
+          byNode.set(node, group);
         }
         group.sids.push(row.sid);
         group.rows.push(row);
+        if (group.rows.length >= PACK_MIGRATED) {
+          flush(node, group);
+          byNode.delete(node);
+        }
       }
-      flush();
+      for (const [node, group] of byNode) flush(node, group);
     }
     db.exec(`DROP TABLE ${table};
              ALTER TABLE ${table}_packed RENAME TO ${table};

@@ -1,6 +1,7 @@
 // The SQL of the metric series' tables (one per kind and tier, series.ts): a batch's raw
 // rows of a kind, packed into one (packed-rows.ts), a merge into a rollup's row, and the
-// folds and scans that reads and rollups are made of. Which rows to fold, and when, is for rollup.ts and range-reads.ts to say.
+// folds and scans that reads and rollups are made of. Which rows to fold, and when, is
+// for rollup.ts and range-reads.ts to say.
 
 import type Database from 'better-sqlite3';
 import { type Aggregate, addAggregate, addRow, emptyAggregate, type Row } from './aggregate.js';
@@ -64,10 +65,11 @@ export class SeriesTables {
 
   /**
    * Folds one tier's rows in [fromMs, toMs) into the aggregate `into` gives for each
-   * series, or for each series and bucket of `groupMs` (a rollup). SQLite sums the
-   * counters and takes the peaks per group, and only the histograms' bytes come out row
-   * by row, as arrays: a row made into an object of every column was most of the cost
-   * of a long window's read and of a rollup.
+   * series, or for each series and bucket of `groupMs` (a rollup). For the rollups'
+   * tiers SQLite sums the counters and takes the peaks per group, and only the
+   * histograms' bytes come out row by row, as arrays: a row made into an object of every
+   * column was most of the cost of a long window's read and of a rollup. Raw rows are
+   * packed: each is unpacked and added report by report (foldPacked), no row object made.
    */
   fold(
     kind: SeriesKind,
@@ -156,8 +158,8 @@ export class SeriesTables {
       .raw(true)
       .iterate(...nodes, fromMs, toMs) as IterableIterator<[number, Uint8Array]>;
     for (const [bucket, body] of bodies)
-      for (const { sid, row } of unpackRows(kind, body))
-        if (sids.has(sid)) yield { ...row, sid, bucket_ms: bucket };
+      for (const { sid, row } of unpackRows(kind, body, sids))
+        yield { ...row, sid, bucket_ms: bucket };
   }
 }
 

@@ -72,10 +72,9 @@ export function prepareStatements(db: Database.Database) {
        ON CONFLICT (agent) DO UPDATE SET boot_id = excluded.boot_id,
          agent_cpu_ns = excluded.agent_cpu_ns, runner_cpu_ns = excluded.runner_cpu_ns`,
     ),
-    insertTupleLog: db.prepare('INSERT INTO tuple_log (seen_ms, body) VALUES (?, ?)'),
-    newestTupleLog: db.prepare('SELECT MAX(seen_ms) AS seen FROM tuple_log'),
-    tupleLogSince: db.prepare(
-      'SELECT seen_ms, body FROM tuple_log WHERE seen_ms >= ? ORDER BY seen_ms, rowid',
+    insertTupleLog: db.prepare('INSERT INTO tuple_log (seen_ms, tuples, body) VALUES (?, ?, ?)'),
+    tupleLogNewestFirst: db.prepare(
+      'SELECT seen_ms, tuples, body FROM tuple_log ORDER BY rowid DESC',
     ),
     upsertLink: db.prepare(
       `INSERT INTO links (client_end, server_end, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)

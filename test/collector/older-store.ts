@@ -2,8 +2,8 @@
 // series columns the later versions added (as described in collector/store/series.ts) and
 // the tiers' tables version 7 added, the socket pod version 9 added to ends and hop
 // series and the pods' mesh signs version 10 added, unpacks the raw rows version 11
-// packed, puts back the tuples table version 12 replaced, and sets the version. Other tables the later versions changed are the caller's
-// to restore.
+// packed, puts back the tuples table version 12 replaced, and sets the version. Other
+// tables the later versions changed are the caller's to restore.
 import type Database from 'better-sqlite3';
 import { unpackRows } from '../../collector/store/packed-rows.js';
 import { migrations, PACKED_RAW_VERSION } from '../../collector/store/schema.js';
@@ -33,9 +33,11 @@ export function backToSchema(db: Database.Database, version: number): void {
   if (version < PACKED_RAW_VERSION) unpackRawRows(db);
   const added = (name: string) => version < 7 && ADDED_IN_7.includes(name);
   for (const kind of SERIES) {
+    // Packed raw rows name their columns (from version 11): they have none to drop.
     for (const column of columns(kind).filter((c) => (kind.since?.[c] ?? 1) > version))
       for (const tier of tiers().filter((t) => !added(t.name)))
-        db.exec(`ALTER TABLE ${tableName(kind, tier.name)} DROP COLUMN ${column}`);
+        if (tier.name !== 'raw' || version < PACKED_RAW_VERSION)
+          db.exec(`ALTER TABLE ${tableName(kind, tier.name)} DROP COLUMN ${column}`);
     for (const tier of tiers().filter((t) => added(t.name)))
       db.exec(`DROP TABLE ${tableName(kind, tier.name)}`);
   }

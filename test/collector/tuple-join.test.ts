@@ -183,7 +183,7 @@ test('a store written before the ISN existed opens: its tuples are replaced, the
     );
     const version = check.pragma('user_version', { simple: true });
     check.close();
-    assert.deepEqual(columns, ['seen_ms', 'body'], 'the tuples are a log now');
+    assert.deepEqual(columns, ['seen_ms', 'tuples', 'body'], 'the tuples are a log now');
     assert.equal(version, LATEST_SCHEMA);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -281,6 +281,48 @@ test('a store from before the tuple log (schema 11) opens: the tuples of its las
       );
     } finally {
       after.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the other end still joins when it comes minutes late by the collector's clock, or after another agent's clock ran ahead", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-tuple-late-'));
+  try {
+    const path = join(dir, 'tollgate.db');
+    const t0 = Math.floor(Date.now() / 1000) * 1000 - 600_000;
+    const edges = async (store: Store) => {
+      const { topology } = await new Queries(new SqliteCollectorStore(store)).view(
+        { fromMs: t0 - 1000, toMs: t0 + 5000 },
+        t0 + 5000,
+      );
+      return topology.edges.map((e) => e.joined);
+    };
+    // A collector catching up: the client's batch committed 90 s after its interval, a
+    // maintenance pass, then the server's batch of the next second.
+    const store = Store.open(path);
+    store.commit([batch(1, t0, [end(P.c1, 'client', 41_000, 8081, 7)])], t0 + 90_000);
+    store.maintain(t0 + 95_000);
+    store.commit([batch(2, t0 + 1000, [end(P.s1, 'server', 41_000, 8081, 7)])], t0 + 96_000);
+    assert.deepEqual(await edges(store), ['tuple'], 'joined after a maintenance pass');
+    // Another agent whose clock is an hour ahead ships; the store reopens; a second
+    // connection's server end, seen by the first agents' clocks, still finds its client.
+    store.commit([batch(3, t0, [end(P.c2, 'client', 42_000, 8082, 9)])], t0 + 97_000);
+    const ahead = BatchCodec.decode(
+      BatchCodec.encode({
+        ...batch(1, t0 + 3_600_000, [end(P.c1, 'client', 43_000, 8083, 5)]),
+        agentId: 'fast',
+      }),
+    );
+    store.commit([ahead], t0 + 98_000);
+    store.close();
+    const reopened = Store.open(path);
+    try {
+      reopened.commit([batch(4, t0 + 1000, [end(P.s2, 'server', 42_000, 8082, 9)])], t0 + 99_000);
+      assert.deepEqual(await edges(reopened), ['tuple', 'tuple'], 'joined after the reopen');
+    } finally {
+      reopened.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

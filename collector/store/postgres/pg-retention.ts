@@ -2,7 +2,7 @@
 // rows (whole partitions dropped, the rest of the one that straddles the cut deleted),
 // remembered batches, connection tuples, and what describes rows that are all gone.
 import type pg from 'pg';
-import { TUPLE_WINDOW_MS } from '../connection-join.js';
+import { TUPLE_KEPT_MS } from '../connection-join.js';
 import { SERIES, tableName } from '../series.js';
 import type { Tier } from '../tiers.js';
 import type { Partitions } from './pg-partitions.js';
@@ -33,7 +33,7 @@ export async function prunePg(
   await pool.query('DELETE FROM batches WHERE stored_ms < $1', [nowMs - dedupeMs]);
   const oldest = nowMs - tiers[tiers.length - 1]!.retentionMs;
   await inTransaction(pool, async (client) => {
-    await client.query('DELETE FROM tuples WHERE seen_ms < $1', [nowMs - 10 * TUPLE_WINDOW_MS]);
+    await client.query('DELETE FROM tuples WHERE seen_ms < $1', [nowMs - TUPLE_KEPT_MS]);
     await client.query('DELETE FROM links WHERE last_seen_ms < $1', [oldest]);
     // What describes rows that are all past retention goes with them: connection ends,
     // processes (their identity, command line included) with their hop series and last
