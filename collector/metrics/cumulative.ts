@@ -72,6 +72,15 @@ function addHistogram(s: Series, name: string, h: SparseHistogram): void {
   addInto(s.histograms[name], h.indexes, h.counts, h.indexes.length, h.sumNs);
 }
 
+/** An end series of one batch, as its edges name it (CumulativeMetrics.add). */
+interface EndLabels {
+  start: number;
+  side: 'client' | 'server';
+  namespace: string;
+  pod: string;
+  series: Series | undefined;
+}
+
 export class CumulativeMetrics {
   /** In order of last update: the first is the one idle longest. */
   private readonly series = new Map<string, Series>();
@@ -146,16 +155,35 @@ export class CumulativeMetrics {
         ? { ...labels, namespace: socketPod.namespace, pod: socketPod.name, role: 'node-proxy' }
         : labels;
     };
-    // A batch's edges are many and their label sets few: each is looked up once.
-    const ends = new Map<string, Series | undefined>();
+    // A batch's edges are many and their label sets few: each is looked up once, found
+    // again by the edge's pid first (a number; a string key made per edge cost more
+    // than the counters it led to).
+    const ends = new Map<number, EndLabels[]>();
     for (const e of batch.edges) {
       const side = e.side === 'CONNECTION_SIDE_CLIENT' ? 'client' : 'server';
-      const key = `${processId(batch.node, e.process)}\0${e.socketPod?.namespace ?? ''}\0${e.socketPod?.name ?? ''}\0${side}`;
-      let s = ends.get(key);
-      if (!ends.has(key)) {
-        s = this.get('end', { ...base(e.process, e.socketPod), side }, nowMs);
-        ends.set(key, s);
+      const pid = e.process?.pid ?? 0;
+      const start = e.process?.startTimeTicks ?? 0;
+      const namespace = e.socketPod?.namespace ?? '';
+      const pod = e.socketPod?.name ?? '';
+      let known = ends.get(pid);
+      if (!known) {
+        known = [];
+        ends.set(pid, known);
       }
+      let found = known.find(
+        (k) => k.start === start && k.side === side && k.namespace === namespace && k.pod === pod,
+      );
+      if (!found) {
+        found = {
+          start,
+          side,
+          namespace,
+          pod,
+          series: this.get('end', { ...base(e.process, e.socketPod), side }, nowMs),
+        };
+        known.push(found);
+      }
+      const s = found.series;
       if (!s) continue;
       const c = s.counters as Record<Counter, number>;
       c.connection_opens += e.connects + e.accepts;
