@@ -186,6 +186,18 @@ export class Collector {
         this.set(queue.depthBytes);
       },
     });
+    // A count that only grows is a counter: advanced at each scrape by what came since.
+    let evictedCounted = 0;
+    new Counter({
+      name: 'tollgate_collector_join_tuples_evicted_total',
+      help: "Connection tuples dropped from the join's memory (its bound) while their other end could still come: those ends are joined by address",
+      registers: [registry],
+      collect() {
+        const evicted = store.tuplesEvicted;
+        if (evicted > evictedCounted) this.inc(evicted - evictedCounted);
+        evictedCounted = evicted;
+      },
+    });
     let reader: Reader | undefined;
     let http: FastifyInstance | undefined;
     let httpUrl: string;

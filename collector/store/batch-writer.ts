@@ -76,8 +76,9 @@ export class BatchWriter {
     private readonly series: SeriesTables,
     private readonly rollups: Rollups,
     private readonly sessions: SessionRows,
+    joinTuples?: number,
   ) {
-    this.join = new ConnectionJoin(statements);
+    this.join = new ConnectionJoin(statements, joinTuples);
   }
 
   /**
@@ -88,6 +89,11 @@ export class BatchWriter {
   forget(nowMs: number): void {
     this.ends.clear();
     this.join.pruned(nowMs);
+  }
+
+  /** Tuples the join's memory dropped inside their window (ConnectionJoin.evicted). */
+  get tuplesEvicted(): number {
+    return this.join.evicted;
   }
 
   /** Forgets what it remembers of rows a failed commit took with it: ends, tuples and links. */

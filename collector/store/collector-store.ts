@@ -81,6 +81,12 @@ export interface CollectorStore {
   readonly sessions: SessionStore;
   /** Raw rows that came after a rollup of their bucket was made, by this process. */
   readonly lateRows: number;
+  /**
+   * Connection tuples this process dropped from its join's memory while their window was
+   * still open (ConnectionJoin.evicted): their ends, if the other comes later, are joined
+   * by address. Always 0 where the join is in the database (PostgreSQL).
+   */
+  readonly tuplesEvicted: number;
 
   /**
    * Stores a group of validated batches at once and says, for each, whether it was stored

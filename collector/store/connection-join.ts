@@ -26,7 +26,7 @@ export const TUPLE_WINDOW_MS = 60_000;
 export const TUPLE_KEPT_MS = 10 * TUPLE_WINDOW_MS;
 
 /** Connections held in memory (about 150 bytes each): past it, the oldest go first. */
-const RECENT_TUPLES_LIMIT = 200_000;
+export const RECENT_TUPLES_LIMIT = 200_000;
 
 /** Links remembered as written (with the sighting last written) before the memory starts afresh. */
 const LINK_CACHE_LIMIT = 200_000;
@@ -41,7 +41,7 @@ const LINK_SEEN_RESOLUTION_MS = 60_000;
 export type LoggedTuple = [string, string, number, number, number, number];
 
 export class ConnectionJoin {
-  private readonly recent = new RecentTuples(TUPLE_WINDOW_MS, RECENT_TUPLES_LIMIT);
+  private readonly recent: RecentTuples;
   /** Links written, by "client end:server end": the last sighting written. */
   private readonly links = new Map<string, number>();
   /** The batch being written's tuples, for its log row. */
@@ -49,7 +49,13 @@ export class ConnectionJoin {
   /** Is the log read into memory? Not before the first join: a reader's store never joins. */
   private loaded = false;
 
-  constructor(private readonly statements: Statements) {}
+  constructor(
+    private readonly statements: Statements,
+    /** Connections held in memory. */
+    private readonly limit = RECENT_TUPLES_LIMIT,
+  ) {
+    this.recent = new RecentTuples(TUPLE_WINDOW_MS, limit);
+  }
 
   /** Tuples dropped from memory while still inside the window (RecentTuples.evicted). */
   get evicted(): number {
@@ -121,8 +127,8 @@ export class ConnectionJoin {
   }
 
   /**
-   * The log's newest rows, as many as memory holds (RECENT_TUPLES_LIMIT tuples, about
-   * 6 MB of rows), noted oldest first: retention keeps the log to TUPLE_KEPT_MS, and the
+   * The log's newest rows, as many as memory holds (`limit` tuples: about 6 MB of rows
+   * at the default), noted oldest first: retention keeps the log to TUPLE_KEPT_MS, and the
    * rows are taken by when they were written, not by their sightings, whose clocks are
    * the agents'.
    */
@@ -137,7 +143,7 @@ export class ConnectionJoin {
     }>) {
       rows.push(row);
       tuples += row.tuples;
-      if (tuples >= RECENT_TUPLES_LIMIT) break;
+      if (tuples >= this.limit) break;
     }
     for (const { seen_ms, body } of rows.reverse())
       for (const [scope, address, port, isn, side, endId] of JSON.parse(body) as LoggedTuple[])

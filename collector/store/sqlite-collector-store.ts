@@ -54,6 +54,9 @@ export class SqliteCollectorStore implements CollectorStore {
   get lateRows() {
     return this.file.lateRows;
   }
+  get tuplesEvicted() {
+    return this.file.tuplesEvicted;
+  }
   async commit(batches: readonly Batch[], nowMs?: number) {
     return this.file.commit(batches, nowMs);
   }

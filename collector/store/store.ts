@@ -62,6 +62,8 @@ export interface StoreOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /** The write-ahead log's size (default WAL_LIMIT_BYTES): checkpointed at it, cut back to it. */
   walBytes?: number;
+  /** Connections the join holds in memory (default RECENT_TUPLES_LIMIT, connection-join.ts). */
+  joinTuples?: number;
 }
 
 export class Store {
@@ -95,7 +97,13 @@ export class Store {
       graceMs,
       maxHoldBackMs: options.rollupMaxHoldBackMs ?? 3_600_000,
     });
-    this.writer = new BatchWriter(this.statements, series, this.rollups, this.sessions);
+    this.writer = new BatchWriter(
+      this.statements,
+      series,
+      this.rollups,
+      this.sessions,
+      options.joinTuples,
+    );
     this.reader = new RangeReader(series, this.tiers, this.rollups.rolledTo);
   }
 
@@ -162,6 +170,11 @@ export class Store {
   /** Raw rows that came after a rollup of their bucket was made (Rollups.lateRows). */
   get lateRows(): number {
     return this.rollups.lateRows;
+  }
+
+  /** Tuples the join's memory dropped inside their window (ConnectionJoin.evicted). */
+  get tuplesEvicted(): number {
+    return this.writer.tuplesEvicted;
   }
 
   /** Was this batch stored before? */

@@ -328,3 +328,40 @@ test("the other end still joins when it comes minutes late by the collector's cl
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("past the join's bound the oldest connection goes first, counted, and its ends are joined by address", async () => {
+  const t0 = Math.floor(Date.now() / 1000) * 1000 - 10_000;
+  const store = Store.open(':memory:', { joinTuples: 2 });
+  try {
+    // Three client ends' connections, then their servers: the first is no longer held.
+    store.commit(
+      [
+        batch(1, t0, [end(P.c1, 'client', 41_000, 8081, 1), end(P.c2, 'client', 42_000, 8082, 2)]),
+        batch(2, t0, [end(P.c1, 'client', 43_000, 8083, 3)]),
+      ],
+      t0 + 2000,
+    );
+    assert.equal(store.tuplesEvicted, 1);
+    // client-two's server first (its connection is still held), then client-one's, whose
+    // new slot pushes out client-two's (joined by then), counted too.
+    store.commit(
+      [batch(3, t0, [end(P.s2, 'server', 42_000, 8082, 2), end(P.s1, 'server', 41_000, 8081, 1)])],
+      t0 + 3000,
+    );
+    assert.equal(store.tuplesEvicted, 2);
+    const { topology } = await new Queries(new SqliteCollectorStore(store)).view(
+      { fromMs: t0 - 1000, toMs: t0 + 5000 },
+      t0 + 5000,
+    );
+    const comm = new Map(topology.processes.map((p) => [p.id, p.comm]));
+    assert.deepEqual(
+      topology.edges
+        .filter((e) => e.port !== 8083)
+        .map((e) => `${comm.get(e.source)} -> ${comm.get(e.target)} :${e.port} (${e.joined})`)
+        .sort(),
+      ['client-one -> server-one :8081 (address)', 'client-two -> server-two :8082 (tuple)'],
+    );
+  } finally {
+    store.close();
+  }
+});

@@ -100,6 +100,11 @@ export class PostgresStore implements CollectorStore {
     return this.late.count;
   }
 
+  /** The join is in the database: nothing is held in memory to evict. */
+  get tuplesEvicted(): number {
+    return 0;
+  }
+
   async commit(batches: readonly Batch[], nowMs = Date.now()): Promise<CommitStatus[]> {
     let statuses: CommitStatus[];
     try {
