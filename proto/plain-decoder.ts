@@ -14,6 +14,11 @@
 // input fails where it failed before, with the same message. test/proto/codec-decode.test.ts
 // holds it to that path over every message type of the contract.
 //
+// Each message type's decode is generated as one function (a switch on the field number
+// with the reads inline, nested types called directly), as protobufjs generates its own
+// decoders: a closure per field, called through a table, cost a call and a megamorphic
+// dispatch per field read, and the per-field closures could not be inlined into the loop.
+//
 // What the contract does not use (groups, closed enums, required fields, 64-bit map keys,
 // bytes map values) is refused when a decoder is built, rather than decoded differently.
 import protobuf from 'protobufjs/light.js';
@@ -21,61 +26,15 @@ import protobuf from 'protobufjs/light.js';
 type Plain = Record<string, unknown>;
 type Reader = protobuf.Reader;
 
-/** Reads one occurrence of a field into `into`; false when the wire type is not the
- *  field's, and the caller then skips it as an unknown field (as protobufjs does). */
-type FieldReader = (r: Reader, wire: number, into: Plain, depth: number) => boolean;
-
-interface MessageDecoder {
-  /** A message with every field at its default, keys in toObject's order. */
-  create(): Plain;
-  /** Decodes the `length` bytes at the reader's position, merged into `target` when a
-   *  singular message field occurs again (protobuf's merge rule), else into a new one. */
-  nested(r: Reader, length: number, depth: number, target: Plain | undefined): Plain;
+export interface MessageDecoder {
   /** Decodes everything the reader holds. */
   whole(r: Reader): Plain;
 }
 
 const wireTypes = protobuf.types.basic as Record<string, number | undefined>;
 const packable = protobuf.types.packed as Record<string, number | undefined>;
+const typeDefaults = protobuf.types.defaults as Record<string, unknown>;
 const LENGTH_DELIMITED = 2;
-
-// One small function per scalar type rather than r[method](): each call site then stays
-// monomorphic in the reader's method. 64-bit reads are numbers: codec.ts turns Long off.
-const scalarReads: Record<string, (r: Reader) => unknown> = {
-  double: (r) => r.double(),
-  float: (r) => r.float(),
-  int32: (r) => r.int32(),
-  uint32: (r) => r.uint32(),
-  sint32: (r) => r.sint32(),
-  fixed32: (r) => r.fixed32(),
-  sfixed32: (r) => r.sfixed32(),
-  int64: (r) => r.int64(),
-  uint64: (r) => r.uint64(),
-  sint64: (r) => r.sint64(),
-  fixed64: (r) => r.fixed64(),
-  sfixed64: (r) => r.sfixed64(),
-  bool: (r) => r.bool(),
-  bytes: (r) => r.bytes(),
-  string: (r) => r.string(),
-  stringVerify: (r) => r.stringVerify(),
-};
-
-type PackedRead = (r: Reader, into: unknown[]) => void;
-const packedReads: Record<string, PackedRead> = {
-  double: (r, a) => r.doubles(a as number[]),
-  float: (r, a) => r.floats(a as number[]),
-  int32: (r, a) => r.int32s(a as number[]),
-  uint32: (r, a) => r.uint32s(a as number[]),
-  sint32: (r, a) => r.sint32s(a as number[]),
-  fixed32: (r, a) => r.fixed32s(a as number[]),
-  sfixed32: (r, a) => r.sfixed32s(a as number[]),
-  int64: (r, a) => r.int64s(a as number[]),
-  uint64: (r, a) => r.uint64s(a as number[]),
-  sint64: (r, a) => r.sint64s(a as number[]),
-  fixed64: (r, a) => r.fixed64s(a as number[]),
-  sfixed64: (r, a) => r.sfixed64s(a as number[]),
-  bool: (r, a) => r.bools(a as boolean[]),
-};
 
 /** protobufjs's edition features: proto3 strings are checked as UTF-8 ("VERIFY"). */
 interface WithFeatures {
@@ -86,324 +45,396 @@ function features(of: protobuf.ReflectionObject): WithFeatures['_features'] {
   return (of as unknown as WithFeatures)._features;
 }
 
-function stringRead(field: protobuf.FieldBase): (r: Reader) => unknown {
-  return features(field)?.utf8_validation === 'VERIFY'
-    ? scalarReads.stringVerify!
-    : scalarReads.string!;
-}
-
-/**
- * A function returning a new object literal with these keys and defaults. Generated code,
- * and the only generated code here: V8 builds a literal's objects from one shape, all
- * properties in the object itself, while a copy of a template ({...template}) made by a
- * function shared by every message type falls to V8's slow path, and so did a loop of
- * computed-name stores; either made this decoder slower than decode plus toObject. Keys
- * and values are written with JSON.stringify: field names and default scalars only.
- */
-function literalFactory(
-  defaults: readonly [string, unknown][],
-  arrays: readonly string[],
-  objects: readonly string[],
-  bytes: readonly string[],
-): () => Plain {
-  const members = defaults.map(([key, value]) => {
-    const name = JSON.stringify(key);
-    if (arrays.includes(key)) return `${name}: []`;
-    if (objects.includes(key)) return `${name}: {}`;
-    if (bytes.includes(key)) return `${name}: newBuffer([])`;
-    return `${name}: ${value === undefined ? 'undefined' : JSON.stringify(value)}`;
-  });
-  const make = new Function('newBuffer', `return () => ({${members.join(', ')}});`);
-  return make(protobuf.util.newBuffer) as () => Plain;
-}
-
-function rangeError(): RangeError {
-  return new RangeError('index out of range');
-}
-
-/** An enum value's name, or the number itself when the enum has no such value. */
-function enumNamer(enumType: protobuf.Enum): (value: number) => unknown {
-  const names = enumType.valuesById;
-  return (value) => {
-    const name = names[value];
-    return name === undefined ? value : name;
-  };
-}
-
 function unsupported(field: protobuf.FieldBase, what: string): Error {
   return new Error(`plain decoder: ${field.fullName} is ${what}, which it does not handle`);
 }
 
-type Decoders = Map<protobuf.Type, MessageDecoder>;
-
-export function plainDecoder(type: protobuf.Type, made: Decoders = new Map()): MessageDecoder {
-  const known = made.get(type);
-  if (known) return known;
-
-  const fields = type.fieldsArray.slice().sort((a, b) => a.id - b.id);
-  for (const field of fields) field.resolve();
-  const byId: FieldReader[] = [];
-  const defaults: [string, unknown][] = [];
-  const freshArrays: string[] = [];
-  const freshObjects: string[] = [];
-  const freshBytes: string[] = [];
-  const oneofOrder: [member: string, oneof: string | undefined][] = [];
-
-  // toObject's key order: repeated fields, then maps, then the other fields outside
-  // oneofs (each group by field number), then each set oneof member and its oneof's name.
-  for (const field of fields)
-    if (!field.partOf && field.repeated) {
-      defaults.push([field.name, undefined]);
-      freshArrays.push(field.name);
+// 64-bit varints as numbers (codec.ts turns Long off) without protobufjs's LongBits object
+// per value: 64-bit reads were the largest allocation of a decoded batch. The reader's own
+// read (readLongVarint, then LongBits.toNumber) succeeds exactly when the varint ends
+// within the bytes left and within ten bytes (its fast and careful routes differ only in
+// where they check the end), and every route builds the value with the same steps, done
+// here on two numbers. Where it would fail, it is called to fail with its own message.
+function readVarint64(r: Reader, unsigned: boolean): number {
+  const buf = r.buf;
+  const start = r.pos;
+  const end = start + Math.min(r.len - start, 10);
+  let pos = start;
+  let lo = 0;
+  let b = 0;
+  for (let shift = 0; shift < 28; shift += 7) {
+    if (pos >= end) return failing(r, unsigned);
+    b = buf[pos++]!;
+    lo = (lo | ((b & 127) << shift)) >>> 0;
+    if (b < 128) {
+      r.pos = pos;
+      return lo;
     }
-  for (const field of fields)
-    if (!field.partOf && field.map) {
-      defaults.push([field.name, undefined]);
-      freshObjects.push(field.name);
-    }
-  for (const field of fields) {
-    if (field.partOf || field.repeated || field.map) continue;
-    const resolved = field.resolvedType;
-    if (resolved instanceof protobuf.Type) defaults.push([field.name, undefined]);
-    else if (resolved instanceof protobuf.Enum)
-      defaults.push([field.name, resolved.valuesById[field.typeDefault as number]]);
-    else if (field.type === 'bytes') {
-      defaults.push([field.name, undefined]);
-      freshBytes.push(field.name);
-    } else defaults.push([field.name, field.typeDefault]);
   }
-  for (const field of fields)
-    if (field.partOf)
-      oneofOrder.push([field.name, field.partOf.isProto3Optional ? undefined : field.partOf.name]);
-
-  const create = literalFactory(defaults, freshArrays, freshObjects, freshBytes);
-  const template: Plain = create();
-
-  const noFields = fields.length === 0;
-  const loop = (r: Reader, end: number, depth: number, into: Plain): void => {
-    while (r.pos < end) {
-      const tag = r.tag();
-      const wire = tag & 7;
-      const id = tag >>> 3;
-      const read = byId[id];
-      if (read?.(r, wire, into, depth)) continue;
-      // protobufjs passes the whole tag where a message has no fields at all.
-      r.skipType(wire, depth, noFields ? tag : id);
-    }
-  };
-
-  // Which member of a oneof is set is named last, after the member: a later member
-  // replaces an earlier one, and the keys are put back in toObject's order at the end.
-  const ordered =
-    oneofOrder.length === 0
-      ? (value: Plain) => value
-      : (value: Plain): Plain => {
-          const out: Plain = {};
-          for (const key in template) out[key] = value[key];
-          for (const [member, oneof] of oneofOrder)
-            if (Object.hasOwn(value, member)) {
-              out[member] = value[member];
-              if (oneof !== undefined) out[oneof] = value[oneof];
-            }
-          return out;
-        };
-
-  const decoder: MessageDecoder = {
-    create,
-    nested(r, length, depth, target) {
-      if (depth > protobuf.Reader.recursionLimit) throw new Error('max depth exceeded');
-      const end = r.pos + length;
-      if (end > r.len) throw rangeError();
-      const len = r.len;
-      r.len = end;
-      const value = target ?? create();
-      loop(r, end, depth, value);
-      if (r.pos !== end) throw rangeError();
-      r.len = len;
-      return ordered(value);
-    },
-    whole(r) {
-      const value = create();
-      loop(r, r.len, 0, value);
-      return ordered(value);
-    },
-  };
-  made.set(type, decoder);
-
-  for (const field of fields) byId[field.id] = fieldReader(field, made);
-  return decoder;
+  if (pos >= end) return failing(r, unsigned);
+  b = buf[pos++]!;
+  lo = (lo | ((b & 127) << 28)) >>> 0;
+  let hi = (b & 127) >> 4;
+  for (let shift = 3; b >= 128; shift += 7) {
+    if (pos >= end) return failing(r, unsigned);
+    b = buf[pos++]!;
+    hi = (hi | ((b & 127) << shift)) >>> 0;
+  }
+  r.pos = pos;
+  // LongBits.toNumber.
+  if (!unsigned && hi >>> 31) {
+    const negLo = (~lo + 1) >>> 0;
+    let negHi = ~hi >>> 0;
+    if (!negLo) negHi = (negHi + 1) >>> 0;
+    return -(negLo + negHi * 4294967296);
+  }
+  return lo + hi * 4294967296;
 }
 
-function fieldReader(field: protobuf.Field, made: Decoders): FieldReader {
-  if (field.delimited) throw unsupported(field, 'a group');
-  if (field.required) throw unsupported(field, 'required');
-  const resolved = field.resolvedType;
-  if (resolved instanceof protobuf.Enum && features(resolved)?.enum_type === 'CLOSED')
-    throw unsupported(field, 'a closed enum');
-  if (field instanceof protobuf.MapField) return mapReader(field, made);
-  if (field.repeated) return repeatedReader(field, made);
-
-  const name = field.name;
-  let read: FieldReader;
-  if (resolved instanceof protobuf.Type) {
-    const inner = plainDecoder(resolved, made);
-    read = (r, wire, into, depth) => {
-      if (wire !== LENGTH_DELIMITED) return false;
-      into[name] = inner.nested(r, r.size(), depth + 1, into[name] as Plain | undefined);
-      return true;
-    };
-  } else if (resolved instanceof protobuf.Enum) {
-    // proto3 enums start at 0, so the default read ("absent" to protobufjs) is named
-    // as toObject names an absent enum: by its first value.
-    if (field.typeDefault !== 0) throw unsupported(field, 'an enum whose first value is not 0');
-    const namer = enumNamer(resolved);
-    read = (r, wire, into) => {
-      if (wire !== 0) return false;
-      into[name] = namer(r.int32());
-      return true;
-    };
-  } else {
-    const wireType = wireTypes[field.type];
-    const value = field.type === 'string' ? stringRead(field) : scalarReads[field.type];
-    if (wireType === undefined || value === undefined) throw unsupported(field, field.type);
-    // protobufjs drops a default read as absent and toObject puts the field's default back:
-    // the same value only where the default is the type's zero, as proto3 has it.
-    const zero = (protobuf.types.defaults as Record<string, unknown>)[field.type];
-    const custom =
-      field.type === 'bytes'
-        ? (field.typeDefault as ArrayLike<number>).length > 0
-        : !Object.is(field.typeDefault, zero);
-    if (custom) throw unsupported(field, 'a field with a custom default');
-    if (field.type === 'bytes' && !field.partOf) {
-      // An empty value is "absent" to protobufjs: toObject gives a fresh empty Buffer.
-      read = (r, wire, into) => {
-        if (wire !== wireType) return false;
-        const bytes = r.bytes();
-        into[name] = bytes.length > 0 ? bytes : protobuf.util.newBuffer([]);
-        return true;
-      };
-    } else
-      read = (r, wire, into) => {
-        if (wire !== wireType) return false;
-        into[name] = value(r);
-        return true;
-      };
-  }
-  const oneof = field.partOf;
-  if (!oneof) return read;
-  const others = oneof.oneof.filter((member) => member !== name);
-  const oneofName = oneof.isProto3Optional ? undefined : oneof.name;
-  return (r, wire, into, depth) => {
-    if (!read(r, wire, into, depth)) return false;
-    for (const other of others) if (Object.hasOwn(into, other)) delete into[other];
-    if (oneofName !== undefined) into[oneofName] = name;
-    return true;
-  };
+/** The reader's own 64-bit read, from where readVarint64 started: it throws. */
+function failing(r: Reader, unsigned: boolean): number {
+  // A number, not a Long: codec.ts turns Long off before any decoder runs.
+  return (unsigned ? r.uint64() : r.int64()) as unknown as number;
 }
 
-function repeatedReader(field: protobuf.Field, made: Decoders): FieldReader {
-  const name = field.name;
-  const resolved = field.resolvedType;
-  if (resolved instanceof protobuf.Type) {
-    const inner = plainDecoder(resolved, made);
-    return (r, wire, into, depth) => {
-      if (wire !== LENGTH_DELIMITED) return false;
-      (into[name] as unknown[]).push(inner.nested(r, r.size(), depth + 1, undefined));
-      return true;
-    };
+const readUint64 = (r: Reader): number => readVarint64(r, true);
+const readInt64 = (r: Reader): number => readVarint64(r, false);
+
+function indexOutOfRange(r: Reader, length: number): RangeError {
+  return new RangeError(`index out of range: ${r.pos} + ${length || 1} > ${r.len}`);
+}
+
+/** A packed run of 64-bit varints, as the reader's uint64s()/int64s() read it. */
+function readPacked64(r: Reader, into: number[], unsigned: boolean): void {
+  const end = r.size() + r.pos;
+  const len = r.len;
+  if (end > len) throw indexOutOfRange(r, end - r.pos);
+  r.len = end;
+  while (r.pos < end) into.push(readVarint64(r, unsigned));
+  if (r.pos !== end) throw new RangeError('index out of range');
+  r.len = len;
+}
+
+/** An enum's names by value: an array where the values are small and not negative. */
+function enumNames(enumType: protobuf.Enum): Record<number, string> | string[] {
+  const ids = Object.keys(enumType.valuesById).map(Number);
+  if (ids.every((id) => Number.isInteger(id) && id >= 0 && id < 1024)) {
+    const names: string[] = [];
+    for (const id of ids) names[id] = enumType.valuesById[id]!;
+    return names;
   }
-  const type = resolved instanceof protobuf.Enum ? 'int32' : field.type;
-  const wireType = wireTypes[type];
-  const value = type === 'string' ? stringRead(field) : scalarReads[type];
-  if (wireType === undefined || value === undefined) throw unsupported(field, type);
-  const packed = packable[type] === undefined ? undefined : packedReads[type];
-  if (resolved instanceof protobuf.Enum) {
-    const namer = enumNamer(resolved);
-    return (r, wire, into) => {
-      const list = into[name] as unknown[];
-      if (packed !== undefined && wire === LENGTH_DELIMITED) {
-        const from = list.length;
-        packed(r, list);
-        for (let i = from; i < list.length; i++) list[i] = namer(list[i] as number);
-        return true;
-      }
-      if (wire !== wireType) return false;
-      list.push(namer(r.int32()));
-      return true;
-    };
-  }
-  return (r, wire, into) => {
-    const list = into[name] as unknown[];
-    if (packed !== undefined && wire === LENGTH_DELIMITED) {
-      packed(r, list);
-      return true;
-    }
-    if (wire !== wireType) return false;
-    list.push(value(r));
-    return true;
-  };
+  const names: Record<number, string> = Object.create(null);
+  for (const id of ids) names[id] = enumType.valuesById[id]!;
+  return names;
+}
+
+/** A reader method for a scalar type; 64-bit varints by readVarint64. */
+function scalarRead(field: protobuf.FieldBase, type: string): string {
+  if (type === 'string')
+    return features(field)?.utf8_validation === 'VERIFY' ? 'r.stringVerify()' : 'r.string()';
+  if (type === 'uint64') return 'readUint64(r)';
+  if (type === 'int64') return 'readInt64(r)';
+  return `r.${type}()`;
 }
 
 const mapKeyTypes = new Set(['string', 'int32', 'uint32', 'sint32', 'fixed32', 'sfixed32', 'bool']);
 
-function mapReader(field: protobuf.MapField, made: Decoders): FieldReader {
-  const name = field.name;
-  const keyType = field.keyType;
-  if (!mapKeyTypes.has(keyType)) throw unsupported(field, `a map keyed by ${keyType}`);
-  const keyWire = wireTypes[keyType]!;
-  const readKey = keyType === 'string' ? stringRead(field) : scalarReads[keyType]!;
-  const keyDefault = (protobuf.types.defaults as Record<string, unknown>)[keyType];
+/** Source of the decoders of a message type and every type it reaches. */
+class Generator {
+  readonly types: protobuf.Type[] = [];
+  private readonly index = new Map<protobuf.Type, number>();
+  /** Values the generated code refers to by name: enum names, oneof orderings. */
+  readonly values: [name: string, value: unknown][] = [];
+  private readonly enums = new Map<protobuf.Enum, string>();
+  readonly functions: string[] = [];
 
-  const resolved = field.resolvedType;
-  let valueWire: number;
-  let readValue: (r: Reader, depth: number, previous: unknown) => unknown;
-  let finishValue: (value: unknown) => unknown;
-  let valueDefault: unknown;
-  if (resolved instanceof protobuf.Type) {
-    const inner = plainDecoder(resolved, made);
-    valueWire = LENGTH_DELIMITED;
-    readValue = (r, depth, previous) =>
-      inner.nested(r, r.size(), depth + 1, previous as Plain | undefined);
-    finishValue = (value) => value ?? inner.create();
-    valueDefault = undefined;
-  } else {
-    const type = resolved instanceof protobuf.Enum ? 'int32' : field.type;
-    if (type === 'bytes') throw unsupported(field, 'a map of bytes');
-    const wireType = wireTypes[type];
-    const value = type === 'string' ? stringRead(field) : scalarReads[type];
-    if (wireType === undefined || value === undefined) throw unsupported(field, type);
-    valueWire = wireType;
-    readValue = (r) => value(r);
-    if (resolved instanceof protobuf.Enum) {
-      const namer = enumNamer(resolved);
-      finishValue = (v) => namer(v as number);
-    } else finishValue = (v) => v;
-    valueDefault = (protobuf.types.defaults as Record<string, unknown>)[type];
+  /** The name of a type's decode function, generating it on first use. */
+  decoderOf(type: protobuf.Type): string {
+    let at = this.index.get(type);
+    if (at === undefined) {
+      at = this.types.length;
+      this.types.push(type);
+      this.index.set(type, at);
+      this.functions.push(this.messageFunction(type, at));
+    }
+    return `d${at}`;
   }
 
-  return (r, wire, into, depth) => {
-    if (wire !== LENGTH_DELIMITED) return false;
-    const entries = into[name] as Plain;
-    const end = r.size() + r.pos;
-    if (end > r.len) throw rangeError();
-    const len = r.len;
-    r.len = end;
-    let key = keyDefault;
-    let value = valueDefault;
-    while (r.pos < end) {
-      const tag = r.tag();
-      const entryWire = tag & 7;
-      const id = tag >>> 3;
-      if (id === 1 && entryWire === keyWire) key = readKey(r);
-      else if (id === 2 && entryWire === valueWire) value = readValue(r, depth, value);
-      else r.skipType(entryWire, depth, id);
+  /** The name of a type's factory of its default message (map values only). */
+  factoryOf(type: protobuf.Type): string {
+    return this.decoderOf(type).replace('d', 'c');
+  }
+
+  private enumOf(enumType: protobuf.Enum): string {
+    let name = this.enums.get(enumType);
+    if (name === undefined) {
+      name = `e${this.enums.size}`;
+      this.enums.set(enumType, name);
+      this.values.push([name, enumNames(enumType)]);
     }
-    if (r.pos !== end) throw rangeError();
-    r.len = len;
-    const property = String(key);
-    // A key "__proto__" is an own property, as protobufjs makes it, not the prototype.
-    if (property === '__proto__') protobuf.util.makeProp(entries, property);
-    entries[property] = finishValue(value);
-    return true;
-  };
+    return name;
+  }
+
+  /** An expression: the enum's name for `value`, or the number itself when it has none. */
+  private named(enumType: protobuf.Enum, value: string): string {
+    return `(${this.enumOf(enumType)}[${value}] ?? ${value})`;
+  }
+
+  private messageFunction(type: protobuf.Type, at: number): string {
+    const fields = type.fieldsArray.slice().sort((a, b) => a.id - b.id);
+    for (const field of fields) field.resolve();
+    const defaults: [key: string, value: string][] = [];
+    const oneofOrder: [member: string, oneof: string | undefined][] = [];
+
+    // toObject's key order: repeated fields, then maps, then the other fields outside
+    // oneofs (each group by field number), then each set oneof member and its oneof's name.
+    const source = (value: unknown) => (value === undefined ? 'undefined' : JSON.stringify(value));
+    for (const field of fields)
+      if (!field.partOf && field.repeated) defaults.push([field.name, '[]']);
+    for (const field of fields) if (!field.partOf && field.map) defaults.push([field.name, '{}']);
+    for (const field of fields) {
+      if (field.partOf || field.repeated || field.map) continue;
+      const resolved = field.resolvedType;
+      let value: string;
+      if (resolved instanceof protobuf.Type) value = 'undefined';
+      else if (resolved instanceof protobuf.Enum)
+        value = source(resolved.valuesById[field.typeDefault as number]);
+      else if (field.type === 'bytes') value = 'newBuffer([])';
+      else value = source(field.typeDefault);
+      defaults.push([field.name, value]);
+    }
+    const keys = defaults.map(([key]) => key);
+    for (const field of fields)
+      if (field.partOf)
+        oneofOrder.push([
+          field.name,
+          field.partOf.isProto3Optional ? undefined : field.partOf.name,
+        ]);
+    // An object literal: V8 builds it from one shape with every property in the object.
+    const literal = `{${defaults.map(([key, value]) => `${JSON.stringify(key)}: ${value}`).join(', ')}}`;
+
+    // Which member of a oneof is set is named last, after the member: a later member
+    // replaces an earlier one, and the keys are put back in toObject's order at the end.
+    let result = 'm';
+    if (oneofOrder.length > 0) {
+      const ordered = (value: Plain): Plain => {
+        const out: Plain = {};
+        for (const key of keys) out[key] = value[key];
+        for (const [member, oneof] of oneofOrder)
+          if (Object.hasOwn(value, member)) {
+            out[member] = value[member];
+            if (oneof !== undefined) out[oneof] = value[oneof];
+          }
+        return out;
+      };
+      this.values.push([`o${at}`, ordered]);
+      result = `o${at}(m)`;
+    }
+
+    const cases = fields.map((field) => `case ${field.id}: {\n${this.fieldCase(field)}\n}`);
+    // protobufjs passes the whole tag where a message has no fields at all.
+    const loop =
+      fields.length === 0
+        ? 'r.skipType(t & 7, q, t);'
+        : `switch (t >>> 3) {\n${cases.join('\n')}\n}\nr.skipType(t & 7, q, t >>> 3);`;
+    return `
+function d${at}(r, l, q, m) {
+  var c, s, n, v;
+  if (l === undefined) c = r.len;
+  else {
+    if (q > Reader.recursionLimit) throw Error("max depth exceeded");
+    c = r.pos + l;
+    if (c > r.len) throw RangeError("index out of range");
+    s = r.len;
+    r.len = c;
+  }
+  if (m === undefined) m = ${literal};
+  while (r.pos < c) {
+    var t = r.tag();
+    ${loop}
+  }
+  if (l !== undefined) {
+    if (r.pos !== c) throw RangeError("index out of range");
+    r.len = s;
+  }
+  return ${result};
+}
+function c${at}() {
+  return ${literal};
+}`;
+  }
+
+  /** The body of a field's case: reads one occurrence, `break` to skip it as unknown. */
+  private fieldCase(field: protobuf.Field): string {
+    if (field.delimited) throw unsupported(field, 'a group');
+    if (field.required) throw unsupported(field, 'required');
+    const resolved = field.resolvedType;
+    if (resolved instanceof protobuf.Enum && features(resolved)?.enum_type === 'CLOSED')
+      throw unsupported(field, 'a closed enum');
+    if (field instanceof protobuf.MapField) return this.mapCase(field);
+    if (field.repeated) return this.repeatedCase(field);
+
+    const key = `m[${JSON.stringify(field.name)}]`;
+    let read: string;
+    if (resolved instanceof protobuf.Type) {
+      read = `if ((t & 7) !== 2) break;
+${key} = ${this.decoderOf(resolved)}(r, r.size(), q + 1, ${key});`;
+    } else if (resolved instanceof protobuf.Enum) {
+      // proto3 enums start at 0, so the default read ("absent" to protobufjs) is named
+      // as toObject names an absent enum: by its first value.
+      if (field.typeDefault !== 0) throw unsupported(field, 'an enum whose first value is not 0');
+      read = `if ((t & 7) !== 0) break;
+v = r.int32();
+${key} = ${this.named(resolved, 'v')};`;
+    } else {
+      const wireType = wireTypes[field.type];
+      if (wireType === undefined) throw unsupported(field, field.type);
+      // protobufjs drops a default read as absent and toObject puts the field's default
+      // back: the same value only where the default is the type's zero, as proto3 has it.
+      const zero = typeDefaults[field.type];
+      const custom =
+        field.type === 'bytes'
+          ? (field.typeDefault as ArrayLike<number>).length > 0
+          : !Object.is(field.typeDefault, zero);
+      if (custom) throw unsupported(field, 'a field with a custom default');
+      // An empty value is "absent" to protobufjs: toObject gives a fresh empty Buffer.
+      read =
+        field.type === 'bytes' && !field.partOf
+          ? `if ((t & 7) !== ${wireType}) break;
+v = r.bytes(); ${key} = v.length > 0 ? v : newBuffer([]);`
+          : `if ((t & 7) !== ${wireType}) break;
+${key} = ${scalarRead(field, field.type)};`;
+    }
+    const oneof = field.partOf;
+    if (!oneof) return `${read}\ncontinue;`;
+    const others = oneof.oneof
+      .filter((member) => member !== field.name)
+      .map((member) => JSON.stringify(member))
+      .map((member) => `if (Object.hasOwn(m, ${member})) delete m[${member}];`);
+    const setName = oneof.isProto3Optional
+      ? ''
+      : `m[${JSON.stringify(oneof.name)}] = ${JSON.stringify(field.name)};`;
+    return `${read}\n${others.join('\n')}\n${setName}\ncontinue;`;
+  }
+
+  private repeatedCase(field: protobuf.Field): string {
+    const list = `m[${JSON.stringify(field.name)}]`;
+    const resolved = field.resolvedType;
+    if (resolved instanceof protobuf.Type)
+      return `if ((t & 7) !== 2) break;
+${list}.push(${this.decoderOf(resolved)}(r, r.size(), q + 1, undefined));
+continue;`;
+    const type = resolved instanceof protobuf.Enum ? 'int32' : field.type;
+    const wireType = wireTypes[type];
+    if (wireType === undefined) throw unsupported(field, type);
+    const isPackable = packable[type] !== undefined;
+    if (resolved instanceof protobuf.Enum) {
+      return `if ((t & 7) === 2) {
+  v = ${list};
+  var from = v.length;
+  r.int32s(v);
+  for (; from < v.length; from++) { n = v[from]; v[from] = ${this.named(resolved, 'n')}; }
+  continue;
+}
+if ((t & 7) !== ${wireType}) break;
+v = r.int32();
+${list}.push(${this.named(resolved, 'v')});
+continue;`;
+    }
+    let packed = '';
+    if (isPackable) {
+      const read =
+        type === 'uint64'
+          ? `readPacked64(r, ${list}, true);`
+          : type === 'int64'
+            ? `readPacked64(r, ${list}, false);`
+            : `r.${type}s(${list});`;
+      packed = `if ((t & 7) === 2) { ${read} continue; }\n`;
+    }
+    return `${packed}if ((t & 7) !== ${wireType}) break;
+${list}.push(${scalarRead(field, type)});
+continue;`;
+  }
+
+  private mapCase(field: protobuf.MapField): string {
+    const keyType = field.keyType;
+    if (!mapKeyTypes.has(keyType)) throw unsupported(field, `a map keyed by ${keyType}`);
+    const keyWire = wireTypes[keyType]!;
+    const readKey = scalarRead(field, keyType);
+    const keyDefault = JSON.stringify(typeDefaults[keyType]);
+
+    const resolved = field.resolvedType;
+    let valueWire: number;
+    let readValue: string;
+    let finish: string;
+    let valueDefault: string;
+    if (resolved instanceof protobuf.Type) {
+      valueWire = LENGTH_DELIMITED;
+      readValue = `v = ${this.decoderOf(resolved)}(r, r.size(), q + 1, v);`;
+      finish = `v === undefined ? ${this.factoryOf(resolved)}() : v`;
+      valueDefault = 'undefined';
+    } else {
+      const type = resolved instanceof protobuf.Enum ? 'int32' : field.type;
+      if (type === 'bytes') throw unsupported(field, 'a map of bytes');
+      const wireType = wireTypes[type];
+      if (wireType === undefined) throw unsupported(field, type);
+      valueWire = wireType;
+      readValue = `v = ${scalarRead(field, type)};`;
+      finish = resolved instanceof protobuf.Enum ? this.named(resolved, 'v') : 'v';
+      valueDefault = JSON.stringify(typeDefaults[type]);
+    }
+    // me, ml: the entry's end and the length to restore; p: the key, v: the value.
+    return `if ((t & 7) !== 2) break;
+var me = r.size() + r.pos;
+if (me > r.len) throw RangeError("index out of range");
+var ml = r.len;
+r.len = me;
+var p = ${keyDefault};
+v = ${valueDefault};
+while (r.pos < me) {
+  var mt = r.tag();
+  if (mt >>> 3 === 1 && (mt & 7) === ${keyWire}) p = ${readKey};
+  else if (mt >>> 3 === 2 && (mt & 7) === ${valueWire}) { ${readValue} }
+  else r.skipType(mt & 7, q, mt >>> 3);
+}
+if (r.pos !== me) throw RangeError("index out of range");
+r.len = ml;
+p = String(p);
+var entries = m[${JSON.stringify(field.name)}];
+// A key "__proto__" is an own property, as protobufjs makes it, not the prototype.
+if (p === "__proto__") makeProp(entries, p);
+entries[p] = ${finish};
+continue;`;
+  }
+}
+
+type Decode = (r: Reader, length: undefined, depth: number, target: undefined) => Plain;
+
+// Built once per message type: the reflection does not change once the contract is loaded.
+const built = new WeakMap<protobuf.Type, MessageDecoder>();
+
+export function plainDecoder(type: protobuf.Type): MessageDecoder {
+  const known = built.get(type);
+  if (known) return known;
+  const generator = new Generator();
+  const root = generator.decoderOf(type);
+  const helpers: [string, unknown][] = [
+    ['Reader', protobuf.Reader],
+    ['newBuffer', protobuf.util.newBuffer],
+    ['makeProp', protobuf.util.makeProp],
+    ['readUint64', readUint64],
+    ['readInt64', readInt64],
+    ['readPacked64', readPacked64],
+  ];
+  const values = [...helpers, ...generator.values];
+  // Generated code, from the contract's reflection only (field names JSON-encoded, field
+  // numbers, wire types, defaults, names of the values passed in); never from decoded
+  // input. One source for a type and all it reaches, so that nested decoders are direct
+  // calls V8 can inline.
+  const source = `"use strict";\n${generator.functions.join('\n')}\nreturn ${root};`;
+  const make = new Function(...values.map(([name]) => name), source);
+  const decode = make(...values.map(([, value]) => value)) as Decode;
+  const decoder: MessageDecoder = { whole: (r) => decode(r, undefined, 0, undefined) };
+  built.set(type, decoder);
+  return decoder;
 }

@@ -229,3 +229,41 @@ test('a map key "__proto__" is an own entry, not the prototype', () => {
   assert.deepEqual(Object.keys(decoded.labels), ['__proto__']);
   assert.equal(Object.getPrototypeOf(decoded.labels), Object.prototype);
 });
+
+/** A varint of `length` bytes with random bits; 11 bytes is longer than any 64-bit one. */
+function rawVarint(length: number): number[] {
+  return Array.from({ length }, (_, i) => (i < length - 1 ? 128 : 0) | int(128));
+}
+
+test('64-bit varints of every length, at every distance from the end of their message', () => {
+  // The decoder reads 64-bit varints itself (no LongBits object per value): hold it to
+  // protobufjs's reader where the message, or the packed run, ends within ten bytes.
+  const histogram = root.lookupType('tollgate.v1.Histogram');
+  const batch = root.lookupType('tollgate.v1.Batch');
+  const outcomes = { value: 0, error: 0 };
+  for (let length = 1; length <= 11; length++)
+    for (let trial = 0; trial < 6; trial++)
+      for (let padding = -1; padding <= 10; padding++) {
+        // After the value: nothing, or an unknown field 100 holding `padding` bytes.
+        const after = padding < 0 ? [] : [0xa2, 0x06, padding, ...new Array(padding).fill(7)];
+        const packed = [...rawVarint(1 + int(10)), ...rawVarint(length), ...rawVarint(1)];
+        const inputs: [protobuf.Type, number[]][] = [
+          [histogram, [0x20, ...rawVarint(length), ...after]], // sum_ns, uint64
+          [histogram, [0x1a, packed.length, ...packed, ...after]], // counts, packed uint64
+          [histogram, [0x18, ...rawVarint(length), ...after]], // counts, one unpacked
+          [batch, [0x28, ...rawVarint(length), ...after]], // interval_start_unix_ms, int64
+          // The same Batch field inside an AgentMessage: the nested message's end is the limit.
+          [
+            root.lookupType('tollgate.v1.AgentMessage'),
+            [0x12, length + 1, 0x28, ...rawVarint(length), ...after],
+          ],
+        ];
+        for (const [type, bytes] of inputs) {
+          const whole = new Uint8Array(bytes);
+          for (let cut = 1; cut <= whole.length; cut++)
+            outcomes[agree(type, whole.subarray(0, cut), `varint of ${length}, cut at ${cut}`)]++;
+        }
+      }
+  // Both outcomes are compared above, many times each.
+  assert.ok(outcomes.value > 1000 && outcomes.error > 1000, JSON.stringify(outcomes));
+});
