@@ -59,6 +59,9 @@ export class CommitQueue extends EventEmitter {
     options: CommitQueueOptions = {},
   ) {
     super();
+    // A 'drain' listener per stream paused while the queue is full (grpc-server.ts): as
+    // many as the agents, and gone at the next drain. Node's warning at 10 is for leaks.
+    this.setMaxListeners(0);
     this.maxGroup = options.maxGroup ?? 256;
     this.lingerMs = options.lingerMs ?? 5;
     this.highWater = options.highWater ?? 1024;
