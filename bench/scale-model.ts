@@ -122,7 +122,7 @@ export function scaleModel(m: ModelInput): ScaleModel {
       `${m.nodes} nodes each shipping ${m.recordsPerNodePerS} records/s, the simulated shape`,
       'each record costs the collector tier the CPU it cost one collector here; the collectors share nothing but the store',
       `a replica is one collector process, one event loop (at most one core), planned at ${REPLICA_LOAD * 100}% of ${m.saturatedRecordsPerS === undefined ? "one core's worth of the per-core rate" : 'the rate it stored here when it could not keep up'}`,
-      'today that process writes a SQLite file of its own with one writer: replicas sharing one store need the PostgreSQL tier, not built yet, whose CPU, network and row sizes are not in these figures',
+      'these figures are of one collector on a SQLite file of its own; replicas sharing one store need the PostgreSQL tier, whose CPU, network and row sizes are not in them (bench ingest --store postgres measures its CPU: more per record than here)',
       'store bytes are SQLite pages in use (tables and indexes) measured here: per record for raw rows, batch identities and connection tuples, per row for rolled-up rows (one row per series and bucket of 10 s, minute, 10 min and hour); identities (as many as the processes and connection ends) do not grow with time and are left out',
       'per hour and per day: series rows and batch identities written, before retention deletes any (connection tuples are pruned after 10 minutes: in retained only); retained: under the default retention (raw and 10 s rows 6 h, minute and 10 min rows 7 days, hour rows 90 days, batch identities a day, tuples 10 minutes)',
     ],

@@ -31,9 +31,20 @@ export interface MessageDecoder {
   whole(r: Reader): Plain;
 }
 
-const wireTypes = protobuf.types.basic as Record<string, number | undefined>;
-const packable = protobuf.types.packed as Record<string, number | undefined>;
-const typeDefaults = protobuf.types.defaults as Record<string, unknown>;
+// Copied into objects without a prototype: a type name looked up must be one of their
+// own, not `constructor`.
+const wireTypes: Record<string, number | undefined> = Object.assign(
+  Object.create(null),
+  protobuf.types.basic,
+);
+const packable: Record<string, number | undefined> = Object.assign(
+  Object.create(null),
+  protobuf.types.packed,
+);
+const typeDefaults: Record<string, unknown> = Object.assign(
+  Object.create(null),
+  protobuf.types.defaults,
+);
 const LENGTH_DELIMITED = 2;
 
 /** protobufjs's edition features: proto3 strings are checked as UTF-8 ("VERIFY"). */
@@ -183,6 +194,12 @@ class Generator {
   private messageFunction(type: protobuf.Type, at: number): string {
     const fields = type.fieldsArray.slice().sort((a, b) => a.id - b.id);
     for (const field of fields) field.resolve();
+    // A field or oneof named as something every object has (`constructor`, `__proto__`,
+    // `toString`) would be read through the prototype (a merge target that is a built-in)
+    // or set it: refused, as the contract has none.
+    for (const name of [...fields.map((f) => f.name), ...type.oneofsArray.map((o) => o.name)])
+      if (name in Object.prototype)
+        throw new Error(`plain decoder: ${type.fullName} has a field or oneof named ${name}`);
     const defaults: [key: string, value: string][] = [];
     const oneofOrder: [member: string, oneof: string | undefined][] = [];
 
