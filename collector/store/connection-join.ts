@@ -26,7 +26,7 @@ export const TUPLE_WINDOW_MS = 60_000;
 export const TUPLE_KEPT_MS = 10 * TUPLE_WINDOW_MS;
 
 /** Connections held in memory (about 150 bytes each): past it, the oldest go first. */
-export const RECENT_TUPLES_LIMIT = 200_000;
+const RECENT_TUPLES_LIMIT = 200_000;
 
 /** Links remembered as written (with the sighting last written) before the memory starts afresh. */
 const LINK_CACHE_LIMIT = 200_000;

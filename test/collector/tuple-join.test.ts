@@ -78,21 +78,35 @@ function batch(sequence: number, startMs: number, edges: Init<EdgeReport>[]): Ba
   );
 }
 
-async function edgesOf(batches: Batch[], startMs: number): Promise<string[]> {
-  const store = Store.open(':memory:');
-  try {
-    store.commit(batches, startMs + 5000);
-    const { topology } = await new Queries(new SqliteCollectorStore(store)).view(
-      { fromMs: startMs - 1000, toMs: startMs + 5000 },
-      startMs + 5000,
-    );
-    const comm = new Map(topology.processes.map((p) => [p.id, p.comm]));
-    return topology.edges
+/**
+ * The topology a store serves around `startMs`: each edge as "client -> server :port
+ * (how joined)", sorted, and how each edge was joined, in the topology's order.
+ */
+async function viewed(
+  store: Store,
+  startMs: number,
+): Promise<{ edges: string[]; joined: string[] }> {
+  const { topology } = await new Queries(new SqliteCollectorStore(store)).view(
+    { fromMs: startMs - 1000, toMs: startMs + 5000 },
+    startMs + 5000,
+  );
+  const comm = new Map(topology.processes.map((p) => [p.id, p.comm]));
+  return {
+    edges: topology.edges
       .map(
         (e) =>
           `${comm.get(e.source) ?? e.source} -> ${comm.get(e.target)} :${e.port} (${e.joined})`,
       )
-      .sort();
+      .sort(),
+    joined: topology.edges.map((e) => e.joined),
+  };
+}
+
+async function edgesOf(batches: Batch[], startMs: number): Promise<string[]> {
+  const store = Store.open(':memory:');
+  try {
+    store.commit(batches, startMs + 5000);
+    return (await viewed(store, startMs)).edges;
   } finally {
     store.close();
   }
@@ -218,17 +232,7 @@ test('the other end joins after the store is reopened, and never to an end a fai
         ],
         t0 + 4000,
       );
-      const { topology } = await new Queries(new SqliteCollectorStore(store)).view(
-        { fromMs: t0 - 1000, toMs: t0 + 5000 },
-        t0 + 5000,
-      );
-      const comm = new Map(topology.processes.map((p) => [p.id, p.comm]));
-      const edges = topology.edges
-        .map(
-          (e) =>
-            `${comm.get(e.source) ?? e.source} -> ${comm.get(e.target)} :${e.port} (${e.joined})`,
-        )
-        .sort();
+      const { edges } = await viewed(store, t0);
       assert.ok(
         edges.includes('client-one -> server-one :8081 (tuple)'),
         `joined across the reopen: ${edges.join('; ')}`,
@@ -271,14 +275,7 @@ test('a store from before the tuple log (schema 11) opens: the tuples of its las
     const after = Store.open(path);
     try {
       after.commit([batch(2, t0 + 1000, [end(P.s1, 'server', 41_000, 8081, 7)])], t0 + 3000);
-      const { topology } = await new Queries(new SqliteCollectorStore(after)).view(
-        { fromMs: t0 - 1000, toMs: t0 + 5000 },
-        t0 + 5000,
-      );
-      assert.deepEqual(
-        topology.edges.map((e) => e.joined),
-        ['tuple'],
-      );
+      assert.deepEqual((await viewed(after, t0)).joined, ['tuple']);
     } finally {
       after.close();
     }
@@ -292,13 +289,7 @@ test("the other end still joins when it comes minutes late by the collector's cl
   try {
     const path = join(dir, 'tollgate.db');
     const t0 = Math.floor(Date.now() / 1000) * 1000 - 600_000;
-    const edges = async (store: Store) => {
-      const { topology } = await new Queries(new SqliteCollectorStore(store)).view(
-        { fromMs: t0 - 1000, toMs: t0 + 5000 },
-        t0 + 5000,
-      );
-      return topology.edges.map((e) => e.joined);
-    };
+    const edges = async (store: Store) => (await viewed(store, t0)).joined;
     // A collector catching up: the client's batch committed 90 s after its interval, a
     // maintenance pass, then the server's batch of the next second.
     const store = Store.open(path);
@@ -349,16 +340,8 @@ test("past the join's bound the oldest connection goes first, counted, and its e
       t0 + 3000,
     );
     assert.equal(store.tuplesEvicted, 2);
-    const { topology } = await new Queries(new SqliteCollectorStore(store)).view(
-      { fromMs: t0 - 1000, toMs: t0 + 5000 },
-      t0 + 5000,
-    );
-    const comm = new Map(topology.processes.map((p) => [p.id, p.comm]));
     assert.deepEqual(
-      topology.edges
-        .filter((e) => e.port !== 8083)
-        .map((e) => `${comm.get(e.source)} -> ${comm.get(e.target)} :${e.port} (${e.joined})`)
-        .sort(),
+      (await viewed(store, t0)).edges.filter((e) => !e.includes(' :8083 ')),
       ['client-one -> server-one :8081 (address)', 'client-two -> server-two :8082 (tuple)'],
     );
   } finally {
