@@ -3,8 +3,12 @@
 // serves the same open-loop load at the same offered rate with its sidecar in the path
 // (B: the pod's inbound REDIRECT on) and bypassed (A: off, so new connections reach the
 // app directly), interleaved over rounds with the order flipped each round. The load
-// generator's own figures, counted from when each request was due, give the truth
-// (bench/ab-truth.ts). Tollgate's figure is made the same way: from the pod's inbound
+// generator's own figures, counted from when it issued each request, give the truth
+// (bench/ab-truth.ts). Not from when each was due, as an open-loop generator counts for
+// coordinated omission: here nothing waits in the generator, and its Node timers issue a
+// request 0.5-0.7 ms after it was due, by an amount that moves with when replies woke its
+// loop (daemonset/load/load.ts), which put 20-60 us of the timer's own into B - A at low
+// load. That figure stays in the result (`truth_from_due`, `issue_lag_added_ms`). Tollgate's figure is made the same way: from the pod's inbound
 // added latency over each B run, its median over the rounds (and, next to it, over the
 // whole condition, where only the B runs cross the sidecar). B runs are kept apart in time
 // so that each one's rows in the store are its own.
@@ -190,8 +194,18 @@ export interface AddedLatencyCondition {
   rate_rps: number;
   connections: number;
   run_s: number;
-  /** Median over rounds of B - A of the load generator's own figures (exact, not bucketed). */
+  /**
+   * Median over rounds of B - A of the load generator's own figures (exact, not bucketed),
+   * each request counted from when the generator issued it.
+   */
   truth: Stats;
+  /** The same, each request counted from when it was due (the timer's lag included). */
+  truth_from_due: Stats;
+  /**
+   * Median over rounds of B - A of the generator's mean lag from a request's due time to
+   * its issue: what of `truth_from_due` is the generator's timer. Null if not reported.
+   */
+  issue_lag_added_ms: number | null;
   /**
    * Tollgate, as held to the truth, the median over rounds: p50, p90 and p99 the B - A
    * that the pod's inbound added-latency distribution in the round's B run implies with
@@ -425,13 +439,17 @@ interface Measured {
   name: ConditionName;
   prepared: Prepared;
   rounds: AbRound[];
+  /** The same rounds counted from when each request was due. */
+  roundsFromDue: AbRound[];
+  /** Per round, B - A of the generator's mean issue lag, where both runs report it. */
+  issueLagAdded: number[];
   /** Each round's B run, from its start to its result. */
   bRuns: { start: number; end: number }[];
   /** Each round's load generator processes, A's and B's. */
   loadPids: { a: number; b: number }[];
   /** From the first run's start to the last one's result. */
   span: { start: number; end: number };
-  /** Each round's A run's latencies as the load generator counted them. */
+  /** Each round's A run's latencies as the load generator counted them (from issue). */
   aLatencies: SparseHistogram[];
   loadRequestsB: number;
   loadFailures: number;
@@ -773,6 +791,8 @@ async function runRounds(
     );
   }
   const rounds: AbRound[] = [];
+  const roundsFromDue: AbRound[] = [];
+  const issueLagAdded: number[] = [];
   const bRuns: Measured['bRuns'] = [];
   const loadPids: Measured['loadPids'] = [];
   const spanStart = Date.now();
@@ -782,6 +802,8 @@ async function runRounds(
   for (let k = 0; k < options.rounds; k++) {
     const order = roundOrder(k);
     const got: Partial<Record<'A' | 'B', Stats>> = {};
+    const gotFromDue: Partial<Record<'A' | 'B', Stats>> = {};
+    const lag: Partial<Record<'A' | 'B', number | null>> = {};
     const pids: Partial<Record<'A' | 'B', number>> = {};
     for (const side of order === 'AB' ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
       // B after B (round k ends with B, round k + 1 starts with it) waits.
@@ -798,20 +820,30 @@ async function runRounds(
         bRuns.push({ start, end: Date.now() });
         loadRequestsB += load.ok;
       }
-      if (side === 'A') aLatencies.push(load.latency);
+      if (!load.fromIssue)
+        throw new Error(`${name}: the load generator counts only from due times`);
+      if (side === 'A') aLatencies.push(load.fromIssue.latency);
       loadFailures += load.errors + load.timeouts;
-      const stats = statsOf(load);
-      if (!stats) throw new Error(`${name}: the ${side} run of round ${k + 1} completed nothing`);
+      const stats = statsOf(load.fromIssue);
+      const fromDue = statsOf(load);
+      if (!stats || !fromDue)
+        throw new Error(`${name}: the ${side} run of round ${k + 1} completed nothing`);
       got[side] = stats;
+      gotFromDue[side] = fromDue;
+      lag[side] = load.issueLagMeanMs ?? null;
       pids[side] = load.pid;
     }
     rounds.push({ order, a: got.A!, b: got.B! });
+    roundsFromDue.push({ order, a: gotFromDue.A!, b: gotFromDue.B! });
+    if (typeof lag.A === 'number' && typeof lag.B === 'number') issueLagAdded.push(lag.B - lag.A);
     loadPids.push({ a: pids.A!, b: pids.B! });
   }
   return {
     name,
     prepared,
     rounds,
+    roundsFromDue,
+    issueLagAdded,
     bRuns,
     loadPids,
     span: { start: spanStart, end: Date.now() },
@@ -936,6 +968,8 @@ async function summarise(
     connections: m.prepared.connections,
     run_s: options.runSeconds,
     truth: mapStats(ab.truth, r4),
+    truth_from_due: mapStats(abTruth(m.roundsFromDue).truth, r4),
+    issue_lag_added_ms: m.issueLagAdded.length > 0 ? r4(median(m.issueLagAdded)) : null,
     reported: mapStats(reported, r4OrNull),
     reported_direct: mapStats(medianOfRounds(directPerRound), r4OrNull),
     reported_whole: mapStats(heldOf(allA, whole), r4OrNull),

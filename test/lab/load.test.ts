@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { constantRateLoad, validateLoadOptions } from '../../daemonset/load/load.js';
-import { bucketBounds } from '../../proto/histogram.js';
+import { bucketBounds, type SparseHistogram } from '../../proto/histogram.js';
 
 test('a 300 ms stall shows in the latency of every request due during it', async (t) => {
   let pauseUntil = 0;
@@ -37,12 +37,62 @@ test('a 300 ms stall shows in the latency of every request due during it', async
   assert.ok(Math.abs(result.actualRps - 200) / 200 < 0.1, `actual ${result.actualRps} rps`);
   // ~60 requests were due during the stall; their waits spread over 0..300 ms. A
   // closed-loop generator would have sent only 2 (one per connection) and seen 2 slow.
-  let slow = 0;
-  result.latency.indexes.forEach((index, k) => {
-    if (bucketBounds(result.latency.layout, index)[0] >= 100e6) slow += result.latency.counts[k]!;
-  });
-  assert.ok(slow >= 30, `${slow} requests above 100 ms`);
+  const slowIn = (latency: SparseHistogram) => {
+    let slow = 0;
+    latency.indexes.forEach((index, k) => {
+      if (bucketBounds(latency.layout, index)[0] >= 100e6) slow += latency.counts[k]!;
+    });
+    return slow;
+  };
+  assert.ok(slowIn(result.latency) >= 30, `${slowIn(result.latency)} requests above 100 ms`);
   assert.ok(result.p50Ms! < 20, `p50 ${result.p50Ms} ms is unaffected`);
+  // Counted from when each was issued, the wait for a free connection still counts: the
+  // timer issued them on time, the stalled connections made them wait.
+  const fromIssue = result.fromIssue!;
+  assert.ok(
+    slowIn(fromIssue.latency) >= 30,
+    `from issue: ${slowIn(fromIssue.latency)} above 100 ms`,
+  );
+});
+
+test('counted from its issue, a request holds what the server held it, not the timer lag', async (t) => {
+  const HOLD_MS = 4;
+  const heldMs: number[] = [];
+  const server = createServer((_req, res) => {
+    const arrived = performance.now();
+    setTimeout(() => {
+      heldMs.push(performance.now() - arrived);
+      res.end('ok');
+    }, HOLD_MS);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  const result = await constantRateLoad({
+    url: `http://127.0.0.1:${port}/`,
+    rate: 97,
+    durationS: 1.5,
+    connections: 2,
+    timeoutMs: 5000,
+  });
+  const fromIssue = result.fromIssue!;
+  assert.equal(result.ok, heldMs.length);
+  const sorted = [...heldMs].sort((a, b) => a - b);
+  const heldP50 = sorted[Math.ceil(0.5 * sorted.length) - 1]!;
+  const heldMean = heldMs.reduce((a, b) => a + b, 0) / heldMs.length;
+  // Every request's latency from its issue holds its own hold by the server's clock, so
+  // the quantiles and the mean do too; what is left over is the loopback and HTTP's work.
+  assert.ok(fromIssue.p50Ms! >= heldP50, `p50 ${fromIssue.p50Ms} >= held ${heldP50}`);
+  assert.ok(fromIssue.meanMs! >= heldMean, `mean ${fromIssue.meanMs} >= held ${heldMean}`);
+  assert.ok(fromIssue.meanMs! - heldMean < 5, `mean ${fromIssue.meanMs} vs held ${heldMean}`);
+  // The timer issues late (whole-millisecond ticks), never early; from the due time each
+  // request also holds that lag.
+  const lag = result.issueLagMeanMs!;
+  assert.ok(lag >= 0 && lag < 5, `issue lag ${lag} ms`);
+  assert.ok(
+    result.meanMs! >= fromIssue.meanMs!,
+    `from due ${result.meanMs} >= from issue ${fromIssue.meanMs}`,
+  );
 });
 
 test('load options are bounded', () => {
