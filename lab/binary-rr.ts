@@ -2,7 +2,8 @@
 // be checked on traffic that is not HTTP: a request is a 4-byte big-endian length and that
 // many bytes; the server answers every request with a reply of a fixed size, framed the
 // same way. The client is the lab's open-loop generator (latency from when each request
-// was due, exact quantiles) over its connection pool, with this framing in place of HTTP's.
+// was due and from when it was issued, exact quantiles) over its connection pool, with
+// this framing in place of HTTP's.
 import { createServer, type Server } from 'node:net';
 import {
   ConnectionPool,
