@@ -109,6 +109,48 @@ const PATH = [
 
 const noAgent = { millicores: null, rssMb: null, lostEvents: 0 };
 
+/**
+ * A load as the generator gives it: its own figures counted from due times, `lagMs` later
+ * than from the issue, and the issue's figures beside them.
+ */
+const lagging = (latenciesMs: number[], lagMs: number): LoadResult => {
+  const fromIssue = load(latenciesMs);
+  return {
+    ...load(latenciesMs.map((ms) => ms + lagMs)),
+    fromIssue: { ...fromIssue, meanMs: null },
+    issueLagMeanMs: lagMs,
+  };
+};
+
+test("end to end is the generator's figures from each request's issue, not its timer's lag", () => {
+  const s = summarize({
+    lab: 'lab',
+    mesh: 'sidecar',
+    // From due times the meshed chain adds 1.4 ms, 0.4 ms of it the timer's lag moving.
+    meshed: lagging(
+      Array.from({ length: 100 }, (_, i) => 3 + i / 100),
+      0.9,
+    ),
+    unmeshed: lagging(
+      Array.from({ length: 100 }, (_, i) => 2 + i / 100),
+      0.5,
+    ),
+    pods: [
+      pod('front', null, direction(100, 0.5, 0.5)),
+      pod('back-1', direction(100, 0.5, 0.5), null),
+    ],
+    agent: noAgent,
+    webUrl: 'http://127.0.0.1:1',
+    path: [
+      { replicas: ['front'], direction: 'outbound' },
+      { replicas: ['back-1'], direction: 'inbound' },
+    ],
+    entry: 'front',
+  });
+  assert.deepEqual(s.chain.end_to_end_added_ms, { p50: 1, mean: 1 });
+  assert.deepEqual(s.chain.unexplained_ms, { p50: 0, mean: 0 });
+});
+
 test('the sidecars along the path sum, replicas weighted by their requests', () => {
   const pods = [
     pod('front', null, direction(400, 0.5, 0.6)),
