@@ -619,6 +619,7 @@ async function prepare(
         connections,
         timeoutMs: TIMEOUT_MS,
         rotateConnections: rotate,
+        countFromIssue: true,
       });
   switch (name) {
     case 'tcp_low':
@@ -1053,6 +1054,7 @@ async function binaryLoad(
       ...run,
       connections: options.connections,
       timeoutMs: TIMEOUT_MS,
+      countFromIssue: true,
     }),
   );
   const line = await waitForLine(

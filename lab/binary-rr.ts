@@ -82,6 +82,8 @@ export interface BinaryRrLoadOptions {
   timeoutMs: number;
   /** Seconds of load before the measured part, not counted (see OpenLoopSchedule). */
   warmupS?: number;
+  /** Also count each request from its issue (see OpenLoopSchedule). */
+  countFromIssue?: boolean;
 }
 
 export function validateBinaryRrLoad(o: BinaryRrLoadOptions): void {

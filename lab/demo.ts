@@ -121,6 +121,8 @@ export async function runDemo(options: DemoOptions): Promise<AnyDemoSummary | nu
         durationS: options.durationS,
         connections: 8,
         timeoutMs: 5000,
+        // The end-to-end figures count from each request's issue (demo-summary's issued).
+        countFromIssue: true,
       });
       options.log(
         `lab ${lab.id} up; ${options.rate} req/s for ${options.durationS} s into ` +

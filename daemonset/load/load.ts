@@ -27,6 +27,8 @@ export interface LoadOptions {
   rotateConnections?: boolean;
   /** Seconds of the same load before the measured `durationS`, not counted (see OpenLoopSchedule). */
   warmupS?: number;
+  /** Also count each request from its issue (see OpenLoopSchedule). */
+  countFromIssue?: boolean;
 }
 
 export interface LoadResult {
@@ -46,7 +48,7 @@ export interface LoadResult {
   meanMs?: number | null;
   /**
    * The same requests' latencies counted from when each was issued rather than due (see
-   * the head of this file); absent in results of versions before it was added.
+   * the head of this file); only when asked (OpenLoopSchedule.countFromIssue).
    */
   fromIssue?: LatencySummary;
   /** Mean of issued - due over the measured requests, ms: the timer's lag. */
@@ -73,6 +75,12 @@ export interface OpenLoopSchedule {
    * otherwise be part of every run's figures.
    */
   warmupS?: number;
+  /**
+   * Also count each request's latency from its issue (LoadResult.fromIssue), for A/B
+   * truths: a second value per request kept until the end, so off unless asked (an
+   * agent's session loads keep one, bounded by LOAD_LIMITS.maxRequests).
+   */
+  countFromIssue?: boolean;
 }
 
 /** Sends one request when told; ends it exactly once. ConnectionPool is one. */
@@ -149,7 +157,7 @@ export function openLoop(
           if (outcome === 'ok') {
             const now = performance.now();
             latenciesNs.push((now - dueAt) * 1e6);
-            fromIssueNs.push((now - issuedAt) * 1e6);
+            if (options.countFromIssue) fromIssueNs.push((now - issuedAt) * 1e6);
           } else if (outcome === 'error') errors++;
         }
         // Warm-up requests settle too: the run ends once every request has.
@@ -188,7 +196,7 @@ export function openLoop(
         timeouts: total - warmup - latenciesNs.length - errors,
         actualRps: latenciesNs.length / Math.max(elapsedS, options.durationS),
         ...fromDue,
-        fromIssue: summarise(fromIssueNs),
+        ...(options.countFromIssue ? { fromIssue: summarise(fromIssueNs) } : {}),
         issueLagMeanMs: sent ? issueLagMsSum / sent : null,
       });
     }
