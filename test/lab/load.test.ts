@@ -1,30 +1,35 @@
 // The load generator on loopback: exact counts, the rate held, and no coordinated
 // omission (a server stall is charged to every request that was due during it).
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { constantRateLoad, validateLoadOptions } from '../../daemonset/load/load.js';
 import { bucketBounds, type SparseHistogram } from '../../proto/histogram.js';
+
+/** An HTTP server on loopback for the test's length; its URL. */
+async function serve(t: TestContext, handler: RequestListener): Promise<string> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+}
 
 test('a 300 ms stall shows in the latency of every request due during it', async (t) => {
   let pauseUntil = 0;
   let served = 0;
-  const server = createServer((_req, res) => {
+  const url = await serve(t, (_req, res) => {
     served++;
     const wait = Math.max(1, pauseUntil - performance.now());
     setTimeout(() => res.end('ok'), wait);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => server.close());
-  const { port } = server.address() as AddressInfo;
   setTimeout(() => {
     pauseUntil = performance.now() + 300;
   }, 500);
 
   const result = await constantRateLoad({
-    url: `http://127.0.0.1:${port}/`,
+    url,
     rate: 200,
     durationS: 2,
     connections: 2,
@@ -59,18 +64,15 @@ test('a 300 ms stall shows in the latency of every request due during it', async
 test('counted from its issue, a request holds what the server held it, not the timer lag', async (t) => {
   const HOLD_MS = 4;
   const heldMs: number[] = [];
-  const server = createServer((_req, res) => {
+  const url = await serve(t, (_req, res) => {
     const arrived = performance.now();
     setTimeout(() => {
       heldMs.push(performance.now() - arrived);
       res.end('ok');
     }, HOLD_MS);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => server.close());
-  const { port } = server.address() as AddressInfo;
   const result = await constantRateLoad({
-    url: `http://127.0.0.1:${port}/`,
+    url,
     rate: 97,
     durationS: 1.5,
     connections: 2,
@@ -98,12 +100,9 @@ test('counted from its issue, a request holds what the server held it, not the t
 });
 
 test('the count from issue is kept only when asked: a second value per request', async (t) => {
-  const server = createServer((_req, res) => res.end('ok'));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => server.close());
-  const { port } = server.address() as AddressInfo;
+  const url = await serve(t, (_req, res) => res.end('ok'));
   const result = await constantRateLoad({
-    url: `http://127.0.0.1:${port}/`,
+    url,
     rate: 50,
     durationS: 0.2,
     connections: 1,
