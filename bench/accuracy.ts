@@ -190,6 +190,12 @@ const neighbours = (sorted: number[], q: number): [number, number] => {
   const k = rankOf(sorted.length, q);
   return [sorted[Math.max(0, k - 1)]!, sorted[Math.min(sorted.length - 1, k + 1)]!];
 };
+/** The largest issue lag of any run of a condition (a stall of the generator's own), ms. */
+const largestLag = (c: AddedLatencyCondition): number | null => {
+  const lags = c.per_round.flatMap((r) => [r.issue_lag_max_ms.a, r.issue_lag_max_ms.b]);
+  const known = lags.filter((x): x is number => x !== null);
+  return known.length > 0 ? Math.max(...known) : null;
+};
 const relError = (reported: number | null, truth: number) =>
   reported === null ? 1 : Math.abs(reported - truth) / truth;
 const r4 = (x: number) => Number(x.toPrecision(4));
@@ -396,7 +402,7 @@ export function renderAccuracyBench(r: AccuracyBenchResult): string {
         const verdict = check.met ? 'ok' : check.within_noise_floor ? 'off, within noise' : 'OFF';
         return `${stat.replace('_ms', '')} ${c.truth[stat]} vs ${c.reported[stat] ?? '-'} (noise ${c.noise_floor_ms[stat]}, ${verdict})`;
       }).join(', ')}`,
-      `      counted from due times (the generator's timer lag in): p50 ${c.truth_from_due.p50_ms}, p90 ${c.truth_from_due.p90_ms}, p99 ${c.truth_from_due.p99_ms}, mean ${c.truth_from_due.mean_ms} ms, of which the lag's B - A ${c.issue_lag_added_ms ?? '-'} ms`,
+      `      counted from due times (the generator's timer lag in): p50 ${c.truth_from_due.p50_ms}, p90 ${c.truth_from_due.p90_ms}, p99 ${c.truth_from_due.p99_ms}, mean ${c.truth_from_due.mean_ms} ms, of which the lag's B - A ${c.issue_lag_added_ms ?? '-'} ms; the largest lag of a run ${largestLag(c) ?? '-'} ms`,
       `      the truth's mean ${c.truth.mean_ms} ms: ${c.client_socket.added_mean_ms ?? '-'} between the load generator's sockets' write and read (of which ${c.client_socket.outside_hops_ms ?? '-'} outside the hops), ${c.client_socket.in_client_process_ms ?? '-'} in its own process`,
     ]),
     `  exchange latency  p50 max error ${(r.exchange_p50_rel_error_max * 100).toFixed(1)}%, p99 ${(r.exchange_p99_rel_error_max * 100).toFixed(1)}%  [${mark(m.quantiles)}]`,

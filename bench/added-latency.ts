@@ -5,10 +5,12 @@
 // app directly), interleaved over rounds with the order flipped each round. The load
 // generator's own figures, counted from when it issued each request, give the truth
 // (bench/ab-truth.ts). Not from when each was due, as an open-loop generator counts for
-// coordinated omission: here nothing waits in the generator, and its Node timers issue a
-// request 0.5-0.7 ms after it was due, by an amount that moves with when replies woke its
-// loop (daemonset/load/load.ts), which put 20-60 us of the timer's own into B - A at low
-// load. That figure stays in the result (`truth_from_due`, `issue_lag_added_ms`). Tollgate's figure is made the same way: from the pod's inbound
+// coordinated omission (a wait for a free connection still counts from the issue): its
+// Node timers issue a request 0.5-0.7 ms after it was due, by an amount that moves with
+// when replies woke its loop (daemonset/load/load.ts), which put 10-77 us of the timer's
+// own into B - A at low load. What that leaves out, the generator's own stalls, is
+// reported beside it: `truth_from_due`, `issue_lag_added_ms` and per round the largest
+// lag. Tollgate's figure is made the same way: from the pod's inbound
 // added latency over each B run, its median over the rounds (and, next to it, over the
 // whole condition, where only the B runs cross the sidecar). B runs are kept apart in time
 // so that each one's rows in the store are its own.
@@ -275,6 +277,12 @@ export interface AddedLatencyCondition {
     reported: NullableStats;
     reported_direct: NullableStats;
     sidecars: { requests: number; exchanges: number; added_count: number }[];
+    /**
+     * The largest lag of a request's issue behind its due time in the A and the B run,
+     * ms: a stall of the generator's own (its GC, a wait for a core), which the truth,
+     * counted from the issue, leaves out.
+     */
+    issue_lag_max_ms: { a: number | null; b: number | null };
   }[];
   /**
    * Where the truth's mean is spent. `added_mean_ms`: the median over rounds of B - A of
@@ -282,9 +290,10 @@ export interface AddedLatencyCondition {
    * at its sockets (Tollgate's kernel, on the generator's own edges: an explanation of the
    * truth, not a second truth, as it comes from the probes under test). The sidecar's hops
    * lie inside it. `in_client_process_ms`: the truth's mean less it, the part spent in the
-   * load generator's own process between its clock and its sockets: time the sidecar
-   * costs it by the CPU it takes (here two cores shared by generator, sidecars and app),
-   * which no hop holds. `outside_hops_ms`: `added_mean_ms` less Tollgate's mean, what the
+   * load generator's own process between its issue of a request and its sockets, and
+   * between its read of the reply and its clock: time the sidecar costs it by the CPU it
+   * takes (here two cores shared by generator, sidecars and app), which no hop holds, but
+   * not what it delays the generator's timers by, which is in `issue_lag_added_ms`. `outside_hops_ms`: `added_mean_ms` less Tollgate's mean, what the
    * kernel path gained besides the hops (the wake-up of the process each hop hands the
    * bytes to, NAT). Per round, A's and B's means at the sockets.
    */
@@ -443,6 +452,8 @@ interface Measured {
   roundsFromDue: AbRound[];
   /** Per round, B - A of the generator's mean issue lag, where both runs report it. */
   issueLagAdded: number[];
+  /** Per round, the A and the B run's largest issue lag. */
+  issueLagMax: { a: number | null; b: number | null }[];
   /** Each round's B run, from its start to its result. */
   bRuns: { start: number; end: number }[];
   /** Each round's load generator processes, A's and B's. */
@@ -794,6 +805,7 @@ async function runRounds(
   const rounds: AbRound[] = [];
   const roundsFromDue: AbRound[] = [];
   const issueLagAdded: number[] = [];
+  const issueLagMax: Measured['issueLagMax'] = [];
   const bRuns: Measured['bRuns'] = [];
   const loadPids: Measured['loadPids'] = [];
   const spanStart = Date.now();
@@ -805,6 +817,7 @@ async function runRounds(
     const got: Partial<Record<'A' | 'B', Stats>> = {};
     const gotFromDue: Partial<Record<'A' | 'B', Stats>> = {};
     const lag: Partial<Record<'A' | 'B', number | null>> = {};
+    const lagMax: Partial<Record<'A' | 'B', number | null>> = {};
     const pids: Partial<Record<'A' | 'B', number>> = {};
     for (const side of order === 'AB' ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
       // B after B (round k ends with B, round k + 1 starts with it) waits.
@@ -832,11 +845,13 @@ async function runRounds(
       got[side] = stats;
       gotFromDue[side] = fromDue;
       lag[side] = load.issueLagMeanMs ?? null;
+      lagMax[side] = load.issueLagMaxMs ?? null;
       pids[side] = load.pid;
     }
     rounds.push({ order, a: got.A!, b: got.B! });
     roundsFromDue.push({ order, a: gotFromDue.A!, b: gotFromDue.B! });
     if (typeof lag.A === 'number' && typeof lag.B === 'number') issueLagAdded.push(lag.B - lag.A);
+    issueLagMax.push({ a: lagMax.A ?? null, b: lagMax.B ?? null });
     loadPids.push({ a: pids.A!, b: pids.B! });
   }
   return {
@@ -845,6 +860,7 @@ async function runRounds(
     rounds,
     roundsFromDue,
     issueLagAdded,
+    issueLagMax,
     bRuns,
     loadPids,
     span: { start: spanStart, end: Date.now() },
@@ -1010,6 +1026,10 @@ async function summarise(
         exchanges: s.cost?.exchanges ?? 0,
         added_count: totalCount(s.added),
       })),
+      issue_lag_max_ms: {
+        a: r4OrNull(m.issueLagMax[k]?.a ?? null),
+        b: r4OrNull(m.issueLagMax[k]?.b ?? null),
+      },
     })),
     client_socket: {
       added_mean_ms: r4OrNull(socketAdded),

@@ -215,13 +215,17 @@ export function meshProcessCost(processes: readonly Usage[], requests: number): 
 }
 
 /**
- * The load's figures counted from when the generator issued each request, where it gives
- * them: its timer issues a request 0.5-0.7 ms after it is due, by an amount that moves with
- * when the path's replies wake it (daemonset/load/load.ts), which is the generator's own
- * time, not the mesh's.
+ * The load's figures counted from when the generator issued each request (the demo asks
+ * for them, LoadOptions.countFromIssue): its timer issues a request 0.5-0.7 ms after it is
+ * due, by an amount that moves with when the path's replies wake it
+ * (daemonset/load/load.ts), which is the generator's own time, not the mesh's. A load
+ * without them is refused rather than read from its due times, so that a difference is
+ * never taken between the two counts.
  */
 export function issued(load: LoadResult): LoadResult {
-  return load.fromIssue ? { ...load, ...load.fromIssue } : load;
+  if (!load.fromIssue)
+    throw new Error(`the load of ${load.url} was not counted from each request's issue`);
+  return { ...load, ...load.fromIssue };
 }
 
 export function quantiles(load: LoadResult): Quantiles {

@@ -12,8 +12,16 @@ import { type PodMeasurement, renderText, summarize, type Usage } from '../../la
 import type { DirectionCost, MeshMode, PodCost, ProcessCost } from '../../proto/api.js';
 import { fromValues } from '../../proto/histogram.js';
 
+/** A load whose requests were issued on time: the same figures counted either way. */
 const load = (latenciesMs: number[]): LoadResult => {
   const sorted = [...latenciesMs].sort((a, b) => a - b);
+  const summary = {
+    latency: fromValues(sorted.map((ms) => ms * 1e6)),
+    p50Ms: sorted[Math.ceil(sorted.length / 2) - 1]!,
+    p90Ms: sorted[Math.ceil(sorted.length * 0.9) - 1]!,
+    p99Ms: sorted[Math.ceil(sorted.length * 0.99) - 1]!,
+    meanMs: null,
+  };
   return {
     url: 'http://x/',
     rate: 100,
@@ -23,10 +31,9 @@ const load = (latenciesMs: number[]): LoadResult => {
     errors: 0,
     timeouts: 0,
     actualRps: 100,
-    latency: fromValues(sorted.map((ms) => ms * 1e6)),
-    p50Ms: sorted[Math.ceil(sorted.length / 2) - 1]!,
-    p90Ms: sorted[Math.ceil(sorted.length * 0.9) - 1]!,
-    p99Ms: sorted[Math.ceil(sorted.length * 0.99) - 1]!,
+    ...summary,
+    fromIssue: summary,
+    issueLagMeanMs: 0,
   };
 };
 
@@ -114,10 +121,9 @@ const noAgent = { millicores: null, rssMb: null, lostEvents: 0 };
  * than from the issue, and the issue's figures beside them.
  */
 const lagging = (latenciesMs: number[], lagMs: number): LoadResult => {
-  const fromIssue = load(latenciesMs);
   return {
     ...load(latenciesMs.map((ms) => ms + lagMs)),
-    fromIssue: { ...fromIssue, meanMs: null },
+    fromIssue: load(latenciesMs).fromIssue,
     issueLagMeanMs: lagMs,
   };
 };
@@ -149,6 +155,9 @@ test("end to end is the generator's figures from each request's issue, not its t
   });
   assert.deepEqual(s.chain.end_to_end_added_ms, { p50: 1, mean: 1 });
   assert.deepEqual(s.chain.unexplained_ms, { p50: 0, mean: 0 });
+  // The screen's quantiles of each chain too: 3.49 and 2.49 ms at p50, not 4.39 and 2.99.
+  assert.equal(s.end_to_end_ms.meshed.p50, 3.49);
+  assert.equal(s.end_to_end_ms.added.p50, 1);
 });
 
 test('the sidecars along the path sum, replicas weighted by their requests', () => {
