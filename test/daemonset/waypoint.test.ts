@@ -57,6 +57,11 @@ test('a waypoint costs the pods behind it, by their share of its traffic', async
   ]);
   t.after(() => lab.destroy());
   const collector = await startCollector(t);
+  // Before the agent: the store files a batch under its interval's start, and the agent's
+  // first interval starts when the agent does. Taken after the setup below instead, the
+  // view left out that first batch whenever the setup crossed a second (on a busy machine
+  // 7 of the first requests to each pod went missing, and with them one pod's share).
+  const fromMs = Date.now();
   const { agent, stop } = await startAgent(t, {
     collector: collector.grpcAddress,
     intervalMs: 500,
@@ -79,7 +84,6 @@ test('a waypoint costs the pods behind it, by their share of its traffic', async
   for (const pod of ['one', 'two'])
     for (const rule of countingRules(lab.pod(pod).address))
       runIn(waypointNetns, 'iptables', ['-w', '-A', ...rule]);
-  const fromMs = Date.now();
   await Promise.all([load('one', TO_ONE), load('two', TO_TWO)]);
   await new Promise((r) => setTimeout(r, 1500));
   await stop();
@@ -131,17 +135,33 @@ test('a waypoint costs the pods behind it, by their share of its traffic', async
   assert.equal(one.waypoint?.share.method, 'bytes');
   assert.equal(one.waypoint?.share.byMethod.onCpu, null);
   assert.ok((one.waypoint?.cost?.cpuMsPer1kRequests ?? 0) > 0, JSON.stringify(one.waypoint));
-  // What it adds, over all its traffic: every request through it paired, and a few of
-  // its TLS handshakes' round trips taken for exchanges too (a known limit of pairing by
-  // direction changes on short TLS connections; the kernel cannot tell a handshake's
-  // round trip from a request's).
-  const exchanges = one.waypoint?.inbound?.exchanges ?? 0;
+  // What it adds, over all its traffic. Every downstream exchange (three per connection:
+  // two of TLS handshake, one request) is either paired or counted unpaired, exactly.
+  // Paired are about the requests: a few of the TLS handshakes' round trips are taken for
+  // exchanges too, and on a busy machine a few requests are left unpaired instead (a
+  // known limit of pairing by direction changes on short TLS connections: the kernel
+  // cannot tell a handshake's round trip from a request's). Beside two busy loops, 16
+  // runs paired 75 to 84 of the 80; a quiet machine 80 to 83.
+  const through = one.waypoint?.inbound;
+  const paired = through?.exchanges ?? 0;
+  assert.equal(paired + (through?.unpaired ?? 0), through?.requests, 'every exchange counted');
   assert.ok(
-    exchanges >= TO_ONE + TO_TWO && exchanges <= 1.15 * (TO_ONE + TO_TWO),
-    `${exchanges} exchanges through the waypoint, ${TO_ONE + TO_TWO} requests`,
+    paired >= 0.9 * (TO_ONE + TO_TWO) && paired <= 1.15 * (TO_ONE + TO_TWO),
+    `${paired} exchanges through the waypoint, ${TO_ONE + TO_TWO} requests`,
   );
   assert.ok((one.waypoint?.inbound?.addedLatency.p50Ms ?? 0) > 0);
-  // The pods' own inbound is their node proxy's.
-  assert.equal(one.inbound?.exchanges, TO_ONE);
-  assert.equal(two.inbound?.exchanges, TO_TWO);
+  // The pods' own inbound is their node proxy's: its requests paired, its handshakes not
+  // (exactly so in 16 runs beside two busy loops; once, in a CI run beside a type check,
+  // one request of 20 was left unpaired, so at most one in ten may be).
+  for (const [c, sent] of [
+    [one, TO_ONE],
+    [two, TO_TWO],
+  ] as const) {
+    const own = c.inbound;
+    assert.equal((own?.exchanges ?? 0) + (own?.unpaired ?? 0), own?.requests, c.name);
+    assert.ok(
+      (own?.exchanges ?? 0) >= 0.9 * sent && (own?.exchanges ?? 0) <= sent,
+      `${c.name}: ${own?.exchanges} of ${sent} requests paired`,
+    );
+  }
 });
