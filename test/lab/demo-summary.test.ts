@@ -10,32 +10,7 @@ import { meshPath } from '../../lab/bookinfo.js';
 import { type ChainRun, compareSummary, renderCompare } from '../../lab/demo-compare-summary.js';
 import { type PodMeasurement, renderText, summarize, type Usage } from '../../lab/demo-summary.js';
 import type { DirectionCost, MeshMode, PodCost, ProcessCost } from '../../proto/api.js';
-import { fromValues } from '../../proto/histogram.js';
-
-/** A load whose requests were issued on time: the same figures counted either way. */
-const load = (latenciesMs: number[]): LoadResult => {
-  const sorted = [...latenciesMs].sort((a, b) => a - b);
-  const summary = {
-    latency: fromValues(sorted.map((ms) => ms * 1e6)),
-    p50Ms: sorted[Math.ceil(sorted.length / 2) - 1]!,
-    p90Ms: sorted[Math.ceil(sorted.length * 0.9) - 1]!,
-    p99Ms: sorted[Math.ceil(sorted.length * 0.99) - 1]!,
-    meanMs: null,
-  };
-  return {
-    url: 'http://x/',
-    rate: 100,
-    durationS: 1,
-    sent: sorted.length,
-    ok: sorted.length,
-    errors: 0,
-    timeouts: 0,
-    actualRps: 100,
-    ...summary,
-    fromIssue: summary,
-    issueLagMeanMs: 0,
-  };
-};
+import { onTimeLoad } from './load-fixture.js';
 
 const direction = (requests: number, p50Ms: number, meanMs: number): DirectionCost => {
   const stats = { count: requests, p50Ms, p90Ms: p50Ms, p99Ms: p50Ms, meanMs };
@@ -122,8 +97,8 @@ const noAgent = { millicores: null, rssMb: null, lostEvents: 0 };
  */
 const lagging = (latenciesMs: number[], lagMs: number): LoadResult => {
   return {
-    ...load(latenciesMs.map((ms) => ms + lagMs)),
-    fromIssue: load(latenciesMs).fromIssue,
+    ...onTimeLoad(latenciesMs.map((ms) => ms + lagMs)),
+    fromIssue: onTimeLoad(latenciesMs).fromIssue,
     issueLagMeanMs: lagMs,
   };
 };
@@ -170,8 +145,8 @@ test('the sidecars along the path sum, replicas weighted by their requests', () 
   const s = summarize({
     lab: 'lab',
     mesh: 'sidecar',
-    meshed: load(Array.from({ length: 100 }, (_, i) => 3 + i / 100)),
-    unmeshed: load(Array.from({ length: 100 }, (_, i) => 2 + i / 100)),
+    meshed: onTimeLoad(Array.from({ length: 100 }, (_, i) => 3 + i / 100)),
+    unmeshed: onTimeLoad(Array.from({ length: 100 }, (_, i) => 2 + i / 100)),
     pods,
     agent: noAgent,
     webUrl: 'http://127.0.0.1:1',
@@ -199,8 +174,8 @@ test('a crossing with no figure leaves the sum unknown, not short', () => {
   const s = summarize({
     lab: 'lab',
     mesh: 'sidecar',
-    meshed: load([3]),
-    unmeshed: load([2]),
+    meshed: onTimeLoad([3]),
+    unmeshed: onTimeLoad([2]),
     pods: [pod('front', null, direction(10, 0.5, 0.6))],
     agent: noAgent,
     webUrl: 'http://127.0.0.1:1',
@@ -268,8 +243,8 @@ test('ambient: the node proxy counted once from /proc, beside the pods its share
   const s = summarize({
     lab: 'lab',
     mesh: 'ambient',
-    meshed: load([3, 3.2]),
-    unmeshed: load([2, 2.2]),
+    meshed: onTimeLoad([3, 3.2]),
+    unmeshed: onTimeLoad([2, 2.2]),
     pods: ambientPods(),
     agent: noAgent,
     webUrl: 'http://127.0.0.1:1',
@@ -346,8 +321,8 @@ test("ambient: Tollgate's shares are left unknown when a pod lacks its figure", 
   const s = summarize({
     lab: 'lab',
     mesh: 'ambient',
-    meshed: load([3]),
-    unmeshed: load([2]),
+    meshed: onTimeLoad([3]),
+    unmeshed: onTimeLoad([2]),
     pods,
     agent: noAgent,
     webUrl: 'http://127.0.0.1:1',
@@ -383,7 +358,7 @@ test('compare: the three chains side by side, each mesh against plain', () => {
     latencyMs: number,
   ): ChainRun => ({
     prefix,
-    load: load([latencyMs, latencyMs + 0.5]),
+    load: onTimeLoad([latencyMs, latencyMs + 0.5]),
     pods: chainPods(prefix, mesh),
     path: mesh === 'plain' ? [] : meshPath(prefix),
     entry: `${prefix}frontend`,

@@ -5,7 +5,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { LoadResult } from '../../daemonset/load/load.js';
 import { summarize } from '../../lab/demo-summary.js';
 import { createMeshIdentity } from '../../lab/mesh-identity.js';
 import {
@@ -16,7 +15,7 @@ import {
   outboundCaptureRule,
   parseHaproxyStat,
 } from '../../lab/sidecar-config.js';
-import { fromValues } from '../../proto/histogram.js';
+import { onTimeLoad } from './load-fixture.js';
 
 test('capture rules redirect the app port inbound and all non-loopback outbound but the proxy own', () => {
   const [inbound, outbound] = meshRules(9080, DEFAULT_SIDECAR_PORTS, 103).map((r) => r.join(' '));
@@ -107,29 +106,7 @@ test('users and haproxy stats parse', () => {
 });
 
 test('costs per 1,000 requests come from CPU deltas and the app request counter', () => {
-  const load = (p50: number): LoadResult => {
-    const summary = {
-      latency: fromValues([p50 * 1e6]),
-      p50Ms: p50,
-      p90Ms: p50,
-      p99Ms: p50,
-      meanMs: p50,
-    };
-    // Issued on time: counted from the issue (as the demo counts) or the due time alike.
-    return {
-      url: 'u',
-      rate: 100,
-      durationS: 10,
-      sent: 1000,
-      ok: 1000,
-      errors: 0,
-      timeouts: 0,
-      actualRps: 100,
-      ...summary,
-      fromIssue: summary,
-      issueLagMeanMs: 0,
-    };
-  };
+  const load = (p50: number) => onTimeLoad([p50]);
   const r = (cpuMs: number, rssMb: number) => ({
     cpuUserNs: cpuMs * 1e6,
     cpuSystemNs: 0,
