@@ -293,9 +293,10 @@ export interface AddedLatencyCondition {
    * load generator's own process between its issue of a request and its sockets, and
    * between its read of the reply and its clock: time the sidecar costs it by the CPU it
    * takes (here two cores shared by generator, sidecars and app), which no hop holds, but
-   * not what it delays the generator's timers by, which is in `issue_lag_added_ms`. `outside_hops_ms`: `added_mean_ms` less Tollgate's mean, what the
-   * kernel path gained besides the hops (the wake-up of the process each hop hands the
-   * bytes to, NAT). Per round, A's and B's means at the sockets.
+   * not what it delays the generator's timers by, which is in `issue_lag_added_ms`.
+   * `outside_hops_ms`: `added_mean_ms` less Tollgate's mean, what the kernel path gained
+   * besides the hops (the wake-up of the process each hop hands the bytes to, NAT). Per
+   * round, A's and B's means at the sockets.
    */
   client_socket: {
     added_mean_ms: number | null;

@@ -277,7 +277,7 @@ export function proxySum(path: MeshPath, pods: readonly PodMeasurement[]): MeanA
   return { p50: p50 === null ? null : round(p50), mean: avg === null ? null : round(avg) };
 }
 
-/** The load generator's own mean latency, in ms. */
+/** The load generator's own mean latency, counted from each request's issue, in ms. */
 export function loadMeanMs(r: LoadResult): number | null {
   const m = mean(issued(r).latency);
   return m === undefined ? null : m / 1e6;
