@@ -135,9 +135,16 @@ global
   gid ${input.gid}
   nbthread ${input.threads}
   stats socket ${input.statsSocket} mode 600 level admin
+  log stderr format raw local0 info
 
+# Connections that ended in an error only (dontlog-normal), into the lab's log of it: which
+# worker took one (its pid), and why it ended (haproxy's TCP log line: termination flags,
+# timers), for a request a test lost.
 defaults
   mode tcp
+  log global
+  log-format "%pid %ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq"
+  option dontlog-normal
   timeout connect 5s
   timeout client 60s
   timeout server 60s
