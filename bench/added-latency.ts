@@ -27,8 +27,8 @@
 //  - tcp_low: haproxy in TCP mode (the lab's sidecar) before the lab's HTTP app, at a low
 //    rate on a few keep-alive connections.
 //  - tcp_saturation: the same sidecar in a cgroup with a CPU limit (as a Kubernetes
-//    limits.cpu), its capacity measured closed loop, then loaded open loop near it, where
-//    queueing in front of the proxy dominates.
+//    limits.cpu), its capacity measured closed loop with the load's connections, then
+//    loaded open loop near it, where queueing in front of the proxy dominates.
 //  - http_reuse: haproxy in HTTP mode with `http-reuse always`: many downstream
 //    connections onto the few upstream ones it keeps.
 //  - binary_rr: a length-prefixed binary request/response protocol (lab/binary-rr.ts)
@@ -137,13 +137,18 @@ export interface AddedLatencyOptions {
     periodMs: number;
     /** The offered rate as a share of the capacity measured with the sidecar in the path. */
     utilisation: number;
-    /** The closed-loop capacity probe (wrk): its length and connections. */
-    probeSeconds: number;
-    probeConnections: number;
     /**
-     * Connections of the open-loop load: enough that requests queue at the sidecar's
-     * socket, where the probes can see them, rather than in the generator for want of a
-     * free connection, where nothing in the pod could.
+     * The closed-loop capacity probe's length (wrk). It holds as many connections as the
+     * load does: the sidecar's cost per request grows with the connections it serves (fewer
+     * requests per wake-up), so a probe with 16 measured 4,723-4,933 requests/s where one
+     * with the load's 256 measured 3,506, and at 75% of the former the B runs of 4 rounds
+     * of 6 went past capacity (p50 300-450 ms, `bench all` at 954909e).
+     */
+    probeSeconds: number;
+    /**
+     * Connections of the open-loop load, and of the capacity probe: enough that requests
+     * queue at the sidecar's socket, where the probes can see them, rather than in the
+     * generator for want of a free connection, where nothing in the pod could.
      */
     connections: number;
   };
@@ -167,7 +172,6 @@ export const DEFAULT_ADDED_LATENCY: AddedLatencyOptions = {
     periodMs: 10,
     utilisation: 0.75,
     probeSeconds: 2,
-    probeConnections: 16,
     connections: 256,
   },
   binary: { requestBytes: 64, replyBytes: 512 },
@@ -741,7 +745,7 @@ async function prepareSaturation(
   const probe = async (b: boolean) => {
     lab.setInboundCapture(podName, b);
     const wrk = await runWrk(lab, CLIENT, url, {
-      connections: s.probeConnections,
+      connections: s.connections,
       seconds: s.probeSeconds,
     });
     if (wrk.errors > 0) throw new Error(`capacity probe of ${podName}: ${wrk.errors} errors`);
