@@ -7,8 +7,8 @@
 // (bench/ab-truth.ts). Not from when each was due, as an open-loop generator counts for
 // coordinated omission (a wait for a free connection still counts from the issue): its
 // Node timers issue a request 0.5-0.7 ms after it was due, by an amount that moves with
-// when replies woke its loop (daemonset/load/load.ts), which put 10-77 us of the timer's
-// own into B - A at low load. What that leaves out, the generator's own stalls, is
+// when replies woke its loop (daemonset/load/load.ts), which put 10-88 us of the timer's
+// own into B - A at low load in the runs so far. What that leaves out, the generator's own stalls, is
 // reported beside it: `truth_from_due`, `issue_lag_added_ms` and per round the largest
 // lag. Tollgate's figure is made the same way: from the pod's inbound
 // added latency over each B run, its median over the rounds (and, next to it, over the
@@ -116,8 +116,7 @@ export interface AddedLatencyOptions {
   conditionWarmupRate: number;
   /**
    * Offered rate of the low-load conditions, requests/s. Best a rate whose interval is no
-   * whole fraction of a millisecond: the generator's and the apps' timers tick in whole
-   * milliseconds, and due times that fall on only a few phases of that tick shift a run's
+   * whole fraction of a millisecond: the generator's timers tick in whole milliseconds, and due times that fall on only a few phases of that tick shift a run's
    * quantiles by an amount that changes from run to run.
    */
   lowRate: number;
@@ -139,10 +138,10 @@ export interface AddedLatencyOptions {
     utilisation: number;
     /**
      * The closed-loop capacity probe's length (wrk). It holds as many connections as the
-     * load does: the sidecar's cost per request grows with the connections it serves (fewer
-     * requests per wake-up), so a probe with 16 measured 4,723-4,933 requests/s where one
-     * with the load's 256 measured 3,506, and at 75% of the former the B runs of 4 rounds
-     * of 6 went past capacity (p50 300-450 ms, `bench all` at 954909e).
+     * load does: the sidecar's capacity falls with the connections it serves, so a probe
+     * with 16 measured 4,723-4,933 requests/s where one with the load's 256 measured
+     * 3,506-3,661, and at 75% of the former the B runs of 4 rounds of 6 went past
+     * capacity (p50 300-450 ms, `bench all` at 954909e).
      */
     probeSeconds: number;
     /**

@@ -33,10 +33,10 @@ function call(url: string): Promise<number> {
 
 async function serve(res: ServerResponse): Promise<void> {
   counters.requests++;
-  // No timer for no service time: Node's setTimeout(0) waits until its loop clock's next
-  // whole millisecond, so every reply would wait 0-1 ms by the phase at which its request
-  // arrived, and a proxy's delay in front of the app would move that phase (see README,
-  // the added-latency check).
+  // No timer for no service time: Node runs setTimeout(0) as a 1 ms timer on a loop clock
+  // that moves in whole milliseconds, so every reply would wait a millisecond or a little
+  // more, by the phase at which its request arrived, and a proxy's delay in front of the
+  // app would move that phase (see README, the added-latency check).
   if (config.serviceTimeMs > 0) await new Promise((r) => setTimeout(r, config.serviceTimeMs));
   const calls: { service: string; status: number }[] = [];
   for (const { service, urls } of config.downstream) {

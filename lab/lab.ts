@@ -63,6 +63,7 @@ export interface PodSpec {
   /** false: a pod with no app, e.g. where a load generator runs. */
   app?: boolean;
   port?: number;
+  /** The app's wait before each reply, ms (a timer); 0, the default: it answers at once. */
   serviceTimeMs?: number;
   /** Services this pod's app calls for every request. */
   calls?: string[];

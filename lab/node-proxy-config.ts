@@ -135,11 +135,13 @@ global
   gid ${input.gid}
   nbthread ${input.threads}
   stats socket ${input.statsSocket} mode 600 level admin
-  log stderr format raw local0 info
+    log stderr format raw local0 info info
 
 # Connections that ended in an error only (dontlog-normal), into the lab's log of it: which
 # worker took one (its pid), and why it ended (haproxy's TCP log line: termination flags,
-# timers), for a request a test lost.
+# timers), for a request a test lost. Info level alone (the log line's last two words): the
+# proxies' start and stop notices already reach the log once, on stderr. A connection
+# haproxy never accepted leaves no line.
 defaults
   mode tcp
   log global
