@@ -8,9 +8,9 @@
 // coordinated omission (a wait for a free connection still counts from the issue): its
 // Node timers issue a request 0.5-0.7 ms after it was due, by an amount that moves with
 // when replies woke its loop (daemonset/load/load.ts), which put 10-88 us of the timer's
-// own into B - A at low load in the runs so far. What that leaves out, the generator's own stalls, is
-// reported beside it: `truth_from_due`, `issue_lag_added_ms` and per round the largest
-// lag. Tollgate's figure is made the same way: from the pod's inbound
+// own into B - A at low load in the runs so far. What that leaves out, the generator's
+// own stalls, is reported beside it: `truth_from_due`, `issue_lag_added_ms` and per round
+// the largest lag. Tollgate's figure is made the same way: from the pod's inbound
 // added latency over each B run, its median over the rounds (and, next to it, over the
 // whole condition, where only the B runs cross the sidecar). B runs are kept apart in time
 // so that each one's rows in the store are its own.
@@ -116,8 +116,9 @@ export interface AddedLatencyOptions {
   conditionWarmupRate: number;
   /**
    * Offered rate of the low-load conditions, requests/s. Best a rate whose interval is no
-   * whole fraction of a millisecond: the generator's timers tick in whole milliseconds, and due times that fall on only a few phases of that tick shift a run's
-   * quantiles by an amount that changes from run to run.
+   * whole fraction of a millisecond: the generator's timers tick in whole milliseconds,
+   * and due times that fall on only a few phases of that tick shift a run's quantiles by
+   * an amount that changes from run to run.
    */
   lowRate: number;
   /** Keep-alive connections of the low-load conditions. */

@@ -250,6 +250,11 @@ export class Lab {
     return proxy.stats();
   }
 
+  /** The last `chars` of the node proxy's log, or '(none)' before a pod is enrolled. */
+  nodeProxyLog(chars = 4000): string {
+    return this.ambient?.nodeProxy?.logTail(chars) ?? '(none)';
+  }
+
   /** The node proxy's processes, cgroup and stats socket, once a pod is enrolled. */
   nodeProxyProcess(): NodeProxyProcess | undefined {
     return this.ambient?.nodeProxy?.describe();

@@ -135,7 +135,7 @@ global
   gid ${input.gid}
   nbthread ${input.threads}
   stats socket ${input.statsSocket} mode 600 level admin
-    log stderr format raw local0 info info
+  log stderr format raw local0 info info
 
 # Connections that ended in an error only (dontlog-normal), into the lab's log of it: which
 # worker took one (its pid), and why it ended (haproxy's TCP log line: termination flags,

@@ -3,7 +3,7 @@
 // pod), whose worker holds listening sockets inside every enrolled pod's namespace
 // (configuration: lab/node-proxy-config.ts). Enrolling pods rewrites the configuration
 // and reloads it gracefully. The master and every worker are in the lab's ledger.
-import { renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CpuLimitedGroup } from './cpu-limit.js';
 import { run } from './exec.js';
@@ -108,6 +108,15 @@ export class NodeProxy {
     if (!signal(this.master, 'SIGUSR2'))
       throw new Error(`node proxy master ${this.master.pid} is gone; see ${logPath(this.place)}`);
     this.worker = await this.waitForWorker(before);
+  }
+
+  /**
+   * The end of its log: the master's notices and, one line each, the connections that
+   * ended in an error (node-proxy-config.ts), for a test's failure message.
+   */
+  logTail(chars: number): string {
+    const path = logPath(this.place);
+    return existsSync(path) ? readFileSync(path, 'utf8').slice(-chars) : '(none)';
   }
 
   /** Its own counters, per listener and backend (names: nodeProxyNames). */

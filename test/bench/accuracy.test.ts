@@ -209,9 +209,8 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
 // the process each hop hands the bytes to (16-61 us of the mean in README's split) and
 // what is left in the caller's own process (9-38 us), both measured apart (README's split
 // of the truth by the caller's sockets) and the first explained under "What added latency
-// means"; in README's run the worst miss beyond the target's
-// tolerance was 60 us (the binary protocol's p50; the p99s missed by more, under their
-// noise floors). The issue's target (15%) is not met there, and README says so; the bench
+// means"; in README's run the worst miss beyond the target's tolerance was 60 us (the
+// binary protocol's p50; the p99s missed by more, under their noise floors). The issue's target (15%) is not met there, and README says so; the bench
 // judges it (its JSON's rel_error keys), not this test. Above it, the bound is the
 // target's; a figure over the truth gets no such allowance.
 const LOW_LOAD_SHORTFALL_MS = 0.1;

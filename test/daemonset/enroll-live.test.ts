@@ -5,8 +5,6 @@
 // Ground truth: the node proxy's own count of the connections its new listener in the
 // pod took, and the moment the lab finished enrolling the pod.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { readProcessResources } from '../../daemonset/proc-resources.js';
 import {
@@ -67,10 +65,9 @@ test('a pod enrolled while traffic flows is seen through the node proxy within t
     );
     // The node proxy logs each connection that ended in an error (lab/node-proxy-config.ts);
     // the lab's folder goes with the lab, so its tail is kept here.
-    const log = join(lab.dir, 'node-proxy.haproxy.log');
     t.diagnostic(
       `lost ${result.failed} of ${COUNT} (ms from the enrollment's start; it took ${enrolledAt - enrollStart} ms): ${JSON.stringify(failures)}\n` +
-        `node proxy log:\n${existsSync(log) ? readFileSync(log, 'utf8').slice(-4000) : '(none)'}`,
+        `node proxy log:\n${lab.nodeProxyLog()}`,
     );
   }
   assert.ok(result.ok >= COUNT - 1, `${result.ok} of ${COUNT} requests ok`);

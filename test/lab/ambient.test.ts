@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { test } from 'node:test';
 import {
   type ConnectionPerRequestResult,
@@ -306,10 +306,9 @@ test('a pod enrolled while traffic flows takes the node proxy path at once, losi
       }))
       .filter((f) => f.outcome !== 'ok');
     const errors = await haproxyCommand(after.statsSocket, 'show stat\n').catch(String);
-    const log = join(lab.dir, 'node-proxy.haproxy.log');
     assert.fail(
       `${result.failed} failed (ms from the enrollment's start; it took ${enrolledAt - enrollStart} ms): ${JSON.stringify(failures)}\n` +
-        `node proxy stat:\n${errors}\nnode proxy log:\n${existsSync(log) ? readFileSync(log, 'utf8').slice(-4000) : '(none)'}`,
+        `node proxy stat:\n${errors}\nnode proxy log:\n${lab.nodeProxyLog()}`,
     );
   }
   // NAT is decided at a connection's first packet: every connection opened after the rules
