@@ -207,9 +207,9 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
 
 // What the hops cannot hold at low load, per condition, below the truth: the wake-up of
 // the process each hop hands the bytes to (16-61 us of the mean in README's split) and
-// what is left in the caller's own process (9-38 us), both measured apart (README's split
-// of the truth by the caller's sockets) and the first explained under "What added latency
-// means"; in README's run the worst miss beyond the target's tolerance was 60 us (the
+// what is left in the caller's own process (9-38 us: the sidecar running on its CPU),
+// both measured apart (README's split of the truth by the caller's sockets) and explained
+// under "What added latency means"; in README's run the worst miss beyond the target's tolerance was 60 us (the
 // binary protocol's p50; the p99s missed by more, under their noise floors). The issue's target (15%) is not met there, and README says so; the bench
 // judges it (its JSON's rel_error keys), not this test. Above it, the bound is the
 // target's; a figure over the truth gets no such allowance.
