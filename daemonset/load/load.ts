@@ -10,7 +10,7 @@
 // behind the due time. Node's timers tick in whole milliseconds of a loop clock read when
 // the loop wakes, so a request is issued 0.5-0.7 ms after it was due on average, and by
 // how much depends on when replies woke the loop: a path that answers later moves the lag
-// too (its B - A was 10-77 us in a run of bench accuracy at 311 requests/s), which is the
+// too (its B - A was 10-88 us in runs of bench accuracy at 311 requests/s), which is the
 // generator's own timing, not the path's. The lag also holds any stall of the generator's
 // own process (its garbage collection, a wait for a core): counted from the issue, that
 // is left out, so the lag's mean and its largest are reported beside it.
