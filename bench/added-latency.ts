@@ -257,6 +257,8 @@ export interface AddedLatencyCondition {
     requests: number;
     unpaired: number;
     share_paired: number | null;
+    /** Request hops that ran on to the next reader's read (DirectionCost.handoffs). */
+    handoffs: number;
     reported_direct: NullableStats;
   }[];
   /**
@@ -1009,6 +1011,7 @@ async function summarise(
       requests: whole[k]!.cost?.requests ?? 0,
       unpaired: whole[k]!.cost?.unpaired ?? 0,
       share_paired: r4OrNull(shares[k] ?? null),
+      handoffs: whole[k]!.cost?.handoffs ?? 0,
       reported_direct: mapStats(directOfCost(whole[k]!.cost), r4OrNull),
     })),
     load_requests_b: m.loadRequestsB,
@@ -1057,7 +1060,10 @@ function summaryLine(c: AddedLatencyCondition): string {
     socket.added_mean_ms === null
       ? ''
       : `; of the mean, ${socket.added_mean_ms} at the client's sockets, ${socket.in_client_process_ms} in its process`;
-  return `added latency: ${c.name} truth vs reported, ms: ${STATS.map(pair).join(', ')}${where}; ${c.met ? 'met' : 'MISSED'}`;
+  const handedOff = c.sidecars
+    .map((s) => `${s.pod} ${s.direction} ${s.handoffs} of ${s.requests} handed off`)
+    .join(', ');
+  return `added latency: ${c.name} truth vs reported, ms: ${STATS.map(pair).join(', ')}${where}; ${handedOff}; ${c.met ? 'met' : 'MISSED'}`;
 }
 
 /** Runs the binary protocol's load from the client pod and returns its result. */

@@ -156,6 +156,12 @@ export interface DirectionCost {
   unmatchedForwards: number;
   /** Hops timed from the proxy's read: the kernel had not seen their bytes arrive. */
   arrivalUnknown: number;
+  /**
+   * Request hops that ran on to the next reader's read (the proxy and that reader both
+   * idle at the hand-off; README, "What added latency means"); the others run from the
+   * arrival to the proxy's forward.
+   */
+  handoffs: number;
   addedLatency: LatencyStats;
   requestHop: LatencyStats;
   responseHop: LatencyStats;

@@ -61,6 +61,13 @@ export const HOP_REPORT_COUNTERS = [
     field: 12,
     since: 10,
   },
+  {
+    name: 'handoffs',
+    ts: 'handoffs',
+    doc: "Of the request hops in `request_hop` and `added`, those that run on to the next reader's read: the proxy's forward handed the request to a reader that was waiting for it, and the proxy had been waiting for the request too. Such a hop runs from the proxy's read to that reader's read (the proxy's own wake-up stands in for the one the reader would have had without it); the others from the arrival to the forward.",
+    field: 13,
+    since: 13,
+  },
 ] as const satisfies readonly HopReportCounter[];
 
 type ReportCounter = (typeof HOP_REPORT_COUNTERS)[number];
@@ -142,6 +149,12 @@ export const HOP_METRICS = [
     ts: 'onCpuNs',
     doc: "Run time of the proxy's threads charged to this hop (charge_on_cpu).",
     wire: { adds: ['onCpuNs'] },
+  },
+  {
+    name: 'handoffs',
+    ts: 'handoffs',
+    doc: "Request hops run on to the next reader's read (handoff.bpf.h).",
+    wire: { adds: ['handoffs'] },
   },
 ] as const satisfies readonly HopMetric[];
 

@@ -268,6 +268,7 @@ function directionCost(
     method: added.method,
     unmatchedForwards: sum('unmatched_forwards'),
     arrivalUnknown: sum('arrival_unknown'),
+    handoffs: sum('handoffs'),
     addedLatency: added.stats,
     requestHop: latencyStats(request),
     responseHop: latencyStats(response),

@@ -83,10 +83,12 @@ struct tg_hop_stats {
 	__u64 arrival_unknown;
 	/* Run time of the proxy's threads charged to this hop (charge_on_cpu). */
 	__u64 on_cpu_ns;
+	/* Request hops run on to the next reader's read (handoff.bpf.h). */
+	__u64 handoffs;
 };
 
 /* X(field) for each counter, in order: the runner prints their offsets (--layout). */
-#define TG_HOP_STATS_FIELDS(X) X(exchanges) X(unpaired) X(request_ns_sum) X(response_ns_sum) X(added_ns_sum) X(unmatched_forwards) X(arrival_unknown) X(on_cpu_ns)
+#define TG_HOP_STATS_FIELDS(X) X(exchanges) X(unpaired) X(request_ns_sum) X(response_ns_sum) X(added_ns_sum) X(unmatched_forwards) X(arrival_unknown) X(on_cpu_ns) X(handoffs)
 
 /* What the kernel could not account, cumulative since load. */
 struct tg_lost {

@@ -67,6 +67,9 @@ struct hop_queues {
 	struct tg_edge_key serving;
 	__u64 serving_runtime_ns;
 	__u64 serving_unflushed_ns;
+	/* A hand-off the thread's write in progress made (note_handoff), for its forward. */
+	__u64 handoff_sk;
+	__u64 handoff_at;
 };
 
 /*
@@ -100,10 +103,35 @@ const volatile __u64 hop_max_age_ns = 2000000000ULL;
 volatile __u32 proxies_generation;
 
 /*
+ * Proxies' process ids by their low bits, as is_proxy has found them: a check for "this
+ * is a proxy's context" that costs an arrival one load of memory no CPU writes often,
+ * where the `proxies` lookup would cost a hash. A proxy whose slot another took is not
+ * recognised there (its hand-offs are not noted); one no longer a proxy is cleared at its
+ * sockets' next event.
+ */
+#define PROXY_SLOTS 1024
+volatile __u32 proxy_slots[PROXY_SLOTS];
+
+/*
  * Whether the socket's process is a proxy, looked up in `proxies` once per change of the
  * map and kept in the socket's state: the hot path of every read and write would
  * otherwise pay a hash lookup for the answer "no".
  */
+/* The arrival's role and the proxy's slot, after the answer is known or has changed.
+ * Written only when they change: the arrival reads them from other CPUs. */
+static __always_inline void settle_arrival_role(struct sock_state *st)
+{
+	__u32 slot = st->tgid & (PROXY_SLOTS - 1);
+	__u8 role = st->proxy && st->side == TG_SIDE_SERVER ? ARRIVAL_READER_IDLE : 0;
+
+	if (st->arrival_role != role)
+		st->arrival_role = role;
+	if (st->proxy && proxy_slots[slot] != st->tgid)
+		proxy_slots[slot] = st->tgid;
+	else if (!st->proxy && st->tgid && proxy_slots[slot] == st->tgid)
+		proxy_slots[slot] = 0;
+}
+
 static __always_inline int is_proxy(struct sock_state *st)
 {
 	__u32 generation = proxies_generation;
@@ -111,6 +139,7 @@ static __always_inline int is_proxy(struct sock_state *st)
 	if (st->proxy_generation != generation) {
 		st->proxy = bpf_map_lookup_elem(&proxies, &st->tgid) != NULL;
 		st->proxy_generation = generation;
+		settle_arrival_role(st);
 	}
 	return st->proxy;
 }

@@ -326,6 +326,9 @@ static __always_inline void record_latency(const struct tg_edge_key *edge, __u32
 	}
 }
 
+/* The hand-off to the next reader: needs record_latency and the hop pairing's queues. */
+#include "handoff.bpf.h"
+
 static __always_inline void record_srtt(const struct sock *sk, const struct tg_edge_key *key,
 					struct tg_edge_stats *stats)
 {
@@ -467,7 +470,11 @@ static __always_inline __u64 cookie_held(const struct sock *sk)
 
 static __always_inline struct sock_state *new_state(const struct sock *sk, __u8 side)
 {
-	struct sock_state st = { .side = side, .cookie = cookie_of(sk) };
+	/* A passive open's process is known at its first read; until then its arrivals are
+	 * taken as a proxy's (is_proxy settles the role). */
+	struct sock_state st = { .side = side,
+				 .cookie = cookie_of(sk),
+				 .arrival_role = side == TG_SIDE_SERVER ? ARRIVAL_READER_IDLE : 0 };
 	__u64 skaddr = (__u64)sk;
 
 	/* BPF_ANY: over a state a freed socket left at this address (see state_of). */
@@ -593,6 +600,8 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 
 			bpf_map_update_elem(&closed_sockets, &skaddr, &closed, BPF_ANY);
 		}
+		if (st->handoff_pending)
+			bpf_map_delete_elem(&handoffs, &skaddr);
 		bpf_map_delete_elem(&sockets, &skaddr);
 	}
 	return 0;
@@ -678,7 +687,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	struct sock_state *owner;
 	struct hop_queues *q;
 	struct hop_entry e;
-	__u64 arrived, delay, total;
+	__u64 arrived, delay, total, handoff_sk, handoff_at;
 
 	if (!is_proxy(st) || !(q = thread_queues()))
 		return;
@@ -706,6 +715,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 				st->response_arrival_ns = arrived;
 		} else if (st->request_pending && (arrived = take_arrival(st, now))) {
 			st->latest_arrival_ns = arrived;
+			st->request_pickup_ns = idle_pickup(st, arrived, now);
 		}
 		return;
 	}
@@ -714,13 +724,17 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	if (st->side == TG_SIDE_SERVER) {
 		hop.service_port = st->key.service_port;
 		stats = hop_stats_of(&hop);
+		if (st->request_deferred)
+			settle_request_hop(st, NULL); /* its reader never read, or its note was lost */
 		if (opening) {
 			/* Downstream: a request arrives. */
 			st->request_seq++;
 			st->request_pending = 1;
 			st->request_hop_ns = 0;
 			st->latest_arrival_ns = 0;
-			hop_push(&q->request, arrival_of(st, now, stats), skaddr, st->cookie, st->request_seq,
+			arrived = arrival_of(st, now, stats);
+			st->request_pickup_ns = idle_pickup(st, arrived, now);
+			hop_push(&q->request, arrived, skaddr, st->cookie, st->request_seq,
 				 st->key.service_port, st->key.family);
 			return;
 		}
@@ -766,7 +780,11 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 				 st->hop_port, st->key.family);
 		return;
 	}
-	/* Upstream: a request is forwarded. */
+	/* Upstream: a request is forwarded. A hand-off noted during this write is this
+	 * forward's or none (a write that forwards nothing drops it). */
+	handoff_sk = q->handoff_sk;
+	handoff_at = q->handoff_at;
+	q->handoff_sk = 0;
 	if (event == HOP_MORE_SEND) {
 		/* Stale entries at the head (requests answered by the proxy itself) must not
 		 * hide the one this write forwards. */
@@ -809,6 +827,9 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	owner->peer_cookie = st->cookie;
 	/* 0 means "none" on the downstream socket: a zero delay is stored as 1 ns. */
 	owner->request_hop_ns = delay ? delay : 1;
+	/* Run on to the next reader's read when this write handed the request to an idle one. */
+	if (link_handoff(handoff_sk, handoff_at, owner, &e, now))
+		return;
 	record_latency(&hop, TG_METRIC_HOP_REQUEST, delay);
 	if ((stats = hop_stats_of(&hop)))
 		__sync_fetch_and_add(&stats->request_ns_sum, delay);
@@ -828,7 +849,9 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	const struct tcp_skb_cb *cb = (const struct tcp_skb_cb *)&skb->cb[0];
 	const struct tcp_sock *tp;
 	struct sock_state *st;
-	__u32 seq = cb->seq, end_seq = cb->end_seq;
+	__u32 seq = cb->seq, end_seq = cb->end_seq, owner;
+	__u64 now;
+	__u8 role;
 
 	/* In order and with data (end_seq counts SYN and FIN too: a FIN alone is no
 	 * request); a segment out of order is queued aside, its bytes not yet readable.
@@ -843,9 +866,20 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	st = bpf_map_lookup_elem(&sockets, &skaddr);
 	if (!st)
 		return 0;
-	st->arrival_ns = bpf_ktime_get_ns();
+	/* Loads before stores: a load from a line this CPU has just begun to write waits for
+	 * the line to come over from the reader's CPU (some 60 ns per arrival here), where a
+	 * load of the line the reader shares costs nothing and a store does not wait. */
+	role = st->arrival_role;
+	owner = st->tgid;
+	now = bpf_ktime_get_ns();
+	st->arrival_ns = now;
 	st->arrival_ack = cb->ack_seq;
 	st->ack_known = 1;
+	/* Whether a proxy's thread waited for these bytes (a downstream's, or a passive open's
+	 * before its first read, whose process is not known yet). */
+	if (role & ARRIVAL_READER_IDLE)
+		st->arrival_idle = reader_waiting(sk);
+	note_handoff(sk, st, owner, now);
 	return 0;
 }
 
@@ -909,6 +943,8 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 	if (!st->has_key) {
 		st->tgid = bpf_get_current_pid_tgid() >> 32;
 		fill_key(st, sk);
+		is_proxy(st);
+		settle_arrival_role(st); /* the answer may be the one a fresh state holds */
 	}
 	/* Without stats (no room even folded) the exchange and the proxy's hops are still
 	 * followed: only this event's counts are lost, and counted. */
@@ -930,8 +966,11 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 	 * (client: send, server: receive) starts the clock on its first byte after the other
 	 * direction; the first byte the other way stops it.
 	 */
-	if (dir == DIR_RECV)
+	if (dir == DIR_RECV) {
 		note_overlap(sk, st);
+		if (st->handoff_pending)
+			read_after_handoff(skaddr, st, now);
+	}
 	opening = st->side == TG_SIDE_SERVER ? DIR_RECV : DIR_SEND;
 	if (dir == opening && st->last_dir != opening) {
 		st->exchange_start_ns = now;

@@ -56,6 +56,7 @@ const jointHop: Init<HopReport> = {
   unpaired: 5,
   unmatchedForwards: 3,
   arrivalUnknown: 2,
+  handoffs: 60,
   method: 'HOP_METHOD_ARRIVAL_TO_FORWARD',
 };
 /** The same hops from an agent before the joint figure: no added, no method, no unpaired. */
@@ -99,6 +100,11 @@ test('the joint histogram is the added latency: its tail, its exact mean, its co
     assert.equal(d.coverage, 0.9524, '100 of 105');
     assert.equal(d.unmatchedForwards, 3);
     assert.equal(d.arrivalUnknown, 2);
+    assert.equal(
+      d.handoffs,
+      60,
+      'stored and read back: the request hops that ran to the next read',
+    );
     assert.equal(d.addedLatency.count, 100);
     assert.equal(d.addedLatency.meanMs, 1.18, 'exact: the kernel sum over the count');
     within(d.addedLatency.p50Ms, 0.2, 'p50');

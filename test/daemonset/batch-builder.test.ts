@@ -209,6 +209,7 @@ test('hop reports carry the joint added latency, exact sums and real unpaired co
         addedNsSum: 6 * 250_000 + 2 * 5_000_000,
         unmatchedForwards: 1,
         arrivalUnknown: 1,
+        handoffs: 5,
       }),
     ),
     sidecarRef,
@@ -222,6 +223,7 @@ test('hop reports carry the joint added latency, exact sums and real unpaired co
   assert.equal(hop?.unpaired, 2);
   assert.equal(hop?.unmatchedForwards, 1);
   assert.equal(hop?.arrivalUnknown, 1);
+  assert.equal(hop?.handoffs, 5);
   assert.deepEqual(hop?.added?.counts, [6, 2]);
   assert.equal(hop?.added?.sumNs, 11_500_000, "the kernel's exact sum, not midpoints");
   assert.equal(hop?.requestHop?.sumNs, 4_600_000);

@@ -22,6 +22,7 @@ const direction = (requests: number, p50Ms: number, meanMs: number): DirectionCo
     method: 'arrival-to-forward, joint',
     unmatchedForwards: 0,
     arrivalUnknown: 0,
+    handoffs: 0,
     addedLatency: stats,
     requestHop: stats,
     responseHop: stats,

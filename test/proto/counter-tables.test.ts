@@ -16,6 +16,7 @@ test("a kernel hop record's counters add into HopReport's as each counter's doc 
     unmatchedForwards: 5,
     arrivalUnknown: 7,
     onCpuNs: 3000,
+    handoffs: 4,
   };
   addHopCounters(report, record);
   addHopCounters(report, { ...record, exchanges: 1, unpaired: 0 });
@@ -26,6 +27,7 @@ test("a kernel hop record's counters add into HopReport's as each counter's doc 
     unmatchedForwards: 10,
     arrivalUnknown: 14,
     onCpuNs: 6000,
+    handoffs: 8,
   });
 });
 

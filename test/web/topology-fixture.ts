@@ -63,6 +63,7 @@ export function costOf(pod: string, inboundMs: number | null, outboundMs: number
           method: 'arrival-to-forward, joint' as const,
           unmatchedForwards: 0,
           arrivalUnknown: 0,
+          handoffs: 0,
           addedLatency: stats(96, ms),
           requestHop: stats(100, ms / 2),
           responseHop: stats(100, ms / 2),

@@ -458,6 +458,10 @@ export const descriptor = {
                   "type": "uint64",
                   "id": 12,
                   "protoName": "on_cpu_ns"
+                },
+                "handoffs": {
+                  "type": "uint64",
+                  "id": 13
                 }
               }
             },
@@ -1987,6 +1991,14 @@ export interface HopReport {
    * How a node proxy's CPU is split among the pods it serves (ShareMethod 'on-cpu').
    */
   onCpuNs: number;
+  /**
+   * Of the request hops in `request_hop` and `added`, those that run on to the next
+   * reader's read: the proxy's forward handed the request to a reader that was waiting for
+   * it, and the proxy had been waiting for the request too. Such a hop runs from the
+   * proxy's read to that reader's read (the proxy's own wake-up stands in for the one the
+   * reader would have had without it); the others from the arrival to the forward.
+   */
+  handoffs: number;
 }
 export const HopReport: Codec<HopReport> = codec(root, 'tollgate.v1.HopReport');
 
