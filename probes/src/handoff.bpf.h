@@ -63,6 +63,8 @@ struct handoff {
  * Hand-offs to idle readers, by the reader's socket address, from the arrival to the read
  * and the forward that settle them. Short-lived: one per socket with a hand-off pending;
  * a full map means no hand-off for that request (the hop stays to the forward).
+ * Preallocated (4096 x 56 bytes), unlike the maps that grow with use: an entry is made
+ * and freed for every request handed off, and allocating it each time cost more.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -77,7 +79,9 @@ struct {
  */
 static __always_inline int reader_waiting(const struct sock *sk)
 {
-	struct socket_wq *wq = BPF_CORE_READ(sk, sk_wq);
+	/* Direct loads as far as the socket's wait queue (a BTF pointer); from its first entry
+	 * on, found by address arithmetic, probe reads. */
+	struct socket_wq *wq = sk->sk_wq;
 	struct wait_queue_entry *w;
 	struct eppoll_entry *pwq;
 	struct eventpoll *ep;
@@ -85,7 +89,7 @@ static __always_inline int reader_waiting(const struct sock *sk)
 
 	if (!wq || !&ep_poll_callback)
 		return 0;
-	first = BPF_CORE_READ(wq, wait.head.next);
+	first = wq->wait.head.next;
 	if (!first || first == (void *)&wq->wait.head)
 		return 0;
 	w = (void *)first - bpf_core_field_offset(struct wait_queue_entry, entry);

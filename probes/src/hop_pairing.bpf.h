@@ -6,7 +6,9 @@
  * write of them on its other socket, whose loopback delivery to the app (or the send to
  * the peer) happens within that write. So a hop holds what a bypass would not have: the
  * wait in the receive queue, the wake-up and run-queue delay of the proxy's thread, CPU
- * throttling, the proxy's own work and the extra loopback hop.
+ * throttling, the proxy's own work and the extra loopback hop. A request the proxy waited
+ * for and handed to a reader that waited for it runs instead from the proxy's read to that
+ * reader's read (handoff.bpf.h).
  *
  * Pairing an arrival with its forward, with no protocol parsing: an event-loop proxy
  * reads many sockets before it writes any, so "the last socket this thread read" pairs

@@ -27,7 +27,9 @@
  *    queue is most of a proxy's cost under load). Chosen over sched_wakeup/sched_switch
  *    (per context switch of every thread, and no byte to tie it to) and over reading
  *    tcp_sock's tcp_mstamp at the read (it moves on every send and ACK too). It is the
- *    hottest hook (ACKs included), so it does one socket lookup and leaves.
+ *    hottest hook (ACKs included), so it does one socket lookup and leaves; at a proxy's
+ *    downstream, and where a proxy's write delivers on loopback, it also reads whether a
+ *    reader waits for the bytes (handoff.bpf.h).
  *  - sched:sched_process_exec / sched_process_fork / sched_process_exit: a process's
  *    start and end with its comm, cgroup and network namespace, sent at once through a
  *    ring buffer, so records outlive /proc's view of short-lived processes.
@@ -691,6 +693,11 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 
 	if (!is_proxy(st) || !(q = thread_queues()))
 		return;
+	/* A hand-off noted during the write this event ends is this event's: used if it is a
+	 * request's forward, dropped whatever it is (a reply written to a local client). */
+	handoff_sk = q->handoff_sk;
+	handoff_at = q->handoff_at;
+	q->handoff_sk = 0;
 	/* The listener this event serves: an upstream's is that of the last request it
 	 * forwarded. Before its first forward (connecting, a TLS handshake) it has none, and
 	 * the thread still serves what it served: the request that made it open. */
@@ -780,11 +787,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 				 st->hop_port, st->key.family);
 		return;
 	}
-	/* Upstream: a request is forwarded. A hand-off noted during this write is this
-	 * forward's or none (a write that forwards nothing drops it). */
-	handoff_sk = q->handoff_sk;
-	handoff_at = q->handoff_at;
-	q->handoff_sk = 0;
+	/* Upstream: a request is forwarded. */
 	if (event == HOP_MORE_SEND) {
 		/* Stale entries at the head (requests answered by the proxy itself) must not
 		 * hide the one this write forwards. */

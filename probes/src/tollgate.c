@@ -841,7 +841,6 @@ static struct tollgate_bpf *open_configured(void)
 			skel->maps.sockets,      skel->maps.edge_index,   skel->maps.edge_claims,
 			skel->maps.histograms_0, skel->maps.histograms_1, skel->maps.tuples_0,
 			skel->maps.tuples_1,     skel->maps.hop_stats_0, skel->maps.hop_stats_1,
-			skel->maps.handoffs,
 			/* The outer maps' templates: an inner map must match its flags. */
 			bpf_map__inner_map(skel->maps.histograms),
 			bpf_map__inner_map(skel->maps.tuples), bpf_map__inner_map(skel->maps.hop_stats),

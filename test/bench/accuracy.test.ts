@@ -205,14 +205,15 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
     assert.ok(s.share_paired !== null && s.share_paired >= 0.9, `${s.pod}: ${s.share_paired}`);
 });
 
-// What the hops cannot hold at low load, per condition, below the truth: the wake-up of
-// the process each hop hands the bytes to (16-61 us of the mean in README's split) and
-// what is left in the caller's own process (9-38 us: the sidecar running on its CPU),
-// both measured apart (README's split of the truth by the caller's sockets) and explained
-// under "What added latency means"; in README's run the worst miss beyond the target's tolerance was 60 us (the
-// binary protocol's p50; the p99s missed by more, under their noise floors). The issue's target (15%) is not met there, and README says so; the bench
-// judges it (its JSON's rel_error keys), not this test. Above it, the bound is the
-// target's; a figure over the truth gets no such allowance.
+// What the hops cannot hold at low load, per condition, below the truth: what is left in
+// the caller's own process (35-46 us of the mean in README's split: the sidecar running on
+// its CPU) and, where a request is not handed off, the wake-up of the process its hop
+// hands it to (up to 33 us), both measured apart (README's split of the truth by the
+// caller's sockets) and explained under "What added latency means"; in README's run the
+// worst miss beyond the target's tolerance was 43 us (TCP mode's mean; the p99s missed by
+// more, under their noise floors). The issue's target (15%) is not met there, and README
+// says so; the bench judges it (its JSON's rel_error keys), not this test. Above it, the
+// bound is the target's; a figure over the truth gets no such allowance.
 const LOW_LOAD_SHORTFALL_MS = 0.1;
 
 test('bench accuracy: the mean and the predicted quantiles are within tolerance plus the noise floor of the A/B truth (below it, by at most the low-load shortfall more)', (t) => {

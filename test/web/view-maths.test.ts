@@ -240,6 +240,18 @@ test('the small print of an added latency: share, exchanges, unpaired and method
   });
   assert.equal(note, '1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint');
   assert.equal(
+    coverageNote({
+      method: 'arrival-to-forward, joint',
+      exchanges: 1500,
+      requests: 1520,
+      unpaired: 20,
+      coverage: 0.9868,
+      handoffs: 1400,
+    }),
+    '1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint · 1,400 handed off',
+    "the request hops that ran on to the app's read",
+  );
+  assert.equal(
     coverageShort({
       method: 'read-to-write, independent sum',
       exchanges: 0,

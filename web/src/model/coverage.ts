@@ -12,12 +12,16 @@ export type Coverage = Pick<
 /** The share of the exchanges behind the figure, e.g. "98.5%"; "–" when none were seen. */
 export const coverageShare = (c: Coverage): string => formatPercent(c.coverage);
 
-/** E.g. "1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint". */
-export function coverageNote(c: Coverage): string {
+/**
+ * E.g. "1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint · 1,400 handed
+ * off": the last, where known and not 0, the request hops that ran on to the app's read.
+ */
+export function coverageNote(c: Coverage & Partial<Pick<DirectionCost, 'handoffs'>>): string {
   return [
     `${formatNumber(c.exchanges)} of ${formatNumber(c.requests)} exchanges`,
     `${formatNumber(c.unpaired)} unpaired`,
     c.method,
+    ...(c.handoffs ? [`${formatNumber(c.handoffs)} handed off`] : []),
   ].join(' · ');
 }
 
