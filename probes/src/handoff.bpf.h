@@ -12,16 +12,17 @@
  * sender, the same kind of wait. So when both the proxy and the next reader were idle
  * when the bytes reached them, the request hop is
  *
- *     (proxy's forward - proxy's read) + (next reader's read - hand-off)
+ *     next reader's read - proxy's read
  *
- * the hop less the proxy's idle pickup, plus the next reader's idle pickup. When the
+ * the hop less the proxy's idle pickup, with the next reader's wait after the hand-off
+ * (and the rest of the proxy's write, which that wait overlaps, counted once). When the
  * proxy was busy at the arrival, its wait in the queue is its own cost and the hop stays
  * as it is; when the next reader was busy, its wait is queueing it would have had anyway,
  * and the hop stays as it is too. Measured on this kernel (README, "What added latency
  * means"): with the load generator free to run anywhere the app's wake-up after a
- * hand-off is longer than the proxy's by 15-20 us on average; pinned apart from them, it
- * is shorter by 70-90 us, as the proxy's hand-off to the app stays on one CPU while the
- * network's packet crossed to it. The response path has no such stand-in: the reply's
+ * hand-off is longer than the proxy's by some 20 us on average (bpftrace's own cost in
+ * both); pinned apart from them, shorter by some 90 us, as the proxy's hand-off to the app
+ * stays on one CPU while the sender's packet crossed to it. The response path has no such stand-in: the reply's
  * next reader is the client, whose wake-up without the proxy comes from the app, on the
  * app's CPU, not from anything the proxy sees; and in a cluster it is on another machine.
  *
@@ -53,18 +54,29 @@ struct handoff {
 	__u64 at;          /* the proxy's bytes queued on this (the next reader's) socket */
 	__u64 cookie;      /* this socket's, as its address may be a later socket's */
 	__u64 read_ns;     /* this socket's first read after `at`, 0: not yet */
-	__u64 down;        /* the downstream socket of the request the bytes were, 0: not linked */
+	__u64 from_ns;     /* the proxy's read of the request (its arrival + its idle wait) */
 	__u64 down_cookie;
+	/* The downstream socket of the request the bytes were, 0: not linked. Written last
+	 * and read first: stores are not reordered with stores, nor loads with loads, on
+	 * x86, so a reader that sees it sees the rest (a weaker machine would need barriers). */
+	__u64 down;
 	__u32 down_seq;    /* that downstream's request_seq */
-	__u32 pickup_ns;   /* the proxy's own wait from that request's arrival to its read */
+	__u16 peer_port;   /* this socket's peer's port: the proxy's upstream's own */
+	__u16 pad;
 };
+
+/* Keeps the compiler from moving memory accesses across it. */
+#define handoff_barrier() asm volatile("" ::: "memory")
 
 /*
  * Hand-offs to idle readers, by the reader's socket address, from the arrival to the read
- * and the forward that settle them. Short-lived: one per socket with a hand-off pending;
- * a full map means no hand-off for that request (the hop stays to the forward).
- * Preallocated (4096 x 56 bytes), unlike the maps that grow with use: an entry is made
- * and freed for every request handed off, and allocating it each time cost more.
+ * and the forward that settle them. Short-lived: made at the arrival, freed when settled,
+ * at the proxy's event when not linked, at the reader's second read or its close; a full
+ * map means no hand-off for that request (its hop stays to the forward), not counted.
+ * Preallocated (4096 x 72 bytes), unlike the maps that grow with use: an entry is made
+ * and freed for every request handed off, and allocating it each time cost more. A freed
+ * entry can be another socket's at once: each side checks the socket's cookie and the
+ * arrival's time before it trusts one.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -104,10 +116,12 @@ static __always_inline int reader_waiting(const struct sock *sk)
 }
 
 /*
- * At an arrival on a socket (owned by process `owner`) in the context of another process:
- * when that process is a
- * proxy (so this is its forward's write delivering on loopback) and this socket's reader
- * waits, note the hand-off for the forward and the read to settle.
+ * At an arrival on a server's socket (owned by process `owner`) in the context of another
+ * process: when that process is a proxy and this socket's reader waits, note it for the
+ * proxy's next event, which links it when it is the forward of a request on the
+ * connection these bytes came by (its local port is this socket's peer's), and for this
+ * socket's read. Softirq work that a proxy's thread happens to run (another socket's
+ * segments, at an interrupt's exit) is noted too, and left unlinked.
  */
 static __always_inline void note_handoff(const struct sock *sk, struct sock_state *st, __u32 owner,
 					 __u64 now)
@@ -121,6 +135,7 @@ static __always_inline void note_handoff(const struct sock *sk, struct sock_stat
 	    !reader_waiting(sk) || !(q = bpf_map_lookup_elem(&hop_queues, &tid)))
 		return;
 	h.cookie = st->cookie;
+	h.peer_port = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (bpf_map_update_elem(&handoffs, &skaddr, &h, BPF_ANY))
 		return;
 	st->handoff_pending = 1;
@@ -168,8 +183,7 @@ static __always_inline void settle_request_hop(struct sock_state *down, const st
 
 	down->request_deferred = 0;
 	if (h) {
-		delay = delay > h->pickup_ns ? delay - h->pickup_ns : 0;
-		delay += h->read_ns - h->at;
+		delay = h->read_ns > h->from_ns ? h->read_ns - h->from_ns : 0;
 		hop = hop_key_of(down);
 		if ((stats = hop_stats_of(&hop)))
 			__sync_fetch_and_add(&stats->handoffs, 1);
@@ -177,29 +191,48 @@ static __always_inline void settle_request_hop(struct sock_state *down, const st
 	record_request_hop(down, delay);
 }
 
-/*
- * At a proxy's forward of a request from `down` (its entry e, already popped): the hand-off
- * its write made (skaddr, at: noted during it), if both ends were idle. Returns 1 when the
- * request hop is deferred or settled here, 0 when the caller records it as it is.
- */
-static __always_inline int link_handoff(__u64 skaddr, __u64 at, struct sock_state *down,
-					const struct hop_entry *e, __u64 now)
+/* A note the proxy's event does not link, freed unless it is already another's. */
+static __always_inline void drop_handoff(__u64 skaddr, __u64 at)
 {
 	struct handoff *h;
 
-	if (!skaddr || at < e->read_ns || at > now || !down->request_pickup_ns ||
-	    down->request_seq != e->seq || !(h = bpf_map_lookup_elem(&handoffs, &skaddr)) || h->at != at)
+	if (skaddr && (h = bpf_map_lookup_elem(&handoffs, &skaddr)) && h->at == at && !h->down)
+		bpf_map_delete_elem(&handoffs, &skaddr);
+}
+
+/*
+ * At a proxy's forward of a request from `down` (its entry e, already popped) on upstream
+ * socket `up`: the hand-off its write made (skaddr, at: noted during it), if it came by
+ * this connection and both ends were idle. Returns 1 when the request hop is deferred or
+ * settled here, 0 when the caller records it as it is.
+ */
+static __always_inline int link_handoff(__u64 skaddr, __u64 at, const struct sock *up,
+					struct sock_state *down, const struct hop_entry *e, __u64 now)
+{
+	struct handoff *h;
+
+	if (!skaddr)
 		return 0;
-	h->down = e->skaddr;
+	if (at < e->read_ns || at > now || !down->request_pickup_ns || down->request_seq != e->seq ||
+	    !(h = bpf_map_lookup_elem(&handoffs, &skaddr)) || h->at != at || h->down ||
+	    h->peer_port != up->__sk_common.skc_num) {
+		drop_handoff(skaddr, at);
+		return 0;
+	}
+	h->from_ns = e->read_ns + down->request_pickup_ns;
 	h->down_cookie = e->cookie;
 	h->down_seq = e->seq;
-	h->pickup_ns = down->request_pickup_ns;
-	if (h->read_ns) {
+	handoff_barrier();
+	h->down = e->skaddr;
+	handoff_barrier();
+	if (h->read_ns && h->at == at) {
 		/* The reader was quicker than this write's return. */
 		settle_request_hop(down, h);
 		bpf_map_delete_elem(&handoffs, &skaddr);
 		return 1;
 	}
+	/* Settled at the reader's read; if that read and this forward each missed the other's
+	 * mark (each writes, then reads the other's), at the reply, as it is. */
 	down->request_deferred = 1;
 	return 1;
 }
@@ -210,16 +243,20 @@ static __always_inline void read_after_handoff(__u64 skaddr, struct sock_state *
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &skaddr);
 	struct sock_state *down;
 
-	if (!h || h->cookie != st->cookie || now < h->at) {
-		st->handoff_pending = 0;
+	if (!h || h->cookie != st->cookie) {
+		st->handoff_pending = 0; /* gone, or another socket's */
 		return;
 	}
-	if (!h->read_ns) {
+	if (now >= h->at && !h->read_ns) {
 		h->read_ns = now;
+		handoff_barrier();
 		if (!h->down)
 			return; /* the forward settles it */
 	}
-	if (h->down && (down = bpf_map_lookup_elem(&sockets, &h->down)) &&
+	/* Settled once: the deferred flag is cleared by whichever of this read and the
+	 * downstream's next event comes first (on an HTTP/2 downstream another stream's reply
+	 * can race this read, and then both may record it, a window of a few instructions). */
+	if (h->down && h->read_ns && (down = bpf_map_lookup_elem(&sockets, &h->down)) &&
 	    down->cookie == h->down_cookie && down->request_deferred && down->request_seq == h->down_seq)
 		settle_request_hop(down, h);
 	st->handoff_pending = 0;

@@ -86,6 +86,8 @@ enum arrival_role {
 	/* A proxy's downstream, or a passive open whose process is not known yet: the
 	 * arrival notes whether a reader waited (arrival_idle). */
 	ARRIVAL_READER_IDLE = 1,
+	/* A server's end: where a proxy's forward can hand a request to (note_handoff). */
+	ARRIVAL_SERVER_SIDE = 2,
 };
 
 /*

@@ -476,7 +476,9 @@ static __always_inline struct sock_state *new_state(const struct sock *sk, __u8 
 	 * taken as a proxy's (is_proxy settles the role). */
 	struct sock_state st = { .side = side,
 				 .cookie = cookie_of(sk),
-				 .arrival_role = side == TG_SIDE_SERVER ? ARRIVAL_READER_IDLE : 0 };
+				 .arrival_role = side == TG_SIDE_SERVER
+							 ? ARRIVAL_SERVER_SIDE | ARRIVAL_READER_IDLE
+							 : 0 };
 	__u64 skaddr = (__u64)sk;
 
 	/* BPF_ANY: over a state a freed socket left at this address (see state_of). */
@@ -568,8 +570,10 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 	if (!st) {
 		/* A socket the filter turned down after its state was made (a passive open,
 		 * decided at its first read) goes at close like the others, not by eviction. */
-		if (newstate == TCP_CLOSE)
+		if (newstate == TCP_CLOSE) {
+			bpf_map_delete_elem(&handoffs, &skaddr);
 			bpf_map_delete_elem(&sockets, &skaddr);
+		}
 		return 0;
 	}
 	if (oldstate == TCP_SYN_SENT && newstate == TCP_ESTABLISHED) {
@@ -602,6 +606,8 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 
 			bpf_map_update_elem(&closed_sockets, &skaddr, &closed, BPF_ANY);
 		}
+		if (st->request_deferred)
+			settle_request_hop(st, NULL); /* closed before its reader read */
 		if (st->handoff_pending)
 			bpf_map_delete_elem(&handoffs, &skaddr);
 		bpf_map_delete_elem(&sockets, &skaddr);
@@ -674,8 +680,8 @@ enum hop_event {
  * the thread read last; otherwise it continues the request before it (a body streamed
  * in chunks as they are read).
  */
-static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum hop_event event,
-				      __u64 now)
+static __always_inline void pair_hops(const struct sock *sk, struct sock_state *st, __u64 skaddr,
+				      enum hop_event event, __u64 now)
 {
 	int opening = event == HOP_OPEN || event == HOP_MORE_SEND;
 	/* Keyed in the socket's namespace: a node proxy's hops in each pod's stay apart. A
@@ -693,11 +699,15 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 
 	if (!is_proxy(st) || !(q = thread_queues()))
 		return;
-	/* A hand-off noted during the write this event ends is this event's: used if it is a
-	 * request's forward, dropped whatever it is (a reply written to a local client). */
+	/* A hand-off noted during the write this event ends is this event's: linked if it is a
+	 * request's forward, else dropped. */
 	handoff_sk = q->handoff_sk;
 	handoff_at = q->handoff_at;
 	q->handoff_sk = 0;
+	if (handoff_sk && !(st->side == TG_SIDE_CLIENT && (event == HOP_OPEN || event == HOP_MORE_SEND))) {
+		drop_handoff(handoff_sk, handoff_at);
+		handoff_sk = 0;
+	}
 	/* The listener this event serves: an upstream's is that of the last request it
 	 * forwarded. Before its first forward (connecting, a TLS handshake) it has none, and
 	 * the thread still serves what it served: the request that made it open. */
@@ -793,8 +803,10 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 		 * hide the one this write forwards. */
 		struct hop_entry *head;
 
-		if (!hop_head(&q->request, now, 0, &head) || head->skaddr != q->last_read_sk)
+		if (!hop_head(&q->request, now, 0, &head) || head->skaddr != q->last_read_sk) {
+			drop_handoff(handoff_sk, handoff_at);
 			return;
+		}
 		/* A second request on this upstream while one it forwarded waits for its reply
 		 * (not merely after a write of the proxy's own, a TLS Finished). It marks the
 		 * connection once it has had replies of its own; before that it is one sign
@@ -808,6 +820,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	}
 	owner = hop_pop(&q->request, now, 0, &e);
 	if (!owner) {
+		drop_handoff(handoff_sk, handoff_at);
 		hop.service_port = st->hop_port;
 		if ((stats = hop_stats_of(&hop)))
 			__sync_fetch_and_add(&stats->unmatched_forwards, 1);
@@ -831,7 +844,7 @@ static __always_inline void pair_hops(struct sock_state *st, __u64 skaddr, enum 
 	/* 0 means "none" on the downstream socket: a zero delay is stored as 1 ns. */
 	owner->request_hop_ns = delay ? delay : 1;
 	/* Run on to the next reader's read when this write handed the request to an idle one. */
-	if (link_handoff(handoff_sk, handoff_at, owner, &e, now))
+	if (link_handoff(handoff_sk, handoff_at, sk, owner, &e, now))
 		return;
 	record_latency(&hop, TG_METRIC_HOP_REQUEST, delay);
 	if ((stats = hop_stats_of(&hop)))
@@ -882,7 +895,8 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	 * before its first read, whose process is not known yet). */
 	if (role & ARRIVAL_READER_IDLE)
 		st->arrival_idle = reader_waiting(sk);
-	note_handoff(sk, st, owner, now);
+	if (role & ARRIVAL_SERVER_SIDE)
+		note_handoff(sk, st, owner, now);
 	return 0;
 }
 
@@ -993,7 +1007,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 	}
 	st->last_dir = dir;
 	if (event != HOP_NONE)
-		pair_hops(st, skaddr, event, now);
+		pair_hops(sk, st, skaddr, event, now);
 	return 0;
 }
 
