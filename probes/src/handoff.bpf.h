@@ -37,12 +37,13 @@
  * Linking without a socket lookup (tracing programs have none): on loopback the next
  * reader's arrival runs in the proxy's thread, inside its forward's write. The arrival
  * recognises a proxy's context (the current process is a proxy: proxy_slots), notes the
- * hand-off under the next reader's socket and
- * tells the proxy's thread (its queues); the forward, which runs after the write, links
- * the note to its request's downstream socket. The next reader's read and that forward
- * can come in either order: whichever is second settles the request hop. Until then the
- * hop is deferred, and a downstream whose request hop was deferred and never settled (the
- * reader never read, or the note was lost) has it recorded as it was at its reply.
+ * hand-off under the next reader's socket and tells the proxy's thread (its queues); the
+ * forward, which runs after the write, links the note to its request's downstream socket
+ * when the note's bytes came by the forward's connection (ports). The next reader's read
+ * and that forward can come in either order: whichever is second settles the request
+ * hop. Until then the hop is deferred, and a downstream whose request hop was deferred and
+ * never settled (the reader never read, or the two missed each other) has it recorded as
+ * it was at its reply, its next request or its close.
  */
 #ifndef TOLLGATE_HANDOFF_BPF_H
 #define TOLLGATE_HANDOFF_BPF_H
@@ -162,33 +163,30 @@ static __always_inline struct tg_edge_key hop_key_of(const struct sock_state *do
 	return hop;
 }
 
-/* A request hop is recorded: its histogram and its exact sum. */
-static __always_inline void record_request_hop(struct sock_state *down, __u64 delay)
+/* A request hop is recorded on its downstream: its histogram and its exact sum. */
+static __always_inline void record_request_hop(struct sock_state *down, __u64 delay, int handed_off)
 {
 	struct tg_edge_key hop = hop_key_of(down);
 	struct tg_hop_stats *stats;
 
+	/* 0 means "none" on the downstream socket: a zero delay is stored as 1 ns. */
 	down->request_hop_ns = delay ? delay : 1;
 	record_latency(&hop, TG_METRIC_HOP_REQUEST, delay);
-	if ((stats = hop_stats_of(&hop)))
-		__sync_fetch_and_add(&stats->request_ns_sum, delay);
+	if (!(stats = hop_stats_of(&hop)))
+		return;
+	__sync_fetch_and_add(&stats->request_ns_sum, delay);
+	if (handed_off)
+		__sync_fetch_and_add(&stats->handoffs, 1);
 }
 
 /* A deferred request hop, settled: to the next reader's read, or (h NULL) as it was. */
 static __always_inline void settle_request_hop(struct sock_state *down, const struct handoff *h)
 {
-	__u64 delay = down->request_hop_ns;
-	struct tg_edge_key hop;
-	struct tg_hop_stats *stats;
-
 	down->request_deferred = 0;
-	if (h) {
-		delay = h->read_ns > h->from_ns ? h->read_ns - h->from_ns : 0;
-		hop = hop_key_of(down);
-		if ((stats = hop_stats_of(&hop)))
-			__sync_fetch_and_add(&stats->handoffs, 1);
-	}
-	record_request_hop(down, delay);
+	if (h)
+		record_request_hop(down, h->read_ns > h->from_ns ? h->read_ns - h->from_ns : 0, 1);
+	else
+		record_request_hop(down, down->request_hop_ns, 0);
 }
 
 /* A note the proxy's event does not link, freed unless it is already another's. */

@@ -834,21 +834,16 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	 * can arrive before the write that sent the request returns, when this runs. */
 	owner->forwarded_ns = e.read_ns ? e.read_ns : 1;
 	delay = now - e.read_ns;
-	hop.family = e.family;
-	hop.service_port = e.port;
 	st->hop_port = e.port;
 	st->peer_sk = e.skaddr;
 	st->peer_cookie = e.cookie;
 	owner->peer_sk = skaddr;
 	owner->peer_cookie = st->cookie;
-	/* 0 means "none" on the downstream socket: a zero delay is stored as 1 ns. */
+	/* As it is, or (deferred) as it was if the hand-off below is never settled. */
 	owner->request_hop_ns = delay ? delay : 1;
 	/* Run on to the next reader's read when this write handed the request to an idle one. */
-	if (link_handoff(handoff_sk, handoff_at, sk, owner, &e, now))
-		return;
-	record_latency(&hop, TG_METRIC_HOP_REQUEST, delay);
-	if ((stats = hop_stats_of(&hop)))
-		__sync_fetch_and_add(&stats->request_ns_sum, delay);
+	if (!link_handoff(handoff_sk, handoff_at, sk, owner, &e, now))
+		record_request_hop(owner, delay, 0);
 }
 
 /*

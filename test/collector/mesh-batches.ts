@@ -51,8 +51,17 @@ export function latencies(i: number, base: number, n: number): number[] {
   );
 }
 
-/** Per interval: `exchanges` through each sidecar paired, and pod-b's `unpaired` besides. */
-export const PER_INTERVAL = { exchanges: 50, bytesOut: 6_000, bytesIn: 40_000, unpaired: 2 };
+/**
+ * Per interval: `exchanges` through each sidecar paired, and pod-b's `unpaired` besides;
+ * of pod-b's request hops, `handoffs` ran on to its app's read.
+ */
+export const PER_INTERVAL = {
+  exchanges: 50,
+  bytesOut: 6_000,
+  bytesIn: 40_000,
+  unpaired: 2,
+  handoffs: 40,
+};
 
 /**
  * A sidecar's hops in one direction as an agent that joins exchanges sends them: the k-th
@@ -62,7 +71,7 @@ export const PER_INTERVAL = { exchanges: 50, bytesOut: 6_000, bytesIn: 40_000, u
 function joinedHops(
   p: Init<ProcessIdentity>,
   direction: 'DIRECTION_INBOUND' | 'DIRECTION_OUTBOUND',
-  hops: { request: number[]; response: number[]; unpaired: number },
+  hops: { request: number[]; response: number[]; unpaired: number; handoffs?: number },
 ): Init<HopReport> {
   return {
     process: p.ref,
@@ -72,6 +81,7 @@ function joinedHops(
     added: fromValues(hops.request.map((ns, k) => ns + hops.response[k]!)),
     requests: hops.request.length + hops.unpaired,
     unpaired: hops.unpaired,
+    handoffs: hops.handoffs ?? 0,
     method: 'HOP_METHOD_ARRIVAL_TO_FORWARD',
   };
 }
@@ -161,6 +171,7 @@ export function meshBatch(i: number, startMs: number): Init<Batch> {
         request: latencies(i, 250_000, ex),
         response: latencies(i + 2, 150_000, ex),
         unpaired: PER_INTERVAL.unpaired,
+        handoffs: PER_INTERVAL.handoffs,
       }),
     ],
     resources: Object.values(PROCESSES).map((p, k) => ({
