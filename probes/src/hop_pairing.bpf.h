@@ -114,11 +114,6 @@ volatile __u32 proxies_generation;
 #define PROXY_SLOTS 1024
 volatile __u32 proxy_slots[PROXY_SLOTS];
 
-/*
- * Whether the socket's process is a proxy, looked up in `proxies` once per change of the
- * map and kept in the socket's state: the hot path of every read and write would
- * otherwise pay a hash lookup for the answer "no".
- */
 /* The arrival's role and the proxy's slot, after the answer is known or has changed.
  * Written only when they change: the arrival reads them from other CPUs. */
 static __always_inline void settle_arrival_role(struct sock_state *st)
@@ -136,6 +131,11 @@ static __always_inline void settle_arrival_role(struct sock_state *st)
 		proxy_slots[slot] = 0;
 }
 
+/*
+ * Whether the socket's process is a proxy, looked up in `proxies` once per change of the
+ * map and kept in the socket's state: the hot path of every read and write would
+ * otherwise pay a hash lookup for the answer "no".
+ */
 static __always_inline int is_proxy(struct sock_state *st)
 {
 	__u32 generation = proxies_generation;

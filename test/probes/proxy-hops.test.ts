@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import type { Lab } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
-import type { HopRecord } from '../../probes/records.js';
+import type { HopRecord, ProbeRecord } from '../../probes/records.js';
 import { bucketValue, mean, quantile, totalCount } from '../../proto/histogram.js';
 import { clientServerWithProbes, collect, exited } from './fixture.js';
 
@@ -60,6 +60,10 @@ const clients = (address: string, port: number, connections: number, requests: n
       if (++k < ${requests}) send(); else { s.end(); resolve(); }
     });
   }))).then(() => console.log(String(Number(sum) / n)));`;
+
+/** Request hops of a proxy that ran on to the next reader's read, over all its listeners. */
+const handoffsOf = (records: readonly ProbeRecord[], tgid: number) =>
+  records.reduce((n, r) => n + (r.type === 'hop' && r.key.tgid === tgid ? r.handoffs : 0), 0);
 
 /** A/B rounds, interleaved and in alternating order; the mean of B - A per round. */
 async function abTruth(
@@ -138,10 +142,7 @@ for (const c of cases) {
     const requestHop = mean(got.histogram(pid, 'hop_request', PROXY_PORT))!;
     const responseHop = mean(got.histogram(pid, 'hop_response', PROXY_PORT))!;
     const reported = mean(added)!;
-    const handoffs = got.records.reduce(
-      (n, r) => n + (r.type === 'hop' && r.key.tgid === pid ? r.handoffs : 0),
-      0,
-    );
+    const handoffs = handoffsOf(got.records, pid);
     t.diagnostic(
       `A/B: +${(truth.addedNs / 1e6).toFixed(3)} ms (spread ${(truth.spreadNs / 1e6).toFixed(3)} ms); reported mean ${(reported / 1e6).toFixed(3)} ms, p50 ${(quantile(added, 0.5)! / 1e6).toFixed(3)} ms; hops ${(requestHop / 1e6).toFixed(3)} + ${(responseHop / 1e6).toFixed(3)} ms` +
         (proxyHeld
@@ -267,10 +268,7 @@ test('haproxy as a sidecar behind REDIRECT: both ends joined, every request a ho
     sumOf(haproxy, 'client', web.port, 'exchangeNsSum') /
     sumOf(haproxy, 'client', web.port, 'exchanges');
   const hops = mean(hopRequest)! + mean(hopResponse)!;
-  const handedOff = got.records.reduce(
-    (n, r) => n + (r.type === 'hop' && r.key.tgid === haproxy ? r.handoffs : 0),
-    0,
-  );
+  const handedOff = handoffsOf(got.records, haproxy);
   t.diagnostic(
     `haproxy hop p50 request ${quantile(hopRequest, 0.5)! / 1e3} us, response ${quantile(hopResponse, 0.5)! / 1e3} us; read-to-write (exchange difference) ${(down - up) / 1e3} us, hop means ${hops / 1e3} us; ${handedOff} of ${total} request hops handed off`,
   );
