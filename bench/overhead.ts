@@ -70,6 +70,8 @@ interface TracedCost {
   collectorRssMb: number;
   kernelEvents: number;
   kernelNs: number;
+  /** The same, program by program (by name). */
+  byProgram: Map<string, { runs: number; ns: number }>;
   /** Memory the kernel charges for the maps the runner holds (memlock), MiB. */
   mapMemoryMb: number;
   lost: number;
@@ -99,6 +101,16 @@ export interface OverheadBenchResult {
   kernel_ns_per_event: number;
   /** Kernel events handled per request (every hop's sends, receives and state changes). */
   events_per_request: number;
+  /**
+   * Where the kernel time goes, program by program, over all traced rounds at the constant
+   * rate, dearest per request first: so a change's cost can be placed, not guessed.
+   */
+  kernel_by_program: {
+    program: string;
+    runs_per_request: number;
+    ns_per_run: number;
+    ns_per_request: number;
+  }[];
   lost_events: number;
   /** The constant rate actually achieved (with Tollgate, mean over rounds). */
   requests_per_s: number;
@@ -150,6 +162,23 @@ function lostOf(s: AgentStatus): number {
     s.shipper.spoolDropped +
     s.shipper.rejected
   );
+}
+
+/** Each program's runs and run time between two statuses, by name. */
+function programDeltas(
+  before: AgentStatus,
+  after: AgentStatus,
+): Map<string, { runs: number; ns: number }> {
+  const deltas = new Map<string, { runs: number; ns: number }>();
+  const at = new Map(before.programs.map((p) => [p.name, p]));
+  for (const p of after.programs) {
+    const b = at.get(p.name);
+    const d = deltas.get(p.name) ?? { runs: 0, ns: 0 };
+    d.runs += p.runCount - (b?.runCount ?? 0);
+    d.ns += p.runTimeNs - (b?.runTimeNs ?? 0);
+    deltas.set(p.name, d);
+  }
+  return deltas;
 }
 
 function programTotals(s: AgentStatus): { runs: number; ns: number } {
@@ -207,6 +236,7 @@ async function measuredLoad(
       collectorRssMb: maxCollectorRss / 2 ** 20,
       kernelEvents: p1.runs - p0.runs,
       kernelNs: p1.ns - p0.ns,
+      byProgram: programDeltas(before, after),
       mapMemoryMb: mapBytes / 2 ** 20,
       lost: lostOf(after),
     },
@@ -280,6 +310,12 @@ export function summarizeOverhead(
   const events = costs.reduce((s, c) => s + c.kernelEvents, 0);
   const ns = costs.reduce((s, c) => s + c.kernelNs, 0);
   const requests = on.reduce((s, r) => s + r.load.ok, 0);
+  const byProgram = new Map<string, { runs: number; ns: number }>();
+  for (const c of costs)
+    for (const [name, d] of c.byProgram) {
+      const t = byProgram.get(name) ?? { runs: 0, ns: 0 };
+      byProgram.set(name, { runs: t.runs + d.runs, ns: t.ns + d.ns });
+    }
   // The programs' time per request at the constant rate, times that rate: ns a second of
   // the workload's CPUs (a millicore is 1e6 ns a second). Over the phase's wall time it
   // would read lower, diluted by the drain after the load.
@@ -321,6 +357,15 @@ export function summarizeOverhead(
     node_memory_mb: spreads.node_memory_mb.median,
     kernel_ns_per_event: events ? Math.round(ns / events) : 0,
     events_per_request: requests ? round1(events / requests) : 0,
+    kernel_by_program: [...byProgram]
+      .filter(([, d]) => d.runs > 0)
+      .map(([program, d]) => ({
+        program,
+        runs_per_request: requests ? round1(d.runs / requests) : 0,
+        ns_per_run: Math.round(d.ns / d.runs),
+        ns_per_request: requests ? Math.round(d.ns / requests) : 0,
+      }))
+      .sort((a, b) => b.ns_per_request - a.ns_per_request),
     lost_events: costs.reduce((s, c) => s + c.lost, 0),
     requests_per_s: Math.round(mean(on.map((r) => r.load.actualRps))),
   };
@@ -438,6 +483,10 @@ export function renderOverheadBench(r: OverheadBenchResult): string {
     `  at ${r.rate} rps         agent ${r.agent_millicores} + kernel ${r.kernel_millicores} = ${r.node_millicores} millicores ${range(r.spreads.node_millicores)} [<= 100 ${mark(m.agent_cpu)}]`,
     `                       agent ${r.agent_rss_mb} MB RSS + maps ${r.map_memory_mb} MB locked = ${r.node_memory_mb} MB ${range(r.spreads.node_memory_mb)} [<= 150 ${mark(m.agent_memory)}]`,
     `  kernel               ${r.kernel_ns_per_event} ns per event, ${r.events_per_request} events per request`,
+    ...r.kernel_by_program.map(
+      (p) =>
+        `    ${p.program.padEnd(19)}${String(p.ns_per_request).padStart(6)} ns per request (${p.runs_per_request} runs x ${p.ns_per_run} ns)`,
+    ),
     `  lost events          ${r.lost_events}  [${mark(m.lost)}]`,
     `  collector            ${r.collector_millicores} millicores, ${r.collector_rss_mb} MB`,
     `  load errors          ${r.load_errors}`,

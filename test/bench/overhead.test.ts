@@ -46,6 +46,17 @@ test('bench overhead: A/B rounds, the agent measured, every hop seen, nothing lo
   // Per request: a send and a receive at each end of client -> sidecar -> sidecar -> app.
   assert.ok(r.events_per_request >= 12, `${r.events_per_request} kernel events per request`);
   assert.ok(r.kernel_ns_per_event > 0);
+  // Program by program: each request's three connections carry it and its reply, so at
+  // least 6 sends, 6 receives and 6 data segments arriving (each rounded to 0.1); the
+  // programs' runs make up the events (each rounded to 0.1 per request).
+  const runs = new Map(r.kernel_by_program.map((p) => [p.program, p.runs_per_request]));
+  for (const program of ['tg_send', 'tg_recv', 'tg_arrival'])
+    assert.ok((runs.get(program) ?? 0) >= 6, `${program}: ${runs.get(program)} per request`);
+  const summed = r.kernel_by_program.reduce((n, p) => n + p.runs_per_request, 0);
+  assert.ok(
+    Math.abs(summed - r.events_per_request) <= 0.05 * r.kernel_by_program.length + 0.05,
+    `programs' runs ${summed} per request, events ${r.events_per_request}`,
+  );
   // Counted as a skeptic would: the programs' time on the workload's CPUs and the maps'
   // memory are in the totals the targets judge. The proxies' per-thread queues alone lock
   // 4 MiB (an LRU map is preallocated); the rest grows with use.
