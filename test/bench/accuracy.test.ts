@@ -174,10 +174,15 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
   );
   const between = Number(h2.details.sidecar_connections_max);
   assert.ok(between >= 1 && between <= 2, `connections between the sidecars: ${between}`);
-  // Requests overlap on it (32 connections at 311/s, each in flight for about 0.5 ms, issued
-  // in bunches at the generator's millisecond ticks), so the kernel saw a second request
-  // forwarded before a reply: the edge is marked.
-  assert.equal(h2.details.sidecar_edge_multiplexed, 'yes');
+  // Requests overlap on it only by chance at this size: at 311/s they are due 3.2 ms apart
+  // and each is in flight for about 0.5 ms, so two overlap where the generator's loop
+  // issues a bunch after a late tick. Then the kernel sees a second request forwarded
+  // before a reply and marks the edge ('yes' in the table's run and in the CI runs before; a CI
+  // run saw no overlap, 'no'). Said in the diagnostics; the marking itself is tested where
+  // calls overlap by construction (test/probes/multiplexed: gRPC, 16 calls in flight).
+  t.diagnostic(
+    `HTTP/2 edge between the sidecars marked multiplexed: ${h2.details.sidecar_edge_multiplexed}`,
+  );
   // Mutual TLS in TCP mode carries one request at a time per connection. Where the
   // handshakes of several new connections interleave with their first requests, the
   // pairing can take one connection's handshake write for another's request: that marked
