@@ -71,7 +71,7 @@ interface TracedCost {
   kernelEvents: number;
   kernelNs: number;
   /** The same, program by program (by name). */
-  byProgram: Map<string, { runs: number; ns: number }>;
+  byProgram: Map<string, RunCost>;
   /** Memory the kernel charges for the maps the runner holds (memlock), MiB. */
   mapMemoryMb: number;
   lost: number;
@@ -166,35 +166,34 @@ function lostOf(s: AgentStatus): number {
   );
 }
 
+/** A program's runs and its run time, ns. */
+interface RunCost {
+  runs: number;
+  ns: number;
+}
+
+/** Adds a program's runs and time into `into`, under its name. */
+function addRunCost(into: Map<string, RunCost>, name: string, cost: RunCost): void {
+  const t = into.get(name) ?? { runs: 0, ns: 0 };
+  into.set(name, { runs: t.runs + cost.runs, ns: t.ns + cost.ns });
+}
+
 /** Each program's runs and run time between two statuses, by name. */
-function programDeltas(
-  before: AgentStatus,
-  after: AgentStatus,
-): Map<string, { runs: number; ns: number }> {
+function programDeltas(before: AgentStatus, after: AgentStatus): Map<string, RunCost> {
   // Keyed by name on both sides, each side summed (one program per name in practice: one
   // variant of each hook is loaded).
   const totals = (s: AgentStatus) => {
-    const byName = new Map<string, { runs: number; ns: number }>();
-    for (const p of s.programs) {
-      const t = byName.get(p.name) ?? { runs: 0, ns: 0 };
-      byName.set(p.name, { runs: t.runs + p.runCount, ns: t.ns + p.runTimeNs });
-    }
+    const byName = new Map<string, RunCost>();
+    for (const p of s.programs) addRunCost(byName, p.name, { runs: p.runCount, ns: p.runTimeNs });
     return byName;
   };
   const from = totals(before);
-  const deltas = new Map<string, { runs: number; ns: number }>();
+  const deltas = new Map<string, RunCost>();
   for (const [name, t] of totals(after)) {
     const b = from.get(name);
     deltas.set(name, { runs: t.runs - (b?.runs ?? 0), ns: t.ns - (b?.ns ?? 0) });
   }
   return deltas;
-}
-
-function programTotals(s: AgentStatus): { runs: number; ns: number } {
-  return s.programs.reduce((t, p) => ({ runs: t.runs + p.runCount, ns: t.ns + p.runTimeNs }), {
-    runs: 0,
-    ns: 0,
-  });
 }
 
 /** The constant-rate phase of a traced round, with the agent's and collector's cost over it. */
@@ -228,8 +227,11 @@ async function measuredLoad(
   const after = await agent.status();
   const collectorAfter = collector.resources();
   const elapsedNs = Number(process.hrtime.bigint() - startNs);
-  const p0 = programTotals(before);
-  const p1 = programTotals(after);
+  const byProgram = programDeltas(before, after);
+  const all = [...byProgram.values()].reduce<RunCost>(
+    (t, d) => ({ runs: t.runs + d.runs, ns: t.ns + d.ns }),
+    { runs: 0, ns: 0 },
+  );
   const mapBytes = childrenOf(agent.pid)
     .flatMap((pid) => bpfMapsOf(pid))
     .reduce((n, m) => n + m.bytes, 0);
@@ -243,9 +245,9 @@ async function measuredLoad(
       collectorMillicores:
         ((collectorCpu(collectorAfter) - collectorCpu(collectorBefore)) / elapsedNs) * 1000,
       collectorRssMb: maxCollectorRss / 2 ** 20,
-      kernelEvents: p1.runs - p0.runs,
-      kernelNs: p1.ns - p0.ns,
-      byProgram: programDeltas(before, after),
+      kernelEvents: all.runs,
+      kernelNs: all.ns,
+      byProgram,
       mapMemoryMb: mapBytes / 2 ** 20,
       lost: lostOf(after),
     },
@@ -319,12 +321,8 @@ export function summarizeOverhead(
   const events = costs.reduce((s, c) => s + c.kernelEvents, 0);
   const ns = costs.reduce((s, c) => s + c.kernelNs, 0);
   const requests = on.reduce((s, r) => s + r.load.ok, 0);
-  const byProgram = new Map<string, { runs: number; ns: number }>();
-  for (const c of costs)
-    for (const [name, d] of c.byProgram) {
-      const t = byProgram.get(name) ?? { runs: 0, ns: 0 };
-      byProgram.set(name, { runs: t.runs + d.runs, ns: t.ns + d.ns });
-    }
+  const byProgram = new Map<string, RunCost>();
+  for (const c of costs) for (const [name, d] of c.byProgram) addRunCost(byProgram, name, d);
   // The programs' time per request at the constant rate, times that rate: ns a second of
   // the workload's CPUs (a millicore is 1e6 ns a second). Over the phase's wall time it
   // would read lower, diluted by the drain after the load.
