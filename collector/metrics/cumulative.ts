@@ -215,6 +215,7 @@ export class CumulativeMetrics {
       const s = this.get('added', { ...base(h.process, h.socketPod), direction }, nowMs);
       if (!s) continue;
       s.counters.unpaired = (s.counters.unpaired ?? 0) + h.unpaired;
+      s.counters.handoffs = (s.counters.handoffs ?? 0) + h.handoffs;
       if (h.added?.indexes.length && h.added.layout === 'HISTOGRAM_LAYOUT_LOG_LINEAR_16')
         addHistogram(s, 'added', h.added as SparseHistogram);
     }
@@ -277,7 +278,7 @@ export class CumulativeMetrics {
       ),
       histogramFamily(
         'tollgate_proxy_added_duration_seconds',
-        "Latency a sidecar adds to one exchange in one direction: its request hop plus its response hop, each from the bytes' arrival at the sidecar to its forward, joined per exchange in the kernel",
+        "Latency a sidecar adds to one exchange in one direction: its request hop plus its response hop, each from the bytes' arrival at the sidecar to its forward (a request hop handed off, from the sidecar's read to the next reader's read), joined per exchange in the kernel",
         of('added')
           .filter((s) => s.histograms.added)
           .map((s) => ({ labels: s.labels, histogram: s.histograms.added! })),
@@ -287,6 +288,12 @@ export class CumulativeMetrics {
         'counter',
         'Exchanges through a sidecar left out of tollgate_proxy_added_duration_seconds because a hop could not be paired; the coverage of the added latency is its _count over _count plus these',
         of('added').map((s) => ({ labels: s.labels, value: s.counters.unpaired ?? 0 })),
+      ),
+      scalarFamily(
+        'tollgate_proxy_requests_handed_off_total',
+        'counter',
+        "Request hops through a sidecar that ran on to the next reader's read: the sidecar waited for the request and the app for its forward, so the sidecar's own wake-up stands in for the app's without it (the others run from the arrival to the forward)",
+        of('added').map((s) => ({ labels: s.labels, value: s.counters.handoffs ?? 0 })),
       ),
     );
     const now = nowMs ?? Date.now();

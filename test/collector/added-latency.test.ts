@@ -216,7 +216,7 @@ test('hop reports with impossible new fields are refused, naming the field', () 
   );
 });
 
-test('Prometheus gets the joint added latency and the unpaired exchanges', () => {
+test('Prometheus gets the joint added latency, the unpaired exchanges and the requests handed off', () => {
   const metrics = new CumulativeMetrics();
   metrics.add(batch(1, jointHop));
   metrics.add(batch(2, olderHop));
@@ -230,6 +230,10 @@ test('Prometheus gets the joint added latency and the unpaired exchanges', () =>
   );
   assert.ok(text.includes(`tollgate_proxy_added_duration_seconds_sum${labels} 0.118\n`));
   assert.ok(text.includes(`tollgate_proxy_exchanges_unpaired_total${labels} 5\n`));
+  assert.ok(
+    text.includes(`tollgate_proxy_requests_handed_off_total${labels} 60\n`),
+    "the joint report's 60; the older agent sent none",
+  );
 });
 
 test('sessions carry the joint figure; figures made by different methods are not judged', async () => {
