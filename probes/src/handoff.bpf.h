@@ -22,9 +22,10 @@
  * means"): with the load generator free to run anywhere the app's wake-up after a
  * hand-off is longer than the proxy's by some 20 us on average (bpftrace's own cost in
  * both); pinned apart from them, shorter by some 90 us, as the proxy's hand-off to the app
- * stays on one CPU while the sender's packet crossed to it. The response path has no such stand-in: the reply's
- * next reader is the client, whose wake-up without the proxy comes from the app, on the
- * app's CPU, not from anything the proxy sees; and in a cluster it is on another machine.
+ * stays on one CPU while the sender's packet crossed to it. The response hop keeps its
+ * end at the write: the like stand-in there (the proxy's wake-up by the app's reply, for
+ * the client's wake-up by it without the proxy) was tried and moved nothing, as the rest
+ * of the proxy's write, in the hop already, overlaps the client's wake-up (README).
  *
  * "Idle" is read from the socket's wait queue at tcp:tcp_probe, before the bytes are queued
  * and anyone is woken: a thread sleeping on the socket itself (a blocking read, poll), or
@@ -74,7 +75,7 @@ struct handoff {
  * and the forward that settle them. Short-lived: made at the arrival, freed when settled,
  * at the proxy's event when not linked, at the reader's second read or its close; a full
  * map means no hand-off for that request (its hop stays to the forward), not counted.
- * Preallocated (4096 x 72 bytes), unlike the maps that grow with use: an entry is made
+ * Preallocated (4096 entries of 56 bytes), unlike the maps that grow with use: an entry is made
  * and freed for every request handed off, and allocating it each time cost more. A freed
  * entry can be another socket's at once: each side checks the socket's cookie and the
  * arrival's time before it trusts one.
