@@ -48,6 +48,11 @@
 //    each over mutual TLS to its 15008 inside the server's pod. B switches both pods'
 //    captures on, A off; Tollgate's figure is the node proxy's outbound added latency
 //    through the load's pod plus its inbound one through the server's, as for two sidecars.
+//    The one node proxy serves both pods, as it does two pods of one node.
+//  - ambient_cross_node: the same across two nodes: the load's pod and the server's are
+//    served by two node proxies (each node's own, as in a cluster), the tunnel between
+//    them; Tollgate's figure is the first's outbound added latency through the load's pod
+//    plus the second's inbound one through the server's.
 import { linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { podMeshHops } from '../collector/model/sidecar-cost.js';
@@ -90,6 +95,7 @@ export const CONDITIONS = [
   'tls_sidecars',
   'delay_proxy',
   'ambient',
+  'ambient_cross_node',
 ] as const;
 export type ConditionName = (typeof CONDITIONS)[number];
 
@@ -342,6 +348,7 @@ const POD_OF: Record<ConditionName, string> = {
   tls_sidecars: 'ab-tls',
   delay_proxy: 'ab-delay',
   ambient: 'ab-amb',
+  ambient_cross_node: 'ab-ambx',
 };
 
 /** The pod the load runs in, where it is not the shared unmeshed one: its sidecar is on the path. */
@@ -349,6 +356,7 @@ const CLIENT_OF: Partial<Record<ConditionName, string>> = {
   h2_sidecars: 'ab-h2-client',
   tls_sidecars: 'ab-tls-client',
   ambient: 'ab-amb-client',
+  ambient_cross_node: 'ab-ambx-client',
 };
 
 const clientOf = (name: ConditionName) => CLIENT_OF[name] ?? CLIENT;
@@ -424,6 +432,9 @@ function podSpec(name: ConditionName, options: AddedLatencyOptions): PodSpec {
       return { name: pod, service: pod, meshed: false };
     case 'ambient':
       return { name: pod, service: pod, meshed: true, mesh: 'ambient' };
+    case 'ambient_cross_node':
+      // On a second node: the load's pod (podSpecs) stays on the first.
+      return { name: pod, service: pod, meshed: true, mesh: 'ambient', ambientNode: 'b' };
   }
 }
 
@@ -577,7 +588,7 @@ export async function measureAddedLatency(
       // Two sidecars on the path: whether the collector marked the connection between them
       // multiplexed, as it must for HTTP/2 (and must not for TLS, one request at a time).
       const between: AddedLatencyCondition['details'] = {};
-      if (path.length === 2 && m.name !== 'ambient')
+      if (path.length === 2 && !m.name.startsWith('ambient'))
         between.sidecar_edge_multiplexed = edgeMultiplexed(
           await tollgate.view(...span),
           path[0]!.netns,
@@ -712,6 +723,14 @@ async function prepare(
       // One tunnel connection per app connection, as for the TLS sidecars.
       return {
         description: `ambient mode: the node proxy between the two pods, mutual TLS on 15008, ${options.connections} app connections`,
+        rate: options.lowRate,
+        connections: options.connections,
+        run: http(options.lowRate, options.connections),
+        details: async () => ({ app_connections: options.connections }),
+      };
+    case 'ambient_cross_node':
+      return {
+        description: `ambient mode across two nodes: each pod's own node's proxy, mutual TLS between them on 15008, ${options.connections} app connections`,
         rate: options.lowRate,
         connections: options.connections,
         run: http(options.lowRate, options.connections),

@@ -14,6 +14,14 @@ import { startWaypoint, type WaypointProcess } from './waypoint.js';
 
 /** The node proxy's pod, made with the first enrollment; a reserved pod name. */
 export const NODE_PROXY_POD = 'ztunnel';
+
+/**
+ * The pod of the node proxy that serves the ambient pods of `node` (PodSpec.ambientNode):
+ * NODE_PROXY_POD for the lab's first node, NODE_PROXY_POD-<node> for another.
+ */
+export function nodeProxyPod(node: string | undefined): string {
+  return node ? `${NODE_PROXY_POD}-${node}` : NODE_PROXY_POD;
+}
 /** The waypoint's pod, made with the lab when a pod uses it; a reserved pod name. */
 export const WAYPOINT_POD = 'waypoint';
 
@@ -32,10 +40,16 @@ export interface AmbientHost {
 }
 
 export class AmbientMesh {
-  nodeProxy?: NodeProxy;
+  /** One per node that has ambient pods, by node ('' for the first). */
+  readonly nodeProxies = new Map<string, NodeProxy>();
   waypoint?: WaypointProcess;
 
   constructor(private readonly host: AmbientHost) {}
+
+  /** The node proxy of `node` (default: the first node's), once one of its pods is enrolled. */
+  nodeProxy(node = ''): NodeProxy | undefined {
+    return this.nodeProxies.get(node);
+  }
 
   /** Starts the waypoint in its pod; before any enrollment, whose configuration names it. */
   async startWaypoint(): Promise<void> {
@@ -49,38 +63,51 @@ export class AmbientMesh {
   }
 
   /**
-   * Serves `pods` too: the node proxy (started with the first enrollment) gets their
-   * listeners and reloads gracefully (NodeProxy.reload), then each pod gets its capture
+   * Serves `pods` too: the node proxy of each one's node (started with its node's first
+   * enrollment) gets their listeners, every node proxy learns where they are, and each
+   * running one reloads gracefully (NodeProxy.reload); then each pod gets its capture
    * rules, so that nothing is redirected to a listener not yet there.
    */
   async enroll(pods: readonly LabPod[]): Promise<void> {
     const served = [...this.host.pods.values()].filter((p) => p.mesh === 'ambient').concat(pods);
-    const enrolled = served.map(enrolledPod);
-    if (this.nodeProxy) await this.nodeProxy.reload(enrolled);
-    else this.nodeProxy = await this.startNodeProxy(enrolled);
+    const routed = served.map(enrolledPod);
+    const nodes = new Set([...this.nodeProxies.keys(), ...served.map((p) => p.ambientNode ?? '')]);
+    for (const node of nodes) {
+      const own = served.filter((p) => (p.ambientNode ?? '') === node).map(enrolledPod);
+      const proxy = this.nodeProxies.get(node);
+      if (proxy) await proxy.reload(own, routed);
+      else this.nodeProxies.set(node, await this.startNodeProxy(node, own, routed));
+    }
     for (const pod of pods) {
       pod.meshed = true;
       pod.mesh = 'ambient';
       for (const rule of ambientRules(pod.port, this.host.haproxy.gid))
         runIn(pod.netns, 'iptables', rule);
     }
-    for (const pod of served) pod.nodeProxyPid = this.nodeProxy.workerPid;
+    for (const pod of served) pod.nodeProxyPid = this.nodeProxy(pod.ambientNode)!.workerPid;
   }
 
-  private startNodeProxy(pods: readonly EnrolledPod[]): Promise<NodeProxy> {
+  private startNodeProxy(
+    node: string,
+    pods: readonly EnrolledPod[],
+    routed: readonly EnrolledPod[],
+  ): Promise<NodeProxy> {
     const { ledger, id } = this.host;
+    const name = nodeProxyPod(node);
     return NodeProxy.start(
       {
         ledger,
+        files: node ? `node-proxy-${node}` : 'node-proxy',
         dir: this.host.dir,
-        netns: this.addMeshPod(NODE_PROXY_POD).netns,
-        cgroup: createCpuGroup(ledger, `tollgate-lab-${id}-${NODE_PROXY_POD}`, {}),
+        netns: this.addMeshPod(name).netns,
+        cgroup: createCpuGroup(ledger, `tollgate-lab-${id}-${name}`, {}),
         gid: this.host.haproxy.gid,
         threads: this.host.nodeProxyThreads,
         identity: this.host.identity(),
         waypoint: this.waypoint && this.host.pods.get(WAYPOINT_POD)?.address,
       },
       pods,
+      routed,
     );
   }
 

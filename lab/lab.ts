@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { LoadOptions, LoadResult } from '../daemonset/load/load.js';
-import { AmbientMesh, NODE_PROXY_POD, WAYPOINT_POD } from './ambient-mesh.js';
+import { AmbientMesh, NODE_PROXY_POD, nodeProxyPod, WAYPOINT_POD } from './ambient-mesh.js';
 import type { AppConfig } from './app-server.js';
 import {
   type CpuLimit,
@@ -60,6 +60,13 @@ export interface PodSpec {
    * WAYPOINT_POD, started with the lab) on its way from the source's node proxy.
    */
   waypoint?: boolean;
+  /**
+   * The node an ambient pod is on, as far as the mesh goes: each node's own node proxy
+   * serves its pods (nodeProxyPod(node)), so pods on two nodes talk through two node
+   * proxies, a tunnel between them, as across a cluster's nodes. The lab is one machine:
+   * only the proxies are apart. Lowercase letters and digits; default, the first node.
+   */
+  ambientNode?: string;
   /** false: a pod with no app, e.g. where a load generator runs. */
   app?: boolean;
   port?: number;
@@ -96,6 +103,8 @@ export interface LabPod {
   mesh?: 'sidecar' | 'ambient';
   /** Behind the waypoint (PodSpec.waypoint). */
   waypoint?: boolean;
+  /** PodSpec.ambientNode. */
+  ambientNode?: string;
   appPid?: number;
   sidecarPid?: number;
   statsSocket?: string;
@@ -126,8 +135,14 @@ export interface LabOptions {
 
 const DEFAULT_APP_PORT = 9080;
 const POD_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
+const NODE_NAME = /^[a-z0-9]{1,8}$/;
 
-export { NODE_PROXY_POD, WAYPOINT_POD };
+/** The ambient mesh's own pods' names: the node proxies' (one per node) and the waypoint's. */
+function isMeshPod(name: string): boolean {
+  return name === WAYPOINT_POD || name === NODE_PROXY_POD || name.startsWith(`${NODE_PROXY_POD}-`);
+}
+
+export { NODE_PROXY_POD, nodeProxyPod, WAYPOINT_POD };
 
 export class LabError extends Error {
   override name = 'LabError';
@@ -196,6 +211,7 @@ export class Lab {
           meshed: spec.meshed && spec.mesh !== 'ambient',
           mesh: spec.meshed && spec.mesh !== 'ambient' ? 'sidecar' : undefined,
           waypoint: spec.waypoint,
+          ambientNode: spec.ambientNode,
         });
       });
       // Sidecars and the node proxy first, so apps' first calls already go through them.
@@ -243,21 +259,24 @@ export class Lab {
     return readHaproxyStats(pod.statsSocket);
   }
 
-  /** The ambient node proxy's own counters (names: nodeProxyNames of node-proxy-config.ts). */
-  nodeProxyStats(): Promise<NodeProxyStatRow[]> {
-    const proxy = this.ambient?.nodeProxy;
+  /**
+   * The ambient node proxy's own counters (names: nodeProxyNames of node-proxy-config.ts);
+   * `node`'s (PodSpec.ambientNode), by default the first node's.
+   */
+  nodeProxyStats(node?: string): Promise<NodeProxyStatRow[]> {
+    const proxy = this.ambient?.nodeProxy(node);
     if (!proxy) return Promise.reject(new LabError('no pod is enrolled in ambient mode'));
     return proxy.stats();
   }
 
   /** The last `chars` of the node proxy's log, or '(none)' before a pod is enrolled. */
-  nodeProxyLog(chars = 4000): string {
-    return this.ambient?.nodeProxy?.logTail(chars) ?? '(none)';
+  nodeProxyLog(chars = 4000, node?: string): string {
+    return this.ambient?.nodeProxy(node)?.logTail(chars) ?? '(none)';
   }
 
   /** The node proxy's processes, cgroup and stats socket, once a pod is enrolled. */
-  nodeProxyProcess(): NodeProxyProcess | undefined {
-    return this.ambient?.nodeProxy?.describe();
+  nodeProxyProcess(node?: string): NodeProxyProcess | undefined {
+    return this.ambient?.nodeProxy(node)?.describe();
   }
 
   /** The waypoint's process and stats socket, when the lab has one (PodSpec.waypoint). */
@@ -282,8 +301,7 @@ export class Lab {
     const pods = podNames.map((name) => this.pod(name));
     for (const pod of pods) {
       if (pod.mesh) throw new LabError(`${pod.name} is already in the mesh (${pod.mesh})`);
-      if (pod.name === NODE_PROXY_POD || pod.name === WAYPOINT_POD)
-        throw new LabError(`${pod.name} is one of the mesh's own pods`);
+      if (isMeshPod(pod.name)) throw new LabError(`${pod.name} is one of the mesh's own pods`);
     }
     await this.ambientMesh().enroll(pods);
   }
@@ -537,10 +555,14 @@ function validateSpecs(specs: readonly PodSpec[]): void {
   for (const spec of specs) {
     if (!POD_NAME.test(spec.name))
       throw new LabError(`pod name '${spec.name}' must match ${POD_NAME}`);
-    if (spec.name === NODE_PROXY_POD || spec.name === WAYPOINT_POD)
+    if (isMeshPod(spec.name))
       throw new LabError(`pod name '${spec.name}' is reserved for the ambient mesh's own pods`);
     if (spec.waypoint && spec.mesh !== 'ambient')
       throw new LabError(`${spec.name}: only ambient pods have a waypoint`);
+    if (spec.ambientNode !== undefined && spec.mesh !== 'ambient')
+      throw new LabError(`${spec.name}: only ambient pods have an ambientNode`);
+    if (spec.ambientNode !== undefined && !NODE_NAME.test(spec.ambientNode))
+      throw new LabError(`${spec.name}: ambientNode '${spec.ambientNode}' must match ${NODE_NAME}`);
     if (spec.mesh && !spec.meshed) throw new LabError(`${spec.name}: mesh without meshed: true`);
     const sidecarOption = SIDECAR_OPTIONS.find((o) => spec[o] !== undefined);
     if (spec.mesh === 'ambient' && sidecarOption)

@@ -35,7 +35,14 @@ export interface EnrolledPod {
 }
 
 export interface NodeProxyConfigInput {
+  /** The pods it serves: its node's. It holds their listeners. */
   pods: readonly EnrolledPod[];
+  /**
+   * Every enrolled pod of the mesh, on any node (default: `pods`): outbound traffic to one
+   * goes into a tunnel to its 15008, whose listener is its own node's proxy's, as ztunnel
+   * learns every workload of the mesh and dials the destination pod's address.
+   */
+  routed?: readonly EnrolledPod[];
   statsSocket: string;
   /** The group the node proxy runs with, which the in-pod rules exempt (see ambientOutboundRule). */
   gid: number;
@@ -73,8 +80,9 @@ export function nodeProxyConfig(input: NodeProxyConfigInput): string {
   if (input.pods.length === 0) throw new RangeError('a node proxy serves at least one pod');
   const ports = NODE_PROXY_PORTS;
   const tls = `ssl crt ${input.identity} ca-file ${input.ca} verify required`;
-  const direct = input.pods.filter((p) => !p.viaWaypoint).map((p) => p.address);
-  const waypointed = input.pods.filter((p) => p.viaWaypoint).map((p) => p.address);
+  const routed = input.routed ?? input.pods;
+  const direct = routed.filter((p) => !p.viaWaypoint).map((p) => p.address);
+  const waypointed = routed.filter((p) => p.viaWaypoint).map((p) => p.address);
   if (waypointed.length > 0 && !input.waypoint)
     throw new RangeError('pods go through a waypoint, but there is none');
   const pod = (p: EnrolledPod) => {
@@ -113,7 +121,8 @@ ${waypointed.length > 0 ? toWaypoint : ''}
 backend ${n.passthrough}
   server original-destination 0.0.0.0:0 ${ns}
 
-# The tunnel's far end: mutual TLS from other pods' node proxy (here the same one).
+# The tunnel's far end: mutual TLS from other pods' node proxy (this one, for a pod of
+# the same node, or another node's).
 frontend ${n.tunnel}
   bind 0.0.0.0:${ports.tunnel} ${ns} ${tls}
   default_backend ${n.app}

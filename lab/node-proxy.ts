@@ -1,7 +1,7 @@
 // The ambient lab's node proxy, running: one haproxy in master-worker mode, started in a
 // pod of its own (its own network namespace and cgroup, as ztunnel runs in its DaemonSet
-// pod), whose worker holds listening sockets inside every enrolled pod's namespace
-// (configuration: lab/node-proxy-config.ts). Enrolling pods rewrites the configuration
+// pod), whose worker holds listening sockets inside the namespace of every enrolled pod
+// of its node (configuration: lab/node-proxy-config.ts). Enrolling pods rewrites the configuration
 // and reloads it gracefully. The master and every worker are in the lab's ledger.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +21,8 @@ import { spawnInNetns } from './spawn.js';
 
 export interface NodeProxyPlace {
   ledger: Ledger;
+  /** Its files' names in `dir` start with this: one per node proxy of the lab. */
+  files: string;
   /** Where its configuration, stats socket and log go (the lab's folder). */
   dir: string;
   /** The network namespace of its own pod. */
@@ -59,9 +61,16 @@ export class NodeProxy {
     private worker: number,
   ) {}
 
-  /** Starts it serving `pods`; resolves once its worker answers on the stats socket. */
-  static async start(place: NodeProxyPlace, pods: readonly EnrolledPod[]): Promise<NodeProxy> {
-    const config = writeChecked(place, pods);
+  /**
+   * Starts it serving `pods` (its node's) and routing to `routed` (every enrolled pod);
+   * resolves once its worker answers on the stats socket.
+   */
+  static async start(
+    place: NodeProxyPlace,
+    pods: readonly EnrolledPod[],
+    routed: readonly EnrolledPod[],
+  ): Promise<NodeProxy> {
+    const config = writeChecked(place, pods, routed);
     const child = spawnInNetns(
       place.ledger,
       place.netns,
@@ -94,7 +103,7 @@ export class NodeProxy {
   }
 
   /**
-   * Serves exactly `pods` from now on: a graceful reload. On SIGUSR2 the master
+   * Serves exactly `pods` and routes to `routed` from now on: a graceful reload. On SIGUSR2 the master
    * re-executes itself (same pid), reads the new configuration, takes the listening
    * sockets over from the current worker through their socketpair (`-x sockpair@…`), binds
    * the new ones, and forks a new worker (a new pid). The listening sockets are the same
@@ -102,8 +111,8 @@ export class NodeProxy {
    * and keeps serving the connections it has until each closes, then exits; its counters
    * go with it, and the new worker's start at zero.
    */
-  async reload(pods: readonly EnrolledPod[]): Promise<void> {
-    writeChecked(this.place, pods);
+  async reload(pods: readonly EnrolledPod[], routed: readonly EnrolledPod[]): Promise<void> {
+    writeChecked(this.place, pods, routed);
     const before = this.worker;
     if (!signal(this.master, 'SIGUSR2'))
       throw new Error(`node proxy master ${this.master.pid} is gone; see ${logPath(this.place)}`);
@@ -157,13 +166,18 @@ export class NodeProxy {
  * Writes the configuration for `pods` where haproxy reads it, once haproxy's own check
  * passed: a configuration it would refuse never replaces the running one's file.
  */
-function writeChecked(place: NodeProxyPlace, pods: readonly EnrolledPod[]): string {
-  const config = join(place.dir, 'node-proxy.haproxy.cfg');
+function writeChecked(
+  place: NodeProxyPlace,
+  pods: readonly EnrolledPod[],
+  routed: readonly EnrolledPod[],
+): string {
+  const config = join(place.dir, `${place.files}.haproxy.cfg`);
   const next = `${config}.next`;
   writeFileSync(
     next,
     nodeProxyConfig({
       pods,
+      routed,
       statsSocket: statsSocketPath(place),
       gid: place.gid,
       threads: place.threads,
@@ -176,5 +190,5 @@ function writeChecked(place: NodeProxyPlace, pods: readonly EnrolledPod[]): stri
   return config;
 }
 
-const statsSocketPath = (place: NodeProxyPlace) => join(place.dir, 'node-proxy.haproxy.sock');
-const logPath = (place: NodeProxyPlace) => join(place.dir, 'node-proxy.haproxy.log');
+const statsSocketPath = (place: NodeProxyPlace) => join(place.dir, `${place.files}.haproxy.sock`);
+const logPath = (place: NodeProxyPlace) => join(place.dir, `${place.files}.haproxy.log`);

@@ -1,7 +1,8 @@
 // The accuracy benchmark's machinery, small: one server with a known service time, one
-// lossy transfer, and five mesh conditions (haproxy in TCP mode at low load, haproxy in
+// lossy transfer, and six mesh conditions (haproxy in TCP mode at low load, haproxy in
 // HTTP mode reusing upstream connections, two sidecars with HTTP/2 between them, and with
-// mutual TLS, and ambient mode's node proxy between two pods) against their A/B truth. The ground truths must
+// mutual TLS, ambient mode's node proxy between two pods of one node, and two node proxies
+// between pods of two nodes) against their A/B truth. The ground truths must
 // agree with what Tollgate reported end to end (probes, agent, collector). The bench's own
 // verdicts are not recomputed here: a test that repeats the code's arithmetic proves
 // nothing.
@@ -27,7 +28,14 @@ import { type AddedLatencyOptions, DEFAULT_ADDED_LATENCY } from '../../bench/add
 const ROUNDS = 6;
 const ADDED: AddedLatencyOptions = {
   ...DEFAULT_ADDED_LATENCY,
-  conditions: ['tcp_low', 'http_reuse', 'h2_sidecars', 'tls_sidecars', 'ambient'],
+  conditions: [
+    'tcp_low',
+    'http_reuse',
+    'h2_sidecars',
+    'tls_sidecars',
+    'ambient',
+    'ambient_cross_node',
+  ],
   rounds: ROUNDS,
   runSeconds: 1,
   // 0.2 s (62 requests) is past a fresh generator's first slow requests, and keeps the
@@ -88,7 +96,7 @@ test('bench accuracy: bytes exact, retransmits as the kernel counts, quantiles r
 test('bench accuracy: every condition has an A/B truth, a noise floor and what Tollgate saw', (t) => {
   assert.deepEqual(
     r.added_latency.map((c) => c.name),
-    ['tcp_low', 'http_reuse', 'h2_sidecars', 'tls_sidecars', 'ambient'],
+    ['tcp_low', 'http_reuse', 'h2_sidecars', 'tls_sidecars', 'ambient', 'ambient_cross_node'],
   );
   for (const c of r.added_latency) {
     assert.equal(c.rounds, ROUNDS);
@@ -208,6 +216,26 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
   );
   for (const s of ambient.sidecars)
     assert.ok(s.share_paired !== null && s.share_paired >= 0.9, `${s.pod}: ${s.share_paired}`);
+  // Across two nodes, each node's proxy: the first's hops through the load's pod, the
+  // second's through the server's. Each waits for its bytes (the load's, the first's over
+  // the tunnel) as the app waits for the second's, so their request hops are handed off
+  // as two sidecars' are (98-99.8% in README's runs); one node proxy serving both ends
+  // reads what it wrote itself and is never waiting for it (said, not asserted).
+  const crossNode = r.added_latency.find((c) => c.name === 'ambient_cross_node')!;
+  assert.deepEqual(
+    crossNode.sidecars.map((s) => `${s.pod} ${s.direction}`),
+    ['ab-ambx-client outbound', 'ab-ambx inbound'],
+  );
+  for (const s of crossNode.sidecars) {
+    assert.ok(s.share_paired !== null && s.share_paired >= 0.9, `${s.pod}: ${s.share_paired}`);
+    assert.ok(
+      s.handoffs >= 0.5 * s.requests,
+      `${s.pod}: ${s.handoffs} of ${s.requests} handed off`,
+    );
+  }
+  t.diagnostic(
+    `one node proxy, request hops handed off: ${ambient.sidecars.map((s) => `${s.pod} ${s.handoffs} of ${s.requests}`).join(', ')}`,
+  );
 });
 
 // What the hops cannot hold at low load, per condition, below the truth: what is left in
@@ -218,8 +246,11 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
 // worst miss beyond the target's tolerance was 43 us (TCP mode's mean; the p99s missed by
 // more, under their noise floors). The issue's target (15%) is not met there, and README
 // says so; the bench judges it (its JSON's rel_error keys), not this test. Above it, the
-// bound is the target's; a figure over the truth gets no such allowance.
+// bound is the target's; a figure over the truth gets no such allowance, and neither does
+// ambient mode across two nodes, whose node proxies' hops are handed off both ways (see
+// above) and met every target but a p99 under its noise floor in README's runs.
 const LOW_LOAD_SHORTFALL_MS = 0.1;
+const HELD_TO_THE_TARGET = new Set(['ambient_cross_node']);
 
 test('bench accuracy: the mean and the predicted quantiles are within tolerance plus the noise floor of the A/B truth (below it, by at most the low-load shortfall more)', (t) => {
   const misses: string[] = [];
@@ -235,7 +266,8 @@ test('bench accuracy: the mean and the predicted quantiles are within tolerance 
       const noise = c.noise_floor_ms[s];
       const tolerance = c.checks[s].tolerance_ms;
       const error = Math.abs(reported - truth);
-      const shortfall = reported < truth ? LOW_LOAD_SHORTFALL_MS : 0;
+      const shortfall =
+        reported < truth && !HELD_TO_THE_TARGET.has(c.name) ? LOW_LOAD_SHORTFALL_MS : 0;
       const line = `${c.name} ${s}: truth ${truth}, reported ${reported}, error ${Number(error.toPrecision(3))}, tolerance ${tolerance} + noise floor ${noise}${shortfall ? ` + low-load shortfall ${shortfall}` : ''}`;
       if (noise > truth) {
         t.diagnostic(`${line}: not asserted, the noise floor at this size exceeds the truth`);

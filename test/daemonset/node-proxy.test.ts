@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sessionResults } from '../../collector/sessions/results.js';
 import { connectionPerRequestScript } from '../../lab/connection-per-request.js';
-import { Lab, NODE_PROXY_POD } from '../../lab/lab.js';
+import { Lab, NODE_PROXY_POD, nodeProxyPod } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
 import type { Batch, EdgeReport, HopReport } from '../../proto/gen/tollgate/v1.js';
 import { compileTarget } from '../../proto/target.js';
@@ -168,4 +168,53 @@ test("the agent ships a node proxy's ends and hops per pod it serves, each namin
       `tollgate_proxy_added_duration_seconds_count${labels(lab.pod('client').netns, 'outbound')} ${N}\n`,
     ),
   );
+});
+
+// Two nodes' pods, as across a cluster: each node's own node proxy serves its pod, and
+// each pod's cost is a share of its own node's proxy, the whole of it here (each serves
+// that one pod). Ground truth: the lab's pods and node proxies, the client's own count.
+test("pods on two nodes: each pod's hops and cost are its own node's proxy's", async (t) => {
+  const lab = await Lab.create([
+    { name: 'client', service: 'client', meshed: true, mesh: 'ambient', app: false },
+    { name: 'server', service: 'server', meshed: true, mesh: 'ambient', ambientNode: 'b' },
+  ]);
+  t.after(() => lab.destroy());
+  const collector = await startCollector(t);
+  const { agent, stop } = await startAgent(t, {
+    collector: collector.grpcAddress,
+    intervalMs: 500,
+  });
+  const server = lab.pod('server');
+  const child = lab.exec('client', 'requests', process.execPath, [
+    '-e',
+    connectionPerRequestScript({
+      url: `http://${server.address}:${server.port}/`,
+      count: N,
+      rate: 50,
+      timeoutMs: 5000,
+    }),
+  ]);
+  const result = JSON.parse(await waitForLine(child, /^\{/, 'requests', 30_000)) as { ok: number };
+  assert.equal(result.ok, N);
+  await new Promise((r) => setTimeout(r, 1500));
+  await stop();
+  assert.equal(agent.status().shipper.rejected, 0);
+
+  const view = await collector.queries.view({ fromMs: 0, toMs: Date.now() + 1000 });
+  const cost = (netns: string) => view.costs.find((c) => c.pod === `pod:netns/${netns}`)!;
+  const [clientCost, serverCost] = [cost(lab.pod('client').netns), cost(server.netns)];
+  const proxies = [NODE_PROXY_POD, nodeProxyPod('b')].map((p) => cost(lab.pod(p).netns));
+  assert.deepEqual(
+    [clientCost.mode, serverCost.mode, ...proxies.map((c) => c.mode)],
+    ['ambient', 'ambient', 'node-proxy', 'node-proxy'],
+  );
+  assert.equal(clientCost.outbound?.exchanges, N, "every request paired in the client's outbound");
+  assert.equal(serverCost.inbound?.exchanges, N, "and in the server's inbound");
+  // Each pod's share is of its own node's proxy alone, and all of its bytes.
+  const pidOf = (id: string) => view.topology.processes.find((p) => p.id === id)?.pid;
+  const sharedBy = (c: typeof clientCost) => c.proxyShare?.processes.map(pidOf);
+  assert.deepEqual(sharedBy(clientCost), [lab.nodeProxyProcess()!.workerPid]);
+  assert.deepEqual(sharedBy(serverCost), [lab.nodeProxyProcess('b')!.workerPid]);
+  for (const c of [clientCost, serverCost])
+    assert.equal(c.proxyShare?.byMethod.bytes, 1, JSON.stringify(c.proxyShare));
 });

@@ -13,7 +13,7 @@ import {
   connectionPerRequestScript,
 } from '../../lab/connection-per-request.js';
 import { haproxyCommand } from '../../lab/haproxy-stats.js';
-import { Lab, NODE_PROXY_POD, WAYPOINT_POD } from '../../lab/lab.js';
+import { Lab, LabError, NODE_PROXY_POD, nodeProxyPod, WAYPOINT_POD } from '../../lab/lab.js';
 import { listNamespaces } from '../../lab/ledger.js';
 import { type NodeProxyStatRow, nodeProxyNames } from '../../lab/node-proxy-config.js';
 import { isRunning, type ProcessId, startTimeOf } from '../../lab/processes.js';
@@ -24,9 +24,9 @@ const N = 40;
 const client = nodeProxyNames('client');
 const server = nodeProxyNames('server');
 
-/** Sessions and TLS counts of every listener of the node proxy, by name. */
-async function listeners(lab: Lab): Promise<Map<string, NodeProxyStatRow>> {
-  const rows = await lab.nodeProxyStats();
+/** Sessions and TLS counts of every listener of a node's node proxy, by name. */
+async function listeners(lab: Lab, node?: string): Promise<Map<string, NodeProxyStatRow>> {
+  const rows = await lab.nodeProxyStats(node);
   return new Map(rows.filter((r) => r.server === 'FRONTEND').map((r) => [r.proxy, r]));
 }
 
@@ -259,6 +259,53 @@ test('ambient pods talk through a node proxy outside them, over TLS on 15008', a
     [],
   );
   assert.equal(existsSync(proxy.cgroup), false, `cgroup ${proxy.cgroup} removed`);
+});
+
+test("pods on two nodes talk through each node's own node proxy, the tunnel between them", async (t) => {
+  await assert.rejects(
+    Lab.create([{ name: 'x', service: 'x', meshed: true, ambientNode: 'b' }]),
+    LabError,
+    'a sidecar pod has no node of the ambient mesh',
+  );
+  await assert.rejects(
+    Lab.create([{ name: 'x', service: 'x', meshed: true, mesh: 'ambient', ambientNode: 'B-2' }]),
+    LabError,
+  );
+  const lab = await Lab.create([
+    { name: 'client', service: 'client', meshed: true, mesh: 'ambient', app: false },
+    { name: 'server', service: 'server', meshed: true, mesh: 'ambient', ambientNode: 'b' },
+  ]);
+  t.after(() => lab.destroy());
+  const first = lab.nodeProxyProcess()!;
+  const second = lab.nodeProxyProcess('b')!;
+  const [clientPod, serverPod] = [lab.pod('client'), lab.pod('server')];
+  assert.notEqual(first.workerPid, second.workerPid);
+  assert.equal(clientPod.nodeProxyPid, first.workerPid);
+  assert.equal(serverPod.nodeProxyPid, second.workerPid);
+  // Each lives in a pod of its own, and owns the listeners of its own node's pods only.
+  const podOf = (pid: number) =>
+    execFileSync('ip', ['netns', 'identify', String(pid)], { encoding: 'utf8' }).trim();
+  assert.equal(podOf(first.workerPid), lab.pod(NODE_PROXY_POD).netns);
+  assert.equal(podOf(second.workerPid), lab.pod(nodeProxyPod('b')).netns);
+  assert.deepEqual(listenerPids(clientPod.netns, 15001), [first.workerPid]);
+  assert.deepEqual(listenerPids(clientPod.netns, 15008), [first.workerPid]);
+  assert.deepEqual(listenerPids(serverPod.netns, 15008), [second.workerPid]);
+  assert.deepEqual(listenerPids(serverPod.netns, 15006), [second.workerPid]);
+
+  // Out through the first node's proxy, into the tunnel, in through the second's.
+  const [beforeFirst, beforeSecond] = [await listeners(lab), await listeners(lab, 'b')];
+  const result = await requests(lab, 'client', 'server', N);
+  assert.equal(result.ok, N, JSON.stringify(result.outcomes));
+  assert.equal((await lab.appStats('server')).requests, N);
+  const movedFirst = gained(beforeFirst, await listeners(lab));
+  const movedSecond = gained(beforeSecond, await listeners(lab, 'b'));
+  assert.equal(movedFirst[client.outbound], N, JSON.stringify(movedFirst));
+  assert.equal(movedFirst[server.tunnel], undefined, 'the first serves no listener of the server');
+  assert.equal(movedSecond[server.tunnel], N, JSON.stringify(movedSecond));
+  const sent = (await lab.nodeProxyStats()).find(
+    (r) => r.proxy === client.tunnelOut && r.server === 'BACKEND',
+  );
+  assert.equal(sent?.sessionsTotal, N, 'the first sent each into a tunnel');
 });
 
 test('a pod enrolled while traffic flows takes the node proxy path at once, losing no request', async (t) => {
