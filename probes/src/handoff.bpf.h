@@ -118,12 +118,36 @@ static __always_inline int reader_waiting(const struct sock *sk)
 }
 
 /*
+ * At an arrival on a proxy's own server socket by its own write (a node proxy serving both
+ * pods of a tunnel on its node: its outbound side writes into the tunnel, its inbound side
+ * reads it): the request the write carries is the one at the head of the writing thread's
+ * queue, and its idle pickup at the outbound side stands for this socket's. So the
+ * inbound side's forward hands the request off to its app as a second proxy's would
+ * have: the request's path through the proxy, less the proxy's wake-up by the client
+ * (which the app's own wake-up would have been without it), plus the app's wake-up after
+ * the forward. This socket's own reader, the proxy itself, woken or not by its own write,
+ * stands for nothing: its wake-up is the proxy's cost. A pickup of 0 (the proxy was busy
+ * at the outbound side) keeps the hop as it is.
+ */
+static __always_inline void inherit_pickup(struct sock_state *st, __u32 tid, __u64 now)
+{
+	struct hop_queues *q = bpf_map_lookup_elem(&hop_queues, &tid);
+	struct sock_state *down;
+	struct hop_entry *e;
+
+	st->self_delivered = 1;
+	st->inherited_pickup_ns =
+		q && (down = hop_head(&q->request, now, 0, &e)) ? down->request_pickup_ns : 0;
+}
+
+/*
  * At an arrival on a server's socket (owned by process `owner`) in the context of another
  * process: when that process is a proxy and this socket's reader waits, note it for the
  * proxy's next event, which links it when it is the forward of a request on the
  * connection these bytes came by (its local port is this socket's peer's), and for this
  * socket's read. Softirq work that a proxy's thread happens to run (another socket's
- * segments, at an interrupt's exit) is noted too, and left unlinked.
+ * segments, at an interrupt's exit) is noted too, and left unlinked. In the owner's own
+ * context, when the owner is a proxy: inherit_pickup.
  */
 static __always_inline void note_handoff(const struct sock *sk, struct sock_state *st, __u32 owner,
 					 __u64 now)
@@ -133,8 +157,15 @@ static __always_inline void note_handoff(const struct sock *sk, struct sock_stat
 	struct handoff h = { .at = now };
 	struct hop_queues *q;
 
-	if (!tgid || tgid == owner || proxy_slots[tgid & (PROXY_SLOTS - 1)] != tgid ||
-	    !reader_waiting(sk) || !(q = bpf_map_lookup_elem(&hop_queues, &tid)))
+	if (st->self_delivered)
+		st->self_delivered = 0;
+	if (!tgid || proxy_slots[tgid & (PROXY_SLOTS - 1)] != tgid)
+		return;
+	if (tgid == owner) {
+		inherit_pickup(st, tid, now);
+		return;
+	}
+	if (!reader_waiting(sk) || !(q = bpf_map_lookup_elem(&hop_queues, &tid)))
 		return;
 	h.cookie = st->cookie;
 	h.peer_port = bpf_ntohs(sk->__sk_common.skc_dport);
@@ -145,11 +176,14 @@ static __always_inline void note_handoff(const struct sock *sk, struct sock_stat
 	q->handoff_at = now;
 }
 
-/* A proxy's wait from an arrival to the read that took it, when it was idle at the arrival. */
+/* A proxy's wait from an arrival to the read that took it, when it was idle at the arrival;
+ * for bytes of its own write, the pickup they carry (inherit_pickup). */
 static __always_inline __u32 idle_pickup(const struct sock_state *st, __u64 arrived, __u64 now)
 {
 	__u64 wait = now - arrived;
 
+	if (st->self_delivered)
+		return st->inherited_pickup_ns;
 	return st->arrival_idle && arrived < now && wait < 0xffffffffULL ? (__u32)wait : 0;
 }
 

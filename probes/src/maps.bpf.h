@@ -45,7 +45,10 @@ struct sock_state {
 	 * the sender's CPU: a load from a cache line the reader wrote last costs the arrival
 	 * some 60 ns here (README, Kernel probes), a store does not wait. */
 	__u8 arrival_role;
-	__u8 pad_role[3];
+	/* The latest arrival came by its owner's own write (inherit_pickup): a proxy with both
+	 * ends of a connection, as one node proxy tunnelling between two pods of its node. */
+	__u8 self_delivered;
+	__u8 pad_role[2];
 	__u32 response_seq; /* proxy pairing: this upstream's pending response */
 	__u32 retrans_seen; /* tcp_sock.total_retrans already counted */
 	__u32 proxy_generation; /* of the `proxy` answer (is_proxy) */
@@ -79,6 +82,9 @@ struct sock_state {
 	/* Proxy downstream: the wait from the latest arrival to the read that took it, when
 	 * its thread was idle at the arrival; 0 when it was busy or the arrival unknown. */
 	__u32 request_pickup_ns;
+	/* With self_delivered: the idle pickup of the request the proxy's write carried, which
+	 * stands for this socket's own (inherit_pickup). */
+	__u32 inherited_pickup_ns;
 };
 
 /* sock_state.arrival_role: bits. */
