@@ -118,26 +118,36 @@ static __always_inline int reader_waiting(const struct sock *sk)
 }
 
 /*
- * At an arrival on a proxy's own server socket by its own write (a node proxy serving both
- * pods of a tunnel on its node: its outbound side writes into the tunnel, its inbound side
- * reads it): the request the write carries is the one at the head of the writing thread's
- * queue, and its idle pickup at the outbound side stands for this socket's. So the
- * inbound side's forward hands the request off to its app as a second proxy's would
- * have: the request's path through the proxy, less the proxy's wake-up by the client
- * (which the app's own wake-up would have been without it), plus the app's wake-up after
- * the forward. This socket's own reader, the proxy itself, woken or not by its own write,
- * stands for nothing: its wake-up is the proxy's cost. A pickup of 0 (the proxy was busy
- * at the outbound side) keeps the hop as it is.
+ * At an arrival on a proxy's own server socket in its own thread's context: most likely
+ * its own write (a node proxy serving both pods of a tunnel on its node: its outbound side
+ * writes into the tunnel, its inbound side reads it), whose request is the one at the
+ * head of the writing thread's queue; its idle pickup at the outbound side stands for
+ * this socket's. So the inbound side's forward hands the request off to its app as a
+ * second proxy's would have: the request's path through the proxy, less the proxy's
+ * wake-up by the client (which the app's own wake-up would have been without it), plus
+ * the app's wake-up after the forward. This socket's own reader, the proxy itself, woken
+ * or not by its own write, stands for nothing: its wake-up is the proxy's cost. A pickup
+ * of 0 (the proxy was busy at the outbound side) keeps the hop as it is. The bytes must
+ * have come by the upstream that request's downstream last forwarded on (this socket's
+ * peer's port is that upstream's own), which the network's segments that softirq work
+ * delivers in the proxy's thread (at an interrupt's exit) do not: those, and a
+ * downstream's first request, before it has forwarded anything, keep the hop as it is too.
  */
-static __always_inline void inherit_pickup(struct sock_state *st, __u32 tid, __u64 now)
+static __always_inline void inherit_pickup(const struct sock *sk, struct sock_state *st, __u32 tid,
+					   __u64 now)
 {
 	struct hop_queues *q = bpf_map_lookup_elem(&hop_queues, &tid);
+	const struct sock *up;
 	struct sock_state *down;
 	struct hop_entry *e;
 
 	st->self_delivered = 1;
-	st->inherited_pickup_ns =
-		q && (down = hop_head(&q->request, now, 0, &e)) ? down->request_pickup_ns : 0;
+	st->inherited_pickup_ns = 0;
+	if (!q || !(down = hop_head(&q->request, now, 0, &e)) || !down->peer_sk)
+		return;
+	up = (const struct sock *)down->peer_sk;
+	if (BPF_CORE_READ(up, __sk_common.skc_num) == bpf_ntohs(sk->__sk_common.skc_dport))
+		st->inherited_pickup_ns = down->request_pickup_ns;
 }
 
 /*
@@ -162,7 +172,7 @@ static __always_inline void note_handoff(const struct sock *sk, struct sock_stat
 	if (!tgid || proxy_slots[tgid & (PROXY_SLOTS - 1)] != tgid)
 		return;
 	if (tgid == owner) {
-		inherit_pickup(st, tid, now);
+		inherit_pickup(sk, st, tid, now);
 		return;
 	}
 	if (!reader_waiting(sk) || !(q = bpf_map_lookup_elem(&hop_queues, &tid)))
