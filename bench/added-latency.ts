@@ -720,17 +720,10 @@ async function prepare(
         details: async () => ({ app_connections: options.connections }),
       };
     case 'ambient':
+    case 'ambient_cross_node':
       // One tunnel connection per app connection, as for the TLS sidecars.
       return {
-        description: `ambient mode: the node proxy between the two pods, mutual TLS on 15008, ${options.connections} app connections`,
-        rate: options.lowRate,
-        connections: options.connections,
-        run: http(options.lowRate, options.connections),
-        details: async () => ({ app_connections: options.connections }),
-      };
-    case 'ambient_cross_node':
-      return {
-        description: `ambient mode across two nodes: each pod's own node's proxy, mutual TLS between them on 15008, ${options.connections} app connections`,
+        description: `${name === 'ambient' ? 'ambient mode: the node proxy between the two pods, mutual TLS on 15008' : "ambient mode across two nodes: each pod's own node's proxy, mutual TLS between them on 15008"}, ${options.connections} app connections`,
         rate: options.lowRate,
         connections: options.connections,
         run: http(options.lowRate, options.connections),

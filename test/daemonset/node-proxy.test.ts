@@ -16,6 +16,26 @@ import { startAgent } from './agent-fixture.js';
 
 const N = 40;
 
+/**
+ * N requests from the lab's client pod to its server pod, each on a connection of its own,
+ * all answered; then time for the agent to ship what they caused.
+ */
+async function clientToServer(lab: Lab): Promise<void> {
+  const server = lab.pod('server');
+  const child = lab.exec('client', 'requests', process.execPath, [
+    '-e',
+    connectionPerRequestScript({
+      url: `http://${server.address}:${server.port}/`,
+      count: N,
+      rate: 50,
+      timeoutMs: 5000,
+    }),
+  ]);
+  const result = JSON.parse(await waitForLine(child, /^\{/, 'requests', 30_000)) as { ok: number };
+  assert.equal(result.ok, N);
+  await new Promise((r) => setTimeout(r, 1500));
+}
+
 test("the agent ships a node proxy's ends and hops per pod it serves, each naming the pod", async (t) => {
   const lab = await Lab.create([
     { name: 'client', service: 'client', meshed: true, mesh: 'ambient', app: false },
@@ -31,18 +51,7 @@ test("the agent ships a node proxy's ends and hops per pod it serves, each namin
   const server = lab.pod('server');
   const worker = lab.nodeProxyProcess()!.workerPid;
 
-  const child = lab.exec('client', 'requests', process.execPath, [
-    '-e',
-    connectionPerRequestScript({
-      url: `http://${server.address}:${server.port}/`,
-      count: N,
-      rate: 50,
-      timeoutMs: 5000,
-    }),
-  ]);
-  const result = JSON.parse(await waitForLine(child, /^\{/, 'requests', 30_000)) as { ok: number };
-  assert.equal(result.ok, N);
-  await new Promise((r) => setTimeout(r, 1500));
+  await clientToServer(lab);
   await stop();
   assert.equal(agent.status().shipper.rejected, 0);
 
@@ -185,18 +194,7 @@ test("pods on two nodes: each pod's hops and cost are its own node's proxy's", a
     intervalMs: 500,
   });
   const server = lab.pod('server');
-  const child = lab.exec('client', 'requests', process.execPath, [
-    '-e',
-    connectionPerRequestScript({
-      url: `http://${server.address}:${server.port}/`,
-      count: N,
-      rate: 50,
-      timeoutMs: 5000,
-    }),
-  ]);
-  const result = JSON.parse(await waitForLine(child, /^\{/, 'requests', 30_000)) as { ok: number };
-  assert.equal(result.ok, N);
-  await new Promise((r) => setTimeout(r, 1500));
+  await clientToServer(lab);
   await stop();
   assert.equal(agent.status().shipper.rejected, 0);
 
