@@ -316,6 +316,18 @@ export interface AddedLatencyCondition {
     outside_hops_ms: number | null;
     per_round: { a: number | null; b: number | null }[];
   };
+  /**
+   * The run-queue wait of other processes' threads behind the path's proxies, per request
+   * (DirectionCost.neighbourWaitMsPerRequest, summed over the path; the median over rounds):
+   * the CPU the proxies took from the generator, the app and the rest, which no hop holds.
+   * `mean_with_reported_ms`: Tollgate's mean plus it, beside the truth's. Null where a
+   * sidecar's figure is missing.
+   */
+  neighbour_wait: {
+    per_request_ms: number | null;
+    mean_with_reported_ms: number | null;
+    per_round_ms: (number | null)[];
+  };
   /** What is particular to the condition: capacity, throttling, connections, held time. */
   details: Record<string, number | string | null>;
 }
@@ -932,6 +944,13 @@ const heldOf = (a: SparseHistogram, path: readonly SidecarFigures[]): NullableSt
   };
 };
 
+/** The neighbours' run-queue wait behind the path's proxies per request, summed over them. */
+const neighbourWaitOf = (path: readonly SidecarFigures[]): number | null =>
+  path.reduce<number | null>((sum, s) => {
+    const x = s.cost?.neighbourWaitMsPerRequest ?? null;
+    return sum === null || x === null ? null : sum + x;
+  }, 0);
+
 /** The share of a sidecar's requests behind its figure; null without requests. */
 const shareOf = (cost: SidecarCost | null): number | null => {
   const requests = cost?.requests ?? 0;
@@ -982,6 +1001,9 @@ async function summarise(
   const directPerRound = perRound.map((r) => directOf(r));
   const reported = medianOfRounds(reportedPerRound);
   const checks = checkStats(ab.truth, reported, ab.noiseFloor);
+  const neighbourPerRound = perRound.map(neighbourWaitOf);
+  const neighbourKnown = neighbourPerRound.filter((x): x is number => x !== null);
+  const neighbourWait = neighbourKnown.length > 0 ? median(neighbourKnown) : null;
   const path = pathOf(m.name);
   const sum = (figures: readonly SidecarFigures[], f: (c: SidecarCost) => number) =>
     figures.reduce((n, s) => n + (s.cost ? f(s.cost) : 0), 0);
@@ -1060,6 +1082,14 @@ async function summarise(
           : r4(socketAdded - reported.mean_ms),
       per_round: clientSocket.map((r) => ({ a: r4OrNull(r.a), b: r4OrNull(r.b) })),
     },
+    neighbour_wait: {
+      per_request_ms: r4OrNull(neighbourWait),
+      mean_with_reported_ms:
+        neighbourWait === null || reported.mean_ms === null
+          ? null
+          : r4(reported.mean_ms + neighbourWait),
+      per_round_ms: neighbourPerRound.map(r4OrNull),
+    },
     details: { ...((await m.prepared.details?.()) ?? {}), ...observed },
   };
 }
@@ -1072,10 +1102,14 @@ function summaryLine(c: AddedLatencyCondition): string {
     socket.added_mean_ms === null
       ? ''
       : `; of the mean, ${socket.added_mean_ms} at the client's sockets, ${socket.in_client_process_ms} in its process`;
+  const neighbours =
+    c.neighbour_wait.per_request_ms === null
+      ? ''
+      : `; neighbours' wait behind the proxies ${c.neighbour_wait.per_request_ms} per request (mean with it ${c.neighbour_wait.mean_with_reported_ms})`;
   const handedOff = c.sidecars
     .map((s) => `${s.pod} ${s.direction} ${s.handoffs} of ${s.requests} handed off`)
     .join(', ');
-  return `added latency: ${c.name} truth vs reported, ms: ${STATS.map(pair).join(', ')}${where}; ${handedOff}; ${c.met ? 'met' : 'MISSED'}`;
+  return `added latency: ${c.name} truth vs reported, ms: ${STATS.map(pair).join(', ')}${where}${neighbours}; ${handedOff}; ${c.met ? 'met' : 'MISSED'}`;
 }
 
 /** Runs the binary protocol's load from the client pod and returns its result. */

@@ -43,6 +43,17 @@ export function mapEntries(name: string): number {
   return dump.length;
 }
 
+/**
+ * The program on the scheduler's context switches (probes/src/neighbours.bpf.h): its time
+ * is Tollgate's cost like any other's, but its runs are no socket events, so a figure per
+ * event counts its time and not its runs.
+ */
+export const CONTEXT_SWITCH_PROGRAM = 'tg_switch';
+
+/** A program's runs as events of a figure per event: all but the context switch's. */
+export const eventsOf = (name: string | undefined, runs: number): number =>
+  name === CONTEXT_SWITCH_PROGRAM ? 0 : runs;
+
 /** Tollgate's programs (named tg_*) loaded in the kernel now, with their run counters. */
 export function tollgatePrograms(): ProgStats[] {
   return programsNamed('tg_');

@@ -12,7 +12,13 @@ import type { AgentStatus } from '../daemonset/agent.js';
 import type { LoadResult } from '../daemonset/load/load.js';
 import type { CpuLimitedGroup } from '../lab/cpu-limit.js';
 import { Lab } from '../lab/lab.js';
-import { bpfMapsOf, childrenOf, tollgatePrograms, withBpfStatsSysctl } from './bpf-stats.js';
+import {
+  bpfMapsOf,
+  childrenOf,
+  eventsOf,
+  tollgatePrograms,
+  withBpfStatsSysctl,
+} from './bpf-stats.js';
 import { agentCpu, COLLECTOR_ELSEWHERE } from './placement.js';
 import { overRounds } from './rounds.js';
 import {
@@ -98,8 +104,15 @@ export interface OverheadBenchResult {
   /** What Tollgate costs the node: agent + kernel CPU, agent RSS + map memory. */
   node_millicores: number;
   node_memory_mb: number;
+  /**
+   * Every program's run time over the events: the context switch's time is in it, its runs
+   * are not events (CONTEXT_SWITCH_PROGRAM).
+   */
   kernel_ns_per_event: number;
-  /** Kernel events handled per request (every hop's sends, receives and state changes). */
+  /**
+   * Kernel events handled per request (every hop's sends, receives, arrivals and state
+   * changes; not context switches).
+   */
   events_per_request: number;
   /**
    * Where the kernel time goes, program by program, dearest per request first: so a
@@ -228,8 +241,8 @@ async function measuredLoad(
   const collectorAfter = collector.resources();
   const elapsedNs = Number(process.hrtime.bigint() - startNs);
   const byProgram = programDeltas(before, after);
-  const all = [...byProgram.values()].reduce<RunCost>(
-    (t, d) => ({ runs: t.runs + d.runs, ns: t.ns + d.ns }),
+  const all = [...byProgram].reduce<RunCost>(
+    (t, [name, d]) => ({ runs: t.runs + eventsOf(name, d.runs), ns: t.ns + d.ns }),
     { runs: 0, ns: 0 },
   );
   const mapBytes = childrenOf(agent.pid)

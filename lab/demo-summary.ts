@@ -85,6 +85,13 @@ interface ChainCheckOf {
   end_to_end_added_ms: MeanAndP50;
   /** End to end minus the proxies' sum: what the per-crossing figures do not explain. */
   unexplained_ms: MeanAndP50;
+  /**
+   * The run-queue wait of other processes behind the proxies, per request, summed along the
+   * path as the added latency is (DirectionCost.neighbourWaitMsPerRequest): the CPU they
+   * took from the apps and the load beside them, not in the sum; null where a crossing
+   * has no figure.
+   */
+  neighbour_wait_ms: number | null;
 }
 export type SidecarChainCheck = ChainCheckOf & { sidecar_sum_ms: MeanAndP50 };
 export type NodeProxyChainCheck = ChainCheckOf & { node_proxy_sum_ms: MeanAndP50 };
@@ -257,24 +264,35 @@ function added(d: DirectionCost | null | undefined): AddedLatency | null {
 }
 
 /** The sum over a path's crossings of each crossing's added latency; null if one lacks it. */
-export function proxySum(path: MeshPath, pods: readonly PodMeasurement[]): MeanAndP50 {
-  let p50: number | null = 0;
-  let avg: number | null = 0;
+/**
+ * A figure of the proxies summed along the path: per crossing, its replicas' figures
+ * weighted by their requests; null where a crossing has none.
+ */
+function pathSum(
+  path: MeshPath,
+  pods: readonly PodMeasurement[],
+  pick: (d: DirectionCost) => number | null,
+): number | null {
+  let sum: number | null = 0;
   for (const crossing of path) {
     const costs = crossing.replicas
       .map((name) => pods.find((p) => p.name === name)?.profile?.[crossing.direction])
       .filter((d): d is DirectionCost => !!d && d.requests > 0);
     const requests = costs.reduce((n, d) => n + d.requests, 0);
-    const weighted = (pick: (d: DirectionCost) => number | null) =>
-      costs.some((d) => pick(d) === null)
+    const value =
+      requests === 0 || costs.some((d) => pick(d) === null)
         ? null
         : costs.reduce((s, d) => s + pick(d)! * d.requests, 0) / requests;
-    const cp50 = requests > 0 ? weighted((d) => d.addedLatency.p50Ms) : null;
-    const cmean = requests > 0 ? weighted((d) => d.addedLatency.meanMs) : null;
-    p50 = p50 === null || cp50 === null ? null : p50 + cp50;
-    avg = avg === null || cmean === null ? null : avg + cmean;
+    sum = sum === null || value === null ? null : sum + value;
   }
-  return { p50: p50 === null ? null : round(p50), mean: avg === null ? null : round(avg) };
+  return sum === null ? null : round(sum);
+}
+
+export function proxySum(path: MeshPath, pods: readonly PodMeasurement[]): MeanAndP50 {
+  return {
+    p50: pathSum(path, pods, (d) => d.addedLatency.p50Ms),
+    mean: pathSum(path, pods, (d) => d.addedLatency.meanMs),
+  };
 }
 
 /** The load generator's own mean latency, counted from each request's issue, in ms. */
@@ -457,6 +475,7 @@ export function summarize(input: SummaryInput): DemoSummary {
     crossings: input.path.length,
     end_to_end_added_ms: endToEnd,
     unexplained_ms: unexplained(endToEnd, sum),
+    neighbour_wait_ms: pathSum(input.path, input.pods, (d) => d.neighbourWaitMsPerRequest),
   };
   if (input.mesh === 'sidecar')
     return { mode: 'sidecar', ...common, chain: { ...check, sidecar_sum_ms: sum } };
@@ -527,6 +546,10 @@ export function renderText(s: DemoSummary): string {
     ),
     chainRow('end to end, mesh on - off', s.chain.end_to_end_added_ms),
     chainRow('unexplained remainder', s.chain.unexplained_ms),
+    chainRow("neighbours' run-queue wait, not in the sum", {
+      p50: null,
+      mean: s.chain.neighbour_wait_ms,
+    }),
     '',
     ...waterfallRows(s.waterfall),
     ...(s.mode === 'ambient' ? nodeProxyRows(s.node_proxy) : []),

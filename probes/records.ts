@@ -170,7 +170,17 @@ export interface HelloRecord {
    * summed under the listener's edge with the remote address unspecified. Null: no limit.
    */
   clientsPerListener: number | null;
-  programs: { hook: string; name?: string; attach: AttachMode; target?: string }[];
+  /**
+   * Each hook and how it is attached; `while: 'proxies'` for one attached only while a
+   * proxy is listed (the context switch's, for the neighbours' wait).
+   */
+  programs: {
+    hook: string;
+    name?: string;
+    attach: AttachMode;
+    target?: string;
+    while?: 'proxies';
+  }[];
   /**
    * Whether the kernel counted the programs' run time from the start (--run-time-stats,
    * and BPF_ENABLE_STATS granted); later `stats on|off` commands change it.

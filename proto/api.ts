@@ -162,6 +162,13 @@ export interface DirectionCost {
    * arrival to the proxy's forward.
    */
   handoffs: number;
+  /**
+   * The run-queue wait of other processes' threads while this direction's proxy threads ran
+   * on their CPU, per request, ms: the CPU the proxy took from its neighbours (its app,
+   * clients on its node), which an A/B measurement sees as latency and no hop holds (README,
+   * "What added latency means"). Not in `addedLatency`. Null without requests.
+   */
+  neighbourWaitMsPerRequest: number | null;
   addedLatency: LatencyStats;
   requestHop: LatencyStats;
   responseHop: LatencyStats;

@@ -68,6 +68,13 @@ export const HOP_REPORT_COUNTERS = [
     field: 13,
     since: 13,
   },
+  {
+    name: 'neighbour_wait_ns',
+    ts: 'neighbourWaitNs',
+    doc: "The time other processes' threads waited in a CPU's run queue while a thread of the proxy serving this listener ran on that CPU: the CPU the proxy took from its neighbours (its app, clients on its node), which an A/B measurement sees as latency and no hop holds. Kernel threads and proxies' own waits are left out.",
+    field: 14,
+    since: 14,
+  },
 ] as const satisfies readonly HopReportCounter[];
 
 type ReportCounter = (typeof HOP_REPORT_COUNTERS)[number];
@@ -155,6 +162,12 @@ export const HOP_METRICS = [
     ts: 'handoffs',
     doc: "Request hops run on to the next reader's read (handoff.bpf.h).",
     wire: { adds: ['handoffs'] },
+  },
+  {
+    name: 'neighbour_wait_ns',
+    ts: 'neighbourWaitNs',
+    doc: "Run-queue wait of other processes' threads behind the proxy's threads (neighbours.bpf.h).",
+    wire: { adds: ['neighbourWaitNs'] },
   },
 ] as const satisfies readonly HopMetric[];
 

@@ -216,6 +216,7 @@ export class CumulativeMetrics {
       if (!s) continue;
       s.counters.unpaired = (s.counters.unpaired ?? 0) + h.unpaired;
       s.counters.handoffs = (s.counters.handoffs ?? 0) + h.handoffs;
+      s.counters.neighbourWaitNs = (s.counters.neighbourWaitNs ?? 0) + h.neighbourWaitNs;
       if (h.added?.indexes.length && h.added.layout === 'HISTOGRAM_LAYOUT_LOG_LINEAR_16')
         addHistogram(s, 'added', h.added as SparseHistogram);
     }
@@ -294,6 +295,15 @@ export class CumulativeMetrics {
         'counter',
         "Request hops through a sidecar that ran on to the next reader's read: the sidecar waited for the request and the app for its forward, so the sidecar's own wake-up stands in for the app's without it (the others run from the arrival to the forward)",
         of('added').map((s) => ({ labels: s.labels, value: s.counters.handoffs ?? 0 })),
+      ),
+      scalarFamily(
+        'tollgate_proxy_neighbour_wait_seconds_total',
+        'counter',
+        "Time other processes' threads waited in a CPU's run queue while the proxy's threads ran on that CPU: the CPU it took from its neighbours (its app, clients on its node), which no hop holds and an A/B measurement sees as latency",
+        of('added').map((s) => ({
+          labels: s.labels,
+          value: (s.counters.neighbourWaitNs ?? 0) / 1e9,
+        })),
       ),
     );
     const now = nowMs ?? Date.now();

@@ -269,6 +269,8 @@ function directionCost(
     unmatchedForwards: sum('unmatched_forwards'),
     arrivalUnknown: sum('arrival_unknown'),
     handoffs: sum('handoffs'),
+    neighbourWaitMsPerRequest:
+      requests > 0 ? round(sum('neighbour_wait_ns') / requests / 1e6) : null,
     addedLatency: added.stats,
     requestHop: latencyStats(request),
     responseHop: latencyStats(response),

@@ -85,10 +85,15 @@ struct tg_hop_stats {
 	__u64 on_cpu_ns;
 	/* Request hops run on to the next reader's read (handoff.bpf.h). */
 	__u64 handoffs;
+	/*
+	 * Run-queue wait of other processes' threads behind the proxy's threads
+	 * (neighbours.bpf.h).
+	 */
+	__u64 neighbour_wait_ns;
 };
 
 /* X(field) for each counter, in order: the runner prints their offsets (--layout). */
-#define TG_HOP_STATS_FIELDS(X) X(exchanges) X(unpaired) X(request_ns_sum) X(response_ns_sum) X(added_ns_sum) X(unmatched_forwards) X(arrival_unknown) X(on_cpu_ns) X(handoffs)
+#define TG_HOP_STATS_FIELDS(X) X(exchanges) X(unpaired) X(request_ns_sum) X(response_ns_sum) X(added_ns_sum) X(unmatched_forwards) X(arrival_unknown) X(on_cpu_ns) X(handoffs) X(neighbour_wait_ns)
 
 /* What the kernel could not account, cumulative since load. */
 struct tg_lost {

@@ -331,6 +331,9 @@ static __always_inline void record_latency(const struct tg_edge_key *edge, __u32
 /* The hand-off to the next reader: needs record_latency and the hop pairing's queues. */
 #include "handoff.bpf.h"
 
+/* What proxies' runs take from their neighbours' CPUs: needs the hops' queues and stats. */
+#include "neighbours.bpf.h"
+
 static __always_inline void record_srtt(const struct sock *sk, const struct tg_edge_key *key,
 					struct tg_edge_stats *stats)
 {
@@ -1175,6 +1178,15 @@ int BPF_PROG(tg_exit_leader, struct task_struct *p)
 	if (BPF_CORE_READ(p, pid) != BPF_CORE_READ(p, tgid))
 		return 0;
 	return handle_process(p, TG_PROCESS_EXIT, 0);
+}
+
+/* Every context switch of the node: the one moment a thread's run-queue wait ends, and
+ * a proxy's run on the CPU ends or begins (neighbours.bpf.h). Attached only while the
+ * runner lists a proxy (follow_proxies): a node without one pays nothing for it. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(tg_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return handle_switch(prev, next);
 }
 
 /* Fallbacks for kernels without those tracepoints. */

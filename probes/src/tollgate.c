@@ -54,6 +54,8 @@ static volatile sig_atomic_t stopping;
 static struct bpf_link *links[16];
 static struct bpf_program *linked[16]; /* the program behind each link */
 static int link_count;
+/* The while_proxies hook's entry in links (its link NULL while no proxy is listed), or -1. */
+static int proxies_link = -1;
 
 static struct {
 	unsigned int interval_ms;
@@ -109,6 +111,9 @@ struct hook {
 	struct variant variants[3];
 	const struct variant *chosen;
 	int reported; /* its absence was said once */
+	/* Attached only while `proxies` lists a process (follow_proxies): a hook that fires
+	 * on every context switch of the node has nothing to do on a node without one. */
+	int while_proxies;
 };
 
 static struct hook hooks[] = {
@@ -131,6 +136,8 @@ static struct hook hooks[] = {
 	{ "fork", 0, { { "tg_fork", "tp_btf", "sched_process_fork", 2 } } },
 	{ "exit", 0, { { "tg_exit", "tp_btf", "sched_process_exit", 2 },
 		      { "tg_exit_leader", "tp_btf", "sched_process_exit", 1 } } },
+	/* Without it, proxies' hops carry no neighbour_wait_ns. */
+	{ "switch", 0, { { "tg_switch", "tp_btf", "sched_switch", 3 } }, NULL, 0, 1 },
 };
 #define HOOK_COUNT (sizeof(hooks) / sizeof(hooks[0]))
 
@@ -577,6 +584,17 @@ static int attach(struct tollgate_bpf *skel, char *hello, size_t size)
 			continue;
 		}
 		prog = bpf_object__find_program_by_name(skel->obj, v->program);
+		if (hooks[h].while_proxies) {
+			/* Loaded, so its stats are listed; attached by follow_proxies. */
+			proxies_link = link_count;
+			links[link_count] = NULL;
+			linked[link_count++] = prog;
+			used += snprintf(hello + used, size - used,
+					 ",\"name\":\"%s\",\"attach\":\"%s\",\"target\":\"%s\","
+					 "\"while\":\"proxies\"}",
+					 v->program, v->kind, v->target);
+			continue;
+		}
 		links[link_count] = bpf_program__attach(prog);
 		if (!links[link_count]) {
 			fprintf(stderr, "tollgate-runner: cannot attach %s via %s %s (program %s): %s\n",
@@ -688,6 +706,26 @@ static int parse_u64_list(char *text, int fd, size_t key_size)
 	return 0;
 }
 
+/* Attaches the while_proxies hook as `proxies` gains its first process, and detaches it
+ * as it loses its last. A failure to attach is said, and tried again at the next change. */
+static void follow_proxies(struct tollgate_bpf *skel)
+{
+	__u32 key;
+	int any = !bpf_map_get_next_key(bpf_map__fd(skel->maps.proxies), NULL, &key);
+
+	if (proxies_link < 0 || any == (links[proxies_link] != NULL))
+		return;
+	if (any) {
+		links[proxies_link] = bpf_program__attach(linked[proxies_link]);
+		if (!links[proxies_link])
+			fprintf(stderr, "tollgate-runner: cannot attach %s: %s\n",
+				bpf_program__name(linked[proxies_link]), strerror(errno));
+	} else {
+		bpf_link__destroy(links[proxies_link]);
+		links[proxies_link] = NULL;
+	}
+}
+
 /* One command line from the agent; a bad one is reported and changes nothing it names. */
 static void run_command(struct tollgate_bpf *skel, char *line)
 {
@@ -706,11 +744,13 @@ static void run_command(struct tollgate_bpf *skel, char *line)
 		if (!*end && pid && pid < 0x400000 && !strcmp(words[1], "add") &&
 		    !bpf_map_update_elem(bpf_map__fd(skel->maps.proxies), &key, &one, BPF_ANY)) {
 			skel->bss->proxies_generation++;
+			follow_proxies(skel);
 			return;
 		}
 		if (!*end && pid && !strcmp(words[1], "del")) {
 			bpf_map_delete_elem(bpf_map__fd(skel->maps.proxies), &key);
 			skel->bss->proxies_generation++;
+			follow_proxies(skel);
 			return;
 		}
 	} else if (n == 2 && !strcmp(words[0], "stats") &&

@@ -12,7 +12,12 @@ import { type PodMeasurement, renderText, summarize, type Usage } from '../../la
 import type { DirectionCost, MeshMode, PodCost, ProcessCost } from '../../proto/api.js';
 import { onTimeLoad } from './load-fixture.js';
 
-const direction = (requests: number, p50Ms: number, meanMs: number): DirectionCost => {
+const direction = (
+  requests: number,
+  p50Ms: number,
+  meanMs: number,
+  neighbourWaitMsPerRequest: number | null = null,
+): DirectionCost => {
   const stats = { count: requests, p50Ms, p90Ms: p50Ms, p99Ms: p50Ms, meanMs };
   return {
     requests,
@@ -23,6 +28,7 @@ const direction = (requests: number, p50Ms: number, meanMs: number): DirectionCo
     unmatchedForwards: 0,
     arrivalUnknown: 0,
     handoffs: 0,
+    neighbourWaitMsPerRequest,
     addedLatency: stats,
     requestHop: stats,
     responseHop: stats,
@@ -138,10 +144,11 @@ test("end to end is the generator's figures from each request's issue, not its t
 
 test('the sidecars along the path sum, replicas weighted by their requests', () => {
   const pods = [
-    pod('front', null, direction(400, 0.5, 0.6)),
+    pod('front', null, direction(400, 0.5, 0.6, 0.05)),
     // 100 requests at 0.2 ms and 300 at 0.6 ms: 0.5 ms for the crossing on average.
-    pod('back-1', direction(100, 0.2, 0.2), null),
-    pod('back-2', direction(300, 0.6, 0.6), null),
+    // Their neighbours waited 0.04 and 0.08 ms a request: 0.07 on average.
+    pod('back-1', direction(100, 0.2, 0.2, 0.04), null),
+    pod('back-2', direction(300, 0.6, 0.6, 0.08), null),
   ];
   const s = summarize({
     lab: 'lab',
@@ -157,6 +164,7 @@ test('the sidecars along the path sum, replicas weighted by their requests', () 
   assert.ok(s.mode === 'sidecar');
   assert.equal(s.chain.crossings, 2);
   assert.deepEqual(s.chain.sidecar_sum_ms, { p50: 1, mean: 1.1 });
+  assert.equal(s.chain.neighbour_wait_ms, 0.12, "the neighbours' wait summed the same way");
   assert.equal(s.chain.end_to_end_added_ms.p50, 1);
   // Both loads' means are exact (the histogram's sum is of the raw values): 3.495 - 2.495.
   assert.equal(s.chain.end_to_end_added_ms.mean, 1);

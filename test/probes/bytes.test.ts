@@ -55,8 +55,14 @@ test('connections and bytes are exact at both ends', async (t) => {
       'exec',
       'fork',
       'exit',
+      'switch',
     ].map((hook) => `${hook}:tp_btf`),
     'on this kernel every hook is a BTF tracepoint',
+  );
+  assert.equal(
+    probes.hello.programs.find((p) => p.hook === 'switch')?.while,
+    'proxies',
+    'the context switch hook waits for a proxy',
   );
 
   const server = lab.exec('server', 'server', process.execPath, ['-e', serverScript]);

@@ -17,6 +17,7 @@ test("a kernel hop record's counters add into HopReport's as each counter's doc 
     arrivalUnknown: 7,
     onCpuNs: 3000,
     handoffs: 4,
+    neighbourWaitNs: 9000,
   };
   addHopCounters(report, record);
   addHopCounters(report, { ...record, exchanges: 1, unpaired: 0 });
@@ -28,6 +29,7 @@ test("a kernel hop record's counters add into HopReport's as each counter's doc 
     arrivalUnknown: 14,
     onCpuNs: 6000,
     handoffs: 8,
+    neighbourWaitNs: 18000,
   });
 });
 

@@ -231,25 +231,24 @@ test('session rows take the joint added latency when the file has it, with its c
 });
 
 test('the small print of an added latency: share, exchanges, unpaired and method', () => {
-  const note = coverageNote({
-    method: 'arrival-to-forward, joint',
+  const joint = {
+    method: 'arrival-to-forward, joint' as const,
     exchanges: 1500,
     requests: 1520,
     unpaired: 20,
     coverage: 0.9868,
-  });
-  assert.equal(note, '1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint');
+  };
+  const plain = '1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint';
+  assert.equal(coverageNote(joint), plain);
   assert.equal(
-    coverageNote({
-      method: 'arrival-to-forward, joint',
-      exchanges: 1500,
-      requests: 1520,
-      unpaired: 20,
-      coverage: 0.9868,
-      handoffs: 1400,
-    }),
-    '1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint · 1,400 handed off',
+    coverageNote({ ...joint, handoffs: 1400 }),
+    `${plain} · 1,400 handed off`,
     "the request hops that ran on to the app's read",
+  );
+  assert.equal(
+    coverageNote({ ...joint, neighbourWaitMsPerRequest: 0.052 }),
+    `${plain} · neighbours wait 52 µs a request`,
+    "the neighbours' run-queue wait behind the proxy, per request",
   );
   assert.equal(
     coverageShort({

@@ -462,6 +462,11 @@ export const descriptor = {
                 "handoffs": {
                   "type": "uint64",
                   "id": 13
+                },
+                "neighbourWaitNs": {
+                  "type": "uint64",
+                  "id": 14,
+                  "protoName": "neighbour_wait_ns"
                 }
               }
             },
@@ -2001,6 +2006,13 @@ export interface HopReport {
    * reader would have had without it); the others from the arrival to the forward.
    */
   handoffs: number;
+  /**
+   * The time other processes' threads waited in a CPU's run queue while a thread of the
+   * proxy serving this listener ran on that CPU: the CPU the proxy took from its neighbours
+   * (its app, clients on its node), which an A/B measurement sees as latency and no hop
+   * holds. Kernel threads and proxies' own waits are left out.
+   */
+  neighbourWaitNs: number;
 }
 export const HopReport: Codec<HopReport> = codec(root, 'tollgate.v1.HopReport');
 

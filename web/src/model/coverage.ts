@@ -1,7 +1,7 @@
 // What a sidecar's added latency stands for, in words for the panels: the share of the
 // exchanges its figure covers, how many it leaves out, and how it was made. Pure.
 import type { DirectionCost } from './api-types.js';
-import { formatNumber, formatPercent } from './format.js';
+import { formatMs, formatNumber, formatPercent } from './format.js';
 
 /** How much of a direction's traffic its added latency stands for, and how it was made. */
 export type Coverage = Pick<
@@ -14,14 +14,21 @@ export const coverageShare = (c: Coverage): string => formatPercent(c.coverage);
 
 /**
  * E.g. "1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint · 1,400 handed
- * off": the last, where known and not 0, the request hops that ran on to the app's read.
+ * off · neighbours wait 52 µs a request": where known and not 0, the request hops that ran
+ * on to the app's read, and the run-queue wait of other processes behind the proxy per
+ * request (not in the added latency).
  */
-export function coverageNote(c: Coverage & Partial<Pick<DirectionCost, 'handoffs'>>): string {
+export function coverageNote(
+  c: Coverage & Partial<Pick<DirectionCost, 'handoffs' | 'neighbourWaitMsPerRequest'>>,
+): string {
   return [
     `${formatNumber(c.exchanges)} of ${formatNumber(c.requests)} exchanges`,
     `${formatNumber(c.unpaired)} unpaired`,
     c.method,
     ...(c.handoffs ? [`${formatNumber(c.handoffs)} handed off`] : []),
+    ...(c.neighbourWaitMsPerRequest
+      ? [`neighbours wait ${formatMs(c.neighbourWaitMsPerRequest)} a request`]
+      : []),
   ].join(' · ');
 }
 

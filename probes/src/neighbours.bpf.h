@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * What a proxy takes from its neighbours' CPUs: the time other processes' threads wait in
+ * a CPU's run queue while a proxy's thread runs on that CPU.
+ *
+ * A sidecar woken by its app's write is placed on the writer's CPU (a socket's wake-up is
+ * a sync one) and preempts the writer there; the app, and a client on the same node, then
+ * wait for the sidecar's turn to end. No hop holds that wait (the hops run from bytes to
+ * bytes), yet an A/B measurement sees it: at low load on this 2-core VM, 20-25 us per
+ * request for the load generator and as much for the app behind the sidecar (README,
+ * "What added latency means"). Charged to the hop the proxy's thread was serving
+ * (its last socket event's, as charge_on_cpu charges its run time), as `neighbour_wait_ns`.
+ *
+ * Why sched_switch, and only it: the wait's start is the kernel's own, the scheduler's
+ * `sched_info.last_queued` of the task switched in (set as it was woken or preempted,
+ * cleared as it runs, after this tracepoint), so no wake-up hook and no per-task state are
+ * needed; and the proxies' runs on this CPU are known from the switches themselves. The
+ * times are the run queue's clock, the scheduler's own, which the stamps are in.
+ *
+ * Left out: proxies' own waits (behind another proxy; a proxy holding a request has that
+ * wait in its hop already), kernel threads, a wait that moved to another CPU (the queue
+ * stamp restarts there), and a proxy thread not yet seen at a socket (no hop to charge).
+ * A reader woken by the proxy's hand-off that waits for the proxy's turn to end has that
+ * wait in its handed-off request hop and here too.
+ */
+#ifndef TOLLGATE_NEIGHBOURS_BPF_H
+#define TOLLGATE_NEIGHBOURS_BPF_H
+
+#define TG_PF_KTHREAD 0x00200000 /* include/linux/sched.h: PF_KTHREAD */
+#define PROXY_RUNS 4             /* a power of two: a wait overlaps one or two runs */
+
+/* A run of a proxy's thread on one CPU, in the run queue's clock. */
+struct proxy_run {
+	__u64 start_ns;
+	__u64 end_ns;
+	__u32 tid;
+	__u32 pad;
+};
+
+struct cpu_proxy_runs {
+	struct proxy_run ended[PROXY_RUNS]; /* the latest runs that ended, a ring */
+	__u64 running_since_ns;             /* of running_tid */
+	__u32 running_tid;                  /* a proxy's thread running now, 0: none */
+	__u32 next;                         /* where the next ended run goes in the ring */
+};
+
+/* Per CPU: the switch that reads and writes it runs on that CPU with its queue locked. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_proxy_runs);
+} proxy_runs SEC(".maps");
+
+/*
+ * This CPU's run-queue clock, which the scheduler's stamps are in: reached through the
+ * task about to run here (its fair entity's queue is this CPU's), as the per-CPU variable
+ * `runqueues` is no symbol a kernel without CONFIG_KALLSYMS_ALL resolves for a program.
+ * Direct loads: the pointers come from the tracepoint's task.
+ */
+static __always_inline __u64 queue_clock(const struct task_struct *next)
+{
+	return next->se.cfs_rq->rq->clock;
+}
+
+/* A proxy's thread, by the process ids is_proxy has seen at proxies' sockets. */
+static __always_inline int proxy_task(const struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+
+	return tgid && proxy_slots[tgid & (PROXY_SLOTS - 1)] == tgid;
+}
+
+/* Is the task's network namespace, or its cgroup, in the run-time filter? */
+static __always_inline int task_selected(struct task_struct *task)
+{
+	__u32 netns;
+	__u64 cgroup;
+
+	if (filter_mode == TG_FILTER_ALL)
+		return 1;
+	netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	if (netns && bpf_map_lookup_elem(&filter_netns, &netns))
+		return 1;
+	if (!filter_has_cgroups)
+		return 0;
+	cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	return bpf_map_lookup_elem(&filter_cgroups, &cgroup) != NULL;
+}
+
+/* The wait adds to the hop the proxy's thread serves. */
+static __always_inline void charge_neighbour_wait(__u32 proxy_tid, __u64 wait_ns)
+{
+	struct hop_queues *q = bpf_map_lookup_elem(&hop_queues, &proxy_tid);
+	struct tg_hop_stats *stats;
+
+	if (!q || !q->serving.tgid || !(stats = hop_stats_of(&q->serving)))
+		return;
+	__sync_fetch_and_add(&stats->neighbour_wait_ns, wait_ns);
+}
+
+static __always_inline int handle_switch(const struct task_struct *prev, struct task_struct *next)
+{
+	struct cpu_proxy_runs *c;
+	__u64 now = 0, queued, behind = 0, most = 0;
+	__u32 zero = 0, by = 0;
+
+	/* No proxy listed yet (the runner bumps the generation as it lists one). */
+	if (!proxies_generation)
+		return 0;
+	c = bpf_map_lookup_elem(&proxy_runs, &zero);
+	if (!c)
+		return 0;
+	if (c->running_tid) {
+		now = queue_clock(next);
+		if (c->running_tid == prev->pid) {
+			struct proxy_run *r = &c->ended[c->next & (PROXY_RUNS - 1)];
+
+			r->start_ns = c->running_since_ns;
+			r->end_ns = now;
+			r->tid = c->running_tid;
+			c->next++;
+		}
+		c->running_tid = 0;
+	}
+	if (proxy_task(next)) {
+		c->running_tid = next->pid;
+		c->running_since_ns = now ? now : queue_clock(next);
+		return 0;
+	}
+	if (!next->pid || (next->flags & TG_PF_KTHREAD))
+		return 0;
+	queued = next->sched_info.last_queued;
+	/* The latest run ended before the wait began: nothing of it was behind a proxy. */
+	if (!queued || c->ended[(c->next - 1) & (PROXY_RUNS - 1)].end_ns <= queued)
+		return 0;
+	if (!now)
+		now = queue_clock(next);
+	if (queued >= now)
+		return 0;
+	for (int i = 0; i < PROXY_RUNS; i++) {
+		const struct proxy_run *r = &c->ended[i];
+		__u64 from = r->start_ns > queued ? r->start_ns : queued;
+		__u64 to = r->end_ns < now ? r->end_ns : now;
+
+		if (!r->tid || to <= from)
+			continue;
+		behind += to - from;
+		if (to - from > most) {
+			most = to - from;
+			by = r->tid;
+		}
+	}
+	if (by && task_selected(next))
+		charge_neighbour_wait(by, behind);
+	return 0;
+}
+
+#endif /* TOLLGATE_NEIGHBOURS_BPF_H */
