@@ -320,8 +320,8 @@ export interface AddedLatencyCondition {
    * The run-queue wait of other processes' threads behind the path's proxies, per request
    * (DirectionCost.neighbourWaitMsPerRequest, summed over the path; the median over rounds):
    * the CPU the proxies took from the generator, the app and the rest, which no hop holds.
-   * `mean_with_reported_ms`: Tollgate's mean plus it, beside the truth's. Null where a
-   * sidecar's figure is missing.
+   * `mean_with_reported_ms`: Tollgate's mean plus it, beside the truth's (a handed-off
+   * reader's wait behind the proxy is in both). Null where a sidecar saw no requests.
    */
   neighbour_wait: {
     per_request_ms: number | null;

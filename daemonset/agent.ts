@@ -453,7 +453,9 @@ export class Agent {
       const stats = p.name ? this.programStats.get(p.name) : undefined;
       return {
         name: p.name ?? p.hook,
-        attachMode: p.attach === 'none' ? 'off' : p.attach,
+        // A hook attached only while a proxy is listed says so: its runs stop without one.
+        attachMode:
+          p.attach === 'none' ? 'off' : p.while ? `${p.attach} while ${p.while}` : p.attach,
         runCount: stats?.runCount ?? 0,
         runTimeNs: stats?.runTimeNs ?? 0,
       };

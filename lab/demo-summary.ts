@@ -89,7 +89,7 @@ interface ChainCheckOf {
    * The run-queue wait of other processes behind the proxies, per request, summed along the
    * path as the added latency is (DirectionCost.neighbourWaitMsPerRequest): the CPU they
    * took from the apps and the load beside them, not in the sum; null where a crossing
-   * has no figure.
+   * saw no requests (0 where the kernel did not count it: no hook, an older agent).
    */
   neighbour_wait_ms: number | null;
 }
@@ -263,7 +263,6 @@ function added(d: DirectionCost | null | undefined): AddedLatency | null {
   };
 }
 
-/** The sum over a path's crossings of each crossing's added latency; null if one lacks it. */
 /**
  * A figure of the proxies summed along the path: per crossing, its replicas' figures
  * weighted by their requests; null where a crossing has none.
@@ -288,6 +287,7 @@ function pathSum(
   return sum === null ? null : round(sum);
 }
 
+/** The sum over a path's crossings of each crossing's added latency; null if one lacks it. */
 export function proxySum(path: MeshPath, pods: readonly PodMeasurement[]): MeanAndP50 {
   return {
     p50: pathSum(path, pods, (d) => d.addedLatency.p50Ms),
@@ -546,10 +546,7 @@ export function renderText(s: DemoSummary): string {
     ),
     chainRow('end to end, mesh on - off', s.chain.end_to_end_added_ms),
     chainRow('unexplained remainder', s.chain.unexplained_ms),
-    chainRow("neighbours' run-queue wait, not in the sum", {
-      p50: null,
-      mean: s.chain.neighbour_wait_ms,
-    }),
+    `  ${"neighbours' run-queue wait, not in the sum".padEnd(46)}${''.padStart(11)}${fmt(s.chain.neighbour_wait_ms, ' ms').padStart(11)}`,
     '',
     ...waterfallRows(s.waterfall),
     ...(s.mode === 'ambient' ? nodeProxyRows(s.node_proxy) : []),

@@ -299,7 +299,7 @@ export class CumulativeMetrics {
       scalarFamily(
         'tollgate_proxy_neighbour_wait_seconds_total',
         'counter',
-        "Time other processes' threads waited in a CPU's run queue while the proxy's threads ran on that CPU: the CPU it took from its neighbours (its app, clients on its node), which no hop holds and an A/B measurement sees as latency",
+        "Time other processes' threads waited in a CPU's run queue while the proxy's threads ran on that CPU: the CPU it took from its neighbours (its app, clients on its node), which no hop holds and of which an A/B measurement sees part as latency",
         of('added').map((s) => ({
           labels: s.labels,
           value: (s.counters.neighbourWaitNs ?? 0) / 1e9,

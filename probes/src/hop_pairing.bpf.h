@@ -286,8 +286,9 @@ static __always_inline int same_hop(const struct tg_edge_key *a, const struct tg
  * many pods' sockets in turn, and this is how its CPU is split among them (on-cpu), which
  * bytes cannot do (a handshake costs more than its bytes, a large body less).
  *
- * Read from the thread's own sum_exec_runtime rather than timed at sched_switch: no
- * program runs on every context switch of the node. The scheduler brings the figure up to
+ * Read from the thread's own sum_exec_runtime at the proxy's own socket events rather than
+ * timed at sched_switch, whose program (neighbours.bpf.h) runs on every context switch
+ * only while a proxy is listed and keeps no per-thread time. The scheduler brings the figure up to
  * date when the thread sleeps, at its ticks, and when it wakes a thread on its own CPU;
  * a wake-up on another CPU leaves it as it was, so a reading can lag by up to a tick
  * (4 ms at HZ=250), which then lands on the next hop: the split is exact over many turns,

@@ -102,17 +102,18 @@ static __always_inline int is_tcp(const struct sock *sk)
 	return sk->sk_protocol == IPPROTO_TCP;
 }
 
+/* Is this network namespace, or this cgroup (0: not known), listed? */
+static __always_inline int listed_ids(__u32 netns, __u64 cgroup)
+{
+	if (bpf_map_lookup_elem(&filter_netns, &netns))
+		return 1;
+	return cgroup && bpf_map_lookup_elem(&filter_cgroups, &cgroup) != NULL;
+}
+
 /* Is this network namespace, or (in process context) the current cgroup, listed? */
 static __always_inline int listed(__u32 netns, int process_context)
 {
-	__u64 cgroup;
-
-	if (bpf_map_lookup_elem(&filter_netns, &netns))
-		return 1;
-	if (!process_context)
-		return 0;
-	cgroup = bpf_get_current_cgroup_id();
-	return bpf_map_lookup_elem(&filter_cgroups, &cgroup) != NULL;
+	return listed_ids(netns, process_context ? bpf_get_current_cgroup_id() : 0);
 }
 
 /* Does the run-time filter select this socket? The cgroup is only known in process

@@ -391,7 +391,8 @@ static __u32 drain_edges(struct tollgate_bpf *skel, const struct edge_slots *slo
 
 /*
  * The programs' own cost, as the kernel counts it once BPF_ENABLE_STATS is held: run
- * count and run time per attached program, cumulative. A profiler must show what it costs.
+ * count and run time per program (each chosen one, attached or, while_proxies, waiting to
+ * be), cumulative. A profiler must show what it costs.
  * They move only while the stats are held (set_run_time_stats); the hello says whether
  * they were from the start.
  */
@@ -706,6 +707,19 @@ static int parse_u64_list(char *text, int fd, size_t key_size)
 	return 0;
 }
 
+/* Zeroes every CPU's value of a one-entry per-CPU map. */
+static void zero_percpu_map(const struct bpf_map *map)
+{
+	int cpus = libbpf_num_possible_cpus();
+	size_t size = ((size_t)bpf_map__value_size(map) + 7) & ~(size_t)7;
+	void *zeroes = cpus > 0 ? calloc(cpus, size) : NULL;
+	__u32 zero = 0;
+
+	if (!zeroes || bpf_map_update_elem(bpf_map__fd(map), &zero, zeroes, BPF_ANY))
+		fprintf(stderr, "tollgate-runner: cannot zero %s\n", bpf_map__name(map));
+	free(zeroes);
+}
+
 /* Attaches the while_proxies hook as `proxies` gains its first process, and detaches it
  * as it loses its last. A failure to attach is said, and tried again at the next change. */
 static void follow_proxies(struct tollgate_bpf *skel)
@@ -716,6 +730,7 @@ static void follow_proxies(struct tollgate_bpf *skel)
 	if (proxies_link < 0 || any == (links[proxies_link] != NULL))
 		return;
 	if (any) {
+		zero_percpu_map(skel->maps.proxy_runs);
 		links[proxies_link] = bpf_program__attach(linked[proxies_link]);
 		if (!links[proxies_link])
 			fprintf(stderr, "tollgate-runner: cannot attach %s: %s\n",

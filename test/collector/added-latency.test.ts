@@ -237,6 +237,10 @@ test('Prometheus gets the joint added latency, the unpaired exchanges and the re
     text.includes(`tollgate_proxy_requests_handed_off_total${labels} 60\n`),
     "the joint report's 60; the older agent sent none",
   );
+  assert.ok(
+    text.includes(`tollgate_proxy_neighbour_wait_seconds_total${labels} 0.0021\n`),
+    "the joint report's 2.1 ms of neighbours' wait, in seconds",
+  );
 });
 
 test('sessions carry the joint figure; figures made by different methods are not judged', async () => {

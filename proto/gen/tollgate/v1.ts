@@ -2009,8 +2009,9 @@ export interface HopReport {
   /**
    * The time other processes' threads waited in a CPU's run queue while a thread of the
    * proxy serving this listener ran on that CPU: the CPU the proxy took from its neighbours
-   * (its app, clients on its node), which an A/B measurement sees as latency and no hop
-   * holds. Kernel threads and proxies' own waits are left out.
+   * (its app, clients on its node), which no hop holds and of which an A/B measurement sees
+   * part as latency. Kernel threads, proxies' own waits and tasks outside the kernel filter
+   * are left out; 0 from kernels without the hook and older agents.
    */
   neighbourWaitNs: number;
 }
