@@ -157,9 +157,14 @@ for (const c of cases) {
     // timers and sockets, the echo server for its one client: most requests of the one
     // connection are handed off (111 of 120 in a run; the client's next request can come
     // before the proxy is back in epoll after the reply, and then it waits for the proxy).
-    // The busy proxy is spinning when each next request arrives: only a connection's
-    // first finds it waiting.
-    if (c.busy) assert.ok(handoffs <= 3 * c.connections, `${handoffs} hand-offs from a busy proxy`);
+    // The busy proxy is spinning when each next request arrives: a connection's first
+    // finds it waiting, and so does one whose client came more than BUSY_MS late (4 of 180 in
+    // a CI run), so at most a tenth.
+    if (c.busy)
+      assert.ok(
+        handoffs <= 3 * c.connections + 0.1 * 3 * c.requests,
+        `${handoffs} hand-offs from a busy proxy`,
+      );
     else if (c.connections === 1)
       assert.ok(handoffs >= 0.5 * 3 * c.requests, `${handoffs} of ${3 * c.requests} handed off`);
     assert.ok(
