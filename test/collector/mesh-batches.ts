@@ -53,7 +53,8 @@ export function latencies(i: number, base: number, n: number): number[] {
 
 /**
  * Per interval: `exchanges` through each sidecar paired, and pod-b's `unpaired` besides;
- * of pod-b's request hops, `handoffs` ran on to its app's read.
+ * of pod-b's request hops, `handoffs` ran on to its app's read; its neighbours waited
+ * `neighbourWaitNs` behind it (0.05 ms for each of its 52 requests).
  */
 export const PER_INTERVAL = {
   exchanges: 50,
@@ -61,6 +62,7 @@ export const PER_INTERVAL = {
   bytesIn: 40_000,
   unpaired: 2,
   handoffs: 40,
+  neighbourWaitNs: 2_600_000,
 };
 
 /**
@@ -71,7 +73,13 @@ export const PER_INTERVAL = {
 function joinedHops(
   p: Init<ProcessIdentity>,
   direction: 'DIRECTION_INBOUND' | 'DIRECTION_OUTBOUND',
-  hops: { request: number[]; response: number[]; unpaired: number; handoffs?: number },
+  hops: {
+    request: number[];
+    response: number[];
+    unpaired: number;
+    handoffs?: number;
+    neighbourWaitNs?: number;
+  },
 ): Init<HopReport> {
   return {
     process: p.ref,
@@ -82,6 +90,7 @@ function joinedHops(
     requests: hops.request.length + hops.unpaired,
     unpaired: hops.unpaired,
     handoffs: hops.handoffs ?? 0,
+    neighbourWaitNs: hops.neighbourWaitNs ?? 0,
     method: 'HOP_METHOD_ARRIVAL_TO_FORWARD',
   };
 }
@@ -172,6 +181,7 @@ export function meshBatch(i: number, startMs: number): Init<Batch> {
         response: latencies(i + 2, 150_000, ex),
         unpaired: PER_INTERVAL.unpaired,
         handoffs: PER_INTERVAL.handoffs,
+        neighbourWaitNs: PER_INTERVAL.neighbourWaitNs,
       }),
     ],
     resources: Object.values(PROCESSES).map((p, k) => ({
