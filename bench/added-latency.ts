@@ -918,12 +918,17 @@ const directOfCost = (cost: SidecarCost | null): NullableStats => {
  * quantile of the sum: only the mean is exact so), null where any is missing.
  */
 const directOf = (path: readonly SidecarFigures[]): NullableStats =>
-  perStat((stat) =>
-    path.reduce<number | null>((sum, s) => {
-      const x = directOfCost(s.cost)[stat];
-      return sum === null || x === null ? null : sum + x;
-    }, 0),
-  );
+  perStat((stat) => pathTotal(path, (s) => directOfCost(s.cost)[stat]));
+
+/** A figure summed over the path's sidecars; null where any is missing. */
+const pathTotal = (
+  path: readonly SidecarFigures[],
+  pick: (s: SidecarFigures) => number | null,
+): number | null =>
+  path.reduce<number | null>((sum, s) => {
+    const x = pick(s);
+    return sum === null || x === null ? null : sum + x;
+  }, 0);
 
 /**
  * Tollgate's figures as held to the truth: the quantiles the B - A its added-latency
@@ -946,10 +951,7 @@ const heldOf = (a: SparseHistogram, path: readonly SidecarFigures[]): NullableSt
 
 /** The neighbours' run-queue wait behind the path's proxies per request, summed over them. */
 const neighbourWaitOf = (path: readonly SidecarFigures[]): number | null =>
-  path.reduce<number | null>((sum, s) => {
-    const x = s.cost?.neighbourWaitMsPerRequest ?? null;
-    return sum === null || x === null ? null : sum + x;
-  }, 0);
+  pathTotal(path, (s) => s.cost?.neighbourWaitMsPerRequest ?? null);
 
 /** The share of a sidecar's requests behind its figure; null without requests. */
 const shareOf = (cost: SidecarCost | null): number | null => {

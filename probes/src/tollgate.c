@@ -589,23 +589,15 @@ static int attach(struct tollgate_bpf *skel, char *hello, size_t size)
 			/* Loaded, so its stats are listed; attached by follow_proxies. */
 			proxies_link = link_count;
 			links[link_count] = NULL;
-			linked[link_count++] = prog;
-			used += snprintf(hello + used, size - used,
-					 ",\"name\":\"%s\",\"attach\":\"%s\",\"target\":\"%s\","
-					 "\"while\":\"proxies\"}",
-					 v->program, v->kind, v->target);
-			continue;
-		}
-		links[link_count] = bpf_program__attach(prog);
-		if (!links[link_count]) {
+		} else if (!(links[link_count] = bpf_program__attach(prog))) {
 			fprintf(stderr, "tollgate-runner: cannot attach %s via %s %s (program %s): %s\n",
 				hooks[h].name, v->kind, v->target, v->program, strerror(errno));
 			return -1;
 		}
 		linked[link_count++] = prog;
 		used += snprintf(hello + used, size - used,
-				 ",\"name\":\"%s\",\"attach\":\"%s\",\"target\":\"%s\"}", v->program, v->kind,
-				 v->target);
+				 ",\"name\":\"%s\",\"attach\":\"%s\",\"target\":\"%s\"%s}", v->program, v->kind,
+				 v->target, hooks[h].while_proxies ? ",\"while\":\"proxies\"" : "");
 	}
 	snprintf(hello + used, size - used, "]}");
 	return 0;
