@@ -14,6 +14,7 @@ import {
   loadMeanMs,
   type MeanAndP50,
   meshProcessCost,
+  pathSum,
   type NodeProxyMeasurement,
   type PodMeasurement,
   type PodSummary,
@@ -37,6 +38,12 @@ export interface ComparedChain {
   tollgate_sum_ms: MeanAndP50 | null;
   /** added_over_plain_ms minus tollgate_sum_ms; null for plain. */
   unexplained_ms: MeanAndP50 | null;
+  /**
+   * Per request, the run-queue wait of other processes behind the mesh's proxy at each
+   * crossing, summed the same way (DirectionCost.neighbourWaitMsPerRequest): a cost to
+   * the processes beside the proxy, not in the sum above. null for plain.
+   */
+  neighbour_wait_ms: number | null;
   /** Proxy crossings along a request's path (0 for plain). */
   crossings: number;
   /**
@@ -114,6 +121,9 @@ function compared(
     added_over_plain_ms: added,
     tollgate_sum_ms: sum,
     unexplained_ms: added && sum ? unexplained(added, sum) : null,
+    neighbour_wait_ms: plain
+      ? pathSum(run.path, run.pods, (d) => d.neighbourWaitMsPerRequest)
+      : null,
     crossings: run.path.length,
     mesh,
     pods: run.pods.map(podSummary),
@@ -184,6 +194,9 @@ export function renderCompare(s: CompareSummary): string {
       c.tollgate_sum_ms ? fmt(c.tollgate_sum_ms.mean, ' ms') : '—',
     ),
     row('unexplained remainder, mean', (c) => signed(c.unexplained_ms?.mean)),
+    row("neighbours' wait, not in the sum", (c) =>
+      c.crossings > 0 ? fmt(c.neighbour_wait_ms, ' ms') : '—',
+    ),
     row("the mesh's processes", (c) =>
       c.mesh ? `${c.mesh.processes} ${c.mesh.proxy}${c.mesh.processes === 1 ? '' : 's'}` : '—',
     ),

@@ -267,7 +267,7 @@ function added(d: DirectionCost | null | undefined): AddedLatency | null {
  * A figure of the proxies summed along the path: per crossing, its replicas' figures
  * weighted by their requests; null where a crossing has none.
  */
-function pathSum(
+export function pathSum(
   path: MeshPath,
   pods: readonly PodMeasurement[],
   pick: (d: DirectionCost) => number | null,

@@ -347,8 +347,9 @@ test("ambient: Tollgate's shares are left unknown when a pod lacks its figure", 
 
 test('compare: the three chains side by side, each mesh against plain', () => {
   const chainPods = (prefix: string, builtAs: 'sidecar' | 'ambient' | 'plain') =>
-    ['frontend', 'catalog-1', 'catalog-2', 'ratings'].map(
-      (n): PodMeasurement => ({
+    ['frontend', 'catalog-1', 'catalog-2', 'ratings'].map((n): PodMeasurement => {
+      const wait = builtAs === 'sidecar' ? 0.02 : 0.01;
+      return {
         name: `${prefix}${n}`,
         builtAs,
         // 1,000 requests into each chain, the catalog replicas taking 600 and 400.
@@ -356,11 +357,13 @@ test('compare: the three chains side by side, each mesh against plain', () => {
         app: used(0, 100, 40),
         ...(builtAs === 'sidecar' ? { sidecar: used(50, 250, 15) } : {}),
         profile: podCost(`${prefix}${n}`, builtAs === 'plain' ? 'none' : builtAs, {
-          inbound: builtAs === 'plain' ? null : direction(1000, 0.1, 0.2),
-          outbound: builtAs === 'plain' || n === 'ratings' ? null : direction(1000, 0.1, 0.2),
+          // Neighbours wait 0.02 ms a request behind a sidecar, 0.01 behind the node proxy.
+          inbound: builtAs === 'plain' ? null : direction(1000, 0.1, 0.2, wait),
+          outbound:
+            builtAs === 'plain' || n === 'ratings' ? null : direction(1000, 0.1, 0.2, wait),
         }),
-      }),
-    );
+      };
+    });
   const run = (
     prefix: 'plain-' | 'sidecar-' | 'ambient-',
     mesh: 'plain' | 'sidecar' | 'ambient',
@@ -403,6 +406,10 @@ test('compare: the three chains side by side, each mesh against plain', () => {
   assert.deepEqual(sidecar.tollgate_sum_ms, { p50: 0.5, mean: 1 });
   assert.deepEqual(ambient.tollgate_sum_ms, { p50: 0.5, mean: 1 });
   assert.deepEqual(ambient.unexplained_ms, { p50: 0.25, mean: -0.25 });
+  // Beside the sum, not in it: five crossings' neighbours' wait, 0.02 and 0.01 ms each.
+  assert.equal(sidecar.neighbour_wait_ms, 0.1);
+  assert.equal(ambient.neighbour_wait_ms, 0.05);
+  assert.equal(plain.neighbour_wait_ms, null);
   assert.deepEqual(sidecar.mesh, {
     proxy: 'sidecar',
     processes: 4,
@@ -430,6 +437,7 @@ test('compare: the three chains side by side, each mesh against plain', () => {
   assert.match(text, /added over plain, p50\s+—\s+\+1\.50 ms\s+\+0\.75 ms/);
   assert.match(text, /the mesh's processes\s+—\s+4 sidecars\s+1 node proxy/);
   assert.match(text, /their CPU per 1,000 requests\s+—\s+800\.00 ms\s+120\.00 ms/);
+  assert.match(text, /neighbours' wait, not in the sum\s+—\s+0\.10 ms\s+0\.05 ms/);
   assert.match(text, /their RSS\s+—\s+60\.00 MB\s+11\.00 MB/);
   assert.match(text, /\n {2}ratings\s+sidecar\s+0\.10 \/ —\s+ambient\s+0\.10 \/ —/);
   assert.match(text, /How this was measured/);
