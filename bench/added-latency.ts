@@ -594,8 +594,12 @@ export async function measureAddedLatency(
       };
       const lead = rowLeadMs(tollgate.intervalMs);
       const perRound: Awaited<ReturnType<typeof figures>>[] = [];
-      for (const run of m.bRuns) perRound.push(await figures(run.start - lead, run.end + 1));
-      const span = [m.bRuns[0]!.start - lead, m.bRuns[m.bRuns.length - 1]!.end + 1] as const;
+      for (const run of m.bRuns)
+        perRound.push(await figures(run.start - lead, run.end + ROW_TAIL_MS));
+      const span = [
+        m.bRuns[0]!.start - lead,
+        m.bRuns[m.bRuns.length - 1]!.end + ROW_TAIL_MS,
+      ] as const;
       const whole = await figures(...span);
       // Two sidecars on the path: whether the collector marked the connection between them
       // multiplexed, as it must for HTTP/2 (and must not for TLS, one request at a time).
@@ -640,6 +644,14 @@ export async function measureAddedLatency(
 function rowLeadMs(intervalMs: number): number {
   return 1000 + intervalMs;
 }
+
+/**
+ * How long after a run its last hops' row can start: a row is keyed by its interval's
+ * start, the end of the runner's drain before it, and hops between that drain's swaps
+ * and its end count in the row after it. A B run's rows are read this long past its end
+ * (A runs cross no sidecar, and B runs are kept further apart than this and the lead).
+ */
+const ROW_TAIL_MS = 250;
 
 async function prepare(
   lab: Lab,
@@ -824,7 +836,7 @@ async function runRounds(
 ): Promise<Measured> {
   // Between a B run and whatever else went through the sidecar before it: more than the
   // lead of its rows, so that each B run's rows hold only its own hops.
-  const gapMs = rowLeadMs(intervalMs) + 250;
+  const gapMs = rowLeadMs(intervalMs) + ROW_TAIL_MS + 250;
   if (options.conditionWarmupS > 0) {
     setPath(lab, name, false);
     await prepared.run(

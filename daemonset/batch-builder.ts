@@ -20,7 +20,7 @@ import type {
   Init,
   PodRef,
 } from '../proto/gen/tollgate/v1.js';
-import { bucketValue, type Layout, type SparseHistogram } from '../proto/histogram.js';
+import type { Layout, SparseHistogram } from '../proto/histogram.js';
 import {
   addHopCounters,
   HOP_HISTOGRAM_SUMS,
@@ -194,12 +194,13 @@ export interface BuiltInterval {
   /** Sampled connections without one of their ports: left out (the join has the others). */
   tuplesWithoutPort: number;
   /**
-   * Histogram buckets and tuples of edges with no record this interval, for the next.
-   * The runner swaps the edge map a moment before the others, so an event in between
-   * counts in the next interval's edge while its bucket or tuple lands in this one.
+   * Histogram buckets and tuples of edges with no record this interval, and hop buckets
+   * of listeners with no hop record, for the next. The runner turns the edges' interval
+   * and swaps the hop counts a moment before the others, so an event in between counts
+   * in the next interval while its bucket or tuple lands in this one.
    */
   strays: EdgeKeyed[];
-  /** Strays still without their edge after being carried once: dropped. */
+  /** Strays still without their edge or listener's counts after being carried once: dropped. */
   straysDropped: number;
 }
 
@@ -213,13 +214,14 @@ export function buildInterval(
   const edgeIds = new Set(records.edges.map((e) => keyString(e.key)));
   const strays: EdgeKeyed[] = [];
   let straysDropped = 0;
-  /** Whether an edge-keyed record belongs to an edge of this interval; keeps the strays. */
-  const belongs = (r: EdgeKeyed): boolean => {
-    if (edgeIds.has(keyString(r.key))) return true;
+  /** Keeps a record for the next interval, or drops it if it was carried once already. */
+  const stray = (r: EdgeKeyed): false => {
     if (records.carried.has(r)) straysDropped++;
     else strays.push(r);
     return false;
   };
+  /** Whether an edge-keyed record belongs to an edge of this interval; keeps the strays. */
+  const belongs = (r: EdgeKeyed): boolean => edgeIds.has(keyString(r.key)) || stray(r);
   const hists = new Map<string, HistogramDraft>();
   for (const h of records.hists) {
     if (isHop(h) || !belongs(h)) continue;
@@ -287,7 +289,15 @@ export function buildInterval(
     });
   }
 
-  const hopReports = buildHops(records, processRef, directions, socketPod);
+  // A hop's buckets and counts are swapped apart like an edge's: a hop event between
+  // the runner's swaps has its counts in the next interval and its buckets in this one.
+  // Buckets of a listener without counts here wait for them there; counted once, never
+  // taken for requests of their own.
+  const counted = new Set(records.hops.map((r) => listenerId(r.key)));
+  const hopHists = records.hists.filter(
+    (h) => isHop(h) && (counted.has(listenerId(h.key)) || stray(h)),
+  );
+  const hopReports = buildHops(records.hops, hopHists, processRef, directions, socketPod);
   return {
     edges,
     hops: hopReports.hops,
@@ -312,14 +322,7 @@ const countOf = (d: HistogramDraft | undefined) => {
   return n;
 };
 
-/** A histogram's sum from its bucket midpoints: only where the kernel kept no exact sum. */
-const midpointSum = (d: HistogramDraft | undefined) => {
-  let s = 0;
-  for (const [index, count] of d?.buckets ?? []) s += count * bucketValue(d!.layout, index);
-  return Math.round(s);
-};
-
-/** One proxy listener's interval: its hop histograms and, from the runner, its counts. */
+/** One proxy listener's interval: its hop histograms and its counts. */
 interface ListenerDraft {
   key: EdgeKey;
   request?: HistogramDraft;
@@ -335,7 +338,7 @@ interface ReportDraft {
   request?: HistogramDraft;
   response?: HistogramDraft;
   added?: HistogramDraft;
-  /** Each histogram's exact sum (or, without kernel counts, its estimate). */
+  /** Each histogram's exact sum, the kernel's. */
   sumNs: Record<HopHistogram, number>;
   counters: Record<HopReportCounterName, number>;
 }
@@ -364,15 +367,23 @@ export const MESH_MANAGEMENT_PORTS: ReadonlySet<number> = new Set([
   15000, 15004, 15020, 15021, 15090, 4191,
 ]);
 
+/** A proxy listener's identity: what its hop buckets and hop records are keyed by. */
+const listenerId = (key: EdgeKey) => `${key.tgid}:${key.netnsInode}:${key.servicePort}`;
+
+/**
+ * Hop reports from the listeners with counts this interval (hopRecords), each with its
+ * buckets (hopHists, every one of a listener among them).
+ */
 function buildHops(
-  records: IntervalRecords,
+  hopRecords: readonly HopRecord[],
+  hopHists: readonly HistRecord[],
   processRef: (tgid: number) => { pid: number; startTimeTicks: number } | undefined,
   directions: DirectionLearner,
   socketPod: SocketPod,
 ): { hops: Init<HopReport>[]; withoutDirection: number; management: number } {
   const listeners = new Map<string, ListenerDraft>();
   const listener = (key: EdgeKey) => {
-    const id = `${key.tgid}:${key.netnsInode}:${key.servicePort}`;
+    const id = listenerId(key);
     let l = listeners.get(id);
     if (!l) {
       l = { key };
@@ -380,22 +391,20 @@ function buildHops(
     }
     return l;
   };
-  for (const h of records.hists) {
-    if (!isHop(h)) continue;
+  for (const h of hopHists) {
     const l = listener(h.key);
     if (h.metric === 'hop_request') l.request = drafted(l.request, h);
     else if (h.metric === 'hop_response') l.response = drafted(l.response, h);
     else l.added = drafted(l.added, h);
   }
-  for (const r of records.hops) {
+  for (const r of hopRecords) {
     const l = listener(r.key);
     l.stats ??= Object.fromEntries(HOP_COUNTERS.map((c) => [c, 0])) as Record<HopCounter, number>;
     for (const c of HOP_COUNTERS) l.stats[c] += r[c];
   }
-  // The runner that sends hop records times every hop from the bytes' arrival; a listener
-  // whose record fell into the neighbouring interval was timed the same way.
-  const method: HopMethod =
-    records.hops.length > 0 ? 'HOP_METHOD_ARRIVAL_TO_FORWARD' : 'HOP_METHOD_READ_TO_WRITE';
+  // The runner, the one source of hops (the bpftrace fallback has none), times every hop
+  // from the bytes' arrival.
+  const method: HopMethod = 'HOP_METHOD_ARRIVAL_TO_FORWARD';
 
   const reports = new Map<string, ReportDraft>();
   let withoutDirection = 0;
@@ -430,19 +439,10 @@ function buildHops(
     report.request = mergeDraft(report.request, l.request);
     report.response = mergeDraft(report.response, l.response);
     report.added = mergeDraft(report.added, l.added);
-    const s = l.stats;
-    if (s) {
-      // The kernel's exact sums and counts, into HopReport's as proto/hop-metrics.ts says.
-      for (const h of HOP_HISTOGRAMS) report.sumNs[h] += s[HOP_HISTOGRAM_SUMS[h]];
-      addHopCounters(report.counters, s);
-    } else {
-      // No kernel counts: every request hop timed stands for a request, and the sums are
-      // estimated from the bucket midpoints (within the ~3% bucket error).
-      report.sumNs.request_hop += midpointSum(l.request);
-      report.sumNs.response_hop += midpointSum(l.response);
-      report.sumNs.added += midpointSum(l.added);
-      report.counters.requests += countOf(l.request);
-    }
+    // The kernel's exact sums and counts, into HopReport's as proto/hop-metrics.ts says.
+    const s = l.stats!;
+    for (const h of HOP_HISTOGRAMS) report.sumNs[h] += s[HOP_HISTOGRAM_SUMS[h]];
+    addHopCounters(report.counters, s);
   }
   return {
     hops: [...reports.values()].map((r) => ({

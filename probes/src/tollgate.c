@@ -456,11 +456,16 @@ static void drain_all(struct tollgate_bpf *skel, const struct edge_slots *edges,
 	 * count in the next interval, its histogram bucket or tuple in this one) can only
 	 * happen in the few microseconds the swaps take, not while a map drains. The agent
 	 * carries such strays into the next interval. Each swap waits for the programs that
-	 * might still hold what it replaced, and so for those that saw the old interval. */
+	 * might still hold what it replaced, and so for those that saw the old interval.
+	 * Hop counts go before the histograms, as the edges' interval does: a hop event
+	 * split by the swaps then has its counts in the next interval and its buckets in
+	 * this one, which the agent carries forward to them. (The other way round, a split
+	 * hop's buckets came in the interval after its counts, where the agent took them for
+	 * requests with no counts of their own and counted them twice.) */
 	__atomic_store_n(&skel->bss->interval_seq, skel->bss->interval_seq + 1, __ATOMIC_RELEASE);
+	retired_hops = swap(hops);
 	retired_hists = swap(hists);
 	retired_tuples = swap(tuples);
-	retired_hops = swap(hops);
 
 	interval.edges = drain_edges(skel, edges, retired_half);
 	interval.hists = drain_retired(retired_hists, hists);

@@ -121,6 +121,13 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
     // such as managing the HTTP/2 connection between them): requests they could not pair,
     // so no more than the span's unpaired ones. CI once saw 2 such of 14 unpaired.
     const inRuns = sidecars.reduce((n, s) => n + s.requests, 0);
+    // Each sidecar on the path pairs each request it carried at most once: what the span
+    // holds beyond the requests sent can only be unpaired. (A hop split by the runner's
+    // swaps was once counted again from its buckets: 2,241 paired of 2,238 sent.)
+    assert.ok(
+      c.requests - c.unpaired <= c.sidecars.length * ROUNDS * perRun,
+      `no request paired twice; ${counts}`,
+    );
     assert.ok(
       c.requests >= inRuns && c.requests - inRuns <= c.unpaired,
       `each B run's rows are its own: together the whole condition's, but for unpaired ones between runs; ${counts}`,

@@ -2,7 +2,9 @@
 // moment before the histogram and tuple maps, so an event in between leaves its count in
 // the next interval and its bucket or tuple in this one: the builder carries such strays
 // into the next interval (once), where their edge is. Hop reports come from the proxy's
-// hop histograms and hop records per listener, one report per sidecar and direction.
+// hop histograms and hop records per listener, one report per sidecar and direction; the
+// runner swaps the hop records before the histograms too, and hop buckets without their
+// listener's record are carried the same way.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildInterval, DirectionLearner, IntervalRecords } from '../../daemonset/batch-builder.js';
@@ -279,6 +281,7 @@ test('hops of an unknown listener or direction are counted, not reported', () =>
       hopRecord(9999, { exchanges: 3, unmatchedForwards: 1 }),
       // A process the agent could not name.
       hopBucket(15006, 'hop_request', 100_000, 2, 8),
+      hopRecord(15006, { exchanges: 2 }, 8),
     ),
     sidecarRef,
     new DirectionLearner(),
@@ -316,23 +319,56 @@ test("hops through the mesh's health and metrics listeners are left out of the s
   assert.equal(built.hopsWithoutDirection, 0);
 });
 
-test('without hop records (a source that times read -> write) the method says so, sums estimated', () => {
-  const built = buildInterval(
+test("a hop split by the runner's swaps is counted once, in the interval of its counts", () => {
+  // The runner swaps the hop counts before the histograms: an exchange that completes in
+  // between has its counts in the next interval and its buckets in this one. Here, the
+  // last of 10 exchanges: 9 in this interval's counts, its buckets 10 here.
+  const directions = new DirectionLearner();
+  const first = buildInterval(
     interval(
-      hopBucket(15001, 'hop_request', 100_000, 10),
-      hopBucket(15001, 'hop_response', 200_000, 10),
+      hopBucket(15006, 'hop_added', 250_000, 10),
+      hopRecord(15006, { exchanges: 9, addedNsSum: 9 * 250_000 }),
+      // The last exchange of a run on 15001: its buckets, its counts to come.
+      hopBucket(15001, 'hop_request', 100_000, 1),
+      hopBucket(15001, 'hop_added', 300_000, 1),
     ),
     sidecarRef,
-    new DirectionLearner(),
+    directions,
   );
-  const [hop] = built.hops;
-  assert.equal(hop?.method, 'HOP_METHOD_READ_TO_WRITE');
-  assert.equal(hop?.requests, 10, 'every request hop timed stands for a request');
-  assert.equal(hop?.unpaired, 0);
-  assert.equal(hop?.added, undefined, 'no joint figure');
-  // Estimated from the bucket midpoints: within the layout's 1/32 of the 1 ms and 2 ms truth.
-  assert.ok(Math.abs((hop?.requestHop?.sumNs ?? 0) - 1_000_000) <= 1_000_000 / 32);
-  assert.ok(Math.abs((hop?.responseHop?.sumNs ?? 0) - 2_000_000) <= 2_000_000 / 32);
+  assert.deepEqual(
+    first.hops.map((h) => [h.direction, h.requests, h.added?.counts]),
+    [['DIRECTION_INBOUND', 9, [10]]],
+    'a listener without counts makes no report: its buckets are not taken for requests',
+  );
+  assert.equal(first.strays.length, 2, "15001's buckets wait for their counts");
+
+  const next = new IntervalRecords();
+  next.carry(first.strays);
+  next.add(hopRecord(15006, { exchanges: 1, addedNsSum: 250_000 }));
+  next.add(hopRecord(15001, { exchanges: 1, requestNsSum: 100_000, addedNsSum: 300_000 }));
+  const second = buildInterval(next, sidecarRef, directions);
+  const by = new Map(second.hops.map((h) => [h.direction, h]));
+  // Over both intervals, 15006's 10 exchanges and 10 buckets: each counted once.
+  assert.equal(by.get('DIRECTION_INBOUND')?.requests, 1);
+  assert.equal(by.get('DIRECTION_INBOUND')?.added, undefined);
+  const outbound = by.get('DIRECTION_OUTBOUND');
+  assert.equal(outbound?.requests, 1);
+  assert.deepEqual(outbound?.added?.counts, [1], 'the carried buckets, with their counts');
+  assert.equal(outbound?.added?.sumNs, 300_000);
+  assert.equal(outbound?.requestHop?.sumNs, 100_000);
+  assert.equal(outbound?.method, 'HOP_METHOD_ARRIVAL_TO_FORWARD');
+  assert.deepEqual(second.strays, []);
+  assert.equal(second.straysDropped, 0);
+
+  // Buckets whose counts never come (their proxy gone): carried once, then dropped.
+  const third = new IntervalRecords();
+  third.carry(
+    buildInterval(interval(hopBucket(15001, 'hop_added', 300_000, 1)), sidecarRef, directions)
+      .strays,
+  );
+  const last = buildInterval(third, sidecarRef, directions);
+  assert.deepEqual(last.hops, []);
+  assert.equal(last.straysDropped, 1);
 });
 
 test('learned directions are forgotten after their ttl and bounded in number, and inbound wins', () => {

@@ -359,8 +359,7 @@ test('compare: the three chains side by side, each mesh against plain', () => {
         profile: podCost(`${prefix}${n}`, builtAs === 'plain' ? 'none' : builtAs, {
           // Neighbours wait 0.02 ms a request behind a sidecar, 0.01 behind the node proxy.
           inbound: builtAs === 'plain' ? null : direction(1000, 0.1, 0.2, wait),
-          outbound:
-            builtAs === 'plain' || n === 'ratings' ? null : direction(1000, 0.1, 0.2, wait),
+          outbound: builtAs === 'plain' || n === 'ratings' ? null : direction(1000, 0.1, 0.2, wait),
         }),
       };
     });
