@@ -262,8 +262,9 @@ function directionCost(
     requests,
     unpaired: sum('unpaired'),
     exchanges: added.exchanges,
-    // At most 1: the runner swaps the histogram map a moment before the hop counts, so
-    // at a range's edges an exchange can be in the counts and not yet in `added`.
+    // At most 1. An agent carries a hop's buckets into the batch of its counts, but one
+    // before that fix sent the buckets of a hop split by the runner's swaps a batch after
+    // its counts, so at a range's edges an exchange can be in `added` and not the counts.
     coverage: requests > 0 ? round(Math.min(1, added.exchanges / requests)) : null,
     method: added.method,
     unmatchedForwards: sum('unmatched_forwards'),
