@@ -610,7 +610,7 @@ export async function measureAddedLatency(
           path[0]!.netns,
           path[1]!.netns,
         );
-      const spanView = await tollgate.view(m.span.start - lead, m.span.end + 1);
+      const spanView = await tollgate.view(m.span.start - lead, m.span.end + ROW_TAIL_MS);
       const clientSocket = m.loadPids.map((run) => ({
         a: clientSocketMeanMs(spanView, run.a),
         b: clientSocketMeanMs(spanView, run.b),
@@ -639,7 +639,8 @@ export async function measureAddedLatency(
 /**
  * How long before a hop its row in the store can start: rows are whole seconds, keyed by
  * the start of the agent interval that carried the hop. A B run's rows are read from this
- * long before it starts up to its end, and B runs are kept further apart than this.
+ * long before it starts up to ROW_TAIL_MS after its end, and B runs are kept further
+ * apart than the two.
  */
 function rowLeadMs(intervalMs: number): number {
   return 1000 + intervalMs;
@@ -647,9 +648,10 @@ function rowLeadMs(intervalMs: number): number {
 
 /**
  * How long after a run its last hops' row can start: a row is keyed by its interval's
- * start, the end of the runner's drain before it, and hops between that drain's swaps
- * and its end count in the row after it. A B run's rows are read this long past its end
- * (A runs cross no sidecar, and B runs are kept further apart than this and the lead).
+ * start, which the runner stamps once its swaps are done, and hops during the swaps (a
+ * few grace periods, milliseconds) count in the row after it. A B run's rows are read
+ * this long past its end (A runs cross no sidecar, and B runs are kept further apart
+ * than this and the lead).
  */
 const ROW_TAIL_MS = 250;
 
@@ -834,8 +836,9 @@ async function runRounds(
   options: AddedLatencyOptions,
   intervalMs: number,
 ): Promise<Measured> {
-  // Between a B run and whatever else went through the sidecar before it: more than the
-  // lead of its rows, so that each B run's rows hold only its own hops.
+  // Between a B run and whatever else went through the sidecar before it (the B run
+  // before, whose rows are read ROW_TAIL_MS past its end): more than the lead of its
+  // rows and that tail, so that each B run's rows hold only its own hops.
   const gapMs = rowLeadMs(intervalMs) + ROW_TAIL_MS + 250;
   if (options.conditionWarmupS > 0) {
     setPath(lab, name, false);

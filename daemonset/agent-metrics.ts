@@ -135,7 +135,7 @@ export function agentRegistry(status: () => AgentStatus): { registry: Registry; 
   );
   counter(
     'tollgate_agent_strays_dropped_total',
-    'Histogram buckets and connection tuples whose edge had no record in two intervals',
+    "Histogram buckets and connection tuples whose edge (a hop bucket: its listener's counts) had no record in two intervals",
     (s) => s.lost.straysDropped,
   );
   gauge(

@@ -60,13 +60,12 @@ export class IntervalRecords {
 
   /**
    * The processes this interval reports: those of its edges and hops. A bucket or tuple
-   * without its edge is a stray, carried to the next interval: its process is named
-   * there (a process born between the runner's swaps may be told of after this one).
+   * without its edge (a hop bucket without its listener's counts) is a stray, carried to
+   * the next interval: its process is named there (a process born between the runner's
+   * swaps may be told of after this one).
    */
   get tgids(): Set<number> {
-    return new Set(
-      [...this.edges, ...this.hops, ...this.hists.filter(isHop)].map((r) => r.key.tgid),
-    );
+    return new Set([...this.edges, ...this.hops].map((r) => r.key.tgid));
   }
 }
 

@@ -262,9 +262,10 @@ function directionCost(
     requests,
     unpaired: sum('unpaired'),
     exchanges: added.exchanges,
-    // At most 1. An agent carries a hop's buckets into the batch of its counts, but one
-    // before that fix sent the buckets of a hop split by the runner's swaps a batch after
-    // its counts, so at a range's edges an exchange can be in `added` and not the counts.
+    // At most 1: an exchange the runner's swaps split has its counts in the next interval
+    // and its buckets in this one (the agent carries them over only when their listener
+    // has no counts here), so at a range's end `added` can hold an exchange that the
+    // counts do not.
     coverage: requests > 0 ? round(Math.min(1, added.exchanges / requests)) : null,
     method: added.method,
     unmatchedForwards: sum('unmatched_forwards'),

@@ -216,9 +216,11 @@ static __always_inline void record_request_hop(struct sock_state *down, __u64 de
 
 	/* 0 means "none" on the downstream socket: a zero delay is stored as 1 ns. */
 	down->request_hop_ns = delay ? delay : 1;
-	record_latency(&hop, TG_METRIC_HOP_REQUEST, delay);
+	/* No buckets without counts (the map full, counted): the agent takes a listener's
+	 * buckets without counts for a hop the runner's swaps split. */
 	if (!(stats = hop_stats_of(&hop)))
 		return;
+	record_latency(&hop, TG_METRIC_HOP_REQUEST, delay);
 	__sync_fetch_and_add(&stats->request_ns_sum, delay);
 	if (handed_off)
 		__sync_fetch_and_add(&stats->handoffs, 1);

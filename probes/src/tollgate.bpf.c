@@ -774,9 +774,10 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			return;
 		}
 		delay = now - arrived;
-		record_latency(&hop, TG_METRIC_HOP_RESPONSE, delay);
+		/* No buckets without counts, as in record_request_hop. */
 		if (!stats)
 			return;
+		record_latency(&hop, TG_METRIC_HOP_RESPONSE, delay);
 		__sync_fetch_and_add(&stats->response_ns_sum, delay);
 		if (!total) {
 			__sync_fetch_and_add(&stats->unpaired, 1);

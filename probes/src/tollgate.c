@@ -454,8 +454,8 @@ static void drain_all(struct tollgate_bpf *skel, const struct edge_slots *edges,
 	 * half a program chooses by it was zeroed before. Then the three other aggregates
 	 * are swapped before any is drained: an event that lands between two swaps (its
 	 * count in the next interval, its histogram bucket or tuple in this one) can only
-	 * happen in the few microseconds the swaps take, not while a map drains. The agent
-	 * carries such strays into the next interval. Each swap waits for the programs that
+	 * happen while the swaps wait for the kernel's grace periods (milliseconds), not
+	 * while a map drains. The agent carries such strays into the next interval. Each swap waits for the programs that
 	 * might still hold what it replaced, and so for those that saw the old interval.
 	 * Hop counts go before the histograms, as the edges' interval does: a hop event
 	 * split by the swaps then has its counts in the next interval and its buckets in
@@ -466,6 +466,10 @@ static void drain_all(struct tollgate_bpf *skel, const struct edge_slots *edges,
 	retired_hops = swap(hops);
 	retired_hists = swap(hists);
 	retired_tuples = swap(tuples);
+	/* The interval ends here, where events stopped counting in it: the next one's start,
+	 * which its rows are keyed by, is not later than its first events by a drain. */
+	interval.monotonic_ns = clock_ns(CLOCK_MONOTONIC);
+	interval.realtime_ns = clock_ns(CLOCK_REALTIME);
 
 	interval.edges = drain_edges(skel, edges, retired_half);
 	interval.hists = drain_retired(retired_hists, hists);
@@ -473,8 +477,6 @@ static void drain_all(struct tollgate_bpf *skel, const struct edge_slots *edges,
 	interval.hops = drain_retired(retired_hops, hops);
 	bpf_map_lookup_elem(bpf_map__fd(skel->maps.lost), &zero, &interval.lost);
 	interval.filter_generation = skel->bss->filter_generation;
-	interval.monotonic_ns = clock_ns(CLOCK_MONOTONIC);
-	interval.realtime_ns = clock_ns(CLOCK_REALTIME);
 	emit(TG_RECORD_INTERVAL, &interval, sizeof(interval));
 	fflush(stdout);
 }

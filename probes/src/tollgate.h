@@ -187,7 +187,7 @@ struct tg_process_record {
 };
 
 struct tg_interval_record {
-	__u64 monotonic_ns; /* CLOCK_MONOTONIC at the end of the drain */
+	__u64 monotonic_ns; /* CLOCK_MONOTONIC as the interval ended: after the swaps, before the drain */
 	__u64 realtime_ns;  /* CLOCK_REALTIME at the same moment */
 	struct tg_lost lost;
 	__u32 edges;

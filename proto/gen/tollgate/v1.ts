@@ -1919,8 +1919,8 @@ export type HopMethod =
    */
   | 'HOP_METHOD_UNSPECIFIED'
   /**
-   * The proxy's read on one socket -> its write on the other (the bpftrace fallback and
-   * agents before record format 5). Leaves out the time the bytes wait in the socket
+   * The proxy's read on one socket -> its write on the other (agents before record
+   * format 5; the bpftrace fallback reports no hops). Leaves out the time the bytes wait in the socket
    * before the proxy reads them (wake-up, run queue, queueing behind other work), which
    * under load is most of what the sidecar costs; request and response hops are not
    * joined per exchange.
@@ -1939,8 +1939,8 @@ export type HopMethod =
 /**
  * What one sidecar adds in one direction over an interval, from all its listeners of
  * that direction. Every sum_ns is the kernel's exact sum where the kernel kept one
- * (ARRIVAL_TO_FORWARD); otherwise (READ_TO_WRITE, UNSPECIFIED) the agent estimated it
- * from the bucket midpoints, within the layout's bucket error.
+ * (ARRIVAL_TO_FORWARD); from older agents (READ_TO_WRITE, UNSPECIFIED) it is their
+ * estimate from the bucket midpoints, within the layout's bucket error.
  */
 export interface HopReport {
   process?: ProcessRef;
