@@ -455,9 +455,9 @@ static void drain_all(struct tollgate_bpf *skel, const struct edge_slots *edges,
 	 * are swapped before any is drained: an event that lands between two swaps (its
 	 * count in the next interval, its histogram bucket or tuple in this one) can only
 	 * happen while the swaps wait for the kernel's grace periods (milliseconds), not
-	 * while a map drains. The agent carries such strays into the next interval. Each swap waits for the programs that
-	 * might still hold what it replaced, and so for those that saw the old interval.
-	 * Hop counts go before the histograms, as the edges' interval does: a hop event
+	 * while a map drains. The agent carries such strays into the next interval. Each
+	 * swap waits for the programs that might still hold what it replaced, and so for
+	 * those that saw the old interval. Hop counts go before the histograms, as the edges' interval does: a hop event
 	 * split by the swaps then has its counts in the next interval and its buckets in
 	 * this one, which the agent carries forward to them. (The other way round, a split
 	 * hop's buckets came in the interval after its counts, where the agent took them for
