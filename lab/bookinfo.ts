@@ -1,7 +1,7 @@
 // The demo's mesh: a three-service call chain (frontend -> catalog -> ratings, catalog
 // with two replicas) meshed with haproxy sidecars or enrolled in the lab's ambient mesh,
 // and an identical chain without either, so one run compares mesh on and mesh off under
-// the same load at the same time; for --mode compare, the three side by side. Pure.
+// the same load, the two taking turns; for --mode compare, the three side by side. Pure.
 import type { PodSpec } from './lab.js';
 
 export const LOADGEN_POD = 'loadgen';

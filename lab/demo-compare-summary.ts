@@ -1,6 +1,6 @@
 // What `tollgate demo --mode compare` reports: the same chain built three ways (plain,
-// with sidecars, enrolled in the ambient mesh) in one lab, loaded at the same rate at the
-// same time, side by side; and the text it prints. Pure. The end-to-end figures are the
+// with sidecars, enrolled in the ambient mesh) in one lab, loaded at the same rate in
+// turns, side by side; and the text it prints. Pure. The end-to-end figures are the
 // load generator's own; Tollgate's are its added latency along the path; the mesh's
 // processes' CPU and memory are from /proc.
 import type { LoadResult } from '../daemonset/load/load.js';
@@ -10,6 +10,7 @@ import {
   addedEndToEnd,
   agentSummary,
   closingRows,
+  type EndToEndAdded,
   fmt,
   loadMeanMs,
   type MeanAndP50,
@@ -33,7 +34,7 @@ export interface ComparedChain {
   /** The load generator's own timings of this chain. */
   end_to_end_ms: Quantiles & { mean: number | null; ok: number; failed: number };
   /** What the load generator sees this chain add over the plain one; null for plain. */
-  added_over_plain_ms: MeanAndP50 | null;
+  added_over_plain_ms: EndToEndAdded | null;
   /** Tollgate's added latency of the mesh's proxy at each crossing, summed; null for plain. */
   tollgate_sum_ms: MeanAndP50 | null;
   /** added_over_plain_ms minus tollgate_sum_ms; null for plain. */
@@ -93,8 +94,8 @@ export interface CompareInput {
 
 export const COMPARE_NOTE =
   'How this was measured: the three chains are the same apps, each in four pods of its ' +
-  'own in one lab, loaded at the same rate at the same time from one load generator pod, ' +
-  'so they share the machine alike; both meshes speak mutual TLS between pods (the ' +
+  'own in one lab, loaded at the same rate from one load generator pod, taking turns of ' +
+  'about 1.5 s, interleaved, so that none slows another and they share the machine alike; both meshes speak mutual TLS between pods (the ' +
   "sidecars too, here). End to end: the load generator's own timings, and " +
   "each meshed chain's p50 and mean minus the plain chain's. Tollgate's sum: its added " +
   "latency of the mesh's proxy at each crossing, measured in the kernel per request, " +
@@ -179,7 +180,7 @@ export function renderCompare(s: CompareSummary): string {
     return `  ${name.padEnd(14)}${cell('sidecar').padEnd(30)}${cell('ambient')}`;
   };
   return [
-    `Tollgate demo (compare), lab ${s.lab}: the same chain three ways, ${s.rate} req/s for ${s.duration_s} s into each, all three at the same time (open loop)`,
+    `Tollgate demo (compare), lab ${s.lab}: the same chain three ways, ${s.rate} req/s for ${s.duration_s} s into each, taking turns (open loop)`,
     '',
     `  ${''.padEnd(40)}${ORDER.map((m) => m.padStart(14)).join('')}`,
     row('requests ok / failed', (c) => `${c.end_to_end_ms.ok} / ${c.end_to_end_ms.failed}`),
@@ -187,6 +188,9 @@ export function renderCompare(s: CompareSummary): string {
     row('end to end mean (load generator)', (c) => fmt(c.end_to_end_ms.mean, ' ms')),
     row('added over plain, p50', (c) => signed(c.added_over_plain_ms?.p50)),
     row('added over plain, mean', (c) => signed(c.added_over_plain_ms?.mean)),
+    row('  its margin (2 standard errors)', (c) =>
+      c.added_over_plain_ms ? `± ${fmt(c.added_over_plain_ms.mean_margin, ' ms')}` : '—',
+    ),
     row(`Tollgate's added latency summed, p50`, (c) =>
       c.tollgate_sum_ms ? fmt(c.tollgate_sum_ms.p50, ' ms') : '—',
     ),

@@ -73,6 +73,17 @@ export interface MeanAndP50 {
   mean: number | null;
 }
 
+/** What the load generator sees one chain add over another. */
+export interface EndToEndAdded extends MeanAndP50 {
+  /**
+   * The mean's margin: two standard errors of the difference of the two means (about 95%),
+   * from the spread of each chain's own requests. What moves a whole run (a busier
+   * moment of the machine) is not in it; the chains' turns, interleaved, are there to
+   * share that alike. null without two requests each.
+   */
+  mean_margin: number | null;
+}
+
 /**
  * The check of the headline figure against the demo's own A/B: the proxies' added
  * latency summed along a request's path (replicas weighted by their requests), against
@@ -82,7 +93,7 @@ export interface MeanAndP50 {
  */
 interface ChainCheckOf {
   crossings: number;
-  end_to_end_added_ms: MeanAndP50;
+  end_to_end_added_ms: EndToEndAdded;
   /** End to end minus the proxies' sum: what the per-crossing figures do not explain. */
   unexplained_ms: MeanAndP50;
   /**
@@ -304,11 +315,18 @@ export function loadMeanMs(r: LoadResult): number | null {
 const minus = (a: number | null, b: number | null) =>
   a === null || b === null ? null : round(a - b);
 
-/** What the load generator sees one chain add over another: p50 and mean. */
-export function addedEndToEnd(meshed: LoadResult, unmeshed: LoadResult): MeanAndP50 {
+/** What the load generator sees one chain add over another: p50 and mean, its margin. */
+export function addedEndToEnd(meshed: LoadResult, unmeshed: LoadResult): EndToEndAdded {
+  const m = issued(meshed);
+  const u = issued(unmeshed);
+  const variance = (r: LoadResult) =>
+    r.stddevMs == null || r.ok < 2 ? null : r.stddevMs ** 2 / r.ok;
+  const vm = variance(m);
+  const vu = variance(u);
   return {
-    p50: minus(issued(meshed).p50Ms, issued(unmeshed).p50Ms),
+    p50: minus(m.p50Ms, u.p50Ms),
     mean: minus(loadMeanMs(meshed), loadMeanMs(unmeshed)),
+    mean_margin: vm === null || vu === null ? null : round(2 * Math.sqrt(vm + vu)),
   };
 }
 
@@ -438,13 +456,15 @@ const SIDECAR_NOTE =
   'Added latency per sidecar and direction is measured in the kernel, per request: ' +
   'from the arrival of its bytes at the sidecar to their forward, both ways ' +
   '(p50/p90/p99); end to end, the same chain runs with and without sidecars under the ' +
-  'same load at the same time. CPU and RSS are from /proc.';
+  'same load, the two taking turns of about 1.5 s, interleaved; the margin is two ' +
+  "standard errors of the means' difference. CPU and RSS are from /proc.";
 
 const AMBIENT_NOTE =
   "Added latency per pod and direction is the node proxy's, measured in the kernel per " +
   "request at its sockets in that pod's namespace: from the arrival of the bytes to " +
   'their forward, both ways (p50/p90/p99); end to end, the same chain runs enrolled in ' +
-  'the ambient mesh and without a mesh under the same load at the same time. The node ' +
+  'the ambient mesh and without a mesh under the same load, the two taking turns of about ' +
+  '1.5 s, interleaved. The node ' +
   "proxy's CPU and RSS are from /proc, counted once for the chain; each pod's part of " +
   "them is Tollgate's, at the pod's share of the node proxy: its threads' on-CPU time " +
   "while serving the pod's sockets, where the kernel timed it, else its bytes. Apps' CPU and RSS " +
@@ -500,8 +520,9 @@ function addedText(a: AddedLatency | null | undefined): string {
   return `${fmt(a.p50)} / ${fmt(a.p99, ' ms')}`;
 }
 
-function chainRow(label: string, v: MeanAndP50): string {
-  return `  ${label.padEnd(46)}${fmt(v.p50, ' ms').padStart(11)}${fmt(v.mean, ' ms').padStart(11)}`;
+function chainRow(label: string, v: MeanAndP50, margin?: number | null): string {
+  const row = `  ${label.padEnd(46)}${fmt(v.p50, ' ms').padStart(11)}${fmt(v.mean, ' ms').padStart(11)}`;
+  return margin === undefined ? row : `${row} ± ${fmt(margin)}`;
 }
 
 const percent = (share: number | null | undefined) =>
@@ -531,7 +552,7 @@ export function renderText(s: DemoSummary): string {
   const crossings = ambient ? 'node proxy crossings' : 'sidecar crossings';
   const sum = s.mode === 'ambient' ? s.chain.node_proxy_sum_ms : s.chain.sidecar_sum_ms;
   return [
-    `Tollgate demo${ambient ? ' (ambient)' : ''}, lab ${s.lab}: ${s.rate} req/s for ${s.duration_s} s into each chain (open loop)`,
+    `Tollgate demo${ambient ? ' (ambient)' : ''}, lab ${s.lab}: ${s.rate} req/s for ${s.duration_s} s into each chain, taking turns (open loop)`,
     '',
     `  End-to-end latency           ${'p50'.padStart(8)}${'p90'.padStart(11)}${'p99'.padStart(11)}`,
     row(`mesh on  (${e.meshed.ok} ok, ${e.meshed.failed} failed)`, e.meshed),
@@ -544,7 +565,11 @@ export function renderText(s: DemoSummary): string {
       ambient ? "node proxy's added latency, summed" : "sidecars' added latency, summed",
       sum,
     ),
-    chainRow('end to end, mesh on - off', s.chain.end_to_end_added_ms),
+    chainRow(
+      'end to end, mesh on - off',
+      s.chain.end_to_end_added_ms,
+      s.chain.end_to_end_added_ms.mean_margin,
+    ),
     chainRow('unexplained remainder', s.chain.unexplained_ms),
     `  ${"neighbours' run-queue wait, not in the sum".padEnd(46)}${''.padStart(11)}${fmt(s.chain.neighbour_wait_ms, ' ms').padStart(11)}`,
     '',

@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { LoadOptions, LoadResult } from '../daemonset/load/load.js';
+import { spanS } from '../daemonset/load/schedule.js';
 import { AmbientMesh, NODE_PROXY_POD, nodeProxyPod, WAYPOINT_POD } from './ambient-mesh.js';
 import type { AppConfig } from './app-server.js';
 import {
@@ -371,7 +372,10 @@ export class Lab {
       child,
       /^\{/,
       `load generator in ${fromPod}`,
-      ((options.warmupS ?? 0) + options.durationS) * 1000 + options.timeoutMs + 15_000,
+      Math.max(0, (options.startAtMs ?? 0) - Date.now()) +
+        ((options.warmupS ?? 0) + spanS(options.durationS, options.turnsS)) * 1000 +
+        options.timeoutMs +
+        15_000,
     );
     // `ip netns exec` execs the command: the child's pid is the generator's.
     return { ...(JSON.parse(line) as LoadResult), pid: child.pid! };

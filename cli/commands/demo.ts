@@ -19,8 +19,9 @@ export const demo: Command = {
   usage: `Usage: tollgate demo [options]
 
 Builds a small mesh of network-namespace pods (frontend -> catalog x2 -> ratings) and the
-same chain without a mesh; loads both at the same rate at the same time; prints what the
-mesh adds end to end and what its proxies cost in CPU and memory per 1,000 requests.
+same chain without a mesh; loads both at the same rate, taking turns of about 1.5 s
+(an A/B, interleaved); prints what the mesh adds end to end (with the mean's margin) and
+what its proxies cost in CPU and memory per 1,000 requests.
 Tears everything down at exit. Needs root.
 
 Modes:
@@ -33,22 +34,23 @@ Modes:
             through the pod and the pod's share of its CPU and memory; the node proxy's
             own CPU and memory once, from /proc.
   compare   the same chain three ways in one lab, plain, with sidecars and ambient, all
-            three loaded at the same rate at the same time, printed side by side: what
+            three loaded at the same rate, taking turns, printed side by side: what
             each mesh adds end to end over plain (p50, mean; the load generator's own
             timings), Tollgate's added latency summed along the path, and the mesh's CPU
             per 1,000 requests and memory (the sidecars summed against the node proxy,
             from /proc). Both meshes speak mutual TLS between pods here: the sidecars
-            too, unlike in sidecar mode. Runs once: --duration seconds of load (default
-            15), about 20 s in all with building and tearing down the lab.
+            too, unlike in sidecar mode. Runs once: --duration seconds of load into
+            each chain (default 15), about a minute in all with building and tearing
+            down the lab.
 
 In a terminal, without --duration or --json, sidecar and ambient modes keep the lab, the
-load and the viewer running and print the summary every 15 s, until Ctrl-C. Otherwise,
-and always in compare mode, the demo loads once for --duration seconds, prints the
-summary and exits.
+load and the viewer running and print the summary after every round (15 s of load into
+each chain, about 36 s), until Ctrl-C. Otherwise, and always in compare mode, the demo
+loads each chain once for --duration seconds, prints the summary and exits.
 
 Options:
   --mode M          sidecar, ambient or compare (default sidecar)
-  --duration S      load once for S seconds, then exit (default 15, at most 600)
+  --duration S      load each chain once for S seconds, then exit (default 15, at most 600)
   --rate N          requests per second into each chain (default 100, at most 2000)
   --port N          web viewer and API port while the demo runs (default 7470)
   --json            print the summary as JSON, for scripts

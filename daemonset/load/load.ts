@@ -17,6 +17,7 @@
 import { performance } from 'node:perf_hooks';
 import { fromValues, type SparseHistogram } from '../../proto/histogram.js';
 import { ConnectionPool, type Outcome } from './connection-pool.js';
+import { dueOffsetMs, spanS, type Turn, validateTurns } from './schedule.js';
 
 export interface LoadOptions {
   url: string;
@@ -32,6 +33,10 @@ export interface LoadOptions {
   warmupS?: number;
   /** Also count each request from its issue (see OpenLoopSchedule). */
   countFromIssue?: boolean;
+  /** Load in turns (see OpenLoopSchedule). */
+  turnsS?: readonly Turn[];
+  /** When the schedule starts, epoch ms (see OpenLoopSchedule). */
+  startAtMs?: number;
 }
 
 export interface LoadResult {
@@ -49,6 +54,8 @@ export interface LoadResult {
   p99Ms: number | null;
   /** Exact, from the raw values; absent in results of versions before it was added. */
   meanMs?: number | null;
+  /** The raw values' standard deviation (n - 1); absent in results before it was added. */
+  stddevMs?: number | null;
   /**
    * The same requests' latencies counted from when each was issued rather than due (see
    * the head of this file); only when asked (OpenLoopSchedule.countFromIssue).
@@ -58,15 +65,25 @@ export interface LoadResult {
   issueLagMeanMs?: number | null;
   /** The largest issued - due over the measured requests that completed, ms. */
   issueLagMaxMs?: number | null;
+  /**
+   * How much later than its `startAtMs` the schedule started (the process came up late),
+   * ms; 0 when on time, absent without a start. Loads in turns overlap by as much.
+   */
+  startLateMs?: number;
 }
 
-/** Quantiles (nearest rank of the raw values), the exact mean, and the histogram. */
+/**
+ * Quantiles (nearest rank of the raw values), the exact mean, the standard deviation (what
+ * a mean's margin is drawn from), and the histogram.
+ */
 export interface LatencySummary {
   latency: SparseHistogram;
   p50Ms: number | null;
   p90Ms: number | null;
   p99Ms: number | null;
   meanMs: number | null;
+  /** Absent in results before it was added. */
+  stddevMs?: number | null;
 }
 
 /** The open-loop schedule of a run, whatever the protocol. */
@@ -86,6 +103,19 @@ export interface OpenLoopSchedule {
    * agent's session loads keep one, bounded by LOAD_LIMITS.maxRequests).
    */
   countFromIssue?: boolean;
+  /**
+   * Load in turns: the measured load's requests are due only within these windows
+   * (seconds from the end of any warm-up, ascending, apart), at `rate` within each, and
+   * `durationS` is their sum. Nothing is sent between them, so that other loads can take
+   * their turns on the same machine, interleaved (the demo's chains, an A/B's two sides);
+   * requests still out at a turn's end are awaited as always. A warm-up runs before them.
+   */
+  turnsS?: readonly Turn[];
+  /**
+   * When the schedule starts (the warm-up, or the first request), as epoch milliseconds:
+   * loads in separate processes start in step and keep their turns apart. Now if unset.
+   */
+  startAtMs?: number;
 }
 
 /** Sends one request when told; ends it exactly once. ConnectionPool is one. */
@@ -94,7 +124,12 @@ export interface RequestTransport {
   destroy(): void;
 }
 
-export const LOAD_LIMITS = { maxRequests: 2_000_000, maxDurationS: 3600, maxConnections: 1000 };
+export const LOAD_LIMITS = {
+  maxRequests: 2_000_000,
+  maxDurationS: 3600,
+  maxConnections: 1000,
+  maxStartDelayMs: 60_000,
+};
 
 export function validateLoadOptions(o: LoadOptions): void {
   const total = Math.round(o.rate * o.durationS);
@@ -109,6 +144,12 @@ export function validateLoadOptions(o: LoadOptions): void {
   if (!(o.connections >= 1 && o.connections <= LOAD_LIMITS.maxConnections)) {
     throw new RangeError(`connections must be within 1..${LOAD_LIMITS.maxConnections}`);
   }
+  if (o.turnsS !== undefined) validateTurns(o.turnsS, o.durationS, LOAD_LIMITS.maxDurationS);
+  if (
+    o.startAtMs !== undefined &&
+    !(Math.abs(o.startAtMs - Date.now()) <= LOAD_LIMITS.maxStartDelayMs)
+  )
+    throw new RangeError(`the start is not within ${LOAD_LIMITS.maxStartDelayMs / 1000} s of now`);
 }
 
 export function constantRateLoad(options: LoadOptions): Promise<LoadResult> {
@@ -134,6 +175,14 @@ export function openLoop(
   const warmup = Math.round(options.rate * (options.warmupS ?? 0));
   const total = warmup + Math.round(options.rate * options.durationS);
   const intervalMs = 1000 / options.rate;
+  const turns = options.turnsS;
+  // The warm-up at the constant rate, then the measured load (in its turns, if any).
+  const dueMs = (i: number) =>
+    i < warmup
+      ? i * intervalMs
+      : warmup * intervalMs + dueOffsetMs(i - warmup, options.rate, turns);
+  // Time between turns, which the achieved rate leaves out.
+  const idleS = spanS(options.durationS, turns) - options.durationS;
   const latenciesNs: number[] = [];
   const fromIssueNs: number[] = [];
   let issueLagMsSum = 0;
@@ -141,7 +190,11 @@ export function openLoop(
   let sent = 0;
   let settled = 0;
   let errors = 0;
-  const start = performance.now();
+  const startLateMs =
+    options.startAtMs === undefined ? undefined : Math.max(0, Date.now() - options.startAtMs);
+  const start =
+    performance.now() +
+    (options.startAtMs === undefined ? 0 : Math.max(0, options.startAtMs - Date.now()));
   const measuredFrom = start + warmup * intervalMs;
 
   return new Promise((resolve) => {
@@ -149,7 +202,12 @@ export function openLoop(
     // A hard stop: whatever is still outstanding then is counted as timed out.
     const deadline = setTimeout(
       finish,
-      ((options.warmupS ?? 0) + options.durationS) * 1000 + options.timeoutMs + 1000,
+      start -
+        performance.now() +
+        warmup * intervalMs +
+        spanS(options.durationS, turns) * 1000 +
+        options.timeoutMs +
+        1000,
     );
 
     function fire(dueAt: number, counted: boolean): void {
@@ -173,12 +231,12 @@ export function openLoop(
     let next = 0;
     function tick(): void {
       const now = performance.now();
-      while (next < total && start + next * intervalMs <= now) {
-        fire(start + next * intervalMs, next >= warmup);
+      while (next < total && start + dueMs(next) <= now) {
+        fire(start + dueMs(next), next >= warmup);
         next++;
       }
       if (next < total)
-        timer = setTimeout(tick, Math.max(0, start + next * intervalMs - performance.now()));
+        timer = setTimeout(tick, Math.max(0, start + dueMs(next) - performance.now()));
     }
 
     let finished = false;
@@ -188,7 +246,7 @@ export function openLoop(
       clearTimeout(timer);
       clearTimeout(deadline);
       pool.destroy();
-      const elapsedS = (performance.now() - measuredFrom) / 1000;
+      const elapsedS = (performance.now() - measuredFrom) / 1000 - idleS;
       const fromDue = summarise(latenciesNs);
       resolve({
         url: target,
@@ -204,6 +262,7 @@ export function openLoop(
         ...(options.countFromIssue ? { fromIssue: summarise(fromIssueNs) } : {}),
         issueLagMeanMs: latenciesNs.length ? issueLagMsSum / latenciesNs.length : null,
         issueLagMaxMs: latenciesNs.length ? issueLagMsMax : null,
+        ...(startLateMs === undefined ? {} : { startLateMs }),
       });
     }
 
@@ -221,11 +280,15 @@ function summarise(valuesNs: readonly number[]): LatencySummary {
     sorted.length ? sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]! / 1e6 : null;
   let sumNs = 0;
   for (const v of sorted) sumNs += v;
+  const meanNs = sumNs / sorted.length;
+  let squaresNs2 = 0;
+  for (const v of sorted) squaresNs2 += (v - meanNs) ** 2;
   return {
     latency: fromValues(valuesNs),
     p50Ms: ms(0.5),
     p90Ms: ms(0.9),
     p99Ms: ms(0.99),
-    meanMs: sorted.length ? sumNs / sorted.length / 1e6 : null,
+    meanMs: sorted.length ? meanNs / 1e6 : null,
+    stddevMs: sorted.length > 1 ? Math.sqrt(squaresNs2 / (sorted.length - 1)) / 1e6 : null,
   };
 }

@@ -135,7 +135,9 @@ test("end to end is the generator's figures from each request's issue, not its t
     ],
     entry: 'front',
   });
-  assert.deepEqual(s.chain.end_to_end_added_ms, { p50: 1, mean: 1 });
+  // The mean's margin from the issue's figures too: two standard errors of 100 values
+  // 0.01 ms apart on each side, 2 * sqrt(2 * 0.2901^2 / 100).
+  assert.deepEqual(s.chain.end_to_end_added_ms, { p50: 1, mean: 1, mean_margin: 0.082 });
   assert.deepEqual(s.chain.unexplained_ms, { p50: 0, mean: 0 });
   // The screen's quantiles of each chain too: 3.49 and 2.49 ms at p50, not 4.39 and 2.99.
   assert.equal(s.end_to_end_ms.meshed.p50, 3.49);
@@ -177,6 +179,40 @@ test('the sidecars along the path sum, replicas weighted by their requests', () 
       ['back-2', 'sidecar', 'sidecar'],
     ],
   );
+});
+
+test("the end-to-end mean's margin: two standard errors of the two means' difference", () => {
+  const input = (meshed: number[], unmeshed: number[]) =>
+    summarize({
+      lab: 'lab',
+      mesh: 'sidecar',
+      meshed: onTimeLoad(meshed),
+      unmeshed: onTimeLoad(unmeshed),
+      pods: [],
+      agent: noAgent,
+      webUrl: 'http://127.0.0.1:1',
+      path: [],
+      entry: 'front',
+    }).chain.end_to_end_added_ms;
+  // 1 and 3 ms (variance 2, over 2 requests) against four of 1 ms (none): 2 * sqrt(1).
+  assert.deepEqual(input([1, 3], [1, 1, 1, 1]), { p50: 0, mean: 1, mean_margin: 2 });
+  // One request on a side gives no spread to draw a margin from.
+  assert.equal(input([2], [1, 1]).mean_margin, null);
+  // The margin is printed beside the mean it belongs to.
+  const text = renderText(
+    summarize({
+      lab: 'lab',
+      mesh: 'sidecar',
+      meshed: onTimeLoad([1, 3]),
+      unmeshed: onTimeLoad([1, 1, 1, 1]),
+      pods: [],
+      agent: noAgent,
+      webUrl: 'http://127.0.0.1:1',
+      path: [],
+      entry: 'front',
+    }),
+  );
+  assert.match(text, /end to end, mesh on - off +0\.00 ms +1\.00 ms ± 2\.00/);
 });
 
 test('a crossing with no figure leaves the sum unknown, not short', () => {
@@ -273,7 +309,7 @@ test('ambient: the node proxy counted once from /proc, beside the pods its share
   });
   assert.deepEqual(s.chain.node_proxy_sum_ms, { p50: 0.9, mean: 1.1 });
   assert.equal('sidecar_sum_ms' in s.chain, false, 'no sidecar crossed');
-  assert.deepEqual(s.chain.end_to_end_added_ms, { p50: 1, mean: 1 });
+  assert.deepEqual(s.chain.end_to_end_added_ms, { p50: 1, mean: 1, mean_margin: 0.283 });
   assert.deepEqual(s.chain.unexplained_ms, { p50: 0.1, mean: -0.1 });
   assert.equal(s.waterfall, null);
   const front = s.pods[0]!;
@@ -399,8 +435,10 @@ test('compare: the three chains side by side, each mesh against plain', () => {
   assert.equal(plain.tollgate_sum_ms, null);
   assert.equal(plain.mesh, null);
   assert.equal(plain.crossings, 0);
-  assert.deepEqual(sidecar.added_over_plain_ms, { p50: 1.5, mean: 1.5 });
-  assert.deepEqual(ambient.added_over_plain_ms, { p50: 0.75, mean: 0.75 });
+  // Two requests each, 0.5 ms apart (variance 0.125): a margin of 2 * sqrt(2 * 0.125 / 2).
+  const margin = Number((2 * Math.sqrt(0.125)).toFixed(3));
+  assert.deepEqual(sidecar.added_over_plain_ms, { p50: 1.5, mean: 1.5, mean_margin: margin });
+  assert.deepEqual(ambient.added_over_plain_ms, { p50: 0.75, mean: 0.75, mean_margin: margin });
   // Five crossings of 0.1 ms p50 and 0.2 ms mean each.
   assert.deepEqual(sidecar.tollgate_sum_ms, { p50: 0.5, mean: 1 });
   assert.deepEqual(ambient.tollgate_sum_ms, { p50: 0.5, mean: 1 });

@@ -22,7 +22,7 @@ function demoJson(...args: string[]): unknown {
   const r = spawnSync(
     process.execPath,
     ['--import', 'tsx', 'cli/tollgate.ts', 'demo', '--port', '0', '--json', ...args],
-    { cwd: repo, encoding: 'utf8', timeout: 120_000 },
+    { cwd: repo, encoding: 'utf8', timeout: 180_000 },
   );
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);
@@ -63,21 +63,22 @@ test('the demo measures both chains and lists every meshed pod with its sidecar'
   }
   assert.equal(s.pods.length, 8);
 
-  // Runs of this size gave a summed mean of 1.06, 1.10 and 1.05 ms against 1.02, 1.02
-  // and 0.99 ms end to end; a test of 150 requests was too noisy to tell (0.45-1.39 ms).
-  // Later, on this VM: the sum 0.85-0.99 ms in six runs, steady, while the end-to-end
-  // difference of one run (both chains loaded at once, their means subtracted) moved
-  // from 0.66 to 0.87 ms, and in CI drew 0.71 against a sum of 0.99. That spread of the
-  // truth itself (about +-0.1 ms) is in the allowance: 20% and 0.3 ms.
+  // The chains take turns. Loaded both at once, as they were until the turns, the
+  // sidecars' CPU slowed the unmeshed chain too, and on a slow day of this VM the sum of
+  // the means came out 2.65, 3.66 and 3.51 ms against 1.49, 2.09 and 2.53 end to end; in
+  // turns, 1.94 and 1.94 against 1.77 and 1.88. The allowance: the issue's 20%, and the
+  // end-to-end mean's own margin (two standard errors, 0.2-0.4 ms on that day) or 0.3 ms,
+  // the spread of that truth between runs on a faster day, whichever is larger.
   const { chain } = s;
   t.diagnostic(JSON.stringify(chain));
   assert.equal(chain.crossings, 5);
   const sum = chain.sidecar_sum_ms.mean!;
   const endToEnd = chain.end_to_end_added_ms.mean!;
-  assert.ok(sum > 0 && endToEnd > 0, JSON.stringify(chain));
+  const margin = chain.end_to_end_added_ms.mean_margin!;
+  assert.ok(sum > 0 && endToEnd > 0 && margin > 0, JSON.stringify(chain));
   assert.ok(
-    Math.abs(sum - endToEnd) <= 0.2 * endToEnd + 0.3,
-    `sidecars sum to ${sum} ms, end to end ${endToEnd} ms`,
+    Math.abs(sum - endToEnd) <= 0.2 * endToEnd + Math.max(margin, 0.3),
+    `sidecars sum to ${sum} ms, end to end ${endToEnd} ms ± ${margin}`,
   );
   // Where a request's time goes (the viewer's waterfall, by means): its parts against
   // the call's mean at the load generator's socket, which they must account for (what
@@ -248,7 +249,8 @@ test('in a terminal the demo keeps running, a summary every round, until Ctrl-C'
   });
   const exited = new Promise<number | null>((resolve) => demo.on('exit', (code) => resolve(code)));
   const summaries = () => out.match(/^Tollgate demo, lab /gm)?.length ?? 0;
-  const deadline = Date.now() + 120_000;
+  // Each round is 15 s of load into each chain, the two taking turns: some 40 s.
+  const deadline = Date.now() + 200_000;
   while (summaries() < 2 && Date.now() < deadline && demo.exitCode === null)
     await new Promise((r) => setTimeout(r, 250));
   assert.equal(summaries(), 2, `two summaries, the demo still running:\n${out}`);

@@ -6,12 +6,15 @@ import { fromValues } from '../../proto/histogram.js';
 export function onTimeLoad(latenciesMs: readonly number[]): LoadResult {
   const sorted = [...latenciesMs].sort((a, b) => a - b);
   const rank = (q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
+  const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
+  const squares = sorted.reduce((a, b) => a + (b - mean) ** 2, 0);
   const summary = {
     latency: fromValues(sorted.map((ms) => ms * 1e6)),
     p50Ms: rank(0.5),
     p90Ms: rank(0.9),
     p99Ms: rank(0.99),
-    meanMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+    meanMs: mean,
+    stddevMs: sorted.length > 1 ? Math.sqrt(squares / (sorted.length - 1)) : null,
   };
   return {
     url: 'http://x/',

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type TestContext, test } from 'node:test';
 import { constantRateLoad, validateLoadOptions } from '../../daemonset/load/load.js';
+import { interleavedTurns } from '../../daemonset/load/schedule.js';
 import { bucketBounds, type SparseHistogram } from '../../proto/histogram.js';
 
 /** An HTTP server on loopback for the test's length; its URL. */
@@ -117,6 +118,85 @@ test('the count from issue is kept only when asked: a second value per request',
   assert.ok(typeof result.issueLagMeanMs === 'number' && result.issueLagMeanMs >= 0);
 });
 
+test('two loads in turns, started in step, never send at once; each its exact count', async (t) => {
+  // Each server's arrivals by the wall clock, which both processes' schedules share.
+  const arrivals: [number[], number[]] = [[], []];
+  const urls = await Promise.all(
+    arrivals.map((times) =>
+      serve(t, (_req, res) => {
+        times.push(Date.now());
+        res.end('ok');
+      }),
+    ),
+  );
+  const GAP_S = 0.2;
+  const turns = interleavedTurns(2, 1.2, 0.3, GAP_S);
+  const startAtMs = Date.now() + 300;
+  const results = await Promise.all(
+    urls.map((url, k) =>
+      constantRateLoad({
+        url,
+        rate: 50,
+        durationS: 1.2,
+        connections: 2,
+        timeoutMs: 5000,
+        turnsS: turns[k]!,
+        startAtMs,
+      }),
+    ),
+  );
+  for (const [k, r] of results.entries()) {
+    assert.equal(r.ok, 60, `load ${k}`);
+    assert.equal(arrivals[k]!.length, 60, `server ${k}`);
+    assert.ok(r.startLateMs !== undefined && r.startLateMs < 50, `late ${r.startLateMs} ms`);
+    // The rate is the rate within the turns: the gaps between them are left out.
+    assert.ok(Math.abs(r.actualRps - 50) / 50 < 0.15, `actual ${r.actualRps} rps`);
+  }
+  // Every request arrived within one of its load's turns (timers fire up to a few ms
+  // late), 15 in each, so none while the other load had its turn.
+  for (const [k, times] of arrivals.entries()) {
+    const inTurn = turns[k]!.map(([from, to]) =>
+      times.filter((at) => at >= startAtMs + from * 1000 && at < startAtMs + to * 1000 + 40),
+    );
+    assert.deepEqual(
+      inTurn.map((x) => x.length),
+      [15, 15, 15, 15],
+      `load ${k}: ${times.map((at) => at - startAtMs).join(' ')}`,
+    );
+  }
+});
+
+test('the latencies standard deviation is that of the time the server held them', async (t) => {
+  // Held 2 ms and 12 ms in turn: the spread is the server's, the rest adds little.
+  const heldMs: number[] = [];
+  let n = 0;
+  const url = await serve(t, (_req, res) => {
+    const arrived = performance.now();
+    setTimeout(
+      () => {
+        heldMs.push(performance.now() - arrived);
+        res.end('ok');
+      },
+      n++ % 2 ? 12 : 2,
+    );
+  });
+  const result = await constantRateLoad({
+    url,
+    rate: 50,
+    durationS: 1,
+    connections: 4,
+    timeoutMs: 5000,
+    countFromIssue: true,
+  });
+  const mean = heldMs.reduce((a, b) => a + b, 0) / heldMs.length;
+  const sd = Math.sqrt(heldMs.reduce((a, b) => a + (b - mean) ** 2, 0) / (heldMs.length - 1));
+  const fromIssue = result.fromIssue!;
+  t.diagnostic(`held sd ${sd.toFixed(3)} ms, reported ${fromIssue.stddevMs} ms`);
+  assert.ok(sd > 4, `the server's holds spread: sd ${sd} ms`);
+  assert.ok(Math.abs(fromIssue.stddevMs! - sd) < 0.25 * sd, `${fromIssue.stddevMs} vs ${sd}`);
+  assert.ok(result.stddevMs! > 0);
+});
+
 test('load options are bounded', () => {
   const ok = { url: 'http://127.0.0.1:1/', rate: 10, durationS: 1, connections: 1, timeoutMs: 100 };
   assert.doesNotThrow(() => validateLoadOptions(ok));
@@ -124,4 +204,12 @@ test('load options are bounded', () => {
   assert.throws(() => validateLoadOptions({ ...ok, durationS: 7200 }), /duration above/);
   assert.throws(() => validateLoadOptions({ ...ok, connections: 0 }), /connections/);
   assert.throws(() => validateLoadOptions({ ...ok, rate: -1 }), /positive/);
+  assert.doesNotThrow(() =>
+    validateLoadOptions({ ...ok, turnsS: [[1, 2]], startAtMs: Date.now() }),
+  );
+  assert.throws(() => validateLoadOptions({ ...ok, turnsS: [[0, 2]] }), /add up to 2 s/);
+  assert.throws(
+    () => validateLoadOptions({ ...ok, startAtMs: Date.now() + 3_600_000 }),
+    /within 60 s of now/,
+  );
 });
