@@ -327,7 +327,7 @@ interface ListenerDraft {
   request?: HistogramDraft;
   response?: HistogramDraft;
   added?: HistogramDraft;
-  stats?: Record<HopCounter, number>;
+  stats: Record<HopCounter, number>;
 }
 
 interface ReportDraft {
@@ -381,25 +381,23 @@ function buildHops(
   socketPod: SocketPod,
 ): { hops: Init<HopReport>[]; withoutDirection: number; management: number } {
   const listeners = new Map<string, ListenerDraft>();
-  const listener = (key: EdgeKey) => {
-    const id = listenerId(key);
+  for (const r of hopRecords) {
+    const id = listenerId(r.key);
     let l = listeners.get(id);
     if (!l) {
-      l = { key };
+      const stats = Object.fromEntries(HOP_COUNTERS.map((c) => [c, 0]));
+      l = { key: r.key, stats: stats as Record<HopCounter, number> };
       listeners.set(id, l);
     }
-    return l;
-  };
+    for (const c of HOP_COUNTERS) l.stats[c] += r[c];
+  }
   for (const h of hopHists) {
-    const l = listener(h.key);
+    // Every bucket's listener has its counts here: buildInterval set the others aside.
+    const l = listeners.get(listenerId(h.key));
+    if (!l) throw new Error(`hop buckets of ${listenerId(h.key)} without its counts`);
     if (h.metric === 'hop_request') l.request = drafted(l.request, h);
     else if (h.metric === 'hop_response') l.response = drafted(l.response, h);
     else l.added = drafted(l.added, h);
-  }
-  for (const r of hopRecords) {
-    const l = listener(r.key);
-    l.stats ??= Object.fromEntries(HOP_COUNTERS.map((c) => [c, 0])) as Record<HopCounter, number>;
-    for (const c of HOP_COUNTERS) l.stats[c] += r[c];
   }
   // The runner, the one source of hops (the bpftrace fallback has none), times every hop
   // from the bytes' arrival.
@@ -417,8 +415,7 @@ function buildHops(
     const direction =
       l.key.servicePort === 0 ? undefined : directions.direction(l.key.tgid, l.key.servicePort);
     if (!ref || !direction) {
-      withoutDirection +=
-        countOf(l.request) + countOf(l.response) + (l.stats?.unmatchedForwards ?? 0);
+      withoutDirection += countOf(l.request) + countOf(l.response) + l.stats.unmatchedForwards;
       continue;
     }
     // A sidecar's listeners are all in its namespace; a node proxy's hops are reported
@@ -439,9 +436,8 @@ function buildHops(
     report.response = mergeDraft(report.response, l.response);
     report.added = mergeDraft(report.added, l.added);
     // The kernel's exact sums and counts, into HopReport's as proto/hop-metrics.ts says.
-    const s = l.stats!;
-    for (const h of HOP_HISTOGRAMS) report.sumNs[h] += s[HOP_HISTOGRAM_SUMS[h]];
-    addHopCounters(report.counters, s);
+    for (const h of HOP_HISTOGRAMS) report.sumNs[h] += l.stats[HOP_HISTOGRAM_SUMS[h]];
+    addHopCounters(report.counters, l.stats);
   }
   return {
     hops: [...reports.values()].map((r) => ({
