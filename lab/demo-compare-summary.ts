@@ -95,8 +95,9 @@ export interface CompareInput {
 export const COMPARE_NOTE =
   'How this was measured: the three chains are the same apps, each in four pods of its ' +
   'own in one lab, loaded at the same rate from one load generator pod, taking turns of ' +
-  'about 1.5 s, interleaved, so that none slows another and they share the machine alike; both meshes speak mutual TLS between pods (the ' +
-  "sidecars too, here). End to end: the load generator's own timings, and " +
+  'about 1.5 s, interleaved, so that none slows another and they share the machine ' +
+  'alike; both meshes speak mutual TLS between pods (the sidecars too, here). End to ' +
+  "end: the load generator's own timings, and " +
   "each meshed chain's p50 and mean minus the plain chain's. Tollgate's sum: its added " +
   "latency of the mesh's proxy at each crossing, measured in the kernel per request, " +
   "replicas weighted by their requests. The mesh's CPU and RSS are from /proc over the " +

@@ -144,11 +144,12 @@ export async function runDemo(options: DemoOptions): Promise<AnyDemoSummary | nu
         // The end-to-end figures count from each request's issue (demo-summary's issued).
         countFromIssue: true,
       });
-      const turn = turns[0]![0]!;
+      const [from, to] = turns[0]![0]!;
+      const lastEndS = Math.max(...turns.map((t) => spanS(options.durationS, t)));
       options.log(
         `lab ${lab.id} up; ${options.rate} req/s for ${options.durationS} s into each of ` +
-          `${chains.map(describeChain).join(', ')}, taking turns of ` +
-          `${(turn[1] - turn[0]).toFixed(1)} s (${Math.ceil(GENERATOR_START_MS / 1000 + spanS(options.durationS, turns.at(-1)))} s in all)`,
+          `${chains.map(describeChain).join(', ')}, taking turns of ${(to - from).toFixed(1)} s ` +
+          `(${Math.ceil(GENERATOR_START_MS / 1000 + lastEndS)} s in all)`,
       );
       const loadStartMs = Date.now();
       const results = await Promise.all(
