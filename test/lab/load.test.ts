@@ -152,11 +152,12 @@ test('two loads in turns, started in step, never send at once; each its exact co
     // The rate is the rate within the turns: the gaps between them are left out.
     assert.ok(Math.abs(r.actualRps - 50) / 50 < 0.15, `actual ${r.actualRps} rps`);
   }
-  // Every request arrived within one of its load's turns (timers fire up to a few ms
-  // late), 15 in each, so none while the other load had its turn.
+  // Every request arrived within one of its load's turns, or late by less than the gap
+  // after it (a timer fires late on a busy machine), 15 in each: none while the other
+  // load had its turn.
   for (const [k, times] of arrivals.entries()) {
     const inTurn = turns[k]!.map(([from, to]) =>
-      times.filter((at) => at >= startAtMs + from * 1000 && at < startAtMs + to * 1000 + 40),
+      times.filter((at) => at >= startAtMs + from * 1000 && at < startAtMs + (to + GAP_S) * 1000),
     );
     assert.deepEqual(
       inTurn.map((x) => x.length),
@@ -167,7 +168,8 @@ test('two loads in turns, started in step, never send at once; each its exact co
 });
 
 test('the latencies standard deviation is that of the time the server held them', async (t) => {
-  // Held 2 ms and 12 ms in turn: the spread is the server's, the rest adds little.
+  // Held 2 ms and 22 ms in turn: the spread is the server's (10 ms), the rest adds little
+  // (one stall of 50 ms among the 200 requests would add 0.6 ms).
   const heldMs: number[] = [];
   let n = 0;
   const url = await serve(t, (_req, res) => {
@@ -177,14 +179,14 @@ test('the latencies standard deviation is that of the time the server held them'
         heldMs.push(performance.now() - arrived);
         res.end('ok');
       },
-      n++ % 2 ? 12 : 2,
+      n++ % 2 ? 22 : 2,
     );
   });
   const result = await constantRateLoad({
     url,
-    rate: 50,
-    durationS: 1,
-    connections: 4,
+    rate: 100,
+    durationS: 2,
+    connections: 8,
     timeoutMs: 5000,
     countFromIssue: true,
   });
@@ -192,8 +194,8 @@ test('the latencies standard deviation is that of the time the server held them'
   const sd = Math.sqrt(heldMs.reduce((a, b) => a + (b - mean) ** 2, 0) / (heldMs.length - 1));
   const fromIssue = result.fromIssue!;
   t.diagnostic(`held sd ${sd.toFixed(3)} ms, reported ${fromIssue.stddevMs} ms`);
-  assert.ok(sd > 4, `the server's holds spread: sd ${sd} ms`);
-  assert.ok(Math.abs(fromIssue.stddevMs! - sd) < 0.25 * sd, `${fromIssue.stddevMs} vs ${sd}`);
+  assert.ok(sd > 8, `the server's holds spread: sd ${sd} ms`);
+  assert.ok(Math.abs(fromIssue.stddevMs! - sd) < 0.2 * sd, `${fromIssue.stddevMs} vs ${sd}`);
   assert.ok(result.stddevMs! > 0);
 });
 
