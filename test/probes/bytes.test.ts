@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
+import { tcpCounter } from '../../lab/tcp-counters.js';
 import type { EdgeRecord } from '../../probes/records.js';
 import { clientServerWithProbes, collect, exited } from './fixture.js';
 
@@ -67,6 +68,10 @@ test('connections and bytes are exact at both ends', async (t) => {
 
   const server = lab.exec('server', 'server', process.execPath, ['-e', serverScript]);
   await waitForLine(server, /^ready$/, 'server');
+  // The kernel's own count of segments sent again, over both pods: the truth for ours.
+  const kernelRetransmits = () =>
+    ['client', 'server'].reduce((n, pod) => n + tcpCounter(lab.pod(pod).netns, 'RetransSegs'), 0);
+  const retransmitsBefore = kernelRetransmits();
   const client = lab.exec('client', 'client', process.execPath, [
     '-e',
     clientScript(lab.pod('server').address),
@@ -75,22 +80,14 @@ test('connections and bytes are exact at both ends', async (t) => {
   await exited(client);
 
   const got = await collect(probes);
+  const retransmitted = kernelRetransmits() - retransmitsBefore;
   const edges = got.records.filter((r): r is EdgeRecord => r.type === 'edge');
   const sum = (tgid: number, side: 'client' | 'server') => {
     const totals = got.sum(tgid, side);
     const keys = edges
       .filter((e) => e.key.tgid === tgid && e.key.side === side)
       .map((e) => `${e.key.localAddress}>${e.key.remoteAddress}:${e.key.servicePort}`);
-    return {
-      ...totals,
-      quiet:
-        totals.resetsSent +
-        totals.resetsReceived +
-        totals.retransmits +
-        totals.drops +
-        totals.adopted,
-      keys: new Set(keys),
-    };
+    return { ...totals, keys: new Set(keys) };
   };
   const c = sum(client.pid!, 'client');
   const s = sum(server.pid!, 'server');
@@ -104,7 +101,23 @@ test('connections and bytes are exact at both ends', async (t) => {
   assert.equal(s.exchanges, CONNECTIONS);
   assert.equal(c.closes, CONNECTIONS);
   assert.equal(s.closes, CONNECTIONS);
-  assert.equal(c.quiet + s.quiet, 0, 'no resets, retransmits, drops or adopted sockets');
+  t.diagnostic(
+    `retransmits ${c.retransmits} + ${s.retransmits} (kernel ${retransmitted}), drops ${c.drops} + ${s.drops}`,
+  );
+  assert.equal(
+    c.resetsSent + c.resetsReceived + s.resetsSent + s.resetsReceived + c.adopted + s.adopted,
+    0,
+    'no resets or adopted sockets',
+  );
+  // None on a quiet machine. On a busy one a reply's last segment can go unacknowledged
+  // long enough for a tail loss probe: sent again (the kernel counts it), and its copy
+  // discarded at the other end as old data (a drop). CI once saw two such counts.
+  assert.equal(
+    c.retransmits + s.retransmits,
+    retransmitted,
+    'retransmits as the kernel counts them',
+  );
+  assert.ok(c.drops + s.drops <= retransmitted, 'a drop here is a copy of a segment sent again');
   const clientAddress = lab.pod('client').address;
   const serverAddress = lab.pod('server').address;
   assert.deepEqual(
