@@ -45,7 +45,7 @@ Modes:
 
 In a terminal, without --duration or --json, sidecar and ambient modes keep the lab, the
 load and the viewer running and print the summary after every round (15 s of load into
-each chain, about 36 s), until Ctrl-C. Otherwise, and always in compare mode, the demo
+each chain, about 38 s), until Ctrl-C. Otherwise, and always in compare mode, the demo
 loads each chain once for --duration seconds, prints the summary and exits.
 
 Options:

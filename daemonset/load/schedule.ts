@@ -58,6 +58,8 @@ export function validateTurns(turns: readonly Turn[], durationS: number, maxSpan
  * Turns for `loads` loads that take turns, each under way for `durationS` in all: rounds
  * of one turn each, in order and then in reverse (A B, B A, ... or A B C, C B A, ...), so
  * that none always follows another, with `gapS` between turns for the replies still out.
+ * A drift that is linear in time cancels over an even number of rounds; over an odd one
+ * the first load leads one round more (A B, B A, A B).
  * Turns are as near `turnS` long as makes a whole number of them. One list per load.
  */
 export function interleavedTurns(

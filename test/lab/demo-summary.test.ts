@@ -102,9 +102,13 @@ const noAgent = { millicores: null, rssMb: null, lostEvents: 0 };
  * A load as the generator gives it: its own figures counted from due times, `lagMs` later
  * than from the issue, and the issue's figures beside them.
  */
+/**
+ * A load whose requests were issued after their due times: by 0 and 2 x lagMs in turn, so
+ * that counted from the due time the latencies have another mean and another spread.
+ */
 const lagging = (latenciesMs: number[], lagMs: number): LoadResult => {
   return {
-    ...onTimeLoad(latenciesMs.map((ms) => ms + lagMs)),
+    ...onTimeLoad(latenciesMs.map((ms, i) => ms + (i % 2) * 2 * lagMs)),
     fromIssue: onTimeLoad(latenciesMs).fromIssue,
     issueLagMeanMs: lagMs,
   };
@@ -136,10 +140,11 @@ test("end to end is the generator's figures from each request's issue, not its t
     entry: 'front',
   });
   // The mean's margin from the issue's figures too: two standard errors of 100 values
-  // 0.01 ms apart on each side, 2 * sqrt(2 * 0.2901^2 / 100).
+  // 0.01 ms apart on each side, 2 * sqrt(2 * 0.2901^2 / 100) (from the due times, where
+  // the lags alternate, it would be 0.2 or more).
   assert.deepEqual(s.chain.end_to_end_added_ms, { p50: 1, mean: 1, mean_margin: 0.082 });
   assert.deepEqual(s.chain.unexplained_ms, { p50: 0, mean: 0 });
-  // The screen's quantiles of each chain too: 3.49 and 2.49 ms at p50, not 4.39 and 2.99.
+  // The screen's quantiles of each chain too: 3.49 and 2.49 ms at p50, not the due times'.
   assert.equal(s.end_to_end_ms.meshed.p50, 3.49);
   assert.equal(s.end_to_end_ms.added.p50, 1);
 });
