@@ -12,6 +12,8 @@ import {
   closingRows,
   type EndToEndAdded,
   fmt,
+  type LoadCounts,
+  loadCounts,
   loadMeanMs,
   type MeanAndP50,
   meshProcessCost,
@@ -32,7 +34,7 @@ export interface ComparedChain {
   /** Its pods' names begin with this. */
   prefix: ChainPrefix;
   /** The load generator's own timings of this chain. */
-  end_to_end_ms: Quantiles & { mean: number | null; ok: number; failed: number };
+  end_to_end_ms: Quantiles & { mean: number | null } & LoadCounts;
   /** What the load generator sees this chain add over the plain one; null for plain. */
   added_over_plain_ms: EndToEndAdded | null;
   /** Tollgate's added latency of the mesh's proxy at each crossing, summed; null for plain. */
@@ -117,8 +119,7 @@ function compared(
     end_to_end_ms: {
       ...quantiles(run.load),
       mean: m === null ? null : round(m),
-      ok: run.load.ok,
-      failed: run.load.errors + run.load.timeouts,
+      ...loadCounts(run.load),
     },
     added_over_plain_ms: added,
     tollgate_sum_ms: sum,

@@ -73,6 +73,25 @@ export interface MeanAndP50 {
   mean: number | null;
 }
 
+/** A chain's load: its requests answered and failed, and how late it started. */
+export interface LoadCounts {
+  ok: number;
+  failed: number;
+  /**
+   * How much later than planned its load generator began its turns, ms (0: on time; null:
+   * not started at a set time). Chains in turns overlap where this passes the gap between
+   * turns, and their A/B is then spoiled by as much.
+   */
+  started_late_ms: number | null;
+}
+
+/** The counts of one chain's load. */
+export const loadCounts = (r: LoadResult): LoadCounts => ({
+  ok: r.ok,
+  failed: r.errors + r.timeouts,
+  started_late_ms: r.startLateMs === undefined ? null : Math.round(r.startLateMs),
+});
+
 /** What the load generator sees one chain add over another. */
 export interface EndToEndAdded extends MeanAndP50 {
   /**
@@ -177,8 +196,8 @@ interface DemoSummaryOf {
   duration_s: number;
   rate: number;
   end_to_end_ms: {
-    meshed: Quantiles & { ok: number; failed: number };
-    unmeshed: Quantiles & { ok: number; failed: number };
+    meshed: Quantiles & LoadCounts;
+    unmeshed: Quantiles & LoadCounts;
     added: Quantiles;
   };
   /**
@@ -481,8 +500,8 @@ export function summarize(input: SummaryInput): DemoSummary {
     duration_s: meshed.durationS,
     rate: meshed.rate,
     end_to_end_ms: {
-      meshed: { ...m, ok: meshed.ok, failed: meshed.errors + meshed.timeouts },
-      unmeshed: { ...u, ok: unmeshed.ok, failed: unmeshed.errors + unmeshed.timeouts },
+      meshed: { ...m, ...loadCounts(meshed) },
+      unmeshed: { ...u, ...loadCounts(unmeshed) },
       added: difference(m, u),
     },
     waterfall: input.waterfall ? demoWaterfall(input.waterfall, meshed) : null,

@@ -123,10 +123,14 @@ test("end to end is the generator's figures from each request's issue, not its t
       Array.from({ length: 100 }, (_, i) => 3 + i / 100),
       0.9,
     ),
-    unmeshed: lagging(
-      Array.from({ length: 100 }, (_, i) => 2 + i / 100),
-      0.5,
-    ),
+    // Its generator began its turns 300.4 ms after the time set.
+    unmeshed: {
+      ...lagging(
+        Array.from({ length: 100 }, (_, i) => 2 + i / 100),
+        0.5,
+      ),
+      startLateMs: 300.4,
+    },
     pods: [
       pod('front', null, direction(100, 0.5, 0.5)),
       pod('back-1', direction(100, 0.5, 0.5), null),
@@ -146,6 +150,9 @@ test("end to end is the generator's figures from each request's issue, not its t
   assert.deepEqual(s.chain.unexplained_ms, { p50: 0, mean: 0 });
   // The screen's quantiles of each chain too: 3.49 and 2.49 ms at p50, not the due times'.
   assert.equal(s.end_to_end_ms.meshed.p50, 3.49);
+  // How late each chain's load began, so that a run whose turns overlapped shows in --json.
+  assert.equal(s.end_to_end_ms.meshed.started_late_ms, null);
+  assert.equal(s.end_to_end_ms.unmeshed.started_late_ms, 300);
   assert.equal(s.end_to_end_ms.added.p50, 1);
 });
 
@@ -435,6 +442,7 @@ test('compare: the three chains side by side, each mesh against plain', () => {
     mean: 4.25,
     ok: 2,
     failed: 0,
+    started_late_ms: null,
   });
   assert.equal(plain.added_over_plain_ms, null);
   assert.equal(plain.tollgate_sum_ms, null);
