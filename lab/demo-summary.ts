@@ -79,8 +79,8 @@ export interface LoadCounts {
   failed: number;
   /**
    * How much later than planned its load generator began its turns, ms (0: on time; null:
-   * not started at a set time). Chains in turns overlap where this passes the gap between
-   * turns, and their A/B is then spoiled by as much.
+   * not started at a set time). Where it passes the gap between turns, the chains' turns
+   * overlapped by the difference, and their A/B is not clean.
    */
   started_late_ms: number | null;
 }
