@@ -10,7 +10,9 @@ import { Lab } from '../../lab/lab.js';
 import type { ComparedItem, SessionSummary } from '../../proto/api.js';
 import { jsonApi, startCollector } from './fixture.js';
 
-const DELAY_MS = 5;
+// Large beside what the machine's own contention moves a p50 by: with 5 ms, two CPU hogs
+// beside the test left the sidecar's growth 15-20% under the load's (6.2 against 7.2-8.0 ms).
+const DELAY_MS = 20;
 const RATE = 100;
 const DURATION_S = 4;
 
@@ -42,7 +44,11 @@ test('a sidecar delay injected between two sessions shows in their comparison; t
       name,
       labels: { delay: name },
       target: { pods: [pod('client'), pod('server')] },
-      load: { urls: lab.serviceUrls('client'), rps: RATE, connections: 4, durationS: DURATION_S },
+      // Connections enough that no request waits for a free one, even at the delayed
+      // session's latency on a slow day (with 4, a CI run's p50 was 21.5 ms where the
+      // baseline's 7.7 and the sidecar's 7.2 more made 15: the generator's own queue held
+      // the rest).
+      load: { urls: lab.serviceUrls('client'), rps: RATE, connections: 16, durationS: DURATION_S },
     });
     assert.deepEqual(started.loadAgents, [agent.node]);
     await duringLoad?.();
@@ -106,7 +112,8 @@ test('a sidecar delay injected between two sessions shows in their comparison; t
   };
   // Ground truth outside the kernel: the load generator's own latency. haproxy's Lua
   // sleep holds at least the delay and wakes on its millisecond timer, so what it adds is
-  // between the delay and 2 ms more; the load's p50 says how much exactly.
+  // the delay and up to 2 ms more on a quiet machine, more on a slow day (the sidecar's
+  // added p50 grew 7.2 ms for a 5 ms delay in a CI run); the load's p50 says how much.
   const latency = metric('session', 'session', 'latency p50');
   const added = metric('pod', pod('server'), 'inbound added p50');
   t.diagnostic(
@@ -114,7 +121,7 @@ test('a sidecar delay injected between two sessions shows in their comparison; t
   );
   assert.ok(latency.significant && added.significant, 'both differences are flagged');
   assert.ok(
-    latency.delta! >= DELAY_MS * 0.97 && latency.delta! <= DELAY_MS + 2,
+    latency.delta! >= DELAY_MS * 0.97 && latency.delta! <= 2 * DELAY_MS,
     `the load's p50 grew by ${latency.delta} ms for an injected ${DELAY_MS} ms`,
   );
   assert.ok(
