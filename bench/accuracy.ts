@@ -94,7 +94,13 @@ export interface AccuracyBenchResult {
   exchange: {
     service_time_ms: number;
     requests: number;
-    server: QuantilePair;
+    /**
+     * p50_truth_after_write_ms: the server's clock read after its write returned, which
+     * the kernel's send (at the end of the write) lies between this and the truth read
+     * before it; on a slow day the write's own time moved the kernel's p50 5% off the
+     * truth before it.
+     */
+    server: QuantilePair & { p50_truth_after_write_ms: number };
     client: QuantilePair;
   }[];
   bytes: { expected: number; reported: number; what: string }[];
@@ -119,8 +125,10 @@ export interface AccuracyBenchResult {
 /**
  * Servers on consecutive ports: request i on a connection is served after a known time.
  * Each times what it held every request, from the read to the write of the reply: the
- * truth for the server end's exchange latency (the kernel's recv -> send). Once all
- * `requests` of every port are served, prints one JSON line: per port, the sorted times.
+ * truth for the server end's exchange latency (the kernel's recv -> send), and again
+ * after the write returned, as the kernel's send is at the write's end. Once all
+ * `requests` of every port are served, prints one JSON line: per port, the sorted times
+ * before the write (held) and after it.
  */
 const servers = (serviceTimesMs: number[], requests: number) => `
   const net = require('node:net');
@@ -128,7 +136,7 @@ const servers = (serviceTimesMs: number[], requests: number) => `
   const served = [];
   let ready = 0;
   times.forEach((base, k) => {
-    const held = [];
+    const held = [], after = [];
     net.createServer({ noDelay: true }, (s) => {
       let got = 0, i = 0;
       s.on('data', (d) => {
@@ -145,8 +153,10 @@ const servers = (serviceTimesMs: number[], requests: number) => `
             // where the kernel's recv -> send put it below 4.72).
             const heldNs = Number(process.hrtime.bigint() - readAt);
             s.write(Buffer.alloc(${RESPONSE_BYTES}, 7));
+            after.push(Number(process.hrtime.bigint() - readAt));
             held.push(heldNs);
-            if (held.length === ${requests}) served[k] = held.sort((a, b) => a - b);
+            if (held.length === ${requests})
+              served[k] = { held: held.sort((a, b) => a - b), after: after.sort((a, b) => a - b) };
             if (served.filter(Boolean).length === times.length) console.log(JSON.stringify(served));
           }, ms);
         }
@@ -259,7 +269,7 @@ export async function benchAccuracy(
       ports.map((port) => ({ host: serverAddress, port })),
       RESPONSE_BYTES,
     );
-    const held = JSON.parse(await heldLine) as number[][];
+    const served = JSON.parse(await heldLine) as { held: number[]; after: number[] }[];
     await settle();
     const topology1 = (await view(started1)).topology;
     const exchange: AccuracyBenchResult['exchange'] = [];
@@ -278,8 +288,11 @@ export async function benchAccuracy(
       const edge = edgeOf(topology1, timed.pid, port);
       exchange.push({
         service_time_ms: options.serviceTimesMs[k]!,
-        requests: held[k]!.length,
-        server: compared(held[k]!, edge?.server?.exchangeLatency),
+        requests: served[k]!.held.length,
+        server: {
+          ...compared(served[k]!.held, edge?.server?.exchangeLatency),
+          p50_truth_after_write_ms: r4(nearestRank(served[k]!.after, 0.5) / 1e6),
+        },
         client: compared(timed.latencies[k]!, edge?.client?.exchangeLatency),
       });
       const expect = (what: string, expected: number, reported: number | undefined) =>

@@ -75,8 +75,18 @@ test('bench accuracy: bytes exact, retransmits as the kernel counts, quantiles r
   assert.equal(r.retransmits_match_kernel, true);
   const [exchange] = r.exchange;
   assert.equal(exchange!.requests, 120);
-  // The histogram's buckets are ~3% wide.
-  assert.ok(r.exchange_p50_rel_error_max <= 0.05, `p50 error ${r.exchange_p50_rel_error_max}`);
+  // The histogram's buckets are ~3% wide. The kernel's send is at the end of the server's
+  // write, which the server's clock read before it leaves out and the one after it holds
+  // (with whatever ran before the server got its CPU back): the reported p50 lies between
+  // the two, within a bucket. (Held to 5% of the truth before the write, a CI run on a slow
+  // day missed: 4.85 ms against 4.617.)
+  const s50 = exchange!.server;
+  assert.ok(
+    s50.p50_reported_ms !== null &&
+      s50.p50_reported_ms >= s50.p50_truth_ms * 0.95 &&
+      s50.p50_reported_ms <= s50.p50_truth_after_write_ms * 1.05,
+    `server p50 ${s50.p50_reported_ms} vs ${s50.p50_truth_ms} before the write, ${s50.p50_truth_after_write_ms} after it`,
+  );
   // Of 120 requests the p99 is the second largest: one request's time. The server's clock
   // and the kernel's see each request alike but for a scheduling delay between the
   // server's send and its reading of the clock (or its receive and the read), which on
