@@ -95,10 +95,10 @@ export interface AccuracyBenchResult {
     service_time_ms: number;
     requests: number;
     /**
-     * p50_truth_after_write_ms: the server's clock read after its write returned, which
-     * the kernel's send (at the end of the write) lies between this and the truth read
-     * before it; on a slow day the write's own time moved the kernel's p50 5% off the
-     * truth before it.
+     * p50_truth_after_write_ms: the p50 of the server's clock read after its write
+     * returned. The kernel's send is at the end of the write, so its recv -> send lies
+     * between the truth read before the write and this one; on a slow day the write's own
+     * time put the kernel's p50 5% over the truth before it.
      */
     server: QuantilePair & { p50_truth_after_write_ms: number };
     client: QuantilePair;
