@@ -30,7 +30,7 @@ export class BpftraceSource extends ChildRecordSource {
       formatVersion: 2,
       kernel: release(),
       intervalMs: 1000,
-      maps: { sockets: 0, edges: 0, histograms: 0, tuples: 0 },
+      maps: { sockets: 0, edges: 0, histograms: 0, tuples: 0, handoffs: 0 },
       runTimeStats: false,
       clientsPerListener: null, // the script keys every client apart
       programs: HOOKS.map((hook) => ({ hook, attach: 'bpftrace' as const })),

@@ -27,6 +27,8 @@ export interface ProbeSourceOptions {
   edges?: number;
   histograms?: number;
   tuples?: number;
+  /** Hand-offs pending at once (default 4096): tests fill it to see it counted. */
+  handoffs?: number;
   /** Connection tuples sampled per edge per interval (default 4). */
   tupleSamples?: number;
   /**
@@ -55,7 +57,7 @@ export class ProbeSource extends ChildRecordSource {
     if (!existsSync(runner))
       throw new ProbeError(`${runner} is missing: run \`npm run setup\` to build the probes`);
     const args = [`--interval-ms=${options.intervalMs ?? 1000}`];
-    for (const name of ['sockets', 'edges', 'histograms', 'tuples'] as const) {
+    for (const name of ['sockets', 'edges', 'histograms', 'tuples', 'handoffs'] as const) {
       if (options[name] !== undefined) args.push(`--${name}=${options[name]}`);
     }
     if (options.tupleSamples !== undefined) args.push(`--tuple-samples=${options.tupleSamples}`);

@@ -8,13 +8,16 @@ import { HOP_COUNTERS, type HopCounter } from '../proto/hop-metrics.js';
 import { LOSS_CAUSES, type LostCounters } from '../proto/loss-metrics.js';
 
 export const RECORD_MAGIC = 0x31524754;
-export const FORMAT_VERSION = 9;
+export const FORMAT_VERSION = 10;
 
 /** Counters of an edge, in the order of struct tg_edge_stats (proto/edge-metrics.ts). */
 /** Counters of a proxy's hops per listener, in the order of struct tg_hop_stats. */
 export { EDGE_COUNTERS, type EdgeCounter, HOP_COUNTERS, type HopCounter };
 
 const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** Where struct tg_interval_record's five counts begin: after the clocks and struct tg_lost. */
+const INTERVAL_COUNTS = 16 + LOSS_CAUSES.length * 8;
 
 /** Sizes and offsets this decoder assumes; a test compares them with `tollgate-runner --layout`. */
 export const LAYOUT = {
@@ -25,7 +28,8 @@ export const LAYOUT = {
   histRecord: 64,
   tupleRecord: 80,
   hopRecord: 48 + HOP_COUNTERS.length * 8,
-  intervalRecord: 112,
+  // Five 32-bit counts and a pad after them, to the struct's 8-byte alignment.
+  intervalRecord: INTERVAL_COUNTS + 24,
   processRecord: 48,
   offsets: {
     'key.tgid': 0,
@@ -46,11 +50,11 @@ export const LAYOUT = {
     'tuple.first_seen_ns': 72,
     'interval.realtime_ns': 8,
     'interval.lost': 16,
-    'interval.edges': 88,
-    'interval.hists': 92,
-    'interval.tuples': 96,
-    'interval.filter_generation': 100,
-    'interval.hops': 104,
+    'interval.edges': INTERVAL_COUNTS,
+    'interval.hists': INTERVAL_COUNTS + 4,
+    'interval.tuples': INTERVAL_COUNTS + 8,
+    'interval.filter_generation': INTERVAL_COUNTS + 12,
+    'interval.hops': INTERVAL_COUNTS + 16,
     'process.event': 4,
     'process.start_boottime_ns': 8,
     'process.cgroup_id': 16,
@@ -164,7 +168,8 @@ export interface HelloRecord {
   formatVersion: number;
   kernel: string;
   intervalMs: number;
-  maps: { sockets: number; edges: number; histograms: number; tuples: number };
+  /** Map sizes, in entries (0 from the bpftrace fallback, which has no such maps). */
+  maps: { sockets: number; edges: number; histograms: number; tuples: number; handoffs: number };
   /**
    * Clients per listener that keep an edge of their own each interval; the others are
    * summed under the listener's edge with the remote address unspecified. Null: no limit.

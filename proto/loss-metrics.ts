@@ -82,6 +82,12 @@ export const LOSS_METRICS = [
     doc: "A socket's state found left by a freed socket at the same address (its close was missed): dropped, the new socket traced afresh.",
     figure: 'staleSocketStates',
   },
+  {
+    name: 'handoff_map_full',
+    ts: 'handoffMapFull',
+    doc: "Requests not handed off for want of room in the hand-off map (a reader was waiting): their request hops end at the proxy's write, as a busy reader's do.",
+    figure: 'kernelMapFull',
+  },
 ] as const satisfies readonly LossMetric[];
 
 /** A kernel cause, by its TypeScript name. */

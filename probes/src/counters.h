@@ -122,9 +122,14 @@ struct tg_lost {
 	 * missed): dropped, the new socket traced afresh.
 	 */
 	__u64 sock_state_stale;
+	/*
+	 * Requests not handed off for want of room in the hand-off map (a reader was
+	 * waiting): their request hops end at the proxy's write, as a busy reader's do.
+	 */
+	__u64 handoff_map_full;
 };
 
 /* X(field) for each counter, in order: the runner prints their offsets (--layout). */
-#define TG_LOST_FIELDS(X) X(edge_map_full) X(hist_map_full) X(sock_map_full) X(tuple_map_full) X(hop_queue_full) X(hop_map_full) X(process_events_full) X(listener_map_full) X(sock_state_stale)
+#define TG_LOST_FIELDS(X) X(edge_map_full) X(hist_map_full) X(sock_map_full) X(tuple_map_full) X(hop_queue_full) X(hop_map_full) X(process_events_full) X(listener_map_full) X(sock_state_stale) X(handoff_map_full)
 
 #endif /* TOLLGATE_COUNTERS_H */

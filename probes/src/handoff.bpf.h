@@ -74,8 +74,9 @@ struct handoff {
  * Hand-offs to idle readers, by the reader's socket address, from the arrival to the read
  * and the forward that settle them. Short-lived: made at the arrival, freed when settled,
  * at the proxy's event when not linked, at the reader's second read or its close; a full
- * map means no hand-off for that request (its hop stays to the forward), not counted.
- * Preallocated (4096 entries of 56 bytes), unlike the maps that grow with use: an entry is made
+ * map means no hand-off for that request (its hop stays to the forward), counted
+ * (lost.handoff_map_full). Preallocated (4096 entries of 56 bytes by default, the runner's
+ * --handoffs), unlike the maps that grow with use: an entry is made
  * and freed for every request handed off, and allocating it each time cost more. A freed
  * entry can be another socket's at once: each side checks the socket's cookie and the
  * arrival's time before it trusts one.
@@ -179,8 +180,10 @@ static __always_inline void note_handoff(const struct sock *sk, struct sock_stat
 		return;
 	h.cookie = st->cookie;
 	h.peer_port = bpf_ntohs(sk->__sk_common.skc_dport);
-	if (bpf_map_update_elem(&handoffs, &skaddr, &h, BPF_ANY))
+	if (bpf_map_update_elem(&handoffs, &skaddr, &h, BPF_ANY)) {
+		LOST(handoff_map_full);
 		return;
+	}
 	st->handoff_pending = 1;
 	q->handoff_sk = skaddr;
 	q->handoff_at = now;

@@ -65,6 +65,7 @@ static struct {
 	unsigned int tuples;
 	unsigned int tuple_samples;
 	unsigned int clients_per_listener;
+	unsigned int handoffs;
 	const char *forced[16]; /* "hook=mode" */
 	int forced_count;
 	const char *missing[MAX_PRETEND]; /* targets to treat as absent (tests) */
@@ -74,7 +75,7 @@ static struct {
 	int run_time_stats; /* count each program's run time (bpf_stats) from the start */
 } config = {
 	.interval_ms = 1000, .sockets = 65536, .edges = 16384, .histograms = 65536,
-	.tuples = 8192, .tuple_samples = 4, .clients_per_listener = 128,
+	.tuples = 8192, .tuple_samples = 4, .clients_per_listener = 128, .handoffs = 4096,
 };
 
 /*
@@ -885,6 +886,8 @@ static struct tollgate_bpf *open_configured(void)
 	bpf_map__set_max_entries(skel->maps.histograms_1, config.histograms);
 	bpf_map__set_max_entries(skel->maps.tuples_0, config.tuples);
 	bpf_map__set_max_entries(skel->maps.tuples_1, config.tuples);
+	/* Hand-offs pending at once: one per reader socket a proxy has just written to. */
+	bpf_map__set_max_entries(skel->maps.handoffs, config.handoffs);
 	/* Hop aggregates are per (proxy, listener): far fewer than edges. */
 	bpf_map__set_max_entries(skel->maps.hop_stats_0, config.edges / 4 ? config.edges / 4 : 1);
 	bpf_map__set_max_entries(skel->maps.hop_stats_1, config.edges / 4 ? config.edges / 4 : 1);
@@ -912,7 +915,8 @@ static struct tollgate_bpf *open_configured(void)
 static int usage(void)
 {
 	fprintf(stderr, "usage: tollgate-runner [--interval-ms N] [--sockets N] [--edges N] "
-			"[--histograms N] [--tuples N] [--tuple-samples N] [--clients-per-listener N] "
+			"[--histograms N] [--tuples N] [--handoffs N] [--tuple-samples N] "
+			"[--clients-per-listener N] "
 			"[--attach HOOK=MODE]... "
 			"[--run-time-stats] "
 			"| --layout\n");
@@ -927,6 +931,7 @@ int main(int argc, char **argv)
 		{ "edges", required_argument, NULL, 'e' },
 		{ "histograms", required_argument, NULL, 'h' },
 		{ "tuples", required_argument, NULL, 't' },
+		{ "handoffs", required_argument, NULL, 'H' },
 		{ "tuple-samples", required_argument, NULL, 'T' },
 		{ "clients-per-listener", required_argument, NULL, 'c' },
 		{ "attach", required_argument, NULL, 'a' },
@@ -950,7 +955,8 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		unsigned int *target = opt == 'i' ? &config.interval_ms : opt == 's' ? &config.sockets :
 				       opt == 'e' ? &config.edges : opt == 'h' ? &config.histograms :
-				       opt == 't' ? &config.tuples : opt == 'T' ? &config.tuple_samples :
+				       opt == 't' ? &config.tuples : opt == 'H' ? &config.handoffs :
+				       opt == 'T' ? &config.tuple_samples :
 				       opt == 'c' ? &config.clients_per_listener : NULL;
 		if (opt == 'l') {
 			print_layout();
@@ -1022,10 +1028,11 @@ int main(int argc, char **argv)
 	set_run_time_stats(config.run_time_stats);
 	snprintf(hello, sizeof(hello),
 		 "{\"format_version\":%d,\"kernel\":\"%s\",\"interval_ms\":%u,\"maps\":{\"sockets\":%u,"
-		 "\"edges\":%u,\"histograms\":%u,\"tuples\":%u},\"clients_per_listener\":%u,"
+		 "\"edges\":%u,\"histograms\":%u,\"tuples\":%u,\"handoffs\":%u},"
+		 "\"clients_per_listener\":%u,"
 		 "\"run_time_stats\":%s,\"programs\":[",
 		 TG_FORMAT_VERSION, uts.release, config.interval_ms, config.sockets, config.edges,
-		 config.histograms, config.tuples, config.clients_per_listener,
+		 config.histograms, config.tuples, config.handoffs, config.clients_per_listener,
 		 stats_fd >= 0 ? "true" : "false");
 	if (attach(skel, hello, sizeof(hello)))
 		goto out;

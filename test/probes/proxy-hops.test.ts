@@ -174,6 +174,8 @@ for (const c of cases) {
     );
     // Every exchange through the proxy was paired: 3 rounds of B.
     assert.equal(totalCount(added), 3 * c.connections * c.requests);
+    // The hand-off map (4,096 pending at the default) always had room.
+    assert.ok(got.records.every((r) => r.type !== 'interval' || r.lost.handoffMapFull === 0));
     // A request hop runs on to the server's read only where the proxy waited for the
     // request and the server for the forward. The delay proxy waits in epoll for its
     // timers and sockets, the echo server for its one client: most requests of the one
@@ -620,4 +622,100 @@ test('an edge map with no room: every request through the proxy still paired int
     totalCount(got.histogram(proxy.pid, 'hop_added', PROXY_PORT)),
     CONNECTIONS * REQUESTS,
   );
+});
+
+/**
+ * An echo server of WORKERS processes, each accepting on one listening socket the first
+ * hands them (each its own epoll), so that several readers wait at once: a proxy's writes
+ * to two of them can each find its reader idle before the first has read. The first
+ * closes its own copy of the socket and accepts nothing; the workers exit with it.
+ */
+const WORKERS = 4;
+const echoWorker = `process.on('disconnect', () => process.exit(0));
+  process.on('message', (_m, server) => {
+    server.on('connection', (s) => { s.setNoDelay(true); s.on('data', (d) => s.write(Buffer.alloc(d.length, 1))); });
+    process.send('up');
+  });`;
+const echoWorkers = `const net = require('node:net');
+  const { spawn } = require('node:child_process');
+  const server = net.createServer().listen(${SERVER_PORT}, '0.0.0.0', () => {
+    let up = 0;
+    for (let i = 0; i < ${WORKERS}; i++) {
+      const worker = spawn(process.execPath, ['-e', ${JSON.stringify(echoWorker)}], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      worker.on('message', () => { if (++up === ${WORKERS}) { server.close(); console.log('ready'); } });
+      worker.send('server', server);
+    }
+  });`;
+
+/**
+ * A proxy that holds every request and reply HOLD_IN_ORDER_MS and forwards them in the
+ * order it read them, across all its connections (one queue, one timer): a proxy whose
+ * forwards keep its reads' order, as the request FIFO's pairing assumes.
+ */
+const HOLD_IN_ORDER_MS = 1;
+const inOrderProxy = `const net = require('node:net');
+  const queue = [];
+  let timer = null;
+  const pump = () => {
+    timer = null;
+    const now = performance.now();
+    while (queue.length && queue[0].due <= now) { const { to, chunk } = queue.shift(); to.write(chunk); }
+    if (queue.length) timer = setTimeout(pump, Math.max(0, queue[0].due - now));
+  };
+  const hold = (to) => (chunk) => {
+    queue.push({ to, chunk, due: performance.now() + ${HOLD_IN_ORDER_MS} });
+    if (!timer) timer = setTimeout(pump, ${HOLD_IN_ORDER_MS});
+  };
+  net.createServer({ noDelay: true }, (down) => {
+    const up = net.connect({ port: ${SERVER_PORT}, host: '127.0.0.1', noDelay: true });
+    down.on('data', hold(up));
+    up.on('data', hold(down));
+    down.on('close', () => up.destroy());
+    up.on('close', () => down.destroy());
+    down.on('error', () => {});
+    up.on('error', () => {});
+  }).listen(${PROXY_PORT}, '0.0.0.0', () => console.log('ready'));`;
+
+test('a hand-off map with no room: the requests it could not note counted, every request still paired', async (t) => {
+  // One hand-off pending at once for the whole machine. The proxy's one timer forwards
+  // the connections' requests together (they stay in step), several in one turn, each to
+  // a worker waiting for it: the second note finds the first still pending and no room.
+  // Once that went uncounted, and the requests' hops silently lost their hand-off. (The
+  // lab's delay proxy, whose timers are per connection, forwards out of the order it read:
+  // that crosses the pairing, and 0 to 8 of 320 replies were counted unpaired.)
+  const { lab, probes } = await clientServerWithProbes(t, { handoffs: 1 });
+  const server = lab.exec('server', 'echo workers', process.execPath, ['-e', echoWorkers]);
+  await waitForLine(server, /^ready$/, 'echo workers');
+  const proxy = lab.exec('server', 'in-order proxy', process.execPath, ['-e', inOrderProxy]);
+  await waitForLine(proxy, /^ready$/, 'in-order proxy');
+  const pid = proxy.pid!;
+  probes.addProxy(pid);
+  const CONNECTIONS = 16;
+  const REQUESTS = 30;
+  const child = lab.exec('client', 'clients', process.execPath, [
+    '-e',
+    clients(lab.pod('server').address, PROXY_PORT, CONNECTIONS, REQUESTS),
+  ]);
+  await waitForLine(child, /^[0-9.]+$/, 'clients', 60_000);
+  await exited(child);
+  const got = await collect(probes);
+  // Cumulative since load: the last interval's count is the run's.
+  const full = got.records.reduce(
+    (n, r) => Math.max(n, r.type === 'interval' ? r.lost.handoffMapFull : 0),
+    0,
+  );
+  const handoffs = handoffsOf(got.records, pid);
+  const total = CONNECTIONS * REQUESTS;
+  const paired = totalCount(got.histogram(pid, 'hop_added', PROXY_PORT));
+  t.diagnostic(
+    `${handoffs} handed off, ${full} not noted for want of room, ${paired} paired, of ${total}`,
+  );
+  assert.ok(full > 0, 'no note found the map full');
+  // The one entry still serves: some requests are handed off.
+  assert.ok(handoffs > 0, 'no request handed off');
+  // Each forward's write is one arrival at one reader, noted or counted once: no request
+  // is both handed off and counted, nor counted twice.
+  assert.ok(handoffs + full <= total, `${handoffs} handed off + ${full} counted > ${total}`);
+  // Every request through the proxy was paired all the same, its request hop to the write.
+  assert.equal(paired, total);
 });

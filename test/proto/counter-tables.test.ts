@@ -45,8 +45,9 @@ test("the kernel's causes of loss add into the agent's figures, the buffer and s
       processEventsFull: 64,
       listenerMapFull: 128,
       sockStateStale: 256,
+      handoffMapFull: 512,
     }),
-    // Every map and queue: 1 + 2 + 4 + 8 + 16 + 32 + 128.
-    { kernelMapFull: 191, kernelBufferFull: 64, staleSocketStates: 256 },
+    // Every map and queue: 1 + 2 + 4 + 8 + 16 + 32 + 128 + 512.
+    { kernelMapFull: 703, kernelBufferFull: 64, staleSocketStates: 256 },
   );
 });

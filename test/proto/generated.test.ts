@@ -87,7 +87,7 @@ test('a hop counter and a loss cause added to their tables reach the kernel stru
   assert.match(header, /\t__u64 retried;\n\};/, 'the last field of struct tg_hop_stats');
   assert.match(header, /X\(neighbour_wait_ns\) X\(retried\)$/m);
   assert.match(header, /\t__u64 pid_map_full;\n\};/, 'the last field of struct tg_lost');
-  assert.match(header, /X\(sock_state_stale\) X\(pid_map_full\)$/m);
+  assert.match(header, /X\(handoff_map_full\) X\(pid_map_full\)$/m);
   const copy = mkdtempSync(join(tmpdir(), 'tollgate-proto-'));
   t.after(() => rmSync(copy, { recursive: true, force: true }));
   cpSync(join(protoDir, 'tollgate'), join(copy, 'tollgate'), { recursive: true });
