@@ -190,7 +190,7 @@ export function renderCompare(s: CompareSummary): string {
     row('end to end mean (load generator)', (c) => fmt(c.end_to_end_ms.mean, ' ms')),
     row('added over plain, p50', (c) => signed(c.added_over_plain_ms?.p50)),
     row('added over plain, mean', (c) => signed(c.added_over_plain_ms?.mean)),
-    row('  its margin (2 standard errors)', (c) =>
+    row('  its margin (95%, from the turns)', (c) =>
       c.added_over_plain_ms ? `± ${fmt(c.added_over_plain_ms.mean_margin, ' ms')}` : '—',
     ),
     row(`Tollgate's added latency summed, p50`, (c) =>

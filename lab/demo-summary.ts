@@ -95,12 +95,16 @@ export const loadCounts = (r: LoadResult): LoadCounts => ({
 /** What the load generator sees one chain add over another. */
 export interface EndToEndAdded extends MeanAndP50 {
   /**
-   * The mean's margin: two standard errors of the difference of the two means (about 95%),
-   * from the spread of each chain's own requests. What moves a whole run (a busier
-   * moment of the machine) is not in it; the chains' turns, interleaved, are there to
-   * share that alike. null without two requests each.
+   * The mean's margin, about 95%. From the chains' turns (mean_margin_from 'turns'): the
+   * turns are paired in time (each of one chain's beside the other's), so the spread of
+   * the pairs' differences holds both the requests' own spread and what moved from one
+   * moment of the machine to the next; Student's t over them. Without two turns each, from
+   * the requests ('requests'): two standard errors of the difference of the two means,
+   * which takes every request as independent of the others and so may be small. null
+   * without two requests each.
    */
   mean_margin: number | null;
+  mean_margin_from: 'turns' | 'requests' | null;
 }
 
 /**
@@ -325,10 +329,42 @@ export function proxySum(path: MeshPath, pods: readonly PodMeasurement[]): MeanA
   };
 }
 
-/** The load generator's own mean latency, counted from each request's issue, in ms. */
+/**
+ * The load generator's own mean latency, counted from each request's issue, in ms: exact,
+ * from the raw values (from the histogram's buckets in results before that was kept).
+ */
 export function loadMeanMs(r: LoadResult): number | null {
-  const m = mean(issued(r).latency);
+  const summary = issued(r);
+  if (summary.meanMs !== undefined) return summary.meanMs;
+  const m = mean(summary.latency);
   return m === undefined ? null : m / 1e6;
+}
+
+/** Two-sided 95% quantiles of Student's t by degrees of freedom, 1 to 30; 1.96 past. */
+const STUDENT_T_95 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145,
+  2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048,
+  2.045, 2.042,
+];
+
+/**
+ * The 95% margin of the mean of paired differences (turn by turn, meshed less unmeshed):
+ * t times their standard error. null without two pairs of turns that both had requests.
+ */
+export function pairedMargin(
+  meshed: readonly (number | null)[],
+  unmeshed: readonly (number | null)[],
+): number | null {
+  if (meshed.length !== unmeshed.length) return null;
+  const d: number[] = [];
+  for (const [k, m] of meshed.entries()) {
+    const u = unmeshed[k];
+    if (m !== null && u != null) d.push(m - u);
+  }
+  if (d.length < 2) return null;
+  const meanD = d.reduce((a, b) => a + b, 0) / d.length;
+  const sd = Math.sqrt(d.reduce((a, b) => a + (b - meanD) ** 2, 0) / (d.length - 1));
+  return (STUDENT_T_95[d.length - 2] ?? 1.96) * (sd / Math.sqrt(d.length));
 }
 
 const minus = (a: number | null, b: number | null) =>
@@ -342,10 +378,14 @@ export function addedEndToEnd(meshed: LoadResult, unmeshed: LoadResult): EndToEn
     r.stddevMs == null || r.ok < 2 ? null : r.stddevMs ** 2 / r.ok;
   const vm = variance(m);
   const vu = variance(u);
+  const byTurns =
+    m.turnMeansMs && u.turnMeansMs ? pairedMargin(m.turnMeansMs, u.turnMeansMs) : null;
+  const byRequests = vm === null || vu === null ? null : 2 * Math.sqrt(vm + vu);
   return {
     p50: minus(m.p50Ms, u.p50Ms),
     mean: minus(loadMeanMs(meshed), loadMeanMs(unmeshed)),
-    mean_margin: vm === null || vu === null ? null : round(2 * Math.sqrt(vm + vu)),
+    mean_margin: byTurns !== null ? round(byTurns) : byRequests !== null ? round(byRequests) : null,
+    mean_margin_from: byTurns !== null ? 'turns' : byRequests !== null ? 'requests' : null,
   };
 }
 
@@ -475,8 +515,9 @@ const SIDECAR_NOTE =
   'Added latency per sidecar and direction is measured in the kernel, per request: ' +
   'from the arrival of its bytes at the sidecar to their forward, both ways ' +
   '(p50/p90/p99); end to end, the same chain runs with and without sidecars under the ' +
-  'same load, the two taking turns of about 1.5 s, interleaved; the margin is two ' +
-  "standard errors of the means' difference. CPU and RSS are from /proc.";
+  'same load, the two taking turns of about 1.5 s, interleaved; the margin (95%) is ' +
+  "drawn from the turns' differences, each turn of one beside the other's. CPU and RSS " +
+  'are from /proc.';
 
 const AMBIENT_NOTE =
   "Added latency per pod and direction is the node proxy's, measured in the kernel per " +

@@ -17,7 +17,7 @@
 import { performance } from 'node:perf_hooks';
 import { fromValues, type SparseHistogram } from '../../proto/histogram.js';
 import { ConnectionPool, type Outcome } from './connection-pool.js';
-import { dueOffsetMs, spanS, type Turn, validateTurns } from './schedule.js';
+import { dueOffsetMs, spanS, type Turn, turnOf, validateTurns } from './schedule.js';
 
 export interface LoadOptions {
   url: string;
@@ -56,6 +56,8 @@ export interface LoadResult {
   meanMs?: number | null;
   /** The raw values' standard deviation (n - 1); absent in results before it was added. */
   stddevMs?: number | null;
+  /** Each turn's mean, in loads in turns (LatencySummary.turnMeansMs). */
+  turnMeansMs?: (number | null)[];
   /**
    * The same requests' latencies counted from when each was issued rather than due (see
    * the head of this file); only when asked (OpenLoopSchedule.countFromIssue).
@@ -84,6 +86,12 @@ export interface LatencySummary {
   meanMs: number | null;
   /** Absent in results before it was added. */
   stddevMs?: number | null;
+  /**
+   * In turns (OpenLoopSchedule.turnsS): the mean of each turn's requests, in the turns'
+   * order (null for a turn with none), so that an A/B in turns can take its margin from
+   * the turns' own differences. Absent without turns.
+   */
+  turnMeansMs?: (number | null)[];
 }
 
 /** The open-loop schedule of a run, whatever the protocol. */
@@ -185,6 +193,8 @@ export function openLoop(
   const idleS = spanS(options.durationS, turns) - options.durationS;
   const latenciesNs: number[] = [];
   const fromIssueNs: number[] = [];
+  // The turn of each value in latenciesNs (and fromIssueNs): loads in turns only.
+  const turnOfValue: number[] = [];
   let issueLagMsSum = 0;
   let issueLagMsMax = 0;
   let sent = 0;
@@ -210,7 +220,7 @@ export function openLoop(
         1000,
     );
 
-    function fire(dueAt: number, counted: boolean): void {
+    function fire(dueAt: number, counted: boolean, turn: number): void {
       const issuedAt = performance.now();
       if (counted) sent++;
       pool.send(dueAt, (outcome) => {
@@ -219,6 +229,7 @@ export function openLoop(
             const now = performance.now();
             latenciesNs.push((now - dueAt) * 1e6);
             if (options.countFromIssue) fromIssueNs.push((now - issuedAt) * 1e6);
+            if (turns) turnOfValue.push(turn);
             issueLagMsSum += issuedAt - dueAt;
             issueLagMsMax = Math.max(issueLagMsMax, issuedAt - dueAt);
           } else if (outcome === 'error') errors++;
@@ -232,7 +243,11 @@ export function openLoop(
     function tick(): void {
       const now = performance.now();
       while (next < total && start + dueMs(next) <= now) {
-        fire(start + dueMs(next), next >= warmup);
+        fire(
+          start + dueMs(next),
+          next >= warmup,
+          next >= warmup ? turnOf(next - warmup, options.rate, turns) : 0,
+        );
         next++;
       }
       if (next < total)
@@ -247,7 +262,8 @@ export function openLoop(
       clearTimeout(deadline);
       pool.destroy();
       const elapsedS = (performance.now() - measuredFrom) / 1000 - idleS;
-      const fromDue = summarise(latenciesNs);
+      const byTurn = turns ? { turnOf: turnOfValue, turns: turns.length } : undefined;
+      const fromDue = summarise(latenciesNs, byTurn);
       resolve({
         url: target,
         rate: options.rate,
@@ -259,7 +275,7 @@ export function openLoop(
         timeouts: total - warmup - latenciesNs.length - errors,
         actualRps: latenciesNs.length / Math.max(elapsedS, options.durationS),
         ...fromDue,
-        ...(options.countFromIssue ? { fromIssue: summarise(fromIssueNs) } : {}),
+        ...(options.countFromIssue ? { fromIssue: summarise(fromIssueNs, byTurn) } : {}),
         issueLagMeanMs: latenciesNs.length ? issueLagMsSum / latenciesNs.length : null,
         issueLagMaxMs: latenciesNs.length ? issueLagMsMax : null,
         ...(startLateMs === undefined ? {} : { startLateMs }),
@@ -274,7 +290,10 @@ export function openLoop(
  * Quantiles from the raw values (nearest rank), not the histogram's buckets, whose ~6%
  * width would hide the small differences the overhead benchmark looks for.
  */
-function summarise(valuesNs: readonly number[]): LatencySummary {
+function summarise(
+  valuesNs: readonly number[],
+  byTurn?: { turnOf: readonly number[]; turns: number },
+): LatencySummary {
   const sorted = Float64Array.from(valuesNs).sort();
   const ms = (q: number) =>
     sorted.length ? sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]! / 1e6 : null;
@@ -290,5 +309,17 @@ function summarise(valuesNs: readonly number[]): LatencySummary {
     p99Ms: ms(0.99),
     meanMs: sorted.length ? meanNs / 1e6 : null,
     stddevMs: sorted.length > 1 ? Math.sqrt(squaresNs2 / (sorted.length - 1)) / 1e6 : null,
+    ...(byTurn ? { turnMeansMs: turnMeans(valuesNs, byTurn.turnOf, byTurn.turns) } : {}),
   };
+}
+
+/** The mean of each turn's values, ms; null for a turn with none. */
+function turnMeans(valuesNs: readonly number[], turnOf: readonly number[], turns: number) {
+  const sums = new Float64Array(turns);
+  const counts = new Uint32Array(turns);
+  for (const [i, v] of valuesNs.entries()) {
+    sums[turnOf[i]!]! += v;
+    counts[turnOf[i]!]!++;
+  }
+  return Array.from(sums, (sum, k) => (counts[k] ? sum / counts[k]! / 1e6 : null));
 }

@@ -27,6 +27,20 @@ export function dueOffsetMs(i: number, rate: number, turns?: readonly Turn[]): n
   return turns[turns.length - 1]![1] * 1000;
 }
 
+/**
+ * The index of the turn request `i` of the measured load is due in (as dueOffsetMs places
+ * it); 0 without turns.
+ */
+export function turnOf(i: number, rate: number, turns?: readonly Turn[]): number {
+  if (!turns?.length) return 0;
+  let before = 0;
+  for (const [k, [from, to]] of turns.entries()) {
+    before += to - from;
+    if (i < Math.round(before * rate)) return k;
+  }
+  return turns.length - 1;
+}
+
 /** Seconds from the start to the end of the last turn (the load's span), or `durationS`. */
 export function spanS(durationS: number, turns?: readonly Turn[]): number {
   return turns?.length ? turns[turns.length - 1]![1] : durationS;

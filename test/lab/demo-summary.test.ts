@@ -146,7 +146,12 @@ test("end to end is the generator's figures from each request's issue, not its t
   // The mean's margin from the issue's figures too: two standard errors of 100 values
   // 0.01 ms apart on each side, 2 * sqrt(2 * 0.2901^2 / 100) (from the due times, where
   // the lags alternate, it would be 0.2 or more).
-  assert.deepEqual(s.chain.end_to_end_added_ms, { p50: 1, mean: 1, mean_margin: 0.082 });
+  assert.deepEqual(s.chain.end_to_end_added_ms, {
+    p50: 1,
+    mean: 1,
+    mean_margin: 0.082,
+    mean_margin_from: 'requests',
+  });
   assert.deepEqual(s.chain.unexplained_ms, { p50: 0, mean: 0 });
   // The screen's quantiles of each chain too: 3.49 and 2.49 ms at p50, not the due times'.
   assert.equal(s.end_to_end_ms.meshed.p50, 3.49);
@@ -193,7 +198,7 @@ test('the sidecars along the path sum, replicas weighted by their requests', () 
   );
 });
 
-test("the end-to-end mean's margin: two standard errors of the two means' difference", () => {
+test("without turns, the end-to-end mean's margin: two standard errors of the means' difference", () => {
   const input = (meshed: number[], unmeshed: number[]) =>
     summarize({
       lab: 'lab',
@@ -207,9 +212,15 @@ test("the end-to-end mean's margin: two standard errors of the two means' differ
       entry: 'front',
     }).chain.end_to_end_added_ms;
   // 1 and 3 ms (variance 2, over 2 requests) against four of 1 ms (none): 2 * sqrt(1).
-  assert.deepEqual(input([1, 3], [1, 1, 1, 1]), { p50: 0, mean: 1, mean_margin: 2 });
+  assert.deepEqual(input([1, 3], [1, 1, 1, 1]), {
+    p50: 0,
+    mean: 1,
+    mean_margin: 2,
+    mean_margin_from: 'requests',
+  });
   // One request on a side gives no spread to draw a margin from.
   assert.equal(input([2], [1, 1]).mean_margin, null);
+  assert.equal(input([2], [1, 1]).mean_margin_from, null);
   // The margin is printed beside the mean it belongs to.
   const text = renderText(
     summarize({
@@ -225,6 +236,47 @@ test("the end-to-end mean's margin: two standard errors of the two means' differ
     }),
   );
   assert.match(text, /end to end, mesh on - off +0\.00 ms +1\.00 ms ± 2\.00/);
+});
+
+test("in turns, the mean's margin comes from the turns' paired differences", () => {
+  // Two requests a turn, four turns. Within a turn every request of a chain is alike, so
+  // the requests' own spread is small beside what moves from turn to turn: the machine's
+  // moments, which both chains share turn by turn, and the mesh's 1 ms, 2 ms, 1 ms, 2 ms.
+  const inTurns = (perTurnMs: readonly number[]): LoadResult => {
+    const load = onTimeLoad(perTurnMs.flatMap((ms) => [ms, ms]));
+    const summary = { ...load.fromIssue!, turnMeansMs: [...perTurnMs] };
+    return { ...load, ...summary, fromIssue: summary };
+  };
+  const meshed = inTurns([2, 6, 3, 7]);
+  const unmeshed = inTurns([1, 4, 2, 5]);
+  const added = summarize({
+    lab: 'lab',
+    mesh: 'sidecar',
+    meshed,
+    unmeshed,
+    pods: [],
+    agent: noAgent,
+    webUrl: 'http://127.0.0.1:1',
+    path: [],
+    entry: 'front',
+  }).chain.end_to_end_added_ms;
+  // Differences 1, 2, 1, 2: mean 1.5, standard deviation sqrt(1/3), t(3) = 3.182, so
+  // 3.182 * sqrt(1/3) / 2 = 0.919. From the requests as independent it would be
+  // 2 * sqrt((4.857 + 2.857) / 8) = 1.964, the turns' shared moments taken for noise.
+  assert.deepEqual(added, { p50: 1, mean: 1.5, mean_margin: 0.919, mean_margin_from: 'turns' });
+  // Turns that do not pair (another count) fall back to the requests.
+  const odd = summarize({
+    lab: 'lab',
+    mesh: 'sidecar',
+    meshed: inTurns([2, 6, 3]),
+    unmeshed,
+    pods: [],
+    agent: noAgent,
+    webUrl: 'http://127.0.0.1:1',
+    path: [],
+    entry: 'front',
+  }).chain.end_to_end_added_ms;
+  assert.equal(odd.mean_margin_from, 'requests');
 });
 
 test('a crossing with no figure leaves the sum unknown, not short', () => {
@@ -321,7 +373,12 @@ test('ambient: the node proxy counted once from /proc, beside the pods its share
   });
   assert.deepEqual(s.chain.node_proxy_sum_ms, { p50: 0.9, mean: 1.1 });
   assert.equal('sidecar_sum_ms' in s.chain, false, 'no sidecar crossed');
-  assert.deepEqual(s.chain.end_to_end_added_ms, { p50: 1, mean: 1, mean_margin: 0.283 });
+  assert.deepEqual(s.chain.end_to_end_added_ms, {
+    p50: 1,
+    mean: 1,
+    mean_margin: 0.283,
+    mean_margin_from: 'requests',
+  });
   assert.deepEqual(s.chain.unexplained_ms, { p50: 0.1, mean: -0.1 });
   assert.equal(s.waterfall, null);
   const front = s.pods[0]!;
@@ -450,8 +507,18 @@ test('compare: the three chains side by side, each mesh against plain', () => {
   assert.equal(plain.crossings, 0);
   // Two requests each, 0.5 ms apart (variance 0.125): a margin of 2 * sqrt(2 * 0.125 / 2).
   const margin = Number((2 * Math.sqrt(0.125)).toFixed(3));
-  assert.deepEqual(sidecar.added_over_plain_ms, { p50: 1.5, mean: 1.5, mean_margin: margin });
-  assert.deepEqual(ambient.added_over_plain_ms, { p50: 0.75, mean: 0.75, mean_margin: margin });
+  assert.deepEqual(sidecar.added_over_plain_ms, {
+    p50: 1.5,
+    mean: 1.5,
+    mean_margin: margin,
+    mean_margin_from: 'requests',
+  });
+  assert.deepEqual(ambient.added_over_plain_ms, {
+    p50: 0.75,
+    mean: 0.75,
+    mean_margin: margin,
+    mean_margin_from: 'requests',
+  });
   // Five crossings of 0.1 ms p50 and 0.2 ms mean each.
   assert.deepEqual(sidecar.tollgate_sum_ms, { p50: 0.5, mean: 1 });
   assert.deepEqual(ambient.tollgate_sum_ms, { p50: 0.5, mean: 1 });

@@ -167,6 +167,62 @@ test('two loads in turns, started in step, never send at once; each its exact co
   }
 });
 
+test("in turns, each turn's mean is its own requests': a server that holds every other turn longer", async (t) => {
+  // 40 requests/s in turns of 0.3 s: 12 a turn, 25 ms apart, so they reach the server in
+  // the order they were due, and after the 10 of the warm-up (a fresh process's first
+  // requests are slow) its n-th request is in turn (n - 10) / 12. It holds those of odd
+  // turns 12 ms and the others 2 ms, by its own clock.
+  const PER_TURN = 12;
+  const WARMUP = 10;
+  const turns = interleavedTurns(2, 1.2, 0.3, 0.2)[0]!;
+  const held: number[][] = turns.map(() => []);
+  let n = 0;
+  const url = await serve(t, (_req, res) => {
+    const turn = Math.floor((n++ - WARMUP) / PER_TURN);
+    const arrived = performance.now();
+    setTimeout(
+      () => {
+        held[turn]?.push(performance.now() - arrived); // not the warm-up's, nor the last check's
+        res.end('ok');
+      },
+      turn % 2 ? 12 : 2,
+    );
+  });
+  const result = await constantRateLoad({
+    url,
+    rate: 40,
+    durationS: 1.2,
+    connections: 2,
+    timeoutMs: 5000,
+    turnsS: turns,
+    warmupS: WARMUP / 40,
+    countFromIssue: true,
+  });
+  assert.equal(result.ok, 48);
+  const heldMeans = held.map((ms) => ms.reduce((a, b) => a + b, 0) / ms.length);
+  const fromIssue = result.fromIssue!.turnMeansMs!;
+  t.diagnostic(
+    `held ${heldMeans.map((m) => m.toFixed(2))}; turns ${fromIssue.map((m) => m?.toFixed(2))}`,
+  );
+  assert.deepEqual(
+    held.map((ms) => ms.length),
+    [12, 12, 12, 12],
+  );
+  assert.equal(fromIssue.length, 4);
+  for (const [k, m] of fromIssue.entries()) {
+    // The server's hold, plus the round trip on loopback and the client's own work.
+    assert.ok(m !== null && m >= heldMeans[k]! && m <= heldMeans[k]! + 3, `turn ${k}: ${m} ms`);
+    // From the due time, the timer's lag besides.
+    assert.ok(result.turnMeansMs![k]! >= m, `turn ${k} from its due time`);
+  }
+  // Without turns there are none.
+  assert.equal(
+    (await constantRateLoad({ url, rate: 40, durationS: 0.1, connections: 1, timeoutMs: 5000 }))
+      .turnMeansMs,
+    undefined,
+  );
+});
+
 test('the latencies standard deviation is that of the time the server held them', async (t) => {
   // Held 2 ms and 22 ms in turn: the spread is the server's (10 ms), the rest adds little
   // (one stall of 50 ms among the 200 requests would add 0.6 ms).
