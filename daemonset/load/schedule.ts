@@ -9,36 +9,42 @@ export type Turn = readonly [number, number];
 export const MAX_TURNS = 10_000;
 
 /**
- * Milliseconds from the start of the measured load at which its request `i` (0-based) is
- * due: i / rate, or, in turns, the rate within each turn from its start, each turn taking
- * the requests of its length at that rate (rounded).
+ * The turn request `i` (0-based) of the measured load falls in, each turn taking the
+ * requests of its length at `rate` (rounded), and the index of that turn's first request;
+ * null past the last turn (only by rounding the count).
  */
-export function dueOffsetMs(i: number, rate: number, turns?: readonly Turn[]): number {
-  if (!turns?.length) return (i / rate) * 1000;
+function placeInTurns(
+  i: number,
+  rate: number,
+  turns: readonly Turn[],
+): { turn: number; first: number } | null {
   // By request counts, not by subtracting times: a request at a turn's end in floating
   // point would otherwise fall at the end of one turn or the start of the next by chance.
   let before = 0;
-  for (const [from, to] of turns) {
+  for (const [turn, [from, to]] of turns.entries()) {
     const first = Math.round(before * rate);
     before += to - from;
-    if (i < Math.round(before * rate)) return (from + (i - first) / rate) * 1000;
+    if (i < Math.round(before * rate)) return { turn, first };
   }
-  // Past the last turn (only by rounding the count): due at its end.
-  return turns[turns.length - 1]![1] * 1000;
+  return null;
 }
 
 /**
- * The index of the turn request `i` of the measured load is due in (as dueOffsetMs places
- * it); 0 without turns.
+ * Milliseconds from the start of the measured load at which its request `i` (0-based) is
+ * due: i / rate, or, in turns, the rate within each turn from its start.
  */
+export function dueOffsetMs(i: number, rate: number, turns?: readonly Turn[]): number {
+  if (!turns?.length) return (i / rate) * 1000;
+  const place = placeInTurns(i, rate, turns);
+  // Past the last turn: due at its end.
+  if (!place) return turns[turns.length - 1]![1] * 1000;
+  return (turns[place.turn]![0] + (i - place.first) / rate) * 1000;
+}
+
+/** The index of the turn request `i` is due in (as dueOffsetMs places it); 0 without turns. */
 export function turnOf(i: number, rate: number, turns?: readonly Turn[]): number {
   if (!turns?.length) return 0;
-  let before = 0;
-  for (const [k, [from, to]] of turns.entries()) {
-    before += to - from;
-    if (i < Math.round(before * rate)) return k;
-  }
-  return turns.length - 1;
+  return placeInTurns(i, rate, turns)?.turn ?? turns.length - 1;
 }
 
 /** Seconds from the start to the end of the last turn (the load's span), or `durationS`. */

@@ -5,6 +5,7 @@ import {
   dueOffsetMs,
   interleavedTurns,
   spanS,
+  turnOf,
   validateTurns,
 } from '../../daemonset/load/schedule.js';
 
@@ -34,6 +35,19 @@ test('in turns the requests are due at the rate within each, none between them',
     return due.filter((ms) => ms >= from * 1000 && ms < to * 1000).length;
   });
   assert.deepEqual(counts, [15, 15, 15, 15]);
+});
+
+test("a request's turn is the one it is due in", () => {
+  // The same turns: 15 requests each, at 50 requests/s.
+  const [a] = interleavedTurns(2, 1.2, 0.3, 0.2);
+  const turn = Array.from({ length: 60 }, (_, i) => turnOf(i, 50, a));
+  assert.deepEqual(
+    turn,
+    Array.from({ length: 60 }, (_, i) => Math.floor(i / 15)),
+  );
+  // Past the last turn (rounding), the last; without turns, 0.
+  assert.equal(turnOf(60, 50, a), 3);
+  assert.equal(turnOf(7, 50), 0);
 });
 
 test('interleaved turns: each load its duration in all, the order flipped every round', () => {

@@ -198,19 +198,23 @@ test('the sidecars along the path sum, replicas weighted by their requests', () 
   );
 });
 
+/** What a sidecar chain's summary says the mesh adds end to end, from its two loads alone. */
+const endToEnd = (meshed: LoadResult, unmeshed: LoadResult) =>
+  summarize({
+    lab: 'lab',
+    mesh: 'sidecar',
+    meshed,
+    unmeshed,
+    pods: [],
+    agent: noAgent,
+    webUrl: 'http://127.0.0.1:1',
+    path: [],
+    entry: 'front',
+  }).chain.end_to_end_added_ms;
+
 test("without turns, the end-to-end mean's margin: two standard errors of the means' difference", () => {
   const input = (meshed: number[], unmeshed: number[]) =>
-    summarize({
-      lab: 'lab',
-      mesh: 'sidecar',
-      meshed: onTimeLoad(meshed),
-      unmeshed: onTimeLoad(unmeshed),
-      pods: [],
-      agent: noAgent,
-      webUrl: 'http://127.0.0.1:1',
-      path: [],
-      entry: 'front',
-    }).chain.end_to_end_added_ms;
+    endToEnd(onTimeLoad(meshed), onTimeLoad(unmeshed));
   // 1 and 3 ms (variance 2, over 2 requests) against four of 1 ms (none): 2 * sqrt(1).
   assert.deepEqual(input([1, 3], [1, 1, 1, 1]), {
     p50: 0,
@@ -247,36 +251,14 @@ test("in turns, the mean's margin comes from the turns' paired differences", () 
     const summary = { ...load.fromIssue!, turnMeansMs: [...perTurnMs] };
     return { ...load, ...summary, fromIssue: summary };
   };
-  const meshed = inTurns([2, 6, 3, 7]);
   const unmeshed = inTurns([1, 4, 2, 5]);
-  const added = summarize({
-    lab: 'lab',
-    mesh: 'sidecar',
-    meshed,
-    unmeshed,
-    pods: [],
-    agent: noAgent,
-    webUrl: 'http://127.0.0.1:1',
-    path: [],
-    entry: 'front',
-  }).chain.end_to_end_added_ms;
+  const added = endToEnd(inTurns([2, 6, 3, 7]), unmeshed);
   // Differences 1, 2, 1, 2: mean 1.5, standard deviation sqrt(1/3), t(3) = 3.182, so
   // 3.182 * sqrt(1/3) / 2 = 0.919. From the requests as independent it would be
   // 2 * sqrt((4.857 + 2.857) / 8) = 1.964, the turns' shared moments taken for noise.
   assert.deepEqual(added, { p50: 1, mean: 1.5, mean_margin: 0.919, mean_margin_from: 'turns' });
   // Turns that do not pair (another count) fall back to the requests.
-  const odd = summarize({
-    lab: 'lab',
-    mesh: 'sidecar',
-    meshed: inTurns([2, 6, 3]),
-    unmeshed,
-    pods: [],
-    agent: noAgent,
-    webUrl: 'http://127.0.0.1:1',
-    path: [],
-    entry: 'front',
-  }).chain.end_to_end_added_ms;
-  assert.equal(odd.mean_margin_from, 'requests');
+  assert.equal(endToEnd(inTurns([2, 6, 3]), unmeshed).mean_margin_from, 'requests');
 });
 
 test('a crossing with no figure leaves the sum unknown, not short', () => {

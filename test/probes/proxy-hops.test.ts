@@ -9,8 +9,10 @@ import { type TestContext, test } from 'node:test';
 import { runIn } from '../../lab/exec.js';
 import type { Lab } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
+import type { ProbeSource } from '../../probes/probe-source.js';
 import type { HopRecord, ProbeRecord } from '../../probes/records.js';
 import { bucketValue, mean, quantile, totalCount } from '../../proto/histogram.js';
+import type { LossCause } from '../../proto/loss-metrics.js';
 import { clientServerWithProbes, collect, exited } from './fixture.js';
 
 const SERVER_PORT = 7300;
@@ -175,7 +177,7 @@ for (const c of cases) {
     // Every exchange through the proxy was paired: 3 rounds of B.
     assert.equal(totalCount(added), 3 * c.connections * c.requests);
     // The hand-off map (4,096 pending at the default) always had room.
-    assert.ok(got.records.every((r) => r.type !== 'interval' || r.lost.handoffMapFull === 0));
+    assert.equal(lostOf(got.records, 'handoffMapFull'), 0);
     // A request hop runs on to the server's read only where the proxy waited for the
     // request and the server for the forward. The delay proxy waits in epoll for its
     // timers and sockets, the echo server for its one client: most requests of the one
@@ -590,6 +592,26 @@ test('replies forwarded out of arrival order pair with their own exchange', asyn
   assert.ok(between <= heldBetween + 2 + queued, `${between} replies paired across connections`);
 });
 
+/** `connections` clients of `requests` each through the proxy; then the runner's records. */
+async function clientsThenCollect(
+  lab: Lab,
+  probes: ProbeSource,
+  connections: number,
+  requests: number,
+) {
+  const child = lab.exec('client', 'clients', process.execPath, [
+    '-e',
+    clients(lab.pod('server').address, PROXY_PORT, connections, requests),
+  ]);
+  await waitForLine(child, /^[0-9.]+$/, 'clients', 60_000);
+  await exited(child);
+  return collect(probes);
+}
+
+/** A kernel cause of loss over the run: cumulative since load, so the largest seen. */
+const lostOf = (records: readonly ProbeRecord[], cause: LossCause) =>
+  records.reduce((n, r) => Math.max(n, r.type === 'interval' ? r.lost[cause] : 0), 0);
+
 test('an edge map with no room: every request through the proxy still paired into its hops', async (t) => {
   // One edge per interval for the whole machine: the proxy's own edges find no room (nor
   // does their folded key), which once ended the event before the proxy's reads and writes
@@ -606,17 +628,8 @@ test('an edge map with no room: every request through the proxy still paired int
   probes.addProxy(proxy.pid);
   const CONNECTIONS = 4;
   const REQUESTS = 20;
-  const child = lab.exec('client', 'clients', process.execPath, [
-    '-e',
-    clients(lab.pod('server').address, PROXY_PORT, CONNECTIONS, REQUESTS),
-  ]);
-  await waitForLine(child, /^[0-9.]+$/, 'clients', 60_000);
-  await exited(child);
-  const got = await collect(probes);
-  const full = got.records.reduce(
-    (n, r) => Math.max(n, r.type === 'interval' ? r.lost.edgeMapFull : 0),
-    0,
-  );
+  const got = await clientsThenCollect(lab, probes, CONNECTIONS, REQUESTS);
+  const full = lostOf(got.records, 'edgeMapFull');
   assert.ok(full > 0, 'the edge map was full');
   assert.equal(
     totalCount(got.histogram(proxy.pid, 'hop_added', PROXY_PORT)),
@@ -692,18 +705,8 @@ test('a hand-off map with no room: the requests it could not note counted, every
   probes.addProxy(pid);
   const CONNECTIONS = 16;
   const REQUESTS = 30;
-  const child = lab.exec('client', 'clients', process.execPath, [
-    '-e',
-    clients(lab.pod('server').address, PROXY_PORT, CONNECTIONS, REQUESTS),
-  ]);
-  await waitForLine(child, /^[0-9.]+$/, 'clients', 60_000);
-  await exited(child);
-  const got = await collect(probes);
-  // Cumulative since load: the last interval's count is the run's.
-  const full = got.records.reduce(
-    (n, r) => Math.max(n, r.type === 'interval' ? r.lost.handoffMapFull : 0),
-    0,
-  );
+  const got = await clientsThenCollect(lab, probes, CONNECTIONS, REQUESTS);
+  const full = lostOf(got.records, 'handoffMapFull');
   const handoffs = handoffsOf(got.records, pid);
   const total = CONNECTIONS * REQUESTS;
   const paired = totalCount(got.histogram(pid, 'hop_added', PROXY_PORT));
