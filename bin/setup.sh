@@ -20,12 +20,13 @@ fail() {
 # proxies, the load generator, the browser for the viewer's tests, Prometheus for the
 # test that scrapes the collector as the shipped scrape job does, and PostgreSQL's server,
 # of which the store's tests start throwaway clusters (test/postgres-server.ts; the
-# package's own cluster, if it made one, is not used).
+# package's own cluster, if it made one, is not used). Python for the lab's one proxy
+# that must enter namespaces (lab/two-namespace-proxy.py), which node cannot.
 debian_packages=(
   clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev
   bpftool bpftrace linux-perf
   iproute2 iptables procps haproxy wrk
-  chromium prometheus postgresql
+  chromium prometheus postgresql python3
 )
 
 missing=()

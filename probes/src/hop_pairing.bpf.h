@@ -14,10 +14,10 @@
  * reads many sockets before it writes any, so "the last socket this thread read" pairs
  * wrongly under concurrency. Instead each thread keeps a FIFO of requests read and
  * awaiting forward: the oldest pending one pairs with the next forward (a write that
- * follows a read on an upstream socket). Each entry names its socket and a sequence
- * number, and is skipped when that socket's read is no longer pending (answered
- * locally, closed, superseded), so one request that is never forwarded does not shift
- * every later pair. A forward links the two sockets both ways; the reply a downstream
+ * follows a read on an upstream socket) in the same network namespace. Each entry names
+ * its socket and a sequence number, and is skipped when that socket's read is no longer
+ * pending (answered locally, closed, superseded), so one request that is never forwarded
+ * does not shift every later pair. A forward links the two sockets both ways; the reply a downstream
  * write forwards is the last arrival read on the upstream its request went out on, when
  * it came after that request left (see linked_reply). Replies from upstreams that no
  * forward linked (opened before tracing) pair through a second FIFO.
@@ -182,46 +182,58 @@ static __always_inline void hop_push(struct hop_fifo *fifo, __u64 now, __u64 ska
 }
 
 /*
- * The oldest entry whose read is still pending, left at the head; the stale ones before it
- * (socket gone, read no longer pending, aged out) are dropped. `response` selects which of
- * the socket's flags the entry refers to. Returns the state of the entry's socket and the
- * entry in *out, or NULL when none is pending.
+ * The oldest entry whose read is still pending in namespace `netns`; stale entries (socket
+ * gone, read no longer pending, aged out) at the head are dropped. A proxy forwards within
+ * one namespace (a sidecar's own; a node proxy's in each pod's, where it opens its
+ * upstream connections), so another namespace's pending reads are passed over and kept
+ * for their own forwards: one thread of a node proxy serving two pods' connections in turn
+ * cannot pair one pod's forward with the other's request. `response` selects which of the
+ * socket's flags the entry refers to. Returns the state of the entry's socket and the
+ * entry in *out, or NULL when none is pending there within HOP_SKIP_MAX entries.
  */
 static __always_inline struct sock_state *hop_head(struct hop_fifo *fifo, __u64 now, int response,
-						   struct hop_entry **out)
+						   __u32 netns, struct hop_entry **out)
 {
 	struct sock_state *owner;
 	struct hop_entry *e;
+	__u32 at = fifo->head;
 	int i;
 
-	for (i = 0; i < HOP_SKIP_MAX; i++) {
-		if (fifo->head == fifo->tail)
+	for (i = 0; i < HOP_SKIP_MAX; i++, at++) {
+		if (at == fifo->tail)
 			return NULL;
-		e = &fifo->entries[fifo->head & (HOP_QUEUE_LEN - 1)];
+		e = &fifo->entries[at & (HOP_QUEUE_LEN - 1)];
 		owner = now - e->read_ns > hop_max_age_ns ? NULL
 							   : bpf_map_lookup_elem(&sockets, &e->skaddr);
 		if (owner && owner->cookie == e->cookie &&
 		    (response ? owner->response_pending && owner->response_seq == e->seq
 			      : owner->request_pending && owner->request_seq == e->seq)) {
-			*out = e;
-			return owner;
+			if (owner->key.netns_inode == netns) {
+				*out = e;
+				return owner;
+			}
+		} else if (at == fifo->head) {
+			fifo->head++;
 		}
-		fifo->head++;
 	}
 	return NULL;
 }
 
-/* The oldest entry whose read is still pending, taken: its pending flag cleared. */
+/*
+ * The oldest entry pending in `netns`, taken: its pending flag cleared, which makes it
+ * stale where it stays (behind another namespace's), to be dropped when it is at the head.
+ */
 static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 now, int response,
-						  struct hop_entry *out)
+						  __u32 netns, struct hop_entry *out)
 {
 	struct sock_state *owner;
 	struct hop_entry *e;
 
-	if (!(owner = hop_head(fifo, now, response, &e)))
+	if (!(owner = hop_head(fifo, now, response, netns, &e)))
 		return NULL;
 	*out = *e;
-	fifo->head++;
+	if (e == &fifo->entries[fifo->head & (HOP_QUEUE_LEN - 1)])
+		fifo->head++;
 	if (response)
 		owner->response_pending = 0;
 	else

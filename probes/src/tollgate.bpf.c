@@ -764,7 +764,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		total = st->request_hop_ns;
 		st->request_hop_ns = 0;
 		arrived = linked_reply(st, now);
-		if (!arrived && hop_pop(&q->response, now, 1, &e))
+		if (!arrived && hop_pop(&q->response, now, 1, st->key.netns_inode, &e))
 			arrived = e.read_ns;
 		if (!arrived) {
 			if (stats) {
@@ -808,7 +808,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		 * hide the one this write forwards. */
 		struct hop_entry *head;
 
-		if (!hop_head(&q->request, now, 0, &head) || head->skaddr != q->last_read_sk) {
+		if (!hop_head(&q->request, now, 0, st->key.netns_inode, &head) ||
+		    head->skaddr != q->last_read_sk) {
 			drop_handoff(handoff_sk, handoff_at);
 			return;
 		}
@@ -823,7 +824,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		/* A reply still pending here was answered some other way, or never. */
 		st->response_pending = 0;
 	}
-	owner = hop_pop(&q->request, now, 0, &e);
+	owner = hop_pop(&q->request, now, 0, st->key.netns_inode, &e);
 	if (!owner) {
 		drop_handoff(handoff_sk, handoff_at);
 		hop.service_port = st->hop_port;

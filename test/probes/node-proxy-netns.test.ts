@@ -7,11 +7,13 @@
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { connectionPerRequestScript } from '../../lab/connection-per-request.js';
 import { Lab, NODE_PROXY_POD } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
 import { ProbeSource } from '../../probes/probe-source.js';
-import type { EdgeRecord, HopRecord } from '../../probes/records.js';
+import type { EdgeRecord, HistRecord, HopRecord } from '../../probes/records.js';
+import { bucketBounds } from '../../proto/histogram.js';
 import { collect } from './fixture.js';
 
 const N = 40;
@@ -103,4 +105,102 @@ test("a node proxy's ends and hops are kept apart per pod by the socket's namesp
   };
   assert.deepEqual(hops(15001), { namespaces: [clientNs], paired: N });
   assert.deepEqual(hops(15008), { namespaces: [serverNs], paired: N });
+});
+
+// One thread serving two pods' connections, forwarding out of the order it read: pod A's
+// request read first and held, pod B's read after it and forwarded at once. Each forward
+// pairs with the request read in its own namespace; taking the oldest read whatever its
+// namespace gave B's forward A's request and A's forward B's. Ground truth: the proxy's
+// own clock from each read to its forward. A hop runs from the bytes' arrival, at or
+// before the read, to the forward, and the upstream's pickup of them after it.
+test('a forward pairs with the request read in its own namespace, whatever order the proxy forwards in', async (t) => {
+  const rounds = 20;
+  const holdMs = 30;
+  const port = 9500;
+  const upstreamPort = 9600;
+  const lab = await Lab.create([
+    { name: 'client', service: 'client', meshed: false, app: false },
+    { name: 'pod-a', service: 'pod-a', meshed: false, app: false },
+    { name: 'pod-b', service: 'pod-b', meshed: false, app: false },
+  ]);
+  t.after(() => lab.destroy());
+  const script = fileURLToPath(new URL('../../lab/two-namespace-proxy.py', import.meta.url));
+  const python = (pod: string, what: string, args: string[]) =>
+    lab.exec(pod, what, 'python3', ['-u', script, ...args]);
+  for (const pod of ['pod-a', 'pod-b'])
+    await waitForLine(python(pod, 'echo', ['echo', String(upstreamPort)]), /^ready$/, 'echo');
+  const probes = await ProbeSource.start({ intervalMs: 200 });
+  t.after(() => probes.stop());
+  const [a, b] = [lab.pod('pod-a'), lab.pod('pod-b')];
+  const proxy = python('pod-a', 'two-namespace proxy', [
+    'proxy',
+    a.netns,
+    b.netns,
+    String(port),
+    String(upstreamPort),
+    String(rounds),
+    String(holdMs),
+  ]);
+  await waitForLine(proxy, /^ready$/, 'two-namespace proxy');
+  probes.addProxy(proxy.pid!);
+  const report = waitForLine(proxy, /^\{/, 'two-namespace proxy', 30_000);
+  const client = python('client', 'client', [
+    'client',
+    a.address,
+    b.address,
+    String(port),
+    String(rounds),
+    '5',
+  ]);
+  assert.deepEqual(JSON.parse(await waitForLine(client, /^\{/, 'client', 30_000)), { rounds });
+  const held = (JSON.parse(await report) as { held_ms: { a: number[]; b: number[] } }).held_ms;
+  await new Promise((r) => setTimeout(r, 500));
+  const got = await collect(probes);
+
+  const nsA = inodeOf(a.netns);
+  const nsB = inodeOf(b.netns);
+  const hops = got.records.filter(
+    (r): r is HopRecord => r.type === 'hop' && r.key.tgid === proxy.pid,
+  );
+  const through = (netns: number, truth: number[]) => {
+    const of = hops.filter((h) => h.key.netnsInode === netns);
+    const exchanges = of.reduce((n, h) => n + h.exchanges, 0);
+    const requestMs = of.reduce((n, h) => n + h.requestNsSum, 0) / 1e6 / exchanges;
+    const heldMs = truth.reduce((n, v) => n + v, 0) / truth.length;
+    // The shortest request hop recorded there, from its histogram's lowest bucket.
+    const buckets = got.records.filter(
+      (r): r is HistRecord =>
+        r.type === 'hist' &&
+        r.key.tgid === proxy.pid &&
+        r.key.netnsInode === netns &&
+        r.metric === 'hop_request' &&
+        r.count > 0,
+    );
+    const shortestMs = Math.min(...buckets.map((h) => bucketBounds(h.layout, h.bucket)[1])) / 1e6;
+    t.diagnostic(
+      `${netns}: held ${heldMs.toFixed(3)} ms (min ${Math.min(...truth).toFixed(3)}), request hop ${requestMs.toFixed(3)} ms (min under ${shortestMs.toFixed(3)}), ${exchanges} exchanges`,
+    );
+    return {
+      exchanges,
+      unpaired: of.reduce((n, h) => n + h.unpaired, 0),
+      requestMs,
+      heldMs,
+      shortestMs,
+      minHeldMs: Math.min(...truth),
+    };
+  };
+  for (const [netns, truth] of [
+    [nsA, held.a],
+    [nsB, held.b],
+  ] as const) {
+    const got = through(netns, truth);
+    assert.equal(got.exchanges, rounds);
+    assert.equal(got.unpaired, 0);
+    assert.ok(got.requestMs >= got.heldMs - 0.05, 'no shorter than the proxy held it');
+    assert.ok(got.requestMs <= got.heldMs + 3, 'and its arrival and the pickup at most 3 ms more');
+    assert.ok(got.shortestMs >= got.minHeldMs, 'none shorter than the shortest hold');
+  }
+  // No forward went unpaired (an unknown listener's, port 0).
+  assert.deepEqual([...new Set(hops.map((h) => h.key.servicePort))], [port]);
+  assert.ok(Math.min(...held.a) > holdMs && Math.max(...held.b) < 5, 'A held, B not');
 });
