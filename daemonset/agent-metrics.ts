@@ -88,6 +88,16 @@ export function agentRegistry(status: () => AgentStatus): { registry: Registry; 
       for (const m of LOSS_METRICS) this.inc({ cause: m.name }, causes[m.ts]);
     },
   });
+  new Gauge({
+    name: 'tollgate_agent_kernel_map_entries',
+    help: "The kernel maps' sizes in entries, as the runner made them (tollgate agent --map-sizes); 0 on the bpftrace fallback",
+    labelNames: ['map'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [map, entries] of Object.entries(current().maps)) this.set({ map }, entries);
+    },
+  });
   counter(
     'tollgate_agent_kernel_buffer_full_total',
     "Process start and exit events lost because the kernel's ring buffer was full",

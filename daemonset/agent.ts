@@ -5,8 +5,8 @@
 // collector acknowledges it.
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
-import { type KernelFilterSpec, ProbeSource } from '../probes/probe-source.js';
-import type { IntervalRecord, ProbeRecord } from '../probes/records.js';
+import { type KernelFilterSpec, type MapSizes, ProbeSource } from '../probes/probe-source.js';
+import type { HelloRecord, IntervalRecord, ProbeRecord } from '../probes/records.js';
 import { type RecordSource, startRecordSource } from '../probes/start-source.js';
 import type {
   Control,
@@ -51,6 +51,12 @@ export interface AgentOptions {
    * when unset); the others are summed as "other clients".
    */
   clientsPerListener?: number;
+  /**
+   * The kernel maps' sizes in entries (the runner's defaults where unset): what a node with
+   * more sockets, edges or proxies than they hold needs, where the excess is counted as
+   * lost by cause (`lost.kernelCauses`).
+   */
+  mapSizes?: MapSizes;
   procRoot?: string;
   /** Where the host's cgroup v2 hierarchy is mounted (default: detected under /sys/fs/cgroup). */
   cgroupRoot?: string;
@@ -124,6 +130,8 @@ export interface AgentStatus {
   processEvents: ProcessEventStats;
   /** Clients per listener the kernel keeps apart each interval; null: no limit (bpftrace). */
   clientsPerListener: number | null;
+  /** The kernel maps' sizes in entries, as the runner made them (0: the bpftrace fallback's). */
+  maps: HelloRecord['maps'];
   programs: ReturnType<Agent['programCosts']>;
   /** Cumulative CPU seconds and resident bytes of the agent and its runner. */
   self: { agentCpuNs: number; agentRssBytes: number; runnerCpuNs: number; runnerRssBytes: number };
@@ -205,6 +213,7 @@ export class Agent {
       const started = await startRecordSource({
         intervalMs: options.intervalMs ?? 1000,
         clientsPerListener: options.clientsPerListener,
+        ...options.mapSizes,
       });
       source = started.source;
       fallbackReason = started.fallbackReason ?? null;
@@ -262,6 +271,7 @@ export class Agent {
       runTimeStats: this.source.hello.runTimeStats || this.runTimeStatsUntilMs !== null,
       runTimeStatsUntilMs: this.runTimeStatsUntilMs,
       clientsPerListener: this.source.hello.clientsPerListener,
+      maps: this.source.hello.maps,
       processEvents: this.resolver.stats(),
       programs: this.programCosts(),
       self: this.selfCost(),

@@ -19,16 +19,19 @@ export function builtProbe(name: string): string {
 
 export const DEFAULT_RUNNER = builtProbe('tollgate-runner');
 
-export interface ProbeSourceOptions {
+/**
+ * The kernel maps whose size the runner takes, each in entries; its defaults: sockets
+ * 65,536 (socket states), edges 16,384 per interval half (hop aggregates and listeners'
+ * census a quarter of it), histograms 65,536 and tuples 8,192 per half, handoffs 4,096
+ * pending at once.
+ */
+export const MAP_NAMES = ['sockets', 'edges', 'histograms', 'tuples', 'handoffs'] as const;
+export type MapName = (typeof MAP_NAMES)[number];
+export type MapSizes = Partial<Record<MapName, number>>;
+
+export interface ProbeSourceOptions extends MapSizes {
   intervalMs?: number;
   runnerPath?: string;
-  /** Map sizes (entries); the runner's defaults otherwise. */
-  sockets?: number;
-  edges?: number;
-  histograms?: number;
-  tuples?: number;
-  /** Hand-offs pending at once (default 4096): tests fill it to see it counted. */
-  handoffs?: number;
   /** Connection tuples sampled per edge per interval (default 4). */
   tupleSamples?: number;
   /**
@@ -57,7 +60,7 @@ export class ProbeSource extends ChildRecordSource {
     if (!existsSync(runner))
       throw new ProbeError(`${runner} is missing: run \`npm run setup\` to build the probes`);
     const args = [`--interval-ms=${options.intervalMs ?? 1000}`];
-    for (const name of ['sockets', 'edges', 'histograms', 'tuples', 'handoffs'] as const) {
+    for (const name of MAP_NAMES) {
       if (options[name] !== undefined) args.push(`--${name}=${options[name]}`);
     }
     if (options.tupleSamples !== undefined) args.push(`--tuple-samples=${options.tupleSamples}`);

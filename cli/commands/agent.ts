@@ -3,9 +3,14 @@ import { buildAgentHttp } from '../../daemonset/agent-http.js';
 import { unifiedCgroupRoot } from '../../daemonset/identity/proc-identity.js';
 import { DEFAULT_ROLE_RULES } from '../../daemonset/identity/roles.js';
 import type { KubernetesView } from '../../daemonset/kubernetes/cluster.js';
+import { MAP_NAMES, type MapName, type MapSizes } from '../../probes/probe-source.js';
 import { type Command, numberOption, parseHostPort, stringOption, UsageError } from '../command.js';
 import { readTlsFiles, readToken } from '../credentials.js';
 import { untilSignal } from '../signals.js';
+
+/** A map's entries at most: a bound on the memory a typo can lock (a socket state is
+ *  184 bytes; 2^24 of them, 3 GiB). */
+export const MAX_MAP_ENTRIES = 2 ** 24;
 
 export const agent: Command = {
   name: 'agent',
@@ -29,6 +34,11 @@ Options:
                           a listener's clients that keep an edge of their own each
                           interval (default 128; 0: none); the others are summed as
                           "other clients", their counts exact in aggregate
+  --map-sizes NAME=N,...  the kernel maps' sizes in entries, for a node whose sockets,
+                          edges or proxies outgrow them (what does not fit is counted
+                          as lost, by cause, in /status and /metrics): sockets (default
+                          65536), edges (16384), histograms (65536), tuples (8192),
+                          handoffs (4096); each from 1 to ${MAX_MAP_ENTRIES}
   --node NAME             this node's name (default: $NODE_NAME, else the hostname)
   --kubeconfig FILE       Kubernetes credentials (default: the service account in a
                           pod; outside Kubernetes, network namespaces stand for pods)
@@ -56,6 +66,7 @@ Options:
     'tls-key': { type: 'string' },
     interval: { type: 'string' },
     'clients-per-listener': { type: 'string' },
+    'map-sizes': { type: 'string' },
     node: { type: 'string' },
     kubeconfig: { type: 'string' },
     'http-listen': { type: 'string' },
@@ -115,6 +126,7 @@ Options:
       tls: agentTls(args),
       intervalMs: interval * 1000,
       clientsPerListener: clientsPerListener(args),
+      mapSizes: mapSizes(stringOption(args, 'map-sizes')),
       node,
       procRoot: stringOption(args, 'proc-root'),
       cgroupRoot: cgroupRoot === undefined ? undefined : unifiedCgroupRoot(cgroupRoot),
@@ -166,6 +178,27 @@ function clientsPerListener(args: Parameters<Command['run']>[0]): number | undef
   if (!Number.isInteger(value) || value < 0 || value > 100_000_000)
     throw new UsageError(`--clients-per-listener must be a whole number from 0, got '${raw}'`);
   return value;
+}
+
+/** `sockets=N,handoffs=N`: each name once, each size a whole number in range. */
+export function mapSizes(raw: string | undefined): MapSizes | undefined {
+  if (raw === undefined) return undefined;
+  const sizes: MapSizes = {};
+  for (const item of raw.split(',').map((s) => s.trim())) {
+    const [name, value, extra] = item.split('=');
+    if (!MAP_NAMES.includes(name as MapName) || value === undefined || extra !== undefined)
+      throw new UsageError(
+        `--map-sizes takes NAME=N items, NAME one of ${MAP_NAMES.join(', ')}; got '${item}'`,
+      );
+    if ((name as MapName) in sizes) throw new UsageError(`--map-sizes names ${name} twice`);
+    const entries = Number(value);
+    if (!/^\d+$/.test(value) || entries < 1 || entries > MAX_MAP_ENTRIES)
+      throw new UsageError(
+        `--map-sizes: ${name} must be a whole number from 1 to ${MAX_MAP_ENTRIES}, got '${value}'`,
+      );
+    sizes[name as MapName] = entries;
+  }
+  return sizes;
 }
 
 function agentTls(args: Parameters<Command['run']>[0]) {

@@ -12,7 +12,7 @@
  *                                                  (BPF_ENABLE_STATS) or stop counting
  *
  *   tollgate-runner [--interval-ms N] [--sockets N] [--edges N] [--histograms N]
- *                   [--tuples N] [--tuple-samples N] [--clients-per-listener N]
+ *                   [--tuples N] [--handoffs N] [--tuple-samples N] [--clients-per-listener N]
  *                   [--attach HOOK=MODE]... [--run-time-stats]
  *   tollgate-runner --layout      sizes and offsets of the records, as JSON
  *

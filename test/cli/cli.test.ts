@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { mapSizes } from '../../cli/commands/agent.js';
 import { commands } from '../../cli/main.js';
 
 const repo = new URL('../..', import.meta.url).pathname;
@@ -62,6 +63,23 @@ test('argument errors exit 2 and say what is wrong', (t) => {
     [['agent', '--collector', 'nohost'], /must be HOST:PORT/],
     [['agent', '--collector', 'h:70000'], /port in 1-65535/],
     [['agent', '--collector', 'h:1', '--interval', '0'], /--interval must be a positive number/],
+    [
+      ['agent', '--collector', 'h:1', '--map-sizes', 'socks=10'],
+      /--map-sizes takes NAME=N items, NAME one of sockets, edges, histograms, tuples, handoffs; got 'socks=10'/,
+    ],
+    [
+      ['agent', '--collector', 'h:1', '--map-sizes', 'edges=0'],
+      /--map-sizes: edges must be a whole number from 1 to 16777216, got '0'/,
+    ],
+    [['agent', '--collector', 'h:1', '--map-sizes', 'tuples=1e3'], /tuples must be a whole number/],
+    [
+      ['agent', '--collector', 'h:1', '--map-sizes', 'sockets=99999999'],
+      /sockets must be a whole number from 1 to 16777216, got '99999999'/,
+    ],
+    [
+      ['agent', '--collector', 'h:1', '--map-sizes', 'handoffs=8,handoffs=9'],
+      /names handoffs twice/,
+    ],
     [['collector', '--http-listen', 'x'], /must be HOST:PORT/],
     [['collector', '--tls-cert', 'a'], /--tls-cert and --tls-key go together/],
     // Beyond loopback, each side needs its credentials; one file cannot serve two powers.
@@ -124,4 +142,11 @@ test('installed as kubectl-tollgate it works as a kubectl plugin', (t) => {
   const r = spawnSync(join(dir, 'kubectl-tollgate'), ['--help'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /Usage: tollgate COMMAND/);
+});
+
+test('--map-sizes: the named maps sized, the others left to the runner', () => {
+  assert.deepEqual(mapSizes('sockets=4096, handoffs=77'), { sockets: 4096, handoffs: 77 });
+  assert.deepEqual(mapSizes(`edges=${2 ** 24}`), { edges: 2 ** 24 });
+  assert.equal(mapSizes(undefined), undefined);
+  assert.throws(() => mapSizes(''), /NAME=N items/);
 });

@@ -16,6 +16,7 @@ import { KubernetesView, loadKubeConfig } from '../../daemonset/kubernetes/clust
 import { Lab } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
 import { LOSS_METRICS } from '../../proto/loss-metrics.js';
+import { bpfMapMaxEntries } from '../bpf-maps.js';
 import { startCollector } from '../collector/fixture.js';
 import { makeTestCerts } from '../tls-certs.js';
 import { startAgent } from './agent-fixture.js';
@@ -81,6 +82,8 @@ test('processes in kubelet-shaped cgroups are named after their Kubernetes pods 
     node,
     intervalMs: 300,
     kubernetes,
+    // Two maps sized as `tollgate agent --map-sizes sockets=4096,handoffs=77` sizes them.
+    mapSizes: { sockets: 4096, handoffs: 77 },
   });
   const http = await buildAgentHttp(agent);
   t.after(() => http.close());
@@ -150,6 +153,20 @@ test('processes in kubelet-shaped cgroups are named after their Kubernetes pods 
       metrics,
       new RegExp(`^tollgate_agent_kernel_lost_total\\{cause="${m.name}"\\} 0$`, 'm'),
     );
+
+  // The sizes asked for are the kernel's (bpftool), and the agent says them, with the
+  // runner's defaults for the rest.
+  assert.deepEqual(bpfMapMaxEntries('sockets'), [4096]);
+  assert.deepEqual(bpfMapMaxEntries('handoffs'), [77]);
+  assert.deepEqual(agent.status().maps, {
+    sockets: 4096,
+    edges: 16384,
+    histograms: 65536,
+    tuples: 8192,
+    handoffs: 77,
+  });
+  assert.match(metrics, /^tollgate_agent_kernel_map_entries\{map="handoffs"\} 77$/m);
+  assert.match(metrics, /^tollgate_agent_kernel_map_entries\{map="edges"\} 16384$/m);
 
   await stop();
   const { topology } = await collector.queries.view({
