@@ -144,8 +144,9 @@ static __always_inline void inherit_pickup(const struct sock *sk, struct sock_st
 
 	st->self_delivered = 1;
 	st->inherited_pickup_ns = 0;
-	if (!q || !(down = hop_head(&q->request, now, 0, st->key.netns_inode, &e)) ||
-	    !down->peer_sk)
+	/* Any namespace: the tunnel carries the request from the writer's pod's namespace into
+	 * this socket's; the port check below says whether the head is the request written. */
+	if (!q || !(down = hop_head(&q->request, now, 0, HOP_ANY_NETNS, &e)) || !down->peer_sk)
 		return;
 	up = (const struct sock *)down->peer_sk;
 	if (BPF_CORE_READ(up, __sk_common.skc_num) == bpf_ntohs(sk->__sk_common.skc_dport))

@@ -44,6 +44,7 @@
 
 #define HOP_QUEUE_LEN 64 /* a power of two: reads pending forward on one thread */
 #define HOP_SKIP_MAX 8   /* stale entries skipped per pairing, to bound the loop */
+#define HOP_ANY_NETNS 0  /* hop_head's namespace: any (a socket's inode is never 0) */
 
 struct hop_entry {
 	__u64 read_ns;
@@ -188,8 +189,9 @@ static __always_inline void hop_push(struct hop_fifo *fifo, __u64 now, __u64 ska
  * upstream connections), so another namespace's pending reads are passed over and kept
  * for their own forwards: one thread of a node proxy serving two pods' connections in turn
  * cannot pair one pod's forward with the other's request. `response` selects which of the
- * socket's flags the entry refers to. Returns the state of the entry's socket and the
- * entry in *out, or NULL when none is pending there within HOP_SKIP_MAX entries.
+ * socket's flags the entry refers to. HOP_ANY_NETNS takes the oldest pending in any
+ * namespace. Returns the state of the entry's socket and the entry in *out, or NULL when
+ * none is pending there within HOP_SKIP_MAX entries.
  */
 static __always_inline struct sock_state *hop_head(struct hop_fifo *fifo, __u64 now, int response,
 						   __u32 netns, struct hop_entry **out)
@@ -208,7 +210,7 @@ static __always_inline struct sock_state *hop_head(struct hop_fifo *fifo, __u64 
 		if (owner && owner->cookie == e->cookie &&
 		    (response ? owner->response_pending && owner->response_seq == e->seq
 			      : owner->request_pending && owner->request_seq == e->seq)) {
-			if (owner->key.netns_inode == netns) {
+			if (netns == HOP_ANY_NETNS || owner->key.netns_inode == netns) {
 				*out = e;
 				return owner;
 			}
