@@ -290,6 +290,12 @@ export interface AddedLatencyCondition {
     reported_direct: NullableStats;
     sidecars: { requests: number; exchanges: number; added_count: number }[];
     /**
+     * The B run's busy periods, warm-up included (LoadResult.busyPeriods): the fewest
+     * exchanges a sidecar whose downstream is one multiplexed connection can have seen,
+     * where requests in flight together make the exact count unknowable.
+     */
+    load_busy_periods_b: number | null;
+    /**
      * The largest lag of a request's issue behind its due time in the A and the B run,
      * ms: a stall of the generator's own (its GC, a wait for a core), which the truth,
      * counted from the issue, leaves out.
@@ -484,8 +490,11 @@ interface Measured {
   issueLagAdded: number[];
   /** Per round, the A and the B run's largest issue lag. */
   issueLagMax: { a: number | null; b: number | null }[];
-  /** Each round's B run, from its start to its result. */
-  bRuns: { start: number; end: number }[];
+  /**
+   * Each round's B run, from its start to its result, and the load's busy periods in it
+   * (LoadResult.busyPeriods; null from a generator that does not count them).
+   */
+  bRuns: { start: number; end: number; busyPeriods: number | null }[];
   /** Each round's load generator processes, A's and B's. */
   loadPids: { a: number; b: number }[];
   /** From the first run's start to the last one's result. */
@@ -877,7 +886,7 @@ async function runRounds(
       const load = await prepared.run(options.runSeconds, options.runWarmupS);
       prepared.onRun?.(side, 'end');
       if (side === 'B') {
-        bRuns.push({ start, end: Date.now() });
+        bRuns.push({ start, end: Date.now(), busyPeriods: load.busyPeriods ?? null });
         loadRequestsB += load.ok;
       }
       if (!load.fromIssue)
@@ -1085,6 +1094,7 @@ async function summarise(
         exchanges: s.cost?.exchanges ?? 0,
         added_count: totalCount(s.added),
       })),
+      load_busy_periods_b: m.bRuns[k]!.busyPeriods,
       issue_lag_max_ms: {
         a: r4OrNull(m.issueLagMax[k]?.a ?? null),
         b: r4OrNull(m.issueLagMax[k]?.b ?? null),

@@ -72,6 +72,16 @@ export interface LoadResult {
    * ms; 0 when on time, absent without a start. Loads in turns overlap by as much.
    */
   startLateMs?: number;
+  /**
+   * Times the load went from no request outstanding to one, warm-up included: its busy
+   * periods. A request is outstanding from its issue to its end here, which holds the
+   * time any proxy on its path has it, so requests of two busy periods never overlap
+   * there: a proxy that carries all of the load's connections over one multiplexed
+   * connection sees at least this many exchanges on it (a lower bound that does not
+   * depend on the proxy, where overlapping requests make the exact count unknowable).
+   * Absent in results of versions before it was added.
+   */
+  busyPeriods?: number;
 }
 
 /**
@@ -200,6 +210,8 @@ export function openLoop(
   let sent = 0;
   let settled = 0;
   let errors = 0;
+  let outstanding = 0;
+  let busyPeriods = 0;
   const startLateMs =
     options.startAtMs === undefined ? undefined : Math.max(0, Date.now() - options.startAtMs);
   const start =
@@ -223,7 +235,9 @@ export function openLoop(
     function fire(dueAt: number, counted: boolean, turn: number): void {
       const issuedAt = performance.now();
       if (counted) sent++;
+      if (outstanding++ === 0) busyPeriods++;
       pool.send(dueAt, (outcome) => {
+        outstanding--;
         if (counted) {
           if (outcome === 'ok') {
             const now = performance.now();
@@ -279,6 +293,7 @@ export function openLoop(
         issueLagMeanMs: latenciesNs.length ? issueLagMsSum / latenciesNs.length : null,
         issueLagMaxMs: latenciesNs.length ? issueLagMsMax : null,
         ...(startLateMs === undefined ? {} : { startLateMs }),
+        busyPeriods,
       });
     }
 

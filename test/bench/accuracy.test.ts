@@ -148,14 +148,20 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
         c.sidecars.length,
         `${c.name}: every sidecar, every round`,
       );
+      const busy = round.load_busy_periods_b;
+      assert.ok(
+        busy !== null && busy > 0 && busy <= perRun,
+        `${c.name}: the load counts its busy periods (${busy})`,
+      );
       round.sidecars.forEach((s, k) => {
         // Each sidecar on the path carries every request once. Where its downstream is
         // one HTTP/2 connection (h2_sidecars' server side), what it counts are the
         // direction changes of that connection, and requests whose streams overlap
-        // count as one: there it falls short, by more the busier the machine (0-3% in
-        // quiet runs, 5% in a CI run beside other work).
+        // count as one: how many that is moves with the machine's load (short by 0-3% in
+        // quiet runs, 18% in one CI run), so the floor there is the load generator's own
+        // count of its busy periods, which no proxy on the path can see fewer of.
         const multiplexed = c.name === 'h2_sidecars' && c.sidecars[k]!.direction === 'inbound';
-        assert.ok(s.requests >= (multiplexed ? 0.9 * perRun : perRun), counts);
+        assert.ok(s.requests >= (multiplexed ? busy! : perRun), `${counts}; ${busy} busy periods`);
         assert.ok(s.exchanges <= perRun, counts);
         assert.ok(s.exchanges > 0, `${c.name}: Tollgate saw every B run`);
         assert.equal(
@@ -196,6 +202,11 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
   assert.deepEqual(
     h2.sidecars.map((s) => `${s.pod} ${s.direction}`),
     ['ab-h2-client outbound', 'ab-h2 inbound'],
+  );
+  t.diagnostic(
+    `h2_sidecars per B run, the inbound sidecar's requests against the load's busy periods: ${h2.per_round
+      .map((round) => `${round.sidecars[1]!.requests} >= ${round.load_busy_periods_b}`)
+      .join(', ')}`,
   );
   const between = Number(h2.details.sidecar_connections_max);
   assert.ok(between >= 1 && between <= 2, `connections between the sidecars: ${between}`);

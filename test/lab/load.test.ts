@@ -255,6 +255,38 @@ test('the latencies standard deviation is that of the time the server held them'
   assert.ok(result.stddevMs! > 0);
 });
 
+test('busy periods: a server that answers in batches of three has one per batch, warm-up included', async (t) => {
+  // The server holds each request until the third of its batch arrives, then answers all
+  // three at once: it never has a request of two batches at the same time, so each batch
+  // is one busy period there, and 100 ms apart the next batch starts long after the
+  // client has read the last one's answers. Answered at once, each request is its own.
+  const busyPeriodsWith = async (batch: number) => {
+    let waiting: ((body: string) => void)[] = [];
+    let served = 0;
+    const url = await serve(t, (_req, res) => {
+      served++;
+      waiting.push((body) => res.end(body));
+      if (waiting.length === batch) {
+        for (const answer of waiting) answer('ok');
+        waiting = [];
+      }
+    });
+    const result = await constantRateLoad({
+      url,
+      rate: 10,
+      durationS: 0.9,
+      warmupS: 0.3,
+      connections: batch,
+      timeoutMs: 5000,
+    });
+    assert.equal(served, 12);
+    assert.equal(result.ok, 9);
+    return result.busyPeriods;
+  };
+  assert.equal(await busyPeriodsWith(3), 4);
+  assert.equal(await busyPeriodsWith(1), 12);
+});
+
 test('load options are bounded', () => {
   const ok = { url: 'http://127.0.0.1:1/', rate: 10, durationS: 1, connections: 1, timeoutMs: 100 };
   assert.doesNotThrow(() => validateLoadOptions(ok));
