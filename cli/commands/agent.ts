@@ -9,7 +9,7 @@ import { readTlsFiles, readToken } from '../credentials.js';
 import { untilSignal } from '../signals.js';
 
 /** A map's entries at most: a bound on the memory a typo can lock (a socket state is
- *  184 bytes; 2^24 of them, 3 GiB). */
+ *  184 bytes; 2^24 of them, 2.9 GiB). */
 export const MAX_MAP_ENTRIES = 2 ** 24;
 
 export const agent: Command = {
