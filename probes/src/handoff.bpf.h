@@ -119,6 +119,47 @@ static __always_inline int reader_waiting(const struct sock *sk)
 }
 
 /*
+ * At an arrival in the context of the socket's own process, a proxy: the bytes of its
+ * thread's write in progress (a node proxy's tunnel between two pods of its node, either
+ * way) reached its own socket, where its next hop starts at this arrival. The write's hop
+ * ends here too, not when the write returns: the rest of the write would otherwise be
+ * counted in both hops (8 us a crossing each way in bench accuracy's ambient condition as
+ * bpftrace timed it, its own cost included; test/probes/self-tunnel). The write's event
+ * checks the ports (the writer's are this socket's, swapped), as softirq work run in the
+ * thread can deliver another connection's bytes.
+ */
+static __always_inline void note_own_delivery(struct hop_queues *q, const struct sock *sk,
+					      __u64 now)
+{
+	q->own_delivery_at = now;
+	q->own_delivery_local = sk->__sk_common.skc_num;
+	q->own_delivery_remote = bpf_ntohs(sk->__sk_common.skc_dport);
+}
+
+/* Where the hop a write on `sk` ends: at its bytes' arrival at the proxy's own socket
+ * (note_own_delivery, `at` and the ports taken from the queues at this event), else now. */
+static __always_inline __u64 own_delivery_end(const struct sock *sk, __u64 at, __u16 local,
+					      __u16 remote, __u64 now)
+{
+	if (at && at <= now && sk->__sk_common.skc_num == remote &&
+	    bpf_ntohs(sk->__sk_common.skc_dport) == local)
+		return at;
+	return now;
+}
+
+/* At an arrival on a proxy's upstream: note_own_delivery when it runs in the proxy's own
+ * context (a reply through its tunnel), else nothing (the other end's write, or softirq). */
+static __always_inline void note_upstream_arrival(const struct sock *sk, __u32 owner, __u64 now)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct hop_queues *q;
+
+	if ((id >> 32) == owner && (q = bpf_map_lookup_elem(&hop_queues, &tid)))
+		note_own_delivery(q, sk, now);
+}
+
+/*
  * At an arrival on a proxy's own server socket in its own thread's context: most likely
  * its own write (a node proxy serving both pods of a tunnel on its node: its outbound side
  * writes into the tunnel, its inbound side reads it), whose request is the one at the
@@ -133,6 +174,7 @@ static __always_inline int reader_waiting(const struct sock *sk)
  * peer's port is that upstream's own), which the network's segments that softirq work
  * delivers in the proxy's thread (at an interrupt's exit) do not: those, and a
  * downstream's first request, before it has forwarded anything, keep the hop as it is too.
+ * Whichever: the write's own hop ends at this arrival (note_own_delivery).
  */
 static __always_inline void inherit_pickup(const struct sock *sk, struct sock_state *st, __u32 tid,
 					   __u64 now)
@@ -144,6 +186,8 @@ static __always_inline void inherit_pickup(const struct sock *sk, struct sock_st
 
 	st->self_delivered = 1;
 	st->inherited_pickup_ns = 0;
+	if (q)
+		note_own_delivery(q, sk, now);
 	/* Any namespace: the tunnel carries the request from the writer's pod's namespace into
 	 * this socket's; the port check below says whether the head is the request written. */
 	if (!q || !(down = hop_head(&q->request, now, 0, HOP_ANY_NETNS, &e)) || !down->peer_sk)

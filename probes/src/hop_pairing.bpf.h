@@ -73,6 +73,12 @@ struct hop_queues {
 	/* A hand-off the thread's write in progress made (note_handoff), for its forward. */
 	__u64 handoff_sk;
 	__u64 handoff_at;
+	/* Bytes of the thread's write in progress that reached a socket of its own process
+	 * (note_own_delivery): when, and that socket's local and remote ports, for the
+	 * write's event to end its hop there. */
+	__u64 own_delivery_at;
+	__u16 own_delivery_local;
+	__u16 own_delivery_remote;
 };
 
 /*
@@ -120,7 +126,7 @@ volatile __u32 proxy_slots[PROXY_SLOTS];
 static __always_inline void settle_arrival_role(struct sock_state *st)
 {
 	__u32 slot = st->tgid & (PROXY_SLOTS - 1);
-	__u8 role = st->side != TG_SIDE_SERVER ? 0
+	__u8 role = st->side != TG_SIDE_SERVER ? (st->proxy ? ARRIVAL_PROXY_UPSTREAM : 0)
 		    : st->proxy		   ? ARRIVAL_SERVER_SIDE | ARRIVAL_READER_IDLE
 					   : ARRIVAL_SERVER_SIDE;
 

@@ -699,7 +699,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	struct sock_state *owner;
 	struct hop_queues *q;
 	struct hop_entry e;
-	__u64 arrived, delay, total, handoff_sk, handoff_at;
+	__u64 arrived, delay, total, handoff_sk, handoff_at, own_at, end;
+	__u16 own_local, own_remote;
 
 	if (!is_proxy(st) || !(q = thread_queues()))
 		return;
@@ -708,6 +709,11 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	handoff_sk = q->handoff_sk;
 	handoff_at = q->handoff_at;
 	q->handoff_sk = 0;
+	/* Likewise bytes of this event's write delivered to the proxy's own socket. */
+	own_at = q->own_delivery_at;
+	own_local = q->own_delivery_local;
+	own_remote = q->own_delivery_remote;
+	q->own_delivery_at = 0;
 	if (handoff_sk && !(st->side == TG_SIDE_CLIENT && (event == HOP_OPEN || event == HOP_MORE_SEND))) {
 		drop_handoff(handoff_sk, handoff_at);
 		handoff_sk = 0;
@@ -773,7 +779,9 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			}
 			return;
 		}
-		delay = now - arrived;
+		/* To the reply's arrival where it went through the proxy's own tunnel. */
+		end = own_delivery_end(sk, own_at, own_local, own_remote, now);
+		delay = end > arrived ? end - arrived : 0;
 		/* No buckets without counts, as in record_request_hop. */
 		if (!stats)
 			return;
@@ -839,7 +847,9 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	/* Replaces latest_arrival_ns, now used. Not the forward's time: on loopback the reply
 	 * can arrive before the write that sent the request returns, when this runs. */
 	owner->forwarded_ns = e.read_ns ? e.read_ns : 1;
-	delay = now - e.read_ns;
+	/* To the request's arrival where it went through the proxy's own tunnel. */
+	end = own_delivery_end(sk, own_at, own_local, own_remote, now);
+	delay = end > e.read_ns ? end - e.read_ns : 0;
 	st->hop_port = e.port;
 	st->peer_sk = e.skaddr;
 	st->peer_cookie = e.cookie;
@@ -898,6 +908,8 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 		st->arrival_idle = reader_waiting(sk);
 	if (role & ARRIVAL_SERVER_SIDE)
 		note_handoff(sk, st, owner, now);
+	else if (role & ARRIVAL_PROXY_UPSTREAM)
+		note_upstream_arrival(sk, owner, now);
 	return 0;
 }
 
