@@ -266,6 +266,9 @@ export interface AddedLatencyCondition {
     /** Request hops that ran on to the next reader's read (DirectionCost.handoffs). */
     handoffs: number;
     reported_direct: NullableStats;
+    /** The mean request hop and response hop, ms, of which `reported_direct`'s mean is the sum. */
+    request_hop_mean_ms: number | null;
+    response_hop_mean_ms: number | null;
   }[];
   /**
    * Measured requests the load completed in the B runs (each run's warm-up crossed the
@@ -1073,6 +1076,8 @@ async function summarise(
       share_paired: r4OrNull(shares[k] ?? null),
       handoffs: whole[k]!.cost?.handoffs ?? 0,
       reported_direct: mapStats(directOfCost(whole[k]!.cost), r4OrNull),
+      request_hop_mean_ms: r4OrNull(whole[k]!.cost?.requestHop.meanMs ?? null),
+      response_hop_mean_ms: r4OrNull(whole[k]!.cost?.responseHop.meanMs ?? null),
     })),
     load_requests_b: m.loadRequestsB,
     load_failures: m.loadFailures,
