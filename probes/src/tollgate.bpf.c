@@ -780,8 +780,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			return;
 		}
 		/* To the reply's arrival where it went through the proxy's own tunnel. */
-		end = own_delivery_end(sk, own_at, own_local, own_remote, now);
-		delay = end > arrived ? end - arrived : 0;
+		end = own_delivery_end(sk, arrived, own_at, own_local, own_remote, now);
+		delay = end - arrived;
 		/* No buckets without counts, as in record_request_hop. */
 		if (!stats)
 			return;
@@ -848,8 +848,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	 * can arrive before the write that sent the request returns, when this runs. */
 	owner->forwarded_ns = e.read_ns ? e.read_ns : 1;
 	/* To the request's arrival where it went through the proxy's own tunnel. */
-	end = own_delivery_end(sk, own_at, own_local, own_remote, now);
-	delay = end > e.read_ns ? end - e.read_ns : 0;
+	end = own_delivery_end(sk, e.read_ns, own_at, own_local, own_remote, now);
+	delay = end - e.read_ns;
 	st->hop_port = e.port;
 	st->peer_sk = e.skaddr;
 	st->peer_cookie = e.cookie;
