@@ -25,33 +25,9 @@ import socket
 import sys
 import time
 
+from lab_sockets import TIMEOUT_S, connected, listener, read_message
+
 MESSAGE = 64
-TIMEOUT_S = 10
-
-
-def listener(port):
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("0.0.0.0", port))
-    server.listen(4)
-    server.settimeout(TIMEOUT_S)
-    return server
-
-
-def connected(sock):
-    sock.settimeout(TIMEOUT_S)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def read_message(sock):
-    data = b""
-    while len(data) < MESSAGE:
-        chunk = sock.recv(MESSAGE - len(data))
-        if not chunk:
-            raise EOFError("connection closed mid-message")
-        data += chunk
-    return data
 
 
 def app(port, rounds):
@@ -60,7 +36,7 @@ def app(port, rounds):
     conn = connected(server.accept()[0])
     sent_at = []
     for _ in range(rounds):
-        read_message(conn)
+        read_message(conn, MESSAGE)
         sent_at.append(time.monotonic_ns())
         conn.sendall(b"r" * MESSAGE)
     # Open until the proxy is done: a close here could reach its loop before the last
@@ -75,7 +51,7 @@ def client(address, port, rounds, gap_ms):
     for _ in range(rounds):
         sent_at.append(time.monotonic_ns())
         conn.sendall(b"q" * MESSAGE)
-        read_message(conn)
+        read_message(conn, MESSAGE)
         time.sleep(gap_ms / 1000)
     print(json.dumps({"request_sent_at": sent_at}), flush=True)
 
@@ -110,7 +86,7 @@ def proxy(port, tunnel_base, tunnels, app_port, rounds):
         ready, _, _ = select.select(list(route), [], [], 0)
         for fd in ready:
             source, to = route[fd]
-            to.sendall(read_message(source))
+            to.sendall(read_message(source, MESSAGE))
             if to is upstream:
                 forwarded_at.append(time.monotonic_ns())
             elif to is front:

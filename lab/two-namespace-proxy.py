@@ -22,9 +22,10 @@ import socket
 import sys
 import time
 
+from lab_sockets import TIMEOUT_S, connected, listener, read_message
+
 MESSAGE = 16
 CLONE_NEWNET = 0x40000000
-TIMEOUT_S = 10
 
 
 def enter(netns):
@@ -37,38 +38,13 @@ def enter(netns):
         os.close(fd)
 
 
-def read_message(sock):
-    data = b""
-    while len(data) < MESSAGE:
-        chunk = sock.recv(MESSAGE - len(data))
-        if not chunk:
-            raise EOFError("connection closed mid-message")
-        data += chunk
-    return data
-
-
-def listener(port):
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("0.0.0.0", port))
-    server.listen(4)
-    server.settimeout(TIMEOUT_S)
-    return server
-
-
-def connected(sock):
-    sock.settimeout(TIMEOUT_S)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
 def echo(port):
     server = listener(port)
     print("ready", flush=True)
     conn = connected(server.accept()[0])
     try:
         while True:
-            conn.sendall(read_message(conn))
+            conn.sendall(read_message(conn, MESSAGE))
     except EOFError:
         pass
 
@@ -90,12 +66,12 @@ def proxy(netns_a, netns_b, port, upstream_port, rounds, hold_ms):
         side = sides[name]
         held[name].append((time.monotonic_ns() - read_at) / 1e6)
         side["upstream"].sendall(side["request"])
-        side["down"].sendall(read_message(side["upstream"]))
+        side["down"].sendall(read_message(side["upstream"], MESSAGE))
 
     for _ in range(rounds):
         read_at = {}
         for name in ("a", "b"):
-            sides[name]["request"] = read_message(sides[name]["down"])
+            sides[name]["request"] = read_message(sides[name]["down"], MESSAGE)
             read_at[name] = time.monotonic_ns()
         forward("b", read_at["b"])
         time.sleep(hold_ms / 1000)
@@ -111,7 +87,7 @@ def client(address_a, address_b, port, rounds, gap_ms):
         time.sleep(gap_ms / 1000)
         b.sendall(i.to_bytes(MESSAGE, "big"))
         for conn in (b, a):
-            if int.from_bytes(read_message(conn), "big") != i:
+            if int.from_bytes(read_message(conn, MESSAGE), "big") != i:
                 raise ValueError(f"round {i}: another round's reply")
     print(json.dumps({"rounds": rounds}), flush=True)
 
