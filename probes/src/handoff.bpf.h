@@ -131,20 +131,20 @@ static __always_inline int reader_waiting(const struct sock *sk)
 static __always_inline void note_own_delivery(struct hop_queues *q, const struct sock *sk,
 					      __u64 now)
 {
-	q->own_delivery_at = now;
-	q->own_delivery_local = sk->__sk_common.skc_num;
-	q->own_delivery_remote = bpf_ntohs(sk->__sk_common.skc_dport);
+	q->own_delivery.at = now;
+	q->own_delivery.local = sk->__sk_common.skc_num;
+	q->own_delivery.remote = bpf_ntohs(sk->__sk_common.skc_dport);
 }
 
 /* Where the hop from `from` that a write on `sk` ends: at its bytes' arrival at the proxy's
- * own socket (note_own_delivery, `at` and the ports taken from the queues at this event),
- * else now. A note from before the hop began is not this write's. */
-static __always_inline __u64 own_delivery_end(const struct sock *sk, __u64 from, __u64 at,
-					      __u16 local, __u16 remote, __u64 now)
+ * own socket (the note taken from the queues at this event), else now. A note from before
+ * the hop began is not this write's. */
+static __always_inline __u64 own_delivery_end(const struct sock *sk, __u64 from,
+					      const struct own_delivery *d, __u64 now)
 {
-	if (at && at >= from && at <= now && sk->__sk_common.skc_num == remote &&
-	    bpf_ntohs(sk->__sk_common.skc_dport) == local)
-		return at;
+	if (d->at && d->at >= from && d->at <= now && sk->__sk_common.skc_num == d->remote &&
+	    bpf_ntohs(sk->__sk_common.skc_dport) == d->local)
+		return d->at;
 	return now;
 }
 

@@ -61,6 +61,14 @@ struct hop_fifo {
 	__u32 tail; /* next free */
 };
 
+/* When a proxy's write reached a socket of its own process, and that socket's local and
+ * remote ports (at 0: none). */
+struct own_delivery {
+	__u64 at;
+	__u16 local;
+	__u16 remote;
+};
+
 struct hop_queues {
 	struct hop_fifo request;  /* downstream reads awaiting their upstream write */
 	struct hop_fifo response; /* upstream reads awaiting their downstream write */
@@ -74,11 +82,8 @@ struct hop_queues {
 	__u64 handoff_sk;
 	__u64 handoff_at;
 	/* Bytes of the thread's write in progress that reached a socket of its own process
-	 * (note_own_delivery): when, and that socket's local and remote ports, for the
-	 * write's event to end its hop there. */
-	__u64 own_delivery_at;
-	__u16 own_delivery_local;
-	__u16 own_delivery_remote;
+	 * (note_own_delivery), for the write's event to end its hop there. */
+	struct own_delivery own_delivery;
 };
 
 /*

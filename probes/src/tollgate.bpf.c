@@ -699,8 +699,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	struct sock_state *owner;
 	struct hop_queues *q;
 	struct hop_entry e;
-	__u64 arrived, delay, total, handoff_sk, handoff_at, own_at, end;
-	__u16 own_local, own_remote;
+	__u64 arrived, delay, total, handoff_sk, handoff_at, end;
+	struct own_delivery own;
 
 	if (!is_proxy(st) || !(q = thread_queues()))
 		return;
@@ -710,10 +710,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	handoff_at = q->handoff_at;
 	q->handoff_sk = 0;
 	/* Likewise bytes of this event's write delivered to the proxy's own socket. */
-	own_at = q->own_delivery_at;
-	own_local = q->own_delivery_local;
-	own_remote = q->own_delivery_remote;
-	q->own_delivery_at = 0;
+	own = q->own_delivery;
+	q->own_delivery.at = 0;
 	if (handoff_sk && !(st->side == TG_SIDE_CLIENT && (event == HOP_OPEN || event == HOP_MORE_SEND))) {
 		drop_handoff(handoff_sk, handoff_at);
 		handoff_sk = 0;
@@ -780,7 +778,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			return;
 		}
 		/* To the reply's arrival where it went through the proxy's own tunnel. */
-		end = own_delivery_end(sk, arrived, own_at, own_local, own_remote, now);
+		end = own_delivery_end(sk, arrived, &own, now);
 		delay = end - arrived;
 		/* No buckets without counts, as in record_request_hop. */
 		if (!stats)
@@ -848,7 +846,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	 * can arrive before the write that sent the request returns, when this runs. */
 	owner->forwarded_ns = e.read_ns ? e.read_ns : 1;
 	/* To the request's arrival where it went through the proxy's own tunnel. */
-	end = own_delivery_end(sk, e.read_ns, own_at, own_local, own_remote, now);
+	end = own_delivery_end(sk, e.read_ns, &own, now);
 	delay = end - e.read_ns;
 	st->hop_port = e.port;
 	st->peer_sk = e.skaddr;
