@@ -2,7 +2,8 @@
 //
 // - Added latency per direction: the request hop plus the response hop of each exchange
 //   through the sidecar, each hop from the bytes' arrival at the sidecar's socket to its
-//   forward on the other socket, joined per exchange in the kernel: a distribution with
+//   forward on the other socket (their arrival where the forward delivers them, on the
+//   node), joined per exchange in the kernel: a distribution with
 //   an exact mean. Data from agents that time read -> write and do not join exchanges
 //   falls back to summing the two hop distributions as if independent, and says so
 //   (`method`); `coverage` says how much of the traffic the figure stands for.

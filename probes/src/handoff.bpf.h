@@ -119,45 +119,48 @@ static __always_inline int reader_waiting(const struct sock *sk)
 }
 
 /*
- * At an arrival in the context of the socket's own process, a proxy: the bytes of its
- * thread's write in progress (a node proxy's tunnel between two pods of its node, either
- * way) reached its own socket, where its next hop starts at this arrival. The write's hop
- * ends here too, not when the write returns: the rest of the write would otherwise be
- * counted in both hops (8 us a crossing each way in bench accuracy's ambient condition as
- * bpftrace timed it, its own cost included; test/probes/self-tunnel). The write's event
- * checks the ports (the writer's are this socket's, swapped), as softirq work run in the
- * thread can deliver another connection's bytes.
+ * At an arrival in a proxy's thread: most likely the bytes of its write in progress, which
+ * reached their socket within the write, as a write does on loopback or a veth: a node
+ * proxy's tunnel between two pods of its node, a sidecar's forward to its app or its reply
+ * to a client, a forward to the next sidecar on the node. The write's hop ends here, not
+ * when the write returns: the rest of the write (the receiver's wake-up, the return up the
+ * stack) is no delay to the bytes, and where the next hop starts at this arrival (another
+ * proxy's socket, or the proxy's own) it would be counted in both (8 us a crossing each
+ * way in bench accuracy's ambient condition as bpftrace timed it, its own cost included;
+ * test/probes/tunnel-delivery). The write's event checks the ports (delivery_end), as
+ * softirq work run in the thread can deliver another connection's bytes.
  */
-static __always_inline void note_own_delivery(struct hop_queues *q, const struct sock *sk,
-					      __u64 now)
+static __always_inline void note_delivery(struct hop_queues *q, const struct sock *sk,
+					  __u32 end_seq, __u64 now)
 {
-	q->own_delivery.at = now;
-	q->own_delivery.local = sk->__sk_common.skc_num;
-	q->own_delivery.remote = bpf_ntohs(sk->__sk_common.skc_dport);
+	q->delivery.at = now;
+	q->delivery.local = sk->__sk_common.skc_num;
+	q->delivery.remote = bpf_ntohs(sk->__sk_common.skc_dport);
+	q->delivery.end_seq = end_seq;
 }
 
-/* Where the hop from `from` that a write on `sk` ends: at its bytes' arrival at the proxy's
- * own socket (the note taken from the queues at this event), else now. A note from before
- * the hop began is not this write's. */
-static __always_inline __u64 own_delivery_end(const struct sock *sk, __u64 from,
-					      const struct own_delivery *d, __u64 now)
+/*
+ * Where the hop from `from` that a write on `sk` ends: at its bytes' arrival at their socket
+ * (the note taken from the queues at this event), else now. A note from before the hop
+ * began is not this write's. The connection's client port identifies it: the one port
+ * both ends agree on where the connection's destination was rewritten (an iptables
+ * REDIRECT to a sidecar's port; the other end sees the port it asked for). Only the
+ * arrival of the last byte written counts: a write larger than the peer's window leaves
+ * the rest to go out later, at the peer's ACK, in another thread, and the message is
+ * complete only then (the write's return is the end kept there, as before).
+ */
+static __always_inline __u64 delivery_end(const struct sock *sk, __u8 side, __u64 from,
+					  const struct delivery *d, __u64 now)
 {
-	if (d->at && d->at >= from && d->at <= now && sk->__sk_common.skc_num == d->remote &&
-	    bpf_ntohs(sk->__sk_common.skc_dport) == d->local)
+	__u16 client_port = side == TG_SIDE_CLIENT ? sk->__sk_common.skc_num
+						   : bpf_ntohs(sk->__sk_common.skc_dport);
+	const struct tcp_sock *tp;
+
+	if (d->at && d->at >= from && d->at <= now &&
+	    client_port == (side == TG_SIDE_CLIENT ? d->remote : d->local) && (tp = tcp_of(sk)) &&
+	    tp->write_seq == d->end_seq)
 		return d->at;
 	return now;
-}
-
-/* At an arrival on a proxy's upstream: note_own_delivery when it runs in the proxy's own
- * context (a reply through its tunnel), else nothing (the other end's write, or softirq). */
-static __always_inline void note_upstream_arrival(const struct sock *sk, __u32 owner, __u64 now)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct hop_queues *q;
-
-	if ((id >> 32) == owner && (q = bpf_map_lookup_elem(&hop_queues, &tid)))
-		note_own_delivery(q, sk, now);
 }
 
 /*
@@ -175,20 +178,16 @@ static __always_inline void note_upstream_arrival(const struct sock *sk, __u32 o
  * peer's port is that upstream's own), which the network's segments that softirq work
  * delivers in the proxy's thread (at an interrupt's exit) do not: those, and a
  * downstream's first request, before it has forwarded anything, keep the hop as it is too.
- * Whichever: the write's own hop ends at this arrival (note_own_delivery).
  */
-static __always_inline void inherit_pickup(const struct sock *sk, struct sock_state *st, __u32 tid,
-					   __u64 now)
+static __always_inline void inherit_pickup(const struct sock *sk, struct sock_state *st,
+					   struct hop_queues *q, __u64 now)
 {
-	struct hop_queues *q = bpf_map_lookup_elem(&hop_queues, &tid);
 	const struct sock *up;
 	struct sock_state *down;
 	struct hop_entry *e;
 
 	st->self_delivered = 1;
 	st->inherited_pickup_ns = 0;
-	if (q)
-		note_own_delivery(q, sk, now);
 	/* Any namespace: the tunnel carries the request from the writer's pod's namespace into
 	 * this socket's; the port check below says whether the head is the request written. */
 	if (!q || !(down = hop_head(&q->request, now, 0, HOP_ANY_NETNS, &e)) || !down->peer_sk)
@@ -204,26 +203,15 @@ static __always_inline void inherit_pickup(const struct sock *sk, struct sock_st
  * proxy's next event, which links it when it is the forward of a request on the
  * connection these bytes came by (its local port is this socket's peer's), and for this
  * socket's read. Softirq work that a proxy's thread happens to run (another socket's
- * segments, at an interrupt's exit) is noted too, and left unlinked. In the owner's own
- * context, when the owner is a proxy: inherit_pickup.
+ * segments, at an interrupt's exit) is noted too, and left unlinked.
  */
-static __always_inline void note_handoff(const struct sock *sk, struct sock_state *st, __u32 owner,
-					 __u64 now)
+static __always_inline void note_handoff(const struct sock *sk, struct sock_state *st,
+					 struct hop_queues *q, __u64 now)
 {
-	__u64 id = bpf_get_current_pid_tgid(), skaddr = (__u64)sk;
-	__u32 tgid = id >> 32, tid = (__u32)id;
+	__u64 skaddr = (__u64)sk;
 	struct handoff h = { .at = now };
-	struct hop_queues *q;
 
-	if (st->self_delivered)
-		st->self_delivered = 0;
-	if (!tgid || proxy_slots[tgid & (PROXY_SLOTS - 1)] != tgid)
-		return;
-	if (tgid == owner) {
-		inherit_pickup(sk, st, tid, now);
-		return;
-	}
-	if (!reader_waiting(sk) || !(q = bpf_map_lookup_elem(&hop_queues, &tid)))
+	if (!reader_waiting(sk))
 		return;
 	h.cookie = st->cookie;
 	h.peer_port = bpf_ntohs(sk->__sk_common.skc_dport);
@@ -234,6 +222,34 @@ static __always_inline void note_handoff(const struct sock *sk, struct sock_stat
 	st->handoff_pending = 1;
 	q->handoff_sk = skaddr;
 	q->handoff_at = now;
+}
+
+/*
+ * What an arrival does in the context of a proxy's thread (any socket: see note_delivery):
+ * notes the delivery for the write's hop, and on a server's end, the pickup its own write
+ * carries (owner: the socket's process, that proxy) or the hand-off to another's reader.
+ * Elsewhere (the sender no proxy, softirq in another task) nothing beyond the stamp.
+ */
+static __always_inline void note_arrival_by_proxy(const struct sock *sk, struct sock_state *st,
+						  __u8 role, __u32 owner, __u32 end_seq, __u64 now)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct hop_queues *q;
+
+	if ((role & ARRIVAL_SERVER_SIDE) && st->self_delivered)
+		st->self_delivered = 0;
+	if (!tgid || proxy_slots[tgid & (PROXY_SLOTS - 1)] != tgid)
+		return;
+	q = bpf_map_lookup_elem(&hop_queues, &tid);
+	if (q)
+		note_delivery(q, sk, end_seq, now);
+	if (!(role & ARRIVAL_SERVER_SIDE))
+		return;
+	if (tgid == owner)
+		inherit_pickup(sk, st, q, now);
+	else if (q)
+		note_handoff(sk, st, q, now);
 }
 
 /* A proxy's wait from an arrival to the read that took it, when it was idle at the arrival;

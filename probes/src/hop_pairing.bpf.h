@@ -61,12 +61,13 @@ struct hop_fifo {
 	__u32 tail; /* next free */
 };
 
-/* When a proxy's write reached a socket of its own process, and that socket's local and
- * remote ports (at 0: none). */
-struct own_delivery {
+/* When a proxy's write reached a socket on this node (of its own process or another's), that
+ * socket's local and remote ports, and the sequence number past the bytes (at 0: none). */
+struct delivery {
 	__u64 at;
 	__u16 local;
 	__u16 remote;
+	__u32 end_seq;
 };
 
 struct hop_queues {
@@ -81,9 +82,9 @@ struct hop_queues {
 	/* A hand-off the thread's write in progress made (note_handoff), for its forward. */
 	__u64 handoff_sk;
 	__u64 handoff_at;
-	/* Bytes of the thread's write in progress that reached a socket of its own process
-	 * (note_own_delivery), for the write's event to end its hop there. */
-	struct own_delivery own_delivery;
+	/* Bytes of the thread's write in progress that reached their socket within the write
+	 * (note_delivery), for the write's event to end its hop there. */
+	struct delivery delivery;
 };
 
 /*
@@ -131,7 +132,7 @@ volatile __u32 proxy_slots[PROXY_SLOTS];
 static __always_inline void settle_arrival_role(struct sock_state *st)
 {
 	__u32 slot = st->tgid & (PROXY_SLOTS - 1);
-	__u8 role = st->side != TG_SIDE_SERVER ? (st->proxy ? ARRIVAL_PROXY_UPSTREAM : 0)
+	__u8 role = st->side != TG_SIDE_SERVER ? 0
 		    : st->proxy		   ? ARRIVAL_SERVER_SIDE | ARRIVAL_READER_IDLE
 					   : ARRIVAL_SERVER_SIDE;
 

@@ -94,9 +94,6 @@ enum arrival_role {
 	ARRIVAL_READER_IDLE = 1,
 	/* A server's end: where a proxy's forward can hand a request to (note_handoff). */
 	ARRIVAL_SERVER_SIDE = 2,
-	/* A proxy's upstream: the reply a node proxy's own write carries through its tunnel
-	 * between two pods of its node arrives here in its own context (note_own_delivery). */
-	ARRIVAL_PROXY_UPSTREAM = 4,
 };
 
 /*

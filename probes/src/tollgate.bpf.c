@@ -700,7 +700,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	struct hop_queues *q;
 	struct hop_entry e;
 	__u64 arrived, delay, total, handoff_sk, handoff_at, end;
-	struct own_delivery own;
+	struct delivery delivered;
 
 	if (!is_proxy(st) || !(q = thread_queues()))
 		return;
@@ -709,9 +709,9 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	handoff_sk = q->handoff_sk;
 	handoff_at = q->handoff_at;
 	q->handoff_sk = 0;
-	/* Likewise bytes of this event's write delivered to the proxy's own socket. */
-	own = q->own_delivery;
-	q->own_delivery.at = 0;
+	/* Likewise this event's write's arrival at its socket (note_delivery). */
+	delivered = q->delivery;
+	q->delivery.at = 0;
 	if (handoff_sk && !(st->side == TG_SIDE_CLIENT && (event == HOP_OPEN || event == HOP_MORE_SEND))) {
 		drop_handoff(handoff_sk, handoff_at);
 		handoff_sk = 0;
@@ -777,8 +777,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			}
 			return;
 		}
-		/* To the reply's arrival where it went through the proxy's own tunnel. */
-		end = own_delivery_end(sk, arrived, &own, now);
+		/* To the reply's arrival at its socket, where the write delivered it. */
+		end = delivery_end(sk, st->side, arrived, &delivered, now);
 		delay = end - arrived;
 		/* No buckets without counts, as in record_request_hop. */
 		if (!stats)
@@ -845,8 +845,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	/* Replaces latest_arrival_ns, now used. Not the forward's time: on loopback the reply
 	 * can arrive before the write that sent the request returns, when this runs. */
 	owner->forwarded_ns = e.read_ns ? e.read_ns : 1;
-	/* To the request's arrival where it went through the proxy's own tunnel. */
-	end = own_delivery_end(sk, e.read_ns, &own, now);
+	/* To the request's arrival at its socket, where the write delivered it. */
+	end = delivery_end(sk, st->side, e.read_ns, &delivered, now);
 	delay = end - e.read_ns;
 	st->hop_port = e.port;
 	st->peer_sk = e.skaddr;
@@ -904,10 +904,7 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	 * before its first read, whose process is not known yet). */
 	if (role & ARRIVAL_READER_IDLE)
 		st->arrival_idle = reader_waiting(sk);
-	if (role & ARRIVAL_SERVER_SIDE)
-		note_handoff(sk, st, owner, now);
-	else if (role & ARRIVAL_PROXY_UPSTREAM)
-		note_upstream_arrival(sk, owner, now);
+	note_arrival_by_proxy(sk, st, role, owner, end_seq, now);
 	return 0;
 }
 

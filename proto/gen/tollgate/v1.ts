@@ -1928,7 +1928,9 @@ export type HopMethod =
   | 'HOP_METHOD_READ_TO_WRITE'
   /**
    * The kernel's enqueue of the bytes at the proxy's socket (tcp:tcp_probe) -> the
-   * proxy's forward on the other socket; a request the proxy waited for and handed to an
+   * proxy's forward on the other socket: the bytes' arrival at the socket it delivers them
+   * to where it does so itself (loopback, a veth: from agents of 2026-12-04 on), else the
+   * write's return; a request the proxy waited for and handed to an
    * app that waited for it, from the proxy's read -> the app's read (`handoffs`, from
    * agents of schema 13 on). Arrivals and forwards are paired by a FIFO per proxy thread,
    * and the request hop and the response hop of one downstream exchange are joined on the
