@@ -132,9 +132,10 @@ volatile __u32 proxy_slots[PROXY_SLOTS];
 static __always_inline void settle_arrival_role(struct sock_state *st)
 {
 	__u32 slot = st->tgid & (PROXY_SLOTS - 1);
-	__u8 role = st->side != TG_SIDE_SERVER ? 0
-		    : st->proxy		   ? ARRIVAL_SERVER_SIDE | ARRIVAL_READER_IDLE
-					   : ARRIVAL_SERVER_SIDE;
+	__u8 role = 0;
+
+	if (st->side == TG_SIDE_SERVER)
+		role = ARRIVAL_SERVER_SIDE | (st->proxy ? ARRIVAL_READER_IDLE : 0);
 
 	if (st->arrival_role != role)
 		st->arrival_role = role;

@@ -40,7 +40,8 @@ struct sock_state {
 	__u32 tgid; /* the owning process, learnt in process context */
 	__u32 filter_generation; /* of the `traced` decision */
 	__u32 request_seq;  /* proxy pairing: this downstream's pending request */
-	/* What the arrival does beyond its stamp (enum arrival_role). Here, among fields the
+	/* What the arrival does on this socket beyond its stamp and, in a proxy's thread, the
+	 * note of the proxy's delivery (enum arrival_role). Here, among fields the
 	 * reader writes rarely or never (for a socket no proxy's), because the arrival runs on
 	 * the sender's CPU: a load from a cache line the reader wrote last costs the arrival
 	 * some 60 ns here (README, Kernel probes), a store does not wait. */
