@@ -75,6 +75,20 @@ def connect_retrying(address, port, deadline):
             time.sleep(0.01)
 
 
+def open_links(address, tunnel_base, tunnels, own, deadline):
+    """The pair's links in order: accepted on this proxy's own listener where it has one
+    (`own`, by link; closed once accepted), connected to the other proxy's elsewhere."""
+    links = [
+        connected(own[i].accept()[0])
+        if i in own
+        else connect_retrying(address, tunnel_base + i, deadline)
+        for i in range(tunnels)
+    ]
+    for s in own.values():
+        s.close()
+    return links
+
+
 def relay_loop(routes, done, on_forward, deadline):
     """Reads a message wherever one is ready and writes it where `routes` says, until
     `done()`: (source, destination) pairs, each source read by one thread, never asleep."""
@@ -98,16 +112,11 @@ def proxy(port, tunnel_base, tunnels, app_port, rounds, pair):
     front_listener = listener(port)
     # Alone: a connection to each of its own listeners, both ends kept. As a pair: the
     # links whose requests it reads (odd), on listeners of its own, the relay's others.
-    own = [listener(tunnel_base + i) for i in range(tunnels) if not pair or i % 2 == 1]
+    own = {i: listener(tunnel_base + i) for i in range(tunnels) if not pair or i % 2 == 1}
     print("ready", flush=True)
     front = connected(front_listener.accept()[0])
     if pair:
-        links = []
-        for i in range(tunnels):
-            if i % 2 == 0:
-                links.append(connect_retrying("127.0.0.1", tunnel_base + i, deadline))
-            else:
-                links.append(connected(own[i // 2].accept()[0]))
+        links = open_links("127.0.0.1", tunnel_base, tunnels, own, deadline)
         # Requests: from the client onto link 0, from each odd link onto the next, from
         # the last to the app; replies the other way.
         request_next = [front] + links[1::2]
@@ -117,10 +126,10 @@ def proxy(port, tunnel_base, tunnels, app_port, rounds, pair):
         for i in range(tunnels):
             outer.append(connected(socket.create_connection(("127.0.0.1", tunnel_base + i))))
             inner.append(connected(own[i].accept()[0]))
+        for s in own.values():
+            s.close()
         request_next = [front] + inner
         request_to = outer
-    for s in own:
-        s.close()
     upstream = connected(socket.create_connection(("127.0.0.1", app_port)))
     request_to = request_to + [upstream]
     routes = list(zip(request_next, request_to)) + list(zip(request_to[::-1], request_next[::-1]))
@@ -141,16 +150,9 @@ def proxy(port, tunnel_base, tunnels, app_port, rounds, pair):
 
 def relay(address, tunnel_base, tunnels, rounds):
     deadline = time.monotonic() + 60
-    own = [listener(tunnel_base + i) for i in range(0, tunnels, 2)]
+    own = {i: listener(tunnel_base + i) for i in range(0, tunnels, 2)}
     print("ready", flush=True)
-    links = []
-    for i in range(tunnels):
-        if i % 2 == 0:
-            links.append(connected(own[i // 2].accept()[0]))
-        else:
-            links.append(connect_retrying(address, tunnel_base + i, deadline))
-    for s in own:
-        s.close()
+    links = open_links(address, tunnel_base, tunnels, own, deadline)
     # Requests from each even link onto the next; replies the other way.
     routes = list(zip(links[0::2], links[1::2])) + list(zip(links[1::2], links[0::2]))
     forwarded = [0]
