@@ -760,7 +760,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			arrived = arrival_of(st, now, stats);
 			st->request_pickup_ns = idle_pickup(st, arrived, now);
 			hop_push(&q->request, arrived, skaddr, st->cookie, st->request_seq,
-				 st->key.service_port, st->key.family);
+				 st->key.netns_inode);
 			return;
 		}
 		/* Downstream: the response leaves, and this downstream exchange ends. */
@@ -805,7 +805,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		st->response_arrival_ns = arrival_of(st, now, hop_stats_of(&hop));
 		if (!st->peer_sk)
 			hop_push(&q->response, st->response_arrival_ns, skaddr, st->cookie, st->response_seq,
-				 st->hop_port, st->key.family);
+				 st->key.netns_inode);
 		return;
 	}
 	/* Upstream: a request is forwarded. */
@@ -848,7 +848,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	/* To the request's arrival at its socket, where the write delivered it. */
 	end = delivery_end(sk, st->side, e.read_ns, &delivered, now);
 	delay = end - e.read_ns;
-	st->hop_port = e.port;
+	st->hop_port = owner->key.service_port;
 	st->peer_sk = e.skaddr;
 	st->peer_cookie = e.cookie;
 	owner->peer_sk = skaddr;
