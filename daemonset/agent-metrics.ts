@@ -139,6 +139,11 @@ export function agentRegistry(status: () => AgentStatus): { registry: Registry; 
     (s) => s.lost.staleSocketStates,
   );
   counter(
+    'tollgate_agent_handoffs_not_noted_total',
+    "Request hops kept to the proxy's write, not run on to a waiting reader's read, for want of room in the kernel's hand-off map (--handoffs)",
+    (s) => s.lost.handoffsNotNoted,
+  );
+  counter(
     'tollgate_agent_tuples_without_port_total',
     'Sampled connections without one of their ports, left out of batches',
     (s) => s.lost.tuplesWithoutPort,

@@ -14,7 +14,12 @@ export type LossFigure =
   /** LossCounters.kernel_buffer_full: a ring buffer was full. */
   | 'kernelBufferFull'
   /** Not a loss of data: a socket's state found stale and dropped (the agent's status). */
-  | 'staleSocketStates';
+  | 'staleSocketStates'
+  /**
+   * Not a loss of data: requests whose hop was kept to the proxy's write, not run on to
+   * the next reader's read, for want of room to note the hand-off (the agent's status).
+   */
+  | 'handoffsNotNoted';
 
 export interface LossMetric {
   /** In C and in the agent's per-cause metric label. */
@@ -86,7 +91,7 @@ export const LOSS_METRICS = [
     name: 'handoff_map_full',
     ts: 'handoffMapFull',
     doc: "Requests not handed off for want of room in the hand-off map (a reader was waiting): their request hops end at the proxy's write, as a busy reader's do.",
-    figure: 'kernelMapFull',
+    figure: 'handoffsNotNoted',
   },
 ] as const satisfies readonly LossMetric[];
 
@@ -108,6 +113,7 @@ export function lossFigures(lost: Readonly<LostCounters>): Record<LossFigure, nu
     kernelMapFull: 0,
     kernelBufferFull: 0,
     staleSocketStates: 0,
+    handoffsNotNoted: 0,
   };
   for (const m of LOSS_METRICS) out[m.figure] += lost[m.ts];
   return out;
