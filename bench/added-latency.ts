@@ -265,6 +265,8 @@ export interface AddedLatencyCondition {
     share_paired: number | null;
     /** Request hops that ran on to the next reader's read (DirectionCost.handoffs). */
     handoffs: number;
+    /** Response hops that ran on to the client's read (DirectionCost.replyHandoffs). */
+    reply_handoffs: number;
     reported_direct: NullableStats;
     /** The mean request hop and response hop, ms, of which `reported_direct`'s mean is the sum. */
     request_hop_mean_ms: number | null;
@@ -1075,6 +1077,7 @@ async function summarise(
       unpaired: whole[k]!.cost?.unpaired ?? 0,
       share_paired: r4OrNull(shares[k] ?? null),
       handoffs: whole[k]!.cost?.handoffs ?? 0,
+      reply_handoffs: whole[k]!.cost?.replyHandoffs ?? 0,
       reported_direct: mapStats(directOfCost(whole[k]!.cost), r4OrNull),
       request_hop_mean_ms: r4OrNull(whole[k]!.cost?.requestHop.meanMs ?? null),
       response_hop_mean_ms: r4OrNull(whole[k]!.cost?.responseHop.meanMs ?? null),
@@ -1139,7 +1142,10 @@ function summaryLine(c: AddedLatencyCondition): string {
       ? ''
       : `; neighbours' wait behind the proxies ${c.neighbour_wait.per_request_ms} per request (mean with it ${c.neighbour_wait.mean_with_reported_ms})`;
   const handedOff = c.sidecars
-    .map((s) => `${s.pod} ${s.direction} ${s.handoffs} of ${s.requests} handed off`)
+    .map(
+      (s) =>
+        `${s.pod} ${s.direction} ${s.handoffs} of ${s.requests} handed off, ${s.reply_handoffs} replies`,
+    )
     .join(', ');
   return `added latency: ${c.name} truth vs reported, ms: ${STATS.map(pair).join(', ')}${where}${neighbours}; ${handedOff}; ${c.met ? 'met' : 'MISSED'}`;
 }

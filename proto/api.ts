@@ -163,6 +163,12 @@ export interface DirectionCost {
    */
   handoffs: number;
   /**
+   * Response hops that ran on to the client's read (the proxy idle when the reply reached
+   * it, a client on its node that is no proxy waiting for it); the others run from the
+   * reply's arrival to its delivery by the proxy's write.
+   */
+  replyHandoffs: number;
+  /**
    * The run-queue wait of other processes' threads while this direction's proxy threads ran
    * on their CPU, per request, ms: the CPU the proxy took from its neighbours (its app,
    * clients on its node), which no hop holds and of which an A/B measurement sees part as

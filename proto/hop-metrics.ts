@@ -75,6 +75,13 @@ export const HOP_REPORT_COUNTERS = [
     field: 14,
     since: 14,
   },
+  {
+    name: 'reply_handoffs',
+    ts: 'replyHandoffs',
+    doc: "Of the response hops in `response_hop` and `added`, those that run on to the client's read: the proxy's write handed the reply to a client on its node that was waiting for it (a client that is no proxy), and the proxy had been waiting for the reply too. Such a hop runs from the proxy's read of the reply to the client's read (the proxy's own wake-up by the reply stands in for the one the client would have had without it); the others from the reply's arrival to its delivery by the proxy's write.",
+    field: 15,
+    since: 15,
+  },
 ] as const satisfies readonly HopReportCounter[];
 
 type ReportCounter = (typeof HOP_REPORT_COUNTERS)[number];
@@ -168,6 +175,12 @@ export const HOP_METRICS = [
     ts: 'neighbourWaitNs',
     doc: "Run-queue wait of other processes' threads behind the proxy's threads (neighbours.bpf.h).",
     wire: { adds: ['neighbourWaitNs'] },
+  },
+  {
+    name: 'reply_handoffs',
+    ts: 'replyHandoffs',
+    doc: "Response hops run on to the client's read (handoff.bpf.h).",
+    wire: { adds: ['replyHandoffs'] },
   },
 ] as const satisfies readonly HopMetric[];
 

@@ -216,6 +216,7 @@ export class CumulativeMetrics {
       if (!s) continue;
       s.counters.unpaired = (s.counters.unpaired ?? 0) + h.unpaired;
       s.counters.handoffs = (s.counters.handoffs ?? 0) + h.handoffs;
+      s.counters.replyHandoffs = (s.counters.replyHandoffs ?? 0) + h.replyHandoffs;
       s.counters.neighbourWaitNs = (s.counters.neighbourWaitNs ?? 0) + h.neighbourWaitNs;
       if (h.added?.indexes.length && h.added.layout === 'HISTOGRAM_LAYOUT_LOG_LINEAR_16')
         addHistogram(s, 'added', h.added as SparseHistogram);
@@ -295,6 +296,12 @@ export class CumulativeMetrics {
         'counter',
         "Request hops through a sidecar that ran on to the next reader's read: the sidecar waited for the request and the app for its forward, so the sidecar's own wake-up stands in for the app's without it (the others run from the arrival to the forward)",
         of('added').map((s) => ({ labels: s.labels, value: s.counters.handoffs ?? 0 })),
+      ),
+      scalarFamily(
+        'tollgate_proxy_replies_handed_off_total',
+        'counter',
+        "Response hops through a sidecar that ran on to the client's read: the sidecar waited for the reply and a client on its node for the sidecar's write of it, so the sidecar's own wake-up by the reply stands in for the client's without it (the others run from the reply's arrival to its delivery)",
+        of('added').map((s) => ({ labels: s.labels, value: s.counters.replyHandoffs ?? 0 })),
       ),
       scalarFamily(
         'tollgate_proxy_neighbour_wait_seconds_total',

@@ -272,6 +272,7 @@ function directionCost(
     unmatchedForwards: sum('unmatched_forwards'),
     arrivalUnknown: sum('arrival_unknown'),
     handoffs: sum('handoffs'),
+    replyHandoffs: sum('reply_handoffs'),
     neighbourWaitMsPerRequest:
       requests > 0 ? round(sum('neighbour_wait_ns') / requests / 1e6) : null,
     addedLatency: added.stats,

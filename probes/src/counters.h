@@ -90,10 +90,12 @@ struct tg_hop_stats {
 	 * (neighbours.bpf.h).
 	 */
 	__u64 neighbour_wait_ns;
+	/* Response hops run on to the client's read (handoff.bpf.h). */
+	__u64 reply_handoffs;
 };
 
 /* X(field) for each counter, in order: the runner prints their offsets (--layout). */
-#define TG_HOP_STATS_FIELDS(X) X(exchanges) X(unpaired) X(request_ns_sum) X(response_ns_sum) X(added_ns_sum) X(unmatched_forwards) X(arrival_unknown) X(on_cpu_ns) X(handoffs) X(neighbour_wait_ns)
+#define TG_HOP_STATS_FIELDS(X) X(exchanges) X(unpaired) X(request_ns_sum) X(response_ns_sum) X(added_ns_sum) X(unmatched_forwards) X(arrival_unknown) X(on_cpu_ns) X(handoffs) X(neighbour_wait_ns) X(reply_handoffs)
 
 /* What the kernel could not account, cumulative since load. */
 struct tg_lost {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The hand-off: a request hop that runs on to the next reader's read.
+ * The hand-off: a request hop that runs on to the next reader's read, and a reply's hop
+ * that runs on to the client's.
  *
  * A hop ends when the proxy's write has queued the request on the next socket (the app's,
  * on loopback). Without the proxy, the app would have been woken by the network's packet;
@@ -22,10 +23,20 @@
  * means"): with the load generator free to run anywhere the app's wake-up after a
  * hand-off is longer than the proxy's by some 20 us on average (bpftrace's own cost in
  * both); pinned apart from them, shorter by some 90 us, as the proxy's hand-off to the app
- * stays on one CPU while the sender's packet crossed to it. The response hop keeps its
- * end at the write: the like stand-in there (the proxy's wake-up by the app's reply, for
- * the client's wake-up by it without the proxy) was tried and moved nothing, as the rest
- * of the proxy's write, in the hop already, overlaps the client's wake-up (README).
+ * stays on one CPU while the sender's packet crossed to it.
+ *
+ * The reply's side is the same the other way: without the proxy the client would have been
+ * woken by the app's reply, with it the proxy is, and the proxy's wake-up by the reply
+ * stands in for the client's. So a reply the proxy waited for, written to a client on its
+ * node that waits for it, has its hop run from the proxy's read of it to the client's read
+ * (link_reply_handoff; test/probes/reply-handoff holds it to both processes' clocks
+ * within a few microseconds). Not to a client that is a proxy (the next sidecar on the
+ * path, a node proxy's own upstream): its pickup of the reply is in its own hop. Tried
+ * while hops ended at the write's return, this moved nothing, as the rest of the write
+ * overlapped the client's wake-up; since hops end where the write delivers the bytes, the
+ * client's wake-up after the last sidecar's write was outside every hop (18 us a request
+ * more than after the app's write without the mesh, in bench accuracy's (e)), and this
+ * puts it in (README, "Where the rest of the truth goes").
  *
  * "Idle" is read from the socket's wait queue at tcp:tcp_probe, before the bytes are queued
  * and anyone is woken: a thread sleeping on the socket itself (a blocking read, poll), or
@@ -63,8 +74,11 @@ struct handoff {
 	 * x86, so a reader that sees it sees the rest (a weaker machine would need barriers). */
 	__u64 down;
 	__u32 down_seq;    /* that downstream's request_seq */
-	__u16 peer_port;   /* this socket's peer's port: the proxy's upstream's own */
-	__u16 pad;
+	/* The connection's client port (this socket's peer's on a server's end, its own on a
+	 * client's): the one both ends agree on where a REDIRECT rewrote the destination. */
+	__u16 client_port;
+	__u8 reply;        /* a client's end: for a reply's write, not a request's forward */
+	__u8 pad;
 };
 
 /* Keeps the compiler from moving memory accesses across it. */
@@ -205,7 +219,7 @@ static __always_inline void inherit_pickup(const struct sock *sk, struct sock_st
  * socket's read. Softirq work that a proxy's thread happens to run (another socket's
  * segments, at an interrupt's exit) is noted too, and left unlinked.
  */
-static __always_inline void note_handoff(const struct sock *sk, struct sock_state *st,
+static __always_inline void note_handoff(const struct sock *sk, struct sock_state *st, __u8 role,
 					 struct hop_queues *q, __u64 now)
 {
 	__u64 skaddr = (__u64)sk;
@@ -214,7 +228,8 @@ static __always_inline void note_handoff(const struct sock *sk, struct sock_stat
 	if (!reader_waiting(sk))
 		return;
 	h.cookie = st->cookie;
-	h.peer_port = bpf_ntohs(sk->__sk_common.skc_dport);
+	h.reply = !(role & ARRIVAL_SERVER_SIDE);
+	h.client_port = h.reply ? sk->__sk_common.skc_num : bpf_ntohs(sk->__sk_common.skc_dport);
 	if (bpf_map_update_elem(&handoffs, &skaddr, &h, BPF_ANY)) {
 		LOST(handoff_map_full);
 		return;
@@ -244,12 +259,14 @@ static __always_inline void note_arrival_by_proxy(const struct sock *sk, struct 
 	q = bpf_map_lookup_elem(&hop_queues, &tid);
 	if (q)
 		note_delivery(q, sk, end_seq, now);
-	if (!(role & ARRIVAL_SERVER_SIDE))
-		return;
-	if (tgid == owner)
-		inherit_pickup(sk, st, q, now);
-	else if (q)
-		note_handoff(sk, st, q, now);
+	if (tgid == owner) {
+		if (role & ARRIVAL_SERVER_SIDE)
+			inherit_pickup(sk, st, q, now);
+	} else if (q && (role & (ARRIVAL_SERVER_SIDE | ARRIVAL_READER_IDLE)) != ARRIVAL_READER_IDLE) {
+		/* A server's end, or the end of a client that is no proxy (another proxy's
+		 * upstream picks up the reply itself, in its own hop). */
+		note_handoff(sk, st, role, q, now);
+	}
 }
 
 /* A proxy's wait from an arrival to the read that took it, when it was idle at the arrival;
@@ -326,7 +343,7 @@ static __always_inline int link_handoff(__u64 skaddr, __u64 at, const struct soc
 		return 0;
 	if (at < e->read_ns || at > now || !down->request_pickup_ns || down->request_seq != e->seq ||
 	    !(h = bpf_map_lookup_elem(&handoffs, &skaddr)) || h->at != at || h->down ||
-	    h->peer_port != up->__sk_common.skc_num) {
+	    h->reply || h->client_port != up->__sk_common.skc_num) {
 		drop_handoff(skaddr, at);
 		return 0;
 	}
@@ -348,7 +365,100 @@ static __always_inline int link_handoff(__u64 skaddr, __u64 at, const struct soc
 	return 1;
 }
 
-/* A read of a socket with a hand-off pending: its time, and the request hop settled. */
+/*
+ * A reply's hop, recorded on its downstream's listener (`hop`, its aggregate `stats`), and
+ * with the request's hop (`total`, 0: none paired) the exchange's added latency; `handed`:
+ * it ran on to the client's read. No buckets without counts, as in record_request_hop.
+ */
+static __always_inline void record_response_hop(const struct tg_edge_key *hop,
+						struct tg_hop_stats *stats, __u64 total, __u64 delay,
+						int handed)
+{
+	if (!stats)
+		return;
+	record_latency(hop, TG_METRIC_HOP_RESPONSE, delay);
+	__sync_fetch_and_add(&stats->response_ns_sum, delay);
+	if (handed)
+		__sync_fetch_and_add(&stats->reply_handoffs, 1);
+	if (!total) {
+		__sync_fetch_and_add(&stats->unpaired, 1);
+		return;
+	}
+	total += delay;
+	record_latency(hop, TG_METRIC_HOP_ADDED, total);
+	__sync_fetch_and_add(&stats->exchanges, 1);
+	__sync_fetch_and_add(&stats->added_ns_sum, total);
+}
+
+/*
+ * A reply's hop, settled: to the client's read by the hand-off h, or (h NULL) as
+ * response_hop_ns holds it, which `handed` says is to the client's read already
+ * (link_reply_handoff). `hop` and `stats`: the downstream's listener and its aggregate, as
+ * for record_response_hop.
+ */
+static __always_inline void settle_response_hop(struct sock_state *down, const struct handoff *h,
+						int handed, const struct tg_edge_key *hop,
+						struct tg_hop_stats *stats)
+{
+	__u64 total = down->request_hop_ns;
+
+	down->response_deferred = 0;
+	down->request_hop_ns = 0;
+	record_response_hop(hop, stats, total,
+			    !h ? down->response_hop_ns
+			       : h->read_ns > h->from_ns ? h->read_ns - h->from_ns : 0,
+			    h || handed);
+}
+
+/*
+ * At a proxy's write of a reply on its downstream `down` (socket sk at skaddr), whose
+ * request's hop and reply's hop as it is (to the write's delivery) are in request_hop_ns
+ * and response_hop_ns: the hand-off its write made (noted during it), if it came by this
+ * connection, the reply is the one its linked upstream read (linked_reply) and the proxy
+ * was idle when it arrived there (response_pickup_ns, its wait then), and the client
+ * waits for it. Then the reply's hop runs from the proxy's read of it to the client's
+ * read: the proxy's wake-up by the reply stands for the client's without it, as on the
+ * request's side. Returns 1 when the hop is deferred to the client's read; otherwise the
+ * caller settles it now with response_hop_ns: 2 when that is to the client's read already
+ * (it came before this write's return), 0 when there was no hand-off.
+ */
+static __always_inline int link_reply_handoff(__u64 handoff_sk, __u64 at, const struct sock *sk,
+					      __u64 skaddr, struct sock_state *down, __u64 arrived,
+					      __u64 now)
+{
+	struct sock_state *up;
+	struct handoff *h;
+	__u64 from;
+
+	if (!handoff_sk)
+		return 0;
+	/* Looked up again, here only: most replies' writes hand nothing off. */
+	if (!(up = bpf_map_lookup_elem(&sockets, &down->peer_sk)) || up->cookie != down->peer_cookie ||
+	    up->response_arrival_ns != arrived || !up->response_pickup_ns || at < arrived ||
+	    at > now || !(h = bpf_map_lookup_elem(&handoffs, &handoff_sk)) || h->at != at ||
+	    h->down || !h->reply || h->client_port != bpf_ntohs(sk->__sk_common.skc_dport)) {
+		drop_handoff(handoff_sk, at);
+		return 0;
+	}
+	from = arrived + up->response_pickup_ns;
+	h->from_ns = from;
+	h->down_cookie = down->cookie;
+	h->down_seq = down->request_seq;
+	handoff_barrier();
+	h->down = skaddr;
+	handoff_barrier();
+	if (h->read_ns && h->at == at) {
+		/* The client was quicker than this write's return. */
+		down->response_hop_ns = h->read_ns > from ? h->read_ns - from : 0;
+		bpf_map_delete_elem(&handoffs, &handoff_sk);
+		return 2;
+	}
+	down->response_deferred = 1;
+	return 1;
+}
+
+/* A read of a socket with a hand-off pending: its time, and the request's or the reply's hop
+ * settled. */
 static __always_inline void read_after_handoff(__u64 skaddr, struct sock_state *st, __u64 now)
 {
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &skaddr);
@@ -368,8 +478,14 @@ static __always_inline void read_after_handoff(__u64 skaddr, struct sock_state *
 	 * downstream's next event comes first (on an HTTP/2 downstream another stream's reply
 	 * can race this read, and then both may record it, a window of a few instructions). */
 	if (h->down && h->read_ns && (down = bpf_map_lookup_elem(&sockets, &h->down)) &&
-	    down->cookie == h->down_cookie && down->request_deferred && down->request_seq == h->down_seq)
-		settle_request_hop(down, h);
+	    down->cookie == h->down_cookie && down->request_seq == h->down_seq) {
+		if (h->reply && down->response_deferred) {
+			struct tg_edge_key hop = hop_key_of(down);
+
+			settle_response_hop(down, h, 1, &hop, hop_stats_of(&hop));
+		} else if (!h->reply && down->request_deferred)
+			settle_request_hop(down, h);
+	}
 	st->handoff_pending = 0;
 	bpf_map_delete_elem(&handoffs, &skaddr);
 }

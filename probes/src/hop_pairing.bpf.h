@@ -8,7 +8,7 @@
  * wait in the receive queue, the wake-up and run-queue delay of the proxy's thread, CPU
  * throttling, the proxy's own work and the extra loopback hop. A request the proxy waited
  * for and handed to a reader that waited for it runs instead from the proxy's read to that
- * reader's read (handoff.bpf.h).
+ * reader's read, and a reply likewise to a waiting client's read (handoff.bpf.h).
  *
  * Pairing an arrival with its forward, with no protocol parsing: an event-loop proxy
  * reads many sockets before it writes any, so "the last socket this thread read" pairs
@@ -134,6 +134,8 @@ static __always_inline void settle_arrival_role(struct sock_state *st)
 
 	if (st->side == TG_SIDE_SERVER)
 		role = ARRIVAL_SERVER_SIDE | (st->proxy ? ARRIVAL_READER_IDLE : 0);
+	else if (st->proxy)
+		role = ARRIVAL_READER_IDLE;
 
 	if (st->arrival_role != role)
 		st->arrival_role = role;
@@ -216,9 +218,14 @@ static __always_inline struct sock_state *pending_owner(const struct hop_entry *
  * memory of its type's size, here a map value's; kernels from 5.12): the programs load in
  * 0.7 s, where the same loop inlined in every caller took 1.2 s and the search of eight
  * entries before it 0.4. bpf_loop would load in 0.33 s, but kernels before 5.17 lack it.
+ * `which`: the namespace in its low 32 bits, `response` above them, in one argument, so
+ * that the function keeps no more than 32 bytes on the stack: a send's program is at the
+ * limit of 512 with it.
  */
-__noinline int hop_search(struct hop_fifo *fifo, __u64 now, __u32 netns, int response)
+__noinline int hop_search(struct hop_fifo *fifo, __u64 now, __u64 which)
 {
+	__u32 netns = (__u32)which;
+	int response = which >> 32;
 	struct hop_entry *e;
 	__u32 at;
 	int i, ours;
@@ -273,7 +280,7 @@ static __always_inline struct sock_state *hop_head(struct hop_fifo *fifo, __u64 
 		*out = e;
 		return owner;
 	}
-	slot = hop_search(fifo, now, netns, response);
+	slot = hop_search(fifo, now, netns | (__u64)!!response << 32);
 	/* The compiler knows the range the function returns and drops the check of the upper
 	 * bound, which the verifier, not looking into a global function's result, needs. */
 	barrier_var(slot);

@@ -80,20 +80,30 @@ struct sock_state {
 	__u8 arrival_idle;     /* a reader waited for the latest arrival (ARRIVAL_READER_IDLE) */
 	__u8 handoff_pending;  /* next reader: a proxy's hand-off waits for this socket's read */
 	__u8 request_deferred; /* proxy downstream: its request hop waits for the next reader */
-	/* Proxy downstream: the wait from the latest arrival to the read that took it, when
-	 * its thread was idle at the arrival; 0 when it was busy or the arrival unknown. */
-	__u32 request_pickup_ns;
+	__u8 response_deferred; /* proxy downstream: its reply's hop waits for the client's read */
+	/* The wait from the latest arrival to the read that took it, when the proxy's thread
+	 * was idle at the arrival; 0 when it was busy or the arrival unknown: of a downstream's
+	 * request, of an upstream's reply. */
+	union {
+		__u32 request_pickup_ns;
+		__u32 response_pickup_ns;
+	};
 	/* With self_delivered: the idle pickup of the request the proxy's write carried, which
 	 * stands for this socket's own (inherit_pickup). */
 	__u32 inherited_pickup_ns;
+	/* Proxy downstream, with response_deferred: its reply's hop as it is, to the write's
+	 * delivery, kept if the client's read never settles it. */
+	__u32 response_hop_ns;
 };
 
 /* sock_state.arrival_role: bits. */
 enum arrival_role {
-	/* A proxy's downstream, or a passive open whose process is not known yet: the
-	 * arrival notes whether a reader waited (arrival_idle). */
+	/* A proxy's socket (its downstream, its upstream), or a passive open whose process is
+	 * not known yet: the arrival notes whether a reader waited (arrival_idle). */
 	ARRIVAL_READER_IDLE = 1,
-	/* A server's end: where a proxy's forward can hand a request to (note_handoff). */
+	/* A server's end: where a proxy's forward can hand a request to (note_handoff).
+	 * Without it, a client's end: where a proxy's reply can be handed to, when the client
+	 * is no proxy (no ARRIVAL_READER_IDLE). */
 	ARRIVAL_SERVER_SIDE = 2,
 };
 

@@ -612,6 +612,11 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		}
 		if (st->request_deferred)
 			settle_request_hop(st, NULL); /* closed before its reader read */
+		if (st->response_deferred) {
+			struct tg_edge_key hop = hop_key_of(st);
+
+			settle_response_hop(st, NULL, 0, &hop, hop_stats_of(&hop)); /* closed before its client read */
+		}
 		if (st->handoff_pending)
 			bpf_map_delete_elem(&handoffs, &skaddr);
 		bpf_map_delete_elem(&sockets, &skaddr);
@@ -700,19 +705,21 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	struct hop_queues *q;
 	struct hop_entry e;
 	__u64 arrived, delay, total, handoff_sk, handoff_at, end;
+	int linked;
 	struct delivery delivered;
 
 	if (!is_proxy(st) || !(q = thread_queues()))
 		return;
 	/* A hand-off noted during the write this event ends is this event's: linked if it is a
-	 * request's forward, else dropped. */
+	 * request's forward or a reply's, else dropped. */
 	handoff_sk = q->handoff_sk;
 	handoff_at = q->handoff_at;
 	q->handoff_sk = 0;
 	/* Likewise this event's write's arrival at its socket (note_delivery). */
 	delivered = q->delivery;
 	q->delivery.at = 0;
-	if (handoff_sk && !(st->side == TG_SIDE_CLIENT && (event == HOP_OPEN || event == HOP_MORE_SEND))) {
+	if (handoff_sk && !(st->side == TG_SIDE_CLIENT ? event == HOP_OPEN || event == HOP_MORE_SEND
+						      : event == HOP_CLOSE)) {
 		drop_handoff(handoff_sk, handoff_at);
 		handoff_sk = 0;
 	}
@@ -736,8 +743,10 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		 */
 		if (st->side == TG_SIDE_CLIENT) {
 			st->awaiting_reply = 0;
-			if ((arrived = take_arrival(st, now)))
+			if ((arrived = take_arrival(st, now))) {
 				st->response_arrival_ns = arrived;
+				st->response_pickup_ns = idle_pickup(st, arrived, now);
+			}
 		} else if (st->request_pending && (arrived = take_arrival(st, now))) {
 			st->latest_arrival_ns = arrived;
 			st->request_pickup_ns = idle_pickup(st, arrived, now);
@@ -751,6 +760,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		stats = hop_stats_of(&hop);
 		if (st->request_deferred)
 			settle_request_hop(st, NULL); /* its reader never read, or its note was lost */
+		if (st->response_deferred)
+			settle_response_hop(st, NULL, 0, &hop, stats); /* likewise its reply's client */
 		if (opening) {
 			/* Downstream: a request arrives. */
 			st->request_seq++;
@@ -771,28 +782,22 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		if (!arrived && hop_pop(&q->response, now, 1, st->key.netns_inode, &e))
 			arrived = e.read_ns;
 		if (!arrived) {
+			drop_handoff(handoff_sk, handoff_at);
 			if (stats) {
 				__sync_fetch_and_add(&stats->unmatched_forwards, 1);
 				__sync_fetch_and_add(&stats->unpaired, 1);
 			}
 			return;
 		}
-		/* To the reply's arrival at its socket, where the write delivered it. */
+		/* To the reply's arrival at its socket, where the write delivered it (within a
+		 * hop's age, 2 s: it fits), or on to the client's read, when this write handed the
+		 * reply to an idle one. */
 		end = delivery_end(sk, st->side, arrived, &delivered, now);
-		delay = end - arrived;
-		/* No buckets without counts, as in record_request_hop. */
-		if (!stats)
-			return;
-		record_latency(&hop, TG_METRIC_HOP_RESPONSE, delay);
-		__sync_fetch_and_add(&stats->response_ns_sum, delay);
-		if (!total) {
-			__sync_fetch_and_add(&stats->unpaired, 1);
-			return;
-		}
-		total += delay;
-		record_latency(&hop, TG_METRIC_HOP_ADDED, total);
-		__sync_fetch_and_add(&stats->exchanges, 1);
-		__sync_fetch_and_add(&stats->added_ns_sum, total);
+		st->request_hop_ns = total;
+		st->response_hop_ns = end - arrived;
+		linked = link_reply_handoff(handoff_sk, handoff_at, sk, skaddr, st, arrived, now);
+		if (linked != 1)
+			settle_response_hop(st, NULL, linked == 2, &hop, stats);
 		return;
 	}
 	if (!opening) {
@@ -803,6 +808,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		st->response_seq++;
 		st->response_pending = 1;
 		st->response_arrival_ns = arrival_of(st, now, hop_stats_of(&hop));
+		st->response_pickup_ns = idle_pickup(st, st->response_arrival_ns, now);
 		if (!st->peer_sk)
 			hop_push(&q->response, st->response_arrival_ns, skaddr, st->cookie, st->response_seq,
 				 st->key.netns_inode);

@@ -57,6 +57,7 @@ const jointHop: Init<HopReport> = {
   unmatchedForwards: 3,
   arrivalUnknown: 2,
   handoffs: 60,
+  replyHandoffs: 70,
   // 2.1 ms of neighbours' waits behind the proxy over 105 requests: 0.02 ms each.
   neighbourWaitNs: 2_100_000,
   method: 'HOP_METHOD_ARRIVAL_TO_FORWARD',
@@ -107,6 +108,7 @@ test('the joint histogram is the added latency: its tail, its exact mean, its co
       60,
       'stored and read back: the request hops that ran to the next read',
     );
+    assert.equal(d.replyHandoffs, 70, "and the response hops that ran to the client's read");
     assert.equal(d.neighbourWaitMsPerRequest, 0.02, "neighbours' wait over the requests");
     assert.equal(d.addedLatency.count, 100);
     assert.equal(d.addedLatency.meanMs, 1.18, 'exact: the kernel sum over the count');

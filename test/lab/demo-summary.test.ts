@@ -28,6 +28,7 @@ const direction = (
     unmatchedForwards: 0,
     arrivalUnknown: 0,
     handoffs: 0,
+    replyHandoffs: 0,
     neighbourWaitMsPerRequest,
     addedLatency: stats,
     requestHop: stats,

@@ -18,6 +18,7 @@ test("a kernel hop record's counters add into HopReport's as each counter's doc 
     onCpuNs: 3000,
     handoffs: 4,
     neighbourWaitNs: 9000,
+    replyHandoffs: 5,
   };
   addHopCounters(report, record);
   addHopCounters(report, { ...record, exchanges: 1, unpaired: 0 });
@@ -30,6 +31,7 @@ test("a kernel hop record's counters add into HopReport's as each counter's doc 
     onCpuNs: 6000,
     handoffs: 8,
     neighbourWaitNs: 18000,
+    replyHandoffs: 10,
   });
 });
 

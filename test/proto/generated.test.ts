@@ -85,7 +85,7 @@ test('a hop counter and a loss cause added to their tables reach the kernel stru
     ],
   });
   assert.match(header, /\t__u64 retried;\n\};/, 'the last field of struct tg_hop_stats');
-  assert.match(header, /X\(neighbour_wait_ns\) X\(retried\)$/m);
+  assert.match(header, /X\(reply_handoffs\) X\(retried\)$/m);
   assert.match(header, /\t__u64 pid_map_full;\n\};/, 'the last field of struct tg_lost');
   assert.match(header, /X\(handoff_map_full\) X\(pid_map_full\)$/m);
   const copy = mkdtempSync(join(tmpdir(), 'tollgate-proto-'));
@@ -94,9 +94,9 @@ test('a hop counter and a loss cause added to their tables reach the kernel stru
   const report = join(copy, 'tollgate', 'v1', 'report.proto');
   const counters = [
     ...HOP_REPORT_COUNTERS,
-    { name: 'retries', ts: 'retries', doc: 'Requests sent twice.', field: 15, since: 15 },
+    { name: 'retries', ts: 'retries', doc: 'Requests sent twice.', field: 16, since: 16 },
   ];
   writeFileSync(report, withHopCounters(readFileSync(report, 'utf8'), counters));
-  assert.match(readFileSync(report, 'utf8'), /uint64 retries = 15;\n {2}\/\/ END hop counters/);
+  assert.match(readFileSync(report, 'utf8'), /uint64 retries = 16;\n {2}\/\/ END hop counters/);
   assert.match(generate(copy), /retries: number;/);
 });

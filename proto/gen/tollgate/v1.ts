@@ -467,6 +467,11 @@ export const descriptor = {
                   "type": "uint64",
                   "id": 14,
                   "protoName": "neighbour_wait_ns"
+                },
+                "replyHandoffs": {
+                  "type": "uint64",
+                  "id": 15,
+                  "protoName": "reply_handoffs"
                 }
               }
             },
@@ -1932,7 +1937,9 @@ export type HopMethod =
    * to where it does so itself (loopback, a veth: from agents of 2026-12-04 on), else the
    * write's return; a request the proxy waited for and handed to an
    * app that waited for it, from the proxy's read -> the app's read (`handoffs`, from
-   * agents of schema 13 on). Arrivals and forwards are paired by a FIFO per proxy thread,
+   * agents of schema 13 on), and a reply it waited for and handed to a client on its node
+   * that waited for it (a client that is no proxy), from the proxy's read of it -> the
+   * client's read (`reply_handoffs`, from agents of schema 15 on). Arrivals and forwards are paired by a FIFO per proxy thread,
    * and the request hop and the response hop of one downstream exchange are joined on the
    * downstream connection and summed in the kernel (`added`).
    */
@@ -1954,7 +1961,7 @@ export interface HopReport {
   requestHop?: Histogram;
   /**
    * Each response hop paired with its forward: arrival at the upstream socket -> write to
-   * the downstream socket.
+   * the downstream socket (see `method`).
    */
   responseHop?: Histogram;
   /**
@@ -2016,6 +2023,15 @@ export interface HopReport {
    * are left out; 0 from kernels without the hook and older agents.
    */
   neighbourWaitNs: number;
+  /**
+   * Of the response hops in `response_hop` and `added`, those that run on to the client's
+   * read: the proxy's write handed the reply to a client on its node that was waiting for
+   * it (a client that is no proxy), and the proxy had been waiting for the reply too. Such
+   * a hop runs from the proxy's read of the reply to the client's read (the proxy's own
+   * wake-up by the reply stands in for the one the client would have had without it); the
+   * others from the reply's arrival to its delivery by the proxy's write.
+   */
+  replyHandoffs: number;
 }
 export const HopReport: Codec<HopReport> = codec(root, 'tollgate.v1.HopReport');
 

@@ -14,18 +14,21 @@ export const coverageShare = (c: Coverage): string => formatPercent(c.coverage);
 
 /**
  * E.g. "1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint · 1,400 handed
- * off · neighbours wait 52 µs a request": where known and not 0, the request hops that ran
- * on to the app's read, and the run-queue wait of other processes behind the proxy per
- * request (not in the added latency).
+ * off · 1,300 replies handed off · neighbours wait 52 µs a request": where known and not 0,
+ * the request hops that ran on to the app's read, the response hops that ran on to the
+ * client's, and the run-queue wait of other processes behind the proxy per request (not in
+ * the added latency).
  */
 export function coverageNote(
-  c: Coverage & Partial<Pick<DirectionCost, 'handoffs' | 'neighbourWaitMsPerRequest'>>,
+  c: Coverage &
+    Partial<Pick<DirectionCost, 'handoffs' | 'replyHandoffs' | 'neighbourWaitMsPerRequest'>>,
 ): string {
   return [
     `${formatNumber(c.exchanges)} of ${formatNumber(c.requests)} exchanges`,
     `${formatNumber(c.unpaired)} unpaired`,
     c.method,
     ...(c.handoffs ? [`${formatNumber(c.handoffs)} handed off`] : []),
+    ...(c.replyHandoffs ? [`${formatNumber(c.replyHandoffs)} replies handed off`] : []),
     ...(c.neighbourWaitMsPerRequest
       ? [`neighbours wait ${formatMs(c.neighbourWaitMsPerRequest)} a request`]
       : []),
