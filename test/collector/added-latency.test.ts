@@ -240,6 +240,10 @@ test('Prometheus gets the joint added latency, the unpaired exchanges and the re
     "the joint report's 60; the older agent sent none",
   );
   assert.ok(
+    text.includes(`tollgate_proxy_replies_handed_off_total${labels} 70\n`),
+    'and its 70 replies',
+  );
+  assert.ok(
     text.includes(`tollgate_proxy_neighbour_wait_seconds_total${labels} 0.0021\n`),
     "the joint report's 2.1 ms of neighbours' wait, in seconds",
   );

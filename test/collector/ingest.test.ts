@@ -121,6 +121,7 @@ test('synthesised batches come back as the exact topology, ends joined', async (
   assert.equal(b.inbound.exchanges, INTERVALS * PER_INTERVAL.exchanges);
   assert.equal(b.inbound.unpaired, INTERVALS * PER_INTERVAL.unpaired);
   assert.equal(b.inbound.handoffs, INTERVALS * PER_INTERVAL.handoffs, 'summed over the intervals');
+  assert.equal(b.inbound.replyHandoffs, INTERVALS * PER_INTERVAL.replyHandoffs);
   assert.equal(b.inbound.method, 'arrival-to-forward, joint');
   assert.equal(b.inbound.coverage, 0.9615, '50 of 52 exchanges');
   assert.equal(b.outbound, null);

@@ -53,7 +53,8 @@ export function latencies(i: number, base: number, n: number): number[] {
 
 /**
  * Per interval: `exchanges` through each sidecar paired, and pod-b's `unpaired` besides;
- * of pod-b's request hops, `handoffs` ran on to its app's read; its neighbours waited
+ * of pod-b's request hops, `handoffs` ran on to its app's read, and of its response hops
+ * `replyHandoffs` to the client's; its neighbours waited
  * `neighbourWaitNs` behind it (0.05 ms for each of its 52 requests).
  */
 export const PER_INTERVAL = {
@@ -62,6 +63,7 @@ export const PER_INTERVAL = {
   bytesIn: 40_000,
   unpaired: 2,
   handoffs: 40,
+  replyHandoffs: 30,
   neighbourWaitNs: 2_600_000,
 };
 
@@ -78,6 +80,7 @@ function joinedHops(
     response: number[];
     unpaired: number;
     handoffs?: number;
+    replyHandoffs?: number;
     neighbourWaitNs?: number;
   },
 ): Init<HopReport> {
@@ -90,6 +93,7 @@ function joinedHops(
     requests: hops.request.length + hops.unpaired,
     unpaired: hops.unpaired,
     handoffs: hops.handoffs ?? 0,
+    replyHandoffs: hops.replyHandoffs ?? 0,
     neighbourWaitNs: hops.neighbourWaitNs ?? 0,
     method: 'HOP_METHOD_ARRIVAL_TO_FORWARD',
   };
@@ -181,6 +185,7 @@ export function meshBatch(i: number, startMs: number): Init<Batch> {
         response: latencies(i + 2, 150_000, ex),
         unpaired: PER_INTERVAL.unpaired,
         handoffs: PER_INTERVAL.handoffs,
+        replyHandoffs: PER_INTERVAL.replyHandoffs,
         neighbourWaitNs: PER_INTERVAL.neighbourWaitNs,
       }),
     ],

@@ -90,6 +90,7 @@ test('every family of /metrics is named by its type and a base unit; promtool fi
     'tollgate_proxy_added_duration_seconds',
     'tollgate_proxy_exchanges_unpaired_total',
     'tollgate_proxy_requests_handed_off_total',
+    'tollgate_proxy_replies_handed_off_total',
     'tollgate_process_cpu_seconds_total',
     'tollgate_process_resident_memory_bytes',
     'tollgate_agent_cpu_seconds_total',

@@ -246,6 +246,11 @@ test('the small print of an added latency: share, exchanges, unpaired and method
     "the request hops that ran on to the app's read",
   );
   assert.equal(
+    coverageNote({ ...joint, handoffs: 1400, replyHandoffs: 1300 }),
+    `${plain} · 1,400 handed off · 1,300 replies handed off`,
+    "and the response hops that ran on to the client's",
+  );
+  assert.equal(
     coverageNote({ ...joint, neighbourWaitMsPerRequest: 0.052 }),
     `${plain} · neighbours wait 52 µs a request`,
     "the neighbours' run-queue wait behind the proxy, per request",
