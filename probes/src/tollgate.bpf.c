@@ -704,7 +704,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	struct sock_state *owner;
 	struct hop_queues *q;
 	struct hop_entry e;
-	__u64 arrived, delay, total, handoff_sk, handoff_at, end;
+	__u64 arrived, delay, handoff_sk, handoff_at, end;
 	int linked;
 	struct delivery delivered;
 
@@ -774,15 +774,15 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 				 st->key.netns_inode);
 			return;
 		}
-		/* Downstream: the response leaves, and this downstream exchange ends. */
+		/* Downstream: the response leaves, and this downstream exchange ends. Its request
+		 * hop stays in request_hop_ns until the reply's hop is settled beside it. */
 		st->request_pending = 0;
-		total = st->request_hop_ns;
-		st->request_hop_ns = 0;
 		arrived = linked_reply(st, now);
 		if (!arrived && hop_pop(&q->response, now, 1, st->key.netns_inode, &e))
 			arrived = e.read_ns;
 		if (!arrived) {
 			drop_handoff(handoff_sk, handoff_at);
+			st->request_hop_ns = 0;
 			if (stats) {
 				__sync_fetch_and_add(&stats->unmatched_forwards, 1);
 				__sync_fetch_and_add(&stats->unpaired, 1);
@@ -793,7 +793,6 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		 * hop's age, 2 s: it fits), or on to the client's read, when this write handed the
 		 * reply to an idle one. */
 		end = delivery_end(sk, st->side, arrived, &delivered, now);
-		st->request_hop_ns = total;
 		st->response_hop_ns = end - arrived;
 		linked = link_reply_handoff(handoff_sk, handoff_at, sk, skaddr, st, arrived, now);
 		if (linked != 1)
