@@ -120,9 +120,11 @@ async function throughTimingProxy(t: TestContext, spin: boolean) {
 
 test("a reply handed to a waiting client runs from the proxy's read of it to the client's", async (t) => {
   const { handedOff, responseNs, truthNs } = await throughTimingProxy(t, false);
-  // The proxy waits in epoll for each reply, the client in recv (190-195 of 200 in runs
-  // on a quiet machine: a reply its loop was not back in epoll for keeps its hop).
-  assert.ok(handedOff >= 0.9 * REQUESTS, `${handedOff} of ${REQUESTS} handed off`);
+  // The proxy waits in epoll for each reply, the client in recv: 187-195 of 200 in six runs.
+  // Not all: a reply its loop was not back in epoll for keeps its hop, and one whose
+  // delivery softirq work runs outside the proxy's thread (ksoftirqd, on a busy machine)
+  // is not seen as the write's.
+  assert.ok(handedOff >= 0.75 * REQUESTS, `${handedOff} of ${REQUESTS} handed off`);
   // The processes' clocks are read a few microseconds after the kernel's events (node's
   // callback later than python's return from recv).
   assert.ok(
