@@ -111,8 +111,8 @@ export interface AgentStatus {
     /** Socket states the kernel found left by a freed socket (a close it missed), dropped. */
     staleSocketStates: number;
     /**
-     * Requests whose hop the kernel kept to the proxy's write for want of room to note
-     * their hand-off to a waiting reader: nothing lost, one figure less exact.
+     * Requests and replies whose hop the kernel kept to the proxy's write for want of room
+     * to note their hand-off to a waiting reader: nothing lost, one figure less exact.
      */
     handoffsNotNoted: number;
     straysDropped: number;

@@ -16,8 +16,9 @@ export type LossFigure =
   /** Not a loss of data: a socket's state found stale and dropped (the agent's status). */
   | 'staleSocketStates'
   /**
-   * Not a loss of data: requests whose hop was kept to the proxy's write, not run on to
-   * the next reader's read, for want of room to note the hand-off (the agent's status).
+   * Not a loss of data: requests and replies whose hop was kept to the proxy's write, not
+   * run on to the next reader's read, for want of room to note the hand-off (the agent's
+   * status).
    */
   | 'handoffsNotNoted';
 
@@ -90,7 +91,7 @@ export const LOSS_METRICS = [
   {
     name: 'handoff_map_full',
     ts: 'handoffMapFull',
-    doc: "Requests not handed off for want of room in the hand-off map (a reader was waiting): their request hops end at the proxy's write, as a busy reader's do.",
+    doc: "Requests and replies not handed off for want of room in the hand-off map (a reader was waiting): their hops end where the proxy's write left them, as a busy reader's do.",
     figure: 'handoffsNotNoted',
   },
 ] as const satisfies readonly LossMetric[];

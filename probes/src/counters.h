@@ -125,8 +125,9 @@ struct tg_lost {
 	 */
 	__u64 sock_state_stale;
 	/*
-	 * Requests not handed off for want of room in the hand-off map (a reader was
-	 * waiting): their request hops end at the proxy's write, as a busy reader's do.
+	 * Requests and replies not handed off for want of room in the hand-off map (a
+	 * reader was waiting): their hops end where the proxy's write left them, as a busy
+	 * reader's do.
 	 */
 	__u64 handoff_map_full;
 };

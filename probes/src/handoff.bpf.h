@@ -86,12 +86,12 @@ struct handoff {
 
 /*
  * Hand-offs to idle readers, by the reader's socket address, from the arrival to the read
- * and the forward that settle them. Short-lived: made at the arrival, freed when settled,
- * at the proxy's event when not linked, at the reader's second read or its close; a full
- * map means no hand-off for that request (its hop stays to the forward), counted
- * (lost.handoff_map_full). Preallocated (4096 entries of 56 bytes by default, the runner's
- * --handoffs), unlike the maps that grow with use: an entry is made
- * and freed for every request handed off, and allocating it each time cost more. A freed
+ * and the forward (or the reply's write) that settle them. Short-lived: made at the
+ * arrival, freed when settled, at the proxy's event when not linked, at the reader's
+ * second read or its close; a full map means no hand-off for that request or reply (its
+ * hop stays to the write), counted (lost.handoff_map_full). Preallocated (4096 entries of
+ * 56 bytes by default, the runner's --handoffs), unlike the maps that grow with use: an
+ * entry is made and freed for every request or reply handed off, and allocating it each time cost more. A freed
  * entry can be another socket's at once: each side checks the socket's cookie and the
  * arrival's time before it trusts one.
  */
