@@ -69,8 +69,12 @@ for _ in range(n):
 print(json.dumps(reads), flush=True)
 `;
 
-const sumOf = (records: readonly ProbeRecord[], tgid: number, k: 'replyHandoffs' | 'exchanges') =>
-  records.reduce((n, r) => n + (r.type === 'hop' && r.key.tgid === tgid ? r[k] : 0), 0);
+/** A hop counter of one process, summed over its records. */
+const sumOf = (
+  records: readonly ProbeRecord[],
+  tgid: number,
+  k: 'replyHandoffs' | 'exchanges' | 'responseNsSum',
+) => records.reduce((n, r) => n + (r.type === 'hop' && r.key.tgid === tgid ? r[k] : 0), 0);
 
 async function throughTimingProxy(t: TestContext, spin: boolean) {
   const { lab, probes } = await clientServerWithProbes(t);
@@ -104,11 +108,7 @@ async function throughTimingProxy(t: TestContext, spin: boolean) {
   const truthNs =
     clientReads.reduce((s, at, i) => s + Number(at - proxyReads[i]!), 0) / clientReads.length;
   const response = got.histogram(pid, 'hop_response', PROXY_PORT);
-  const responseNs =
-    got.records.reduce(
-      (n, r) => n + (r.type === 'hop' && r.key.tgid === pid ? r.responseNsSum : 0),
-      0,
-    ) / totalCount(response);
+  const responseNs = sumOf(got.records, pid, 'responseNsSum') / totalCount(response);
   const handedOff = sumOf(got.records, pid, 'replyHandoffs');
   t.diagnostic(
     `${handedOff} of ${totalCount(response)} replies handed off; response hop ${(responseNs / 1e3).toFixed(1)} us, the proxy's read to the client's by their clocks ${(truthNs / 1e3).toFixed(1)} us`,
