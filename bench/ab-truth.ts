@@ -14,7 +14,15 @@
 // B - A of 0.167 / 0.182 / 0.178). So the quantiles a profiler reports of the added
 // latency are held to B - A through what they imply for B (predictedAdded below).
 
-import { bucketBounds, bucketValue, type SparseHistogram, totalCount } from '../proto/histogram.js';
+import {
+  bucketBounds,
+  bucketValue,
+  emptyHistogram,
+  merge,
+  quantile,
+  type SparseHistogram,
+  totalCount,
+} from '../proto/histogram.js';
 
 export const STATS = ['p50_ms', 'p90_ms', 'p99_ms', 'mean_ms'] as const;
 export type Stat = (typeof STATS)[number];
@@ -327,4 +335,67 @@ export function predictedAdded(
     (pointsQuantile(b, QUANTILE_LEVEL[stat])! - pointsQuantile(aPoints, QUANTILE_LEVEL[stat])!) /
     1e6;
   return { p50_ms: shift('p50_ms'), p90_ms: shift('p90_ms'), p99_ms: shift('p99_ms') };
+}
+
+// Pooled: every round's runs of one side taken as one run. A p99 of one 2 s run at low
+// load rests on its 6 or 7 slowest requests of some 620, and B - A of two such moves by
+// more than the truth from one round to the next; the median over rounds of those
+// differences keeps that scatter. Pooled over six rounds, each p99 rests on some 37 of
+// 3,700. The rounds still alternate, so drift favours neither side. Its noise floor is
+// the same truth of the first half of the rounds against that of the second half (each
+// half holding both orders): what repeating the whole A/B gives.
+
+/** One run's latencies as the load generator counted them, and its exact mean. */
+export interface RunLatencies {
+  latency: SparseHistogram;
+  meanMs: number;
+}
+
+/**
+ * Runs taken as one: quantiles of their merged histogram (read as proto/histogram.ts reads
+ * one, to its ~3% resolution), the mean over every request (exact, from each run's own).
+ * Undefined when they hold no request.
+ */
+export function pooledStats(runs: readonly RunLatencies[]): Stats | undefined {
+  const all = runs.reduce((h, r) => merge(h, r.latency), emptyHistogram());
+  const count = totalCount(all);
+  if (count === 0) return undefined;
+  const q = (level: number) => quantile(all, level)! / 1e6;
+  return {
+    p50_ms: q(QUANTILE_LEVEL.p50_ms),
+    p90_ms: q(QUANTILE_LEVEL.p90_ms),
+    p99_ms: q(QUANTILE_LEVEL.p99_ms),
+    mean_ms: runs.reduce((sum, r) => sum + r.meanMs * totalCount(r.latency), 0) / count,
+  };
+}
+
+export interface PooledTruth {
+  /** B pooled less A pooled, over every round. */
+  truth: Stats;
+  /** The same over the first half of the rounds and over the second. */
+  halves: [Stats, Stats];
+  /** |first half - second half|. */
+  noiseFloor: Stats;
+}
+
+/** The A/B truth pooled (see above); undefined with fewer than two rounds or an empty side. */
+export function pooledTruth(
+  rounds: readonly { a: RunLatencies; b: RunLatencies }[],
+): PooledTruth | undefined {
+  if (rounds.length < 2) return undefined;
+  const of = (part: readonly { a: RunLatencies; b: RunLatencies }[]) => {
+    const a = pooledStats(part.map((r) => r.a));
+    const b = pooledStats(part.map((r) => r.b));
+    return a && b ? perStat((s) => b[s] - a[s]) : undefined;
+  };
+  const half = rounds.length >> 1;
+  const truth = of(rounds);
+  const first = of(rounds.slice(0, half));
+  const second = of(rounds.slice(half));
+  if (!truth || !first || !second) return undefined;
+  return {
+    truth,
+    halves: [first, second],
+    noiseFloor: perStat((s) => Math.abs(first[s] - second[s])),
+  };
 }

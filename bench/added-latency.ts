@@ -64,6 +64,7 @@ import { Lab, type PodSpec } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
 import type { DirectionCost } from '../proto/api.js';
 import { emptyHistogram, merge, type SparseHistogram, totalCount } from '../proto/histogram.js';
+import { latencyStats } from '../proto/latency.js';
 import {
   type AbRound,
   abTruth,
@@ -73,6 +74,7 @@ import {
   medianOfRounds,
   type NullableStats,
   perStat,
+  pooledTruth,
   predictedAdded,
   type QuantileStat,
   relErrorMax,
@@ -84,6 +86,7 @@ import {
   spreadOfRounds,
   statsOf,
 } from './ab-truth.js';
+import { firstRowMs, measuredFromMs, planRun, ROW_MS } from './run-window.js';
 import { runWrk } from './wrk.js';
 
 export const CONDITIONS = [
@@ -113,6 +116,17 @@ export interface AddedLatencyOptions {
    * process on fresh connections, slower for its first requests.
    */
   runWarmupS: number;
+  /**
+   * How long a run's generator process takes to come up (a fresh node under tsx: some
+   * 0.9 s here): its schedule is planned to start this long after it is spawned. A later
+   * start only moves the run's first row later (bench/run-window.ts).
+   */
+  runStartAllowanceMs: number;
+  /**
+   * From a run's measured part's start to the first of the store's rows read for it: its
+   * warm-up's last requests are done by then, so that no row read holds them.
+   */
+  runClearMs: number;
   /**
    * A run with the sidecar bypassed before the rounds, not counted, at `conditionWarmupRate`
    * or the condition's own rate if higher: the apps (Node) get faster over their first
@@ -168,6 +182,8 @@ export const DEFAULT_ADDED_LATENCY: AddedLatencyOptions = {
   rounds: 6,
   runSeconds: 2,
   runWarmupS: 0.3,
+  runStartAllowanceMs: 1500,
+  runClearMs: 200,
   conditionWarmupS: 1,
   conditionWarmupRate: 2000,
   lowRate: 311,
@@ -207,6 +223,14 @@ export interface AddedLatencyCondition {
   connections: number;
   run_s: number;
   /**
+   * Where Tollgate's rows of a run begin: this long, at most, after its measured part
+   * began (the first whole row at least `runClearMs` past it; bench/run-window.ts), so
+   * that no row read holds the warm-up the truth leaves out.
+   */
+  rows_from_after_measured_max_ms: number;
+  /** The latest any run's generator came up past its planned start, ms. */
+  start_late_max_ms: number;
+  /**
    * Median over rounds of B - A of the load generator's own figures (exact, not bucketed),
    * each request counted from when the generator issued it.
    */
@@ -232,11 +256,24 @@ export interface AddedLatencyCondition {
   reported_direct: NullableStats;
   /**
    * `reported` over all the rounds at once: every A run merged, the added latency over all
-   * the B runs. Not what is judged (see summarise).
+   * the B runs' rows merged. Not what is judged (see summarise); held to `pooled.truth`.
    */
   reported_whole: NullableStats;
-  /** `reported_direct` over all the B runs at once. */
+  /** `reported_direct` over all the B runs' rows at once. */
   reported_direct_whole: NullableStats;
+  /**
+   * The A/B truth with every round's A runs pooled and every round's B runs pooled
+   * (bench/ab-truth.ts, pooledTruth), its noise floor the first half of the rounds against
+   * the second, and `reported_whole` checked against it by the same targets. Beside the
+   * verdict, not in it: a p99 of a round rests on a few requests; pooled, on some 37 of
+   * 3,700 at low load. Null when a side has no latencies.
+   */
+  pooled: {
+    truth: Stats;
+    halves: [Stats, Stats];
+    noise_floor_ms: Stats;
+    checks: Record<Stat, StatCheck>;
+  } | null;
   /** Spread (max - min) over rounds of the per-round `reported`. */
   reported_spread_ms: NullableStats;
   /** Spread (max - min) of the per-round B - A. */
@@ -295,11 +332,17 @@ export interface AddedLatencyCondition {
     reported_direct: NullableStats;
     sidecars: { requests: number; exchanges: number; added_count: number }[];
     /**
-     * The B run's busy periods, warm-up included (LoadResult.busyPeriods): the fewest
-     * exchanges a sidecar whose downstream is one multiplexed connection can have seen,
-     * where requests in flight together make the exact count unknowable.
+     * The B run's busy periods, warm-up included (LoadResult.busyPeriods): over the whole
+     * run, the fewest exchanges a sidecar whose downstream is one multiplexed connection
+     * can have seen, where requests in flight together make the exact count unknowable.
+     * The run's rows, which start after its warm-up, hold a part of them.
      */
     load_busy_periods_b: number | null;
+    /**
+     * The B run's warm-up, requests: its length is planned per run (bench/run-window.ts).
+     * With the measured requests, all the run sent through the sidecar.
+     */
+    warmup_requests_b: number;
     /**
      * The largest lag of a request's issue behind its due time in the A and the B run,
      * ms: a stall of the generator's own (its GC, a wait for a core), which the truth,
@@ -470,8 +513,11 @@ interface Prepared {
   description: string;
   rate: number;
   connections: number;
-  /** One run: `durationS` counted after `warmupS` not counted; at `rate` unless given. */
-  run(durationS: number, warmupS: number, rate?: number): Promise<LoadRun>;
+  /**
+   * One run: `durationS` counted after `warmupS` not counted; at `rate` unless given; its
+   * schedule starting at `startAtMs` (epoch ms) when given, else when its process is up.
+   */
+  run(durationS: number, warmupS: number, rate?: number, startAtMs?: number): Promise<LoadRun>;
   /**
    * When the sidecar last carried traffic of the condition's own making that is not a B
    * run (the saturation probe), ms since the epoch: the first B run keeps its distance.
@@ -485,6 +531,13 @@ interface Prepared {
 /** A load generator's result, and its process: a fresh one per run. */
 type LoadRun = LoadResult & { pid: number };
 
+/** A run's load generator process, and the rows of the store that stand for its measured part. */
+interface ReadRun {
+  pid: number;
+  rowsFrom: number;
+  end: number;
+}
+
 interface Measured {
   name: ConditionName;
   prepared: Prepared;
@@ -496,16 +549,28 @@ interface Measured {
   /** Per round, the A and the B run's largest issue lag. */
   issueLagMax: { a: number | null; b: number | null }[];
   /**
-   * Each round's B run, from its start to its result, and the load's busy periods in it
-   * (LoadResult.busyPeriods; null from a generator that does not count them).
+   * Each round's B run: from its start to its result, the first of the store's rows that
+   * holds none of its warm-up (bench/run-window.ts), the load's busy periods in it
+   * (LoadResult.busyPeriods; null from a generator that does not count them) and its
+   * warm-up's requests.
    */
-  bRuns: { start: number; end: number; busyPeriods: number | null }[];
-  /** Each round's load generator processes, A's and B's. */
-  loadPids: { a: number; b: number }[];
-  /** From the first run's start to the last one's result. */
-  span: { start: number; end: number };
+  bRuns: {
+    start: number;
+    rowsFrom: number;
+    end: number;
+    busyPeriods: number | null;
+    warmupRequests: number;
+  }[];
+  /** Each round's load generator processes, A's and B's, with the rows read for each. */
+  loadRuns: { a: ReadRun; b: ReadRun }[];
+  /** The latest any run's generator came up past its planned start, ms. */
+  startLateMaxMs: number;
+  /** The most of any run's measured part before its first row read, ms. */
+  rowsAfterMeasuredMaxMs: number;
   /** Each round's A run's latencies as the load generator counted them (from issue). */
   aLatencies: SparseHistogram[];
+  /** The same of each round's B run. */
+  bLatencies: SparseHistogram[];
   loadRequestsB: number;
   loadFailures: number;
 }
@@ -513,11 +578,16 @@ interface Measured {
 /** The collector's cost of one direction, with the fields newer collectors add read when present. */
 type SidecarCost = DirectionCost & Partial<{ coverage: number | null; method: string }>;
 
-/** What Tollgate says of one sidecar on the path, in its direction, over a range. */
-interface SidecarFigures {
-  cost: SidecarCost | null;
+/** A sidecar's added latency: its cost's summary, and the histogram behind it. */
+interface AddedFigures {
+  cost: Pick<SidecarCost, 'addedLatency'> | null;
   /** The added latency per exchange, merged over the pod's sidecars (empty without any). */
   added: SparseHistogram;
+}
+
+/** What Tollgate says of one sidecar on the path, in its direction, over a range. */
+interface SidecarFigures extends AddedFigures {
+  cost: SidecarCost | null;
 }
 
 /**
@@ -606,14 +676,9 @@ export async function measureAddedLatency(
         const view = await tollgate.view(fromMs, toMs);
         return path.map((s) => sidecarOf(view, s.netns, s.direction));
       };
-      const lead = rowLeadMs(tollgate.intervalMs);
       const perRound: Awaited<ReturnType<typeof figures>>[] = [];
-      for (const run of m.bRuns)
-        perRound.push(await figures(run.start - lead, run.end + ROW_TAIL_MS));
-      const span = [
-        m.bRuns[0]!.start - lead,
-        m.bRuns[m.bRuns.length - 1]!.end + ROW_TAIL_MS,
-      ] as const;
+      for (const run of m.bRuns) perRound.push(await figures(run.rowsFrom, run.end + ROW_TAIL_MS));
+      const span = [m.bRuns[0]!.rowsFrom, m.bRuns[m.bRuns.length - 1]!.end + ROW_TAIL_MS] as const;
       const whole = await figures(...span);
       // Two sidecars on the path: whether the collector marked the connection between them
       // multiplexed, as it must for HTTP/2 (and must not for TLS, one request at a time).
@@ -624,11 +689,12 @@ export async function measureAddedLatency(
           path[0]!.netns,
           path[1]!.netns,
         );
-      const spanView = await tollgate.view(m.span.start - lead, m.span.end + ROW_TAIL_MS);
-      const clientSocket = m.loadPids.map((run) => ({
-        a: clientSocketMeanMs(spanView, run.a),
-        b: clientSocketMeanMs(spanView, run.b),
-      }));
+      // Each run's generator over its own run's rows, from the same row as its figures.
+      const socketOf = async (run: ReadRun) =>
+        clientSocketMeanMs(await tollgate.view(run.rowsFrom, run.end + ROW_TAIL_MS), run.pid);
+      const clientSocket: { a: number | null; b: number | null }[] = [];
+      for (const run of m.loadRuns)
+        clientSocket.push({ a: await socketOf(run.a), b: await socketOf(run.b) });
       conditions.push(await summarise(m, perRound, whole, clientSocket, options, between));
       log(summaryLine(conditions[conditions.length - 1]!));
     }
@@ -652,12 +718,13 @@ export async function measureAddedLatency(
 
 /**
  * How long before a hop its row in the store can start: rows are whole seconds, keyed by
- * the start of the agent interval that carried the hop. A B run's rows are read from this
- * long before it starts up to ROW_TAIL_MS after its end, and B runs are kept further
- * apart than the two.
+ * the start of the agent interval that carried the hop. A B run's rows are read from the
+ * first whole row after its warm-up (bench/run-window.ts), which also keeps out whatever
+ * crossed the sidecar before the run; B runs are kept further apart than this lead and
+ * ROW_TAIL_MS all the same, so that this holds with no warm-up and no start allowance.
  */
 function rowLeadMs(intervalMs: number): number {
-  return 1000 + intervalMs;
+  return ROW_MS + intervalMs;
 }
 
 /**
@@ -679,12 +746,13 @@ async function prepare(
   const url = `http://${pod.address}:${pod.port}/`;
   const http =
     (rate: number, connections: number, rotate = false) =>
-    (durationS: number, warmupS: number, rateNow = rate) =>
+    (durationS: number, warmupS: number, rateNow = rate, startAtMs?: number) =>
       lab.load(clientOf(name), {
         url,
         rate: rateNow,
         durationS,
         warmupS,
+        ...(startAtMs === undefined ? {} : { startAtMs }),
         connections,
         timeoutMs: TIMEOUT_MS,
         rotateConnections: rotate,
@@ -723,8 +791,13 @@ async function prepare(
         description: `haproxy, TCP mode, ${options.binary.requestBytes}-byte requests and ${options.binary.replyBytes}-byte replies, length-prefixed`,
         rate: options.lowRate,
         connections: options.connections,
-        run: (durationS, warmupS, rate = options.lowRate) =>
-          binaryLoad(lab, pod.address, options, { rate, durationS, warmupS }),
+        run: (durationS, warmupS, rate = options.lowRate, startAtMs) =>
+          binaryLoad(lab, pod.address, options, {
+            rate,
+            durationS,
+            warmupS,
+            ...(startAtMs === undefined ? {} : { startAtMs }),
+          }),
       };
     case 'h2_sidecars': {
       // Connections between the two sidecars, seen from the client's pod after each B run:
@@ -851,8 +924,8 @@ async function runRounds(
   intervalMs: number,
 ): Promise<Measured> {
   // Between a B run and whatever else went through the sidecar before it (the B run
-  // before, whose rows are read ROW_TAIL_MS past its end): more than the lead of its
-  // rows and that tail, so that each B run's rows hold only its own hops.
+  // before, whose rows are read ROW_TAIL_MS past its end): more than a row's lead and
+  // that tail, so that each B run's rows hold only its own hops (see rowLeadMs).
   const gapMs = rowLeadMs(intervalMs) + ROW_TAIL_MS + 250;
   if (options.conditionWarmupS > 0) {
     setPath(lab, name, false);
@@ -867,9 +940,12 @@ async function runRounds(
   const issueLagAdded: number[] = [];
   const issueLagMax: Measured['issueLagMax'] = [];
   const bRuns: Measured['bRuns'] = [];
-  const loadPids: Measured['loadPids'] = [];
-  const spanStart = Date.now();
+  const loadRuns: Measured['loadRuns'] = [];
+  // The latest any run's generator came up past its planned start, ms.
+  let startLate = 0;
+  let rowsAfterMeasured = 0;
   const aLatencies: SparseHistogram[] = [];
+  const bLatencies: SparseHistogram[] = [];
   let loadRequestsB = 0;
   let loadFailures = 0;
   for (let k = 0; k < options.rounds; k++) {
@@ -878,7 +954,7 @@ async function runRounds(
     const gotFromDue: Partial<Record<'A' | 'B', Stats>> = {};
     const lag: Partial<Record<'A' | 'B', number | null>> = {};
     const lagMax: Partial<Record<'A' | 'B', number | null>> = {};
-    const pids: Partial<Record<'A' | 'B', number>> = {};
+    const runs: Partial<Record<'A' | 'B', ReadRun>> = {};
     for (const side of order === 'AB' ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
       // B after B (round k ends with B, round k + 1 starts with it) waits.
       if (side === 'B')
@@ -887,16 +963,39 @@ async function runRounds(
         );
       setPath(lab, name, side === 'B');
       const start = Date.now();
+      const plan = planRun(start, prepared.rate, {
+        startAllowanceMs: options.runStartAllowanceMs,
+        minWarmupS: options.runWarmupS,
+        clearMs: options.runClearMs,
+      });
       prepared.onRun?.(side, 'start');
-      const load = await prepared.run(options.runSeconds, options.runWarmupS);
+      const load = await prepared.run(
+        options.runSeconds,
+        plan.warmupS,
+        prepared.rate,
+        plan.startAtMs,
+      );
       prepared.onRun?.(side, 'end');
+      const measuredFrom = measuredFromMs(plan, prepared.rate, load.startLateMs);
+      const run: ReadRun = {
+        pid: load.pid,
+        rowsFrom: firstRowMs(measuredFrom, options.runClearMs),
+        end: Date.now(),
+      };
+      startLate = Math.max(startLate, load.startLateMs ?? 0);
+      rowsAfterMeasured = Math.max(rowsAfterMeasured, run.rowsFrom - measuredFrom);
       if (side === 'B') {
-        bRuns.push({ start, end: Date.now(), busyPeriods: load.busyPeriods ?? null });
+        bRuns.push({
+          start,
+          ...run,
+          busyPeriods: load.busyPeriods ?? null,
+          warmupRequests: Math.round(plan.warmupS * prepared.rate),
+        });
         loadRequestsB += load.ok;
       }
       if (!load.fromIssue)
         throw new Error(`${name}: the load generator counts only from due times`);
-      if (side === 'A') aLatencies.push(load.fromIssue.latency);
+      (side === 'A' ? aLatencies : bLatencies).push(load.fromIssue.latency);
       loadFailures += load.errors + load.timeouts;
       const stats = statsOf(load.fromIssue);
       const fromDue = statsOf(load);
@@ -906,13 +1005,13 @@ async function runRounds(
       gotFromDue[side] = fromDue;
       lag[side] = load.issueLagMeanMs ?? null;
       lagMax[side] = load.issueLagMaxMs ?? null;
-      pids[side] = load.pid;
+      runs[side] = run;
     }
     rounds.push({ order, a: got.A!, b: got.B! });
     roundsFromDue.push({ order, a: gotFromDue.A!, b: gotFromDue.B! });
     if (typeof lag.A === 'number' && typeof lag.B === 'number') issueLagAdded.push(lag.B - lag.A);
     issueLagMax.push({ a: lagMax.A ?? null, b: lagMax.B ?? null });
-    loadPids.push({ a: pids.A!, b: pids.B! });
+    loadRuns.push({ a: runs.A!, b: runs.B! });
   }
   return {
     name,
@@ -922,16 +1021,40 @@ async function runRounds(
     issueLagAdded,
     issueLagMax,
     bRuns,
-    loadPids,
-    span: { start: spanStart, end: Date.now() },
+    loadRuns,
+    startLateMaxMs: startLate,
+    rowsAfterMeasuredMaxMs: rowsAfterMeasured,
     aLatencies,
+    bLatencies,
     loadRequestsB,
     loadFailures,
   };
 }
 
+/**
+ * One sidecar's added latency over several runs' rows as one: the histograms merged, the
+ * mean over every exchange (each run's exact mean weighted by its count); no cost without
+ * any count.
+ */
+function pooledFigures(runs: readonly AddedFigures[]): AddedFigures {
+  const added = runs.reduce((h, r) => merge(h, r.added), emptyHistogram());
+  let count = 0;
+  let sumMs = 0;
+  for (const r of runs) {
+    const a = r.cost?.addedLatency;
+    if (!a || a.meanMs === null) continue;
+    count += a.count;
+    sumMs += a.meanMs * a.count;
+  }
+  if (count === 0) return { cost: null, added };
+  return {
+    cost: { addedLatency: { ...latencyStats(added), count, meanMs: sumMs / count } },
+    added,
+  };
+}
+
 /** Tollgate's own figures of one sidecar's added latency. */
-const directOfCost = (cost: SidecarCost | null): NullableStats => {
+const directOfCost = (cost: AddedFigures['cost']): NullableStats => {
   const added = cost?.addedLatency;
   return {
     p50_ms: added?.p50Ms ?? null,
@@ -946,14 +1069,11 @@ const directOfCost = (cost: SidecarCost | null): NullableStats => {
  * statistic by statistic, as the demo sums a path (a sum of quantiles is not the
  * quantile of the sum: only the mean is exact so), null where any is missing.
  */
-const directOf = (path: readonly SidecarFigures[]): NullableStats =>
+const directOf = (path: readonly AddedFigures[]): NullableStats =>
   perStat((stat) => pathTotal(path, (s) => directOfCost(s.cost)[stat]));
 
 /** A figure summed over the path's sidecars; null where any is missing. */
-const pathTotal = (
-  path: readonly SidecarFigures[],
-  pick: (s: SidecarFigures) => number | null,
-): number | null =>
+const pathTotal = <T>(path: readonly T[], pick: (s: T) => number | null): number | null =>
   path.reduce<number | null>((sum, s) => {
     const x = pick(s);
     return sum === null || x === null ? null : sum + x;
@@ -964,7 +1084,7 @@ const pathTotal = (
  * histograms (one per sidecar on the path) imply given A's latencies, the mean its own
  * (summed over the path's sidecars).
  */
-const heldOf = (a: SparseHistogram, path: readonly SidecarFigures[]): NullableStats => {
+const heldOf = (a: SparseHistogram, path: readonly AddedFigures[]): NullableStats => {
   const predicted = predictedAdded(
     a,
     path.map((s) => s.added),
@@ -1045,6 +1165,16 @@ async function summarise(
   const share = shares.some((x) => x === null) ? null : Math.min(...(shares as number[]));
   const methods = [...new Set(whole.map((s) => s.cost?.method).filter((x) => x !== undefined))];
   const allA = m.aLatencies.reduce((h, a) => merge(h, a), emptyHistogram());
+  // Every B run's rows merged, sidecar by sidecar: the rows the per-round figures read,
+  // where the span's rows (`whole`) hold the later B runs' warm-ups too.
+  const pooledPath = path.map((_, i) => pooledFigures(perRound.map((r) => r[i]!)));
+  const reportedWhole = heldOf(allA, pooledPath);
+  const pooled = pooledTruth(
+    m.rounds.map((r, k) => ({
+      a: { latency: m.aLatencies[k]!, meanMs: r.a.mean_ms },
+      b: { latency: m.bLatencies[k]!, meanMs: r.b.mean_ms },
+    })),
+  );
   const socketDifferences = clientSocket.flatMap((r) =>
     r.a === null || r.b === null ? [] : [r.b - r.a],
   );
@@ -1056,13 +1186,23 @@ async function summarise(
     rate_rps: m.prepared.rate,
     connections: m.prepared.connections,
     run_s: options.runSeconds,
+    rows_from_after_measured_max_ms: r4(m.rowsAfterMeasuredMaxMs),
+    start_late_max_ms: r4(m.startLateMaxMs),
     truth: mapStats(ab.truth, r4),
     truth_from_due: mapStats(abTruth(m.roundsFromDue).truth, r4),
     issue_lag_added_ms: m.issueLagAdded.length > 0 ? r4(median(m.issueLagAdded)) : null,
     reported: mapStats(reported, r4OrNull),
     reported_direct: mapStats(medianOfRounds(directPerRound), r4OrNull),
-    reported_whole: mapStats(heldOf(allA, whole), r4OrNull),
-    reported_direct_whole: mapStats(directOf(whole), r4OrNull),
+    reported_whole: mapStats(reportedWhole, r4OrNull),
+    reported_direct_whole: mapStats(directOf(pooledPath), r4OrNull),
+    pooled: pooled
+      ? {
+          truth: mapStats(pooled.truth, r4),
+          halves: [mapStats(pooled.halves[0], r4), mapStats(pooled.halves[1], r4)],
+          noise_floor_ms: mapStats(pooled.noiseFloor, r4),
+          checks: checkStats(pooled.truth, reportedWhole, pooled.noiseFloor),
+        }
+      : null,
     reported_spread_ms: mapStats(spreadOfRounds(reportedPerRound), r4OrNull),
     noise_floor_ms: mapStats(ab.noiseFloor, r4),
     a_spread_ms: mapStats(ab.aSpread, r4),
@@ -1103,6 +1243,7 @@ async function summarise(
         added_count: totalCount(s.added),
       })),
       load_busy_periods_b: m.bRuns[k]!.busyPeriods,
+      warmup_requests_b: m.bRuns[k]!.warmupRequests,
       issue_lag_max_ms: {
         a: r4OrNull(m.issueLagMax[k]?.a ?? null),
         b: r4OrNull(m.issueLagMax[k]?.b ?? null),
@@ -1155,7 +1296,7 @@ async function binaryLoad(
   lab: Lab,
   host: string,
   options: AddedLatencyOptions,
-  run: { rate: number; durationS: number; warmupS: number },
+  run: { rate: number; durationS: number; warmupS: number; startAtMs?: number },
 ): Promise<LoadRun> {
   const child = lab.exec(
     CLIENT,
@@ -1176,7 +1317,10 @@ async function binaryLoad(
     child,
     /^\{/,
     `binary load in ${CLIENT}`,
-    (run.durationS + run.warmupS) * 1000 + TIMEOUT_MS + 15_000,
+    Math.max(0, (run.startAtMs ?? 0) - Date.now()) +
+      (run.durationS + run.warmupS) * 1000 +
+      TIMEOUT_MS +
+      15_000,
   );
   // `ip netns exec` execs the command: the child's pid is the generator's.
   return { ...(JSON.parse(line) as LoadResult), pid: child.pid! };

@@ -10,7 +10,7 @@ import {
   type PoolTarget,
   type ReplyFramer,
 } from '../daemonset/load/connection-pool.js';
-import { type LoadResult, openLoop } from '../daemonset/load/load.js';
+import { type LoadResult, openLoop, validateStartAt } from '../daemonset/load/load.js';
 import { nodeEntry } from './spawn.js';
 
 /** Larger frames are not what this protocol carries: refuse rather than buffer on. */
@@ -84,6 +84,8 @@ export interface BinaryRrLoadOptions {
   warmupS?: number;
   /** Also count each request from its issue (see OpenLoopSchedule). */
   countFromIssue?: boolean;
+  /** When the schedule starts, epoch ms (see OpenLoopSchedule). */
+  startAtMs?: number;
 }
 
 export function validateBinaryRrLoad(o: BinaryRrLoadOptions): void {
@@ -92,6 +94,7 @@ export function validateBinaryRrLoad(o: BinaryRrLoadOptions): void {
   if (o.rate * o.durationS > 2_000_000) throw new RangeError('more than 2,000,000 requests');
   if (!(Number.isInteger(o.connections) && o.connections >= 1 && o.connections <= 1000))
     throw new RangeError('connections must be within 1..1000');
+  validateStartAt(o.startAtMs);
   for (const size of [o.requestBytes, o.replyBytes]) frame(size, 0);
 }
 

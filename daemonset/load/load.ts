@@ -163,10 +163,12 @@ export function validateLoadOptions(o: LoadOptions): void {
     throw new RangeError(`connections must be within 1..${LOAD_LIMITS.maxConnections}`);
   }
   if (o.turnsS !== undefined) validateTurns(o.turnsS, o.durationS, LOAD_LIMITS.maxDurationS);
-  if (
-    o.startAtMs !== undefined &&
-    !(Math.abs(o.startAtMs - Date.now()) <= LOAD_LIMITS.maxStartDelayMs)
-  )
+  validateStartAt(o.startAtMs);
+}
+
+/** A schedule's start (OpenLoopSchedule.startAtMs), if given, no further than the limit from now. */
+export function validateStartAt(startAtMs: number | undefined): void {
+  if (startAtMs !== undefined && !(Math.abs(startAtMs - Date.now()) <= LOAD_LIMITS.maxStartDelayMs))
     throw new RangeError(`the start is not within ${LOAD_LIMITS.maxStartDelayMs / 1000} s of now`);
 }
 

@@ -16,6 +16,8 @@ import {
   type Points,
   pointsOf,
   pointsQuantile,
+  pooledStats,
+  pooledTruth,
   predictedAdded,
   QUANTILE_LEVEL,
   QUANTILE_STATS,
@@ -272,4 +274,47 @@ test('the prediction recovers B - A of quantiles where the added latency varies'
     Math.abs(midpoints.p90_ms - truthP90) > 0.02,
     `midpoints ${midpoints.p90_ms} vs ${truthP90}`,
   );
+});
+
+/** A run of `n` latencies spread evenly over [lowMs, highMs), as the generator would count them. */
+function run(n: number, lowMs: number, highMs: number) {
+  const values = Array.from(
+    { length: n },
+    (_, i) => (lowMs + ((highMs - lowMs) * (i + 0.5)) / n) * 1e6,
+  );
+  return { latency: fromValues(values), meanMs: values.reduce((x, y) => x + y, 0) / n / 1e6 };
+}
+
+test('pooled runs: the mean over every request, quantiles of the merged histogram', () => {
+  // 100 requests around 1 ms and 300 around 2 ms: a mean of 1.75 exactly, and the
+  // merged p50 and p90 among the 2 ms ones, the p10 among the 1 ms ones.
+  const pooled = pooledStats([run(100, 0.99, 1.01), run(300, 1.99, 2.01)])!;
+  assert.ok(Math.abs(pooled.mean_ms - 1.75) < 1e-9, String(pooled.mean_ms));
+  for (const s of ['p50_ms', 'p90_ms', 'p99_ms'] as const)
+    assert.ok(Math.abs(pooled[s] - 2) / 2 < 1 / 32, `${s} ${pooled[s]}`);
+  assert.equal(pooledStats([]), undefined);
+});
+
+test('the pooled truth: B - A of the pooled sides, its noise floor the halves apart', () => {
+  // Six rounds, A the same spread each time; B adds 0.1 ms in the first three rounds and
+  // 0.3 ms in the last three. Pooled, the mean adds 0.2 exactly; the halves say 0.1 and
+  // 0.3, so the noise floor of the mean is 0.2.
+  const rounds = [0.1, 0.1, 0.1, 0.3, 0.3, 0.3].map((added) => ({
+    a: run(500, 0.5, 1.5),
+    b: run(500, 0.5 + added, 1.5 + added),
+  }));
+  const t = pooledTruth(rounds)!;
+  assert.ok(Math.abs(t.truth.mean_ms - 0.2) < 1e-9, String(t.truth.mean_ms));
+  assert.ok(
+    Math.abs(t.halves[0].mean_ms - 0.1) < 1e-9 && Math.abs(t.halves[1].mean_ms - 0.3) < 1e-9,
+  );
+  assert.ok(Math.abs(t.noiseFloor.mean_ms - 0.2) < 1e-9);
+  // Each half's quantiles move by its own shift, to the histogram's resolution (3% of
+  // latencies near 1-2 ms: some 60 us at most).
+  for (const s of ['p50_ms', 'p90_ms', 'p99_ms'] as const) {
+    assert.ok(Math.abs(t.halves[0][s] - 0.1) < 0.07, `${s} first half ${t.halves[0][s]}`);
+    assert.ok(Math.abs(t.halves[1][s] - 0.3) < 0.07, `${s} second half ${t.halves[1][s]}`);
+    assert.ok(t.truth[s] > 0.1 - 0.07 && t.truth[s] < 0.3 + 0.07, `${s} pooled ${t.truth[s]}`);
+  }
+  assert.equal(pooledTruth(rounds.slice(0, 1)), undefined, 'one round has no halves');
 });

@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { STATS } from '../../bench/ab-truth.js';
-import { type AccuracyBenchResult, benchAccuracy } from '../../bench/accuracy.js';
+import { type AccuracyBenchResult, benchAccuracy, INTERVAL_MS } from '../../bench/accuracy.js';
 import { type AddedLatencyOptions, DEFAULT_ADDED_LATENCY } from '../../bench/added-latency.js';
 
 // Six rounds of 1 s rather than four of 1.5 s, for a few seconds more: the noise floor is
@@ -117,31 +117,43 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
     );
     assert.equal(c.load_failures, 0, `${c.name}: every request of the load succeeded`);
     // Open loop, so the counts are known: the load's measured requests of every B run,
-    // and through the sidecar those and each run's warm-up. Tollgate sees every one of
-    // them in the B run's own rows and pairs no more exchanges than there were; what else
-    // it sees there it counts as requests it could not pair (once in a few runs one such
-    // in HTTP mode), so requests >= sent >= exchanges rather than equality.
+    // and through the sidecar those and each run's warm-up, planned to end some 200 ms
+    // before a whole second. A B run's rows are read from that second on, so they hold
+    // none of the warm-up (no more exchanges than the measured requests) and all of the
+    // measured requests due one agent interval after that second (a row holds the
+    // intervals that start in it). What else Tollgate sees there it counts as requests it
+    // could not pair (once in a few runs one such in HTTP mode), so requests may exceed
+    // the exchanges.
     const measured = Math.round(c.rate_rps * ADDED.runSeconds);
-    const perRun = measured + Math.round(c.rate_rps * ADDED.runWarmupS);
+    // Each B run's warm-up is planned for it: at least runWarmupS, less one interval.
+    const warmups = c.per_round.map((round) => round.warmup_requests_b);
+    const lowest = Math.floor(c.rate_rps * ADDED.runWarmupS) - 1;
+    assert.ok(Math.min(...warmups) >= lowest, `${c.name}: warm-ups ${warmups}`);
+    const sentB = warmups.reduce((n, w) => n + w + measured, 0);
+    const inRows = Math.floor(
+      c.rate_rps * (ADDED.runSeconds - (c.rows_from_after_measured_max_ms + INTERVAL_MS) / 1000),
+    );
+    assert.ok(
+      c.rows_from_after_measured_max_ms >= ADDED.runClearMs &&
+        c.rows_from_after_measured_max_ms <= ADDED.runClearMs + 1 + 1000 / c.rate_rps,
+      `${c.name}: rows from ${c.rows_from_after_measured_max_ms} ms into the measured part`,
+    );
+    assert.ok(inRows > 0, `${c.name}: ${inRows} requests due inside the rows read`);
     assert.equal(c.load_requests_b, ROUNDS * measured, `${c.name}: the load's B requests`);
     const sidecars = c.per_round.flatMap((round) => round.sidecars);
-    const counts = `${c.name}: ${perRun} sent per B run; requests ${sidecars.map((s) => s.requests)}, exchanges ${sidecars.map((s) => s.exchanges)}, ${c.requests} requests in all, ${c.unpaired} unpaired`;
-    // Each B run's rows are its own: together they are the whole span's, but for what the
-    // sidecars counted between B runs, while the captures were off (their own traffic,
-    // such as managing the HTTP/2 connection between them): requests they could not pair,
-    // so no more than the span's unpaired ones. CI once saw 2 such of 14 unpaired.
-    const inRuns = sidecars.reduce((n, s) => n + s.requests, 0);
+    const counts = `${c.name}: ${measured} measured per B run after ${warmups} in its warm-up, ${inRows} inside its rows; requests ${sidecars.map((s) => s.requests)}, exchanges ${sidecars.map((s) => s.exchanges)}, ${c.requests} requests in all, ${c.unpaired} unpaired`;
     // Each sidecar on the path pairs each request it carried at most once: what the span
+    // (from the first B run's rows to the last's, the other runs' warm-ups within it)
     // holds beyond the requests sent can only be unpaired. (A hop split by the runner's
     // swaps was once counted again from its buckets: 2,241 paired of 2,238 sent.)
     assert.ok(
-      c.requests - c.unpaired <= c.sidecars.length * ROUNDS * perRun,
+      c.requests - c.unpaired <= c.sidecars.length * sentB,
       `no request paired twice; ${counts}`,
     );
-    assert.ok(
-      c.requests >= inRuns && c.requests - inRuns <= c.unpaired,
-      `each B run's rows are its own: together the whole condition's, but for unpaired ones between runs; ${counts}`,
-    );
+    // Each B run's rows are its own: no two share a row, so together they hold no more
+    // than the span does.
+    const inRuns = sidecars.reduce((n, s) => n + s.requests, 0);
+    assert.ok(c.requests >= inRuns, `each B run's rows are its own; ${counts}`);
     for (const round of c.per_round) {
       assert.equal(
         round.sidecars.length,
@@ -149,6 +161,7 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
         `${c.name}: every sidecar, every round`,
       );
       const busy = round.load_busy_periods_b;
+      const perRun = measured + round.warmup_requests_b;
       assert.ok(
         busy !== null && busy > 0 && busy <= perRun,
         `${c.name}: the load counts its busy periods (${busy})`,
@@ -159,10 +172,12 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
         // direction changes of that connection, and requests whose streams overlap
         // count as one: how many that is moves with the machine's load (short by 0-3% in
         // quiet runs, 18% in one CI run), so the floor there is the load generator's own
-        // count of its busy periods, which no proxy on the path can see fewer of.
+        // count of its busy periods (over the whole run, warm-up too), in the share of
+        // the run's requests that the rows hold, which no proxy on the path can see fewer of.
         const multiplexed = c.name === 'h2_sidecars' && c.sidecars[k]!.direction === 'inbound';
-        assert.ok(s.requests >= (multiplexed ? busy! : perRun), `${counts}; ${busy} busy periods`);
-        assert.ok(s.exchanges <= perRun, counts);
+        const floor = multiplexed ? Math.floor((busy! * inRows) / perRun) : inRows;
+        assert.ok(s.requests >= floor, `${counts}; ${busy} busy periods`);
+        assert.ok(s.exchanges <= measured, `none of the warm-up in the rows; ${counts}`);
         assert.ok(s.exchanges > 0, `${c.name}: Tollgate saw every B run`);
         assert.equal(
           s.added_count,
