@@ -1,5 +1,11 @@
 import { resolve } from 'node:path';
-import { benchAccuracy, renderAccuracyBench } from '../../bench/accuracy.js';
+import {
+  type AccuracyBenchOptions,
+  benchAccuracy,
+  DEFAULT_ACCURACY_BENCH,
+  renderAccuracyBench,
+} from '../../bench/accuracy.js';
+import { CONDITIONS } from '../../bench/added-latency.js';
 import { benchAll } from '../../bench/all.js';
 import { benchChaos, renderChaosBench } from '../../bench/chaos.js';
 import { benchIngest, DEFAULT_INGEST_BENCH, renderIngestBench } from '../../bench/ingest.js';
@@ -12,7 +18,14 @@ import { benchProbes, renderProbesBench } from '../../bench/probes.js';
 import { renderResultsTable } from '../../bench/results-table.js';
 import { benchScale, DEFAULT_SCALE_BENCH, renderScaleBench } from '../../bench/scale.js';
 import { benchUi, renderUiBench } from '../../bench/ui.js';
-import { type Command, numberOption, type Parsed, requireOneOf, UsageError } from '../command.js';
+import {
+  type Command,
+  numberOption,
+  type Parsed,
+  requireOneOf,
+  stringOption,
+  UsageError,
+} from '../command.js';
 
 const benchmarks = [
   'overhead',
@@ -46,7 +59,10 @@ const runners = {
     (log, { placement }) => benchOverhead({ ...DEFAULT_OVERHEAD_BENCH, placement }, log),
     renderOverheadBench,
   ),
-  accuracy: runner((log) => benchAccuracy(undefined, log), renderAccuracyBench),
+  accuracy: runner(
+    (log, { args }) => benchAccuracy(accuracyOptions(args), log),
+    renderAccuracyBench,
+  ),
   ingest: runner(
     (_log, { profile, args }) =>
       benchIngest({
@@ -111,6 +127,10 @@ Options:
                 ingest: one collector on SQLite (default), or collectors on one
                 PostgreSQL server (a throwaway one, writes forced to disk)
   --replicas N  ingest --store postgres: collector processes (default 3)
+  --conditions A,B
+                accuracy: the added-latency conditions to run, by name (default
+                all: ${CONDITIONS.join(', ')})
+  --rounds N    accuracy: A/B rounds per condition (default 6)
   --agents N    scale: simulated agents (default 200)
   --intervals N scale: seconds measured, one batch per agent each (default 30)
   -h, --help    this text`,
@@ -122,6 +142,8 @@ Options:
     intervals: { type: 'string' },
     store: { type: 'string' },
     replicas: { type: 'string' },
+    conditions: { type: 'string' },
+    rounds: { type: 'string' },
   },
   async run(args) {
     if (args.positionals.length !== 1)
@@ -145,6 +167,11 @@ Options:
       name !== 'ingest'
     )
       throw new UsageError('--store and --replicas are for bench ingest');
+    if (
+      (args.values.conditions !== undefined || args.values.rounds !== undefined) &&
+      name !== 'accuracy'
+    )
+      throw new UsageError('--conditions and --rounds are for bench accuracy');
     const result = await run((line) => console.error(`bench ${name}: ${line}`), {
       placement,
       profile: profile === undefined ? undefined : resolve(profile),
@@ -170,3 +197,20 @@ function ingestStore(args: Parsed): { store: 'sqlite' | 'postgres'; replicas: nu
 }
 
 const stores = ['sqlite', 'postgres'] as const;
+
+/** bench accuracy's --conditions and --rounds, over its defaults. */
+function accuracyOptions(args: Parsed): AccuracyBenchOptions {
+  const defaults = DEFAULT_ACCURACY_BENCH.addedLatency;
+  const text = stringOption(args, 'conditions');
+  const conditions =
+    text === undefined
+      ? defaults.conditions
+      : [...new Set(text.split(','))].map((c) =>
+          requireOneOf(c.trim(), CONDITIONS, '--conditions'),
+        );
+  const rounds = numberOption(args, 'rounds', defaults.rounds);
+  // Two at least: the noise floor is the spread of B - A over the rounds.
+  if (!Number.isInteger(rounds) || rounds < 2 || rounds > 100)
+    throw new UsageError(`--rounds must be a whole number from 2 to 100, got '${rounds}'`);
+  return { ...DEFAULT_ACCURACY_BENCH, addedLatency: { ...defaults, conditions, rounds } };
+}

@@ -106,6 +106,12 @@ test('argument errors exit 2 and say what is wrong', (t) => {
     [['demo', '--mode', 'mesh'], /--mode must be one of sidecar, ambient, compare, got 'mesh'/],
     [['bench'], /exactly one benchmark NAME/],
     [['bench', 'speed'], /NAME must be one of/],
+    [
+      ['bench', 'accuracy', '--conditions', 'tcp_low,tcp_high'],
+      /--conditions must be one of tcp_low, /,
+    ],
+    [['bench', 'accuracy', '--rounds', '1'], /--rounds must be a whole number from 2 to 100/],
+    [['bench', 'probes', '--rounds', '3'], /--conditions and --rounds are for bench accuracy/],
     [['session'], /an ACTION is required/],
     [['session', 'compare', 'a'], /expected two session IDs/],
     [['session', 'export', 'a'], /needs -o FILE/],
