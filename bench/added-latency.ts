@@ -11,8 +11,9 @@
 // own into B - A at low load in the runs so far. What that leaves out, the generator's
 // own stalls, is reported beside it: `truth_from_due`, `issue_lag_added_ms` and per round
 // the largest lag. Tollgate's figure is made the same way: from the pod's inbound
-// added latency over each B run, its median over the rounds (and, next to it, over the
-// whole condition, where only the B runs cross the sidecar). B runs are kept apart in time
+// added latency over each B run's rows, which start after its warm-up as the truth does
+// (bench/run-window.ts), its median over the rounds (and, next to it, over every B run's
+// rows at once, held to the truth pooled over the rounds). B runs are kept apart in time
 // so that each one's rows in the store are its own.
 //
 // The truth's quantiles are differences of quantiles, B - A, which are not the quantiles
@@ -286,14 +287,15 @@ export interface AddedLatencyCondition {
    */
   share_paired: number | null;
   /**
-   * Tollgate, over all the B runs: downstream requests the sidecars on the path saw, and
-   * those they could not pair (summed over them).
+   * Tollgate, from the first B run's rows to the last's end (the other B runs whole, their
+   * warm-ups too): downstream requests the sidecars on the path saw, and those they could
+   * not pair (summed over them).
    */
   requests: number;
   unpaired: number;
   /** How Tollgate made its figure, when its collector says (each distinct one, `; `-joined). */
   method: string | null;
-  /** Each sidecar on the path, over all the B runs. */
+  /** Each sidecar on the path, over the same span as `requests`. */
   sidecars: {
     pod: string;
     direction: 'inbound' | 'outbound';
@@ -1147,7 +1149,8 @@ async function summarise(
   // 0.12-0.27 and the truth, where it was positive, 0.13-0.24. And the round's own A is in
   // both the truth and the prediction of that round, so how A happened to run that round
   // (it moves by tens of us at p50 from round to round, `a_spread_ms`) enters both alike.
-  // The merged figure is kept, as `reported_whole`, for a reader to compare.
+  // The merged figure is kept, as `reported_whole`, for a reader to compare, and held to
+  // the truth pooled over the rounds (`pooled`), which is made the same way.
   const reportedPerRound = perRound.map((r, k) => heldOf(m.aLatencies[k]!, r));
   const directPerRound = perRound.map((r) => directOf(r));
   const reported = medianOfRounds(reportedPerRound);

@@ -2,13 +2,13 @@
 // figures of it are read. Pure.
 //
 // The load generator leaves each run's warm-up out of its figures (a fresh process on
-// fresh connections: near saturation its first requests wait behind the sidecar's accepts
-// and upstream connects, tens of ms each). Tollgate's rows are whole seconds, keyed by the
+// fresh connections: near saturation its first requests wait behind the throttled
+// sidecar's accepts and upstream connects). Tollgate's rows are whole seconds, keyed by the
 // start of the agent interval that carried a hop, so a run's rows read from before its
 // start hold its warm-up too: at saturation that put some 900 warm-up requests of 6,861
 // into the sidecar's figure of a round and none into the truth, and in one round of six
-// Tollgate's mean came out 2.47 ms where B - A was 0.48 (the client's own sockets, read by
-// the probes over the same rows, said 2.80: the two agreed on what the rows held).
+// Tollgate's mean came out 2.47 ms where B - A was 0.48 (the probes' figure at the
+// generator's own sockets, which held its warm-up too, said 2.80).
 //
 // So the rows are read from the first whole second that starts `clearMs` after the
 // measured part begins, by when the warm-up's last requests are done, and the generator's

@@ -205,8 +205,8 @@ function accuracyOptions(args: Parsed): AccuracyBenchOptions {
   const conditions =
     text === undefined
       ? defaults.conditions
-      : [...new Set(text.split(','))].map((c) =>
-          requireOneOf(c.trim(), CONDITIONS, '--conditions'),
+      : [...new Set(text.split(',').map((c) => c.trim()))].map((c) =>
+          requireOneOf(c, CONDITIONS, '--conditions'),
         );
   const rounds = numberOption(args, 'rounds', defaults.rounds);
   // Two at least: the noise floor is the spread of B - A over the rounds.
