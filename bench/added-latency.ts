@@ -1040,19 +1040,26 @@ async function runRounds(
  */
 function pooledFigures(runs: readonly AddedFigures[]): AddedFigures {
   const added = runs.reduce((h, r) => merge(h, r.added), emptyHistogram());
+  const all = meanOverAll(runs.flatMap((r) => (r.cost ? [r.cost.addedLatency] : [])));
+  if (!all) return { cost: null, added };
+  return { cost: { addedLatency: { ...latencyStats(added), ...all } }, added };
+}
+
+/**
+ * The mean over every value of several parts, each part's mean weighted by its count;
+ * parts without a mean left out. Null when none is left.
+ */
+function meanOverAll(
+  parts: readonly { count: number; meanMs: number | null }[],
+): { count: number; meanMs: number } | null {
   let count = 0;
   let sumMs = 0;
-  for (const r of runs) {
-    const a = r.cost?.addedLatency;
-    if (!a || a.meanMs === null) continue;
-    count += a.count;
-    sumMs += a.meanMs * a.count;
+  for (const part of parts) {
+    if (part.meanMs === null) continue;
+    count += part.count;
+    sumMs += part.meanMs * part.count;
   }
-  if (count === 0) return { cost: null, added };
-  return {
-    cost: { addedLatency: { ...latencyStats(added), count, meanMs: sumMs / count } },
-    added,
-  };
+  return count > 0 ? { count, meanMs: sumMs / count } : null;
 }
 
 /** Tollgate's own figures of one sidecar's added latency. */
@@ -1120,15 +1127,10 @@ const shareOf = (cost: SidecarCost | null): number | null => {
  */
 function clientSocketMeanMs(view: CollectorView, pid: number): number | null {
   const ids = new Set(view.topology.processes.filter((p) => p.pid === pid).map((p) => p.id));
-  let count = 0;
-  let sumMs = 0;
-  for (const edge of view.topology.edges) {
-    const latency = edge.client?.exchangeLatency;
-    if (!ids.has(edge.source) || !latency || latency.meanMs === null) continue;
-    count += latency.count;
-    sumMs += latency.meanMs * latency.count;
-  }
-  return count > 0 ? sumMs / count : null;
+  const latencies = view.topology.edges.flatMap((edge) =>
+    ids.has(edge.source) && edge.client ? [edge.client.exchangeLatency] : [],
+  );
+  return meanOverAll(latencies)?.meanMs ?? null;
 }
 
 async function summarise(
