@@ -185,6 +185,21 @@ static __u64 clock_ns(clockid_t clock)
 	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/*
+ * The next end of an interval after `realtime_ns`: the next whole multiple of the interval
+ * on the wall clock. Agents on nodes whose clocks agree then end their intervals at the
+ * same moments, so both ends of a connection are counted over the same span, and an
+ * interval, which the store keys by the second it starts in, holds that second alone
+ * (intervals counted from whenever the runner started put the start of every second in
+ * the row before). The first interval is what is left of one after the runner starts.
+ * The loop drains once the wall clock has reached the end, so an interval starts at its
+ * multiple or a little after it, never before.
+ */
+static __u64 next_interval_end(__u64 realtime_ns, __u64 interval_ns)
+{
+	return (realtime_ns / interval_ns + 1) * interval_ns;
+}
+
 #define OFFSET(name, type, field) printf(",\"" name "\":%zu", offsetof(type, field))
 
 static void print_layout(void)
@@ -1045,9 +1060,10 @@ int main(int argc, char **argv)
 	emit(TG_RECORD_HELLO, hello, strlen(hello));
 	fflush(stdout);
 
-	__u64 next_drain = clock_ns(CLOCK_MONOTONIC) + config.interval_ms * 1000000ULL;
+	const __u64 interval_ns = config.interval_ms * 1000000ULL;
+	__u64 next_drain = next_interval_end(clock_ns(CLOCK_REALTIME), interval_ns);
 	while (!stopping) {
-		__u64 now = clock_ns(CLOCK_MONOTONIC);
+		__u64 now = clock_ns(CLOCK_REALTIME);
 		struct pollfd in[2] = {
 			{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
 			{ .fd = ring_buffer__epoll_fd(events), .events = POLLIN },
@@ -1055,11 +1071,13 @@ int main(int argc, char **argv)
 
 		if (now >= next_drain) {
 			drain_all(skel, &edges, &hists, &tuples, &hops, events);
-			next_drain += config.interval_ms * 1000000ULL;
-			if (next_drain < now)
-				next_drain = now + config.interval_ms * 1000000ULL; /* we fell behind */
+			/* From the clock again: a drain that fell behind skips the ends it missed. */
+			next_drain = next_interval_end(clock_ns(CLOCK_REALTIME), interval_ns);
 			continue;
 		}
+		/* The wall clock was set back: wait no longer than one interval for the next end. */
+		if (next_drain - now > interval_ns)
+			next_drain = next_interval_end(now, interval_ns);
 		/* A signal cuts the wait short; the final drain below still runs. */
 		if (poll(in, 2, (int)((next_drain - now + 999999) / 1000000)) <= 0)
 			continue;
