@@ -10,6 +10,7 @@
 // it is in the ack times measured here, so that delay is measured and reported too.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { DEFAULT_BACKOFF } from '../daemonset/shipping/backoff.js';
+import { shipDelayMs } from '../daemonset/shipping/ship-delay.js';
 import { Shipper } from '../daemonset/shipping/shipper.js';
 import { agentId, type NodeShape, nodeInterval, nodeName, nodeStatics } from './scale-node.js';
 
@@ -98,24 +99,27 @@ export async function runSender(
   const flushAll = async (timeoutMs: number) =>
     (await Promise.all(shippers.map((s) => s.flush(timeoutMs)))).every(Boolean);
   try {
-    // Real time, as the collector sees a cluster: interval k of agent i ends when it is
-    // due to be sent, the agents' intervals staggered over the second as real ones are.
+    // Real time, as the collector sees a cluster: every agent's interval k ends at the same
+    // moment, as the runner ends intervals at whole multiples of the interval, and each
+    // agent sends it after its node's own delay (shipDelayMs), as `tollgate agent` does.
     // (Faster than real time would stamp intervals in the past or the future, and the
     // collector takes another path for rows its rollups have passed: not what it does
     // with agents shipping as they go.)
     let start = 0;
-    const dueAt = (i: number, k: number) => start + (k - 1 + i / agents) * 1000;
+    const delays = Array.from({ length: agents }, (_, i) => shipDelayMs(nodeName(i), 1000));
+    const endAt = (k: number) => start + (k - 1) * 1000;
+    const dueAt = (i: number, k: number) => endAt(k) + delays[i]!;
     const clock = Date.now() - performance.now();
-    const endOf = (i: number, k: number) => Math.round(clock + dueAt(i, k));
+    const endOf = (k: number) => Math.round(clock + endAt(k));
     const send = (i: number, k: number) => {
       made++;
-      return shippers[i]!.send(nodeInterval(shape, agents, i, k, endOf(i, k), statics[i]!));
+      return shippers[i]!.send(nodeInterval(shape, agents, i, k, endOf(k), statics[i]!));
     };
     for (const s of shippers) s.start();
     // Warm-up: each node's first interval (identities, ends, prepared statements).
     const warmT = performance.now();
-    // The warm-up interval ends now (staggered over the second before); the measured
-    // ones follow once the driver says go.
+    // The warm-up interval ended a second before now, sent at once; the measured ones
+    // follow once the driver says go.
     start = warmT;
     for (let i = 0; i < agents; i++) send(i, 0);
     if (!(await flushAll(Math.max(120_000, config.drainTimeoutMs))))

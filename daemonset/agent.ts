@@ -36,6 +36,7 @@ import { PROXY_EXECUTABLES, type RoleRules, SIDECAR_CONTAINERS } from './identit
 import type { WatchedSetStats } from './kubernetes/watched-set.js';
 import { LoadRunner, type RunLoad } from './load-runner.js';
 import { readProcessResources, readUptimeTicks } from './proc-resources.js';
+import { DelayedSender } from './shipping/ship-delay.js';
 import { Shipper, type ShipperOptions } from './shipping/shipper.js';
 import { TraceTarget } from './trace-target.js';
 
@@ -46,6 +47,12 @@ export interface AgentOptions {
   token?: string;
   tls?: ShipperOptions['tls'];
   intervalMs?: number;
+  /**
+   * How long each interval's batch is held before it is sent, ms (0, the default: at
+   * once). `tollgate agent` sets the node's own (shipDelayMs), so that a cluster's agents,
+   * whose intervals end together, do not all send at the same moment.
+   */
+  shipDelayMs?: number;
   /**
    * Clients of one listener the kernel keeps apart per interval (the runner's default, 128,
    * when unset); the others are summed as "other clients".
@@ -163,6 +170,7 @@ export class Agent {
   private straysDropped = 0;
   private unresolvedProcesses = 0;
   private lastIntervalEndMs = Date.now();
+  private readonly outbox: DelayedSender<Parameters<Shipper['send']>[0]>;
   private scanTimer: NodeJS.Timeout | undefined;
   private pump: Promise<void> | undefined;
   /** The runner's filter generation: one more at every change the agent applies. */
@@ -204,6 +212,7 @@ export class Agent {
       keepCmdlineSecrets: options.keepCmdlineSecrets,
     });
     this.loads = new LoadRunner(options.runLoad);
+    this.outbox = new DelayedSender(options.shipDelayMs ?? 0, (batch) => shipper.send(batch));
     this.target = new TraceTarget({
       procRoot: options.procRoot,
       resolve: (pid) => this.resolver.resolve(pid),
@@ -321,6 +330,7 @@ export class Agent {
     this.loads.stop();
     await this.source.stop();
     await this.pump;
+    this.outbox.flush();
     await this.shipper.stop(flushMs);
   }
 
@@ -415,7 +425,7 @@ export class Agent {
     this.followTarget();
     const spool = this.shipper.stats();
     const kernel = lossFigures(this.kernelLost);
-    this.shipper.send({
+    this.outbox.push({
       node: this.node,
       intervalStartUnixMs: this.lastIntervalEndMs,
       intervalEndUnixMs: endMs,

@@ -1,8 +1,10 @@
+import { hostname } from 'node:os';
 import { Agent, type AgentStatus } from '../../daemonset/agent.js';
 import { buildAgentHttp } from '../../daemonset/agent-http.js';
 import { unifiedCgroupRoot } from '../../daemonset/identity/proc-identity.js';
 import { DEFAULT_ROLE_RULES } from '../../daemonset/identity/roles.js';
 import type { KubernetesView } from '../../daemonset/kubernetes/cluster.js';
+import { shipDelayMs } from '../../daemonset/shipping/ship-delay.js';
 import { MAP_NAMES, type MapName, type MapSizes } from '../../probes/probe-source.js';
 import { type Command, numberOption, parseHostPort, stringOption, UsageError } from '../command.js';
 import { readTlsFiles, readToken } from '../credentials.js';
@@ -120,11 +122,15 @@ Options:
         );
       }
     }
+    // The node's own moment in each interval to send its batch (its intervals end together
+    // with every other node's).
+    const delay = shipDelayMs(node ?? hostname(), interval * 1000);
     const running = await Agent.start({
       collector: collectors.join(','),
       token: readToken(stringOption(args, 'token-file')),
       tls: agentTls(args),
       intervalMs: interval * 1000,
+      shipDelayMs: delay,
       clientsPerListener: clientsPerListener(args),
       mapSizes: mapSizes(stringOption(args, 'map-sizes')),
       node,
@@ -143,7 +149,9 @@ Options:
     });
     const app = http ? await buildAgentHttp(running) : undefined;
     const url = app ? await app.listen({ host: http!.host, port: http!.port }) : undefined;
-    console.log(`tollgate agent: node ${running.node}, shipping to ${collectors.join(', ')}`);
+    console.log(
+      `tollgate agent: node ${running.node}, shipping to ${collectors.join(', ')}, each interval's batch ${delay} ms after its end`,
+    );
     console.log(
       `tollgate agent: pods from ${kubernetes ? 'the Kubernetes API' : 'network namespaces (no Kubernetes)'}`,
     );
