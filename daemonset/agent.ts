@@ -127,6 +127,8 @@ export interface AgentStatus {
     directionsEvicted: number;
   };
   shipper: ReturnType<Shipper['stats']>;
+  /** How long each interval's batch is held before it is sent, ms, and how many are held now. */
+  shipDelay: { ms: number; held: number };
   /** False once the record source has ended (the runner exited). */
   probesRunning: boolean;
   /** The kernel filter applied now and its generation (one more at every change). */
@@ -280,6 +282,7 @@ export class Agent {
         directionsEvicted: this.directions.evicted,
       },
       shipper: this.shipper.stats(),
+      shipDelay: { ms: this.options.shipDelayMs ?? 0, held: this.outbox.pending },
       probesRunning: this.probesRunning,
       kernelFilter: { ...this.appliedFilterSpec, generation: this.filterGeneration },
       runTimeStats: this.source.hello.runTimeStats || this.runTimeStatsUntilMs !== null,

@@ -1,5 +1,6 @@
 // Each node's moment to send its batch: stable, within its bound, and spread over it
-// across a cluster's names; held batches go in order, and a flush sends them at once.
+// across a cluster's names; held batches go in order, and a flush sends them at once; a
+// real agent hands its batches to the shipper that much after it built them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,6 +9,7 @@ import {
   SHIP_SPREAD_MAX_MS,
   shipDelayMs,
 } from '../../daemonset/shipping/ship-delay.js';
+import { startAgent } from './agent-fixture.js';
 
 test('a node keeps its delay, within half the interval and the cap', () => {
   assert.equal(shipDelayMs('node-a', 1000), shipDelayMs('node-a', 1000));
@@ -67,4 +69,37 @@ test('held batches go after the delay, in order; a flush sends the rest at once'
   const now = new DelayedSender<number>(0, (item) => atOnce.push(item));
   now.push(5);
   assert.deepEqual(atOnce, [5]);
+});
+
+test("an agent holds each interval's batch for its delay before the shipper has it", async (t) => {
+  // A real agent and runner, shipping to a port where nothing listens: a batch the agent
+  // hands its shipper waits in the spool, so the spool's count says when it was handed.
+  const DELAY_MS = 300;
+  const { agent } = await startAgent(t, {
+    collector: '127.0.0.1:1',
+    intervalMs: 1000,
+    shipDelayMs: DELAY_MS,
+  });
+  assert.equal(agent.status().shipDelay.ms, DELAY_MS);
+  let builtAt: number | undefined;
+  let handedAt: number | undefined;
+  const deadline = performance.now() + 5000;
+  while (handedAt === undefined && performance.now() < deadline) {
+    const s = agent.status();
+    const now = performance.now();
+    if (builtAt === undefined && s.batches >= 1) {
+      builtAt = now;
+      assert.equal(s.shipDelay.held, 1, 'the built batch is held');
+      assert.equal(s.shipper.spoolBatches, 0, 'and not yet with the shipper');
+    }
+    if (s.shipper.spoolBatches >= 1) {
+      handedAt = now;
+      assert.equal(s.shipDelay.held, 0);
+    }
+    await sleep(10);
+  }
+  assert.ok(builtAt !== undefined && handedAt !== undefined, 'a batch was built and handed over');
+  const waited = handedAt - builtAt;
+  t.diagnostic(`handed to the shipper ${waited.toFixed(0)} ms after it was built`);
+  assert.ok(waited > DELAY_MS - 60 && waited < DELAY_MS + 200, `${waited} ms`);
 });
