@@ -282,7 +282,7 @@ export class Agent {
         directionsEvicted: this.directions.evicted,
       },
       shipper: this.shipper.stats(),
-      shipDelay: { ms: this.options.shipDelayMs ?? 0, held: this.outbox.pending },
+      shipDelay: { ms: this.outbox.delayMs, held: this.outbox.pending },
       probesRunning: this.probesRunning,
       kernelFilter: { ...this.appliedFilterSpec, generation: this.filterGeneration },
       runTimeStats: this.source.hello.runTimeStats || this.runTimeStatsUntilMs !== null,

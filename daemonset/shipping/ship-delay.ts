@@ -34,7 +34,8 @@ export class DelayedSender<T> {
   private readonly held = new Map<NodeJS.Timeout, T>();
 
   constructor(
-    private readonly delayMs: number,
+    /** How long each item is held, ms (0 or less: none). */
+    readonly delayMs: number,
     private readonly send: (item: T) => void,
   ) {}
 
