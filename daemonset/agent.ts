@@ -190,12 +190,13 @@ export class Agent {
   private runTimeStatsUntilMs: number | null = null;
   private runTimeStatsTimer: NodeJS.Timeout | undefined;
   /**
-   * When the previous interval's samples were read (at first: when the agent started, not
-   * its process, which may be another's, as in `tollgate up` and the tests), in the ticks of
-   * its processes' start times: a process that started later has all its CPU time in this
-   * interval (ResourceSample.started_in_interval).
+   * When the last two intervals' samples were read, the earlier first (at first: when the
+   * agent started, not its process, which may be another's, as in `tollgate up` and the
+   * tests), in the ticks of its processes' start times: a process that started after the
+   * earlier has all its CPU time in this interval and the one before, and in no sample but
+   * the previous interval's (ResourceSample.started_in_interval).
    */
-  private lastSampledTicks: number | undefined;
+  private sampledTicks: [number | undefined, number | undefined];
 
   private constructor(
     private readonly options: AgentOptions,
@@ -204,7 +205,8 @@ export class Agent {
     readonly fallbackReason: string | null,
   ) {
     this.node = options.node ?? hostname();
-    this.lastSampledTicks = readUptimeTicks(options.procRoot);
+    const startTicks = readUptimeTicks(options.procRoot);
+    this.sampledTicks = [startTicks, startTicks];
     this.resolver = new IdentityResolver({
       node: this.node,
       procRoot: options.procRoot,
@@ -397,9 +399,8 @@ export class Agent {
     this.straysDropped += built.straysDropped;
     this.current.carry(built.strays);
     const resources: Init<ResourceSample>[] = [];
-    const sampledTicks = readUptimeTicks(this.options.procRoot);
-    const since = this.lastSampledTicks;
-    this.lastSampledTicks = sampledTicks;
+    const since = this.sampledTicks[0];
+    this.sampledTicks = [this.sampledTicks[1], readUptimeTicks(this.options.procRoot)];
     for (const identity of identities.values()) {
       const r = readProcessResources(identity.ref.pid, this.options.procRoot);
       if (r)

@@ -2478,10 +2478,13 @@ export interface ResourceSample {
   rssBytes: number;
   source: ResourceSource;
   /**
-   * The process started within this interval (after the agent's samples of the previous
-   * one): all of its CPU time is this interval's, so the collector counts the sample whole
-   * when it has none before. Otherwise a process's first sample is only the baseline: what
-   * it ran before is no known interval's.
+   * The process started within this interval or the one before (after the agent's samples
+   * of the interval before that): none of its CPU time is in an earlier sample but the
+   * previous interval's, so the collector, when it has no sample of it before, counts this
+   * one whole. A process started just before an interval's end whose sockets first show in
+   * the next is sampled first there, and would otherwise lose the CPU it ran till then.
+   * Otherwise a process's first sample is only the baseline: what it ran before is no
+   * known interval's.
    */
   startedInInterval: boolean;
 }
