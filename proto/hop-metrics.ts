@@ -78,7 +78,7 @@ export const HOP_REPORT_COUNTERS = [
   {
     name: 'reply_handoffs',
     ts: 'replyHandoffs',
-    doc: "Of the response hops in `response_hop` and `added`, those that run on to the client's read: the proxy's write handed the reply to a client on its node that was waiting for it (a client that is no proxy), and the proxy had been waiting for the reply too. Such a hop runs from the proxy's read of the reply to the client's read (the proxy's own wake-up by the reply stands in for the one the client would have had without it); the others from the reply's arrival to its delivery by the proxy's write.",
+    doc: "Of the response hops in `response_hop` and `added`, those that run on to the client's read: the proxy's write handed the reply to a client on its node that was waiting for it (a client that is no proxy), and the proxy had been waiting for the reply too. Such a hop runs from the proxy's read of the reply to the client's read (the proxy's own wake-up by the reply stands in for the one the client would have had without it). Also, from agents of 2026-12-04 on, replies to such a client busy with the same proxy thread's earlier replies: the client's epoll woken by one of them, the thread not asleep since (a busy proxy's replies let go together, which the client takes one by one). Those run from the reply's arrival at the proxy to the client's read. The others run from the reply's arrival to its delivery by the proxy's write.",
     field: 15,
     since: 15,
   },
@@ -179,7 +179,7 @@ export const HOP_METRICS = [
   {
     name: 'reply_handoffs',
     ts: 'replyHandoffs',
-    doc: "Response hops run on to the client's read (handoff.bpf.h).",
+    doc: "Response hops run on to the client's read: handed to a waiting client, or carried to one busy with the thread's earlier replies (handoff.bpf.h).",
     wire: { adds: ['replyHandoffs'] },
   },
 ] as const satisfies readonly HopMetric[];

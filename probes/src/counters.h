@@ -90,7 +90,10 @@ struct tg_hop_stats {
 	 * (neighbours.bpf.h).
 	 */
 	__u64 neighbour_wait_ns;
-	/* Response hops run on to the client's read (handoff.bpf.h). */
+	/*
+	 * Response hops run on to the client's read: handed to a waiting client, or carried
+	 * to one busy with the thread's earlier replies (handoff.bpf.h).
+	 */
 	__u64 reply_handoffs;
 };
 

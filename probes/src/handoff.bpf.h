@@ -38,6 +38,20 @@
  * more than after the app's write without the mesh, in bench accuracy's (e)), and this
  * puts it in (README, "Where the rest of the truth goes").
  *
+ * A reply to a client that does not wait for it is queueing the client would have had
+ * anyway, but for one kind: a proxy that was busy (its CPU limit throttled it, or it had
+ * other work) releases the replies that came meanwhile in one burst, and a client with one
+ * event loop takes them one by one, each waiting while the ones before it are handled.
+ * Without the proxy they would have come as the app wrote them, spread out. So a reply
+ * written to a client that is busy, whose epoll this thread's own reply woke and which
+ * the thread has not slept since (the client has had no chance to go back to its wait on
+ * the thread's account), is carried on to the client's read too, from the reply's
+ * arrival at the proxy (the proxy was busy then: its queueing is its own cost). A client
+ * busy for reasons of its own since then (its timers, other peers) is counted too: the
+ * probes cannot tell the two apart, and bench accuracy's saturated condition (b) is
+ * where it shows (README, "Where a target is missed"). test/probes/reply-burst holds the
+ * carried hops to the two ends' clocks.
+ *
  * "Idle" is read from the socket's wait queue at tcp:tcp_probe, before the bytes are queued
  * and anyone is woken: a thread sleeping on the socket itself (a blocking read, poll), or
  * one sleeping in epoll_wait on the epoll instance that watches it (the first entry of the
@@ -78,7 +92,9 @@ struct handoff {
 	 * client's): the one both ends agree on where a REDIRECT rewrote the destination. */
 	__u16 client_port;
 	__u8 reply;        /* a client's end: for a reply's write, not a request's forward */
-	__u8 pad;
+	/* A reply to a client busy with the proxy's own earlier replies (note_handoff): its
+	 * hop runs to the client's read though the proxy was busy when the reply came. */
+	__u8 carried;
 };
 
 /* Keeps the compiler from moving memory accesses across it. */
@@ -105,8 +121,9 @@ struct {
 /*
  * Whether a thread sleeps waiting for this socket's bytes: on the socket itself, or in
  * epoll_wait on the epoll that watches it. Read before the bytes are queued (tcp_probe).
+ * `epp` (when given) gets that epoll, waited on or not, NULL when none watches the socket.
  */
-static __always_inline int reader_waiting(const struct sock *sk)
+static __always_inline int reader_waiting(const struct sock *sk, __u64 *epp)
 {
 	/* Direct loads as far as the socket's wait queue (a BTF pointer); from its first entry
 	 * on, found by address arithmetic, probe reads. */
@@ -128,6 +145,8 @@ static __always_inline int reader_waiting(const struct sock *sk)
 	ep = BPF_CORE_READ(pwq, base, ep);
 	if (!ep)
 		return 0;
+	if (epp)
+		*epp = (__u64)ep;
 	first = BPF_CORE_READ(ep, wq.head.next);
 	return first && first != (void *)&ep->wq.head;
 }
@@ -212,23 +231,31 @@ static __always_inline void inherit_pickup(const struct sock *sk, struct sock_st
 }
 
 /*
- * At an arrival on a server's socket (owned by process `owner`) in the context of another
- * process: when that process is a proxy and this socket's reader waits, note it for the
- * proxy's next event, which links it when it is the forward of a request on the
- * connection these bytes came by (its local port is this socket's peer's), and for this
- * socket's read. Softirq work that a proxy's thread happens to run (another socket's
+ * At an arrival on a server's socket, or a client's that is no proxy, in the context of a
+ * proxy's thread q (not the socket's owner): when this socket's reader waits, or (a
+ * client's) is busy with the thread's earlier replies (woken_epoll: carried), note it for
+ * the proxy's next event, which links it when it is the forward of a request on the
+ * connection these bytes came by (its local port is this socket's peer's), or the write
+ * of the reply, and for this socket's read. Softirq work that a proxy's thread happens to run (another socket's
  * segments, at an interrupt's exit) is noted too, and left unlinked.
  */
 static __always_inline void note_handoff(const struct sock *sk, struct sock_state *st, __u8 role,
 					 struct hop_queues *q, __u64 now)
 {
-	__u64 skaddr = (__u64)sk;
-	struct handoff h = { .at = now };
+	__u64 skaddr = (__u64)sk, ep = 0;
+	struct handoff h = { .at = now, .reply = !(role & ARRIVAL_SERVER_SIDE) };
 
-	if (!reader_waiting(sk))
+	if (reader_waiting(sk, &ep)) {
+		/* This write wakes the client: until the thread next sleeps, the client's
+		 * epoll is busy on the thread's account (below). */
+		if (h.reply)
+			q->woken_epoll = ep;
+	} else if (h.reply && ep && ep == q->woken_epoll) {
+		h.carried = 1;
+	} else {
 		return;
+	}
 	h.cookie = st->cookie;
-	h.reply = !(role & ARRIVAL_SERVER_SIDE);
 	h.client_port = h.reply ? sk->__sk_common.skc_num : bpf_ntohs(sk->__sk_common.skc_dport);
 	if (bpf_map_update_elem(&handoffs, &skaddr, &h, BPF_ANY)) {
 		LOST(handoff_map_full);
@@ -278,6 +305,21 @@ static __always_inline __u32 idle_pickup(const struct sock_state *st, __u64 arri
 	if (st->self_delivered)
 		return st->inherited_pickup_ns;
 	return st->arrival_idle && arrived < now && wait < 0xffffffffULL ? (__u32)wait : 0;
+}
+
+/*
+ * idle_pickup, at a read of the proxy's thread q. A wait there means the thread slept, and a
+ * client its reply woke before has since had time to go back to sleep: it is no longer
+ * busy on the thread's account (woken_epoll).
+ */
+static __always_inline __u32 thread_pickup(struct hop_queues *q, const struct sock_state *st,
+					   __u64 arrived, __u64 now)
+{
+	__u32 pickup = idle_pickup(st, arrived, now);
+
+	if (pickup && !st->self_delivered)
+		q->woken_epoll = 0;
+	return pickup;
 }
 
 /* The hop aggregate key of a downstream socket's listener (as pair_hops keys it). */
@@ -418,7 +460,8 @@ static __always_inline void settle_response_hop(struct sock_state *down, const s
  * was idle when it arrived there (response_pickup_ns, its wait then), and the client
  * waits for it. Then the reply's hop runs from the proxy's read of it to the client's
  * read: the proxy's wake-up by the reply stands for the client's without it, as on the
- * request's side. Returns 1 when the hop is deferred to the client's read; otherwise the
+ * request's side. A carried reply (the client busy with this thread's earlier replies)
+ * needs no idle proxy, and runs from its arrival (a pickup of 0). Returns 1 when the hop is deferred to the client's read; otherwise the
  * caller settles it now with response_hop_ns: 2 when that is to the client's read already
  * (it came before this write's return), 0 when there was no hand-off.
  */
@@ -434,9 +477,10 @@ static __always_inline int link_reply_handoff(__u64 handoff_sk, __u64 at, const 
 		return 0;
 	/* Looked up again, here only: most replies' writes hand nothing off. */
 	if (!(up = bpf_map_lookup_elem(&sockets, &down->peer_sk)) || up->cookie != down->peer_cookie ||
-	    up->response_arrival_ns != arrived || !up->response_pickup_ns || at < arrived ||
-	    at > now || !(h = bpf_map_lookup_elem(&handoffs, &handoff_sk)) || h->at != at ||
-	    h->down || !h->reply || h->client_port != bpf_ntohs(sk->__sk_common.skc_dport)) {
+	    up->response_arrival_ns != arrived || at < arrived || at > now ||
+	    !(h = bpf_map_lookup_elem(&handoffs, &handoff_sk)) || h->at != at || h->down ||
+	    !h->reply || (!up->response_pickup_ns && !h->carried) ||
+	    h->client_port != bpf_ntohs(sk->__sk_common.skc_dport)) {
 		drop_handoff(handoff_sk, at);
 		return 0;
 	}

@@ -83,6 +83,9 @@ struct hop_queues {
 	/* Bytes of the thread's write in progress that reached their socket within the write
 	 * (note_delivery), for the write's event to end its hop there. */
 	struct delivery delivery;
+	/* The epoll of the last client this thread's reply woke (note_handoff), 0 once the
+	 * thread has slept since (thread_pickup). */
+	__u64 woken_epoll;
 };
 
 /*

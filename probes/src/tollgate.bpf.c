@@ -745,11 +745,11 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			st->awaiting_reply = 0;
 			if ((arrived = take_arrival(st, now))) {
 				st->response_arrival_ns = arrived;
-				st->response_pickup_ns = idle_pickup(st, arrived, now);
+				st->response_pickup_ns = thread_pickup(q, st, arrived, now);
 			}
 		} else if (st->request_pending && (arrived = take_arrival(st, now))) {
 			st->latest_arrival_ns = arrived;
-			st->request_pickup_ns = idle_pickup(st, arrived, now);
+			st->request_pickup_ns = thread_pickup(q, st, arrived, now);
 		}
 		return;
 	}
@@ -769,7 +769,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			st->request_hop_ns = 0;
 			st->latest_arrival_ns = 0;
 			arrived = arrival_of(st, now, stats);
-			st->request_pickup_ns = idle_pickup(st, arrived, now);
+			st->request_pickup_ns = thread_pickup(q, st, arrived, now);
 			hop_push(&q->request, arrived, skaddr, st->cookie, st->request_seq,
 				 st->key.netns_inode);
 			return;
@@ -807,7 +807,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		st->response_seq++;
 		st->response_pending = 1;
 		st->response_arrival_ns = arrival_of(st, now, hop_stats_of(&hop));
-		st->response_pickup_ns = idle_pickup(st, st->response_arrival_ns, now);
+		st->response_pickup_ns = thread_pickup(q, st, st->response_arrival_ns, now);
 		if (!st->peer_sk)
 			hop_push(&q->response, st->response_arrival_ns, skaddr, st->cookie, st->response_seq,
 				 st->key.netns_inode);
@@ -908,7 +908,7 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	/* Whether a proxy's thread waited for these bytes (a downstream's, or a passive open's
 	 * before its first read, whose process is not known yet). */
 	if (role & ARRIVAL_READER_IDLE)
-		st->arrival_idle = reader_waiting(sk);
+		st->arrival_idle = reader_waiting(sk, NULL);
 	note_arrival_by_proxy(sk, st, role, owner, end_seq, now);
 	return 0;
 }

@@ -1939,7 +1939,9 @@ export type HopMethod =
    * app that waited for it, from the proxy's read -> the app's read (`handoffs`, from
    * agents of schema 13 on), and a reply it waited for and handed to a client on its node
    * that waited for it (a client that is no proxy), from the proxy's read of it -> the
-   * client's read (`reply_handoffs`, from agents of schema 15 on). Arrivals and forwards are paired by a FIFO per proxy thread,
+   * client's read (`reply_handoffs`, from agents of schema 15 on), as is one to such a
+   * client busy with the proxy thread's earlier replies, from its arrival at the proxy (from
+   * agents of 2026-12-04 on). Arrivals and forwards are paired by a FIFO per proxy thread,
    * and the request hop and the response hop of one downstream exchange are joined on the
    * downstream connection and summed in the kernel (`added`).
    */
@@ -2028,8 +2030,12 @@ export interface HopReport {
    * read: the proxy's write handed the reply to a client on its node that was waiting for
    * it (a client that is no proxy), and the proxy had been waiting for the reply too. Such
    * a hop runs from the proxy's read of the reply to the client's read (the proxy's own
-   * wake-up by the reply stands in for the one the client would have had without it); the
-   * others from the reply's arrival to its delivery by the proxy's write.
+   * wake-up by the reply stands in for the one the client would have had without it). Also,
+   * from agents of 2026-12-04 on, replies to such a client busy with the same proxy
+   * thread's earlier replies: the client's epoll woken by one of them, the thread not
+   * asleep since (a busy proxy's replies let go together, which the client takes one by
+   * one). Those run from the reply's arrival at the proxy to the client's read. The others
+   * run from the reply's arrival to its delivery by the proxy's write.
    */
   replyHandoffs: number;
 }
