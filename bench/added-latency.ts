@@ -363,14 +363,25 @@ export interface AddedLatencyCondition {
    * takes (here two cores shared by generator, sidecars and app), which no hop holds, but
    * not what it delays the generator's timers by, which is in `issue_lag_added_ms`.
    * `outside_hops_ms`: `added_mean_ms` less Tollgate's mean, what the kernel path gained
-   * besides the hops (the wake-up of the process each hop hands the bytes to, NAT). Per
-   * round, A's and B's means at the sockets.
+   * besides the hops (the wake-up of the process each hop hands the bytes to, NAT).
    */
   client_socket: {
     added_mean_ms: number | null;
     in_client_process_ms: number | null;
     outside_hops_ms: number | null;
-    per_round: { a: number | null; b: number | null }[];
+    /**
+     * The median over rounds of B - A of the p90 at the sockets, from the generator's one
+     * client edge (null where it has several): beside the truth's p90, as its mean is
+     * beside the truth's mean, where a p90 missed is spent.
+     */
+    added_p90_ms: number | null;
+    /** Per round, A's and B's means at the sockets, and their p90s as above. */
+    per_round: {
+      a: number | null;
+      b: number | null;
+      a_p90: number | null;
+      b_p90: number | null;
+    }[];
   };
   /**
    * The run-queue wait of other processes' threads behind the path's proxies, per request
@@ -693,8 +704,8 @@ export async function measureAddedLatency(
         );
       // Each run's generator over its own run's rows, from the same row as its figures.
       const socketOf = async (run: ReadRun) =>
-        clientSocketMeanMs(await tollgate.view(run.rowsFrom, run.end + ROW_TAIL_MS), run.pid);
-      const clientSocket: { a: number | null; b: number | null }[] = [];
+        clientSocketFigures(await tollgate.view(run.rowsFrom, run.end + ROW_TAIL_MS), run.pid);
+      const clientSocket: { a: SocketFigures; b: SocketFigures }[] = [];
       for (const run of m.loadRuns)
         clientSocket.push({ a: await socketOf(run.a), b: await socketOf(run.b) });
       conditions.push(await summarise(m, perRound, whole, clientSocket, options, between));
@@ -1120,24 +1131,35 @@ const shareOf = (cost: SidecarCost | null): number | null => {
   );
 };
 
+/** A load generator's time from its write of a request to its read of the reply, ms. */
+interface SocketFigures {
+  mean: number | null;
+  /** Null unless the generator has one client edge: quantiles of several do not combine. */
+  p90: number | null;
+}
+
 /**
- * The mean time from a load generator's write of a request to its read of the reply, at
- * its sockets, as Tollgate's kernel measured it on the generator's own edges (its process
- * is the run's alone); null when Tollgate saw none.
+ * The time from a load generator's write of a request to its read of the reply, at its
+ * sockets, as Tollgate's kernel measured it on the generator's own edges (its process is
+ * the run's alone): the mean over them, and the p90 of its one edge; nulls when Tollgate
+ * saw none.
  */
-function clientSocketMeanMs(view: CollectorView, pid: number): number | null {
+function clientSocketFigures(view: CollectorView, pid: number): SocketFigures {
   const ids = new Set(view.topology.processes.filter((p) => p.pid === pid).map((p) => p.id));
   const latencies = view.topology.edges.flatMap((edge) =>
     ids.has(edge.source) && edge.client ? [edge.client.exchangeLatency] : [],
   );
-  return meanOverAll(latencies)?.meanMs ?? null;
+  return {
+    mean: meanOverAll(latencies)?.meanMs ?? null,
+    p90: latencies.length === 1 ? latencies[0]!.p90Ms : null,
+  };
 }
 
 async function summarise(
   m: Measured,
   perRound: SidecarFigures[][],
   whole: SidecarFigures[],
-  clientSocket: { a: number | null; b: number | null }[],
+  clientSocket: { a: SocketFigures; b: SocketFigures }[],
   options: AddedLatencyOptions,
   observed: AddedLatencyCondition['details'] = {},
 ): Promise<AddedLatencyCondition> {
@@ -1180,10 +1202,16 @@ async function summarise(
       b: { latency: m.bLatencies[k]!, meanMs: r.b.mean_ms },
     })),
   );
-  const socketDifferences = clientSocket.flatMap((r) =>
-    r.a === null || r.b === null ? [] : [r.b - r.a],
-  );
-  const socketAdded = socketDifferences.length > 0 ? median(socketDifferences) : null;
+  const socketAddedOf = (stat: keyof SocketFigures) => {
+    const differences = clientSocket.flatMap((r) => {
+      const a = r.a[stat];
+      const b = r.b[stat];
+      return a === null || b === null ? [] : [b - a];
+    });
+    return differences.length > 0 ? median(differences) : null;
+  };
+  const socketAdded = socketAddedOf('mean');
+  const socketAddedP90 = socketAddedOf('p90');
   return {
     name: m.name,
     description: m.prepared.description,
@@ -1261,7 +1289,13 @@ async function summarise(
         socketAdded === null || reported.mean_ms === null
           ? null
           : r4(socketAdded - reported.mean_ms),
-      per_round: clientSocket.map((r) => ({ a: r4OrNull(r.a), b: r4OrNull(r.b) })),
+      added_p90_ms: r4OrNull(socketAddedP90),
+      per_round: clientSocket.map((r) => ({
+        a: r4OrNull(r.a.mean),
+        b: r4OrNull(r.b.mean),
+        a_p90: r4OrNull(r.a.p90),
+        b_p90: r4OrNull(r.b.p90),
+      })),
     },
     neighbour_wait: {
       per_request_ms: r4OrNull(neighbourWait),

@@ -714,6 +714,10 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	 * request's forward or a reply's, else dropped. */
 	handoff_sk = q->handoff_sk;
 	handoff_at = q->handoff_at;
+	/* handoff_at stays for the message's arrival below, when this write's note woke its
+	 * reader (kept in the queues, not on the stack: this program's is full). */
+	if (!handoff_sk)
+		q->handoff_at = 0;
 	q->handoff_sk = 0;
 	/* Likewise this event's write's arrival at its socket (note_delivery). */
 	delivered = q->delivery;
@@ -791,10 +795,12 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		}
 		/* To the reply's arrival at its socket, where the write delivered it (within a
 		 * hop's age, 2 s: it fits), or on to the client's read, when this write handed the
-		 * reply to an idle one. */
+		 * reply to an idle one or carried it to a busy one (handoff.bpf.h). */
 		end = delivery_end(sk, st->side, arrived, &delivered, now);
 		st->response_hop_ns = end - arrived;
-		linked = link_reply_handoff(handoff_sk, handoff_at, sk, skaddr, st, arrived, now);
+		if (q->handoff_at && q->handoff_at == q->woken_delivered[1])
+			q->woken_arrival[1] = arrived;
+		linked = link_reply_handoff(handoff_sk, handoff_at, sk, skaddr, st, arrived, q, now);
 		if (linked != 1)
 			settle_response_hop(st, NULL, linked == 2, &hop, stats);
 		return;
@@ -861,7 +867,9 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	/* As it is, or (deferred) as it was if the hand-off below is never settled. */
 	owner->request_hop_ns = delay ? delay : 1;
 	/* Run on to the next reader's read when this write handed the request to an idle one. */
-	if (!link_handoff(handoff_sk, handoff_at, sk, owner, &e, now))
+	if (q->handoff_at && q->handoff_at == q->woken_delivered[0])
+		q->woken_arrival[0] = e.read_ns;
+	if (!link_handoff(handoff_sk, handoff_at, sk, owner, &e, q, now))
 		record_request_hop(owner, delay, 0);
 }
 

@@ -345,6 +345,12 @@ test("bench accuracy: the truth's mean splits into the client's sockets and its 
     const socket = c.client_socket;
     t.diagnostic(`${c.name}: ${JSON.stringify(socket)}; truth mean ${c.truth.mean_ms}`);
     assert.equal(socket.per_round.length, ROUNDS);
+    // Each run's generator has one client edge, so its sockets' p90 is known.
+    for (const [k, round] of socket.per_round.entries())
+      assert.ok(
+        round.a_p90 !== null && round.b_p90 !== null,
+        `${c.name} round ${k + 1}: the sockets' p90 of both runs`,
+      );
     const differences = socket.per_round.map((round, k) => {
       assert.ok(round.a !== null && round.b !== null, `${c.name} round ${k + 1}: both runs seen`);
       return round.b - round.a;
