@@ -108,12 +108,13 @@ struct handoff {
 #define handoff_barrier() asm volatile("" ::: "memory")
 
 /*
- * Hand-offs to idle readers, and messages carried to busy ones, by the reader's socket address, from the arrival to the read
- * and the forward (or the reply's write) that settle them. Short-lived: made at the
+ * Hand-offs to idle readers, and messages carried to busy ones, by the reader's socket
+ * address, from the arrival to the read and the forward (or the reply's write) that settle
+ * them. Short-lived: made at the
  * arrival, freed when settled, at the proxy's event when not linked, at the reader's
  * second read or its close; a full map means no hand-off for that request or reply (its
  * hop stays to the write), counted (lost.handoff_map_full). Preallocated (4096 entries of
- * 56 bytes by default, the runner's --handoffs), unlike the maps that grow with use: an
+ * 64 bytes by default, the runner's --handoffs), unlike the maps that grow with use: an
  * entry is made and freed for every request or reply handed off, and allocating it each time cost more. A freed
  * entry can be another socket's at once: each side checks the socket's cookie and the
  * arrival's time before it trusts one.
@@ -239,19 +240,18 @@ static __always_inline void inherit_pickup(const struct sock *sk, struct sock_st
 
 /*
  * At an arrival on a server's socket, or a client's that is no proxy, in the context of a
- * proxy's thread q (not the socket's owner): when this socket's reader waits, or (a
- * client's) is busy with the thread's earlier replies (woken_epoll: carried), note it for
- * the proxy's next event, which links it when it is the forward of a request on the
- * connection these bytes came by (its local port is this socket's peer's), or the write
- * of the reply, and for this socket's read. Softirq work that a proxy's thread happens to run (another socket's
- * segments, at an interrupt's exit) is noted too, and left unlinked.
+ * proxy's thread q (not the socket's owner): when this socket's reader waits, or is no
+ * proxy and is busy with the thread's burst (woken_epoll: carried), note it for the
+ * proxy's next event, which links it when it is the forward of a request on the
+ * connection these bytes came by (its local port is this socket's peer's) or the write of
+ * the reply, and for this socket's read. Softirq work that a proxy's thread happens to run
+ * (another socket's segments, at an interrupt's exit) is noted too, and left unlinked.
  */
 static __always_inline void note_handoff(const struct sock *sk, struct sock_state *st, __u8 role,
 					 struct hop_queues *q, __u64 now)
 {
 	__u64 skaddr = (__u64)sk, ep = 0;
 	struct handoff h = { .at = now, .reply = !(role & ARRIVAL_SERVER_SIDE) };
-
 	int err;
 
 	if (reader_waiting(sk, &ep)) {
@@ -325,7 +325,7 @@ static __always_inline __u32 idle_pickup(const struct sock_state *st, __u64 arri
 
 /*
  * idle_pickup, at a read of the proxy's thread q. A wait there means the thread slept, and a
- * client its reply woke before has since had time to go back to sleep: it is no longer
+ * reader its write woke before has since had time to go back to sleep: it is no longer
  * busy on the thread's account (woken_epoll).
  */
 static __always_inline __u32 thread_pickup(struct hop_queues *q, const struct sock_state *st,

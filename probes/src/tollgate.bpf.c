@@ -714,8 +714,9 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	 * request's forward or a reply's, else dropped. */
 	handoff_sk = q->handoff_sk;
 	handoff_at = q->handoff_at;
-	/* handoff_at stays for the message's arrival below, when this write's note woke its
-	 * reader (kept in the queues, not on the stack: this program's is full). */
+	/* q->handoff_at keeps the time of this write's note, 0 when it made none: where that
+	 * note woke its reader, the message's arrival is taken for it below (carry_bound). In
+	 * the queues, not on the stack, which has no room left in this program. */
 	if (!handoff_sk)
 		q->handoff_at = 0;
 	q->handoff_sk = 0;

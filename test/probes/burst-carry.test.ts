@@ -12,7 +12,7 @@ import { type TestContext, test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
 import type { ProbeRecord } from '../../probes/records.js';
 import { totalCount } from '../../proto/histogram.js';
-import { clientServerWithProbes, collect, exited } from './fixture.js';
+import { clientServerWithProbes, collect, exited, passThroughProxy } from './fixture.js';
 
 const SERVER_PORT = 7311;
 const PROXY_PORT = 15007;
@@ -48,18 +48,13 @@ const echoServer = `const [work, spacing] = process.argv.slice(1).map(Number);
  * for PROXY_BUSY_MS (as one its CPU limit throttles): what comes meanwhile, it writes out in
  * its next turn.
  */
-const busyProxy = `const net = require('node:net');
-  let busyQueued = false;
-  const busy = () => { busyQueued = false; ${busyFor(String(PROXY_BUSY_MS))} };
-  net.createServer({ noDelay: true }, (down) => {
-    const up = net.connect({ port: ${SERVER_PORT}, host: '127.0.0.1', noDelay: true });
-    down.on('data', (d) => { up.write(d); if (!busyQueued) { busyQueued = true; setImmediate(busy); } });
-    up.on('data', (d) => down.write(d));
-    down.on('close', () => up.destroy());
-    up.on('close', () => down.destroy());
-    down.on('error', () => {});
-    up.on('error', () => {});
-  }).listen(${PROXY_PORT}, '0.0.0.0', () => console.log('ready'));`;
+const busyProxy = passThroughProxy({
+  listenPort: PROXY_PORT,
+  upstreamPort: SERVER_PORT,
+  prelude: `let busyQueued = false;
+    const busy = () => { busyQueued = false; ${busyFor(String(PROXY_BUSY_MS))} };`,
+  onRequest: 'up.write(d); if (!busyQueued) { busyQueued = true; setImmediate(busy); }',
+});
 
 /**
  * CONNECTIONS connections in one loop; ROUNDS rounds of one 16-byte request on each, written

@@ -132,6 +132,37 @@ export class LiveRecords {
   }
 }
 
+/**
+ * The source, for \`node -e\`, of a pass-through proxy on \`listenPort\` that opens an upstream
+ * connection to 127.0.0.1:\`upstreamPort\` for each downstream one. \`onRequest\` and
+ * \`onReply\`: the handlers' bodies for a downstream's and an upstream's bytes \`d\`, with
+ * \`down\` and \`up\` in scope (by default each forwards them); \`onConnection\`: statements for
+ * each new pair; \`prelude\` and \`epilogue\`: before the server and after it.
+ */
+export function passThroughProxy(options: {
+  listenPort: number;
+  upstreamPort: number;
+  prelude?: string;
+  onConnection?: string;
+  onRequest?: string;
+  onReply?: string;
+  epilogue?: string;
+}): string {
+  return `const net = require('node:net');
+  ${options.prelude ?? ''}
+  net.createServer({ noDelay: true }, (down) => {
+    const up = net.connect({ port: ${options.upstreamPort}, host: '127.0.0.1', noDelay: true });
+    ${options.onConnection ?? ''}
+    down.on('data', (d) => { ${options.onRequest ?? 'up.write(d);'} });
+    up.on('data', (d) => { ${options.onReply ?? 'down.write(d);'} });
+    down.on('close', () => up.destroy());
+    up.on('close', () => down.destroy());
+    down.on('error', () => {});
+    up.on('error', () => {});
+  }).listen(${options.listenPort}, '0.0.0.0', () => console.log('ready'));
+  ${options.epilogue ?? ''}`;
+}
+
 /** Resolves once the child has exited, also when it already had (an 'exit' listener added
  *  after the fact would wait forever). */
 export function exited(child: ChildProcess): Promise<void> {

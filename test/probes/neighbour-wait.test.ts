@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
-import { clientServerWithProbes, exited, LiveRecords } from './fixture.js';
+import { clientServerWithProbes, exited, LiveRecords, passThroughProxy } from './fixture.js';
 
 const SERVER_PORT = 7310;
 const PROXY_PORT = 15006;
@@ -21,20 +21,13 @@ const echoServer = `require('node:net').createServer({ noDelay: true }, (s) => s
   .listen(${SERVER_PORT}, '0.0.0.0', () => console.log('ready'));`;
 
 /** A pass-through proxy that spins SPIN_MS on its one thread for every request it forwards. */
-const spinningProxy = `const net = require('node:net');
-  net.createServer({ noDelay: true }, (down) => {
-    const up = net.connect({ port: ${SERVER_PORT}, host: '127.0.0.1', noDelay: true });
-    down.on('data', (d) => {
-      const until = process.hrtime.bigint() + ${SPIN_MS * 1_000_000}n;
+const spinningProxy = passThroughProxy({
+  listenPort: PROXY_PORT,
+  upstreamPort: SERVER_PORT,
+  onRequest: `const until = process.hrtime.bigint() + ${SPIN_MS * 1_000_000}n;
       while (process.hrtime.bigint() < until);
-      up.write(d);
-    });
-    up.on('data', (d) => down.write(d));
-    down.on('close', () => up.destroy());
-    up.on('close', () => down.destroy());
-    down.on('error', () => {});
-    up.on('error', () => {});
-  }).listen(${PROXY_PORT}, '0.0.0.0', () => console.log('ready'));`;
+      up.write(d);`,
+});
 
 /** Never sleeps, for at most 60 s: always runnable on its CPU. */
 const neighbour = `console.log('ready'); const end = Date.now() + 60000; while (Date.now() < end);`;

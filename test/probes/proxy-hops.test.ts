@@ -13,7 +13,7 @@ import type { ProbeSource } from '../../probes/probe-source.js';
 import type { HopRecord, ProbeRecord } from '../../probes/records.js';
 import { bucketValue, mean, quantile, totalCount } from '../../proto/histogram.js';
 import type { LossCause } from '../../proto/loss-metrics.js';
-import { clientServerWithProbes, collect, exited } from './fixture.js';
+import { clientServerWithProbes, collect, exited, passThroughProxy } from './fixture.js';
 
 const SERVER_PORT = 7300;
 const PROXY_PORT = 15006;
@@ -32,30 +32,22 @@ const echoServer = `require('node:net').createServer({ noDelay: true }, (s) => s
  * the loop slept before the request came. On SIGTERM it prints that count.
  */
 const WAITED_MS = 0.02;
-const busyProxy = `const net = require('node:net');
-  const { performance } = require('node:perf_hooks');
-  const idle = () => performance.eventLoopUtilization().idle;
-  let waited = 0, requests = 0;
-  net.createServer({ noDelay: true }, (down) => {
-    const up = net.connect({ port: ${SERVER_PORT}, host: '127.0.0.1', noDelay: true });
-    let idleAt = idle();
-    down.on('data', (d) => {
-      requests++;
+const busyProxy = passThroughProxy({
+  listenPort: PROXY_PORT,
+  upstreamPort: SERVER_PORT,
+  prelude: `const { performance } = require('node:perf_hooks');
+    const idle = () => performance.eventLoopUtilization().idle;
+    let waited = 0, requests = 0;`,
+  onConnection: 'let idleAt = idle();',
+  onRequest: `requests++;
       if (idle() - idleAt > ${WAITED_MS}) waited++;
-      up.write(d);
-    });
-    up.on('data', (d) => {
-      down.write(d);
+      up.write(d);`,
+  onReply: `down.write(d);
       const until = Date.now() + ${BUSY_MS};
       while (Date.now() < until);
-      idleAt = idle();
-    });
-    down.on('close', () => up.destroy());
-    up.on('close', () => down.destroy());
-    down.on('error', () => {});
-    up.on('error', () => {});
-  }).listen(${PROXY_PORT}, '0.0.0.0', () => console.log('ready'));
-  process.on('SIGTERM', () => { console.log(JSON.stringify({ waited, requests })); process.exit(0); });`;
+      idleAt = idle();`,
+  epilogue: `process.on('SIGTERM', () => { console.log(JSON.stringify({ waited, requests })); process.exit(0); });`,
+});
 
 /**
  * \`connections\` clients at once, each \`requests\` 100-byte requests one after another;

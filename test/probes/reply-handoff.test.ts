@@ -10,7 +10,7 @@ import { type TestContext, test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
 import type { ProbeRecord } from '../../probes/records.js';
 import { totalCount } from '../../proto/histogram.js';
-import { clientServerWithProbes, collect } from './fixture.js';
+import { clientServerWithProbes, collect, passThroughProxy } from './fixture.js';
 
 const SERVER_PORT = 7310;
 const PROXY_PORT = 15006;
@@ -25,18 +25,13 @@ const echoServer = `require('node:net').createServer({ noDelay: true }, (s) => s
   .listen(${SERVER_PORT}, '127.0.0.1', () => console.log('ready'));`;
 
 /** A pass-through proxy that notes its clock at each read of a reply; prints them at SIGTERM. */
-const timingProxy = `const net = require('node:net');
-  const reads = [];
-  net.createServer({ noDelay: true }, (down) => {
-    const up = net.connect({ port: ${SERVER_PORT}, host: '127.0.0.1', noDelay: true });
-    down.on('data', (d) => up.write(d));
-    up.on('data', (d) => { reads.push(String(process.hrtime.bigint())); down.write(d); });
-    down.on('close', () => up.destroy());
-    up.on('close', () => down.destroy());
-    down.on('error', () => {});
-    up.on('error', () => {});
-  }).listen(${PROXY_PORT}, '0.0.0.0', () => console.log('ready'));
-  process.on('SIGTERM', () => { console.log(JSON.stringify(reads)); process.exit(0); });`;
+const timingProxy = passThroughProxy({
+  listenPort: PROXY_PORT,
+  upstreamPort: SERVER_PORT,
+  prelude: 'const reads = [];',
+  onReply: 'reads.push(String(process.hrtime.bigint())); down.write(d);',
+  epilogue: `process.on('SIGTERM', () => { console.log(JSON.stringify(reads)); process.exit(0); });`,
+});
 
 /**
  * One connection, REQUESTS 100-byte requests 2 ms apart, each after the reply to the one
