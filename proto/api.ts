@@ -158,14 +158,16 @@ export interface DirectionCost {
   arrivalUnknown: number;
   /**
    * Request hops that ran on to the next reader's read (the proxy and that reader both
-   * idle at the hand-off; README, "What added latency means"); the others run from the
-   * arrival to the proxy's forward.
+   * idle at the hand-off, or, from agents of 2026-12-04 on, a request the busy proxy let go
+   * in a burst to a reader busy with the burst: README, "What added latency means"); the
+   * others run from the arrival to the proxy's forward.
    */
   handoffs: number;
   /**
    * Response hops that ran on to the client's read (the proxy idle when the reply reached
-   * it, a client on its node that is no proxy waiting for it); the others run from the
-   * reply's arrival to its delivery by the proxy's write.
+   * it, a client on its node that is no proxy waiting for it, or, from agents of 2026-12-04
+   * on, a reply the busy proxy let go in a burst to such a client busy with the burst); the
+   * others run from the reply's arrival to its delivery by the proxy's write.
    */
   replyHandoffs: number;
   /**

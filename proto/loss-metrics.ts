@@ -91,7 +91,7 @@ export const LOSS_METRICS = [
   {
     name: 'handoff_map_full',
     ts: 'handoffMapFull',
-    doc: "Requests and replies not handed off for want of room in the hand-off map (a reader was waiting): their hops end where the proxy's write left them, as a busy reader's do.",
+    doc: "Requests and replies not handed off for want of room in the hand-off map (a reader was waiting, or busy with the proxy's burst): their hops end where the proxy's write left them, as a busy reader's do.",
     figure: 'handoffsNotNoted',
   },
 ] as const satisfies readonly LossMetric[];

@@ -83,14 +83,20 @@ struct tg_hop_stats {
 	__u64 arrival_unknown;
 	/* Run time of the proxy's threads charged to this hop (charge_on_cpu). */
 	__u64 on_cpu_ns;
-	/* Request hops run on to the next reader's read (handoff.bpf.h). */
+	/*
+	 * Request hops run on to the next reader's read: handed to a waiting reader, or
+	 * carried to one busy with the thread's burst (handoff.bpf.h).
+	 */
 	__u64 handoffs;
 	/*
 	 * Run-queue wait of other processes' threads behind the proxy's threads
 	 * (neighbours.bpf.h).
 	 */
 	__u64 neighbour_wait_ns;
-	/* Response hops run on to the client's read (handoff.bpf.h). */
+	/*
+	 * Response hops run on to the client's read: handed to a waiting client, or carried
+	 * to one busy with the thread's burst (handoff.bpf.h).
+	 */
 	__u64 reply_handoffs;
 };
 
@@ -126,8 +132,8 @@ struct tg_lost {
 	__u64 sock_state_stale;
 	/*
 	 * Requests and replies not handed off for want of room in the hand-off map (a
-	 * reader was waiting): their hops end where the proxy's write left them, as a busy
-	 * reader's do.
+	 * reader was waiting, or busy with the proxy's burst): their hops end where the
+	 * proxy's write left them, as a busy reader's do.
 	 */
 	__u64 handoff_map_full;
 };

@@ -38,6 +38,25 @@
  * more than after the app's write without the mesh, in bench accuracy's (e)), and this
  * puts it in (README, "Where the rest of the truth goes").
  *
+ * A message to a reader that does not wait for it is queueing the reader would have had
+ * anyway, but for one kind: a proxy that was busy (its CPU limit throttled it, or it had
+ * other work) lets the messages that came meanwhile go in one burst, and a reader with one
+ * event loop (a client taking replies, an app taking requests) takes them one by one, each
+ * waiting while the ones before it are handled. Without the proxy they would have come as
+ * they were written, spread out. So a message the proxy was busy for (its pickup 0),
+ * written to a reader that is no proxy and is busy, whose epoll this thread's write woke
+ * last and which the thread has not slept since (the reader has had no chance to go back
+ * to its wait on the thread's account), is carried on to the reader's read: from its
+ * arrival at the proxy (its queueing is the proxy's cost), by at most what the proxy took
+ * out of the spacing between it and the message that woke the reader (carry_bound).
+ * Without the proxy the reader would have waited for it only as long as the ones before it
+ * kept it busy past its arrival; messages that came to the proxy together (a client's own
+ * fan-out, an app's burst) would have queued at the reader anyway, and are held to about
+ * nothing. A reader busy for reasons of its own meanwhile (its timers, other peers) is
+ * counted too: the probes cannot tell the two apart. test/probes/burst-carry holds the
+ * added latency to A/B truth with a busy proxy in three loads: a client's own fan-out,
+ * replies and requests the proxy bunched.
+ *
  * "Idle" is read from the socket's wait queue at tcp:tcp_probe, before the bytes are queued
  * and anyone is woken: a thread sleeping on the socket itself (a blocking read, poll), or
  * one sleeping in epoll_wait on the epoll instance that watches it (the first entry of the
@@ -78,19 +97,24 @@ struct handoff {
 	 * client's): the one both ends agree on where a REDIRECT rewrote the destination. */
 	__u16 client_port;
 	__u8 reply;        /* a client's end: for a reply's write, not a request's forward */
-	__u8 pad;
+	/* To a reader busy with the thread's earlier messages (note_handoff): its hop runs to
+	 * the reader's read though the proxy was busy when the message came, by at most
+	 * carry_max_ns past `at` (carry_bound). */
+	__u8 carried;
+	__u32 carry_max_ns;
 };
 
 /* Keeps the compiler from moving memory accesses across it. */
 #define handoff_barrier() asm volatile("" ::: "memory")
 
 /*
- * Hand-offs to idle readers, by the reader's socket address, from the arrival to the read
- * and the forward (or the reply's write) that settle them. Short-lived: made at the
+ * Hand-offs to idle readers, and messages carried to busy ones, by the reader's socket
+ * address, from the arrival to the read and the forward (or the reply's write) that settle
+ * them. Short-lived: made at the
  * arrival, freed when settled, at the proxy's event when not linked, at the reader's
  * second read or its close; a full map means no hand-off for that request or reply (its
  * hop stays to the write), counted (lost.handoff_map_full). Preallocated (4096 entries of
- * 56 bytes by default, the runner's --handoffs), unlike the maps that grow with use: an
+ * 64 bytes by default, the runner's --handoffs), unlike the maps that grow with use: an
  * entry is made and freed for every request or reply handed off, and allocating it each time cost more. A freed
  * entry can be another socket's at once: each side checks the socket's cookie and the
  * arrival's time before it trusts one.
@@ -105,8 +129,9 @@ struct {
 /*
  * Whether a thread sleeps waiting for this socket's bytes: on the socket itself, or in
  * epoll_wait on the epoll that watches it. Read before the bytes are queued (tcp_probe).
+ * `epp` (when given) gets that epoll, waited on or not, NULL when none watches the socket.
  */
-static __always_inline int reader_waiting(const struct sock *sk)
+static __always_inline int reader_waiting(const struct sock *sk, __u64 *epp)
 {
 	/* Direct loads as far as the socket's wait queue (a BTF pointer); from its first entry
 	 * on, found by address arithmetic, probe reads. */
@@ -128,6 +153,8 @@ static __always_inline int reader_waiting(const struct sock *sk)
 	ep = BPF_CORE_READ(pwq, base, ep);
 	if (!ep)
 		return 0;
+	if (epp)
+		*epp = (__u64)ep;
 	first = BPF_CORE_READ(ep, wq.head.next);
 	return first && first != (void *)&ep->wq.head;
 }
@@ -212,31 +239,46 @@ static __always_inline void inherit_pickup(const struct sock *sk, struct sock_st
 }
 
 /*
- * At an arrival on a server's socket (owned by process `owner`) in the context of another
- * process: when that process is a proxy and this socket's reader waits, note it for the
+ * At an arrival on a server's socket, or a client's that is no proxy, in the context of a
+ * proxy's thread q (not the socket's owner): when this socket's reader waits, or is no
+ * proxy and is busy with the thread's burst (woken_epoll: carried), note it for the
  * proxy's next event, which links it when it is the forward of a request on the
- * connection these bytes came by (its local port is this socket's peer's), and for this
- * socket's read. Softirq work that a proxy's thread happens to run (another socket's
- * segments, at an interrupt's exit) is noted too, and left unlinked.
+ * connection these bytes came by (its local port is this socket's peer's) or the write of
+ * the reply, and for this socket's read. Softirq work that a proxy's thread happens to run
+ * (another socket's segments, at an interrupt's exit) is noted too, and left unlinked.
  */
 static __always_inline void note_handoff(const struct sock *sk, struct sock_state *st, __u8 role,
 					 struct hop_queues *q, __u64 now)
 {
-	__u64 skaddr = (__u64)sk;
-	struct handoff h = { .at = now };
+	__u64 skaddr = (__u64)sk, ep = 0;
+	struct handoff h = { .at = now, .reply = !(role & ARRIVAL_SERVER_SIDE) };
+	int err;
 
-	if (!reader_waiting(sk))
+	if (reader_waiting(sk, &ep)) {
+		/* This write wakes the reader: its event, once it finds the note its own
+		 * message's, takes the reader's epoll as busy on the thread's account
+		 * (note_woken). Not here: the thread may be running softirq work for another
+		 * writer's segments. */
+	} else if (ep && ep == q->woken_epoll[h.reply & 1] && !(role & ARRIVAL_READER_IDLE)) {
+		/* Not to a proxy (the next sidecar): its wait from the arrival is in its own hop. */
+		h.carried = 1;
+	} else {
 		return;
+	}
 	h.cookie = st->cookie;
-	h.reply = !(role & ARRIVAL_SERVER_SIDE);
 	h.client_port = h.reply ? sk->__sk_common.skc_num : bpf_ntohs(sk->__sk_common.skc_dport);
-	if (bpf_map_update_elem(&handoffs, &skaddr, &h, BPF_ANY)) {
-		LOST(handoff_map_full);
+	/* A carried note never replaces one pending on the socket (this write's earlier
+	 * segment, an earlier write's of the same message): that one is the message's. */
+	err = bpf_map_update_elem(&handoffs, &skaddr, &h, h.carried ? BPF_NOEXIST : BPF_ANY);
+	if (err) {
+		if (err != -17 /* EEXIST */)
+			LOST(handoff_map_full);
 		return;
 	}
 	st->handoff_pending = 1;
 	q->handoff_sk = skaddr;
 	q->handoff_at = now;
+	q->handoff_ep = h.carried ? 0 : ep;
 }
 
 /*
@@ -280,6 +322,23 @@ static __always_inline __u32 idle_pickup(const struct sock_state *st, __u64 arri
 	return st->arrival_idle && arrived < now && wait < 0xffffffffULL ? (__u32)wait : 0;
 }
 
+/*
+ * idle_pickup, at a read of the proxy's thread q. A wait there means the thread slept, and a
+ * reader its write woke before has since had time to go back to sleep: it is no longer
+ * busy on the thread's account (woken_epoll).
+ */
+static __always_inline __u32 thread_pickup(struct hop_queues *q, const struct sock_state *st,
+					   __u64 arrived, __u64 now)
+{
+	__u32 pickup = idle_pickup(st, arrived, now);
+
+	if (pickup && !st->self_delivered) {
+		q->woken_epoll[0] = 0;
+		q->woken_epoll[1] = 0;
+	}
+	return pickup;
+}
+
 /* The hop aggregate key of a downstream socket's listener (as pair_hops keys it). */
 static __always_inline struct tg_edge_key hop_key_of(const struct sock_state *down)
 {
@@ -309,12 +368,70 @@ static __always_inline void record_request_hop(struct sock_state *down, __u64 de
 		__sync_fetch_and_add(&stats->handoffs, 1);
 }
 
+/* A linked hand-off's hop: from from_ns to the reader's read, a carried one's held to
+ * carry_max_ns past the delivery. */
+static __always_inline __u64 handoff_hop(const struct handoff *h)
+{
+	__u64 end = h->read_ns;
+
+	if (h->carried && end > h->at + h->carry_max_ns)
+		end = h->at + h->carry_max_ns;
+	return end > h->from_ns ? end - h->from_ns : 0;
+}
+
+/*
+ * At the event of the write that made hand-off h, found to be the message's own (its
+ * connection's, its sequence's), the message having reached the proxy at `arrival`: a
+ * reader the write woke is busy on this thread's account until the thread sleeps
+ * (thread_pickup), and bounds what later messages of the burst carry (carry_bound). Only
+ * here: a note made in the thread's context may be softirq work for another writer's
+ * segments, whose reader this thread did not wake.
+ */
+static __always_inline void note_woken(struct hop_queues *q, const struct handoff *h, __u64 arrival)
+{
+	__u32 dir = h->reply & 1; /* an index the verifier can bound */
+
+	if (h->carried)
+		return;
+	q->woken_epoll[dir] = q->handoff_ep;
+	q->woken_delivered[dir] = h->at;
+	q->woken_arrival[dir] = arrival;
+}
+
+/*
+ * Whether a hand-off at the write of a message that reached the proxy at `arrival`, after a
+ * pickup `pickup` (0: the proxy was busy), runs on to the reader's read: a waiting reader's
+ * when the proxy waited too; a busy one's (carried) when the proxy did not, by at most
+ * what the proxy took out of the spacing between this message and the one that woke the
+ * reader: their arrivals' gap at the proxy less their deliveries' gap. Without the proxy
+ * the reader would have waited for this message only as long as the ones before it kept it
+ * busy past its arrival; messages that came to the proxy together (a client's own fan-out,
+ * an app's burst of replies) would have queued at the reader anyway, and are not carried.
+ */
+static __always_inline int carry_bound(struct handoff *h, const struct hop_queues *q,
+				       __u64 arrival, __u32 pickup)
+{
+	__u32 dir = h->reply & 1; /* an index the verifier can bound */
+	__u64 first_arrival = q->woken_arrival[dir], first_delivered = q->woken_delivered[dir];
+	__s64 bound;
+
+	if (!h->carried)
+		return pickup != 0;
+	if (pickup || arrival < first_arrival || h->at < first_delivered)
+		return 0;
+	bound = (__s64)(arrival - first_arrival) - (__s64)(h->at - first_delivered);
+	if (bound <= 0)
+		return 0;
+	h->carry_max_ns = bound < 0xffffffffLL ? (__u32)bound : 0xffffffffU;
+	return 1;
+}
+
 /* A deferred request hop, settled: to the next reader's read, or (h NULL) as it was. */
 static __always_inline void settle_request_hop(struct sock_state *down, const struct handoff *h)
 {
 	down->request_deferred = 0;
 	if (h)
-		record_request_hop(down, h->read_ns > h->from_ns ? h->read_ns - h->from_ns : 0, 1);
+		record_request_hop(down, handoff_hop(h), 1);
 	else
 		record_request_hop(down, down->request_hop_ns, 0);
 }
@@ -331,19 +448,26 @@ static __always_inline void drop_handoff(__u64 skaddr, __u64 at)
 /*
  * At a proxy's forward of a request from `down` (its entry e, already popped) on upstream
  * socket `up`: the hand-off its write made (skaddr, at: noted during it), if it came by
- * this connection and both ends were idle. Returns 1 when the request hop is deferred or
+ * this connection and both ends were idle, or the request is carried to a busy reader
+ * (carry_bound, with the thread's queues q). Returns 1 when the request hop is deferred or
  * settled here, 0 when the caller records it as it is.
  */
 static __always_inline int link_handoff(__u64 skaddr, __u64 at, const struct sock *up,
-					struct sock_state *down, const struct hop_entry *e, __u64 now)
+					struct sock_state *down, const struct hop_entry *e,
+					struct hop_queues *q, __u64 now)
 {
 	struct handoff *h;
 
 	if (!skaddr)
 		return 0;
-	if (at < e->read_ns || at > now || !down->request_pickup_ns || down->request_seq != e->seq ||
+	if (at < e->read_ns || at > now || down->request_seq != e->seq ||
 	    !(h = bpf_map_lookup_elem(&handoffs, &skaddr)) || h->at != at || h->down ||
 	    h->reply || h->client_port != up->__sk_common.skc_num) {
+		drop_handoff(skaddr, at);
+		return 0;
+	}
+	note_woken(q, h, e->read_ns);
+	if (!carry_bound(h, q, e->read_ns, down->request_pickup_ns)) {
 		drop_handoff(skaddr, at);
 		return 0;
 	}
@@ -406,7 +530,7 @@ static __always_inline void settle_response_hop(struct sock_state *down, const s
 	down->request_hop_ns = 0;
 	record_response_hop(hop, stats, total,
 			    !h ? down->response_hop_ns
-			       : h->read_ns > h->from_ns ? h->read_ns - h->from_ns : 0,
+			       : handoff_hop(h),
 			    h || handed);
 }
 
@@ -418,13 +542,15 @@ static __always_inline void settle_response_hop(struct sock_state *down, const s
  * was idle when it arrived there (response_pickup_ns, its wait then), and the client
  * waits for it. Then the reply's hop runs from the proxy's read of it to the client's
  * read: the proxy's wake-up by the reply stands for the client's without it, as on the
- * request's side. Returns 1 when the hop is deferred to the client's read; otherwise the
+ * request's side. A carried reply (the client busy with this thread's earlier replies:
+ * carry_bound) is one the proxy was busy for, and runs from its arrival (a pickup of 0).
+ * Returns 1 when the hop is deferred to the client's read; otherwise the
  * caller settles it now with response_hop_ns: 2 when that is to the client's read already
  * (it came before this write's return), 0 when there was no hand-off.
  */
 static __always_inline int link_reply_handoff(__u64 handoff_sk, __u64 at, const struct sock *sk,
 					      __u64 skaddr, struct sock_state *down, __u64 arrived,
-					      __u64 now)
+					      struct hop_queues *q, __u64 now)
 {
 	struct sock_state *up;
 	struct handoff *h;
@@ -434,9 +560,14 @@ static __always_inline int link_reply_handoff(__u64 handoff_sk, __u64 at, const 
 		return 0;
 	/* Looked up again, here only: most replies' writes hand nothing off. */
 	if (!(up = bpf_map_lookup_elem(&sockets, &down->peer_sk)) || up->cookie != down->peer_cookie ||
-	    up->response_arrival_ns != arrived || !up->response_pickup_ns || at < arrived ||
-	    at > now || !(h = bpf_map_lookup_elem(&handoffs, &handoff_sk)) || h->at != at ||
-	    h->down || !h->reply || h->client_port != bpf_ntohs(sk->__sk_common.skc_dport)) {
+	    up->response_arrival_ns != arrived || at < arrived || at > now ||
+	    !(h = bpf_map_lookup_elem(&handoffs, &handoff_sk)) || h->at != at || h->down ||
+	    !h->reply || h->client_port != bpf_ntohs(sk->__sk_common.skc_dport)) {
+		drop_handoff(handoff_sk, at);
+		return 0;
+	}
+	note_woken(q, h, arrived);
+	if (!carry_bound(h, q, arrived, up->response_pickup_ns)) {
 		drop_handoff(handoff_sk, at);
 		return 0;
 	}
@@ -449,7 +580,7 @@ static __always_inline int link_reply_handoff(__u64 handoff_sk, __u64 at, const 
 	handoff_barrier();
 	if (h->read_ns && h->at == at) {
 		/* The client was quicker than this write's return. */
-		down->response_hop_ns = h->read_ns > from ? h->read_ns - from : 0;
+		down->response_hop_ns = handoff_hop(h);
 		bpf_map_delete_elem(&handoffs, &handoff_sk);
 		return 2;
 	}

@@ -8,7 +8,9 @@
  * wait in the receive queue, the wake-up and run-queue delay of the proxy's thread, CPU
  * throttling, the proxy's own work and the extra loopback hop. A request the proxy waited
  * for and handed to a reader that waited for it runs instead from the proxy's read to that
- * reader's read, and a reply likewise to a waiting client's read (handoff.bpf.h).
+ * reader's read, and a reply likewise to a waiting client's read; one the proxy was busy
+ * for, let go in a burst to a reader that its earlier write keeps busy, runs on to that
+ * reader's read by at most the spacing the burst took out (handoff.bpf.h).
  *
  * Pairing an arrival with its forward, with no protocol parsing: an event-loop proxy
  * reads many sockets before it writes any, so "the last socket this thread read" pairs
@@ -80,9 +82,17 @@ struct hop_queues {
 	/* A hand-off the thread's write in progress made (note_handoff), for its forward. */
 	__u64 handoff_sk;
 	__u64 handoff_at;
+	__u64 handoff_ep; /* the epoll of its reader, when that waited (note_woken) */
 	/* Bytes of the thread's write in progress that reached their socket within the write
 	 * (note_delivery), for the write's event to end its hop there. */
 	struct delivery delivery;
+	/* The last reader this thread's write woke (note_woken), [0] a server's (an app's,
+	 * by a forward), [1] a client's (by a reply): its epoll, 0 once the thread has slept
+	 * since (thread_pickup); the message's arrival there and its arrival at this proxy,
+	 * from which carried messages are held (carry_bound). */
+	__u64 woken_epoll[2];
+	__u64 woken_delivered[2];
+	__u64 woken_arrival[2];
 };
 
 /*

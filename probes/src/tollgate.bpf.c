@@ -745,11 +745,11 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			st->awaiting_reply = 0;
 			if ((arrived = take_arrival(st, now))) {
 				st->response_arrival_ns = arrived;
-				st->response_pickup_ns = idle_pickup(st, arrived, now);
+				st->response_pickup_ns = thread_pickup(q, st, arrived, now);
 			}
 		} else if (st->request_pending && (arrived = take_arrival(st, now))) {
 			st->latest_arrival_ns = arrived;
-			st->request_pickup_ns = idle_pickup(st, arrived, now);
+			st->request_pickup_ns = thread_pickup(q, st, arrived, now);
 		}
 		return;
 	}
@@ -769,7 +769,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			st->request_hop_ns = 0;
 			st->latest_arrival_ns = 0;
 			arrived = arrival_of(st, now, stats);
-			st->request_pickup_ns = idle_pickup(st, arrived, now);
+			st->request_pickup_ns = thread_pickup(q, st, arrived, now);
 			hop_push(&q->request, arrived, skaddr, st->cookie, st->request_seq,
 				 st->key.netns_inode);
 			return;
@@ -791,10 +791,10 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		}
 		/* To the reply's arrival at its socket, where the write delivered it (within a
 		 * hop's age, 2 s: it fits), or on to the client's read, when this write handed the
-		 * reply to an idle one. */
+		 * reply to an idle one or carried it to a busy one (handoff.bpf.h). */
 		end = delivery_end(sk, st->side, arrived, &delivered, now);
 		st->response_hop_ns = end - arrived;
-		linked = link_reply_handoff(handoff_sk, handoff_at, sk, skaddr, st, arrived, now);
+		linked = link_reply_handoff(handoff_sk, handoff_at, sk, skaddr, st, arrived, q, now);
 		if (linked != 1)
 			settle_response_hop(st, NULL, linked == 2, &hop, stats);
 		return;
@@ -807,7 +807,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		st->response_seq++;
 		st->response_pending = 1;
 		st->response_arrival_ns = arrival_of(st, now, hop_stats_of(&hop));
-		st->response_pickup_ns = idle_pickup(st, st->response_arrival_ns, now);
+		st->response_pickup_ns = thread_pickup(q, st, st->response_arrival_ns, now);
 		if (!st->peer_sk)
 			hop_push(&q->response, st->response_arrival_ns, skaddr, st->cookie, st->response_seq,
 				 st->key.netns_inode);
@@ -861,7 +861,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	/* As it is, or (deferred) as it was if the hand-off below is never settled. */
 	owner->request_hop_ns = delay ? delay : 1;
 	/* Run on to the next reader's read when this write handed the request to an idle one. */
-	if (!link_handoff(handoff_sk, handoff_at, sk, owner, &e, now))
+	if (!link_handoff(handoff_sk, handoff_at, sk, owner, &e, q, now))
 		record_request_hop(owner, delay, 0);
 }
 
@@ -908,7 +908,7 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	/* Whether a proxy's thread waited for these bytes (a downstream's, or a passive open's
 	 * before its first read, whose process is not known yet). */
 	if (role & ARRIVAL_READER_IDLE)
-		st->arrival_idle = reader_waiting(sk);
+		st->arrival_idle = reader_waiting(sk, NULL);
 	note_arrival_by_proxy(sk, st, role, owner, end_seq, now);
 	return 0;
 }

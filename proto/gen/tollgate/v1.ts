@@ -1939,7 +1939,10 @@ export type HopMethod =
    * app that waited for it, from the proxy's read -> the app's read (`handoffs`, from
    * agents of schema 13 on), and a reply it waited for and handed to a client on its node
    * that waited for it (a client that is no proxy), from the proxy's read of it -> the
-   * client's read (`reply_handoffs`, from agents of schema 15 on). Arrivals and forwards are paired by a FIFO per proxy thread,
+   * client's read (`reply_handoffs`, from agents of schema 15 on); from agents of 2026-12-04
+   * on, a request or reply the proxy was busy for, let go in a burst to a reader busy with
+   * the thread's earlier ones, from its arrival -> that reader's read, by at most the
+   * spacing the burst took out. Arrivals and forwards are paired by a FIFO per proxy thread,
    * and the request hop and the response hop of one downstream exchange are joined on the
    * downstream connection and summed in the kernel (`added`).
    */
@@ -2012,7 +2015,11 @@ export interface HopReport {
    * reader's read: the proxy's forward handed the request to a reader that was waiting for
    * it, and the proxy had been waiting for the request too. Such a hop runs from the
    * proxy's read to that reader's read (the proxy's own wake-up stands in for the one the
-   * reader would have had without it); the others from the arrival to the forward.
+   * reader would have had without it). Also, from agents of 2026-12-04 on, requests the
+   * proxy was busy for, let go in a burst to a reader (no proxy) busy with the same
+   * thread's earlier forwards: from the arrival to the reader's read, by at most what the
+   * burst took out of the requests' spacing. The others run from the arrival to the
+   * forward.
    */
   handoffs: number;
   /**
@@ -2028,8 +2035,12 @@ export interface HopReport {
    * read: the proxy's write handed the reply to a client on its node that was waiting for
    * it (a client that is no proxy), and the proxy had been waiting for the reply too. Such
    * a hop runs from the proxy's read of the reply to the client's read (the proxy's own
-   * wake-up by the reply stands in for the one the client would have had without it); the
-   * others from the reply's arrival to its delivery by the proxy's write.
+   * wake-up by the reply stands in for the one the client would have had without it). Also,
+   * from agents of 2026-12-04 on, replies the proxy was busy for, let go in a burst to such
+   * a client busy with the same thread's earlier replies (its epoll woken by the last of
+   * them, the thread not asleep since): from the reply's arrival at the proxy to the
+   * client's read, by at most what the burst took out of the replies' spacing. The others
+   * run from the reply's arrival to its delivery by the proxy's write.
    */
   replyHandoffs: number;
 }
