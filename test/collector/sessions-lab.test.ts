@@ -114,6 +114,9 @@ test('a sidecar delay injected between two sessions shows in their comparison; t
   // sleep holds at least the delay and wakes on its millisecond timer, so what it adds is
   // the delay and up to 2 ms more on a quiet machine, more on a slow day (the sidecar's
   // added p50 grew 7.2 ms for a 5 ms delay in a CI run); the load's p50 says how much.
+  // The delayed session's p50 holds the whole delay; the growth from the baseline can be
+  // a little less, as the baseline's own p50 moves by half a millisecond between runs
+  // (2.95 -> 22.54 ms in one run, 3.47 -> 22.54 in a CI run: a growth of 19.07 for 20).
   const latency = metric('session', 'session', 'latency p50');
   const added = metric('pod', pod('server'), 'inbound added p50');
   t.diagnostic(
@@ -121,8 +124,8 @@ test('a sidecar delay injected between two sessions shows in their comparison; t
   );
   assert.ok(latency.significant && added.significant, 'both differences are flagged');
   assert.ok(
-    latency.delta! >= DELAY_MS * 0.97 && latency.delta! <= 2 * DELAY_MS,
-    `the load's p50 grew by ${latency.delta} ms for an injected ${DELAY_MS} ms`,
+    latency.b! >= DELAY_MS && latency.delta! >= DELAY_MS * 0.9 && latency.delta! <= 2 * DELAY_MS,
+    `the load's p50 went from ${latency.a} to ${latency.b} ms (by ${latency.delta}) for an injected ${DELAY_MS} ms`,
   );
   assert.ok(
     Math.abs(added.delta! - latency.delta!) <= 0.1 * latency.delta!,
