@@ -97,7 +97,7 @@ struct hop_queues {
 
 /*
  * Keyed by thread id; LRU, as threads come and go without telling us. Only proxies'
- * threads have queues, 4 KiB each, locked whole (an LRU map is preallocated): 1,024
+ * threads have queues, 4,272 bytes each, locked whole (an LRU map is preallocated): 1,024
  * threads, against a node's sidecars at one or two workers each (a kubelet's default of
  * 110 pods gives 110-220), is room four times over; past it the longest idle thread's
  * queues go, and its pending pairings are counted unpaired.

@@ -70,7 +70,8 @@ const clients = (address: string, port: number, connections: number, requests: n
     });
   }))).then(() => console.log(String(Number(sum) / n)));`;
 
-/** Request hops of a proxy that ran on to the next reader's read, over all its listeners. */
+/** A proxy's hops that ran on to the next reader's read, over all its listeners: its request
+ * hops (handoffs), or its response hops (replyHandoffs). */
 const handoffsOf = (
   records: readonly ProbeRecord[],
   tgid: number,
