@@ -164,8 +164,12 @@ async function abThroughBusyProxy(t: TestContext, load: Load) {
   assert.equal(totalCount(got.histogram(pid, 'hop_added', PROXY_PORT)), AB_ROUNDS * MESSAGES);
   // What stays out: the reader's wake-up for the first message of a burst (it waited, as it
   // would have without the proxy), and the clocks read a few microseconds off the kernel's.
+  // 15% of the truth, not 10: the carried replies come out short by 0.15 to 1.03 ms on some
+  // 7.6 (seven runs), and 10% + 0.25 ms (about 1.0) left one of them 0.16 ms inside; without
+  // the carry both bunched loads are 1.8-2.0 ms short, past 15% + 0.25 (about 1.4) unless
+  // the rounds spread wider.
   assert.ok(
-    Math.abs(reportedNs - truthNs) <= Math.max(spreadNs, 0.1 * truthNs) + 250_000,
+    Math.abs(reportedNs - truthNs) <= Math.max(spreadNs, 0.15 * truthNs) + 250_000,
     `reported ${reportedNs} ns, A/B ${truthNs} ns (spread ${spreadNs})`,
   );
 }
