@@ -27,6 +27,7 @@ import {
   startAgentProcess,
   startCollectorProcess,
 } from './tollgate-processes.js';
+import { cpuOfNs, softirqThreads } from './workload-cpu.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
 export interface OverheadBenchOptions {
@@ -58,18 +59,34 @@ export const DEFAULT_OVERHEAD_BENCH: OverheadBenchOptions = {
   placement: 'cluster',
 };
 
-interface RoundResult {
+export interface RoundResult {
   traced: boolean;
   saturation: WrkResult;
   /** At `rate`. */
   load: LoadResult;
+  /** The workload's own CPU over the phase at `rate`, with Tollgate or without. */
+  workload: WorkloadCpu;
   /** At `latencyRate`. */
   latency: LoadResult;
   /** Only in traced rounds, over the constant-rate phase at `rate`. */
   cost?: TracedCost;
 }
 
-interface TracedCost {
+/**
+ * The CPU the workload's processes spent over a phase, read from outside them (the
+ * scheduler's run time of every thread; the generator's own count of its time), per
+ * request times the phase's rate: millicores at that rate.
+ */
+export interface WorkloadCpu {
+  millicores: number;
+  sidecars: number;
+  app: number;
+  generator: number;
+  /** The softirq threads: receive work not done in the sender's context. */
+  softirq: number;
+}
+
+export interface TracedCost {
   agentMillicores: number;
   agentRssMb: number;
   collectorMillicores: number;
@@ -99,9 +116,23 @@ export interface OverheadBenchResult {
   agent_rss_mb: number;
   /** The BPF programs' run time, charged to the workload's CPUs, at the constant rate. */
   kernel_millicores: number;
+  /**
+   * The same cost counted as the workload pays it: its processes' CPU at the constant
+   * rate with Tollgate against without (round against the round beside it, the median of
+   * those differences). Beside bpf_stats' count it also holds the trampoline that calls
+   * the programs and what they do to the workload's caches; bpf_stats' own clock reads
+   * are in both (the phase runs with them, see notes).
+   */
+  workload_added_millicores: number;
+  /** The workload's own CPU at the constant rate (sidecars, app, generator, softirq). */
+  workload_millicores_without: number;
+  workload_millicores_with: number;
   /** The maps' locked kernel memory (the runner's maps, from its fdinfo). */
   map_memory_mb: number;
-  /** What Tollgate costs the node: agent + kernel CPU, agent RSS + map memory. */
+  /**
+   * What Tollgate costs the node: agent CPU + the kernel's (the larger of its two counts,
+   * kernel_millicores and workload_added_millicores, per round), agent RSS + map memory.
+   */
   node_millicores: number;
   node_memory_mb: number;
   /**
@@ -154,7 +185,11 @@ export interface OverheadBenchResult {
    * spread between min and max is the run-to-run noise.
    */
   spreads: Record<
-    'throughput_ratio' | 'p99_added_ms' | 'node_millicores' | 'node_memory_mb',
+    | 'throughput_ratio'
+    | 'p99_added_ms'
+    | 'workload_added_millicores'
+    | 'node_millicores'
+    | 'node_memory_mb',
     { median: number; min: number; max: number; rounds: number[] }
   >;
   /** What a figure here cannot say. */
@@ -267,6 +302,36 @@ async function measuredLoad(
   };
 }
 
+type LabLoad = Awaited<ReturnType<Lab['load']>>;
+
+/** A phase of load, with the workload's own CPU over it (WorkloadCpu). */
+async function withWorkloadCpu(
+  lab: Lab,
+  run: () => Promise<LabLoad>,
+): Promise<{ load: LabLoad; workload: WorkloadCpu }> {
+  const sidecars = ['client', 'server'].flatMap((pod) => lab.pod(pod).sidecarPid ?? []);
+  const app = [lab.pod('server').appPid ?? []].flat();
+  const softirq = softirqThreads();
+  const before = [sidecars, app, softirq].map((pids) => cpuOfNs(pids));
+  const load = await run();
+  const [sidecarsNs, appNs, softirqNs] = [sidecars, app, softirq].map(
+    (pids, i) => cpuOfNs(pids) - before[i]!,
+  ) as [number, number, number];
+  // Per request at the phase's rate, as kernel_millicores: a millicore is 1e6 ns a second.
+  const atRate = (ns: number) => ((ns / Math.max(1, load.ok)) * load.actualRps) / 1e6;
+  const generatorNs = load.processCpuUs * 1000;
+  return {
+    load,
+    workload: {
+      millicores: atRate(sidecarsNs + appNs + generatorNs + softirqNs),
+      sidecars: atRate(sidecarsNs),
+      app: atRate(appNs),
+      generator: atRate(generatorNs),
+      softirq: atRate(softirqNs),
+    },
+  };
+}
+
 /** The cgroups Tollgate's processes go in, under `cluster` placement. */
 interface Placement {
   agent: CpuLimitedGroup;
@@ -293,13 +358,17 @@ async function round(
       connections: options.rateConnections,
       timeoutMs: 5000,
     });
-  if (!traced)
+  if (!traced) {
+    const saturation = await saturate();
+    const { load, workload } = await withWorkloadCpu(lab, constantRate(options.rate));
     return {
       traced,
-      saturation: await saturate(),
-      load: await constantRate(options.rate)(),
+      saturation,
+      load,
+      workload,
       latency: await constantRate(options.latencyRate)(),
     };
+  }
   const collector = await startCollectorProcess();
   let agent: AgentProcess | undefined;
   try {
@@ -308,9 +377,15 @@ async function round(
     // The agent and the runner it started: the DaemonSet's container holds both.
     for (const pid of [agent.pid, ...childrenOf(agent.pid)]) placement?.agent.add(pid);
     const saturation = await saturate();
-    const { load, cost } = await measuredLoad(constantRate(options.rate), agent, collector);
+    let workload: WorkloadCpu | undefined;
+    const atRate = async () => {
+      const measured = await withWorkloadCpu(lab, constantRate(options.rate));
+      workload = measured.workload;
+      return measured.load;
+    };
+    const { load, cost } = await measuredLoad(atRate, agent, collector);
     const latency = await constantRate(options.latencyRate)();
-    return { traced, saturation, load, latency, cost };
+    return { traced, saturation, load, workload: workload!, latency, cost };
   } finally {
     await agent?.stop();
     await collector.stop();
@@ -345,6 +420,13 @@ export function summarizeOverhead(
   const p99Allowed = Math.max(0.05 * q(off, 'p99Ms'), 0.05);
   // Round i with Tollgate against round i without: they ran back to back.
   const pairs = on.map((r, i) => [off[i]!, r] as const).filter(([a]) => a !== undefined);
+  const workloadAdded = (b: RoundResult, i: number) =>
+    off[i] ? b.workload.millicores - off[i]!.workload.millicores : undefined;
+  // The kernel's cost in a traced round: the larger of its two counts, so that neither
+  // bpf_stats' (which misses the trampoline and the caches) nor the workload's (noisier)
+  // understates it.
+  const kernelCost = (r: RoundResult, i: number) =>
+    Math.max(kernelMillicores(r), workloadAdded(r, i) ?? 0);
   const spreads = {
     throughput_ratio: overRounds(
       pairs.map(([a, b]) => b.saturation.requestsPerS / a.saturation.requestsPerS),
@@ -354,8 +436,12 @@ export function summarizeOverhead(
       pairs.map(([a, b]) => (b.latency.p99Ms ?? 0) - (a.latency.p99Ms ?? 0)),
       round3,
     ),
+    workload_added_millicores: overRounds(
+      pairs.map(([a, b]) => b.workload.millicores - a.workload.millicores),
+      round1,
+    ),
     node_millicores: overRounds(
-      on.map((r) => r.cost!.agentMillicores + kernelMillicores(r)),
+      on.map((r, i) => r.cost!.agentMillicores + kernelCost(r, i)),
       round1,
     ),
     node_memory_mb: overRounds(
@@ -372,6 +458,9 @@ export function summarizeOverhead(
     agent_millicores: round1(median(costs.map((c) => c.agentMillicores))),
     agent_rss_mb: round1(median(costs.map((c) => c.agentRssMb))),
     kernel_millicores: round1(median(on.map(kernelMillicores))),
+    workload_added_millicores: spreads.workload_added_millicores.median,
+    workload_millicores_without: round1(median(off.map((r) => r.workload.millicores))),
+    workload_millicores_with: round1(median(on.map((r) => r.workload.millicores))),
     map_memory_mb: round1(median(costs.map((c) => c.mapMemoryMb))),
     node_millicores: spreads.node_millicores.median,
     node_memory_mb: spreads.node_memory_mb.median,
@@ -432,6 +521,7 @@ export function summarizeOverhead(
     notes: [
       `p99_ms_at_rate_*: at ${options.rate} requests/s this pair is close to saturation and queues; its p99 moves by tens of ms from run to run without Tollgate too, so it is noise, not a cost. p99 is judged at ${options.latencyRate} requests/s.`,
       'node_millicores and node_memory_mb are per traced round; the CPU and memory verdicts use their medians.',
+      "workload_added_millicores: the workload's processes' CPU (both sidecars, the app, the load generator and the softirq threads) at the constant rate, each traced round against the untraced one beside it. It counts what bpf_stats does not (the trampoline calling each program, the caches the programs take from the workload's code) and everything else on the machine that moved between the two rounds: noisier. A traced round's kernel cost in node_millicores is the larger of it and kernel_millicores.",
       "The kernel counts the programs' run time (bpf_stats) only when asked: the bench asks (/status?programs=1) as the constant-rate phase starts, so the saturation phase runs without that accounting, as a node does unless someone asks, and the constant-rate and p99 phases with it (two clock reads per program run).",
     ],
     rounds: options.rounds,
@@ -473,7 +563,8 @@ export async function benchOverhead(
         log(
           `round ${i + 1} ${traced ? 'with' : 'without'} Tollgate: saturation ${Math.round(r.saturation.requestsPerS)} rps; ` +
             `${options.rate} rps p99 ${r.load.p99Ms?.toFixed(2)} ms; ` +
-            `${options.latencyRate} rps p50 ${r.latency.p50Ms?.toFixed(2)} ms p99 ${r.latency.p99Ms?.toFixed(2)} ms` +
+            `${options.latencyRate} rps p50 ${r.latency.p50Ms?.toFixed(2)} ms p99 ${r.latency.p99Ms?.toFixed(2)} ms; ` +
+            `workload ${r.workload.millicores.toFixed(0)} mcores` +
             (r.cost ? `; agent ${r.cost.agentMillicores.toFixed(0)} mcores` : ''),
         );
         rounds.push(r);
@@ -500,7 +591,8 @@ export function renderOverheadBench(r: OverheadBenchResult): string {
     `  saturation (wrk)     ${r.saturation_rps_without} -> ${r.saturation_rps_with} rps, ratio ${r.throughput_ratio} ${range(r.spreads.throughput_ratio)}  [>= 0.97 ${mark(m.throughput)}]`,
     `  at ${r.latency_rate} rps          p50 ${r.p50_ms_without} -> ${r.p50_ms_with} ms (x${r.p50_ratio}), p99 ${r.p99_ms_without} -> ${r.p99_ms_with} ms (+${r.p99_added_ms} ms ${range(r.spreads.p99_added_ms)})  [<= +${r.targets.p99_added_max_ms} ms ${mark(m.p99)}]`,
     `  at ${r.rate} rps         p99 ${r.p99_ms_at_rate_without} -> ${r.p99_ms_at_rate_with} ms (near saturation here: noise, not a cost)`,
-    `  at ${r.rate} rps         agent ${r.agent_millicores} + kernel ${r.kernel_millicores} = ${r.node_millicores} millicores ${range(r.spreads.node_millicores)} [<= 100 ${mark(m.agent_cpu)}]`,
+    `  at ${r.rate} rps         kernel ${r.kernel_millicores} millicores by bpf_stats; the workload's CPU ${r.workload_millicores_without} -> ${r.workload_millicores_with}, +${r.workload_added_millicores} ${range(r.spreads.workload_added_millicores)}`,
+    `  at ${r.rate} rps         agent ${r.agent_millicores} + kernel (the larger count) = ${r.node_millicores} millicores ${range(r.spreads.node_millicores)} [<= 100 ${mark(m.agent_cpu)}]`,
     `                       agent ${r.agent_rss_mb} MB RSS + maps ${r.map_memory_mb} MB locked = ${r.node_memory_mb} MB ${range(r.spreads.node_memory_mb)} [<= 150 ${mark(m.agent_memory)}]`,
     `  kernel               ${r.kernel_ns_per_event} ns per event, ${r.events_per_request} events per request`,
     ...r.kernel_by_program.map(

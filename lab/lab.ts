@@ -361,9 +361,13 @@ export class Lab {
 
   /**
    * Runs the constant-rate load generator inside a pod and returns its result, with the
-   * generator's pid (a process of its own per run, so its sockets are its run's alone).
+   * generator's pid (a process of its own per run, so its sockets are its run's alone)
+   * and its own CPU time over the load (user and system, microseconds).
    */
-  async load(fromPod: string, options: LoadOptions): Promise<LoadResult & { pid: number }> {
+  async load(
+    fromPod: string,
+    options: LoadOptions,
+  ): Promise<LoadResult & { pid: number; processCpuUs: number }> {
     const child = this.exec(fromPod, 'load', process.execPath, [
       ...nodeEntry(import.meta.url, 'load-main'),
       JSON.stringify(options),
@@ -378,7 +382,7 @@ export class Lab {
         15_000,
     );
     // `ip netns exec` execs the command: the child's pid is the generator's.
-    return { ...(JSON.parse(line) as LoadResult), pid: child.pid! };
+    return { ...(JSON.parse(line) as LoadResult & { processCpuUs: number }), pid: child.pid! };
   }
 
   /** Removes everything the lab created. Idempotent; returns what could not be removed. */
