@@ -121,17 +121,20 @@ export interface OverheadBenchResult {
    * rate with Tollgate against without (round against the round beside it, the median of
    * those differences). Beside bpf_stats' count it also holds the trampoline that calls
    * the programs and what they do to the workload's caches; bpf_stats' own clock reads
-   * are in both (the phase runs with them, see notes).
+   * are in both (the phase runs with them, see notes). A cross-check, not in the verdict:
+   * its noise (workload_noise_millicores) is as large as what it measures.
    */
   workload_added_millicores: number;
   /** The workload's own CPU at the constant rate (sidecars, app, generator, softirq). */
   workload_millicores_without: number;
   workload_millicores_with: number;
+  /** How far the untraced rounds' workload CPU moved (max - min): the same load, no Tollgate. */
+  workload_noise_millicores: number;
   /** The maps' locked kernel memory (the runner's maps, from its fdinfo). */
   map_memory_mb: number;
   /**
-   * What Tollgate costs the node: agent CPU + the kernel's (the larger of its two counts,
-   * kernel_millicores and workload_added_millicores, per round), agent RSS + map memory.
+   * What Tollgate costs the node: agent + kernel CPU (bpf_stats' count), agent RSS + map
+   * memory.
    */
   node_millicores: number;
   node_memory_mb: number;
@@ -420,13 +423,10 @@ export function summarizeOverhead(
   const p99Allowed = Math.max(0.05 * q(off, 'p99Ms'), 0.05);
   // Round i with Tollgate against round i without: they ran back to back.
   const pairs = on.map((r, i) => [off[i]!, r] as const).filter(([a]) => a !== undefined);
-  const workloadAdded = (b: RoundResult, i: number) =>
-    off[i] ? b.workload.millicores - off[i]!.workload.millicores : undefined;
-  // The kernel's cost in a traced round: the larger of its two counts, so that neither
-  // bpf_stats' (which misses the trampoline and the caches) nor the workload's (noisier)
-  // understates it.
-  const kernelCost = (r: RoundResult, i: number) =>
-    Math.max(kernelMillicores(r), workloadAdded(r, i) ?? 0);
+  const offWorkload = overRounds(
+    off.map((r) => r.workload.millicores),
+    round1,
+  );
   const spreads = {
     throughput_ratio: overRounds(
       pairs.map(([a, b]) => b.saturation.requestsPerS / a.saturation.requestsPerS),
@@ -441,7 +441,7 @@ export function summarizeOverhead(
       round1,
     ),
     node_millicores: overRounds(
-      on.map((r, i) => r.cost!.agentMillicores + kernelCost(r, i)),
+      on.map((r) => r.cost!.agentMillicores + kernelMillicores(r)),
       round1,
     ),
     node_memory_mb: overRounds(
@@ -459,7 +459,8 @@ export function summarizeOverhead(
     agent_rss_mb: round1(median(costs.map((c) => c.agentRssMb))),
     kernel_millicores: round1(median(on.map(kernelMillicores))),
     workload_added_millicores: spreads.workload_added_millicores.median,
-    workload_millicores_without: round1(median(off.map((r) => r.workload.millicores))),
+    workload_millicores_without: offWorkload.median,
+    workload_noise_millicores: round1(offWorkload.max - offWorkload.min),
     workload_millicores_with: round1(median(on.map((r) => r.workload.millicores))),
     map_memory_mb: round1(median(costs.map((c) => c.mapMemoryMb))),
     node_millicores: spreads.node_millicores.median,
@@ -521,7 +522,7 @@ export function summarizeOverhead(
     notes: [
       `p99_ms_at_rate_*: at ${options.rate} requests/s this pair is close to saturation and queues; its p99 moves by tens of ms from run to run without Tollgate too, so it is noise, not a cost. p99 is judged at ${options.latencyRate} requests/s.`,
       'node_millicores and node_memory_mb are per traced round; the CPU and memory verdicts use their medians.',
-      "workload_added_millicores: the workload's processes' CPU (both sidecars, the app, the load generator and the softirq threads) at the constant rate, each traced round against the untraced one beside it. It counts what bpf_stats does not (the trampoline calling each program, the caches the programs take from the workload's code) and everything else on the machine that moved between the two rounds: noisier. A traced round's kernel cost in node_millicores is the larger of it and kernel_millicores.",
+      "workload_added_millicores: the workload's processes' CPU (both sidecars, the app, the load generator and the softirq threads) at the constant rate, each traced round against the untraced one beside it. It counts what bpf_stats does not (the trampoline calling each program, the caches the programs take from the workload's code) and everything else on the machine that moved between the two rounds; workload_noise_millicores is how far the untraced rounds' own figure moved (max - min), the same load on the same machine. A cross-check of kernel_millicores, not in the verdict: node_millicores counts the kernel by bpf_stats.",
       "The kernel counts the programs' run time (bpf_stats) only when asked: the bench asks (/status?programs=1) as the constant-rate phase starts, so the saturation phase runs without that accounting, as a node does unless someone asks, and the constant-rate and p99 phases with it (two clock reads per program run).",
     ],
     rounds: options.rounds,
@@ -591,8 +592,8 @@ export function renderOverheadBench(r: OverheadBenchResult): string {
     `  saturation (wrk)     ${r.saturation_rps_without} -> ${r.saturation_rps_with} rps, ratio ${r.throughput_ratio} ${range(r.spreads.throughput_ratio)}  [>= 0.97 ${mark(m.throughput)}]`,
     `  at ${r.latency_rate} rps          p50 ${r.p50_ms_without} -> ${r.p50_ms_with} ms (x${r.p50_ratio}), p99 ${r.p99_ms_without} -> ${r.p99_ms_with} ms (+${r.p99_added_ms} ms ${range(r.spreads.p99_added_ms)})  [<= +${r.targets.p99_added_max_ms} ms ${mark(m.p99)}]`,
     `  at ${r.rate} rps         p99 ${r.p99_ms_at_rate_without} -> ${r.p99_ms_at_rate_with} ms (near saturation here: noise, not a cost)`,
-    `  at ${r.rate} rps         kernel ${r.kernel_millicores} millicores by bpf_stats; the workload's CPU ${r.workload_millicores_without} -> ${r.workload_millicores_with}, +${r.workload_added_millicores} ${range(r.spreads.workload_added_millicores)}`,
-    `  at ${r.rate} rps         agent ${r.agent_millicores} + kernel (the larger count) = ${r.node_millicores} millicores ${range(r.spreads.node_millicores)} [<= 100 ${mark(m.agent_cpu)}]`,
+    `  at ${r.rate} rps         kernel ${r.kernel_millicores} millicores by bpf_stats; the workload's own CPU ${r.workload_millicores_without} -> ${r.workload_millicores_with}, +${r.workload_added_millicores} ${range(r.spreads.workload_added_millicores)}, untraced rounds moving ${r.workload_noise_millicores}`,
+    `  at ${r.rate} rps         agent ${r.agent_millicores} + kernel ${r.kernel_millicores} = ${r.node_millicores} millicores ${range(r.spreads.node_millicores)} [<= 100 ${mark(m.agent_cpu)}]`,
     `                       agent ${r.agent_rss_mb} MB RSS + maps ${r.map_memory_mb} MB locked = ${r.node_memory_mb} MB ${range(r.spreads.node_memory_mb)} [<= 150 ${mark(m.agent_memory)}]`,
     `  kernel               ${r.kernel_ns_per_event} ns per event, ${r.events_per_request} events per request`,
     ...r.kernel_by_program.map(

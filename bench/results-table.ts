@@ -39,6 +39,7 @@ const ROWS: Row[] = [
   { benchmark: 'overhead', key: 'agent_millicores', target: '' },
   { benchmark: 'overhead', key: 'kernel_millicores', target: '' },
   { benchmark: 'overhead', key: 'workload_added_millicores', target: '' },
+  { benchmark: 'overhead', key: 'workload_noise_millicores', target: '' },
   { benchmark: 'overhead', key: 'node_millicores', target: '<= 100', met: atMost(100) },
   { benchmark: 'overhead', key: 'map_memory_mb', target: '' },
   { benchmark: 'overhead', key: 'node_memory_mb', target: '<= 150', met: atMost(150) },
