@@ -130,6 +130,8 @@ export interface OverheadBenchResult {
   workload_millicores_with: number;
   /** How far the untraced rounds' workload CPU moved (max - min): the same load, no Tollgate. */
   workload_noise_millicores: number;
+  /** Each round's workload CPU by process, in the order run: where the difference lies. */
+  workload_rounds: ({ traced: boolean } & WorkloadCpu)[];
   /** The maps' locked kernel memory (the runner's maps, from its fdinfo). */
   map_memory_mb: number;
   /**
@@ -460,8 +462,16 @@ export function summarizeOverhead(
     kernel_millicores: round1(median(on.map(kernelMillicores))),
     workload_added_millicores: spreads.workload_added_millicores.median,
     workload_millicores_without: offWorkload.median,
-    workload_noise_millicores: round1(offWorkload.max - offWorkload.min),
     workload_millicores_with: round1(median(on.map((r) => r.workload.millicores))),
+    workload_noise_millicores: round1(offWorkload.max - offWorkload.min),
+    workload_rounds: rounds.map((r) => ({
+      traced: r.traced,
+      millicores: round1(r.workload.millicores),
+      sidecars: round1(r.workload.sidecars),
+      app: round1(r.workload.app),
+      generator: round1(r.workload.generator),
+      softirq: round1(r.workload.softirq),
+    })),
     map_memory_mb: round1(median(costs.map((c) => c.mapMemoryMb))),
     node_millicores: spreads.node_millicores.median,
     node_memory_mb: spreads.node_memory_mb.median,

@@ -6,7 +6,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * Nanoseconds on a CPU of every thread of `pid` (each thread's schedstat, the scheduler's
- * own sum of run time, user and kernel alike); 0 once the process has gone.
+ * own sum of run time, user and kernel alike); 0 once the process has gone. Not /proc's
+ * stat (daemonset/proc-resources.ts): its ticks charge each 10 ms to whoever runs at the
+ * tick, a sample, where a difference of a few percent is what is measured here.
  */
 export function onCpuNs(pid: number, procRoot = '/proc'): number {
   let total = 0;

@@ -152,6 +152,15 @@ test("the workload's own CPU beside bpf_stats' count: a cross-check, with its no
   assert.equal(r.workload_millicores_without, 700);
   assert.equal(r.workload_millicores_with, 780);
   assert.equal(r.workload_noise_millicores, 40);
+  assert.deepEqual(
+    r.workload_rounds.map((w) => [w.traced, w.millicores]),
+    [
+      [false, 700],
+      [true, 820],
+      [true, 780],
+      [false, 740],
+    ],
+  );
   // The verdict counts the kernel by bpf_stats: agent + 90 in each round.
   assert.deepEqual(r.spreads.node_millicores.rounds, [105, 106]);
   assert.equal(r.node_millicores, 105);
