@@ -6,7 +6,7 @@
 // Kubernetes pods and containers, with the sidecar role from the container name, and the
 // exact bytes between them; the agent's /readyz and /metrics must say what happened.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -70,6 +70,7 @@ test('processes in kubelet-shaped cgroups are named after their Kubernetes pods 
     }),
   );
   const configDir = mkdtempSync(join(tmpdir(), 'tollgate-kube-'));
+  t.after(() => rmSync(configDir, { recursive: true, force: true }));
   writeFileSync(join(configDir, 'config'), api.kubeconfig());
   const kubeConfig = loadKubeConfig(join(configDir, 'config'));
   assert.ok(kubeConfig);

@@ -3,7 +3,7 @@
 // sends), updates by watch events, recovery from dropped watches, API errors and 410
 // Gone, periodic resync, and Services by cluster IP.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -47,6 +47,7 @@ async function started(t: import('node:test').TestContext, options: { resyncMs?:
   const api = await new FakeKubeApi('agent-token', certs).start();
   t.after(() => api.stop());
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-kube-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'config'), api.kubeconfig());
   const kubeConfig = loadKubeConfig(join(dir, 'config'));
   assert.ok(kubeConfig);
@@ -203,6 +204,7 @@ test('an API that refuses the agent: start fails with the reason, and nothing is
   const api = await new FakeKubeApi('right', certs).start();
   t.after(() => api.stop());
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-kube-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'config'), api.kubeconfig().replace('"right"', '"wrong"'));
   const kubeConfig = loadKubeConfig(join(dir, 'config'));
   assert.ok(kubeConfig);

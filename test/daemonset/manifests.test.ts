@@ -402,8 +402,9 @@ test('tollgate manifests --overlay postgres prints that overlay', () => {
   );
 });
 
-test('kustomize: what this renderer does not do is refused by name', () => {
+test('kustomize: what this renderer does not do is refused by name', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-kustomize-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const write = (path: string, text: string) => {
     mkdirSync(join(dir, path, '..'), { recursive: true });
     writeFileSync(join(dir, path), text);
