@@ -387,7 +387,8 @@ static __always_inline __u64 handoff_hop(const struct handoff *h)
  * here: a note made in the thread's context may be softirq work for another writer's
  * segments, whose reader this thread did not wake.
  */
-static __always_inline void note_woken(struct hop_queues *q, const struct handoff *h, __u64 arrival)
+static __always_inline void note_woken(struct hop_queues *q, const struct handoff *h, __u64 arrival,
+				       __u64 spaced)
 {
 	__u32 dir = h->reply & 1; /* an index the verifier can bound */
 
@@ -396,6 +397,8 @@ static __always_inline void note_woken(struct hop_queues *q, const struct handof
 	q->woken_epoll[dir] = q->handoff_ep;
 	q->woken_delivered[dir] = h->at;
 	q->woken_arrival[dir] = arrival;
+	if (dir)
+		q->woken_reply_spaced = spaced;
 }
 
 /*
@@ -407,9 +410,13 @@ static __always_inline void note_woken(struct hop_queues *q, const struct handof
  * the reader would have waited for this message only as long as the ones before it kept it
  * busy past its arrival; messages that came to the proxy together (a client's own fan-out,
  * an app's burst of replies) would have queued at the reader anyway, and are not carried.
+ * A reply's gap is taken from when it and the first would have come without the proxy
+ * (`spaced`, reply_spacing_time) when they would have come in this order; when this one
+ * would have come first it would not have waited for the other at all, and the gap of their
+ * arrivals here bounds it, as for a request.
  */
 static __always_inline int carry_bound(struct handoff *h, const struct hop_queues *q,
-				       __u64 arrival, __u32 pickup)
+				       __u64 arrival, __u64 spaced, __u32 pickup)
 {
 	__u32 dir = h->reply & 1; /* an index the verifier can bound */
 	__u64 first_arrival = q->woken_arrival[dir], first_delivered = q->woken_delivered[dir];
@@ -417,6 +424,10 @@ static __always_inline int carry_bound(struct handoff *h, const struct hop_queue
 
 	if (!h->carried)
 		return pickup != 0;
+	if (dir && spaced && q->woken_reply_spaced && spaced >= q->woken_reply_spaced) {
+		arrival = spaced;
+		first_arrival = q->woken_reply_spaced;
+	}
 	if (pickup || arrival < first_arrival || h->at < first_delivered)
 		return 0;
 	bound = (__s64)(arrival - first_arrival) - (__s64)(h->at - first_delivered);
@@ -424,6 +435,26 @@ static __always_inline int carry_bound(struct handoff *h, const struct hop_queue
 		return 0;
 	h->carry_max_ns = bound < 0xffffffffLL ? (__u32)bound : 0xffffffffU;
 	return 1;
+}
+
+/*
+ * The time by which a reply's spacing from the burst's first is judged (carry_bound): its
+ * arrival less its request's hop through the proxy as recorded (a handed-off request's from
+ * the proxy's pickup), where that is known. A proxy that held
+ * requests and lets them go together (a throttled sidecar, once its quota is back) gets
+ * their replies back from the app as close together as the app answers them, and forwards
+ * them as they come: by the replies' own arrivals it took nothing out of their spacing,
+ * though it took it out at their requests. Counted from here, what it took out is the
+ * first exchange's two hops less this one's; an app's own burst of replies to requests the
+ * proxy passed on as they came is still not carried (their request hops are no shorter
+ * than the first's), and a client's fan-out gains nothing by it: its requests came
+ * together, so its replies would have too.
+ */
+static __always_inline __u64 reply_spacing_time(const struct sock_state *down, __u64 arrived)
+{
+	__u64 request_hop = down->request_hop_ns;
+
+	return request_hop < arrived ? arrived - request_hop : arrived;
 }
 
 /* A deferred request hop, settled: to the next reader's read, or (h NULL) as it was. */
@@ -466,8 +497,8 @@ static __always_inline int link_handoff(__u64 skaddr, __u64 at, const struct soc
 		drop_handoff(skaddr, at);
 		return 0;
 	}
-	note_woken(q, h, e->read_ns);
-	if (!carry_bound(h, q, e->read_ns, down->request_pickup_ns)) {
+	note_woken(q, h, e->read_ns, 0);
+	if (!carry_bound(h, q, e->read_ns, 0, down->request_pickup_ns)) {
 		drop_handoff(skaddr, at);
 		return 0;
 	}
@@ -554,7 +585,7 @@ static __always_inline int link_reply_handoff(__u64 handoff_sk, __u64 at, const 
 {
 	struct sock_state *up;
 	struct handoff *h;
-	__u64 from;
+	__u64 from, spaced;
 
 	if (!handoff_sk)
 		return 0;
@@ -566,8 +597,9 @@ static __always_inline int link_reply_handoff(__u64 handoff_sk, __u64 at, const 
 		drop_handoff(handoff_sk, at);
 		return 0;
 	}
-	note_woken(q, h, arrived);
-	if (!carry_bound(h, q, arrived, up->response_pickup_ns)) {
+	spaced = reply_spacing_time(down, arrived);
+	note_woken(q, h, arrived, spaced);
+	if (!carry_bound(h, q, arrived, spaced, up->response_pickup_ns)) {
 		drop_handoff(handoff_sk, at);
 		return 0;
 	}

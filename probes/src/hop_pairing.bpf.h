@@ -93,11 +93,14 @@ struct hop_queues {
 	__u64 woken_epoll[2];
 	__u64 woken_delivered[2];
 	__u64 woken_arrival[2];
+	/* And of the reply that woke a client, when it would have come without this proxy
+	 * (reply_spacing_time). */
+	__u64 woken_reply_spaced;
 };
 
 /*
  * Keyed by thread id; LRU, as threads come and go without telling us. Only proxies'
- * threads have queues, 4,272 bytes each, locked whole (an LRU map is preallocated): 1,024
+ * threads have queues, 4,280 bytes each, locked whole (an LRU map is preallocated): 1,024
  * threads, against a node's sidecars at one or two workers each (a kubelet's default of
  * 110 pods gives 110-220), is room four times over; past it the longest idle thread's
  * queues go, and its pending pairings are counted unpaired.
