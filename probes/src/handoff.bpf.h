@@ -381,7 +381,8 @@ static __always_inline __u64 handoff_hop(const struct handoff *h)
 
 /*
  * At the event of the write that made hand-off h, found to be the message's own (its
- * connection's, its sequence's), the message having reached the proxy at `arrival`: a
+ * connection's, its sequence's), the message having reached the proxy at `arrival` (a
+ * reply: and come without it at `spaced`, reply_spacing_time; a request passes 0): a
  * reader the write woke is busy on this thread's account until the thread sleeps
  * (thread_pickup), and bounds what later messages of the burst carry (carry_bound). Only
  * here: a note made in the thread's context may be softirq work for another writer's
