@@ -1,17 +1,19 @@
 // `tollgate bench probes`: what the kernel programs cost. A client pod drives ping-pong
-// exchanges to a server pod, in rounds that alternate without and with the probes
-// (A/B interleaved, because these machines are noisy, and the order flipped every round,
-// since the run that comes second in a pair tends to be faster); with them, the kernel's own
-// bpf_stats give events handled and time per event for each program. One more round runs
-// with empty programs on the hottest hooks instead (probes/src/floor.bpf.c): the floor any
-// program there pays on this kernel, what Tollgate's own cost is to be read against.
+// exchanges to a server pod. Each round runs three phases, their order rotated from round
+// to round (these machines are noisy, and a phase's place in a round moves its figure):
+// without programs, with Tollgate's, and with empty programs on the hottest hooks instead
+// (probes/src/floor.bpf.c), the floor any program there pays on this kernel. Throughput is
+// read with the kernel's run-time accounting off, as a node runs unless someone asks for
+// it (its two clock reads per program run are no cost of Tollgate's); the time per event
+// comes from a ping-pong of its own right after, with the accounting on (bpf_stats), for
+// Tollgate's programs and the empty ones alike.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
 import { builtProbe, ProbeSource } from '../probes/probe-source.js';
 import type { IntervalRecord, LostCounters } from '../probes/records.js';
-import { eventsOf, programsNamed, tollgatePrograms, withBpfStatsSysctl } from './bpf-stats.js';
+import { eventsOf, programsNamed, withBpfStatsSysctl } from './bpf-stats.js';
 import { overRounds, type Spread } from './rounds.js';
 
 const FLOOR_LOADER = builtProbe('tollgate-floor');
@@ -32,36 +34,64 @@ export interface ProbesBenchOptions {
 
 export interface ProbesBenchResult {
   benchmark: 'probes';
+  /** Socket events per second in the phases with Tollgate's programs and bpf_stats on. */
   events_per_s: number;
   /**
-   * Kernel time per event of Tollgate's programs, the median over the traced rounds: every
+   * Kernel time per event of Tollgate's programs, the median over the rounds: every
    * program's time, over the socket events (a context switch is no event; its program runs
-   * only while a proxy is listed, so through a sidecar).
+   * only while a proxy is listed, so through a sidecar). bpf_stats' own clock reads are in
+   * it, as they are in the floor's.
    */
   kernel_ns_per_event: number;
   kernel_ns_per_event_spread: Spread;
   /**
-   * Empty programs on the send, receive and arrival hooks, in a round of their own: the
-   * floor any program there pays per event here (trampoline and bpf_stats' clock reads).
-   * Null when the floor's loader is not built.
+   * Empty programs on the send, receive and arrival hooks: the floor any program there
+   * pays per event here (trampoline and bpf_stats' clock reads), the median over the
+   * rounds. Null when the floor's loader is not built.
    */
   empty_program_ns_per_event: number | null;
-  /** Exchanges per second with the probes / without, the median over rounds. */
+  empty_program_ns_per_event_spread: Spread | null;
+  /** Exchanges per second with Tollgate's programs / without, the median over rounds. */
   throughput_ratio: number;
   throughput_ratio_spread: Spread;
-  /** Each round's with / without, in the order run (even rounds ran without first). */
+  /** Each round's with / without, in the order run. */
   throughput_ratio_rounds: number[];
+  /**
+   * Exchanges per second with the empty programs / without, the median over rounds: what
+   * any program on these hooks costs the ping-pong here, Tollgate's share of the gap being
+   * the rest. Null when the floor's loader is not built.
+   */
+  empty_program_throughput_ratio: number | null;
+  empty_program_throughput_ratio_spread: Spread | null;
   exchanges_per_s_without: number;
   exchanges_per_s_with: number;
+  exchanges_per_s_empty_programs: number | null;
+  /**
+   * Exchanges the ping-pong itself counted in the phases that timed Tollgate's programs,
+   * against which their run counts can be held (two sends and two receives an exchange).
+   */
+  exchanges_timed: number;
+  /** The same for the empty programs' timed phases (null without the floor's loader). */
+  exchanges_timed_empty_programs: number | null;
   lost_events: number;
+  /** Tollgate's programs, and the empty ones (floor_*), over the timed phases. */
   programs: { name: string; events: number; ns_per_event: number }[];
   rounds: number;
   round_seconds: number;
   connections: number;
+  /** Each round's phases in the order run ('without', 'tollgate', 'empty'). */
+  phase_orders: Phase[][];
   /** 'sidecar' when the exchanges went through one (ProbesBenchOptions.throughSidecar). */
   through: 'sidecar' | null;
   note: string;
 }
+
+type Phase = 'without' | 'tollgate' | 'empty';
+const PHASES: readonly Phase[] = ['without', 'tollgate', 'empty'];
+
+/** Round i runs the phases rotated by i: each takes each place as often as the rounds allow. */
+export const phaseOrder = (i: number): Phase[] =>
+  PHASES.map((_, k) => PHASES[(i + k) % PHASES.length]!);
 
 export const DEFAULT_PROBES_BENCH: ProbesBenchOptions = {
   rounds: 5,
@@ -89,13 +119,53 @@ const pingPong = (address: string, connections: number, seconds: number) => `
     s.on('close', () => { if (--open === 0) console.log(JSON.stringify({ exchanges })); });
   }`;
 
-async function round(lab: Lab, options: ProbesBenchOptions): Promise<number> {
+/** One ping-pong of `roundSeconds` on the ping-pong's own clock: the exchanges it counted. */
+async function pingPongRound(lab: Lab, options: ProbesBenchOptions): Promise<number> {
   const client = lab.exec('client', 'ping-pong', process.execPath, [
     '-e',
     pingPong(lab.pod('server').address, options.connections, options.roundSeconds),
   ]);
   const line = await waitForLine(client, /^\{/, 'ping-pong', options.roundSeconds * 1000 + 30_000);
-  return (JSON.parse(line) as { exchanges: number }).exchanges / options.roundSeconds;
+  return (JSON.parse(line) as { exchanges: number }).exchanges;
+}
+
+/** Run counts and times of the programs named so, summed into `into`; the socket events and ns. */
+function addPrograms(
+  prefix: string,
+  into: Map<string, { events: number; ns: number }>,
+): { events: number; ns: number } {
+  let events = 0;
+  let ns = 0;
+  for (const p of programsNamed(prefix)) {
+    const entry = into.get(p.name!) ?? { events: 0, ns: 0 };
+    entry.events += p.run_cnt ?? 0;
+    entry.ns += p.run_time_ns ?? 0;
+    into.set(p.name!, entry);
+    events += eventsOf(p.name, p.run_cnt ?? 0);
+    ns += p.run_time_ns ?? 0;
+  }
+  return { events, ns };
+}
+
+/**
+ * A phase with programs attached: the ping-pong's rate with the kernel's run-time
+ * accounting off, then a ping-pong of its own with it on, whose programs' run counts and
+ * times (read while the programs are still loaded: they are the phase's own) give the time
+ * per event. The accounting is a sysctl, so the empty programs and Tollgate's are timed
+ * alike.
+ */
+async function programPhase(
+  lab: Lab,
+  options: ProbesBenchOptions,
+  prefix: string,
+  into: Map<string, { events: number; ns: number }>,
+): Promise<{ rate: number; nsPerEvent: number | null; timedExchanges: number }> {
+  const rate = (await pingPongRound(lab, options)) / options.roundSeconds;
+  return withBpfStatsSysctl(true, async () => {
+    const timedExchanges = await pingPongRound(lab, options);
+    const { events, ns } = addPrograms(prefix, into);
+    return { rate, nsPerEvent: events > 0 ? ns / events : null, timedExchanges };
+  });
 }
 
 export async function benchProbes(
@@ -107,75 +177,105 @@ export async function benchProbes(
       ? { name: 'server', service: 'server', meshed: true, app: false, port: PORT }
       : { name: 'server', service: 'server', meshed: false, app: false },
   ]);
-  const without: number[] = [];
-  const withProbes: number[] = [];
+  const floorBuilt = existsSync(FLOOR_LOADER);
+  const rate: Record<Phase, number[]> = { without: [], tollgate: [], empty: [] };
+  const nsPerEvent: Record<'tollgate' | 'empty', number[]> = { tollgate: [], empty: [] };
   const programs = new Map<string, { events: number; ns: number }>();
-  const nsPerEventRounds: number[] = [];
-  let floorNsPerEvent: number | null = null;
+  const orders: Phase[][] = [];
+  let exchangesTimed = 0;
+  let exchangesTimedEmpty = 0;
   let lost = 0;
+
+  const tollgatePhase = async () => {
+    const probes = await ProbeSource.start({ intervalMs: 1000, runnerPath: options.runnerPath });
+    const sidecar = lab.pod('server').sidecarPid;
+    if (options.throughSidecar && sidecar !== undefined) probes.addProxy(sidecar);
+    let last: IntervalRecord | undefined;
+    const reading = (async () => {
+      for await (const r of probes.records()) if (r.type === 'interval') last = r;
+    })();
+    try {
+      const phase = await programPhase(lab, options, 'tg_', programs);
+      rate.tollgate.push(phase.rate);
+      if (phase.nsPerEvent !== null) nsPerEvent.tollgate.push(phase.nsPerEvent);
+      exchangesTimed += phase.timedExchanges;
+    } finally {
+      await probes.stop();
+      await reading;
+    }
+    lost += sumLost(last?.lost);
+  };
+
+  const emptyPhase = async () => {
+    const loader = spawn(FLOOR_LOADER, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await waitForLine(loader, /^attached$/, 'the empty programs');
+      const phase = await programPhase(lab, options, 'floor_', programs);
+      rate.empty.push(phase.rate);
+      if (phase.nsPerEvent !== null) nsPerEvent.empty.push(phase.nsPerEvent);
+      exchangesTimedEmpty += phase.timedExchanges;
+    } finally {
+      loader.stdin!.end();
+      await new Promise((resolve) => {
+        if (loader.exitCode !== null) resolve(undefined);
+        else loader.once('exit', resolve);
+      });
+    }
+  };
+
   const rounds = async () => {
     const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
     await waitForLine(server, /^ready$/, 'echo');
-    const traced = async () => {
-      const probes = await ProbeSource.start({ intervalMs: 1000, runnerPath: options.runnerPath });
-      const sidecar = lab.pod('server').sidecarPid;
-      if (options.throughSidecar && sidecar !== undefined) probes.addProxy(sidecar);
-      let last: IntervalRecord | undefined;
-      const reading = (async () => {
-        for await (const r of probes.records()) if (r.type === 'interval') last = r;
-      })();
-      withProbes.push(await round(lab, options));
-      // Read the counters while the programs are still loaded: a runner of the round's
-      // own, so they are the round's.
-      let events = 0;
-      let ns = 0;
-      for (const p of tollgatePrograms()) {
-        const entry = programs.get(p.name!) ?? { events: 0, ns: 0 };
-        entry.events += p.run_cnt ?? 0;
-        entry.ns += p.run_time_ns ?? 0;
-        programs.set(p.name!, entry);
-        events += eventsOf(p.name, p.run_cnt ?? 0);
-        ns += p.run_time_ns ?? 0;
-      }
-      if (events > 0) nsPerEventRounds.push(ns / events);
-      await probes.stop();
-      await reading;
-      lost += sumLost(last?.lost);
-    };
     for (let i = 0; i < options.rounds; i++) {
-      if (i % 2 === 0) {
-        without.push(await round(lab, options));
-        await traced();
-      } else {
-        await traced();
-        without.push(await round(lab, options));
+      const order = phaseOrder(i).filter((p) => p !== 'empty' || floorBuilt);
+      orders.push(order);
+      for (const phase of order) {
+        if (phase === 'without')
+          rate.without.push((await pingPongRound(lab, options)) / options.roundSeconds);
+        else if (phase === 'tollgate') await tollgatePhase();
+        else await emptyPhase();
       }
     }
-    floorNsPerEvent = await floorRound(lab, options);
   };
   try {
-    await withBpfStatsSysctl(true, rounds);
+    // Off for the rates; each timed ping-pong turns it on for itself (programPhase).
+    await withBpfStatsSysctl(false, rounds);
   } finally {
     lab.destroy();
   }
-  const events = [...programs].reduce((s, [name, p]) => s + eventsOf(name, p.events), 0);
-  const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const kernelNs = overRounds(nsPerEventRounds, Math.round);
+  const tgEvents = [...programs]
+    .filter(([name]) => name.startsWith('tg_'))
+    .reduce((s, [name, p]) => s + eventsOf(name, p.events), 0);
+  const meanOf = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+  const kernelNs = overRounds(nsPerEvent.tollgate, Math.round);
+  const floorNs = floorBuilt ? overRounds(nsPerEvent.empty, Math.round) : null;
   const ratios = overRounds(
-    withProbes.map((w, i) => w / without[i]!),
+    rate.tollgate.map((w, i) => w / rate.without[i]!),
     round3,
   );
+  const floorRatios = floorBuilt
+    ? overRounds(
+        rate.empty.map((w, i) => w / rate.without[i]!),
+        round3,
+      )
+    : null;
   return {
     benchmark: 'probes',
-    events_per_s: Math.round(events / (options.rounds * options.roundSeconds)),
+    events_per_s: Math.round(tgEvents / (options.rounds * options.roundSeconds)),
     kernel_ns_per_event: kernelNs.median,
     kernel_ns_per_event_spread: kernelNs,
-    empty_program_ns_per_event: floorNsPerEvent === null ? null : Math.round(floorNsPerEvent),
+    empty_program_ns_per_event: floorNs ? floorNs.median : null,
+    empty_program_ns_per_event_spread: floorNs,
     throughput_ratio: ratios.median,
     throughput_ratio_spread: ratios,
     throughput_ratio_rounds: ratios.rounds,
-    exchanges_per_s_without: Math.round(meanOf(without)),
-    exchanges_per_s_with: Math.round(meanOf(withProbes)),
+    empty_program_throughput_ratio: floorRatios ? floorRatios.median : null,
+    empty_program_throughput_ratio_spread: floorRatios,
+    exchanges_per_s_without: Math.round(meanOf(rate.without)),
+    exchanges_per_s_with: Math.round(meanOf(rate.tollgate)),
+    exchanges_per_s_empty_programs: floorBuilt ? Math.round(meanOf(rate.empty)) : null,
+    exchanges_timed: exchangesTimed,
+    exchanges_timed_empty_programs: floorBuilt ? exchangesTimedEmpty : null,
     lost_events: lost,
     programs: [...programs.entries()].map(([name, p]) => ({
       name,
@@ -185,32 +285,10 @@ export async function benchProbes(
     rounds: options.rounds,
     round_seconds: options.roundSeconds,
     connections: options.connections,
+    phase_orders: orders,
     through: options.throughSidecar ? 'sidecar' : null,
-    note: 'events include every TCP event on the machine while loaded; bpf_stats adds its own clock reads to each run',
+    note: 'events include every TCP event on the machine while loaded; rates are read with bpf_stats off, times per event in a ping-pong of their own with it on (its clock reads in both figures)',
   };
-}
-
-/**
- * One ping-pong round with the empty programs attached in place of Tollgate's: their
- * kernel time per event, or null when the loader is not built (`make -C probes`).
- */
-async function floorRound(lab: Lab, options: ProbesBenchOptions): Promise<number | null> {
-  if (!existsSync(FLOOR_LOADER)) return null;
-  const loader = spawn(FLOOR_LOADER, [], { stdio: ['pipe', 'pipe', 'inherit'] });
-  try {
-    await waitForLine(loader, /^attached$/, 'the empty programs');
-    await round(lab, options);
-    const floor = programsNamed('floor_');
-    const events = floor.reduce((n, p) => n + (p.run_cnt ?? 0), 0);
-    const ns = floor.reduce((n, p) => n + (p.run_time_ns ?? 0), 0);
-    return events > 0 ? ns / events : null;
-  } finally {
-    loader.stdin!.end();
-    await new Promise((resolve) => {
-      if (loader.exitCode !== null) resolve(undefined);
-      else loader.once('exit', resolve);
-    });
-  }
 }
 
 function sumLost(lost: LostCounters | undefined): number {
@@ -223,6 +301,7 @@ export function renderProbesBench(r: ProbesBenchResult): string {
   const lines = [
     `probes: ${r.events_per_s} events/s, ${r.kernel_ns_per_event} ns per event in the kernel (median; ${r.kernel_ns_per_event_spread.min}-${r.kernel_ns_per_event_spread.max} over ${r.rounds} rounds); empty programs on the same hooks: ${r.empty_program_ns_per_event ?? '-'} ns`,
     `throughput with/without probes: ${r.throughput_ratio} (median; ${r.throughput_ratio_spread.min}-${r.throughput_ratio_spread.max}; ${r.exchanges_per_s_with} vs ${r.exchanges_per_s_without} exchanges/s, ${r.connections} connections, ${r.rounds}x${r.round_seconds} s)`,
+    `throughput with empty programs/without: ${r.empty_program_throughput_ratio ?? '-'}${r.empty_program_throughput_ratio_spread ? ` (median; ${r.empty_program_throughput_ratio_spread.min}-${r.empty_program_throughput_ratio_spread.max}; ${r.exchanges_per_s_empty_programs} exchanges/s)` : ''}`,
     `lost events: ${r.lost_events}`,
     ...r.programs.map(
       (p) =>
