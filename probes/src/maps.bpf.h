@@ -12,22 +12,83 @@
 #ifndef TOLLGATE_MAPS_BPF_H
 #define TOLLGATE_MAPS_BPF_H
 
-/* What we remember about one socket between events. */
+/*
+ * What we remember about one socket between events.
+ *
+ * Laid out by who writes what. The arrival (tcp:tcp_probe) runs on the CPU that delivers
+ * the segment, which on loopback or a veth is the sender's, while the socket's reader
+ * writes the rest on its own CPU: a field of each in one cache line makes every arrival
+ * take the line from the reader's CPU and the reader take it back. So the fields the
+ * arrival writes have 24 bytes of their own, with 56 bytes on each side that no event of
+ * an ordinary socket writes: before them the key and the cookie, written once (and before
+ * those the hash element's own key, which every lookup reads); after them what is written
+ * at the open, once an interval, when the filter or the proxy list changes, or by a
+ * proxy's events. Then what the reader writes. A hash element holds the kernel's header,
+ * the 8-byte key and the state, 248 bytes here, so a state may begin anywhere in a line:
+ * hence 56 bytes on each side.
+ */
 struct sock_state {
 	struct tg_edge_key key;
-	__u64 syn_sent_ns;
-	__u64 exchange_start_ns;
+	/* Which socket this is: its address may be a later socket's once it is freed, its
+	 * cookie never (bpf_get_socket_cookie). */
+	__u64 cookie;
+
+	/* Written by the arrival (handle_arrival, and in a proxy's thread inherit_pickup). */
 	__u64 arrival_ns;     /* when the latest unread bytes were queued (tcp:tcp_probe) */
+	/* The ACK the latest data segment carried: how much of this end's stream the peer had
+	 * when it sent it (valid once ack_known). */
+	__u32 arrival_ack;
+	/* With self_delivered: the idle pickup of the request the proxy's write carried, which
+	 * stands for this socket's own (inherit_pickup). */
+	__u32 inherited_pickup_ns;
+	__u8 ack_known;     /* arrival_ack was set by a data segment */
+	__u8 arrival_idle;  /* a reader waited for the latest arrival (ARRIVAL_READER_IDLE) */
+	/* The latest arrival came by its owner's own write (inherit_pickup): a proxy with both
+	 * ends of a connection, as one node proxy tunnelling between two pods of its node. */
+	__u8 self_delivered;
+	__u8 pad_arrival[5];
+
+	/* Written by no event of an ordinary socket but its first ones, one an interval, and
+	 * those after the filter or the proxy list changed; the last of them by a proxy's
+	 * events too. The arrival reads arrival_role and tgid. */
+	__u64 syn_sent_ns;
+	__u32 tgid; /* the owning process, learnt in process context */
+	__u32 filter_generation; /* of the `traced` decision */
+	__u32 proxy_generation; /* of the `proxy` answer (is_proxy) */
+	__u32 retrans_seen; /* tcp_sock.total_retrans already counted */
+	__u32 edge_epoch; /* the interval (interval_seq) of edge_slot */
+	__u32 edge_slot;  /* 1 + the slot of edge_slots this socket counts in, 0: none yet */
+	/* What the arrival does on this socket beyond its stamp and, in a proxy's thread, the
+	 * note of the proxy's delivery (enum arrival_role). */
+	__u8 arrival_role;
+	__u8 side;
+	__u8 has_key;  /* key filled (addresses and process known) */
+	/* 0: a server end's open not yet counted (it is at its first counted event); 1: its
+	 * open counted (an accept, or an adoption); 2: adopted, not yet counted. */
+	__u8 accepted;
+	__u8 traced;   /* passes the filter */
+	__u8 decided;  /* `traced` is final for filter_generation */
+	__u8 proxy;    /* the owning process is a proxy (is_proxy) */
+	__u8 multiplexed;   /* carries several requests at once: exchanges not timed */
+	/* Written by a proxy's events only: an ordinary socket's never move. */
+	__u16 hop_port;     /* proxy upstream: the listener of the last request it forwarded */
+	__u8 awaiting_reply; /* proxy upstream: a request went out, nothing read since */
+	__u8 request_pending;
+	__u8 response_pending;
+	__u8 request_deferred; /* proxy downstream: its request hop waits for the next reader */
+	__u8 response_deferred; /* proxy downstream: its reply's hop waits for the client's read */
+	__u8 pad_cold;
+	/* Proxy: the other socket of the last forward, a downstream's upstream or an
+	 * upstream's downstream (peer_cookie, its cookie). */
+	__u64 peer_sk;
+
+	/* Written by the reader, and by the proxy pairing. */
+	__u64 exchange_start_ns;
 	union {
 		__u64 request_hop_ns;      /* proxy downstream: its request's paired hop, 0: none */
 		__u64 response_arrival_ns; /* proxy upstream: when its pending reply arrived */
 	};
-	/* Which socket this is: its address may be a later socket's once it is freed, its
-	 * cookie never (bpf_get_socket_cookie). */
-	__u64 cookie;
-	/* Proxy: the other socket of the last forward, a downstream's upstream or an
-	 * upstream's downstream, and its cookie. */
-	__u64 peer_sk;
+	/* Proxy: the other socket of the last forward's cookie (peer_sk, its address). */
 	__u64 peer_cookie;
 	union {
 		/* Proxy downstream, before its request's forward: the arrival of the last bytes
@@ -37,50 +98,8 @@ struct sock_state {
 		 * answered (a reply cannot arrive before its request did). */
 		__u64 forwarded_ns;
 	};
-	__u32 tgid; /* the owning process, learnt in process context */
-	__u32 filter_generation; /* of the `traced` decision */
 	__u32 request_seq;  /* proxy pairing: this downstream's pending request */
-	/* What the arrival does on this socket beyond its stamp and, in a proxy's thread, the
-	 * note of the proxy's delivery (enum arrival_role). Here, among fields the
-	 * reader writes rarely or never (for a socket no proxy's), because the arrival runs on
-	 * the sender's CPU: a load from a cache line the reader wrote last costs the arrival
-	 * some 60 ns here (README, Kernel probes), a store does not wait. */
-	__u8 arrival_role;
-	/* The latest arrival came by its owner's own write (inherit_pickup): a proxy with both
-	 * ends of a connection, as one node proxy tunnelling between two pods of its node. */
-	__u8 self_delivered;
-	__u8 pad_role[2];
 	__u32 response_seq; /* proxy pairing: this upstream's pending response */
-	__u32 retrans_seen; /* tcp_sock.total_retrans already counted */
-	__u32 proxy_generation; /* of the `proxy` answer (is_proxy) */
-	/* The ACK the latest data segment carried: how much of this end's stream the peer had
-	 * when it sent it (valid once ack_known). */
-	__u32 arrival_ack;
-	__u32 edge_epoch; /* the interval (interval_seq) of edge_slot */
-	__u32 edge_slot;  /* 1 + the slot of edge_slots this socket counts in, 0: none yet */
-	__u16 hop_port;     /* proxy upstream: the listener of the last request it forwarded */
-	__u8 multiplexed;   /* carries several requests at once: exchanges not timed */
-	__u8 overlap_score; /* signs of requests in flight at once, less the exchanges since */
-	__u8 ack_known;     /* arrival_ack was set by a data segment */
-	__u8 exchanges_seen; /* direction changes that ended an exchange, up to 255 */
-	__u8 awaiting_reply; /* proxy upstream: a request went out, nothing read since */
-	__u8 proxy;          /* the owning process is a proxy (is_proxy) */
-	__u8 srtt_skip;      /* exchanges to go before the next srtt sample (SRTT_EVERY) */
-	__u8 side;
-	__u8 last_dir;
-	__u8 has_key;  /* key filled (addresses and process known) */
-	/* 0: a server end's open not yet counted (it is at its first counted event); 1: its
-	 * open counted (an accept, or an adoption); 2: adopted, not yet counted. */
-	__u8 accepted;
-	__u8 traced;   /* passes the filter */
-	__u8 decided;  /* `traced` is final for filter_generation */
-	__u8 request_pending;
-	__u8 response_pending;
-	/* The hand-off (handoff.bpf.h). */
-	__u8 arrival_idle;     /* a reader waited for the latest arrival (ARRIVAL_READER_IDLE) */
-	__u8 handoff_pending;  /* next reader: a proxy's hand-off waits for this socket's read */
-	__u8 request_deferred; /* proxy downstream: its request hop waits for the next reader */
-	__u8 response_deferred; /* proxy downstream: its reply's hop waits for the client's read */
 	/* The wait from the latest arrival to the read that took it, when the proxy's thread
 	 * was idle at the arrival; 0 when it was busy or the arrival unknown: of a downstream's
 	 * request, of an upstream's reply. */
@@ -88,13 +107,25 @@ struct sock_state {
 		__u32 request_pickup_ns;
 		__u32 response_pickup_ns;
 	};
-	/* With self_delivered: the idle pickup of the request the proxy's write carried, which
-	 * stands for this socket's own (inherit_pickup). */
-	__u32 inherited_pickup_ns;
 	/* Proxy downstream, with response_deferred: its reply's hop as it is, to the write's
 	 * delivery, kept if the client's read never settles it. */
 	__u32 response_hop_ns;
+	__u8 overlap_score; /* signs of requests in flight at once, less the exchanges since */
+	__u8 exchanges_seen; /* direction changes that ended an exchange, up to 255 */
+	__u8 srtt_skip;      /* exchanges to go before the next srtt sample (SRTT_EVERY) */
+	__u8 last_dir;
+	/* The hand-off (handoff.bpf.h): set by a proxy's write, cleared by this reader. */
+	__u8 handoff_pending;  /* next reader: a proxy's hand-off waits for this socket's read */
+	__u8 pad_reader[3];
 };
+
+_Static_assert(sizeof(struct sock_state) == 192, "the state as it was in size");
+_Static_assert(__builtin_offsetof(struct sock_state, arrival_ns) == 56,
+	       "56 bytes written once before the arrival's fields, the hash element's key behind them");
+_Static_assert(__builtin_offsetof(struct sock_state, syn_sent_ns) - __builtin_offsetof(struct sock_state, arrival_ns) == 24,
+	       "the arrival's fields in 24 bytes");
+_Static_assert(__builtin_offsetof(struct sock_state, exchange_start_ns) - __builtin_offsetof(struct sock_state, syn_sent_ns) == 56,
+	       "56 bytes no event of an ordinary socket writes");
 
 /* sock_state.arrival_role: bits. */
 enum arrival_role {
