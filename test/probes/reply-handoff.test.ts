@@ -121,9 +121,12 @@ test("a reply handed to a waiting client runs from the proxy's read of it to the
   // is not seen as the write's.
   assert.ok(handedOff >= 0.75 * REQUESTS, `${handedOff} of ${REQUESTS} handed off`);
   // The processes' clocks are read a few microseconds after the kernel's events (node's
-  // callback later than python's return from recv).
+  // callback later than python's return from recv). A hop that missed the client's wake-up
+  // would come out short; over, it moves with the machine: 7-34 us over clocks of 99-150 us
+  // in nine runs on a slow day of this VM (2026-12-05), so over it is held to 30 us and a
+  // fifth of the clocks' figure.
   assert.ok(
-    Math.abs(responseNs - truthNs) <= 30_000,
+    responseNs >= truthNs - 30_000 && responseNs <= truthNs * 1.2 + 30_000,
     `response hop ${responseNs} ns, clocks ${truthNs} ns`,
   );
 });
