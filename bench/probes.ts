@@ -1,8 +1,10 @@
 // `tollgate bench probes`: what the kernel programs cost. A client pod drives ping-pong
-// exchanges to a server pod. Each round runs three phases, their order rotated from round
+// exchanges to a server pod. Each round runs four phases, their order rotated from round
 // to round (these machines are noisy, and a phase's place in a round moves its figure):
-// without programs, with Tollgate's, and with empty programs on the hottest hooks instead
-// (probes/src/floor.bpf.c), the floor any program there pays on this kernel. Throughput is
+// without programs, with Tollgate's, with empty programs on the hottest hooks instead
+// (probes/src/floor.bpf.c), the floor any program there pays on this kernel, and with
+// programs there that only read the clock once, the floor of any probe that times its
+// events (Tollgate's read it once an event, where a stamp is used). Throughput is
 // read with the kernel's run-time accounting off, as a node runs unless someone asks for
 // it (its two clock reads per program run are no cost of Tollgate's); the time per event
 // comes from a ping-pong of its own right after, with the accounting on (bpf_stats), for
@@ -51,6 +53,14 @@ export interface ProbesBenchResult {
    */
   empty_program_ns_per_event: number | null;
   empty_program_ns_per_event_spread: Spread | null;
+  /**
+   * Programs on the same hooks that read the clock once (bpf_ktime_get_ns) and do nothing
+   * else: the floor of a probe that stamps each event, the median over the rounds; less
+   * the empty programs' figure, what one clock read costs a program here. Null when the
+   * floor's loader is not built.
+   */
+  clock_read_program_ns_per_event: number | null;
+  clock_read_program_ns_per_event_spread: Spread | null;
   /** Exchanges per second with Tollgate's programs / without, the median over rounds. */
   throughput_ratio: number;
   throughput_ratio_spread: Spread;
@@ -63,9 +73,13 @@ export interface ProbesBenchResult {
    */
   empty_program_throughput_ratio: number | null;
   empty_program_throughput_ratio_spread: Spread | null;
+  /** The same for the programs that read the clock once. */
+  clock_read_program_throughput_ratio: number | null;
+  clock_read_program_throughput_ratio_spread: Spread | null;
   exchanges_per_s_without: number;
   exchanges_per_s_with: number;
   exchanges_per_s_empty_programs: number | null;
+  exchanges_per_s_clock_read_programs: number | null;
   /**
    * Exchanges the ping-pong itself counted in the phases that timed Tollgate's programs,
    * against which their run counts can be held (two sends and two receives an exchange).
@@ -73,21 +87,24 @@ export interface ProbesBenchResult {
   exchanges_timed: number;
   /** The same for the empty programs' timed phases (null without the floor's loader). */
   exchanges_timed_empty_programs: number | null;
+  /** And for the clock-reading programs' timed phases. */
+  exchanges_timed_clock_read_programs: number | null;
   lost_events: number;
-  /** Tollgate's programs, and the empty ones (floor_*), over the timed phases. */
+  /** Tollgate's programs, the empty ones (floor_*) and the clock-reading ones (clock_*),
+   * over the timed phases. */
   programs: { name: string; events: number; ns_per_event: number }[];
   rounds: number;
   round_seconds: number;
   connections: number;
-  /** Each round's phases in the order run ('without', 'tollgate', 'empty'). */
+  /** Each round's phases in the order run ('without', 'tollgate', 'empty', 'clock'). */
   phase_orders: Phase[][];
   /** 'sidecar' when the exchanges went through one (ProbesBenchOptions.throughSidecar). */
   through: 'sidecar' | null;
   note: string;
 }
 
-type Phase = 'without' | 'tollgate' | 'empty';
-const PHASES: readonly Phase[] = ['without', 'tollgate', 'empty'];
+type Phase = 'without' | 'tollgate' | 'empty' | 'clock';
+const PHASES: readonly Phase[] = ['without', 'tollgate', 'empty', 'clock'];
 
 /** Round i runs the phases rotated by i: each takes each place as often as the rounds allow. */
 export const phaseOrder = (i: number): Phase[] =>
@@ -178,12 +195,15 @@ export async function benchProbes(
       : { name: 'server', service: 'server', meshed: false, app: false },
   ]);
   const floorBuilt = existsSync(FLOOR_LOADER);
-  const rate: Record<Phase, number[]> = { without: [], tollgate: [], empty: [] };
-  const nsPerEvent: Record<'tollgate' | 'empty', number[]> = { tollgate: [], empty: [] };
+  const rate: Record<Phase, number[]> = { without: [], tollgate: [], empty: [], clock: [] };
+  const nsPerEvent: Record<Exclude<Phase, 'without'>, number[]> = {
+    tollgate: [],
+    empty: [],
+    clock: [],
+  };
+  const timed: Record<Exclude<Phase, 'without'>, number> = { tollgate: 0, empty: 0, clock: 0 };
   const programs = new Map<string, { events: number; ns: number }>();
   const orders: Phase[][] = [];
-  let exchangesTimed = 0;
-  let exchangesTimedEmpty = 0;
   let lost = 0;
 
   const tollgatePhase = async () => {
@@ -198,7 +218,7 @@ export async function benchProbes(
       const phase = await programPhase(lab, options, 'tg_', programs);
       rate.tollgate.push(phase.rate);
       if (phase.nsPerEvent !== null) nsPerEvent.tollgate.push(phase.nsPerEvent);
-      exchangesTimed += phase.timedExchanges;
+      timed.tollgate += phase.timedExchanges;
     } finally {
       await probes.stop();
       await reading;
@@ -206,14 +226,22 @@ export async function benchProbes(
     lost += sumLost(last?.lost);
   };
 
-  const emptyPhase = async () => {
-    const loader = spawn(FLOOR_LOADER, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  /** The floor's programs: the empty ones, or those that read the clock once. */
+  const floorPhase = async (which: 'empty' | 'clock') => {
+    const loader = spawn(FLOOR_LOADER, which === 'clock' ? ['clocked'] : [], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     try {
-      await waitForLine(loader, /^attached$/, 'the empty programs');
-      const phase = await programPhase(lab, options, 'floor_', programs);
-      rate.empty.push(phase.rate);
-      if (phase.nsPerEvent !== null) nsPerEvent.empty.push(phase.nsPerEvent);
-      exchangesTimedEmpty += phase.timedExchanges;
+      await waitForLine(loader, /^attached$/, `the floor's ${which} programs`);
+      const phase = await programPhase(
+        lab,
+        options,
+        which === 'clock' ? 'clock_' : 'floor_',
+        programs,
+      );
+      rate[which].push(phase.rate);
+      if (phase.nsPerEvent !== null) nsPerEvent[which].push(phase.nsPerEvent);
+      timed[which] += phase.timedExchanges;
     } finally {
       loader.stdin!.end();
       await new Promise((resolve) => {
@@ -227,13 +255,13 @@ export async function benchProbes(
     const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
     await waitForLine(server, /^ready$/, 'echo');
     for (let i = 0; i < options.rounds; i++) {
-      const order = phaseOrder(i).filter((p) => p !== 'empty' || floorBuilt);
+      const order = phaseOrder(i).filter((p) => (p !== 'empty' && p !== 'clock') || floorBuilt);
       orders.push(order);
       for (const phase of order) {
         if (phase === 'without')
           rate.without.push((await pingPongRound(lab, options)) / options.roundSeconds);
         else if (phase === 'tollgate') await tollgatePhase();
-        else await emptyPhase();
+        else await floorPhase(phase);
       }
     }
   };
@@ -249,16 +277,15 @@ export async function benchProbes(
   const meanOf = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
   const kernelNs = overRounds(nsPerEvent.tollgate, Math.round);
   const floorNs = floorBuilt ? overRounds(nsPerEvent.empty, Math.round) : null;
-  const ratios = overRounds(
-    rate.tollgate.map((w, i) => w / rate.without[i]!),
-    round3,
-  );
-  const floorRatios = floorBuilt
-    ? overRounds(
-        rate.empty.map((w, i) => w / rate.without[i]!),
-        round3,
-      )
-    : null;
+  const clockNs = floorBuilt ? overRounds(nsPerEvent.clock, Math.round) : null;
+  const ratioOf = (phase: Phase) =>
+    overRounds(
+      rate[phase].map((w, i) => w / rate.without[i]!),
+      round3,
+    );
+  const ratios = ratioOf('tollgate');
+  const floorRatios = floorBuilt ? ratioOf('empty') : null;
+  const clockRatios = floorBuilt ? ratioOf('clock') : null;
   return {
     benchmark: 'probes',
     events_per_s: Math.round(tgEvents / (options.rounds * options.roundSeconds)),
@@ -266,16 +293,22 @@ export async function benchProbes(
     kernel_ns_per_event_spread: kernelNs,
     empty_program_ns_per_event: floorNs ? floorNs.median : null,
     empty_program_ns_per_event_spread: floorNs,
+    clock_read_program_ns_per_event: clockNs ? clockNs.median : null,
+    clock_read_program_ns_per_event_spread: clockNs,
     throughput_ratio: ratios.median,
     throughput_ratio_spread: ratios,
     throughput_ratio_rounds: ratios.rounds,
     empty_program_throughput_ratio: floorRatios ? floorRatios.median : null,
     empty_program_throughput_ratio_spread: floorRatios,
+    clock_read_program_throughput_ratio: clockRatios ? clockRatios.median : null,
+    clock_read_program_throughput_ratio_spread: clockRatios,
     exchanges_per_s_without: Math.round(meanOf(rate.without)),
     exchanges_per_s_with: Math.round(meanOf(rate.tollgate)),
     exchanges_per_s_empty_programs: floorBuilt ? Math.round(meanOf(rate.empty)) : null,
-    exchanges_timed: exchangesTimed,
-    exchanges_timed_empty_programs: floorBuilt ? exchangesTimedEmpty : null,
+    exchanges_per_s_clock_read_programs: floorBuilt ? Math.round(meanOf(rate.clock)) : null,
+    exchanges_timed: timed.tollgate,
+    exchanges_timed_empty_programs: floorBuilt ? timed.empty : null,
+    exchanges_timed_clock_read_programs: floorBuilt ? timed.clock : null,
     lost_events: lost,
     programs: [...programs.entries()].map(([name, p]) => ({
       name,
@@ -302,6 +335,7 @@ export function renderProbesBench(r: ProbesBenchResult): string {
     `probes: ${r.events_per_s} events/s, ${r.kernel_ns_per_event} ns per event in the kernel (median; ${r.kernel_ns_per_event_spread.min}-${r.kernel_ns_per_event_spread.max} over ${r.rounds} rounds); empty programs on the same hooks: ${r.empty_program_ns_per_event ?? '-'} ns`,
     `throughput with/without probes: ${r.throughput_ratio} (median; ${r.throughput_ratio_spread.min}-${r.throughput_ratio_spread.max}; ${r.exchanges_per_s_with} vs ${r.exchanges_per_s_without} exchanges/s, ${r.connections} connections, ${r.rounds}x${r.round_seconds} s)`,
     `throughput with empty programs/without: ${r.empty_program_throughput_ratio ?? '-'}${r.empty_program_throughput_ratio_spread ? ` (median; ${r.empty_program_throughput_ratio_spread.min}-${r.empty_program_throughput_ratio_spread.max}; ${r.exchanges_per_s_empty_programs} exchanges/s)` : ''}`,
+    `programs that read the clock once: ${r.clock_read_program_ns_per_event ?? '-'} ns per event${r.clock_read_program_ns_per_event_spread ? ` (${r.clock_read_program_ns_per_event_spread.min}-${r.clock_read_program_ns_per_event_spread.max})` : ''}, throughput/without ${r.clock_read_program_throughput_ratio ?? '-'}${r.clock_read_program_throughput_ratio_spread ? ` (${r.clock_read_program_throughput_ratio_spread.min}-${r.clock_read_program_throughput_ratio_spread.max})` : ''}`,
     `lost events: ${r.lost_events}`,
     ...r.programs.map(
       (p) =>

@@ -12,17 +12,18 @@ const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 
 test('bench probes: phases rotated, rates untimed, each timed phase holds its own ping-pong', async (t) => {
   const statsBefore = readFileSync(STATS_SYSCTL, 'utf8').trim();
-  const r = await benchProbes({ rounds: 3, roundSeconds: 1, connections: 2 });
+  const r = await benchProbes({ rounds: 4, roundSeconds: 1, connections: 2 });
   t.diagnostic(JSON.stringify(r));
   assert.equal(readFileSync(STATS_SYSCTL, 'utf8').trim(), statsBefore);
 
-  // Every phase took each place once over three rounds.
-  assert.deepEqual(r.phase_orders, [0, 1, 2].map(phaseOrder));
-  for (const place of [0, 1, 2])
-    assert.equal(new Set(r.phase_orders.map((order) => order[place])).size, 3);
+  // Every phase took each place once over four rounds.
+  assert.deepEqual(r.phase_orders, [0, 1, 2, 3].map(phaseOrder));
+  for (const place of [0, 1, 2, 3])
+    assert.equal(new Set(r.phase_orders.map((order) => order[place])).size, 4);
 
   assert.ok(r.exchanges_timed > 200, `${r.exchanges_timed} exchanges timed`);
   assert.ok(r.exchanges_timed_empty_programs! > 200);
+  assert.ok(r.exchanges_timed_clock_read_programs! > 200);
   const runs = (name: string) => r.programs.find((p) => p.name === name)?.events ?? 0;
   // A send per exchange at each end; the receives as many, and a connection's end read
   // (0 bytes) at each of its two ends. Slack for what else on the machine sent meanwhile.
@@ -34,13 +35,19 @@ test('bench probes: phases rotated, rates untimed, each timed phase holds its ow
   near('tg_recv', 2 * r.exchanges_timed);
   near('floor_send', 2 * r.exchanges_timed_empty_programs!);
   near('floor_recv', 2 * r.exchanges_timed_empty_programs!);
+  near('clock_send', 2 * r.exchanges_timed_clock_read_programs!);
+  near('clock_recv', 2 * r.exchanges_timed_clock_read_programs!);
 
-  assert.equal(r.kernel_ns_per_event_spread.rounds.length, 3);
-  assert.equal(r.empty_program_ns_per_event_spread!.rounds.length, 3);
-  assert.equal(r.throughput_ratio_rounds.length, 3);
-  assert.equal(r.empty_program_throughput_ratio_spread!.rounds.length, 3);
-  // A program costs more than none, and Tollgate's more than an empty one.
+  assert.equal(r.kernel_ns_per_event_spread.rounds.length, 4);
+  assert.equal(r.empty_program_ns_per_event_spread!.rounds.length, 4);
+  assert.equal(r.clock_read_program_ns_per_event_spread!.rounds.length, 4);
+  assert.equal(r.throughput_ratio_rounds.length, 4);
+  assert.equal(r.empty_program_throughput_ratio_spread!.rounds.length, 4);
+  assert.equal(r.clock_read_program_throughput_ratio_spread!.rounds.length, 4);
+  // A program costs more than none, a clock read more than nothing, and Tollgate's
+  // programs more than an empty one.
   assert.ok(r.empty_program_ns_per_event! > 0);
+  assert.ok(r.clock_read_program_ns_per_event! > r.empty_program_ns_per_event!);
   assert.ok(r.kernel_ns_per_event > r.empty_program_ns_per_event!);
   assert.equal(r.lost_events, 0);
 });
