@@ -4,7 +4,7 @@
 // without programs, with Tollgate's, with empty programs on the hottest hooks instead
 // (probes/src/floor.bpf.c), the floor any program there pays on this kernel, and with
 // programs there that only read the clock once, the floor of any probe that times its
-// events (Tollgate's read it once an event, where a stamp is used). Throughput is
+// events (Tollgate's programs read it once an event). Throughput is
 // read with the kernel's run-time accounting off, as a node runs unless someone asks for
 // it (its two clock reads per program run are no cost of Tollgate's); the time per event
 // comes from a ping-pong of its own right after, with the accounting on (bpf_stats), for
