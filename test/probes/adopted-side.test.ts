@@ -56,17 +56,32 @@ async function connectPair(lab: Lab, go: string) {
   return { serverProc, clientProc };
 }
 
+/**
+ * Each process's ends by side and port, their counts summed over the intervals: an
+ * interval that turns between a connection's first event and its exchanges (200 ms here)
+ * splits them over two records, which is no second end.
+ */
 function sides(records: readonly unknown[], serverPid: number, clientPid: number) {
   const edges = (records as EdgeRecord[]).filter((r) => r.type === 'edge');
-  const of = (pid: number) =>
-    edges
-      .filter((e) => e.key.tgid === pid)
-      .map((e) => ({
+  const of = (pid: number) => {
+    const ends = new Map<
+      string,
+      { side: string; port: number; adopted: number; exchanges: number }
+    >();
+    for (const e of edges.filter((x) => x.key.tgid === pid)) {
+      const id = `${e.key.side}:${e.key.servicePort}`;
+      const end = ends.get(id) ?? {
         side: e.key.side,
         port: e.key.servicePort,
-        adopted: e.adopted,
-        exchanges: e.exchanges,
-      }));
+        adopted: 0,
+        exchanges: 0,
+      };
+      end.adopted += e.adopted;
+      end.exchanges += e.exchanges;
+      ends.set(id, end);
+    }
+    return [...ends.values()];
+  };
   return { server: of(serverPid), client: of(clientPid) };
 }
 
