@@ -423,6 +423,7 @@ export function renderAccuracyBench(r: AccuracyBenchResult): string {
       }).join(', ')}`,
       `      counted from due times (the generator's timer lag in): p50 ${c.truth_from_due.p50_ms}, p90 ${c.truth_from_due.p90_ms}, p99 ${c.truth_from_due.p99_ms}, mean ${c.truth_from_due.mean_ms} ms, of which the lag's B - A ${c.issue_lag_added_ms ?? '-'} ms; the largest lag of a run ${largestLag(c) ?? '-'} ms`,
       `      the truth's mean ${c.truth.mean_ms} ms: ${c.client_socket.added_mean_ms ?? '-'} between the load generator's sockets' write and read (of which ${c.client_socket.outside_hops_ms ?? '-'} outside the hops), ${c.client_socket.in_client_process_ms ?? '-'} in its own process; the truth's p90 ${c.truth.p90_ms} ms, ${c.client_socket.added_p90_ms ?? '-'} at the sockets`,
+      `      the app's read-to-write time with the sidecar beside it ${c.app_socket.added_mean_ms ?? '-'} ms longer (in no hop)`,
     ]),
     `  exchange latency  p50 max error ${(r.exchange_p50_rel_error_max * 100).toFixed(1)}%, p99 ${(r.exchange_p99_rel_error_max * 100).toFixed(1)}%  [${mark(m.quantiles)}]`,
     ...r.exchange.flatMap((e) => [

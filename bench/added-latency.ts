@@ -384,6 +384,19 @@ export interface AddedLatencyCondition {
     }[];
   };
   /**
+   * How much longer the app takes from its read of a request to its write of the reply with
+   * the sidecar beside it: the median over rounds of B - A of the mean read-to-write time
+   * on the app's server ends (Tollgate's exchange latency there, an explanation like
+   * `client_socket`, not a truth). It lies between the hops, in no hop, and a deployment
+   * with the sidecar always in the path has no A to take it from. Null where the app's
+   * edges carry several requests at once (no exchange latency) or were not seen.
+   */
+  app_socket: {
+    added_mean_ms: number | null;
+    /** Per round, A's and B's mean read-to-write time at the app's server ends. */
+    per_round: { a: number | null; b: number | null }[];
+  };
+  /**
    * The run-queue wait of other processes' threads behind the path's proxies, per request
    * (DirectionCost.neighbourWaitMsPerRequest, summed over the path; the median over rounds):
    * the CPU the proxies took from the generator, the app and the rest, which no hop holds.
@@ -708,7 +721,23 @@ export async function measureAddedLatency(
       const clientSocket: { a: SocketFigures; b: SocketFigures }[] = [];
       for (const run of m.loadRuns)
         clientSocket.push({ a: await socketOf(run.a), b: await socketOf(run.b) });
-      conditions.push(await summarise(m, perRound, whole, clientSocket, options, between));
+      // And the app's, behind the last sidecar of the path, over the same rows.
+      const appNetns = path[path.length - 1]!.netns;
+      const appOf = async (run: ReadRun) =>
+        appServiceMean(await tollgate.view(run.rowsFrom, run.end + ROW_TAIL_MS), appNetns);
+      const appSocket: { a: number | null; b: number | null }[] = [];
+      for (const run of m.loadRuns)
+        appSocket.push({ a: await appOf(run.a), b: await appOf(run.b) });
+      conditions.push(
+        await summarise(
+          m,
+          perRound,
+          whole,
+          { client: clientSocket, app: appSocket },
+          options,
+          between,
+        ),
+      );
       log(summaryLine(conditions[conditions.length - 1]!));
     }
     const noiseMax = (stat: Stat) =>
@@ -1155,11 +1184,32 @@ function clientSocketFigures(view: CollectorView, pid: number): SocketFigures {
   };
 }
 
+/**
+ * The mean time from the app's read of a request to its write of the reply, over its
+ * server ends (the processes the collector names the pod's app, not its sidecar); null
+ * when it has none with an exchange latency.
+ */
+function appServiceMean(view: CollectorView, podNetns: string): number | null {
+  const pod = view.topology.pods.find((p) => p.name === podNetns);
+  const apps = new Set(
+    view.topology.processes
+      .filter((p) => pod && p.pod === pod.id && p.role === 'app')
+      .map((p) => p.id),
+  );
+  const latencies = view.topology.edges.flatMap((edge) =>
+    apps.has(edge.target) && edge.server ? [edge.server.exchangeLatency] : [],
+  );
+  return meanOverAll(latencies)?.meanMs ?? null;
+}
+
 async function summarise(
   m: Measured,
   perRound: SidecarFigures[][],
   whole: SidecarFigures[],
-  clientSocket: { a: SocketFigures; b: SocketFigures }[],
+  sockets: {
+    client: { a: SocketFigures; b: SocketFigures }[];
+    app: { a: number | null; b: number | null }[];
+  },
   options: AddedLatencyOptions,
   observed: AddedLatencyCondition['details'] = {},
 ): Promise<AddedLatencyCondition> {
@@ -1202,16 +1252,12 @@ async function summarise(
       b: { latency: m.bLatencies[k]!, meanMs: r.b.mean_ms },
     })),
   );
-  const socketAddedOf = (stat: keyof SocketFigures) => {
-    const differences = clientSocket.flatMap((r) => {
-      const a = r.a[stat];
-      const b = r.b[stat];
-      return a === null || b === null ? [] : [b - a];
-    });
-    return differences.length > 0 ? median(differences) : null;
-  };
+  const clientSocket = sockets.client;
+  const socketAddedOf = (stat: keyof SocketFigures) =>
+    medianDifference(clientSocket.map((r) => ({ a: r.a[stat], b: r.b[stat] })));
   const socketAdded = socketAddedOf('mean');
   const socketAddedP90 = socketAddedOf('p90');
+  const appAdded = medianDifference(sockets.app);
   return {
     name: m.name,
     description: m.prepared.description,
@@ -1297,6 +1343,10 @@ async function summarise(
         b_p90: r4OrNull(r.b.p90),
       })),
     },
+    app_socket: {
+      added_mean_ms: r4OrNull(appAdded),
+      per_round: sockets.app.map((r) => ({ a: r4OrNull(r.a), b: r4OrNull(r.b) })),
+    },
     neighbour_wait: {
       per_request_ms: r4OrNull(neighbourWait),
       mean_with_reported_ms:
@@ -1309,6 +1359,14 @@ async function summarise(
   };
 }
 
+/** The median over rounds of B - A, of the rounds where both were seen; null for none. */
+function medianDifference(
+  rounds: readonly { a: number | null; b: number | null }[],
+): number | null {
+  const differences = rounds.flatMap((r) => (r.a === null || r.b === null ? [] : [r.b - r.a]));
+  return differences.length > 0 ? median(differences) : null;
+}
+
 function summaryLine(c: AddedLatencyCondition): string {
   const pair = (stat: Stat) =>
     `${stat.replace('_ms', '')} ${c.truth[stat]} vs ${c.reported[stat] ?? '-'} (+-${c.noise_floor_ms[stat]}; direct ${c.reported_direct[stat] ?? '-'})`;
@@ -1317,6 +1375,10 @@ function summaryLine(c: AddedLatencyCondition): string {
     socket.added_mean_ms === null
       ? ''
       : `; of the mean, ${socket.added_mean_ms} at the client's sockets, ${socket.in_client_process_ms} in its process`;
+  const app =
+    c.app_socket.added_mean_ms === null
+      ? ''
+      : `; the app's read-to-write ${c.app_socket.added_mean_ms} longer`;
   const neighbours =
     c.neighbour_wait.per_request_ms === null
       ? ''
@@ -1327,7 +1389,7 @@ function summaryLine(c: AddedLatencyCondition): string {
         `${s.pod} ${s.direction} ${s.handoffs} of ${s.requests} handed off, ${s.reply_handoffs} replies`,
     )
     .join(', ');
-  return `added latency: ${c.name} truth vs reported, ms: ${STATS.map(pair).join(', ')}${where}${neighbours}; ${handedOff}; ${c.met ? 'met' : 'MISSED'}`;
+  return `added latency: ${c.name} truth vs reported, ms: ${STATS.map(pair).join(', ')}${where}${app}${neighbours}; ${handedOff}; ${c.met ? 'met' : 'MISSED'}`;
 }
 
 /** Runs the binary protocol's load from the client pod and returns its result. */

@@ -377,3 +377,34 @@ test("bench accuracy: the truth's mean splits into the client's sockets and its 
     );
   }
 });
+
+test("bench accuracy: the app's read-to-write time lies inside the client's exchange, in both runs of every round", (t) => {
+  for (const c of r.added_latency) {
+    const app = c.app_socket;
+    t.diagnostic(`${c.name}: ${JSON.stringify(app)}`);
+    assert.equal(app.per_round.length, ROUNDS);
+    // One HTTP/1.1 or TCP connection per request at a time between the last hop and the
+    // app in these two: its exchanges are timed in every run.
+    if (c.name === 'tcp_low' || c.name === 'http_reuse')
+      for (const [k, round] of app.per_round.entries())
+        assert.ok(
+          round.a !== null && round.b !== null,
+          `${c.name} round ${k + 1}: the app seen in both runs`,
+        );
+    // The app serves each request inside the generator's exchange at its sockets: its
+    // server end and the generator's client end are two processes' sockets, timed apart.
+    for (const [k, round] of app.per_round.entries()) {
+      const client = c.client_socket.per_round[k]!;
+      for (const run of ['a', 'b'] as const) {
+        const served = round[run];
+        const exchange = client[run];
+        if (served === null || exchange === null) continue;
+        assert.ok(served > 0, `${c.name} round ${k + 1} ${run}: the app took time`);
+        assert.ok(
+          served < exchange,
+          `${c.name} round ${k + 1} ${run}: the app's ${served} ms inside the generator's ${exchange} ms`,
+        );
+      }
+    }
+  }
+});
