@@ -383,8 +383,8 @@ test("bench accuracy: the app's read-to-write time lies inside the client's exch
     const app = c.app_socket;
     t.diagnostic(`${c.name}: ${JSON.stringify(app)}`);
     assert.equal(app.per_round.length, ROUNDS);
-    // One HTTP/1.1 or TCP connection per request at a time between the last hop and the
-    // app in these two: its exchanges are timed in every run.
+    // In these two the app's connections carry one request at a time (TCP, HTTP/1.1), so
+    // its exchanges are timed in every run.
     if (c.name === 'tcp_low' || c.name === 'http_reuse')
       for (const [k, round] of app.per_round.entries())
         assert.ok(
