@@ -698,36 +698,39 @@ export async function measureAddedLatency(
     for (const m of measured) {
       // Pods are named in the store by their network namespace.
       const path = pathOf(m.name).map((s) => ({ ...s, netns: lab.pod(s.pod).netns }));
-      const figures = async (fromMs: number, toMs: number) => {
-        const view = await tollgate.view(fromMs, toMs);
-        return path.map((s) => sidecarOf(view, s.netns, s.direction));
-      };
-      const perRound: Awaited<ReturnType<typeof figures>>[] = [];
-      for (const run of m.bRuns) perRound.push(await figures(run.rowsFrom, run.end + ROW_TAIL_MS));
-      const span = [m.bRuns[0]!.rowsFrom, m.bRuns[m.bRuns.length - 1]!.end + ROW_TAIL_MS] as const;
-      const whole = await figures(...span);
+      const figuresOf = (view: CollectorView) =>
+        path.map((s) => sidecarOf(view, s.netns, s.direction));
+      const runView = (run: ReadRun) => tollgate.view(run.rowsFrom, run.end + ROW_TAIL_MS);
+      // Per round, one view of each run's own rows: in B's the sidecars' figures; in both,
+      // the run's generator (a process of its own) and the app behind the last sidecar.
+      const appNetns = path[path.length - 1]!.netns;
+      const perRound: SidecarFigures[][] = [];
+      const clientSocket: { a: SocketFigures; b: SocketFigures }[] = [];
+      const appSocket: { a: number | null; b: number | null }[] = [];
+      for (const run of m.loadRuns) {
+        const a = await runView(run.a);
+        const b = await runView(run.b);
+        perRound.push(figuresOf(b));
+        clientSocket.push({
+          a: clientSocketFigures(a, run.a.pid),
+          b: clientSocketFigures(b, run.b.pid),
+        });
+        appSocket.push({ a: appServiceMean(a, appNetns), b: appServiceMean(b, appNetns) });
+      }
+      const spanView = await tollgate.view(
+        m.bRuns[0]!.rowsFrom,
+        m.bRuns[m.bRuns.length - 1]!.end + ROW_TAIL_MS,
+      );
+      const whole = figuresOf(spanView);
       // Two sidecars on the path: whether the collector marked the connection between them
       // multiplexed, as it must for HTTP/2 (and must not for TLS, one request at a time).
       const between: AddedLatencyCondition['details'] = {};
       if (path.length === 2 && !m.name.startsWith('ambient'))
         between.sidecar_edge_multiplexed = edgeMultiplexed(
-          await tollgate.view(...span),
+          spanView,
           path[0]!.netns,
           path[1]!.netns,
         );
-      // Each run's generator over its own run's rows, from the same row as its figures.
-      const socketOf = async (run: ReadRun) =>
-        clientSocketFigures(await tollgate.view(run.rowsFrom, run.end + ROW_TAIL_MS), run.pid);
-      const clientSocket: { a: SocketFigures; b: SocketFigures }[] = [];
-      for (const run of m.loadRuns)
-        clientSocket.push({ a: await socketOf(run.a), b: await socketOf(run.b) });
-      // And the app's, behind the last sidecar of the path, over the same rows.
-      const appNetns = path[path.length - 1]!.netns;
-      const appOf = async (run: ReadRun) =>
-        appServiceMean(await tollgate.view(run.rowsFrom, run.end + ROW_TAIL_MS), appNetns);
-      const appSocket: { a: number | null; b: number | null }[] = [];
-      for (const run of m.loadRuns)
-        appSocket.push({ a: await appOf(run.a), b: await appOf(run.b) });
       conditions.push(
         await summarise(
           m,
