@@ -51,9 +51,9 @@ before(async () => {
   r = await benchAccuracy({
     serviceTimesMs: [5],
     // Two connections of 60, as this test ran in CI for many sessions. (One of 120 was
-    // tried; a CI run then saw the server's own p50 at 4.89 ms, below the 5 ms its
-    // service times centre on, and the kernel's at 4.59: Node's timers, set against a
-    // loop clock older than the read, move the truth itself when the machine is busy.)
+    // tried with the server in Node; a CI run then saw the server's own p50 at 4.89 ms,
+    // below the 5 ms its service times centre on, and the kernel's at 4.59: Node's timers,
+    // set against a loop clock older than the read, moved the truth itself.)
     // Both connections run the same service times in lockstep, so the two largest are
     // served at the same moment and one scheduling delay lands in both: see the p99 check.
     connections: 2,
@@ -82,9 +82,10 @@ test('bench accuracy: bytes exact, retransmits as the kernel counts, quantiles r
   // each of the kernel's quantiles lies between the same quantiles of those two clocks,
   // rank for rank; the reported one is its bucket's midpoint, within 1/32 of it (and the
   // truths are rounded to 4 digits). The server's clock read after its write is no upper
-  // bound: the kernel's recv precedes the server's callback by Node's dispatch of the read
-  // (and any preemption there), which the server cannot time; that put the kernel's p50 in
-  // the bucket [4.72, 4.98) ms in a CI run where the server's p50 after its write was 4.601.
+  // bound: the server's clock starts after its read returned, the kernel's within it (with
+  // the server in Node, whose clock started in its data callback, that put the kernel's p50
+  // in the bucket [4.72, 4.98) ms in a CI run where the server's p50 after its write was
+  // 4.601).
   const s = exchange!.server;
   const c = exchange!.client;
   const within = (q: 'p50' | 'p99') => {
