@@ -91,11 +91,10 @@ export interface AccuracyBenchResult {
     /**
      * p50_truth_after_write_ms: the p50 of the server's clock read after its write
      * returned. The kernel's recv -> send holds the server's own time (read after the read
-     * returned and before the write) and more: the write up to its send, and before the
-     * server's clock Node's dispatch of the read, which no clock of the server's sees. So
-     * the server's truth is a lower bound, and the client's exchange of the same request
-     * (from before its write to after its read) an upper one; this is where the write
-     * ends within that.
+     * returned and before the write) and more: the write up to its send, and the read's
+     * return before the server's clock. So the server's truth is a lower bound, and the
+     * client's exchange of the same request (from before its write to after its read) an
+     * upper one; this is where the write ends within that.
      */
     server: QuantilePair & { p50_truth_after_write_ms: number };
     client: QuantilePair;

@@ -55,7 +55,7 @@ before(async () => {
     // below the 5 ms its service times centre on, and the kernel's at 4.59: Node's timers,
     // set against a loop clock older than the read, moved the truth itself.)
     // Both connections run the same service times in lockstep, so the two largest are
-    // served at the same moment and one scheduling delay lands in both: see the p99 check.
+    // served at the same moment and one scheduling delay lands in both.
     connections: 2,
     requestsPerConnection: 60,
     addedLatency: ADDED,
@@ -77,7 +77,7 @@ test('bench accuracy: bytes exact, retransmits as the kernel counts, quantiles r
   const [exchange] = r.exchange;
   assert.equal(exchange!.requests, 120);
   // Each request's recv -> send at the server's socket holds the server's own time for it
-  // (its callback's clock, read after the read returned and before the write) and lies
+  // (its clock, read after its read returned and before its write) and lies
   // inside the client's own exchange for it (from before its write to after its read), so
   // each of the kernel's quantiles lies between the same quantiles of those two clocks,
   // rank for rank; the reported one is its bucket's midpoint, within 1/32 of it (and the
