@@ -7,15 +7,23 @@
 // time per event and anything lost are read from the agent's own status. Tollgate's cost
 // on the node is counted as a skeptic would: the BPF programs' run time is charged to the
 // workload's CPUs (kernel_millicores) and the maps' locked memory is memory taken from the
-// node (map_memory_mb), so both are in the totals the CPU and memory targets judge.
+// node (map_memory_mb), so both are in the totals the CPU and memory targets judge. Each
+// untraced round ends with one more phase at the constant rate with programs on the same
+// hooks that only read the clock: the floor of the kernel's share on this machine under
+// this load (floor_kernel_millicores), against which kernel_millicores can be read.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { AgentStatus } from '../daemonset/agent.js';
 import type { LoadResult } from '../daemonset/load/load.js';
 import type { CpuLimitedGroup } from '../lab/cpu-limit.js';
 import { Lab } from '../lab/lab.js';
+import { waitForLine } from '../lab/spawn.js';
+import { builtProbe } from '../probes/probe-source.js';
 import {
   bpfMapsOf,
   childrenOf,
   eventsOf,
+  programsNamed,
   tollgatePrograms,
   withBpfStatsSysctl,
 } from './bpf-stats.js';
@@ -70,6 +78,21 @@ export interface RoundResult {
   latency: LoadResult;
   /** Only in traced rounds, over the constant-rate phase at `rate`. */
   cost?: TracedCost;
+  /** Only in untraced rounds, where the floor's loader is built (ClockFloor). */
+  floor?: ClockFloor;
+}
+
+/**
+ * The clock-reading programs of probes/src/floor.bpf.c on Tollgate's send, receive and
+ * arrival hooks (`tollgate-floor clocked`), over one more phase at `rate` of an untraced
+ * round: the kernel time any probe that stamps these events pays under this load, with
+ * bpf_stats on as in the traced rounds' phase (its two clock reads per run in both).
+ */
+export interface ClockFloor {
+  events: number;
+  ns: number;
+  requests: number;
+  actualRps: number;
 }
 
 /**
@@ -116,6 +139,21 @@ export interface OverheadBenchResult {
   agent_rss_mb: number;
   /** The BPF programs' run time, charged to the workload's CPUs, at the constant rate. */
   kernel_millicores: number;
+  /**
+   * The floor of kernel_millicores on this machine under this load: what programs that
+   * only read the clock, on the same hooks, cost at the same rate (ClockFloor; the median
+   * over the untraced rounds), and their time per event. Null without the floor's loader.
+   */
+  floor_kernel_millicores: number | null;
+  floor_ns_per_event: number | null;
+  /** The floor programs' runs per request: every send, receive and arriving segment. */
+  floor_events_per_request: number | null;
+  floor_kernel_millicores_spread: {
+    median: number;
+    min: number;
+    max: number;
+    rounds: number[];
+  } | null;
   /**
    * The same cost counted as the workload pays it: its processes' CPU at the constant
    * rate with Tollgate against without (round against the round beside it, the median of
@@ -255,6 +293,13 @@ async function measuredLoad(
   agent: AgentProcess,
   collector: CollectorProcess,
 ): Promise<{ load: LoadResult; cost: TracedCost }> {
+  // The programs' counts in the agent's status are the runner's last reading, taken once an
+  // interval, and the kernel has counted since the agent started (startAgentProcess asks).
+  // Read at once after the saturation phase, `before` was up to an interval old and the
+  // delta held that much of saturation's events: some 19,000 more events (23 a request)
+  // in a 2 s phase at 400 requests/s, where programs that only read the clock on the same
+  // hooks ran 18.2 a request. So a reading taken after saturation ended comes first.
+  await new Promise((r) => setTimeout(r, 1500));
   const before = await agent.status();
   const collectorBefore = collector.resources();
   const startNs = process.hrtime.bigint();
@@ -337,6 +382,38 @@ async function withWorkloadCpu(
   };
 }
 
+const FLOOR_LOADER = builtProbe('tollgate-floor');
+
+/** One more phase of load with the clock-reading floor programs attached (ClockFloor). */
+async function clockFloor(run: () => Promise<LabLoad>): Promise<ClockFloor> {
+  const loader = spawn(FLOOR_LOADER, ['clocked'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    await waitForLine(loader, /^attached$/, "the floor's clock-reading programs");
+    return await withBpfStatsSysctl(true, async () => {
+      const totals = () =>
+        programsNamed('clock_').reduce(
+          (t, p) => ({ runs: t.runs + (p.run_cnt ?? 0), ns: t.ns + (p.run_time_ns ?? 0) }),
+          { runs: 0, ns: 0 },
+        );
+      const before = totals();
+      const load = await run();
+      const after = totals();
+      return {
+        events: after.runs - before.runs,
+        ns: after.ns - before.ns,
+        requests: load.ok,
+        actualRps: load.actualRps,
+      };
+    });
+  } finally {
+    loader.stdin!.end();
+    await new Promise((resolve) => {
+      if (loader.exitCode !== null) resolve(undefined);
+      else loader.once('exit', resolve);
+    });
+  }
+}
+
 /** The cgroups Tollgate's processes go in, under `cluster` placement. */
 interface Placement {
   agent: CpuLimitedGroup;
@@ -366,13 +443,11 @@ async function round(
   if (!traced) {
     const saturation = await saturate();
     const { load, workload } = await withWorkloadCpu(lab, constantRate(options.rate));
-    return {
-      traced,
-      saturation,
-      load,
-      workload,
-      latency: await constantRate(options.latencyRate)(),
-    };
+    const latency = await constantRate(options.latencyRate)();
+    const floor = existsSync(FLOOR_LOADER)
+      ? await clockFloor(constantRate(options.rate))
+      : undefined;
+    return { traced, saturation, load, workload, latency, ...(floor ? { floor } : {}) };
   }
   const collector = await startCollectorProcess();
   let agent: AgentProcess | undefined;
@@ -421,6 +496,14 @@ export function summarizeOverhead(
   // would read lower, diluted by the drain after the load.
   const kernelMillicores = (r: RoundResult) =>
     ((r.cost!.kernelNs / Math.max(1, r.load.ok)) * r.load.actualRps) / 1e6;
+  const floors = off.flatMap((r) => (r.floor ? [r.floor] : []));
+  const floorMillicores =
+    floors.length > 0
+      ? overRounds(
+          floors.map((f) => ((f.ns / Math.max(1, f.requests)) * f.actualRps) / 1e6),
+          round1,
+        )
+      : null;
   const median = (xs: number[]) => overRounds(xs).median;
   const p99Allowed = Math.max(0.05 * q(off, 'p99Ms'), 0.05);
   // Round i with Tollgate against round i without: they ran back to back.
@@ -460,6 +543,16 @@ export function summarizeOverhead(
     agent_millicores: round1(median(costs.map((c) => c.agentMillicores))),
     agent_rss_mb: round1(median(costs.map((c) => c.agentRssMb))),
     kernel_millicores: round1(median(on.map(kernelMillicores))),
+    floor_kernel_millicores: floorMillicores ? floorMillicores.median : null,
+    floor_ns_per_event:
+      floors.length > 0
+        ? Math.round(median(floors.map((f) => f.ns / Math.max(1, f.events))))
+        : null,
+    floor_events_per_request:
+      floors.length > 0
+        ? round1(median(floors.map((f) => f.events / Math.max(1, f.requests))))
+        : null,
+    floor_kernel_millicores_spread: floorMillicores,
     workload_added_millicores: spreads.workload_added_millicores.median,
     workload_millicores_without: offWorkload.median,
     workload_millicores_with: round1(median(on.map((r) => r.workload.millicores))),
@@ -606,6 +699,9 @@ export function renderOverheadBench(r: OverheadBenchResult): string {
     `  at ${r.rate} rps         agent ${r.agent_millicores} + kernel ${r.kernel_millicores} = ${r.node_millicores} millicores ${range(r.spreads.node_millicores)} [<= 100 ${mark(m.agent_cpu)}]`,
     `                       agent ${r.agent_rss_mb} MB RSS + maps ${r.map_memory_mb} MB locked = ${r.node_memory_mb} MB ${range(r.spreads.node_memory_mb)} [<= 150 ${mark(m.agent_memory)}]`,
     `  kernel               ${r.kernel_ns_per_event} ns per event, ${r.events_per_request} events per request`,
+    r.floor_kernel_millicores_spread
+      ? `  its floor            ${r.floor_kernel_millicores} millicores ${range(r.floor_kernel_millicores_spread)}, ${r.floor_ns_per_event} ns per event: programs that only read the clock, on the same hooks, at ${r.rate} rps`
+      : '  its floor            not measured (probes/build/tollgate-floor is not built)',
     ...r.kernel_by_program.map(
       (p) =>
         `    ${p.program.padEnd(19)}${String(p.ns_per_request).padStart(6)} ns per request (${p.runs_per_request} runs x ${p.ns_per_run} ns)`,

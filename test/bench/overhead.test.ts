@@ -89,6 +89,23 @@ test('bench overhead: A/B rounds, the agent measured, every hop seen, nothing lo
   // (4 millicores; here it is some 20 times that), and no more than the machine's 2 cores.
   for (const w of [r.workload_millicores_without, r.workload_millicores_with])
     assert.ok(w >= 4 && w <= 2000, `the workload's CPU ${w} millicores at 400 requests/s`);
+  // The floor under the same load, in each untraced round (the setup builds its loader):
+  // programs that only read the clock, on Tollgate's three hooks, run on every send,
+  // receive and arriving segment on the machine, so per request at least the 6 sends, 6
+  // receives and 6 data segments of its three connections both ways, and about as many
+  // as Tollgate's own programs ran on the same hooks in the traced rounds.
+  const floor = r.floor_kernel_millicores_spread;
+  assert.ok(floor, 'the floor was measured');
+  assert.equal(floor.rounds.length, 2);
+  assert.ok(floor.min > 0, `floor ${JSON.stringify(floor)}`);
+  const floorEvents = r.floor_events_per_request ?? 0;
+  assert.ok(floorEvents >= 18, `floor: ${floorEvents} events per request`);
+  const tollgateEvents = runsOf('tg_send') + runsOf('tg_recv') + runsOf('tg_arrival');
+  assert.ok(
+    Math.abs(floorEvents - tollgateEvents) <= 0.25 * tollgateEvents,
+    `floor: ${floorEvents} events per request, Tollgate's on the same hooks ${tollgateEvents}`,
+  );
+  assert.ok((r.floor_ns_per_event ?? 0) > 0);
 });
 
 /** A round of the bench with the figures the CPU verdict reads, the rest inert. */
@@ -165,4 +182,31 @@ test("the workload's own CPU beside bpf_stats' count: a cross-check, with its no
   assert.deepEqual(r.spreads.node_millicores.rounds, [105, 106]);
   assert.equal(r.node_millicores, 105);
   assert.equal(r.targets.met.agent_cpu, false);
+  // No floor measured, none claimed.
+  assert.equal(r.floor_kernel_millicores, null);
+  assert.equal(r.floor_kernel_millicores_spread, null);
+});
+
+test("the clock-reading floor: its programs' time per request at the phase's rate, in millicores", () => {
+  // 80,000 requests at 10,000/s, 19 runs each of 120 ns: 2,280 ns a request, 22.8
+  // millicores at that rate; 19 runs of 100 ns in the other round, 19 millicores.
+  const floorOf = (ns: number) => ({
+    events: 80_000 * 19,
+    ns: 80_000 * 19 * ns,
+    requests: 80_000,
+    actualRps: 10_000,
+  });
+  const r = summarizeOverhead(
+    [
+      { ...roundOf(false, 700), floor: floorOf(120) },
+      roundOf(true, 820, { agent: 15, kernelNsPerRequest: 9_000 }),
+      roundOf(true, 780, { agent: 16, kernelNsPerRequest: 9_000 }),
+      { ...roundOf(false, 740), floor: floorOf(100) },
+    ],
+    { ...DEFAULT_OVERHEAD_BENCH, rounds: 2 },
+  );
+  assert.deepEqual(r.floor_kernel_millicores_spread?.rounds, [22.8, 19]);
+  assert.equal(r.floor_kernel_millicores, 19);
+  assert.equal(r.floor_ns_per_event, 100);
+  assert.equal(r.floor_events_per_request, 19);
 });
