@@ -11,14 +11,10 @@
 // untraced round ends with one more phase at the constant rate with programs on the same
 // hooks that only read the clock: the floor of the kernel's share on this machine under
 // this load (floor_kernel_millicores), against which kernel_millicores can be read.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import type { AgentStatus } from '../daemonset/agent.js';
 import type { LoadResult } from '../daemonset/load/load.js';
 import type { CpuLimitedGroup } from '../lab/cpu-limit.js';
 import { Lab } from '../lab/lab.js';
-import { waitForLine } from '../lab/spawn.js';
-import { builtProbe } from '../probes/probe-source.js';
 import {
   bpfMapsOf,
   childrenOf,
@@ -27,6 +23,7 @@ import {
   tollgatePrograms,
   withBpfStatsSysctl,
 } from './bpf-stats.js';
+import { FLOOR_PREFIX, floorBuilt, withFloorPrograms } from './floor-programs.js';
 import { agentCpu, COLLECTOR_ELSEWHERE } from './placement.js';
 import { overRounds } from './rounds.js';
 import {
@@ -382,16 +379,12 @@ async function withWorkloadCpu(
   };
 }
 
-const FLOOR_LOADER = builtProbe('tollgate-floor');
-
 /** One more phase of load with the clock-reading floor programs attached (ClockFloor). */
-async function clockFloor(run: () => Promise<LabLoad>): Promise<ClockFloor> {
-  const loader = spawn(FLOOR_LOADER, ['clocked'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  try {
-    await waitForLine(loader, /^attached$/, "the floor's clock-reading programs");
-    return await withBpfStatsSysctl(true, async () => {
+function clockFloor(run: () => Promise<LabLoad>): Promise<ClockFloor> {
+  return withFloorPrograms('clock', () =>
+    withBpfStatsSysctl(true, async () => {
       const totals = () =>
-        programsNamed('clock_').reduce(
+        programsNamed(FLOOR_PREFIX.clock).reduce(
           (t, p) => ({ runs: t.runs + (p.run_cnt ?? 0), ns: t.ns + (p.run_time_ns ?? 0) }),
           { runs: 0, ns: 0 },
         );
@@ -404,14 +397,8 @@ async function clockFloor(run: () => Promise<LabLoad>): Promise<ClockFloor> {
         requests: load.ok,
         actualRps: load.actualRps,
       };
-    });
-  } finally {
-    loader.stdin!.end();
-    await new Promise((resolve) => {
-      if (loader.exitCode !== null) resolve(undefined);
-      else loader.once('exit', resolve);
-    });
-  }
+    }),
+  );
 }
 
 /** The cgroups Tollgate's processes go in, under `cluster` placement. */
@@ -444,9 +431,7 @@ async function round(
     const saturation = await saturate();
     const { load, workload } = await withWorkloadCpu(lab, constantRate(options.rate));
     const latency = await constantRate(options.latencyRate)();
-    const floor = existsSync(FLOOR_LOADER)
-      ? await clockFloor(constantRate(options.rate))
-      : undefined;
+    const floor = floorBuilt() ? await clockFloor(constantRate(options.rate)) : undefined;
     return { traced, saturation, load, workload, latency, ...(floor ? { floor } : {}) };
   }
   const collector = await startCollectorProcess();

@@ -9,16 +9,18 @@
 // it (its two clock reads per program run are no cost of Tollgate's); the time per event
 // comes from a ping-pong of its own right after, with the accounting on (bpf_stats), for
 // Tollgate's programs and the empty ones alike.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
-import { builtProbe, ProbeSource } from '../probes/probe-source.js';
+import { ProbeSource } from '../probes/probe-source.js';
 import type { IntervalRecord, LostCounters } from '../probes/records.js';
 import { eventsOf, programsNamed, withBpfStatsSysctl } from './bpf-stats.js';
+import {
+  FLOOR_PREFIX,
+  type FloorPrograms,
+  floorBuilt,
+  withFloorPrograms,
+} from './floor-programs.js';
 import { overRounds, type Spread } from './rounds.js';
-
-const FLOOR_LOADER = builtProbe('tollgate-floor');
 
 export interface ProbesBenchOptions {
   rounds: number;
@@ -194,7 +196,7 @@ export async function benchProbes(
       ? { name: 'server', service: 'server', meshed: true, app: false, port: PORT }
       : { name: 'server', service: 'server', meshed: false, app: false },
   ]);
-  const floorBuilt = existsSync(FLOOR_LOADER);
+  const floorAvailable = floorBuilt();
   const rate: Record<Phase, number[]> = { without: [], tollgate: [], empty: [], clock: [] };
   const nsPerEvent: Record<Exclude<Phase, 'without'>, number[]> = {
     tollgate: [],
@@ -227,35 +229,19 @@ export async function benchProbes(
   };
 
   /** The floor's programs: the empty ones, or those that read the clock once. */
-  const floorPhase = async (which: 'empty' | 'clock') => {
-    const loader = spawn(FLOOR_LOADER, which === 'clock' ? ['clocked'] : [], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    try {
-      await waitForLine(loader, /^attached$/, `the floor's ${which} programs`);
-      const phase = await programPhase(
-        lab,
-        options,
-        which === 'clock' ? 'clock_' : 'floor_',
-        programs,
-      );
+  const floorPhase = (which: FloorPrograms) =>
+    withFloorPrograms(which, async () => {
+      const phase = await programPhase(lab, options, FLOOR_PREFIX[which], programs);
       rate[which].push(phase.rate);
       if (phase.nsPerEvent !== null) nsPerEvent[which].push(phase.nsPerEvent);
       timed[which] += phase.timedExchanges;
-    } finally {
-      loader.stdin!.end();
-      await new Promise((resolve) => {
-        if (loader.exitCode !== null) resolve(undefined);
-        else loader.once('exit', resolve);
-      });
-    }
-  };
+    });
 
   const rounds = async () => {
     const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
     await waitForLine(server, /^ready$/, 'echo');
     for (let i = 0; i < options.rounds; i++) {
-      const order = phaseOrder(i).filter((p) => (p !== 'empty' && p !== 'clock') || floorBuilt);
+      const order = phaseOrder(i).filter((p) => (p !== 'empty' && p !== 'clock') || floorAvailable);
       orders.push(order);
       for (const phase of order) {
         if (phase === 'without')
@@ -276,16 +262,16 @@ export async function benchProbes(
     .reduce((s, [name, p]) => s + eventsOf(name, p.events), 0);
   const meanOf = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
   const kernelNs = overRounds(nsPerEvent.tollgate, Math.round);
-  const floorNs = floorBuilt ? overRounds(nsPerEvent.empty, Math.round) : null;
-  const clockNs = floorBuilt ? overRounds(nsPerEvent.clock, Math.round) : null;
+  const floorNs = floorAvailable ? overRounds(nsPerEvent.empty, Math.round) : null;
+  const clockNs = floorAvailable ? overRounds(nsPerEvent.clock, Math.round) : null;
   const ratioOf = (phase: Phase) =>
     overRounds(
       rate[phase].map((w, i) => w / rate.without[i]!),
       round3,
     );
   const ratios = ratioOf('tollgate');
-  const floorRatios = floorBuilt ? ratioOf('empty') : null;
-  const clockRatios = floorBuilt ? ratioOf('clock') : null;
+  const floorRatios = floorAvailable ? ratioOf('empty') : null;
+  const clockRatios = floorAvailable ? ratioOf('clock') : null;
   return {
     benchmark: 'probes',
     events_per_s: Math.round(tgEvents / (options.rounds * options.roundSeconds)),
@@ -304,11 +290,11 @@ export async function benchProbes(
     clock_read_program_throughput_ratio_spread: clockRatios,
     exchanges_per_s_without: Math.round(meanOf(rate.without)),
     exchanges_per_s_with: Math.round(meanOf(rate.tollgate)),
-    exchanges_per_s_empty_programs: floorBuilt ? Math.round(meanOf(rate.empty)) : null,
-    exchanges_per_s_clock_read_programs: floorBuilt ? Math.round(meanOf(rate.clock)) : null,
+    exchanges_per_s_empty_programs: floorAvailable ? Math.round(meanOf(rate.empty)) : null,
+    exchanges_per_s_clock_read_programs: floorAvailable ? Math.round(meanOf(rate.clock)) : null,
     exchanges_timed: timed.tollgate,
-    exchanges_timed_empty_programs: floorBuilt ? timed.empty : null,
-    exchanges_timed_clock_read_programs: floorBuilt ? timed.clock : null,
+    exchanges_timed_empty_programs: floorAvailable ? timed.empty : null,
+    exchanges_timed_clock_read_programs: floorAvailable ? timed.clock : null,
     lost_events: lost,
     programs: [...programs.entries()].map(([name, p]) => ({
       name,
