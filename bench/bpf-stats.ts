@@ -59,6 +59,56 @@ export function tollgatePrograms(): ProgStats[] {
   return programsNamed('tg_');
 }
 
+/** A program's runs and its run time, ns, as the kernel counts them while bpf_stats is on. */
+export interface RunCost {
+  runs: number;
+  ns: number;
+}
+
+/** Adds `cost` into `into` under `name`. */
+export function addRunCost(into: Map<string, RunCost>, name: string, cost: RunCost): void {
+  const t = into.get(name) ?? { runs: 0, ns: 0 };
+  into.set(name, { runs: t.runs + cost.runs, ns: t.ns + cost.ns });
+}
+
+/**
+ * The runs and run time of the programs loaded now whose name starts with `prefix`, by
+ * name, read from the kernel itself (bpftool): fresh at the moment of the call, where an
+ * agent's own report is its runner's last reading, up to an interval old. Programs of one
+ * name are summed (one variant of each hook is loaded, so one in practice).
+ */
+export function programCosts(prefix: string): Map<string, RunCost> {
+  const byName = new Map<string, RunCost>();
+  for (const p of programsNamed(prefix))
+    addRunCost(byName, p.name!, { runs: p.run_cnt ?? 0, ns: p.run_time_ns ?? 0 });
+  return byName;
+}
+
+/** Each program's runs and time between two readings of programCosts, by name. */
+export function costDeltas(
+  before: Map<string, RunCost>,
+  after: Map<string, RunCost>,
+): Map<string, RunCost> {
+  const deltas = new Map<string, RunCost>();
+  for (const [name, t] of after) {
+    const b = before.get(name);
+    deltas.set(name, { runs: t.runs - (b?.runs ?? 0), ns: t.ns - (b?.ns ?? 0) });
+  }
+  return deltas;
+}
+
+/** The socket events and the run time of a set of programs: every program's runs but the
+ * context switch's (eventsOf), every program's time. */
+export function eventTotals(costs: Map<string, RunCost>): RunCost {
+  let runs = 0;
+  let ns = 0;
+  for (const [name, c] of costs) {
+    runs += eventsOf(name, c.runs);
+    ns += c.ns;
+  }
+  return { runs, ns };
+}
+
 /**
  * The BPF maps a process holds open (the runner holds every map of ours) and the memory
  * the kernel charges for each, from the `map_id` and `memlock` lines of its fdinfo.

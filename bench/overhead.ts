@@ -16,10 +16,13 @@ import type { LoadResult } from '../daemonset/load/load.js';
 import type { CpuLimitedGroup } from '../lab/cpu-limit.js';
 import { Lab } from '../lab/lab.js';
 import {
+  addRunCost,
   bpfMapsOf,
   childrenOf,
-  eventsOf,
-  programsNamed,
+  costDeltas,
+  eventTotals,
+  programCosts,
+  type RunCost,
   tollgatePrograms,
   withBpfStatsSysctl,
 } from './bpf-stats.js';
@@ -254,49 +257,12 @@ function lostOf(s: AgentStatus): number {
   );
 }
 
-/** A program's runs and its run time, ns. */
-interface RunCost {
-  runs: number;
-  ns: number;
-}
-
-/** Adds a program's runs and time into `into`, under its name. */
-function addRunCost(into: Map<string, RunCost>, name: string, cost: RunCost): void {
-  const t = into.get(name) ?? { runs: 0, ns: 0 };
-  into.set(name, { runs: t.runs + cost.runs, ns: t.ns + cost.ns });
-}
-
-/** Each program's runs and run time between two statuses, by name. */
-function programDeltas(before: AgentStatus, after: AgentStatus): Map<string, RunCost> {
-  // Keyed by name on both sides, each side summed (one program per name in practice: one
-  // variant of each hook is loaded).
-  const totals = (s: AgentStatus) => {
-    const byName = new Map<string, RunCost>();
-    for (const p of s.programs) addRunCost(byName, p.name, { runs: p.runCount, ns: p.runTimeNs });
-    return byName;
-  };
-  const from = totals(before);
-  const deltas = new Map<string, RunCost>();
-  for (const [name, t] of totals(after)) {
-    const b = from.get(name);
-    deltas.set(name, { runs: t.runs - (b?.runs ?? 0), ns: t.ns - (b?.ns ?? 0) });
-  }
-  return deltas;
-}
-
 /** The constant-rate phase of a traced round, with the agent's and collector's cost over it. */
 async function measuredLoad(
   run: () => Promise<LoadResult>,
   agent: AgentProcess,
   collector: CollectorProcess,
 ): Promise<{ load: LoadResult; cost: TracedCost }> {
-  // The programs' counts in the agent's status are the runner's last reading, taken once an
-  // interval, and the kernel has counted since the agent started (startAgentProcess asks).
-  // Read at once after the saturation phase, `before` was up to an interval old and the
-  // delta held that much of saturation's events: some 19,000 more events (23 a request)
-  // in a 2 s phase at 400 requests/s, where programs that only read the clock on the same
-  // hooks ran 18.2 a request. So a reading taken after saturation ended comes first.
-  await new Promise((r) => setTimeout(r, 1500));
   const before = await agent.status();
   const collectorBefore = collector.resources();
   const startNs = process.hrtime.bigint();
@@ -312,8 +278,17 @@ async function measuredLoad(
     maxCollectorRss = Math.max(maxCollectorRss, collector.resources()?.rssBytes ?? 0);
   }, 500);
   let load: LoadResult;
+  let byProgram: Map<string, RunCost>;
   try {
-    load = await run();
+    // The programs' runs and time over the phase alone, read from the kernel at its start
+    // and at its end (the agent's own report is its runner's reading of an interval ago),
+    // with the accounting on for the phase alone, as for the floor's programs (ClockFloor):
+    // the saturation and latency phases run without it, as a node does unless asked.
+    ({ load, byProgram } = await withBpfStatsSysctl(true, async () => {
+      const kernelBefore = programCosts('tg_');
+      const load = await run();
+      return { load, byProgram: costDeltas(kernelBefore, programCosts('tg_')) };
+    }));
   } finally {
     clearInterval(poller);
   }
@@ -322,11 +297,7 @@ async function measuredLoad(
   const after = await agent.status();
   const collectorAfter = collector.resources();
   const elapsedNs = Number(process.hrtime.bigint() - startNs);
-  const byProgram = programDeltas(before, after);
-  const all = [...byProgram].reduce<RunCost>(
-    (t, [name, d]) => ({ runs: t.runs + eventsOf(name, d.runs), ns: t.ns + d.ns }),
-    { runs: 0, ns: 0 },
-  );
+  const all = eventTotals(byProgram);
   const mapBytes = childrenOf(agent.pid)
     .flatMap((pid) => bpfMapsOf(pid))
     .reduce((n, m) => n + m.bytes, 0);
@@ -383,17 +354,12 @@ async function withWorkloadCpu(
 function clockFloor(run: () => Promise<LabLoad>): Promise<ClockFloor> {
   return withFloorPrograms('clock', () =>
     withBpfStatsSysctl(true, async () => {
-      const totals = () =>
-        programsNamed(FLOOR_PREFIX.clock).reduce(
-          (t, p) => ({ runs: t.runs + (p.run_cnt ?? 0), ns: t.ns + (p.run_time_ns ?? 0) }),
-          { runs: 0, ns: 0 },
-        );
-      const before = totals();
+      const before = programCosts(FLOOR_PREFIX.clock);
       const load = await run();
-      const after = totals();
+      const { runs, ns } = eventTotals(costDeltas(before, programCosts(FLOOR_PREFIX.clock)));
       return {
-        events: after.runs - before.runs,
-        ns: after.ns - before.ns,
+        events: runs,
+        ns,
         requests: load.ok,
         actualRps: load.actualRps,
       };
@@ -611,7 +577,7 @@ export function summarizeOverhead(
       `p99_ms_at_rate_*: at ${options.rate} requests/s this pair is close to saturation and queues; its p99 moves by tens of ms from run to run without Tollgate too, so it is noise, not a cost. p99 is judged at ${options.latencyRate} requests/s.`,
       'node_millicores and node_memory_mb are per traced round; the CPU and memory verdicts use their medians.',
       "workload_added_millicores: the workload's processes' CPU (both sidecars, the app, the load generator and the softirq threads) at the constant rate, each traced round against the untraced one beside it. It counts what bpf_stats does not (the trampoline calling each program, the caches the programs take from the workload's code) and everything else on the machine that moved between the two rounds; workload_noise_millicores is how far the untraced rounds' own figure moved (max - min), the same load on the same machine. A cross-check of kernel_millicores, not in the verdict: node_millicores counts the kernel by bpf_stats.",
-      "The kernel counts the programs' run time (bpf_stats) only when asked: the bench asks (/status?programs=1) as the constant-rate phase starts, so the saturation phase runs without that accounting, as a node does unless someone asks, and the constant-rate and p99 phases with it (two clock reads per program run).",
+      "The kernel counts the programs' run time (bpf_stats) only when asked: the bench turns it on (kernel.bpf_stats_enabled) for the constant-rate phase alone and reads the programs' counts from the kernel at its start and end, so the saturation and p99 phases run without that accounting, as a node does unless someone asks; its two clock reads per program run are in kernel_ns_per_event, as in floor_ns_per_event.",
     ],
     rounds: options.rounds,
     rate: options.rate,

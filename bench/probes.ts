@@ -13,7 +13,14 @@ import { Lab } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
 import { ProbeSource } from '../probes/probe-source.js';
 import type { IntervalRecord, LostCounters } from '../probes/records.js';
-import { eventsOf, programsNamed, withBpfStatsSysctl } from './bpf-stats.js';
+import {
+  addRunCost,
+  eventsOf,
+  eventTotals,
+  programCosts,
+  type RunCost,
+  withBpfStatsSysctl,
+} from './bpf-stats.js';
 import {
   FLOOR_PREFIX,
   type FloorPrograms,
@@ -148,22 +155,11 @@ async function pingPongRound(lab: Lab, options: ProbesBenchOptions): Promise<num
   return (JSON.parse(line) as { exchanges: number }).exchanges;
 }
 
-/** Run counts and times of the programs named so, summed into `into`; the socket events and ns. */
-function addPrograms(
-  prefix: string,
-  into: Map<string, { events: number; ns: number }>,
-): { events: number; ns: number } {
-  let events = 0;
-  let ns = 0;
-  for (const p of programsNamed(prefix)) {
-    const entry = into.get(p.name!) ?? { events: 0, ns: 0 };
-    entry.events += p.run_cnt ?? 0;
-    entry.ns += p.run_time_ns ?? 0;
-    into.set(p.name!, entry);
-    events += eventsOf(p.name, p.run_cnt ?? 0);
-    ns += p.run_time_ns ?? 0;
-  }
-  return { events, ns };
+/** Run counts and times of the programs named so, summed into `into`; their socket events and ns. */
+function addPrograms(prefix: string, into: Map<string, RunCost>): RunCost {
+  const costs = programCosts(prefix);
+  for (const [name, c] of costs) addRunCost(into, name, c);
+  return eventTotals(costs);
 }
 
 /**
@@ -177,13 +173,13 @@ async function programPhase(
   lab: Lab,
   options: ProbesBenchOptions,
   prefix: string,
-  into: Map<string, { events: number; ns: number }>,
+  into: Map<string, RunCost>,
 ): Promise<{ rate: number; nsPerEvent: number | null; timedExchanges: number }> {
   const rate = (await pingPongRound(lab, options)) / options.roundSeconds;
   return withBpfStatsSysctl(true, async () => {
     const timedExchanges = await pingPongRound(lab, options);
-    const { events, ns } = addPrograms(prefix, into);
-    return { rate, nsPerEvent: events > 0 ? ns / events : null, timedExchanges };
+    const { runs, ns } = addPrograms(prefix, into);
+    return { rate, nsPerEvent: runs > 0 ? ns / runs : null, timedExchanges };
   });
 }
 
@@ -204,7 +200,7 @@ export async function benchProbes(
     clock: [],
   };
   const timed: Record<Exclude<Phase, 'without'>, number> = { tollgate: 0, empty: 0, clock: 0 };
-  const programs = new Map<string, { events: number; ns: number }>();
+  const programs = new Map<string, RunCost>();
   const orders: Phase[][] = [];
   let lost = 0;
 
@@ -259,7 +255,7 @@ export async function benchProbes(
   }
   const tgEvents = [...programs]
     .filter(([name]) => name.startsWith('tg_'))
-    .reduce((s, [name, p]) => s + eventsOf(name, p.events), 0);
+    .reduce((s, [name, p]) => s + eventsOf(name, p.runs), 0);
   const meanOf = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
   const kernelNs = overRounds(nsPerEvent.tollgate, Math.round);
   const floorNs = floorAvailable ? overRounds(nsPerEvent.empty, Math.round) : null;
@@ -298,8 +294,8 @@ export async function benchProbes(
     lost_events: lost,
     programs: [...programs.entries()].map(([name, p]) => ({
       name,
-      events: p.events,
-      ns_per_event: p.events ? Math.round(p.ns / p.events) : 0,
+      events: p.runs,
+      ns_per_event: p.runs ? Math.round(p.ns / p.runs) : 0,
     })),
     rounds: options.rounds,
     round_seconds: options.roundSeconds,

@@ -165,8 +165,10 @@ export async function startAgentProcess(
     });
     const url = /on (\S+)$/.exec(line)![1]!;
     const status = async (): Promise<AgentStatus> => {
-      // A bench asks for the programs' run time: the kernel counts it for the next minute.
-      const response = await fetch(new URL('/status?programs=1', url));
+      // Without `?programs=1`, which would have the kernel count every program's run time
+      // for the next minute: a bench that wants the programs' cost turns the accounting on
+      // for its phase and reads the kernel's counts itself (bench/bpf-stats.ts).
+      const response = await fetch(new URL('/status', url));
       if (!response.ok) throw new Error(`agent status: HTTP ${response.status}`);
       return (await response.json()) as AgentStatus;
     };
