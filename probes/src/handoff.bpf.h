@@ -248,13 +248,15 @@ static __always_inline void inherit_pickup(const struct sock *sk, struct sock_st
  * (another socket's segments, at an interrupt's exit) is noted too, and left unlinked.
  */
 static __always_inline void note_handoff(const struct sock *sk, struct sock_state *st, __u8 role,
-					 struct hop_queues *q, __u64 now)
+					 struct hop_queues *q, __u64 now, int waiting, __u64 ep)
 {
-	__u64 skaddr = (__u64)sk, ep = 0;
+	__u64 skaddr = (__u64)sk;
 	struct handoff h = { .at = now, .reply = !(role & ARRIVAL_SERVER_SIDE) };
 	int err;
 
-	if (reader_waiting(sk, &ep)) {
+	if (waiting < 0)
+		waiting = reader_waiting(sk, &ep);
+	if (waiting) {
 		/* This write wakes the reader: its event, once it finds the note its own
 		 * message's, takes the reader's epoll as busy on the thread's account
 		 * (note_woken). Not here: the thread may be running softirq work for another
@@ -286,9 +288,12 @@ static __always_inline void note_handoff(const struct sock *sk, struct sock_stat
  * notes the delivery for the write's hop, and on a server's end, the pickup its own write
  * carries (owner: the socket's process, that proxy) or the hand-off to another's reader.
  * Elsewhere (the sender no proxy, softirq in another task) nothing beyond the stamp.
+ * `waiting` and `ep`: reader_waiting's answer and epoll when the arrival has read them
+ * already (a proxy's socket), `waiting` -1 when it has not.
  */
 static __always_inline void note_arrival_by_proxy(const struct sock *sk, struct sock_state *st,
-						  __u8 role, __u32 owner, __u32 end_seq, __u64 now)
+						  __u8 role, __u32 owner, __u32 end_seq, __u64 now,
+						  int waiting, __u64 ep)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
@@ -307,7 +312,7 @@ static __always_inline void note_arrival_by_proxy(const struct sock *sk, struct 
 	} else if (q && (role & (ARRIVAL_SERVER_SIDE | ARRIVAL_READER_IDLE)) != ARRIVAL_READER_IDLE) {
 		/* A server's end, or the end of a client that is no proxy (another proxy's
 		 * upstream picks up the reply itself, in its own hop). */
-		note_handoff(sk, st, role, q, now);
+		note_handoff(sk, st, role, q, now, waiting, ep);
 	}
 }
 
@@ -567,7 +572,8 @@ static __always_inline void settle_response_hop(struct sock_state *down, const s
 }
 
 /*
- * At a proxy's write of a reply on its downstream `down` (socket sk at skaddr), whose
+ * At a proxy's write of a reply on its downstream `down` (socket sk at skaddr; its linked
+ * upstream's state `up`, when linked_reply found it), whose
  * request's hop and reply's hop as it is (to the write's delivery) are in request_hop_ns
  * and response_hop_ns: the hand-off its write made (noted during it), if it came by this
  * connection, the reply is the one its linked upstream read (linked_reply) and the proxy
@@ -582,16 +588,18 @@ static __always_inline void settle_response_hop(struct sock_state *down, const s
  */
 static __always_inline int link_reply_handoff(__u64 handoff_sk, __u64 at, const struct sock *sk,
 					      __u64 skaddr, struct sock_state *down, __u64 arrived,
-					      struct hop_queues *q, __u64 now)
+					      struct sock_state *up, struct hop_queues *q, __u64 now)
 {
-	struct sock_state *up;
 	struct handoff *h;
 	__u64 from, spaced;
 
 	if (!handoff_sk)
 		return 0;
-	/* Looked up again, here only: most replies' writes hand nothing off. */
-	if (!(up = bpf_map_lookup_elem(&sockets, &down->peer_sk)) || up->cookie != down->peer_cookie ||
+	/* `up`: the upstream linked_reply found the reply on, or NULL when the reply came by
+	 * the FIFO; then looked up here, only when there is a hand-off to link. */
+	if (!up)
+		up = bpf_map_lookup_elem(&sockets, &down->peer_sk);
+	if (!up || up->cookie != down->peer_cookie ||
 	    up->response_arrival_ns != arrived || at < arrived || at > now ||
 	    !(h = bpf_map_lookup_elem(&handoffs, &handoff_sk)) || h->at != at || h->down ||
 	    !h->reply || h->client_port != bpf_ntohs(sk->__sk_common.skc_dport)) {

@@ -339,10 +339,11 @@ static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 n
  * forwarded in. One arrival may carry several replies, and then is the arrival of each.
  * Off only where the proxy reads the upstream again, for another reply, before it writes
  * this one: then the hop runs from the later bytes and is short by the gap between them.
- * Returns the reply's arrival, or 0 when the link says nothing (no forward, or none read
- * since): then the FIFO of replies from unlinked upstreams decides.
+ * Returns the reply's arrival, with its upstream's state in *upp, or 0 when the link says
+ * nothing (no forward, or none read since): then the FIFO of replies from unlinked
+ * upstreams decides.
  */
-static __always_inline __u64 linked_reply(struct sock_state *down, __u64 now)
+static __always_inline __u64 linked_reply(struct sock_state *down, __u64 now, struct sock_state **upp)
 {
 	struct sock_state *up;
 	__u64 arrived, sent = down->forwarded_ns;
@@ -354,6 +355,7 @@ static __always_inline __u64 linked_reply(struct sock_state *down, __u64 now)
 	arrived = up->response_arrival_ns;
 	if (arrived < sent || arrived > now || now - arrived > hop_max_age_ns)
 		return 0;
+	*upp = up;
 	return arrived;
 }
 
@@ -432,15 +434,18 @@ static __always_inline __u64 take_arrival(struct sock_state *st, __u64 now)
 /*
  * When the bytes a proxy reads now arrived: the stamp tcp_probe left when they were
  * queued behind an empty receive queue, else (the hook missing, a socket adopted
- * mid-life, a stale stamp) the read itself, counted in `arrival_unknown`.
+ * mid-life, a stale stamp) the read itself, counted in `arrival_unknown` of `hop`. Its
+ * aggregate is looked up only then: a lookup by a 48-byte key that most reads, whose
+ * arrival is known, need not pay.
  */
-static __always_inline __u64 arrival_of(struct sock_state *st, __u64 now, struct tg_hop_stats *stats)
+static __always_inline __u64 arrival_of(struct sock_state *st, __u64 now, const struct tg_edge_key *hop)
 {
 	__u64 at = take_arrival(st, now);
+	struct tg_hop_stats *stats;
 
 	if (at)
 		return at;
-	if (stats)
+	if ((stats = hop_stats_of(hop)))
 		__sync_fetch_and_add(&stats->arrival_unknown, 1);
 	return now;
 }

@@ -701,7 +701,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 				   .side = TG_SIDE_SERVER,
 				   .netns_inode = st->key.netns_inode };
 	struct tg_hop_stats *stats;
-	struct sock_state *owner;
+	struct sock_state *owner, *up;
 	struct hop_queues *q;
 	struct hop_entry e;
 	__u64 arrived, delay, handoff_sk, handoff_at, end;
@@ -757,18 +757,17 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		return;
 	if (st->side == TG_SIDE_SERVER) {
 		hop.service_port = st->key.service_port;
-		stats = hop_stats_of(&hop);
 		if (st->request_deferred)
 			settle_request_hop(st, NULL); /* its reader never read, or its note was lost */
-		if (st->response_deferred)
-			settle_response_hop(st, NULL, 0, &hop, stats); /* likewise its reply's client */
+		if (st->response_deferred) /* likewise its reply's client */
+			settle_response_hop(st, NULL, 0, &hop, hop_stats_of(&hop));
 		if (opening) {
 			/* Downstream: a request arrives. */
 			st->request_seq++;
 			st->request_pending = 1;
 			st->request_hop_ns = 0;
 			st->latest_arrival_ns = 0;
-			arrived = arrival_of(st, now, stats);
+			arrived = arrival_of(st, now, &hop);
 			st->request_pickup_ns = thread_pickup(q, st, arrived, now);
 			hop_push(&q->request, arrived, skaddr, st->cookie, st->request_seq,
 				 st->key.netns_inode);
@@ -776,8 +775,10 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		}
 		/* Downstream: the response leaves, and this downstream exchange ends. Its request
 		 * hop stays in request_hop_ns until the reply's hop is settled beside it. */
+		stats = hop_stats_of(&hop);
 		st->request_pending = 0;
-		arrived = linked_reply(st, now);
+		up = NULL;
+		arrived = linked_reply(st, now, &up);
 		if (!arrived && hop_pop(&q->response, now, 1, st->key.netns_inode, &e))
 			arrived = e.read_ns;
 		if (!arrived) {
@@ -794,7 +795,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		 * reply to an idle one or carried it to a busy one (handoff.bpf.h). */
 		end = delivery_end(sk, st->side, arrived, &delivered, now);
 		st->response_hop_ns = end - arrived;
-		linked = link_reply_handoff(handoff_sk, handoff_at, sk, skaddr, st, arrived, q, now);
+		linked = link_reply_handoff(handoff_sk, handoff_at, sk, skaddr, st, arrived, up, q, now);
 		if (linked != 1)
 			settle_response_hop(st, NULL, linked == 2, &hop, stats);
 		return;
@@ -806,7 +807,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		st->awaiting_reply = 0;
 		st->response_seq++;
 		st->response_pending = 1;
-		st->response_arrival_ns = arrival_of(st, now, hop_stats_of(&hop));
+		st->response_arrival_ns = arrival_of(st, now, &hop);
 		st->response_pickup_ns = thread_pickup(q, st, st->response_arrival_ns, now);
 		if (!st->peer_sk)
 			hop_push(&q->response, st->response_arrival_ns, skaddr, st->cookie, st->response_seq,
@@ -880,7 +881,8 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	const struct tcp_sock *tp;
 	struct sock_state *st;
 	__u32 seq = cb->seq, end_seq = cb->end_seq, owner;
-	__u64 now;
+	__u64 now, ep = 0;
+	int waiting = -1; /* reader_waiting not read */
 	__u8 role;
 
 	/* In order and with data (end_seq counts SYN and FIN too: a FIN alone is no
@@ -906,10 +908,11 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	st->arrival_ack = cb->ack_seq;
 	st->ack_known = 1;
 	/* Whether a proxy's thread waited for these bytes (a downstream's, or a passive open's
-	 * before its first read, whose process is not known yet). */
+	 * before its first read, whose process is not known yet); read once, for the hand-off
+	 * too when a proxy's write brought them (note_handoff). */
 	if (role & ARRIVAL_READER_IDLE)
-		st->arrival_idle = reader_waiting(sk, NULL);
-	note_arrival_by_proxy(sk, st, role, owner, end_seq, now);
+		st->arrival_idle = waiting = reader_waiting(sk, &ep);
+	note_arrival_by_proxy(sk, st, role, owner, end_seq, now, waiting, ep);
 	return 0;
 }
 
