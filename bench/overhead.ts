@@ -3,8 +3,9 @@
 // rounds alternate without and with Tollgate (collector and agent as their own processes,
 // started for the round and stopped after it), and the order flips every round so a drift
 // of the machine does not favour either side. Each round runs wrk at saturation, then the
-// open-loop generator at a constant rate, where the agent's CPU and memory, the kernel's
-// time per event and anything lost are read from the agent's own status. Tollgate's cost
+// open-loop generator at a constant rate, where the agent's CPU and memory and anything
+// lost are read from the agent's own status, and the programs' runs and time from the
+// kernel itself, its run-time accounting on for that phase alone. Tollgate's cost
 // on the node is counted as a skeptic would: the BPF programs' run time is charged to the
 // workload's CPUs (kernel_millicores) and the maps' locked memory is memory taken from the
 // node (map_memory_mb), so both are in the totals the CPU and memory targets judge. Each
