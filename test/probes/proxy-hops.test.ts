@@ -323,7 +323,7 @@ test('haproxy as a sidecar behind REDIRECT: both ends joined, every request a ho
   );
   assert.equal(totalCount(hopRequest), total);
   // Every reply a hop too, but for what the probes count instead of pairing: in one CI run
-  // (2026-12-05, stop 60's check) one reply of 200 found no read on its upstream since its
+  // (2026-12-05, at 7630377) one reply of 200 found no read on its upstream since its
   // request, and was counted as an unmatched forward and unpaired, not guessed. Not yet
   // explained (hop_pairing.bpf.h, linked_reply); at most one such is held here, and every
   // other reply must be a hop.
