@@ -194,3 +194,90 @@ export function renderResultsTable(report: BenchReport): string {
   }
   return lines.join('\n');
 }
+
+/** The conditions' letters, as the issue and README name them. */
+const CONDITION_LETTERS: Record<string, string> = {
+  tcp_low: 'a',
+  tcp_saturation: 'b',
+  http_reuse: 'c',
+  h2_sidecars: 'd',
+  tls_sidecars: 'e',
+  binary_rr: 'f',
+  delay_proxy: 'g',
+  ambient: 'h',
+  ambient_cross_node: 'i',
+};
+
+const STATS = ['p50_ms', 'p90_ms', 'p99_ms', 'mean_ms'] as const;
+type Stat = (typeof STATS)[number];
+
+/** The parts of one added-latency condition of `bench accuracy` that its table shows. */
+interface ConditionRow {
+  name: string;
+  description: string;
+  rate_rps: number;
+  truth: Record<Stat, number>;
+  reported: Record<Stat, number | null>;
+  noise_floor_ms: Record<Stat, number>;
+  share_paired: number | null;
+  requests: number;
+  checks: Record<Stat, { met: boolean }>;
+}
+
+function isConditionRow(value: unknown): value is ConditionRow {
+  if (typeof value !== 'object' || value === null) return false;
+  const c = value as Record<string, unknown>;
+  const stats = (v: unknown) =>
+    typeof v === 'object' && v !== null && STATS.every((s) => s in (v as object));
+  return (
+    typeof c.name === 'string' &&
+    typeof c.description === 'string' &&
+    typeof c.rate_rps === 'number' &&
+    typeof c.requests === 'number' &&
+    stats(c.truth) &&
+    stats(c.reported) &&
+    stats(c.noise_floor_ms) &&
+    stats(c.checks)
+  );
+}
+
+/** Three significant digits, without trailing zeros: 0.0950 -> 0.095. */
+const ms = (v: number | null) => (v === null ? '-' : String(Number(v.toPrecision(3))));
+
+function metStats(c: ConditionRow): string {
+  const met = STATS.filter((s) => c.checks[s].met).map((s) => s.replace('_ms', ''));
+  return met.length === STATS.length ? 'all' : met.length === 0 ? 'none' : met.join(', ');
+}
+
+/**
+ * README's table of the added latency against A/B truth, condition by condition, from the
+ * same run as renderResultsTable's: truth / Tollgate (each the median over the condition's
+ * rounds), the noise floor and which figures met their targets. Empty when the run has no
+ * such conditions.
+ */
+export function renderAccuracyTable(report: BenchReport): string {
+  const accuracy = report.results.accuracy;
+  const rows = Array.isArray(accuracy?.added_latency)
+    ? accuracy.added_latency.filter(isConditionRow)
+    : [];
+  if (rows.length === 0) return '';
+  // By letter; a condition without one after those with.
+  const order = (c: ConditionRow) => CONDITION_LETTERS[c.name]?.charCodeAt(0) ?? Infinity;
+  rows.sort((x, y) => order(x) - order(y));
+  const lines = [
+    `From the run of ${report.ran_at.slice(0, 10)}${report.commit ? ` at ${report.commit.slice(0, 7)}` : ''}; ms, truth / Tollgate, each the median over the rounds.`,
+    '',
+    '| condition | p50 | p90 | p99 | mean | noise floor (p50, mean) | requests | paired | met |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const c of rows) {
+    const letter = CONDITION_LETTERS[c.name];
+    const name = letter ? `(${letter}) ` : '';
+    const cells = STATS.map((s) => `${ms(c.truth[s])} / ${ms(c.reported[s])}`);
+    const paired = c.share_paired === null ? '-' : `${Number((c.share_paired * 100).toFixed(1))}%`;
+    lines.push(
+      `| ${name}\`${c.name}\`: ${c.description}, ${c.rate_rps.toLocaleString('en-US')} req/s | ${cells.join(' | ')} | ${ms(c.noise_floor_ms.p50_ms)}, ${ms(c.noise_floor_ms.mean_ms)} | ${c.requests.toLocaleString('en-US')} | ${paired} | ${metStats(c)} |`,
+    );
+  }
+  return lines.join('\n');
+}

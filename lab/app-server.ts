@@ -36,7 +36,7 @@ async function serve(res: ServerResponse): Promise<void> {
   // No timer for no service time: Node runs setTimeout(0) as a 1 ms timer on a loop clock
   // that moves in whole milliseconds, so every reply would wait a millisecond or a little
   // more, by the phase at which its request arrived, and a proxy's delay in front of the
-  // app would move that phase (see README, the added-latency check).
+  // app would move that phase (see docs/added-latency.md, "How it is checked").
   if (config.serviceTimeMs > 0) await new Promise((r) => setTimeout(r, config.serviceTimeMs));
   const calls: { service: string; status: number }[] = [];
   for (const { service, urls } of config.downstream) {

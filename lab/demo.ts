@@ -40,7 +40,7 @@ export type AnyDemoSummary = DemoSummary | CompareSummary;
  * The chains take turns of about this long, interleaved, rather than all loaded at once:
  * at once, the mesh's CPU slows the unmeshed chain too, which shrinks the end-to-end
  * difference the sidecars' sum is checked against (on a slow day of this 2-core VM the
- * sum of their means came out 40-77% over it, 3-25% in turns; README, Quick start).
+ * sum of their means came out 40-77% over it, 3-25% in turns; docs/demo-runs.md).
  */
 const DEMO_TURN_S = 1.5;
 /** Between turns, for the replies still out (the chains' p99 is tens of ms under load). */

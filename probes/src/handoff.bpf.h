@@ -19,8 +19,8 @@
  * (and the rest of the proxy's write, which that wait overlaps, counted once). When the
  * proxy was busy at the arrival, its wait in the queue is its own cost and the hop stays
  * as it is; when the next reader was busy, its wait is queueing it would have had anyway,
- * and the hop stays as it is too. Measured on this kernel (README, "What added latency
- * means"): with the load generator free to run anywhere the app's wake-up after a
+ * and the hop stays as it is too. Measured on this kernel (docs/added-latency.md, "Where
+ * the rest of the truth goes"): with the load generator free to run anywhere the app's wake-up after a
  * hand-off is longer than the proxy's by some 20 us on average (bpftrace's own cost in
  * both); pinned apart from them, shorter by some 90 us, as the proxy's hand-off to the app
  * stays on one CPU while the sender's packet crossed to it.
@@ -36,7 +36,7 @@
  * overlapped the client's wake-up; since hops end where the write delivers the bytes, the
  * client's wake-up after the last sidecar's write was outside every hop (18 us a request
  * more than after the app's write without the mesh, in bench accuracy's (e)), and this
- * puts it in (README, "Where the rest of the truth goes").
+ * puts it in (docs/added-latency.md, "Where the rest of the truth goes").
  *
  * A message to a reader that does not wait for it is queueing the reader would have had
  * anyway, but for one kind: a proxy that was busy (its CPU limit throttled it, or it had

@@ -296,7 +296,7 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
 // the caller's own process (35-46 us of the mean in README's split: the sidecar running on
 // its CPU) and, where a request is not handed off, the wake-up of the process its hop
 // hands it to (up to 33 us), both measured apart (README's split of the truth by the
-// caller's sockets) and explained under "What added latency means"; in README's run the
+// caller's sockets) and explained in docs/added-latency.md; in README's run the
 // worst miss beyond the target's tolerance was 43 us (TCP mode's mean; the p99s missed by
 // more, under their noise floors). The issue's target (15%) is not met there, and README
 // says so; the bench judges it (its JSON's rel_error keys), not this test. Above it, the

@@ -3,7 +3,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { type BenchReport, renderResultsTable } from '../../bench/results-table.js';
+import {
+  type BenchReport,
+  renderAccuracyTable,
+  renderResultsTable,
+} from '../../bench/results-table.js';
 
 const repo = new URL('../..', import.meta.url);
 
@@ -21,6 +25,71 @@ test("README's benchmark table is bench/results/latest.json's, rendered", () => 
   );
   for (const name of ['overhead', 'accuracy', 'ingest', 'ui', 'probes'])
     assert.ok(report.results[name] && !('error' in report.results[name]!), `${name} ran`);
+  const accuracy = /<!-- accuracy-table:begin -->\n([\s\S]*?)\n<!-- accuracy-table:end -->/.exec(
+    readme,
+  );
+  assert.ok(accuracy, 'README has the accuracy-table markers');
+  assert.equal(accuracy[1], renderAccuracyTable(report), 'and its table of the conditions');
+  assert.equal(
+    accuracy[1].split('\n').filter((l) => l.startsWith('| (')).length,
+    9,
+    'every condition of the run has its row',
+  );
+});
+
+test('the conditions table: each figure truth / Tollgate, and which met', () => {
+  const stats = (p50: number, p90: number, p99: number, mean: number) => ({
+    p50_ms: p50,
+    p90_ms: p90,
+    p99_ms: p99,
+    mean_ms: mean,
+  });
+  const met = (p50: boolean, p90: boolean, p99: boolean, mean: boolean) => ({
+    p50_ms: { met: p50 },
+    p90_ms: { met: p90 },
+    p99_ms: { met: p99 },
+    mean_ms: { met: mean },
+  });
+  const condition = (name: string, checks: ReturnType<typeof met>) => ({
+    name,
+    description: `the ${name} setup`,
+    rate_rps: 311,
+    truth: stats(0.2083, 0.209, 1.52, 0.212),
+    reported: { p50_ms: 0.095, p90_ms: null, p99_ms: 1.612, mean_ms: 0.2017 },
+    noise_floor_ms: stats(0.4509, 0.5, 3.3, 0.4592),
+    share_paired: 0.99087,
+    requests: 21977,
+    checks,
+  });
+  const run = {
+    ran_at: '2026-11-22T10:00:00Z',
+    commit: 'abcdef0123',
+    machine: { cpu: 'CPU', cores: 2, memory_gb: 24, kernel: '6.1', node: '20.20.0' },
+  };
+  const table = renderAccuracyTable({
+    ...run,
+    results: {
+      accuracy: {
+        added_latency: [
+          condition('http_reuse', met(true, true, true, true)),
+          condition('tcp_low', met(false, true, true, false)),
+          condition('somewhere_new', met(false, false, false, false)),
+          { name: 'broken' },
+        ],
+      },
+    },
+  });
+  const rows = table.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| condition'));
+  assert.match(table, /^From the run of 2026-11-22 at abcdef0;/);
+  assert.equal(rows.length, 3, 'a row without its figures is left out');
+  // By letter, (a) before (c); a condition without one last.
+  assert.equal(
+    rows[0],
+    '| (a) `tcp_low`: the tcp_low setup, 311 req/s | 0.208 / 0.095 | 0.209 / - | 1.52 / 1.61 | 0.212 / 0.202 | 0.451, 0.459 | 21,977 | 99.1% | p90, p99 |',
+  );
+  assert.match(rows[1]!, /^\| \(c\) `http_reuse`: .* \| all \|$/);
+  assert.match(rows[2]!, /^\| `somewhere_new`: .* \| none \|$/);
+  assert.equal(renderAccuracyTable({ ...run, results: {} }), '', 'no table without conditions');
 });
 
 test('targets met and missed, and a failed benchmark, are shown as such', () => {
