@@ -328,6 +328,58 @@ static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 n
 	return owner;
 }
 
+/* The upstream's last reply, if it arrived after `sent` (the request's arrival) and is fresh. */
+static __always_inline __u64 fresh_reply(const struct sock_state *up, __u64 sent, __u64 now)
+{
+	__u64 arrived = up->response_arrival_ns;
+
+	return arrived >= sent && arrived <= now && now - arrived <= hop_max_age_ns ? arrived : 0;
+}
+
+/*
+ * When a downstream's linked upstream has read no reply since its forward, yet the proxy
+ * writes one to it: a proxy that forwards the requests of several downstreams in another
+ * order than it read them (one waiting for its upstream connection while the next has
+ * one) had each forward take the oldest request read, so the links crossed, this
+ * downstream's to the upstream of a later request. Its reply is then the one the thread
+ * has just read, on an upstream of the same process (the write that forwards a reply
+ * follows its read), if that reply arrived after this request did: paired with it, and
+ * the crossed links swapped (the upstream's downstream takes this one's old upstream), so
+ * that the other downstream's reply pairs by its link too. A proxy that answers a request
+ * itself forwarded nothing for it (no `forwarded_ns`): not taken for one. Not inlined:
+ * inlined, its locals took the send program's stack past the verifier's 512 bytes (with
+ * hop_search's frame); in a frame of its own they count only on this call's path.
+ */
+static __noinline __u64 crossed_reply(struct hop_queues *q, struct sock_state *down, __u64 down_sk,
+				      __u64 now, struct sock_state **upp)
+{
+	struct sock_state *up, *other, *old;
+	__u64 arrived;
+
+	/* Keys read where they lie (the queues', the states'), not copied to the stack. */
+	if (!q->last_read_sk || q->last_read_sk == down->peer_sk ||
+	    !(up = bpf_map_lookup_elem(&sockets, &q->last_read_sk)) || up->side != TG_SIDE_CLIENT ||
+	    up->tgid != down->tgid || !(arrived = fresh_reply(up, down->forwarded_ns, now)))
+		return 0;
+	if (up->peer_sk && up->peer_sk != down_sk &&
+	    (other = bpf_map_lookup_elem(&sockets, &up->peer_sk)) &&
+	    other->cookie == up->peer_cookie && other->peer_sk == q->last_read_sk) {
+		if (down->peer_sk && (old = bpf_map_lookup_elem(&sockets, &down->peer_sk)) &&
+		    old->cookie == down->peer_cookie) {
+			old->peer_sk = up->peer_sk;
+			old->peer_cookie = other->cookie;
+		}
+		other->peer_sk = down->peer_sk;
+		other->peer_cookie = down->peer_cookie;
+	}
+	up->peer_sk = down_sk;
+	up->peer_cookie = down->cookie;
+	down->peer_sk = q->last_read_sk;
+	down->peer_cookie = up->cookie;
+	*upp = up;
+	return arrived;
+}
+
 /*
  * The reply a downstream socket's write forwards: the last bytes read on the upstream its
  * request went out on, when they arrived after that request arrived (not after the
@@ -340,22 +392,25 @@ static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 n
  * Off only where the proxy reads the upstream again, for another reply, before it writes
  * this one: then the hop runs from the later bytes and is short by the gap between them.
  * Returns the reply's arrival, with its upstream's state in *upp, or 0 when the link says
- * nothing (no forward, or none read since): then the FIFO of replies from unlinked
- * upstreams decides.
+ * nothing (no forward, or none read since) and crossed_reply finds none: then the FIFO of
+ * replies from unlinked upstreams decides.
  */
-static __always_inline __u64 linked_reply(struct sock_state *down, __u64 now, struct sock_state **upp)
+static __always_inline __u64 linked_reply(struct hop_queues *q, struct sock_state *down,
+					  __u64 down_sk, __u64 now, struct sock_state **upp)
 {
 	struct sock_state *up;
-	__u64 arrived, sent = down->forwarded_ns;
+	__u64 arrived;
 
+	/* `forwarded_ns` read where it lies until the end, then cleared: no copy on the send
+	 * program's stack, which has no room for more. */
+	if (!down->forwarded_ns)
+		return 0;
+	if (down->peer_sk && (up = bpf_map_lookup_elem(&sockets, &down->peer_sk)) &&
+	    up->cookie == down->peer_cookie && (arrived = fresh_reply(up, down->forwarded_ns, now)))
+		*upp = up;
+	else
+		arrived = crossed_reply(q, down, down_sk, now, upp);
 	down->forwarded_ns = 0;
-	if (!sent || !down->peer_sk || !(up = bpf_map_lookup_elem(&sockets, &down->peer_sk)) ||
-	    up->cookie != down->peer_cookie)
-		return 0;
-	arrived = up->response_arrival_ns;
-	if (arrived < sent || arrived > now || now - arrived > hop_max_age_ns)
-		return 0;
-	*upp = up;
 	return arrived;
 }
 

@@ -778,7 +778,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		stats = hop_stats_of(&hop);
 		st->request_pending = 0;
 		up = NULL;
-		arrived = linked_reply(st, now, &up);
+		arrived = linked_reply(q, st, skaddr, now, &up);
 		if (!arrived && hop_pop(&q->response, now, 1, st->key.netns_inode, &e))
 			arrived = e.read_ns;
 		if (!arrived) {
