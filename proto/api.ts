@@ -174,8 +174,9 @@ export interface DirectionCost {
    * The run-queue wait of other processes' threads while this direction's proxy threads ran
    * on their CPU, per request, ms: the CPU the proxy took from its neighbours (its app,
    * clients on its node), which no hop holds and of which an A/B measurement sees part as
-   * latency (docs/added-latency.md, "The neighbours' wait"). Not in `addedLatency`. Null without
-   * requests; 0 where the kernel did not count it (no sched_switch hook, older agents).
+   * latency (docs/added-latency.md, "The neighbours' wait"). Not in `addedLatency`. Null
+   * without requests; 0 where the kernel did not count it (no sched_switch hook, older
+   * agents).
    */
   neighbourWaitMsPerRequest: number | null;
   addedLatency: LatencyStats;

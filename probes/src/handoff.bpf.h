@@ -20,10 +20,10 @@
  * proxy was busy at the arrival, its wait in the queue is its own cost and the hop stays
  * as it is; when the next reader was busy, its wait is queueing it would have had anyway,
  * and the hop stays as it is too. Measured on this kernel (docs/added-latency.md, "Where
- * the rest of the truth goes"): with the load generator free to run anywhere the app's wake-up after a
- * hand-off is longer than the proxy's by some 20 us on average (bpftrace's own cost in
- * both); pinned apart from them, shorter by some 90 us, as the proxy's hand-off to the app
- * stays on one CPU while the sender's packet crossed to it.
+ * the rest of the truth goes"): with the load generator free to run anywhere the app's
+ * wake-up after a hand-off is longer than the proxy's by some 20 us on average (bpftrace's
+ * own cost in both); pinned apart from them, shorter by some 90 us, as the proxy's
+ * hand-off to the app stays on one CPU while the sender's packet crossed to it.
  *
  * The reply's side is the same the other way: without the proxy the client would have been
  * woken by the app's reply, with it the proxy is, and the proxy's wake-up by the reply

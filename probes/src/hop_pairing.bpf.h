@@ -401,8 +401,8 @@ static __always_inline __u64 linked_reply(struct hop_queues *q, struct sock_stat
 	struct sock_state *up;
 	__u64 arrived;
 
-	/* `forwarded_ns` read where it lies until the end, then cleared: no copy on the send
-	 * program's stack, which has no room for more. */
+	/* `forwarded_ns` (the request's arrival) is cleared only at the end: crossed_reply reads
+	 * it there too, as a call takes five arguments at most. */
 	if (!down->forwarded_ns)
 		return 0;
 	if (down->peer_sk && (up = bpf_map_lookup_elem(&sockets, &down->peer_sk)) &&

@@ -179,11 +179,11 @@ struct {
  * its first event of an interval (edge_index, by key), and each socket remembers its slot
  * for the rest of that interval (sock_state.edge_slot), so an event's counts cost an index
  * into an array, not a lookup by a 48-byte key (which cost each send and receive 10-12
- * ns more: docs/kernel-probes.md, bench probes). Once the interval has turned and every program that saw
- * the old one has finished (the runner's swaps of the other aggregates wait for that),
- * the runner reads the retired half through a memory mapping, zeroes it and frees its
- * slots (drain_edges). An array is preallocated: 2N x 192 bytes, locked from the start
- * (6 MiB at the default N).
+ * ns more: docs/kernel-probes.md, bench probes). Once the interval has turned and every
+ * program that saw the old one has finished (the runner's swaps of the other aggregates
+ * wait for that), the runner reads the retired half through a memory mapping, zeroes it
+ * and frees its slots (drain_edges). An array is preallocated: 2N x 192 bytes, locked
+ * from the start (6 MiB at the default N).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

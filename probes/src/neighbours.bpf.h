@@ -8,9 +8,9 @@
  * wait for the sidecar's turn to end. No hop holds that wait (the hops run from bytes to
  * bytes), and an A/B measurement sees part of it: at low load on this 2-core VM the load
  * generator and the app were each preempted so for 10-18 ms of every 2.3 s run
- * (docs/added-latency.md, "The neighbours' wait"). Each overlap of a wait with a proxy's run is charged to
- * the hop that run's thread last served (its last socket event's, as charge_on_cpu
- * charges its run time), as `neighbour_wait_ns`.
+ * (docs/added-latency.md, "The neighbours' wait"). Each overlap of a wait with a proxy's
+ * run is charged to the hop that run's thread last served (its last socket event's, as
+ * charge_on_cpu charges its run time), as `neighbour_wait_ns`.
  *
  * Why sched_switch, and only it: the wait's start is the kernel's own, the scheduler's
  * `sched_info.last_queued` of the task switched in (set as it was woken or preempted,
