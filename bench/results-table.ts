@@ -2,6 +2,9 @@
 // shows of it. Pure: README's table is checked against the file by a test, so the two
 // cannot drift.
 
+import { STATS } from './ab-truth.js';
+import type { AddedLatencyCondition, ConditionName } from './added-latency.js';
+
 export interface MachineDescription {
   cpu: string;
   cores: number;
@@ -196,7 +199,7 @@ export function renderResultsTable(report: BenchReport): string {
 }
 
 /** The conditions' letters, as the issue and README name them. */
-const CONDITION_LETTERS: Record<string, string> = {
+const CONDITION_LETTERS: Record<ConditionName, string> = {
   tcp_low: 'a',
   tcp_saturation: 'b',
   http_reuse: 'c',
@@ -208,21 +211,23 @@ const CONDITION_LETTERS: Record<string, string> = {
   ambient_cross_node: 'i',
 };
 
-const STATS = ['p50_ms', 'p90_ms', 'p99_ms', 'mean_ms'] as const;
-type Stat = (typeof STATS)[number];
+/** A condition's letter; none for a name the table does not know (a result from elsewhere). */
+const letterOf = (name: string): string | undefined =>
+  (CONDITION_LETTERS as Record<string, string | undefined>)[name];
 
 /** The parts of one added-latency condition of `bench accuracy` that its table shows. */
-interface ConditionRow {
-  name: string;
-  description: string;
-  rate_rps: number;
-  truth: Record<Stat, number>;
-  reported: Record<Stat, number | null>;
-  noise_floor_ms: Record<Stat, number>;
-  share_paired: number | null;
-  requests: number;
-  checks: Record<Stat, { met: boolean }>;
-}
+type ConditionRow = Pick<
+  AddedLatencyCondition,
+  | 'name'
+  | 'description'
+  | 'rate_rps'
+  | 'truth'
+  | 'reported'
+  | 'noise_floor_ms'
+  | 'share_paired'
+  | 'requests'
+  | 'checks'
+>;
 
 function isConditionRow(value: unknown): value is ConditionRow {
   if (typeof value !== 'object' || value === null) return false;
@@ -262,7 +267,7 @@ export function renderAccuracyTable(report: BenchReport): string {
     : [];
   if (rows.length === 0) return '';
   // By letter; a condition without one after those with.
-  const order = (c: ConditionRow) => CONDITION_LETTERS[c.name]?.charCodeAt(0) ?? Infinity;
+  const order = (c: ConditionRow) => letterOf(c.name)?.charCodeAt(0) ?? Infinity;
   rows.sort((x, y) => order(x) - order(y));
   const lines = [
     `From the run of ${report.ran_at.slice(0, 10)}${report.commit ? ` at ${report.commit.slice(0, 7)}` : ''}; ms, truth / Tollgate, each the median over the rounds.`,
@@ -271,7 +276,7 @@ export function renderAccuracyTable(report: BenchReport): string {
     '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const c of rows) {
-    const letter = CONDITION_LETTERS[c.name];
+    const letter = letterOf(c.name);
     const name = letter ? `(${letter}) ` : '';
     const cells = STATS.map((s) => `${ms(c.truth[s])} / ${ms(c.reported[s])}`);
     const paired = c.share_paired === null ? '-' : `${Number((c.share_paired * 100).toFixed(1))}%`;
