@@ -25,9 +25,18 @@ function anchorOf(heading: string): string {
     .replace(/ /g, '-');
 }
 
+/** A document's text without its code blocks, whose lines are neither links nor headings. */
+const prose = (file: string) =>
+  readFileSync(join(root, file), 'utf8').replace(/```[\s\S]*?```/g, '');
+
+const anchors = new Map<string, Set<string>>();
 function anchorsIn(file: string): Set<string> {
-  const text = readFileSync(join(root, file), 'utf8').replace(/```[\s\S]*?```/g, '');
-  return new Set([...text.matchAll(/^#{1,6} (.+)$/gm)].map((m) => anchorOf(m[1]!)));
+  let found = anchors.get(file);
+  if (!found) {
+    found = new Set([...prose(file).matchAll(/^#{1,6} (.+)$/gm)].map((m) => anchorOf(m[1]!)));
+    anchors.set(file, found);
+  }
+  return found;
 }
 
 test('a heading anchor is what GitHub makes of it', () => {
@@ -42,8 +51,7 @@ test('every link in README and the documents beside it leads to a file and a hea
   const broken: string[] = [];
   let links = 0;
   for (const file of DOCUMENTS) {
-    const text = readFileSync(join(root, file), 'utf8').replace(/```[\s\S]*?```/g, '');
-    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+    for (const [, target] of prose(file).matchAll(/\]\(([^)\s]+)\)/g)) {
       if (/^[a-z]+:/.test(target!)) continue; // a web address
       links++;
       const [path, anchor] = target!.split('#') as [string, string | undefined];
