@@ -131,6 +131,8 @@ Options:
                 accuracy: the added-latency conditions to run, by name (default
                 all: ${CONDITIONS.join(', ')})
   --rounds N    accuracy: A/B rounds per condition (default 6)
+  --rate N      accuracy: offered requests/s of the low-load conditions (default
+                ${DEFAULT_ACCURACY_BENCH.addedLatency.lowRate}), to hold them to the truth under more load
   --agents N    scale: simulated agents (default 200)
   --intervals N scale: seconds measured, one batch per agent each (default 30)
   -h, --help    this text`,
@@ -144,6 +146,7 @@ Options:
     replicas: { type: 'string' },
     conditions: { type: 'string' },
     rounds: { type: 'string' },
+    rate: { type: 'string' },
   },
   async run(args) {
     if (args.positionals.length !== 1)
@@ -168,10 +171,12 @@ Options:
     )
       throw new UsageError('--store and --replicas are for bench ingest');
     if (
-      (args.values.conditions !== undefined || args.values.rounds !== undefined) &&
+      (args.values.conditions !== undefined ||
+        args.values.rounds !== undefined ||
+        args.values.rate !== undefined) &&
       name !== 'accuracy'
     )
-      throw new UsageError('--conditions and --rounds are for bench accuracy');
+      throw new UsageError('--conditions, --rounds and --rate are for bench accuracy');
     const result = await run((line) => console.error(`bench ${name}: ${line}`), {
       placement,
       profile: profile === undefined ? undefined : resolve(profile),
@@ -198,7 +203,7 @@ function ingestStore(args: Parsed): { store: 'sqlite' | 'postgres'; replicas: nu
 
 const stores = ['sqlite', 'postgres'] as const;
 
-/** bench accuracy's --conditions and --rounds, over its defaults. */
+/** bench accuracy's --conditions, --rounds and --rate, over its defaults. */
 function accuracyOptions(args: Parsed): AccuracyBenchOptions {
   const defaults = DEFAULT_ACCURACY_BENCH.addedLatency;
   const text = stringOption(args, 'conditions');
@@ -212,5 +217,11 @@ function accuracyOptions(args: Parsed): AccuracyBenchOptions {
   // Two at least: the noise floor is the spread of B - A over the rounds.
   if (!Number.isInteger(rounds) || rounds < 2 || rounds > 100)
     throw new UsageError(`--rounds must be a whole number from 2 to 100, got '${rounds}'`);
-  return { ...DEFAULT_ACCURACY_BENCH, addedLatency: { ...defaults, conditions, rounds } };
+  const lowRate = numberOption(args, 'rate', defaults.lowRate);
+  if (!Number.isInteger(lowRate) || lowRate < 10 || lowRate > 20_000)
+    throw new UsageError(`--rate must be a whole number from 10 to 20000, got '${lowRate}'`);
+  return {
+    ...DEFAULT_ACCURACY_BENCH,
+    addedLatency: { ...defaults, conditions, rounds, lowRate },
+  };
 }

@@ -22,7 +22,12 @@
  * does not shift every later pair. A forward links the two sockets both ways; the reply a downstream
  * write forwards is the last arrival read on the upstream its request went out on, when
  * it came after that request left (see linked_reply). Replies from upstreams that no
- * forward linked (opened before tracing) pair through a second FIFO.
+ * forward linked (opened before tracing) pair through a second FIFO. Where one connection
+ * carries many requests at once (marked multiplexed: HTTP/2 between sidecars), the FIFO's
+ * one entry per downstream does not hold: a multiplexed upstream's write takes every
+ * request of the downstreams linked to it that the thread read before it
+ * (take_coalesced), and a multiplexed downstream's requests pair by the upstreams they go
+ * out on, each holding its request until its reply goes back (mux_forward, mux_replies).
  *
  * The request hop and the response hop of one downstream exchange are summed on the
  * downstream socket into one value (TG_METRIC_HOP_ADDED): the added latency of that
@@ -46,6 +51,7 @@
 
 #define HOP_QUEUE_LEN 64 /* a power of two: reads pending forward on one thread */
 #define HOP_ANY_NETNS 0  /* hop_head's namespace: any (a socket's inode is never 0) */
+#define MUX_UPSTREAMS 4  /* a power of two: replies one write to a multiplexed downstream pairs */
 
 struct hop_entry {
 	__u64 read_ns;
@@ -96,11 +102,18 @@ struct hop_queues {
 	/* And of the reply that woke a client, when it would have come without this proxy
 	 * (reply_spacing_time). */
 	__u64 woken_reply_spaced;
+	/* The upstreams carrying a multiplexed downstream's request this thread read a reply
+	 * on last, newest at mux_upstream_next - 1: the replies its next write to that
+	 * downstream may carry (mux_replies). */
+	__u64 mux_upstreams[MUX_UPSTREAMS];
+	__u32 mux_upstream_next;
+	/* The multiplexed downstream this thread read last (mux_forward). */
+	__u64 mux_down_sk;
 };
 
 /*
  * Keyed by thread id; LRU, as threads come and go without telling us. Only proxies'
- * threads have queues, 4,280 bytes each, locked whole (an LRU map is preallocated): 1,024
+ * threads have queues, 4,328 bytes each, locked whole (an LRU map is preallocated): 1,024
  * threads, against a node's sidecars at one or two workers each (a kubelet's default of
  * 110 pods gives 110-220), is room four times over; past it the longest idle thread's
  * queues go, and its pending pairings are counted unpaired.

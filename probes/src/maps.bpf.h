@@ -95,7 +95,8 @@ struct sock_state {
 		 * read while it waited, 0 when none came after the first. */
 		__u64 latest_arrival_ns;
 		/* Proxy downstream, after it: when the forwarded request arrived, 0 once
-		 * answered (a reply cannot arrive before its request did). */
+		 * answered (a reply cannot arrive before its request did). Proxy upstream: the
+		 * same of the multiplexed downstream's request it carries (mux_forward). */
 		__u64 forwarded_ns;
 	};
 	__u32 request_seq;  /* proxy pairing: this downstream's pending request */
@@ -107,9 +108,14 @@ struct sock_state {
 		__u32 request_pickup_ns;
 		__u32 response_pickup_ns;
 	};
-	/* Proxy downstream, with response_deferred: its reply's hop as it is, to the write's
-	 * delivery, kept if the client's read never settles it. */
-	__u32 response_hop_ns;
+	union {
+		/* Proxy downstream, with response_deferred: its reply's hop as it is, to the
+		 * write's delivery, kept if the client's read never settles it. */
+		__u32 response_hop_ns;
+		/* Proxy upstream carrying a multiplexed downstream's request (mux_forward):
+		 * that request's hop, 0: none. */
+		__u32 mux_request_hop_ns;
+	};
 	__u8 overlap_score; /* signs of requests in flight at once, less the exchanges since */
 	__u8 exchanges_seen; /* direction changes that ended an exchange, up to 255 */
 	__u8 srtt_skip;      /* exchanges to go before the next srtt sample (SRTT_EVERY) */
@@ -119,7 +125,6 @@ struct sock_state {
 	__u8 pad_reader[3];
 };
 
-/* new_state builds one on the stack of the send program, which is at its 512 bytes. */
 _Static_assert(sizeof(struct sock_state) == 192, "no larger than it was");
 _Static_assert(__builtin_offsetof(struct sock_state, arrival_ns) == 56,
 	       "56 bytes written once before the arrival's fields, the hash element's key behind them");
@@ -154,6 +159,20 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sock_state);
 } sockets SEC(".maps");
+
+/*
+ * Where new_state builds a state before it goes into `sockets`: on the send program's
+ * stack its 192 bytes left no room for the pairing (the verifier's 512 bytes). Per CPU: a
+ * program preempted between the fill and the insert by another that creates a state on
+ * the same CPU would insert that one's, whose cookie its socket's next event finds wrong:
+ * dropped then as stale, and counted (sock_state_stale).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sock_state);
+} sock_state_scratch SEC(".maps");
 
 /* The key of a socket that just closed, and the socket's cookie. */
 struct closed_socket {

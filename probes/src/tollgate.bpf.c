@@ -476,17 +476,20 @@ static __always_inline __u64 cookie_held(const struct sock *sk)
 
 static __always_inline struct sock_state *new_state(const struct sock *sk, __u8 side)
 {
+	__u64 skaddr = (__u64)sk;
+	__u32 zero = 0;
+	struct sock_state *st = bpf_map_lookup_elem(&sock_state_scratch, &zero);
+
+	if (!st)
+		return NULL;
+	__builtin_memset(st, 0, sizeof(*st));
+	st->side = side;
+	st->cookie = cookie_of(sk);
 	/* A passive open's process is known at its first read; until then its arrivals are
 	 * taken as a proxy's (is_proxy settles the role). */
-	struct sock_state st = { .side = side,
-				 .cookie = cookie_of(sk),
-				 .arrival_role = side == TG_SIDE_SERVER
-							 ? ARRIVAL_SERVER_SIDE | ARRIVAL_READER_IDLE
-							 : 0 };
-	__u64 skaddr = (__u64)sk;
-
+	st->arrival_role = side == TG_SIDE_SERVER ? ARRIVAL_SERVER_SIDE | ARRIVAL_READER_IDLE : 0;
 	/* BPF_ANY: over a state a freed socket left at this address (see state_of). */
-	if (bpf_map_update_elem(&sockets, &skaddr, &st, BPF_ANY))
+	if (bpf_map_update_elem(&sockets, &skaddr, st, BPF_ANY))
 		LOST(sock_map_full);
 	return bpf_map_lookup_elem(&sockets, &skaddr);
 }
@@ -682,6 +685,197 @@ enum hop_event {
 	HOP_NONE,      /* a direction change that ends no exchange (a client's read first) */
 };
 
+/* Whether a downstream's last request went out on the upstream `up_sk` (its link). */
+static __always_inline int linked_to(const struct sock_state *down, const struct sock_state *up,
+				     __u64 up_sk)
+{
+	return down->peer_sk == up_sk && down->peer_cookie == up->cookie;
+}
+
+#define COALESCED_MAX 8 /* requests a multiplexed write takes besides its first */
+
+/*
+ * The requests a write on a multiplexed upstream (HTTP/2 between sidecars) carries besides
+ * the one it was paired with: a proxy's multiplexer gathers the streams of every request
+ * it read in one turn of its event loop and sends them in one write, where the FIFO pairs
+ * one forward with one request, and the rest were left pending (their replies then
+ * unpaired: half of a sidecar's requests at 2,000 requests/s over HTTP/2). Taken in read
+ * order from the head while the head's downstream last went out on this upstream (a
+ * downstream that went elsewhere, or never out yet, stops it: it may wait for another
+ * upstream), up to COALESCED_MAX; each hop ends where this write's bytes arrived. A
+ * request read but not yet handed to the multiplexer when it wrote is taken too, its hop
+ * short by the wait for the next write: never longer than the truth.
+ */
+static __always_inline void take_coalesced(struct hop_fifo *fifo, struct sock_state *up,
+					   __u64 up_sk, __u64 now, __u64 end)
+{
+	struct sock_state *owner;
+	struct hop_entry *e;
+	__u64 from;
+	int i;
+
+	for (i = 0; i < COALESCED_MAX; i++) {
+		if (fifo->head == fifo->tail)
+			return;
+		e = &fifo->entries[fifo->head & (HOP_QUEUE_LEN - 1)];
+		if (e->netns != up->key.netns_inode || e->read_ns > end)
+			return;
+		if (!(owner = pending_owner(e, now, 0))) {
+			fifo->head++; /* stale: answered, closed or aged out */
+			continue;
+		}
+		if (!linked_to(owner, up, up_sk))
+			return;
+		fifo->head++;
+		owner->request_pending = 0;
+		from = e->read_ns;
+		if (owner->latest_arrival_ns > from && owner->latest_arrival_ns <= end)
+			from = owner->latest_arrival_ns;
+		owner->forwarded_ns = from ? from : 1;
+		owner->request_hop_ns = end - from ? end - from : 1;
+		record_request_hop(owner, end - from, 0);
+	}
+}
+
+/*
+ * A reply written to a downstream whose request no forward took, right after the thread
+ * read an upstream of the same process: most likely that request went out on that
+ * upstream with another's, in one write (a multiplexer gathering the streams of a turn of
+ * its loop, whose server answers each write whole, so that the wire shows no overlap to
+ * note_overlap). A sign that the upstream carries several requests at once (three mark
+ * it: a proxy that answers a request itself just after reading an upstream gives one
+ * now and then), and the downstream is linked to it, if not linked elsewhere: a marked
+ * upstream's writes take the requests of the downstreams linked to it (take_coalesced).
+ * This exchange is counted unpaired.
+ */
+static __noinline void mark_carrier(struct hop_queues *q, struct sock_state *down)
+{
+	struct sock_state *up = bpf_map_lookup_elem(&sockets, &q->last_read_sk);
+
+	if (!up || up->side != TG_SIDE_CLIENT || up->tgid != down->tgid ||
+	    up->key.netns_inode != down->key.netns_inode ||
+	    (down->peer_sk && (down->peer_sk != q->last_read_sk || down->peer_cookie != up->cookie)))
+		return;
+	down->peer_sk = q->last_read_sk;
+	down->peer_cookie = up->cookie;
+	overlap_sign(up, OVERLAP_SIGN);
+}
+
+/*
+ * A forward on an idle upstream that the FIFO has no request for, right after the thread
+ * read a downstream whose request is out and not yet answered: a second request of that
+ * downstream's while the first is in flight (HTTP/2 streams, pipelining), which the FIFO
+ * keeps one of. A sign that the downstream carries several at once (three mark it, a
+ * health check sent right after such a read gives one), whose requests then pair by the
+ * upstreams they go out on (mux_forward).
+ */
+static __noinline void sign_second_request(struct hop_queues *q, const struct sock_state *up)
+{
+	struct sock_state *down = bpf_map_lookup_elem(&sockets, &q->last_read_sk);
+
+	if (down && down->side == TG_SIDE_SERVER && down->tgid == up->tgid && down->forwarded_ns &&
+	    !down->request_pending && !down->multiplexed)
+		overlap_sign(down, OVERLAP_SIGN);
+}
+
+/*
+ * A downstream that carries many requests at once (HTTP/2 from another sidecar: marked
+ * multiplexed) has one request pending at most in the FIFO's terms, so its requests after
+ * the first of each burst were not paired, and its "requests" were its direction changes:
+ * under load half of what it carried. Such a downstream's requests are paired instead by
+ * the upstream each goes out on, where a pool of request/response connections (HTTP/1.1
+ * to the app) holds one at a time: a forward on an idle upstream right after the thread
+ * read the multiplexed downstream is that downstream's request, from the arrival of the
+ * bytes it read last (one read may bring several requests, each forwarded by its own
+ * write); the upstream keeps the request's arrival and hop until its reply is written
+ * back. A request read together with others and forwarded after another socket's read
+ * is not paired so (its forward goes by the FIFO, or counts unmatched). Returns 1 when
+ * the forward was paired so.
+ */
+static __always_inline int mux_forward(struct hop_queues *q, const __u64 *down_sk,
+				       const struct sock *sk, struct sock_state *up, __u64 up_sk,
+				       __u64 now, const struct delivery *delivered,
+				       struct tg_edge_key *hop)
+{
+	struct sock_state *down;
+	struct tg_hop_stats *stats;
+	__u64 from, end;
+
+	if (!*down_sk || !(down = bpf_map_lookup_elem(&sockets, down_sk)) ||
+	    down->side != TG_SIDE_SERVER || !down->multiplexed || down->tgid != up->tgid ||
+	    down->key.netns_inode != up->key.netns_inode)
+		return 0;
+	from = down->latest_arrival_ns;
+	if (!from || from > now || now - from > hop_max_age_ns)
+		return 0;
+	/* The downstream's listener (hop_key_of), in the caller's key: the send program's
+	 * stack has no room for another. Its process and namespace are the upstream's. */
+	hop->family = down->key.family;
+	hop->service_port = down->key.service_port;
+	if (!(stats = hop_stats_of(hop)))
+		return 1;
+	/* The request this upstream carried before went back unseen (its reply written with
+	 * another's, past what mux_replies looks at): counted, not guessed. */
+	if (up->forwarded_ns)
+		__sync_fetch_and_add(&stats->unpaired, 1);
+	end = delivery_end(sk, TG_SIDE_CLIENT, from, delivered, now);
+	record_latency(hop, TG_METRIC_HOP_REQUEST, end - from);
+	__sync_fetch_and_add(&stats->request_ns_sum, end - from);
+	up->forwarded_ns = from;
+	up->mux_request_hop_ns = end - from ? end - from : 1;
+	up->peer_sk = *down_sk;
+	up->peer_cookie = down->cookie;
+	up->hop_port = down->key.service_port;
+	up->awaiting_reply = 1;
+	return 1;
+}
+
+/*
+ * A write on a multiplexed downstream: the replies it carries are those the thread read
+ * on the upstreams carrying this downstream's requests (mux_forward) since they went out,
+ * the last MUX_UPSTREAMS such reads looked at (a multiplexer may send several streams'
+ * replies in one write). Each pairs with its request's hop. Returns how many paired: the
+ * caller counts a write that pairs none and ends a direction (not the proxy's own frames
+ * after a reply) unpaired.
+ */
+static __always_inline int mux_replies(struct hop_queues *q, const struct sock *sk,
+				       struct sock_state *down, __u64 down_sk, __u64 now,
+				       const struct delivery *delivered, const struct tg_edge_key *hop)
+{
+	struct tg_hop_stats *stats = hop_stats_of(hop);
+	struct sock_state *up;
+	__u64 arrived, end;
+	int i, paired = 0;
+
+	if (!stats)
+		return 0;
+	for (i = 0; i < MUX_UPSTREAMS; i++) {
+		if (!q->mux_upstreams[i] ||
+		    !(up = bpf_map_lookup_elem(&sockets, &q->mux_upstreams[i])) ||
+		    up->peer_sk != down_sk || up->peer_cookie != down->cookie || !up->forwarded_ns ||
+		    !(arrived = fresh_reply(up, up->forwarded_ns, now)))
+			continue;
+		q->mux_upstreams[i] = 0;
+		end = delivery_end(sk, TG_SIDE_SERVER, arrived, delivered, now);
+		record_response_hop(hop, stats, up->mux_request_hop_ns, end - arrived, 0);
+		up->forwarded_ns = 0;
+		up->mux_request_hop_ns = 0;
+		paired++;
+	}
+	return paired;
+}
+
+/* A reply read on an upstream that carries a multiplexed downstream's request. */
+static __always_inline void note_mux_reply(struct hop_queues *q, __u64 up_sk)
+{
+	__u32 newest = q->mux_upstream_next - 1;
+
+	if (q->mux_upstreams[newest & (MUX_UPSTREAMS - 1)] == up_sk)
+		return;
+	q->mux_upstreams[q->mux_upstream_next & (MUX_UPSTREAMS - 1)] = up_sk;
+	q->mux_upstream_next++;
+}
+
 /*
  * Proxy hops: the four direction changes of a proxy's two sockets, and the writes that
  * follow a write on an upstream. Such a write is another request, pipelined or
@@ -747,13 +941,19 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 				st->response_arrival_ns = arrived;
 				st->response_pickup_ns = thread_pickup(q, st, arrived, now);
 			}
+			if (st->forwarded_ns)
+				note_mux_reply(q, skaddr);
+		} else if (st->multiplexed) {
+			if ((arrived = take_arrival(st, now)))
+				st->latest_arrival_ns = arrived;
+			q->mux_down_sk = skaddr;
 		} else if (st->request_pending && (arrived = take_arrival(st, now))) {
 			st->latest_arrival_ns = arrived;
 			st->request_pickup_ns = thread_pickup(q, st, arrived, now);
 		}
 		return;
 	}
-	if (event == HOP_MORE_SEND && st->side == TG_SIDE_SERVER)
+	if (event == HOP_MORE_SEND && st->side == TG_SIDE_SERVER && !st->multiplexed)
 		return;
 	if (st->side == TG_SIDE_SERVER) {
 		hop.service_port = st->key.service_port;
@@ -761,6 +961,19 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			settle_request_hop(st, NULL); /* its reader never read, or its note was lost */
 		if (st->response_deferred) /* likewise its reply's client */
 			settle_response_hop(st, NULL, 0, &hop, hop_stats_of(&hop));
+		if (st->multiplexed) {
+			/* Its requests pair by the upstreams they go out on (mux_forward). */
+			drop_handoff(handoff_sk, handoff_at);
+			if (event == HOP_OPEN) {
+				st->request_pending = 0; /* an entry of its own in the FIFO: stale */
+				st->latest_arrival_ns = arrival_of(st, now, &hop);
+				q->mux_down_sk = skaddr;
+			} else if (!mux_replies(q, sk, st, skaddr, now, &delivered, &hop) &&
+				   event == HOP_CLOSE && (stats = hop_stats_of(&hop))) {
+				__sync_fetch_and_add(&stats->unpaired, 1);
+			}
+			return;
+		}
 		if (opening) {
 			/* Downstream: a request arrives. */
 			st->request_seq++;
@@ -776,6 +989,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		/* Downstream: the response leaves, and this downstream exchange ends. Its request
 		 * hop stays in request_hop_ns until the reply's hop is settled beside it. */
 		stats = hop_stats_of(&hop);
+		if (st->request_pending && q->last_read_sk)
+			mark_carrier(q, st);
 		st->request_pending = 0;
 		up = NULL;
 		arrived = linked_reply(q, st, skaddr, now, &up);
@@ -809,7 +1024,9 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		st->response_pending = 1;
 		st->response_arrival_ns = arrival_of(st, now, &hop);
 		st->response_pickup_ns = thread_pickup(q, st, st->response_arrival_ns, now);
-		if (!st->peer_sk)
+		if (st->forwarded_ns)
+			note_mux_reply(q, skaddr);
+		else if (!st->peer_sk)
 			hop_push(&q->response, st->response_arrival_ns, skaddr, st->cookie, st->response_seq,
 				 st->key.netns_inode);
 		return;
@@ -820,8 +1037,12 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		 * hide the one this write forwards. */
 		struct hop_entry *head;
 
-		if (!hop_head(&q->request, now, 0, st->key.netns_inode, &head) ||
-		    head->skaddr != q->last_read_sk) {
+		/* On a multiplexed upstream a write after a write also forwards a request read
+		 * before the last one, when that request's downstream went out on this upstream
+		 * before: the proxy's multiplexer sends the streams of one turn of its loop
+		 * together (take_coalesced). */
+		if (!(owner = hop_head(&q->request, now, 0, st->key.netns_inode, &head)) ||
+		    (head->skaddr != q->last_read_sk && !(st->multiplexed && linked_to(owner, st, skaddr)))) {
 			drop_handoff(handoff_sk, handoff_at);
 			return;
 		}
@@ -835,16 +1056,30 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	} else {
 		/* A reply still pending here was answered some other way, or never. */
 		st->response_pending = 0;
+		if (mux_forward(q, &q->last_read_sk, sk, st, skaddr, now, &delivered, &hop)) {
+			drop_handoff(handoff_sk, handoff_at);
+			return;
+		}
 	}
 	owner = hop_pop(&q->request, now, 0, st->key.netns_inode, &e);
+	/* With no request of the FIFO's pending, a forward on an idle upstream after the thread
+	 * read replies since its last read of a multiplexed downstream is that one's. */
+	if (!owner && event == HOP_OPEN &&
+	    mux_forward(q, &q->mux_down_sk, sk, st, skaddr, now, &delivered, &hop)) {
+		drop_handoff(handoff_sk, handoff_at);
+		return;
+	}
 	if (!owner) {
 		drop_handoff(handoff_sk, handoff_at);
+		if (event == HOP_OPEN && q->last_read_sk)
+			sign_second_request(q, st);
 		hop.service_port = st->hop_port;
 		if ((stats = hop_stats_of(&hop)))
 			__sync_fetch_and_add(&stats->unmatched_forwards, 1);
 		return;
 	}
 	st->awaiting_reply = 1;
+	st->forwarded_ns = 0; /* no multiplexed downstream's request (mux_forward) */
 	/* From the last bytes of the request read before this forward. */
 	if (owner->latest_arrival_ns > e.read_ns && owner->latest_arrival_ns <= now)
 		e.read_ns = owner->latest_arrival_ns;
@@ -864,6 +1099,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	/* Run on to the next reader's read when this write handed the request to an idle one. */
 	if (!link_handoff(handoff_sk, handoff_at, sk, owner, &e, q, now))
 		record_request_hop(owner, delay, 0);
+	if (st->multiplexed)
+		take_coalesced(&q->request, st, skaddr, now, end);
 }
 
 /*

@@ -111,7 +111,15 @@ test('argument errors exit 2 and say what is wrong', (t) => {
       /--conditions must be one of tcp_low, /,
     ],
     [['bench', 'accuracy', '--rounds', '1'], /--rounds must be a whole number from 2 to 100/],
-    [['bench', 'probes', '--rounds', '3'], /--conditions and --rounds are for bench accuracy/],
+    [
+      ['bench', 'probes', '--rounds', '3'],
+      /--conditions, --rounds and --rate are for bench accuracy/,
+    ],
+    [
+      ['bench', 'overhead', '--rate', '2000'],
+      /--conditions, --rounds and --rate are for bench accuracy/,
+    ],
+    [['bench', 'accuracy', '--rate', '1.5'], /--rate must be a whole number from 10 to 20000/],
     [['session'], /an ACTION is required/],
     [['session', 'compare', 'a'], /expected two session IDs/],
     [['session', 'export', 'a'], /needs -o FILE/],
