@@ -245,8 +245,8 @@ static __always_inline struct sock_state *pending_owner(const struct hop_entry *
  * 0.7-0.8 s, where the same loop inlined in every caller took 1.2 s and the search of
  * eight entries before it 0.4. bpf_loop would load in 0.33 s, but kernels before 5.17 lack it.
  * `which`: the namespace in its low 32 bits, `response` above them, in one argument, so
- * that the function keeps no more than 32 bytes on the stack: a send's program is at the
- * limit of 512 with it.
+ * that the function keeps no more than 32 bytes on the stack: a send's program was at the
+ * limit of 512 with it while new_state built a socket's state on the stack (384 since).
  */
 __noinline int hop_search(struct hop_fifo *fifo, __u64 now, __u64 which)
 {
@@ -361,7 +361,8 @@ static __always_inline __u64 fresh_reply(const struct sock_state *up, __u64 sent
  * that the other downstream's reply pairs by its link too. A proxy that answers a request
  * itself forwarded nothing for it (no `forwarded_ns`): not taken for one. Not inlined:
  * inlined, its locals took the send program's stack past the verifier's 512 bytes (with
- * hop_search's frame); in a frame of its own they count only on this call's path.
+ * hop_search's frame, while new_state built a socket's state on that stack); in a frame
+ * of its own they count only on this call's path.
  */
 static __noinline __u64 crossed_reply(struct hop_queues *q, struct sock_state *down, __u64 down_sk,
 				      __u64 now, struct sock_state **upp)
@@ -369,10 +370,12 @@ static __noinline __u64 crossed_reply(struct hop_queues *q, struct sock_state *d
 	struct sock_state *up, *other, *old;
 	__u64 arrived;
 
-	/* Keys read where they lie (the queues', the states'), not copied to the stack. */
+	/* Keys read where they lie (the queues', the states'), not copied to the stack. An
+	 * upstream holding a multiplexed downstream's request (mux_forward) has its reply. */
 	if (!q->last_read_sk || q->last_read_sk == down->peer_sk ||
 	    !(up = bpf_map_lookup_elem(&sockets, &q->last_read_sk)) || up->side != TG_SIDE_CLIENT ||
-	    up->tgid != down->tgid || !(arrived = fresh_reply(up, down->forwarded_ns, now)))
+	    up->tgid != down->tgid || up->forwarded_ns ||
+	    !(arrived = fresh_reply(up, down->forwarded_ns, now)))
 		return 0;
 	if (up->peer_sk && up->peer_sk != down_sk &&
 	    (other = bpf_map_lookup_elem(&sockets, &up->peer_sk)) &&

@@ -744,15 +744,17 @@ static __always_inline void take_coalesced(struct hop_fifo *fifo, struct sock_st
  * its loop, whose server answers each write whole, so that the wire shows no overlap to
  * note_overlap). A sign that the upstream carries several requests at once (three mark
  * it: a proxy that answers a request itself just after reading an upstream gives one
- * now and then), and the downstream is linked to it, if not linked elsewhere: a marked
- * upstream's writes take the requests of the downstreams linked to it (take_coalesced).
- * This exchange is counted unpaired.
+ * now and then; an upstream holding a multiplexed downstream's request is that one's),
+ * and the downstream is linked to it, if not linked elsewhere: a marked upstream's writes
+ * take the requests of the downstreams linked to it (take_coalesced). This exchange
+ * itself is not paired by it: counted unpaired, unless the FIFO of unlinked upstreams'
+ * replies pairs it.
  */
 static __noinline void mark_carrier(struct hop_queues *q, struct sock_state *down)
 {
 	struct sock_state *up = bpf_map_lookup_elem(&sockets, &q->last_read_sk);
 
-	if (!up || up->side != TG_SIDE_CLIENT || up->tgid != down->tgid ||
+	if (!up || up->side != TG_SIDE_CLIENT || up->tgid != down->tgid || up->forwarded_ns ||
 	    up->key.netns_inode != down->key.netns_inode ||
 	    (down->peer_sk && (down->peer_sk != q->last_read_sk || down->peer_cookie != up->cookie)))
 		return;
@@ -785,12 +787,14 @@ static __noinline void sign_second_request(struct hop_queues *q, const struct so
  * under load half of what it carried. Such a downstream's requests are paired instead by
  * the upstream each goes out on, where a pool of request/response connections (HTTP/1.1
  * to the app) holds one at a time: a forward on an idle upstream right after the thread
- * read the multiplexed downstream is that downstream's request, from the arrival of the
- * bytes it read last (one read may bring several requests, each forwarded by its own
- * write); the upstream keeps the request's arrival and hop until its reply is written
- * back. A request read together with others and forwarded after another socket's read
- * is not paired so (its forward goes by the FIFO, or counts unmatched). Returns 1 when
- * the forward was paired so.
+ * read the multiplexed downstream (`down_sk` the thread's last read), or, with no request
+ * of the FIFO's pending, after it read that one last of the multiplexed downstreams and
+ * replies since (`down_sk` that one), is that downstream's request, from the arrival of
+ * the bytes read there last (one read may bring several requests, each forwarded by its
+ * own write); the upstream keeps the request's arrival and hop until its reply is written
+ * back. A request forwarded after the thread read another downstream is not paired so
+ * (its forward goes by the FIFO, or counts unmatched). Returns 1 when the forward was
+ * paired so.
  */
 static __always_inline int mux_forward(struct hop_queues *q, const __u64 *down_sk,
 				       const struct sock *sk, struct sock_state *up, __u64 up_sk,
@@ -1062,8 +1066,9 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		}
 	}
 	owner = hop_pop(&q->request, now, 0, st->key.netns_inode, &e);
-	/* With no request of the FIFO's pending, a forward on an idle upstream after the thread
-	 * read replies since its last read of a multiplexed downstream is that one's. */
+	/* With no request of the FIFO's pending, a forward on an idle upstream is taken for a
+	 * request of the multiplexed downstream the thread read last: one that waited for an
+	 * upstream, freed by a reply the thread read since. */
 	if (!owner && event == HOP_OPEN &&
 	    mux_forward(q, &q->mux_down_sk, sk, st, skaddr, now, &delivered, &hop)) {
 		drop_handoff(handoff_sk, handoff_at);
