@@ -131,8 +131,8 @@ Options:
                 accuracy: the added-latency conditions to run, by name (default
                 all: ${CONDITIONS.join(', ')})
   --rounds N    accuracy: A/B rounds per condition (default 6)
-  --rate N      accuracy: offered requests/s of the low-load conditions (default
-                ${DEFAULT_ACCURACY_BENCH.addedLatency.lowRate}), to hold them to the truth under more load
+  --rate N      accuracy: offered requests/s of the low-load conditions
+                (default ${DEFAULT_ACCURACY_BENCH.addedLatency.lowRate}), to hold them to the truth under more load
   --agents N    scale: simulated agents (default 200)
   --intervals N scale: seconds measured, one batch per agent each (default 30)
   -h, --help    this text`,

@@ -176,9 +176,9 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
         // several requests at once (then each request, by the upstream it goes out on),
         // and requests whose streams overlap before that count as one: how many that is
         // moves with the machine's load (short by 0-3% in quiet runs, 18% in one CI run),
-        // so the floor there is the load generator's own
-        // count of its busy periods (over the whole run, warm-up too), in the share of
-        // the run's requests that the rows hold, which no proxy on the path can see fewer of.
+        // so the floor there is the load generator's own count of its busy periods (over
+        // the whole run, warm-up too), in the share of the run's requests that the rows
+        // hold, which no proxy on the path can see fewer of.
         const multiplexed = c.name === 'h2_sidecars' && c.sidecars[k]!.direction === 'inbound';
         const floor = multiplexed ? Math.floor((busy! * inRows) / perRun) : inRows;
         assert.ok(s.requests >= floor, `${counts}; ${busy} busy periods`);

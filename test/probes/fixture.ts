@@ -4,6 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { TestContext } from 'node:test';
 import { Lab, type PodSpec } from '../../lab/lab.js';
+import { waitForLine } from '../../lab/spawn.js';
 import { ProbeSource, type ProbeSourceOptions } from '../../probes/probe-source.js';
 import {
   EDGE_COUNTERS,
@@ -32,6 +33,25 @@ export async function clientServerWithProbes(
   const probes = await ProbeSource.start({ intervalMs: 200, ...options });
   t.after(() => probes.stop());
   return { lab, probes };
+}
+
+/**
+ * Probes loaded, and in the server pod a server and a proxy before it (node -e sources,
+ * each printing `ready` once it listens), the proxy listed as one.
+ */
+export async function serverBehindProxy(
+  t: TestContext,
+  serverSource: string,
+  proxyName: string,
+  proxySource: string,
+) {
+  const { lab, probes } = await clientServerWithProbes(t);
+  const server = lab.exec('server', 'echo', process.execPath, ['-e', serverSource]);
+  await waitForLine(server, /^ready$/, 'echo');
+  const proxy = lab.exec('server', proxyName, process.execPath, ['-e', proxySource]);
+  await waitForLine(proxy, /^ready$/, proxyName);
+  probes.addProxy(proxy.pid!);
+  return { lab, probes, proxy };
 }
 
 export interface Collected {

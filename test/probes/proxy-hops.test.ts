@@ -13,7 +13,13 @@ import type { ProbeSource } from '../../probes/probe-source.js';
 import type { HopRecord, ProbeRecord } from '../../probes/records.js';
 import { bucketValue, mean, quantile, totalCount } from '../../proto/histogram.js';
 import type { LossCause } from '../../proto/loss-metrics.js';
-import { clientServerWithProbes, collect, exited, passThroughProxy } from './fixture.js';
+import {
+  clientServerWithProbes,
+  collect,
+  exited,
+  passThroughProxy,
+  serverBehindProxy,
+} from './fixture.js';
 
 const SERVER_PORT = 7300;
 const PROXY_PORT = 15006;
@@ -409,12 +415,7 @@ async function throughProxy(
   connections: number,
   requests: number,
 ) {
-  const { lab, probes } = await clientServerWithProbes(t);
-  const server = lab.exec('server', 'echo', process.execPath, ['-e', echoServer]);
-  await waitForLine(server, /^ready$/, 'echo');
-  const proxy = lab.exec('server', what, process.execPath, ['-e', source]);
-  await waitForLine(proxy, /^ready$/, what);
-  probes.addProxy(proxy.pid!);
+  const { lab, probes, proxy } = await serverBehindProxy(t, echoServer, what, source);
   const client = lab.exec('client', 'clients', process.execPath, [
     '-e',
     clients(lab.pod('server').address, PROXY_PORT, connections, requests),
