@@ -102,6 +102,9 @@ struct handoff {
 	 * carry_max_ns past `at` (carry_bound). */
 	__u8 carried;
 	__u32 carry_max_ns;
+	/* A multiplexed downstream's request (link_mux_handoff): `down` and `down_cookie` are
+	 * the upstream that carries it, `down_seq` the low half of its forwarded_ns. */
+	__u8 mux;
 };
 
 /* Keeps the compiler from moving memory accesses across it. */
@@ -355,22 +358,57 @@ static __always_inline struct tg_edge_key hop_key_of(const struct sock_state *do
 	return hop;
 }
 
-/* A request hop is recorded on its downstream: its histogram and its exact sum. */
-static __always_inline void record_request_hop(struct sock_state *down, __u64 delay, int handed_off)
+/* A request hop's histogram and exact sum, on its listener's aggregate `hop`. */
+static __always_inline void count_request_hop(const struct tg_edge_key *hop, __u64 delay,
+					      int handed_off)
 {
-	struct tg_edge_key hop = hop_key_of(down);
 	struct tg_hop_stats *stats;
 
-	/* 0 means "none" on the downstream socket: a zero delay is stored as 1 ns. */
-	down->request_hop_ns = delay ? delay : 1;
 	/* No buckets without counts (the map full, counted): the agent takes a listener's
 	 * buckets without counts for a hop the runner's swaps split. */
-	if (!(stats = hop_stats_of(&hop)))
+	if (!(stats = hop_stats_of(hop)))
 		return;
-	record_latency(&hop, TG_METRIC_HOP_REQUEST, delay);
+	record_latency(hop, TG_METRIC_HOP_REQUEST, delay);
 	__sync_fetch_and_add(&stats->request_ns_sum, delay);
 	if (handed_off)
 		__sync_fetch_and_add(&stats->handoffs, 1);
+}
+
+/* A request hop is recorded on its downstream, and counted. */
+static __always_inline void record_request_hop(struct sock_state *down, __u64 delay, int handed_off)
+{
+	struct tg_edge_key hop = hop_key_of(down);
+
+	/* 0 means "none" on the downstream socket: a zero delay is stored as 1 ns. */
+	down->request_hop_ns = delay ? delay : 1;
+	count_request_hop(&hop, delay, handed_off);
+}
+
+/*
+ * A multiplexed downstream's request hop, held on the upstream `up` that carries it
+ * (mux_forward) until its reply pairs with it, and counted on the downstream's listener,
+ * the upstream's hop_port. Inlined: as a subprogram its frame (160 bytes) would not fit
+ * beside the send program's (384 of 512).
+ */
+static __always_inline void record_mux_request_hop(struct sock_state *up, __u64 delay, int handed_off)
+{
+	struct tg_edge_key hop = { .tgid = up->tgid,
+				   .family = up->key.family,
+				   .side = TG_SIDE_SERVER,
+				   .netns_inode = up->key.netns_inode,
+				   .service_port = up->hop_port };
+
+	up->request_deferred = 0;
+	up->mux_request_hop_ns = delay ? delay : 1;
+	count_request_hop(&hop, delay, handed_off);
+}
+
+/* A multiplexed downstream's request hop still waiting for its reader's read (the upstream's
+ * request_deferred), counted as it is: its reply came first, or the upstream moved on. */
+static __always_inline void settle_mux_request(struct sock_state *up)
+{
+	if (up->request_deferred)
+		record_mux_request_hop(up, up->mux_request_hop_ns, 0);
 }
 
 /* A linked hand-off's hop: from from_ns to the reader's read, a carried one's held to
@@ -527,6 +565,50 @@ static __always_inline int link_handoff(__u64 skaddr, __u64 at, const struct soc
 }
 
 /*
+ * link_handoff for a request of a multiplexed downstream (mux_forward), which the upstream
+ * `up` (at up_sk, socket sk) carries from `from`, the arrival of the downstream's bytes the
+ * thread read last, after the thread's pickup of them `pickup` (0: it was busy). The hop,
+ * as it is in up->mux_request_hop_ns, runs on to the app's read as a request/response
+ * downstream's does: settled on the upstream while it still carries this request (its
+ * forwarded_ns), and kept as it is if its reply comes first. Returns 1 when the hop is
+ * deferred or settled here, 0 when the caller records it as it is.
+ */
+static __always_inline int link_mux_handoff(__u64 skaddr, __u64 at, const struct sock *sk,
+					    struct sock_state *up, __u64 up_sk, __u64 from,
+					    __u32 pickup, struct hop_queues *q, __u64 now)
+{
+	struct handoff *h;
+
+	if (!skaddr)
+		return 0;
+	if (at < from || at > now || !(h = bpf_map_lookup_elem(&handoffs, &skaddr)) ||
+	    h->at != at || h->down || h->reply || h->client_port != sk->__sk_common.skc_num) {
+		drop_handoff(skaddr, at);
+		return 0;
+	}
+	note_woken(q, h, from, 0);
+	if (!carry_bound(h, q, from, 0, pickup)) {
+		drop_handoff(skaddr, at);
+		return 0;
+	}
+	h->from_ns = from + pickup;
+	h->down_cookie = up->cookie;
+	h->down_seq = (__u32)from;
+	h->mux = 1;
+	handoff_barrier();
+	h->down = up_sk;
+	handoff_barrier();
+	if (h->read_ns && h->at == at) {
+		/* The app was quicker than this write's return. */
+		record_mux_request_hop(up, handoff_hop(h), 1);
+		bpf_map_delete_elem(&handoffs, &skaddr);
+		return 1;
+	}
+	up->request_deferred = 1;
+	return 1;
+}
+
+/*
  * A reply's hop, recorded on its downstream's listener (`hop`, its aggregate `stats`), and
  * with the request's hop (`total`, 0: none paired) the exchange's added latency; `handed`:
  * it ran on to the client's read. No buckets without counts, as in record_request_hop.
@@ -649,8 +731,14 @@ static __always_inline void read_after_handoff(__u64 skaddr, struct sock_state *
 	/* Settled once: the deferred flag is cleared by whichever of this read and the
 	 * downstream's next event comes first (on an HTTP/2 downstream another stream's reply
 	 * can race this read, and then both may record it, a window of a few instructions). */
-	if (h->down && h->read_ns && (down = bpf_map_lookup_elem(&sockets, &h->down)) &&
-	    down->cookie == h->down_cookie && down->request_seq == h->down_seq) {
+	if (!h->down || !h->read_ns || !(down = bpf_map_lookup_elem(&sockets, &h->down)) ||
+	    down->cookie != h->down_cookie) {
+		/* nothing to settle: not linked, or that socket is gone */
+	} else if (h->mux) {
+		/* `down` is the upstream carrying a multiplexed downstream's request. */
+		if (down->request_deferred && (__u32)down->forwarded_ns == h->down_seq)
+			record_mux_request_hop(down, handoff_hop(h), 1);
+	} else if (down->request_seq == h->down_seq) {
 		if (h->reply && down->response_deferred) {
 			struct tg_edge_key hop = hop_key_of(down);
 

@@ -75,7 +75,9 @@ struct sock_state {
 	__u8 awaiting_reply; /* proxy upstream: a request went out, nothing read since */
 	__u8 request_pending;
 	__u8 response_pending;
-	__u8 request_deferred; /* proxy downstream: its request hop waits for the next reader */
+	/* Proxy downstream, or upstream carrying a multiplexed downstream's request
+	 * (link_mux_handoff): its request hop waits for the next reader. */
+	__u8 request_deferred;
 	__u8 response_deferred; /* proxy downstream: its reply's hop waits for the client's read */
 	__u8 pad_cold;
 	/* Proxy: the other socket of the last forward, a downstream's upstream or an

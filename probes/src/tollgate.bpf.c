@@ -613,7 +613,9 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 
 			bpf_map_update_elem(&closed_sockets, &skaddr, &closed, BPF_ANY);
 		}
-		if (st->request_deferred)
+		if (st->request_deferred && st->side == TG_SIDE_CLIENT)
+			settle_mux_request(st); /* closed before its app read */
+		else if (st->request_deferred)
 			settle_request_hop(st, NULL); /* closed before its reader read */
 		if (st->response_deferred) {
 			struct tg_edge_key hop = hop_key_of(st);
@@ -799,7 +801,7 @@ static __noinline void sign_second_request(struct hop_queues *q, const struct so
 static __always_inline int mux_forward(struct hop_queues *q, const __u64 *down_sk,
 				       const struct sock *sk, struct sock_state *up, __u64 up_sk,
 				       __u64 now, const struct delivery *delivered,
-				       struct tg_edge_key *hop)
+				       struct tg_edge_key *hop, __u64 handoff_sk, __u64 handoff_at)
 {
 	struct sock_state *down;
 	struct tg_hop_stats *stats;
@@ -816,21 +818,29 @@ static __always_inline int mux_forward(struct hop_queues *q, const __u64 *down_s
 	 * namespace are the upstream's: 48 bytes of the send program's stack spared. */
 	hop->family = down->key.family;
 	hop->service_port = down->key.service_port;
-	if (!(stats = hop_stats_of(hop)))
+	if (!(stats = hop_stats_of(hop))) {
+		drop_handoff(handoff_sk, handoff_at);
 		return 1;
+	}
 	/* The request this upstream carried before went back unseen (its reply written with
 	 * another's, past what mux_replies looks at): counted, not guessed. */
-	if (up->forwarded_ns)
+	if (up->forwarded_ns) {
+		settle_mux_request(up);
 		__sync_fetch_and_add(&stats->unpaired, 1);
+	}
 	end = delivery_end(sk, TG_SIDE_CLIENT, from, delivered, now);
-	record_latency(hop, TG_METRIC_HOP_REQUEST, end - from);
-	__sync_fetch_and_add(&stats->request_ns_sum, end - from);
 	up->forwarded_ns = from;
 	up->mux_request_hop_ns = end - from ? end - from : 1;
 	up->peer_sk = *down_sk;
 	up->peer_cookie = down->cookie;
 	up->hop_port = down->key.service_port;
 	up->awaiting_reply = 1;
+	/* Run on to the app's read when this write handed the request to an idle one. */
+	if (!link_mux_handoff(handoff_sk, handoff_at, sk, up, up_sk, from, down->request_pickup_ns,
+			      q, now)) {
+		record_latency(hop, TG_METRIC_HOP_REQUEST, end - from);
+		__sync_fetch_and_add(&stats->request_ns_sum, end - from);
+	}
 	return 1;
 }
 
@@ -860,6 +870,7 @@ static __always_inline int mux_replies(struct hop_queues *q, const struct sock *
 		    !(arrived = fresh_reply(up, up->forwarded_ns, now)))
 			continue;
 		q->mux_upstreams[i] = 0;
+		settle_mux_request(up); /* its app's read unseen */
 		end = delivery_end(sk, TG_SIDE_SERVER, arrived, delivered, now);
 		record_response_hop(hop, stats, up->mux_request_hop_ns, end - arrived, 0);
 		up->forwarded_ns = 0;
@@ -948,8 +959,10 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			if (st->forwarded_ns)
 				note_mux_reply(q, skaddr);
 		} else if (st->multiplexed) {
-			if ((arrived = take_arrival(st, now)))
+			if ((arrived = take_arrival(st, now))) {
 				st->latest_arrival_ns = arrived;
+				st->request_pickup_ns = thread_pickup(q, st, arrived, now);
+			}
 			q->mux_down_sk = skaddr;
 		} else if (st->request_pending && (arrived = take_arrival(st, now))) {
 			st->latest_arrival_ns = arrived;
@@ -971,6 +984,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			if (event == HOP_OPEN) {
 				st->request_pending = 0; /* an entry of its own in the FIFO: stale */
 				st->latest_arrival_ns = arrival_of(st, now, &hop);
+				st->request_pickup_ns = thread_pickup(q, st, st->latest_arrival_ns, now);
 				q->mux_down_sk = skaddr;
 			} else if (!mux_replies(q, sk, st, skaddr, now, &delivered, &hop) &&
 				   event == HOP_CLOSE && (stats = hop_stats_of(&hop))) {
@@ -1060,20 +1074,18 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	} else {
 		/* A reply still pending here was answered some other way, or never. */
 		st->response_pending = 0;
-		if (mux_forward(q, &q->last_read_sk, sk, st, skaddr, now, &delivered, &hop)) {
-			drop_handoff(handoff_sk, handoff_at);
+		if (mux_forward(q, &q->last_read_sk, sk, st, skaddr, now, &delivered, &hop, handoff_sk,
+				handoff_at))
 			return;
-		}
 	}
 	owner = hop_pop(&q->request, now, 0, st->key.netns_inode, &e);
 	/* With no request of the FIFO's pending, a forward on an idle upstream is taken for a
 	 * request of the multiplexed downstream the thread read last: one that waited for an
 	 * upstream, freed by a reply the thread read since. */
 	if (!owner && event == HOP_OPEN &&
-	    mux_forward(q, &q->mux_down_sk, sk, st, skaddr, now, &delivered, &hop)) {
-		drop_handoff(handoff_sk, handoff_at);
+	    mux_forward(q, &q->mux_down_sk, sk, st, skaddr, now, &delivered, &hop, handoff_sk,
+			handoff_at))
 		return;
-	}
 	if (!owner) {
 		drop_handoff(handoff_sk, handoff_at);
 		if (event == HOP_OPEN && q->last_read_sk)
@@ -1084,6 +1096,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		return;
 	}
 	st->awaiting_reply = 1;
+	settle_mux_request(st);
 	st->forwarded_ns = 0; /* no multiplexed downstream's request (mux_forward) */
 	/* From the last bytes of the request read before this forward. */
 	if (owner->latest_arrival_ns > e.read_ns && owner->latest_arrival_ns <= now)

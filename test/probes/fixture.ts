@@ -36,22 +36,26 @@ export async function clientServerWithProbes(
 }
 
 /**
- * Probes loaded, and in the server pod a server and a proxy before it (node -e sources,
- * each printing `ready` once it listens), the proxy listed as one.
+ * Probes loaded, and in the server pod a server and a proxy before it (node -e sources, or
+ * for the server a python3 -c one, each printing `ready` once it listens), the proxy
+ * listed as one.
  */
 export async function serverBehindProxy(
   t: TestContext,
-  serverSource: string,
+  serverSource: string | { python: string },
   proxyName: string,
   proxySource: string,
 ) {
   const { lab, probes } = await clientServerWithProbes(t);
-  const server = lab.exec('server', 'echo', process.execPath, ['-e', serverSource]);
+  const server =
+    typeof serverSource === 'string'
+      ? lab.exec('server', 'echo', process.execPath, ['-e', serverSource])
+      : lab.exec('server', 'echo', 'python3', ['-c', serverSource.python]);
   await waitForLine(server, /^ready$/, 'echo');
   const proxy = lab.exec('server', proxyName, process.execPath, ['-e', proxySource]);
   await waitForLine(proxy, /^ready$/, proxyName);
   probes.addProxy(proxy.pid!);
-  return { lab, probes, proxy };
+  return { lab, probes, proxy, server };
 }
 
 export interface Collected {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
 import type { HopRecord } from '../../probes/records.js';
-import { totalCount } from '../../proto/histogram.js';
+import { quantile, totalCount } from '../../proto/histogram.js';
 import { collect, exited, serverBehindProxy } from './fixture.js';
 
 const SERVER_PORT = 7350;
@@ -30,17 +30,59 @@ const framer = `const framer = (onFrame) => { let buf = Buffer.alloc(0);
       while (buf.length >= ${FRAME}) { onFrame(buf.subarray(0, ${FRAME})); buf = buf.subarray(${FRAME}); } }; };`;
 
 /**
+ * Echoes each frame 2.5 ms after its read, a thread per connection, each blocked in recv
+ * when a request comes (the proxy's pool sends one at a time on each); notes its clock
+ * (CLOCK_MONOTONIC, as the kernel's) at each read by the frame's stream id, and prints them
+ * at SIGTERM. 2.5 ms, not 3: a reply then reaches the proxy between two of the client's
+ * requests (1 ms apart), not as one comes, when the proxy would be busy with it.
+ */
+const timedEchoServer = `import json, signal, socket, sys, threading, time
+reads = {}
+def serve(c):
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = b""
+    while True:
+        d = c.recv(4096)
+        if not d:
+            return
+        at = time.monotonic_ns()
+        buf += d
+        while len(buf) >= ${FRAME}:
+            frame, buf = buf[:${FRAME}], buf[${FRAME}:]
+            reads[int.from_bytes(frame[:4], "big")] = str(at)
+            time.sleep(0.0025)
+            c.sendall(frame)
+def accept(srv):
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+def stop(*_):
+    print(json.dumps(reads), flush=True)
+    sys.exit(0)
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", ${SERVER_PORT}))
+srv.listen(16)
+signal.signal(signal.SIGTERM, stop)
+threading.Thread(target=accept, args=(srv,), daemon=True).start()
+print("ready", flush=True)
+while True:
+    signal.pause()
+`;
+
+/**
  * Inbound: frames read on any downstream each go out on an idle upstream of a pool of
  * POOL request/response connections (queued while none is idle); a reply goes back on
  * the frame's downstream, with its stream id. Prints on SIGTERM how many it forwarded and
- * replied, and the sum of each request's wait from its read to its forward (a wait for a
- * free upstream included).
+ * replied, the sum of each request's wait from its read to its forward (a wait for a
+ * free upstream included), and its clock at each frame's read by stream id.
  */
 const POOL = 4;
 const demuxingProxy = `const net = require('node:net');
   ${framer}
   const idle = [], queue = [];
   let forwarded = 0, replied = 0, open = 0, heldNs = 0n;
+  const reads = {};
   const forward = (up, down, frame, readAt) => {
     up.job = { down, id: frame.readUInt32BE(0) }; forwarded++; up.write(frame);
     heldNs += process.hrtime.bigint() - readAt;
@@ -51,6 +93,7 @@ const demuxingProxy = `const net = require('node:net');
       if (++open === ${POOL}) net.createServer({ noDelay: true }, (down) => {
         down.on('data', framer((frame) => {
           const free = idle.shift(), at = process.hrtime.bigint();
+          reads[frame.readUInt32BE(0)] = String(at);
           if (free) forward(free, down, Buffer.from(frame), at); else queue.push([down, Buffer.from(frame), at]);
         }));
         down.on('error', () => {});
@@ -66,7 +109,7 @@ const demuxingProxy = `const net = require('node:net');
     }));
   }
   process.on('SIGTERM', () => {
-    console.log(JSON.stringify({ forwarded, replied, heldMs: Number(heldNs) / 1e6 }));
+    console.log(JSON.stringify({ forwarded, replied, heldMs: Number(heldNs) / 1e6, reads }));
     process.exit(0);
   });`;
 
@@ -134,30 +177,85 @@ const clients = (
     }));
   }))).then(() => console.log('replies ' + replies));`;
 
+/**
+ * One connection sending `requests` frames `gapMs` apart (stream ids 1, 2, ...) whatever is
+ * outstanding, replies read by a thread of their own; prints the replies it had. Bounded by
+ * the count and the socket's timeout.
+ */
+const spacedClient = `import socket, sys, threading, time
+host, port, n, gap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]) / 1000
+s = socket.create_connection((host, port), timeout=10)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+got = 0
+def read():
+    global got
+    buf = b""
+    while got < n:
+        d = s.recv(4096)
+        if not d:
+            break
+        buf += d
+        while len(buf) >= ${FRAME}:
+            buf = buf[${FRAME}:]
+            got += 1
+reader = threading.Thread(target=read)
+reader.start()
+for i in range(1, n + 1):
+    s.sendall(i.to_bytes(4, "big") + bytes(${FRAME} - 4))
+    time.sleep(gap)
+reader.join(timeout=30)
+print("replies %d" % got, flush=True)
+`;
+
 async function throughProxy(
   t: TestContext,
   what: string,
   source: string,
-  shape: { connections: number; inFlight: number; requests: number },
+  shape: { connections: number; inFlight: number; requests: number; gapMs?: number },
+  timedServer = false,
 ) {
-  const { lab, probes, proxy } = await serverBehindProxy(t, echoServer, what, source);
-  const client = lab.exec('client', 'clients', process.execPath, [
-    '-e',
-    clients(lab.pod('server').address, shape.connections, shape.inFlight, shape.requests),
-  ]);
+  const { lab, probes, proxy, server } = await serverBehindProxy(
+    t,
+    timedServer ? { python: timedEchoServer } : echoServer,
+    what,
+    source,
+  );
+  const address = lab.pod('server').address;
+  const client =
+    shape.gapMs === undefined
+      ? lab.exec('client', 'clients', process.execPath, [
+          '-e',
+          clients(address, shape.connections, shape.inFlight, shape.requests),
+        ])
+      : lab.exec('client', 'clients', 'python3', [
+          '-c',
+          spacedClient,
+          address,
+          String(PROXY_PORT),
+          String(shape.requests),
+          String(shape.gapMs),
+        ]);
   const replies = Number(
     (await waitForLine(client, /^replies \d+$/, 'clients', 60_000)).split(' ')[1],
   );
   await exited(client);
   const counted = waitForLine(proxy, /^\{/, what);
   proxy.kill('SIGTERM');
-  const own = JSON.parse(await counted) as Record<string, number>;
+  const { reads: proxyReads, ...own } = JSON.parse(await counted) as Record<string, number> & {
+    reads?: Record<string, string>;
+  };
+  let serverReads: Record<string, string> = {};
+  if (timedServer) {
+    const line = waitForLine(server, /^\{/, 'timed echo');
+    server.kill('SIGTERM');
+    serverReads = JSON.parse(await line) as Record<string, string>;
+  }
   const got = await collect(probes);
   const hops = got.records.filter(
     (r): r is HopRecord =>
       r.type === 'hop' && r.key.tgid === proxy.pid && r.key.servicePort === PROXY_PORT,
   );
-  const sum = (k: 'exchanges' | 'unpaired' | 'unmatchedForwards' | 'requestNsSum') =>
+  const sum = (k: 'exchanges' | 'unpaired' | 'unmatchedForwards' | 'requestNsSum' | 'handoffs') =>
     hops.reduce((n, r) => n + r[k], 0);
   const count = (metric: 'hop_request' | 'hop_response' | 'hop_added') =>
     totalCount(got.histogram(proxy.pid!, metric, PROXY_PORT));
@@ -169,11 +267,13 @@ async function throughProxy(
     unpaired: sum('unpaired'),
     unmatchedForwards: sum('unmatchedForwards'),
     requestMs: sum('requestNsSum') / 1e6,
+    handoffs: sum('handoffs'),
   };
   t.diagnostic(
     `client replies ${replies}; proxy ${JSON.stringify(own)}; seen ${JSON.stringify(seen)}`,
   );
-  return { replies, own, seen };
+  const requestHops = got.histogram(proxy.pid!, 'hop_request', PROXY_PORT);
+  return { replies, own, seen, proxyReads, serverReads, requestHops };
 }
 
 /**
@@ -240,4 +340,43 @@ test('request/response downstreams gathered onto one upstream, each write carryi
   // before its read, which the proxy's clock does not see. A hop ended at the next write
   // would be HOLD_MS longer.
   requestHopsAgainstOwnWait(t, own, seen, 0.5);
+});
+
+test("a multiplexed downstream's request handed to a waiting app runs from the proxy's read of it to the app's", async (t) => {
+  // One downstream, a request every millisecond answered 2.5 ms later, so two or three in
+  // flight, onto a pool of four: each goes out on an idle upstream as it is read, to a
+  // server thread asleep in recv, the proxy asleep in epoll when the next comes.
+  const shape = { connections: 1, inFlight: 3, requests: 200, gapMs: 1 };
+  const { replies, own, seen, proxyReads, serverReads, requestHops } = await throughProxy(
+    t,
+    'demuxing proxy',
+    demuxingProxy,
+    shape,
+    true,
+  );
+  assert.equal(replies, shape.requests);
+  assert.equal(own.forwarded, shape.requests);
+  assert.ok(seen.exchanges >= shape.requests - 16, `${seen.exchanges} paired`);
+  // Truth: the proxy's read of each request to the server's, by the two processes' clocks
+  // (each read a few microseconds after the kernel's, the proxy's in a node callback).
+  const ids = Object.keys(serverReads);
+  assert.equal(ids.length, shape.requests, 'the server read every request once');
+  const clocksNs = ids
+    .map((id) => Number(BigInt(serverReads[id]!) - BigInt(proxyReads![id]!)))
+    .sort((a, b) => a - b);
+  const truthNs = clocksNs[Math.floor(clocksNs.length / 2)]!;
+  const hopNs = quantile(requestHops, 0.5)!;
+  t.diagnostic(
+    `${seen.handoffs} of ${seen.requestHops} request hops handed off; request hop p50 ${(hopNs / 1e3).toFixed(1)} us (mean ${((seen.requestMs * 1e3) / seen.requestHops).toFixed(1)}), the proxy's read to the server's by their clocks ${(truthNs / 1e3).toFixed(1)} us (mean ${(clocksNs.reduce((a, b) => a + b, 0) / clocksNs.length / 1e3).toFixed(1)})`,
+  );
+  // Before (no hand-off where a multiplexed downstream's requests pair by their upstream):
+  // only those the FIFO paired before the downstream was marked (0 in two runs).
+  assert.ok(seen.handoffs >= 0.75 * shape.requests, `${seen.handoffs} handed off`);
+  // As the reply's hand-off is held (reply-handoff), by the medians (a pause of the proxy's
+  // between the kernel's read and its callback's clock is in the hop, not in the clocks):
+  // not short by more than the clocks' lag, over by at most 30 us and a fifth.
+  assert.ok(
+    hopNs >= truthNs - 30_000 && hopNs <= truthNs * 1.2 + 30_000,
+    `request hop p50 ${hopNs} ns, clocks ${truthNs} ns`,
+  );
 });
