@@ -729,8 +729,9 @@ static __always_inline void read_after_handoff(__u64 skaddr, struct sock_state *
 			return; /* the forward settles it */
 	}
 	/* Settled once: the deferred flag is cleared by whichever of this read and the
-	 * downstream's next event comes first (on an HTTP/2 downstream another stream's reply
-	 * can race this read, and then both may record it, a window of a few instructions). */
+	 * downstream's next event (the upstream's, for a multiplexed downstream's request)
+	 * comes first (on an HTTP/2 downstream another stream's reply can race this read, and
+	 * then both may record it, a window of a few instructions). */
 	if (!h->down || !h->read_ns || !(down = bpf_map_lookup_elem(&sockets, &h->down)) ||
 	    down->cookie != h->down_cookie) {
 		/* nothing to settle: not linked, or that socket is gone */

@@ -835,7 +835,8 @@ static __always_inline int mux_forward(struct hop_queues *q, const __u64 *down_s
 	up->peer_cookie = down->cookie;
 	up->hop_port = down->key.service_port;
 	up->awaiting_reply = 1;
-	/* Run on to the app's read when this write handed the request to an idle one. */
+	/* Run on to the app's read when this write handed the request to an idle one (the
+	 * upstream holds the hop as it is meanwhile); else counted now. */
 	if (!link_mux_handoff(handoff_sk, handoff_at, sk, up, up_sk, from, down->request_pickup_ns,
 			      q, now)) {
 		record_latency(hop, TG_METRIC_HOP_REQUEST, end - from);
