@@ -372,11 +372,13 @@ test("a multiplexed downstream's request handed to a waiting app runs from the p
   // Before (no hand-off where a multiplexed downstream's requests pair by their upstream):
   // only those the FIFO paired before the downstream was marked (0 in two runs).
   assert.ok(seen.handoffs >= 0.75 * shape.requests, `${seen.handoffs} handed off`);
-  // As the reply's hand-off is held (reply-handoff), by the medians (a pause of the proxy's
-  // between the kernel's read and its callback's clock is in the hop, not in the clocks):
-  // not short by more than the clocks' lag, over by at most 30 us and a fifth.
+  // By the medians (a pause of the proxy's between the kernel's read and its callback's
+  // clock is in the hop, not in the clocks): not short by more than 30 us; over by the
+  // proxy's lag from the kernel's read to its clock (6-18 us in quiet runs, 31 in a CI
+  // run), held to a fifth and 100 us. A hop run on to a later read of the server's would
+  // be over by milliseconds: that upstream's next request comes at least 2.5 ms later.
   assert.ok(
-    hopNs >= truthNs - 30_000 && hopNs <= truthNs * 1.2 + 30_000,
+    hopNs >= truthNs - 30_000 && hopNs <= truthNs * 1.2 + 100_000,
     `request hop p50 ${hopNs} ns, clocks ${truthNs} ns`,
   );
 });
