@@ -613,7 +613,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 
 			bpf_map_update_elem(&closed_sockets, &skaddr, &closed, BPF_ANY);
 		}
-		if (st->request_deferred && st->side == TG_SIDE_CLIENT)
+		if (st->side == TG_SIDE_CLIENT)
 			settle_mux_request(st); /* closed before its app read */
 		else if (st->request_deferred)
 			settle_request_hop(st, NULL); /* closed before its reader read */
@@ -734,7 +734,6 @@ static __always_inline void take_coalesced(struct hop_fifo *fifo, struct sock_st
 		if (owner->latest_arrival_ns > from && owner->latest_arrival_ns <= end)
 			from = owner->latest_arrival_ns;
 		owner->forwarded_ns = from ? from : 1;
-		owner->request_hop_ns = end - from ? end - from : 1;
 		record_request_hop(owner, end - from, 0);
 	}
 }
@@ -836,7 +835,8 @@ static __always_inline int mux_forward(struct hop_queues *q, const __u64 *down_s
 	up->hop_port = down->key.service_port;
 	up->awaiting_reply = 1;
 	/* Run on to the app's read when this write handed the request to an idle one (the
-	 * upstream holds the hop as it is meanwhile); else counted now. */
+	 * upstream holds the hop as it is meanwhile); else counted now, by the aggregate
+	 * already at hand (count_request_hop would look it up again). */
 	if (!link_mux_handoff(handoff_sk, handoff_at, sk, up, up_sk, from, down->request_pickup_ns,
 			      q, now)) {
 		record_latency(hop, TG_METRIC_HOP_REQUEST, end - from);
