@@ -36,11 +36,16 @@ test('batches waiting for their commit are bounded by bytes: the stream pauses, 
   for (const b of batches) shipper.send(b);
 
   // The queue fills to the bound and no further: the stream paused after the batch that
-  // crossed it. (Wait for it to settle: nothing commits meanwhile.)
-  let depth = -1;
-  for (let i = 0; i < 50 && collector.queue.depth !== depth; i++) {
-    depth = collector.queue.depth;
+  // crossed it. Wait for the stream to reach the bound (it must connect first, which a
+  // loaded machine can take longer than one poll over), then for the depth to hold
+  // still over half a second: nothing commits meanwhile, so a depth that keeps rising
+  // would be a stream that never paused.
+  for (let i = 0; i < 150 && collector.queue.depthBytes < bound; i++) await sleep(100);
+  let depth = collector.queue.depth;
+  for (let still = 0, i = 0; still < 5 && i < 100; i++) {
     await sleep(100);
+    still = collector.queue.depth === depth ? still + 1 : 0;
+    depth = collector.queue.depth;
   }
   t.diagnostic(
     `${collector.queue.depth} batches, ${collector.queue.depthBytes} bytes waiting; bound ${bound}, largest ${largest}`,
