@@ -821,13 +821,24 @@ static __always_inline int mux_forward(struct hop_queues *q, const __u64 *down_s
 		drop_handoff(handoff_sk, handoff_at);
 		return 1;
 	}
+	end = delivery_end(sk, TG_SIDE_CLIENT, from, delivered, now);
+	if (up->multiplexed) {
+		/* Both sides carry many requests at once (HTTP/2 or gRPC end to end through the
+		 * proxy): which reply on the upstream answers which request cannot be known
+		 * without parsing, and the upstream has room for one. The request's hop is
+		 * timed on its own; its exchange is counted unpaired at its reply's write
+		 * (mux_reply_alone), never paired by guess. */
+		drop_handoff(handoff_sk, handoff_at);
+		record_latency(hop, TG_METRIC_HOP_REQUEST, end - from);
+		__sync_fetch_and_add(&stats->request_ns_sum, end - from);
+		return 1;
+	}
 	/* The request this upstream carried before went back unseen (its reply written with
 	 * another's, past what mux_replies looks at): counted, not guessed. */
 	if (up->forwarded_ns) {
 		settle_mux_request(up);
 		__sync_fetch_and_add(&stats->unpaired, 1);
 	}
-	end = delivery_end(sk, TG_SIDE_CLIENT, from, delivered, now);
 	up->forwarded_ns = from;
 	up->mux_request_hop_ns = end - from ? end - from : 1;
 	up->peer_sk = *down_sk;
@@ -879,6 +890,32 @@ static __always_inline int mux_replies(struct hop_queues *q, const struct sock *
 		paired++;
 	}
 	return paired;
+}
+
+/*
+ * A write on a multiplexed downstream that pairs no reply, right after the thread read a
+ * multiplexed upstream of the same process: a reply forwarded where both sides carry
+ * many requests at once (mux_forward times their requests on their own). Its hop is
+ * timed from the arrival of the upstream's bytes read last to this write's delivery, and
+ * its exchange counted unpaired: one per such write (a reply forwarded in several writes
+ * counts as several, several in one write as one). Returns 1 when it was one.
+ */
+static __always_inline int mux_reply_alone(struct hop_queues *q, const struct sock *sk,
+					   const struct sock_state *down, __u64 now,
+					   const struct delivery *delivered,
+					   const struct tg_edge_key *hop, struct tg_hop_stats *stats)
+{
+	struct sock_state *up;
+	__u64 arrived;
+
+	if (!q->last_read_sk || !(up = bpf_map_lookup_elem(&sockets, &q->last_read_sk)) ||
+	    up->side != TG_SIDE_CLIENT || !up->multiplexed || up->tgid != down->tgid ||
+	    up->key.netns_inode != down->key.netns_inode ||
+	    !(arrived = fresh_reply(up, 0, now)))
+		return 0;
+	record_response_hop(hop, stats, 0,
+			    delivery_end(sk, TG_SIDE_SERVER, arrived, delivered, now) - arrived, 0);
+	return 1;
 }
 
 /* A reply read on an upstream that carries a multiplexed downstream's request. */
@@ -988,7 +1025,9 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 				st->request_pickup_ns = thread_pickup(q, st, st->latest_arrival_ns, now);
 				q->mux_down_sk = skaddr;
 			} else if (!mux_replies(q, sk, st, skaddr, now, &delivered, &hop) &&
-				   event == HOP_CLOSE && (stats = hop_stats_of(&hop))) {
+				   (stats = hop_stats_of(&hop)) &&
+				   !mux_reply_alone(q, sk, st, now, &delivered, &hop, stats) &&
+				   event == HOP_CLOSE) {
 				__sync_fetch_and_add(&stats->unpaired, 1);
 			}
 			return;
@@ -1062,7 +1101,17 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		 * together (take_coalesced). */
 		if (!(owner = hop_head(&q->request, now, 0, st->key.netns_inode, &head)) ||
 		    (head->skaddr != q->last_read_sk && !(st->multiplexed && linked_to(owner, st, skaddr)))) {
-			drop_handoff(handoff_sk, handoff_at);
+			/* Or, both sides multiplexed, another request of the downstream read last
+			 * (mux_forward times it on its own). Another while this upstream still
+			 * awaits the reply to the multiplexed downstream's request it holds is a
+			 * second request in flight on it, as below: where the downstream carries
+			 * many at once, the FIFO has none to find. */
+			if (!st->multiplexed && st->awaiting_reply && st->forwarded_ns)
+				overlap_sign(st, st->response_seq >= 3 ? OVERLAP_MARK : OVERLAP_SIGN);
+			if (!st->multiplexed ||
+			    !mux_forward(q, &q->last_read_sk, sk, st, skaddr, now, &delivered, &hop,
+					 handoff_sk, handoff_at))
+				drop_handoff(handoff_sk, handoff_at);
 			return;
 		}
 		/* A second request on this upstream while one it forwarded waits for its reply
@@ -1161,7 +1210,11 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	owner = st->tgid;
 	now = bpf_ktime_get_ns();
 	st->arrival_ns = now;
-	st->arrival_ack = cb->ack_seq;
+	/* The ACK of the oldest unread bytes: a read that takes several requests sent at
+	 * different times (each as a reply came) then shows the first was sent before the
+	 * replies after it were had (note_overlap). */
+	if (seq == tp->copied_seq || !st->ack_known)
+		st->arrival_ack = cb->ack_seq;
 	st->ack_known = 1;
 	/* Whether a proxy's thread waited for these bytes (a downstream's, or a passive open's
 	 * before its first read, whose process is not known yet); read once, for the hand-off
