@@ -35,8 +35,8 @@ struct sock_state {
 
 	/* Written by the arrival (handle_arrival, and in a proxy's thread inherit_pickup). */
 	__u64 arrival_ns;     /* when the latest unread bytes were queued (tcp:tcp_probe) */
-	/* The ACK the latest data segment carried: how much of this end's stream the peer had
-	 * when it sent it (valid once ack_known). */
+	/* The ACK the data segment that began the unread bytes carried: how much of this end's
+	 * stream the peer had when it sent the oldest of them (valid once ack_known). */
 	__u32 arrival_ack;
 	/* With self_delivered: the idle pickup of the request the proxy's write carried, which
 	 * stands for this socket's own (inherit_pickup). */

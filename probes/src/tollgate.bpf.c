@@ -631,8 +631,8 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 
 /*
  * Reads of bytes the peer sent before it had received everything this end had written
- * (the ACK of the latest data segment, kept by handle_arrival, is short of
- * tcp_sock.write_seq) before a connection is taken for several requests at once. On a
+ * (the ACK of the segment that began the unread bytes, kept by handle_arrival, is short
+ * of tcp_sock.write_seq) before a connection is taken for several requests at once. On a
  * request/response connection a peer answers only a request it has whole, and a client
  * writes its next request only after it has read the reply, so such reads mean requests
  * in flight at once (pipelining, HTTP/2 and gRPC streams, a stream pushed either way).

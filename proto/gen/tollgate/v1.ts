@@ -1988,7 +1988,9 @@ export interface HopReport {
   /**
    * Of `requests`, the exchanges left out of `added` because a hop could not be paired:
    * replies multiplexed or pipelined on one upstream with no direction change between them
-   * (which write forwards which reply cannot be known), answers the proxy gave itself, a
+   * (which write forwards which reply cannot be known), every exchange where both sides of
+   * the proxy carry many requests at once (gRPC end to end through it: its hops are timed
+   * on their own, in `request_hop` and `response_hop`), answers the proxy gave itself, a
    * full pairing queue, an arrival that aged out. Always 0 from READ_TO_WRITE and
    * UNSPECIFIED agents, which do not join exchanges.
    */
