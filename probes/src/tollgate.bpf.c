@@ -1102,12 +1102,9 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		if (!(owner = hop_head(&q->request, now, 0, st->key.netns_inode, &head)) ||
 		    (head->skaddr != q->last_read_sk && !(st->multiplexed && linked_to(owner, st, skaddr)))) {
 			/* Or, both sides multiplexed, another request of the downstream read last
-			 * (mux_forward times it on its own). Another while this upstream still
-			 * awaits the reply to the multiplexed downstream's request it holds is a
-			 * second request in flight on it, as below: where the downstream carries
-			 * many at once, the FIFO has none to find. */
-			if (!st->multiplexed && st->awaiting_reply && st->forwarded_ns)
-				overlap_sign(st, st->response_seq >= 3 ? OVERLAP_MARK : OVERLAP_SIGN);
+			 * (mux_forward times it on its own). No sign that this upstream carries
+			 * several when it is not marked yet: a request's body forwarded after its
+			 * headers looks the same. */
 			if (!st->multiplexed ||
 			    !mux_forward(q, &q->last_read_sk, sk, st, skaddr, now, &delivered, &hop,
 					 handoff_sk, handoff_at))

@@ -442,17 +442,18 @@ test('multiplexed on both sides (gRPC end to end through a sidecar): each reques
   assert.equal(own.replied, shape.requests);
   // Until the downstream is taken for one carrying several at once (after some ten of its
   // direction changes, some six requests each), the FIFO keeps one request of each of its
-  // reads and the rest are neither timed nor counted: 41-47 of 2,000 in four runs (44-364
+  // reads and the rest are neither timed nor counted: 41-48 of 2,000 in nine runs (44-364
   // before note_overlap took the oldest unread bytes' ACK). Before (2026-12-06), with the
   // upstream's one slot: 176-192 of 1,200 counted, all paired.
   const early = 400;
   const counted = seen.exchanges + seen.unpaired;
   assert.ok(counted >= shape.requests - early && counted <= shape.requests, `${counted} counted`);
   // Each reply forwarded is timed and its exchange counted unpaired; each request timed.
-  // (Not exactly: a few writes before the marking count unpaired with no hop.)
-  assert.ok(Math.abs(seen.responseHops - counted) <= 8, `${seen.responseHops} response hops`);
-  assert.ok(Math.abs(seen.requestHops - counted) <= 8, `${seen.requestHops} request hops`);
-  // Paired only before both sides are known to carry several at once (9-12 in four runs,
+  // (Not exactly: a few exchanges before the marking count with one hop; up to 8 apart in
+  // thirteen runs.)
+  assert.ok(Math.abs(seen.responseHops - counted) <= 20, `${seen.responseHops} response hops`);
+  assert.ok(Math.abs(seen.requestHops - counted) <= 20, `${seen.requestHops} request hops`);
+  // Paired only before both sides are known to carry several at once (9-12 in nine runs,
   // the downstream's direction changes until then), by the upstream's slot; none after,
   // where that would be a guess. The build before paired 15% throughout.
   assert.ok(seen.exchanges <= 150, `${seen.exchanges} paired`);
