@@ -829,6 +829,7 @@ static __always_inline int mux_forward(struct hop_queues *q, const __u64 *down_s
 		 * timed on its own; its exchange is counted unpaired at its reply's write
 		 * (mux_reply_alone), never paired by guess. */
 		drop_handoff(handoff_sk, handoff_at);
+		up->hop_port = down->key.service_port; /* the listener it serves now */
 		record_latency(hop, TG_METRIC_HOP_REQUEST, end - from);
 		__sync_fetch_and_add(&stats->request_ns_sum, end - from);
 		return 1;
