@@ -830,30 +830,29 @@ static __always_inline int mux_forward(struct hop_queues *q, const __u64 *down_s
 		 * (mux_reply_alone), never paired by guess. */
 		drop_handoff(handoff_sk, handoff_at);
 		up->hop_port = down->key.service_port; /* the listener it serves now */
-		record_latency(hop, TG_METRIC_HOP_REQUEST, end - from);
-		__sync_fetch_and_add(&stats->request_ns_sum, end - from);
-		return 1;
+	} else {
+		/* The request this upstream carried before went back unseen (its reply written
+		 * with another's, past what mux_replies looks at): counted, not guessed. */
+		if (up->forwarded_ns) {
+			settle_mux_request(up);
+			__sync_fetch_and_add(&stats->unpaired, 1);
+		}
+		up->forwarded_ns = from;
+		up->mux_request_hop_ns = end - from ? end - from : 1;
+		up->peer_sk = *down_sk;
+		up->peer_cookie = down->cookie;
+		up->hop_port = down->key.service_port;
+		up->awaiting_reply = 1;
+		/* Run on to the app's read when this write handed the request to an idle one
+		 * (the upstream holds the hop as it is meanwhile). */
+		if (link_mux_handoff(handoff_sk, handoff_at, sk, up, up_sk, from,
+				     down->request_pickup_ns, q, now))
+			return 1;
 	}
-	/* The request this upstream carried before went back unseen (its reply written with
-	 * another's, past what mux_replies looks at): counted, not guessed. */
-	if (up->forwarded_ns) {
-		settle_mux_request(up);
-		__sync_fetch_and_add(&stats->unpaired, 1);
-	}
-	up->forwarded_ns = from;
-	up->mux_request_hop_ns = end - from ? end - from : 1;
-	up->peer_sk = *down_sk;
-	up->peer_cookie = down->cookie;
-	up->hop_port = down->key.service_port;
-	up->awaiting_reply = 1;
-	/* Run on to the app's read when this write handed the request to an idle one (the
-	 * upstream holds the hop as it is meanwhile); else counted now, by the aggregate
-	 * already at hand (count_request_hop would look it up again). */
-	if (!link_mux_handoff(handoff_sk, handoff_at, sk, up, up_sk, from, down->request_pickup_ns,
-			      q, now)) {
-		record_latency(hop, TG_METRIC_HOP_REQUEST, end - from);
-		__sync_fetch_and_add(&stats->request_ns_sum, end - from);
-	}
+	/* Counted now, by the aggregate already at hand (count_request_hop would look it up
+	 * again). */
+	record_latency(hop, TG_METRIC_HOP_REQUEST, end - from);
+	__sync_fetch_and_add(&stats->request_ns_sum, end - from);
 	return 1;
 }
 
@@ -861,21 +860,20 @@ static __always_inline int mux_forward(struct hop_queues *q, const __u64 *down_s
  * A write on a multiplexed downstream: the replies it carries are those the thread read
  * on the upstreams carrying this downstream's requests (mux_forward) since they went out,
  * the last MUX_UPSTREAMS such reads looked at (a multiplexer may send several streams'
- * replies in one write). Each pairs with its request's hop. Returns how many paired: the
- * caller counts a write that pairs none and ends a direction (not the proxy's own frames
- * after a reply) unpaired.
+ * replies in one write). Each pairs with its request's hop, counted in `stats`, the
+ * aggregate of `hop`. Returns how many paired: the caller counts a write that pairs none
+ * unpaired where it forwards a reply alone (mux_reply_alone) or ends a direction (not the
+ * proxy's own frames after a reply).
  */
 static __always_inline int mux_replies(struct hop_queues *q, const struct sock *sk,
 				       struct sock_state *down, __u64 down_sk, __u64 now,
-				       const struct delivery *delivered, const struct tg_edge_key *hop)
+				       const struct delivery *delivered, const struct tg_edge_key *hop,
+				       struct tg_hop_stats *stats)
 {
-	struct tg_hop_stats *stats = hop_stats_of(hop);
 	struct sock_state *up;
 	__u64 arrived, end;
 	int i, paired = 0;
 
-	if (!stats)
-		return 0;
 	for (i = 0; i < MUX_UPSTREAMS; i++) {
 		if (!q->mux_upstreams[i] ||
 		    !(up = bpf_map_lookup_elem(&sockets, &q->mux_upstreams[i])) ||
@@ -1025,8 +1023,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 				st->latest_arrival_ns = arrival_of(st, now, &hop);
 				st->request_pickup_ns = thread_pickup(q, st, st->latest_arrival_ns, now);
 				q->mux_down_sk = skaddr;
-			} else if (!mux_replies(q, sk, st, skaddr, now, &delivered, &hop) &&
-				   (stats = hop_stats_of(&hop)) &&
+			} else if ((stats = hop_stats_of(&hop)) &&
+				   !mux_replies(q, sk, st, skaddr, now, &delivered, &hop, stats) &&
 				   !mux_reply_alone(q, sk, st, now, &delivered, &hop, stats) &&
 				   event == HOP_CLOSE) {
 				__sync_fetch_and_add(&stats->unpaired, 1);

@@ -326,24 +326,31 @@ async function throughProxy(
 }
 
 /**
- * The mean request hop the kernel timed against the proxy's own mean wait from a request's
- * read to its forward: no shorter (50 us for the two clocks' reads), and longer by the
- * wait before the read, which the proxy's clock does not see, up to `aboveMs`.
+ * The mean hop the kernel timed in one direction against the proxy's own mean wait from a
+ * request's (or reply's) read to its forward: no shorter (50 us for the two clocks'
+ * reads), and longer by the wait before the read, which the proxy's clock does not see,
+ * up to `aboveMs`. The proxy's own: `heldMs` over `forwarded`, `replyHeldMs` over
+ * `replied`.
  */
-function requestHopsAgainstOwnWait(
+function hopsAgainstOwnWait(
   t: TestContext,
+  direction: 'request' | 'response',
   own: Record<string, number>,
-  seen: { requestMs: number; requestHops: number },
+  seen: { requestMs: number; requestHops: number; responseMs: number; responseHops: number },
   aboveMs: number,
 ) {
-  const ownMean = own.heldMs! / own.forwarded!;
-  const seenMean = seen.requestMs / seen.requestHops;
+  const ownMean =
+    direction === 'request' ? own.heldMs! / own.forwarded! : own.replyHeldMs! / own.replied!;
+  const seenMean =
+    direction === 'request'
+      ? seen.requestMs / seen.requestHops
+      : seen.responseMs / seen.responseHops;
   t.diagnostic(
-    `request hop mean ${seenMean.toFixed(3)} ms, the proxy's own wait ${ownMean.toFixed(3)} ms`,
+    `${direction} hop mean ${seenMean.toFixed(3)} ms, the proxy's own wait ${ownMean.toFixed(3)} ms`,
   );
   assert.ok(
     seenMean >= ownMean - 0.05 && seenMean <= ownMean + aboveMs,
-    `request hop mean ${seenMean} ms against the proxy's own ${ownMean} ms`,
+    `${direction} hop mean ${seenMean} ms against the proxy's own ${ownMean} ms`,
   );
 }
 
@@ -366,7 +373,7 @@ test('a multiplexed downstream (HTTP/2 from another sidecar) onto a pool of requ
   // request queued for a free upstream included), plus the wait before the read. A
   // request left queued past a later read of the downstream would be dated by that read,
   // short by the gap: this proxy reads the downstream only as replies free it.
-  requestHopsAgainstOwnWait(t, own, seen, 1);
+  hopsAgainstOwnWait(t, 'request', own, seen, 1);
 });
 
 test('request/response downstreams gathered onto one upstream, each write carrying several: every request paired', async (t) => {
@@ -388,7 +395,7 @@ test('request/response downstreams gathered onto one upstream, each write carryi
   // read to that write (the hold, less the frames read after the first), plus the wait
   // before its read, which the proxy's clock does not see. A hop ended at the next write
   // would be HOLD_MS longer.
-  requestHopsAgainstOwnWait(t, own, seen, 0.5);
+  hopsAgainstOwnWait(t, 'request', own, seen, 0.5);
 });
 
 test("a multiplexed downstream's request handed to a waiting app runs from the proxy's read of it to the app's", async (t) => {
@@ -461,14 +468,6 @@ test('multiplexed on both sides (gRPC end to end through a sidecar): each reques
   // it: the proxy's own wait from that read to the write, plus the wait before the read,
   // which its clock does not see. Held from above: a hop timed from an older read (a
   // request dated by a read before the one that brought it) would run long.
-  requestHopsAgainstOwnWait(t, own, seen, 0.5);
-  const replyMean = seen.responseMs / seen.responseHops;
-  const ownReplyMean = own.replyHeldMs! / own.replied!;
-  t.diagnostic(
-    `response hop mean ${replyMean.toFixed(3)} ms, the proxy's own ${ownReplyMean.toFixed(3)} ms`,
-  );
-  assert.ok(
-    replyMean >= ownReplyMean - 0.05 && replyMean <= ownReplyMean + 0.5,
-    `response hop mean ${replyMean} ms against the proxy's own ${ownReplyMean} ms`,
-  );
+  hopsAgainstOwnWait(t, 'request', own, seen, 0.5);
+  hopsAgainstOwnWait(t, 'response', own, seen, 0.5);
 });
