@@ -160,6 +160,20 @@ export const EDGE_METRICS = [
     wire: { counter: 23, since: 6 },
     view: { label: 'multiplexed exchanges', unit: 'count' },
   },
+  {
+    name: 'http2_requests',
+    ts: 'http2Requests',
+    doc: "Requests on connections that began with HTTP/2's client preface in the clear (h2c, or HTTP/2 before a sidecar's TLS or after it): the HEADERS frames that opened a client stream, read from the syscall's own buffer, on a server's end in what it read, on a client's end in what it wrote. The request count of such connections, where exchanges count a batch of requests read or written together as one; stops where the frames are lost (a syscall whose buffer the probes do not read). Exchanges of the same connections are in http2_exchanges.",
+    wire: { counter: 25, since: 16 },
+    view: { label: 'HTTP/2 requests', unit: 'count' },
+  },
+  {
+    name: 'http2_exchanges',
+    ts: 'http2Exchanges',
+    doc: 'Of exchanges and multiplexed_exchanges, those that ended on connections whose requests http2_requests counts: the requests of an end are exchanges + multiplexed_exchanges - http2_exchanges + http2_requests.',
+    wire: { counter: 26, since: 16 },
+    view: { label: 'HTTP/2 exchanges', unit: 'count' },
+  },
 ] as const satisfies readonly EdgeMetric[];
 
 type Metric = (typeof EDGE_METRICS)[number];

@@ -94,6 +94,12 @@ export const LOSS_METRICS = [
     doc: "Requests and replies not handed off for want of room in the hand-off map (a reader was waiting, or busy with the proxy's burst): their hops end where the proxy's write left them, as a busy reader's do.",
     figure: 'handoffsNotNoted',
   },
+  {
+    name: 'http2_map_full',
+    ts: 'http2MapFull',
+    doc: "Connections that began with HTTP/2's client preface not followed for want of room in the HTTP/2 framing map: their requests are counted by exchanges, as any connection's.",
+    figure: 'kernelMapFull',
+  },
 ] as const satisfies readonly LossMetric[];
 
 /** A kernel cause, by its TypeScript name. */

@@ -18,6 +18,7 @@ import {
   type SparseHistogram,
 } from '../../proto/histogram.js';
 import { processId } from '../model/ids.js';
+import { requestsOf } from '../model/requests.js';
 import { histogramFamily, type Labels, type Sample, scalarFamily } from './exposition.js';
 
 const COUNTERS = {
@@ -27,6 +28,8 @@ const COUNTERS = {
   exchanges: 'Request/response exchanges',
   multiplexed_exchanges:
     'Exchanges on connections carrying several requests at once (HTTP/2, pipelining): not timed',
+  requests:
+    'Requests: exchanges, and on HTTP/2 connections seen from their preface the requests their frames opened instead (a batch of requests is one exchange)',
   retransmits: 'TCP segments retransmitted',
   drops: 'Packets dropped for the sockets',
   resets: 'TCP resets sent or received',
@@ -191,6 +194,7 @@ export class CumulativeMetrics {
       c.received_bytes += e.bytesReceived;
       c.exchanges += e.exchanges;
       c.multiplexed_exchanges += e.multiplexedExchanges;
+      c.requests += requestsOf(e);
       c.retransmits += e.retransmits;
       c.drops += e.drops;
       c.resets += e.resetsSent + e.resetsReceived;

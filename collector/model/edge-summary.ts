@@ -8,6 +8,7 @@ import { WIRE_COUNTERS } from '../../proto/edge-metrics.js';
 import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
 import { latencyStats, round } from '../../proto/latency.js';
 import type { EdgeDraft, EdgeDrafts } from './edge-drafts.js';
+import { requestsOf } from './requests.js';
 import type { EndRecord } from './topology.js';
 
 /**
@@ -76,7 +77,7 @@ function edgeOf(
     target: d.target,
     port: d.port,
     joined: d.joined,
-    requestsPerS: round((main.exchanges + main.multiplexedExchanges) / seconds),
+    requestsPerS: round(requestsOf(main) / seconds),
     bytesPerS: round((main.bytesSent + main.bytesReceived) / seconds),
     latencyMs: client?.exchangeLatency.p50Ms ?? server?.exchangeLatency.p50Ms ?? null,
     multiplexed,

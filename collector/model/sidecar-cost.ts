@@ -43,6 +43,7 @@ import { methodOfCode } from '../store/series.js';
 import { isLoopback } from './ids.js';
 import { podMode } from './pod-mode.js';
 import { podShare, proxyUses } from './proxy-share.js';
+import { requestsOfSums } from './requests.js';
 import type { EndRecord } from './topology.js';
 import { waypointUses } from './waypoints.js';
 
@@ -356,11 +357,9 @@ export function podCosts(input: {
         (endsOf.get(k) ?? []).filter((e) => e.socketPod === pod.id),
       ),
     ];
-    // Exchanges on connections marked multiplexed are requests too, counted apart.
-    const requests = appEnds.reduce(
-      (n, e) => n + e.metrics.sums.exchanges! + (e.metrics.sums.multiplexed_exchanges ?? 0),
-      0,
-    );
+    // Exchanges on connections marked multiplexed are requests too, counted apart; on
+    // HTTP/2 connections followed from their preface, the requests their frames opened.
+    const requests = appEnds.reduce((n, e) => n + requestsOfSums(e.metrics.sums), 0);
 
     const direction = (which: Direction): DirectionCost | null =>
       directionCost(

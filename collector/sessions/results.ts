@@ -32,6 +32,7 @@ import {
 } from '../../proto/histogram.js';
 import { round } from '../../proto/latency.js';
 import type { CompiledTarget } from '../../proto/target.js';
+import { requestsOf } from '../model/requests.js';
 import { isOwnSidecar, podMeshHops, sharedProxyKinds } from '../model/sidecar-cost.js';
 import type { RangeView } from '../queries.js';
 import { methodOfCode } from '../store/series.js';
@@ -298,8 +299,8 @@ export function sessionResults(input: {
     const hist = (list: readonly { metrics: { hists: Record<string, Hist> } }[], c: string) =>
       list.reduce((h, e) => merge(h, e.metrics.hists[c]!), emptyHistogram());
     // A multiplexed edge's send-to-reply times are no request's latency (TopologyEdge):
-    // none enter the session's edges or its headline; its requests count by direction
-    // changes, as the topology counts them.
+    // none enter the session's edges or its headline; its requests count as the
+    // topology counts them (requestsOf).
     if (!edge.multiplexed) {
       d.clientEnds = merge(d.clientEnds, hist(ends.client, 'exchange_latency'));
       d.serverEnds = merge(d.serverEnds, hist(ends.server, 'exchange_latency'));
@@ -311,7 +312,7 @@ export function sessionResults(input: {
     d.bytesReceived += edge.client ? edge.client.bytesReceived : edge.server!.bytesSent;
     d.retransmits += (edge.client?.retransmits ?? 0) + (edge.server?.retransmits ?? 0);
     d.resets += (edge.client?.resetsSent ?? 0) + (edge.server?.resetsSent ?? 0);
-    d.exchanges += main.exchanges + main.multiplexedExchanges;
+    d.exchanges += requestsOf(main);
   }
   const edges: EdgeResult[] = [];
   let entryLatency = emptyHistogram();

@@ -60,10 +60,26 @@ struct tg_edge_stats {
 	 * edge is multiplexed; its exchange figures are not a request/response latency.
 	 */
 	__u64 multiplexed_exchanges;
+	/*
+	 * Requests on connections that began with HTTP/2's client preface in the clear
+	 * (h2c, or HTTP/2 before a sidecar's TLS or after it): the HEADERS frames that
+	 * opened a client stream, read from the syscall's own buffer, on a server's end in
+	 * what it read, on a client's end in what it wrote. The request count of such
+	 * connections, where exchanges count a batch of requests read or written together
+	 * as one; stops where the frames are lost (a syscall whose buffer the probes do not
+	 * read). Exchanges of the same connections are in http2_exchanges.
+	 */
+	__u64 http2_requests;
+	/*
+	 * Of exchanges and multiplexed_exchanges, those that ended on connections whose
+	 * requests http2_requests counts: the requests of an end are exchanges +
+	 * multiplexed_exchanges - http2_exchanges + http2_requests.
+	 */
+	__u64 http2_exchanges;
 };
 
 /* X(field) for each counter, in order: the runner prints their offsets (--layout). */
-#define TG_EDGE_STATS_FIELDS(X) X(connects) X(connect_errors) X(accepts) X(closes) X(resets_sent) X(resets_received) X(bytes_sent) X(bytes_received) X(send_ops) X(recv_ops) X(exchanges) X(adopted) X(retransmits) X(drops) X(connect_ns_sum) X(exchange_ns_sum) X(srtt_ns_sum) X(multiplexed_exchanges)
+#define TG_EDGE_STATS_FIELDS(X) X(connects) X(connect_errors) X(accepts) X(closes) X(resets_sent) X(resets_received) X(bytes_sent) X(bytes_received) X(send_ops) X(recv_ops) X(exchanges) X(adopted) X(retransmits) X(drops) X(connect_ns_sum) X(exchange_ns_sum) X(srtt_ns_sum) X(multiplexed_exchanges) X(http2_requests) X(http2_exchanges)
 
 /* The counters of a proxy's hops through one listener in one interval. */
 struct tg_hop_stats {
@@ -136,9 +152,15 @@ struct tg_lost {
 	 * proxy's write left them, as a busy reader's do.
 	 */
 	__u64 handoff_map_full;
+	/*
+	 * Connections that began with HTTP/2's client preface not followed for want of room
+	 * in the HTTP/2 framing map: their requests are counted by exchanges, as any
+	 * connection's.
+	 */
+	__u64 http2_map_full;
 };
 
 /* X(field) for each counter, in order: the runner prints their offsets (--layout). */
-#define TG_LOST_FIELDS(X) X(edge_map_full) X(hist_map_full) X(sock_map_full) X(tuple_map_full) X(hop_queue_full) X(hop_map_full) X(process_events_full) X(listener_map_full) X(sock_state_stale) X(handoff_map_full)
+#define TG_LOST_FIELDS(X) X(edge_map_full) X(hist_map_full) X(sock_map_full) X(tuple_map_full) X(hop_queue_full) X(hop_map_full) X(process_events_full) X(listener_map_full) X(sock_state_stale) X(handoff_map_full) X(http2_map_full)
 
 #endif /* TOLLGATE_COUNTERS_H */

@@ -124,7 +124,8 @@ struct sock_state {
 	__u8 last_dir;
 	/* The hand-off (handoff.bpf.h): set by a proxy's write, cleared by this reader. */
 	__u8 handoff_pending;  /* next reader: a proxy's hand-off waits for this socket's read */
-	__u8 pad_reader[3];
+	__u8 http2;  /* enum http2_state (http2_frames.bpf.h) */
+	__u8 pad_reader[2];
 };
 
 _Static_assert(sizeof(struct sock_state) == 192, "no larger than it was");

@@ -50,6 +50,7 @@
 #include "tollgate.h"
 #include "maps.bpf.h"
 #include "hop_pairing.bpf.h"
+#include "http2_frames.bpf.h"
 
 
 enum direction { DIR_NONE = 0, DIR_SEND = 1, DIR_RECV = 2 };
@@ -624,6 +625,8 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		}
 		if (st->handoff_pending)
 			bpf_map_delete_elem(&handoffs, &skaddr);
+		if (st->http2 == H2_FRAMED)
+			bpf_map_delete_elem(&http2_frames, &skaddr);
 		bpf_map_delete_elem(&sockets, &skaddr);
 	}
 	return 0;
@@ -1235,6 +1238,9 @@ static __always_inline void count_exchange(const struct sock *sk, struct sock_st
 					   const struct tg_edge_key *counted,
 					   struct tg_edge_stats *stats, __u64 now)
 {
+	/* Its requests are counted from the frames instead (http2_count). */
+	if (st->http2 == H2_FRAMED)
+		__sync_fetch_and_add(&stats->http2_exchanges, 1);
 	if (st->multiplexed) {
 		/* A reply here may answer any of the requests in flight. */
 		__sync_fetch_and_add(&stats->multiplexed_exchanges, 1);
@@ -1249,6 +1255,44 @@ static __always_inline void count_exchange(const struct sock *sk, struct sock_st
 	}
 	st->srtt_skip = SRTT_EVERY - 1;
 	record_srtt(sk, counted, stats);
+}
+
+/*
+ * HTTP/2's requests, on a connection's requests' direction (a client's writes, a server's
+ * reads): at its first bytes whether they begin with the preface, and on a connection that
+ * did, the requests its frames open (http2_frames.bpf.h). Only such connections pay for
+ * more than a byte's test here.
+ */
+static __always_inline void http2_count(struct sock_state *st, __u64 skaddr, int ret,
+					struct tg_edge_stats *stats)
+{
+	struct http2_framing *f;
+	struct http2_syscall *sc;
+	__u32 skip = 0, zero = 0;
+	int opened;
+
+	if (st->http2 == H2_UNCHECKED) {
+		st->http2 = H2_NOT;
+		sc = bpf_map_lookup_elem(&http2_scratch, &zero);
+		if (!sc || !http2_preface(ret))
+			return;
+		__builtin_memset(&sc->fresh, 0, sizeof(sc->fresh));
+		sc->fresh.cookie = st->cookie;
+		if (bpf_map_update_elem(&http2_frames, &skaddr, &sc->fresh, BPF_ANY)) {
+			LOST(http2_map_full);
+			return;
+		}
+		st->http2 = H2_FRAMED;
+		skip = H2_PREFACE_LEN;
+	}
+	f = bpf_map_lookup_elem(&http2_frames, &skaddr);
+	opened = f && f->cookie == st->cookie ? http2_follow(f, ret, skip) : -1;
+	if (opened < 0) {
+		st->http2 = H2_LOST;
+		bpf_map_delete_elem(&http2_frames, &skaddr);
+	} else if (opened && stats) {
+		__sync_fetch_and_add(&stats->http2_requests, opened);
+	}
 }
 
 static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
@@ -1274,6 +1318,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 		if (!st)
 			return 0;
 		st->accepted = 2; /* adopted: its open happened before us */
+		st->http2 = H2_NOT; /* its first bytes are long gone */
 		st->retrans_seen = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
 	}
 	if (!traced(st, sk, 1))
@@ -1310,6 +1355,8 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 			read_after_handoff(skaddr, st, now);
 	}
 	opening = st->side == TG_SIDE_SERVER ? DIR_RECV : DIR_SEND;
+	if (dir == opening && (st->http2 == H2_UNCHECKED || st->http2 == H2_FRAMED))
+		http2_count(st, skaddr, ret, stats);
 	if (dir == opening && st->last_dir != opening) {
 		st->exchange_start_ns = now;
 		event = HOP_OPEN;

@@ -99,7 +99,7 @@ test("every metric the dashboard's queries read is in a real collector's /metric
   // The three parts README names: mesh cost, per 1,000 requests, Tollgate's own.
   for (const name of [
     'tollgate_proxy_added_duration_seconds_bucket',
-    'tollgate_exchanges_total',
+    'tollgate_requests_total',
     'tollgate_process_cpu_seconds_total',
     'tollgate_process_resident_memory_bytes',
     'tollgate_agent_cpu_seconds_total',

@@ -94,6 +94,7 @@ test(`${CONNECTIONS} short connections: no state left, map memory back, exact co
     listenerMapFull: 0,
     sockStateStale: 0,
     handoffMapFull: 0,
+    http2MapFull: 0,
   });
   // Tuples are samples: a few per edge per interval, not one per connection.
   assert.ok(got.tuples(client.pid!).length < 1000);

@@ -48,9 +48,10 @@ test("the kernel's causes of loss add into the agent's figures, the buffer, stal
       listenerMapFull: 128,
       sockStateStale: 256,
       handoffMapFull: 512,
+      http2MapFull: 1024,
     }),
     // Every map and queue but the hand-offs', whose overflow loses nothing: 1 + 2 + 4 + 8
-    // + 16 + 32 + 128.
-    { kernelMapFull: 191, kernelBufferFull: 64, staleSocketStates: 256, handoffsNotNoted: 512 },
+    // + 16 + 32 + 128 + 1024.
+    { kernelMapFull: 1215, kernelBufferFull: 64, staleSocketStates: 256, handoffsNotNoted: 512 },
   );
 });

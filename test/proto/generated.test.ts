@@ -53,13 +53,13 @@ test('a counter added to the metric table reaches the kernel struct, the layout 
     name: 'zero_windows',
     ts: 'zeroWindows',
     doc: 'Times the peer advertised a zero receive window.',
-    wire: { counter: 25, since: 9 },
+    wire: { counter: 27, since: 9 },
     view: { label: 'zero windows', unit: 'count' },
   };
   const metrics = [...EDGE_METRICS, added];
   const header = countersHeader({ edge: metrics, hop: HOP_METRICS, loss: LOSS_METRICS });
   assert.match(header, /\t__u64 zero_windows;\n\};/, 'the last field of struct tg_edge_stats');
-  assert.match(header, /X\(multiplexed_exchanges\) X\(zero_windows\)$/m);
+  assert.match(header, /X\(http2_exchanges\) X\(zero_windows\)$/m);
   const copy = mkdtempSync(join(tmpdir(), 'tollgate-proto-'));
   t.after(() => rmSync(copy, { recursive: true, force: true }));
   cpSync(join(protoDir, 'tollgate'), join(copy, 'tollgate'), { recursive: true });
@@ -67,7 +67,7 @@ test('a counter added to the metric table reaches the kernel struct, the layout 
   writeFileSync(report, withEdgeCounters(readFileSync(report, 'utf8'), metrics));
   assert.match(
     readFileSync(report, 'utf8'),
-    /uint64 zero_windows = 25;\n {2}\/\/ END edge counters/,
+    /uint64 zero_windows = 27;\n {2}\/\/ END edge counters/,
   );
   assert.match(generate(copy), /zeroWindows: number;/);
 });
@@ -87,7 +87,7 @@ test('a hop counter and a loss cause added to their tables reach the kernel stru
   assert.match(header, /\t__u64 retried;\n\};/, 'the last field of struct tg_hop_stats');
   assert.match(header, /X\(reply_handoffs\) X\(retried\)$/m);
   assert.match(header, /\t__u64 pid_map_full;\n\};/, 'the last field of struct tg_lost');
-  assert.match(header, /X\(handoff_map_full\) X\(pid_map_full\)$/m);
+  assert.match(header, /X\(http2_map_full\) X\(pid_map_full\)$/m);
   const copy = mkdtempSync(join(tmpdir(), 'tollgate-proto-'));
   t.after(() => rmSync(copy, { recursive: true, force: true }));
   cpSync(join(protoDir, 'tollgate'), join(copy, 'tollgate'), { recursive: true });

@@ -1,8 +1,9 @@
 // The viewer with an edge that carries several requests at once (HTTP/2 between the two
 // sidecars of test/collector/mesh-batches, sa's upstream marked after 10 of each
-// interval's 50 exchanges): its panel says why it shows no exchange latency, counts the
-// multiplexed exchanges apart, and draws no exchange histogram. In Debian's Chromium, at
-// three window sizes; screenshots go to test/artifacts/.
+// interval's 50 exchanges, its 800 requests counted from HTTP/2's frames): its panel says
+// why it shows no exchange latency, counts the multiplexed exchanges apart, shows the
+// HTTP/2 requests and the rate they make, and draws no exchange histogram. In Debian's
+// Chromium, at three window sizes; screenshots go to test/artifacts/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { test } from 'node:test';
@@ -21,8 +22,9 @@ import {
 const TOKEN = 'viewer-multiplexed-token';
 const INTERVALS = 3;
 const MULTIPLEXED = 40;
+const HTTP2_REQUESTS = 16 * PER_INTERVAL.exchanges;
 
-test('a multiplexed edge: the panel says so, counts its exchanges apart, times none', async (t) => {
+test('a multiplexed HTTP/2 edge: the panel says so, counts its exchanges apart and its requests, times none', async (t) => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const { collector, shipper } = await collectorWithShipper(t, { token: TOKEN });
   const t0 = Math.floor(Date.now() / 1000) * 1000 - (INTERVALS + 1) * 1000;
@@ -36,6 +38,8 @@ test('a multiplexed edge: the panel says so, counts its exchanges apart, times n
             ...e,
             exchanges: PER_INTERVAL.exchanges - MULTIPLEXED,
             multiplexedExchanges: MULTIPLEXED,
+            http2Exchanges: PER_INTERVAL.exchanges,
+            http2Requests: HTTP2_REQUESTS,
           }
         : e,
     );
@@ -77,6 +81,10 @@ test('a multiplexed edge: the panel says so, counts its exchanges apart, times n
     JSON.stringify(stats),
   );
   assert.ok(stats.includes('exchange p50––'), JSON.stringify(stats));
+  assert.ok(
+    stats.includes(`HTTP/2 requests${(INTERVALS * HTTP2_REQUESTS).toLocaleString('en-US')}0`),
+    JSON.stringify(stats),
+  );
   // The exchange histograms are there, empty; connect latency and srtt as ever.
   const captions = await panel.locator('figure.histogram figcaption').allTextContents();
   assert.equal(captions[0], 'exchange latency (client) · 0 samples');

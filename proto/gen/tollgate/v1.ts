@@ -361,6 +361,16 @@ export const descriptor = {
                   "type": "uint64",
                   "id": 24
                 },
+                "http2Requests": {
+                  "type": "uint64",
+                  "id": 25,
+                  "protoName": "http2_requests"
+                },
+                "http2Exchanges": {
+                  "type": "uint64",
+                  "id": 26,
+                  "protoName": "http2_exchanges"
+                },
                 "connectLatency": {
                   "type": "Histogram",
                   "id": 17,
@@ -1799,6 +1809,22 @@ export interface EdgeReport {
    * them): their open is in neither connects nor accepts.
    */
   adopted: number;
+  /**
+   * Requests on connections that began with HTTP/2's client preface in the clear (h2c, or
+   * HTTP/2 before a sidecar's TLS or after it): the HEADERS frames that opened a client
+   * stream, read from the syscall's own buffer, on a server's end in what it read, on a
+   * client's end in what it wrote. The request count of such connections, where exchanges
+   * count a batch of requests read or written together as one; stops where the frames are
+   * lost (a syscall whose buffer the probes do not read). Exchanges of the same connections
+   * are in http2_exchanges.
+   */
+  http2Requests: number;
+  /**
+   * Of exchanges and multiplexed_exchanges, those that ended on connections whose requests
+   * http2_requests counts: the requests of an end are exchanges + multiplexed_exchanges -
+   * http2_exchanges + http2_requests.
+   */
+  http2Exchanges: number;
   /**
    * SYN_SENT -> ESTABLISHED.
    */

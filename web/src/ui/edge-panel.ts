@@ -19,12 +19,24 @@ export function edgePanel(
   const s = edge.server;
   type Row = [string, (e: EndSummary) => string | number];
   // Every counter an edge report carries (proto/edge-metrics.ts), the requests first; the
-  // multiplexed exchanges only on an edge that has them.
-  const first = (m: (typeof WIRE_COUNTERS)[number]) =>
-    m.ts === 'exchanges' || m.ts === 'multiplexedExchanges' ? 0 : 1;
+  // multiplexed exchanges only on an edge that has them, the HTTP/2 counts likewise.
+  const requestCounters: readonly string[] = [
+    'exchanges',
+    'multiplexedExchanges',
+    'http2Requests',
+    'http2Exchanges',
+  ];
+  const http2 = (c?.http2Requests ?? 0) + (s?.http2Requests ?? 0) > 0;
+  const shown = (m: (typeof WIRE_COUNTERS)[number]) =>
+    m.ts === 'multiplexedExchanges'
+      ? edge.multiplexed
+      : m.ts === 'http2Requests' || m.ts === 'http2Exchanges'
+        ? http2
+        : true;
+  const first = (m: (typeof WIRE_COUNTERS)[number]) => (requestCounters.includes(m.ts) ? 0 : 1);
   const ordered = [...WIRE_COUNTERS].sort((a, b) => first(a) - first(b));
   const counters: Row[] = ordered.flatMap((m): Row[] =>
-    m.ts !== 'multiplexedExchanges' || edge.multiplexed
+    shown(m)
       ? [
           [
             m.view.label,

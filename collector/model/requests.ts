@@ -1,0 +1,31 @@
+// How many requests an end's counters stand for. Direction changes count a request and
+// its reply as one exchange, which is the request count wherever requests take turns; a
+// batch of requests read or written together (HTTP/2 multiplexers, gRPC clients with calls
+// in flight) is one direction change, so on connections the kernel followed from HTTP/2's
+// preface the requests its frames opened are counted instead (http2_requests, with the
+// exchanges of those connections in http2_exchanges: probes/src/http2_frames.bpf.h). Pure.
+
+/** The counters an end's requests come from, by their TypeScript names. */
+export interface RequestCounters {
+  exchanges: number;
+  multiplexedExchanges: number;
+  http2Exchanges: number;
+  http2Requests: number;
+}
+
+/** An end's requests (or a sum of ends'). */
+export function requestsOf(c: RequestCounters): number {
+  // At most the exchanges: an interval's swap can put a connection's exchange in one
+  // report and the stream it counted in another.
+  return Math.max(0, c.exchanges + c.multiplexedExchanges - c.http2Exchanges) + c.http2Requests;
+}
+
+/** The same from an end's stored sums, by column name (stores before HTTP/2 counting: 0). */
+export function requestsOfSums(sums: Readonly<Record<string, number | undefined>>): number {
+  return requestsOf({
+    exchanges: sums.exchanges ?? 0,
+    multiplexedExchanges: sums.multiplexed_exchanges ?? 0,
+    http2Exchanges: sums.http2_exchanges ?? 0,
+    http2Requests: sums.http2_requests ?? 0,
+  });
+}

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * HTTP/2 requests counted from the frames, on connections that begin with HTTP/2's
+ * client preface in the clear.
+ *
+ * Why: everywhere else an exchange is a direction change, and a multiplexer that reads a
+ * turn's requests at once and writes them in one write (haproxy's HTTP/2, a gRPC client
+ * with many calls in flight answered a turn at a time) makes a batch of requests one
+ * exchange: requests per second, and the CPU per 1,000 requests, came out short by the
+ * batch's size. An HTTP/2 frame begins with a 9-byte header (24-bit length, type, flags,
+ * 31-bit stream id), so the frames of a byte stream can be followed by their lengths
+ * alone, and each HEADERS frame (type 1) that opens a new client stream (odd id, above
+ * the last) is one request. No other part of the protocol is read.
+ *
+ * Where the bytes come from: the syscall's own buffer, which sock_send_length and
+ * sock_recv_length do not give but the task's saved user registers do
+ * (bpf_task_pt_regs): the syscall number and its arguments. A write's bytes are still in
+ * its buffer at the tracepoint, a read's already copied there; both were just touched by
+ * the kernel, so a non-faulting read finds them. Not the socket buffers: on loopback and
+ * veths their bytes sit in page fragments, whose addresses a program here cannot form.
+ *
+ * A connection is checked once, at its first bytes in the direction that carries the
+ * requests (a client's first write, a server's first read): the 24-byte preface or not.
+ * Adopted connections (open before tracing) never are. Only that direction is followed
+ * afterwards, one step per frame header and one per frame body (bpf_loop). What ends the
+ * counting of a connection, counted in neither http2_requests nor http2_exchanges from
+ * then on (its later exchanges count as any connection's): a syscall whose buffer is not
+ * read here (io_uring, sendfile, sendmmsg, recvmmsg), more than H2_STEPS steps in one
+ * syscall, a frame type beyond the ones HTTP/2 defines, or a
+ * buffer the read could not reach. TLS: what the probes see of a TLS connection is the
+ * record layer, which never begins with the preface, so such a connection is not counted
+ * here (its plaintext legs, app to sidecar, are). x86-64 only (syscall numbers and
+ * registers); elsewhere no connection is taken for HTTP/2.
+ */
+#ifndef TOLLGATE_HTTP2_FRAMES_BPF_H
+#define TOLLGATE_HTTP2_FRAMES_BPF_H
+
+/* sock_state.http2 */
+enum http2_state {
+	H2_UNCHECKED = 0, /* the requests' direction has not carried a byte yet */
+	H2_NOT = 1,       /* no preface, adopted, or not x86-64: counted as any connection */
+	H2_FRAMED = 2,    /* began with the preface, frames followed (http2_frames) */
+	H2_LOST = 3,      /* began with it, frames lost since: counted as any connection */
+};
+
+#define H2_PREFACE_LEN 24
+#define H2_FRAME_HEADER 9
+#define H2_TYPE_HEADERS 1
+#define H2_TYPE_MAX 9 /* CONTINUATION, the last type RFC 9113 defines */
+/* Steps of one syscall: two a frame (header, body) and one a buffer of a vectored one, so
+ * some 2,000 frames, 1,000 requests or more. */
+#define H2_STEPS 4096
+
+/* Where a connection's frames stand between syscalls. */
+struct http2_framing {
+	__u64 cookie;      /* the socket's: an entry left by a freed socket is not taken */
+	__u32 body_left;   /* bytes of the current frame's body still to pass over */
+	__u32 last_stream; /* the highest client stream opened so far */
+	__u8 header_have;  /* bytes of the next frame's header already seen (split buffers) */
+	__u8 header[32]; /* 9 used: room for the verifier's bound on a read (offset, size < 16) */
+};
+
+/*
+ * One per connection taken for HTTP/2, deleted at its close. A plain hash (nothing
+ * evicted while the connection lives): when full, a connection that begins with the
+ * preface is counted as any connection (H2_NOT) and that is counted (http2_map_full).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct http2_framing);
+} http2_frames SEC(".maps");
+
+/*
+ * What the syscall's arguments point to, copied out of its memory: in a per-CPU map, not
+ * on the stack, whose room the send program's pairing takes (its frame and these
+ * subprograms' must fit the verifier's 512 bytes together).
+ */
+struct http2_syscall {
+	struct user_msghdr msg;
+	struct iovec iov;
+	__u64 words[3];
+	struct http2_framing fresh;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct http2_syscall);
+} http2_scratch SEC(".maps");
+
+#if defined(__TARGET_ARCH_x86)
+/* The syscalls whose buffers are read, by their x86-64 numbers (orig_ax). */
+#define H2_NR_READ 0
+#define H2_NR_WRITE 1
+#define H2_NR_READV 19
+#define H2_NR_WRITEV 20
+#define H2_NR_SENDTO 44
+#define H2_NR_RECVFROM 45
+#define H2_NR_SENDMSG 46
+#define H2_NR_RECVMSG 47
+#endif
+
+/* One syscall's walk: what the bpf_loop callback works on. */
+struct http2_walk {
+	struct http2_framing *framing;
+	__u64 base;     /* the user address of the buffer being walked */
+	__u64 vec;      /* readv and the like: the user address of their next iovec, or 0 */
+	__u32 vec_left; /* iovecs not yet taken */
+	__u32 left;     /* bytes of the syscall not in the buffers taken so far */
+	__u32 len;      /* of the buffer being walked */
+	__u32 pos;
+	__u32 skip;     /* of the preface, not yet passed over */
+	__u32 opened;   /* requests opened */
+	__u8 lost;
+	__u8 done;
+};
+
+/* The next iovec as the buffer to walk, past what is left of the preface. */
+static __always_inline long http2_next_buffer(struct http2_walk *w)
+{
+	struct iovec iov;
+	__u32 from;
+
+	if (!w->vec_left || !w->left) {
+		w->done = 1;
+		return 1;
+	}
+	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)w->vec)) {
+		w->lost = 1;
+		return 1;
+	}
+	w->vec += sizeof(iov);
+	w->vec_left--;
+	w->base = (__u64)iov.iov_base;
+	w->len = iov.iov_len < w->left ? iov.iov_len : w->left;
+	w->left -= w->len;
+	from = w->skip < w->len ? w->skip : w->len;
+	w->skip -= from;
+	w->pos = from;
+	return 0;
+}
+
+/*
+ * One step: the next buffer of a vectored syscall, a frame's header (or what of it this
+ * buffer has), or a body passed over.
+ */
+static long http2_step(__u32 index, struct http2_walk *w)
+{
+	struct http2_framing *f = w->framing;
+	__u32 left, take, length, stream;
+	__u8 have = f->header_have;
+
+	if (w->pos >= w->len)
+		return http2_next_buffer(w);
+	left = w->len - w->pos;
+	if (f->body_left) {
+		take = f->body_left < left ? f->body_left : left;
+		f->body_left -= take;
+		w->pos += take;
+		return 0;
+	}
+	if (have >= H2_FRAME_HEADER) { /* never: a header is taken whole below */
+		w->lost = 1;
+		return 1;
+	}
+	take = H2_FRAME_HEADER - have;
+	if (take > left)
+		take = left;
+	if (bpf_probe_read_user(&f->header[have & 15], take & 15, (void *)(w->base + w->pos))) {
+		w->lost = 1;
+		return 1;
+	}
+	w->pos += take;
+	have += take;
+	f->header_have = have;
+	if (have < H2_FRAME_HEADER)
+		return 0; /* the rest of the header is in the next buffer */
+	f->header_have = 0;
+	length = (__u32)f->header[0] << 16 | (__u32)f->header[1] << 8 | f->header[2];
+	if (f->header[3] > H2_TYPE_MAX) {
+		w->lost = 1;
+		return 1;
+	}
+	stream = ((__u32)f->header[5] << 24 | (__u32)f->header[6] << 16 |
+		  (__u32)f->header[7] << 8 | f->header[8]) & 0x7fffffff;
+	if (f->header[3] == H2_TYPE_HEADERS && (stream & 1) && stream > f->last_stream) {
+		f->last_stream = stream;
+		w->opened++;
+	}
+	f->body_left = length;
+	return 0;
+}
+
+/* The task's user registers at its syscall: its number and buffer arguments. */
+static __always_inline struct pt_regs *syscall_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/*
+ * Whether this syscall's bytes begin with the client preface: checked at a connection's
+ * first bytes in its requests' direction. Only a plain buffer or the first iovec.
+ */
+static __noinline int http2_preface(int ret)
+{
+#if defined(__TARGET_ARCH_x86)
+	/* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", as three little-endian words */
+	const __u64 p0 = 0x5448202a20495250ULL, p1 = 0x0a0d302e322f5054ULL,
+		    p2 = 0x0a0d0a0d4d530a0dULL;
+	struct pt_regs *regs = syscall_regs();
+	struct http2_syscall *sc;
+	__u32 zero = 0;
+	__u64 nr, arg, base = 0;
+
+	sc = bpf_map_lookup_elem(&http2_scratch, &zero);
+	if (ret < H2_PREFACE_LEN || !regs || !sc)
+		return 0;
+	nr = BPF_CORE_READ(regs, orig_ax);
+	arg = BPF_CORE_READ(regs, si);
+	if (nr == H2_NR_READ || nr == H2_NR_WRITE || nr == H2_NR_SENDTO || nr == H2_NR_RECVFROM) {
+		base = arg;
+	} else if (nr == H2_NR_READV || nr == H2_NR_WRITEV) {
+		if (bpf_probe_read_user(&sc->iov, sizeof(sc->iov), (void *)arg))
+			return 0;
+		base = sc->iov.iov_len >= H2_PREFACE_LEN ? (__u64)sc->iov.iov_base : 0;
+	} else if (nr == H2_NR_SENDMSG || nr == H2_NR_RECVMSG) {
+		if (bpf_probe_read_user(&sc->msg, sizeof(sc->msg), (void *)arg) ||
+		    !sc->msg.msg_iovlen ||
+		    bpf_probe_read_user(&sc->iov, sizeof(sc->iov), sc->msg.msg_iov))
+			return 0;
+		base = sc->iov.iov_len >= H2_PREFACE_LEN ? (__u64)sc->iov.iov_base : 0;
+	}
+	if (!base || bpf_probe_read_user(sc->words, sizeof(sc->words), (void *)base))
+		return 0;
+	return sc->words[0] == p0 && sc->words[1] == p1 && sc->words[2] == p2;
+#else
+	return 0;
+#endif
+}
+
+/*
+ * Follows the frames of this syscall's `ret` bytes on a connection taken for HTTP/2
+ * (`skip` of them the preface); returns the requests opened, or -1 when the frames are
+ * lost. The walk's state is on this subprogram's stack, whose frame adds to the send and
+ * receive programs' (their pairing leaves room for it: 512 bytes in all).
+ */
+static __noinline int http2_follow(struct http2_framing *f, int ret, __u32 skip)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct pt_regs *regs = syscall_regs();
+	struct http2_walk w = { .framing = f, .skip = skip };
+	struct http2_syscall *sc;
+	__u32 zero = 0;
+	__u64 nr, arg;
+
+	sc = bpf_map_lookup_elem(&http2_scratch, &zero);
+	if (!regs || ret <= 0 || !sc)
+		return -1;
+	nr = BPF_CORE_READ(regs, orig_ax);
+	arg = BPF_CORE_READ(regs, si);
+	if (nr == H2_NR_READ || nr == H2_NR_WRITE || nr == H2_NR_SENDTO || nr == H2_NR_RECVFROM) {
+		w.base = arg;
+		w.len = ret;
+		w.pos = skip < (__u32)ret ? skip : ret;
+	} else if (nr == H2_NR_READV || nr == H2_NR_WRITEV) {
+		w.vec = arg;
+		w.vec_left = BPF_CORE_READ(regs, dx);
+		w.left = ret;
+	} else if (nr == H2_NR_SENDMSG || nr == H2_NR_RECVMSG) {
+		if (bpf_probe_read_user(&sc->msg, sizeof(sc->msg), (void *)arg))
+			return -1;
+		w.vec = (__u64)sc->msg.msg_iov;
+		w.vec_left = sc->msg.msg_iovlen;
+		w.left = ret;
+	} else {
+		return -1;
+	}
+	bpf_loop(H2_STEPS, http2_step, &w, 0);
+	return w.done && !w.lost && !w.left ? w.opened : -1;
+#else
+	return -1;
+#endif
+}
+
+#endif /* TOLLGATE_HTTP2_FRAMES_BPF_H */

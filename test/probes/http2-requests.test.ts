@@ -1,0 +1,184 @@
+// HTTP/2's requests counted from its frames (probes/src/http2_frames.bpf.h), held to the
+// clients' own counts: exact where the direction changes count a batch of requests as one
+// exchange (a gRPC client with calls in flight, haproxy's HTTP/2 on both sides), through
+// frames split across reads (large messages), on plain and vectored syscalls (node's
+// writev, haproxy's send and recv); and nothing counted on a connection that is not
+// HTTP/2.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { waitForLine } from '../../lab/spawn.js';
+import type { EdgeCounter } from '../../proto/edge-metrics.js';
+import { clientServerWithProbes, collect, exited } from './fixture.js';
+
+const grpcPath = createRequire(import.meta.url).resolve('@grpc/grpc-js');
+
+// A unary method with raw bytes for messages: no .proto needed.
+const METHOD = `{ path: '/t.T/Echo', requestStream: false, responseStream: false,
+  requestSerialize: (b) => b, requestDeserialize: (b) => b,
+  responseSerialize: (b) => b, responseDeserialize: (b) => b }`;
+
+/** An end's requests as the collector counts them (http2_exchanges' doc). */
+function requestsOf(s: Record<EdgeCounter, number>): number {
+  return s.exchanges + s.multiplexedExchanges - s.http2Exchanges + s.http2Requests;
+}
+
+function describe(s: Record<EdgeCounter, number>): string {
+  return `http2 requests ${s.http2Requests}, exchanges ${s.exchanges} + ${s.multiplexedExchanges} multiplexed (${s.http2Exchanges} of them HTTP/2's)`;
+}
+
+async function grpcCalls(
+  t: Parameters<typeof clientServerWithProbes>[0],
+  inFlight: number,
+  calls: number,
+  bytes: number,
+) {
+  const { lab, probes } = await clientServerWithProbes(t);
+  const server = lab.exec('server', 'grpc server', process.execPath, [
+    '-e',
+    `const grpc = require(${JSON.stringify(grpcPath)});
+    const s = new grpc.Server();
+    s.addService({ Echo: ${METHOD} }, { Echo: (call, cb) => cb(null, Buffer.alloc(${bytes})) });
+    s.bindAsync('0.0.0.0:7102', grpc.ServerCredentials.createInsecure(), () => console.log('ready'));`,
+  ]);
+  await waitForLine(server, /^ready$/, 'grpc server');
+  const client = lab.exec('client', 'grpc client', process.execPath, [
+    '-e',
+    `const grpc = require(${JSON.stringify(grpcPath)});
+    const m = ${METHOD};
+    const c = new grpc.Client('${lab.pod('server').address}:7102', grpc.credentials.createInsecure());
+    let started = 0, done = 0;
+    const one = () => { started++; c.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize,
+      Buffer.alloc(${bytes}), (err) => { if (err) { console.log('error ' + err.message); process.exit(1); }
+        if (++done === ${calls}) { console.log('done ' + done); c.close(); } else if (started < ${calls}) one(); }); };
+    for (let i = 0; i < ${inFlight}; i++) one();`,
+  ]);
+  await waitForLine(client, new RegExp(`^done ${calls}$`), 'grpc client', 60_000);
+  const got = await collect(probes);
+  return { client: got.sum(client.pid!, 'client'), server: got.sum(server.pid!, 'server') };
+}
+
+test('gRPC with 16 calls in flight: every call counted once at both ends', async (t) => {
+  const calls = 2000;
+  const { client, server } = await grpcCalls(t, 16, calls, 100);
+  t.diagnostic(`client: ${describe(client)}; server: ${describe(server)}`);
+  for (const s of [client, server]) {
+    assert.equal(s.http2Requests, calls);
+    assert.equal(requestsOf(s), calls);
+  }
+});
+
+test('gRPC with 100 KB messages: frames followed across reads and writes', async (t) => {
+  // Larger than a frame (16 KiB) and than most reads: a frame's body and at times its
+  // header are split between syscalls.
+  const calls = 300;
+  const { client, server } = await grpcCalls(t, 4, calls, 100_000);
+  t.diagnostic(`client: ${describe(client)}; server: ${describe(server)}`);
+  for (const s of [client, server]) {
+    assert.equal(s.http2Requests, calls);
+    assert.equal(requestsOf(s), calls);
+  }
+});
+
+test("haproxy with HTTP/2 on both sides: its batches' requests counted one by one", async (t) => {
+  const APP = 7351;
+  const PROXY = 15007;
+  const STREAMS = 16;
+  const REQUESTS = 3000;
+  const { lab, probes } = await clientServerWithProbes(t);
+  const app = lab.exec('server', 'app', process.execPath, [
+    '-e',
+    `const http2 = require('node:http2');
+    http2.createServer((req, res) => { req.resume(); req.on('end', () => res.end('x'.repeat(100))); })
+      .listen(${APP}, '127.0.0.1', () => console.log('ready'));`,
+  ]);
+  await waitForLine(app, /^ready$/, 'app');
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-h2-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    cfg,
+    `global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend inbound
+  bind 0.0.0.0:${PROXY} proto h2
+  default_backend app
+backend app
+  http-reuse always
+  server app 127.0.0.1:${APP} proto h2
+`,
+  );
+  const proxy = lab.exec('server', 'haproxy', 'haproxy', ['-f', cfg, '-db']);
+  t.after(() => proxy.kill('SIGTERM'));
+  // haproxy prints nothing once it listens: wait for its port (bounded: 10 s).
+  const listening = lab.exec('server', 'wait for haproxy', 'sh', [
+    '-c',
+    `for i in $(seq 200); do ss -Htln 'sport = :${PROXY}' | grep -q . && echo up && exit; sleep 0.05; done`,
+  ]);
+  await waitForLine(listening, /^up$/, 'haproxy listening');
+  probes.addProxy(proxy.pid!);
+  const client = lab.exec('client', 'client', process.execPath, [
+    '-e',
+    `const http2 = require('node:http2');
+    const s = http2.connect('http://${lab.pod('server').address}:${PROXY}');
+    let sent = 0, got = 0;
+    const one = () => { sent++; const r = s.request({ ':path': '/' }); r.resume();
+      r.on('end', () => { got++; if (sent < ${REQUESTS}) one(); else if (got === ${REQUESTS}) { console.log('replies ' + got); s.close(); } });
+      r.end(); };
+    for (let i = 0; i < ${STREAMS}; i++) one();`,
+  ]);
+  await waitForLine(client, new RegExp(`^replies ${REQUESTS}$`), 'client', 120_000);
+  await exited(client);
+  const got = await collect(probes);
+  const ends = {
+    client: got.sum(client.pid!, 'client'),
+    'proxy downstream': got.sum(proxy.pid!, 'server'),
+    'proxy upstream': got.sum(proxy.pid!, 'client'),
+    app: got.sum(app.pid!, 'server'),
+  };
+  for (const [name, s] of Object.entries(ends)) t.diagnostic(`${name}: ${describe(s)}`);
+  for (const [name, s] of Object.entries(ends)) {
+    assert.equal(s.http2Requests, REQUESTS, `${name}: HTTP/2 requests`);
+    assert.equal(requestsOf(s), REQUESTS, `${name}: requests`);
+  }
+  // What the direction changes alone count here: the batches (a request/response rhythm
+  // on the wire, 16 requests a turn), far fewer than the requests.
+  assert.ok(ends.app.exchanges + ends.app.multiplexedExchanges < REQUESTS / 2);
+});
+
+test('HTTP/1.1 keep-alive: not taken for HTTP/2, requests are the exchanges', async (t) => {
+  const { lab, probes } = await clientServerWithProbes(t);
+  const server = lab.exec('server', 'http server', process.execPath, [
+    '-e',
+    `require('node:http').createServer((req, res) => { req.resume(); res.end('ok'); })
+      .listen(7103, '0.0.0.0', () => console.log('ready'));`,
+  ]);
+  await waitForLine(server, /^ready$/, 'http server');
+  const requests = 300;
+  const client = lab.exec('client', 'http client', process.execPath, [
+    '-e',
+    `const http = require('node:http');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    let n = 0;
+    const one = () => http.get({ host: '${lab.pod('server').address}', port: 7103, agent }, (res) => {
+      res.resume(); res.on('end', () => { if (++n < ${requests}) one(); else { console.log('done ' + n); agent.destroy(); } }); });
+    one();`,
+  ]);
+  await waitForLine(client, new RegExp(`^done ${requests}$`), 'http client');
+  const got = await collect(probes);
+  const ends = { client: got.sum(client.pid!, 'client'), server: got.sum(server.pid!, 'server') };
+  t.diagnostic(`client: ${describe(ends.client)}; server: ${describe(ends.server)}`);
+  for (const s of Object.values(ends)) {
+    assert.equal(s.http2Requests, 0);
+    assert.equal(s.http2Exchanges, 0);
+    assert.equal(requestsOf(s), requests);
+  }
+});
