@@ -47,6 +47,10 @@ enum http2_state {
 #define H2_FRAME_HEADER 9
 #define H2_TYPE_HEADERS 1
 #define H2_TYPE_MAX 9 /* CONTINUATION, the last type RFC 9113 defines */
+/* User memory is read H2_WINDOW bytes at a time for frame headers, and iovecs
+ * H2_IOV_BATCH at a time: each read is a helper call and a copy, most of the walk's cost. */
+#define H2_WINDOW 64
+#define H2_IOV_BATCH 4
 /* Steps of one syscall: two a frame (header, body) and one a buffer of a vectored one, so
  * some 2,000 frames, 1,000 requests or more. */
 #define H2_STEPS 4096
@@ -72,16 +76,53 @@ struct {
 	__type(value, struct http2_framing);
 } http2_frames SEC(".maps");
 
+/* One syscall's walk. */
+struct http2_walk {
+	__u64 generation; /* http2_syscall.generation when this walk began */
+	__u64 window_at;  /* the user address http2_syscall.window holds bytes from, 0: none */
+	__u64 base;       /* the user address of the buffer being walked */
+	__u64 vec;        /* readv and the like: the user address of their next iovec */
+	__u32 window_len; /* how many bytes the window holds */
+	__u32 iov_next;   /* of http2_syscall.iovs, the next to take */
+	__u32 iov_have;   /* of http2_syscall.iovs, how many were read */
+	__u32 vec_left;   /* iovecs not yet taken */
+	__u32 left;       /* bytes of the syscall not in the buffers taken so far */
+	__u32 len;        /* of the buffer being walked */
+	__u32 pos;
+	__u32 skip;       /* of the preface, not yet passed over */
+	__u32 opened;     /* requests opened */
+	__u8 lost;
+	__u8 done;
+};
+
 /*
- * What the syscall's arguments point to, copied out of its memory: in a per-CPU map, not
- * on the stack, whose room the send program's pairing takes (its frame and these
- * subprograms' must fit the verifier's 512 bytes together).
+ * A syscall's walk and what it reads: in a per-CPU map, not on the stack, which the send
+ * and receive programs' pairing takes (416 bytes as the verifier rounds their frames,
+ * leaving 96 of 512 for these subprograms' and the callback's). The callback reaches it
+ * through one pointer on the caller's stack (a pointer kept in a map value is no pointer
+ * to the verifier); the connection's framing is copied in and, unless lost, back.
  */
 struct http2_syscall {
 	struct user_msghdr msg;
 	struct iovec iov;
 	__u64 words[3];
 	struct http2_framing fresh;
+	struct http2_framing framing;
+	struct http2_walk walk;
+	/* The next H2_IOV_BATCH iovecs of a vectored syscall, read at once (twice the room:
+	 * the verifier bounds the read's size by a mask). */
+	struct iovec iovs[2 * H2_IOV_BATCH];
+	/* Bytes of the buffer from the walk's window_at on, read at once: the frame headers
+	 * in them cost no read of their own (small frames come several to a window). Twice
+	 * the room, as for iovs. */
+	__u8 window[2 * H2_WINDOW];
+	/*
+	 * Bumped as a walk begins, and by a walk that finds it moved at its end: a program
+	 * preempted mid-walk (kernels with full preemption) by another on the same CPU finds
+	 * its walk overwritten and counts the frames lost, and so does the other, whose walk
+	 * the first went on writing.
+	 */
+	__u64 generation;
 };
 
 struct {
@@ -103,39 +144,34 @@ struct {
 #define H2_NR_RECVMSG 47
 #endif
 
-/* One syscall's walk: what the bpf_loop callback works on. */
-struct http2_walk {
-	struct http2_framing *framing;
-	__u64 base;     /* the user address of the buffer being walked */
-	__u64 vec;      /* readv and the like: the user address of their next iovec, or 0 */
-	__u32 vec_left; /* iovecs not yet taken */
-	__u32 left;     /* bytes of the syscall not in the buffers taken so far */
-	__u32 len;      /* of the buffer being walked */
-	__u32 pos;
-	__u32 skip;     /* of the preface, not yet passed over */
-	__u32 opened;   /* requests opened */
-	__u8 lost;
-	__u8 done;
-};
-
 /* The next iovec as the buffer to walk, past what is left of the preface. */
-static __always_inline long http2_next_buffer(struct http2_walk *w)
+static __always_inline long http2_next_buffer(struct http2_syscall *sc)
 {
-	struct iovec iov;
-	__u32 from;
+	struct http2_walk *w = &sc->walk;
+	struct iovec *iov;
+	__u32 from, n;
 
 	if (!w->vec_left || !w->left) {
 		w->done = 1;
 		return 1;
 	}
-	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)w->vec)) {
-		w->lost = 1;
-		return 1;
+	if (w->iov_next >= w->iov_have) {
+		n = w->vec_left < H2_IOV_BATCH ? w->vec_left : H2_IOV_BATCH;
+		barrier_var(n); /* keeps the mask below, which the compiler knows to be moot */
+		if (bpf_probe_read_user(sc->iovs, (n * sizeof(struct iovec)) & (sizeof(sc->iovs) - 1),
+					(void *)w->vec)) {
+			w->lost = 1;
+			return 1;
+		}
+		w->vec += n * sizeof(struct iovec);
+		w->iov_have = n;
+		w->iov_next = 0;
 	}
-	w->vec += sizeof(iov);
+	iov = &sc->iovs[w->iov_next & (H2_IOV_BATCH - 1)];
+	w->iov_next++;
 	w->vec_left--;
-	w->base = (__u64)iov.iov_base;
-	w->len = iov.iov_len < w->left ? iov.iov_len : w->left;
+	w->base = (__u64)iov->iov_base;
+	w->len = iov->iov_len < w->left ? iov->iov_len : w->left;
 	w->left -= w->len;
 	from = w->skip < w->len ? w->skip : w->len;
 	w->skip -= from;
@@ -143,18 +179,61 @@ static __always_inline long http2_next_buffer(struct http2_walk *w)
 	return 0;
 }
 
+/* A frame's 9-byte header: a request if it opens a client stream; its body to pass over. */
+static __always_inline long http2_header(struct http2_syscall *sc, const __u8 *h)
+{
+	struct http2_framing *f = &sc->framing;
+	__u32 stream;
+
+	if (h[3] > H2_TYPE_MAX) {
+		sc->walk.lost = 1;
+		return 1;
+	}
+	stream = ((__u32)h[5] << 24 | (__u32)h[6] << 16 | (__u32)h[7] << 8 | h[8]) & 0x7fffffff;
+	if (h[3] == H2_TYPE_HEADERS && (stream & 1) && stream > f->last_stream) {
+		f->last_stream = stream;
+		sc->walk.opened++;
+	}
+	f->body_left = (__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2];
+	return 0;
+}
+
+/* A header whole in this buffer, from the window, read anew when it does not hold it. */
+static __always_inline long http2_header_in_window(struct http2_syscall *sc, __u32 left)
+{
+	struct http2_walk *w = &sc->walk;
+	__u64 at = w->base + w->pos;
+	__u32 n;
+
+	if (!w->window_at || at < w->window_at ||
+	    at + H2_FRAME_HEADER > w->window_at + w->window_len) {
+		n = left < H2_WINDOW ? left : H2_WINDOW;
+		barrier_var(n); /* as in http2_next_buffer */
+		if (bpf_probe_read_user(sc->window, n & (sizeof(sc->window) - 1), (void *)at)) {
+			w->lost = 1;
+			return 1;
+		}
+		w->window_at = at;
+		w->window_len = n;
+	}
+	w->pos += H2_FRAME_HEADER;
+	return http2_header(sc, &sc->window[(at - w->window_at) & (H2_WINDOW - 1)]);
+}
+
 /*
  * One step: the next buffer of a vectored syscall, a frame's header (or what of it this
  * buffer has), or a body passed over.
  */
-static long http2_step(__u32 index, struct http2_walk *w)
+static long http2_step(__u32 index, struct http2_syscall **ctx)
 {
-	struct http2_framing *f = w->framing;
-	__u32 left, take, length, stream;
+	struct http2_syscall *sc = *ctx;
+	struct http2_framing *f = &sc->framing;
+	struct http2_walk *w = &sc->walk;
+	__u32 left, take;
 	__u8 have = f->header_have;
 
 	if (w->pos >= w->len)
-		return http2_next_buffer(w);
+		return http2_next_buffer(sc);
 	left = w->len - w->pos;
 	if (f->body_left) {
 		take = f->body_left < left ? f->body_left : left;
@@ -166,6 +245,9 @@ static long http2_step(__u32 index, struct http2_walk *w)
 		w->lost = 1;
 		return 1;
 	}
+	if (!have && left >= H2_FRAME_HEADER)
+		return http2_header_in_window(sc, left);
+	/* A header split between buffers: gathered in the framing, a read per part. */
 	take = H2_FRAME_HEADER - have;
 	if (take > left)
 		take = left;
@@ -179,19 +261,7 @@ static long http2_step(__u32 index, struct http2_walk *w)
 	if (have < H2_FRAME_HEADER)
 		return 0; /* the rest of the header is in the next buffer */
 	f->header_have = 0;
-	length = (__u32)f->header[0] << 16 | (__u32)f->header[1] << 8 | f->header[2];
-	if (f->header[3] > H2_TYPE_MAX) {
-		w->lost = 1;
-		return 1;
-	}
-	stream = ((__u32)f->header[5] << 24 | (__u32)f->header[6] << 16 |
-		  (__u32)f->header[7] << 8 | f->header[8]) & 0x7fffffff;
-	if (f->header[3] == H2_TYPE_HEADERS && (stream & 1) && stream > f->last_stream) {
-		f->last_stream = stream;
-		w->opened++;
-	}
-	f->body_left = length;
-	return 0;
+	return http2_header(sc, f->header);
 }
 
 /* The task's user registers at its syscall: its number and buffer arguments. */
@@ -244,42 +314,53 @@ static __noinline int http2_preface(int ret)
 /*
  * Follows the frames of this syscall's `ret` bytes on a connection taken for HTTP/2
  * (`skip` of them the preface); returns the requests opened, or -1 when the frames are
- * lost. The walk's state is on this subprogram's stack, whose frame adds to the send and
- * receive programs' (their pairing leaves room for it: 512 bytes in all).
+ * lost.
  */
 static __noinline int http2_follow(struct http2_framing *f, int ret, __u32 skip)
 {
 #if defined(__TARGET_ARCH_x86)
 	struct pt_regs *regs = syscall_regs();
-	struct http2_walk w = { .framing = f, .skip = skip };
 	struct http2_syscall *sc;
+	struct http2_walk *w;
 	__u32 zero = 0;
 	__u64 nr, arg;
 
 	sc = bpf_map_lookup_elem(&http2_scratch, &zero);
 	if (!regs || ret <= 0 || !sc)
 		return -1;
+	w = &sc->walk;
+	__builtin_memset(w, 0, sizeof(*w));
+	w->skip = skip;
+	w->generation = ++sc->generation;
+	sc->framing = *f;
 	nr = BPF_CORE_READ(regs, orig_ax);
 	arg = BPF_CORE_READ(regs, si);
 	if (nr == H2_NR_READ || nr == H2_NR_WRITE || nr == H2_NR_SENDTO || nr == H2_NR_RECVFROM) {
-		w.base = arg;
-		w.len = ret;
-		w.pos = skip < (__u32)ret ? skip : ret;
+		w->base = arg;
+		w->len = ret;
+		w->pos = skip < (__u32)ret ? skip : ret;
 	} else if (nr == H2_NR_READV || nr == H2_NR_WRITEV) {
-		w.vec = arg;
-		w.vec_left = BPF_CORE_READ(regs, dx);
-		w.left = ret;
+		w->vec = arg;
+		w->vec_left = BPF_CORE_READ(regs, dx);
+		w->left = ret;
 	} else if (nr == H2_NR_SENDMSG || nr == H2_NR_RECVMSG) {
 		if (bpf_probe_read_user(&sc->msg, sizeof(sc->msg), (void *)arg))
 			return -1;
-		w.vec = (__u64)sc->msg.msg_iov;
-		w.vec_left = sc->msg.msg_iovlen;
-		w.left = ret;
+		w->vec = (__u64)sc->msg.msg_iov;
+		w->vec_left = sc->msg.msg_iovlen;
+		w->left = ret;
 	} else {
 		return -1;
 	}
-	bpf_loop(H2_STEPS, http2_step, &w, 0);
-	return w.done && !w.lost && !w.left ? w.opened : -1;
+	bpf_loop(H2_STEPS, http2_step, &sc, 0);
+	if (w->generation != sc->generation) {
+		sc->generation++;
+		return -1;
+	}
+	if (!w->done || w->lost || w->left)
+		return -1;
+	*f = sc->framing;
+	return w->opened;
 #else
 	return -1;
 #endif
