@@ -30,6 +30,11 @@
  *    hottest hook (ACKs included), so it does one socket lookup and leaves; at a proxy's
  *    downstream, and where a proxy's write delivers on loopback, it also reads whether a
  *    reader waits for the bytes (handoff.bpf.h).
+ *  - no hook of its own: the syscall's buffer, through the task's saved user registers
+ *    (bpf_task_pt_regs) at sock_send_length / sock_recv_length, on connections that began
+ *    with HTTP/2's client preface in the clear, to count their requests from the frames
+ *    (http2_frames.bpf.h). Syscall tracepoints would fire for every process's every read
+ *    and write; the socket buffers' payload sits in page fragments a program cannot map.
  *  - sched:sched_process_exec / sched_process_fork / sched_process_exit: a process's
  *    start and end with its comm, cgroup and network namespace, sent at once through a
  *    ring buffer, so records outlive /proc's view of short-lived processes.
