@@ -54,6 +54,10 @@
 //    served by two node proxies (each node's own, as in a cluster), the tunnel between
 //    them; Tollgate's figure is the first's outbound added latency through the load's pod
 //    plus the second's inbound one through the server's.
+//  - h2_end_to_end: HTTP/2 on both sides of one sidecar, as gRPC runs end to end through a
+//    mesh: the load's requests are streams of one HTTP/2 connection (lab/h2-rr.ts) to
+//    haproxy (`bind ... proto h2`), which carries them as streams of the HTTP/2
+//    connections it keeps to an HTTP/2 app (`server ... proto h2`, `http-reuse always`).
 import { linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { podMeshHops } from '../collector/model/sidecar-cost.js';
@@ -61,6 +65,7 @@ import type { RangeView } from '../collector/queries.js';
 import type { LoadResult } from '../daemonset/load/load.js';
 import { binaryRrLoadArgs, binaryRrServerArgs } from '../lab/binary-rr.js';
 import { runIn } from '../lab/exec.js';
+import { h2LoadArgs, h2ServerArgs } from '../lab/h2-rr.js';
 import { Lab, type PodSpec } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
 import type { DirectionCost } from '../proto/api.js';
@@ -100,6 +105,7 @@ export const CONDITIONS = [
   'delay_proxy',
   'ambient',
   'ambient_cross_node',
+  'h2_end_to_end',
 ] as const;
 export type ConditionName = (typeof CONDITIONS)[number];
 
@@ -428,6 +434,9 @@ export interface AddedLatencyResult {
 const CLIENT = 'ab-client';
 const HTTP_PORT = 9080;
 const BINARY_PORT = 9090;
+const H2_PORT = 9091;
+/** h2_end_to_end: the load's HTTP/2 connections, as a gRPC client keeps one channel. */
+const H2_CONNECTIONS = 1;
 const INBOUND_PORT = 15006;
 const TIMEOUT_MS = 10_000;
 
@@ -441,6 +450,7 @@ const POD_OF: Record<ConditionName, string> = {
   delay_proxy: 'ab-delay',
   ambient: 'ab-amb',
   ambient_cross_node: 'ab-ambx',
+  h2_end_to_end: 'ab-h2e',
 };
 
 /** The pod the load runs in, where it is not the shared unmeshed one: its sidecar is on the path. */
@@ -527,6 +537,16 @@ function podSpec(name: ConditionName, options: AddedLatencyOptions): PodSpec {
     case 'ambient_cross_node':
       // On a second node: the load's pod (podSpecs) stays on the first.
       return { name: pod, service: pod, meshed: true, mesh: 'ambient', ambientNode: 'b' };
+    case 'h2_end_to_end':
+      // The HTTP/2 server, started by hand, is the app.
+      return {
+        name: pod,
+        service: pod,
+        meshed: true,
+        app: false,
+        port: H2_PORT,
+        sidecarMode: 'h2',
+      };
   }
 }
 
@@ -660,6 +680,15 @@ export async function measureAddedLatency(
         binaryRrServerArgs({ port: BINARY_PORT, replyBytes: options.binary.replyBytes }),
       );
       await waitForLine(server, /^ready$/, 'binary server');
+    }
+    if (options.conditions.includes('h2_end_to_end')) {
+      const server = lab.exec(
+        POD_OF.h2_end_to_end,
+        'HTTP/2 server',
+        process.execPath,
+        h2ServerArgs({ port: H2_PORT, replyBytes: options.binary.replyBytes }),
+      );
+      await waitForLine(server, /^ready$/, 'HTTP/2 server');
     }
     if (options.conditions.includes('delay_proxy')) {
       const node = join(lab.dir, DELAY_PROXY_NAME);
@@ -886,6 +915,19 @@ async function prepare(
         connections: options.connections,
         run: http(options.lowRate, options.connections),
         details: async () => ({ app_connections: options.connections }),
+      };
+    case 'h2_end_to_end':
+      return {
+        description: `haproxy with HTTP/2 on both sides (http-reuse always) before an HTTP/2 app, the load's requests streams of ${H2_CONNECTIONS} HTTP/2 connection, ${options.binary.replyBytes}-byte replies`,
+        rate: options.lowRate,
+        connections: H2_CONNECTIONS,
+        run: (durationS, warmupS, rate = options.lowRate, startAtMs) =>
+          h2LoadRun(lab, pod.address, options, {
+            rate,
+            durationS,
+            warmupS,
+            ...(startAtMs === undefined ? {} : { startAtMs }),
+          }),
       };
     case 'delay_proxy':
       return {
@@ -1421,6 +1463,39 @@ async function binaryLoad(
     child,
     /^\{/,
     `binary load in ${CLIENT}`,
+    Math.max(0, (run.startAtMs ?? 0) - Date.now()) +
+      (run.durationS + run.warmupS) * 1000 +
+      TIMEOUT_MS +
+      15_000,
+  );
+  // `ip netns exec` execs the command: the child's pid is the generator's.
+  return { ...(JSON.parse(line) as LoadResult), pid: child.pid! };
+}
+
+async function h2LoadRun(
+  lab: Lab,
+  host: string,
+  options: AddedLatencyOptions,
+  run: { rate: number; durationS: number; warmupS: number; startAtMs?: number },
+): Promise<LoadRun> {
+  const child = lab.exec(
+    CLIENT,
+    'HTTP/2 load',
+    process.execPath,
+    h2LoadArgs({
+      host,
+      port: H2_PORT,
+      replyBytes: options.binary.replyBytes,
+      ...run,
+      connections: H2_CONNECTIONS,
+      timeoutMs: TIMEOUT_MS,
+      countFromIssue: true,
+    }),
+  );
+  const line = await waitForLine(
+    child,
+    /^\{/,
+    `HTTP/2 load in ${CLIENT}`,
     Math.max(0, (run.startAtMs ?? 0) - Date.now()) +
       (run.durationS + run.warmupS) * 1000 +
       TIMEOUT_MS +

@@ -209,6 +209,7 @@ const CONDITION_LETTERS: Record<ConditionName, string> = {
   delay_proxy: 'g',
   ambient: 'h',
   ambient_cross_node: 'i',
+  h2_end_to_end: 'j',
 };
 
 /** A condition's letter; none for a name the table does not know (a result from elsewhere). */

@@ -77,8 +77,11 @@ export interface PodSpec {
   calls?: string[];
   /** The sidecar can hold inbound requests for a delay set by setSidecarDelay (HTTP mode). */
   sidecarDelay?: boolean;
-  /** The sidecar's inbound listener: TCP (the default) or HTTP sharing app connections. */
-  sidecarMode?: 'tcp' | 'http-reuse';
+  /**
+   * The sidecar's inbound listener: TCP (the default), HTTP sharing app connections, or
+   * HTTP/2 on both sides (HaproxyConfigInput.inboundMode).
+   */
+  sidecarMode?: 'tcp' | 'http-reuse' | 'h2';
   /** The sidecar in a cgroup of its own with this CPU limit, like a container's limits.cpu. */
   sidecarCpuLimit?: CpuLimit;
   /**

@@ -62,10 +62,12 @@ test('sidecars with HTTP/2 or mutual TLS between them: haproxy accepts both ends
     link: { protocol: 'tls', ...identity },
     plaintextInbound: true,
   });
+  const appH2 = haproxyConfig({ ...base, inboundMode: 'h2' });
   for (const [name, config] of [
     ['h2', h2],
     ['tls', tls],
     ['entry', entry],
+    ['app-h2', appH2],
   ] as const) {
     const file = join(dir, `${name}.cfg`);
     writeFileSync(file, config);
@@ -79,6 +81,14 @@ test('sidecars with HTTP/2 or mutual TLS between them: haproxy accepts both ends
   assert.ok(tls.includes(`bind 0.0.0.0:15006${tlsArgs}\n`), tls);
   assert.ok(tls.includes(`server original-destination 0.0.0.0:0${tlsArgs}\n`), tls);
   assert.doesNotMatch(tls, /mode http/);
+  // HTTP/2 on both sides of the inbound listener (gRPC end to end): in, and to the app.
+  assert.match(appH2, /bind 0\.0\.0\.0:15006 proto h2\n {2}mode http/);
+  assert.match(appH2, /http-reuse always\n {2}server app 127\.0\.0\.1:9080 proto h2\n/);
+  assert.doesNotMatch(
+    appH2,
+    /original-destination 0\.0\.0\.0:0 proto h2/,
+    'no link to other sidecars',
+  );
   // An entry pod's sidecar: plaintext in from outside the mesh, TLS out to its pods.
   assert.ok(entry.includes('bind 0.0.0.0:15006\n'), entry);
   assert.ok(entry.includes(`server original-destination 0.0.0.0:0${tlsArgs}\n`), entry);

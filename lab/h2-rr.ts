@@ -1,0 +1,142 @@
+// HTTP/2 end to end for the lab, as gRPC runs through a mesh: an HTTP/2 (h2c) server that
+// answers every request at once with a reply of a fixed size, and the lab's open-loop
+// generator (latency from when each request was due and from when it was issued, exact
+// quantiles) over HTTP/2 sessions, each request a stream of one of them, taken in turn.
+// Streams of a session are in flight together whenever the load's requests overlap.
+import http2 from 'node:http2';
+import { connect } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Outcome } from '../daemonset/load/connection-pool.js';
+import {
+  type LoadResult,
+  openLoop,
+  type RequestTransport,
+  validateStartAt,
+} from '../daemonset/load/load.js';
+import { nodeEntry } from './spawn.js';
+
+/** Larger replies are not what this lab serves. */
+const MAX_REPLY_BYTES = 1 << 20;
+
+export interface H2ServerConfig {
+  port: number;
+  replyBytes: number;
+}
+
+/** Listens on every address; each request's body is read and answered at once. */
+export function serveH2(config: H2ServerConfig): Promise<http2.Http2Server> {
+  const reply = Buffer.alloc(config.replyBytes, 0x72);
+  const server = http2.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(reply);
+    });
+  });
+  server.on('sessionError', () => {});
+  return new Promise((resolve) => server.listen(config.port, '0.0.0.0', () => resolve(server)));
+}
+
+export interface H2LoadOptions {
+  host: string;
+  port: number;
+  replyBytes: number;
+  /** Requests per second, open loop. */
+  rate: number;
+  durationS: number;
+  /** HTTP/2 sessions (connections); requests are streams of them, taken in turn. */
+  connections: number;
+  timeoutMs: number;
+  /** Seconds of load before the measured part, not counted (see OpenLoopSchedule). */
+  warmupS?: number;
+  /** Also count each request from its issue (see OpenLoopSchedule). */
+  countFromIssue?: boolean;
+  /** When the schedule starts, epoch ms (see OpenLoopSchedule). */
+  startAtMs?: number;
+}
+
+export function validateH2Load(o: H2LoadOptions): void {
+  if (!(o.rate > 0) || !(o.durationS > 0 && o.durationS <= 3600))
+    throw new RangeError('rate and duration must be positive (duration at most 3600 s)');
+  if (o.rate * o.durationS > 2_000_000) throw new RangeError('more than 2,000,000 requests');
+  if (!(Number.isInteger(o.connections) && o.connections >= 1 && o.connections <= 64))
+    throw new RangeError('connections must be within 1..64');
+  if (!(Number.isInteger(o.replyBytes) && o.replyBytes >= 0 && o.replyBytes <= MAX_REPLY_BYTES))
+    throw new RangeError(`reply of ${o.replyBytes} bytes`);
+  validateStartAt(o.startAtMs);
+}
+
+/**
+ * Each request a GET stream of the next session in turn; ok when its status is 200 and
+ * its body has the expected size. A session that fails is opened anew for later requests.
+ */
+export class H2Transport implements RequestTransport {
+  private readonly sessions: (http2.ClientHttp2Session | undefined)[];
+  private next = 0;
+
+  constructor(private readonly o: H2LoadOptions) {
+    this.sessions = Array.from({ length: o.connections }, () => undefined);
+    for (let i = 0; i < o.connections; i++) this.session(i);
+  }
+
+  private session(i: number): http2.ClientHttp2Session {
+    const open = this.sessions[i];
+    if (open && !open.closed && !open.destroyed) return open;
+    // Without Nagle's wait, as the HTTP/1.1 pool's sockets.
+    const s = http2.connect(`http://${this.o.host}:${this.o.port}`, {
+      createConnection: () => connect({ host: this.o.host, port: this.o.port, noDelay: true }),
+    });
+    s.on('error', () => {});
+    this.sessions[i] = s;
+    return s;
+  }
+
+  send(dueAt: number, end: (outcome: Outcome) => void): void {
+    let done = false;
+    const finish = (outcome: Outcome) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      end(outcome);
+    };
+    const left = Math.max(0, dueAt + this.o.timeoutMs - performance.now());
+    const timer = setTimeout(() => {
+      finish('timeout');
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    }, left);
+    const i = this.next;
+    this.next = (this.next + 1) % this.sessions.length;
+    const stream = this.session(i).request({ ':method': 'GET', ':path': '/' });
+    let status = 0;
+    let bytes = 0;
+    stream.on('response', (headers) => {
+      status = Number(headers[':status']);
+    });
+    stream.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    stream.on('end', () => finish(status === 200 && bytes === this.o.replyBytes ? 'ok' : 'error'));
+    stream.on('error', () => finish('error'));
+    stream.end();
+  }
+
+  destroy(): void {
+    for (const s of this.sessions) s?.destroy();
+  }
+}
+
+/** The open-loop load over HTTP/2; `url` in the result is h2c://host:port. */
+export function h2Load(o: H2LoadOptions): Promise<LoadResult> {
+  validateH2Load(o);
+  return openLoop(`h2c://${o.host}:${o.port}`, o, new H2Transport(o));
+}
+
+/** node arguments that run the server as a process of its own: it prints "ready". */
+export function h2ServerArgs(config: H2ServerConfig): string[] {
+  return [...nodeEntry(import.meta.url, 'h2-rr-main'), 'server', JSON.stringify(config)];
+}
+
+/** node arguments that run the load as a process of its own: one LoadResult JSON line. */
+export function h2LoadArgs(options: H2LoadOptions): string[] {
+  return [...nodeEntry(import.meta.url, 'h2-rr-main'), 'load', JSON.stringify(options)];
+}
