@@ -17,8 +17,8 @@ import {
   type Layout,
   type SparseHistogram,
 } from '../../proto/histogram.js';
+import { requestsOf } from '../../proto/requests.js';
 import { processId } from '../model/ids.js';
-import { requestsOf } from '../model/requests.js';
 import { histogramFamily, type Labels, type Sample, scalarFamily } from './exposition.js';
 
 const COUNTERS = {

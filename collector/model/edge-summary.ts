@@ -7,8 +7,8 @@ import type { EndCounters, EndSummary, TopologyEdge } from '../../proto/api.js';
 import { WIRE_COUNTERS } from '../../proto/edge-metrics.js';
 import { emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
 import { latencyStats, round } from '../../proto/latency.js';
+import { requestsOf } from '../../proto/requests.js';
 import type { EdgeDraft, EdgeDrafts } from './edge-drafts.js';
-import { requestsOf } from './requests.js';
 import type { EndRecord } from './topology.js';
 
 /**

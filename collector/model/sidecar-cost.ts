@@ -38,12 +38,12 @@ import type {
 import { emptyHistogram, merge } from '../../proto/histogram.js';
 import { addedLatency, latencyStats, round, timingOf } from '../../proto/latency.js';
 import { isNodeProxyPod, isWaypointPod } from '../../proto/mesh-signs.js';
+import { requestsOfSums } from '../../proto/requests.js';
 import type { Aggregate } from '../store/aggregate.js';
 import { methodOfCode } from '../store/series.js';
 import { isLoopback } from './ids.js';
 import { podMode } from './pod-mode.js';
 import { podShare, proxyUses } from './proxy-share.js';
-import { requestsOfSums } from './requests.js';
 import type { EndRecord } from './topology.js';
 import { waypointUses } from './waypoints.js';
 

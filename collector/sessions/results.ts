@@ -31,8 +31,8 @@ import {
   totalCount,
 } from '../../proto/histogram.js';
 import { round } from '../../proto/latency.js';
+import { requestsOf } from '../../proto/requests.js';
 import type { CompiledTarget } from '../../proto/target.js';
-import { requestsOf } from '../model/requests.js';
 import { isOwnSidecar, podMeshHops, sharedProxyKinds } from '../model/sidecar-cost.js';
 import type { RangeView } from '../queries.js';
 import { methodOfCode } from '../store/series.js';

@@ -20,17 +20,25 @@
  * veths their bytes sit in page fragments, whose addresses a program here cannot form.
  *
  * A connection is checked once, at its first bytes in the direction that carries the
- * requests (a client's first write, a server's first read): the 24-byte preface or not.
- * Adopted connections (open before tracing) never are. Only that direction is followed
- * afterwards, one step per frame header and one per frame body (bpf_loop). What ends the
- * counting of a connection, counted in neither http2_requests nor http2_exchanges from
- * then on (its later exchanges count as any connection's): a syscall whose buffer is not
- * read here (io_uring, sendfile, sendmmsg, recvmmsg), more than H2_STEPS steps in one
- * syscall, a frame type beyond the ones HTTP/2 defines, or a
- * buffer the read could not reach. TLS: what the probes see of a TLS connection is the
- * record layer, which never begins with the preface, so such a connection is not counted
- * here (its plaintext legs, app to sidecar, are). x86-64 only (syscall numbers and
- * registers); elsewhere no connection is taken for HTTP/2.
+ * requests (a client's first write, a server's first read): the 24-byte preface, whole
+ * in them, or not (then never again: a first read of fewer bytes, or a PROXY protocol
+ * header first, and it is counted as any connection). Adopted connections (open before
+ * tracing) never are. Only that direction is followed afterwards, one step per frame
+ * header and one per frame body (bpf_loop). A syscall that carried control frames alone
+ * (SETTINGS, WINDOW_UPDATE, PING...) is no part of an exchange (http2_count). What ends
+ * the counting of a connection, counted in neither http2_requests nor http2_exchanges
+ * from then on (its later exchanges count as any connection's): bytes of the followed
+ * direction that passed no syscall seen here, by the socket's own sequence numbers (the
+ * last syscall's end against this one's start: splice, sendfile, two threads' reads
+ * crossing, an untraced spell), a syscall whose buffer is not read here (io_uring,
+ * sendmmsg, recvmmsg), more than H2_STEPS steps in one syscall, a buffer the read could
+ * not reach, or a walk that found another under way on its CPU. TLS: what the probes see
+ * of a TLS connection is the record layer, which never begins with the preface, so such
+ * a connection is not counted here (its plaintext legs, app to sidecar, are). x86-64 only
+ * (syscall numbers and registers), and kernels with bpf_loop (5.17) and
+ * bpf_task_pt_regs (5.15); elsewhere no connection is taken for HTTP/2 (what the
+ * verifier of a kernel without bpf_loop makes of its callback's reference in dead code
+ * is untested here).
  */
 #ifndef TOLLGATE_HTTP2_FRAMES_BPF_H
 #define TOLLGATE_HTTP2_FRAMES_BPF_H
@@ -46,31 +54,45 @@ enum http2_state {
 #define H2_PREFACE_LEN 24
 #define H2_FRAME_HEADER 9
 #define H2_TYPE_HEADERS 1
-#define H2_TYPE_MAX 9 /* CONTINUATION, the last type RFC 9113 defines */
+/* The frames that carry a request or reply: DATA, HEADERS, PUSH_PROMISE, CONTINUATION. The
+ * others (PRIORITY, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE) steer the
+ * connection: a syscall of nothing else is no part of an exchange (http2_count). */
+#define H2_CONTENT ((1 << 0) | (1 << 1) | (1 << 5) | (1 << 9))
 /* User memory is read H2_WINDOW bytes at a time for frame headers, and iovecs
  * H2_IOV_BATCH at a time: each read is a helper call and a copy, most of the walk's cost. */
 #define H2_WINDOW 64
 #define H2_IOV_BATCH 4
 /* Steps of one syscall: two a frame (header, body) and one a buffer of a vectored one, so
- * some 2,000 frames, 1,000 requests or more. */
-#define H2_STEPS 4096
+ * 64 KiB of the smallest frames (9 bytes each) and more. A bound on the walk's time (some
+ * 20 ns a step), which frames of real messages, tens of bytes and up, never near. */
+#define H2_STEPS 16384
 
 /* Where a connection's frames stand between syscalls. */
 struct http2_framing {
 	__u64 cookie;      /* the socket's: an entry left by a freed socket is not taken */
+	/* Where the followed direction's next syscall must begin (tcp_sock.write_seq or
+	 * copied_seq after the last one): else bytes went by unseen, and the frames are lost. */
+	__u32 next_seq;
+	/* write_seq after the last write that carried part of a message (H2_CONTENT), on a
+	 * client's end: what note_overlap holds the peer's ACKs to. */
+	__u32 content_seq;
 	__u32 body_left;   /* bytes of the current frame's body still to pass over */
 	__u32 last_stream; /* the highest client stream opened so far */
 	__u8 header_have;  /* bytes of the next frame's header already seen (split buffers) */
+	__u8 body_content; /* the frame whose body is passed over carries a message (H2_CONTENT) */
 	__u8 header[32]; /* 9 used: room for the verifier's bound on a read (offset, size < 16) */
 };
 
 /*
- * One per connection taken for HTTP/2, deleted at its close. A plain hash (nothing
- * evicted while the connection lives): when full, a connection that begins with the
- * preface is counted as any connection (H2_NOT) and that is counted (http2_map_full).
+ * One per connection taken for HTTP/2, deleted at its close. LRU: an entry whose close
+ * went unseen (a state dropped as stale, a close racing the connection's first bytes on
+ * another CPU) goes when room is needed, not never; a live connection's entry evicted so
+ * (past 16,384 followed on the node) is missed at its next syscall and its count stops
+ * there (H2_LOST). An entry that cannot be made is counted (http2_map_full) and its
+ * connection counted as any other (H2_NOT).
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct http2_framing);
@@ -78,7 +100,6 @@ struct {
 
 /* One syscall's walk. */
 struct http2_walk {
-	__u64 generation; /* http2_syscall.generation when this walk began */
 	__u64 window_at;  /* the user address http2_syscall.window holds bytes from, 0: none */
 	__u64 base;       /* the user address of the buffer being walked */
 	__u64 vec;        /* readv and the like: the user address of their next iovec */
@@ -91,6 +112,7 @@ struct http2_walk {
 	__u32 pos;
 	__u32 skip;       /* of the preface, not yet passed over */
 	__u32 opened;     /* requests opened */
+	__u8 content;     /* a frame of H2_CONTENT, or part of one, was among the bytes */
 	__u8 lost;
 	__u8 done;
 };
@@ -117,12 +139,12 @@ struct http2_syscall {
 	 * the room, as for iovs. */
 	__u8 window[2 * H2_WINDOW];
 	/*
-	 * Bumped as a walk begins, and by a walk that finds it moved at its end: a program
-	 * preempted mid-walk (kernels with full preemption) by another on the same CPU finds
-	 * its walk overwritten and counts the frames lost, and so does the other, whose walk
-	 * the first went on writing.
+	 * A walk is under way on this CPU. Tracepoint programs run with preemption off, but
+	 * the fexit fallbacks only with migration off: on a kernel with full preemption one
+	 * may preempt another mid-walk on the same CPU. The second then finds it busy and
+	 * counts its connection's frames lost rather than write over the first's walk.
 	 */
-	__u64 generation;
+	__u64 busy;
 };
 
 struct {
@@ -185,15 +207,14 @@ static __always_inline long http2_header(struct http2_syscall *sc, const __u8 *h
 	struct http2_framing *f = &sc->framing;
 	__u32 stream;
 
-	if (h[3] > H2_TYPE_MAX) {
-		sc->walk.lost = 1;
-		return 1;
-	}
+	/* A type RFC 9113 does not define is passed over, as a peer must (by its length). */
 	stream = ((__u32)h[5] << 24 | (__u32)h[6] << 16 | (__u32)h[7] << 8 | h[8]) & 0x7fffffff;
 	if (h[3] == H2_TYPE_HEADERS && (stream & 1) && stream > f->last_stream) {
 		f->last_stream = stream;
 		sc->walk.opened++;
 	}
+	f->body_content = h[3] < 32 ? (H2_CONTENT >> h[3]) & 1 : 0;
+	sc->walk.content |= f->body_content;
 	f->body_left = (__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2];
 	return 0;
 }
@@ -239,6 +260,7 @@ static long http2_step(__u32 index, struct http2_syscall **ctx)
 		take = f->body_left < left ? f->body_left : left;
 		f->body_left -= take;
 		w->pos += take;
+		w->content |= f->body_content;
 		return 0;
 	}
 	if (have >= H2_FRAME_HEADER) { /* never: a header is taken whole below */
@@ -311,27 +333,16 @@ static __noinline int http2_preface(int ret)
 #endif
 }
 
-/*
- * Follows the frames of this syscall's `ret` bytes on a connection taken for HTTP/2
- * (`skip` of them the preface); returns the requests opened, or -1 when the frames are
- * lost.
- */
-static __noinline int http2_follow(struct http2_framing *f, int ret, __u32 skip)
+/* The walk itself, on the scratch this CPU's walk holds (http2_follow). */
+static __always_inline int http2_walk_syscall(struct http2_syscall *sc, struct pt_regs *regs,
+					      struct http2_framing *f, int ret, __u32 skip)
 {
 #if defined(__TARGET_ARCH_x86)
-	struct pt_regs *regs = syscall_regs();
-	struct http2_syscall *sc;
-	struct http2_walk *w;
-	__u32 zero = 0;
+	struct http2_walk *w = &sc->walk;
 	__u64 nr, arg;
 
-	sc = bpf_map_lookup_elem(&http2_scratch, &zero);
-	if (!regs || ret <= 0 || !sc)
-		return -1;
-	w = &sc->walk;
 	__builtin_memset(w, 0, sizeof(*w));
 	w->skip = skip;
-	w->generation = ++sc->generation;
 	sc->framing = *f;
 	nr = BPF_CORE_READ(regs, orig_ax);
 	arg = BPF_CORE_READ(regs, si);
@@ -353,17 +364,33 @@ static __noinline int http2_follow(struct http2_framing *f, int ret, __u32 skip)
 		return -1;
 	}
 	bpf_loop(H2_STEPS, http2_step, &sc, 0);
-	if (w->generation != sc->generation) {
-		sc->generation++;
-		return -1;
-	}
 	if (!w->done || w->lost || w->left)
 		return -1;
 	*f = sc->framing;
-	return w->opened;
+	return w->opened * 2 + w->content;
 #else
 	return -1;
 #endif
+}
+
+/*
+ * Follows the frames of this syscall's `ret` bytes on a connection taken for HTTP/2
+ * (`skip` of them the preface); returns twice the requests opened, plus 1 when the bytes
+ * carried any part of a request or reply (H2_CONTENT), or -1 when the frames are lost.
+ */
+static __noinline int http2_follow(struct http2_framing *f, int ret, __u32 skip)
+{
+	struct pt_regs *regs = syscall_regs();
+	struct http2_syscall *sc;
+	__u32 zero = 0;
+	int walked;
+
+	sc = bpf_map_lookup_elem(&http2_scratch, &zero);
+	if (!regs || ret <= 0 || !sc || __sync_lock_test_and_set(&sc->busy, 1))
+		return -1;
+	walked = http2_walk_syscall(sc, regs, f, ret, skip);
+	sc->busy = 0;
+	return walked;
 }
 
 #endif /* TOLLGATE_HTTP2_FRAMES_BPF_H */

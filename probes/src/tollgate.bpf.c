@@ -511,6 +511,8 @@ static __always_inline struct sock_state *state_of(const struct sock *sk)
 
 	if (!st || st->cookie == cookie_held(sk))
 		return st;
+	if (st->http2 == H2_FRAMED)
+		bpf_map_delete_elem(&http2_frames, &skaddr);
 	bpf_map_delete_elem(&sockets, &skaddr);
 	LOST(sock_state_stale);
 	return NULL;
@@ -585,6 +587,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		 * decided at its first read) goes at close like the others, not by eviction. */
 		if (newstate == TCP_CLOSE) {
 			bpf_map_delete_elem(&handoffs, &skaddr);
+			bpf_map_delete_elem(&http2_frames, &skaddr);
 			bpf_map_delete_elem(&sockets, &skaddr);
 		}
 		return 0;
@@ -676,13 +679,23 @@ static __always_inline void overlap_sign(struct sock_state *st, __u8 weight)
 static __always_inline void note_overlap(const struct sock *sk, struct sock_state *st)
 {
 	const struct tcp_sock *tp;
+	struct http2_framing *f;
+	__u64 skaddr = (__u64)sk;
+	__u32 written;
 
 	/* Established only: a half-closed end's FIN takes a sequence number of write_seq the
 	 * peer may not have had when it answered. */
 	if (st->multiplexed || !st->ack_known || st->exchanges_seen < 3 ||
 	    sk->__sk_common.skc_state != TCP_ESTABLISHED || !(tp = tcp_of(sk)))
 		return;
-	if ((__s32)(st->arrival_ack - tp->write_seq) < 0)
+	written = tp->write_seq;
+	/* An HTTP/2 client's end whose writes are followed: up to its last write that carried
+	 * a request, not the control frames after it (a WINDOW_UPDATE after each reply), which
+	 * ask for nothing: bytes the peer sent before it had them are no overlap. */
+	if (st->http2 == H2_FRAMED && st->side == TG_SIDE_CLIENT &&
+	    (f = bpf_map_lookup_elem(&http2_frames, &skaddr)) && f->cookie == st->cookie)
+		written = f->content_seq;
+	if ((__s32)(st->arrival_ack - written) < 0)
 		overlap_sign(st, OVERLAP_SIGN);
 }
 
@@ -1266,38 +1279,69 @@ static __always_inline void count_exchange(const struct sock *sk, struct sock_st
  * HTTP/2's requests, on a connection's requests' direction (a client's writes, a server's
  * reads): at its first bytes whether they begin with the preface, and on a connection that
  * did, the requests its frames open (http2_frames.bpf.h). Only such connections pay for
- * more than a byte's test here.
+ * more than a byte's test here. Returns 0 when the bytes were HTTP/2's control frames
+ * alone (the preface, SETTINGS, WINDOW_UPDATE, PING...), which are no part of an exchange:
+ * taken for one, a proxy's WINDOW_UPDATE to its upstream after each reply was a forward
+ * with no request (unmatched) and, before the next request's, a second forward on an
+ * upstream awaiting its reply, which marked a one-call-at-a-time connection multiplexed.
  */
-static __always_inline void http2_count(struct sock_state *st, __u64 skaddr, int ret,
-					struct tg_edge_stats *stats)
+static __always_inline int http2_count(const struct sock *sk, struct sock_state *st,
+				       __u64 skaddr, int ret, __u8 dir,
+				       struct tg_edge_stats *stats)
 {
+	const struct tcp_sock *tp = tcp_of(sk);
 	struct http2_framing *f;
 	struct http2_syscall *sc;
-	__u32 skip = 0, zero = 0;
-	int opened;
+	__u32 skip = 0, zero = 0, seq;
+	int walked;
 
+	/* The walk needs bpf_loop (5.17) and bpf_task_pt_regs (5.15): on a kernel without
+	 * them this is dead code, which the verifier never looks at. */
+	if (!tp || !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop) ||
+	    !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		st->http2 = H2_NOT;
+		return 1;
+	}
+	/* Where this syscall's bytes end in the stream: the next one's must begin there. A
+	 * read that took the peer's FIN moved copied_seq one further (the FIN's number). */
+	seq = dir == DIR_SEND ? tp->write_seq : tp->copied_seq;
+	if (dir == DIR_RECV && sk->__sk_common.skc_state != TCP_ESTABLISHED && st->http2 == H2_FRAMED &&
+	    (f = bpf_map_lookup_elem(&http2_frames, &skaddr)) && f->next_seq + ret + 1 == seq)
+		seq--;
 	if (st->http2 == H2_UNCHECKED) {
 		st->http2 = H2_NOT;
 		sc = bpf_map_lookup_elem(&http2_scratch, &zero);
 		if (!sc || !http2_preface(ret))
-			return;
+			return 1;
 		__builtin_memset(&sc->fresh, 0, sizeof(sc->fresh));
 		sc->fresh.cookie = st->cookie;
+		sc->fresh.next_seq = seq - ret;
+		sc->fresh.content_seq = seq - ret;
 		if (bpf_map_update_elem(&http2_frames, &skaddr, &sc->fresh, BPF_ANY)) {
 			LOST(http2_map_full);
-			return;
+			return 1;
 		}
 		st->http2 = H2_FRAMED;
 		skip = H2_PREFACE_LEN;
 	}
 	f = bpf_map_lookup_elem(&http2_frames, &skaddr);
-	opened = f && f->cookie == st->cookie ? http2_follow(f, ret, skip) : -1;
-	if (opened < 0) {
-		st->http2 = H2_LOST;
-		bpf_map_delete_elem(&http2_frames, &skaddr);
-	} else if (opened && stats) {
-		__sync_fetch_and_add(&stats->http2_requests, opened);
-	}
+	/* Bytes of this direction that passed no syscall seen here (splice, sendfile, a
+	 * thread's read between another's and its tracepoint) put the walk out of step. */
+	if (!f || f->cookie != st->cookie || f->next_seq != seq - ret)
+		goto lost;
+	walked = http2_follow(f, ret, skip);
+	if (walked < 0)
+		goto lost;
+	f->next_seq = seq;
+	if (walked >= 2 && stats)
+		__sync_fetch_and_add(&stats->http2_requests, walked >> 1);
+	if (walked & 1)
+		f->content_seq = seq;
+	return walked & 1;
+lost:
+	st->http2 = H2_LOST;
+	bpf_map_delete_elem(&http2_frames, &skaddr);
+	return 1;
 }
 
 static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 dir)
@@ -1354,14 +1398,15 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 	 * (client: send, server: receive) starts the clock on its first byte after the other
 	 * direction; the first byte the other way stops it.
 	 */
+	opening = st->side == TG_SIDE_SERVER ? DIR_RECV : DIR_SEND;
+	if (dir == opening && (st->http2 == H2_UNCHECKED || st->http2 == H2_FRAMED) &&
+	    !http2_count(sk, st, skaddr, ret, dir, stats))
+		return 0; /* control frames alone: counted in bytes and operations only */
 	if (dir == DIR_RECV) {
 		note_overlap(sk, st);
 		if (st->handoff_pending)
 			read_after_handoff(skaddr, st, now);
 	}
-	opening = st->side == TG_SIDE_SERVER ? DIR_RECV : DIR_SEND;
-	if (dir == opening && (st->http2 == H2_UNCHECKED || st->http2 == H2_FRAMED))
-		http2_count(st, skaddr, ret, stats);
 	if (dir == opening && st->last_dir != opening) {
 		st->exchange_start_ns = now;
 		event = HOP_OPEN;

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
+import type { HopRecord } from '../../probes/records.js';
 import type { EdgeCounter } from '../../proto/edge-metrics.js';
 import { clientServerWithProbes, collect, exited } from './fixture.js';
 
@@ -181,4 +182,155 @@ test('HTTP/1.1 keep-alive: not taken for HTTP/2, requests are the exchanges', as
     assert.equal(s.http2Exchanges, 0);
     assert.equal(requestsOf(s), requests);
   }
+});
+
+// Frames written by hand, so the count's truth is known byte for byte: per round, four
+// new client streams among trailers on an open stream, CONTINUATION, PRIORITY, RST_STREAM,
+// PING, WINDOW_UPDATE and a frame of a type HTTP/2 does not define (to be passed over).
+const CRAFTED_CLIENT = (port: number, host: string, rounds: number) => `
+import socket, struct
+def frame(t, flags, sid, payload):
+    return struct.pack('>I', len(payload))[1:] + bytes([t, flags]) + struct.pack('>I', sid) + payload
+s = socket.create_connection(('${host}', ${port}))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.sendall(b'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n' + frame(4, 0, 0, b''))
+a = 1
+for k in range(${rounds}):
+    r = b''.join([
+        frame(1, 4, a, b'h' * 10),
+        frame(0x10, 0, 0, b'x' * 5),
+        frame(0, 1, a, b'd' * 100),
+        frame(1, 5, a, b't' * 3),
+        frame(6, 0, 0, b'p' * 8),
+        frame(1, 0, a + 2, b'h' * 4),
+        frame(9, 4, a + 2, b'c' * 6),
+        frame(8, 0, 0, b'\\0\\0\\1\\0'),
+        frame(1, 4, a + 4, b'h' * 2),
+        frame(3, 0, a + 4, b'\\0\\0\\0\\x08'),
+        frame(2, 0, a + 6, b'\\0' * 5),
+        frame(1, 4, a + 6, b'h' * 7),
+    ])
+    s.sendall(r)
+    a += 8
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+print('sent', ${rounds} * 4, flush=True)
+`;
+
+const READING_SERVER = (port: number, chunk: number) => `
+import socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('0.0.0.0', ${port}))
+l.listen()
+print('ready', flush=True)
+c, _ = l.accept()
+# The preface and the SETTINGS frame after it whole in the first read, as servers read
+# them (a first read of fewer than 24 bytes is never taken for HTTP/2); then chunks.
+n = len(c.recv(33, socket.MSG_WAITALL))
+while True:
+    b = c.recv(${chunk})
+    if not b:
+        break
+    n += len(b)
+c.close()
+print('read', n, flush=True)
+`;
+
+for (const chunk of [7, 65536]) {
+  test(`frames written by hand, read ${chunk} bytes at a time: new client streams counted, nothing else`, async (t) => {
+    const rounds = 250;
+    const port = chunk === 7 ? 7105 : 7106;
+    const { lab, probes } = await clientServerWithProbes(t);
+    const server = lab.exec('server', 'reading server', 'python3', [
+      '-c',
+      READING_SERVER(port, chunk),
+    ]);
+    await waitForLine(server, /^ready$/, 'reading server');
+    const client = lab.exec('client', 'crafted client', 'python3', [
+      '-c',
+      CRAFTED_CLIENT(port, lab.pod('server').address, rounds),
+    ]);
+    await waitForLine(server, /^read \d+$/, 'reading server', 60_000);
+    await waitForLine(client, /^sent \d+$/, 'crafted client');
+    const got = await collect(probes);
+    const ends = { client: got.sum(client.pid!, 'client'), server: got.sum(server.pid!, 'server') };
+    t.diagnostic(`client: ${describe(ends.client)}; server: ${describe(ends.server)}`);
+    // Four streams a round; trailers, CONTINUATION and the rest open none.
+    assert.equal(ends.client.http2Requests, 4 * rounds, 'the client, from its writes');
+    assert.equal(ends.server.http2Requests, 4 * rounds, 'the server, from its reads');
+  });
+}
+
+test("HTTP/2's control frames are no requests: a sidecar's WINDOW_UPDATE after each reply neither forwards nor marks", async (t) => {
+  // haproxy with HTTP/2 on both sides, one request at a time: after each reply it writes
+  // a WINDOW_UPDATE to the app. Taken for a forward, each was one with no request
+  // (unmatched), and before the next request's, a second forward on an upstream awaiting
+  // its reply, which marked the connection as carrying several at once (2,001 unmatched
+  // of 2,000, and most of the upstream's exchanges counted apart, before).
+  const APP = 7352;
+  const PROXY = 15008;
+  const REQUESTS = 1000;
+  const { lab, probes } = await clientServerWithProbes(t);
+  const app = lab.exec('server', 'app', process.execPath, [
+    '-e',
+    `const http2 = require('node:http2');
+    http2.createServer((req, res) => { req.resume(); req.on('end', () => res.end('x'.repeat(512))); })
+      .listen(${APP}, '127.0.0.1', () => console.log('ready'));`,
+  ]);
+  await waitForLine(app, /^ready$/, 'app');
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-h2-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    cfg,
+    `global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend inbound
+  bind 0.0.0.0:${PROXY} proto h2
+  default_backend app
+backend app
+  http-reuse always
+  server app 127.0.0.1:${APP} proto h2
+`,
+  );
+  const proxy = lab.exec('server', 'haproxy', 'haproxy', ['-f', cfg, '-db']);
+  t.after(() => proxy.kill('SIGTERM'));
+  const listening = lab.exec('server', 'wait for haproxy', 'sh', [
+    '-c',
+    `for i in $(seq 200); do ss -Htln 'sport = :${PROXY}' | grep -q . && echo up && exit; sleep 0.05; done`,
+  ]);
+  await waitForLine(listening, /^up$/, 'haproxy listening');
+  probes.addProxy(proxy.pid!);
+  const client = lab.exec('client', 'client', process.execPath, [
+    '-e',
+    `const http2 = require('node:http2');
+    const s = http2.connect('http://${lab.pod('server').address}:${PROXY}');
+    let got = 0;
+    const one = () => { const r = s.request({ ':path': '/' }); r.resume();
+      r.on('end', () => { if (++got < ${REQUESTS}) one(); else { console.log('replies ' + got); s.close(); } });
+      r.end(); };
+    one();`,
+  ]);
+  await waitForLine(client, new RegExp(`^replies ${REQUESTS}$`), 'client', 120_000);
+  await exited(client);
+  const got = await collect(probes);
+  const hops = got.records.filter(
+    (r): r is HopRecord => r.type === 'hop' && r.key.tgid === proxy.pid,
+  );
+  const sum = (k: 'exchanges' | 'unpaired' | 'unmatchedForwards') =>
+    hops.reduce((n, r) => n + r[k], 0);
+  const upstream = got.sum(proxy.pid!, 'client');
+  t.diagnostic(
+    `hops: ${sum('exchanges')} paired, ${sum('unpaired')} unpaired, ${sum('unmatchedForwards')} unmatched forwards; upstream: ${describe(upstream)}`,
+  );
+  assert.ok(sum('unmatchedForwards') <= 2, 'no forward without a request');
+  assert.equal(upstream.multiplexedExchanges, 0, 'one request at a time: not marked');
+  assert.ok(sum('exchanges') >= REQUESTS - 2, 'every request paired');
+  assert.equal(upstream.http2Requests, REQUESTS);
 });

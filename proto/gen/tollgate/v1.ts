@@ -1867,6 +1867,12 @@ export interface EdgeResult {
    * The port the client dialed.
    */
   port: number;
+  /**
+   * The edge's requests, as the topology counts them (proto/requests.ts): its exchanges,
+   * and on HTTP/2 connections followed from their preface the requests their frames
+   * opened. Files written before 2026-12-06 count a batch of HTTP/2 requests read or
+   * written together as one.
+   */
   exchanges: number;
 }
 export const EdgeResult: Codec<EdgeResult> = codec(root, 'tollgate.v1.EdgeResult');

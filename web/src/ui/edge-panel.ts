@@ -2,6 +2,7 @@
 // histograms on a log axis; every counter of an edge report per side; and each over the
 // range as sparklines.
 import { WIRE_COUNTERS } from '../../../proto/edge-metrics.js';
+import { requestsOf } from '../../../proto/requests.js';
 import type { EdgeDetail, EndSummary } from '../model/api-types.js';
 import { formatBytes, formatMs, formatNumber, formatRate } from '../model/format.js';
 import { histogramChart, sparkline } from './charts.js';
@@ -107,7 +108,7 @@ export function edgePanel(
       { class: 'sparklines' },
       sparkline(
         'requests/s',
-        over((e) => e.exchanges / stepS),
+        over((e) => requestsOf(e) / stepS),
         (v) => formatRate(v),
       ),
       sparkline(

@@ -279,7 +279,7 @@ function sessionResult(s: SessionSummary, file: SessionFile, showWindow: () => v
     ),
     el('h4', {}, 'Edges'),
     table(
-      ['client', 'server', 'port', 'exchanges', 'rate', 'retransmits', 'resets'],
+      ['client', 'server', 'port', 'requests', 'rate', 'retransmits', 'resets'],
       edgeRows(file).map((e) => [
         e.client,
         e.server,

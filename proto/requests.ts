@@ -3,7 +3,8 @@
 // batch of requests read or written together (HTTP/2 multiplexers, gRPC clients with calls
 // in flight) is one direction change, so on connections the kernel followed from HTTP/2's
 // preface the requests its frames opened are counted instead (http2_requests, with the
-// exchanges of those connections in http2_exchanges: probes/src/http2_frames.bpf.h). Pure.
+// exchanges of those connections in http2_exchanges: probes/src/http2_frames.bpf.h). Pure:
+// the collector's counts and the viewer's series both come from here.
 
 /** The counters an end's requests come from, by their TypeScript names. */
 export interface RequestCounters {
@@ -15,8 +16,9 @@ export interface RequestCounters {
 
 /** An end's requests (or a sum of ends'). */
 export function requestsOf(c: RequestCounters): number {
-  // At most the exchanges: an interval's swap can put a connection's exchange in one
-  // report and the stream it counted in another.
+  // Never below 0 from the exchanges' part: the kernel adds an exchange to http2_exchanges
+  // and to exchanges or multiplexed_exchanges through one record, but a reader racing the
+  // writer (the runner's drain of a live slot) could see one and not the other.
   return Math.max(0, c.exchanges + c.multiplexedExchanges - c.http2Exchanges) + c.http2Requests;
 }
 
