@@ -1438,16 +1438,34 @@ function summaryLine(c: AddedLatencyCondition): string {
 }
 
 /** Runs the binary protocol's load from the client pod and returns its result. */
-async function binaryLoad(
+/** A run's timing: its rate and length, and when its schedule starts. */
+type RunTiming = { rate: number; durationS: number; warmupS: number; startAtMs?: number };
+
+/** A load generator of the lab's own (node arguments) run in the load's pod: its result. */
+async function labLoad(lab: Lab, what: string, args: string[], run: RunTiming): Promise<LoadRun> {
+  const child = lab.exec(CLIENT, what, process.execPath, args);
+  const line = await waitForLine(
+    child,
+    /^\{/,
+    `${what} in ${CLIENT}`,
+    Math.max(0, (run.startAtMs ?? 0) - Date.now()) +
+      (run.durationS + run.warmupS) * 1000 +
+      TIMEOUT_MS +
+      15_000,
+  );
+  // `ip netns exec` execs the command: the child's pid is the generator's.
+  return { ...(JSON.parse(line) as LoadResult), pid: child.pid! };
+}
+
+function binaryLoad(
   lab: Lab,
   host: string,
   options: AddedLatencyOptions,
-  run: { rate: number; durationS: number; warmupS: number; startAtMs?: number },
+  run: RunTiming,
 ): Promise<LoadRun> {
-  const child = lab.exec(
-    CLIENT,
+  return labLoad(
+    lab,
     'binary load',
-    process.execPath,
     binaryRrLoadArgs({
       host,
       port: BINARY_PORT,
@@ -1458,30 +1476,19 @@ async function binaryLoad(
       timeoutMs: TIMEOUT_MS,
       countFromIssue: true,
     }),
+    run,
   );
-  const line = await waitForLine(
-    child,
-    /^\{/,
-    `binary load in ${CLIENT}`,
-    Math.max(0, (run.startAtMs ?? 0) - Date.now()) +
-      (run.durationS + run.warmupS) * 1000 +
-      TIMEOUT_MS +
-      15_000,
-  );
-  // `ip netns exec` execs the command: the child's pid is the generator's.
-  return { ...(JSON.parse(line) as LoadResult), pid: child.pid! };
 }
 
-async function h2LoadRun(
+function h2LoadRun(
   lab: Lab,
   host: string,
   options: AddedLatencyOptions,
-  run: { rate: number; durationS: number; warmupS: number; startAtMs?: number },
+  run: RunTiming,
 ): Promise<LoadRun> {
-  const child = lab.exec(
-    CLIENT,
+  return labLoad(
+    lab,
     'HTTP/2 load',
-    process.execPath,
     h2LoadArgs({
       host,
       port: H2_PORT,
@@ -1491,18 +1498,8 @@ async function h2LoadRun(
       timeoutMs: TIMEOUT_MS,
       countFromIssue: true,
     }),
+    run,
   );
-  const line = await waitForLine(
-    child,
-    /^\{/,
-    `HTTP/2 load in ${CLIENT}`,
-    Math.max(0, (run.startAtMs ?? 0) - Date.now()) +
-      (run.durationS + run.warmupS) * 1000 +
-      TIMEOUT_MS +
-      15_000,
-  );
-  // `ip netns exec` execs the command: the child's pid is the generator's.
-  return { ...(JSON.parse(line) as LoadResult), pid: child.pid! };
 }
 
 /**

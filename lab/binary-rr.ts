@@ -10,8 +10,9 @@ import {
   type PoolTarget,
   type ReplyFramer,
 } from '../daemonset/load/connection-pool.js';
-import { type LoadResult, openLoop, validateStartAt } from '../daemonset/load/load.js';
+import { type LoadResult, openLoop } from '../daemonset/load/load.js';
 import { nodeEntry } from './spawn.js';
+import { type TransportLoadOptions, validateTransportLoad } from './transport-load.js';
 
 /** Larger frames are not what this protocol carries: refuse rather than buffer on. */
 export const MAX_FRAME_BYTES = 1 << 20;
@@ -70,31 +71,13 @@ export function serveBinaryRr(config: BinaryRrServerConfig): Promise<Server> {
   return new Promise((resolve) => server.listen(config.port, '0.0.0.0', () => resolve(server)));
 }
 
-export interface BinaryRrLoadOptions {
-  host: string;
-  port: number;
+export interface BinaryRrLoadOptions extends TransportLoadOptions {
   requestBytes: number;
   replyBytes: number;
-  /** Requests per second, open loop. */
-  rate: number;
-  durationS: number;
-  connections: number;
-  timeoutMs: number;
-  /** Seconds of load before the measured part, not counted (see OpenLoopSchedule). */
-  warmupS?: number;
-  /** Also count each request from its issue (see OpenLoopSchedule). */
-  countFromIssue?: boolean;
-  /** When the schedule starts, epoch ms (see OpenLoopSchedule). */
-  startAtMs?: number;
 }
 
 export function validateBinaryRrLoad(o: BinaryRrLoadOptions): void {
-  if (!(o.rate > 0) || !(o.durationS > 0 && o.durationS <= 3600))
-    throw new RangeError('rate and duration must be positive (duration at most 3600 s)');
-  if (o.rate * o.durationS > 2_000_000) throw new RangeError('more than 2,000,000 requests');
-  if (!(Number.isInteger(o.connections) && o.connections >= 1 && o.connections <= 1000))
-    throw new RangeError('connections must be within 1..1000');
-  validateStartAt(o.startAtMs);
+  validateTransportLoad(o, 1000);
   for (const size of [o.requestBytes, o.replyBytes]) frame(size, 0);
 }
 

@@ -7,13 +7,9 @@ import http2 from 'node:http2';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Outcome } from '../daemonset/load/connection-pool.js';
-import {
-  type LoadResult,
-  openLoop,
-  type RequestTransport,
-  validateStartAt,
-} from '../daemonset/load/load.js';
+import { type LoadResult, openLoop, type RequestTransport } from '../daemonset/load/load.js';
 import { nodeEntry } from './spawn.js';
+import { type TransportLoadOptions, validateTransportLoad } from './transport-load.js';
 
 /** Larger replies are not what this lab serves. */
 const MAX_REPLY_BYTES = 1 << 20;
@@ -37,33 +33,15 @@ export function serveH2(config: H2ServerConfig): Promise<http2.Http2Server> {
   return new Promise((resolve) => server.listen(config.port, '0.0.0.0', () => resolve(server)));
 }
 
-export interface H2LoadOptions {
-  host: string;
-  port: number;
+/** `connections`: HTTP/2 sessions; requests are streams of them, taken in turn. */
+export interface H2LoadOptions extends TransportLoadOptions {
   replyBytes: number;
-  /** Requests per second, open loop. */
-  rate: number;
-  durationS: number;
-  /** HTTP/2 sessions (connections); requests are streams of them, taken in turn. */
-  connections: number;
-  timeoutMs: number;
-  /** Seconds of load before the measured part, not counted (see OpenLoopSchedule). */
-  warmupS?: number;
-  /** Also count each request from its issue (see OpenLoopSchedule). */
-  countFromIssue?: boolean;
-  /** When the schedule starts, epoch ms (see OpenLoopSchedule). */
-  startAtMs?: number;
 }
 
 export function validateH2Load(o: H2LoadOptions): void {
-  if (!(o.rate > 0) || !(o.durationS > 0 && o.durationS <= 3600))
-    throw new RangeError('rate and duration must be positive (duration at most 3600 s)');
-  if (o.rate * o.durationS > 2_000_000) throw new RangeError('more than 2,000,000 requests');
-  if (!(Number.isInteger(o.connections) && o.connections >= 1 && o.connections <= 64))
-    throw new RangeError('connections must be within 1..64');
+  validateTransportLoad(o, 64);
   if (!(Number.isInteger(o.replyBytes) && o.replyBytes >= 0 && o.replyBytes <= MAX_REPLY_BYTES))
     throw new RangeError(`reply of ${o.replyBytes} bytes`);
-  validateStartAt(o.startAtMs);
 }
 
 /**

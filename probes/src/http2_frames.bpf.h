@@ -46,7 +46,7 @@
 /* sock_state.http2 */
 enum http2_state {
 	H2_UNCHECKED = 0, /* the requests' direction has not carried a byte yet */
-	H2_NOT = 1,       /* no preface, adopted, or not x86-64: counted as any connection */
+	H2_NOT = 1,       /* no preface, adopted, or no walk here (not x86-64, no bpf_loop) */
 	H2_FRAMED = 2,    /* began with the preface, frames followed (http2_frames) */
 	H2_LOST = 3,      /* began with it, frames lost since: counted as any connection */
 };
@@ -63,8 +63,8 @@ enum http2_state {
 #define H2_WINDOW 64
 #define H2_IOV_BATCH 4
 /* Steps of one syscall: two a frame (header, body) and one a buffer of a vectored one, so
- * 64 KiB of the smallest frames (9 bytes each) and more. A bound on the walk's time (some
- * 20 ns a step), which frames of real messages, tens of bytes and up, never near. */
+ * 64 KiB of the smallest frames (9 bytes each) and more: a bound on the walk's time that
+ * frames of real messages, tens of bytes and up, stay well within. */
 #define H2_STEPS 16384
 
 /* Where a connection's frames stand between syscalls. */

@@ -62,6 +62,57 @@ async function grpcCalls(
   return { client: got.sum(client.pid!, 'client'), server: got.sum(server.pid!, 'server') };
 }
 
+/**
+ * Probes, and in the server pod haproxy with HTTP/2 on both sides (h2c in on `proxyPort`,
+ * HTTP/2 to the app, `http-reuse always`) before a node HTTP/2 app on `appPort` that
+ * answers each request with `replyBytes`; haproxy listed as a proxy.
+ */
+async function haproxyH2BothSides(
+  t: Parameters<typeof clientServerWithProbes>[0],
+  appPort: number,
+  proxyPort: number,
+  replyBytes: number,
+) {
+  const { lab, probes } = await clientServerWithProbes(t);
+  const app = lab.exec('server', 'app', process.execPath, [
+    '-e',
+    `const http2 = require('node:http2');
+    http2.createServer((req, res) => { req.resume(); req.on('end', () => res.end('x'.repeat(${replyBytes}))); })
+      .listen(${appPort}, '127.0.0.1', () => console.log('ready'));`,
+  ]);
+  await waitForLine(app, /^ready$/, 'app');
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-h2-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    cfg,
+    `global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend inbound
+  bind 0.0.0.0:${proxyPort} proto h2
+  default_backend app
+backend app
+  http-reuse always
+  server app 127.0.0.1:${appPort} proto h2
+`,
+  );
+  const proxy = lab.exec('server', 'haproxy', 'haproxy', ['-f', cfg, '-db']);
+  t.after(() => proxy.kill('SIGTERM'));
+  // haproxy prints nothing once it listens: wait for its port (bounded: 10 s).
+  const listening = lab.exec('server', 'wait for haproxy', 'sh', [
+    '-c',
+    `for i in $(seq 200); do ss -Htln 'sport = :${proxyPort}' | grep -q . && echo up && exit; sleep 0.05; done`,
+  ]);
+  await waitForLine(listening, /^up$/, 'haproxy listening');
+  probes.addProxy(proxy.pid!);
+  return { lab, probes, app, proxy };
+}
+
 test('gRPC with 16 calls in flight: every call counted once at both ends', async (t) => {
   const calls = 2000;
   const { client, server } = await grpcCalls(t, 16, calls, 100);
@@ -89,43 +140,7 @@ test("haproxy with HTTP/2 on both sides: its batches' requests counted one by on
   const PROXY = 15007;
   const STREAMS = 16;
   const REQUESTS = 3000;
-  const { lab, probes } = await clientServerWithProbes(t);
-  const app = lab.exec('server', 'app', process.execPath, [
-    '-e',
-    `const http2 = require('node:http2');
-    http2.createServer((req, res) => { req.resume(); req.on('end', () => res.end('x'.repeat(100))); })
-      .listen(${APP}, '127.0.0.1', () => console.log('ready'));`,
-  ]);
-  await waitForLine(app, /^ready$/, 'app');
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-h2-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(
-    cfg,
-    `global
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-frontend inbound
-  bind 0.0.0.0:${PROXY} proto h2
-  default_backend app
-backend app
-  http-reuse always
-  server app 127.0.0.1:${APP} proto h2
-`,
-  );
-  const proxy = lab.exec('server', 'haproxy', 'haproxy', ['-f', cfg, '-db']);
-  t.after(() => proxy.kill('SIGTERM'));
-  // haproxy prints nothing once it listens: wait for its port (bounded: 10 s).
-  const listening = lab.exec('server', 'wait for haproxy', 'sh', [
-    '-c',
-    `for i in $(seq 200); do ss -Htln 'sport = :${PROXY}' | grep -q . && echo up && exit; sleep 0.05; done`,
-  ]);
-  await waitForLine(listening, /^up$/, 'haproxy listening');
-  probes.addProxy(proxy.pid!);
+  const { lab, probes, app, proxy } = await haproxyH2BothSides(t, APP, PROXY, 100);
   const client = lab.exec('client', 'client', process.execPath, [
     '-e',
     `const http2 = require('node:http2');
@@ -271,42 +286,7 @@ test("HTTP/2's control frames are no requests: a sidecar's WINDOW_UPDATE after e
   const APP = 7352;
   const PROXY = 15008;
   const REQUESTS = 1000;
-  const { lab, probes } = await clientServerWithProbes(t);
-  const app = lab.exec('server', 'app', process.execPath, [
-    '-e',
-    `const http2 = require('node:http2');
-    http2.createServer((req, res) => { req.resume(); req.on('end', () => res.end('x'.repeat(512))); })
-      .listen(${APP}, '127.0.0.1', () => console.log('ready'));`,
-  ]);
-  await waitForLine(app, /^ready$/, 'app');
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-h2-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(
-    cfg,
-    `global
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-frontend inbound
-  bind 0.0.0.0:${PROXY} proto h2
-  default_backend app
-backend app
-  http-reuse always
-  server app 127.0.0.1:${APP} proto h2
-`,
-  );
-  const proxy = lab.exec('server', 'haproxy', 'haproxy', ['-f', cfg, '-db']);
-  t.after(() => proxy.kill('SIGTERM'));
-  const listening = lab.exec('server', 'wait for haproxy', 'sh', [
-    '-c',
-    `for i in $(seq 200); do ss -Htln 'sport = :${PROXY}' | grep -q . && echo up && exit; sleep 0.05; done`,
-  ]);
-  await waitForLine(listening, /^up$/, 'haproxy listening');
-  probes.addProxy(proxy.pid!);
+  const { lab, probes, proxy } = await haproxyH2BothSides(t, APP, PROXY, 512);
   const client = lab.exec('client', 'client', process.execPath, [
     '-e',
     `const http2 = require('node:http2');
