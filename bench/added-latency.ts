@@ -672,23 +672,16 @@ export async function measureAddedLatency(
       )
       .filter((pid): pid is number => pid !== undefined);
     let heldBy: (() => Promise<number>) | undefined;
-    if (options.conditions.includes('binary_rr')) {
-      const server = lab.exec(
-        POD_OF.binary_rr,
-        'binary server',
-        process.execPath,
-        binaryRrServerArgs({ port: BINARY_PORT, replyBytes: options.binary.replyBytes }),
-      );
-      await waitForLine(server, /^ready$/, 'binary server');
-    }
-    if (options.conditions.includes('h2_end_to_end')) {
-      const server = lab.exec(
-        POD_OF.h2_end_to_end,
-        'HTTP/2 server',
-        process.execPath,
-        h2ServerArgs({ port: H2_PORT, replyBytes: options.binary.replyBytes }),
-      );
-      await waitForLine(server, /^ready$/, 'HTTP/2 server');
+    // The apps the lab does not start itself: servers of the lab's own protocols.
+    const replyBytes = options.binary.replyBytes;
+    const ownServers = [
+      ['binary_rr', 'binary server', binaryRrServerArgs({ port: BINARY_PORT, replyBytes })],
+      ['h2_end_to_end', 'HTTP/2 server', h2ServerArgs({ port: H2_PORT, replyBytes })],
+    ] as const;
+    for (const [name, what, args] of ownServers) {
+      if (!options.conditions.includes(name)) continue;
+      const server = lab.exec(POD_OF[name], what, process.execPath, args);
+      await waitForLine(server, /^ready$/, what);
     }
     if (options.conditions.includes('delay_proxy')) {
       const node = join(lab.dir, DELAY_PROXY_NAME);
