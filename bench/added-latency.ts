@@ -68,6 +68,7 @@ import { runIn } from '../lab/exec.js';
 import { h2LoadArgs, h2ServerArgs } from '../lab/h2-rr.js';
 import { Lab, type PodSpec } from '../lab/lab.js';
 import { waitForLine } from '../lab/spawn.js';
+import type { TransportLoadOptions } from '../lab/transport-load.js';
 import type { DirectionCost } from '../proto/api.js';
 import { emptyHistogram, merge, type SparseHistogram, totalCount } from '../proto/histogram.js';
 import { latencyStats } from '../proto/latency.js';
@@ -1450,6 +1451,16 @@ async function labLoad(lab: Lab, what: string, args: string[], run: RunTiming): 
   return { ...(JSON.parse(line) as LoadResult), pid: child.pid! };
 }
 
+/** What every transport load of a run is given, its protocol's sizes aside. */
+function transportLoad(
+  host: string,
+  port: number,
+  connections: number,
+  run: RunTiming,
+): TransportLoadOptions {
+  return { host, port, ...run, connections, timeoutMs: TIMEOUT_MS, countFromIssue: true };
+}
+
 function binaryLoad(
   lab: Lab,
   host: string,
@@ -1460,14 +1471,9 @@ function binaryLoad(
     lab,
     'binary load',
     binaryRrLoadArgs({
-      host,
-      port: BINARY_PORT,
+      ...transportLoad(host, BINARY_PORT, options.connections, run),
       requestBytes: options.binary.requestBytes,
       replyBytes: options.binary.replyBytes,
-      ...run,
-      connections: options.connections,
-      timeoutMs: TIMEOUT_MS,
-      countFromIssue: true,
     }),
     run,
   );
@@ -1483,13 +1489,8 @@ function h2LoadRun(
     lab,
     'HTTP/2 load',
     h2LoadArgs({
-      host,
-      port: H2_PORT,
+      ...transportLoad(host, H2_PORT, H2_CONNECTIONS, run),
       replyBytes: options.binary.replyBytes,
-      ...run,
-      connections: H2_CONNECTIONS,
-      timeoutMs: TIMEOUT_MS,
-      countFromIssue: true,
     }),
     run,
   );

@@ -102,7 +102,7 @@ struct {
 struct http2_walk {
 	__u64 window_at;  /* the user address http2_syscall.window holds bytes from, 0: none */
 	__u64 base;       /* the user address of the buffer being walked */
-	__u64 vec;        /* readv and the like: the user address of their next iovec */
+	__u64 vec;        /* readv and the like: the user address of their next iovec; 0: plain */
 	__u32 window_len; /* how many bytes the window holds */
 	__u32 iov_next;   /* of http2_syscall.iovs, the next to take */
 	__u32 iov_have;   /* of http2_syscall.iovs, how many were read */
@@ -292,6 +292,39 @@ static __always_inline struct pt_regs *syscall_regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
+#if defined(__TARGET_ARCH_x86)
+/*
+ * Where this syscall's `ret` bytes are, into the walk (zeroed first): a plain buffer (base,
+ * len) or iovecs (vec, vec_left, left). 0 for a syscall whose buffer is not read here.
+ */
+static __always_inline int http2_syscall_buffers(struct http2_syscall *sc, struct pt_regs *regs,
+						 int ret)
+{
+	struct http2_walk *w = &sc->walk;
+	__u64 nr = BPF_CORE_READ(regs, orig_ax), arg = BPF_CORE_READ(regs, si);
+
+	__builtin_memset(w, 0, sizeof(*w));
+	if (nr == H2_NR_READ || nr == H2_NR_WRITE || nr == H2_NR_SENDTO || nr == H2_NR_RECVFROM) {
+		w->base = arg;
+		w->len = ret;
+		return 1;
+	}
+	if (nr == H2_NR_READV || nr == H2_NR_WRITEV) {
+		w->vec = arg;
+		w->vec_left = BPF_CORE_READ(regs, dx);
+	} else if (nr == H2_NR_SENDMSG || nr == H2_NR_RECVMSG) {
+		if (bpf_probe_read_user(&sc->msg, sizeof(sc->msg), (void *)arg))
+			return 0;
+		w->vec = (__u64)sc->msg.msg_iov;
+		w->vec_left = sc->msg.msg_iovlen;
+	} else {
+		return 0;
+	}
+	w->left = ret;
+	return 1;
+}
+#endif
+
 /*
  * Whether this syscall's bytes begin with the client preface: checked at a connection's
  * first bytes in its requests' direction. Only a plain buffer or the first iovec.
@@ -305,23 +338,15 @@ static __noinline int http2_preface(int ret)
 	struct pt_regs *regs = syscall_regs();
 	struct http2_syscall *sc;
 	__u32 zero = 0;
-	__u64 nr, arg, base = 0;
+	__u64 base;
 
 	sc = bpf_map_lookup_elem(&http2_scratch, &zero);
-	if (ret < H2_PREFACE_LEN || !regs || !sc)
+	if (ret < H2_PREFACE_LEN || !regs || !sc || !http2_syscall_buffers(sc, regs, ret))
 		return 0;
-	nr = BPF_CORE_READ(regs, orig_ax);
-	arg = BPF_CORE_READ(regs, si);
-	if (nr == H2_NR_READ || nr == H2_NR_WRITE || nr == H2_NR_SENDTO || nr == H2_NR_RECVFROM) {
-		base = arg;
-	} else if (nr == H2_NR_READV || nr == H2_NR_WRITEV) {
-		if (bpf_probe_read_user(&sc->iov, sizeof(sc->iov), (void *)arg))
-			return 0;
-		base = sc->iov.iov_len >= H2_PREFACE_LEN ? (__u64)sc->iov.iov_base : 0;
-	} else if (nr == H2_NR_SENDMSG || nr == H2_NR_RECVMSG) {
-		if (bpf_probe_read_user(&sc->msg, sizeof(sc->msg), (void *)arg) ||
-		    !sc->msg.msg_iovlen ||
-		    bpf_probe_read_user(&sc->iov, sizeof(sc->iov), sc->msg.msg_iov))
+	base = sc->walk.base;
+	if (sc->walk.vec) {
+		if (!sc->walk.vec_left ||
+		    bpf_probe_read_user(&sc->iov, sizeof(sc->iov), (void *)sc->walk.vec))
 			return 0;
 		base = sc->iov.iov_len >= H2_PREFACE_LEN ? (__u64)sc->iov.iov_base : 0;
 	}
@@ -339,30 +364,13 @@ static __always_inline int http2_walk_syscall(struct http2_syscall *sc, struct p
 {
 #if defined(__TARGET_ARCH_x86)
 	struct http2_walk *w = &sc->walk;
-	__u64 nr, arg;
 
-	__builtin_memset(w, 0, sizeof(*w));
-	w->skip = skip;
-	sc->framing = *f;
-	nr = BPF_CORE_READ(regs, orig_ax);
-	arg = BPF_CORE_READ(regs, si);
-	if (nr == H2_NR_READ || nr == H2_NR_WRITE || nr == H2_NR_SENDTO || nr == H2_NR_RECVFROM) {
-		w->base = arg;
-		w->len = ret;
-		w->pos = skip < (__u32)ret ? skip : ret;
-	} else if (nr == H2_NR_READV || nr == H2_NR_WRITEV) {
-		w->vec = arg;
-		w->vec_left = BPF_CORE_READ(regs, dx);
-		w->left = ret;
-	} else if (nr == H2_NR_SENDMSG || nr == H2_NR_RECVMSG) {
-		if (bpf_probe_read_user(&sc->msg, sizeof(sc->msg), (void *)arg))
-			return -1;
-		w->vec = (__u64)sc->msg.msg_iov;
-		w->vec_left = sc->msg.msg_iovlen;
-		w->left = ret;
-	} else {
+	if (!http2_syscall_buffers(sc, regs, ret))
 		return -1;
-	}
+	w->skip = skip;
+	if (!w->vec) /* a plain buffer: the preface at its start (iovecs pass it in turn) */
+		w->pos = skip < (__u32)ret ? skip : ret;
+	sc->framing = *f;
 	bpf_loop(H2_STEPS, http2_step, &sc, 0);
 	if (!w->done || w->lost || w->left)
 		return -1;

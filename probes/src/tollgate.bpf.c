@@ -1302,12 +1302,8 @@ static __always_inline int http2_count(const struct sock *sk, struct sock_state 
 		st->http2 = H2_NOT;
 		return 1;
 	}
-	/* Where this syscall's bytes end in the stream: the next one's must begin there. A
-	 * read that took the peer's FIN moved copied_seq one further (the FIN's number). */
+	/* Where this syscall's bytes end in the stream: the next one's must begin there. */
 	seq = dir == DIR_SEND ? tp->write_seq : tp->copied_seq;
-	if (dir == DIR_RECV && sk->__sk_common.skc_state != TCP_ESTABLISHED && st->http2 == H2_FRAMED &&
-	    (f = bpf_map_lookup_elem(&http2_frames, &skaddr)) && f->next_seq + ret + 1 == seq)
-		seq--;
 	if (st->http2 == H2_UNCHECKED) {
 		st->http2 = H2_NOT;
 		sc = bpf_map_lookup_elem(&http2_scratch, &zero);
@@ -1325,9 +1321,15 @@ static __always_inline int http2_count(const struct sock *sk, struct sock_state 
 		skip = H2_PREFACE_LEN;
 	}
 	f = bpf_map_lookup_elem(&http2_frames, &skaddr);
+	if (!f || f->cookie != st->cookie)
+		goto lost;
+	/* A read that took the peer's FIN moved copied_seq one further (the FIN's number). */
+	if (dir == DIR_RECV && sk->__sk_common.skc_state != TCP_ESTABLISHED &&
+	    f->next_seq + ret + 1 == seq)
+		seq--;
 	/* Bytes of this direction that passed no syscall seen here (splice, sendfile, a
 	 * thread's read between another's and its tracepoint) put the walk out of step. */
-	if (!f || f->cookie != st->cookie || f->next_seq != seq - ret)
+	if (f->next_seq != seq - ret)
 		goto lost;
 	walked = http2_follow(f, ret, skip);
 	if (walked < 0)
