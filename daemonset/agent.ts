@@ -58,6 +58,8 @@ export interface AgentOptions {
    * when unset); the others are summed as "other clients".
    */
   clientsPerListener?: number;
+  /** Count HTTP/2 connections' requests from their frames (default true; see ProbeSourceOptions). */
+  http2Requests?: boolean;
   /**
    * The kernel maps' sizes in entries (the runner's defaults where unset): what a node with
    * more sockets, edges or proxies than they hold needs, where the excess is counted as
@@ -144,6 +146,11 @@ export interface AgentStatus {
   processEvents: ProcessEventStats;
   /** Clients per listener the kernel keeps apart each interval; null: no limit (bpftrace). */
   clientsPerListener: number | null;
+  /**
+   * Whether HTTP/2 connections' requests are counted from their frames; false: by their
+   * direction changes (turned off, or the bpftrace fallback).
+   */
+  http2Requests: boolean;
   /** The kernel maps' sizes in entries, as the runner made them (0: the bpftrace fallback's). */
   maps: HelloRecord['maps'];
   programs: ReturnType<Agent['programCosts']>;
@@ -231,6 +238,7 @@ export class Agent {
       const started = await startRecordSource({
         intervalMs: options.intervalMs ?? 1000,
         clientsPerListener: options.clientsPerListener,
+        http2Requests: options.http2Requests,
         ...options.mapSizes,
       });
       source = started.source;
@@ -290,6 +298,7 @@ export class Agent {
       runTimeStats: this.source.hello.runTimeStats || this.runTimeStatsUntilMs !== null,
       runTimeStatsUntilMs: this.runTimeStatsUntilMs,
       clientsPerListener: this.source.hello.clientsPerListener,
+      http2Requests: this.source.hello.http2Requests,
       maps: this.source.hello.maps,
       processEvents: this.resolver.stats(),
       programs: this.programCosts(),

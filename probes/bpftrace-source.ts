@@ -33,6 +33,7 @@ export class BpftraceSource extends ChildRecordSource {
       maps: { sockets: 0, edges: 0, histograms: 0, tuples: 0, handoffs: 0 },
       runTimeStats: false,
       clientsPerListener: null, // the script keys every client apart
+      http2Requests: false, // the script reads no frames
       programs: HOOKS.map((hook) => ({ hook, attach: 'bpftrace' as const })),
     };
     const source = new BpftraceSource(child, hello);

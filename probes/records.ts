@@ -176,6 +176,13 @@ export interface HelloRecord {
    */
   clientsPerListener: number | null;
   /**
+   * Whether connections that begin with HTTP/2's preface have their requests counted from
+   * their frames (`http2_requests`, the runner's default). False: turned off
+   * (`--no-http2-requests`), or a source that never counts them (the bpftrace fallback, a
+   * runner from before); then an HTTP/2 connection's requests are its direction changes.
+   */
+  http2Requests: boolean;
+  /**
    * Each hook and how it is attached; `while: 'proxies'` for one attached only while a
    * proxy is listed (the context switch's, for the neighbours' wait).
    */
@@ -270,6 +277,7 @@ function decodeHello(text: string): HelloRecord {
     programs: HelloRecord['programs'];
     run_time_stats?: boolean;
     clients_per_listener?: number;
+    http2_requests?: boolean;
   };
   try {
     hello = JSON.parse(text);
@@ -285,6 +293,7 @@ function decodeHello(text: string): HelloRecord {
     programs: hello.programs,
     runTimeStats: hello.run_time_stats === true,
     clientsPerListener: hello.clients_per_listener ?? null,
+    http2Requests: hello.http2_requests === true,
   };
 }
 

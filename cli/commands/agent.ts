@@ -36,6 +36,9 @@ Options:
                           a listener's clients that keep an edge of their own each
                           interval (default 128; 0: none); the others are summed as
                           "other clients", their counts exact in aggregate
+  --no-http2-requests     do not follow HTTP/2 connections frame by frame for their
+                          requests (spares some 280 ns of kernel time a gRPC call;
+                          a batch of streams then counts as one request)
   --map-sizes NAME=N,...  the kernel maps' sizes in entries, for a node whose sockets,
                           edges or proxies outgrow them (what does not fit is counted
                           as lost, by cause, in /status and /metrics): sockets (default
@@ -68,6 +71,7 @@ Options:
     'tls-key': { type: 'string' },
     interval: { type: 'string' },
     'clients-per-listener': { type: 'string' },
+    'no-http2-requests': { type: 'boolean' },
     'map-sizes': { type: 'string' },
     node: { type: 'string' },
     kubeconfig: { type: 'string' },
@@ -132,6 +136,7 @@ Options:
       intervalMs: interval * 1000,
       shipDelayMs: delay,
       clientsPerListener: clientsPerListener(args),
+      http2Requests: args.values['no-http2-requests'] !== true,
       mapSizes: mapSizes(stringOption(args, 'map-sizes')),
       node,
       procRoot: stringOption(args, 'proc-root'),

@@ -66,6 +66,11 @@ const volatile __u32 tuple_samples = 4;
 const volatile __u32 clients_per_listener = 128;
 /* Slots per interval in edge_slots (the runner's --edges): half of the array. */
 const volatile __u32 edges_per_half = 16384;
+/* Whether HTTP/2 connections are followed frame by frame for their requests
+ * (http2_count; the runner's --no-http2-requests turns it off). Off, the verifier prunes
+ * the walk and the preface check alike: no cost, and an HTTP/2 connection's requests are
+ * its direction changes again, a batch of streams one request. */
+const volatile __u8 http2_requests_counted = 1;
 /* Slots a new edge tries before its half counts as full: a try fails only when another
  * CPU took the same slot a moment before. */
 #define EDGE_CLAIM_TRIES 8
@@ -1296,8 +1301,10 @@ static __always_inline int http2_count(const struct sock *sk, struct sock_state 
 	int walked;
 
 	/* The walk needs bpf_loop (5.17) and bpf_task_pt_regs (5.15): on a kernel without
-	 * them this is dead code, which the verifier never looks at. */
-	if (!tp || !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop) ||
+	 * them, or with the count turned off, this is dead code, which the verifier never
+	 * looks at. */
+	if (!http2_requests_counted || !tp ||
+	    !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop) ||
 	    !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
 		st->http2 = H2_NOT;
 		return 1;

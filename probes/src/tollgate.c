@@ -13,7 +13,7 @@
  *
  *   tollgate-runner [--interval-ms N] [--sockets N] [--edges N] [--histograms N]
  *                   [--tuples N] [--handoffs N] [--tuple-samples N] [--clients-per-listener N]
- *                   [--attach HOOK=MODE]... [--run-time-stats]
+ *                   [--attach HOOK=MODE]... [--run-time-stats] [--no-http2-requests]
  *   tollgate-runner --layout      sizes and offsets of the records, as JSON
  *
  * Each hook (state, send, recv, retransmit, receive_reset, send_reset, drop) has
@@ -73,9 +73,11 @@ static struct {
 	const char *unloadable[16]; /* programs the kernel refused to load */
 	int unloadable_count;
 	int run_time_stats; /* count each program's run time (bpf_stats) from the start */
+	int http2_requests; /* follow HTTP/2 connections' frames for their requests */
 } config = {
 	.interval_ms = 1000, .sockets = 65536, .edges = 16384, .histograms = 65536,
 	.tuples = 8192, .tuple_samples = 4, .clients_per_listener = 128, .handoffs = 4096,
+	.http2_requests = 1,
 };
 
 /*
@@ -924,6 +926,7 @@ static struct tollgate_bpf *open_configured(void)
 	skel->rodata->tuple_samples = config.tuple_samples;
 	skel->rodata->clients_per_listener = config.clients_per_listener;
 	skel->rodata->edges_per_half = config.edges;
+	skel->rodata->http2_requests_counted = config.http2_requests;
 	return skel;
 }
 
@@ -933,7 +936,7 @@ static int usage(void)
 			"[--histograms N] [--tuples N] [--handoffs N] [--tuple-samples N] "
 			"[--clients-per-listener N] "
 			"[--attach HOOK=MODE]... "
-			"[--run-time-stats] "
+			"[--run-time-stats] [--no-http2-requests] "
 			"| --layout\n");
 	return 2;
 }
@@ -953,6 +956,7 @@ int main(int argc, char **argv)
 		{ "pretend-missing", required_argument, NULL, 'm' },
 		{ "layout", no_argument, NULL, 'l' },
 		{ "run-time-stats", no_argument, NULL, 'R' },
+		{ "no-http2-requests", no_argument, NULL, 'n' },
 		{},
 	};
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
@@ -979,6 +983,10 @@ int main(int argc, char **argv)
 		}
 		if (opt == 'R') {
 			config.run_time_stats = 1;
+			continue;
+		}
+		if (opt == 'n') {
+			config.http2_requests = 0;
 			continue;
 		}
 		if (opt == 'a' && strchr(optarg, '=') && config.forced_count < 16) {
@@ -1044,11 +1052,11 @@ int main(int argc, char **argv)
 	snprintf(hello, sizeof(hello),
 		 "{\"format_version\":%d,\"kernel\":\"%s\",\"interval_ms\":%u,\"maps\":{\"sockets\":%u,"
 		 "\"edges\":%u,\"histograms\":%u,\"tuples\":%u,\"handoffs\":%u},"
-		 "\"clients_per_listener\":%u,"
+		 "\"clients_per_listener\":%u,\"http2_requests\":%s,"
 		 "\"run_time_stats\":%s,\"programs\":[",
 		 TG_FORMAT_VERSION, uts.release, config.interval_ms, config.sockets, config.edges,
 		 config.histograms, config.tuples, config.handoffs, config.clients_per_listener,
-		 stats_fd >= 0 ? "true" : "false");
+		 config.http2_requests ? "true" : "false", stats_fd >= 0 ? "true" : "false");
 	if (attach(skel, hello, sizeof(hello)))
 		goto out;
 	seed_listeners(skel);

@@ -36,8 +36,9 @@ async function grpcCalls(
   inFlight: number,
   calls: number,
   bytes: number,
+  options: Parameters<typeof clientServerWithProbes>[1] = {},
 ) {
-  const { lab, probes } = await clientServerWithProbes(t);
+  const { lab, probes } = await clientServerWithProbes(t, options);
   const server = lab.exec('server', 'grpc server', process.execPath, [
     '-e',
     `const grpc = require(${JSON.stringify(grpcPath)});
@@ -59,7 +60,11 @@ async function grpcCalls(
   ]);
   await waitForLine(client, new RegExp(`^done ${calls}$`), 'grpc client', 60_000);
   const got = await collect(probes);
-  return { client: got.sum(client.pid!, 'client'), server: got.sum(server.pid!, 'server') };
+  return {
+    client: got.sum(client.pid!, 'client'),
+    server: got.sum(server.pid!, 'server'),
+    hello: probes.hello,
+  };
 }
 
 /**
@@ -115,11 +120,25 @@ backend app
 
 test('gRPC with 16 calls in flight: every call counted once at both ends', async (t) => {
   const calls = 2000;
-  const { client, server } = await grpcCalls(t, 16, calls, 100);
+  const { client, server, hello } = await grpcCalls(t, 16, calls, 100);
   t.diagnostic(`client: ${describe(client)}; server: ${describe(server)}`);
+  assert.equal(hello.http2Requests, true);
   for (const s of [client, server]) {
     assert.equal(s.http2Requests, calls);
     assert.equal(requestsOf(s), calls);
+  }
+});
+
+test('turned off (--no-http2-requests): no frames followed, the requests are the batches again', async (t) => {
+  const calls = 2000;
+  const { client, server, hello } = await grpcCalls(t, 16, calls, 100, { http2Requests: false });
+  t.diagnostic(`client: ${describe(client)}; server: ${describe(server)}`);
+  assert.equal(hello.http2Requests, false);
+  for (const s of [client, server]) {
+    assert.equal(s.http2Requests, 0);
+    assert.equal(s.http2Exchanges, 0);
+    // The direction changes: a turn's calls are one (125-131 of 2,000 when counted).
+    assert.ok(requestsOf(s) > 0 && requestsOf(s) < calls / 2, describe(s));
   }
 });
 
