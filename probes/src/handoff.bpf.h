@@ -63,7 +63,10 @@
  * socket's wait queue is that epoll's, ep_poll_callback, and that epoll's own wait queue
  * holds its sleeping waiters). A thread that is running, runnable but throttled, or busy
  * with another connection is not on either queue: busy. Not timed from socket events: a
- * proxy busy 4 ms with no socket event would pass for idle.
+ * proxy busy 4 ms with no socket event would pass for idle. A message in parts whose first
+ * part found the thread waiting is one it waited for, though its later parts come while it
+ * is awake and not yet at its read (handle_arrival): its hop starts at the last part, the
+ * pickup is that part's wait, and it is handed off as a message of one part would be.
  *
  * Linking without a socket lookup (tracing programs have none): on loopback the next
  * reader's arrival runs in the proxy's thread, inside its forward's write. The arrival

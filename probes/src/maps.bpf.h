@@ -42,7 +42,8 @@ struct sock_state {
 	 * stands for this socket's own (inherit_pickup). */
 	__u32 inherited_pickup_ns;
 	__u8 ack_known;     /* arrival_ack was set by a data segment */
-	__u8 arrival_idle;  /* a reader waited for the latest arrival (ARRIVAL_READER_IDLE) */
+	__u8 arrival_idle;  /* a reader waited for the latest arrival, or for an earlier
+			     * part of its message still unread (ARRIVAL_READER_IDLE) */
 	/* The latest arrival came by its owner's own write (inherit_pickup): a proxy with both
 	 * ends of a connection, as one node proxy tunnelling between two pods of its node. */
 	__u8 self_delivered;

@@ -1209,7 +1209,7 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	struct sock_state *st;
 	__u32 seq = cb->seq, end_seq = cb->end_seq, owner;
 	__u64 now, ep = 0;
-	int waiting = -1; /* reader_waiting not read */
+	int waiting = -1, waking; /* waiting: reader_waiting not read */
 	__u8 role;
 
 	/* In order and with data (end_seq counts SYN and FIN too: a FIN alone is no
@@ -1230,6 +1230,8 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	 * load of the line the reader shares costs nothing and a store does not wait. */
 	role = st->arrival_role;
 	owner = st->tgid;
+	/* An earlier part of the message still unread, that found its reader waiting. */
+	waking = st->arrival_ns && st->arrival_idle && seq != tp->copied_seq;
 	now = bpf_ktime_get_ns();
 	st->arrival_ns = now;
 	/* The ACK of the oldest unread bytes: a read that takes several requests sent at
@@ -1240,9 +1242,16 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	st->ack_known = 1;
 	/* Whether a proxy's thread waited for these bytes (a downstream's, or a passive open's
 	 * before its first read, whose process is not known yet); read once, for the hand-off
-	 * too when a proxy's write brought them (note_handoff). */
-	if (role & ARRIVAL_READER_IDLE)
-		st->arrival_idle = waiting = reader_waiting(sk, &ep);
+	 * too when a proxy's write brought them (note_handoff). A message that comes in parts
+	 * (an HTTP/2 app's reply and then its END_STREAM in a write of its own, a request's
+	 * headers and then its body) has its later parts find the thread awake, woken by the
+	 * first and not yet at its read: it waited for the message all the same, and its hop,
+	 * which starts at the last part, is handed off as the message's (idle_pickup). Taken
+	 * for busy, (j)'s proxy handed off 13% of its replies. */
+	if (role & ARRIVAL_READER_IDLE) {
+		waiting = reader_waiting(sk, &ep);
+		st->arrival_idle = waiting || waking;
+	}
 	note_arrival_by_proxy(sk, st, role, owner, end_seq, now, waiting, ep);
 	return 0;
 }
