@@ -20,25 +20,25 @@
  * veths their bytes sit in page fragments, whose addresses a program here cannot form.
  *
  * A connection is checked once, at its first bytes in the direction that carries the
- * requests (a client's first write, a server's first read): the 24-byte preface, whole
- * in them, or not (then never again: a first read of fewer bytes, or a PROXY protocol
- * header first, and it is counted as any connection). Adopted connections (open before
- * tracing) never are. Only that direction is followed afterwards, one step per frame
- * header and one per frame body (bpf_loop). A syscall that carried control frames alone
- * (SETTINGS, WINDOW_UPDATE, PING...) is no part of an exchange (http2_count). What ends
- * the counting of a connection, counted in neither http2_requests nor http2_exchanges
- * from then on (its later exchanges count as any connection's): bytes of the followed
- * direction that passed no syscall seen here, by the socket's own sequence numbers (the
- * last syscall's end against this one's start: splice, sendfile, two threads' reads
- * crossing, an untraced spell), a syscall whose buffer is not read here (io_uring,
- * sendmmsg, recvmmsg), more than H2_STEPS steps in one syscall, a buffer the read could
- * not reach, or a walk that found another under way on its CPU. TLS: what the probes see
- * of a TLS connection is the record layer, which never begins with the preface, so such
- * a connection is not counted here (its plaintext legs, app to sidecar, are). x86-64 only
- * (syscall numbers and registers), and kernels with bpf_loop (5.17) and
- * bpf_task_pt_regs (5.15); elsewhere no connection is taken for HTTP/2 (what the
- * verifier of a kernel without bpf_loop makes of its callback's reference in dead code
- * is untested here).
+ * requests (a client's first write, a server's first read): the 24-byte preface, whole in
+ * them, or not (then never again: a first read of fewer bytes, or a PROXY protocol header
+ * first, and it is counted as any connection). Adopted connections (open before tracing)
+ * never are. Only that direction is followed afterwards, one step per frame header and one
+ * per frame body (bpf_loop). A syscall that carried control frames alone (SETTINGS,
+ * WINDOW_UPDATE, PING...) is no part of an exchange (http2_count), in the other direction
+ * too, where a short syscall's bytes are read for it (http2_control_only). What ends the
+ * counting of a connection, counted in neither http2_requests nor http2_exchanges from
+ * then on (its later exchanges count as any connection's): bytes of the followed direction
+ * that passed no syscall seen here, by the socket's own sequence numbers (the last
+ * syscall's end against this one's start: splice, sendfile, two threads' reads crossing,
+ * an untraced spell), a syscall whose buffer is not read here (io_uring, sendmmsg,
+ * recvmmsg), more than H2_STEPS steps in one syscall, a buffer the read could not reach,
+ * or a walk that found another under way on its CPU. TLS: what the probes see of a TLS
+ * connection is the record layer, which never begins with the preface, so such a
+ * connection is not counted here (its plaintext legs, app to sidecar, are). x86-64 only
+ * (syscall numbers and registers), and kernels with bpf_loop (5.17) and bpf_task_pt_regs
+ * (5.15); elsewhere no connection is taken for HTTP/2 (what the verifier of a kernel
+ * without bpf_loop makes of its callback's reference in dead code is untested here).
  */
 #ifndef TOLLGATE_HTTP2_FRAMES_BPF_H
 #define TOLLGATE_HTTP2_FRAMES_BPF_H
@@ -353,6 +353,69 @@ static __noinline int http2_preface(int ret)
 	if (!base || bpf_probe_read_user(sc->words, sizeof(sc->words), (void *)base))
 		return 0;
 	return sc->words[0] == p0 && sc->words[1] == p1 && sc->words[2] == p2;
+#else
+	return 0;
+#endif
+}
+
+/* The control frames (H2_CONTENT's complement among the types RFC 9113 defines). */
+#define H2_CONTROL ((1 << 2) | (1 << 3) | (1 << 4) | (1 << 6) | (1 << 7) | (1 << 8))
+
+/*
+ * Whether this syscall's `ret` bytes, in the direction of a followed connection that is
+ * not followed (a server's writes, a client's reads), are control frames alone: a
+ * sidecar's WINDOW_UPDATE to its client after each request's body, a SETTINGS ACK, a
+ * PING's answer. Taken for a reply, such a write ended the exchange before the reply, and
+ * at a proxy's downstream it was the reply's write, which found no reply (every request
+ * of haproxy's HTTP/2 with a body unpaired). Not followed frame by frame, which would
+ * double the walk's cost: the bytes are taken to begin a frame, as writers write whole
+ * frames, and are control frames alone when such frames, of the defined control types,
+ * end exactly where the bytes do, all within H2_WINDOW (control frames are small: a
+ * WINDOW_UPDATE 13 bytes, a PING 17); bytes that begin inside a frame pass only by
+ * chance of forming such frames. Anything else, and anything the read cannot reach, is
+ * taken as bytes of a message, as before.
+ */
+static __noinline int http2_control_only(int ret)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct pt_regs *regs = syscall_regs();
+	struct http2_syscall *sc;
+	__u32 zero = 0, pos = 0, n = ret, i;
+	int control = 0;
+	const __u8 *h;
+	__u64 base;
+
+	sc = bpf_map_lookup_elem(&http2_scratch, &zero);
+	if (ret < H2_FRAME_HEADER || ret > H2_WINDOW || !regs || !sc ||
+	    __sync_lock_test_and_set(&sc->busy, 1))
+		return 0;
+	if (!http2_syscall_buffers(sc, regs, ret))
+		goto out;
+	base = sc->walk.base;
+	if (sc->walk.vec) {
+		if (!sc->walk.vec_left ||
+		    bpf_probe_read_user(&sc->iov, sizeof(sc->iov), (void *)sc->walk.vec))
+			goto out;
+		base = sc->iov.iov_len >= n ? (__u64)sc->iov.iov_base : 0;
+	}
+	barrier_var(n); /* as in http2_next_buffer */
+	if (!base || bpf_probe_read_user(sc->window, n & (sizeof(sc->window) - 1), (void *)base))
+		goto out;
+	for (i = 0; i < H2_WINDOW / H2_FRAME_HEADER; i++) {
+		h = &sc->window[pos & (H2_WINDOW - 1)];
+		if (h[3] > 8 || !((H2_CONTROL >> h[3]) & 1))
+			break;
+		pos += H2_FRAME_HEADER + ((__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2]);
+		if (pos >= n) {
+			control = pos == n;
+			break;
+		}
+		if (pos + H2_FRAME_HEADER > n)
+			break;
+	}
+out:
+	sc->busy = 0;
+	return control;
 #else
 	return 0;
 #endif

@@ -1417,8 +1417,10 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 	 * direction; the first byte the other way stops it.
 	 */
 	opening = st->side == TG_SIDE_SERVER ? DIR_RECV : DIR_SEND;
-	if (dir == opening && (st->http2 == H2_UNCHECKED || st->http2 == H2_FRAMED) &&
-	    !http2_count(sk, st, skaddr, ret, dir, stats))
+	if (dir == opening ? (st->http2 == H2_UNCHECKED || st->http2 == H2_FRAMED) &&
+				     !http2_count(sk, st, skaddr, ret, dir, stats)
+			   : st->http2 == H2_FRAMED && http2_requests_counted &&
+				     http2_control_only(ret))
 		return 0; /* control frames alone: counted in bytes and operations only */
 	if (dir == DIR_RECV) {
 		note_overlap(sk, st);

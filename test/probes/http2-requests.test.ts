@@ -3,7 +3,8 @@
 // exchange (a gRPC client with calls in flight, haproxy's HTTP/2 on both sides), through
 // frames split across reads (large messages), on plain and vectored syscalls (node's
 // writev, haproxy's send and recv); and nothing counted on a connection that is not
-// HTTP/2.
+// HTTP/2. Control frames alone (a sidecar's WINDOW_UPDATEs, either way) are no request and
+// no reply: held to the hops' pairing and to a server's known 5 ms.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -296,40 +297,122 @@ for (const chunk of [7, 65536]) {
   });
 }
 
-test("HTTP/2's control frames are no requests: a sidecar's WINDOW_UPDATE after each reply neither forwards nor marks", async (t) => {
-  // haproxy with HTTP/2 on both sides, one request at a time: after each reply it writes
-  // a WINDOW_UPDATE to the app. Taken for a forward, each was one with no request
-  // (unmatched), and before the next request's, a second forward on an upstream awaiting
-  // its reply, which marked the connection as carrying several at once (2,001 unmatched
-  // of 2,000, and most of the upstream's exchanges counted apart, before).
-  const APP = 7352;
-  const PROXY = 15008;
-  const REQUESTS = 1000;
-  const { lab, probes, proxy } = await haproxyH2BothSides(t, APP, PROXY, 512);
-  const client = lab.exec('client', 'client', process.execPath, [
-    '-e',
-    `const http2 = require('node:http2');
-    const s = http2.connect('http://${lab.pod('server').address}:${PROXY}');
-    let got = 0;
-    const one = () => { const r = s.request({ ':path': '/' }); r.resume();
-      r.on('end', () => { if (++got < ${REQUESTS}) one(); else { console.log('replies ' + got); s.close(); } });
-      r.end(); };
-    one();`,
+for (const body of [false, true]) {
+  test(`HTTP/2's control frames are no requests or replies: a sidecar's WINDOW_UPDATEs${body ? ', requests with a body' : ''}`, async (t) => {
+    // haproxy with HTTP/2 on both sides, one request at a time: after each reply it writes
+    // a WINDOW_UPDATE to the app. Taken for a forward, each was one with no request
+    // (unmatched), and before the next request's, a second forward on an upstream awaiting
+    // its reply, which marked the connection as carrying several at once (2,001 unmatched
+    // of 2,000, and most of the upstream's exchanges counted apart, before). With a
+    // request body (as every gRPC call has) it also writes one to the client after each
+    // request's DATA, in the direction not followed: taken for the reply, the reply's
+    // write found no reply (1,000 unpaired and 1,001 unmatched of 1,000, before).
+    const APP = body ? 7353 : 7352;
+    const PROXY = body ? 15009 : 15008;
+    const REQUESTS = 1000;
+    const { lab, probes, proxy } = await haproxyH2BothSides(t, APP, PROXY, 512);
+    const request = body
+      ? `s.request({ ':path': '/', ':method': 'POST' })`
+      : `s.request({ ':path': '/' })`;
+    const client = lab.exec('client', 'client', process.execPath, [
+      '-e',
+      `const http2 = require('node:http2');
+      const s = http2.connect('http://${lab.pod('server').address}:${PROXY}');
+      let got = 0;
+      const one = () => { const r = ${request}; r.resume();
+        r.on('end', () => { if (++got < ${REQUESTS}) one(); else { console.log('replies ' + got); s.close(); } });
+        r.end(${body ? 'Buffer.alloc(100)' : ''}); };
+      one();`,
+    ]);
+    await waitForLine(client, new RegExp(`^replies ${REQUESTS}$`), 'client', 120_000);
+    await exited(client);
+    const got = await collect(probes);
+    const hops = got.records.filter(
+      (r): r is HopRecord => r.type === 'hop' && r.key.tgid === proxy.pid,
+    );
+    const sum = (k: 'exchanges' | 'unpaired' | 'unmatchedForwards') =>
+      hops.reduce((n, r) => n + r[k], 0);
+    const upstream = got.sum(proxy.pid!, 'client');
+    t.diagnostic(
+      `hops: ${sum('exchanges')} paired, ${sum('unpaired')} unpaired, ${sum('unmatchedForwards')} unmatched forwards; upstream: ${describe(upstream)}`,
+    );
+    assert.ok(sum('unmatchedForwards') <= 2, 'no forward without a request');
+    assert.equal(upstream.multiplexedExchanges, 0, 'one request at a time: not marked');
+    assert.ok(sum('exchanges') >= REQUESTS - 2, 'every request paired');
+    assert.equal(upstream.http2Requests, REQUESTS);
+  });
+}
+
+// A server that answers each request with a WINDOW_UPDATE at once and its reply 5 ms
+// later, written by hand: the exchange is the request to the reply, at both ends.
+const WINDOW_UPDATE_SERVER = (port: number) => `
+import socket, struct, time
+def frame(t, flags, sid, payload):
+    return struct.pack('>I', len(payload))[1:] + bytes([t, flags]) + struct.pack('>I', sid) + payload
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('0.0.0.0', ${port}))
+l.listen()
+print('ready', flush=True)
+c, _ = l.accept()
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+c.recv(33, socket.MSG_WAITALL)  # the preface and an empty SETTINGS
+n = 0
+while True:
+    h = c.recv(9, socket.MSG_WAITALL)
+    if len(h) < 9:
+        break
+    c.recv(h[2], socket.MSG_WAITALL)
+    sid = struct.unpack('>I', h[5:9])[0]
+    c.sendall(frame(8, 0, 0, struct.pack('>I', 1000)))
+    time.sleep(0.005)
+    c.sendall(frame(1, 5, sid, b'r' * 10))
+    n += 1
+print('answered', n, flush=True)
+`;
+
+const ONE_AT_A_TIME_CLIENT = (port: number, host: string, rounds: number) => `
+import socket, struct
+def frame(t, flags, sid, payload):
+    return struct.pack('>I', len(payload))[1:] + bytes([t, flags]) + struct.pack('>I', sid) + payload
+s = socket.create_connection(('${host}', ${port}), timeout=10)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.sendall(b'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n' + frame(4, 0, 0, b''))
+for k in range(${rounds}):
+    s.sendall(frame(1, 5, 2 * k + 1, b'h' * 10))
+    got = 0
+    while got < 13 + 19:
+        d = s.recv(64)
+        if not d:
+            raise EOFError('closed')
+        got += len(d)
+s.close()
+print('done', ${rounds}, flush=True)
+`;
+
+test("a peer's control frames in the direction not followed end no exchange", async (t) => {
+  const rounds = 100;
+  const port = 7107;
+  const { lab, probes } = await clientServerWithProbes(t);
+  const server = lab.exec('server', 'window-update server', 'python3', [
+    '-c',
+    WINDOW_UPDATE_SERVER(port),
   ]);
-  await waitForLine(client, new RegExp(`^replies ${REQUESTS}$`), 'client', 120_000);
-  await exited(client);
+  await waitForLine(server, /^ready$/, 'window-update server');
+  const client = lab.exec('client', 'one-at-a-time client', 'python3', [
+    '-c',
+    ONE_AT_A_TIME_CLIENT(port, lab.pod('server').address, rounds),
+  ]);
+  const answered = waitForLine(server, new RegExp(`^answered ${rounds}$`), 'server', 60_000);
+  await waitForLine(client, new RegExp(`^done ${rounds}$`), 'client', 60_000);
+  await answered;
   const got = await collect(probes);
-  const hops = got.records.filter(
-    (r): r is HopRecord => r.type === 'hop' && r.key.tgid === proxy.pid,
-  );
-  const sum = (k: 'exchanges' | 'unpaired' | 'unmatchedForwards') =>
-    hops.reduce((n, r) => n + r[k], 0);
-  const upstream = got.sum(proxy.pid!, 'client');
-  t.diagnostic(
-    `hops: ${sum('exchanges')} paired, ${sum('unpaired')} unpaired, ${sum('unmatchedForwards')} unmatched forwards; upstream: ${describe(upstream)}`,
-  );
-  assert.ok(sum('unmatchedForwards') <= 2, 'no forward without a request');
-  assert.equal(upstream.multiplexedExchanges, 0, 'one request at a time: not marked');
-  assert.ok(sum('exchanges') >= REQUESTS - 2, 'every request paired');
-  assert.equal(upstream.http2Requests, REQUESTS);
+  const ends = { client: got.sum(client.pid!, 'client'), server: got.sum(server.pid!, 'server') };
+  for (const [name, s] of Object.entries(ends)) {
+    const meanMs = s.exchangeNsSum / s.exchanges / 1e6;
+    t.diagnostic(`${name}: ${describe(s)}, exchange mean ${meanMs.toFixed(3)} ms`);
+    assert.equal(s.http2Requests, rounds, name);
+    // To the reply, 5 ms after the request; to the WINDOW_UPDATE it was some 0.1 ms.
+    assert.ok(meanMs >= 5 && meanMs < 50, `${name}: exchange mean ${meanMs} ms`);
+  }
 });
