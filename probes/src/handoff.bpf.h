@@ -714,6 +714,23 @@ static __always_inline int link_reply_handoff(__u64 handoff_sk, __u64 at, const 
 	return 1;
 }
 
+/*
+ * A proxy's write that is no part of an exchange (HTTP/2 control frames alone, handle_io):
+ * the hand-off and the delivery its bytes noted in the thread's queues are no message's,
+ * and must not pass for those of the thread's next event, the write pair_hops ends.
+ */
+static __always_inline void forget_write(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct hop_queues *q = bpf_map_lookup_elem(&hop_queues, &tid);
+
+	if (!q)
+		return;
+	drop_handoff(q->handoff_sk, q->handoff_at);
+	q->handoff_sk = 0;
+	q->delivery.at = 0;
+}
+
 /* A read of a socket with a hand-off pending: its time, and the request's or the reply's hop
  * settled. */
 static __always_inline void read_after_handoff(__u64 skaddr, struct sock_state *st, __u64 now)

@@ -51,6 +51,24 @@ enum http2_state {
 	H2_LOST = 3,      /* began with it, frames lost since: counted as any connection */
 };
 
+/* Whether HTTP/2 connections are followed frame by frame for their requests (the runner's
+ * --no-http2-requests turns it off). Off, the verifier prunes every read of frames (the
+ * preface check, the walk, the control frames' check): no time, and an HTTP/2
+ * connection's requests are its direction changes again, a batch of streams one request. */
+const volatile __u8 http2_requests_counted = 1;
+
+/*
+ * Whether frames are read at all: asked for, and the helpers the reads need there, bpf_loop
+ * (5.17) and bpf_task_pt_regs (5.15). When not, what calls them is dead code, which the
+ * verifier never looks at.
+ */
+static __always_inline int http2_readable(void)
+{
+	return http2_requests_counted &&
+	       bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop) &&
+	       bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs);
+}
+
 #define H2_PREFACE_LEN 24
 #define H2_FRAME_HEADER 9
 #define H2_TYPE_HEADERS 1
@@ -58,6 +76,12 @@ enum http2_state {
  * others (PRIORITY, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE) steer the
  * connection: a syscall of nothing else is no part of an exchange (http2_count). */
 #define H2_CONTENT ((1 << 0) | (1 << 1) | (1 << 5) | (1 << 9))
+/* Of the others, those that in the replies' direction are no answer (http2_control_only):
+ * not RST_STREAM (3: a stream refused or reset is its answer) nor GOAWAY (7: the
+ * connection's end). */
+#define H2_REPLY_CONTROL ((1 << 2) | (1 << 4) | (1 << 6) | (1 << 8))
+/* A frame header's 24-bit length. */
+#define H2_LENGTH(h) ((__u32)(h)[0] << 16 | (__u32)(h)[1] << 8 | (h)[2])
 /* User memory is read H2_WINDOW bytes at a time for frame headers, and iovecs
  * H2_IOV_BATCH at a time: each read is a helper call and a copy, most of the walk's cost. */
 #define H2_WINDOW 64
@@ -139,10 +163,12 @@ struct http2_syscall {
 	 * the room, as for iovs. */
 	__u8 window[2 * H2_WINDOW];
 	/*
-	 * A walk is under way on this CPU. Tracepoint programs run with preemption off, but
-	 * the fexit fallbacks only with migration off: on a kernel with full preemption one
-	 * may preempt another mid-walk on the same CPU. The second then finds it busy and
-	 * counts its connection's frames lost rather than write over the first's walk.
+	 * A walk, a preface check or a control frames' check is under way on this CPU.
+	 * Tracepoint programs run with preemption off, but the fexit fallbacks only with
+	 * migration off: on a kernel with full preemption one may preempt another mid-read on
+	 * the same CPU. The second then finds it busy rather than write over the first's
+	 * reads: a walk counts its connection's frames lost, a preface check finds no
+	 * preface, a control frames' check none.
 	 */
 	__u64 busy;
 };
@@ -215,7 +241,7 @@ static __always_inline long http2_header(struct http2_syscall *sc, const __u8 *h
 	}
 	f->body_content = h[3] < 32 ? (H2_CONTENT >> h[3]) & 1 : 0;
 	sc->walk.content |= f->body_content;
-	f->body_left = (__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2];
+	f->body_left = H2_LENGTH(h);
 	return 0;
 }
 
@@ -326,6 +352,23 @@ static __always_inline int http2_syscall_buffers(struct http2_syscall *sc, struc
 #endif
 
 /*
+ * The user address of this syscall's first `need` bytes, when one buffer holds them (a
+ * plain one, or the first iovec), else 0. Uses the scratch's walk and iov.
+ */
+static __always_inline __u64 http2_first_buffer(struct http2_syscall *sc, struct pt_regs *regs,
+						int ret, __u32 need)
+{
+	if (!http2_syscall_buffers(sc, regs, ret))
+		return 0;
+	if (!sc->walk.vec)
+		return sc->walk.base;
+	if (!sc->walk.vec_left ||
+	    bpf_probe_read_user(&sc->iov, sizeof(sc->iov), (void *)sc->walk.vec))
+		return 0;
+	return sc->iov.iov_len >= need ? (__u64)sc->iov.iov_base : 0;
+}
+
+/*
  * Whether this syscall's bytes begin with the client preface: checked at a connection's
  * first bytes in its requests' direction. Only a plain buffer or the first iovec.
  */
@@ -338,42 +381,36 @@ static __noinline int http2_preface(int ret)
 	struct pt_regs *regs = syscall_regs();
 	struct http2_syscall *sc;
 	__u32 zero = 0;
+	int found = 0;
 	__u64 base;
 
 	sc = bpf_map_lookup_elem(&http2_scratch, &zero);
-	if (ret < H2_PREFACE_LEN || !regs || !sc || !http2_syscall_buffers(sc, regs, ret))
+	if (ret < H2_PREFACE_LEN || !regs || !sc || __sync_lock_test_and_set(&sc->busy, 1))
 		return 0;
-	base = sc->walk.base;
-	if (sc->walk.vec) {
-		if (!sc->walk.vec_left ||
-		    bpf_probe_read_user(&sc->iov, sizeof(sc->iov), (void *)sc->walk.vec))
-			return 0;
-		base = sc->iov.iov_len >= H2_PREFACE_LEN ? (__u64)sc->iov.iov_base : 0;
-	}
-	if (!base || bpf_probe_read_user(sc->words, sizeof(sc->words), (void *)base))
-		return 0;
-	return sc->words[0] == p0 && sc->words[1] == p1 && sc->words[2] == p2;
+	base = http2_first_buffer(sc, regs, ret, H2_PREFACE_LEN);
+	if (base && !bpf_probe_read_user(sc->words, sizeof(sc->words), (void *)base))
+		found = sc->words[0] == p0 && sc->words[1] == p1 && sc->words[2] == p2;
+	sc->busy = 0;
+	return found;
 #else
 	return 0;
 #endif
 }
 
-/* The control frames (H2_CONTENT's complement among the types RFC 9113 defines). */
-#define H2_CONTROL ((1 << 2) | (1 << 3) | (1 << 4) | (1 << 6) | (1 << 7) | (1 << 8))
-
 /*
  * Whether this syscall's `ret` bytes, in the direction of a followed connection that is
- * not followed (a server's writes, a client's reads), are control frames alone: a
- * sidecar's WINDOW_UPDATE to its client after each request's body, a SETTINGS ACK, a
- * PING's answer. Taken for a reply, such a write ended the exchange before the reply, and
- * at a proxy's downstream it was the reply's write, which found no reply (every request
- * of haproxy's HTTP/2 with a body unpaired). Not followed frame by frame, which would
- * double the walk's cost: the bytes are taken to begin a frame, as writers write whole
- * frames, and are control frames alone when such frames, of the defined control types,
- * end exactly where the bytes do, all within H2_WINDOW (control frames are small: a
- * WINDOW_UPDATE 13 bytes, a PING 17); bytes that begin inside a frame pass only by
- * chance of forming such frames. Anything else, and anything the read cannot reach, is
- * taken as bytes of a message, as before.
+ * not followed (a server's writes, a client's reads), are control frames alone that answer
+ * nothing (H2_REPLY_CONTROL): a sidecar's WINDOW_UPDATE to its client after each request's
+ * body, a SETTINGS ACK, a PING's answer. Taken for a reply, such a write ended the exchange
+ * before the reply, and at a proxy's downstream it was the reply's write, which found no
+ * reply (every request of haproxy's HTTP/2 with a body unpaired). Not followed frame by
+ * frame, which would double the walk's cost: the bytes are taken to begin a frame, as
+ * writers write whole frames, and are control frames alone when such frames end exactly
+ * where the bytes do, all within H2_WINDOW in one buffer (control frames are small: a
+ * WINDOW_UPDATE 13 bytes, a PING 17); bytes that begin inside a frame pass only by chance
+ * of forming such frames. Anything else, and anything the read cannot reach, is taken as
+ * bytes of a message, as before. Needs no state, so it holds on connections whose count
+ * was lost too.
  */
 static __noinline int http2_control_only(int ret)
 {
@@ -389,23 +426,16 @@ static __noinline int http2_control_only(int ret)
 	if (ret < H2_FRAME_HEADER || ret > H2_WINDOW || !regs || !sc ||
 	    __sync_lock_test_and_set(&sc->busy, 1))
 		return 0;
-	if (!http2_syscall_buffers(sc, regs, ret))
-		goto out;
-	base = sc->walk.base;
-	if (sc->walk.vec) {
-		if (!sc->walk.vec_left ||
-		    bpf_probe_read_user(&sc->iov, sizeof(sc->iov), (void *)sc->walk.vec))
-			goto out;
-		base = sc->iov.iov_len >= n ? (__u64)sc->iov.iov_base : 0;
-	}
+	base = http2_first_buffer(sc, regs, ret, n);
 	barrier_var(n); /* as in http2_next_buffer */
 	if (!base || bpf_probe_read_user(sc->window, n & (sizeof(sc->window) - 1), (void *)base))
 		goto out;
+	/* At most 7 frames: 7 headers fill 63 of the 64 bytes. */
 	for (i = 0; i < H2_WINDOW / H2_FRAME_HEADER; i++) {
 		h = &sc->window[pos & (H2_WINDOW - 1)];
-		if (h[3] > 8 || !((H2_CONTROL >> h[3]) & 1))
+		if (h[3] > 8 || !((H2_REPLY_CONTROL >> h[3]) & 1))
 			break;
-		pos += H2_FRAME_HEADER + ((__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2]);
+		pos += H2_FRAME_HEADER + H2_LENGTH(h);
 		if (pos >= n) {
 			control = pos == n;
 			break;

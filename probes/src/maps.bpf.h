@@ -47,7 +47,10 @@ struct sock_state {
 	/* The latest arrival came by its owner's own write (inherit_pickup): a proxy with both
 	 * ends of a connection, as one node proxy tunnelling between two pods of its node. */
 	__u8 self_delivered;
-	__u8 pad_arrival[5];
+	__u8 pad_arrival;
+	/* tcp_sock.copied_seq at the latest arrival that found a reader waiting: no read
+	 * since while it is still there (a message's later parts, handle_arrival). */
+	__u32 idle_copied_seq;
 
 	/* Written by no event of an ordinary socket but its first ones, one an interval, and
 	 * those after the filter or the proxy list changed; the last of them by a proxy's

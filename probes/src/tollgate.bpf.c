@@ -66,11 +66,6 @@ const volatile __u32 tuple_samples = 4;
 const volatile __u32 clients_per_listener = 128;
 /* Slots per interval in edge_slots (the runner's --edges): half of the array. */
 const volatile __u32 edges_per_half = 16384;
-/* Whether HTTP/2 connections are followed frame by frame for their requests
- * (http2_count; the runner's --no-http2-requests turns it off). Off, the verifier prunes
- * the walk and the preface check alike: no cost, and an HTTP/2 connection's requests are
- * its direction changes again, a batch of streams one request. */
-const volatile __u8 http2_requests_counted = 1;
 /* Slots a new edge tries before its half counts as full: a try fails only when another
  * CPU took the same slot a moment before. */
 #define EDGE_CLAIM_TRIES 8
@@ -1230,8 +1225,10 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	 * load of the line the reader shares costs nothing and a store does not wait. */
 	role = st->arrival_role;
 	owner = st->tgid;
-	/* An earlier part of the message still unread, that found its reader waiting. */
-	waking = st->arrival_ns && st->arrival_idle && seq != tp->copied_seq;
+	/* An earlier part of the message, unread (no read at all since it came), found its
+	 * reader waiting. */
+	waking = st->arrival_idle && seq != tp->copied_seq &&
+		 tp->copied_seq == st->idle_copied_seq;
 	now = bpf_ktime_get_ns();
 	st->arrival_ns = now;
 	/* The ACK of the oldest unread bytes: a read that takes several requests sent at
@@ -1251,6 +1248,8 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	if (role & ARRIVAL_READER_IDLE) {
 		waiting = reader_waiting(sk, &ep);
 		st->arrival_idle = waiting || waking;
+		if (waiting)
+			st->idle_copied_seq = tp->copied_seq;
 	}
 	note_arrival_by_proxy(sk, st, role, owner, end_seq, now, waiting, ep);
 	return 0;
@@ -1309,12 +1308,7 @@ static __always_inline int http2_count(const struct sock *sk, struct sock_state 
 	__u32 skip = 0, zero = 0, seq;
 	int walked;
 
-	/* The walk needs bpf_loop (5.17) and bpf_task_pt_regs (5.15): on a kernel without
-	 * them, or with the count turned off, this is dead code, which the verifier never
-	 * looks at. */
-	if (!http2_requests_counted || !tp ||
-	    !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop) ||
-	    !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+	if (!http2_readable() || !tp) {
 		st->http2 = H2_NOT;
 		return 1;
 	}
@@ -1419,9 +1413,13 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 	opening = st->side == TG_SIDE_SERVER ? DIR_RECV : DIR_SEND;
 	if (dir == opening ? (st->http2 == H2_UNCHECKED || st->http2 == H2_FRAMED) &&
 				     !http2_count(sk, st, skaddr, ret, dir, stats)
-			   : st->http2 == H2_FRAMED && http2_requests_counted &&
-				     http2_control_only(ret))
-		return 0; /* control frames alone: counted in bytes and operations only */
+			   : (st->http2 == H2_FRAMED || st->http2 == H2_LOST) && http2_readable() &&
+				     http2_control_only(ret)) {
+		/* Control frames alone: counted in bytes and operations only. */
+		if (dir == DIR_SEND && st->proxy)
+			forget_write();
+		return 0;
+	}
 	if (dir == DIR_RECV) {
 		note_overlap(sk, st);
 		if (st->handoff_pending)

@@ -908,6 +908,9 @@ static struct tollgate_bpf *open_configured(void)
 	/* Hop aggregates are per (proxy, listener): far fewer than edges. */
 	bpf_map__set_max_entries(skel->maps.hop_stats_0, config.edges / 4 ? config.edges / 4 : 1);
 	bpf_map__set_max_entries(skel->maps.hop_stats_1, config.edges / 4 ? config.edges / 4 : 1);
+	/* Off, no connection is followed: the map of followed ones keeps no room locked. */
+	if (!config.http2_requests)
+		bpf_map__set_max_entries(skel->maps.http2_frames, 1);
 	/* One census entry per listener with clients in an interval: no more than edges. */
 	bpf_map__set_max_entries(skel->maps.listener_clients, config.edges / 4 ? config.edges / 4 : 1);
 	if (maps_grow_with_use()) {
