@@ -166,6 +166,7 @@ test('processes in kubelet-shaped cgroups are named after their Kubernetes pods 
     tuples: 8192,
     handoffs: 77,
   });
+  assert.equal(agent.status().http2Requests, true, 'HTTP/2 requests counted by default');
   assert.match(metrics, /^tollgate_agent_kernel_map_entries\{map="handoffs"\} 77$/m);
   assert.match(metrics, /^tollgate_agent_kernel_map_entries\{map="edges"\} 16384$/m);
 

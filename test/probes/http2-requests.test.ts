@@ -14,6 +14,7 @@ import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
 import type { HopRecord } from '../../probes/records.js';
 import type { EdgeCounter } from '../../proto/edge-metrics.js';
+import { bpfMapMaxEntries } from '../bpf-maps.js';
 import { clientServerWithProbes, collect, exited } from './fixture.js';
 
 const grpcPath = createRequire(import.meta.url).resolve('@grpc/grpc-js');
@@ -60,11 +61,14 @@ async function grpcCalls(
     for (let i = 0; i < ${inFlight}; i++) one();`,
   ]);
   await waitForLine(client, new RegExp(`^done ${calls}$`), 'grpc client', 60_000);
+  // The kernel's size of the map of followed connections (bpftool), while the runner runs.
+  const framesMap = bpfMapMaxEntries('http2_frames');
   const got = await collect(probes);
   return {
     client: got.sum(client.pid!, 'client'),
     server: got.sum(server.pid!, 'server'),
     hello: probes.hello,
+    framesMap,
   };
 }
 
@@ -121,9 +125,10 @@ backend app
 
 test('gRPC with 16 calls in flight: every call counted once at both ends', async (t) => {
   const calls = 2000;
-  const { client, server, hello } = await grpcCalls(t, 16, calls, 100);
+  const { client, server, hello, framesMap } = await grpcCalls(t, 16, calls, 100);
   t.diagnostic(`client: ${describe(client)}; server: ${describe(server)}`);
   assert.equal(hello.http2Requests, true);
+  assert.deepEqual(framesMap, [16384]);
   for (const s of [client, server]) {
     assert.equal(s.http2Requests, calls);
     assert.equal(requestsOf(s), calls);
@@ -132,9 +137,12 @@ test('gRPC with 16 calls in flight: every call counted once at both ends', async
 
 test('turned off (--no-http2-requests): no frames followed, the requests are the batches again', async (t) => {
   const calls = 2000;
-  const { client, server, hello } = await grpcCalls(t, 16, calls, 100, { http2Requests: false });
+  const { client, server, hello, framesMap } = await grpcCalls(t, 16, calls, 100, {
+    http2Requests: false,
+  });
   t.diagnostic(`client: ${describe(client)}; server: ${describe(server)}`);
   assert.equal(hello.http2Requests, false);
+  assert.deepEqual(framesMap, [1], 'no room kept for connections never followed');
   for (const s of [client, server]) {
     assert.equal(s.http2Requests, 0);
     assert.equal(s.http2Exchanges, 0);
