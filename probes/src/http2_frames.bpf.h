@@ -404,7 +404,7 @@ static __noinline int http2_preface(int ret)
  * body, a SETTINGS ACK, a PING's answer. Taken for a reply, such a write ended the exchange
  * before the reply, and at a proxy's downstream it was the reply's write, which found no
  * reply (every request of haproxy's HTTP/2 with a body unpaired). Not followed frame by
- * frame, which would double the walk's cost: the bytes are taken to begin a frame, as
+ * frame, which would add a walk to every reply: the bytes are taken to begin a frame, as
  * writers write whole frames, and are control frames alone when such frames end exactly
  * where the bytes do, all within H2_WINDOW in one buffer (control frames are small: a
  * WINDOW_UPDATE 13 bytes, a PING 17); bytes that begin inside a frame pass only by chance

@@ -1244,7 +1244,10 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	 * headers and then its body) has its later parts find the thread awake, woken by the
 	 * first and not yet at its read: it waited for the message all the same, and its hop,
 	 * which starts at the last part, is handed off as the message's (idle_pickup). Taken
-	 * for busy, (j)'s proxy handed off 13% of its replies. */
+	 * for busy, (j)'s proxy handed off 13% of its replies. What is checked is only that
+	 * bytes are still unread and no read came since the arrival that found the reader
+	 * waiting: the frames of another stream, or a pipelined request, sent just before
+	 * count as an earlier part too. */
 	if (role & ARRIVAL_READER_IDLE) {
 		waiting = reader_waiting(sk, &ep);
 		st->arrival_idle = waiting || waking;
