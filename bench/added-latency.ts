@@ -55,9 +55,10 @@
 //    them; Tollgate's figure is the first's outbound added latency through the load's pod
 //    plus the second's inbound one through the server's.
 //  - h2_end_to_end: HTTP/2 on both sides of one sidecar, as gRPC runs end to end through a
-//    mesh: the load's requests are streams of one HTTP/2 connection (lab/h2-rr.ts) to
-//    haproxy (`bind ... proto h2`), which carries them as streams of the HTTP/2
-//    connections it keeps to an HTTP/2 app (`server ... proto h2`, `http-reuse always`).
+//    mesh: the load's requests are streams of one HTTP/2 connection (lab/h2-rr.ts), each
+//    with a body as a gRPC call's message, to haproxy (`bind ... proto h2`), which carries
+//    them as streams of the HTTP/2 connections it keeps to an HTTP/2 app (`server ...
+//    proto h2`, `http-reuse always`).
 import { linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { podMeshHops } from '../collector/model/sidecar-cost.js';
@@ -677,7 +678,11 @@ export async function measureAddedLatency(
     const replyBytes = options.binary.replyBytes;
     const ownServers = [
       ['binary_rr', 'binary server', binaryRrServerArgs({ port: BINARY_PORT, replyBytes })],
-      ['h2_end_to_end', 'HTTP/2 server', h2ServerArgs({ port: H2_PORT, replyBytes })],
+      [
+        'h2_end_to_end',
+        'HTTP/2 server',
+        h2ServerArgs({ port: H2_PORT, requestBytes: options.binary.requestBytes, replyBytes }),
+      ],
     ] as const;
     for (const [name, what, args] of ownServers) {
       if (!options.conditions.includes(name)) continue;
@@ -912,7 +917,7 @@ async function prepare(
       };
     case 'h2_end_to_end':
       return {
-        description: `haproxy with HTTP/2 on both sides (http-reuse always) before an HTTP/2 app, the load's requests streams of ${H2_CONNECTIONS} HTTP/2 connection, ${options.binary.replyBytes}-byte replies`,
+        description: `haproxy with HTTP/2 on both sides (http-reuse always) before an HTTP/2 app, the load's requests streams of ${H2_CONNECTIONS} HTTP/2 connection, ${options.binary.requestBytes}-byte bodies (POST, as a gRPC call's message) and ${options.binary.replyBytes}-byte replies`,
         rate: options.lowRate,
         connections: H2_CONNECTIONS,
         run: (durationS, warmupS, rate = options.lowRate, startAtMs) =>
@@ -1490,6 +1495,7 @@ function h2LoadRun(
     'HTTP/2 load',
     h2LoadArgs({
       ...transportLoad(host, H2_PORT, H2_CONNECTIONS, run),
+      requestBytes: options.binary.requestBytes,
       replyBytes: options.binary.replyBytes,
     }),
     run,

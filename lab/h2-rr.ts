@@ -1,8 +1,9 @@
 // HTTP/2 end to end for the lab, as gRPC runs through a mesh: an HTTP/2 (h2c) server that
 // answers every request at once with a reply of a fixed size, and the lab's open-loop
 // generator (latency from when each request was due and from when it was issued, exact
-// quantiles) over HTTP/2 sessions, each request a stream of one of them, taken in turn.
-// Streams of a session are in flight together whenever the load's requests overlap.
+// quantiles) over HTTP/2 sessions, each request a stream of one of them, taken in turn,
+// with a body of a fixed size as a gRPC call's message (a POST; none: a GET). Streams of a
+// session are in flight together whenever the load's requests overlap.
 import http2 from 'node:http2';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -16,6 +17,8 @@ const MAX_REPLY_BYTES = 1 << 20;
 
 export interface H2ServerConfig {
   port: number;
+  /** The body each request must carry: another size is answered 400, with no reply. */
+  requestBytes: number;
   replyBytes: number;
 }
 
@@ -23,8 +26,16 @@ export interface H2ServerConfig {
 export function serveH2(config: H2ServerConfig): Promise<http2.Http2Server> {
   const reply = Buffer.alloc(config.replyBytes, 0x72);
   const server = http2.createServer((req, res) => {
-    req.resume();
+    let got = 0;
+    req.on('data', (chunk: Buffer) => {
+      got += chunk.length;
+    });
     req.on('end', () => {
+      if (got !== config.requestBytes) {
+        res.writeHead(400);
+        res.end();
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       res.end(reply);
     });
@@ -35,24 +46,34 @@ export function serveH2(config: H2ServerConfig): Promise<http2.Http2Server> {
 
 /** `connections`: HTTP/2 sessions; requests are streams of them, taken in turn. */
 export interface H2LoadOptions extends TransportLoadOptions {
+  /** Each request's body (0: a GET without one). */
+  requestBytes: number;
   replyBytes: number;
 }
 
 export function validateH2Load(o: H2LoadOptions): void {
   validateTransportLoad(o, 64);
-  if (!(Number.isInteger(o.replyBytes) && o.replyBytes >= 0 && o.replyBytes <= MAX_REPLY_BYTES))
-    throw new RangeError(`reply of ${o.replyBytes} bytes`);
+  for (const [name, bytes] of [
+    ['request', o.requestBytes],
+    ['reply', o.replyBytes],
+  ] as const)
+    if (!(Number.isInteger(bytes) && bytes >= 0 && bytes <= MAX_REPLY_BYTES))
+      throw new RangeError(`${name} of ${bytes} bytes`);
 }
 
 /**
- * Each request a GET stream of the next session in turn; ok when its status is 200 and
- * its body has the expected size. A session that fails is opened anew for later requests.
+ * Each request a stream of the next session in turn, a POST with its body (a GET when
+ * there is none); ok when its status is 200 (the server had the whole body) and the
+ * reply's body has the expected size. A session that fails is opened anew for later
+ * requests.
  */
 export class H2Transport implements RequestTransport {
   private readonly sessions: (http2.ClientHttp2Session | undefined)[];
+  private readonly body: Buffer | undefined;
   private next = 0;
 
   constructor(private readonly o: H2LoadOptions) {
+    this.body = o.requestBytes > 0 ? Buffer.alloc(o.requestBytes, 0x71) : undefined;
     this.sessions = Array.from({ length: o.connections }, () => undefined);
     for (let i = 0; i < o.connections; i++) this.session(i);
   }
@@ -84,7 +105,10 @@ export class H2Transport implements RequestTransport {
     }, left);
     const i = this.next;
     this.next = (this.next + 1) % this.sessions.length;
-    const stream = this.session(i).request({ ':method': 'GET', ':path': '/' });
+    const stream = this.session(i).request({
+      ':method': this.body ? 'POST' : 'GET',
+      ':path': '/',
+    });
     let status = 0;
     let bytes = 0;
     stream.on('response', (headers) => {
@@ -95,7 +119,7 @@ export class H2Transport implements RequestTransport {
     });
     stream.on('end', () => finish(status === 200 && bytes === this.o.replyBytes ? 'ok' : 'error'));
     stream.on('error', () => finish('error'));
-    stream.end();
+    stream.end(this.body);
   }
 
   destroy(): void {

@@ -1,13 +1,13 @@
 // The lab's HTTP/2 server and open-loop load (lab/h2-rr.ts), over real loopback sockets:
-// every request a stream, counted ok only with the reply's status and size, exactly as
-// many as the schedule sent.
+// every request a stream with its body, counted ok only with the reply's status (the
+// server had the whole body) and size, exactly as many as the schedule sent.
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { h2Load, serveH2, validateH2Load } from '../../lab/h2-rr.js';
 
-async function server(t: { after(fn: () => void): void }, replyBytes: number) {
-  const s = await serveH2({ port: 0, replyBytes });
+async function server(t: { after(fn: () => void): void }, replyBytes: number, requestBytes = 64) {
+  const s = await serveH2({ port: 0, requestBytes, replyBytes });
   t.after(() => s.close());
   return (s.address() as AddressInfo).port;
 }
@@ -17,6 +17,7 @@ test('HTTP/2 load: every request of the schedule answered, many streams in fligh
   const r = await h2Load({
     host: '127.0.0.1',
     port,
+    requestBytes: 64,
     replyBytes: 512,
     rate: 2000,
     durationS: 0.5,
@@ -36,6 +37,7 @@ test('HTTP/2 load: a reply of the wrong size is an error, not a success', async 
   const r = await h2Load({
     host: '127.0.0.1',
     port,
+    requestBytes: 64,
     replyBytes: 512,
     rate: 200,
     durationS: 0.25,
@@ -47,10 +49,28 @@ test('HTTP/2 load: a reply of the wrong size is an error, not a success', async 
   assert.equal(r.errors, 50);
 });
 
+test('HTTP/2 load: a body the server does not get whole is an error (its 400)', async (t) => {
+  const port = await server(t, 512, 64);
+  const r = await h2Load({
+    host: '127.0.0.1',
+    port,
+    requestBytes: 32,
+    replyBytes: 512,
+    rate: 200,
+    durationS: 0.25,
+    connections: 1,
+    timeoutMs: 5000,
+  });
+  assert.equal(r.sent, 50);
+  assert.equal(r.ok, 0);
+  assert.equal(r.errors, 50);
+});
+
 test('HTTP/2 load options out of bounds are refused', () => {
   const ok = {
     host: '127.0.0.1',
     port: 1,
+    requestBytes: 0,
     replyBytes: 1,
     rate: 1,
     durationS: 1,
@@ -60,4 +80,5 @@ test('HTTP/2 load options out of bounds are refused', () => {
   assert.throws(() => validateH2Load({ ...ok, connections: 0 }), /connections/);
   assert.throws(() => validateH2Load({ ...ok, rate: 3000, durationS: 1000 }), /2,000,000/);
   assert.throws(() => validateH2Load({ ...ok, replyBytes: 2 << 20 }), /reply of/);
+  assert.throws(() => validateH2Load({ ...ok, requestBytes: -1 }), /request of/);
 });
