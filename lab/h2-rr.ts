@@ -12,8 +12,11 @@ import { type LoadResult, openLoop, type RequestTransport } from '../daemonset/l
 import { nodeEntry } from './spawn.js';
 import { type TransportLoadOptions, validateTransportLoad } from './transport-load.js';
 
-/** Larger replies are not what this lab serves. */
-const MAX_REPLY_BYTES = 1 << 20;
+/** Larger requests and replies are not what this lab serves. */
+const MAX_BODY_BYTES = 1 << 20;
+
+const validBody = (bytes: number) =>
+  Number.isInteger(bytes) && bytes >= 0 && bytes <= MAX_BODY_BYTES;
 
 export interface H2ServerConfig {
   port: number;
@@ -24,6 +27,11 @@ export interface H2ServerConfig {
 
 /** Listens on every address; each request's body is read and answered at once. */
 export function serveH2(config: H2ServerConfig): Promise<http2.Http2Server> {
+  for (const [name, bytes] of [
+    ['request', config.requestBytes],
+    ['reply', config.replyBytes],
+  ] as const)
+    if (!validBody(bytes)) return Promise.reject(new RangeError(`${name} of ${bytes} bytes`));
   const reply = Buffer.alloc(config.replyBytes, 0x72);
   const server = http2.createServer((req, res) => {
     let got = 0;
@@ -57,8 +65,7 @@ export function validateH2Load(o: H2LoadOptions): void {
     ['request', o.requestBytes],
     ['reply', o.replyBytes],
   ] as const)
-    if (!(Number.isInteger(bytes) && bytes >= 0 && bytes <= MAX_REPLY_BYTES))
-      throw new RangeError(`${name} of ${bytes} bytes`);
+    if (!validBody(bytes)) throw new RangeError(`${name} of ${bytes} bytes`);
 }
 
 /**

@@ -410,7 +410,8 @@ static __noinline int http2_preface(int ret)
  * WINDOW_UPDATE 13 bytes, a PING 17); bytes that begin inside a frame pass only by chance
  * of forming such frames. Anything else, and anything the read cannot reach, is taken as
  * bytes of a message, as before. Needs no state, so it holds on connections whose count
- * was lost too.
+ * was lost too (in this direction: in the requests' direction a lost connection's control
+ * frames count as any bytes do).
  */
 static __noinline int http2_control_only(int ret)
 {

@@ -1246,8 +1246,10 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	 * which starts at the last part, is handed off as the message's (idle_pickup). Taken
 	 * for busy, (j)'s proxy handed off 13% of its replies. What is checked is only that
 	 * bytes are still unread and no read came since the arrival that found the reader
-	 * waiting: the frames of another stream, or a pipelined request, sent just before
-	 * count as an earlier part too. */
+	 * waiting, however long ago: the frames of another stream, or a pipelined request,
+	 * sent just before count as an earlier part too, and a reader woken by the first part
+	 * that works elsewhere for a while before its read has that while taken for its
+	 * wake-up, as an idle reader's pickup always has (idle_pickup). */
 	if (role & ARRIVAL_READER_IDLE) {
 		waiting = reader_waiting(sk, &ep);
 		st->arrival_idle = waiting || waking;
@@ -1419,7 +1421,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 			   : (st->http2 == H2_FRAMED || st->http2 == H2_LOST) && http2_readable() &&
 				     http2_control_only(ret)) {
 		/* Control frames alone: counted in bytes and operations only. */
-		if (dir == DIR_SEND && st->proxy)
+		if (dir == DIR_SEND && is_proxy(st))
 			forget_write();
 		return 0;
 	}

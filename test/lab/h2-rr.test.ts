@@ -66,6 +66,26 @@ test('HTTP/2 load: a body the server does not get whole is an error (its 400)', 
   assert.equal(r.errors, 50);
 });
 
+test('HTTP/2 load without bodies: GETs, answered by a server that expects none', async (t) => {
+  const port = await server(t, 128, 0);
+  const r = await h2Load({
+    host: '127.0.0.1',
+    port,
+    requestBytes: 0,
+    replyBytes: 128,
+    rate: 200,
+    durationS: 0.25,
+    connections: 1,
+    timeoutMs: 5000,
+  });
+  assert.equal(r.sent, 50);
+  assert.equal(r.ok, 50);
+});
+
+test('a server asked for a body size out of bounds refuses to start', async () => {
+  await assert.rejects(serveH2({ port: 0, requestBytes: -1, replyBytes: 1 }), /request of/);
+});
+
 test('HTTP/2 load options out of bounds are refused', () => {
   const ok = {
     host: '127.0.0.1',
