@@ -147,9 +147,9 @@ export interface AgentStatus {
   /** Clients per listener the kernel keeps apart each interval; null: no limit (bpftrace). */
   clientsPerListener: number | null;
   /**
-   * Whether HTTP/2 connections' requests are to be counted from their frames (where the
-   * kernel can: HelloRecord.http2Requests); false: by their direction changes (turned off,
-   * or the bpftrace fallback).
+   * Whether HTTP/2 connections' requests are counted from their frames
+   * (HelloRecord.http2Requests); false: by their direction changes (turned off, a kernel
+   * that cannot, or the bpftrace fallback).
    */
   http2Requests: boolean;
   /** The kernel maps' sizes in entries, as the runner made them (0: the bpftrace fallback's). */

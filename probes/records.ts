@@ -176,12 +176,12 @@ export interface HelloRecord {
    */
   clientsPerListener: number | null;
   /**
-   * Whether connections that begin with HTTP/2's preface are to have their requests counted
-   * from their frames (`http2_requests`, the runner's default; it counts them only on
-   * x86-64 kernels with bpf_loop and bpf_task_pt_regs, 5.17 on, and counts none elsewhere
-   * whatever this says). False: turned off (`--no-http2-requests`), or a source that never
-   * counts them (the bpftrace fallback, a runner from before); then an HTTP/2
-   * connection's requests are its direction changes.
+   * Whether connections that begin with HTTP/2's preface have their requests counted from
+   * their frames (`http2_requests`): asked for (the runner's default) and possible there
+   * (x86-64, a kernel with bpf_loop and bpf_task_pt_regs, 5.17 on). False: turned off
+   * (`--no-http2-requests`), a kernel that cannot, or a source that never counts them (the
+   * bpftrace fallback, a runner from before); then an HTTP/2 connection's requests are its
+   * direction changes.
    */
   http2Requests: boolean;
   /**

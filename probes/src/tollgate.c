@@ -74,6 +74,7 @@ static struct {
 	int unloadable_count;
 	int run_time_stats; /* count each program's run time (bpf_stats) from the start */
 	int http2_requests; /* follow HTTP/2 connections' frames for their requests */
+	int http2_readable; /* ... which the kernel side can do here (http2_frames_readable) */
 } config = {
 	.interval_ms = 1000, .sockets = 65536, .edges = 16384, .histograms = 65536,
 	.tuples = 8192, .tuple_samples = 4, .clients_per_listener = 128, .handoffs = 4096,
@@ -886,6 +887,36 @@ static void grow_with_use(struct bpf_map *map)
 		bpf_map__set_map_flags(map, bpf_map__map_flags(map) | BPF_F_NO_PREALLOC);
 }
 
+/*
+ * Whether the kernel side can follow HTTP/2 frames here at all: on x86-64 (syscall numbers
+ * and registers), with the helpers its reads need, bpf_loop and bpf_task_pt_regs, found as
+ * the programs find them (enumerators of enum bpf_func_id in the kernel's BTF). Where it
+ * cannot, they count no HTTP/2 request whatever was asked, and the hello says so.
+ */
+static int http2_frames_readable(void)
+{
+#if defined(__x86_64__)
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	const struct btf_type *t = NULL;
+	const struct btf_enum *e;
+	int id, found = 0;
+
+	if (vmlinux && (id = btf__find_by_name_kind(vmlinux, "bpf_func_id", BTF_KIND_ENUM)) > 0)
+		t = btf__type_by_id(vmlinux, id);
+	for (int i = 0; t && i < btf_vlen(t); i++) {
+		const char *name;
+
+		e = btf_enum(t) + i;
+		name = btf__name_by_offset(vmlinux, e->name_off);
+		found += name && (!strcmp(name, "BPF_FUNC_loop") || !strcmp(name, "BPF_FUNC_task_pt_regs"));
+	}
+	btf__free(vmlinux);
+	return found == 2;
+#else
+	return 0;
+#endif
+}
+
 static struct tollgate_bpf *open_configured(void)
 {
 	struct tollgate_bpf *skel = tollgate_bpf__open();
@@ -908,8 +939,10 @@ static struct tollgate_bpf *open_configured(void)
 	/* Hop aggregates are per (proxy, listener): far fewer than edges. */
 	bpf_map__set_max_entries(skel->maps.hop_stats_0, config.edges / 4 ? config.edges / 4 : 1);
 	bpf_map__set_max_entries(skel->maps.hop_stats_1, config.edges / 4 ? config.edges / 4 : 1);
-	/* Off, no connection is followed: the map of followed ones keeps no room locked. */
-	if (!config.http2_requests)
+	/* Off, or where frames cannot be read, no connection is followed: the map of followed
+	 * ones keeps no room locked. */
+	config.http2_readable = http2_frames_readable();
+	if (!config.http2_requests || !config.http2_readable)
 		bpf_map__set_max_entries(skel->maps.http2_frames, 1);
 	/* One census entry per listener with clients in an interval: no more than edges. */
 	bpf_map__set_max_entries(skel->maps.listener_clients, config.edges / 4 ? config.edges / 4 : 1);
@@ -1059,7 +1092,8 @@ int main(int argc, char **argv)
 		 "\"run_time_stats\":%s,\"programs\":[",
 		 TG_FORMAT_VERSION, uts.release, config.interval_ms, config.sockets, config.edges,
 		 config.histograms, config.tuples, config.handoffs, config.clients_per_listener,
-		 config.http2_requests ? "true" : "false", stats_fd >= 0 ? "true" : "false");
+		 config.http2_requests && config.http2_readable ? "true" : "false",
+		 stats_fd >= 0 ? "true" : "false");
 	if (attach(skel, hello, sizeof(hello)))
 		goto out;
 	seed_listeners(skel);
