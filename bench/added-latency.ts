@@ -865,7 +865,7 @@ async function prepare(
         rate: options.lowRate,
         connections: options.connections,
         run: (durationS, warmupS, rate = options.lowRate, startAtMs) =>
-          binaryLoad(lab, pod.address, options, {
+          ownProtocolLoad('binary_rr', lab, pod.address, options, {
             rate,
             durationS,
             warmupS,
@@ -921,7 +921,7 @@ async function prepare(
         rate: options.lowRate,
         connections: H2_CONNECTIONS,
         run: (durationS, warmupS, rate = options.lowRate, startAtMs) =>
-          h2LoadRun(lab, pod.address, options, {
+          ownProtocolLoad('h2_end_to_end', lab, pod.address, options, {
             rate,
             durationS,
             warmupS,
@@ -1466,40 +1466,36 @@ function transportLoad(
   return { host, port, ...run, connections, timeoutMs: TIMEOUT_MS, countFromIssue: true };
 }
 
-function binaryLoad(
-  lab: Lab,
-  host: string,
-  options: AddedLatencyOptions,
-  run: RunTiming,
-): Promise<LoadRun> {
-  return labLoad(
-    lab,
-    'binary load',
-    binaryRrLoadArgs({
-      ...transportLoad(host, BINARY_PORT, options.connections, run),
-      requestBytes: options.binary.requestBytes,
-      replyBytes: options.binary.replyBytes,
-    }),
-    run,
-  );
-}
+/** The lab's own protocols' loads: what each is called, its process, port and connections. */
+const OWN_PROTOCOL_LOADS = {
+  binary_rr: {
+    what: 'binary load',
+    args: binaryRrLoadArgs,
+    port: BINARY_PORT,
+    connections: (o: AddedLatencyOptions) => o.connections,
+  },
+  h2_end_to_end: {
+    what: 'HTTP/2 load',
+    args: h2LoadArgs,
+    port: H2_PORT,
+    connections: () => H2_CONNECTIONS,
+  },
+} as const;
 
-function h2LoadRun(
+/** A run of one of the lab's own protocols' loads, with the condition's message sizes. */
+function ownProtocolLoad(
+  name: keyof typeof OWN_PROTOCOL_LOADS,
   lab: Lab,
   host: string,
   options: AddedLatencyOptions,
   run: RunTiming,
 ): Promise<LoadRun> {
-  return labLoad(
-    lab,
-    'HTTP/2 load',
-    h2LoadArgs({
-      ...transportLoad(host, H2_PORT, H2_CONNECTIONS, run),
-      requestBytes: options.binary.requestBytes,
-      replyBytes: options.binary.replyBytes,
-    }),
-    run,
-  );
+  const p = OWN_PROTOCOL_LOADS[name];
+  const load = {
+    ...transportLoad(host, p.port, p.connections(options), run),
+    ...options.binary,
+  };
+  return labLoad(lab, p.what, p.args(load), run);
 }
 
 /**

@@ -549,16 +549,10 @@ static const char *forced_mode(const char *hook)
 }
 
 /* Picks a variant per hook and disables the autoload of all others. */
-static int choose_variants(struct tollgate_bpf *skel)
+static int choose_variants(struct tollgate_bpf *skel, const struct btf *vmlinux)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
 	int err = 0;
 
-	if (!vmlinux) {
-		fprintf(stderr, "tollgate-runner: this kernel has no BTF (/sys/kernel/btf/vmlinux): "
-				"CONFIG_DEBUG_INFO_BTF is needed\n");
-		return -1;
-	}
 	for (size_t h = 0; h < HOOK_COUNT; h++) {
 		struct hook *hook = &hooks[h];
 		const char *mode = forced_mode(hook->name);
@@ -592,7 +586,6 @@ static int choose_variants(struct tollgate_bpf *skel)
 		if (!hook->chosen && hook->required)
 			err = -1;
 	}
-	btf__free(vmlinux);
 	return err;
 }
 
@@ -893,15 +886,14 @@ static void grow_with_use(struct bpf_map *map)
  * the programs find them (enumerators of enum bpf_func_id in the kernel's BTF). Where it
  * cannot, they count no HTTP/2 request whatever was asked, and the hello says so.
  */
-static int http2_frames_readable(void)
+static int http2_frames_readable(const struct btf *vmlinux)
 {
 #if defined(__x86_64__)
-	struct btf *vmlinux = btf__load_vmlinux_btf();
 	const struct btf_type *t = NULL;
 	const struct btf_enum *e;
 	int id, found = 0;
 
-	if (vmlinux && (id = btf__find_by_name_kind(vmlinux, "bpf_func_id", BTF_KIND_ENUM)) > 0)
+	if ((id = btf__find_by_name_kind(vmlinux, "bpf_func_id", BTF_KIND_ENUM)) > 0)
 		t = btf__type_by_id(vmlinux, id);
 	for (int i = 0; t && i < btf_vlen(t); i++) {
 		const char *name;
@@ -910,7 +902,6 @@ static int http2_frames_readable(void)
 		name = btf__name_by_offset(vmlinux, e->name_off);
 		found += name && (!strcmp(name, "BPF_FUNC_loop") || !strcmp(name, "BPF_FUNC_task_pt_regs"));
 	}
-	btf__free(vmlinux);
 	return found == 2;
 #else
 	return 0;
@@ -941,7 +932,6 @@ static struct tollgate_bpf *open_configured(void)
 	bpf_map__set_max_entries(skel->maps.hop_stats_1, config.edges / 4 ? config.edges / 4 : 1);
 	/* Off, or where frames cannot be read, no connection is followed: the map of followed
 	 * ones keeps no room locked. */
-	config.http2_readable = http2_frames_readable();
 	if (!config.http2_requests || !config.http2_readable)
 		bpf_map__set_max_entries(skel->maps.http2_frames, 1);
 	/* One census entry per listener with clients in an interval: no more than edges. */
@@ -1000,6 +990,7 @@ int main(int argc, char **argv)
 	struct swapped hists, tuples, hops;
 	struct ring_buffer *events = NULL;
 	struct tollgate_bpf *skel = NULL;
+	struct btf *vmlinux = NULL;
 	/* SA_RESTART: a SIGTERM during a write to a full pipe must not fail the write; the
 	 * wait for the next drain (poll) still returns early, as poll is never restarted. */
 	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
@@ -1047,13 +1038,23 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 
+	/* The kernel's BTF, read once: what each hook's variants attach to, and whether the
+	 * helpers that HTTP/2 frames need are there. */
+	vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux) {
+		fprintf(stderr, "tollgate-runner: this kernel has no BTF (/sys/kernel/btf/vmlinux): "
+				"CONFIG_DEBUG_INFO_BTF is needed\n");
+		goto out;
+	}
+	config.http2_readable = http2_frames_readable(vmlinux);
+
 	/* A variant the kernel refuses to load (fentry where it is not allowed) is dropped and
 	 * the next one tried: the object is opened again, as a failed load cannot be retried. */
 	for (;;) {
 		const struct variant *refused = NULL;
 
 		skel = open_configured();
-		if (!skel || choose_variants(skel))
+		if (!skel || choose_variants(skel, vmlinux))
 			goto out;
 		if (!tollgate_bpf__load(skel))
 			break;
@@ -1141,5 +1142,6 @@ out:
 		bpf_link__destroy(links[--link_count]);
 	set_run_time_stats(0);
 	tollgate_bpf__destroy(skel);
+	btf__free(vmlinux);
 	return err;
 }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { h2Load, serveH2, validateH2Load } from '../../lab/h2-rr.js';
+import { type H2LoadOptions, h2Load, serveH2, validateH2Load } from '../../lab/h2-rr.js';
 
 async function server(t: { after(fn: () => void): void }, replyBytes: number, requestBytes = 64) {
   const s = await serveH2({ port: 0, requestBytes, replyBytes });
@@ -12,20 +12,27 @@ async function server(t: { after(fn: () => void): void }, replyBytes: number, re
   return (s.address() as AddressInfo).port;
 }
 
-test('HTTP/2 load: every request of the schedule answered, many streams in flight on one connection', async (t) => {
-  const port = await server(t, 512);
-  const r = await h2Load({
+/**
+ * A load against the server on `port`: 64-byte bodies, 512-byte replies, 200 requests/s
+ * for 0.25 s on one session, unless `o` says otherwise.
+ */
+function load(port: number, o: Partial<H2LoadOptions> = {}) {
+  return h2Load({
     host: '127.0.0.1',
     port,
     requestBytes: 64,
     replyBytes: 512,
-    rate: 2000,
-    durationS: 0.5,
+    rate: 200,
+    durationS: 0.25,
     connections: 1,
     timeoutMs: 5000,
-    warmupS: 0.1,
-    countFromIssue: true,
+    ...o,
   });
+}
+
+test('HTTP/2 load: every request of the schedule answered, many streams in flight on one connection', async (t) => {
+  const port = await server(t, 512);
+  const r = await load(port, { rate: 2000, durationS: 0.5, warmupS: 0.1, countFromIssue: true });
   assert.equal(r.sent, 1000);
   assert.equal(r.ok, 1000);
   assert.equal(r.errors + r.timeouts, 0);
@@ -34,16 +41,7 @@ test('HTTP/2 load: every request of the schedule answered, many streams in fligh
 
 test('HTTP/2 load: a reply of the wrong size is an error, not a success', async (t) => {
   const port = await server(t, 100);
-  const r = await h2Load({
-    host: '127.0.0.1',
-    port,
-    requestBytes: 64,
-    replyBytes: 512,
-    rate: 200,
-    durationS: 0.25,
-    connections: 2,
-    timeoutMs: 5000,
-  });
+  const r = await load(port, { connections: 2 });
   assert.equal(r.sent, 50);
   assert.equal(r.ok, 0);
   assert.equal(r.errors, 50);
@@ -51,16 +49,7 @@ test('HTTP/2 load: a reply of the wrong size is an error, not a success', async 
 
 test('HTTP/2 load: a body the server does not get whole is an error (its 400)', async (t) => {
   const port = await server(t, 512, 64);
-  const r = await h2Load({
-    host: '127.0.0.1',
-    port,
-    requestBytes: 32,
-    replyBytes: 512,
-    rate: 200,
-    durationS: 0.25,
-    connections: 1,
-    timeoutMs: 5000,
-  });
+  const r = await load(port, { requestBytes: 32 });
   assert.equal(r.sent, 50);
   assert.equal(r.ok, 0);
   assert.equal(r.errors, 50);
@@ -68,16 +57,7 @@ test('HTTP/2 load: a body the server does not get whole is an error (its 400)', 
 
 test('HTTP/2 load without bodies: GETs, answered by a server that expects none', async (t) => {
   const port = await server(t, 128, 0);
-  const r = await h2Load({
-    host: '127.0.0.1',
-    port,
-    requestBytes: 0,
-    replyBytes: 128,
-    rate: 200,
-    durationS: 0.25,
-    connections: 1,
-    timeoutMs: 5000,
-  });
+  const r = await load(port, { requestBytes: 0, replyBytes: 128 });
   assert.equal(r.sent, 50);
   assert.equal(r.ok, 50);
 });
