@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { CONDITIONS } from '../../bench/added-latency.js';
 import {
   type BenchReport,
   renderAccuracyTable,
@@ -30,9 +31,12 @@ test("README's benchmark table is bench/results/latest.json's, rendered", () => 
   );
   assert.ok(accuracy, 'README has the accuracy-table markers');
   assert.equal(accuracy[1], renderAccuracyTable(report), 'and its table of the conditions');
+  // The run's conditions: every one the bench has (a run of fewer is no `bench all`).
+  const conditions = (report.results.accuracy as { added_latency?: unknown[] }).added_latency ?? [];
+  assert.equal(conditions.length, CONDITIONS.length, "the run's accuracy has every condition");
   assert.equal(
     accuracy[1].split('\n').filter((l) => l.startsWith('| (')).length,
-    9,
+    conditions.length,
     'every condition of the run has its row',
   );
 });
