@@ -24,6 +24,7 @@ test('bench overhead: A/B rounds, the agent measured, every hop seen, nothing lo
       saturationConnections: 8,
       rate: 400,
       latencyRate: 200,
+      latencyWarmupS: 0.5,
       rateSeconds: 2,
       rateConnections: 4,
       placement: 'cluster',
