@@ -50,8 +50,8 @@ export interface OverheadBenchOptions {
   /**
    * Seconds of the latency phase's load before its measured `rateSeconds`, not counted, so
    * that its quantiles are the steady state at that rate: without it the load generator's
-   * own start-up (in untraced rounds of 2026-12-06, 28-80 of its 16,000 requests over 4 ms
-   * in the first second, against 15-37 in the other seven) and whatever the phase at
+   * own start-up (in two untraced rounds of 2026-12-06, 49 and 54 of its 16,000 requests
+   * over 4 ms in the first second, against 15 and 37 in the other seven) and whatever the phase at
    * `rate` before it left running (Tollgate's agent and collector catching up with it)
    * decided much of the p99.
    */

@@ -111,15 +111,8 @@ test('bench accuracy: bytes exact, retransmits as the kernel counts, quantiles r
 test('bench accuracy: every condition has an A/B truth, a noise floor and what Tollgate saw', (t) => {
   assert.deepEqual(
     r.added_latency.map((c) => c.name),
-    [
-      'tcp_low',
-      'http_reuse',
-      'h2_sidecars',
-      'tls_sidecars',
-      'ambient',
-      'ambient_cross_node',
-      'h2_end_to_end',
-    ],
+    ADDED.conditions,
+    'every condition asked for, in order',
   );
   for (const c of r.added_latency) {
     assert.equal(c.rounds, ROUNDS);
@@ -305,9 +298,9 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
   // HTTP/2 on both sides of one sidecar, each request a POST with a body as a gRPC call
   // is: its requests are counted from the frames (each HEADERS frame that opens a stream),
   // so each B run's rows hold no more than the run's measured requests, and no fewer than
-  // those due inside them (above). Until 0a76b42 the sidecar's WINDOW_UPDATE to its client
-  // after each request's body was taken for the reply, and every request went unpaired
-  // (4,426 of 4,426 in a run of 6 rounds). The app waits for each request as it would
+  // those due inside them (above). Before de579b5 the sidecar's WINDOW_UPDATE to its
+  // client after each request's body was taken for the reply, and every request went
+  // unpaired (4,426 of 4,426 in a run of 6 rounds). The app waits for each request as it would
   // without the sidecar, so the request hops are handed off to its read.
   const h2e = r.added_latency.find((c) => c.name === 'h2_end_to_end')!;
   assert.deepEqual(
@@ -339,9 +332,9 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
 // us), each measured apart (README's split of the truth by the caller's sockets) and
 // explained in docs/added-latency.md; in README's run the worst miss beyond the target's
 // tolerance was 27 us (HTTP mode's p50; 43 us, TCP mode's mean, in the run before; the
-// p99s missed by more, under their noise floors). The issue's target (15%) is not met there, and README
-// says so; the bench judges it (its JSON's rel_error keys), not this test. Above it, the
-// bound is the target's; a figure over the truth gets no such allowance, and neither does
+// p99s missed by more, under their noise floors). The issue's target (15%) is not met
+// there, and README says so; the bench judges it (its JSON's rel_error keys), not this
+// test. Above it, the bound is the target's; a figure over the truth gets no such allowance, and neither does
 // ambient mode across two nodes, whose node proxies' hops are handed off both ways (see
 // above) and met every target but a p99 under its noise floor in README's runs.
 const LOW_LOAD_SHORTFALL_MS = 0.1;
