@@ -407,7 +407,7 @@ async function round(
         durationS: options.rateSeconds,
         connections: options.rateConnections,
         timeoutMs: 5000,
-        ...(warmupS > 0 ? { warmupS } : {}),
+        warmupS,
       });
   if (!traced) {
     const saturation = await saturate();
