@@ -59,6 +59,10 @@
 //    with a body as a gRPC call's message, to haproxy (`bind ... proto h2`), which carries
 //    them as streams of the HTTP/2 connections it keeps to an HTTP/2 app (`server ...
 //    proto h2`, `http-reuse always`).
+//  - h2_tls_sidecars: h2_sidecars with the connection between the two sidecars in mutual
+//    TLS, HTTP/2 agreed by ALPN, as Istio's sidecars speak between pods: pooled,
+//    multiplexed and encrypted at once, where the probes see only TLS records between the
+//    sidecars and the apps' plaintext on either side.
 import { linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { podMeshHops } from '../collector/model/sidecar-cost.js';
@@ -73,6 +77,7 @@ import type { TransportLoadOptions } from '../lab/transport-load.js';
 import type { DirectionCost } from '../proto/api.js';
 import { emptyHistogram, merge, type SparseHistogram, totalCount } from '../proto/histogram.js';
 import { latencyStats } from '../proto/latency.js';
+import { requestsOf } from '../proto/requests.js';
 import {
   type AbRound,
   abTruth,
@@ -108,6 +113,7 @@ export const CONDITIONS = [
   'ambient',
   'ambient_cross_node',
   'h2_end_to_end',
+  'h2_tls_sidecars',
 ] as const;
 export type ConditionName = (typeof CONDITIONS)[number];
 
@@ -453,12 +459,14 @@ const POD_OF: Record<ConditionName, string> = {
   ambient: 'ab-amb',
   ambient_cross_node: 'ab-ambx',
   h2_end_to_end: 'ab-h2e',
+  h2_tls_sidecars: 'ab-h2t',
 };
 
 /** The pod the load runs in, where it is not the shared unmeshed one: its sidecar is on the path. */
 const CLIENT_OF: Partial<Record<ConditionName, string>> = {
   h2_sidecars: 'ab-h2-client',
   tls_sidecars: 'ab-tls-client',
+  h2_tls_sidecars: 'ab-h2t-client',
   ambient: 'ab-amb-client',
   ambient_cross_node: 'ab-ambx-client',
 };
@@ -531,6 +539,8 @@ function podSpec(name: ConditionName, options: AddedLatencyOptions): PodSpec {
       return { name: pod, service: pod, meshed: true, sidecarLink: 'h2' };
     case 'tls_sidecars':
       return { name: pod, service: pod, meshed: true, sidecarLink: 'tls' };
+    case 'h2_tls_sidecars':
+      return { name: pod, service: pod, meshed: true, sidecarLink: 'h2-tls' };
     case 'delay_proxy':
       // No haproxy: the delay proxy is the sidecar, with the capture switched on for B.
       return { name: pod, service: pod, meshed: false };
@@ -751,14 +761,15 @@ export async function measureAddedLatency(
       );
       const whole = figuresOf(spanView);
       // Two sidecars on the path: whether the collector marked the connection between them
-      // multiplexed, as it must for HTTP/2 (and must not for TLS, one request at a time).
+      // multiplexed, as it must for HTTP/2 (and must not for TLS, one request at a time),
+      // and the requests it counts on it over the B runs' span, to set beside those the
+      // sidecars carried.
       const between: AddedLatencyCondition['details'] = {};
-      if (path.length === 2 && !m.name.startsWith('ambient'))
-        between.sidecar_edge_multiplexed = edgeMultiplexed(
-          spanView,
-          path[0]!.netns,
-          path[1]!.netns,
-        );
+      if (path.length === 2 && !m.name.startsWith('ambient')) {
+        const edge = sidecarEdge(spanView, path[0]!.netns, path[1]!.netns);
+        between.sidecar_edge_multiplexed = edge.multiplexed;
+        between.sidecar_edge_requests = edge.requests;
+      }
       conditions.push(
         await summarise(
           m,
@@ -872,13 +883,15 @@ async function prepare(
             ...(startAtMs === undefined ? {} : { startAtMs }),
           }),
       };
-    case 'h2_sidecars': {
+    case 'h2_sidecars':
+    case 'h2_tls_sidecars': {
       // Connections between the two sidecars, seen from the client's pod after each B run:
       // one (or a few) shared by all the app's connections.
       const client = clientOf(name);
       let between = 0;
+      const link = name === 'h2_sidecars' ? 'HTTP/2' : 'HTTP/2 in mutual TLS (ALPN h2)';
       return {
-        description: `two haproxy sidecars, HTTP/1.1 from the app, HTTP/2 between them (http-reuse always), ${options.reuseConnections} app connections`,
+        description: `two haproxy sidecars, HTTP/1.1 from the app, ${link} between them (http-reuse always), ${options.reuseConnections} app connections`,
         rate: options.lowRate,
         connections: options.reuseConnections,
         run: http(options.lowRate, options.reuseConnections, true),
@@ -1499,10 +1512,15 @@ function ownProtocolLoad(
 }
 
 /**
- * Whether the collector marked the edges from one pod's sidecar to another pod
- * multiplexed: 'yes' or 'no' when all agree, 'mixed' when some are; null without an edge.
+ * The edges from one pod's sidecar to another pod: whether the collector marked them
+ * multiplexed ('yes' or 'no' when all agree, 'mixed' when some are), and the requests it
+ * counts on them; both null without an edge.
  */
-function edgeMultiplexed(view: CollectorView, fromPod: string, toPod: string): string | null {
+function sidecarEdge(
+  view: CollectorView,
+  fromPod: string,
+  toPod: string,
+): { multiplexed: string | null; requests: number | null } {
   const podOf = new Map(view.topology.processes.map((p) => [p.id, p]));
   const toPodId = view.topology.pods.find((p) => p.name === toPod)?.id;
   const edges = view.topology.edges.filter((e) => {
@@ -1512,9 +1530,13 @@ function edgeMultiplexed(view: CollectorView, fromPod: string, toPod: string): s
       source?.role === 'sidecar' && pod?.name === fromPod && podOf.get(e.target)?.pod === toPodId
     );
   });
-  if (edges.length === 0) return null;
+  if (edges.length === 0) return { multiplexed: null, requests: null };
   const marked = edges.filter((e) => e.multiplexed).length;
-  return marked === edges.length ? 'yes' : marked === 0 ? 'no' : 'mixed';
+  return {
+    multiplexed: marked === edges.length ? 'yes' : marked === 0 ? 'no' : 'mixed',
+    // The client's end, the outbound sidecar's (the edge's rate is counted so).
+    requests: edges.reduce((n, e) => n + (e.client ? requestsOf(e.client) : 0), 0),
+  };
 }
 
 /** Established TCP connections in a pod's namespace to address:port (by default an app's upstreams). */

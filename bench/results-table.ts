@@ -210,6 +210,7 @@ const CONDITION_LETTERS: Record<ConditionName, string> = {
   ambient: 'h',
   ambient_cross_node: 'i',
   h2_end_to_end: 'j',
+  h2_tls_sidecars: 'k',
 };
 
 /** A condition's letter; none for a name the table does not know (a result from elsewhere). */

@@ -85,12 +85,13 @@ export interface PodSpec {
   /** The sidecar in a cgroup of its own with this CPU limit, like a container's limits.cpu. */
   sidecarCpuLimit?: CpuLimit;
   /**
-   * What the sidecar speaks to other sidecars (HaproxyConfigInput.link): HTTP/2 or mutual
-   * TLS with the lab's one mesh identity. Pods that talk to each other must agree.
+   * What the sidecar speaks to other sidecars (HaproxyConfigInput.link): HTTP/2, mutual
+   * TLS with the lab's one mesh identity, or HTTP/2 inside it. Pods that talk to each
+   * other must agree.
    */
-  sidecarLink?: 'h2' | 'tls';
+  sidecarLink?: 'h2' | 'tls' | 'h2-tls';
   /**
-   * With sidecarLink 'tls': its sidecar takes plaintext inbound instead, from callers
+   * With sidecarLink 'tls' or 'h2-tls': its sidecar takes plaintext inbound instead, from callers
    * outside the mesh (HaproxyConfigInput.plaintextInbound), and speaks TLS outbound.
    */
   sidecarPlaintextInbound?: boolean;
@@ -495,7 +496,7 @@ export class Lab {
   }
 
   private link(protocol: PodSpec['sidecarLink']): SidecarLink | undefined {
-    if (protocol !== 'tls') return protocol && { protocol };
+    if (protocol !== 'tls' && protocol !== 'h2-tls') return protocol && { protocol };
     return { protocol, ...this.identity() };
   }
 
@@ -578,8 +579,10 @@ function validateSpecs(specs: readonly PodSpec[]): void {
     const sidecarOption = SIDECAR_OPTIONS.find((o) => spec[o] !== undefined);
     if (spec.mesh === 'ambient' && sidecarOption)
       throw new LabError(`${spec.name} is ambient: it has no sidecar for ${sidecarOption}`);
-    if (spec.sidecarPlaintextInbound && spec.sidecarLink !== 'tls')
-      throw new LabError(`${spec.name}: sidecarPlaintextInbound is for a sidecarLink of 'tls'`);
+    if (spec.sidecarPlaintextInbound && spec.sidecarLink !== 'tls' && spec.sidecarLink !== 'h2-tls')
+      throw new LabError(
+        `${spec.name}: sidecarPlaintextInbound is for a sidecarLink of 'tls' or 'h2-tls'`,
+      );
     if (names.has(spec.name)) throw new LabError(`two pods named ${spec.name}`);
     names.add(spec.name);
   }

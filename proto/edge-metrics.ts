@@ -170,9 +170,23 @@ export const EDGE_METRICS = [
   {
     name: 'http2_exchanges',
     ts: 'http2Exchanges',
-    doc: 'Of exchanges and multiplexed_exchanges, those that ended on connections whose requests http2_requests counts: the requests of an end are exchanges + multiplexed_exchanges - http2_exchanges + http2_requests.',
+    doc: 'Of exchanges and multiplexed_exchanges, those that ended on connections whose requests http2_requests counts: the requests of an end are exchanges + multiplexed_exchanges - http2_exchanges - forwarded_exchanges + http2_requests + forwarded_requests.',
     wire: { counter: 26, since: 16 },
     view: { label: 'HTTP/2 exchanges', unit: 'count' },
+  },
+  {
+    name: 'forwarded_requests',
+    ts: 'forwardedRequests',
+    doc: "On a proxy's upstream marked multiplexed whose frames are not followed (HTTP/2 or gRPC between sidecars inside TLS), the requests the proxy forwarded on it: each a request it read on a downstream and that the hop pairing took with a write here. Its direction changes count a write that gathers a turn's requests as one, and a write of the proxy's own (an HTTP/2 WINDOW_UPDATE or PING in TLS) as one too; these count neither. Exchanges of the same connections are in forwarded_exchanges. The requests of an end are exchanges + multiplexed_exchanges - http2_exchanges - forwarded_exchanges + http2_requests + forwarded_requests.",
+    wire: { counter: 27, since: 17 },
+    view: { label: 'forwarded requests', unit: 'count' },
+  },
+  {
+    name: 'forwarded_exchanges',
+    ts: 'forwardedExchanges',
+    doc: 'Of multiplexed_exchanges, those that ended on connections whose requests forwarded_requests counts.',
+    wire: { counter: 28, since: 17 },
+    view: { label: 'forwarded exchanges', unit: 'count' },
   },
 ] as const satisfies readonly EdgeMetric[];
 

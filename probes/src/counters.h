@@ -73,13 +73,30 @@ struct tg_edge_stats {
 	/*
 	 * Of exchanges and multiplexed_exchanges, those that ended on connections whose
 	 * requests http2_requests counts: the requests of an end are exchanges +
-	 * multiplexed_exchanges - http2_exchanges + http2_requests.
+	 * multiplexed_exchanges - http2_exchanges - forwarded_exchanges + http2_requests +
+	 * forwarded_requests.
 	 */
 	__u64 http2_exchanges;
+	/*
+	 * On a proxy's upstream marked multiplexed whose frames are not followed (HTTP/2 or
+	 * gRPC between sidecars inside TLS), the requests the proxy forwarded on it: each a
+	 * request it read on a downstream and that the hop pairing took with a write here.
+	 * Its direction changes count a write that gathers a turn's requests as one, and a
+	 * write of the proxy's own (an HTTP/2 WINDOW_UPDATE or PING in TLS) as one too;
+	 * these count neither. Exchanges of the same connections are in
+	 * forwarded_exchanges. The requests of an end are exchanges + multiplexed_exchanges
+	 * - http2_exchanges - forwarded_exchanges + http2_requests + forwarded_requests.
+	 */
+	__u64 forwarded_requests;
+	/*
+	 * Of multiplexed_exchanges, those that ended on connections whose requests
+	 * forwarded_requests counts.
+	 */
+	__u64 forwarded_exchanges;
 };
 
 /* X(field) for each counter, in order: the runner prints their offsets (--layout). */
-#define TG_EDGE_STATS_FIELDS(X) X(connects) X(connect_errors) X(accepts) X(closes) X(resets_sent) X(resets_received) X(bytes_sent) X(bytes_received) X(send_ops) X(recv_ops) X(exchanges) X(adopted) X(retransmits) X(drops) X(connect_ns_sum) X(exchange_ns_sum) X(srtt_ns_sum) X(multiplexed_exchanges) X(http2_requests) X(http2_exchanges)
+#define TG_EDGE_STATS_FIELDS(X) X(connects) X(connect_errors) X(accepts) X(closes) X(resets_sent) X(resets_received) X(bytes_sent) X(bytes_received) X(send_ops) X(recv_ops) X(exchanges) X(adopted) X(retransmits) X(drops) X(connect_ns_sum) X(exchange_ns_sum) X(srtt_ns_sum) X(multiplexed_exchanges) X(http2_requests) X(http2_exchanges) X(forwarded_requests) X(forwarded_exchanges)
 
 /* The counters of a proxy's hops through one listener in one interval. */
 struct tg_hop_stats {

@@ -718,6 +718,18 @@ static __always_inline int linked_to(const struct sock_state *down, const struct
 #define COALESCED_MAX 8 /* requests a multiplexed write takes besides its first */
 
 /*
+ * One more request forwarded on a proxy's upstream since its last reply was read, for
+ * the exchange that reply ends (forwarded_requests). A count in the socket's state, not a
+ * value returned up the forward's paths: the verifier would follow each path's value apart
+ * (the send program then passed its million instructions).
+ */
+static __always_inline void count_forward(struct sock_state *up)
+{
+	if (up->forwards_run < 255)
+		up->forwards_run++;
+}
+
+/*
  * The requests a write on a multiplexed upstream (HTTP/2 between sidecars) carries besides
  * the one it was paired with: a proxy's multiplexer gathers the streams of every request
  * it read in one turn of its event loop and sends them in one write, where the FIFO pairs
@@ -750,6 +762,7 @@ static __always_inline void take_coalesced(struct hop_fifo *fifo, struct sock_st
 		if (!linked_to(owner, up, up_sk))
 			return;
 		fifo->head++;
+		count_forward(up);
 		owner->request_pending = 0;
 		from = e->read_ns;
 		if (owner->latest_arrival_ns > from && owner->latest_arrival_ns <= end)
@@ -834,6 +847,7 @@ static __always_inline int mux_forward(struct hop_queues *q, const __u64 *down_s
 	from = down->latest_arrival_ns;
 	if (!from || from > now || now - from > hop_max_age_ns)
 		return 0;
+	count_forward(up);
 	/* The downstream's listener (hop_key_of), in the caller's key, whose process and
 	 * namespace are the upstream's: 48 bytes of the send program's stack spared. */
 	hop->family = down->key.family;
@@ -1163,6 +1177,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		return;
 	}
 	st->awaiting_reply = 1;
+	count_forward(st);
 	settle_mux_request(st);
 	st->forwarded_ns = 0; /* no multiplexed downstream's request (mux_forward) */
 	/* From the last bytes of the request read before this forward. */
@@ -1438,6 +1453,15 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 	} else if (dir != opening && st->last_dir == opening && st->exchange_start_ns) {
 		if (stats)
 			count_exchange(sk, st, counted, stats, now);
+		/* A proxy's multiplexed upstream: the requests its writes since the last reply
+		 * carried (count_forward), which this direction change counts as one, or as one
+		 * where they were the proxy's own frames. Not where the frames count them
+		 * (http2_count). */
+		if (stats && st->multiplexed && st->proxy && st->http2 != H2_FRAMED) {
+			__sync_fetch_and_add(&stats->forwarded_exchanges, 1);
+			if (st->forwards_run)
+				__sync_fetch_and_add(&stats->forwarded_requests, st->forwards_run);
+		}
 		if (st->overlap_score)
 			st->overlap_score--;
 		if (st->exchanges_seen < 255)
@@ -1447,6 +1471,10 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 		event = HOP_NONE;
 	}
 	st->last_dir = dir;
+	/* A run of writes begins. Written only when it holds a count: an ordinary socket's
+	 * cold fields never move. */
+	if (event == HOP_OPEN && st->forwards_run)
+		st->forwards_run = 0;
 	if (event != HOP_NONE)
 		pair_hops(sk, st, skaddr, event, now);
 	return 0;

@@ -52,6 +52,22 @@ function batch(sequence: number, http2 = true): Batch {
   return BatchCodec.decode(BatchCodec.encode(decoded));
 }
 
+/**
+ * The mesh's interval with sa's upstream to pod-b multiplexed in TLS, its frames unread:
+ * its exchanges as they are, all of them ones whose requests the hop pairing counted.
+ */
+function forwardedBatch(sequence: number): Batch {
+  const decoded = batch(sequence, false);
+  for (const e of decoded.edges)
+    if (isUpstream(e)) {
+      e.multiplexedExchanges = e.exchanges;
+      e.exchanges = 0;
+      e.forwardedExchanges = e.multiplexedExchanges;
+      e.forwardedRequests = UPSTREAM_REQUESTS;
+    }
+  return BatchCodec.decode(BatchCodec.encode(decoded));
+}
+
 function view(store: Store) {
   return new Queries(new SqliteCollectorStore(store)).view({ fromMs: T0, toMs: T0 + 2000 }, T0);
 }
@@ -77,11 +93,30 @@ const upstreamEdge = (v: Awaited<ReturnType<typeof view>>) => {
 };
 
 test('requestsOf: the exchanges, those of HTTP/2 connections replaced by their requests', () => {
-  const c = { exchanges: 30, multiplexedExchanges: 20, http2Exchanges: 40, http2Requests: 640 };
+  const c = {
+    exchanges: 30,
+    multiplexedExchanges: 20,
+    http2Exchanges: 40,
+    http2Requests: 640,
+    forwardedExchanges: 0,
+    forwardedRequests: 0,
+  };
   assert.equal(requestsOf(c), 10 + 640);
   assert.equal(requestsOf({ ...c, http2Exchanges: 0, http2Requests: 0 }), 50);
   // A swap that put a connection's exchange in one report and the streams in another.
   assert.equal(requestsOf({ ...c, http2Exchanges: 60, http2Requests: 5 }), 5);
+  // A proxy's multiplexed upstream in TLS: 15 of its exchanges replaced by the 70 requests
+  // forwarded in them.
+  assert.equal(
+    requestsOf({
+      ...c,
+      http2Exchanges: 0,
+      http2Requests: 0,
+      forwardedExchanges: 15,
+      forwardedRequests: 70,
+    }),
+    35 + 70,
+  );
 });
 
 test("an HTTP/2 edge's rate and a session's edge count its requests, not its batches", async () => {
@@ -111,6 +146,38 @@ test("an HTTP/2 edge's rate and a session's edge count its requests, not its bat
   assert.equal(framed!.edge.latencyMs, plain!.edge.latencyMs);
   assert.equal(plain!.session?.exchanges, 2 * PER_INTERVAL.exchanges);
   assert.equal(framed!.session?.exchanges, 2 * UPSTREAM_REQUESTS);
+});
+
+test("a proxy's TLS upstream: its rate and a session's edge count the requests it forwarded", async () => {
+  const { edge, session, prometheus } = await withStore(
+    [forwardedBatch(1), forwardedBatch(2)],
+    async (store) => {
+      const v = await view(store);
+      const metrics = new CumulativeMetrics();
+      metrics.add(forwardedBatch(1));
+      return {
+        edge: upstreamEdge(v),
+        session: sessionResults({
+          view: v,
+          target: compileTarget({ all: true, namespaces: [], podSelector: '', pods: [] }),
+        }).edges.find((e) => e.id === 'shop/pod-a/sidecar>shop/pod-b/sidecar:9080'),
+        prometheus: metrics.exposition(),
+      };
+    },
+  );
+  // 50 direction changes a second, 800 requests (2 s range), none from the frames.
+  assert.equal(edge.client?.multiplexedExchanges, 2 * PER_INTERVAL.exchanges);
+  assert.equal(edge.client?.http2Requests, 0);
+  assert.equal(edge.client?.forwardedRequests, 2 * UPSTREAM_REQUESTS);
+  assert.equal(edge.multiplexed, true);
+  assert.equal(edge.requestsPerS, UPSTREAM_REQUESTS);
+  assert.equal(session?.exchanges, 2 * UPSTREAM_REQUESTS);
+  const labels =
+    '{namespace="shop",pod="pod-a",container="istio-proxy",role="sidecar",side="client"}';
+  assert.ok(
+    prometheus.includes(`tollgate_requests_total${labels} ${UPSTREAM_REQUESTS}\n`),
+    prometheus,
+  );
 });
 
 test("an app's HTTP/2 server end: the cost per 1,000 requests divides by its requests", async () => {

@@ -62,10 +62,12 @@ test('sidecars with HTTP/2 or mutual TLS between them: haproxy accepts both ends
     link: { protocol: 'tls', ...identity },
     plaintextInbound: true,
   });
+  const h2Tls = haproxyConfig({ ...base, link: { protocol: 'h2-tls', ...identity } });
   const appH2 = haproxyConfig({ ...base, inboundMode: 'h2' });
   for (const [name, config] of [
     ['h2', h2],
     ['tls', tls],
+    ['h2-tls', h2Tls],
     ['entry', entry],
     ['app-h2', appH2],
   ] as const) {
@@ -81,6 +83,15 @@ test('sidecars with HTTP/2 or mutual TLS between them: haproxy accepts both ends
   assert.ok(tls.includes(`bind 0.0.0.0:15006${tlsArgs}\n`), tls);
   assert.ok(tls.includes(`server original-destination 0.0.0.0:0${tlsArgs}\n`), tls);
   assert.doesNotMatch(tls, /mode http/);
+  // HTTP/2 inside mutual TLS: ALPN agrees on it at both ends, HTTP mode to multiplex.
+  assert.ok(h2Tls.includes(`bind 0.0.0.0:15006${tlsArgs} alpn h2\n  mode http\n`), h2Tls);
+  assert.ok(
+    h2Tls.includes(
+      `http-reuse always\n  server original-destination 0.0.0.0:0${tlsArgs} alpn h2\n`,
+    ),
+    h2Tls,
+  );
+  assert.doesNotMatch(h2Tls, /proto h2/);
   // HTTP/2 on both sides of the inbound listener (gRPC end to end): in, and to the app.
   assert.match(appH2, /bind 0\.0\.0\.0:15006 proto h2\n {2}mode http/);
   assert.match(appH2, /http-reuse always\n {2}server app 127\.0\.0\.1:9080 proto h2\n/);

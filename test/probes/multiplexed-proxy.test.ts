@@ -9,8 +9,9 @@
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
-import type { HopRecord } from '../../probes/records.js';
+import type { EdgeRecord, HopRecord } from '../../probes/records.js';
 import { quantile, totalCount } from '../../proto/histogram.js';
+import { requestsOf } from '../../proto/requests.js';
 import { collect, exited, serverBehindProxy } from './fixture.js';
 
 const SERVER_PORT = 7350;
@@ -322,7 +323,25 @@ async function throughProxy(
     `client replies ${replies}; proxy ${JSON.stringify(own)}; seen ${JSON.stringify(seen)}`,
   );
   const requestHops = got.histogram(proxy.pid!, 'hop_request', PROXY_PORT);
-  return { replies, own, seen, proxyReads, serverReads, requestHops };
+  // The proxy's upstream end, to the server: what it counts of the requests it carried.
+  const upstreamEnds = got.records.filter(
+    (r): r is EdgeRecord =>
+      r.type === 'edge' &&
+      r.key.tgid === proxy.pid &&
+      r.key.side === 'client' &&
+      r.key.servicePort === SERVER_PORT,
+  );
+  const sumOf = (
+    k: 'exchanges' | 'multiplexedExchanges' | 'forwardedExchanges' | 'forwardedRequests',
+  ) => upstreamEnds.reduce((n, r) => n + r[k], 0);
+  const upstream = {
+    exchanges: sumOf('exchanges') + sumOf('multiplexedExchanges'),
+    forwardedExchanges: sumOf('forwardedExchanges'),
+    forwardedRequests: sumOf('forwardedRequests'),
+    requests: upstreamEnds.reduce((n, r) => n + requestsOf(r), 0),
+  };
+  t.diagnostic(`the proxy's upstream end: ${JSON.stringify(upstream)}`);
+  return { replies, own, seen, proxyReads, serverReads, requestHops, upstream };
 }
 
 /**
@@ -379,10 +398,25 @@ test('a multiplexed downstream (HTTP/2 from another sidecar) onto a pool of requ
 test('request/response downstreams gathered onto one upstream, each write carrying several: every request paired', async (t) => {
   const shape = { connections: 8, inFlight: 1, requests: 50 };
   const total = shape.connections * shape.requests;
-  const { replies, own, seen } = await throughProxy(t, 'muxing proxy', muxingProxy, shape);
+  const { replies, own, seen, upstream } = await throughProxy(
+    t,
+    'muxing proxy',
+    muxingProxy,
+    shape,
+  );
   assert.equal(replies, total);
   assert.equal(own.forwarded, total);
   assert.ok(own.writes! < total / 2, `${own.writes} writes carried ${total} requests`);
+  // The upstream's requests, with no byte of it read: its direction changes count a
+  // write's requests as one (under half of them); once it is known to carry several at
+  // once, the requests the hop pairing took with its writes count instead
+  // (forwarded_requests), all but those of the writes before (the unpaired below).
+  assert.ok(upstream.exchanges < total / 2, `${upstream.exchanges} exchanges`);
+  assert.ok(upstream.forwardedExchanges > 0);
+  assert.ok(
+    upstream.requests <= total && upstream.requests >= total - 2 * shape.connections,
+    `${upstream.requests} requests counted on the upstream of ${total}`,
+  );
   // Every downstream exchange ends at a reply: paired, or counted unpaired. Those of the
   // first writes are unpaired, until the upstream is known to carry several at once and
   // its downstreams linked to it (mark_carrier): some `connections`; before, the FIFO
@@ -443,7 +477,12 @@ test('multiplexed on both sides (gRPC end to end through a sidecar): each reques
   // One downstream with 8 requests in flight, each forwarded on the one upstream as it is
   // read; the echo answers at once, so several replies come in one read of the upstream.
   const shape = { connections: 1, inFlight: 8, requests: 2000 };
-  const { replies, own, seen } = await throughProxy(t, 'both-sides proxy', bothSidesProxy, shape);
+  const { replies, own, seen, upstream } = await throughProxy(
+    t,
+    'both-sides proxy',
+    bothSidesProxy,
+    shape,
+  );
   assert.equal(replies, shape.requests);
   assert.equal(own.forwarded, shape.requests);
   assert.equal(own.replied, shape.requests);
@@ -464,6 +503,13 @@ test('multiplexed on both sides (gRPC end to end through a sidecar): each reques
   // the downstream's direction changes until then), by the upstream's slot; none after,
   // where that would be a guess. The build before paired 15% throughout.
   assert.ok(seen.exchanges <= 150, `${seen.exchanges} paired`);
+  // The upstream's requests, its bytes unread: once it is known to carry several at once,
+  // the requests the hop pairing forwarded on it (each timed on its own), in place of its
+  // direction changes; before, one per direction change.
+  assert.ok(
+    upstream.requests <= shape.requests && upstream.requests >= shape.requests - early,
+    `${upstream.requests} requests counted on the upstream`,
+  );
   // Each hop runs from the arrival of the bytes read last before the write that forwards
   // it: the proxy's own wait from that read to the write, plus the wait before the read,
   // which its clock does not see. Held from above: a hop timed from an older read (a

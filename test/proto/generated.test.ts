@@ -53,13 +53,13 @@ test('a counter added to the metric table reaches the kernel struct, the layout 
     name: 'zero_windows',
     ts: 'zeroWindows',
     doc: 'Times the peer advertised a zero receive window.',
-    wire: { counter: 27, since: 9 },
+    wire: { counter: 29, since: 18 },
     view: { label: 'zero windows', unit: 'count' },
   };
   const metrics = [...EDGE_METRICS, added];
   const header = countersHeader({ edge: metrics, hop: HOP_METRICS, loss: LOSS_METRICS });
   assert.match(header, /\t__u64 zero_windows;\n\};/, 'the last field of struct tg_edge_stats');
-  assert.match(header, /X\(http2_exchanges\) X\(zero_windows\)$/m);
+  assert.match(header, /X\(forwarded_exchanges\) X\(zero_windows\)$/m);
   const copy = mkdtempSync(join(tmpdir(), 'tollgate-proto-'));
   t.after(() => rmSync(copy, { recursive: true, force: true }));
   cpSync(join(protoDir, 'tollgate'), join(copy, 'tollgate'), { recursive: true });
@@ -67,7 +67,7 @@ test('a counter added to the metric table reaches the kernel struct, the layout 
   writeFileSync(report, withEdgeCounters(readFileSync(report, 'utf8'), metrics));
   assert.match(
     readFileSync(report, 'utf8'),
-    /uint64 zero_windows = 27;\n {2}\/\/ END edge counters/,
+    /uint64 zero_windows = 29;\n {2}\/\/ END edge counters/,
   );
   assert.match(generate(copy), /zeroWindows: number;/);
 });

@@ -85,6 +85,8 @@ test('a multiplexed HTTP/2 edge: the panel says so, counts its exchanges apart a
     stats.includes(`HTTP/2 requests${(INTERVALS * HTTP2_REQUESTS).toLocaleString('en-US')}0`),
     JSON.stringify(stats),
   );
+  // Its requests come from the frames: no rows of the requests a proxy forwarded.
+  assert.ok(!stats.some((row) => row.startsWith('forwarded ')), JSON.stringify(stats));
   // The exchange histograms are there, empty; connect latency and srtt as ever.
   const captions = await panel.locator('figure.histogram figcaption').allTextContents();
   assert.equal(captions[0], 'exchange latency (client) · 0 samples');

@@ -371,6 +371,16 @@ export const descriptor = {
                   "id": 26,
                   "protoName": "http2_exchanges"
                 },
+                "forwardedRequests": {
+                  "type": "uint64",
+                  "id": 27,
+                  "protoName": "forwarded_requests"
+                },
+                "forwardedExchanges": {
+                  "type": "uint64",
+                  "id": 28,
+                  "protoName": "forwarded_exchanges"
+                },
                 "connectLatency": {
                   "type": "Histogram",
                   "id": 17,
@@ -1822,9 +1832,25 @@ export interface EdgeReport {
   /**
    * Of exchanges and multiplexed_exchanges, those that ended on connections whose requests
    * http2_requests counts: the requests of an end are exchanges + multiplexed_exchanges -
-   * http2_exchanges + http2_requests.
+   * http2_exchanges - forwarded_exchanges + http2_requests + forwarded_requests.
    */
   http2Exchanges: number;
+  /**
+   * On a proxy's upstream marked multiplexed whose frames are not followed (HTTP/2 or gRPC
+   * between sidecars inside TLS), the requests the proxy forwarded on it: each a request it
+   * read on a downstream and that the hop pairing took with a write here. Its direction
+   * changes count a write that gathers a turn's requests as one, and a write of the proxy's
+   * own (an HTTP/2 WINDOW_UPDATE or PING in TLS) as one too; these count neither. Exchanges
+   * of the same connections are in forwarded_exchanges. The requests of an end are
+   * exchanges + multiplexed_exchanges - http2_exchanges - forwarded_exchanges +
+   * http2_requests + forwarded_requests.
+   */
+  forwardedRequests: number;
+  /**
+   * Of multiplexed_exchanges, those that ended on connections whose requests
+   * forwarded_requests counts.
+   */
+  forwardedExchanges: number;
   /**
    * SYN_SENT -> ESTABLISHED.
    */

@@ -20,20 +20,26 @@ export function edgePanel(
   const s = edge.server;
   type Row = [string, (e: EndSummary) => string | number];
   // Every counter an edge report carries (proto/edge-metrics.ts), the requests first; the
-  // multiplexed exchanges only on an edge that has them, the HTTP/2 counts likewise.
+  // multiplexed exchanges only on an edge that has them, the HTTP/2 counts and the
+  // requests a proxy forwarded on a multiplexed upstream likewise.
   const requestCounters: readonly string[] = [
     'exchanges',
     'multiplexedExchanges',
     'http2Requests',
     'http2Exchanges',
+    'forwardedRequests',
+    'forwardedExchanges',
   ];
   const http2 = (c?.http2Requests ?? 0) + (s?.http2Requests ?? 0) > 0;
+  const forwarded = (c?.forwardedExchanges ?? 0) + (s?.forwardedExchanges ?? 0) > 0;
   const shown = (m: (typeof WIRE_COUNTERS)[number]) =>
     m.ts === 'multiplexedExchanges'
       ? edge.multiplexed
       : m.ts === 'http2Requests' || m.ts === 'http2Exchanges'
         ? http2
-        : true;
+        : m.ts === 'forwardedRequests' || m.ts === 'forwardedExchanges'
+          ? forwarded
+          : true;
   const first = (m: (typeof WIRE_COUNTERS)[number]) => (requestCounters.includes(m.ts) ? 0 : 1);
   const ordered = [...WIRE_COUNTERS].sort((a, b) => first(a) - first(b));
   const counters: Row[] = ordered.flatMap((m): Row[] =>
