@@ -1534,8 +1534,11 @@ function sidecarEdge(
   const marked = edges.filter((e) => e.multiplexed).length;
   return {
     multiplexed: marked === edges.length ? 'yes' : marked === 0 ? 'no' : 'mixed',
-    // The client's end, the outbound sidecar's (the edge's rate is counted so).
-    requests: edges.reduce((n, e) => n + (e.client ? requestsOf(e.client) : 0), 0),
+    // The client's end, the outbound sidecar's, else the server's (as the edge's rate).
+    requests: edges.reduce((n, e) => {
+      const end = e.client ?? e.server;
+      return n + (end ? requestsOf(end) : 0);
+    }, 0),
   };
 }
 

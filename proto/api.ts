@@ -53,9 +53,11 @@ export interface TopologyEdge {
    * Either end was seen carrying several requests at once (multiplexedExchanges > 0):
    * HTTP/2, gRPC, pipelining. Its exchange latency is left out (latencyMs null, both
    * ends' exchangeLatency empty), and requestsPerS counts its direction changes, which
-   * take requests in flight together for one: at most the requests. Requests on HTTP/2
-   * connections followed from their preface (plaintext) are counted from their frames
-   * instead, on any edge (EndCounters' http2Requests and http2Exchanges).
+   * take requests in flight together for one. Requests on HTTP/2 connections followed
+   * from their preface (plaintext) are counted from their frames instead, on any edge
+   * (EndCounters' http2Requests and http2Exchanges), and those a proxy forwarded on its
+   * multiplexed upstream whose frames are not followed (HTTP/2 in TLS) by its hop
+   * pairing (forwardedRequests and forwardedExchanges).
    */
   multiplexed: boolean;
   client: EndSummary | null;

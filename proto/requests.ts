@@ -22,8 +22,9 @@ export interface RequestCounters {
 /** An end's requests (or a sum of ends'). */
 export function requestsOf(c: RequestCounters): number {
   // Never below 0 from the exchanges' part: the kernel adds an exchange to http2_exchanges
-  // (or forwarded_exchanges) and to exchanges or multiplexed_exchanges through one record, but a reader racing the
-  // writer (the runner's drain of a live slot) could see one and not the other.
+  // (or forwarded_exchanges) and to exchanges or multiplexed_exchanges through one
+  // record, but a reader racing the writer (the runner's drain of a live slot) could see
+  // one and not the other.
   return (
     Math.max(0, c.exchanges + c.multiplexedExchanges - c.http2Exchanges - c.forwardedExchanges) +
     c.http2Requests +

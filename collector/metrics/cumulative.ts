@@ -29,7 +29,7 @@ const COUNTERS = {
   multiplexed_exchanges:
     'Exchanges on connections carrying several requests at once (HTTP/2, pipelining): not timed',
   requests:
-    'Requests: exchanges, and on HTTP/2 connections seen from their preface the requests their frames opened instead (a batch of requests is one exchange)',
+    "Requests: exchanges, and instead on HTTP/2 connections seen from their preface the requests their frames opened, and on a proxy's multiplexed upstream in TLS the requests it forwarded there (a batch of requests is one exchange)",
   retransmits: 'TCP segments retransmitted',
   drops: 'Packets dropped for the sockets',
   resets: 'TCP resets sent or received',

@@ -14,6 +14,7 @@ import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
 import type { HopRecord } from '../../probes/records.js';
 import type { EdgeCounter } from '../../proto/edge-metrics.js';
+import { requestsOf } from '../../proto/requests.js';
 import { bpfMapMaxEntries } from '../bpf-maps.js';
 import { clientServerWithProbes, collect, exited } from './fixture.js';
 
@@ -23,11 +24,6 @@ const grpcPath = createRequire(import.meta.url).resolve('@grpc/grpc-js');
 const METHOD = `{ path: '/t.T/Echo', requestStream: false, responseStream: false,
   requestSerialize: (b) => b, requestDeserialize: (b) => b,
   responseSerialize: (b) => b, responseDeserialize: (b) => b }`;
-
-/** An end's requests as the collector counts them (http2_exchanges' doc). */
-function requestsOf(s: Record<EdgeCounter, number>): number {
-  return s.exchanges + s.multiplexedExchanges - s.http2Exchanges + s.http2Requests;
-}
 
 function describe(s: Record<EdgeCounter, number>): string {
   return `http2 requests ${s.http2Requests}, exchanges ${s.exchanges} + ${s.multiplexedExchanges} multiplexed (${s.http2Exchanges} of them HTTP/2's)`;

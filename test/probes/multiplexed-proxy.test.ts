@@ -503,13 +503,16 @@ test('multiplexed on both sides (gRPC end to end through a sidecar): each reques
   // the downstream's direction changes until then), by the upstream's slot; none after,
   // where that would be a guess. The build before paired 15% throughout.
   assert.ok(seen.exchanges <= 150, `${seen.exchanges} paired`);
-  // The upstream's requests, its bytes unread: once it is known to carry several at once,
-  // the requests the hop pairing forwarded on it (each timed on its own), in place of its
-  // direction changes; before, one per direction change.
+  // The upstream's requests, its bytes unread: only the first write after each read of
+  // the downstream counts (a write after a write may be a body's next part), so this
+  // proxy's eight writes after each read count one, about a direction change's worth, as
+  // before: never more than the requests. (Counting every write gave 1,956 here, and
+  // would count a body written in parts once per part.)
   assert.ok(
-    upstream.requests <= shape.requests && upstream.requests >= shape.requests - early,
-    `${upstream.requests} requests counted on the upstream`,
+    upstream.forwardedRequests <= upstream.forwardedExchanges + 20,
+    JSON.stringify(upstream),
   );
+  assert.ok(upstream.requests <= shape.requests, `${upstream.requests} requests counted`);
   // Each hop runs from the arrival of the bytes read last before the write that forwards
   // it: the proxy's own wait from that read to the write, plus the wait before the read,
   // which its clock does not see. Held from above: a hop timed from an older read (a

@@ -23,6 +23,8 @@ const TOKEN = 'viewer-multiplexed-token';
 const INTERVALS = 3;
 const MULTIPLEXED = 40;
 const HTTP2_REQUESTS = 16 * PER_INTERVAL.exchanges;
+/** sb's upstream to its app, taken for multiplexed TLS: the requests sb forwarded on it. */
+const FORWARDED_REQUESTS = 4 * PER_INTERVAL.exchanges;
 
 test('a multiplexed HTTP/2 edge: the panel says so, counts its exchanges apart and its requests, times none', async (t) => {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -41,7 +43,15 @@ test('a multiplexed HTTP/2 edge: the panel says so, counts its exchanges apart a
             http2Exchanges: PER_INTERVAL.exchanges,
             http2Requests: HTTP2_REQUESTS,
           }
-        : e,
+        : e.process?.pid === PROCESSES.sb.ref!.pid && e.side === 'CONNECTION_SIDE_CLIENT'
+          ? {
+              ...e,
+              exchanges: 0,
+              multiplexedExchanges: PER_INTERVAL.exchanges,
+              forwardedExchanges: PER_INTERVAL.exchanges,
+              forwardedRequests: FORWARDED_REQUESTS,
+            }
+          : e,
     );
     shipper.send(b);
   }
@@ -57,7 +67,7 @@ test('a multiplexed HTTP/2 edge: the panel says so, counts its exchanges apart a
       e.target.includes(`:${PROCESSES.sb.ref!.pid}:`),
   );
   assert.ok(crossing?.multiplexed, 'the API marks the sa -> sb edge');
-  assert.equal(topology.edges.filter((e) => e.multiplexed).length, 1);
+  assert.equal(topology.edges.filter((e) => e.multiplexed).length, 2, 'sa -> sb and sb -> b');
 
   const browser = await openBrowser();
   t.after(() => browser.close());
@@ -92,4 +102,27 @@ test('a multiplexed HTTP/2 edge: the panel says so, counts its exchanges apart a
   assert.equal(captions[0], 'exchange latency (client) · 0 samples');
   assert.equal(captions[1], 'exchange latency (server) · 0 samples');
   await screenshotsAtSizes(page, 'viewer-multiplexed');
+
+  // A proxy's multiplexed upstream whose frames were not read (TLS): its requests are
+  // those the hop pairing forwarded, shown beside its exchanges, and make its rate.
+  const forwarded = topology.edges.find(
+    (e) =>
+      e.source.includes(`:${PROCESSES.sb.ref!.pid}:`) &&
+      e.target.includes(`:${PROCESSES.b.ref!.pid}:`),
+  );
+  assert.ok(forwarded?.multiplexed, 'the API marks the sb -> b edge');
+  await clickCanvas(page, await screenOf(page, { kind: 'link', id: forwarded.id }));
+  const second = page.locator(`.edge-panel[data-edge="${forwarded.id}"]`);
+  await second.waitFor({ timeout: 10_000 });
+  const rows = await second.locator('table.edge-stats tr').allTextContents();
+  assert.ok(
+    rows.includes(`forwarded requests${INTERVALS * FORWARDED_REQUESTS}0`),
+    JSON.stringify(rows),
+  );
+  assert.ok(
+    rows.includes(`forwarded exchanges${INTERVALS * PER_INTERVAL.exchanges}0`),
+    JSON.stringify(rows),
+  );
+  assert.ok(!rows.some((row) => row.startsWith('HTTP/2 ')), JSON.stringify(rows));
+  await screenshotsAtSizes(page, 'viewer-forwarded');
 });

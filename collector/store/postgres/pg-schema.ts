@@ -1,9 +1,16 @@
-// The PostgreSQL schema, as ordered migrations (one so far), applied by one collector
-// at a time under an advisory lock: replicas starting together wait for the first. The
+// The PostgreSQL schema, as ordered migrations, applied by one collector at a time under
+// an advisory lock: replicas starting together wait for the first. The
 // metric series' tables (series.ts, one per kind and tier) are partitioned by time
 // (pg-partitions.ts), so retention drops whole partitions instead of deleting rows.
 import type pg from 'pg';
-import { columnDefinitions, SERIES, type SeriesColumnTypes, tableName } from '../series.js';
+import {
+  columnDefinition,
+  columnDefinitions,
+  columns,
+  SERIES,
+  type SeriesColumnTypes,
+  tableName,
+} from '../series.js';
 import type { Tier } from '../tiers.js';
 import { LOCK, LOCK_CLASS } from './pg-locks.js';
 
@@ -28,6 +35,39 @@ function seriesTables(tiers: readonly Tier[]): string {
     }
   }
   return statements.join('\n');
+}
+
+/** The SQLite store's schema version that PostgreSQL's first migration stands for. */
+const FIRST_AS_SQLITE = 10;
+
+/**
+ * One step per later SQLite schema version (11, 12, ...): the series columns that version
+ * added, on every tier. The first migration makes the series tables with the columns of
+ * the collector that runs it, so a database made by an older collector lacked the ones
+ * added since (a write then failed on the missing column), and one made by a newer
+ * collector has them already: IF NOT EXISTS adds what is missing either way. A version
+ * that added no series column is a step that does nothing, to keep the numbering.
+ */
+function laterColumns(tiers: readonly Tier[]): string[] {
+  const last = Math.max(
+    FIRST_AS_SQLITE,
+    ...SERIES.flatMap((kind) => Object.values(kind.since ?? {})),
+  );
+  const steps: string[] = [];
+  for (let version = FIRST_AS_SQLITE + 1; version <= last; version++) {
+    const statements = SERIES.flatMap((kind) =>
+      columns(kind)
+        .filter((c) => kind.since?.[c] === version)
+        .flatMap((c) =>
+          tiers.map(
+            (tier) =>
+              `ALTER TABLE ${tableName(kind, tier.name)} ADD COLUMN IF NOT EXISTS ${columnDefinition(kind, c, COLUMN_TYPES)};`,
+          ),
+        ),
+    );
+    steps.push(statements.length > 0 ? statements.join('\n') : 'SELECT 1;');
+  }
+  return steps;
 }
 
 export function pgMigrations(tiers: readonly Tier[]): readonly string[] {
@@ -154,6 +194,8 @@ export function pgMigrations(tiers: readonly Tier[]): readonly string[] {
        PRIMARY KEY (session_id, agent_id));
      CREATE SEQUENCE session_target_generation;
      ${seriesTables(tiers)}`,
+    // 2 on: the series columns of SQLite's versions after 10, one step per version.
+    ...laterColumns(tiers),
   ];
 }
 
