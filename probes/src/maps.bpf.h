@@ -131,7 +131,10 @@ struct sock_state {
 	/* The hand-off (handoff.bpf.h): set by a proxy's write, cleared by this reader. */
 	__u8 handoff_pending;  /* next reader: a proxy's hand-off waits for this socket's read */
 	__u8 http2;  /* enum http2_state (http2_frames.bpf.h) */
-	__u8 pad_reader[2];
+	/* Proxy downstream: its request went out with a write on another connection of its
+	 * upstream's pool than its own (take_coalesced), until its next request. */
+	__u8 pool_taken;
+	__u8 pad_reader;
 };
 
 _Static_assert(sizeof(struct sock_state) == 192, "no larger than it was");

@@ -508,8 +508,10 @@ test('multiplexed on both sides (gRPC end to end through a sidecar): each reques
   // proxy's eight writes after each read count one, about a direction change's worth, as
   // before: never more than the requests. (Counting every write gave 1,956 here, and
   // would count a body written in parts once per part.)
+  assert.ok(upstream.forwardedExchanges > 0, JSON.stringify(upstream));
   assert.ok(
-    upstream.forwardedRequests <= upstream.forwardedExchanges + 20,
+    upstream.forwardedRequests >= 0.9 * upstream.forwardedExchanges &&
+      upstream.forwardedRequests <= upstream.forwardedExchanges + 20,
     JSON.stringify(upstream),
   );
   assert.ok(upstream.requests <= shape.requests, `${upstream.requests} requests counted`);

@@ -194,7 +194,9 @@ export function pgMigrations(tiers: readonly Tier[]): readonly string[] {
        PRIMARY KEY (session_id, agent_id));
      CREATE SEQUENCE session_target_generation;
      ${seriesTables(tiers)}`,
-    // 2 on: the series columns of SQLite's versions after 10, one step per version.
+    // 2 on: the series columns of SQLite's versions after 10, one step per version. Their
+    // numbers follow SQLite's: a step of PostgreSQL's own would need a place that a
+    // later SQLite version cannot move (not after these).
     ...laterColumns(tiers),
   ];
 }
