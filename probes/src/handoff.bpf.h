@@ -538,7 +538,7 @@ static __always_inline int link_handoff(__u64 skaddr, __u64 at, const struct soc
 
 	if (!skaddr)
 		return 0;
-	if (at < e->read_ns || at > now || down->request_seq != e->seq ||
+	if (at < e->read_ns || at > now || !same_seq(down->request_seq, e->seq) ||
 	    !(h = bpf_map_lookup_elem(&handoffs, &skaddr)) || h->at != at || h->down ||
 	    h->reply || h->client_port != up->__sk_common.skc_num) {
 		drop_handoff(skaddr, at);
@@ -551,7 +551,7 @@ static __always_inline int link_handoff(__u64 skaddr, __u64 at, const struct soc
 	}
 	h->from_ns = e->read_ns + down->request_pickup_ns;
 	h->down_cookie = e->cookie;
-	h->down_seq = e->seq;
+	h->down_seq = down->request_seq;
 	handoff_barrier();
 	h->down = e->skaddr;
 	handoff_barrier();

@@ -18,16 +18,20 @@
  * awaiting forward: the oldest pending one pairs with the next forward (a write that
  * follows a read on an upstream socket) in the same network namespace. Each entry names
  * its socket and a sequence number, and is skipped when that socket's read is no longer
- * pending (answered locally, closed, superseded), so one request that is never forwarded
- * does not shift every later pair. A forward links the two sockets both ways; the reply a downstream
- * write forwards is the last arrival read on the upstream its request went out on, when
- * it came after that request left (see linked_reply). Replies from upstreams that no
- * forward linked (opened before tracing) pair through a second FIFO. Where one connection
- * carries many requests at once (marked multiplexed: HTTP/2 between sidecars), the FIFO's
- * one entry per downstream does not hold: a multiplexed upstream's write takes every
- * request of the downstreams linked to it that the thread read before it
- * (take_coalesced), and a multiplexed downstream's requests pair by the upstreams they go
- * out on, each holding its request until its reply goes back (mux_forward, mux_replies).
+ * pending (answered locally, closed, superseded), so one request that is never
+ * forwarded does not shift every later pair. A read that is never forwarded and stays
+ * pending (a peer's control frames after a reply, inside TLS) is found out when more
+ * bytes come behind it; its connection's reads after a reply are then tentative, passed
+ * over while another is pending (rearm_request, hop_search). A forward links the two
+ * sockets both ways; the reply a downstream write forwards is the last arrival read on
+ * the upstream its request went out on, when it came after that request left (see
+ * linked_reply). Replies from upstreams that no forward linked (opened before tracing)
+ * pair through a second FIFO. Where one connection carries many requests at once
+ * (marked multiplexed: HTTP/2 between sidecars), the FIFO's one entry per downstream
+ * does not hold: a multiplexed upstream's write takes every request of the downstreams
+ * linked to it that the thread read before it (take_coalesced), and a multiplexed
+ * downstream's requests pair by the upstreams they go out on, each holding its request
+ * until its reply goes back (mux_forward, mux_replies).
  *
  * The request hop and the response hop of one downstream exchange are summed on the
  * downstream socket into one value (TG_METRIC_HOP_ADDED): the added latency of that
@@ -53,13 +57,26 @@
 #define HOP_ANY_NETNS 0  /* hop_head's namespace: any (a socket's inode is never 0) */
 #define MUX_UPSTREAMS 4  /* a power of two: replies one write to a multiplexed downstream pairs */
 
+/*
+ * hop_entry.seq: the socket's request_seq or response_seq at the read in the low 31 bits,
+ * and in the top one whether the entry is tentative (hop_search).
+ */
+#define HOP_TENTATIVE 0x80000000U
+#define HOP_SEQ_MASK 0x7fffffffU
+
 struct hop_entry {
 	__u64 read_ns;
 	__u64 skaddr; /* the socket the read was on */
 	__u64 cookie; /* and its cookie */
-	__u32 seq;    /* its request_seq or response_seq at the read */
+	__u32 seq;    /* its request_seq or response_seq at the read, and HOP_TENTATIVE */
 	__u32 netns;  /* its network namespace's inode, to pass other pods' entries unread */
 };
+
+/* Whether an entry was made at the socket's current request_seq (or response_seq). */
+static __always_inline int same_seq(__u32 socket_seq, __u32 entry_seq)
+{
+	return !((socket_seq ^ entry_seq) & HOP_SEQ_MASK);
+}
 
 struct hop_fifo {
 	struct hop_entry entries[HOP_QUEUE_LEN];
@@ -230,34 +247,20 @@ static __always_inline struct sock_state *pending_owner(const struct hop_entry *
 	if (now - e->read_ns > hop_max_age_ns ||
 	    !(owner = bpf_map_lookup_elem(&sockets, &e->skaddr)) || owner->cookie != e->cookie)
 		return NULL;
-	if (response ? owner->response_pending && owner->response_seq == e->seq
-		     : owner->request_pending && owner->request_seq == e->seq)
+	if (response ? owner->response_pending && same_seq(owner->response_seq, e->seq)
+		     : owner->request_pending && same_seq(owner->request_seq, e->seq))
 		return owner;
 	return NULL;
 }
 
-/*
- * hop_head's search: the slot of the oldest entry whose read is still pending in `netns`,
- * or -1; stale entries at the head dropped on the way. Past the head another namespace's
- * entries are passed by the namespace they carry, without a look at their socket. A
- * global function, which the verifier checks once, on its own (a pointer argument is
- * memory of its type's size, here a map value's; kernels from 5.12): the programs load in
- * 0.7-0.8 s, where the same loop inlined in every caller took 1.2 s and the search of
- * eight entries before it 0.4. bpf_loop would load in 0.33 s, but kernels before 5.17 lack it.
- * `which`: the namespace in its low 32 bits, `response` above them, in one argument, so
- * that the function keeps no more than 32 bytes on the stack: a send's program was at the
- * limit of 512 with it while new_state built a socket's state on the stack (384 since).
- */
-__noinline int hop_search(struct hop_fifo *fifo, __u64 now, __u64 which)
+/* One pass of hop_search: with `firm`, tentative entries are passed over (kept). */
+static __always_inline int hop_search_pass(struct hop_fifo *fifo, __u64 now, __u32 netns,
+					   int response, int firm)
 {
-	__u32 netns = (__u32)which;
-	int response = which >> 32;
 	struct hop_entry *e;
 	__u32 at;
 	int i, ours;
 
-	if (!fifo)
-		return -1;
 	at = fifo->head;
 	for (i = 0; i < HOP_QUEUE_LEN; i++, at++) {
 		if (at == fifo->tail)
@@ -269,11 +272,42 @@ __noinline int hop_search(struct hop_fifo *fifo, __u64 now, __u64 which)
 		if (!pending_owner(e, now, response)) {
 			if (at == fifo->head)
 				fifo->head++;
-		} else if (ours) {
+		} else if (ours && !(firm && (e->seq & HOP_TENTATIVE))) {
 			return at & (HOP_QUEUE_LEN - 1);
 		}
 	}
 	return -1;
+}
+
+/*
+ * hop_head's search: the slot of the oldest entry whose read is still pending in
+ * `netns` and is not tentative, else of the oldest tentative one, or -1; stale entries
+ * at the head dropped on the way. A tentative entry is a read after a reply on a
+ * downstream whose peer has sent bytes there that the proxy forwarded nothing for
+ * (rearm_request): most often another of those, which no forward will take, and the one
+ * this forward is for (a request read since, re-queued behind it) must not be passed
+ * over for it. Past the head another namespace's entries are passed by the namespace
+ * they carry, without a look at their socket. A global function, which the verifier
+ * checks once, on its own (a pointer argument is memory of its type's size, here a map
+ * value's; kernels from 5.12): the programs load in 0.7-0.8 s, where the same loop
+ * inlined in every caller took 1.2 s and the search of eight entries before it 0.4.
+ * bpf_loop would load in 0.33 s, but kernels before 5.17 lack it. `which`: the
+ * namespace in its low 32 bits, `response` above them, in one argument, so that the
+ * function keeps no more than 32 bytes on the stack: a send's program was at the limit
+ * of 512 with it while new_state built a socket's state on the stack (384 since).
+ */
+__noinline int hop_search(struct hop_fifo *fifo, __u64 now, __u64 which)
+{
+	__u32 netns = (__u32)which;
+	int response = which >> 32, slot;
+
+	if (!fifo)
+		return -1;
+	/* Two passes, not one that keeps the first tentative slot: a value carried through the
+	 * loop's iterations keeps the verifier from pruning them (tg_recv then passed its
+	 * million instructions). */
+	slot = hop_search_pass(fifo, now, netns, response, 1);
+	return slot >= 0 ? slot : hop_search_pass(fifo, now, netns, response, 0);
 }
 
 /*
@@ -302,7 +336,8 @@ static __always_inline struct sock_state *hop_head(struct hop_fifo *fifo, __u64 
 		return NULL;
 	/* Most often the head itself: a proxy forwards in the order it reads. */
 	e = &fifo->entries[fifo->head & (HOP_QUEUE_LEN - 1)];
-	if ((netns == HOP_ANY_NETNS || e->netns == netns) && (owner = pending_owner(e, now, response))) {
+	if ((netns == HOP_ANY_NETNS || e->netns == netns) && !(e->seq & HOP_TENTATIVE) &&
+	    (owner = pending_owner(e, now, response))) {
 		*out = e;
 		return owner;
 	}
