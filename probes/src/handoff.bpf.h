@@ -213,8 +213,8 @@ static __always_inline __u64 delivery_end(const struct sock *sk, __u8 side, __u6
 /*
  * At an arrival on a proxy's own server socket in its own thread's context: most likely
  * its own write (a node proxy serving both pods of a tunnel on its node: its outbound side
- * writes into the tunnel, its inbound side reads it), whose request is the one at the
- * head of the writing thread's queue; its idle pickup at the outbound side stands for
+ * writes into the tunnel, its inbound side reads it), whose request is the one the
+ * writing thread's queue pairs next (hop_head); its idle pickup at the outbound side stands for
  * this socket's. So the inbound side's forward hands the request off to its app as a
  * second proxy's would have: the request's path through the proxy, less the proxy's
  * wake-up by the client (which the app's own wake-up would have been without it), plus

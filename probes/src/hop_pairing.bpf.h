@@ -280,21 +280,47 @@ static __always_inline int hop_search_pass(struct hop_fifo *fifo, __u64 now, __u
 }
 
 /*
+ * After a pass took a firm entry at `slot`: the entries before it at the head that are
+ * stale, or tentative in `netns` and still pending, dropped. A tentative one left there
+ * (an idle connection's last control frames) would keep the head from moving for a hop's
+ * age, 2 s, every stale entry behind it searched again at each forward and the queue full
+ * past 32 entries a second (two a request where each comes behind such a read). Its
+ * socket's request stays pending: more bytes there queue it again (rearm_request).
+ */
+static __always_inline void drop_passed(struct hop_fifo *fifo, __u64 now, __u32 netns,
+					int response, int slot)
+{
+	struct hop_entry *e;
+	int i;
+
+	for (i = 0; i < HOP_QUEUE_LEN; i++) {
+		if (fifo->head == fifo->tail || (fifo->head & (HOP_QUEUE_LEN - 1)) == slot)
+			return;
+		e = &fifo->entries[fifo->head & (HOP_QUEUE_LEN - 1)];
+		if (pending_owner(e, now, response) &&
+		    !((e->seq & HOP_TENTATIVE) && (netns == HOP_ANY_NETNS || e->netns == netns)))
+			return;
+		fifo->head++;
+	}
+}
+
+/*
  * hop_head's search: the slot of the oldest entry whose read is still pending in
  * `netns` and is not tentative, else of the oldest tentative one, or -1; stale entries
- * at the head dropped on the way. A tentative entry is a read after a reply on a
- * downstream whose peer has sent bytes there that the proxy forwarded nothing for
- * (rearm_request): most often another of those, which no forward will take, and the one
- * this forward is for (a request read since, re-queued behind it) must not be passed
- * over for it. Past the head another namespace's entries are passed by the namespace
- * they carry, without a look at their socket. A global function, which the verifier
- * checks once, on its own (a pointer argument is memory of its type's size, here a map
- * value's; kernels from 5.12): the programs load in 0.7-0.8 s, where the same loop
- * inlined in every caller took 1.2 s and the search of eight entries before it 0.4.
- * bpf_loop would load in 0.33 s, but kernels before 5.17 lack it. `which`: the
- * namespace in its low 32 bits, `response` above them, in one argument, so that the
- * function keeps no more than 32 bytes on the stack: a send's program was at the limit
- * of 512 with it while new_state built a socket's state on the stack (384 since).
+ * at the head dropped on the way (and the tentative ones passed over: drop_passed). A
+ * tentative entry is a read after a reply on a downstream whose peer has sent bytes
+ * there that the proxy forwarded nothing for (rearm_request): most often another of
+ * those, and the one this forward is for (a request read since, queued again behind it)
+ * must not be passed over for it. Past the head another namespace's entries are passed
+ * by the namespace they carry, without a look at their socket. A global function, which
+ * the verifier checks once, on its own (a pointer argument is memory of its type's
+ * size, here a map value's; kernels from 5.12): the programs load in 0.7-0.8 s, where
+ * the same loop inlined in every caller took 1.2 s and the search of eight entries
+ * before it 0.4. bpf_loop would load in 0.33 s, but kernels before 5.17 lack it.
+ * `which`: the namespace in its low 32 bits, `response` above them, in one argument, so
+ * that the function keeps no more than 32 bytes on the stack: a send's program was at
+ * the limit of 512 with it while new_state built a socket's state on the stack (384
+ * since).
  */
 __noinline int hop_search(struct hop_fifo *fifo, __u64 now, __u64 which)
 {
@@ -307,7 +333,10 @@ __noinline int hop_search(struct hop_fifo *fifo, __u64 now, __u64 which)
 	 * loop's iterations keeps the verifier from pruning them (tg_recv then passed its
 	 * million instructions). */
 	slot = hop_search_pass(fifo, now, netns, response, 1);
-	return slot >= 0 ? slot : hop_search_pass(fifo, now, netns, response, 0);
+	if (slot < 0)
+		return hop_search_pass(fifo, now, netns, response, 0);
+	drop_passed(fifo, now, netns, response, slot);
+	return slot;
 }
 
 /*

@@ -134,7 +134,10 @@ struct sock_state {
 	/* Proxy downstream: its request went out with a write on another connection of its
 	 * upstream's pool than its own (take_coalesced), until its next request. */
 	__u8 pool_taken;
-	/* Proxy downstream: enum unforwarded_reads (rearm_request). */
+	/* Proxy downstream, 0 or 1: its peer sends bytes after a reply that the proxy forwards
+	 * nothing for (HTTP/2's control frames inside TLS), as seen when a request came
+	 * behind such a read (rearm_request): its reads after a reply are queued tentative
+	 * (hop_search). */
 	__u8 unforwarded_reads;
 };
 
@@ -145,17 +148,6 @@ _Static_assert(__builtin_offsetof(struct sock_state, syn_sent_ns) - __builtin_of
 	       "the arrival's fields in 24 bytes");
 _Static_assert(__builtin_offsetof(struct sock_state, exchange_start_ns) - __builtin_offsetof(struct sock_state, syn_sent_ns) == 56,
 	       "56 bytes no event of an ordinary socket writes");
-
-/* sock_state.unforwarded_reads: bits (rearm_request). */
-enum unforwarded_reads {
-	/* The proxy's downstream peer sends bytes after a reply that the proxy forwards
-	 * nothing for (HTTP/2's control frames inside TLS), as seen when more bytes came
-	 * behind such a read: its reads after a reply are queued tentative (hop_search). */
-	UNFWD_SEEN = 1,
-	/* Its last entry was taken by a forward that followed another socket's read, until
-	 * its next read after a reply: more bytes meanwhile are taken for a request. */
-	UNFWD_TAKEN = 2,
-};
 
 /* sock_state.arrival_role: bits. */
 enum arrival_role {

@@ -1010,44 +1010,61 @@ static __always_inline void note_mux_reply(struct hop_queues *q, __u64 up_sk)
 }
 
 /*
- * More bytes on a downstream whose request is pending (or was taken by a forward after
- * another socket's read: UNFWD_TAKEN), arrived after the earlier ones were read. Inside TLS
- * that is what an HTTP/2 peer's control frames after a reply look like (a WINDOW_UPDATE, a
- * PING: the probes cannot read the frames, and the proxy forwards nothing for them): the
- * read after the reply made an entry, and these bytes are the next request. Left as it
- * was, that entry kept its place in the FIFO, so with several such connections and
- * requests that do not come round in turn a forward took another connection's older
- * entry, each request the one before it, and every hop of the inbound sidecar ran about a
- * connection's request spacing long (4.7-9.7 ms against 0.15 at 311 requests/s over two
- * or three TLS connections, bench accuracy's (k); test/probes/unforwarded-reads). So:
- * the request's entry is made firm with these bytes' arrival, in place when it is still
- * the newest (a request that came in parts), else queued again at the tail (the old entry
- * stale: request_seq moves on); and the downstream is marked (UNFWD_SEEN), so that its
- * reads after a reply are queued tentative from then on, which a forward takes only when no
- * firm entry is pending (hop_search). An entry taken by a forward that followed another
- * socket's read (UNFWD_TAKEN, pair_hops) may have been such a read, taken for another's
- * request: more bytes there are a request again. A global function, verified once on its
- * own, which spares the receive program's count (869,017 instructions processed of the
- * verifier's million); the socket's address is last_read_sk, the caller's read (a pointer's
- * value may not be passed to one).
+ * More bytes on a proxy's downstream, arrived after the earlier ones were read, while its
+ * request is pending, or after a forward took it whose upstream has had a reply since
+ * that never came back here. Inside TLS that is what an HTTP/2 peer's control frames
+ * after a reply look like (a WINDOW_UPDATE, a PING: the probes cannot read the frames,
+ * and the proxy forwards nothing for them): the read after the reply made an entry, and
+ * these bytes are the next request. Left as it was, that entry kept its place in the
+ * FIFO, so with several such connections and requests that do not come round in turn a
+ * forward took another connection's older entry, each request the one before it, and
+ * every hop of the inbound sidecar ran about a connection's request spacing long (rounds
+ * whose added latency came out 4.7-9.7 ms against 0.3-0.4 at 311 requests/s over two or
+ * three TLS connections, bench accuracy's (k); test/probes/unforwarded-reads). So: while
+ * the entry is still the FIFO's newest (a request that came in parts), it is made firm
+ * with these bytes' arrival; else the request is queued again at the tail (the old entry
+ * stale: request_seq moves on), and the downstream is marked (unforwarded_reads), so that
+ * its reads after a reply are queued tentative from then on, which a forward takes only
+ * when no firm entry is pending (hop_search). A read after a reply taken by another's
+ * forward (before its connection was marked) leaves this one's request with no entry; the
+ * reply that forward's upstream had since, written elsewhere, says so, and the request is
+ * queued again too. Returns 1 when the bytes were taken for the request. A global
+ * function, verified once on its own, which spares the receive program's count (897,482
+ * instructions processed of the verifier's million); the socket's address is
+ * last_read_sk, the caller's read (a pointer's value may not be passed to one).
  */
 __noinline int rearm_request(struct hop_queues *q, struct sock_state *st, __u64 arrived)
 {
+	struct sock_state *up;
 	struct hop_entry *e;
 
 	if (!q || !st)
 		return 0;
-	st->unforwarded_reads = UNFWD_SEEN;
-	e = &q->request.entries[(q->request.tail - 1) & (HOP_QUEUE_LEN - 1)];
-	if (st->request_pending && q->request.tail != q->request.head &&
-	    e->skaddr == q->last_read_sk && e->cookie == st->cookie &&
-	    same_seq(st->request_seq, e->seq)) {
-		e->seq &= ~HOP_TENTATIVE;
-		st->latest_arrival_ns = arrived;
-		return 1;
+	if (st->request_pending) {
+		e = &q->request.entries[(q->request.tail - 1) & (HOP_QUEUE_LEN - 1)];
+		if (q->request.tail != q->request.head && e->skaddr == q->last_read_sk &&
+		    e->cookie == st->cookie && same_seq(st->request_seq, e->seq)) {
+			e->seq &= ~HOP_TENTATIVE;
+			st->latest_arrival_ns = arrived;
+			return 1;
+		}
+	} else {
+		/* forwarded_ns: the request's arrival, until its reply is written here. */
+		if (!st->forwarded_ns || !st->peer_sk ||
+		    !(up = bpf_map_lookup_elem(&sockets, &st->peer_sk)) ||
+		    up->cookie != st->peer_cookie || !fresh_reply(up, st->forwarded_ns, arrived))
+			return 0;
+		/* A hop that forward left waiting for the app's read is dropped, not recorded: it
+		 * was timed from a read that was not its request (and settling it here would take
+		 * this function's stack past the verifier's 512 bytes with the caller's). */
+		if (st->request_deferred)
+			st->request_deferred = 0;
+		st->request_hop_ns = 0;
+		st->request_pending = 1;
 	}
+	if (!st->unforwarded_reads)
+		st->unforwarded_reads = 1;
 	st->request_seq++;
-	st->request_pending = 1;
 	st->latest_arrival_ns = 0; /* and forwarded_ns, its union's: nothing forwarded yet */
 	hop_push(&q->request, arrived, q->last_read_sk, st->cookie, st->request_seq & HOP_SEQ_MASK,
 		 st->key.netns_inode);
@@ -1127,9 +1144,8 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 				st->request_pickup_ns = thread_pickup(q, st, arrived, now);
 			}
 			q->mux_down_sk = skaddr;
-		} else if ((st->request_pending || (st->unforwarded_reads & UNFWD_TAKEN)) &&
-			   (arrived = take_arrival(st, now))) {
-			rearm_request(q, st, arrived);
+		} else if ((st->request_pending || st->forwarded_ns) &&
+			   (arrived = take_arrival(st, now)) && rearm_request(q, st, arrived)) {
 			st->request_pickup_ns = thread_pickup(q, st, arrived, now);
 		}
 		return;
@@ -1166,13 +1182,11 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			st->request_pending = 1;
 			st->request_hop_ns = 0;
 			st->latest_arrival_ns = 0;
-			if (st->unforwarded_reads & UNFWD_TAKEN)
-				st->unforwarded_reads &= ~UNFWD_TAKEN;
 			arrived = arrival_of(st, now, &hop);
 			st->request_pickup_ns = thread_pickup(q, st, arrived, now);
 			hop_push(&q->request, arrived, skaddr, st->cookie,
 				 (st->request_seq & HOP_SEQ_MASK) |
-					 (__u32)(st->unforwarded_reads & UNFWD_SEEN) << 31, /* HOP_TENTATIVE */
+					 (__u32)st->unforwarded_reads << 31, /* HOP_TENTATIVE: 0 or 1 */
 				 st->key.netns_inode);
 			return;
 		}
@@ -1264,10 +1278,6 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		}
 	}
 	owner = hop_pop(&q->request, now, 0, st->key.netns_inode, &e);
-	/* Taken after another socket's read: the proxy's batch (it read several, then forwards
-	 * each), or a read it forwards nothing for taken for another's request (rearm_request). */
-	if (owner && e.skaddr != q->last_read_sk && !(owner->unforwarded_reads & UNFWD_TAKEN))
-		owner->unforwarded_reads |= UNFWD_TAKEN;
 	/* With no request of the FIFO's pending, a forward on an idle upstream is taken for a
 	 * request of the multiplexed downstream the thread read last: one that waited for an
 	 * upstream, freed by a reply the thread read since. */

@@ -267,7 +267,8 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
   // outbound sidecar's WINDOW_UPDATE after each reply reaches the inbound one as a read it
   // forwards nothing for. With two or more such connections every inbound hop once ran a
   // connection's request spacing long in some rounds (rearm_request in
-  // probes/src/tollgate.bpf.c; held by the accuracy check above, as every condition is).
+  // probes/src/tollgate.bpf.c; held by the next test's accuracy check, as every
+  // condition is).
   const h2tls = r.added_latency.find((c) => c.name === 'h2_tls_sidecars')!;
   assert.deepEqual(
     h2tls.sidecars.map((s) => `${s.pod} ${s.direction}`),

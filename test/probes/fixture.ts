@@ -187,6 +187,40 @@ export function passThroughProxy(options: {
   ${options.epilogue ?? ''}`;
 }
 
+/**
+ * A/B truth for a proxy in front of a server, from the clients' own clocks: `rounds`
+ * rounds of the same clients straight to the server's port (A) and through the proxy's
+ * (B), interleaved and in alternating order. `clientSource(port)` is a \`node -e\` source
+ * run in the client pod that prints the run's mean in ns as its one numeric line. Returns
+ * the median over rounds of B - A, and their spread (the noise floor).
+ */
+export async function abTruth(
+  lab: Lab,
+  rounds: number,
+  serverPort: number,
+  proxyPort: number,
+  clientSource: (port: number) => string,
+): Promise<{ addedNs: number; spreadNs: number }> {
+  const run = async (port: number) => {
+    const child = lab.exec('client', 'clients', process.execPath, ['-e', clientSource(port)]);
+    const line = await waitForLine(child, /^[0-9.]+$/, 'clients', 60_000);
+    await exited(child);
+    return Number(line);
+  };
+  const added: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? [serverPort, proxyPort] : [proxyPort, serverPort];
+    const got = new Map<number, number>();
+    for (const port of order) got.set(port, await run(port));
+    added.push(got.get(proxyPort)! - got.get(serverPort)!);
+  }
+  const sorted = [...added].sort((a, b) => a - b);
+  return {
+    addedNs: sorted[Math.floor(sorted.length / 2)]!,
+    spreadNs: sorted[sorted.length - 1]! - sorted[0]!,
+  };
+}
+
 /** Resolves once the child has exited, also when it already had (an 'exit' listener added
  *  after the fact would wait forever). */
 export function exited(child: ChildProcess): Promise<void> {

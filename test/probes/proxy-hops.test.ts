@@ -14,6 +14,7 @@ import type { HopRecord, ProbeRecord } from '../../probes/records.js';
 import { bucketValue, mean, quantile, totalCount } from '../../proto/histogram.js';
 import type { LossCause } from '../../proto/loss-metrics.js';
 import {
+  abTruth,
   clientServerWithProbes,
   collect,
   exited,
@@ -84,37 +85,6 @@ const handoffsOf = (
   k: 'handoffs' | 'replyHandoffs' = 'handoffs',
 ) => records.reduce((n, r) => n + (r.type === 'hop' && r.key.tgid === tgid ? r[k] : 0), 0);
 
-/** A/B rounds, interleaved and in alternating order; the mean of B - A per round. */
-async function abTruth(
-  lab: Lab,
-  connections: number,
-  requests: number,
-  rounds: number,
-): Promise<{ addedNs: number; spreadNs: number }> {
-  const address = lab.pod('server').address;
-  const run = async (port: number) => {
-    const child = lab.exec('client', 'clients', process.execPath, [
-      '-e',
-      clients(address, port, connections, requests),
-    ]);
-    const line = await waitForLine(child, /^[0-9.]+$/, 'clients', 60_000);
-    await exited(child);
-    return Number(line);
-  };
-  const added: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? [SERVER_PORT, PROXY_PORT] : [PROXY_PORT, SERVER_PORT];
-    const got = new Map<number, number>();
-    for (const port of order) got.set(port, await run(port));
-    added.push(got.get(PROXY_PORT)! - got.get(SERVER_PORT)!);
-  }
-  const sorted = [...added].sort((a, b) => a - b);
-  return {
-    addedNs: sorted[Math.floor(sorted.length / 2)]!,
-    spreadNs: sorted[sorted.length - 1]! - sorted[0]!,
-  };
-}
-
 const cases = [
   { what: `a ${DELAY_MS} ms delay each way, 1 connection`, connections: 1, requests: 40 },
   {
@@ -159,7 +129,10 @@ for (const c of cases) {
       held = proxy.report;
     }
     probes.addProxy(pid);
-    const truth = await abTruth(lab, c.connections, c.requests, 3);
+    const address = lab.pod('server').address;
+    const truth = await abTruth(lab, 3, SERVER_PORT, PROXY_PORT, (port) =>
+      clients(address, port, c.connections, c.requests),
+    );
     const proxyHeld = await held?.();
     const waits = await ownWaits?.();
     const got = await collect(probes);
