@@ -82,6 +82,10 @@ struct hop_fifo {
 	struct hop_entry entries[HOP_QUEUE_LEN];
 	__u32 head; /* next to pair */
 	__u32 tail; /* next free */
+	/* When a forward last took an entry (hop_pop): a tentative entry read before it was
+	 * passed over by that forward or came before it, and is no part of the turn now
+	 * forwarded (drop_passed, take_coalesced). */
+	__u64 taken_ns;
 };
 
 /* When a proxy's write reached a socket on this node (of its own process or another's), that
@@ -130,7 +134,7 @@ struct hop_queues {
 
 /*
  * Keyed by thread id; LRU, as threads come and go without telling us. Only proxies'
- * threads have queues, 4,328 bytes each, locked whole (an LRU map is preallocated): 1,024
+ * threads have queues, 4,344 bytes each, locked whole (an LRU map is preallocated): 1,024
  * threads, against a node's sidecars at one or two workers each (a kubelet's default of
  * 110 pods gives 110-220), is room four times over; past it the longest idle thread's
  * queues go, and its pending pairings are counted unpaired.
@@ -280,12 +284,15 @@ static __always_inline int hop_search_pass(struct hop_fifo *fifo, __u64 now, __u
 }
 
 /*
- * After a pass took a firm entry at `slot`: the entries before it at the head that are
- * stale, or tentative in `netns` and still pending, dropped. A tentative one left there
- * (an idle connection's last control frames) would keep the head from moving for a hop's
- * age, 2 s, every stale entry behind it searched again at each forward and the queue full
- * past 32 entries a second (two a request where each comes behind such a read). Its
- * socket's request stays pending: more bytes there queue it again (rearm_request).
+ * After a pass found a firm entry at `slot`: the entries before it at the head that are
+ * stale, or tentative in `netns`, still pending and read before the last forward took an
+ * entry (taken_ns), dropped. A tentative one left there (an idle connection's last control
+ * frames) would keep the head from moving for a hop's age, 2 s, every stale entry behind it
+ * searched again at each forward and the queue full past 32 entries a second (two a
+ * request where each comes behind such a read). One read since is kept: it may be a
+ * request of the turn being forwarded (its bytes came with the control frames, in one
+ * read). A dropped one's socket still has its request pending: more bytes there queue it
+ * again (rearm_request). Not for HOP_ANY_NETNS (a look at the head, inherit_pickup).
  */
 static __always_inline void drop_passed(struct hop_fifo *fifo, __u64 now, __u32 netns,
 					int response, int slot)
@@ -298,7 +305,7 @@ static __always_inline void drop_passed(struct hop_fifo *fifo, __u64 now, __u32 
 			return;
 		e = &fifo->entries[fifo->head & (HOP_QUEUE_LEN - 1)];
 		if (pending_owner(e, now, response) &&
-		    !((e->seq & HOP_TENTATIVE) && (netns == HOP_ANY_NETNS || e->netns == netns)))
+		    !((e->seq & HOP_TENTATIVE) && e->netns == netns && e->read_ns < fifo->taken_ns))
 			return;
 		fifo->head++;
 	}
@@ -335,7 +342,8 @@ __noinline int hop_search(struct hop_fifo *fifo, __u64 now, __u64 which)
 	slot = hop_search_pass(fifo, now, netns, response, 1);
 	if (slot < 0)
 		return hop_search_pass(fifo, now, netns, response, 0);
-	drop_passed(fifo, now, netns, response, slot);
+	if (netns != HOP_ANY_NETNS)
+		drop_passed(fifo, now, netns, response, slot);
 	return slot;
 }
 
@@ -350,9 +358,10 @@ __noinline int hop_search(struct hop_fifo *fifo, __u64 now, __u64 which)
  * pod forwarded meanwhile leaves its entry behind it, and a search that gave up after
  * eight entries left the next pod's requests unpaired until the waiting one went (59 of
  * 120 in test/probes/node-proxy-netns). The head is looked at first, here: most often it
- * is the one. `response` selects which of the socket's flags the entry refers to.
- * HOP_ANY_NETNS takes the oldest pending in any namespace. Returns the state of the
- * entry's socket and the entry in *out, or NULL when none is pending there.
+ * is the one. Of the pending ones, the oldest firm entry, else the oldest tentative one
+ * (hop_search). `response` selects which of the socket's flags the entry refers to.
+ * HOP_ANY_NETNS takes the same in any namespace. Returns the state of the entry's socket
+ * and the entry in *out, or NULL when none is pending there.
  */
 static __always_inline struct sock_state *hop_head(struct hop_fifo *fifo, __u64 now, int response,
 						   __u32 netns, struct hop_entry **out)
@@ -384,7 +393,7 @@ static __always_inline struct sock_state *hop_head(struct hop_fifo *fifo, __u64 
 }
 
 /*
- * The oldest entry pending in `netns`, taken: its pending flag cleared, which makes it
+ * The entry hop_head finds in `netns`, taken: its pending flag cleared, which makes it
  * stale where it stays (behind another namespace's), to be dropped when it is at the head.
  */
 static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 now, int response,
@@ -398,6 +407,7 @@ static __always_inline struct sock_state *hop_pop(struct hop_fifo *fifo, __u64 n
 	*out = *e;
 	if (e == &fifo->entries[fifo->head & (HOP_QUEUE_LEN - 1)])
 		fifo->head++;
+	fifo->taken_ns = now;
 	if (response)
 		owner->response_pending = 0;
 	else

@@ -791,10 +791,15 @@ static __always_inline void take_coalesced(struct hop_fifo *fifo, struct sock_st
 			fifo->head++; /* stale: answered, closed or aged out */
 			continue;
 		}
-		/* Most often a read the proxy forwards nothing for (hop_search): not taken, and
-		 * it stops the run as a downstream gone elsewhere does. */
-		if (e->seq & HOP_TENTATIVE)
-			return;
+		/* Most often a read the proxy forwards nothing for (hop_search): not taken. One
+		 * read before the last forward took an entry is passed and dropped (drop_passed);
+		 * one since stops the run as a downstream gone elsewhere does. */
+		if (e->seq & HOP_TENTATIVE) {
+			if (e->read_ns >= fifo->taken_ns)
+				return;
+			fifo->head++;
+			continue;
+		}
 		if (!linked_to(owner, up, up_sk)) {
 			if (!linked_to_pool(owner, up, up_sk))
 				return;
@@ -1027,11 +1032,12 @@ static __always_inline void note_mux_reply(struct hop_queues *q, __u64 up_sk)
  * its reads after a reply are queued tentative from then on, which a forward takes only
  * when no firm entry is pending (hop_search). A read after a reply taken by another's
  * forward (before its connection was marked) leaves this one's request with no entry; the
- * reply that forward's upstream had since, written elsewhere, says so, and the request is
- * queued again too. Returns 1 when the bytes were taken for the request. A global
- * function, verified once on its own, which spares the receive program's count (897,482
- * instructions processed of the verifier's million); the socket's address is
- * last_read_sk, the caller's read (a pointer's value may not be passed to one).
+ * reply that forward's request/response upstream has had since, none written here, says
+ * so, and the request is queued again too. Returns 1 when the bytes were taken for the
+ * request. A global function, verified once on its own, which spares the receive
+ * program's count (881,643 instructions processed of the verifier's million); the
+ * socket's address is last_read_sk, the caller's read (a pointer's value may not be
+ * passed to one).
  */
 __noinline int rearm_request(struct hop_queues *q, struct sock_state *st, __u64 arrived)
 {
@@ -1045,14 +1051,20 @@ __noinline int rearm_request(struct hop_queues *q, struct sock_state *st, __u64 
 		if (q->request.tail != q->request.head && e->skaddr == q->last_read_sk &&
 		    e->cookie == st->cookie && same_seq(st->request_seq, e->seq)) {
 			e->seq &= ~HOP_TENTATIVE;
+			e->read_ns = arrived; /* aged from these bytes: the request's */
 			st->latest_arrival_ns = arrived;
 			return 1;
 		}
 	} else {
-		/* forwarded_ns: the request's arrival, until its reply is written here. */
+		/* forwarded_ns: the request's arrival, until its reply is written here; with
+		 * request_hop_ns, the forward's delivery. A reply on a request/response upstream
+		 * after that, none written here since: the upstream answered what it was sent,
+		 * and this end, still sending, is no part of it. Not on a multiplexed upstream,
+		 * whose replies are other streams' too. */
 		if (!st->forwarded_ns || !st->peer_sk ||
 		    !(up = bpf_map_lookup_elem(&sockets, &st->peer_sk)) ||
-		    up->cookie != st->peer_cookie || !fresh_reply(up, st->forwarded_ns, arrived))
+		    up->cookie != st->peer_cookie || up->multiplexed || up->awaiting_reply ||
+		    !fresh_reply(up, st->forwarded_ns + st->request_hop_ns, arrived))
 			return 0;
 		/* A hop that forward left waiting for the app's read is dropped, not recorded: it
 		 * was timed from a read that was not its request (and settling it here would take
@@ -1128,7 +1140,9 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 		 * last of them: a message is complete when its last byte arrives, and bytes
 		 * read before it that the proxy forwards nothing for (an HTTP/2 WINDOW_UPDATE,
 		 * a ping) must not count as the message's wait. On an upstream the last arrival
-		 * is kept whatever is pending: replies multiplexed on it are paired by time.
+		 * is kept whatever is pending: replies multiplexed on it are paired by time. On
+		 * a downstream, bytes after a pending read, or after a forward that took another
+		 * request for this one's, may be a request of their own (rearm_request).
 		 */
 		if (st->side == TG_SIDE_CLIENT) {
 			st->awaiting_reply = 0;

@@ -146,7 +146,7 @@ test('reads a proxy forwards nothing for, after replies on several connections, 
   // Every request forwarded paired with its own arrival, but for about one per connection:
   // a connection's first read after a reply is not known for one the proxy forwards
   // nothing for until a request has come behind it, and another connection's forward may
-  // take it (9 of 270 in runs at 4 ms spacing, one per connection of each round), which
+  // take it (9 of 180 in each of four runs, one per connection of each round), which
   // leaves that request to be queued again and the other's exchange unmatched and
   // unpaired: counted, not guessed. Some room beyond it for a busy machine (above).
   const firstReads = ROUNDS * CONNECTIONS;
