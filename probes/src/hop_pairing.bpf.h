@@ -284,15 +284,26 @@ static __always_inline int hop_search_pass(struct hop_fifo *fifo, __u64 now, __u
 }
 
 /*
- * After a pass found a firm entry at `slot`: the entries before it at the head that are
- * stale, or tentative in `netns`, still pending and read before the last forward took an
- * entry (taken_ns), dropped. A tentative one left there (an idle connection's last control
- * frames) would keep the head from moving for a hop's age, 2 s, every stale entry behind it
- * searched again at each forward and the queue full past 32 entries a second (two a
- * request where each comes behind such a read). One read since is kept: it may be a
+ * A tentative entry read before the last forward took an entry: a read of an earlier turn
+ * that the proxy forwarded nothing for (an idle connection's last control frames), which
+ * a forward passes and drops (drop_passed, take_coalesced). One read since may be a
  * request of the turn being forwarded (its bytes came with the control frames, in one
- * read). A dropped one's socket still has its request pending: more bytes there queue it
- * again (rearm_request). Not for HOP_ANY_NETNS (a look at the head, inherit_pickup).
+ * read), and is kept.
+ */
+static __always_inline int passed_tentative(const struct hop_fifo *fifo,
+					    const struct hop_entry *e)
+{
+	return (e->seq & HOP_TENTATIVE) && e->read_ns < fifo->taken_ns;
+}
+
+/*
+ * After a pass found a firm entry at `slot`: the entries before it at the head that are
+ * stale, or passed tentative ones in `netns` (passed_tentative), dropped. A tentative one
+ * left there would keep the head from moving for a hop's age, 2 s, every stale entry behind
+ * it searched again at each forward and the queue full past 32 entries a second (two a
+ * request where each comes behind such a read; test/probes/unforwarded-reads). A dropped
+ * one's socket still has its request pending: more bytes there queue it again
+ * (rearm_request). Not for HOP_ANY_NETNS (a look at the head, inherit_pickup).
  */
 static __always_inline void drop_passed(struct hop_fifo *fifo, __u64 now, __u32 netns,
 					int response, int slot)
@@ -305,7 +316,7 @@ static __always_inline void drop_passed(struct hop_fifo *fifo, __u64 now, __u32 
 			return;
 		e = &fifo->entries[fifo->head & (HOP_QUEUE_LEN - 1)];
 		if (pending_owner(e, now, response) &&
-		    !((e->seq & HOP_TENTATIVE) && e->netns == netns && e->read_ns < fifo->taken_ns))
+		    !(e->netns == netns && passed_tentative(fifo, e)))
 			return;
 		fifo->head++;
 	}

@@ -792,10 +792,10 @@ static __always_inline void take_coalesced(struct hop_fifo *fifo, struct sock_st
 			continue;
 		}
 		/* Most often a read the proxy forwards nothing for (hop_search): not taken. One
-		 * read before the last forward took an entry is passed and dropped (drop_passed);
-		 * one since stops the run as a downstream gone elsewhere does. */
+		 * of an earlier turn is passed and dropped (passed_tentative); one since stops the
+		 * run as a downstream gone elsewhere does. */
 		if (e->seq & HOP_TENTATIVE) {
-			if (e->read_ns >= fifo->taken_ns)
+			if (!passed_tentative(fifo, e))
 				return;
 			fifo->head++;
 			continue;

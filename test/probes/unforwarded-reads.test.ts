@@ -7,7 +7,9 @@
 // request the one before it, and every hop ran about one connection's request spacing
 // long (rounds whose added latency came out 4.7-9.7 ms against 0.3-0.4 in bench
 // accuracy's h2_tls_sidecars). Held here to A/B truth, the clients' own round trips with
-// and without the proxy, and to the proxy's own counts.
+// and without the proxy, and to the proxy's own counts. One connection goes idle early in
+// each round, its last read one the proxy forwards nothing for: left at the head of the
+// thread's queue, it would hold it for a hop's age (2 s) while the others' reads filled it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
@@ -16,8 +18,12 @@ import { abTruth, clientServerWithProbes, collect } from './fixture.js';
 
 const SERVER_PORT = 7310;
 const PROXY_PORT = 15006;
-const CONNECTIONS = 3;
-const REQUESTS = 60; // per round, one at a time over the connections
+const CONNECTIONS = 4;
+const REQUESTS = 80; // per round, one at a time over the connections
+// From this request of a round on, the last connection is left idle (open, its last read a
+// control message), the rest of the round carried by the others: 60 requests, two reads
+// each, more than the queue's 64 entries.
+const IDLE_FROM = 20;
 // From a reply (and its control bytes) to the next request: long enough that a busy
 // machine rarely holds the proxy until the request is there too (then the two come in one
 // read, and that request's entry is tentative: a forward may pass it over).
@@ -76,15 +82,16 @@ const proxy = `const net = require('node:net');
  * The client: CONNECTIONS connections, REQUESTS requests one at a time, each on a
  * connection picked by a fixed pseudo-random sequence (not in turn: in turn, the oldest
  * pending read is always the next request's own connection's, and nothing goes wrong),
- * each reply followed at once by a control message on its connection, then SPACING_MS
- * before the next request. Prints the mean round trip of the requests in ns.
+ * the last connection only before IDLE_FROM, each reply followed at once by a control
+ * message on its connection, then SPACING_MS before the next request. Prints the mean
+ * round trip of the requests in ns.
  */
 const client = (address: string, port: number) => `
   const net = require('node:net');
   const sockets = Array.from({ length: ${CONNECTIONS} }, () =>
     net.connect({ port: ${port}, host: '${address}', noDelay: true }));
   let seed = 12345;
-  const next = () => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 16) % ${CONNECTIONS}; };
+  const next = (n) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 16) % n; };
   const reply = (s) => new Promise((resolve) => {
     let got = 0;
     const on = (d) => { got += d.length; if (got >= 100) { s.off('data', on); resolve(); } };
@@ -95,7 +102,7 @@ const client = (address: string, port: number) => `
     await Promise.all(sockets.map((s) => new Promise((resolve) => s.once('connect', resolve))));
     let sum = 0n;
     for (let i = 0; i < ${REQUESTS}; i++) {
-      const s = sockets[next()];
+      const s = sockets[next(i < ${IDLE_FROM} ? ${CONNECTIONS} : ${CONNECTIONS - 1})];
       const at = process.hrtime.bigint();
       const answered = reply(s);
       s.write(Buffer.concat([Buffer.from('R'), Buffer.alloc(99)]));
@@ -136,8 +143,12 @@ test('reads a proxy forwards nothing for, after replies on several connections, 
   const hops = got.records.filter((r) => r.type === 'hop' && r.key.tgid === pid);
   const sum = (k: 'exchanges' | 'unpaired' | 'unmatchedForwards') =>
     hops.reduce((n, r) => n + (r.type === 'hop' ? r[k] : 0), 0);
+  const queueFull = got.records.reduce(
+    (n, r) => n + (r.type === 'interval' ? r.lost.hopQueueFull : 0),
+    0,
+  );
   t.diagnostic(
-    `A/B: +${(truth / 1e6).toFixed(3)} ms (spread ${(spread / 1e6).toFixed(3)}); reported mean ${(reported / 1e6).toFixed(3)} ms, p99 ${(quantile(hopAdded, 0.99)! / 1e6).toFixed(3)} ms; request hop p90 ${(quantile(requestHop, 0.9)! / 1e6).toFixed(3)} ms, p99 ${(quantile(requestHop, 0.99)! / 1e6).toFixed(3)} ms; ${sum('exchanges')} paired, ${sum('unpaired')} unpaired, ${sum('unmatchedForwards')} unmatched; the proxy read ${JSON.stringify(counts)}`,
+    `A/B: +${(truth / 1e6).toFixed(3)} ms (spread ${(spread / 1e6).toFixed(3)}); reported mean ${(reported / 1e6).toFixed(3)} ms, p99 ${(quantile(hopAdded, 0.99)! / 1e6).toFixed(3)} ms; request hop p90 ${(quantile(requestHop, 0.9)! / 1e6).toFixed(3)} ms, p99 ${(quantile(requestHop, 0.99)! / 1e6).toFixed(3)} ms; ${sum('exchanges')} paired, ${sum('unpaired')} unpaired, ${sum('unmatchedForwards')} unmatched; the proxy read ${JSON.stringify(counts)}; hop queue full ${queueFull} times`,
   );
   // The proxy's own count: every request and every control message went through it.
   assert.deepEqual(counts, { requests: ROUNDS * REQUESTS, controls: ROUNDS * REQUESTS });
@@ -146,7 +157,7 @@ test('reads a proxy forwards nothing for, after replies on several connections, 
   // Every request forwarded paired with its own arrival, but for about one per connection:
   // a connection's first read after a reply is not known for one the proxy forwards
   // nothing for until a request has come behind it, and another connection's forward may
-  // take it (9 of 180 in each of four runs, one per connection of each round), which
+  // take it (12 of 240 in each of three runs, one per connection of each round), which
   // leaves that request to be queued again and the other's exchange unmatched and
   // unpaired: counted, not guessed. Some room beyond it for a busy machine (above).
   const firstReads = ROUNDS * CONNECTIONS;
@@ -157,6 +168,9 @@ test('reads a proxy forwards nothing for, after replies on several connections, 
   );
   assert.equal(totalCount(hopAdded) + sum('unpaired'), total, 'every exchange paired or counted');
   assert.ok(sum('unpaired') <= firstReads + 0.05 * total, `${sum('unpaired')} unpaired`);
+  // The idle connection's last read, passed over by the others' forwards, did not hold the
+  // thread's queue: no read was pushed out of it.
+  assert.equal(queueFull, 0, 'hop queue full');
   // And none ran on to another request's spacing: the added latency is the A/B truth's.
   assert.ok(
     Math.abs(reported - truth) <= 0.1 * truth + spread + 100_000,
