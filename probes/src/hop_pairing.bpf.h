@@ -284,11 +284,12 @@ static __always_inline int hop_search_pass(struct hop_fifo *fifo, __u64 now, __u
 }
 
 /*
- * A tentative entry read before the last forward took an entry: a read of an earlier turn
- * that the proxy forwarded nothing for (an idle connection's last control frames), which
- * a forward passes and drops (drop_passed, take_coalesced). One read since may be a
- * request of the turn being forwarded (its bytes came with the control frames, in one
- * read), and is kept.
+ * A tentative entry read before the last forward took an entry: most often a read of an
+ * earlier turn that the proxy forwarded nothing for (an idle connection's last control
+ * frames), which a forward passes and drops (drop_passed, take_coalesced); a request that
+ * came in one read with such frames is dropped too, and queued again by its next bytes
+ * (rearm_request), if any come. One read since may be a request of the turn being
+ * forwarded, and is kept.
  */
 static __always_inline int passed_tentative(const struct hop_fifo *fifo,
 					    const struct hop_entry *e)

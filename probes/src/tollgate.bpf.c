@@ -1035,8 +1035,8 @@ static __always_inline void note_mux_reply(struct hop_queues *q, __u64 up_sk)
  * reply that forward's request/response upstream has had since, none written here, says
  * so, and the request is queued again too. Returns 1 when the bytes were taken for the
  * request. A global function, verified once on its own, which spared the receive
- * program's count (881,643 instructions processed of the verifier's million with it, then;
- * 50,165 since pair_hops says the socket's side); the
+ * program's count when it came (881,643 instructions processed of the verifier's million
+ * with it; 50,165 since, for another reason: pair_hops says the socket's side); the
  * socket's address is last_read_sk, the caller's read (a pointer's value may not be
  * passed to one).
  */
