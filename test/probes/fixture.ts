@@ -18,6 +18,7 @@ import {
 } from '../../probes/records.js';
 import type { RecordSource } from '../../probes/start-source.js';
 import { bucketValue, emptyHistogram, merge, type SparseHistogram } from '../../proto/histogram.js';
+import type { LossCause } from '../../proto/loss-metrics.js';
 
 export async function clientServerWithProbes(
   t: TestContext,
@@ -227,3 +228,7 @@ export function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
+
+/** A kernel cause of loss over the run: cumulative since load in each interval, so the largest seen. */
+export const lostOf = (records: readonly ProbeRecord[], cause: LossCause): number =>
+  records.reduce((n, r) => Math.max(n, r.type === 'interval' ? r.lost[cause] : 0), 0);

@@ -12,12 +12,13 @@ import { waitForLine } from '../../lab/spawn.js';
 import type { ProbeSource } from '../../probes/probe-source.js';
 import type { HopRecord, ProbeRecord } from '../../probes/records.js';
 import { bucketValue, mean, quantile, totalCount } from '../../proto/histogram.js';
-import type { LossCause } from '../../proto/loss-metrics.js';
+import { LOSS_CAUSES } from '../../proto/loss-metrics.js';
 import {
   abTruth,
   clientServerWithProbes,
   collect,
   exited,
+  lostOf,
   passThroughProxy,
   serverBehindProxy,
 } from './fixture.js';
@@ -288,12 +289,13 @@ test('haproxy as a sidecar behind REDIRECT: both ends joined, every request a ho
   const total = CONNECTIONS * REQUESTS;
   const hopRequest = got.histogram(haproxy, 'hop_request', PROXY_PORT);
   const hopResponse = got.histogram(haproxy, 'hop_response', PROXY_PORT);
-  // What the runner says it lost, and the hops' own counts, for a run that misses one.
-  const lost = new Map<string, number>();
-  for (const r of got.records)
-    if (r.type === 'interval')
-      for (const [cause, n] of Object.entries(r.lost))
-        if (n) lost.set(cause, (lost.get(cause) ?? 0) + n);
+  // What the runner says it lost (each cause's count over the run: lostOf), and the hops'
+  // own counts, for a run that misses one.
+  const lost = Object.fromEntries(
+    LOSS_CAUSES.map((cause): [string, number] => [cause, lostOf(got.records, cause)]).filter(
+      ([, n]) => n > 0,
+    ),
+  );
   const hopCounts = got.records.reduce(
     (s, r) =>
       r.type === 'hop' && r.key.tgid === haproxy
@@ -302,7 +304,7 @@ test('haproxy as a sidecar behind REDIRECT: both ends joined, every request a ho
     '',
   );
   t.diagnostic(
-    `request hops ${totalCount(hopRequest)}, response hops ${totalCount(hopResponse)} of ${total}; lost ${JSON.stringify(Object.fromEntries(lost))};${hopCounts}`,
+    `request hops ${totalCount(hopRequest)}, response hops ${totalCount(hopResponse)} of ${total}; lost ${JSON.stringify(lost)};${hopCounts}`,
   );
   assert.equal(totalCount(hopRequest), total);
   // Every reply a hop too, but for what the probes count instead of pairing: in two CI runs
@@ -669,10 +671,6 @@ async function clientsThenCollect(
   await exited(child);
   return collect(probes);
 }
-
-/** A kernel cause of loss over the run: cumulative since load, so the largest seen. */
-const lostOf = (records: readonly ProbeRecord[], cause: LossCause) =>
-  records.reduce((n, r) => Math.max(n, r.type === 'interval' ? r.lost[cause] : 0), 0);
 
 test('an edge map with no room: every request through the proxy still paired into its hops', async (t) => {
   // One edge per interval for the whole machine: the proxy's own edges find no room (nor

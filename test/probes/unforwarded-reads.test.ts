@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
 import { mean, quantile, totalCount } from '../../proto/histogram.js';
-import { abTruth, clientServerWithProbes, collect } from './fixture.js';
+import { abTruth, clientServerWithProbes, collect, lostOf } from './fixture.js';
 
 const SERVER_PORT = 7310;
 const PROXY_PORT = 15006;
@@ -144,11 +144,7 @@ test('reads a proxy forwards nothing for, after replies on several connections, 
   const hops = got.records.filter((r) => r.type === 'hop' && r.key.tgid === pid);
   const sum = (k: 'exchanges' | 'unpaired' | 'unmatchedForwards') =>
     hops.reduce((n, r) => n + (r.type === 'hop' ? r[k] : 0), 0);
-  // The runner's count, cumulative in each interval's record: the last is the run's.
-  const queueFull = got.records.reduce(
-    (n, r) => (r.type === 'interval' ? Math.max(n, r.lost.hopQueueFull) : n),
-    0,
-  );
+  const queueFull = lostOf(got.records, 'hopQueueFull');
   t.diagnostic(
     `A/B: +${(truth / 1e6).toFixed(3)} ms (spread ${(spread / 1e6).toFixed(3)}); reported mean ${(reported / 1e6).toFixed(3)} ms, p99 ${(quantile(hopAdded, 0.99)! / 1e6).toFixed(3)} ms; request hop p90 ${(quantile(requestHop, 0.9)! / 1e6).toFixed(3)} ms, p99 ${(quantile(requestHop, 0.99)! / 1e6).toFixed(3)} ms; ${sum('exchanges')} paired, ${sum('unpaired')} unpaired, ${sum('unmatchedForwards')} unmatched; the proxy read ${JSON.stringify(counts)}; hop queue full ${queueFull} times`,
   );
