@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
 import { mean, quantile, totalCount } from '../../proto/histogram.js';
-import { abTruth, clientServerWithProbes, collect, lostOf } from './fixture.js';
+import { abTruth, collect, lostOf, serverBehindProxy } from './fixture.js';
 
 const SERVER_PORT = 7310;
 const PROXY_PORT = 15006;
@@ -117,13 +117,12 @@ const client = (address: string, port: number) => `
   })();`;
 
 test('reads a proxy forwards nothing for, after replies on several connections, leave every request its own hop', async (t) => {
-  const { lab, probes } = await clientServerWithProbes(t);
-  const app = lab.exec('server', 'framed server', process.execPath, ['-e', server]);
-  await waitForLine(app, /^ready$/, 'framed server');
-  const sidecar = lab.exec('server', 'swallowing proxy', process.execPath, ['-e', proxy]);
-  await waitForLine(sidecar, /^ready$/, 'swallowing proxy');
+  const {
+    lab,
+    probes,
+    proxy: sidecar,
+  } = await serverBehindProxy(t, server, 'swallowing proxy', proxy);
   const pid = sidecar.pid!;
-  probes.addProxy(pid);
 
   const address = lab.pod('server').address;
   const { addedNs: truth, spreadNs: spread } = await abTruth(
