@@ -19,21 +19,30 @@ const INTERVALS = 3;
 
 const isInterval = (r: ProbeRecord): r is IntervalRecord => r.type === 'interval';
 const pastMultiple = (ms: number) => ms % INTERVAL_MS;
+/** `ms` brought into [0, INTERVAL_MS), negative ones too. */
+const wrapped = (ms: number) => ((ms % INTERVAL_MS) + INTERVAL_MS) % INTERVAL_MS;
 
 test('intervals end at whole multiples of the interval on the wall clock', async (t) => {
   // A runner that counted its intervals from its own start would end them at the phase it
   // came up at. Started where that phase is near a multiple, such a runner would pass
-  // too, so the test starts it again until it comes up away from one.
+  // too, so the test starts it again until it comes up away from one. Each retry is
+  // timed to come up mid-interval by the last start's duration. With a fixed pause of a
+  // third of an interval, five retries came up near a whole second in CI (2026-12-07): a
+  // start took 651-665 ms here and a stop 32-44, so each retry came up only 25-45 ms later
+  // in its second than the one before.
   let probes: ProbeSource | undefined;
   let cameUpAt = 0;
   for (let attempt = 0; attempt < 5; attempt++) {
+    const startedAt = Date.now();
     probes = await ProbeSource.start({ intervalMs: INTERVAL_MS });
     cameUpAt = Date.now();
     const phase = pastMultiple(cameUpAt);
     if (phase > LATE_MS + 20 && phase < INTERVAL_MS - 20) break;
     await probes.stop();
     probes = undefined;
-    await sleep(INTERVAL_MS / 3);
+    // Where in an interval to start so that, taking as long again, it comes up halfway.
+    const startAt = INTERVAL_MS / 2 - (cameUpAt - startedAt);
+    await sleep(wrapped(startAt - pastMultiple(Date.now())));
   }
   assert.ok(probes, 'the runner came up near a whole second five times running');
   const source = probes;
