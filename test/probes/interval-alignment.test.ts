@@ -18,9 +18,8 @@ const LATE_MS = 150;
 const INTERVALS = 3;
 
 const isInterval = (r: ProbeRecord): r is IntervalRecord => r.type === 'interval';
-const pastMultiple = (ms: number) => ms % INTERVAL_MS;
-/** `ms` brought into [0, INTERVAL_MS), negative ones too. */
-const wrapped = (ms: number) => ((ms % INTERVAL_MS) + INTERVAL_MS) % INTERVAL_MS;
+/** How far past a multiple of the interval `ms` lies, in [0, INTERVAL_MS), negative `ms` too. */
+const pastMultiple = (ms: number) => ((ms % INTERVAL_MS) + INTERVAL_MS) % INTERVAL_MS;
 
 test('intervals end at whole multiples of the interval on the wall clock', async (t) => {
   // A runner that counted its intervals from its own start would end them at the phase it
@@ -42,7 +41,7 @@ test('intervals end at whole multiples of the interval on the wall clock', async
     probes = undefined;
     // Where in an interval to start so that, taking as long again, it comes up halfway.
     const startAt = INTERVAL_MS / 2 - (cameUpAt - startedAt);
-    await sleep(wrapped(startAt - pastMultiple(Date.now())));
+    await sleep(pastMultiple(startAt - Date.now()));
   }
   assert.ok(probes, 'the runner came up near a whole second five times running');
   const source = probes;
