@@ -39,21 +39,22 @@ export async function clientServerWithProbes(
 /**
  * Probes loaded, and in the server pod a server and a proxy before it (node -e sources, or
  * for the server a python3 -c one, each printing `ready` once it listens), the proxy
- * listed as one.
+ * listed as one; both pinned to `cpu` when it is given.
  */
 export async function serverBehindProxy(
   t: TestContext,
   serverSource: string | { python: string },
   proxyName: string,
   proxySource: string,
+  cpu?: number,
 ) {
   const { lab, probes } = await clientServerWithProbes(t);
   const server =
     typeof serverSource === 'string'
-      ? lab.exec('server', 'echo', process.execPath, ['-e', serverSource])
-      : lab.exec('server', 'echo', 'python3', ['-c', serverSource.python]);
+      ? lab.exec('server', 'echo', ...onCpu(cpu, process.execPath, ['-e', serverSource]))
+      : lab.exec('server', 'echo', ...onCpu(cpu, 'python3', ['-c', serverSource.python]));
   await waitForLine(server, /^ready$/, 'echo');
-  const proxy = lab.exec('server', proxyName, process.execPath, ['-e', proxySource]);
+  const proxy = lab.exec('server', proxyName, ...onCpu(cpu, process.execPath, ['-e', proxySource]));
   await waitForLine(proxy, /^ready$/, proxyName);
   probes.addProxy(proxy.pid!);
   return { lab, probes, proxy, server };
@@ -189,11 +190,24 @@ export function passThroughProxy(options: {
 }
 
 /**
+ * A command pinned to one CPU when `cpu` is given (`taskset` execs the command, so the
+ * child's pid stays the command's own), else as it is.
+ */
+export function onCpu(
+  cpu: number | undefined,
+  command: string,
+  args: readonly string[],
+): [string, readonly string[]] {
+  return cpu === undefined ? [command, args] : ['taskset', ['-c', String(cpu), command, ...args]];
+}
+
+/**
  * A/B truth for a proxy in front of a server, from the clients' own clocks: `rounds`
  * rounds of the same clients straight to the server's port (A) and through the proxy's
  * (B), interleaved and in alternating order. `clientSource(port)` is a \`node -e\` source
  * run in the client pod that prints the run's mean in ns as its one numeric line. Returns
- * the median over rounds of B - A, and their spread (the noise floor).
+ * the median over rounds of B - A, and their spread (the noise floor). The clients run on
+ * `cpu` alone when it is given.
  */
 export async function abTruth(
   lab: Lab,
@@ -201,9 +215,14 @@ export async function abTruth(
   serverPort: number,
   proxyPort: number,
   clientSource: (port: number) => string,
+  cpu?: number,
 ): Promise<{ addedNs: number; spreadNs: number }> {
   const run = async (port: number) => {
-    const child = lab.exec('client', 'clients', process.execPath, ['-e', clientSource(port)]);
+    const child = lab.exec(
+      'client',
+      'clients',
+      ...onCpu(cpu, process.execPath, ['-e', clientSource(port)]),
+    );
     const line = await waitForLine(child, /^[0-9.]+$/, 'clients', 60_000);
     await exited(child);
     return Number(line);
