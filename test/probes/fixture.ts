@@ -2,6 +2,7 @@
 // runner draining every 200 ms, both removed when the test ends; and the records a
 // stopped runner produced, summed per process and side.
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { Lab, type PodSpec } from '../../lab/lab.js';
 import { waitForLine } from '../../lab/spawn.js';
@@ -187,6 +188,17 @@ export function passThroughProxy(options: {
     up.on('error', () => {});
   }).listen(${options.listenPort}, '0.0.0.0', () => console.log('ready'));
   ${options.epilogue ?? ''}`;
+}
+
+/**
+ * The highest-numbered CPU this process may run on (its `Cpus_allowed_list`, which the
+ * lab's children inherit): a CPU number `taskset` takes, where `os.cpus()` counts CPUs.
+ */
+export function lastAllowedCpu(): number {
+  const line = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  const last = line ? Number(line[1]!.split(/[,-]/).at(-1)) : Number.NaN;
+  if (!Number.isInteger(last)) throw new Error('no Cpus_allowed_list in /proc/self/status');
+  return last;
 }
 
 /**

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
-import { clientServerWithProbes, exited, LiveRecords, passThroughProxy } from './fixture.js';
+import { clientServerWithProbes, exited, LiveRecords, onCpu, passThroughProxy } from './fixture.js';
 
 const SERVER_PORT = 7310;
 const PROXY_PORT = 15006;
@@ -67,7 +67,7 @@ test("a proxy's run time on a CPU is its neighbour's wait there, and nothing on 
   probes.setFilter(1, { netnsInodes: [statSync(`/run/netns/${lab.pod('server').netns}`).ino] });
   await live.filterApplied(1);
   const pinned = (cpu: number, what: string, script: string) =>
-    lab.exec('server', what, 'taskset', ['-c', String(cpu), process.execPath, '-e', script]);
+    lab.exec('server', what, ...onCpu(cpu, process.execPath, ['-e', script]));
 
   const server = pinned(1, 'echo', echoServer);
   await waitForLine(server, /^ready$/, 'echo');
@@ -90,13 +90,11 @@ test("a proxy's run time on a CPU is its neighbour's wait there, and nothing on 
   const phase = async () => {
     const from = live.records.length;
     const before = runTimeNs(proxy.pid!);
-    const load = lab.exec('client', 'client', 'taskset', [
-      '-c',
-      '1',
-      process.execPath,
-      '-e',
-      client(lab.pod('server').address),
-    ]);
+    const load = lab.exec(
+      'client',
+      'client',
+      ...onCpu(1, process.execPath, ['-e', client(lab.pod('server').address)]),
+    );
     await waitForLine(load, /^done$/, 'client', 60_000);
     const ranNs = runTimeNs(proxy.pid!) - before;
     await exited(load);
