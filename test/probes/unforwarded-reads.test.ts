@@ -30,15 +30,15 @@ const IDLE_FROM = 20;
 // read, and that request's entry is tentative: a forward may pass it over).
 const SPACING_MS = 10;
 const ROUNDS = 3;
-// The client, the proxy and the app all on one CPU (the last allowed), in A and B alike. A hop
-// leaves out the proxy's own pickup of what it waited for, as a stand-in for the app's (or
-// the client's) wake-up without it (probes/src/handoff.bpf.h); with the three free to run
-// anywhere on this 2-CPU VM, the two differ by where each process happens to wake: over
-// nine runs the truth ran 0.15-0.40 ms while the reported mean ran 0.17-0.25, and in one
-// CI run it came out 0.17 short, beyond the bound below. On one CPU each wake-up is on its
-// waker's CPU, alike in A and B, so the stand-in holds: seven runs gave a truth of
-// 0.14-0.19 ms and the reported mean within 0.05 ms of it (-0.011 to +0.045). What is
-// tested here, pairing, does not depend on where the processes run.
+// The client, the proxy and the app all on one CPU (the last allowed), in A and B alike.
+// A hop leaves out the proxy's own pickup of what it waited for, as a stand-in for the
+// app's (or the client's) wake-up without it (probes/src/handoff.bpf.h); with the three
+// free to run anywhere on this 2-CPU VM, the two differ by where each process happens to
+// wake: over nine runs the truth ran 0.15-0.40 ms while the reported mean ran 0.17-0.25,
+// and in one CI run it came out 0.17 short, beyond the bound below. On one CPU each
+// wake-up is on its waker's CPU, alike in A and B, so the stand-in holds: seven runs gave
+// a truth of 0.14-0.19 ms and the reported mean within 0.05 ms of it (-0.011 to +0.045).
+// What is tested here, pairing, does not depend on where the processes run.
 const CPU = lastAllowedCpu();
 
 /**
