@@ -1,7 +1,7 @@
 // The Node process's own metrics, as the agent and the collector both expose them: what
 // prom-client's defaults give, in Prometheus's conventions and counted in full. Shared here
 // so that the two parts' /metrics name and count them alike.
-import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, createHistogram, PerformanceObserver } from 'node:perf_hooks';
 import { collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** perf_hooks' GC kinds, labelled as prom-client labels them. */
@@ -14,24 +14,41 @@ const GC_KINDS: Record<number, string> = {
 
 /**
  * How often the event loop's delay is sampled, ms. prom-client's default, 10, is a timer
- * of libuv's own that woke the process 100 times a second for its life: an idle agent's
- * and an idle collector's main threads came out of epoll_wait some 200 times a second
- * each, nearly all of their wake-ups, and on a busy node each wake-up is a turn the
- * scheduler may give them ahead of the workload. Once a second still shows a loop held up
- * (the delay's max and quantiles since the last scrape), but can miss a stall shorter than
- * a second that ends between two samples.
+ * of libuv's own that ran 100 times a second for the process's life: an idle agent's main
+ * thread was woken 103 times a second, nearly all by it (its returns from epoll_wait, 206
+ * a second, half of them with nothing to do), and an idle collector's alike. On a busy
+ * node each wake-up is a turn the scheduler may give them ahead of the workload. Once a
+ * second still shows a loop held up, but only where a sample falls due within the stall,
+ * and from that due time on: a stall under a second may be missed, and any is
+ * under-reported by up to a second.
  */
 export const EVENT_LOOP_SAMPLE_MS = 1000;
 
 /**
- * prom-client's own sampler, which cannot be turned off, set to wake once in 2^31 - 1 ms
- * (24.8 days, the most a Node timer takes), and its gauges replaced by eventLoopDelay's.
+ * prom-client's own sampler, which cannot be turned off, set to run once in 2^31 - 1 ms
+ * (24.8 days, the most the int32 Node keeps its period in holds), and its gauges replaced
+ * by eventLoopDelay's.
  */
 const PROM_CLIENT_SAMPLE_MS = 2 ** 31 - 1;
 
 /** The gauges prom-client fills from its sampler's histogram. */
 const DELAY_STATS = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const;
 
+/**
+ * prom-client's default metrics under `prefix`, with three corrections:
+ * - the event loop's delay is sampled once a second, not every 10 ms (EVENT_LOOP_SAMPLE_MS),
+ *   and given as the delay itself, where prom-client's gauges gave the time between
+ *   samples, the sampling period included (eventLoopDelay);
+ * - its totals of active handles, requests and resources are gauges named _total, against
+ *   Prometheus's convention (promtool flags them): removed, as its gauges by type keep the
+ *   same counts (sum them for the total);
+ * - its GC duration histogram observes only the first GC of each list the observer is
+ *   handed (prom-client 15), and under load a list holds many: a collector that spent a
+ *   fifth of its CPU in GC showed 0.14 s of it. Replaced, same name and buckets,
+ *   by one that observes every GC.
+ * Returns what stops its GC observer and its sampler of the loop's delay (prom-client's
+ * own observer and sampler run for the process's life).
+ */
 export function collectProcessMetrics(registry: Registry, prefix: string): () => void {
   collectDefaultMetrics({
     register: registry,
@@ -64,36 +81,50 @@ export function collectProcessMetrics(registry: Registry, prefix: string): () =>
 }
 
 /**
- * prom-client's gauges of the event loop's delay, same names and help, from a sampler that
- * wakes once every EVENT_LOOP_SAMPLE_MS. Node's histogram holds the time between a
- * repeating timer's runs, which is the period plus how late the loop ran it: the period is
- * taken off. Each scrape reads what came since the one before: the first gauge read takes
- * the figures and starts the histogram afresh, and the others give those figures (a
- * registry reads its metrics in the order they were registered). Before any sample a
- * gauge holds its last figure, 0 at first. Returns what stops the sampler.
+ * prom-client's gauges of the event loop's delay, same names and help, from a sampler of
+ * our own that runs every EVENT_LOOP_SAMPLE_MS and records how much later than due each
+ * run came: the time since the run before, less the period (Node sets a repeating timer
+ * again from each run). Not perf_hooks' monitorEventLoopDelay, prom-client's: its
+ * histogram holds the time between runs, the period included, and its reset at each
+ * scrape also forgets the last run, so the next one records nothing, a whole period
+ * unseen after every scrape. A scrape gives the figures of the runs since the scrape
+ * before and starts afresh: the first of these gauges read takes them (a full scrape reads
+ * the gauges in the order they were registered), and so does one read again before the
+ * others were. Where no run came since the last scrape the gauges keep their figures, 0 at
+ * first. Two scrapers each take runs from the other, as they did with prom-client's.
+ * Returns what stops the sampler.
  */
 function eventLoopDelay(registry: Registry, prefix: string): () => void {
-  const histogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_SAMPLE_MS });
-  histogram.enable();
-  const periodNs = EVENT_LOOP_SAMPLE_MS * 1e6;
-  const late = (ns: number) => Math.max(0, ns - periodNs) / 1e9;
+  const periodNs = BigInt(EVENT_LOOP_SAMPLE_MS) * 1_000_000n;
+  const delays = createHistogram();
+  let lastRun = process.hrtime.bigint();
+  const sampler = setInterval(() => {
+    const now = process.hrtime.bigint();
+    const late = now - lastRun - periodNs;
+    lastRun = now;
+    // The histogram takes whole numbers from 1: a run on time, or early by the timer's
+    // millisecond rounding, counts as 1 ns late.
+    delays.record(late > 0n ? late : 1n);
+  }, EVENT_LOOP_SAMPLE_MS).unref();
   let figures: Record<(typeof DELAY_STATS)[number], number> | undefined;
+  const readSinceTaken = new Set<string>();
   const take = () => {
     figures =
-      histogram.count > 0
+      delays.count > 0
         ? {
-            min: late(histogram.min),
-            max: late(histogram.max),
-            mean: late(histogram.mean),
-            stddev: histogram.stddev / 1e9,
-            p50: late(histogram.percentile(50)),
-            p90: late(histogram.percentile(90)),
-            p99: late(histogram.percentile(99)),
+            min: delays.min / 1e9,
+            max: delays.max / 1e9,
+            mean: delays.mean / 1e9,
+            stddev: delays.stddev / 1e9,
+            p50: delays.percentile(50) / 1e9,
+            p90: delays.percentile(90) / 1e9,
+            p99: delays.percentile(99) / 1e9,
           }
         : undefined;
-    histogram.reset();
+    delays.reset();
+    readSinceTaken.clear();
   };
-  DELAY_STATS.forEach((stat, i) => {
+  for (const stat of DELAY_STATS) {
     const name = `${prefix}nodejs_eventloop_lag_${stat}_seconds`;
     const theirs = registry.getSingleMetric(name) as { help?: string } | undefined;
     registry.removeSingleMetric(name);
@@ -102,10 +133,11 @@ function eventLoopDelay(registry: Registry, prefix: string): () => void {
       help: theirs?.help ?? `The ${stat} of the event loop's delays since the last scrape.`,
       registers: [registry],
       collect() {
-        if (i === 0) take();
+        if (readSinceTaken.size === 0 || readSinceTaken.has(stat)) take();
+        readSinceTaken.add(stat);
         if (figures) this.set(figures[stat]);
       },
     });
-  });
-  return () => histogram.disable();
+  }
+  return () => clearInterval(sampler);
 }
