@@ -15,8 +15,8 @@ const GC_KINDS: Record<number, string> = {
 /**
  * How often the event loop's delay is sampled, ms. prom-client's default, 10, is a timer
  * of libuv's own that ran 100 times a second for the process's life: an idle agent's main
- * thread was woken 103 times a second, nearly all by it (its returns from epoll_wait, 206
- * a second, half of them with nothing to do), and an idle collector's alike. On a busy
+ * thread was woken 103 times a second, nearly all by it, and returned from epoll_wait 206
+ * times a second, all but 2 of them for the timer alone; an idle collector alike. On a busy
  * node each wake-up is a turn the scheduler may give them ahead of the workload. Once a
  * second still shows a loop held up, but only where a sample falls due within the stall,
  * and from that due time on: a stall under a second may be missed, and any is
@@ -84,8 +84,8 @@ export function collectProcessMetrics(registry: Registry, prefix: string): () =>
  * prom-client's gauges of the event loop's delay, same names and help, from a sampler of
  * our own that runs every EVENT_LOOP_SAMPLE_MS and records how much later than due each
  * run came: the time since the run before, less the period (Node sets a repeating timer
- * again from each run). Not perf_hooks' monitorEventLoopDelay, prom-client's: its
- * histogram holds the time between runs, the period included, and its reset at each
+ * again from each run). Not perf_hooks' monitorEventLoopDelay, which prom-client uses:
+ * its histogram holds the time between runs, the period included, and its reset at each
  * scrape also forgets the last run, so the next one records nothing, a whole period
  * unseen after every scrape. A scrape gives the figures of the runs since the scrape
  * before and starts afresh: the first of these gauges read takes them (a full scrape reads
