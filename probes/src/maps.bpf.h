@@ -83,8 +83,9 @@ struct sock_state {
 	 * (link_mux_handoff): its request hop waits for the next reader. */
 	__u8 request_deferred;
 	__u8 response_deferred; /* proxy downstream: its reply's hop waits for the client's read */
-	/* Proxy upstream: requests its writes forwarded since its last reply was read (up to
-	 * 255), for the exchange that reply ends (forwarded_requests). */
+	/* Proxy upstream: requests its writes forwarded since its last reply was read, or
+	 * since a long run's were last moved into forwarded_requests (FORWARDS_RUN_FLUSH), for
+	 * the exchange that reply ends. */
 	__u8 forwards_run;
 	/* Proxy: the other socket of the last forward, a downstream's upstream or an
 	 * upstream's downstream (peer_cookie, its cookie). */

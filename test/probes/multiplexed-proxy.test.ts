@@ -31,6 +31,20 @@ const framer = `const framer = (onFrame) => { let buf = Buffer.alloc(0);
       while (buf.length >= ${FRAME}) { onFrame(buf.subarray(0, ${FRAME})); buf = buf.subarray(${FRAME}); } }; };`;
 
 /**
+ * Echoes what it reads, but for the frames of stream ids after `warm`: those it holds until
+ * it has `held` of them, then echoes them all at once. The proxy's upstream then carries
+ * `held` requests with no reply to read between them.
+ */
+const holdingServer = (warm: number, held: number) => `const held = [];
+  ${framer}
+  require('node:net').createServer({ noDelay: true }, (s) => s.on('data', framer((frame) => {
+    const f = Buffer.from(frame);
+    if (f.readUInt32BE(0) <= ${warm}) return s.write(f);
+    held.push(f);
+    if (held.length === ${held}) s.write(Buffer.concat(held.splice(0)));
+  }))).listen(${SERVER_PORT}, '0.0.0.0', () => console.log('ready'));`;
+
+/**
  * Echoes each frame 2.5 ms after its read, a thread per connection, each blocked in recv
  * when a request comes (the proxy's pool sends one at a time on each); notes its clock
  * (CLOCK_MONOTONIC, as the kernel's) at each read by the frame's stream id, and prints them
@@ -120,9 +134,10 @@ const demuxingProxy = `const net = require('node:net');
  * one write (a multiplexer's flush, held so that the hop is long and known). Replies are
  * demultiplexed by id back to their downstreams. Prints on SIGTERM how many it forwarded,
  * in how many writes, and the sum of each request's wait from its read to that write.
+ * Frames after the first `gatherUpTo` each go out in a write of their own, at once.
  */
 const HOLD_MS = 3;
-const muxingProxy = `const net = require('node:net');
+const muxing = (gatherUpTo: number) => `const net = require('node:net');
   ${framer}
   const streams = new Map();
   let next = 1, pending = [], readAt = [], forwarded = 0, writes = 0, heldNs = 0n;
@@ -139,6 +154,7 @@ const muxingProxy = `const net = require('node:net');
         streams.set(id, down);
         const out = Buffer.from(frame);
         out.writeUInt32BE(id, 0);
+        if (id > ${gatherUpTo}) { pending.push(out); readAt.push(process.hrtime.bigint()); forwarded++; return flush(); }
         if (pending.length === 0) setTimeout(flush, ${HOLD_MS});
         pending.push(out); readAt.push(process.hrtime.bigint()); forwarded++;
       }));
@@ -154,6 +170,7 @@ const muxingProxy = `const net = require('node:net');
     console.log(JSON.stringify({ forwarded, writes, heldMs: Number(heldNs) / 1e6 }));
     process.exit(0);
   });`;
+const muxingProxy = muxing(Number.MAX_SAFE_INTEGER);
 
 /**
  * Both sides multiplexed (gRPC end to end through a sidecar, a waypoint): frames read on
@@ -220,6 +237,34 @@ const clients = (
   }))).then(() => console.log('replies ' + replies));`;
 
 /**
+ * First 8 connections of `warm` / 8 requests each, one at a time (through `muxing`, the
+ * proxy's upstream becomes known to carry several at once); then `fresh` connections of one
+ * request each, each opened `gapMs` after the one before sent. Prints the replies it had.
+ */
+const warmThenFresh = (
+  address: string,
+  warm: number,
+  fresh: number,
+  gapMs: number,
+) => `const net = require('node:net');
+  ${framer}
+  const one = (requests, sent) => new Promise((resolve) => {
+    const s = net.connect({ port: ${PROXY_PORT}, host: '${address}', noDelay: true });
+    let got = 0;
+    const send = () => s.write(Buffer.alloc(${FRAME}));
+    s.on('connect', () => { send(); sent(); });
+    s.on('data', framer(() => { if (++got === requests) { s.end(); resolve(got); } else send(); }));
+  });
+  (async () => {
+    const warm = await Promise.all(Array.from({ length: 8 }, () => one(${warm} / 8, () => {})));
+    const held = [];
+    for (let i = 0; i < ${fresh}; i++)
+      await new Promise((sent) => held.push(one(1, () => setTimeout(sent, ${gapMs}))));
+    const replies = [...warm, ...(await Promise.all(held))].reduce((a, b) => a + b, 0);
+    console.log('replies ' + replies);
+  })();`;
+
+/**
  * One connection sending `requests` frames `gapMs` apart (stream ids 1, 2, ...) whatever is
  * outstanding, replies read by a thread of their own; prints the replies it had. Bounded by
  * the count and the socket's timeout.
@@ -253,15 +298,16 @@ async function throughProxy(
   t: TestContext,
   what: string,
   source: string,
-  shape: { requests: number } & ({ connections: number; inFlight: number } | { gapMs: number }),
-  timedServer = false,
+  shape: { requests: number } & (
+    | { connections: number; inFlight: number }
+    | { gapMs: number }
+    | { warm: number; fresh: number; freshGapMs: number }
+  ),
+  serverSource: string | { python: string } = echoServer,
 ) {
-  const { lab, probes, proxy, server } = await serverBehindProxy(
-    t,
-    timedServer ? { python: timedEchoServer } : echoServer,
-    what,
-    source,
-  );
+  // The timed server prints its reads at SIGTERM.
+  const timedServer = typeof serverSource !== 'string' && serverSource.python === timedEchoServer;
+  const { lab, probes, proxy, server } = await serverBehindProxy(t, serverSource, what, source);
   const address = lab.pod('server').address;
   const client =
     'inFlight' in shape
@@ -269,14 +315,19 @@ async function throughProxy(
           '-e',
           clients(address, shape.connections, shape.inFlight, shape.requests),
         ])
-      : lab.exec('client', 'clients', 'python3', [
-          '-c',
-          spacedClient,
-          address,
-          String(PROXY_PORT),
-          String(shape.requests),
-          String(shape.gapMs),
-        ]);
+      : 'fresh' in shape
+        ? lab.exec('client', 'clients', process.execPath, [
+            '-e',
+            warmThenFresh(address, shape.warm, shape.fresh, shape.freshGapMs),
+          ])
+        : lab.exec('client', 'clients', 'python3', [
+            '-c',
+            spacedClient,
+            address,
+            String(PROXY_PORT),
+            String(shape.requests),
+            String(shape.gapMs),
+          ]);
   const replies = Number(
     (await waitForLine(client, /^replies \d+$/, 'clients', 60_000)).split(' ')[1],
   );
@@ -432,6 +483,32 @@ test('request/response downstreams gathered onto one upstream, each write carryi
   hopsAgainstOwnWait(t, 'request', own, seen, 0.5);
 });
 
+test('a multiplexed upstream that forwards 400 requests before it reads a reply: every one counted', async (t) => {
+  // The warm part as in the test above, then 400 requests the server holds until the last
+  // of them came, each on a fresh connection, each forwarded in a write of its own as it
+  // is read: more forwards in one run than the byte that counts a run holds (255).
+  const warm = 8 * 50;
+  const held = 400;
+  const shape = { requests: warm + held, warm, fresh: held, freshGapMs: 5 };
+  const { replies, own, seen, upstream } = await throughProxy(
+    t,
+    'muxing proxy',
+    muxing(warm),
+    shape,
+    holdingServer(warm, held),
+  );
+  assert.equal(replies, shape.requests);
+  assert.equal(own.forwarded, shape.requests);
+  assert.equal(seen.exchanges + seen.unpaired, shape.requests);
+  // As above, all but some of the warm part's first writes, before the upstream was known
+  // to carry several at once; a run capped at 255 would lose 145 of the held ones.
+  assert.ok(upstream.forwardedExchanges > 0);
+  assert.ok(
+    upstream.requests <= shape.requests && upstream.requests >= shape.requests - 2 * 8,
+    `${upstream.requests} requests counted on the upstream of ${shape.requests}`,
+  );
+});
+
 test("a multiplexed downstream's request handed to a waiting app runs from the proxy's read of it to the app's", async (t) => {
   // One downstream, a request every millisecond answered 2.5 ms later, so two or three in
   // flight, onto a pool of four: each goes out on an idle upstream as it is read, to a
@@ -442,7 +519,7 @@ test("a multiplexed downstream's request handed to a waiting app runs from the p
     'demuxing proxy',
     demuxingProxy,
     shape,
-    true,
+    { python: timedEchoServer },
   );
   assert.equal(replies, shape.requests);
   assert.equal(own.forwarded, shape.requests);
