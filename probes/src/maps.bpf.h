@@ -85,7 +85,7 @@ struct sock_state {
 	__u8 response_deferred; /* proxy downstream: its reply's hop waits for the client's read */
 	/* Proxy upstream: requests its writes forwarded since its last reply was read, or
 	 * since a long run's were last moved into forwarded_requests (FORWARDS_RUN_FLUSH), for
-	 * the exchange that reply ends. */
+	 * the exchange that reply ends, or for the close that ends it with no reply. */
 	__u8 forwards_run;
 	/* Proxy: the other socket of the last forward, a downstream's upstream or an
 	 * upstream's downstream (peer_cookie, its cookie). */

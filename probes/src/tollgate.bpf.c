@@ -543,6 +543,16 @@ static __always_inline struct tg_edge_stats *traced_stats(const struct sock *sk,
 	return edge_stats(*state, key, &spare, &counted);
 }
 
+/*
+ * A proxy's multiplexed upstream (a client's end) whose requests are counted from its
+ * forwards (forwarded_requests), not from its frames (http2_count).
+ */
+static __always_inline int counts_forwards(const struct sock_state *st)
+{
+	return st->side == TG_SIDE_CLIENT && st->multiplexed && st->proxy &&
+	       st->http2 != H2_FRAMED;
+}
+
 static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 {
 	__u64 skaddr = (__u64)sk, now = bpf_ktime_get_ns();
@@ -613,6 +623,11 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 			} else {
 				__sync_fetch_and_add(&stats->closes, 1);
 				count_retransmits(st, sk, stats); /* in case the last one came after */
+				/* A proxy's upstream closed (or reset) under requests it forwarded
+				 * since its last reply was read: no reply will count them (a long
+				 * poll given up, a peer gone). After a read the run was counted. */
+				if (st->last_dir == DIR_SEND && st->forwards_run && counts_forwards(st))
+					__sync_fetch_and_add(&stats->forwarded_requests, st->forwards_run);
 				if (!st->exchange_start_ns)
 					record_srtt(sk, counted, stats); /* no exchange ever sampled it */
 			}
@@ -765,16 +780,6 @@ static __always_inline void count_forward(struct sock_state *up)
 
 /* Where a run of forwards goes into forwarded_requests before its reply (handle_io). */
 #define FORWARDS_RUN_FLUSH 128
-
-/*
- * A proxy's multiplexed upstream (a client's end) whose requests are counted from its
- * forwards (forwarded_requests), not from its frames (http2_count).
- */
-static __always_inline int counts_forwards(const struct sock_state *st)
-{
-	return st->side == TG_SIDE_CLIENT && st->multiplexed && st->proxy &&
-	       st->http2 != H2_FRAMED;
-}
 
 /*
  * The requests a write on a multiplexed upstream (HTTP/2 between sidecars) carries besides

@@ -32,16 +32,21 @@ const framer = `const framer = (onFrame) => { let buf = Buffer.alloc(0);
 
 /**
  * Echoes what it reads, but for the frames of stream ids after `warm`: those it holds until
- * it has `held` of them, then echoes them all at once. The proxy's upstream then carries
- * `held` requests with no reply to read between them.
+ * it has `held` of them, then echoes them all at once, or with `then: 'close'` closes the
+ * connection instead, none answered. The proxy's upstream then carries `held` requests
+ * with no reply to read between them.
  */
-const holdingServer = (warm: number, held: number) => `const held = [];
+const holdingServer = (
+  warm: number,
+  held: number,
+  then: 'echo' | 'close' = 'echo',
+) => `const held = [];
   ${framer}
   require('node:net').createServer({ noDelay: true }, (s) => s.on('data', framer((frame) => {
     const f = Buffer.from(frame);
     if (f.readUInt32BE(0) <= ${warm}) return s.write(f);
     held.push(f);
-    if (held.length === ${held}) s.write(Buffer.concat(held.splice(0)));
+    if (held.length === ${held}) ${then === 'close' ? 's.end()' : 's.write(Buffer.concat(held.splice(0)))'};
   }))).listen(${SERVER_PORT}, '0.0.0.0', () => console.log('ready'));`;
 
 /**
@@ -166,6 +171,9 @@ const muxing = (gatherUpTo: number) => `const net = require('node:net');
     streams.delete(id);
     down.write(Buffer.alloc(${FRAME}, 2));
   }));
+  // The upstream gone: the requests still awaiting it are closed, unanswered.
+  up.on('close', () => { for (const down of streams.values()) down.destroy(); });
+  up.on('error', () => {});
   process.on('SIGTERM', () => {
     console.log(JSON.stringify({ forwarded, writes, heldMs: Number(heldNs) / 1e6 }));
     process.exit(0);
@@ -239,7 +247,8 @@ const clients = (
 /**
  * First 8 connections of `warm` / 8 requests each, one at a time (through `muxing`, the
  * proxy's upstream becomes known to carry several at once); then `fresh` connections of one
- * request each, each opened `gapMs` after the one before sent. Prints the replies it had.
+ * request each, each opened `gapMs` after the one before sent. Prints the replies it had
+ * (none from a connection the proxy closed unanswered).
  */
 const warmThenFresh = (
   address: string,
@@ -254,6 +263,8 @@ const warmThenFresh = (
     const send = () => s.write(Buffer.alloc(${FRAME}));
     s.on('connect', () => { send(); sent(); });
     s.on('data', framer(() => { if (++got === requests) { s.end(); resolve(got); } else send(); }));
+    s.on('close', () => resolve(got)); // closed by the proxy, unanswered
+    s.on('error', () => {});
   });
   (async () => {
     const warm = await Promise.all(Array.from({ length: 8 }, () => one(${warm} / 8, () => {})));
@@ -503,6 +514,30 @@ test("a multiplexed upstream that forwards 400 requests before it reads a reply:
   // As above, all but some of the warm part's first writes, before the upstream was known
   // to carry several at once; a run capped at 255 would lose 145 of the held ones.
   assert.ok(upstream.forwardedExchanges > 0);
+  assert.ok(
+    upstream.requests <= shape.requests && upstream.requests >= shape.requests - 2 * 8,
+    `${upstream.requests} requests counted on the upstream of ${shape.requests}`,
+  );
+});
+
+test('a multiplexed upstream closed under 100 requests it forwarded, none answered: they are counted at its close', async (t) => {
+  // The warm part as above, then 100 requests the server holds and then closes the
+  // connection under, unanswered: a run of forwards no reply ends, under the 128 that
+  // would count it before a reply (FORWARDS_RUN_FLUSH). Only the close can count it.
+  const warm = 8 * 50;
+  const held = 100;
+  const shape = { requests: warm + held, warm, fresh: held, freshGapMs: 5 };
+  const { replies, own, upstream } = await throughProxy(
+    t,
+    'muxing proxy',
+    muxing(warm),
+    shape,
+    holdingServer(warm, held, 'close'),
+  );
+  assert.equal(replies, warm);
+  assert.equal(own.forwarded, shape.requests);
+  // All but some of the warm part's first writes, as above; without the close's count the
+  // upstream would hold at most the warm part's 400.
   assert.ok(
     upstream.requests <= shape.requests && upstream.requests >= shape.requests - 2 * 8,
     `${upstream.requests} requests counted on the upstream of ${shape.requests}`,
