@@ -188,6 +188,29 @@ test("the workload's own CPU beside bpf_stats' count: a cross-check, with its no
   assert.equal(r.floor_kernel_millicores_spread, null);
 });
 
+test("the p99's noise: how far the untraced rounds' own p99 moved, beside what Tollgate added", () => {
+  const withP99 = (round: RoundResult, p99Ms: number): RoundResult => ({
+    ...round,
+    latency: { ...round.latency, p99Ms },
+  });
+  // Untraced 2.0, 2.6 and 2.3 ms; traced 2.2, 2.5 and 2.9: added +0.2, -0.1 and +0.6.
+  const r = summarizeOverhead(
+    [
+      withP99(roundOf(false, 700), 2),
+      withP99(roundOf(true, 820, { agent: 15, kernelNsPerRequest: 9_000 }), 2.2),
+      withP99(roundOf(true, 780, { agent: 16, kernelNsPerRequest: 9_000 }), 2.5),
+      withP99(roundOf(false, 740), 2.6),
+      withP99(roundOf(false, 720), 2.3),
+      withP99(roundOf(true, 800, { agent: 16, kernelNsPerRequest: 9_000 }), 2.9),
+    ],
+    { ...DEFAULT_OVERHEAD_BENCH, rounds: 3 },
+  );
+  assert.deepEqual(r.spreads.p99_added_ms.rounds, [0.2, -0.1, 0.6]);
+  assert.equal(r.p99_added_ms, 0.2);
+  assert.deepEqual(r.spreads.p99_ms_without.rounds, [2, 2.6, 2.3]);
+  assert.equal(r.p99_noise_ms, 0.6);
+});
+
 test("the clock-reading floor: its programs' time per request at the phase's rate, in millicores", () => {
   // 80,000 requests at 10,000/s, 19 runs each of 120 ns: 2,280 ns a request, 22.8
   // millicores at that rate; 19 runs of 100 ns in the other round, 19 millicores.
