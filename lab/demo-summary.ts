@@ -513,18 +513,21 @@ export function agentSummary(agent: AgentMeasurement): DemoSummaryOf['agent'] {
 
 const SIDECAR_NOTE =
   'Added latency per sidecar and direction is measured in the kernel, per request: ' +
-  'from the arrival of its bytes at the sidecar to their forward, both ways ' +
-  '(p50/p90/p99); end to end, the same chain runs with and without sidecars under the ' +
-  'same load, the two taking turns of about 1.5 s, interleaved; the margin (95%) is ' +
+  'from the arrival of its bytes at the sidecar to their arrival at the next socket, ' +
+  "or on to its reader's read where the reader waited for them (asleep, or behind others " +
+  'the sidecar let go at once), both ways (p50/p90/p99); end to end, the same chain runs ' +
+  'with and without sidecars under the same load, the two taking turns of about 1.5 s, ' +
+  'interleaved; the margin (95%) is ' +
   "drawn from the turns' differences, each turn of one beside the other's. CPU and RSS " +
   'are from /proc.';
 
 const AMBIENT_NOTE =
   "Added latency per pod and direction is the node proxy's, measured in the kernel per " +
   "request at its sockets in that pod's namespace: from the arrival of the bytes to " +
-  'their forward, both ways (p50/p90/p99); end to end, the same chain runs enrolled in ' +
-  'the ambient mesh and without a mesh under the same load, the two taking turns of about ' +
-  '1.5 s, interleaved. The node ' +
+  "their arrival at the next socket, or on to its reader's read where the reader waited " +
+  'for them (asleep, or behind others the proxy let go at once), both ways (p50/p90/p99); ' +
+  'end to end, the same chain runs enrolled in the ambient mesh and without a mesh under ' +
+  'the same load, the two taking turns of about 1.5 s, interleaved. The node ' +
   "proxy's CPU and RSS are from /proc, counted once for the chain; each pod's part of " +
   "them is Tollgate's, at the pod's share of the node proxy: its threads' on-CPU time " +
   "while serving the pod's sockets, where the kernel timed it, else its bytes. Apps' CPU and RSS " +
