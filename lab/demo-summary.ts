@@ -513,19 +513,22 @@ export function agentSummary(agent: AgentMeasurement): DemoSummaryOf['agent'] {
 
 const SIDECAR_NOTE =
   'Added latency per sidecar and direction is measured in the kernel, per request: ' +
-  'from the arrival of its bytes at the sidecar to their arrival at the next socket, ' +
-  "or on to its reader's read where the reader waited for them (asleep, or behind others " +
-  'the sidecar let go at once), both ways (p50/p90/p99); end to end, the same chain runs ' +
-  'with and without sidecars under the same load, the two taking turns of about 1.5 s, ' +
-  'interleaved; the margin (95%) is ' +
-  "drawn from the turns' differences, each turn of one beside the other's. CPU and RSS " +
-  'are from /proc.';
+  'from the arrival of its bytes at the sidecar to their arrival at the next socket; ' +
+  "where the sidecar and the reader (app or client) both waited, from the sidecar's read " +
+  "to the reader's, the sidecar's wake-up standing for the reader's; where a busy sidecar " +
+  'let messages go at once, one that then waits at a busy reader runs on to its read, by ' +
+  'at most the spacing the sidecar took out; both ways (p50/p90/p99); end to end, the ' +
+  'same chain runs with and without sidecars under the same load, the two taking turns ' +
+  "of about 1.5 s, interleaved; the margin (95%) is drawn from the turns' differences, " +
+  "each turn of one beside the other's. CPU and RSS are from /proc.";
 
 const AMBIENT_NOTE =
   "Added latency per pod and direction is the node proxy's, measured in the kernel per " +
   "request at its sockets in that pod's namespace: from the arrival of the bytes to " +
-  "their arrival at the next socket, or on to its reader's read where the reader waited " +
-  'for them (asleep, or behind others the proxy let go at once), both ways (p50/p90/p99); ' +
+  'their arrival at the next socket; where the proxy and the reader both waited, from the ' +
+  "proxy's read to the reader's, the proxy's wake-up standing for the reader's; where the " +
+  'busy proxy let messages go at once, one that then waits at a busy reader runs on to its ' +
+  'read, by at most the spacing the proxy took out; both ways (p50/p90/p99); ' +
   'end to end, the same chain runs enrolled in the ambient mesh and without a mesh under ' +
   'the same load, the two taking turns of about 1.5 s, interleaved. The node ' +
   "proxy's CPU and RSS are from /proc, counted once for the chain; each pod's part of " +

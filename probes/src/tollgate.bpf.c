@@ -624,8 +624,9 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 				__sync_fetch_and_add(&stats->closes, 1);
 				count_retransmits(st, sk, stats); /* in case the last one came after */
 				/* A proxy's upstream closed (or reset) under requests it forwarded
-				 * since its last reply was read: no reply will count them (a long
-				 * poll given up, a peer gone). After a read the run was counted. */
+				 * since its last reply was read or its run's last flush
+				 * (FORWARDS_RUN_FLUSH): no reply will count them (a long poll given
+				 * up, a peer gone). After a read the run was counted. */
 				if (st->last_dir == DIR_SEND && st->forwards_run && counts_forwards(st))
 					__sync_fetch_and_add(&stats->forwarded_requests, st->forwards_run);
 				if (!st->exchange_start_ns)
@@ -1582,11 +1583,11 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, __u8 d
 	stats = edge_stats(st, &st->key, &spare, &counted);
 	/* A long run of forwards with no reply read (long polls, slow replies on one HTTP/2
 	 * upstream): at a write after a write, its requests so far are counted, the rest at
-	 * the reply, so that the run's byte does not fill and lose requests; the exchange is
-	 * still counted once, at the reply. Not at a write after a read: that run was counted
-	 * at the read. Here, where few of the verifier's paths have split yet: after the
-	 * pairing the send program passed the verifier's million instructions, and at the
-	 * event's kind it processed 66,000 more; here 2,000 more. */
+	 * the reply or the upstream's close, so that the run's byte does not fill and lose
+	 * requests; the exchange is still counted once, at the reply. Not at a write after a
+	 * read: that run was counted at the read. Here, where few of the verifier's paths
+	 * have split yet: after the pairing the send program passed the verifier's million
+	 * instructions, and at the event's kind it processed 66,000 more; here 2,000 more. */
 	if (dir == DIR_SEND && st->last_dir == DIR_SEND && st->forwards_run >= FORWARDS_RUN_FLUSH &&
 	    stats && counts_forwards(st)) {
 		__sync_fetch_and_add(&stats->forwarded_requests, st->forwards_run);
