@@ -316,9 +316,9 @@ export interface AddedLatencyCondition {
     requests: number;
     unpaired: number;
     share_paired: number | null;
-    /** Request hops that ran on to the next reader's read (DirectionCost.handoffs). */
+    /** Request hops that ran on to the next reader (DirectionCost.handoffs). */
     handoffs: number;
-    /** Response hops that ran on to the client's read (DirectionCost.replyHandoffs). */
+    /** Response hops that ran on to the client (DirectionCost.replyHandoffs). */
     reply_handoffs: number;
     reported_direct: NullableStats;
     /** The mean request hop and response hop, ms, of which `reported_direct`'s mean is the sum. */

@@ -140,7 +140,7 @@ export function agentRegistry(status: () => AgentStatus): { registry: Registry; 
   );
   counter(
     'tollgate_agent_handoffs_not_noted_total',
-    "Request and response hops kept to the proxy's write, not run on to a waiting reader's read, for want of room in the kernel's hand-off map (--handoffs)",
+    "Request and response hops kept to the proxy's write, not run on to a waiting reader, for want of room in the kernel's hand-off map (--handoffs)",
     (s) => s.lost.handoffsNotNoted,
   );
   counter(

@@ -161,17 +161,19 @@ export interface DirectionCost {
   /** Hops timed from the proxy's read: the kernel had not seen their bytes arrive. */
   arrivalUnknown: number;
   /**
-   * Request hops that ran on to the next reader's read (the proxy and that reader both
-   * idle at the hand-off, or, from agents of 2026-12-04 on, a request the busy proxy let go
-   * in a burst to a reader busy with the burst: README, "What added latency means"); the
+   * Request hops that ran on to the next reader (the proxy and that reader both idle at
+   * the hand-off: from the proxy's wake-up to the reader's, from agents of 2026-12-07 on;
+   * or, from agents of 2026-12-04 on, a request the busy proxy let go in a burst to a
+   * reader busy with the burst, to its read: README, "What added latency means"); the
    * others run from the arrival to the proxy's forward.
    */
   handoffs: number;
   /**
-   * Response hops that ran on to the client's read (the proxy idle when the reply reached
-   * it, a client on its node that is no proxy waiting for it, or, from agents of 2026-12-04
-   * on, a reply the busy proxy let go in a burst to such a client busy with the burst); the
-   * others run from the reply's arrival to its delivery by the proxy's write.
+   * Response hops that ran on to the client (the proxy idle when the reply reached it, a
+   * client on its node that is no proxy waiting for it: to the client's wake-up; or, from
+   * agents of 2026-12-04 on, a reply the busy proxy let go in a burst to such a client busy
+   * with the burst: to its read); the others run from the reply's arrival to its delivery
+   * by the proxy's write.
    */
   replyHandoffs: number;
   /**

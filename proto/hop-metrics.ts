@@ -64,7 +64,7 @@ export const HOP_REPORT_COUNTERS = [
   {
     name: 'handoffs',
     ts: 'handoffs',
-    doc: "Of the request hops in `request_hop` and `added`, those that run on to the next reader's read: the proxy's forward handed the request to a reader that was waiting for it, and the proxy had been waiting for the request too. Such a hop runs from the proxy's read to that reader's read (the proxy's own wake-up stands in for the one the reader would have had without it). Also, from agents of 2026-12-04 on, requests the proxy was busy for, let go in a burst to a reader (no proxy) busy with the same thread's earlier forwards: from the arrival to the reader's read, by at most what the burst took out of the requests' spacing. The others run from the arrival to the forward.",
+    doc: "Of the request hops in `request_hop` and `added`, those that run on to the next reader's wake-up: the proxy's forward handed the request to a reader that was waiting for it, and the proxy had been waiting for the request too. Such a hop runs from the proxy's wake-up to that reader's (the proxy's own wake-up stands in for the one the reader would have had without it; what each runs of its own between its wake-up and its read is left to it, as the reader runs it without the proxy too). From agents before 2026-12-07, from the proxy's read to the reader's read. Also, from agents of 2026-12-04 on, requests the proxy was busy for, let go in a burst to a reader (no proxy) busy with the same thread's earlier forwards: from the arrival to the reader's read (busy with the burst, it has no wake-up of its own for this one), by at most what the burst took out of the requests' spacing. The others run from the arrival to the forward.",
     field: 13,
     since: 13,
   },
@@ -78,7 +78,7 @@ export const HOP_REPORT_COUNTERS = [
   {
     name: 'reply_handoffs',
     ts: 'replyHandoffs',
-    doc: "Of the response hops in `response_hop` and `added`, those that run on to the client's read: the proxy's write handed the reply to a client on its node that was waiting for it (a client that is no proxy), and the proxy had been waiting for the reply too. Such a hop runs from the proxy's read of the reply to the client's read (the proxy's own wake-up by the reply stands in for the one the client would have had without it). Also, from agents of 2026-12-04 on, replies the proxy was busy for, let go in a burst to such a client busy with the same thread's earlier replies (its epoll woken by the last of them, the thread not asleep since): from the reply's arrival at the proxy to the client's read, by at most what the burst took out of the replies' spacing. The others run from the reply's arrival to its delivery by the proxy's write.",
+    doc: "Of the response hops in `response_hop` and `added`, those that run on to the client's wake-up: the proxy's write handed the reply to a client on its node that was waiting for it (a client that is no proxy), and the proxy had been waiting for the reply too. Such a hop runs from the proxy's wake-up by the reply to the client's wake-up (the proxy's own wake-up stands in for the one the client would have had without it; from agents before 2026-12-07, from the proxy's read of the reply to the client's read). Also, from agents of 2026-12-04 on, replies the proxy was busy for, let go in a burst to such a client busy with the same thread's earlier replies (its epoll woken by the last of them, the thread not asleep since): from the reply's arrival at the proxy to the client's read, by at most what the burst took out of the replies' spacing. The others run from the reply's arrival to its delivery by the proxy's write.",
     field: 15,
     since: 15,
   },
@@ -167,7 +167,7 @@ export const HOP_METRICS = [
   {
     name: 'handoffs',
     ts: 'handoffs',
-    doc: "Request hops run on to the next reader's read: handed to a waiting reader, or carried to one busy with the thread's burst (handoff.bpf.h).",
+    doc: "Request hops run on to the next reader: to its wake-up when handed to a waiting reader, to its read when carried to one busy with the thread's burst (handoff.bpf.h).",
     wire: { adds: ['handoffs'] },
   },
   {
@@ -179,7 +179,7 @@ export const HOP_METRICS = [
   {
     name: 'reply_handoffs',
     ts: 'replyHandoffs',
-    doc: "Response hops run on to the client's read: handed to a waiting client, or carried to one busy with the thread's burst (handoff.bpf.h).",
+    doc: "Response hops run on to the client: to its wake-up when handed to a waiting client, to its read when carried to one busy with the thread's burst (handoff.bpf.h).",
     wire: { adds: ['replyHandoffs'] },
   },
 ] as const satisfies readonly HopMetric[];

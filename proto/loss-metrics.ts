@@ -17,7 +17,7 @@ export type LossFigure =
   | 'staleSocketStates'
   /**
    * Not a loss of data: requests and replies whose hop was kept to the proxy's write, not
-   * run on to the next reader's read, for want of room to note the hand-off (the agent's
+   * run on to the next reader, for want of room to note the hand-off (the agent's
    * status).
    */
   | 'handoffsNotNoted';

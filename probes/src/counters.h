@@ -117,8 +117,9 @@ struct tg_hop_stats {
 	/* Run time of the proxy's threads charged to this hop (charge_on_cpu). */
 	__u64 on_cpu_ns;
 	/*
-	 * Request hops run on to the next reader's read: handed to a waiting reader, or
-	 * carried to one busy with the thread's burst (handoff.bpf.h).
+	 * Request hops run on to the next reader: to its wake-up when handed to a waiting
+	 * reader, to its read when carried to one busy with the thread's burst
+	 * (handoff.bpf.h).
 	 */
 	__u64 handoffs;
 	/*
@@ -127,8 +128,9 @@ struct tg_hop_stats {
 	 */
 	__u64 neighbour_wait_ns;
 	/*
-	 * Response hops run on to the client's read: handed to a waiting client, or carried
-	 * to one busy with the thread's burst (handoff.bpf.h).
+	 * Response hops run on to the client: to its wake-up when handed to a waiting
+	 * client, to its read when carried to one busy with the thread's burst
+	 * (handoff.bpf.h).
 	 */
 	__u64 reply_handoffs;
 };

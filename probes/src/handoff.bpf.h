@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The hand-off: a request hop that runs on to the next reader's read, and a reply's hop
+ * The hand-off: a request hop that runs on to the next reader's wake-up, and a reply's hop
  * that runs on to the client's.
  *
  * A hop ends when the proxy's write has queued the request on the next socket (the app's,
@@ -13,10 +13,16 @@
  * sender, the same kind of wait. So when both the proxy and the next reader were idle
  * when the bytes reached them, the request hop is
  *
- *     next reader's read - proxy's read
+ *     next reader's wake-up - proxy's wake-up
  *
  * the hop less the proxy's idle pickup, with the next reader's wait after the hand-off
- * (and the rest of the proxy's write, which that wait overlaps, counted once). When the
+ * (and the rest of the proxy's write, which that wait overlaps, counted once). A wake-up
+ * is the thread's switch-in (woke_at), not its read: what each process runs of its own
+ * between the two (an event loop's return from epoll_wait, its callbacks) is the reader's
+ * with or without the proxy, and the proxy's is its cost. Until 2026-12-07 the hop ran
+ * from read to read, and took the reader's such work for the proxy's and left the
+ * proxy's out (test/probes/wakeup-tail: two ends that each spin 0.3 ms between wake-up and
+ * read, 0.72 ms reported against +0.20 by A/B). When the
  * proxy was busy at the arrival, its wait in the queue is its own cost and the hop stays
  * as it is; when the next reader was busy, its wait is queueing it would have had anyway,
  * and the hop stays as it is too. Measured on this kernel (docs/added-latency.md, "Where
@@ -28,10 +34,11 @@
  * The reply's side is the same the other way: without the proxy the client would have been
  * woken by the app's reply, with it the proxy is, and the proxy's wake-up by the reply
  * stands in for the client's. So a reply the proxy waited for, written to a client on its
- * node that waits for it, has its hop run from the proxy's read of it to the client's read
- * (link_reply_handoff; test/probes/reply-handoff holds it to both processes' clocks
- * within a few microseconds). Not to a client that is a proxy (the next sidecar on the
- * path, a node proxy's own upstream): its pickup of the reply is in its own hop. Tried
+ * node that waits for it, has its hop run from the proxy's wake-up to the client's
+ * (link_reply_handoff; test/probes/reply-handoff holds it to both processes' clocks at
+ * their reads, which the wake-ups precede by each one's own work). Not to a client that
+ * is a proxy (the next sidecar on the path, a node proxy's own upstream): its pickup of
+ * the reply is in its own hop. Tried
  * while hops ended at the write's return, this moved nothing, as the rest of the write
  * overlapped the client's wake-up; since hops end where the write delivers the bytes, the
  * client's wake-up after the last sidecar's write was outside every hop (18 us a request
@@ -88,8 +95,10 @@ extern const void ep_poll_callback __ksym __weak;
 struct handoff {
 	__u64 at;          /* the proxy's bytes queued on this (the next reader's) socket */
 	__u64 cookie;      /* this socket's, as its address may be a later socket's */
-	__u64 read_ns;     /* this socket's first read after `at`, 0: not yet */
-	__u64 from_ns;     /* the proxy's read of the request (its arrival + its idle wait) */
+	/* The reader's wake-up before this socket's first read after `at` (woke_at; a carried
+	 * message's: that read), 0: not yet. */
+	__u64 read_ns;
+	__u64 from_ns;     /* the proxy's wake-up for the message (its arrival + idle_pickup) */
 	__u64 down_cookie;
 	/* The downstream socket of the request the bytes were, 0: not linked. Written last
 	 * and read first: stores are not reordered with stores, nor loads with loads, on
@@ -131,6 +140,60 @@ struct {
 	__type(key, __u64);
 	__type(value, struct handoff);
 } handoffs SEC(".maps");
+
+/*
+ * When the thread running on this CPU was last switched in, in bpf_ktime_get_ns's clock:
+ * where a hand-off's hop begins and ends (the proxy's wake-up and the reader's, not their
+ * reads). Each process runs some of its own code between its switch-in and its read (an
+ * event loop returning from epoll_wait, its callbacks); a hop from read to read would
+ * take the reader's such tail for the proxy's cost and leave the proxy's out, where
+ * without the proxy the reader would have run the same tail before the same read. Written
+ * at every switch of a user thread (sched_switch, attached while a proxy is listed); the
+ * CPU's last switch-in is the running thread's own, as a thread switched out and in again
+ * is written again. Per CPU: written and read only on its own CPU.
+ */
+struct switch_in {
+	__u64 at;
+	__u32 tid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct switch_in);
+} switch_ins SEC(".maps");
+
+#define TG_PF_KTHREAD 0x00200000 /* include/linux/sched.h: PF_KTHREAD */
+
+/* At sched_switch: `next` runs on this CPU from now. Kernel threads read no sockets. */
+static __always_inline void note_switch_in(const struct task_struct *next)
+{
+	__u32 zero = 0, tid = next->pid;
+	struct switch_in *s;
+
+	if (!tid || (next->flags & TG_PF_KTHREAD))
+		return;
+	s = bpf_map_lookup_elem(&switch_ins, &zero);
+	if (!s)
+		return;
+	s->at = bpf_ktime_get_ns();
+	s->tid = tid;
+}
+
+/*
+ * When the current thread was switched in, if after `after` and not after `now`; else `now`
+ * (no switch seen since: the hook not attached, or the thread running since before `after`).
+ */
+static __always_inline __u64 woke_at(__u64 after, __u64 now)
+{
+	__u32 zero = 0;
+	struct switch_in *s = bpf_map_lookup_elem(&switch_ins, &zero);
+
+	if (s && s->tid == (__u32)bpf_get_current_pid_tgid() && s->at > after && s->at <= now)
+		return s->at;
+	return now;
+}
 
 /*
  * Whether a thread sleeps waiting for this socket's bytes: on the socket itself, or in
@@ -322,15 +385,20 @@ static __always_inline void note_arrival_by_proxy(const struct sock *sk, struct 
 	}
 }
 
-/* A proxy's wait from an arrival to the read that took it, when it was idle at the arrival;
- * for bytes of its own write, the pickup they carry (inherit_pickup). */
+/* A proxy's wait from an arrival to its wake-up before the read that took it (woke_at; the
+ * read itself where no switch-in is seen), when it was idle at the arrival; for bytes of
+ * its own write, the pickup they carry (inherit_pickup). */
 static __always_inline __u32 idle_pickup(const struct sock_state *st, __u64 arrived, __u64 now)
 {
-	__u64 wait = now - arrived;
+	__u64 wait;
 
 	if (st->self_delivered)
 		return st->inherited_pickup_ns;
-	return st->arrival_idle && arrived < now && wait < 0xffffffffULL ? (__u32)wait : 0;
+	if (!st->arrival_idle || arrived >= now)
+		return 0;
+	/* To its wake-up (woke_at): what it ran of its own before the read is its cost. */
+	wait = woke_at(arrived, now) - arrived;
+	return wait < 0xffffffffULL ? (__u32)wait : 0;
 }
 
 /*
@@ -414,8 +482,8 @@ static __always_inline void settle_mux_request(struct sock_state *up)
 		record_mux_request_hop(up, up->mux_request_hop_ns, 0);
 }
 
-/* A linked hand-off's hop: from from_ns to the reader's read, a carried one's held to
- * carry_max_ns past the delivery. */
+/* A linked hand-off's hop: from from_ns to read_ns (the reader's wake-up, a carried
+ * message's read), a carried one's held to carry_max_ns past the delivery. */
 static __always_inline __u64 handoff_hop(const struct handoff *h)
 {
 	__u64 end = h->read_ns;
@@ -743,7 +811,9 @@ static __always_inline void read_after_handoff(__u64 skaddr, struct sock_state *
 		return;
 	}
 	if (now >= h->at && !h->read_ns) {
-		h->read_ns = now;
+		/* A waiting reader's to its wake-up (woke_at); a carried message's to the read
+		 * itself, as the reader is busy with the burst's earlier ones before it. */
+		h->read_ns = h->carried ? now : woke_at(h->at, now);
 		handoff_barrier();
 		if (!h->down)
 			return; /* the forward settles it */

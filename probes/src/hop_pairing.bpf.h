@@ -7,8 +7,8 @@
  * the peer) happens within that write. So a hop holds what a bypass would not have: the
  * wait in the receive queue, the wake-up and run-queue delay of the proxy's thread, CPU
  * throttling, the proxy's own work and the extra loopback hop. A request the proxy waited
- * for and handed to a reader that waited for it runs instead from the proxy's read to that
- * reader's read, and a reply likewise to a waiting client's read; one the proxy was busy
+ * for and handed to a reader that waited for it runs instead from the proxy's wake-up to
+ * that reader's, and a reply likewise to a waiting client's wake-up; one the proxy was busy
  * for, let go in a burst to a reader that its earlier write keeps busy, runs on to that
  * reader's read by at most the spacing the burst took out (handoff.bpf.h).
  *

@@ -29,7 +29,6 @@
 #ifndef TOLLGATE_NEIGHBOURS_BPF_H
 #define TOLLGATE_NEIGHBOURS_BPF_H
 
-#define TG_PF_KTHREAD 0x00200000 /* include/linux/sched.h: PF_KTHREAD */
 /* A power of two: a wait overlaps one or two runs when proxies and the waiter take turns;
  * more only where a wait outlasts several short runs, whose oldest are then left out. */
 #define PROXY_RUNS 8

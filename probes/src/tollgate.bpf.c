@@ -38,6 +38,12 @@
  *  - sched:sched_process_exec / sched_process_fork / sched_process_exit: a process's
  *    start and end with its comm, cgroup and network namespace, sent at once through a
  *    ring buffer, so records outlive /proc's view of short-lived processes.
+ *  - sched:sched_switch (tp_btf, only while a proxy is listed): the run-queue wait a
+ *    proxy's run puts on its neighbours (neighbours.bpf.h), and each CPU's last switch-in,
+ *    where a handed-off hop begins and ends (handoff.bpf.h, woke_at). The scheduler's own
+ *    stamp of a switch-in (sched_info.last_arrival) is in the run queue's clock, which a
+ *    program at a read cannot set against bpf_ktime_get_ns: the queue's clock there is
+ *    as old as its CPU's last scheduler event.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -1832,11 +1838,13 @@ int BPF_PROG(tg_exit_leader, struct task_struct *p)
 }
 
 /* Every context switch of the node: the one moment a thread's run-queue wait ends, and
- * a proxy's run on the CPU ends or begins (neighbours.bpf.h). Attached only while the
- * runner lists a proxy (follow_proxies): a node without one pays nothing for it. */
+ * a proxy's run on the CPU ends or begins (neighbours.bpf.h), and when a thread came onto
+ * the CPU, where a handed-off hop begins and ends (handoff.bpf.h). Attached only while
+ * the runner lists a proxy (follow_proxies): a node without one pays nothing for it. */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(tg_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
+	note_switch_in(next);
 	return handle_switch(prev, next);
 }
 

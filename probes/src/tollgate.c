@@ -140,7 +140,8 @@ static struct hook hooks[] = {
 	{ "fork", 0, { { "tg_fork", "tp_btf", "sched_process_fork", 2 } } },
 	{ "exit", 0, { { "tg_exit", "tp_btf", "sched_process_exit", 2 },
 		      { "tg_exit_leader", "tp_btf", "sched_process_exit", 1 } } },
-	/* Without it, proxies' hops carry no neighbour_wait_ns. */
+	/* Without it, proxies' hops carry no neighbour_wait_ns, and a handed-off hop runs from
+	 * the proxy's read to the reader's, not from wake-up to wake-up (handoff.bpf.h). */
 	{ "switch", 0, { { "tg_switch", "tp_btf", "sched_switch", 3 } }, NULL, 0, 1 },
 };
 #define HOOK_COUNT (sizeof(hooks) / sizeof(hooks[0]))
@@ -776,7 +777,9 @@ static void follow_proxies(struct tollgate_bpf *skel)
 	if (proxies_link < 0 || any == (links[proxies_link] != NULL))
 		return;
 	if (any) {
+		/* Neither a run nor a switch-in (switch_ins) is taken to span a detached spell. */
 		zero_percpu_map(skel->maps.proxy_runs);
+		zero_percpu_map(skel->maps.switch_ins);
 		links[proxies_link] = bpf_program__attach(linked[proxies_link]);
 		if (!links[proxies_link])
 			fprintf(stderr, "tollgate-runner: cannot attach %s: %s\n",

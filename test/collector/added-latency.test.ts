@@ -108,7 +108,7 @@ test('the joint histogram is the added latency: its tail, its exact mean, its co
       60,
       'stored and read back: the request hops that ran to the next read',
     );
-    assert.equal(d.replyHandoffs, 70, "and the response hops that ran to the client's read");
+    assert.equal(d.replyHandoffs, 70, 'and the response hops that ran on to the client');
     assert.equal(d.neighbourWaitMsPerRequest, 0.02, "neighbours' wait over the requests");
     assert.equal(d.addedLatency.count, 100);
     assert.equal(d.addedLatency.meanMs, 1.18, 'exact: the kernel sum over the count');

@@ -53,7 +53,7 @@ export function latencies(i: number, base: number, n: number): number[] {
 
 /**
  * Per interval: `exchanges` through each sidecar paired, and pod-b's `unpaired` besides;
- * of pod-b's request hops, `handoffs` ran on to its app's read, and of its response hops
+ * of pod-b's request hops, `handoffs` ran on to its app, and of its response hops
  * `replyHandoffs` to the client's; its neighbours waited
  * `neighbourWaitNs` behind it (0.05 ms for each of its 52 requests).
  */

@@ -544,7 +544,7 @@ test('a multiplexed upstream closed under 100 requests it forwarded, none answer
   );
 });
 
-test("a multiplexed downstream's request handed to a waiting app runs from the proxy's read of it to the app's", async (t) => {
+test("a multiplexed downstream's request handed to a waiting app runs from the proxy's wake-up by it to the app's", async (t) => {
   // One downstream, a request every millisecond answered 2.5 ms later, so two or three in
   // flight, onto a pool of four: each goes out on an idle upstream as it is read, to a
   // server thread asleep in recv, the proxy asleep in epoll when the next comes.
@@ -560,7 +560,9 @@ test("a multiplexed downstream's request handed to a waiting app runs from the p
   assert.equal(own.forwarded, shape.requests);
   assert.ok(seen.exchanges >= shape.requests - 16, `${seen.exchanges} paired`);
   // Truth: the proxy's read of each request to the server's, by the two processes' clocks
-  // (each read a few microseconds after the kernel's, the proxy's in a node callback).
+  // (each read a few microseconds after the kernel's, the proxy's in a node callback; the
+  // hop runs from the proxy's wake-up, before its own work up to the read, to the
+  // server's, before python's return from recv).
   const ids = Object.keys(serverReads);
   assert.equal(ids.length, shape.requests, 'the server read every request once');
   const clocksNs = ids

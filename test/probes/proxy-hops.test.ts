@@ -78,7 +78,7 @@ const clients = (address: string, port: number, connections: number, requests: n
     });
   }))).then(() => console.log(String(Number(sum) / n)));`;
 
-/** A proxy's hops that ran on to the next reader's read, over all its listeners: its request
+/** A proxy's hops that ran on to the next reader, over all its listeners: its request
  * hops (handoffs), or its response hops (replyHandoffs). */
 const handoffsOf = (
   records: readonly ProbeRecord[],

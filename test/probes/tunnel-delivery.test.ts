@@ -113,7 +113,7 @@ async function throughTunnels(t: TestContext, pair: boolean): Promise<Measured> 
     assert.equal(sum(at.map((h) => h.exchanges)), ROUNDS, `exchanges paired at ${port}`);
     assert.equal(sum(at.map((h) => h.unpaired)), 0, `unpaired at ${port}`);
   }
-  // Never waiting, the proxies hand no request off to the next reader's read.
+  // Never waiting, the proxies hand no request off to the next reader.
   assert.equal(sum(hops.map((h) => h.handoffs)), 0);
 
   const meanUs = (ns: number) => ns / ROUNDS / 1e3;

@@ -243,7 +243,7 @@ test('the small print of an added latency: share, exchanges, unpaired and method
   assert.equal(
     coverageNote({ ...joint, handoffs: 1400 }),
     `${plain} · 1,400 handed off`,
-    "the request hops that ran on to the app's read",
+    'the request hops that ran on to the app',
   );
   assert.equal(
     coverageNote({ ...joint, handoffs: 1400, replyHandoffs: 1300 }),

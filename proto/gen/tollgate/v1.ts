@@ -1994,10 +1994,11 @@ export type HopMethod =
    * proxy's forward on the other socket: the bytes' arrival at the socket it delivers them
    * to where it does so itself (loopback, a veth: from agents of 2026-12-04 on), else the
    * write's return; a request the proxy waited for and handed to an
-   * app that waited for it, from the proxy's read -> the app's read (`handoffs`, from
-   * agents of schema 13 on), and a reply it waited for and handed to a client on its node
-   * that waited for it (a client that is no proxy), from the proxy's read of it -> the
-   * client's read (`reply_handoffs`, from agents of schema 15 on); from agents of 2026-12-04
+   * app that waited for it, from the proxy's wake-up -> the app's wake-up (`handoffs`, from
+   * agents of schema 13 on; from read to read before 2026-12-07), and a reply it waited
+   * for and handed to a client on its node that waited for it (a client that is no
+   * proxy), from the proxy's wake-up by it -> the client's wake-up (`reply_handoffs`, from
+   * agents of schema 15 on; from read to read before 2026-12-07); from agents of 2026-12-04
    * on, a request or reply the proxy was busy for, let go in a burst to a reader busy with
    * the thread's earlier ones, from its arrival -> that reader's read, by at most the
    * spacing the burst took out. Arrivals and forwards are paired by a FIFO per proxy thread,
@@ -2072,14 +2073,16 @@ export interface HopReport {
   onCpuNs: number;
   /**
    * Of the request hops in `request_hop` and `added`, those that run on to the next
-   * reader's read: the proxy's forward handed the request to a reader that was waiting for
-   * it, and the proxy had been waiting for the request too. Such a hop runs from the
-   * proxy's read to that reader's read (the proxy's own wake-up stands in for the one the
-   * reader would have had without it). Also, from agents of 2026-12-04 on, requests the
-   * proxy was busy for, let go in a burst to a reader (no proxy) busy with the same
-   * thread's earlier forwards: from the arrival to the reader's read, by at most what the
-   * burst took out of the requests' spacing. The others run from the arrival to the
-   * forward.
+   * reader's wake-up: the proxy's forward handed the request to a reader that was waiting
+   * for it, and the proxy had been waiting for the request too. Such a hop runs from the
+   * proxy's wake-up to that reader's (the proxy's own wake-up stands in for the one the
+   * reader would have had without it; what each runs of its own between its wake-up and its
+   * read is left to it, as the reader runs it without the proxy too). From agents before
+   * 2026-12-07, from the proxy's read to the reader's read. Also, from agents of 2026-12-04
+   * on, requests the proxy was busy for, let go in a burst to a reader (no proxy) busy with
+   * the same thread's earlier forwards: from the arrival to the reader's read (busy with
+   * the burst, it has no wake-up of its own for this one), by at most what the burst took
+   * out of the requests' spacing. The others run from the arrival to the forward.
    */
   handoffs: number;
   /**
@@ -2092,15 +2095,16 @@ export interface HopReport {
   neighbourWaitNs: number;
   /**
    * Of the response hops in `response_hop` and `added`, those that run on to the client's
-   * read: the proxy's write handed the reply to a client on its node that was waiting for
-   * it (a client that is no proxy), and the proxy had been waiting for the reply too. Such
-   * a hop runs from the proxy's read of the reply to the client's read (the proxy's own
-   * wake-up by the reply stands in for the one the client would have had without it). Also,
-   * from agents of 2026-12-04 on, replies the proxy was busy for, let go in a burst to such
-   * a client busy with the same thread's earlier replies (its epoll woken by the last of
-   * them, the thread not asleep since): from the reply's arrival at the proxy to the
-   * client's read, by at most what the burst took out of the replies' spacing. The others
-   * run from the reply's arrival to its delivery by the proxy's write.
+   * wake-up: the proxy's write handed the reply to a client on its node that was waiting
+   * for it (a client that is no proxy), and the proxy had been waiting for the reply too.
+   * Such a hop runs from the proxy's wake-up by the reply to the client's wake-up (the
+   * proxy's own wake-up stands in for the one the client would have had without it; from
+   * agents before 2026-12-07, from the proxy's read of the reply to the client's read).
+   * Also, from agents of 2026-12-04 on, replies the proxy was busy for, let go in a burst
+   * to such a client busy with the same thread's earlier replies (its epoll woken by the
+   * last of them, the thread not asleep since): from the reply's arrival at the proxy to
+   * the client's read, by at most what the burst took out of the replies' spacing. The
+   * others run from the reply's arrival to its delivery by the proxy's write.
    */
   replyHandoffs: number;
 }

@@ -15,7 +15,7 @@ export const coverageShare = (c: Coverage): string => formatPercent(c.coverage);
 /**
  * E.g. "1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint · 1,400 handed
  * off · 1,300 replies handed off · neighbours wait 52 µs a request": where known and not 0,
- * the request hops that ran on to the app's read, the response hops that ran on to the
+ * the request hops that ran on to the app, the response hops that ran on to the
  * client's, and the run-queue wait of other processes behind the proxy per request (not in
  * the added latency).
  */
