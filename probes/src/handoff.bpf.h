@@ -95,9 +95,9 @@ extern const void ep_poll_callback __ksym __weak;
 struct handoff {
 	__u64 at;          /* the proxy's bytes queued on this (the next reader's) socket */
 	__u64 cookie;      /* this socket's, as its address may be a later socket's */
-	/* The reader's wake-up before this socket's first read after `at` (woke_at; a carried
-	 * message's: that read), 0: not yet. */
-	__u64 read_ns;
+	/* Where the hop ends, at this socket's first read after `at`: the reader's switch-in
+	 * before it (woke_at), or for a carried message that read itself; 0: not read yet. */
+	__u64 end_ns;
 	__u64 from_ns;     /* the proxy's wake-up for the message (its arrival + idle_pickup) */
 	__u64 down_cookie;
 	/* The downstream socket of the request the bytes were, 0: not linked. Written last
@@ -164,9 +164,8 @@ struct {
 	__type(value, struct switch_in);
 } switch_ins SEC(".maps");
 
-#define TG_PF_KTHREAD 0x00200000 /* include/linux/sched.h: PF_KTHREAD */
-
-/* At sched_switch: `next` runs on this CPU from now. Kernel threads read no sockets. */
+/* At sched_switch: `next` runs on this CPU from now. Not for kernel threads, whose reads
+ * are never a hand-off's: a clock read saved on their many switches. */
 static __always_inline void note_switch_in(const struct task_struct *next)
 {
 	__u32 zero = 0, tid = next->pid;
@@ -182,17 +181,22 @@ static __always_inline void note_switch_in(const struct task_struct *next)
 }
 
 /*
- * When the current thread was switched in, if after `after` and not after `now`; else `now`
- * (no switch seen since: the hook not attached, or the thread running since before `after`).
+ * When the current thread last came onto this CPU, but no earlier than `after` (the bytes'
+ * arrival or delivery): a thread running already when they came had no wake-up of its own
+ * for them (another thread of its process was the one waiting, or it woke for an earlier
+ * part of the message), and its time from then on is its own work. `now` where no
+ * switch-in of its is seen (the hook not attached, as on a kernel without it, or no proxy
+ * listed yet): the read, as before the hook was used. The last switch-in, not the wake-up:
+ * a thread preempted or put to sleep between its wake-up and its read has the later one.
  */
 static __always_inline __u64 woke_at(__u64 after, __u64 now)
 {
 	__u32 zero = 0;
 	struct switch_in *s = bpf_map_lookup_elem(&switch_ins, &zero);
 
-	if (s && s->tid == (__u32)bpf_get_current_pid_tgid() && s->at > after && s->at <= now)
-		return s->at;
-	return now;
+	if (!s || s->tid != (__u32)bpf_get_current_pid_tgid() || s->at > now)
+		return now;
+	return s->at > after ? s->at : after;
 }
 
 /*
@@ -396,9 +400,11 @@ static __always_inline __u32 idle_pickup(const struct sock_state *st, __u64 arri
 		return st->inherited_pickup_ns;
 	if (!st->arrival_idle || arrived >= now)
 		return 0;
-	/* To its wake-up (woke_at): what it ran of its own before the read is its cost. */
+	/* To its wake-up (woke_at): what it ran of its own before the read is its cost. At
+	 * least 1 ns, as it waited: a thread awake before the last part of a message came
+	 * (woken by its first) has its hop from that part's arrival. */
 	wait = woke_at(arrived, now) - arrived;
-	return wait < 0xffffffffULL ? (__u32)wait : 0;
+	return !wait ? 1 : wait < 0xffffffffULL ? (__u32)wait : 0;
 }
 
 /*
@@ -482,11 +488,11 @@ static __always_inline void settle_mux_request(struct sock_state *up)
 		record_mux_request_hop(up, up->mux_request_hop_ns, 0);
 }
 
-/* A linked hand-off's hop: from from_ns to read_ns (the reader's wake-up, a carried
- * message's read), a carried one's held to carry_max_ns past the delivery. */
+/* A linked hand-off's hop: from from_ns to end_ns, a carried one's held to carry_max_ns
+ * past the delivery. */
 static __always_inline __u64 handoff_hop(const struct handoff *h)
 {
-	__u64 end = h->read_ns;
+	__u64 end = h->end_ns;
 
 	if (h->carried && end > h->at + h->carry_max_ns)
 		end = h->at + h->carry_max_ns;
@@ -518,8 +524,8 @@ static __always_inline void note_woken(struct hop_queues *q, const struct handof
 
 /*
  * Whether a hand-off at the write of a message that reached the proxy at `arrival`, after a
- * pickup `pickup` (0: the proxy was busy), runs on to the reader's read: a waiting reader's
- * when the proxy waited too; a busy one's (carried) when the proxy did not, by at most
+ * pickup `pickup` (0: the proxy was busy), runs on to the reader: to a waiting reader's
+ * wake-up when the proxy waited too; to a busy one's read (carried) when the proxy did not, by at most
  * what the proxy took out of the spacing between this message and the one that woke the
  * reader: their arrivals' gap at the proxy less their deliveries' gap. Without the proxy
  * the reader would have waited for this message only as long as the ones before it kept it
@@ -572,7 +578,7 @@ static __always_inline __u64 reply_spacing_time(const struct sock_state *down, _
 	return request_hop < arrived ? arrived - request_hop : arrived;
 }
 
-/* A deferred request hop, settled: to the next reader's read, or (h NULL) as it was. */
+/* A deferred request hop, settled: to the next reader (h's end_ns), or (h NULL) as it was. */
 static __always_inline void settle_request_hop(struct sock_state *down, const struct handoff *h)
 {
 	down->request_deferred = 0;
@@ -623,7 +629,7 @@ static __always_inline int link_handoff(__u64 skaddr, __u64 at, const struct soc
 	handoff_barrier();
 	h->down = e->skaddr;
 	handoff_barrier();
-	if (h->read_ns && h->at == at) {
+	if (h->end_ns && h->at == at) {
 		/* The reader was quicker than this write's return. */
 		settle_request_hop(down, h);
 		bpf_map_delete_elem(&handoffs, &skaddr);
@@ -639,7 +645,7 @@ static __always_inline int link_handoff(__u64 skaddr, __u64 at, const struct soc
  * link_handoff for a request of a multiplexed downstream (mux_forward), which the upstream
  * `up` (at up_sk, socket sk) carries from `from`, the arrival of the downstream's bytes the
  * thread read last, after the thread's pickup of them `pickup` (0: it was busy). The hop,
- * as it is in up->mux_request_hop_ns, runs on to the app's read as a request/response
+ * as it is in up->mux_request_hop_ns, runs on to the app's wake-up as a request/response
  * downstream's does: settled on the upstream while it still carries this request (its
  * forwarded_ns), and kept as it is if its reply comes first. Returns 1 when the hop is
  * deferred or settled here, 0 when the caller records it as it is.
@@ -669,7 +675,7 @@ static __always_inline int link_mux_handoff(__u64 skaddr, __u64 at, const struct
 	handoff_barrier();
 	h->down = up_sk;
 	handoff_barrier();
-	if (h->read_ns && h->at == at) {
+	if (h->end_ns && h->at == at) {
 		/* The app was quicker than this write's return. */
 		record_mux_request_hop(up, handoff_hop(h), 1);
 		bpf_map_delete_elem(&handoffs, &skaddr);
@@ -682,7 +688,7 @@ static __always_inline int link_mux_handoff(__u64 skaddr, __u64 at, const struct
 /*
  * A reply's hop, recorded on its downstream's listener (`hop`, its aggregate `stats`), and
  * with the request's hop (`total`, 0: none paired) the exchange's added latency; `handed`:
- * it ran on to the client's read. No buckets without counts, as in record_request_hop.
+ * it ran on to the client (handoff_hop). No buckets without counts, as in record_request_hop.
  */
 static __always_inline void record_response_hop(const struct tg_edge_key *hop,
 						struct tg_hop_stats *stats, __u64 total, __u64 delay,
@@ -705,8 +711,8 @@ static __always_inline void record_response_hop(const struct tg_edge_key *hop,
 }
 
 /*
- * A reply's hop, settled: to the client's read by the hand-off h, or (h NULL) as
- * response_hop_ns holds it, which `handed` says is to the client's read already
+ * A reply's hop, settled: to the client by the hand-off h (its end_ns), or (h NULL) as
+ * response_hop_ns holds it, which `handed` says runs to the client already
  * (link_reply_handoff). `hop` and `stats`: the downstream's listener and its aggregate, as
  * for record_response_hop.
  */
@@ -731,13 +737,13 @@ static __always_inline void settle_response_hop(struct sock_state *down, const s
  * and response_hop_ns: the hand-off its write made (noted during it), if it came by this
  * connection, the reply is the one its linked upstream read (linked_reply) and the proxy
  * was idle when it arrived there (response_pickup_ns, its wait then), and the client
- * waits for it. Then the reply's hop runs from the proxy's read of it to the client's
- * read: the proxy's wake-up by the reply stands for the client's without it, as on the
+ * waits for it. Then the reply's hop runs from the proxy's wake-up by it to the client's
+ * wake-up: the proxy's wake-up by the reply stands for the client's without it, as on the
  * request's side. A carried reply (the client busy with this thread's earlier replies:
  * carry_bound) is one the proxy was busy for, and runs from its arrival (a pickup of 0).
  * Returns 1 when the hop is deferred to the client's read; otherwise the
- * caller settles it now with response_hop_ns: 2 when that is to the client's read already
- * (it came before this write's return), 0 when there was no hand-off.
+ * caller settles it now with response_hop_ns: 2 when that runs to the client already
+ * (its read came before this write's return), 0 when there was no hand-off.
  */
 static __always_inline int link_reply_handoff(__u64 handoff_sk, __u64 at, const struct sock *sk,
 					      __u64 skaddr, struct sock_state *down, __u64 arrived,
@@ -772,7 +778,7 @@ static __always_inline int link_reply_handoff(__u64 handoff_sk, __u64 at, const 
 	handoff_barrier();
 	h->down = skaddr;
 	handoff_barrier();
-	if (h->read_ns && h->at == at) {
+	if (h->end_ns && h->at == at) {
 		/* The client was quicker than this write's return. */
 		down->response_hop_ns = handoff_hop(h);
 		bpf_map_delete_elem(&handoffs, &handoff_sk);
@@ -810,10 +816,10 @@ static __always_inline void read_after_handoff(__u64 skaddr, struct sock_state *
 		st->handoff_pending = 0; /* gone, or another socket's */
 		return;
 	}
-	if (now >= h->at && !h->read_ns) {
+	if (now >= h->at && !h->end_ns) {
 		/* A waiting reader's to its wake-up (woke_at); a carried message's to the read
 		 * itself, as the reader is busy with the burst's earlier ones before it. */
-		h->read_ns = h->carried ? now : woke_at(h->at, now);
+		h->end_ns = h->carried ? now : woke_at(h->at, now);
 		handoff_barrier();
 		if (!h->down)
 			return; /* the forward settles it */
@@ -822,7 +828,7 @@ static __always_inline void read_after_handoff(__u64 skaddr, struct sock_state *
 	 * downstream's next event (the upstream's, for a multiplexed downstream's request)
 	 * comes first (on an HTTP/2 downstream another stream's reply can race this read, and
 	 * then both may record it, a window of a few instructions). */
-	if (!h->down || !h->read_ns || !(down = bpf_map_lookup_elem(&sockets, &h->down)) ||
+	if (!h->down || !h->end_ns || !(down = bpf_map_lookup_elem(&sockets, &h->down)) ||
 	    down->cookie != h->down_cookie) {
 		/* nothing to settle: not linked, or that socket is gone */
 	} else if (h->mux) {

@@ -12,6 +12,8 @@
 #ifndef TOLLGATE_MAPS_BPF_H
 #define TOLLGATE_MAPS_BPF_H
 
+#define TG_PF_KTHREAD 0x00200000 /* include/linux/sched.h: PF_KTHREAD, a kernel thread */
+
 /*
  * What we remember about one socket between events.
  *

@@ -110,7 +110,8 @@ static __always_inline int handle_switch(const struct task_struct *prev, struct 
 	__u32 zero = 0;
 
 	/* A kernel without CONFIG_SCHED_INFO (no queue stamp) or CONFIG_FAIR_GROUP_SCHED (no
-	 * way here to the queue's clock) loads this as a program that does nothing. */
+	 * way here to the queue's clock) loads this as a part that does nothing (the switch-in
+	 * before it, note_switch_in, is kept all the same). */
 	if (!bpf_core_field_exists(next->sched_info.last_queued) ||
 	    !bpf_core_field_exists(next->se.cfs_rq) ||
 	    !bpf_core_field_exists(((struct cfs_rq *)0)->rq))

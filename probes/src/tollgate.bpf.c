@@ -957,7 +957,7 @@ static __always_inline int mux_forward(struct hop_queues *q, const __u64 *down_s
 		up->peer_cookie = down->cookie;
 		up->hop_port = down->key.service_port;
 		up->awaiting_reply = 1;
-		/* Run on to the app's read when this write handed the request to an idle one
+		/* Run on to the app's wake-up when this write handed the request to an idle one
 		 * (the upstream holds the hop as it is meanwhile). */
 		if (link_mux_handoff(handoff_sk, handoff_at, sk, up, up_sk, from,
 				     down->request_pickup_ns, q, now))
@@ -1266,8 +1266,9 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 			return;
 		}
 		/* To the reply's arrival at its socket, where the write delivered it (within a
-		 * hop's age, 2 s: it fits), or on to the client's read, when this write handed the
-		 * reply to an idle one or carried it to a busy one (handoff.bpf.h). */
+		 * hop's age, 2 s: it fits), or on to the client (its wake-up, or its read when
+		 * carried), when this write handed the reply to an idle one or carried it to a busy
+		 * one (handoff.bpf.h). */
 		end = delivery_end(sk, side, arrived, &delivered, now);
 		st->response_hop_ns = end - arrived;
 		linked = link_reply_handoff(handoff_sk, handoff_at, sk, skaddr, st, arrived, up, q, now);
@@ -1370,7 +1371,7 @@ static __always_inline void pair_hops(const struct sock *sk, struct sock_state *
 	owner->peer_cookie = st->cookie;
 	/* As it is, or (deferred) as it was if the hand-off below is never settled. */
 	owner->request_hop_ns = delay ? delay : 1;
-	/* Run on to the next reader's read when this write handed the request to an idle one. */
+	/* Run on to the next reader's wake-up when this write handed the request to an idle one. */
 	if (!link_handoff(handoff_sk, handoff_at, sk, owner, &e, q, now))
 		record_request_hop(owner, delay, 0);
 	if (st->multiplexed)
@@ -1436,9 +1437,9 @@ static __always_inline int handle_arrival(const struct sock *sk, const struct sk
 	 * for busy, (j)'s proxy handed off 13% of its replies. What is checked is only that
 	 * bytes are still unread and no read came since the arrival that found the reader
 	 * waiting, however long ago: the frames of another stream, or a pipelined request,
-	 * sent just before count as an earlier part too, and a reader woken by the first part
-	 * that works elsewhere for a while before its read has that while taken for its
-	 * wake-up, as an idle reader's pickup always has (idle_pickup). */
+	 * sent just before count as an earlier part too. A proxy switched in already when the
+	 * last part comes (woken by the first) has its hop start at that arrival, and what it
+	 * works elsewhere from then to its read is in the hop (idle_pickup, woke_at). */
 	if (role & ARRIVAL_READER_IDLE) {
 		waiting = reader_waiting(sk, &ep);
 		st->arrival_idle = waiting || waking;

@@ -106,7 +106,7 @@ test('the joint histogram is the added latency: its tail, its exact mean, its co
     assert.equal(
       d.handoffs,
       60,
-      'stored and read back: the request hops that ran to the next read',
+      'stored and read back: the request hops that ran on to the next reader',
     );
     assert.equal(d.replyHandoffs, 70, 'and the response hops that ran on to the client');
     assert.equal(d.neighbourWaitMsPerRequest, 0.02, "neighbours' wait over the requests");

@@ -158,7 +158,7 @@ async function abThroughBusyProxy(t: TestContext, load: Load, relTolerance = 0.1
   const exchanges = sumOf(got.records, pid, 'exchanges');
   const reportedNs = sumOf(got.records, pid, 'addedNsSum') / exchanges;
   t.diagnostic(
-    `A/B: +${(truthNs / 1e3).toFixed(1)} us (spread ${(spreadNs / 1e3).toFixed(1)}); reported ${(reportedNs / 1e3).toFixed(1)} us; ${sumOf(got.records, pid, 'handoffs')} request and ${sumOf(got.records, pid, 'replyHandoffs')} reply hops ran to the reader's read`,
+    `A/B: +${(truthNs / 1e3).toFixed(1)} us (spread ${(spreadNs / 1e3).toFixed(1)}); reported ${(reportedNs / 1e3).toFixed(1)} us; ${sumOf(got.records, pid, 'handoffs')} request and ${sumOf(got.records, pid, 'replyHandoffs')} reply hops ran on to the reader`,
   );
   assert.equal(exchanges, AB_ROUNDS * MESSAGES, 'every exchange through the proxy paired');
   assert.equal(totalCount(got.histogram(pid, 'hop_added', PROXY_PORT)), AB_ROUNDS * MESSAGES);

@@ -154,7 +154,7 @@ for (const c of cases) {
     assert.equal(totalCount(added), 3 * c.connections * c.requests);
     // The hand-off map (4,096 pending at the default) always had room.
     assert.equal(lostOf(got.records, 'handoffMapFull'), 0);
-    // A request hop runs on to the server's read only where the proxy waited for the
+    // A request hop runs on to the server's wake-up only where the proxy waited for the
     // request and the server for the forward. The delay proxy waits in epoll for its
     // timers and sockets, the echo server for its one client: most requests of the one
     // connection are handed off (111 of 120 in a run; the client's next request can come

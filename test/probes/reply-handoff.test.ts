@@ -144,12 +144,15 @@ function assertNearClocks(responseNs: number, truthNs: number) {
   // The processes' clocks are read a few microseconds after the kernel's events (node's
   // callback later than python's return from recv), and the hop runs from the proxy's
   // wake-up, before its own work up to its read, to the client's, before python's return
-  // from recv. A hop that missed the client's wake-up would come out short; over, it moves
-  // with the machine: 7-34 us over clocks of 99-150 us in nine runs on a slow day of this
-  // VM (2026-12-05, from read to read), 23 us over 87 from wake-up to wake-up (2026-12-07),
-  // so over it is held to 30 us and a fifth of the clocks' figure.
+  // from recv. A hop that missed the client's wake-up would come out short, but so does
+  // one whose client took longer from its switch-in to its read than the proxy did. It
+  // moves with the machine: 7-34 us over clocks of 99-150 us in nine runs on a slow day of
+  // this VM (2026-12-05, from read to read); from wake-up to wake-up 23 us over 87 and 23
+  // short of 172 in two runs (2026-12-07). So it is held to 50 us short, and over to 30 us
+  // and a fifth of the clocks' figure; test/probes/wakeup-tail holds the wake-ups to A/B
+  // truth.
   assert.ok(
-    responseNs >= truthNs - 30_000 && responseNs <= truthNs * 1.2 + 30_000,
+    responseNs >= truthNs - 50_000 && responseNs <= truthNs * 1.2 + 30_000,
     `response hop ${responseNs} ns, clocks ${truthNs} ns`,
   );
 }
