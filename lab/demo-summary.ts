@@ -515,8 +515,9 @@ const SIDECAR_NOTE =
   'Added latency per sidecar and direction is measured in the kernel, per request: ' +
   'from the arrival of its bytes at the sidecar to their arrival at the next socket; ' +
   "where the sidecar and the reader (app or client) both waited, from the sidecar's " +
-  "wake-up to the reader's, the sidecar's standing for the reader's without it; where a busy sidecar " +
-  'let messages go at once, one that then waits at a busy reader runs on to its read, by ' +
+  "wake-up to the reader's, the sidecar's standing for the reader's without it; " +
+  'where a busy sidecar let messages go at once, one that then waits at a busy reader ' +
+  'runs on to its read, by ' +
   'at most the spacing the sidecar took out; both ways (p50/p90/p99); end to end, the ' +
   'same chain runs with and without sidecars under the same load, the two taking turns ' +
   "of about 1.5 s, interleaved; the margin (95%) is drawn from the turns' differences, " +
@@ -526,8 +527,9 @@ const AMBIENT_NOTE =
   "Added latency per pod and direction is the node proxy's, measured in the kernel per " +
   "request at its sockets in that pod's namespace: from the arrival of the bytes to " +
   'their arrival at the next socket; where the proxy and the reader both waited, from the ' +
-  "proxy's wake-up to the reader's, the proxy's standing for the reader's without it; where the " +
-  'busy proxy let messages go at once, one that then waits at a busy reader runs on to its ' +
+  "proxy's wake-up to the reader's, the proxy's standing for the reader's without it; " +
+  'where the busy proxy let messages go at once, one that then waits at a busy reader ' +
+  'runs on to its ' +
   'read, by at most the spacing the proxy took out; both ways (p50/p90/p99); ' +
   'end to end, the same chain runs enrolled in the ambient mesh and without a mesh under ' +
   'the same load, the two taking turns of about 1.5 s, interleaved. The node ' +

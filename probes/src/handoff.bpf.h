@@ -15,35 +15,35 @@
  *
  *     next reader's wake-up - proxy's wake-up
  *
- * the hop less the proxy's idle pickup, with the next reader's wait after the hand-off
- * (and the rest of the proxy's write, which that wait overlaps, counted once). A wake-up
- * is the thread's switch-in (woke_at), not its read: what each process runs of its own
- * between the two (an event loop's return from epoll_wait, its callbacks) is the reader's
- * with or without the proxy, and the proxy's is its cost. Until 2026-12-07 the hop ran
- * from read to read, and took the reader's such work for the proxy's and left the
- * proxy's out (test/probes/wakeup-tail: two ends that each spin 0.3 ms between wake-up and
- * read, 0.72 ms reported against +0.20 by A/B). When the
- * proxy was busy at the arrival, its wait in the queue is its own cost and the hop stays
- * as it is; when the next reader was busy, its wait is queueing it would have had anyway,
- * and the hop stays as it is too. Measured on this kernel (docs/added-latency.md, "Where
- * the rest of the truth goes"): with the load generator free to run anywhere the app's
- * wake-up after a hand-off is longer than the proxy's by some 20 us on average (bpftrace's
- * own cost in both); pinned apart from them, shorter by some 90 us, as the proxy's
- * hand-off to the app stays on one CPU while the sender's packet crossed to it.
+ * the hop less the proxy's idle pickup, with the next reader's wait after the hand-off (and
+ * the rest of the proxy's write, which that wait overlaps, counted once). A wake-up is the
+ * thread's switch-in (woke_at), not its read: what each process runs of its own between the
+ * two (an event loop's return from epoll_wait, its callbacks) is the reader's with or
+ * without the proxy, and the proxy's is its cost. Until 2026-12-07 the hop ran from read to
+ * read, and took the reader's such work for the proxy's and left the proxy's out
+ * (test/probes/wakeup-tail: two ends that each spin 1 ms between wake-up and read,
+ * 2.10 ms reported against +0.32 by A/B). When the proxy was busy at the arrival, its wait in
+ * the queue is its own cost and the hop stays as it is; when the next reader was busy, its
+ * wait is queueing it would have had anyway, and the hop stays as it is too. Measured on
+ * this kernel (docs/added-latency.md, "Where the rest of the truth goes"): with the load
+ * generator free to run anywhere the app's wake-up after a hand-off is longer than the
+ * proxy's by some 20 us on average (bpftrace's own cost in both); pinned apart from them,
+ * shorter by some 90 us, as the proxy's hand-off to the app stays on one CPU while the
+ * sender's packet crossed to it.
  *
  * The reply's side is the same the other way: without the proxy the client would have been
  * woken by the app's reply, with it the proxy is, and the proxy's wake-up by the reply
  * stands in for the client's. So a reply the proxy waited for, written to a client on its
  * node that waits for it, has its hop run from the proxy's wake-up to the client's
  * (link_reply_handoff; test/probes/reply-handoff holds it to both processes' clocks at
- * their reads, which the wake-ups precede by each one's own work). Not to a client that
- * is a proxy (the next sidecar on the path, a node proxy's own upstream): its pickup of
- * the reply is in its own hop. Tried
- * while hops ended at the write's return, this moved nothing, as the rest of the write
- * overlapped the client's wake-up; since hops end where the write delivers the bytes, the
- * client's wake-up after the last sidecar's write was outside every hop (18 us a request
- * more than after the app's write without the mesh, in bench accuracy's (e)), and this
- * puts it in (docs/added-latency.md, "Where the rest of the truth goes").
+ * their reads, which the wake-ups precede by each one's own work). Not to a client that is
+ * a proxy (the next sidecar on the path, a node proxy's own upstream): its pickup of the
+ * reply is in its own hop. Tried while hops ended at the write's return, this moved
+ * nothing, as the rest of the write overlapped the client's wake-up; since hops end where
+ * the write delivers the bytes, the client's wake-up after the last sidecar's write was
+ * outside every hop (18 us a request more than after the app's write without the mesh, in
+ * bench accuracy's (e)), and this puts it in (docs/added-latency.md, "Where the rest of the
+ * truth goes").
  *
  * A message to a reader that does not wait for it is queueing the reader would have had
  * anyway, but for one kind: a proxy that was busy (its CPU limit throttled it, or it had
@@ -525,16 +525,16 @@ static __always_inline void note_woken(struct hop_queues *q, const struct handof
 /*
  * Whether a hand-off at the write of a message that reached the proxy at `arrival`, after a
  * pickup `pickup` (0: the proxy was busy), runs on to the reader: to a waiting reader's
- * wake-up when the proxy waited too; to a busy one's read (carried) when the proxy did not, by at most
- * what the proxy took out of the spacing between this message and the one that woke the
- * reader: their arrivals' gap at the proxy less their deliveries' gap. Without the proxy
- * the reader would have waited for this message only as long as the ones before it kept it
- * busy past its arrival; messages that came to the proxy together (a client's own fan-out,
- * an app's burst of replies) would have queued at the reader anyway, and are not carried.
- * A reply's gap is taken from when it and the first would have come without the proxy
- * (`spaced`, reply_spacing_time) when they would have come in this order; when this one
- * would have come first it would not have waited for the other at all, and the gap of their
- * arrivals here bounds it, as for a request.
+ * wake-up when the proxy waited too; to a busy one's read (carried) when the proxy did not,
+ * by at most what the proxy took out of the spacing between this message and the one that
+ * woke the reader: their arrivals' gap at the proxy less their deliveries' gap. Without the
+ * proxy the reader would have waited for this message only as long as the ones before it
+ * kept it busy past its arrival; messages that came to the proxy together (a client's own
+ * fan-out, an app's burst of replies) would have queued at the reader anyway, and are not
+ * carried. A reply's gap is taken from when it and the first would have come without the
+ * proxy (`spaced`, reply_spacing_time) when they would have come in this order; when this
+ * one would have come first it would not have waited for the other at all, and the gap of
+ * their arrivals here bounds it, as for a request.
  */
 static __always_inline int carry_bound(struct handoff *h, const struct hop_queues *q,
 				       __u64 arrival, __u64 spaced, __u32 pickup)
@@ -688,7 +688,8 @@ static __always_inline int link_mux_handoff(__u64 skaddr, __u64 at, const struct
 /*
  * A reply's hop, recorded on its downstream's listener (`hop`, its aggregate `stats`), and
  * with the request's hop (`total`, 0: none paired) the exchange's added latency; `handed`:
- * it ran on to the client (handoff_hop). No buckets without counts, as in record_request_hop.
+ * it ran on to the client (handoff_hop). No buckets without counts, as in
+ * record_request_hop.
  */
 static __always_inline void record_response_hop(const struct tg_edge_key *hop,
 						struct tg_hop_stats *stats, __u64 total, __u64 delay,
