@@ -12,7 +12,7 @@ import { type TestContext, test } from 'node:test';
 import { waitForLine } from '../../lab/spawn.js';
 import type { ProbeRecord } from '../../probes/records.js';
 import { totalCount } from '../../proto/histogram.js';
-import { clientServerWithProbes, collect, exited, passThroughProxy } from './fixture.js';
+import { abRounds, clientServerWithProbes, collect, exited, passThroughProxy } from './fixture.js';
 
 const SERVER_PORT = 7311;
 const PROXY_PORT = 15007;
@@ -142,19 +142,10 @@ async function abThroughBusyProxy(t: TestContext, load: Load, relTolerance = 0.1
     await exited(client);
     return Number(line);
   };
-  const added: number[] = [];
-  for (let r = 0; r < AB_ROUNDS; r++) {
-    const got = new Map<number, number>();
-    for (const port of r % 2 === 0 ? [SERVER_PORT, PROXY_PORT] : [PROXY_PORT, SERVER_PORT])
-      got.set(port, await run(port));
-    added.push(got.get(PROXY_PORT)! - got.get(SERVER_PORT)!);
-  }
+  const { addedNs: truthNs, spreadNs } = await abRounds(AB_ROUNDS, SERVER_PORT, PROXY_PORT, run);
   await new Promise((r) => setTimeout(r, 500));
   const got = await collect(probes);
   const pid = proxy.pid!;
-  const sorted = [...added].sort((a, b) => a - b);
-  const truthNs = sorted[Math.floor(sorted.length / 2)]!;
-  const spreadNs = sorted[sorted.length - 1]! - sorted[0]!;
   const exchanges = sumOf(got.records, pid, 'exchanges');
   const reportedNs = sumOf(got.records, pid, 'addedNsSum') / exchanges;
   t.diagnostic(

@@ -229,7 +229,7 @@ export async function abTruth(
   clientSource: (port: number) => string,
   cpu?: number,
 ): Promise<{ addedNs: number; spreadNs: number }> {
-  const run = async (port: number) => {
+  return abRounds(rounds, serverPort, proxyPort, async (port) => {
     const child = lab.exec(
       'client',
       'clients',
@@ -238,7 +238,20 @@ export async function abTruth(
     const line = await waitForLine(child, /^[0-9.]+$/, 'clients', 60_000);
     await exited(child);
     return Number(line);
-  };
+  });
+}
+
+/**
+ * `rounds` A/B rounds: `run(port)` (a run's mean latency, ns) straight to the server's port
+ * (A) and through the proxy's (B), interleaved and in alternating order. Returns the median
+ * over rounds of B - A, and their spread (the noise floor).
+ */
+export async function abRounds(
+  rounds: number,
+  serverPort: number,
+  proxyPort: number,
+  run: (port: number) => Promise<number>,
+): Promise<{ addedNs: number; spreadNs: number }> {
   const added: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? [serverPort, proxyPort] : [proxyPort, serverPort];
