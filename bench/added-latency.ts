@@ -76,7 +76,7 @@ import { waitForLine } from '../lab/spawn.js';
 import type { TransportLoadOptions } from '../lab/transport-load.js';
 import type { DirectionCost } from '../proto/api.js';
 import { emptyHistogram, merge, type SparseHistogram, totalCount } from '../proto/histogram.js';
-import { latencyStats } from '../proto/latency.js';
+import { type HandoffTiming, latencyStats } from '../proto/latency.js';
 import { requestsOf } from '../proto/requests.js';
 import {
   type AbRound,
@@ -320,6 +320,8 @@ export interface AddedLatencyCondition {
     handoffs: number;
     /** Response hops that ran on to the client (DirectionCost.replyHandoffs). */
     reply_handoffs: number;
+    /** Where the hand-offs began and ended (DirectionCost.handoffTiming); null: no hops. */
+    handoff_timing: HandoffTiming | null;
     reported_direct: NullableStats;
     /** The mean request hop and response hop, ms, of which `reported_direct`'s mean is the sum. */
     request_hop_mean_ms: number | null;
@@ -1354,6 +1356,7 @@ async function summarise(
       share_paired: r4OrNull(shares[k] ?? null),
       handoffs: whole[k]!.cost?.handoffs ?? 0,
       reply_handoffs: whole[k]!.cost?.replyHandoffs ?? 0,
+      handoff_timing: whole[k]!.cost?.handoffTiming ?? null,
       reported_direct: mapStats(directOfCost(whole[k]!.cost), r4OrNull),
       request_hop_mean_ms: r4OrNull(whole[k]!.cost?.requestHop.meanMs ?? null),
       response_hop_mean_ms: r4OrNull(whole[k]!.cost?.responseHop.meanMs ?? null),
@@ -1443,7 +1446,7 @@ function summaryLine(c: AddedLatencyCondition): string {
   const handedOff = c.sidecars
     .map(
       (s) =>
-        `${s.pod} ${s.direction} ${s.handoffs} of ${s.requests} handed off, ${s.reply_handoffs} replies`,
+        `${s.pod} ${s.direction} ${s.handoffs} of ${s.requests} handed off, ${s.reply_handoffs} replies (${s.handoff_timing ?? 'no hops'})`,
     )
     .join(', ');
   return `added latency: ${c.name} truth vs reported, ms: ${STATS.map(pair).join(', ')}${where}${app}${neighbours}; ${handedOff}; ${c.met ? 'met' : 'MISSED'}`;

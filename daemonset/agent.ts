@@ -22,6 +22,7 @@ import { TOLLGATE_VERSION } from '../proto/version.js';
 import {
   buildInterval,
   DirectionLearner,
+  handoffEndsOf,
   IntervalRecords,
   type SocketPod,
 } from './batch-builder.js';
@@ -401,6 +402,7 @@ export class Agent {
       (tgid) => identities.get(tgid)?.ref,
       this.directions,
       socketPod,
+      handoffEndsOf(this.source.hello.programs),
     );
     this.hopsWithoutDirection += built.hopsWithoutDirection;
     this.meshManagementHops += built.meshManagementHops;

@@ -5,6 +5,7 @@
 import {
   type EdgeKey,
   type EdgeRecord,
+  type HelloRecord,
   type HistRecord,
   HOP_COUNTERS,
   type HopCounter,
@@ -15,6 +16,7 @@ import { HISTOGRAM_SUMS, wireCounters } from '../proto/edge-metrics.js';
 import type {
   ConnectionTuple,
   EdgeReport,
+  HandoffEnds,
   HopMethod,
   HopReport,
   Init,
@@ -203,11 +205,26 @@ export interface BuiltInterval {
   straysDropped: number;
 }
 
+/**
+ * How the runner's kernel programs end a handed-off hop: at the two ends' switches onto
+ * a CPU where the context switch's hook is there (attached while a proxy is listed, and
+ * so whenever there are hops), else at their reads (handoff.bpf.h, woke_at).
+ */
+export function handoffEndsOf(programs: HelloRecord['programs']): HandoffEnds {
+  // The bpftrace fallback lists its hooks as 'bpftrace' and makes no hops at all.
+  const attach = programs.find((p) => p.hook === 'switch')?.attach;
+  return attach && attach !== 'none' && attach !== 'bpftrace'
+    ? 'HANDOFF_ENDS_WAKE_UPS'
+    : 'HANDOFF_ENDS_READS';
+}
+
 export function buildInterval(
   records: IntervalRecords,
   processRef: (tgid: number) => { pid: number; startTimeTicks: number } | undefined,
   directions: DirectionLearner,
   socketPod: SocketPod = () => undefined,
+  /** Unspecified where the caller does not say (see handoffEndsOf). */
+  handoffEnds: HandoffEnds = 'HANDOFF_ENDS_UNSPECIFIED',
 ): BuiltInterval {
   directions.observe(records.edges);
   const edgeIds = new Set(records.edges.map((e) => keyString(e.key)));
@@ -296,7 +313,14 @@ export function buildInterval(
   const hopHists = records.hists.filter(
     (h) => isHop(h) && (counted.has(listenerId(h.key)) || stray(h)),
   );
-  const hopReports = buildHops(records.hops, hopHists, processRef, directions, socketPod);
+  const hopReports = buildHops(
+    records.hops,
+    hopHists,
+    processRef,
+    directions,
+    socketPod,
+    handoffEnds,
+  );
   return {
     edges,
     hops: hopReports.hops,
@@ -379,6 +403,7 @@ function buildHops(
   processRef: (tgid: number) => { pid: number; startTimeTicks: number } | undefined,
   directions: DirectionLearner,
   socketPod: SocketPod,
+  handoffEnds: HandoffEnds,
 ): { hops: Init<HopReport>[]; withoutDirection: number; management: number } {
   const listeners = new Map<string, ListenerDraft>();
   for (const r of hopRecords) {
@@ -449,6 +474,7 @@ function buildHops(
       added: toHistogram(r.added, r.sumNs.added),
       ...r.counters,
       method,
+      handoffEnds,
     })),
     withoutDirection,
     management,

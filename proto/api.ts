@@ -11,7 +11,7 @@ import type {
   SessionTarget,
 } from './gen/tollgate/v1.js';
 import type { SparseHistogram } from './histogram.js';
-import type { AddedMethod, LatencyStats } from './latency.js';
+import type { AddedMethod, HandoffTiming, LatencyStats } from './latency.js';
 
 // The topology of a time range (collector/model/topology.ts builds it).
 
@@ -168,6 +168,13 @@ export interface DirectionCost {
    * others run from the arrival to the proxy's forward.
    */
   handoffs: number;
+  /**
+   * Where the hand-offs (`handoffs`, `replyHandoffs`) began and ended: at the proxy's and
+   * the reader's switches onto a CPU (wake-up to wake-up), at their reads (an agent whose
+   * kernel gave it no context-switch hook), or not said (agents older than the field: read
+   * to read before 2026-12-07). Given whether or not any hop was handed off.
+   */
+  handoffTiming: HandoffTiming;
   /**
    * Response hops that ran on to the client (the proxy idle when the reply reached it, a
    * client on its node that is no proxy waiting for it: to the client's wake-up; or, from

@@ -1,6 +1,6 @@
 // Latency summaries for the API, in milliseconds, and the added latency of a sidecar:
 // the distribution of request hop + response hop per exchange. Pure.
-import type { HopMethod } from './gen/tollgate/v1.js';
+import type { HandoffEnds, HopMethod } from './gen/tollgate/v1.js';
 import { bucketValue, mean, quantile, type SparseHistogram, totalCount } from './histogram.js';
 
 export interface LatencyStats {
@@ -51,6 +51,19 @@ export interface AddedLatency {
    */
   exchanges: number;
 }
+
+/**
+ * Where a direction's handed-off hops began and ended (see HandoffEnds): at the proxy's
+ * and the reader's wake-ups, at their reads, or not said (an agent older than the field).
+ */
+export type HandoffTiming = 'wake-up to wake-up' | 'read to read' | 'not said';
+
+export const handoffTimingOf = (ends: HandoffEnds): HandoffTiming =>
+  ends === 'HANDOFF_ENDS_WAKE_UPS'
+    ? 'wake-up to wake-up'
+    : ends === 'HANDOFF_ENDS_READS'
+      ? 'read to read'
+      : 'not said';
 
 /** Agents older than the method field timed read to write. */
 export const timingOf = (method: HopMethod): HopTiming =>

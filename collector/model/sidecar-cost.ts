@@ -36,11 +36,17 @@ import type {
   WaypointCost,
 } from '../../proto/api.js';
 import { emptyHistogram, merge } from '../../proto/histogram.js';
-import { addedLatency, latencyStats, round, timingOf } from '../../proto/latency.js';
+import {
+  addedLatency,
+  handoffTimingOf,
+  latencyStats,
+  round,
+  timingOf,
+} from '../../proto/latency.js';
 import { isNodeProxyPod, isWaypointPod } from '../../proto/mesh-signs.js';
 import { requestsOfSums } from '../../proto/requests.js';
 import type { Aggregate } from '../store/aggregate.js';
-import { methodOfCode } from '../store/series.js';
+import { handoffEndsOfCode, methodOfCode } from '../store/series.js';
 import { isLoopback } from './ids.js';
 import { podMode } from './pod-mode.js';
 import { podShare, proxyUses } from './proxy-share.js';
@@ -273,6 +279,9 @@ function directionCost(
     unmatchedForwards: sum('unmatched_forwards'),
     arrivalUnknown: sum('arrival_unknown'),
     handoffs: sum('handoffs'),
+    handoffTiming: handoffTimingOf(
+      handoffEndsOfCode(Math.max(...hops.map((h) => h.metrics.maxes.handoff_ends!))),
+    ),
     replyHandoffs: sum('reply_handoffs'),
     neighbourWaitMsPerRequest:
       requests > 0 ? round(sum('neighbour_wait_ns') / requests / 1e6) : null,

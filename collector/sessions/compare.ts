@@ -28,7 +28,7 @@ import {
   type SparseHistogram,
   totalCount,
 } from '../../proto/histogram.js';
-import { addedLatency, round, timingOf } from '../../proto/latency.js';
+import { addedLatency, handoffTimingOf, round, timingOf } from '../../proto/latency.js';
 import { describeProxy, meshModeOf, type PodProxy, podProxies } from './pod-mesh.js';
 
 const SAFE = 'bcdfghjklmnpqrstvwxz2456789';
@@ -129,6 +129,12 @@ function addedLatencyDeltas(name: string, a: PodResult | undefined, b: PodResult
   // Figures made by different methods differ by the method as much as by the mesh.
   const apart =
     sa && sb && sa.method !== sb.method ? `methods differ: A ${sa.method}, B ${sb.method}` : '';
+  // Hand-offs timed at other ends move the figure by the ends' own work, in so far as hops
+  // were handed off, which a file does not say: noted, still judged.
+  const ends = (p: PodResult | undefined) =>
+    p && handoffTimingOf(direction === 'inbound' ? p.inboundHandoffEnds : p.outboundHandoffEnds);
+  const endsApart =
+    sa && sb && ends(a) !== ends(b) ? `hand-offs timed apart: A ${ends(a)}, B ${ends(b)}` : '';
   return QUANTILES.map(([label, q]) => {
     const key = `${label}Ms` as 'p50Ms' | 'p90Ms' | 'p99Ms';
     const m = (s: typeof sa): Measured => ({
@@ -143,7 +149,10 @@ function addedLatencyDeltas(name: string, a: PodResult | undefined, b: PodResult
       histogramBound,
       minSamplesFor(q),
     );
-    return apart && delta.delta !== null ? { ...delta, significant: false, note: apart } : delta;
+    if (apart && delta.delta !== null) return { ...delta, significant: false, note: apart };
+    if (endsApart && delta.delta !== null)
+      return { ...delta, note: [delta.note, endsApart].filter(Boolean).join('; ') };
+    return delta;
   });
 }
 

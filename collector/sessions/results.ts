@@ -35,7 +35,7 @@ import { requestsOf } from '../../proto/requests.js';
 import type { CompiledTarget } from '../../proto/target.js';
 import { isOwnSidecar, podMeshHops, sharedProxyKinds } from '../model/sidecar-cost.js';
 import type { RangeView } from '../queries.js';
-import { methodOfCode } from '../store/series.js';
+import { handoffEndsOfCode, methodOfCode } from '../store/series.js';
 import { methodShares, type ProxyKind } from './pod-mesh.js';
 import { FILE_LIMITS } from './session-file.js';
 
@@ -199,6 +199,10 @@ export function sessionResults(input: {
     // The newest method seen in the window, as the cost model reads it.
     const method = (direction: 'inbound' | 'outbound') =>
       methodOfCode(Math.max(0, ...ofDirection(direction).map((h) => h.metrics.maxes.method!)));
+    const handoffEnds = (direction: 'inbound' | 'outbound') =>
+      handoffEndsOfCode(
+        Math.max(0, ...ofDirection(direction).map((h) => h.metrics.maxes.handoff_ends!)),
+      );
     const unpaired = (direction: 'inbound' | 'outbound') =>
       ofDirection(direction).reduce((n, h) => n + h.metrics.sums.unpaired!, 0);
     const podRef = { namespace: pod!.namespace, name: pod!.name, labels: pod!.labels };
@@ -230,6 +234,8 @@ export function sessionResults(input: {
       // The sidecar_* zeros above are no figures where the proxy was not measured.
       proxyUnmeasured: cost.sidecarUnmeasured ?? '',
       proxyProcesses: cost.proxyShare?.processes ?? [],
+      inboundHandoffEnds: handoffEnds('inbound'),
+      outboundHandoffEnds: handoffEnds('outbound'),
     });
     // SMPS's sidecars are sidecars: a shared proxy's part is in the pod's result.
     if (cost.sidecar && cost.mode === 'sidecar') {

@@ -19,7 +19,7 @@ import { podId } from '../model/ids.js';
 import type { Row } from './aggregate.js';
 import { encodeHistogram } from './histogram-blob.js';
 import { DIRECTION_CODE, SIDE_CODE } from './identity-rows.js';
-import { END_HISTS, METHOD_CODE } from './series.js';
+import { END_HISTS, HANDOFF_ENDS_CODE, METHOD_CODE } from './series.js';
 
 /** A connection end as the ends table keys it, less its process. */
 export interface EndIdentity {
@@ -78,6 +78,7 @@ export function hopRow(hop: HopReport): Row {
   return {
     ...Object.fromEntries(HOP_REPORT_COUNTERS.map((c) => [c.name, hop[c.ts]])),
     method: METHOD_CODE[hop.method],
+    handoff_ends: HANDOFF_ENDS_CODE[hop.handoffEnds],
     request_hop: encodeHistogram(hop.requestHop),
     response_hop: encodeHistogram(hop.responseHop),
     added: encodeHistogram(hop.added),

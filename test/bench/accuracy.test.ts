@@ -161,6 +161,13 @@ test('bench accuracy: every condition has an A/B truth, a noise floor and what T
     // than the span does.
     const inRuns = sidecars.reduce((n, s) => n + s.requests, 0);
     assert.ok(c.requests >= inRuns, `each B run's rows are its own; ${counts}`);
+    // This kernel has the context switch's hook: every sidecar's hand-offs run from
+    // wake-up to wake-up, and the collector says so.
+    assert.deepEqual(
+      [...new Set(c.sidecars.map((s) => s.handoff_timing))],
+      ['wake-up to wake-up'],
+      `${c.name}: hand-offs' ends`,
+    );
     for (const round of c.per_round) {
       assert.equal(
         round.sidecars.length,

@@ -23,6 +23,7 @@ import type { DirectionCost } from '../../proto/api.js';
 import {
   type Batch,
   Batch as BatchCodec,
+  type HandoffEnds,
   type HopMethod,
   type HopReport,
   type Init,
@@ -61,6 +62,7 @@ const jointHop: Init<HopReport> = {
   // 2.1 ms of neighbours' waits behind the proxy over 105 requests: 0.02 ms each.
   neighbourWaitNs: 2_100_000,
   method: 'HOP_METHOD_ARRIVAL_TO_FORWARD',
+  handoffEnds: 'HANDOFF_ENDS_WAKE_UPS',
 };
 /** The same hops from an agent before the joint figure: no added, no method, no unpaired. */
 const olderHop: Init<HopReport> = {
@@ -109,6 +111,7 @@ test('the joint histogram is the added latency: its tail, its exact mean, its co
       'stored and read back: the request hops that ran on to the next reader',
     );
     assert.equal(d.replyHandoffs, 70, 'and the response hops that ran on to the client');
+    assert.equal(d.handoffTiming, 'wake-up to wake-up', 'stored and read back: their ends');
     assert.equal(d.neighbourWaitMsPerRequest, 0.02, "neighbours' wait over the requests");
     assert.equal(d.addedLatency.count, 100);
     assert.equal(d.addedLatency.meanMs, 1.18, 'exact: the kernel sum over the count');
@@ -145,6 +148,7 @@ test('data without the joint histogram falls back to the independent sum, and sa
     store.commit([batch(1, olderHop)], T0 + 2000);
     const d = await inboundOfPodB(store);
     assert.equal(d.method, 'read-to-write, independent sum');
+    assert.equal(d.handoffTiming, 'not said', 'an agent before the field');
     assert.equal(d.requests, 100);
     assert.equal(d.unpaired, 0);
     assert.equal(d.exchanges, 100);
@@ -171,12 +175,14 @@ test('a store from schema 4 opens: its hop rows read as before, new rows add the
     try {
       const old = await inboundOfPodB(after);
       assert.equal(old.method, 'read-to-write, independent sum');
+      assert.equal(old.handoffTiming, 'not said', 'rows from before the column');
       assert.equal(old.requests, 100);
       after.commit([batch(2, jointHop, T0 + 1000)], T0 + 3000);
       const both = await inboundOfPodB(after);
       // The headline is the joint figure; it stands for the 100 exchanges the new agent
       // paired, out of the 100 + 105 seen complete in the range.
       assert.equal(both.method, 'arrival-to-forward, joint');
+      assert.equal(both.handoffTiming, 'wake-up to wake-up', "the range's newest agent's");
       assert.equal(both.requests, 205);
       assert.equal(both.unpaired, 5);
       assert.equal(both.exchanges, 100);
@@ -196,7 +202,7 @@ test('a store from schema 4 opens: its hop rows read as before, new rows add the
     assert.deepEqual(tenMinute.sort(), [...columns].sort());
     const version = check.pragma('user_version', { simple: true });
     check.close();
-    for (const c of ['added', 'unmatched_forwards', 'arrival_unknown', 'method'])
+    for (const c of ['added', 'unmatched_forwards', 'arrival_unknown', 'method', 'handoff_ends'])
       assert.ok(columns.includes(c), `m_hop_minute has ${c}: ${columns.join(', ')}`);
     assert.equal(version, LATEST_SCHEMA);
   } finally {
@@ -218,6 +224,10 @@ test('hop reports with impossible new fields are refused, naming the field', () 
   assert.equal(
     validateBatch(batch(1, { ...jointHop, method: 7 as unknown as HopMethod })),
     'hops[0].method is 7',
+  );
+  assert.equal(
+    validateBatch(batch(1, { ...jointHop, handoffEnds: 9 as unknown as HandoffEnds })),
+    'hops[0].handoff_ends is 9',
   );
 });
 
@@ -267,6 +277,8 @@ test('sessions carry the joint figure; figures made by different methods are not
     assert.equal(podB?.inboundMethod, 'HOP_METHOD_ARRIVAL_TO_FORWARD');
     assert.equal(podB?.inboundUnpaired, 5);
     assert.equal(podB?.outboundMethod, 'HOP_METHOD_UNSPECIFIED', 'no outbound hops');
+    assert.equal(podB?.inboundHandoffEnds, 'HANDOFF_ENDS_WAKE_UPS');
+    assert.equal(podB?.outboundHandoffEnds, 'HANDOFF_ENDS_UNSPECIFIED', 'no outbound hops');
   } finally {
     store.close();
   }
@@ -311,4 +323,21 @@ test('sessions carry the joint figure; figures made by different methods are not
     mixed.note,
     'methods differ: A read-to-write, independent sum, B arrival-to-forward, joint',
   );
+  // Hand-offs timed at other ends: said beside the figure, which is still judged (a file
+  // does not say how many hops were handed off).
+  const ends = (e: HandoffEnds, slowNs: number) => ({
+    ...joint(slowNs),
+    inboundHandoffEnds: e,
+  });
+  const apart = p99(
+    session('a', ends('HANDOFF_ENDS_READS', 5 * MS)),
+    session('b', ends('HANDOFF_ENDS_WAKE_UPS', 10 * MS)),
+  );
+  assert.equal(apart.significant, true);
+  assert.equal(apart.note, 'hand-offs timed apart: A read to read, B wake-up to wake-up');
+  const alike = p99(
+    session('a', ends('HANDOFF_ENDS_WAKE_UPS', 5 * MS)),
+    session('b', ends('HANDOFF_ENDS_WAKE_UPS', 10 * MS)),
+  );
+  assert.equal(alike.note, '');
 });

@@ -96,6 +96,7 @@ function joinedHops(
     replyHandoffs: hops.replyHandoffs ?? 0,
     neighbourWaitNs: hops.neighbourWaitNs ?? 0,
     method: 'HOP_METHOD_ARRIVAL_TO_FORWARD',
+    handoffEnds: 'HANDOFF_ENDS_WAKE_UPS',
   };
 }
 

@@ -31,6 +31,8 @@ const ADDED = {
     'waypoints',
     'proxy_unmeasured',
     'proxy_processes',
+    'inbound_handoff_ends',
+    'outbound_handoff_ends',
   ],
   tollgate: ['dataplane'],
 };

@@ -7,11 +7,17 @@
 // listener's record are carried the same way.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildInterval, DirectionLearner, IntervalRecords } from '../../daemonset/batch-builder.js';
+import {
+  buildInterval,
+  DirectionLearner,
+  handoffEndsOf,
+  IntervalRecords,
+} from '../../daemonset/batch-builder.js';
 import {
   EDGE_COUNTERS,
   type EdgeKey,
   type EdgeRecord,
+  type HelloRecord,
   type HistRecord,
   HOP_COUNTERS,
   type HopCounter,
@@ -216,11 +222,14 @@ test('hop reports carry the joint added latency, exact sums and real unpaired co
     ),
     sidecarRef,
     new DirectionLearner(),
+    undefined,
+    'HANDOFF_ENDS_WAKE_UPS',
   );
   assert.equal(built.hops.length, 1);
   const [hop] = built.hops;
   assert.equal(hop?.direction, 'DIRECTION_INBOUND');
   assert.equal(hop?.method, 'HOP_METHOD_ARRIVAL_TO_FORWARD');
+  assert.equal(hop?.handoffEnds, 'HANDOFF_ENDS_WAKE_UPS', 'as the agent says');
   assert.equal(hop?.requests, 10, 'exchanges seen complete: 8 paired + 2 unpaired');
   assert.equal(hop?.unpaired, 2);
   assert.equal(hop?.unmatchedForwards, 1);
@@ -468,4 +477,15 @@ test("a node proxy's ends and hops in two pods' namespaces are reported apart, e
       ['DIRECTION_INBOUND', 'pod-b', 6],
     ],
   );
+});
+
+test("a hand-off's ends follow the runner's context-switch hook", () => {
+  const hook = (attach: HelloRecord['programs'][number]['attach']) => [
+    { hook: 'send', name: 'tg_send', attach: 'tp_btf' as const },
+    { hook: 'switch', name: 'tg_switch', attach, while: 'proxies' as const },
+  ];
+  assert.equal(handoffEndsOf(hook('tp_btf')), 'HANDOFF_ENDS_WAKE_UPS', 'attached with proxies');
+  assert.equal(handoffEndsOf(hook('none')), 'HANDOFF_ENDS_READS', 'a kernel without it');
+  assert.equal(handoffEndsOf(hook('bpftrace')), 'HANDOFF_ENDS_READS', 'the fallback, no hops');
+  assert.equal(handoffEndsOf(hook('tp_btf').slice(0, 1)), 'HANDOFF_ENDS_READS', 'an older runner');
 });

@@ -28,6 +28,7 @@ const direction = (
     unmatchedForwards: 0,
     arrivalUnknown: 0,
     handoffs: 0,
+    handoffTiming: 'wake-up to wake-up',
     replyHandoffs: 0,
     neighbourWaitMsPerRequest,
     addedLatency: stats,

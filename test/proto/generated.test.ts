@@ -94,9 +94,9 @@ test('a hop counter and a loss cause added to their tables reach the kernel stru
   const report = join(copy, 'tollgate', 'v1', 'report.proto');
   const counters = [
     ...HOP_REPORT_COUNTERS,
-    { name: 'retries', ts: 'retries', doc: 'Requests sent twice.', field: 16, since: 16 },
+    { name: 'retries', ts: 'retries', doc: 'Requests sent twice.', field: 17, since: 19 },
   ];
   writeFileSync(report, withHopCounters(readFileSync(report, 'utf8'), counters));
-  assert.match(readFileSync(report, 'utf8'), /uint64 retries = 16;\n {2}\/\/ END hop counters/);
+  assert.match(readFileSync(report, 'utf8'), /uint64 retries = 17;\n {2}\/\/ END hop counters/);
   assert.match(generate(copy), /retries: number;/);
 });

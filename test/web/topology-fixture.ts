@@ -64,6 +64,7 @@ export function costOf(pod: string, inboundMs: number | null, outboundMs: number
           unmatchedForwards: 0,
           arrivalUnknown: 0,
           handoffs: 0,
+          handoffTiming: 'wake-up to wake-up' as const,
           replyHandoffs: 0,
           neighbourWaitMsPerRequest: ms / 10,
           addedLatency: stats(96, ms),

@@ -251,6 +251,25 @@ test('the small print of an added latency: share, exchanges, unpaired and method
     "and the response hops that ran on to the client's",
   );
   assert.equal(
+    coverageNote({ ...joint, replyHandoffs: 1300, handoffTiming: 'wake-up to wake-up' }),
+    `${plain} · 1,300 replies handed off · hand-offs wake-up to wake-up`,
+    'where the hand-offs began and ended, beside them',
+  );
+  assert.equal(
+    coverageNote({ ...joint, handoffs: 5, handoffTiming: 'read to read' }),
+    `${plain} · 5 handed off · hand-offs read to read`,
+  );
+  assert.equal(
+    coverageNote({ ...joint, handoffs: 5, handoffTiming: 'not said' }),
+    `${plain} · 5 handed off · hand-offs' ends not said`,
+    "an older agent's, which the report does not say",
+  );
+  assert.equal(
+    coverageNote({ ...joint, handoffTiming: 'wake-up to wake-up' }),
+    plain,
+    'not said without hand-offs: the figure holds none',
+  );
+  assert.equal(
     coverageNote({ ...joint, neighbourWaitMsPerRequest: 0.052 }),
     `${plain} · neighbours wait 52 µs a request`,
     "the neighbours' run-queue wait behind the proxy, per request",

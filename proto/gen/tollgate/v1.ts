@@ -423,6 +423,13 @@ export const descriptor = {
                 "HOP_METHOD_ARRIVAL_TO_FORWARD": 2
               }
             },
+            "HandoffEnds": {
+              "values": {
+                "HANDOFF_ENDS_UNSPECIFIED": 0,
+                "HANDOFF_ENDS_READS": 1,
+                "HANDOFF_ENDS_WAKE_UPS": 2
+              }
+            },
             "HopReport": {
               "fields": {
                 "process": {
@@ -455,6 +462,11 @@ export const descriptor = {
                   "type": "PodRef",
                   "id": 11,
                   "protoName": "socket_pod"
+                },
+                "handoffEnds": {
+                  "type": "HandoffEnds",
+                  "id": 16,
+                  "protoName": "handoff_ends"
                 },
                 "requests": {
                   "type": "uint64",
@@ -1427,6 +1439,16 @@ export const descriptor = {
                   "type": "string",
                   "id": 26,
                   "protoName": "proxy_processes"
+                },
+                "inboundHandoffEnds": {
+                  "type": "HandoffEnds",
+                  "id": 27,
+                  "protoName": "inbound_handoff_ends"
+                },
+                "outboundHandoffEnds": {
+                  "type": "HandoffEnds",
+                  "id": 28,
+                  "protoName": "outbound_handoff_ends"
                 }
               }
             },
@@ -1922,6 +1944,32 @@ export interface Environment {
 export const Environment: Codec<Environment> = codec(root, 'tollgate.v1.Environment');
 
 /**
+ * Where a handed-off hop (`handoffs`, `reply_handoffs`) begins and ends: at the two
+ * ends' wake-ups, or at their reads. Each end runs code of its own between the two (an
+ * event loop's return from epoll_wait, its callbacks), which a reader runs without the
+ * proxy too; timed read to read, the reader's part is taken for the proxy's cost and the
+ * proxy's own part left out.
+ */
+export type HandoffEnds =
+  /**
+   * An agent older than this field: from read to read before 2026-12-07, from wake-up
+   * to wake-up from then on; which of the two, the report does not say.
+   */
+  | 'HANDOFF_ENDS_UNSPECIFIED'
+  /**
+   * The proxy's read -> the reader's read: the agent's kernel gave it no hook on the
+   * scheduler's context switches (sched_switch).
+   */
+  | 'HANDOFF_ENDS_READS'
+  /**
+   * The proxy's wake-up -> the reader's wake-up, each the thread's last switch onto a CPU
+   * before its read (probes/src/handoff.bpf.h): a thread preempted between its wake-up
+   * and its read has the later switch. A hop whose end had no switch seen yet (its thread
+   * not switched in since the hook was attached) falls back to the read.
+   */
+  | 'HANDOFF_ENDS_WAKE_UPS';
+
+/**
  * Sent first on every stream.
  */
 export interface Hello {
@@ -2038,6 +2086,11 @@ export interface HopReport {
    * proxy's own: a node proxy's hops through one pod (ambient mode). Unset for sidecars.
    */
   socketPod?: PodRef;
+  /**
+   * How the agent timed the hand-offs among these hops (see HandoffEnds); set whether or
+   * not any came.
+   */
+  handoffEnds: HandoffEnds;
   /**
    * BEGIN hop counters: generated from the counter tables (npm run gen:proto).
    * Downstream exchanges the sidecar saw complete in this direction: the count of `added`
@@ -2448,6 +2501,12 @@ export interface PodResult {
    * and in files from before it existed.
    */
   proxyProcesses: string[];
+  /**
+   * How the hand-offs among the hops were timed (see HandoffEnds; the newest seen when the
+   * window mixes agents). Unspecified in files from before it existed.
+   */
+  inboundHandoffEnds: HandoffEnds;
+  outboundHandoffEnds: HandoffEnds;
 }
 export const PodResult: Codec<PodResult> = codec(root, 'tollgate.v1.PodResult');
 

@@ -14,14 +14,20 @@ export const coverageShare = (c: Coverage): string => formatPercent(c.coverage);
 
 /**
  * E.g. "1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint · 1,400 handed
- * off · 1,300 replies handed off · neighbours wait 52 µs a request": where known and not 0,
- * the request hops that ran on to the app, the response hops that ran on to the
- * client's, and the run-queue wait of other processes behind the proxy per request (not in
- * the added latency).
+ * off · 1,300 replies handed off · hand-offs wake-up to wake-up · neighbours wait 52 µs a
+ * request": where known and not 0, the request hops that ran on to the app, the response
+ * hops that ran on to the client's, where those hand-offs began and ended, and the
+ * run-queue wait of other processes behind the proxy per request (not in the added
+ * latency).
  */
 export function coverageNote(
   c: Coverage &
-    Partial<Pick<DirectionCost, 'handoffs' | 'replyHandoffs' | 'neighbourWaitMsPerRequest'>>,
+    Partial<
+      Pick<
+        DirectionCost,
+        'handoffs' | 'replyHandoffs' | 'handoffTiming' | 'neighbourWaitMsPerRequest'
+      >
+    >,
 ): string {
   return [
     `${formatNumber(c.exchanges)} of ${formatNumber(c.requests)} exchanges`,
@@ -29,6 +35,14 @@ export function coverageNote(
     c.method,
     ...(c.handoffs ? [`${formatNumber(c.handoffs)} handed off`] : []),
     ...(c.replyHandoffs ? [`${formatNumber(c.replyHandoffs)} replies handed off`] : []),
+    // Said only beside hand-offs: without any, the figure holds none of their timing.
+    ...((c.handoffs || c.replyHandoffs) && c.handoffTiming
+      ? [
+          c.handoffTiming === 'not said'
+            ? "hand-offs' ends not said"
+            : `hand-offs ${c.handoffTiming}`,
+        ]
+      : []),
     ...(c.neighbourWaitMsPerRequest
       ? [`neighbours wait ${formatMs(c.neighbourWaitMsPerRequest)} a request`]
       : []),
