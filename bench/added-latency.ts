@@ -320,7 +320,7 @@ export interface AddedLatencyCondition {
     handoffs: number;
     /** Response hops that ran on to the client (DirectionCost.replyHandoffs). */
     reply_handoffs: number;
-    /** Where the hand-offs began and ended (DirectionCost.handoffTiming); null: no hops. */
+    /** Where the hand-offs began and ended (DirectionCost.handoffTiming); null: none. */
     handoff_timing: HandoffTiming | null;
     reported_direct: NullableStats;
     /** The mean request hop and response hop, ms, of which `reported_direct`'s mean is the sum. */
@@ -1446,7 +1446,7 @@ function summaryLine(c: AddedLatencyCondition): string {
   const handedOff = c.sidecars
     .map(
       (s) =>
-        `${s.pod} ${s.direction} ${s.handoffs} of ${s.requests} handed off, ${s.reply_handoffs} replies (${s.handoff_timing ?? 'no hops'})`,
+        `${s.pod} ${s.direction} ${s.handoffs} of ${s.requests} handed off, ${s.reply_handoffs} replies (${s.handoff_timing ?? 'none'})`,
     )
     .join(', ');
   return `added latency: ${c.name} truth vs reported, ms: ${STATS.map(pair).join(', ')}${where}${app}${neighbours}; ${handedOff}; ${c.met ? 'met' : 'MISSED'}`;

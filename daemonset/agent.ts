@@ -402,7 +402,7 @@ export class Agent {
       (tgid) => identities.get(tgid)?.ref,
       this.directions,
       socketPod,
-      handoffEndsOf(this.source.hello.programs),
+      handoffEndsOf(interval),
     );
     this.hopsWithoutDirection += built.hopsWithoutDirection;
     this.meshManagementHops += built.meshManagementHops;

@@ -5,11 +5,11 @@
 import {
   type EdgeKey,
   type EdgeRecord,
-  type HelloRecord,
   type HistRecord,
   HOP_COUNTERS,
   type HopCounter,
   type HopRecord,
+  type IntervalRecord,
   type TupleRecord,
 } from '../probes/records.js';
 import { HISTOGRAM_SUMS, wireCounters } from '../proto/edge-metrics.js';
@@ -206,17 +206,12 @@ export interface BuiltInterval {
 }
 
 /**
- * How the runner's kernel programs end a handed-off hop: at the two ends' switches onto
- * a CPU where the context switch's hook is there (attached while a proxy is listed, and
- * so whenever there are hops), else at their reads (handoff.bpf.h, woke_at).
+ * Where an interval's handed-off hops began and ended, as the runner says in its interval
+ * record: at the two threads' switches onto a CPU where its context-switch hook was
+ * attached whenever a proxy was listed, else at their reads (handoff.bpf.h, woke_at).
  */
-export function handoffEndsOf(programs: HelloRecord['programs']): HandoffEnds {
-  // The bpftrace fallback lists its hooks as 'bpftrace' and makes no hops at all.
-  const attach = programs.find((p) => p.hook === 'switch')?.attach;
-  return attach && attach !== 'none' && attach !== 'bpftrace'
-    ? 'HANDOFF_ENDS_WAKE_UPS'
-    : 'HANDOFF_ENDS_READS';
-}
+export const handoffEndsOf = (interval: Pick<IntervalRecord, 'handoffWakeUps'>): HandoffEnds =>
+  interval.handoffWakeUps ? 'HANDOFF_ENDS_WAKE_UPS' : 'HANDOFF_ENDS_READS';
 
 export function buildInterval(
   records: IntervalRecords,

@@ -538,6 +538,21 @@ const AMBIENT_NOTE =
   "while serving the pod's sockets, where the kernel timed it, else its bytes. Apps' CPU and RSS " +
   'are from /proc.';
 
+/**
+ * What the note adds where some of the pods' hand-offs were not timed from wake-up to
+ * wake-up, as the note says they are: '' where all were (or none came).
+ */
+export function handoffNote(pods: readonly PodMeasurement[]): string {
+  const directions = pods.flatMap((p) => [p.profile?.inbound, p.profile?.outbound]);
+  const some = (k: 'reads' | 'notSaid') => directions.some((d) => (d?.handoffsByEnds[k] ?? 0) > 0);
+  return [
+    some('reads')
+      ? " Here some hand-offs ran from read to read: the agent's kernel gave it no hook on the scheduler's switches."
+      : '',
+    some('notSaid') ? ' Here an older agent did not say where its hand-offs began and ended.' : '',
+  ].join('');
+}
+
 export function summarize(input: SummaryInput): DemoSummary {
   const { meshed, unmeshed } = input;
   const m = quantiles(meshed);
@@ -557,7 +572,7 @@ export function summarize(input: SummaryInput): DemoSummary {
     pods: input.pods.map(podSummary),
     agent: agentSummary(input.agent),
     web_url: input.webUrl,
-    note: input.mesh === 'ambient' ? AMBIENT_NOTE : SIDECAR_NOTE,
+    note: (input.mesh === 'ambient' ? AMBIENT_NOTE : SIDECAR_NOTE) + handoffNote(input.pods),
   };
   const check = {
     crossings: input.path.length,

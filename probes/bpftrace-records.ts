@@ -137,6 +137,7 @@ export class BpftraceTranslator {
       tuples: 0,
       hops: 0,
       filterGeneration: 0,
+      handoffWakeUps: false,
     };
     const out: ProbeRecord[] = [...this.edges.values(), ...this.hists, interval];
     this.edges = new Map();

@@ -19,6 +19,9 @@ const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase(
 /** Where struct tg_interval_record's five counts begin: after the clocks and struct tg_lost. */
 const INTERVAL_COUNTS = 16 + LOSS_CAUSES.length * 8;
 
+/** tg_interval_record.flags: the interval's hand-offs ran from wake-up to wake-up. */
+const TG_INTERVAL_HANDOFF_WAKE_UPS = 1;
+
 /** Sizes and offsets this decoder assumes; a test compares them with `tollgate-runner --layout`. */
 export const LAYOUT = {
   header: 16,
@@ -28,7 +31,7 @@ export const LAYOUT = {
   histRecord: 64,
   tupleRecord: 80,
   hopRecord: 48 + HOP_COUNTERS.length * 8,
-  // Five 32-bit counts and a pad after them, to the struct's 8-byte alignment.
+  // Five 32-bit counts and the flags after them.
   intervalRecord: INTERVAL_COUNTS + 24,
   processRecord: 48,
   offsets: {
@@ -55,6 +58,7 @@ export const LAYOUT = {
     'interval.tuples': INTERVAL_COUNTS + 8,
     'interval.filter_generation': INTERVAL_COUNTS + 12,
     'interval.hops': INTERVAL_COUNTS + 16,
+    'interval.flags': INTERVAL_COUNTS + 20,
     'process.event': 4,
     'process.start_boottime_ns': 8,
     'process.cgroup_id': 16,
@@ -141,6 +145,13 @@ export interface IntervalRecord {
   tuples: number;
   hops: number;
   filterGeneration: number;
+  /**
+   * Whether the interval's handed-off hops ran from wake-up to wake-up (the runner's
+   * TG_INTERVAL_HANDOFF_WAKE_UPS: its context-switch hook attached whenever a proxy was
+   * listed); false: from read to read (no such hook, an attach that failed, a runner before
+   * the flag, a source with no hops).
+   */
+  handoffWakeUps: boolean;
 }
 
 /**
@@ -364,6 +375,8 @@ function decodePayload(type: number, view: DataView, base: number, length: numbe
         tuples: view.getUint32(base + at('interval.tuples'), true),
         hops: view.getUint32(base + at('interval.hops'), true),
         filterGeneration: view.getUint32(base + at('interval.filter_generation'), true),
+        handoffWakeUps:
+          (view.getUint32(base + at('interval.flags'), true) & TG_INTERVAL_HANDOFF_WAKE_UPS) !== 0,
       };
     }
     case 5: {

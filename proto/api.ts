@@ -11,7 +11,7 @@ import type {
   SessionTarget,
 } from './gen/tollgate/v1.js';
 import type { SparseHistogram } from './histogram.js';
-import type { AddedMethod, HandoffTiming, LatencyStats } from './latency.js';
+import type { AddedMethod, HandoffsByEnds, HandoffTiming, LatencyStats } from './latency.js';
 
 // The topology of a time range (collector/model/topology.ts builds it).
 
@@ -162,19 +162,23 @@ export interface DirectionCost {
   arrivalUnknown: number;
   /**
    * Request hops that ran on to the next reader (the proxy and that reader both idle at
-   * the hand-off: from the proxy's wake-up to the reader's, from agents of 2026-12-07 on;
+   * the hand-off: from the proxy's wake-up to the reader's as `handoffTiming` says;
    * or, from agents of 2026-12-04 on, a request the busy proxy let go in a burst to a
    * reader busy with the burst, to its read: README, "What added latency means"); the
    * others run from the arrival to the proxy's forward.
    */
   handoffs: number;
   /**
-   * Where the hand-offs (`handoffs`, `replyHandoffs`) began and ended: at the proxy's and
-   * the reader's switches onto a CPU (wake-up to wake-up), at their reads (an agent whose
-   * kernel gave it no context-switch hook), or not said (agents older than the field: read
-   * to read before 2026-12-07). Given whether or not any hop was handed off.
+   * Where the hand-offs (`handoffs` and `replyHandoffs` together) began and ended: at the
+   * proxy's and the reader's switches onto a CPU (wake-up to wake-up), at their reads (an
+   * agent whose kernel gave it no context-switch hook, or whose attach of it failed), more
+   * than one of these over the range ('mixed', see `handoffsByEnds`), or not said (agents
+   * older than the field: read to read before 2026-12-07). Null without hand-offs. A
+   * message carried to a reader busy with the proxy's burst runs to its read either way.
    */
-  handoffTiming: HandoffTiming;
+  handoffTiming: HandoffTiming | null;
+  /** The hand-offs (request and reply) by how they were timed. */
+  handoffsByEnds: HandoffsByEnds;
   /**
    * Response hops that ran on to the client (the proxy idle when the reply reached it, a
    * client on its node that is no proxy waiting for it: to the client's wake-up; or, from

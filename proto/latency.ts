@@ -53,17 +53,45 @@ export interface AddedLatency {
 }
 
 /**
- * Where a direction's handed-off hops began and ended (see HandoffEnds): at the proxy's
- * and the reader's wake-ups, at their reads, or not said (an agent older than the field).
+ * Where a direction's handed-off hops began and ended (HopReport.handoff_ends): at the
+ * proxy's and the reader's wake-ups, at their reads, in more than one of those ways over
+ * the range ('mixed'), or not said (agents older than the field).
  */
-export type HandoffTiming = 'wake-up to wake-up' | 'read to read' | 'not said';
+export type HandoffTiming = 'wake-up to wake-up' | 'read to read' | 'mixed' | 'not said';
 
-export const handoffTimingOf = (ends: HandoffEnds): HandoffTiming =>
-  ends === 'HANDOFF_ENDS_WAKE_UPS'
-    ? 'wake-up to wake-up'
-    : ends === 'HANDOFF_ENDS_READS'
-      ? 'read to read'
-      : 'not said';
+/** A direction's hand-offs (request and reply) by how they were timed. */
+export interface HandoffsByEnds {
+  wakeUps: number;
+  reads: number;
+  notSaid: number;
+}
+
+/** The timing of `by`'s hand-offs in words; null without any. */
+export function handoffTimingOf(by: HandoffsByEnds): HandoffTiming | null {
+  const kinds = [by.wakeUps, by.reads, by.notSaid].filter((n) => n > 0).length;
+  if (kinds === 0) return null;
+  if (kinds > 1) return 'mixed';
+  return by.wakeUps > 0 ? 'wake-up to wake-up' : by.reads > 0 ? 'read to read' : 'not said';
+}
+
+/** HandoffEnds as a session file keeps it (UNSPECIFIED: none, or none said). */
+const ENDS_OF_TIMING = {
+  'wake-up to wake-up': 'HANDOFF_ENDS_WAKE_UPS',
+  'read to read': 'HANDOFF_ENDS_READS',
+  mixed: 'HANDOFF_ENDS_MIXED',
+  'not said': 'HANDOFF_ENDS_UNSPECIFIED',
+} as const satisfies Record<HandoffTiming, HandoffEnds>;
+
+export const handoffEndsOfTiming = (timing: HandoffTiming | null): HandoffEnds =>
+  timing === null ? 'HANDOFF_ENDS_UNSPECIFIED' : ENDS_OF_TIMING[timing];
+
+/** A session file's HandoffEnds in words; null where it says none (or none was said). */
+export const timingOfHandoffEnds = (ends: HandoffEnds): HandoffTiming | null =>
+  ends === 'HANDOFF_ENDS_UNSPECIFIED'
+    ? null
+    : ((Object.entries(ENDS_OF_TIMING) as [HandoffTiming, HandoffEnds][]).find(
+        ([, e]) => e === ends,
+      )?.[0] ?? null);
 
 /** Agents older than the method field timed read to write. */
 export const timingOf = (method: HopMethod): HopTiming =>

@@ -38,6 +38,7 @@ import type {
 import { emptyHistogram, merge } from '../../proto/histogram.js';
 import {
   addedLatency,
+  type HandoffsByEnds,
   handoffTimingOf,
   latencyStats,
   round,
@@ -46,7 +47,7 @@ import {
 import { isNodeProxyPod, isWaypointPod } from '../../proto/mesh-signs.js';
 import { requestsOfSums } from '../../proto/requests.js';
 import type { Aggregate } from '../store/aggregate.js';
-import { handoffEndsOfCode, methodOfCode } from '../store/series.js';
+import { methodOfCode } from '../store/series.js';
 import { isLoopback } from './ids.js';
 import { podMode } from './pod-mode.js';
 import { podShare, proxyUses } from './proxy-share.js';
@@ -246,6 +247,18 @@ const latencyOf = (list: readonly EndRecord[]) =>
   list.reduce((h, e) => merge(h, e.metrics.hists.exchange_latency!), emptyHistogram());
 
 /**
+ * Hops' hand-offs (request and reply) by how their agents timed them: the store keeps
+ * those of wake-ups and of reads; the rest were not said.
+ */
+export function handoffsByEndsOf(hops: readonly HopRecord[]): HandoffsByEnds {
+  const sum = (column: string) => hops.reduce((n, h) => n + (h.metrics.sums[column] ?? 0), 0);
+  const wakeUps = sum('handoffs_at_wake_ups');
+  const reads = sum('handoffs_at_reads');
+  const all = sum('handoffs') + sum('reply_handoffs');
+  return { wakeUps, reads, notSaid: Math.max(0, all - wakeUps - reads) };
+}
+
+/**
  * What a proxy's hops in one direction add, against the exchanges timed downstream of it
  * (for the overhead share); null without hops.
  */
@@ -265,6 +278,7 @@ function directionCost(
     timingOf(methodOfCode(newest)),
   );
   const downstream = latencyStats(latencyOf(timedDownstream));
+  const byEnds = handoffsByEndsOf(hops);
   const requests = sum('requests');
   return {
     requests,
@@ -279,9 +293,8 @@ function directionCost(
     unmatchedForwards: sum('unmatched_forwards'),
     arrivalUnknown: sum('arrival_unknown'),
     handoffs: sum('handoffs'),
-    handoffTiming: handoffTimingOf(
-      handoffEndsOfCode(Math.max(...hops.map((h) => h.metrics.maxes.handoff_ends!))),
-    ),
+    handoffTiming: handoffTimingOf(byEnds),
+    handoffsByEnds: byEnds,
     replyHandoffs: sum('reply_handoffs'),
     neighbourWaitMsPerRequest:
       requests > 0 ? round(sum('neighbour_wait_ns') / requests / 1e6) : null,

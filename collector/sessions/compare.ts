@@ -28,7 +28,7 @@ import {
   type SparseHistogram,
   totalCount,
 } from '../../proto/histogram.js';
-import { addedLatency, handoffTimingOf, round, timingOf } from '../../proto/latency.js';
+import { addedLatency, round, timingOf, timingOfHandoffEnds } from '../../proto/latency.js';
 import { describeProxy, meshModeOf, type PodProxy, podProxies } from './pod-mesh.js';
 
 const SAFE = 'bcdfghjklmnpqrstvwxz2456789';
@@ -130,11 +130,15 @@ function addedLatencyDeltas(name: string, a: PodResult | undefined, b: PodResult
   const apart =
     sa && sb && sa.method !== sb.method ? `methods differ: A ${sa.method}, B ${sb.method}` : '';
   // Hand-offs timed at other ends move the figure by the ends' own work, in so far as hops
-  // were handed off, which a file does not say: noted, still judged.
+  // were handed off, which a file does not say: noted, still judged. Not where a file
+  // says none (none came, or an agent that did not say: not known to differ).
   const ends = (p: PodResult | undefined) =>
-    p && handoffTimingOf(direction === 'inbound' ? p.inboundHandoffEnds : p.outboundHandoffEnds);
+    p &&
+    timingOfHandoffEnds(direction === 'inbound' ? p.inboundHandoffEnds : p.outboundHandoffEnds);
+  const ea = ends(a);
+  const eb = ends(b);
   const endsApart =
-    sa && sb && ends(a) !== ends(b) ? `hand-offs timed apart: A ${ends(a)}, B ${ends(b)}` : '';
+    sa && sb && ea && eb && ea !== eb ? `hand-offs timed apart: A ${ea}, B ${eb}` : '';
   return QUANTILES.map(([label, q]) => {
     const key = `${label}Ms` as 'p50Ms' | 'p90Ms' | 'p99Ms';
     const m = (s: typeof sa): Measured => ({
@@ -149,10 +153,9 @@ function addedLatencyDeltas(name: string, a: PodResult | undefined, b: PodResult
       histogramBound,
       minSamplesFor(q),
     );
-    if (apart && delta.delta !== null) return { ...delta, significant: false, note: apart };
-    if (endsApart && delta.delta !== null)
-      return { ...delta, note: [delta.note, endsApart].filter(Boolean).join('; ') };
-    return delta;
+    if (delta.delta === null || (!apart && !endsApart)) return delta;
+    const note = [apart || delta.note, endsApart].filter(Boolean).join('; ');
+    return { ...delta, significant: delta.significant && !apart, note };
   });
 }
 

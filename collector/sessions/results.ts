@@ -30,12 +30,17 @@ import {
   type SparseHistogram,
   totalCount,
 } from '../../proto/histogram.js';
-import { round } from '../../proto/latency.js';
+import { handoffEndsOfTiming, handoffTimingOf, round } from '../../proto/latency.js';
 import { requestsOf } from '../../proto/requests.js';
 import type { CompiledTarget } from '../../proto/target.js';
-import { isOwnSidecar, podMeshHops, sharedProxyKinds } from '../model/sidecar-cost.js';
+import {
+  handoffsByEndsOf,
+  isOwnSidecar,
+  podMeshHops,
+  sharedProxyKinds,
+} from '../model/sidecar-cost.js';
 import type { RangeView } from '../queries.js';
-import { handoffEndsOfCode, methodOfCode } from '../store/series.js';
+import { methodOfCode } from '../store/series.js';
 import { methodShares, type ProxyKind } from './pod-mesh.js';
 import { FILE_LIMITS } from './session-file.js';
 
@@ -200,9 +205,7 @@ export function sessionResults(input: {
     const method = (direction: 'inbound' | 'outbound') =>
       methodOfCode(Math.max(0, ...ofDirection(direction).map((h) => h.metrics.maxes.method!)));
     const handoffEnds = (direction: 'inbound' | 'outbound') =>
-      handoffEndsOfCode(
-        Math.max(0, ...ofDirection(direction).map((h) => h.metrics.maxes.handoff_ends!)),
-      );
+      handoffEndsOfTiming(handoffTimingOf(handoffsByEndsOf(ofDirection(direction))));
     const unpaired = (direction: 'inbound' | 'outbound') =>
       ofDirection(direction).reduce((n, h) => n + h.metrics.sums.unpaired!, 0);
     const podRef = { namespace: pod!.namespace, name: pod!.name, labels: pod!.labels };

@@ -19,7 +19,7 @@ import { podId } from '../model/ids.js';
 import type { Row } from './aggregate.js';
 import { encodeHistogram } from './histogram-blob.js';
 import { DIRECTION_CODE, SIDE_CODE } from './identity-rows.js';
-import { END_HISTS, HANDOFF_ENDS_CODE, METHOD_CODE } from './series.js';
+import { END_HISTS, METHOD_CODE } from './series.js';
 
 /** A connection end as the ends table keys it, less its process. */
 export interface EndIdentity {
@@ -75,10 +75,13 @@ export function hopDirection(hop: HopReport): number {
 
 /** A hop report's row of its hop series. */
 export function hopRow(hop: HopReport): Row {
+  const handedOff = hop.handoffs + hop.replyHandoffs;
   return {
     ...Object.fromEntries(HOP_REPORT_COUNTERS.map((c) => [c.name, hop[c.ts]])),
     method: METHOD_CODE[hop.method],
-    handoff_ends: HANDOFF_ENDS_CODE[hop.handoffEnds],
+    // Any other value (unspecified, a newer agent's) leaves its hand-offs not said.
+    handoffs_at_wake_ups: hop.handoffEnds === 'HANDOFF_ENDS_WAKE_UPS' ? handedOff : 0,
+    handoffs_at_reads: hop.handoffEnds === 'HANDOFF_ENDS_READS' ? handedOff : 0,
     request_hop: encodeHistogram(hop.requestHop),
     response_hop: encodeHistogram(hop.responseHop),
     added: encodeHistogram(hop.added),

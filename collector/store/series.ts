@@ -3,7 +3,7 @@
 // by a rule that is associative (sum, max, histogram merge), so rows can be combined in
 // any order and at any tier. Pure.
 import { type CounterColumn, WIRE_COUNTERS } from '../../proto/edge-metrics.js';
-import type { HandoffEnds, HopMethod } from '../../proto/gen/tollgate/v1.js';
+import type { HopMethod } from '../../proto/gen/tollgate/v1.js';
 import { HOP_REPORT_COUNTERS, type HopCounterColumn } from '../../proto/hop-metrics.js';
 
 export interface SeriesKind {
@@ -42,7 +42,8 @@ const HOP_SINCE: Readonly<Record<string, number>> = {
   ),
   method: 5,
   added: 5,
-  handoff_ends: 18,
+  handoffs_at_wake_ups: 18,
+  handoffs_at_reads: 18,
 };
 
 export const SERIES: readonly SeriesKind[] = [
@@ -57,11 +58,14 @@ export const SERIES: readonly SeriesKind[] = [
   /** One sidecar process in one direction (see tollgate.v1.HopReport). */
   {
     name: 'hop',
-    sums: HOP_SUMS,
+    // And the hand-offs (request and reply) of reports that timed them from wake-up to
+    // wake-up or from read to read (HopReport.handoff_ends): the rest of `handoffs` and
+    // `reply_handoffs` were not said. Summed, so a range that mixes them says how much.
+    sums: [...HOP_SUMS, 'handoffs_at_wake_ups', 'handoffs_at_reads'],
     // HopReport.method as METHOD_CODE: methods are numbered as they came, so a range
     // that mixes agents reads as its newest method; the coverage says how much of the
-    // traffic the figure made by it stands for. handoff_ends (HANDOFF_ENDS_CODE) the same.
-    maxes: ['method', 'handoff_ends'],
+    // traffic the figure made by it stands for.
+    maxes: ['method'],
     hists: ['request_hop', 'response_hop', 'added'],
     since: HOP_SINCE,
   },
@@ -93,26 +97,6 @@ export const METHOD_CODE = {
   HOP_METHOD_READ_TO_WRITE: 1,
   HOP_METHOD_ARRIVAL_TO_FORWARD: 2,
 } as const satisfies Record<HopMethod, number>;
-
-/**
- * The hop series' handoff_ends column (see HopReport.handoff_ends), merged as the larger
- * code: one series (a proxy's process in one direction) mixes them only where its agent
- * changed within the range (an upgrade), and then reads as wake-ups over reads, either over
- * not said.
- */
-export const HANDOFF_ENDS_CODE = {
-  HANDOFF_ENDS_UNSPECIFIED: 0,
-  HANDOFF_ENDS_READS: 1,
-  HANDOFF_ENDS_WAKE_UPS: 2,
-} as const satisfies Record<HandoffEnds, number>;
-
-/** What a stored handoff_ends code stands for; one this collector does not know: unspecified. */
-export function handoffEndsOfCode(code: number): HandoffEnds {
-  const found = (Object.entries(HANDOFF_ENDS_CODE) as [HandoffEnds, number][]).find(
-    ([, c]) => c === code,
-  );
-  return found?.[0] ?? 'HANDOFF_ENDS_UNSPECIFIED';
-}
 
 /** The method a stored code stands for; a code this collector does not know: unspecified. */
 export function methodOfCode(code: number): HopMethod {

@@ -56,6 +56,9 @@ static struct bpf_program *linked[16]; /* the program behind each link */
 static int link_count;
 /* The while_proxies hook's entry in links (its link NULL while no proxy is listed), or -1. */
 static int proxies_link = -1;
+/* An attach of the while_proxies hook failed, or it stayed detached with a proxy listed,
+ * since the last interval ended: that interval's hand-offs ran from read to read. */
+static int proxies_link_missed;
 
 static struct {
 	unsigned int interval_ms;
@@ -241,6 +244,7 @@ static void print_layout(void)
 	OFFSET("interval.tuples", struct tg_interval_record, tuples);
 	OFFSET("interval.filter_generation", struct tg_interval_record, filter_generation);
 	OFFSET("interval.hops", struct tg_interval_record, hops);
+	OFFSET("interval.flags", struct tg_interval_record, flags);
 	OFFSET("process.event", struct tg_process_record, event);
 	OFFSET("process.start_boottime_ns", struct tg_process_record, start_boottime_ns);
 	OFFSET("process.cgroup_id", struct tg_process_record, cgroup_id);
@@ -491,6 +495,14 @@ static void emit_process_events(struct ring_buffer *events)
 		fflush(stdout);
 }
 
+/* Whether `proxies` lists any process. */
+static int proxies_listed(struct tollgate_bpf *skel)
+{
+	__u32 key;
+
+	return !bpf_map_get_next_key(bpf_map__fd(skel->maps.proxies), NULL, &key);
+}
+
 static void drain_all(struct tollgate_bpf *skel, const struct edge_slots *edges, struct swapped *hists,
 		      struct swapped *tuples, struct swapped *hops, struct ring_buffer *events)
 {
@@ -532,6 +544,10 @@ static void drain_all(struct tollgate_bpf *skel, const struct edge_slots *edges,
 	interval.hops = drain_retired(retired_hops, hops);
 	bpf_map_lookup_elem(bpf_map__fd(skel->maps.lost), &zero, &interval.lost);
 	interval.filter_generation = skel->bss->filter_generation;
+	if (proxies_link >= 0 && !proxies_link_missed)
+		interval.flags |= TG_INTERVAL_HANDOFF_WAKE_UPS;
+	/* Still detached with a proxy listed (its attach failed): the next interval too. */
+	proxies_link_missed = proxies_link >= 0 && !links[proxies_link] && proxies_listed(skel);
 	emit(TG_RECORD_INTERVAL, &interval, sizeof(interval));
 	fflush(stdout);
 }
@@ -771,8 +787,7 @@ static void zero_percpu_map(const struct bpf_map *map)
  * as it loses its last. A failure to attach is said, and tried again at the next change. */
 static void follow_proxies(struct tollgate_bpf *skel)
 {
-	__u32 key;
-	int any = !bpf_map_get_next_key(bpf_map__fd(skel->maps.proxies), NULL, &key);
+	int any = proxies_listed(skel);
 
 	if (proxies_link < 0 || any == (links[proxies_link] != NULL))
 		return;
@@ -781,6 +796,7 @@ static void follow_proxies(struct tollgate_bpf *skel)
 		zero_percpu_map(skel->maps.proxy_runs);
 		zero_percpu_map(skel->maps.switch_ins);
 		links[proxies_link] = bpf_program__attach(linked[proxies_link]);
+		proxies_link_missed |= !links[proxies_link];
 		if (!links[proxies_link])
 			fprintf(stderr, "tollgate-runner: cannot attach %s: %s\n",
 				bpf_program__name(linked[proxies_link]), strerror(errno));

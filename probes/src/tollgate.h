@@ -195,7 +195,15 @@ struct tg_interval_record {
 	__u32 tuples;
 	__u32 filter_generation; /* the last filter the kernel side applies */
 	__u32 hops;
-	__u32 pad;
+	__u32 flags; /* TG_INTERVAL_* */
+};
+
+/* tg_interval_record.flags */
+enum {
+	/* The interval's handed-off hops ran from wake-up to wake-up (handoff.bpf.h, woke_at):
+	 * the context switch's program was attached whenever a proxy was listed. Unset: from
+	 * read to read (no such hook, or its attach failed in the interval). */
+	TG_INTERVAL_HANDOFF_WAKE_UPS = 1,
 };
 
 

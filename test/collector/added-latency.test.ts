@@ -112,6 +112,7 @@ test('the joint histogram is the added latency: its tail, its exact mean, its co
     );
     assert.equal(d.replyHandoffs, 70, 'and the response hops that ran on to the client');
     assert.equal(d.handoffTiming, 'wake-up to wake-up', 'stored and read back: their ends');
+    assert.deepEqual(d.handoffsByEnds, { wakeUps: 130, reads: 0, notSaid: 0 }, '60 + 70');
     assert.equal(d.neighbourWaitMsPerRequest, 0.02, "neighbours' wait over the requests");
     assert.equal(d.addedLatency.count, 100);
     assert.equal(d.addedLatency.meanMs, 1.18, 'exact: the kernel sum over the count');
@@ -148,7 +149,7 @@ test('data without the joint histogram falls back to the independent sum, and sa
     store.commit([batch(1, olderHop)], T0 + 2000);
     const d = await inboundOfPodB(store);
     assert.equal(d.method, 'read-to-write, independent sum');
-    assert.equal(d.handoffTiming, 'not said', 'an agent before the field');
+    assert.equal(d.handoffTiming, null, 'none handed off');
     assert.equal(d.requests, 100);
     assert.equal(d.unpaired, 0);
     assert.equal(d.exchanges, 100);
@@ -175,14 +176,14 @@ test('a store from schema 4 opens: its hop rows read as before, new rows add the
     try {
       const old = await inboundOfPodB(after);
       assert.equal(old.method, 'read-to-write, independent sum');
-      assert.equal(old.handoffTiming, 'not said', 'rows from before the column');
+      assert.equal(old.handoffTiming, null, 'rows from before the columns, none handed off');
       assert.equal(old.requests, 100);
       after.commit([batch(2, jointHop, T0 + 1000)], T0 + 3000);
       const both = await inboundOfPodB(after);
       // The headline is the joint figure; it stands for the 100 exchanges the new agent
       // paired, out of the 100 + 105 seen complete in the range.
       assert.equal(both.method, 'arrival-to-forward, joint');
-      assert.equal(both.handoffTiming, 'wake-up to wake-up', "the range's newest agent's");
+      assert.equal(both.handoffTiming, 'wake-up to wake-up', "the new agent's, all of them");
       assert.equal(both.requests, 205);
       assert.equal(both.unpaired, 5);
       assert.equal(both.exchanges, 100);
@@ -202,7 +203,14 @@ test('a store from schema 4 opens: its hop rows read as before, new rows add the
     assert.deepEqual(tenMinute.sort(), [...columns].sort());
     const version = check.pragma('user_version', { simple: true });
     check.close();
-    for (const c of ['added', 'unmatched_forwards', 'arrival_unknown', 'method', 'handoff_ends'])
+    for (const c of [
+      'added',
+      'unmatched_forwards',
+      'arrival_unknown',
+      'method',
+      'handoffs_at_wake_ups',
+      'handoffs_at_reads',
+    ])
       assert.ok(columns.includes(c), `m_hop_minute has ${c}: ${columns.join(', ')}`);
     assert.equal(version, LATEST_SCHEMA);
   } finally {
@@ -227,8 +235,44 @@ test('hop reports with impossible new fields are refused, naming the field', () 
   );
   assert.equal(
     validateBatch(batch(1, { ...jointHop, handoffEnds: 9 as unknown as HandoffEnds })),
-    'hops[0].handoff_ends is 9',
+    undefined,
+    "a newer agent's handoff_ends: taken, its hand-offs not said",
   );
+});
+
+test('hand-offs timed more than one way in a range: mixed, by their counts', async () => {
+  const store = Store.open(':memory:');
+  try {
+    // 130 hand-offs a report (60 requests, 70 replies): timed at wake-ups, at reads, not
+    // said (an older agent), and by a newer agent's value this collector does not know.
+    store.commit(
+      [
+        batch(1, jointHop),
+        batch(2, { ...jointHop, handoffEnds: 'HANDOFF_ENDS_READS' }, T0 + 1000),
+        batch(3, { ...jointHop, handoffEnds: 'HANDOFF_ENDS_UNSPECIFIED' }, T0 + 2000),
+        batch(4, { ...jointHop, handoffEnds: 9 as unknown as HandoffEnds }, T0 + 3000),
+      ],
+      T0 + 5000,
+    );
+    const d = await inboundOfPodB(store);
+    assert.equal(d.handoffs + d.replyHandoffs, 520);
+    assert.equal(d.handoffTiming, 'mixed');
+    assert.deepEqual(d.handoffsByEnds, { wakeUps: 130, reads: 130, notSaid: 260 });
+  } finally {
+    store.close();
+  }
+  const alone = Store.open(':memory:');
+  try {
+    alone.commit([batch(1, { ...jointHop, handoffEnds: 'HANDOFF_ENDS_READS' })], T0 + 2000);
+    const d = await inboundOfPodB(alone);
+    assert.equal(d.handoffTiming, 'read to read');
+    const notSaid = Store.open(':memory:');
+    notSaid.commit([batch(1, { ...jointHop, handoffEnds: 'HANDOFF_ENDS_UNSPECIFIED' })], T0 + 2000);
+    assert.equal((await inboundOfPodB(notSaid)).handoffTiming, 'not said', 'an older agent');
+    notSaid.close();
+  } finally {
+    alone.close();
+  }
 });
 
 test('Prometheus gets the joint added latency, the unpaired exchanges and the requests handed off', () => {
@@ -340,4 +384,19 @@ test('sessions carry the joint figure; figures made by different methods are not
     session('b', ends('HANDOFF_ENDS_WAKE_UPS', 10 * MS)),
   );
   assert.equal(alike.note, '');
+  const unknown = p99(
+    session('a', ends('HANDOFF_ENDS_UNSPECIFIED', 5 * MS)),
+    session('b', ends('HANDOFF_ENDS_WAKE_UPS', 10 * MS)),
+  );
+  assert.equal(unknown.note, '', 'a file that says none: not known to differ');
+  const both = p99(
+    session('a', { ...hops(5 * MS), inboundHandoffEnds: 'HANDOFF_ENDS_MIXED' }),
+    session('b', ends('HANDOFF_ENDS_WAKE_UPS', 5 * MS)),
+  );
+  assert.equal(both.significant, false);
+  assert.equal(
+    both.note,
+    'methods differ: A read-to-write, independent sum, B arrival-to-forward, joint; hand-offs timed apart: A mixed, B wake-up to wake-up',
+    'both notes',
+  );
 });

@@ -368,6 +368,14 @@ function contract(engine: Engine) {
         unpaired: 6 * unpaired,
       });
       assert.equal(hop.aggregate.maxes.method, METHOD_CODE.HOP_METHOD_ARRIVAL_TO_FORWARD);
+      // sb's hand-offs (40 requests and 30 replies an interval), every one timed from
+      // wake-up to wake-up; sa had none.
+      const handedOff = pid === 201 ? 6 * (PER_INTERVAL.handoffs + PER_INTERVAL.replyHandoffs) : 0;
+      assert.deepEqual(
+        pick(hop.aggregate.sums, ['handoffs_at_wake_ups', 'handoffs_at_reads']),
+        { handoffs_at_wake_ups: handedOff, handoffs_at_reads: 0 },
+        `${pid} hand-offs by their ends`,
+      );
       assert.deepEqual(shape(hop.aggregate.hists.request_hop), truth.request, `${pid} request`);
       assert.deepEqual(shape(hop.aggregate.hists.response_hop), truth.response, `${pid} response`);
       assert.deepEqual(shape(hop.aggregate.hists.added), truth.added, `${pid} added`);

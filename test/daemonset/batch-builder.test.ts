@@ -17,7 +17,6 @@ import {
   EDGE_COUNTERS,
   type EdgeKey,
   type EdgeRecord,
-  type HelloRecord,
   type HistRecord,
   HOP_COUNTERS,
   type HopCounter,
@@ -479,13 +478,11 @@ test("a node proxy's ends and hops in two pods' namespaces are reported apart, e
   );
 });
 
-test("a hand-off's ends follow the runner's context-switch hook", () => {
-  const hook = (attach: HelloRecord['programs'][number]['attach']) => [
-    { hook: 'send', name: 'tg_send', attach: 'tp_btf' as const },
-    { hook: 'switch', name: 'tg_switch', attach, while: 'proxies' as const },
-  ];
-  assert.equal(handoffEndsOf(hook('tp_btf')), 'HANDOFF_ENDS_WAKE_UPS', 'attached with proxies');
-  assert.equal(handoffEndsOf(hook('none')), 'HANDOFF_ENDS_READS', 'a kernel without it');
-  assert.equal(handoffEndsOf(hook('bpftrace')), 'HANDOFF_ENDS_READS', 'the fallback, no hops');
-  assert.equal(handoffEndsOf(hook('tp_btf').slice(0, 1)), 'HANDOFF_ENDS_READS', 'an older runner');
+test("a hand-off's ends are the runner's interval's word", () => {
+  assert.equal(handoffEndsOf({ handoffWakeUps: true }), 'HANDOFF_ENDS_WAKE_UPS');
+  assert.equal(
+    handoffEndsOf({ handoffWakeUps: false }),
+    'HANDOFF_ENDS_READS',
+    'no context-switch hook, an attach that failed, or a runner before the flag',
+  );
 });

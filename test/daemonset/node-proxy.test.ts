@@ -99,7 +99,8 @@ test("the agent ships a node proxy's ends and hops per pod it serves, each namin
     [`DIRECTION_OUTBOUND ${clientPod}`]: N,
     [`DIRECTION_INBOUND ${serverPod}`]: N,
   });
-  // This kernel has the context switch's hook: every report says its hand-offs' ends.
+  // This kernel has the context switch's hook, attached while the node proxy is listed:
+  // every report says its hand-offs ran from wake-up to wake-up, as the runner said.
   assert.deepEqual([...new Set(hops.map((h) => h.handoffEnds))], ['HANDOFF_ENDS_WAKE_UPS']);
 
   // The collector puts the node proxy's hops and a share of its cost to the pods it
@@ -120,7 +121,12 @@ test("the agent ships a node proxy's ends and hops per pod it serves, each namin
     "every request paired in the server pod's inbound",
   );
   assert.equal(clientCost.outbound?.exchanges, N, "and in the client pod's outbound");
-  assert.equal(serverCost.inbound?.handoffTiming, 'wake-up to wake-up');
+  const inboundHandoffs = serverCost.inbound!.handoffs + serverCost.inbound!.replyHandoffs;
+  assert.deepEqual(
+    serverCost.inbound?.handoffsByEnds,
+    { wakeUps: inboundHandoffs, reads: 0, notSaid: 0 },
+    'every hand-off stored as timed from wake-up to wake-up',
+  );
   assert.equal(serverCost.outbound, null);
   assert.equal(proxyCost.inbound, null);
   assert.equal(proxyCost.outbound, null);
@@ -154,7 +160,10 @@ test("the agent ships a node proxy's ends and hops per pod it serves, each namin
   });
   const recorded = results.pods.find((p) => p.pod?.name === server.netns)!;
   assert.equal(recorded.meshMode, 'ambient');
-  assert.equal(recorded.inboundHandoffEnds, 'HANDOFF_ENDS_WAKE_UPS');
+  assert.equal(
+    recorded.inboundHandoffEnds,
+    inboundHandoffs > 0 ? 'HANDOFF_ENDS_WAKE_UPS' : 'HANDOFF_ENDS_UNSPECIFIED',
+  );
   assert.equal(recorded.proxyShareMethod, 'on-cpu');
   assert.equal(recorded.proxyShare, serverCost.proxyShare?.share);
   assert.equal(

@@ -8,7 +8,13 @@ import { test } from 'node:test';
 import type { LoadResult } from '../../daemonset/load/load.js';
 import { meshPath } from '../../lab/bookinfo.js';
 import { type ChainRun, compareSummary, renderCompare } from '../../lab/demo-compare-summary.js';
-import { type PodMeasurement, renderText, summarize, type Usage } from '../../lab/demo-summary.js';
+import {
+  handoffNote,
+  type PodMeasurement,
+  renderText,
+  summarize,
+  type Usage,
+} from '../../lab/demo-summary.js';
 import type { DirectionCost, MeshMode, PodCost, ProcessCost } from '../../proto/api.js';
 import { onTimeLoad } from './load-fixture.js';
 
@@ -28,7 +34,8 @@ const direction = (
     unmatchedForwards: 0,
     arrivalUnknown: 0,
     handoffs: 0,
-    handoffTiming: 'wake-up to wake-up',
+    handoffTiming: null,
+    handoffsByEnds: { wakeUps: 0, reads: 0, notSaid: 0 },
     replyHandoffs: 0,
     neighbourWaitMsPerRequest,
     addedLatency: stats,
@@ -542,4 +549,22 @@ test('compare: the three chains side by side, each mesh against plain', () => {
   assert.match(text, /their RSS\s+—\s+60\.00 MB\s+11\.00 MB/);
   assert.match(text, /\n {2}ratings\s+sidecar\s+0\.10 \/ —\s+ambient\s+0\.10 \/ —/);
   assert.match(text, /How this was measured/);
+});
+
+test('the note says where hand-offs were not timed from wake-up to wake-up, and only there', () => {
+  const handedOff = (wakeUps: number, reads: number, notSaid: number) => ({
+    ...direction(100, 0.2, 0.2),
+    handoffs: wakeUps + reads + notSaid,
+    handoffsByEnds: { wakeUps, reads, notSaid },
+  });
+  assert.equal(handoffNote([pod('front', handedOff(90, 0, 0), null)]), '');
+  assert.equal(handoffNote([pod('front', direction(100, 0.2, 0.2), null)]), '', 'none came');
+  assert.equal(
+    handoffNote([pod('front', handedOff(90, 0, 0), null), pod('back', null, handedOff(0, 5, 0))]),
+    " Here some hand-offs ran from read to read: the agent's kernel gave it no hook on the scheduler's switches.",
+  );
+  assert.equal(
+    handoffNote([pod('back', handedOff(80, 0, 5), null)]),
+    ' Here an older agent did not say where its hand-offs began and ended.',
+  );
 });

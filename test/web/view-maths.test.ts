@@ -252,12 +252,12 @@ test('the small print of an added latency: share, exchanges, unpaired and method
   );
   assert.equal(
     coverageNote({ ...joint, replyHandoffs: 1300, handoffTiming: 'wake-up to wake-up' }),
-    `${plain} · 1,300 replies handed off · hand-offs wake-up to wake-up`,
+    `${plain} · 1,300 replies handed off · hand-offs timed wake-up to wake-up`,
     'where the hand-offs began and ended, beside them',
   );
   assert.equal(
     coverageNote({ ...joint, handoffs: 5, handoffTiming: 'read to read' }),
-    `${plain} · 5 handed off · hand-offs read to read`,
+    `${plain} · 5 handed off · hand-offs timed read to read`,
   );
   assert.equal(
     coverageNote({ ...joint, handoffs: 5, handoffTiming: 'not said' }),
@@ -265,10 +265,16 @@ test('the small print of an added latency: share, exchanges, unpaired and method
     "an older agent's, which the report does not say",
   );
   assert.equal(
-    coverageNote({ ...joint, handoffTiming: 'wake-up to wake-up' }),
-    plain,
-    'not said without hand-offs: the figure holds none',
+    coverageNote({
+      ...joint,
+      handoffs: 1400,
+      handoffTiming: 'mixed',
+      handoffsByEnds: { wakeUps: 1350, reads: 0, notSaid: 50 },
+    }),
+    `${plain} · 1,400 handed off · hand-offs timed 1,350 wake-up to wake-up, 50 not said`,
+    'a range that mixes them, by their counts',
   );
+  assert.equal(coverageNote({ ...joint, handoffTiming: null }), plain, 'none handed off');
   assert.equal(
     coverageNote({ ...joint, neighbourWaitMsPerRequest: 0.052 }),
     `${plain} · neighbours wait 52 µs a request`,

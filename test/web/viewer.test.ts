@@ -140,7 +140,7 @@ test('the viewer draws the known mesh, details its edges and pods, stays safe, a
   assert.equal(inbound[5], String(paired + unpaired), 'inbound exchanges seen complete');
   assert.equal(inbound[6], '96.2%', 'coverage: 250 of 260');
   assert.deepEqual(await podB.locator('ul.coverage li').allTextContents(), [
-    `inbound: ${paired} of ${paired + unpaired} exchanges · ${unpaired} unpaired · arrival-to-forward, joint · ${INTERVALS * PER_INTERVAL.handoffs} handed off · ${INTERVALS * PER_INTERVAL.replyHandoffs} replies handed off · hand-offs wake-up to wake-up · neighbours wait 50 µs a request`,
+    `inbound: ${paired} of ${paired + unpaired} exchanges · ${unpaired} unpaired · arrival-to-forward, joint · ${INTERVALS * PER_INTERVAL.handoffs} handed off · ${INTERVALS * PER_INTERVAL.replyHandoffs} replies handed off · hand-offs timed wake-up to wake-up · neighbours wait 50 µs a request`,
   ]);
   assert.equal(await podB.locator('table.cost tbody tr').count(), 2, 'sidecar and app');
   // Its added latency per exchange as histograms, one per direction (outbound empty).

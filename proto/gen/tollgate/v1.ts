@@ -427,7 +427,8 @@ export const descriptor = {
               "values": {
                 "HANDOFF_ENDS_UNSPECIFIED": 0,
                 "HANDOFF_ENDS_READS": 1,
-                "HANDOFF_ENDS_WAKE_UPS": 2
+                "HANDOFF_ENDS_WAKE_UPS": 2,
+                "HANDOFF_ENDS_MIXED": 3
               }
             },
             "HopReport": {
@@ -1948,26 +1949,35 @@ export const Environment: Codec<Environment> = codec(root, 'tollgate.v1.Environm
  * ends' wake-ups, or at their reads. Each end runs code of its own between the two (an
  * event loop's return from epoll_wait, its callbacks), which a reader runs without the
  * proxy too; timed read to read, the reader's part is taken for the proxy's cost and the
- * proxy's own part left out.
+ * proxy's own part left out. Either way a message carried to a reader busy with the
+ * proxy's burst runs on to that reader's read.
  */
 export type HandoffEnds =
   /**
-   * An agent older than this field: from read to read before 2026-12-07, from wake-up
-   * to wake-up from then on; which of the two, the report does not say.
+   * An agent older than this field: from read to read before 2026-12-07, from wake-up to
+   * wake-up from then on where its kernel had the hook; which, the report does not say.
+   * In a session file: no hand-off in the window, or none said.
    */
   | 'HANDOFF_ENDS_UNSPECIFIED'
   /**
-   * The proxy's read -> the reader's read: the agent's kernel gave it no hook on the
-   * scheduler's context switches (sched_switch).
+   * The proxy's read -> the reader's read: the runner had no hook on the scheduler's
+   * context switches (a kernel without sched_switch), or its attach failed in the interval.
    */
   | 'HANDOFF_ENDS_READS'
   /**
    * The proxy's wake-up -> the reader's wake-up, each the thread's last switch onto a CPU
-   * before its read (probes/src/handoff.bpf.h): a thread preempted between its wake-up
-   * and its read has the later switch. A hop whose end had no switch seen yet (its thread
-   * not switched in since the hook was attached) falls back to the read.
+   * before its read (probes/src/handoff.bpf.h, woke_at), as the runner says of the
+   * interval (its context-switch hook attached whenever a proxy was listed). A thread
+   * preempted between its wake-up and its read has the later switch; one running already
+   * when the bytes came has their arrival (the proxy) or delivery (the reader) in its
+   * place; one not switched in since the hook was attached, its read.
    */
-  | 'HANDOFF_ENDS_WAKE_UPS';
+  | 'HANDOFF_ENDS_WAKE_UPS'
+  /**
+   * Only in session files, never in a HopReport: the window's hand-offs were timed in
+   * more than one of the ways above (agents of different kinds, or an upgrade within it).
+   */
+  | 'HANDOFF_ENDS_MIXED';
 
 /**
  * Sent first on every stream.
@@ -2043,7 +2053,8 @@ export type HopMethod =
    * to where it does so itself (loopback, a veth: from agents of 2026-12-04 on), else the
    * write's return; a request the proxy waited for and handed to an
    * app that waited for it, from the proxy's wake-up -> the app's wake-up (`handoffs`, from
-   * agents of schema 13 on; from read to read before 2026-12-07), and a reply it waited
+   * agents of schema 13 on; from read to read before 2026-12-07, and where `handoff_ends`
+   * says READS), and a reply it waited
    * for and handed to a client on its node that waited for it (a client that is no
    * proxy), from the proxy's wake-up by it -> the client's wake-up (`reply_handoffs`, from
    * agents of schema 15 on; from read to read before 2026-12-07); from agents of 2026-12-04
@@ -2087,8 +2098,9 @@ export interface HopReport {
    */
   socketPod?: PodRef;
   /**
-   * How the agent timed the hand-offs among these hops (see HandoffEnds); set whether or
-   * not any came.
+   * How the agent timed the hand-offs among these hops (see HandoffEnds), as the runner
+   * said of the interval; set whether or not any came. READS or WAKE_UPS; a collector
+   * stores any other value's hand-offs as not said.
    */
   handoffEnds: HandoffEnds;
   /**
@@ -2130,12 +2142,13 @@ export interface HopReport {
    * for it, and the proxy had been waiting for the request too. Such a hop runs from the
    * proxy's wake-up to that reader's (the proxy's own wake-up stands in for the one the
    * reader would have had without it; what each runs of its own between its wake-up and its
-   * read is left to it, as the reader runs it without the proxy too). From agents before
-   * 2026-12-07, from the proxy's read to the reader's read. Also, from agents of 2026-12-04
-   * on, requests the proxy was busy for, let go in a burst to a reader (no proxy) busy with
-   * the same thread's earlier forwards: from the arrival to the reader's read (busy with
-   * the burst, it has no wake-up of its own for this one), by at most what the burst took
-   * out of the requests' spacing. The others run from the arrival to the forward.
+   * read is left to it, as the reader runs it without the proxy too). From the proxy's read
+   * to the reader's read where `handoff_ends` says READS (no context-switch hook), and from
+   * agents before 2026-12-07. Also, from agents of 2026-12-04 on, requests the proxy was
+   * busy for, let go in a burst to a reader (no proxy) busy with the same thread's earlier
+   * forwards: from the arrival to the reader's read (busy with the burst, it has no wake-up
+   * of its own for this one), by at most what the burst took out of the requests' spacing.
+   * The others run from the arrival to the forward.
    */
   handoffs: number;
   /**
@@ -2151,13 +2164,14 @@ export interface HopReport {
    * wake-up: the proxy's write handed the reply to a client on its node that was waiting
    * for it (a client that is no proxy), and the proxy had been waiting for the reply too.
    * Such a hop runs from the proxy's wake-up by the reply to the client's wake-up (the
-   * proxy's own wake-up stands in for the one the client would have had without it; from
-   * agents before 2026-12-07, from the proxy's read of the reply to the client's read).
-   * Also, from agents of 2026-12-04 on, replies the proxy was busy for, let go in a burst
-   * to such a client busy with the same thread's earlier replies (its epoll woken by the
-   * last of them, the thread not asleep since): from the reply's arrival at the proxy to
-   * the client's read, by at most what the burst took out of the replies' spacing. The
-   * others run from the reply's arrival to its delivery by the proxy's write.
+   * proxy's own wake-up stands in for the one the client would have had without it; where
+   * `handoff_ends` says READS, and from agents before 2026-12-07, from the proxy's read of
+   * the reply to the client's read). Also, from agents of 2026-12-04 on, replies the proxy
+   * was busy for, let go in a burst to such a client busy with the same thread's earlier
+   * replies (its epoll woken by the last of them, the thread not asleep since): from the
+   * reply's arrival at the proxy to the client's read, by at most what the burst took out
+   * of the replies' spacing. The others run from the reply's arrival to its delivery by the
+   * proxy's write.
    */
   replyHandoffs: number;
 }
@@ -2502,8 +2516,10 @@ export interface PodResult {
    */
   proxyProcesses: string[];
   /**
-   * How the hand-offs among the hops were timed (see HandoffEnds; the newest seen when the
-   * window mixes agents). Unspecified in files from before it existed.
+   * How the hand-offs among the hops (request and reply) were timed (see HandoffEnds):
+   * MIXED where the window holds more than one way, some not said included; UNSPECIFIED
+   * where none came or none was said, and in files from before the field. The viewer's
+   * comparison notes where two files' differ; files do not carry the hand-offs' counts.
    */
   inboundHandoffEnds: HandoffEnds;
   outboundHandoffEnds: HandoffEnds;

@@ -14,10 +14,10 @@ export const coverageShare = (c: Coverage): string => formatPercent(c.coverage);
 
 /**
  * E.g. "1,500 of 1,520 exchanges · 20 unpaired · arrival-to-forward, joint · 1,400 handed
- * off · 1,300 replies handed off · hand-offs wake-up to wake-up · neighbours wait 52 µs a
- * request": where known and not 0, the request hops that ran on to the app, the response
- * hops that ran on to the client's, where those hand-offs began and ended, and the
- * run-queue wait of other processes behind the proxy per request (not in the added
+ * off · 1,300 replies handed off · hand-offs timed wake-up to wake-up · neighbours wait
+ * 52 µs a request": where known and not 0, the request hops that ran on to the app, the
+ * response hops that ran on to the client's, where those hand-offs began and ended, and
+ * the run-queue wait of other processes behind the proxy per request (not in the added
  * latency).
  */
 export function coverageNote(
@@ -25,7 +25,11 @@ export function coverageNote(
     Partial<
       Pick<
         DirectionCost,
-        'handoffs' | 'replyHandoffs' | 'handoffTiming' | 'neighbourWaitMsPerRequest'
+        | 'handoffs'
+        | 'replyHandoffs'
+        | 'handoffTiming'
+        | 'handoffsByEnds'
+        | 'neighbourWaitMsPerRequest'
       >
     >,
 ): string {
@@ -35,18 +39,29 @@ export function coverageNote(
     c.method,
     ...(c.handoffs ? [`${formatNumber(c.handoffs)} handed off`] : []),
     ...(c.replyHandoffs ? [`${formatNumber(c.replyHandoffs)} replies handed off`] : []),
-    // Said only beside hand-offs: without any, the figure holds none of their timing.
-    ...((c.handoffs || c.replyHandoffs) && c.handoffTiming
-      ? [
-          c.handoffTiming === 'not said'
-            ? "hand-offs' ends not said"
-            : `hand-offs ${c.handoffTiming}`,
-        ]
-      : []),
+    ...(c.handoffTiming ? [handoffTimingNote(c.handoffTiming, c.handoffsByEnds)] : []),
     ...(c.neighbourWaitMsPerRequest
       ? [`neighbours wait ${formatMs(c.neighbourWaitMsPerRequest)} a request`]
       : []),
   ].join(' · ');
+}
+
+/** Where the hand-offs began and ended; mixed ones by their counts. */
+function handoffTimingNote(
+  timing: NonNullable<DirectionCost['handoffTiming']>,
+  by: DirectionCost['handoffsByEnds'] | undefined,
+): string {
+  if (timing === 'not said') return "hand-offs' ends not said";
+  if (timing !== 'mixed' || !by) return `hand-offs timed ${timing}`;
+  const parts = [
+    [by.wakeUps, 'wake-up to wake-up'],
+    [by.reads, 'read to read'],
+    [by.notSaid, 'not said'],
+  ] as const;
+  return `hand-offs timed ${parts
+    .filter(([n]) => n > 0)
+    .map(([n, how]) => `${formatNumber(n)} ${how}`)
+    .join(', ')}`;
 }
 
 /** For a crowded cell: the share and whether the exchanges were joined, e.g. "98.5% joint". */
