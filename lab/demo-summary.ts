@@ -547,7 +547,7 @@ export function handoffNote(pods: readonly PodMeasurement[]): string {
   const some = (k: 'reads' | 'notSaid') => directions.some((d) => (d?.handoffsByEnds[k] ?? 0) > 0);
   return [
     some('reads')
-      ? " Here some hand-offs ran from read to read: the agent's kernel gave it no hook on the scheduler's switches."
+      ? " Here some hand-offs ran from read to read: the agent had no hook on the scheduler's switches (none in its kernel, or its attach failed)."
       : '',
     some('notSaid') ? ' Here an older agent did not say where its hand-offs began and ended.' : '',
   ].join('');

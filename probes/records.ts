@@ -8,7 +8,7 @@ import { HOP_COUNTERS, type HopCounter } from '../proto/hop-metrics.js';
 import { LOSS_CAUSES, type LostCounters } from '../proto/loss-metrics.js';
 
 export const RECORD_MAGIC = 0x31524754;
-export const FORMAT_VERSION = 10;
+export const FORMAT_VERSION = 11;
 
 /** Counters of an edge, in the order of struct tg_edge_stats (proto/edge-metrics.ts). */
 /** Counters of a proxy's hops per listener, in the order of struct tg_hop_stats. */
@@ -148,8 +148,8 @@ export interface IntervalRecord {
   /**
    * Whether the interval's handed-off hops ran from wake-up to wake-up (the runner's
    * TG_INTERVAL_HANDOFF_WAKE_UPS: its context-switch hook attached whenever a proxy was
-   * listed); false: from read to read (no such hook, an attach that failed, a runner before
-   * the flag, a source with no hops).
+   * listed); false: from read to read (no such hook, or its attach failed in the interval),
+   * or a source with no hops (the bpftrace fallback).
    */
   handoffWakeUps: boolean;
 }

@@ -330,10 +330,10 @@ function hopProblem(h: HopReport): string | undefined {
     (h.socketPod ? badPod(h.socketPod, '.socket_pod') : undefined) ??
     // An unknown enum value decodes as a number: the method is named first.
     (HOP_METHODS.includes(h.method) ? undefined : `.method is ${h.method}`) ??
-    // Its counters; its other fields (messages, and the direction and method, names by
-    // now) are not numbers, but for a handoff_ends this collector does not know (a newer
-    // agent's), a number, which a count passes for: its hand-offs are stored as not said.
-    badNumbers(h, '') ??
+    // Its counters. Its other fields are not numbers (messages; the direction and method,
+    // named by now), but for a handoff_ends this collector does not know (a newer agent's),
+    // which decodes as a number and is no count: stored, its hand-offs as not said.
+    badNumbers({ ...h, handoffEnds: undefined }, '') ??
     // Unpaired exchanges are a part of those seen complete, by definition.
     (h.unpaired > h.requests
       ? `.unpaired ${h.unpaired} is more than its requests ${h.requests}`

@@ -284,7 +284,7 @@ export class CumulativeMetrics {
       ),
       histogramFamily(
         'tollgate_proxy_added_duration_seconds',
-        "Latency a sidecar adds to one exchange in one direction: its request hop plus its response hop, each from the bytes' arrival at the sidecar to its forward (a hop handed off, from the sidecar's wake-up to the next reader's wake-up, or read to read on a kernel without the context-switch hook: the API's handoffTiming), joined per exchange in the kernel",
+        "Latency a sidecar adds to one exchange in one direction: its request hop plus its response hop, each from the bytes' arrival at the sidecar to its forward (a hop handed off, from the sidecar's wake-up to the next reader's wake-up, or read to read without the context-switch hook: the API's handoffTiming), joined per exchange in the kernel",
         of('added')
           .filter((s) => s.histograms.added)
           .map((s) => ({ labels: s.labels, histogram: s.histograms.added! })),
@@ -298,13 +298,13 @@ export class CumulativeMetrics {
       scalarFamily(
         'tollgate_proxy_requests_handed_off_total',
         'counter',
-        "Request hops through a sidecar that ran on to the next reader's wake-up: the sidecar waited for the request and the app for its forward, so the sidecar's own wake-up stands in for the app's without it (read to read on a kernel without the context-switch hook; the others run from the arrival to the forward)",
+        "Request hops through a sidecar that ran on to the next reader's wake-up: the sidecar waited for the request and the app for its forward, so the sidecar's own wake-up stands in for the app's without it (read to read without the context-switch hook; the others run from the arrival to the forward)",
         of('added').map((s) => ({ labels: s.labels, value: s.counters.handoffs ?? 0 })),
       ),
       scalarFamily(
         'tollgate_proxy_replies_handed_off_total',
         'counter',
-        "Response hops through a sidecar that ran on to the client's wake-up: the sidecar waited for the reply and a client on its node for the sidecar's write of it, so the sidecar's own wake-up by the reply stands in for the client's without it (read to read on a kernel without the context-switch hook; the others run from the reply's arrival to its delivery)",
+        "Response hops through a sidecar that ran on to the client's wake-up: the sidecar waited for the reply and a client on its node for the sidecar's write of it, so the sidecar's own wake-up by the reply stands in for the client's without it (read to read without the context-switch hook; the others run from the reply's arrival to its delivery)",
         of('added').map((s) => ({ labels: s.labels, value: s.counters.replyHandoffs ?? 0 })),
       ),
       scalarFamily(

@@ -54,10 +54,11 @@ static volatile sig_atomic_t stopping;
 static struct bpf_link *links[16];
 static struct bpf_program *linked[16]; /* the program behind each link */
 static int link_count;
-/* The while_proxies hook's entry in links (its link NULL while no proxy is listed), or -1. */
+/* The while_proxies hook's entry in links (its link NULL while no proxy is listed, or while
+ * its attach fails), or -1. */
 static int proxies_link = -1;
 /* An attach of the while_proxies hook failed, or it stayed detached with a proxy listed,
- * since the last interval ended: that interval's hand-offs ran from read to read. */
+ * since the last interval ended: the current interval's hand-offs ran from read to read. */
 static int proxies_link_missed;
 
 static struct {
@@ -503,6 +504,8 @@ static int proxies_listed(struct tollgate_bpf *skel)
 	return !bpf_map_get_next_key(bpf_map__fd(skel->maps.proxies), NULL, &key);
 }
 
+static void follow_proxies(struct tollgate_bpf *skel);
+
 static void drain_all(struct tollgate_bpf *skel, const struct edge_slots *edges, struct swapped *hists,
 		      struct swapped *tuples, struct swapped *hops, struct ring_buffer *events)
 {
@@ -513,6 +516,8 @@ static void drain_all(struct tollgate_bpf *skel, const struct edge_slots *edges,
 	/* A process's exit before its last records: the agent names them after it. */
 	emit_process_events(events);
 	emit_program_stats();
+	/* An attach that failed is tried again each interval, not only at the next change. */
+	follow_proxies(skel);
 
 	/* The interval turns: events count in the other half of the edge slots from here, and
 	 * every listener's clients are uncounted (before the swaps, so that the new buffers,
@@ -784,9 +789,11 @@ static void zero_percpu_map(const struct bpf_map *map)
 }
 
 /* Attaches the while_proxies hook as `proxies` gains its first process, and detaches it
- * as it loses its last. A failure to attach is said, and tried again at the next change. */
+ * as it loses its last. A failure to attach is said once, and tried again at the next
+ * change and at each interval's end (drain_all). */
 static void follow_proxies(struct tollgate_bpf *skel)
 {
+	static int failure_said;
 	int any = proxies_listed(skel);
 
 	if (proxies_link < 0 || any == (links[proxies_link] != NULL))
@@ -797,9 +804,10 @@ static void follow_proxies(struct tollgate_bpf *skel)
 		zero_percpu_map(skel->maps.switch_ins);
 		links[proxies_link] = bpf_program__attach(linked[proxies_link]);
 		proxies_link_missed |= !links[proxies_link];
-		if (!links[proxies_link])
-			fprintf(stderr, "tollgate-runner: cannot attach %s: %s\n",
+		if (!links[proxies_link] && !failure_said)
+			fprintf(stderr, "tollgate-runner: cannot attach %s: %s (tried again each interval)\n",
 				bpf_program__name(linked[proxies_link]), strerror(errno));
+		failure_said = !links[proxies_link];
 	} else {
 		bpf_link__destroy(links[proxies_link]);
 		links[proxies_link] = NULL;

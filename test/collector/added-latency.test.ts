@@ -238,6 +238,11 @@ test('hop reports with impossible new fields are refused, naming the field', () 
     undefined,
     "a newer agent's handoff_ends: taken, its hand-offs not said",
   );
+  assert.equal(
+    validateBatch(batch(1, { ...jointHop, handoffEnds: -1 as unknown as HandoffEnds })),
+    undefined,
+    'a negative one too',
+  );
 });
 
 test('hand-offs timed more than one way in a range: mixed, by their counts', async () => {

@@ -483,6 +483,6 @@ test("a hand-off's ends are the runner's interval's word", () => {
   assert.equal(
     handoffEndsOf({ handoffWakeUps: false }),
     'HANDOFF_ENDS_READS',
-    'no context-switch hook, an attach that failed, or a runner before the flag',
+    'no context-switch hook, or its attach failed in the interval',
   );
 });

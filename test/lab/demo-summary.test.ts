@@ -561,7 +561,7 @@ test('the note says where hand-offs were not timed from wake-up to wake-up, and 
   assert.equal(handoffNote([pod('front', direction(100, 0.2, 0.2), null)]), '', 'none came');
   assert.equal(
     handoffNote([pod('front', handedOff(90, 0, 0), null), pod('back', null, handedOff(0, 5, 0))]),
-    " Here some hand-offs ran from read to read: the agent's kernel gave it no hook on the scheduler's switches.",
+    " Here some hand-offs ran from read to read: the agent had no hook on the scheduler's switches (none in its kernel, or its attach failed).",
   );
   assert.equal(
     handoffNote([pod('back', handedOff(80, 0, 5), null)]),

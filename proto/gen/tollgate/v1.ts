@@ -2057,7 +2057,8 @@ export type HopMethod =
    * says READS), and a reply it waited
    * for and handed to a client on its node that waited for it (a client that is no
    * proxy), from the proxy's wake-up by it -> the client's wake-up (`reply_handoffs`, from
-   * agents of schema 15 on; from read to read before 2026-12-07); from agents of 2026-12-04
+   * agents of schema 15 on; from read to read before 2026-12-07, and where `handoff_ends`
+   * says READS); from agents of 2026-12-04
    * on, a request or reply the proxy was busy for, let go in a burst to a reader busy with
    * the thread's earlier ones, from its arrival -> that reader's read, by at most the
    * spacing the burst took out. Arrivals and forwards are paired by a FIFO per proxy thread,
@@ -2143,12 +2144,12 @@ export interface HopReport {
    * proxy's wake-up to that reader's (the proxy's own wake-up stands in for the one the
    * reader would have had without it; what each runs of its own between its wake-up and its
    * read is left to it, as the reader runs it without the proxy too). From the proxy's read
-   * to the reader's read where `handoff_ends` says READS (no context-switch hook), and from
-   * agents before 2026-12-07. Also, from agents of 2026-12-04 on, requests the proxy was
-   * busy for, let go in a burst to a reader (no proxy) busy with the same thread's earlier
-   * forwards: from the arrival to the reader's read (busy with the burst, it has no wake-up
-   * of its own for this one), by at most what the burst took out of the requests' spacing.
-   * The others run from the arrival to the forward.
+   * to the reader's read where `handoff_ends` says READS (no context-switch hook, or its
+   * attach failed), and from agents before 2026-12-07. Also, from agents of 2026-12-04 on,
+   * requests the proxy was busy for, let go in a burst to a reader (no proxy) busy with the
+   * same thread's earlier forwards: from the arrival to the reader's read (busy with the
+   * burst, it has no wake-up of its own for this one), by at most what the burst took out
+   * of the requests' spacing. The others run from the arrival to the forward.
    */
   handoffs: number;
   /**
@@ -2518,8 +2519,8 @@ export interface PodResult {
   /**
    * How the hand-offs among the hops (request and reply) were timed (see HandoffEnds):
    * MIXED where the window holds more than one way, some not said included; UNSPECIFIED
-   * where none came or none was said, and in files from before the field. The viewer's
-   * comparison notes where two files' differ; files do not carry the hand-offs' counts.
+   * where none came or none was said, and in files from before the field. A comparison
+   * notes where the two files say different ways; files do not carry the hand-offs' counts.
    */
   inboundHandoffEnds: HandoffEnds;
   outboundHandoffEnds: HandoffEnds;

@@ -52,6 +52,7 @@ function handoffTimingNote(
   by: DirectionCost['handoffsByEnds'] | undefined,
 ): string {
   if (timing === 'not said') return "hand-offs' ends not said";
+  if (timing === 'mixed' && !by) return 'hand-offs timed more than one way';
   if (timing !== 'mixed' || !by) return `hand-offs timed ${timing}`;
   const parts = [
     [by.wakeUps, 'wake-up to wake-up'],
