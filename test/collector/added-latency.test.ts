@@ -263,20 +263,29 @@ test('hand-offs timed more than one way in a range: mixed, by their counts', asy
     assert.equal(d.handoffs + d.replyHandoffs, 520);
     assert.equal(d.handoffTiming, 'mixed');
     assert.deepEqual(d.handoffsByEnds, { wakeUps: 130, reads: 130, notSaid: 260 });
+    // A session over the range keeps it so.
+    const view = await new Queries(new SqliteCollectorStore(store)).view(
+      { fromMs: T0 - 1000, toMs: T0 + 10_000 },
+      T0,
+    );
+    const all = compileTarget({ all: true, namespaces: [], podSelector: '', pods: [] });
+    const podB = sessionResults({ view, target: all }).pods.find((p) => p.pod?.name === 'pod-b');
+    assert.equal(podB?.inboundHandoffEnds, 'HANDOFF_ENDS_MIXED');
   } finally {
     store.close();
   }
-  const alone = Store.open(':memory:');
-  try {
-    alone.commit([batch(1, { ...jointHop, handoffEnds: 'HANDOFF_ENDS_READS' })], T0 + 2000);
-    const d = await inboundOfPodB(alone);
-    assert.equal(d.handoffTiming, 'read to read');
-    const notSaid = Store.open(':memory:');
-    notSaid.commit([batch(1, { ...jointHop, handoffEnds: 'HANDOFF_ENDS_UNSPECIFIED' })], T0 + 2000);
-    assert.equal((await inboundOfPodB(notSaid)).handoffTiming, 'not said', 'an older agent');
-    notSaid.close();
-  } finally {
-    alone.close();
+  // One way alone: said so.
+  for (const [ends, timing] of [
+    ['HANDOFF_ENDS_READS', 'read to read'],
+    ['HANDOFF_ENDS_UNSPECIFIED', 'not said'],
+  ] as const) {
+    const alone = Store.open(':memory:');
+    try {
+      alone.commit([batch(1, { ...jointHop, handoffEnds: ends })], T0 + 2000);
+      assert.equal((await inboundOfPodB(alone)).handoffTiming, timing, ends);
+    } finally {
+      alone.close();
+    }
   }
 });
 
