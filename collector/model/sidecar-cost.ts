@@ -246,12 +246,16 @@ function unmeasuredProxy(
 const latencyOf = (list: readonly EndRecord[]) =>
   list.reduce((h, e) => merge(h, e.metrics.hists.exchange_latency!), emptyHistogram());
 
+/** A hop-series column summed over hops (0 for rows from before the column). */
+const sumOf = (hops: readonly HopRecord[], column: string) =>
+  hops.reduce((n, h) => n + (h.metrics.sums[column] ?? 0), 0);
+
 /**
  * Hops' hand-offs (request and reply) by how their agents timed them: the store keeps
  * those of wake-ups and of reads; the rest were not said.
  */
 export function handoffsByEndsOf(hops: readonly HopRecord[]): HandoffsByEnds {
-  const sum = (column: string) => hops.reduce((n, h) => n + (h.metrics.sums[column] ?? 0), 0);
+  const sum = (column: string) => sumOf(hops, column);
   const wakeUps = sum('handoffs_at_wake_ups');
   const reads = sum('handoffs_at_reads');
   const all = sum('handoffs') + sum('reply_handoffs');
@@ -269,7 +273,7 @@ function directionCost(
   if (hops.length === 0) return null;
   const merged = (column: string) =>
     hops.reduce((h, x) => merge(h, x.metrics.hists[column]!), emptyHistogram());
-  const sum = (column: string) => hops.reduce((n, h) => n + h.metrics.sums[column]!, 0);
+  const sum = (column: string) => sumOf(hops, column);
   const request = merged('request_hop');
   const response = merged('response_hop');
   const newest = Math.max(...hops.map((h) => h.metrics.maxes.method!));

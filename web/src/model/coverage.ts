@@ -52,8 +52,8 @@ function handoffTimingNote(
   by: DirectionCost['handoffsByEnds'] | undefined,
 ): string {
   if (timing === 'not said') return "hand-offs' ends not said";
-  if (timing === 'mixed' && !by) return 'hand-offs timed more than one way';
-  if (timing !== 'mixed' || !by) return `hand-offs timed ${timing}`;
+  if (timing !== 'mixed') return `hand-offs timed ${timing}`;
+  if (!by) return 'hand-offs timed more than one way';
   const parts = [
     [by.wakeUps, 'wake-up to wake-up'],
     [by.reads, 'read to read'],
